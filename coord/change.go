@@ -1,0 +1,203 @@
+package coord
+
+import (
+	"context"
+	"time"
+
+	"github.com/gastown/gtc/beads"
+)
+
+// This file is the contract between the scheduler core and its storage adapter (package store):
+// the core returns Changes, the runner commits them through a Persister before it tells anyone,
+// and a restart rebuilds the core from a Snapshot.
+
+// Change is one durable state change; its concrete types are listed below.
+type Change interface{ isChange() }
+
+// IssuePut creates or replaces an issue (create, update through the protocol, or import).
+type IssuePut struct {
+	Issue beads.Issue
+	// Raw is the record's exact JSONL bytes (no newline) when it came from the file; nil keeps
+	// the stored raw record (export patches it from Issue) or, for a new issue, makes export build one.
+	Raw []byte
+	// FromImport is true when the file is the source: the record is not marked for export.
+	FromImport bool
+}
+
+// IssueState changes the fields the scheduler owns; the issue is marked for export.
+type IssueState struct {
+	ID          string
+	Status      string
+	Assignee    string
+	UpdatedAt   time.Time
+	StartedAt   *time.Time // set on first ack; nil keeps the stored value
+	ClosedAt    *time.Time // nil clears it
+	CloseReason string
+	AddLabels   []string
+	DelLabels   []string
+	Attempts    int       // failed attempts so far (lease expiries, failures)
+	NotBefore   time.Time // zero, or the end of the retry backoff
+}
+
+// LeasePut creates or replaces a lease row (every lease ever made is kept, as attempt history).
+type LeasePut struct{ Lease Lease }
+
+// WorkerPut creates or replaces a worker row.
+type WorkerPut struct{ Worker WorkerRow }
+
+// EventAppend appends to the audit log.
+type EventAppend struct{ Event Event }
+
+// MetaPut sets one coordinator setting (for example "paused").
+type MetaPut struct{ Key, Value string }
+
+// MergePut creates or replaces a merge request row.
+type MergePut struct{ Request MergeRequest }
+
+func (IssuePut) isChange()    {}
+func (IssueState) isChange()  {}
+func (LeasePut) isChange()    {}
+func (WorkerPut) isChange()   {}
+func (EventAppend) isChange() {}
+func (MetaPut) isChange()     {}
+func (MergePut) isChange()    {}
+
+// Lease is one assignment of an issue to a worker.
+type Lease struct {
+	ID          string     `json:"id"`
+	IssueID     string     `json:"issue_id"`
+	Worker      string     `json:"worker"`
+	Epoch       int64      `json:"epoch"` // strictly increasing over all leases of the server
+	State       LeaseState `json:"state"`
+	Attempt     int        `json:"attempt"` // 1 for the first try of the issue
+	CreatedAt   time.Time  `json:"created_at"`
+	AckDeadline time.Time  `json:"ack_deadline"`
+	Deadline    time.Time  `json:"deadline"` // heartbeat deadline
+	EndedAt     *time.Time `json:"ended_at,omitempty"`
+	Outcome     string     `json:"outcome,omitempty"` // success, failure, expired, released, rejected, cancelled, ...
+	Error       string     `json:"error,omitempty"`
+	Progress    string     `json:"progress,omitempty"`
+}
+
+// LeaseState is where a lease stands.
+type LeaseState string
+
+// Lease states; pushed and acked leases are live.
+const (
+	LeasePushed LeaseState = "pushed" // sent to the worker, not acked yet (bd sees status hooked)
+	LeaseAcked  LeaseState = "acked"  // worker accepted (bd sees in_progress)
+	LeaseEnded  LeaseState = "ended"  // completed, failed, expired, released, rejected or cancelled
+)
+
+// Live reports whether the lease still holds its issue.
+func (l Lease) Live() bool { return l.State == LeasePushed || l.State == LeaseAcked }
+
+// Filters restrict which issues a worker is given; empty means any.
+type Filters struct {
+	Labels   []string `json:"labels,omitempty"`   // all required
+	Types    []string `json:"types,omitempty"`    // any of
+	Prefixes []string `json:"prefixes,omitempty"` // id prefixes (rigs), any of
+	Convoy   string   `json:"convoy,omitempty"`   // only issues labelled convoy:<name>, or convoy-first
+}
+
+// WorkerRow is the durable part of a worker.
+type WorkerRow struct {
+	Name      string    `json:"name"`
+	Role      string    `json:"role"` // worker, refinery, client
+	Capacity  int       `json:"capacity"`
+	Filters   Filters   `json:"filters"`
+	State     string    `json:"state"` // idle, busy, draining, stalled, gone
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+// Event is one audit-log entry: what changed, who did it, when.
+type Event struct {
+	Seq     int64     `json:"seq"` // assigned by the store
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"` // assigned, acked, completed, failed, expired, requeued, dead_lettered, ...
+	IssueID string    `json:"issue_id,omitempty"`
+	LeaseID string    `json:"lease_id,omitempty"`
+	Worker  string    `json:"worker,omitempty"`
+	Actor   string    `json:"actor,omitempty"`
+	Detail  string    `json:"detail,omitempty"` // free text or JSON
+}
+
+// MergeRequest is one request in the merge queue.
+type MergeRequest struct {
+	ID        string     `json:"id"`
+	IssueID   string     `json:"issue_id"`
+	Worker    string     `json:"worker"`
+	Branch    string     `json:"branch"`
+	Commit    string     `json:"commit"`
+	Target    string     `json:"target"`
+	Files     []string   `json:"files,omitempty"`
+	State     string     `json:"state"` // pending, merging, merged, failed, cancelled
+	Attempts  int        `json:"attempts"`
+	Refinery  string     `json:"refinery,omitempty"`
+	Epoch     int64      `json:"epoch,omitempty"`
+	Deadline  *time.Time `json:"deadline,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	Error     string     `json:"error,omitempty"`
+	Conflicts []string   `json:"conflicts,omitempty"`
+}
+
+// Snapshot is everything the core needs to rebuild itself after a restart.
+type Snapshot struct {
+	Issues   []IssueMeta
+	Leases   []Lease // live leases only
+	Workers  []WorkerRow
+	Merges   []MergeRequest // not yet merged, failed or cancelled
+	Meta     map[string]string
+	MaxEpoch int64 // highest lease epoch ever issued
+}
+
+// IssueMeta is the small projection of an issue the scheduler keeps in memory (bodies stay in SQLite).
+type IssueMeta struct {
+	ID          string
+	Status      string
+	Priority    int
+	IssueType   string
+	Assignee    string
+	Labels      []string
+	Deps        []Dep
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	DeferUntil  *time.Time
+	Pinned      bool
+	Ephemeral   bool
+	CloseReason string
+	Attempts    int
+	NotBefore   time.Time
+}
+
+// Dep is one dependency edge of an IssueMeta: this issue depends on On.
+type Dep struct {
+	On       string
+	Type     string
+	Metadata string
+}
+
+// MetaOf projects a parsed issue to the scheduler's view.
+func MetaOf(is beads.Issue) IssueMeta {
+	m := IssueMeta{
+		ID: is.ID, Status: is.Status, Priority: is.Priority, IssueType: is.IssueType, Assignee: is.Assignee,
+		Labels: is.Labels, CreatedAt: is.CreatedAt, UpdatedAt: is.UpdatedAt, DeferUntil: is.DeferUntil,
+		Pinned: is.Pinned, Ephemeral: is.Ephemeral, CloseReason: is.CloseReason,
+	}
+	for _, d := range is.Dependencies {
+		m.Deps = append(m.Deps, Dep{On: d.DependsOnID, Type: d.Type, Metadata: d.Metadata})
+	}
+	return m
+}
+
+// Persister makes changes durable: Commit returns only after all of them are committed, in one transaction.
+type Persister interface {
+	Commit(ctx context.Context, changes []Change) error
+}
+
+// Loader rebuilds the core's state after a restart.
+type Loader interface {
+	Load(ctx context.Context) (*Snapshot, error)
+}
