@@ -1,0 +1,48 @@
+# gtc — the Gas Town coordinator. `make run` starts it on a demo workspace; `make test` runs every suite.
+GO      ?= go
+BIN     := bin/gtc
+DEMO    ?= demo
+TSDIR   := clients/typescript
+FUZZTIME ?= 10s
+# Fuzz targets as package:Function.
+FUZZ_TARGETS := ./beads:FuzzParseEncode
+
+.PHONY: build run test test-go test-ts vet bench fuzz fuzz-short crash-test clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/gtc
+
+# The newcomer's first command: a coordinator on ./demo (created on first run), embedded SQLite, no setup.
+run: build
+	@test -f $(DEMO)/.beads/issues.jsonl || ./$(BIN) --dir $(DEMO) init --demo
+	./$(BIN) --dir $(DEMO) serve
+
+# Every suite: vet, Go tests with the race detector (integration and short crash/load tests included),
+# short fuzz runs, and the TypeScript client's build, unit and integration tests.
+test: vet test-go fuzz-short test-ts
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+test-ts: build
+	cd $(TSDIR) && npm ci --no-audit --no-fund && npm run build && npm test
+
+# Short fuzz runs that `make test` includes; `make fuzz` runs each target longer.
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+
+fuzz:
+	@set -e; for spec in $(FUZZ_TARGETS); do \
+		pkg=$${spec%%:*}; fn=$${spec##*:}; \
+		echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME); \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 
+
+clean:
+	rm -rf bin $(TSDIR)/dist
