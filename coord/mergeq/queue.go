@@ -1,0 +1,617 @@
+package mergeq
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// Request states (coord.MergeRequest.State).
+const (
+	StatePending   = "pending"   // waiting for a merge slot
+	StateMerging   = "merging"   // a refinery holds the slot lease
+	StateMerged    = "merged"    // landed on the target
+	StateFailed    = "failed"    // gave up: conflicts, failing gate or attempts exhausted
+	StateCancelled = "cancelled" // withdrawn
+)
+
+// Event kinds appended to the audit log (coord.Event.Kind).
+const (
+	EventSubmitted = "merge_submitted" // a request entered the queue
+	EventStarted   = "merge_started"   // a refinery took the slot
+	EventMerged    = "merge_merged"    // the request landed
+	EventRetry     = "merge_retry"     // a retryable failure returned it to pending
+	EventExpired   = "merge_expired"   // the slot lease ran out (or its refinery left); back to pending
+	EventFailed    = "merge_failed"    // the request failed for good
+	EventCancelled = "merge_cancelled" // the request was withdrawn
+)
+
+// Submission is what a worker hands in to have its branch merged.
+type Submission struct {
+	IssueID   string
+	Worker    string
+	Branch    string
+	Commit    string
+	Target    string   // empty means Config.DefaultTarget
+	Files     []string // paths the change touches; empty means unknown (never conflicts)
+	Priority  int      // the issue's priority, 0 highest
+	CreatedAt time.Time
+}
+
+// SubmitResult is the queued request plus the live requests it overlaps with.
+type SubmitResult struct {
+	Request          coord.MergeRequest
+	ConflictsWith    []string // ids of pending or merging requests on the same target sharing a file
+	ConflictingFiles []string // the shared files, sorted
+}
+
+// Failure is a refinery's report of a merge that did not land.
+type Failure struct {
+	Reason    string   // human-readable cause (tail of the gate output, git error)
+	Conflicts []string // conflicting files; non-empty means the change needs rework (no retry)
+	Rework    bool     // the change itself is at fault (gate failed): no retry, rework
+}
+
+// Decision is what one step means for the request's issue; the core applies it.
+type Decision struct {
+	Request     coord.MergeRequest
+	Requeued    bool   // the request went back to pending for another attempt
+	ReopenIssue bool   // reopen Request.IssueID for rework
+	Reason      string // why, for the issue's notes and events
+}
+
+// Stats counts live requests.
+type Stats struct{ Pending, Merging int }
+
+type entry struct {
+	req      coord.MergeRequest
+	seq      int64
+	priority int
+}
+
+// Queue is the merge queue state; it is not safe for concurrent use (the core serialises calls).
+type Queue struct {
+	cfg       Config
+	live      map[string]*entry // pending and merging
+	done      map[string]*entry // recently finished, bounded by KeepDone
+	doneOrder []string
+	byIssue   map[string]string // issue id -> live request id
+	nextSeq   int64
+	epoch     int64
+}
+
+// New returns an empty queue.
+func New(cfg Config) *Queue {
+	return &Queue{
+		cfg:     cfg.withDefaults(),
+		live:    map[string]*entry{},
+		done:    map[string]*entry{},
+		byIssue: map[string]string{},
+	}
+}
+
+// Config returns the effective configuration (defaults filled in).
+func (q *Queue) Config() Config { return q.cfg }
+
+// Restore loads requests saved before a restart; priority gives each issue's priority (nil means 2).
+// Merging requests keep their lease: the refinery may still report, or the lease expires.
+func (q *Queue) Restore(reqs []coord.MergeRequest, priority func(issueID string) int) error {
+	for _, r := range reqs {
+		if r.ID == "" {
+			return coord.Errorf(coord.EInvalid, "restore merge request for issue %s: empty id", r.IssueID)
+		}
+		if q.live[r.ID] != nil || q.done[r.ID] != nil {
+			return coord.Errorf(coord.EInvalid, "restore merge request %s: duplicate id", r.ID)
+		}
+		p := 2
+		if priority != nil {
+			p = priority(r.IssueID)
+		}
+		q.nextSeq++
+		seq := q.nextSeq
+		if n, ok := parseID(r.ID); ok {
+			seq = n
+			if n > q.nextSeq {
+				q.nextSeq = n
+			}
+		}
+		e := &entry{req: cloneReq(r), seq: seq, priority: clampPriority(p)}
+		if r.Epoch > q.epoch {
+			q.epoch = r.Epoch
+		}
+		switch r.State {
+		case StatePending, StateMerging:
+			if r.State == StateMerging && r.Deadline == nil {
+				return coord.Errorf(coord.EInvalid, "restore merge request %s: merging without a deadline", r.ID)
+			}
+			q.live[r.ID] = e
+			q.byIssue[r.IssueID] = r.ID
+		case StateMerged, StateFailed, StateCancelled:
+			q.remember(e)
+		default:
+			return coord.Errorf(coord.EInvalid, "restore merge request %s: unknown state %q", r.ID, r.State)
+		}
+	}
+	return nil
+}
+
+// Submit queues a merge request. It refuses (EConflict) a second live request for the same issue;
+// overlapping files with other live requests are reported, not refused.
+func (q *Queue) Submit(now time.Time, s Submission) (SubmitResult, []coord.Change, error) {
+	switch {
+	case s.IssueID == "":
+		return SubmitResult{}, nil, coord.Errorf(coord.EInvalid, "merge submission: issue_id is required")
+	case s.Worker == "":
+		return SubmitResult{}, nil, coord.Errorf(coord.EInvalid, "merge submission: worker is required")
+	case s.Branch == "":
+		return SubmitResult{}, nil, coord.Errorf(coord.EInvalid, "merge submission: branch is required")
+	}
+	if id, ok := q.byIssue[s.IssueID]; ok {
+		return SubmitResult{}, nil, coord.Errorf(coord.EConflict,
+			"issue %s already has merge request %s (%s); cancel it first", s.IssueID, id, q.live[id].req.State)
+	}
+	target := s.Target
+	if target == "" {
+		target = q.cfg.DefaultTarget
+	}
+	created := s.CreatedAt
+	if created.IsZero() {
+		created = now
+	}
+	q.nextSeq++
+	e := &entry{seq: q.nextSeq, priority: clampPriority(s.Priority), req: coord.MergeRequest{
+		ID: formatID(q.nextSeq), IssueID: s.IssueID, Worker: s.Worker, Branch: s.Branch, Commit: s.Commit,
+		Target: target, Files: cleanFiles(s.Files), State: StatePending, CreatedAt: created, UpdatedAt: now,
+	}}
+	res := SubmitResult{Request: cloneReq(e.req)}
+	shared := map[string]bool{}
+	for _, o := range q.sortedLive(target) {
+		if f := overlap(e.req.Files, o.req.Files); len(f) > 0 {
+			res.ConflictsWith = append(res.ConflictsWith, o.req.ID)
+			for _, p := range f {
+				shared[p] = true
+			}
+		}
+	}
+	for p := range shared {
+		res.ConflictingFiles = append(res.ConflictingFiles, p)
+	}
+	sort.Strings(res.ConflictingFiles)
+	q.live[e.req.ID] = e
+	q.byIssue[s.IssueID] = e.req.ID
+	detail := fmt.Sprintf("%s branch %s onto %s", e.req.ID, s.Branch, target)
+	if len(res.ConflictsWith) > 0 {
+		detail += fmt.Sprintf("; overlaps %s on %s", strings.Join(res.ConflictsWith, ","), strings.Join(res.ConflictingFiles, ","))
+	}
+	ch := []coord.Change{coord.MergePut{Request: cloneReq(e.req)}, event(now, EventSubmitted, e.req, s.Worker, detail)}
+	return res, ch, nil
+}
+
+// Acquire gives refinery the slot of the best pending request it may merge now (target "" means any
+// target), as a lease with a fresh epoch and a deadline. ok is false when nothing can start.
+func (q *Queue) Acquire(now time.Time, refinery, target string) (req coord.MergeRequest, changes []coord.Change, ok bool) {
+	e := q.pick(target)
+	if e == nil {
+		return coord.MergeRequest{}, nil, false
+	}
+	q.epoch++
+	dl := now.Add(q.cfg.LeaseTimeout)
+	e.req.State = StateMerging
+	e.req.Refinery = refinery
+	e.req.Epoch = q.epoch
+	e.req.Deadline = &dl
+	e.req.UpdatedAt = now
+	e.req.Error = ""
+	detail := fmt.Sprintf("%s attempt %d epoch %d until %s", e.req.ID, e.req.Attempts+1, e.req.Epoch, dl.UTC().Format(time.RFC3339))
+	r := cloneReq(e.req)
+	return r, []coord.Change{coord.MergePut{Request: r}, event(now, EventStarted, e.req, refinery, detail)}, true
+}
+
+// pick returns the highest-ranked pending request that may start now.
+func (q *Queue) pick(target string) *entry {
+	type slot struct {
+		merging int
+		blocked map[string]bool
+	}
+	slots := map[string]*slot{}
+	get := func(t string) *slot {
+		s := slots[t]
+		if s == nil {
+			s = &slot{blocked: map[string]bool{}}
+			slots[t] = s
+		}
+		return s
+	}
+	var pending []*entry
+	for _, e := range q.live {
+		if target != "" && e.req.Target != target {
+			continue
+		}
+		if e.req.State == StateMerging {
+			s := get(e.req.Target)
+			s.merging++
+			for _, f := range e.req.Files {
+				s.blocked[f] = true
+			}
+		} else {
+			pending = append(pending, e)
+		}
+	}
+	q.sortEntries(pending)
+	for _, e := range pending {
+		s := get(e.req.Target)
+		if s.merging >= q.cfg.MaxParallel {
+			continue
+		}
+		clash := false
+		for _, f := range e.req.Files {
+			if s.blocked[f] {
+				clash = true
+				break
+			}
+		}
+		if !clash {
+			return e
+		}
+		// A higher-ranked request that must wait keeps its files: lower-ranked requests touching
+		// them may not overtake it.
+		for _, f := range e.req.Files {
+			s.blocked[f] = true
+		}
+	}
+	return nil
+}
+
+// Extend renews the slot lease of a merging request held at epoch; it returns the new deadline in the request.
+func (q *Queue) Extend(now time.Time, id string, epoch int64) (coord.MergeRequest, []coord.Change, error) {
+	e, err := q.holder(id, epoch, "extend")
+	if err != nil {
+		return coord.MergeRequest{}, nil, err
+	}
+	dl := now.Add(q.cfg.LeaseTimeout)
+	e.req.Deadline = &dl
+	e.req.UpdatedAt = now
+	r := cloneReq(e.req)
+	return r, []coord.Change{coord.MergePut{Request: r}}, nil
+}
+
+// Merged records that the request held at epoch landed; mergeCommit goes into the event.
+func (q *Queue) Merged(now time.Time, id string, epoch int64, mergeCommit string) (Decision, []coord.Change, error) {
+	e, err := q.holder(id, epoch, "report merged")
+	if err != nil {
+		return Decision{}, nil, err
+	}
+	e.req.State = StateMerged
+	e.req.Deadline = nil
+	e.req.UpdatedAt = now
+	e.req.Error = ""
+	e.req.Conflicts = nil
+	q.finish(e)
+	r := cloneReq(e.req)
+	detail := fmt.Sprintf("%s onto %s", e.req.ID, e.req.Target)
+	if mergeCommit != "" {
+		detail += " as " + mergeCommit
+	}
+	return Decision{Request: r}, []coord.Change{coord.MergePut{Request: r}, event(now, EventMerged, e.req, e.req.Refinery, detail)}, nil
+}
+
+// Failed records that the request held at epoch did not land. Conflicts or Rework end it (and, unless
+// KeepIssueOnConflict, ask for the issue to be reopened); other failures retry until MaxAttempts.
+func (q *Queue) Failed(now time.Time, id string, epoch int64, f Failure) (Decision, []coord.Change, error) {
+	e, err := q.holder(id, epoch, "report failed")
+	if err != nil {
+		return Decision{}, nil, err
+	}
+	reason := f.Reason
+	if reason == "" {
+		reason = "merge failed"
+	}
+	if len(f.Conflicts) > 0 || f.Rework {
+		e.req.Conflicts = cleanFiles(f.Conflicts)
+		if len(e.req.Conflicts) > 0 && f.Reason == "" {
+			reason = "conflicts in " + strings.Join(e.req.Conflicts, ", ")
+		}
+		e.req.Attempts++
+		d, ch := q.fail(now, e, reason, e.req.Refinery)
+		d.ReopenIssue = !q.cfg.KeepIssueOnConflict
+		return d, ch, nil
+	}
+	d, ch := q.retry(now, e, reason, EventRetry, e.req.Refinery)
+	return d, ch, nil
+}
+
+// Expire takes back every slot lease whose deadline has passed: the request returns to pending with
+// one more attempt, or fails once MaxAttempts is reached.
+func (q *Queue) Expire(now time.Time) ([]Decision, []coord.Change) {
+	var ds []Decision
+	var ch []coord.Change
+	for _, e := range q.sortedLive("") {
+		if e.req.State == StateMerging && e.req.Deadline != nil && !now.Before(*e.req.Deadline) {
+			d, c := q.retry(now, e, fmt.Sprintf("merge slot of %s expired", e.req.Refinery), EventExpired, "")
+			ds = append(ds, d)
+			ch = append(ch, c...)
+		}
+	}
+	return ds, ch
+}
+
+// Abandon takes back every slot held by refinery (it disconnected), as if its leases had expired.
+func (q *Queue) Abandon(now time.Time, refinery string) ([]Decision, []coord.Change) {
+	var ds []Decision
+	var ch []coord.Change
+	for _, e := range q.sortedLive("") {
+		if e.req.State == StateMerging && e.req.Refinery == refinery {
+			d, c := q.retry(now, e, fmt.Sprintf("refinery %s left", refinery), EventExpired, "")
+			ds = append(ds, d)
+			ch = append(ch, c...)
+		}
+	}
+	return ds, ch
+}
+
+// Cancel withdraws a pending or merging request (a merging one's refinery will get EStaleEpoch).
+func (q *Queue) Cancel(now time.Time, id, reason string) (coord.MergeRequest, []coord.Change, error) {
+	e := q.live[id]
+	if e == nil {
+		if q.done[id] != nil {
+			return coord.MergeRequest{}, nil, coord.Errorf(coord.EConflict, "merge request %s is already %s", id, q.done[id].req.State)
+		}
+		return coord.MergeRequest{}, nil, coord.Errorf(coord.ENotFound, "no merge request %s", id)
+	}
+	if reason == "" {
+		reason = "cancelled"
+	}
+	e.req.State = StateCancelled
+	e.req.Deadline = nil
+	e.req.UpdatedAt = now
+	e.req.Error = reason
+	q.finish(e)
+	r := cloneReq(e.req)
+	return r, []coord.Change{coord.MergePut{Request: r}, event(now, EventCancelled, e.req, "", reason)}, nil
+}
+
+// CancelIssue withdraws the live request of an issue, if any (the issue was closed or deleted).
+func (q *Queue) CancelIssue(now time.Time, issueID, reason string) (coord.MergeRequest, []coord.Change, bool) {
+	id, ok := q.byIssue[issueID]
+	if !ok {
+		return coord.MergeRequest{}, nil, false
+	}
+	r, ch, err := q.Cancel(now, id, reason)
+	return r, ch, err == nil
+}
+
+// NextDeadline is the earliest slot lease deadline, for the core's timer.
+func (q *Queue) NextDeadline() (time.Time, bool) {
+	var best time.Time
+	found := false
+	for _, e := range q.live {
+		if e.req.State == StateMerging && e.req.Deadline != nil && (!found || e.req.Deadline.Before(best)) {
+			best, found = *e.req.Deadline, true
+		}
+	}
+	return best, found
+}
+
+// Get returns a live or recently finished request.
+func (q *Queue) Get(id string) (coord.MergeRequest, bool) {
+	if e := q.live[id]; e != nil {
+		return cloneReq(e.req), true
+	}
+	if e := q.done[id]; e != nil {
+		return cloneReq(e.req), true
+	}
+	return coord.MergeRequest{}, false
+}
+
+// List returns the live requests of target ("" = all): merging first, then pending in the order they will start.
+func (q *Queue) List(target string) []coord.MergeRequest {
+	es := q.sortedLive(target)
+	sort.SliceStable(es, func(i, j int) bool {
+		return es[i].req.State == StateMerging && es[j].req.State != StateMerging
+	})
+	out := make([]coord.MergeRequest, len(es))
+	for i, e := range es {
+		out[i] = cloneReq(e.req)
+	}
+	return out
+}
+
+// Stats counts the live requests.
+func (q *Queue) Stats() Stats {
+	var s Stats
+	for _, e := range q.live {
+		if e.req.State == StateMerging {
+			s.Merging++
+		} else {
+			s.Pending++
+		}
+	}
+	return s
+}
+
+// holder finds the merging request id held at epoch.
+func (q *Queue) holder(id string, epoch int64, what string) (*entry, error) {
+	if e := q.live[id]; e != nil {
+		if e.req.State == StateMerging && e.req.Epoch == epoch {
+			return e, nil
+		}
+		return nil, coord.Errorf(coord.EStaleEpoch, "%s %s: epoch %d is not current (request is %s)", what, id, epoch, e.req.State)
+	}
+	if e := q.done[id]; e != nil {
+		if e.req.Epoch == epoch {
+			return nil, coord.Errorf(coord.EConflict, "%s %s: request is already %s", what, id, e.req.State)
+		}
+		return nil, coord.Errorf(coord.EStaleEpoch, "%s %s: epoch %d is not current (request is %s)", what, id, epoch, e.req.State)
+	}
+	return nil, coord.Errorf(coord.ENotFound, "%s: no merge request %s", what, id)
+}
+
+// retry counts a failed attempt and returns the request to pending, or fails it when attempts run out.
+func (q *Queue) retry(now time.Time, e *entry, reason, kind, actor string) (Decision, []coord.Change) {
+	e.req.Attempts++
+	if e.req.Attempts >= q.cfg.MaxAttempts {
+		return q.fail(now, e, fmt.Sprintf("%s (attempt %d of %d)", reason, e.req.Attempts, q.cfg.MaxAttempts), actor)
+	}
+	e.req.State = StatePending
+	e.req.Refinery = ""
+	e.req.Deadline = nil
+	e.req.UpdatedAt = now
+	e.req.Error = reason
+	r := cloneReq(e.req)
+	detail := fmt.Sprintf("%s: %s; attempt %d of %d", e.req.ID, reason, e.req.Attempts, q.cfg.MaxAttempts)
+	return Decision{Request: r, Requeued: true, Reason: reason},
+		[]coord.Change{coord.MergePut{Request: r}, event(now, kind, e.req, actor, detail)}
+}
+
+func (q *Queue) fail(now time.Time, e *entry, reason, actor string) (Decision, []coord.Change) {
+	e.req.State = StateFailed
+	e.req.Deadline = nil
+	e.req.UpdatedAt = now
+	e.req.Error = reason
+	q.finish(e)
+	r := cloneReq(e.req)
+	return Decision{Request: r, Reason: reason},
+		[]coord.Change{coord.MergePut{Request: r}, event(now, EventFailed, e.req, actor, e.req.ID+": "+reason)}
+}
+
+// finish moves a request from live to done.
+func (q *Queue) finish(e *entry) {
+	delete(q.live, e.req.ID)
+	if q.byIssue[e.req.IssueID] == e.req.ID {
+		delete(q.byIssue, e.req.IssueID)
+	}
+	q.remember(e)
+}
+
+func (q *Queue) remember(e *entry) {
+	q.done[e.req.ID] = e
+	q.doneOrder = append(q.doneOrder, e.req.ID)
+	for len(q.doneOrder) > q.cfg.KeepDone {
+		delete(q.done, q.doneOrder[0])
+		q.doneOrder = q.doneOrder[1:]
+	}
+}
+
+// rankTime is the virtual time a request is ordered by: age, shifted later by its priority level
+// and (capped) by its failed attempts, so an old request always overtakes newer ones eventually.
+func (q *Queue) rankTime(e *entry) time.Time {
+	pen := time.Duration(e.req.Attempts) * q.cfg.RetryPenalty
+	if pen > q.cfg.MaxRetryPenalty {
+		pen = q.cfg.MaxRetryPenalty
+	}
+	return e.req.CreatedAt.Add(time.Duration(e.priority)*q.cfg.PriorityStep + pen)
+}
+
+func (q *Queue) less(a, b *entry) bool {
+	ta, tb := q.rankTime(a), q.rankTime(b)
+	if !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	if a.priority != b.priority {
+		return a.priority < b.priority
+	}
+	return a.seq < b.seq
+}
+
+func (q *Queue) sortEntries(es []*entry) {
+	sort.Slice(es, func(i, j int) bool { return q.less(es[i], es[j]) })
+}
+
+// sortedLive returns the live entries of target ("" = all) in rank order.
+func (q *Queue) sortedLive(target string) []*entry {
+	es := make([]*entry, 0, len(q.live))
+	for _, e := range q.live {
+		if target == "" || e.req.Target == target {
+			es = append(es, e)
+		}
+	}
+	q.sortEntries(es)
+	return es
+}
+
+func event(now time.Time, kind string, r coord.MergeRequest, actor, detail string) coord.Change {
+	return coord.EventAppend{Event: coord.Event{
+		Time: now, Kind: kind, IssueID: r.IssueID, Worker: r.Worker, Actor: actor, Detail: detail,
+	}}
+}
+
+// overlap returns the paths present in both lists (exact string equality); empty lists never overlap.
+func overlap(a, b []string) []string {
+	if len(a) == 0 || len(b) == 0 {
+		return nil
+	}
+	in := make(map[string]bool, len(a))
+	for _, p := range a {
+		in[p] = true
+	}
+	var out []string
+	for _, p := range b {
+		if in[p] {
+			out = append(out, p)
+			in[p] = false
+		}
+	}
+	return out
+}
+
+// cleanFiles drops empty and duplicate paths and sorts the rest.
+func cleanFiles(fs []string) []string {
+	if len(fs) == 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		if f != "" && !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func cloneReq(r coord.MergeRequest) coord.MergeRequest {
+	r.Files = append([]string(nil), r.Files...)
+	r.Conflicts = append([]string(nil), r.Conflicts...)
+	if len(r.Files) == 0 {
+		r.Files = nil
+	}
+	if len(r.Conflicts) == 0 {
+		r.Conflicts = nil
+	}
+	if r.Deadline != nil {
+		d := *r.Deadline
+		r.Deadline = &d
+	}
+	return r
+}
+
+func clampPriority(p int) int {
+	if p < 0 {
+		return 0
+	}
+	if p > MaxPriority {
+		return MaxPriority
+	}
+	return p
+}
+
+const idPrefix = "MR-"
+
+func formatID(n int64) string { return idPrefix + strconv.FormatInt(n, 10) }
+
+func parseID(id string) (int64, bool) {
+	if !strings.HasPrefix(id, idPrefix) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(id[len(idPrefix):], 10, 64)
+	return n, err == nil && n > 0
+}
