@@ -1,0 +1,424 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// Statements of the writer connection, prepared once at Open.
+const (
+	wIssuePut = iota
+	wIssueState
+	wLabelsClear
+	wLabelAdd
+	wLabelDel
+	wDepsClear
+	wDepAdd
+	wLeasePut
+	wWorkerPut
+	wEventAppend
+	wMetaPut
+	wMergePut
+	wMarkExported
+	wSavepoint
+	wRollbackTo
+	wRelease
+	nWriteStmts
+)
+
+var writeSQL = [nWriteStmts]string{
+	wIssuePut: `INSERT INTO issues (id, raw, body, status, priority, issue_type, assignee, created_at, updated_at,
+		started_at, closed_at, close_reason, defer_until, pinned, ephemeral, dirty, rev)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+		ON CONFLICT (id) DO UPDATE SET raw = COALESCE(excluded.raw, issues.raw), body = excluded.body,
+		status = excluded.status, priority = excluded.priority, issue_type = excluded.issue_type,
+		assignee = excluded.assignee, created_at = excluded.created_at, updated_at = excluded.updated_at,
+		started_at = excluded.started_at, closed_at = excluded.closed_at, close_reason = excluded.close_reason,
+		defer_until = excluded.defer_until, pinned = excluded.pinned, ephemeral = excluded.ephemeral,
+		dirty = excluded.dirty, rev = issues.rev + 1`,
+	wIssueState: `UPDATE issues SET status = ?, assignee = ?, updated_at = ?,
+		started_at = CASE WHEN ? THEN ? ELSE started_at END, closed_at = ?, close_reason = ?,
+		attempts = ?, not_before = ?, dirty = 1, rev = rev + 1 WHERE id = ?`,
+	wLabelsClear: `DELETE FROM labels WHERE issue_id = ?`,
+	wLabelAdd:    `INSERT OR IGNORE INTO labels (issue_id, label) VALUES (?, ?)`,
+	wLabelDel:    `DELETE FROM labels WHERE issue_id = ? AND label = ?`,
+	wDepsClear:   `DELETE FROM dependencies WHERE issue_id = ?`,
+	wDepAdd:      `INSERT INTO dependencies (issue_id, depends_on_id, type, metadata) VALUES (?, ?, ?, ?)`,
+	wLeasePut: `INSERT OR REPLACE INTO leases (id, issue_id, worker, epoch, state, attempt, created_at,
+		ack_deadline, deadline, ended_at, outcome, error, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	wWorkerPut: `INSERT OR REPLACE INTO workers (name, role, capacity, filters, state, first_seen, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	wEventAppend: `INSERT INTO events (time, kind, issue_id, lease_id, worker, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	wMetaPut:     `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`,
+	wMergePut: `INSERT OR REPLACE INTO merge_requests (id, issue_id, worker, branch, commit_id, target, files, state,
+		attempts, refinery, epoch, deadline, created_at, updated_at, error, conflicts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	wMarkExported: `UPDATE issues SET raw = ?, dirty = CASE WHEN rev = ? THEN 0 ELSE dirty END WHERE id = ?`,
+	wSavepoint:    `SAVEPOINT req`,
+	wRollbackTo:   `ROLLBACK TO req`,
+	wRelease:      `RELEASE req`,
+}
+
+// writeStmts holds the writer's prepared statements.
+type writeStmts [nWriteStmts]*sqlx.Stmt
+
+func (s *writeStmts) prepare(ctx context.Context, w *sqlx.DB) error {
+	for i, q := range writeSQL {
+		st, err := w.PreparexContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		s[i] = st
+	}
+	return nil
+}
+
+func (s *writeStmts) close() {
+	for i, st := range s {
+		if st != nil {
+			_ = st.Close()
+			s[i] = nil
+		}
+	}
+}
+
+// wtx is one write transaction with its statements bound lazily.
+type wtx struct {
+	tx    *sqlx.Tx
+	db    *DB
+	bound [nWriteStmts]*sqlx.Stmt
+}
+
+func (t *wtx) exec(i int, args ...any) (sql.Result, error) {
+	st := t.bound[i]
+	if st == nil {
+		st = t.tx.Stmtx(t.db.ws[i])
+		t.bound[i] = st
+	}
+	return st.Exec(args...)
+}
+
+// commitReq is one caller's work, answered on done after its transaction ends.
+type commitReq struct {
+	ctx     context.Context
+	changes []coord.Change
+	fn      func(*wtx) error // alternative to changes, for non-Change writes
+	done    chan error
+}
+
+func (r *commitReq) size() int { return max(1, len(r.changes)) }
+
+func (r *commitReq) apply(t *wtx) error {
+	if r.fn != nil {
+		return r.fn(t)
+	}
+	for _, c := range r.changes {
+		if err := t.apply(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Commit makes changes durable in one transaction, grouped with other callers' pending changes; it returns
+// only after that transaction committed (nil) or failed (an EUnavailable error: nothing of it was kept).
+// The context bounds only the wait to be queued: once queued, Commit waits for the outcome.
+func (db *DB) Commit(ctx context.Context, changes []coord.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	return db.submit(ctx, &commitReq{ctx: ctx, changes: changes})
+}
+
+// write runs fn in a write transaction through the committer.
+func (db *DB) write(ctx context.Context, fn func(*wtx) error) error {
+	return db.submit(ctx, &commitReq{ctx: ctx, fn: fn})
+}
+
+func (db *DB) submit(ctx context.Context, req *commitReq) error {
+	req.done = make(chan error, 1)
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return coord.Errorf(coord.EUnavailable, "store is closed")
+	}
+	select {
+	case db.reqs <- req:
+	case <-ctx.Done():
+		db.mu.RUnlock()
+		return fmt.Errorf("queue commit: %w", ctx.Err())
+	}
+	db.mu.RUnlock()
+	return <-req.done
+}
+
+// committer is the one goroutine that writes: it takes every pending request (up to the batch cap),
+// commits them in one transaction, then answers each. It exits when reqs is closed and drained.
+func (db *DB) committer() {
+	defer close(db.done)
+	var carry *commitReq
+	batch := make([]*commitReq, 0, 64)
+	for {
+		first := carry
+		carry = nil
+		if first == nil {
+			r, ok := <-db.reqs
+			if !ok {
+				return
+			}
+			first = r
+		}
+		batch = append(batch[:0], first)
+		n := first.size()
+	drain:
+		for n < db.batch {
+			select {
+			case r, ok := <-db.reqs:
+				if !ok {
+					break drain
+				}
+				if n+r.size() > db.batch {
+					carry = r
+					break drain
+				}
+				batch = append(batch, r)
+				n += r.size()
+			default:
+				break drain
+			}
+		}
+		db.commitBatch(batch)
+		clear(batch)
+	}
+}
+
+// commitBatch applies a batch in one transaction; with several requests each runs inside a savepoint
+// so one request's failure does not undo the others.
+func (db *DB) commitBatch(batch []*commitReq) {
+	start := time.Now()
+	errs := make([]error, len(batch))
+	live := 0
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = fmt.Errorf("commit not started: %w", err)
+			continue
+		}
+		live++
+	}
+	if live == 0 {
+		answer(batch, errs)
+		return
+	}
+	fail := func(err error) {
+		err = unavailable("write", err)
+		for i := range batch {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		answer(batch, errs)
+	}
+	tx, err := db.w.Beginx()
+	if err != nil {
+		fail(fmt.Errorf("begin: %w", err))
+		return
+	}
+	t := &wtx{tx: tx, db: db}
+	changes := 0
+	for i, r := range batch {
+		if errs[i] != nil {
+			continue
+		}
+		if live == 1 {
+			if err := r.apply(t); err != nil {
+				_ = tx.Rollback()
+				errs[i] = unavailable("write", err)
+				answer(batch, errs)
+				return
+			}
+			changes += r.size()
+			continue
+		}
+		if _, err := t.exec(wSavepoint); err != nil {
+			_ = tx.Rollback()
+			fail(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		if err := r.apply(t); err != nil {
+			errs[i] = unavailable("write", err)
+			if _, rerr := t.exec(wRollbackTo); rerr != nil {
+				_ = tx.Rollback()
+				fail(fmt.Errorf("rollback to savepoint: %w", rerr))
+				return
+			}
+		} else {
+			changes += r.size()
+		}
+		if _, err := t.exec(wRelease); err != nil {
+			_ = tx.Rollback()
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		_ = tx.Rollback()
+		// every applied request of the transaction is lost; fail tells each of them
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	if db.obs != nil {
+		db.obs.ObserveCommit(time.Since(start), changes)
+	}
+	answer(batch, errs)
+}
+
+func answer(batch []*commitReq, errs []error) {
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
+}
+
+// apply writes one change inside the transaction.
+func (t *wtx) apply(c coord.Change) error {
+	switch c := c.(type) {
+	case coord.IssuePut:
+		return t.issuePut(c)
+	case *coord.IssuePut:
+		return t.issuePut(*c)
+	case coord.IssueState:
+		return t.issueState(c)
+	case *coord.IssueState:
+		return t.issueState(*c)
+	case coord.LeasePut:
+		return t.leasePut(c.Lease)
+	case coord.WorkerPut:
+		return t.workerPut(c.Worker)
+	case coord.EventAppend:
+		return t.eventAppend(c.Event)
+	case coord.MetaPut:
+		_, err := t.exec(wMetaPut, c.Key, c.Value)
+		return wrap(err, "put meta %s", c.Key)
+	case coord.MergePut:
+		return t.mergePut(c.Request)
+	default:
+		return coord.Errorf(coord.EInternal, "store: unknown change type %T", c)
+	}
+}
+
+func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+func (t *wtx) issuePut(c coord.IssuePut) error {
+	is := c.Issue
+	if is.ID == "" {
+		return coord.Errorf(coord.EInvalid, "issue without id")
+	}
+	body, err := json.Marshal(is)
+	if err != nil {
+		return coord.Errorf(coord.EInvalid, "issue %s: encode: %v", is.ID, err)
+	}
+	var raw any
+	if c.Raw != nil {
+		raw = c.Raw
+	}
+	if _, err := t.exec(wIssuePut, is.ID, raw, body, is.Status, is.Priority, is.IssueType, is.Assignee,
+		fmtTime(is.CreatedAt), fmtTime(is.UpdatedAt), fmtTimePtr(is.StartedAt), fmtTimePtr(is.ClosedAt),
+		is.CloseReason, fmtTimePtr(is.DeferUntil), boolInt(is.Pinned), boolInt(is.Ephemeral),
+		boolInt(!c.FromImport)); err != nil {
+		return fmt.Errorf("put issue %s: %w", is.ID, err)
+	}
+	if _, err := t.exec(wLabelsClear, is.ID); err != nil {
+		return fmt.Errorf("put issue %s labels: %w", is.ID, err)
+	}
+	for _, l := range is.Labels {
+		if _, err := t.exec(wLabelAdd, is.ID, l); err != nil {
+			return fmt.Errorf("put issue %s label %q: %w", is.ID, l, err)
+		}
+	}
+	if _, err := t.exec(wDepsClear, is.ID); err != nil {
+		return fmt.Errorf("put issue %s deps: %w", is.ID, err)
+	}
+	for _, d := range is.Dependencies {
+		if _, err := t.exec(wDepAdd, is.ID, d.DependsOnID, d.Type, d.Metadata); err != nil {
+			return fmt.Errorf("put issue %s dep on %s: %w", is.ID, d.DependsOnID, err)
+		}
+	}
+	return nil
+}
+
+func (t *wtx) issueState(c coord.IssueState) error {
+	res, err := t.exec(wIssueState, c.Status, c.Assignee, fmtTime(c.UpdatedAt), c.StartedAt != nil,
+		fmtTimePtr(c.StartedAt), fmtTimePtr(c.ClosedAt), c.CloseReason, c.Attempts, fmtTime(c.NotBefore), c.ID)
+	if err != nil {
+		return fmt.Errorf("update issue %s: %w", c.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("update issue %s: %w", c.ID, err)
+	} else if n == 0 {
+		return coord.Errorf(coord.ENotFound, "issue %s not found", c.ID)
+	}
+	for _, l := range c.DelLabels {
+		if _, err := t.exec(wLabelDel, c.ID, l); err != nil {
+			return fmt.Errorf("update issue %s: remove label %q: %w", c.ID, l, err)
+		}
+	}
+	for _, l := range c.AddLabels {
+		if _, err := t.exec(wLabelAdd, c.ID, l); err != nil {
+			return fmt.Errorf("update issue %s: add label %q: %w", c.ID, l, err)
+		}
+	}
+	return nil
+}
+
+func (t *wtx) leasePut(l coord.Lease) error {
+	_, err := t.exec(wLeasePut, l.ID, l.IssueID, l.Worker, l.Epoch, string(l.State), l.Attempt, fmtTime(l.CreatedAt),
+		fmtTime(l.AckDeadline), fmtTime(l.Deadline), fmtTimePtr(l.EndedAt), l.Outcome, l.Error, l.Progress)
+	return wrap(err, "put lease %s", l.ID)
+}
+
+func (t *wtx) workerPut(w coord.WorkerRow) error {
+	f, err := json.Marshal(w.Filters)
+	if err != nil {
+		return coord.Errorf(coord.EInvalid, "worker %s: encode filters: %v", w.Name, err)
+	}
+	_, err = t.exec(wWorkerPut, w.Name, w.Role, w.Capacity, string(f), w.State, fmtTime(w.FirstSeen), fmtTime(w.LastSeen))
+	return wrap(err, "put worker %s", w.Name)
+}
+
+func (t *wtx) eventAppend(e coord.Event) error {
+	_, err := t.exec(wEventAppend, fmtTime(e.Time), e.Kind, e.IssueID, e.LeaseID, e.Worker, e.Actor, e.Detail)
+	return wrap(err, "append event %s", e.Kind)
+}
+
+func (t *wtx) mergePut(m coord.MergeRequest) error {
+	files, err := json.Marshal(nonNil(m.Files))
+	if err != nil {
+		return err
+	}
+	conflicts, err := json.Marshal(nonNil(m.Conflicts))
+	if err != nil {
+		return err
+	}
+	_, err = t.exec(wMergePut, m.ID, m.IssueID, m.Worker, m.Branch, m.Commit, m.Target, string(files), m.State,
+		m.Attempts, m.Refinery, m.Epoch, fmtTimePtr(m.Deadline), fmtTime(m.CreatedAt), fmtTime(m.UpdatedAt),
+		m.Error, string(conflicts))
+	return wrap(err, "put merge request %s", m.ID)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

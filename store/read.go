@@ -1,0 +1,458 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/gastown/gtc/beads"
+	"github.com/gastown/gtc/coord"
+)
+
+// issueCols are the columns scanned by scanIssue: the stored body plus the scheduler-owned columns overlaid on it.
+const issueCols = `id, raw, body, status, assignee, updated_at, started_at, closed_at, close_reason, dirty, rev,
+	(SELECT json_group_array(label ORDER BY rowid) FROM labels WHERE issue_id = issues.id)`
+
+const leaseCols = `id, issue_id, worker, epoch, state, attempt, created_at, ack_deadline, deadline, ended_at, outcome,
+	error, progress`
+
+const workerCols = `name, role, capacity, filters, state, first_seen, last_seen`
+
+const mergeCols = `id, issue_id, worker, branch, commit_id, target, files, state, attempts, refinery, epoch, deadline,
+	created_at, updated_at, error, conflicts`
+
+// Statements of the read pool, prepared once at Open.
+const (
+	rIssue = iota
+	rLease
+	rLeasesByIssue
+	rEvents
+	rWorkers
+	rMeta
+	rIssuesByIDs
+	nReadStmts
+)
+
+var readSQL = [nReadStmts]string{
+	rIssue:         `SELECT ` + issueCols + ` FROM issues WHERE id = ?`,
+	rLease:         `SELECT ` + leaseCols + ` FROM leases WHERE id = ?`,
+	rLeasesByIssue: `SELECT ` + leaseCols + ` FROM leases WHERE issue_id = ? ORDER BY epoch`,
+	rEvents:        `SELECT seq, time, kind, issue_id, lease_id, worker, actor, detail FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
+	rWorkers:       `SELECT ` + workerCols + ` FROM workers ORDER BY name`,
+	rMeta:          `SELECT value FROM meta WHERE key = ?`,
+	rIssuesByIDs:   `SELECT ` + issueCols + ` FROM issues WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+}
+
+// readStmts holds the read pool's prepared statements.
+type readStmts [nReadStmts]*sqlx.Stmt
+
+func (s *readStmts) prepare(ctx context.Context, r *sqlx.DB) error {
+	for i, q := range readSQL {
+		st, err := r.PreparexContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		s[i] = st
+	}
+	return nil
+}
+
+func (s *readStmts) close() {
+	for i, st := range s {
+		if st != nil {
+			_ = st.Close()
+			s[i] = nil
+		}
+	}
+}
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanIssue reads issueCols into a StoredRecord, overlaying the scheduler-owned columns on the stored body.
+func scanIssue(sc scanner) (beads.StoredRecord, error) {
+	var (
+		rec                                            beads.StoredRecord
+		raw, body                                      []byte
+		status, assignee, updated, started, closed, cr string
+		labels                                         string
+		dirty                                          int
+	)
+	if err := sc.Scan(&rec.ID, &raw, &body, &status, &assignee, &updated, &started, &closed, &cr, &dirty, &rec.Rev, &labels); err != nil {
+		return rec, err
+	}
+	if raw != nil {
+		rec.Raw = raw
+	}
+	if err := json.Unmarshal(body, &rec.Issue); err != nil {
+		return rec, fmt.Errorf("decode stored issue %s: %w", rec.ID, err)
+	}
+	is := &rec.Issue
+	is.Status, is.Assignee, is.CloseReason = status, assignee, cr
+	var err error
+	if is.UpdatedAt, err = parseTime(updated); err != nil {
+		return rec, err
+	}
+	if is.StartedAt, err = parseTimePtr(started); err != nil {
+		return rec, err
+	}
+	if is.ClosedAt, err = parseTimePtr(closed); err != nil {
+		return rec, err
+	}
+	is.Labels = nil
+	if labels != "[]" {
+		if err := json.Unmarshal([]byte(labels), &is.Labels); err != nil {
+			return rec, fmt.Errorf("decode labels of %s: %w", rec.ID, err)
+		}
+	}
+	rec.Dirty = dirty != 0
+	return rec, nil
+}
+
+// GetIssue returns the current view of one issue and its raw record bytes (nil if never imported or exported;
+// stale when the issue changed since, see Records for the dirty flag). A missing issue is ENotFound.
+func (db *DB) GetIssue(ctx context.Context, id string) (beads.Issue, []byte, error) {
+	defer db.observeRead("issue", time.Now())
+	rec, err := scanIssue(db.rs[rIssue].QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return beads.Issue{}, nil, coord.Errorf(coord.ENotFound, "issue %s not found", id)
+	}
+	if err != nil {
+		return beads.Issue{}, nil, unavailable("read", fmt.Errorf("get issue %s: %w", id, err))
+	}
+	return rec.Issue, rec.Raw, nil
+}
+
+// Records returns the stored records of the given issues, ordered by id; unknown ids are skipped.
+func (db *DB) Records(ctx context.Context, ids []string) ([]beads.StoredRecord, error) {
+	defer db.observeRead("records", time.Now())
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.rs[rIssuesByIDs].QueryContext(ctx, string(js))
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read records: %w", err))
+	}
+	return collectRecords(rows, len(ids))
+}
+
+// RawIssues returns the raw record bytes of the given issues that have them (never-written issues are absent).
+func (db *DB) RawIssues(ctx context.Context, ids []string) (map[string][]byte, error) {
+	recs, err := db.Records(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]byte, len(recs))
+	for _, r := range recs {
+		if r.Raw != nil {
+			out[r.ID] = r.Raw
+		}
+	}
+	return out, nil
+}
+
+func collectRecords(rows *sql.Rows, hint int) ([]beads.StoredRecord, error) {
+	defer rows.Close()
+	out := make([]beads.StoredRecord, 0, hint)
+	for rows.Next() {
+		rec, err := scanIssue(rows)
+		if err != nil {
+			return nil, unavailable("read", err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("read", err)
+	}
+	return out, nil
+}
+
+// IssueFilter selects issues for ListIssues; empty fields match everything.
+type IssueFilter struct {
+	Status   string
+	Label    string
+	Type     string
+	Assignee string
+	IDs      []string
+	Limit    int // 0 means no limit
+}
+
+// ListIssues returns the issues matching f, ordered by priority, creation time and id.
+func (db *DB) ListIssues(ctx context.Context, f IssueFilter) ([]beads.Issue, error) {
+	defer db.observeRead("list", time.Now())
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.Label != "" {
+		where = append(where, "id IN (SELECT issue_id FROM labels WHERE label = ?)")
+		args = append(args, f.Label)
+	}
+	if f.Type != "" {
+		where, args = append(where, "issue_type = ?"), append(args, f.Type)
+	}
+	if f.Assignee != "" {
+		where, args = append(where, "assignee = ?"), append(args, f.Assignee)
+	}
+	if f.IDs != nil {
+		js, err := json.Marshal(f.IDs)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, "id IN (SELECT value FROM json_each(?))")
+		args = append(args, string(js))
+	}
+	q := `SELECT ` + issueCols + ` FROM issues`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY priority, created_at, id"
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	st, err := db.listStmt(ctx, q)
+	if err != nil {
+		return nil, unavailable("read", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("list issues: %w", err))
+	}
+	recs, err := collectRecords(rows, max(f.Limit, 0))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]beads.Issue, len(recs))
+	for i := range recs {
+		out[i] = recs[i].Issue
+	}
+	return out, nil
+}
+
+// listStmt prepares each ListIssues query shape once.
+func (db *DB) listStmt(ctx context.Context, q string) (*sqlx.Stmt, error) {
+	if st, ok := db.lists.Load(q); ok {
+		return st.(*sqlx.Stmt), nil
+	}
+	st, err := db.r.PreparexContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("prepare list query: %w", err)
+	}
+	if prev, loaded := db.lists.LoadOrStore(q, st); loaded {
+		_ = st.Close()
+		return prev.(*sqlx.Stmt), nil
+	}
+	return st, nil
+}
+
+func scanLease(sc scanner) (coord.Lease, error) {
+	var l coord.Lease
+	var state, created, ack, dl, ended string
+	if err := sc.Scan(&l.ID, &l.IssueID, &l.Worker, &l.Epoch, &state, &l.Attempt, &created, &ack, &dl, &ended,
+		&l.Outcome, &l.Error, &l.Progress); err != nil {
+		return l, err
+	}
+	l.State = coord.LeaseState(state)
+	var err error
+	if l.CreatedAt, err = parseTime(created); err != nil {
+		return l, err
+	}
+	if l.AckDeadline, err = parseTime(ack); err != nil {
+		return l, err
+	}
+	if l.Deadline, err = parseTime(dl); err != nil {
+		return l, err
+	}
+	l.EndedAt, err = parseTimePtr(ended)
+	return l, err
+}
+
+// Lease returns one lease (live or ended); a missing lease is ENotFound.
+func (db *DB) Lease(ctx context.Context, id string) (coord.Lease, error) {
+	defer db.observeRead("lease", time.Now())
+	l, err := scanLease(db.rs[rLease].QueryRowContext(ctx, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return l, coord.Errorf(coord.ENotFound, "lease %s not found", id)
+	}
+	if err != nil {
+		return l, unavailable("read", fmt.Errorf("get lease %s: %w", id, err))
+	}
+	return l, nil
+}
+
+// LeasesByIssue returns every lease of an issue (its attempt history), oldest epoch first.
+func (db *DB) LeasesByIssue(ctx context.Context, issueID string) ([]coord.Lease, error) {
+	defer db.observeRead("leases", time.Now())
+	rows, err := db.rs[rLeasesByIssue].QueryContext(ctx, issueID)
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("leases of %s: %w", issueID, err))
+	}
+	return collect(rows, scanLease)
+}
+
+// collect scans every row with scan.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, unavailable("read", err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("read", err)
+	}
+	return out, nil
+}
+
+func scanEvent(sc scanner) (coord.Event, error) {
+	var e coord.Event
+	var t string
+	if err := sc.Scan(&e.Seq, &t, &e.Kind, &e.IssueID, &e.LeaseID, &e.Worker, &e.Actor, &e.Detail); err != nil {
+		return e, err
+	}
+	var err error
+	e.Time, err = parseTime(t)
+	return e, err
+}
+
+// Events returns up to limit audit-log entries with seq > afterSeq, oldest first (limit <= 0 means 1000).
+func (db *DB) Events(ctx context.Context, afterSeq int64, limit int) ([]coord.Event, error) {
+	defer db.observeRead("events", time.Now())
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := db.rs[rEvents].QueryContext(ctx, afterSeq, limit)
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read events: %w", err))
+	}
+	return collect(rows, scanEvent)
+}
+
+func scanWorker(sc scanner) (coord.WorkerRow, error) {
+	var w coord.WorkerRow
+	var filters, first, last string
+	if err := sc.Scan(&w.Name, &w.Role, &w.Capacity, &filters, &w.State, &first, &last); err != nil {
+		return w, err
+	}
+	if err := json.Unmarshal([]byte(filters), &w.Filters); err != nil {
+		return w, fmt.Errorf("decode filters of worker %s: %w", w.Name, err)
+	}
+	var err error
+	if w.FirstSeen, err = parseTime(first); err != nil {
+		return w, err
+	}
+	w.LastSeen, err = parseTime(last)
+	return w, err
+}
+
+// Workers returns every known worker, by name.
+func (db *DB) Workers(ctx context.Context) ([]coord.WorkerRow, error) {
+	defer db.observeRead("workers", time.Now())
+	rows, err := db.rs[rWorkers].QueryContext(ctx)
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read workers: %w", err))
+	}
+	return collect(rows, scanWorker)
+}
+
+// Meta returns one setting and whether it is set.
+func (db *DB) Meta(ctx context.Context, key string) (string, bool, error) {
+	defer db.observeRead("meta", time.Now())
+	var v string
+	err := db.rs[rMeta].QueryRowContext(ctx, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, unavailable("read", fmt.Errorf("read meta %s: %w", key, err))
+	}
+	return v, true, nil
+}
+
+func scanMerge(sc scanner) (coord.MergeRequest, error) {
+	var m coord.MergeRequest
+	var files, conflicts, deadline, created, updated string
+	if err := sc.Scan(&m.ID, &m.IssueID, &m.Worker, &m.Branch, &m.Commit, &m.Target, &files, &m.State, &m.Attempts,
+		&m.Refinery, &m.Epoch, &deadline, &created, &updated, &m.Error, &conflicts); err != nil {
+		return m, err
+	}
+	if files != "[]" {
+		if err := json.Unmarshal([]byte(files), &m.Files); err != nil {
+			return m, fmt.Errorf("decode files of merge request %s: %w", m.ID, err)
+		}
+	}
+	if conflicts != "[]" {
+		if err := json.Unmarshal([]byte(conflicts), &m.Conflicts); err != nil {
+			return m, fmt.Errorf("decode conflicts of merge request %s: %w", m.ID, err)
+		}
+	}
+	var err error
+	if m.Deadline, err = parseTimePtr(deadline); err != nil {
+		return m, err
+	}
+	if m.CreatedAt, err = parseTime(created); err != nil {
+		return m, err
+	}
+	m.UpdatedAt, err = parseTime(updated)
+	return m, err
+}
+
+// MergeFilter selects merge requests; empty fields match everything.
+type MergeFilter struct {
+	State   string
+	IssueID string
+	Worker  string
+	Open    bool // only requests not yet merged, failed or cancelled
+	Limit   int  // 0 means no limit
+}
+
+// openMerge is the SQL condition for a merge request still in the queue.
+const openMerge = "state NOT IN ('merged', 'failed', 'cancelled')"
+
+// MergeRequests returns the merge requests matching f, oldest first.
+func (db *DB) MergeRequests(ctx context.Context, f MergeFilter) ([]coord.MergeRequest, error) {
+	defer db.observeRead("merges", time.Now())
+	var where []string
+	var args []any
+	if f.State != "" {
+		where, args = append(where, "state = ?"), append(args, f.State)
+	}
+	if f.IssueID != "" {
+		where, args = append(where, "issue_id = ?"), append(args, f.IssueID)
+	}
+	if f.Worker != "" {
+		where, args = append(where, "worker = ?"), append(args, f.Worker)
+	}
+	if f.Open {
+		where = append(where, openMerge)
+	}
+	q := `SELECT ` + mergeCols + ` FROM merge_requests`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at, id"
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read merge requests: %w", err))
+	}
+	return collect(rows, scanMerge)
+}

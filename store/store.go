@@ -1,0 +1,330 @@
+// Package store is the coordinator's SQLite durability layer: issues (raw record bytes plus the
+// projection the scheduler needs), leases, workers, merge requests, the audit log and settings.
+// Writes go through one writer connection with group commit; reads use a separate read-only pool.
+package store
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+
+	"github.com/gastown/gtc/coord"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// Observer receives operation timings (for metrics); every method must be cheap and safe for concurrent use.
+type Observer interface {
+	// ObserveRead reports one read of the given kind ("issue", "list", "load", ...).
+	ObserveRead(kind string, d time.Duration)
+	// ObserveCommit reports one transaction and the number of changes it carried.
+	ObserveCommit(d time.Duration, changes int)
+}
+
+// Options tune Open; the zero value is fine.
+type Options struct {
+	Observer    Observer      // optional timing hooks
+	BusyTimeout time.Duration // how long a connection waits for a lock; default 5s
+	ReadConns   int           // read-only pool size; default max(4, GOMAXPROCS)
+	MaxBatch    int           // changes per group commit; default 1024
+}
+
+// DB is an open store; it is safe for concurrent use.
+type DB struct {
+	path    string
+	tmpDir  string // removed on Close when the store was opened as ":memory:"
+	w       *sqlx.DB
+	r       *sqlx.DB
+	obs     Observer
+	ws      writeStmts
+	rs      readStmts
+	lists   sync.Map // SQL text -> *sqlx.Stmt for ListIssues shapes
+	reqs    chan *commitReq
+	mu      sync.RWMutex // guards closed against sends on reqs
+	closed  bool
+	done    chan struct{} // closed when the committer has exited
+	batch   int
+	closeMu sync.Mutex
+}
+
+// Open opens (creating if needed) the store at path and applies pending migrations.
+// The path ":memory:" opens a throwaway store in a temporary directory that Close removes.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 5 * time.Second
+	}
+	if opts.ReadConns <= 0 {
+		opts.ReadConns = max(4, runtime.GOMAXPROCS(0))
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 1024
+	}
+	db := &DB{path: path, obs: opts.Observer, batch: opts.MaxBatch, reqs: make(chan *commitReq, 256), done: make(chan struct{})}
+	if path == ":memory:" {
+		dir, err := os.MkdirTemp("", "gtc-store-")
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		db.tmpDir = dir
+		db.path = filepath.Join(dir, "gtc.db")
+	}
+	if err := db.open(ctx, opts); err != nil {
+		db.closeHandles()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	go db.committer()
+	return db, nil
+}
+
+func (db *DB) open(ctx context.Context, opts Options) error {
+	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
+	wq := url.Values{}
+	wq.Set("_txlock", "immediate")
+	wq.Set("_journal_mode", "WAL")
+	wq.Set("_synchronous", "NORMAL")
+	wq.Set("_busy_timeout", busy)
+	wq.Set("_foreign_keys", "1")
+	w, err := sqlx.Open("sqlite3", fileURI(db.path, wq))
+	if err != nil {
+		return err
+	}
+	db.w = w
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		return err
+	}
+	if err := migrate(ctx, w); err != nil {
+		return err
+	}
+	rq := url.Values{}
+	rq.Set("mode", "ro")
+	rq.Set("_busy_timeout", busy)
+	rq.Set("_foreign_keys", "1")
+	r, err := sqlx.Open("sqlite3", fileURI(db.path, rq))
+	if err != nil {
+		return err
+	}
+	db.r = r
+	r.SetMaxOpenConns(opts.ReadConns)
+	r.SetMaxIdleConns(opts.ReadConns)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	if err := r.PingContext(ctx); err != nil {
+		return err
+	}
+	if err := db.ws.prepare(ctx, w); err != nil {
+		return fmt.Errorf("prepare writes: %w", err)
+	}
+	if err := db.rs.prepare(ctx, r); err != nil {
+		return fmt.Errorf("prepare reads: %w", err)
+	}
+	return nil
+}
+
+// fileURI builds an SQLite URI filename for path with the given parameters.
+func fileURI(path string, q url.Values) string {
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc + "?" + q.Encode()
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close waits for pending commits, then closes both pools; further calls return EUnavailable.
+func (db *DB) Close() error {
+	db.closeMu.Lock()
+	defer db.closeMu.Unlock()
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	close(db.reqs)
+	db.mu.Unlock()
+	<-db.done
+	return db.closeHandles()
+}
+
+func (db *DB) closeHandles() error {
+	var errs []error
+	db.ws.close()
+	db.rs.close()
+	db.lists.Range(func(k, v any) bool {
+		_ = v.(*sqlx.Stmt).Close()
+		db.lists.Delete(k)
+		return true
+	})
+	if db.r != nil {
+		errs = append(errs, db.r.Close())
+	}
+	if db.w != nil {
+		errs = append(errs, db.w.Close())
+	}
+	if db.tmpDir != "" {
+		errs = append(errs, os.RemoveAll(db.tmpDir))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close store %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// migration is one embedded schema step.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []migration
+	for _, n := range names {
+		base := filepath.Base(n)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("migration %s: name must start with a positive number and '_'", base)
+		}
+		b, err := migrationFS.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(b)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].version == ms[i-1].version {
+			return nil, fmt.Errorf("migrations %s and %s share a version", ms[i-1].name, ms[i].name)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies every embedded migration not yet recorded in schema_migrations, one transaction each.
+func migrate(ctx context.Context, w *sqlx.DB) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	if _, err := w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	for _, m := range ms {
+		if err := applyMigration(ctx, w, m); err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+func applyMigration(ctx context.Context, w *sqlx.DB, m migration) error {
+	tx, err := w.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var n int
+	if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)`,
+		m.version, m.name, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// unavailable wraps a storage failure as EUnavailable.
+func unavailable(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *coord.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	return &coord.Error{Code: coord.EUnavailable, Message: "storage " + what + " failed; retry later", Err: err}
+}
+
+func (db *DB) observeRead(kind string, start time.Time) {
+	if db.obs != nil {
+		db.obs.ObserveRead(kind, time.Since(start))
+	}
+}
+
+// fmtTime renders t for a TEXT column; the zero time is "".
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.RFC3339Nano)
+}
+
+// fmtTimePtr renders *t; nil is "".
+func fmtTimePtr(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return fmtTime(*t)
+}
+
+// parseTime reads a TEXT column written by fmtTime.
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse stored time %q: %w", s, err)
+	}
+	return t, nil
+}
+
+// parseTimePtr reads a nullable time column.
+func parseTimePtr(s string) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := parseTime(s)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

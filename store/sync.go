@@ -1,0 +1,91 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gastown/gtc/beads"
+	"github.com/gastown/gtc/coord"
+)
+
+// Meta keys holding the syncer's bookkeeping.
+const (
+	MetaSyncReadSHA    = "sync.read_sha"
+	MetaSyncWrittenSHA = "sync.written_sha"
+)
+
+// All returns every stored record, by id (beads.Backend).
+func (db *DB) All(ctx context.Context) ([]beads.StoredRecord, error) {
+	defer db.observeRead("all", time.Now())
+	rows, err := db.r.QueryContext(ctx, `SELECT `+issueCols+` FROM issues ORDER BY id`)
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read all issues: %w", err))
+	}
+	return collectRecords(rows, 0)
+}
+
+// Dirty returns the records changed by gtc since their last export, by id (beads.Backend).
+func (db *DB) Dirty(ctx context.Context) ([]beads.StoredRecord, error) {
+	defer db.observeRead("dirty", time.Now())
+	rows, err := db.r.QueryContext(ctx, `SELECT `+issueCols+` FROM issues WHERE dirty = 1 ORDER BY id`)
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read dirty issues: %w", err))
+	}
+	return collectRecords(rows, 0)
+}
+
+// MarkExported stores the bytes written for each record and clears its dirty flag only where its rev
+// still matches (a change committed meanwhile keeps it dirty) (beads.Backend). Unknown ids are ignored.
+func (db *DB) MarkExported(ctx context.Context, recs []beads.ExportedRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return db.write(ctx, func(t *wtx) error {
+		for _, r := range recs {
+			raw := r.Raw
+			if raw == nil {
+				raw = []byte{}
+			}
+			if _, err := t.exec(wMarkExported, raw, r.Rev, r.ID); err != nil {
+				return fmt.Errorf("mark %s exported: %w", r.ID, err)
+			}
+		}
+		return nil
+	})
+}
+
+// SyncMeta returns the syncer's bookkeeping (beads.Backend).
+func (db *DB) SyncMeta(ctx context.Context) (beads.SyncMeta, error) {
+	var m beads.SyncMeta
+	var err error
+	if m.ReadSHA, _, err = db.Meta(ctx, MetaSyncReadSHA); err != nil {
+		return m, err
+	}
+	m.WrittenSHA, _, err = db.Meta(ctx, MetaSyncWrittenSHA)
+	return m, err
+}
+
+// SetSyncMeta replaces the syncer's bookkeeping (beads.Backend).
+func (db *DB) SetSyncMeta(ctx context.Context, m beads.SyncMeta) error {
+	return db.Commit(ctx, []coord.Change{
+		coord.MetaPut{Key: MetaSyncReadSHA, Value: m.ReadSHA},
+		coord.MetaPut{Key: MetaSyncWrittenSHA, Value: m.WrittenSHA},
+	})
+}
+
+// ImportIssues stores records read from the file directly, in one transaction, without marking them for
+// export (for `gtc import` before a server runs; a running server imports through its scheduler).
+func (db *DB) ImportIssues(ctx context.Context, recs []beads.ImportedRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	changes := make([]coord.Change, len(recs))
+	for i, r := range recs {
+		changes[i] = coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: true}
+	}
+	if err := db.Commit(ctx, changes); err != nil {
+		return fmt.Errorf("import %d issues: %w", len(recs), err)
+	}
+	return nil
+}
