@@ -1,0 +1,714 @@
+import { EventEmitter } from 'node:events';
+import * as net from 'node:net';
+import {
+  createMessageConnection,
+  MessageConnection,
+  ResponseError,
+  SocketMessageReader,
+  SocketMessageWriter,
+} from 'vscode-jsonrpc/node';
+import { ErrorCodes, GtcError, toGtcError } from './errors.js';
+import {
+  Assignment,
+  AssignReply,
+  CancelParams,
+  ClaimParams,
+  ClaimResult,
+  CompleteResult,
+  FailResult,
+  Filters,
+  GtcEvent,
+  HeartbeatResult,
+  HelloParams,
+  HelloResult,
+  Lease,
+  Method,
+  Methods,
+  Progress,
+  PROTOCOL_VERSION,
+  ReleaseResult,
+  Role,
+  SessionResult,
+  ShutdownParams,
+} from './types.js';
+
+/** Where the server is: a Unix socket path, or host:port over TCP (token required). */
+export type Endpoint = { path: string; token?: string } | { host: string; port: number; token: string };
+
+/** Reconnect policy: exponential backoff with jitter. */
+export interface ReconnectOptions {
+  /** First delay before reconnecting (default 100 ms). */
+  initialDelayMs?: number;
+  /** Largest delay between attempts (default 5000 ms). */
+  maxDelayMs?: number;
+  /** Growth factor per failed attempt (default 2). */
+  factor?: number;
+  /** Give up after this many failed attempts (default: never). */
+  maxAttempts?: number;
+}
+
+/** Options of connect. */
+export type ConnectOptions = Endpoint & {
+  /** Reconnect after the connection drops (default on); false closes the client instead. */
+  reconnect?: false | ReconnectOptions;
+  /** Timeout of one socket connect (default 10000 ms). */
+  connectTimeoutMs?: number;
+  /** Heartbeat interval used when hello's result carries none (default 10000 ms). */
+  defaultHeartbeatMs?: number;
+};
+
+/** Options of hello; role defaults to "worker", capacity to 1. */
+export interface HelloOptions {
+  name: string;
+  role?: Role;
+  capacity?: number;
+  filters?: Filters;
+  /** Overrides the token given to connect. */
+  token?: string;
+}
+
+/** A reference to a lease: its id and current epoch. */
+export interface LeaseRef {
+  id: string;
+  epoch: number;
+}
+
+/** What a handler gets besides its assignment. */
+export interface HandlerContext {
+  /** Aborted when the server cancels the lease, the lease is lost, or the client closes / drain times out. */
+  signal: AbortSignal;
+  /** Sends a heartbeat now (with optional progress); never rejects, resolves undefined when it failed. */
+  heartbeat(progress?: Progress): Promise<HeartbeatResult | undefined>;
+  /** The lease as currently known (epoch updated if the server re-sent it). */
+  readonly lease: Lease;
+  /** True when the lease was handed back by hello (a resume), not pushed by assign. */
+  resumed: boolean;
+}
+
+/** What a handler may return: a (partial) SessionResult; missing fields get defaults, outcome "success". */
+export type HandlerResult = Partial<SessionResult> | void;
+
+/** Runs one assignment; return → complete, throw → fail, throw ReleaseLease → release. */
+export type AssignmentHandler = (assignment: Assignment, ctx: HandlerContext) => Promise<HandlerResult> | HandlerResult;
+
+/** Throw from a handler to release the lease (requeue without penalty) instead of failing it. */
+export class ReleaseLease extends Error {
+  constructor(readonly reason = 'released by worker') {
+    super(reason);
+    this.name = 'ReleaseLease';
+  }
+}
+
+/** Options of drain. */
+export interface DrainOptions {
+  /** After this long, abort still-running handlers (their leases are released) and close. Default: wait forever. */
+  timeoutMs?: number;
+}
+
+/** Connection state of a client. */
+export type ClientState = 'connected' | 'reconnecting' | 'closed';
+
+type FinishCall =
+  | { method: 'complete'; params: Methods['complete']['params'] }
+  | { method: 'fail'; params: Methods['fail']['params'] }
+  | { method: 'release'; params: Methods['release']['params'] };
+
+/** Payload of the "finished" event: a lease's final call went through. */
+export interface FinishedEvent {
+  lease_id: string;
+  issue_id: string;
+  method: 'complete' | 'fail' | 'release';
+  result: CompleteResult | FailResult | ReleaseResult;
+}
+
+/** Payload of the "dropped" event: a handler ended but its lease was no longer ours, nothing was reported. */
+export interface DroppedEvent {
+  lease_id: string;
+  issue_id: string;
+  why: AbortKind | 'rejected';
+  error?: GtcError;
+}
+
+type AbortKind = 'cancel' | 'lost' | 'drain' | 'close';
+
+interface RunningLease {
+  assignment: Assignment;
+  lease: Lease;
+  resumed: boolean;
+  ac: AbortController;
+  abortKind?: AbortKind;
+  progress?: Progress;
+  timer?: NodeJS.Timeout;
+  startedAt: number;
+}
+
+/** Client events and their payloads. */
+export interface ClientEvents {
+  /** The connection dropped (a reconnect follows unless disabled or closed). */
+  disconnected: [error?: Error];
+  /** hello succeeded again after a drop. */
+  reconnected: [result: HelloResult];
+  /** A reconnect attempt failed; another follows after delayMs. */
+  reconnectFailed: [error: GtcError, attempt: number, delayMs: number];
+  /** The server cancelled a lease. */
+  cancel: [params: CancelParams];
+  /** A coordinator event (after events.subscribe). */
+  event: [event: GtcEvent];
+  /** The server announced its shutdown. */
+  shutdown: [params: ShutdownParams];
+  /** A lease's complete / fail / release went through. */
+  finished: [event: FinishedEvent];
+  /** A handler's result was not reported (lease cancelled, lost, or the final call was refused). */
+  dropped: [event: DroppedEvent];
+  /** A background failure (heartbeat, final call, reconnect giving up); only emitted when listened to. */
+  error: [error: GtcError];
+  /** The client is closed for good. */
+  close: [];
+}
+
+const LOST_CODES = new Set(['stale_epoch', 'not_holder', 'not_found']);
+const FINISHED_MEMORY = 1024;
+
+/** A connection to a gtc server, able to run a worker. Create it with connect(). */
+export class GtcClient extends EventEmitter {
+  private readonly opts: ConnectOptions;
+  private conn?: MessageConnection;
+  private socket?: net.Socket;
+  private _state: ClientState = 'connected';
+  private helloParams?: HelloParams;
+  private _hello?: HelloResult;
+  private handler?: AssignmentHandler;
+  private readonly running = new Map<string, RunningLease>();
+  private readonly waiting: Assignment[] = [];
+  private readonly pendingFinish = new Map<string, FinishCall>();
+  private readonly finished = new Set<string>();
+  private draining = false;
+  private idleTimer?: NodeJS.Timeout;
+  private readonly closeController = new AbortController();
+  private idleWaiters: (() => void)[] = [];
+  private retryTimers = new Set<NodeJS.Timeout>();
+
+  /** Use connect(); the constructor does not open the connection. */
+  constructor(opts: ConnectOptions) {
+    super();
+    this.opts = opts;
+  }
+
+  /** Current connection state. */
+  get state(): ClientState {
+    return this._state;
+  }
+
+  /** The last hello result, once hello succeeded. */
+  get helloResult(): HelloResult | undefined {
+    return this._hello;
+  }
+
+  /** Number of handlers running now. */
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Lease ids whose handler is running now. */
+  get activeLeases(): string[] {
+    return [...this.running.keys()];
+  }
+
+  /** Opens the first connection; rejects when the server cannot be reached. */
+  async open(): Promise<void> {
+    await this.openConnection();
+  }
+
+  /** Says hello: registers the worker and resumes the leases the server hands back (needs onAssignment first to run them). */
+  async hello(options: HelloOptions): Promise<HelloResult> {
+    const params: HelloParams = {
+      name: options.name,
+      role: options.role ?? 'worker',
+      capacity: options.capacity ?? 1,
+      protocol: PROTOCOL_VERSION,
+    };
+    if (options.filters) params.filters = options.filters;
+    const token = options.token ?? this.opts.token;
+    if (token !== undefined) params.token = token;
+    const result = await this.request('hello', params);
+    this.helloParams = params;
+    this.afterHello(result, false);
+    return result;
+  }
+
+  /** Sets the handler run for each assignment; leases resumed by an earlier hello start now. */
+  onAssignment(handler: AssignmentHandler): this {
+    this.handler = handler;
+    for (const a of this.waiting.splice(0)) this.start(a, true);
+    return this;
+  }
+
+  /** Calls any client → server method. Errors are GtcError. */
+  async request<M extends Method>(method: M, params: Methods[M]['params']): Promise<Methods[M]['result']> {
+    const conn = this.conn;
+    if (!conn || this._state !== 'connected') {
+      throw new GtcError(ErrorCodes.disconnected, `not connected (${this._state})`, 'disconnected', undefined, method);
+    }
+    try {
+      return (await conn.sendRequest(method, params)) as Methods[M]['result'];
+    } catch (err) {
+      throw toGtcError(err, method);
+    }
+  }
+
+  /** Sends a heartbeat for a lease (or for the worker alone without one). */
+  heartbeat(lease?: LeaseRef, progress?: Progress): Promise<HeartbeatResult> {
+    const params: Methods['heartbeat']['params'] = {};
+    if (lease) {
+      params.lease_id = lease.id;
+      params.epoch = lease.epoch;
+    }
+    if (progress !== undefined) params.progress = progress;
+    return this.request('heartbeat', params);
+  }
+
+  /** Completes a lease with a session result (for leases got by claim; handler leases are completed automatically). */
+  complete(lease: LeaseRef, result: Partial<SessionResult>, idempotencyKey?: string): Promise<CompleteResult> {
+    return this.request('complete', { ...sessionDefaults(result, 0), lease_id: lease.id, epoch: lease.epoch, idempotency_key: idempotencyKey });
+  }
+
+  /** Fails a lease with an error text. */
+  fail(lease: LeaseRef, error: string, idempotencyKey?: string): Promise<FailResult> {
+    return this.request('fail', { lease_id: lease.id, epoch: lease.epoch, error, idempotency_key: idempotencyKey });
+  }
+
+  /** Releases a lease back to the queue without penalty. */
+  release(lease: LeaseRef, reason?: string, idempotencyKey?: string): Promise<ReleaseResult> {
+    return this.request('release', { lease_id: lease.id, epoch: lease.epoch, reason, idempotency_key: idempotencyKey });
+  }
+
+  /** Pulls one assignment (already acked) instead of waiting for a push; null when none is ready. */
+  async claim(params: ClaimParams = {}): Promise<Assignment | null> {
+    const res: ClaimResult = await this.request('claim', params);
+    return res.assignment;
+  }
+
+  /** Stops accepting assignments, waits for running handlers and their final calls, then closes. */
+  async drain(options: DrainOptions = {}): Promise<void> {
+    if (this._state === 'closed') return;
+    this.draining = true;
+    const timeout = options.timeoutMs;
+    if (!(await this.waitIdle(timeout))) {
+      for (const r of this.running.values()) this.abortLease(r, 'drain', new Error('worker draining'));
+      // Give the aborted handlers a moment to return and their releases to go out.
+      await this.waitIdle(Math.min(5000, Math.max(1000, timeout ?? 0)));
+    }
+    this.close();
+  }
+
+  /** Closes at once: aborts running handlers (nothing is reported for them) and stops reconnecting. */
+  close(): void {
+    if (this._state === 'closed') return;
+    this._state = 'closed';
+    this.closeController.abort();
+    for (const r of this.running.values()) this.abortLease(r, 'close', new Error('client closed'));
+    this.stopIdleHeartbeat();
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
+    const conn = this.conn;
+    this.conn = undefined;
+    conn?.dispose();
+    this.socket?.destroy();
+    this.notifyIdle(true);
+    this.emit('close');
+  }
+
+  // ---- connection ----
+
+  private openConnection(): Promise<MessageConnection> {
+    const o = this.opts;
+    const socket = 'path' in o ? net.createConnection(o.path) : net.createConnection(o.port, o.host);
+    const timeoutMs = o.connectTimeoutMs ?? 10000;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => fail(new Error(`connect timeout after ${timeoutMs} ms`)), timeoutMs);
+      const onClose = () => fail(new Error('closed while connecting'));
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        socket.destroy();
+        this.closeController.signal.removeEventListener('abort', onClose);
+        reject(new GtcError(ErrorCodes.disconnected, `connect ${describe(o)}: ${err.message}`, 'disconnected'));
+      };
+      this.closeController.signal.addEventListener('abort', onClose, { once: true });
+      socket.once('error', fail);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.off('error', fail);
+        this.closeController.signal.removeEventListener('abort', onClose);
+        socket.on('error', () => {}); // reported through the connection's close
+        if (!('path' in o)) socket.setNoDelay(true);
+        socket.setKeepAlive(true, 30000);
+        resolve(this.attach(socket));
+      });
+    });
+  }
+
+  private attach(socket: net.Socket): MessageConnection {
+    const conn = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+    conn.onRequest('assign', (params: Assignment) => this.onAssign(params));
+    conn.onNotification('cancel', (params: CancelParams) => this.onCancel(params));
+    conn.onNotification('event', (params: GtcEvent) => this.emit('event', params));
+    conn.onNotification('shutdown', (params: ShutdownParams) => this.emit('shutdown', params));
+    conn.onClose(() => this.onConnectionLost(conn, socket));
+    socket.once('close', () => this.onConnectionLost(conn, socket));
+    conn.listen();
+    this.conn = conn;
+    this.socket = socket;
+    return conn;
+  }
+
+  private onConnectionLost(conn: MessageConnection, socket: net.Socket): void {
+    if (conn !== this.conn) return;
+    this.conn = undefined;
+    this.socket = undefined;
+    conn.dispose(); // rejects pending calls with "disconnected"
+    socket.destroy();
+    this.stopIdleHeartbeat();
+    if (this._state === 'closed') return;
+    this.emit('disconnected');
+    if (this._state === 'reconnecting') return; // the reconnect loop notices the failed hello
+    if (!this.helloParams || this.opts.reconnect === false) {
+      this.close();
+      return;
+    }
+    this._state = 'reconnecting';
+    void this.reconnectLoop();
+  }
+
+  private async reconnectLoop(): Promise<void> {
+    const r = this.opts.reconnect || {};
+    const initial = r.initialDelayMs ?? 100;
+    const max = r.maxDelayMs ?? 5000;
+    const factor = r.factor ?? 2;
+    let delay = initial;
+    let attempt = 0;
+    while (this._state === 'reconnecting') {
+      await sleep(jitter(delay), this.closeController.signal);
+      if (this._state !== 'reconnecting') return;
+      attempt++;
+      try {
+        const conn = await this.openConnection();
+        const result = (await conn.sendRequest('hello', this.helloParams)) as HelloResult;
+        if (conn !== this.conn) throw new GtcError(ErrorCodes.disconnected, 'connection lost during hello', 'disconnected');
+        this._state = 'connected';
+        this.afterHello(result, true);
+        this.emit('reconnected', result);
+        return;
+      } catch (e) {
+        const err = toGtcError(e, 'hello');
+        if ((this._state as ClientState) === 'closed') return;
+        // A drop during hello leaves this.conn set when the error came from hello itself.
+        const stale = this.conn;
+        if (stale) {
+          this.conn = undefined;
+          stale.dispose();
+          this.socket?.destroy();
+          this.socket = undefined;
+        }
+        const fatal = err.codeName === 'unauthorized' || err.codeName === 'invalid' || err.code === -32601;
+        if (fatal || (r.maxAttempts !== undefined && attempt >= r.maxAttempts)) {
+          this.emitError(err);
+          this.close();
+          return;
+        }
+        delay = Math.min(max, delay * factor);
+        this.emit('reconnectFailed', err, attempt, delay);
+      }
+    }
+  }
+
+  private afterHello(result: HelloResult, reconnect: boolean): void {
+    this._hello = result;
+    this.startIdleHeartbeat();
+    const leases = Array.isArray(result.leases) ? result.leases : [];
+    const ours = new Set(leases.map((a) => a.lease.id));
+    if (reconnect) {
+      for (const r of this.running.values()) {
+        if (!ours.has(r.lease.id)) {
+          this.abortLease(r, 'lost', new GtcError(ErrorCodes.not_found, 'lease not resumed after reconnect', 'not_found'));
+        }
+      }
+    }
+    for (const a of leases) this.adopt(a);
+    this.flushPending();
+  }
+
+  /** Takes a lease handed back by hello without ever running it twice. */
+  private adopt(a: Assignment): void {
+    const id = a.lease.id;
+    const r = this.running.get(id);
+    if (r) {
+      r.lease = a.lease;
+      return;
+    }
+    const f = this.pendingFinish.get(id);
+    if (f) {
+      f.params.epoch = a.lease.epoch;
+      return;
+    }
+    if (this.finished.has(id) || this.waiting.some((w) => w.lease.id === id)) return;
+    if (!this.handler) {
+      this.waiting.push(a);
+      return;
+    }
+    this.start(a, true);
+  }
+
+  private heartbeatMs(): number {
+    const ms = this._hello?.heartbeat_ms;
+    return typeof ms === 'number' && ms > 0 ? ms : this.opts.defaultHeartbeatMs ?? 10000;
+  }
+
+  private startIdleHeartbeat(): void {
+    this.stopIdleHeartbeat();
+    this.idleTimer = setInterval(() => {
+      if (this.running.size === 0 && this._state === 'connected') {
+        this.heartbeat().catch(() => {});
+      }
+    }, this.heartbeatMs());
+    this.idleTimer.unref();
+  }
+
+  private stopIdleHeartbeat(): void {
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  // ---- server → client ----
+
+  private onAssign(a: Assignment): AssignReply {
+    if (!a || typeof a !== 'object' || !a.lease || typeof a.lease.id !== 'string' || typeof a.lease.epoch !== 'number') {
+      throw new ResponseError(ErrorCodes.invalid, 'assign: lease.id and lease.epoch are required', { code: 'invalid' });
+    }
+    const id = a.lease.id;
+    const r = this.running.get(id);
+    if (r) {
+      r.lease = a.lease; // a re-push of a lease we are running: ack, do not run twice
+      return { accepted: true };
+    }
+    const f = this.pendingFinish.get(id);
+    if (f) {
+      f.params.epoch = a.lease.epoch; // done already; the final call is on its way
+      return { accepted: true };
+    }
+    if (this.finished.has(id)) return { accepted: false, reason: 'lease already finished' };
+    if (this.draining || this._state === 'closed') return { accepted: false, reason: 'draining' };
+    if (!this.handler) return { accepted: false, reason: 'no handler' };
+    const capacity = this.helloParams?.capacity ?? 1;
+    if (this.running.size >= capacity) return { accepted: false, reason: `at capacity (${capacity})` };
+    this.start(a, false);
+    return { accepted: true };
+  }
+
+  private onCancel(p: CancelParams): void {
+    this.emit('cancel', p);
+    const r = p && this.running.get(p.lease_id);
+    if (!r) return;
+    if (typeof p.epoch === 'number' && p.epoch !== r.lease.epoch) return;
+    this.abortLease(r, 'cancel', new Error(`cancelled: ${p.reason ?? 'by server'}`));
+  }
+
+  // ---- running leases ----
+
+  private start(a: Assignment, resumed: boolean): void {
+    const r: RunningLease = { assignment: a, lease: a.lease, resumed, ac: new AbortController(), startedAt: Date.now() };
+    this.running.set(a.lease.id, r);
+    r.timer = setInterval(() => void this.beat(r), this.heartbeatMs());
+    // Run after the ack has been written.
+    setImmediate(() => void this.run(r));
+  }
+
+  private async beat(r: RunningLease): Promise<HeartbeatResult | undefined> {
+    if (r.ac.signal.aborted || this.running.get(r.lease.id) !== r) return undefined;
+    try {
+      const res = await this.heartbeat({ id: r.lease.id, epoch: r.lease.epoch }, r.progress);
+      if (res?.deadline) r.lease = { ...r.lease, deadline: res.deadline };
+      return res;
+    } catch (e) {
+      const err = toGtcError(e, 'heartbeat');
+      if (LOST_CODES.has(err.codeName)) this.abortLease(r, 'lost', err);
+      else if (err.codeName !== 'disconnected') this.emitError(err);
+      return undefined;
+    }
+  }
+
+  private abortLease(r: RunningLease, kind: AbortKind, reason: Error): void {
+    if (r.abortKind) return;
+    r.abortKind = kind;
+    if (r.timer) clearInterval(r.timer);
+    r.ac.abort(reason);
+  }
+
+  private async run(r: RunningLease): Promise<void> {
+    const handler = this.handler!;
+    const id = r.lease.id;
+    const ctx: HandlerContext = {
+      signal: r.ac.signal,
+      heartbeat: (progress?: Progress) => {
+        if (progress !== undefined) r.progress = progress;
+        return this.beat(r);
+      },
+      get lease() {
+        return r.lease;
+      },
+      resumed: r.resumed,
+    };
+    let call: FinishCall;
+    try {
+      if (r.ac.signal.aborted) throw r.ac.signal.reason;
+      const result = await handler(r.assignment, ctx);
+      call = {
+        method: 'complete',
+        params: { ...sessionDefaults(result || {}, Date.now() - r.startedAt), lease_id: id, epoch: r.lease.epoch },
+      };
+    } catch (e) {
+      if (e instanceof ReleaseLease || r.abortKind === 'drain') {
+        call = { method: 'release', params: { lease_id: id, epoch: r.lease.epoch, reason: e instanceof ReleaseLease ? e.reason : 'worker draining' } };
+      } else {
+        call = { method: 'fail', params: { lease_id: id, epoch: r.lease.epoch, error: errorText(e) } };
+      }
+    }
+    if (r.timer) clearInterval(r.timer);
+    this.running.delete(id);
+    if (r.abortKind && r.abortKind !== 'drain') {
+      this.emit('dropped', { lease_id: id, issue_id: r.lease.issue_id, why: r.abortKind });
+      this.notifyIdle();
+      return;
+    }
+    call.params.idempotency_key = `${id}:${r.lease.epoch}:${call.method}`;
+    this.pendingFinish.set(id, call);
+    await this.sendFinish(id, r.lease.issue_id, call);
+  }
+
+  private flushPending(): void {
+    for (const [id, call] of this.pendingFinish) void this.sendFinish(id, undefined, call);
+  }
+
+  private async sendFinish(id: string, issueId: string | undefined, call: FinishCall): Promise<void> {
+    if (this._state !== 'connected') return; // flushed after the reconnect
+    try {
+      const result = await this.request(call.method, call.params as never);
+      if (this.pendingFinish.get(id) !== call) return;
+      this.pendingFinish.delete(id);
+      this.remember(id);
+      this.emit('finished', { lease_id: id, issue_id: (result as { issue_id?: string }).issue_id ?? issueId ?? '', method: call.method, result });
+    } catch (e) {
+      const err = toGtcError(e, call.method);
+      if (this.pendingFinish.get(id) !== call) return;
+      if (err.codeName === 'disconnected') return; // flushed after the reconnect
+      if (err.retryable) {
+        const t = setTimeout(() => {
+          this.retryTimers.delete(t);
+          if (this.pendingFinish.get(id) === call) void this.sendFinish(id, issueId, call);
+        }, 1000);
+        this.retryTimers.add(t);
+        return;
+      }
+      this.pendingFinish.delete(id);
+      this.remember(id);
+      this.emitError(err);
+      this.emit('dropped', { lease_id: id, issue_id: issueId ?? '', why: 'rejected', error: err });
+    } finally {
+      this.notifyIdle();
+    }
+  }
+
+  private remember(id: string): void {
+    this.finished.add(id);
+    if (this.finished.size > FINISHED_MEMORY) {
+      const oldest = this.finished.values().next().value;
+      if (oldest !== undefined) this.finished.delete(oldest);
+    }
+  }
+
+  // ---- idleness ----
+
+  private isIdle(): boolean {
+    return this.running.size === 0 && this.pendingFinish.size === 0;
+  }
+
+  private notifyIdle(force = false): void {
+    if (!force && !this.isIdle()) return;
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves true once idle, false on timeout. */
+  private waitIdle(timeoutMs?: number): Promise<boolean> {
+    if (this.isIdle() || this._state === 'closed') return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.push(done);
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+          resolve(this.isIdle());
+        }, timeoutMs);
+      }
+    });
+  }
+
+  private emitError(err: GtcError): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+}
+
+// Typed event methods.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface GtcClient {
+  on<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): this;
+  once<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): this;
+  off<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): this;
+  emit<E extends keyof ClientEvents>(event: E, ...args: ClientEvents[E]): boolean;
+}
+
+/** Connects to a gtc server; call onAssignment then hello on the result. */
+export async function connect(options: ConnectOptions): Promise<GtcClient> {
+  const client = new GtcClient(options);
+  await client.open();
+  return client;
+}
+
+function sessionDefaults(r: Partial<SessionResult>, durationMs: number): SessionResult {
+  return {
+    outcome: r.outcome ?? 'success',
+    summary: r.summary ?? '',
+    git_commit: r.git_commit ?? '',
+    context_used: r.context_used ?? 0,
+    duration_ms: r.duration_ms ?? durationMs,
+    error: r.error ?? '',
+  };
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message || e.name;
+  return String(e);
+}
+
+function describe(e: Endpoint): string {
+  return 'path' in e ? e.path : `${e.host}:${e.port}`;
+}
+
+function jitter(ms: number): number {
+  return Math.round(ms * (0.8 + Math.random() * 0.4));
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,324 @@
+// Wire types of the gtc protocol (docs/protocol.md, protocol version 1).
+// Field names are the wire names (snake_case); every object may carry extra keys.
+
+/** Protocol version spoken by this client. */
+export const PROTOCOL_VERSION = 1;
+
+/** Role a connection announces in hello. */
+export type Role = 'worker' | 'refinery' | 'client';
+
+/** State of a lease on the server. */
+export type LeaseState = 'pushed' | 'acked' | 'ended';
+
+/** A lease: the right of one worker to work on one issue, fenced by its epoch. */
+export interface Lease {
+  id: string;
+  epoch: number;
+  issue_id: string;
+  worker: string;
+  state: LeaseState;
+  attempt: number;
+  /** RFC 3339. */
+  created_at: string;
+  /** RFC 3339. */
+  ack_deadline: string;
+  /** RFC 3339. */
+  deadline: string;
+  [key: string]: unknown;
+}
+
+/** A dependency edge of an issue as bd stores it. */
+export interface IssueDependency {
+  issue_id?: string;
+  depends_on_id?: string;
+  type?: string;
+  created_at?: string;
+  created_by?: string;
+  [key: string]: unknown;
+}
+
+/** An issue: the bd JSONL record exactly as stored; unknown keys are preserved. */
+export interface Issue {
+  id: string;
+  title: string;
+  description?: string;
+  status?: string;
+  priority?: number;
+  issue_type?: string;
+  assignee?: string;
+  labels?: string[];
+  dependencies?: IssueDependency[];
+  created_at?: string;
+  updated_at?: string;
+  closed_at?: string;
+  [key: string]: unknown;
+}
+
+/** What the server pushes (assign) or hands out (claim, hello resume). */
+export interface Assignment {
+  lease: Lease;
+  issue: Issue;
+  /** "<title>\n\n<description>". */
+  prompt: string;
+}
+
+/** Outcome of a work session (the harness names). */
+export type SessionOutcome = 'success' | 'code_complete' | 'failure' | 'partial' | 'context_overflow';
+
+/** Result of a work session, sent with complete. */
+export interface SessionResult {
+  outcome: SessionOutcome;
+  summary: string;
+  git_commit: string;
+  context_used: number;
+  duration_ms: number;
+  error: string;
+}
+
+/** Which issues a worker wants. */
+export interface Filters {
+  labels?: string[];
+  types?: string[];
+  prefixes?: string[];
+  convoy?: string;
+}
+
+/** Progress payload of a heartbeat (free form). */
+export type Progress = string | number | Record<string, unknown>;
+
+/** Params of hello. */
+export interface HelloParams {
+  name: string;
+  role: Role;
+  capacity?: number;
+  filters?: Filters;
+  protocol: number;
+  token?: string;
+}
+
+/** Result of hello. */
+export interface HelloResult {
+  server: string;
+  version: string;
+  protocol: number;
+  worker: string;
+  heartbeat_ms: number;
+  ack_timeout_ms: number;
+  /** Live leases resumed after a reconnect. */
+  leases: Assignment[];
+}
+
+/** Params of heartbeat; without a lease it only refreshes the worker. */
+export interface HeartbeatParams {
+  lease_id?: string;
+  epoch?: number;
+  progress?: Progress;
+}
+
+/** Result of heartbeat. */
+export interface HeartbeatResult {
+  /** RFC 3339: the lease deadline after this heartbeat. */
+  deadline: string;
+}
+
+/** Fields every mutating method accepts. */
+export interface Idempotent {
+  idempotency_key?: string;
+}
+
+/** Params of complete. */
+export interface CompleteParams extends Partial<SessionResult>, Idempotent {
+  lease_id: string;
+  epoch: number;
+}
+
+/** Result of complete. */
+export interface CompleteResult {
+  issue_id: string;
+  status: string;
+  outcome: SessionOutcome;
+}
+
+/** Params of fail. */
+export interface FailParams extends Idempotent {
+  lease_id: string;
+  epoch: number;
+  error: string;
+}
+
+/** Result of fail. */
+export interface FailResult {
+  issue_id: string;
+  status: string;
+  attempt: number;
+  dead_lettered: boolean;
+}
+
+/** Params of release. */
+export interface ReleaseParams extends Idempotent {
+  lease_id: string;
+  epoch: number;
+  reason?: string;
+}
+
+/** Result of release. */
+export interface ReleaseResult {
+  issue_id: string;
+  status: string;
+}
+
+/** Params of claim. */
+export interface ClaimParams {
+  wait_ms?: number;
+  filters?: Filters;
+}
+
+/** Result of claim; the lease is already acked. */
+export interface ClaimResult {
+  assignment: Assignment | null;
+}
+
+/** Result of every issue.* mutation and issue.get. */
+export interface IssueResult {
+  issue: Issue;
+}
+
+/** Result of issue.list and issue.ready. */
+export interface IssuesResult {
+  issues: Issue[];
+}
+
+/** Params of issue.list. */
+export interface IssueListParams {
+  status?: string;
+  label?: string;
+  type?: string;
+  assignee?: string;
+  limit?: number;
+}
+
+/** Params of issue.create. */
+export interface IssueCreateParams extends Idempotent {
+  id?: string;
+  title: string;
+  description?: string;
+  priority?: number;
+  type?: string;
+  labels?: string[];
+  deps?: { id: string; type?: string }[];
+  assignee?: string;
+}
+
+/** Params of issue.update. */
+export interface IssueUpdateParams extends Idempotent {
+  id: string;
+  title?: string;
+  description?: string;
+  priority?: number;
+  status?: string;
+  assignee?: string;
+  notes?: string;
+  type?: string;
+}
+
+/** Params of issue.dep.add / issue.dep.remove. */
+export interface IssueDepParams extends Idempotent {
+  id: string;
+  depends_on: string;
+  type?: string;
+}
+
+/** Params of issue.label.add / issue.label.remove. */
+export interface IssueLabelParams extends Idempotent {
+  id: string;
+  label: string;
+}
+
+/** Params of issue.comment. */
+export interface IssueCommentParams extends Idempotent {
+  id: string;
+  text: string;
+  author?: string;
+}
+
+/** Result of coord.status. */
+export interface CoordStatus {
+  issues: { ready: number; leased: number; closed: number; dead_lettered: number; blocked: number; total: number };
+  workers: { idle: number; busy: number; draining: number; stalled: number; gone: number };
+  paused: boolean;
+}
+
+/** One worker in coord.workers. */
+export interface WorkerInfo {
+  name: string;
+  role: Role;
+  capacity: number;
+  state: string;
+  leases: Lease[];
+  /** RFC 3339. */
+  last_seen: string;
+}
+
+/** A coordinator event (event notification). */
+export interface GtcEvent {
+  seq: number;
+  time: string;
+  kind: string;
+  issue_id?: string;
+  lease_id?: string;
+  worker?: string;
+  actor?: string;
+  detail?: unknown;
+  [key: string]: unknown;
+}
+
+/** Params of the assign request (server → client). */
+export type AssignParams = Assignment;
+
+/** Reply to assign: accepted = ack, otherwise a reject (requeued, no penalty). */
+export interface AssignReply {
+  accepted: boolean;
+  reason?: string;
+}
+
+/** Params of the cancel notification (server → client). */
+export interface CancelParams {
+  lease_id: string;
+  epoch: number;
+  issue_id: string;
+  reason: string;
+}
+
+/** Params of the shutdown notification (server → client). */
+export interface ShutdownParams {
+  reason: string;
+}
+
+/** Client → server methods: params and result of each. */
+export interface Methods {
+  hello: { params: HelloParams; result: HelloResult };
+  heartbeat: { params: HeartbeatParams; result: HeartbeatResult };
+  complete: { params: CompleteParams; result: CompleteResult };
+  fail: { params: FailParams; result: FailResult };
+  release: { params: ReleaseParams; result: ReleaseResult };
+  claim: { params: ClaimParams; result: ClaimResult };
+  'issue.get': { params: { id: string }; result: IssueResult };
+  'issue.list': { params: IssueListParams; result: IssuesResult };
+  'issue.ready': { params: { limit?: number }; result: IssuesResult };
+  'issue.create': { params: IssueCreateParams; result: IssueResult };
+  'issue.update': { params: IssueUpdateParams; result: IssueResult };
+  'issue.close': { params: { id: string; reason?: string } & Idempotent; result: IssueResult };
+  'issue.dep.add': { params: IssueDepParams; result: IssueResult };
+  'issue.dep.remove': { params: IssueDepParams; result: IssueResult };
+  'issue.label.add': { params: IssueLabelParams; result: IssueResult };
+  'issue.label.remove': { params: IssueLabelParams; result: IssueResult };
+  'issue.comment': { params: IssueCommentParams; result: IssueResult };
+  'coord.status': { params: Record<string, never>; result: CoordStatus };
+  'coord.workers': { params: Record<string, never>; result: { workers: WorkerInfo[] } };
+  'coord.pause': { params: Record<string, never>; result: { paused: boolean } };
+  'coord.resume': { params: Record<string, never>; result: { paused: boolean } };
+  'events.subscribe': { params: { kinds?: string[] }; result: { subscribed: boolean } };
+}
+
+/** Name of a client → server method. */
+export type Method = keyof Methods;
