@@ -1,0 +1,372 @@
+// Package metrics holds gtc's Prometheus instruments and in-process sample rings for the profile report.
+//
+// Every method is safe on a nil *Metrics, so adapters can run without metrics.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Label values for the stage, kind and direction labels.
+const (
+	StageReadyToPush = "ready_to_push" // issue ready → assignment written to the worker
+	StagePushToAck   = "push_to_ack"   // assignment written → worker's ack received
+
+	KindRead   = "read"   // SQLite query
+	KindWrite  = "write"  // SQLite statement that changes rows
+	KindCommit = "commit" // SQLite transaction commit (one group commit)
+
+	DirectionImport = "import" // JSONL → store
+	DirectionExport = "export" // store → JSONL
+
+	// OtherLabel replaces label values outside the known set, bounding cardinality.
+	OtherLabel = "other"
+)
+
+// LatencyBuckets resolves microseconds: 10µs … 10s in 1-2.5-5 steps, in seconds.
+var LatencyBuckets = []float64{
+	10e-6, 25e-6, 50e-6,
+	100e-6, 250e-6, 500e-6,
+	1e-3, 2.5e-3, 5e-3,
+	10e-3, 25e-3, 50e-3,
+	100e-3, 250e-3, 500e-3,
+	1, 2.5, 5, 10,
+}
+
+// BatchBuckets covers commit batch sizes from 1 to 4096 operations.
+var BatchBuckets = prometheus.ExponentialBuckets(1, 2, 13)
+
+// KnownMethods are the RPC method names used as label values; other names are counted as "other".
+var KnownMethods = []string{
+	"hello", "heartbeat", "complete", "fail", "release", "claim",
+	"issue.get", "issue.list", "issue.ready", "issue.create", "issue.update", "issue.close",
+	"issue.dep.add", "issue.dep.remove", "issue.label.add", "issue.label.remove", "issue.comment",
+	"coord.status", "coord.workers", "coord.pause", "coord.resume", "coord.profile",
+	"events.subscribe", "assign",
+	"merge.submit", "merge.status", "merge.next", "merge.done", "merge.list",
+}
+
+// IssueStates are the gtc_issues state label values always exported (missing ones read 0).
+var IssueStates = []string{"ready", "leased", "blocked", "closed", "dead_lettered"}
+
+// WorkerStates are the gtc_workers state label values always exported (missing ones read 0).
+var WorkerStates = []string{"idle", "busy", "draining", "stalled", "gone"}
+
+// Metrics is the set of gtc instruments plus recent-sample rings; build it with New.
+type Metrics struct {
+	loop        prometheus.Histogram
+	assign      *prometheus.HistogramVec
+	rpcDur      *prometheus.HistogramVec
+	rpcReqs     *prometheus.CounterVec
+	sqlite      *prometheus.HistogramVec
+	batch       prometheus.Histogram
+	sync        *prometheus.HistogramVec
+	workers     *prometheus.GaugeVec
+	issues      *prometheus.GaugeVec
+	mergeDepth  prometheus.Gauge
+	leasesExp   prometheus.Counter
+	reassigned  prometheus.Counter
+	staleEpoch  prometheus.Counter
+	conns       prometheus.Gauge
+	connsTotal  prometheus.Counter
+	methods     map[string]bool
+	assignStage map[string]prometheus.Observer
+	sqliteKind  map[string]prometheus.Observer
+	syncDir     map[string]prometheus.Observer
+
+	gaugeMu    sync.Mutex
+	issueSeen  map[string]bool
+	workerSeen map[string]bool
+	rings      *rings
+}
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	runtime  bool
+	capacity int
+	now      func() time.Time
+}
+
+// WithRuntimeCollectors also registers the Go runtime and process collectors.
+func WithRuntimeCollectors() Option { return func(o *options) { o.runtime = true } }
+
+// WithSampleCapacity sets how many recent samples each ring keeps (default 8192).
+func WithSampleCapacity(n int) Option { return func(o *options) { o.capacity = n } }
+
+// WithClock sets the clock used to timestamp samples (tests).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// New builds the instruments and registers them on reg (nothing is registered when reg is nil).
+// It panics if a name is already registered on reg, like prometheus.MustRegister.
+func New(reg prometheus.Registerer, opts ...Option) *Metrics {
+	o := options{capacity: 8192, now: time.Now}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.capacity < 1 {
+		o.capacity = 1
+	}
+	m := &Metrics{
+		loop: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gtc_scheduler_loop_seconds", Help: "Duration of one scheduler loop iteration.",
+			Buckets: LatencyBuckets,
+		}),
+		assign: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gtc_assignment_latency_seconds", Help: "Assignment latency by stage (ready_to_push, push_to_ack).",
+			Buckets: LatencyBuckets,
+		}, []string{"stage"}),
+		rpcDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gtc_rpc_duration_seconds", Help: "Duration of handled JSON-RPC requests by method.",
+			Buckets: LatencyBuckets,
+		}, []string{"method"}),
+		rpcReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gtc_rpc_requests_total", Help: "JSON-RPC requests by method and result code (0 = success).",
+		}, []string{"method", "code"}),
+		sqlite: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gtc_sqlite_operation_seconds", Help: "SQLite operation duration by kind (read, write, commit).",
+			Buckets: LatencyBuckets,
+		}, []string{"kind"}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gtc_sqlite_commit_batch_size", Help: "Operations per SQLite group commit.",
+			Buckets: BatchBuckets,
+		}),
+		sync: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gtc_jsonl_sync_seconds", Help: "JSONL sync duration by direction (import, export).",
+			Buckets: LatencyBuckets,
+		}, []string{"direction"}),
+		workers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gtc_workers", Help: "Connected workers by state.",
+		}, []string{"state"}),
+		issues: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gtc_issues", Help: "Issues by scheduler state.",
+		}, []string{"state"}),
+		mergeDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gtc_merge_queue_depth", Help: "Merge requests waiting in the merge queue.",
+		}),
+		leasesExp: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gtc_leases_expired_total", Help: "Leases that expired (ack or heartbeat deadline missed).",
+		}),
+		reassigned: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gtc_reassignments_total", Help: "Issues assigned again after a lease ended without completion.",
+		}),
+		staleEpoch: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gtc_stale_epoch_refusals_total", Help: "Requests refused because their lease epoch was stale.",
+		}),
+		conns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gtc_connections", Help: "Open client connections.",
+		}),
+		connsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gtc_connections_total", Help: "Client connections accepted since start.",
+		}),
+		methods:    make(map[string]bool, len(KnownMethods)),
+		issueSeen:  make(map[string]bool),
+		workerSeen: make(map[string]bool),
+		rings:      newRings(o.capacity, o.now),
+	}
+	for _, name := range KnownMethods {
+		m.methods[name] = true
+	}
+	m.assignStage = observers(m.assign, StageReadyToPush, StagePushToAck)
+	m.sqliteKind = observers(m.sqlite, KindRead, KindWrite, KindCommit)
+	m.syncDir = observers(m.sync, DirectionImport, DirectionExport)
+	for _, s := range IssueStates {
+		m.issues.WithLabelValues(s).Set(0)
+		m.issueSeen[s] = true
+	}
+	for _, s := range WorkerStates {
+		m.workers.WithLabelValues(s).Set(0)
+		m.workerSeen[s] = true
+	}
+	if reg != nil {
+		reg.MustRegister(m.loop, m.assign, m.rpcDur, m.rpcReqs, m.sqlite, m.batch, m.sync,
+			m.workers, m.issues, m.mergeDepth, m.leasesExp, m.reassigned, m.staleEpoch, m.conns, m.connsTotal)
+		if o.runtime {
+			reg.MustRegister(collectors.NewGoCollector(),
+				collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		}
+	}
+	return m
+}
+
+// observers pre-resolves one child per known label value (plus "other").
+func observers(v *prometheus.HistogramVec, values ...string) map[string]prometheus.Observer {
+	out := make(map[string]prometheus.Observer, len(values)+1)
+	for _, val := range append(values, OtherLabel) {
+		out[val] = v.WithLabelValues(val)
+	}
+	return out
+}
+
+func pick(m map[string]prometheus.Observer, key string) prometheus.Observer {
+	if o, ok := m[key]; ok {
+		return o
+	}
+	return m[OtherLabel]
+}
+
+// Handler serves g (usually the registry given to New) in the Prometheus exposition format.
+func Handler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}
+
+// ObserveRPC records one handled request: its duration and a count by method and code (0 = success).
+func (m *Metrics) ObserveRPC(method string, code int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	if !m.methods[method] {
+		method = OtherLabel
+	}
+	m.rpcDur.WithLabelValues(method).Observe(d.Seconds())
+	m.rpcReqs.WithLabelValues(method, strconv.Itoa(code)).Inc()
+}
+
+// ObserveLoop records one scheduler loop iteration.
+func (m *Metrics) ObserveLoop(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.loop.Observe(d.Seconds())
+	m.rings.loop.add(int64(d))
+}
+
+// ObserveAssign records assignment latency for a stage (StageReadyToPush or StagePushToAck).
+func (m *Metrics) ObserveAssign(stage string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	pick(m.assignStage, stage).Observe(d.Seconds())
+	if stage == StagePushToAck {
+		m.rings.assign.add(int64(d))
+	}
+}
+
+// ObserveSQLite records one SQLite operation of kind KindRead, KindWrite or KindCommit.
+func (m *Metrics) ObserveSQLite(kind string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	pick(m.sqliteKind, kind).Observe(d.Seconds())
+	switch kind {
+	case KindRead:
+		m.rings.read.add(int64(d))
+	case KindWrite:
+		m.rings.write.add(int64(d))
+	case KindCommit:
+		m.rings.commit.add(int64(d))
+	}
+}
+
+// ObserveRead records one SQLite read (query).
+func (m *Metrics) ObserveRead(d time.Duration) { m.ObserveSQLite(KindRead, d) }
+
+// ObserveWrite records one SQLite write statement.
+func (m *Metrics) ObserveWrite(d time.Duration) { m.ObserveSQLite(KindWrite, d) }
+
+// ObserveCommit records one group commit: its duration and how many operations it carried.
+func (m *Metrics) ObserveCommit(d time.Duration, batch int) {
+	if m == nil {
+		return
+	}
+	m.ObserveSQLite(KindCommit, d)
+	m.batch.Observe(float64(batch))
+}
+
+// ObserveSync records one JSONL sync pass in a direction (DirectionImport or DirectionExport).
+func (m *Metrics) ObserveSync(direction string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	pick(m.syncDir, direction).Observe(d.Seconds())
+	if direction == DirectionExport {
+		m.rings.export.add(int64(d))
+	}
+}
+
+// SetIssueCounts sets gtc_issues per state; states seen before but absent from counts are set to 0.
+func (m *Metrics) SetIssueCounts(counts map[string]int) {
+	if m == nil {
+		return
+	}
+	m.setCounts(m.issues, m.issueSeen, counts)
+}
+
+// SetWorkerCounts sets gtc_workers per state; states seen before but absent from counts are set to 0.
+func (m *Metrics) SetWorkerCounts(counts map[string]int) {
+	if m == nil {
+		return
+	}
+	m.setCounts(m.workers, m.workerSeen, counts)
+}
+
+func (m *Metrics) setCounts(v *prometheus.GaugeVec, seen map[string]bool, counts map[string]int) {
+	m.gaugeMu.Lock()
+	defer m.gaugeMu.Unlock()
+	for s := range seen {
+		if _, ok := counts[s]; !ok {
+			v.WithLabelValues(s).Set(0)
+		}
+	}
+	for s, n := range counts {
+		seen[s] = true
+		v.WithLabelValues(s).Set(float64(n))
+	}
+}
+
+// SetMergeQueueDepth sets gtc_merge_queue_depth.
+func (m *Metrics) SetMergeQueueDepth(n int) {
+	if m == nil {
+		return
+	}
+	m.mergeDepth.Set(float64(n))
+}
+
+// ConnOpened counts an accepted connection.
+func (m *Metrics) ConnOpened() {
+	if m == nil {
+		return
+	}
+	m.conns.Inc()
+	m.connsTotal.Inc()
+}
+
+// ConnClosed counts a closed connection.
+func (m *Metrics) ConnClosed() {
+	if m == nil {
+		return
+	}
+	m.conns.Dec()
+}
+
+// LeaseExpired counts an expired lease.
+func (m *Metrics) LeaseExpired() {
+	if m == nil {
+		return
+	}
+	m.leasesExp.Inc()
+}
+
+// Reassigned counts an issue assigned again after a lease ended without completion.
+func (m *Metrics) Reassigned() {
+	if m == nil {
+		return
+	}
+	m.reassigned.Inc()
+}
+
+// StaleEpoch counts a request refused for a stale lease epoch.
+func (m *Metrics) StaleEpoch() {
+	if m == nil {
+		return
+	}
+	m.staleEpoch.Inc()
+}
