@@ -1,0 +1,494 @@
+package beads
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// edit is one change to a record's top-level key: a new value, or removal when val is nil.
+type edit struct {
+	key string
+	val []byte
+	pos int // profile position, for inserts
+}
+
+// patcher collects the edits that turn a record into the bytes of an Issue under a profile.
+type patcher struct {
+	p       Profile
+	fresh   bool              // building a new record: every non-empty value is written
+	present map[string][]byte // existing raw values by key
+	edits   []edit
+}
+
+func (pt *patcher) set(key string, val []byte) {
+	pt.edits = append(pt.edits, edit{key: key, val: val, pos: pt.p.keyPos(key)})
+}
+
+func (pt *patcher) remove(key string) {
+	if _, ok := pt.present[key]; ok {
+		pt.edits = append(pt.edits, edit{key: key})
+	}
+}
+
+// setIfDiff sets key to val unless the existing bytes are already val.
+func (pt *patcher) setIfDiff(key string, val []byte) {
+	if old, ok := pt.present[key]; ok && bytes.Equal(old, val) {
+		return
+	}
+	pt.set(key, val)
+}
+
+func (pt *patcher) str(key, o, n string, always bool) {
+	if !pt.fresh && o == n {
+		return
+	}
+	if n == "" && !always {
+		pt.remove(key)
+		return
+	}
+	pt.setIfDiff(key, appendJSONString(nil, n))
+}
+
+func (pt *patcher) defaulted(key, o, n, def string) {
+	if !pt.fresh && orDefault(o, def) == orDefault(n, def) {
+		return
+	}
+	if n == "" {
+		pt.remove(key)
+		return
+	}
+	pt.setIfDiff(key, appendJSONString(nil, n))
+}
+
+func (pt *patcher) boolean(key string, o, n bool) {
+	if !pt.fresh && o == n {
+		return
+	}
+	if !n {
+		pt.remove(key)
+		return
+	}
+	pt.setIfDiff(key, []byte("true"))
+}
+
+func (pt *patcher) timeReq(key string, o, n time.Time) {
+	if !pt.fresh && pt.timesEqual(o, n) {
+		return
+	}
+	pt.setIfDiff(key, pt.p.appendTime(nil, n))
+}
+
+func (pt *patcher) timePtr(key string, o, n *time.Time) {
+	if !pt.fresh {
+		if o == nil && n == nil {
+			return
+		}
+		if o != nil && n != nil && pt.timesEqual(*o, *n) {
+			return
+		}
+	}
+	if n == nil {
+		pt.remove(key)
+		return
+	}
+	pt.setIfDiff(key, pt.p.appendTime(nil, *n))
+}
+
+func (pt *patcher) timesEqual(o, n time.Time) bool {
+	return o.Equal(n) || o.Equal(pt.p.normTime(n))
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// appendJSONString appends s encoded like encoding/json (HTML escaping on, invalid UTF-8 → \ufffd).
+func appendJSONString(dst []byte, s string) []byte {
+	simple := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= 0x80 {
+			simple = false
+			break
+		}
+	}
+	if simple {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
+	b, _ := json.Marshal(s) // a string always marshals
+	return append(dst, b...)
+}
+
+// Apply sets every managed field (those of Issue) that differs from the record, keeping key order,
+// unknown keys and the spelling of unchanged timestamps. It reports whether the bytes changed.
+func (r *Record) Apply(is Issue, p Profile) (changed bool, err error) {
+	if r.Kind != KindIssue {
+		return false, fmt.Errorf("apply %s: line %d is not an issue record", is.ID, r.Line)
+	}
+	if is.ID != r.ID {
+		return false, fmt.Errorf("apply %s: record holds id %s", is.ID, r.ID)
+	}
+	old, err := r.issueRef()
+	if err != nil {
+		return false, fmt.Errorf("apply %s: %w", is.ID, err)
+	}
+	return r.patch(old, &is, p, false)
+}
+
+// NewRecord builds the canonical record bd would write for a new issue under profile p.
+func NewRecord(is Issue, p Profile) (*Record, error) {
+	if is.ID == "" {
+		return nil, fmt.Errorf("new record: issue without id")
+	}
+	r := &Record{Kind: KindIssue, ID: is.ID, raw: []byte("{}")}
+	if _, err := r.patch(&Issue{}, &is, p, true); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Record) patch(old, is *Issue, p Profile, fresh bool) (bool, error) {
+	ms, open, closeAt, err := scanObject(r.raw)
+	if err != nil {
+		return false, fmt.Errorf("patch %s: %w", r.ID, err)
+	}
+	pt := &patcher{p: p, fresh: fresh, present: make(map[string][]byte, len(ms))}
+	for _, m := range ms {
+		pt.present[m.key] = r.raw[m.valueStart:m.end]
+	}
+	if p == ModernTyped {
+		if _, ok := pt.present["_type"]; !ok {
+			pt.set("_type", []byte(`"issue"`))
+		}
+	}
+	if fresh {
+		pt.set("id", appendJSONString(nil, is.ID))
+	}
+	pt.str("title", old.Title, is.Title, true)
+	pt.str("description", old.Description, is.Description, false)
+	pt.str("design", old.Design, is.Design, false)
+	pt.str("acceptance_criteria", old.AcceptanceCriteria, is.AcceptanceCriteria, false)
+	pt.str("notes", old.Notes, is.Notes, false)
+	pt.defaulted("status", old.Status, is.Status, "open")
+	if fresh || old.Priority != is.Priority {
+		pt.setIfDiff("priority", strconv.AppendInt(nil, int64(is.Priority), 10))
+	}
+	pt.defaulted("issue_type", old.IssueType, is.IssueType, "task")
+	pt.str("assignee", old.Assignee, is.Assignee, false)
+	pt.str("owner", old.Owner, is.Owner, false)
+	pt.timeReq("created_at", old.CreatedAt, is.CreatedAt)
+	pt.str("created_by", old.CreatedBy, is.CreatedBy, false)
+	pt.timeReq("updated_at", old.UpdatedAt, is.UpdatedAt)
+	if _, ok := pt.present["started_at"]; ok || p.Modern() {
+		pt.timePtr("started_at", old.StartedAt, is.StartedAt)
+	}
+	pt.timePtr("closed_at", old.ClosedAt, is.ClosedAt)
+	pt.str("close_reason", old.CloseReason, is.CloseReason, false)
+	pt.timePtr("defer_until", old.DeferUntil, is.DeferUntil)
+	pt.labels(old.Labels, is.Labels)
+	pt.deps(is.Dependencies)
+	pt.comments(is.Comments)
+	if _, ok := pt.present["deleted_at"]; ok || !p.Modern() {
+		pt.timePtr("deleted_at", old.DeletedAt, is.DeletedAt)
+	}
+	if _, wisp := pt.present["wisp"]; !wisp || is.Ephemeral != old.Ephemeral {
+		pt.boolean("ephemeral", old.Ephemeral, is.Ephemeral)
+	}
+	pt.boolean("pinned", old.Pinned, is.Pinned)
+	if p.Modern() {
+		pt.setIfDiff("dependency_count", strconv.AppendInt(nil, int64(blocksCount(is.Dependencies)), 10))
+		if _, ok := pt.present["dependent_count"]; !ok {
+			pt.set("dependent_count", []byte("0"))
+		}
+		pt.setIfDiff("comment_count", strconv.AppendInt(nil, int64(len(is.Comments)), 10))
+	}
+	if len(pt.edits) == 0 {
+		return false, nil
+	}
+	raw := rebuild(r.raw, ms, open, closeAt, pt.edits, p)
+	if bytes.Equal(raw, r.raw) {
+		return false, nil
+	}
+	r.raw, r.scanned, r.members, r.issue = raw, false, nil, nil
+	return true, nil
+}
+
+func blocksCount(deps []Dependency) int {
+	n := 0
+	for _, d := range deps {
+		if d.Type == "blocks" {
+			n++
+		}
+	}
+	return n
+}
+
+// rebuild writes the object with edits applied: replaced values in place, removed keys dropped,
+// new keys inserted before the first existing key that comes later in the profile's order.
+func rebuild(raw []byte, ms []member, open, closeAt int, edits []edit, p Profile) []byte {
+	byKey := make(map[string]*edit, len(edits))
+	var ins []edit
+	existing := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		existing[m.key] = true
+	}
+	for i := range edits {
+		e := &edits[i]
+		if existing[e.key] {
+			byKey[e.key] = e
+		} else if e.val != nil {
+			ins = append(ins, *e)
+		}
+	}
+	slices.SortStableFunc(ins, func(a, b edit) int { return a.pos - b.pos })
+	out := make([]byte, 0, len(raw)+64)
+	out = append(out, raw[:open+1]...)
+	first := true
+	sep := func() {
+		if !first {
+			out = append(out, ',')
+		}
+		first = false
+	}
+	emitNew := func(e edit) {
+		sep()
+		out = appendJSONString(out, e.key)
+		out = append(out, ':')
+		out = append(out, e.val...)
+	}
+	k := 0
+	for _, m := range ms {
+		if mp := p.keyPos(m.key); mp >= 0 {
+			for k < len(ins) && ins[k].pos < mp {
+				emitNew(ins[k])
+				k++
+			}
+		}
+		if e, ok := byKey[m.key]; ok {
+			if e.val == nil {
+				continue
+			}
+			sep()
+			out = append(out, raw[m.start:m.valueStart]...)
+			out = append(out, e.val...)
+			continue
+		}
+		sep()
+		out = append(out, raw[m.start:m.end]...)
+	}
+	for ; k < len(ins); k++ {
+		emitNew(ins[k])
+	}
+	return append(out, raw[closeAt:]...)
+}
+
+func (pt *patcher) labels(o, n []string) {
+	ns := slices.Clone(n)
+	slices.Sort(ns)
+	ns = slices.Compact(ns)
+	if !pt.fresh {
+		os := slices.Clone(o)
+		slices.Sort(os)
+		os = slices.Compact(os)
+		if slices.Equal(os, ns) {
+			return
+		}
+	}
+	if len(ns) == 0 {
+		pt.remove("labels")
+		return
+	}
+	out := []byte{'['}
+	for i, l := range ns {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = appendJSONString(out, l)
+	}
+	pt.setIfDiff("labels", append(out, ']'))
+}
+
+// elem is an existing array element: its raw bytes and parsed value.
+type elem[T any] struct {
+	raw []byte
+	v   T
+	key string
+}
+
+// mergeArray encodes the new elements, reusing the raw bytes of an existing element equal to the new
+// one; existing elements keep their order, new ones follow in the given order.
+func mergeArray[T any](old []elem[T], n []T, keyOf func(T) string, eq func(a, b T) bool, enc func([]byte, T) []byte) []byte {
+	used := make([]bool, len(n))
+	out := []byte{'['}
+	count := 0
+	add := func(b []byte) {
+		if count > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, b...)
+		count++
+	}
+	for _, o := range old {
+		for j, v := range n {
+			if used[j] || keyOf(v) != o.key {
+				continue
+			}
+			used[j] = true
+			if eq(o.v, v) {
+				add(o.raw)
+			} else {
+				add(enc(nil, v))
+			}
+			break
+		}
+	}
+	for j, v := range n {
+		if !used[j] {
+			add(enc(nil, v))
+		}
+	}
+	if count == 0 {
+		return nil
+	}
+	return append(out, ']')
+}
+
+func oldElems[T any](raw []byte, keyOf func(T) string, dec func([]byte) (T, error)) []elem[T] {
+	if raw == nil {
+		return nil
+	}
+	spans, err := scanArray(raw)
+	if err != nil {
+		return nil
+	}
+	out := make([]elem[T], 0, len(spans))
+	for _, s := range spans {
+		b := raw[s[0]:s[1]]
+		v, err := dec(b)
+		if err != nil {
+			continue
+		}
+		out = append(out, elem[T]{raw: b, v: v, key: keyOf(v)})
+	}
+	return out
+}
+
+func depKey(d Dependency) string { return d.DependsOnID + "|" + d.Type }
+
+func (pt *patcher) depMeta(m string) string {
+	if pt.p.Modern() && m == "" {
+		return "{}"
+	}
+	return m
+}
+
+func (pt *patcher) deps(n []Dependency) {
+	var old []elem[Dependency]
+	if !pt.fresh {
+		old = oldElems(pt.present["dependencies"], depKey, decodeDep)
+	}
+	eq := func(a, b Dependency) bool {
+		return a.IssueID == b.IssueID && a.DependsOnID == b.DependsOnID && a.Type == b.Type &&
+			a.CreatedBy == b.CreatedBy && pt.depMeta(a.Metadata) == pt.depMeta(b.Metadata) &&
+			pt.timesEqual(a.CreatedAt, b.CreatedAt)
+	}
+	val := mergeArray(old, n, depKey, eq, pt.encodeDep)
+	if val == nil {
+		pt.remove("dependencies")
+		return
+	}
+	pt.setIfDiff("dependencies", val)
+}
+
+func decodeDep(b []byte) (Dependency, error) {
+	var w wireDep
+	if err := json.Unmarshal(b, &w); err != nil {
+		return Dependency{}, err
+	}
+	return Dependency{IssueID: w.IssueID, DependsOnID: w.DependsOnID, Type: w.Type,
+		CreatedAt: w.CreatedAt.t, CreatedBy: w.CreatedBy, Metadata: string(w.Metadata)}, nil
+}
+
+func (pt *patcher) encodeDep(dst []byte, d Dependency) []byte {
+	dst = append(dst, `{"issue_id":`...)
+	dst = appendJSONString(dst, d.IssueID)
+	dst = append(dst, `,"depends_on_id":`...)
+	dst = appendJSONString(dst, d.DependsOnID)
+	dst = append(dst, `,"type":`...)
+	dst = appendJSONString(dst, d.Type)
+	dst = append(dst, `,"created_at":`...)
+	dst = pt.p.appendTime(dst, d.CreatedAt)
+	if d.CreatedBy != "" {
+		dst = append(dst, `,"created_by":`...)
+		dst = appendJSONString(dst, d.CreatedBy)
+	}
+	if m := pt.depMeta(d.Metadata); m != "" {
+		dst = append(dst, `,"metadata":`...)
+		dst = appendJSONString(dst, m)
+	}
+	return append(dst, '}')
+}
+
+func commentKey(c Comment) string {
+	if c.ID != "" && c.ID != "0" {
+		return "id:" + c.ID
+	}
+	return c.Author + ":" + strings.TrimSpace(c.Text)
+}
+
+func (pt *patcher) comments(n []Comment) {
+	var old []elem[Comment]
+	if !pt.fresh {
+		old = oldElems(pt.present["comments"], commentKey, decodeComment)
+	}
+	eq := func(a, b Comment) bool {
+		return a.ID == b.ID && a.IssueID == b.IssueID && a.Author == b.Author && a.Text == b.Text &&
+			pt.timesEqual(a.CreatedAt, b.CreatedAt)
+	}
+	val := mergeArray(old, n, commentKey, eq, pt.encodeComment)
+	if val == nil {
+		pt.remove("comments")
+		return
+	}
+	pt.setIfDiff("comments", val)
+}
+
+func decodeComment(b []byte) (Comment, error) {
+	var w wireComment
+	if err := json.Unmarshal(b, &w); err != nil {
+		return Comment{}, err
+	}
+	return Comment{ID: string(w.ID), IssueID: w.IssueID, Author: w.Author, Text: w.Text, CreatedAt: w.CreatedAt.t}, nil
+}
+
+func (pt *patcher) encodeComment(dst []byte, c Comment) []byte {
+	dst = append(dst, `{"id":`...)
+	if pt.p.Modern() {
+		dst = appendJSONString(dst, c.ID)
+	} else if n, err := strconv.ParseInt(c.ID, 10, 64); err == nil {
+		dst = strconv.AppendInt(dst, n, 10)
+	} else if c.ID == "" {
+		dst = append(dst, '0')
+	} else {
+		dst = appendJSONString(dst, c.ID)
+	}
+	dst = append(dst, `,"issue_id":`...)
+	dst = appendJSONString(dst, c.IssueID)
+	dst = append(dst, `,"author":`...)
+	dst = appendJSONString(dst, c.Author)
+	dst = append(dst, `,"text":`...)
+	dst = appendJSONString(dst, c.Text)
+	dst = append(dst, `,"created_at":`...)
+	dst = pt.p.appendTime(dst, c.CreatedAt)
+	return append(dst, '}')
+}
