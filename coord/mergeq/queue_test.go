@@ -211,9 +211,9 @@ func TestThousandRequestsBoundedWait(t *testing.T) {
 	var maxWait time.Duration
 	for step := 0; step < 20000 && (n < 1000 || q.Stats() != (Stats{})); step++ {
 		now = now.Add(time.Minute)
-		// about 0.7 arrivals per minute until 1,000
+		// about 0.5 arrivals per minute until 1,000 (a refinery serves about 0.7 per minute here)
 		for k := 0; k < 2 && n < 1000; k++ {
-			if rng.Float64() < 0.35 {
+			if rng.Float64() < 0.25 {
 				id := "bd-" + itoa(n)
 				files := []string{"f" + itoa(rng.Intn(50)) + ".go"}
 				r := submit(t, q, s, now, Submission{IssueID: id, Priority: rng.Intn(5), Files: files}).Request
@@ -262,8 +262,9 @@ func TestThousandRequestsBoundedWait(t *testing.T) {
 			t.Fatalf("%s made %d attempts", id, r.Attempts)
 		}
 	}
-	// The rank bound: priority shift 60m + retry penalty 3m + lease expiries 3*5m + backlog drain.
-	if maxWait > 6*time.Hour {
+	// Rank shift ≤ 60m (priority) + 5m (retry penalty), three lease expiries of 5m, plus the backlog
+	// ahead of it; with the queue stable that stays well under 3h.
+	if maxWait > 3*time.Hour {
 		t.Fatalf("max wait %v exceeds the bound", maxWait)
 	}
 	t.Logf("max wait %v over 1000 requests", maxWait)
