@@ -17,6 +17,9 @@ type StoredRecord struct {
 type ImportedRecord struct {
 	Issue Issue
 	Raw   []byte
+	// Dirty is set when the merged Issue differs from Raw (labels, dependencies or comments kept from
+	// the store, §15): the store must keep the record dirty so the next export writes the merge.
+	Dirty bool
 }
 
 // ExportedRecord is one record written to the file.

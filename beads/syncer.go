@@ -1,0 +1,391 @@
+package beads
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Syncer keeps one issues.jsonl and the coordinator's store in step (§14, §15, §23).
+type Syncer struct {
+	path string
+	b    Backend
+	log  *slog.Logger
+
+	mu         sync.Mutex      // serialises Import, Export and Sync
+	file       *File           // last parsed file, matching fileSHA; nil when unknown
+	fileSHA    string          // sha256 of the bytes file was parsed from
+	readErr    error           // the last read failed to parse; Export refuses while set
+	readErrSHA string          // sha of the file that failed
+	keep       map[string]bool // ids whose file line is older than the store's: export them
+}
+
+// ImportStats counts what one import did.
+type ImportStats struct {
+	Records    int // issue records in the file
+	Unchanged  int // bytes equal to the stored Raw
+	New        int // ids the store did not have
+	Updated    int // newer in the file (or equal time, store clean): taken from the file
+	Kept       int // the store's version kept (it is dirty or newer)
+	Tombstoned int // skipped: tombstone in the store, or a tombstone line in a modern file
+}
+
+// ExportStats counts what one export did.
+type ExportStats struct {
+	Dirty    int    // records handed to the export
+	Patched  int    // existing lines whose bytes changed
+	Inserted int    // new lines
+	Removed  int    // lines removed (tombstones in a modern file)
+	Written  bool   // whether the file was rewritten
+	SHA      string // sha256 of the file after the export
+}
+
+// NewSyncer returns a syncer for the issues.jsonl at path; log may be nil.
+func NewSyncer(path string, b Backend, log *slog.Logger) *Syncer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{path: path, b: b, log: log.With("file", path)}
+}
+
+// Path returns the file the syncer keeps.
+func (s *Syncer) Path() string { return s.path }
+
+// read returns the file's bytes and sha256; a missing file reads as empty, a missing directory fails.
+func (s *Syncer) read() (data []byte, sha string, err error) {
+	dir := filepath.Dir(s.path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("beads directory %s not found: run `gtc init` or pass --dir", dir)
+		}
+		return nil, "", fmt.Errorf("stat beads directory %s: %w", dir, err)
+	}
+	data, _, err = readLocked(s.path)
+	if err != nil {
+		return nil, "", err
+	}
+	return data, SHA256(data), nil
+}
+
+// Import reads the file and hands new and newer records to the backend (§15).
+func (s *Syncer) Import(ctx context.Context) (ImportStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, sha, err := s.read()
+	if err != nil {
+		return ImportStats{}, err
+	}
+	return s.importLocked(ctx, data, sha)
+}
+
+func (s *Syncer) parse(data []byte, sha string) (*File, error) {
+	f, err := Parse(s.path, data, ParseOptions{})
+	if err == nil && len(data) > 0 {
+		// Every issue must also have a readable view: a bad timestamp refuses the whole file.
+		var perr ParseError
+		perr.Name = s.path
+		for _, r := range f.Records {
+			if r.Kind != KindIssue {
+				continue
+			}
+			if _, ierr := r.issueRef(); ierr != nil {
+				perr.Lines = append(perr.Lines, LineError{Line: r.Line, Reason: ierr.Error()})
+			}
+		}
+		if len(perr.Lines) > 0 {
+			err = &perr
+		}
+	}
+	if err != nil {
+		s.file, s.readErr, s.readErrSHA = nil, err, sha
+		return nil, err
+	}
+	s.readErr, s.readErrSHA = nil, ""
+	return f, nil
+}
+
+func (s *Syncer) importLocked(ctx context.Context, data []byte, sha string) (ImportStats, error) {
+	var st ImportStats
+	f, err := s.parse(data, sha)
+	if err != nil {
+		return st, fmt.Errorf("import refused, nothing imported: %w", err)
+	}
+	all, err := s.b.All(ctx)
+	if err != nil {
+		return st, fmt.Errorf("import %s: load store: %w", s.path, err)
+	}
+	stored := make(map[string]*StoredRecord, len(all))
+	for i := range all {
+		stored[all[i].ID] = &all[i]
+	}
+	keep := make(map[string]bool)
+	var recs []ImportedRecord
+	for _, r := range f.Records {
+		if r.Kind != KindIssue {
+			continue
+		}
+		st.Records++
+		cur, ok := stored[r.ID]
+		if ok && bytes.Equal(cur.Raw, r.raw) {
+			st.Unchanged++
+			continue
+		}
+		in, err := r.issueRef()
+		if err != nil {
+			return st, fmt.Errorf("import %s: %w", s.path, err)
+		}
+		if !ok {
+			if f.Profile.Modern() && in.Status == "tombstone" {
+				st.Tombstoned++
+				continue
+			}
+			recs = append(recs, ImportedRecord{Issue: cloneIssue(*in), Raw: bytes.Clone(r.raw)})
+			st.New++
+			continue
+		}
+		if cur.Issue.Status == "tombstone" {
+			st.Tombstoned++
+			continue
+		}
+		newer := in.UpdatedAt.After(cur.Issue.UpdatedAt)
+		if newer || (!cur.Dirty && in.UpdatedAt.Equal(cur.Issue.UpdatedAt)) {
+			merged, dirty := mergeImport(cur.Issue, cloneIssue(*in))
+			recs = append(recs, ImportedRecord{Issue: merged, Raw: bytes.Clone(r.raw), Dirty: dirty})
+			st.Updated++
+			continue
+		}
+		st.Kept++
+		if !cur.Dirty {
+			keep[r.ID] = true
+		}
+	}
+	if len(recs) > 0 {
+		if err := s.b.ApplyImport(ctx, recs); err != nil {
+			return st, fmt.Errorf("import %s: apply %d records: %w", s.path, len(recs), err)
+		}
+	}
+	meta, err := s.b.SyncMeta(ctx)
+	if err != nil {
+		return st, fmt.Errorf("import %s: read sync meta: %w", s.path, err)
+	}
+	meta.ReadSHA = sha
+	if err := s.b.SetSyncMeta(ctx, meta); err != nil {
+		return st, fmt.Errorf("import %s: store sync meta: %w", s.path, err)
+	}
+	s.file, s.fileSHA, s.keep = f, sha, keep
+	s.log.Info("beads import", "records", st.Records, "new", st.New, "updated", st.Updated,
+		"kept", st.Kept, "tombstoned", st.Tombstoned)
+	return st, nil
+}
+
+// mergeImport applies §15's merge of a newer incoming issue over the stored one: labels replaced only
+// when the line has labels, dependencies additive by depends_on_id|type, comments additive deduplicated
+// by author + trimmed text. dirty reports that the result holds more than the line.
+func mergeImport(cur, in Issue) (Issue, bool) {
+	dirty := false
+	if len(in.Labels) == 0 && len(cur.Labels) > 0 {
+		in.Labels = append([]string(nil), cur.Labels...)
+		dirty = true
+	}
+	have := make(map[string]bool, len(in.Dependencies))
+	for _, d := range in.Dependencies {
+		have[depKey(d)] = true
+	}
+	for _, d := range cur.Dependencies {
+		if !have[depKey(d)] {
+			in.Dependencies = append(in.Dependencies, d)
+			have[depKey(d)] = true
+			dirty = true
+		}
+	}
+	seen := make(map[string]bool, len(in.Comments))
+	for _, c := range in.Comments {
+		seen[c.Author+":"+strings.TrimSpace(c.Text)] = true
+	}
+	for _, c := range cur.Comments {
+		k := c.Author + ":" + strings.TrimSpace(c.Text)
+		if !seen[k] {
+			in.Comments = append(in.Comments, c)
+			seen[k] = true
+			dirty = true
+		}
+	}
+	return in, dirty
+}
+
+// Export writes the store's dirty records into the file (§14). No dirty records: nothing is written.
+func (s *Syncer) Export(ctx context.Context) (ExportStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, sha, err := s.read()
+	if err != nil {
+		return ExportStats{}, err
+	}
+	return s.exportLocked(ctx, data, sha)
+}
+
+func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string) (ExportStats, error) {
+	var st ExportStats
+	if s.file == nil || s.fileSHA != sha {
+		meta, err := s.b.SyncMeta(ctx)
+		if err != nil {
+			return st, fmt.Errorf("export %s: read sync meta: %w", s.path, err)
+		}
+		if sha != meta.ReadSHA && sha != meta.WrittenSHA {
+			if _, err := s.importLocked(ctx, data, sha); err != nil {
+				return st, fmt.Errorf("export refused: %w", err)
+			}
+		} else {
+			f, err := s.parse(data, sha)
+			if err != nil {
+				return st, fmt.Errorf("export refused, file left untouched: %w", err)
+			}
+			s.file, s.fileSHA = f, sha
+		}
+	}
+	dirty, err := s.b.Dirty(ctx)
+	if err != nil {
+		return st, fmt.Errorf("export %s: load dirty records: %w", s.path, err)
+	}
+	if len(s.keep) > 0 {
+		inDirty := make(map[string]bool, len(dirty))
+		for _, d := range dirty {
+			inDirty[d.ID] = true
+		}
+		all, err := s.b.All(ctx)
+		if err != nil {
+			return st, fmt.Errorf("export %s: load store: %w", s.path, err)
+		}
+		for _, r := range all {
+			if s.keep[r.ID] && !inDirty[r.ID] {
+				dirty = append(dirty, r)
+			}
+		}
+	}
+	st.Dirty = len(dirty)
+	st.SHA = sha
+	if len(dirty) == 0 {
+		return st, nil
+	}
+	f := s.file
+	s.file = nil // f is edited in place; it becomes the cache again only once written
+	exported := make([]ExportedRecord, 0, len(dirty))
+	var written []*Record
+	var revs []int64
+	for _, d := range dirty {
+		rec := f.Get(d.ID)
+		switch {
+		case f.Profile.Modern() && d.Issue.Status == "tombstone":
+			if f.Remove(d.ID) {
+				st.Removed++
+			}
+			exported = append(exported, ExportedRecord{ID: d.ID, Rev: d.Rev})
+			continue
+		case rec != nil:
+			changed, err := rec.Apply(d.Issue, f.Profile)
+			if err != nil {
+				return st, fmt.Errorf("export %s: %w", s.path, err)
+			}
+			if changed {
+				st.Patched++
+			}
+		default:
+			rec, err = NewRecord(d.Issue, f.Profile)
+			if err != nil {
+				return st, fmt.Errorf("export %s: %w", s.path, err)
+			}
+			f.Upsert(rec)
+			st.Inserted++
+		}
+		written = append(written, rec)
+		revs = append(revs, d.Rev)
+	}
+	if f.Profile.Modern() && len(written) > 0 {
+		deps, err := f.blocksDependents()
+		if err != nil {
+			return st, fmt.Errorf("export %s: count dependents: %w", s.path, err)
+		}
+		for _, r := range written {
+			r.setDependentCount(deps[r.ID], f.Profile)
+		}
+	}
+	for i, r := range written {
+		exported = append(exported, ExportedRecord{ID: r.ID, Raw: bytes.Clone(r.raw), Rev: revs[i]})
+	}
+	out := f.Bytes()
+	newSHA := sha
+	if !bytes.Equal(out, data) {
+		newSHA, err = writeFile(s.path, out, sha)
+		if err != nil {
+			return st, fmt.Errorf("export: %w", err)
+		}
+		st.Written = true
+	}
+	s.file, s.fileSHA, s.keep = f, newSHA, nil
+	st.SHA = newSHA
+	if err := s.b.MarkExported(ctx, exported); err != nil {
+		return st, fmt.Errorf("export %s: mark exported: %w", s.path, err)
+	}
+	meta, err := s.b.SyncMeta(ctx)
+	if err != nil {
+		return st, fmt.Errorf("export %s: read sync meta: %w", s.path, err)
+	}
+	if st.Written {
+		meta.WrittenSHA = newSHA
+	}
+	if err := s.b.SetSyncMeta(ctx, meta); err != nil {
+		return st, fmt.Errorf("export %s: store sync meta: %w", s.path, err)
+	}
+	s.log.Info("beads export", "dirty", st.Dirty, "patched", st.Patched, "inserted", st.Inserted,
+		"removed", st.Removed, "written", st.Written)
+	return st, nil
+}
+
+// Sync runs one tick: import when the file's sha256 differs from both ReadSHA and WrittenSHA (someone
+// else changed it), then export the dirty records. gtc's own writes are never re-imported.
+func (s *Syncer) Sync(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	data, sha, err := s.read()
+	if err != nil {
+		return err
+	}
+	meta, err := s.b.SyncMeta(ctx)
+	if err != nil {
+		return fmt.Errorf("sync %s: read sync meta: %w", s.path, err)
+	}
+	if sha != meta.ReadSHA && sha != meta.WrittenSHA {
+		if s.readErr != nil && sha == s.readErrSHA {
+			return fmt.Errorf("sync refused, file left untouched: %w", s.readErr)
+		}
+		if _, err := s.importLocked(ctx, data, sha); err != nil {
+			return err
+		}
+	}
+	_, err = s.exportLocked(ctx, data, sha)
+	return err
+}
+
+// Run calls Sync every interval until ctx is done; errors are logged and the loop goes on.
+func (s *Syncer) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := s.Sync(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("beads sync", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
