@@ -1,0 +1,448 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { ResponseError } from 'vscode-jsonrpc/node';
+import { connect, ConnectOptions, DroppedEvent, FinishedEvent, GtcClient, GtcError, ReleaseLease } from '../src/index.js';
+import type { Assignment } from '../src/types.js';
+import { assignment, deferred, FakeServer, until } from './fake-server.js';
+
+let server: FakeServer;
+let client: GtcClient | undefined;
+
+async function worker(opts: Partial<ConnectOptions> = {}): Promise<GtcClient> {
+  client = await connect({ ...server.address, reconnect: { initialDelayMs: 10, maxDelayMs: 50 }, ...opts } as ConnectOptions);
+  return client;
+}
+
+beforeEach(async () => {
+  server = await new FakeServer().start();
+});
+
+afterEach(async () => {
+  client?.close();
+  client = undefined;
+  await server.stop();
+});
+
+describe('hello', () => {
+  it('sends name, role, capacity, filters, protocol and returns the result', async () => {
+    server.heartbeatMs = 1234;
+    const c = await worker({ token: 'tok' });
+    const res = await c.hello({ name: 'w1', capacity: 3, filters: { labels: ['go'], prefixes: ['bd-'] } });
+    assert.equal(res.worker, 'w1');
+    assert.equal(res.heartbeat_ms, 1234);
+    assert.deepEqual(server.callsOf('hello')[0].params, {
+      name: 'w1',
+      role: 'worker',
+      capacity: 3,
+      protocol: 1,
+      filters: { labels: ['go'], prefixes: ['bd-'] },
+      token: 'tok',
+    });
+    assert.equal(c.helloResult?.version, 'fake');
+  });
+
+  it('surfaces a wrong token as GtcError unauthorized', async () => {
+    server.token = 'right';
+    const c = await worker({ token: 'wrong' });
+    await assert.rejects(c.hello({ name: 'w1' }), (e: unknown) => {
+      assert.ok(e instanceof GtcError);
+      assert.equal(e.code, -32005);
+      assert.equal(e.codeName, 'unauthorized');
+      assert.equal(e.method, 'hello');
+      return true;
+    });
+  });
+
+  it('connects over TCP with a token', async () => {
+    await server.stop();
+    server = await new FakeServer().start(true);
+    server.token = 'secret';
+    const c = await worker({ token: 'secret' });
+    const res = await c.hello({ name: 'tcp-w' });
+    assert.equal(res.worker, 'tcp-w');
+    assert.ok('host' in server.address);
+  });
+
+  it('rejects connect when nothing listens', async () => {
+    await assert.rejects(connect({ path: '/nonexistent/gtc.sock' }), (e: unknown) => e instanceof GtcError && e.codeName === 'disconnected');
+  });
+});
+
+describe('assignments', () => {
+  it('acks at once, runs the handler, completes with the SessionResult', async () => {
+    const c = await worker();
+    const gate = deferred();
+    const seen: Assignment[] = [];
+    c.onAssignment(async (a) => {
+      seen.push(a);
+      await gate.promise;
+      return { outcome: 'code_complete', summary: 'did it', git_commit: 'abc123', context_used: 42, duration_ms: 7, error: '' };
+    });
+    await c.hello({ name: 'w1' });
+    const reply = await server.assign(server.last, assignment('bd-1', 5));
+    assert.deepEqual(reply, { accepted: true });
+    await until(() => seen.length === 1, 2000, 'handler start');
+    assert.equal(server.callsOf('complete').length, 0, 'complete only after the handler returns');
+    assert.equal(seen[0].issue.x_unknown, 7, 'unknown issue keys reach the handler');
+    const finished = new Promise<FinishedEvent>((r) => c.once('finished', r));
+    gate.resolve();
+    const f = await finished;
+    assert.equal(f.method, 'complete');
+    assert.equal(f.issue_id, 'bd-1');
+    const [call] = server.callsOf('complete');
+    assert.deepEqual(call.params, {
+      lease_id: 'L-bd-1',
+      epoch: 5,
+      outcome: 'code_complete',
+      summary: 'did it',
+      git_commit: 'abc123',
+      context_used: 42,
+      duration_ms: 7,
+      error: '',
+      idempotency_key: 'L-bd-1:5:complete',
+    });
+    assert.equal(c.active, 0);
+  });
+
+  it('fills SessionResult defaults and measures duration', async () => {
+    const c = await worker();
+    c.onAssignment(async () => {
+      await new Promise((r) => setTimeout(r, 20));
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-2'));
+    await until(() => server.callsOf('complete').length === 1);
+    const p = server.callsOf('complete')[0].params;
+    assert.equal(p.outcome, 'success');
+    assert.equal(p.summary, '');
+    assert.equal(p.git_commit, '');
+    assert.equal(p.context_used, 0);
+    assert.ok(p.duration_ms >= 15, `duration_ms ${p.duration_ms}`);
+  });
+
+  it('fails the lease when the handler throws, releases on ReleaseLease', async () => {
+    const c = await worker();
+    c.onAssignment(async (a) => {
+      if (a.issue.id === 'bd-f') throw new Error('compiler exploded');
+      throw new ReleaseLease('not my kind of work');
+    });
+    await c.hello({ name: 'w1', capacity: 2 });
+    await server.assign(server.last, assignment('bd-f', 2));
+    await server.assign(server.last, assignment('bd-r', 3));
+    await until(() => server.callsOf('fail').length === 1 && server.callsOf('release').length === 1);
+    assert.deepEqual(server.callsOf('fail')[0].params, {
+      lease_id: 'L-bd-f',
+      epoch: 2,
+      error: 'compiler exploded',
+      idempotency_key: 'L-bd-f:2:fail',
+    });
+    assert.deepEqual(server.callsOf('release')[0].params, {
+      lease_id: 'L-bd-r',
+      epoch: 3,
+      reason: 'not my kind of work',
+      idempotency_key: 'L-bd-r:3:release',
+    });
+  });
+
+  it('rejects when at capacity and when no handler is set', async () => {
+    const c = await worker();
+    await c.hello({ name: 'w1', capacity: 1 });
+    const noHandler = await server.assign(server.last, assignment('bd-0'));
+    assert.equal(noHandler.accepted, false);
+    assert.match(noHandler.reason ?? '', /handler/);
+    const gate = deferred();
+    let runs = 0;
+    c.onAssignment(async () => {
+      runs++;
+      await gate.promise;
+    });
+    assert.deepEqual(await server.assign(server.last, assignment('bd-1')), { accepted: true });
+    const second = await server.assign(server.last, assignment('bd-2'));
+    assert.equal(second.accepted, false);
+    assert.match(second.reason ?? '', /capacity/);
+    // A re-push of the running lease is acked without a second run.
+    assert.deepEqual(await server.assign(server.last, assignment('bd-1')), { accepted: true });
+    gate.resolve();
+    await until(() => server.callsOf('complete').length === 1);
+    assert.equal(runs, 1);
+    assert.deepEqual(await server.assign(server.last, assignment('bd-2')), { accepted: true }, 'a slot is free again');
+  });
+
+  it('answers a malformed assign with invalid params', async () => {
+    const c = await worker();
+    c.onAssignment(() => {});
+    await c.hello({ name: 'w1' });
+    await assert.rejects(server.last.rpc.sendRequest('assign', { issue: {} }), (e: unknown) => e instanceof ResponseError && e.code === -32602);
+  });
+});
+
+describe('heartbeats', () => {
+  it('beats per lease with lease_id and epoch while the handler runs, and on demand with progress', async () => {
+    server.heartbeatMs = 20;
+    const c = await worker();
+    c.onAssignment(async (_a, { heartbeat }) => {
+      const r = await heartbeat('half way');
+      assert.ok(r?.deadline, 'manual heartbeat returns the deadline');
+      await until(() => leaseBeats() >= 3, 2000, 'automatic heartbeats');
+      return { outcome: 'success' };
+    });
+    const leaseBeats = () => server.callsOf('heartbeat').filter((h) => h.params.lease_id === 'L-bd-h').length;
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-h', 9));
+    await until(() => server.callsOf('complete').length === 1);
+    const beats = server.callsOf('heartbeat').filter((h) => h.params.lease_id === 'L-bd-h');
+    assert.ok(beats.length >= 3);
+    for (const b of beats) assert.equal(b.params.epoch, 9);
+    assert.equal(beats[0].params.progress, 'half way');
+    // No more lease heartbeats once the lease is done.
+    const n = leaseBeats();
+    await new Promise((r) => setTimeout(r, 80));
+    assert.equal(leaseBeats(), n);
+    assert.ok(server.callsOf('heartbeat').some((h) => h.params.lease_id === undefined), 'idle worker heartbeat');
+  });
+
+  it('aborts the handler when a heartbeat says the lease is gone, and reports nothing', async () => {
+    server.heartbeatMs = 20;
+    server.handlers.set('heartbeat', (p) =>
+      p.lease_id ? new ResponseError(-32003, 'stale epoch', { code: 'stale_epoch' }) : { deadline: new Date().toISOString() },
+    );
+    const c = await worker();
+    let reason: unknown;
+    c.onAssignment(
+      (_a, { signal }) =>
+        new Promise((_res, rej) => {
+          signal.addEventListener('abort', () => {
+            reason = signal.reason;
+            rej(signal.reason);
+          });
+        }),
+    );
+    await c.hello({ name: 'w1' });
+    const dropped = new Promise<DroppedEvent>((r) => c.once('dropped', r));
+    await server.assign(server.last, assignment('bd-s'));
+    const d = await dropped;
+    assert.equal(d.why, 'lost');
+    assert.ok(reason instanceof GtcError && reason.codeName === 'stale_epoch');
+    assert.equal(server.callsOf('fail').length + server.callsOf('complete').length, 0);
+  });
+});
+
+describe('cancel', () => {
+  it('aborts the signal of the cancelled lease only', async () => {
+    const c = await worker();
+    const started = new Set<string>();
+    c.onAssignment(async (a, { signal }) => {
+      started.add(a.issue.id);
+      await new Promise<void>((resolve) => {
+        if (a.issue.id === 'bd-keep') setTimeout(resolve, 100);
+        signal.addEventListener('abort', () => resolve());
+      });
+      return { outcome: signal.aborted ? 'partial' : 'success', summary: String(signal.reason ?? '') };
+    });
+    await c.hello({ name: 'w1', capacity: 2 });
+    await server.assign(server.last, assignment('bd-c', 4));
+    await server.assign(server.last, assignment('bd-keep', 4));
+    await until(() => started.size === 2);
+    const dropped = new Promise<DroppedEvent>((r) => c.once('dropped', r));
+    await server.cancel(server.last, { lease_id: 'L-bd-c', epoch: 4, issue_id: 'bd-c', reason: 'issue closed by hand' });
+    const d = await dropped;
+    assert.equal(d.lease_id, 'L-bd-c');
+    assert.equal(d.why, 'cancel');
+    await until(() => server.callsOf('complete').length === 1);
+    assert.equal(server.callsOf('complete')[0].params.lease_id, 'L-bd-keep', 'cancelled lease is not completed');
+    assert.equal(server.callsOf('complete')[0].params.outcome, 'success');
+  });
+
+  it('ignores a cancel for an older epoch', async () => {
+    const c = await worker();
+    c.onAssignment(async (_a, { signal }) => {
+      await new Promise((r) => setTimeout(r, 50));
+      return { outcome: signal.aborted ? 'failure' : 'success' };
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-e', 7));
+    await server.cancel(server.last, { lease_id: 'L-bd-e', epoch: 6, issue_id: 'bd-e', reason: 'old' });
+    await until(() => server.callsOf('complete').length === 1);
+    assert.equal(server.callsOf('complete')[0].params.outcome, 'success');
+  });
+});
+
+describe('reconnect', () => {
+  it('says hello again after a drop and resumes the running lease without running it twice', async () => {
+    const c = await worker();
+    const gate = deferred();
+    let runs = 0;
+    c.onAssignment(async () => {
+      runs++;
+      await gate.promise;
+      return { outcome: 'success', summary: 'after reconnect' };
+    });
+    await c.hello({ name: 'w1', capacity: 1 });
+    const first = server.last;
+    await server.assign(first, assignment('bd-r', 3));
+    await until(() => runs === 1);
+    server.resume.set('w1', [assignment('bd-r', 3)]);
+    const reconnected = new Promise((r) => c.once('reconnected', r));
+    server.drop(first);
+    await reconnected;
+    assert.equal(server.callsOf('hello').length, 2);
+    assert.deepEqual(server.callsOf('hello')[1].params, server.callsOf('hello')[0].params, 'same hello again');
+    assert.notEqual(server.last, first);
+    // The server may also re-push the lease: acked, not run again.
+    assert.deepEqual(await server.assign(server.last, assignment('bd-r', 3)), { accepted: true });
+    gate.resolve();
+    await until(() => server.callsOf('complete').length === 1);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(runs, 1);
+    assert.equal(server.callsOf('complete').length, 1);
+    assert.equal(server.callsOf('complete')[0].conn, server.last);
+  });
+
+  it('retries with backoff and delivers a result finished while disconnected', async () => {
+    const c = await worker();
+    const gate = deferred();
+    c.onAssignment(async () => {
+      await gate.promise;
+      return { outcome: 'success', summary: 'done offline' };
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-o', 2));
+    let refuse = true;
+    server.handlers.set('hello', (p, conn) => {
+      if (refuse) return new ResponseError(-32007, 'storage down', { code: 'unavailable' });
+      server.handlers.delete('hello');
+      conn.name = p.name;
+      return { server: 'gtc', version: 'fake', protocol: 1, worker: p.name, heartbeat_ms: 1000, ack_timeout_ms: 1000, leases: [assignment('bd-o', 2)] };
+    });
+    const failures: GtcError[] = [];
+    c.on('reconnectFailed', (e) => failures.push(e));
+    server.drop(server.last);
+    await until(() => failures.length >= 2, 3000, 'failed reconnects');
+    assert.equal(failures[0].codeName, 'unavailable');
+    assert.equal(c.state, 'reconnecting');
+    gate.resolve(); // the handler finishes while the worker is offline
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.callsOf('complete').length, 0);
+    refuse = false;
+    await until(() => server.callsOf('complete').length === 1, 3000, 'complete after reconnect');
+    const p = server.callsOf('complete')[0].params;
+    assert.equal(p.summary, 'done offline');
+    assert.equal(p.idempotency_key, 'L-bd-o:2:complete');
+    assert.equal(c.state, 'connected');
+  });
+
+  it('aborts a running lease the server did not hand back', async () => {
+    const c = await worker();
+    let aborted = false;
+    c.onAssignment((_a, { signal }) => new Promise((_r, rej) => signal.addEventListener('abort', () => ((aborted = true), rej(signal.reason)))));
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-x'));
+    await until(() => c.active === 1);
+    const dropped = new Promise<DroppedEvent>((r) => c.once('dropped', r));
+    server.drop(server.last); // resume list for w1 is empty
+    const d = await dropped;
+    assert.equal(d.why, 'lost');
+    assert.ok(aborted);
+    assert.equal(server.callsOf('fail').length, 0);
+  });
+
+  it('runs leases resumed by the first hello once the handler is set', async () => {
+    server.resume.set('w9', [assignment('bd-old', 11)]);
+    const c = await worker();
+    const res = await c.hello({ name: 'w9' });
+    assert.equal(res.leases.length, 1);
+    let resumed: boolean | undefined;
+    c.onAssignment(async (_a, ctx) => {
+      resumed = ctx.resumed;
+      return { outcome: 'success' };
+    });
+    await until(() => server.callsOf('complete').length === 1);
+    assert.equal(resumed, true);
+    assert.equal(server.callsOf('complete')[0].params.epoch, 11);
+  });
+
+  it('closes instead of reconnecting when reconnect is false', async () => {
+    const c = await worker({ reconnect: false });
+    await c.hello({ name: 'w1' });
+    const closed = new Promise<void>((r) => c.once('close', r));
+    server.drop(server.last);
+    await closed;
+    assert.equal(c.state, 'closed');
+    await assert.rejects(c.heartbeat(), (e: unknown) => e instanceof GtcError && e.codeName === 'disconnected');
+  });
+});
+
+describe('drain', () => {
+  it('rejects new work, waits for running handlers and their complete, then closes', async () => {
+    const c = await worker();
+    const gate = deferred();
+    c.onAssignment(async () => {
+      await gate.promise;
+      return { outcome: 'success' };
+    });
+    await c.hello({ name: 'w1', capacity: 2 });
+    const conn = server.last;
+    await server.assign(conn, assignment('bd-d1'));
+    await until(() => c.active === 1);
+    let drained = false;
+    const d = c.drain().then(() => (drained = true));
+    const r = await server.assign(conn, assignment('bd-d2'));
+    assert.equal(r.accepted, false);
+    assert.match(r.reason ?? '', /draining/);
+    await new Promise((res) => setTimeout(res, 30));
+    assert.equal(drained, false, 'drain waits for the running handler');
+    gate.resolve();
+    await d;
+    assert.equal(server.callsOf('complete').length, 1);
+    assert.equal(c.state, 'closed');
+    await until(() => conn.socket.destroyed, 2000, 'server side sees the close');
+  });
+
+  it('aborts and releases handlers still running at the drain timeout', async () => {
+    const c = await worker();
+    c.onAssignment((_a, { signal }) => new Promise((_r, rej) => signal.addEventListener('abort', () => rej(signal.reason))));
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-slow', 3));
+    await until(() => c.active === 1);
+    await c.drain({ timeoutMs: 50 });
+    assert.equal(c.state, 'closed');
+    assert.deepEqual(server.callsOf('release').map((x) => x.params), [
+      { lease_id: 'L-bd-slow', epoch: 3, reason: 'worker draining', idempotency_key: 'L-bd-slow:3:release' },
+    ]);
+    assert.equal(server.callsOf('fail').length, 0);
+  });
+});
+
+describe('errors and calls', () => {
+  it('maps application errors to GtcError with the symbolic name', async () => {
+    server.handlers.set('complete', () => new ResponseError(-32003, 'epoch 2 is not current (3)', { code: 'stale_epoch' }));
+    const c = await worker();
+    await c.hello({ name: 'w1' });
+    await assert.rejects(c.complete({ id: 'L-1', epoch: 2 }, { outcome: 'success' }), (e: unknown) => {
+      assert.ok(e instanceof GtcError);
+      assert.equal(e.code, -32003);
+      assert.equal(e.codeName, 'stale_epoch');
+      assert.equal(e.retryable, false);
+      return true;
+    });
+    await assert.rejects(c.request('coord.status', {}), (e: unknown) => e instanceof GtcError && e.codeName === 'method_not_found');
+  });
+
+  it('drops a result the server refuses, with an error event', async () => {
+    server.handlers.set('complete', () => new ResponseError(-32004, 'not yours', { code: 'not_holder' }));
+    const c = await worker();
+    const errors: GtcError[] = [];
+    c.on('error', (e) => errors.push(e));
+    c.onAssignment(() => ({ outcome: 'success' }));
+    await c.hello({ name: 'w1' });
+    const dropped = new Promise<DroppedEvent>((r) => c.once('dropped', r));
+    await server.assign(server.last, assignment('bd-n'));
+    const d = await dropped;
+    assert.equal(d.why, 'rejected');
+    assert.equal(d.error?.codeName, 'not_holder');
+    assert.equal(errors[0]?.codeName, 'not_holder');
+    // The lease is remembered as finished: a re-push is refused, never run again.
+    const again = await server.assign(server.last, assignment('bd-n'));
+    assert.equal(again.accepted, false);
+  });
+});
