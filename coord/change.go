@@ -170,6 +170,7 @@ type IssueMeta struct {
 	CloseReason string
 	Attempts    int
 	NotBefore   time.Time
+	StartedAt   *time.Time // first ack; kept so started_at is set only once
 }
 
 // Dep is one dependency edge of an IssueMeta: this issue depends on On.
@@ -184,7 +185,7 @@ func MetaOf(is beads.Issue) IssueMeta {
 	m := IssueMeta{
 		ID: is.ID, Status: is.Status, Priority: is.Priority, IssueType: is.IssueType, Assignee: is.Assignee,
 		Labels: is.Labels, CreatedAt: is.CreatedAt, UpdatedAt: is.UpdatedAt, DeferUntil: is.DeferUntil,
-		Pinned: is.Pinned, Ephemeral: is.Ephemeral, CloseReason: is.CloseReason,
+		Pinned: is.Pinned, Ephemeral: is.Ephemeral, CloseReason: is.CloseReason, StartedAt: is.StartedAt,
 	}
 	for _, d := range is.Dependencies {
 		m.Deps = append(m.Deps, Dep{On: d.DependsOnID, Type: d.Type, Metadata: d.Metadata})

@@ -1,0 +1,90 @@
+package coord
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Config tunes the scheduler; the zero value of every field means its default.
+type Config struct {
+	// AckTimeout is how long a pushed lease may wait for its ack. Defaults to 10s.
+	AckTimeout time.Duration
+	// HeartbeatTimeout is how long an acked lease lives without a heartbeat. Defaults to 60s.
+	HeartbeatTimeout time.Duration
+	// Grace is how long a disconnected worker keeps its leases before they expire. Defaults to 30s.
+	Grace time.Duration
+	// MaxAttempts is the number of failed attempts after which an issue is dead-lettered. Defaults to 3.
+	MaxAttempts int
+	// BackoffBase is the retry backoff after the first failed attempt; it doubles per attempt. Defaults to 5s.
+	BackoffBase time.Duration
+	// BackoffMax caps the retry backoff. Defaults to 5m.
+	BackoffMax time.Duration
+	// Aging, when positive, raises a waiting issue by one priority level per Aging of age. Defaults to 0 (off).
+	Aging time.Duration
+	// WorkflowTypes are issue types never handed out. Defaults to merge-request, gate, molecule, message, agent, role, rig.
+	WorkflowTypes []string
+	// ExcludeIDPatterns are id substrings never handed out. Defaults to "-mol-" and "-wisp-".
+	ExcludeIDPatterns []string
+	// StatusOpen is the status of a ready issue. Defaults to "open".
+	StatusOpen string
+	// StatusHooked is the status of a pushed, not yet acked issue. Defaults to "hooked".
+	StatusHooked string
+	// StatusInProgress is the status of an acked issue. Defaults to "in_progress".
+	StatusInProgress string
+	// StatusClosed is the status of a completed issue. Defaults to "closed".
+	StatusClosed string
+	// StatusBlocked is the status of a dead-lettered issue. Defaults to "blocked".
+	StatusBlocked string
+	// FailedLabel marks a dead-lettered issue. Defaults to "gtc:failed".
+	FailedLabel string
+	// CodeCompleteStatus is the status a code_complete outcome leaves (assignee kept); empty closes the issue. Defaults to "" (close).
+	CodeCompleteStatus string
+	// BatchMax is the most requests the engine applies in one group commit. Defaults to 256.
+	BatchMax int
+	// Rand is the jitter source for retry backoff. Defaults to a PCG seeded from the clock.
+	Rand rand.Source
+}
+
+// DefaultWorkflowTypes are the issue types classic `bd ready` leaves out.
+var DefaultWorkflowTypes = []string{"merge-request", "gate", "molecule", "message", "agent", "role", "rig"}
+
+// withDefaults returns cfg with every zero field set to its default.
+func (cfg Config) withDefaults(now time.Time) Config {
+	d := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	s := func(v *string, def string) {
+		if *v == "" {
+			*v = def
+		}
+	}
+	d(&cfg.AckTimeout, 10*time.Second)
+	d(&cfg.HeartbeatTimeout, 60*time.Second)
+	d(&cfg.Grace, 30*time.Second)
+	d(&cfg.BackoffBase, 5*time.Second)
+	d(&cfg.BackoffMax, 5*time.Minute)
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.WorkflowTypes == nil {
+		cfg.WorkflowTypes = DefaultWorkflowTypes
+	}
+	if cfg.ExcludeIDPatterns == nil {
+		cfg.ExcludeIDPatterns = []string{"-mol-", "-wisp-"}
+	}
+	s(&cfg.StatusOpen, "open")
+	s(&cfg.StatusHooked, "hooked")
+	s(&cfg.StatusInProgress, "in_progress")
+	s(&cfg.StatusClosed, "closed")
+	s(&cfg.StatusBlocked, "blocked")
+	s(&cfg.FailedLabel, "gtc:failed")
+	if cfg.BatchMax <= 0 {
+		cfg.BatchMax = 256
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.NewPCG(uint64(now.UnixNano()), 0x9e3779b97f4a7c15)
+	}
+	return cfg
+}

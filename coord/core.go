@@ -1,0 +1,272 @@
+package coord
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// core is the scheduler state machine: no I/O, no goroutines, time passed in. Every decision
+// appends durable Changes and Effects that the engine takes with take().
+type core struct {
+	cfg      Config
+	now      time.Time
+	issues   map[string]*issue
+	rev      map[string][]revEdge // dependency target (spawner for waits-for) -> edges pointing at it
+	heap     readyHeap
+	leases   map[string]*Lease // live leases by id
+	workers  map[string]*worker
+	freeQ    []*worker // workers that may take a push, longest idle first
+	waiters  []*waiter // parked claims, oldest first
+	timers   timerHeap
+	maxEpoch int64
+	paused   bool
+	workflow map[string]bool
+	rnd      *rand.Rand
+	counts   [clsCount]int
+
+	needDispatch bool
+	nextWaiter   uint64
+	workBuf      []*issue
+	changes      []Change
+	effects      []Effect
+}
+
+// issue is the in-memory state of one issue.
+type issue struct {
+	meta       IssueMeta
+	edges      []edge
+	direct     bool   // held back by one of its own edges
+	depth      int    // distance to the nearest directly blocked ancestor, noBlock if none
+	lease      *Lease // live lease, if any
+	heapIdx    int
+	cls        int
+	rejectedBy string // worker that last rejected it; it is not pushed to that worker again
+}
+
+// agedAt is the aging sort key: created_at moved later by one aging step per priority level.
+func (it *issue) agedAt(aging time.Duration) time.Time {
+	return it.meta.CreatedAt.Add(time.Duration(it.meta.Priority) * aging)
+}
+
+// newCore builds a core from a snapshot; every worker starts disconnected at now with its grace running.
+func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
+	cfg = cfg.withDefaults(now)
+	c := &core{
+		cfg: cfg, now: now,
+		issues:   make(map[string]*issue),
+		rev:      make(map[string][]revEdge),
+		leases:   make(map[string]*Lease),
+		workers:  make(map[string]*worker),
+		workflow: make(map[string]bool),
+		rnd:      rand.New(cfg.Rand),
+	}
+	c.heap.aging = cfg.Aging
+	for _, t := range cfg.WorkflowTypes {
+		c.workflow[t] = true
+	}
+	if snap == nil {
+		return c
+	}
+	c.maxEpoch = snap.MaxEpoch
+	c.paused = snap.Meta["paused"] == "true"
+	for _, m := range snap.Issues {
+		c.insertIssue(normalize(m, cfg))
+	}
+	for _, row := range snap.Workers {
+		w := &worker{row: row, leases: make(map[string]*Lease), disconnectedAt: now}
+		c.workers[row.Name] = w
+	}
+	for i := range snap.Leases {
+		l := snap.Leases[i]
+		it := c.issues[l.IssueID]
+		if !l.Live() || it == nil || it.lease != nil {
+			continue
+		}
+		if l.Epoch > c.maxEpoch {
+			c.maxEpoch = l.Epoch
+		}
+		w := c.workers[l.Worker]
+		if w == nil {
+			w = &worker{row: WorkerRow{Name: l.Worker, Role: "worker", Capacity: 1, FirstSeen: now, LastSeen: now},
+				leases: make(map[string]*Lease), disconnectedAt: now}
+			c.workers[l.Worker] = w
+		}
+		lp := &l
+		it.lease = lp
+		c.leases[l.ID] = lp
+		w.leases[l.ID] = lp
+		c.addTimer(c.leaseDue(lp), timerLease, l.ID)
+	}
+	for _, w := range c.workers {
+		w.row.State = c.workerState(w)
+		if len(w.leases) > 0 {
+			c.addTimer(now.Add(cfg.Grace), timerGrace, w.row.Name)
+		}
+	}
+	c.recomputeAll()
+	c.changes, c.effects = nil, nil
+	return c
+}
+
+// normalize applies bd's read defaults.
+func normalize(m IssueMeta, cfg Config) IssueMeta {
+	if m.Status == "" {
+		m.Status = cfg.StatusOpen
+	}
+	if m.IssueType == "" {
+		m.IssueType = "task"
+	}
+	return m
+}
+
+// insertIssue adds a new issue without recomputing anything.
+func (c *core) insertIssue(m IssueMeta) *issue {
+	it := &issue{meta: m, heapIdx: -1, depth: noBlock, cls: clsOther}
+	it.edges = edgesOf(&it.meta)
+	c.issues[m.ID] = it
+	c.counts[clsOther]++
+	c.indexEdges(it, true)
+	return it
+}
+
+// take returns and clears the pending Changes and Effects.
+func (c *core) take() ([]Change, []Effect) {
+	ch, ef := c.changes, c.effects
+	c.changes, c.effects = nil, nil
+	return ch, ef
+}
+
+func (c *core) emit(ch Change)  { c.changes = append(c.changes, ch) }
+func (c *core) effect(e Effect) { c.effects = append(c.effects, e) }
+
+// event records an audit-log entry.
+func (c *core) event(kind, issueID, leaseID, worker, detail string) {
+	c.emit(EventAppend{Event: Event{Time: c.now, Kind: kind, IssueID: issueID, LeaseID: leaseID, Worker: worker,
+		Actor: "gtc", Detail: detail}})
+}
+
+// advance moves the core's time forward (never back).
+func (c *core) advance(now time.Time) {
+	if now.After(c.now) {
+		c.now = now
+	}
+}
+
+// putIssues applies issue creations, updates and imports from outside the scheduler.
+func (c *core) putIssues(now time.Time, puts []IssuePut) error {
+	c.advance(now)
+	for i := range puts {
+		if puts[i].Issue.ID == "" {
+			return Errorf(EInvalid, "issue %d has no id", i)
+		}
+	}
+	for _, p := range puts {
+		m := normalize(MetaOf(p.Issue), c.cfg)
+		c.emit(p)
+		old := c.issues[m.ID]
+		if old == nil {
+			it := c.insertIssue(m)
+			c.recompute(c.affected(m.ID, parentsOf(it.edges)))
+			continue
+		}
+		wasDead := old.cls == clsDead
+		m.Attempts, m.NotBefore = old.meta.Attempts, old.meta.NotBefore
+		if m.StartedAt == nil {
+			m.StartedAt = old.meta.StartedAt
+		}
+		if l := old.lease; l != nil && (m.Assignee != l.Worker ||
+			(m.Status != c.cfg.StatusHooked && m.Status != c.cfg.StatusInProgress)) {
+			c.endLease(l, "cancelled", "changed outside gtc")
+			c.cancelEffect(l, "issue changed outside gtc")
+			c.event("cancelled", l.IssueID, l.ID, l.Worker, "issue changed outside gtc")
+		}
+		parents := parentsOf(old.edges)
+		c.indexEdges(old, false)
+		old.meta = m
+		old.edges = edgesOf(&old.meta)
+		c.indexEdges(old, true)
+		if wasDead && !(m.Status == c.cfg.StatusBlocked && hasLabel(m.Labels, c.cfg.FailedLabel)) {
+			// A human revived a dead-lettered issue: it starts over with a fresh attempt budget.
+			old.meta.Attempts, old.meta.NotBefore = 0, time.Time{}
+			c.emitState(old, nil)
+		}
+		c.recompute(c.affected(m.ID, append(parents, parentsOf(old.edges)...)))
+	}
+	return nil
+}
+
+// emitState records the scheduler-owned fields of an issue as an IssueState change.
+func (c *core) emitState(it *issue, labels *[2][]string) {
+	m := &it.meta
+	st := IssueState{ID: m.ID, Status: m.Status, Assignee: m.Assignee, UpdatedAt: m.UpdatedAt,
+		StartedAt: m.StartedAt, CloseReason: m.CloseReason, Attempts: m.Attempts, NotBefore: m.NotBefore}
+	if m.Status == c.cfg.StatusClosed {
+		t := m.UpdatedAt
+		st.ClosedAt = &t
+	}
+	if labels != nil {
+		st.AddLabels, st.DelLabels = labels[0], labels[1]
+	}
+	c.emit(st)
+}
+
+// setStatus changes the status and assignee of an issue, records it and recomputes what depends on it.
+func (c *core) setStatus(it *issue, status, assignee string) {
+	m := &it.meta
+	m.Status, m.Assignee, m.UpdatedAt = status, assignee, c.now
+	if status != c.cfg.StatusClosed {
+		m.CloseReason = ""
+	}
+	c.emitState(it, nil)
+	c.recompute(c.affected(m.ID, parentsOf(it.edges)))
+}
+
+// pause stops (or resumes) new assignments.
+func (c *core) pause(now time.Time, p bool) {
+	c.advance(now)
+	if c.paused == p {
+		return
+	}
+	c.paused = p
+	v, kind := "false", "resumed"
+	if p {
+		v, kind = "true", "paused"
+	} else {
+		c.needDispatch = true
+	}
+	c.emit(MetaPut{Key: "paused", Value: v})
+	c.event(kind, "", "", "", "")
+}
+
+// readyIDs lists up to limit ready issue ids in assignment order (limit <= 0: all).
+func (c *core) readyIDs(limit int) []string {
+	var out []string
+	c.heap.walk(func(it *issue) bool {
+		out = append(out, it.meta.ID)
+		return limit > 0 && len(out) >= limit
+	})
+	return out
+}
+
+// status counts issues and workers.
+func (c *core) status() Status {
+	s := Status{Paused: c.paused, Issues: IssueCounts{
+		Ready: c.heap.Len(), Leased: len(c.leases), Closed: c.counts[clsClosed],
+		DeadLettered: c.counts[clsDead], Blocked: c.counts[clsBlocked], Total: len(c.issues),
+	}}
+	for _, w := range c.workers {
+		switch c.workerState(w) {
+		case WorkerIdle:
+			s.Workers.Idle++
+		case WorkerBusy:
+			s.Workers.Busy++
+		case WorkerDraining:
+			s.Workers.Draining++
+		case WorkerStalled:
+			s.Workers.Stalled++
+		default:
+			s.Workers.Gone++
+		}
+	}
+	return s
+}

@@ -1,0 +1,348 @@
+package coord
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Lease rules:
+//   - ack timeout (pushed, not acked in time): requeued with no attempt penalty (the issue is not at
+//     fault), the worker is marked stalled and gets no pushes until it shows life;
+//   - reject, release, cancel: requeued with no penalty (a rejected issue is not pushed to the same
+//     worker again, but it may still claim it);
+//   - heartbeat expiry, or disconnect without reconnect within the grace: attempt+1, requeued after an
+//     exponential backoff with jitter; after MaxAttempts failed attempts the issue is dead-lettered
+//     (status blocked + FailedLabel, last error in the event log);
+//   - fail and the failure, partial and context_overflow outcomes count as failed attempts too.
+
+// leaseID names the lease of an epoch.
+func leaseID(epoch int64) string { return "L-" + strconv.FormatInt(epoch, 10) }
+
+// leaseEpoch parses a lease id.
+func leaseEpoch(id string) (int64, bool) {
+	n, err := strconv.ParseInt(strings.TrimPrefix(id, "L-"), 10, 64)
+	return n, err == nil && strings.HasPrefix(id, "L-")
+}
+
+func sortedLeases(m map[string]*Lease) []*Lease {
+	out := make([]*Lease, 0, len(m))
+	for _, l := range m {
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Epoch < out[j].Epoch })
+	return out
+}
+
+// leaseDue is when a live lease's timer must fire next.
+func (c *core) leaseDue(l *Lease) time.Time {
+	if l.State == LeasePushed && l.AckDeadline.Before(l.Deadline) {
+		return l.AckDeadline
+	}
+	return l.Deadline
+}
+
+// newLease leases it to w (acked for claims, pushed otherwise).
+func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
+	c.maxEpoch++
+	l := &Lease{ID: leaseID(c.maxEpoch), IssueID: it.meta.ID, Worker: w.row.Name, Epoch: c.maxEpoch,
+		State: LeasePushed, Attempt: it.meta.Attempts + 1, CreatedAt: c.now,
+		AckDeadline: c.now.Add(c.cfg.AckTimeout), Deadline: c.now.Add(c.cfg.HeartbeatTimeout)}
+	status, kind := c.cfg.StatusHooked, "assigned"
+	if acked {
+		l.State, status, kind = LeaseAcked, c.cfg.StatusInProgress, "claimed"
+		if it.meta.StartedAt == nil {
+			t := c.now
+			it.meta.StartedAt = &t
+		}
+	}
+	it.lease, it.rejectedBy = l, ""
+	c.leases[l.ID] = l
+	w.leases[l.ID] = l
+	c.emit(LeasePut{Lease: *l})
+	c.event(kind, it.meta.ID, l.ID, w.row.Name, "attempt "+strconv.Itoa(l.Attempt))
+	c.setStatus(it, status, w.row.Name)
+	c.addTimer(c.leaseDue(l), timerLease, l.ID)
+	c.saveWorker(w, false)
+	return l
+}
+
+// check finds the live lease a worker names; errors: not found, stale epoch, not holder.
+func (c *core) check(name, id string, epoch int64) (*Lease, *worker, error) {
+	l := c.leases[id]
+	if l == nil {
+		if n, ok := leaseEpoch(id); ok && n <= c.maxEpoch {
+			return nil, nil, Errorf(EStaleEpoch, "lease %s has ended", id)
+		}
+		return nil, nil, Errorf(ENotFound, "no lease %s", id)
+	}
+	if l.Worker != name {
+		return nil, nil, Errorf(ENotHolder, "lease %s is held by another worker", id)
+	}
+	if l.Epoch != epoch {
+		return nil, nil, Errorf(EStaleEpoch, "lease %s has epoch %d, not %d", id, l.Epoch, epoch)
+	}
+	w := c.workers[name]
+	if w != nil {
+		c.seen(w)
+	}
+	return l, w, nil
+}
+
+// endLease closes a live lease and frees its worker slot; the issue's status is the caller's job.
+func (c *core) endLease(l *Lease, outcome, errMsg string) {
+	t := c.now
+	l.State, l.EndedAt, l.Outcome, l.Error = LeaseEnded, &t, outcome, errMsg
+	c.emit(LeasePut{Lease: *l})
+	delete(c.leases, l.ID)
+	if it := c.issues[l.IssueID]; it != nil && it.lease == l {
+		it.lease = nil
+	}
+	if w := c.workers[l.Worker]; w != nil {
+		delete(w.leases, l.ID)
+		c.saveWorker(w, false)
+		c.enqueue(w)
+	}
+}
+
+// cancelEffect tells the holder of l (if connected) that it lost the lease.
+func (c *core) cancelEffect(l *Lease, reason string) {
+	if w := c.workers[l.Worker]; w != nil && w.connected {
+		c.effect(CancelEffect{Worker: w.row.Name, Session: w.session, LeaseID: l.ID, Epoch: l.Epoch,
+			IssueID: l.IssueID, Reason: reason})
+	}
+}
+
+// requeue puts an issue back to open with no penalty.
+func (c *core) requeue(it *issue) { c.setStatus(it, c.cfg.StatusOpen, "") }
+
+// backoff is the retry delay after n failed attempts: base*2^(n-1) capped, jittered to [d/2, d].
+func (c *core) backoff(n int) time.Duration {
+	d := c.cfg.BackoffBase
+	for i := 1; i < n && d < c.cfg.BackoffMax; i++ {
+		d *= 2
+	}
+	if d > c.cfg.BackoffMax {
+		d = c.cfg.BackoffMax
+	}
+	half := d / 2
+	return half + time.Duration(c.rnd.Int64N(int64(d-half)+1))
+}
+
+// failAttempt counts a failed attempt: backoff and requeue, or dead-letter. It reports dead-lettering.
+func (c *core) failAttempt(it *issue, l *Lease, errMsg string) bool {
+	it.meta.Attempts++
+	if it.meta.Attempts >= c.cfg.MaxAttempts {
+		it.meta.NotBefore = time.Time{}
+		m := &it.meta
+		add := []string(nil)
+		if !hasLabel(m.Labels, c.cfg.FailedLabel) {
+			m.Labels = append(append([]string(nil), m.Labels...), c.cfg.FailedLabel)
+			add = []string{c.cfg.FailedLabel}
+		}
+		m.Status, m.Assignee, m.UpdatedAt, m.CloseReason = c.cfg.StatusBlocked, "", c.now, ""
+		c.emitState(it, &[2][]string{add, nil})
+		c.event("dead_lettered", it.meta.ID, l.ID, l.Worker, errMsg)
+		c.recompute(c.affected(it.meta.ID, parentsOf(it.edges)))
+		return true
+	}
+	it.meta.NotBefore = c.now.Add(c.backoff(it.meta.Attempts))
+	c.event("requeued", it.meta.ID, l.ID, l.Worker, "attempt "+strconv.Itoa(it.meta.Attempts)+
+		" failed, retry after "+it.meta.NotBefore.Format(time.RFC3339Nano))
+	c.requeue(it)
+	return false
+}
+
+// leaseTimer handles an ack or heartbeat deadline.
+func (c *core) leaseTimer(id string) {
+	l := c.leases[id]
+	if l == nil {
+		return
+	}
+	if due := c.leaseDue(l); due.After(c.now) {
+		c.addTimer(due, timerLease, id)
+		return
+	}
+	w := c.workers[l.Worker]
+	if l.State == LeasePushed && !l.AckDeadline.After(c.now) {
+		c.endLease(l, "ack_timeout", "not acked in time")
+		c.cancelEffect(l, "not acked in time")
+		c.event("ack_timeout", l.IssueID, l.ID, l.Worker, "")
+		if it := c.issues[l.IssueID]; it != nil {
+			c.requeue(it)
+		}
+	} else {
+		c.expire(l, "no heartbeat before the deadline")
+	}
+	if w != nil && w.connected && !w.stalled {
+		w.stalled = true
+		c.saveWorker(w, false)
+	}
+}
+
+// expire ends a lease whose holder vanished and counts a failed attempt.
+func (c *core) expire(l *Lease, why string) {
+	c.endLease(l, "expired", why)
+	c.cancelEffect(l, why)
+	c.event("expired", l.IssueID, l.ID, l.Worker, why)
+	if it := c.issues[l.IssueID]; it != nil {
+		c.failAttempt(it, l, why)
+	}
+}
+
+// ack accepts a pushed lease.
+func (c *core) ack(now time.Time, name, id string, epoch int64) error {
+	c.advance(now)
+	l, _, err := c.check(name, id, epoch)
+	if err != nil || l.State == LeaseAcked {
+		return err
+	}
+	l.State, l.Deadline = LeaseAcked, now.Add(c.cfg.HeartbeatTimeout)
+	c.emit(LeasePut{Lease: *l})
+	c.event("acked", l.IssueID, l.ID, name, "")
+	it := c.issues[l.IssueID]
+	if it.meta.StartedAt == nil {
+		t := now
+		it.meta.StartedAt = &t
+	}
+	c.setStatus(it, c.cfg.StatusInProgress, name)
+	return nil
+}
+
+// reject refuses a pushed lease: requeued with no penalty.
+func (c *core) reject(now time.Time, name, id string, epoch int64, reason string) error {
+	c.advance(now)
+	l, _, err := c.check(name, id, epoch)
+	if err != nil {
+		return err
+	}
+	c.endLease(l, "rejected", reason)
+	c.event("rejected", l.IssueID, l.ID, name, reason)
+	it := c.issues[l.IssueID]
+	it.rejectedBy = name
+	c.requeue(it)
+	return nil
+}
+
+// heartbeat extends one lease (or all leases of the worker when id is empty) and returns the deadline.
+func (c *core) heartbeat(now time.Time, name, id string, epoch int64, progress string) (time.Time, error) {
+	c.advance(now)
+	dl := now.Add(c.cfg.HeartbeatTimeout)
+	if id == "" {
+		w := c.workers[name]
+		if w == nil || !w.connected {
+			return time.Time{}, Errorf(EUnauthorized, "worker %q has not said hello", name)
+		}
+		c.seen(w)
+		for _, l := range sortedLeases(w.leases) {
+			c.beat(l, dl, progress)
+		}
+		return dl, nil
+	}
+	l, _, err := c.check(name, id, epoch)
+	if err != nil {
+		return time.Time{}, err
+	}
+	c.beat(l, dl, progress)
+	return dl, nil
+}
+
+func (c *core) beat(l *Lease, dl time.Time, progress string) {
+	l.Deadline = dl
+	if progress != "" {
+		l.Progress = progress
+	}
+	c.emit(LeasePut{Lease: *l})
+}
+
+// complete ends a lease with the worker's session result.
+func (c *core) complete(now time.Time, name, id string, epoch int64, r SessionResult) (Result, error) {
+	c.advance(now)
+	switch r.Outcome {
+	case "", OutcomeSuccess, OutcomeCodeComplete, OutcomeFailure, OutcomePartial, OutcomeContextOverflow:
+	default:
+		return Result{}, Errorf(EInvalid, "unknown outcome %q", r.Outcome)
+	}
+	if r.Outcome == "" {
+		r.Outcome = OutcomeSuccess
+	}
+	l, _, err := c.check(name, id, epoch)
+	if err != nil {
+		return Result{}, err
+	}
+	it := c.issues[l.IssueID]
+	res := Result{IssueID: it.meta.ID, Outcome: r.Outcome, Attempt: l.Attempt}
+	detail := r.Summary
+	if r.GitCommit != "" {
+		detail += " (commit " + r.GitCommit + ")"
+	}
+	switch r.Outcome {
+	case OutcomeSuccess, OutcomeCodeComplete:
+		c.endLease(l, r.Outcome, "")
+		c.event("completed", it.meta.ID, l.ID, name, r.Outcome+": "+detail)
+		if r.Outcome == OutcomeCodeComplete && c.cfg.CodeCompleteStatus != "" {
+			c.setStatus(it, c.cfg.CodeCompleteStatus, name)
+		} else {
+			it.meta.CloseReason = "completed"
+			if r.Outcome == OutcomeCodeComplete {
+				it.meta.CloseReason = "code complete"
+			}
+			m := &it.meta
+			m.Status, m.Assignee, m.UpdatedAt, m.NotBefore = c.cfg.StatusClosed, name, c.now, time.Time{}
+			c.emitState(it, nil)
+			c.recompute(c.affected(m.ID, parentsOf(it.edges)))
+		}
+	default:
+		msg := r.Error
+		if msg == "" {
+			msg = r.Outcome
+		}
+		c.endLease(l, r.Outcome, msg)
+		c.event("failed", it.meta.ID, l.ID, name, r.Outcome+": "+msg)
+		res.DeadLettered = c.failAttempt(it, l, msg)
+	}
+	res.Status = it.meta.Status
+	return res, nil
+}
+
+// fail ends a lease as a failed attempt.
+func (c *core) fail(now time.Time, name, id string, epoch int64, errMsg string) (Result, error) {
+	return c.complete(now, name, id, epoch, SessionResult{Outcome: OutcomeFailure, Error: errMsg})
+}
+
+// release gives a lease back with no penalty.
+func (c *core) release(now time.Time, name, id string, epoch int64, reason string) (Result, error) {
+	c.advance(now)
+	l, _, err := c.check(name, id, epoch)
+	if err != nil {
+		return Result{}, err
+	}
+	it := c.issues[l.IssueID]
+	c.endLease(l, "released", reason)
+	c.event("released", it.meta.ID, l.ID, name, reason)
+	c.requeue(it)
+	return Result{IssueID: it.meta.ID, Status: it.meta.Status, Outcome: "released", Attempt: l.Attempt}, nil
+}
+
+// cancelLease takes a lease away (operator action): the worker is told, the issue requeued with no penalty.
+func (c *core) cancelLease(now time.Time, id, reason string) error {
+	c.advance(now)
+	l := c.leases[id]
+	if l == nil {
+		return Errorf(ENotFound, "no live lease %s", id)
+	}
+	c.endLease(l, "cancelled", reason)
+	c.cancelEffect(l, reason)
+	c.event("cancelled", l.IssueID, l.ID, l.Worker, reason)
+	c.requeue(c.issues[l.IssueID])
+	return nil
+}
+
+// lease returns a live lease.
+func (c *core) lease(id string) (Lease, bool) {
+	if l := c.leases[id]; l != nil {
+		return *l, true
+	}
+	return Lease{}, false
+}

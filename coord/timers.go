@@ -1,0 +1,91 @@
+package coord
+
+import (
+	"container/heap"
+	"time"
+)
+
+// Timer kinds; a fired timer re-checks the real state, so stale entries are harmless.
+const (
+	timerLease  = iota // ack or heartbeat deadline of a lease
+	timerGrace         // reconnect grace of a disconnected worker
+	timerIssue         // defer_until or retry backoff of an issue ends
+	timerWaiter        // a parked claim's wait ends
+)
+
+type timer struct {
+	at   time.Time
+	kind int
+	key  string
+	seq  uint64
+}
+
+// timerHeap orders timers by time, then insertion.
+type timerHeap struct {
+	items []timer
+	seq   uint64
+	// issueAt dedupes issue timers: the time already scheduled per issue.
+	issueAt map[string]time.Time
+}
+
+func (h *timerHeap) Len() int { return len(h.items) }
+func (h *timerHeap) Less(i, j int) bool {
+	if !h.items[i].at.Equal(h.items[j].at) {
+		return h.items[i].at.Before(h.items[j].at)
+	}
+	return h.items[i].seq < h.items[j].seq
+}
+func (h *timerHeap) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *timerHeap) Push(x any)    { h.items = append(h.items, x.(timer)) }
+func (h *timerHeap) Pop() any {
+	n := len(h.items) - 1
+	t := h.items[n]
+	h.items = h.items[:n]
+	return t
+}
+
+// addTimer schedules a check of key at t.
+func (c *core) addTimer(t time.Time, kind int, key string) {
+	if kind == timerIssue {
+		if c.timers.issueAt == nil {
+			c.timers.issueAt = make(map[string]time.Time)
+		}
+		if at, ok := c.timers.issueAt[key]; ok && at.Equal(t) {
+			return
+		}
+		c.timers.issueAt[key] = t
+	}
+	c.timers.seq++
+	heap.Push(&c.timers, timer{at: t, kind: kind, key: key, seq: c.timers.seq})
+}
+
+// nextDeadline returns when the core next needs tick, if ever.
+func (c *core) nextDeadline() (time.Time, bool) {
+	if len(c.timers.items) == 0 {
+		return time.Time{}, false
+	}
+	return c.timers.items[0].at, true
+}
+
+// tick runs every timer due at now: ack and heartbeat expiries, grace ends, backoff and defer ends.
+func (c *core) tick(now time.Time) {
+	c.advance(now)
+	for len(c.timers.items) > 0 && !c.timers.items[0].at.After(c.now) {
+		t := heap.Pop(&c.timers).(timer)
+		switch t.kind {
+		case timerLease:
+			c.leaseTimer(t.key)
+		case timerGrace:
+			c.graceTimer(t.key)
+		case timerIssue:
+			if at, ok := c.timers.issueAt[t.key]; ok && at.Equal(t.at) {
+				delete(c.timers.issueAt, t.key)
+			}
+			if it := c.issues[t.key]; it != nil {
+				c.refresh(it)
+			}
+		case timerWaiter:
+			c.waiterTimer(t.key)
+		}
+	}
+}

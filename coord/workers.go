@@ -1,0 +1,328 @@
+package coord
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// worker is the in-memory state of one named worker.
+type worker struct {
+	row            WorkerRow
+	session        uint64
+	connected      bool
+	disconnectedAt time.Time
+	stalled        bool // missed an ack or heartbeat deadline; no pushes until it shows life
+	draining       bool
+	inQ            bool
+	leases         map[string]*Lease
+}
+
+// waiter is a parked claim.
+type waiter struct {
+	id       uint64
+	worker   string
+	filters  Filters
+	deadline time.Time
+}
+
+// workerState derives the reported state of a worker.
+func (c *core) workerState(w *worker) string {
+	switch {
+	case !w.connected:
+		return WorkerGone
+	case w.stalled:
+		return WorkerStalled
+	case w.draining:
+		return WorkerDraining
+	case len(w.leases) > 0:
+		return WorkerBusy
+	}
+	return WorkerIdle
+}
+
+// saveWorker records the worker row if its state changed (or always when force).
+func (c *core) saveWorker(w *worker, force bool) {
+	st := c.workerState(w)
+	if st == w.row.State && !force {
+		return
+	}
+	w.row.State = st
+	c.emit(WorkerPut{Worker: w.row})
+}
+
+// pushable reports whether w may be pushed one more issue.
+func (c *core) pushable(w *worker) bool {
+	return w.connected && !w.stalled && !w.draining && (w.row.Role == "" || w.row.Role == "worker") &&
+		len(w.leases) < w.row.Capacity
+}
+
+// enqueue puts w at the end of the free queue if it can take a push.
+func (c *core) enqueue(w *worker) {
+	if !w.inQ && c.pushable(w) {
+		w.inQ = true
+		c.freeQ = append(c.freeQ, w)
+		c.needDispatch = true
+	}
+}
+
+// seen marks activity from a worker: it is no longer stalled.
+func (c *core) seen(w *worker) {
+	w.row.LastSeen = c.now
+	if w.stalled {
+		w.stalled = false
+		c.enqueue(w)
+	}
+}
+
+// connect registers or reconnects a worker and returns its live leases.
+func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, error) {
+	c.advance(now)
+	if h.Name == "" {
+		return nil, Errorf(EInvalid, "hello needs a worker name")
+	}
+	if h.Capacity < 0 {
+		return nil, Errorf(EInvalid, "capacity must not be negative")
+	}
+	if h.Capacity == 0 {
+		h.Capacity = 1
+	}
+	if h.Role == "" {
+		h.Role = "worker"
+	}
+	w := c.workers[h.Name]
+	if w == nil {
+		w = &worker{row: WorkerRow{Name: h.Name, FirstSeen: now}, leases: make(map[string]*Lease)}
+		c.workers[h.Name] = w
+	}
+	w.row.Role, w.row.Capacity, w.row.Filters, w.row.LastSeen = h.Role, h.Capacity, h.Filters, now
+	w.session, w.connected, w.stalled, w.draining = session, true, false, false
+	var out []Assignment
+	for _, l := range sortedLeases(w.leases) {
+		if l.State == LeasePushed {
+			l.AckDeadline = now.Add(c.cfg.AckTimeout)
+			c.emit(LeasePut{Lease: *l})
+			c.addTimer(l.AckDeadline, timerLease, l.ID)
+		}
+		out = append(out, Assignment{Lease: *l})
+	}
+	c.saveWorker(w, true)
+	c.event("worker_connected", "", "", h.Name, strconv.Itoa(len(out))+" leases resumed")
+	c.enqueue(w)
+	return out, nil
+}
+
+// disconnect marks a worker's session gone; its leases wait for the grace period.
+func (c *core) disconnect(now time.Time, name string, session uint64) {
+	c.advance(now)
+	w := c.workers[name]
+	if w == nil || !w.connected || w.session != session {
+		return
+	}
+	w.connected, w.disconnectedAt = false, now
+	c.dropWaiters(name)
+	if len(w.leases) > 0 {
+		c.addTimer(now.Add(c.cfg.Grace), timerGrace, name)
+	}
+	c.saveWorker(w, true)
+	c.event("worker_disconnected", "", "", name, "")
+}
+
+// graceTimer expires the leases of a worker that did not come back in time.
+func (c *core) graceTimer(name string) {
+	w := c.workers[name]
+	if w == nil || w.connected || c.now.Before(w.disconnectedAt.Add(c.cfg.Grace)) {
+		return
+	}
+	for _, l := range sortedLeases(w.leases) {
+		c.expire(l, "worker did not reconnect within grace")
+	}
+	c.saveWorker(w, false)
+}
+
+// drain stops new pushes to a worker; its current leases run to their end.
+func (c *core) drain(now time.Time, name string) error {
+	c.advance(now)
+	w := c.workers[name]
+	if w == nil {
+		return Errorf(ENotFound, "no worker %q", name)
+	}
+	if !w.draining {
+		w.draining = true
+		c.saveWorker(w, false)
+		c.event("draining", "", "", name, "")
+	}
+	return nil
+}
+
+// matches reports whether an issue passes a worker's filters.
+func matches(it *issue, f *Filters) bool {
+	for _, l := range f.Labels {
+		if !hasLabel(it.meta.Labels, l) {
+			return false
+		}
+	}
+	if f.Convoy != "" && !hasLabel(it.meta.Labels, "convoy:"+f.Convoy) {
+		return false
+	}
+	if len(f.Types) > 0 {
+		ok := false
+		for _, t := range f.Types {
+			if it.meta.IssueType == t {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(f.Prefixes) > 0 {
+		ok := false
+		for _, p := range f.Prefixes {
+			if strings.HasPrefix(it.meta.ID, p) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// best returns the highest-ranked ready issue matching f that name may take.
+func (c *core) best(name string, f *Filters, pull bool) *issue {
+	return c.heap.walk(func(it *issue) bool {
+		return (pull || it.rejectedBy != name) && matches(it, f)
+	})
+}
+
+// dispatch hands ready issues to parked claims first (oldest first), then pushes to free workers
+// (longest idle first, round robin over capacity). No-op while paused.
+func (c *core) dispatch(now time.Time) {
+	c.advance(now)
+	if c.paused || !c.needDispatch {
+		return
+	}
+	c.needDispatch = false
+	for i := 0; i < len(c.waiters) && c.heap.Len() > 0; {
+		wt := c.waiters[i]
+		it := c.best(wt.worker, &wt.filters, true)
+		if it == nil {
+			i++
+			continue
+		}
+		c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
+		l := c.newLease(it, c.workers[wt.worker], true)
+		c.effect(claimEffect{waiter: wt.id, a: &Assignment{Lease: *l}})
+	}
+	for progress := true; progress && c.heap.Len() > 0 && len(c.freeQ) > 0; {
+		progress = false
+		q := c.freeQ
+		var head, tail []*worker
+		i := 0
+		for ; i < len(q) && c.heap.Len() > 0; i++ {
+			w := q[i]
+			w.inQ = false
+			if !c.pushable(w) {
+				continue
+			}
+			it := c.best(w.row.Name, &w.row.Filters, false)
+			if it == nil {
+				w.inQ = true
+				head = append(head, w)
+				continue
+			}
+			l := c.newLease(it, w, false)
+			c.effect(PushEffect{Worker: w.row.Name, Session: w.session, A: Assignment{Lease: *l}})
+			progress = true
+			if c.pushable(w) {
+				w.inQ = true
+				tail = append(tail, w)
+			}
+		}
+		rest := q[i:]
+		nq := make([]*worker, 0, len(head)+len(rest)+len(tail))
+		nq = append(nq, head...)
+		nq = append(nq, rest...)
+		c.freeQ = append(nq, tail...)
+	}
+}
+
+// claim gives name the best matching ready issue as an acked lease; with wait it parks the claim
+// and returns its waiter id (0 = not parked).
+func (c *core) claim(now time.Time, name string, f *Filters, wait time.Duration) (*Assignment, uint64, error) {
+	c.advance(now)
+	w := c.workers[name]
+	if w == nil || !w.connected {
+		return nil, 0, Errorf(EUnauthorized, "worker %q has not said hello", name)
+	}
+	if c.paused {
+		return nil, 0, Errorf(EPaused, "coordinator is paused; retry after resume")
+	}
+	c.seen(w)
+	if f == nil {
+		f = &w.row.Filters
+	}
+	if it := c.best(name, f, true); it != nil {
+		l := c.newLease(it, w, true)
+		return &Assignment{Lease: *l}, 0, nil
+	}
+	if wait <= 0 {
+		return nil, 0, nil
+	}
+	c.nextWaiter++
+	wt := &waiter{id: c.nextWaiter, worker: name, filters: *f, deadline: now.Add(wait)}
+	c.waiters = append(c.waiters, wt)
+	c.addTimer(wt.deadline, timerWaiter, strconv.FormatUint(wt.id, 10))
+	return nil, wt.id, nil
+}
+
+// waiterTimer answers a parked claim whose wait ran out.
+func (c *core) waiterTimer(key string) {
+	id, _ := strconv.ParseUint(key, 10, 64)
+	if c.removeWaiter(id) {
+		c.effect(claimEffect{waiter: id})
+	}
+}
+
+// removeWaiter drops a parked claim; false if it is no longer parked.
+func (c *core) removeWaiter(id uint64) bool {
+	for i, wt := range c.waiters {
+		if wt.id == id {
+			c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// dropWaiters answers every parked claim of a worker with nothing.
+func (c *core) dropWaiters(name string) {
+	keep := c.waiters[:0]
+	for _, wt := range c.waiters {
+		if wt.worker == name {
+			c.effect(claimEffect{waiter: wt.id})
+			continue
+		}
+		keep = append(keep, wt)
+	}
+	c.waiters = keep
+}
+
+// workerStatuses lists workers by name.
+func (c *core) workerStatuses() []WorkerStatus {
+	out := make([]WorkerStatus, 0, len(c.workers))
+	for _, w := range c.workers {
+		ws := WorkerStatus{Name: w.row.Name, Role: w.row.Role, Capacity: w.row.Capacity, State: c.workerState(w),
+			Connected: w.connected, LastSeen: w.row.LastSeen, Leases: []Lease{}}
+		for _, l := range sortedLeases(w.leases) {
+			ws.Leases = append(ws.Leases, *l)
+		}
+		out = append(out, ws)
+	}
+	sortWorkers(out)
+	return out
+}
