@@ -233,24 +233,37 @@ func blocksCount(deps []Dependency) int {
 	return n
 }
 
-// rebuild writes the object with edits applied: replaced values in place, removed keys dropped,
-// new keys inserted before the first existing key that comes later in the profile's order.
+// rebuild writes the object with edits applied: replaced values in place, removed keys dropped, new
+// keys inserted right after the last existing key that comes before them in the profile's order.
 func rebuild(raw []byte, ms []member, open, closeAt int, edits []edit, p Profile) []byte {
 	byKey := make(map[string]*edit, len(edits))
-	var ins []edit
 	existing := make(map[string]bool, len(ms))
 	for _, m := range ms {
 		existing[m.key] = true
 	}
+	// after[i+1] holds the inserts anchored after member i; after[0] those before every member.
+	after := make([][]edit, len(ms)+1)
 	for i := range edits {
 		e := &edits[i]
 		if existing[e.key] {
 			byKey[e.key] = e
-		} else if e.val != nil {
-			ins = append(ins, *e)
+			continue
 		}
+		if e.val == nil {
+			continue
+		}
+		anchor := -1
+		if e.pos >= 0 {
+			for j, m := range ms {
+				if mp := p.keyPos(m.key); mp >= 0 && mp < e.pos {
+					anchor = j
+				}
+			}
+		} else {
+			anchor = len(ms) - 1
+		}
+		after[anchor+1] = append(after[anchor+1], *e)
 	}
-	slices.SortStableFunc(ins, func(a, b edit) int { return a.pos - b.pos })
 	out := make([]byte, 0, len(raw)+64)
 	out = append(out, raw[:open+1]...)
 	first := true
@@ -260,34 +273,28 @@ func rebuild(raw []byte, ms []member, open, closeAt int, edits []edit, p Profile
 		}
 		first = false
 	}
-	emitNew := func(e edit) {
-		sep()
-		out = appendJSONString(out, e.key)
-		out = append(out, ':')
-		out = append(out, e.val...)
-	}
-	k := 0
-	for _, m := range ms {
-		if mp := p.keyPos(m.key); mp >= 0 {
-			for k < len(ins) && ins[k].pos < mp {
-				emitNew(ins[k])
-				k++
-			}
-		}
-		if e, ok := byKey[m.key]; ok {
-			if e.val == nil {
-				continue
-			}
+	emitNew := func(list []edit) {
+		slices.SortStableFunc(list, func(a, b edit) int { return a.pos - b.pos })
+		for _, e := range list {
 			sep()
-			out = append(out, raw[m.start:m.valueStart]...)
+			out = appendJSONString(out, e.key)
+			out = append(out, ':')
 			out = append(out, e.val...)
-			continue
 		}
-		sep()
-		out = append(out, raw[m.start:m.end]...)
 	}
-	for ; k < len(ins); k++ {
-		emitNew(ins[k])
+	emitNew(after[0])
+	for i, m := range ms {
+		if e, ok := byKey[m.key]; ok {
+			if e.val != nil {
+				sep()
+				out = append(out, raw[m.start:m.valueStart]...)
+				out = append(out, e.val...)
+			}
+		} else {
+			sep()
+			out = append(out, raw[m.start:m.end]...)
+		}
+		emitNew(after[i+1])
 	}
 	return append(out, raw[closeAt:]...)
 }
