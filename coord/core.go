@@ -73,7 +73,8 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		c.insertIssue(normalize(m, cfg))
 	}
 	for _, row := range snap.Workers {
-		w := &worker{row: row, leases: make(map[string]*Lease), disconnectedAt: now}
+		w := &worker{row: row, leases: make(map[string]*Lease), disconnectedAt: now,
+			draining: row.State == WorkerDraining}
 		c.workers[row.Name] = w
 	}
 	for i := range snap.Leases {

@@ -326,3 +326,13 @@ func (c *core) workerStatuses() []WorkerStatus {
 	sortWorkers(out)
 	return out
 }
+
+// reattach marks a worker connected on session without recording anything (engine rollback:
+// the connection is still open, only undurable decisions were dropped).
+func (c *core) reattach(name string, session uint64) {
+	if w := c.workers[name]; w != nil {
+		w.session, w.connected = session, true
+		w.row.State = c.workerState(w)
+		c.enqueue(w)
+	}
+}

@@ -1,0 +1,399 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Outbox delivers effects to worker sessions and event subscribers; every method must not block.
+type Outbox interface {
+	// Push sends an assignment to a worker's session.
+	Push(worker string, session uint64, a Assignment)
+	// Cancel tells a worker's session that it lost a lease.
+	Cancel(worker string, session uint64, leaseID string, epoch int64, issueID, reason string)
+	// Publish sends an audit event to subscribers (Seq is 0: the store numbers events).
+	Publish(ev Event)
+}
+
+// Engine runs the scheduler core on one goroutine (Run). Every mutating call returns after its
+// decision is committed through the Persister; effects are delivered only after that commit.
+// Requests that arrive together are applied as one batch and committed with one Commit (group commit).
+// If a Commit fails, the batch's callers get EUnavailable and the core is rebuilt from the last
+// durable state (a fold of every committed change), so no undurable decision survives.
+type Engine struct {
+	cfg  Config
+	clk  Clock
+	p    Persister
+	out  Outbox
+	reqs chan *request
+
+	stopped chan struct{}
+	runOnce sync.Once
+
+	// owned by the Run goroutine
+	core     *core
+	durable  *fold
+	sessions map[string]uint64 // durable connected workers and their session
+	waiters  map[uint64]chan claimReply
+
+	mu     sync.Mutex
+	health error
+}
+
+type request struct {
+	apply func(c *core, now time.Time) error
+	after func() // runs on the loop after a successful commit
+	err   error
+	done  chan struct{}
+}
+
+type claimReply struct {
+	a   *Assignment
+	err error
+}
+
+// NewEngine builds an engine from a snapshot (nil = empty); it does not start it (see Run).
+func NewEngine(cfg Config, clk Clock, p Persister, snap *Snapshot, out Outbox) (*Engine, error) {
+	if clk == nil || p == nil || out == nil {
+		return nil, errors.New("new engine: clock, persister and outbox are required")
+	}
+	now := clk.Now()
+	cfg = cfg.withDefaults(now)
+	return &Engine{
+		cfg: cfg, clk: clk, p: p, out: out,
+		reqs:     make(chan *request, cfg.BatchMax),
+		stopped:  make(chan struct{}),
+		core:     newCore(cfg, snap, now),
+		durable:  newFold(snap),
+		sessions: map[string]uint64{},
+		waiters:  map[uint64]chan claimReply{},
+	}, nil
+}
+
+// Health returns nil, or the last Commit error while storage is failing.
+func (e *Engine) Health() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.health
+}
+
+func (e *Engine) setHealth(err error) {
+	e.mu.Lock()
+	e.health = err
+	e.mu.Unlock()
+}
+
+// Run owns the core until ctx ends; it returns nil on a clean stop. Call it once.
+func (e *Engine) Run(ctx context.Context) error {
+	ran := false
+	e.runOnce.Do(func() { ran = true })
+	if !ran {
+		return errors.New("engine: Run called twice")
+	}
+	defer close(e.stopped)
+	var (
+		timerC  <-chan time.Time
+		timerAt time.Time
+	)
+	batch := make([]*request, 0, e.cfg.BatchMax)
+	for {
+		if t, ok := e.core.nextDeadline(); ok {
+			if timerC == nil || !t.Equal(timerAt) {
+				timerAt, timerC = t, e.clk.After(t.Sub(e.clk.Now()))
+			}
+		} else {
+			timerC = nil
+		}
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			e.failWaiters(Errorf(EUnavailable, "coordinator shutting down"))
+			return nil
+		case r := <-e.reqs:
+			batch = append(batch, r)
+		drain:
+			for len(batch) < e.cfg.BatchMax {
+				select {
+				case r := <-e.reqs:
+					batch = append(batch, r)
+				default:
+					break drain
+				}
+			}
+		case <-timerC:
+			timerC = nil
+		}
+		e.step(ctx, batch)
+	}
+}
+
+// step applies one batch, commits it and replies.
+func (e *Engine) step(ctx context.Context, batch []*request) {
+	now := e.clk.Now()
+	c := e.core
+	c.tick(now)
+	for _, r := range batch {
+		r.err = r.apply(c, now)
+	}
+	c.dispatch(now)
+	changes, effects := c.take()
+	if len(changes) > 0 {
+		if err := e.p.Commit(ctx, changes); err != nil {
+			e.rollback(now, err)
+			for _, r := range batch {
+				r.err = &Error{Code: EUnavailable, Message: "storage failed; retry later", Err: err}
+				close(r.done)
+			}
+			return
+		}
+		e.durable.apply(changes)
+		e.setHealth(nil)
+	}
+	for _, r := range batch {
+		if r.err == nil && r.after != nil {
+			r.after()
+		}
+		close(r.done)
+	}
+	for _, ef := range effects {
+		switch x := ef.(type) {
+		case PushEffect:
+			e.out.Push(x.Worker, x.Session, x.A)
+		case CancelEffect:
+			e.out.Cancel(x.Worker, x.Session, x.LeaseID, x.Epoch, x.IssueID, x.Reason)
+		case claimEffect:
+			if ch := e.waiters[x.waiter]; ch != nil {
+				delete(e.waiters, x.waiter)
+				ch <- claimReply{a: x.a}
+			}
+		}
+	}
+	for _, ch := range changes {
+		if ev, ok := ch.(EventAppend); ok {
+			e.out.Publish(ev.Event)
+		}
+	}
+}
+
+// rollback drops every undurable decision: the core is rebuilt from the durable fold and the
+// still-open sessions are re-attached; parked claims are answered with EUnavailable.
+func (e *Engine) rollback(now time.Time, err error) {
+	e.setHealth(fmt.Errorf("commit: %w", err))
+	e.core = newCore(e.cfg, e.durable.snapshot(), now)
+	for name, s := range e.sessions {
+		e.core.reattach(name, s)
+	}
+	e.core.needDispatch = true
+	e.failWaiters(&Error{Code: EUnavailable, Message: "storage failed; retry later", Err: err})
+}
+
+func (e *Engine) failWaiters(err error) {
+	for id, ch := range e.waiters {
+		ch <- claimReply{err: err}
+		delete(e.waiters, id)
+	}
+}
+
+// do submits a request and waits for its durable outcome.
+func (e *Engine) do(ctx context.Context, apply func(c *core, now time.Time) error, after func()) error {
+	r := &request{apply: apply, after: after, done: make(chan struct{})}
+	select {
+	case e.reqs <- r:
+	case <-ctx.Done():
+		return &Error{Code: EUnavailable, Message: "request not sent", Err: ctx.Err()}
+	case <-e.stopped:
+		return Errorf(EUnavailable, "coordinator stopped")
+	}
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return &Error{Code: EUnavailable, Message: "gave up waiting for the decision", Err: ctx.Err()}
+	case <-e.stopped:
+		select {
+		case <-r.done:
+			return r.err
+		default:
+			return Errorf(EUnavailable, "coordinator stopped")
+		}
+	}
+}
+
+// Connect registers (or reconnects) a worker on a session and returns its live leases.
+func (e *Engine) Connect(ctx context.Context, h Hello, session uint64) ([]Assignment, error) {
+	var out []Assignment
+	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+		out, err = c.connect(now, h, session)
+		return err
+	}, func() { e.sessions[h.Name] = session })
+	return out, err
+}
+
+// Disconnect marks the worker's session closed; a stale session (after a reconnect) is ignored.
+func (e *Engine) Disconnect(ctx context.Context, name string, session uint64) error {
+	return e.do(ctx, func(c *core, now time.Time) error {
+		c.disconnect(now, name, session)
+		return nil
+	}, func() {
+		if e.sessions[name] == session {
+			delete(e.sessions, name)
+		}
+	})
+}
+
+// Ack accepts a pushed lease.
+func (e *Engine) Ack(ctx context.Context, worker, leaseID string, epoch int64) error {
+	return e.do(ctx, func(c *core, now time.Time) error { return c.ack(now, worker, leaseID, epoch) }, nil)
+}
+
+// Reject refuses a pushed lease; the issue is requeued with no penalty.
+func (e *Engine) Reject(ctx context.Context, worker, leaseID string, epoch int64, reason string) error {
+	return e.do(ctx, func(c *core, now time.Time) error { return c.reject(now, worker, leaseID, epoch, reason) }, nil)
+}
+
+// Heartbeat extends a lease (every lease of the worker when leaseID is empty) and returns the new deadline.
+func (e *Engine) Heartbeat(ctx context.Context, worker, leaseID string, epoch int64, progress string) (time.Time, error) {
+	var dl time.Time
+	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+		dl, err = c.heartbeat(now, worker, leaseID, epoch, progress)
+		return err
+	}, nil)
+	return dl, err
+}
+
+// Complete ends a lease with a session result (success closes; see Config.CodeCompleteStatus; other outcomes retry).
+func (e *Engine) Complete(ctx context.Context, worker, leaseID string, epoch int64, r SessionResult) (Result, error) {
+	var res Result
+	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+		res, err = c.complete(now, worker, leaseID, epoch, r)
+		return err
+	}, nil)
+	return res, err
+}
+
+// Fail ends a lease as a failed attempt (requeued with backoff, or dead-lettered after MaxAttempts).
+func (e *Engine) Fail(ctx context.Context, worker, leaseID string, epoch int64, errMsg string) (Result, error) {
+	var res Result
+	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+		res, err = c.fail(now, worker, leaseID, epoch, errMsg)
+		return err
+	}, nil)
+	return res, err
+}
+
+// Release gives a lease back with no penalty.
+func (e *Engine) Release(ctx context.Context, worker, leaseID string, epoch int64, reason string) (Result, error) {
+	var res Result
+	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+		res, err = c.release(now, worker, leaseID, epoch, reason)
+		return err
+	}, nil)
+	return res, err
+}
+
+// Claim leases the best ready issue matching f (nil = the worker's own filters) to worker, already
+// acked; with wait > 0 it long-polls up to wait. It returns nil when nothing came.
+func (e *Engine) Claim(ctx context.Context, worker string, f *Filters, wait time.Duration) (*Assignment, error) {
+	var (
+		a  *Assignment
+		id uint64
+		ch = make(chan claimReply, 1)
+	)
+	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+		a, id, err = c.claim(now, worker, f, wait)
+		if id != 0 {
+			e.waiters[id] = ch
+		}
+		return err
+	}, nil)
+	if err != nil || id == 0 {
+		return a, err
+	}
+	select {
+	case r := <-ch:
+		return r.a, r.err
+	case <-ctx.Done():
+	}
+	// The caller is gone: unpark the claim, or give back what it was handed meanwhile.
+	_ = e.do(context.WithoutCancel(ctx), func(c *core, now time.Time) error {
+		if c.removeWaiter(id) {
+			delete(e.waiters, id)
+			return nil
+		}
+		select {
+		case r := <-ch:
+			if r.a != nil {
+				_, err := c.release(now, worker, r.a.Lease.ID, r.a.Lease.Epoch, "claim abandoned")
+				return err
+			}
+		default:
+		}
+		return nil
+	}, nil)
+	return nil, &Error{Code: EUnavailable, Message: "claim abandoned", Err: ctx.Err()}
+}
+
+// PutIssues creates, updates or imports issues and updates the ready set; a leased issue closed or
+// reassigned outside gtc loses its lease (the worker is told).
+func (e *Engine) PutIssues(ctx context.Context, puts []IssuePut) error {
+	return e.do(ctx, func(c *core, now time.Time) error { return c.putIssues(now, puts) }, nil)
+}
+
+// Pause stops new assignments (claims get EPaused) until Resume.
+func (e *Engine) Pause(ctx context.Context) error {
+	return e.do(ctx, func(c *core, now time.Time) error { c.pause(now, true); return nil }, nil)
+}
+
+// Resume lifts a Pause.
+func (e *Engine) Resume(ctx context.Context) error {
+	return e.do(ctx, func(c *core, now time.Time) error { c.pause(now, false); return nil }, nil)
+}
+
+// Drain stops pushes to a worker; its current leases run to their end.
+func (e *Engine) Drain(ctx context.Context, worker string) error {
+	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker) }, nil)
+}
+
+// CancelLease takes a live lease away (the worker is told); the issue is requeued with no penalty.
+func (e *Engine) CancelLease(ctx context.Context, leaseID, reason string) error {
+	return e.do(ctx, func(c *core, now time.Time) error { return c.cancelLease(now, leaseID, reason) }, nil)
+}
+
+// read runs a read-only function on the loop; it returns false if the engine is not running.
+func (e *Engine) read(fn func(c *core)) bool {
+	return e.do(context.Background(), func(c *core, _ time.Time) error { fn(c); return nil }, nil) == nil
+}
+
+// Ready lists up to limit ready issue ids in assignment order (limit <= 0: all).
+func (e *Engine) Ready(limit int) []string {
+	var ids []string
+	e.read(func(c *core) { ids = c.readyIDs(limit) })
+	return ids
+}
+
+// Status counts issues and workers.
+func (e *Engine) Status() Status {
+	var s Status
+	e.read(func(c *core) { s = c.status() })
+	return s
+}
+
+// Workers lists workers by name with their live leases.
+func (e *Engine) Workers() []WorkerStatus {
+	var ws []WorkerStatus
+	e.read(func(c *core) { ws = c.workerStatuses() })
+	return ws
+}
+
+// Lease returns a live lease by id.
+func (e *Engine) Lease(id string) (Lease, bool) {
+	var (
+		l  Lease
+		ok bool
+	)
+	e.read(func(c *core) { l, ok = c.lease(id) })
+	return l, ok
+}
