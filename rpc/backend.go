@@ -1,0 +1,83 @@
+package rpc
+
+import (
+	"context"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// Transports a Session can arrive on.
+const (
+	TransportUnix = "unix"
+	TransportTCP  = "tcp"
+	TransportHTTP = "http"
+)
+
+// Session is one connection (or one HTTP request) as the Backend sees it.
+// Worker, Role, Capacity and Filters are set from hello before Backend.Hello is called and never change after.
+type Session struct {
+	ID        uint64 // unique per server run
+	Transport string // unix, tcp or http
+	Remote    string // peer address
+	Worker    string
+	Role      string // worker, refinery or client
+	Capacity  int
+	Filters   coord.Filters
+}
+
+// Backend serves the protocol methods; the server calls it with decoded params and sends what it returns.
+// Errors should be *coord.Error (see ErrorCode); anything else is answered -32603.
+// Methods run on a per-connection pool and may block; ctx ends when the connection closes.
+type Backend interface {
+	Hello(ctx context.Context, s *Session, p HelloParams) (*HelloResult, error)
+	Heartbeat(ctx context.Context, s *Session, p HeartbeatParams) (*HeartbeatResult, error)
+	Complete(ctx context.Context, s *Session, p CompleteParams) (*CompleteResult, error)
+	Fail(ctx context.Context, s *Session, p FailParams) (*FailResult, error)
+	Release(ctx context.Context, s *Session, p ReleaseParams) (*ReleaseResult, error)
+	Claim(ctx context.Context, s *Session, p ClaimParams) (*ClaimResult, error)
+
+	IssueGet(ctx context.Context, s *Session, p IssueGetParams) (*IssueResult, error)
+	IssueList(ctx context.Context, s *Session, p IssueListParams) (*IssueListResult, error)
+	IssueReady(ctx context.Context, s *Session, p IssueReadyParams) (*IssueListResult, error)
+	IssueCreate(ctx context.Context, s *Session, p IssueCreateParams) (*IssueResult, error)
+	IssueUpdate(ctx context.Context, s *Session, p IssueUpdateParams) (*IssueResult, error)
+	IssueClose(ctx context.Context, s *Session, p IssueCloseParams) (*IssueResult, error)
+	IssueDepAdd(ctx context.Context, s *Session, p IssueDepParams) (*IssueResult, error)
+	IssueDepRemove(ctx context.Context, s *Session, p IssueDepParams) (*IssueResult, error)
+	IssueLabelAdd(ctx context.Context, s *Session, p IssueLabelParams) (*IssueResult, error)
+	IssueLabelRemove(ctx context.Context, s *Session, p IssueLabelParams) (*IssueResult, error)
+	IssueComment(ctx context.Context, s *Session, p IssueCommentParams) (*IssueResult, error)
+
+	CoordStatus(ctx context.Context, s *Session, p EmptyParams) (*StatusResult, error)
+	CoordWorkers(ctx context.Context, s *Session, p EmptyParams) (*WorkersResult, error)
+	CoordPause(ctx context.Context, s *Session, p PauseParams) (*PauseResult, error)
+	CoordResume(ctx context.Context, s *Session, p PauseParams) (*PauseResult, error)
+	// EventsSubscribe authorises a subscription; on success the server starts forwarding Publish'd events.
+	EventsSubscribe(ctx context.Context, s *Session, p SubscribeParams) (*SubscribeResult, error)
+
+	// Acked is called when the client accepted a pushed assignment.
+	Acked(ctx context.Context, s *Session, leaseID string, epoch int64)
+	// Rejected is called when the client declined a pushed assignment (requeue, no penalty).
+	// A reply error or no reply within Options.AckTimeout counts as no ack: nothing is called and the
+	// lease's ack deadline decides.
+	Rejected(ctx context.Context, s *Session, leaseID string, epoch int64, reason string)
+	// Disconnected is called once after a connection that completed hello has ended.
+	Disconnected(ctx context.Context, s *Session)
+}
+
+// Observer receives transport metrics; every method must be cheap and non-blocking. Optional.
+type Observer interface {
+	// RPC records one served request: method ("" when unparseable), JSON-RPC code (0 = success), duration.
+	RPC(method string, code int, d time.Duration)
+	// Conns records a connection opened (+1) or closed (-1) on a transport.
+	Conns(transport string, delta int)
+	// Bytes records bytes read ("in") or written ("out").
+	Bytes(direction string, n int)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) RPC(string, int, time.Duration) {}
+func (nopObserver) Conns(string, int)              {}
+func (nopObserver) Bytes(string, int)              {}

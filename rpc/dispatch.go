@@ -1,0 +1,356 @@
+package rpc
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// methodFunc decodes params, calls the backend and returns the encoded result.
+type methodFunc func(ctx context.Context, c *conn, name string, params json.RawMessage) ([]byte, error)
+
+// methods is the protocol's method table (hello is handled by conn.hello).
+var methods = map[string]methodFunc{
+	"hello":              nil,
+	"heartbeat":          bind(false, Backend.Heartbeat),
+	"complete":           bind(true, Backend.Complete),
+	"fail":               bind(true, Backend.Fail),
+	"release":            bind(true, Backend.Release),
+	"claim":              bind(true, Backend.Claim),
+	"issue.get":          bind(false, Backend.IssueGet),
+	"issue.list":         bind(false, Backend.IssueList),
+	"issue.ready":        bind(false, Backend.IssueReady),
+	"issue.create":       bind(true, Backend.IssueCreate),
+	"issue.update":       bind(true, Backend.IssueUpdate),
+	"issue.close":        bind(true, Backend.IssueClose),
+	"issue.dep.add":      bind(true, Backend.IssueDepAdd),
+	"issue.dep.remove":   bind(true, Backend.IssueDepRemove),
+	"issue.label.add":    bind(true, Backend.IssueLabelAdd),
+	"issue.label.remove": bind(true, Backend.IssueLabelRemove),
+	"issue.comment":      bind(true, Backend.IssueComment),
+	"coord.status":       bind(false, Backend.CoordStatus),
+	"coord.workers":      bind(false, Backend.CoordWorkers),
+	"coord.pause":        bind(true, Backend.CoordPause),
+	"coord.resume":       bind(true, Backend.CoordResume),
+	"events.subscribe":   subscribeMethod,
+}
+
+// Methods lists the client → server method names.
+func Methods() []string {
+	out := make([]string, 0, len(methods))
+	for m := range methods {
+		out = append(out, m)
+	}
+	return out
+}
+
+// bind adapts one typed Backend method: decode once, check required fields, apply idempotency.
+func bind[P any, R any](mutating bool, f func(Backend, context.Context, *Session, P) (*R, error)) methodFunc {
+	req := requiredFields(reflect.TypeFor[P]())
+	return func(ctx context.Context, c *conn, name string, params json.RawMessage) ([]byte, error) {
+		var p P
+		if err := decodeParams(params, &p, req); err != nil {
+			return nil, err
+		}
+		run := func() ([]byte, error) {
+			r, err := f(c.srv.b, ctx, &c.sess, p)
+			if err != nil {
+				return nil, err
+			}
+			if r == nil {
+				return nil, coord.Errorf(coord.EInternal, "%s returned no result", name)
+			}
+			return json.Marshal(r)
+		}
+		if k, ok := any(p).(interface{ IdemKey() string }); ok && mutating && k.IdemKey() != "" {
+			return c.srv.idem.do(ctx, c.sess.Worker+"\x00"+name+"\x00"+k.IdemKey(), run)
+		}
+		return run()
+	}
+}
+
+type reqField struct {
+	index []int
+	name  string
+}
+
+// requiredFields lists the fields tagged rpc:"required" (embedded structs included).
+func requiredFields(t reflect.Type) []reqField {
+	var out []reqField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			for _, sub := range requiredFields(f.Type) {
+				out = append(out, reqField{index: append([]int{i}, sub.index...), name: sub.name})
+			}
+			continue
+		}
+		if f.Tag.Get("rpc") == "required" {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			out = append(out, reqField{index: f.Index, name: name})
+		}
+	}
+	return out
+}
+
+// decodeParams decodes a params object into p; absent or null params decode as {}.
+func decodeParams(params json.RawMessage, p any, req []reqField) error {
+	if len(params) != 0 && string(params) != "null" {
+		if params[0] != '{' {
+			return newWireError(CodeInvalidParams, "invalid params: params must be an object")
+		}
+		if err := json.Unmarshal(params, p); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field != "" {
+				return newWireError(CodeInvalidParams, fmt.Sprintf("invalid params: field %q must be %s, not %s", te.Field, jsonKind(te.Type), te.Value))
+			}
+			return newWireError(CodeInvalidParams, "invalid params: "+err.Error())
+		}
+	}
+	v := reflect.ValueOf(p).Elem()
+	for _, f := range req {
+		if v.FieldByIndex(f.index).IsZero() {
+			return newWireError(CodeInvalidParams, fmt.Sprintf("invalid params: missing required field %q", f.name))
+		}
+	}
+	return nil
+}
+
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "an object"
+}
+
+// call serves one request and returns its encoded reply (nil for a notification).
+func (c *conn) call(m *message) (body []byte) {
+	start := time.Now()
+	var res []byte
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.srv.opts.Logger.Error("rpc: handler panic", "method", m.method, "panic", r, "stack", string(debug.Stack()))
+				err = coord.Errorf(coord.EInternal, "internal error")
+			}
+		}()
+		res, err = c.invoke(m)
+	}()
+	code := 0
+	if err != nil {
+		we := toWireError(err)
+		code = we.Code
+		if m.id != nil {
+			body = encodeError(m.id, we)
+		}
+	} else if m.id != nil {
+		body = encodeResult(m.id, res)
+	}
+	c.srv.opts.Observer.RPC(m.method, code, time.Since(start))
+	return body
+}
+
+func (c *conn) invoke(m *message) ([]byte, error) {
+	fn, ok := methods[m.method]
+	if !ok {
+		return nil, newWireError(CodeMethodNotFound, fmt.Sprintf("method not found: %q", m.method))
+	}
+	if m.method == "hello" {
+		return c.hello(m.params)
+	}
+	if !c.authed.Load() {
+		return nil, coord.Errorf(coord.EUnauthorized, "say hello first")
+	}
+	return fn(c.ctx, c, m.method, m.params)
+}
+
+var helloRequired = requiredFields(reflect.TypeFor[HelloParams]())
+
+// hello authenticates the connection and opens its session.
+func (c *conn) hello(params json.RawMessage) ([]byte, error) {
+	if c.http != nil {
+		return nil, coord.Errorf(coord.ENotImplemented, "hello is for socket connections; HTTP is authorised per request by its bearer token")
+	}
+	c.helloMu.Lock()
+	defer c.helloMu.Unlock()
+	if c.authed.Load() {
+		return nil, coord.Errorf(coord.EConflict, "hello already done on this connection")
+	}
+	var p HelloParams
+	if err := decodeParams(params, &p, helloRequired); err != nil {
+		return nil, err
+	}
+	if c.sess.Transport != TransportUnix && !c.srv.tokenOK(p.Token) {
+		c.closeLater(c.srv.opts.AuthFailDelay)
+		return nil, coord.Errorf(coord.EUnauthorized, "missing or wrong token; connection will be closed")
+	}
+	if p.Protocol != 0 && p.Protocol != ProtocolVersion {
+		return nil, coord.Errorf(coord.EInvalid, "invalid params: field \"protocol\": %d not supported, this server speaks %d", p.Protocol, ProtocolVersion)
+	}
+	switch p.Role {
+	case "":
+		p.Role = "worker"
+	case "worker", "refinery", "client":
+	default:
+		return nil, coord.Errorf(coord.EInvalid, "invalid params: field \"role\" must be worker, refinery or client")
+	}
+	if p.Capacity < 0 {
+		return nil, coord.Errorf(coord.EInvalid, "invalid params: field \"capacity\" must be >= 0")
+	}
+	if p.Capacity == 0 && p.Role != "client" {
+		p.Capacity = 1
+	}
+	c.sess.Worker, c.sess.Role, c.sess.Capacity = p.Name, p.Role, p.Capacity
+	if p.Filters != nil {
+		c.sess.Filters = *p.Filters
+	}
+	r, err := c.srv.b.Hello(c.ctx, &c.sess, p)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, coord.Errorf(coord.EInternal, "hello returned no result")
+	}
+	if r.Server == "" {
+		r.Server = "gtc"
+	}
+	if r.Version == "" {
+		r.Version = c.srv.opts.Version
+	}
+	if r.Protocol == 0 {
+		r.Protocol = ProtocolVersion
+	}
+	if r.Worker == "" {
+		r.Worker = p.Name
+	}
+	if r.AckTimeoutMS == 0 {
+		r.AckTimeoutMS = c.srv.opts.AckTimeout.Milliseconds()
+	}
+	if r.Leases == nil {
+		r.Leases = []Assignment{}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	c.authed.Store(true)
+	return b, nil
+}
+
+// tokenOK compares a presented token in constant time; with no server token every token is wrong.
+func (s *Server) tokenOK(tok string) bool {
+	if s.opts.Token == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.Token)) == 1
+}
+
+var subscribeRequired = requiredFields(reflect.TypeFor[SubscribeParams]())
+
+func subscribeMethod(ctx context.Context, c *conn, _ string, params json.RawMessage) ([]byte, error) {
+	if c.http != nil {
+		return nil, coord.Errorf(coord.ENotImplemented, "events need a socket connection")
+	}
+	var p SubscribeParams
+	if err := decodeParams(params, &p, subscribeRequired); err != nil {
+		return nil, err
+	}
+	r, err := c.srv.b.EventsSubscribe(ctx, &c.sess, p)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		r = &SubscribeResult{Subscribed: true}
+	}
+	if r.Subscribed {
+		c.srv.subscribe(c, p.Kinds)
+	}
+	return json.Marshal(r)
+}
+
+// pool runs a connection's requests on at most `workers` goroutines with at most `pending` queued.
+type pool struct {
+	mu      sync.Mutex
+	q       []func()
+	active  int
+	workers int
+	pending int
+	closed  bool
+	inline  bool // HTTP: run in the caller
+	wg      sync.WaitGroup
+}
+
+func (p *pool) init(workers, pending int) { p.workers, p.pending = workers, pending }
+
+// submit queues f; false when the pool is full (force ignores the queue bound) or closed.
+func (p *pool) submit(f func()) bool { return p.add(f, false) }
+
+func (p *pool) add(f func(), force bool) bool {
+	if p.inline {
+		f()
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return false
+	case p.active < p.workers:
+		p.active++
+		p.wg.Add(1)
+		go p.run(f)
+	case len(p.q) < p.pending || force:
+		p.q = append(p.q, f)
+	default:
+		return false
+	}
+	return true
+}
+
+func (p *pool) run(f func()) {
+	defer p.wg.Done()
+	for {
+		f()
+		p.mu.Lock()
+		if len(p.q) == 0 {
+			p.active--
+			p.q = nil
+			p.mu.Unlock()
+			return
+		}
+		f = p.q[0]
+		p.q[0] = nil
+		p.q = p.q[1:]
+		p.mu.Unlock()
+	}
+}
+
+// close refuses new work and waits for the running and queued work to finish.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.wg.Wait()
+}

@@ -1,0 +1,79 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// httpCollector gathers the replies of one HTTP request.
+type httpCollector struct {
+	mu     sync.Mutex
+	bodies [][]byte
+}
+
+func (h *httpCollector) add(b []byte) {
+	h.mu.Lock()
+	h.bodies = append(h.bodies, b)
+	h.mu.Unlock()
+}
+
+// HTTPHandler serves POST /rpc: one request or a batch per body, authorised by
+// "Authorization: Bearer <token>". Answers 204 when nothing needs a reply. The optional
+// X-Gtc-Worker header names the caller (idempotency keys are kept per name). hello and
+// events.subscribe need a socket connection.
+func (s *Server) HTTPHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			http.Error(w, "POST a JSON-RPC request", http.StatusMethodNotAllowed)
+			return
+		}
+		writeJSON := func(status int, body []byte) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			w.Write(body)
+			s.opts.Observer.Bytes("out", len(body))
+		}
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !s.tokenOK(strings.TrimSpace(tok)) {
+			s.opts.Observer.RPC("", ErrorCode(coord.EUnauthorized), 0)
+			writeJSON(http.StatusUnauthorized, encodeError(nullID, toWireError(coord.Errorf(coord.EUnauthorized, "missing or wrong bearer token"))))
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxMessageBytes)))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				s.opts.Observer.RPC("", ErrorCode(coord.ETooLarge), 0)
+				writeJSON(http.StatusRequestEntityTooLarge, encodeError(nullID, toWireError(coord.Errorf(coord.ETooLarge,
+					"message over the size cap of %d bytes", s.opts.MaxMessageBytes))))
+				return
+			}
+			http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.opts.Observer.Bytes("in", len(body))
+		c := s.newConn(nil, TransportHTTP)
+		c.ctx, c.cancel = context.WithCancel(r.Context())
+		defer c.cancel()
+		c.http = &httpCollector{}
+		c.pool.inline = true
+		c.sess.Remote = r.RemoteAddr
+		c.sess.Worker = r.Header.Get("X-Gtc-Worker")
+		c.sess.Role = "client"
+		c.authed.Store(true)
+		c.handleFrame(body)
+		switch len(c.http.bodies) {
+		case 0:
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			writeJSON(http.StatusOK, c.http.bodies[0])
+		}
+	})
+}

@@ -1,0 +1,73 @@
+package rpc
+
+import (
+	"container/list"
+	"context"
+	"sync"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// idemCache remembers the first result of mutating requests by (worker, method, key), LRU-bounded.
+// A retry that arrives while the first attempt runs waits for it. Results that say "retry"
+// (unavailable, busy, internal) are not kept.
+type idemCache struct {
+	mu  sync.Mutex
+	max int
+	ll  *list.List
+	m   map[string]*idemEntry
+}
+
+type idemEntry struct {
+	key  string
+	done chan struct{}
+	res  []byte
+	err  error
+	elem *list.Element
+}
+
+func newIdemCache(max int) *idemCache {
+	return &idemCache{max: max, ll: list.New(), m: map[string]*idemEntry{}}
+}
+
+func (c *idemCache) do(ctx context.Context, key string, run func() ([]byte, error)) ([]byte, error) {
+	c.mu.Lock()
+	if e, ok := c.m[key]; ok {
+		c.ll.MoveToFront(e.elem)
+		c.mu.Unlock()
+		select {
+		case <-e.done:
+			return e.res, e.err
+		case <-ctx.Done():
+			return nil, coord.Errorf(coord.EUnavailable, "connection closed while the first attempt ran")
+		}
+	}
+	e := &idemEntry{key: key, done: make(chan struct{})}
+	e.elem = c.ll.PushFront(e)
+	c.m[key] = e
+	for c.ll.Len() > c.max {
+		old := c.ll.Remove(c.ll.Back()).(*idemEntry)
+		delete(c.m, old.key)
+	}
+	c.mu.Unlock()
+
+	e.res, e.err = run()
+	close(e.done)
+	switch coord.ErrorCode(e.err) {
+	case coord.EUnavailable, coord.EBusy, coord.EInternal:
+		c.mu.Lock()
+		if c.m[key] == e {
+			delete(c.m, key)
+			c.ll.Remove(e.elem)
+		}
+		c.mu.Unlock()
+	}
+	return e.res, e.err
+}
+
+// len reports the number of remembered keys.
+func (c *idemCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}

@@ -1,0 +1,110 @@
+package rpc
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// LoadOrCreateToken returns the token stored at path, creating the file (mode 0600, 256 random bits
+// in hex) when it does not exist. An existing file readable by others is narrowed to 0600.
+func LoadOrCreateToken(path string) (string, error) {
+	for attempt := 0; attempt < 3; attempt++ {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			tok := strings.TrimSpace(string(b))
+			if tok == "" {
+				return "", fmt.Errorf("load token %s: file is empty", path)
+			}
+			if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				if err := os.Chmod(path, 0o600); err != nil {
+					return "", fmt.Errorf("load token %s: narrow mode: %w", path, err)
+				}
+			}
+			return tok, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("load token %s: %w", path, err)
+		}
+		var raw [32]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return "", fmt.Errorf("create token %s: %w", path, err)
+		}
+		tok := hex.EncodeToString(raw[:])
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue // created concurrently: read it
+		}
+		if err != nil {
+			return "", fmt.Errorf("create token %s: %w", path, err)
+		}
+		_, werr := f.WriteString(tok + "\n")
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			os.Remove(path)
+			return "", fmt.Errorf("create token %s: %w", path, werr)
+		}
+		return tok, nil
+	}
+	return "", fmt.Errorf("load token %s: file keeps changing", path)
+}
+
+// ListenUnix listens on a Unix socket at path created with mode 0600 (bound in a private directory
+// and renamed into place, so it is never reachable with a wider mode). A stale socket left by a dead
+// server is replaced; a live one is an error. Closing the listener removes the socket.
+func ListenUnix(path string) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&fs.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen %s: exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen %s: another server is listening", path)
+		}
+	}
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".gtc-sock-")
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	l, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	ul := l.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listen %s: chmod: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	return &unixListener{UnixListener: ul, path: path}, nil
+}
+
+type unixListener struct {
+	*net.UnixListener
+	path string
+}
+
+// Addr reports the final socket path.
+func (l *unixListener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+// Close stops listening and removes the socket file.
+func (l *unixListener) Close() error {
+	err := l.UnixListener.Close()
+	os.Remove(l.path)
+	return err
+}

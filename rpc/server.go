@@ -1,0 +1,397 @@
+package rpc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// Options configure a Server; zero fields take the documented defaults.
+type Options struct {
+	Token           string        // required from TCP and HTTP peers; no token means they are all refused
+	Version         string        // server version reported by hello (the backend may override)
+	MaxMessageBytes int           // cap on one message. Defaults to 1 MiB.
+	MaxConns        int           // concurrent stream connections. Defaults to 10,000.
+	QueueLen        int           // outgoing frames queued per connection. Defaults to 1,024.
+	WriteTimeout    time.Duration // a peer that does not take a write within it is disconnected. Defaults to 10s.
+	IdleTimeout     time.Duration // a peer that sends nothing within it is disconnected. Defaults to 5m.
+	Workers         int           // handler goroutines per connection. Defaults to 4.
+	Pending         int           // requests queued per connection beyond the running ones (over it: -32009). Defaults to 256.
+	AckTimeout      time.Duration // wait for the reply to an assign. Defaults to 30s.
+	AuthFailDelay   time.Duration // delay before closing after a wrong token. Defaults to 200ms.
+	IdempotencyKeys int           // idempotency results kept (LRU). Defaults to 4,096.
+	Observer        Observer      // optional metrics hooks
+	Logger          *slog.Logger  // optional; defaults to slog.Default()
+}
+
+func (o *Options) defaults() {
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 10000
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = 1024
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Pending <= 0 {
+		o.Pending = 256
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = 30 * time.Second
+	}
+	if o.AuthFailDelay <= 0 {
+		o.AuthFailDelay = 200 * time.Millisecond
+	}
+	if o.IdempotencyKeys <= 0 {
+		o.IdempotencyKeys = 4096
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Server serves the gtc protocol on any number of listeners and over HTTP.
+type Server struct {
+	b    Backend
+	opts Options
+	idem *idemCache
+
+	nextSession atomic.Uint64
+	nextPush    atomic.Uint64
+
+	mu        sync.Mutex
+	conns     map[uint64]*conn
+	listeners map[net.Listener]struct{}
+	closed    bool
+	nconns    int
+
+	wg sync.WaitGroup // accept loops and connections
+}
+
+// NewServer returns a server calling b.
+func NewServer(b Backend, opts Options) *Server {
+	opts.defaults()
+	return &Server{
+		b: b, opts: opts, idem: newIdemCache(opts.IdempotencyKeys),
+		conns: map[uint64]*conn{}, listeners: map[net.Listener]struct{}{},
+	}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("rpc: server closed")
+
+// Serve accepts connections on l until l fails or Shutdown is called. Unix-socket peers are trusted;
+// peers on any other network must present the token in hello.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	transport := TransportTCP
+	if l.Addr().Network() == "unix" {
+		transport = TransportUnix
+	}
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			delete(s.listeners, l)
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				s.mu.Lock()
+				s.listeners[l] = struct{}{}
+				s.mu.Unlock()
+				continue
+			}
+			return err
+		}
+		delay = 0
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		if s.nconns >= s.opts.MaxConns {
+			s.wg.Add(1)
+			s.mu.Unlock()
+			go s.refuse(nc)
+			continue
+		}
+		s.nconns++
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(nc, transport)
+	}
+}
+
+// refuse answers an excess connection with -32009 (in its framing if it sends within a second) and closes it.
+func (s *Server) refuse(nc net.Conn) {
+	defer s.wg.Done()
+	defer nc.Close()
+	nc.SetReadDeadline(time.Now().Add(time.Second))
+	fr := newFrameReader(nc, s.opts.MaxMessageBytes, FramingAuto)
+	mode := FramingNDJSON
+	if fr.detect() == nil {
+		mode = fr.mode
+	}
+	body := encodeError(nullID, toWireError(coord.Errorf(coord.EBusy, "too many connections; retry later")))
+	nc.SetWriteDeadline(time.Now().Add(time.Second))
+	nc.Write(appendFrame(nil, mode, body))
+}
+
+// Shutdown stops accepting, sends every peer a shutdown notification, closes the connections
+// (waiting up to ctx for queued replies to be written) and waits for all goroutines.
+func (s *Server) Shutdown(ctx context.Context, reason string) error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for _, c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	body := encodeNotification("shutdown", mustJSON(ShutdownParams{Reason: reason}))
+	for _, c := range conns {
+		c.enqueue(outItem{body: body, closeAfter: true}, false)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for _, c := range s.conns {
+		c.kill()
+	}
+	s.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+// outItem is one frame body for the writer; closeAfter closes the connection once it is written.
+type outItem struct {
+	body       []byte
+	closeAfter bool
+}
+
+// conn is one peer: a stream connection (nc != nil) or one HTTP request (nc == nil).
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	sess Session
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mode   atomic.Int32 // Framing
+	fr     *frameReader
+	out    chan outItem
+	done   chan struct{} // closed by kill
+	killed sync.Once
+
+	authed  atomic.Bool
+	helloMu sync.Mutex
+
+	pool pool
+
+	pmu     sync.Mutex
+	pending map[string]*pushState
+	subs    atomic.Pointer[subscription]
+
+	libResp [][]byte // responses not ours, handed to jsonrpc2 one per ReadObject
+	http    *httpCollector
+}
+
+func (s *Server) newConn(nc net.Conn, transport string) *conn {
+	c := &conn{srv: s, nc: nc, done: make(chan struct{}), pending: map[string]*pushState{}}
+	c.sess = Session{ID: s.nextSession.Add(1), Transport: transport}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.pool.init(s.opts.Workers, s.opts.Pending)
+	if nc != nil {
+		c.sess.Remote = nc.RemoteAddr().String()
+		c.out = make(chan outItem, s.opts.QueueLen)
+		c.fr = newFrameReader(nc, s.opts.MaxMessageBytes, FramingAuto)
+	}
+	return c
+}
+
+// serveConn owns one stream connection: jsonrpc2 drives the read loop through this conn's ObjectStream.
+func (s *Server) serveConn(nc net.Conn, transport string) {
+	defer s.wg.Done()
+	c := s.newConn(nc, transport)
+	s.opts.Observer.Conns(transport, 1)
+	s.mu.Lock()
+	s.conns[c.sess.ID] = c
+	s.mu.Unlock()
+
+	writerDone := make(chan struct{})
+	go func() { defer close(writerDone); c.writeLoop() }()
+	jc := jsonrpc2.NewConn(c.ctx, (*serverStream)(c), jsonrpc2.HandlerWithError(unexpectedRequest),
+		jsonrpc2.SetLogger(log.New(io.Discard, "", 0)))
+	select {
+	case <-jc.DisconnectNotify():
+	case <-c.done:
+	}
+	c.kill()
+	jc.Close()
+	<-writerDone
+	c.pool.close()
+	c.dropPending()
+	if c.authed.Load() {
+		s.b.Disconnected(context.Background(), &c.sess)
+	}
+	s.mu.Lock()
+	delete(s.conns, c.sess.ID)
+	s.nconns--
+	s.mu.Unlock()
+	s.opts.Observer.Conns(transport, -1)
+}
+
+// unexpectedRequest never runs: serverStream answers requests itself and hands jsonrpc2 responses only.
+func unexpectedRequest(context.Context, *jsonrpc2.Conn, *jsonrpc2.Request) (any, error) {
+	return nil, &jsonrpc2.Error{Code: CodeInternal, Message: "unexpected request"}
+}
+
+// kill closes the connection now; safe from any goroutine, never blocks.
+func (c *conn) kill() {
+	c.killed.Do(func() {
+		close(c.done)
+		c.cancel()
+		if c.nc != nil {
+			c.nc.Close()
+		}
+	})
+}
+
+// enqueue hands a frame to the writer. wait=false (pushes, events) disconnects the peer when
+// its queue is full; wait=true (replies) waits for room, bounded by the write timeout.
+func (c *conn) enqueue(it outItem, wait bool) bool {
+	if c.http != nil {
+		c.http.add(it.body)
+		return true
+	}
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	select {
+	case c.out <- it:
+		return true
+	default:
+	}
+	if !wait {
+		c.srv.opts.Logger.Warn("rpc: outgoing queue full, disconnecting peer", "worker", c.sess.Worker, "remote", c.sess.Remote)
+		c.kill()
+		return false
+	}
+	t := time.NewTimer(c.srv.opts.WriteTimeout)
+	defer t.Stop()
+	select {
+	case c.out <- it:
+		return true
+	case <-c.done:
+		return false
+	case <-t.C:
+		c.kill()
+		return false
+	}
+}
+
+// writeLoop is the connection's only writer: it batches queued frames and writes them with a deadline.
+func (c *conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 8192)
+	var buf []byte
+	for {
+		var it outItem
+		select {
+		case it = <-c.out:
+		case <-c.done:
+			return
+		}
+		closeAfter := false
+		c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+		for {
+			mode := Framing(c.mode.Load())
+			if mode == FramingAuto {
+				mode = FramingNDJSON
+			}
+			buf = appendFrame(buf[:0], mode, it.body)
+			if _, err := bw.Write(buf); err != nil {
+				c.kill()
+				return
+			}
+			c.srv.opts.Observer.Bytes("out", len(buf))
+			if it.closeAfter {
+				closeAfter = true
+				break
+			}
+			more := false
+			select {
+			case it = <-c.out:
+				more = true
+			default:
+			}
+			if !more {
+				break
+			}
+		}
+		if err := bw.Flush(); err != nil || closeAfter {
+			c.kill()
+			return
+		}
+		if cap(buf) > 64<<10 {
+			buf = nil
+		}
+	}
+}
+
+// closeLater closes the connection after d (used after a failed authentication).
+func (c *conn) closeLater(d time.Duration) {
+	t := time.AfterFunc(d, c.kill)
+	go func() {
+		<-c.done
+		t.Stop()
+	}()
+}

@@ -1,0 +1,188 @@
+package rpc
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// serverStream is the jsonrpc2.ObjectStream of a server connection. Every frame is checked here,
+// in front of the library: requests (single or batch) are answered by the dispatcher, replies to
+// our assign pushes are matched here, and only other well-formed responses reach jsonrpc2.
+type serverStream conn
+
+// ReadObject implements jsonrpc2.ObjectStream.
+func (st *serverStream) ReadObject(v any) error {
+	c := (*conn)(st)
+	for {
+		if len(c.libResp) > 0 {
+			f := c.libResp[0]
+			c.libResp = c.libResp[1:]
+			if json.Unmarshal(f, v) == nil {
+				return nil
+			}
+			continue
+		}
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+		frame, err := c.fr.next()
+		if c.fr.mode != FramingAuto && Framing(c.mode.Load()) == FramingAuto {
+			c.mode.Store(int32(c.fr.mode))
+		}
+		switch {
+		case errors.Is(err, errTooLarge):
+			c.fatal(encodeError(nullID, toWireError(coord.Errorf(coord.ETooLarge,
+				"message over the size cap of %d bytes; connection closed", c.srv.opts.MaxMessageBytes))))
+			return err
+		case errors.Is(err, errBadHeader):
+			c.fatal(encodeError(nullID, newWireError(CodeParseError, "parse error: bad Content-Length header; connection closed")))
+			return err
+		case err != nil:
+			return err
+		}
+		c.srv.opts.Observer.Bytes("in", len(frame))
+		c.handleFrame(frame)
+	}
+}
+
+// WriteObject implements jsonrpc2.ObjectStream (used only if jsonrpc2 itself has to reply).
+func (st *serverStream) WriteObject(obj any) error {
+	c := (*conn)(st)
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	if !c.enqueue(outItem{body: b}, true) {
+		return errors.New("rpc: connection closed")
+	}
+	return nil
+}
+
+// Close implements jsonrpc2.ObjectStream.
+func (st *serverStream) Close() error {
+	(*conn)(st).kill()
+	return nil
+}
+
+// fatal queues a last error reply and closes the connection once it is written.
+func (c *conn) fatal(body []byte) {
+	if !c.enqueue(outItem{body: body, closeAfter: true}, false) {
+		c.kill()
+	}
+}
+
+// handleFrame answers one message (object or batch) without waiting on the backend.
+func (c *conn) handleFrame(frame []byte) {
+	frame = bytes.TrimSpace(frame)
+	if len(frame) > 0 && frame[0] == '[' {
+		c.handleBatch(frame)
+		return
+	}
+	m, werr := parseMessage(frame)
+	switch {
+	case werr != nil:
+		c.srv.opts.Observer.RPC("", werr.Code, 0)
+		c.enqueue(outItem{body: encodeError(m.id, werr)}, true)
+	case m.isResponse:
+		if !c.handleAck(m) && c.http == nil {
+			c.libResp = append(c.libResp, frame)
+		}
+	default:
+		c.serve(m, func(body []byte) { c.enqueue(outItem{body: body}, true) })
+	}
+}
+
+// serve runs one request on the pool and hands its reply (nil for a notification) to reply.
+func (c *conn) serve(m *message, reply func([]byte)) {
+	ok := c.pool.submit(func() {
+		body := c.call(m)
+		reply(body)
+	})
+	if !ok {
+		c.srv.opts.Observer.RPC(m.method, ErrorCode(coord.EBusy), 0)
+		if m.id != nil {
+			reply(encodeError(m.id, toWireError(coord.Errorf(coord.EBusy, "too many requests in flight on this connection; retry later"))))
+		} else {
+			reply(nil)
+		}
+	}
+}
+
+// handleBatch answers a batch with one array reply (no entries for notifications, no reply at all
+// when nothing needs one).
+func (c *conn) handleBatch(frame []byte) {
+	var elems []json.RawMessage
+	if err := json.Unmarshal(frame, &elems); err != nil {
+		var se *json.SyntaxError
+		code, msg := CodeInvalidRequest, "invalid request: batch is not an array of values"
+		if errors.As(err, &se) {
+			code, msg = CodeParseError, "parse error: "+err.Error()
+		}
+		c.enqueue(outItem{body: encodeError(nullID, newWireError(code, msg))}, true)
+		return
+	}
+	if len(elems) == 0 {
+		c.enqueue(outItem{body: encodeError(nullID, newWireError(CodeInvalidRequest, "invalid request: empty batch"))}, true)
+		return
+	}
+	b := &batch{c: c, left: 1}
+	for _, e := range elems {
+		m, werr := parseMessage(e)
+		switch {
+		case werr != nil:
+			b.add(encodeError(m.id, werr))
+		case m.isResponse:
+			if !c.handleAck(m) && c.http == nil {
+				c.libResp = append(c.libResp, bytes.Clone(e))
+			}
+		default:
+			b.mu.Lock()
+			b.left++
+			b.mu.Unlock()
+			c.serve(m, b.done)
+		}
+	}
+	b.done(nil)
+}
+
+// batch collects the replies of one batch.
+type batch struct {
+	c       *conn
+	mu      sync.Mutex
+	left    int
+	entries [][]byte
+}
+
+func (b *batch) add(body []byte) {
+	b.mu.Lock()
+	b.entries = append(b.entries, body)
+	b.mu.Unlock()
+}
+
+// done records one finished element (body nil for a notification) and sends the array after the last.
+func (b *batch) done(body []byte) {
+	b.mu.Lock()
+	if body != nil {
+		b.entries = append(b.entries, body)
+	}
+	b.left--
+	last := b.left == 0
+	entries := b.entries
+	b.mu.Unlock()
+	if !last || len(entries) == 0 {
+		return
+	}
+	out := make([]byte, 0, 64*len(entries))
+	out = append(out, '[')
+	for i, e := range entries {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, e...)
+	}
+	out = append(out, ']')
+	b.c.enqueue(outItem{body: out}, true)
+}

@@ -1,0 +1,303 @@
+package rpc
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// ProtocolVersion is the protocol number exchanged in hello.
+const ProtocolVersion = 1
+
+// Idempotency is embedded in the params of every mutating method.
+type Idempotency struct {
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// IdemKey returns the idempotency key ("" when none was given).
+func (i Idempotency) IdemKey() string { return i.IdempotencyKey }
+
+// Assignment is one pushed (or claimed) lease with its issue and prompt.
+type Assignment struct {
+	Lease  coord.Lease     `json:"lease"`
+	Issue  json.RawMessage `json:"issue"` // the issue's JSONL record as stored
+	Prompt string          `json:"prompt"`
+}
+
+// AssignPayload is what the backend hands to Server.Push.
+type AssignPayload = Assignment
+
+// AssignReply is the client's reply to an assign request: the ack or a reject.
+type AssignReply struct {
+	Accepted bool   `json:"accepted"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// SessionResult is the outcome of one agent session, reported by complete.
+type SessionResult struct {
+	Outcome     string `json:"outcome,omitempty"` // success, code_complete, failure, partial, context_overflow
+	Summary     string `json:"summary,omitempty"`
+	GitCommit   string `json:"git_commit,omitempty"`
+	ContextUsed int64  `json:"context_used,omitempty"`
+	DurationMS  int64  `json:"duration_ms,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+// HelloParams opens a session.
+type HelloParams struct {
+	Name     string         `json:"name" rpc:"required"`
+	Role     string         `json:"role,omitempty"` // worker (default), refinery, client
+	Capacity int            `json:"capacity,omitempty"`
+	Filters  *coord.Filters `json:"filters,omitempty"`
+	Protocol int            `json:"protocol,omitempty"`
+	Token    string         `json:"token,omitempty"`
+}
+
+// HelloResult describes the server and the leases resumed for this worker.
+type HelloResult struct {
+	Server       string       `json:"server"`
+	Version      string       `json:"version"`
+	Protocol     int          `json:"protocol"`
+	Worker       string       `json:"worker"`
+	HeartbeatMS  int64        `json:"heartbeat_ms"`
+	AckTimeoutMS int64        `json:"ack_timeout_ms"`
+	Leases       []Assignment `json:"leases"`
+}
+
+// HeartbeatParams extends a lease (or just says the worker is alive when LeaseID is empty).
+type HeartbeatParams struct {
+	LeaseID  string `json:"lease_id,omitempty"`
+	Epoch    int64  `json:"epoch,omitempty"`
+	Progress string `json:"progress,omitempty"`
+}
+
+// HeartbeatResult carries the new heartbeat deadline.
+type HeartbeatResult struct {
+	Deadline time.Time `json:"deadline"`
+}
+
+// CompleteParams ends a lease with a session result.
+type CompleteParams struct {
+	LeaseID string `json:"lease_id" rpc:"required"`
+	Epoch   int64  `json:"epoch" rpc:"required"`
+	SessionResult
+	Idempotency
+}
+
+// CompleteResult is the issue's state after complete.
+type CompleteResult struct {
+	IssueID string `json:"issue_id"`
+	Status  string `json:"status"`
+	Outcome string `json:"outcome"`
+}
+
+// FailParams ends a lease as failed.
+type FailParams struct {
+	LeaseID string `json:"lease_id" rpc:"required"`
+	Epoch   int64  `json:"epoch" rpc:"required"`
+	Error   string `json:"error,omitempty"`
+	Idempotency
+}
+
+// FailResult is the issue's state after fail.
+type FailResult struct {
+	IssueID      string `json:"issue_id"`
+	Status       string `json:"status"`
+	Attempt      int    `json:"attempt"`
+	DeadLettered bool   `json:"dead_lettered"`
+}
+
+// ReleaseParams gives a lease back without penalty.
+type ReleaseParams struct {
+	LeaseID string `json:"lease_id" rpc:"required"`
+	Epoch   int64  `json:"epoch" rpc:"required"`
+	Reason  string `json:"reason,omitempty"`
+	Idempotency
+}
+
+// ReleaseResult is the issue's state after release.
+type ReleaseResult struct {
+	IssueID string `json:"issue_id"`
+	Status  string `json:"status"`
+}
+
+// ClaimParams asks for work instead of waiting for a push.
+type ClaimParams struct {
+	WaitMS  int64          `json:"wait_ms,omitempty"`
+	Filters *coord.Filters `json:"filters,omitempty"`
+	Idempotency
+}
+
+// ClaimResult holds the (already acked) assignment, or nil when there was none.
+type ClaimResult struct {
+	Assignment *Assignment `json:"assignment"`
+}
+
+// IssueGetParams names one issue.
+type IssueGetParams struct {
+	ID string `json:"id" rpc:"required"`
+}
+
+// IssueResult holds one issue record.
+type IssueResult struct {
+	Issue json.RawMessage `json:"issue"`
+}
+
+// IssueListParams filters issue.list.
+type IssueListParams struct {
+	Status   string `json:"status,omitempty"`
+	Label    string `json:"label,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Assignee string `json:"assignee,omitempty"`
+	Limit    int    `json:"limit,omitempty"`
+}
+
+// IssueReadyParams limits issue.ready.
+type IssueReadyParams struct {
+	Limit int `json:"limit,omitempty"`
+}
+
+// IssueListResult holds issue records.
+type IssueListResult struct {
+	Issues []json.RawMessage `json:"issues"`
+}
+
+// DepSpec is one dependency given to issue.create.
+type DepSpec struct {
+	ID   string `json:"id"`
+	Type string `json:"type,omitempty"`
+}
+
+// IssueCreateParams creates an issue.
+type IssueCreateParams struct {
+	ID          string    `json:"id,omitempty"`
+	Title       string    `json:"title" rpc:"required"`
+	Description string    `json:"description,omitempty"`
+	Priority    *int      `json:"priority,omitempty"` // default 2
+	Type        string    `json:"type,omitempty"`     // default task
+	Labels      []string  `json:"labels,omitempty"`
+	Deps        []DepSpec `json:"deps,omitempty"`
+	Assignee    string    `json:"assignee,omitempty"`
+	Idempotency
+}
+
+// IssueUpdateParams changes fields of an issue; nil fields are left alone.
+type IssueUpdateParams struct {
+	ID          string  `json:"id" rpc:"required"`
+	Title       *string `json:"title,omitempty"`
+	Description *string `json:"description,omitempty"`
+	Priority    *int    `json:"priority,omitempty"`
+	Status      *string `json:"status,omitempty"`
+	Assignee    *string `json:"assignee,omitempty"`
+	Notes       *string `json:"notes,omitempty"`
+	Type        *string `json:"type,omitempty"`
+	Idempotency
+}
+
+// IssueCloseParams closes an issue.
+type IssueCloseParams struct {
+	ID     string `json:"id" rpc:"required"`
+	Reason string `json:"reason,omitempty"`
+	Idempotency
+}
+
+// IssueDepParams adds or removes a dependency edge.
+type IssueDepParams struct {
+	ID        string `json:"id" rpc:"required"`
+	DependsOn string `json:"depends_on" rpc:"required"`
+	Type      string `json:"type,omitempty"` // default blocks
+	Idempotency
+}
+
+// IssueLabelParams adds or removes a label.
+type IssueLabelParams struct {
+	ID    string `json:"id" rpc:"required"`
+	Label string `json:"label" rpc:"required"`
+	Idempotency
+}
+
+// IssueCommentParams appends a comment.
+type IssueCommentParams struct {
+	ID     string `json:"id" rpc:"required"`
+	Text   string `json:"text" rpc:"required"`
+	Author string `json:"author,omitempty"`
+	Idempotency
+}
+
+// EmptyParams is the params of methods that take none.
+type EmptyParams struct{}
+
+// PauseParams is the params of coord.pause and coord.resume.
+type PauseParams struct {
+	Idempotency
+}
+
+// IssueCounts counts issues by scheduler state.
+type IssueCounts struct {
+	Ready        int `json:"ready"`
+	Leased       int `json:"leased"`
+	Closed       int `json:"closed"`
+	DeadLettered int `json:"dead_lettered"`
+	Blocked      int `json:"blocked"`
+	Total        int `json:"total"`
+}
+
+// WorkerCounts counts workers by state.
+type WorkerCounts struct {
+	Idle     int `json:"idle"`
+	Busy     int `json:"busy"`
+	Draining int `json:"draining"`
+	Stalled  int `json:"stalled"`
+	Gone     int `json:"gone"`
+}
+
+// StatusResult is the result of coord.status.
+type StatusResult struct {
+	Issues  IssueCounts  `json:"issues"`
+	Workers WorkerCounts `json:"workers"`
+	Paused  bool         `json:"paused"`
+}
+
+// WorkerInfo is one worker in coord.workers.
+type WorkerInfo struct {
+	Name     string        `json:"name"`
+	Role     string        `json:"role"`
+	Capacity int           `json:"capacity"`
+	State    string        `json:"state"`
+	Leases   []coord.Lease `json:"leases"`
+	LastSeen time.Time     `json:"last_seen"`
+}
+
+// WorkersResult is the result of coord.workers.
+type WorkersResult struct {
+	Workers []WorkerInfo `json:"workers"`
+}
+
+// PauseResult is the result of coord.pause and coord.resume.
+type PauseResult struct {
+	Paused bool `json:"paused"`
+}
+
+// SubscribeParams selects event kinds (empty: all).
+type SubscribeParams struct {
+	Kinds []string `json:"kinds,omitempty"`
+}
+
+// SubscribeResult confirms a subscription.
+type SubscribeResult struct {
+	Subscribed bool `json:"subscribed"`
+}
+
+// CancelParams is the params of the cancel notification.
+type CancelParams struct {
+	LeaseID string `json:"lease_id"`
+	Epoch   int64  `json:"epoch"`
+	IssueID string `json:"issue_id"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// ShutdownParams is the params of the shutdown notification.
+type ShutdownParams struct {
+	Reason string `json:"reason"`
+}
