@@ -422,9 +422,10 @@ export class GtcClient extends EventEmitter {
   }
 
   private afterHello(result: HelloResult, reconnect: boolean): void {
+    if (!Array.isArray(result.leases)) result.leases = []; // a Go nil slice arrives as null
     this._hello = result;
     this.startIdleHeartbeat();
-    const leases = Array.isArray(result.leases) ? result.leases : [];
+    const leases = result.leases;
     const ours = new Set(leases.map((a) => a.lease.id));
     if (reconnect) {
       for (const r of this.running.values()) {
@@ -661,7 +662,6 @@ export class GtcClient extends EventEmitter {
 }
 
 // Typed event methods.
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface GtcClient {
   on<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): this;
   once<E extends keyof ClientEvents>(event: E, listener: (...args: ClientEvents[E]) => void): this;

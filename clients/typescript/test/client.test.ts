@@ -63,6 +63,18 @@ describe('hello', () => {
     assert.ok('host' in server.address);
   });
 
+  it('treats leases: null (a Go nil slice) as no leases', async () => {
+    server.handlers.set('hello', (p, conn) => {
+      conn.name = p.name;
+      return { server: 'gtc', version: 'go', protocol: 1, worker: p.name, heartbeat_ms: 1000, ack_timeout_ms: 1000, leases: null };
+    });
+    const c = await worker();
+    c.onAssignment(() => {});
+    const res = await c.hello({ name: 'w1' });
+    assert.deepEqual(res.leases, []);
+    assert.equal(c.active, 0);
+  });
+
   it('rejects connect when nothing listens', async () => {
     await assert.rejects(connect({ path: '/nonexistent/gtc.sock' }), (e: unknown) => e instanceof GtcError && e.codeName === 'disconnected');
   });
