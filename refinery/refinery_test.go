@@ -1,0 +1,257 @@
+package refinery
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// git runs a git command in dir for test setup and fails the test on error.
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t",
+		"GIT_COMMITTER_EMAIL=t@t", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v in %s: %v\n%s", args, dir, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func write(t *testing.T, dir, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func commit(t *testing.T, dir, msg string, files map[string]string) string {
+	t.Helper()
+	for name, content := range files {
+		write(t, dir, name, content)
+		git(t, dir, "add", name)
+	}
+	git(t, dir, "commit", "-q", "-m", msg)
+	return git(t, dir, "rev-parse", "HEAD")
+}
+
+// newRepo makes a repository on main with two files, without a configured identity (the refinery
+// must supply one).
+func newRepo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	git(t, dir, "init", "-q", "-b", "main")
+	commit(t, dir, "base", map[string]string{"a.txt": "one\ntwo\nthree\n", "dir/b.txt": "b\n"})
+	return dir
+}
+
+// branch creates branch from main with a commit of files and returns to main.
+func branch(t *testing.T, dir, name string, files map[string]string) string {
+	t.Helper()
+	git(t, dir, "checkout", "-q", "-b", name, "main")
+	c := commit(t, dir, "work on "+name, files)
+	git(t, dir, "checkout", "-q", "main")
+	return c
+}
+
+func TestMergeConflictNamesFiles(t *testing.T) {
+	dir := newRepo(t)
+	branch(t, dir, "w1", map[string]string{"a.txt": "one\nTWO by w1\nthree\n", "dir/b.txt": "b1\n", "new.txt": "n\n"})
+	pre := commit(t, dir, "main moves", map[string]string{"a.txt": "one\ntwo on main\nthree\n", "dir/b.txt": "b2\n"})
+	res, err := Merge(context.Background(), dir, Request{Branch: "w1", Target: "main", IssueID: "bd-1", Worker: "w1"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Merged || !reflect.DeepEqual(res.Conflicts, []string{"a.txt", "dir/b.txt"}) {
+		t.Fatalf("result %+v, want conflicts a.txt, dir/b.txt", res)
+	}
+	if head := git(t, dir, "rev-parse", "HEAD"); head != pre {
+		t.Fatalf("HEAD moved to %s on a conflict", head)
+	}
+	if st := git(t, dir, "status", "--porcelain"); st != "" {
+		t.Fatalf("work tree touched: %q", st)
+	}
+}
+
+func TestMergeCleanAndGate(t *testing.T) {
+	cases := []struct {
+		name       string
+		gate       string
+		wantMerged bool
+		wantOutput string
+	}{
+		{"no gate", "", true, ""},
+		{"gate sees merged tree", `test -f new.txt && grep -q "TWO by w1" a.txt && echo ok $GTC_ISSUE`, true, "ok bd-2\n"},
+		{"failing gate", `echo building; echo "FAIL: TestX" >&2; exit 3`, false, "building\nFAIL: TestX\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newRepo(t)
+			tip := branch(t, dir, "w1", map[string]string{"a.txt": "one\nTWO by w1\nthree\n", "new.txt": "n\n"})
+			pre := commit(t, dir, "main moves", map[string]string{"other.txt": "o\n"})
+			res, err := Merge(context.Background(), dir, Request{Branch: "w1", IssueID: "bd-2", Worker: "w1"}, tc.gate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Merged != tc.wantMerged || res.GateFailed == tc.wantMerged || res.GateOutput != tc.wantOutput || len(res.Conflicts) != 0 {
+				t.Fatalf("result %+v", res)
+			}
+			head := git(t, dir, "rev-parse", "HEAD")
+			if !tc.wantMerged {
+				if head != pre || git(t, dir, "status", "--porcelain", "--untracked-files=no") != "" {
+					t.Fatalf("failed gate left HEAD %s (want %s) or a dirty tree", head, pre)
+				}
+				return
+			}
+			if head != res.MergeCommit {
+				t.Fatalf("HEAD %s != merge commit %s", head, res.MergeCommit)
+			}
+			if parents := git(t, dir, "log", "-1", "--format=%P"); parents != pre+" "+tip {
+				t.Fatalf("parents %q, want %s %s (no fast-forward)", parents, pre, tip)
+			}
+			if msg := git(t, dir, "log", "-1", "--format=%s"); msg != "Merge bd-2: w1" {
+				t.Fatalf("message %q", msg)
+			}
+			// Merging the same branch again is a no-op success (a retry after a lost report).
+			again, err := Merge(context.Background(), dir, Request{Branch: "w1", IssueID: "bd-2", Worker: "w1"}, "exit 1")
+			if err != nil || !again.Merged || again.MergeCommit != res.MergeCommit {
+				t.Fatalf("second merge %+v %v", again, err)
+			}
+		})
+	}
+}
+
+func TestGateOutputTail(t *testing.T) {
+	dir := newRepo(t)
+	branch(t, dir, "w1", map[string]string{"new.txt": "n\n"})
+	r := &Refinery{OutputTail: 16}
+	res, err := r.Merge(context.Background(), dir, Request{Branch: "w1"}, `i=0; while [ $i -lt 100 ]; do echo line$i; i=$((i+1)); done; exit 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.GateFailed || !strings.HasSuffix(res.GateOutput, "line98\nline99\n") || len(res.GateOutput) > 16+len("…") {
+		t.Fatalf("tail %q", res.GateOutput)
+	}
+}
+
+func TestGateStoppedUndoes(t *testing.T) {
+	dir := newRepo(t)
+	branch(t, dir, "w1", map[string]string{"new.txt": "n\n"})
+	pre := git(t, dir, "rev-parse", "HEAD")
+	// Running over GateTimeout is a gate failure (the change hangs its tests).
+	r := &Refinery{GateTimeout: 300 * time.Millisecond}
+	res, err := r.Merge(context.Background(), dir, Request{Branch: "w1"}, "echo started; sleep 30 & wait")
+	if err != nil || !res.GateFailed || !strings.Contains(res.GateOutput, "gate stopped") {
+		t.Fatalf("gate over its timeout: %+v %v", res, err)
+	}
+	if res.Merged || git(t, dir, "rev-parse", "HEAD") != pre {
+		t.Fatalf("merge kept after a timed-out gate: %+v", res)
+	}
+	// The caller's context ending is an error, not a verdict on the change.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	res, err = Merge(ctx, dir, Request{Branch: "w1"}, "sleep 30 & wait")
+	if err == nil || res.Merged || res.GateFailed {
+		t.Fatalf("cancelled merge: %+v %v", res, err)
+	}
+	if git(t, dir, "rev-parse", "HEAD") != pre {
+		t.Fatal("merge kept after the context ended")
+	}
+}
+
+func TestMergeWithRemotePushes(t *testing.T) {
+	bare := filepath.Join(t.TempDir(), "remote.git")
+	seed := newRepo(t)
+	git(t, filepath.Dir(bare), "init", "-q", "--bare", "-b", "main", bare)
+	git(t, seed, "remote", "add", "origin", bare)
+	git(t, seed, "push", "-q", "origin", "main")
+
+	// A worker clones, commits on its branch and pushes it.
+	worker := filepath.Join(t.TempDir(), "worker")
+	git(t, filepath.Dir(worker), "clone", "-q", bare, worker)
+	git(t, worker, "checkout", "-q", "-b", "bd-3/w2")
+	tip := commit(t, worker, "feature", map[string]string{"feature.txt": "f\n"})
+	git(t, worker, "push", "-q", "origin", "bd-3/w2")
+	// Meanwhile main moves on the remote.
+	git(t, seed, "pull", "-q", "origin", "main")
+	mainTip := commit(t, seed, "main work", map[string]string{"dir/b.txt": "b changed\n"})
+	git(t, seed, "push", "-q", "origin", "main")
+
+	// The refinery workspace was cloned before both pushes; Merge must fetch.
+	ws := filepath.Join(t.TempDir(), "ws")
+	git(t, filepath.Dir(ws), "clone", "-q", bare, ws)
+	git(t, ws, "reset", "-q", "--hard", "HEAD~1")
+
+	files, err := ChangedFiles(context.Background(), worker, "origin/main", "HEAD")
+	if err != nil || !reflect.DeepEqual(files, []string{"feature.txt"}) {
+		t.Fatalf("changed files %v %v", files, err)
+	}
+	res, err := Merge(context.Background(), ws, Request{Branch: "bd-3/w2", Commit: tip, IssueID: "bd-3", Worker: "w2"}, "test -f feature.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Merged {
+		t.Fatalf("result %+v", res)
+	}
+	if remoteMain := git(t, bare, "rev-parse", "main"); remoteMain != res.MergeCommit {
+		t.Fatalf("remote main %s, merge commit %s: not pushed", remoteMain, res.MergeCommit)
+	}
+	if parents := git(t, bare, "log", "-1", "--format=%P", "main"); parents != mainTip+" "+tip {
+		t.Fatalf("parents %q, want %s %s", parents, mainTip, tip)
+	}
+
+	// A push race: another clone pushes to main while the gate runs; the push is rejected and the
+	// workspace's main is put back.
+	other := filepath.Join(t.TempDir(), "other")
+	git(t, filepath.Dir(other), "clone", "-q", bare, other)
+	git(t, worker, "checkout", "-q", "-b", "bd-4/w2", "origin/main")
+	commit(t, worker, "second", map[string]string{"second.txt": "s\n"})
+	git(t, worker, "push", "-q", "origin", "bd-4/w2")
+	race := "cd " + other + " && echo r > race.txt && git add race.txt && " +
+		"git -c user.name=o -c user.email=o@o commit -q -m race && git push -q origin main"
+	before := git(t, ws, "rev-parse", "HEAD")
+	res, err = Merge(context.Background(), ws, Request{Branch: "bd-4/w2", IssueID: "bd-4", Worker: "w2"}, race)
+	if err == nil || !strings.Contains(err.Error(), "push") || res.Merged {
+		t.Fatalf("push race: %+v %v", res, err)
+	}
+	if head := git(t, ws, "rev-parse", "HEAD"); head != before {
+		t.Fatalf("workspace main %s after a rejected push, want %s", head, before)
+	}
+	// The retry fetches the racing commit and lands on top of it.
+	res, err = Merge(context.Background(), ws, Request{Branch: "bd-4/w2", IssueID: "bd-4", Worker: "w2"}, "test -f race.txt")
+	if err != nil || !res.Merged || git(t, bare, "rev-parse", "main") != res.MergeCommit {
+		t.Fatalf("retry after race: %+v %v", res, err)
+	}
+}
+
+func TestMergeRefusals(t *testing.T) {
+	dir := newRepo(t)
+	branch(t, dir, "w1", map[string]string{"new.txt": "n\n"})
+	ctx := context.Background()
+	if _, err := Merge(ctx, dir, Request{Branch: "nope"}, ""); err == nil {
+		t.Error("unknown branch accepted")
+	}
+	if _, err := Merge(ctx, dir, Request{Branch: "w1", Target: "nope"}, ""); err == nil {
+		t.Error("unknown target accepted")
+	}
+	if _, err := Merge(ctx, dir, Request{Branch: "--upload-pack=x"}, ""); err == nil {
+		t.Error("option-like ref accepted")
+	}
+	if _, err := Merge(ctx, dir, Request{}, ""); err == nil {
+		t.Error("empty request accepted")
+	}
+	write(t, dir, "a.txt", "dirty\n")
+	if _, err := Merge(ctx, dir, Request{Branch: "w1"}, ""); err == nil || !strings.Contains(err.Error(), "uncommitted") {
+		t.Errorf("dirty workspace: %v", err)
+	}
+}
