@@ -75,6 +75,12 @@ func WriteFile(path string, f *File) (string, error) {
 	return writeFile(path, f.Bytes(), "")
 }
 
+// writeData writes the temp file's content; tests replace it to simulate a full disk.
+var writeData = func(f *os.File, data []byte) error {
+	_, err := f.Write(data)
+	return err
+}
+
 // writeFile writes data; when expect is not empty the current file must still hash to expect
 // (checked under the lock), else ErrChanged.
 func writeFile(path string, data []byte, expect string) (sha string, err error) {
@@ -112,7 +118,7 @@ func writeFile(path string, data []byte, expect string) (sha string, err error) 
 			os.Remove(tmpName)
 		}
 	}()
-	if _, err = tmp.Write(data); err != nil {
+	if err = writeData(tmp, data); err != nil {
 		return "", fmt.Errorf("write %s: write temp file: %w", path, err)
 	}
 	if err = tmp.Chmod(mode); err != nil {

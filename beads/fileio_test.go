@@ -1,0 +1,128 @@
+package beads
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+func TestWriteFileKeepsModeAndReads(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "issues.jsonl")
+	f, _ := Parse(path, []byte(`{"id":"a"}`+"\n"), ParseOptions{})
+	sha, err := WriteFile(path, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o644 {
+		t.Fatalf("new file mode %v", st.Mode())
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if sha, err = WriteFile(path, f); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode not kept: %v", st.Mode())
+	}
+	g, rsha, err := ReadFile(path)
+	if err != nil || rsha != sha || g.Get("a") == nil {
+		t.Fatalf("read back: %v %s %s", err, rsha, sha)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LockName)); err != nil {
+		t.Fatalf("lock file: %v", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".~") {
+			t.Fatalf("temp file left: %s", e.Name())
+		}
+	}
+}
+
+func TestWriteFileFailureLeavesNothing(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root ignores directory permissions")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "issues.jsonl")
+	orig := []byte(`{"id":"a"}` + "\n")
+	if err := os.WriteFile(path, orig, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, LockName), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(dir, 0o755)
+	f, _ := Parse(path, []byte(`{"id":"b"}`+"\n"), ParseOptions{})
+	_, err := WriteFile(path, f)
+	if err == nil || !strings.Contains(err.Error(), "temp file") {
+		t.Fatalf("err = %v, want a temp file error", err)
+	}
+	got, _ := os.ReadFile(path)
+	if string(got) != string(orig) {
+		t.Fatal("file changed")
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 2 {
+		t.Fatalf("dir holds %d entries", len(ents))
+	}
+	// Reading a read-only directory still works.
+	if _, _, err := ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWriteFileDiskFull(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "issues.jsonl")
+	orig := []byte(`{"id":"a"}` + "\n")
+	os.WriteFile(path, orig, 0o644)
+	saved := writeData
+	defer func() { writeData = saved }()
+	writeData = func(f *os.File, data []byte) error {
+		f.Write(data[:len(data)/2])
+		return syscall.ENOSPC
+	}
+	f, _ := Parse(path, []byte(`{"id":"b","title":"longer"}`+"\n"), ParseOptions{})
+	_, err := WriteFile(path, f)
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "write temp file") {
+		t.Fatalf("err = %v", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(orig) {
+		t.Fatal("file changed")
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.Name() != "issues.jsonl" && e.Name() != LockName {
+			t.Fatalf("left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestWriteIfUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "issues.jsonl")
+	os.WriteFile(path, []byte("x\n"), 0o644)
+	if _, err := writeFile(path, []byte("y\n"), SHA256([]byte("other"))); err == nil {
+		t.Fatal("want ErrChanged")
+	}
+	if _, err := writeFile(path, []byte("y\n"), SHA256([]byte("x\n"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSHA256(t *testing.T) {
+	if SHA256(nil) != "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" {
+		t.Fatal(SHA256(nil))
+	}
+}
