@@ -134,7 +134,9 @@ func encodeRequest(id []byte, method string, params []byte) []byte {
 }
 
 // encodeNotification builds a notification.
-func encodeNotification(method string, params []byte) []byte { return encodeRequest(nil, method, params) }
+func encodeNotification(method string, params []byte) []byte {
+	return encodeRequest(nil, method, params)
+}
 
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
