@@ -440,6 +440,7 @@ export class GtcClient extends EventEmitter {
 
   /** Takes a lease handed back by hello without ever running it twice. */
   private adopt(a: Assignment): void {
+    normalize(a);
     const id = a.lease.id;
     const r = this.running.get(id);
     if (r) {
@@ -485,6 +486,7 @@ export class GtcClient extends EventEmitter {
     if (!a || typeof a !== 'object' || !a.lease || typeof a.lease.id !== 'string' || typeof a.lease.epoch !== 'number') {
       throw new ResponseError(ErrorCodes.invalid, 'assign: lease.id and lease.epoch are required', { code: 'invalid' });
     }
+    normalize(a);
     const id = a.lease.id;
     const r = this.running.get(id);
     if (r) {
@@ -685,6 +687,12 @@ function sessionDefaults(r: Partial<SessionResult>, durationMs: number): Session
     duration_ms: r.duration_ms ?? durationMs,
     error: r.error ?? '',
   };
+}
+
+/** Fills what the server may leave null: issue (no record stored) and prompt. */
+function normalize(a: Assignment): void {
+  if (!a.issue || typeof a.issue !== 'object') a.issue = { id: a.lease.issue_id, title: '' };
+  if (typeof a.prompt !== 'string') a.prompt = '';
 }
 
 function errorText(e: unknown): string {

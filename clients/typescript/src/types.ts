@@ -22,8 +22,15 @@ export interface Lease {
   created_at: string;
   /** RFC 3339. */
   ack_deadline: string;
-  /** RFC 3339. */
+  /** RFC 3339: the heartbeat deadline. */
   deadline: string;
+  /** RFC 3339, once ended. */
+  ended_at?: string;
+  /** Why it ended: success, failure, expired, released, rejected, cancelled, ... */
+  outcome?: string;
+  error?: string;
+  /** Last progress reported by heartbeat. */
+  progress?: string;
   [key: string]: unknown;
 }
 
@@ -83,8 +90,8 @@ export interface Filters {
   convoy?: string;
 }
 
-/** Progress payload of a heartbeat (free form). */
-export type Progress = string | number | Record<string, unknown>;
+/** Progress payload of a heartbeat: free text (the server stores it on the lease). */
+export type Progress = string;
 
 /** Params of hello. */
 export interface HelloParams {
@@ -268,7 +275,8 @@ export interface GtcEvent {
   lease_id?: string;
   worker?: string;
   actor?: string;
-  detail?: unknown;
+  /** Free text or JSON text. */
+  detail?: string;
   [key: string]: unknown;
 }
 

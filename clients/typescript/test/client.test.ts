@@ -180,6 +180,19 @@ describe('assignments', () => {
     assert.deepEqual(await server.assign(server.last, assignment('bd-2')), { accepted: true }, 'a slot is free again');
   });
 
+  it('gives the handler a stub issue when the server sends issue: null', async () => {
+    const c = await worker();
+    const got: Assignment[] = [];
+    c.onAssignment((a) => {
+      got.push(a);
+    });
+    await c.hello({ name: 'w1' });
+    const a = assignment('bd-null');
+    await server.assign(server.last, { ...a, issue: null as never });
+    await until(() => server.callsOf('complete').length === 1);
+    assert.deepEqual(got[0].issue, { id: 'bd-null', title: '' });
+  });
+
   it('answers a malformed assign with invalid params', async () => {
     const c = await worker();
     c.onAssignment(() => {});
