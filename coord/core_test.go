@@ -1,0 +1,544 @@
+package coord
+
+import (
+	"github.com/gastown/gtc/beads"
+	"slices"
+	"testing"
+	"time"
+)
+
+// sim drives a core with explicit time.
+type sim struct {
+	t   *testing.T
+	c   *core
+	now time.Time
+	ch  []Change
+	ef  []Effect
+}
+
+func newSim(t *testing.T, cfg Config, n int, prio func(i int) int) *sim {
+	var is = make([]IssuePut, 0, n)
+	for i := 0; i < n; i++ {
+		p := 2
+		if prio != nil {
+			p = prio(i)
+		}
+		is = append(is, puts(iss(idn(i), p))...)
+	}
+	c := newCore(cfg, nil, t0)
+	if err := c.putIssues(t0, is); err != nil {
+		t.Fatal(err)
+	}
+	c.take()
+	return &sim{t: t, c: c, now: t0}
+}
+
+func idn(i int) string { return "t-" + string(rune('a'+i/26)) + string(rune('a'+i%26)) }
+
+// step runs the timers and dispatch, collects output.
+func (s *sim) step() {
+	s.c.tick(s.now)
+	s.c.dispatch(s.now)
+	ch, ef := s.c.take()
+	s.ch = append(s.ch, ch...)
+	s.ef = append(s.ef, ef...)
+}
+
+func (s *sim) advance(d time.Duration) { s.now = s.now.Add(d); s.step() }
+
+func (s *sim) connect(name string, capacity int, f Filters) []Assignment {
+	s.t.Helper()
+	a, err := s.c.connect(s.now, Hello{Name: name, Capacity: capacity, Filters: f}, 1)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.step()
+	return a
+}
+
+// pushes returns and forgets the push effects so far.
+func (s *sim) pushes() []PushEffect {
+	var out []PushEffect
+	keep := s.ef[:0]
+	for _, e := range s.ef {
+		if p, ok := e.(PushEffect); ok {
+			out = append(out, p)
+		} else {
+			keep = append(keep, e)
+		}
+	}
+	s.ef = keep
+	return out
+}
+
+func (s *sim) cancels() []CancelEffect {
+	var out []CancelEffect
+	for _, e := range s.ef {
+		if p, ok := e.(CancelEffect); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (s *sim) events(kind string) int {
+	n := 0
+	for _, ch := range s.ch {
+		if e, ok := ch.(EventAppend); ok && e.Event.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *sim) meta(id string) IssueMeta { return s.c.issues[id].meta }
+
+func (s *sim) one() PushEffect {
+	s.t.Helper()
+	p := s.pushes()
+	if len(p) != 1 {
+		s.t.Fatalf("want 1 push, got %d", len(p))
+	}
+	return p[0]
+}
+
+func TestPriorityZeroFirst(t *testing.T) {
+	// defect #1 of the harness: priority 0 must sort first, not like 2.
+	s := newSim(t, testCfg(), 4, func(i int) int { return []int{2, 0, 4, 1}[i] })
+	s.connect("w", 4, Filters{})
+	var got []string
+	for _, p := range s.pushes() {
+		got = append(got, p.A.Lease.IssueID)
+	}
+	if want := []string{idn(1), idn(3), idn(0), idn(2)}; !slices.Equal(got, want) {
+		t.Fatalf("push order %v, want %v", got, want)
+	}
+}
+
+func TestLeaseLifecycleStatuses(t *testing.T) {
+	s := newSim(t, testCfg(), 1, nil)
+	s.connect("w", 1, Filters{})
+	p := s.one()
+	l := p.A.Lease
+	if m := s.meta(l.IssueID); m.Status != "hooked" || m.Assignee != "w" || l.Attempt != 1 || l.State != LeasePushed {
+		t.Fatalf("after push: %+v %+v", m, l)
+	}
+	if err := s.c.ack(s.now, "w", l.ID, l.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	m := s.meta(l.IssueID)
+	if m.Status != "in_progress" || m.StartedAt == nil || !m.StartedAt.Equal(s.now) {
+		t.Fatalf("after ack: %+v", m)
+	}
+	s.advance(time.Second)
+	res, err := s.c.complete(s.now, "w", l.ID, l.Epoch, SessionResult{Outcome: OutcomeSuccess, Summary: "ok"})
+	if err != nil || res.Status != "closed" || res.IssueID != l.IssueID {
+		t.Fatalf("complete: %+v %v", res, err)
+	}
+	s.step()
+	var closed *IssueState
+	for _, ch := range s.ch {
+		if st, ok := ch.(IssueState); ok && st.Status == "closed" {
+			closed = &st
+		}
+	}
+	if closed == nil || closed.ClosedAt == nil || closed.CloseReason == "" {
+		t.Fatalf("no closing IssueState: %+v", closed)
+	}
+	if st := s.c.status(); st.Issues.Closed != 1 || st.Issues.Leased != 0 || st.Workers.Idle != 1 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestLeaseErrors(t *testing.T) {
+	s := newSim(t, testCfg(), 2, nil)
+	s.connect("w1", 1, Filters{})
+	s.connect("w2", 1, Filters{})
+	p := s.pushes()
+	l1 := p[0].A.Lease
+	tests := []struct {
+		name   string
+		worker string
+		id     string
+		epoch  int64
+		code   Code
+	}{
+		{"not holder", "w2", l1.ID, l1.Epoch, ENotHolder},
+		{"stale epoch", "w1", l1.ID, l1.Epoch - 1, EStaleEpoch},
+		{"unknown", "w1", "L-999", 999, ENotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for name, f := range map[string]func() error{
+				"ack":       func() error { return s.c.ack(s.now, tt.worker, tt.id, tt.epoch) },
+				"heartbeat": func() error { _, err := s.c.heartbeat(s.now, tt.worker, tt.id, tt.epoch, ""); return err },
+				"complete":  func() error { _, err := s.c.complete(s.now, tt.worker, tt.id, tt.epoch, SessionResult{}); return err },
+				"fail":      func() error { _, err := s.c.fail(s.now, tt.worker, tt.id, tt.epoch, "x"); return err },
+				"release":   func() error { _, err := s.c.release(s.now, tt.worker, tt.id, tt.epoch, ""); return err },
+			} {
+				if got := ErrorCode(f()); got != tt.code {
+					t.Errorf("%s: code %q, want %q", name, got, tt.code)
+				}
+			}
+		})
+	}
+	// an ended lease answers stale_epoch
+	if _, err := s.c.complete(s.now, "w1", l1.ID, l1.Epoch, SessionResult{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ErrorCode(s.c.ack(s.now, "w1", l1.ID, l1.Epoch)); got != EStaleEpoch {
+		t.Fatalf("ended lease: %q", got)
+	}
+	if _, err := s.c.complete(s.now, "w2", p[1].A.Lease.ID, p[1].A.Lease.Epoch, SessionResult{Outcome: "weird"}); ErrorCode(err) != EInvalid {
+		t.Fatalf("bad outcome: %v", err)
+	}
+}
+
+func TestAckTimeoutNoPenaltyAndStall(t *testing.T) {
+	s := newSim(t, testCfg(), 1, nil)
+	s.connect("w", 1, Filters{})
+	l := s.one().A.Lease
+	s.advance(10 * time.Second)
+	m := s.meta(l.IssueID)
+	if m.Status != "open" || m.Attempts != 0 || m.Assignee != "" {
+		t.Fatalf("after ack timeout: %+v", m)
+	}
+	if c := s.cancels(); len(c) != 1 || c[0].LeaseID != l.ID {
+		t.Fatalf("cancels %+v", c)
+	}
+	if st := s.c.workerState(s.c.workers["w"]); st != WorkerStalled {
+		t.Fatalf("worker %s, want stalled", st)
+	}
+	if len(s.pushes()) != 0 {
+		t.Fatal("stalled worker was pushed to")
+	}
+	// a heartbeat shows life: the worker gets work again, same issue, still attempt 1
+	if _, err := s.c.heartbeat(s.now, "w", "", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if l2 := s.one().A.Lease; l2.IssueID != l.IssueID || l2.Attempt != 1 || l2.Epoch <= l.Epoch {
+		t.Fatalf("re-push %+v", l2)
+	}
+}
+
+func TestHeartbeatExpiryBackoffDeadLetter(t *testing.T) {
+	cfg := testCfg()
+	s := newSim(t, cfg, 1, nil)
+	s.connect("w", 1, Filters{})
+	id := idn(0)
+	for attempt := 1; attempt <= 3; attempt++ {
+		s.step()
+		p := s.pushes()
+		if len(p) != 1 {
+			// waiting on backoff: jump past it
+			nb := s.meta(id).NotBefore
+			if nb.IsZero() || !nb.After(s.now) {
+				t.Fatalf("attempt %d: no push and no backoff (%v)", attempt, nb)
+			}
+			s.now = nb
+			s.step()
+			if _, err := s.c.heartbeat(s.now, "w", "", 0, ""); err != nil {
+				t.Fatal(err)
+			}
+			s.step()
+			p = s.pushes()
+		}
+		if len(p) != 1 {
+			t.Fatalf("attempt %d: %d pushes", attempt, len(p))
+		}
+		l := p[0].A.Lease
+		if l.Attempt != attempt {
+			t.Fatalf("lease attempt %d, want %d", l.Attempt, attempt)
+		}
+		if err := s.c.ack(s.now, "w", l.ID, l.Epoch); err != nil {
+			t.Fatal(err)
+		}
+		s.advance(30 * time.Second)
+		if _, err := s.c.heartbeat(s.now, "w", l.ID, l.Epoch, "half"); err != nil {
+			t.Fatal(err)
+		}
+		s.advance(59 * time.Second) // still alive thanks to the heartbeat
+		if _, ok := s.c.lease(l.ID); !ok {
+			t.Fatal("lease expired despite heartbeat")
+		}
+		s.advance(time.Second)
+		if _, ok := s.c.lease(l.ID); ok {
+			t.Fatal("lease outlived its heartbeat deadline")
+		}
+		m := s.meta(id)
+		if attempt < 3 {
+			base := 5 * time.Second << (attempt - 1)
+			if m.Status != "open" || m.Attempts != attempt || m.NotBefore.Before(s.now.Add(base/2)) || m.NotBefore.After(s.now.Add(base)) {
+				t.Fatalf("after expiry %d: %+v (now %v)", attempt, m, s.now)
+			}
+			if len(s.c.readyIDs(0)) != 0 {
+				t.Fatal("issue ready during backoff")
+			}
+		} else if m.Status != "blocked" || !hasLabel(m.Labels, "gtc:failed") || s.c.status().Issues.DeadLettered != 1 {
+			t.Fatalf("not dead-lettered: %+v", m)
+		}
+	}
+	if s.events("dead_lettered") != 1 || s.events("expired") != 3 {
+		t.Fatalf("events: dead %d expired %d", s.events("dead_lettered"), s.events("expired"))
+	}
+	// a human reopens it: fresh attempt budget
+	is := iss(id, 2)
+	if err := s.c.putIssues(s.now, puts(is)); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.meta(id); m.Attempts != 0 || s.c.counts[clsDead] != 0 {
+		t.Fatalf("revived: %+v", m)
+	}
+}
+
+func TestDisconnectGraceReconnect(t *testing.T) {
+	s := newSim(t, testCfg(), 2, nil)
+	s.connect("w", 2, Filters{})
+	p := s.pushes()
+	if len(p) != 2 {
+		t.Fatalf("%d pushes", len(p))
+	}
+	_ = s.c.ack(s.now, "w", p[0].A.Lease.ID, p[0].A.Lease.Epoch)
+	_ = s.c.ack(s.now, "w", p[1].A.Lease.ID, p[1].A.Lease.Epoch)
+	s.c.disconnect(s.now, "w", 7) // stale session: ignored
+	if !s.c.workers["w"].connected {
+		t.Fatal("stale session disconnected the worker")
+	}
+	s.c.disconnect(s.now, "w", 1)
+	s.advance(29 * time.Second)
+	a, err := s.c.connect(s.now, Hello{Name: "w", Capacity: 2}, 2)
+	if err != nil || len(a) != 2 || a[0].Lease.ID != p[0].A.Lease.ID || a[1].Lease.ID != p[1].A.Lease.ID {
+		t.Fatalf("reconnect leases %+v %v", a, err)
+	}
+	s.step()
+	if len(s.pushes()) != 0 {
+		t.Fatal("duplicate work pushed on reconnect")
+	}
+	// now leave for good
+	s.c.disconnect(s.now, "w", 2)
+	s.advance(30 * time.Second)
+	for _, x := range p {
+		if m := s.meta(x.A.Lease.IssueID); m.Status != "open" || m.Attempts != 1 {
+			t.Fatalf("after grace: %+v", m)
+		}
+	}
+	if st := s.c.status(); st.Workers.Gone != 1 || st.Issues.Leased != 0 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestRejectReleaseCancelNoPenalty(t *testing.T) {
+	s := newSim(t, testCfg(), 1, nil)
+	s.connect("a", 1, Filters{})
+	l := s.one().A.Lease
+	if err := s.c.reject(s.now, "a", l.ID, l.Epoch, "not mine"); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if len(s.pushes()) != 0 {
+		t.Fatal("rejected issue pushed back to the same worker")
+	}
+	s.connect("b", 1, Filters{})
+	l = s.one().A.Lease
+	if l.Worker != "b" || l.Attempt != 1 {
+		t.Fatalf("after reject: %+v", l)
+	}
+	if _, err := s.c.release(s.now, "b", l.ID, l.Epoch, "later"); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	l = s.one().A.Lease
+	if err := s.c.cancelLease(s.now, l.ID, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if m := s.meta(l.IssueID); m.Attempts != 0 || m.Status != "open" && m.Status != "hooked" {
+		t.Fatalf("penalised: %+v", m)
+	}
+	if len(s.cancels()) != 1 {
+		t.Fatal("cancel not sent to worker")
+	}
+}
+
+func TestOutcomes(t *testing.T) {
+	tests := []struct {
+		outcome, ccStatus string
+		status            string
+		attempts          int
+	}{
+		{OutcomeSuccess, "", "closed", 0},
+		{OutcomeCodeComplete, "", "closed", 0},
+		{OutcomeCodeComplete, "in_review", "in_review", 0},
+		{OutcomeFailure, "", "open", 1},
+		{OutcomePartial, "", "open", 1},
+		{OutcomeContextOverflow, "", "open", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.outcome+"/"+tt.ccStatus, func(t *testing.T) {
+			cfg := testCfg()
+			cfg.CodeCompleteStatus = tt.ccStatus
+			s := newSim(t, cfg, 1, nil)
+			s.connect("w", 1, Filters{})
+			l := s.one().A.Lease
+			res, err := s.c.complete(s.now, "w", l.ID, l.Epoch, SessionResult{Outcome: tt.outcome, Error: "boom"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := s.meta(l.IssueID)
+			if res.Status != tt.status || m.Status != tt.status || m.Attempts != tt.attempts {
+				t.Fatalf("res %+v meta %+v", res, m)
+			}
+		})
+	}
+}
+
+func TestFiltersAndFairness(t *testing.T) {
+	c := newTestCore(t, testCfg(),
+		iss("gt-1", 2, withLabels("go", "backend")), iss("gt-2", 1, withLabels("go")),
+		iss("bd-3", 0, withType("bug")), iss("bd-4", 3, withLabels("convoy:alpha")), iss("bd-5", 4))
+	s := &sim{t: t, c: c, now: t0}
+	s.connect("conv", 1, Filters{Convoy: "alpha"})
+	s.connect("gob", 1, Filters{Labels: []string{"go", "backend"}})
+	s.connect("rig", 2, Filters{Prefixes: []string{"gt-"}})
+	s.connect("bugs", 1, Filters{Types: []string{"bug", "chore"}})
+	got := map[string][]string{}
+	for _, p := range s.pushes() {
+		got[p.Worker] = append(got[p.Worker], p.A.Lease.IssueID)
+	}
+	want := map[string][]string{"conv": {"bd-4"}, "gob": {"gt-1"}, "rig": {"gt-2"}, "bugs": {"bd-3"}}
+	for w, ids := range want {
+		if !slices.Equal(got[w], ids) {
+			t.Fatalf("%s got %v want %v (all %v)", w, got[w], ids, got)
+		}
+	}
+	if r := c.readyIDs(0); !slices.Equal(r, []string{"bd-5"}) {
+		t.Fatalf("left %v", r)
+	}
+	// Fairness: with 3 idle workers and issues arriving one at a time, each goes to the longest idle.
+	s2 := newSim(t, testCfg(), 0, nil)
+	for _, w := range []string{"x", "y", "z"} {
+		s2.connect(w, 1, Filters{})
+		s2.advance(time.Second)
+	}
+	var order []string
+	for i := 0; i < 3; i++ {
+		_ = s2.c.putIssues(s2.now, puts(iss(idn(i), 2)))
+		s2.step()
+		order = append(order, s2.one().Worker)
+	}
+	if !slices.Equal(order, []string{"x", "y", "z"}) {
+		t.Fatalf("fair order %v", order)
+	}
+	// Round robin across capacity: two workers of capacity 2 share 4 issues 2/2, alternating.
+	s3 := newSim(t, testCfg(), 4, nil)
+	s3.c.paused = true
+	s3.connect("p", 2, Filters{})
+	s3.connect("q", 2, Filters{})
+	s3.c.pause(s3.now, false)
+	s3.step()
+	var rr []string
+	for _, p := range s3.pushes() {
+		rr = append(rr, p.Worker)
+	}
+	if !slices.Equal(rr, []string{"p", "q", "p", "q"}) {
+		t.Fatalf("round robin %v", rr)
+	}
+}
+
+func TestPauseDrainClaim(t *testing.T) {
+	s := newSim(t, testCfg(), 3, nil)
+	s.c.pause(s.now, true)
+	s.connect("w", 1, Filters{})
+	if len(s.pushes()) != 0 {
+		t.Fatal("pushed while paused")
+	}
+	if _, _, err := s.c.claim(s.now, "w", nil, 0); ErrorCode(err) != EPaused {
+		t.Fatalf("claim while paused: %v", err)
+	}
+	s.c.pause(s.now, false)
+	s.step()
+	if len(s.pushes()) != 1 {
+		t.Fatal("no push after resume")
+	}
+	// Claims are not limited by capacity and return acked leases.
+	a, _, err := s.c.claim(s.now, "w", nil, 0)
+	if err != nil || a == nil || a.Lease.State != LeaseAcked || s.meta(a.Lease.IssueID).Status != "in_progress" {
+		t.Fatalf("claim: %+v %v", a, err)
+	}
+	_ = s.c.drain(s.now, "w")
+	l := a.Lease
+	_, _ = s.c.complete(s.now, "w", l.ID, l.Epoch, SessionResult{})
+	s.step()
+	if len(s.pushes()) != 0 || s.c.workerState(s.c.workers["w"]) != WorkerDraining {
+		t.Fatal("draining worker got work")
+	}
+	// A parked claim is served when an issue becomes ready; another waits out its time.
+	s.connect("c1", 1, Filters{Labels: []string{"later"}})
+	_, wid, err := s.c.claim(s.now, "c1", nil, time.Minute)
+	if err != nil || wid == 0 {
+		t.Fatalf("park: %v %d", err, wid)
+	}
+	s.connect("c2", 1, Filters{Labels: []string{"never"}})
+	_, wid2, _ := s.c.claim(s.now, "c2", nil, time.Minute)
+	_ = s.c.putIssues(s.now, puts(iss("new", 0, withLabels("later"))))
+	s.advance(time.Second)
+	s.advance(time.Minute)
+	var served, empty int
+	for _, e := range s.ef {
+		if ce, ok := e.(claimEffect); ok {
+			if ce.waiter == wid && ce.a != nil && ce.a.Lease.IssueID == "new" {
+				served++
+			}
+			if ce.waiter == wid2 && ce.a == nil {
+				empty++
+			}
+		}
+	}
+	if served != 1 || empty != 1 {
+		t.Fatalf("served %d empty %d", served, empty)
+	}
+}
+
+func TestOutsideChangeCancelsLease(t *testing.T) {
+	tests := []struct {
+		name   string
+		status string
+		assign string
+		cancel bool
+	}{
+		{"closed outside", "closed", "w", true},
+		{"reassigned", "in_progress", "someone", true},
+		{"reopened", "open", "", true},
+		{"echo of our own export", "hooked", "w", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, testCfg(), 1, nil)
+			s.connect("w", 1, Filters{})
+			l := s.one().A.Lease
+			is := iss(l.IssueID, 2, withStatus(tt.status), func(i *beads.Issue) { i.Assignee = tt.assign })
+			if err := s.c.putIssues(s.now, puts(is)); err != nil {
+				t.Fatal(err)
+			}
+			s.step()
+			_, live := s.c.lease(l.ID)
+			if live == tt.cancel || (len(s.cancels()) == 1) != tt.cancel {
+				t.Fatalf("live %v cancels %d", live, len(s.cancels()))
+			}
+		})
+	}
+}
+
+func TestAging(t *testing.T) {
+	cfg := testCfg()
+	cfg.Aging = time.Hour
+	c := newTestCore(t, cfg, iss("old-p4", 4, withCreated(t0.Add(-10*time.Hour))), iss("new-p1", 1))
+	if r := c.readyIDs(0); r[0] != "old-p4" {
+		t.Fatalf("aging off? %v", r)
+	}
+	c2 := newTestCore(t, testCfg(), iss("old-p4", 4, withCreated(t0.Add(-10*time.Hour))), iss("new-p1", 1))
+	if r := c2.readyIDs(0); r[0] != "new-p1" {
+		t.Fatalf("default order %v", r)
+	}
+}
