@@ -91,7 +91,11 @@ func (c *conn) handleFrame(frame []byte) {
 			c.libResp = append(c.libResp, frame)
 		}
 	default:
-		c.serve(m, func(body []byte) { c.enqueue(outItem{body: body}, true) })
+		c.serve(m, func(body []byte) {
+			if body != nil {
+				c.enqueue(outItem{body: body}, true)
+			}
+		})
 	}
 }
 
