@@ -1,0 +1,345 @@
+package coord
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type harness struct {
+	t     *testing.T
+	e     *Engine
+	clk   *FakeClock
+	p     *memPersister
+	out   *recOutbox
+	stop  func()
+	ctx   context.Context
+	errCh chan error
+}
+
+// startEngine runs an engine on p's current snapshot with a fake clock at now.
+func startEngine(t *testing.T, cfg Config, p *memPersister, clk *FakeClock) *harness {
+	t.Helper()
+	snap, _ := p.Load(context.Background())
+	out := newRecOutbox()
+	e, err := NewEngine(cfg, clk, p, snap, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, e: e, clk: clk, p: p, out: out, ctx: context.Background(), errCh: make(chan error, 1)}
+	go func() { h.errCh <- e.Run(ctx) }()
+	var once sync.Once
+	h.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-h.errCh; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(h.stop)
+	return h
+}
+
+// nextPush waits (bounded) for the next pushed assignment.
+func (h *harness) nextPush() PushEffect {
+	h.t.Helper()
+	select {
+	case p := <-h.out.pushed:
+		return p
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("no push within 5s")
+	}
+	return PushEffect{}
+}
+
+func (h *harness) noPush() {
+	h.t.Helper()
+	h.e.Status() // a round trip through the loop: earlier effects are delivered
+	select {
+	case p := <-h.out.pushed:
+		h.t.Fatalf("unexpected push %+v", p)
+	default:
+	}
+}
+
+func TestEngineCycle(t *testing.T) {
+	h := startEngine(t, testCfg(), newMemPersister(nil), NewFakeClock(t0))
+	ctx := h.ctx
+	if err := h.e.PutIssues(ctx, puts(iss("a", 1), iss("b", 0), iss("c", 2, withDep("b", "blocks")))); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.e.Ready(0); len(r) != 2 || r[0] != "b" {
+		t.Fatalf("ready %v", r)
+	}
+	leases, err := h.e.Connect(ctx, Hello{Name: "w"}, 11)
+	if err != nil || len(leases) != 0 {
+		t.Fatalf("connect %v %v", leases, err)
+	}
+	var done []string
+	for i := 0; i < 3; i++ {
+		p := h.nextPush()
+		l := p.A.Lease
+		if p.Session != 11 || p.Worker != "w" {
+			t.Fatalf("push %+v", p)
+		}
+		if err := h.e.Ack(ctx, "w", l.ID, l.Epoch); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := h.e.Lease(l.ID); !ok || got.State != LeaseAcked {
+			t.Fatalf("lease %+v", got)
+		}
+		if _, err := h.e.Heartbeat(ctx, "w", l.ID, l.Epoch, "working"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := h.e.Complete(ctx, "w", l.ID, l.Epoch, SessionResult{Outcome: OutcomeSuccess})
+		if err != nil || res.Status != "closed" {
+			t.Fatalf("complete %+v %v", res, err)
+		}
+		done = append(done, l.IssueID)
+	}
+	if done[0] != "b" || done[1] != "a" || done[2] != "c" {
+		t.Fatalf("order %v", done)
+	}
+	st := h.e.Status()
+	if st.Issues.Closed != 3 || st.Issues.Ready != 0 || st.Workers.Idle != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	if ws := h.e.Workers(); len(ws) != 1 || ws[0].Name != "w" || !ws[0].Connected {
+		t.Fatalf("workers %+v", ws)
+	}
+	k := h.out.eventKinds()
+	if k["assigned"] != 3 || k["acked"] != 3 || k["completed"] != 3 {
+		t.Fatalf("events %v", k)
+	}
+	snap, _ := h.p.Load(ctx)
+	for _, m := range snap.Issues {
+		if m.Status != "closed" {
+			t.Fatalf("durable %s is %s", m.ID, m.Status)
+		}
+	}
+}
+
+// slowPersister delays commits so concurrent requests pile up into batches.
+type slowPersister struct {
+	*memPersister
+	delay time.Duration
+}
+
+func (s slowPersister) Commit(ctx context.Context, chs []Change) error {
+	time.Sleep(s.delay)
+	return s.memPersister.Commit(ctx, chs)
+}
+
+func TestEngineGroupCommit(t *testing.T) {
+	mp := newMemPersister(nil)
+	clk := NewFakeClock(t0)
+	out := newRecOutbox()
+	e, err := NewEngine(testCfg(), clk, slowPersister{mp, 5 * time.Millisecond}, nil, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	const n = 64
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := e.PutIssues(context.Background(), puts(iss(idn(i), 2))); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	commits, changes := mp.stats()
+	if changes != n || commits >= n/2 {
+		t.Fatalf("%d changes in %d commits: no group commit", changes, commits)
+	}
+	if got := len(e.Ready(0)); got != n {
+		t.Fatalf("ready %d", got)
+	}
+}
+
+func TestEngineCommitFailure(t *testing.T) {
+	h := startEngine(t, testCfg(), newMemPersister(nil), NewFakeClock(t0))
+	ctx := h.ctx
+	_ = h.e.PutIssues(ctx, puts(iss("a", 1)))
+	if _, err := h.e.Connect(ctx, Hello{Name: "w"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	l := h.nextPush().A.Lease
+	h.p.setFail(errors.New("disk full"))
+	if err := h.e.Ack(ctx, "w", l.ID, l.Epoch); ErrorCode(err) != EUnavailable {
+		t.Fatalf("ack during failure: %v", err)
+	}
+	if err := h.e.PutIssues(ctx, puts(iss("b", 0))); ErrorCode(err) != EUnavailable {
+		t.Fatalf("put during failure: %v", err)
+	}
+	if h.e.Health() == nil {
+		t.Fatal("engine reports healthy while commits fail")
+	}
+	h.p.setFail(nil)
+	got, ok := h.e.Lease(l.ID)
+	if !ok || got.State != LeasePushed {
+		t.Fatalf("undurable ack survived: %+v", got)
+	}
+	if r := h.e.Ready(0); len(r) != 0 {
+		t.Fatalf("undurable put survived: %v", r)
+	}
+	if err := h.e.Ack(ctx, "w", l.ID, l.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	if h.e.Health() != nil {
+		t.Fatal("still unhealthy after a good commit")
+	}
+	h.noPush()
+}
+
+func TestEngineTimers(t *testing.T) {
+	clk := NewFakeClock(t0)
+	h := startEngine(t, testCfg(), newMemPersister(nil), clk)
+	_ = h.e.PutIssues(h.ctx, puts(iss("a", 1)))
+	_, _ = h.e.Connect(h.ctx, Hello{Name: "w"}, 1)
+	l := h.nextPush().A.Lease
+	clk.Advance(10 * time.Second)
+	if _, ok := h.e.Lease(l.ID); ok {
+		t.Fatal("lease survived its ack deadline")
+	}
+	h.out.mu.Lock()
+	nc := len(h.out.cancels)
+	h.out.mu.Unlock()
+	if nc != 1 {
+		t.Fatalf("%d cancels", nc)
+	}
+	if st := h.e.Status(); st.Workers.Stalled != 1 || st.Issues.Ready != 1 {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+func TestEngineRestart(t *testing.T) {
+	for _, reconnect := range []bool{true, false} {
+		t.Run(map[bool]string{true: "reconnect", false: "gone"}[reconnect], func(t *testing.T) {
+			p := newMemPersister(nil)
+			clk := NewFakeClock(t0)
+			h := startEngine(t, testCfg(), p, clk)
+			_ = h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2)))
+			_ = h.e.Pause(h.ctx)
+			_, _ = h.e.Connect(h.ctx, Hello{Name: "w"}, 1)
+			_ = h.e.Resume(h.ctx)
+			l := h.nextPush().A.Lease
+			if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
+				t.Fatal(err)
+			}
+			h.stop()
+
+			h2 := startEngine(t, testCfg(), p, clk)
+			if st := h2.e.Status(); st.Issues.Leased != 1 || st.Issues.Ready != 1 {
+				t.Fatalf("after restart %+v", st)
+			}
+			if reconnect {
+				clk.Advance(20 * time.Second)
+				got, err := h2.e.Connect(h2.ctx, Hello{Name: "w"}, 2)
+				if err != nil || len(got) != 1 || got[0].Lease.ID != l.ID {
+					t.Fatalf("resumed %+v %v", got, err)
+				}
+				if _, err := h2.e.Complete(h2.ctx, "w", l.ID, l.Epoch, SessionResult{}); err != nil {
+					t.Fatal(err)
+				}
+				l2 := h2.nextPush().A.Lease
+				if l2.Epoch <= l.Epoch || l2.IssueID != "b" {
+					t.Fatalf("next lease %+v", l2)
+				}
+				return
+			}
+			clk.Advance(31 * time.Second)
+			st := h2.e.Status()
+			if st.Issues.Leased != 0 || st.Workers.Gone != 1 {
+				t.Fatalf("after grace %+v", st)
+			}
+			snap, _ := p.Load(context.Background())
+			for _, m := range snap.Issues {
+				if m.ID == l.IssueID && (m.Attempts != 1 || m.Status != "open") {
+					t.Fatalf("expired issue %+v", m)
+				}
+			}
+		})
+	}
+}
+
+func TestEngineClaim(t *testing.T) {
+	clk := NewFakeClock(t0)
+	h := startEngine(t, testCfg(), newMemPersister(nil), clk)
+	ctx := h.ctx
+	_, _ = h.e.Connect(ctx, Hello{Name: "c", Role: "client"}, 1)
+	if a, err := h.e.Claim(ctx, "c", nil, 0); err != nil || a != nil {
+		t.Fatalf("empty claim %+v %v", a, err)
+	}
+	got := make(chan *Assignment, 1)
+	go func() {
+		a, err := h.e.Claim(ctx, "c", &Filters{Labels: []string{"x"}}, time.Minute)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- a
+	}()
+	// wait until the claim is parked, then make an issue ready
+	for i := 0; i < 500; i++ {
+		if h.waiters() == 1 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	_ = h.e.PutIssues(ctx, puts(iss("other", 0), iss("want", 3, withLabels("x"))))
+	select {
+	case a := <-got:
+		if a == nil || a.Lease.IssueID != "want" || a.Lease.State != LeaseAcked {
+			t.Fatalf("claimed %+v", a)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("parked claim not served")
+	}
+	// a parked claim that times out returns nil
+	go func() {
+		a, _ := h.e.Claim(ctx, "c", &Filters{Labels: []string{"none"}}, time.Minute)
+		got <- a
+	}()
+	for i := 0; i < 500 && h.waiters() != 1; i++ {
+		time.Sleep(2 * time.Millisecond)
+	}
+	clk.Advance(time.Minute)
+	if a := <-got; a != nil {
+		t.Fatalf("timed-out claim returned %+v", a)
+	}
+	// an abandoned claim is unparked
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { _, err := h.e.Claim(cctx, "c", &Filters{Labels: []string{"none"}}, time.Hour); errc <- err }()
+	for i := 0; i < 500 && h.waiters() != 1; i++ {
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Fatal("abandoned claim returned no error")
+	}
+	if n := h.waiters(); n != 0 {
+		t.Fatalf("%d waiters left", n)
+	}
+}
+
+// waiters counts parked claims (read on the loop).
+func (h *harness) waiters() int {
+	n := 0
+	h.e.read(func(c *core) { n = len(c.waiters) })
+	return n
+}
