@@ -85,8 +85,9 @@ describe('assignments', () => {
     const c = await worker();
     const gate = deferred();
     const seen: Assignment[] = [];
-    c.onAssignment(async (a) => {
+    c.onAssignment(async (a, { heartbeat }) => {
       seen.push(a);
+      await heartbeat('started');
       await gate.promise;
       return { outcome: 'code_complete', summary: 'did it', git_commit: 'abc123', context_used: 42, duration_ms: 7, error: '' };
     });
@@ -95,6 +96,8 @@ describe('assignments', () => {
     assert.deepEqual(reply, { accepted: true });
     await until(() => seen.length === 1, 2000, 'handler start');
     assert.equal(server.callsOf('complete').length, 0, 'complete only after the handler returns');
+    await until(() => server.callsOf('heartbeat').length === 1);
+    assert.deepEqual(server.order.slice(-2), ['ack:L-bd-1', 'call:heartbeat'], 'the ack goes out before the handler runs');
     assert.equal(seen[0].issue.x_unknown, 7, 'unknown issue keys reach the handler');
     const finished = new Promise<FinishedEvent>((r) => c.once('finished', r));
     gate.resolve();
@@ -280,8 +283,9 @@ describe('cancel', () => {
 
   it('ignores a cancel for an older epoch', async () => {
     const c = await worker();
+    const cancelSeen = new Promise((r) => c.once('cancel', r));
     c.onAssignment(async (_a, { signal }) => {
-      await new Promise((r) => setTimeout(r, 50));
+      await cancelSeen; // the stale cancel has been handled before the handler decides
       return { outcome: signal.aborted ? 'failure' : 'success' };
     });
     await c.hello({ name: 'w1' });

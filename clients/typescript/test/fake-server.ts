@@ -33,6 +33,8 @@ type Handler = (params: any, conn: FakeConn) => unknown;
 export class FakeServer extends EventEmitter {
   readonly calls: Call[] = [];
   readonly conns: FakeConn[] = [];
+  /** Order in which calls and assign replies arrived: "call:<method>" and "ack:<lease id>". */
+  readonly order: string[] = [];
   heartbeatMs = 1000;
   /** Token required in hello when set. */
   token?: string;
@@ -79,8 +81,10 @@ export class FakeServer extends EventEmitter {
   }
 
   /** Pushes an assignment to a connection; resolves with the worker's reply (the ack). */
-  assign(conn: FakeConn, a: Assignment): Promise<AssignReply> {
-    return conn.rpc.sendRequest('assign', a) as Promise<AssignReply>;
+  async assign(conn: FakeConn, a: Assignment): Promise<AssignReply> {
+    const reply = (await conn.rpc.sendRequest('assign', a)) as AssignReply;
+    this.order.push(`ack:${a.lease?.id}`);
+    return reply;
   }
 
   /** Sends a cancel notification. */
@@ -100,6 +104,7 @@ export class FakeServer extends EventEmitter {
     this.conns.push(conn);
     rpc.onRequest((method: string, params: any) => {
       this.calls.push({ method, params, conn });
+      this.order.push(`call:${method}`);
       this.emit('call', method, params);
       const h = this.handlers.get(method);
       if (h) return h(params, conn);
