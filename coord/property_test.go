@@ -1,0 +1,261 @@
+package coord
+
+import (
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/beads"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"pgregory.net/rapid"
+)
+
+// model drives a core through random operations, committing every step to a fold like the engine.
+type model struct {
+	t       *rapid.T
+	cfg     Config
+	c       *core
+	f       *fold
+	now     time.Time
+	session uint64
+}
+
+var (
+	propIDs     = []string{"p-0", "p-1", "p-2", "p-3", "p-4", "p-5", "p-6", "p-7"}
+	propWorkers = []string{"w0", "w1", "w2"}
+)
+
+func (m *model) commit() {
+	m.c.tick(m.now)
+	m.c.dispatch(m.now)
+	ch, _ := m.c.take()
+	m.f.apply(ch)
+}
+
+// anyLease picks a live lease (nil if none).
+func (m *model) anyLease(t *rapid.T) *Lease {
+	ls := sortedLeases(m.c.leases)
+	if len(ls) == 0 {
+		return nil
+	}
+	return ls[rapid.IntRange(0, len(ls)-1).Draw(t, "lease")]
+}
+
+func genIssue(t *rapid.T, id string, now time.Time) beads.Issue {
+	is := beads.Issue{ID: id, Title: id, IssueType: "task",
+		Status:    rapid.SampledFrom([]string{"open", "open", "open", "closed", "in_progress", "blocked", "deferred", "tombstone", "hooked"}).Draw(t, "status"),
+		Priority:  rapid.IntRange(0, 4).Draw(t, "prio"),
+		CreatedAt: t0.Add(-time.Duration(rapid.IntRange(0, 100).Draw(t, "age")) * time.Minute),
+		UpdatedAt: now}
+	if is.Status == "closed" {
+		is.CloseReason = rapid.SampledFrom([]string{"done", "failed: tests", ""}).Draw(t, "reason")
+	}
+	if rapid.IntRange(0, 9).Draw(t, "gate") == 0 {
+		is.IssueType = "gate"
+	}
+	if rapid.IntRange(0, 9).Draw(t, "defer") == 0 {
+		d := now.Add(time.Duration(rapid.IntRange(1, 120).Draw(t, "deferS")) * time.Second)
+		is.DeferUntil = &d
+	}
+	for n := rapid.IntRange(0, 2).Draw(t, "ndeps"); n > 0; n-- {
+		on := rapid.SampledFrom(append(propIDs, "nowhere")).Draw(t, "on")
+		typ := rapid.SampledFrom([]string{"blocks", "parent-child", "conditional-blocks", "waits-for", "related"}).Draw(t, "dtype")
+		md := ""
+		if typ == "waits-for" && rapid.Bool().Draw(t, "any") {
+			md = `{"gate":"any-children"}`
+		}
+		is.Dependencies = append(is.Dependencies, beads.Dependency{IssueID: id, DependsOnID: on, Type: typ, Metadata: md})
+	}
+	return is
+}
+
+func (m *model) step(t *rapid.T) {
+	c, now := m.c, m.now
+	w := rapid.SampledFrom(propWorkers).Draw(t, "worker")
+	switch op := rapid.IntRange(0, 13).Draw(t, "op"); op {
+	case 0:
+		m.session++
+		_, _ = c.connect(now, Hello{Name: w, Capacity: rapid.IntRange(1, 2).Draw(t, "cap")}, m.session)
+	case 1:
+		if x := c.workers[w]; x != nil {
+			c.disconnect(now, w, x.session)
+		}
+	case 2, 3:
+		if l := m.anyLease(t); l != nil {
+			_ = c.ack(now, l.Worker, l.ID, l.Epoch)
+		}
+	case 4:
+		if l := m.anyLease(t); l != nil {
+			_, _ = c.heartbeat(now, l.Worker, l.ID, l.Epoch, "p")
+		}
+	case 5:
+		if l := m.anyLease(t); l != nil {
+			out := rapid.SampledFrom([]string{OutcomeSuccess, OutcomeCodeComplete, OutcomeFailure, OutcomePartial}).Draw(t, "outcome")
+			if _, err := c.complete(now, l.Worker, l.ID, l.Epoch, SessionResult{Outcome: out}); err != nil {
+				t.Fatalf("complete: %v", err)
+			}
+		}
+	case 6:
+		if l := m.anyLease(t); l != nil {
+			if rapid.Bool().Draw(t, "rel") {
+				_, _ = c.release(now, l.Worker, l.ID, l.Epoch, "r")
+			} else {
+				_ = c.reject(now, l.Worker, l.ID, l.Epoch, "r")
+			}
+		}
+	case 7:
+		if l := m.anyLease(t); l != nil {
+			if _, err := c.fail(now, l.Worker, l.ID, l.Epoch, "boom"); err != nil {
+				t.Fatalf("fail: %v", err)
+			}
+			// the same lease again: stale
+			if _, err := c.complete(now, l.Worker, l.ID, l.Epoch, SessionResult{}); ErrorCode(err) != EStaleEpoch {
+				t.Fatalf("ended lease answered %v", err)
+			}
+		}
+	case 8:
+		if l := m.anyLease(t); l != nil {
+			other := "w9"
+			if err := c.ack(now, other, l.ID, l.Epoch); ErrorCode(err) != ENotHolder {
+				t.Fatalf("foreign ack answered %v", err)
+			}
+			if err := c.ack(now, l.Worker, l.ID, l.Epoch+1); ErrorCode(err) != EStaleEpoch {
+				t.Fatalf("wrong epoch answered %v", err)
+			}
+		}
+	case 9, 10:
+		m.now = now.Add(time.Duration(rapid.IntRange(1, 90).Draw(t, "sec")) * time.Second)
+	case 11:
+		id := rapid.SampledFrom(propIDs).Draw(t, "id")
+		is := genIssue(t, id, now)
+		if it := c.issues[id]; it != nil && it.lease != nil && rapid.Bool().Draw(t, "echo") {
+			is.Status, is.Assignee = it.meta.Status, it.meta.Assignee // our own export coming back
+		}
+		_ = c.putIssues(now, puts(is))
+	case 12:
+		if x := c.workers[w]; x != nil && x.connected {
+			_, _, _ = c.claim(now, w, nil, 0)
+		}
+	case 13:
+		switch rapid.IntRange(0, 2).Draw(t, "kind") {
+		case 0:
+			c.pause(now, !c.paused)
+		default: // restart from the durable state
+			m.commit()
+			m.c = newCore(m.cfg, m.f.snapshot(), m.now)
+		}
+	}
+	m.commit()
+	m.check(t)
+}
+
+// check asserts the invariants.
+func (m *model) check(t *rapid.T) {
+	c := m.c
+	byIssue := map[string]string{}
+	for id, l := range c.leases {
+		if !l.Live() {
+			t.Fatalf("ended lease %s in the live table", id)
+		}
+		if prev, dup := byIssue[l.IssueID]; dup {
+			t.Fatalf("issue %s has two live leases %s and %s", l.IssueID, prev, id)
+		}
+		byIssue[l.IssueID] = id
+		it := c.issues[l.IssueID]
+		if it == nil || it.lease != l {
+			t.Fatalf("lease %s not attached to its issue", id)
+		}
+		if it.meta.Status != c.cfg.StatusHooked && it.meta.Status != c.cfg.StatusInProgress || it.meta.Assignee != l.Worker {
+			t.Fatalf("leased issue %s shows %s/%s", it.meta.ID, it.meta.Status, it.meta.Assignee)
+		}
+		if c.workers[l.Worker] == nil || c.workers[l.Worker].leases[id] != l {
+			t.Fatalf("lease %s not attached to worker %s", id, l.Worker)
+		}
+	}
+	// Never lose an issue: every open, unblocked, unleased issue past its backoff is ready.
+	var is []beads.Issue
+	for _, it := range c.issues {
+		if it.lease == nil && !it.meta.NotBefore.After(c.now) {
+			is = append(is, issueOf(it.meta))
+		}
+	}
+	all := make([]beads.Issue, 0, len(c.issues))
+	for _, it := range c.issues {
+		all = append(all, issueOf(it.meta))
+	}
+	want := refReady(all, c.now, DefaultWorkflowTypes)
+	eligible := map[string]bool{}
+	for _, x := range is {
+		eligible[x.ID] = true
+	}
+	want = slices.DeleteFunc(want, func(id string) bool { return !eligible[id] })
+	got := c.readyIDs(0)
+	sort.Strings(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("ready %v, reference %v", got, want)
+	}
+	counted := 0
+	for _, n := range c.counts {
+		counted += n
+	}
+	if counted != len(c.issues) || c.counts[clsReady] != c.heap.Len() {
+		t.Fatalf("counters %v for %d issues, heap %d", c.counts, len(c.issues), c.heap.Len())
+	}
+	// Restart here gives the same state.
+	r := newCore(m.cfg, m.f.snapshot(), c.now)
+	if d := cmp.Diff(stateOf(c), stateOf(r), cmpopts.EquateEmpty()); d != "" {
+		t.Fatalf("restart differs (-live +restarted):\n%s", d)
+	}
+}
+
+type coreState struct {
+	Issues   map[string]IssueMeta
+	Leases   map[string]Lease
+	Ready    []string
+	Paused   bool
+	MaxEpoch int64
+}
+
+func stateOf(c *core) coreState {
+	s := coreState{Issues: map[string]IssueMeta{}, Leases: map[string]Lease{}, Ready: c.readyIDs(0), Paused: c.paused, MaxEpoch: c.maxEpoch}
+	for id, it := range c.issues {
+		s.Issues[id] = it.meta
+	}
+	for id, l := range c.leases {
+		s.Leases[id] = *l
+	}
+	return s
+}
+
+func issueOf(m IssueMeta) beads.Issue {
+	is := beads.Issue{ID: m.ID, Status: m.Status, Priority: m.Priority, IssueType: m.IssueType, Pinned: m.Pinned,
+		Ephemeral: m.Ephemeral, DeferUntil: m.DeferUntil, CloseReason: m.CloseReason, Labels: m.Labels}
+	for _, d := range m.Deps {
+		is.Dependencies = append(is.Dependencies, beads.Dependency{IssueID: m.ID, DependsOnID: d.On, Type: d.Type, Metadata: d.Metadata})
+	}
+	return is
+}
+
+func TestPropertyScheduler(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		cfg := testCfg()
+		cfg.MaxAttempts = rapid.IntRange(1, 3).Draw(t, "maxAttempts")
+		m := &model{t: t, cfg: cfg, now: t0, f: newFold(nil)}
+		m.c = newCore(cfg, nil, t0)
+		var init []IssuePut
+		for _, id := range propIDs[:rapid.IntRange(1, len(propIDs)).Draw(t, "n")] {
+			init = append(init, IssuePut{Issue: genIssue(t, id, t0)})
+		}
+		if err := m.c.putIssues(t0, init); err != nil {
+			t.Fatal(err)
+		}
+		m.commit()
+		for i, n := 0, rapid.IntRange(1, 60).Draw(t, "steps"); i < n; i++ {
+			m.step(t)
+		}
+	})
+}
+
+
