@@ -257,5 +257,3 @@ func TestPropertyScheduler(t *testing.T) {
 		}
 	})
 }
-
-
