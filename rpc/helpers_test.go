@@ -32,6 +32,7 @@ type fakeBackend struct {
 	rejected     chan string
 	disconnected chan string
 	claimBlock   chan struct{} // when set, claim waits for it or ctx
+	sessions     sync.Map      // worker name → session ID of its last hello
 }
 
 func newFake() *fakeBackend {
@@ -46,6 +47,7 @@ func (f *fakeBackend) Hello(_ context.Context, s *Session, p HelloParams) (*Hell
 	if p.Name == "deny" {
 		return nil, coord.Errorf(coord.EConflict, "name taken")
 	}
+	f.sessions.Store(p.Name, s.ID)
 	return &HelloResult{HeartbeatMS: 1000}, nil
 }
 func (f *fakeBackend) Heartbeat(context.Context, *Session, HeartbeatParams) (*HeartbeatResult, error) {
@@ -312,4 +314,37 @@ func newHTTPTestServer(t testing.TB, h http.Handler) string {
 		http.DefaultClient.CloseIdleConnections()
 	})
 	return srv.URL
+}
+
+func (f *fakeBackend) sessionOf(t testing.TB, worker string) uint64 {
+	t.Helper()
+	v, ok := f.sessions.Load(worker)
+	if !ok {
+		t.Fatalf("no session for %s", worker)
+	}
+	return v.(uint64)
+}
+
+// wait receives from ch or fails after 5s.
+func wait[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+func dialClient(t testing.TB, o DialOptions) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -67,11 +67,13 @@ func (st *serverStream) Close() error {
 	return nil
 }
 
-// fatal queues a last error reply and closes the connection once it is written.
+// fatal queues a last error reply and returns once the writer has sent it and closed the
+// connection (bounded by the write timeout).
 func (c *conn) fatal(body []byte) {
 	if !c.enqueue(outItem{body: body, closeAfter: true}, false) {
 		c.kill()
 	}
+	<-c.done
 }
 
 // handleFrame answers one message (object or batch) without waiting on the backend.

@@ -1,0 +1,167 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+)
+
+func TestOversizedMessageClosesConnection(t *testing.T) {
+	ts := startServer(t, Options{MaxMessageBytes: 1024}, nil)
+	for _, mode := range []Framing{FramingNDJSON, FramingLSP} {
+		t.Run(mode.String(), func(t *testing.T) {
+			p := dialRaw(t, "unix", ts.unixPath, mode)
+			// exactly at the cap is served
+			pad := strings.Repeat("x", 1024-len(`{"jsonrpc":"2.0","id":1,"method":"nope","params":{"p":""}}`))
+			at := `{"jsonrpc":"2.0","id":1,"method":"nope","params":{"p":"` + pad + `"}}`
+			if len(at) != 1024 {
+				t.Fatalf("len %d", len(at))
+			}
+			if r := p.call(at); !strings.Contains(r, "-32601") {
+				t.Fatalf("message at the cap: %s", r)
+			}
+			p.send(`{"jsonrpc":"2.0","id":2,"method":"nope","params":{"p":"` + strings.Repeat("y", 2000) + `"}}`)
+			r := p.recv()
+			if canon(t, r) != canon(t, appErrReply("null", -32008, "too_large")) {
+				t.Fatalf("oversized: %s", r)
+			}
+			p.expectClosed()
+		})
+	}
+}
+
+func TestOversizedHTTPBody(t *testing.T) {
+	ts := startServer(t, Options{MaxMessageBytes: 512}, nil)
+	url := newHTTPTestServer(t, ts.HTTPHandler())
+	status, body := postRPC(t, url, testToken, `{"jsonrpc":"2.0","id":1,"method":"nope","params":"`+strings.Repeat("z", 600)+`"}`)
+	if status != 413 || !strings.Contains(body, "-32008") {
+		t.Fatalf("status %d body %s", status, body)
+	}
+}
+
+func TestNonReadingPeerIsDisconnectedWithoutBlockingOthers(t *testing.T) {
+	ts := startServer(t, Options{QueueLen: 4, WriteTimeout: 300 * time.Millisecond}, nil)
+	slow := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	slow.call(`{"jsonrpc":"2.0","id":1,"method":"hello","params":{"name":"slow"}}`)
+	if r := slow.call(`{"jsonrpc":"2.0","id":2,"method":"events.subscribe"}`); !strings.Contains(r, `"subscribed":true`) {
+		t.Fatalf("subscribe: %s", r)
+	}
+	fast := dialClient(t, DialOptions{Network: "unix", Addr: ts.unixPath})
+	ctx := context.Background()
+	if _, err := fast.Hello(ctx, HelloParams{Name: "fast"}); err != nil {
+		t.Fatal(err)
+	}
+	// slow stops reading; every Publish returns at once and the peer is cut off.
+	detail := strings.Repeat("d", 64<<10)
+	gone := false
+	for i := 0; i < 1000 && !gone; i++ {
+		ts.Publish(coord.Event{Seq: int64(i), Kind: "assigned", Detail: detail})
+		select {
+		case w := <-ts.b.disconnected:
+			if w != "slow" {
+				t.Fatalf("disconnected %s", w)
+			}
+			gone = true
+		default:
+		}
+		if _, err := fast.CoordStatus(ctx); err != nil {
+			t.Fatalf("other peer blocked: %v", err)
+		}
+	}
+	if !gone {
+		if w := wait(t, ts.b.disconnected, "slow peer disconnect"); w != "slow" {
+			t.Fatalf("disconnected %s", w)
+		}
+	}
+	if err := ts.Push("slow", ts.b.sessionOf(t, "slow"), Assignment{}); coord.ErrorCode(err) != coord.ENotFound {
+		t.Fatalf("push to a disconnected peer: %v", err)
+	}
+	if _, err := fast.CoordStatus(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMaxConnections(t *testing.T) {
+	ts := startServer(t, Options{MaxConns: 2}, nil)
+	a := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	a.hello("")
+	b := dialRaw(t, "tcp", ts.tcpAddr, FramingLSP)
+	b.hello(testToken)
+	c := dialRaw(t, "tcp", ts.tcpAddr, FramingLSP)
+	c.send(sentinel)
+	if r := c.recv(); canon(t, r) != canon(t, appErrReply("null", -32009, "busy")) {
+		t.Fatalf("excess connection: %s", r)
+	}
+	c.expectClosed()
+	a.nc.Close()
+	wait(t, ts.b.disconnected, "disconnect of a")
+	for i := 0; ; i++ {
+		d := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+		if r := d.call(sentinel); strings.Contains(r, "-32601") {
+			break
+		}
+		if i > 100 {
+			t.Fatal("slot never freed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	ts := startServer(t, Options{IdleTimeout: 200 * time.Millisecond}, nil)
+	p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	p.hello("")
+	p.expectClosed()
+	if w := wait(t, ts.b.disconnected, "idle disconnect"); w != "w1" {
+		t.Fatalf("disconnected %s", w)
+	}
+}
+
+func TestPerConnectionPendingLimit(t *testing.T) {
+	b := newFake()
+	b.claimBlock = make(chan struct{})
+	ts := startServer(t, Options{Workers: 1, Pending: 1}, b)
+	p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	p.hello("")
+	for i := 1; i <= 3; i++ {
+		p.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"claim"}`, i))
+	}
+	if r := p.recv(); canon(t, r) != canon(t, appErrReply("3", -32009, "busy")) {
+		t.Fatalf("third claim: %s", r)
+	}
+	// the read loop is not stuck behind the blocked claim
+	if r := p.call(`{"jsonrpc":"2.0","id":"x","method":"hello"}`); !strings.Contains(r, "-32600") && !strings.Contains(r, "-32009") {
+		t.Fatalf("read loop blocked? %s", r)
+	}
+	close(b.claimBlock)
+	got := map[string]bool{}
+	for len(got) < 2 {
+		got[p.recv()] = true
+	}
+	for r := range got {
+		if !strings.Contains(r, `"assignment":null`) {
+			t.Fatalf("claim reply %s", r)
+		}
+	}
+}
+
+func TestUnixSocketMode(t *testing.T) {
+	ts := startServer(t, Options{}, nil)
+	fi, err := os.Stat(ts.unixPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v", fi.Mode().Perm())
+	}
+	if _, err := ListenUnix(ts.unixPath); err == nil {
+		t.Fatal("second listener on a live socket succeeded")
+	}
+	var _ net.Listener
+}
