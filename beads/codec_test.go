@@ -100,7 +100,6 @@ func TestParseListsEveryBadLine(t *testing.T) {
 	}
 }
 
-
 func TestParseShapes(t *testing.T) {
 	tests := []struct {
 		name    string
