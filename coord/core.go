@@ -8,21 +8,23 @@ import (
 // core is the scheduler state machine: no I/O, no goroutines, time passed in. Every decision
 // appends durable Changes and Effects that the engine takes with take().
 type core struct {
-	cfg      Config
-	now      time.Time
-	issues   map[string]*issue
-	rev      map[string][]revEdge // dependency target (spawner for waits-for) -> edges pointing at it
-	heap     readyHeap
-	leases   map[string]*Lease // live leases by id
-	workers  map[string]*worker
-	freeQ    []*worker // workers that may take a push, longest idle first
-	waiters  []*waiter // parked claims, oldest first
-	timers   timerHeap
-	maxEpoch int64
-	paused   bool
-	workflow map[string]bool
-	rnd      *rand.Rand
-	counts   [clsCount]int
+	cfg        Config
+	now        time.Time
+	issues     map[string]*issue
+	rev        map[string][]revEdge  // dependency target (spawner for waits-for) -> edges pointing at it
+	heap       readyHeap             // every ready issue
+	labelHeaps map[string]*readyHeap // ready issues per label a filter asked for
+	nextSlot   int
+	leases     map[string]*Lease // live leases by id
+	workers    map[string]*worker
+	freeQ      []*worker // workers that may take a push, longest idle first
+	waiters    []*waiter // parked claims, oldest first
+	timers     timerHeap
+	maxEpoch   int64
+	paused     bool
+	workflow   map[string]bool
+	rnd        *rand.Rand
+	counts     [clsCount]int
 
 	needDispatch bool
 	nextWaiter   uint64
@@ -35,10 +37,11 @@ type core struct {
 type issue struct {
 	meta       IssueMeta
 	edges      []edge
-	direct     bool   // held back by one of its own edges
-	depth      int    // distance to the nearest directly blocked ancestor, noBlock if none
-	lease      *Lease // live lease, if any
-	heapIdx    int
+	direct     bool         // held back by one of its own edges
+	depth      int          // distance to the nearest directly blocked ancestor, noBlock if none
+	lease      *Lease       // live lease, if any
+	hpos       []int        // position per heap slot; hpos[0] is the global heap, -1 = absent
+	inLabel    []*readyHeap // label heaps holding it
 	cls        int
 	rejectedBy string // worker that last rejected it; it is not pushed to that worker again
 }
@@ -122,7 +125,7 @@ func normalize(m IssueMeta, cfg Config) IssueMeta {
 
 // insertIssue adds a new issue without recomputing anything.
 func (c *core) insertIssue(m IssueMeta) *issue {
-	it := &issue{meta: m, heapIdx: -1, depth: noBlock, cls: clsOther}
+	it := &issue{meta: m, hpos: []int{-1}, depth: noBlock, cls: clsOther}
 	it.edges = edgesOf(&it.meta)
 	c.issues[m.ID] = it
 	c.counts[clsOther]++

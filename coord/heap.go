@@ -8,6 +8,22 @@ import "time"
 type readyHeap struct {
 	items []*issue
 	aging time.Duration
+	slot  int // index of this heap's position in issue.hpos (0 = the global heap)
+}
+
+// pos returns the position of it in h, -1 if absent.
+func (h *readyHeap) pos(it *issue) int {
+	if h.slot < len(it.hpos) {
+		return it.hpos[h.slot]
+	}
+	return -1
+}
+
+func (h *readyHeap) setPos(it *issue, i int) {
+	for len(it.hpos) <= h.slot {
+		it.hpos = append(it.hpos, -1)
+	}
+	it.hpos[h.slot] = i
 }
 
 func (h *readyHeap) less(a, b *issue) bool {
@@ -30,8 +46,8 @@ func (h *readyHeap) Len() int { return len(h.items) }
 
 func (h *readyHeap) swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.items[i].heapIdx = i
-	h.items[j].heapIdx = j
+	h.setPos(h.items[i], i)
+	h.setPos(h.items[j], j)
 }
 
 func (h *readyHeap) up(j int) {
@@ -67,14 +83,14 @@ func (h *readyHeap) down(i int) bool {
 
 // push adds it (it must not be in the heap).
 func (h *readyHeap) push(it *issue) {
-	it.heapIdx = len(h.items)
+	h.setPos(it, len(h.items))
 	h.items = append(h.items, it)
-	h.up(it.heapIdx)
+	h.up(len(h.items) - 1)
 }
 
 // remove takes it out if present.
 func (h *readyHeap) remove(it *issue) {
-	i := it.heapIdx
+	i := h.pos(it)
 	if i < 0 {
 		return
 	}
@@ -84,7 +100,7 @@ func (h *readyHeap) remove(it *issue) {
 	}
 	h.items[n] = nil
 	h.items = h.items[:n]
-	it.heapIdx = -1
+	h.setPos(it, -1)
 	if i != n {
 		h.fix(i)
 	}
@@ -145,4 +161,45 @@ func (h *readyHeap) walk(visit func(*issue) bool) *issue {
 		}
 	}
 	return nil
+}
+
+// heapAdd puts a ready issue in the global heap and in the label heaps of its labels.
+func (c *core) heapAdd(it *issue) {
+	c.heap.push(it)
+	for _, l := range it.meta.Labels {
+		if h := c.labelHeaps[l]; h != nil && h.pos(it) < 0 {
+			h.push(it)
+			it.inLabel = append(it.inLabel, h)
+		}
+	}
+}
+
+// heapDel takes an issue out of every heap it is in.
+func (c *core) heapDel(it *issue) {
+	c.heap.remove(it)
+	for _, h := range it.inLabel {
+		h.remove(it)
+	}
+	it.inLabel = it.inLabel[:0]
+}
+
+// labelHeap returns the heap of ready issues carrying label l, building it on first use
+// (labels are indexed only once a filter asks for them).
+func (c *core) labelHeap(l string) *readyHeap {
+	if h := c.labelHeaps[l]; h != nil {
+		return h
+	}
+	c.nextSlot++
+	h := &readyHeap{aging: c.heap.aging, slot: c.nextSlot}
+	for _, it := range c.heap.items {
+		if hasLabel(it.meta.Labels, l) {
+			h.push(it)
+			it.inLabel = append(it.inLabel, h)
+		}
+	}
+	if c.labelHeaps == nil {
+		c.labelHeaps = map[string]*readyHeap{}
+	}
+	c.labelHeaps[l] = h
+	return h
 }

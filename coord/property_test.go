@@ -52,6 +52,9 @@ func genIssue(t *rapid.T, id string, now time.Time) beads.Issue {
 	if is.Status == "closed" {
 		is.CloseReason = rapid.SampledFrom([]string{"done", "failed: tests", ""}).Draw(t, "reason")
 	}
+	if rapid.Bool().Draw(t, "labelled") {
+		is.Labels = []string{"x"}
+	}
 	if rapid.IntRange(0, 9).Draw(t, "gate") == 0 {
 		is.IssueType = "gate"
 	}
@@ -77,7 +80,11 @@ func (m *model) step(t *rapid.T) {
 	switch op := rapid.IntRange(0, 13).Draw(t, "op"); op {
 	case 0:
 		m.session++
-		_, _ = c.connect(now, Hello{Name: w, Capacity: rapid.IntRange(1, 2).Draw(t, "cap")}, m.session)
+		var f Filters
+		if rapid.Bool().Draw(t, "filtered") {
+			f.Labels = []string{"x"}
+		}
+		_, _ = c.connect(now, Hello{Name: w, Capacity: rapid.IntRange(1, 2).Draw(t, "cap"), Filters: f}, m.session)
 	case 1:
 		if x := c.workers[w]; x != nil {
 			c.disconnect(now, w, x.session)
@@ -195,6 +202,21 @@ func (m *model) check(t *rapid.T) {
 	sort.Strings(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("ready %v, reference %v", got, want)
+	}
+	for l, h := range c.labelHeaps {
+		var in, want []string
+		for _, it := range h.items {
+			in = append(in, it.meta.ID)
+		}
+		for _, id := range got {
+			if hasLabel(c.issues[id].meta.Labels, l) {
+				want = append(want, id)
+			}
+		}
+		sort.Strings(in)
+		if !slices.Equal(in, want) {
+			t.Fatalf("label heap %s holds %v, want %v", l, in, want)
+		}
 	}
 	counted := 0
 	for _, n := range c.counts {

@@ -307,14 +307,14 @@ func (c *core) refresh(it *issue) {
 	c.counts[cls]++
 	it.cls = cls
 	if cls == clsReady {
-		if it.heapIdx < 0 {
-			c.heap.push(it)
+		if it.hpos[0] < 0 {
 			c.needDispatch = true
 		} else {
-			c.heap.fix(it.heapIdx)
+			c.heapDel(it) // key or labels may have changed
 		}
-	} else if it.heapIdx >= 0 {
-		c.heap.remove(it)
+		c.heapAdd(it)
+	} else if it.hpos[0] >= 0 {
+		c.heapDel(it)
 	}
 }
 

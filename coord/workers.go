@@ -194,7 +194,18 @@ func matches(it *issue, f *Filters) bool {
 
 // best returns the highest-ranked ready issue matching f that name may take.
 func (c *core) best(name string, f *Filters, pull bool) *issue {
-	return c.heap.walk(func(it *issue) bool {
+	h := &c.heap
+	for _, l := range f.Labels {
+		if lh := c.labelHeap(l); lh.Len() < h.Len() {
+			h = lh
+		}
+	}
+	if f.Convoy != "" {
+		if lh := c.labelHeap("convoy:" + f.Convoy); lh.Len() < h.Len() {
+			h = lh
+		}
+	}
+	return h.walk(func(it *issue) bool {
 		return (pull || it.rejectedBy != name) && matches(it, f)
 	})
 }
