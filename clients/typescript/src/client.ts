@@ -5,9 +5,9 @@ import {
   MessageConnection,
   ResponseError,
   SocketMessageReader,
-  SocketMessageWriter,
 } from 'vscode-jsonrpc/node';
 import { ErrorCodes, GtcError, toGtcError } from './errors.js';
+import { SocketWriter } from './writer.js';
 import {
   Assignment,
   AssignReply,
@@ -348,7 +348,7 @@ export class GtcClient extends EventEmitter {
   }
 
   private attach(socket: net.Socket): MessageConnection {
-    const conn = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+    const conn = createMessageConnection(new SocketMessageReader(socket), new SocketWriter(socket));
     conn.onRequest('assign', (params: Assignment) => this.onAssign(params));
     conn.onNotification('cancel', (params: CancelParams) => this.onCancel(params));
     conn.onNotification('event', (params: GtcEvent) => this.emit('event', params));

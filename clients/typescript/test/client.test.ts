@@ -457,6 +457,25 @@ describe('errors and calls', () => {
     await assert.rejects(c.request('coord.status', {}), (e: unknown) => e instanceof GtcError && e.codeName === 'method_not_found');
   });
 
+  it('calls racing a dropped socket reject with disconnected, never as unhandled rejections', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const c = await worker({ reconnect: false });
+      await c.hello({ name: 'w1' });
+      const calls: Promise<string>[] = [];
+      for (let i = 0; i < 20; i++) calls.push(c.heartbeat().then(() => 'ok', (e: GtcError) => e.codeName));
+      (c as unknown as { socket: { destroy(): void } }).socket.destroy();
+      const results = await Promise.all(calls);
+      assert.ok(results.every((r) => r === 'disconnected'), results.join(','));
+      await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('drops a result the server refuses, with an error event', async () => {
     server.handlers.set('complete', () => new ResponseError(-32004, 'not yours', { code: 'not_holder' }));
     const c = await worker();
