@@ -38,6 +38,7 @@ type Engine struct {
 	durable  *fold
 	sessions map[string]uint64 // durable connected workers and their session
 	waiters  map[uint64]chan claimReply
+	retryAt  time.Time // after a failed commit, timer-driven steps wait until then
 
 	mu     sync.Mutex
 	health error
@@ -86,7 +87,7 @@ func (e *Engine) setHealth(err error) {
 	e.mu.Unlock()
 }
 
-// Run owns the core until ctx ends; it returns nil on a clean stop. Call it once.
+// Run owns the core until ctx ends (after a failed commit, timers are retried after 1s); it returns nil on a clean stop. Call it once.
 func (e *Engine) Run(ctx context.Context) error {
 	ran := false
 	e.runOnce.Do(func() { ran = true })
@@ -101,6 +102,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	batch := make([]*request, 0, e.cfg.BatchMax)
 	for {
 		if t, ok := e.core.nextDeadline(); ok {
+			if t.Before(e.retryAt) {
+				t = e.retryAt
+			}
 			if timerC == nil || !t.Equal(timerAt) {
 				timerAt, timerC = t, e.clk.After(t.Sub(e.clk.Now()))
 			}
@@ -182,6 +186,7 @@ func (e *Engine) step(ctx context.Context, batch []*request) {
 // still-open sessions are re-attached; parked claims are answered with EUnavailable.
 func (e *Engine) rollback(now time.Time, err error) {
 	e.setHealth(fmt.Errorf("commit: %w", err))
+	e.retryAt = now.Add(time.Second)
 	e.core = newCore(e.cfg, e.durable.snapshot(), now)
 	for name, s := range e.sessions {
 		e.core.reattach(name, s)
