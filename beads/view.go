@@ -25,9 +25,11 @@ func (ft *flexTime) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("timestamp %s: not a string", b)
+	s, ok := plainString(b)
+	if !ok {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("timestamp %s: not a string", b)
+		}
 	}
 	t, err := parseTime(s)
 	if err != nil {
@@ -35,6 +37,14 @@ func (ft *flexTime) UnmarshalJSON(b []byte) error {
 	}
 	ft.t = t
 	return nil
+}
+
+// plainString returns the content of a JSON string literal without escapes.
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' || bytes.IndexByte(b, '\\') >= 0 {
+		return "", false
+	}
+	return string(b[1 : len(b)-1]), true
 }
 
 func parseTime(s string) (time.Time, error) {

@@ -1,0 +1,123 @@
+package beads
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+const bigCorpus = "beads_sqlite-era_669ea406.jsonl"
+
+func BenchmarkParse(b *testing.B) {
+	data := readCorpus(b, bigCorpus)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := Parse("f", data, ParseOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseViews is Parse plus the parsed view of every record (what an import decodes).
+func BenchmarkParseViews(b *testing.B) {
+	data := readCorpus(b, bigCorpus)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		f, err := Parse("f", data, ParseOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range f.Issues() {
+			if _, err := r.issueRef(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkSyncerImport is a cold import of the 3,003-record corpus into an empty in-memory backend:
+// read under the lock, sha256, parse, views, merge decisions, ApplyImport.
+func BenchmarkSyncerImport(b *testing.B) {
+	data := readCorpus(b, bigCorpus)
+	dir := filepath.Join(b.TempDir(), ".beads")
+	os.Mkdir(dir, 0o755)
+	path := filepath.Join(dir, "issues.jsonl")
+	os.WriteFile(path, data, 0o644)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		s := NewSyncer(path, newMemBackend(), nil)
+		st, err := s.Import(context.Background())
+		if err != nil || st.New != 3003 {
+			b.Fatal(st, err)
+		}
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	f, data := parseCorpus(b, bigCorpus)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		_ = f.Bytes()
+	}
+}
+
+// BenchmarkApplyClaim patches status and assignee of one record, alternating so every op changes bytes.
+func BenchmarkApplyClaim(b *testing.B) {
+	f, _ := parseCorpus(b, bigCorpus)
+	r := f.Get("bd-x9zf9")
+	open, _ := r.Issue()
+	claimed := open
+	claimed.Status, claimed.Assignee = "in_progress", "gtc/worker-1"
+	i := 0
+	for b.Loop() {
+		is := open
+		if i%2 == 0 {
+			is = claimed
+		}
+		i++
+		if changed, err := r.Apply(is, Classic); err != nil || !changed {
+			b.Fatal(changed, err)
+		}
+	}
+}
+
+// BenchmarkApplyUnchanged is Apply of a record's own view (cached): the no-op path.
+func BenchmarkApplyUnchanged(b *testing.B) {
+	f, _ := parseCorpus(b, bigCorpus)
+	r := f.Get("bd-x9zf9")
+	is, _ := r.Issue()
+	for b.Loop() {
+		if changed, err := r.Apply(is, Classic); err != nil || changed {
+			b.Fatal(changed, err)
+		}
+	}
+}
+
+// BenchmarkExportTick is one Sync tick with one dirty record on the 3,003-record file: read, sha256,
+// patch, encode, temp file + fsync + rename, bookkeeping.
+func BenchmarkExportTick(b *testing.B) {
+	data := readCorpus(b, bigCorpus)
+	dir := filepath.Join(b.TempDir(), ".beads")
+	os.Mkdir(dir, 0o755)
+	path := filepath.Join(dir, "issues.jsonl")
+	os.WriteFile(path, data, 0o644)
+	be := newMemBackend()
+	s := NewSyncer(path, be, nil)
+	ctx := context.Background()
+	if err := s.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		be.change("bd-x9zf9", func(is *Issue) {
+			is.Status = "in_progress"
+			is.UpdatedAt = time.Date(2026, 2, 1, 0, 0, i, 0, time.UTC)
+		})
+		if err := s.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
