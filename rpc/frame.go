@@ -171,3 +171,24 @@ func appendFrame(dst []byte, mode Framing, body []byte) []byte {
 	dst = append(dst, body...)
 	return append(dst, '\n')
 }
+
+// writeFrame writes body framed for mode to w and returns the bytes written.
+func writeFrame(w *bufio.Writer, mode Framing, body []byte) (int, error) {
+	n := 0
+	if mode == FramingLSP {
+		var hdr [40]byte
+		h := strconv.AppendInt(append(hdr[:0], "Content-Length: "...), int64(len(body)), 10)
+		h = append(h, "\r\n\r\n"...)
+		m, err := w.Write(h)
+		if n += m; err != nil {
+			return n, err
+		}
+		m, err = w.Write(body)
+		return n + m, err
+	}
+	m, err := w.Write(body)
+	if n += m; err != nil {
+		return n, err
+	}
+	return n + 1, w.WriteByte('\n')
+}

@@ -87,6 +87,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	closed    bool
 	nconns    int
+	refusing  int // refusals being answered
 
 	wg sync.WaitGroup // accept loops and connections
 }
@@ -99,6 +100,9 @@ func NewServer(b Backend, opts Options) *Server {
 		conns: map[uint64]*conn{}, listeners: map[net.Listener]struct{}{},
 	}
 }
+
+// maxRefusing bounds the goroutines answering connections over MaxConns.
+const maxRefusing = 64
 
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("rpc: server closed")
@@ -149,6 +153,12 @@ func (s *Server) Serve(l net.Listener) error {
 			return ErrServerClosed
 		}
 		if s.nconns >= s.opts.MaxConns {
+			if s.refusing >= maxRefusing { // a flood: no reply, just close
+				s.mu.Unlock()
+				nc.Close()
+				continue
+			}
+			s.refusing++
 			s.wg.Add(1)
 			s.mu.Unlock()
 			go s.refuse(nc)
@@ -164,6 +174,11 @@ func (s *Server) Serve(l net.Listener) error {
 // refuse answers an excess connection with -32009 (in its framing if it sends within a second) and closes it.
 func (s *Server) refuse(nc net.Conn) {
 	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		s.refusing--
+		s.mu.Unlock()
+	}()
 	defer nc.Close()
 	nc.SetReadDeadline(time.Now().Add(time.Second))
 	fr := newFrameReader(nc, s.opts.MaxMessageBytes, FramingAuto)
@@ -322,7 +337,7 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 	default:
 	}
 	if !wait {
-		c.srv.opts.Logger.Warn("rpc: outgoing queue full, disconnecting peer", "worker", c.sess.Worker, "remote", c.sess.Remote)
+		c.srv.opts.Logger.Warn("rpc: outgoing queue full, disconnecting peer", "session", c.sess.ID, "remote", c.sess.Remote)
 		c.kill()
 		return false
 	}
@@ -342,7 +357,6 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 // writeLoop is the connection's only writer: it batches queued frames and writes them with a deadline.
 func (c *conn) writeLoop() {
 	bw := bufio.NewWriterSize(c.nc, 8192)
-	var buf []byte
 	for {
 		var it outItem
 		select {
@@ -357,12 +371,12 @@ func (c *conn) writeLoop() {
 			if mode == FramingAuto {
 				mode = FramingNDJSON
 			}
-			buf = appendFrame(buf[:0], mode, it.body)
-			if _, err := bw.Write(buf); err != nil {
+			n, err := writeFrame(bw, mode, it.body)
+			if err != nil {
 				c.kill()
 				return
 			}
-			c.srv.opts.Observer.Bytes("out", len(buf))
+			c.srv.opts.Observer.Bytes("out", n)
 			if it.closeAfter {
 				closeAfter = true
 				break
@@ -380,9 +394,6 @@ func (c *conn) writeLoop() {
 		if err := bw.Flush(); err != nil || closeAfter {
 			c.kill()
 			return
-		}
-		if cap(buf) > 64<<10 {
-			buf = nil
 		}
 	}
 }
