@@ -234,7 +234,10 @@ func (e *Engine) Connect(ctx context.Context, h Hello, session uint64) ([]Assign
 		out, err = c.connect(now, h, session)
 		return err
 	}, func() { e.sessions[h.Name] = session })
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Disconnect marks the worker's session closed; a stale session (after a reconnect) is ignored.
@@ -314,8 +317,11 @@ func (e *Engine) Claim(ctx context.Context, worker string, f *Filters, wait time
 		}
 		return err
 	}, nil)
-	if err != nil || id == 0 {
-		return a, err
+	if err != nil {
+		return nil, err
+	}
+	if id == 0 {
+		return a, nil
 	}
 	select {
 	case r := <-ch:
