@@ -71,13 +71,17 @@ type entry struct {
 	req      coord.MergeRequest
 	seq      int64
 	priority int
+	key      int64 // rank time in Unix nanoseconds, see rankKey
 }
 
 // Queue is the merge queue state; it is not safe for concurrent use (the core serialises calls).
 type Queue struct {
 	cfg       Config
-	live      map[string]*entry // pending and merging
-	done      map[string]*entry // recently finished, bounded by KeepDone
+	live      map[string]*entry    // pending and merging
+	pending   map[string][]*entry  // target -> pending requests in rank order
+	merging   map[string]*entry    // id -> merging request
+	byFile    map[fileKey][]*entry // live requests touching a file of a target
+	done      map[string]*entry    // recently finished, bounded by KeepDone
 	doneOrder []string
 	byIssue   map[string]string // issue id -> live request id
 	nextSeq   int64
@@ -89,6 +93,9 @@ func New(cfg Config) *Queue {
 	return &Queue{
 		cfg:     cfg.withDefaults(),
 		live:    map[string]*entry{},
+		pending: map[string][]*entry{},
+		merging: map[string]*entry{},
+		byFile:  map[fileKey][]*entry{},
 		done:    map[string]*entry{},
 		byIssue: map[string]string{},
 	}
@@ -98,8 +105,15 @@ func New(cfg Config) *Queue {
 func (q *Queue) Config() Config { return q.cfg }
 
 // Restore loads requests saved before a restart; priority gives each issue's priority (nil means 2).
-// Merging requests keep their lease: the refinery may still report, or the lease expires.
+// Merging requests keep their lease: the refinery may still report, or the lease expires. After an
+// error the queue is partly loaded and should be discarded.
 func (q *Queue) Restore(reqs []coord.MergeRequest, priority func(issueID string) int) error {
+	maxSeq := q.nextSeq
+	for _, r := range reqs {
+		if n, ok := parseID(r.ID); ok && n > maxSeq {
+			maxSeq = n
+		}
+	}
 	for _, r := range reqs {
 		if r.ID == "" {
 			return coord.Errorf(coord.EInvalid, "restore merge request for issue %s: empty id", r.IssueID)
@@ -111,13 +125,10 @@ func (q *Queue) Restore(reqs []coord.MergeRequest, priority func(issueID string)
 		if priority != nil {
 			p = priority(r.IssueID)
 		}
-		q.nextSeq++
-		seq := q.nextSeq
-		if n, ok := parseID(r.ID); ok {
-			seq = n
-			if n > q.nextSeq {
-				q.nextSeq = n
-			}
+		seq, ok := parseID(r.ID)
+		if !ok {
+			maxSeq++ // a foreign id gets a fresh sequence number after ours
+			seq = maxSeq
 		}
 		e := &entry{req: cloneReq(r), seq: seq, priority: clampPriority(p)}
 		if r.Epoch > q.epoch {
@@ -130,12 +141,19 @@ func (q *Queue) Restore(reqs []coord.MergeRequest, priority func(issueID string)
 			}
 			q.live[r.ID] = e
 			q.byIssue[r.IssueID] = r.ID
+			q.indexFiles(e)
+			if r.State == StateMerging {
+				q.merging[r.ID] = e
+			} else {
+				q.insertPending(e)
+			}
 		case StateMerged, StateFailed, StateCancelled:
 			q.remember(e)
 		default:
 			return coord.Errorf(coord.EInvalid, "restore merge request %s: unknown state %q", r.ID, r.State)
 		}
 	}
+	q.nextSeq = maxSeq
 	return nil
 }
 
@@ -169,13 +187,20 @@ func (q *Queue) Submit(now time.Time, s Submission) (SubmitResult, []coord.Chang
 	}}
 	res := SubmitResult{Request: cloneReq(e.req)}
 	shared := map[string]bool{}
-	for _, o := range q.sortedLive(target) {
-		if f := overlap(e.req.Files, o.req.Files); len(f) > 0 {
-			res.ConflictsWith = append(res.ConflictsWith, o.req.ID)
-			for _, p := range f {
-				shared[p] = true
+	var with []*entry
+	seen := map[*entry]bool{}
+	for _, f := range e.req.Files {
+		for _, o := range q.byFile[fileKey{target, f}] {
+			shared[f] = true
+			if !seen[o] {
+				seen[o] = true
+				with = append(with, o)
 			}
 		}
+	}
+	sort.Slice(with, func(i, j int) bool { return with[i].seq < with[j].seq })
+	for _, o := range with {
+		res.ConflictsWith = append(res.ConflictsWith, o.req.ID)
 	}
 	for p := range shared {
 		res.ConflictingFiles = append(res.ConflictingFiles, p)
@@ -183,6 +208,8 @@ func (q *Queue) Submit(now time.Time, s Submission) (SubmitResult, []coord.Chang
 	sort.Strings(res.ConflictingFiles)
 	q.live[e.req.ID] = e
 	q.byIssue[s.IssueID] = e.req.ID
+	q.indexFiles(e)
+	q.insertPending(e)
 	detail := fmt.Sprintf("%s branch %s onto %s", e.req.ID, s.Branch, target)
 	if len(res.ConflictsWith) > 0 {
 		detail += fmt.Sprintf("; overlaps %s on %s", strings.Join(res.ConflictsWith, ","), strings.Join(res.ConflictingFiles, ","))
@@ -198,6 +225,8 @@ func (q *Queue) Acquire(now time.Time, refinery, target string) (req coord.Merge
 	if e == nil {
 		return coord.MergeRequest{}, nil, false
 	}
+	q.removePending(e)
+	q.merging[e.req.ID] = e
 	q.epoch++
 	dl := now.Add(q.cfg.LeaseTimeout)
 	e.req.State = StateMerging
@@ -211,45 +240,48 @@ func (q *Queue) Acquire(now time.Time, refinery, target string) (req coord.Merge
 	return r, []coord.Change{coord.MergePut{Request: r}, event(now, EventStarted, e.req, refinery, detail)}, true
 }
 
-// pick returns the highest-ranked pending request that may start now.
+// pick returns the highest-ranked pending request that may start now (target "" = any target).
 func (q *Queue) pick(target string) *entry {
-	type slot struct {
-		merging int
-		blocked map[string]bool
+	if target != "" {
+		return q.pickTarget(target)
 	}
-	slots := map[string]*slot{}
-	get := func(t string) *slot {
-		s := slots[t]
-		if s == nil {
-			s = &slot{blocked: map[string]bool{}}
-			slots[t] = s
+	var best *entry
+	for t := range q.pending {
+		if e := q.pickTarget(t); e != nil && (best == nil || q.less(e, best)) {
+			best = e
 		}
-		return s
 	}
-	var pending []*entry
-	for _, e := range q.live {
-		if target != "" && e.req.Target != target {
+	return best
+}
+
+// pickTarget returns the first pending request of target, in rank order, that has a free slot and
+// shares no file with a merging request or with a higher-ranked request that has to wait.
+func (q *Queue) pickTarget(target string) *entry {
+	pend := q.pending[target]
+	if len(pend) == 0 {
+		return nil
+	}
+	busy := 0
+	var blocked map[string]bool
+	for _, m := range q.merging {
+		if m.req.Target != target {
 			continue
 		}
-		if e.req.State == StateMerging {
-			s := get(e.req.Target)
-			s.merging++
-			for _, f := range e.req.Files {
-				s.blocked[f] = true
+		busy++
+		for _, f := range m.req.Files {
+			if blocked == nil {
+				blocked = map[string]bool{}
 			}
-		} else {
-			pending = append(pending, e)
+			blocked[f] = true
 		}
 	}
-	q.sortEntries(pending)
-	for _, e := range pending {
-		s := get(e.req.Target)
-		if s.merging >= q.cfg.MaxParallel {
-			continue
-		}
+	if busy >= q.cfg.MaxParallel {
+		return nil
+	}
+	for _, e := range pend {
 		clash := false
 		for _, f := range e.req.Files {
-			if s.blocked[f] {
+			if blocked[f] {
 				clash = true
 				break
 			}
@@ -260,7 +292,7 @@ func (q *Queue) pick(target string) *entry {
 		// A higher-ranked request that must wait keeps its files: lower-ranked requests touching
 		// them may not overtake it.
 		for _, f := range e.req.Files {
-			s.blocked[f] = true
+			blocked[f] = true
 		}
 	}
 	return nil
@@ -329,8 +361,8 @@ func (q *Queue) Failed(now time.Time, id string, epoch int64, f Failure) (Decisi
 func (q *Queue) Expire(now time.Time) ([]Decision, []coord.Change) {
 	var ds []Decision
 	var ch []coord.Change
-	for _, e := range q.sortedLive("") {
-		if e.req.State == StateMerging && e.req.Deadline != nil && !now.Before(*e.req.Deadline) {
+	for _, e := range q.sortedMerging() {
+		if e.req.Deadline != nil && !now.Before(*e.req.Deadline) {
 			d, c := q.retry(now, e, fmt.Sprintf("merge slot of %s expired", e.req.Refinery), EventExpired, "")
 			ds = append(ds, d)
 			ch = append(ch, c...)
@@ -343,8 +375,8 @@ func (q *Queue) Expire(now time.Time) ([]Decision, []coord.Change) {
 func (q *Queue) Abandon(now time.Time, refinery string) ([]Decision, []coord.Change) {
 	var ds []Decision
 	var ch []coord.Change
-	for _, e := range q.sortedLive("") {
-		if e.req.State == StateMerging && e.req.Refinery == refinery {
+	for _, e := range q.sortedMerging() {
+		if e.req.Refinery == refinery {
 			d, c := q.retry(now, e, fmt.Sprintf("refinery %s left", refinery), EventExpired, "")
 			ds = append(ds, d)
 			ch = append(ch, c...)
@@ -388,8 +420,8 @@ func (q *Queue) CancelIssue(now time.Time, issueID, reason string) (coord.MergeR
 func (q *Queue) NextDeadline() (time.Time, bool) {
 	var best time.Time
 	found := false
-	for _, e := range q.live {
-		if e.req.State == StateMerging && e.req.Deadline != nil && (!found || e.req.Deadline.Before(best)) {
+	for _, e := range q.merging {
+		if e.req.Deadline != nil && (!found || e.req.Deadline.Before(best)) {
 			best, found = *e.req.Deadline, true
 		}
 	}
@@ -410,9 +442,6 @@ func (q *Queue) Get(id string) (coord.MergeRequest, bool) {
 // List returns the live requests of target ("" = all): merging first, then pending in the order they will start.
 func (q *Queue) List(target string) []coord.MergeRequest {
 	es := q.sortedLive(target)
-	sort.SliceStable(es, func(i, j int) bool {
-		return es[i].req.State == StateMerging && es[j].req.State != StateMerging
-	})
 	out := make([]coord.MergeRequest, len(es))
 	for i, e := range es {
 		out[i] = cloneReq(e.req)
@@ -422,15 +451,7 @@ func (q *Queue) List(target string) []coord.MergeRequest {
 
 // Stats counts the live requests.
 func (q *Queue) Stats() Stats {
-	var s Stats
-	for _, e := range q.live {
-		if e.req.State == StateMerging {
-			s.Merging++
-		} else {
-			s.Pending++
-		}
-	}
-	return s
+	return Stats{Pending: len(q.live) - len(q.merging), Merging: len(q.merging)}
 }
 
 // holder finds the merging request id held at epoch.
@@ -456,11 +477,13 @@ func (q *Queue) retry(now time.Time, e *entry, reason, kind, actor string) (Deci
 	if e.req.Attempts >= q.cfg.MaxAttempts {
 		return q.fail(now, e, fmt.Sprintf("%s (attempt %d of %d)", reason, e.req.Attempts, q.cfg.MaxAttempts), actor)
 	}
+	delete(q.merging, e.req.ID)
 	e.req.State = StatePending
 	e.req.Refinery = ""
 	e.req.Deadline = nil
 	e.req.UpdatedAt = now
 	e.req.Error = reason
+	q.insertPending(e) // the key moves by the retry penalty
 	r := cloneReq(e.req)
 	detail := fmt.Sprintf("%s: %s; attempt %d of %d", e.req.ID, reason, e.req.Attempts, q.cfg.MaxAttempts)
 	return Decision{Request: r, Requeued: true, Reason: reason},
@@ -480,6 +503,12 @@ func (q *Queue) fail(now time.Time, e *entry, reason, actor string) (Decision, [
 
 // finish moves a request from live to done.
 func (q *Queue) finish(e *entry) {
+	if q.merging[e.req.ID] == e {
+		delete(q.merging, e.req.ID)
+	} else {
+		q.removePending(e)
+	}
+	q.unindexFiles(e)
 	delete(q.live, e.req.ID)
 	if q.byIssue[e.req.IssueID] == e.req.ID {
 		delete(q.byIssue, e.req.IssueID)
@@ -496,20 +525,20 @@ func (q *Queue) remember(e *entry) {
 	}
 }
 
-// rankTime is the virtual time a request is ordered by: age, shifted later by its priority level
-// and (capped) by its failed attempts, so an old request always overtakes newer ones eventually.
-func (q *Queue) rankTime(e *entry) time.Time {
+// rankKey is the virtual time (Unix ns) a request is ordered by: its age, shifted later by its
+// priority level and (capped) by its failed attempts, so an old request always overtakes newer ones
+// eventually.
+func (q *Queue) rankKey(e *entry) int64 {
 	pen := time.Duration(e.req.Attempts) * q.cfg.RetryPenalty
 	if pen > q.cfg.MaxRetryPenalty {
 		pen = q.cfg.MaxRetryPenalty
 	}
-	return e.req.CreatedAt.Add(time.Duration(e.priority)*q.cfg.PriorityStep + pen)
+	return e.req.CreatedAt.Add(time.Duration(e.priority)*q.cfg.PriorityStep + pen).UnixNano()
 }
 
 func (q *Queue) less(a, b *entry) bool {
-	ta, tb := q.rankTime(a), q.rankTime(b)
-	if !ta.Equal(tb) {
-		return ta.Before(tb)
+	if a.key != b.key {
+		return a.key < b.key
 	}
 	if a.priority != b.priority {
 		return a.priority < b.priority
@@ -517,20 +546,60 @@ func (q *Queue) less(a, b *entry) bool {
 	return a.seq < b.seq
 }
 
-func (q *Queue) sortEntries(es []*entry) {
-	sort.Slice(es, func(i, j int) bool { return q.less(es[i], es[j]) })
+// insertPending (re)computes e's rank key and inserts it into its target's pending list.
+func (q *Queue) insertPending(e *entry) {
+	e.key = q.rankKey(e)
+	s := q.pending[e.req.Target]
+	i := sort.Search(len(s), func(i int) bool { return q.less(e, s[i]) })
+	s = append(s, nil)
+	copy(s[i+1:], s[i:])
+	s[i] = e
+	q.pending[e.req.Target] = s
 }
 
-// sortedLive returns the live entries of target ("" = all) in rank order.
+// removePending takes e out of its target's pending list, if it is there.
+func (q *Queue) removePending(e *entry) {
+	s := q.pending[e.req.Target]
+	i := sort.Search(len(s), func(i int) bool { return !q.less(s[i], e) })
+	if i == len(s) || s[i] != e {
+		return
+	}
+	copy(s[i:], s[i+1:])
+	s[len(s)-1] = nil
+	s = s[:len(s)-1]
+	if len(s) == 0 {
+		delete(q.pending, e.req.Target)
+	} else {
+		q.pending[e.req.Target] = s
+	}
+}
+
+// sortedMerging returns the merging requests by id order.
+func (q *Queue) sortedMerging() []*entry {
+	es := make([]*entry, 0, len(q.merging))
+	for _, e := range q.merging {
+		es = append(es, e)
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].seq < es[j].seq })
+	return es
+}
+
+// sortedLive returns the live entries of target ("" = all): merging by id, then pending in rank order.
 func (q *Queue) sortedLive(target string) []*entry {
-	es := make([]*entry, 0, len(q.live))
-	for _, e := range q.live {
+	var es []*entry
+	for _, e := range q.sortedMerging() {
 		if target == "" || e.req.Target == target {
 			es = append(es, e)
 		}
 	}
-	q.sortEntries(es)
-	return es
+	var pend []*entry
+	for t, s := range q.pending {
+		if target == "" || t == target {
+			pend = append(pend, s...)
+		}
+	}
+	sort.Slice(pend, func(i, j int) bool { return q.less(pend[i], pend[j]) })
+	return append(es, pend...)
 }
 
 func event(now time.Time, kind string, r coord.MergeRequest, actor, detail string) coord.Change {
@@ -539,23 +608,32 @@ func event(now time.Time, kind string, r coord.MergeRequest, actor, detail strin
 	}}
 }
 
-// overlap returns the paths present in both lists (exact string equality); empty lists never overlap.
-func overlap(a, b []string) []string {
-	if len(a) == 0 || len(b) == 0 {
-		return nil
+// fileKey names one path of one target branch; conflicts are exact path equality.
+type fileKey struct{ target, path string }
+
+func (q *Queue) indexFiles(e *entry) {
+	for _, f := range e.req.Files {
+		k := fileKey{e.req.Target, f}
+		q.byFile[k] = append(q.byFile[k], e)
 	}
-	in := make(map[string]bool, len(a))
-	for _, p := range a {
-		in[p] = true
-	}
-	var out []string
-	for _, p := range b {
-		if in[p] {
-			out = append(out, p)
-			in[p] = false
+}
+
+func (q *Queue) unindexFiles(e *entry) {
+	for _, f := range e.req.Files {
+		k := fileKey{e.req.Target, f}
+		s := q.byFile[k]
+		for i, o := range s {
+			if o == e {
+				s = append(s[:i], s[i+1:]...)
+				break
+			}
+		}
+		if len(s) == 0 {
+			delete(q.byFile, k)
+		} else {
+			q.byFile[k] = s
 		}
 	}
-	return out
 }
 
 // cleanFiles drops empty and duplicate paths and sorts the rest.

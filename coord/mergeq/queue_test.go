@@ -511,3 +511,139 @@ func TestRestoreContinues(t *testing.T) {
 }
 
 func itoa(i int) string { return formatID(int64(i))[len(idPrefix):] }
+
+// checkInvariants verifies the queue's indexes agree with its requests.
+func checkInvariants(t *testing.T, q *Queue) {
+	t.Helper()
+	inPending := map[*entry]int{}
+	for target, s := range q.pending {
+		for i, e := range s {
+			inPending[e]++
+			if e.req.Target != target || e.req.State != StatePending || q.live[e.req.ID] != e {
+				t.Fatalf("pending[%s] holds %+v", target, e.req)
+			}
+			if i > 0 && !q.less(s[i-1], e) {
+				t.Fatalf("pending[%s] out of order at %d", target, i)
+			}
+		}
+	}
+	perTarget := map[string]int{}
+	files := map[fileKey]bool{}
+	for id, e := range q.live {
+		switch e.req.State {
+		case StateMerging:
+			if q.merging[id] != e || inPending[e] != 0 {
+				t.Fatalf("merging %s not indexed as merging only", id)
+			}
+			perTarget[e.req.Target]++
+			for _, f := range e.req.Files {
+				k := fileKey{e.req.Target, f}
+				if files[k] {
+					t.Fatalf("two merging requests share %v", k)
+				}
+				files[k] = true
+			}
+		case StatePending:
+			if inPending[e] != 1 || q.merging[id] != nil {
+				t.Fatalf("pending %s indexed %d times", id, inPending[e])
+			}
+		default:
+			t.Fatalf("live request %s is %s", id, e.req.State)
+		}
+		if q.byIssue[e.req.IssueID] != id {
+			t.Fatalf("byIssue misses %s", id)
+		}
+		for _, f := range e.req.Files {
+			n := 0
+			for _, o := range q.byFile[fileKey{e.req.Target, f}] {
+				if o == e {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%s indexed %d times under %s", id, n, f)
+			}
+		}
+	}
+	for target, n := range perTarget {
+		if n > q.cfg.MaxParallel {
+			t.Fatalf("%d merging on %s", n, target)
+		}
+	}
+	if len(q.merging)+len(inPending) != len(q.live) || len(q.byIssue) != len(q.live) {
+		t.Fatalf("index sizes: merging %d pending %d live %d issues %d", len(q.merging), len(inPending), len(q.live), len(q.byIssue))
+	}
+	for k, s := range q.byFile {
+		for _, e := range s {
+			if q.live[e.req.ID] != e {
+				t.Fatalf("byFile %v holds finished %s", k, e.req.ID)
+			}
+		}
+	}
+}
+
+// Random operations on several targets with parallel slots keep every index consistent.
+func TestRandomOperationsKeepInvariants(t *testing.T) {
+	for _, par := range []int{1, 3} {
+		rng := rand.New(rand.NewSource(int64(par)))
+		q, s := New(Config{MaxParallel: par, LeaseTimeout: 3 * time.Minute}), newStore()
+		now := t0
+		targets := []string{"main", "dev"}
+		for step := 0; step < 3000; step++ {
+			now = now.Add(30 * time.Second)
+			switch op := rng.Intn(10); {
+			case op < 4:
+				var files []string
+				for k := rng.Intn(3); k > 0; k-- {
+					files = append(files, "f"+itoa(rng.Intn(8)))
+				}
+				sub := Submission{IssueID: "bd-" + itoa(rng.Intn(300)), Worker: "w", Branch: "b",
+					Target: targets[rng.Intn(2)], Priority: rng.Intn(5), Files: files}
+				if _, ch, err := q.Submit(now, sub); err == nil {
+					s.apply(t, ch)
+				} else if coord.ErrorCode(err) != coord.EConflict {
+					t.Fatal(err)
+				}
+			case op < 7:
+				if r, ch, ok := q.Acquire(now, "ref"+itoa(rng.Intn(3)), ""); ok {
+					s.apply(t, ch)
+					var err error
+					switch rng.Intn(4) {
+					case 0:
+						_, ch, err = q.Merged(now, r.ID, r.Epoch, "")
+					case 1:
+						_, ch, err = q.Failed(now, r.ID, r.Epoch, Failure{Reason: "flaky"})
+					case 2:
+						_, ch, err = q.Failed(now, r.ID, r.Epoch, Failure{Conflicts: r.Files, Rework: true})
+					default:
+						ch = nil // keeps the slot until expiry
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					s.apply(t, ch)
+				}
+			case op < 8:
+				_, ch := q.Expire(now)
+				s.apply(t, ch)
+			case op < 9:
+				_, ch := q.Abandon(now, "ref"+itoa(rng.Intn(3)))
+				s.apply(t, ch)
+			default:
+				if _, ch, ok := q.CancelIssue(now, "bd-"+itoa(rng.Intn(300)), "closed"); ok {
+					s.apply(t, ch)
+				}
+			}
+			checkInvariants(t, q)
+		}
+		// The durable view (changes applied in order) matches the queue.
+		for id, r := range s.reqs {
+			if got, ok := q.Get(id); ok && !reflect.DeepEqual(got, r) {
+				t.Fatalf("parallel %d: durable %+v, queue %+v", par, r, got)
+			}
+		}
+		if len(s.live()) != len(q.live) {
+			t.Fatalf("parallel %d: durable live %d, queue live %d", par, len(s.live()), len(q.live))
+		}
+	}
+}
