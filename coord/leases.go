@@ -15,7 +15,9 @@ import (
 //   - heartbeat expiry, or disconnect without reconnect within the grace: attempt+1, requeued after an
 //     exponential backoff with jitter; after MaxAttempts failed attempts the issue is dead-lettered
 //     (status blocked + FailedLabel, last error in the event log);
-//   - fail and the failure, partial and context_overflow outcomes count as failed attempts too.
+//   - fail and the failure, partial and context_overflow outcomes count as failed attempts too;
+//   - while the holder is disconnected (also right after a restart) only the grace counts: ack and
+//     heartbeat deadlines are suspended, and a reconnect renews them.
 
 // leaseID names the lease of an epoch.
 func leaseID(epoch int64) string { return "L-" + strconv.FormatInt(epoch, 10) }
@@ -165,6 +167,13 @@ func (c *core) leaseTimer(id string) {
 		return
 	}
 	w := c.workers[l.Worker]
+	if w != nil && !w.connected {
+		// While its holder is disconnected a lease lives by the reconnect grace alone.
+		if end := w.disconnectedAt.Add(c.cfg.Grace); end.After(c.now) {
+			c.addTimer(end, timerLease, id)
+			return
+		}
+	}
 	if l.State == LeasePushed && !l.AckDeadline.After(c.now) {
 		c.endLease(l, "ack_timeout", "not acked in time")
 		c.cancelEffect(l, "not acked in time")

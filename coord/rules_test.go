@@ -91,3 +91,35 @@ func TestTombstoneAndHookedNeverPushed(t *testing.T) {
 		t.Fatalf("pushes %+v", p)
 	}
 }
+
+func TestRestartSuspendsDeadlinesUntilGrace(t *testing.T) {
+	// A lease whose heartbeat deadline passed while the server was down survives the grace after restart.
+	old := t0.Add(-10 * time.Minute)
+	l := Lease{ID: "L-5", IssueID: "a", Worker: "w", Epoch: 5, State: LeaseAcked, Attempt: 1, CreatedAt: old,
+		AckDeadline: old.Add(10 * time.Second), Deadline: old.Add(time.Minute)}
+	m := MetaOf(iss("a", 1, withStatus("in_progress"), func(i *beads.Issue) { i.Assignee = "w" }))
+	snap := &Snapshot{MaxEpoch: 5, Issues: []IssueMeta{m}, Leases: []Lease{l},
+		Workers: []WorkerRow{{Name: "w", Role: "worker", Capacity: 1, State: WorkerBusy}}}
+	for _, back := range []bool{true, false} {
+		s := &sim{t: t, c: newCore(testCfg(), snap, t0), now: t0}
+		s.advance(29 * time.Second)
+		if _, ok := s.c.lease("L-5"); !ok {
+			t.Fatal("lease expired inside the grace")
+		}
+		if back {
+			a, _ := s.c.connect(s.now, Hello{Name: "w"}, 9)
+			if len(a) != 1 || !a[0].Lease.Deadline.After(s.now) {
+				t.Fatalf("resumed %+v", a)
+			}
+			s.advance(59 * time.Second)
+			if _, ok := s.c.lease("L-5"); !ok {
+				t.Fatal("reconnect did not renew the heartbeat deadline")
+			}
+			continue
+		}
+		s.advance(time.Second)
+		if _, ok := s.c.lease("L-5"); ok || s.meta("a").Attempts != 1 {
+			t.Fatalf("lease outlived the grace: %+v", s.meta("a"))
+		}
+	}
+}

@@ -101,9 +101,12 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 	for _, l := range sortedLeases(w.leases) {
 		if l.State == LeasePushed {
 			l.AckDeadline = now.Add(c.cfg.AckTimeout)
-			c.emit(LeasePut{Lease: *l})
-			c.addTimer(l.AckDeadline, timerLease, l.ID)
 		}
+		if dl := now.Add(c.cfg.HeartbeatTimeout); l.Deadline.Before(dl) {
+			l.Deadline = dl
+		}
+		c.emit(LeasePut{Lease: *l})
+		c.addTimer(c.leaseDue(l), timerLease, l.ID)
 		out = append(out, Assignment{Lease: *l})
 	}
 	c.saveWorker(w, true)
