@@ -104,7 +104,8 @@ func (r *Record) value(key string) []byte {
 	return nil
 }
 
-// File is a parsed issues.jsonl: every line in order, byte-exact.
+// File is a parsed issues.jsonl: every line in order, byte-exact. A File and its Records are not safe
+// for concurrent use (views are cached lazily); the Syncer serialises its own use.
 type File struct {
 	Name    string
 	Profile Profile

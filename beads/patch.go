@@ -201,7 +201,10 @@ func (r *Record) patch(old, is *Issue, p Profile, fresh bool) (bool, error) {
 	if _, ok := pt.present["deleted_at"]; ok || !p.Modern() {
 		pt.timePtr("deleted_at", old.DeletedAt, is.DeletedAt)
 	}
-	if _, wisp := pt.present["wisp"]; !wisp || is.Ephemeral != old.Ephemeral {
+	_, wisp := pt.present["wisp"]
+	if _, eph := pt.present["ephemeral"]; wisp && !eph {
+		pt.boolean("wisp", old.Ephemeral, is.Ephemeral) // v0.35–v0.37 spelling: keep it
+	} else {
 		pt.boolean("ephemeral", old.Ephemeral, is.Ephemeral)
 	}
 	pt.boolean("pinned", old.Pinned, is.Pinned)

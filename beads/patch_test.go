@@ -244,3 +244,22 @@ dependencies comments pinned ephemeral deleted_at dependency_count dependent_cou
 		})
 	}
 }
+
+func TestApplyLegacyWispKey(t *testing.T) {
+	const line = `{"id":"w-1","title":"T","status":"open","priority":2,"issue_type":"task","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","wisp":true}`
+	_, r := mustRecord(t, line)
+	is, _ := r.Issue()
+	if !is.Ephemeral {
+		t.Fatal("wisp not read as ephemeral")
+	}
+	if changed, _ := r.Apply(is, Classic); changed {
+		t.Fatal("unchanged view changed bytes")
+	}
+	is.Ephemeral = false
+	if _, err := r.Apply(is, Classic); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(r.Raw()), strings.Replace(line, `,"wisp":true`, "", 1); got != want {
+		t.Fatalf("\n got %s\nwant %s", got, want)
+	}
+}
