@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -46,7 +47,7 @@ func FuzzFrameReader(f *testing.F) {
 // fuzzConn is a connection without a socket: requests run inline, replies land in out.
 func fuzzConn() *conn {
 	s := NewServer(newFake(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	c := s.newConn(nil, TransportUnix)
+	c := s.newConn(context.Background(), nil, TransportUnix)
 	c.out = make(chan outItem, 1024)
 	c.pool.inline = true
 	return c

@@ -1,7 +1,6 @@
 package rpc
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -59,8 +58,7 @@ func (s *Server) HTTPHandler() http.Handler {
 			return
 		}
 		s.opts.Observer.Bytes("in", len(body))
-		c := s.newConn(nil, TransportHTTP)
-		c.ctx, c.cancel = context.WithCancel(r.Context())
+		c := s.newConn(r.Context(), nil, TransportHTTP)
 		defer c.cancel()
 		c.http = &httpCollector{}
 		c.pool.inline = true

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -164,4 +165,47 @@ func TestUnixSocketMode(t *testing.T) {
 		t.Fatal("second listener on a live socket succeeded")
 	}
 	var _ net.Listener
+}
+
+type countingObserver struct {
+	mu    sync.Mutex
+	rpcs  map[string]int
+	conns int
+	in    int
+	out   int
+}
+
+func (o *countingObserver) RPC(method string, code int, _ time.Duration) {
+	o.mu.Lock()
+	o.rpcs[fmt.Sprintf("%s %d", method, code)]++
+	o.mu.Unlock()
+}
+func (o *countingObserver) Conns(_ string, d int) { o.mu.Lock(); o.conns += d; o.mu.Unlock() }
+func (o *countingObserver) Bytes(dir string, n int) {
+	o.mu.Lock()
+	if dir == "in" {
+		o.in += n
+	} else {
+		o.out += n
+	}
+	o.mu.Unlock()
+}
+
+func TestObserver(t *testing.T) {
+	obs := &countingObserver{rpcs: map[string]int{}}
+	ts := startServer(t, Options{Observer: obs}, nil)
+	p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	p.hello("")
+	p.call(`{"jsonrpc":"2.0","id":1,"method":"issue.get","params":{"id":"missing"}}`)
+	p.call(`{"jsonrpc":"2.0","id":2,"method":`)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	for _, k := range []string{"hello 0", "issue.get -32001", " -32700"} {
+		if obs.rpcs[k] != 1 {
+			t.Errorf("rpc %q counted %d times: %v", k, obs.rpcs[k], obs.rpcs)
+		}
+	}
+	if obs.conns != 1 || obs.in == 0 || obs.out == 0 {
+		t.Errorf("conns %d in %d out %d", obs.conns, obs.in, obs.out)
+	}
 }

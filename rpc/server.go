@@ -258,10 +258,10 @@ type conn struct {
 	http    *httpCollector
 }
 
-func (s *Server) newConn(nc net.Conn, transport string) *conn {
+func (s *Server) newConn(parent context.Context, nc net.Conn, transport string) *conn {
 	c := &conn{srv: s, nc: nc, done: make(chan struct{}), pending: map[string]*pushState{}}
 	c.sess = Session{ID: s.nextSession.Add(1), Transport: transport}
-	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.ctx, c.cancel = context.WithCancel(parent)
 	c.pool.init(s.opts.Workers, s.opts.Pending)
 	if nc != nil {
 		c.sess.Remote = nc.RemoteAddr().String()
@@ -274,7 +274,7 @@ func (s *Server) newConn(nc net.Conn, transport string) *conn {
 // serveConn owns one stream connection: jsonrpc2 drives the read loop through this conn's ObjectStream.
 func (s *Server) serveConn(nc net.Conn, transport string) {
 	defer s.wg.Done()
-	c := s.newConn(nc, transport)
+	c := s.newConn(context.Background(), nc, transport)
 	s.opts.Observer.Conns(transport, 1)
 	s.mu.Lock()
 	s.conns[c.sess.ID] = c
