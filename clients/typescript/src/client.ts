@@ -5,9 +5,9 @@ import {
   MessageConnection,
   ResponseError,
   SocketMessageReader,
+  SocketMessageWriter,
 } from 'vscode-jsonrpc/node';
 import { ErrorCodes, GtcError, toGtcError } from './errors.js';
-import { SocketWriter } from './writer.js';
 import {
   Assignment,
   AssignReply,
@@ -55,6 +55,8 @@ export type ConnectOptions = Endpoint & {
   connectTimeoutMs?: number;
   /** Heartbeat interval used when hello's result carries none (default 10000 ms). */
   defaultHeartbeatMs?: number;
+  /** Keep retrying the first connect (backoff as for reconnects) for up to this long (default 0: fail at once). */
+  connectRetryMs?: number;
 };
 
 /** Options of hello; role defaults to "worker", capacity to 1. */
@@ -187,6 +189,7 @@ export class GtcClient extends EventEmitter {
   private readonly closeController = new AbortController();
   private idleWaiters: (() => void)[] = [];
   private retryTimers = new Set<NodeJS.Timeout>();
+  private subscription?: { kinds?: string[] };
 
   /** Use connect(); the constructor does not open the connection. */
   constructor(opts: ConnectOptions) {
@@ -216,7 +219,19 @@ export class GtcClient extends EventEmitter {
 
   /** Opens the first connection; rejects when the server cannot be reached. */
   async open(): Promise<void> {
-    await this.openConnection();
+    const deadline = Date.now() + (this.opts.connectRetryMs ?? 0);
+    let delay = (this.opts.reconnect || {}).initialDelayMs ?? 100;
+    for (;;) {
+      try {
+        await this.openConnection();
+        return;
+      } catch (err) {
+        const left = deadline - Date.now();
+        if (left <= 0 || this.closeController.signal.aborted) throw err;
+        await sleep(Math.min(left, jitter(delay)), this.closeController.signal);
+        delay = Math.min((this.opts.reconnect || {}).maxDelayMs ?? 5000, delay * 2);
+      }
+    }
   }
 
   /** Says hello: registers the worker and resumes the leases the server hands back (needs onAssignment first to run them). */
@@ -280,6 +295,13 @@ export class GtcClient extends EventEmitter {
   /** Releases a lease back to the queue without penalty. */
   release(lease: LeaseRef, reason?: string, idempotencyKey?: string): Promise<ReleaseResult> {
     return this.request('release', { lease_id: lease.id, epoch: lease.epoch, reason, idempotency_key: idempotencyKey });
+  }
+
+  /** Subscribes to coordinator events (all kinds when none given); renewed after every reconnect. */
+  async subscribe(kinds?: string[]): Promise<void> {
+    const params = kinds && kinds.length ? { kinds } : {};
+    await this.request('events.subscribe', params);
+    this.subscription = params;
   }
 
   /** Pulls one assignment (already acked) instead of waiting for a push; null when none is ready. */
@@ -348,11 +370,11 @@ export class GtcClient extends EventEmitter {
   }
 
   private attach(socket: net.Socket): MessageConnection {
-    const conn = createMessageConnection(new SocketMessageReader(socket), new SocketWriter(socket));
+    const conn = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
     conn.onRequest('assign', (params: Assignment) => this.onAssign(params));
     conn.onNotification('cancel', (params: CancelParams) => this.onCancel(params));
-    conn.onNotification('event', (params: GtcEvent) => this.emit('event', params));
-    conn.onNotification('shutdown', (params: ShutdownParams) => this.emit('shutdown', params));
+    conn.onNotification('event', (params: GtcEvent) => void this.emit('event', params));
+    conn.onNotification('shutdown', (params: ShutdownParams) => void this.emit('shutdown', params));
     conn.onClose(() => this.onConnectionLost(conn, socket));
     socket.once('close', () => this.onConnectionLost(conn, socket));
     conn.listen();
@@ -435,6 +457,12 @@ export class GtcClient extends EventEmitter {
       }
     }
     for (const a of leases) this.adopt(a);
+    if (reconnect) {
+      for (const r of this.running.values()) this.startBeats(r); // the interval may have changed
+      if (this.subscription) {
+        this.request('events.subscribe', this.subscription).catch((e) => this.emitError(toGtcError(e, 'events.subscribe')));
+      }
+    }
     this.flushPending();
   }
 
@@ -520,9 +548,15 @@ export class GtcClient extends EventEmitter {
   private start(a: Assignment, resumed: boolean): void {
     const r: RunningLease = { assignment: a, lease: a.lease, resumed, ac: new AbortController(), startedAt: Date.now() };
     this.running.set(a.lease.id, r);
-    r.timer = setInterval(() => void this.beat(r), this.heartbeatMs());
+    this.startBeats(r);
     // Run after the ack has been written.
     setImmediate(() => void this.run(r));
+  }
+
+  private startBeats(r: RunningLease): void {
+    if (r.timer) clearInterval(r.timer);
+    if (r.abortKind) return;
+    r.timer = setInterval(() => void this.beat(r), this.heartbeatMs());
   }
 
   private async beat(r: RunningLease): Promise<HeartbeatResult | undefined> {

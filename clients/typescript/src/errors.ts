@@ -58,8 +58,9 @@ export function toGtcError(err: unknown, method?: string): GtcError {
   if (err instanceof ResponseError) {
     const data = err.data as { code?: unknown } | undefined;
     let name = typeof data?.code === 'string' ? data.code : undefined;
-    // vscode-jsonrpc rejects pending calls with these codes when the connection goes away.
-    if (err.code === -32097 || err.code === -32096) name = 'disconnected';
+    // vscode-jsonrpc's own codes when a write / read fails or the connection goes away
+    // (MessageWriteError -32099, MessageReadError -32098, PendingResponseRejected -32097, ConnectionInactive -32096).
+    if (name === undefined && err.code <= -32096 && err.code >= -32099) name = 'disconnected';
     return new GtcError(err.code, err.message, name, err.data, method);
   }
   if (err instanceof ConnectionError) {

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { connect, ConnectOptions, DroppedEvent, FinishedEvent, GtcClient, GtcError, ReleaseLease } from '../src/index.js';
@@ -61,6 +64,25 @@ describe('hello', () => {
     const res = await c.hello({ name: 'tcp-w' });
     assert.equal(res.worker, 'tcp-w');
     assert.ok('host' in server.address);
+  });
+
+  it('keeps retrying the first connect for connectRetryMs', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-ts-late-'));
+    const sock = path.join(dir, 'gtc.sock');
+    const late = new FakeServer();
+    try {
+      const pending = connect({ path: sock, connectRetryMs: 3000, reconnect: { initialDelayMs: 10, maxDelayMs: 40 } });
+      await new Promise((r) => setTimeout(r, 100));
+      await late.start(false, sock);
+      client = await pending;
+      assert.equal((await client.hello({ name: 'late' })).worker, 'late');
+      await assert.rejects(connect({ path: path.join(dir, 'none.sock'), connectRetryMs: 50 }), (e: unknown) => e instanceof GtcError);
+    } finally {
+      client?.close();
+      client = undefined;
+      await late.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('treats leases: null (a Go nil slice) as no leases', async () => {
@@ -388,6 +410,23 @@ describe('reconnect', () => {
     await until(() => server.callsOf('complete').length === 1);
     assert.equal(resumed, true);
     assert.equal(server.callsOf('complete')[0].params.epoch, 11);
+  });
+
+  it('renews the event subscription after a reconnect and emits events', async () => {
+    server.handlers.set('events.subscribe', () => ({ subscribed: true }));
+    const c = await worker();
+    await c.hello({ name: 'watcher', role: 'client' });
+    await c.subscribe(['completed']);
+    const got: string[] = [];
+    c.on('event', (e) => got.push(`${e.seq}:${e.kind}`));
+    const reconnected = new Promise((r) => c.once('reconnected', r));
+    server.drop(server.last);
+    await reconnected;
+    await until(() => server.callsOf('events.subscribe').length === 2, 2000, 'second subscribe');
+    assert.deepEqual(server.callsOf('events.subscribe')[1].params, { kinds: ['completed'] });
+    await server.last.rpc.sendNotification('event', { seq: 41, time: new Date().toISOString(), kind: 'completed', issue_id: 'bd-1' });
+    await until(() => got.length === 1);
+    assert.deepEqual(got, ['41:completed']);
   });
 
   it('closes instead of reconnecting when reconnect is false', async () => {

@@ -46,16 +46,19 @@ export class FakeServer extends EventEmitter {
   private server = net.createServer((s) => this.accept(s));
   private dir?: string;
 
-  /** Listens on a Unix socket in a temp dir (or on 127.0.0.1 with tcp). */
-  async start(tcp = false): Promise<this> {
+  /** Listens on a Unix socket in a temp dir, or at socketPath, or on 127.0.0.1 with tcp. */
+  async start(tcp = false, socketPath?: string): Promise<this> {
     if (tcp) {
       await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
       const a = this.server.address() as net.AddressInfo;
       this.address = { host: '127.0.0.1', port: a.port };
     } else {
-      this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-ts-'));
-      const p = path.join(this.dir, 'gtc.sock');
-      await new Promise<void>((r) => this.server.listen(p, r));
+      let p = socketPath;
+      if (!p) {
+        this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-ts-'));
+        p = path.join(this.dir, 'gtc.sock');
+      }
+      await new Promise<void>((r) => this.server.listen(p!, r));
       this.address = { path: p };
     }
     return this;

@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { nameFromEnv, optionsFromEnv, parseAddr } from '../src/index.js';
+
+describe('env', () => {
+  it('parses addresses', () => {
+    const cases: [string, { host: string; port: number } | null][] = [
+      ['127.0.0.1:7420', { host: '127.0.0.1', port: 7420 }],
+      ['gtc.local:80', { host: 'gtc.local', port: 80 }],
+      [':9000', { host: '127.0.0.1', port: 9000 }],
+      ['[::1]:7420', { host: '::1', port: 7420 }],
+      ['localhost', null],
+      ['host:0', null],
+      ['host:70000', null],
+      ['host:x', null],
+    ];
+    for (const [addr, want] of cases) {
+      if (want) assert.deepEqual(parseAddr(addr), want, addr);
+      else assert.throws(() => parseAddr(addr), /bad/, addr);
+    }
+  });
+
+  it('builds connect options from the environment', () => {
+    assert.deepEqual(optionsFromEnv({ GTC_SOCKET: '/tmp/x.sock' }), { path: '/tmp/x.sock', token: undefined });
+    assert.deepEqual(optionsFromEnv({ GTC_SOCKET: '/tmp/x.sock', GTC_ADDR: ':1', GTC_TOKEN: 't' }), { path: '/tmp/x.sock', token: 't' });
+    assert.deepEqual(optionsFromEnv({ GTC_ADDR: '10.0.0.2:7420', GTC_TOKEN: 't' }), { host: '10.0.0.2', port: 7420, token: 't' });
+    assert.throws(() => optionsFromEnv({ GTC_ADDR: '10.0.0.2:7420' }), /GTC_TOKEN/);
+    assert.deepEqual(optionsFromEnv({}), { path: '.beads/gtc.sock', token: undefined });
+    assert.equal(nameFromEnv('fallback', {}), 'fallback');
+    assert.equal(nameFromEnv('fallback', { GTC_NAME: 'w7' }), 'w7');
+  });
+});
