@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -202,7 +203,11 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	if err := decodeParams(params, &p, helloRequired); err != nil {
 		return nil, err
 	}
+	if c.authFailed.Load() {
+		return nil, coord.Errorf(coord.EUnauthorized, "authentication failed; connection closing")
+	}
 	if c.sess.Transport != TransportUnix && !c.srv.tokenOK(p.Token) {
+		c.authFailed.Store(true)
 		c.closeLater(c.srv.opts.AuthFailDelay)
 		return nil, coord.Errorf(coord.EUnauthorized, "missing or wrong token; connection will be closed")
 	}
@@ -259,12 +264,14 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	return b, nil
 }
 
-// tokenOK compares a presented token in constant time; with no server token every token is wrong.
+// tokenOK compares a presented token in constant time (over SHA-256 digests, so the length does not
+// leak either); with no server token every token is wrong.
 func (s *Server) tokenOK(tok string) bool {
 	if s.opts.Token == "" {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.Token)) == 1
+	a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(s.opts.Token))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
 var subscribeRequired = requiredFields(reflect.TypeFor[SubscribeParams]())

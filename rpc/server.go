@@ -245,8 +245,9 @@ type conn struct {
 	done   chan struct{} // closed by kill
 	killed sync.Once
 
-	authed  atomic.Bool
-	helloMu sync.Mutex
+	authed     atomic.Bool
+	authFailed atomic.Bool // a wrong token was presented: no second try
+	helloMu    sync.Mutex
 
 	pool pool
 
