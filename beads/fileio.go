@@ -1,6 +1,7 @@
 package beads
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/gofrs/flock"
 )
@@ -25,14 +27,35 @@ func SHA256(data []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
+// LockTimeout bounds the wait for bd's lock, like bd's own 30 s (§13).
+var LockTimeout = 30 * time.Second
+
 func lockFor(path string) *flock.Flock {
 	return flock.New(filepath.Join(filepath.Dir(path), LockName))
+}
+
+// acquire takes the shared or exclusive lock, polling every 50 ms for at most LockTimeout.
+func acquire(lk *flock.Flock, exclusive bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), LockTimeout)
+	defer cancel()
+	try := lk.TryRLockContext
+	if exclusive {
+		try = lk.TryLockContext
+	}
+	ok, err := try(ctx, 50*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("still held by another process after %v", LockTimeout)
+	}
+	return nil
 }
 
 // readLocked returns the file's bytes under a shared flock; a missing file reads as nil with exists false.
 func readLocked(path string) (data []byte, exists bool, err error) {
 	lk := lockFor(path)
-	if err := lk.RLock(); err != nil {
+	if err := acquire(lk, false); err != nil {
 		// A read-only directory cannot hold a new lock file; reading without it is still safe
 		// because writers rename a complete file into place.
 		if !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.EROFS) {
@@ -86,7 +109,7 @@ var writeData = func(f *os.File, data []byte) error {
 func writeFile(path string, data []byte, expect string) (sha string, err error) {
 	dir := filepath.Dir(path)
 	lk := lockFor(path)
-	if err := lk.Lock(); err != nil {
+	if err := acquire(lk, true); err != nil {
 		return "", fmt.Errorf("exclusive lock %s: %w", lk.Path(), err)
 	}
 	defer lk.Unlock()

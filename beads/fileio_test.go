@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/gofrs/flock"
 	"testing"
 )
 
@@ -124,5 +127,30 @@ func TestWriteIfUnchanged(t *testing.T) {
 func TestSHA256(t *testing.T) {
 	if SHA256(nil) != "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" {
 		t.Fatal(SHA256(nil))
+	}
+}
+
+func TestLockHeldByAnotherWriter(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "issues.jsonl")
+	os.WriteFile(path, []byte(`{"id":"a"}`+"\n"), 0o644)
+	held := flock.New(filepath.Join(dir, LockName))
+	if err := held.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	defer held.Unlock()
+	saved := LockTimeout
+	LockTimeout = 100 * time.Millisecond
+	defer func() { LockTimeout = saved }()
+	f, _ := Parse(path, []byte(`{"id":"b"}`+"\n"), ParseOptions{})
+	if _, err := WriteFile(path, f); err == nil || !strings.Contains(err.Error(), "exclusive lock") {
+		t.Fatalf("write under a held lock: %v", err)
+	}
+	if _, _, err := ReadFile(path); err == nil || !strings.Contains(err.Error(), "shared lock") {
+		t.Fatalf("read under a held lock: %v", err)
+	}
+	held.Unlock()
+	if _, err := WriteFile(path, f); err != nil {
+		t.Fatal(err)
 	}
 }
