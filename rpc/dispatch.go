@@ -354,10 +354,13 @@ func (p *pool) run(f func()) {
 	}
 }
 
-// close refuses new work and waits for the running and queued work to finish.
+// close refuses new work, drops queued work (its connection is gone: the client retries, with its
+// idempotency key) and waits for the running work to finish.
 func (p *pool) close() {
 	p.mu.Lock()
 	p.closed = true
+	clear(p.q)
+	p.q = nil
 	p.mu.Unlock()
 	p.wg.Wait()
 }
