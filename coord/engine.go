@@ -23,6 +23,7 @@ type Outbox interface {
 // Requests that arrive together are applied as one batch and committed with one Commit (group commit).
 // If a Commit fails, the batch's callers get EUnavailable and the core is rebuilt from the last
 // durable state (a fold of every committed change), so no undurable decision survives.
+// Every call, read-only ones included, is served by Run: start Run before calling.
 type Engine struct {
 	cfg  Config
 	clk  Clock
