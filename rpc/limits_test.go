@@ -114,6 +114,17 @@ func TestMaxConnections(t *testing.T) {
 	}
 }
 
+func TestDisconnect(t *testing.T) {
+	ts := startServer(t, Options{}, nil)
+	p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	p.hello("")
+	ts.Disconnect(ts.b.sessionOf(t, "w1"))
+	p.expectClosed()
+	if w := wait(t, ts.b.disconnected, "disconnect"); w != "w1" {
+		t.Fatalf("disconnected %s", w)
+	}
+}
+
 func TestIdleTimeout(t *testing.T) {
 	ts := startServer(t, Options{IdleTimeout: 200 * time.Millisecond}, nil)
 	p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)

@@ -166,3 +166,14 @@ func (c *conn) dropPending() {
 		delete(c.pending, id)
 	}
 }
+
+// Disconnect closes a session's connection (for example when its worker said hello again elsewhere);
+// Backend.Disconnected follows. Unknown sessions are ignored.
+func (s *Server) Disconnect(session uint64) {
+	s.mu.Lock()
+	c := s.conns[session]
+	s.mu.Unlock()
+	if c != nil {
+		c.kill()
+	}
+}
