@@ -59,7 +59,7 @@ export type ConnectOptions = Endpoint & {
   connectRetryMs?: number;
 };
 
-/** Options of hello; role defaults to "worker", capacity to 1. */
+/** Options of hello; role defaults to "worker", capacity to 1 (0 for a client). */
 export interface HelloOptions {
   name: string;
   role?: Role;
@@ -236,10 +236,11 @@ export class GtcClient extends EventEmitter {
 
   /** Says hello: registers the worker and resumes the leases the server hands back (needs onAssignment first to run them). */
   async hello(options: HelloOptions): Promise<HelloResult> {
+    const role = options.role ?? 'worker';
     const params: HelloParams = {
       name: options.name,
-      role: options.role ?? 'worker',
-      capacity: options.capacity ?? 1,
+      role,
+      capacity: options.capacity ?? (role === 'client' ? 0 : 1),
       protocol: PROTOCOL_VERSION,
     };
     if (options.filters) params.filters = options.filters;
