@@ -30,7 +30,7 @@ type core struct {
 	nextWaiter   uint64
 	workBuf      []*issue
 	changes      []Change
-	effects      []Effect
+	effects      []outEffect
 }
 
 // issue is the in-memory state of one issue.
@@ -134,14 +134,14 @@ func (c *core) insertIssue(m IssueMeta) *issue {
 }
 
 // take returns and clears the pending Changes and Effects.
-func (c *core) take() ([]Change, []Effect) {
+func (c *core) take() ([]Change, []outEffect) {
 	ch, ef := c.changes, c.effects
 	c.changes, c.effects = nil, nil
 	return ch, ef
 }
 
-func (c *core) emit(ch Change)  { c.changes = append(c.changes, ch) }
-func (c *core) effect(e Effect) { c.effects = append(c.effects, e) }
+func (c *core) emit(ch Change)     { c.changes = append(c.changes, ch) }
+func (c *core) effect(e outEffect) { c.effects = append(c.effects, e) }
 
 // event records an audit-log entry.
 func (c *core) event(kind, issueID, leaseID, worker, detail string) {

@@ -13,7 +13,7 @@ type sim struct {
 	c   *core
 	now time.Time
 	ch  []Change
-	ef  []Effect
+	ef  []outEffect
 }
 
 func newSim(t *testing.T, cfg Config, n int, prio func(i int) int) *sim {
@@ -57,11 +57,11 @@ func (s *sim) connect(name string, capacity int, f Filters) []Assignment {
 }
 
 // pushes returns and forgets the push effects so far.
-func (s *sim) pushes() []PushEffect {
-	var out []PushEffect
+func (s *sim) pushes() []pushEffect {
+	var out []pushEffect
 	keep := s.ef[:0]
 	for _, e := range s.ef {
-		if p, ok := e.(PushEffect); ok {
+		if p, ok := e.(pushEffect); ok {
 			out = append(out, p)
 		} else {
 			keep = append(keep, e)
@@ -71,10 +71,10 @@ func (s *sim) pushes() []PushEffect {
 	return out
 }
 
-func (s *sim) cancels() []CancelEffect {
-	var out []CancelEffect
+func (s *sim) cancels() []cancelNote {
+	var out []cancelNote
 	for _, e := range s.ef {
-		if p, ok := e.(CancelEffect); ok {
+		if p, ok := e.(cancelNote); ok {
 			out = append(out, p)
 		}
 	}
@@ -93,7 +93,7 @@ func (s *sim) events(kind string) int {
 
 func (s *sim) meta(id string) IssueMeta { return s.c.issues[id].meta }
 
-func (s *sim) one() PushEffect {
+func (s *sim) one() pushEffect {
 	s.t.Helper()
 	p := s.pushes()
 	if len(p) != 1 {

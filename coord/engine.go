@@ -165,9 +165,9 @@ func (e *Engine) step(ctx context.Context, batch []*request) {
 	}
 	for _, ef := range effects {
 		switch x := ef.(type) {
-		case PushEffect:
+		case pushEffect:
 			e.out.Push(x.Worker, x.Session, x.A)
-		case CancelEffect:
+		case cancelNote:
 			e.out.Cancel(x.Worker, x.Session, x.LeaseID, x.Epoch, x.IssueID, x.Reason)
 		case claimEffect:
 			if ch := e.waiters[x.waiter]; ch != nil {

@@ -49,7 +49,7 @@ func startEngine(t *testing.T, cfg Config, p *memPersister, clk *FakeClock) *har
 }
 
 // nextPush waits (bounded) for the next pushed assignment.
-func (h *harness) nextPush() PushEffect {
+func (h *harness) nextPush() pushEffect {
 	h.t.Helper()
 	select {
 	case p := <-h.out.pushed:
@@ -57,7 +57,7 @@ func (h *harness) nextPush() PushEffect {
 	case <-time.After(5 * time.Second):
 		h.t.Fatal("no push within 5s")
 	}
-	return PushEffect{}
+	return pushEffect{}
 }
 
 func (h *harness) noPush() {

@@ -61,18 +61,18 @@ func (m *memPersister) stats() (commits, changes int) {
 // recOutbox records delivered effects.
 type recOutbox struct {
 	mu      sync.Mutex
-	pushes  []PushEffect
-	cancels []CancelEffect
+	pushes  []pushEffect
+	cancels []cancelNote
 	events  []Event
-	pushed  chan PushEffect
+	pushed  chan pushEffect
 }
 
-func newRecOutbox() *recOutbox { return &recOutbox{pushed: make(chan PushEffect, 1024)} }
+func newRecOutbox() *recOutbox { return &recOutbox{pushed: make(chan pushEffect, 1024)} }
 
 func (o *recOutbox) Push(w string, s uint64, a Assignment) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	p := PushEffect{Worker: w, Session: s, A: a}
+	p := pushEffect{Worker: w, Session: s, A: a}
 	o.pushes = append(o.pushes, p)
 	select {
 	case o.pushed <- p:
@@ -83,7 +83,7 @@ func (o *recOutbox) Push(w string, s uint64, a Assignment) {
 func (o *recOutbox) Cancel(w string, s uint64, id string, ep int64, issue, reason string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.cancels = append(o.cancels, CancelEffect{Worker: w, Session: s, LeaseID: id, Epoch: ep, IssueID: issue, Reason: reason})
+	o.cancels = append(o.cancels, cancelNote{Worker: w, Session: s, LeaseID: id, Epoch: ep, IssueID: issue, Reason: reason})
 }
 
 func (o *recOutbox) Publish(ev Event) {

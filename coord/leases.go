@@ -111,7 +111,7 @@ func (c *core) endLease(l *Lease, outcome, errMsg string) {
 // cancelEffect tells the holder of l (if connected) that it lost the lease.
 func (c *core) cancelEffect(l *Lease, reason string) {
 	if w := c.workers[l.Worker]; w != nil && w.connected {
-		c.effect(CancelEffect{Worker: w.row.Name, Session: w.session, LeaseID: l.ID, Epoch: l.Epoch,
+		c.effect(cancelNote{Worker: w.row.Name, Session: w.session, LeaseID: l.ID, Epoch: l.Epoch,
 			IssueID: l.IssueID, Reason: reason})
 	}
 }

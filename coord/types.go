@@ -89,18 +89,18 @@ const (
 	WorkerGone     = "gone"
 )
 
-// Effect is something the engine delivers after a decision is durable; concrete types below.
-type Effect interface{ isEffect() }
+// outEffect is something the engine delivers after a decision is durable; concrete types below.
+type outEffect interface{ isEffect() }
 
-// PushEffect sends an assignment to a worker's session.
-type PushEffect struct {
+// pushEffect sends an assignment to a worker's session.
+type pushEffect struct {
 	Worker  string
 	Session uint64
 	A       Assignment
 }
 
-// CancelEffect tells a worker's session that a lease was taken away.
-type CancelEffect struct {
+// cancelNote tells a worker's session that a lease was taken away.
+type cancelNote struct {
 	Worker  string
 	Session uint64
 	LeaseID string
@@ -115,6 +115,6 @@ type claimEffect struct {
 	a      *Assignment
 }
 
-func (PushEffect) isEffect()   {}
-func (CancelEffect) isEffect() {}
-func (claimEffect) isEffect()  {}
+func (pushEffect) isEffect()  {}
+func (cancelNote) isEffect()  {}
+func (claimEffect) isEffect() {}

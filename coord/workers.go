@@ -250,7 +250,7 @@ func (c *core) dispatch(now time.Time) {
 				continue
 			}
 			l := c.newLease(it, w, false)
-			c.effect(PushEffect{Worker: w.row.Name, Session: w.session, A: Assignment{Lease: *l}})
+			c.effect(pushEffect{Worker: w.row.Name, Session: w.session, A: Assignment{Lease: *l}})
 			progress = true
 			if c.pushable(w) {
 				w.inQ = true
