@@ -267,8 +267,12 @@ func rebuild(raw []byte, ms []member, open, closeAt int, edits []edit, p Profile
 		}
 		after[anchor+1] = append(after[anchor+1], *e)
 	}
+	head, tail := raw[:open+1], raw[closeAt:]
+	if len(ms) > 0 { // keep the whitespace inside the braces
+		head, tail = raw[:ms[0].start], raw[ms[len(ms)-1].end:]
+	}
 	out := make([]byte, 0, len(raw)+64)
-	out = append(out, raw[:open+1]...)
+	out = append(out, head...)
 	first := true
 	sep := func() {
 		if !first {
@@ -299,7 +303,7 @@ func rebuild(raw []byte, ms []member, open, closeAt int, edits []edit, p Profile
 		}
 		emitNew(after[i+1])
 	}
-	return append(out, raw[closeAt:]...)
+	return append(out, tail...)
 }
 
 func (pt *patcher) labels(o, n []string) {

@@ -263,3 +263,30 @@ func TestApplyLegacyWispKey(t *testing.T) {
 		t.Fatalf("\n got %s\nwant %s", got, want)
 	}
 }
+
+func TestApplyForeignWriterLines(t *testing.T) {
+	tests := []struct{ name, line, want string }{
+		{"legacy merge-driver order",
+			`{"id":"g-1","title":"T","description":"d","notes":"n","status":"open","priority":2,"issue_type":"task","created_at":"2026-01-07T02:53:47.000000Z","updated_at":"2026-01-07T02:53:47.000000Z","created_by":"x"}`,
+			`{"id":"g-1","title":"T","description":"d","notes":"n","status":"hooked","priority":2,"issue_type":"task","assignee":"gastown/polecats/nux","created_at":"2026-01-07T02:53:47.000000Z","updated_at":"2026-01-07T02:53:47.000000Z","created_by":"x"}`},
+		{"spaces and reversed keys",
+			`{ "updated_at" : "2026-01-07T02:53:47Z", "title" : "T", "id" : "g-1" }`,
+			`{ "updated_at" : "2026-01-07T02:53:47Z","title" : "T","id" : "g-1","status":"hooked","assignee":"gastown/polecats/nux" }`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, r := mustRecord(t, tt.line)
+			is, err := r.Issue()
+			if err != nil {
+				t.Fatal(err)
+			}
+			is.Status, is.Assignee = "hooked", "gastown/polecats/nux"
+			if _, err := r.Apply(is, Classic); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(r.Raw()); got != tt.want {
+				t.Fatalf("\n got %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
