@@ -175,7 +175,7 @@ export interface ReleaseResult {
 }
 
 /** Params of claim. */
-export interface ClaimParams {
+export interface ClaimParams extends Idempotent {
   wait_ms?: number;
   filters?: Filters;
 }
@@ -323,8 +323,8 @@ export interface Methods {
   'issue.comment': { params: IssueCommentParams; result: IssueResult };
   'coord.status': { params: Record<string, never>; result: CoordStatus };
   'coord.workers': { params: Record<string, never>; result: { workers: WorkerInfo[] } };
-  'coord.pause': { params: Record<string, never>; result: { paused: boolean } };
-  'coord.resume': { params: Record<string, never>; result: { paused: boolean } };
+  'coord.pause': { params: Idempotent; result: { paused: boolean } };
+  'coord.resume': { params: Idempotent; result: { paused: boolean } };
   'events.subscribe': { params: { kinds?: string[] }; result: { subscribed: boolean } };
 }
 
