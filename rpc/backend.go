@@ -30,28 +30,49 @@ type Session struct {
 // Errors should be *coord.Error (see ErrorCode); anything else is answered -32603.
 // Methods run on a per-connection pool and may block; ctx ends when the connection closes.
 type Backend interface {
+	// Hello opens a session (s.Worker, Role, Capacity, Filters already set from p); the token is checked by the server.
 	Hello(ctx context.Context, s *Session, p HelloParams) (*HelloResult, error)
+	// Heartbeat extends a lease, or only records liveness when p.LeaseID is empty.
 	Heartbeat(ctx context.Context, s *Session, p HeartbeatParams) (*HeartbeatResult, error)
+	// Complete ends a lease with the session result.
 	Complete(ctx context.Context, s *Session, p CompleteParams) (*CompleteResult, error)
+	// Fail ends a lease as failed (retry or dead-letter).
 	Fail(ctx context.Context, s *Session, p FailParams) (*FailResult, error)
+	// Release gives a lease back without penalty.
 	Release(ctx context.Context, s *Session, p ReleaseParams) (*ReleaseResult, error)
+	// Claim returns an already-acked assignment, waiting up to p.WaitMS; nil Assignment when none.
 	Claim(ctx context.Context, s *Session, p ClaimParams) (*ClaimResult, error)
 
+	// IssueGet returns one issue's raw record.
 	IssueGet(ctx context.Context, s *Session, p IssueGetParams) (*IssueResult, error)
+	// IssueList returns raw records matching the filters.
 	IssueList(ctx context.Context, s *Session, p IssueListParams) (*IssueListResult, error)
+	// IssueReady returns ready issues in assignment order.
 	IssueReady(ctx context.Context, s *Session, p IssueReadyParams) (*IssueListResult, error)
+	// IssueCreate creates an issue.
 	IssueCreate(ctx context.Context, s *Session, p IssueCreateParams) (*IssueResult, error)
+	// IssueUpdate changes the non-nil fields of an issue.
 	IssueUpdate(ctx context.Context, s *Session, p IssueUpdateParams) (*IssueResult, error)
+	// IssueClose closes an issue.
 	IssueClose(ctx context.Context, s *Session, p IssueCloseParams) (*IssueResult, error)
+	// IssueDepAdd adds a dependency edge.
 	IssueDepAdd(ctx context.Context, s *Session, p IssueDepParams) (*IssueResult, error)
+	// IssueDepRemove removes a dependency edge.
 	IssueDepRemove(ctx context.Context, s *Session, p IssueDepParams) (*IssueResult, error)
+	// IssueLabelAdd adds a label.
 	IssueLabelAdd(ctx context.Context, s *Session, p IssueLabelParams) (*IssueResult, error)
+	// IssueLabelRemove removes a label.
 	IssueLabelRemove(ctx context.Context, s *Session, p IssueLabelParams) (*IssueResult, error)
+	// IssueComment appends a comment.
 	IssueComment(ctx context.Context, s *Session, p IssueCommentParams) (*IssueResult, error)
 
+	// CoordStatus returns the counters of coord.status.
 	CoordStatus(ctx context.Context, s *Session, p EmptyParams) (*StatusResult, error)
+	// CoordWorkers lists workers with their live leases.
 	CoordWorkers(ctx context.Context, s *Session, p EmptyParams) (*WorkersResult, error)
+	// CoordPause stops assignments.
 	CoordPause(ctx context.Context, s *Session, p PauseParams) (*PauseResult, error)
+	// CoordResume restarts assignments.
 	CoordResume(ctx context.Context, s *Session, p PauseParams) (*PauseResult, error)
 	// EventsSubscribe authorises a subscription; on success the server starts forwarding Publish'd events.
 	EventsSubscribe(ctx context.Context, s *Session, p SubscribeParams) (*SubscribeResult, error)
