@@ -311,6 +311,16 @@ export class GtcClient extends EventEmitter {
     return res.assignment;
   }
 
+  /** Runs a claimed assignment through the handler like a pushed one (heartbeats, final call); false if already known. */
+  runClaimed(a: Assignment): boolean {
+    if (!this.handler) throw new Error('runClaimed: set a handler with onAssignment first');
+    normalize(a);
+    const id = a.lease.id;
+    if (this.running.has(id) || this.pendingFinish.has(id) || this.finished.has(id)) return false;
+    this.start(a, false);
+    return true;
+  }
+
   /** Stops accepting assignments, waits for running handlers and their final calls, then closes. */
   async drain(options: DrainOptions = {}): Promise<void> {
     if (this._state === 'closed') return;

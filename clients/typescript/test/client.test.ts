@@ -218,6 +218,24 @@ describe('assignments', () => {
     assert.deepEqual(got[0].issue, { id: 'bd-null', title: '' });
   });
 
+  it('runs a claimed assignment with heartbeats and complete, once', async () => {
+    server.heartbeatMs = 20;
+    server.handlers.set('claim', () => ({ assignment: { ...assignment('bd-cl', 4), lease: { ...assignment('bd-cl', 4).lease, state: 'acked' } } }));
+    const c = await worker();
+    c.onAssignment(async (_a, { lease }) => {
+      await until(() => server.callsOf('heartbeat').some((h) => h.params.lease_id === lease.id), 2000, 'lease heartbeat');
+      return { outcome: 'success', summary: 'claimed' };
+    });
+    await c.hello({ name: 'w1' });
+    const a = await c.claim({ wait_ms: 10 });
+    assert.ok(a);
+    assert.equal(c.runClaimed(a), true);
+    assert.equal(c.runClaimed(a), false, 'not twice');
+    await until(() => server.callsOf('complete').length === 1);
+    assert.equal(server.callsOf('complete')[0].params.summary, 'claimed');
+    assert.deepEqual(server.callsOf('claim')[0].params, { wait_ms: 10 });
+  });
+
   it('answers a malformed assign with invalid params', async () => {
     const c = await worker();
     c.onAssignment(() => {});
