@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/daemon"
+	"github.com/urfave/cli/v2"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run the coordinator for the workspace (--dir): unix socket .beads/gtc.sock, optional TCP and HTTP",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "socket", EnvVars: []string{"GTC_SOCKET"}, Usage: "unix socket path (default .beads/gtc.sock; - disables it)"},
+			&cli.StringFlag{Name: "listen", EnvVars: []string{"GTC_LISTEN"}, Usage: "TCP address for JSON-RPC workers, token required (e.g. 127.0.0.1:7420)"},
+			&cli.StringFlag{Name: "http", EnvVars: []string{"GTC_HTTP"}, Usage: "HTTP address for POST /rpc, /metrics and /healthz (e.g. 127.0.0.1:7421)"},
+			&cli.StringFlag{Name: "token", EnvVars: []string{"GTC_TOKEN"}, Usage: "token for TCP and HTTP peers (default: .beads/gtc.token, created on first start)"},
+			&cli.StringFlag{Name: "db", EnvVars: []string{"GTC_DB"}, Usage: "SQLite database (default .beads/gtc.db)"},
+			&cli.DurationFlag{Name: "sync-interval", Value: 2 * time.Second, EnvVars: []string{"GTC_SYNC_INTERVAL"}, Usage: "JSONL import/export tick"},
+			&cli.DurationFlag{Name: "ack-timeout", Value: 10 * time.Second, EnvVars: []string{"GTC_ACK_TIMEOUT"}, Usage: "a pushed assignment not acked within it goes back to the queue"},
+			&cli.DurationFlag{Name: "heartbeat-timeout", Value: 60 * time.Second, EnvVars: []string{"GTC_HEARTBEAT_TIMEOUT"}, Usage: "an acked lease without heartbeat for this long expires"},
+			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, EnvVars: []string{"GTC_GRACE"}, Usage: "a disconnected worker keeps its leases this long"},
+			&cli.IntFlag{Name: "max-attempts", Value: 3, EnvVars: []string{"GTC_MAX_ATTEMPTS"}, Usage: "failed attempts before an issue is dead-lettered (blocked + gtc:failed)"},
+			&cli.DurationFlag{Name: "backoff", Value: 5 * time.Second, EnvVars: []string{"GTC_BACKOFF"}, Usage: "retry backoff after the first failed attempt (doubles, with jitter)"},
+			&cli.IntFlag{Name: "max-message", Value: 1 << 20, EnvVars: []string{"GTC_MAX_MESSAGE"}, Usage: "largest JSON-RPC message in bytes"},
+			&cli.IntFlag{Name: "max-conns", Value: 10000, EnvVars: []string{"GTC_MAX_CONNS"}, Usage: "most concurrent connections"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg := daemon.Config{
+				Dir: c.String("dir"), DB: c.String("db"), Socket: c.String("socket"), Listen: c.String("listen"),
+				HTTP: c.String("http"), Token: c.String("token"), SyncInterval: c.Duration("sync-interval"),
+				MaxMessageBytes: c.Int("max-message"), MaxConns: c.Int("max-conns"), Version: version,
+				Coord: coord.Config{AckTimeout: c.Duration("ack-timeout"), HeartbeatTimeout: c.Duration("heartbeat-timeout"),
+					Grace: c.Duration("grace"), MaxAttempts: c.Int("max-attempts"), BackoffBase: c.Duration("backoff")},
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			d, err := daemon.Open(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			if err := d.Listen(); err != nil {
+				return err
+			}
+			w := c.App.ErrWriter
+			fmt.Fprintf(w, "gtc %s serving %s\n", version, cfg.Dir)
+			if p := d.SocketPath(); p != "" {
+				fmt.Fprintf(w, "  socket: %s\n", p)
+			}
+			tcp, httpAddr := d.Addrs()
+			if tcp != "" {
+				fmt.Fprintf(w, "  tcp:    %s (token in %s)\n", tcp, cfgTokenFile(cfg))
+			}
+			if httpAddr != "" {
+				fmt.Fprintf(w, "  http:   http://%s/rpc  /metrics  /healthz\n", httpAddr)
+			}
+			fmt.Fprintf(w, "attach a worker:  gtc --dir %s worker --name w1 --exec 'echo working on $GTC_ISSUE_ID'\n", cfg.Dir)
+			fmt.Fprintf(w, "watch it:         gtc --dir %s status   |   gtc --dir %s watch\n", cfg.Dir, cfg.Dir)
+			return d.Run(ctx)
+		},
+	}
+}
+
+func cfgTokenFile(cfg daemon.Config) string {
+	if cfg.TokenFile != "" {
+		return cfg.TokenFile
+	}
+	return cfg.BeadsDir() + "/gtc.token"
+}

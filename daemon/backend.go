@@ -1,0 +1,258 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
+	"github.com/gastown/gtc/store"
+)
+
+// backend implements rpc.Backend with the engine (decisions) and the store (reads).
+type backend struct{ d *Daemon }
+
+var _ rpc.Backend = (*backend)(nil)
+
+func storeFilterLimit(n int) store.IssueFilter { return store.IssueFilter{Limit: n} }
+
+// refusal counts stale-epoch refusals and passes err through.
+func (b *backend) refusal(err error) error {
+	if coord.ErrorCode(err) == coord.EStaleEpoch {
+		b.d.metrics.StaleEpoch()
+	}
+	return err
+}
+
+// assignments renders engine assignments for the wire.
+func (b *backend) assignments(as []coord.Assignment) ([]rpc.Assignment, error) {
+	out := make([]rpc.Assignment, 0, len(as))
+	for _, a := range as {
+		issue, prompt, err := b.d.issues.render(a.Lease.IssueID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rpc.Assignment{Lease: a.Lease, Issue: issue, Prompt: prompt})
+	}
+	return out, nil
+}
+
+func (b *backend) Hello(ctx context.Context, s *rpc.Session, p rpc.HelloParams) (*rpc.HelloResult, error) {
+	h := coord.Hello{Name: s.Worker, Role: s.Role, Capacity: s.Capacity, Filters: s.Filters}
+	as, err := b.d.engine.Connect(ctx, h, s.ID)
+	if err != nil {
+		return nil, err
+	}
+	leases, err := b.assignments(as)
+	if err != nil {
+		return nil, err
+	}
+	cfg := b.d.cfg.Coord
+	hb := cfg.HeartbeatTimeout
+	if hb <= 0 {
+		hb = 60 * time.Second
+	}
+	return &rpc.HelloResult{Server: "gtc", Version: b.d.cfg.Version, Protocol: 1, Worker: s.Worker,
+		HeartbeatMS: (hb / 3).Milliseconds(), AckTimeoutMS: ackTimeout(cfg).Milliseconds(), Leases: leases}, nil
+}
+
+func (b *backend) Heartbeat(ctx context.Context, s *rpc.Session, p rpc.HeartbeatParams) (*rpc.HeartbeatResult, error) {
+	dl, err := b.d.engine.Heartbeat(ctx, s.Worker, p.LeaseID, p.Epoch, p.Progress)
+	if err != nil {
+		return nil, b.refusal(err)
+	}
+	return &rpc.HeartbeatResult{Deadline: dl}, nil
+}
+
+func (b *backend) Complete(ctx context.Context, s *rpc.Session, p rpc.CompleteParams) (*rpc.CompleteResult, error) {
+	r, err := b.d.engine.Complete(ctx, s.Worker, p.LeaseID, p.Epoch, coord.SessionResult{
+		Outcome: p.Outcome, Summary: p.Summary, GitCommit: p.GitCommit, ContextUsed: int(p.ContextUsed),
+		DurationMs: p.DurationMS, Error: p.Error,
+	})
+	if err != nil {
+		return nil, b.refusal(err)
+	}
+	return &rpc.CompleteResult{IssueID: r.IssueID, Status: r.Status, Outcome: r.Outcome}, nil
+}
+
+func (b *backend) Fail(ctx context.Context, s *rpc.Session, p rpc.FailParams) (*rpc.FailResult, error) {
+	r, err := b.d.engine.Fail(ctx, s.Worker, p.LeaseID, p.Epoch, p.Error)
+	if err != nil {
+		return nil, b.refusal(err)
+	}
+	return &rpc.FailResult{IssueID: r.IssueID, Status: r.Status, Attempt: r.Attempt, DeadLettered: r.DeadLettered}, nil
+}
+
+func (b *backend) Release(ctx context.Context, s *rpc.Session, p rpc.ReleaseParams) (*rpc.ReleaseResult, error) {
+	r, err := b.d.engine.Release(ctx, s.Worker, p.LeaseID, p.Epoch, p.Reason)
+	if err != nil {
+		return nil, b.refusal(err)
+	}
+	return &rpc.ReleaseResult{IssueID: r.IssueID, Status: r.Status}, nil
+}
+
+func (b *backend) Claim(ctx context.Context, s *rpc.Session, p rpc.ClaimParams) (*rpc.ClaimResult, error) {
+	if p.WaitMS < 0 {
+		return nil, coord.Errorf(coord.EInvalid, "wait_ms must not be negative")
+	}
+	a, err := b.d.engine.Claim(ctx, s.Worker, p.Filters, time.Duration(p.WaitMS)*time.Millisecond)
+	if err != nil || a == nil {
+		return &rpc.ClaimResult{}, err
+	}
+	as, err := b.assignments([]coord.Assignment{*a})
+	if err != nil {
+		return nil, err
+	}
+	return &rpc.ClaimResult{Assignment: &as[0]}, nil
+}
+
+func (b *backend) IssueGet(ctx context.Context, _ *rpc.Session, p rpc.IssueGetParams) (*rpc.IssueResult, error) {
+	return b.d.issues.get(ctx, p.ID)
+}
+
+func (b *backend) IssueList(ctx context.Context, _ *rpc.Session, p rpc.IssueListParams) (*rpc.IssueListResult, error) {
+	if p.Limit < 0 {
+		return nil, coord.Errorf(coord.EInvalid, "limit must not be negative")
+	}
+	list, err := b.d.db.ListIssues(ctx, store.IssueFilter{Status: p.Status, Label: p.Label, Type: p.Type, Assignee: p.Assignee, Limit: p.Limit})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(list))
+	for i, is := range list {
+		ids[i] = is.ID
+	}
+	return b.render(ctx, ids)
+}
+
+// render returns the current records of ids, in that order.
+func (b *backend) render(ctx context.Context, ids []string) (*rpc.IssueListResult, error) {
+	res := &rpc.IssueListResult{Issues: make([]json.RawMessage, 0, len(ids))}
+	if len(ids) == 0 {
+		return res, nil
+	}
+	recs, err := b.d.db.Records(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]int, len(recs))
+	for i, r := range recs {
+		byID[r.ID] = i
+	}
+	for _, id := range ids {
+		i, ok := byID[id]
+		if !ok {
+			continue
+		}
+		j, err := recordJSON(recs[i].Issue, recs[i].Raw)
+		if err != nil {
+			return nil, err
+		}
+		res.Issues = append(res.Issues, j)
+	}
+	return res, nil
+}
+
+func (b *backend) IssueReady(ctx context.Context, _ *rpc.Session, p rpc.IssueReadyParams) (*rpc.IssueListResult, error) {
+	if p.Limit < 0 {
+		return nil, coord.Errorf(coord.EInvalid, "limit must not be negative")
+	}
+	return b.render(ctx, b.d.engine.Ready(p.Limit))
+}
+
+func (b *backend) IssueCreate(ctx context.Context, _ *rpc.Session, p rpc.IssueCreateParams) (*rpc.IssueResult, error) {
+	return b.d.issues.create(ctx, p)
+}
+
+func (b *backend) IssueUpdate(ctx context.Context, _ *rpc.Session, p rpc.IssueUpdateParams) (*rpc.IssueResult, error) {
+	return b.d.issues.update(ctx, p)
+}
+
+func (b *backend) IssueClose(ctx context.Context, _ *rpc.Session, p rpc.IssueCloseParams) (*rpc.IssueResult, error) {
+	return b.d.issues.close(ctx, p)
+}
+
+func (b *backend) IssueDepAdd(ctx context.Context, _ *rpc.Session, p rpc.IssueDepParams) (*rpc.IssueResult, error) {
+	return b.d.issues.depAdd(ctx, p)
+}
+
+func (b *backend) IssueDepRemove(ctx context.Context, _ *rpc.Session, p rpc.IssueDepParams) (*rpc.IssueResult, error) {
+	return b.d.issues.depRemove(ctx, p)
+}
+
+func (b *backend) IssueLabelAdd(ctx context.Context, _ *rpc.Session, p rpc.IssueLabelParams) (*rpc.IssueResult, error) {
+	return b.d.issues.labelAdd(ctx, p)
+}
+
+func (b *backend) IssueLabelRemove(ctx context.Context, _ *rpc.Session, p rpc.IssueLabelParams) (*rpc.IssueResult, error) {
+	return b.d.issues.labelRemove(ctx, p)
+}
+
+func (b *backend) IssueComment(ctx context.Context, s *rpc.Session, p rpc.IssueCommentParams) (*rpc.IssueResult, error) {
+	return b.d.issues.comment(ctx, s.Worker, p)
+}
+
+func (b *backend) CoordStatus(context.Context, *rpc.Session, rpc.EmptyParams) (*rpc.StatusResult, error) {
+	st := b.d.engine.Status()
+	return &rpc.StatusResult{
+		Issues: rpc.IssueCounts{Ready: st.Issues.Ready, Leased: st.Issues.Leased, Closed: st.Issues.Closed,
+			DeadLettered: st.Issues.DeadLettered, Blocked: st.Issues.Blocked, Total: st.Issues.Total},
+		Workers: rpc.WorkerCounts{Idle: st.Workers.Idle, Busy: st.Workers.Busy, Draining: st.Workers.Draining,
+			Stalled: st.Workers.Stalled, Gone: st.Workers.Gone},
+		Paused: st.Paused,
+	}, nil
+}
+
+func (b *backend) CoordWorkers(context.Context, *rpc.Session, rpc.EmptyParams) (*rpc.WorkersResult, error) {
+	ws := b.d.engine.Workers()
+	res := &rpc.WorkersResult{Workers: make([]rpc.WorkerInfo, 0, len(ws))}
+	for _, w := range ws {
+		leases := w.Leases
+		if leases == nil {
+			leases = []coord.Lease{}
+		}
+		res.Workers = append(res.Workers, rpc.WorkerInfo{Name: w.Name, Role: w.Role, Capacity: w.Capacity,
+			State: w.State, Leases: leases, LastSeen: w.LastSeen})
+	}
+	return res, nil
+}
+
+func (b *backend) CoordPause(ctx context.Context, _ *rpc.Session, _ rpc.PauseParams) (*rpc.PauseResult, error) {
+	if err := b.d.engine.Pause(ctx); err != nil {
+		return nil, err
+	}
+	return &rpc.PauseResult{Paused: true}, nil
+}
+
+func (b *backend) CoordResume(ctx context.Context, _ *rpc.Session, _ rpc.PauseParams) (*rpc.PauseResult, error) {
+	if err := b.d.engine.Resume(ctx); err != nil {
+		return nil, err
+	}
+	return &rpc.PauseResult{Paused: false}, nil
+}
+
+func (b *backend) EventsSubscribe(context.Context, *rpc.Session, rpc.SubscribeParams) (*rpc.SubscribeResult, error) {
+	return &rpc.SubscribeResult{Subscribed: true}, nil
+}
+
+func (b *backend) Acked(ctx context.Context, s *rpc.Session, leaseID string, epoch int64) {
+	b.d.out.acked(leaseID)
+	if err := b.d.engine.Ack(ctx, s.Worker, leaseID, epoch); err != nil {
+		b.refusal(err)
+		b.d.log.Debug("ack refused", "worker", s.Worker, "lease", leaseID, "err", err)
+	}
+}
+
+func (b *backend) Rejected(ctx context.Context, s *rpc.Session, leaseID string, epoch int64, reason string) {
+	b.d.out.acked(leaseID)
+	if err := b.d.engine.Reject(ctx, s.Worker, leaseID, epoch, reason); err != nil {
+		b.d.log.Debug("reject refused", "worker", s.Worker, "lease", leaseID, "err", err)
+	}
+}
+
+func (b *backend) Disconnected(ctx context.Context, s *rpc.Session) {
+	if err := b.d.engine.Disconnect(context.WithoutCancel(ctx), s.Worker, s.ID); err != nil {
+		b.d.log.Warn("disconnect not recorded", "worker", s.Worker, "err", err)
+	}
+}

@@ -1,0 +1,91 @@
+// Package daemon wires the coordinator together: the SQLite store, the scheduler engine, the JSONL
+// syncer, the JSON-RPC listeners, HTTP (/rpc, /metrics, /healthz) and metrics.
+package daemon
+
+import (
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config says where and how the coordinator runs; the zero value of every field means its default.
+type Config struct {
+	// Dir is the workspace holding .beads/. Defaults to ".".
+	Dir string
+	// DB is the SQLite database. Defaults to <Dir>/.beads/gtc.db (bd's own database is beads.db).
+	DB string
+	// Socket is the Unix socket workers and the CLI use. Defaults to <Dir>/.beads/gtc.sock; "-" disables it.
+	Socket string
+	// Listen is a TCP address for JSON-RPC streams (token required). Defaults to "" (none).
+	Listen string
+	// HTTP is the address serving POST /rpc, GET /metrics and GET /healthz. Defaults to "" (none).
+	HTTP string
+	// Token authorises TCP and HTTP peers. Defaults to the contents of TokenFile, created on first start.
+	Token string
+	// TokenFile holds the token (mode 0600). Defaults to <Dir>/.beads/gtc.token.
+	TokenFile string
+	// SyncInterval is the JSONL sync tick. Defaults to 2s.
+	SyncInterval time.Duration
+	// MaxMessageBytes caps one JSON-RPC message. Defaults to 1 MiB.
+	MaxMessageBytes int
+	// MaxConns caps concurrent connections. Defaults to 10,000.
+	MaxConns int
+	// IdleTimeout disconnects a peer that sends nothing for that long. Defaults to 5m.
+	IdleTimeout time.Duration
+	// WriteTimeout disconnects a peer that does not read its messages for that long. Defaults to 10s.
+	WriteTimeout time.Duration
+	// Pushers is the number of goroutines loading issue bodies for pushes. Defaults to 4.
+	Pushers int
+	// Coord tunes the scheduler (ack timeout, heartbeat timeout, grace, attempts, ...); see coord.Config.
+	Coord coord.Config
+	// Clock drives the scheduler. Defaults to the real clock.
+	Clock coord.Clock
+	// Registry receives the metrics. Defaults to a new registry with the Go and process collectors.
+	Registry *prometheus.Registry
+	// Logger receives the server's log. Defaults to slog.Default().
+	Logger *slog.Logger
+	// Version is reported by hello. Defaults to "dev".
+	Version string
+}
+
+// withDefaults fills every zero field.
+func (c Config) withDefaults() Config {
+	if c.Dir == "" {
+		c.Dir = "."
+	}
+	bd := filepath.Join(c.Dir, ".beads")
+	if c.DB == "" {
+		c.DB = filepath.Join(bd, "gtc.db")
+	}
+	if c.Socket == "" {
+		c.Socket = filepath.Join(bd, "gtc.sock")
+	}
+	if c.TokenFile == "" {
+		c.TokenFile = filepath.Join(bd, "gtc.token")
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 2 * time.Second
+	}
+	if c.Pushers <= 0 {
+		c.Pushers = 4
+	}
+	if c.Clock == nil {
+		c.Clock = coord.RealClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	return c
+}
+
+// BeadsDir is the workspace's .beads directory.
+func (c Config) BeadsDir() string { return filepath.Join(c.withDefaults().Dir, ".beads") }
+
+// JSONLPath is the workspace's issues.jsonl.
+func (c Config) JSONLPath() string { return filepath.Join(c.BeadsDir(), "issues.jsonl") }

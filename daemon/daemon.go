@@ -1,0 +1,340 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/gastown/gtc/beads"
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/metrics"
+	"github.com/gastown/gtc/rpc"
+	"github.com/gastown/gtc/store"
+	"github.com/gofrs/flock"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Daemon is one running coordinator for one workspace.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	lock    *flock.Flock
+	db      *store.DB
+	engine  *coord.Engine
+	syncer  *beads.Syncer
+	server  *rpc.Server
+	metrics *metrics.Metrics
+	reg     *prometheus.Registry
+	out     *outbox
+	issues  *issueService
+	token   string
+
+	listeners []net.Listener
+	httpSrv   *http.Server
+	httpLn    net.Listener
+}
+
+// Open prepares a coordinator: it takes the workspace lock, opens the store and rebuilds the scheduler
+// from it. Nothing is served until Run.
+func Open(ctx context.Context, cfg Config) (d *Daemon, err error) {
+	cfg = cfg.withDefaults()
+	bd := cfg.BeadsDir()
+	if st, serr := os.Stat(bd); serr != nil || !st.IsDir() {
+		if serr == nil || errors.Is(serr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no .beads directory in %s: run `gtc init` there, or pass --dir to a workspace", cfg.Dir)
+		}
+		return nil, fmt.Errorf("open workspace %s: %w", cfg.Dir, serr)
+	}
+	d = &Daemon{cfg: cfg, log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			d.closeAll()
+		}
+	}()
+	d.lock = flock.New(filepath.Join(bd, "gtc.lock"))
+	ok, lerr := d.lock.TryLock()
+	if lerr != nil {
+		return nil, fmt.Errorf("lock workspace %s: %w", bd, lerr)
+	}
+	if !ok {
+		return nil, fmt.Errorf("another gtc is serving %s (lock %s is held): stop it first, or use its socket", cfg.Dir, d.lock.Path())
+	}
+
+	d.reg = cfg.Registry
+	if d.reg == nil {
+		d.reg = prometheus.NewRegistry()
+		d.metrics = metrics.New(d.reg, metrics.WithRuntimeCollectors())
+	} else {
+		d.metrics = metrics.New(d.reg)
+	}
+
+	d.db, err = store.Open(ctx, cfg.DB, store.Options{Observer: storeObserver{d.metrics}})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", cfg.DB, err)
+	}
+	snap, err := d.db.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load state from %s: %w", cfg.DB, err)
+	}
+	d.out = newOutbox(d, cfg.Pushers)
+	d.engine, err = coord.NewEngine(cfg.Coord, cfg.Clock, d.db, snap, d.out)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild scheduler: %w", err)
+	}
+	d.issues = newIssueService(d)
+	d.syncer = beads.NewSyncer(cfg.JSONLPath(), syncBackend{DB: d.db, engine: d.engine}, d.log)
+
+	if cfg.Listen != "" || cfg.HTTP != "" {
+		d.token = cfg.Token
+		if d.token == "" {
+			if d.token, err = rpc.LoadOrCreateToken(cfg.TokenFile); err != nil {
+				return nil, fmt.Errorf("token: %w", err)
+			}
+		}
+	}
+	d.server = rpc.NewServer(&backend{d: d}, rpc.Options{
+		Token: d.token, Version: cfg.Version, MaxMessageBytes: cfg.MaxMessageBytes, MaxConns: cfg.MaxConns,
+		IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout, AckTimeout: ackTimeout(cfg.Coord),
+		Observer: rpcObserver{d.metrics}, Logger: d.log,
+	})
+	return d, nil
+}
+
+// ackTimeout is how long the transport waits for an assign reply: the scheduler's ack timeout.
+func ackTimeout(c coord.Config) time.Duration {
+	if c.AckTimeout > 0 {
+		return c.AckTimeout
+	}
+	return 10 * time.Second
+}
+
+// Engine returns the scheduler engine (for tests and the profiler).
+func (d *Daemon) Engine() *coord.Engine { return d.engine }
+
+// Store returns the SQLite store.
+func (d *Daemon) Store() *store.DB { return d.db }
+
+// Metrics returns the metrics the daemon records.
+func (d *Daemon) Metrics() *metrics.Metrics { return d.metrics }
+
+// Token returns the TCP/HTTP token ("" when neither is served).
+func (d *Daemon) Token() string { return d.token }
+
+// SocketPath returns the Unix socket path ("" when disabled).
+func (d *Daemon) SocketPath() string {
+	if d.cfg.Socket == "-" {
+		return ""
+	}
+	return d.cfg.Socket
+}
+
+// Addrs returns the bound TCP and HTTP addresses (useful with port 0), once Run has started listening.
+func (d *Daemon) Addrs() (tcp, httpAddr string) {
+	for _, l := range d.listeners {
+		if l.Addr().Network() == "tcp" {
+			tcp = l.Addr().String()
+		}
+	}
+	if d.httpLn != nil {
+		httpAddr = d.httpLn.Addr().String()
+	}
+	return tcp, httpAddr
+}
+
+// Listen binds the configured socket and addresses; Run calls it when it was not called before.
+func (d *Daemon) Listen() error {
+	if len(d.listeners) > 0 || d.httpLn != nil {
+		return nil
+	}
+	if d.cfg.Socket != "-" {
+		l, err := rpc.ListenUnix(d.cfg.Socket)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", d.cfg.Socket, err)
+		}
+		d.listeners = append(d.listeners, l)
+	}
+	if d.cfg.Listen != "" {
+		l, err := net.Listen("tcp", d.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", d.cfg.Listen, err)
+		}
+		d.listeners = append(d.listeners, l)
+	}
+	if d.cfg.HTTP != "" {
+		l, err := net.Listen("tcp", d.cfg.HTTP)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", d.cfg.HTTP, err)
+		}
+		d.httpLn = l
+	}
+	return nil
+}
+
+// Run imports the JSONL, serves until ctx ends, then shuts down: stop accepting, tell the workers,
+// flush and export the JSONL. It returns nil after a clean shutdown.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.closeAll()
+	engCtx, stopEngine := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	engDone := make(chan error, 1)
+	wg.Add(1)
+	go func() { defer wg.Done(); engDone <- d.engine.Run(engCtx) }()
+	d.out.start()
+	defer func() {
+		stopEngine()
+		wg.Wait()
+		d.out.stop()
+	}()
+
+	if _, err := d.syncer.Import(ctx); err != nil {
+		// A file that does not parse is never imported nor rewritten; the server still serves
+		// what the store holds, and the sync loop retries every tick.
+		d.log.Error("initial import failed; serving the stored state, retrying each sync tick", "err", err)
+	}
+	if err := d.Listen(); err != nil {
+		return err
+	}
+	for _, l := range d.listeners {
+		l := l
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.server.Serve(l); err != nil && !errors.Is(err, rpc.ErrServerClosed) {
+				d.log.Error("listener stopped", "addr", l.Addr().String(), "err", err)
+			}
+		}()
+		d.log.Info("listening", "network", l.Addr().Network(), "addr", l.Addr().String())
+	}
+	if d.httpLn != nil {
+		d.httpSrv = &http.Server{Handler: d.httpMux(), ReadHeaderTimeout: 10 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.httpSrv.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.log.Error("http stopped", "err", err)
+			}
+		}()
+		d.log.Info("http listening", "addr", d.httpLn.Addr().String(), "paths", "/rpc /metrics /healthz")
+	}
+
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	wg.Add(2)
+	go func() { defer wg.Done(); d.syncLoop(loopCtx) }()
+	go func() { defer wg.Done(); d.gaugeLoop(loopCtx) }()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-engDone:
+		if runErr != nil {
+			runErr = fmt.Errorf("scheduler stopped: %w", runErr)
+		}
+	}
+	stopLoops()
+	d.log.Info("shutting down")
+	shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if d.httpSrv != nil {
+		_ = d.httpSrv.Shutdown(shCtx)
+	}
+	if err := d.server.Shutdown(shCtx, "server shutting down"); err != nil {
+		d.log.Warn("rpc shutdown", "err", err)
+	}
+	if _, err := d.syncer.Export(shCtx); err != nil {
+		d.log.Error("final export failed", "err", err)
+		if runErr == nil {
+			runErr = fmt.Errorf("final export of %s: %w", d.syncer.Path(), err)
+		}
+	}
+	return runErr
+}
+
+// syncLoop runs the JSONL sync on its ticker and records its duration.
+func (d *Daemon) syncLoop(ctx context.Context) {
+	t := time.NewTicker(d.cfg.SyncInterval)
+	defer t.Stop()
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		err := d.syncer.Sync(ctx)
+		d.metrics.ObserveSync(metrics.DirectionExport, time.Since(start))
+		switch {
+		case err != nil && err.Error() != lastErr:
+			d.log.Error("jsonl sync failed; retrying each tick", "err", err)
+			lastErr = err.Error()
+		case err == nil && lastErr != "":
+			d.log.Info("jsonl sync recovered")
+			lastErr = ""
+		}
+	}
+}
+
+// gaugeLoop refreshes the state gauges once a second.
+func (d *Daemon) gaugeLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	go d.metrics.RunSampler(ctx, 100*time.Millisecond)
+	for {
+		st := d.engine.Status()
+		d.metrics.SetIssueCounts(map[string]int{
+			"ready": st.Issues.Ready, "leased": st.Issues.Leased, "closed": st.Issues.Closed,
+			"dead_lettered": st.Issues.DeadLettered, "blocked": st.Issues.Blocked,
+		})
+		d.metrics.SetWorkerCounts(map[string]int{
+			coord.WorkerIdle: st.Workers.Idle, coord.WorkerBusy: st.Workers.Busy, coord.WorkerDraining: st.Workers.Draining,
+			coord.WorkerStalled: st.Workers.Stalled, coord.WorkerGone: st.Workers.Gone,
+		})
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// httpMux serves /rpc (token), /metrics and /healthz.
+func (d *Daemon) httpMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/rpc", d.server.HTTPHandler())
+	mux.Handle("/metrics", metrics.Handler(d.reg))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.engine.Health(); err != nil {
+			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
+
+// closeAll releases what Open acquired.
+func (d *Daemon) closeAll() {
+	for _, l := range d.listeners {
+		_ = l.Close()
+	}
+	if d.httpLn != nil {
+		_ = d.httpLn.Close()
+	}
+	if d.db != nil {
+		if err := d.db.Close(); err != nil {
+			d.log.Warn("close store", "err", err)
+		}
+		d.db = nil
+	}
+	if d.lock != nil {
+		_ = d.lock.Unlock()
+	}
+}

@@ -1,0 +1,352 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gastown/gtc/beads"
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
+)
+
+// issueService carries out the issue.* methods: it reads through the store and changes through the
+// engine, so the scheduler's ready set follows every change.
+type issueService struct {
+	d  *Daemon
+	mu sync.Mutex // serialises read-modify-write of one issue against another
+}
+
+func newIssueService(d *Daemon) *issueService { return &issueService{d: d} }
+
+// profile is the writer profile of the workspace's file (classic when the file is new or unreadable).
+func (s *issueService) profile() beads.Profile {
+	if f, _, err := beads.ReadFile(s.d.cfg.JSONLPath()); err == nil {
+		return f.Profile
+	}
+	return beads.Classic
+}
+
+// render returns an issue's current record as JSON (the stored line with gtc's changes applied) and
+// the prompt handed to an agent.
+func (s *issueService) render(id string) (json.RawMessage, string, error) {
+	is, raw, err := s.d.db.GetIssue(context.Background(), id)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := recordJSON(is, raw)
+	if err != nil {
+		return nil, "", err
+	}
+	return b, promptOf(is), nil
+}
+
+// promptOf is the text handed to an agent: title and description.
+func promptOf(is beads.Issue) string {
+	p := is.Title
+	if is.Description != "" {
+		p += "\n\n" + is.Description
+	}
+	if is.AcceptanceCriteria != "" {
+		p += "\n\nAcceptance criteria:\n" + is.AcceptanceCriteria
+	}
+	return p
+}
+
+// recordJSON patches the stored raw record with the current view, or builds a record when there is none.
+func recordJSON(is beads.Issue, raw []byte) (json.RawMessage, error) {
+	prof := beads.Classic
+	if len(raw) > 0 {
+		f, err := beads.Parse("record", raw, beads.ParseOptions{})
+		if err == nil && len(f.Issues()) == 1 {
+			rec := f.Issues()[0]
+			if _, err := rec.Apply(is, f.Profile); err == nil {
+				return json.RawMessage(rec.Raw()), nil
+			}
+		}
+	}
+	rec, err := beads.NewRecord(is, prof)
+	if err != nil {
+		return nil, fmt.Errorf("encode issue %s: %w", is.ID, err)
+	}
+	return json.RawMessage(rec.Raw()), nil
+}
+
+func (s *issueService) get(ctx context.Context, id string) (*rpc.IssueResult, error) {
+	is, raw, err := s.d.db.GetIssue(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	b, err := recordJSON(is, raw)
+	if err != nil {
+		return nil, err
+	}
+	return &rpc.IssueResult{Issue: b}, nil
+}
+
+// put hands a changed issue to the engine and returns its new record.
+func (s *issueService) put(ctx context.Context, is beads.Issue) (*rpc.IssueResult, error) {
+	if err := s.d.engine.PutIssues(ctx, []coord.IssuePut{{Issue: is}}); err != nil {
+		return nil, err
+	}
+	return s.get(ctx, is.ID)
+}
+
+// modify loads an issue, applies fn and stores the result with a fresh updated_at.
+func (s *issueService) modify(ctx context.Context, id string, fn func(is *beads.Issue) error) (*rpc.IssueResult, error) {
+	if id == "" {
+		return nil, coord.Errorf(coord.EInvalid, "id is required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	is, _, err := s.d.db.GetIssue(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(&is); err != nil {
+		return nil, err
+	}
+	is.UpdatedAt = s.now()
+	return s.put(ctx, is)
+}
+
+func (s *issueService) now() time.Time { return s.d.cfg.Clock.Now() }
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rpc.IssueResult, error) {
+	title := strings.TrimSpace(p.Title)
+	if title == "" || len(title) > 500 {
+		return nil, coord.Errorf(coord.EInvalid, "title must be 1 to 500 characters")
+	}
+	prio := 2
+	if p.Priority != nil {
+		prio = *p.Priority
+	}
+	if prio < 0 || prio > 4 {
+		return nil, coord.Errorf(coord.EInvalid, "priority must be 0 (highest) to 4")
+	}
+	typ := p.Type
+	if typ == "" {
+		typ = "task"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := p.ID
+	if id != "" {
+		if !idPattern.MatchString(id) {
+			return nil, coord.Errorf(coord.EInvalid, "id %q: use letters, digits, '.', '_' and '-' (at most 100)", id)
+		}
+		if _, _, err := s.d.db.GetIssue(ctx, id); err == nil {
+			return nil, coord.Errorf(coord.EConflict, "issue %s already exists", id)
+		}
+	} else {
+		var err error
+		if id, err = s.newID(ctx); err != nil {
+			return nil, err
+		}
+	}
+	now := s.now()
+	if s.profile().Modern() {
+		now = now.UTC().Truncate(time.Second)
+	}
+	is := beads.Issue{ID: id, Title: title, Description: p.Description, Status: "open", Priority: prio,
+		IssueType: typ, Assignee: p.Assignee, CreatedAt: now, CreatedBy: "gtc", UpdatedAt: now}
+	for _, l := range p.Labels {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(is.Labels, l) {
+			is.Labels = append(is.Labels, l)
+		}
+	}
+	slices.Sort(is.Labels)
+	for _, dp := range p.Deps {
+		if dp.ID == "" {
+			return nil, coord.Errorf(coord.EInvalid, "deps: id is required")
+		}
+		t := dp.Type
+		if t == "" {
+			t = "blocks"
+		}
+		is.Dependencies = append(is.Dependencies, beads.Dependency{IssueID: id, DependsOnID: dp.ID, Type: t, CreatedAt: now, CreatedBy: "gtc"})
+	}
+	return s.put(ctx, is)
+}
+
+// newID makes a bd-style hash id under the workspace prefix.
+func (s *issueService) newID(ctx context.Context) (string, error) {
+	prefix := s.prefix(ctx)
+	for n := 4; n <= 10; n++ {
+		for try := 0; try < 10; try++ {
+			id := prefix + "-" + randBase36(n)
+			if _, _, err := s.d.db.GetIssue(ctx, id); coord.ErrorCode(err) == coord.ENotFound {
+				return id, nil
+			} else if err != nil && coord.ErrorCode(err) != coord.ENotFound {
+				return "", err
+			}
+		}
+	}
+	return "", coord.Errorf(coord.EInternal, "no free issue id under prefix %s", prefix)
+}
+
+// prefix is the issue prefix: config.yaml's issue-prefix, else the first stored id's, else "gtc".
+func (s *issueService) prefix(ctx context.Context) string {
+	if b, err := os.ReadFile(s.d.cfg.BeadsDir() + "/config.yaml"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "issue-prefix:"); ok {
+				if v = strings.Trim(strings.TrimSpace(v), `"'`); v != "" {
+					return v
+				}
+			}
+		}
+	}
+	if list, err := s.d.db.ListIssues(ctx, storeFilterLimit(1)); err == nil && len(list) > 0 {
+		if i := strings.LastIndex(list[0].ID, "-"); i > 0 {
+			return list[0].ID[:i]
+		}
+	}
+	return "gtc"
+}
+
+func randBase36(n int) string {
+	const digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, n)
+	for i := range b {
+		v, _ := rand.Int(rand.Reader, big.NewInt(36))
+		b[i] = digits[v.Int64()]
+	}
+	return string(b)
+}
+
+func (s *issueService) update(ctx context.Context, p rpc.IssueUpdateParams) (*rpc.IssueResult, error) {
+	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+		if p.Title != nil {
+			t := strings.TrimSpace(*p.Title)
+			if t == "" || len(t) > 500 {
+				return coord.Errorf(coord.EInvalid, "title must be 1 to 500 characters")
+			}
+			is.Title = t
+		}
+		if p.Description != nil {
+			is.Description = *p.Description
+		}
+		if p.Notes != nil {
+			is.Notes = *p.Notes
+		}
+		if p.Priority != nil {
+			if *p.Priority < 0 || *p.Priority > 4 {
+				return coord.Errorf(coord.EInvalid, "priority must be 0 (highest) to 4")
+			}
+			is.Priority = *p.Priority
+		}
+		if p.Type != nil && *p.Type != "" {
+			is.IssueType = *p.Type
+		}
+		if p.Assignee != nil {
+			is.Assignee = *p.Assignee
+		}
+		if p.Status != nil {
+			st := strings.TrimSpace(*p.Status)
+			if st == "" {
+				return coord.Errorf(coord.EInvalid, "status must not be empty")
+			}
+			if st == "closed" && is.Status != "closed" {
+				now := s.now()
+				is.ClosedAt = &now
+			} else if st != "closed" {
+				is.ClosedAt, is.CloseReason = nil, ""
+			}
+			is.Status = st
+		}
+		return nil
+	})
+}
+
+func (s *issueService) close(ctx context.Context, p rpc.IssueCloseParams) (*rpc.IssueResult, error) {
+	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+		if is.Status == "closed" {
+			return coord.Errorf(coord.EConflict, "issue %s is already closed", is.ID)
+		}
+		now := s.now()
+		is.Status, is.ClosedAt, is.CloseReason = "closed", &now, p.Reason
+		return nil
+	})
+}
+
+func (s *issueService) depAdd(ctx context.Context, p rpc.IssueDepParams) (*rpc.IssueResult, error) {
+	t := p.Type
+	if t == "" {
+		t = "blocks"
+	}
+	if p.DependsOn == p.ID {
+		return nil, coord.Errorf(coord.EInvalid, "depends_on: an issue cannot depend on itself")
+	}
+	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+		for _, d := range is.Dependencies {
+			if d.DependsOnID == p.DependsOn && d.Type == t {
+				return coord.Errorf(coord.EConflict, "%s already depends on %s (%s)", is.ID, p.DependsOn, t)
+			}
+		}
+		is.Dependencies = append(is.Dependencies, beads.Dependency{IssueID: is.ID, DependsOnID: p.DependsOn, Type: t, CreatedAt: s.now(), CreatedBy: "gtc"})
+		return nil
+	})
+}
+
+func (s *issueService) depRemove(ctx context.Context, p rpc.IssueDepParams) (*rpc.IssueResult, error) {
+	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+		n := len(is.Dependencies)
+		is.Dependencies = slices.DeleteFunc(is.Dependencies, func(d beads.Dependency) bool {
+			return d.DependsOnID == p.DependsOn && (p.Type == "" || d.Type == p.Type)
+		})
+		if len(is.Dependencies) == n {
+			return coord.Errorf(coord.ENotFound, "%s has no dependency on %s", is.ID, p.DependsOn)
+		}
+		return nil
+	})
+}
+
+func (s *issueService) labelAdd(ctx context.Context, p rpc.IssueLabelParams) (*rpc.IssueResult, error) {
+	l := strings.TrimSpace(p.Label)
+	if l == "" {
+		return nil, coord.Errorf(coord.EInvalid, "label must not be empty")
+	}
+	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+		if !slices.Contains(is.Labels, l) {
+			is.Labels = append(is.Labels, l)
+			slices.Sort(is.Labels)
+		}
+		return nil
+	})
+}
+
+func (s *issueService) labelRemove(ctx context.Context, p rpc.IssueLabelParams) (*rpc.IssueResult, error) {
+	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+		n := len(is.Labels)
+		is.Labels = slices.DeleteFunc(is.Labels, func(x string) bool { return x == p.Label })
+		if len(is.Labels) == n {
+			return coord.Errorf(coord.ENotFound, "%s has no label %q", is.ID, p.Label)
+		}
+		return nil
+	})
+}
+
+func (s *issueService) comment(ctx context.Context, who string, p rpc.IssueCommentParams) (*rpc.IssueResult, error) {
+	if strings.TrimSpace(p.Text) == "" {
+		return nil, coord.Errorf(coord.EInvalid, "text must not be empty")
+	}
+	author := p.Author
+	if author == "" {
+		author = who
+	}
+	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+		id := len(is.Comments) + 1
+		is.Comments = append(is.Comments, beads.Comment{ID: fmt.Sprint(id), IssueID: is.ID, Author: author, Text: p.Text, CreatedAt: s.now()})
+		return nil
+	})
+}

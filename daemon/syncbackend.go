@@ -1,0 +1,33 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/gastown/gtc/beads"
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/store"
+)
+
+// syncBackend is the syncer's view of the coordinator: reads and bookkeeping go to the store, imported
+// records go through the engine so the ready set follows them.
+type syncBackend struct {
+	*store.DB
+	engine *coord.Engine
+}
+
+// ApplyImport implements beads.Backend.
+func (b syncBackend) ApplyImport(ctx context.Context, recs []beads.ImportedRecord) error {
+	const chunk = 512
+	for len(recs) > 0 {
+		n := min(chunk, len(recs))
+		puts := make([]coord.IssuePut, n)
+		for i, r := range recs[:n] {
+			puts[i] = coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: !r.Dirty}
+		}
+		if err := b.engine.PutIssues(ctx, puts); err != nil {
+			return err
+		}
+		recs = recs[n:]
+	}
+	return nil
+}
