@@ -194,6 +194,7 @@ func (db *DB) committer() {
 				break drain
 			}
 		}
+		db.taken.Add(int64(len(batch)))
 		db.commitBatch(batch)
 		clear(batch)
 	}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -59,6 +60,7 @@ type DB struct {
 	closed  bool
 	done    chan struct{} // closed when the committer has exited
 	batch   int
+	taken   atomic.Int64 // requests put into batches by the committer (tests wait on it)
 	closeMu sync.Mutex
 }
 
