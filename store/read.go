@@ -213,7 +213,8 @@ func (db *DB) ListIssues(ctx context.Context, f IssueFilter) ([]beads.Issue, err
 		where = append(where, "id IN (SELECT value FROM json_each(?))")
 		args = append(args, string(js))
 	}
-	q := `SELECT ` + issueCols + ` FROM issues`
+	// filter and order on the projected columns first, so the body and labels are read only for the rows returned
+	q := `SELECT id AS fid, priority AS fp, created_at AS fc FROM issues`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -222,6 +223,7 @@ func (db *DB) ListIssues(ctx context.Context, f IssueFilter) ([]beads.Issue, err
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
 	}
+	q = `SELECT ` + issueCols + ` FROM (` + q + `) AS f JOIN issues ON issues.id = f.fid ORDER BY f.fp, f.fc, f.fid`
 	st, err := db.listStmt(ctx, q)
 	if err != nil {
 		return nil, unavailable("read", err)

@@ -22,7 +22,7 @@ CREATE TABLE issues (
     dirty        INTEGER NOT NULL DEFAULT 0,
     rev          INTEGER NOT NULL DEFAULT 1
 );
-CREATE INDEX issues_status ON issues(status, priority);
+CREATE INDEX issues_status ON issues(status, priority, created_at, id);
 CREATE INDEX issues_assignee ON issues(assignee) WHERE assignee <> '';
 CREATE INDEX issues_dirty ON issues(id) WHERE dirty = 1;
 
