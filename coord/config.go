@@ -43,6 +43,9 @@ type Config struct {
 	BatchMax int
 	// Rand is the jitter source for retry backoff. Defaults to a PCG seeded from the clock.
 	Rand rand.Source
+	// OnStep, when set, is called by the engine after every loop step (apply, dispatch, commit, effects)
+	// with the step's wall time and the number of requests it batched; it runs on the loop, so keep it cheap.
+	OnStep func(d time.Duration, batch int)
 }
 
 // DefaultWorkflowTypes are the issue types classic `bd ready` leaves out.

@@ -137,6 +137,10 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // step applies one batch, commits it and replies.
 func (e *Engine) step(ctx context.Context, batch []*request) {
+	if e.cfg.OnStep != nil {
+		start := time.Now()
+		defer func() { e.cfg.OnStep(time.Since(start), len(batch)) }()
+	}
 	now := e.clk.Now()
 	c := e.core
 	c.tick(now)
