@@ -44,7 +44,7 @@ type Daemon struct {
 
 // Open prepares a coordinator: it takes the workspace lock, opens the store and rebuilds the scheduler
 // from it. Nothing is served until Run.
-func Open(ctx context.Context, cfg Config) (d *Daemon, err error) {
+func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	cfg = cfg.withDefaults()
 	bd := cfg.BeadsDir()
 	if st, serr := os.Stat(bd); serr != nil || !st.IsDir() {
@@ -53,7 +53,7 @@ func Open(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		}
 		return nil, fmt.Errorf("open workspace %s: %w", cfg.Dir, serr)
 	}
-	d = &Daemon{cfg: cfg, log: cfg.Logger}
+	d := &Daemon{cfg: cfg, log: cfg.Logger}
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -85,7 +85,7 @@ func Open(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		return nil, fmt.Errorf("load state from %s: %w", cfg.DB, err)
 	}
 	d.out = newOutbox(d, cfg.Pushers)
-	d.engine, err = coord.NewEngine(cfg.Coord, cfg.Clock, d.db, snap, d.out)
+	d.engine, err = coord.NewEngine(withLoopMetric(cfg.Coord, d.metrics), cfg.Clock, d.db, snap, d.out)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild scheduler: %w", err)
 	}

@@ -101,6 +101,8 @@ type ProfileReport struct {
 	Bottlenecks        []Bottleneck       `json:"bottlenecks"`
 	RustRecommendation RustRecommendation `json:"rustRecommendation"`
 	Report             string             `json:"report"`
+	// CommitBatchAvg is gtc's addition: mean operations per SQLite group commit since the server started.
+	CommitBatchAvg float64 `json:"commitBatchAvg,omitempty"`
 }
 
 // ProfileInput is what a profile is built from: server-side samples and counts.

@@ -74,6 +74,8 @@ type Backend interface {
 	CoordPause(ctx context.Context, s *Session, p PauseParams) (*PauseResult, error)
 	// CoordResume restarts assignments.
 	CoordResume(ctx context.Context, s *Session, p PauseParams) (*PauseResult, error)
+	// CoordProfile returns the harness-shaped profile report computed from the server's samples.
+	CoordProfile(ctx context.Context, s *Session, p ProfileParams) (*ProfileResult, error)
 	// EventsSubscribe authorises a subscription; on success the server starts forwarding Publish'd events.
 	EventsSubscribe(ctx context.Context, s *Session, p SubscribeParams) (*SubscribeResult, error)
 

@@ -42,6 +42,7 @@ var methods = map[string]methodFunc{
 	"coord.workers":      bind(false, Backend.CoordWorkers),
 	"coord.pause":        bind(true, Backend.CoordPause),
 	"coord.resume":       bind(true, Backend.CoordResume),
+	"coord.profile":      bind(false, Backend.CoordProfile),
 	"events.subscribe":   subscribeMethod,
 }
 
