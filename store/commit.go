@@ -15,6 +15,7 @@ import (
 // Statements of the writer connection, prepared once at Open.
 const (
 	wIssuePut = iota
+	wBodyPut
 	wIssueState
 	wLabelsClear
 	wLabelAdd
@@ -27,6 +28,7 @@ const (
 	wMetaPut
 	wMergePut
 	wMarkExported
+	wMarkClean
 	wSavepoint
 	wRollbackTo
 	wRelease
@@ -34,15 +36,16 @@ const (
 )
 
 var writeSQL = [nWriteStmts]string{
-	wIssuePut: `INSERT INTO issues (id, raw, body, status, priority, issue_type, assignee, created_at, updated_at,
+	wIssuePut: `INSERT INTO issues (id, status, priority, issue_type, assignee, created_at, updated_at,
 		started_at, closed_at, close_reason, defer_until, pinned, ephemeral, dirty, rev)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-		ON CONFLICT (id) DO UPDATE SET raw = COALESCE(excluded.raw, issues.raw), body = excluded.body,
-		status = excluded.status, priority = excluded.priority, issue_type = excluded.issue_type,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority, issue_type = excluded.issue_type,
 		assignee = excluded.assignee, created_at = excluded.created_at, updated_at = excluded.updated_at,
 		started_at = excluded.started_at, closed_at = excluded.closed_at, close_reason = excluded.close_reason,
 		defer_until = excluded.defer_until, pinned = excluded.pinned, ephemeral = excluded.ephemeral,
 		dirty = excluded.dirty, rev = issues.rev + 1`,
+	wBodyPut: `INSERT INTO issue_bodies (id, raw, body) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET raw = COALESCE(excluded.raw, issue_bodies.raw), body = excluded.body`,
 	wIssueState: `UPDATE issues SET status = ?, assignee = ?, updated_at = ?,
 		started_at = CASE WHEN ? THEN ? ELSE started_at END, closed_at = ?, close_reason = ?,
 		attempts = ?, not_before = ?, dirty = 1, rev = rev + 1 WHERE id = ?`,
@@ -60,7 +63,8 @@ var writeSQL = [nWriteStmts]string{
 	wMergePut: `INSERT OR REPLACE INTO merge_requests (id, issue_id, worker, branch, commit_id, target, files, state,
 		attempts, refinery, epoch, deadline, created_at, updated_at, error, conflicts)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	wMarkExported: `UPDATE issues SET raw = ?, dirty = CASE WHEN rev = ? THEN 0 ELSE dirty END WHERE id = ?`,
+	wMarkExported: `UPDATE issue_bodies SET raw = ? WHERE id = ?`,
+	wMarkClean:    `UPDATE issues SET dirty = 0 WHERE id = ? AND rev = ? AND dirty = 1`,
 	wSavepoint:    `SAVEPOINT req`,
 	wRollbackTo:   `ROLLBACK TO req`,
 	wRelease:      `RELEASE req`,
@@ -333,11 +337,14 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 	if c.Raw != nil {
 		raw = c.Raw
 	}
-	if _, err := t.exec(wIssuePut, is.ID, raw, body, is.Status, is.Priority, is.IssueType, is.Assignee,
+	if _, err := t.exec(wIssuePut, is.ID, is.Status, is.Priority, is.IssueType, is.Assignee,
 		fmtTime(is.CreatedAt), fmtTime(is.UpdatedAt), fmtTimePtr(is.StartedAt), fmtTimePtr(is.ClosedAt),
 		is.CloseReason, fmtTimePtr(is.DeferUntil), boolInt(is.Pinned), boolInt(is.Ephemeral),
 		boolInt(!c.FromImport)); err != nil {
 		return fmt.Errorf("put issue %s: %w", is.ID, err)
+	}
+	if _, err := t.exec(wBodyPut, is.ID, raw, body); err != nil {
+		return fmt.Errorf("put issue %s body: %w", is.ID, err)
 	}
 	if _, err := t.exec(wLabelsClear, is.ID); err != nil {
 		return fmt.Errorf("put issue %s labels: %w", is.ID, err)

@@ -16,8 +16,12 @@ import (
 )
 
 // issueCols are the columns scanned by scanIssue: the stored body plus the scheduler-owned columns overlaid on it.
-const issueCols = `id, raw, body, status, assignee, updated_at, started_at, closed_at, close_reason, dirty, rev,
+const issueCols = `issues.id, b.raw, b.body, issues.status, issues.assignee, issues.updated_at, issues.started_at,
+	issues.closed_at, issues.close_reason, issues.dirty, issues.rev,
 	(SELECT json_group_array(label ORDER BY rowid) FROM labels WHERE issue_id = issues.id)`
+
+// issueFrom joins an issue's projection to its body for issueCols.
+const issueFrom = `issues JOIN issue_bodies AS b ON b.id = issues.id`
 
 const leaseCols = `id, issue_id, worker, epoch, state, attempt, created_at, ack_deadline, deadline, ended_at, outcome,
 	error, progress`
@@ -40,13 +44,13 @@ const (
 )
 
 var readSQL = [nReadStmts]string{
-	rIssue:         `SELECT ` + issueCols + ` FROM issues WHERE id = ?`,
+	rIssue:         `SELECT ` + issueCols + ` FROM ` + issueFrom + ` WHERE issues.id = ?`,
 	rLease:         `SELECT ` + leaseCols + ` FROM leases WHERE id = ?`,
 	rLeasesByIssue: `SELECT ` + leaseCols + ` FROM leases WHERE issue_id = ? ORDER BY epoch`,
 	rEvents:        `SELECT seq, time, kind, issue_id, lease_id, worker, actor, detail FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
 	rWorkers:       `SELECT ` + workerCols + ` FROM workers ORDER BY name`,
 	rMeta:          `SELECT value FROM meta WHERE key = ?`,
-	rIssuesByIDs:   `SELECT ` + issueCols + ` FROM issues WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id`,
+	rIssuesByIDs:   `SELECT ` + issueCols + ` FROM ` + issueFrom + ` WHERE issues.id IN (SELECT value FROM json_each(?)) ORDER BY issues.id`,
 }
 
 // readStmts holds the read pool's prepared statements.
@@ -223,7 +227,8 @@ func (db *DB) ListIssues(ctx context.Context, f IssueFilter) ([]beads.Issue, err
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
 	}
-	q = `SELECT ` + issueCols + ` FROM (` + q + `) AS f JOIN issues ON issues.id = f.fid ORDER BY f.fp, f.fc, f.fid`
+	q = `SELECT ` + issueCols + ` FROM (` + q + `) AS f JOIN issues ON issues.id = f.fid
+		JOIN issue_bodies AS b ON b.id = issues.id ORDER BY f.fp, f.fc, f.fid`
 	st, err := db.listStmt(ctx, q)
 	if err != nil {
 		return nil, unavailable("read", err)

@@ -101,6 +101,7 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	wq.Set("_synchronous", "NORMAL")
 	wq.Set("_busy_timeout", busy)
 	wq.Set("_foreign_keys", "1")
+	wq.Set("_cache_size", "-65536")
 	w, err := sqlx.Open("sqlite3", fileURI(db.path, wq))
 	if err != nil {
 		return err

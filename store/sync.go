@@ -18,7 +18,7 @@ const (
 // All returns every stored record, by id (beads.Backend).
 func (db *DB) All(ctx context.Context) ([]beads.StoredRecord, error) {
 	defer db.observeRead("all", time.Now())
-	rows, err := db.r.QueryContext(ctx, `SELECT `+issueCols+` FROM issues ORDER BY id`)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+issueCols+` FROM `+issueFrom+` ORDER BY issues.id`)
 	if err != nil {
 		return nil, unavailable("read", fmt.Errorf("read all issues: %w", err))
 	}
@@ -28,7 +28,7 @@ func (db *DB) All(ctx context.Context) ([]beads.StoredRecord, error) {
 // Dirty returns the records changed by gtc since their last export, by id (beads.Backend).
 func (db *DB) Dirty(ctx context.Context) ([]beads.StoredRecord, error) {
 	defer db.observeRead("dirty", time.Now())
-	rows, err := db.r.QueryContext(ctx, `SELECT `+issueCols+` FROM issues WHERE dirty = 1 ORDER BY id`)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+issueCols+` FROM `+issueFrom+` WHERE issues.dirty = 1 ORDER BY issues.id`)
 	if err != nil {
 		return nil, unavailable("read", fmt.Errorf("read dirty issues: %w", err))
 	}
@@ -47,8 +47,11 @@ func (db *DB) MarkExported(ctx context.Context, recs []beads.ExportedRecord) err
 			if raw == nil {
 				raw = []byte{}
 			}
-			if _, err := t.exec(wMarkExported, raw, r.Rev, r.ID); err != nil {
+			if _, err := t.exec(wMarkExported, raw, r.ID); err != nil {
 				return fmt.Errorf("mark %s exported: %w", r.ID, err)
+			}
+			if _, err := t.exec(wMarkClean, r.ID, r.Rev); err != nil {
+				return fmt.Errorf("mark %s clean: %w", r.ID, err)
 			}
 		}
 		return nil

@@ -1,10 +1,9 @@
 -- Initial schema of the coordinator's store.
 -- Timestamps are TEXT in RFC 3339 with nanoseconds ('' for none) so the issue's own offsets survive.
 
+-- The projection the scheduler and the list filters need; kept narrow so state changes write few pages.
 CREATE TABLE issues (
     id           TEXT PRIMARY KEY,
-    raw          BLOB,                       -- record bytes as last imported or exported; NULL if never written
-    body         TEXT    NOT NULL,           -- beads.Issue as JSON, as of the last IssuePut
     status       TEXT    NOT NULL,
     priority     INTEGER NOT NULL,
     issue_type   TEXT    NOT NULL,
@@ -25,6 +24,13 @@ CREATE TABLE issues (
 CREATE INDEX issues_status ON issues(status, priority, created_at, id);
 CREATE INDEX issues_assignee ON issues(assignee) WHERE assignee <> '';
 CREATE INDEX issues_dirty ON issues(id) WHERE dirty = 1;
+
+-- The bulky part of each issue, written only by IssuePut and MarkExported.
+CREATE TABLE issue_bodies (
+    id   TEXT PRIMARY KEY REFERENCES issues(id) ON DELETE CASCADE,
+    raw  BLOB,          -- record bytes as last imported or exported; NULL if never written
+    body TEXT NOT NULL  -- beads.Issue as JSON as of the last IssuePut; the issues columns override its fields
+);
 
 -- Labels in insertion order (rowid); authoritative over the labels inside issues.body.
 CREATE TABLE labels (
