@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/gastown/gtc/beads"
 	"github.com/gastown/gtc/coord"
 )
@@ -22,6 +24,7 @@ var benchDBs struct {
 	dirs []string
 }
 
+// TestMain closes the cached benchmark stores, then checks that no goroutine leaked.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	benchDBs.Lock()
@@ -32,6 +35,13 @@ func TestMain(m *testing.M) {
 		_ = os.RemoveAll(d)
 	}
 	benchDBs.Unlock()
+	if code == 0 {
+		// every store was closed: no committer or pool goroutine may outlive it
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutine leak:", err)
+			code = 1
+		}
+	}
 	os.Exit(code)
 }
 
