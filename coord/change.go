@@ -94,10 +94,11 @@ func (l Lease) Live() bool { return l.State == LeasePushed || l.State == LeaseAc
 
 // Filters restrict which issues a worker is given; empty means any.
 type Filters struct {
-	Labels   []string `json:"labels,omitempty"`   // all required
-	Types    []string `json:"types,omitempty"`    // any of
-	Prefixes []string `json:"prefixes,omitempty"` // id prefixes (rigs), any of
-	Convoy   string   `json:"convoy,omitempty"`   // only issues labelled convoy:<name>, or convoy-first
+	Labels     []string `json:"labels,omitempty"`      // all required
+	Types      []string `json:"types,omitempty"`       // any of
+	Prefixes   []string `json:"prefixes,omitempty"`    // id prefixes (rigs), any of
+	Convoy     string   `json:"convoy,omitempty"`      // convoy-first: issues labelled convoy:<name> before all others
+	ConvoyOnly bool     `json:"convoy_only,omitempty"` // with Convoy: only issues of that convoy
 }
 
 // WorkerRow is the durable part of a worker.

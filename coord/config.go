@@ -3,6 +3,8 @@ package coord
 import (
 	"math/rand/v2"
 	"time"
+
+	"github.com/gastown/gtc/coord/health"
 )
 
 // Config tunes the scheduler; the zero value of every field means its default.
@@ -21,7 +23,7 @@ type Config struct {
 	BackoffMax time.Duration
 	// Aging, when positive, raises a waiting issue by one priority level per Aging of age. Defaults to 0 (off).
 	Aging time.Duration
-	// WorkflowTypes are issue types never handed out. Defaults to merge-request, gate, molecule, message, agent, role, rig.
+	// WorkflowTypes are issue types never handed out. Defaults to merge-request, gate, molecule, message, agent, role, rig, convoy.
 	WorkflowTypes []string
 	// ExcludeIDPatterns are id substrings never handed out. Defaults to "-mol-" and "-wisp-".
 	ExcludeIDPatterns []string
@@ -41,6 +43,12 @@ type Config struct {
 	CodeCompleteStatus string
 	// BatchMax is the most requests the engine applies in one group commit. Defaults to 256.
 	BatchMax int
+	// MergeQueue builds the merge queue (mergeq.Factory(cfg)); nil disables the merge methods (EUnavailable).
+	MergeQueue func() MergeQueue
+	// ReworkLabel is added to an issue reopened because its merge conflicted or failed its gate. Defaults to "gtc:rework".
+	ReworkLabel string
+	// Health holds the health thresholds (success rate, stalled workers, stall timeout 10m).
+	Health health.Config
 	// Rand is the jitter source for retry backoff. Defaults to a PCG seeded from the clock.
 	Rand rand.Source
 	// OnStep, when set, is called by the engine after every loop step (apply, dispatch, commit, effects)
@@ -49,7 +57,7 @@ type Config struct {
 }
 
 // DefaultWorkflowTypes are the issue types classic `bd ready` leaves out.
-var DefaultWorkflowTypes = []string{"merge-request", "gate", "molecule", "message", "agent", "role", "rig"}
+var DefaultWorkflowTypes = []string{"merge-request", "gate", "molecule", "message", "agent", "role", "rig", "convoy"}
 
 // withDefaults returns cfg with every zero field set to its default.
 func (cfg Config) withDefaults(now time.Time) Config {
@@ -83,6 +91,7 @@ func (cfg Config) withDefaults(now time.Time) Config {
 	s(&cfg.StatusClosed, "closed")
 	s(&cfg.StatusBlocked, "blocked")
 	s(&cfg.FailedLabel, "gtc:failed")
+	s(&cfg.ReworkLabel, "gtc:rework")
 	if cfg.BatchMax <= 0 {
 		cfg.BatchMax = 256
 	}

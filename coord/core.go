@@ -3,6 +3,8 @@ package coord
 import (
 	"math/rand/v2"
 	"time"
+
+	"github.com/gastown/gtc/coord/health"
 )
 
 // core is the scheduler state machine: no I/O, no goroutines, time passed in. Every decision
@@ -27,10 +29,18 @@ type core struct {
 	counts     [clsCount]int
 
 	needDispatch bool
-	nextWaiter   uint64
-	workBuf      []*issue
-	changes      []Change
-	effects      []outEffect
+
+	// merge queue, health window (merge.go, healthcheck.go)
+	mq         MergeQueue
+	mqAt       time.Time // slot deadline the merge timer is armed for
+	mergeSeq   int64
+	needMerge  bool
+	hw         *health.Window
+	initErr    error
+	nextWaiter uint64
+	workBuf    []*issue
+	changes    []Change
+	effects    []outEffect
 }
 
 // issue is the in-memory state of one issue.
@@ -68,6 +78,7 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		c.workflow[t] = true
 	}
 	if snap == nil {
+		c.initErr = c.initMerges(nil)
 		return c
 	}
 	c.maxEpoch = snap.MaxEpoch
@@ -108,6 +119,7 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		}
 	}
 	c.recomputeAll()
+	c.initErr = c.initMerges(snap)
 	c.changes, c.effects = nil, nil
 	return c
 }
@@ -171,6 +183,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		if old == nil {
 			it := c.insertIssue(m)
 			c.recompute(c.affected(m.ID, parentsOf(it.edges)))
+			c.convoysOf(it)
 			continue
 		}
 		wasDead := old.cls == clsDead
@@ -195,6 +208,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			c.emitState(old, nil)
 		}
 		c.recompute(c.affected(m.ID, append(parents, parentsOf(old.edges)...)))
+		c.convoysOf(old)
 	}
 	return nil
 }
@@ -212,6 +226,7 @@ func (c *core) emitState(it *issue, labels *[2][]string) {
 		st.AddLabels, st.DelLabels = labels[0], labels[1]
 	}
 	c.emit(st)
+	c.convoysOf(it)
 }
 
 // setStatus changes the status and assignee of an issue, records it and recomputes what depends on it.

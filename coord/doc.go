@@ -16,8 +16,15 @@
 //     backoff; MaxAttempts failed attempts dead-letter the issue (status blocked + gtc:failed);
 //   - a Commit failure answers the whole batch with EUnavailable and rebuilds the core from the last
 //     durable state (a fold of committed Changes kept by the engine), so nothing undurable survives;
-//   - Filters.Convoy means "only issues labelled convoy:<name>"; idle workers are served longest idle
-//     first, round robin over capacity; parked claims are served before pushes.
+//   - Filters.Convoy is convoy-first (the harness's getNextIssue): the convoy's ready issues before all
+//     others, falling back to other work; Filters.ConvoyOnly restricts to the convoy. Idle workers are
+//     served longest idle first, round robin over capacity; parked claims are served before pushes;
+//   - merge queue (Config.MergeQueue = mergeq.Factory): slots are pushed to connected refinery workers
+//     (Outbox.PushMerge), expire at their deadline or when a refinery stays away past Grace; a conflict
+//     or failed gate reopens the issue with Config.ReworkLabel; a convoy's tracking issue (type convoy,
+//     never handed out) is closed when every issue labelled convoy:<name> is closed;
+//   - health (Engine.HealthReport): package health's rules over recent session outcomes (expiries
+//     count as failures), stalled busy workers and the storage state.
 //
 // Store contract: an IssuePut must keep the stored Attempts, NotBefore and (when the put has none)
 // StartedAt of an existing issue; IssueState carries them absolutely.

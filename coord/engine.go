@@ -16,6 +16,8 @@ type Outbox interface {
 	Cancel(worker string, session uint64, leaseID string, epoch int64, issueID, reason string)
 	// Publish sends an audit event to subscribers (Seq is 0: the store numbers events).
 	Publish(ev Event)
+	// PushMerge hands a merge slot (the request with its epoch) to a refinery's session.
+	PushMerge(worker string, session uint64, m MergeRequest)
 }
 
 // Engine runs the scheduler core on one goroutine (Run). Every mutating call returns after its
@@ -64,11 +66,15 @@ func NewEngine(cfg Config, clk Clock, p Persister, snap *Snapshot, out Outbox) (
 	}
 	now := clk.Now()
 	cfg = cfg.withDefaults(now)
+	c := newCore(cfg, snap, now)
+	if c.initErr != nil {
+		return nil, fmt.Errorf("new engine: %w", c.initErr)
+	}
 	return &Engine{
 		cfg: cfg, clk: clk, p: p, out: out,
 		reqs:     make(chan *request, cfg.BatchMax),
 		stopped:  make(chan struct{}),
-		core:     newCore(cfg, snap, now),
+		core:     c,
 		durable:  newFold(snap),
 		sessions: map[string]uint64{},
 		waiters:  map[uint64]chan claimReply{},
@@ -148,6 +154,7 @@ func (e *Engine) step(ctx context.Context, batch []*request) {
 		r.err = r.apply(c, now)
 	}
 	c.dispatch(now)
+	c.dispatchMerges(now)
 	changes, effects := c.take()
 	if len(changes) > 0 {
 		if err := e.p.Commit(ctx, changes); err != nil {
@@ -173,6 +180,8 @@ func (e *Engine) step(ctx context.Context, batch []*request) {
 			e.out.Push(x.Worker, x.Session, x.A)
 		case cancelNote:
 			e.out.Cancel(x.Worker, x.Session, x.LeaseID, x.Epoch, x.IssueID, x.Reason)
+		case mergePush:
+			e.out.PushMerge(x.Worker, x.Session, x.Req)
 		case claimEffect:
 			if ch := e.waiters[x.waiter]; ch != nil {
 				delete(e.waiters, x.waiter)
@@ -192,7 +201,10 @@ func (e *Engine) step(ctx context.Context, batch []*request) {
 func (e *Engine) rollback(now time.Time, err error) {
 	e.setHealth(fmt.Errorf("commit: %w", err))
 	e.retryAt = now.Add(time.Second)
+	hw := e.core.hw
 	e.core = newCore(e.cfg, e.durable.snapshot(), now)
+	e.core.hw = hw
+	e.core.needMerge = true
 	for name, s := range e.sessions {
 		e.core.reattach(name, s)
 	}

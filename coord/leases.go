@@ -193,6 +193,7 @@ func (c *core) leaseTimer(id string) {
 // expire ends a lease whose holder vanished and counts a failed attempt.
 func (c *core) expire(l *Lease, why string) {
 	c.endLease(l, "expired", why)
+	c.recordOutcome("expired")
 	c.cancelEffect(l, why)
 	c.event("expired", l.IssueID, l.ID, l.Worker, why)
 	if it := c.issues[l.IssueID]; it != nil {
@@ -286,6 +287,7 @@ func (c *core) complete(now time.Time, name, id string, epoch int64, r SessionRe
 	if r.GitCommit != "" {
 		detail += " (commit " + r.GitCommit + ")"
 	}
+	c.recordOutcome(r.Outcome)
 	switch r.Outcome {
 	case OutcomeSuccess, OutcomeCodeComplete:
 		c.endLease(l, r.Outcome, "")

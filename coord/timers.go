@@ -11,6 +11,7 @@ const (
 	timerGrace         // reconnect grace of a disconnected worker
 	timerIssue         // defer_until or retry backoff of an issue ends
 	timerWaiter        // a parked claim's wait ends
+	timerMerge         // a merge slot deadline (key "") or a refinery's reconnect grace (key = name)
 )
 
 type timer struct {
@@ -86,6 +87,8 @@ func (c *core) tick(now time.Time) {
 			}
 		case timerWaiter:
 			c.waiterTimer(t.key)
+		case timerMerge:
+			c.mergeTimer(t.key)
 		}
 	}
 }

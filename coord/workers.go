@@ -112,6 +112,7 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 	c.saveWorker(w, true)
 	c.event("worker_connected", "", "", h.Name, strconv.Itoa(len(out))+" leases resumed")
 	c.enqueue(w)
+	c.mergeConnected(w)
 	return out, nil
 }
 
@@ -127,6 +128,7 @@ func (c *core) disconnect(now time.Time, name string, session uint64) {
 	if len(w.leases) > 0 {
 		c.addTimer(now.Add(c.cfg.Grace), timerGrace, name)
 	}
+	c.mergeDisconnected(w)
 	c.saveWorker(w, true)
 	c.event("worker_disconnected", "", "", name, "")
 }
@@ -165,7 +167,7 @@ func matches(it *issue, f *Filters) bool {
 			return false
 		}
 	}
-	if f.Convoy != "" && !hasLabel(it.meta.Labels, "convoy:"+f.Convoy) {
+	if f.Convoy != "" && f.ConvoyOnly && !hasLabel(it.meta.Labels, "convoy:"+f.Convoy) {
 		return false
 	}
 	if len(f.Types) > 0 {
@@ -203,14 +205,15 @@ func (c *core) best(name string, f *Filters, pull bool) *issue {
 			h = lh
 		}
 	}
+	ok := func(it *issue) bool { return (pull || it.rejectedBy != name) && matches(it, f) }
 	if f.Convoy != "" {
-		if lh := c.labelHeap("convoy:" + f.Convoy); lh.Len() < h.Len() {
-			h = lh
+		// Convoy-first: the convoy's own ready issues, then (unless ConvoyOnly) everything else.
+		lh := c.labelHeap("convoy:" + f.Convoy)
+		if it := lh.walk(ok); it != nil || f.ConvoyOnly {
+			return it
 		}
 	}
-	return h.walk(func(it *issue) bool {
-		return (pull || it.rejectedBy != name) && matches(it, f)
-	})
+	return h.walk(ok)
 }
 
 // dispatch hands ready issues to parked claims first (oldest first), then pushes to free workers

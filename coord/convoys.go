@@ -1,0 +1,215 @@
+package coord
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gastown/gtc/beads"
+)
+
+// Convoys (the harness's convoy.ts): a label convoy:<name> on work issues plus one tracking issue of
+// type convoy carrying the same label. The core closes the tracking issue once every work issue of
+// the convoy is closed. The figures follow package coord/convoy (which imports coord, so its rules
+// are mirrored here and cross-checked by its tests).
+
+// ConvoyLabelPrefix starts a convoy membership label: convoy:<name>.
+const ConvoyLabelPrefix = "convoy:"
+
+// TypeConvoy is the issue_type of a convoy's tracking issue.
+const TypeConvoy = "convoy"
+
+// ConvoyCreate is the request to start a convoy.
+type ConvoyCreate struct {
+	Name       string
+	Title      string
+	TrackingID string // id of the tracking issue to create; empty: "convoy-<name>"
+	IssueIDs   []string
+}
+
+// ConvoyProgress is how far a convoy has come; the tracking issue is not counted as work.
+type ConvoyProgress struct {
+	Name       string   `json:"name"`
+	Total      int      `json:"total"`
+	Closed     int      `json:"closed"`
+	InProgress int      `json:"in_progress"` // in_progress or hooked
+	Failed     int      `json:"failed"`      // not closed and labelled gtc:failed or hook:failed
+	Open       int      `json:"open"`
+	Percent    float64  `json:"percent"`  // 100 * closed / total
+	Complete   bool     `json:"complete"` // at least one issue and all closed
+	TrackingID string   `json:"tracking_id,omitempty"`
+	Tracking   string   `json:"tracking_status,omitempty"` // status of the tracking issue
+	IssueIDs   []string `json:"issue_ids"`
+}
+
+var convoyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// convoyCreate labels the issues and creates the tracking issue, in one decision.
+func (c *core) convoyCreate(now time.Time, cc ConvoyCreate) (ConvoyProgress, error) {
+	c.advance(now)
+	if !convoyName.MatchString(cc.Name) {
+		return ConvoyProgress{}, Errorf(EInvalid, "convoy name %q: use letters, digits, '.', '_' and '-' (at most 64)", cc.Name)
+	}
+	label := ConvoyLabelPrefix + cc.Name
+	if p := c.convoyProgress(cc.Name); p.TrackingID != "" {
+		return ConvoyProgress{}, Errorf(EConflict, "convoy %s already exists (tracking issue %s)", cc.Name, p.TrackingID)
+	}
+	tid := cc.TrackingID
+	if tid == "" {
+		tid = "convoy-" + cc.Name
+	}
+	if c.issues[tid] != nil {
+		return ConvoyProgress{}, Errorf(EConflict, "issue %s already exists", tid)
+	}
+	for _, id := range cc.IssueIDs {
+		if c.issues[id] == nil {
+			return ConvoyProgress{}, Errorf(ENotFound, "no issue %q", id)
+		}
+	}
+	title := strings.TrimSpace(cc.Title)
+	if title == "" {
+		title = "Convoy " + cc.Name
+	}
+	tracking := beads.Issue{ID: tid, Title: title, Status: c.cfg.StatusOpen, Priority: 2, IssueType: TypeConvoy,
+		Labels: []string{label}, CreatedAt: c.now, CreatedBy: "gtc", UpdatedAt: c.now}
+	if err := c.putIssues(c.now, []IssuePut{{Issue: tracking}}); err != nil {
+		return ConvoyProgress{}, err
+	}
+	for _, id := range cc.IssueIDs {
+		it := c.issues[id]
+		if hasLabel(it.meta.Labels, label) {
+			continue
+		}
+		it.meta.Labels = append(append([]string(nil), it.meta.Labels...), label)
+		c.emitState(it, &[2][]string{{label}, nil})
+		c.refresh(it)
+	}
+	c.event("convoy_created", tid, "", "", fmt.Sprintf("convoy %s: %d issues", cc.Name, len(cc.IssueIDs)))
+	c.needDispatch = true
+	return c.convoyProgress(cc.Name), nil
+}
+
+// convoyProgress computes one convoy's figures from the issues in memory.
+func (c *core) convoyProgress(name string) ConvoyProgress {
+	label := ConvoyLabelPrefix + name
+	p := ConvoyProgress{Name: name, IssueIDs: []string{}}
+	for _, it := range c.issues {
+		if hasLabel(it.meta.Labels, label) {
+			c.convoyAdd(&p, it)
+		}
+	}
+	p.finish()
+	return p
+}
+
+func (c *core) convoyAdd(p *ConvoyProgress, it *issue) {
+	m := &it.meta
+	if m.IssueType == TypeConvoy {
+		if p.TrackingID == "" || m.ID < p.TrackingID {
+			p.TrackingID, p.Tracking = m.ID, m.Status
+		}
+		return
+	}
+	p.Total++
+	p.IssueIDs = append(p.IssueIDs, m.ID)
+	switch {
+	case m.Status == c.cfg.StatusClosed:
+		p.Closed++
+	case hasLabel(m.Labels, c.cfg.FailedLabel) || hasLabel(m.Labels, "hook:failed"):
+		p.Failed++
+	case m.Status == c.cfg.StatusInProgress || m.Status == c.cfg.StatusHooked:
+		p.InProgress++
+	default:
+		p.Open++
+	}
+}
+
+func (p *ConvoyProgress) finish() {
+	sort.Strings(p.IssueIDs)
+	if p.Total > 0 {
+		p.Percent = 100 * float64(p.Closed) / float64(p.Total)
+	}
+	p.Complete = p.Total > 0 && p.Closed == p.Total
+}
+
+// convoyList computes every convoy's figures, by name.
+func (c *core) convoyList() []ConvoyProgress {
+	by := map[string]*ConvoyProgress{}
+	for _, it := range c.issues {
+		for _, l := range it.meta.Labels {
+			name, ok := strings.CutPrefix(l, ConvoyLabelPrefix)
+			if !ok || name == "" {
+				continue
+			}
+			p := by[name]
+			if p == nil {
+				p = &ConvoyProgress{Name: name, IssueIDs: []string{}}
+				by[name] = p
+			}
+			c.convoyAdd(p, it)
+		}
+	}
+	out := make([]ConvoyProgress, 0, len(by))
+	for _, p := range by {
+		p.finish()
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// convoysOf closes the tracking issue of every convoy of it that is now complete.
+func (c *core) convoysOf(it *issue) {
+	if it.meta.Status != c.cfg.StatusClosed || it.meta.IssueType == TypeConvoy {
+		return
+	}
+	for _, l := range it.meta.Labels {
+		name, ok := strings.CutPrefix(l, ConvoyLabelPrefix)
+		if !ok || name == "" {
+			continue
+		}
+		p := c.convoyProgress(name)
+		if !p.Complete || p.TrackingID == "" || p.Tracking == c.cfg.StatusClosed {
+			continue
+		}
+		tr := c.issues[p.TrackingID]
+		if tr.lease != nil {
+			continue
+		}
+		m := &tr.meta
+		m.Status, m.UpdatedAt, m.CloseReason = c.cfg.StatusClosed, c.now, "convoy complete"
+		c.emitState(tr, nil)
+		c.recompute(c.affected(m.ID, parentsOf(tr.edges)))
+		c.event("convoy_completed", m.ID, "", "", fmt.Sprintf("convoy %s: %d of %d issues closed", name, p.Closed, p.Total))
+	}
+}
+
+// ConvoyCreate labels the issues convoy:<name> and creates the convoy's tracking issue (type convoy).
+func (e *Engine) ConvoyCreate(ctx context.Context, cc ConvoyCreate) (ConvoyProgress, error) {
+	var p ConvoyProgress
+	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+		p, err = c.convoyCreate(now, cc)
+		return err
+	}, nil)
+	return p, err
+}
+
+// ConvoyList returns the progress of every convoy, by name.
+func (e *Engine) ConvoyList() []ConvoyProgress {
+	out := []ConvoyProgress{}
+	e.read(func(c *core) { out = c.convoyList() })
+	return out
+}
+
+// ConvoyShow returns one convoy's progress (ENotFound when no issue carries its label).
+func (e *Engine) ConvoyShow(name string) (ConvoyProgress, error) {
+	var p ConvoyProgress
+	e.read(func(c *core) { p = c.convoyProgress(name) })
+	if p.Total == 0 && p.TrackingID == "" {
+		return p, Errorf(ENotFound, "no convoy %q", name)
+	}
+	return p, nil
+}

@@ -1,0 +1,423 @@
+package coord
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// This file drives the merge queue from the core: submissions, slot pushes to connected refinery
+// workers, reports, slot expiry (timer at MergeQueue.NextDeadline) and abandonment when a refinery
+// stays away past the reconnect grace. The queue itself is package mergeq (coord cannot import it:
+// mergeq imports coord), plugged in through Config.MergeQueue = mergeq.Factory(cfg).
+
+// MergeSubmit is a worker's request to have the branch of an issue merged.
+type MergeSubmit struct {
+	IssueID string   `json:"issue_id"`
+	Branch  string   `json:"branch"`
+	Commit  string   `json:"commit,omitempty"`
+	Target  string   `json:"target,omitempty"` // empty: the queue's default target
+	Files   []string `json:"files,omitempty"`  // paths the change touches; empty never conflicts
+}
+
+// MergeSubmitted is the queued request plus the live requests sharing files with it.
+type MergeSubmitted struct {
+	Request          MergeRequest `json:"request"`
+	ConflictsWith    []string     `json:"conflicts_with"`
+	ConflictingFiles []string     `json:"conflicting_files"`
+}
+
+// MergeFailure is a refinery's report of a merge that did not land.
+type MergeFailure struct {
+	Reason    string   // human-readable cause
+	Conflicts []string // conflicting files: the change needs rework (no retry)
+	Rework    bool     // the change is at fault (gate failed): no retry
+}
+
+// MergeResult is what a refinery reports for a pushed merge.
+type MergeResult struct {
+	Merged      bool
+	Conflicts   []string
+	Rework      bool // gate failed: the change must be reworked
+	Reason      string
+	MergeCommit string
+}
+
+// MergeDecision is what one merge queue step means for the request's issue.
+type MergeDecision struct {
+	Request     MergeRequest
+	Requeued    bool // back to pending for another attempt
+	ReopenIssue bool // reopen Request.IssueID for rework
+	Reason      string
+}
+
+// MergeQueue is the merge queue the core drives (mergeq.Plug); every method returns the durable
+// changes it implies and never does I/O.
+type MergeQueue interface {
+	// Restore loads saved live requests; ids continue after minSeq.
+	Restore(reqs []MergeRequest, priority func(issueID string) int, minSeq int64) error
+	// Seq is the sequence number of the newest request id.
+	Seq() int64
+	// Submit queues a request of worker for an issue of the given priority.
+	Submit(now time.Time, worker string, priority int, s MergeSubmit) (MergeSubmitted, []Change, error)
+	// Acquire gives refinery the slot of the best pending request (target "" = any).
+	Acquire(now time.Time, refinery, target string) (MergeRequest, []Change, bool)
+	// Merged records that the request held at epoch landed.
+	Merged(now time.Time, id string, epoch int64, mergeCommit string) (MergeDecision, []Change, error)
+	// Failed records that the request held at epoch did not land.
+	Failed(now time.Time, id string, epoch int64, f MergeFailure) (MergeDecision, []Change, error)
+	// Expire takes back every slot whose deadline has passed.
+	Expire(now time.Time) ([]MergeDecision, []Change)
+	// Abandon takes back every slot held by refinery.
+	Abandon(now time.Time, refinery string) ([]MergeDecision, []Change)
+	// Cancel withdraws a live request.
+	Cancel(now time.Time, id, reason string) (MergeRequest, []Change, error)
+	// NextDeadline is the earliest slot deadline.
+	NextDeadline() (time.Time, bool)
+	// List returns the live requests of target ("" = all): merging first, then pending in start order.
+	List(target string) []MergeRequest
+	// Get returns a live or recently finished request.
+	Get(id string) (MergeRequest, bool)
+	// Merging returns the requests whose slot refinery holds.
+	Merging(refinery string) []MergeRequest
+	// Stats counts pending and merging requests.
+	Stats() (pending, merging int)
+}
+
+// mergePush hands a merge slot to a refinery's session.
+type mergePush struct {
+	Worker  string
+	Session uint64
+	Req     MergeRequest
+}
+
+func (mergePush) isEffect() {}
+
+// metaMergeSeq keeps the merge request id sequence across restarts (finished requests are not reloaded).
+const metaMergeSeq = "merge_seq"
+
+// RoleRefinery is the hello role of merge workers.
+const RoleRefinery = "refinery"
+
+// initMerges builds the merge queue and the health window (newCore); restored slots of refineries get
+// the reconnect grace like leases do.
+func (c *core) initMerges(snap *Snapshot) error {
+	c.hw = newHealthWindow(c.cfg)
+	if c.cfg.MergeQueue == nil {
+		return nil
+	}
+	c.mq = c.cfg.MergeQueue()
+	var (
+		reqs []MergeRequest
+		seq  int64
+	)
+	if snap != nil {
+		reqs = snap.Merges
+		seq, _ = strconv.ParseInt(snap.Meta[metaMergeSeq], 10, 64)
+	}
+	err := c.mq.Restore(reqs, func(id string) int {
+		if it := c.issues[id]; it != nil {
+			return it.meta.Priority
+		}
+		return 2
+	}, seq)
+	if err != nil {
+		return fmt.Errorf("restore merge queue: %w", err)
+	}
+	c.mergeSeq = c.mq.Seq()
+	held := map[string]bool{}
+	for _, r := range reqs {
+		if r.State == "merging" && r.Refinery != "" && !held[r.Refinery] {
+			held[r.Refinery] = true
+			c.addTimer(c.now.Add(c.cfg.Grace), timerMerge, r.Refinery)
+		}
+	}
+	c.scheduleMerge()
+	c.needMerge = true
+	return nil
+}
+
+func (c *core) mergeQueue() (MergeQueue, error) {
+	if c.mq == nil {
+		return nil, Errorf(EUnavailable, "the merge queue is not configured on this server")
+	}
+	return c.mq, nil
+}
+
+// applyMerge records a merge queue step's changes and keeps the id sequence durable.
+func (c *core) applyMerge(ch []Change) {
+	for _, x := range ch {
+		c.emit(x)
+	}
+	if s := c.mq.Seq(); s != c.mergeSeq {
+		c.mergeSeq = s
+		c.emit(MetaPut{Key: metaMergeSeq, Value: strconv.FormatInt(s, 10)})
+	}
+	c.needMerge = true
+	c.scheduleMerge()
+}
+
+// scheduleMerge arms the timer for the earliest slot deadline.
+func (c *core) scheduleMerge() {
+	if dl, ok := c.mq.NextDeadline(); ok && !dl.Equal(c.mqAt) {
+		c.mqAt = dl
+		c.addTimer(dl, timerMerge, "")
+	}
+}
+
+// mergeSubmit queues a worker's merge request for an issue.
+func (c *core) mergeSubmit(now time.Time, worker string, s MergeSubmit) (MergeSubmitted, error) {
+	c.advance(now)
+	mq, err := c.mergeQueue()
+	if err != nil {
+		return MergeSubmitted{}, err
+	}
+	if c.workers[worker] == nil {
+		return MergeSubmitted{}, Errorf(EUnauthorized, "worker %q has not said hello", worker)
+	}
+	it := c.issues[s.IssueID]
+	if it == nil {
+		return MergeSubmitted{}, Errorf(ENotFound, "no issue %q", s.IssueID)
+	}
+	res, ch, err := mq.Submit(now, worker, it.meta.Priority, s)
+	if err != nil {
+		return MergeSubmitted{}, err
+	}
+	c.applyMerge(ch)
+	if res.ConflictsWith == nil {
+		res.ConflictsWith = []string{}
+	}
+	if res.ConflictingFiles == nil {
+		res.ConflictingFiles = []string{}
+	}
+	return res, nil
+}
+
+// mergeReport records a refinery's result for the request it holds at epoch.
+func (c *core) mergeReport(now time.Time, refinery, id string, epoch int64, r MergeResult) (MergeRequest, error) {
+	c.advance(now)
+	mq, err := c.mergeQueue()
+	if err != nil {
+		return MergeRequest{}, err
+	}
+	if cur, ok := mq.Get(id); ok && cur.State == "merging" && cur.Epoch == epoch && cur.Refinery != refinery {
+		return MergeRequest{}, Errorf(EStaleEpoch, "merge request %s is held by %s, not %s", id, cur.Refinery, refinery)
+	}
+	var (
+		d  MergeDecision
+		ch []Change
+	)
+	if r.Merged {
+		d, ch, err = mq.Merged(now, id, epoch, r.MergeCommit)
+	} else {
+		d, ch, err = mq.Failed(now, id, epoch, MergeFailure{Reason: r.Reason, Conflicts: r.Conflicts, Rework: r.Rework})
+	}
+	if err != nil {
+		return MergeRequest{}, err
+	}
+	if w := c.workers[refinery]; w != nil {
+		c.seen(w)
+	}
+	c.applyMerge(ch)
+	c.applyDecisions([]MergeDecision{d})
+	return d.Request, nil
+}
+
+// mergeCancel withdraws a live request (operator).
+func (c *core) mergeCancel(now time.Time, id, reason string) (MergeRequest, error) {
+	c.advance(now)
+	mq, err := c.mergeQueue()
+	if err != nil {
+		return MergeRequest{}, err
+	}
+	r, ch, err := mq.Cancel(now, id, reason)
+	if err != nil {
+		return MergeRequest{}, err
+	}
+	c.applyMerge(ch)
+	return r, nil
+}
+
+// applyDecisions applies what merge steps mean for their issues: rework reopens the issue (label
+// Config.ReworkLabel); a merge closes an issue left in Config.CodeCompleteStatus.
+func (c *core) applyDecisions(ds []MergeDecision) {
+	for _, d := range ds {
+		it := c.issues[d.Request.IssueID]
+		if it == nil {
+			continue
+		}
+		m := &it.meta
+		switch {
+		case d.ReopenIssue:
+			if it.lease != nil {
+				continue // someone already works on it again
+			}
+			var add []string
+			if !hasLabel(m.Labels, c.cfg.ReworkLabel) {
+				m.Labels = append(append([]string(nil), m.Labels...), c.cfg.ReworkLabel)
+				add = []string{c.cfg.ReworkLabel}
+			}
+			m.Status, m.Assignee, m.UpdatedAt, m.CloseReason = c.cfg.StatusOpen, "", c.now, ""
+			c.emitState(it, &[2][]string{add, nil})
+			c.event("reopened", m.ID, "", d.Request.Worker, d.Request.ID+": "+d.Reason)
+			c.recompute(c.affected(m.ID, parentsOf(it.edges)))
+		case d.Request.State == "merged" && c.cfg.CodeCompleteStatus != "" && m.Status == c.cfg.CodeCompleteStatus && it.lease == nil:
+			m.Status, m.UpdatedAt, m.CloseReason = c.cfg.StatusClosed, c.now, "merged"
+			c.emitState(it, nil)
+			c.recompute(c.affected(m.ID, parentsOf(it.edges)))
+		}
+	}
+}
+
+// mergeTimer handles a slot deadline (key "") or the end of a refinery's reconnect grace (key = its name).
+func (c *core) mergeTimer(key string) {
+	if c.mq == nil {
+		return
+	}
+	var (
+		ds []MergeDecision
+		ch []Change
+	)
+	if key == "" {
+		c.mqAt = time.Time{}
+		ds, ch = c.mq.Expire(c.now)
+	} else {
+		w := c.workers[key]
+		if w != nil && (w.connected || c.now.Before(w.disconnectedAt.Add(c.cfg.Grace))) {
+			return
+		}
+		ds, ch = c.mq.Abandon(c.now, key)
+	}
+	c.applyMerge(ch)
+	c.applyDecisions(ds)
+}
+
+// mergeConnected re-sends the slots a reconnecting refinery still holds.
+func (c *core) mergeConnected(w *worker) {
+	if c.mq == nil || w.row.Role != RoleRefinery {
+		return
+	}
+	for _, r := range c.mq.Merging(w.row.Name) {
+		c.effect(mergePush{Worker: w.row.Name, Session: w.session, Req: r})
+	}
+	c.needMerge = true
+}
+
+// mergeDisconnected starts the reconnect grace of a refinery holding slots.
+func (c *core) mergeDisconnected(w *worker) {
+	if c.mq == nil || w.row.Role != RoleRefinery || len(c.mq.Merging(w.row.Name)) == 0 {
+		return
+	}
+	c.addTimer(c.now.Add(c.cfg.Grace), timerMerge, w.row.Name)
+}
+
+// dispatchMerges hands free merge slots to connected refineries (by name, round robin over
+// capacity). No-op while paused.
+func (c *core) dispatchMerges(now time.Time) {
+	c.advance(now)
+	if c.mq == nil || !c.needMerge || c.paused {
+		return
+	}
+	c.needMerge = false
+	var refs []*worker
+	for _, w := range c.workers {
+		if w.row.Role == RoleRefinery && w.connected && !w.stalled && !w.draining {
+			refs = append(refs, w)
+		}
+	}
+	if len(refs) == 0 {
+		return
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].row.Name < refs[j].row.Name })
+	held := make([]int, len(refs))
+	for i, w := range refs {
+		held[i] = len(c.mq.Merging(w.row.Name))
+	}
+	for progress := true; progress; {
+		progress = false
+		for i, w := range refs {
+			if held[i] >= w.row.Capacity {
+				continue
+			}
+			r, ch, ok := c.mq.Acquire(c.now, w.row.Name, "")
+			if !ok {
+				c.scheduleMerge()
+				return
+			}
+			for _, x := range ch {
+				c.emit(x)
+			}
+			held[i]++
+			progress = true
+			c.effect(mergePush{Worker: w.row.Name, Session: w.session, Req: r})
+		}
+	}
+	c.scheduleMerge()
+}
+
+// MergeSubmit queues worker's merge request; the result names the live requests sharing files with it.
+func (e *Engine) MergeSubmit(ctx context.Context, worker string, s MergeSubmit) (MergeSubmitted, error) {
+	var res MergeSubmitted
+	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+		res, err = c.mergeSubmit(now, worker, s)
+		return err
+	}, nil)
+	return res, err
+}
+
+// MergeReport records a refinery's result for the request it holds at epoch: a merge lands it;
+// conflicts or Rework fail it and reopen its issue for rework; other failures retry.
+func (e *Engine) MergeReport(ctx context.Context, refinery, id string, epoch int64, r MergeResult) (MergeRequest, error) {
+	var req MergeRequest
+	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+		req, err = c.mergeReport(now, refinery, id, epoch, r)
+		return err
+	}, nil)
+	return req, err
+}
+
+// MergeCancel withdraws a pending or merging request.
+func (e *Engine) MergeCancel(ctx context.Context, id, reason string) (MergeRequest, error) {
+	var req MergeRequest
+	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+		req, err = c.mergeCancel(now, id, reason)
+		return err
+	}, nil)
+	return req, err
+}
+
+// MergeList returns the live merge requests of target ("" = all): merging first, then pending in start order.
+func (e *Engine) MergeList(target string) ([]MergeRequest, error) {
+	var (
+		out []MergeRequest
+		err error
+	)
+	if !e.read(func(c *core) {
+		var mq MergeQueue
+		if mq, err = c.mergeQueue(); err == nil {
+			out = mq.List(target)
+		}
+	}) {
+		return nil, Errorf(EUnavailable, "coordinator stopped")
+	}
+	if out == nil && err == nil {
+		out = []MergeRequest{}
+	}
+	return out, err
+}
+
+// MergeGet returns a live or recently finished merge request.
+func (e *Engine) MergeGet(id string) (MergeRequest, bool) {
+	var (
+		r  MergeRequest
+		ok bool
+	)
+	e.read(func(c *core) {
+		if c.mq != nil {
+			r, ok = c.mq.Get(id)
+		}
+	})
+	return r, ok
+}

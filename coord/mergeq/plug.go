@@ -1,0 +1,115 @@
+package mergeq
+
+import (
+	"time"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// Plug adapts a Queue to coord.MergeQueue, the interface the scheduler core drives (coord cannot
+// import this package, which imports coord).
+type Plug struct{ Q *Queue }
+
+var _ coord.MergeQueue = Plug{}
+
+// Factory returns a coord.Config.MergeQueue function that builds an empty queue with cfg.
+func Factory(cfg Config) func() coord.MergeQueue {
+	return func() coord.MergeQueue { return Plug{Q: New(cfg)} }
+}
+
+// Restore loads saved requests; request ids continue after minSeq even if the requests holding
+// higher ids are no longer live.
+func (p Plug) Restore(reqs []coord.MergeRequest, priority func(issueID string) int, minSeq int64) error {
+	if err := p.Q.Restore(reqs, priority); err != nil {
+		return err
+	}
+	if minSeq > p.Q.nextSeq {
+		p.Q.nextSeq = minSeq
+	}
+	return nil
+}
+
+// Seq is the sequence number of the newest request id handed out.
+func (p Plug) Seq() int64 { return p.Q.nextSeq }
+
+// Submit queues a request of worker for an issue of the given priority.
+func (p Plug) Submit(now time.Time, worker string, priority int, s coord.MergeSubmit) (coord.MergeSubmitted, []coord.Change, error) {
+	r, ch, err := p.Q.Submit(now, Submission{IssueID: s.IssueID, Worker: worker, Branch: s.Branch, Commit: s.Commit,
+		Target: s.Target, Files: s.Files, Priority: priority})
+	if err != nil {
+		return coord.MergeSubmitted{}, nil, err
+	}
+	return coord.MergeSubmitted{Request: r.Request, ConflictsWith: r.ConflictsWith, ConflictingFiles: r.ConflictingFiles}, ch, nil
+}
+
+// Acquire hands refinery the slot of the best pending request (target "" = any).
+func (p Plug) Acquire(now time.Time, refinery, target string) (coord.MergeRequest, []coord.Change, bool) {
+	return p.Q.Acquire(now, refinery, target)
+}
+
+// Merged records a landed request.
+func (p Plug) Merged(now time.Time, id string, epoch int64, mergeCommit string) (coord.MergeDecision, []coord.Change, error) {
+	d, ch, err := p.Q.Merged(now, id, epoch, mergeCommit)
+	return decision(d), ch, err
+}
+
+// Failed records a request that did not land.
+func (p Plug) Failed(now time.Time, id string, epoch int64, f coord.MergeFailure) (coord.MergeDecision, []coord.Change, error) {
+	d, ch, err := p.Q.Failed(now, id, epoch, Failure{Reason: f.Reason, Conflicts: f.Conflicts, Rework: f.Rework})
+	return decision(d), ch, err
+}
+
+// Expire takes back every slot whose deadline has passed.
+func (p Plug) Expire(now time.Time) ([]coord.MergeDecision, []coord.Change) {
+	ds, ch := p.Q.Expire(now)
+	return decisions(ds), ch
+}
+
+// Abandon takes back every slot held by refinery.
+func (p Plug) Abandon(now time.Time, refinery string) ([]coord.MergeDecision, []coord.Change) {
+	ds, ch := p.Q.Abandon(now, refinery)
+	return decisions(ds), ch
+}
+
+// Cancel withdraws a live request.
+func (p Plug) Cancel(now time.Time, id, reason string) (coord.MergeRequest, []coord.Change, error) {
+	return p.Q.Cancel(now, id, reason)
+}
+
+// NextDeadline is the earliest slot deadline.
+func (p Plug) NextDeadline() (time.Time, bool) { return p.Q.NextDeadline() }
+
+// List returns the live requests of target ("" = all) in the order they will start.
+func (p Plug) List(target string) []coord.MergeRequest { return p.Q.List(target) }
+
+// Get returns a live or recently finished request.
+func (p Plug) Get(id string) (coord.MergeRequest, bool) { return p.Q.Get(id) }
+
+// Merging returns the merging requests held by refinery, by id.
+func (p Plug) Merging(refinery string) []coord.MergeRequest {
+	var out []coord.MergeRequest
+	for _, e := range p.Q.sortedMerging() {
+		if e.req.Refinery == refinery {
+			out = append(out, cloneReq(e.req))
+		}
+	}
+	return out
+}
+
+// Stats counts pending and merging requests.
+func (p Plug) Stats() (pending, merging int) {
+	s := p.Q.Stats()
+	return s.Pending, s.Merging
+}
+
+func decision(d Decision) coord.MergeDecision {
+	return coord.MergeDecision{Request: d.Request, Requeued: d.Requeued, ReopenIssue: d.ReopenIssue, Reason: d.Reason}
+}
+
+func decisions(ds []Decision) []coord.MergeDecision {
+	out := make([]coord.MergeDecision, len(ds))
+	for i, d := range ds {
+		out[i] = decision(d)
+	}
+	return out
+}
