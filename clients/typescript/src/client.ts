@@ -142,6 +142,8 @@ interface RunningLease {
   progress?: Progress;
   timer?: NodeJS.Timeout;
   startedAt: number;
+  /** The connection it was pushed or handed back on (see GtcClient.connGen). */
+  gen: number;
 }
 
 /** Client events and their payloads. */
@@ -178,6 +180,10 @@ export class GtcClient extends EventEmitter {
   private socket?: net.Socket;
   private _state: ClientState = 'connected';
   private helloParams?: HelloParams;
+  /** Capacity offered by the hello in flight: the server may push before hello's reply arrives. */
+  private offeredCapacity?: number;
+  /** Counts connections: a lease pushed on the current one before hello's reply is not "lost". */
+  private connGen = 0;
   private _hello?: HelloResult;
   private handler?: AssignmentHandler;
   private readonly running = new Map<string, RunningLease>();
@@ -246,6 +252,7 @@ export class GtcClient extends EventEmitter {
     if (options.filters) params.filters = options.filters;
     const token = options.token ?? this.opts.token;
     if (token !== undefined) params.token = token;
+    this.offeredCapacity = params.capacity;
     const result = await this.request('hello', params);
     this.helloParams = params;
     this.afterHello(result, false);
@@ -389,6 +396,7 @@ export class GtcClient extends EventEmitter {
     conn.onClose(() => this.onConnectionLost(conn, socket));
     socket.once('close', () => this.onConnectionLost(conn, socket));
     conn.listen();
+    this.connGen++;
     this.conn = conn;
     this.socket = socket;
     return conn;
@@ -462,14 +470,16 @@ export class GtcClient extends EventEmitter {
     const ours = new Set(leases.map((a) => a.lease.id));
     if (reconnect) {
       for (const r of this.running.values()) {
-        if (!ours.has(r.lease.id)) {
+        // A lease pushed on this connection before hello's reply is new work, not a lost one.
+        if (!ours.has(r.lease.id) && r.gen !== this.connGen) {
           this.abortLease(r, 'lost', new GtcError(ErrorCodes.not_found, 'lease not resumed after reconnect', 'not_found'));
         }
       }
     }
     for (const a of leases) this.adopt(a);
+    // The interval may have changed, and leases pushed before hello's reply started with the default.
+    for (const r of this.running.values()) this.startBeats(r);
     if (reconnect) {
-      for (const r of this.running.values()) this.startBeats(r); // the interval may have changed
       if (this.subscription) {
         this.request('events.subscribe', this.subscription).catch((e) => this.emitError(toGtcError(e, 'events.subscribe')));
       }
@@ -484,6 +494,7 @@ export class GtcClient extends EventEmitter {
     const r = this.running.get(id);
     if (r) {
       r.lease = a.lease;
+      r.gen = this.connGen;
       return;
     }
     const f = this.pendingFinish.get(id);
@@ -530,6 +541,7 @@ export class GtcClient extends EventEmitter {
     const r = this.running.get(id);
     if (r) {
       r.lease = a.lease; // a re-push of a lease we are running: ack, do not run twice
+      r.gen = this.connGen;
       return { accepted: true };
     }
     const f = this.pendingFinish.get(id);
@@ -540,7 +552,7 @@ export class GtcClient extends EventEmitter {
     if (this.finished.has(id)) return { accepted: false, reason: 'lease already finished' };
     if (this.draining || this._state === 'closed') return { accepted: false, reason: 'draining' };
     if (!this.handler) return { accepted: false, reason: 'no handler' };
-    const capacity = this.helloParams?.capacity ?? 1;
+    const capacity = this.helloParams?.capacity ?? this.offeredCapacity ?? 1;
     if (this.running.size >= capacity) return { accepted: false, reason: `at capacity (${capacity})` };
     this.start(a, false);
     return { accepted: true };
@@ -557,7 +569,7 @@ export class GtcClient extends EventEmitter {
   // ---- running leases ----
 
   private start(a: Assignment, resumed: boolean): void {
-    const r: RunningLease = { assignment: a, lease: a.lease, resumed, ac: new AbortController(), startedAt: Date.now() };
+    const r: RunningLease = { assignment: a, lease: a.lease, resumed, ac: new AbortController(), startedAt: Date.now(), gen: this.connGen };
     this.running.set(a.lease.id, r);
     this.startBeats(r);
     // Run after the ack has been written.

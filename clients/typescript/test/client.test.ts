@@ -269,6 +269,57 @@ describe('heartbeats', () => {
     assert.ok(server.callsOf('heartbeat').some((h) => h.params.lease_id === undefined), 'idle worker heartbeat');
   });
 
+  it('accepts pushes that arrive before hello\'s reply (up to the offered capacity) and beats at hello\'s interval', async () => {
+    // The real server may queue assignments while it serves hello, ahead of hello's reply.
+    const acks: unknown[] = [];
+    server.handlers.set('hello', (p, conn) => {
+      conn.name = p.name;
+      for (const id of ['bd-e1', 'bd-e2', 'bd-e3']) void server.assign(conn, assignment(id)).then((r) => acks.push(r));
+      return { server: 'gtc', version: 'fake', protocol: 1, worker: p.name, heartbeat_ms: 20, ack_timeout_ms: 1000, leases: [] };
+    });
+    const c = await worker({ defaultHeartbeatMs: 60_000 });
+    const gate = deferred();
+    const ran: string[] = [];
+    c.onAssignment(async (a) => {
+      ran.push(a.lease.id);
+      await gate.promise;
+      return {};
+    });
+    await c.hello({ name: 'early', capacity: 2 });
+    await until(() => acks.length === 3, 2000, 'three assign replies');
+    assert.deepEqual(acks, [{ accepted: true }, { accepted: true }, { accepted: false, reason: 'at capacity (2)' }]);
+    const beats = (id: string) => server.callsOf('heartbeat').filter((h) => h.params.lease_id === id).length;
+    await until(() => beats('L-bd-e1') >= 2 && beats('L-bd-e2') >= 2, 2000, 'heartbeats at hello\'s 20 ms, not the 60 s default');
+    gate.resolve();
+    await until(() => server.callsOf('complete').length === 2, 2000, 'both complete');
+    assert.deepEqual(ran.sort(), ['L-bd-e1', 'L-bd-e2']);
+  });
+
+  it('keeps a lease pushed on the new connection before the reconnect hello\'s reply', async () => {
+    const c = await worker();
+    const gate = deferred();
+    const dropped: DroppedEvent[] = [];
+    c.on('dropped', (d) => dropped.push(d));
+    c.onAssignment(async () => {
+      await gate.promise;
+      return { summary: 'kept' };
+    });
+    await c.hello({ name: 'w1' });
+    server.handlers.set('hello', (p, conn) => {
+      conn.name = p.name;
+      void server.assign(conn, assignment('bd-new', 4)); // new work, not in the resumed leases
+      return { server: 'gtc', version: 'fake', protocol: 1, worker: p.name, heartbeat_ms: 1000, ack_timeout_ms: 1000, leases: [] };
+    });
+    const reconnected = new Promise((r) => c.once('reconnected', r));
+    server.drop(server.last);
+    await reconnected;
+    assert.deepEqual(c.activeLeases, ['L-bd-new']);
+    gate.resolve();
+    await until(() => server.callsOf('complete').length === 1, 2000, 'complete');
+    assert.equal(server.callsOf('complete')[0].params.lease_id, 'L-bd-new');
+    assert.deepEqual(dropped, []);
+  });
+
   it('aborts the handler when a heartbeat says the lease is gone, and reports nothing', async () => {
     server.heartbeatMs = 20;
     server.handlers.set('heartbeat', (p) =>
