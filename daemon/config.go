@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/coord/mergeq"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -41,6 +42,8 @@ type Config struct {
 	Pushers int
 	// Coord tunes the scheduler (ack timeout, heartbeat timeout, grace, attempts, ...); see coord.Config.
 	Coord coord.Config
+	// Merge tunes the merge queue (slot lease timeout, attempts, default target); used unless Coord.MergeQueue is set.
+	Merge mergeq.Config
 	// Clock drives the scheduler. Defaults to the real clock.
 	Clock coord.Clock
 	// Registry receives the metrics. Defaults to a new registry with the Go and process collectors.
@@ -74,6 +77,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Clock == nil {
 		c.Clock = coord.RealClock{}
+	}
+	if c.Coord.MergeQueue == nil {
+		c.Coord.MergeQueue = mergeq.Factory(c.Merge)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

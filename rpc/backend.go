@@ -87,6 +87,25 @@ type Backend interface {
 	Rejected(ctx context.Context, s *Session, leaseID string, epoch int64, reason string)
 	// Disconnected is called once after a connection that completed hello has ended.
 	Disconnected(ctx context.Context, s *Session)
+
+	// MergeSubmit queues the branch of an issue for merging (merge.submit).
+	MergeSubmit(ctx context.Context, s *Session, p MergeSubmitParams) (*MergeSubmitResult, error)
+	// MergeList lists live merge requests (merge.list).
+	MergeList(ctx context.Context, s *Session, p MergeListParams) (*MergeListResult, error)
+	// MergeReport records a refinery's result for a pushed merge (merge.report).
+	MergeReport(ctx context.Context, s *Session, p MergeReportParams) (*MergeReportResult, error)
+	// ConvoyCreate labels issues convoy:<name> and creates the tracking issue (convoy.create).
+	ConvoyCreate(ctx context.Context, s *Session, p ConvoyCreateParams) (*ConvoyResult, error)
+	// ConvoyList returns every convoy's progress (convoy.list).
+	ConvoyList(ctx context.Context, s *Session, p EmptyParams) (*ConvoyListResult, error)
+	// ConvoyShow returns one convoy's progress (convoy.show).
+	ConvoyShow(ctx context.Context, s *Session, p ConvoyShowParams) (*ConvoyResult, error)
+	// CoordHealth classifies the coordinator healthy, degraded or unhealthy (coord.health).
+	CoordHealth(ctx context.Context, s *Session, p EmptyParams) (*HealthResult, error)
+	// CoordDrain stops pushes to a worker; its leases run to their end (coord.drain).
+	CoordDrain(ctx context.Context, s *Session, p DrainParams) (*DrainResult, error)
+	// LeaseCancel takes a live lease away; the issue is requeued without penalty (lease.cancel).
+	LeaseCancel(ctx context.Context, s *Session, p LeaseCancelParams) (*LeaseCancelResult, error)
 }
 
 // Observer receives transport metrics; every method must be cheap and non-blocking. Optional.

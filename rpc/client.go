@@ -41,6 +41,7 @@ type Client struct {
 	onCancel   func(CancelParams)
 	onEvent    func(coord.Event)
 	onShutdown func(reason string)
+	onMerge    func(ctx context.Context, r coord.MergeRequest) bool // client_merge.go
 }
 
 // Dial connects to a server; call Hello next.
@@ -277,6 +278,9 @@ func (h clientHandler) Handle(ctx context.Context, jc *jsonrpc2.Conn, req *jsonr
 		if json.Unmarshal(params, &ev) == nil && onEvent != nil {
 			onEvent(ev)
 		}
+		return
+	case "merge":
+		c.handleMerge(ctx, jc, req, params)
 		return
 	case "shutdown":
 		var p ShutdownParams

@@ -44,6 +44,15 @@ var methods = map[string]methodFunc{
 	"coord.resume":       bind(true, Backend.CoordResume),
 	"coord.profile":      bind(false, Backend.CoordProfile),
 	"events.subscribe":   subscribeMethod,
+	"merge.submit":       bind(true, Backend.MergeSubmit),
+	"merge.list":         bind(false, Backend.MergeList),
+	"merge.report":       bind(true, Backend.MergeReport),
+	"convoy.create":      bind(true, Backend.ConvoyCreate),
+	"convoy.list":        bind(false, Backend.ConvoyList),
+	"convoy.show":        bind(false, Backend.ConvoyShow),
+	"coord.health":       bind(false, Backend.CoordHealth),
+	"coord.drain":        bind(true, Backend.CoordDrain),
+	"lease.cancel":       bind(true, Backend.LeaseCancel),
 }
 
 // Methods lists the client → server method names.

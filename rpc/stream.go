@@ -89,7 +89,7 @@ func (c *conn) handleFrame(frame []byte) {
 		c.srv.opts.Observer.RPC("", werr.Code, 0)
 		c.enqueue(outItem{body: encodeError(m.id, werr)}, true)
 	case m.isResponse:
-		if !c.handleAck(m) && c.http == nil {
+		if !c.handleAck(m) && !c.handleMergeReply(m) && c.http == nil {
 			c.libResp = append(c.libResp, frame)
 		}
 	default:

@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
+)
+
+// This file serves the merge queue, convoy, health and operator-control methods.
+
+func (b *backend) MergeSubmit(ctx context.Context, s *rpc.Session, p rpc.MergeSubmitParams) (*rpc.MergeSubmitResult, error) {
+	r, err := b.d.engine.MergeSubmit(ctx, s.Worker, coord.MergeSubmit{IssueID: p.IssueID, Branch: p.Branch, Commit: p.Commit,
+		Target: p.Target, Files: p.Files})
+	if err != nil {
+		return nil, err
+	}
+	return &rpc.MergeSubmitResult{Request: r.Request, ConflictsWith: r.ConflictsWith, ConflictingFiles: r.ConflictingFiles}, nil
+}
+
+func (b *backend) MergeList(_ context.Context, _ *rpc.Session, p rpc.MergeListParams) (*rpc.MergeListResult, error) {
+	rs, err := b.d.engine.MergeList(p.Target)
+	if err != nil {
+		return nil, err
+	}
+	return &rpc.MergeListResult{Requests: rs}, nil
+}
+
+func (b *backend) MergeReport(ctx context.Context, s *rpc.Session, p rpc.MergeReportParams) (*rpc.MergeReportResult, error) {
+	r, err := b.d.engine.MergeReport(ctx, s.Worker, p.ID, p.Epoch, coord.MergeResult{Merged: p.Merged, Conflicts: p.Conflicts,
+		Rework: p.Rework, Reason: p.Reason, MergeCommit: p.MergeCommit})
+	if err != nil {
+		return nil, b.refusal(err)
+	}
+	return &rpc.MergeReportResult{Request: r}, nil
+}
+
+func (b *backend) ConvoyCreate(ctx context.Context, _ *rpc.Session, p rpc.ConvoyCreateParams) (*rpc.ConvoyResult, error) {
+	is := b.d.issues
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	id, err := is.newID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := b.d.engine.ConvoyCreate(ctx, coord.ConvoyCreate{Name: p.Name, Title: p.Title, TrackingID: id, IssueIDs: p.IssueIDs})
+	if err != nil {
+		return nil, err
+	}
+	return &rpc.ConvoyResult{Convoy: cp}, nil
+}
+
+func (b *backend) ConvoyList(context.Context, *rpc.Session, rpc.EmptyParams) (*rpc.ConvoyListResult, error) {
+	return &rpc.ConvoyListResult{Convoys: b.d.engine.ConvoyList()}, nil
+}
+
+func (b *backend) ConvoyShow(_ context.Context, _ *rpc.Session, p rpc.ConvoyShowParams) (*rpc.ConvoyResult, error) {
+	cp, err := b.d.engine.ConvoyShow(p.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &rpc.ConvoyResult{Convoy: cp}, nil
+}
+
+func (b *backend) CoordHealth(context.Context, *rpc.Session, rpc.EmptyParams) (*rpc.HealthResult, error) {
+	r := b.d.engine.HealthReport()
+	return &r, nil
+}
+
+func (b *backend) CoordDrain(ctx context.Context, _ *rpc.Session, p rpc.DrainParams) (*rpc.DrainResult, error) {
+	if err := b.d.engine.Drain(ctx, p.Worker); err != nil {
+		return nil, err
+	}
+	return &rpc.DrainResult{Worker: p.Worker, Draining: true}, nil
+}
+
+func (b *backend) LeaseCancel(ctx context.Context, _ *rpc.Session, p rpc.LeaseCancelParams) (*rpc.LeaseCancelResult, error) {
+	reason := p.Reason
+	if reason == "" {
+		reason = "cancelled by operator"
+	}
+	if err := b.d.engine.CancelLease(ctx, p.LeaseID, reason); err != nil {
+		return nil, err
+	}
+	return &rpc.LeaseCancelResult{LeaseID: p.LeaseID, Cancelled: true}, nil
+}
+
+// PushMerge implements coord.Outbox: the frame is small, so it goes straight to the transport.
+func (o *outbox) PushMerge(worker string, session uint64, m coord.MergeRequest) {
+	if err := o.d.server.PushMerge(worker, session, m); err != nil {
+		o.d.log.Debug("merge push not delivered; the slot expires at its deadline", "refinery", worker, "merge", m.ID, "err", err)
+	}
+}

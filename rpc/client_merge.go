@@ -1,0 +1,88 @@
+package rpc
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/sourcegraph/jsonrpc2"
+)
+
+// OnMerge sets the callback that takes merge pushes (refineries); it runs on its own goroutine (its
+// ctx ends on Close) and returns whether the merge was accepted. The merge's result is reported
+// separately with MergeReport.
+func (c *Client) OnMerge(f func(ctx context.Context, r coord.MergeRequest) (accepted bool)) {
+	c.mu.Lock()
+	c.onMerge = f
+	c.mu.Unlock()
+}
+
+// handleMerge answers a "merge" push.
+func (c *Client) handleMerge(ctx context.Context, jc *jsonrpc2.Conn, req *jsonrpc2.Request, params json.RawMessage) {
+	if req.Notif {
+		return
+	}
+	c.mu.RLock()
+	f := c.onMerge
+	c.mu.RUnlock()
+	var p MergePushParams
+	if err := json.Unmarshal(params, &p); err != nil {
+		jc.ReplyWithError(ctx, req.ID, &jsonrpc2.Error{Code: CodeInvalidParams, Message: "invalid params: " + err.Error()})
+		return
+	}
+	if f == nil {
+		jc.Reply(ctx, req.ID, MergePushReply{Accepted: false})
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ok := f(c.ctx, p.Request)
+		jc.Reply(c.ctx, req.ID, MergePushReply{Accepted: ok})
+	}()
+}
+
+// MergeSubmit queues the branch of an issue for merging.
+func (c *Client) MergeSubmit(ctx context.Context, p MergeSubmitParams) (*MergeSubmitResult, error) {
+	return call[MergeSubmitResult](ctx, c, "merge.submit", p)
+}
+
+// MergeList lists live merge requests of a target ("" = all).
+func (c *Client) MergeList(ctx context.Context, p MergeListParams) (*MergeListResult, error) {
+	return call[MergeListResult](ctx, c, "merge.list", p)
+}
+
+// MergeReport reports the result of a pushed merge.
+func (c *Client) MergeReport(ctx context.Context, p MergeReportParams) (*MergeReportResult, error) {
+	return call[MergeReportResult](ctx, c, "merge.report", p)
+}
+
+// ConvoyCreate starts a convoy over issues.
+func (c *Client) ConvoyCreate(ctx context.Context, p ConvoyCreateParams) (*ConvoyResult, error) {
+	return call[ConvoyResult](ctx, c, "convoy.create", p)
+}
+
+// ConvoyList returns every convoy's progress.
+func (c *Client) ConvoyList(ctx context.Context) (*ConvoyListResult, error) {
+	return call[ConvoyListResult](ctx, c, "convoy.list", EmptyParams{})
+}
+
+// ConvoyShow returns one convoy's progress.
+func (c *Client) ConvoyShow(ctx context.Context, p ConvoyShowParams) (*ConvoyResult, error) {
+	return call[ConvoyResult](ctx, c, "convoy.show", p)
+}
+
+// CoordHealth returns the coordinator's health.
+func (c *Client) CoordHealth(ctx context.Context) (*HealthResult, error) {
+	return call[HealthResult](ctx, c, "coord.health", EmptyParams{})
+}
+
+// CoordDrain stops pushes to a worker.
+func (c *Client) CoordDrain(ctx context.Context, p DrainParams) (*DrainResult, error) {
+	return call[DrainResult](ctx, c, "coord.drain", p)
+}
+
+// LeaseCancel takes a live lease away from its worker.
+func (c *Client) LeaseCancel(ctx context.Context, p LeaseCancelParams) (*LeaseCancelResult, error) {
+	return call[LeaseCancelResult](ctx, c, "lease.cancel", p)
+}
