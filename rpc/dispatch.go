@@ -241,8 +241,12 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	if p.Filters != nil {
 		c.sess.Filters = *p.Filters
 	}
+	// The backend may push assignments while it serves hello (a reconnecting worker's leases, or
+	// ready work): those pushes are queued already, possibly ahead of hello's reply.
+	c.pushable.Store(true)
 	r, err := c.srv.b.Hello(c.ctx, &c.sess, p)
 	if err != nil {
+		c.pushable.Store(false)
 		return nil, err
 	}
 	if r == nil {

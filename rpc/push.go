@@ -23,7 +23,7 @@ func (s *Server) session(session uint64, worker string) (*conn, error) {
 	s.mu.Lock()
 	c := s.conns[session]
 	s.mu.Unlock()
-	if c == nil || !c.authed.Load() || c.sess.Worker != worker {
+	if c == nil || !(c.authed.Load() || c.pushable.Load()) || c.sess.Worker != worker {
 		return nil, coord.Errorf(coord.ENotFound, "no connected session %d for worker %q", session, worker)
 	}
 	return c, nil

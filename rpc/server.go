@@ -246,6 +246,7 @@ type conn struct {
 	killed sync.Once
 
 	authed     atomic.Bool
+	pushable   atomic.Bool // hello is being served: pushes may already be queued (they can precede its reply)
 	authFailed atomic.Bool // a wrong token was presented: no second try
 	helloMu    sync.Mutex
 

@@ -1,0 +1,502 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
+)
+
+// line is one classic bd record for the tests' workspaces.
+func line(id, title string, prio int, blockers ...string) string {
+	ts := "2026-01-02T03:04:05Z"
+	s := fmt.Sprintf(`{"id":%q,"title":%q,"status":"open","priority":%d,"issue_type":"task","created_at":%q,"updated_at":%q`, id, title, prio, ts, ts)
+	if len(blockers) > 0 {
+		var deps []string
+		for _, b := range blockers {
+			deps = append(deps, fmt.Sprintf(`{"issue_id":%q,"depends_on_id":%q,"type":"blocks","created_at":%q}`, id, b, ts))
+		}
+		s += `,"dependencies":[` + strings.Join(deps, ",") + `]`
+	}
+	return s + `,"x_custom":{"keep":"me"}}`
+}
+
+type harness struct {
+	t    *testing.T
+	dir  string
+	d    *Daemon
+	stop context.CancelFunc
+	done chan error
+	once sync.Once
+}
+
+// start runs a coordinator on a new workspace holding lines, with short timeouts.
+func start(t *testing.T, lines []string, tweak func(*Config)) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, ".beads"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := ""
+	if len(lines) > 0 {
+		data = strings.Join(lines, "\n") + "\n"
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".beads", "issues.jsonl"), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return startIn(t, dir, tweak)
+}
+
+func startIn(t *testing.T, dir string, tweak func(*Config)) *harness {
+	t.Helper()
+	cfg := Config{Dir: dir, SyncInterval: 50 * time.Millisecond, HTTP: "127.0.0.1:0", Listen: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Coord:  coord.Config{AckTimeout: time.Second, HeartbeatTimeout: 2 * time.Second, Grace: 300 * time.Millisecond, BackoffBase: 50 * time.Millisecond}}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := Open(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := d.Listen(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	h := &harness{t: t, dir: dir, d: d, stop: cancel, done: make(chan error, 1)}
+	go func() { h.done <- d.Run(ctx) }()
+	t.Cleanup(h.shutdown)
+	return h
+}
+
+// shutdown stops the coordinator and waits for it (idempotent).
+func (h *harness) shutdown() {
+	h.once.Do(func() {
+		h.stop()
+		select {
+		case err := <-h.done:
+			if err != nil {
+				h.t.Errorf("Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			h.t.Error("coordinator did not stop within 15s")
+		}
+	})
+}
+
+// worker is a test worker: it records pushes and can answer them.
+type worker struct {
+	c       *rpc.Client
+	mu      sync.Mutex
+	got     []rpc.Assignment
+	cancels []rpc.CancelParams
+	ch      chan rpc.Assignment
+}
+
+func (h *harness) worker(name string, capacity int) *worker {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h.d.SocketPath()})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	w := &worker{c: c, ch: make(chan rpc.Assignment, 100)}
+	c.OnAssign(func(_ context.Context, a rpc.Assignment) (bool, string) {
+		w.mu.Lock()
+		w.got = append(w.got, a)
+		w.mu.Unlock()
+		w.ch <- a
+		return true, ""
+	})
+	c.OnCancel(func(p rpc.CancelParams) { w.mu.Lock(); w.cancels = append(w.cancels, p); w.mu.Unlock() })
+	if _, err := c.Hello(ctx, rpc.HelloParams{Name: name, Capacity: capacity, Protocol: 1}); err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = c.Close() })
+	return w
+}
+
+// next waits for the next push.
+func (w *worker) next(t *testing.T, within time.Duration) rpc.Assignment {
+	t.Helper()
+	select {
+	case a := <-w.ch:
+		return a
+	case <-time.After(within):
+		t.Fatalf("no assignment within %v", within)
+		return rpc.Assignment{}
+	}
+}
+
+func (w *worker) none(t *testing.T, within time.Duration) {
+	t.Helper()
+	select {
+	case a := <-w.ch:
+		t.Fatalf("unexpected assignment of %s", a.Lease.IssueID)
+	case <-time.After(within):
+	}
+}
+
+func (w *worker) complete(t *testing.T, a rpc.Assignment) *rpc.CompleteResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := w.c.Complete(ctx, rpc.CompleteParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch, SessionResult: rpc.SessionResult{Outcome: "success", Summary: "done"}})
+	if err != nil {
+		t.Fatalf("complete %s: %v", a.Lease.IssueID, err)
+	}
+	return r
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (h *harness) fileLines() map[string]string {
+	data, err := os.ReadFile(filepath.Join(h.dir, ".beads", "issues.jsonl"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		var r struct {
+			ID string `json:"id"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			h.t.Fatalf("issues.jsonl line %q: %v", l, err)
+		}
+		out[r.ID] = l
+	}
+	return out
+}
+
+func statusOf(t *testing.T, l string) string {
+	var r struct {
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(l), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Status
+}
+
+func TestPushesFollowPriorityAndDependencies(t *testing.T) {
+	lines := []string{
+		line("t-a", "P2 free", 2),
+		line("t-b", "P0 free", 0),
+		line("t-c", "P1 blocked by b", 1, "t-b"),
+		line("t-d", "P3 free", 3),
+	}
+	h := start(t, lines, nil)
+	w := h.worker("w1", 1)
+	var order []string
+	for range lines {
+		a := w.next(t, 5*time.Second)
+		if a.Lease.Epoch <= 0 || a.Lease.ID == "" || !bytes.Contains(a.Issue, []byte(`"x_custom":{"keep":"me"}`)) {
+			t.Fatalf("push %+v lacks a lease or the whole record", a)
+		}
+		order = append(order, a.Lease.IssueID)
+		if r := w.complete(t, a); r.Status != "closed" {
+			t.Fatalf("complete %s: status %q", a.Lease.IssueID, r.Status)
+		}
+	}
+	if want := []string{"t-b", "t-c", "t-a", "t-d"}; !slices.Equal(order, want) {
+		t.Fatalf("order %v, want %v (P0 first; c only after b closed, then by priority)", order, want)
+	}
+	w.none(t, 100*time.Millisecond)
+	eventually(t, 3*time.Second, "every issue closed in issues.jsonl", func() bool {
+		for _, l := range h.fileLines() {
+			if statusOf(t, l) != "closed" {
+				return false
+			}
+		}
+		return true
+	})
+	for id, l := range h.fileLines() {
+		if !strings.Contains(l, `"x_custom":{"keep":"me"}`) || !strings.Contains(l, `"closed_at":`) {
+			t.Errorf("%s: %s lost an unknown key or has no closed_at", id, l)
+		}
+	}
+}
+
+func TestEachIssueGoesToOneWorker(t *testing.T) {
+	var lines []string
+	for i := 0; i < 40; i++ {
+		lines = append(lines, line(fmt.Sprintf("t-%02d", i), "work", i%5))
+	}
+	h := start(t, lines, nil)
+	seen := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := 0; i < 5; i++ {
+		w := h.worker(fmt.Sprintf("w%d", i), 2)
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			for {
+				select {
+				case a := <-w.ch:
+					mu.Lock()
+					if prev, dup := seen[a.Lease.IssueID]; dup {
+						t.Errorf("%s pushed to %s and %s", a.Lease.IssueID, prev, name)
+					}
+					seen[a.Lease.IssueID] = name
+					mu.Unlock()
+					w.complete(t, a)
+				case <-time.After(time.Second):
+					return
+				}
+			}
+		}(fmt.Sprintf("w%d", i))
+	}
+	wg.Wait()
+	if len(seen) != len(lines) {
+		t.Fatalf("%d issues pushed, want %d", len(seen), len(lines))
+	}
+	st := h.d.Engine().Status()
+	if st.Issues.Closed != len(lines) || st.Issues.Leased != 0 {
+		t.Fatalf("status %+v: want all %d closed", st.Issues, len(lines))
+	}
+}
+
+func TestDeadWorkersLeaseIsReassignedAfterGrace(t *testing.T) {
+	h := start(t, []string{line("t-1", "only", 1)}, nil)
+	w1 := h.worker("w1", 1)
+	a := w1.next(t, 5*time.Second)
+	w2 := h.worker("w2", 1)
+	killed := time.Now()
+	_ = w1.c.Close() // the worker dies mid-lease
+	b := w2.next(t, 5*time.Second)
+	if b.Lease.IssueID != "t-1" || b.Lease.Epoch <= a.Lease.Epoch {
+		t.Fatalf("reassigned lease %+v after %+v: want the same issue with a higher epoch", b.Lease, a.Lease)
+	}
+	if waited := time.Since(killed); waited < 300*time.Millisecond {
+		t.Fatalf("reassigned after %v, before the 300ms grace", waited)
+	}
+	// The old holder's epoch is now stale.
+	ctx := context.Background()
+	w3 := h.worker("w1", 1) // the dead worker's name comes back
+	_, err := w3.c.Complete(ctx, rpc.CompleteParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch, SessionResult: rpc.SessionResult{Outcome: "success"}})
+	if code := coord.ErrorCode(err); code != coord.EStaleEpoch && code != coord.ENotHolder {
+		t.Fatalf("complete with the expired lease: %v, want stale_epoch or not_holder", err)
+	}
+	if r := w2.complete(t, b); r.Status != "closed" {
+		t.Fatalf("status %q", r.Status)
+	}
+}
+
+func TestStaleEpochAndWrongHolderAreRefused(t *testing.T) {
+	h := start(t, []string{line("t-1", "only", 1)}, nil)
+	w1 := h.worker("w1", 1)
+	a := w1.next(t, 5*time.Second)
+	ctx := context.Background()
+	_, err := w1.c.Complete(ctx, rpc.CompleteParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch + 7, SessionResult: rpc.SessionResult{Outcome: "success"}})
+	if coord.ErrorCode(err) != coord.EStaleEpoch {
+		t.Fatalf("stale epoch: %v, want stale_epoch", err)
+	}
+	_, err = w1.c.Heartbeat(ctx, rpc.HeartbeatParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch + 5})
+	if coord.ErrorCode(err) != coord.EStaleEpoch {
+		t.Fatalf("heartbeat with another epoch: %v, want stale_epoch", err)
+	}
+	w2 := h.worker("w2", 1)
+	_, err = w2.c.Complete(ctx, rpc.CompleteParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch, SessionResult: rpc.SessionResult{Outcome: "success"}})
+	if coord.ErrorCode(err) != coord.ENotHolder {
+		t.Fatalf("complete by another worker: %v, want not_holder", err)
+	}
+	if r := w1.complete(t, a); r.Status != "closed" {
+		t.Fatalf("the holder's complete: %q", r.Status)
+	}
+}
+
+func TestIdempotentRetryReturnsTheFirstResult(t *testing.T) {
+	h := start(t, []string{line("t-1", "only", 1)}, nil)
+	w := h.worker("w1", 1)
+	a := w.next(t, 5*time.Second)
+	ctx := context.Background()
+	p := rpc.CompleteParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch, SessionResult: rpc.SessionResult{Outcome: "success"},
+		Idempotency: rpc.Idempotency{IdempotencyKey: "k1"}}
+	r1, err := w.c.Complete(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := w.c.Complete(ctx, p)
+	if err != nil || *r2 != *r1 {
+		t.Fatalf("retry: %+v, %v; want the first result %+v", r2, err, r1)
+	}
+	p.IdempotencyKey = "k2"
+	if _, err := w.c.Complete(ctx, p); err == nil {
+		t.Fatal("a new key completing an ended lease succeeded")
+	}
+}
+
+func TestBdEditsReachTheScheduler(t *testing.T) {
+	h := start(t, []string{line("t-1", "first", 1)}, nil)
+	w := h.worker("w1", 2)
+	a := w.next(t, 5*time.Second)
+	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
+	eventually(t, 3*time.Second, "the claim is exported", func() bool { return statusOf(t, h.fileLines()["t-1"]) == "hooked" || statusOf(t, h.fileLines()["t-1"]) == "in_progress" })
+	// bd adds an issue: an idle slot gets it within a tick or two.
+	data, _ := os.ReadFile(path)
+	data = append(data, []byte(line("t-2", "added by bd", 0)+"\n")...)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := w.next(t, 3*time.Second)
+	if b.Lease.IssueID != "t-2" {
+		t.Fatalf("pushed %s, want t-2", b.Lease.IssueID)
+	}
+	// bd closes t-1 while it is leased: the lease is cancelled and the worker told.
+	lines := h.fileLines()
+	closed := strings.Replace(lines["t-1"], `"status":"in_progress"`, `"status":"closed"`, 1)
+	closed = strings.Replace(closed, `"status":"hooked"`, `"status":"closed"`, 1)
+	closed = strings.Replace(closed, `"updated_at":"`, `"closed_at":"2099-01-01T00:00:00Z","updated_at":"2099-01-01T00:00:00Z","x":"`, 1)
+	var out []string
+	for _, id := range []string{"t-1", "t-2"} {
+		if id == "t-1" {
+			out = append(out, closed)
+		} else {
+			out = append(out, lines[id])
+		}
+	}
+	if err := os.WriteFile(path, []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "cancel of t-1 reaches the worker", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, c := range w.cancels {
+			if c.LeaseID == a.Lease.ID {
+				return true
+			}
+		}
+		return false
+	})
+	_, err := w.c.Complete(context.Background(), rpc.CompleteParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch, SessionResult: rpc.SessionResult{Outcome: "success"}})
+	if err == nil {
+		t.Fatal("completing a cancelled lease succeeded")
+	}
+}
+
+func TestRestartResumesLeasesAndShutdownExports(t *testing.T) {
+	h := start(t, []string{line("t-1", "one", 1), line("t-2", "two", 2)}, func(c *Config) { c.SyncInterval = time.Hour })
+	w := h.worker("w1", 2)
+	a := w.next(t, 5*time.Second)
+	b := w.next(t, 5*time.Second)
+	w.complete(t, a)
+	_ = w.c.Close()
+	h.shutdown() // SIGTERM path: flush and export although the tick never came
+	lines := h.fileLines()
+	if statusOf(t, lines[a.Lease.IssueID]) != "closed" {
+		t.Fatalf("%s not closed in the file after shutdown: %s", a.Lease.IssueID, lines[a.Lease.IssueID])
+	}
+	h2 := startIn(t, h.dir, func(c *Config) { c.Coord.Grace = 5 * time.Second })
+	ctx := context.Background()
+	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h2.d.SocketPath()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Hello(ctx, rpc.HelloParams{Name: "w1", Capacity: 2, Protocol: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Leases) != 1 || res.Leases[0].Lease.ID != b.Lease.ID || res.Leases[0].Lease.Epoch != b.Lease.Epoch {
+		t.Fatalf("hello after restart resumed %+v, want lease %s/%d", res.Leases, b.Lease.ID, b.Lease.Epoch)
+	}
+	if _, err := c.Complete(ctx, rpc.CompleteParams{LeaseID: b.Lease.ID, Epoch: b.Lease.Epoch, SessionResult: rpc.SessionResult{Outcome: "success"}}); err != nil {
+		t.Fatalf("complete the resumed lease: %v", err)
+	}
+}
+
+func TestHTTPServesRPCMetricsAndHealth(t *testing.T) {
+	h := start(t, []string{line("t-1", "one", 1)}, nil)
+	_, addr := h.d.Addrs()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Fatalf("/healthz: %d %q", code, body)
+	}
+	code, body := get("/metrics")
+	for _, name := range []string{"gtc_issues", "gtc_sqlite_operation_seconds", "go_goroutines", "process_resident_memory_bytes"} {
+		if code != 200 || !strings.Contains(body, name) {
+			t.Errorf("/metrics lacks %s (status %d)", name, code)
+		}
+	}
+	post := func(token, body string) (int, string) {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/rpc", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := post("", `{"jsonrpc":"2.0","id":1,"method":"coord.status"}`); code != http.StatusUnauthorized {
+		t.Fatalf("/rpc without token: %d, want 401", code)
+	}
+	code, body = post(h.d.Token(), `{"jsonrpc":"2.0","id":1,"method":"coord.status"}`)
+	if code != 200 || !strings.Contains(body, `"ready":1`) {
+		t.Fatalf("/rpc coord.status: %d %s", code, body)
+	}
+	tok, err := os.ReadFile(filepath.Join(h.dir, ".beads", "gtc.token"))
+	if err != nil || strings.TrimSpace(string(tok)) != h.d.Token() {
+		t.Fatalf("token file: %q, %v", tok, err)
+	}
+	if st, _ := os.Stat(filepath.Join(h.dir, ".beads", "gtc.token")); st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+func TestOpenWithoutBeadsSaysWhatToDo(t *testing.T) {
+	_, err := Open(context.Background(), Config{Dir: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), "gtc init") {
+		t.Fatalf("Open on an empty dir: %v; want advice to run gtc init", err)
+	}
+}
+
+func TestSecondServerOnWorkspaceIsRefused(t *testing.T) {
+	h := start(t, nil, nil)
+	_, err := Open(context.Background(), Config{Dir: h.dir, Socket: "-"})
+	if err == nil || !strings.Contains(err.Error(), "another gtc") {
+		t.Fatalf("second Open: %v; want 'another gtc is serving'", err)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		t.Fatal("unexpected")
+	}
+}
