@@ -359,7 +359,9 @@ func TestBdEditsReachTheScheduler(t *testing.T) {
 	w := h.worker("w1", 2)
 	a := w.next(t, 5*time.Second)
 	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
-	eventually(t, 3*time.Second, "the claim is exported", func() bool { return statusOf(t, h.fileLines()["t-1"]) == "hooked" || statusOf(t, h.fileLines()["t-1"]) == "in_progress" })
+	eventually(t, 3*time.Second, "the claim is exported", func() bool {
+		return statusOf(t, h.fileLines()["t-1"]) == "hooked" || statusOf(t, h.fileLines()["t-1"]) == "in_progress"
+	})
 	// bd adds an issue: an idle slot gets it within a tick or two.
 	data, _ := os.ReadFile(path)
 	data = append(data, []byte(line("t-2", "added by bd", 0)+"\n")...)
