@@ -204,8 +204,9 @@ func (db *DB) committer() {
 	}
 }
 
-// commitBatch applies a batch in one transaction; with several requests each runs inside a savepoint
-// so one request's failure does not undo the others.
+// commitBatch applies a batch in one transaction and answers every request. It first applies the requests
+// back to back; if one fails, it redoes the batch with each request in a savepoint, so one request's
+// failure does not undo the others.
 func (db *DB) commitBatch(batch []*commitReq) {
 	start := time.Now()
 	errs := make([]error, len(batch))
@@ -217,77 +218,78 @@ func (db *DB) commitBatch(batch []*commitReq) {
 		}
 		live++
 	}
-	if live == 0 {
-		answer(batch, errs)
-		return
+	if live > 0 {
+		changes, ok := db.runBatch(batch, errs, live, false)
+		if !ok {
+			changes, _ = db.runBatch(batch, errs, live, true)
+		}
+		if changes > 0 && db.obs != nil {
+			db.obs.ObserveCommit(time.Since(start), changes)
+		}
 	}
-	fail := func(err error) {
+	for i, r := range batch {
+		r.done <- errs[i]
+	}
+}
+
+// runBatch runs the requests of batch not yet answered (errs[i] == nil) in one transaction, sets errs and
+// returns the number of changes committed. Without isolate, a failing request among several rolls
+// everything back and runBatch returns ok == false with errs untouched.
+func (db *DB) runBatch(batch []*commitReq, errs []error, live int, isolate bool) (changes int, ok bool) {
+	failAll := func(err error) (int, bool) {
 		err = unavailable("write", err)
-		for i := range batch {
+		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
 			}
 		}
-		answer(batch, errs)
+		return 0, true
 	}
 	tx, err := db.w.Beginx()
 	if err != nil {
-		fail(fmt.Errorf("begin: %w", err))
-		return
+		return failAll(fmt.Errorf("begin: %w", err))
 	}
 	t := &wtx{tx: tx, db: db}
-	changes := 0
 	for i, r := range batch {
 		if errs[i] != nil {
 			continue
 		}
-		if live == 1 {
+		if !isolate {
 			if err := r.apply(t); err != nil {
 				_ = tx.Rollback()
+				if live > 1 {
+					return 0, false
+				}
 				errs[i] = unavailable("write", err)
-				answer(batch, errs)
-				return
+				return 0, true
 			}
 			changes += r.size()
 			continue
 		}
 		if _, err := t.exec(wSavepoint); err != nil {
 			_ = tx.Rollback()
-			fail(fmt.Errorf("savepoint: %w", err))
-			return
+			return failAll(fmt.Errorf("savepoint: %w", err))
 		}
 		if err := r.apply(t); err != nil {
 			errs[i] = unavailable("write", err)
 			if _, rerr := t.exec(wRollbackTo); rerr != nil {
 				_ = tx.Rollback()
-				fail(fmt.Errorf("rollback to savepoint: %w", rerr))
-				return
+				return failAll(fmt.Errorf("rollback to savepoint: %w", rerr))
 			}
 		} else {
 			changes += r.size()
 		}
 		if _, err := t.exec(wRelease); err != nil {
 			_ = tx.Rollback()
-			fail(fmt.Errorf("release savepoint: %w", err))
-			return
+			return failAll(fmt.Errorf("release savepoint: %w", err))
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		_ = tx.Rollback()
-		// every applied request of the transaction is lost; fail tells each of them
-		fail(fmt.Errorf("commit: %w", err))
-		return
+		// every applied request of the transaction is lost; failAll tells each of them
+		return failAll(fmt.Errorf("commit: %w", err))
 	}
-	if db.obs != nil {
-		db.obs.ObserveCommit(time.Since(start), changes)
-	}
-	answer(batch, errs)
-}
-
-func answer(batch []*commitReq, errs []error) {
-	for i, r := range batch {
-		r.done <- errs[i]
-	}
+	return changes, true
 }
 
 // apply writes one change inside the transaction.
