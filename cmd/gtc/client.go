@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
+	"github.com/olekukonko/tablewriter"
+	"github.com/urfave/cli/v2"
+)
+
+// cliName is the hello name of read-only CLI commands (status, ready, issue ..., watch).
+const cliName = "gtc-cli"
+
+// callTimeout bounds one request of a CLI command (waiting claims add their wait).
+const callTimeout = 30 * time.Second
+
+// dialTarget says where the coordinator is: the workspace's Unix socket or a TCP address with a token.
+type dialTarget struct {
+	Network string // unix or tcp
+	Addr    string // socket path or host:port
+	Token   string // TCP only
+}
+
+// String is the address as people gave it.
+func (t dialTarget) String() string { return t.Addr }
+
+// connFlags are the flags of every command that talks to a running coordinator.
+func connFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "addr", EnvVars: []string{"GTC_ADDR"}, Usage: "coordinator TCP address HOST:PORT (default: the unix socket <dir>/.beads/gtc.sock)"},
+		&cli.StringFlag{Name: "token", EnvVars: []string{"GTC_TOKEN"}, Usage: "token for --addr (default: the contents of <dir>/.beads/gtc.token)"},
+	}
+}
+
+// jsonFlag makes a command print one JSON document on stdout instead of text for people.
+var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print one JSON document on stdout (for scripts)"}
+
+// clientFlags returns connFlags, --json and the command's own flags.
+func clientFlags(own ...cli.Flag) []cli.Flag {
+	return append(append(connFlags(), jsonFlag), own...)
+}
+
+// targetOf reads --addr/--token/--dir.
+func targetOf(c *cli.Context) dialTarget {
+	dir := c.String("dir")
+	if addr := c.String("addr"); addr != "" {
+		tok := c.String("token")
+		if tok == "" {
+			if b, err := os.ReadFile(filepath.Join(dir, ".beads", "gtc.token")); err == nil {
+				tok = strings.TrimSpace(string(b))
+			}
+		}
+		return dialTarget{Network: "tcp", Addr: addr, Token: tok}
+	}
+	return dialTarget{Network: "unix", Addr: filepath.Join(dir, ".beads", "gtc.sock")}
+}
+
+// noServerError says that nothing answers at t, and what to do about it.
+func noServerError(t dialTarget, err error) error {
+	var hint string
+	if t.Network == "unix" {
+		hint = "start one with `gtc serve` or pass --dir/--addr"
+	} else {
+		hint = "check that `gtc serve --listen " + t.Addr + "` runs there, or pass --addr/--dir"
+	}
+	cause := err
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		cause = oe.Err
+	}
+	return &exitErr{code: exitNoServer, err: fmt.Errorf("no coordinator at %s: %s (%v)", t, hint, cause)}
+}
+
+// connect dials t, runs setup (to register callbacks) and says hello; the caller closes the client.
+func connect(ctx context.Context, t dialTarget, hp rpc.HelloParams, setup ...func(*rpc.Client)) (*rpc.Client, *rpc.HelloResult, error) {
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cl, err := rpc.Dial(dctx, rpc.DialOptions{Network: t.Network, Addr: t.Addr, Token: t.Token})
+	if err != nil {
+		return nil, nil, noServerError(t, err)
+	}
+	for _, f := range setup {
+		f(cl)
+	}
+	hctx, cancel2 := context.WithTimeout(ctx, callTimeout)
+	defer cancel2()
+	h, err := cl.Hello(hctx, hp)
+	if err != nil {
+		cl.Close()
+		if coord.ErrorCode(err) == coord.EUnauthorized && t.Network == "tcp" {
+			return nil, nil, &exitErr{code: exitRefused, err: fmt.Errorf("the coordinator at %s refused the token: pass the one in its .beads/gtc.token with --token or GTC_TOKEN", t)}
+		}
+		return nil, nil, remoteError(t, "hello as "+hp.Name, err)
+	}
+	return cl, h, nil
+}
+
+// openClient connects as a client-role session named name for one CLI command.
+func openClient(c *cli.Context, name string) (*rpc.Client, *rpc.HelloResult, error) {
+	return connect(c.Context, targetOf(c), rpc.HelloParams{Name: name, Role: "client"})
+}
+
+// exitCodes maps the coordinator's error codes to the CLI's exit codes.
+var exitCodes = map[coord.Code]int{
+	coord.EInvalid:        exitUsage,
+	coord.ENotFound:       exitRefused,
+	coord.EConflict:       exitRefused,
+	coord.EStaleEpoch:     exitRefused,
+	coord.ENotHolder:      exitRefused,
+	coord.EUnauthorized:   exitRefused,
+	coord.EPaused:         exitRefused,
+	coord.EBusy:           exitRefused,
+	coord.ETooLarge:       exitRefused,
+	coord.ENotImplemented: exitRefused,
+	coord.EUnavailable:    exitNoServer,
+}
+
+// hints say what to do after each refusal.
+var hints = map[coord.Code]string{
+	coord.ENotFound:    "check the id with `gtc issue list` or `gtc workers`",
+	coord.EStaleEpoch:  "the lease has moved on; see `gtc workers` for the live ones",
+	coord.ENotHolder:   "pass --as with the holder's name (see `gtc workers`)",
+	coord.EPaused:      "run `gtc resume` first",
+	coord.EUnavailable: "the coordinator is stopping or its storage fails; retry in a moment",
+	coord.EBusy:        "the coordinator is at a limit; retry in a moment",
+}
+
+// remoteError turns an error of a call into a one-line CLI error with its exit code.
+func remoteError(t dialTarget, doing string, err error) error {
+	var ee *exitErr
+	if errors.As(err, &ee) {
+		return err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &exitErr{code: exitError, err: fmt.Errorf("%s: no answer from %s within %s: is it overloaded? check `gtc status`", doing, t, callTimeout)}
+	}
+	var ce *coord.Error
+	if !errors.As(err, &ce) {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	if ce.Code == coord.EUnavailable && ce.Message == "connection closed" {
+		return &exitErr{code: exitNoServer, err: fmt.Errorf("%s: the coordinator at %s closed the connection: is it shutting down? check `gtc status`", doing, t)}
+	}
+	code, ok := exitCodes[ce.Code]
+	if !ok {
+		code = exitError
+	}
+	msg := fmt.Sprintf("%s: %s (%s)", doing, ce.Message, ce.Code)
+	if h := hints[ce.Code]; h != "" {
+		msg += ": " + h
+	}
+	return &exitErr{code: code, err: errors.New(msg)}
+}
+
+// refused builds an exit-4 error that is decided on the client side (e.g. no live lease for an issue).
+func refused(format string, args ...any) error {
+	return &exitErr{code: exitRefused, err: fmt.Errorf(format, args...)}
+}
+
+// callCtx bounds one request (plus extra, for waiting claims).
+func callCtx(c *cli.Context, extra time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.Context, callTimeout+extra)
+}
+
+// defaultClaimName is the name `gtc claim` says hello with when --as is not given.
+func defaultClaimName() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return "cli-" + u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return "cli-" + u
+	}
+	return "cli"
+}
+
+// printJSON writes v as one indented JSON document.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// table is a borderless, left-aligned table for people; Render writes it without trailing blanks.
+type table struct {
+	*tablewriter.Table
+	w   io.Writer
+	buf bytes.Buffer
+}
+
+// Render writes the table.
+func (t *table) Render() {
+	t.Table.Render()
+	for _, line := range strings.SplitAfter(t.buf.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		io.WriteString(t.w, strings.TrimRight(line, " \n")+"\n")
+	}
+	t.buf.Reset()
+}
+
+// newTable returns a table with the given header (none when empty).
+func newTable(w io.Writer, header ...string) *table {
+	tb := &table{w: w}
+	t := tablewriter.NewWriter(&tb.buf)
+	tb.Table = t
+	t.SetHeader(header)
+	t.SetAutoFormatHeaders(false)
+	t.SetAutoWrapText(false)
+	t.SetBorder(false)
+	t.SetHeaderLine(false)
+	t.SetColumnSeparator("")
+	t.SetCenterSeparator("")
+	t.SetRowSeparator("")
+	t.SetTablePadding("  ")
+	t.SetNoWhiteSpace(true)
+	t.SetAlignment(tablewriter.ALIGN_LEFT)
+	t.SetHeaderAlignment(tablewriter.ALIGN_LEFT)
+	return tb
+}
+
+// issueView is the part of an issue record the CLI shows.
+type issueView struct {
+	ID           string   `json:"id"`
+	Title        string   `json:"title"`
+	Description  string   `json:"description"`
+	Notes        string   `json:"notes"`
+	Status       string   `json:"status"`
+	Priority     *int     `json:"priority"`
+	IssueType    string   `json:"issue_type"`
+	Assignee     string   `json:"assignee"`
+	Labels       []string `json:"labels"`
+	CloseReason  string   `json:"close_reason"`
+	CreatedAt    string   `json:"created_at"`
+	UpdatedAt    string   `json:"updated_at"`
+	Dependencies []struct {
+		DependsOnID string `json:"depends_on_id"`
+		Type        string `json:"type"`
+	} `json:"dependencies"`
+}
+
+// viewOf decodes the fields the CLI shows from a stored record (unknown shapes leave fields empty).
+func viewOf(raw json.RawMessage) issueView {
+	var v issueView
+	_ = json.Unmarshal(raw, &v)
+	return v
+}
+
+// priority renders a priority as bd does (P0..P4).
+func (v issueView) priority() string {
+	if v.Priority == nil {
+		return "-"
+	}
+	return fmt.Sprintf("P%d", *v.Priority)
+}
+
+// truncate shortens s to n runes for a table cell.
+func truncate(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// orDash renders an empty cell as "-".
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

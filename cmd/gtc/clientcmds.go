@@ -1,0 +1,867 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
+	"github.com/urfave/cli/v2"
+)
+
+// withClient runs fn on a client-role connection named name and closes it afterwards.
+func withClient(c *cli.Context, name string, fn func(cl *rpc.Client, t dialTarget) error) error {
+	cl, _, err := openClient(c, name)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return fn(cl, targetOf(c))
+}
+
+// wantArgs returns the n positional arguments (flags after them are applied, see argsOf).
+func wantArgs(c *cli.Context, n int, usage string) ([]string, error) {
+	args, err := argsOf(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(args) != n {
+		return nil, usageError(fmt.Errorf("%s takes %d argument(s), got %d: usage: gtc %s", c.Command.Name, n, len(args), usage))
+	}
+	return args, nil
+}
+
+// argsOf returns the positional arguments and applies the flags that follow them (urfave/cli stops
+// parsing flags at the first argument, so `gtc complete L-5 --summary S` would otherwise lose --summary).
+// Call it once per command.
+func argsOf(c *cli.Context) ([]string, error) {
+	in := c.Args().Slice()
+	var out []string
+	for i := 0; i < len(in); i++ {
+		a := in[i]
+		if a == "--" {
+			return append(out, in[i+1:]...), nil
+		}
+		if len(a) < 2 || a[0] != '-' {
+			out = append(out, a)
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := lookupFlag(c.Command.Flags, name)
+		if f == nil {
+			return nil, usageError(fmt.Errorf("flag provided but not defined: -%s (see gtc %s --help)", name, c.Command.Name))
+		}
+		if _, isBool := f.(*cli.BoolFlag); isBool && !hasVal {
+			val, hasVal = "true", true
+		}
+		if !hasVal {
+			if i+1 >= len(in) {
+				return nil, usageError(fmt.Errorf("flag needs an argument: -%s", name))
+			}
+			i++
+			val = in[i]
+		}
+		if err := c.Set(f.Names()[0], val); err != nil {
+			return nil, usageError(fmt.Errorf("invalid value %q for flag -%s: %v", val, name, err))
+		}
+	}
+	return out, nil
+}
+
+// lookupFlag finds a flag by any of its names.
+func lookupFlag(flags []cli.Flag, name string) cli.Flag {
+	for _, f := range flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return f
+			}
+		}
+	}
+	return nil
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show how many issues are ready, leased, closed, dead-lettered and how many workers are busy",
+		Flags: clientFlags(),
+		Action: func(c *cli.Context) error {
+			if _, err := wantArgs(c, 0, "status [--json]"); err != nil {
+				return err
+			}
+			cl, h, err := openClient(c, cliName)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := callCtx(c, 0)
+			defer cancel()
+			st, err := cl.CoordStatus(ctx)
+			if err != nil {
+				return remoteError(targetOf(c), "status", err)
+			}
+			w := c.App.Writer
+			if c.Bool("json") {
+				return printJSON(w, st)
+			}
+			state := "assigning work"
+			if st.Paused {
+				state = "PAUSED: no work is handed out until `gtc resume`"
+			}
+			fmt.Fprintf(w, "gtc %s at %s: %s\n\n", h.Version, targetOf(c), state)
+			t := newTable(w, "ISSUES", "READY", "LEASED", "CLOSED", "DEAD-LETTERED", "BLOCKED", "TOTAL")
+			i := st.Issues
+			t.Append([]string{"", itoa(i.Ready), itoa(i.Leased), itoa(i.Closed), itoa(i.DeadLettered), itoa(i.Blocked), itoa(i.Total)})
+			t.Render()
+			fmt.Fprintln(w)
+			// People count workers: CLI sessions (role client, like this one) are left out here.
+			k, clients := st.Workers, 0
+			if ws, err := cl.CoordWorkers(ctx); err == nil {
+				k = rpc.WorkerCounts{}
+				for _, x := range ws.Workers {
+					if x.Role == "client" {
+						clients++
+						continue
+					}
+					countWorker(&k, x.State)
+				}
+			}
+			t = newTable(w, "WORKERS", "IDLE", "BUSY", "DRAINING", "STALLED", "GONE")
+			t.Append([]string{"", itoa(k.Idle), itoa(k.Busy), itoa(k.Draining), itoa(k.Stalled), itoa(k.Gone)})
+			t.Render()
+			if clients > 0 {
+				fmt.Fprintf(w, "\n(%d CLI session(s) not counted; see `gtc workers`)\n", clients)
+			}
+			return nil
+		},
+	}
+}
+
+// countWorker adds one worker in state st to k.
+func countWorker(k *rpc.WorkerCounts, st string) {
+	switch st {
+	case coord.WorkerIdle:
+		k.Idle++
+	case coord.WorkerBusy:
+		k.Busy++
+	case coord.WorkerDraining:
+		k.Draining++
+	case coord.WorkerStalled:
+		k.Stalled++
+	case coord.WorkerGone:
+		k.Gone++
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func readyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ready",
+		Usage: "list ready issues in the order gtc would assign them",
+		Flags: clientFlags(&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Usage: "show at most N issues (0: all)"}),
+		Action: func(c *cli.Context) error {
+			if _, err := wantArgs(c, 0, "ready [--limit N] [--json]"); err != nil {
+				return err
+			}
+			if c.Int("limit") < 0 {
+				return usageError(errors.New("--limit must not be negative"))
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				ctx, cancel := callCtx(c, 0)
+				defer cancel()
+				r, err := cl.IssueReady(ctx, rpc.IssueReadyParams{Limit: c.Int("limit")})
+				if err != nil {
+					return remoteError(t, "ready", err)
+				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, r)
+				}
+				if len(r.Issues) == 0 {
+					fmt.Fprintln(c.App.Writer, "nothing is ready (see `gtc status` for leased and blocked issues)")
+					return nil
+				}
+				tb := newTable(c.App.Writer, "#", "ID", "PRI", "TYPE", "TITLE", "LABELS")
+				for n, raw := range r.Issues {
+					v := viewOf(raw)
+					tb.Append([]string{itoa(n + 1), v.ID, v.priority(), orDash(v.IssueType), truncate(v.Title, 60), orDash(strings.Join(v.Labels, ","))})
+				}
+				tb.Render()
+				return nil
+			})
+		},
+	}
+}
+
+func workersCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "workers",
+		Usage: "list the workers the coordinator knows, with their state and live leases",
+		Flags: clientFlags(),
+		Action: func(c *cli.Context) error {
+			if _, err := wantArgs(c, 0, "workers [--json]"); err != nil {
+				return err
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				ctx, cancel := callCtx(c, 0)
+				defer cancel()
+				r, err := cl.CoordWorkers(ctx)
+				if err != nil {
+					return remoteError(t, "workers", err)
+				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, r)
+				}
+				if len(r.Workers) == 0 {
+					fmt.Fprintln(c.App.Writer, "no workers yet: start one with `gtc worker --exec CMD`")
+					return nil
+				}
+				tb := newTable(c.App.Writer, "NAME", "ROLE", "STATE", "CAP", "LEASES", "LAST SEEN")
+				now := time.Now()
+				for _, w := range r.Workers {
+					var ls []string
+					for _, l := range w.Leases {
+						ls = append(ls, fmt.Sprintf("%s %s %s", l.ID, l.IssueID, l.State))
+					}
+					tb.Append([]string{w.Name, w.Role, w.State, itoa(w.Capacity), orDash(strings.Join(ls, ", ")), ago(now, w.LastSeen)})
+				}
+				tb.Render()
+				return nil
+			})
+		},
+	}
+}
+
+// ago renders how long ago t was, for people.
+func ago(now, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	d := now.Sub(t)
+	if d < 0 {
+		d = 0
+	}
+	return d.Round(time.Second).String() + " ago"
+}
+
+func claimCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "claim",
+		Usage: "take the best ready issue yourself: prints its lease id and epoch (finish with complete/fail/release)",
+		Flags: clientFlags(
+			&cli.StringFlag{Name: "as", EnvVars: []string{"GTC_NAME"}, Usage: "name to hold the lease under (default cli-$USER)"},
+			&cli.DurationFlag{Name: "wait", Usage: "wait this long for an issue to become ready (e.g. 30s)"},
+			&cli.StringSliceFlag{Name: "label", Usage: "only issues with this label (repeatable)"},
+		),
+		Action: func(c *cli.Context) error {
+			if _, err := wantArgs(c, 0, "claim [--as NAME] [--wait D] [--label L] [--json]"); err != nil {
+				return err
+			}
+			if c.Duration("wait") < 0 {
+				return usageError(errors.New("--wait must not be negative"))
+			}
+			name := c.String("as")
+			if name == "" {
+				name = defaultClaimName()
+			}
+			return withClient(c, name, func(cl *rpc.Client, t dialTarget) error {
+				p := rpc.ClaimParams{WaitMS: c.Duration("wait").Milliseconds()}
+				if ls := c.StringSlice("label"); len(ls) > 0 {
+					p.Filters = &coord.Filters{Labels: ls}
+				}
+				ctx, cancel := callCtx(c, c.Duration("wait"))
+				defer cancel()
+				r, err := cl.Claim(ctx, p)
+				if err != nil {
+					return remoteError(t, "claim", err)
+				}
+				w := c.App.Writer
+				if c.Bool("json") {
+					if err := printJSON(w, struct {
+						Worker     string          `json:"worker"`
+						Assignment *rpc.Assignment `json:"assignment"`
+					}{name, r.Assignment}); err != nil {
+						return err
+					}
+				}
+				if r.Assignment == nil {
+					return fmt.Errorf("nothing ready to claim (waited %s): wait longer with --wait, or add work with `gtc issue create`", c.Duration("wait"))
+				}
+				if c.Bool("json") {
+					return nil
+				}
+				a := r.Assignment
+				v := viewOf(a.Issue)
+				fmt.Fprintf(w, "claimed %s %q as %s: lease %s epoch %d (attempt %d)\n", a.Lease.IssueID, v.Title, name, a.Lease.ID, a.Lease.Epoch, a.Lease.Attempt)
+				fmt.Fprintf(w, "finish with `gtc complete %s`, `gtc fail %s --reason R` or `gtc release %s`.\n", a.Lease.ID, a.Lease.ID, a.Lease.ID)
+				fmt.Fprintf(w, "the lease is kept for the coordinator's --grace (default 30s) after each gtc command as %s; `gtc heartbeat %s` renews it.\n", name, a.Lease.ID)
+				return nil
+			})
+		},
+	}
+}
+
+// leaseRef is a live lease found by lease or issue id.
+type leaseRef struct {
+	Lease     coord.Lease
+	Found     bool
+	Connected bool // its holder is connected (a running worker)
+}
+
+// findLease looks up the live lease named by arg (a lease id like L-17, or an issue id) with coord.workers.
+func findLease(ctx context.Context, cl *rpc.Client, arg string) (leaseRef, error) {
+	r, err := cl.CoordWorkers(ctx)
+	if err != nil {
+		return leaseRef{}, err
+	}
+	for _, w := range r.Workers {
+		for _, l := range w.Leases {
+			if l.ID == arg || l.IssueID == arg {
+				return leaseRef{Lease: l, Found: true, Connected: w.State != coord.WorkerGone}, nil
+			}
+		}
+	}
+	return leaseRef{}, nil
+}
+
+// leaseEpochOf parses the epoch out of a lease id (L-17 → 17).
+func leaseEpochOf(id string) (int64, bool) {
+	if !strings.HasPrefix(id, "L-") {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(id[2:], 10, 64)
+	return n, err == nil
+}
+
+// leaseFlags are the flags of the commands that act on a lease.
+func leaseFlags(own ...cli.Flag) []cli.Flag {
+	return clientFlags(append([]cli.Flag{
+		&cli.StringFlag{Name: "as", EnvVars: []string{"GTC_NAME"}, Usage: "act as this holder (default: the lease's holder)"},
+		&cli.Int64Flag{Name: "epoch", Usage: "the lease epoch (default: the live lease's)"},
+		&cli.BoolFlag{Name: "force", Usage: "act for a holder that is connected (takes its session over)"},
+	}, own...)...)
+}
+
+// leaseAction resolves the lease named by the argument, connects as its holder and runs do.
+func leaseAction(c *cli.Context, arg string, do func(ctx context.Context, cl *rpc.Client, l coord.Lease) (any, string, error)) error {
+	t := targetOf(c)
+	cl, _, err := openClient(c, cliName)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := callCtx(c, 0)
+	defer cancel()
+	ref, err := findLease(ctx, cl, arg)
+	cl.Close()
+	if err != nil {
+		return remoteError(t, "look up "+arg, err)
+	}
+	l := ref.Lease
+	if !ref.Found {
+		n, ok := leaseEpochOf(arg)
+		if !ok {
+			return refused("issue %s has no live lease: see `gtc workers` (close an unleased issue with `gtc issue close %s`)", arg, arg)
+		}
+		l = coord.Lease{ID: arg, Epoch: n}
+	}
+	name := c.String("as")
+	if name == "" {
+		name = l.Worker
+	}
+	if name == "" {
+		name = defaultClaimName()
+	}
+	if ref.Found && ref.Connected && name == l.Worker && !c.Bool("force") {
+		return refused("lease %s (%s) is held by %q, which is connected and reports its own result: pass --force to act in its name (that takes its session over)", l.ID, l.IssueID, l.Worker)
+	}
+	if c.IsSet("epoch") {
+		l.Epoch = c.Int64("epoch")
+	}
+	hcl, _, err := openClient(c, name)
+	if err != nil {
+		return err
+	}
+	defer hcl.Close()
+	res, human, err := do(ctx, hcl, l)
+	if err != nil {
+		return remoteError(t, c.Command.Name+" "+l.ID, err)
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, res)
+	}
+	fmt.Fprintln(c.App.Writer, human)
+	return nil
+}
+
+// leaseResult is the JSON answer of complete, fail, release and heartbeat.
+type leaseResult struct {
+	LeaseID      string     `json:"lease_id"`
+	Epoch        int64      `json:"epoch"`
+	IssueID      string     `json:"issue_id,omitempty"`
+	Status       string     `json:"status,omitempty"`
+	Outcome      string     `json:"outcome,omitempty"`
+	Attempt      int        `json:"attempt,omitempty"`
+	DeadLettered bool       `json:"dead_lettered,omitempty"`
+	Deadline     *time.Time `json:"deadline,omitempty"`
+}
+
+func completeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "complete",
+		Usage:     "report a lease done (by lease id or issue id); success closes the issue",
+		ArgsUsage: "LEASE_OR_ISSUE_ID",
+		Flags: leaseFlags(
+			&cli.StringFlag{Name: "outcome", Value: coord.OutcomeSuccess, Usage: "success, code_complete, failure, partial or context_overflow"},
+			&cli.StringFlag{Name: "summary", Usage: "what was done"},
+			&cli.StringFlag{Name: "commit", Usage: "git commit of the work"},
+		),
+		Action: func(c *cli.Context) error {
+			args, err := wantArgs(c, 1, "complete LEASE_OR_ISSUE_ID [--outcome success] [--summary S]")
+			if err != nil {
+				return err
+			}
+			switch c.String("outcome") {
+			case coord.OutcomeSuccess, coord.OutcomeCodeComplete, coord.OutcomeFailure, coord.OutcomePartial, coord.OutcomeContextOverflow:
+			default:
+				return usageError(fmt.Errorf("--outcome %q: want success, code_complete, failure, partial or context_overflow", c.String("outcome")))
+			}
+			return leaseAction(c, args[0], func(ctx context.Context, cl *rpc.Client, l coord.Lease) (any, string, error) {
+				r, err := cl.Complete(ctx, rpc.CompleteParams{LeaseID: l.ID, Epoch: l.Epoch, SessionResult: rpc.SessionResult{
+					Outcome: c.String("outcome"), Summary: c.String("summary"), GitCommit: c.String("commit")}})
+				if err != nil {
+					return nil, "", err
+				}
+				return leaseResult{LeaseID: l.ID, Epoch: l.Epoch, IssueID: r.IssueID, Status: r.Status, Outcome: r.Outcome},
+					fmt.Sprintf("completed %s (lease %s, %s): issue is now %s", r.IssueID, l.ID, r.Outcome, r.Status), nil
+			})
+		},
+	}
+}
+
+func failCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "fail",
+		Usage:     "report a lease failed (by lease id or issue id): a failed attempt, retried after a backoff",
+		ArgsUsage: "LEASE_OR_ISSUE_ID",
+		Flags:     leaseFlags(&cli.StringFlag{Name: "reason", Usage: "what went wrong (required)"}),
+		Action: func(c *cli.Context) error {
+			args, err := wantArgs(c, 1, "fail LEASE_OR_ISSUE_ID --reason R")
+			if err != nil {
+				return err
+			}
+			if c.String("reason") == "" {
+				return usageError(errors.New("fail needs --reason R: say what went wrong (it is kept with the attempt)"))
+			}
+			return leaseAction(c, args[0], func(ctx context.Context, cl *rpc.Client, l coord.Lease) (any, string, error) {
+				r, err := cl.Fail(ctx, rpc.FailParams{LeaseID: l.ID, Epoch: l.Epoch, Error: c.String("reason")})
+				if err != nil {
+					return nil, "", err
+				}
+				human := fmt.Sprintf("failed %s (lease %s, attempt %d): issue is now %s", r.IssueID, l.ID, r.Attempt, r.Status)
+				if r.DeadLettered {
+					human += " (dead-lettered: out of attempts)"
+				}
+				return leaseResult{LeaseID: l.ID, Epoch: l.Epoch, IssueID: r.IssueID, Status: r.Status, Attempt: r.Attempt, DeadLettered: r.DeadLettered}, human, nil
+			})
+		},
+	}
+}
+
+func releaseCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "release",
+		Usage:     "give a lease back without penalty (by lease id or issue id): the issue is ready again",
+		ArgsUsage: "LEASE_OR_ISSUE_ID",
+		Flags:     leaseFlags(&cli.StringFlag{Name: "reason", Usage: "why"}),
+		Action: func(c *cli.Context) error {
+			args, err := wantArgs(c, 1, "release LEASE_OR_ISSUE_ID [--reason R]")
+			if err != nil {
+				return err
+			}
+			return leaseAction(c, args[0], func(ctx context.Context, cl *rpc.Client, l coord.Lease) (any, string, error) {
+				r, err := cl.Release(ctx, rpc.ReleaseParams{LeaseID: l.ID, Epoch: l.Epoch, Reason: c.String("reason")})
+				if err != nil {
+					return nil, "", err
+				}
+				return leaseResult{LeaseID: l.ID, Epoch: l.Epoch, IssueID: r.IssueID, Status: r.Status},
+					fmt.Sprintf("released %s (lease %s): issue is now %s", r.IssueID, l.ID, r.Status), nil
+			})
+		},
+	}
+}
+
+func heartbeatCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "heartbeat",
+		Usage:     "renew a lease you claimed (by lease id or issue id)",
+		ArgsUsage: "LEASE_OR_ISSUE_ID",
+		Flags:     leaseFlags(&cli.StringFlag{Name: "progress", Usage: "free text shown with the lease"}),
+		Action: func(c *cli.Context) error {
+			args, err := wantArgs(c, 1, "heartbeat LEASE_OR_ISSUE_ID [--progress P]")
+			if err != nil {
+				return err
+			}
+			return leaseAction(c, args[0], func(ctx context.Context, cl *rpc.Client, l coord.Lease) (any, string, error) {
+				r, err := cl.Heartbeat(ctx, rpc.HeartbeatParams{LeaseID: l.ID, Epoch: l.Epoch, Progress: c.String("progress")})
+				if err != nil {
+					return nil, "", err
+				}
+				return leaseResult{LeaseID: l.ID, Epoch: l.Epoch, IssueID: l.IssueID, Deadline: &r.Deadline},
+					fmt.Sprintf("renewed lease %s until %s", l.ID, r.Deadline.Local().Format(time.RFC3339)), nil
+			})
+		},
+	}
+}
+
+func pauseCommand() *cli.Command {
+	return pauseResume("pause", "stop handing out work (running leases go on)", (*rpc.Client).CoordPause,
+		"paused: no work is handed out until `gtc resume`")
+}
+
+func resumeCommand() *cli.Command {
+	return pauseResume("resume", "hand out work again after `gtc pause`", (*rpc.Client).CoordResume,
+		"resumed: work is handed out again")
+}
+
+func pauseResume(name, usage string, call func(*rpc.Client, context.Context, rpc.PauseParams) (*rpc.PauseResult, error), human string) *cli.Command {
+	return &cli.Command{
+		Name:  name,
+		Usage: usage,
+		Flags: clientFlags(),
+		Action: func(c *cli.Context) error {
+			if _, err := wantArgs(c, 0, name+" [--json]"); err != nil {
+				return err
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				ctx, cancel := callCtx(c, 0)
+				defer cancel()
+				r, err := call(cl, ctx, rpc.PauseParams{})
+				if err != nil {
+					return remoteError(t, name, err)
+				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, r)
+				}
+				fmt.Fprintln(c.App.Writer, human)
+				return nil
+			})
+		},
+	}
+}
+
+func watchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "watch",
+		Usage: "print the coordinator's events live until Ctrl-C (--json: one JSON object per line)",
+		Flags: clientFlags(
+			&cli.StringSliceFlag{Name: "kind", Usage: "only events of this kind (repeatable): assigned, acked, completed, failed, requeued, ..."},
+			&cli.IntFlag{Name: "count", Usage: "exit after this many events (0: never)"},
+		),
+		Action: func(c *cli.Context) error {
+			if _, err := wantArgs(c, 0, "watch [--kind K] [--count N] [--json]"); err != nil {
+				return err
+			}
+			if c.Int("count") < 0 {
+				return usageError(errors.New("--count must not be negative"))
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return watch(ctx, c, c.App.Writer)
+		},
+	}
+}
+
+// watch subscribes and prints events until ctx ends, --count is reached or the server goes away.
+func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
+	t := targetOf(c)
+	events := make(chan coord.Event, 256)
+	done := make(chan struct{})
+	defer close(done)
+	cl, _, err := connect(ctx, t, rpc.HelloParams{Name: cliName, Role: "client"}, func(cl *rpc.Client) {
+		cl.OnEvent(func(ev coord.Event) {
+			select {
+			case events <- ev:
+			case <-done:
+			}
+		})
+	})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	sctx, cancel := callCtx(c, 0)
+	_, err = cl.EventsSubscribe(sctx, rpc.SubscribeParams{Kinds: c.StringSlice("kind")})
+	cancel()
+	if err != nil {
+		return remoteError(t, "subscribe", err)
+	}
+	if !c.Bool("json") {
+		fmt.Fprintf(c.App.ErrWriter, "watching %s (Ctrl-C to stop)\n", t)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for n := 0; c.Int("count") == 0 || n < c.Int("count"); n++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-cl.Done():
+			return &exitErr{code: exitNoServer, err: fmt.Errorf("the coordinator at %s closed the connection: is it still running? check `gtc status`", t)}
+		case ev := <-events:
+			if c.Bool("json") {
+				if err := enc.Encode(ev); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintf(w, "%s  %-18s %-12s %-8s %-12s %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Kind,
+				orDash(ev.IssueID), orDash(ev.LeaseID), orDash(ev.Worker), ev.Detail)
+		}
+	}
+	return nil
+}
+
+func issueCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "issue",
+		Usage: "create, show, list, update and close issues through the coordinator",
+		Subcommands: []*cli.Command{
+			issueCreateCommand(), issueShowCommand(), issueListCommand(), issueUpdateCommand(), issueCloseCommand(),
+		},
+	}
+}
+
+// printIssue prints one issue record as JSON or as a line for people.
+func printIssue(c *cli.Context, verb string, raw json.RawMessage) error {
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, raw)
+	}
+	v := viewOf(raw)
+	fmt.Fprintf(c.App.Writer, "%s %s %q (%s, %s)\n", verb, v.ID, v.Title, v.priority(), v.Status)
+	return nil
+}
+
+func issueCreateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "create",
+		Usage:     "create an issue (the title is --title or the argument)",
+		ArgsUsage: "[TITLE]",
+		Flags: clientFlags(
+			&cli.StringFlag{Name: "title", Usage: "one-line title"},
+			&cli.StringFlag{Name: "description", Aliases: []string{"d"}, Usage: "what to do (the agent's prompt)"},
+			&cli.IntFlag{Name: "priority", Aliases: []string{"p"}, Value: 2, Usage: "0 (highest) to 4"},
+			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Value: "task", Usage: "task, bug, feature, epic, chore, ..."},
+			&cli.StringSliceFlag{Name: "label", Aliases: []string{"l"}, Usage: "label (repeatable)"},
+			&cli.StringSliceFlag{Name: "dep", Usage: "issue this one depends on, ID or ID:TYPE (repeatable; type defaults to blocks)"},
+			&cli.StringFlag{Name: "assignee", Usage: "assignee"},
+			&cli.StringFlag{Name: "id", Usage: "issue id (generated when absent)"},
+		),
+		Action: func(c *cli.Context) error {
+			args, err := argsOf(c)
+			if err != nil {
+				return err
+			}
+			title := c.String("title")
+			switch {
+			case title == "" && len(args) == 1:
+				title = args[0]
+			case title == "" || len(args) > 0:
+				return usageError(errors.New("issue create needs one title, as --title or as the argument: gtc issue create \"Fix login\""))
+			}
+			p := rpc.IssueCreateParams{ID: c.String("id"), Title: title, Description: c.String("description"),
+				Type: c.String("type"), Labels: c.StringSlice("label"), Assignee: c.String("assignee")}
+			prio := c.Int("priority")
+			p.Priority = &prio
+			for _, d := range c.StringSlice("dep") {
+				id, typ, _ := strings.Cut(d, ":")
+				p.Deps = append(p.Deps, rpc.DepSpec{ID: id, Type: typ})
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				ctx, cancel := callCtx(c, 0)
+				defer cancel()
+				r, err := cl.IssueCreate(ctx, p)
+				if err != nil {
+					return remoteError(t, "create issue", err)
+				}
+				return printIssue(c, "created", r.Issue)
+			})
+		},
+	}
+}
+
+func issueShowCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "show",
+		Usage:     "show one issue (--json: its JSONL record as stored)",
+		ArgsUsage: "ID",
+		Flags:     clientFlags(),
+		Action: func(c *cli.Context) error {
+			args, err := wantArgs(c, 1, "issue show ID [--json]")
+			if err != nil {
+				return err
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				ctx, cancel := callCtx(c, 0)
+				defer cancel()
+				r, err := cl.IssueGet(ctx, rpc.IssueGetParams{ID: args[0]})
+				if err != nil {
+					return remoteError(t, "show "+args[0], err)
+				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, r.Issue)
+				}
+				v := viewOf(r.Issue)
+				w := c.App.Writer
+				fmt.Fprintf(w, "%s  %s\n\n", v.ID, v.Title)
+				tb := newTable(w)
+				var deps []string
+				for _, d := range v.Dependencies {
+					deps = append(deps, d.DependsOnID+" ("+d.Type+")")
+				}
+				rows := [][2]string{{"status", v.Status}, {"priority", v.priority()}, {"type", v.IssueType},
+					{"assignee", v.Assignee}, {"labels", strings.Join(v.Labels, ", ")}, {"depends on", strings.Join(deps, ", ")},
+					{"close reason", v.CloseReason}, {"created", v.CreatedAt}, {"updated", v.UpdatedAt}}
+				for _, r := range rows {
+					tb.Append([]string{r[0], orDash(r[1])})
+				}
+				tb.Render()
+				if v.Description != "" {
+					fmt.Fprintf(w, "\n%s\n", v.Description)
+				}
+				if v.Notes != "" {
+					fmt.Fprintf(w, "\nnotes:\n%s\n", v.Notes)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func issueListCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list issues (all statuses unless --status)",
+		Flags: clientFlags(
+			&cli.StringFlag{Name: "status", Aliases: []string{"s"}, Usage: "open, in_progress, hooked, blocked, closed, ..."},
+			&cli.StringFlag{Name: "label", Aliases: []string{"l"}, Usage: "with this label"},
+			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "of this type"},
+			&cli.StringFlag{Name: "assignee", Usage: "assigned to"},
+			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Usage: "at most N issues (0: all)"},
+		),
+		Action: func(c *cli.Context) error {
+			if _, err := wantArgs(c, 0, "issue list [--status S] [--label L] [--type T] [--assignee A] [--limit N] [--json]"); err != nil {
+				return err
+			}
+			if c.Int("limit") < 0 {
+				return usageError(errors.New("--limit must not be negative"))
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				ctx, cancel := callCtx(c, 0)
+				defer cancel()
+				r, err := cl.IssueList(ctx, rpc.IssueListParams{Status: c.String("status"), Label: c.String("label"),
+					Type: c.String("type"), Assignee: c.String("assignee"), Limit: c.Int("limit")})
+				if err != nil {
+					return remoteError(t, "list issues", err)
+				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, r)
+				}
+				if len(r.Issues) == 0 {
+					fmt.Fprintln(c.App.Writer, "no issues match")
+					return nil
+				}
+				tb := newTable(c.App.Writer, "ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "TITLE")
+				for _, raw := range r.Issues {
+					v := viewOf(raw)
+					tb.Append([]string{v.ID, v.priority(), orDash(v.IssueType), orDash(v.Status), orDash(v.Assignee), truncate(v.Title, 60)})
+				}
+				tb.Render()
+				return nil
+			})
+		},
+	}
+}
+
+func issueUpdateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "update",
+		Usage:     "change fields of an issue (only the flags given)",
+		ArgsUsage: "ID",
+		Flags: clientFlags(
+			&cli.StringFlag{Name: "title"},
+			&cli.StringFlag{Name: "description", Aliases: []string{"d"}},
+			&cli.IntFlag{Name: "priority", Aliases: []string{"p"}},
+			&cli.StringFlag{Name: "status", Aliases: []string{"s"}},
+			&cli.StringFlag{Name: "assignee"},
+			&cli.StringFlag{Name: "notes"},
+			&cli.StringFlag{Name: "type", Aliases: []string{"t"}},
+		),
+		Action: func(c *cli.Context) error {
+			args, err := wantArgs(c, 1, "issue update ID [--title T] [--priority N] [--status S] ...")
+			if err != nil {
+				return err
+			}
+			p := rpc.IssueUpdateParams{ID: args[0]}
+			str := func(name string, dst **string) {
+				if c.IsSet(name) {
+					v := c.String(name)
+					*dst = &v
+				}
+			}
+			str("title", &p.Title)
+			str("description", &p.Description)
+			str("status", &p.Status)
+			str("assignee", &p.Assignee)
+			str("notes", &p.Notes)
+			str("type", &p.Type)
+			if c.IsSet("priority") {
+				v := c.Int("priority")
+				p.Priority = &v
+			}
+			if p.Title == nil && p.Description == nil && p.Status == nil && p.Assignee == nil && p.Notes == nil && p.Type == nil && p.Priority == nil {
+				return usageError(errors.New("nothing to update: pass at least one of --title, --description, --priority, --status, --assignee, --notes, --type"))
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				ctx, cancel := callCtx(c, 0)
+				defer cancel()
+				r, err := cl.IssueUpdate(ctx, p)
+				if err != nil {
+					return remoteError(t, "update "+p.ID, err)
+				}
+				return printIssue(c, "updated", r.Issue)
+			})
+		},
+	}
+}
+
+func issueCloseCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "close",
+		Usage:     "close an issue",
+		ArgsUsage: "ID",
+		Flags:     clientFlags(&cli.StringFlag{Name: "reason", Usage: "why it is closed"}),
+		Action: func(c *cli.Context) error {
+			args, err := wantArgs(c, 1, "issue close ID [--reason R]")
+			if err != nil {
+				return err
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				ctx, cancel := callCtx(c, 0)
+				defer cancel()
+				r, err := cl.IssueClose(ctx, rpc.IssueCloseParams{ID: args[0], Reason: c.String("reason")})
+				if err != nil {
+					return remoteError(t, "close "+args[0], err)
+				}
+				return printIssue(c, "closed", r.Issue)
+			})
+		},
+	}
+}

@@ -1,0 +1,695 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
+	"github.com/urfave/cli/v2"
+)
+
+// refineryFlags are extra flags of `gtc worker` for the refinery role; refinery.go may append to it
+// from an init function.
+var refineryFlags []cli.Flag
+
+func workerCommand() *cli.Command {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "worker"
+	}
+	flags := append(connFlags(),
+		&cli.StringFlag{Name: "name", Value: host, EnvVars: []string{"GTC_WORKER_NAME"}, Usage: "worker name; give each worker its own (leases are resumed by name after a restart)"},
+		&cli.IntFlag{Name: "capacity", Value: 1, EnvVars: []string{"GTC_CAPACITY"}, Usage: "commands run at once"},
+		&cli.StringFlag{Name: "role", Value: "worker", Usage: "worker (runs --exec per issue) or refinery (merges)"},
+		&cli.StringFlag{Name: "exec", EnvVars: []string{"GTC_EXEC"}, Usage: "shell command run for each issue (sh -c), e.g. 'claude -p \"$GTC_PROMPT\"'"},
+		&cli.StringFlag{Name: "gate", EnvVars: []string{"GTC_GATE"}, Usage: "shell command run after --exec succeeds (e.g. 'go test ./...'); the issue completes only if it exits 0"},
+		&cli.StringSliceFlag{Name: "label", Usage: "only take issues with this label (repeatable)"},
+		&cli.DurationFlag{Name: "kill-grace", Value: 5 * time.Second, Usage: "after SIGTERM to a cancelled command's process group, wait this long before SIGKILL"},
+	)
+	return &cli.Command{
+		Name:  "worker",
+		Usage: "run a reference worker: for each pushed issue run --exec with the issue in GTC_* variables and as JSON on stdin",
+		Description: "Exit 0 of the command completes the issue (outcome success, summary: the tail of its output);\n" +
+			"any other exit fails the attempt (retried after a backoff). Variables: GTC_ISSUE_ID, GTC_ISSUE_TITLE,\n" +
+			"GTC_LEASE_ID, GTC_LEASE_EPOCH, GTC_PROMPT (title and description), GTC_ISSUE_JSON, GTC_ATTEMPT, GTC_WORKER.\n" +
+			"Ctrl-C (or SIGTERM) drains: no new work, running commands finish and report, then exit 0;\n" +
+			"a second Ctrl-C kills the running commands and releases their leases.",
+		Flags: append(flags, refineryFlags...),
+		Action: func(c *cli.Context) error {
+			if args, err := argsOf(c); err != nil {
+				return err
+			} else if len(args) > 0 {
+				return usageError(fmt.Errorf("worker takes no arguments (quote the command: --exec '...'), got %q", args[0]))
+			}
+			switch c.String("role") {
+			case "refinery":
+				return runRefinery(c)
+			case "worker":
+			default:
+				return usageError(fmt.Errorf("--role %q: want worker or refinery", c.String("role")))
+			}
+			if c.String("exec") == "" {
+				return usageError(errors.New("worker needs --exec CMD: the shell command run for each issue, e.g. --exec 'claude -p \"$GTC_PROMPT\"'"))
+			}
+			if c.Int("capacity") < 1 {
+				return usageError(errors.New("--capacity must be at least 1"))
+			}
+			if c.String("name") == "" {
+				return usageError(errors.New("--name must not be empty"))
+			}
+			drain, stopDrain := context.WithCancel(c.Context)
+			defer stopDrain()
+			kill, stopKill := context.WithCancel(context.Background())
+			defer stopKill()
+			sigs := make(chan os.Signal, 2)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			go func() {
+				for n := 0; ; n++ {
+					select {
+					case <-sigs:
+					case <-kill.Done():
+						return
+					}
+					if n == 0 {
+						fmt.Fprintln(c.App.ErrWriter, "gtc worker: draining: no new work; waiting for running commands (Ctrl-C again kills them)")
+						stopDrain()
+						continue
+					}
+					fmt.Fprintln(c.App.ErrWriter, "gtc worker: killing running commands and releasing their leases")
+					stopKill()
+					return
+				}
+			}()
+			o := workerOptions{Target: targetOf(c), Name: c.String("name"), Capacity: c.Int("capacity"),
+				Exec: c.String("exec"), Gate: c.String("gate"), Out: c.App.Writer, Log: slog.Default(), Kill: kill,
+				KillGrace: c.Duration("kill-grace")}
+			if ls := c.StringSlice("label"); len(ls) > 0 {
+				o.Filters = &coord.Filters{Labels: ls}
+			}
+			return runWorker(drain, o)
+		},
+	}
+}
+
+// workerOptions configure runWorker; zero values mean the defaults noted.
+type workerOptions struct {
+	Target        dialTarget
+	Name          string
+	Capacity      int             // commands at once (default 1)
+	Exec          string          // run with sh -c for each assignment
+	Gate          string          // run after Exec exits 0; its failure fails the attempt ("" = none)
+	Filters       *coord.Filters  // hello filters (nil = all issues)
+	Out           io.Writer       // the commands' output, each line prefixed with the issue id (default io.Discard)
+	Log           *slog.Logger    // worker log (default slog.Default())
+	Kill          context.Context // when done, running commands are killed and their leases released (nil = never)
+	BackoffMin    time.Duration   // first reconnect delay (default 200ms)
+	BackoffMax    time.Duration   // longest reconnect delay (default 10s)
+	KillGrace     time.Duration   // SIGTERM → SIGKILL of a cancelled command's process group (default 5s)
+	TailBytes     int             // output tail reported as summary or error (default 2000)
+	ReportTimeout time.Duration   // after a drain, how long to keep trying to report results to an absent server (default 1m)
+	CallTimeout   time.Duration   // one request to the server (default 10s)
+}
+
+func (o workerOptions) withDefaults() workerOptions {
+	if o.Capacity <= 0 {
+		o.Capacity = 1
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Kill == nil {
+		o.Kill = context.Background()
+	}
+	if o.BackoffMin <= 0 {
+		o.BackoffMin = 200 * time.Millisecond
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 10 * time.Second
+	}
+	if o.KillGrace <= 0 {
+		o.KillGrace = 5 * time.Second
+	}
+	if o.TailBytes <= 0 {
+		o.TailBytes = 2000
+	}
+	if o.ReportTimeout <= 0 {
+		o.ReportTimeout = time.Minute
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = 10 * time.Second
+	}
+	return o
+}
+
+// job is one lease this worker runs (or ran and has still to report).
+type job struct {
+	a      rpc.Assignment
+	issue  string
+	cancel context.CancelFunc
+	lost   bool // the lease was taken away: the command is killed and nothing is reported
+	done   bool // the command finished; res holds what to report
+	res    jobResult
+}
+
+// jobResult is the outcome of one command.
+type jobResult struct {
+	ok      bool   // exit 0 (and the gate passed)
+	killed  bool   // killed by the worker's Kill: release the lease
+	summary string // success: tail of the output
+	errMsg  string // failure: why, with the tail of the output
+	dur     time.Duration
+}
+
+// workerLoop is the state of one runWorker call.
+type workerLoop struct {
+	o        workerOptions
+	log      *slog.Logger
+	mu       sync.Mutex
+	jobs     map[string]*job // by lease id
+	draining bool
+	drainAt  time.Time
+	wake     chan struct{}
+	wg       sync.WaitGroup // job goroutines
+	outMu    sync.Mutex     // serialises writes to o.Out
+}
+
+// runWorker connects to the coordinator as o.Name and runs o.Exec for every assignment pushed to it,
+// reconnecting with backoff whenever the connection ends. When ctx ends it drains: it takes no new
+// work, waits for the running commands, reports them and returns nil. It returns an error only when
+// the coordinator refuses the worker (bad token, bad hello) or results cannot be reported after a drain.
+func runWorker(ctx context.Context, o workerOptions) error {
+	w := &workerLoop{o: o.withDefaults(), jobs: map[string]*job{}, wake: make(chan struct{}, 1)}
+	w.log = w.o.Log.With("worker", o.Name)
+	defer w.wg.Wait()
+	defer w.killAll() // only matters on an error return: a drain returns with no jobs left
+	killC := w.o.Kill.Done()
+	backoff := w.o.BackoffMin
+	for {
+		if ctx.Err() != nil {
+			w.startDrain()
+		}
+		if w.finished() {
+			return nil
+		}
+		role, capacity := "worker", w.o.Capacity
+		if w.isDraining() {
+			role, capacity = "client", 0 // a client gets no pushes but keeps its leases and reports them
+		}
+		before := w.jobIDs()
+		cl, h, err := connect(w.o.Kill, w.o.Target, rpc.HelloParams{Name: w.o.Name, Role: role, Capacity: capacity, Filters: w.o.Filters},
+			func(cl *rpc.Client) {
+				cl.OnAssign(w.onAssign)
+				cl.OnCancel(w.onCancel)
+			})
+		if err != nil {
+			var ee *exitErr
+			if errors.As(err, &ee) && (ee.code == exitRefused || ee.code == exitUsage) {
+				return err // refused: retrying cannot help
+			}
+			if w.isDraining() && time.Since(w.drainedAt()) > w.o.ReportTimeout && w.running() == 0 {
+				return fmt.Errorf("could not report %d result(s) before giving up: %w", w.pending(), err)
+			}
+			w.log.Warn("coordinator unreachable; retrying", "in", backoff, "err", oneLine(err))
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			case <-killC:
+				killC = nil
+				w.killAll()
+			case <-w.wake:
+			}
+			t.Stop()
+			backoff = min(backoff*2, w.o.BackoffMax)
+			continue
+		}
+		backoff = w.o.BackoffMin
+		w.log.Info("connected", "server", w.o.Target.String(), "version", h.Version, "role", role, "leases", len(h.Leases))
+		w.reconcile(cl, h.Leases, before)
+		killC = w.serve(ctx, cl, h, role, killC)
+		cl.Close()
+	}
+}
+
+// finished reports a drained worker with nothing left to run or report.
+func (w *workerLoop) finished() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.draining && len(w.jobs) == 0
+}
+
+func (w *workerLoop) isDraining() bool { w.mu.Lock(); defer w.mu.Unlock(); return w.draining }
+
+func (w *workerLoop) drainedAt() time.Time { w.mu.Lock(); defer w.mu.Unlock(); return w.drainAt }
+
+// running counts commands still running.
+func (w *workerLoop) running() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, j := range w.jobs {
+		if !j.done {
+			n++
+		}
+	}
+	return n
+}
+
+// pending counts results waiting to be reported.
+func (w *workerLoop) pending() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.jobs)
+}
+
+func (w *workerLoop) startDrain() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.draining {
+		w.draining, w.drainAt = true, time.Now()
+		w.log.Info("draining", "running", len(w.jobs))
+	}
+}
+
+// killAll cancels every running command; their leases are released when reported.
+func (w *workerLoop) killAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.draining = true
+	if w.drainAt.IsZero() {
+		w.drainAt = time.Now()
+	}
+	for _, j := range w.jobs {
+		if !j.done {
+			j.cancel()
+		}
+	}
+}
+
+func (w *workerLoop) poke() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// onAssign answers a push: accept and start the command, or reject when draining or full.
+func (w *workerLoop) onAssign(_ context.Context, a rpc.Assignment) (bool, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.draining {
+		return false, "worker is draining"
+	}
+	if w.jobs[a.Lease.ID] != nil {
+		return true, "" // a repeated push of a lease we run
+	}
+	n := 0
+	for _, j := range w.jobs {
+		if !j.done {
+			n++
+		}
+	}
+	if n >= w.o.Capacity {
+		return false, "worker is at capacity"
+	}
+	w.startLocked(a)
+	return true, ""
+}
+
+// onCancel kills the command of a lease the coordinator took away (runs on the reader: no blocking).
+func (w *workerLoop) onCancel(p rpc.CancelParams) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	j := w.jobs[p.LeaseID]
+	if j == nil || j.a.Lease.Epoch != p.Epoch {
+		return
+	}
+	w.log.Info("lease cancelled by the coordinator; stopping its command", "lease", p.LeaseID, "issue", p.IssueID, "reason", p.Reason)
+	w.loseLocked(p.LeaseID, j)
+}
+
+// loseLocked forgets a lease that is no longer ours and kills its command.
+func (w *workerLoop) loseLocked(id string, j *job) {
+	j.lost = true
+	if j.done {
+		delete(w.jobs, id)
+		return
+	}
+	j.cancel()
+}
+
+// startLocked starts the command of an assignment.
+func (w *workerLoop) startLocked(a rpc.Assignment) {
+	jctx, cancel := context.WithCancel(w.o.Kill)
+	j := &job{a: a, issue: a.Lease.IssueID, cancel: cancel}
+	w.jobs[a.Lease.ID] = j
+	w.log.Info("running", "issue", j.issue, "lease", a.Lease.ID, "epoch", a.Lease.Epoch, "attempt", a.Lease.Attempt)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		defer cancel()
+		res := w.execute(jctx, a)
+		w.mu.Lock()
+		j.done, j.res = true, res
+		if j.lost {
+			delete(w.jobs, a.Lease.ID)
+		}
+		w.mu.Unlock()
+		w.poke()
+	}()
+}
+
+// jobIDs lists the leases this worker holds now.
+func (w *workerLoop) jobIDs() map[string]bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ids := make(map[string]bool, len(w.jobs))
+	for id := range w.jobs {
+		ids[id] = true
+	}
+	return ids
+}
+
+// reconcile matches the leases hello returned with the jobs held before the hello (before): a job
+// whose lease is gone is stopped, a returned lease not running here is resumed (or released when
+// draining, full or never acked). Jobs pushed on the new connection are left alone.
+func (w *workerLoop) reconcile(cl *rpc.Client, leases []rpc.Assignment, before map[string]bool) {
+	live := make(map[string]bool, len(leases))
+	var release []rpc.Assignment
+	w.mu.Lock()
+	for _, a := range leases {
+		live[a.Lease.ID] = true
+	}
+	for id, j := range w.jobs {
+		if before[id] && !live[id] {
+			w.log.Warn("lease no longer ours after reconnect; dropping it", "lease", id, "issue", j.issue)
+			w.loseLocked(id, j)
+		}
+	}
+	n := 0
+	for _, j := range w.jobs {
+		if !j.done {
+			n++
+		}
+	}
+	for _, a := range leases {
+		if w.jobs[a.Lease.ID] != nil {
+			continue // running or waiting to report: never run twice
+		}
+		if w.draining || a.Lease.State != coord.LeaseAcked || n >= w.o.Capacity {
+			release = append(release, a)
+			continue
+		}
+		w.log.Info("resuming lease after reconnect", "lease", a.Lease.ID, "issue", a.Lease.IssueID)
+		w.startLocked(a)
+		n++
+	}
+	w.mu.Unlock()
+	for _, a := range release {
+		ctx, cancel := context.WithTimeout(context.Background(), w.o.CallTimeout)
+		_, err := cl.Release(ctx, rpc.ReleaseParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch, Reason: "worker restarted and does not run it",
+			Idempotency: rpc.Idempotency{IdempotencyKey: w.o.Name + "/" + a.Lease.ID + "/release"}})
+		cancel()
+		w.log.Info("released a lease this worker does not run", "lease", a.Lease.ID, "issue", a.Lease.IssueID, "err", err)
+	}
+}
+
+// serve runs one connection: heartbeats, result reports, drain. It returns when the connection must
+// be replaced (closed by the server, or switching to the drain role) or the worker is done.
+func (w *workerLoop) serve(ctx context.Context, cl *rpc.Client, h *rpc.HelloResult, role string, killC <-chan struct{}) <-chan struct{} {
+	every := time.Duration(h.HeartbeatMS) * time.Millisecond
+	if every <= 0 {
+		every = 20 * time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	drainC := ctx.Done()
+	if w.isDraining() {
+		drainC = nil
+	}
+	for {
+		if !w.flush(cl) {
+			return killC
+		}
+		if w.finished() {
+			return killC
+		}
+		select {
+		case <-cl.Done():
+			w.log.Warn("connection to the coordinator ended; reconnecting")
+			return killC
+		case <-drainC:
+			drainC = nil
+			w.startDrain()
+			if role == "worker" {
+				return killC // reconnect as a client: no more pushes, leases kept
+			}
+		case <-killC:
+			killC = nil
+			w.killAll()
+		case <-w.wake:
+		case <-tick.C:
+			hctx, cancel := context.WithTimeout(context.Background(), w.o.CallTimeout)
+			_, err := cl.Heartbeat(hctx, rpc.HeartbeatParams{})
+			cancel()
+			if err != nil {
+				w.log.Warn("heartbeat refused; reconnecting", "err", oneLine(err))
+				return killC
+			}
+		}
+	}
+}
+
+// flush reports every finished job; false means the connection failed and must be replaced.
+func (w *workerLoop) flush(cl *rpc.Client) bool {
+	w.mu.Lock()
+	var done []*job
+	for _, j := range w.jobs {
+		if j.done && !j.lost {
+			done = append(done, j)
+		}
+	}
+	w.mu.Unlock()
+	for _, j := range done {
+		err := w.report(cl, j)
+		c := coord.ErrorCode(err)
+		if err != nil && (c == coord.EUnavailable || c == coord.EBusy || c == coord.EInternal || errors.Is(err, context.DeadlineExceeded)) {
+			w.log.Warn("could not report a result; retrying after reconnect", "lease", j.a.Lease.ID, "err", oneLine(err))
+			return false
+		}
+		if err != nil {
+			w.log.Warn("result not accepted; the lease had moved on", "lease", j.a.Lease.ID, "issue", j.issue, "err", oneLine(err))
+		}
+		w.mu.Lock()
+		if w.jobs[j.a.Lease.ID] == j {
+			delete(w.jobs, j.a.Lease.ID)
+		}
+		w.mu.Unlock()
+	}
+	return true
+}
+
+// report sends the result of a finished job.
+func (w *workerLoop) report(cl *rpc.Client, j *job) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.o.CallTimeout)
+	defer cancel()
+	l := j.a.Lease
+	key := rpc.Idempotency{IdempotencyKey: w.o.Name + "/" + l.ID + "/report"}
+	switch {
+	case j.res.killed:
+		r, err := cl.Release(ctx, rpc.ReleaseParams{LeaseID: l.ID, Epoch: l.Epoch, Reason: "worker stopped before the command finished", Idempotency: key})
+		if err == nil {
+			w.log.Info("released", "issue", r.IssueID, "lease", l.ID, "status", r.Status)
+		}
+		return err
+	case j.res.ok:
+		r, err := cl.Complete(ctx, rpc.CompleteParams{LeaseID: l.ID, Epoch: l.Epoch, Idempotency: key, SessionResult: rpc.SessionResult{
+			Outcome: coord.OutcomeSuccess, Summary: j.res.summary, DurationMS: j.res.dur.Milliseconds()}})
+		if err == nil {
+			w.log.Info("completed", "issue", r.IssueID, "lease", l.ID, "status", r.Status, "took", j.res.dur.Round(time.Millisecond))
+		}
+		return err
+	default:
+		r, err := cl.Fail(ctx, rpc.FailParams{LeaseID: l.ID, Epoch: l.Epoch, Error: j.res.errMsg, Idempotency: key})
+		if err == nil {
+			w.log.Info("failed", "issue", r.IssueID, "lease", l.ID, "status", r.Status, "attempt", r.Attempt, "dead_lettered", r.DeadLettered)
+		}
+		return err
+	}
+}
+
+// envValueMax keeps one environment variable under the kernel's per-string limit (128 KiB).
+const envValueMax = 100_000
+
+// execute runs the command (and the gate) of one assignment.
+func (w *workerLoop) execute(ctx context.Context, a rpc.Assignment) jobResult {
+	start := time.Now()
+	v := viewOf(a.Issue)
+	prompt := a.Prompt
+	if len(prompt) > envValueMax {
+		prompt = strings.ToValidUTF8(prompt[:envValueMax], "") // cut; the whole issue is on stdin
+	}
+	env := append(os.Environ(),
+		"GTC_ISSUE_ID="+a.Lease.IssueID,
+		"GTC_ISSUE_TITLE="+v.Title,
+		"GTC_LEASE_ID="+a.Lease.ID,
+		"GTC_LEASE_EPOCH="+strconv.FormatInt(a.Lease.Epoch, 10),
+		"GTC_ATTEMPT="+strconv.Itoa(a.Lease.Attempt),
+		"GTC_WORKER="+w.o.Name,
+		"GTC_PROMPT="+prompt,
+	)
+	issueJSON := bytes.TrimSpace(a.Issue)
+	if len(issueJSON) <= envValueMax {
+		env = append(env, "GTC_ISSUE_JSON="+string(issueJSON))
+	}
+	out := &prefixWriter{w: w.o.Out, mu: &w.outMu, prefix: "[" + a.Lease.IssueID + "] "}
+	tail := &tailBuffer{max: w.o.TailBytes}
+	sink := io.MultiWriter(out, tail)
+	code, err := runShell(ctx, w.o.Exec, env, issueJSON, sink, w.o.KillGrace)
+	what := "command"
+	if err == nil && code == 0 && w.o.Gate != "" && ctx.Err() == nil {
+		tail.Reset()
+		what = "gate `" + w.o.Gate + "`"
+		code, err = runShell(ctx, w.o.Gate, env, issueJSON, sink, w.o.KillGrace)
+	}
+	out.Flush()
+	res := jobResult{dur: time.Since(start)}
+	switch {
+	case ctx.Err() != nil:
+		res.killed = true
+		res.errMsg = "killed"
+	case err != nil:
+		res.errMsg = fmt.Sprintf("%s did not run: %v", what, err)
+	case code != 0:
+		res.errMsg = fmt.Sprintf("%s exited with status %d", what, code)
+		if t := tail.String(); t != "" {
+			res.errMsg += ": " + t
+		}
+	default:
+		res.ok, res.summary = true, tail.String()
+	}
+	return res
+}
+
+// runShell runs script with sh -c in its own process group and returns its exit status (-1 when
+// killed by a signal). When ctx ends the group gets SIGTERM, then SIGKILL after grace.
+func runShell(ctx context.Context, script string, env []string, stdin []byte, out io.Writer, grace time.Duration) (int, error) {
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Env = env
+	cmd.Stdin = bytes.NewReader(stdin)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = grace
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	pgid := cmd.Process.Pid
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		t := time.NewTimer(grace)
+		select {
+		case err = <-waited:
+		case <-t.C:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			err = <-waited
+		}
+		t.Stop()
+	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL) // leftovers of the group (background jobs of the command)
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, nil
+	case errors.As(err, &ee):
+		return ee.ExitCode(), nil
+	case errors.Is(err, exec.ErrWaitDelay):
+		return cmd.ProcessState.ExitCode(), nil
+	}
+	return 0, err
+}
+
+// prefixWriter writes whole lines to w, each prefixed; the last partial line waits for Flush.
+type prefixWriter struct {
+	w      io.Writer
+	mu     *sync.Mutex
+	prefix string
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			break
+		}
+		p.emit(p.buf[:i+1])
+		p.buf = p.buf[i+1:]
+	}
+	return len(b), nil
+}
+
+// Flush writes the last partial line.
+func (p *prefixWriter) Flush() {
+	if len(p.buf) > 0 {
+		p.emit(append(p.buf, '\n'))
+		p.buf = nil
+	}
+}
+
+func (p *prefixWriter) emit(line []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, _ = io.WriteString(p.w, p.prefix)
+	_, _ = p.w.Write(line)
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max  int
+	buf  []byte
+	lost bool
+}
+
+func (t *tailBuffer) Write(b []byte) (int, error) {
+	t.buf = append(t.buf, b...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+		t.lost = true
+	}
+	return len(b), nil
+}
+
+// Reset forgets what was written.
+func (t *tailBuffer) Reset() { t.buf, t.lost = t.buf[:0], false }
+
+// String is the kept tail, trimmed, marked with "…" when the start was cut.
+func (t *tailBuffer) String() string {
+	s := string(bytes.ToValidUTF8(bytes.TrimSpace(t.buf), nil))
+	if t.lost && s != "" {
+		s = "…" + s
+	}
+	return s
+}
