@@ -77,15 +77,15 @@ func (db *DB) SetSyncMeta(ctx context.Context, m beads.SyncMeta) error {
 	})
 }
 
-// ImportIssues stores records read from the file directly, in one transaction, without marking them for
-// export (for `gtc import` before a server runs; a running server imports through its scheduler).
+// ImportIssues stores records read from the file directly, in one transaction, marking for export only
+// those the merge changed (r.Dirty) (for `gtc import` before a server runs; a running server imports through its scheduler).
 func (db *DB) ImportIssues(ctx context.Context, recs []beads.ImportedRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	changes := make([]coord.Change, len(recs))
 	for i, r := range recs {
-		changes[i] = coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: true}
+		changes[i] = coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: !r.Dirty}
 	}
 	if err := db.Commit(ctx, changes); err != nil {
 		return fmt.Errorf("import %d issues: %w", len(recs), err)

@@ -7,5 +7,11 @@ func commands() []*cli.Command {
 	return []*cli.Command{
 		initCommand(),
 		serveCommand(),
+		importCommand(), exportCommand(),
+		statusCommand(), readyCommand(), workersCommand(), claimCommand(), completeCommand(), failCommand(),
+		releaseCommand(), heartbeatCommand(), issueCommand(), pauseCommand(), resumeCommand(), watchCommand(),
+		workerCommand(),
+		mergeCommand(), convoyCommand(), healthCommand(),
+		loadtestCommand(), profileCommand(),
 	}
 }
