@@ -1,13 +1,207 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
 
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/refinery"
+	"github.com/gastown/gtc/rpc"
 	"github.com/urfave/cli/v2"
 )
+
+func init() {
+	refineryFlags = append(refineryFlags,
+		&cli.StringFlag{Name: "repo", EnvVars: []string{"GTC_REPO"}, Usage: "refinery: git repository merges land in (default: --dir); its tracked files must be clean"},
+	)
+}
 
 // runRefinery runs the reference refinery worker (`gtc worker --role refinery`): it takes merge
 // requests pushed by the coordinator, merges them with git and reports the result.
 func runRefinery(c *cli.Context) error {
-	return errors.New("the refinery role is not built yet")
+	name := c.String("name")
+	if name == "" {
+		return usageError(errors.New("--name must not be empty"))
+	}
+	repo := c.String("repo")
+	if repo == "" {
+		repo = c.String("dir")
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runRefineryLoop(ctx, refineryOptions{Target: targetOf(c), Name: name, Repo: repo, Gate: c.String("gate"),
+		Out: c.App.Writer, Log: slog.Default()})
+}
+
+// refineryOptions configure runRefineryLoop.
+type refineryOptions struct {
+	Target     dialTarget
+	Name       string
+	Repo       string // git work tree merges land in
+	Gate       string // shell command run on the merged tree; its failure undoes the merge ("" = none)
+	Out        io.Writer
+	Log        *slog.Logger
+	BackoffMax time.Duration // longest reconnect delay (default 10s)
+}
+
+// refineryLoop connects as role refinery, merges what is pushed one at a time and reports each
+// result; it reconnects after a lost connection and returns when ctx ends (nil) or the first
+// connection fails.
+type refineryLoop struct {
+	o    refineryOptions
+	jobs chan coord.MergeRequest
+
+	mu sync.Mutex
+	cl *rpc.Client
+}
+
+func runRefineryLoop(ctx context.Context, o refineryOptions) error {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = 10 * time.Second
+	}
+	r := &refineryLoop{o: o, jobs: make(chan coord.MergeRequest, 64)}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.mergeLoop(ctx) }()
+	defer wg.Wait()
+	backoff := 200 * time.Millisecond
+	for first := true; ; first = false {
+		cl, _, err := connect(ctx, o.Target, rpc.HelloParams{Name: o.Name, Role: coord.RoleRefinery, Capacity: 1},
+			func(cl *rpc.Client) {
+				cl.OnMerge(func(_ context.Context, m coord.MergeRequest) bool {
+					select {
+					case r.jobs <- m:
+						return true
+					default:
+						return false // full: the slot expires and is pushed again
+					}
+				})
+			})
+		if err != nil {
+			if first || ctx.Err() != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			o.Log.Warn("refinery: reconnect failed", "err", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, o.BackoffMax)
+			continue
+		}
+		backoff = 200 * time.Millisecond
+		fmt.Fprintf(o.Out, "refinery %s: connected to %s, merging into %s\n", o.Name, o.Target, o.Repo)
+		r.setClient(cl)
+		select {
+		case <-ctx.Done():
+			r.setClient(nil)
+			cl.Close()
+			return nil
+		case <-cl.Done():
+			r.setClient(nil)
+			cl.Close()
+			o.Log.Warn("refinery: connection lost; reconnecting")
+		}
+	}
+}
+
+func (r *refineryLoop) setClient(cl *rpc.Client) { r.mu.Lock(); r.cl = cl; r.mu.Unlock() }
+func (r *refineryLoop) client() *rpc.Client     { r.mu.Lock(); defer r.mu.Unlock(); return r.cl }
+
+// mergeLoop lands pushed merges one at a time and reports them.
+func (r *refineryLoop) mergeLoop(ctx context.Context) {
+	for {
+		var m coord.MergeRequest
+		select {
+		case <-ctx.Done():
+			return
+		case m = <-r.jobs:
+		}
+		p := r.merge(ctx, m)
+		if ctx.Err() != nil {
+			return
+		}
+		r.report(ctx, p)
+	}
+}
+
+// merge runs one merge and builds its report.
+func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) rpc.MergeReportParams {
+	p := rpc.MergeReportParams{ID: m.ID, Epoch: m.Epoch}
+	res, err := refinery.Merge(ctx, r.o.Repo, refinery.Request{Branch: m.Branch, Target: m.Target, Commit: m.Commit,
+		IssueID: m.IssueID, Worker: m.Worker}, r.o.Gate)
+	switch {
+	case err != nil:
+		p.Reason = oneLine(err) // retried by the queue
+		fmt.Fprintf(r.o.Out, "%s %s: error: %s\n", m.ID, m.IssueID, p.Reason)
+	case res.Merged:
+		p.Merged, p.MergeCommit = true, res.MergeCommit
+		fmt.Fprintf(r.o.Out, "%s %s: merged %s onto %s as %s\n", m.ID, m.IssueID, m.Branch, m.Target, res.MergeCommit)
+	case len(res.Conflicts) > 0:
+		p.Conflicts = res.Conflicts
+		p.Reason = "conflicts in " + strings.Join(res.Conflicts, ", ")
+		fmt.Fprintf(r.o.Out, "%s %s: %s\n", m.ID, m.IssueID, p.Reason)
+	case res.GateFailed:
+		p.Rework = true
+		p.Reason = "gate failed: " + tailLines(res.GateOutput, 20)
+		fmt.Fprintf(r.o.Out, "%s %s: gate failed\n", m.ID, m.IssueID)
+	default:
+		p.Reason = "not merged"
+	}
+	return p
+}
+
+// report sends a merge's result, retrying briefly over reconnects; a report that never arrives
+// lets the slot expire and the request is pushed again.
+func (r *refineryLoop) report(ctx context.Context, p rpc.MergeReportParams) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if cl := r.client(); cl != nil {
+			cctx, cancel := context.WithTimeout(ctx, callTimeout)
+			_, err := cl.MergeReport(cctx, p)
+			cancel()
+			switch code := coord.ErrorCode(err); {
+			case err == nil:
+				return
+			case code == coord.EStaleEpoch || code == coord.EConflict || code == coord.ENotFound:
+				r.o.Log.Warn("refinery: report refused", "merge", p.ID, "err", err)
+				return
+			}
+			r.o.Log.Debug("refinery: report failed; retrying", "merge", p.ID, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	r.o.Log.Warn("refinery: gave up reporting; the slot will expire", "merge", p.ID)
+}
+
+// tailLines keeps the last n lines of s.
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gastown/gtc/rpc"
+	"github.com/urfave/cli/v2"
+)
+
+// This file holds the merge queue, convoy and health commands: gtc merge submit|list,
+// gtc convoy create|list|show, gtc health (gtc drain and gtc cancel live in clientcmds.go).
+
+// mergeCommand is `gtc merge submit|list`.
+func mergeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "merge",
+		Usage: "the merge queue: submit a branch for an issue, list queued merges",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "submit",
+				Usage:     "queue BRANCH of ISSUE_ID for merging by a refinery (`gtc worker --role refinery`)",
+				ArgsUsage: "ISSUE_ID BRANCH",
+				Flags: clientFlags(
+					&cli.StringFlag{Name: "commit", Usage: "the exact commit to merge (default: the branch tip when it merges)"},
+					&cli.StringFlag{Name: "target", Usage: "branch to merge onto (default: the server's, main)"},
+					&cli.StringSliceFlag{Name: "file", Usage: "a path the change touches, for conflict detection (repeatable)"},
+					&cli.StringFlag{Name: "as", Usage: "worker name the request is filed under (default: cli-<user>)"},
+				),
+				Action: func(c *cli.Context) error {
+					args, err := wantArgs(c, 2, "merge submit ISSUE_ID BRANCH [--commit SHA] [--target BRANCH] [--file PATH]...")
+					if err != nil {
+						return err
+					}
+					name := c.String("as")
+					if name == "" {
+						name = defaultClaimName()
+					}
+					return withClient(c, name, func(cl *rpc.Client, t dialTarget) error {
+						ctx, cancel := callCtx(c, 0)
+						defer cancel()
+						r, err := cl.MergeSubmit(ctx, rpc.MergeSubmitParams{IssueID: args[0], Branch: args[1],
+							Commit: c.String("commit"), Target: c.String("target"), Files: c.StringSlice("file")})
+						if err != nil {
+							return remoteError(t, "merge submit "+args[0], err)
+						}
+						if c.Bool("json") {
+							return printJSON(c.App.Writer, r)
+						}
+						fmt.Fprintf(c.App.Writer, "queued %s: %s onto %s (%s)\n", r.Request.ID, r.Request.Branch, r.Request.Target, r.Request.IssueID)
+						if len(r.ConflictsWith) > 0 {
+							fmt.Fprintf(c.App.Writer, "overlaps %s on %s: it merges after them\n",
+								strings.Join(r.ConflictsWith, ", "), strings.Join(r.ConflictingFiles, ", "))
+						}
+						return nil
+					})
+				},
+			},
+			{
+				Name:  "list",
+				Usage: "list live merge requests: merging first, then pending in the order they will start",
+				Flags: clientFlags(&cli.StringFlag{Name: "target", Usage: "only requests onto this branch"}),
+				Action: func(c *cli.Context) error {
+					if _, err := wantArgs(c, 0, "merge list [--target BRANCH] [--json]"); err != nil {
+						return err
+					}
+					return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+						ctx, cancel := callCtx(c, 0)
+						defer cancel()
+						r, err := cl.MergeList(ctx, rpc.MergeListParams{Target: c.String("target")})
+						if err != nil {
+							return remoteError(t, "merge list", err)
+						}
+						if c.Bool("json") {
+							return printJSON(c.App.Writer, r)
+						}
+						if len(r.Requests) == 0 {
+							fmt.Fprintln(c.App.Writer, "the merge queue is empty")
+							return nil
+						}
+						tb := newTable(c.App.Writer, "ID", "ISSUE", "STATE", "BRANCH", "TARGET", "TRIES", "REFINERY", "NOTE")
+						for _, m := range r.Requests {
+							tb.Append([]string{m.ID, m.IssueID, m.State, m.Branch, m.Target, strconv.Itoa(m.Attempts),
+								orDash(m.Refinery), truncate(orDash(m.Error), 50)})
+						}
+						tb.Render()
+						return nil
+					})
+				},
+			},
+		},
+	}
+}
+
+// convoyCommand is `gtc convoy create|list|show`.
+func convoyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "convoy",
+		Usage: "convoys: issues labelled convoy:<name> tracked by one convoy issue",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "create",
+				Usage:     "label the issues convoy:NAME and create the convoy's tracking issue",
+				ArgsUsage: "NAME ISSUE_ID...",
+				Flags:     clientFlags(&cli.StringFlag{Name: "title", Usage: "title of the tracking issue (default: Convoy NAME)"}),
+				Action: func(c *cli.Context) error {
+					args, err := argsOf(c)
+					if err != nil {
+						return err
+					}
+					if len(args) < 1 {
+						return usageError(errors.New("convoy create needs a NAME: usage: gtc convoy create NAME ISSUE_ID... [--title T]"))
+					}
+					return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+						ctx, cancel := callCtx(c, 0)
+						defer cancel()
+						r, err := cl.ConvoyCreate(ctx, rpc.ConvoyCreateParams{Name: args[0], Title: c.String("title"), IssueIDs: args[1:]})
+						if err != nil {
+							return remoteError(t, "convoy create "+args[0], err)
+						}
+						if c.Bool("json") {
+							return printJSON(c.App.Writer, r)
+						}
+						fmt.Fprintf(c.App.Writer, "convoy %s: %d issues, tracked by %s\n", r.Convoy.Name, r.Convoy.Total, r.Convoy.TrackingID)
+						return nil
+					})
+				},
+			},
+			{
+				Name:  "list",
+				Usage: "list convoys with their progress",
+				Flags: clientFlags(),
+				Action: func(c *cli.Context) error {
+					if _, err := wantArgs(c, 0, "convoy list [--json]"); err != nil {
+						return err
+					}
+					return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+						ctx, cancel := callCtx(c, 0)
+						defer cancel()
+						r, err := cl.ConvoyList(ctx)
+						if err != nil {
+							return remoteError(t, "convoy list", err)
+						}
+						if c.Bool("json") {
+							return printJSON(c.App.Writer, r)
+						}
+						if len(r.Convoys) == 0 {
+							fmt.Fprintln(c.App.Writer, "no convoys")
+							return nil
+						}
+						tb := newTable(c.App.Writer, "NAME", "PROGRESS", "CLOSED", "IN PROGRESS", "FAILED", "OPEN", "TRACKING")
+						for _, p := range r.Convoys {
+							tb.Append([]string{p.Name, fmt.Sprintf("%.0f%%", p.Percent), fmt.Sprintf("%d/%d", p.Closed, p.Total),
+								strconv.Itoa(p.InProgress), strconv.Itoa(p.Failed), strconv.Itoa(p.Open),
+								orDash(strings.TrimSpace(p.TrackingID + " " + p.Tracking))})
+						}
+						tb.Render()
+						return nil
+					})
+				},
+			},
+			{
+				Name:      "show",
+				Usage:     "show one convoy's progress and issues",
+				ArgsUsage: "NAME",
+				Flags:     clientFlags(),
+				Action: func(c *cli.Context) error {
+					args, err := wantArgs(c, 1, "convoy show NAME [--json]")
+					if err != nil {
+						return err
+					}
+					return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+						ctx, cancel := callCtx(c, 0)
+						defer cancel()
+						r, err := cl.ConvoyShow(ctx, rpc.ConvoyShowParams{Name: args[0]})
+						if err != nil {
+							return remoteError(t, "convoy show "+args[0], err)
+						}
+						if c.Bool("json") {
+							return printJSON(c.App.Writer, r)
+						}
+						p := r.Convoy
+						w := c.App.Writer
+						fmt.Fprintf(w, "convoy %s: %.0f%% (%d of %d closed, %d in progress, %d failed, %d open)\n",
+							p.Name, p.Percent, p.Closed, p.Total, p.InProgress, p.Failed, p.Open)
+						if p.TrackingID != "" {
+							fmt.Fprintf(w, "tracking issue %s (%s)\n", p.TrackingID, p.Tracking)
+						}
+						if p.Complete {
+							fmt.Fprintln(w, "complete")
+						}
+						if len(p.IssueIDs) > 0 {
+							fmt.Fprintf(w, "issues: %s\n", strings.Join(p.IssueIDs, " "))
+						}
+						return nil
+					})
+				},
+			},
+		},
+	}
+}
+
+// healthCommand is `gtc health`: exit 0 when healthy or degraded, 1 when unhealthy.
+func healthCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "health",
+		Usage: "healthy, degraded or unhealthy, with the reasons (exit 1 when unhealthy)",
+		Flags: clientFlags(),
+		Action: func(c *cli.Context) error {
+			if _, err := wantArgs(c, 0, "health [--json]"); err != nil {
+				return err
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				ctx, cancel := callCtx(c, 0)
+				defer cancel()
+				r, err := cl.CoordHealth(ctx)
+				if err != nil {
+					return remoteError(t, "health", err)
+				}
+				if c.Bool("json") {
+					if err := printJSON(c.App.Writer, r); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprintf(c.App.Writer, "%s: success rate %.2f over %d sessions, %d stalled\n", r.Status, r.SuccessRate, r.Samples, len(r.Stalled))
+					for _, s := range r.Reasons {
+						fmt.Fprintf(c.App.Writer, "  %s\n", s)
+					}
+					if len(r.Stalled) > 0 {
+						fmt.Fprintf(c.App.Writer, "  stalled: %s\n", strings.Join(r.Stalled, ", "))
+					}
+				}
+				if r.Status == "unhealthy" {
+					return &exitErr{code: exitError, err: fmt.Errorf("coordinator is unhealthy: %s", strings.Join(r.Reasons, "; "))}
+				}
+				return nil
+			})
+		},
+	}
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/beads"
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/daemon"
+)
+
+// rfGit runs git in dir and returns its trimmed stdout.
+func rfGit(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid",
+		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid", "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func rfWrite(t *testing.T, dir, name, body string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rfBranch commits one file change on a new branch off main and returns to main.
+func rfBranch(t *testing.T, dir, branch, file, body string) {
+	t.Helper()
+	rfGit(t, dir, "checkout", "-q", "-b", branch, "main")
+	rfWrite(t, dir, file, body)
+	rfGit(t, dir, "commit", "-q", "-am", branch)
+	rfGit(t, dir, "checkout", "-q", "main")
+}
+
+// TestRefineryEndToEnd runs a live coordinator on a workspace that is also a git repository, a
+// refinery worker against it, and four submitted branches: two that conflict with each other and
+// two that touch other files.
+func TestRefineryEndToEnd(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir := t.TempDir()
+	if _, err := initWorkspace(dir, "gt", false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rfGit(t, dir, "init", "-q", "-b", "main")
+	rfWrite(t, dir, ".gitignore", ".beads/\n")
+	for _, f := range []string{"a.txt", "b.txt", "c.txt"} {
+		rfWrite(t, dir, f, "base "+f+"\n")
+	}
+	rfGit(t, dir, "add", ".")
+	rfGit(t, dir, "commit", "-q", "-m", "base")
+	rfBranch(t, dir, "f1", "a.txt", "one\n")
+	rfBranch(t, dir, "f2", "a.txt", "two\n") // conflicts with f1 once f1 landed
+	rfBranch(t, dir, "f3", "b.txt", "three\n")
+	rfBranch(t, dir, "f4", "c.txt", "four\n")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := daemon.Config{Dir: dir, SyncInterval: 50 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Coord: coord.Config{AckTimeout: 2 * time.Second, HeartbeatTimeout: 3 * time.Second, Grace: 2 * time.Second}}
+	d, err := daemon.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- d.Run(ctx) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-runDone:
+			if err != nil {
+				t.Errorf("daemon Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("coordinator did not stop")
+		}
+	}()
+	now := time.Now().UTC().Truncate(time.Second)
+	var puts []coord.IssuePut
+	for _, id := range []string{"gt-1", "gt-2", "gt-3", "gt-4"} {
+		puts = append(puts, coord.IssuePut{Issue: beads.Issue{ID: id, Title: "change " + id, Status: "closed", Priority: 2,
+			IssueType: "task", CreatedAt: now, UpdatedAt: now, ClosedAt: &now, CloseReason: "completed"}})
+	}
+	if err := d.Engine().PutIssues(ctx, puts); err != nil {
+		t.Fatal(err)
+	}
+
+	// Submit through the CLI before any refinery is there: they queue.
+	for i, br := range []string{"f1", "f2", "f3", "f4"} {
+		file := []string{"a.txt", "a.txt", "b.txt", "c.txt"}[i]
+		out := rfMust(t, dir, "merge", "submit", "gt-"+string(rune('1'+i)), br, "--file", file, "--as", "w1")
+		if !strings.Contains(out, "queued MR-") {
+			t.Fatalf("submit %s: %q", br, out)
+		}
+		if i == 1 && !strings.Contains(out, "overlaps MR-1 on a.txt") {
+			t.Fatalf("f2 overlap not shown: %q", out)
+		}
+	}
+	if out := rfMust(t, dir, "merge", "list"); strings.Count(out, "pending") != 4 {
+		t.Fatalf("merge list before the refinery:\n%s", out)
+	}
+
+	refCtx, stopRef := context.WithCancel(ctx)
+	refDone := make(chan error, 1)
+	go func() {
+		refDone <- runRefineryLoop(refCtx, refineryOptions{Target: dialTarget{Network: "unix", Addr: d.SocketPath()},
+			Name: "ref", Repo: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	defer func() {
+		stopRef()
+		if err := <-refDone; err != nil {
+			t.Errorf("refinery: %v", err)
+		}
+	}()
+
+	final := func(id string) coord.MergeRequest {
+		r, _ := d.Engine().MergeGet(id)
+		return r
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for _, id := range []string{"MR-1", "MR-2", "MR-3", "MR-4"} {
+		for st := final(id).State; st != "merged" && st != "failed"; st = final(id).State {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still %s after 60s", id, st)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for id, want := range map[string]string{"MR-1": "merged", "MR-2": "failed", "MR-3": "merged", "MR-4": "merged"} {
+		if r := final(id); r.State != want {
+			t.Errorf("%s: %s (%s), want %s", id, r.State, r.Error, want)
+		}
+	}
+	if r := final("MR-2"); !slices.Equal(r.Conflicts, []string{"a.txt"}) {
+		t.Errorf("MR-2 conflicts %v", r.Conflicts)
+	}
+	// The work tree holds f1, f3 and f4, merged with --no-ff, and not f2.
+	for f, want := range map[string]string{"a.txt": "one\n", "b.txt": "three\n", "c.txt": "four\n"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || string(b) != want {
+			t.Errorf("%s = %q (%v), want %q", f, b, err, want)
+		}
+	}
+	if n := strings.Count(rfGit(t, dir, "log", "--merges", "--format=%s", "main"), "\n") + 1; n != 3 {
+		t.Errorf("%d merge commits on main, want 3", n)
+	}
+	if st := rfGit(t, dir, "status", "--porcelain", "--untracked-files=no"); st != "" {
+		t.Errorf("work tree left dirty: %q", st)
+	}
+	// The conflicting change's issue is open again for rework; the merged ones stay closed.
+	is, _, err := d.Store().GetIssue(ctx, "gt-2")
+	if err != nil || is.Status != "open" || !slices.Contains(is.Labels, "gtc:rework") {
+		t.Errorf("gt-2 after the conflict: %s %v %v", is.Status, is.Labels, err)
+	}
+	if is, _, _ := d.Store().GetIssue(ctx, "gt-3"); is.Status != "closed" {
+		t.Errorf("gt-3: %s", is.Status)
+	}
+	if out := rfMust(t, dir, "merge", "list"); !strings.Contains(out, "empty") {
+		t.Errorf("merge list after: %q", out)
+	}
+	// Health, convoys over the same server.
+	if out := rfMust(t, dir, "health"); !strings.HasPrefix(out, "healthy") {
+		t.Errorf("health: %q", out)
+	}
+	if out := rfMust(t, dir, "convoy", "create", "alpha", "gt-3", "gt-4", "--title", "Alpha"); !strings.Contains(out, "convoy alpha: 2 issues") {
+		t.Errorf("convoy create: %q", out)
+	}
+	if out := rfMust(t, dir, "convoy", "show", "alpha"); !strings.Contains(out, "100% (2 of 2 closed") || !strings.Contains(out, "complete") {
+		t.Errorf("convoy show: %q", out)
+	}
+	if r := rfRun(dir, "convoy", "show", "nope"); r.code != exitRefused {
+		t.Errorf("convoy show nope: exit %d %q", r.code, r.err)
+	}
+	if r := rfRun(dir, "merge", "submit", "gt-9", "f9"); r.code != exitRefused || !strings.Contains(r.err, "not_found") {
+		t.Errorf("merge submit of a missing issue: exit %d %q", r.code, r.err)
+	}
+}
+
+type rfResult struct {
+	out, err string
+	code     int
+}
+
+func rfRun(dir string, args ...string) rfResult {
+	var out, errb strings.Builder
+	code := run(append([]string{"gtc", "--dir", dir}, args...), &out, &errb)
+	return rfResult{out.String(), errb.String(), code}
+}
+
+func rfMust(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	r := rfRun(dir, args...)
+	if r.code != exitOK {
+		t.Fatalf("gtc %s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.err)
+	}
+	return r.out
+}
