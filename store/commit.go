@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -20,6 +21,7 @@ const (
 	wLabelsClear
 	wLabelAdd
 	wLabelDel
+	wLabelsCopy
 	wDepsClear
 	wDepAdd
 	wLeasePut
@@ -37,12 +39,12 @@ const (
 
 var writeSQL = [nWriteStmts]string{
 	wIssuePut: `INSERT INTO issues (id, status, priority, issue_type, assignee, created_at, updated_at,
-		started_at, closed_at, close_reason, defer_until, pinned, ephemeral, dirty, rev)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+		started_at, closed_at, close_reason, labels, defer_until, pinned, ephemeral, dirty, rev)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority, issue_type = excluded.issue_type,
 		assignee = excluded.assignee, created_at = excluded.created_at, updated_at = excluded.updated_at,
 		started_at = excluded.started_at, closed_at = excluded.closed_at, close_reason = excluded.close_reason,
-		defer_until = excluded.defer_until, pinned = excluded.pinned, ephemeral = excluded.ephemeral,
+		labels = excluded.labels, defer_until = excluded.defer_until, pinned = excluded.pinned, ephemeral = excluded.ephemeral,
 		dirty = excluded.dirty, rev = issues.rev + 1`,
 	wBodyPut: `INSERT INTO issue_bodies (id, raw, body) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET raw = COALESCE(excluded.raw, issue_bodies.raw), body = excluded.body`,
@@ -52,8 +54,10 @@ var writeSQL = [nWriteStmts]string{
 	wLabelsClear: `DELETE FROM labels WHERE issue_id = ?`,
 	wLabelAdd:    `INSERT OR IGNORE INTO labels (issue_id, label) VALUES (?, ?)`,
 	wLabelDel:    `DELETE FROM labels WHERE issue_id = ? AND label = ?`,
-	wDepsClear:   `DELETE FROM dependencies WHERE issue_id = ?`,
-	wDepAdd:      `INSERT INTO dependencies (issue_id, depends_on_id, type, metadata) VALUES (?, ?, ?, ?)`,
+	wLabelsCopy: `UPDATE issues SET labels = (SELECT json_group_array(label ORDER BY rowid) FROM labels WHERE issue_id = ?1)
+		WHERE id = ?1`,
+	wDepsClear: `DELETE FROM dependencies WHERE issue_id = ?`,
+	wDepAdd:    `INSERT INTO dependencies (issue_id, depends_on_id, type, metadata) VALUES (?, ?, ?, ?)`,
 	wLeasePut: `INSERT OR REPLACE INTO leases (id, issue_id, worker, epoch, state, attempt, created_at,
 		ack_deadline, deadline, ended_at, outcome, error, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	wWorkerPut: `INSERT OR REPLACE INTO workers (name, role, capacity, filters, state, first_seen, last_seen)
@@ -335,13 +339,17 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 	if err != nil {
 		return coord.Errorf(coord.EInvalid, "issue %s: encode: %v", is.ID, err)
 	}
+	labels, err := json.Marshal(uniqueLabels(is.Labels))
+	if err != nil {
+		return coord.Errorf(coord.EInvalid, "issue %s: encode labels: %v", is.ID, err)
+	}
 	var raw any
 	if c.Raw != nil {
 		raw = c.Raw
 	}
 	if _, err := t.exec(wIssuePut, is.ID, is.Status, is.Priority, is.IssueType, is.Assignee,
 		fmtTime(is.CreatedAt), fmtTime(is.UpdatedAt), fmtTimePtr(is.StartedAt), fmtTimePtr(is.ClosedAt),
-		is.CloseReason, fmtTimePtr(is.DeferUntil), boolInt(is.Pinned), boolInt(is.Ephemeral),
+		is.CloseReason, string(labels), fmtTimePtr(is.DeferUntil), boolInt(is.Pinned), boolInt(is.Ephemeral),
 		boolInt(!c.FromImport)); err != nil {
 		return fmt.Errorf("put issue %s: %w", is.ID, err)
 	}
@@ -388,6 +396,11 @@ func (t *wtx) issueState(c coord.IssueState) error {
 			return fmt.Errorf("update issue %s: add label %q: %w", c.ID, l, err)
 		}
 	}
+	if len(c.AddLabels)+len(c.DelLabels) > 0 {
+		if _, err := t.exec(wLabelsCopy, c.ID); err != nil {
+			return fmt.Errorf("update issue %s labels: %w", c.ID, err)
+		}
+	}
 	return nil
 }
 
@@ -424,6 +437,17 @@ func (t *wtx) mergePut(m coord.MergeRequest) error {
 		m.Attempts, m.Refinery, m.Epoch, fmtTimePtr(m.Deadline), fmtTime(m.CreatedAt), fmtTime(m.UpdatedAt),
 		m.Error, string(conflicts))
 	return wrap(err, "put merge request %s", m.ID)
+}
+
+// uniqueLabels drops repeated labels, as the labels table does; never nil.
+func uniqueLabels(ls []string) []string {
+	out := make([]string, 0, len(ls))
+	for _, l := range ls {
+		if !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 func nonNil(s []string) []string {

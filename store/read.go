@@ -17,8 +17,7 @@ import (
 
 // issueCols are the columns scanned by scanIssue: the stored body plus the scheduler-owned columns overlaid on it.
 const issueCols = `issues.id, b.raw, b.body, issues.status, issues.assignee, issues.updated_at, issues.started_at,
-	issues.closed_at, issues.close_reason, issues.dirty, issues.rev,
-	(SELECT json_group_array(label ORDER BY rowid) FROM labels WHERE issue_id = issues.id)`
+	issues.closed_at, issues.close_reason, issues.dirty, issues.rev, issues.labels`
 
 // issueFrom joins an issue's projection to its body for issueCols.
 const issueFrom = `issues JOIN issue_bodies AS b ON b.id = issues.id`

@@ -121,6 +121,7 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	rq.Set("mode", "ro")
 	rq.Set("_busy_timeout", busy)
 	rq.Set("_foreign_keys", "1")
+	rq.Set("_cache_size", "-16384")
 	r, err := sqlx.Open("sqlite3", fileURI(db.path, rq))
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ CREATE TABLE issues (
     started_at   TEXT    NOT NULL DEFAULT '',
     closed_at    TEXT    NOT NULL DEFAULT '',
     close_reason TEXT    NOT NULL DEFAULT '',
+    labels       TEXT    NOT NULL DEFAULT '[]', -- JSON copy of the labels table rows, for reads
     defer_until  TEXT    NOT NULL DEFAULT '',
     pinned       INTEGER NOT NULL DEFAULT 0,
     ephemeral    INTEGER NOT NULL DEFAULT 0,
@@ -32,7 +33,7 @@ CREATE TABLE issue_bodies (
     body TEXT NOT NULL  -- beads.Issue as JSON as of the last IssuePut; the issues columns override its fields
 );
 
--- Labels in insertion order (rowid); authoritative over the labels inside issues.body.
+-- Labels in insertion order (rowid); authoritative over the labels inside issue_bodies.body.
 CREATE TABLE labels (
     issue_id TEXT NOT NULL REFERENCES issues(id) ON DELETE CASCADE,
     label    TEXT NOT NULL,
