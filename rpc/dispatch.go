@@ -191,6 +191,12 @@ func (c *conn) invoke(m *message) ([]byte, error) {
 	if m.method == "hello" {
 		return c.hello(m.params)
 	}
+	if !c.authed.Load() && c.pushable.Load() {
+		// hello is still being served but its pushes went out: a request answering one of them
+		// (a fast worker's complete) waits for hello to finish instead of being refused.
+		c.helloMu.Lock()
+		c.helloMu.Unlock() //nolint:staticcheck // a barrier: wait for the running hello
+	}
 	if !c.authed.Load() {
 		return nil, coord.Errorf(coord.EUnauthorized, "say hello first")
 	}
