@@ -58,7 +58,10 @@ func TestCrashKill9(t *testing.T) {
 	for k := 1; k <= kills; k++ {
 		// let the fleet make progress, then kill at a random moment
 		before := len(led.snapshot())
-		waitFor(t, 20*time.Second, "completions after a restart", func() bool { return len(led.snapshot()) >= before+5 })
+		if !eventually(20*time.Second, func() bool { return len(led.snapshot()) >= before+5 }) {
+			dumpState(t, sock, filepath.Join(dir, "serve.log"))
+			t.Fatalf("kill %d: no progress for 20s after the restart", k)
+		}
 		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 		p.kill()
 		acked := led.snapshot()
@@ -222,3 +225,33 @@ func checkExclusiveLeases(t *testing.T, c *rpc.Client) {
 }
 
 var _ = sql.ErrNoRows
+
+// eventually polls cond every 20ms for up to d.
+func eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// dumpState logs the coordinator's status, workers and log tail (for a failing test).
+func dumpState(t *testing.T, sock, logPath string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: sock}); err == nil {
+		defer c.Close()
+		if _, err := c.Hello(ctx, rpc.HelloParams{Name: "dump", Role: "client"}); err == nil {
+			st, err := c.CoordStatus(ctx)
+			t.Logf("status: %+v %v", st, err)
+			ws, err := c.CoordWorkers(ctx)
+			b, _ := json.Marshal(ws)
+			t.Logf("workers: %s %v", b, err)
+		}
+	}
+	t.Logf("server log tail:\n%s", tail(logPath))
+}

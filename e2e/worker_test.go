@@ -115,12 +115,22 @@ func (w *simWorker) session(ctx context.Context) bool {
 		default:
 		}
 	}
+	// an idle worker says it is alive every heartbeat_ms, as the protocol asks
+	hb := time.NewTicker(time.Duration(max(hr.HeartbeatMS, 50)) * time.Millisecond)
+	defer hb.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return true
 		case <-c.Done():
 			return true
+		case <-hb.C:
+			hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := c.Heartbeat(hctx, rpc.HeartbeatParams{})
+			cancel()
+			if err != nil && coord.ErrorCode(err) == coord.EUnavailable {
+				return true
+			}
 		case a := <-work:
 			if !w.do(ctx, c, a) {
 				return true
