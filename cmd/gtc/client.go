@@ -284,3 +284,12 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// usageOnError makes flag errors of cmd (and its subcommands) exit 2 with one line, without help on stdout.
+func usageOnError(cmd *cli.Command) *cli.Command {
+	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError(err) }
+	for _, sub := range cmd.Subcommands {
+		usageOnError(sub)
+	}
+	return cmd
+}

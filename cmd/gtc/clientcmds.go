@@ -90,7 +90,7 @@ func lookupFlag(flags []cli.Flag, name string) cli.Flag {
 }
 
 func statusCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:  "status",
 		Usage: "show how many issues are ready, leased, closed, dead-lettered and how many workers are busy",
 		Flags: clientFlags(),
@@ -143,7 +143,7 @@ func statusCommand() *cli.Command {
 			}
 			return nil
 		},
-	}
+	})
 }
 
 // countWorker adds one worker in state st to k.
@@ -165,7 +165,7 @@ func countWorker(k *rpc.WorkerCounts, st string) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func readyCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:  "ready",
 		Usage: "list ready issues in the order gtc would assign them",
 		Flags: clientFlags(&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Usage: "show at most N issues (0: all)"}),
@@ -199,11 +199,11 @@ func readyCommand() *cli.Command {
 				return nil
 			})
 		},
-	}
+	})
 }
 
 func workersCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:  "workers",
 		Usage: "list the workers the coordinator knows, with their state and live leases",
 		Flags: clientFlags(),
@@ -238,7 +238,7 @@ func workersCommand() *cli.Command {
 				return nil
 			})
 		},
-	}
+	})
 }
 
 // ago renders how long ago t was, for people.
@@ -254,7 +254,7 @@ func ago(now, t time.Time) string {
 }
 
 func claimCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:  "claim",
 		Usage: "take the best ready issue yourself: prints its lease id and epoch (finish with complete/fail/release)",
 		Flags: clientFlags(
@@ -307,7 +307,7 @@ func claimCommand() *cli.Command {
 				return nil
 			})
 		},
-	}
+	})
 }
 
 // leaseRef is a live lease found by lease or issue id.
@@ -381,7 +381,7 @@ func leaseAction(c *cli.Context, arg string, do func(ctx context.Context, cl *rp
 		name = defaultClaimName()
 	}
 	if ref.Found && ref.Connected && name == l.Worker && !c.Bool("force") {
-		return refused("lease %s (%s) is held by %q, which is connected and reports its own result: pass --force to act in its name (that takes its session over)", l.ID, l.IssueID, l.Worker)
+		return refused("lease %s (%s) is held by %q, which is connected and reports its own result: take it away with `gtc cancel %s`, or pass --force to act in its name (that takes its session over)", l.ID, l.IssueID, l.Worker, l.ID)
 	}
 	if c.IsSet("epoch") {
 		l.Epoch = c.Int64("epoch")
@@ -415,7 +415,7 @@ type leaseResult struct {
 }
 
 func completeCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:      "complete",
 		Usage:     "report a lease done (by lease id or issue id); success closes the issue",
 		ArgsUsage: "LEASE_OR_ISSUE_ID",
@@ -444,11 +444,11 @@ func completeCommand() *cli.Command {
 					fmt.Sprintf("completed %s (lease %s, %s): issue is now %s", r.IssueID, l.ID, r.Outcome, r.Status), nil
 			})
 		},
-	}
+	})
 }
 
 func failCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:      "fail",
 		Usage:     "report a lease failed (by lease id or issue id): a failed attempt, retried after a backoff",
 		ArgsUsage: "LEASE_OR_ISSUE_ID",
@@ -473,11 +473,11 @@ func failCommand() *cli.Command {
 				return leaseResult{LeaseID: l.ID, Epoch: l.Epoch, IssueID: r.IssueID, Status: r.Status, Attempt: r.Attempt, DeadLettered: r.DeadLettered}, human, nil
 			})
 		},
-	}
+	})
 }
 
 func releaseCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:      "release",
 		Usage:     "give a lease back without penalty (by lease id or issue id): the issue is ready again",
 		ArgsUsage: "LEASE_OR_ISSUE_ID",
@@ -496,11 +496,11 @@ func releaseCommand() *cli.Command {
 					fmt.Sprintf("released %s (lease %s): issue is now %s", r.IssueID, l.ID, r.Status), nil
 			})
 		},
-	}
+	})
 }
 
 func heartbeatCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:      "heartbeat",
 		Usage:     "renew a lease you claimed (by lease id or issue id)",
 		ArgsUsage: "LEASE_OR_ISSUE_ID",
@@ -519,7 +519,7 @@ func heartbeatCommand() *cli.Command {
 					fmt.Sprintf("renewed lease %s until %s", l.ID, r.Deadline.Local().Format(time.RFC3339)), nil
 			})
 		},
-	}
+	})
 }
 
 func pauseCommand() *cli.Command {
@@ -533,7 +533,7 @@ func resumeCommand() *cli.Command {
 }
 
 func pauseResume(name, usage string, call func(*rpc.Client, context.Context, rpc.PauseParams) (*rpc.PauseResult, error), human string) *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:  name,
 		Usage: usage,
 		Flags: clientFlags(),
@@ -555,11 +555,11 @@ func pauseResume(name, usage string, call func(*rpc.Client, context.Context, rpc
 				return nil
 			})
 		},
-	}
+	})
 }
 
 func watchCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:  "watch",
 		Usage: "print the coordinator's events live until Ctrl-C (--json: one JSON object per line)",
 		Flags: clientFlags(
@@ -577,7 +577,7 @@ func watchCommand() *cli.Command {
 			defer stop()
 			return watch(ctx, c, c.App.Writer)
 		},
-	}
+	})
 }
 
 // watch subscribes and prints events until ctx ends, --count is reached or the server goes away.
@@ -630,13 +630,13 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 }
 
 func issueCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:  "issue",
 		Usage: "create, show, list, update and close issues through the coordinator",
 		Subcommands: []*cli.Command{
 			issueCreateCommand(), issueShowCommand(), issueListCommand(), issueUpdateCommand(), issueCloseCommand(),
 		},
-	}
+	})
 }
 
 // printIssue prints one issue record as JSON or as a line for people.
@@ -650,7 +650,7 @@ func printIssue(c *cli.Context, verb string, raw json.RawMessage) error {
 }
 
 func issueCreateCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:      "create",
 		Usage:     "create an issue (the title is --title or the argument)",
 		ArgsUsage: "[TITLE]",
@@ -694,11 +694,11 @@ func issueCreateCommand() *cli.Command {
 				return printIssue(c, "created", r.Issue)
 			})
 		},
-	}
+	})
 }
 
 func issueShowCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:      "show",
 		Usage:     "show one issue (--json: its JSONL record as stored)",
 		ArgsUsage: "ID",
@@ -742,11 +742,11 @@ func issueShowCommand() *cli.Command {
 				return nil
 			})
 		},
-	}
+	})
 }
 
 func issueListCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:  "list",
 		Usage: "list issues (all statuses unless --status)",
 		Flags: clientFlags(
@@ -787,11 +787,11 @@ func issueListCommand() *cli.Command {
 				return nil
 			})
 		},
-	}
+	})
 }
 
 func issueUpdateCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:      "update",
 		Usage:     "change fields of an issue (only the flags given)",
 		ArgsUsage: "ID",
@@ -839,11 +839,11 @@ func issueUpdateCommand() *cli.Command {
 				return printIssue(c, "updated", r.Issue)
 			})
 		},
-	}
+	})
 }
 
 func issueCloseCommand() *cli.Command {
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:      "close",
 		Usage:     "close an issue",
 		ArgsUsage: "ID",
@@ -863,5 +863,72 @@ func issueCloseCommand() *cli.Command {
 				return printIssue(c, "closed", r.Issue)
 			})
 		},
-	}
+	})
+}
+
+func drainCommand() *cli.Command {
+	return usageOnError(&cli.Command{
+		Name:      "drain",
+		Usage:     "stop pushing work to a worker; its running leases go on to their end",
+		ArgsUsage: "WORKER",
+		Flags:     clientFlags(),
+		Action: func(c *cli.Context) error {
+			args, err := wantArgs(c, 1, "drain WORKER [--json]")
+			if err != nil {
+				return err
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				ctx, cancel := callCtx(c, 0)
+				defer cancel()
+				r, err := cl.CoordDrain(ctx, rpc.DrainParams{Worker: args[0]})
+				if err != nil {
+					return remoteError(t, "drain "+args[0], err)
+				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, r)
+				}
+				fmt.Fprintf(c.App.Writer, "draining %s: no new work until it reconnects; its leases run to their end\n", r.Worker)
+				return nil
+			})
+		},
+	})
+}
+
+func cancelCommand() *cli.Command {
+	return usageOnError(&cli.Command{
+		Name:      "cancel",
+		Usage:     "take a live lease away from its holder (by lease id or issue id): the issue is ready again, no penalty",
+		ArgsUsage: "LEASE_OR_ISSUE_ID",
+		Flags:     clientFlags(&cli.StringFlag{Name: "reason", Usage: "told to the holder"}),
+		Action: func(c *cli.Context) error {
+			args, err := wantArgs(c, 1, "cancel LEASE_OR_ISSUE_ID [--reason R]")
+			if err != nil {
+				return err
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				ctx, cancel := callCtx(c, 0)
+				defer cancel()
+				id := args[0]
+				if _, isLease := leaseEpochOf(id); !isLease {
+					ref, err := findLease(ctx, cl, id)
+					if err != nil {
+						return remoteError(t, "look up "+id, err)
+					}
+					if !ref.Found {
+						return refused("issue %s has no live lease: see `gtc workers`", id)
+					}
+					id = ref.Lease.ID
+				}
+				r, err := cl.LeaseCancel(ctx, rpc.LeaseCancelParams{LeaseID: id, Reason: c.String("reason")})
+				if err != nil {
+					return remoteError(t, "cancel "+id, err)
+				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, r)
+				}
+				fmt.Fprintf(c.App.Writer, "cancelled lease %s: its holder was told to stop; the issue is ready again\n", r.LeaseID)
+				return nil
+			})
+		},
+	})
 }

@@ -10,7 +10,7 @@ func commands() []*cli.Command {
 		importCommand(), exportCommand(),
 		statusCommand(), readyCommand(), workersCommand(), claimCommand(), completeCommand(), failCommand(),
 		releaseCommand(), heartbeatCommand(), issueCommand(), pauseCommand(), resumeCommand(), watchCommand(),
-		workerCommand(),
+		drainCommand(), cancelCommand(), workerCommand(),
 		mergeCommand(), convoyCommand(), healthCommand(),
 		loadtestCommand(), profileCommand(),
 	}

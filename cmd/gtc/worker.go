@@ -39,7 +39,7 @@ func workerCommand() *cli.Command {
 		&cli.StringSliceFlag{Name: "label", Usage: "only take issues with this label (repeatable)"},
 		&cli.DurationFlag{Name: "kill-grace", Value: 5 * time.Second, Usage: "after SIGTERM to a cancelled command's process group, wait this long before SIGKILL"},
 	)
-	return &cli.Command{
+	return usageOnError(&cli.Command{
 		Name:  "worker",
 		Usage: "run a reference worker: for each pushed issue run --exec with the issue in GTC_* variables and as JSON on stdin",
 		Description: "Exit 0 of the command completes the issue (outcome success, summary: the tail of its output);\n" +
@@ -102,7 +102,7 @@ func workerCommand() *cli.Command {
 			}
 			return runWorker(drain, o)
 		},
-	}
+	})
 }
 
 // workerOptions configure runWorker; zero values mean the defaults noted.
@@ -458,8 +458,15 @@ func (w *workerLoop) serve(ctx context.Context, cl *rpc.Client, h *rpc.HelloResu
 		case <-drainC:
 			drainC = nil
 			w.startDrain()
-			if role == "worker" {
-				return killC // reconnect as a client: no more pushes, leases kept
+			if role == "worker" && !w.finished() {
+				// No more pushes: coord.drain, or else reconnect as a client (which gets none either).
+				dctx, cancel := context.WithTimeout(context.Background(), w.o.CallTimeout)
+				_, err := cl.CoordDrain(dctx, rpc.DrainParams{Worker: w.o.Name})
+				cancel()
+				if err != nil {
+					w.log.Warn("coord.drain refused; reconnecting as a client to stop pushes", "err", oneLine(err))
+					return killC
+				}
 			}
 		case <-killC:
 			killC = nil

@@ -1,0 +1,423 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/daemon"
+	"github.com/gastown/gtc/rpc"
+)
+
+// liveServer is a coordinator running in-process on a temporary workspace.
+type liveServer struct {
+	t    *testing.T
+	dir  string
+	cfg  daemon.Config
+	d    *daemon.Daemon
+	stop context.CancelFunc
+	done chan error
+	once sync.Once
+}
+
+// testCoord is a scheduler configuration with short timeouts.
+func testCoord() coord.Config {
+	return coord.Config{AckTimeout: 2 * time.Second, HeartbeatTimeout: 3 * time.Second, Grace: 2 * time.Second,
+		BackoffBase: 20 * time.Millisecond, BackoffMax: 50 * time.Millisecond, MaxAttempts: 2}
+}
+
+// newWorkspace creates an empty gtc workspace.
+func newWorkspace(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := initWorkspace(dir, "t", false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// startServer runs a coordinator on dir until the test ends (or Stop).
+func startServer(t *testing.T, dir string, tweak func(*daemon.Config)) *liveServer {
+	t.Helper()
+	cfg := daemon.Config{Dir: dir, SyncInterval: 50 * time.Millisecond, Coord: testCoord(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.Open(ctx, cfg)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := d.Listen(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	s := &liveServer{t: t, dir: dir, cfg: cfg, d: d, stop: cancel, done: make(chan error, 1)}
+	go func() { s.done <- d.Run(ctx) }()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Stop shuts the coordinator down and waits for it (idempotent).
+func (s *liveServer) Stop() {
+	s.once.Do(func() {
+		s.stop()
+		select {
+		case err := <-s.done:
+			if err != nil {
+				s.t.Errorf("daemon Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			s.t.Error("coordinator did not stop within 15s")
+		}
+	})
+}
+
+// issue reads an issue from the store.
+func (s *liveServer) issue(id string) (status string, labels []string) {
+	s.t.Helper()
+	is, _, err := s.d.Store().GetIssue(context.Background(), id)
+	if err != nil {
+		s.t.Fatalf("get issue %s: %v", id, err)
+	}
+	return is.Status, is.Labels
+}
+
+// result is one CLI run.
+type result struct {
+	out, err string
+	code     int
+}
+
+// gtc runs the CLI against dir.
+func gtc(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(append([]string{"gtc", "--dir", dir}, args...), &out, &errb)
+	return result{out.String(), errb.String(), code}
+}
+
+// must runs the CLI and fails the test unless it exits 0.
+func must(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	r := gtc(t, dir, args...)
+	if r.code != exitOK {
+		t.Fatalf("gtc %s: exit %d, stderr %q", strings.Join(args, " "), r.code, r.err)
+	}
+	return r.out
+}
+
+// want runs the CLI and checks its exit code and that stderr is one line containing each of frags.
+func want(t *testing.T, dir string, code int, args []string, frags ...string) result {
+	t.Helper()
+	r := gtc(t, dir, args...)
+	if r.code != code {
+		t.Fatalf("gtc %s: exit %d, want %d; stdout %q stderr %q", strings.Join(args, " "), r.code, code, r.out, r.err)
+	}
+	if code != exitOK && code != exitUsage && strings.Count(strings.TrimSpace(r.err), "\n") != 0 {
+		t.Errorf("gtc %s: error is not one line: %q", strings.Join(args, " "), r.err)
+	}
+	for _, f := range frags {
+		if !strings.Contains(r.err, f) {
+			t.Errorf("gtc %s: stderr %q does not contain %q", strings.Join(args, " "), r.err, f)
+		}
+	}
+	return r
+}
+
+// decode parses a --json output.
+func decode[T any](t *testing.T, s string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("output is not one JSON document: %v\n%s", err, s)
+	}
+	return v
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// createIssues creates issues with the given titles (priority = index mod 5) and returns their ids.
+func createIssues(t *testing.T, dir string, titles ...string) []string {
+	t.Helper()
+	var ids []string
+	for i, title := range titles {
+		out := must(t, dir, "issue", "create", title, "--priority", fmt.Sprint(i%5), "--json")
+		ids = append(ids, decode[issueView](t, out).ID)
+	}
+	return ids
+}
+
+func TestClientNoServer(t *testing.T) {
+	dir := newWorkspace(t)
+	for _, args := range [][]string{{"status"}, {"ready"}, {"workers", "--json"}, {"complete", "L-1"}, {"issue", "list"}, {"watch"}} {
+		r := want(t, dir, exitNoServer, args, "no coordinator at ", ".beads/gtc.sock", "gtc serve")
+		if r.out != "" {
+			t.Errorf("%v: stdout %q, want nothing", args, r.out)
+		}
+	}
+	want(t, dir, exitNoServer, []string{"status", "--addr", "127.0.0.1:1"}, "no coordinator at 127.0.0.1:1")
+}
+
+func TestClientCommandsLive(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	ids := createIssues(t, dir, "Write docs", "Fix login", "Add retries", "Tune cache")
+
+	// status: table and JSON.
+	out := must(t, dir, "status")
+	if !strings.Contains(out, "READY") || !strings.Contains(out, "assigning work") {
+		t.Errorf("status table:\n%s", out)
+	}
+	st := decode[rpc.StatusResult](t, must(t, dir, "status", "--json"))
+	if st.Issues.Total != 4 || st.Issues.Ready != 4 || st.Paused {
+		t.Errorf("status --json = %+v, want 4 ready of 4, not paused", st)
+	}
+
+	// ready: the engine's assignment order, in both forms.
+	order := s.d.Engine().Ready(3)
+	rd := decode[rpc.IssueListResult](t, must(t, dir, "ready", "--limit", "3", "--json"))
+	if len(rd.Issues) != 3 {
+		t.Fatalf("ready --limit 3 gave %d issues", len(rd.Issues))
+	}
+	for i, raw := range rd.Issues {
+		if got := viewOf(raw).ID; got != order[i] {
+			t.Errorf("ready[%d] = %s, want %s (engine order %v)", i, got, order[i], order)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(must(t, dir, "ready")), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "#") || !strings.Contains(lines[1], order[0]) || strings.HasSuffix(lines[1], " ") {
+		t.Errorf("ready table (header + 4 rows, first %s, no trailing blanks):\n%s", order[0], strings.Join(lines, "\n"))
+	}
+
+	// issue create/show/list/update/close.
+	created := decode[issueView](t, must(t, dir, "issue", "create", "--title", "CLI issue", "-d", "do it", "-l", "cli", "-p", "4", "--json"))
+	if created.ID == "" || created.Title != "CLI issue" || created.Priority == nil || *created.Priority != 4 {
+		t.Fatalf("issue create --json = %+v", created)
+	}
+	shown := decode[issueView](t, must(t, dir, "issue", "show", created.ID, "--json"))
+	if shown.Description != "do it" || len(shown.Labels) != 1 || shown.Labels[0] != "cli" {
+		t.Errorf("issue show --json = %+v", shown)
+	}
+	if out := must(t, dir, "issue", "show", created.ID); !strings.Contains(out, "CLI issue") || !strings.Contains(out, "P4") {
+		t.Errorf("issue show:\n%s", out)
+	}
+	if out := must(t, dir, "issue", "list", "--label", "cli"); !strings.Contains(out, created.ID) || strings.Contains(out, ids[0]) {
+		t.Errorf("issue list --label cli:\n%s", out)
+	}
+	upd := decode[issueView](t, must(t, dir, "issue", "update", created.ID, "--notes", "careful", "--priority", "1", "--json"))
+	if upd.Notes != "careful" || *upd.Priority != 1 {
+		t.Errorf("issue update --json = %+v", upd)
+	}
+	want(t, dir, exitUsage, []string{"issue", "update", created.ID}, "nothing to update")
+	must(t, dir, "issue", "close", created.ID, "--reason", "done by hand")
+	if st, _ := s.issue(created.ID); st != "closed" {
+		t.Errorf("closed issue has status %q in the store", st)
+	}
+	want(t, dir, exitRefused, []string{"issue", "close", created.ID}, "already closed")
+	want(t, dir, exitRefused, []string{"issue", "show", "t-nope"}, "not_found")
+	want(t, dir, exitUsage, []string{"issue", "create"}, "title")
+
+	// claim → workers → complete with a stale epoch (refused) → complete by issue id.
+	cl := decode[struct {
+		Worker     string
+		Assignment *rpc.Assignment
+	}](t, must(t, dir, "claim", "--as", "bob", "--json"))
+	if cl.Worker != "bob" || cl.Assignment == nil || cl.Assignment.Lease.IssueID != order[0] || cl.Assignment.Lease.State != coord.LeaseAcked {
+		t.Fatalf("claim --json = %+v, want an acked lease of %s", cl, order[0])
+	}
+	l := cl.Assignment.Lease
+	ws := decode[rpc.WorkersResult](t, must(t, dir, "workers", "--json"))
+	found := false
+	for _, w := range ws.Workers {
+		if w.Name == "bob" && len(w.Leases) == 1 && w.Leases[0].ID == l.ID {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("workers --json does not show bob holding %s: %+v", l.ID, ws)
+	}
+	if out := must(t, dir, "workers"); !strings.Contains(out, "bob") || !strings.Contains(out, l.ID) {
+		t.Errorf("workers table:\n%s", out)
+	}
+	want(t, dir, exitRefused, []string{"complete", l.ID, "--epoch", fmt.Sprint(l.Epoch + 5)}, "stale_epoch", "gtc workers")
+	want(t, dir, exitRefused, []string{"complete", l.ID, "--as", "mallory"}, "not_holder")
+	done := decode[leaseResult](t, must(t, dir, "complete", l.IssueID, "--summary", "by hand", "--json"))
+	if done.LeaseID != l.ID || done.Status != "closed" || done.Outcome != "success" {
+		t.Errorf("complete --json = %+v", done)
+	}
+	if st, _ := s.issue(l.IssueID); st != "closed" {
+		t.Errorf("completed issue has status %q in the store", st)
+	}
+	want(t, dir, exitRefused, []string{"complete", l.ID}, "stale_epoch")
+	want(t, dir, exitRefused, []string{"complete", l.IssueID}, "no live lease")
+
+	// fail (flags after the argument) → requeued with an attempt counted; release → no penalty.
+	l2 := decode[struct{ Assignment *rpc.Assignment }](t, must(t, dir, "claim", "--as", "bob", "--json")).Assignment.Lease
+	want(t, dir, exitUsage, []string{"fail", l2.ID}, "--reason")
+	fr := decode[leaseResult](t, must(t, dir, "fail", l2.ID, "--reason", "tests red", "--json"))
+	if fr.IssueID != l2.IssueID || fr.Status != "open" || fr.DeadLettered {
+		t.Errorf("fail --json = %+v", fr)
+	}
+	out = must(t, dir, "claim", "--as", "carol")
+	if !strings.Contains(out, "claimed ") || !strings.Contains(out, "as carol") {
+		t.Errorf("claim output:\n%s", out)
+	}
+	held := decode[rpc.WorkersResult](t, must(t, dir, "workers", "--json"))
+	var l3 coord.Lease
+	for _, w := range held.Workers {
+		if w.Name == "carol" && len(w.Leases) == 1 {
+			l3 = w.Leases[0]
+		}
+	}
+	if l3.ID == "" {
+		t.Fatalf("carol holds no lease after claim: %+v", held)
+	}
+	if out := must(t, dir, "heartbeat", l3.ID, "--progress", "half way"); !strings.Contains(out, "renewed lease "+l3.ID) {
+		t.Errorf("heartbeat output: %q", out)
+	}
+	if out := must(t, dir, "release", l3.IssueID, "--reason", "lunch"); !strings.Contains(out, "released "+l3.IssueID) {
+		t.Errorf("release output: %q", out)
+	}
+	if st, _ := s.issue(l3.IssueID); st != "open" {
+		t.Errorf("released issue has status %q", st)
+	}
+
+	// pause refuses claims (exit 4); resume.
+	if p := decode[rpc.PauseResult](t, must(t, dir, "pause", "--json")); !p.Paused {
+		t.Error("pause --json: paused = false")
+	}
+	if out := must(t, dir, "status"); !strings.Contains(out, "PAUSED") {
+		t.Errorf("status while paused:\n%s", out)
+	}
+	want(t, dir, exitRefused, []string{"claim"}, "paused", "gtc resume")
+	must(t, dir, "resume")
+	r := want(t, dir, exitError, []string{"claim", "--label", "no-such-label", "--json"}, "nothing ready")
+	if v := decode[struct{ Assignment *rpc.Assignment }](t, r.out); v.Assignment != nil {
+		t.Errorf("claim with no match printed an assignment: %s", r.out)
+	}
+
+	// usage errors.
+	want(t, dir, exitUsage, []string{"status", "extra"}, "takes 0 argument")
+	want(t, dir, exitUsage, []string{"ready", "--bogus"})
+	want(t, dir, exitUsage, []string{"complete"}, "takes 1 argument")
+	want(t, dir, exitUsage, []string{"complete", "L-1", "--outcome", "great"}, "--outcome")
+	want(t, dir, exitUsage, []string{"complete", "L-1", "--nope"}, "not defined")
+}
+
+func TestClientLeaseHeldByConnectedWorker(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	createIssues(t, dir, "One")
+	// A live worker gets the issue pushed and acks it.
+	c, err := rpc.Dial(context.Background(), rpc.DialOptions{Network: "unix", Addr: s.d.SocketPath()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got := make(chan rpc.Assignment, 1)
+	c.OnAssign(func(_ context.Context, a rpc.Assignment) (bool, string) { got <- a; return true, "" })
+	cancels := make(chan rpc.CancelParams, 1)
+	c.OnCancel(func(p rpc.CancelParams) { cancels <- p })
+	if _, err := c.Hello(context.Background(), rpc.HelloParams{Name: "w-live", Capacity: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var a rpc.Assignment
+	select {
+	case a = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no push")
+	}
+	waitFor(t, 3*time.Second, "ack recorded", func() bool { l, ok := s.d.Engine().Lease(a.Lease.ID); return ok && l.State == coord.LeaseAcked })
+	want(t, dir, exitRefused, []string{"complete", a.Lease.IssueID}, "w-live", "connected", "gtc cancel")
+	if out := must(t, dir, "cancel", a.Lease.IssueID, "--reason", "operator"); !strings.Contains(out, a.Lease.ID) {
+		t.Errorf("cancel output %q", out)
+	}
+	select {
+	case p := <-cancels:
+		if p.LeaseID != a.Lease.ID || p.Reason != "operator" {
+			t.Errorf("cancel notification %+v", p)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the worker was not told of the cancel")
+	}
+	want(t, dir, exitRefused, []string{"cancel", a.Lease.ID}, "not_found")
+}
+
+func TestClientClaimOutlivesCommandOnlyForGrace(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, func(c *daemon.Config) { c.Coord.Grace = 300 * time.Millisecond })
+	ids := createIssues(t, dir, "Short claim")
+	l := decode[struct{ Assignment *rpc.Assignment }](t, must(t, dir, "claim", "--as", "dave", "--json")).Assignment.Lease
+	// Disconnected after the command: the lease expires once the grace has passed.
+	waitFor(t, 5*time.Second, "lease expiry after grace", func() bool { _, ok := s.d.Engine().Lease(l.ID); return !ok })
+	want(t, dir, exitRefused, []string{"complete", l.ID}, "stale_epoch")
+	if st, _ := s.issue(ids[0]); st != "open" {
+		t.Errorf("expired claim left status %q, want open", st)
+	}
+}
+
+func TestClientWatch(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	createIssues(t, dir, "Watched")
+	type res struct {
+		r result
+	}
+	ch := make(chan res, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run([]string{"gtc", "--dir", dir, "watch", "--kind", "claimed", "--count", "1", "--json"}, &out, &errb)
+		ch <- res{result{out.String(), errb.String(), code}}
+	}()
+	// Claim until the watcher has seen one (it may subscribe after the first claim).
+	deadline := time.After(10 * time.Second)
+	for {
+		ids := createIssues(t, dir, "More")
+		must(t, dir, "claim", "--as", "eve")
+		select {
+		case r := <-ch:
+			if r.r.code != exitOK {
+				t.Fatalf("watch exit %d: %s", r.r.code, r.r.err)
+			}
+			ev := decode[coord.Event](t, r.r.out)
+			if ev.Kind != "claimed" || ev.Worker != "eve" || ev.LeaseID == "" {
+				t.Errorf("watch --json event = %+v", ev)
+			}
+			return
+		case <-deadline:
+			t.Fatalf("watch printed nothing (last issue %s)", ids[0])
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func TestClientTCPToken(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, func(c *daemon.Config) { c.Listen = "127.0.0.1:0"; c.Token = "sekret" })
+	addr, _ := s.d.Addrs()
+	if st := decode[rpc.StatusResult](t, must(t, dir, "status", "--addr", addr, "--token", "sekret", "--json")); st.Paused {
+		t.Errorf("status over TCP: %+v", st)
+	}
+	want(t, dir, exitRefused, []string{"status", "--addr", addr, "--token", "wrong"}, "refused the token", "--token")
+}
