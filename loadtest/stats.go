@@ -208,6 +208,7 @@ type RSSTracker struct {
 	first uint64
 	last  uint64
 	peak  uint64
+	vals  []uint64 // every sample, oldest first
 }
 
 // NewRSSTracker tracks process pid.
@@ -225,6 +226,7 @@ func (t *RSSTracker) Sample() error {
 		t.first = st.RSSBytes
 	}
 	t.n++
+	t.vals = append(t.vals, st.RSSBytes)
 	t.last = st.RSSBytes
 	t.peak = max(t.peak, st.RSSBytes, st.HWMBytes)
 	return nil
@@ -247,6 +249,13 @@ func (t *RSSTracker) Run(ctx context.Context, interval time.Duration) error {
 			}
 		}
 	}
+}
+
+// Bytes returns every resident-size sample, oldest first.
+func (t *RSSTracker) Bytes() []uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]uint64(nil), t.vals...)
 }
 
 // Samples is the number of successful samples.

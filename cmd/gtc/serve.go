@@ -34,6 +34,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "backoff", Value: 5 * time.Second, EnvVars: []string{"GTC_BACKOFF"}, Usage: "retry backoff after the first failed attempt (doubles, with jitter)"},
 			&cli.IntFlag{Name: "max-message", Value: 1 << 20, EnvVars: []string{"GTC_MAX_MESSAGE"}, Usage: "largest JSON-RPC message in bytes"},
 			&cli.IntFlag{Name: "max-conns", Value: 10000, EnvVars: []string{"GTC_MAX_CONNS"}, Usage: "most concurrent connections"},
+			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg := daemon.Config{
@@ -45,6 +46,13 @@ func serveCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if p := c.String("cpuprofile"); p != "" {
+				stopProfile, err := startCPUProfile(p)
+				if err != nil {
+					return err
+				}
+				defer stopProfile()
+			}
 			d, err := daemon.Open(ctx, cfg)
 			if err != nil {
 				return err

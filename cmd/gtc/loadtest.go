@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gastown/gtc/loadtest"
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+)
+
+func targetFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "addr", Usage: "load a running coordinator at this unix socket path or host:port (default: start one on a temp workspace)"},
+		&cli.StringFlag{Name: "token", EnvVars: []string{"GTC_TOKEN"}, Usage: "token for a TCP --addr"},
+		&cli.StringFlag{Name: "server-cpuprofile", Usage: "own server only: write the server's CPU profile to this file"},
+		&cli.BoolFlag{Name: "keep", Usage: "own server only: keep the temp workspace"},
+		&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
+	}
+}
+
+func loadtestCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "loadtest",
+		Usage: "drive N simulated agents against a coordinator and report latency, throughput, memory and correctness",
+		Description: "Throughput mode (--issues M): M issues (random priorities, a fifth with dependencies) exist at the start and\n" +
+			"the agents drain them. Latency mode (--rate R): issues are created at R/s for --duration while the agents wait.\n" +
+			"--scenario runs one of the TypeScript harness's scenarios (smoke, light, medium, heavy, stress, or all) with its\n" +
+			"pass criteria; --work-time scales its session time. Without --addr a coordinator (`gtc serve`) is started on a\n" +
+			"temp workspace so its memory is measured apart from the load generator.",
+		Flags: append([]cli.Flag{
+			&cli.IntFlag{Name: "agents", Value: 10, Usage: "simulated agents, one connection each"},
+			&cli.IntFlag{Name: "issues", Usage: "throughput mode: issues to drain"},
+			&cli.Float64Flag{Name: "rate", Usage: "latency mode: issues created per second"},
+			&cli.DurationFlag{Name: "duration", Usage: "latency mode: how long issues are created; throughput mode: cap on the run (default 10m)"},
+			&cli.DurationFlag{Name: "work-time", Usage: "mean simulated session per issue (±30%); default 0 (complete at once)"},
+			&cli.Float64Flag{Name: "fail-rate", Usage: "fraction of sessions that end in fail (retried, dead-lettered after 3 attempts)"},
+			&cli.StringFlag{Name: "scenario", Usage: "smoke, light, medium, heavy, stress or all (harness scenarios with pass criteria)"},
+			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the generated issue graph"},
+		}, targetFlags()...),
+		Action: func(c *cli.Context) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if name := c.String("scenario"); name != "" {
+				return runScenarios(ctx, c, name)
+			}
+			o := runOptions{agents: c.Int("agents"), issues: c.Int("issues"), rate: c.Float64("rate"),
+				duration: c.Duration("duration"), workTime: c.Duration("work-time"), variance: 0.3,
+				failRate: c.Float64("fail-rate"), seed: c.Uint64("seed")}
+			if o.issues == 0 && o.rate == 0 {
+				o.issues = 10 * o.agents
+			}
+			if o.issues > 0 && o.rate > 0 {
+				return usageError(fmt.Errorf("give --issues (throughput) or --rate (latency), not both"))
+			}
+			res, _, err := runLoad(ctx, c, o)
+			if err != nil {
+				return err
+			}
+			return printResult(c, res)
+		},
+	}
+}
+
+// runOptions is one run's workload.
+type runOptions struct {
+	agents, issues int
+	rate           float64
+	duration       time.Duration
+	workTime       time.Duration
+	variance       float64
+	failRate       float64
+	ramp           time.Duration
+	seed           uint64
+}
+
+// runLoad starts (or reaches) the coordinator and runs the driver with a progress bar on stderr.
+func runLoad(ctx context.Context, c *cli.Context, o runOptions) (loadtest.Result, loadtest.ProfileReport, error) {
+	stderr := c.App.ErrWriter
+	if note := raiseNoFile(o.agents); note != "" {
+		fmt.Fprintln(stderr, note)
+	}
+	cfg := loadtest.Config{Agents: o.agents, Rate: o.rate, Duration: o.duration, WorkTime: o.workTime,
+		WorkVariance: o.variance, FailRate: o.failRate, Ramp: o.ramp}
+	var specs []loadtest.IssueSpec
+	if o.rate == 0 {
+		prefix := "lt"
+		if c.String("addr") != "" {
+			prefix = fmt.Sprintf("lt%x", time.Now().UnixNano()&0xffffff) // a shared server may hold earlier runs' issues
+		}
+		specs = loadtest.GenerateIssues(o.issues, prefix, o.seed)
+		cfg.Issues = specs
+	}
+	if addr := c.String("addr"); addr != "" {
+		cfg.Network, cfg.Addr, cfg.Token = addrNetwork(addr), addr, c.String("token")
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			return loadtest.Result{}, loadtest.ProfileReport{}, fmt.Errorf("find the gtc binary: %w", err)
+		}
+		fmt.Fprintf(stderr, "starting gtc serve on a temp workspace with %d issues...\n", len(specs))
+		srv, err := loadtest.StartServer(ctx, specs, loadtest.ServerOptions{Exe: exe, MaxConns: o.agents + 100,
+			CPUProfile: c.String("server-cpuprofile"), KeepDir: c.Bool("keep")})
+		if err != nil {
+			return loadtest.Result{}, loadtest.ProfileReport{}, err
+		}
+		defer srv.Close()
+		if c.Bool("keep") {
+			fmt.Fprintf(stderr, "workspace: %s\n", srv.Dir)
+		}
+		cfg.Network, cfg.Addr, cfg.Preloaded = "unix", srv.Socket, true
+		cfg.ServerPID, cfg.Stop, cfg.FinalState = srv.PID, srv.Stop, srv.FinalState
+	}
+	total := int64(o.issues)
+	if o.rate > 0 {
+		total = int64(o.rate * o.duration.Seconds())
+	}
+	bar := progressbar.NewOptions64(max(total, 1), progressbar.OptionSetWriter(stderr),
+		progressbar.OptionSetDescription(fmt.Sprintf("%d agents", o.agents)), progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(), progressbar.OptionSetItsString("issues"), progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionClearOnFinish())
+	cfg.Progress = func(done, _ int64) { _ = bar.Set64(done) }
+	cfg.OnError = func(err error) { fmt.Fprintln(stderr, "first agent error:", err) }
+	res, rep, err := loadtest.Run(ctx, cfg)
+	_ = bar.Finish()
+	fmt.Fprintln(stderr)
+	return res, rep, err
+}
+
+// addrNetwork guesses the network of an --addr: host:port is TCP, anything else a unix socket path.
+func addrNetwork(addr string) string {
+	if strings.Contains(addr, "/") || strings.HasSuffix(addr, ".sock") || !strings.Contains(addr, ":") {
+		return "unix"
+	}
+	return "tcp"
+}
+
+// raiseNoFile lifts the open-file limit when the agents need more descriptors than it allows, and says so.
+func raiseNoFile(agents int) string {
+	need := uint64(2*agents + 256) // agents' connections, plus the server's when it runs here
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= need {
+		return ""
+	}
+	old := lim.Cur
+	lim.Cur = min(need, lim.Max)
+	if need > lim.Max {
+		lim.Max, lim.Cur = need, need // works with CAP_SYS_RESOURCE only
+		if syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) == nil {
+			return fmt.Sprintf("raised RLIMIT_NOFILE from %d to %d for %d agents", old, need, agents)
+		}
+		syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+		lim.Cur = lim.Max
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Sprintf("warning: %d agents need %d open files; RLIMIT_NOFILE is %d and could not be raised: %v", agents, need, old, err)
+	}
+	if lim.Cur < need {
+		return fmt.Sprintf("warning: raised RLIMIT_NOFILE from %d to its hard limit %d, below the %d that %d agents need (ulimit -Hn)", old, lim.Cur, need, agents)
+	}
+	return fmt.Sprintf("raised RLIMIT_NOFILE from %d to %d for %d agents", old, lim.Cur, agents)
+}
+
+func printResult(c *cli.Context, r loadtest.Result) error {
+	if c.Bool("json") {
+		return loadtest.WriteJSON(c.App.Writer, r)
+	}
+	loadtest.WriteTable(c.App.Writer, r)
+	return nil
+}
+
+// runScenarios runs one harness scenario (or all) and applies its pass criteria.
+func runScenarios(ctx context.Context, c *cli.Context, name string) error {
+	var list []loadtest.Scenario
+	if name == "all" {
+		list = loadtest.Scenarios()
+	} else {
+		s, ok := loadtest.LookupScenario(name)
+		if !ok {
+			return usageError(fmt.Errorf("--scenario %q: want smoke, light, medium, heavy, stress or all", name))
+		}
+		list = []loadtest.Scenario{s}
+	}
+	type outcome struct {
+		Scenario string          `json:"scenario"`
+		Pass     bool            `json:"pass"`
+		Reasons  []string        `json:"reasons"`
+		Result   loadtest.Result `json:"result"`
+	}
+	var outs []outcome
+	failed := 0
+	for _, s := range list {
+		if wt := c.Duration("work-time"); wt > 0 {
+			s = s.Scaled(float64(wt) / float64(s.AvgSession))
+		}
+		fmt.Fprintf(c.App.ErrWriter, "scenario %s: %d agents, %d issues, session %v ±%.0f%%, ramp %v, fail %.0f%%\n",
+			s.Name, s.Agents, s.Issues, s.AvgSession, s.Variance*100, s.Ramp, s.FailureRate*100)
+		res, _, err := runLoad(ctx, c, runOptions{agents: s.Agents, issues: s.Issues, workTime: s.AvgSession,
+			variance: s.Variance, failRate: s.FailureRate, ramp: s.Ramp, seed: c.Uint64("seed")})
+		if err != nil {
+			return fmt.Errorf("scenario %s: %w", s.Name, err)
+		}
+		pass, reasons := loadtest.Assess(res, s)
+		if reasons == nil {
+			reasons = []string{}
+		}
+		if !pass {
+			failed++
+		}
+		outs = append(outs, outcome{Scenario: s.Name, Pass: pass, Reasons: reasons, Result: res})
+		if !c.Bool("json") {
+			w := c.App.Writer
+			loadtest.WriteTable(w, res)
+			verdict := "PASS"
+			if !pass {
+				verdict = "FAIL: " + strings.Join(reasons, "; ")
+			}
+			fmt.Fprintf(w, "scenario %s: %s\n\n", s.Name, verdict)
+		}
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(outs); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d scenarios failed their pass criteria", failed, len(list))
+	}
+	return nil
+}
+
+func profileCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "profile",
+		Usage: "run the harness profiler's workload against a coordinator and print its profile report",
+		Description: "The TypeScript harness's profiler (runProfileSession) run for real: --issues issues arrive one every\n" +
+			"1000/--agents ms (or spread evenly over --duration when given) while --agents agents work on them; the report\n" +
+			"(same fields, percentile formula, bottleneck rules and port score as the harness) is computed by the server\n" +
+			"(coord.profile) over the run. The verdict says whether a plan threshold (loop P95 10 ms, SQLite read 5 ms,\n" +
+			"write 10 ms, memory 50 MB) is crossed.",
+		Flags: append([]cli.Flag{
+			&cli.IntFlag{Name: "agents", Value: 25, Usage: "target agents (harness targetAgents)"},
+			&cli.IntFlag{Name: "issues", Value: 100, Usage: "target issues (harness targetIssues)"},
+			&cli.DurationFlag{Name: "duration", Usage: "harness durationMs: spread the issues over this window (default: 1000/agents ms apart)"},
+			&cli.DurationFlag{Name: "work-time", Value: 50 * time.Millisecond, Usage: "simulated session per issue (the harness loop averaged ~57 ms)"},
+		}, targetFlags()...),
+		Action: func(c *cli.Context) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			agents, issues := c.Int("agents"), c.Int("issues")
+			if agents <= 0 || issues <= 0 {
+				return usageError(fmt.Errorf("--agents and --issues must be positive"))
+			}
+			rate := float64(agents) // harness: sleep(1000/targetAgents) between issues
+			dur := time.Duration(float64(issues) / rate * float64(time.Second))
+			if d := c.Duration("duration"); d > 0 {
+				dur, rate = d, float64(issues)/d.Seconds()
+			}
+			_, rep, err := runLoad(ctx, c, runOptions{agents: agents, rate: rate, duration: dur,
+				workTime: c.Duration("work-time"), variance: 0.3})
+			if err != nil {
+				return err
+			}
+			rep.Config.TargetAgents, rep.Config.TargetIssues = agents, issues
+			rep.Config.DurationMs = dur.Milliseconds()
+			rep.Report = loadtest.FormatProfile(rep)
+			return printProfile(c.App.Writer, rep, c.Bool("json"))
+		},
+	}
+}
+
+func printProfile(w io.Writer, rep loadtest.ProfileReport, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	_, err := io.WriteString(w, rep.Report)
+	return err
+}

@@ -1,0 +1,150 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/gastown/gtc/rpc"
+)
+
+// agent is one simulated worker on its own connection: it acks every push, works for the configured
+// time (heartbeating when that is long), then completes or, with the fail rate, fails.
+type agent struct {
+	d    *driver
+	idx  int
+	name string
+	c    *rpc.Client
+	hb   time.Duration // heartbeat interval from hello
+
+	mu      sync.Mutex
+	freeAt  time.Time                // when the agent's slot last became free
+	cancels map[string]chan struct{} // lease id → closed when the server cancels it
+}
+
+// connect dials the server and says hello as a worker of capacity 1.
+func (a *agent) connect(ctx context.Context) error {
+	c, err := rpc.Dial(ctx, a.d.dialOptions())
+	if err != nil {
+		return err
+	}
+	a.c = c
+	a.cancels = map[string]chan struct{}{}
+	c.OnAssign(a.onAssign)
+	c.OnCancel(a.onCancel)
+	h, err := c.Hello(ctx, rpc.HelloParams{Name: a.name, Role: "worker", Capacity: 1})
+	if err != nil {
+		c.Close()
+		return fmt.Errorf("agent %s: %w", a.name, err)
+	}
+	a.hb = time.Duration(h.HeartbeatMS) * time.Millisecond
+	a.mu.Lock()
+	a.freeAt = time.Now()
+	a.mu.Unlock()
+	return nil
+}
+
+// onAssign runs on the client's assign goroutine: record, start the work, ack.
+func (a *agent) onAssign(_ context.Context, as rpc.Assignment) (bool, string) {
+	now := time.Now()
+	a.mu.Lock()
+	freeAt := a.freeAt
+	cancel := make(chan struct{})
+	a.cancels[as.Lease.ID] = cancel
+	a.mu.Unlock()
+	a.d.tr.pushed(a.idx, as.Lease.IssueID, as.Lease.ID, as.Lease.Attempt, now, freeAt)
+	a.d.work.Add(1)
+	go a.work(as, cancel)
+	return true, ""
+}
+
+// onCancel runs on the reader: the lease is gone, stop working on it.
+func (a *agent) onCancel(p rpc.CancelParams) {
+	a.d.tr.releasing(p.IssueID, p.LeaseID)
+	a.d.cancelled.Add(1)
+	a.mu.Lock()
+	if ch := a.cancels[p.LeaseID]; ch != nil {
+		close(ch)
+		delete(a.cancels, p.LeaseID)
+	}
+	a.mu.Unlock()
+}
+
+// work simulates one session and reports its end.
+func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
+	defer a.d.work.Done()
+	ctx := a.d.workCtx
+	l := as.Lease
+	defer func() {
+		a.mu.Lock()
+		delete(a.cancels, l.ID)
+		a.mu.Unlock()
+	}()
+	if dur := a.d.sessionTime(); dur > 0 {
+		t := time.NewTimer(dur)
+		defer t.Stop()
+		var hbC <-chan time.Time
+		if a.hb > 0 && dur > a.hb {
+			tk := time.NewTicker(a.hb)
+			defer tk.Stop()
+			hbC = tk.C
+		}
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-cancel:
+				return
+			case <-t.C:
+				break wait
+			case <-hbC:
+				start := time.Now()
+				_, err := a.c.Heartbeat(ctx, rpc.HeartbeatParams{LeaseID: l.ID, Epoch: l.Epoch})
+				a.d.tr.rpc.Since(start)
+				if err != nil && ctx.Err() == nil {
+					a.d.tr.errors.Add(1)
+				}
+			}
+		}
+	}
+	select {
+	case <-cancel:
+		return
+	default:
+	}
+	a.d.tr.releasing(l.IssueID, l.ID)
+	start := time.Now()
+	a.mu.Lock()
+	a.freeAt = start
+	a.mu.Unlock()
+	if a.d.cfg.FailRate > 0 && rand.Float64() < a.d.cfg.FailRate {
+		r, err := a.c.Fail(ctx, rpc.FailParams{LeaseID: l.ID, Epoch: l.Epoch, Error: "simulated failure"})
+		a.d.tr.rpc.Since(start)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				a.d.tr.errors.Add(1)
+				a.d.noteErr(err)
+			}
+		case r.DeadLettered:
+			a.d.tr.deadLettered(l.IssueID)
+		}
+		return
+	}
+	r, err := a.c.Complete(ctx, rpc.CompleteParams{LeaseID: l.ID, Epoch: l.Epoch,
+		SessionResult: rpc.SessionResult{Outcome: "success", Summary: "load test"}})
+	a.d.tr.rpc.Since(start)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.d.tr.errors.Add(1)
+			a.d.noteErr(err)
+		}
+		return
+	}
+	if r.Status == "closed" {
+		a.d.tr.completedOK(l.IssueID, start)
+	}
+}

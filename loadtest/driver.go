@@ -1,0 +1,477 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gastown/gtc/rpc"
+)
+
+// Config describes one load-test run against a gtc server.
+type Config struct {
+	Network string // "unix" (default) or "tcp"
+	Addr    string // socket path or host:port
+	Token   string // for TCP
+
+	Agents int // simulated workers, each on its own connection
+
+	// Throughput mode: these issues are drained by the agents. Preloaded says they already exist on the
+	// server (written to its JSONL before it started); otherwise they are created with issue.create first.
+	Issues    []IssueSpec
+	Preloaded bool
+
+	// Latency mode (Rate > 0): issues are created through issue.create at Rate per second for Duration
+	// while the agents wait; Issues is ignored.
+	Rate float64
+
+	Duration     time.Duration // latency mode: create phase; throughput mode: cap on the run (0 = 10 min)
+	DrainTimeout time.Duration // latency mode: wait after the last create (0 = 30 s)
+	WorkTime     time.Duration // mean simulated session per issue (0 = complete at once)
+	WorkVariance float64       // ± fraction of WorkTime, uniform
+	FailRate     float64       // fraction of sessions that end in fail
+	Ramp         time.Duration // agents connect spread over Ramp
+
+	ServerPID  int                                   // when > 0, the server's RSS is sampled from /proc
+	Stop       func() error                          // when set, stops the server before the final-state check (owned server)
+	FinalState func() (map[string]FinalState, error) // when set, reads the final state (else issue.get)
+	Progress   func(done, total int64)               // called every 200 ms with resolved issues
+	IDPrefix   string                                // prefix of created issue ids (default "lt<unix time>")
+	OnError    func(error)                           // when set, told the first agent error of the run
+}
+
+// FinalState is an issue's status in the server's final state.
+type FinalState struct {
+	Status string
+	Failed bool // carries the dead-letter label gtc:failed
+}
+
+// FailedLabel is the label gtc puts on dead-lettered issues (coord.Config default).
+const FailedLabel = "gtc:failed"
+
+type driver struct {
+	cfg       Config
+	tr        *tracker
+	work      sync.WaitGroup
+	workCtx   context.Context
+	cancelled atomic.Int64
+	errMu     sync.Mutex
+	firstErr  error
+}
+
+func (d *driver) dialOptions() rpc.DialOptions {
+	return rpc.DialOptions{Network: d.cfg.Network, Addr: d.cfg.Addr, Token: d.cfg.Token, MaxMessageBytes: 64 << 20}
+}
+
+func (d *driver) noteErr(err error) {
+	d.errMu.Lock()
+	if d.firstErr == nil {
+		d.firstErr = err
+	}
+	d.errMu.Unlock()
+}
+
+// sessionTime draws one session length.
+func (d *driver) sessionTime() time.Duration {
+	w := d.cfg.WorkTime
+	if w <= 0 {
+		return 0
+	}
+	return time.Duration(float64(w) * (1 + d.cfg.WorkVariance*(2*rand.Float64()-1)))
+}
+
+// Run drives one load test and returns its figures and the server's profile report of the run (with
+// the server's RSS samples added when ServerPID was given). The server-side figures come from coord.profile.
+func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err error) {
+	if cfg.Network == "" {
+		cfg.Network = "unix"
+	}
+	if cfg.Agents <= 0 {
+		return Result{}, ProfileReport{}, errors.New("load test: agents must be positive")
+	}
+	if cfg.IDPrefix == "" {
+		cfg.IDPrefix = "lt" + strconv.FormatInt(time.Now().UnixNano()&0xffffffff, 36)
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 30 * time.Second
+	}
+	d := &driver{cfg: cfg, tr: newTracker()}
+	rate := cfg.Rate > 0
+	specs := cfg.Issues
+	if rate {
+		if cfg.Duration <= 0 {
+			return Result{}, ProfileReport{}, errors.New("load test: --rate needs a --duration")
+		}
+		n := max(1, int(cfg.Rate*cfg.Duration.Seconds()))
+		specs = make([]IssueSpec, n)
+		for i := range specs {
+			specs[i] = IssueSpec{ID: cfg.IDPrefix + "-" + strconv.Itoa(i+1), Priority: rand.IntN(5)}
+		}
+	}
+	if len(specs) == 0 {
+		return Result{}, ProfileReport{}, errors.New("load test: no issues (give issues or a rate)")
+	}
+	d.tr.add(specs, time.Time{})
+
+	// The control connection: creates, the profile, the final check.
+	ctl, err := rpc.Dial(ctx, d.dialOptions())
+	if err != nil {
+		return Result{}, ProfileReport{}, err
+	}
+	defer ctl.Close()
+	if _, err := ctl.Hello(ctx, rpc.HelloParams{Name: cfg.IDPrefix + "-ctl", Role: "client"}); err != nil {
+		return Result{}, ProfileReport{}, fmt.Errorf("control connection: %w", err)
+	}
+
+	if !rate && !cfg.Preloaded {
+		if err := d.createAll(ctx, ctl, specs); err != nil {
+			return Result{}, ProfileReport{}, err
+		}
+	}
+
+	var rss *RSSTracker
+	rssCtx, stopRSS := context.WithCancel(context.Background())
+	rssDone := make(chan struct{})
+	if cfg.ServerPID > 0 {
+		rss = NewRSSTracker(cfg.ServerPID)
+		go func() { defer close(rssDone); _ = rss.Run(rssCtx, 100*time.Millisecond) }()
+	} else {
+		close(rssDone)
+	}
+	defer func() { stopRSS(); <-rssDone }()
+
+	workCtx, stopWork := context.WithCancel(context.Background())
+	defer stopWork()
+	d.workCtx = workCtx
+	start := time.Now()
+	if !rate {
+		d.tr.markReady(start)
+	}
+	agents, err := d.connectAgents(ctx)
+	defer func() {
+		stopWork()
+		var wg sync.WaitGroup
+		for _, a := range agents {
+			wg.Add(1)
+			go func() { defer wg.Done(); a.c.Close() }()
+		}
+		wg.Wait()
+		d.work.Wait()
+	}()
+	if err != nil {
+		return Result{}, ProfileReport{}, err
+	}
+
+	progCtx, stopProg := context.WithCancel(ctx)
+	progDone := make(chan struct{})
+	go func() {
+		defer close(progDone)
+		d.progress(progCtx)
+	}()
+
+	var end time.Time
+	if rate {
+		start = time.Now() // latency mode: time from the first create
+		if err := d.createAtRate(ctx, ctl, specs); err != nil {
+			stopProg()
+			<-progDone
+			return Result{}, ProfileReport{}, err
+		}
+		select {
+		case <-d.tr.done:
+		case <-time.After(cfg.DrainTimeout):
+		case <-ctx.Done():
+		}
+	} else {
+		limit := cfg.Duration
+		if limit <= 0 {
+			limit = 10 * time.Minute
+		}
+		select {
+		case <-d.tr.done:
+		case <-time.After(limit):
+		case <-ctx.Done():
+		}
+	}
+	end = time.Now()
+	stopProg()
+	<-progDone
+	if err := ctx.Err(); err != nil {
+		return Result{}, ProfileReport{}, err
+	}
+	elapsed := end.Sub(start)
+
+	res = Result{Agents: cfg.Agents, Issues: len(specs), DurationS: round3(elapsed.Seconds())}
+	if elapsed > 0 {
+		res.CompletionsPerSec = round3(float64(d.tr.completions.Load()) / elapsed.Seconds())
+	}
+	res.DispatchMs = d.tr.dispatch.Summary().Percentiles()
+	res.CreateToPushMs = d.tr.createToPush.Summary().Percentiles()
+	res.QueueWaitMs = d.tr.queueWait.Summary().Percentiles3()
+	res.RPCMs = d.tr.rpc.Summary().Percentiles3()
+
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	pr, err := ctl.CoordProfile(pctx, rpc.ProfileParams{WindowMS: time.Since(start).Milliseconds() + 1000,
+		TargetAgents: cfg.Agents, TargetIssues: len(specs)})
+	cancel()
+	if err != nil {
+		return Result{}, ProfileReport{}, fmt.Errorf("server profile: %w", err)
+	}
+	if err := json.Unmarshal(pr.RawMessage, &rep); err != nil {
+		return Result{}, ProfileReport{}, fmt.Errorf("decode server profile: %w", err)
+	}
+	res.FillServer(rep)
+	res.CommitBatchAvg = round3(rep.CommitBatchAvg)
+
+	// Stop the work, then read the final state (from the stopped server's JSONL, or over RPC).
+	stopWork()
+	var final map[string]FinalState
+	if cfg.FinalState == nil {
+		final, err = d.finalOverRPC(ctx, ctl, specs)
+		if err != nil {
+			return Result{}, ProfileReport{}, err
+		}
+	}
+	stopRSS()
+	<-rssDone
+	if rss != nil && rss.Samples() > 0 {
+		res.RSSPeakMB, res.RSSGrowthMB = rss.PeakMB(), rss.GrowthMB()
+		rep.Metrics.RSS = mbSlice(rss.Bytes())
+		rep.Report = FormatProfile(rep)
+	}
+	if cfg.Stop != nil {
+		for _, a := range agents {
+			a.c.Close()
+		}
+		ctl.Close()
+		if err := cfg.Stop(); err != nil {
+			return Result{}, ProfileReport{}, fmt.Errorf("stop server: %w", err)
+		}
+	}
+	if cfg.FinalState != nil {
+		if final, err = cfg.FinalState(); err != nil {
+			return Result{}, ProfileReport{}, fmt.Errorf("read final state: %w", err)
+		}
+	}
+	res.LostIssues, res.LostCompletions = d.tr.verify(final)
+	res.Errors = d.tr.errors.Load()
+	if d.firstErr != nil && cfg.OnError != nil {
+		cfg.OnError(d.firstErr)
+	}
+	res.DoubleAssignments = d.tr.doubles.Load()
+	return res, rep, nil
+}
+
+// connectAgents connects every agent, spread over the ramp, at most 64 dials at a time.
+func (d *driver) connectAgents(ctx context.Context) ([]*agent, error) {
+	n := d.cfg.Agents
+	agents := make([]*agent, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		a := &agent{d: d, idx: i, name: d.cfg.IDPrefix + "-agent-" + strconv.Itoa(i+1)}
+		agents[i] = a
+		if d.cfg.Ramp > 0 {
+			at := t0.Add(time.Duration(int64(d.cfg.Ramp) * int64(i) / int64(n)))
+			select {
+			case <-time.After(time.Until(at)):
+			case <-ctx.Done():
+			}
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			defer cancel()
+			errs[i] = a.connect(cctx)
+		}()
+	}
+	wg.Wait()
+	out := agents[:0]
+	var first error
+	for i, a := range agents {
+		if errs[i] != nil {
+			if first == nil {
+				first = errs[i]
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	if first != nil {
+		return out, fmt.Errorf("connect agents (%d of %d failed): %w", n-len(out), n, first)
+	}
+	return out, nil
+}
+
+// createAll creates the throughput-mode issues before the agents connect; an issue waits for its
+// dependencies to exist, so 16 creators run in parallel.
+func (d *driver) createAll(ctx context.Context, c *rpc.Client, specs []IssueSpec) error {
+	made := make([]chan struct{}, len(specs))
+	idx := make(map[string]int, len(specs))
+	for i, s := range specs {
+		made[i] = make(chan struct{})
+		idx[s.ID] = i
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errCh := make(chan error, 16)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(specs) {
+					return
+				}
+				s := specs[i]
+				p := rpc.IssueCreateParams{ID: s.ID, Title: "load test " + s.ID, Description: issueBody, Priority: &s.Priority, Type: "task"}
+				for _, dep := range s.Deps {
+					select {
+					case <-made[idx[dep]]:
+					case <-cctx.Done():
+						return
+					}
+					p.Deps = append(p.Deps, rpc.DepSpec{ID: dep, Type: "blocks"})
+				}
+				if _, err := c.IssueCreate(cctx, p); err != nil {
+					errCh <- fmt.Errorf("create %s: %w", s.ID, err)
+					cancel()
+					return
+				}
+				close(made[i])
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errCh:
+		return err
+	default:
+		return nil
+	}
+}
+
+// createAtRate sends issue.create at the configured rate (each on its own goroutine, so a slow reply
+// does not delay the next create); it returns when every create has been answered.
+func (d *driver) createAtRate(ctx context.Context, c *rpc.Client, specs []IssueSpec) error {
+	interval := time.Duration(float64(time.Second) / d.cfg.Rate)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for i, s := range specs {
+		at := t0.Add(time.Duration(i) * interval)
+		if w := time.Until(at); w > 0 {
+			select {
+			case <-time.After(w):
+			case <-ctx.Done():
+				wg.Wait()
+				return ctx.Err()
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := rpc.IssueCreateParams{ID: s.ID, Title: "load test " + s.ID, Description: issueBody, Priority: &s.Priority, Type: "task"}
+			start := time.Now()
+			d.tr.created(s.ID, start)
+			if _, err := c.IssueCreate(ctx, p); err != nil {
+				d.tr.errors.Add(1)
+				d.noteErr(err)
+				d.tr.deadLettered(s.ID) // never created: resolve it so the run does not wait for it
+				return
+			}
+			d.tr.rpc.Since(start)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// progress reports resolved issues every 200 ms until ctx ends (and once more at the end).
+func (d *driver) progress(ctx context.Context) {
+	if d.cfg.Progress == nil {
+		return
+	}
+	total := int64(d.tr.total())
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.cfg.Progress(min(d.tr.resolved.Load(), total), total)
+			return
+		case <-t.C:
+			d.cfg.Progress(min(d.tr.resolved.Load(), total), total)
+		}
+	}
+}
+
+// finalOverRPC reads every issue's status with issue.get (32 at a time).
+func (d *driver) finalOverRPC(ctx context.Context, c *rpc.Client, specs []IssueSpec) (map[string]FinalState, error) {
+	out := make(map[string]FinalState, len(specs))
+	var mu sync.Mutex
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(specs) {
+					return
+				}
+				r, err := c.IssueGet(ctx, rpc.IssueGetParams{ID: specs[i].ID})
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					continue // a missing issue counts as lost
+				}
+				st, err := decodeFinal(r.Issue)
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				mu.Lock()
+				out[specs[i].ID] = st
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil && ctx.Err() != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decodeFinal reads status and labels from one issue record.
+func decodeFinal(raw []byte) (FinalState, error) {
+	var r struct {
+		Status string   `json:"status"`
+		Labels []string `json:"labels"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return FinalState{}, fmt.Errorf("decode issue record: %w", err)
+	}
+	st := FinalState{Status: r.Status}
+	for _, l := range r.Labels {
+		if l == FailedLabel {
+			st.Failed = true
+		}
+	}
+	return st, nil
+}

@@ -1,0 +1,216 @@
+package loadtest
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// trackedIssue is the load generator's view of one issue.
+type trackedIssue struct {
+	deps       int       // dependencies not yet completed
+	dependents []int     // issues waiting on this one
+	depIdx     []int     // issues this one waits on
+	readyAt    time.Time // when it became assignable (zero: not yet, or unknown after a failed attempt)
+	createdAt  time.Time // when issue.create was sent (rate mode)
+	holder     string    // lease id currently held by an agent ("" none)
+	holderAg   int
+	completed  bool // a success complete was acknowledged by the server
+	dead       bool // a fail reply said dead-lettered
+	unreach    bool // a dependency was dead-lettered: it can never become ready
+	pushes     int
+}
+
+// tracker follows every issue of a run: readiness, holders (for double assignments) and resolution.
+type tracker struct {
+	mu       sync.Mutex
+	byID     map[string]int
+	issues   []trackedIssue
+	ids      []string
+	resolved atomic.Int64 // completed, dead-lettered or unreachable
+	done     chan struct{}
+	doneOnce sync.Once
+
+	dispatch, createToPush, queueWait, rpc *Recorder
+	doubles                                atomic.Int64
+	completions                            atomic.Int64
+	errors                                 atomic.Int64
+}
+
+func newTracker() *tracker {
+	return &tracker{byID: map[string]int{}, done: make(chan struct{}),
+		dispatch: NewRecorder(), createToPush: NewRecorder(), queueWait: NewRecorder(), rpc: NewRecorder()}
+}
+
+// add registers issues; readyAt is when those without dependencies became ready (zero: set later by created).
+func (t *tracker) add(specs []IssueSpec, readyAt time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range specs {
+		t.byID[s.ID] = len(t.issues)
+		t.ids = append(t.ids, s.ID)
+		t.issues = append(t.issues, trackedIssue{})
+	}
+	for _, s := range specs {
+		i := t.byID[s.ID]
+		for _, d := range s.Deps {
+			if j, ok := t.byID[d]; ok {
+				t.issues[i].deps++
+				t.issues[i].depIdx = append(t.issues[i].depIdx, j)
+				t.issues[j].dependents = append(t.issues[j].dependents, i)
+			}
+		}
+		if t.issues[i].deps == 0 && !readyAt.IsZero() {
+			t.issues[i].readyAt = readyAt
+		}
+	}
+}
+
+// created records that issue.create for id is about to be sent.
+func (t *tracker) created(id string, at time.Time) {
+	t.mu.Lock()
+	if i, ok := t.byID[id]; ok {
+		t.issues[i].createdAt = at
+		if t.issues[i].deps == 0 {
+			t.issues[i].readyAt = at
+		}
+	}
+	t.mu.Unlock()
+}
+
+// markReady sets the ready time of issues without dependencies that have none yet.
+func (t *tracker) markReady(at time.Time) {
+	t.mu.Lock()
+	for i := range t.issues {
+		if t.issues[i].deps == 0 && t.issues[i].readyAt.IsZero() {
+			t.issues[i].readyAt = at
+		}
+	}
+	t.mu.Unlock()
+}
+
+func (t *tracker) total() int { t.mu.Lock(); defer t.mu.Unlock(); return len(t.issues) }
+
+// pushed records an assignment received by agent ag at now; freeAt is when the agent's slot became free.
+func (t *tracker) pushed(ag int, issueID, leaseID string, attempt int, now, freeAt time.Time) {
+	t.mu.Lock()
+	i, ok := t.byID[issueID]
+	if !ok {
+		t.mu.Unlock()
+		return // not ours (another workload on a shared server)
+	}
+	is := &t.issues[i]
+	is.pushes++
+	if is.holder != "" && is.holder != leaseID {
+		t.doubles.Add(1)
+	}
+	is.holder, is.holderAg = leaseID, ag
+	readyAt, createdAt := is.readyAt, is.createdAt
+	t.mu.Unlock()
+	if !createdAt.IsZero() && attempt == 1 {
+		t.createToPush.Record(now.Sub(createdAt))
+	}
+	if readyAt.IsZero() || attempt != 1 {
+		return // readiness after a failed attempt (backoff) is not observable from here
+	}
+	t.queueWait.Record(now.Sub(readyAt))
+	possible := readyAt
+	if freeAt.After(possible) {
+		possible = freeAt
+	}
+	t.dispatch.Record(now.Sub(possible))
+}
+
+// releasing clears the holder before a complete, fail or after a cancel (the lease is over for the agent).
+func (t *tracker) releasing(issueID, leaseID string) {
+	t.mu.Lock()
+	if i, ok := t.byID[issueID]; ok && t.issues[i].holder == leaseID {
+		t.issues[i].holder = ""
+	}
+	t.mu.Unlock()
+}
+
+// completedOK records a success complete acknowledged by the server; sentAt is when it was sent
+// (the moment dependents may have become ready, as seen from here).
+func (t *tracker) completedOK(issueID string, sentAt time.Time) {
+	t.completions.Add(1)
+	t.mu.Lock()
+	i, ok := t.byID[issueID]
+	if !ok || t.issues[i].completed {
+		t.mu.Unlock()
+		return
+	}
+	t.issues[i].completed = true
+	n := int64(1)
+	for _, d := range t.issues[i].dependents {
+		dep := &t.issues[d]
+		dep.deps--
+		if dep.deps == 0 && dep.readyAt.IsZero() && !dep.unreach {
+			dep.readyAt = sentAt
+		}
+	}
+	t.mu.Unlock()
+	t.resolve(n)
+}
+
+// deadLettered records a fail reply that dead-lettered the issue: it and its transitive dependents are resolved.
+func (t *tracker) deadLettered(issueID string) {
+	t.mu.Lock()
+	i, ok := t.byID[issueID]
+	if !ok || t.issues[i].dead {
+		t.mu.Unlock()
+		return
+	}
+	t.issues[i].dead = true
+	n := int64(1)
+	stack := append([]int(nil), t.issues[i].dependents...)
+	for len(stack) > 0 {
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if is := &t.issues[d]; !is.unreach && !is.completed && !is.dead {
+			is.unreach = true
+			n++
+			stack = append(stack, is.dependents...)
+		}
+	}
+	t.mu.Unlock()
+	t.resolve(n)
+}
+
+func (t *tracker) resolve(n int64) {
+	if t.resolved.Add(n) >= int64(t.total()) {
+		t.doneOnce.Do(func() { close(t.done) })
+	}
+}
+
+// verify compares the server's final state with what the agents saw: issues neither closed nor
+// dead-lettered (nor blocked by a dead-lettered dependency) are lost; success completes the server
+// acknowledged on issues that are not closed are lost completions.
+func (t *tracker) verify(final map[string]FinalState) (lostIssues, lostCompletions int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, id := range t.ids {
+		is := &t.issues[i]
+		st, ok := final[id]
+		closed := ok && st.Status == "closed"
+		dead := ok && st.Failed
+		if is.completed && !closed {
+			lostCompletions++
+		}
+		if !closed && !dead && !is.unreach && !t.blockedByDead(i, final) {
+			lostIssues++
+		}
+	}
+	return lostIssues, lostCompletions
+}
+
+// blockedByDead reports whether a dependency of issue i is (transitively) dead-lettered in the final
+// state, also when the dead-lettering came from an expiry the agents never saw.
+func (t *tracker) blockedByDead(i int, final map[string]FinalState) bool {
+	for _, j := range t.issues[i].depIdx {
+		if final[t.ids[j]].Failed || t.blockedByDead(j, final) {
+			return true
+		}
+	}
+	return false
+}
