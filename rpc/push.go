@@ -138,7 +138,8 @@ func (c *conn) handleAck(m *message) bool {
 	if ps == nil {
 		return false
 	}
-	if m.errObj != nil && string(m.errObj) != "null" || !c.authed.Load() {
+	// A push made while hello is served (pushable) may be acked before hello's reply: that ack counts.
+	if m.errObj != nil && string(m.errObj) != "null" || !(c.authed.Load() || c.pushable.Load()) {
 		return true // an error reply counts as no ack
 	}
 	var r AssignReply
