@@ -248,6 +248,7 @@ func (c *core) heartbeat(now time.Time, name, id string, epoch int64, progress s
 		for _, l := range sortedLeases(w.leases) {
 			c.beat(l, dl, progress)
 		}
+		c.extendMerges(w)
 		return dl, nil
 	}
 	l, _, err := c.check(name, id, epoch)

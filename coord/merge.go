@@ -68,6 +68,8 @@ type MergeQueue interface {
 	Merged(now time.Time, id string, epoch int64, mergeCommit string) (MergeDecision, []Change, error)
 	// Failed records that the request held at epoch did not land.
 	Failed(now time.Time, id string, epoch int64, f MergeFailure) (MergeDecision, []Change, error)
+	// Extend renews the slot deadline of the request held at epoch.
+	Extend(now time.Time, id string, epoch int64) (MergeRequest, []Change, error)
 	// Expire takes back every slot whose deadline has passed.
 	Expire(now time.Time) ([]MergeDecision, []Change)
 	// Abandon takes back every slot held by refinery.
@@ -303,6 +305,20 @@ func (c *core) mergeConnected(w *worker) {
 		c.effect(mergePush{Worker: w.row.Name, Session: w.session, Req: r})
 	}
 	c.needMerge = true
+}
+
+// extendMerges renews the slots of a refinery that shows life (a heartbeat without a lease id).
+func (c *core) extendMerges(w *worker) {
+	if c.mq == nil || w.row.Role != RoleRefinery {
+		return
+	}
+	for _, r := range c.mq.Merging(w.row.Name) {
+		if _, ch, err := c.mq.Extend(c.now, r.ID, r.Epoch); err == nil {
+			for _, x := range ch {
+				c.emit(x)
+			}
+		}
+	}
 }
 
 // mergeDisconnected starts the reconnect grace of a refinery holding slots.

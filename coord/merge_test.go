@@ -497,3 +497,24 @@ func TestMergeQueueSurvivesRestart(t *testing.T) {
 		t.Fatalf("MR-2 retried: %+v", m)
 	}
 }
+
+func TestMergeSlotExtendedByRefineryHeartbeat(t *testing.T) {
+	h := runMerge(t, mergeCfg(), &failPersister{}, nil, mt0)
+	h.put(task("gt-1", 2))
+	h.hello("w", "client", 1)
+	h.hello("r1", coord.RoleRefinery, 2)
+	h.submit("w", "gt-1")
+	m := h.nextMerge()
+	h.advance(9 * time.Minute)
+	if _, err := h.e.Heartbeat(h.ctx, "r1", "", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	h.advance(9 * time.Minute) // past the first deadline, before the renewed one
+	if r, _ := h.e.MergeGet(m.req.ID); r.State != "merging" || r.Epoch != m.req.Epoch {
+		t.Fatalf("after a heartbeat the slot lives on: %+v", r)
+	}
+	h.advance(2 * time.Minute)
+	if m2 := h.nextMerge(); m2.req.ID != m.req.ID || m2.req.Epoch <= m.req.Epoch || m2.req.Attempts != 1 {
+		t.Fatalf("after the renewed deadline: %+v", m2)
+	}
+}

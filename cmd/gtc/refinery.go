@@ -81,7 +81,7 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 	defer wg.Wait()
 	backoff := 200 * time.Millisecond
 	for first := true; ; first = false {
-		cl, _, err := connect(ctx, o.Target, rpc.HelloParams{Name: o.Name, Role: coord.RoleRefinery, Capacity: 1},
+		cl, hr, err := connect(ctx, o.Target, rpc.HelloParams{Name: o.Name, Role: coord.RoleRefinery, Capacity: 1},
 			func(cl *rpc.Client) {
 				cl.OnMerge(func(_ context.Context, m coord.MergeRequest) bool {
 					select {
@@ -111,16 +111,33 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 		backoff = 200 * time.Millisecond
 		fmt.Fprintf(o.Out, "refinery %s: connected to %s, merging into %s\n", o.Name, o.Target, o.Repo)
 		r.setClient(cl)
-		select {
-		case <-ctx.Done():
-			r.setClient(nil)
-			cl.Close()
-			return nil
-		case <-cl.Done():
-			r.setClient(nil)
-			cl.Close()
-			o.Log.Warn("refinery: connection lost; reconnecting")
+		every := time.Duration(hr.HeartbeatMS) * time.Millisecond
+		if every <= 0 {
+			every = 20 * time.Second
 		}
+		tick := time.NewTicker(every) // heartbeats renew the merge slots held (long gates)
+	conn:
+		for {
+			select {
+			case <-ctx.Done():
+				tick.Stop()
+				r.setClient(nil)
+				cl.Close()
+				return nil
+			case <-cl.Done():
+				break conn
+			case <-tick.C:
+				hctx, cancel := context.WithTimeout(ctx, callTimeout)
+				if _, err := cl.Heartbeat(hctx, rpc.HeartbeatParams{}); err != nil {
+					o.Log.Debug("refinery: heartbeat failed", "err", err)
+				}
+				cancel()
+			}
+		}
+		tick.Stop()
+		r.setClient(nil)
+		cl.Close()
+		o.Log.Warn("refinery: connection lost; reconnecting")
 	}
 }
 

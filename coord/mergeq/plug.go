@@ -59,6 +59,11 @@ func (p Plug) Failed(now time.Time, id string, epoch int64, f coord.MergeFailure
 	return decision(d), ch, err
 }
 
+// Extend renews the slot deadline of the request held at epoch.
+func (p Plug) Extend(now time.Time, id string, epoch int64) (coord.MergeRequest, []coord.Change, error) {
+	return p.Q.Extend(now, id, epoch)
+}
+
 // Expire takes back every slot whose deadline has passed.
 func (p Plug) Expire(now time.Time) ([]coord.MergeDecision, []coord.Change) {
 	ds, ch := p.Q.Expire(now)
