@@ -142,7 +142,7 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 }
 
 func (r *refineryLoop) setClient(cl *rpc.Client) { r.mu.Lock(); r.cl = cl; r.mu.Unlock() }
-func (r *refineryLoop) client() *rpc.Client     { r.mu.Lock(); defer r.mu.Unlock(); return r.cl }
+func (r *refineryLoop) client() *rpc.Client      { r.mu.Lock(); defer r.mu.Unlock(); return r.cl }
 
 // mergeLoop lands pushed merges one at a time and reports them.
 func (r *refineryLoop) mergeLoop(ctx context.Context) {
