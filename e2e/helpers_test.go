@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -333,6 +335,12 @@ func startLive(t testing.TB, n int, adjust func(*daemon.Config)) *live {
 	t.Helper()
 	dir := shortDir(t)
 	writeWorkspace(t, dir, n, 1)
+	return openLive(t, dir, n, adjust)
+}
+
+// openLive opens and runs a daemon on the workspace dir and waits until it holds n issues.
+func openLive(t testing.TB, dir string, n int, adjust func(*daemon.Config)) *live {
+	t.Helper()
 	logs := &syncBuf{}
 	cfg := daemon.Config{Dir: dir, Listen: "127.0.0.1:0", HTTP: "127.0.0.1:0", SyncInterval: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
@@ -354,7 +362,7 @@ func startLive(t testing.TB, n int, adjust func(*daemon.Config)) *live {
 	l.tcp, l.http = d.Addrs()
 	go func() { l.done <- d.Run(ctx) }()
 	t.Cleanup(l.stop)
-	// Run imports before serving the socket: wait until the import is visible.
+	// Run imports before it serves: wait until the import is visible.
 	waitFor(t, 10*time.Second, "initial import", func() bool { return d.Engine().Status().Issues.Total >= n })
 	return l
 }
@@ -368,4 +376,75 @@ func (l *live) stop() {
 		case <-time.After(20 * time.Second):
 		}
 	})
+}
+
+// testWorker is a worker connection whose assignments land on a channel.
+type testWorker struct {
+	c       *rpc.Client
+	hello   *rpc.HelloResult
+	assigns chan rpc.Assignment
+}
+
+// newTestWorker dials, registers an assign handler (accept decides each push; nil accepts all) and says hello.
+func newTestWorker(t testing.TB, network, addr, token, name string, accept func(rpc.Assignment) bool) *testWorker {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: network, Addr: addr, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	w := &testWorker{c: c, assigns: make(chan rpc.Assignment, 64)}
+	c.OnAssign(func(_ context.Context, a rpc.Assignment) (bool, string) {
+		if accept != nil && !accept(a) {
+			return false, "not taking it"
+		}
+		w.assigns <- a
+		return true, ""
+	})
+	if w.hello, err = c.Hello(ctx, rpc.HelloParams{Name: name, Role: "worker", Capacity: 1}); err != nil {
+		t.Fatalf("hello %s: %v", name, err)
+	}
+	return w
+}
+
+// next returns the next accepted assignment.
+func (w *testWorker) next(t testing.TB, d time.Duration) rpc.Assignment {
+	t.Helper()
+	select {
+	case a := <-w.assigns:
+		return a
+	case <-time.After(d):
+		t.Fatalf("no assignment within %v", d)
+		return rpc.Assignment{}
+	}
+}
+
+// complete completes a lease with an idempotency key derived from it.
+func (w *testWorker) complete(a rpc.Assignment) (*rpc.CompleteResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return w.c.Complete(ctx, rpc.CompleteParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch,
+		SessionResult: rpc.SessionResult{Outcome: "success"}, Idempotency: rpc.Idempotency{IdempotencyKey: "done-" + a.Lease.ID}})
+}
+
+// httpGet returns the status and body of a GET.
+func httpGet(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// jsonUnmarshal decodes or fails the test.
+func jsonUnmarshal(t testing.TB, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("decode %s: %v", b, err)
+	}
 }
