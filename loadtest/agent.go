@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gastown/gtc/rpc"
@@ -17,7 +18,7 @@ type agent struct {
 	idx  int
 	name string
 	c    *rpc.Client
-	hb   time.Duration // heartbeat interval from hello
+	hb   atomic.Int64 // heartbeat interval from hello (ns); pushes can arrive before hello returns
 
 	mu      sync.Mutex
 	freeAt  time.Time                // when the agent's slot last became free
@@ -34,15 +35,15 @@ func (a *agent) connect(ctx context.Context) error {
 	a.cancels = map[string]chan struct{}{}
 	c.OnAssign(a.onAssign)
 	c.OnCancel(a.onCancel)
+	a.mu.Lock()
+	a.freeAt = time.Now() // the slot is free from the moment hello is sent
+	a.mu.Unlock()
 	h, err := c.Hello(ctx, rpc.HelloParams{Name: a.name, Role: "worker", Capacity: 1})
 	if err != nil {
 		c.Close()
 		return fmt.Errorf("agent %s: %w", a.name, err)
 	}
-	a.hb = time.Duration(h.HeartbeatMS) * time.Millisecond
-	a.mu.Lock()
-	a.freeAt = time.Now()
-	a.mu.Unlock()
+	a.hb.Store(int64(time.Duration(h.HeartbeatMS) * time.Millisecond))
 	return nil
 }
 
@@ -86,8 +87,8 @@ func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 		t := time.NewTimer(dur)
 		defer t.Stop()
 		var hbC <-chan time.Time
-		if a.hb > 0 && dur > a.hb {
-			tk := time.NewTicker(a.hb)
+		if hb := time.Duration(a.hb.Load()); hb > 0 && dur > hb {
+			tk := time.NewTicker(hb)
 			defer tk.Stop()
 			hbC = tk.C
 		}

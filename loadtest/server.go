@@ -149,7 +149,11 @@ func (s *Server) Stop() error {
 
 // FinalState reads the workspace's issues.jsonl (after Stop it holds the exported final state).
 func (s *Server) FinalState() (map[string]FinalState, error) {
-	path := filepath.Join(s.Dir, ".beads", "issues.jsonl")
+	return ReadFinalState(filepath.Join(s.Dir, ".beads", "issues.jsonl"))
+}
+
+// ReadFinalState reads id, status and the dead-letter label of every issue in a beads JSONL file.
+func ReadFinalState(path string) (map[string]FinalState, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read final state: %w", err)

@@ -1,0 +1,79 @@
+package loadtest
+
+import (
+	"testing"
+	"time"
+)
+
+func TestTrackerCountsDoublesAndLosses(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	specs := []IssueSpec{{ID: "a"}, {ID: "b", Deps: []string{"a"}}, {ID: "c"}, {ID: "d", Deps: []string{"c"}}}
+	tr := newTracker()
+	tr.add(specs, t0)
+
+	// a: pushed to agent 0, then to agent 1 while agent 0 still holds it → a double assignment.
+	tr.pushed(0, "a", "L1", 1, t0.Add(time.Millisecond), t0)
+	tr.pushed(1, "a", "L2", 1, t0.Add(2*time.Millisecond), t0)
+	if got := tr.doubles.Load(); got != 1 {
+		t.Fatalf("doubles = %d, want 1", got)
+	}
+	// After a release (complete sent), a new push of the same issue is not a double.
+	tr.releasing("a", "L2")
+	tr.pushed(1, "a", "L3", 2, t0.Add(3*time.Millisecond), t0)
+	if got := tr.doubles.Load(); got != 1 {
+		t.Fatalf("doubles = %d after release, want still 1", got)
+	}
+	tr.releasing("a", "L3")
+	tr.completedOK("a", t0.Add(4*time.Millisecond))
+	// b became ready when a's complete was sent: its dispatch is measured from then.
+	tr.pushed(0, "b", "L4", 1, t0.Add(6*time.Millisecond), t0)
+	if s := tr.dispatch.Summary(); s.Max != 2*time.Millisecond {
+		t.Fatalf("dispatch max = %v, want 2ms (ready at a's complete, pushed 2ms later)", s.Max)
+	}
+	tr.releasing("b", "L4")
+	tr.completedOK("b", t0.Add(7*time.Millisecond))
+	// c dead-lettered: d can never run and counts as resolved.
+	tr.deadLettered("c")
+	select {
+	case <-tr.done:
+	default:
+		t.Fatalf("not done with %d of 4 resolved", tr.resolved.Load())
+	}
+
+	tests := []struct {
+		name                 string
+		final                map[string]FinalState
+		wantLost, wantLostOK int64
+	}{
+		{"consistent", map[string]FinalState{"a": {Status: "closed"}, "b": {Status: "closed"}, "c": {Status: "blocked", Failed: true}, "d": {Status: "open"}}, 0, 0},
+		{"completion not closed", map[string]FinalState{"a": {Status: "closed"}, "b": {Status: "open"}, "c": {Status: "blocked", Failed: true}, "d": {Status: "open"}}, 1, 1},
+		{"issue missing", map[string]FinalState{"b": {Status: "closed"}, "c": {Status: "blocked", Failed: true}, "d": {Status: "open"}}, 1, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			lost, lostOK := tr.verify(tc.final)
+			if lost != tc.wantLost || lostOK != tc.wantLostOK {
+				t.Fatalf("verify = %d lost issues, %d lost completions; want %d, %d", lost, lostOK, tc.wantLost, tc.wantLostOK)
+			}
+		})
+	}
+}
+
+func TestGenerateIssuesIsAcyclicAndSeeded(t *testing.T) {
+	a, b := GenerateIssues(500, "x", 3), GenerateIssues(500, "x", 3)
+	pos := map[string]int{}
+	for i, s := range a {
+		pos[s.ID] = i
+		if s.Priority < 0 || s.Priority > 4 {
+			t.Fatalf("%s priority %d", s.ID, s.Priority)
+		}
+		for _, d := range s.Deps {
+			if j, ok := pos[d]; !ok || j >= i {
+				t.Fatalf("%s depends on %s, not an earlier issue", s.ID, d)
+			}
+		}
+		if len(b[i].Deps) != len(s.Deps) || b[i].Priority != s.Priority {
+			t.Fatalf("same seed, different issue %d", i)
+		}
+	}
+}
