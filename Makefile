@@ -41,8 +41,17 @@ fuzz:
 		$(GO) test $$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME); \
 	done
 
-bench:
+# Go benchmarks, then the load-test runs of docs/benchmarks.md (JSON in bench-results/, gitignored).
+bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 
+	@mkdir -p bench-results
+	./$(BIN) loadtest --agents 100 --rate 100 --duration 10s --json > bench-results/latency-100x100.json
+	./$(BIN) loadtest --agents 30 --issues 500 --json > bench-results/throughput-30x500.json
+	./$(BIN) loadtest --agents 100 --issues 10000 --json > bench-results/throughput-100x10k.json
+	./$(BIN) loadtest --agents 1000 --issues 100000 --json > bench-results/throughput-1000x100k.json
+	./$(BIN) loadtest --agents 10000 --issues 100000 --json > bench-results/throughput-10000x100k.json
+	./$(BIN) profile --agents 25 --issues 100 --json > bench-results/profile-25x100.json
+	./$(BIN) loadtest --scenario all --work-time 200ms --json > bench-results/scenarios.json
 
 clean:
 	rm -rf bin $(TSDIR)/dist
