@@ -518,3 +518,48 @@ func TestMergeSlotExtendedByRefineryHeartbeat(t *testing.T) {
 		t.Fatalf("after the renewed deadline: %+v", m2)
 	}
 }
+
+func TestMergeSubmitNotDurableIsForgotten(t *testing.T) {
+	fp := &failPersister{}
+	h := runMerge(t, mergeCfg(), fp, nil, mt0)
+	h.put(task("gt-1", 2), task("gt-2", 2))
+	h.hello("w", "client", 1)
+	h.hello("r", coord.RoleRefinery, 2)
+	fp.setFailing(true)
+	if _, err := h.e.MergeSubmit(h.ctx, "w", coord.MergeSubmit{IssueID: "gt-1", Branch: "b"}); coord.ErrorCode(err) != coord.EUnavailable {
+		t.Fatalf("submit with failing storage: %v", err)
+	}
+	h.noMerge() // nothing undurable was pushed
+	fp.setFailing(false)
+	if l, err := h.e.MergeList(""); err != nil || len(l) != 0 {
+		t.Fatalf("after the failed commit: %+v %v", l, err)
+	}
+	r := h.submit("w", "gt-1")
+	if m := h.nextMerge(); m.req.ID != r.Request.ID || m.worker != "r" {
+		t.Fatalf("push after recovery: %+v", m)
+	}
+	if _, err := h.e.MergeSubmit(h.ctx, "w", coord.MergeSubmit{IssueID: "gt-1", Branch: "b"}); coord.ErrorCode(err) != coord.EConflict {
+		t.Fatalf("second request for one issue: %v", err)
+	}
+	if _, err := h.e.MergeSubmit(h.ctx, "w", coord.MergeSubmit{IssueID: "gt-9", Branch: "b"}); coord.ErrorCode(err) != coord.ENotFound {
+		t.Fatalf("unknown issue: %v", err)
+	}
+	if _, err := h.e.MergeSubmit(h.ctx, "nobody", coord.MergeSubmit{IssueID: "gt-2", Branch: "b"}); coord.ErrorCode(err) != coord.EUnauthorized {
+		t.Fatalf("unknown worker: %v", err)
+	}
+	if _, err := h.e.MergeReport(h.ctx, "w", r.Request.ID, 1, coord.MergeResult{Merged: true}); coord.ErrorCode(err) != coord.EStaleEpoch {
+		t.Fatalf("report by a non-holder: %v", err)
+	}
+}
+
+func TestMergeDisabledWithoutQueue(t *testing.T) {
+	h := runMerge(t, coord.Config{}, &failPersister{}, nil, mt0)
+	h.put(task("gt-1", 2))
+	h.hello("w", "client", 1)
+	if _, err := h.e.MergeSubmit(h.ctx, "w", coord.MergeSubmit{IssueID: "gt-1", Branch: "b"}); coord.ErrorCode(err) != coord.EUnavailable {
+		t.Fatalf("submit without a queue: %v", err)
+	}
+	if _, err := h.e.MergeList(""); coord.ErrorCode(err) != coord.EUnavailable {
+		t.Fatalf("list without a queue: %v", err)
+	}
+}
