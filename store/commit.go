@@ -135,9 +135,10 @@ func (r *commitReq) apply(t *wtx) error {
 	return nil
 }
 
-// Commit makes changes durable in one transaction, grouped with other callers' pending changes; it returns
-// only after that transaction committed (nil) or failed (an EUnavailable error: nothing of it was kept).
-// The context bounds only the wait to be queued: once queued, Commit waits for the outcome.
+// Commit makes changes durable in one transaction, grouped with other callers' pending changes (coord.Persister).
+// It returns nil only after that transaction committed; on error none of the changes was kept: EUnavailable
+// for a storage failure or a closed store, ENotFound for an IssueState of an unknown issue, or the context's
+// error if it ended before the batch started. Once queued, Commit waits for the outcome whatever ctx does.
 func (db *DB) Commit(ctx context.Context, changes []coord.Change) error {
 	if len(changes) == 0 {
 		return nil

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -259,7 +260,15 @@ func TestIssueStateUnknownIssueIsNotFound(t *testing.T) {
 
 func TestReadsNotFound(t *testing.T) {
 	ctx := context.Background()
-	db := openTest(t, Options{})
+	obs := &countObserver{}
+	db := openTest(t, Options{Observer: obs})
+	defer func() {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		if d := cmp.Diff(map[string]int{"issue": 1, "lease": 1, "meta": 1}, obs.reads); d != "" {
+			t.Errorf("observed reads (-want +got):\n%s", d)
+		}
+	}()
 	if _, _, err := db.GetIssue(ctx, "x"); coord.ErrorCode(err) != coord.ENotFound {
 		t.Errorf("GetIssue: %v", err)
 	}
@@ -499,6 +508,9 @@ func TestCommitAfterCloseIsUnavailable(t *testing.T) {
 	commit(t, db, coord.MetaPut{Key: "a", Value: "b"})
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Dir(db.Path())); !os.IsNotExist(err) {
+		t.Errorf("temporary directory of a :memory: store still there after Close: %v", err)
 	}
 	if err := db.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
