@@ -44,12 +44,15 @@ func connFlags() []cli.Flag {
 	}
 }
 
-// jsonFlag makes a command print one JSON document on stdout instead of text for people.
-var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print one JSON document on stdout (for scripts)"}
+// jsonFlag makes a command print one JSON document on stdout instead of text for people (a new
+// value per command: urfave/cli writes into a flag when it parses it).
+func jsonFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: "print one JSON document on stdout (for scripts)"}
+}
 
 // clientFlags returns connFlags, --json and the command's own flags.
 func clientFlags(own ...cli.Flag) []cli.Flag {
-	return append(append(connFlags(), jsonFlag), own...)
+	return append(append(connFlags(), jsonFlag()), own...)
 }
 
 // targetOf reads --addr/--token/--dir.

@@ -314,7 +314,7 @@ func claimCommand() *cli.Command {
 type leaseRef struct {
 	Lease     coord.Lease
 	Found     bool
-	Connected bool // its holder is connected (a running worker)
+	Connected bool // its holder is a connected worker (not a CLI session)
 }
 
 // findLease looks up the live lease named by arg (a lease id like L-17, or an issue id) with coord.workers.
@@ -326,7 +326,9 @@ func findLease(ctx context.Context, cl *rpc.Client, arg string) (leaseRef, error
 	for _, w := range r.Workers {
 		for _, l := range w.Leases {
 			if l.ID == arg || l.IssueID == arg {
-				return leaseRef{Lease: l, Found: true, Connected: w.State != coord.WorkerGone}, nil
+				// A client-role holder is a person's CLI session (e.g. `gtc claim` that just exited, whose
+				// disconnect may not be processed yet): acting in its name is what the next command is for.
+				return leaseRef{Lease: l, Found: true, Connected: w.State != coord.WorkerGone && w.Role != "client"}, nil
 			}
 		}
 	}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/daemon"
+)
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// startWorker runs runWorker against s until the test stops it; stop drains and waits for the return.
+type testWorker struct {
+	out    *lockedBuffer
+	drain  context.CancelFunc
+	kill   context.CancelFunc
+	done   chan error
+	waited bool
+}
+
+func startWorker(t *testing.T, s *liveServer, tweak func(*workerOptions)) *testWorker {
+	t.Helper()
+	ctx, drain := context.WithCancel(context.Background())
+	kill, stopKill := context.WithCancel(context.Background())
+	w := &testWorker{out: &lockedBuffer{}, drain: drain, kill: stopKill, done: make(chan error, 1)}
+	o := workerOptions{Target: dialTarget{Network: "unix", Addr: filepath.Join(s.dir, ".beads", "gtc.sock")},
+		Name: "w1", Capacity: 1, Out: w.out, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Kill: kill,
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, KillGrace: 200 * time.Millisecond,
+		ReportTimeout: 5 * time.Second, CallTimeout: 3 * time.Second}
+	if tweak != nil {
+		tweak(&o)
+	}
+	go func() { w.done <- runWorker(ctx, o) }()
+	t.Cleanup(func() {
+		w.drain()
+		w.kill()
+		if !w.waited {
+			select {
+			case <-w.done:
+			case <-time.After(10 * time.Second):
+				t.Error("worker did not stop within 10s of kill")
+			}
+		}
+	})
+	return w
+}
+
+// wait waits for runWorker to return.
+func (w *testWorker) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-w.done:
+		w.waited = true
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("worker did not return within %s", timeout)
+		return nil
+	}
+}
+
+// lines reads a file of lines ("" when missing).
+func lines(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// dead reports whether pid has exited (a zombie counts as exited).
+func dead(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(f) > 0 && f[0] == "Z"
+}
+
+func TestWorkerRunsIssuesEndToEnd(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	good := createIssues(t, dir, "Good one", "Good two", "Good three")
+	bad := decode[issueView](t, must(t, dir, "issue", "create", "Bad one", "-d", "always breaks", "-l", "bad", "--json")).ID
+	logs := t.TempDir()
+	script := `L='` + logs + `'
+cat > "$L/$GTC_ISSUE_ID.stdin"
+echo "$GTC_ISSUE_ID|$GTC_LEASE_ID|$GTC_LEASE_EPOCH|$GTC_ISSUE_TITLE|$GTC_WORKER|$GTC_ATTEMPT" >> "$L/runs"
+printf '%s' "$GTC_PROMPT" > "$L/$GTC_ISSUE_ID.prompt"
+printf '%s' "$GTC_ISSUE_JSON" > "$L/$GTC_ISSUE_ID.env.json"
+case "$GTC_ISSUE_JSON" in *'"bad"'*) echo "it broke" >&2; exit 7;; esac
+echo "all good with $GTC_ISSUE_ID"`
+	w := startWorker(t, s, func(o *workerOptions) { o.Capacity = 2; o.Exec = script })
+
+	waitFor(t, 15*time.Second, "good issues closed and the bad one dead-lettered", func() bool {
+		for _, id := range good {
+			if st, _ := s.issue(id); st != "closed" {
+				return false
+			}
+		}
+		st, labels := s.issue(bad)
+		return st == "blocked" && slices.Contains(labels, "gtc:failed")
+	})
+	runs := lines(filepath.Join(logs, "runs"))
+	count := map[string]int{}
+	for _, r := range runs {
+		f := strings.Split(r, "|")
+		if len(f) != 6 || f[4] != "w1" || !strings.HasPrefix(f[1], "L-") || "L-"+f[2] != f[1] {
+			t.Errorf("run line %q: want id|L-n|n|title|w1|attempt", r)
+			continue
+		}
+		count[f[0]]++
+	}
+	for _, id := range good {
+		if count[id] != 1 {
+			t.Errorf("%s ran %d times, want once", id, count[id])
+		}
+	}
+	if count[bad] != testCoord().MaxAttempts {
+		t.Errorf("failing issue ran %d times, want MaxAttempts=%d (fail → requeue → dead letter)", count[bad], testCoord().MaxAttempts)
+	}
+	// The issue arrives on stdin and in GTC_ISSUE_JSON; the prompt is title and description.
+	in := decode[issueView](t, string(mustRead(t, filepath.Join(logs, bad+".stdin"))))
+	env := decode[issueView](t, string(mustRead(t, filepath.Join(logs, bad+".env.json"))))
+	if in.ID != bad || env.ID != bad || in.Description != "always breaks" {
+		t.Errorf("stdin issue %+v, env issue %+v", in, env)
+	}
+	if p := string(mustRead(t, filepath.Join(logs, bad+".prompt"))); p != "Bad one\n\nalways breaks" {
+		t.Errorf("GTC_PROMPT = %q", p)
+	}
+	out := w.out.String()
+	if !strings.Contains(out, "["+good[0]+"] all good with "+good[0]+"\n") || !strings.Contains(out, "["+bad+"] it broke\n") {
+		t.Errorf("worker output lacks prefixed command lines:\n%s", out)
+	}
+	w.drain()
+	if err := w.wait(t, 5*time.Second); err != nil {
+		t.Errorf("drained worker returned %v, want nil", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// leaseOf returns the live lease of issue id.
+func leaseOf(s *liveServer, id string) (coord.Lease, bool) {
+	for _, w := range s.d.Engine().Workers() {
+		for _, l := range w.Leases {
+			if l.IssueID == id {
+				return l, true
+			}
+		}
+	}
+	return coord.Lease{}, false
+}
+
+func TestWorkerCancelKillsProcessGroup(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	ids := createIssues(t, dir, "Long job")
+	logs := t.TempDir()
+	// The shell ignores SIGTERM (so does its child): only the SIGKILL after the grace stops them.
+	script := `trap "" TERM; echo $$ > '` + logs + `/sh.pid'; sleep 30 & echo $! > '` + logs + `/child.pid'; wait; echo finished >> '` + logs + `/runs'`
+	startWorker(t, s, func(o *workerOptions) { o.Exec = script })
+	waitFor(t, 10*time.Second, "command started", func() bool { return len(lines(filepath.Join(logs, "child.pid"))) == 1 })
+	shPid, _ := strconv.Atoi(lines(filepath.Join(logs, "sh.pid"))[0])
+	childPid, _ := strconv.Atoi(lines(filepath.Join(logs, "child.pid"))[0])
+	var l coord.Lease
+	waitFor(t, 5*time.Second, "lease acked", func() bool { var ok bool; l, ok = leaseOf(s, ids[0]); return ok && l.State == coord.LeaseAcked })
+
+	ctx := context.Background()
+	if err := s.d.Engine().Pause(ctx); err != nil { // no push of the requeued issue
+		t.Fatal(err)
+	}
+	if err := s.d.Engine().CancelLease(ctx, l.ID, "test cancel"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "command's process group killed", func() bool { return dead(shPid) && dead(childPid) })
+	if st, _ := s.issue(ids[0]); st != "open" {
+		t.Errorf("cancelled issue has status %q, want open", st)
+	}
+	if r := lines(filepath.Join(logs, "runs")); len(r) != 0 {
+		t.Errorf("cancelled command ran to its end: %v", r)
+	}
+	time.Sleep(100 * time.Millisecond) // a report of the cancelled lease would land now
+	if st, _ := s.issue(ids[0]); st != "open" {
+		t.Errorf("after cancel the issue became %q: the worker reported a cancelled lease", st)
+	}
+}
+
+func TestWorkerResumesAfterServerRestart(t *testing.T) {
+	dir := newWorkspace(t)
+	long := func(c *daemon.Config) { c.Coord.Grace = 20 * time.Second }
+	s := startServer(t, dir, long)
+	ids := createIssues(t, dir, "Survives a restart")
+	logs := t.TempDir()
+	script := `echo "$GTC_ISSUE_ID $GTC_LEASE_ID" >> '` + logs + `/runs'; sleep 1.5; echo done`
+	startWorker(t, s, func(o *workerOptions) { o.Exec = script })
+	waitFor(t, 10*time.Second, "command started", func() bool { return len(lines(filepath.Join(logs, "runs"))) == 1 })
+
+	s.Stop() // the command keeps running; the worker reconnects with backoff
+	s2 := startServer(t, dir, long)
+	waitFor(t, 15*time.Second, "issue closed on the restarted server", func() bool { st, _ := s2.issue(ids[0]); return st == "closed" })
+	if r := lines(filepath.Join(logs, "runs")); len(r) != 1 {
+		t.Errorf("the resumed lease ran %d times, want once: %v", len(r), r)
+	}
+	// The worker is a worker again on the new server: new work reaches it.
+	more := createIssues(t, dir, "After the restart")
+	waitFor(t, 15*time.Second, "new issue closed", func() bool { st, _ := s2.issue(more[0]); return st == "closed" })
+}
+
+func TestWorkerDrainFinishesRunningWork(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	ids := createIssues(t, dir, "First", "Second")
+	logs := t.TempDir()
+	script := `echo "$GTC_ISSUE_ID" >> '` + logs + `/runs'; sleep 0.5`
+	w := startWorker(t, s, func(o *workerOptions) { o.Exec = script })
+	waitFor(t, 10*time.Second, "first command started", func() bool { return len(lines(filepath.Join(logs, "runs"))) == 1 })
+	w.drain()
+	waitFor(t, 3*time.Second, "worker marked draining", func() bool {
+		for _, x := range s.d.Engine().Workers() {
+			if x.Name == "w1" {
+				return x.State == coord.WorkerDraining
+			}
+		}
+		return false
+	})
+	if err := w.wait(t, 5*time.Second); err != nil {
+		t.Fatalf("drain returned %v, want nil", err)
+	}
+	ran := lines(filepath.Join(logs, "runs"))
+	if len(ran) != 1 {
+		t.Fatalf("ran %v during the drain, want only the running one", ran)
+	}
+	if st, _ := s.issue(ran[0]); st != "closed" {
+		t.Errorf("the running issue ended %q after the drain, want closed", st)
+	}
+	other := ids[0]
+	if other == ran[0] {
+		other = ids[1]
+	}
+	if st, _ := s.issue(other); st != "open" {
+		t.Errorf("the other issue is %q, want open (not taken by a draining worker)", st)
+	}
+}
+
+func TestWorkerKillReleasesLeases(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	ids := createIssues(t, dir, "Killed")
+	logs := t.TempDir()
+	script := `echo $$ > '` + logs + `/sh.pid'; sleep 30`
+	w := startWorker(t, s, func(o *workerOptions) { o.Exec = script })
+	waitFor(t, 10*time.Second, "command started", func() bool { return len(lines(filepath.Join(logs, "sh.pid"))) == 1 })
+	pid, _ := strconv.Atoi(lines(filepath.Join(logs, "sh.pid"))[0])
+	if err := s.d.Engine().Pause(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.drain()
+	w.kill()
+	if err := w.wait(t, 5*time.Second); err != nil {
+		t.Fatalf("killed worker returned %v, want nil", err)
+	}
+	if !dead(pid) {
+		t.Error("command still running after kill")
+	}
+	if st, labels := s.issue(ids[0]); st != "open" || slices.Contains(labels, "gtc:failed") {
+		t.Errorf("killed command left the issue %q %v, want open (released, no penalty)", st, labels)
+	}
+	if _, ok := leaseOf(s, ids[0]); ok {
+		t.Error("the lease is still live after the worker released it")
+	}
+}
+
+func TestWorkerUsage(t *testing.T) {
+	dir := newWorkspace(t)
+	for _, tc := range []struct {
+		args []string
+		frag string
+	}{
+		{[]string{"worker"}, "--exec"},
+		{[]string{"worker", "--exec", "true", "--role", "boss"}, "--role"},
+		{[]string{"worker", "--exec", "true", "--capacity", "0"}, "--capacity"},
+		{[]string{"worker", "--exec", "true", "extra"}, "no arguments"},
+		{[]string{"worker", "--exec"}, "flag needs an argument"},
+	} {
+		want(t, dir, exitUsage, tc.args, tc.frag)
+	}
+}
