@@ -21,19 +21,15 @@ import (
 // issueService carries out the issue.* methods: it reads through the store and changes through the
 // engine, so the scheduler's ready set follows every change.
 type issueService struct {
-	d  *Daemon
-	mu sync.Mutex // serialises read-modify-write of one issue against another
+	d    *Daemon
+	mu   sync.Mutex // serialises read-modify-write of one issue against another
+	prof profileCache
 }
 
 func newIssueService(d *Daemon) *issueService { return &issueService{d: d} }
 
 // profile is the writer profile of the workspace's file (classic when the file is new or unreadable).
-func (s *issueService) profile() beads.Profile {
-	if f, _, err := beads.ReadFile(s.d.cfg.JSONLPath()); err == nil {
-		return f.Profile
-	}
-	return beads.Classic
-}
+func (s *issueService) profile() beads.Profile { return s.prof.get(s.d.cfg.JSONLPath()) }
 
 // render returns an issue's current record as JSON (the stored line with gtc's changes applied) and
 // the prompt handed to an agent.
