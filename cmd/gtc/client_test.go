@@ -431,3 +431,33 @@ func TestClientTCPToken(t *testing.T) {
 	}
 	want(t, dir, exitRefused, []string{"status", "--addr", addr, "--token", "wrong"}, "refused the token", "--token")
 }
+
+func TestClientWatchEndsWhenServerStops(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	ch := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run([]string{"gtc", "--dir", dir, "watch"}, &out, &errb)
+		ch <- result{out.String(), errb.String(), code}
+	}()
+	// The watcher's hello shows up as a worker_connected event; then stop the server under it.
+	waitFor(t, 5*time.Second, "watcher connected", func() bool {
+		for _, w := range s.d.Engine().Workers() {
+			if w.Name == cliName && w.Connected {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(100 * time.Millisecond) // let it subscribe
+	s.Stop()
+	select {
+	case r := <-ch:
+		if r.code != exitNoServer || !strings.Contains(r.err, "closed the connection") {
+			t.Errorf("watch after server stop: exit %d, stderr %q; want exit 3 saying the connection closed", r.code, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch did not end when the server stopped")
+	}
+}

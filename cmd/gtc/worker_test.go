@@ -320,3 +320,31 @@ func TestWorkerUsage(t *testing.T) {
 		want(t, dir, exitUsage, tc.args, tc.frag)
 	}
 }
+
+func TestWorkerCommandDrainsOnSIGINT(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	ids := createIssues(t, dir, "Via the CLI")
+	ch := make(chan result, 1)
+	go func() {
+		var out, errb lockedBuffer // the worker's goroutines and slog write concurrently (os.Stdout would take that)
+		code := run([]string{"gtc", "--dir", dir, "worker", "--name", "w-cli", "--exec", `echo "hello from $GTC_ISSUE_ID"`}, &out, &errb)
+		ch <- result{out.String(), errb.String(), code}
+	}()
+	waitFor(t, 10*time.Second, "issue closed by the CLI worker", func() bool { st, _ := s.issue(ids[0]); return st == "closed" })
+	// The worker has said hello, so its signal handler is installed: SIGINT drains it, exit 0.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-ch:
+		if r.code != exitOK {
+			t.Fatalf("worker exit %d after SIGINT, want 0; stderr %s", r.code, r.err)
+		}
+		if !strings.Contains(r.out, "["+ids[0]+"] hello from "+ids[0]) || !strings.Contains(r.err, "draining") {
+			t.Errorf("worker stdout %q stderr %q", r.out, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("worker did not exit after SIGINT")
+	}
+}
