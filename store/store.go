@@ -43,6 +43,9 @@ type Options struct {
 	BusyTimeout time.Duration // how long a connection waits for a lock; default 5s
 	ReadConns   int           // read-only pool size; default max(4, GOMAXPROCS)
 	MaxBatch    int           // changes per group commit; default 1024
+	// CheckpointInterval is how often a background connection copies the WAL back into the database file,
+	// so commits do not pay for it; default 250ms; negative leaves checkpoints to SQLite (every 1000 pages).
+	CheckpointInterval time.Duration
 }
 
 // DB is an open store; it is safe for concurrent use.
@@ -60,7 +63,10 @@ type DB struct {
 	closed  bool
 	done    chan struct{} // closed when the committer has exited
 	batch   int
-	taken   atomic.Int64 // requests put into batches by the committer (tests wait on it)
+	ck      *sqlx.DB      // checkpoint connection; nil when checkpoints are left to SQLite
+	ckStop  chan struct{} // closed to stop the checkpointer
+	ckDone  chan struct{} // closed when the checkpointer has exited
+	taken   atomic.Int64  // requests put into batches by the committer (tests wait on it)
 	closeMu sync.Mutex
 }
 
@@ -76,6 +82,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1024
 	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = 250 * time.Millisecond
+	}
 	db := &DB{path: path, obs: opts.Observer, batch: opts.MaxBatch, reqs: make(chan *commitReq, 256), done: make(chan struct{})}
 	if path == ":memory:" {
 		dir, err := os.MkdirTemp("", "gtc-store-")
@@ -90,6 +99,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	go db.committer()
+	if db.ck != nil {
+		db.ckStop, db.ckDone = make(chan struct{}), make(chan struct{})
+		go db.checkpointer(opts.CheckpointInterval)
+	}
 	return db, nil
 }
 
@@ -116,6 +129,24 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	}
 	if err := migrate(ctx, w); err != nil {
 		return err
+	}
+	if opts.CheckpointInterval > 0 {
+		// the background checkpointer does the work; SQLite's own checkpoint on commit is only a backstop.
+		// The setting is per connection: if the writer connection is ever replaced, the default applies.
+		if _, err := w.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 16384"); err != nil {
+			return fmt.Errorf("set wal_autocheckpoint: %w", err)
+		}
+		cq := url.Values{}
+		cq.Set("_busy_timeout", busy)
+		ck, err := sqlx.Open("sqlite3", fileURI(db.path, cq))
+		if err != nil {
+			return err
+		}
+		db.ck = ck
+		ck.SetMaxOpenConns(1)
+		ck.SetMaxIdleConns(1)
+		ck.SetConnMaxLifetime(0)
+		ck.SetConnMaxIdleTime(0)
 	}
 	rq := url.Values{}
 	rq.Set("mode", "ro")
@@ -165,6 +196,10 @@ func (db *DB) Close() error {
 	close(db.reqs)
 	db.mu.Unlock()
 	<-db.done
+	if db.ck != nil {
+		close(db.ckStop)
+		<-db.ckDone
+	}
 	return db.closeHandles()
 }
 
@@ -179,6 +214,9 @@ func (db *DB) closeHandles() error {
 	})
 	if db.r != nil {
 		errs = append(errs, db.r.Close())
+	}
+	if db.ck != nil {
+		errs = append(errs, db.ck.Close())
 	}
 	if db.w != nil {
 		errs = append(errs, db.w.Close())

@@ -664,3 +664,45 @@ func TestGroupCommitGroupsQueuedRequests(t *testing.T) {
 		})
 	}
 }
+
+func TestBackgroundCheckpointCopiesWAL(t *testing.T) {
+	tests := []struct {
+		name     string
+		interval time.Duration
+		want     bool // the database file grows without any further commit
+	}{
+		{"background checkpointer", 5 * time.Millisecond, true},
+		{"left to SQLite (below its 1000-page threshold)", -1, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openTest(t, Options{CheckpointInterval: tc.interval})
+			time.Sleep(50 * time.Millisecond) // let a first checkpoint copy the schema
+			size := func() int64 {
+				st, err := os.Stat(db.Path())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return st.Size()
+			}
+			before := size()
+			var cs []coord.Change
+			for i := range 300 {
+				cs = append(cs, coord.IssuePut{Issue: sampleIssue("gt-" + strconv.Itoa(i))})
+			}
+			commit(t, db, cs...)
+			wait := 300 * time.Millisecond // how long the negative case watches
+			if tc.want {
+				wait = 5 * time.Second
+			}
+			grew := false
+			for deadline := time.Now().Add(wait); !grew && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+				grew = size() > before
+			}
+			if grew != tc.want {
+				t.Errorf("database file grew from %d to %d bytes: %v, want %v", before, size(), grew, tc.want)
+			}
+		})
+	}
+}
