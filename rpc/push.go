@@ -90,6 +90,9 @@ func (s *Server) Cancel(worker string, session uint64, p CancelParams) error {
 // Publish sends an event notification to every subscribed connection (encoded once; non-blocking;
 // a subscriber whose queue is full is disconnected).
 func (s *Server) Publish(ev coord.Event) {
+	if s.nsubs.Load() == 0 {
+		return // nobody listens: no lock, no scan of the connections
+	}
 	var body []byte
 	s.mu.Lock()
 	subs := make([]*conn, 0, len(s.conns))
@@ -115,7 +118,16 @@ func (s *Server) subscribe(c *conn, kinds []string) {
 			sub.kinds[k] = true
 		}
 	}
-	c.subs.Store(sub)
+	if c.subs.Swap(sub) == nil {
+		s.nsubs.Add(1)
+	}
+}
+
+// unsubscribe drops a closed connection's subscription from the count.
+func (c *conn) unsubscribe() {
+	if c.subs.Swap(nil) != nil {
+		c.srv.nsubs.Add(-1)
+	}
 }
 
 func (c *conn) takePending(id string) *pushState {

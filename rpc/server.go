@@ -81,6 +81,7 @@ type Server struct {
 
 	nextSession atomic.Uint64
 	nextPush    atomic.Uint64
+	nsubs       atomic.Int64 // connections subscribed to events: Publish returns at once when 0
 
 	mu        sync.Mutex
 	conns     map[uint64]*conn
@@ -295,6 +296,7 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 	<-writerDone
 	c.pool.close()
 	c.dropPending()
+	c.unsubscribe()
 	if c.authed.Load() {
 		s.b.Disconnected(context.Background(), &c.sess)
 	}
