@@ -14,7 +14,7 @@ import (
 type outbox struct {
 	d       *Daemon
 	n       int
-	pushes  chan pushJob
+	pushes  chan *pushJob // pointers: a 64k-slot buffer of values would pin ~15 MB
 	wg      sync.WaitGroup
 	pushed  sync.Map // lease id → time the push was handed to the transport (for push→ack latency)
 	started bool
@@ -27,7 +27,7 @@ type pushJob struct {
 }
 
 func newOutbox(d *Daemon, n int) *outbox {
-	return &outbox{d: d, n: n, pushes: make(chan pushJob, 1<<16)}
+	return &outbox{d: d, n: n, pushes: make(chan *pushJob, 1<<16)}
 }
 
 // start launches the pushers; stop closes the queue and waits for them.
@@ -54,10 +54,10 @@ func (o *outbox) stop() {
 
 // Push implements coord.Outbox.
 func (o *outbox) Push(worker string, session uint64, a coord.Assignment) {
-	o.pushes <- pushJob{worker, session, a}
+	o.pushes <- &pushJob{worker, session, a}
 }
 
-func (o *outbox) push(j pushJob) {
+func (o *outbox) push(j *pushJob) {
 	issue, prompt, err := o.d.issues.render(j.a.Lease.IssueID)
 	if err != nil {
 		o.d.log.Error("load issue for push; the lease's ack deadline will requeue it", "issue", j.a.Lease.IssueID, "err", err)
