@@ -24,6 +24,7 @@ type ServerOptions struct {
 	MaxConns   int           // --max-conns (default 10,000)
 	Backoff    time.Duration // --backoff: retry backoff after a failed attempt (default 10ms, so runs drain fast)
 	CPUProfile string        // when set, the server writes a CPU profile there (hidden serve flag --cpuprofile)
+	MemProfile string        // when set, the server writes a heap profile there at shutdown (--memprofile)
 	ExtraArgs  []string      // more serve flags
 	KeepDir    bool          // keep the temp workspace after Close
 }
@@ -70,6 +71,9 @@ func StartServer(ctx context.Context, specs []IssueSpec, o ServerOptions) (*Serv
 		"--max-conns", strconv.Itoa(o.MaxConns), "--backoff", o.Backoff.String()}
 	if o.CPUProfile != "" {
 		args = append(args, "--cpuprofile", o.CPUProfile)
+	}
+	if o.MemProfile != "" {
+		args = append(args, "--memprofile", o.MemProfile)
 	}
 	args = append(args, o.ExtraArgs...)
 	s.cmd = exec.Command(o.Exe, args...)

@@ -21,6 +21,7 @@ func targetFlags() []cli.Flag {
 		&cli.StringFlag{Name: "addr", Usage: "load a running coordinator at this unix socket path or host:port (default: start one on a temp workspace)"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"GTC_TOKEN"}, Usage: "token for a TCP --addr"},
 		&cli.StringFlag{Name: "server-cpuprofile", Usage: "own server only: write the server's CPU profile to this file"},
+		&cli.StringFlag{Name: "server-memprofile", Usage: "own server only: write the server's heap profile at shutdown to this file"},
 		&cli.BoolFlag{Name: "keep", Usage: "own server only: keep the temp workspace"},
 		&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
 	}
@@ -107,7 +108,7 @@ func runLoad(ctx context.Context, c *cli.Context, o runOptions) (loadtest.Result
 		}
 		fmt.Fprintf(stderr, "starting gtc serve on a temp workspace with %d issues...\n", len(specs))
 		srv, err := loadtest.StartServer(ctx, specs, loadtest.ServerOptions{Exe: exe, MaxConns: o.agents + 100,
-			CPUProfile: c.String("server-cpuprofile"), KeepDir: c.Bool("keep")})
+			CPUProfile: c.String("server-cpuprofile"), MemProfile: c.String("server-memprofile"), KeepDir: c.Bool("keep")})
 		if err != nil {
 			return loadtest.Result{}, loadtest.ProfileReport{}, err
 		}

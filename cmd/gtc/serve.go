@@ -35,6 +35,7 @@ func serveCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-message", Value: 1 << 20, EnvVars: []string{"GTC_MAX_MESSAGE"}, Usage: "largest JSON-RPC message in bytes"},
 			&cli.IntFlag{Name: "max-conns", Value: 10000, EnvVars: []string{"GTC_MAX_CONNS"}, Usage: "most concurrent connections"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
+			&cli.StringFlag{Name: "memprofile", Hidden: true, Usage: "write a heap profile to this file at shutdown (go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg := daemon.Config{
@@ -52,6 +53,9 @@ func serveCommand() *cli.Command {
 					return err
 				}
 				defer stopProfile()
+			}
+			if p := c.String("memprofile"); p != "" {
+				defer writeHeapProfile(p)
 			}
 			d, err := daemon.Open(ctx, cfg)
 			if err != nil {
