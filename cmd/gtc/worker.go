@@ -213,7 +213,8 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			role, capacity = "client", 0 // a client gets no pushes but keeps its leases and reports them
 		}
 		before := w.jobIDs()
-		cl, h, err := connect(w.o.Kill, w.o.Target, rpc.HelloParams{Name: w.o.Name, Role: role, Capacity: capacity, Filters: w.o.Filters},
+		// Not the Kill context: after a kill the releases still have to be sent.
+		cl, h, err := connect(context.Background(), w.o.Target, rpc.HelloParams{Name: w.o.Name, Role: role, Capacity: capacity, Filters: w.o.Filters},
 			func(cl *rpc.Client) {
 				cl.OnAssign(w.onAssign)
 				cl.OnCancel(w.onCancel)
@@ -223,7 +224,8 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			if errors.As(err, &ee) && (ee.code == exitRefused || ee.code == exitUsage) {
 				return err // refused: retrying cannot help
 			}
-			if w.isDraining() && time.Since(w.drainedAt()) > w.o.ReportTimeout && w.running() == 0 {
+			if w.isDraining() && w.running() == 0 && (w.o.Kill.Err() != nil || time.Since(w.drainedAt()) > w.o.ReportTimeout) {
+				// Killed, or drained and out of patience: the coordinator's grace expires the leases.
 				return fmt.Errorf("could not report %d result(s) before giving up: %w", w.pending(), err)
 			}
 			w.log.Warn("coordinator unreachable; retrying", "in", backoff, "err", oneLine(err))

@@ -348,3 +348,21 @@ func TestWorkerCommandDrainsOnSIGINT(t *testing.T) {
 		t.Fatal("worker did not exit after SIGINT")
 	}
 }
+
+func TestWorkerDrainGivesUpWhenServerStaysDown(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	createIssues(t, dir, "Orphaned")
+	logs := t.TempDir()
+	w := startWorker(t, s, func(o *workerOptions) {
+		o.Exec = `echo started >> '` + logs + `/runs'; sleep 0.3`
+		o.ReportTimeout = 300 * time.Millisecond
+	})
+	waitFor(t, 10*time.Second, "command started", func() bool { return len(lines(filepath.Join(logs, "runs"))) == 1 })
+	s.Stop()
+	w.drain()
+	err := w.wait(t, 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "could not report 1 result") {
+		t.Errorf("drain with the server gone returned %v, want a could-not-report error", err)
+	}
+}
