@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/gastown/gtc/refinery"
 	"github.com/gastown/gtc/rpc"
 	"github.com/urfave/cli/v2"
 )
@@ -26,7 +29,7 @@ func mergeCommand() *cli.Command {
 				Flags: clientFlags(
 					&cli.StringFlag{Name: "commit", Usage: "the exact commit to merge (default: the branch tip when it merges)"},
 					&cli.StringFlag{Name: "target", Usage: "branch to merge onto (default: the server's, main)"},
-					&cli.StringSliceFlag{Name: "file", Usage: "a path the change touches, for conflict detection (repeatable)"},
+					&cli.StringSliceFlag{Name: "file", Usage: "a path the change touches, for conflict detection (repeatable; default: git diff TARGET...BRANCH in --dir)"},
 					&cli.StringFlag{Name: "as", Usage: "worker name the request is filed under (default: cli-<user>)"},
 				),
 				Action: func(c *cli.Context) error {
@@ -38,11 +41,15 @@ func mergeCommand() *cli.Command {
 					if name == "" {
 						name = defaultClaimName()
 					}
+					files := c.StringSlice("file")
+					if len(files) == 0 {
+						files = changedFiles(c, args[1])
+					}
 					return withClient(c, name, func(cl *rpc.Client, t dialTarget) error {
 						ctx, cancel := callCtx(c, 0)
 						defer cancel()
 						r, err := cl.MergeSubmit(ctx, rpc.MergeSubmitParams{IssueID: args[0], Branch: args[1],
-							Commit: c.String("commit"), Target: c.String("target"), Files: c.StringSlice("file")})
+							Commit: c.String("commit"), Target: c.String("target"), Files: files})
 						if err != nil {
 							return remoteError(t, "merge submit "+args[0], err)
 						}
@@ -239,4 +246,23 @@ func healthCommand() *cli.Command {
 			})
 		},
 	}
+}
+
+// changedFiles lists the files branch (or --commit) changes against the target in the workspace's git
+// repository; nil when that is not a git repository or git fails (the request then never conflicts).
+func changedFiles(c *cli.Context, branch string) []string {
+	target, rev := c.String("target"), c.String("commit")
+	if target == "" {
+		target = "main"
+	}
+	if rev == "" {
+		rev = branch
+	}
+	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
+	defer cancel()
+	fs, err := refinery.ChangedFiles(ctx, c.String("dir"), target, rev)
+	if err != nil {
+		return nil
+	}
+	return fs
 }

@@ -107,7 +107,11 @@ func TestRefineryEndToEnd(t *testing.T) {
 	// Submit through the CLI before any refinery is there: they queue.
 	for i, br := range []string{"f1", "f2", "f3", "f4"} {
 		file := []string{"a.txt", "a.txt", "b.txt", "c.txt"}[i]
-		out := rfMust(t, dir, "merge", "submit", "gt-"+string(rune('1'+i)), br, "--file", file, "--as", "w1")
+		args := []string{"merge", "submit", "gt-" + string(rune('1'+i)), br, "--as", "w1"}
+		if i < 3 { // f4's files come from git
+			args = append(args, "--file", file)
+		}
+		out := rfMust(t, dir, args...)
 		if !strings.Contains(out, "queued MR-") {
 			t.Fatalf("submit %s: %q", br, out)
 		}
@@ -117,6 +121,9 @@ func TestRefineryEndToEnd(t *testing.T) {
 	}
 	if out := rfMust(t, dir, "merge", "list"); strings.Count(out, "pending") != 4 {
 		t.Fatalf("merge list before the refinery:\n%s", out)
+	}
+	if r, _ := d.Engine().MergeGet("MR-4"); !slices.Equal(r.Files, []string{"c.txt"}) {
+		t.Fatalf("files of f4 from git: %v", r.Files)
 	}
 
 	refCtx, stopRef := context.WithCancel(ctx)
