@@ -221,3 +221,82 @@ func rfMust(t *testing.T, dir string, args ...string) string {
 	}
 	return r.out
 }
+
+// TestRefineryGateFailureReworks: a failing gate undoes the merge, fails the request without retry
+// and reopens the issue for rework; a passing one lands.
+func TestRefineryGateFailureReworks(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir := t.TempDir()
+	if _, err := initWorkspace(dir, "gt", false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rfGit(t, dir, "init", "-q", "-b", "main")
+	rfWrite(t, dir, ".gitignore", ".beads/\n")
+	rfWrite(t, dir, "ok.txt", "keep me\n")
+	rfWrite(t, dir, "a.txt", "a\n")
+	rfGit(t, dir, "add", ".")
+	rfGit(t, dir, "commit", "-q", "-m", "base")
+	rfBranch(t, dir, "bad", "ok.txt", "broken\n")
+	rfBranch(t, dir, "good", "a.txt", "better\n")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := daemon.Open(ctx, daemon.Config{Dir: dir, SyncInterval: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- d.Run(ctx) }()
+	defer func() { cancel(); <-runDone }()
+	now := time.Now().UTC().Truncate(time.Second)
+	var puts []coord.IssuePut
+	for _, id := range []string{"gt-1", "gt-2"} {
+		puts = append(puts, coord.IssuePut{Issue: beads.Issue{ID: id, Title: id, Status: "closed", Priority: 2,
+			IssueType: "task", CreatedAt: now, UpdatedAt: now, ClosedAt: &now}})
+	}
+	if err := d.Engine().PutIssues(ctx, puts); err != nil {
+		t.Fatal(err)
+	}
+	rfMust(t, dir, "merge", "submit", "gt-1", "bad")
+	rfMust(t, dir, "merge", "submit", "gt-2", "good")
+	refCtx, stopRef := context.WithCancel(ctx)
+	refDone := make(chan error, 1)
+	go func() {
+		refDone <- runRefineryLoop(refCtx, refineryOptions{Target: dialTarget{Network: "unix", Addr: d.SocketPath()},
+			Name: "ref", Repo: dir, Gate: `grep -q "keep me" ok.txt || { echo "ok.txt lost its line"; exit 1; }`,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	defer func() { stopRef(); <-refDone }()
+	deadline := time.Now().Add(60 * time.Second)
+	for _, id := range []string{"MR-1", "MR-2"} {
+		for {
+			r, _ := d.Engine().MergeGet(id)
+			if r.State == "merged" || r.State == "failed" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still %s", id, r.State)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	bad, _ := d.Engine().MergeGet("MR-1")
+	if bad.State != "failed" || bad.Attempts != 1 || !strings.Contains(bad.Error, "ok.txt lost its line") {
+		t.Errorf("gate failure: %+v", bad)
+	}
+	if good, _ := d.Engine().MergeGet("MR-2"); good.State != "merged" {
+		t.Errorf("good branch: %+v", good)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "ok.txt")); string(b) != "keep me\n" {
+		t.Errorf("the failed merge was not undone: ok.txt = %q", b)
+	}
+	if is, _, _ := d.Store().GetIssue(ctx, "gt-1"); is.Status != "open" || !slices.Contains(is.Labels, "gtc:rework") {
+		t.Errorf("gt-1 not reopened for rework: %s %v", is.Status, is.Labels)
+	}
+}
