@@ -339,7 +339,9 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string) (Exp
 		return st, fmt.Errorf("export %s: read sync meta: %w", s.path, err)
 	}
 	if st.Written {
-		meta.WrittenSHA = newSHA
+		// The bytes last read are gone from disk: if the file is ever reverted to them (git
+		// checkout/stash), that is an outside change to import and reconcile, not a known state.
+		meta.WrittenSHA, meta.ReadSHA = newSHA, newSHA
 	}
 	if err := s.b.SetSyncMeta(ctx, meta); err != nil {
 		return st, fmt.Errorf("export %s: store sync meta: %w", s.path, err)
