@@ -83,7 +83,9 @@ func (c *core) convoyCreate(now time.Time, cc ConvoyCreate) (ConvoyProgress, err
 		if hasLabel(it.meta.Labels, label) {
 			continue
 		}
+		c.indexConvoys(it, false)
 		it.meta.Labels = append(append([]string(nil), it.meta.Labels...), label)
+		c.indexConvoys(it, true)
 		c.emitState(it, &[2][]string{{label}, nil})
 		c.refresh(it)
 	}
@@ -96,10 +98,8 @@ func (c *core) convoyCreate(now time.Time, cc ConvoyCreate) (ConvoyProgress, err
 func (c *core) convoyProgress(name string) ConvoyProgress {
 	label := ConvoyLabelPrefix + name
 	p := ConvoyProgress{Name: name, IssueIDs: []string{}}
-	for _, it := range c.issues {
-		if hasLabel(it.meta.Labels, label) {
-			c.convoyAdd(&p, it)
-		}
+	for _, it := range c.convoys[label] {
+		c.convoyAdd(&p, it)
 	}
 	p.finish()
 	return p
@@ -137,28 +137,45 @@ func (p *ConvoyProgress) finish() {
 
 // convoyList computes every convoy's figures, by name.
 func (c *core) convoyList() []ConvoyProgress {
-	by := map[string]*ConvoyProgress{}
-	for _, it := range c.issues {
-		for _, l := range it.meta.Labels {
-			name, ok := strings.CutPrefix(l, ConvoyLabelPrefix)
-			if !ok || name == "" {
-				continue
-			}
-			p := by[name]
-			if p == nil {
-				p = &ConvoyProgress{Name: name, IssueIDs: []string{}}
-				by[name] = p
-			}
-			c.convoyAdd(p, it)
-		}
-	}
-	out := make([]ConvoyProgress, 0, len(by))
-	for _, p := range by {
-		p.finish()
-		out = append(out, *p)
+	out := make([]ConvoyProgress, 0, len(c.convoys))
+	for label := range c.convoys {
+		out = append(out, c.convoyProgress(strings.TrimPrefix(label, ConvoyLabelPrefix)))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// indexConvoys adds (or removes) it to the member sets of the convoys its labels name.
+func (c *core) indexConvoys(it *issue, add bool) {
+	for _, l := range it.meta.Labels {
+		if !strings.HasPrefix(l, ConvoyLabelPrefix) || len(l) == len(ConvoyLabelPrefix) {
+			continue
+		}
+		if !add {
+			delete(c.convoys[l], it.meta.ID)
+			if len(c.convoys[l]) == 0 {
+				delete(c.convoys, l)
+			}
+			continue
+		}
+		if c.convoys == nil {
+			c.convoys = map[string]map[string]*issue{}
+		}
+		if c.convoys[l] == nil {
+			c.convoys[l] = map[string]*issue{}
+		}
+		c.convoys[l][it.meta.ID] = it
+	}
+}
+
+// convoyMaybeComplete is a cheap pre-check: false as soon as one work issue with label is not closed.
+func (c *core) convoyMaybeComplete(label string) bool {
+	for _, it := range c.convoys[label] {
+		if it.meta.IssueType != TypeConvoy && it.meta.Status != c.cfg.StatusClosed {
+			return false
+		}
+	}
+	return true
 }
 
 // convoysOf closes the tracking issue of every convoy of it that is now complete.
@@ -169,6 +186,9 @@ func (c *core) convoysOf(it *issue) {
 	for _, l := range it.meta.Labels {
 		name, ok := strings.CutPrefix(l, ConvoyLabelPrefix)
 		if !ok || name == "" {
+			continue
+		}
+		if !c.convoyMaybeComplete(ConvoyLabelPrefix + name) {
 			continue
 		}
 		p := c.convoyProgress(name)

@@ -35,6 +35,7 @@ type core struct {
 	mqAt       time.Time // slot deadline the merge timer is armed for
 	mergeSeq   int64
 	needMerge  bool
+	convoys    map[string]map[string]*issue // convoy label -> member issues (convoys.go)
 	hw         *health.Window
 	initErr    error
 	nextWaiter uint64
@@ -140,6 +141,7 @@ func (c *core) insertIssue(m IssueMeta) *issue {
 	it := &issue{meta: m, hpos: []int{-1}, depth: noBlock, cls: clsOther}
 	it.edges = edgesOf(&it.meta)
 	c.issues[m.ID] = it
+	c.indexConvoys(it, true)
 	c.counts[clsOther]++
 	c.indexEdges(it, true)
 	return it
@@ -199,7 +201,9 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		}
 		parents := parentsOf(old.edges)
 		c.indexEdges(old, false)
+		c.indexConvoys(old, false)
 		old.meta = m
+		c.indexConvoys(old, true)
 		old.edges = edgesOf(&old.meta)
 		c.indexEdges(old, true)
 		if wasDead && !(m.Status == c.cfg.StatusBlocked && hasLabel(m.Labels, c.cfg.FailedLabel)) {
