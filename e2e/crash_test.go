@@ -36,7 +36,7 @@ var serveArgs = []string{"--grace", "3s", "--ack-timeout", "2s", "--heartbeat-ti
 // restarts it, and checks after every kill that nothing acknowledged was lost or done twice.
 func TestCrashKill9(t *testing.T) {
 	kills := crashKills(t)
-	nIssues := 150 + 60*kills
+	nIssues := 150 + 150*kills
 	if s := os.Getenv("GTC_CRASH_ISSUES"); s != "" {
 		nIssues, _ = strconv.Atoi(s)
 	}
@@ -58,7 +58,7 @@ func TestCrashKill9(t *testing.T) {
 	for k := 1; k <= kills; k++ {
 		// let the fleet make progress, then kill at a random moment
 		before := len(led.snapshot())
-		if !eventually(20*time.Second, func() bool { return len(led.snapshot()) >= before+5 }) {
+		if !eventually(20*time.Second, func() bool { n := len(led.snapshot()); return n >= before+5 || n == len(ids) }) {
 			dumpState(t, sock, filepath.Join(dir, "serve.log"))
 			t.Fatalf("kill %d: no progress for 20s after the restart", k)
 		}

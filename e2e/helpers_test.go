@@ -176,7 +176,8 @@ func dialClient(t testing.TB, network, addr, token, name string) *rpc.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: network, Addr: addr, Token: token})
+	// issue.list without a limit can exceed the default 1 MiB cap on a reply
+	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: network, Addr: addr, Token: token, MaxMessageBytes: 64 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
