@@ -149,6 +149,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	workCtx, stopWork := context.WithCancel(context.Background())
 	defer stopWork()
 	d.workCtx = workCtx
+	cpu0 := selfCPU()
 	start := time.Now()
 	if !rate {
 		d.tr.markReady(start)
@@ -207,7 +208,12 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	}
 	elapsed := end.Sub(start)
 
-	res = Result{Agents: cfg.Agents, Issues: len(specs), DurationS: round3(elapsed.Seconds())}
+	res = Result{Agents: cfg.Agents, Issues: len(specs), DurationS: round3(elapsed.Seconds()), DriverCPUS: seconds(selfCPU() - cpu0)}
+	if cfg.ServerPID > 0 {
+		if c, err := ProcessCPU(cfg.ServerPID); err == nil {
+			res.ServerCPUS = seconds(c)
+		}
+	}
 	if elapsed > 0 {
 		res.CompletionsPerSec = round3(float64(d.tr.completions.Load()) / elapsed.Seconds())
 	}

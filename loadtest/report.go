@@ -58,6 +58,8 @@ type Result struct {
 	DoubleAssignments int64        `json:"double_assignments"`
 	LostIssues        int64        `json:"lost_issues"`
 	LostCompletions   int64        `json:"lost_completions"`
+	ServerCPUS        float64      `json:"server_cpu_s,omitempty"` // server process CPU time (user+system) over its life, own server only
+	DriverCPUS        float64      `json:"driver_cpu_s,omitempty"` // load generator CPU time during the run
 }
 
 // Completed is the number of completions implied by the rate and the duration.
@@ -115,6 +117,7 @@ func WriteTable(w io.Writer, r Result) {
 		{"errors", strconv.FormatInt(r.Errors, 10)},
 		{"double assignments", strconv.FormatInt(r.DoubleAssignments, 10)},
 		{"lost issues / completions", fmt.Sprintf("%d / %d", r.LostIssues, r.LostCompletions)},
+		{"cpu s server / load generator", f(r.ServerCPUS) + " / " + f(r.DriverCPUS)},
 	}
 	t.AppendBulk(rows)
 	t.Render()

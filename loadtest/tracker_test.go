@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"os"
 	"testing"
 	"time"
 )
@@ -75,5 +76,18 @@ func TestGenerateIssuesIsAcyclicAndSeeded(t *testing.T) {
 		if len(b[i].Deps) != len(s.Deps) || b[i].Priority != s.Priority {
 			t.Fatalf("same seed, different issue %d", i)
 		}
+	}
+}
+
+func TestProcessCPUOfSelf(t *testing.T) {
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for time.Now().Before(deadline) { // burn a little CPU
+	}
+	c, err := ProcessCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c <= 0 || c > selfCPU()+time.Second {
+		t.Fatalf("cpu %v, rusage %v", c, selfCPU())
 	}
 }
