@@ -145,7 +145,7 @@ func addrNetwork(addr string) string {
 
 // raiseNoFile lifts the open-file limit when the agents need more descriptors than it allows, and says so.
 func raiseNoFile(agents int) string {
-	need := uint64(2*agents + 256) // agents' connections, plus the server's when it runs here
+	need := uint64(agents + 256) // one socket per agent; the server subprocess has its own limit (it inherits this one)
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur >= need {
 		return ""
@@ -162,6 +162,9 @@ func raiseNoFile(agents int) string {
 	}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return fmt.Sprintf("warning: %d agents need %d open files; RLIMIT_NOFILE is %d and could not be raised: %v", agents, need, old, err)
+	}
+	if lim.Cur < need && lim.Cur == old {
+		return fmt.Sprintf("warning: %d agents need %d open files; RLIMIT_NOFILE is already at its hard limit %d (raise ulimit -Hn)", agents, need, old)
 	}
 	if lim.Cur < need {
 		return fmt.Sprintf("warning: raised RLIMIT_NOFILE from %d to its hard limit %d, below the %d that %d agents need (ulimit -Hn)", old, lim.Cur, need, agents)
