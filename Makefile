@@ -5,7 +5,9 @@ DEMO    ?= demo
 TSDIR   := clients/typescript
 FUZZTIME ?= 10s
 # Fuzz targets as package:Function.
-FUZZ_TARGETS := ./beads:FuzzParseEncode
+FUZZ_TARGETS := ./beads:FuzzParseEncode ./rpc:FuzzFrameReader ./rpc:FuzzDispatch
+# kill -9 cycles of `make crash-test` (`make test` runs the short form: 3).
+CRASH_KILLS ?= 20
 
 .PHONY: build run test test-go test-ts vet bench fuzz fuzz-short crash-test clean
 
@@ -42,6 +44,11 @@ fuzz:
 	done
 
 # Go benchmarks, then the load-test runs of docs/benchmarks.md (JSON in bench-results/, gitignored).
+# The long crash test: gtc serve killed with SIGKILL CRASH_KILLS times under reconnecting workers,
+# checked after every restart (docs/reliability.md).
+crash-test:
+	GTC_CRASH_KILLS=$(CRASH_KILLS) $(GO) test -race -count=1 -run '^TestCrashKill9$$' -v -timeout 30m ./e2e/
+
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 
 	@mkdir -p bench-results
