@@ -102,9 +102,9 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 		if l.State == LeasePushed {
 			l.AckDeadline = now.Add(c.cfg.AckTimeout)
 		}
-		if dl := now.Add(c.cfg.HeartbeatTimeout); l.Deadline.Before(dl) {
-			l.Deadline = dl
-		}
+		// Renewed, not only extended: a deadline read back from the store is wall time, and after
+		// the wall clock stepped back while the server was down it would lie far in the future.
+		l.Deadline = now.Add(c.cfg.HeartbeatTimeout)
 		c.emit(LeasePut{Lease: *l})
 		c.addTimer(c.leaseDue(l), timerLease, l.ID)
 		out = append(out, Assignment{Lease: *l})
