@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -56,62 +57,75 @@ func TestAckThenSilence(t *testing.T) {
 
 // TestWallClockJumpAcrossRestart: the scheduler's timers use the clock's monotonic readings while it
 // runs (time.Now carries one), so a wall-clock step cannot move a deadline; wall time only matters
-// for deadlines read back from SQLite after a restart. There, only the reconnect grace counts, from
-// the restart on: a forward jump while the server was down does not expire a lease whose worker comes
-// back, and a backward jump does not stretch the wait for one that does not.
+// for deadlines read back from SQLite after a restart. There, whatever the jump while the server was
+// down, a worker that does not come back keeps its lease for the reconnect grace from the restart,
+// and one that comes back gets a fresh heartbeat deadline from its reconnect.
 func TestWallClockJumpAcrossRestart(t *testing.T) {
+	const hb, grace = 10 * time.Second, 5 * time.Second
 	for _, tc := range []struct {
 		name string
 		jump time.Duration
-	}{{"forward an hour", time.Hour}, {"back an hour", -time.Hour}} {
+	}{{"forward an hour", time.Hour}, {"back an hour", -time.Hour}, {"none", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t0 := time.Date(2026, 11, 26, 4, 0, 0, 0, time.UTC)
 			cfg := func(clk coord.Clock) func(*daemon.Config) {
 				return func(c *daemon.Config) {
 					c.Clock = clk
-					c.Coord.HeartbeatTimeout, c.Coord.AckTimeout, c.Coord.Grace = 10*time.Second, 5*time.Second, 5*time.Second
+					c.Coord.HeartbeatTimeout, c.Coord.AckTimeout, c.Coord.Grace = hb, 5*time.Second, grace
 					c.Coord.BackoffBase = 10 * time.Millisecond
 				}
 			}
 			dir := shortDir(t)
 			writeWorkspace(t, dir, 4, 1)
 			l1 := openLive(t, dir, 4, cfg(coord.NewFakeClock(t0)))
-			back := newTestWorker(t, "unix", l1.sock, "", "comes-back", nil)
-			gone := newTestWorker(t, "unix", l1.sock, "", "stays-away", nil)
-			a, b := back.next(t, 5*time.Second), gone.next(t, 5*time.Second)
-			waitFor(t, 5*time.Second, "both leases acked", func() bool {
-				la, _ := l1.d.Store().Lease(context.Background(), a.Lease.ID)
-				lb, _ := l1.d.Store().Lease(context.Background(), b.Lease.ID)
-				return la.State == coord.LeaseAcked && lb.State == coord.LeaseAcked
+			names := []string{"completes", "goes-silent", "stays-away"}
+			var leases []rpc.Assignment
+			for _, n := range names {
+				w := newTestWorker(t, "unix", l1.sock, "", n, nil)
+				leases = append(leases, w.next(t, 5*time.Second))
+				defer w.c.Close()
+			}
+			state := func(l *live, a rpc.Assignment) coord.LeaseState {
+				got, _ := l.d.Store().Lease(context.Background(), a.Lease.ID)
+				return got.State
+			}
+			waitFor(t, 5*time.Second, "leases acked", func() bool {
+				for _, a := range leases {
+					if state(l1, a) != coord.LeaseAcked {
+						return false
+					}
+				}
+				return true
 			})
 			l1.stop()
-			back.c.Close()
-			gone.c.Close()
 
 			clk := coord.NewFakeClock(t0.Add(tc.jump))
 			l2 := openLive(t, dir, 4, cfg(clk))
-			back2 := newTestWorker(t, "unix", l2.sock, "", "comes-back", nil)
-			if len(back2.hello.Leases) != 1 || back2.hello.Leases[0].Lease.ID != a.Lease.ID {
-				t.Fatalf("lease not resumed after the restart: %+v", back2.hello.Leases)
+			for i, n := range names[:2] {
+				w := newTestWorker(t, "unix", l2.sock, "", n, nil)
+				if len(w.hello.Leases) != 1 || w.hello.Leases[0].Lease.ID != leases[i].Lease.ID {
+					t.Fatalf("%s: lease not resumed after the restart: %+v", n, w.hello.Leases)
+				}
+				if i == 0 {
+					if _, err := w.complete(leases[0]); err != nil {
+						t.Fatalf("complete of the resumed lease: %v", err)
+					}
+				}
 			}
-			if _, err := back2.complete(a); err != nil {
-				t.Fatalf("complete of the resumed lease: %v", err)
+			check := func(at time.Duration, silent, away coord.LeaseState) {
+				t.Helper()
+				waitFor(t, 5*time.Second, fmt.Sprintf("at restart+%v: goes-silent %s, stays-away %s", at, silent, away), func() bool {
+					return state(l2, leases[1]) == silent && state(l2, leases[2]) == away
+				})
 			}
-			// the absent worker's lease lasts the grace from the restart, whatever the jump
-			lb, _ := l2.d.Store().Lease(context.Background(), b.Lease.ID)
-			if lb.State != coord.LeaseAcked {
-				t.Fatalf("absent worker's lease ended at the restart: %+v", lb)
-			}
-			clk.Advance(4 * time.Second)
-			time.Sleep(100 * time.Millisecond)
-			if lb, _ = l2.d.Store().Lease(context.Background(), b.Lease.ID); lb.State != coord.LeaseAcked {
-				t.Fatalf("absent worker's lease ended within the grace: %+v", lb)
-			}
+			check(0, coord.LeaseAcked, coord.LeaseAcked)
+			clk.Advance(grace - time.Second)
+			time.Sleep(50 * time.Millisecond)
+			check(grace-time.Second, coord.LeaseAcked, coord.LeaseAcked)
 			clk.Advance(2 * time.Second)
-			waitFor(t, 5*time.Second, "the absent worker's lease to expire after the grace", func() bool {
-				lb, _ := l2.d.Store().Lease(context.Background(), b.Lease.ID)
-				return lb.State == coord.LeaseEnded
-			})
+			check(grace+time.Second, coord.LeaseAcked, coord.LeaseEnded)
+			clk.Advance(hb - grace)
+			check(hb+time.Second, coord.LeaseEnded, coord.LeaseEnded)
 		})
 	}
 }
