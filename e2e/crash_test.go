@@ -36,7 +36,7 @@ var serveArgs = []string{"--grace", "3s", "--ack-timeout", "2s", "--heartbeat-ti
 // restarts it, and checks after every kill that nothing acknowledged was lost or done twice.
 func TestCrashKill9(t *testing.T) {
 	kills := crashKills(t)
-	nIssues := 150 + 150*kills
+	nIssues := 150 + 200*kills
 	if s := os.Getenv("GTC_CRASH_ISSUES"); s != "" {
 		nIssues, _ = strconv.Atoi(s)
 	}
