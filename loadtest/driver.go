@@ -151,6 +151,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	d.workCtx = workCtx
 	cpu0 := selfCPU()
 	start := time.Now()
+	runStart := start // the profile window: from the first agent's connect
 	if !rate {
 		d.tr.markReady(start)
 	}
@@ -223,7 +224,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	res.RPCMs = d.tr.rpc.Summary().Percentiles3()
 
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	pr, err := ctl.CoordProfile(pctx, rpc.ProfileParams{WindowMS: time.Since(start).Milliseconds() + 1000,
+	pr, err := ctl.CoordProfile(pctx, rpc.ProfileParams{WindowMS: time.Since(runStart).Milliseconds() + 100,
 		TargetAgents: cfg.Agents, TargetIssues: len(specs)})
 	cancel()
 	if err != nil {
