@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -36,7 +37,7 @@ var serveArgs = []string{"--grace", "3s", "--ack-timeout", "2s", "--heartbeat-ti
 // restarts it, and checks after every kill that nothing acknowledged was lost or done twice.
 func TestCrashKill9(t *testing.T) {
 	kills := crashKills(t)
-	nIssues := 150 + 200*kills
+	nIssues := 300
 	if s := os.Getenv("GTC_CRASH_ISSUES"); s != "" {
 		nIssues, _ = strconv.Atoi(s)
 	}
@@ -58,10 +59,18 @@ func TestCrashKill9(t *testing.T) {
 	for k := 1; k <= kills; k++ {
 		// let the fleet make progress, then kill at a random moment
 		before := len(led.snapshot())
-		if !eventually(20*time.Second, func() bool { n := len(led.snapshot()); return n >= before+5 || n == len(ids) }) {
+		sc := dialClient(t, "unix", sock, "", "progress-"+strconv.Itoa(k))
+		if !eventually(20*time.Second, func() bool {
+			if len(led.snapshot()) >= before+5 {
+				return true
+			}
+			st, err := sc.CoordStatus(context.Background())
+			return err == nil && st.Issues.Closed == st.Issues.Total // nothing left to do
+		}) {
 			dumpState(t, sock, filepath.Join(dir, "serve.log"))
 			t.Fatalf("kill %d: no progress for 20s after the restart", k)
 		}
+		sc.Close()
 		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
 		p.kill()
 		acked := led.snapshot()
@@ -83,6 +92,7 @@ func TestCrashKill9(t *testing.T) {
 		c := dialClient(t, "unix", sock, "", "checker-"+strconv.Itoa(k))
 		checkServed(t, c, closed)
 		checkExclusiveLeases(t, c)
+		ids = topUp(t, c, ids, k, rng) // keep the fleet busy: every acknowledged create is checked too
 
 		// 3. after the next export ticks, issues.jsonl shows every acknowledged completion closed
 		waitFor(t, 10*time.Second, "acknowledged completions exported to issues.jsonl", func() bool {
@@ -131,6 +141,32 @@ func TestCrashKill9(t *testing.T) {
 	}
 	t.Logf("FIGURES crash: kills=%d issues=%d acked_completions=%d assigns=%d resumed_leases=%d refused_completes=%d reconnects=%d",
 		kills, len(ids), len(acked), led.assigns.Load(), led.resumed.Load(), led.refused.Load(), led.reconnects.Load())
+}
+
+// topUp creates issues (some depending on others) when fewer than 250 are left open.
+func topUp(t *testing.T, c *rpc.Client, ids []string, k int, rng *rand.Rand) []string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := c.CoordStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Issues.Total-st.Issues.Closed >= 250 {
+		return ids
+	}
+	first := len(ids)
+	for i := 0; i < 300; i++ {
+		id := fmt.Sprintf("e2e-k%02d-%03d", k, i)
+		p := rpc.IssueCreateParams{ID: id, Title: "created between kills", Idempotency: rpc.Idempotency{IdempotencyKey: id}}
+		if i > 0 && rng.IntN(2) == 0 {
+			p.Deps = []rpc.DepSpec{{ID: ids[first+rng.IntN(i)], Type: "blocks"}}
+		}
+		if _, err := c.IssueCreate(ctx, p); err != nil {
+			t.Fatalf("create %s: %v", id, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // checkDB checks the database of a dead server and returns its closed issues.
