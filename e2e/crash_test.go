@@ -92,7 +92,6 @@ func TestCrashKill9(t *testing.T) {
 		c := dialClient(t, "unix", sock, "", "checker-"+strconv.Itoa(k))
 		checkServed(t, c, closed)
 		checkExclusiveLeases(t, c)
-		ids = topUp(t, c, ids, k, rng) // keep the fleet busy: every acknowledged create is checked too
 
 		// 3. after the next export ticks, issues.jsonl shows every acknowledged completion closed
 		waitFor(t, 10*time.Second, "acknowledged completions exported to issues.jsonl", func() bool {
@@ -107,6 +106,7 @@ func TestCrashKill9(t *testing.T) {
 			}
 			return len(st) == len(ids)
 		})
+		ids = topUp(t, c, ids, k, rng) // keep the fleet busy: every acknowledged create is checked too
 		c.Close()
 		prevClosed = closed
 	}
@@ -143,7 +143,7 @@ func TestCrashKill9(t *testing.T) {
 		kills, len(ids), len(acked), led.assigns.Load(), led.resumed.Load(), led.refused.Load(), led.reconnects.Load())
 }
 
-// topUp creates issues (some depending on others) when fewer than 250 are left open.
+// topUp creates 300 issues (some depending on others) when fewer than 300 are left open.
 func topUp(t *testing.T, c *rpc.Client, ids []string, k int, rng *rand.Rand) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -151,7 +151,7 @@ func topUp(t *testing.T, c *rpc.Client, ids []string, k int, rng *rand.Rand) []s
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Issues.Total-st.Issues.Closed >= 250 {
+	if st.Issues.Total-st.Issues.Closed >= 300 {
 		return ids
 	}
 	first := len(ids)
