@@ -238,16 +238,19 @@ describe('integration with bin/gtc serve', () => {
     assert.equal((await admin.request('coord.status', {})).issues.total, 100, 'all 100 issues imported');
     phase('server up');
 
-    // Five workers; w5 hangs on its third assignment and is killed there.
+    // Five workers; w5 hangs on its third assignment and is killed there. It starts first, so that it gets three
+    // leases even when a loaded machine starts Node processes slowly.
     const workers = new Map<string, Proc>();
-    for (let i = 1; i <= 5; i++) {
-      const name = `w${i}`;
-      const env: Record<string, string> = { GTC_SOCKET: sock, GTC_NAME: name, WORK_MS: '15' };
-      if (name === 'w5') env.HANG_AT = '3';
-      workers.set(name, start(process.execPath, [workerScript], env, (l) => recs.push(JSON.parse(l) as Rec)));
-    }
+    const spawnWorker = (name: string, extra: Record<string, string> = {}) =>
+      workers.set(name, start(process.execPath, [workerScript], { GTC_SOCKET: sock, GTC_NAME: name, WORK_MS: '15', ...extra }, (l) => recs.push(JSON.parse(l) as Rec)));
+    spawnWorker('w5', { HANG_AT: '3' });
+    await until(() => recs.some((r) => r.w === 'w5' && r.ev === 'ready'), 15_000, 'w5 to say hello', diag);
+    for (const name of ['w1', 'w2', 'w3', 'w4']) spawnWorker(name);
     const victim = workers.get('w5')!;
-    await until(() => recs.some((r) => r.ev === 'start' && r.w === 'w5' && r.n === 3), 15_000, 'w5 to take its third lease', diag);
+    // Kill it once its only lease is the hung one: its first two completions must have been answered, or the
+    // "done" line of a lease the server did close would die with it.
+    const w5 = (ev: Rec['ev']) => recs.filter((r) => r.w === 'w5' && r.ev === ev);
+    await until(() => w5('start').some((r) => r.n === 3) && w5('done').length === 2, 15_000, 'w5 to hang on its third lease', diag);
     const held = recs.find((r) => r.ev === 'start' && r.w === 'w5' && r.n === 3)!;
     victim.proc.kill('SIGKILL');
     const killedAt = Date.now();
@@ -275,7 +278,10 @@ describe('integration with bin/gtc serve', () => {
 
     // Higher priority first: no blocker-free P0/P1 issue waits while a lower one is handed out, so the first
     // five leases are the P0s and the first fifteen the P0s and P1s.
-    const byEpoch = [...starts].sort((a, b) => a.epoch! - b.epoch!);
+    // (First leases only: the killed worker's issue, a P0 or P1, may come back early in the order.)
+    const firstLease = new Map<string, Rec>();
+    for (const r of [...starts].sort((a, b) => a.epoch! - b.epoch!)) if (!firstLease.has(r.issue!)) firstLease.set(r.issue!, r);
+    const byEpoch = [...firstLease.values()];
     assert.deepEqual(byEpoch.slice(0, 5).map((r) => r.issue).sort(), [...P0].sort(), 'first five leases are the P0s');
     assert.deepEqual(byEpoch.slice(0, 15).map((r) => r.issue).sort(), [...P0, ...P1].sort(), 'next ten are the P1s');
     for (const r of starts) assert.equal(r.priority, byId.get(r.issue!)!.priority, 'assignment carries the stored issue');
@@ -303,7 +309,7 @@ describe('integration with bin/gtc serve', () => {
     const retry = starts.find((r) => r.issue === held.issue && r.w !== 'w5');
     assert.ok(retry, `${held.issue} was not reassigned\n${diag()}`);
     assert.ok(retry.t >= killedAt + GRACE_MS - 100, `${held.issue} reassigned ${retry.t - killedAt} ms after the kill, before the ${GRACE_MS} ms grace`);
-    assert.ok(retry.t <= killedAt + GRACE_MS + BACKOFF_MS + 3000, `${held.issue} reassigned only ${retry.t - killedAt} ms after the kill`);
+    assert.ok(retry.t <= killedAt + GRACE_MS + BACKOFF_MS + 10_000, `${held.issue} reassigned only ${retry.t - killedAt} ms after the kill`);
     t.diagnostic(`${held.issue} reassigned to ${retry.w} ${retry.t - killedAt} ms after the kill (grace ${GRACE_MS} ms + backoff ≤ ${BACKOFF_MS} ms)`);
     assert.ok(retry.epoch! > held.epoch!, 'the new lease has a newer epoch');
     const finisher = done().find((r) => r.issue === held.issue)!;
