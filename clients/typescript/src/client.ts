@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import * as net from 'node:net';
 import {
   createMessageConnection,
+  DataCallback,
+  Disposable,
   MessageConnection,
   ResponseError,
   SocketMessageReader,
@@ -171,6 +173,19 @@ export interface ClientEvents {
 }
 
 const LOST_CODES = new Set(['stale_epoch', 'not_holder', 'not_found']);
+/** Longest wait, after the socket closed, for messages that arrived before the close to be handled. */
+const CLOSE_DRAIN_MS = 1000;
+
+/** A socket reader that counts the messages it hands to the connection's queue. */
+class CountingReader extends SocketMessageReader {
+  read = 0;
+  override listen(callback: DataCallback): Disposable {
+    return super.listen((msg) => {
+      this.read++;
+      callback(msg);
+    });
+  }
+}
 const FINISHED_MEMORY = 1024;
 
 /** A connection to a gtc server, able to run a worker. Create it with connect(). */
@@ -388,13 +403,40 @@ export class GtcClient extends EventEmitter {
   }
 
   private attach(socket: net.Socket): MessageConnection {
-    const conn = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket));
+    // vscode-jsonrpc handles queued messages one per event-loop turn, but the socket's close comes at once: the
+    // teardown waits until every message read before the close was handled (a shutdown notification, a cancel
+    // or an assign written just before the server closed), at most CLOSE_DRAIN_MS.
+    const reader = new CountingReader(socket);
+    let handled = 0;
+    let whenDrained: (() => void) | undefined;
+    const conn = createMessageConnection(reader, new SocketMessageWriter(socket), undefined, {
+      messageStrategy: {
+        handleMessage: (msg, next) => {
+          try {
+            next(msg);
+          } finally {
+            handled++;
+            if (whenDrained && handled >= reader.read) whenDrained();
+          }
+        },
+      },
+    });
+    const lost = () => {
+      if (whenDrained) return;
+      const timer = setTimeout(() => whenDrained?.(), CLOSE_DRAIN_MS);
+      whenDrained = () => {
+        clearTimeout(timer);
+        whenDrained = () => {};
+        this.onConnectionLost(conn, socket);
+      };
+      if (handled >= reader.read) whenDrained();
+    };
     conn.onRequest('assign', (params: Assignment) => this.onAssign(params));
     conn.onNotification('cancel', (params: CancelParams) => this.onCancel(params));
     conn.onNotification('event', (params: GtcEvent) => void this.emit('event', params));
     conn.onNotification('shutdown', (params: ShutdownParams) => void this.emit('shutdown', params));
-    conn.onClose(() => this.onConnectionLost(conn, socket));
-    socket.once('close', () => this.onConnectionLost(conn, socket));
+    conn.onClose(lost);
+    socket.once('close', lost);
     conn.listen();
     this.connGen++;
     this.conn = conn;

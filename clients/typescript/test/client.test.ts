@@ -498,6 +498,28 @@ describe('reconnect', () => {
     assert.deepEqual(got, ['41:completed']);
   });
 
+  it('handles the messages that arrived just before the server closed the socket (cancel, shutdown)', async () => {
+    const c = await worker({ reconnect: false });
+    c.onAssignment((_a, { signal }) => new Promise((_r, rej) => signal.addEventListener('abort', () => rej(signal.reason))));
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-s', 2));
+    await until(() => c.active === 1);
+    const seen: string[] = [];
+    c.on('shutdown', (p) => seen.push(`shutdown:${p.reason}`));
+    c.on('dropped', (d) => seen.push(`dropped:${d.why}`));
+    c.on('disconnected', () => seen.push('disconnected'));
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
+    const conn = server.last;
+    const frame = (method: string, params: object) => {
+      const body = JSON.stringify({ jsonrpc: '2.0', method, params });
+      return `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    };
+    // Both frames and the FIN in one write, as the real server does on shutdown: one read on the client side.
+    conn.socket.end(frame('cancel', { lease_id: 'L-bd-s', epoch: 2, issue_id: 'bd-s', reason: 'server stopping' }) + frame('shutdown', { reason: 'bye' }));
+    await closed;
+    assert.deepEqual(seen, ['dropped:cancel', 'shutdown:bye', 'disconnected']);
+  });
+
   it('closes instead of reconnecting when reconnect is false', async () => {
     const c = await worker({ reconnect: false });
     await c.hello({ name: 'w1' });
