@@ -294,6 +294,11 @@ export class GtcClient extends EventEmitter {
     }
   }
 
+  /** Calls a method by name without typed params or result (newer methods: merge.*, convoy.*, coord.health, …). */
+  call(method: string, params: object = {}): Promise<unknown> {
+    return this.request(method as Method, params as never);
+  }
+
   /** Sends a heartbeat for a lease (or for the worker alone without one). */
   heartbeat(lease?: LeaseRef, progress?: Progress): Promise<HeartbeatResult> {
     const params: Methods['heartbeat']['params'] = {};

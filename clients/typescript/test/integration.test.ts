@@ -8,8 +8,8 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
-import { connect, GtcClient } from '../src/index.js';
+import { after, describe, it, TestContext } from 'node:test';
+import { connect, DroppedEvent, FinishedEvent, GtcClient, HelloResult } from '../src/index.js';
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..', '..');
 const gtcBin = path.join(repoRoot, 'bin', 'gtc');
@@ -197,17 +197,19 @@ after(() => {
   for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
 });
 
-// ---- the test ----
+/** False (test skipped) when bin/gtc is missing outside CI; under CI its absence fails the test. */
+function haveBinary(t: TestContext): boolean {
+  if (fs.existsSync(gtcBin)) return true;
+  if (process.env.CI) assert.fail(`${gtcBin} is missing under CI: the Makefile's test-ts target builds it first`);
+  t.skip(`${gtcBin} not built: run \`make build\` (or \`make test\`) at the repository root`);
+  return false;
+}
+
+// ---- the tests ----
 
 describe('integration with bin/gtc serve', () => {
   it('runs 100 issues on 5 Node workers: priorities, blockers, kill -9 reassignment, lossless JSONL', { timeout: 60_000 }, async (t) => {
-    if (!fs.existsSync(gtcBin)) {
-      if (!process.env.CI) {
-        t.skip(`${gtcBin} not built: run \`make build\` (or \`make test\`) at the repository root`);
-        return;
-      }
-      assert.fail(`${gtcBin} is missing under CI: the Makefile's test-ts target builds it first`);
-    }
+    if (!haveBinary(t)) return;
     const t0 = Date.now();
     const phase = (what: string) => t.diagnostic(`${what} at +${Date.now() - t0} ms`);
     const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-it-'));
@@ -352,5 +354,88 @@ describe('integration with bin/gtc serve', () => {
     assert.equal(await server.exited, 0, `server exit\n${server.out()}`);
     assert.equal(checkFile(true), undefined, 'after the export on shutdown');
     phase('server stopped');
+  });
+
+  it('speaks the protocol with the real server: pushes during hello, lease.cancel, events, shutdown, restart with resume', { timeout: 60_000 }, async (t) => {
+    if (!haveBinary(t)) return;
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-it2-'));
+    t.after(() => fs.rmSync(ws, { recursive: true, force: true }));
+    fs.mkdirSync(path.join(ws, '.beads'));
+    const lines = [0, 1, 2, 3].map((p) =>
+      `{"id":"pr-${p}","title":"P${p} issue","description":"","status":"open","priority":${p},"issue_type":"task","created_at":"2026-11-20T09:00:0${p}Z","updated_at":"2026-11-20T09:00:0${p}Z"}`);
+    fs.writeFileSync(path.join(ws, '.beads', 'issues.jsonl'), lines.join('\n') + '\n');
+    const sock = path.join(ws, '.beads', 'gtc.sock');
+    const serve = () => start(gtcBin, ['--dir', ws, 'serve', '--grace', '20s', '--heartbeat-timeout', '3s', '--sync-interval', '200ms'], {});
+    let server = serve();
+    const reconnect = { initialDelayMs: 50, maxDelayMs: 200 };
+    const admin = await connect({ path: sock, connectRetryMs: 15_000, reconnect });
+    t.after(() => admin.close());
+    await admin.hello({ name: 'it2-admin', role: 'client' });
+    const kinds = new Set<string>();
+    admin.on('event', (e) => kinds.add(e.kind));
+    await admin.subscribe();
+
+    // A worker in this process. Every handler waits for the gate; capacity 2.
+    const w = await connect({ path: sock, reconnect });
+    t.after(() => w.close());
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const runs: string[] = [];
+    const dropped: DroppedEvent[] = [];
+    const finished: FinishedEvent[] = [];
+    const shutdowns: string[] = [];
+    w.on('dropped', (d) => dropped.push(d));
+    w.on('finished', (f) => finished.push(f));
+    w.on('shutdown', (p) => shutdowns.push(p.reason));
+    admin.on('shutdown', (p) => shutdowns.push(`admin: ${p.reason}`));
+    w.onAssignment(async (a, { signal }) => {
+      runs.push(`${a.lease.id}:${a.issue.id}`);
+      await Promise.race([gate, new Promise((_, rej) => signal.addEventListener('abort', () => rej(signal.reason)))]);
+      return { summary: `did ${a.issue.id}` };
+    });
+    await w.hello({ name: 'it2-w', capacity: 2 });
+    const diag = () => `runs ${JSON.stringify(runs)} dropped ${JSON.stringify(dropped)}\nserver:\n${server.out()}`;
+
+    // Pushed while hello is served (or right after): both slots, highest priority first.
+    await until(() => runs.length === 2, 10_000, 'two pushes', diag);
+    assert.deepEqual(runs.map((r) => r.split(':')[1]).sort(), ['pr-0', 'pr-1']);
+
+    // lease.cancel: the cancel notification aborts that handler, nothing is reported, the issue comes back.
+    const first = w.activeLeases.find((id) => runs.includes(`${id}:pr-0`))!;
+    assert.deepEqual(await admin.request('lease.cancel', { lease_id: first, reason: 'test cancel' }), { lease_id: first, cancelled: true });
+    await until(() => dropped.length === 1 && w.active === 2 && runs.length === 3, 10_000, 'the cancel and a new push', diag);
+    assert.equal(dropped[0].why, 'cancel');
+    assert.equal(dropped[0].lease_id, first);
+    assert.equal(finished.length, 0);
+    const held = [...w.activeLeases].sort();
+    const runsBefore = runs.length;
+
+    // SIGTERM: every client gets the shutdown notification, the server exits 0 after its export.
+    server.proc.kill('SIGTERM');
+    assert.equal(await server.exited, 0, server.out());
+    await until(() => shutdowns.length === 2, 5_000, 'shutdown notifications', diag);
+    assert.deepEqual(shutdowns.sort(), ['admin: server shutting down', 'server shutting down']);
+    await until(() => w.state === 'reconnecting', 5_000, 'the worker to notice the drop', diag);
+
+    // Restart: the worker says hello again, gets its two leases back and keeps running them (not twice).
+    const back = new Promise<HelloResult>((r) => w.once('reconnected', r));
+    server = serve();
+    const hello = await back;
+    assert.deepEqual(hello.leases.map((a) => a.lease.id).sort(), held, 'hello hands back the live leases');
+    assert.deepEqual([...w.activeLeases].sort(), held);
+    assert.equal(runs.length, runsBefore, 'resumed leases are not run again');
+
+    open();
+    await until(() => finished.length === 4, 10_000, 'all four issues completed', diag);
+    for (const f of finished) assert.equal((f.result as { status: string }).status, 'closed');
+    assert.deepEqual(finished.map((f) => f.issue_id).sort(), ['pr-0', 'pr-1', 'pr-2', 'pr-3']);
+    assert.deepEqual(dropped.length, 1);
+    await until(async () => admin.state === 'connected' && (await admin.request('coord.status', {})).issues.closed === 4, 10_000, 'coord.status closed 4');
+    for (const k of ['assigned', 'acked', 'cancelled']) assert.ok(kinds.has(k), `event kind ${k} (saw ${[...kinds]})`);
+    assert.equal(((await admin.call('coord.health')) as { status: string }).status, 'healthy');
+    w.close();
+    admin.close();
+    server.proc.kill('SIGTERM');
+    assert.equal(await server.exited, 0, server.out());
   });
 });
