@@ -148,6 +148,46 @@ var hostileCases = []hostileCase{
 			t.Fatal("a half-sent message held the connection past the idle timeout")
 		}
 	}},
+	{"subscriber that never reads", func(t *testing.T, l *live) {
+		c := dialRaw(t, "unix", l.sock)
+		c.hello("")
+		wantCode(t, c.call(`{"jsonrpc":"2.0","id":1,"method":"events.subscribe","params":{}}`), 0)
+		// it keeps sending (heartbeat notifications, no reply) so the idle timeout never fires, and
+		// reads nothing while events pile up (pause/resume toggles): the write deadline cuts it off
+		alive := make(chan struct{})
+		defer close(alive)
+		go func() {
+			for {
+				select {
+				case <-alive:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+				if _, err := c.nc.Write([]byte(`{"jsonrpc":"2.0","method":"heartbeat"}` + "\n")); err != nil {
+					return
+				}
+			}
+		}()
+		var wg sync.WaitGroup
+		for g := 0; g < 4; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				tc := dialClient(t, "unix", l.sock, "", "toggler-"+itoa(g))
+				for i := 0; i < 400; i++ {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					tc.CoordPause(ctx, rpc.PauseParams{})
+					tc.CoordResume(ctx, rpc.PauseParams{})
+					cancel()
+				}
+			}(g)
+		}
+		wg.Wait()
+		if !c.closedWithin(3 * time.Second) {
+			t.Fatal("a subscriber that never reads was not disconnected")
+		}
+	}},
 	{"10,000 connections opened and closed", func(t *testing.T, l *live) {
 		base := runtime.NumGoroutine()
 		var n, helloOK, retries atomic.Int64
@@ -288,6 +328,7 @@ func TestHostileInput(t *testing.T) {
 	l := startLive(t, 50, func(c *daemon.Config) {
 		c.MaxMessageBytes = hostileCap
 		c.IdleTimeout = time.Second
+		c.WriteTimeout = 300 * time.Millisecond
 		c.Token = "e2e-token"
 	})
 	escaped := []string{filepath.Join(l.dir, ".beads", "../../etc/passwd"), filepath.Join(l.dir, "../etc/passwd"),
