@@ -58,10 +58,17 @@ var writeSQL = [nWriteStmts]string{
 		WHERE id = ?1`,
 	wDepsClear: `DELETE FROM dependencies WHERE issue_id = ?`,
 	wDepAdd:    `INSERT INTO dependencies (issue_id, depends_on_id, type, metadata) VALUES (?, ?, ?, ?)`,
-	wLeasePut: `INSERT OR REPLACE INTO leases (id, issue_id, worker, epoch, state, attempt, created_at,
-		ack_deadline, deadline, ended_at, outcome, error, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	wWorkerPut: `INSERT OR REPLACE INTO workers (name, role, capacity, filters, state, first_seen, last_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	// Upserts update rows in place (INSERT OR REPLACE would delete and re-insert every index entry).
+	wLeasePut: `INSERT INTO leases (id, issue_id, worker, epoch, state, attempt, created_at,
+		ack_deadline, deadline, ended_at, outcome, error, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET issue_id = excluded.issue_id, worker = excluded.worker, epoch = excluded.epoch,
+		state = excluded.state, attempt = excluded.attempt, created_at = excluded.created_at,
+		ack_deadline = excluded.ack_deadline, deadline = excluded.deadline, ended_at = excluded.ended_at,
+		outcome = excluded.outcome, error = excluded.error, progress = excluded.progress`,
+	wWorkerPut: `INSERT INTO workers (name, role, capacity, filters, state, first_seen, last_seen)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET role = excluded.role, capacity = excluded.capacity, filters = excluded.filters,
+		state = excluded.state, first_seen = excluded.first_seen, last_seen = excluded.last_seen`,
 	wEventAppend: `INSERT INTO events (time, kind, issue_id, lease_id, worker, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 	wMetaPut:     `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`,
 	wMergePut: `INSERT OR REPLACE INTO merge_requests (id, issue_id, worker, branch, commit_id, target, files, state,
