@@ -47,8 +47,13 @@ func (c *core) saveWorker(w *worker, force bool) {
 	if st == w.row.State && !force {
 		return
 	}
+	// Idle and busy follow from the worker's leases, which are durable themselves: flipping between
+	// them is not written (it would cost two writes per assignment on the hot path).
+	quiet := !force && (st == WorkerIdle || st == WorkerBusy) && (w.row.State == WorkerIdle || w.row.State == WorkerBusy)
 	w.row.State = st
-	c.emit(WorkerPut{Worker: w.row})
+	if !quiet {
+		c.emit(WorkerPut{Worker: w.row})
+	}
 }
 
 // pushable reports whether w may be pushed one more issue.
