@@ -95,6 +95,11 @@ func (e *Engine) setHealth(err error) {
 }
 
 // Run owns the core until ctx ends (after a failed commit, timers are retried after 1s); it returns nil on a clean stop. Call it once.
+//
+// Commits are pipelined: while one batch is being committed, the requests that arrive meanwhile are
+// applied to the core and gathered into the next batch, which is committed as soon as the first
+// commit returns. Nothing of a batch (replies, pushes, events) leaves before that batch is durable,
+// and a failed commit fails both the batch in flight and the one applied on top of it.
 func (e *Engine) Run(ctx context.Context) error {
 	ran := false
 	e.runOnce.Do(func() { ran = true })
@@ -103,10 +108,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	defer close(e.stopped)
 	var (
-		timerC  <-chan time.Time
-		timerAt time.Time
+		timerC     <-chan time.Time
+		timerAt    time.Time
+		inflight   *pending // being committed
+		next       *pending // applied to the core, waiting for inflight to finish
+		commitDone = make(chan error, 1)
 	)
-	batch := make([]*request, 0, e.cfg.BatchMax)
+	recv := make([]*request, 0, e.cfg.BatchMax)
 	for {
 		if t, ok := e.core.nextDeadline(); ok {
 			if t.Before(e.retryAt) {
@@ -118,34 +126,68 @@ func (e *Engine) Run(ctx context.Context) error {
 		} else {
 			timerC = nil
 		}
-		batch = batch[:0]
+		recv = recv[:0]
+		ticked := false
 		select {
 		case <-ctx.Done():
+			if inflight != nil && e.finish(inflight, <-commitDone, next) {
+				next = nil
+			}
+			if next != nil {
+				e.fail(next, Errorf(EUnavailable, "coordinator shutting down"))
+			}
 			e.failWaiters(Errorf(EUnavailable, "coordinator shutting down"))
 			return nil
+		case err := <-commitDone:
+			failed := e.finish(inflight, err, next)
+			inflight = nil
+			if failed {
+				next = nil
+			}
 		case r := <-e.reqs:
-			batch = append(batch, r)
+			recv = append(recv, r)
 		drain:
-			for len(batch) < e.cfg.BatchMax {
+			for len(recv) < e.cfg.BatchMax {
 				select {
 				case r := <-e.reqs:
-					batch = append(batch, r)
+					recv = append(recv, r)
 				default:
 					break drain
 				}
 			}
 		case <-timerC:
 			timerC = nil
+			ticked = true
 		}
-		e.step(ctx, batch)
+		if len(recv) > 0 || ticked {
+			next = e.apply(next, recv)
+		}
+		if inflight == nil && next != nil {
+			if len(next.changes) == 0 {
+				e.finish(next, nil, nil)
+			} else {
+				inflight = next
+				// A commit under way is finished even when ctx ends: its outcome decides the replies.
+				go func(changes []Change) { commitDone <- e.p.Commit(context.WithoutCancel(ctx), changes) }(inflight.changes)
+			}
+			next = nil
+		}
 	}
 }
 
-// step applies one batch, commits it and replies.
-func (e *Engine) step(ctx context.Context, batch []*request) {
-	if e.cfg.OnStep != nil {
-		start := time.Now()
-		defer func() { e.cfg.OnStep(time.Since(start), len(batch)) }()
+// pending is a batch applied to the core whose changes are not committed yet.
+type pending struct {
+	batch   []*request
+	changes []Change
+	effects []outEffect
+	start   time.Time // when its first request was applied (for OnStep)
+}
+
+// apply runs requests (and the timers due) against the core and adds the outcome to p (nil: a new batch).
+func (e *Engine) apply(p *pending, batch []*request) *pending {
+	start := time.Now()
+	if p == nil {
+		p = &pending{start: start}
 	}
 	now := e.clk.Now()
 	c := e.core
@@ -156,25 +198,47 @@ func (e *Engine) step(ctx context.Context, batch []*request) {
 	c.dispatch(now)
 	c.dispatchMerges(now)
 	changes, effects := c.take()
-	if len(changes) > 0 {
-		if err := e.p.Commit(ctx, changes); err != nil {
-			e.rollback(now, err)
-			for _, r := range batch {
-				r.err = &Error{Code: EUnavailable, Message: "storage failed; retry later", Err: err}
-				close(r.done)
-			}
-			return
+	p.batch = append(p.batch, batch...)
+	p.changes = append(p.changes, changes...)
+	p.effects = append(p.effects, effects...)
+	if e.cfg.OnStep != nil {
+		e.cfg.OnStep(time.Since(start), len(batch))
+	}
+	return p
+}
+
+// fail answers every request of p with err.
+func (e *Engine) fail(p *pending, err error) {
+	for _, r := range p.batch {
+		r.err = err
+		close(r.done)
+	}
+}
+
+// finish completes a batch after its commit: on success it records the changes as durable, replies
+// and delivers the effects; on failure it fails p and next (applied on top of p) and rebuilds the
+// core from the durable state. It reports whether the commit failed.
+func (e *Engine) finish(p *pending, err error, next *pending) bool {
+	if err != nil {
+		e.rollback(e.clk.Now(), err)
+		uerr := &Error{Code: EUnavailable, Message: "storage failed; retry later", Err: err}
+		e.fail(p, uerr)
+		if next != nil {
+			e.fail(next, uerr)
 		}
-		e.durable.apply(changes)
+		return true
+	}
+	if len(p.changes) > 0 {
+		e.durable.apply(p.changes)
 		e.setHealth(nil)
 	}
-	for _, r := range batch {
+	for _, r := range p.batch {
 		if r.err == nil && r.after != nil {
 			r.after()
 		}
 		close(r.done)
 	}
-	for _, ef := range effects {
+	for _, ef := range p.effects {
 		switch x := ef.(type) {
 		case pushEffect:
 			e.out.Push(x.Worker, x.Session, x.A)
@@ -189,11 +253,12 @@ func (e *Engine) step(ctx context.Context, batch []*request) {
 			}
 		}
 	}
-	for _, ch := range changes {
+	for _, ch := range p.changes {
 		if ev, ok := ch.(EventAppend); ok {
 			e.out.Publish(ev.Event)
 		}
 	}
+	return false
 }
 
 // rollback drops every undurable decision: the core is rebuilt from the durable fold and the
