@@ -45,6 +45,32 @@ func (s *issueService) render(id string) (json.RawMessage, string, error) {
 	return b, promptOf(is), nil
 }
 
+// renderPush is render for the push path: the record as last written to issues.jsonl, unpatched
+// (the lease carries gtc's own state), so a push costs one narrow read and no re-encoding.
+func (s *issueService) renderPush(id string) (json.RawMessage, string, error) {
+	raw, body, err := s.d.db.Body(context.Background(), id)
+	if err != nil {
+		return nil, "", err
+	}
+	if raw == nil { // never written to the file yet (created through the protocol)
+		var is beads.Issue
+		if err := json.Unmarshal(body, &is); err != nil {
+			return nil, "", fmt.Errorf("decode stored issue %s: %w", id, err)
+		}
+		b, err := recordJSON(is, nil)
+		return b, promptOf(is), err
+	}
+	var p struct {
+		Title              string `json:"title"`
+		Description        string `json:"description"`
+		AcceptanceCriteria string `json:"acceptance_criteria"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, "", fmt.Errorf("decode record of %s: %w", id, err)
+	}
+	return json.RawMessage(raw), promptOf(beads.Issue{Title: p.Title, Description: p.Description, AcceptanceCriteria: p.AcceptanceCriteria}), nil
+}
+
 // promptOf is the text handed to an agent: title and description.
 func promptOf(is beads.Issue) string {
 	p := is.Title

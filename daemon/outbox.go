@@ -58,7 +58,7 @@ func (o *outbox) Push(worker string, session uint64, a coord.Assignment) {
 }
 
 func (o *outbox) push(j *pushJob) {
-	issue, prompt, err := o.d.issues.render(j.a.Lease.IssueID)
+	issue, prompt, err := o.d.issues.renderPush(j.a.Lease.IssueID)
 	if err != nil {
 		o.d.log.Error("load issue for push; the lease's ack deadline will requeue it", "issue", j.a.Lease.IssueID, "err", err)
 		return

@@ -39,6 +39,7 @@ const (
 	rWorkers
 	rMeta
 	rIssuesByIDs
+	rBody
 	nReadStmts
 )
 
@@ -50,6 +51,7 @@ var readSQL = [nReadStmts]string{
 	rWorkers:       `SELECT ` + workerCols + ` FROM workers ORDER BY name`,
 	rMeta:          `SELECT value FROM meta WHERE key = ?`,
 	rIssuesByIDs:   `SELECT ` + issueCols + ` FROM ` + issueFrom + ` WHERE issues.id IN (SELECT value FROM json_each(?)) ORDER BY issues.id`,
+	rBody:          `SELECT raw, body FROM issue_bodies WHERE id = ?`,
 }
 
 // readStmts holds the read pool's prepared statements.
@@ -130,6 +132,20 @@ func (db *DB) GetIssue(ctx context.Context, id string) (beads.Issue, []byte, err
 		return beads.Issue{}, nil, unavailable("read", fmt.Errorf("get issue %s: %w", id, err))
 	}
 	return rec.Issue, rec.Raw, nil
+}
+
+// Body returns an issue's raw record bytes (nil if it was never imported or exported) and its stored
+// view as JSON, without decoding either: the cheap read behind every push.
+func (db *DB) Body(ctx context.Context, id string) (raw, body []byte, err error) {
+	defer db.observeRead("body", time.Now())
+	err = db.rs[rBody].QueryRowContext(ctx, id).Scan(&raw, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, coord.Errorf(coord.ENotFound, "issue %s not found", id)
+	}
+	if err != nil {
+		return nil, nil, unavailable("read", fmt.Errorf("get issue %s body: %w", id, err))
+	}
+	return raw, body, nil
 }
 
 // Records returns the stored records of the given issues, ordered by id; unknown ids are skipped.
