@@ -24,6 +24,11 @@ type issueService struct {
 	d    *Daemon
 	mu   sync.Mutex // serialises read-modify-write of one issue against another
 	prof profileCache
+
+	// The id prefix, computed once and again when config.yaml changes (guarded by mu).
+	prefixVal   string
+	prefixMtime time.Time
+	prefixSet   bool
 }
 
 func newIssueService(d *Daemon) *issueService { return &issueService{d: d} }
@@ -207,7 +212,7 @@ func (s *issueService) newID(ctx context.Context) (string, error) {
 	for n := 4; n <= 10; n++ {
 		for try := 0; try < 10; try++ {
 			id := prefix + "-" + randBase36(n)
-			if _, _, err := s.d.db.GetIssue(ctx, id); coord.ErrorCode(err) == coord.ENotFound {
+			if _, _, err := s.d.db.Body(ctx, id); coord.ErrorCode(err) == coord.ENotFound {
 				return id, nil
 			} else if err != nil && coord.ErrorCode(err) != coord.ENotFound {
 				return "", err
@@ -218,7 +223,21 @@ func (s *issueService) newID(ctx context.Context) (string, error) {
 }
 
 // prefix is the issue prefix: config.yaml's issue-prefix, else the first stored id's, else "gtc".
+// It is cached until config.yaml's modification time changes; callers hold s.mu.
 func (s *issueService) prefix(ctx context.Context) string {
+	var mtime time.Time
+	if st, err := os.Stat(s.d.cfg.BeadsDir() + "/config.yaml"); err == nil {
+		mtime = st.ModTime()
+	}
+	if s.prefixSet && mtime.Equal(s.prefixMtime) {
+		return s.prefixVal
+	}
+	s.prefixVal, s.prefixMtime, s.prefixSet = s.readPrefix(ctx), mtime, true
+	return s.prefixVal
+}
+
+// readPrefix works the prefix out from config.yaml or the stored ids.
+func (s *issueService) readPrefix(ctx context.Context) string {
 	if b, err := os.ReadFile(s.d.cfg.BeadsDir() + "/config.yaml"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "issue-prefix:"); ok {
