@@ -49,7 +49,9 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 			s[j], s[j-1] = s[j-1], s[j]
 		}
 	}
-	p := func(q float64) float64 { return float64(s[min(int(float64(len(s))*q), len(s)-1)].Microseconds()) / 1000 }
+	p := func(q float64) float64 {
+		return float64(s[min(int(float64(len(s))*q), len(s)-1)].Microseconds()) / 1000
+	}
 	b.ReportMetric(p(0.5), "p50_ms")
 	b.ReportMetric(p(0.99), "p99_ms")
 }
