@@ -287,7 +287,21 @@ func (d *Daemon) gaugeLoop(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	go d.metrics.RunSampler(ctx, 100*time.Millisecond)
+	var lastHealth string
 	for {
+		// Storage failures are answered to callers as `unavailable`; say so in the log once per change too.
+		h := ""
+		if err := d.engine.Health(); err != nil {
+			h = err.Error()
+		}
+		if h != lastHealth {
+			if h != "" {
+				d.log.Error("storage failing: changes are refused until it recovers", "err", h)
+			} else {
+				d.log.Info("storage recovered")
+			}
+			lastHealth = h
+		}
 		st := d.engine.Status()
 		d.metrics.SetIssueCounts(map[string]int{
 			"ready": st.Issues.Ready, "leased": st.Issues.Leased, "closed": st.Issues.Closed,

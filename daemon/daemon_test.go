@@ -502,3 +502,32 @@ func TestSecondServerOnWorkspaceIsRefused(t *testing.T) {
 		t.Fatal("unexpected")
 	}
 }
+
+func TestDependenciesMustNameKnownIssues(t *testing.T) {
+	h := start(t, []string{line("t-1", "one", 1)}, nil)
+	ctx := context.Background()
+	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h.d.SocketPath()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Hello(ctx, rpc.HelloParams{Name: "cli", Role: "client", Protocol: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.IssueCreate(ctx, rpc.IssueCreateParams{Title: "x", Deps: []rpc.DepSpec{{ID: "t-404"}}})
+	if coord.ErrorCode(err) != coord.ENotFound {
+		t.Fatalf("create with a dependency on a missing issue: %v, want not_found", err)
+	}
+	res, err := c.IssueCreate(ctx, rpc.IssueCreateParams{Title: "y", Deps: []rpc.DepSpec{{ID: "t-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var is struct{ ID string }
+	_ = json.Unmarshal(res.Issue, &is)
+	if _, err := c.IssueDepAdd(ctx, rpc.IssueDepParams{ID: is.ID, DependsOn: "nope-1"}); coord.ErrorCode(err) != coord.ENotFound {
+		t.Fatalf("dep.add on a missing issue: %v, want not_found", err)
+	}
+	if ready := h.d.Engine().Ready(0); slices.Contains(ready, is.ID) {
+		t.Fatalf("%s is ready although t-1 blocks it: %v", is.ID, ready)
+	}
+}

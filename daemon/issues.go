@@ -197,6 +197,9 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 		if dp.ID == "" {
 			return nil, coord.Errorf(coord.EInvalid, "deps: id is required")
 		}
+		if err := s.exists(ctx, dp.ID); err != nil {
+			return nil, err
+		}
 		t := dp.Type
 		if t == "" {
 			t = "blocks"
@@ -204,6 +207,18 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 		is.Dependencies = append(is.Dependencies, beads.Dependency{IssueID: id, DependsOnID: dp.ID, Type: t, CreatedAt: now, CreatedBy: "gtc"})
 	}
 	return s.put(ctx, is)
+}
+
+// exists refuses a dependency on an issue gtc does not know (files may hold such edges; the protocol
+// does not create them).
+func (s *issueService) exists(ctx context.Context, id string) error {
+	if _, _, err := s.d.db.Body(ctx, id); err != nil {
+		if coord.ErrorCode(err) == coord.ENotFound {
+			return coord.Errorf(coord.ENotFound, "depends on %s, which does not exist", id)
+		}
+		return err
+	}
+	return nil
 }
 
 // newID makes a bd-style hash id under the workspace prefix.
@@ -327,6 +342,9 @@ func (s *issueService) depAdd(ctx context.Context, p rpc.IssueDepParams) (*rpc.I
 	}
 	if p.DependsOn == p.ID {
 		return nil, coord.Errorf(coord.EInvalid, "depends_on: an issue cannot depend on itself")
+	}
+	if err := s.exists(ctx, p.DependsOn); err != nil {
+		return nil, err
 	}
 	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
 		for _, d := range is.Dependencies {
