@@ -89,11 +89,11 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 	if h.Capacity < 0 {
 		return nil, Errorf(EInvalid, "capacity must not be negative")
 	}
-	if h.Capacity == 0 {
-		h.Capacity = 1
-	}
 	if h.Role == "" {
 		h.Role = "worker"
+	}
+	if h.Capacity == 0 && h.Role != "client" { // clients are never pushed work: their capacity stays 0
+		h.Capacity = 1
 	}
 	w := c.workers[h.Name]
 	if w == nil {
@@ -115,7 +115,9 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 		out = append(out, Assignment{Lease: *l})
 	}
 	c.saveWorker(w, true)
-	c.event("worker_connected", "", "", h.Name, strconv.Itoa(len(out))+" leases resumed")
+	if !quietClient(w) {
+		c.event("worker_connected", "", "", h.Name, strconv.Itoa(len(out))+" leases resumed")
+	}
 	c.enqueue(w)
 	c.mergeConnected(w)
 	return out, nil
@@ -135,8 +137,14 @@ func (c *core) disconnect(now time.Time, name string, session uint64) {
 	}
 	c.mergeDisconnected(w)
 	c.saveWorker(w, true)
-	c.event("worker_disconnected", "", "", name, "")
+	if !quietClient(w) {
+		c.event("worker_disconnected", "", "", name, "")
+	}
 }
+
+// quietClient reports a CLI or script session holding no lease: its comings and goings (one per
+// command) are not worth an audit-log entry.
+func quietClient(w *worker) bool { return w.row.Role == "client" && len(w.leases) == 0 }
 
 // graceTimer expires the leases of a worker that did not come back in time.
 func (c *core) graceTimer(name string) {

@@ -531,3 +531,47 @@ func TestDependenciesMustNameKnownIssues(t *testing.T) {
 		t.Fatalf("%s is ready although t-1 blocks it: %v", is.ID, ready)
 	}
 }
+
+func TestClientSessionsLeaveNoAuditNoise(t *testing.T) {
+	h := start(t, nil, nil)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h.d.SocketPath()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Hello(ctx, rpc.HelloParams{Name: "gtc-cli", Role: "client", Protocol: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CoordStatus(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close()
+	}
+	w := h.worker("w1", 1)
+	_ = w
+	var kinds []string
+	eventually(t, 3*time.Second, "the worker's connect event", func() bool {
+		evs, err := h.d.Store().Events(ctx, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kinds = kinds[:0]
+		found := false
+		for _, e := range evs {
+			if e.Worker == "gtc-cli" {
+				t.Fatalf("client session logged %q", e.Kind)
+			}
+			if e.Worker == "w1" && e.Kind == "worker_connected" {
+				found = true
+			}
+			kinds = append(kinds, e.Kind)
+		}
+		return found
+	})
+	for _, ws := range h.d.Engine().Workers() {
+		if ws.Name == "gtc-cli" && ws.Capacity != 0 {
+			t.Fatalf("client capacity %d, want 0", ws.Capacity)
+		}
+	}
+}
