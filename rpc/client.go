@@ -21,9 +21,13 @@ type DialOptions struct {
 	Addr            string        // socket path or host:port
 	Token           string        // sent in hello (required over TCP)
 	Framing         Framing       // FramingNDJSON (default) or FramingLSP
-	MaxMessageBytes int           // cap on one incoming message. Defaults to 1 MiB.
+	MaxMessageBytes int           // cap on one incoming message (replies such as issue.list can be large). Defaults to 64 MiB.
 	WriteTimeout    time.Duration // per write. Defaults to 10s.
 }
+
+// DefaultClientMaxMessageBytes caps one message a Client receives: replies (issue.list of a large
+// workspace) are bigger than anything a server accepts from a peer.
+const DefaultClientMaxMessageBytes = 64 << 20
 
 // Client is a connection to a gtc server: one reader goroutine (jsonrpc2's), writes serialised
 // on the caller's goroutine. Register the On* callbacks before Hello.
@@ -54,6 +58,9 @@ func Dial(ctx context.Context, o DialOptions) (*Client, error) {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = DefaultClientMaxMessageBytes
 	}
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, o.Network, o.Addr)
