@@ -257,11 +257,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return runErr
 }
 
-// syncLoop runs the JSONL sync on its ticker and records its duration.
+// syncLoop runs the JSONL sync on its ticker and records its duration. A failing sync (a file that
+// does not parse, conflict markers, a full disk) is logged when it starts failing, then at most once
+// a minute while it keeps failing, and once when it recovers.
 func (d *Daemon) syncLoop(ctx context.Context) {
 	t := time.NewTicker(d.cfg.SyncInterval)
 	defer t.Stop()
-	var lastErr string
+	var (
+		failingSince time.Time
+		lastLog      time.Time
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -272,12 +277,15 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 		err := d.syncer.Sync(ctx)
 		d.metrics.ObserveSync(metrics.DirectionExport, time.Since(start))
 		switch {
-		case err != nil && err.Error() != lastErr:
-			d.log.Error("jsonl sync failed; retrying each tick", "err", err)
-			lastErr = err.Error()
-		case err == nil && lastErr != "":
-			d.log.Info("jsonl sync recovered")
-			lastErr = ""
+		case err != nil && failingSince.IsZero():
+			failingSince, lastLog = start, start
+			d.log.Error("jsonl sync failed; the file is left as it is and the sync retries every tick", "err", err)
+		case err != nil && start.Sub(lastLog) >= time.Minute:
+			lastLog = start
+			d.log.Error("jsonl sync still failing", "since", failingSince.Format(time.RFC3339), "err", err)
+		case err == nil && !failingSince.IsZero():
+			d.log.Info("jsonl sync recovered", "failed_for", time.Since(failingSince).Round(time.Second).String())
+			failingSince = time.Time{}
 		}
 	}
 }

@@ -275,10 +275,10 @@ var hostileCases = []hostileCase{
 			wantCode(t, c.call(`{"jsonrpc":"2.0","id":3,"method":"issue.comment","params":{"id":`+string(idj)+`,"text":"x"}}`), -32001)
 			wantCode(t, c.call(`{"jsonrpc":"2.0","id":4,"method":"issue.label.add","params":{"id":`+string(idj)+`,"label":"x"}}`), -32001)
 		}
-		// as data (title, label, dependency target) a path is just text: stored, never used as a path.
-		// (issue.dep.add and issue.create accept a dependency on an id that does not exist.)
+		// as data (title, label) a path is just text: stored, never used as a path; as a dependency
+		// target it names no issue, so it is refused like any unknown id.
 		wantCode(t, c.call(`{"jsonrpc":"2.0","id":5,"method":"issue.create","params":{"title":"../../etc/passwd","labels":["../../x"]}}`), 0)
-		wantCode(t, c.call(`{"jsonrpc":"2.0","id":6,"method":"issue.dep.add","params":{"id":"`+issueID(1)+`","depends_on":"../../etc/passwd"}}`), 0)
+		wantCode(t, c.call(`{"jsonrpc":"2.0","id":6,"method":"issue.dep.add","params":{"id":"`+issueID(1)+`","depends_on":"../../etc/passwd"}}`), -32001)
 	}},
 	{"batch of 1,000 requests", func(t *testing.T, l *live) {
 		c := dialRaw(t, "unix", l.sock)
