@@ -315,6 +315,9 @@ func (d *Daemon) gaugeLoop(ctx context.Context) {
 			"ready": st.Issues.Ready, "leased": st.Issues.Leased, "closed": st.Issues.Closed,
 			"dead_lettered": st.Issues.DeadLettered, "blocked": st.Issues.Blocked,
 		})
+		if live, err := d.engine.MergeList(""); err == nil { // live = pending or merging
+			d.metrics.SetMergeQueueDepth(len(live))
+		}
 		d.metrics.SetWorkerCounts(map[string]int{
 			coord.WorkerIdle: st.Workers.Idle, coord.WorkerBusy: st.Workers.Busy, coord.WorkerDraining: st.Workers.Draining,
 			coord.WorkerStalled: st.Workers.Stalled, coord.WorkerGone: st.Workers.Gone,

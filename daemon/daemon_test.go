@@ -451,7 +451,7 @@ func TestHTTPServesRPCMetricsAndHealth(t *testing.T) {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
 	code, body := get("/metrics")
-	for _, name := range []string{"gtc_issues", "gtc_sqlite_operation_seconds", "go_goroutines", "process_resident_memory_bytes"} {
+	for _, name := range []string{"gtc_issues", "gtc_sqlite_operation_seconds", "gtc_merge_queue_depth", "go_goroutines", "process_resident_memory_bytes"} {
 		if code != 200 || !strings.Contains(body, name) {
 			t.Errorf("/metrics lacks %s (status %d)", name, code)
 		}
