@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -54,24 +55,52 @@ func acquire(lk *flock.Flock, exclusive bool) error {
 
 // readLocked returns the file's bytes under a shared flock; a missing file reads as nil with exists false.
 func readLocked(path string) (data []byte, exists bool, err error) {
+	data, fi, err := readLockedStat(path)
+	return data, fi != nil, err
+}
+
+// readLockedStat is readLocked that also returns the stat of the file it read (nil when missing).
+func readLockedStat(path string) (data []byte, fi fs.FileInfo, err error) {
 	lk := lockFor(path)
 	if err := acquire(lk, false); err != nil {
 		// A read-only directory cannot hold a new lock file; reading without it is still safe
 		// because writers rename a complete file into place.
 		if !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.EROFS) {
-			return nil, false, fmt.Errorf("shared lock %s: %w", lk.Path(), err)
+			return nil, nil, fmt.Errorf("shared lock %s: %w", lk.Path(), err)
 		}
 	} else {
 		defer lk.Unlock()
 	}
-	data, err = os.ReadFile(path)
+	fh, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return data, true, nil
+	defer fh.Close()
+	fi, err = fh.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	data = make([]byte, 0, fi.Size()+1)
+	for {
+		n, rerr := fh.Read(data[len(data):cap(data)])
+		data = data[:len(data)+n]
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return nil, nil, fmt.Errorf("read %s: %w", path, rerr)
+		}
+		if len(data) == cap(data) {
+			data = append(data, 0)[:len(data)]
+		}
+	}
+	if len(data) == 0 {
+		data = nil
+	}
+	return data, fi, nil
 }
 
 // ReadFile reads and parses path under a shared flock on <dir>/.jsonl.lock and returns the sha256 of
@@ -95,7 +124,8 @@ func ReadFile(path string) (*File, string, error) {
 // WriteFile writes f to path atomically under an exclusive flock: a temp file in the same directory,
 // fsync, rename. The existing file's mode is kept (0644 for a new file). It returns the sha256 written.
 func WriteFile(path string, f *File) (string, error) {
-	return writeFile(path, f.Bytes(), "")
+	sha, _, err := writeFile(path, f.Bytes(), "")
+	return sha, err
 }
 
 // writeData writes the temp file's content; tests replace it to simulate a full disk.
@@ -105,34 +135,34 @@ var writeData = func(f *os.File, data []byte) error {
 }
 
 // writeFile writes data; when expect is not empty the current file must still hash to expect
-// (checked under the lock), else ErrChanged.
-func writeFile(path string, data []byte, expect string) (sha string, err error) {
+// (checked under the lock), else ErrChanged. fi is the stat of the file written.
+func writeFile(path string, data []byte, expect string) (sha string, fi fs.FileInfo, err error) {
 	dir := filepath.Dir(path)
 	lk := lockFor(path)
 	if err := acquire(lk, true); err != nil {
-		return "", fmt.Errorf("exclusive lock %s: %w", lk.Path(), err)
+		return "", nil, fmt.Errorf("exclusive lock %s: %w", lk.Path(), err)
 	}
 	defer lk.Unlock()
 	mode := fs.FileMode(0o644)
-	cur, err := os.ReadFile(path)
+	curSHA, err := hashFile(path)
 	switch {
 	case err == nil:
 		if st, err := os.Stat(path); err == nil {
 			mode = st.Mode().Perm()
 		}
-		if expect != "" && SHA256(cur) != expect {
-			return "", fmt.Errorf("write %s: %w", path, ErrChanged)
+		if expect != "" && curSHA != expect {
+			return "", nil, fmt.Errorf("write %s: %w", path, ErrChanged)
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		if expect != "" && expect != SHA256(nil) {
-			return "", fmt.Errorf("write %s: %w", path, ErrChanged)
+			return "", nil, fmt.Errorf("write %s: %w", path, ErrChanged)
 		}
 	default:
-		return "", fmt.Errorf("write %s: read current file: %w", path, err)
+		return "", nil, fmt.Errorf("write %s: read current file: %w", path, err)
 	}
 	tmp, err := os.CreateTemp(dir, ".~"+filepath.Base(path)+".*")
 	if err != nil {
-		return "", fmt.Errorf("write %s: create temp file: %w", path, err)
+		return "", nil, fmt.Errorf("write %s: create temp file: %w", path, err)
 	}
 	tmpName := tmp.Name()
 	defer func() {
@@ -142,23 +172,41 @@ func writeFile(path string, data []byte, expect string) (sha string, err error) 
 		}
 	}()
 	if err = writeData(tmp, data); err != nil {
-		return "", fmt.Errorf("write %s: write temp file: %w", path, err)
+		return "", nil, fmt.Errorf("write %s: write temp file: %w", path, err)
 	}
 	if err = tmp.Chmod(mode); err != nil {
-		return "", fmt.Errorf("write %s: chmod temp file: %w", path, err)
+		return "", nil, fmt.Errorf("write %s: chmod temp file: %w", path, err)
 	}
 	if err = tmp.Sync(); err != nil {
-		return "", fmt.Errorf("write %s: fsync temp file: %w", path, err)
+		return "", nil, fmt.Errorf("write %s: fsync temp file: %w", path, err)
 	}
 	if err = tmp.Close(); err != nil {
-		return "", fmt.Errorf("write %s: close temp file: %w", path, err)
+		return "", nil, fmt.Errorf("write %s: close temp file: %w", path, err)
 	}
 	if err = os.Rename(tmpName, path); err != nil {
-		return "", fmt.Errorf("write %s: rename temp file: %w", path, err)
+		return "", nil, fmt.Errorf("write %s: rename temp file: %w", path, err)
 	}
 	if d, derr := os.Open(dir); derr == nil {
 		d.Sync()
 		d.Close()
 	}
-	return SHA256(data), nil
+	fi, err = os.Stat(path)
+	if err != nil {
+		return "", nil, fmt.Errorf("write %s: stat written file: %w", path, err)
+	}
+	return SHA256(data), fi, nil
+}
+
+// hashFile returns the sha256 of the file at path, streamed (the file is not held in memory).
+func hashFile(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -116,10 +116,10 @@ func TestWriteIfUnchanged(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "issues.jsonl")
 	os.WriteFile(path, []byte("x\n"), 0o644)
-	if _, err := writeFile(path, []byte("y\n"), SHA256([]byte("other"))); err == nil {
+	if _, _, err := writeFile(path, []byte("y\n"), SHA256([]byte("other"))); err == nil {
 		t.Fatal("want ErrChanged")
 	}
-	if _, err := writeFile(path, []byte("y\n"), SHA256([]byte("x\n"))); err != nil {
+	if _, _, err := writeFile(path, []byte("y\n"), SHA256([]byte("x\n"))); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -21,8 +21,8 @@ type Syncer struct {
 	log  *slog.Logger
 
 	mu         sync.Mutex      // serialises Import, Export and Sync
-	file       *File           // last parsed file, matching fileSHA; nil when unknown
-	fileSHA    string          // sha256 of the bytes file was parsed from
+	fileSHA    string          // sha256 of the file last read and validated, or written; "" when unknown
+	fileStat   fileStat        // the stat of that file, to skip re-reading it while it is untouched
 	readErr    error           // the last read failed to parse; Export refuses while set
 	readErrSHA string          // sha of the file that failed
 	keep       map[string]bool // ids whose file line is older than the store's: export them
@@ -68,11 +68,13 @@ func (s *Syncer) read() (data []byte, sha string, err error) {
 		}
 		return nil, "", fmt.Errorf("stat beads directory %s: %w", dir, err)
 	}
-	data, _, err = readLocked(s.path)
+	data, fi, err := readLockedStat(s.path)
 	if err != nil {
 		return nil, "", err
 	}
-	return data, SHA256(data), nil
+	sha = SHA256(data)
+	s.seen(fi, sha)
+	return data, sha, nil
 }
 
 // Import reads the file and hands new and newer records to the backend (§15).
@@ -105,7 +107,7 @@ func (s *Syncer) parse(data []byte, sha string) (*File, error) {
 		}
 	}
 	if err != nil {
-		s.file, s.readErr, s.readErrSHA = nil, err, sha
+		s.fileSHA, s.readErr, s.readErrSHA = "", err, sha
 		return nil, err
 	}
 	s.readErr, s.readErrSHA = nil, ""
@@ -180,7 +182,7 @@ func (s *Syncer) importLocked(ctx context.Context, data []byte, sha string) (Imp
 	if err := s.b.SetSyncMeta(ctx, meta); err != nil {
 		return st, fmt.Errorf("import %s: store sync meta: %w", s.path, err)
 	}
-	s.file, s.fileSHA, s.keep = f, sha, keep
+	s.fileSHA, s.keep = sha, keep
 	s.log.Info("beads import", "records", st.Records, "new", st.New, "updated", st.Updated,
 		"kept", st.Kept, "tombstoned", st.Tombstoned)
 	return st, nil
@@ -229,12 +231,16 @@ func (s *Syncer) Export(ctx context.Context) (ExportStats, error) {
 	if err != nil {
 		return ExportStats{}, err
 	}
-	return s.exportLocked(ctx, data, sha)
+	return s.exportLocked(ctx, data, sha, true)
 }
 
-func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string) (ExportStats, error) {
+// exportLocked exports the dirty records into the file whose sha256 is sha. loaded says data holds that
+// file's bytes; when it does not (the stat showed the file untouched since gtc last read or wrote it)
+// the file is read only if there is something to write. No parsed file is kept between calls.
+func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string, loaded bool) (ExportStats, error) {
 	var st ExportStats
-	if s.file == nil || s.fileSHA != sha {
+	var f *File
+	if s.fileSHA == "" || s.fileSHA != sha {
 		meta, err := s.b.SyncMeta(ctx)
 		if err != nil {
 			return st, fmt.Errorf("export %s: read sync meta: %w", s.path, err)
@@ -244,11 +250,11 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string) (Exp
 				return st, fmt.Errorf("export refused: %w", err)
 			}
 		} else {
-			f, err := s.parse(data, sha)
+			f, err = s.parse(data, sha)
 			if err != nil {
 				return st, fmt.Errorf("export refused, file left untouched: %w", err)
 			}
-			s.file, s.fileSHA = f, sha
+			s.fileSHA = sha
 		}
 	}
 	dirty, err := s.b.Dirty(ctx)
@@ -275,8 +281,23 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string) (Exp
 	if len(dirty) == 0 {
 		return st, nil
 	}
-	f := s.file
-	s.file = nil // f is edited in place; it becomes the cache again only once written
+	if !loaded {
+		ndata, nsha, err := s.read()
+		if err != nil {
+			return st, err
+		}
+		if nsha != sha {
+			// Changed since the stat: start over on the bytes now read.
+			return s.exportLocked(ctx, ndata, nsha, true)
+		}
+		data = ndata
+	}
+	if f == nil {
+		f, err = s.parse(data, sha)
+		if err != nil {
+			return st, fmt.Errorf("export refused, file left untouched: %w", err)
+		}
+	}
 	exported := make([]ExportedRecord, 0, len(dirty))
 	var written []*Record
 	var revs []int64
@@ -321,15 +342,18 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string) (Exp
 		exported = append(exported, ExportedRecord{ID: r.ID, Raw: bytes.Clone(r.raw), Rev: revs[i]})
 	}
 	out := f.Bytes()
+	f = nil
 	newSHA := sha
 	if !bytes.Equal(out, data) {
-		newSHA, err = writeFile(s.path, out, sha)
+		var fi fs.FileInfo
+		newSHA, fi, err = writeFile(s.path, out, sha)
 		if err != nil {
 			return st, fmt.Errorf("export: %w", err)
 		}
+		s.seen(fi, newSHA)
 		st.Written = true
 	}
-	s.file, s.fileSHA, s.keep = f, newSHA, nil
+	s.fileSHA, s.keep = newSHA, nil
 	st.SHA = newSHA
 	if err := s.b.MarkExported(ctx, exported); err != nil {
 		return st, fmt.Errorf("export %s: mark exported: %w", s.path, err)
@@ -356,23 +380,36 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string) (Exp
 func (s *Syncer) Sync(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	data, sha, err := s.read()
-	if err != nil {
-		return err
+	var data []byte
+	sha, loaded := s.fileSHA, false
+	if sha == "" || !s.untouched() {
+		var err error
+		if data, sha, err = s.read(); err != nil {
+			return err
+		}
+		loaded = true
 	}
 	meta, err := s.b.SyncMeta(ctx)
 	if err != nil {
 		return fmt.Errorf("sync %s: read sync meta: %w", s.path, err)
 	}
 	if sha != meta.ReadSHA && sha != meta.WrittenSHA {
-		if s.readErr != nil && sha == s.readErrSHA {
-			return fmt.Errorf("sync refused, file left untouched: %w", s.readErr)
+		if !loaded {
+			if data, sha, err = s.read(); err != nil {
+				return err
+			}
+			loaded = true
 		}
-		if _, err := s.importLocked(ctx, data, sha); err != nil {
-			return err
+		if sha != meta.ReadSHA && sha != meta.WrittenSHA {
+			if s.readErr != nil && sha == s.readErrSHA {
+				return fmt.Errorf("sync refused, file left untouched: %w", s.readErr)
+			}
+			if _, err := s.importLocked(ctx, data, sha); err != nil {
+				return err
+			}
 		}
 	}
-	_, err = s.exportLocked(ctx, data, sha)
+	_, err = s.exportLocked(ctx, data, sha, loaded)
 	return err
 }
 

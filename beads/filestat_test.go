@@ -1,0 +1,77 @@
+package beads
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// sameSizeEdit makes one issue newer without changing the file's length.
+func sameSizeEdit(t *testing.T, data []byte) []byte {
+	t.Helper()
+	old := []byte(`"created_by":"beads/crew/wolf","updated_at":"2026-01-27T03:48:41Z"`)
+	edited := bytes.Replace(data, old, []byte(`"created_by":"beads/crew/wolF","updated_at":"2026-01-29T03:48:41Z"`), 1)
+	if bytes.Equal(edited, data) || len(edited) != len(data) {
+		t.Fatal("edit did not apply")
+	}
+	return edited
+}
+
+func TestSyncerSeesSameStatEditRightAfterRead(t *testing.T) {
+	ctx := context.Background()
+	s, b, path, data := setup(t, "beads_dolt-v0.49_051aeb0a.jsonl")
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := b.importCount()
+	// An in-place edit within the timestamp granularity: same inode, size and mtime as gtc saw.
+	if err := os.WriteFile(path, sameSizeEdit(t, data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.importCount() - n; got != 1 {
+		t.Fatalf("imported %d records after a racy same-stat edit, want 1", got)
+	}
+}
+
+func TestSyncerSeesEditAfterTrustedStat(t *testing.T) {
+	ctx := context.Background()
+	s, b, path, data := setup(t, "beads_dolt-v0.49_051aeb0a.jsonl")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !s.untouched() {
+		t.Fatal("an hour-old file just read is not trusted as untouched")
+	}
+	if err := s.Sync(ctx); err != nil { // idle tick on the trusted stat
+		t.Fatal(err)
+	}
+	n := b.importCount()
+	if err := os.WriteFile(path, sameSizeEdit(t, data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s.untouched() {
+		t.Fatal("edited file still reads as untouched")
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.importCount() - n; got != 1 {
+		t.Fatalf("imported %d records, want 1", got)
+	}
+}
