@@ -49,3 +49,9 @@ type Backend interface {
 	SyncMeta(ctx context.Context) (SyncMeta, error)
 	SetSyncMeta(ctx context.Context, m SyncMeta) error
 }
+
+// DirtyPager is an optional Backend extension: the dirty records a page at a time, so an export holds
+// a bounded number of them. Pages are ordered by id; DirtyPage returns up to limit records after id after.
+type DirtyPager interface {
+	DirtyPage(ctx context.Context, after string, limit int) ([]StoredRecord, error)
+}

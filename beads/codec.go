@@ -165,6 +165,7 @@ func Parse(name string, data []byte, opts ParseOptions) (*File, error) {
 		if rec.Kind == KindMemory {
 			typed = true
 		}
+		rec.members, rec.scanned = nil, false // rescanned on demand: most records are never patched
 		f.Records = append(f.Records, rec)
 	}
 	switch {

@@ -240,6 +240,7 @@ func (s *Syncer) Export(ctx context.Context) (ExportStats, error) {
 func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string, loaded bool) (ExportStats, error) {
 	var st ExportStats
 	var f *File
+	var err error
 	if s.fileSHA == "" || s.fileSHA != sha {
 		meta, err := s.b.SyncMeta(ctx)
 		if err != nil {
@@ -257,26 +258,17 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string, load
 			s.fileSHA = sha
 		}
 	}
-	dirty, err := s.b.Dirty(ctx)
-	if err != nil {
-		return st, fmt.Errorf("export %s: load dirty records: %w", s.path, err)
-	}
-	if len(s.keep) > 0 {
-		inDirty := make(map[string]bool, len(dirty))
-		for _, d := range dirty {
-			inDirty[d.ID] = true
-		}
-		all, err := s.b.All(ctx)
+	pager, paged := s.b.(DirtyPager)
+	paged = paged && len(s.keep) == 0
+	var dirty []StoredRecord
+	if paged {
+		dirty, err = pager.DirtyPage(ctx, "", exportPage)
 		if err != nil {
-			return st, fmt.Errorf("export %s: load store: %w", s.path, err)
+			return st, fmt.Errorf("export %s: load dirty records: %w", s.path, err)
 		}
-		for _, r := range all {
-			if s.keep[r.ID] && !inDirty[r.ID] {
-				dirty = append(dirty, r)
-			}
-		}
+	} else if dirty, err = s.dirtyAndKept(ctx); err != nil {
+		return st, err
 	}
-	st.Dirty = len(dirty)
 	st.SHA = sha
 	if len(dirty) == 0 {
 		return st, nil
@@ -298,36 +290,50 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string, load
 			return st, fmt.Errorf("export refused, file left untouched: %w", err)
 		}
 	}
-	exported := make([]ExportedRecord, 0, len(dirty))
+	var exported []ExportedRecord
 	var written []*Record
 	var revs []int64
-	for _, d := range dirty {
-		rec := f.Get(d.ID)
-		switch {
-		case f.Profile.Modern() && d.Issue.Status == "tombstone":
-			if f.Remove(d.ID) {
-				st.Removed++
+	for {
+		st.Dirty += len(dirty)
+		lastID := ""
+		for i := range dirty {
+			d := dirty[i]
+			dirty[i] = StoredRecord{} // let the collector take each stored record once it is patched in
+			lastID = d.ID
+			rec := f.Get(d.ID)
+			switch {
+			case f.Profile.Modern() && d.Issue.Status == "tombstone":
+				if f.Remove(d.ID) {
+					st.Removed++
+				}
+				exported = append(exported, ExportedRecord{ID: d.ID, Rev: d.Rev})
+				continue
+			case rec != nil:
+				changed, err := rec.Apply(d.Issue, f.Profile)
+				if err != nil {
+					return st, fmt.Errorf("export %s: %w", s.path, err)
+				}
+				if changed {
+					st.Patched++
+				}
+				rec.issue, rec.members, rec.scanned = nil, nil, false // views are rebuilt on demand
+			default:
+				rec, err = NewRecord(d.Issue, f.Profile)
+				if err != nil {
+					return st, fmt.Errorf("export %s: %w", s.path, err)
+				}
+				f.Upsert(rec)
+				st.Inserted++
 			}
-			exported = append(exported, ExportedRecord{ID: d.ID, Rev: d.Rev})
-			continue
-		case rec != nil:
-			changed, err := rec.Apply(d.Issue, f.Profile)
-			if err != nil {
-				return st, fmt.Errorf("export %s: %w", s.path, err)
-			}
-			if changed {
-				st.Patched++
-			}
-		default:
-			rec, err = NewRecord(d.Issue, f.Profile)
-			if err != nil {
-				return st, fmt.Errorf("export %s: %w", s.path, err)
-			}
-			f.Upsert(rec)
-			st.Inserted++
+			written = append(written, rec)
+			revs = append(revs, d.Rev)
 		}
-		written = append(written, rec)
-		revs = append(revs, d.Rev)
+		if !paged || len(dirty) < exportPage {
+			break
+		}
+		if dirty, err = pager.DirtyPage(ctx, lastID, exportPage); err != nil {
+			return st, fmt.Errorf("export %s: load dirty records: %w", s.path, err)
+		}
 	}
 	if f.Profile.Modern() && len(written) > 0 {
 		deps, err := f.blocksDependents()
@@ -373,6 +379,33 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string, load
 	s.log.Info("beads export", "dirty", st.Dirty, "patched", st.Patched, "inserted", st.Inserted,
 		"removed", st.Removed, "written", st.Written)
 	return st, nil
+}
+
+// exportPage is how many dirty records an export holds at a time when the backend pages them.
+const exportPage = 512
+
+// dirtyAndKept returns every dirty record plus the clean ones whose file line is older (s.keep).
+func (s *Syncer) dirtyAndKept(ctx context.Context) ([]StoredRecord, error) {
+	dirty, err := s.b.Dirty(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: load dirty records: %w", s.path, err)
+	}
+	if len(s.keep) > 0 {
+		inDirty := make(map[string]bool, len(dirty))
+		for _, d := range dirty {
+			inDirty[d.ID] = true
+		}
+		all, err := s.b.All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("export %s: load store: %w", s.path, err)
+		}
+		for _, r := range all {
+			if s.keep[r.ID] && !inDirty[r.ID] {
+				dirty = append(dirty, r)
+			}
+		}
+	}
+	return dirty, nil
 }
 
 // Sync runs one tick: import when the file's sha256 differs from both ReadSHA and WrittenSHA (someone
