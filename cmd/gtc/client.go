@@ -296,3 +296,17 @@ func usageOnError(cmd *cli.Command) *cli.Command {
 	}
 	return cmd
 }
+
+// request dials the coordinator, makes one call within the command's timeout, maps a failure to the
+// documented exit codes (saying what was being done), and hands the result to show.
+func request[T any](c *cli.Context, doing string, call func(context.Context, *rpc.Client) (T, error), show func(T) error) error {
+	return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+		ctx, cancel := callCtx(c, 0)
+		defer cancel()
+		r, err := call(ctx, cl)
+		if err != nil {
+			return remoteError(t, doing, err)
+		}
+		return show(r)
+	})
+}

@@ -176,13 +176,9 @@ func readyCommand() *cli.Command {
 			if c.Int("limit") < 0 {
 				return usageError(errors.New("--limit must not be negative"))
 			}
-			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-				ctx, cancel := callCtx(c, 0)
-				defer cancel()
-				r, err := cl.IssueReady(ctx, rpc.IssueReadyParams{Limit: c.Int("limit")})
-				if err != nil {
-					return remoteError(t, "ready", err)
-				}
+			return request(c, "ready", func(ctx context.Context, cl *rpc.Client) (*rpc.IssueListResult, error) {
+				return cl.IssueReady(ctx, rpc.IssueReadyParams{Limit: c.Int("limit")})
+			}, func(r *rpc.IssueListResult) error {
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, r)
 				}
@@ -211,13 +207,9 @@ func workersCommand() *cli.Command {
 			if _, err := wantArgs(c, 0, "workers [--json]"); err != nil {
 				return err
 			}
-			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-				ctx, cancel := callCtx(c, 0)
-				defer cancel()
-				r, err := cl.CoordWorkers(ctx)
-				if err != nil {
-					return remoteError(t, "workers", err)
-				}
+			return request(c, "workers", func(ctx context.Context, cl *rpc.Client) (*rpc.WorkersResult, error) {
+				return cl.CoordWorkers(ctx)
+			}, func(r *rpc.WorkersResult) error {
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, r)
 				}
@@ -689,13 +681,9 @@ func issueCreateCommand() *cli.Command {
 				id, typ, _ := strings.Cut(d, ":")
 				p.Deps = append(p.Deps, rpc.DepSpec{ID: id, Type: typ})
 			}
-			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-				ctx, cancel := callCtx(c, 0)
-				defer cancel()
-				r, err := cl.IssueCreate(ctx, p)
-				if err != nil {
-					return remoteError(t, "create issue", err)
-				}
+			return request(c, "create issue", func(ctx context.Context, cl *rpc.Client) (*rpc.IssueResult, error) {
+				return cl.IssueCreate(ctx, p)
+			}, func(r *rpc.IssueResult) error {
 				return printIssue(c, "created", r.Issue)
 			})
 		},
@@ -713,13 +701,9 @@ func issueShowCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-				ctx, cancel := callCtx(c, 0)
-				defer cancel()
-				r, err := cl.IssueGet(ctx, rpc.IssueGetParams{ID: args[0]})
-				if err != nil {
-					return remoteError(t, "show "+args[0], err)
-				}
+			return request(c, "show "+args[0], func(ctx context.Context, cl *rpc.Client) (*rpc.IssueResult, error) {
+				return cl.IssueGet(ctx, rpc.IssueGetParams{ID: args[0]})
+			}, func(r *rpc.IssueResult) error {
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, r.Issue)
 				}
@@ -768,14 +752,10 @@ func issueListCommand() *cli.Command {
 			if c.Int("limit") < 0 {
 				return usageError(errors.New("--limit must not be negative"))
 			}
-			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-				ctx, cancel := callCtx(c, 0)
-				defer cancel()
-				r, err := cl.IssueList(ctx, rpc.IssueListParams{Status: c.String("status"), Label: c.String("label"),
+			return request(c, "list issues", func(ctx context.Context, cl *rpc.Client) (*rpc.IssueListResult, error) {
+				return cl.IssueList(ctx, rpc.IssueListParams{Status: c.String("status"), Label: c.String("label"),
 					Type: c.String("type"), Assignee: c.String("assignee"), Limit: c.Int("limit")})
-				if err != nil {
-					return remoteError(t, "list issues", err)
-				}
+			}, func(r *rpc.IssueListResult) error {
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, r)
 				}
@@ -834,13 +814,9 @@ func issueUpdateCommand() *cli.Command {
 			if p.Title == nil && p.Description == nil && p.Status == nil && p.Assignee == nil && p.Notes == nil && p.Type == nil && p.Priority == nil {
 				return usageError(errors.New("nothing to update: pass at least one of --title, --description, --priority, --status, --assignee, --notes, --type"))
 			}
-			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-				ctx, cancel := callCtx(c, 0)
-				defer cancel()
-				r, err := cl.IssueUpdate(ctx, p)
-				if err != nil {
-					return remoteError(t, "update "+p.ID, err)
-				}
+			return request(c, "update "+p.ID, func(ctx context.Context, cl *rpc.Client) (*rpc.IssueResult, error) {
+				return cl.IssueUpdate(ctx, p)
+			}, func(r *rpc.IssueResult) error {
 				return printIssue(c, "updated", r.Issue)
 			})
 		},
@@ -858,13 +834,9 @@ func issueCloseCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-				ctx, cancel := callCtx(c, 0)
-				defer cancel()
-				r, err := cl.IssueClose(ctx, rpc.IssueCloseParams{ID: args[0], Reason: c.String("reason")})
-				if err != nil {
-					return remoteError(t, "close "+args[0], err)
-				}
+			return request(c, "close "+args[0], func(ctx context.Context, cl *rpc.Client) (*rpc.IssueResult, error) {
+				return cl.IssueClose(ctx, rpc.IssueCloseParams{ID: args[0], Reason: c.String("reason")})
+			}, func(r *rpc.IssueResult) error {
 				return printIssue(c, "closed", r.Issue)
 			})
 		},
@@ -882,13 +854,9 @@ func drainCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-				ctx, cancel := callCtx(c, 0)
-				defer cancel()
-				r, err := cl.CoordDrain(ctx, rpc.DrainParams{Worker: args[0]})
-				if err != nil {
-					return remoteError(t, "drain "+args[0], err)
-				}
+			return request(c, "drain "+args[0], func(ctx context.Context, cl *rpc.Client) (*rpc.DrainResult, error) {
+				return cl.CoordDrain(ctx, rpc.DrainParams{Worker: args[0]})
+			}, func(r *rpc.DrainResult) error {
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, r)
 				}

@@ -73,13 +73,9 @@ func mergeCommand() *cli.Command {
 					if _, err := wantArgs(c, 0, "merge list [--target BRANCH] [--json]"); err != nil {
 						return err
 					}
-					return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-						ctx, cancel := callCtx(c, 0)
-						defer cancel()
-						r, err := cl.MergeList(ctx, rpc.MergeListParams{Target: c.String("target")})
-						if err != nil {
-							return remoteError(t, "merge list", err)
-						}
+					return request(c, "merge list", func(ctx context.Context, cl *rpc.Client) (*rpc.MergeListResult, error) {
+						return cl.MergeList(ctx, rpc.MergeListParams{Target: c.String("target")})
+					}, func(r *rpc.MergeListResult) error {
 						if c.Bool("json") {
 							return printJSON(c.App.Writer, r)
 						}
@@ -120,13 +116,9 @@ func convoyCommand() *cli.Command {
 					if len(args) < 1 {
 						return usageError(errors.New("convoy create needs a NAME: usage: gtc convoy create NAME ISSUE_ID... [--title T]"))
 					}
-					return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-						ctx, cancel := callCtx(c, 0)
-						defer cancel()
-						r, err := cl.ConvoyCreate(ctx, rpc.ConvoyCreateParams{Name: args[0], Title: c.String("title"), IssueIDs: args[1:]})
-						if err != nil {
-							return remoteError(t, "convoy create "+args[0], err)
-						}
+					return request(c, "convoy create "+args[0], func(ctx context.Context, cl *rpc.Client) (*rpc.ConvoyResult, error) {
+						return cl.ConvoyCreate(ctx, rpc.ConvoyCreateParams{Name: args[0], Title: c.String("title"), IssueIDs: args[1:]})
+					}, func(r *rpc.ConvoyResult) error {
 						if c.Bool("json") {
 							return printJSON(c.App.Writer, r)
 						}
@@ -143,13 +135,9 @@ func convoyCommand() *cli.Command {
 					if _, err := wantArgs(c, 0, "convoy list [--json]"); err != nil {
 						return err
 					}
-					return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-						ctx, cancel := callCtx(c, 0)
-						defer cancel()
-						r, err := cl.ConvoyList(ctx)
-						if err != nil {
-							return remoteError(t, "convoy list", err)
-						}
+					return request(c, "convoy list", func(ctx context.Context, cl *rpc.Client) (*rpc.ConvoyListResult, error) {
+						return cl.ConvoyList(ctx)
+					}, func(r *rpc.ConvoyListResult) error {
 						if c.Bool("json") {
 							return printJSON(c.App.Writer, r)
 						}
@@ -178,13 +166,9 @@ func convoyCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-						ctx, cancel := callCtx(c, 0)
-						defer cancel()
-						r, err := cl.ConvoyShow(ctx, rpc.ConvoyShowParams{Name: args[0]})
-						if err != nil {
-							return remoteError(t, "convoy show "+args[0], err)
-						}
+					return request(c, "convoy show "+args[0], func(ctx context.Context, cl *rpc.Client) (*rpc.ConvoyResult, error) {
+						return cl.ConvoyShow(ctx, rpc.ConvoyShowParams{Name: args[0]})
+					}, func(r *rpc.ConvoyResult) error {
 						if c.Bool("json") {
 							return printJSON(c.App.Writer, r)
 						}
@@ -219,13 +203,9 @@ func healthCommand() *cli.Command {
 			if _, err := wantArgs(c, 0, "health [--json]"); err != nil {
 				return err
 			}
-			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
-				ctx, cancel := callCtx(c, 0)
-				defer cancel()
-				r, err := cl.CoordHealth(ctx)
-				if err != nil {
-					return remoteError(t, "health", err)
-				}
+			return request(c, "health", func(ctx context.Context, cl *rpc.Client) (*rpc.HealthResult, error) {
+				return cl.CoordHealth(ctx)
+			}, func(r *rpc.HealthResult) error {
 				if c.Bool("json") {
 					if err := printJSON(c.App.Writer, r); err != nil {
 						return err
