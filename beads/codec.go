@@ -305,6 +305,22 @@ func (f *File) Bytes() []byte {
 	return out
 }
 
+// writeTo writes what Bytes returns, record by record, without building it in memory.
+func (f *File) writeTo(w io.Writer) error {
+	nl := []byte{'\n'}
+	for i, r := range f.Records {
+		if _, err := w.Write(r.raw); err != nil {
+			return err
+		}
+		if i < len(f.Records)-1 || !f.noFinalNewline {
+			if _, err := w.Write(nl); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (f *File) reindex() {
 	f.index = make(map[string]int, len(f.Records))
 	for i, r := range f.Records {

@@ -1,6 +1,7 @@
 package beads
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -137,6 +138,25 @@ var writeData = func(f *os.File, data []byte) error {
 // writeFile writes data; when expect is not empty the current file must still hash to expect
 // (checked under the lock), else ErrChanged. fi is the stat of the file written.
 func writeFile(path string, data []byte, expect string) (sha string, fi fs.FileInfo, err error) {
+	return writeFileFrom(path, expect, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// hookWriter sends every write through writeData, so tests can fail the temp file's writes.
+type hookWriter struct{ f *os.File }
+
+func (h hookWriter) Write(p []byte) (int, error) {
+	if err := writeData(h.f, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeFileFrom is writeFile with the content streamed by fill into the temp file and hashed on the
+// way, so the new file is never held in memory whole.
+func writeFileFrom(path, expect string, fill func(w io.Writer) error) (sha string, fi fs.FileInfo, err error) {
 	dir := filepath.Dir(path)
 	lk := lockFor(path)
 	if err := acquire(lk, true); err != nil {
@@ -171,7 +191,12 @@ func writeFile(path string, data []byte, expect string) (sha string, fi fs.FileI
 			os.Remove(tmpName)
 		}
 	}()
-	if err = writeData(tmp, data); err != nil {
+	h := sha256.New()
+	bw := bufio.NewWriterSize(hookWriter{tmp}, 256<<10)
+	if err = fill(io.MultiWriter(bw, h)); err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		return "", nil, fmt.Errorf("write %s: write temp file: %w", path, err)
 	}
 	if err = tmp.Chmod(mode); err != nil {
@@ -194,7 +219,7 @@ func writeFile(path string, data []byte, expect string) (sha string, fi fs.FileI
 	if err != nil {
 		return "", nil, fmt.Errorf("write %s: stat written file: %w", path, err)
 	}
-	return SHA256(data), fi, nil
+	return hex.EncodeToString(h.Sum(nil)), fi, nil
 }
 
 // hashFile returns the sha256 of the file at path, streamed (the file is not held in memory).

@@ -335,24 +335,27 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string, load
 			return st, fmt.Errorf("export %s: load dirty records: %w", s.path, err)
 		}
 	}
+	recounted := false
 	if f.Profile.Modern() && len(written) > 0 {
 		deps, err := f.blocksDependents()
 		if err != nil {
 			return st, fmt.Errorf("export %s: count dependents: %w", s.path, err)
 		}
 		for _, r := range written {
-			r.setDependentCount(deps[r.ID], f.Profile)
+			if r.setDependentCount(deps[r.ID], f.Profile) {
+				recounted = true
+			}
 		}
 	}
 	for i, r := range written {
 		exported = append(exported, ExportedRecord{ID: r.ID, Raw: bytes.Clone(r.raw), Rev: revs[i]})
 	}
-	out := f.Bytes()
-	f = nil
 	newSHA := sha
-	if !bytes.Equal(out, data) {
+	// A parsed file encodes back to its exact bytes, so it differs from data only where a line was
+	// patched, inserted, removed or recounted; the new file is streamed to disk, not built in memory.
+	if st.Patched > 0 || st.Inserted > 0 || st.Removed > 0 || recounted {
 		var fi fs.FileInfo
-		newSHA, fi, err = writeFile(s.path, out, sha)
+		newSHA, fi, err = writeFileFrom(s.path, sha, f.writeTo)
 		if err != nil {
 			return st, fmt.Errorf("export: %w", err)
 		}
