@@ -101,6 +101,7 @@ func (s *Syncer) parse(data []byte, sha string) (*File, error) {
 			if _, ierr := r.issueRef(); ierr != nil {
 				perr.Lines = append(perr.Lines, LineError{Line: r.Line, Reason: ierr.Error()})
 			}
+			r.issue = nil // decoded again where needed: keeping every view doubles the import's peak
 		}
 		if len(perr.Lines) > 0 {
 			err = &perr
@@ -144,6 +145,7 @@ func (s *Syncer) importLocked(ctx context.Context, data []byte, sha string) (Imp
 		if err != nil {
 			return st, fmt.Errorf("import %s: %w", s.path, err)
 		}
+		r.issue = nil // in stays valid; the record no longer holds it
 		if !ok {
 			if f.Profile.Modern() && in.Status == "tombstone" {
 				st.Tombstoned++
@@ -285,7 +287,8 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string, load
 		data = ndata
 	}
 	if f == nil {
-		f, err = s.parse(data, sha)
+		// sha is the file validated by the last import or export: no need to decode every view again.
+		f, err = Parse(s.path, data, ParseOptions{})
 		if err != nil {
 			return st, fmt.Errorf("export refused, file left untouched: %w", err)
 		}
