@@ -76,8 +76,9 @@ func serveCommand() *cli.Command {
 			if httpAddr != "" {
 				fmt.Fprintf(w, "  http:   http://%s/rpc  /metrics  /healthz\n", httpAddr)
 			}
-			fmt.Fprintf(w, "attach a worker:  gtc --dir %s worker --name w1 --exec 'echo working on $GTC_ISSUE_ID'\n", cfg.Dir)
-			fmt.Fprintf(w, "watch it:         gtc --dir %s status   |   gtc --dir %s watch\n", cfg.Dir, cfg.Dir)
+			self := os.Args[0] // as the user invoked it (./bin/gtc after `make run`)
+			fmt.Fprintf(w, "attach a worker:  %s --dir %s worker --name w1 --exec 'echo working on $GTC_ISSUE_ID'\n", self, cfg.Dir)
+			fmt.Fprintf(w, "watch it:         %s --dir %s status   |   %s --dir %s watch\n", self, cfg.Dir, self, cfg.Dir)
 			return d.Run(ctx)
 		},
 	}
