@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/gastown/gtc/beads"
 	"github.com/gastown/gtc/coord/health"
 )
 
@@ -179,9 +180,15 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		}
 	}
 	for _, p := range puts {
+		old := c.issues[p.Issue.ID]
+		if old != nil && p.FromImport && old.meta.UpdatedAt.After(p.Issue.UpdatedAt) {
+			continue // read from the file before gtc's latest change to it: gtc's version wins
+		}
+		if old != nil && p.KeepState {
+			c.keepState(&p.Issue, &old.meta)
+		}
 		m := normalize(MetaOf(p.Issue), c.cfg)
 		c.emit(p)
-		old := c.issues[m.ID]
 		if old == nil {
 			it := c.insertIssue(m)
 			c.recompute(c.affected(m.ID, parentsOf(it.edges)))
@@ -215,6 +222,21 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		c.convoysOf(old)
 	}
 	return nil
+}
+
+// keepState overwrites the scheduler-owned fields of is with the current state m.
+func (c *core) keepState(is *beads.Issue, m *IssueMeta) {
+	switch {
+	case m.Status != c.cfg.StatusClosed:
+		is.ClosedAt = nil
+	case is.Status != m.Status || is.ClosedAt == nil:
+		t := m.UpdatedAt // closed by the scheduler after the caller's read: closed_at is that change's time
+		is.ClosedAt = &t
+	}
+	is.Status, is.Assignee, is.CloseReason = m.Status, m.Assignee, m.CloseReason
+	if m.StartedAt != nil {
+		is.StartedAt = m.StartedAt
+	}
 }
 
 // emitState records the scheduler-owned fields of an issue as an IssueState change.

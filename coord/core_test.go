@@ -282,8 +282,8 @@ func TestHeartbeatExpiryBackoffDeadLetter(t *testing.T) {
 	if s.events("dead_lettered") != 1 || s.events("expired") != 3 {
 		t.Fatalf("events: dead %d expired %d", s.events("dead_lettered"), s.events("expired"))
 	}
-	// a human reopens it: fresh attempt budget
-	is := iss(id, 2)
+	// a human reopens it (bd stamps updated_at): fresh attempt budget
+	is := iss(id, 2, func(i *beads.Issue) { i.UpdatedAt = s.now.Add(time.Second) })
 	if err := s.c.putIssues(s.now, puts(is)); err != nil {
 		t.Fatal(err)
 	}
@@ -500,6 +500,20 @@ func TestPauseDrainClaim(t *testing.T) {
 	}
 }
 
+func TestImportOlderThanSchedulerStateIsSkipped(t *testing.T) {
+	s := newSim(t, testCfg(), 1, nil)
+	s.connect("w", 1, Filters{})
+	l := s.one().A.Lease
+	// the file was read before the push: its line (open, older updated_at) must not undo the lease
+	if err := s.c.putIssues(s.now, puts(iss(l.IssueID, 2))); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if _, live := s.c.lease(l.ID); !live || len(s.cancels()) != 0 {
+		t.Fatalf("a stale import cancelled the lease (live %v, cancels %d)", live, len(s.cancels()))
+	}
+}
+
 func TestOutsideChangeCancelsLease(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -517,7 +531,7 @@ func TestOutsideChangeCancelsLease(t *testing.T) {
 			s := newSim(t, testCfg(), 1, nil)
 			s.connect("w", 1, Filters{})
 			l := s.one().A.Lease
-			is := iss(l.IssueID, 2, withStatus(tt.status), func(i *beads.Issue) { i.Assignee = tt.assign })
+			is := iss(l.IssueID, 2, withStatus(tt.status), func(i *beads.Issue) { i.Assignee, i.UpdatedAt = tt.assign, s.now.Add(time.Second) })
 			if err := s.c.putIssues(s.now, puts(is)); err != nil {
 				t.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gastown/gtc/beads"
 	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/rpc"
 )
@@ -573,5 +574,49 @@ func TestClientSessionsLeaveNoAuditNoise(t *testing.T) {
 		if ws.Name == "gtc-cli" && ws.Capacity != 0 {
 			t.Fatalf("client capacity %d, want 0", ws.Capacity)
 		}
+	}
+}
+
+func TestIssueEditFromAnEarlierReadKeepsTheCompletion(t *testing.T) {
+	h := start(t, []string{line("t-a", "a", 1)}, nil)
+	w := h.worker("w1", 1)
+	a := w.next(t, 3*time.Second)
+	ctx := context.Background()
+	is, _, err := h.d.db.GetIssue(ctx, "t-a") // issue.comment's read, while the issue is hooked
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.complete(t, a) // the worker completes it before the comment is written
+	is.Comments = append(is.Comments, beads.Comment{ID: "1", IssueID: "t-a", Author: "x", Text: "hi"})
+	is.UpdatedAt = time.Now()
+	if _, err := h.d.issues.put(ctx, is, true); err != nil {
+		t.Fatal(err)
+	}
+	got, _, _ := h.d.db.GetIssue(ctx, "t-a")
+	if got.Status != "closed" || got.ClosedAt == nil || len(got.Comments) != 1 {
+		t.Fatalf("after completion + comment: status %q closed_at %v comments %d; want closed with the comment", got.Status, got.ClosedAt, len(got.Comments))
+	}
+	if st := h.d.Engine().Status(); st.Issues.Closed != 1 || st.Issues.Leased != 0 {
+		t.Fatalf("scheduler: %+v", st.Issues)
+	}
+}
+
+func TestPushPromptFollowsProtocolEdits(t *testing.T) {
+	h := start(t, []string{line("t-a", "old title", 1)}, func(c *Config) { c.SyncInterval = time.Hour })
+	ctx := context.Background()
+	if err := h.d.Engine().Pause(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w := h.worker("w1", 1)
+	nt, nd := "new title", "new description"
+	if _, err := h.d.issues.update(ctx, rpc.IssueUpdateParams{ID: "t-a", Title: &nt, Description: &nd}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.Engine().Resume(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := w.next(t, 3*time.Second)
+	if a.Prompt != "new title\n\nnew description" {
+		t.Fatalf("prompt %q, want the edited title and description", a.Prompt)
 	}
 }

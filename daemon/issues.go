@@ -50,8 +50,9 @@ func (s *issueService) render(id string) (json.RawMessage, string, error) {
 	return b, promptOf(is), nil
 }
 
-// renderPush is render for the push path: the record as last written to issues.jsonl, unpatched
-// (the lease carries gtc's own state), so a push costs one narrow read and no re-encoding.
+// renderPush is render for the push path: the record as last written to issues.jsonl, unpatched (the
+// lease carries gtc's own state), so a push costs one narrow read and no re-encoding. The prompt comes
+// from the stored view, which follows protocol edits before they are exported.
 func (s *issueService) renderPush(id string) (json.RawMessage, string, error) {
 	raw, body, err := s.d.db.Body(context.Background(), id)
 	if err != nil {
@@ -70,8 +71,8 @@ func (s *issueService) renderPush(id string) (json.RawMessage, string, error) {
 		Description        string `json:"description"`
 		AcceptanceCriteria string `json:"acceptance_criteria"`
 	}
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, "", fmt.Errorf("decode record of %s: %w", id, err)
+	if err := json.Unmarshal(body, &p); err != nil {
+		return nil, "", fmt.Errorf("decode stored issue %s: %w", id, err)
 	}
 	return json.RawMessage(raw), promptOf(beads.Issue{Title: p.Title, Description: p.Description, AcceptanceCriteria: p.AcceptanceCriteria}), nil
 }
@@ -119,16 +120,18 @@ func (s *issueService) get(ctx context.Context, id string) (*rpc.IssueResult, er
 	return &rpc.IssueResult{Issue: b}, nil
 }
 
-// put hands a changed issue to the engine and returns its new record.
-func (s *issueService) put(ctx context.Context, is beads.Issue) (*rpc.IssueResult, error) {
-	if err := s.d.engine.PutIssues(ctx, []coord.IssuePut{{Issue: is}}); err != nil {
+// put hands a changed issue to the engine and returns its new record; keepState says the change does not
+// touch the scheduler-owned fields (status, assignee), which the engine then keeps as they are now.
+func (s *issueService) put(ctx context.Context, is beads.Issue, keepState bool) (*rpc.IssueResult, error) {
+	if err := s.d.engine.PutIssues(ctx, []coord.IssuePut{{Issue: is, KeepState: keepState}}); err != nil {
 		return nil, err
 	}
 	return s.get(ctx, is.ID)
 }
 
-// modify loads an issue, applies fn and stores the result with a fresh updated_at.
-func (s *issueService) modify(ctx context.Context, id string, fn func(is *beads.Issue) error) (*rpc.IssueResult, error) {
+// modify loads an issue, applies fn and stores the result with a fresh updated_at. Unless stateful, fn
+// must not change status or assignee: the engine keeps their current values (the read may be stale).
+func (s *issueService) modify(ctx context.Context, id string, stateful bool, fn func(is *beads.Issue) error) (*rpc.IssueResult, error) {
 	if id == "" {
 		return nil, coord.Errorf(coord.EInvalid, "id is required")
 	}
@@ -142,7 +145,7 @@ func (s *issueService) modify(ctx context.Context, id string, fn func(is *beads.
 		return nil, err
 	}
 	is.UpdatedAt = s.now()
-	return s.put(ctx, is)
+	return s.put(ctx, is, !stateful)
 }
 
 func (s *issueService) now() time.Time { return s.d.cfg.Clock.Now() }
@@ -206,7 +209,7 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 		}
 		is.Dependencies = append(is.Dependencies, beads.Dependency{IssueID: id, DependsOnID: dp.ID, Type: t, CreatedAt: now, CreatedBy: "gtc"})
 	}
-	return s.put(ctx, is)
+	return s.put(ctx, is, false)
 }
 
 // exists refuses a dependency on an issue gtc does not know (files may hold such edges; the protocol
@@ -281,7 +284,7 @@ func randBase36(n int) string {
 }
 
 func (s *issueService) update(ctx context.Context, p rpc.IssueUpdateParams) (*rpc.IssueResult, error) {
-	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, p.Status != nil || p.Assignee != nil, func(is *beads.Issue) error {
 		if p.Title != nil {
 			t := strings.TrimSpace(*p.Title)
 			if t == "" || len(t) > 500 {
@@ -325,7 +328,7 @@ func (s *issueService) update(ctx context.Context, p rpc.IssueUpdateParams) (*rp
 }
 
 func (s *issueService) close(ctx context.Context, p rpc.IssueCloseParams) (*rpc.IssueResult, error) {
-	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, true, func(is *beads.Issue) error {
 		if is.Status == "closed" {
 			return coord.Errorf(coord.EConflict, "issue %s is already closed", is.ID)
 		}
@@ -346,7 +349,7 @@ func (s *issueService) depAdd(ctx context.Context, p rpc.IssueDepParams) (*rpc.I
 	if err := s.exists(ctx, p.DependsOn); err != nil {
 		return nil, err
 	}
-	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
 		for _, d := range is.Dependencies {
 			if d.DependsOnID == p.DependsOn && d.Type == t {
 				return coord.Errorf(coord.EConflict, "%s already depends on %s (%s)", is.ID, p.DependsOn, t)
@@ -358,7 +361,7 @@ func (s *issueService) depAdd(ctx context.Context, p rpc.IssueDepParams) (*rpc.I
 }
 
 func (s *issueService) depRemove(ctx context.Context, p rpc.IssueDepParams) (*rpc.IssueResult, error) {
-	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
 		n := len(is.Dependencies)
 		is.Dependencies = slices.DeleteFunc(is.Dependencies, func(d beads.Dependency) bool {
 			return d.DependsOnID == p.DependsOn && (p.Type == "" || d.Type == p.Type)
@@ -375,7 +378,7 @@ func (s *issueService) labelAdd(ctx context.Context, p rpc.IssueLabelParams) (*r
 	if l == "" {
 		return nil, coord.Errorf(coord.EInvalid, "label must not be empty")
 	}
-	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
 		if !slices.Contains(is.Labels, l) {
 			is.Labels = append(is.Labels, l)
 			slices.Sort(is.Labels)
@@ -385,7 +388,7 @@ func (s *issueService) labelAdd(ctx context.Context, p rpc.IssueLabelParams) (*r
 }
 
 func (s *issueService) labelRemove(ctx context.Context, p rpc.IssueLabelParams) (*rpc.IssueResult, error) {
-	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
 		n := len(is.Labels)
 		is.Labels = slices.DeleteFunc(is.Labels, func(x string) bool { return x == p.Label })
 		if len(is.Labels) == n {
@@ -403,7 +406,7 @@ func (s *issueService) comment(ctx context.Context, who string, p rpc.IssueComme
 	if author == "" {
 		author = who
 	}
-	return s.modify(ctx, p.ID, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
 		id := len(is.Comments) + 1
 		is.Comments = append(is.Comments, beads.Comment{ID: fmt.Sprint(id), IssueID: is.ID, Author: author, Text: p.Text, CreatedAt: s.now()})
 		return nil
