@@ -37,11 +37,13 @@ type Engine struct {
 	runOnce sync.Once
 
 	// owned by the Run goroutine
-	core     *core
-	durable  *fold
-	sessions map[string]uint64 // durable connected workers and their session
-	waiters  map[uint64]chan claimReply
-	retryAt  time.Time // after a failed commit, timer-driven steps wait until then
+	core      *core
+	durable   *fold
+	sessions  map[string]uint64 // durable connected workers and their session
+	waiters   map[uint64]chan claimReply
+	abandoned map[uint64]bool // claims whose caller left while their match was being committed
+	kick      bool            // finish changed the core: apply (and commit) again even without input
+	retryAt   time.Time       // after a failed commit, timer-driven steps wait until then
 
 	mu     sync.Mutex
 	health error
@@ -72,12 +74,13 @@ func NewEngine(cfg Config, clk Clock, p Persister, snap *Snapshot, out Outbox) (
 	}
 	return &Engine{
 		cfg: cfg, clk: clk, p: p, out: out,
-		reqs:     make(chan *request, cfg.BatchMax),
-		stopped:  make(chan struct{}),
-		core:     c,
-		durable:  newFold(snap),
-		sessions: map[string]uint64{},
-		waiters:  map[uint64]chan claimReply{},
+		reqs:      make(chan *request, cfg.BatchMax),
+		stopped:   make(chan struct{}),
+		core:      c,
+		durable:   newFold(snap),
+		sessions:  map[string]uint64{},
+		waiters:   map[uint64]chan claimReply{},
+		abandoned: map[uint64]bool{},
 	}, nil
 }
 
@@ -159,7 +162,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			timerC = nil
 			ticked = true
 		}
-		if len(recv) > 0 || ticked {
+		if len(recv) > 0 || ticked || e.kick {
+			e.kick = false
 			next = e.apply(next, recv)
 		}
 		if inflight == nil && next != nil {
@@ -249,6 +253,14 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		case claimEffect:
 			if ch := e.waiters[x.waiter]; ch != nil {
 				delete(e.waiters, x.waiter)
+				if e.abandoned[x.waiter] {
+					delete(e.abandoned, x.waiter)
+					if x.a != nil { // nobody waits for it any more: give it back (committed with the next batch)
+						_, _ = e.core.release(e.clk.Now(), x.a.Lease.Worker, x.a.Lease.ID, x.a.Lease.Epoch, "claim abandoned")
+						e.kick = true
+					}
+					continue
+				}
 				ch <- claimReply{a: x.a}
 			}
 		}
@@ -266,9 +278,10 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 func (e *Engine) rollback(now time.Time, err error) {
 	e.setHealth(fmt.Errorf("commit: %w", err))
 	e.retryAt = now.Add(time.Second)
-	hw := e.core.hw
+	hw, nextWaiter := e.core.hw, e.core.nextWaiter
 	e.core = newCore(e.cfg, e.durable.snapshot(), now)
-	e.core.hw = hw
+	e.core.hw, e.core.nextWaiter = hw, nextWaiter // waiter ids are never reused
+	clear(e.abandoned)
 	e.core.needMerge = true
 	for name, s := range e.sessions {
 		e.core.reattach(name, s)
@@ -392,7 +405,9 @@ func (e *Engine) Claim(ctx context.Context, worker string, f *Filters, wait time
 		id uint64
 		ch = make(chan claimReply, 1)
 	)
-	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+	// The claim itself is always seen through (a lease handed to a caller that stopped waiting would
+	// otherwise be held by nobody); only the long-poll below follows ctx.
+	err := e.do(context.WithoutCancel(ctx), func(c *core, now time.Time) (err error) {
 		a, id, err = c.claim(now, worker, f, wait)
 		if id != 0 {
 			e.waiters[id] = ch
@@ -401,6 +416,13 @@ func (e *Engine) Claim(ctx context.Context, worker string, f *Filters, wait time
 	}, nil)
 	if err != nil {
 		return nil, err
+	}
+	if a != nil && ctx.Err() != nil {
+		_ = e.do(context.WithoutCancel(ctx), func(c *core, now time.Time) error {
+			_, err := c.release(now, worker, a.Lease.ID, a.Lease.Epoch, "claim abandoned")
+			return err
+		}, nil)
+		return nil, &Error{Code: EUnavailable, Message: "claim abandoned", Err: ctx.Err()}
 	}
 	if id == 0 {
 		return a, nil
@@ -423,6 +445,8 @@ func (e *Engine) Claim(ctx context.Context, worker string, f *Filters, wait time
 				return err
 			}
 		default:
+			// Matched in a batch whose commit is still under way: finish releases it when it lands.
+			e.abandoned[id] = true
 		}
 		return nil
 	}, nil)
