@@ -46,17 +46,17 @@ func loadIssues(ctx context.Context, tx *sqlx.Tx, s *coord.Snapshot) error {
 	s.Issues = make([]coord.IssueMeta, 0, n)
 	idx := make(map[string]int, n)
 	rows, err := tx.QueryContext(ctx, `SELECT id, status, priority, issue_type, assignee, created_at, updated_at,
-		defer_until, pinned, ephemeral, close_reason, attempts, not_before FROM issues ORDER BY id`)
+		defer_until, pinned, ephemeral, close_reason, attempts, not_before, started_at FROM issues ORDER BY id`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var created, updated, deferUntil, notBefore string
+	var created, updated, deferUntil, notBefore, started string
 	var pinned, ephemeral int
 	for rows.Next() {
 		var m coord.IssueMeta
 		if err := rows.Scan(&m.ID, &m.Status, &m.Priority, &m.IssueType, &m.Assignee, &created, &updated,
-			&deferUntil, &pinned, &ephemeral, &m.CloseReason, &m.Attempts, &notBefore); err != nil {
+			&deferUntil, &pinned, &ephemeral, &m.CloseReason, &m.Attempts, &notBefore, &started); err != nil {
 			return err
 		}
 		if m.CreatedAt, err = parseTime(created); err != nil {
@@ -69,6 +69,9 @@ func loadIssues(ctx context.Context, tx *sqlx.Tx, s *coord.Snapshot) error {
 			return err
 		}
 		if m.NotBefore, err = parseTime(notBefore); err != nil {
+			return err
+		}
+		if m.StartedAt, err = parseTimePtr(started); err != nil {
 			return err
 		}
 		m.Pinned, m.Ephemeral = pinned != 0, ephemeral != 0

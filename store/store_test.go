@@ -102,6 +102,7 @@ func TestChangesRoundTripThroughLoad(t *testing.T) {
 		}, func(t *testing.T, s *coord.Snapshot) {
 			want := coord.MetaOf(sampleIssue("gt-1"))
 			want.Status, want.Assignee, want.UpdatedAt, want.Attempts, want.NotBefore = "in_progress", "w1", ended, 2, ended
+			want.StartedAt = &ended
 			want.Labels = []string{"a", "c"}
 			if d := cmp.Diff([]coord.IssueMeta{want}, s.Issues); d != "" {
 				t.Errorf("issues (-want +got):\n%s", d)
