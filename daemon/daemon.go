@@ -248,7 +248,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.server.Shutdown(shCtx, "server shutting down"); err != nil {
 		d.log.Warn("rpc shutdown", "err", err)
 	}
-	if _, err := d.syncer.Export(shCtx); err != nil {
+	// The final export gets its own time: a slow drain of the connections must not starve it.
+	exCtx, exCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer exCancel()
+	if _, err := d.syncer.Export(exCtx); err != nil {
 		d.log.Error("final export failed", "err", err)
 		if runErr == nil {
 			runErr = fmt.Errorf("final export of %s: %w", d.syncer.Path(), err)

@@ -87,6 +87,10 @@ func (o *outbox) Cancel(worker string, session uint64, leaseID string, epoch int
 // Publish implements coord.Outbox.
 func (o *outbox) Publish(ev coord.Event) {
 	switch ev.Kind {
+	case "ack_timeout", "expired", "cancelled", "released", "failed", "completed":
+		o.pushed.Delete(ev.LeaseID) // the lease ended: no ack will come for it
+	}
+	switch ev.Kind {
 	case "expired":
 		o.d.metrics.LeaseExpired()
 	case "requeued":
