@@ -51,18 +51,36 @@ func (c *idemCache) do(ctx context.Context, key string, run func() ([]byte, erro
 	}
 	c.mu.Unlock()
 
-	e.res, e.err = run()
+	func() {
+		// A panic in run must not leave the key's waiters blocked forever: they get an internal error
+		// (which is not remembered), and the panic goes on to the connection's recovery.
+		done := false
+		defer func() {
+			if !done {
+				e.err = coord.Errorf(coord.EInternal, "the first attempt failed")
+				close(e.done)
+				c.forget(key, e)
+			}
+		}()
+		e.res, e.err = run()
+		done = true
+	}()
 	close(e.done)
 	switch coord.ErrorCode(e.err) {
 	case coord.EUnavailable, coord.EBusy, coord.EInternal:
-		c.mu.Lock()
-		if c.m[key] == e {
-			delete(c.m, key)
-			c.ll.Remove(e.elem)
-		}
-		c.mu.Unlock()
+		c.forget(key, e)
 	}
 	return e.res, e.err
+}
+
+// forget drops key's entry if it is still e.
+func (c *idemCache) forget(key string, e *idemEntry) {
+	c.mu.Lock()
+	if c.m[key] == e {
+		delete(c.m, key)
+		c.ll.Remove(e.elem)
+	}
+	c.mu.Unlock()
 }
 
 // len reports the number of remembered keys.

@@ -135,12 +135,31 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+func TestSilenceBeforeHelloDisconnects(t *testing.T) {
+	ts := startServer(t, Options{IdleTimeout: time.Minute, HelloTimeout: 200 * time.Millisecond}, nil)
+	silent := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	talker := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	talker.hello("")
+	start := time.Now()
+	silent.expectClosed()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a peer that never said hello was kept %v", d)
+	}
+	time.Sleep(300 * time.Millisecond) // past the hello timeout: a peer that said hello stays
+	if r := talker.call(`{"jsonrpc":"2.0","id":7,"method":"coord.status"}`); !strings.Contains(r, `"result"`) {
+		t.Fatalf("the connection that said hello was dropped: %s", r)
+	}
+}
+
 func TestPerConnectionPendingLimit(t *testing.T) {
 	b := newFake()
 	b.claimBlock = make(chan struct{})
 	ts := startServer(t, Options{Workers: 1, Pending: 1}, b)
 	p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
 	p.hello("")
+	// The pool frees hello's slot just after queuing its reply: let it, so the three claims below
+	// meet one free worker and one pending place, as the test means.
+	time.Sleep(50 * time.Millisecond)
 	for i := 1; i <= 3; i++ {
 		p.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"claim"}`, i))
 	}

@@ -25,6 +25,7 @@ type Options struct {
 	QueueLen        int           // outgoing frames queued per connection. Defaults to 1,024.
 	WriteTimeout    time.Duration // a peer that does not take a write within it is disconnected. Defaults to 10s.
 	IdleTimeout     time.Duration // a peer that sends nothing within it is disconnected. Defaults to 5m.
+	HelloTimeout    time.Duration // a stream peer that has not completed hello this long after connecting is disconnected. Defaults to 10s.
 	Workers         int           // handler goroutines per connection. Defaults to 4.
 	Pending         int           // requests queued per connection beyond the running ones (over it: -32009). Defaults to 256.
 	AckTimeout      time.Duration // wait for the reply to an assign. Defaults to 30s.
@@ -49,6 +50,9 @@ func (o *Options) defaults() {
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 5 * time.Minute
+	}
+	if o.HelloTimeout <= 0 {
+		o.HelloTimeout = 10 * time.Second
 	}
 	if o.Workers <= 0 {
 		o.Workers = 4
@@ -282,6 +286,14 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 	s.mu.Lock()
 	s.conns[c.sess.ID] = c
 	s.mu.Unlock()
+
+	// A peer must complete hello soon after connecting; one that does not gives its slot back.
+	helloTimer := time.AfterFunc(s.opts.HelloTimeout, func() {
+		if !c.authed.Load() {
+			c.kill()
+		}
+	})
+	defer helloTimer.Stop()
 
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); c.writeLoop() }()
