@@ -270,11 +270,24 @@ func claimCommand() *cli.Command {
 				if ls := c.StringSlice("label"); len(ls) > 0 {
 					p.Filters = &coord.Filters{Labels: ls}
 				}
-				ctx, cancel := callCtx(c, c.Duration("wait"))
-				defer cancel()
-				r, err := cl.Claim(ctx, p)
-				if err != nil {
-					return remoteError(t, "claim", err)
+				// Long waits go as a series of claims of at most a minute each, so the connection is never
+				// silent for the server's idle timeout.
+				var (
+					r   *rpc.ClaimResult
+					err error
+				)
+				for left := c.Duration("wait"); ; {
+					chunk := min(left, time.Minute)
+					p.WaitMS = chunk.Milliseconds()
+					ctx, cancel := callCtx(c, chunk)
+					r, err = cl.Claim(ctx, p)
+					cancel()
+					if err != nil {
+						return remoteError(t, "claim", err)
+					}
+					if left -= chunk; r.Assignment != nil || left <= 0 {
+						break
+					}
 				}
 				w := c.App.Writer
 				if c.Bool("json") {
@@ -606,8 +619,17 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	// The server drops a peer that sends nothing for its idle timeout (5 min), events or not: say
+	// something now and then (a heartbeat; its answer does not matter).
+	keepAlive := time.NewTicker(time.Minute)
+	defer keepAlive.Stop()
 	for n := 0; c.Int("count") == 0 || n < c.Int("count"); n++ {
 		select {
+		case <-keepAlive.C:
+			hctx, hcancel := callCtx(c, 0)
+			_, _ = cl.Heartbeat(hctx, rpc.HeartbeatParams{})
+			hcancel()
+			n--
 		case <-ctx.Done():
 			return nil
 		case <-cl.Done():
