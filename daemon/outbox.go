@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -11,33 +12,51 @@ import (
 
 // outbox delivers the engine's effects. The engine calls it from its own goroutine, so Push only
 // queues: pusher goroutines load the issue body from the store and hand the frame to the transport.
+// Each worker's pushes and cancels go through one pusher (chosen by the worker's name), so a cancel
+// never overtakes the assign it cancels.
 type outbox struct {
 	d       *Daemon
-	n       int
-	pushes  chan *pushJob // pointers: a 64k-slot buffer of values would pin ~15 MB
+	queues  []chan *pushJob // pointers: a 64k-slot buffer of values would pin ~15 MB
 	wg      sync.WaitGroup
 	pushed  sync.Map // lease id → time the push was handed to the transport (for push→ack latency)
 	started bool
 }
 
+// pushJob is an assignment to push, or (cancel set) a cancel to send.
 type pushJob struct {
 	worker  string
 	session uint64
 	a       coord.Assignment
+	cancel  *rpc.CancelParams
 }
 
 func newOutbox(d *Daemon, n int) *outbox {
-	return &outbox{d: d, n: n, pushes: make(chan *pushJob, 1<<16)}
+	o := &outbox{d: d, queues: make([]chan *pushJob, n)}
+	for i := range o.queues {
+		o.queues[i] = make(chan *pushJob, (1<<16)/n)
+	}
+	return o
 }
 
-// start launches the pushers; stop closes the queue and waits for them.
+// queue is the pusher of worker.
+func (o *outbox) queue(worker string) chan *pushJob {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(worker))
+	return o.queues[h.Sum32()%uint32(len(o.queues))]
+}
+
+// start launches the pushers; stop closes the queues and waits for them.
 func (o *outbox) start() {
 	o.started = true
-	for i := 0; i < o.n; i++ {
+	for _, q := range o.queues {
 		o.wg.Add(1)
 		go func() {
 			defer o.wg.Done()
-			for j := range o.pushes {
+			for j := range q {
+				if j.cancel != nil {
+					_ = o.d.server.Cancel(j.worker, j.session, *j.cancel)
+					continue
+				}
 				o.push(j)
 			}
 		}()
@@ -46,7 +65,9 @@ func (o *outbox) start() {
 
 func (o *outbox) stop() {
 	if o.started {
-		close(o.pushes)
+		for _, q := range o.queues {
+			close(q)
+		}
 		o.wg.Wait()
 		o.started = false
 	}
@@ -54,7 +75,7 @@ func (o *outbox) stop() {
 
 // Push implements coord.Outbox.
 func (o *outbox) Push(worker string, session uint64, a coord.Assignment) {
-	o.pushes <- &pushJob{worker, session, a}
+	o.queue(worker) <- &pushJob{worker: worker, session: session, a: a}
 }
 
 func (o *outbox) push(j *pushJob) {
@@ -78,10 +99,11 @@ func (o *outbox) acked(leaseID string) {
 	}
 }
 
-// Cancel implements coord.Outbox.
+// Cancel implements coord.Outbox: queued behind the worker's pushes.
 func (o *outbox) Cancel(worker string, session uint64, leaseID string, epoch int64, issueID, reason string) {
 	o.pushed.Delete(leaseID)
-	_ = o.d.server.Cancel(worker, session, rpc.CancelParams{LeaseID: leaseID, Epoch: epoch, IssueID: issueID, Reason: reason})
+	o.queue(worker) <- &pushJob{worker: worker, session: session,
+		cancel: &rpc.CancelParams{LeaseID: leaseID, Epoch: epoch, IssueID: issueID, Reason: reason}}
 }
 
 // Publish implements coord.Outbox.
