@@ -252,7 +252,27 @@ func (b *backend) Rejected(ctx context.Context, s *rpc.Session, leaseID string, 
 }
 
 func (b *backend) Disconnected(ctx context.Context, s *rpc.Session) {
-	if err := b.d.engine.Disconnect(context.WithoutCancel(ctx), s.Worker, s.ID); err != nil {
-		b.d.log.Warn("disconnect not recorded", "worker", s.Worker, "err", err)
+	ctx = context.WithoutCancel(ctx)
+	err := b.d.engine.Disconnect(ctx, s.Worker, s.ID)
+	if err == nil || coord.ErrorCode(err) != coord.EUnavailable {
+		if err != nil {
+			b.d.log.Warn("disconnect not recorded", "worker", s.Worker, "err", err)
+		}
+		return
 	}
+	// Storage is failing: a lost disconnect would leave a ghost worker that keeps its leases past the
+	// grace. Keep trying (it is keyed by session, so a late one is harmless) until it lands or the
+	// engine stops.
+	go func() {
+		for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+			time.Sleep(delay)
+			err := b.d.engine.Disconnect(ctx, s.Worker, s.ID)
+			if err == nil {
+				return
+			}
+			if msg := coord.ErrorMessage(err); coord.ErrorCode(err) != coord.EUnavailable || msg == "coordinator stopped" {
+				return
+			}
+		}
+	}()
 }
