@@ -242,11 +242,22 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			backoff = min(backoff*2, w.o.BackoffMax)
 			continue
 		}
-		backoff = w.o.BackoffMin
 		w.log.Info("connected", "server", w.o.Target.String(), "version", h.Version, "role", role, "leases", len(h.Leases))
 		w.reconcile(cl, h.Leases, before)
+		began := time.Now()
 		killC = w.serve(ctx, cl, h, role, killC)
 		cl.Close()
+		// A session that lasted is a healthy one: start the backoff over. One that ended at once (a
+		// persistent error on report or heartbeat) must not turn into a storm of reconnects.
+		if time.Since(began) > 10*w.o.BackoffMax {
+			backoff = w.o.BackoffMin
+		} else if ctx.Err() == nil && !w.finished() {
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, w.o.BackoffMax)
+		}
 	}
 }
 
@@ -647,6 +658,9 @@ type prefixWriter struct {
 	buf    []byte
 }
 
+// maxPartialLine bounds the unfinished line a prefixWriter holds (progress bars print \r, not \n).
+const maxPartialLine = 64 << 10
+
 func (p *prefixWriter) Write(b []byte) (int, error) {
 	p.buf = append(p.buf, b...)
 	for {
@@ -656,6 +670,9 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		}
 		p.emit(p.buf[:i+1])
 		p.buf = p.buf[i+1:]
+	}
+	if len(p.buf) > maxPartialLine {
+		p.Flush()
 	}
 	return len(b), nil
 }
