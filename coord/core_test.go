@@ -556,3 +556,22 @@ func TestAging(t *testing.T) {
 		t.Fatalf("default order %v", r)
 	}
 }
+
+func TestHeartbeatOnAPushedLeaseAcksIt(t *testing.T) {
+	s := newSim(t, testCfg(), 1, nil)
+	s.connect("w", 1, Filters{})
+	l := s.one().A.Lease
+	if l.State != LeasePushed {
+		t.Fatalf("state %s, want pushed", l.State)
+	}
+	if _, err := s.c.heartbeat(s.now, "w", l.ID, l.Epoch, "working"); err != nil {
+		t.Fatal(err)
+	}
+	got, live := s.c.lease(l.ID)
+	if !live || got.State != LeaseAcked || s.meta(l.IssueID).Status != "in_progress" {
+		t.Fatalf("after a heartbeat: lease %+v live %v status %q; want acked and in_progress", got, live, s.meta(l.IssueID).Status)
+	}
+	if _, err := s.c.heartbeat(s.now, "w", l.ID, l.Epoch+1, ""); ErrorCode(err) != EStaleEpoch {
+		t.Fatalf("heartbeat with another epoch: %v, want stale_epoch", err)
+	}
+}

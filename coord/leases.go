@@ -235,7 +235,8 @@ func (c *core) reject(now time.Time, name, id string, epoch int64, reason string
 	return nil
 }
 
-// heartbeat extends one lease (or all leases of the worker when id is empty) and returns the deadline.
+// heartbeat extends one lease (or all leases of the worker when id is empty) and returns the deadline;
+// a heartbeat naming a pushed lease acks it.
 func (c *core) heartbeat(now time.Time, name, id string, epoch int64, progress string) (time.Time, error) {
 	c.advance(now)
 	dl := now.Add(c.cfg.HeartbeatTimeout)
@@ -254,6 +255,13 @@ func (c *core) heartbeat(now time.Time, name, id string, epoch int64, progress s
 	l, _, err := c.check(name, id, epoch)
 	if err != nil {
 		return time.Time{}, err
+	}
+	if l.State == LeasePushed {
+		// The holder is working on it: a heartbeat is an ack too (after a reconnect the reply that
+		// acked the push may have been lost with the old connection).
+		if err := c.ack(now, name, id, epoch); err != nil {
+			return time.Time{}, err
+		}
 	}
 	c.beat(l, dl, progress)
 	return dl, nil

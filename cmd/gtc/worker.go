@@ -422,8 +422,12 @@ func (w *workerLoop) reconcile(cl *rpc.Client, leases []rpc.Assignment, before m
 			n++
 		}
 	}
+	var ack []rpc.Assignment
 	for _, a := range leases {
 		if w.jobs[a.Lease.ID] != nil {
+			if a.Lease.State == coord.LeasePushed {
+				ack = append(ack, a) // running, but the ack was lost with the old connection
+			}
 			continue // running or waiting to report: never run twice
 		}
 		if w.draining || a.Lease.State != coord.LeaseAcked || n >= w.o.Capacity {
@@ -435,6 +439,12 @@ func (w *workerLoop) reconcile(cl *rpc.Client, leases []rpc.Assignment, before m
 		n++
 	}
 	w.mu.Unlock()
+	for _, a := range ack { // a heartbeat on a pushed lease acks it
+		ctx, cancel := context.WithTimeout(context.Background(), w.o.CallTimeout)
+		_, err := cl.Heartbeat(ctx, rpc.HeartbeatParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch, Progress: "resumed after reconnect"})
+		cancel()
+		w.log.Info("acked a running lease after reconnect", "lease", a.Lease.ID, "issue", a.Lease.IssueID, "err", err)
+	}
 	for _, a := range release {
 		ctx, cancel := context.WithTimeout(context.Background(), w.o.CallTimeout)
 		_, err := cl.Release(ctx, rpc.ReleaseParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch, Reason: "worker restarted and does not run it",
