@@ -3,6 +3,7 @@ package beads
 import (
 	"io/fs"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -38,5 +39,16 @@ func (s *Syncer) untouched() bool {
 		return false
 	}
 	return os.SameFile(cur, last.fi) && cur.Size() == last.fi.Size() && cur.ModTime().Equal(last.fi.ModTime()) &&
-		cur.Mode() == last.fi.Mode()
+		cur.Mode() == last.fi.Mode() && sameCtime(cur, last.fi)
+}
+
+// sameCtime compares the inode change times where the platform gives them: a tool that restores the
+// mtime after writing (cp -p, rsync -t, touch -r) still moves the ctime.
+func sameCtime(a, b fs.FileInfo) bool {
+	sa, ok1 := a.Sys().(*syscall.Stat_t)
+	sb, ok2 := b.Sys().(*syscall.Stat_t)
+	if !ok1 || !ok2 {
+		return true
+	}
+	return sa.Ctim == sb.Ctim
 }

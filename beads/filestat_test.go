@@ -75,3 +75,37 @@ func TestSyncerSeesEditAfterTrustedStat(t *testing.T) {
 		t.Fatalf("imported %d records, want 1", got)
 	}
 }
+
+func TestSyncerSeesEditThatRestoresTheMtime(t *testing.T) {
+	ctx := context.Background()
+	s, b, path, data := setup(t, "beads_dolt-v0.49_051aeb0a.jsonl")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := b.importCount()
+	// cp -p / rsync -t / touch -r: same inode, same size, the old mtime put back; only ctime moves.
+	time.Sleep(20 * time.Millisecond)
+	if err := os.WriteFile(path, sameSizeEdit(t, data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if s.untouched() {
+		t.Fatal("an edit that restored the mtime reads as untouched")
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.importCount() - n; got != 1 {
+		t.Fatalf("imported %d records, want 1", got)
+	}
+}
