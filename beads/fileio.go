@@ -164,11 +164,12 @@ func writeFileFrom(path, expect string, fill func(w io.Writer) error) (sha strin
 	}
 	defer lk.Unlock()
 	mode := fs.FileMode(0o644)
+	before, _ := os.Stat(path) // compared again just before the rename: bd takes the lock, git and editors do not
 	curSHA, err := hashFile(path)
 	switch {
 	case err == nil:
-		if st, err := os.Stat(path); err == nil {
-			mode = st.Mode().Perm()
+		if before != nil {
+			mode = before.Mode().Perm()
 		}
 		if expect != "" && curSHA != expect {
 			return "", nil, fmt.Errorf("write %s: %w", path, ErrChanged)
@@ -208,16 +209,22 @@ func writeFileFrom(path, expect string, fill func(w io.Writer) error) (sha strin
 	if err = tmp.Close(); err != nil {
 		return "", nil, fmt.Errorf("write %s: close temp file: %w", path, err)
 	}
+	if fi, err = os.Stat(tmpName); err != nil { // the written file's own stat, whatever happens to path next
+		return "", nil, fmt.Errorf("write %s: stat temp file: %w", path, err)
+	}
+	// A writer that ignores the lock (git checkout, an editor) may have replaced the file while the
+	// temp file was written: never overwrite that; the next tick imports it first.
+	if now, serr := os.Stat(path); (serr == nil) != (before != nil) ||
+		(serr == nil && !(os.SameFile(now, before) && now.Size() == before.Size() && now.ModTime().Equal(before.ModTime()) && sameCtime(now, before))) {
+		err = fmt.Errorf("write %s: %w", path, ErrChanged)
+		return "", nil, err
+	}
 	if err = os.Rename(tmpName, path); err != nil {
 		return "", nil, fmt.Errorf("write %s: rename temp file: %w", path, err)
 	}
 	if d, derr := os.Open(dir); derr == nil {
 		d.Sync()
 		d.Close()
-	}
-	fi, err = os.Stat(path)
-	if err != nil {
-		return "", nil, fmt.Errorf("write %s: stat written file: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), fi, nil
 }

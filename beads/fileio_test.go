@@ -2,6 +2,7 @@ package beads
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,5 +153,34 @@ func TestLockHeldByAnotherWriter(t *testing.T) {
 	held.Unlock()
 	if _, err := WriteFile(path, f); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestWriteRefusesWhenAnotherWriterReplacedTheFileMeanwhile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "issues.jsonl")
+	if err := os.WriteFile(path, []byte("{\"id\":\"a-1\"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	expect := SHA256([]byte("{\"id\":\"a-1\"}\n"))
+	theirs := []byte("{\"id\":\"a-1\"}\n{\"id\":\"a-2\"}\n")
+	_, _, err := writeFileFrom(path, expect, func(w io.Writer) error {
+		// git checkout lands while gtc writes its temp file (git does not take bd's lock)
+		if err := os.WriteFile(path+".git", theirs, 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(path+".git", path); err != nil {
+			return err
+		}
+		_, err := w.Write([]byte("{\"id\":\"a-1\",\"status\":\"closed\"}\n"))
+		return err
+	})
+	if !errors.Is(err, ErrChanged) {
+		t.Fatalf("write over a file replaced meanwhile: %v, want ErrChanged", err)
+	}
+	if got, _ := os.ReadFile(path); string(got) != string(theirs) {
+		t.Fatalf("the other writer's file was overwritten: %q", got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".~*")); len(left) != 0 {
+		t.Fatalf("temp files left: %v", left)
 	}
 }
