@@ -205,7 +205,7 @@ func (c *core) mergeReport(now time.Time, refinery, id string, epoch int64, r Me
 		return MergeRequest{}, err
 	}
 	if cur, ok := mq.Get(id); ok && cur.State == "merging" && cur.Epoch == epoch && cur.Refinery != refinery {
-		return MergeRequest{}, Errorf(EStaleEpoch, "merge request %s is held by %s, not %s", id, cur.Refinery, refinery)
+		return MergeRequest{}, Errorf(ENotHolder, "merge request %s is held by %s, not %s", id, cur.Refinery, refinery)
 	}
 	var (
 		d  MergeDecision

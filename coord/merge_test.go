@@ -547,7 +547,7 @@ func TestMergeSubmitNotDurableIsForgotten(t *testing.T) {
 	if _, err := h.e.MergeSubmit(h.ctx, "nobody", coord.MergeSubmit{IssueID: "gt-2", Branch: "b"}); coord.ErrorCode(err) != coord.EUnauthorized {
 		t.Fatalf("unknown worker: %v", err)
 	}
-	if _, err := h.e.MergeReport(h.ctx, "w", r.Request.ID, 1, coord.MergeResult{Merged: true}); coord.ErrorCode(err) != coord.EStaleEpoch {
+	if _, err := h.e.MergeReport(h.ctx, "w", r.Request.ID, 1, coord.MergeResult{Merged: true}); coord.ErrorCode(err) != coord.ENotHolder {
 		t.Fatalf("report by a non-holder: %v", err)
 	}
 }
