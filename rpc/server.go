@@ -23,6 +23,7 @@ type Options struct {
 	MaxMessageBytes int           // cap on one message. Defaults to 1 MiB.
 	MaxConns        int           // concurrent stream connections. Defaults to 10,000.
 	QueueLen        int           // outgoing frames queued per connection. Defaults to 1,024.
+	MaxQueuedBytes  int           // outgoing bytes queued per connection; a peer over it is disconnected. Defaults to 64 MiB.
 	WriteTimeout    time.Duration // a peer that does not take a write within it is disconnected. Defaults to 10s.
 	IdleTimeout     time.Duration // a peer that sends nothing within it is disconnected. Defaults to 5m.
 	HelloTimeout    time.Duration // a stream peer that has not completed hello this long after connecting is disconnected. Defaults to 10s.
@@ -44,6 +45,9 @@ func (o *Options) defaults() {
 	}
 	if o.QueueLen <= 0 {
 		o.QueueLen = 1024
+	}
+	if o.MaxQueuedBytes <= 0 {
+		o.MaxQueuedBytes = 64 << 20
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
@@ -250,6 +254,7 @@ type conn struct {
 	done   chan struct{} // closed by kill
 	killed sync.Once
 
+	queued     atomic.Int64 // bytes in out, not yet written
 	authed     atomic.Bool
 	pushable   atomic.Bool // hello is being served: pushes may already be queued (they can precede its reply)
 	authFailed atomic.Bool // a wrong token was presented: no second try
@@ -347,8 +352,21 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 		return false
 	default:
 	}
+	if n := int64(len(it.body)); c.queued.Add(n) > int64(c.srv.opts.MaxQueuedBytes) {
+		c.queued.Add(-n)
+		c.srv.opts.Logger.Warn("rpc: outgoing bytes over the cap, disconnecting peer", "session", c.sess.ID, "remote", c.sess.Remote)
+		c.kill()
+		return false
+	}
+	sent := false
+	defer func() {
+		if !sent {
+			c.queued.Add(-int64(len(it.body)))
+		}
+	}()
 	select {
 	case c.out <- it:
+		sent = true
 		return true
 	default:
 	}
@@ -361,6 +379,7 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 	defer t.Stop()
 	select {
 	case c.out <- it:
+		sent = true
 		return true
 	case <-c.done:
 		return false
@@ -388,6 +407,7 @@ func (c *conn) writeLoop() {
 				mode = FramingNDJSON
 			}
 			n, err := writeFrame(bw, mode, it.body)
+			c.queued.Add(-int64(len(it.body)))
 			if err != nil {
 				c.kill()
 				return
