@@ -47,14 +47,7 @@ func TestSyncerSeesSameStatEditRightAfterRead(t *testing.T) {
 
 func TestSyncerSeesEditAfterTrustedStat(t *testing.T) {
 	ctx := context.Background()
-	s, b, path, data := setup(t, "beads_dolt-v0.49_051aeb0a.jsonl")
-	old := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(path, old, old); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, b, path, data := setupTrusted(t)
 	if !s.untouched() {
 		t.Fatal("an hour-old file just read is not trusted as untouched")
 	}
@@ -68,24 +61,11 @@ func TestSyncerSeesEditAfterTrustedStat(t *testing.T) {
 	if s.untouched() {
 		t.Fatal("edited file still reads as untouched")
 	}
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got := b.importCount() - n; got != 1 {
-		t.Fatalf("imported %d records, want 1", got)
-	}
+	syncImports(t, s, b, n, 1)
 }
 
 func TestSyncerSeesEditThatRestoresTheMtime(t *testing.T) {
-	ctx := context.Background()
-	s, b, path, data := setup(t, "beads_dolt-v0.49_051aeb0a.jsonl")
-	old := time.Now().Add(-time.Hour)
-	if err := os.Chtimes(path, old, old); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, b, path, data := setupTrusted(t)
 	st, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -102,10 +82,30 @@ func TestSyncerSeesEditThatRestoresTheMtime(t *testing.T) {
 	if s.untouched() {
 		t.Fatal("an edit that restored the mtime reads as untouched")
 	}
-	if err := s.Sync(ctx); err != nil {
+	syncImports(t, s, b, n, 1)
+}
+
+// setupTrusted is setup with the file an hour old and read once, so its stat is trusted.
+func setupTrusted(t *testing.T) (*Syncer, *memBackend, string, []byte) {
+	t.Helper()
+	s, b, path, data := setup(t, "beads_dolt-v0.49_051aeb0a.jsonl")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, old, old); err != nil {
 		t.Fatal(err)
 	}
-	if got := b.importCount() - n; got != 1 {
-		t.Fatalf("imported %d records, want 1", got)
+	if err := s.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return s, b, path, data
+}
+
+// syncImports runs one tick and checks it imported want records more than the n counted before.
+func syncImports(t *testing.T, s *Syncer, b *memBackend, n, want int) {
+	t.Helper()
+	if err := s.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.importCount() - n; got != want {
+		t.Fatalf("imported %d records, want %d", got, want)
 	}
 }
