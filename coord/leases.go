@@ -22,8 +22,8 @@ import (
 // leaseID names the lease of an epoch.
 func leaseID(epoch int64) string { return "L-" + strconv.FormatInt(epoch, 10) }
 
-// leaseEpoch parses a lease id.
-func leaseEpoch(id string) (int64, bool) {
+// LeaseEpoch parses the epoch out of a lease id the scheduler made ("L-<epoch>").
+func LeaseEpoch(id string) (int64, bool) {
 	n, err := strconv.ParseInt(strings.TrimPrefix(id, "L-"), 10, 64)
 	return n, err == nil && strings.HasPrefix(id, "L-")
 }
@@ -74,7 +74,7 @@ func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
 func (c *core) check(name, id string, epoch int64) (*Lease, *worker, error) {
 	l := c.leases[id]
 	if l == nil {
-		if n, ok := leaseEpoch(id); ok && n <= c.maxEpoch {
+		if n, ok := LeaseEpoch(id); ok && n <= c.maxEpoch {
 			return nil, nil, Errorf(EStaleEpoch, "lease %s has ended", id)
 		}
 		return nil, nil, Errorf(ENotFound, "no lease %s", id)

@@ -34,24 +34,31 @@ const mergeCols = `id, issue_id, worker, branch, commit_id, target, files, state
 const (
 	rIssue = iota
 	rLease
+	rLeaseByID
 	rLeasesByIssue
 	rEvents
 	rWorkers
 	rMeta
 	rIssuesByIDs
+	rDirtyByIDs
 	rBody
 	nReadStmts
 )
 
 var readSQL = [nReadStmts]string{
 	rIssue:         `SELECT ` + issueCols + ` FROM ` + issueFrom + ` WHERE issues.id = ?`,
-	rLease:         `SELECT ` + leaseCols + ` FROM leases WHERE id = ?`,
+	rLease:         `SELECT ` + leaseCols + ` FROM leases WHERE epoch = ? AND id = ?`,
+	rLeaseByID:     `SELECT ` + leaseCols + ` FROM leases WHERE id = ?`, // an id not of the form L-<epoch>: a scan
 	rLeasesByIssue: `SELECT ` + leaseCols + ` FROM leases WHERE issue_id = ? ORDER BY epoch`,
-	rEvents:        `SELECT seq, time, kind, issue_id, lease_id, worker, actor, detail FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
-	rWorkers:       `SELECT ` + workerCols + ` FROM workers ORDER BY name`,
-	rMeta:          `SELECT value FROM meta WHERE key = ?`,
-	rIssuesByIDs:   `SELECT ` + issueCols + ` FROM ` + issueFrom + ` WHERE issues.id IN (SELECT value FROM json_each(?)) ORDER BY issues.id`,
-	rBody:          `SELECT raw, body FROM issue_bodies WHERE id = ?`,
+	// the batches from the one holding seq ?1 (or the last before it) on
+	rEvents: `SELECT first_seq, count, events FROM event_batches WHERE first_seq >=
+		COALESCE((SELECT MAX(first_seq) FROM event_batches WHERE first_seq <= ?1), 0) ORDER BY first_seq`,
+	rWorkers:     `SELECT ` + workerCols + ` FROM workers ORDER BY name`,
+	rMeta:        `SELECT value FROM meta WHERE key = ?`,
+	rIssuesByIDs: `SELECT ` + issueCols + ` FROM ` + issueFrom + ` WHERE issues.id IN (SELECT value FROM json_each(?)) ORDER BY issues.id`,
+	rDirtyByIDs: `SELECT ` + issueCols + ` FROM ` + issueFrom +
+		` WHERE issues.id IN (SELECT value FROM json_each(?)) AND issues.dirty = 1 ORDER BY issues.id`,
+	rBody: `SELECT raw, body FROM issue_bodies WHERE id = ?`,
 }
 
 // readStmts holds the read pool's prepared statements.
@@ -304,7 +311,13 @@ func scanLease(sc scanner) (coord.Lease, error) {
 // Lease returns one lease (live or ended); a missing lease is ENotFound.
 func (db *DB) Lease(ctx context.Context, id string) (coord.Lease, error) {
 	defer db.observeRead("lease", time.Now())
-	l, err := scanLease(db.rs[rLease].QueryRowContext(ctx, id))
+	var row *sql.Row
+	if epoch, ok := coord.LeaseEpoch(id); ok {
+		row = db.rs[rLease].QueryRowContext(ctx, epoch, id)
+	} else {
+		row = db.rs[rLeaseByID].QueryRowContext(ctx, id)
+	}
+	l, err := scanLease(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return l, coord.Errorf(coord.ENotFound, "lease %s not found", id)
 	}
@@ -339,30 +352,6 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 		return nil, unavailable("read", err)
 	}
 	return out, nil
-}
-
-func scanEvent(sc scanner) (coord.Event, error) {
-	var e coord.Event
-	var t string
-	if err := sc.Scan(&e.Seq, &t, &e.Kind, &e.IssueID, &e.LeaseID, &e.Worker, &e.Actor, &e.Detail); err != nil {
-		return e, err
-	}
-	var err error
-	e.Time, err = parseTime(t)
-	return e, err
-}
-
-// Events returns up to limit audit-log entries with seq > afterSeq, oldest first (limit <= 0 means 1000).
-func (db *DB) Events(ctx context.Context, afterSeq int64, limit int) ([]coord.Event, error) {
-	defer db.observeRead("events", time.Now())
-	if limit <= 0 {
-		limit = 1000
-	}
-	rows, err := db.rs[rEvents].QueryContext(ctx, afterSeq, limit)
-	if err != nil {
-		return nil, unavailable("read", fmt.Errorf("read events: %w", err))
-	}
-	return collect(rows, scanEvent)
 }
 
 func scanWorker(sc scanner) (coord.WorkerRow, error) {

@@ -58,6 +58,8 @@ type DB struct {
 	ws      writeStmts
 	rs      readStmts
 	lists   sync.Map // SQL text -> *sqlx.Stmt for ListIssues shapes
+	dirty   *dirtySet
+	nextSeq int64 // the next event's sequence number; the committer's alone after Open
 	reqs    chan *commitReq
 	mu      sync.RWMutex // guards closed against sends on reqs
 	closed  bool
@@ -85,7 +87,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if opts.CheckpointInterval == 0 {
 		opts.CheckpointInterval = 250 * time.Millisecond
 	}
-	db := &DB{path: path, obs: opts.Observer, batch: opts.MaxBatch, reqs: make(chan *commitReq, 256), done: make(chan struct{})}
+	db := &DB{path: path, obs: opts.Observer, batch: opts.MaxBatch, reqs: make(chan *commitReq, 256), done: make(chan struct{}),
+		dirty: newDirtySet()}
 	if path == ":memory:" {
 		dir, err := os.MkdirTemp("", "gtc-store-")
 		if err != nil {
@@ -130,6 +133,12 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	if err := migrate(ctx, w); err != nil {
 		return err
 	}
+	if err := db.dirty.fill(ctx, w); err != nil {
+		return err
+	}
+	if err := db.loadNextSeq(ctx); err != nil {
+		return err
+	}
 	if opts.CheckpointInterval > 0 {
 		// the background checkpointer does the work; SQLite's own checkpoint on commit is only a backstop.
 		// The setting is per connection: if the writer connection is ever replaced, the default applies.
@@ -164,9 +173,6 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	r.SetConnMaxIdleTime(0)
 	if err := r.PingContext(ctx); err != nil {
 		return err
-	}
-	if err := db.ws.prepare(ctx, w); err != nil {
-		return fmt.Errorf("prepare writes: %w", err)
 	}
 	if err := db.rs.prepare(ctx, r); err != nil {
 		return fmt.Errorf("prepare reads: %w", err)

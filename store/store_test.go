@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jmoiron/sqlx"
 
 	"github.com/gastown/gtc/beads"
 	"github.com/gastown/gtc/coord"
@@ -442,9 +444,10 @@ func TestBatchIsolatesFailingRequest(t *testing.T) {
 	cancel()
 	reqs := []*commitReq{
 		{ctx: ctx, changes: []coord.Change{coord.MetaPut{Key: "a", Value: "1"}}},
-		{ctx: ctx, changes: []coord.Change{coord.MetaPut{Key: "b", Value: "1"}, coord.IssueState{ID: "missing"}}},
+		{ctx: ctx, changes: []coord.Change{coord.MetaPut{Key: "b", Value: "1"},
+			coord.EventAppend{Event: coord.Event{Time: t0, Kind: "lost"}}, coord.IssueState{ID: "missing"}}},
 		{ctx: canceled, changes: []coord.Change{coord.MetaPut{Key: "c", Value: "1"}}},
-		{ctx: ctx, changes: []coord.Change{coord.MetaPut{Key: "d", Value: "1"}}},
+		{ctx: ctx, changes: []coord.Change{coord.MetaPut{Key: "d", Value: "1"}, coord.EventAppend{Event: coord.Event{Time: t0, Kind: "kept"}}}},
 	}
 	for _, r := range reqs {
 		r.done = make(chan error, 1)
@@ -462,6 +465,10 @@ func TestBatchIsolatesFailingRequest(t *testing.T) {
 	}
 	if d := cmp.Diff(map[string]string{"a": "1", "d": "1"}, s.Meta); d != "" {
 		t.Errorf("meta (-want +got):\n%s", d)
+	}
+	// the failed request's event went with it; the kept one is number 1
+	if ev, err := db.Events(ctx, 0, 0); err != nil || len(ev) != 1 || ev[0].Kind != "kept" || ev[0].Seq != 1 {
+		t.Errorf("events = %+v, %v; want only kept, seq 1", ev, err)
 	}
 }
 
@@ -570,6 +577,10 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 	if ev, err := db.Events(ctx, 0, 10); err != nil || len(ev) != 1 {
 		t.Errorf("events after reopen: %v %v", ev, err)
+	}
+	// the dirty set is rebuilt from the rows: gt-2 (created and changed by gtc) is dirty, gt-1 (imported) is not
+	if d, err := db.Dirty(ctx); err != nil || len(d) != 1 || d[0].ID != "gt-2" {
+		t.Errorf("dirty after reopen = %+v, %v; want gt-2 only", d, err)
 	}
 }
 
@@ -705,5 +716,104 @@ func TestBackgroundCheckpointCopiesWAL(t *testing.T) {
 				t.Errorf("database file grew from %d to %d bytes: %v, want %v", before, size(), grew, tc.want)
 			}
 		})
+	}
+}
+
+// TestMigration3KeepsLeasesAndEvents builds a store at schema 0002, writes leases and events the old way,
+// then opens it: migration 0003 must carry every lease (now keyed by epoch) and every event (now in
+// batches, same sequence numbers) over, and new events must number on from the old ones.
+func TestMigration3KeepsLeasesAndEvents(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gtc.db")
+	w, err := sqlx.Open("sqlite3", fileURI(path, url.Values{"_foreign_keys": {"1"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.version <= 2 {
+			if err := applyMigration(ctx, w, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := w.ExecContext(ctx, `
+		INSERT INTO leases (id, issue_id, worker, epoch, state, attempt, created_at, outcome, error)
+			VALUES ('L-7', 'gt-1', 'w1', 7, 'ended', 1, '2026-01-01T00:00:00Z', 'failure', 'tests failed'),
+			       ('L-9', 'gt-1', 'w2', 9, 'acked', 2, '2026-01-01T00:01:00Z', '', '');
+		INSERT INTO events (time, kind, issue_id, lease_id, worker, actor, detail)
+			VALUES ('2026-01-01T00:00:00Z', 'assigned', 'gt-1', 'L-7', 'w1', '', 'attempt 1'),
+			       ('2026-01-01T00:00:30Z', 'failed', 'gt-1', 'L-7', 'w1', '', 'say "why" <here>');`); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ls, err := db.LeasesByIssue(ctx, "gt-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 2 || ls[0].ID != "L-7" || ls[0].Error != "tests failed" || ls[1].ID != "L-9" || ls[1].State != coord.LeaseAcked {
+		t.Errorf("leases after migration = %+v", ls)
+	}
+	if l, err := db.Lease(ctx, "L-9"); err != nil || l.Worker != "w2" || l.Epoch != 9 {
+		t.Errorf("Lease(L-9) = %+v, %v", l, err)
+	}
+	if err := db.Commit(ctx, []coord.Change{coord.EventAppend{Event: coord.Event{Time: t0, Kind: "requeued", IssueID: "gt-1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := db.Events(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []coord.Event{
+		{Seq: 1, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Kind: "assigned", IssueID: "gt-1", LeaseID: "L-7", Worker: "w1", Detail: "attempt 1"},
+		{Seq: 2, Time: time.Date(2026, 1, 1, 0, 0, 30, 0, time.UTC), Kind: "failed", IssueID: "gt-1", LeaseID: "L-7", Worker: "w1", Detail: `say "why" <here>`},
+		{Seq: 3, Time: t0, Kind: "requeued", IssueID: "gt-1"},
+	}
+	if d := cmp.Diff(want, ev); d != "" {
+		t.Errorf("events after migration (-want +got):\n%s", d)
+	}
+	if ev, err := db.Events(ctx, 2, 0); err != nil || len(ev) != 1 || ev[0].Seq != 3 {
+		t.Errorf("Events(after 2) = %+v, %v", ev, err)
+	}
+}
+
+// TestEventsView checks the events view that expands the batches for sqlite3 users.
+func TestEventsView(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	commit(t, db, coord.EventAppend{Event: coord.Event{Time: t0, Kind: "assigned", IssueID: "gt-1", LeaseID: "L-1", Worker: "w1"}},
+		coord.EventAppend{Event: coord.Event{Time: t0, Kind: "completed", IssueID: "gt-1", Detail: "done"}})
+	commit(t, db, coord.EventAppend{Event: coord.Event{Time: t0, Kind: "requeued", IssueID: "gt-2", Actor: "cli"}})
+	var got []string
+	rows, err := db.r.QueryContext(ctx, `SELECT seq || ' ' || kind || ' ' || issue_id || ' ' || lease_id || ' ' || worker
+		|| ' ' || actor || ' ' || detail || ' ' || time FROM events ORDER BY seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	ts := fmtTime(t0)
+	want := []string{"1 assigned gt-1 L-1 w1   " + ts, "2 completed gt-1    done " + ts, "3 requeued gt-2   cli  " + ts}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("events view (-want +got):\n%s", d)
 	}
 }

@@ -28,11 +28,7 @@ func (db *DB) All(ctx context.Context) ([]beads.StoredRecord, error) {
 // Dirty returns the records changed by gtc since their last export, by id (beads.Backend).
 func (db *DB) Dirty(ctx context.Context) ([]beads.StoredRecord, error) {
 	defer db.observeRead("dirty", time.Now())
-	rows, err := db.r.QueryContext(ctx, `SELECT `+issueCols+` FROM `+issueFrom+` WHERE issues.dirty = 1 ORDER BY issues.id`)
-	if err != nil {
-		return nil, unavailable("read", fmt.Errorf("read dirty issues: %w", err))
-	}
-	return collectRecords(rows, 0)
+	return db.dirtyRecords(ctx, "", 0)
 }
 
 // MarkExported stores the bytes written for each record and clears its dirty flag only where its rev
@@ -50,8 +46,14 @@ func (db *DB) MarkExported(ctx context.Context, recs []beads.ExportedRecord) err
 			if _, err := t.exec(wMarkExported, raw, r.ID); err != nil {
 				return fmt.Errorf("mark %s exported: %w", r.ID, err)
 			}
-			if _, err := t.exec(wMarkClean, r.ID, r.Rev); err != nil {
+			res, err := t.exec(wMarkClean, r.ID, r.Rev)
+			if err != nil {
 				return fmt.Errorf("mark %s clean: %w", r.ID, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("mark %s clean: %w", r.ID, err)
+			} else if n > 0 {
+				t.marks = append(t.marks, dirtyMark{id: r.ID})
 			}
 		}
 		return nil

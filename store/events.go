@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// The audit log is stored one row per transaction (table event_batches): the events of a commit as one
+// JSON array, numbered from the row's first_seq. See migrations/0003_rowid_keys.sql.
+
+// eventRec is one event inside a batch; its sequence number is the batch's first_seq plus its index.
+type eventRec struct {
+	Time    string `json:"t"`
+	Kind    string `json:"k"`
+	IssueID string `json:"i,omitempty"`
+	LeaseID string `json:"l,omitempty"`
+	Worker  string `json:"w,omitempty"`
+	Actor   string `json:"a,omitempty"`
+	Detail  string `json:"d,omitempty"`
+}
+
+// eventBuf collects the events of one transaction as a JSON array.
+type eventBuf struct {
+	b []byte
+	n int
+}
+
+// add appends e to the batch.
+func (eb *eventBuf) add(e coord.Event) {
+	if eb.n == 0 {
+		eb.b = append(eb.b[:0], '[')
+	} else {
+		eb.b = append(eb.b, ',')
+	}
+	eb.n++
+	b := append(eb.b, `{"t":`...)
+	b = appendJSONString(b, fmtTime(e.Time))
+	b = append(b, `,"k":`...)
+	b = appendJSONString(b, e.Kind)
+	for _, f := range [...]struct {
+		key, v string
+	}{{`,"i":`, e.IssueID}, {`,"l":`, e.LeaseID}, {`,"w":`, e.Worker}, {`,"a":`, e.Actor}, {`,"d":`, e.Detail}} {
+		if f.v != "" {
+			b = append(b, f.key...)
+			b = appendJSONString(b, f.v)
+		}
+	}
+	eb.b = append(b, '}')
+}
+
+// mark returns the batch's current end, for truncate.
+func (eb *eventBuf) mark() (int, int) { return len(eb.b), eb.n }
+
+// truncate drops the events added since mark (a request rolled back to its savepoint).
+func (eb *eventBuf) truncate(size, n int) { eb.b, eb.n = eb.b[:size], n }
+
+// bytes returns the JSON array of the batch.
+func (eb *eventBuf) bytes() []byte { return append(eb.b, ']') }
+
+// appendJSONString appends s as a JSON string; plain ASCII is copied as is, anything else goes through
+// encoding/json (escapes, invalid UTF-8 replaced, HTML characters escaped as everywhere else).
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// writeEvents appends the transaction's event batch, numbered from db.nextSeq; the caller advances
+// nextSeq once the transaction committed.
+func (t *wtx) writeEvents(firstSeq int64) error {
+	if t.events.n == 0 {
+		return nil
+	}
+	_, err := t.exec(wEventBatch, firstSeq, t.events.n, t.events.bytes())
+	return wrap(err, "append %d events", t.events.n)
+}
+
+// loadNextSeq reads the sequence number the next event gets.
+func (db *DB) loadNextSeq(ctx context.Context) error {
+	var next int64
+	err := db.w.QueryRowContext(ctx, `SELECT COALESCE((SELECT first_seq + count FROM event_batches
+		ORDER BY first_seq DESC LIMIT 1), 1)`).Scan(&next)
+	if err != nil {
+		return fmt.Errorf("read the last event number: %w", err)
+	}
+	db.nextSeq = next
+	return nil
+}
+
+// Events returns up to limit audit-log entries with seq > afterSeq, oldest first (limit <= 0 means 1000).
+func (db *DB) Events(ctx context.Context, afterSeq int64, limit int) ([]coord.Event, error) {
+	defer db.observeRead("events", time.Now())
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := db.rs[rEvents].QueryContext(ctx, afterSeq+1)
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read events: %w", err))
+	}
+	defer rows.Close()
+	var out []coord.Event
+	for rows.Next() && len(out) < limit {
+		var first int64
+		var count int
+		var data []byte
+		if err := rows.Scan(&first, &count, &data); err != nil {
+			return nil, unavailable("read", fmt.Errorf("read events: %w", err))
+		}
+		var recs []eventRec
+		if err := json.Unmarshal(data, &recs); err != nil {
+			return nil, unavailable("read", fmt.Errorf("decode events from %d: %w", first, err))
+		}
+		for i, r := range recs {
+			seq := first + int64(i)
+			if seq <= afterSeq {
+				continue
+			}
+			if len(out) == limit {
+				break
+			}
+			t, err := parseTime(r.Time)
+			if err != nil {
+				return nil, unavailable("read", fmt.Errorf("decode event %d: %w", seq, err))
+			}
+			out = append(out, coord.Event{Seq: seq, Time: t, Kind: r.Kind, IssueID: r.IssueID, LeaseID: r.LeaseID,
+				Worker: r.Worker, Actor: r.Actor, Detail: r.Detail})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("read", fmt.Errorf("read events: %w", err))
+	}
+	return out, nil
+}
