@@ -2,13 +2,13 @@ package store
 
 import (
 	"context"
-	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
 
-	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/gastown/gtc/coord"
 )
@@ -26,7 +26,7 @@ const (
 	wDepAdd
 	wLeasePut
 	wWorkerPut
-	wEventAppend
+	wEventBatch
 	wMetaPut
 	wMergePut
 	wMarkExported
@@ -59,18 +59,18 @@ var writeSQL = [nWriteStmts]string{
 	wDepsClear: `DELETE FROM dependencies WHERE issue_id = ?`,
 	wDepAdd:    `INSERT INTO dependencies (issue_id, depends_on_id, type, metadata) VALUES (?, ?, ?, ?)`,
 	// Upserts update rows in place (INSERT OR REPLACE would delete and re-insert every index entry).
+	// Leases are keyed by epoch (the rowid).
 	wLeasePut: `INSERT INTO leases (id, issue_id, worker, epoch, state, attempt, created_at,
 		ack_deadline, deadline, ended_at, outcome, error, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET issue_id = excluded.issue_id, worker = excluded.worker, epoch = excluded.epoch,
-		state = excluded.state, attempt = excluded.attempt, created_at = excluded.created_at,
-		ack_deadline = excluded.ack_deadline, deadline = excluded.deadline, ended_at = excluded.ended_at,
-		outcome = excluded.outcome, error = excluded.error, progress = excluded.progress`,
+		ON CONFLICT (epoch) DO UPDATE SET state = excluded.state, ack_deadline = excluded.ack_deadline,
+		deadline = excluded.deadline, ended_at = excluded.ended_at, outcome = excluded.outcome, error = excluded.error,
+		progress = excluded.progress`, // a lease's id, issue, worker, attempt and start never change: not rewritten
 	wWorkerPut: `INSERT INTO workers (name, role, capacity, filters, state, first_seen, last_seen)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET role = excluded.role, capacity = excluded.capacity, filters = excluded.filters,
 		state = excluded.state, first_seen = excluded.first_seen, last_seen = excluded.last_seen`,
-	wEventAppend: `INSERT INTO events (time, kind, issue_id, lease_id, worker, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-	wMetaPut:     `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`,
+	wEventBatch: `INSERT INTO event_batches (first_seq, count, events) VALUES (?, ?, ?)`,
+	wMetaPut:    `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`,
 	wMergePut: `INSERT OR REPLACE INTO merge_requests (id, issue_id, worker, branch, commit_id, target, files, state,
 		attempts, refinery, epoch, deadline, created_at, updated_at, error, conflicts)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -81,43 +81,67 @@ var writeSQL = [nWriteStmts]string{
 	wRelease:      `RELEASE req`,
 }
 
-// writeStmts holds the writer's prepared statements.
-type writeStmts [nWriteStmts]*sqlx.Stmt
+// writeStmts holds the writer's statements, prepared on the writer's driver connection. The committer
+// runs them through the driver directly: database/sql would allocate and convert every argument of every
+// statement again, which was a quarter of the bytes allocated per assignment cycle.
+type writeStmts struct {
+	conn *sqlite3.SQLiteConn // the connection the statements belong to
+	st   [nWriteStmts]*sqlite3.SQLiteStmt
+}
 
-func (s *writeStmts) prepare(ctx context.Context, w *sqlx.DB) error {
+// on returns the statements prepared on c, preparing them again if the pool replaced the connection.
+func (s *writeStmts) on(c *sqlite3.SQLiteConn) error {
+	if s.conn == c {
+		return nil
+	}
+	s.close()
 	for i, q := range writeSQL {
-		st, err := w.PreparexContext(ctx, q)
+		st, err := c.Prepare(q)
 		if err != nil {
+			s.close()
 			return fmt.Errorf("prepare %q: %w", q, err)
 		}
-		s[i] = st
+		s.st[i] = st.(*sqlite3.SQLiteStmt)
 	}
+	s.conn = c
 	return nil
 }
 
 func (s *writeStmts) close() {
-	for i, st := range s {
+	for i, st := range s.st {
 		if st != nil {
 			_ = st.Close()
-			s[i] = nil
+			s.st[i] = nil
 		}
 	}
+	s.conn = nil
 }
 
-// wtx is one write transaction with its statements bound lazily.
+// wtx is one write transaction on the writer's driver connection.
 type wtx struct {
-	tx    *sqlx.Tx
-	db    *DB
-	bound [nWriteStmts]*sqlx.Stmt
+	c      *sqlite3.SQLiteConn
+	st     *[nWriteStmts]*sqlite3.SQLiteStmt
+	args   []driver.NamedValue // reused for every statement
+	marks  []dirtyMark         // dirty flag changes, for db.dirty once the transaction commits
+	events eventBuf            // the audit-log entries, written as one row before the commit
 }
 
-func (t *wtx) exec(i int, args ...any) (sql.Result, error) {
-	st := t.bound[i]
-	if st == nil {
-		st = t.tx.Stmtx(t.db.ws[i])
-		t.bound[i] = st
+// exec runs write statement i with args (nil, string, []byte, bool, int, int64, float64 or time.Time).
+func (t *wtx) exec(i int, args ...any) (driver.Result, error) {
+	t.args = t.args[:0]
+	for n, a := range args {
+		if v, ok := a.(int); ok {
+			a = int64(v)
+		}
+		t.args = append(t.args, driver.NamedValue{Ordinal: n + 1, Value: a})
 	}
-	return st.Exec(args...)
+	return t.st[i].ExecContext(context.Background(), t.args)
+}
+
+// run executes one statement without arguments (BEGIN, COMMIT, ROLLBACK).
+func (t *wtx) run(q string) error {
+	_, err := t.c.ExecContext(context.Background(), q, nil)
+	return err
 }
 
 // commitReq is one caller's work, answered on done after its transaction ends.
@@ -257,18 +281,50 @@ func (db *DB) runBatch(batch []*commitReq, errs []error, live int, isolate bool)
 		}
 		return 0, true
 	}
-	tx, err := db.w.Beginx()
+	conn, err := db.w.Conn(context.Background())
 	if err != nil {
+		return failAll(fmt.Errorf("writer connection: %w", err))
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		c, isSQLite := dc.(*sqlite3.SQLiteConn)
+		if !isSQLite {
+			return fmt.Errorf("writer connection is a %T", dc)
+		}
+		if err := db.ws.on(c); err != nil {
+			return err
+		}
+		changes, ok = db.runBatchOn(&wtx{c: c, st: &db.ws.st}, batch, errs, live, isolate)
+		return nil
+	})
+	if err != nil {
+		return failAll(err)
+	}
+	return changes, ok
+}
+
+// runBatchOn is runBatch on the writer's driver connection.
+func (db *DB) runBatchOn(t *wtx, batch []*commitReq, errs []error, live int, isolate bool) (changes int, ok bool) {
+	failAll := func(err error) (int, bool) {
+		err = unavailable("write", err)
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return 0, true
+	}
+	rollback := func() { _ = t.run("ROLLBACK") }
+	if err := t.run("BEGIN IMMEDIATE"); err != nil {
 		return failAll(fmt.Errorf("begin: %w", err))
 	}
-	t := &wtx{tx: tx, db: db}
 	for i, r := range batch {
 		if errs[i] != nil {
 			continue
 		}
 		if !isolate {
 			if err := r.apply(t); err != nil {
-				_ = tx.Rollback()
+				rollback()
 				if live > 1 {
 					return 0, false
 				}
@@ -279,28 +335,38 @@ func (db *DB) runBatch(batch []*commitReq, errs []error, live int, isolate bool)
 			continue
 		}
 		if _, err := t.exec(wSavepoint); err != nil {
-			_ = tx.Rollback()
+			rollback()
 			return failAll(fmt.Errorf("savepoint: %w", err))
 		}
+		marks := len(t.marks)
+		evSize, evN := t.events.mark()
 		if err := r.apply(t); err != nil {
 			errs[i] = unavailable("write", err)
+			t.marks = t.marks[:marks]
+			t.events.truncate(evSize, evN)
 			if _, rerr := t.exec(wRollbackTo); rerr != nil {
-				_ = tx.Rollback()
+				rollback()
 				return failAll(fmt.Errorf("rollback to savepoint: %w", rerr))
 			}
 		} else {
 			changes += r.size()
 		}
 		if _, err := t.exec(wRelease); err != nil {
-			_ = tx.Rollback()
+			rollback()
 			return failAll(fmt.Errorf("release savepoint: %w", err))
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		_ = tx.Rollback()
+	if err := t.writeEvents(db.nextSeq); err != nil {
+		rollback()
+		return failAll(err)
+	}
+	if err := t.run("COMMIT"); err != nil {
+		rollback()
 		// every applied request of the transaction is lost; failAll tells each of them
 		return failAll(fmt.Errorf("commit: %w", err))
 	}
+	db.dirty.apply(t.marks)
+	db.nextSeq += int64(t.events.n)
 	return changes, true
 }
 
@@ -320,7 +386,8 @@ func (t *wtx) apply(c coord.Change) error {
 	case coord.WorkerPut:
 		return t.workerPut(c.Worker)
 	case coord.EventAppend:
-		return t.eventAppend(c.Event)
+		t.events.add(c.Event)
+		return nil
 	case coord.MetaPut:
 		_, err := t.exec(wMetaPut, c.Key, c.Value)
 		return wrap(err, "put meta %s", c.Key)
@@ -361,6 +428,7 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 		boolInt(!c.FromImport)); err != nil {
 		return fmt.Errorf("put issue %s: %w", is.ID, err)
 	}
+	t.marks = append(t.marks, dirtyMark{id: is.ID, dirty: !c.FromImport})
 	if _, err := t.exec(wBodyPut, is.ID, raw, body); err != nil {
 		return fmt.Errorf("put issue %s body: %w", is.ID, err)
 	}
@@ -394,6 +462,7 @@ func (t *wtx) issueState(c coord.IssueState) error {
 	} else if n == 0 {
 		return coord.Errorf(coord.ENotFound, "issue %s not found", c.ID)
 	}
+	t.marks = append(t.marks, dirtyMark{id: c.ID, dirty: true})
 	for _, l := range c.DelLabels {
 		if _, err := t.exec(wLabelDel, c.ID, l); err != nil {
 			return fmt.Errorf("update issue %s: remove label %q: %w", c.ID, l, err)
@@ -425,11 +494,6 @@ func (t *wtx) workerPut(w coord.WorkerRow) error {
 	}
 	_, err = t.exec(wWorkerPut, w.Name, w.Role, w.Capacity, string(f), w.State, fmtTime(w.FirstSeen), fmtTime(w.LastSeen))
 	return wrap(err, "put worker %s", w.Name)
-}
-
-func (t *wtx) eventAppend(e coord.Event) error {
-	_, err := t.exec(wEventAppend, fmtTime(e.Time), e.Kind, e.IssueID, e.LeaseID, e.Worker, e.Actor, e.Detail)
-	return wrap(err, "append event %s", e.Kind)
 }
 
 func (t *wtx) mergePut(m coord.MergeRequest) error {
