@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +14,15 @@ import (
 	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/store"
 )
+
+// processCPU returns the user and system CPU time the process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
 
 // chanOutbox hands each worker's pushes to its channel.
 type chanOutbox struct {
@@ -24,10 +35,26 @@ func (chanOutbox) Publish(coord.Event)                                  {}
 func (chanOutbox) PushMerge(string, uint64, coord.MergeRequest)         {}
 
 // seedStore creates a store holding n open issues.
+// commitCounter counts commits and the changes they carried.
+type commitCounter struct{ commits, changes atomic.Int64 }
+
+func (*commitCounter) ObserveRead(string, time.Duration) {}
+func (c *commitCounter) ObserveCommit(_ time.Duration, n int) {
+	c.commits.Add(1)
+	c.changes.Add(int64(n))
+}
+
 func seedStore(b *testing.B, n int) *store.DB {
+	db, _ := seedStoreCounted(b, n)
+	return db
+}
+
+// seedStoreCounted is seedStore with a commit counter attached to the store.
+func seedStoreCounted(b *testing.B, n int) (*store.DB, *commitCounter) {
 	b.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "gtc.db"), store.Options{})
+	cc := &commitCounter{}
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "gtc.db"), store.Options{Observer: cc})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,14 +78,20 @@ func seedStore(b *testing.B, n int) *store.DB {
 	if err := db.Commit(ctx, batch); err != nil {
 		b.Fatal(err)
 	}
-	return db
+	return db, cc
 }
 
 // BenchmarkDurableCycles measures assignment + ack + completion cycles through the engine with every
-// decision committed to SQLite (group commit), 100 in-process workers, no network.
+// decision committed to SQLite (group commit), no network: a store of 100,000 issues (more if b.N needs
+// them) and 100 or 1,000 in-process workers.
 func BenchmarkDurableCycles(b *testing.B) {
-	const workers = 100
-	db := seedStore(b, b.N+workers)
+	for _, workers := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { benchDurableCycles(b, workers) })
+	}
+}
+
+func benchDurableCycles(b *testing.B, workers int) {
+	db, cc := seedStoreCounted(b, max(100_000, b.N+workers))
 	snap, err := db.Load(context.Background())
 	if err != nil {
 		b.Fatal(err)
@@ -81,7 +114,8 @@ func BenchmarkDurableCycles(b *testing.B) {
 		all      = make(chan struct{})
 	)
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
+	commits0, changes0 := cc.commits.Load(), cc.changes.Load()
 	session := uint64(0)
 	for name, ch := range out.ch {
 		session++
@@ -121,8 +155,11 @@ func BenchmarkDurableCycles(b *testing.B) {
 	}
 	<-all
 	el := time.Since(start)
+	cpu := processCPU() - cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "cycles/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/cycle")
+	b.ReportMetric(float64(cc.changes.Load()-changes0)/float64(max(1, cc.commits.Load()-commits0)), "changes/commit")
 	cancel()
 	wg.Wait()
 	<-done
