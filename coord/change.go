@@ -28,6 +28,9 @@ type IssuePut struct {
 	// close reason, closed_at, started_at): they are taken from the scheduler's current state, so an
 	// edit made from an earlier read (a comment, a label) cannot undo a completion or a new lease.
 	KeepState bool
+	// Create refuses the put with EConflict when an issue with that id exists (checked in memory,
+	// atomically with the put).
+	Create bool
 }
 
 // IssueState changes the fields the scheduler owns; the issue is marked for export.

@@ -178,6 +178,9 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		if puts[i].Issue.ID == "" {
 			return Errorf(EInvalid, "issue %d has no id", i)
 		}
+		if puts[i].Create && c.issues[puts[i].Issue.ID] != nil {
+			return Errorf(EConflict, "issue %s already exists", puts[i].Issue.ID)
+		}
 	}
 	for _, p := range puts {
 		old := c.issues[p.Issue.ID]

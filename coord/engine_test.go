@@ -343,3 +343,28 @@ func (h *harness) waiters() int {
 	h.e.read(func(c *core) { n = len(c.waiters) })
 	return n
 }
+
+// TestCreateRefusesExistingID checks that a put marked Create is refused with EConflict when the id
+// exists, and changes nothing, while a new id is created.
+func TestCreateRefusesExistingID(t *testing.T) {
+	h := startEngine(t, testCfg(), newMemPersister(nil), NewFakeClock(t0))
+	ctx := h.ctx
+	if err := h.e.PutIssues(ctx, puts(iss("a", 1))); err != nil {
+		t.Fatal(err)
+	}
+	again := iss("a", 4)
+	again.Title = "replaced"
+	err := h.e.PutIssues(ctx, []IssuePut{{Issue: iss("b", 0), Create: true}, {Issue: again, Create: true}})
+	if ErrorCode(err) != EConflict {
+		t.Fatalf("create of an existing id: %v, want conflict", err)
+	}
+	if r := h.e.Ready(0); len(r) != 1 || r[0] != "a" {
+		t.Fatalf("ready after the refused create = %v, want only a (b refused with it)", r)
+	}
+	if err := h.e.PutIssues(ctx, []IssuePut{{Issue: iss("b", 0), Create: true}}); err != nil {
+		t.Fatalf("create of a new id: %v", err)
+	}
+	if r := h.e.Ready(0); len(r) != 2 || r[0] != "b" {
+		t.Fatalf("ready = %v, want b then a", r)
+	}
+}

@@ -519,6 +519,9 @@ func TestDependenciesMustNameKnownIssues(t *testing.T) {
 	if coord.ErrorCode(err) != coord.ENotFound {
 		t.Fatalf("create with a dependency on a missing issue: %v, want not_found", err)
 	}
+	if _, err := c.IssueCreate(ctx, rpc.IssueCreateParams{ID: "t-1", Title: "again"}); coord.ErrorCode(err) != coord.EConflict {
+		t.Fatalf("create with the id of an existing issue: %v, want conflict", err)
+	}
 	res, err := c.IssueCreate(ctx, rpc.IssueCreateParams{Title: "y", Deps: []rpc.DepSpec{{ID: "t-1"}}})
 	if err != nil {
 		t.Fatal(err)

@@ -170,25 +170,14 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := p.ID
-	if id != "" {
-		if !idPattern.MatchString(id) {
-			return nil, coord.Errorf(coord.EInvalid, "id %q: use letters, digits, '.', '_' and '-' (at most 100)", id)
-		}
-		if _, _, err := s.d.db.GetIssue(ctx, id); err == nil {
-			return nil, coord.Errorf(coord.EConflict, "issue %s already exists", id)
-		}
-	} else {
-		var err error
-		if id, err = s.newID(ctx); err != nil {
-			return nil, err
-		}
+	if p.ID != "" && !idPattern.MatchString(p.ID) {
+		return nil, coord.Errorf(coord.EInvalid, "id %q: use letters, digits, '.', '_' and '-' (at most 100)", p.ID)
 	}
 	now := s.now()
 	if s.profile().Modern() {
 		now = now.UTC().Truncate(time.Second)
 	}
-	is := beads.Issue{ID: id, Title: title, Description: p.Description, Status: "open", Priority: prio,
+	is := beads.Issue{Title: title, Description: p.Description, Status: "open", Priority: prio,
 		IssueType: typ, Assignee: p.Assignee, CreatedAt: now, CreatedBy: "gtc", UpdatedAt: now}
 	for _, l := range p.Labels {
 		if l = strings.TrimSpace(l); l != "" && !slices.Contains(is.Labels, l) {
@@ -207,9 +196,34 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 		if t == "" {
 			t = "blocks"
 		}
-		is.Dependencies = append(is.Dependencies, beads.Dependency{IssueID: id, DependsOnID: dp.ID, Type: t, CreatedAt: now, CreatedBy: "gtc"})
+		is.Dependencies = append(is.Dependencies, beads.Dependency{DependsOnID: dp.ID, Type: t, CreatedAt: now, CreatedBy: "gtc"})
 	}
-	return s.put(ctx, is, false)
+	// The scheduler refuses an id that exists (in memory, atomically with the put): a generated id
+	// that collides is drawn again, longer after every ten tries.
+	prefix := ""
+	if p.ID == "" {
+		prefix = s.prefix(ctx)
+	}
+	for n := 0; ; n++ {
+		id := p.ID
+		if id == "" {
+			if n >= 70 {
+				return nil, coord.Errorf(coord.EInternal, "no free issue id under prefix %s", prefix)
+			}
+			id = prefix + "-" + randBase36(4+n/10)
+		}
+		is.ID = id
+		for i := range is.Dependencies {
+			is.Dependencies[i].IssueID = id
+		}
+		err := s.d.engine.PutIssues(ctx, []coord.IssuePut{{Issue: is, Create: true}})
+		if err == nil {
+			return s.get(ctx, id)
+		}
+		if coord.ErrorCode(err) != coord.EConflict || p.ID != "" {
+			return nil, err
+		}
+	}
 }
 
 // exists refuses a dependency on an issue gtc does not know (files may hold such edges; the protocol
@@ -225,6 +239,8 @@ func (s *issueService) exists(ctx context.Context, id string) error {
 }
 
 // newID makes a bd-style hash id under the workspace prefix.
+// newID draws an unused issue id (checked against the store) for callers that create the issue
+// through another path than create (a convoy's tracking issue); callers hold s.mu.
 func (s *issueService) newID(ctx context.Context) (string, error) {
 	prefix := s.prefix(ctx)
 	for n := 4; n <= 10; n++ {
@@ -232,7 +248,7 @@ func (s *issueService) newID(ctx context.Context) (string, error) {
 			id := prefix + "-" + randBase36(n)
 			if _, _, err := s.d.db.Body(ctx, id); coord.ErrorCode(err) == coord.ENotFound {
 				return id, nil
-			} else if err != nil && coord.ErrorCode(err) != coord.ENotFound {
+			} else if err != nil {
 				return "", err
 			}
 		}
