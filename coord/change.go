@@ -208,6 +208,13 @@ type Persister interface {
 	Commit(ctx context.Context, changes []Change) error
 }
 
+// AsyncPersister is an optional Persister extension: CommitAsync queues changes and later sends their
+// outcome (what Commit would return) on done, which must have room for it; the engine then needs no
+// goroutine per commit.
+type AsyncPersister interface {
+	CommitAsync(ctx context.Context, changes []Change, done chan<- error)
+}
+
 // Loader rebuilds the core's state after a restart.
 type Loader interface {
 	Load(ctx context.Context) (*Snapshot, error)

@@ -172,7 +172,11 @@ func (e *Engine) Run(ctx context.Context) error {
 			} else {
 				inflight = next
 				// A commit under way is finished even when ctx ends: its outcome decides the replies.
-				go func(changes []Change) { commitDone <- e.p.Commit(context.WithoutCancel(ctx), changes) }(inflight.changes)
+				if ap, ok := e.p.(AsyncPersister); ok {
+					ap.CommitAsync(context.WithoutCancel(ctx), inflight.changes, commitDone)
+				} else {
+					go func(changes []Change) { commitDone <- e.p.Commit(context.WithoutCancel(ctx), changes) }(inflight.changes)
+				}
 			}
 			next = nil
 		}

@@ -149,7 +149,7 @@ type commitReq struct {
 	ctx     context.Context
 	changes []coord.Change
 	fn      func(*wtx) error // alternative to changes, for non-Change writes
-	done    chan error
+	done    chan<- error
 }
 
 func (r *commitReq) size() int { return max(1, len(r.changes)) }
@@ -183,20 +183,39 @@ func (db *DB) write(ctx context.Context, fn func(*wtx) error) error {
 }
 
 func (db *DB) submit(ctx context.Context, req *commitReq) error {
-	req.done = make(chan error, 1)
+	done := make(chan error, 1)
+	req.done = done
+	if err := db.enqueue(ctx, req); err != nil {
+		return err
+	}
+	return <-done
+}
+
+// CommitAsync is Commit without the wait (coord.AsyncPersister): the outcome is sent on done, which
+// must have room for one value.
+func (db *DB) CommitAsync(ctx context.Context, changes []coord.Change, done chan<- error) {
+	if len(changes) == 0 {
+		done <- nil
+		return
+	}
+	if err := db.enqueue(ctx, &commitReq{ctx: ctx, changes: changes, done: done}); err != nil {
+		done <- err
+	}
+}
+
+// enqueue hands req to the committer.
+func (db *DB) enqueue(ctx context.Context, req *commitReq) error {
 	db.mu.RLock()
+	defer db.mu.RUnlock()
 	if db.closed {
-		db.mu.RUnlock()
 		return coord.Errorf(coord.EUnavailable, "store is closed")
 	}
 	select {
 	case db.reqs <- req:
+		return nil
 	case <-ctx.Done():
-		db.mu.RUnlock()
 		return fmt.Errorf("queue commit: %w", ctx.Err())
 	}
-	db.mu.RUnlock()
-	return <-req.done
 }
 
 // committer is the one goroutine that writes: it takes every pending request (up to the batch cap),

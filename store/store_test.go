@@ -449,13 +449,15 @@ func TestBatchIsolatesFailingRequest(t *testing.T) {
 		{ctx: canceled, changes: []coord.Change{coord.MetaPut{Key: "c", Value: "1"}}},
 		{ctx: ctx, changes: []coord.Change{coord.MetaPut{Key: "d", Value: "1"}, coord.EventAppend{Event: coord.Event{Time: t0, Kind: "kept"}}}},
 	}
-	for _, r := range reqs {
-		r.done = make(chan error, 1)
+	dones := make([]chan error, len(reqs))
+	for i, r := range reqs {
+		dones[i] = make(chan error, 1)
+		r.done = dones[i]
 	}
 	db.commitBatch(reqs)
 	wantCodes := []coord.Code{"", coord.ENotFound, coord.EInternal, ""}
-	for i, r := range reqs {
-		if got := coord.ErrorCode(<-r.done); got != wantCodes[i] {
+	for i := range reqs {
+		if got := coord.ErrorCode(<-dones[i]); got != wantCodes[i] {
 			t.Errorf("request %d: code %q, want %q", i, got, wantCodes[i])
 		}
 	}
@@ -815,5 +817,35 @@ func TestEventsView(t *testing.T) {
 	want := []string{"1 assigned gt-1 L-1 w1   " + ts, "2 completed gt-1    done " + ts, "3 requeued gt-2   cli  " + ts}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("events view (-want +got):\n%s", d)
+	}
+}
+
+// TestCommitAsync checks the engine's commit path: the outcome arrives on the caller's channel, an
+// empty commit answers at once, and a closed store answers unavailable.
+func TestCommitAsync(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	done := make(chan error, 1)
+	db.CommitAsync(ctx, []coord.Change{coord.MetaPut{Key: "k", Value: "v"}}, done)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, err := db.Meta(ctx, "k"); err != nil || !ok || v != "v" {
+		t.Fatalf("meta k = %q %v %v", v, ok, err)
+	}
+	db.CommitAsync(ctx, []coord.Change{coord.IssueState{ID: "missing"}}, done)
+	if err := <-done; coord.ErrorCode(err) != coord.ENotFound {
+		t.Fatalf("async commit of a bad change: %v, want not_found", err)
+	}
+	db.CommitAsync(ctx, nil, done)
+	if err := <-done; err != nil {
+		t.Fatalf("empty async commit: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db.CommitAsync(ctx, []coord.Change{coord.MetaPut{Key: "k", Value: "w"}}, done)
+	if err := <-done; coord.ErrorCode(err) != coord.EUnavailable {
+		t.Fatalf("async commit on a closed store: %v, want unavailable", err)
 	}
 }
