@@ -55,3 +55,12 @@ type Backend interface {
 type DirtyPager interface {
 	DirtyPage(ctx context.Context, after string, limit int) ([]StoredRecord, error)
 }
+
+// DirtyLookup is an optional Backend extension that lets an export stream the file a stretch of lines at
+// a time instead of holding it: the dirty ids first, then the dirty records among a stretch's ids.
+type DirtyLookup interface {
+	// DirtyIDs returns the ids of the dirty records, in id order.
+	DirtyIDs(ctx context.Context) ([]string, error)
+	// DirtyByID returns the records among ids that are dirty, in id order; the others are left out.
+	DirtyByID(ctx context.Context, ids []string) ([]StoredRecord, error)
+}

@@ -11,14 +11,15 @@ import (
 
 // pagedBackend is a memBackend that also pages its dirty records (DirtyPager), counting the pages.
 type pagedBackend struct {
-	*memBackend
+	Backend
+	mem   *memBackend
 	pages int
 }
 
 func (p *pagedBackend) DirtyPage(_ context.Context, after string, limit int) ([]StoredRecord, error) {
 	p.pages++
 	var out []StoredRecord
-	for _, r := range p.list(true) {
+	for _, r := range p.mem.list(true) {
 		if strings.Compare(r.ID, after) > 0 && len(out) < limit {
 			out = append(out, r)
 		}
@@ -31,12 +32,15 @@ func TestSyncerPagedExportMatchesWholeExport(t *testing.T) {
 	now := time.Date(2026, 11, 26, 5, 0, 0, 0, time.UTC)
 	for _, name := range []string{"beads_sqlite-era_669ea406.jsonl", "reframe2_v1-typed_15159adb.jsonl"} {
 		t.Run(name, func(t *testing.T) {
-			run := func(paged bool) ([]byte, *memBackend, int) {
+			run := func(mode string) ([]byte, *memBackend, int) {
 				s, b, path, data := setup(t, name)
 				var pb *pagedBackend
-				if paged {
-					pb = &pagedBackend{memBackend: b}
+				switch mode {
+				case "paged":
+					pb = &pagedBackend{Backend: b, mem: b}
 					s = NewSyncer(path, pb, nil)
+				case "whole":
+					s = NewSyncer(path, plainBackend{b}, nil)
 				}
 				if err := s.Sync(ctx); err != nil {
 					t.Fatal(err)
@@ -63,7 +67,7 @@ func TestSyncerPagedExportMatchesWholeExport(t *testing.T) {
 					t.Fatal(err)
 				}
 				if d, _ := b.Dirty(ctx); len(d) != 0 {
-					t.Fatalf("paged=%v: %d records still dirty", paged, len(d))
+					t.Fatalf("%s: %d records still dirty", mode, len(d))
 				}
 				pages := 0
 				if pb != nil {
@@ -71,13 +75,17 @@ func TestSyncerPagedExportMatchesWholeExport(t *testing.T) {
 				}
 				return fileBytes(t, path), b, pages
 			}
-			whole, _, _ := run(false)
-			paged, _, pages := run(true)
+			whole, _, _ := run("whole")
+			paged, _, pages := run("paged")
+			streamed, _, _ := run("stream")
 			if pages < 3 {
 				t.Fatalf("export read %d pages, want several", pages)
 			}
 			if !bytes.Equal(whole, paged) {
 				t.Fatalf("paged export differs from the whole export at lines %v", diffLines(whole, paged))
+			}
+			if !bytes.Equal(whole, streamed) {
+				t.Fatalf("streamed export differs from the whole export at lines %v", diffLines(whole, streamed))
 			}
 		})
 	}

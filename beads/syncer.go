@@ -26,6 +26,8 @@ type Syncer struct {
 	readErr    error           // the last read failed to parse; Export refuses while set
 	readErrSHA string          // sha of the file that failed
 	keep       map[string]bool // ids whose file line is older than the store's: export them
+	profile    Profile         // the profile of the file whose sha256 is profileSHA
+	profileSHA string
 }
 
 // ImportStats counts what one import did.
@@ -112,6 +114,7 @@ func (s *Syncer) parse(data []byte, sha string) (*File, error) {
 		return nil, err
 	}
 	s.readErr, s.readErrSHA = nil, ""
+	s.profile, s.profileSHA = f.Profile, sha
 	return f, nil
 }
 
@@ -229,30 +232,61 @@ func mergeImport(cur, in Issue) (Issue, bool) {
 func (s *Syncer) Export(ctx context.Context) (ExportStats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	data, sha, err := s.read()
+	sha, err := s.hash()
 	if err != nil {
 		return ExportStats{}, err
 	}
-	return s.exportLocked(ctx, data, sha, true)
+	return s.exportLocked(ctx, nil, sha, false)
 }
 
 // exportLocked exports the dirty records into the file whose sha256 is sha. loaded says data holds that
-// file's bytes; when it does not (the stat showed the file untouched since gtc last read or wrote it)
-// the file is read only if there is something to write. No parsed file is kept between calls.
+// file's bytes; when it does not, the file is read whole only to import it or for a backend that cannot
+// look dirty records up by id (DirtyLookup); otherwise it is streamed, and only if something is dirty.
 func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string, loaded bool) (ExportStats, error) {
 	var st ExportStats
 	var f *File
-	var err error
 	if s.fileSHA == "" || s.fileSHA != sha {
 		meta, err := s.b.SyncMeta(ctx)
 		if err != nil {
 			return st, fmt.Errorf("export %s: read sync meta: %w", s.path, err)
 		}
-		if sha != meta.ReadSHA && sha != meta.WrittenSHA {
+		_, streaming := s.streamer()
+		switch {
+		case sha != meta.ReadSHA && sha != meta.WrittenSHA:
+			if !loaded {
+				ndata, nsha, err := s.read()
+				if err != nil {
+					return st, err
+				}
+				if nsha != sha {
+					return s.exportLocked(ctx, ndata, nsha, true)
+				}
+				data, loaded = ndata, true
+			}
 			if _, err := s.importLocked(ctx, data, sha); err != nil {
 				return st, fmt.Errorf("export refused: %w", err)
 			}
-		} else {
+		case streaming:
+			nsha, err := s.validateStream()
+			if err != nil {
+				return st, fmt.Errorf("export refused, file left untouched: %w", err)
+			}
+			if nsha != sha {
+				// Changed since it was hashed: start over on what is there now.
+				return s.exportLocked(ctx, nil, nsha, false)
+			}
+			s.fileSHA = sha
+		default:
+			if !loaded {
+				ndata, nsha, err := s.read()
+				if err != nil {
+					return st, err
+				}
+				if nsha != sha {
+					return s.exportLocked(ctx, ndata, nsha, true)
+				}
+				data, loaded = ndata, true
+			}
 			f, err = s.parse(data, sha)
 			if err != nil {
 				return st, fmt.Errorf("export refused, file left untouched: %w", err)
@@ -260,6 +294,24 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string, load
 			s.fileSHA = sha
 		}
 	}
+	if look, ok := s.streamer(); ok {
+		data, f = nil, nil
+		return s.exportStream(ctx, look, sha)
+	}
+	return s.exportWhole(ctx, f, data, sha, loaded)
+}
+
+// streamer returns the backend's DirtyLookup when the export can stream: it has one and no clean
+// record must be rewritten (s.keep, found by an import).
+func (s *Syncer) streamer() (DirtyLookup, bool) {
+	look, ok := s.b.(DirtyLookup)
+	return look, ok && len(s.keep) == 0
+}
+
+// exportWhole is the export on the parsed file (f, or data parsed when f is nil).
+func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha string, loaded bool) (ExportStats, error) {
+	var st ExportStats
+	var err error
 	pager, paged := s.b.(DirtyPager)
 	paged = paged && len(s.keep) == 0
 	var dirty []StoredRecord
@@ -419,26 +471,24 @@ func (s *Syncer) dirtyAndKept(ctx context.Context) ([]StoredRecord, error) {
 func (s *Syncer) Sync(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var data []byte
-	sha, loaded := s.fileSHA, false
+	sha := s.fileSHA
 	if sha == "" || !s.untouched() {
 		var err error
-		if data, sha, err = s.read(); err != nil {
+		if sha, err = s.hash(); err != nil {
 			return err
 		}
-		loaded = true
 	}
 	meta, err := s.b.SyncMeta(ctx)
 	if err != nil {
 		return fmt.Errorf("sync %s: read sync meta: %w", s.path, err)
 	}
+	var data []byte
+	loaded := false
 	if sha != meta.ReadSHA && sha != meta.WrittenSHA {
-		if !loaded {
-			if data, sha, err = s.read(); err != nil {
-				return err
-			}
-			loaded = true
+		if data, sha, err = s.read(); err != nil {
+			return err
 		}
+		loaded = true
 		if sha != meta.ReadSHA && sha != meta.WrittenSHA {
 			if s.readErr != nil && sha == s.readErrSHA {
 				return fmt.Errorf("sync refused, file left untouched: %w", s.readErr)

@@ -37,7 +37,35 @@ func (m *memBackend) list(dirtyOnly bool) []StoredRecord {
 	return out
 }
 
-func (m *memBackend) All(context.Context) ([]StoredRecord, error)   { return m.list(false), nil }
+func (m *memBackend) All(context.Context) ([]StoredRecord, error) { return m.list(false), nil }
+
+// DirtyIDs and DirtyByID make memBackend a DirtyLookup, so every syncer test runs the streaming export;
+// plainBackend hides them to run the whole-file export.
+func (m *memBackend) DirtyIDs(context.Context) ([]string, error) {
+	var ids []string
+	for _, r := range m.list(true) {
+		ids = append(ids, r.ID)
+	}
+	return ids, nil
+}
+
+func (m *memBackend) DirtyByID(_ context.Context, ids []string) ([]StoredRecord, error) {
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	var out []StoredRecord
+	for _, r := range m.list(true) {
+		if want[r.ID] {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// plainBackend is a Backend without the optional extensions.
+type plainBackend struct{ Backend }
+
 func (m *memBackend) Dirty(context.Context) ([]StoredRecord, error) { return m.list(true), nil }
 
 func (m *memBackend) ApplyImport(_ context.Context, recs []ImportedRecord) error {

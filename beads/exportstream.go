@@ -1,0 +1,847 @@
+package beads
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// A streaming export holds a stretch of lines at a time (at most streamChunkLines lines or
+// streamChunkBytes bytes, fetching their dirty records in one call) instead of the whole file.
+const (
+	streamChunkLines = 512
+	streamChunkBytes = 1 << 20
+	// exportedRawBudget bounds the exported bytes kept for MarkExported; beyond it they are read back
+	// from the written file.
+	exportedRawBudget = 4 << 20
+)
+
+// errRecount means a dirty record's blocks dependencies changed between the dependent count and the
+// write: the export starts over.
+var errRecount = errors.New("dependencies changed during the export")
+
+// streamExport is the state of one streaming export.
+type streamExport struct {
+	s    *Syncer
+	ctx  context.Context
+	look DirtyLookup
+	sha  string
+	prof Profile
+
+	ids   []string        // dirty ids listed at the start, in id order
+	dirty map[string]bool // those ids; true once seen in the file
+	news  []pendingRec    // dirty records not in the file, to insert (id order)
+	// newTombs are dirty tombstones of a modern file that the file does not hold: marked, not written.
+	newTombs []ExportedRecord
+	counts   map[string]int // modern: blocks dependents of the exported file
+	fps      map[string]string
+
+	st      ExportStats
+	exp     exportedSet
+	changed bool
+
+	// output of the write pass
+	w                   io.Writer
+	nOut                int
+	outTyped, outCounts bool
+	pending             []pendingRec // new records not yet placed
+	tail                []tailItem   // lines held while new records wait for their place
+	anchor              bool         // a kept issue line of the file was written
+}
+
+// pendingRec is a new record with its sort key.
+type pendingRec struct {
+	rec *Record
+	key sortKey
+	rev int64
+}
+
+// tailItem is a line held back while new records may still go before it.
+type tailItem struct {
+	raw     []byte
+	kind    Kind
+	id      string
+	removed bool // a removed issue line (counts for the placement of records with a smaller id)
+	isNew   bool
+	rev     int64 // of a new record
+	typed   bool
+	counts  bool
+}
+
+// exportedSet collects what MarkExported needs, keeping the bytes up to exportedRawBudget.
+type exportedSet struct {
+	recs    []ExportedRecord
+	bytes   int
+	spilled bool
+	revs    map[string]int64 // when spilled: records whose bytes are read back from the written file
+}
+
+func (x *exportedSet) add(id string, raw []byte, rev int64) {
+	if raw == nil {
+		x.recs = append(x.recs, ExportedRecord{ID: id, Rev: rev})
+		return
+	}
+	if !x.spilled && x.bytes+len(raw) > exportedRawBudget {
+		x.spilled, x.revs = true, make(map[string]int64)
+		kept := x.recs[:0]
+		for _, r := range x.recs {
+			if r.Raw == nil {
+				kept = append(kept, r)
+			} else {
+				x.revs[r.ID] = r.Rev
+			}
+		}
+		x.recs = slices.Clip(kept)
+	}
+	if x.spilled {
+		x.revs[id] = rev
+		return
+	}
+	x.recs = append(x.recs, ExportedRecord{ID: id, Raw: raw, Rev: rev})
+	x.bytes += len(raw)
+}
+
+// exportStream exports the dirty records into the file whose sha256 is sha (already validated),
+// reading and writing it a stretch of lines at a time.
+func (s *Syncer) exportStream(ctx context.Context, look DirtyLookup, sha string) (ExportStats, error) {
+	ids, err := look.DirtyIDs(ctx)
+	if err != nil {
+		return ExportStats{SHA: sha}, fmt.Errorf("export %s: list dirty records: %w", s.path, err)
+	}
+	if len(ids) == 0 {
+		return ExportStats{SHA: sha}, nil
+	}
+	for attempt := 0; ; attempt++ {
+		e := &streamExport{s: s, ctx: ctx, look: look, sha: sha, ids: ids, dirty: make(map[string]bool, len(ids))}
+		for _, id := range ids {
+			e.dirty[id] = false
+		}
+		st, err := e.run()
+		if errors.Is(err, errRecount) && attempt < 3 {
+			continue
+		}
+		return st, err
+	}
+}
+
+func (e *streamExport) run() (ExportStats, error) {
+	s := e.s
+	e.st.SHA = e.sha
+	lk := lockFor(s.path)
+	if err := acquire(lk, true); err != nil {
+		return e.st, fmt.Errorf("export: write %s: exclusive lock %s: %w", s.path, lk.Path(), err)
+	}
+	defer lk.Unlock()
+	before, _ := os.Stat(s.path) // compared again just before the rename: bd takes the lock, git and editors do not
+	var src io.ReadSeeker = bytes.NewReader(nil)
+	if fh, err := os.Open(s.path); err == nil {
+		defer fh.Close()
+		src = fh
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return e.st, fmt.Errorf("export: write %s: read current file: %w", s.path, err)
+	}
+	changedErr := fmt.Errorf("export: write %s: %w", s.path, ErrChanged)
+	e.prof = s.profile
+	scanned := s.profileSHA != e.sha || s.profile.Modern()
+	if scanned {
+		if err := e.scan(src); err != nil {
+			return e.st, err
+		}
+		if err := e.fetchNew(); err != nil {
+			return e.st, err
+		}
+		if e.prof.Modern() {
+			if err := e.countDependents(); err != nil {
+				return e.st, err
+			}
+		}
+	}
+	dir := filepath.Dir(s.path)
+	tmp, err := os.CreateTemp(dir, ".~"+filepath.Base(s.path)+".*")
+	if err != nil {
+		return e.st, fmt.Errorf("export: write %s: create temp file: %w", s.path, err)
+	}
+	tmpName, renamed := tmp.Name(), false
+	defer func() {
+		tmp.Close()
+		if !renamed {
+			os.Remove(tmpName)
+		}
+	}()
+	h := sha256.New()
+	bw := bufio.NewWriterSize(hookWriter{tmp}, 256<<10)
+	for {
+		if _, err := src.Seek(0, io.SeekStart); err != nil {
+			return e.st, fmt.Errorf("export: write %s: rewind: %w", s.path, err)
+		}
+		e.resetOutput(io.MultiWriter(bw, h))
+		ok, err := e.write(src)
+		if err != nil {
+			return e.st, err
+		}
+		if !ok {
+			return e.st, changedErr
+		}
+		if scanned {
+			break
+		}
+		// The profile was known, so nothing was scanned first: dirty ids absent from the file are new
+		// records, which go in a second pass now that they are known.
+		if err := e.fetchNew(); err != nil {
+			return e.st, err
+		}
+		if len(e.news) == 0 {
+			break
+		}
+		scanned = true
+		if err := tmp.Truncate(0); err != nil {
+			return e.st, fmt.Errorf("export: write %s: truncate temp file: %w", s.path, err)
+		}
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return e.st, fmt.Errorf("export: write %s: rewind temp file: %w", s.path, err)
+		}
+		h.Reset()
+		bw.Reset(hookWriter{tmp})
+	}
+	if e.st.Dirty == 0 {
+		return ExportStats{SHA: e.sha}, nil
+	}
+	newSHA := e.sha
+	written := io.ReadSeeker(src)
+	if e.changed {
+		if err := bw.Flush(); err != nil {
+			return e.st, fmt.Errorf("export: write %s: write temp file: %w", s.path, err)
+		}
+		mode := fs.FileMode(0o644)
+		if before != nil {
+			mode = before.Mode().Perm()
+		}
+		if err := tmp.Chmod(mode); err != nil {
+			return e.st, fmt.Errorf("export: write %s: chmod temp file: %w", s.path, err)
+		}
+		if err := tmp.Sync(); err != nil {
+			return e.st, fmt.Errorf("export: write %s: fsync temp file: %w", s.path, err)
+		}
+		fi, err := tmp.Stat()
+		if err != nil {
+			return e.st, fmt.Errorf("export: write %s: stat temp file: %w", s.path, err)
+		}
+		if now, serr := os.Stat(s.path); (serr == nil) != (before != nil) ||
+			(serr == nil && !(os.SameFile(now, before) && now.Size() == before.Size() && now.ModTime().Equal(before.ModTime()) && sameCtime(now, before))) {
+			return e.st, changedErr
+		}
+		if err := os.Rename(tmpName, s.path); err != nil {
+			return e.st, fmt.Errorf("export: write %s: rename temp file: %w", s.path, err)
+		}
+		renamed = true
+		if d, derr := os.Open(dir); derr == nil {
+			d.Sync()
+			d.Close()
+		}
+		newSHA = hex.EncodeToString(h.Sum(nil))
+		s.seen(fi, newSHA)
+		e.st.Written = true
+		written = tmp
+	}
+	s.fileSHA, s.keep = newSHA, nil
+	s.profile, s.profileSHA = e.outProfile(), newSHA
+	e.st.SHA = newSHA
+	if err := e.markExported(written); err != nil {
+		return e.st, err
+	}
+	meta, err := s.b.SyncMeta(e.ctx)
+	if err != nil {
+		return e.st, fmt.Errorf("export %s: read sync meta: %w", s.path, err)
+	}
+	if e.st.Written {
+		meta.WrittenSHA, meta.ReadSHA = newSHA, newSHA
+	}
+	if err := s.b.SetSyncMeta(e.ctx, meta); err != nil {
+		return e.st, fmt.Errorf("export %s: store sync meta: %w", s.path, err)
+	}
+	s.log.Info("beads export", "dirty", e.st.Dirty, "patched", e.st.Patched, "inserted", e.st.Inserted,
+		"removed", e.st.Removed, "written", e.st.Written)
+	return e.st, nil
+}
+
+// outProfile is the profile Parse gives the file written (or left) by the export.
+func (e *streamExport) outProfile() Profile {
+	switch {
+	case e.outTyped:
+		return ModernTyped
+	case e.outCounts:
+		return ModernUntyped
+	}
+	return Classic
+}
+
+// scan is the first pass: which dirty ids the file holds, the file's profile, and its blocks edges.
+func (e *streamExport) scan(src io.ReadSeeker) error {
+	lr := newLineReader(src, 0)
+	typed, counts := false, false
+	e.counts = make(map[string]int)
+	orig := make(map[string][]string) // blocks targets of the dirty lines as the file has them
+	for {
+		line, n, ok, err := lr.next()
+		if err != nil {
+			return fmt.Errorf("export: read %s: %w", e.s.path, err)
+		}
+		if !ok {
+			break
+		}
+		h, hok := headOf(line)
+		if n > lr.maxLine || !hok {
+			return fmt.Errorf("export: write %s: %w", e.s.path, ErrChanged)
+		}
+		if h.kind == KindMemory {
+			typed = true
+		}
+		if h.kind != KindIssue {
+			continue
+		}
+		typed, counts = typed || h.typed, counts || h.counts
+		_, isDirty := e.dirty[string(h.id)]
+		if isDirty {
+			e.dirty[string(h.id)] = true
+		}
+		if h.deps == nil {
+			continue
+		}
+		targets, err := blocksTargets(h.deps)
+		if err != nil {
+			return fmt.Errorf("export %s: count dependents: line %d: %w", e.s.path, lr.lineNo, err)
+		}
+		if isDirty {
+			orig[string(h.id)] = targets
+			continue
+		}
+		for _, t := range targets {
+			e.counts[t]++
+		}
+	}
+	if lr.sum() != e.sha {
+		return fmt.Errorf("export: write %s: %w", e.s.path, ErrChanged)
+	}
+	switch {
+	case typed:
+		e.prof = ModernTyped
+	case counts:
+		e.prof = ModernUntyped
+	default:
+		e.prof = Classic
+	}
+	if !e.prof.Modern() {
+		e.counts = nil
+		return nil
+	}
+	// The dirty lines count with the store's dependencies, or as they are when no longer dirty.
+	e.fps = make(map[string]string)
+	var inFile []string
+	for _, id := range e.ids {
+		if e.dirty[id] {
+			inFile = append(inFile, id)
+		}
+	}
+	return e.fetch(inFile, func(got map[string]*StoredRecord, chunk []string) error {
+		for _, id := range chunk {
+			d := got[id]
+			if d == nil {
+				for _, t := range orig[id] {
+					e.counts[t]++
+				}
+				continue
+			}
+			e.fps[id] = e.fingerprint(&d.Issue)
+			if !e.tombstone(&d.Issue) {
+				for _, dep := range d.Issue.Dependencies {
+					if dep.Type == "blocks" {
+						e.counts[dep.DependsOnID]++
+					}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// countDependents adds the new records' edges and writes their dependent counts.
+func (e *streamExport) countDependents() error {
+	for _, n := range e.news {
+		is, err := n.rec.issueRef()
+		if err != nil {
+			return fmt.Errorf("export %s: count dependents: %w", e.s.path, err)
+		}
+		for _, d := range is.Dependencies {
+			if d.Type == "blocks" {
+				e.counts[d.DependsOnID]++
+			}
+		}
+	}
+	for _, n := range e.news {
+		n.rec.setDependentCount(e.counts[n.rec.ID], e.prof)
+		n.rec.issue = nil
+	}
+	return nil
+}
+
+func (e *streamExport) tombstone(is *Issue) bool { return e.prof.Modern() && is.Status == "tombstone" }
+
+// fingerprint is what of a dirty record the dependent counts rely on.
+func (e *streamExport) fingerprint(is *Issue) string {
+	if e.tombstone(is) {
+		return "\x00tombstone"
+	}
+	var b strings.Builder
+	for _, d := range is.Dependencies {
+		if d.Type == "blocks" {
+			b.WriteString(d.DependsOnID)
+			b.WriteByte(0)
+		}
+	}
+	return b.String()
+}
+
+// fetch reads the dirty records among ids a chunk at a time.
+func (e *streamExport) fetch(ids []string, fn func(got map[string]*StoredRecord, chunk []string) error) error {
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), streamChunkLines)]
+		ids = ids[len(chunk):]
+		recs, err := e.look.DirtyByID(e.ctx, chunk)
+		if err != nil {
+			return fmt.Errorf("export %s: load dirty records: %w", e.s.path, err)
+		}
+		got := make(map[string]*StoredRecord, len(recs))
+		for i := range recs {
+			got[recs[i].ID] = &recs[i]
+		}
+		if err := fn(got, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetchNew loads the dirty records whose id the file does not hold and builds their lines.
+func (e *streamExport) fetchNew() error {
+	var missing []string
+	for _, id := range e.ids {
+		if !e.dirty[id] {
+			missing = append(missing, id)
+		}
+	}
+	e.news, e.newTombs = nil, nil
+	return e.fetch(missing, func(got map[string]*StoredRecord, chunk []string) error {
+		for _, id := range chunk {
+			d := got[id]
+			if d == nil {
+				continue
+			}
+			if e.tombstone(&d.Issue) {
+				e.newTombs = append(e.newTombs, ExportedRecord{ID: id, Rev: d.Rev})
+				continue
+			}
+			rec, err := NewRecord(d.Issue, e.prof)
+			if err != nil {
+				return fmt.Errorf("export %s: %w", e.s.path, err)
+			}
+			rec.issue = nil
+			e.news = append(e.news, pendingRec{rec: rec, key: rec.sortKey(), rev: d.Rev})
+		}
+		return nil
+	})
+}
+
+// resetOutput starts the write pass over on w.
+func (e *streamExport) resetOutput(w io.Writer) {
+	e.w, e.nOut, e.outTyped, e.outCounts = w, 0, false, false
+	e.st = ExportStats{SHA: e.sha}
+	e.exp = exportedSet{}
+	e.changed = false
+	e.pending = slices.Clone(e.news)
+	e.tail, e.anchor = nil, false
+	for _, t := range e.newTombs {
+		e.st.Dirty++
+		e.exp.add(t.ID, nil, t.Rev)
+	}
+}
+
+// lineDesc is one line of the stretch held by the write pass.
+type lineDesc struct {
+	start, end int
+	lineNo     int
+	head       lineHead
+	id         string // set for issue lines whose id is listed dirty or when new records wait
+}
+
+// write is the write pass: every line copied or patched, new records placed, dependent counts set.
+// ok is false when the file is not the one whose sha256 is e.sha.
+func (e *streamExport) write(src io.Reader) (ok bool, err error) {
+	lr := newLineReader(src, 0)
+	var arena []byte
+	var descs []lineDesc
+	var want []string
+	flush := func() error {
+		var got map[string]*StoredRecord
+		if len(want) > 0 {
+			recs, err := e.look.DirtyByID(e.ctx, want)
+			if err != nil {
+				return fmt.Errorf("export %s: load dirty records: %w", e.s.path, err)
+			}
+			got = make(map[string]*StoredRecord, len(recs))
+			for i := range recs {
+				got[recs[i].ID] = &recs[i]
+			}
+		}
+		for _, d := range descs {
+			var rec *StoredRecord
+			if d.id != "" {
+				rec = got[d.id]
+			}
+			if err := e.line(arena[d.start:d.end], d, rec); err != nil {
+				return err
+			}
+		}
+		arena, descs, want = arena[:0], descs[:0], want[:0]
+		return nil
+	}
+	for {
+		line, n, more, err := lr.next()
+		if err != nil {
+			return false, fmt.Errorf("export: read %s: %w", e.s.path, err)
+		}
+		if !more {
+			break
+		}
+		h, hok := headOf(line)
+		if n > lr.maxLine || !hok {
+			return false, nil
+		}
+		d := lineDesc{start: len(arena), lineNo: lr.lineNo, head: h}
+		arena = append(arena, line...)
+		d.end = len(arena)
+		d.head.id, d.head.deps = nil, nil // they point into the reader's buffer
+		if h.kind == KindIssue {
+			if _, isDirty := e.dirty[string(h.id)]; isDirty {
+				d.id = string(h.id)
+				e.dirty[d.id] = true
+				want = append(want, d.id)
+			} else if len(e.pending) > 0 {
+				d.id = string(h.id)
+			}
+		}
+		descs = append(descs, d)
+		if len(descs) >= streamChunkLines || len(arena) >= streamChunkBytes || len(want) >= streamChunkLines {
+			if err := flush(); err != nil {
+				return false, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return false, err
+	}
+	if lr.sum() != e.sha {
+		return false, nil
+	}
+	if err := e.finishTail(lr.noFinalNewline); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// line handles one line of the file; d is its stored record when it is dirty.
+func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
+	if ld.head.kind != KindIssue {
+		if len(e.pending) > 0 {
+			e.tail = append(e.tail, tailItem{raw: bytes.Clone(raw), kind: ld.head.kind, typed: ld.head.typed})
+			return nil
+		}
+		return e.emit(raw, ld.head.typed, false)
+	}
+	var final *Record
+	removed := false
+	if d == nil {
+		final = &Record{Kind: KindIssue, ID: ld.id, Line: ld.lineNo, raw: raw}
+	} else {
+		e.st.Dirty++
+		if e.fps != nil {
+			if fp, ok := e.fps[d.ID]; !ok || fp != e.fingerprint(&d.Issue) {
+				return errRecount
+			}
+		}
+		if e.tombstone(&d.Issue) {
+			removed = true
+			e.st.Removed++
+			e.changed = true
+			e.exp.add(d.ID, nil, d.Rev)
+		} else {
+			final = &Record{Kind: KindIssue, ID: d.ID, Line: ld.lineNo, raw: bytes.Clone(raw)}
+			changed, err := final.Apply(d.Issue, e.prof)
+			if err != nil {
+				return fmt.Errorf("export %s: %w", e.s.path, err)
+			}
+			if changed {
+				e.st.Patched++
+				e.changed = true
+			}
+			final.issue, final.members, final.scanned = nil, nil, false
+			if e.counts != nil && final.setDependentCount(e.counts[d.ID], e.prof) {
+				e.changed = true
+			}
+			e.exp.add(d.ID, final.raw, d.Rev)
+		}
+	}
+	if len(e.pending) == 0 && len(e.tail) == 0 {
+		if removed {
+			return nil
+		}
+		if d == nil {
+			return e.emit(raw, ld.head.typed, ld.head.counts)
+		}
+		return e.emitRecord(final)
+	}
+	var orig *Record
+	if d == nil {
+		orig = final
+	} else {
+		orig = &Record{Kind: KindIssue, ID: d.ID, raw: raw}
+	}
+	gap := e.place(orig, final, d != nil)
+	if removed {
+		for _, n := range gap {
+			e.tail = append(e.tail, tailItem{kind: KindIssue, id: n.rec.ID, isNew: true, raw: n.rec.raw, rev: n.rev})
+		}
+		e.tail = append(e.tail, tailItem{kind: KindIssue, id: d.ID, removed: true})
+		if len(e.pending) == 0 {
+			return e.flushTail()
+		}
+		return nil
+	}
+	if err := e.flushTail(); err != nil {
+		return err
+	}
+	for _, n := range gap {
+		if err := e.emitNew(n.rec.raw, n.rec.ID, n.rev); err != nil {
+			return err
+		}
+	}
+	e.anchor = true
+	if d == nil {
+		return e.emit(raw, ld.head.typed, ld.head.counts)
+	}
+	return e.emitRecord(final)
+}
+
+// place takes from the pending new records those that go right before the issue line orig (final is
+// the line as exported, nil when removed; handled says the line is dirty). As in File.Upsert, each new
+// record, in id order, goes before the first issue record that sorts after it, seeing the dirty records
+// with a smaller id already exported and the new records with a smaller id already placed.
+func (e *streamExport) place(orig, final *Record, handled bool) []pendingRec {
+	var gap []pendingRec
+	var ko, kf sortKey
+	haveO, haveF := false, false
+	keyOf := func(useFinal bool) sortKey {
+		if useFinal {
+			if !haveF {
+				kf, haveF = final.sortKey(), true
+			}
+			return kf
+		}
+		if !haveO {
+			ko, haveO = orig.sortKey(), true
+		}
+		return ko
+	}
+	rest := e.pending[:0]
+	for _, n := range e.pending {
+		if i := slices.IndexFunc(gap, func(x pendingRec) bool { return compareKeys(e.prof, n.key, x.key) < 0 }); i >= 0 {
+			gap = slices.Insert(gap, i, n)
+			continue
+		}
+		useFinal := handled && orig.ID < n.rec.ID
+		if !(useFinal && final == nil) && compareKeys(e.prof, n.key, keyOf(useFinal)) < 0 {
+			gap = append(gap, n)
+			continue
+		}
+		rest = append(rest, n)
+	}
+	clear(e.pending[len(rest):])
+	e.pending = rest
+	return gap
+}
+
+// compareKeys is compareRecords on precomputed keys.
+func compareKeys(p Profile, ka, kb sortKey) int {
+	if !p.Modern() {
+		return cmp.Compare(ka.id, kb.id)
+	}
+	if c := cmp.Compare(ka.priority, kb.priority); c != 0 {
+		return c
+	}
+	if c := kb.created.Compare(ka.created); c != 0 {
+		return c
+	}
+	return cmp.Compare(ka.id, kb.id)
+}
+
+// finishTail places the new records that no line stopped: after the last issue record, else before
+// the first memory line, else at the end; then writes what is held and the final newline.
+func (e *streamExport) finishTail(noFinalNewline bool) error {
+	for _, n := range e.pending {
+		j := -1
+		for i, it := range e.tail {
+			if it.kind == KindIssue && ((it.isNew && it.id < n.rec.ID) || (it.removed && it.id > n.rec.ID)) {
+				j = i
+			}
+		}
+		pos := j + 1
+		if j < 0 && !e.anchor {
+			pos = len(e.tail)
+			for i, it := range e.tail {
+				if it.kind == KindMemory {
+					pos = i
+					break
+				}
+			}
+		}
+		e.tail = slices.Insert(e.tail, pos, tailItem{kind: KindIssue, id: n.rec.ID, isNew: true, raw: n.rec.raw, rev: n.rev})
+	}
+	e.pending = nil
+	if err := e.flushTail(); err != nil {
+		return err
+	}
+	if e.nOut > 0 && !noFinalNewline {
+		if _, err := e.w.Write([]byte{'\n'}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// flushTail writes the held lines, leaving out removed ones.
+func (e *streamExport) flushTail() error {
+	for _, it := range e.tail {
+		switch {
+		case it.removed:
+		case it.isNew:
+			if err := e.emitNew(it.raw, it.id, it.rev); err != nil {
+				return err
+			}
+		default:
+			if err := e.emit(it.raw, it.typed, it.counts); err != nil {
+				return err
+			}
+		}
+	}
+	e.tail = e.tail[:0]
+	return nil
+}
+
+// emitNew writes a new record.
+func (e *streamExport) emitNew(raw []byte, id string, rev int64) error {
+	e.changed = true
+	e.st.Dirty++
+	e.st.Inserted++
+	e.exp.add(id, raw, rev)
+	return e.emitRecord(&Record{Kind: KindIssue, ID: id, raw: raw})
+}
+
+// emitRecord writes a record gtc built or patched.
+func (e *streamExport) emitRecord(r *Record) error {
+	h, _ := headOf(r.raw)
+	return e.emit(r.raw, h.typed, h.counts)
+}
+
+// emit writes one line (the newline goes before every line but the first; finishTail ends the file).
+func (e *streamExport) emit(raw []byte, typed, counts bool) error {
+	e.outTyped, e.outCounts = e.outTyped || typed, e.outCounts || counts
+	if e.nOut > 0 {
+		if _, err := e.w.Write([]byte{'\n'}); err != nil {
+			return err
+		}
+	}
+	e.nOut++
+	_, err := e.w.Write(raw)
+	return err
+}
+
+// markExported hands the exported records to the backend: at once when their bytes were kept, else a
+// page at a time with the bytes read back from the written file.
+func (e *streamExport) markExported(written io.ReadSeeker) error {
+	path := e.s.path
+	if !e.exp.spilled {
+		if err := e.s.b.MarkExported(e.ctx, e.exp.recs); err != nil {
+			return fmt.Errorf("export %s: mark exported: %w", path, err)
+		}
+		return nil
+	}
+	page := e.exp.recs
+	if _, err := written.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("export %s: read back: %w", path, err)
+	}
+	lr := newLineReader(written, 0)
+	for len(e.exp.revs) > 0 {
+		line, _, ok, err := lr.next()
+		if err != nil {
+			return fmt.Errorf("export %s: read back: %w", path, err)
+		}
+		if !ok {
+			break
+		}
+		h, hok := headOf(line)
+		if !hok || h.kind != KindIssue {
+			continue
+		}
+		rev, want := e.exp.revs[string(h.id)]
+		if !want {
+			continue
+		}
+		id := string(h.id)
+		delete(e.exp.revs, id)
+		page = append(page, ExportedRecord{ID: id, Raw: bytes.Clone(line), Rev: rev})
+		if len(page) >= streamChunkLines {
+			if err := e.s.b.MarkExported(e.ctx, page); err != nil {
+				return fmt.Errorf("export %s: mark exported: %w", path, err)
+			}
+			page = page[:0]
+		}
+	}
+	if len(e.exp.revs) > 0 {
+		return fmt.Errorf("export %s: %d exported records not found in the written file", path, len(e.exp.revs))
+	}
+	if len(page) > 0 {
+		if err := e.s.b.MarkExported(e.ctx, page); err != nil {
+			return fmt.Errorf("export %s: mark exported: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// blocksTargets returns the depends_on_id of every blocks edge in a dependencies value.
+func blocksTargets(v []byte) ([]string, error) {
+	var deps []struct {
+		DependsOnID string `json:"depends_on_id"`
+		Type        string `json:"type"`
+	}
+	if err := json.Unmarshal(v, &deps); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range deps {
+		if d.Type == "blocks" {
+			out = append(out, d.DependsOnID)
+		}
+	}
+	return out, nil
+}
