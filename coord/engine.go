@@ -460,7 +460,13 @@ func (e *Engine) Claim(ctx context.Context, worker string, f *Filters, wait time
 // PutIssues creates, updates or imports issues and updates the ready set; a leased issue closed or
 // reassigned outside gtc loses its lease (the worker is told).
 func (e *Engine) PutIssues(ctx context.Context, puts []IssuePut) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.putIssues(now, puts) }, nil)
+	return e.PutIssuesThen(ctx, puts, nil)
+}
+
+// PutIssuesThen is PutIssues that runs after (on the engine's goroutine: keep it short) once the puts
+// are durable, before any push they caused is handed to the outbox.
+func (e *Engine) PutIssuesThen(ctx context.Context, puts []IssuePut, after func()) error {
+	return e.do(ctx, func(c *core, now time.Time) error { return c.putIssues(now, puts) }, after)
 }
 
 // Pause stops new assignments (claims get EPaused) until Resume.

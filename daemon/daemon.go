@@ -90,7 +90,7 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("rebuild scheduler: %w", err)
 	}
 	d.issues = newIssueService(d)
-	d.syncer = beads.NewSyncer(cfg.JSONLPath(), syncBackend{DB: d.db, engine: d.engine}, d.log)
+	d.syncer = beads.NewSyncer(cfg.JSONLPath(), syncBackend{DB: d.db, engine: d.engine, fresh: &d.issues.fresh}, d.log)
 
 	if cfg.Listen != "" || cfg.HTTP != "" {
 		d.token = cfg.Token

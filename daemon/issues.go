@@ -25,6 +25,8 @@ type issueService struct {
 	mu   sync.Mutex // serialises read-modify-write of one issue against another
 	prof profileCache
 
+	fresh freshPushes // rendered pushes of issues just created
+
 	// The id prefix, computed once and again when config.yaml changes (guarded by mu).
 	prefixVal   string
 	prefixMtime time.Time
@@ -54,6 +56,9 @@ func (s *issueService) render(id string) (json.RawMessage, string, error) {
 // lease carries gtc's own state), so a push costs one narrow read and no re-encoding. The prompt comes
 // from the stored view, which follows protocol edits before they are exported.
 func (s *issueService) renderPush(id string) (json.RawMessage, string, error) {
+	if p, ok := s.fresh.take(id); ok {
+		return p.record, p.prompt, nil
+	}
 	raw, body, err := s.d.db.Body(context.Background(), id)
 	if err != nil {
 		return nil, "", err
@@ -123,6 +128,7 @@ func (s *issueService) get(ctx context.Context, id string) (*rpc.IssueResult, er
 // put hands a changed issue to the engine and returns its new record; keepState says the change does not
 // touch the scheduler-owned fields (status, assignee), which the engine then keeps as they are now.
 func (s *issueService) put(ctx context.Context, is beads.Issue, keepState bool) (*rpc.IssueResult, error) {
+	s.fresh.forget(is.ID)
 	if err := s.d.engine.PutIssues(ctx, []coord.IssuePut{{Issue: is, KeepState: keepState}}); err != nil {
 		return nil, err
 	}
@@ -216,13 +222,23 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 		for i := range is.Dependencies {
 			is.Dependencies[i].IssueID = id
 		}
-		err := s.d.engine.PutIssues(ctx, []coord.IssuePut{{Issue: is, Create: true}})
-		if err == nil {
-			return s.get(ctx, id)
-		}
-		if coord.ErrorCode(err) != coord.EConflict || p.ID != "" {
+		// The reply and the first push are rendered once, here, from the issue as created (as
+		// renderPush would render it from the store before its first export).
+		rec, err := recordJSON(is, nil)
+		if err != nil {
 			return nil, err
 		}
+		prompt := promptOf(is)
+		// kept once the create is durable and before its first push leaves (never for a refused id,
+		// whose rendering would be another issue's)
+		keep := func() { s.fresh.put(id, rec, prompt) }
+		if err := s.d.engine.PutIssuesThen(ctx, []coord.IssuePut{{Issue: is, Create: true}}, keep); err != nil {
+			if coord.ErrorCode(err) != coord.EConflict || p.ID != "" {
+				return nil, err
+			}
+			continue
+		}
+		return &rpc.IssueResult{Issue: rec}, nil
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 type syncBackend struct {
 	*store.DB
 	engine *coord.Engine
+	fresh  *freshPushes // an imported change makes a kept rendering stale
 }
 
 // ApplyImport implements beads.Backend.
@@ -23,6 +24,9 @@ func (b syncBackend) ApplyImport(ctx context.Context, recs []beads.ImportedRecor
 		puts := make([]coord.IssuePut, n)
 		for i, r := range recs[:n] {
 			puts[i] = coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: !r.Dirty}
+			if b.fresh != nil {
+				b.fresh.forget(r.Issue.ID)
+			}
 		}
 		if err := b.engine.PutIssues(ctx, puts); err != nil {
 			return err

@@ -1,0 +1,61 @@
+package daemon
+
+import (
+	"encoding/json"
+	"sync"
+)
+
+// freshPushes keeps the rendered push of issues just created through the protocol, so the first push
+// of a new issue (usually within a millisecond of its create) costs no SQLite read and no JSON round
+// trip. An entry is taken by the push, dropped by any later change to the issue (protocol edit or
+// import), and the oldest entries are dropped beyond freshMax, so issues that wait in the queue do not
+// pile up here.
+type freshPushes struct {
+	mu    sync.Mutex
+	byID  map[string]freshPush
+	order []string // insertion order, for dropping the oldest
+}
+
+type freshPush struct {
+	record json.RawMessage
+	prompt string
+}
+
+// freshMax bounds how many rendered pushes are kept.
+const freshMax = 1024
+
+// put keeps the rendered push of a new issue.
+func (f *freshPushes) put(id string, record json.RawMessage, prompt string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.byID == nil {
+		f.byID = make(map[string]freshPush)
+	}
+	f.byID[id] = freshPush{record: record, prompt: prompt}
+	f.order = append(f.order, id)
+	for len(f.byID) > freshMax || len(f.order) > 2*freshMax {
+		old := f.order[0]
+		f.order = f.order[1:]
+		if len(f.byID) > freshMax {
+			delete(f.byID, old)
+		}
+	}
+}
+
+// take returns and forgets the rendered push of id, if kept.
+func (f *freshPushes) take(id string) (freshPush, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.byID[id]
+	if ok {
+		delete(f.byID, id)
+	}
+	return p, ok
+}
+
+// forget drops the rendered push of id: the issue changed after it was created.
+func (f *freshPushes) forget(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.byID, id)
+}
