@@ -20,7 +20,8 @@ import (
 
 // A streaming export holds a stretch of lines at a time (at most streamChunkLines lines or
 // streamChunkBytes bytes, fetching their dirty records in one call) instead of the whole file.
-const (
+// Variables so tests can make them small.
+var (
 	streamChunkLines = 512
 	streamChunkBytes = 1 << 20
 	// exportedRawBudget bounds the exported bytes kept for MarkExported; beyond it they are read back
@@ -75,7 +76,8 @@ type tailItem struct {
 	id      string
 	removed bool // a removed issue line (counts for the placement of records with a smaller id)
 	isNew   bool
-	rev     int64 // of a new record
+	rev     int64   // of a new record
+	key     sortKey // of a new record
 	typed   bool
 	counts  bool
 }
@@ -620,7 +622,7 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 	gap := e.place(orig, final, d != nil)
 	if removed {
 		for _, n := range gap {
-			e.tail = append(e.tail, tailItem{kind: KindIssue, id: n.rec.ID, isNew: true, raw: n.rec.raw, rev: n.rev})
+			e.tail = append(e.tail, tailItem{kind: KindIssue, id: n.rec.ID, isNew: true, raw: n.rec.raw, rev: n.rev, key: n.key})
 		}
 		e.tail = append(e.tail, tailItem{kind: KindIssue, id: d.ID, removed: true})
 		if len(e.pending) == 0 {
@@ -699,6 +701,15 @@ func compareKeys(p Profile, ka, kb sortKey) int {
 // the first memory line, else at the end; then writes what is held and the final newline.
 func (e *streamExport) finishTail(noFinalNewline bool) error {
 	for _, n := range e.pending {
+		// The held new records with a smaller id were placed first: n goes before the first that
+		// sorts after it (the lines of the file were compared already, when n passed them).
+		stop := slices.IndexFunc(e.tail, func(it tailItem) bool {
+			return it.isNew && it.id < n.rec.ID && compareKeys(e.prof, n.key, it.key) < 0
+		})
+		if stop >= 0 {
+			e.tail = slices.Insert(e.tail, stop, tailItem{kind: KindIssue, id: n.rec.ID, isNew: true, raw: n.rec.raw, rev: n.rev, key: n.key})
+			continue
+		}
 		j := -1
 		for i, it := range e.tail {
 			if it.kind == KindIssue && ((it.isNew && it.id < n.rec.ID) || (it.removed && it.id > n.rec.ID)) {
@@ -715,7 +726,7 @@ func (e *streamExport) finishTail(noFinalNewline bool) error {
 				}
 			}
 		}
-		e.tail = slices.Insert(e.tail, pos, tailItem{kind: KindIssue, id: n.rec.ID, isNew: true, raw: n.rec.raw, rev: n.rev})
+		e.tail = slices.Insert(e.tail, pos, tailItem{kind: KindIssue, id: n.rec.ID, isNew: true, raw: n.rec.raw, rev: n.rev, key: n.key})
 	}
 	e.pending = nil
 	if err := e.flushTail(); err != nil {
@@ -791,6 +802,7 @@ func (e *streamExport) markExported(written io.ReadSeeker) error {
 		return fmt.Errorf("export %s: read back: %w", path, err)
 	}
 	lr := newLineReader(written, 0)
+	lr.h = nil // the bytes were hashed as they were written
 	for len(e.exp.revs) > 0 {
 		line, _, ok, err := lr.next()
 		if err != nil {

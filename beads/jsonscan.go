@@ -1,6 +1,7 @@
 package beads
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 )
@@ -132,14 +133,15 @@ func skipSpace(b []byte, i int) int {
 func skipString(b []byte, i int) int {
 	i++
 	for i < len(b) {
-		switch b[i] {
-		case '\\':
-			i += 2
-		case '"':
-			return i + 1
-		default:
-			i++
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return -1
 		}
+		bs := bytes.IndexByte(b[i:i+q], '\\')
+		if bs < 0 {
+			return i + q + 1
+		}
+		i += bs + 2 // past the escape: the quote found may be escaped
 	}
 	return -1
 }

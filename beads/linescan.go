@@ -41,7 +41,9 @@ func (lr *lineReader) next() (line []byte, n int, ok bool, err error) {
 	size, long := 0, false
 	for {
 		frag, rerr := lr.br.ReadSlice('\n')
-		lr.h.Write(frag)
+		if lr.h != nil {
+			lr.h.Write(frag)
+		}
 		size += len(frag)
 		switch rerr {
 		case bufio.ErrBufferFull:

@@ -42,24 +42,30 @@ func (m *memBackend) All(context.Context) ([]StoredRecord, error) { return m.lis
 // DirtyIDs and DirtyByID make memBackend a DirtyLookup, so every syncer test runs the streaming export;
 // plainBackend hides them to run the whole-file export.
 func (m *memBackend) DirtyIDs(context.Context) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var ids []string
-	for _, r := range m.list(true) {
-		ids = append(ids, r.ID)
+	for id, r := range m.recs {
+		if r.Dirty {
+			ids = append(ids, id)
+		}
 	}
+	slices.Sort(ids)
 	return ids, nil
 }
 
 func (m *memBackend) DirtyByID(_ context.Context, ids []string) ([]StoredRecord, error) {
-	want := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		want[id] = true
-	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var out []StoredRecord
-	for _, r := range m.list(true) {
-		if want[r.ID] {
-			out = append(out, r)
+	for _, id := range ids {
+		if r := m.recs[id]; r != nil && r.Dirty {
+			c := *r
+			c.Issue = cloneIssue(r.Issue)
+			out = append(out, c)
 		}
 	}
+	slices.SortFunc(out, func(a, b StoredRecord) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 

@@ -1,0 +1,349 @@
+package beads
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// genFile draws a small issues.jsonl of one profile: issues with priorities, creation times and blocks
+// edges, maybe memory, blank and header lines, maybe no final newline.
+func genFile(t *rapid.T) (data []byte, ids []string) {
+	prof := Profile(rapid.IntRange(0, 2).Draw(t, "profile"))
+	n := rapid.IntRange(0, 14).Draw(t, "issues")
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	var lines []string
+	if rapid.Bool().Draw(t, "header") {
+		lines = append(lines, `{"_schema":"v1"}`)
+	}
+	for i := range n {
+		id := fmt.Sprintf("t-%02d", rapid.IntRange(0, 40).Draw(t, "id"))
+		if strings.Contains(strings.Join(ids, ","), id) {
+			continue
+		}
+		ids = append(ids, id)
+		created := base.Add(time.Duration(rapid.IntRange(0, 5).Draw(t, "created")) * time.Hour)
+		is := Issue{ID: id, Title: "issue " + id, Status: rapid.SampledFrom([]string{"open", "in_progress", "closed"}).Draw(t, "status"),
+			Priority: rapid.IntRange(0, 3).Draw(t, "priority"), IssueType: "task", CreatedAt: created, UpdatedAt: created}
+		if i > 0 && rapid.IntRange(0, 2).Draw(t, "hasdep") == 0 {
+			dep := ids[rapid.IntRange(0, len(ids)-1).Draw(t, "dep")]
+			is.Dependencies = []Dependency{{IssueID: id, DependsOnID: dep, Type: "blocks", CreatedAt: created}}
+		}
+		rec, err := NewRecord(is, prof)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(rec.Raw()))
+		if rapid.IntRange(0, 6).Draw(t, "blank") == 0 {
+			lines = append(lines, "")
+		}
+	}
+	if prof == ModernTyped && rapid.Bool().Draw(t, "memory") {
+		lines = append(lines, `{"_type":"memory","key":"k","value":"v"}`)
+	}
+	if len(lines) == 0 {
+		return nil, ids
+	}
+	data = []byte(strings.Join(lines, "\n"))
+	if rapid.IntRange(0, 3).Draw(t, "nofinal") != 0 {
+		data = append(data, '\n')
+	}
+	return data, ids
+}
+
+// TestStreamedExportMatchesWholeExport draws files and changes (patches, priority moves, tombstones,
+// new records, blocks edges) and checks that the streamed export writes the same bytes, reports the
+// same stats and leaves the store in the same state as the whole-file export, with tiny stretches.
+func TestStreamedExportMatchesWholeExport(t *testing.T) {
+	defer func(l, b, r int) { streamChunkLines, streamChunkBytes, exportedRawBudget = l, b, r }(streamChunkLines, streamChunkBytes, exportedRawBudget)
+	streamChunkLines, streamChunkBytes, exportedRawBudget = 3, 400, 700
+	ctx := context.Background()
+	rapid.Check(t, func(t *rapid.T) {
+		data, ids := genFile(t)
+		type change struct {
+			id  string
+			fn  func(*Issue)
+			new bool
+		}
+		var changes []change
+		base := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+		for k := range rapid.IntRange(0, 8).Draw(t, "changes") {
+			now := base.Add(time.Duration(k) * time.Minute)
+			if len(ids) > 0 && rapid.Bool().Draw(t, "existing") {
+				id := ids[rapid.IntRange(0, len(ids)-1).Draw(t, "which")]
+				status := rapid.SampledFrom([]string{"in_progress", "closed", "tombstone", "open"}).Draw(t, "to")
+				prio := rapid.IntRange(0, 3).Draw(t, "newprio")
+				dep := ""
+				if rapid.Bool().Draw(t, "adddep") {
+					dep = ids[rapid.IntRange(0, len(ids)-1).Draw(t, "depon")]
+				}
+				changes = append(changes, change{id: id, fn: func(is *Issue) {
+					is.Status, is.Priority, is.UpdatedAt = status, prio, now
+					if dep != "" {
+						is.Dependencies = append(is.Dependencies, Dependency{IssueID: id, DependsOnID: dep, Type: "blocks", CreatedAt: now})
+					}
+				}})
+				continue
+			}
+			id := fmt.Sprintf("t-%02d", rapid.IntRange(0, 45).Draw(t, "newid"))
+			created := base.Add(time.Duration(rapid.IntRange(-3, 3).Draw(t, "newcreated")) * time.Hour)
+			prio := rapid.IntRange(0, 3).Draw(t, "prio")
+			status := rapid.SampledFrom([]string{"open", "tombstone"}).Draw(t, "newstatus")
+			var deps []Dependency
+			if len(ids) > 0 && rapid.Bool().Draw(t, "newdep") {
+				deps = []Dependency{{IssueID: id, DependsOnID: ids[rapid.IntRange(0, len(ids)-1).Draw(t, "newdepon")], Type: "blocks", CreatedAt: created}}
+			}
+			changes = append(changes, change{id: id, new: true, fn: func(is *Issue) {
+				if is.ID == "" {
+					*is = Issue{ID: id, Title: "new " + id, IssueType: "task", CreatedAt: created}
+				}
+				is.Status, is.Priority, is.UpdatedAt, is.Dependencies = status, prio, now, deps
+			}})
+		}
+		run := func(streamed bool) ([]byte, ExportStats, map[string]StoredRecord) {
+			dir := filepath.Join(os.TempDir(), fmt.Sprintf("gtc-stream-%d-%v-%d", os.Getpid(), streamed, time.Now().UnixNano()))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			defer os.RemoveAll(dir)
+			path := filepath.Join(dir, "issues.jsonl")
+			if data != nil {
+				os.WriteFile(path, data, 0o644)
+			}
+			mem := newMemBackend()
+			var b Backend = mem
+			if !streamed {
+				b = plainBackend{mem}
+			}
+			s := NewSyncer(path, b, nil)
+			if err := s.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range changes {
+				mem.change(c.id, c.fn)
+			}
+			// A fresh syncer: the streamed one validates the file by streaming it first.
+			s = NewSyncer(path, b, nil)
+			st, err := s.Export(ctx)
+			if err != nil {
+				t.Fatalf("streamed=%v: %v", streamed, err)
+			}
+			out := map[string]StoredRecord{}
+			for _, r := range mem.list(false) {
+				out[r.ID] = r
+			}
+			got, _ := os.ReadFile(path)
+			// the written file reads back, and a second export finds nothing to do
+			if st2, err := s.Export(ctx); err != nil || st2.Dirty != 0 {
+				t.Fatalf("streamed=%v: second export %+v %v", streamed, st2, err)
+			}
+			return got, st, out
+		}
+		whole, wst, wrecs := run(false)
+		streamed, sst, srecs := run(true)
+		if !bytes.Equal(whole, streamed) {
+			t.Fatalf("streamed export differs from the whole export at lines %v\nwhole:\n%s\nstreamed:\n%s", diffLines(whole, streamed), whole, streamed)
+		}
+		if wst != sst {
+			t.Fatalf("stats: whole %+v, streamed %+v", wst, sst)
+		}
+		for id, w := range wrecs {
+			s := srecs[id]
+			if !bytes.Equal(w.Raw, s.Raw) || w.Dirty != s.Dirty {
+				t.Fatalf("store record %s: whole raw %s dirty %v, streamed raw %s dirty %v", id, w.Raw, w.Dirty, s.Raw, s.Dirty)
+			}
+		}
+	})
+}
+
+// bigFile writes an n-issue classic file (about 600 bytes a line) and imports it.
+func bigFile(tb testing.TB, n int) (*Syncer, *memBackend, string, int64) {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), ".beads")
+	os.Mkdir(dir, 0o755)
+	path := filepath.Join(dir, "issues.jsonl")
+	var buf bytes.Buffer
+	ts := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		id := fmt.Sprintf("bd-%06d", i)
+		is := Issue{ID: id, Title: "Load test issue " + id, Description: strings.Repeat("Some description text. ", 18),
+			Status: "open", Priority: i % 4, IssueType: "task", CreatedAt: ts, UpdatedAt: ts, Labels: []string{"load"}}
+		if i%5 == 4 {
+			is.Dependencies = []Dependency{{IssueID: id, DependsOnID: fmt.Sprintf("bd-%06d", i-1), Type: "blocks", CreatedAt: ts}}
+		}
+		rec, err := NewRecord(is, Classic)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		buf.Write(rec.Raw())
+		buf.WriteByte('\n')
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	b := newMemBackend()
+	s := NewSyncer(path, b, nil)
+	if err := s.Sync(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return s, b, path, int64(buf.Len())
+}
+
+// dirtyEvery marks every k-th issue changed (status flipped, updated_at moved) in round i.
+func dirtyEvery(b *memBackend, n, k, round int) {
+	for j := 0; j < n; j += k {
+		b.change(fmt.Sprintf("bd-%06d", j), func(is *Issue) {
+			is.Status = []string{"in_progress", "open"}[round%2]
+			is.UpdatedAt = time.Date(2026, 3, 1, 0, 0, round, 0, time.UTC)
+		})
+	}
+}
+
+// TestStreamedExportAllocatesLittle checks that exporting a few dirty records into a 20,000-issue file
+// (12 MB) allocates a small fraction of the file: the file is streamed, not held.
+func TestStreamedExportAllocatesLittle(t *testing.T) {
+	const n = 20000
+	s, b, path, size := bigFile(t, n)
+	ctx := context.Background()
+	dirtyEvery(b, n, n/10, 1) // 10 records
+	runtime.GC()
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	st, err := s.Export(ctx)
+	runtime.ReadMemStats(&m1)
+	if err != nil || st.Patched != 10 || !st.Written {
+		t.Fatalf("%+v %v", st, err)
+	}
+	alloc := int64(m1.TotalAlloc - m0.TotalAlloc)
+	t.Logf("file %d bytes, export allocated %d bytes", size, alloc)
+	if alloc > size/4 {
+		t.Fatalf("export of 10 dirty records allocated %d bytes for a %d-byte file; want < %d", alloc, size, size/4)
+	}
+	if d, _ := b.Dirty(ctx); len(d) != 0 {
+		t.Fatalf("%d still dirty", len(d))
+	}
+	if f, err := Parse(path, fileBytes(t, path), ParseOptions{}); err != nil || f.Get("bd-000000") == nil {
+		t.Fatal(err)
+	}
+	// An export with nothing dirty does not read the file: it allocates next to nothing.
+	runtime.ReadMemStats(&m0)
+	if st, err := s.Export(ctx); err != nil || st.Dirty != 0 {
+		t.Fatalf("%+v %v", st, err)
+	}
+	runtime.ReadMemStats(&m1)
+	if idle := int64(m1.TotalAlloc - m0.TotalAlloc); idle > 64<<10 {
+		t.Fatalf("idle export allocated %d bytes", idle)
+	}
+}
+
+// TestStreamedExportSpillsExportedBytes exports more changed bytes than exportedRawBudget: they are read
+// back from the written file for MarkExported, and the store ends with the file's lines.
+func TestStreamedExportSpillsExportedBytes(t *testing.T) {
+	defer func(r int) { exportedRawBudget = r }(exportedRawBudget)
+	exportedRawBudget = 10 << 10
+	const n = 2000
+	s, b, path, _ := bigFile(t, n)
+	dirtyEvery(b, n, 1, 1)
+	st, err := s.Export(context.Background())
+	if err != nil || st.Patched != n {
+		t.Fatalf("%+v %v", st, err)
+	}
+	f, err := Parse(path, fileBytes(t, path), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.Issues() {
+		got := b.get(r.ID)
+		if got.Dirty || !bytes.Equal(got.Raw, r.Raw()) {
+			t.Fatalf("%s: dirty %v raw %s, file %s", r.ID, got.Dirty, got.Raw, r.Raw())
+		}
+	}
+}
+
+// BenchmarkExport100k is one Export of a 100,000-issue classic file (about 65 MB) with 10 % or 100 % of
+// the issues changed, streamed (DirtyLookup) and whole (the file read and parsed, as before streaming).
+// MB-alloc/op is what the export allocated (runtime TotalAlloc), changing the records not included.
+func BenchmarkExport100k(b *testing.B) {
+	const n = 100000
+	for _, c := range []struct {
+		name     string
+		every    int
+		streamed bool
+	}{{"dirty10pct/streamed", 10, true}, {"dirty10pct/whole", 10, false}, {"dirty100pct/streamed", 1, true}, {"dirty100pct/whole", 1, false}} {
+		b.Run(c.name, func(b *testing.B) {
+			s, mem, path, size := bigFile(b, n)
+			if !c.streamed {
+				s = NewSyncer(path, plainBackend{mem}, nil)
+			}
+			ctx := context.Background()
+			var alloc uint64
+			var m0, m1 runtime.MemStats
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				dirtyEvery(mem, n, c.every, i)
+				runtime.GC()
+				runtime.ReadMemStats(&m0)
+				b.StartTimer()
+				st, err := s.Export(ctx)
+				b.StopTimer()
+				runtime.ReadMemStats(&m1)
+				alloc += m1.TotalAlloc - m0.TotalAlloc
+				if err != nil || !st.Written || st.Patched != n/c.every {
+					b.Fatalf("%+v %v", st, err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(alloc)/float64(b.N)/(1<<20), "MB-alloc/op")
+			b.StopTimer()
+			dirtyEvery(mem, n, c.every, b.N)
+			peak := livePeak(func() {
+				if _, err := s.Export(ctx); err != nil {
+					b.Fatal(err)
+				}
+			})
+			b.ReportMetric(peak, "live-peak-MB")
+			b.ReportMetric(float64(size)/(1<<20), "file-MB")
+		})
+	}
+}
+
+// livePeak runs fn with the collector running after every 1 % of heap growth and returns the largest
+// live heap a collection saw, above the live heap before fn, in MiB: what fn holds at its peak.
+func livePeak(fn func()) float64 {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	base := s[0].Value.Uint64()
+	old := debug.SetGCPercent(1)
+	defer debug.SetGCPercent(old)
+	done, out := make(chan struct{}), make(chan uint64)
+	go func() {
+		top := base
+		t := time.NewTicker(200 * time.Microsecond)
+		defer t.Stop()
+		for {
+			metrics.Read(s)
+			top = max(top, s[0].Value.Uint64())
+			select {
+			case <-done:
+				out <- top
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	fn()
+	close(done)
+	return float64(<-out-base) / (1 << 20)
+}
