@@ -64,3 +64,10 @@ type DirtyLookup interface {
 	// DirtyByID returns the records among ids that are dirty, in id order; the others are left out.
 	DirtyByID(ctx context.Context, ids []string) ([]StoredRecord, error)
 }
+
+// RecordLookup is an optional Backend extension that lets an import stream the file instead of loading
+// every stored record (All) and the whole file: the stored records of a stretch of lines at a time.
+type RecordLookup interface {
+	// Records returns the stored records of the given ids, in id order; unknown ids are left out.
+	Records(ctx context.Context, ids []string) ([]StoredRecord, error)
+}

@@ -110,6 +110,52 @@ func TestStreamedExportMatchesWholeExport(t *testing.T) {
 				is.Status, is.Priority, is.UpdatedAt, is.Dependencies = status, prio, now, deps
 			}})
 		}
+		// Then someone else edits the file (titles with a newer or older updated_at, deleted lines, a new
+		// line) while gtc changes some issues, and the next Sync imports and exports.
+		type edit struct {
+			id     string
+			action int // 0 newer title, 1 older title, 2 delete
+		}
+		var edits []edit
+		for _, id := range ids {
+			if rapid.IntRange(0, 3).Draw(t, "edit") == 0 {
+				edits = append(edits, edit{id, rapid.IntRange(0, 2).Draw(t, "action")})
+			}
+		}
+		addLine := rapid.Bool().Draw(t, "addline")
+		var later []string
+		for _, id := range ids {
+			if rapid.IntRange(0, 4).Draw(t, "later") == 0 {
+				later = append(later, id)
+			}
+		}
+		editFile := func(path string) {
+			f, err := Parse(path, fileBytes2(path), ParseOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range edits {
+				r := f.Get(e.id)
+				if r == nil {
+					continue
+				}
+				if e.action == 2 {
+					f.Remove(e.id)
+					continue
+				}
+				is, _ := r.Issue()
+				is.Title = "edited " + e.id
+				is.UpdatedAt = base.Add(time.Duration(1-2*e.action) * 24 * time.Hour)
+				r.Apply(is, f.Profile)
+			}
+			if addLine {
+				rec, _ := NewRecord(Issue{ID: "x-99", Title: "added", Status: "open", IssueType: "bug", CreatedAt: base, UpdatedAt: base}, f.Profile)
+				f.Upsert(rec)
+			}
+			if err := os.WriteFile(path, f.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 		run := func(streamed bool) ([]byte, ExportStats, map[string]StoredRecord) {
 			dir := filepath.Join(os.TempDir(), fmt.Sprintf("gtc-stream-%d-%v-%d", os.Getpid(), streamed, time.Now().UnixNano()))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -146,6 +192,23 @@ func TestStreamedExportMatchesWholeExport(t *testing.T) {
 			// the written file reads back, and a second export finds nothing to do
 			if st2, err := s.Export(ctx); err != nil || st2.Dirty != 0 {
 				t.Fatalf("streamed=%v: second export %+v %v", streamed, st2, err)
+			}
+			editFile(path)
+			for _, id := range later {
+				mem.change(id, func(is *Issue) { is.Notes, is.UpdatedAt = "later", base.Add(12*time.Hour) })
+			}
+			ist, err := s.Import(ctx)
+			if err != nil {
+				t.Fatalf("streamed=%v: import: %v", streamed, err)
+			}
+			if err := s.Sync(ctx); err != nil {
+				t.Fatalf("streamed=%v: sync after import: %v", streamed, err)
+			}
+			got = append(got, "\n--- after the edit and import ---\n"...)
+			got = append(got, fileBytes2(path)...)
+			got = append(got, fmt.Sprintf("\n%+v\n", ist)...)
+			for _, r := range mem.list(false) {
+				out[r.ID+"/after"] = r
 			}
 			return got, st, out
 		}
@@ -346,4 +409,9 @@ func livePeak(fn func()) float64 {
 	fn()
 	close(done)
 	return float64(<-out-base) / (1 << 20)
+}
+
+func fileBytes2(path string) []byte {
+	b, _ := os.ReadFile(path)
+	return b
 }

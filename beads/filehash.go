@@ -85,68 +85,77 @@ func (s *Syncer) validateStream() (string, error) {
 		return "", err
 	}
 	var sha string
-	var stat fs.FileInfo
-	perr := ParseError{Name: s.path} // what Parse refuses
-	verr := ParseError{Name: s.path} // issues without a readable view
-	typed, counts := false, false
+	var verr error
 	err := withShared(s.path, func(fh *os.File, fi fs.FileInfo) error {
-		var r io.Reader = bytes.NewReader(nil)
-		if fh != nil {
-			r, stat = fh, fi
-		}
-		lr := newLineReader(r, 0)
-		first := make(map[string]int) // issue id → line
-		for {
-			line, n, ok, err := lr.next()
-			if err != nil {
-				return fmt.Errorf("read %s: %w", s.path, err)
-			}
-			if !ok {
-				break
-			}
-			var rec *Record
-			reason := ""
-			if n > lr.maxLine {
-				reason = fmt.Sprintf("line of %d bytes exceeds the %d-byte cap", n, lr.maxLine)
-			} else {
-				rec, reason = parseLine(line, lr.lineNo, lr.maxLine)
-			}
-			if reason == "" && rec.Kind == KindIssue {
-				if prev, dup := first[rec.ID]; dup {
-					reason = fmt.Sprintf("duplicate id %q (first at line %d)", rec.ID, prev)
-				}
-			}
-			if reason != "" {
-				perr.Lines = append(perr.Lines, LineError{Line: lr.lineNo, Reason: reason})
-				continue
-			}
-			switch rec.Kind {
-			case KindMemory:
-				typed = true
-			case KindIssue:
-				first[rec.ID] = lr.lineNo
-				ms, _ := rec.scan()
-				for _, m := range ms {
-					switch m.key {
-					case "_type":
-						typed = true
-					case "dependency_count":
-						counts = true
-					}
-				}
-				if _, ierr := rec.Issue(); ierr != nil {
-					verr.Lines = append(verr.Lines, LineError{Line: lr.lineNo, Reason: ierr.Error()})
-				}
-			}
-		}
-		sha = lr.sum()
-		return nil
+		var err error
+		sha, verr, err = s.validateFrom(fh, fi)
+		return err
 	})
 	if err != nil {
 		return "", err
 	}
-	s.seen(stat, sha)
-	var bad error
+	return sha, verr
+}
+
+// validateFrom is validateStream on the open file (nil when missing): err is a read failure, bad the
+// file's refusal (also kept in s.readErr).
+func (s *Syncer) validateFrom(fh *os.File, fi fs.FileInfo) (sha string, bad error, err error) {
+	perr := ParseError{Name: s.path} // what Parse refuses
+	verr := ParseError{Name: s.path} // issues without a readable view
+	typed, counts := false, false
+	var r io.Reader = bytes.NewReader(nil)
+	if fh != nil {
+		r = fh
+	} else {
+		fi = nil
+	}
+	lr := newLineReader(r, 0)
+	first := make(map[string]int) // issue id → line
+	for {
+		line, n, ok, err := lr.next()
+		if err != nil {
+			return "", nil, fmt.Errorf("read %s: %w", s.path, err)
+		}
+		if !ok {
+			break
+		}
+		var rec *Record
+		reason := ""
+		if n > lr.maxLine {
+			reason = fmt.Sprintf("line of %d bytes exceeds the %d-byte cap", n, lr.maxLine)
+		} else {
+			rec, reason = parseLine(line, lr.lineNo, lr.maxLine)
+		}
+		if reason == "" && rec.Kind == KindIssue {
+			if prev, dup := first[rec.ID]; dup {
+				reason = fmt.Sprintf("duplicate id %q (first at line %d)", rec.ID, prev)
+			}
+		}
+		if reason != "" {
+			perr.Lines = append(perr.Lines, LineError{Line: lr.lineNo, Reason: reason})
+			continue
+		}
+		switch rec.Kind {
+		case KindMemory:
+			typed = true
+		case KindIssue:
+			first[rec.ID] = lr.lineNo
+			ms, _ := rec.scan()
+			for _, m := range ms {
+				switch m.key {
+				case "_type":
+					typed = true
+				case "dependency_count":
+					counts = true
+				}
+			}
+			if _, ierr := rec.Issue(); ierr != nil {
+				verr.Lines = append(verr.Lines, LineError{Line: lr.lineNo, Reason: ierr.Error()})
+			}
+		}
+	}
+	sha = lr.sum()
+	s.seen(fi, sha)
 	switch {
 	case len(perr.Lines) > 0:
 		bad = &perr
@@ -155,7 +164,7 @@ func (s *Syncer) validateStream() (string, error) {
 	}
 	if bad != nil {
 		s.fileSHA, s.readErr, s.readErrSHA = "", bad, sha
-		return sha, bad
+		return sha, bad, nil
 	}
 	s.readErr, s.readErrSHA = nil, ""
 	s.profile, s.profileSHA = Classic, sha
@@ -164,5 +173,5 @@ func (s *Syncer) validateStream() (string, error) {
 	} else if counts {
 		s.profile = ModernUntyped
 	}
-	return sha, nil
+	return sha, nil, nil
 }

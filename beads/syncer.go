@@ -83,6 +83,10 @@ func (s *Syncer) read() (data []byte, sha string, err error) {
 func (s *Syncer) Import(ctx context.Context) (ImportStats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if rl, ok := s.b.(RecordLookup); ok {
+		st, _, err := s.importStream(ctx, rl, nil)
+		return st, err
+	}
 	data, sha, err := s.read()
 	if err != nil {
 		return ImportStats{}, err
@@ -138,40 +142,12 @@ func (s *Syncer) importLocked(ctx context.Context, data []byte, sha string) (Imp
 		if r.Kind != KindIssue {
 			continue
 		}
-		st.Records++
-		cur, ok := stored[r.ID]
-		if ok && bytes.Equal(cur.Raw, r.raw) {
-			st.Unchanged++
-			continue
-		}
-		in, err := r.issueRef()
+		rec, err := s.importOne(r, stored[r.ID], f.Profile, &st, keep)
 		if err != nil {
-			return st, fmt.Errorf("import %s: %w", s.path, err)
+			return st, err
 		}
-		r.issue = nil // in stays valid; the record no longer holds it
-		if !ok {
-			if f.Profile.Modern() && in.Status == "tombstone" {
-				st.Tombstoned++
-				continue
-			}
-			recs = append(recs, ImportedRecord{Issue: cloneIssue(*in), Raw: bytes.Clone(r.raw)})
-			st.New++
-			continue
-		}
-		if cur.Issue.Status == "tombstone" {
-			st.Tombstoned++
-			continue
-		}
-		newer := in.UpdatedAt.After(cur.Issue.UpdatedAt)
-		if newer || (!cur.Dirty && in.UpdatedAt.Equal(cur.Issue.UpdatedAt)) {
-			merged, dirty := mergeImport(cur.Issue, cloneIssue(*in))
-			recs = append(recs, ImportedRecord{Issue: merged, Raw: bytes.Clone(r.raw), Dirty: dirty})
-			st.Updated++
-			continue
-		}
-		st.Kept++
-		if !cur.Dirty {
-			keep[r.ID] = true
+		if rec != nil {
+			recs = append(recs, *rec)
 		}
 	}
 	if len(recs) > 0 {
@@ -191,6 +167,45 @@ func (s *Syncer) importLocked(ctx context.Context, data []byte, sha string) (Imp
 	s.log.Info("beads import", "records", st.Records, "new", st.New, "updated", st.Updated,
 		"kept", st.Kept, "tombstoned", st.Tombstoned)
 	return st, nil
+}
+
+// importOne decides what the import does with one issue record of the file; cur is the stored record
+// (nil when the store does not have the id). It counts the decision in st, adds the ids whose file line
+// is older than a clean stored record to keep, and returns the record to hand to ApplyImport, if any.
+func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportStats, keep map[string]bool) (*ImportedRecord, error) {
+	st.Records++
+	if cur != nil && bytes.Equal(cur.Raw, r.raw) {
+		st.Unchanged++
+		return nil, nil
+	}
+	in, err := r.issueRef()
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", s.path, err)
+	}
+	r.issue = nil // in stays valid; the record no longer holds it
+	if cur == nil {
+		if p.Modern() && in.Status == "tombstone" {
+			st.Tombstoned++
+			return nil, nil
+		}
+		st.New++
+		return &ImportedRecord{Issue: cloneIssue(*in), Raw: bytes.Clone(r.raw)}, nil
+	}
+	if cur.Issue.Status == "tombstone" {
+		st.Tombstoned++
+		return nil, nil
+	}
+	newer := in.UpdatedAt.After(cur.Issue.UpdatedAt)
+	if newer || (!cur.Dirty && in.UpdatedAt.Equal(cur.Issue.UpdatedAt)) {
+		merged, dirty := mergeImport(cur.Issue, cloneIssue(*in))
+		st.Updated++
+		return &ImportedRecord{Issue: merged, Raw: bytes.Clone(r.raw), Dirty: dirty}, nil
+	}
+	st.Kept++
+	if !cur.Dirty {
+		keep[r.ID] = true
+	}
+	return nil, nil
 }
 
 // mergeImport applies §15's merge of a newer incoming issue over the stored one: labels replaced only
@@ -253,6 +268,13 @@ func (s *Syncer) exportLocked(ctx context.Context, data []byte, sha string, load
 		_, streaming := s.streamer()
 		switch {
 		case sha != meta.ReadSHA && sha != meta.WrittenSHA:
+			if rl, ok := s.b.(RecordLookup); ok {
+				if _, sha, err = s.importStream(ctx, rl, nil); err != nil {
+					return st, fmt.Errorf("export refused: %w", err)
+				}
+				data, loaded = nil, false
+				break
+			}
 			if !loaded {
 				ndata, nsha, err := s.read()
 				if err != nil {
@@ -484,7 +506,15 @@ func (s *Syncer) Sync(ctx context.Context) error {
 	}
 	var data []byte
 	loaded := false
-	if sha != meta.ReadSHA && sha != meta.WrittenSHA {
+	if rl, ok := s.b.(RecordLookup); ok && sha != meta.ReadSHA && sha != meta.WrittenSHA {
+		if s.readErr != nil && sha == s.readErrSHA {
+			return fmt.Errorf("sync refused, file left untouched: %w", s.readErr)
+		}
+		known := func(sha string) bool { return sha == meta.ReadSHA || sha == meta.WrittenSHA }
+		if _, sha, err = s.importStream(ctx, rl, known); err != nil {
+			return err
+		}
+	} else if sha != meta.ReadSHA && sha != meta.WrittenSHA {
 		if data, sha, err = s.read(); err != nil {
 			return err
 		}

@@ -69,6 +69,22 @@ func (m *memBackend) DirtyByID(_ context.Context, ids []string) ([]StoredRecord,
 	return out, nil
 }
 
+// Records makes memBackend a RecordLookup, so the syncer tests run the streaming import.
+func (m *memBackend) Records(_ context.Context, ids []string) ([]StoredRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []StoredRecord
+	for _, id := range ids {
+		if r := m.recs[id]; r != nil {
+			c := *r
+			c.Issue = cloneIssue(r.Issue)
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b StoredRecord) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
 // plainBackend is a Backend without the optional extensions.
 type plainBackend struct{ Backend }
 
