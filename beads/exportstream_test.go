@@ -406,12 +406,75 @@ func livePeak(fn func()) float64 {
 			}
 		}
 	}()
+	liveBase = base
 	fn()
 	close(done)
 	return float64(<-out-base) / (1 << 20)
 }
 
+var liveBase uint64
+
+// liveNow collects and returns the live heap above livePeak's starting point, in MiB.
+func liveNow() float64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return (float64(m.HeapAlloc) - float64(liveBase)) / (1 << 20)
+}
+
 func fileBytes2(path string) []byte {
 	b, _ := os.ReadFile(path)
 	return b
+}
+
+// BenchmarkImport100k is a cold Import of the 100,000-issue file into an empty in-memory backend,
+// streamed (RecordLookup) and whole (as before streaming); live-peak-MB as in BenchmarkExport100k
+// (the backend's own growth included: it ends up holding every record).
+func BenchmarkImport100k(b *testing.B) {
+	const n = 100000
+	_, _, path, size := bigFile(b, n)
+	for _, streamed := range []bool{true, false} {
+		name := map[bool]string{true: "streamed", false: "whole"}[streamed]
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			syncer := func() *Syncer {
+				mem := newMemBackend()
+				if streamed {
+					return NewSyncer(path, mem, nil)
+				}
+				return NewSyncer(path, plainBackend{mem}, nil)
+			}
+			var alloc uint64
+			var m0, m1 runtime.MemStats
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				s := syncer()
+				runtime.GC()
+				runtime.ReadMemStats(&m0)
+				b.StartTimer()
+				st, err := s.Import(ctx)
+				b.StopTimer()
+				runtime.ReadMemStats(&m1)
+				alloc += m1.TotalAlloc - m0.TotalAlloc
+				if err != nil || st.New != n {
+					b.Fatalf("%+v %v", st, err)
+				}
+				b.StartTimer()
+			}
+			b.StopTimer()
+			s := syncer()
+			var held float64
+			peak := livePeak(func() {
+				if _, err := s.Import(ctx); err != nil {
+					b.Fatal(err)
+				}
+				held = liveNow()
+				runtime.KeepAlive(s) // the backend holds the imported records: count them as held
+			})
+			b.ReportMetric(float64(alloc)/float64(b.N)/(1<<20), "MB-alloc/op")
+			b.ReportMetric(peak, "live-peak-MB")
+			b.ReportMetric(peak-held, "above-backend-MB")
+			b.ReportMetric(float64(size)/(1<<20), "file-MB")
+		})
+	}
 }
