@@ -165,7 +165,9 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	rq.Set("mode", "ro")
 	rq.Set("_busy_timeout", busy)
 	rq.Set("_foreign_keys", "1")
-	rq.Set("_cache_size", "-16384")
+	// 2 MiB: a reader's page cache is dropped whenever the WAL changed since its last read (every commit
+	// on a busy coordinator), so a bigger one only holds memory.
+	rq.Set("_cache_size", "-2048")
 	r, err := sqlx.Open("sqlite3", fileURI(db.path, rq))
 	if err != nil {
 		return err
