@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -18,6 +19,10 @@ const (
 	wIssuePut = iota
 	wBodyPut
 	wIssueState
+	wIssueStateLease
+	wIssueStateClear
+	wIssueLease
+	wIssueLeaseClear
 	wLabelsClear
 	wLabelAdd
 	wLabelDel
@@ -37,6 +42,11 @@ const (
 	nWriteStmts
 )
 
+// issueStateSQL sets the scheduler-owned columns of an issue (IssueState) and marks it for export.
+const issueStateSQL = `UPDATE issues SET status = ?, assignee = ?, updated_at = ?,
+		started_at = CASE WHEN ? THEN ? ELSE started_at END, closed_at = ?, close_reason = ?,
+		attempts = ?, not_before = ?, dirty = 1, rev = rev + 1`
+
 var writeSQL = [nWriteStmts]string{
 	wIssuePut: `INSERT INTO issues (id, status, priority, issue_type, assignee, created_at, updated_at,
 		started_at, closed_at, close_reason, labels, defer_until, pinned, ephemeral, dirty, rev)
@@ -48,19 +58,24 @@ var writeSQL = [nWriteStmts]string{
 		dirty = excluded.dirty, rev = issues.rev + 1`,
 	wBodyPut: `INSERT INTO issue_bodies (id, raw, body) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET raw = COALESCE(excluded.raw, issue_bodies.raw), body = excluded.body`,
-	wIssueState: `UPDATE issues SET status = ?, assignee = ?, updated_at = ?,
-		started_at = CASE WHEN ? THEN ? ELSE started_at END, closed_at = ?, close_reason = ?,
-		attempts = ?, not_before = ?, dirty = 1, rev = rev + 1 WHERE id = ?`,
-	wLabelsClear: `DELETE FROM labels WHERE issue_id = ?`,
-	wLabelAdd:    `INSERT OR IGNORE INTO labels (issue_id, label) VALUES (?, ?)`,
-	wLabelDel:    `DELETE FROM labels WHERE issue_id = ? AND label = ?`,
+	wIssueState:      issueStateSQL + ` WHERE id = ?`,
+	wIssueStateLease: issueStateSQL + `, lease_epoch = ?, lease = ? WHERE id = ?`,
+	// ?10 is the ended lease's epoch (after the nine of issueStateSQL); the id becomes ?11
+	wIssueStateClear: issueStateSQL + `, lease_epoch = CASE WHEN lease_epoch = ?10 THEN 0 ELSE lease_epoch END,
+		lease = CASE WHEN lease_epoch = ?10 THEN '' ELSE lease END WHERE id = ?`,
+	// a live lease lives in its issue's row; changing only the lease does not mark the issue for export
+	wIssueLease:      `UPDATE issues SET lease_epoch = ?, lease = ? WHERE id = ?`,
+	wIssueLeaseClear: `UPDATE issues SET lease_epoch = 0, lease = '' WHERE id = ? AND lease_epoch = ?`,
+	wLabelsClear:     `DELETE FROM labels WHERE issue_id = ?`,
+	wLabelAdd:        `INSERT OR IGNORE INTO labels (issue_id, label) VALUES (?, ?)`,
+	wLabelDel:        `DELETE FROM labels WHERE issue_id = ? AND label = ?`,
 	wLabelsCopy: `UPDATE issues SET labels = (SELECT json_group_array(label ORDER BY rowid) FROM labels WHERE issue_id = ?1)
 		WHERE id = ?1`,
 	wDepsClear: `DELETE FROM dependencies WHERE issue_id = ?`,
 	wDepAdd:    `INSERT INTO dependencies (issue_id, depends_on_id, type, metadata) VALUES (?, ?, ?, ?)`,
 	// Upserts update rows in place (INSERT OR REPLACE would delete and re-insert every index entry).
-	// Leases are keyed by epoch (the rowid).
-	wLeasePut: `INSERT INTO leases (id, issue_id, worker, epoch, state, attempt, created_at,
+	// Ended leases are kept by epoch (the rowid).
+	wLeasePut: `INSERT INTO lease_history (id, issue_id, worker, epoch, state, attempt, created_at,
 		ack_deadline, deadline, ended_at, outcome, error, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (epoch) DO UPDATE SET state = excluded.state, ack_deadline = excluded.ack_deadline,
 		deadline = excluded.deadline, ended_at = excluded.ended_at, outcome = excluded.outcome, error = excluded.error,
@@ -124,6 +139,16 @@ type wtx struct {
 	args   []driver.NamedValue // reused for every statement
 	marks  []dirtyMark         // dirty flag changes, for db.dirty once the transaction commits
 	events eventBuf            // the audit-log entries, written as one row before the commit
+	// live-lease writes waiting for their issue's state change in the same request, so both go in one
+	// UPDATE; what is left is written at the end of the request (flushLeases)
+	leases map[string]leaseSlot
+}
+
+// leaseSlot is what the issue row's lease columns become: a live lease, or empty if they still hold
+// the lease of epoch clear (it ended).
+type leaseSlot struct {
+	lease *coord.Lease
+	clear int64
 }
 
 // exec runs write statement i with args (nil, string, []byte, bool, int, int64, float64 or time.Time).
@@ -155,6 +180,7 @@ type commitReq struct {
 func (r *commitReq) size() int { return max(1, len(r.changes)) }
 
 func (r *commitReq) apply(t *wtx) error {
+	clear(t.leases) // left over only by a request that failed
 	if r.fn != nil {
 		return r.fn(t)
 	}
@@ -163,7 +189,7 @@ func (r *commitReq) apply(t *wtx) error {
 			return err
 		}
 	}
-	return nil
+	return t.flushLeases()
 }
 
 // Commit makes changes durable in one transaction, grouped with other callers' pending changes (coord.Persister).
@@ -471,8 +497,18 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 }
 
 func (t *wtx) issueState(c coord.IssueState) error {
-	res, err := t.exec(wIssueState, c.Status, c.Assignee, fmtTime(c.UpdatedAt), c.StartedAt != nil,
-		fmtTimePtr(c.StartedAt), fmtTimePtr(c.ClosedAt), c.CloseReason, c.Attempts, fmtTime(c.NotBefore), c.ID)
+	args := []any{c.Status, c.Assignee, fmtTime(c.UpdatedAt), c.StartedAt != nil,
+		fmtTimePtr(c.StartedAt), fmtTimePtr(c.ClosedAt), c.CloseReason, c.Attempts, fmtTime(c.NotBefore)}
+	stmt := wIssueState
+	if slot, ok := t.leases[c.ID]; ok {
+		delete(t.leases, c.ID)
+		if slot.lease != nil {
+			stmt, args = wIssueStateLease, append(args, slot.lease.Epoch, liveLeaseJSON(slot.lease))
+		} else {
+			stmt, args = wIssueStateClear, append(args, slot.clear)
+		}
+	}
+	res, err := t.exec(stmt, append(args, c.ID)...)
 	if err != nil {
 		return fmt.Errorf("update issue %s: %w", c.ID, err)
 	}
@@ -500,10 +536,71 @@ func (t *wtx) issueState(c coord.IssueState) error {
 	return nil
 }
 
+// leasePut keeps a live lease for its issue's row (written with the issue's state change, or at the end
+// of the request) and writes an ended one to lease_history, emptying the issue's lease columns.
 func (t *wtx) leasePut(l coord.Lease) error {
+	if t.leases == nil {
+		t.leases = make(map[string]leaseSlot)
+	}
+	if l.Live() {
+		t.leases[l.IssueID] = leaseSlot{lease: &l}
+		return nil
+	}
 	_, err := t.exec(wLeasePut, l.ID, l.IssueID, l.Worker, l.Epoch, string(l.State), l.Attempt, fmtTime(l.CreatedAt),
 		fmtTime(l.AckDeadline), fmtTime(l.Deadline), fmtTimePtr(l.EndedAt), l.Outcome, l.Error, l.Progress)
-	return wrap(err, "put lease %s", l.ID)
+	if err != nil {
+		return fmt.Errorf("put lease %s: %w", l.ID, err)
+	}
+	if cur, ok := t.leases[l.IssueID]; ok && cur.lease != nil && cur.lease.Epoch != l.Epoch {
+		return nil // the issue already has its next lease
+	}
+	t.leases[l.IssueID] = leaseSlot{clear: l.Epoch}
+	return nil
+}
+
+// flushLeases writes the lease changes no issue state change took along.
+func (t *wtx) flushLeases() error {
+	for id, slot := range t.leases {
+		if slot.lease == nil {
+			if _, err := t.exec(wIssueLeaseClear, id, slot.clear); err != nil {
+				return fmt.Errorf("clear lease of issue %s: %w", id, err)
+			}
+			continue
+		}
+		res, err := t.exec(wIssueLease, slot.lease.Epoch, liveLeaseJSON(slot.lease), id)
+		if err != nil {
+			return fmt.Errorf("put lease %s: %w", slot.lease.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("put lease %s: %w", slot.lease.ID, err)
+		} else if n == 0 {
+			return coord.Errorf(coord.ENotFound, "lease %s: issue %s not found", slot.lease.ID, id)
+		}
+	}
+	clear(t.leases)
+	return nil
+}
+
+// liveLeaseJSON encodes a live lease for its issue's lease column (the view leases reads it back).
+func liveLeaseJSON(l *coord.Lease) string {
+	b := make([]byte, 0, 192)
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, l.ID)
+	b = append(b, `,"worker":`...)
+	b = appendJSONString(b, l.Worker)
+	b = append(b, `,"state":`...)
+	b = appendJSONString(b, string(l.State))
+	b = append(b, `,"attempt":`...)
+	b = strconv.AppendInt(b, int64(l.Attempt), 10)
+	b = append(b, `,"created_at":`...)
+	b = appendJSONString(b, fmtTime(l.CreatedAt))
+	b = append(b, `,"ack_deadline":`...)
+	b = appendJSONString(b, fmtTime(l.AckDeadline))
+	b = append(b, `,"deadline":`...)
+	b = appendJSONString(b, fmtTime(l.Deadline))
+	b = append(b, `,"progress":`...)
+	b = appendJSONString(b, l.Progress)
+	return string(append(b, '}'))
 }
 
 func (t *wtx) workerPut(w coord.WorkerRow) error {

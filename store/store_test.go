@@ -110,7 +110,7 @@ func TestChangesRoundTripThroughLoad(t *testing.T) {
 				t.Errorf("issues (-want +got):\n%s", d)
 			}
 		}},
-		{"leases", []coord.Change{coord.LeasePut{Lease: lease1}, coord.LeasePut{Lease: lease2}}, func(t *testing.T, s *coord.Snapshot) {
+		{"leases", []coord.Change{coord.IssuePut{Issue: sampleIssue("gt-1")}, coord.LeasePut{Lease: lease1}, coord.LeasePut{Lease: lease2}}, func(t *testing.T, s *coord.Snapshot) {
 			if d := cmp.Diff([]coord.Lease{lease1}, s.Leases); d != "" {
 				t.Errorf("live leases (-want +got):\n%s", d)
 			}
@@ -118,7 +118,7 @@ func TestChangesRoundTripThroughLoad(t *testing.T) {
 				t.Errorf("MaxEpoch = %d, want 9", s.MaxEpoch)
 			}
 		}},
-		{"lease replaced", []coord.Change{coord.LeasePut{Lease: lease1}, coord.LeasePut{Lease: func() coord.Lease {
+		{"lease replaced", []coord.Change{coord.IssuePut{Issue: sampleIssue("gt-1")}, coord.LeasePut{Lease: lease1}, coord.LeasePut{Lease: func() coord.Lease {
 			l := lease1
 			l.State, l.EndedAt, l.Outcome = coord.LeaseEnded, &ended, "success"
 			return l
@@ -334,7 +334,7 @@ func TestListIssuesFilters(t *testing.T) {
 func TestLeasesByIssueAndMergeFilter(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, Options{})
-	var cs []coord.Change
+	cs := []coord.Change{coord.IssuePut{Issue: sampleIssue("gt-1")}}
 	for i, st := range []coord.LeaseState{coord.LeaseEnded, coord.LeaseEnded, coord.LeasePushed} {
 		cs = append(cs, coord.LeasePut{Lease: coord.Lease{ID: "l" + string(rune('a'+i)), IssueID: "gt-1", Worker: "w",
 			Epoch: int64(10 - i), State: st, Attempt: i + 1}})
