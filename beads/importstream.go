@@ -39,7 +39,7 @@ func (s *Syncer) importStream(ctx context.Context, rl RecordLookup, skip func(sh
 		if _, err := fh.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("import %s: rewind: %w", s.path, err)
 		}
-		return s.importPass(ctx, rl, fh, sha, &st, keep)
+		return s.importPass(ctx, rl, fh, fi, sha, &st, keep)
 	})
 	if err != nil {
 		return st, sha, err
@@ -65,8 +65,10 @@ func (s *Syncer) importStream(ctx context.Context, rl RecordLookup, skip func(sh
 	return st, sha, nil
 }
 
-// importPass is the second pass of importStream over the validated file whose sha256 is sha.
-func (s *Syncer) importPass(ctx context.Context, rl RecordLookup, src io.Reader, sha string, st *ImportStats, keep map[string]bool) error {
+// importPass is the second pass of importStream over the validated file whose sha256 is sha; fi is the
+// file's stat when it was opened. Nothing read after the file was written in place (its stat moved:
+// an editor, `cat >`) is applied: those bytes were never validated.
+func (s *Syncer) importPass(ctx context.Context, rl RecordLookup, src *os.File, fi fs.FileInfo, sha string, st *ImportStats, keep map[string]bool) error {
 	lr := newLineReader(src, 0)
 	var batch []*Record
 	var ids []string
@@ -94,6 +96,9 @@ func (s *Syncer) importPass(ctx context.Context, rl RecordLookup, src io.Reader,
 			}
 		}
 		if len(recs) > 0 {
+			if now, err := src.Stat(); err != nil || !sameStat(now, fi) {
+				return fmt.Errorf("import %s: %w", s.path, ErrChanged)
+			}
 			if err := s.b.ApplyImport(ctx, recs); err != nil {
 				return fmt.Errorf("import %s: apply %d records: %w", s.path, len(recs), err)
 			}
@@ -134,4 +139,10 @@ func (s *Syncer) importPass(ctx context.Context, rl RecordLookup, src io.Reader,
 		return fmt.Errorf("import %s: %w", s.path, ErrChanged)
 	}
 	return nil
+}
+
+// sameStat reports whether two stats of one file show the same size, mtime and ctime: a write in
+// place moves the ctime even when it restores the size and mtime.
+func sameStat(a, b fs.FileInfo) bool {
+	return a.Size() == b.Size() && a.ModTime().Equal(b.ModTime()) && sameCtime(a, b)
 }
