@@ -2,13 +2,10 @@ package store
 
 import (
 	"context"
-	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jmoiron/sqlx"
 
 	"github.com/gastown/gtc/coord"
 )
@@ -107,36 +104,12 @@ func TestLiveLeaseOfUnknownIssueIsRefused(t *testing.T) {
 // (migration 0004) and checks the live lease moved into its issue's row and both still read back.
 func TestMigration4MovesLiveLeases(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "gtc.db")
-	w, err := sqlx.Open("sqlite3", fileURI(path, url.Values{"_foreign_keys": {"1"}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.version <= 3 {
-			if err := applyMigration(ctx, w, m); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if _, err := w.ExecContext(ctx, `
+	path := storeAtVersion(t, 3, `
 		INSERT INTO issues (id, status, priority, issue_type, assignee) VALUES ('gt-1', 'in_progress', 1, 'task', 'w2');
 		INSERT INTO issue_bodies (id, raw, body) VALUES ('gt-1', NULL, '{"id":"gt-1","title":"t","status":"open","priority":1,"issue_type":"task"}');
 		INSERT INTO leases (epoch, id, issue_id, worker, state, attempt, created_at, ack_deadline, deadline, ended_at, outcome, error)
 			VALUES (7, 'L-7', 'gt-1', 'w1', 'ended', 1, '2026-01-01T00:00:00Z', '', '', '2026-01-01T00:00:30Z', 'failure', 'tests failed'),
-			       (9, 'L-9', 'gt-1', 'w2', 'acked', 2, '2026-01-01T00:01:00Z', '2026-01-01T00:01:10Z', '2026-01-01T00:02:00Z', '', '', '');`); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+			       (9, 'L-9', 'gt-1', 'w2', 'acked', 2, '2026-01-01T00:01:00Z', '2026-01-01T00:01:10Z', '2026-01-01T00:02:00Z', '', '', '');`)
 	db, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -721,16 +721,17 @@ func TestBackgroundCheckpointCopiesWAL(t *testing.T) {
 	}
 }
 
-// TestMigration3KeepsLeasesAndEvents builds a store at schema 0002, writes leases and events the old way,
-// then opens it: migration 0003 must carry every lease (now keyed by epoch) and every event (now in
-// batches, same sequence numbers) over, and new events must number on from the old ones.
-func TestMigration3KeepsLeasesAndEvents(t *testing.T) {
+// storeAtVersion creates a store file with the migrations up to version applied, runs seed on it and
+// returns its path: a store as an older gtc left it.
+func storeAtVersion(t *testing.T, version int, seed string) string {
+	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "gtc.db")
 	w, err := sqlx.Open("sqlite3", fileURI(path, url.Values{"_foreign_keys": {"1"}}))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer w.Close()
 	ms, err := migrations()
 	if err != nil {
 		t.Fatal(err)
@@ -739,24 +740,30 @@ func TestMigration3KeepsLeasesAndEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range ms {
-		if m.version <= 2 {
+		if m.version <= version {
 			if err := applyMigration(ctx, w, m); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if _, err := w.ExecContext(ctx, `
+	if _, err := w.ExecContext(ctx, seed); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestMigration3KeepsLeasesAndEvents builds a store at schema 0002, writes leases and events the old way,
+// then opens it: migration 0003 must carry every lease (now keyed by epoch) and every event (now in
+// batches, same sequence numbers) over, and new events must number on from the old ones.
+func TestMigration3KeepsLeasesAndEvents(t *testing.T) {
+	ctx := context.Background()
+	path := storeAtVersion(t, 2, `
 		INSERT INTO leases (id, issue_id, worker, epoch, state, attempt, created_at, outcome, error)
 			VALUES ('L-7', 'gt-1', 'w1', 7, 'ended', 1, '2026-01-01T00:00:00Z', 'failure', 'tests failed'),
 			       ('L-9', 'gt-1', 'w2', 9, 'acked', 2, '2026-01-01T00:01:00Z', '', '');
 		INSERT INTO events (time, kind, issue_id, lease_id, worker, actor, detail)
 			VALUES ('2026-01-01T00:00:00Z', 'assigned', 'gt-1', 'L-7', 'w1', '', 'attempt 1'),
-			       ('2026-01-01T00:00:30Z', 'failed', 'gt-1', 'L-7', 'w1', '', 'say "why" <here>');`); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+			       ('2026-01-01T00:00:30Z', 'failed', 'gt-1', 'L-7', 'w1', '', 'say "why" <here>');`)
 	db, err := Open(ctx, path, Options{})
 	if err != nil {
 		t.Fatal(err)
