@@ -107,11 +107,11 @@ func BenchmarkDispatch(b *testing.B) {
 	c := fuzzConn()
 	defer c.kill()
 	c.handleFrame([]byte(`{"jsonrpc":"2.0","id":0,"method":"hello","params":{"name":"w"}}`))
-	<-c.out
+	c.out.next()
 	frame := []byte(`{"jsonrpc":"2.0","id":12,"method":"complete","params":{"lease_id":"L-17","epoch":7,"outcome":"success","summary":"done","git_commit":"abc123"}}`)
 	b.ReportAllocs()
 	for b.Loop() {
 		c.handleFrame(frame)
-		<-c.out
+		c.out.next()
 	}
 }

@@ -48,21 +48,37 @@ func FuzzFrameReader(f *testing.F) {
 func fuzzConn() *conn {
 	s := NewServer(newFake(), Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	c := s.newConn(context.Background(), nil, TransportUnix)
-	c.out = make(chan outItem, 1024)
+	c.out = newOutQueue(1024)
 	c.pool.inline = true
 	return c
 }
 
 func drain(t *testing.T, c *conn) {
-	for {
-		select {
-		case it := <-c.out:
-			if !json.Valid(it.body) {
-				t.Fatalf("invalid reply %q", it.body)
-			}
-		default:
-			return
+	for _, it := range c.out.take(nil) {
+		if !json.Valid(it.body) {
+			t.Fatalf("invalid reply %q", it.body)
 		}
+	}
+}
+
+// next waits for the first queued frame and removes it.
+func (q *outQueue) next() outItem {
+	for {
+		<-q.ready
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			it := q.items[0]
+			q.items = q.items[1:]
+			if len(q.items) > 0 {
+				select {
+				case q.ready <- struct{}{}:
+				default:
+				}
+			}
+			q.mu.Unlock()
+			return it
+		}
+		q.mu.Unlock()
 	}
 }
 

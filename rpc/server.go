@@ -250,7 +250,7 @@ type conn struct {
 
 	mode   atomic.Int32 // Framing
 	fr     *frameReader
-	out    chan outItem
+	out    *outQueue
 	done   chan struct{} // closed by kill
 	killed sync.Once
 
@@ -277,7 +277,7 @@ func (s *Server) newConn(parent context.Context, nc net.Conn, transport string) 
 	c.pool.init(s.opts.Workers, s.opts.Pending)
 	if nc != nil {
 		c.sess.Remote = nc.RemoteAddr().String()
-		c.out = make(chan outItem, s.opts.QueueLen)
+		c.out = newOutQueue(s.opts.QueueLen)
 		c.fr = newFrameReader(nc, s.opts.MaxMessageBytes, FramingAuto)
 	}
 	return c
@@ -358,56 +358,60 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 		c.kill()
 		return false
 	}
-	sent := false
-	defer func() {
-		if !sent {
-			c.queued.Add(-int64(len(it.body)))
-		}
-	}()
-	select {
-	case c.out <- it:
-		sent = true
+	ok, room := c.out.put(it)
+	if ok {
 		return true
-	default:
 	}
 	if !wait {
+		c.queued.Add(-int64(len(it.body)))
 		c.srv.opts.Logger.Warn("rpc: outgoing queue full, disconnecting peer", "session", c.sess.ID, "remote", c.sess.Remote)
 		c.kill()
 		return false
 	}
 	t := time.NewTimer(c.srv.opts.WriteTimeout)
 	defer t.Stop()
-	select {
-	case c.out <- it:
-		sent = true
-		return true
-	case <-c.done:
-		return false
-	case <-t.C:
-		c.kill()
-		return false
+	for {
+		select {
+		case <-room:
+			if ok, room = c.out.put(it); ok {
+				return true
+			}
+		case <-c.done:
+			c.queued.Add(-int64(len(it.body)))
+			return false
+		case <-t.C:
+			c.queued.Add(-int64(len(it.body)))
+			c.kill()
+			return false
+		}
 	}
 }
 
-// writeLoop is the connection's only writer: it batches queued frames and writes them with a deadline.
+// writeLoop is the connection's only writer: it takes every queued frame at once and writes them with
+// a deadline and one flush.
 func (c *conn) writeLoop() {
 	bw := bufio.NewWriterSize(c.nc, 8192)
+	var batch []outItem
 	for {
-		var it outItem
 		select {
-		case it = <-c.out:
+		case <-c.out.ready:
 		case <-c.done:
 			return
 		}
+		batch = c.out.take(batch)
+		if len(batch) == 0 {
+			continue
+		}
 		closeAfter := false
 		c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-		for {
+		for i, it := range batch {
 			mode := Framing(c.mode.Load())
 			if mode == FramingAuto {
 				mode = FramingNDJSON
 			}
 			n, err := writeFrame(bw, mode, it.body)
 			c.queued.Add(-int64(len(it.body)))
+			batch[i] = outItem{}
 			if err != nil {
 				c.kill()
 				return
@@ -415,15 +419,6 @@ func (c *conn) writeLoop() {
 			c.srv.opts.Observer.Bytes("out", n)
 			if it.closeAfter {
 				closeAfter = true
-				break
-			}
-			more := false
-			select {
-			case it = <-c.out:
-				more = true
-			default:
-			}
-			if !more {
 				break
 			}
 		}
