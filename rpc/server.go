@@ -390,7 +390,6 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 // writeLoop is the connection's only writer: it takes every queued frame at once and writes them with
 // a deadline and one flush.
 func (c *conn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 8192)
 	var batch []outItem
 	for {
 		select {
@@ -402,31 +401,51 @@ func (c *conn) writeLoop() {
 		if len(batch) == 0 {
 			continue
 		}
-		closeAfter := false
-		c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
-		for i, it := range batch {
-			mode := Framing(c.mode.Load())
-			if mode == FramingAuto {
-				mode = FramingNDJSON
-			}
-			n, err := writeFrame(bw, mode, it.body)
-			c.queued.Add(-int64(len(it.body)))
-			batch[i] = outItem{}
-			if err != nil {
-				c.kill()
-				return
-			}
-			c.srv.opts.Observer.Bytes("out", n)
-			if it.closeAfter {
-				closeAfter = true
-				break
-			}
-		}
-		if err := bw.Flush(); err != nil || closeAfter {
-			c.kill()
+		if !c.writeBatch(batch) {
 			return
 		}
+		if cap(batch) > 64 {
+			batch = nil
+		}
 	}
+}
+
+// writers are the 8 KiB write buffers, borrowed for one batch: an idle connection holds none.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8192) }}
+
+// writeBatch writes frames with one deadline and one flush; false when the connection is done.
+func (c *conn) writeBatch(batch []outItem) bool {
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(c.nc)
+	defer func() {
+		bw.Reset(nil)
+		writers.Put(bw)
+	}()
+	closeAfter := false
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.opts.WriteTimeout))
+	for i, it := range batch {
+		mode := Framing(c.mode.Load())
+		if mode == FramingAuto {
+			mode = FramingNDJSON
+		}
+		n, err := writeFrame(bw, mode, it.body)
+		c.queued.Add(-int64(len(it.body)))
+		batch[i] = outItem{}
+		if err != nil {
+			c.kill()
+			return false
+		}
+		c.srv.opts.Observer.Bytes("out", n)
+		if it.closeAfter {
+			closeAfter = true
+			break
+		}
+	}
+	if err := bw.Flush(); err != nil || closeAfter {
+		c.kill()
+		return false
+	}
+	return true
 }
 
 // closeLater closes the connection after d (used after a failed authentication).
