@@ -24,7 +24,8 @@ type Outbox interface {
 // decision is committed through the Persister; effects are delivered only after that commit.
 // Requests that arrive together are applied as one batch and committed with one Commit (group commit).
 // If a Commit fails, the batch's callers get EUnavailable and the core is rebuilt from the last
-// durable state (a fold of every committed change), so no undurable decision survives.
+// durable state, so no undurable decision survives: reloaded from the Persister when it is also a
+// Loader (the store: nothing is held twice in memory), else from a fold of every committed change.
 // Every call, read-only ones included, is served by Run: start Run before calling.
 type Engine struct {
 	cfg  Config
@@ -38,7 +39,9 @@ type Engine struct {
 
 	// owned by the Run goroutine
 	core      *core
+	loader    Loader // rebuilds the durable state after a failed commit; nil: durable is kept instead
 	durable   *fold
+	stale     error             // a rebuild failed: the core may hold undurable decisions, so requests are refused
 	sessions  map[string]uint64 // durable connected workers and their session
 	waiters   map[uint64]chan claimReply
 	abandoned map[uint64]bool // claims whose caller left while their match was being committed
@@ -72,16 +75,21 @@ func NewEngine(cfg Config, clk Clock, p Persister, snap *Snapshot, out Outbox) (
 	if c.initErr != nil {
 		return nil, fmt.Errorf("new engine: %w", c.initErr)
 	}
-	return &Engine{
+	e := &Engine{
 		cfg: cfg, clk: clk, p: p, out: out,
 		reqs:      make(chan *request, cfg.BatchMax),
 		stopped:   make(chan struct{}),
 		core:      c,
-		durable:   newFold(snap),
 		sessions:  map[string]uint64{},
 		waiters:   map[uint64]chan claimReply{},
 		abandoned: map[uint64]bool{},
-	}, nil
+	}
+	if l, ok := p.(Loader); ok {
+		e.loader = l
+	} else {
+		e.durable = newFold(snap)
+	}
+	return e, nil
 }
 
 // Health returns nil, or the last Commit error while storage is failing.
@@ -119,7 +127,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	)
 	recv := make([]*request, 0, e.cfg.BatchMax)
 	for {
-		if t, ok := e.core.nextDeadline(); ok {
+		t, ok := e.core.nextDeadline()
+		if e.stale != nil {
+			t, ok = e.retryAt, true // the next try to rebuild from the store
+		}
+		if ok {
 			if t.Before(e.retryAt) {
 				t = e.retryAt
 			}
@@ -194,10 +206,21 @@ type pending struct {
 // apply runs requests (and the timers due) against the core and adds the outcome to p (nil: a new batch).
 func (e *Engine) apply(p *pending, batch []*request) *pending {
 	start := time.Now()
+	now := e.clk.Now()
+	if e.stale != nil && !now.Before(e.retryAt) {
+		e.rebuild(now)
+	}
+	if e.stale != nil {
+		uerr := &Error{Code: EUnavailable, Message: "storage failed; retry later", Err: e.stale}
+		for _, r := range batch {
+			r.err = uerr
+			close(r.done)
+		}
+		return p
+	}
 	if p == nil {
 		p = &pending{start: start}
 	}
-	now := e.clk.Now()
 	c := e.core
 	c.tick(now)
 	for _, r := range batch {
@@ -237,7 +260,9 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		return true
 	}
 	if len(p.changes) > 0 {
-		e.durable.apply(p.changes)
+		if e.durable != nil {
+			e.durable.apply(p.changes)
+		}
 		e.setHealth(nil)
 	}
 	for _, r := range p.batch {
@@ -277,21 +302,43 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 	return false
 }
 
-// rollback drops every undurable decision: the core is rebuilt from the durable fold and the
+// rollback drops every undurable decision: the core is rebuilt from the durable state and the
 // still-open sessions are re-attached; parked claims are answered with EUnavailable.
 func (e *Engine) rollback(now time.Time, err error) {
 	e.setHealth(fmt.Errorf("commit: %w", err))
 	e.retryAt = now.Add(time.Second)
-	hw, nextWaiter := e.core.hw, e.core.nextWaiter
-	e.core = newCore(e.cfg, e.durable.snapshot(), now)
-	e.core.hw, e.core.nextWaiter = hw, nextWaiter // waiter ids are never reused
 	clear(e.abandoned)
+	e.failWaiters(&Error{Code: EUnavailable, Message: "storage failed; retry later", Err: err})
+	e.rebuild(now)
+}
+
+// rebuild replaces the core with one built from the durable state; if that state cannot be read,
+// the engine stays stale (every request refused) and tries again after retryAt.
+func (e *Engine) rebuild(now time.Time) {
+	snap := (*Snapshot)(nil)
+	if e.durable != nil {
+		snap = e.durable.snapshot()
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		s, err := e.loader.Load(ctx)
+		cancel()
+		if err != nil {
+			e.stale = fmt.Errorf("reload after a failed commit: %w", err)
+			e.setHealth(e.stale)
+			e.retryAt = now.Add(time.Second)
+			return
+		}
+		snap = s
+	}
+	e.stale = nil
+	hw, nextWaiter := e.core.hw, e.core.nextWaiter
+	e.core = newCore(e.cfg, snap, now)
+	e.core.hw, e.core.nextWaiter = hw, nextWaiter // waiter ids are never reused
 	e.core.needMerge = true
 	for name, s := range e.sessions {
 		e.core.reattach(name, s)
 	}
 	e.core.needDispatch = true
-	e.failWaiters(&Error{Code: EUnavailable, Message: "storage failed; retry later", Err: err})
 }
 
 func (e *Engine) failWaiters(err error) {

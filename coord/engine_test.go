@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,9 +27,20 @@ type harness struct {
 // startEngine runs an engine on p's current snapshot with a fake clock at now.
 func startEngine(t *testing.T, cfg Config, p *memPersister, clk *FakeClock) *harness {
 	t.Helper()
+	return startEngineOn(t, cfg, p, p, clk)
+}
+
+// commitOnly hides memPersister's Load: the engine keeps its own fold of the durable state.
+type commitOnly struct{ m *memPersister }
+
+func (c commitOnly) Commit(ctx context.Context, chs []Change) error { return c.m.Commit(ctx, chs) }
+
+// startEngineOn is startEngine with the engine committing through persister (p or a wrapper of it).
+func startEngineOn(t *testing.T, cfg Config, p *memPersister, persister Persister, clk *FakeClock) *harness {
+	t.Helper()
 	snap, _ := p.Load(context.Background())
 	out := newRecOutbox()
-	e, err := NewEngine(cfg, clk, p, snap, out)
+	e, err := NewEngine(cfg, clk, persister, snap, out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,39 +183,102 @@ func TestEngineGroupCommit(t *testing.T) {
 	}
 }
 
+// TestEngineCommitFailure checks that a failed commit undoes its batch, with the durable state
+// reloaded from the persister (the store's way) and with the engine's own fold (a commit-only persister).
 func TestEngineCommitFailure(t *testing.T) {
-	h := startEngine(t, testCfg(), newMemPersister(nil), NewFakeClock(t0))
+	for _, tc := range []struct {
+		name string
+		wrap func(*memPersister) Persister
+	}{
+		{"reloaded", func(m *memPersister) Persister { return m }},
+		{"fold", func(m *memPersister) Persister { return commitOnly{m} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mp := newMemPersister(nil)
+			h := startEngineOn(t, testCfg(), mp, tc.wrap(mp), NewFakeClock(t0))
+			ctx := h.ctx
+			_ = h.e.PutIssues(ctx, puts(iss("a", 1)))
+			if _, err := h.e.Connect(ctx, Hello{Name: "w"}, 1); err != nil {
+				t.Fatal(err)
+			}
+			l := h.nextPush().A.Lease
+			h.p.setFail(errors.New("disk full"))
+			if err := h.e.Ack(ctx, "w", l.ID, l.Epoch); ErrorCode(err) != EUnavailable {
+				t.Fatalf("ack during failure: %v", err)
+			}
+			if err := h.e.PutIssues(ctx, puts(iss("b", 0))); ErrorCode(err) != EUnavailable {
+				t.Fatalf("put during failure: %v", err)
+			}
+			if h.e.Health() == nil {
+				t.Fatal("engine reports healthy while commits fail")
+			}
+			h.p.setFail(nil)
+			got, ok := h.e.Lease(l.ID)
+			if !ok || got.State != LeasePushed {
+				t.Fatalf("undurable ack survived: %+v", got)
+			}
+			if r := h.e.Ready(0); len(r) != 0 {
+				t.Fatalf("undurable put survived: %v", r)
+			}
+			if err := h.e.Ack(ctx, "w", l.ID, l.Epoch); err != nil {
+				t.Fatal(err)
+			}
+			if h.e.Health() != nil {
+				t.Fatal("still unhealthy after a good commit")
+			}
+			h.noPush()
+		})
+	}
+}
+
+// loadFails is a memPersister whose Load can be made to fail.
+type loadFails struct {
+	*memPersister
+	fail atomic.Bool
+}
+
+func (l *loadFails) Load(ctx context.Context) (*Snapshot, error) {
+	if l.fail.Load() {
+		return nil, errors.New("database unreadable")
+	}
+	return l.memPersister.Load(ctx)
+}
+
+// TestEngineStaysStaleUntilReloaded: when the durable state cannot be read back after a failed commit,
+// every request is refused (the core may hold undurable decisions) until a reload succeeds, one second
+// later at the earliest; then the engine serves the durable state.
+func TestEngineStaysStaleUntilReloaded(t *testing.T) {
+	mp := newMemPersister(nil)
+	lf := &loadFails{memPersister: mp}
+	clk := NewFakeClock(t0)
+	h := startEngineOn(t, testCfg(), mp, lf, clk)
 	ctx := h.ctx
-	_ = h.e.PutIssues(ctx, puts(iss("a", 1)))
-	if _, err := h.e.Connect(ctx, Hello{Name: "w"}, 1); err != nil {
+	if err := h.e.PutIssues(ctx, puts(iss("a", 1))); err != nil {
 		t.Fatal(err)
 	}
-	l := h.nextPush().A.Lease
-	h.p.setFail(errors.New("disk full"))
-	if err := h.e.Ack(ctx, "w", l.ID, l.Epoch); ErrorCode(err) != EUnavailable {
-		t.Fatalf("ack during failure: %v", err)
-	}
+	mp.setFail(errors.New("disk full"))
+	lf.fail.Store(true)
 	if err := h.e.PutIssues(ctx, puts(iss("b", 0))); ErrorCode(err) != EUnavailable {
 		t.Fatalf("put during failure: %v", err)
 	}
+	mp.setFail(nil)
+	if err := h.e.PutIssues(ctx, puts(iss("c", 0))); ErrorCode(err) != EUnavailable {
+		t.Fatalf("put while the durable state cannot be read: %v, want unavailable", err)
+	}
 	if h.e.Health() == nil {
-		t.Fatal("engine reports healthy while commits fail")
+		t.Fatal("healthy while stale")
 	}
-	h.p.setFail(nil)
-	got, ok := h.e.Lease(l.ID)
-	if !ok || got.State != LeasePushed {
-		t.Fatalf("undurable ack survived: %+v", got)
+	lf.fail.Store(false)
+	if err := h.e.PutIssues(ctx, puts(iss("c", 0))); ErrorCode(err) != EUnavailable {
+		t.Fatalf("put before the retry time: %v, want unavailable", err)
 	}
-	if r := h.e.Ready(0); len(r) != 0 {
-		t.Fatalf("undurable put survived: %v", r)
+	clk.Advance(time.Second)
+	if err := h.e.PutIssues(ctx, puts(iss("c", 0))); err != nil {
+		t.Fatalf("put after the reload: %v", err)
 	}
-	if err := h.e.Ack(ctx, "w", l.ID, l.Epoch); err != nil {
-		t.Fatal(err)
+	if r := h.e.Ready(0); len(r) != 2 || r[0] != "c" || r[1] != "a" {
+		t.Fatalf("ready after the reload = %v, want c, a (b was never durable)", r)
 	}
-	if h.e.Health() != nil {
-		t.Fatal("still unhealthy after a good commit")
-	}
-	h.noPush()
 }
 
 func TestEngineTimers(t *testing.T) {
