@@ -76,13 +76,6 @@ func (s *dirtySet) after(after string, limit int) []string {
 	return out
 }
 
-// len returns how many ids the set holds.
-func (s *dirtySet) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ids.Len()
-}
-
 // dirtyChunk is how many ids one read of dirty records asks for.
 const dirtyChunk = 512
 
@@ -99,15 +92,7 @@ func (db *DB) dirtyRecords(ctx context.Context, after string, limit int) ([]bead
 		if len(ids) == 0 {
 			break
 		}
-		js, err := json.Marshal(ids)
-		if err != nil {
-			return nil, fmt.Errorf("encode ids: %w", err)
-		}
-		rows, err := db.rs[rDirtyByIDs].QueryContext(ctx, string(js))
-		if err != nil {
-			return nil, unavailable("read", fmt.Errorf("read dirty issues after %q: %w", after, err))
-		}
-		recs, err := collectRecords(rows, len(ids))
+		recs, err := db.dirtyAmong(ctx, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -115,4 +100,17 @@ func (db *DB) dirtyRecords(ctx context.Context, after string, limit int) ([]bead
 		after = ids[len(ids)-1]
 	}
 	return out, nil
+}
+
+// dirtyAmong reads, by id, the records among ids (at most dirtyChunk) whose dirty flag is set.
+func (db *DB) dirtyAmong(ctx context.Context, ids []string) ([]beads.StoredRecord, error) {
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("encode ids: %w", err)
+	}
+	rows, err := db.rs[rDirtyByIDs].QueryContext(ctx, string(js))
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read dirty issues by id: %w", err))
+	}
+	return collectRecords(rows, len(ids))
 }

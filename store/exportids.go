@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -28,15 +26,7 @@ func (db *DB) DirtyByID(ctx context.Context, ids []string) ([]beads.StoredRecord
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), dirtyChunk)]
 		ids = ids[len(chunk):]
-		js, err := json.Marshal(chunk)
-		if err != nil {
-			return nil, fmt.Errorf("encode ids: %w", err)
-		}
-		rows, err := db.rs[rDirtyByIDs].QueryContext(ctx, string(js))
-		if err != nil {
-			return nil, unavailable("read", fmt.Errorf("read dirty issues by id: %w", err))
-		}
-		recs, err := collectRecords(rows, 0)
+		recs, err := db.dirtyAmong(ctx, chunk)
 		if err != nil {
 			return nil, err
 		}
