@@ -317,15 +317,7 @@ func (db *DB) commitBatch(batch []*commitReq) {
 // returns the number of changes committed. Without isolate, a failing request among several rolls
 // everything back and runBatch returns ok == false with errs untouched.
 func (db *DB) runBatch(batch []*commitReq, errs []error, live int, isolate bool) (changes int, ok bool) {
-	failAll := func(err error) (int, bool) {
-		err = unavailable("write", err)
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
-		return 0, true
-	}
+	failAll := func(err error) (int, bool) { return failRest(errs, err) }
 	conn, err := db.w.Conn(context.Background())
 	if err != nil {
 		return failAll(fmt.Errorf("writer connection: %w", err))
@@ -348,17 +340,21 @@ func (db *DB) runBatch(batch []*commitReq, errs []error, live int, isolate bool)
 	return changes, ok
 }
 
+// failRest gives err to every request of the batch not answered yet; as a runBatch result: nothing
+// committed, no retry.
+func failRest(errs []error, err error) (int, bool) {
+	err = unavailable("write", err)
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+	}
+	return 0, true
+}
+
 // runBatchOn is runBatch on the writer's driver connection.
 func (db *DB) runBatchOn(t *wtx, batch []*commitReq, errs []error, live int, isolate bool) (changes int, ok bool) {
-	failAll := func(err error) (int, bool) {
-		err = unavailable("write", err)
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
-		return 0, true
-	}
+	failAll := func(err error) (int, bool) { return failRest(errs, err) }
 	rollback := func() { _ = t.run("ROLLBACK") }
 	if err := t.run("BEGIN IMMEDIATE"); err != nil {
 		return failAll(fmt.Errorf("begin: %w", err))
