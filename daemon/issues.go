@@ -205,7 +205,7 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 		is.Dependencies = append(is.Dependencies, beads.Dependency{DependsOnID: dp.ID, Type: t, CreatedAt: now, CreatedBy: "gtc"})
 	}
 	// The scheduler refuses an id that exists (in memory, atomically with the put): a generated id
-	// that collides is drawn again, longer after every ten tries.
+	// that collides is drawn again (candidateID).
 	prefix := ""
 	if p.ID == "" {
 		prefix = s.prefix(ctx)
@@ -213,10 +213,10 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 	for n := 0; ; n++ {
 		id := p.ID
 		if id == "" {
-			if n >= 70 {
+			if n >= idTries {
 				return nil, coord.Errorf(coord.EInternal, "no free issue id under prefix %s", prefix)
 			}
-			id = prefix + "-" + randBase36(4+n/10)
+			id = candidateID(prefix, n)
 		}
 		is.ID = id
 		for i := range is.Dependencies {
@@ -259,18 +259,22 @@ func (s *issueService) exists(ctx context.Context, id string) error {
 // through another path than create (a convoy's tracking issue); callers hold s.mu.
 func (s *issueService) newID(ctx context.Context) (string, error) {
 	prefix := s.prefix(ctx)
-	for n := 4; n <= 10; n++ {
-		for try := 0; try < 10; try++ {
-			id := prefix + "-" + randBase36(n)
-			if _, _, err := s.d.db.Body(ctx, id); coord.ErrorCode(err) == coord.ENotFound {
-				return id, nil
-			} else if err != nil {
-				return "", err
-			}
+	for n := 0; n < idTries; n++ {
+		id := candidateID(prefix, n)
+		if _, _, err := s.d.db.Body(ctx, id); coord.ErrorCode(err) == coord.ENotFound {
+			return id, nil
+		} else if err != nil {
+			return "", err
 		}
 	}
 	return "", coord.Errorf(coord.EInternal, "no free issue id under prefix %s", prefix)
 }
+
+// idTries is how many ids are drawn before giving up; candidateID draws the n-th: 4 random base-36
+// characters after the prefix, one more after every ten collisions.
+const idTries = 70
+
+func candidateID(prefix string, n int) string { return prefix + "-" + randBase36(4+n/10) }
 
 // prefix is the issue prefix: config.yaml's issue-prefix, else the first stored id's, else "gtc".
 // It is cached until config.yaml's modification time changes; callers hold s.mu.
