@@ -10,7 +10,9 @@ type outQueue struct {
 	items []outItem
 	max   int
 	ready chan struct{} // one token: there are frames to take
-	room  chan struct{} // closed (and replaced) each time the writer takes frames
+	room  chan struct{} // closed (and replaced) when the writer takes frames while a sender waits
+	// waiting says a sender found the queue full since the last take
+	waiting bool
 }
 
 func newOutQueue(max int) *outQueue {
@@ -23,6 +25,7 @@ func (q *outQueue) put(it outItem) (bool, <-chan struct{}) {
 	q.mu.Lock()
 	if len(q.items) >= q.max {
 		room := q.room
+		q.waiting = true
 		q.mu.Unlock()
 		return false, room
 	}
@@ -44,8 +47,10 @@ func (q *outQueue) take(buf []outItem) []outItem {
 	if cap(q.items) > 64 {
 		q.items = nil // a burst is over: do not keep its backing array for an idle connection
 	}
-	close(q.room)
-	q.room = make(chan struct{})
+	if q.waiting {
+		close(q.room)
+		q.room, q.waiting = make(chan struct{}), false
+	}
 	q.mu.Unlock()
 	return buf
 }
