@@ -35,6 +35,7 @@ func serveCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-message", Value: 1 << 20, EnvVars: []string{"GTC_MAX_MESSAGE"}, Usage: "largest JSON-RPC message in bytes"},
 			&cli.IntFlag{Name: "max-conns", Value: 10000, EnvVars: []string{"GTC_MAX_CONNS"}, Usage: "most concurrent connections"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
+			&cli.StringFlag{Name: "trace", Hidden: true, Usage: "write a runtime execution trace of the whole run to this file (go tool trace)"},
 			&cli.StringFlag{Name: "memprofile", Hidden: true, Usage: "write a heap profile to this file at shutdown (go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -53,6 +54,13 @@ func serveCommand() *cli.Command {
 					return err
 				}
 				defer stopProfile()
+			}
+			if p := c.String("trace"); p != "" {
+				stopTrace, err := startTrace(p)
+				if err != nil {
+					return err
+				}
+				defer stopTrace()
 			}
 			if p := c.String("memprofile"); p != "" {
 				defer writeHeapProfile(p)
