@@ -117,12 +117,14 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	wq.Set("_synchronous", "NORMAL")
 	wq.Set("_busy_timeout", busy)
 	wq.Set("_foreign_keys", "1")
-	// 8 MiB. Not more: SQLite scans its whole page-cache hash table at the end of a write transaction
+	// 4 MiB. Not more: SQLite scans its whole page-cache hash table at the end of a write transaction
 	// after a b-tree balance has swapped pages (the swap parks a page at the pending-byte page number, so
 	// the cache's largest key stays far past the end of the file). With 64 MiB that scan was ~7 % of
-	// the CPU of the durable-cycle benchmark; 16 -> 8 MiB cut a 10,000-issue server's RSS by ~7 MB with
-	// no loss of throughput (gtc loadtest --agents 100 --issues 10000; BenchmarkDurableCycles).
-	wq.Set("_cache_size", "-8192")
+	// the CPU of the durable-cycle benchmark; 16 -> 8 MiB cut a 10,000-issue server's RSS by ~7 MB, and
+	// 8 -> 4 MiB by ~3.5 MB more, with no loss of throughput at 10,000 or 100,000 issues (pages the cache
+	// misses come from the OS page cache). 2 MiB saved 2 MB more but cost ~15 % at 100,000 issues
+	// (gtc loadtest --agents 100 --issues 10000 and --agents 1000 --issues 100000; docs/benchmarks.md).
+	wq.Set("_cache_size", "-4096")
 	w, err := sqlx.Open("sqlite3", fileURI(db.path, wq))
 	if err != nil {
 		return err
