@@ -325,7 +325,8 @@ type pool struct {
 	workers int
 	pending int
 	closed  bool
-	inline  bool // HTTP: run in the caller
+	inline  bool     // HTTP: run in the caller
+	runner  *workers // the server's parked goroutines (nil: a new goroutine per run)
 	wg      sync.WaitGroup
 }
 
@@ -347,7 +348,11 @@ func (p *pool) add(f func(), force bool) bool {
 	case p.active < p.workers:
 		p.active++
 		p.wg.Add(1)
-		go p.run(f)
+		if p.runner != nil {
+			p.runner.run(func() { p.run(f) })
+		} else {
+			go p.run(f)
+		}
 	case len(p.q) < p.pending || force:
 		p.q = append(p.q, f)
 	default:
