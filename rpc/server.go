@@ -98,7 +98,8 @@ type Server struct {
 	nconns    int
 	refusing  int // refusals being answered
 
-	wg sync.WaitGroup // accept loops and connections
+	wg      sync.WaitGroup // accept loops and connections
+	workers *workers       // parked request goroutines, shared by the connections
 }
 
 // NewServer returns a server calling b.
@@ -106,7 +107,7 @@ func NewServer(b Backend, opts Options) *Server {
 	opts.defaults()
 	return &Server{
 		b: b, opts: opts, idem: newIdemCache(opts.IdempotencyKeys),
-		conns: map[uint64]*conn{}, listeners: map[net.Listener]struct{}{},
+		conns: map[uint64]*conn{}, listeners: map[net.Listener]struct{}{}, workers: newWorkers(),
 	}
 }
 
@@ -218,7 +219,7 @@ func (s *Server) Shutdown(ctx context.Context, reason string) error {
 		c.enqueue(outItem{body: body, closeAfter: true}, false)
 	}
 	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
+	go func() { s.wg.Wait(); s.workers.stop(); close(done) }()
 	select {
 	case <-done:
 		return nil
@@ -275,6 +276,7 @@ func (s *Server) newConn(parent context.Context, nc net.Conn, transport string) 
 	c.sess = Session{ID: s.nextSession.Add(1), Transport: transport}
 	c.ctx, c.cancel = context.WithCancel(parent)
 	c.pool.init(s.opts.Workers, s.opts.Pending)
+	c.pool.runner = s.workers
 	if nc != nil {
 		c.sess.Remote = nc.RemoteAddr().String()
 		c.out = newOutQueue(s.opts.QueueLen)
@@ -300,17 +302,14 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 	})
 	defer helloTimer.Stop()
 
-	writerDone := make(chan struct{})
-	go func() { defer close(writerDone); c.writeLoop() }()
 	jc := jsonrpc2.NewConn(c.ctx, (*serverStream)(c), jsonrpc2.HandlerWithError(unexpectedRequest),
 		jsonrpc2.SetLogger(log.New(io.Discard, "", 0)))
-	select {
-	case <-jc.DisconnectNotify():
-	case <-c.done:
-	}
+	// This goroutine is the connection's writer (one goroutine fewer per connection than a separate
+	// writer): it returns once the connection is killed — by the reader's end (jsonrpc2 closes the
+	// stream), a failed write, the hello timer or Shutdown.
+	c.writeLoop()
 	c.kill()
 	jc.Close()
-	<-writerDone
 	c.pool.close()
 	c.dropPending()
 	c.unsubscribe()
