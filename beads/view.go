@@ -27,6 +27,9 @@ func (ft *flexTime) UnmarshalJSON(b []byte) error {
 	}
 	s, ok := plainString(b)
 	if !ok {
+		s, ok = unquoteJSON(b)
+	}
+	if !ok {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return fmt.Errorf("timestamp %s: not a string", b)
 		}
@@ -76,9 +79,11 @@ func (fs *flexString) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		s, ok := unquoteJSON(b)
+		if !ok {
+			if err := json.Unmarshal(b, &s); err != nil {
+				return err
+			}
 		}
 		*fs = flexString(s)
 		return nil
@@ -99,9 +104,11 @@ func (fi *flexID) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		s, ok := unquoteJSON(b)
+		if !ok {
+			if err := json.Unmarshal(b, &s); err != nil {
+				return err
+			}
 		}
 		*fi = flexID(s)
 		return nil
@@ -204,9 +211,21 @@ func (r *Record) issueRef() (*Issue, error) {
 
 func decodeIssue(raw []byte) (Issue, error) {
 	var w wireIssue
-	if err := json.Unmarshal(raw, &w); err != nil {
+	if err := decodeWire(raw, &w); err != nil {
 		return Issue{}, err
 	}
+	is := issueOf(&w)
+	if is.Status == "" {
+		is.Status = "open"
+	}
+	if is.IssueType == "" {
+		is.IssueType = "task"
+	}
+	return is, nil
+}
+
+// issueOf maps a decoded record to the view, without the defaults decodeIssue adds.
+func issueOf(w *wireIssue) Issue {
 	is := Issue{
 		ID: w.ID, Title: w.Title, Description: w.Description, Design: w.Design,
 		AcceptanceCriteria: w.AcceptanceCriteria, Notes: w.Notes, Status: w.Status,
@@ -216,11 +235,8 @@ func decodeIssue(raw []byte) (Issue, error) {
 		DeferUntil: w.DeferUntil.ptr(), Labels: w.Labels, Pinned: w.Pinned,
 		Ephemeral: w.Ephemeral || w.Wisp, DeletedAt: w.DeletedAt.ptr(),
 	}
-	if is.Status == "" {
-		is.Status = "open"
-	}
-	if is.IssueType == "" {
-		is.IssueType = "task"
+	if len(w.Dependencies) > 0 {
+		is.Dependencies = make([]Dependency, 0, len(w.Dependencies))
 	}
 	for _, d := range w.Dependencies {
 		is.Dependencies = append(is.Dependencies, Dependency{
@@ -228,12 +244,15 @@ func decodeIssue(raw []byte) (Issue, error) {
 			CreatedAt: d.CreatedAt.t, CreatedBy: d.CreatedBy, Metadata: string(d.Metadata),
 		})
 	}
+	if len(w.Comments) > 0 {
+		is.Comments = make([]Comment, 0, len(w.Comments))
+	}
 	for _, c := range w.Comments {
 		is.Comments = append(is.Comments, Comment{
 			ID: string(c.ID), IssueID: c.IssueID, Author: c.Author, Text: c.Text, CreatedAt: c.CreatedAt.t,
 		})
 	}
-	return is, nil
+	return is
 }
 
 func cloneIssue(is Issue) Issue {

@@ -102,12 +102,12 @@ func scanIssue(sc scanner) (beads.StoredRecord, error) {
 	if raw != nil {
 		rec.Raw = raw
 	}
-	if err := json.Unmarshal(body, &rec.Issue); err != nil {
+	var err error
+	if rec.Issue, err = beads.DecodeIssueJSON(body); err != nil { // json.Unmarshal's result, without its cost
 		return rec, fmt.Errorf("decode stored issue %s: %w", rec.ID, err)
 	}
 	is := &rec.Issue
 	is.Status, is.Assignee, is.CloseReason = status, assignee, cr
-	var err error
 	if is.UpdatedAt, err = parseTime(updated); err != nil {
 		return rec, err
 	}
