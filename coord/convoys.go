@@ -80,11 +80,11 @@ func (c *core) convoyCreate(now time.Time, cc ConvoyCreate) (ConvoyProgress, err
 	}
 	for _, id := range cc.IssueIDs {
 		it := c.issues[id]
-		if hasLabel(it.meta.Labels, label) {
+		if hasLabel(it.labels(), label) {
 			continue
 		}
 		c.indexConvoys(it, false)
-		it.meta.Labels = append(append([]string(nil), it.meta.Labels...), label)
+		it.addLabel(label)
 		c.indexConvoys(it, true)
 		c.emitState(it, &[2][]string{{label}, nil})
 		c.refresh(it)
@@ -106,21 +106,20 @@ func (c *core) convoyProgress(name string) ConvoyProgress {
 }
 
 func (c *core) convoyAdd(p *ConvoyProgress, it *issue) {
-	m := &it.meta
-	if m.IssueType == TypeConvoy {
-		if p.TrackingID == "" || m.ID < p.TrackingID {
-			p.TrackingID, p.Tracking = m.ID, m.Status
+	if it.itype == c.st.convoy {
+		if p.TrackingID == "" || it.id < p.TrackingID {
+			p.TrackingID, p.Tracking = it.id, c.str(it.status)
 		}
 		return
 	}
 	p.Total++
-	p.IssueIDs = append(p.IssueIDs, m.ID)
+	p.IssueIDs = append(p.IssueIDs, it.id)
 	switch {
-	case m.Status == c.cfg.StatusClosed:
+	case it.status == c.st.closed:
 		p.Closed++
-	case hasLabel(m.Labels, c.cfg.FailedLabel) || hasLabel(m.Labels, "hook:failed"):
+	case hasLabel(it.labels(), c.cfg.FailedLabel) || hasLabel(it.labels(), "hook:failed"):
 		p.Failed++
-	case m.Status == c.cfg.StatusInProgress || m.Status == c.cfg.StatusHooked:
+	case it.status == c.st.inProgress || it.status == c.st.hooked:
 		p.InProgress++
 	default:
 		p.Open++
@@ -147,12 +146,12 @@ func (c *core) convoyList() []ConvoyProgress {
 
 // indexConvoys adds (or removes) it to the member sets of the convoys its labels name.
 func (c *core) indexConvoys(it *issue, add bool) {
-	for _, l := range it.meta.Labels {
+	for _, l := range it.labels() {
 		if !strings.HasPrefix(l, ConvoyLabelPrefix) || len(l) == len(ConvoyLabelPrefix) {
 			continue
 		}
 		if !add {
-			delete(c.convoys[l], it.meta.ID)
+			delete(c.convoys[l], it.id)
 			if len(c.convoys[l]) == 0 {
 				delete(c.convoys, l)
 			}
@@ -164,14 +163,14 @@ func (c *core) indexConvoys(it *issue, add bool) {
 		if c.convoys[l] == nil {
 			c.convoys[l] = map[string]*issue{}
 		}
-		c.convoys[l][it.meta.ID] = it
+		c.convoys[l][it.id] = it
 	}
 }
 
 // convoyMaybeComplete is a cheap pre-check: false as soon as one work issue with label is not closed.
 func (c *core) convoyMaybeComplete(label string) bool {
 	for _, it := range c.convoys[label] {
-		if it.meta.IssueType != TypeConvoy && it.meta.Status != c.cfg.StatusClosed {
+		if it.itype != c.st.convoy && it.status != c.st.closed {
 			return false
 		}
 	}
@@ -180,10 +179,10 @@ func (c *core) convoyMaybeComplete(label string) bool {
 
 // convoysOf closes the tracking issue of every convoy of it that is now complete.
 func (c *core) convoysOf(it *issue) {
-	if it.meta.Status != c.cfg.StatusClosed || it.meta.IssueType == TypeConvoy {
+	if it.status != c.st.closed || it.itype == c.st.convoy {
 		return
 	}
-	for _, l := range it.meta.Labels {
+	for _, l := range it.labels() {
 		name, ok := strings.CutPrefix(l, ConvoyLabelPrefix)
 		if !ok || name == "" {
 			continue
@@ -199,11 +198,10 @@ func (c *core) convoysOf(it *issue) {
 		if tr.lease != nil {
 			continue
 		}
-		m := &tr.meta
-		m.Status, m.UpdatedAt, m.CloseReason = c.cfg.StatusClosed, c.now, "convoy complete"
+		c.setState(tr, c.st.closed, c.str(tr.assignee), "convoy complete")
 		c.emitState(tr, nil)
-		c.recompute(c.affected(m.ID, parentsOf(tr.edges)))
-		c.event("convoy_completed", m.ID, "", "", fmt.Sprintf("convoy %s: %d of %d issues closed", name, p.Closed, p.Total))
+		c.recompute(c.affected(tr.id, c.parentsOf(tr)))
+		c.event("convoy_completed", tr.id, "", "", fmt.Sprintf("convoy %s: %d of %d issues closed", name, p.Closed, p.Total))
 	}
 }
 

@@ -17,8 +17,9 @@ type core struct {
 	rev        map[string][]revEdge  // dependency target (spawner for waits-for) -> edges pointing at it
 	heap       readyHeap             // every ready issue
 	labelHeaps map[string]*readyHeap // ready issues per label a filter asked for
-	nextSlot   int
-	leases     map[string]*Lease // live leases by id
+	syms       symtab                // strings many issues repeat (issue.go)
+	st         statuses              // symbols of the configured statuses
+	leases     map[string]*Lease     // live leases by id
 	workers    map[string]*worker
 	freeQ      []*worker // workers that may take a push, longest idle first
 	waiters    []*waiter // parked claims, oldest first
@@ -45,24 +46,6 @@ type core struct {
 	effects    []outEffect
 }
 
-// issue is the in-memory state of one issue.
-type issue struct {
-	meta       IssueMeta
-	edges      []edge
-	direct     bool         // held back by one of its own edges
-	depth      int          // distance to the nearest directly blocked ancestor, noBlock if none
-	lease      *Lease       // live lease, if any
-	hpos       []int        // position per heap slot; hpos[0] is the global heap, -1 = absent
-	inLabel    []*readyHeap // label heaps holding it
-	cls        int
-	rejectedBy string // worker that last rejected it; it is not pushed to that worker again
-}
-
-// agedAt is the aging sort key: created_at moved later by one aging step per priority level.
-func (it *issue) agedAt(aging time.Duration) time.Time {
-	return it.meta.CreatedAt.Add(time.Duration(it.meta.Priority) * aging)
-}
-
 // newCore builds a core from a snapshot; every worker starts disconnected at now with its grace running.
 func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 	cfg = cfg.withDefaults(now)
@@ -79,6 +62,7 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 	for _, t := range cfg.WorkflowTypes {
 		c.workflow[t] = true
 	}
+	c.initSyms()
 	if snap == nil {
 		c.initErr = c.initMerges(nil)
 		return c
@@ -139,8 +123,7 @@ func normalize(m IssueMeta, cfg Config) IssueMeta {
 
 // insertIssue adds a new issue without recomputing anything.
 func (c *core) insertIssue(m IssueMeta) *issue {
-	it := &issue{meta: m, hpos: []int{-1}, depth: noBlock, cls: clsOther}
-	it.edges = edgesOf(&it.meta)
+	it := c.newIssue(m)
 	c.issues[m.ID] = it
 	c.indexConvoys(it, true)
 	c.counts[clsOther]++
@@ -184,24 +167,24 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 	}
 	for _, p := range puts {
 		old := c.issues[p.Issue.ID]
-		if old != nil && p.FromImport && old.meta.UpdatedAt.After(p.Issue.UpdatedAt) {
+		if old != nil && p.FromImport && old.updatedAt.After(p.Issue.UpdatedAt) {
 			continue // read from the file before gtc's latest change to it: gtc's version wins
 		}
 		if old != nil && p.KeepState {
-			c.keepState(&p.Issue, &old.meta)
+			c.keepState(&p.Issue, old)
 		}
 		m := normalize(MetaOf(p.Issue), c.cfg)
 		c.emit(p)
 		if old == nil {
 			it := c.insertIssue(m)
-			c.recompute(c.affected(m.ID, parentsOf(it.edges)))
+			c.recompute(c.affected(m.ID, c.parentsOf(it)))
 			c.convoysOf(it)
 			continue
 		}
 		wasDead := old.cls == clsDead
-		m.Attempts, m.NotBefore = old.meta.Attempts, old.meta.NotBefore
+		m.Attempts, m.NotBefore = old.attempts(), old.notBefore()
 		if m.StartedAt == nil {
-			m.StartedAt = old.meta.StartedAt
+			m.StartedAt = old.startedAt
 		}
 		if l := old.lease; l != nil && (m.Assignee != l.Worker ||
 			(m.Status != c.cfg.StatusHooked && m.Status != c.cfg.StatusInProgress)) {
@@ -209,46 +192,45 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			c.cancelEffect(l, "issue changed outside gtc")
 			c.event("cancelled", l.IssueID, l.ID, l.Worker, "issue changed outside gtc")
 		}
-		parents := parentsOf(old.edges)
+		parents := c.parentsOf(old)
 		c.indexEdges(old, false)
 		c.indexConvoys(old, false)
-		old.meta = m
+		c.setMeta(old, m)
 		c.indexConvoys(old, true)
-		old.edges = edgesOf(&old.meta)
 		c.indexEdges(old, true)
 		if wasDead && !(m.Status == c.cfg.StatusBlocked && hasLabel(m.Labels, c.cfg.FailedLabel)) {
 			// A human revived a dead-lettered issue: it starts over with a fresh attempt budget.
-			old.meta.Attempts, old.meta.NotBefore = 0, time.Time{}
+			old.setRetry(0, time.Time{})
 			c.emitState(old, nil)
 		}
-		c.recompute(c.affected(m.ID, append(parents, parentsOf(old.edges)...)))
+		c.recompute(c.affected(m.ID, append(parents, c.parentsOf(old)...)))
 		c.convoysOf(old)
 	}
 	return nil
 }
 
-// keepState overwrites the scheduler-owned fields of is with the current state m.
-func (c *core) keepState(is *beads.Issue, m *IssueMeta) {
+// keepState overwrites the scheduler-owned fields of is with the current state of it.
+func (c *core) keepState(is *beads.Issue, it *issue) {
+	status := c.str(it.status)
 	switch {
-	case m.Status != c.cfg.StatusClosed:
+	case it.status != c.st.closed:
 		is.ClosedAt = nil
-	case is.Status != m.Status || is.ClosedAt == nil:
-		t := m.UpdatedAt // closed by the scheduler after the caller's read: closed_at is that change's time
+	case is.Status != status || is.ClosedAt == nil:
+		t := it.updatedAt // closed by the scheduler after the caller's read: closed_at is that change's time
 		is.ClosedAt = &t
 	}
-	is.Status, is.Assignee, is.CloseReason = m.Status, m.Assignee, m.CloseReason
-	if m.StartedAt != nil {
-		is.StartedAt = m.StartedAt
+	is.Status, is.Assignee, is.CloseReason = status, c.str(it.assignee), c.str(it.closeReason)
+	if it.startedAt != nil {
+		is.StartedAt = it.startedAt
 	}
 }
 
 // emitState records the scheduler-owned fields of an issue as an IssueState change.
 func (c *core) emitState(it *issue, labels *[2][]string) {
-	m := &it.meta
-	st := IssueState{ID: m.ID, Status: m.Status, Assignee: m.Assignee, UpdatedAt: m.UpdatedAt,
-		StartedAt: m.StartedAt, CloseReason: m.CloseReason, Attempts: m.Attempts, NotBefore: m.NotBefore}
-	if m.Status == c.cfg.StatusClosed {
-		t := m.UpdatedAt
+	st := IssueState{ID: it.id, Status: c.str(it.status), Assignee: c.str(it.assignee), UpdatedAt: it.updatedAt,
+		StartedAt: it.startedAt, CloseReason: c.str(it.closeReason), Attempts: it.attempts(), NotBefore: it.notBefore()}
+	if it.status == c.st.closed {
+		t := it.updatedAt
 		st.ClosedAt = &t
 	}
 	if labels != nil {
@@ -259,14 +241,18 @@ func (c *core) emitState(it *issue, labels *[2][]string) {
 }
 
 // setStatus changes the status and assignee of an issue, records it and recomputes what depends on it.
-func (c *core) setStatus(it *issue, status, assignee string) {
-	m := &it.meta
-	m.Status, m.Assignee, m.UpdatedAt = status, assignee, c.now
-	if status != c.cfg.StatusClosed {
-		m.CloseReason = ""
+func (c *core) setStatus(it *issue, status sym, assignee string) {
+	it.status, it.assignee, it.updatedAt = status, c.intern(assignee), c.now
+	if status != c.st.closed {
+		it.closeReason = 0
 	}
 	c.emitState(it, nil)
-	c.recompute(c.affected(m.ID, parentsOf(it.edges)))
+	c.recompute(c.affected(it.id, c.parentsOf(it)))
+}
+
+// setState sets the status, assignee and close reason of an issue at now (the caller records it).
+func (c *core) setState(it *issue, status sym, assignee, closeReason string) {
+	it.status, it.assignee, it.closeReason, it.updatedAt = status, c.intern(assignee), c.intern(closeReason), c.now
 }
 
 // pause stops (or resumes) new assignments.
@@ -290,7 +276,7 @@ func (c *core) pause(now time.Time, p bool) {
 func (c *core) readyIDs(limit int) []string {
 	var out []string
 	c.heap.walk(func(it *issue) bool {
-		out = append(out, it.meta.ID)
+		out = append(out, it.id)
 		return limit > 0 && len(out) >= limit
 	})
 	return out

@@ -91,7 +91,7 @@ func (s *sim) events(kind string) int {
 	return n
 }
 
-func (s *sim) meta(id string) IssueMeta { return s.c.issues[id].meta }
+func (s *sim) meta(id string) IssueMeta { return s.c.metaOf(s.c.issues[id]) }
 
 func (s *sim) one() pushEffect {
 	s.t.Helper()

@@ -8,24 +8,52 @@ import "time"
 type readyHeap struct {
 	items []*issue
 	aging time.Duration
-	slot  int // index of this heap's position in issue.hpos (0 = the global heap)
+	label bool // a label heap: positions are kept in issue.x.lheaps (the global heap's in issue.hpos)
 }
 
 // pos returns the position of it in h, -1 if absent.
 func (h *readyHeap) pos(it *issue) int {
-	if h.slot < len(it.hpos) {
-		return it.hpos[h.slot]
+	if !h.label {
+		return int(it.hpos)
+	}
+	if it.x != nil {
+		for _, p := range it.x.lheaps {
+			if p.h == h {
+				return p.pos
+			}
+		}
 	}
 	return -1
 }
 
+// setPos records the position of it in h (-1: it left h).
 func (h *readyHeap) setPos(it *issue, i int) {
-	for len(it.hpos) <= h.slot {
-		it.hpos = append(it.hpos, -1)
+	if !h.label {
+		it.hpos = int32(i)
+		return
 	}
-	it.hpos[h.slot] = i
+	x := it.extra()
+	for k := range x.lheaps {
+		if x.lheaps[k].h != h {
+			continue
+		}
+		if i >= 0 {
+			x.lheaps[k].pos = i
+			return
+		}
+		last := len(x.lheaps) - 1
+		x.lheaps[k] = x.lheaps[last]
+		x.lheaps[last] = heapPos{}
+		x.lheaps = x.lheaps[:last]
+		return
+	}
+	if i >= 0 {
+		x.lheaps = append(x.lheaps, heapPos{h: h, pos: i})
+	}
 }
 
+// less orders by aged created_at (with aging on), priority, created_at (the same instants as the
+// time.Time values, see issue), then id.
 func (h *readyHeap) less(a, b *issue) bool {
 	if h.aging > 0 {
 		ea, eb := a.agedAt(h.aging), b.agedAt(h.aging)
@@ -33,13 +61,16 @@ func (h *readyHeap) less(a, b *issue) bool {
 			return ea.Before(eb)
 		}
 	}
-	if a.meta.Priority != b.meta.Priority {
-		return a.meta.Priority < b.meta.Priority
+	if a.priority != b.priority {
+		return a.priority < b.priority
 	}
-	if !a.meta.CreatedAt.Equal(b.meta.CreatedAt) {
-		return a.meta.CreatedAt.Before(b.meta.CreatedAt)
+	if a.createdSec != b.createdSec {
+		return a.createdSec < b.createdSec
 	}
-	return a.meta.ID < b.meta.ID
+	if a.createdNsec != b.createdNsec {
+		return a.createdNsec < b.createdNsec
+	}
+	return a.id < b.id
 }
 
 func (h *readyHeap) Len() int { return len(h.items) }
@@ -166,10 +197,9 @@ func (h *readyHeap) walk(visit func(*issue) bool) *issue {
 // heapAdd puts a ready issue in the global heap and in the label heaps of its labels.
 func (c *core) heapAdd(it *issue) {
 	c.heap.push(it)
-	for _, l := range it.meta.Labels {
+	for _, l := range it.labels() {
 		if h := c.labelHeaps[l]; h != nil && h.pos(it) < 0 {
 			h.push(it)
-			it.inLabel = append(it.inLabel, h)
 		}
 	}
 }
@@ -177,10 +207,12 @@ func (c *core) heapAdd(it *issue) {
 // heapDel takes an issue out of every heap it is in.
 func (c *core) heapDel(it *issue) {
 	c.heap.remove(it)
-	for _, h := range it.inLabel {
-		h.remove(it)
+	if x := it.x; x != nil && len(x.lheaps) > 0 {
+		for len(x.lheaps) > 0 {
+			x.lheaps[len(x.lheaps)-1].h.remove(it)
+		}
+		it.trim()
 	}
-	it.inLabel = it.inLabel[:0]
 }
 
 // labelHeap returns the heap of ready issues carrying label l, building it on first use
@@ -189,12 +221,10 @@ func (c *core) labelHeap(l string) *readyHeap {
 	if h := c.labelHeaps[l]; h != nil {
 		return h
 	}
-	c.nextSlot++
-	h := &readyHeap{aging: c.heap.aging, slot: c.nextSlot}
+	h := &readyHeap{aging: c.heap.aging, label: true}
 	for _, it := range c.heap.items {
-		if hasLabel(it.meta.Labels, l) {
+		if hasLabel(it.labels(), l) {
 			h.push(it)
-			it.inLabel = append(it.inLabel, h)
 		}
 	}
 	if c.labelHeaps == nil {

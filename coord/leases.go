@@ -48,22 +48,23 @@ func (c *core) leaseDue(l *Lease) time.Time {
 // newLease leases it to w (acked for claims, pushed otherwise).
 func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
 	c.maxEpoch++
-	l := &Lease{ID: leaseID(c.maxEpoch), IssueID: it.meta.ID, Worker: w.row.Name, Epoch: c.maxEpoch,
-		State: LeasePushed, Attempt: it.meta.Attempts + 1, CreatedAt: c.now,
+	l := &Lease{ID: leaseID(c.maxEpoch), IssueID: it.id, Worker: w.row.Name, Epoch: c.maxEpoch,
+		State: LeasePushed, Attempt: it.attempts() + 1, CreatedAt: c.now,
 		AckDeadline: c.now.Add(c.cfg.AckTimeout), Deadline: c.now.Add(c.cfg.HeartbeatTimeout)}
-	status, kind := c.cfg.StatusHooked, "assigned"
+	status, kind := c.st.hooked, "assigned"
 	if acked {
-		l.State, status, kind = LeaseAcked, c.cfg.StatusInProgress, "claimed"
-		if it.meta.StartedAt == nil {
+		l.State, status, kind = LeaseAcked, c.st.inProgress, "claimed"
+		if it.startedAt == nil {
 			t := c.now
-			it.meta.StartedAt = &t
+			it.startedAt = &t
 		}
 	}
-	it.lease, it.rejectedBy = l, ""
+	it.lease = l
+	it.setRejectedBy("")
 	c.leases[l.ID] = l
 	w.leases[l.ID] = l
 	c.emit(LeasePut{Lease: *l})
-	c.event(kind, it.meta.ID, l.ID, w.row.Name, "attempt "+strconv.Itoa(l.Attempt))
+	c.event(kind, it.id, l.ID, w.row.Name, "attempt "+strconv.Itoa(l.Attempt))
 	c.setStatus(it, status, w.row.Name)
 	c.addTimer(c.leaseDue(l), timerLease, l.ID)
 	c.saveWorker(w, false)
@@ -117,7 +118,7 @@ func (c *core) cancelEffect(l *Lease, reason string) {
 }
 
 // requeue puts an issue back to open with no penalty.
-func (c *core) requeue(it *issue) { c.setStatus(it, c.cfg.StatusOpen, "") }
+func (c *core) requeue(it *issue) { c.setStatus(it, c.st.open, "") }
 
 // backoff is the retry delay after n failed attempts: base*2^(n-1) capped, jittered to [d/2, d].
 func (c *core) backoff(n int) time.Duration {
@@ -134,24 +135,24 @@ func (c *core) backoff(n int) time.Duration {
 
 // failAttempt counts a failed attempt: backoff and requeue, or dead-letter. It reports dead-lettering.
 func (c *core) failAttempt(it *issue, l *Lease, errMsg string) bool {
-	it.meta.Attempts++
-	if it.meta.Attempts >= c.cfg.MaxAttempts {
-		it.meta.NotBefore = time.Time{}
-		m := &it.meta
+	n := it.attempts() + 1
+	if n >= c.cfg.MaxAttempts {
+		it.setRetry(n, time.Time{})
 		add := []string(nil)
-		if !hasLabel(m.Labels, c.cfg.FailedLabel) {
-			m.Labels = append(append([]string(nil), m.Labels...), c.cfg.FailedLabel)
+		if !hasLabel(it.labels(), c.cfg.FailedLabel) {
+			it.addLabel(c.cfg.FailedLabel)
 			add = []string{c.cfg.FailedLabel}
 		}
-		m.Status, m.Assignee, m.UpdatedAt, m.CloseReason = c.cfg.StatusBlocked, "", c.now, ""
+		c.setState(it, c.st.blocked, "", "")
 		c.emitState(it, &[2][]string{add, nil})
-		c.event("dead_lettered", it.meta.ID, l.ID, l.Worker, errMsg)
-		c.recompute(c.affected(it.meta.ID, parentsOf(it.edges)))
+		c.event("dead_lettered", it.id, l.ID, l.Worker, errMsg)
+		c.recompute(c.affected(it.id, c.parentsOf(it)))
 		return true
 	}
-	it.meta.NotBefore = c.now.Add(c.backoff(it.meta.Attempts))
-	c.event("requeued", it.meta.ID, l.ID, l.Worker, "attempt "+strconv.Itoa(it.meta.Attempts)+
-		" failed, retry after "+it.meta.NotBefore.Format(time.RFC3339Nano))
+	nb := c.now.Add(c.backoff(n))
+	it.setRetry(n, nb)
+	c.event("requeued", it.id, l.ID, l.Worker, "attempt "+strconv.Itoa(n)+
+		" failed, retry after "+nb.Format(time.RFC3339Nano))
 	c.requeue(it)
 	return false
 }
@@ -212,11 +213,11 @@ func (c *core) ack(now time.Time, name, id string, epoch int64) error {
 	c.emit(LeasePut{Lease: *l})
 	c.event("acked", l.IssueID, l.ID, name, "")
 	it := c.issues[l.IssueID]
-	if it.meta.StartedAt == nil {
+	if it.startedAt == nil {
 		t := now
-		it.meta.StartedAt = &t
+		it.startedAt = &t
 	}
-	c.setStatus(it, c.cfg.StatusInProgress, name)
+	c.setStatus(it, c.st.inProgress, name)
 	return nil
 }
 
@@ -230,7 +231,7 @@ func (c *core) reject(now time.Time, name, id string, epoch int64, reason string
 	c.endLease(l, "rejected", reason)
 	c.event("rejected", l.IssueID, l.ID, name, reason)
 	it := c.issues[l.IssueID]
-	it.rejectedBy = name
+	it.setRejectedBy(name)
 	c.requeue(it)
 	return nil
 }
@@ -291,7 +292,7 @@ func (c *core) complete(now time.Time, name, id string, epoch int64, r SessionRe
 		return Result{}, err
 	}
 	it := c.issues[l.IssueID]
-	res := Result{IssueID: it.meta.ID, Outcome: r.Outcome, Attempt: l.Attempt}
+	res := Result{IssueID: it.id, Outcome: r.Outcome, Attempt: l.Attempt}
 	detail := r.Summary
 	if r.GitCommit != "" {
 		detail += " (commit " + r.GitCommit + ")"
@@ -300,18 +301,18 @@ func (c *core) complete(now time.Time, name, id string, epoch int64, r SessionRe
 	switch r.Outcome {
 	case OutcomeSuccess, OutcomeCodeComplete:
 		c.endLease(l, r.Outcome, "")
-		c.event("completed", it.meta.ID, l.ID, name, r.Outcome+": "+detail)
+		c.event("completed", it.id, l.ID, name, r.Outcome+": "+detail)
 		if r.Outcome == OutcomeCodeComplete && c.cfg.CodeCompleteStatus != "" {
-			c.setStatus(it, c.cfg.CodeCompleteStatus, name)
+			c.setStatus(it, c.st.codeComplete, name)
 		} else {
-			it.meta.CloseReason = "completed"
+			reason := "completed"
 			if r.Outcome == OutcomeCodeComplete {
-				it.meta.CloseReason = "code complete"
+				reason = "code complete"
 			}
-			m := &it.meta
-			m.Status, m.Assignee, m.UpdatedAt, m.NotBefore = c.cfg.StatusClosed, name, c.now, time.Time{}
+			c.setState(it, c.st.closed, name, reason)
+			it.setRetry(it.attempts(), time.Time{})
 			c.emitState(it, nil)
-			c.recompute(c.affected(m.ID, parentsOf(it.edges)))
+			c.recompute(c.affected(it.id, c.parentsOf(it)))
 		}
 	default:
 		msg := r.Error
@@ -319,10 +320,10 @@ func (c *core) complete(now time.Time, name, id string, epoch int64, r SessionRe
 			msg = r.Outcome
 		}
 		c.endLease(l, r.Outcome, msg)
-		c.event("failed", it.meta.ID, l.ID, name, r.Outcome+": "+msg)
+		c.event("failed", it.id, l.ID, name, r.Outcome+": "+msg)
 		res.DeadLettered = c.failAttempt(it, l, msg)
 	}
-	res.Status = it.meta.Status
+	res.Status = c.str(it.status)
 	return res, nil
 }
 
@@ -340,9 +341,9 @@ func (c *core) release(now time.Time, name, id string, epoch int64, reason strin
 	}
 	it := c.issues[l.IssueID]
 	c.endLease(l, "released", reason)
-	c.event("released", it.meta.ID, l.ID, name, reason)
+	c.event("released", it.id, l.ID, name, reason)
 	c.requeue(it)
-	return Result{IssueID: it.meta.ID, Status: it.meta.Status, Outcome: "released", Attempt: l.Attempt}, nil
+	return Result{IssueID: it.id, Status: c.str(it.status), Outcome: "released", Attempt: l.Attempt}, nil
 }
 
 // cancelLease takes a lease away (operator action): the worker is told, the issue requeued with no penalty.

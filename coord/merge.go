@@ -121,7 +121,7 @@ func (c *core) initMerges(snap *Snapshot) error {
 	}
 	err := c.mq.Restore(reqs, func(id string) int {
 		if it := c.issues[id]; it != nil {
-			return it.meta.Priority
+			return it.priority
 		}
 		return 2
 	}, seq)
@@ -183,7 +183,7 @@ func (c *core) mergeSubmit(now time.Time, worker string, s MergeSubmit) (MergeSu
 	if it == nil {
 		return MergeSubmitted{}, Errorf(ENotFound, "no issue %q", s.IssueID)
 	}
-	res, ch, err := mq.Submit(now, worker, it.meta.Priority, s)
+	res, ch, err := mq.Submit(now, worker, it.priority, s)
 	if err != nil {
 		return MergeSubmitted{}, err
 	}
@@ -250,25 +250,24 @@ func (c *core) applyDecisions(ds []MergeDecision) {
 		if it == nil {
 			continue
 		}
-		m := &it.meta
 		switch {
 		case d.ReopenIssue:
 			if it.lease != nil {
 				continue // someone already works on it again
 			}
 			var add []string
-			if !hasLabel(m.Labels, c.cfg.ReworkLabel) {
-				m.Labels = append(append([]string(nil), m.Labels...), c.cfg.ReworkLabel)
+			if !hasLabel(it.labels(), c.cfg.ReworkLabel) {
+				it.addLabel(c.cfg.ReworkLabel)
 				add = []string{c.cfg.ReworkLabel}
 			}
-			m.Status, m.Assignee, m.UpdatedAt, m.CloseReason = c.cfg.StatusOpen, "", c.now, ""
+			c.setState(it, c.st.open, "", "")
 			c.emitState(it, &[2][]string{add, nil})
-			c.event("reopened", m.ID, "", d.Request.Worker, d.Request.ID+": "+d.Reason)
-			c.recompute(c.affected(m.ID, parentsOf(it.edges)))
-		case d.Request.State == "merged" && c.cfg.CodeCompleteStatus != "" && m.Status == c.cfg.CodeCompleteStatus && it.lease == nil:
-			m.Status, m.UpdatedAt, m.CloseReason = c.cfg.StatusClosed, c.now, "merged"
+			c.event("reopened", it.id, "", d.Request.Worker, d.Request.ID+": "+d.Reason)
+			c.recompute(c.affected(it.id, c.parentsOf(it)))
+		case d.Request.State == "merged" && it.status == c.st.codeComplete && it.lease == nil:
+			c.setState(it, c.st.closed, c.str(it.assignee), "merged")
 			c.emitState(it, nil)
-			c.recompute(c.affected(m.ID, parentsOf(it.edges)))
+			c.recompute(c.affected(it.id, c.parentsOf(it)))
 		}
 	}
 }

@@ -138,7 +138,7 @@ func (m *model) step(t *rapid.T) {
 		id := rapid.SampledFrom(propIDs).Draw(t, "id")
 		is := genIssue(t, id, now)
 		if it := c.issues[id]; it != nil && it.lease != nil && rapid.Bool().Draw(t, "echo") {
-			is.Status, is.Assignee = it.meta.Status, it.meta.Assignee // our own export coming back
+			is.Status, is.Assignee = c.metaOf(it).Status, c.metaOf(it).Assignee // our own export coming back
 		}
 		_ = c.putIssues(now, puts(is))
 	case 12:
@@ -174,8 +174,8 @@ func (m *model) check(t *rapid.T) {
 		if it == nil || it.lease != l {
 			t.Fatalf("lease %s not attached to its issue", id)
 		}
-		if it.meta.Status != c.cfg.StatusHooked && it.meta.Status != c.cfg.StatusInProgress || it.meta.Assignee != l.Worker {
-			t.Fatalf("leased issue %s shows %s/%s", it.meta.ID, it.meta.Status, it.meta.Assignee)
+		if c.metaOf(it).Status != c.cfg.StatusHooked && c.metaOf(it).Status != c.cfg.StatusInProgress || c.metaOf(it).Assignee != l.Worker {
+			t.Fatalf("leased issue %s shows %s/%s", c.metaOf(it).ID, c.metaOf(it).Status, c.metaOf(it).Assignee)
 		}
 		if c.workers[l.Worker] == nil || c.workers[l.Worker].leases[id] != l {
 			t.Fatalf("lease %s not attached to worker %s", id, l.Worker)
@@ -184,13 +184,13 @@ func (m *model) check(t *rapid.T) {
 	// Never lose an issue: every open, unblocked, unleased issue past its backoff is ready.
 	var is []beads.Issue
 	for _, it := range c.issues {
-		if it.lease == nil && !it.meta.NotBefore.After(c.now) {
-			is = append(is, issueOf(it.meta))
+		if it.lease == nil && !c.metaOf(it).NotBefore.After(c.now) {
+			is = append(is, issueOf(c.metaOf(it)))
 		}
 	}
 	all := make([]beads.Issue, 0, len(c.issues))
 	for _, it := range c.issues {
-		all = append(all, issueOf(it.meta))
+		all = append(all, issueOf(c.metaOf(it)))
 	}
 	want := refReady(all, c.now, DefaultWorkflowTypes)
 	eligible := map[string]bool{}
@@ -206,10 +206,10 @@ func (m *model) check(t *rapid.T) {
 	for l, h := range c.labelHeaps {
 		var in, want []string
 		for _, it := range h.items {
-			in = append(in, it.meta.ID)
+			in = append(in, c.metaOf(it).ID)
 		}
 		for _, id := range got {
-			if hasLabel(c.issues[id].meta.Labels, l) {
+			if hasLabel(c.metaOf(c.issues[id]).Labels, l) {
 				want = append(want, id)
 			}
 		}
@@ -243,7 +243,7 @@ type coreState struct {
 func stateOf(c *core) coreState {
 	s := coreState{Issues: map[string]IssueMeta{}, Leases: map[string]Lease{}, Ready: c.readyIDs(0), Paused: c.paused, MaxEpoch: c.maxEpoch}
 	for id, it := range c.issues {
-		s.Issues[id] = it.meta
+		s.Issues[id] = c.metaOf(it)
 	}
 	for id, l := range c.leases {
 		s.Leases[id] = *l

@@ -38,28 +38,51 @@ func isFailureReason(r string) bool {
 	return false
 }
 
+// Edge kinds: the dependency types that affect readiness (0: none).
+const (
+	edgeBlocks = 1 + iota
+	edgeParentChild
+	edgeConditional
+	edgeWaitsFor
+)
+
+// edgeKindOf returns the edge kind of a dependency type, 0 if it does not affect readiness.
+func edgeKindOf(typ string) uint8 {
+	switch typ {
+	case depBlocks:
+		return edgeBlocks
+	case depParentChild:
+		return edgeParentChild
+	case depConditional:
+		return edgeConditional
+	case depWaitsFor:
+		return edgeWaitsFor
+	}
+	return 0
+}
+
 // edge is one readiness-relevant dependency of an issue, pre-parsed.
 type edge struct {
-	typ    string
 	target string // depends_on_id, or the spawner for waits-for
-	any    bool   // waits-for gate any-children
+	kind   uint8
+	any    bool // waits-for gate any-children
 }
 
 // revEdge is an edge seen from its target.
 type revEdge struct {
 	from string
-	typ  string
+	kind uint8
 }
 
-// edgesOf extracts the readiness-relevant edges of a meta.
-func edgesOf(m *IssueMeta) []edge {
+// edgesOf extracts the readiness-relevant edges of a list of dependencies.
+func edgesOf(deps []Dep) []edge {
 	var out []edge
-	for _, d := range m.Deps {
-		switch d.Type {
-		case depBlocks, depParentChild, depConditional:
-			out = append(out, edge{typ: d.Type, target: d.On})
-		case depWaitsFor:
-			e := edge{typ: d.Type, target: d.On}
+	for _, d := range deps {
+		switch k := edgeKindOf(d.Type); k {
+		case edgeBlocks, edgeParentChild, edgeConditional:
+			out = append(out, edge{kind: k, target: d.On})
+		case edgeWaitsFor:
+			e := edge{kind: k, target: d.On}
 			if d.Metadata != "" {
 				var md struct {
 					Gate      string `json:"gate"`
@@ -92,36 +115,37 @@ func (c *core) closedStatus(s string) bool {
 	return s == c.cfg.StatusClosed || s == "closed" || s == "tombstone"
 }
 
-// directBlocked reports whether an issue is held back by one of its own edges.
+// directBlocked reports whether an issue is held back by one of its own edges (the status facts
+// are those of blocksStatus, closedStatus and the conditional-blocks rule, see symFacts).
 func (c *core) directBlocked(it *issue) bool {
-	for _, e := range it.edges {
-		switch e.typ {
-		case depBlocks:
-			if b := c.issues[e.target]; b != nil && c.blocksStatus(b.meta.Status) {
+	var buf [1]edge
+	for _, e := range c.edges(it, &buf) {
+		switch e.kind {
+		case edgeBlocks:
+			if b := c.issues[e.target]; b != nil && c.info(b.status)&symBlocks != 0 {
 				return true
 			}
-		case depConditional:
+		case edgeConditional:
 			if b := c.issues[e.target]; b != nil {
-				s := b.meta.Status
-				if s == "open" || s == "in_progress" || s == "blocked" || s == "deferred" || s == c.cfg.StatusOpen ||
-					s == c.cfg.StatusInProgress || s == c.cfg.StatusBlocked {
+				s := c.info(b.status)
+				if s&symCondOpen != 0 {
 					return true
 				}
-				if (s == "closed" || s == c.cfg.StatusClosed) && !isFailureReason(b.meta.CloseReason) {
+				if s&symCondClosed != 0 && c.info(b.closeReason)&symFailure == 0 {
 					return true
 				}
 			}
-		case depWaitsFor:
+		case edgeWaitsFor:
 			anyClosed, anyOpen := false, false
 			for _, r := range c.rev[e.target] {
-				if r.typ != depParentChild {
+				if r.kind != edgeParentChild {
 					continue
 				}
 				ch := c.issues[r.from]
 				if ch == nil {
 					continue
 				}
-				if c.closedStatus(ch.meta.Status) {
+				if c.info(ch.status)&symGateClosed != 0 {
 					anyClosed = true
 				} else {
 					anyOpen = true
@@ -137,16 +161,17 @@ func (c *core) directBlocked(it *issue) bool {
 
 // calcDepth is the distance to the nearest directly blocked ancestor (0 = itself), capped at noBlock.
 func (c *core) calcDepth(it *issue) int {
-	if it.direct {
+	if it.direct() {
 		return 0
 	}
 	d := noBlock
-	for _, e := range it.edges {
-		if e.typ != depParentChild {
+	var buf [1]edge
+	for _, e := range c.edges(it, &buf) {
+		if e.kind != edgeParentChild {
 			continue
 		}
-		if p := c.issues[e.target]; p != nil && p.depth+1 < d {
-			d = p.depth + 1
+		if p := c.issues[e.target]; p != nil && int(p.depth)+1 < d {
+			d = int(p.depth) + 1
 		}
 	}
 	return d
@@ -154,14 +179,15 @@ func (c *core) calcDepth(it *issue) int {
 
 // indexEdges adds (add=true) or removes the reverse entries of an issue's edges.
 func (c *core) indexEdges(it *issue, add bool) {
-	for _, e := range it.edges {
+	var buf [1]edge
+	for _, e := range c.edges(it, &buf) {
 		if add {
-			c.rev[e.target] = append(c.rev[e.target], revEdge{from: it.meta.ID, typ: e.typ})
+			c.rev[e.target] = append(c.rev[e.target], revEdge{from: it.id, kind: e.kind})
 			continue
 		}
 		list := c.rev[e.target]
 		for i, r := range list {
-			if r.from == it.meta.ID && r.typ == e.typ {
+			if r.from == it.id && r.kind == e.kind {
 				list[i] = list[len(list)-1]
 				list = list[:len(list)-1]
 				break
@@ -184,7 +210,7 @@ func (c *core) affected(id string, parents []string) []string {
 	}
 	for _, p := range parents {
 		for _, r := range c.rev[p] {
-			if r.typ == depWaitsFor {
+			if r.kind == edgeWaitsFor {
 				out = append(out, r.from)
 			}
 		}
@@ -193,10 +219,11 @@ func (c *core) affected(id string, parents []string) []string {
 }
 
 // parentsOf returns the parent-child targets of an issue.
-func parentsOf(edges []edge) []string {
+func (c *core) parentsOf(it *issue) []string {
 	var ps []string
-	for _, e := range edges {
-		if e.typ == depParentChild {
+	var buf [1]edge
+	for _, e := range c.edges(it, &buf) {
+		if e.kind == edgeParentChild {
 			ps = append(ps, e.target)
 		}
 	}
@@ -212,16 +239,16 @@ func (c *core) recompute(ids []string) {
 		if it == nil {
 			continue
 		}
-		it.direct = c.directBlocked(it)
+		it.setDirect(c.directBlocked(it))
 		work = append(work, it)
 	}
 	for len(work) > 0 {
 		it := work[len(work)-1]
 		work = work[:len(work)-1]
-		if d := c.calcDepth(it); d != it.depth {
-			it.depth = d
-			for _, r := range c.rev[it.meta.ID] {
-				if r.typ == depParentChild {
+		if d := c.calcDepth(it); d != int(it.depth) {
+			it.depth = uint8(d)
+			for _, r := range c.rev[it.id] {
+				if r.kind == edgeParentChild {
 					if ch := c.issues[r.from]; ch != nil {
 						work = append(work, ch)
 					}
@@ -245,12 +272,11 @@ func (c *core) recomputeAll() {
 
 // schedulable reports whether an issue passes the static rules (type, id, pinned, ephemeral).
 func (c *core) schedulable(it *issue) bool {
-	m := &it.meta
-	if m.Pinned || m.Ephemeral || c.workflow[m.IssueType] {
+	if it.flags&(fPinned|fEphemeral) != 0 || c.info(it.itype)&symWorkflow != 0 {
 		return false
 	}
 	for _, p := range c.cfg.ExcludeIDPatterns {
-		if strings.Contains(m.ID, p) {
+		if strings.Contains(it.id, p) {
 			return false
 		}
 	}
@@ -260,11 +286,15 @@ func (c *core) schedulable(it *issue) bool {
 // waitUntil returns when a schedulable open issue stops waiting on defer_until or backoff (zero if not waiting).
 func (c *core) waitUntil(it *issue) time.Time {
 	var t time.Time
-	if it.meta.DeferUntil != nil && it.meta.DeferUntil.After(c.now) {
-		t = *it.meta.DeferUntil
+	x := it.x
+	if x == nil {
+		return t
 	}
-	if it.meta.NotBefore.After(c.now) && it.meta.NotBefore.After(t) {
-		t = it.meta.NotBefore
+	if x.deferUntil != nil && x.deferUntil.After(c.now) {
+		t = *x.deferUntil
+	}
+	if x.notBefore.After(c.now) && x.notBefore.After(t) {
+		t = x.notBefore
 	}
 	return t
 }
@@ -284,36 +314,35 @@ const (
 // refresh puts an issue in or out of the ready heap and updates the counters.
 func (c *core) refresh(it *issue) {
 	cls := clsOther
-	m := &it.meta
 	switch {
 	case it.lease != nil:
 		cls = clsLeased
-	case m.Status == c.cfg.StatusClosed:
+	case it.status == c.st.closed:
 		cls = clsClosed
-	case m.Status == c.cfg.StatusBlocked && hasLabel(m.Labels, c.cfg.FailedLabel):
+	case it.status == c.st.blocked && hasLabel(it.labels(), c.cfg.FailedLabel):
 		cls = clsDead
-	case m.Status != c.cfg.StatusOpen || !c.schedulable(it):
+	case it.status != c.st.open || !c.schedulable(it):
 	case it.depth <= maxBlockDepth:
 		cls = clsBlocked
 	default:
 		if t := c.waitUntil(it); !t.IsZero() {
 			cls = clsWaiting
-			c.addTimer(t, timerIssue, m.ID)
+			c.addTimer(t, timerIssue, it.id)
 		} else {
 			cls = clsReady
 		}
 	}
 	c.counts[it.cls]--
 	c.counts[cls]++
-	it.cls = cls
+	it.cls = uint8(cls)
 	if cls == clsReady {
-		if it.hpos[0] < 0 {
+		if it.hpos < 0 {
 			c.needDispatch = true
 		} else {
 			c.heapDel(it) // key or labels may have changed
 		}
 		c.heapAdd(it)
-	} else if it.hpos[0] >= 0 {
+	} else if it.hpos >= 0 {
 		c.heapDel(it)
 	}
 }

@@ -174,19 +174,20 @@ func (c *core) drain(now time.Time, name string) error {
 }
 
 // matches reports whether an issue passes a worker's filters.
-func matches(it *issue, f *Filters) bool {
+func (c *core) matches(it *issue, f *Filters) bool {
 	for _, l := range f.Labels {
-		if !hasLabel(it.meta.Labels, l) {
+		if !hasLabel(it.labels(), l) {
 			return false
 		}
 	}
-	if f.Convoy != "" && f.ConvoyOnly && !hasLabel(it.meta.Labels, "convoy:"+f.Convoy) {
+	if f.Convoy != "" && f.ConvoyOnly && !hasLabel(it.labels(), "convoy:"+f.Convoy) {
 		return false
 	}
 	if len(f.Types) > 0 {
 		ok := false
+		typ := c.str(it.itype)
 		for _, t := range f.Types {
-			if it.meta.IssueType == t {
+			if typ == t {
 				ok = true
 				break
 			}
@@ -198,7 +199,7 @@ func matches(it *issue, f *Filters) bool {
 	if len(f.Prefixes) > 0 {
 		ok := false
 		for _, p := range f.Prefixes {
-			if strings.HasPrefix(it.meta.ID, p) {
+			if strings.HasPrefix(it.id, p) {
 				ok = true
 				break
 			}
@@ -218,7 +219,7 @@ func (c *core) best(name string, f *Filters, pull bool) *issue {
 			h = lh
 		}
 	}
-	ok := func(it *issue) bool { return (pull || it.rejectedBy != name) && matches(it, f) }
+	ok := func(it *issue) bool { return (pull || it.rejectedBy() != name) && c.matches(it, f) }
 	if f.Convoy != "" {
 		// Convoy-first: the convoy's own ready issues, then (unless ConvoyOnly) everything else.
 		lh := c.labelHeap("convoy:" + f.Convoy)

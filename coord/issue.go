@@ -1,0 +1,347 @@
+package coord
+
+import "time"
+
+// issue is the in-memory state of one issue, kept compact because the core holds every issue of the
+// workspace (100,000 and more): 128 bytes (one size class) for a plain issue with at most one
+// dependency whose metadata is "" or "{}", no labels and no failed attempt; the rarely set fields
+// live behind x. The IssueMeta it was built from is rebuilt by metaOf.
+//
+// Per field, whether the exact value flows out of the core (and so is kept exactly):
+//   - id, priority, labels, deps, pinned, ephemeral, deferUntil: kept as given (deps may be held as one
+//     inline dependency, rebuilt field by field).
+//   - status, itype, assignee, closeReason: interned (sym); the same string comes back.
+//   - updatedAt, startedAt, x.notBefore: flow out (IssueState.UpdatedAt/ClosedAt/StartedAt/NotBefore,
+//     keepState) with their Location and monotonic reading: kept as time.Time.
+//   - CreatedAt only orders issues (readyHeap.less, agedAt) and never leaves the core: kept as Unix
+//     seconds + nanoseconds, which order exactly like the time.Time instants (Before and Equal compare
+//     instants; the Location plays no part). One difference: two CreatedAt values that both carry a
+//     monotonic reading (issues created by this process from a real clock) were compared by that
+//     reading; now by wall time, as a core restored from the store always did (the store keeps no
+//     monotonic reading), so a live core and its restart order alike.
+type issue struct {
+	id          string
+	updatedAt   time.Time
+	startedAt   *time.Time  // first ack; kept so started_at is set only once
+	lease       *Lease      // live lease, if any
+	x           *issueExtra // nil for a plain issue
+	dep         string      // On of the only dependency, when flags has fDep (otherwise the deps are in x)
+	createdSec  int64       // CreatedAt as Unix seconds and nanoseconds (ordering only, see above)
+	priority    int
+	createdNsec int32
+	hpos        int32 // position in the global ready heap, -1 = absent
+	status      sym
+	itype       sym
+	assignee    sym
+	closeReason sym
+	depType     sym   // Type of the inline dependency
+	depth       uint8 // distance to the nearest directly blocked ancestor, noBlock if none
+	cls         uint8
+	flags       uint8
+}
+
+// issue flags.
+const (
+	fDirect    = 1 << iota // held back by one of its own edges
+	fPinned                // IssueMeta.Pinned
+	fEphemeral             // IssueMeta.Ephemeral
+	fDep                   // one dependency held inline (dep, depType)
+	fDepBraces             // the inline dependency's Metadata is inlineDepMD (else "")
+)
+
+// inlineDepMD is the one non-empty dependency metadata kept inline (the load test and bd write it).
+const inlineDepMD = "{}"
+
+// issueExtra holds the fields of an issue that are empty for almost every issue.
+type issueExtra struct {
+	labels     []string
+	lheaps     []heapPos // label heaps holding the issue, with its position in each
+	deps       []Dep     // every dependency, when they are not held inline
+	edges      []edge    // the readiness edges of deps
+	deferUntil *time.Time
+	notBefore  time.Time // zero, or the end of the retry backoff
+	attempts   int       // failed attempts so far
+	rejectedBy string    // worker that last rejected it; it is not pushed to that worker again
+}
+
+// heapPos is an issue's position in one label heap.
+type heapPos struct {
+	h   *readyHeap
+	pos int
+}
+
+func (x *issueExtra) empty() bool {
+	return len(x.labels) == 0 && len(x.lheaps) == 0 && x.deps == nil && x.deferUntil == nil &&
+		x.notBefore.IsZero() && x.attempts == 0 && x.rejectedBy == ""
+}
+
+// extra returns the issue's side struct, allocating it on first use.
+func (it *issue) extra() *issueExtra {
+	if it.x == nil {
+		it.x = &issueExtra{}
+	}
+	return it.x
+}
+
+// trim drops an empty side struct.
+func (it *issue) trim() {
+	if it.x != nil && it.x.empty() {
+		it.x = nil
+	}
+}
+
+func (it *issue) labels() []string {
+	if it.x == nil {
+		return nil
+	}
+	return it.x.labels
+}
+
+func (it *issue) attempts() int {
+	if it.x == nil {
+		return 0
+	}
+	return it.x.attempts
+}
+
+func (it *issue) notBefore() time.Time {
+	if it.x == nil {
+		return time.Time{}
+	}
+	return it.x.notBefore
+}
+
+func (it *issue) deferUntil() *time.Time {
+	if it.x == nil {
+		return nil
+	}
+	return it.x.deferUntil
+}
+
+func (it *issue) rejectedBy() string {
+	if it.x == nil {
+		return ""
+	}
+	return it.x.rejectedBy
+}
+
+// setRetry sets the failed-attempt count and the backoff end.
+func (it *issue) setRetry(attempts int, notBefore time.Time) {
+	if attempts == 0 && notBefore.IsZero() && it.x == nil {
+		return
+	}
+	x := it.extra()
+	x.attempts, x.notBefore = attempts, notBefore
+	it.trim()
+}
+
+// setRejectedBy records (or, with "", forgets) the worker that last rejected the issue.
+func (it *issue) setRejectedBy(name string) {
+	if name == "" && it.x == nil {
+		return
+	}
+	it.extra().rejectedBy = name
+	it.trim()
+}
+
+// addLabel adds l to the issue's labels (copy on write: the slice may be shared with a caller's issue).
+func (it *issue) addLabel(l string) {
+	x := it.extra()
+	x.labels = append(append([]string(nil), x.labels...), l)
+}
+
+func (it *issue) direct() bool { return it.flags&fDirect != 0 }
+
+func (it *issue) setDirect(d bool) {
+	if d {
+		it.flags |= fDirect
+	} else {
+		it.flags &^= fDirect
+	}
+}
+
+// agedAt is the aging sort key: created_at moved later by one aging step per priority level.
+func (it *issue) agedAt(aging time.Duration) time.Time {
+	return time.Unix(it.createdSec, int64(it.createdNsec)).Add(time.Duration(it.priority) * aging)
+}
+
+// newIssue builds the in-memory issue of a (normalized) meta.
+func (c *core) newIssue(m IssueMeta) *issue {
+	it := &issue{id: m.ID, hpos: -1, depth: noBlock, cls: clsOther}
+	c.setMeta(it, m)
+	return it
+}
+
+// setMeta replaces the issue's fields with m (same id), keeping what only the scheduler holds: the
+// lease, the heap positions, readiness state and the worker that last rejected it.
+func (c *core) setMeta(it *issue, m IssueMeta) {
+	it.status, it.itype = c.intern(m.Status), c.intern(m.IssueType)
+	it.assignee, it.closeReason = c.intern(m.Assignee), c.intern(m.CloseReason)
+	it.priority = m.Priority
+	it.createdSec, it.createdNsec = m.CreatedAt.Unix(), int32(m.CreatedAt.Nanosecond())
+	it.updatedAt, it.startedAt = m.UpdatedAt, m.StartedAt
+	it.flags &= fDirect
+	if m.Pinned {
+		it.flags |= fPinned
+	}
+	if m.Ephemeral {
+		it.flags |= fEphemeral
+	}
+	it.dep, it.depType = "", 0
+	var deps []Dep
+	switch {
+	case len(m.Deps) == 1 && (m.Deps[0].Metadata == "" || m.Deps[0].Metadata == inlineDepMD):
+		d := m.Deps[0]
+		it.dep, it.depType = d.On, c.intern(d.Type)
+		it.flags |= fDep
+		if d.Metadata != "" {
+			it.flags |= fDepBraces
+		}
+	case len(m.Deps) > 0:
+		deps = m.Deps
+	}
+	var x issueExtra
+	if it.x != nil {
+		x.lheaps, x.rejectedBy = it.x.lheaps, it.x.rejectedBy
+	}
+	x.labels, x.deferUntil, x.notBefore, x.attempts = m.Labels, m.DeferUntil, m.NotBefore, m.Attempts
+	if deps != nil {
+		x.deps, x.edges = deps, edgesOf(deps)
+	}
+	switch {
+	case !x.empty() && it.x != nil:
+		*it.x = x
+	case !x.empty():
+		it.x = &x
+	default:
+		it.x = nil
+	}
+}
+
+// metaOf rebuilds the IssueMeta of an issue (CreatedAt as the same instant, in UTC).
+func (c *core) metaOf(it *issue) IssueMeta {
+	m := IssueMeta{ID: it.id, Status: c.str(it.status), Priority: it.priority, IssueType: c.str(it.itype),
+		Assignee: c.str(it.assignee), CreatedAt: time.Unix(it.createdSec, int64(it.createdNsec)).UTC(),
+		UpdatedAt: it.updatedAt, Pinned: it.flags&fPinned != 0, Ephemeral: it.flags&fEphemeral != 0,
+		CloseReason: c.str(it.closeReason), StartedAt: it.startedAt}
+	if it.flags&fDep != 0 {
+		d := Dep{On: it.dep, Type: c.str(it.depType)}
+		if it.flags&fDepBraces != 0 {
+			d.Metadata = inlineDepMD
+		}
+		m.Deps = []Dep{d}
+	}
+	if x := it.x; x != nil {
+		m.Labels, m.DeferUntil, m.NotBefore, m.Attempts = x.labels, x.deferUntil, x.notBefore, x.attempts
+		if x.deps != nil {
+			m.Deps = x.deps
+		}
+	}
+	return m
+}
+
+// edges returns the readiness edges of an issue; the one of an inline dependency is built in buf.
+func (c *core) edges(it *issue, buf *[1]edge) []edge {
+	if it.flags&fDep == 0 {
+		if it.x == nil {
+			return nil
+		}
+		return it.x.edges
+	}
+	k := c.syms.info[it.depType] & symEdgeMask
+	if k == 0 {
+		return nil
+	}
+	buf[0] = edge{kind: uint8(k), target: it.dep}
+	return buf[:]
+}
+
+// sym is an interned string: an index into the core's symbol table (0 is "").
+type sym uint32
+
+// symtab interns the strings many issues repeat (statuses, issue and dependency types, assignees,
+// close reasons), with what the ready rules need to know about each. It only grows, bounded by the
+// distinct values the core has seen (free-text close reasons included: each is stored once instead of
+// once per issue); a rebuilt core starts a fresh one.
+type symtab struct {
+	strs []string
+	idx  map[string]sym
+	info []uint16
+}
+
+// Symbol facts, fixed per core (they depend on its Config).
+const (
+	symEdgeMask   = 0b111           // edge kind when used as a dependency type (edgeBlocks...)
+	symBlocks     = 1 << (iota + 2) // status: holds back a `blocks` dependent
+	symCondOpen                     // status: holds back a conditional-blocks dependent (not finished)
+	symCondClosed                   // status: closed, for conditional-blocks
+	symGateClosed                   // status: closed, for waits-for gates
+	symFailure                      // close reason: a failure, for conditional-blocks
+	symWorkflow                     // issue type: never handed out
+)
+
+// intern returns the symbol of s, adding it on first use.
+func (c *core) intern(s string) sym {
+	if n, ok := c.syms.idx[s]; ok {
+		return n
+	}
+	if c.syms.idx == nil {
+		c.syms.idx = map[string]sym{}
+	}
+	n := sym(len(c.syms.strs))
+	c.syms.strs = append(c.syms.strs, s)
+	c.syms.idx[s] = n
+	c.syms.info = append(c.syms.info, c.symFacts(s))
+	return n
+}
+
+// str returns the string of a symbol.
+func (c *core) str(n sym) string { return c.syms.strs[n] }
+
+// info returns the facts of a symbol.
+func (c *core) info(n sym) uint16 { return c.syms.info[n] }
+
+// symFacts computes what the ready rules need to know about a string used as a status, issue type,
+// dependency type or close reason.
+func (c *core) symFacts(s string) uint16 {
+	f := uint16(edgeKindOf(s))
+	if c.blocksStatus(s) {
+		f |= symBlocks
+	}
+	if s == "open" || s == "in_progress" || s == "blocked" || s == "deferred" || s == c.cfg.StatusOpen ||
+		s == c.cfg.StatusInProgress || s == c.cfg.StatusBlocked {
+		f |= symCondOpen
+	}
+	if s == "closed" || s == c.cfg.StatusClosed {
+		f |= symCondClosed
+	}
+	if c.closedStatus(s) {
+		f |= symGateClosed
+	}
+	if isFailureReason(s) {
+		f |= symFailure
+	}
+	if c.workflow[s] {
+		f |= symWorkflow
+	}
+	return f
+}
+
+// statuses holds the symbols of the configured statuses and of the few constants the core compares with.
+type statuses struct {
+	open, hooked, inProgress, closed, blocked, codeComplete sym
+	convoy                                                  sym // TypeConvoy
+}
+
+// initSyms interns "" as 0 and the configured statuses; it runs once cfg and workflow are set.
+func (c *core) initSyms() {
+	c.intern("")
+	c.st = statuses{open: c.intern(c.cfg.StatusOpen), hooked: c.intern(c.cfg.StatusHooked),
+		inProgress: c.intern(c.cfg.StatusInProgress), closed: c.intern(c.cfg.StatusClosed),
+		blocked: c.intern(c.cfg.StatusBlocked), convoy: c.intern(TypeConvoy)}
+	if c.cfg.CodeCompleteStatus != "" {
+		c.st.codeComplete = c.intern(c.cfg.CodeCompleteStatus)
+	} else {
+		c.st.codeComplete = ^sym(0) // matches no issue
+	}
+}
