@@ -2,7 +2,6 @@ package rpc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,8 +28,8 @@ type DialOptions struct {
 // workspace) are bigger than anything a server accepts from a peer.
 const DefaultClientMaxMessageBytes = 64 << 20
 
-// Client is a connection to a gtc server: one reader goroutine (jsonrpc2's), writes serialised
-// on the caller's goroutine. Register the On* callbacks before Hello.
+// Client is a connection to a gtc server: one reader goroutine (jsonrpc2's, which also answers the
+// server's pushes), writes serialised on the caller's goroutine. Register the On* callbacks before Hello.
 type Client struct {
 	jc    *jsonrpc2.Conn
 	st    *clientStream
@@ -69,8 +68,9 @@ func Dial(ctx context.Context, o DialOptions) (*Client, error) {
 	}
 	c := &Client{token: o.Token}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.st = &clientStream{nc: nc, fr: newFrameReader(nc, o.MaxMessageBytes, o.Framing), mode: o.Framing, wt: o.WriteTimeout}
-	c.jc = jsonrpc2.NewConn(c.ctx, c.st, clientHandler{c}, jsonrpc2.SetLogger(log.New(io.Discard, "", 0)))
+	c.st = &clientStream{c: c, nc: nc, fr: newFrameReader(nc, o.MaxMessageBytes, o.Framing), mode: o.Framing, wt: o.WriteTimeout}
+	c.jc = jsonrpc2.NewConn(c.ctx, c.st, clientHandler{c}, jsonrpc2.SetLogger(log.New(io.Discard, "", 0)),
+		jsonrpc2.OnSend(c.st.onSend))
 	return c, nil
 }
 
@@ -240,99 +240,15 @@ func (c *Client) EventsSubscribe(ctx context.Context, p SubscribeParams) (*Subsc
 	return call[SubscribeResult](ctx, c, "events.subscribe", p)
 }
 
-// clientHandler serves the server → client methods.
+// clientHandler serves the server → client requests that reach jsonrpc2 (clientStream answers the
+// ones it recognises before the library sees them).
 type clientHandler struct{ c *Client }
 
 // Handle implements jsonrpc2.Handler; it runs on the reader goroutine.
-func (h clientHandler) Handle(ctx context.Context, jc *jsonrpc2.Conn, req *jsonrpc2.Request) {
-	c := h.c
-	c.mu.RLock()
-	onAssign, onCancel, onEvent, onShutdown := c.onAssign, c.onCancel, c.onEvent, c.onShutdown
-	c.mu.RUnlock()
-	params := json.RawMessage("null")
+func (h clientHandler) Handle(_ context.Context, _ *jsonrpc2.Conn, req *jsonrpc2.Request) {
+	m := pushMsg{method: req.Method, id: req.ID, notif: req.Notif}
 	if req.Params != nil {
-		params = *req.Params
+		m.params = *req.Params
 	}
-	switch req.Method {
-	case "assign":
-		if req.Notif {
-			return
-		}
-		var a Assignment
-		if err := json.Unmarshal(params, &a); err != nil {
-			jc.ReplyWithError(ctx, req.ID, &jsonrpc2.Error{Code: CodeInvalidParams, Message: "invalid params: " + err.Error()})
-			return
-		}
-		if onAssign == nil {
-			jc.Reply(ctx, req.ID, AssignReply{Accepted: false, Reason: "no assign handler"})
-			return
-		}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			ok, reason := onAssign(c.ctx, a)
-			jc.Reply(c.ctx, req.ID, AssignReply{Accepted: ok, Reason: reason})
-		}()
-		return
-	case "cancel":
-		var p CancelParams
-		if json.Unmarshal(params, &p) == nil && onCancel != nil {
-			onCancel(p)
-		}
-		return
-	case "event":
-		var ev coord.Event
-		if json.Unmarshal(params, &ev) == nil && onEvent != nil {
-			onEvent(ev)
-		}
-		return
-	case "merge":
-		c.handleMerge(ctx, jc, req, params)
-		return
-	case "shutdown":
-		var p ShutdownParams
-		if json.Unmarshal(params, &p) == nil && onShutdown != nil {
-			onShutdown(p.Reason)
-		}
-		return
-	}
-	if !req.Notif {
-		jc.ReplyWithError(ctx, req.ID, &jsonrpc2.Error{Code: CodeMethodNotFound, Message: "method not found: " + req.Method})
-	}
+	h.c.handlePush(m)
 }
-
-// clientStream is the client's jsonrpc2.ObjectStream: the same framing and size cap as the server.
-type clientStream struct {
-	nc   net.Conn
-	fr   *frameReader
-	mode Framing
-	wt   time.Duration
-	wmu  sync.Mutex
-	wbuf []byte
-}
-
-// ReadObject implements jsonrpc2.ObjectStream.
-func (s *clientStream) ReadObject(v any) error {
-	frame, err := s.fr.next()
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(frame, v)
-}
-
-// WriteObject implements jsonrpc2.ObjectStream.
-func (s *clientStream) WriteObject(obj any) error {
-	b, err := json.Marshal(obj)
-	if err != nil {
-		return err
-	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.wbuf = appendFrame(s.wbuf[:0], s.mode, b)
-	s.nc.SetWriteDeadline(time.Now().Add(s.wt))
-	_, err = s.nc.Write(s.wbuf)
-	return err
-}
-
-// Close implements jsonrpc2.ObjectStream.
-func (s *clientStream) Close() error { return s.nc.Close() }

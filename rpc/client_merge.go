@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 
 	"github.com/gastown/gtc/coord"
-	"github.com/sourcegraph/jsonrpc2"
 )
 
 // OnMerge sets the callback that takes merge pushes (refineries); it runs on its own goroutine (its
@@ -17,9 +16,9 @@ func (c *Client) OnMerge(f func(ctx context.Context, r coord.MergeRequest) (acce
 	c.mu.Unlock()
 }
 
-// handleMerge answers a "merge" push.
-func (c *Client) handleMerge(ctx context.Context, jc *jsonrpc2.Conn, req *jsonrpc2.Request, params json.RawMessage) {
-	if req.Notif {
+// handleMerge answers a "merge" push (on the reader goroutine).
+func (c *Client) handleMerge(m pushMsg, params json.RawMessage) {
+	if m.notif {
 		return
 	}
 	c.mu.RLock()
@@ -27,18 +26,18 @@ func (c *Client) handleMerge(ctx context.Context, jc *jsonrpc2.Conn, req *jsonrp
 	c.mu.RUnlock()
 	var p MergePushParams
 	if err := json.Unmarshal(params, &p); err != nil {
-		jc.ReplyWithError(ctx, req.ID, &jsonrpc2.Error{Code: CodeInvalidParams, Message: "invalid params: " + err.Error()})
+		c.st.replyError(m.id, CodeInvalidParams, "invalid params: "+err.Error())
 		return
 	}
 	if f == nil {
-		jc.Reply(ctx, req.ID, MergePushReply{Accepted: false})
+		c.st.reply(m.id, appendAcceptedResult(nil, false))
 		return
 	}
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		ok := f(c.ctx, p.Request)
-		jc.Reply(c.ctx, req.ID, MergePushReply{Accepted: ok})
+		c.st.reply(m.id, appendAcceptedResult(nil, ok))
 	}()
 }
 
