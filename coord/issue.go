@@ -193,6 +193,9 @@ func (c *core) setMeta(it *issue, m IssueMeta) {
 	case len(m.Deps) == 1 && (m.Deps[0].Metadata == "" || m.Deps[0].Metadata == inlineDepMD):
 		d := m.Deps[0]
 		it.dep, it.depType = d.On, c.intern(d.Type)
+		if t := c.issues[d.On]; t != nil {
+			it.dep = t.id // the same text, held once (a decoded record has its own copy)
+		}
 		it.flags |= fDep
 		if d.Metadata != "" {
 			it.flags |= fDepBraces

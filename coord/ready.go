@@ -68,9 +68,10 @@ type edge struct {
 	any    bool // waits-for gate any-children
 }
 
-// revEdge is an edge seen from its target.
+// revEdge is an edge seen from its target (issues are never dropped from the core, and an issue's
+// reverse entries are removed before its edges change, so from stays valid).
 type revEdge struct {
-	from string
+	from *issue
 	kind uint8
 }
 
@@ -141,11 +142,7 @@ func (c *core) directBlocked(it *issue) bool {
 				if r.kind != edgeParentChild {
 					continue
 				}
-				ch := c.issues[r.from]
-				if ch == nil {
-					continue
-				}
-				if c.info(ch.status)&symGateClosed != 0 {
+				if c.info(r.from.status)&symGateClosed != 0 {
 					anyClosed = true
 				} else {
 					anyOpen = true
@@ -182,12 +179,12 @@ func (c *core) indexEdges(it *issue, add bool) {
 	var buf [1]edge
 	for _, e := range c.edges(it, &buf) {
 		if add {
-			c.rev[e.target] = append(c.rev[e.target], revEdge{from: it.id, kind: e.kind})
+			c.rev[e.target] = append(c.rev[e.target], revEdge{from: it, kind: e.kind})
 			continue
 		}
 		list := c.rev[e.target]
 		for i, r := range list {
-			if r.from == it.id && r.kind == e.kind {
+			if r.from == it && r.kind == e.kind {
 				list[i] = list[len(list)-1]
 				list = list[:len(list)-1]
 				break
@@ -206,12 +203,12 @@ func (c *core) indexEdges(it *issue, add bool) {
 func (c *core) affected(id string, parents []string) []string {
 	out := []string{id}
 	for _, r := range c.rev[id] {
-		out = append(out, r.from)
+		out = append(out, r.from.id)
 	}
 	for _, p := range parents {
 		for _, r := range c.rev[p] {
 			if r.kind == edgeWaitsFor {
-				out = append(out, r.from)
+				out = append(out, r.from.id)
 			}
 		}
 	}
@@ -249,15 +246,15 @@ func (c *core) recompute(ids []string) {
 			it.depth = uint8(d)
 			for _, r := range c.rev[it.id] {
 				if r.kind == edgeParentChild {
-					if ch := c.issues[r.from]; ch != nil {
-						work = append(work, ch)
-					}
+					work = append(work, r.from)
 				}
 			}
 		}
 		c.refresh(it)
 	}
-	c.workBuf = work[:0]
+	if cap(work) <= 4096 {
+		c.workBuf = work[:0] // reused by the next recompute; a restore's (every issue) is let go
+	}
 }
 
 // recomputeAll evaluates every issue from scratch (restore).
