@@ -204,3 +204,44 @@ func TestIssueCompact(t *testing.T) {
 		t.Fatalf("ready %v, want [a c e]", got)
 	}
 }
+
+// TestHeapOrderMatchesTimes: the ready order on the compact CreatedAt is the order the time.Time
+// values give (aged created_at with aging on, priority, created_at, id), for times in any Location
+// (monotonic readings stripped: see issue).
+func TestHeapOrderMatchesTimes(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		cfg := testCfg()
+		cfg.Aging = time.Duration(rapid.SampledFrom([]int64{0, int64(time.Nanosecond), int64(time.Hour)}).Draw(t, "aging"))
+		c := newCore(cfg, nil, t0)
+		h := &readyHeap{aging: c.cfg.Aging}
+		gen := func(id string) (*issue, IssueMeta) {
+			m := IssueMeta{ID: id, Status: "open", IssueType: "task", Priority: rapid.IntRange(-2, 4).Draw(t, "prio"),
+				CreatedAt: genTime(t, "created").Round(0)}
+			if rapid.Bool().Draw(t, "near") { // equal or nearly equal instants in other zones
+				m.CreatedAt = t0.Add(time.Duration(rapid.IntRange(-2, 2).Draw(t, "d"))).In(zoneWest)
+			}
+			return c.newIssue(m), m
+		}
+		a, ma := gen(rapid.SampledFrom([]string{"a", "b"}).Draw(t, "ida"))
+		b, mb := gen(rapid.SampledFrom([]string{"a", "b"}).Draw(t, "idb"))
+		want := func(x, y IssueMeta) bool {
+			if aging := c.cfg.Aging; aging > 0 {
+				ex := x.CreatedAt.Add(time.Duration(x.Priority) * aging)
+				ey := y.CreatedAt.Add(time.Duration(y.Priority) * aging)
+				if !ex.Equal(ey) {
+					return ex.Before(ey)
+				}
+			}
+			if x.Priority != y.Priority {
+				return x.Priority < y.Priority
+			}
+			if !x.CreatedAt.Equal(y.CreatedAt) {
+				return x.CreatedAt.Before(y.CreatedAt)
+			}
+			return x.ID < y.ID
+		}
+		if got, w := h.less(a, b), want(ma, mb); got != w {
+			t.Fatalf("less(%+v, %+v) = %v, want %v", ma, mb, got, w)
+		}
+	})
+}

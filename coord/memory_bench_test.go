@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,11 +44,12 @@ func heapAlloc() uint64 {
 // BenchmarkCoreMemory reports the live heap a core holds per issue with 100,000 plain issues:
 // heap-B/issue counts everything (issue structs, the id map, the ready heap, the reverse-edge index
 // and the id text the core keeps), id-B/issue is the id text alone (part of heap-B/issue). The issues
-// enter like an import (put: putIssues, pending Changes dropped) or like a start (snapshot: newCore
-// from a Snapshot); inputs are dropped before the HeapAlloc after a full GC is read. Timings are not
-// the point; run it with -benchtime=1x.
+// enter like an import (put: putIssues, pending Changes dropped), like a start from a Snapshot whose
+// strings are shared constants (snapshot), or from one whose every string is its own allocation, as
+// store.Load scans them (load: status, type, dependency target, type and metadata); inputs are dropped
+// before the HeapAlloc after a full GC is read. Timings are not the point; run it with -benchtime=1x.
 func BenchmarkCoreMemory(b *testing.B) {
-	for _, path := range []string{"put", "snapshot"} {
+	for _, path := range []string{"put", "snapshot", "load"} {
 		b.Run(path, func(b *testing.B) {
 			var total, idText float64
 			for i := 0; i < b.N; i++ {
@@ -68,7 +70,14 @@ func BenchmarkCoreMemory(b *testing.B) {
 				} else {
 					snap := &Snapshot{Issues: make([]IssueMeta, len(ps))}
 					for i := range ps {
-						snap.Issues[i] = MetaOf(ps[i].Issue)
+						m := MetaOf(ps[i].Issue)
+						if path == "load" {
+							m.Status, m.IssueType = strings.Clone(m.Status), strings.Clone(m.IssueType)
+							for k, d := range m.Deps {
+								m.Deps[k] = Dep{On: strings.Clone(d.On), Type: strings.Clone(d.Type), Metadata: strings.Clone(d.Metadata)}
+							}
+						}
+						snap.Issues[i] = m
 					}
 					ps = nil
 					c = newCore(testCfg(), snap, t0)
