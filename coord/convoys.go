@@ -212,7 +212,10 @@ func (e *Engine) ConvoyCreate(ctx context.Context, cc ConvoyCreate) (ConvoyProgr
 		p, err = c.convoyCreate(now, cc)
 		return err
 	}, nil)
-	return p, err
+	if err != nil {
+		return ConvoyProgress{}, err
+	}
+	return p, nil
 }
 
 // ConvoyList returns the progress of every convoy, by name.

@@ -348,7 +348,8 @@ func (e *Engine) failWaiters(err error) {
 	}
 }
 
-// do submits a request and waits for its durable outcome.
+// do submits a request and waits for its durable outcome. When it gives up waiting (ctx, stop) the
+// engine may still run apply later: callers read what apply writes only after do returned nil.
 func (e *Engine) do(ctx context.Context, apply func(c *core, now time.Time) error, after func()) error {
 	r := &request{apply: apply, after: after, done: make(chan struct{})}
 	select {
@@ -415,7 +416,10 @@ func (e *Engine) Heartbeat(ctx context.Context, worker, leaseID string, epoch in
 		dl, err = c.heartbeat(now, worker, leaseID, epoch, progress)
 		return err
 	}, nil)
-	return dl, err
+	if err != nil {
+		return time.Time{}, err
+	}
+	return dl, nil
 }
 
 // Complete ends a lease with a session result (success closes; see Config.CodeCompleteStatus; other outcomes retry).
@@ -425,7 +429,10 @@ func (e *Engine) Complete(ctx context.Context, worker, leaseID string, epoch int
 		res, err = c.complete(now, worker, leaseID, epoch, r)
 		return err
 	}, nil)
-	return res, err
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
 }
 
 // Fail ends a lease as a failed attempt (requeued with backoff, or dead-lettered after MaxAttempts).
@@ -435,7 +442,10 @@ func (e *Engine) Fail(ctx context.Context, worker, leaseID string, epoch int64, 
 		res, err = c.fail(now, worker, leaseID, epoch, errMsg)
 		return err
 	}, nil)
-	return res, err
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
 }
 
 // Release gives a lease back with no penalty.
@@ -445,7 +455,10 @@ func (e *Engine) Release(ctx context.Context, worker, leaseID string, epoch int6
 		res, err = c.release(now, worker, leaseID, epoch, reason)
 		return err
 	}, nil)
-	return res, err
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
 }
 
 // Claim leases the best ready issue matching f (nil = the worker's own filters) to worker, already

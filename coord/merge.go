@@ -379,7 +379,10 @@ func (e *Engine) MergeSubmit(ctx context.Context, worker string, s MergeSubmit) 
 		res, err = c.mergeSubmit(now, worker, s)
 		return err
 	}, nil)
-	return res, err
+	if err != nil {
+		return MergeSubmitted{}, err
+	}
+	return res, nil
 }
 
 // MergeReport records a refinery's result for the request it holds at epoch: a merge lands it;
@@ -390,7 +393,10 @@ func (e *Engine) MergeReport(ctx context.Context, refinery, id string, epoch int
 		req, err = c.mergeReport(now, refinery, id, epoch, r)
 		return err
 	}, nil)
-	return req, err
+	if err != nil {
+		return MergeRequest{}, err
+	}
+	return req, nil
 }
 
 // MergeCancel withdraws a pending or merging request.
@@ -400,7 +406,10 @@ func (e *Engine) MergeCancel(ctx context.Context, id, reason string) (MergeReque
 		req, err = c.mergeCancel(now, id, reason)
 		return err
 	}, nil)
-	return req, err
+	if err != nil {
+		return MergeRequest{}, err
+	}
+	return req, nil
 }
 
 // MergeList returns the live merge requests of target ("" = all): merging first, then pending in start order.
