@@ -258,7 +258,7 @@ func (e *streamExport) run() (ExportStats, error) {
 		written = tmp
 	}
 	s.fileSHA, s.keep = newSHA, nil
-	s.profile, s.profileSHA = e.outProfile(), newSHA
+	s.setProfile(e.outProfile(), newSHA)
 	e.st.SHA = newSHA
 	if err := e.markExported(written); err != nil {
 		return e.st, err

@@ -167,11 +167,12 @@ func (s *Syncer) validateFrom(fh *os.File, fi fs.FileInfo) (sha string, bad erro
 		return sha, bad, nil
 	}
 	s.readErr, s.readErrSHA = nil, ""
-	s.profile, s.profileSHA = Classic, sha
+	prof := Classic
 	if typed {
-		s.profile = ModernTyped
+		prof = ModernTyped
 	} else if counts {
-		s.profile = ModernUntyped
+		prof = ModernUntyped
 	}
+	s.setProfile(prof, sha)
 	return sha, nil, nil
 }

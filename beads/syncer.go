@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,20 @@ type Syncer struct {
 	keep       map[string]bool // ids whose file line is older than the store's: export them
 	profile    Profile         // the profile of the file whose sha256 is profileSHA
 	profileSHA string
+	known      atomic.Int32 // profile+1 as last set (0: not yet), read by Profile without mu
+}
+
+// setProfile records the profile of the file whose sha256 is sha; callers hold s.mu.
+func (s *Syncer) setProfile(p Profile, sha string) {
+	s.profile, s.profileSHA = p, sha
+	s.known.Store(int32(p) + 1)
+}
+
+// Profile returns the writer profile of the file as of the last import or export, without waiting
+// for a sync under way; false before the first one.
+func (s *Syncer) Profile() (Profile, bool) {
+	v := s.known.Load()
+	return Profile(v - 1), v != 0
 }
 
 // ImportStats counts what one import did.
@@ -118,7 +133,7 @@ func (s *Syncer) parse(data []byte, sha string) (*File, error) {
 		return nil, err
 	}
 	s.readErr, s.readErrSHA = nil, ""
-	s.profile, s.profileSHA = f.Profile, sha
+	s.setProfile(f.Profile, sha)
 	return f, nil
 }
 

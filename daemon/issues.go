@@ -36,7 +36,14 @@ type issueService struct {
 func newIssueService(d *Daemon) *issueService { return &issueService{d: d} }
 
 // profile is the writer profile of the workspace's file (classic when the file is new or unreadable).
-func (s *issueService) profile() beads.Profile { return s.prof.get(s.d.cfg.JSONLPath()) }
+// profile is the JSONL file's writer profile as of the last sync (a create must not wait for, nor
+// re-read, a file the exporter is rewriting); before the first sync it is read from the file.
+func (s *issueService) profile() beads.Profile {
+	if p, ok := s.d.syncer.Profile(); ok {
+		return p
+	}
+	return s.prof.get(s.d.cfg.JSONLPath())
+}
 
 // render returns an issue's current record as JSON (the stored line with gtc's changes applied) and
 // the prompt handed to an agent.
