@@ -34,9 +34,23 @@ func (db *DB) Dirty(ctx context.Context) ([]beads.StoredRecord, error) {
 // MarkExported stores the bytes written for each record and clears its dirty flag only where its rev
 // still matches (a change committed meanwhile keeps it dirty) (beads.Backend). Unknown ids are ignored.
 func (db *DB) MarkExported(ctx context.Context, recs []beads.ExportedRecord) error {
-	if len(recs) == 0 {
-		return nil
+	// In transactions of markChunk records: one transaction holding every record of a large export
+	// (up to megabytes of raw lines) delayed every commit queued behind it by tens of milliseconds. A
+	// crash between chunks leaves the rest dirty; they are exported again, to the same bytes.
+	for len(recs) > 0 {
+		n := min(len(recs), markChunk)
+		if err := db.markExported(ctx, recs[:n]); err != nil {
+			return err
+		}
+		recs = recs[n:]
 	}
+	return nil
+}
+
+// markChunk is how many exported records one MarkExported transaction holds.
+const markChunk = 64
+
+func (db *DB) markExported(ctx context.Context, recs []beads.ExportedRecord) error {
 	return db.write(ctx, func(t *wtx) error {
 		for _, r := range recs {
 			raw := r.Raw
