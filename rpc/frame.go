@@ -40,17 +40,17 @@ var (
 
 // frameReader splits a stream into messages, detecting the framing from the first byte when asked.
 type frameReader struct {
-	r    *bufio.Reader
+	r    *lazyReader
 	max  int
 	mode Framing
-	buf  []byte
+	buf  []byte // a line longer than the read buffer is assembled here
 }
 
 func newFrameReader(r io.Reader, max int, mode Framing) *frameReader {
 	if max <= 0 {
 		max = DefaultMaxMessageBytes
 	}
-	return &frameReader{r: bufio.NewReaderSize(r, 4096), max: max, mode: mode}
+	return &frameReader{r: newLazyReader(r), max: max, mode: mode}
 }
 
 // detect reads the framing from the first non-blank byte.
@@ -74,8 +74,10 @@ func (f *frameReader) detect() error {
 }
 
 // next returns the next message body (a fresh slice). errTooLarge and errBadHeader leave the
-// stream unsynchronised: the caller answers and closes.
+// stream unsynchronised: the caller answers and closes. Between messages the reader holds no buffer
+// unless the peer already sent more.
 func (f *frameReader) next() ([]byte, error) {
+	defer f.r.release()
 	if f.mode == FramingAuto {
 		if err := f.detect(); err != nil {
 			return nil, err
@@ -89,8 +91,20 @@ func (f *frameReader) next() ([]byte, error) {
 
 func (f *frameReader) nextLine() ([]byte, error) {
 	f.buf = f.buf[:0]
+	if cap(f.buf) > 64<<10 { // do not keep a huge message's buffer for the connection's life
+		f.buf = nil
+	}
 	for {
 		chunk, err := f.r.ReadSlice('\n')
+		if len(f.buf) == 0 && err == nil { // the whole line was in the read buffer
+			if line := bytes.TrimSpace(chunk); len(line) > 0 {
+				if len(line) > f.max {
+					return nil, errTooLarge
+				}
+				return bytes.Clone(line), nil
+			}
+			continue
+		}
 		if len(f.buf)+len(chunk) > f.max+2 { // allow the line terminator on top of the cap
 			return nil, errTooLarge
 		}
