@@ -1,9 +1,7 @@
 package rpc
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"strconv"
 )
 
@@ -30,16 +28,29 @@ type wireMessage struct {
 
 // parseMessage decodes and checks one message object in a single pass. On a protocol error it
 // returns the error and a message whose id is the id to echo (null when it could not be determined).
+// The message's id, params, result and error are slices of raw: the caller hands over a frame it
+// does not reuse (frameReader.next returns a fresh one).
+//
+// The envelope is found by scanEnvelope, which checks the whole frame as encoding/json would; a key
+// that encoding/json could match to a member only case-insensitively (or through escapes) sends the
+// frame to encoding/json itself. FuzzParseMessage holds it to the encoding/json version.
 func parseMessage(raw []byte) (*message, *wireError) {
 	m := &message{id: nullID}
 	var w wireMessage
-	// A present key with value null arrives as "null" in a RawMessage; an absent key stays nil.
-	if err := json.Unmarshal(raw, &w); err != nil {
-		var se *json.SyntaxError
-		if errors.As(err, &se) || len(bytes.TrimSpace(raw)) == 0 {
+	switch scanEnvelope(raw, &w) {
+	case envSyntax:
+		return m, newWireError(CodeParseError, "parse error: invalid JSON")
+	case envNotObject:
+		return m, newWireError(CodeInvalidRequest, "invalid request: not a JSON-RPC object")
+	case envFolded:
+		// A present key with value null arrives as "null" in a RawMessage; an absent key stays nil.
+		// sw is encoding/json's own target, so that w stays on the stack; raw is a valid object, so
+		// Unmarshal cannot fail.
+		var sw wireMessage
+		if err := json.Unmarshal(raw, &sw); err != nil {
 			return m, newWireError(CodeParseError, "parse error: invalid JSON")
 		}
-		return m, newWireError(CodeInvalidRequest, "invalid request: not a JSON-RPC object")
+		w = sw
 	}
 	idOK := w.ID == nil || validID(w.ID)
 	if w.ID != nil && idOK {
@@ -58,7 +69,11 @@ func parseMessage(raw []byte) (*message, *wireError) {
 	if !isVersion2(w.JSONRPC) {
 		return m, newWireError(CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`)
 	}
-	if len(w.Method) == 0 || w.Method[0] != '"' || json.Unmarshal(w.Method, &m.method) != nil {
+	if len(w.Method) == 0 || w.Method[0] != '"' {
+		return m, newWireError(CodeInvalidRequest, `invalid request: "method" must be a string`)
+	}
+	var ok bool
+	if m.method, ok = decodeString(w.Method); !ok {
 		return m, newWireError(CodeInvalidRequest, `invalid request: "method" must be a string`)
 	}
 	if w.Result != nil || w.Error != nil {

@@ -1,0 +1,33 @@
+package rpc
+
+import (
+	"testing"
+)
+
+// benchFrames are the frames a worker sends per assignment cycle, as the Go client writes them.
+var benchFrames = []struct{ name, frame string }{
+	{"ack", `{"id":"a17","result":{"accepted":true},"jsonrpc":"2.0"}`},
+	{"complete", `{"id":12,"jsonrpc":"2.0","method":"complete","params":{"lease_id":"L-17","epoch":17,"outcome":"success","summary":"done","git_commit":"abc123","idempotency_key":"k-17"}}`},
+	{"heartbeat", `{"id":13,"jsonrpc":"2.0","method":"heartbeat","params":{"lease_id":"L-17","epoch":17,"progress":"half way"}}`},
+}
+
+// BenchmarkParseMessage compares the scanner with the encoding/json version it replaced.
+func BenchmarkParseMessage(b *testing.B) {
+	for _, f := range benchFrames {
+		frame := []byte(f.frame)
+		for _, impl := range []struct {
+			name  string
+			parse func([]byte) (*message, *wireError)
+		}{{"std", parseMessageStd}, {"scan", parseMessage}} {
+			b.Run(f.name+"/"+impl.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(frame)))
+				for b.Loop() {
+					if _, werr := impl.parse(frame); werr != nil {
+						b.Fatal(werr)
+					}
+				}
+			})
+		}
+	}
+}
