@@ -31,3 +31,25 @@ func BenchmarkParseMessage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAssignParams compares the push's params encoding with the json.Marshal version it replaced.
+func BenchmarkAssignParams(b *testing.B) {
+	a := Assignment{Lease: benchLease, Issue: benchIssue, Prompt: "Make the scheduler fair across rigs\n\n" +
+		"Workers on small rigs starve when a big rig floods the queue."}
+	b.Run("std", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := assignParamsStd(a); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := assignParams(&a); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

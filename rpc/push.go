@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gastown/gtc/coord"
 )
@@ -37,25 +38,10 @@ func (s *Server) Push(worker string, session uint64, a AssignPayload) error {
 	if err != nil {
 		return err
 	}
-	lease, err := json.Marshal(a.Lease)
+	params, err := assignParams(&a)
 	if err != nil {
-		return coord.Errorf(coord.EInternal, "encode lease %s: %v", a.Lease.ID, err)
+		return err
 	}
-	// The issue's raw bytes are copied into the frame as they are: no re-encoding of the body.
-	params := make([]byte, 0, len(lease)+len(a.Issue)+len(a.Prompt)+40)
-	params = append(params, `{"lease":`...)
-	params = append(params, lease...)
-	params = append(params, `,"issue":`...)
-	if len(a.Issue) == 0 {
-		params = append(params, "null"...)
-	} else {
-		params = append(params, a.Issue...)
-	}
-	params = append(params, `,"prompt":`...)
-	prompt, _ := json.Marshal(a.Prompt)
-	params = append(params, prompt...)
-	params = append(params, '}')
-
 	id := `"a` + strconv.FormatUint(s.nextPush.Add(1), 10) + `"`
 	ps := &pushState{leaseID: a.Lease.ID, epoch: a.Lease.Epoch}
 	c.pmu.Lock()
@@ -73,6 +59,126 @@ func (s *Server) Push(worker string, session uint64, a AssignPayload) error {
 		return coord.Errorf(coord.EBusy, "worker %q is not reading; disconnected", worker)
 	}
 	return nil
+}
+
+// assignParams encodes an assign request's params as json.Marshal would, without reflection. The
+// issue's raw bytes are copied into the frame as they are: no re-encoding of the body.
+func assignParams(a *AssignPayload) ([]byte, error) {
+	params := make([]byte, 0, 320+len(a.Issue)+len(a.Prompt)+len(a.Prompt)/8)
+	params = append(params, `{"lease":`...)
+	var ok bool
+	if params, ok = appendLease(params, &a.Lease); !ok {
+		_, err := json.Marshal(a.Lease) // a time json.Marshal refuses: its error
+		return nil, coord.Errorf(coord.EInternal, "encode lease %s: %v", a.Lease.ID, err)
+	}
+	params = append(params, `,"issue":`...)
+	if len(a.Issue) == 0 {
+		params = append(params, "null"...)
+	} else {
+		params = append(params, a.Issue...)
+	}
+	params = append(params, `,"prompt":`...)
+	params = appendQuoted(params, a.Prompt)
+	return append(params, '}'), nil
+}
+
+// appendLease appends l encoded as json.Marshal encodes a coord.Lease (TestAppendLease holds the two
+// together, field list included); false when a time is one json.Marshal refuses.
+func appendLease(b []byte, l *coord.Lease) ([]byte, bool) {
+	ok := true
+	b = append(b, `{"id":`...)
+	b = appendQuoted(b, l.ID)
+	b = append(b, `,"issue_id":`...)
+	b = appendQuoted(b, l.IssueID)
+	b = append(b, `,"worker":`...)
+	b = appendQuoted(b, l.Worker)
+	b = append(b, `,"epoch":`...)
+	b = strconv.AppendInt(b, l.Epoch, 10)
+	b = append(b, `,"state":`...)
+	b = appendQuoted(b, string(l.State))
+	b = append(b, `,"attempt":`...)
+	b = strconv.AppendInt(b, int64(l.Attempt), 10)
+	b = append(b, `,"created_at":`...)
+	b = appendTime(b, l.CreatedAt, &ok)
+	b = append(b, `,"ack_deadline":`...)
+	b = appendTime(b, l.AckDeadline, &ok)
+	b = append(b, `,"deadline":`...)
+	b = appendTime(b, l.Deadline, &ok)
+	if l.EndedAt != nil {
+		b = append(b, `,"ended_at":`...)
+		b = appendTime(b, *l.EndedAt, &ok)
+	}
+	for _, f := range [...]struct{ key, v string }{{`,"outcome":`, l.Outcome}, {`,"error":`, l.Error}, {`,"progress":`, l.Progress}} {
+		if f.v != "" {
+			b = append(b, f.key...)
+			b = appendQuoted(b, f.v)
+		}
+	}
+	return append(b, '}'), ok
+}
+
+// appendTime appends t as time.Time.MarshalJSON does; *ok becomes false on its error.
+func appendTime(b []byte, t time.Time, ok *bool) []byte {
+	b = append(b, '"')
+	b, err := t.AppendText(b) // MarshalJSON's text, unquoted
+	if err != nil {
+		*ok = false
+	}
+	return append(b, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendQuoted appends s quoted as json.Marshal quotes a string: HTML characters, U+2028 and U+2029
+// escaped, invalid UTF-8 replaced by \ufffd (FuzzAppendQuoted compares the two).
+func appendQuoted(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // Cancel tells a session to stop working on a lease (notification, non-blocking).
@@ -155,8 +261,13 @@ func (c *conn) handleAck(m *message) bool {
 		return true // an error reply counts as no ack
 	}
 	var r AssignReply
-	if json.Unmarshal(m.result, &r) != nil {
-		return true
+	switch string(m.result) {
+	case `{"accepted":true}`: // what the Go client sends; anything else is decoded
+		r.Accepted = true
+	default:
+		if json.Unmarshal(m.result, &r) != nil {
+			return true
+		}
 	}
 	sess := &c.sess
 	b := c.srv.b

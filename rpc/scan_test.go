@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gastown/gtc/coord"
 )
 
 // parseMessageStd is parseMessage as it was before the scanner: encoding/json into a struct of
@@ -137,5 +142,104 @@ func FuzzParseMessage(f *testing.F) {
 		checkParseMessage(t, b)
 		checkParseMessage(t, append([]byte(`{"jsonrpc":"2.0","id":7,"method":"m","params":`), append(b, '}')...))
 		checkParseMessage(t, append(append([]byte(`{`), b...), '}'))
+	})
+}
+
+// assignParamsStd is the assign params as Push built them before appendLease: json.Marshal of the
+// lease and of the prompt around the raw issue bytes.
+func assignParamsStd(a AssignPayload) ([]byte, error) {
+	lease, err := json.Marshal(a.Lease)
+	if err != nil {
+		return nil, err
+	}
+	params := append([]byte(`{"lease":`), lease...)
+	params = append(params, `,"issue":`...)
+	if len(a.Issue) == 0 {
+		params = append(params, "null"...)
+	} else {
+		params = append(params, a.Issue...)
+	}
+	params = append(params, `,"prompt":`...)
+	prompt, _ := json.Marshal(a.Prompt)
+	params = append(params, prompt...)
+	return append(params, '}'), nil
+}
+
+// TestLeaseFields pins coord.Lease's fields: appendLease writes each by hand, so a new field must
+// be added there too.
+func TestLeaseFields(t *testing.T) {
+	var got []string
+	lt := reflect.TypeFor[coord.Lease]()
+	for i := range lt.NumField() {
+		got = append(got, lt.Field(i).Name+" "+lt.Field(i).Type.String()+" "+lt.Field(i).Tag.Get("json"))
+	}
+	want := []string{"ID string id", "IssueID string issue_id", "Worker string worker", "Epoch int64 epoch",
+		"State coord.LeaseState state", "Attempt int attempt", "CreatedAt time.Time created_at",
+		"AckDeadline time.Time ack_deadline", "Deadline time.Time deadline", "EndedAt *time.Time ended_at,omitempty",
+		"Outcome string outcome,omitempty", "Error string error,omitempty", "Progress string progress,omitempty"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("coord.Lease fields changed (update appendLease, then this list):\n%q", got)
+	}
+	if _, ok := reflect.TypeFor[coord.LeaseState]().MethodByName("MarshalJSON"); ok {
+		t.Fatal("coord.LeaseState has its own MarshalJSON: appendLease writes it as a plain string")
+	}
+}
+
+func TestAssignParamsMatchMarshal(t *testing.T) {
+	ended := time.Date(2026, 11, 26, 9, 1, 2, 300, time.FixedZone("", 5*3600+30*60))
+	zero := time.Time{}
+	cases := []AssignPayload{
+		{},
+		{Lease: benchLease, Issue: benchIssue, Prompt: "Make the scheduler fair across rigs"},
+		{Lease: coord.Lease{ID: "L-9", IssueID: `gt-<&>"\`, Worker: "wörker\u2028\u2029", Epoch: -3, State: coord.LeaseEnded,
+			Attempt: 1 << 40, CreatedAt: time.Unix(1700000000, 123456789), AckDeadline: time.Unix(0, 1).In(time.FixedZone("", -7*3600)),
+			Deadline: ended, EndedAt: &ended, Outcome: "failure", Error: "boom\n\t\x01\x7f", Progress: "50%"},
+			Issue: json.RawMessage(`{"id":"gt-9"}`), Prompt: "title\n\nbody with \"quotes\" and <html> & \xff\xfe bytes"},
+		{Lease: coord.Lease{ID: "L-1", EndedAt: &zero, Progress: "p"}},
+		{Lease: coord.Lease{ID: "L-2", CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}, // json.Marshal refuses it
+		{Lease: coord.Lease{ID: "L-3", Deadline: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600))}},
+		{Lease: coord.Lease{ID: "L-4", AckDeadline: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}},
+	}
+	for i, a := range cases {
+		want, werr := assignParamsStd(a)
+		got, err := assignParams(&a)
+		if (err != nil) != (werr != nil) {
+			t.Fatalf("case %d: err %v, json.Marshal's %v", i, err, werr)
+		}
+		if err != nil {
+			if coord.ErrorCode(err) != coord.EInternal || !strings.Contains(err.Error(), werr.Error()) {
+				t.Fatalf("case %d: err %v, want EInternal with %v", i, err, werr)
+			}
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("case %d:\n got  %s\n want %s", i, got, want)
+		}
+	}
+}
+
+// FuzzAppendQuoted holds appendQuoted to json.Marshal of a string, and appendLease to json.Marshal
+// of a lease made of the fuzzed strings and numbers.
+func FuzzAppendQuoted(f *testing.F) {
+	for _, s := range []string{"", "plain", `"\`, "<a href='x'>&amp;</a>", "\x00\x01\x08\x0c\x1f\x7f", "\n\r\t",
+		"\u2027\u2028\u2029\u202a", "\xff", "\xe2\x80", "ünïcødé 日本", "\xed\xa0\x80", "\U0001F600"} {
+		f.Add(s, int64(len(s)), int64(-len(s)))
+	}
+	f.Fuzz(func(t *testing.T, s string, n int64, ns int64) {
+		want, _ := json.Marshal(s)
+		if got := appendQuoted([]byte("x"), s); string(got) != "x"+string(want) {
+			t.Fatalf("%q: %s, want %s", s, got[1:], want)
+		}
+		at := time.Unix(n%(1<<35), ns).In(time.FixedZone("", int(ns%(23*3600))))
+		l := coord.Lease{ID: s, IssueID: s, Worker: s, Epoch: n, State: coord.LeaseState(s), Attempt: int(ns),
+			CreatedAt: at, AckDeadline: at.UTC(), Deadline: at, Outcome: s, Error: s, Progress: s}
+		if n%2 == 0 {
+			l.EndedAt = &at
+		}
+		want, werr := json.Marshal(l)
+		got, ok := appendLease(nil, &l)
+		if ok != (werr == nil) || ok && string(got) != string(want) {
+			t.Fatalf("lease %+v:\n got  %s (%v)\n want %s (%v)", l, got, ok, want, werr)
+		}
 	})
 }
