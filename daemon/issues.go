@@ -70,23 +70,17 @@ func (s *issueService) renderPush(id string) (json.RawMessage, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	// beads.DecodeIssueJSON gives json.Unmarshal's Issue without its reflection (and a stored body is
+	// json.Marshal of an Issue, so it decodes as an Issue).
+	is, err := beads.DecodeIssueJSON(body)
+	if err != nil {
+		return nil, "", fmt.Errorf("decode stored issue %s: %w", id, err)
+	}
 	if raw == nil { // never written to the file yet (created through the protocol)
-		var is beads.Issue
-		if err := json.Unmarshal(body, &is); err != nil {
-			return nil, "", fmt.Errorf("decode stored issue %s: %w", id, err)
-		}
 		b, err := recordJSON(is, nil)
 		return b, promptOf(is), err
 	}
-	var p struct {
-		Title              string `json:"title"`
-		Description        string `json:"description"`
-		AcceptanceCriteria string `json:"acceptance_criteria"`
-	}
-	if err := json.Unmarshal(body, &p); err != nil {
-		return nil, "", fmt.Errorf("decode stored issue %s: %w", id, err)
-	}
-	return json.RawMessage(raw), promptOf(beads.Issue{Title: p.Title, Description: p.Description, AcceptanceCriteria: p.AcceptanceCriteria}), nil
+	return json.RawMessage(raw), promptOf(is), nil
 }
 
 // promptOf is the text handed to an agent: title and description.
