@@ -113,21 +113,26 @@ func requiredFields(t reflect.Type) []reqField {
 	return out
 }
 
-// decodeParams decodes a params object into p; absent or null params decode as {}.
+// decodeParams decodes a params object into p (a pointer to a zero struct); absent or null params
+// decode as {}. Plain params take the fast path of decodeParamsFast (scan.go); the rest, errors
+// included, is encoding/json's.
 func decodeParams(params json.RawMessage, p any, req []reqField) error {
+	v := reflect.ValueOf(p).Elem()
 	if len(params) != 0 && string(params) != "null" {
 		if params[0] != '{' {
 			return newWireError(CodeInvalidParams, "invalid params: params must be an object")
 		}
-		if err := json.Unmarshal(params, p); err != nil {
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) && te.Field != "" {
-				return newWireError(CodeInvalidParams, fmt.Sprintf("invalid params: field %q must be %s, not %s", te.Field, jsonKind(te.Type), te.Value))
+		if !decodeParamsFast(params, v, planOf(v.Type())) {
+			v.SetZero()
+			if err := json.Unmarshal(params, p); err != nil {
+				var te *json.UnmarshalTypeError
+				if errors.As(err, &te) && te.Field != "" {
+					return newWireError(CodeInvalidParams, fmt.Sprintf("invalid params: field %q must be %s, not %s", te.Field, jsonKind(te.Type), te.Value))
+				}
+				return newWireError(CodeInvalidParams, "invalid params: "+err.Error())
 			}
-			return newWireError(CodeInvalidParams, "invalid params: "+err.Error())
 		}
 	}
-	v := reflect.ValueOf(p).Elem()
 	for _, f := range req {
 		if v.FieldByIndex(f.index).IsZero() {
 			return newWireError(CodeInvalidParams, fmt.Sprintf("invalid params: missing required field %q", f.name))

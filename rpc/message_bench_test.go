@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"reflect"
 	"testing"
 )
 
@@ -52,4 +53,39 @@ func BenchmarkAssignParams(b *testing.B) {
 			}
 		}
 	})
+}
+
+// benchParams are the params of the requests a worker sends per assignment cycle.
+var benchParams = []struct {
+	name   string
+	params string
+	decode func([]byte) error
+}{
+	{"complete", `{"lease_id":"L-17","epoch":17,"outcome":"success","summary":"done","git_commit":"abc123","idempotency_key":"k-17"}`,
+		func(b []byte) error {
+			var p CompleteParams
+			return decodeParams(b, &p, completeRequired)
+		}},
+	{"heartbeat", `{"lease_id":"L-17","epoch":17,"progress":"half way"}`,
+		func(b []byte) error {
+			var p HeartbeatParams
+			return decodeParams(b, &p, nil)
+		}},
+}
+
+var completeRequired = requiredFields(reflect.TypeFor[CompleteParams]())
+
+// BenchmarkDecodeParams is decodeParams on the params of the per-cycle requests.
+func BenchmarkDecodeParams(b *testing.B) {
+	for _, bc := range benchParams {
+		params := []byte(bc.params)
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bc.decode(params); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

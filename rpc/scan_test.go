@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -136,7 +137,9 @@ func TestParseMessageMatchesStd(t *testing.T) {
 // params of a request, and as the members of an object.
 func FuzzParseMessage(f *testing.F) {
 	for _, s := range parseSeeds() {
-		f.Add([]byte(s))
+		if len(s) < 4096 { // the deep ones run in TestParseMessageMatchesStd; here they slow every mutation
+			f.Add([]byte(s))
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		checkParseMessage(t, b)
@@ -241,5 +244,160 @@ func FuzzAppendQuoted(f *testing.F) {
 		if ok != (werr == nil) || ok && string(got) != string(want) {
 			t.Fatalf("lease %+v:\n got  %s (%v)\n want %s (%v)", l, got, ok, want, werr)
 		}
+	})
+}
+
+// decodeParamsStd is decodeParams as it was before the fast path: encoding/json only.
+func decodeParamsStd(params json.RawMessage, p any, req []reqField) error {
+	if len(params) != 0 && string(params) != "null" {
+		if params[0] != '{' {
+			return newWireError(CodeInvalidParams, "invalid params: params must be an object")
+		}
+		if err := json.Unmarshal(params, p); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) && te.Field != "" {
+				return newWireError(CodeInvalidParams, fmt.Sprintf("invalid params: field %q must be %s, not %s", te.Field, jsonKind(te.Type), te.Value))
+			}
+			return newWireError(CodeInvalidParams, "invalid params: "+err.Error())
+		}
+	}
+	v := reflect.ValueOf(p).Elem()
+	for _, f := range req {
+		if v.FieldByIndex(f.index).IsZero() {
+			return newWireError(CodeInvalidParams, fmt.Sprintf("invalid params: missing required field %q", f.name))
+		}
+	}
+	return nil
+}
+
+type (
+	oddString string
+	OddInner  struct {
+		Deep   int8   `json:"deep"`
+		Shadow string `json:"shadow"`
+	}
+	oddInner      struct{ Deep int8 }
+	oddIneligible struct {
+		Dash     string `json:"-,"` // a member named "-"
+		oddInner        // unexported embedded struct
+	}
+	oddParams struct {
+		Small   int8      `json:"small"`
+		U16     uint16    `json:"u16"`
+		U       uint      `json:"u,omitempty"`
+		Flag    bool      `json:"flag"`
+		Kind    oddString `json:"kind" rpc:"required"`
+		NoTag   string
+		Skipped string            `json:"-"`
+		Quoted  int               `json:"quoted,string"`
+		When    time.Time         `json:"when"`
+		Ptr     *int              `json:"ptr"`
+		List    []string          `json:"list"`
+		Map     map[string]int    `json:"map"`
+		Raw     json.RawMessage   `json:"raw"`
+		Any     any               `json:"any"`
+		Float   float64           `json:"float"`
+		Named   OddInner          `json:"named"`
+		hidden  string            //nolint:unused // unexported: encoding/json ignores it
+		Fold    map[string]string `json:"fold_me"`
+		OddInner
+	}
+	oddConflict struct { // two members named alike: encoding/json's dominance rules, not the fast path
+		A string `json:"name"`
+		B string `json:"NAME"`
+	}
+)
+
+// paramsTargets are the params types decodeParams meets, and odd ones for the plan's corners.
+var paramsTargets = []func() any{
+	func() any { return new(HelloParams) }, func() any { return new(HeartbeatParams) },
+	func() any { return new(CompleteParams) }, func() any { return new(FailParams) },
+	func() any { return new(ReleaseParams) }, func() any { return new(ClaimParams) },
+	func() any { return new(IssueListParams) }, func() any { return new(IssueCreateParams) },
+	func() any { return new(IssueUpdateParams) }, func() any { return new(IssueDepParams) },
+	func() any { return new(SubscribeParams) }, func() any { return new(MergeReportParams) },
+	func() any { return new(PauseParams) }, func() any { return new(EmptyParams) },
+	func() any { return new(oddParams) }, func() any { return new(oddConflict) }, func() any { return new(oddIneligible) },
+}
+
+func checkDecodeParams(t *testing.T, idx uint8, params []byte) {
+	t.Helper()
+	mk := paramsTargets[int(idx)%len(paramsTargets)]
+	got, want := mk(), mk()
+	req := requiredFields(reflect.TypeOf(got).Elem())
+	keep := bytes.Clone(params)
+	gerr := decodeParams(params, got, req)
+	werr := decodeParamsStd(keep, want, req)
+	if !bytes.Equal(params, keep) {
+		t.Fatalf("decodeParams changed its input %q", keep)
+	}
+	if fmt.Sprint(gerr) != fmt.Sprint(werr) {
+		t.Fatalf("%T %q: error %v, want %v", got, params, gerr, werr)
+	}
+	if werr == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("%T %q:\n got  %+v\n want %+v", got, params, got, want)
+	}
+}
+
+func paramsSeeds() []string {
+	return []string{
+		`{}`, ` { } `, `{"lease_id":"L-1","epoch":7}`, `{"lease_id":"L-1","epoch":7,"outcome":"success","summary":"s","idempotency_key":"k"}`,
+		`{"lease_id":"L\n\u00e9\ud83d\ude00","epoch":-0}`, `{"lease_id":"` + "\xff" + `","epoch":1}`, `{"lease_id":"\ud800"}`,
+		`{"epoch":1.0}`, `{"epoch":1e3}`, `{"epoch":9223372036854775807}`, `{"epoch":9223372036854775808}`, `{"epoch":-9223372036854775809}`,
+		`{"epoch":"7"}`, `{"epoch":null,"lease_id":null}`, `{"epoch":true}`, `{"epoch":[1]}`, `{"lease_id":1}`, `{"lease_id":{}}`,
+		`{"epoch":1,"epoch":2}`, `{"epoch":1,"epoch":null}`, `{"epoch":1,"EPOCH":2}`, `{"Epoch":3}`, `{"ep\u006fch":4}`, `{"epoch":5,"épоch":6}`,
+		`{"lease_id":"a","unknown":{"x":[1,2,{"y":null}]},"more":"s"}`, `{"unknown":[1,}`, `{"epoch":1,}`, `{"epoch":1}x`, `{"epoch":01}`,
+		`{"epoch":-}`, `{"epoch":1 "x":2}`, `{"name":"w","capacity":3,"filters":{"labels":["a"]},"protocol":1}`, `{"name":"w","filters":null}`,
+		`{"name":"w","role":"refinery","capacity":-1}`, `{"capacity":2147483648}`, `{"kinds":["a","b"]}`, `{"kinds":"a"}`,
+		`{"small":127}`, `{"small":128}`, `{"small":-129}`, `{"u16":65535}`, `{"u16":65536}`, `{"u16":-1}`, `{"u":-0}`, `{"flag":true}`,
+		`{"flag":false,"flag":null}`, `{"flag":"true"}`, `{"flag":tru}`, `{"kind":"k"}`, `{"kind":""}`, `{"NoTag":"n"}`, `{"notag":"n"}`,
+		`{"Skipped":"s"}`, `{"-":"d"}`, `{"quoted":"5"}`, `{"when":"2026-11-26T10:00:00Z"}`, `{"when":"bad"}`, `{"ptr":5}`, `{"list":["a"]}`,
+		`{"map":{"a":1}}`, `{"raw":{"a":1}}`, `{"any":[1]}`, `{"float":1.5}`, `{"named":{"deep":1}}`, `{"deep":5,"shadow":"s"}`, `{"deep":300}`,
+		`{"hidden":"h"}`, `{"fold_me":{"a":"b"}}`, `{"FOLD_ME":null}`, `{"name":"x","NAME":"y"}`, `{"id":"gt-1","title":"t","status":"open"}`,
+		`{"title":"t","priority":1,"labels":["x"],"deps":[{"id":"a"}]}`, `{"reason":"r","paused":true}`,
+		`{"a":` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`, `{"a":` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`,
+	}
+}
+
+func TestDecodeParamsMatchesStd(t *testing.T) {
+	fast := 0
+	for _, s := range paramsSeeds() {
+		for i, mk := range paramsTargets {
+			checkDecodeParams(t, uint8(i), []byte(s))
+			p := mk()
+			v := reflect.ValueOf(p).Elem()
+			if decodeParamsFast([]byte(s), v, planOf(v.Type())) {
+				fast++
+			}
+		}
+	}
+	// the fast path is taken, and only by the types it can serve
+	for _, c := range []struct {
+		v    any
+		fast bool
+	}{{CompleteParams{}, true}, {HeartbeatParams{}, true}, {HelloParams{}, true}, {oddParams{}, true},
+		{oddConflict{}, false}, {oddIneligible{}, false}} {
+		if got := planOf(reflect.TypeOf(c.v)).fields != nil; got != c.fast {
+			t.Errorf("%T: fast path %v, want %v", c.v, got, c.fast)
+		}
+	}
+	if fast < 100 {
+		t.Fatalf("the fast path decoded only %d seed/type pairs", fast)
+	}
+}
+
+// FuzzDecodeParams holds decodeParams (fast path and fallback) to the encoding/json version, value
+// and error, over the params types.
+func FuzzDecodeParams(f *testing.F) {
+	for i, s := range paramsSeeds() {
+		if len(s) < 4096 { // the deep ones run in TestDecodeParamsMatchesStd
+			f.Add(uint8(i), []byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, idx uint8, b []byte) {
+		if len(b) == 0 || b[0] != '{' {
+			b = append([]byte{'{'}, b...)
+		}
+		checkDecodeParams(t, idx, b)
 	})
 }
