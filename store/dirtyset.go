@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -102,15 +101,8 @@ func (db *DB) dirtyRecords(ctx context.Context, after string, limit int) ([]bead
 	return out, nil
 }
 
-// dirtyAmong reads, by id, the records among ids (at most dirtyChunk) whose dirty flag is set.
+// dirtyAmong reads, by id, the records among ids (at most dirtyChunk) whose dirty flag is set, through the
+// driver (dirtyread.go).
 func (db *DB) dirtyAmong(ctx context.Context, ids []string) ([]beads.StoredRecord, error) {
-	js, err := json.Marshal(ids)
-	if err != nil {
-		return nil, fmt.Errorf("encode ids: %w", err)
-	}
-	rows, err := db.rs[rDirtyByIDs].QueryContext(ctx, string(js))
-	if err != nil {
-		return nil, unavailable("read", fmt.Errorf("read dirty issues by id: %w", err))
-	}
-	return collectRecords(rows, len(ids))
+	return db.dirtyAmongDriver(ctx, ids)
 }

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/gastown/gtc/beads"
+)
+
+// The export's read of dirty records goes through the driver directly, on a read-pool connection (same busy
+// timeout and read-only mode as the other reads), like Body: database/sql's Rows, its locks, its argument
+// and column conversion (reflection) and its second copy of every blob were about a third of DirtyByID.
+// The statement is prepared per call: one call reads up to dirtyChunk ids, so the prepare is a few
+// hundred nanoseconds a record, and there is no per-connection statement to finalize when the store closes.
+
+// dirtyCols is the number of columns of rDirtyByIDs (issueCols).
+const dirtyCols = 12
+
+// dirtyAmongDriver reads, by id, the records among ids whose dirty flag is set (rDirtyByIDs) through the
+// driver; the records are what collectRecords(scanIssue) gives for the same rows.
+func (db *DB) dirtyAmongDriver(ctx context.Context, ids []string) ([]beads.StoredRecord, error) {
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("encode ids: %w", err)
+	}
+	conn, err := db.r.Conn(ctx)
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read dirty issues by id: %w", err))
+	}
+	defer conn.Close()
+	var out []beads.StoredRecord
+	err = conn.Raw(func(dc any) error {
+		c, ok := dc.(*sqlite3.SQLiteConn)
+		if !ok {
+			return fmt.Errorf("read connection is a %T", dc)
+		}
+		st, err := c.PrepareContext(ctx, readSQL[rDirtyByIDs])
+		if err != nil {
+			return fmt.Errorf("prepare dirty read: %w", err)
+		}
+		defer st.Close()
+		rows, err := st.(*sqlite3.SQLiteStmt).QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: string(js)}})
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out = make([]beads.StoredRecord, 0, len(ids))
+		var dest [dirtyCols]driver.Value
+		for {
+			err := rows.Next(dest[:])
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			rec, err := recordOfRow(dest[:])
+			if err != nil {
+				return err
+			}
+			out = append(out, rec)
+		}
+	})
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read dirty issues by id: %w", err))
+	}
+	return out, nil
+}
+
+// recordOfRow is scanIssue on the driver's values of one issueCols row.
+func recordOfRow(v []driver.Value) (beads.StoredRecord, error) {
+	var rec beads.StoredRecord
+	var err error
+	if rec.ID, err = textCol(v[0]); err != nil {
+		return rec, fmt.Errorf("id column: %w", err)
+	}
+	if rec.Raw, err = blobCol(v[1]); err != nil {
+		return rec, fmt.Errorf("raw column of %s: %w", rec.ID, err)
+	}
+	body, err := blobCol(v[2])
+	if err != nil {
+		return rec, fmt.Errorf("body column of %s: %w", rec.ID, err)
+	}
+	var cols [7]string // status, assignee, updated_at, started_at, closed_at, close_reason, labels
+	for i, j := range [...]int{3, 4, 5, 6, 7, 8, 11} {
+		if cols[i], err = textCol(v[j]); err != nil {
+			return rec, fmt.Errorf("column %d of %s: %w", j, rec.ID, err)
+		}
+	}
+	dirty, ok1 := v[9].(int64)
+	rev, ok2 := v[10].(int64)
+	if !ok1 || !ok2 {
+		return rec, fmt.Errorf("dirty, rev columns of %s: %T, %T", rec.ID, v[9], v[10])
+	}
+	rec.Rev, rec.Dirty = rev, dirty != 0
+	if rec.Issue, err = beads.DecodeIssueJSON(body); err != nil {
+		return rec, fmt.Errorf("decode stored issue %s: %w", rec.ID, err)
+	}
+	is := &rec.Issue
+	is.Status, is.Assignee, is.CloseReason = cols[0], cols[1], cols[5]
+	if is.UpdatedAt, err = parseTime(cols[2]); err != nil {
+		return rec, err
+	}
+	if is.StartedAt, err = parseTimePtr(cols[3]); err != nil {
+		return rec, err
+	}
+	if is.ClosedAt, err = parseTimePtr(cols[4]); err != nil {
+		return rec, err
+	}
+	is.Labels = nil
+	if cols[6] != "[]" {
+		if err := json.Unmarshal([]byte(cols[6]), &is.Labels); err != nil {
+			return rec, fmt.Errorf("decode labels of %s: %w", rec.ID, err)
+		}
+	}
+	return rec, nil
+}
+
+var errNullText = errors.New("NULL in a text column")
+
+// textCol converts a column value as database/sql's Scan into *string does (NULL is an error).
+func textCol(v driver.Value) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case []byte:
+		return string(v), nil
+	case nil:
+		return "", errNullText
+	}
+	return "", fmt.Errorf("unexpected %T", v)
+}
+
+// blobCol converts a column value as database/sql's Scan into *[]byte does, without its second copy: NULL
+// is nil, a blob is the driver's own copy, text is copied.
+func blobCol(v driver.Value) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return nil, nil
+	case []byte:
+		return v, nil
+	case string:
+		return []byte(v), nil
+	}
+	return nil, fmt.Errorf("unexpected %T", v)
+}
