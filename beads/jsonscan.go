@@ -20,6 +20,12 @@ var errScan = errors.New("not a JSON object")
 // JSON (checked by the caller with json.Valid); it only finds offsets, it does not validate.
 // It returns the offsets of the opening and closing braces too.
 func scanObject(line []byte) (members []member, open, close int, err error) {
+	return scanObjectInto(nil, line)
+}
+
+// scanObjectInto is scanObject appending the members to dst[:0] (nil members for an empty object when
+// dst is nil).
+func scanObjectInto(dst []member, line []byte) (members []member, open, close int, err error) {
 	i := skipSpace(line, 0)
 	if i >= len(line) || line[i] != '{' {
 		return nil, 0, 0, errScan
@@ -27,9 +33,12 @@ func scanObject(line []byte) (members []member, open, close int, err error) {
 	open = i
 	i = skipSpace(line, i+1)
 	if i < len(line) && line[i] == '}' {
-		return nil, open, i, nil
+		return dst[:0], open, i, nil
 	}
-	members = make([]member, 0, 16)
+	members = dst[:0]
+	if members == nil {
+		members = make([]member, 0, 16)
+	}
 	for i < len(line) {
 		if line[i] != '"' {
 			return nil, 0, 0, errScan
@@ -108,6 +117,9 @@ func unquoteKey(q []byte) string {
 		}
 	}
 	if plain {
+		if k, ok := knownKeys[string(q[1:len(q)-1])]; ok {
+			return k // no copy of the usual keys
+		}
 		return string(q[1 : len(q)-1])
 	}
 	s, err := strconv.Unquote(string(q))
@@ -186,3 +198,14 @@ func skipValue(b []byte, i int) int {
 		return i
 	}
 }
+
+// knownKeys interns the keys of the profiles' field orders.
+var knownKeys = func() map[string]string {
+	m := make(map[string]string, len(modernOrder)+len(classicOrder)+4)
+	for _, list := range [][]string{classicOrder, modernOrder, {"_schema", "wisp", "key", "value"}} {
+		for _, k := range list {
+			m[k] = k
+		}
+	}
+	return m
+}()

@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // edit is one change to a record's top-level key: a new value, or removal when val is nil.
@@ -17,30 +19,92 @@ type edit struct {
 	pos int // profile position, for inserts
 }
 
-// patcher collects the edits that turn a record into the bytes of an Issue under a profile.
+// patcher collects the edits that turn a record into the bytes of an Issue under a profile. One is
+// reused across records (patchers): its slices keep their capacity, the encoded values share vals.
 type patcher struct {
-	p       Profile
-	fresh   bool              // building a new record: every non-empty value is written
-	present map[string][]byte // existing raw values by key
-	edits   []edit
+	p     Profile
+	fresh bool // building a new record: every non-empty value is written
+	raw   []byte
+	ms    []member // the record's top-level members
+	edits []edit
+	vals  []byte // the edits' encoded values, back to back
+	ins   []insert
+	pos   []int // profile position of each member, for inserts
+	keys  []string
+	used  []bool
 }
+
+// patchers holds idle patchers; a patcher references no record once put back.
+var patchers = sync.Pool{New: func() any { return new(patcher) }}
+
+func getPatcher(p Profile, fresh bool) *patcher {
+	pt := patchers.Get().(*patcher)
+	pt.p, pt.fresh = p, fresh
+	return pt
+}
+
+func (pt *patcher) release() {
+	clear(pt.edits)
+	clear(pt.keys)
+	pt.raw, pt.ms, pt.edits, pt.vals, pt.keys = nil, pt.ms[:0], pt.edits[:0], pt.vals[:0], pt.keys[:0]
+	if cap(pt.vals) > 64<<10 {
+		pt.vals = nil // a huge record: do not keep its buffer
+	}
+	patchers.Put(pt)
+}
+
+// present returns the existing raw value of key (its last occurrence, as a decoder reads it).
+func (pt *patcher) present(key string) ([]byte, bool) {
+	for i := len(pt.ms) - 1; i >= 0; i-- {
+		if m := &pt.ms[i]; m.key == key {
+			return pt.raw[m.valueStart:m.end], true
+		}
+	}
+	return nil, false
+}
+
+func (pt *patcher) has(key string) bool {
+	_, ok := pt.present(key)
+	return ok
+}
+
+// value returns the bytes appended to pt.vals since start, as an edit value.
+func (pt *patcher) value(start int) []byte { return pt.vals[start:len(pt.vals):len(pt.vals)] }
 
 func (pt *patcher) set(key string, val []byte) {
 	pt.edits = append(pt.edits, edit{key: key, val: val, pos: pt.p.keyPos(key)})
 }
 
 func (pt *patcher) remove(key string) {
-	if _, ok := pt.present[key]; ok {
+	if pt.has(key) {
 		pt.edits = append(pt.edits, edit{key: key})
 	}
 }
 
 // setIfDiff sets key to val unless the existing bytes are already val.
 func (pt *patcher) setIfDiff(key string, val []byte) {
-	if old, ok := pt.present[key]; ok && bytes.Equal(old, val) {
+	if old, ok := pt.present(key); ok && bytes.Equal(old, val) {
 		return
 	}
 	pt.set(key, val)
+}
+
+func (pt *patcher) setString(key, n string) {
+	start := len(pt.vals)
+	pt.vals = appendJSONString(pt.vals, n)
+	pt.setIfDiff(key, pt.value(start))
+}
+
+func (pt *patcher) setTime(key string, t time.Time) {
+	start := len(pt.vals)
+	pt.vals = pt.p.appendTime(pt.vals, t)
+	pt.setIfDiff(key, pt.value(start))
+}
+
+func (pt *patcher) setInt(key string, n int) {
+	start := len(pt.vals)
+	pt.vals = strconv.AppendInt(pt.vals, int64(n), 10)
+	pt.setIfDiff(key, pt.value(start))
 }
 
 func (pt *patcher) str(key, o, n string, always bool) {
@@ -51,7 +115,7 @@ func (pt *patcher) str(key, o, n string, always bool) {
 		pt.remove(key)
 		return
 	}
-	pt.setIfDiff(key, appendJSONString(nil, n))
+	pt.setString(key, n)
 }
 
 func (pt *patcher) defaulted(key, o, n, def string) {
@@ -62,7 +126,7 @@ func (pt *patcher) defaulted(key, o, n, def string) {
 		pt.remove(key)
 		return
 	}
-	pt.setIfDiff(key, appendJSONString(nil, n))
+	pt.setString(key, n)
 }
 
 func (pt *patcher) boolean(key string, o, n bool) {
@@ -80,7 +144,7 @@ func (pt *patcher) timeReq(key string, o, n time.Time) {
 	if !pt.fresh && pt.timesEqual(o, n) {
 		return
 	}
-	pt.setIfDiff(key, pt.p.appendTime(nil, n))
+	pt.setTime(key, n)
 }
 
 func (pt *patcher) timePtr(key string, o, n *time.Time) {
@@ -96,7 +160,7 @@ func (pt *patcher) timePtr(key string, o, n *time.Time) {
 		pt.remove(key)
 		return
 	}
-	pt.setIfDiff(key, pt.p.appendTime(nil, *n))
+	pt.setTime(key, *n)
 }
 
 func (pt *patcher) timesEqual(o, n time.Time) bool {
@@ -138,11 +202,14 @@ func (r *Record) Apply(is Issue, p Profile) (changed bool, err error) {
 	if is.ID != r.ID {
 		return false, fmt.Errorf("apply %s: record holds id %s", is.ID, r.ID)
 	}
-	old, err := r.issueRef()
-	if err != nil {
-		return false, fmt.Errorf("apply %s: %w", is.ID, err)
+	if r.issue == nil { // the view, without the copy Issue hands out
+		v, err := decodeIssue(r.raw)
+		if err != nil {
+			return false, fmt.Errorf("apply %s: issue %s (line %d): %w", is.ID, r.ID, r.Line, err)
+		}
+		r.issue = &v
 	}
-	return r.patch(old, &is, p, false)
+	return r.patch(r.issue, &is, p, false)
 }
 
 // NewRecord builds the canonical record bd would write for a new issue under profile p.
@@ -158,21 +225,18 @@ func NewRecord(is Issue, p Profile) (*Record, error) {
 }
 
 func (r *Record) patch(old, is *Issue, p Profile, fresh bool) (bool, error) {
-	ms, open, closeAt, err := scanObject(r.raw)
+	pt := getPatcher(p, fresh)
+	defer pt.release()
+	ms, open, closeAt, err := scanObjectInto(pt.ms[:0], r.raw)
 	if err != nil {
 		return false, fmt.Errorf("patch %s: %w", r.ID, err)
 	}
-	pt := &patcher{p: p, fresh: fresh, present: make(map[string][]byte, len(ms))}
-	for _, m := range ms {
-		pt.present[m.key] = r.raw[m.valueStart:m.end]
-	}
-	if p == ModernTyped {
-		if _, ok := pt.present["_type"]; !ok {
-			pt.set("_type", []byte(`"issue"`))
-		}
+	pt.raw, pt.ms = r.raw, ms
+	if p == ModernTyped && !pt.has("_type") {
+		pt.set("_type", []byte(`"issue"`))
 	}
 	if fresh {
-		pt.set("id", appendJSONString(nil, is.ID))
+		pt.setString("id", is.ID)
 	}
 	pt.str("title", old.Title, is.Title, true)
 	pt.str("description", old.Description, is.Description, false)
@@ -181,7 +245,7 @@ func (r *Record) patch(old, is *Issue, p Profile, fresh bool) (bool, error) {
 	pt.str("notes", old.Notes, is.Notes, false)
 	pt.defaulted("status", old.Status, is.Status, "open")
 	if fresh || old.Priority != is.Priority {
-		pt.setIfDiff("priority", strconv.AppendInt(nil, int64(is.Priority), 10))
+		pt.setInt("priority", is.Priority)
 	}
 	pt.defaulted("issue_type", old.IssueType, is.IssueType, "task")
 	pt.str("assignee", old.Assignee, is.Assignee, false)
@@ -189,36 +253,35 @@ func (r *Record) patch(old, is *Issue, p Profile, fresh bool) (bool, error) {
 	pt.timeReq("created_at", old.CreatedAt, is.CreatedAt)
 	pt.str("created_by", old.CreatedBy, is.CreatedBy, false)
 	pt.timeReq("updated_at", old.UpdatedAt, is.UpdatedAt)
-	if _, ok := pt.present["started_at"]; ok || p.Modern() {
+	if p.Modern() || pt.has("started_at") {
 		pt.timePtr("started_at", old.StartedAt, is.StartedAt)
 	}
 	pt.timePtr("closed_at", old.ClosedAt, is.ClosedAt)
 	pt.str("close_reason", old.CloseReason, is.CloseReason, false)
 	pt.timePtr("defer_until", old.DeferUntil, is.DeferUntil)
 	pt.labels(old.Labels, is.Labels)
-	pt.deps(is.Dependencies)
-	pt.comments(is.Comments)
-	if _, ok := pt.present["deleted_at"]; ok || !p.Modern() {
+	pt.deps(old.Dependencies, is.Dependencies)
+	pt.comments(old.Comments, is.Comments)
+	if !p.Modern() || pt.has("deleted_at") {
 		pt.timePtr("deleted_at", old.DeletedAt, is.DeletedAt)
 	}
-	_, wisp := pt.present["wisp"]
-	if _, eph := pt.present["ephemeral"]; wisp && !eph {
+	if pt.has("wisp") && !pt.has("ephemeral") {
 		pt.boolean("wisp", old.Ephemeral, is.Ephemeral) // v0.35–v0.37 spelling: keep it
 	} else {
 		pt.boolean("ephemeral", old.Ephemeral, is.Ephemeral)
 	}
 	pt.boolean("pinned", old.Pinned, is.Pinned)
 	if p.Modern() {
-		pt.setIfDiff("dependency_count", strconv.AppendInt(nil, int64(blocksCount(is.Dependencies)), 10))
-		if _, ok := pt.present["dependent_count"]; !ok {
+		pt.setInt("dependency_count", blocksCount(is.Dependencies))
+		if !pt.has("dependent_count") {
 			pt.set("dependent_count", []byte("0"))
 		}
-		pt.setIfDiff("comment_count", strconv.AppendInt(nil, int64(len(is.Comments)), 10))
+		pt.setInt("comment_count", len(is.Comments))
 	}
 	if len(pt.edits) == 0 {
 		return false, nil
 	}
-	raw := rebuild(r.raw, ms, open, closeAt, pt.edits, p)
+	raw := pt.rebuild(open, closeAt)
 	if bytes.Equal(raw, r.raw) {
 		return false, nil
 	}
@@ -236,77 +299,126 @@ func blocksCount(deps []Dependency) int {
 	return n
 }
 
+// rebuild writes the object with edits applied (see rebuild).
+func (pt *patcher) rebuild(open, closeAt int) []byte {
+	return rebuildWith(pt.raw, pt.ms, open, closeAt, pt.edits, pt.p, pt)
+}
+
 // rebuild writes the object with edits applied: replaced values in place, removed keys dropped, new
 // keys inserted right after the last existing key that comes before them in the profile's order.
 func rebuild(raw []byte, ms []member, open, closeAt int, edits []edit, p Profile) []byte {
-	byKey := make(map[string]*edit, len(edits))
-	existing := make(map[string]bool, len(ms))
-	for _, m := range ms {
-		existing[m.key] = true
+	return rebuildWith(raw, ms, open, closeAt, edits, p, nil)
+}
+
+// insert is an edit of a key the record does not hold, placed after member anchor (-1: before all).
+type insert struct {
+	anchor int
+	e      *edit
+}
+
+// rebuildWith is rebuild using sc's buffers (nil: fresh ones). When several edits name one key, the
+// last one applies; an edit applies to every member holding its key.
+func rebuildWith(raw []byte, ms []member, open, closeAt int, edits []edit, p Profile, sc *patcher) []byte {
+	if sc == nil {
+		sc = &patcher{}
 	}
-	// after[i+1] holds the inserts anchored after member i; after[0] those before every member.
-	after := make([][]edit, len(ms)+1)
+	// editOf returns the last edit of key, or nil.
+	editOf := func(key string) *edit {
+		for i := len(edits) - 1; i >= 0; i-- {
+			if edits[i].key == key {
+				return &edits[i]
+			}
+		}
+		return nil
+	}
+	size := len(raw)
+	ins := sc.ins[:0]
+	havePos := false
 	for i := range edits {
 		e := &edits[i]
-		if existing[e.key] {
-			byKey[e.key] = e
+		size += len(e.key) + len(e.val) + 8
+		exists := false
+		for j := range ms {
+			if ms[j].key == e.key {
+				exists = true
+				break
+			}
+		}
+		if exists || e.val == nil {
 			continue
 		}
-		if e.val == nil {
-			continue
-		}
-		anchor := -1
+		anchor := len(ms) - 1
 		if e.pos >= 0 {
-			for j, m := range ms {
-				if mp := p.keyPos(m.key); mp >= 0 && mp < e.pos {
+			if !havePos {
+				sc.pos, havePos = sc.pos[:0], true
+				for _, m := range ms {
+					sc.pos = append(sc.pos, p.keyPos(m.key))
+				}
+			}
+			anchor = -1
+			for j, mp := range sc.pos {
+				if mp >= 0 && mp < e.pos {
 					anchor = j
 				}
 			}
-		} else {
-			anchor = len(ms) - 1
 		}
-		after[anchor+1] = append(after[anchor+1], *e)
+		ins = append(ins, insert{anchor: anchor, e: e})
 	}
+	// by anchor, then profile position, then edit order (the order rebuild always wrote them in)
+	slices.SortStableFunc(ins, func(a, b insert) int {
+		if a.anchor != b.anchor {
+			return a.anchor - b.anchor
+		}
+		return a.e.pos - b.e.pos
+	})
 	head, tail := raw[:open+1], raw[closeAt:]
 	if len(ms) > 0 { // keep the whitespace inside the braces
 		head, tail = raw[:ms[0].start], raw[ms[len(ms)-1].end:]
 	}
-	out := make([]byte, 0, len(raw)+64)
+	out := make([]byte, 0, size)
 	out = append(out, head...)
 	first := true
-	sep := func() {
-		if !first {
-			out = append(out, ',')
-		}
-		first = false
-	}
-	emitNew := func(list []edit) {
-		slices.SortStableFunc(list, func(a, b edit) int { return a.pos - b.pos })
-		for _, e := range list {
-			sep()
-			out = appendJSONString(out, e.key)
+	k := 0
+	emitNew := func(anchor int) {
+		for ; k < len(ins) && ins[k].anchor == anchor; k++ {
+			if !first {
+				out = append(out, ',')
+			}
+			first = false
+			out = appendJSONString(out, ins[k].e.key)
 			out = append(out, ':')
-			out = append(out, e.val...)
+			out = append(out, ins[k].e.val...)
 		}
 	}
-	emitNew(after[0])
+	emitNew(-1)
 	for i, m := range ms {
-		if e, ok := byKey[m.key]; ok {
+		if e := editOf(m.key); e != nil {
 			if e.val != nil {
-				sep()
+				if !first {
+					out = append(out, ',')
+				}
+				first = false
 				out = append(out, raw[m.start:m.valueStart]...)
 				out = append(out, e.val...)
 			}
 		} else {
-			sep()
+			if !first {
+				out = append(out, ',')
+			}
+			first = false
 			out = append(out, raw[m.start:m.end]...)
 		}
-		emitNew(after[i+1])
+		emitNew(i)
 	}
+	clear(ins)
+	sc.ins = ins[:0]
 	return append(out, tail...)
 }
 
 func (pt *patcher) labels(o, n []string) {
+	if !pt.fresh && slices.Equal(o, n) {
+		return // the same list is the same set
+	}
 	ns := slices.Clone(n)
 	slices.Sort(ns)
 	ns = slices.Compact(ns)
@@ -322,14 +434,16 @@ func (pt *patcher) labels(o, n []string) {
 		pt.remove("labels")
 		return
 	}
-	out := []byte{'['}
+	start := len(pt.vals)
+	pt.vals = append(pt.vals, '[')
 	for i, l := range ns {
 		if i > 0 {
-			out = append(out, ',')
+			pt.vals = append(pt.vals, ',')
 		}
-		out = appendJSONString(out, l)
+		pt.vals = appendJSONString(pt.vals, l)
 	}
-	pt.setIfDiff("labels", append(out, ']'))
+	pt.vals = append(pt.vals, ']')
+	pt.setIfDiff("labels", pt.value(start))
 }
 
 // elem is an existing array element: its raw bytes and parsed value.
@@ -339,45 +453,58 @@ type elem[T any] struct {
 	key string
 }
 
-// mergeArray encodes the new elements, reusing the raw bytes of an existing element equal to the new
-// one; existing elements keep their order, new ones follow in the given order.
-func mergeArray[T any](old []elem[T], n []T, keyOf func(T) string, eq func(a, b T) bool, enc func([]byte, T) []byte) []byte {
-	used := make([]bool, len(n))
-	out := []byte{'['}
+// mergeArray appends to dst the new elements, reusing the raw bytes of an existing element equal to the
+// new one; existing elements keep their order, new ones follow in the given order. It returns dst
+// unchanged when there is no element.
+func mergeArray[T any](pt *patcher, dst []byte, old []elem[T], n []T, keyOf func(T) string, eq func(a, b T) bool, enc func([]byte, T) []byte) []byte {
+	used := slices.Grow(pt.used[:0], len(n))[:len(n)]
+	clear(used)
+	keys := pt.keys[:0]
+	for _, v := range n {
+		keys = append(keys, keyOf(v))
+	}
+	start := len(dst)
+	dst = append(dst, '[')
 	count := 0
-	add := func(b []byte) {
+	sep := func() {
 		if count > 0 {
-			out = append(out, ',')
+			dst = append(dst, ',')
 		}
-		out = append(out, b...)
 		count++
 	}
 	for _, o := range old {
 		for j, v := range n {
-			if used[j] || keyOf(v) != o.key {
+			if used[j] || keys[j] != o.key {
 				continue
 			}
 			used[j] = true
+			sep()
 			if eq(o.v, v) {
-				add(o.raw)
+				dst = append(dst, o.raw...)
 			} else {
-				add(enc(nil, v))
+				dst = enc(dst, v)
 			}
 			break
 		}
 	}
 	for j, v := range n {
 		if !used[j] {
-			add(enc(nil, v))
+			sep()
+			dst = enc(dst, v)
 		}
 	}
+	clear(keys)
+	pt.keys, pt.used = keys[:0], used[:0]
 	if count == 0 {
-		return nil
+		return dst[:start]
 	}
-	return append(out, ']')
+	return append(dst, ']')
 }
 
-func oldElems[T any](raw []byte, keyOf func(T) string, dec func([]byte) (T, error)) []elem[T] {
+// oldElems lists the elements of the existing array raw. view is the record's decoded list: when it
+// is known to hold exactly the elements of raw (sameList), its values are used instead of decoding
+// each element again.
+func oldElems[T any](raw []byte, view []T, sameList bool, keyOf func(T) string, dec func([]byte) (T, error)) []elem[T] {
 	if raw == nil {
 		return nil
 	}
@@ -386,6 +513,12 @@ func oldElems[T any](raw []byte, keyOf func(T) string, dec func([]byte) (T, erro
 		return nil
 	}
 	out := make([]elem[T], 0, len(spans))
+	if sameList && len(view) == len(spans) {
+		for i, s := range spans {
+			out = append(out, elem[T]{raw: raw[s[0]:s[1]], v: view[i], key: keyOf(view[i])})
+		}
+		return out
+	}
 	for _, s := range spans {
 		b := raw[s[0]:s[1]]
 		v, err := dec(b)
@@ -397,6 +530,49 @@ func oldElems[T any](raw []byte, keyOf func(T) string, dec func([]byte) (T, erro
 	return out
 }
 
+// viewHolds reports whether the decoded view's list of key comes from the member key alone: no other
+// member names it, not even in another case (a decoder matches keys case-insensitively and a repeated
+// key merges into what the first one decoded). Keys with non-ASCII bytes are not vouched for.
+func (pt *patcher) viewHolds(key string) bool {
+	n := 0
+	for _, m := range pt.ms {
+		for i := 0; i < len(m.key); i++ {
+			if m.key[i] >= utf8.RuneSelf {
+				return false
+			}
+		}
+		if strings.EqualFold(m.key, key) {
+			n++
+		}
+	}
+	return n == 1
+}
+
+// sameElems reports whether the existing array raw holds exactly the elements view, each equal to
+// the new one, written compactly: then the merge would write raw itself back.
+func sameElems[T any](raw []byte, view, n []T, eq func(a, b T) bool) bool {
+	if len(view) != len(n) || len(n) == 0 || len(raw) < 2 || raw[0] != '[' || raw[len(raw)-1] != ']' {
+		return false
+	}
+	for i := range n {
+		if !eq(view[i], n[i]) {
+			return false
+		}
+	}
+	spans, err := scanArray(raw)
+	if err != nil || len(spans) != len(n) {
+		return false
+	}
+	at := 1
+	for _, s := range spans {
+		if s[0] != at {
+			return false
+		}
+		at = s[1] + 1
+	}
+	return at == len(raw)
+}
+
 func depKey(d Dependency) string { return d.DependsOnID + "|" + d.Type }
 
 func (pt *patcher) depMeta(m string) string {
@@ -406,22 +582,29 @@ func (pt *patcher) depMeta(m string) string {
 	return m
 }
 
-func (pt *patcher) deps(n []Dependency) {
+func (pt *patcher) depEq(a, b Dependency) bool {
+	return a.IssueID == b.IssueID && a.DependsOnID == b.DependsOnID && a.Type == b.Type &&
+		a.CreatedBy == b.CreatedBy && pt.depMeta(a.Metadata) == pt.depMeta(b.Metadata) &&
+		pt.timesEqual(a.CreatedAt, b.CreatedAt)
+}
+
+func (pt *patcher) deps(view, n []Dependency) {
 	var old []elem[Dependency]
 	if !pt.fresh {
-		old = oldElems(pt.present["dependencies"], depKey, decodeDep)
+		raw, _ := pt.present("dependencies")
+		holds := raw != nil && pt.viewHolds("dependencies")
+		if holds && sameElems(raw, view, n, pt.depEq) {
+			return // the merge would write the same bytes
+		}
+		old = oldElems(raw, view, holds, depKey, decodeDep)
 	}
-	eq := func(a, b Dependency) bool {
-		return a.IssueID == b.IssueID && a.DependsOnID == b.DependsOnID && a.Type == b.Type &&
-			a.CreatedBy == b.CreatedBy && pt.depMeta(a.Metadata) == pt.depMeta(b.Metadata) &&
-			pt.timesEqual(a.CreatedAt, b.CreatedAt)
-	}
-	val := mergeArray(old, n, depKey, eq, pt.encodeDep)
-	if val == nil {
+	start := len(pt.vals)
+	pt.vals = mergeArray(pt, pt.vals, old, n, depKey, pt.depEq, pt.encodeDep)
+	if len(pt.vals) == start {
 		pt.remove("dependencies")
 		return
 	}
-	pt.setIfDiff("dependencies", val)
+	pt.setIfDiff("dependencies", pt.value(start))
 }
 
 func decodeDep(b []byte) (Dependency, error) {
@@ -460,21 +643,28 @@ func commentKey(c Comment) string {
 	return c.Author + ":" + strings.TrimSpace(c.Text)
 }
 
-func (pt *patcher) comments(n []Comment) {
+func (pt *patcher) commentEq(a, b Comment) bool {
+	return a.ID == b.ID && a.IssueID == b.IssueID && a.Author == b.Author && a.Text == b.Text &&
+		pt.timesEqual(a.CreatedAt, b.CreatedAt)
+}
+
+func (pt *patcher) comments(view, n []Comment) {
 	var old []elem[Comment]
 	if !pt.fresh {
-		old = oldElems(pt.present["comments"], commentKey, decodeComment)
+		raw, _ := pt.present("comments")
+		holds := raw != nil && pt.viewHolds("comments")
+		if holds && sameElems(raw, view, n, pt.commentEq) {
+			return
+		}
+		old = oldElems(raw, view, holds, commentKey, decodeComment)
 	}
-	eq := func(a, b Comment) bool {
-		return a.ID == b.ID && a.IssueID == b.IssueID && a.Author == b.Author && a.Text == b.Text &&
-			pt.timesEqual(a.CreatedAt, b.CreatedAt)
-	}
-	val := mergeArray(old, n, commentKey, eq, pt.encodeComment)
-	if val == nil {
+	start := len(pt.vals)
+	pt.vals = mergeArray(pt, pt.vals, old, n, commentKey, pt.commentEq, pt.encodeComment)
+	if len(pt.vals) == start {
 		pt.remove("comments")
 		return
 	}
-	pt.setIfDiff("comments", val)
+	pt.setIfDiff("comments", pt.value(start))
 }
 
 func decodeComment(b []byte) (Comment, error) {
