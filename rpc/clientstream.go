@@ -404,8 +404,10 @@ func decodeString(raw []byte) (string, bool) {
 // foldsToMember reports a key (possibly escaped) that the library could read as one of the members
 // parsePush interprets.
 func foldsToMember(key []byte) bool {
-	if bytes.IndexByte(key, '\\') >= 0 {
-		return true
+	for _, c := range key {
+		if c == '\\' || c >= utf8.RuneSelf { // escapes, and non-ASCII letters that fold to ASCII (ſ, K)
+			return true
+		}
 	}
 	for _, k := range [...]string{"method", "id", "params", "result", "error"} {
 		if strings.EqualFold(string(key), k) {

@@ -431,6 +431,7 @@ func TestParsePush(t *testing.T) {
 		{`{"method":null,"id":1}`, false, "", jsonrpc2.ID{}, false, ""},
 		{`{"Method":"a","id":1}`, false, "", jsonrpc2.ID{}, false, ""},
 		{`{"method":"a","ID":1,"id":2}`, false, "", jsonrpc2.ID{}, false, ""},
+		{`{"method":"a","id":1,"paramſ":{"x":1}}`, false, "", jsonrpc2.ID{}, false, ""}, // ſ folds to s in encoding/json
 		{`{"method":"a","id":1.0}`, false, "", jsonrpc2.ID{}, false, ""},
 		{`{"method":"a","id":{}}`, false, "", jsonrpc2.ID{}, false, ""},
 		{`{"method":"a","id":99999999999999999999}`, false, "", jsonrpc2.ID{}, false, ""},
