@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -54,8 +55,9 @@ type streamExport struct {
 	changed bool
 
 	// output of the write pass
-	w                   io.Writer
+	w                   *bufio.Writer
 	nOut                int
+	off                 int64 // bytes written
 	outTyped, outCounts bool
 	pending             []pendingRec // new records not yet placed
 	tail                []tailItem   // lines held while new records wait for their place
@@ -85,33 +87,49 @@ type tailItem struct {
 // exportedSet collects what MarkExported needs, keeping the bytes up to exportedRawBudget.
 type exportedSet struct {
 	recs    []ExportedRecord
+	offs    []int64 // offset in the written file of each record of recs with bytes (until spilled)
 	bytes   int
 	spilled bool
-	revs    map[string]int64 // when spilled: records whose bytes are read back from the written file
+	// when spilled: the records whose bytes are read back from the written file, in file order
+	placed []placedRecord
 }
 
-func (x *exportedSet) add(id string, raw []byte, rev int64) {
+// placedRecord is an exported record by its place in the written file.
+type placedRecord struct {
+	id  string
+	rev int64
+	off int64
+	n   int
+}
+
+// add records an exported record; off is where its bytes start in the written file (raw nil: the
+// record was not written).
+func (x *exportedSet) add(id string, raw []byte, rev, off int64) {
 	if raw == nil {
 		x.recs = append(x.recs, ExportedRecord{ID: id, Rev: rev})
 		return
 	}
 	if !x.spilled && x.bytes+len(raw) > exportedRawBudget {
-		x.spilled, x.revs = true, make(map[string]int64)
+		x.spilled = true
 		kept := x.recs[:0]
+		k := 0
 		for _, r := range x.recs {
 			if r.Raw == nil {
 				kept = append(kept, r)
-			} else {
-				x.revs[r.ID] = r.Rev
+				continue
 			}
+			x.placed = append(x.placed, placedRecord{id: r.ID, rev: r.Rev, off: x.offs[k], n: len(r.Raw)})
+			k++
 		}
-		x.recs = slices.Clip(kept)
+		clear(x.recs[len(kept):])
+		x.recs, x.offs = slices.Clip(kept), nil
 	}
 	if x.spilled {
-		x.revs[id] = rev
+		x.placed = append(x.placed, placedRecord{id: id, rev: rev, off: off, n: len(raw)})
 		return
 	}
 	x.recs = append(x.recs, ExportedRecord{ID: id, Raw: raw, Rev: rev})
+	x.offs = append(x.offs, off)
 	x.bytes += len(raw)
 }
 
@@ -147,7 +165,7 @@ func (e *streamExport) run() (ExportStats, error) {
 	}
 	defer lk.Unlock()
 	before, _ := os.Stat(s.path) // compared again just before the rename: bd takes the lock, git and editors do not
-	var src io.ReadSeeker = bytes.NewReader(nil)
+	var src readSeekerAt = bytes.NewReader(nil)
 	if fh, err := os.Open(s.path); err == nil {
 		defer fh.Close()
 		src = fh
@@ -183,12 +201,12 @@ func (e *streamExport) run() (ExportStats, error) {
 		}
 	}()
 	h := sha256.New()
-	bw := bufio.NewWriterSize(hookWriter{tmp}, 256<<10)
+	bw := bufio.NewWriterSize(hashingWriter{hookWriter{tmp}, h}, 256<<10) // hashed a buffer at a time
 	for {
 		if _, err := src.Seek(0, io.SeekStart); err != nil {
 			return e.st, fmt.Errorf("export: write %s: rewind: %w", s.path, err)
 		}
-		e.resetOutput(io.MultiWriter(bw, h))
+		e.resetOutput(bw)
 		ok, err := e.write(src)
 		if err != nil {
 			return e.st, err
@@ -215,13 +233,13 @@ func (e *streamExport) run() (ExportStats, error) {
 			return e.st, fmt.Errorf("export: write %s: rewind temp file: %w", s.path, err)
 		}
 		h.Reset()
-		bw.Reset(hookWriter{tmp})
+		bw.Reset(hashingWriter{hookWriter{tmp}, h})
 	}
 	if e.st.Dirty == 0 {
 		return ExportStats{SHA: e.sha}, nil
 	}
 	newSHA := e.sha
-	written := io.ReadSeeker(src)
+	written := readSeekerAt(src)
 	if e.changed {
 		if err := bw.Flush(); err != nil {
 			return e.st, fmt.Errorf("export: write %s: write temp file: %w", s.path, err)
@@ -466,8 +484,8 @@ func (e *streamExport) fetchNew() error {
 }
 
 // resetOutput starts the write pass over on w.
-func (e *streamExport) resetOutput(w io.Writer) {
-	e.w, e.nOut, e.outTyped, e.outCounts = w, 0, false, false
+func (e *streamExport) resetOutput(w *bufio.Writer) {
+	e.w, e.nOut, e.off, e.outTyped, e.outCounts = w, 0, 0, false, false
 	e.st = ExportStats{SHA: e.sha}
 	e.exp = exportedSet{}
 	e.changed = false
@@ -475,7 +493,7 @@ func (e *streamExport) resetOutput(w io.Writer) {
 	e.tail, e.anchor = nil, false
 	for _, t := range e.newTombs {
 		e.st.Dirty++
-		e.exp.add(t.ID, nil, t.Rev)
+		e.exp.add(t.ID, nil, t.Rev, 0)
 	}
 }
 
@@ -586,9 +604,11 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 			removed = true
 			e.st.Removed++
 			e.changed = true
-			e.exp.add(d.ID, nil, d.Rev)
+			e.exp.add(d.ID, nil, d.Rev, 0)
 		} else {
-			final = &Record{Kind: KindIssue, ID: d.ID, Line: ld.lineNo, raw: bytes.Clone(raw)}
+			// patched from the stretch's bytes: Apply and setDependentCount build new bytes when they
+			// change something, and only an unchanged line needs a copy of its own
+			final = &Record{Kind: KindIssue, ID: d.ID, Line: ld.lineNo, raw: raw}
 			changed, err := final.Apply(d.Issue, e.prof)
 			if err != nil {
 				return fmt.Errorf("export %s: %w", e.s.path, err)
@@ -598,10 +618,13 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 				e.changed = true
 			}
 			final.issue, final.members, final.scanned = nil, nil, false
-			if e.counts != nil && final.setDependentCount(e.counts[d.ID], e.prof) {
+			counted := e.counts != nil && final.setDependentCount(e.counts[d.ID], e.prof)
+			if counted {
 				e.changed = true
 			}
-			e.exp.add(d.ID, final.raw, d.Rev)
+			if !changed && !counted {
+				final.raw = bytes.Clone(raw)
+			}
 		}
 	}
 	if len(e.pending) == 0 && len(e.tail) == 0 {
@@ -611,7 +634,7 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 		if d == nil {
 			return e.emit(raw, ld.head.typed, ld.head.counts)
 		}
-		return e.emitRecord(final)
+		return e.emitPatched(final, ld.head, d.Rev)
 	}
 	var orig *Record
 	if d == nil {
@@ -642,7 +665,7 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 	if d == nil {
 		return e.emit(raw, ld.head.typed, ld.head.counts)
 	}
-	return e.emitRecord(final)
+	return e.emitPatched(final, ld.head, d.Rev)
 }
 
 // place takes from the pending new records those that go right before the issue line orig (final is
@@ -733,9 +756,10 @@ func (e *streamExport) finishTail(noFinalNewline bool) error {
 		return err
 	}
 	if e.nOut > 0 && !noFinalNewline {
-		if _, err := e.w.Write([]byte{'\n'}); err != nil {
+		if err := e.w.WriteByte('\n'); err != nil {
 			return err
 		}
+		e.off++
 	}
 	return nil
 }
@@ -764,32 +788,45 @@ func (e *streamExport) emitNew(raw []byte, id string, rev int64) error {
 	e.changed = true
 	e.st.Dirty++
 	e.st.Inserted++
-	e.exp.add(id, raw, rev)
-	return e.emitRecord(&Record{Kind: KindIssue, ID: id, raw: raw})
+	h, _ := headOf(raw)
+	e.exp.add(id, raw, rev, e.nextOff())
+	return e.emit(raw, h.typed, h.counts)
 }
 
-// emitRecord writes a record gtc built or patched.
-func (e *streamExport) emitRecord(r *Record) error {
-	h, _ := headOf(r.raw)
-	return e.emit(r.raw, h.typed, h.counts)
+// emitPatched writes a dirty record patched from the file's line whose head is was. Patching keeps
+// every key it does not manage and adds _type (modern typed) and dependency_count (modern) when they
+// are missing, so the patched line's flags follow from the old line's.
+func (e *streamExport) emitPatched(r *Record, was lineHead, rev int64) error {
+	e.exp.add(r.ID, r.raw, rev, e.nextOff())
+	return e.emit(r.raw, was.typed || e.prof == ModernTyped, was.counts || e.prof.Modern())
+}
+
+// nextOff is the offset in the written file of the next line's bytes.
+func (e *streamExport) nextOff() int64 {
+	if e.nOut > 0 {
+		return e.off + 1
+	}
+	return e.off
 }
 
 // emit writes one line (the newline goes before every line but the first; finishTail ends the file).
 func (e *streamExport) emit(raw []byte, typed, counts bool) error {
 	e.outTyped, e.outCounts = e.outTyped || typed, e.outCounts || counts
 	if e.nOut > 0 {
-		if _, err := e.w.Write([]byte{'\n'}); err != nil {
+		if err := e.w.WriteByte('\n'); err != nil {
 			return err
 		}
+		e.off++
 	}
 	e.nOut++
 	_, err := e.w.Write(raw)
+	e.off += int64(len(raw))
 	return err
 }
 
 // markExported hands the exported records to the backend: at once when their bytes were kept, else a
-// page at a time with the bytes read back from the written file.
-func (e *streamExport) markExported(written io.ReadSeeker) error {
+// page at a time with the bytes read back from the written file, at the places they were written.
+func (e *streamExport) markExported(written io.ReaderAt) error {
 	path := e.s.path
 	if !e.exp.spilled {
 		if err := e.s.b.MarkExported(e.ctx, e.exp.recs); err != nil {
@@ -798,39 +835,37 @@ func (e *streamExport) markExported(written io.ReadSeeker) error {
 		return nil
 	}
 	page := e.exp.recs
-	if _, err := written.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("export %s: read back: %w", path, err)
-	}
-	lr := newLineReader(written, 0)
-	lr.h = nil // the bytes were hashed as they were written
-	for len(e.exp.revs) > 0 {
-		line, _, ok, err := lr.next()
-		if err != nil {
-			return fmt.Errorf("export %s: read back: %w", path, err)
+	var win []byte // the file's bytes from winOff, read a window at a time
+	winOff := int64(0)
+	for _, p := range e.exp.placed {
+		if p.off < winOff || p.off+int64(p.n) > winOff+int64(len(win)) {
+			size := max(p.n+1, readBackWindow)
+			if cap(win) < size {
+				win = make([]byte, size)
+			}
+			n, err := written.ReadAt(win[:size], p.off)
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("export %s: read back: %w", path, err)
+			}
+			win, winOff = win[:n], p.off
+			if n < p.n {
+				return fmt.Errorf("export %s: read back %s: the written file ends at %d, before its record", path, p.id, p.off+int64(n))
+			}
 		}
-		if !ok {
-			break
+		at := int(p.off - winOff)
+		raw := win[at : at+p.n]
+		// a line of its own: a newline (or the file's end) after it
+		if at+p.n < len(win) && win[at+p.n] != '\n' {
+			return fmt.Errorf("export %s: read back %s: no line ends at offset %d", path, p.id, p.off+int64(p.n))
 		}
-		h, hok := headOf(line)
-		if !hok || h.kind != KindIssue {
-			continue
-		}
-		rev, want := e.exp.revs[string(h.id)]
-		if !want {
-			continue
-		}
-		id := string(h.id)
-		delete(e.exp.revs, id)
-		page = append(page, ExportedRecord{ID: id, Raw: bytes.Clone(line), Rev: rev})
+		page = append(page, ExportedRecord{ID: p.id, Raw: bytes.Clone(raw), Rev: p.rev})
 		if len(page) >= streamChunkLines {
 			if err := e.s.b.MarkExported(e.ctx, page); err != nil {
 				return fmt.Errorf("export %s: mark exported: %w", path, err)
 			}
+			clear(page)
 			page = page[:0]
 		}
-	}
-	if len(e.exp.revs) > 0 {
-		return fmt.Errorf("export %s: %d exported records not found in the written file", path, len(e.exp.revs))
 	}
 	if len(page) > 0 {
 		if err := e.s.b.MarkExported(e.ctx, page); err != nil {
@@ -838,6 +873,27 @@ func (e *streamExport) markExported(written io.ReadSeeker) error {
 		}
 	}
 	return nil
+}
+
+// readBackWindow is how much of the written file markExported reads at once.
+const readBackWindow = 1 << 20
+
+// readSeekerAt is the file an export reads (and its fallback when there is none).
+type readSeekerAt interface {
+	io.ReadSeeker
+	io.ReaderAt
+}
+
+// hashingWriter hashes every byte written through it.
+type hashingWriter struct {
+	w io.Writer
+	h hash.Hash
+}
+
+func (hw hashingWriter) Write(p []byte) (int, error) {
+	n, err := hw.w.Write(p)
+	hw.h.Write(p[:n])
+	return n, err
 }
 
 // blocksTargets returns the depends_on_id of every blocks edge in a dependencies value.

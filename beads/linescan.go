@@ -28,7 +28,21 @@ func newLineReader(r io.Reader, maxLine int) *lineReader {
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLine
 	}
-	return &lineReader{br: bufio.NewReaderSize(r, 64<<10), h: sha256.New(), maxLine: maxLine}
+	h := sha256.New()
+	// hashed as read, a buffer at a time: fewer, larger writes than a line at a time
+	return &lineReader{br: bufio.NewReaderSize(hashingReader{r, h}, 64<<10), h: h, maxLine: maxLine}
+}
+
+// hashingReader hashes every byte read through it.
+type hashingReader struct {
+	r io.Reader
+	h hash.Hash
+}
+
+func (hr hashingReader) Read(p []byte) (int, error) {
+	n, err := hr.r.Read(p)
+	hr.h.Write(p[:n])
+	return n, err
 }
 
 // next returns the next line without its newline and its length. A line longer than maxLine is returned
@@ -41,9 +55,6 @@ func (lr *lineReader) next() (line []byte, n int, ok bool, err error) {
 	size, long := 0, false
 	for {
 		frag, rerr := lr.br.ReadSlice('\n')
-		if lr.h != nil {
-			lr.h.Write(frag)
-		}
 		size += len(frag)
 		switch rerr {
 		case bufio.ErrBufferFull:
@@ -76,7 +87,8 @@ func (lr *lineReader) next() (line []byte, n int, ok bool, err error) {
 	}
 }
 
-// sum returns the sha256 of every byte read so far.
+// sum returns the sha256 of every byte read from the underlying reader so far: of the whole input once
+// next has reported its end.
 func (lr *lineReader) sum() string { return hex.EncodeToString(lr.h.Sum(nil)) }
 
 // lineHead is what an export needs of a line of a validated file.
