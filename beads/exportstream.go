@@ -438,7 +438,7 @@ func (e *streamExport) fetch(ids []string, fn func(got map[string]*StoredRecord,
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), streamChunkLines)]
 		ids = ids[len(chunk):]
-		recs, err := e.look.DirtyByID(e.ctx, chunk)
+		recs, err := e.dirtyByID(chunk)
 		if err != nil {
 			return fmt.Errorf("export %s: load dirty records: %w", e.s.path, err)
 		}
@@ -515,7 +515,7 @@ func (e *streamExport) write(src io.Reader) (ok bool, err error) {
 	flush := func() error {
 		var got map[string]*StoredRecord
 		if len(want) > 0 {
-			recs, err := e.look.DirtyByID(e.ctx, want)
+			recs, err := e.dirtyByID(want)
 			if err != nil {
 				return fmt.Errorf("export %s: load dirty records: %w", e.s.path, err)
 			}

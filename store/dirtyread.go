@@ -19,12 +19,24 @@ import (
 // The statement is prepared per call: one call reads up to dirtyChunk ids, so the prepare is a few
 // hundred nanoseconds a record, and there is no per-connection statement to finalize when the store closes.
 
-// dirtyCols is the number of columns of rDirtyByIDs (issueCols).
+// dirtyCols is the number of columns recordOfRow reads.
 const dirtyCols = 12
 
-// dirtyAmongDriver reads, by id, the records among ids whose dirty flag is set (rDirtyByIDs) through the
-// driver; the records are what collectRecords(scanIssue) gives for the same rows.
-func (db *DB) dirtyAmongDriver(ctx context.Context, ids []string) ([]beads.StoredRecord, error) {
+// dirtySQL reads the dirty records among a JSON array of ids, by id: issueCols (scanIssue's columns) with
+// the raw column as %s.
+const dirtySQL = `SELECT issues.id, %s, b.body, issues.status, issues.assignee, issues.updated_at,
+	issues.started_at, issues.closed_at, issues.close_reason, issues.dirty, issues.rev, issues.labels
+	FROM issues JOIN issue_bodies AS b ON b.id = issues.id
+	WHERE issues.id IN (SELECT value FROM json_each(?)) AND issues.dirty = 1 ORDER BY issues.id`
+
+var (
+	dirtyWithRaw = fmt.Sprintf(dirtySQL, "b.raw")
+	dirtyNoRaw   = fmt.Sprintf(dirtySQL, "NULL") // for the export, which does not use the stored bytes
+)
+
+// dirtyAmongDriver reads, by id, the records among ids whose dirty flag is set through the driver; the
+// records are what collectRecords(scanIssue) gives for rDirtyByIDs, without Raw unless withRaw.
+func (db *DB) dirtyAmongDriver(ctx context.Context, ids []string, withRaw bool) ([]beads.StoredRecord, error) {
 	js, err := json.Marshal(ids)
 	if err != nil {
 		return nil, fmt.Errorf("encode ids: %w", err)
@@ -40,7 +52,11 @@ func (db *DB) dirtyAmongDriver(ctx context.Context, ids []string) ([]beads.Store
 		if !ok {
 			return fmt.Errorf("read connection is a %T", dc)
 		}
-		st, err := c.PrepareContext(ctx, readSQL[rDirtyByIDs])
+		q := dirtyNoRaw
+		if withRaw {
+			q = dirtyWithRaw
+		}
+		st, err := c.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare dirty read: %w", err)
 		}

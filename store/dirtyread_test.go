@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -28,7 +30,8 @@ func dirtyAmongStd(ctx context.Context, db *DB, ids []string) ([]beads.StoredRec
 }
 
 // TestDirtyAmongDriverMatchesStd draws issues (raw or not, labels, dependencies, comments, odd text),
-// state changes, exports and re-puts, and checks that the driver read gives what database/sql gave.
+// state changes, exports and re-puts, and checks that the driver read gives what database/sql gave (and
+// DirtyViewsByID the same records without Raw).
 func TestDirtyAmongDriverMatchesStd(t *testing.T) {
 	ctx := context.Background()
 	db := openTest(t, Options{})
@@ -77,12 +80,71 @@ func TestDirtyAmongDriverMatchesStd(t *testing.T) {
 		if err != nil {
 			rt.Fatal(err)
 		}
-		got, err := db.dirtyAmongDriver(ctx, ask)
+		got, err := db.dirtyAmongDriver(ctx, ask, true)
 		if err != nil {
 			rt.Fatal(err)
 		}
 		if d := cmp.Diff(want, got); d != "" {
 			rt.Fatalf("driver read differs (-std +driver):\n%s", d)
 		}
+		views, err := db.DirtyViewsByID(ctx, ask)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		for i := range want {
+			want[i].Raw = nil
+		}
+		if d := cmp.Diff(want, views); d != "" {
+			rt.Fatalf("DirtyViewsByID differs from the read without Raw (-want +got):\n%s", d)
+		}
 	})
+}
+
+// rawOnlyDB hides DirtyViewsByID: the export reads the dirty records with their Raw, as before.
+type rawOnlyDB struct{ importingDB }
+
+func (rawOnlyDB) DirtyViewsByID() {}
+
+// TestExportWithoutRawMatches exports the same changes into two copies of a load-test workspace, one
+// through DirtyViewsByID (the store as it is) and one through DirtyByID, and compares the files and the
+// stored records.
+func TestExportWithoutRawMatches(t *testing.T) {
+	ctx := context.Background()
+	const n = 300
+	var files [2][]byte
+	var stored [2][]beads.StoredRecord
+	for i, viaViews := range []bool{true, false} {
+		db, _, path := exportWorkspace(t, n)
+		var b beads.Backend = importingDB{db}
+		if !viaViews {
+			b = rawOnlyDB{importingDB{db}}
+		}
+		if _, ok := b.(beads.DirtyViewLookup); ok != viaViews {
+			t.Fatalf("backend %T: DirtyViewLookup %v", b, ok)
+		}
+		s := beads.NewSyncer(path, b, nil)
+		for round := range 3 {
+			dirtyLoad(t, db, n, round*40, 100, round)
+			if st, err := s.Export(ctx); err != nil || st.Dirty != 100 || st.Patched != 100 {
+				t.Fatalf("round %d: %+v %v", round, st, err)
+			}
+		}
+		var err error
+		if files[i], err = os.ReadFile(path); err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]string, n)
+		for j := range ids {
+			ids[j] = fmt.Sprintf("lt-%05d", j)
+		}
+		if stored[i], err = db.Records(ctx, ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(files[0], files[1]) {
+		t.Fatal("the files differ")
+	}
+	if d := cmp.Diff(stored[0], stored[1]); d != "" {
+		t.Fatalf("stored records differ (-views +raw):\n%s", d)
+	}
 }

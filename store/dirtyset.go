@@ -104,5 +104,5 @@ func (db *DB) dirtyRecords(ctx context.Context, after string, limit int) ([]bead
 // dirtyAmong reads, by id, the records among ids (at most dirtyChunk) whose dirty flag is set, through the
 // driver (dirtyread.go).
 func (db *DB) dirtyAmong(ctx context.Context, ids []string) ([]beads.StoredRecord, error) {
-	return db.dirtyAmongDriver(ctx, ids)
+	return db.dirtyAmongDriver(ctx, ids, true)
 }

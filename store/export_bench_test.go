@@ -140,12 +140,26 @@ func BenchmarkDirtyByID(b *testing.B) {
 	for i := range k {
 		ids = append(ids, fmt.Sprintf("lt-%05d", 1000+i))
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		recs, err := db.DirtyByID(ctx, ids)
-		if err != nil || len(recs) != k {
-			b.Fatal(len(recs), err)
-		}
+	read := map[string]func(context.Context, []string) ([]beads.StoredRecord, error){"DirtyByID": db.DirtyByID}
+	if v, ok := any(db).(interface {
+		DirtyViewsByID(context.Context, []string) ([]beads.StoredRecord, error)
+	}); ok {
+		read["DirtyViewsByID"] = v.DirtyViewsByID
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*k)/1e3, "µs/rec")
+	for _, name := range []string{"DirtyByID", "DirtyViewsByID"} {
+		f := read[name]
+		if f == nil {
+			continue
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				recs, err := f(ctx, ids)
+				if err != nil || len(recs) != k {
+					b.Fatal(len(recs), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*k)/1e3, "µs/rec")
+		})
+	}
 }

@@ -22,16 +22,34 @@ func (db *DB) DirtyIDs(ctx context.Context) ([]string, error) {
 // the streaming export asks for the dirty ones among a stretch of the file's lines.
 func (db *DB) DirtyByID(ctx context.Context, ids []string) ([]beads.StoredRecord, error) {
 	defer db.observeRead("dirty_by_id", time.Now())
+	return db.dirtyByID(ctx, ids, true)
+}
+
+// DirtyViewsByID is DirtyByID with Raw left nil (beads.DirtyViewLookup): the streaming export patches the
+// file's own lines, so the stored bytes are neither read nor copied.
+func (db *DB) DirtyViewsByID(ctx context.Context, ids []string) ([]beads.StoredRecord, error) {
+	defer db.observeRead("dirty_by_id", time.Now())
+	return db.dirtyByID(ctx, ids, false)
+}
+
+func (db *DB) dirtyByID(ctx context.Context, ids []string, withRaw bool) ([]beads.StoredRecord, error) {
 	var out []beads.StoredRecord
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), dirtyChunk)]
 		ids = ids[len(chunk):]
-		recs, err := db.dirtyAmong(ctx, chunk)
+		recs, err := db.dirtyAmongDriver(ctx, chunk, withRaw)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, recs...)
+		if out == nil {
+			out = recs // one chunk (the export asks for at most one): no copy
+		} else {
+			out = append(out, recs...)
+		}
 	}
-	slices.SortFunc(out, func(a, b beads.StoredRecord) int { return strings.Compare(a.ID, b.ID) })
+	byID := func(a, b beads.StoredRecord) int { return strings.Compare(a.ID, b.ID) }
+	if !slices.IsSortedFunc(out, byID) { // each chunk comes sorted
+		slices.SortFunc(out, byID)
+	}
 	return out, nil
 }
