@@ -163,3 +163,62 @@ func BenchmarkDirtyByID(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDirtyReadUnderWrites reads 512 dirty records a call, each call a different stretch of a
+// 40,000-issue store, while another goroutine commits state changes as the coordinator does (so the
+// read connection's page cache is reset between calls): through database/sql (the read before the
+// driver read), through the driver, and through the driver without Raw.
+func BenchmarkDirtyReadUnderWrites(b *testing.B) {
+	const n, k = 40000, 512
+	db, _, _ := exportWorkspace(b, n)
+	ctx := context.Background()
+	for lo := 0; lo < n; lo += 4096 {
+		dirtyLoad(b, db, n, lo, min(4096, n-lo), 0)
+	}
+	stretches := make([][]string, n/k)
+	for s := range stretches {
+		for i := range k {
+			stretches[s] = append(stretches[s], fmt.Sprintf("lt-%05d", s*k+i))
+		}
+	}
+	reads := []struct {
+		name string
+		f    func([]string) ([]beads.StoredRecord, error)
+	}{
+		{"databasesql", func(ids []string) ([]beads.StoredRecord, error) { return dirtyAmongStd(ctx, db, ids) }},
+		{"driver", func(ids []string) ([]beads.StoredRecord, error) { return db.dirtyAmongDriver(ctx, ids, true) }},
+		{"driver-noraw", func(ids []string) ([]beads.StoredRecord, error) { return db.dirtyAmongDriver(ctx, ids, false) }},
+	}
+	for _, r := range reads {
+		b.Run(r.name, func(b *testing.B) {
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() { // a writer touching issues away from the ones read, a small commit at a time
+				defer close(done)
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					at := t0.Add(time.Duration(i) * time.Second)
+					id := fmt.Sprintf("lt-%05d", (i*7919)%n)
+					if err := db.Commit(ctx, []coord.Change{coord.IssueState{ID: id, Status: "in_progress", Assignee: "w", UpdatedAt: at}}); err != nil {
+						return
+					}
+				}
+			}()
+			i := 0
+			for b.Loop() {
+				recs, err := r.f(stretches[i%len(stretches)])
+				if err != nil || len(recs) != k {
+					b.Fatal(len(recs), err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*k)/1e3, "µs/rec")
+			close(stop)
+			<-done
+		})
+	}
+}
