@@ -442,49 +442,30 @@ func (d *fastDec) timePtr(dst **flexTime) bool {
 }
 
 func (d *fastDec) labels(dst *[]string) bool {
-	switch d.peek() {
-	case 'n':
-		*dst = nil
-		return d.lit("null")
-	case '[':
-	default:
-		return false
-	}
-	out := []string{}
-	ok := d.array(func() bool {
-		var s string
-		if !d.str(&s) {
-			return false
-		}
-		out = append(out, s)
-		return true
-	})
-	*dst = out
-	return ok
+	return list(d, dst, func(s *string) bool { return d.str(s) })
 }
 
 func (d *fastDec) deps(dst *[]wireDep) bool {
-	switch d.peek() {
-	case 'n':
-		*dst = nil
-		return d.lit("null")
-	case '[':
-	default:
-		return false
-	}
-	out := []wireDep{}
-	ok := d.array(func() bool {
-		out = append(out, wireDep{})
+	return list(d, dst, func(e *wireDep) bool {
 		if d.peek() == 'n' {
 			return d.lit("null") // null leaves the element a zero struct
 		}
-		return d.peek() == '{' && d.dep(&out[len(out)-1])
+		return d.peek() == '{' && d.dep(e)
 	})
-	*dst = out
-	return ok
 }
 
 func (d *fastDec) comments(dst *[]wireComment) bool {
+	return list(d, dst, func(e *wireComment) bool {
+		if d.peek() == 'n' {
+			return d.lit("null")
+		}
+		return d.peek() == '{' && d.comment(e)
+	})
+}
+
+// list decodes a JSON array (or null: a nil slice) into *dst as encoding/json does: [] is an empty
+// non-nil slice; elem decodes one element in place, starting from its zero value.
+func list[T any](d *fastDec, dst *[]T, elem func(*T) bool) bool {
 	switch d.peek() {
 	case 'n':
 		*dst = nil
@@ -493,13 +474,11 @@ func (d *fastDec) comments(dst *[]wireComment) bool {
 	default:
 		return false
 	}
-	out := []wireComment{}
+	out := []T{}
 	ok := d.array(func() bool {
-		out = append(out, wireComment{})
-		if d.peek() == 'n' {
-			return d.lit("null")
-		}
-		return d.peek() == '{' && d.comment(&out[len(out)-1])
+		var zero T
+		out = append(out, zero)
+		return elem(&out[len(out)-1])
 	})
 	*dst = out
 	return ok
