@@ -96,10 +96,10 @@ func recordOfRow(v []driver.Value) (beads.StoredRecord, error) {
 	if rec.ID, err = textCol(v[0]); err != nil {
 		return rec, fmt.Errorf("id column: %w", err)
 	}
-	if rec.Raw, err = blobCol(v[1]); err != nil {
+	if rec.Raw, err = ownedBytes(v[1]); err != nil {
 		return rec, fmt.Errorf("raw column of %s: %w", rec.ID, err)
 	}
-	body, err := blobCol(v[2])
+	body, err := ownedBytes(v[2])
 	if err != nil {
 		return rec, fmt.Errorf("body column of %s: %w", rec.ID, err)
 	}
@@ -151,18 +151,4 @@ func textCol(v driver.Value) (string, error) {
 		return "", errNullText
 	}
 	return "", fmt.Errorf("unexpected %T", v)
-}
-
-// blobCol converts a column value as database/sql's Scan into *[]byte does, without its second copy: NULL
-// is nil, a blob is the driver's own copy, text is copied.
-func blobCol(v driver.Value) ([]byte, error) {
-	switch v := v.(type) {
-	case nil:
-		return nil, nil
-	case []byte:
-		return v, nil
-	case string:
-		return []byte(v), nil
-	}
-	return nil, fmt.Errorf("unexpected %T", v)
 }
