@@ -35,9 +35,9 @@ type issueService struct {
 
 func newIssueService(d *Daemon) *issueService { return &issueService{d: d} }
 
-// profile is the writer profile of the workspace's file (classic when the file is new or unreadable).
 // profile is the JSONL file's writer profile as of the last sync (a create must not wait for, nor
-// re-read, a file the exporter is rewriting); before the first sync it is read from the file.
+// re-read, a file the exporter is rewriting); before the first sync it is read from the file
+// (classic when the file is new or unreadable).
 func (s *issueService) profile() beads.Profile {
 	if p, ok := s.d.syncer.Profile(); ok {
 		return p
