@@ -37,7 +37,9 @@ type Client struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // assign callbacks
+	wg     sync.WaitGroup // assign and merge callbacks
+	gmu    sync.Mutex     // orders spawn's wg.Add before Close's wg.Wait
+	closed bool           // under gmu: Close has begun, spawn runs nothing more
 
 	mu         sync.RWMutex
 	onAssign   func(ctx context.Context, a Assignment) (accepted bool, reason string)
@@ -97,11 +99,29 @@ func (c *Client) Done() <-chan struct{} { return c.jc.DisconnectNotify() }
 func (c *Client) Close() error {
 	err := c.jc.Close()
 	c.cancel()
+	c.gmu.Lock() // the reader may still be handing a push to a callback: no Add once Wait may run
+	c.closed = true
+	c.gmu.Unlock()
 	c.wg.Wait()
 	if errors.Is(err, jsonrpc2.ErrClosed) {
 		err = nil
 	}
 	return err
+}
+
+// spawn runs f on a goroutine that Close waits for; once Close has begun it runs nothing and says so.
+func (c *Client) spawn(f func()) bool {
+	c.gmu.Lock()
+	defer c.gmu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
 }
 
 // Call sends any request and decodes its result into result (nil to ignore it). Error replies

@@ -33,12 +33,10 @@ func (c *Client) handleMerge(m pushMsg, params json.RawMessage) {
 		c.st.reply(m.id, appendAcceptedResult(nil, false))
 		return
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.spawn(func() {
 		ok := f(c.ctx, p.Request)
 		c.st.reply(m.id, appendAcceptedResult(nil, ok))
-	}()
+	})
 }
 
 // MergeSubmit queues the branch of an issue for merging.

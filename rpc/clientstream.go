@@ -163,13 +163,11 @@ func (c *Client) handlePush(m pushMsg) {
 			c.st.reply(m.id, appendAssignReply(nil, false, "no assign handler"))
 			return
 		}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
+		c.spawn(func() { // nothing runs once Close has begun: the connection is going, no reply can leave
 			ok, reason := f(c.ctx, a)
 			var rb [64]byte
 			c.st.reply(m.id, appendAssignReply(rb[:0], ok, reason))
-		}()
+		})
 	case "cancel":
 		c.mu.RLock()
 		f := c.onCancel
