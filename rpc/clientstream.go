@@ -154,8 +154,8 @@ func (c *Client) handlePush(m pushMsg) {
 		c.mu.RLock()
 		f := c.onAssign
 		c.mu.RUnlock()
-		var a Assignment
-		if err := json.Unmarshal(params, &a); err != nil {
+		a, err := decodeAssignment(params)
+		if err != nil {
 			c.st.replyError(m.id, CodeInvalidParams, "invalid params: "+err.Error())
 			return
 		}
