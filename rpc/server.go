@@ -27,7 +27,7 @@ type Options struct {
 	WriteTimeout    time.Duration // a peer that does not take a write within it is disconnected. Defaults to 10s.
 	IdleTimeout     time.Duration // a peer that sends nothing within it is disconnected. Defaults to 5m.
 	HelloTimeout    time.Duration // a stream peer that has not completed hello this long after connecting is disconnected. Defaults to 10s.
-	Workers         int           // handler goroutines per connection. Defaults to 4.
+	Workers         int           // requests of one connection running at once (on goroutines shared by all connections). Defaults to 4.
 	Pending         int           // requests queued per connection beyond the running ones (over it: -32009). Defaults to 256.
 	AckTimeout      time.Duration // wait for the reply to an assign. Defaults to 30s.
 	AuthFailDelay   time.Duration // delay before closing after a wrong token. Defaults to 200ms.
