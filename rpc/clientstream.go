@@ -6,7 +6,6 @@ import (
 	"net"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -210,7 +209,7 @@ func appendAssignReply(b []byte, accepted bool, reason string) []byte {
 	}
 	if reason != "" {
 		b = append(b, `,"reason":`...)
-		b = appendJSONString(b, reason)
+		b = appendQuoted(b, reason)
 	}
 	return append(b, '}')
 }
@@ -236,7 +235,7 @@ func appendRequest(b []byte, req *jsonrpc2.Request) []byte {
 		b = append(b, ',')
 	}
 	b = append(b, `"jsonrpc":"2.0","method":`...)
-	b = appendJSONString(b, req.Method)
+	b = appendQuoted(b, req.Method)
 	if req.Params != nil {
 		b = append(b, `,"params":`...)
 		b = append(b, *req.Params...)
@@ -265,7 +264,7 @@ func appendResponse(b []byte, id jsonrpc2.ID, result []byte, e *jsonrpc2.Error) 
 		b = append(b, `,"error":{"code":`...)
 		b = strconv.AppendInt(b, e.Code, 10)
 		b = append(b, `,"message":`...)
-		b = appendJSONString(b, e.Message)
+		b = appendQuoted(b, e.Message)
 		if e.Data != nil {
 			b = append(b, `,"data":`...)
 			b = append(b, *e.Data...)
@@ -281,22 +280,9 @@ func appendResponse(b []byte, id jsonrpc2.ID, result []byte, e *jsonrpc2.Error) 
 // appendID appends a request id as jsonrpc2's ID.MarshalJSON encodes it.
 func appendID(b []byte, id jsonrpc2.ID) []byte {
 	if id.IsString {
-		return appendJSONString(b, id.Str)
+		return appendQuoted(b, id.Str)
 	}
 	return strconv.AppendUint(b, id.Num, 10)
-}
-
-// appendJSONString appends s quoted exactly as json.Marshal quotes it.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s) // a string always encodes
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // parsePush recognises a request or notification in one frame without decoding its params, with
@@ -345,7 +331,7 @@ func parsePush(frame []byte) (pushMsg, bool) {
 			m.params = frame[start:i]
 		case "jsonrpc", "meta":
 		default:
-			if foldsToMember(key) {
+			if mayFoldToMember(key) {
 				return m, false // the library matches some members case-insensitively
 			}
 		}
@@ -397,22 +383,6 @@ func decodeString(raw []byte) (string, bool) {
 	}
 	var s string
 	return s, json.Unmarshal(raw, &s) == nil
-}
-
-// foldsToMember reports a key (possibly escaped) that the library could read as one of the members
-// parsePush interprets.
-func foldsToMember(key []byte) bool {
-	for _, c := range key {
-		if c == '\\' || c >= utf8.RuneSelf { // escapes, and non-ASCII letters that fold to ASCII (ſ, K)
-			return true
-		}
-	}
-	for _, k := range [...]string{"method", "id", "params", "result", "error"} {
-		if strings.EqualFold(string(key), k) {
-			return true
-		}
-	}
-	return false
 }
 
 func skipSpace(b []byte, i int) int {

@@ -108,7 +108,8 @@ func scanEnvelope(b []byte, w *wireMessage) envResult {
 }
 
 // mayFoldToMember reports a raw key (between its quotes) that encoding/json could match to a
-// wireMessage member though it is not spelled exactly like one: any case variant, an escaped key,
+// JSON-RPC envelope member (the server's wireMessage, jsonrpc2's on the client) though it is not
+// spelled exactly like one: any case variant, an escaped key,
 // or a key with non-ASCII bytes (encoding/json folds some, like U+017F to 's').
 func mayFoldToMember(key []byte) bool {
 	for _, c := range key {
