@@ -320,14 +320,7 @@ func setField(b []byte, i int, fv reflect.Value, kind reflect.Kind) (int, bool) 
 	}
 	switch kind {
 	case reflect.String:
-		if b[i] != '"' {
-			return i, false
-		}
-		end, ok := skipString(b, i)
-		if !ok {
-			return i, false
-		}
-		s, ok := decodeString(b[i:end])
+		s, end, ok := scanStringValue(b, i)
 		if !ok {
 			return i, false
 		}
