@@ -122,7 +122,8 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	// the cache's largest key stays far past the end of the file). With 64 MiB that scan was ~7 % of
 	// the CPU of the durable-cycle benchmark; 16 -> 8 MiB cut a 10,000-issue server's RSS by ~7 MB, and
 	// 8 -> 4 MiB by ~3.5 MB more, with no loss of throughput at 10,000 or 100,000 issues (pages the cache
-	// misses come from the OS page cache). 2 MiB saved 2 MB more but cost ~15 % at 100,000 issues
+	// misses come from the OS page cache). 2 MiB saved 2 MB more but gave 15 % fewer completions in
+	// the one 100,000-issue run tried, taken while other builds shared the machine, so not conclusive
 	// (gtc loadtest --agents 100 --issues 10000 and --agents 1000 --issues 100000; docs/benchmarks.md).
 	wq.Set("_cache_size", "-4096")
 	w, err := sqlx.Open("sqlite3", fileURI(db.path, wq))
