@@ -27,7 +27,12 @@ type timerHeap struct {
 	seq   uint64
 	// issueAt dedupes issue timers: the time already scheduled per issue.
 	issueAt map[string]time.Time
+	// compactAt is the length at which addTimer next drops stale entries (0: minTimerCompact).
+	compactAt int
 }
+
+// minTimerCompact is the smallest heap addTimer compacts: below it stale entries cost little.
+const minTimerCompact = 1024
 
 func (h *timerHeap) Len() int { return len(h.items) }
 func (h *timerHeap) Less(i, j int) bool {
@@ -58,6 +63,38 @@ func (c *core) addTimer(t time.Time, kind int, key string) {
 	}
 	c.timers.seq++
 	heap.Push(&c.timers, timer{at: t, kind: kind, key: key, seq: c.timers.seq})
+	if n := len(c.timers.items); n >= max(c.timers.compactAt, minTimerCompact) {
+		c.compactTimers()
+	}
+}
+
+// compactTimers drops the entries that can only fire as no-ops: those of ended leases and the
+// superseded times of issue timers. Without it every lease leaves its ack timer in the heap until
+// AckTimeout has passed: ~90,000 entries (and their lease ids) at 9,000 assignments a second. It runs
+// when the heap has doubled since the last compaction, so its cost per addTimer is constant.
+func (c *core) compactTimers() {
+	h := &c.timers
+	keep := h.items[:0]
+	for _, t := range h.items {
+		switch t.kind {
+		case timerLease:
+			if c.leases[t.key] == nil {
+				continue
+			}
+		case timerIssue:
+			if at, ok := h.issueAt[t.key]; !ok || !at.Equal(t.at) {
+				continue
+			}
+		}
+		keep = append(keep, t)
+	}
+	clear(h.items[len(keep):]) // drop the key strings of the removed entries
+	h.items = keep
+	if cap(h.items) > 4*max(len(h.items), minTimerCompact) {
+		h.items = append([]timer(nil), h.items...) // let a heap that was once large shrink
+	}
+	heap.Init(h)
+	h.compactAt = 2 * len(h.items)
 }
 
 // nextDeadline returns when the core next needs tick, if ever.
