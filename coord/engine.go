@@ -56,7 +56,17 @@ type request struct {
 	apply func(c *core, now time.Time) error
 	after func() // runs on the loop after a successful commit
 	err   error
-	done  chan struct{}
+	done  chan struct{}    // closed when err is final (nil for a request with cb)
+	cb    func(err error) // an asynchronous request's outcome, run on the loop
+}
+
+// resolve hands the request's final outcome to whoever waits for it.
+func (r *request) resolve() {
+	if r.cb != nil {
+		r.cb(r.err)
+		return
+	}
+	close(r.done)
 }
 
 type claimReply struct {
@@ -214,7 +224,7 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 		uerr := &Error{Code: EUnavailable, Message: "storage failed; retry later", Err: e.stale}
 		for _, r := range batch {
 			r.err = uerr
-			close(r.done)
+			r.resolve()
 		}
 		return p
 	}
@@ -242,7 +252,7 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 func (e *Engine) fail(p *pending, err error) {
 	for _, r := range p.batch {
 		r.err = err
-		close(r.done)
+		r.resolve()
 	}
 }
 
@@ -269,7 +279,7 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		if r.err == nil && r.after != nil {
 			r.after()
 		}
-		close(r.done)
+		r.resolve()
 	}
 	for _, ef := range p.effects {
 		switch x := ef.(type) {
@@ -374,6 +384,24 @@ func (e *Engine) do(ctx context.Context, apply func(c *core, now time.Time) erro
 	}
 }
 
+// doAsync submits a request and returns once the engine has it; cb gets the durable outcome on the
+// engine's goroutine, so it must be quick and must not call the engine. It saves a goroutine blocked
+// per request (a worker's ack needs no reply). cb is not run when the engine stops before deciding.
+func (e *Engine) doAsync(apply func(c *core, now time.Time) error, cb func(error)) {
+	r := &request{apply: apply, cb: cb}
+	select {
+	case <-e.stopped: // reqs is buffered: a send after the stop could succeed and never be decided
+		cb(Errorf(EUnavailable, "coordinator stopped"))
+		return
+	default:
+	}
+	select {
+	case e.reqs <- r:
+	case <-e.stopped:
+		cb(Errorf(EUnavailable, "coordinator stopped"))
+	}
+}
+
 // Connect registers (or reconnects) a worker on a session and returns its live leases.
 func (e *Engine) Connect(ctx context.Context, h Hello, session uint64) ([]Assignment, error) {
 	var out []Assignment
@@ -402,6 +430,16 @@ func (e *Engine) Disconnect(ctx context.Context, name string, session uint64) er
 // Ack accepts a pushed lease.
 func (e *Engine) Ack(ctx context.Context, worker, leaseID string, epoch int64) error {
 	return e.do(ctx, func(c *core, now time.Time) error { return c.ack(now, worker, leaseID, epoch) }, nil)
+}
+
+// AckAsync is Ack without waiting: done gets its outcome on the engine's goroutine (see doAsync).
+func (e *Engine) AckAsync(worker, leaseID string, epoch int64, done func(error)) {
+	e.doAsync(func(c *core, now time.Time) error { return c.ack(now, worker, leaseID, epoch) }, done)
+}
+
+// RejectAsync is Reject without waiting: done gets its outcome on the engine's goroutine (see doAsync).
+func (e *Engine) RejectAsync(worker, leaseID string, epoch int64, reason string, done func(error)) {
+	e.doAsync(func(c *core, now time.Time) error { return c.reject(now, worker, leaseID, epoch, reason) }, done)
 }
 
 // Reject refuses a pushed lease; the issue is requeued with no penalty.

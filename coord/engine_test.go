@@ -443,3 +443,48 @@ func TestCreateRefusesExistingID(t *testing.T) {
 		t.Fatalf("ready = %v, want b then a", r)
 	}
 }
+
+// TestEngineAckAsync: the callback gets nil once the ack is durable (the lease reads acked), and a
+// stale epoch's refusal code, each on the engine's goroutine.
+func TestEngineAckAsync(t *testing.T) {
+	p := newMemPersister(nil)
+	h := startEngine(t, testCfg(), p, NewFakeClock(t0))
+	if err := h.e.PutIssues(h.ctx, puts(iss("a", 1))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	l := h.nextPush().A.Lease
+	commitsBefore, _ := p.stats()
+	got := make(chan error, 2)
+	h.e.AckAsync("w", l.ID, l.Epoch, func(err error) { got <- err })
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no ack outcome within 5s")
+	}
+	if c, _ := p.stats(); c == commitsBefore {
+		t.Fatal("ack outcome delivered before its commit")
+	}
+	if got, ok := h.e.Lease(l.ID); !ok || got.State != LeaseAcked {
+		t.Fatalf("lease after ack %+v", got)
+	}
+	h.e.AckAsync("w", l.ID, l.Epoch-1, func(err error) { got <- err })
+	select {
+	case err := <-got:
+		if ErrorCode(err) != EStaleEpoch {
+			t.Fatalf("stale ack: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no stale-ack outcome within 5s")
+	}
+	h.stop()
+	h.e.RejectAsync("w", l.ID, l.Epoch, "late", func(err error) { got <- err })
+	if err := <-got; ErrorCode(err) != EUnavailable {
+		t.Fatalf("after stop: %v", err)
+	}
+}
