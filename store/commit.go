@@ -538,8 +538,10 @@ func (t *wtx) leasePut(l coord.Lease) error {
 	if t.leases == nil {
 		t.leases = make(map[string]leaseSlot)
 	}
+	cur, ok := t.leases[l.IssueID]
 	if l.Live() {
-		t.leases[l.IssueID] = leaseSlot{lease: &l}
+		// clear stays: the row may still hold the ended lease it names if this one is never written
+		t.leases[l.IssueID] = leaseSlot{lease: &l, clear: cur.clear}
 		return nil
 	}
 	_, err := t.exec(wLeasePut, l.ID, l.IssueID, l.Worker, l.Epoch, string(l.State), l.Attempt, fmtTime(l.CreatedAt),
@@ -547,8 +549,14 @@ func (t *wtx) leasePut(l coord.Lease) error {
 	if err != nil {
 		return fmt.Errorf("put lease %s: %w", l.ID, err)
 	}
-	if cur, ok := t.leases[l.IssueID]; ok && cur.lease != nil && cur.lease.Epoch != l.Epoch {
+	if ok && cur.lease != nil && cur.lease.Epoch != l.Epoch {
 		return nil // the issue already has its next lease
+	}
+	if ok && cur.lease != nil && cur.clear != 0 {
+		// This lease began and ended in this request without reaching the row, which may still hold
+		// the lease that ended before it (no issue state change came between): that one is cleared.
+		t.leases[l.IssueID] = leaseSlot{clear: cur.clear}
+		return nil
 	}
 	t.leases[l.IssueID] = leaseSlot{clear: l.Epoch}
 	return nil
