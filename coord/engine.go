@@ -56,7 +56,7 @@ type request struct {
 	apply func(c *core, now time.Time) error
 	after func() // runs on the loop after a successful commit
 	err   error
-	done  chan struct{}    // closed when err is final (nil for a request with cb)
+	done  chan struct{}   // closed when err is final (nil for a request with cb)
 	cb    func(err error) // an asynchronous request's outcome, run on the loop
 }
 
@@ -458,6 +458,34 @@ func (e *Engine) Heartbeat(ctx context.Context, worker, leaseID string, epoch in
 		return time.Time{}, err
 	}
 	return dl, nil
+}
+
+// CompleteAsync is Complete without waiting: done gets the result on the engine's goroutine (see doAsync).
+func (e *Engine) CompleteAsync(worker, leaseID string, epoch int64, r SessionResult, done func(Result, error)) {
+	var res Result
+	e.doAsync(func(c *core, now time.Time) (err error) {
+		res, err = c.complete(now, worker, leaseID, epoch, r)
+		return err
+	}, func(err error) {
+		if err != nil {
+			res = Result{}
+		}
+		done(res, err)
+	})
+}
+
+// FailAsync is Fail without waiting: done gets the result on the engine's goroutine (see doAsync).
+func (e *Engine) FailAsync(worker, leaseID string, epoch int64, errMsg string, done func(Result, error)) {
+	var res Result
+	e.doAsync(func(c *core, now time.Time) (err error) {
+		res, err = c.fail(now, worker, leaseID, epoch, errMsg)
+		return err
+	}, func(err error) {
+		if err != nil {
+			res = Result{}
+		}
+		done(res, err)
+	})
 }
 
 // Complete ends a lease with a session result (success closes; see Config.CodeCompleteStatus; other outcomes retry).

@@ -14,6 +14,7 @@ import (
 type backend struct{ d *Daemon }
 
 var _ rpc.Backend = (*backend)(nil)
+var _ rpc.AsyncBackend = (*backend)(nil)
 
 func storeFilterLimit(n int) store.IssueFilter { return store.IssueFilter{Limit: n} }
 
@@ -74,6 +75,32 @@ func (b *backend) Complete(ctx context.Context, s *rpc.Session, p rpc.CompletePa
 		return nil, b.refusal(err)
 	}
 	return &rpc.CompleteResult{IssueID: r.IssueID, Status: r.Status, Outcome: r.Outcome}, nil
+}
+
+// CompleteAsync is Complete without a goroutine waiting for the commit (rpc.AsyncBackend); done runs
+// on the engine's goroutine.
+func (b *backend) CompleteAsync(s *rpc.Session, p rpc.CompleteParams, done func(*rpc.CompleteResult, error)) {
+	b.d.engine.CompleteAsync(s.Worker, p.LeaseID, p.Epoch, coord.SessionResult{
+		Outcome: p.Outcome, Summary: p.Summary, GitCommit: p.GitCommit, ContextUsed: int(p.ContextUsed),
+		DurationMs: p.DurationMS, Error: p.Error,
+	}, func(r coord.Result, err error) {
+		if err != nil {
+			done(nil, b.refusal(err))
+			return
+		}
+		done(&rpc.CompleteResult{IssueID: r.IssueID, Status: r.Status, Outcome: r.Outcome}, nil)
+	})
+}
+
+// FailAsync is Fail without a goroutine waiting for the commit (rpc.AsyncBackend).
+func (b *backend) FailAsync(s *rpc.Session, p rpc.FailParams, done func(*rpc.FailResult, error)) {
+	b.d.engine.FailAsync(s.Worker, p.LeaseID, p.Epoch, p.Error, func(r coord.Result, err error) {
+		if err != nil {
+			done(nil, b.refusal(err))
+			return
+		}
+		done(&rpc.FailResult{IssueID: r.IssueID, Status: r.Status, Attempt: r.Attempt, DeadLettered: r.DeadLettered}, nil)
+	})
 }
 
 func (b *backend) Fail(ctx context.Context, s *rpc.Session, p rpc.FailParams) (*rpc.FailResult, error) {

@@ -26,6 +26,14 @@ type Session struct {
 	Filters   coord.Filters
 }
 
+// AsyncBackend is a Backend that can answer complete and fail without holding the caller's goroutine:
+// it calls done exactly once, from any goroutine, when the outcome is durable; done does not block.
+// The server uses it for socket requests without an idempotency key.
+type AsyncBackend interface {
+	CompleteAsync(s *Session, p CompleteParams, done func(*CompleteResult, error))
+	FailAsync(s *Session, p FailParams, done func(*FailResult, error))
+}
+
 // Backend serves the protocol methods; the server calls it with decoded params and sends what it returns.
 // Errors should be *coord.Error (see ErrorCode); anything else is answered -32603.
 // Methods run on a per-connection pool and may block; ctx ends when the connection closes.

@@ -19,6 +19,55 @@ import (
 // methodFunc decodes params, calls the backend and returns the encoded result.
 type methodFunc func(ctx context.Context, c *conn, name string, params json.RawMessage) ([]byte, error)
 
+// asyncMethods are served by bindAsync when the backend is an AsyncBackend (methods has their
+// synchronous form, used otherwise).
+var asyncMethods = map[string]asyncMethodFunc{
+	"complete": bindAsync(bind(true, Backend.Complete), AsyncBackend.CompleteAsync),
+	"fail":     bindAsync(bind(true, Backend.Fail), AsyncBackend.FailAsync),
+}
+
+// asyncMethodFunc serves a request whose reply may be sent later: it returns errReplyLater when it
+// will, and otherwise the encoded result like a methodFunc.
+type asyncMethodFunc func(c *conn, m *message) ([]byte, error)
+
+// errReplyLater says an asynchronous method sends the reply itself.
+var errReplyLater = errors.New("rpc: reply sent later")
+
+// bindAsync serves a method the backend can decide without holding a goroutine while the decision is
+// committed (at 1,000 agents a thousand handler goroutines sat waiting in complete). It falls back to
+// the synchronous form for an HTTP request (answered in its own goroutine), a request with an
+// idempotency key (the cache answers retries) or a backend that is not an AsyncBackend. The reply is
+// handed to the connection's pool, so the backend's callback never waits for a slow peer.
+func bindAsync[P any, R any](sync methodFunc, f func(AsyncBackend, *Session, P, func(*R, error))) asyncMethodFunc {
+	req := requiredFields(reflect.TypeFor[P]())
+	return func(c *conn, m *message) ([]byte, error) {
+		ab, ok := c.srv.b.(AsyncBackend)
+		if !ok || c.http != nil || m.reply == nil {
+			return sync(c.ctx, c, m.method, m.params)
+		}
+		var p P
+		if err := decodeParams(m.params, &p, req); err != nil {
+			return nil, err
+		}
+		if k, ok := any(p).(interface{ IdemKey() string }); ok && k.IdemKey() != "" {
+			return sync(c.ctx, c, m.method, m.params)
+		}
+		f(ab, &c.sess, p, func(r *R, err error) {
+			var res []byte
+			if err == nil {
+				if r == nil {
+					err = coord.Errorf(coord.EInternal, "%s returned no result", m.method)
+				} else {
+					res, err = json.Marshal(r)
+				}
+			}
+			body, reply := c.answer(m, res, err), m.reply
+			c.pool.add(func() { reply(body) }, true) // false: the connection is gone, and so is the reply
+		})
+		return nil, errReplyLater
+	}
+}
+
 // methods is the protocol's method table (hello is handled by conn.hello).
 var methods = map[string]methodFunc{
 	"hello":              nil,
@@ -160,9 +209,10 @@ func jsonKind(t reflect.Type) string {
 	return "an object"
 }
 
-// call serves one request and returns its encoded reply (nil for a notification).
-func (c *conn) call(m *message) (body []byte) {
-	start := time.Now()
+// call serves one request and returns its encoded reply (nil for a notification); later says the
+// reply will be sent by an asynchronous method instead (see bindAsync).
+func (c *conn) call(m *message) (body []byte, later bool) {
+	m.start = time.Now()
 	var res []byte
 	var err error
 	func() {
@@ -174,6 +224,14 @@ func (c *conn) call(m *message) (body []byte) {
 		}()
 		res, err = c.invoke(m)
 	}()
+	if err == errReplyLater {
+		return nil, true
+	}
+	return c.answer(m, res, err), false
+}
+
+// answer encodes a request's outcome as its reply (nil for a notification) and records the call.
+func (c *conn) answer(m *message, res []byte, err error) (body []byte) {
 	code := 0
 	if err != nil {
 		we := toWireError(err)
@@ -184,11 +242,14 @@ func (c *conn) call(m *message) (body []byte) {
 	} else if m.id != nil {
 		body = encodeResult(m.id, res)
 	}
-	c.srv.opts.Observer.RPC(m.method, code, time.Since(start))
+	c.srv.opts.Observer.RPC(m.method, code, time.Since(m.start))
 	return body
 }
 
 func (c *conn) invoke(m *message) ([]byte, error) {
+	if af := asyncMethods[m.method]; af != nil && c.authed.Load() {
+		return af(c, m)
+	}
 	fn, ok := methods[m.method]
 	if !ok {
 		return nil, newWireError(CodeMethodNotFound, fmt.Sprintf("method not found: %q", m.method))

@@ -3,6 +3,7 @@ package rpc
 import (
 	"encoding/json"
 	"strconv"
+	"time"
 )
 
 var nullID = json.RawMessage("null")
@@ -15,6 +16,10 @@ type message struct {
 	isResponse bool
 	result     json.RawMessage
 	errObj     json.RawMessage
+	// set while a request is served: when it started, and where its reply goes (a method answered
+	// later by an AsyncBackend sends it from there)
+	start time.Time
+	reply func([]byte)
 }
 
 type wireMessage struct {

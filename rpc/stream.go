@@ -103,9 +103,11 @@ func (c *conn) handleFrame(frame []byte) {
 
 // serve runs one request on the pool and hands its reply (nil for a notification) to reply.
 func (c *conn) serve(m *message, reply func([]byte)) {
+	m.reply = reply
 	ok := c.pool.submit(func() {
-		body := c.call(m)
-		reply(body)
+		if body, later := c.call(m); !later {
+			reply(body)
+		}
 	})
 	if !ok {
 		c.srv.opts.Observer.RPC(m.method, ErrorCode(coord.EBusy), 0)

@@ -1,0 +1,128 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// asyncFake is fakeBackend answering complete and fail through AsyncBackend: the callbacks wait in
+// parked until the test releases them, the way the engine answers after its commit.
+type asyncFake struct {
+	*fakeBackend
+	parked   chan func()
+	syncUsed sync.Map // method → true when the synchronous form ran
+}
+
+func (f *asyncFake) CompleteAsync(_ *Session, p CompleteParams, done func(*CompleteResult, error)) {
+	f.parked <- func() { done(&CompleteResult{IssueID: p.LeaseID, Status: "closed", Outcome: p.Outcome}, nil) }
+}
+
+func (f *asyncFake) FailAsync(_ *Session, p FailParams, done func(*FailResult, error)) {
+	f.parked <- func() { done(&FailResult{IssueID: p.LeaseID, Status: "open", Attempt: 2}, nil) }
+}
+
+func (f *asyncFake) Complete(ctx context.Context, s *Session, p CompleteParams) (*CompleteResult, error) {
+	f.syncUsed.Store("complete", true)
+	return f.fakeBackend.Complete(ctx, s, p)
+}
+
+// startAsyncServer serves an asyncFake on a Unix socket.
+func startAsyncServer(t *testing.T, opts Options) (*asyncFake, string) {
+	t.Helper()
+	opts.Token = testToken
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	b := &asyncFake{fakeBackend: newFake(), parked: make(chan func(), 1024)}
+	s := NewServer(b, opts)
+	l, err := ListenUnix(filepath.Join(t.TempDir(), "gtc.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx, "test over")
+		<-done
+	})
+	return b, l.Addr().String()
+}
+
+// TestAsyncCompleteHoldsNoHandler: with one handler per connection and a queue of one, 40 completes
+// sent one after another all reach the backend while none is decided (the synchronous form holds the
+// handler from the first: the second waits in the queue and the third is refused -32009), and each
+// reply carries its own id and result once the decisions come, released in reverse order.
+func TestAsyncCompleteHoldsNoHandler(t *testing.T) {
+	b, addr := startAsyncServer(t, Options{Workers: 1, Pending: 1})
+	p := dialRaw(t, "unix", addr, FramingNDJSON)
+	if r := p.hello(testToken); !strings.Contains(r, `"result"`) {
+		t.Fatalf("hello: %s", r)
+	}
+	const n = 40
+	var dones []func()
+	for i := range n {
+		p.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"complete","params":{"lease_id":"L-%d","epoch":7,"outcome":"success"}}`, i, i))
+		select {
+		case d := <-b.parked:
+			dones = append(dones, d)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("complete %d did not reach the backend: %d are waiting for their decision", i, len(dones))
+		}
+	}
+	for i := len(dones) - 1; i >= 0; i-- {
+		dones[i]()
+	}
+	seen := map[string]bool{}
+	for range n {
+		r := p.recv()
+		var id int
+		if _, err := fmt.Sscanf(r[strings.Index(r, `"id":`)+5:], "%d", &id); err != nil {
+			t.Fatalf("reply without a numeric id: %s", r)
+		}
+		if want := fmt.Sprintf(`"issue_id":"L-%d"`, id); !strings.Contains(r, want) || !strings.Contains(r, `"status":"closed"`) {
+			t.Fatalf("reply %s does not answer request %d", r, id)
+		}
+		seen[r] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct replies, want %d", len(seen), n)
+	}
+	if _, ok := b.syncUsed.Load("complete"); ok {
+		t.Fatal("the synchronous Complete ran")
+	}
+}
+
+// TestAsyncInBatchAndIdempotent: an asynchronous complete inside a batch is answered in the batch's one
+// array reply; a complete with an idempotency key takes the synchronous form (the cache answers retries).
+func TestAsyncInBatchAndIdempotent(t *testing.T) {
+	b, addr := startAsyncServer(t, Options{})
+	p := dialRaw(t, "unix", addr, FramingNDJSON)
+	if r := p.hello(testToken); !strings.Contains(r, `"result"`) {
+		t.Fatalf("hello: %s", r)
+	}
+	p.send(`[{"jsonrpc":"2.0","id":1,"method":"fail","params":{"lease_id":"L-1","epoch":7,"error":"x"}},{"jsonrpc":"2.0","id":2,"method":"heartbeat","params":{}}]`)
+	select {
+	case d := <-b.parked:
+		d()
+	case <-time.After(5 * time.Second):
+		t.Fatal("fail did not reach the backend")
+	}
+	r := p.recv()
+	if !strings.HasPrefix(r, "[") || !strings.Contains(r, `"id":1`) || !strings.Contains(r, `"attempt":2`) || !strings.Contains(r, `"id":2`) {
+		t.Fatalf("batch reply %s", r)
+	}
+	r = p.call(`{"jsonrpc":"2.0","id":3,"method":"complete","params":{"lease_id":"L-3","epoch":7,"outcome":"success","idempotency_key":"k1"}}`)
+	if !strings.Contains(r, `"issue_id":"bd-1"`) {
+		t.Fatalf("keyed complete: %s", r)
+	}
+	if _, ok := b.syncUsed.Load("complete"); !ok {
+		t.Fatal("a keyed complete did not take the synchronous form")
+	}
+}
