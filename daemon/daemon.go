@@ -186,8 +186,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	engDone := make(chan error, 1)
 	wg.Add(1)
+	d.out.start() // before the engine, which reads whether the pushers run (outbox.Push)
 	go func() { defer wg.Done(); engDone <- d.engine.Run(engCtx) }()
-	d.out.start()
 	defer func() {
 		stopEngine()
 		wg.Wait()

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"encoding/json"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -73,8 +74,18 @@ func (o *outbox) stop() {
 	}
 }
 
-// Push implements coord.Outbox.
+// Push implements coord.Outbox. The push of an issue just created through the protocol is rendered
+// already (freshPushes): it is sent from here, without the hop to a pusher goroutine, since handing a
+// frame to the transport never blocks (rpc.Server.Push). Its order against the worker's queued pushes
+// does not matter: a cancel always follows the push it cancels, because it is queued after it or, for
+// a fresh push, sent after this returns.
 func (o *outbox) Push(worker string, session uint64, a coord.Assignment) {
+	if o.started {
+		if p, ok := o.d.issues.fresh.take(a.Lease.IssueID); ok {
+			o.deliver(worker, session, a, p.record, p.prompt)
+			return
+		}
+	}
 	o.queue(worker) <- &pushJob{worker: worker, session: session, a: a}
 }
 
@@ -84,11 +95,16 @@ func (o *outbox) push(j *pushJob) {
 		o.d.log.Error("load issue for push; the lease's ack deadline will requeue it", "issue", j.a.Lease.IssueID, "err", err)
 		return
 	}
-	o.d.metrics.ObserveAssign(metrics.StageReadyToPush, time.Since(j.a.Lease.CreatedAt))
-	o.pushed.Store(j.a.Lease.ID, time.Now())
-	if err := o.d.server.Push(j.worker, j.session, rpc.AssignPayload{Lease: j.a.Lease, Issue: issue, Prompt: prompt}); err != nil {
-		o.pushed.Delete(j.a.Lease.ID)
-		o.d.log.Debug("push not delivered; the lease's ack deadline will requeue it", "worker", j.worker, "lease", j.a.Lease.ID, "err", err)
+	o.deliver(j.worker, j.session, j.a, issue, prompt)
+}
+
+// deliver hands a rendered assignment to the transport.
+func (o *outbox) deliver(worker string, session uint64, a coord.Assignment, issue json.RawMessage, prompt string) {
+	o.d.metrics.ObserveAssign(metrics.StageReadyToPush, time.Since(a.Lease.CreatedAt))
+	o.pushed.Store(a.Lease.ID, time.Now())
+	if err := o.d.server.Push(worker, session, rpc.AssignPayload{Lease: a.Lease, Issue: issue, Prompt: prompt}); err != nil {
+		o.pushed.Delete(a.Lease.ID)
+		o.d.log.Debug("push not delivered; the lease's ack deadline will requeue it", "worker", worker, "lease", a.Lease.ID, "err", err)
 	}
 }
 
