@@ -47,6 +47,11 @@ func (s *clientStream) ReadObject(v any) error {
 			s.c.handlePush(m)
 			continue
 		}
+		if u, ok := v.(json.Unmarshaler); ok {
+			// jsonrpc2's envelope decodes the frame with encoding/json itself, which rejects invalid
+			// JSON the same way: json.Unmarshal's own validation pass over the frame is skipped.
+			return u.UnmarshalJSON(frame)
+		}
 		return json.Unmarshal(frame, v)
 	}
 }
