@@ -462,23 +462,19 @@ func (e *Engine) Heartbeat(ctx context.Context, worker, leaseID string, epoch in
 
 // CompleteAsync is Complete without waiting: done gets the result on the engine's goroutine (see doAsync).
 func (e *Engine) CompleteAsync(worker, leaseID string, epoch int64, r SessionResult, done func(Result, error)) {
-	var res Result
-	e.doAsync(func(c *core, now time.Time) (err error) {
-		res, err = c.complete(now, worker, leaseID, epoch, r)
-		return err
-	}, func(err error) {
-		if err != nil {
-			res = Result{}
-		}
-		done(res, err)
-	})
+	e.resultAsync(func(c *core, now time.Time) (Result, error) { return c.complete(now, worker, leaseID, epoch, r) }, done)
 }
 
 // FailAsync is Fail without waiting: done gets the result on the engine's goroutine (see doAsync).
 func (e *Engine) FailAsync(worker, leaseID string, epoch int64, errMsg string, done func(Result, error)) {
+	e.resultAsync(func(c *core, now time.Time) (Result, error) { return c.fail(now, worker, leaseID, epoch, errMsg) }, done)
+}
+
+// resultAsync is doAsync for a decision with a Result (the zero Result with an error).
+func (e *Engine) resultAsync(decide func(c *core, now time.Time) (Result, error), done func(Result, error)) {
 	var res Result
 	e.doAsync(func(c *core, now time.Time) (err error) {
-		res, err = c.fail(now, worker, leaseID, epoch, errMsg)
+		res, err = decide(c, now)
 		return err
 	}, func(err error) {
 		if err != nil {
