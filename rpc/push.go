@@ -38,11 +38,11 @@ func (s *Server) Push(worker string, session uint64, a AssignPayload) error {
 	if err != nil {
 		return err
 	}
-	params, err := assignParams(&a)
+	id := `"a` + strconv.FormatUint(s.nextPush.Add(1), 10) + `"`
+	frame, err := encodeAssign(id, &a)
 	if err != nil {
 		return err
 	}
-	id := `"a` + strconv.FormatUint(s.nextPush.Add(1), 10) + `"`
 	ps := &pushState{leaseID: a.Lease.ID, epoch: a.Lease.Epoch}
 	c.pmu.Lock()
 	c.pending[id] = ps
@@ -54,17 +54,37 @@ func (s *Server) Push(worker string, session uint64, a AssignPayload) error {
 		c.pmu.Unlock()
 	})
 	c.pmu.Unlock()
-	if !c.enqueue(outItem{body: encodeRequest([]byte(id), "assign", params)}, false) {
+	if !c.enqueue(outItem{body: frame}, false) {
 		c.takePending(id)
 		return coord.Errorf(coord.EBusy, "worker %q is not reading; disconnected", worker)
 	}
 	return nil
 }
 
+// encodeAssign encodes a whole assign request (id is its JSON id) in one buffer: encodeRequest around
+// assignParams, without a second copy of the params.
+func encodeAssign(id string, a *AssignPayload) ([]byte, error) {
+	const head, tail = `{"jsonrpc":"2.0","id":`, `,"method":"assign","params":`
+	b := make([]byte, 0, len(head)+len(id)+len(tail)+assignParamsSize(a)+1)
+	b = append(append(append(b, head...), id...), tail...)
+	b, err := appendAssignParams(b, a)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
+}
+
+// assignParamsSize is room enough for most assign params.
+func assignParamsSize(a *AssignPayload) int { return 320 + len(a.Issue) + len(a.Prompt) + len(a.Prompt)/8 }
+
 // assignParams encodes an assign request's params as json.Marshal would, without reflection. The
 // issue's raw bytes are copied into the frame as they are: no re-encoding of the body.
 func assignParams(a *AssignPayload) ([]byte, error) {
-	params := make([]byte, 0, 320+len(a.Issue)+len(a.Prompt)+len(a.Prompt)/8)
+	return appendAssignParams(make([]byte, 0, assignParamsSize(a)), a)
+}
+
+// appendAssignParams appends assignParams' encoding to params.
+func appendAssignParams(params []byte, a *AssignPayload) ([]byte, error) {
 	params = append(params, `{"lease":`...)
 	var ok bool
 	if params, ok = appendLease(params, &a.Lease); !ok {

@@ -218,6 +218,13 @@ func TestAssignParamsMatchMarshal(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("case %d:\n got  %s\n want %s", i, got, want)
 		}
+		frame, err := encodeAssign(`"a7"`, &a)
+		if err != nil {
+			t.Fatalf("case %d: encodeAssign: %v", i, err)
+		}
+		if wantFrame := encodeRequest([]byte(`"a7"`), "assign", want); !bytes.Equal(frame, wantFrame) {
+			t.Fatalf("case %d: encodeAssign\n got  %s\n want %s", i, frame, wantFrame)
+		}
 	}
 }
 
