@@ -75,7 +75,9 @@ func encodeAssign(id string, a *AssignPayload) ([]byte, error) {
 }
 
 // assignParamsSize is room enough for most assign params.
-func assignParamsSize(a *AssignPayload) int { return 320 + len(a.Issue) + len(a.Prompt) + len(a.Prompt)/8 }
+func assignParamsSize(a *AssignPayload) int {
+	return 320 + len(a.Issue) + len(a.Prompt) + len(a.Prompt)/8
+}
 
 // assignParams encodes an assign request's params as json.Marshal would, without reflection. The
 // issue's raw bytes are copied into the frame as they are: no re-encoding of the body.
