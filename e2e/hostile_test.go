@@ -365,6 +365,10 @@ func TestHostileInput(t *testing.T) {
 				}
 			}()
 			hc.run(t, l)
+			// a case can end before the bystander's first call does: let it finish at least one
+			for wait := time.Now().Add(5 * time.Second); served.Load()+failed.Load() == 0 && time.Now().Before(wait); {
+				time.Sleep(time.Millisecond)
+			}
 			close(done)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
