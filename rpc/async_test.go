@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"github.com/gastown/gtc/coord"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -35,6 +36,12 @@ func (f *asyncFake) Complete(ctx context.Context, s *Session, p CompleteParams) 
 
 // startAsyncServer serves an asyncFake on a Unix socket.
 func startAsyncServer(t *testing.T, opts Options) (*asyncFake, string) {
+	b, _, addr := startAsyncServerS(t, opts)
+	return b, addr
+}
+
+// startAsyncServerS is startAsyncServer that also returns the server.
+func startAsyncServerS(t *testing.T, opts Options) (*asyncFake, *Server, string) {
 	t.Helper()
 	opts.Token = testToken
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -52,7 +59,7 @@ func startAsyncServer(t *testing.T, opts Options) (*asyncFake, string) {
 		s.Shutdown(ctx, "test over")
 		<-done
 	})
-	return b, l.Addr().String()
+	return b, s, l.Addr().String()
 }
 
 // TestAsyncCompleteHoldsNoHandler: with one handler per connection and a queue of one, 40 completes
@@ -124,5 +131,51 @@ func TestAsyncInBatchAndIdempotent(t *testing.T) {
 	}
 	if _, ok := b.syncUsed.Load("complete"); !ok {
 		t.Fatal("a keyed complete did not take the synchronous form")
+	}
+}
+
+// TestAsyncNotificationInBatch: a complete sent as a notification inside a batch is decided without a
+// reply, and the batch's array reply (the other entry's) still goes out once it is decided.
+func TestAsyncNotificationInBatch(t *testing.T) {
+	b, addr := startAsyncServer(t, Options{})
+	p := dialRaw(t, "unix", addr, FramingNDJSON)
+	if r := p.hello(testToken); !strings.Contains(r, `"result"`) {
+		t.Fatalf("hello: %s", r)
+	}
+	p.send(`[{"jsonrpc":"2.0","method":"complete","params":{"lease_id":"L-1","epoch":7,"outcome":"success"}},{"jsonrpc":"2.0","id":2,"method":"heartbeat","params":{}}]`)
+	select {
+	case d := <-b.parked:
+		d()
+	case <-time.After(5 * time.Second):
+		t.Fatal("complete did not reach the backend")
+	}
+	r := p.recv()
+	if !strings.HasPrefix(r, "[") || !strings.Contains(r, `"id":2`) || strings.Contains(r, `"issue_id"`) {
+		t.Fatalf("batch reply %s, want only the heartbeat's", r)
+	}
+}
+
+// TestAsyncBackendAcks: with an AsyncBackend, acks and rejects reach Acked and Rejected (called on the
+// connection's reader instead of the pool).
+func TestAsyncBackendAcks(t *testing.T) {
+	b, s, addr := startAsyncServerS(t, Options{})
+	c := dialClient(t, DialOptions{Network: "unix", Addr: addr, Token: testToken})
+	c.OnAssign(func(_ context.Context, a Assignment) (bool, string) {
+		return a.Lease.ID == "L-1", "busy"
+	})
+	if _, err := c.Hello(context.Background(), HelloParams{Name: "w1", Capacity: 2}); err != nil {
+		t.Fatal(err)
+	}
+	sess := b.sessionOf(t, "w1")
+	for _, id := range []string{"L-1", "L-2"} {
+		if err := s.Push("w1", sess, Assignment{Lease: coord.Lease{ID: id, Epoch: 3, IssueID: "bd-7"}, Issue: issueJSON("bd-7")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := wait(t, b.acked, "ack"); v != "w1/L-1" {
+		t.Fatalf("acked %s", v)
+	}
+	if v := wait(t, b.rejected, "reject"); v != "w1/L-2/busy" {
+		t.Fatalf("rejected %s", v)
 	}
 }
