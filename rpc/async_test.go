@@ -3,7 +3,6 @@ package rpc
 import (
 	"context"
 	"fmt"
-	"github.com/gastown/gtc/coord"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gastown/gtc/coord"
 )
 
 // asyncFake is fakeBackend answering complete and fail through AsyncBackend: the callbacks wait in
@@ -35,13 +36,7 @@ func (f *asyncFake) Complete(ctx context.Context, s *Session, p CompleteParams) 
 }
 
 // startAsyncServer serves an asyncFake on a Unix socket.
-func startAsyncServer(t *testing.T, opts Options) (*asyncFake, string) {
-	b, _, addr := startAsyncServerS(t, opts)
-	return b, addr
-}
-
-// startAsyncServerS is startAsyncServer that also returns the server.
-func startAsyncServerS(t *testing.T, opts Options) (*asyncFake, *Server, string) {
+func startAsyncServer(t *testing.T, opts Options) (*asyncFake, *Server, string) {
 	t.Helper()
 	opts.Token = testToken
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -67,7 +62,7 @@ func startAsyncServerS(t *testing.T, opts Options) (*asyncFake, *Server, string)
 // handler from the first: the second waits in the queue and the third is refused -32009), and each
 // reply carries its own id and result once the decisions come, released in reverse order.
 func TestAsyncCompleteHoldsNoHandler(t *testing.T) {
-	b, addr := startAsyncServer(t, Options{Workers: 1, Pending: 1})
+	b, _, addr := startAsyncServer(t, Options{Workers: 1, Pending: 1})
 	p := dialRaw(t, "unix", addr, FramingNDJSON)
 	if r := p.hello(testToken); !strings.Contains(r, `"result"`) {
 		t.Fatalf("hello: %s", r)
@@ -109,7 +104,7 @@ func TestAsyncCompleteHoldsNoHandler(t *testing.T) {
 // TestAsyncInBatchAndIdempotent: an asynchronous complete inside a batch is answered in the batch's one
 // array reply; a complete with an idempotency key takes the synchronous form (the cache answers retries).
 func TestAsyncInBatchAndIdempotent(t *testing.T) {
-	b, addr := startAsyncServer(t, Options{})
+	b, _, addr := startAsyncServer(t, Options{})
 	p := dialRaw(t, "unix", addr, FramingNDJSON)
 	if r := p.hello(testToken); !strings.Contains(r, `"result"`) {
 		t.Fatalf("hello: %s", r)
@@ -137,7 +132,7 @@ func TestAsyncInBatchAndIdempotent(t *testing.T) {
 // TestAsyncNotificationInBatch: a complete sent as a notification inside a batch is decided without a
 // reply, and the batch's array reply (the other entry's) still goes out once it is decided.
 func TestAsyncNotificationInBatch(t *testing.T) {
-	b, addr := startAsyncServer(t, Options{})
+	b, _, addr := startAsyncServer(t, Options{})
 	p := dialRaw(t, "unix", addr, FramingNDJSON)
 	if r := p.hello(testToken); !strings.Contains(r, `"result"`) {
 		t.Fatalf("hello: %s", r)
@@ -158,7 +153,7 @@ func TestAsyncNotificationInBatch(t *testing.T) {
 // TestAsyncBackendAcks: with an AsyncBackend, acks and rejects reach Acked and Rejected (called on the
 // connection's reader instead of the pool).
 func TestAsyncBackendAcks(t *testing.T) {
-	b, s, addr := startAsyncServerS(t, Options{})
+	b, s, addr := startAsyncServer(t, Options{})
 	c := dialClient(t, DialOptions{Network: "unix", Addr: addr, Token: testToken})
 	c.OnAssign(func(_ context.Context, a Assignment) (bool, string) {
 		return a.Lease.ID == "L-1", "busy"
