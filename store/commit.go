@@ -151,6 +151,34 @@ type leaseSlot struct {
 	clear int64
 }
 
+// reuse readies the committer's transaction state for the next transaction on c, keeping the buffers
+// of the last one (an event batch, the dirty marks, the live-lease slots, the statement arguments):
+// a fresh wtx per transaction grew them again every time, ~1.2 KB per assignment cycle. Buffers a large
+// transaction (an import) grew past reuseCap are dropped instead of kept for good.
+func (t *wtx) reuse(c *sqlite3.SQLiteConn, st *[nWriteStmts]*sqlite3.SQLiteStmt) *wtx {
+	t.c, t.st = c, st
+	if cap(t.events.b) > reuseCap {
+		t.events.b = nil
+	}
+	t.events.b, t.events.n = t.events.b[:0], 0
+	if cap(t.marks) > reuseCap/16 {
+		t.marks = nil
+	}
+	clear(t.marks[:cap(t.marks)]) // no id string stays reachable from a past transaction
+	t.marks = t.marks[:0]
+	if len(t.leases) > reuseCap/64 {
+		t.leases = nil
+	} else {
+		clear(t.leases)
+	}
+	clear(t.args[:cap(t.args)])
+	t.args = t.args[:0]
+	return t
+}
+
+// reuseCap bounds the event buffer (bytes) the committer keeps between transactions.
+const reuseCap = 1 << 20
+
 // exec runs write statement i with args (nil, string, []byte, bool, int, int64, float64 or time.Time).
 func (t *wtx) exec(i int, args ...any) (driver.Result, error) {
 	t.args = t.args[:0]
@@ -331,7 +359,8 @@ func (db *DB) runBatch(batch []*commitReq, errs []error, live int, isolate bool)
 		if err := db.ws.on(c); err != nil {
 			return err
 		}
-		changes, ok = db.runBatchOn(&wtx{c: c, st: &db.ws.st}, batch, errs, live, isolate)
+		t := db.tx.reuse(c, &db.ws.st)
+		changes, ok = db.runBatchOn(t, batch, errs, live, isolate)
 		return nil
 	})
 	if err != nil {

@@ -69,6 +69,7 @@ type DB struct {
 	ckStop  chan struct{} // closed to stop the checkpointer
 	ckDone  chan struct{} // closed when the checkpointer has exited
 	taken   atomic.Int64  // requests put into batches by the committer (tests wait on it)
+	tx      wtx           // the committer's transaction state, reused (runBatch)
 	closeMu sync.Mutex
 }
 
