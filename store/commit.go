@@ -142,6 +142,8 @@ type wtx struct {
 	// live-lease writes waiting for their issue's state change in the same request, so both go in one
 	// UPDATE; what is left is written at the end of the request (flushLeases)
 	leases map[string]leaseSlot
+	// scratch builds a value the statement copies (a live lease's JSON)
+	scratch []byte
 }
 
 // leaseSlot is what the issue row's lease columns become: a live lease, or empty if they still hold
@@ -528,7 +530,7 @@ func (t *wtx) issueState(c coord.IssueState) error {
 	if slot, ok := t.leases[c.ID]; ok {
 		delete(t.leases, c.ID)
 		if slot.lease != nil {
-			stmt, args = wIssueStateLease, append(args, slot.lease.Epoch, liveLeaseJSON(slot.lease))
+			stmt, args = wIssueStateLease, append(args, slot.lease.Epoch, t.liveLease(slot.lease))
 		} else {
 			stmt, args = wIssueStateClear, append(args, slot.clear)
 		}
@@ -600,7 +602,7 @@ func (t *wtx) flushLeases() error {
 			}
 			continue
 		}
-		res, err := t.exec(wIssueLease, slot.lease.Epoch, liveLeaseJSON(slot.lease), id)
+		res, err := t.exec(wIssueLease, slot.lease.Epoch, t.liveLease(slot.lease), id)
 		if err != nil {
 			return fmt.Errorf("put lease %s: %w", slot.lease.ID, err)
 		}
@@ -614,9 +616,15 @@ func (t *wtx) flushLeases() error {
 	return nil
 }
 
-// liveLeaseJSON encodes a live lease for its issue's lease column (the view leases reads it back).
-func liveLeaseJSON(l *coord.Lease) string {
-	b := make([]byte, 0, 192)
+// liveLease encodes a live lease for its issue's lease column (the view leases reads it back), built in
+// the transaction's scratch buffer: one allocation, the string.
+func (t *wtx) liveLease(l *coord.Lease) string {
+	t.scratch = appendLiveLease(t.scratch[:0], l)
+	return string(t.scratch)
+}
+
+// appendLiveLease appends the JSON of a live lease as the issue row keeps it.
+func appendLiveLease(b []byte, l *coord.Lease) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, l.ID)
 	b = append(b, `,"worker":`...)
@@ -626,14 +634,14 @@ func liveLeaseJSON(l *coord.Lease) string {
 	b = append(b, `,"attempt":`...)
 	b = strconv.AppendInt(b, int64(l.Attempt), 10)
 	b = append(b, `,"created_at":`...)
-	b = appendJSONString(b, fmtTime(l.CreatedAt))
+	b = appendTimeJSON(b, l.CreatedAt)
 	b = append(b, `,"ack_deadline":`...)
-	b = appendJSONString(b, fmtTime(l.AckDeadline))
+	b = appendTimeJSON(b, l.AckDeadline)
 	b = append(b, `,"deadline":`...)
-	b = appendJSONString(b, fmtTime(l.Deadline))
+	b = appendTimeJSON(b, l.Deadline)
 	b = append(b, `,"progress":`...)
 	b = appendJSONString(b, l.Progress)
-	return string(append(b, '}'))
+	return append(b, '}')
 }
 
 func (t *wtx) workerPut(w coord.WorkerRow) error {

@@ -39,7 +39,7 @@ func (eb *eventBuf) add(e coord.Event) {
 	}
 	eb.n++
 	b := append(eb.b, `{"t":`...)
-	b = appendJSONString(b, fmtTime(e.Time))
+	b = appendTimeJSON(b, e.Time)
 	b = append(b, `,"k":`...)
 	b = appendJSONString(b, e.Kind)
 	for _, f := range [...]struct {
@@ -61,6 +61,16 @@ func (eb *eventBuf) truncate(size, n int) { eb.b, eb.n = eb.b[:size], n }
 
 // bytes returns the JSON array of the batch.
 func (eb *eventBuf) bytes() []byte { return append(eb.b, ']') }
+
+// appendTimeJSON appends t as appendJSONString(b, fmtTime(t)) does, without the intermediate string:
+// RFC 3339 text needs no escaping.
+func appendTimeJSON(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	if !t.IsZero() {
+		b = t.AppendFormat(b, time.RFC3339Nano)
+	}
+	return append(b, '"')
+}
 
 // appendJSONString appends s as a JSON string; plain ASCII is copied as is, anything else goes through
 // encoding/json (escapes, invalid UTF-8 replaced, HTML characters escaped as everywhere else).

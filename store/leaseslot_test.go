@@ -158,3 +158,14 @@ func TestLeaseColumnsHoldTheLiveLease(t *testing.T) {
 		}
 	})
 }
+
+// TestAppendTimeJSON holds appendTimeJSON to appendJSONString of fmtTime, which it replaces in the
+// event batch and the live-lease column.
+func TestAppendTimeJSON(t *testing.T) {
+	for _, tm := range []time.Time{{}, t0, t0.In(time.FixedZone("", -7*3600-30*60)), time.Unix(0, 1).UTC(),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("", 14*3600)), time.Unix(1700000000, 0).Local()} {
+		if got, want := string(appendTimeJSON([]byte("x"), tm)), string(appendJSONString([]byte("x"), fmtTime(tm))); got != want {
+			t.Errorf("appendTimeJSON(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}
