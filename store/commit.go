@@ -144,6 +144,36 @@ type wtx struct {
 	leases map[string]leaseSlot
 	// scratch builds a value the statement copies (a live lease's JSON)
 	scratch []byte
+	// argv is the reused argument list of issueState; times and timeStr cache the last times formatted
+	// (a batch's state changes and leases share the engine's now and the deadlines after it)
+	argv    []any
+	times   [4]time.Time
+	timeStr [4]string
+	timeAt  int
+}
+
+// fmtTime is fmtTime with the transaction's cache of recently formatted times.
+func (t *wtx) fmtTime(tm time.Time) string {
+	if tm.IsZero() {
+		return ""
+	}
+	for i := range t.times {
+		if t.times[i] == tm && t.timeStr[i] != "" {
+			return t.timeStr[i]
+		}
+	}
+	s := fmtTime(tm)
+	t.times[t.timeAt], t.timeStr[t.timeAt] = tm, s
+	t.timeAt = (t.timeAt + 1) % len(t.times)
+	return s
+}
+
+// fmtTimePtr is fmtTimePtr with the transaction's cache.
+func (t *wtx) fmtTimePtr(tm *time.Time) string {
+	if tm == nil {
+		return ""
+	}
+	return t.fmtTime(*tm)
 }
 
 // leaseSlot is what the issue row's lease columns become: a live lease, or empty if they still hold
@@ -175,6 +205,8 @@ func (t *wtx) reuse(c *sqlite3.SQLiteConn, st *[nWriteStmts]*sqlite3.SQLiteStmt)
 	}
 	clear(t.args[:cap(t.args)])
 	t.args = t.args[:0]
+	clear(t.argv[:cap(t.argv)])
+	t.times, t.timeStr, t.timeAt = [4]time.Time{}, [4]string{}, 0
 	return t
 }
 
@@ -524,8 +556,9 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 }
 
 func (t *wtx) issueState(c coord.IssueState) error {
-	args := []any{c.Status, c.Assignee, fmtTime(c.UpdatedAt), c.StartedAt != nil,
-		fmtTimePtr(c.StartedAt), fmtTimePtr(c.ClosedAt), c.CloseReason, c.Attempts, fmtTime(c.NotBefore)}
+	args := append(t.argv[:0], c.Status, c.Assignee, t.fmtTime(c.UpdatedAt), c.StartedAt != nil,
+		t.fmtTimePtr(c.StartedAt), t.fmtTimePtr(c.ClosedAt), c.CloseReason, c.Attempts, t.fmtTime(c.NotBefore))
+	defer func() { t.argv = args[:0] }()
 	stmt := wIssueState
 	if slot, ok := t.leases[c.ID]; ok {
 		delete(t.leases, c.ID)
@@ -575,8 +608,8 @@ func (t *wtx) leasePut(l coord.Lease) error {
 		t.leases[l.IssueID] = leaseSlot{lease: &l, clear: cur.clear}
 		return nil
 	}
-	_, err := t.exec(wLeasePut, l.ID, l.IssueID, l.Worker, l.Epoch, string(l.State), l.Attempt, fmtTime(l.CreatedAt),
-		fmtTime(l.AckDeadline), fmtTime(l.Deadline), fmtTimePtr(l.EndedAt), l.Outcome, l.Error, l.Progress)
+	_, err := t.exec(wLeasePut, l.ID, l.IssueID, l.Worker, l.Epoch, string(l.State), l.Attempt, t.fmtTime(l.CreatedAt),
+		t.fmtTime(l.AckDeadline), t.fmtTime(l.Deadline), t.fmtTimePtr(l.EndedAt), l.Outcome, l.Error, l.Progress)
 	if err != nil {
 		return fmt.Errorf("put lease %s: %w", l.ID, err)
 	}

@@ -169,3 +169,20 @@ func TestAppendTimeJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestTxTimeCache: the transaction's cache of formatted times gives fmtTime's text for every time,
+// repeated or not, including one instant in two zones and more distinct times than the cache holds.
+func TestTxTimeCache(t *testing.T) {
+	var tx wtx
+	zone := time.FixedZone("", 3600)
+	seq := []time.Time{t0, t0, t0.In(zone), t0.Add(time.Second), {}, t0.Add(2 * time.Second), t0.Add(3 * time.Second),
+		t0.Add(4 * time.Second), t0, t0.In(zone), time.Now(), t0.Add(time.Second)}
+	for i, tm := range seq {
+		if got, want := tx.fmtTime(tm), fmtTime(tm); got != want {
+			t.Fatalf("time %d (%v): %q, want %q", i, tm, got, want)
+		}
+	}
+	if got := tx.fmtTimePtr(nil); got != "" {
+		t.Fatalf("nil time: %q", got)
+	}
+}
