@@ -35,6 +35,27 @@ func (f *asyncFake) Complete(ctx context.Context, s *Session, p CompleteParams) 
 	return f.fakeBackend.Complete(ctx, s, p)
 }
 
+// decide releases the next parked decision; what names the request waited for.
+func (f *asyncFake) decide(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case d := <-f.parked:
+		d()
+	case <-time.After(5 * time.Second):
+		t.Fatal(what)
+	}
+}
+
+// helloRaw dials addr and says hello as w1.
+func helloRaw(t *testing.T, addr string) *rawPeer {
+	t.Helper()
+	p := dialRaw(t, "unix", addr, FramingNDJSON)
+	if r := p.hello(testToken); !strings.Contains(r, `"result"`) {
+		t.Fatalf("hello: %s", r)
+	}
+	return p
+}
+
 // startAsyncServer serves an asyncFake on a Unix socket.
 func startAsyncServer(t *testing.T, opts Options) (*asyncFake, *Server, string) {
 	t.Helper()
@@ -63,10 +84,7 @@ func startAsyncServer(t *testing.T, opts Options) (*asyncFake, *Server, string) 
 // reply carries its own id and result once the decisions come, released in reverse order.
 func TestAsyncCompleteHoldsNoHandler(t *testing.T) {
 	b, _, addr := startAsyncServer(t, Options{Workers: 1, Pending: 1})
-	p := dialRaw(t, "unix", addr, FramingNDJSON)
-	if r := p.hello(testToken); !strings.Contains(r, `"result"`) {
-		t.Fatalf("hello: %s", r)
-	}
+	p := helloRaw(t, addr)
 	const n = 40
 	var dones []func()
 	for i := range n {
@@ -105,17 +123,9 @@ func TestAsyncCompleteHoldsNoHandler(t *testing.T) {
 // array reply; a complete with an idempotency key takes the synchronous form (the cache answers retries).
 func TestAsyncInBatchAndIdempotent(t *testing.T) {
 	b, _, addr := startAsyncServer(t, Options{})
-	p := dialRaw(t, "unix", addr, FramingNDJSON)
-	if r := p.hello(testToken); !strings.Contains(r, `"result"`) {
-		t.Fatalf("hello: %s", r)
-	}
+	p := helloRaw(t, addr)
 	p.send(`[{"jsonrpc":"2.0","id":1,"method":"fail","params":{"lease_id":"L-1","epoch":7,"error":"x"}},{"jsonrpc":"2.0","id":2,"method":"heartbeat","params":{}}]`)
-	select {
-	case d := <-b.parked:
-		d()
-	case <-time.After(5 * time.Second):
-		t.Fatal("fail did not reach the backend")
-	}
+	b.decide(t, "fail did not reach the backend")
 	r := p.recv()
 	if !strings.HasPrefix(r, "[") || !strings.Contains(r, `"id":1`) || !strings.Contains(r, `"attempt":2`) || !strings.Contains(r, `"id":2`) {
 		t.Fatalf("batch reply %s", r)
@@ -133,17 +143,9 @@ func TestAsyncInBatchAndIdempotent(t *testing.T) {
 // reply, and the batch's array reply (the other entry's) still goes out once it is decided.
 func TestAsyncNotificationInBatch(t *testing.T) {
 	b, _, addr := startAsyncServer(t, Options{})
-	p := dialRaw(t, "unix", addr, FramingNDJSON)
-	if r := p.hello(testToken); !strings.Contains(r, `"result"`) {
-		t.Fatalf("hello: %s", r)
-	}
+	p := helloRaw(t, addr)
 	p.send(`[{"jsonrpc":"2.0","method":"complete","params":{"lease_id":"L-1","epoch":7,"outcome":"success"}},{"jsonrpc":"2.0","id":2,"method":"heartbeat","params":{}}]`)
-	select {
-	case d := <-b.parked:
-		d()
-	case <-time.After(5 * time.Second):
-		t.Fatal("complete did not reach the backend")
-	}
+	b.decide(t, "complete did not reach the backend")
 	r := p.recv()
 	if !strings.HasPrefix(r, "[") || !strings.Contains(r, `"id":2`) || strings.Contains(r, `"issue_id"`) {
 		t.Fatalf("batch reply %s, want only the heartbeat's", r)
