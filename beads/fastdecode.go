@@ -53,6 +53,39 @@ func DecodeIssueJSON(b []byte) (Issue, error) {
 	return is, err
 }
 
+// PromptFieldsJSON reads the title, description and acceptance criteria of json.Marshal output of an
+// Issue as DecodeIssueJSON gives them, without building the rest (which it still reads through, checking
+// the JSON grammar); ok is false for anything DecodeIssueJSON's fast path would leave to encoding/json
+// (a folded or repeated key, one of the three not a string), and the caller decodes the whole issue.
+func PromptFieldsJSON(b []byte) (title, description, acceptance string, ok bool) {
+	d := fastDec{b: b}
+	d.i = skipSpace(b, 0)
+	var seen uint64
+	ok = d.object(func(key []byte, plain bool) bool {
+		f := issueField(key, plain)
+		switch {
+		case f == fieldUnknown:
+			return d.skip()
+		case f == fieldFolded || seen&(1<<f) != 0:
+			return false
+		}
+		seen |= 1 << f
+		switch f {
+		case 1:
+			return d.str(&title)
+		case 2:
+			return d.str(&description)
+		case 4:
+			return d.str(&acceptance)
+		}
+		return d.skip()
+	})
+	if !ok || skipSpace(b, d.i) != len(b) {
+		return "", "", "", false
+	}
+	return title, description, acceptance, true
+}
+
 // decodeIssueFast is DecodeIssueJSON's fast path; false leaves the input to encoding/json.
 func decodeIssueFast(b []byte) (Issue, bool) {
 	var w wireIssue

@@ -197,7 +197,26 @@ func checkIssueJSON(t checker, body []byte) (fast bool) {
 	}
 	sameWire(t, body, got, want)
 	_, fast = decodeIssueFast(body)
+	checkPromptFields(t, body, fast)
 	return fast
+}
+
+// checkPromptFields holds PromptFieldsJSON to encoding/json: when it reads the fields and encoding/json
+// decodes the issue, they agree; and it reads them whenever DecodeIssueJSON's fast path did (mustRead).
+func checkPromptFields(t checker, body []byte, mustRead bool) {
+	t.Helper()
+	title, desc, ac, ok := PromptFieldsJSON(body)
+	if mustRead && !ok {
+		t.Fatalf("PromptFieldsJSON(%s) gave up where DecodeIssueJSON's fast path did not", body)
+	}
+	var want Issue
+	if !ok || json.Unmarshal(body, &want) != nil {
+		return
+	}
+	if title != want.Title || desc != want.Description || ac != want.AcceptanceCriteria {
+		t.Fatalf("PromptFieldsJSON(%s) = %q, %q, %q; encoding/json %q, %q, %q", body, title, desc, ac,
+			want.Title, want.Description, want.AcceptanceCriteria)
+	}
 }
 
 func TestFastDecodeCorpora(t *testing.T) {
@@ -356,6 +375,7 @@ func FuzzDecodeIssue(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		checkDecode(t, in)
+		checkPromptFields(t, in, false)
 	})
 }
 
@@ -436,4 +456,18 @@ func BenchmarkDecodeIssueJSON(b *testing.B) {
 		})
 	})
 	b.Run("fast", func(b *testing.B) { run(b, DecodeIssueJSON) })
+}
+
+// TestPromptFieldsGivesUp: what PromptFieldsJSON leaves to the whole decode.
+func TestPromptFieldsGivesUp(t *testing.T) {
+	for _, in := range []string{`{"title":"a","title":"b"}`, `{"Title":"a"}`, `{"t\u0069tle":"a"}`, `{"title":1}`,
+		`{"description":["x"]}`, `{"title":"a"} x`, `{"title":"a"`, `[]`, `{"x":tru}`} {
+		if title, _, _, ok := PromptFieldsJSON([]byte(in)); ok {
+			t.Errorf("PromptFieldsJSON(%s) read title %q; it should leave the input to DecodeIssueJSON", in, title)
+		}
+	}
+	if title, desc, ac, ok := PromptFieldsJSON([]byte(` {"id":"x","title":"T \"q\"","acceptance_criteria":null,"description":"d\n","x":{"y":[1,2]}} `)); !ok ||
+		title != `T "q"` || desc != "d\n" || ac != "" {
+		t.Errorf("PromptFieldsJSON: %q %q %q %v", title, desc, ac, ok)
+	}
 }

@@ -70,6 +70,12 @@ func (s *issueService) renderPush(id string) (json.RawMessage, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if raw != nil {
+		// the record is raw as it is; of the body only the prompt's three fields are needed
+		if title, desc, ac, ok := beads.PromptFieldsJSON(body); ok {
+			return json.RawMessage(raw), promptText(title, desc, ac), nil
+		}
+	}
 	// beads.DecodeIssueJSON gives json.Unmarshal's Issue without its reflection (and a stored body is
 	// json.Marshal of an Issue, so it decodes as an Issue).
 	is, err := beads.DecodeIssueJSON(body)
@@ -84,13 +90,16 @@ func (s *issueService) renderPush(id string) (json.RawMessage, string, error) {
 }
 
 // promptOf is the text handed to an agent: title and description.
-func promptOf(is beads.Issue) string {
-	p := is.Title
-	if is.Description != "" {
-		p += "\n\n" + is.Description
+func promptOf(is beads.Issue) string { return promptText(is.Title, is.Description, is.AcceptanceCriteria) }
+
+// promptText is promptOf of an issue with this title, description and acceptance criteria.
+func promptText(title, description, acceptance string) string {
+	p := title
+	if description != "" {
+		p += "\n\n" + description
 	}
-	if is.AcceptanceCriteria != "" {
-		p += "\n\nAcceptance criteria:\n" + is.AcceptanceCriteria
+	if acceptance != "" {
+		p += "\n\nAcceptance criteria:\n" + acceptance
 	}
 	return p
 }
