@@ -90,7 +90,9 @@ func (s *issueService) renderPush(id string) (json.RawMessage, string, error) {
 }
 
 // promptOf is the text handed to an agent: title and description.
-func promptOf(is beads.Issue) string { return promptText(is.Title, is.Description, is.AcceptanceCriteria) }
+func promptOf(is beads.Issue) string {
+	return promptText(is.Title, is.Description, is.AcceptanceCriteria)
+}
 
 // promptText is promptOf of an issue with this title, description and acceptance criteria.
 func promptText(title, description, acceptance string) string {
