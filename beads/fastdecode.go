@@ -60,16 +60,7 @@ func DecodeIssueJSON(b []byte) (Issue, error) {
 func PromptFieldsJSON(b []byte) (title, description, acceptance string, ok bool) {
 	d := fastDec{b: b}
 	d.i = skipSpace(b, 0)
-	var seen uint64
-	ok = d.object(func(key []byte, plain bool) bool {
-		f := issueField(key, plain)
-		switch {
-		case f == fieldUnknown:
-			return d.skip()
-		case f == fieldFolded || seen&(1<<f) != 0:
-			return false
-		}
-		seen |= 1 << f
+	ok = d.members(issueField, func(f int) bool {
 		switch f {
 		case 1:
 			return d.str(&title)
@@ -133,18 +124,7 @@ func smallInt(b []byte) bool {
 // wireIssue decodes the whole input as one issue object; false means "leave it to encoding/json".
 func (d *fastDec) wireIssue(w *wireIssue) bool {
 	d.i = skipSpace(d.b, 0)
-	var seen uint32
-	ok := d.object(func(key []byte, plain bool) bool {
-		f := issueField(key, plain)
-		switch {
-		case f == fieldUnknown:
-			return d.skip()
-		case f == fieldFolded:
-			return false
-		case seen&(1<<f) != 0:
-			return false // a repeated key: std decodes into what the first one left
-		}
-		seen |= 1 << f
+	ok := d.members(issueField, func(f int) bool {
 		switch f {
 		case 0:
 			return d.str(&w.ID)
@@ -342,16 +322,7 @@ func foldedOr(key []byte, field func([]byte, bool) int) int {
 }
 
 func (d *fastDec) dep(x *wireDep) bool {
-	var seen uint8
-	return d.object(func(key []byte, plain bool) bool {
-		f := depField(key, plain)
-		switch {
-		case f == fieldUnknown:
-			return d.skip()
-		case f == fieldFolded || seen&(1<<f) != 0:
-			return false
-		}
-		seen |= 1 << f
+	return d.members(depField, func(f int) bool {
 		switch f {
 		case 0:
 			return d.str(&x.IssueID)
@@ -373,16 +344,7 @@ func (d *fastDec) dep(x *wireDep) bool {
 }
 
 func (d *fastDec) comment(x *wireComment) bool {
-	var seen uint8
-	return d.object(func(key []byte, plain bool) bool {
-		f := commentField(key, plain)
-		switch {
-		case f == fieldUnknown:
-			return d.skip()
-		case f == fieldFolded || seen&(1<<f) != 0:
-			return false
-		}
-		seen |= 1 << f
+	return d.members(commentField, func(f int) bool {
 		switch f {
 		case 0:
 			v, ok := d.value()
@@ -515,6 +477,24 @@ func list[T any](d *fastDec, dst *[]T, elem func(*T) bool) bool {
 	})
 	*dst = out
 	return ok
+}
+
+// members walks an object whose keys field numbers: an unknown key's value is skipped, and a key read
+// only case-insensitively (folded) or a field seen twice (std decodes into what the first one left) gives
+// the input up; member consumes the value of field f.
+func (d *fastDec) members(field func(key []byte, plain bool) int, member func(f int) bool) bool {
+	var seen uint64
+	return d.object(func(key []byte, plain bool) bool {
+		f := field(key, plain)
+		switch {
+		case f == fieldUnknown:
+			return d.skip()
+		case f == fieldFolded || seen&(1<<f) != 0:
+			return false
+		}
+		seen |= 1 << f
+		return member(f)
+	})
 }
 
 // object walks the object at d.i, calling member for each key with d.i at the value's first byte; member
