@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -201,7 +200,7 @@ func (e *streamExport) run() (ExportStats, error) {
 		}
 	}()
 	h := sha256.New()
-	bw := bufio.NewWriterSize(hashingWriter{hookWriter{tmp}, h}, 256<<10) // hashed a buffer at a time
+	bw := bufio.NewWriterSize(io.MultiWriter(hookWriter{tmp}, h), 256<<10) // hashed a buffer at a time
 	for {
 		if _, err := src.Seek(0, io.SeekStart); err != nil {
 			return e.st, fmt.Errorf("export: write %s: rewind: %w", s.path, err)
@@ -233,7 +232,7 @@ func (e *streamExport) run() (ExportStats, error) {
 			return e.st, fmt.Errorf("export: write %s: rewind temp file: %w", s.path, err)
 		}
 		h.Reset()
-		bw.Reset(hashingWriter{hookWriter{tmp}, h})
+		bw.Reset(io.MultiWriter(hookWriter{tmp}, h))
 	}
 	if e.st.Dirty == 0 {
 		return ExportStats{SHA: e.sha}, nil
@@ -882,18 +881,6 @@ const readBackWindow = 1 << 20
 type readSeekerAt interface {
 	io.ReadSeeker
 	io.ReaderAt
-}
-
-// hashingWriter hashes every byte written through it.
-type hashingWriter struct {
-	w io.Writer
-	h hash.Hash
-}
-
-func (hw hashingWriter) Write(p []byte) (int, error) {
-	n, err := hw.w.Write(p)
-	hw.h.Write(p[:n])
-	return n, err
 }
 
 // blocksTargets returns the depends_on_id of every blocks edge in a dependencies value.

@@ -30,19 +30,7 @@ func newLineReader(r io.Reader, maxLine int) *lineReader {
 	}
 	h := sha256.New()
 	// hashed as read, a buffer at a time: fewer, larger writes than a line at a time
-	return &lineReader{br: bufio.NewReaderSize(hashingReader{r, h}, 64<<10), h: h, maxLine: maxLine}
-}
-
-// hashingReader hashes every byte read through it.
-type hashingReader struct {
-	r io.Reader
-	h hash.Hash
-}
-
-func (hr hashingReader) Read(p []byte) (int, error) {
-	n, err := hr.r.Read(p)
-	hr.h.Write(p[:n])
-	return n, err
+	return &lineReader{br: bufio.NewReaderSize(io.TeeReader(r, h), 64<<10), h: h, maxLine: maxLine}
 }
 
 // next returns the next line without its newline and its length. A line longer than maxLine is returned
