@@ -35,6 +35,8 @@ type Client struct {
 	st    *clientStream
 	token string
 
+	slots replySlots // calls in flight (clientreply.go)
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // assign and merge callbacks
@@ -127,7 +129,7 @@ func (c *Client) spawn(f func()) bool {
 // Call sends any request and decodes its result into result (nil to ignore it). Error replies
 // come back as *coord.Error (coord.ErrorCode works on them).
 func (c *Client) Call(ctx context.Context, method string, params, result any) error {
-	if err := c.jc.Call(ctx, method, params, result); err != nil {
+	if err := c.call(ctx, method, params, result); err != nil {
 		if errors.Is(err, jsonrpc2.ErrClosed) {
 			return &coord.Error{Code: coord.EUnavailable, Message: "connection closed", Err: err}
 		}

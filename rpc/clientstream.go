@@ -47,6 +47,9 @@ func (s *clientStream) ReadObject(v any) error {
 			s.c.handlePush(m)
 			continue
 		}
+		if s.c.takeReply(frame) {
+			continue
+		}
 		if u, ok := v.(json.Unmarshaler); ok {
 			// jsonrpc2's envelope decodes the frame with encoding/json itself, which rejects invalid
 			// JSON the same way: json.Unmarshal's own validation pass over the frame is skipped.
@@ -106,6 +109,22 @@ func (s *clientStream) WriteObject(obj any) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	return s.flushLocked(b)
+}
+
+// request writes one of the client's own calls (clientreply.go); params are encoded already (nil: none).
+func (s *clientStream) request(id uint64, method string, params []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	b := append(s.body[:0], `{"id":`...)
+	b = strconv.AppendUint(b, id, 10)
+	b = append(b, `,"jsonrpc":"2.0","method":`...)
+	b = appendQuoted(b, method)
+	if params != nil {
+		b = append(b, `,"params":`...)
+		b = append(b, params...)
+	}
+	s.body = append(b, '}')
+	return s.flushLocked(s.body)
 }
 
 // reply writes a success response around pre-encoded result bytes.

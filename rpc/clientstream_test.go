@@ -328,7 +328,8 @@ func TestClientMalformedFrameCloses(t *testing.T) {
 	}
 }
 
-// TestClientCallWire: a call's request bytes are jsonrpc2's, and its reply is matched and decoded.
+// TestClientCallWire: a call's request bytes are what jsonrpc2 would write (ids from 1), and its reply
+// is matched and decoded.
 func TestClientCallWire(t *testing.T) {
 	f := startFakeServer(t, FramingLSP)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -341,7 +342,7 @@ func TestClientCallWire(t *testing.T) {
 	for seq, reply := range []string{`"result":{"issue_id":"bd-1","status":"closed","outcome":"success"}`, `"error":{"code":-32004,"message":"stale"}`} {
 		done := make(chan callResult, 1)
 		go func() { r, err := f.c.Complete(ctx, p); done <- callResult{r, err} }()
-		req := &jsonrpc2.Request{Method: "complete", ID: jsonrpc2.ID{Num: uint64(seq)}}
+		req := &jsonrpc2.Request{Method: "complete", ID: jsonrpc2.ID{Num: uint64(seq + 1)}}
 		if err := req.SetParams(p); err != nil {
 			t.Fatal(err)
 		}
@@ -352,7 +353,7 @@ func TestClientCallWire(t *testing.T) {
 		if got := f.recv(); got != string(want) {
 			t.Fatalf("request\n got %s\nwant %s", got, want)
 		}
-		f.send(`{"jsonrpc":"2.0","id":` + strconv.Itoa(seq) + `,` + reply + `}`)
+		f.send(`{"jsonrpc":"2.0","id":` + strconv.Itoa(seq+1) + `,` + reply + `}`)
 		res := wait(t, done, "complete")
 		if seq == 0 && (res.err != nil || *res.r != CompleteResult{IssueID: "bd-1", Status: "closed", Outcome: "success"}) {
 			t.Fatalf("complete: %+v, %v", res.r, res.err)
