@@ -5,7 +5,7 @@ DEMO    ?= demo
 TSDIR   := clients/typescript
 FUZZTIME ?= 10s
 # Fuzz targets as package:Function.
-FUZZ_TARGETS := ./beads:FuzzParseEncode ./beads:FuzzDecodeIssue ./rpc:FuzzFrameReader ./rpc:FuzzDispatch ./rpc:FuzzParseMessage ./rpc:FuzzDecodeParams ./rpc:FuzzParsePush ./rpc:FuzzDecodeAssignment ./rpc:FuzzParseReply
+FUZZ_TARGETS := ./beads:FuzzParseEncode ./beads:FuzzDecodeIssue ./rpc:FuzzFrameReader ./rpc:FuzzDispatch ./rpc:FuzzParseMessage ./rpc:FuzzDecodeParams ./rpc:FuzzParsePush ./rpc:FuzzDecodeAssignment ./rpc:FuzzParseReply ./rpc:FuzzDecodeString
 # kill -9 cycles of `make crash-test` (`make test` runs the short form: 3).
 CRASH_KILLS ?= 20
 

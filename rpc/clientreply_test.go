@@ -3,6 +3,7 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -153,4 +154,43 @@ func TestClientCallConnectionEnd(t *testing.T) {
 	if _, err := f.c.Complete(ctx, CompleteParams{LeaseID: "L", Epoch: 1}); coord.ErrorCode(err) != coord.EUnavailable {
 		t.Fatalf("call after the end: %v", err)
 	}
+}
+
+// TestDecodeString: the client's string decoder gives encoding/json's string for every checked JSON
+// string, through its plain, short-escape and fallback paths.
+func TestDecodeString(t *testing.T) {
+	for _, raw := range []string{`""`, `"plain"`, `"title\n\ndescription with \"quotes\" and a \\ and \/"`,
+		`"\b\f\r\t"`, `"tab\tthen é ✓"`, `"\u00e9 and \n"`, `"\ud800 lone surrogate"`, "\"bad \xff utf-8 \\n\"",
+		"\"bad \xc3 utf-8\"", `"\\u0041 is not an escape"`, `"ends with \\"`} {
+		var want string
+		if err := json.Unmarshal([]byte(raw), &want); err != nil {
+			t.Fatalf("%q: encoding/json: %v", raw, err)
+		}
+		got, ok := decodeString([]byte(raw))
+		if !ok || got != want {
+			t.Errorf("decodeString(%q) = %q, %v; want %q", raw, got, ok, want)
+		}
+	}
+}
+
+// FuzzDecodeString: decodeString agrees with encoding/json on every string skipString accepts.
+func FuzzDecodeString(f *testing.F) {
+	for _, s := range []string{`"a\nb"`, `"\u00e9"`, "\"\xff\\n\"", `"\\\""`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) < 2 || raw[0] != '"' {
+			return
+		}
+		if end, ok := skipString(raw, 0); !ok || end != len(raw) {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("%q: skipString accepted what encoding/json rejects: %v", raw, err)
+		}
+		if got, ok := decodeString(raw); !ok || got != want {
+			t.Fatalf("decodeString(%q) = %q, %v; want %q", raw, got, ok, want)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -402,11 +403,52 @@ func parsePush(frame []byte) (pushMsg, bool) {
 
 // decodeString decodes a checked JSON string as encoding/json does (invalid UTF-8 becomes U+FFFD).
 func decodeString(raw []byte) (string, bool) {
-	if in := raw[1 : len(raw)-1]; bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
-		return string(in), true
+	in := raw[1 : len(raw)-1]
+	if bytes.IndexByte(in, '\\') < 0 {
+		if utf8.Valid(in) {
+			return string(in), true
+		}
+	} else if s, ok := unescapeShort(in); ok {
+		return s, true
 	}
 	var s string
 	return s, json.Unmarshal(raw, &s) == nil
+}
+
+// unescapeShort decodes the inside of a checked JSON string whose escapes are all two-character
+// ones (\n, \", ...) and whose text is valid UTF-8 — a prompt's line breaks and quotes; false for a
+// \u escape or invalid UTF-8, which encoding/json's own rules then decode.
+func unescapeShort(in []byte) (string, bool) {
+	if !utf8.Valid(in) {
+		return "", false
+	}
+	var out strings.Builder
+	out.Grow(len(in))
+	for i := 0; i < len(in); i++ {
+		c := in[i]
+		if c != '\\' {
+			out.WriteByte(c)
+			continue
+		}
+		i++
+		switch c = in[i]; c {
+		case '"', '\\', '/':
+		case 'b':
+			c = '\b'
+		case 'f':
+			c = '\f'
+		case 'n':
+			c = '\n'
+		case 'r':
+			c = '\r'
+		case 't':
+			c = '\t'
+		default:
+			return "", false
+		}
+		out.WriteByte(c)
+	}
+	return out.String(), true
 }
 
 func skipSpace(b []byte, i int) int {
