@@ -234,10 +234,12 @@ func (s *Server) Shutdown(ctx context.Context, reason string) error {
 	return ctx.Err()
 }
 
-// outItem is one frame body for the writer; closeAfter closes the connection once it is written.
+// outItem is one frame body for the writer; closeAfter closes the connection once it is written;
+// pooled gives body back to framePool once written (nothing else holds it).
 type outItem struct {
 	body       []byte
 	closeAfter bool
+	pooled     bool
 }
 
 // conn is one peer: a stream connection (nc != nil) or one HTTP request (nc == nil).
@@ -429,6 +431,9 @@ func (c *conn) writeBatch(batch []outItem) bool {
 		}
 		n, err := writeFrame(bw, mode, it.body)
 		c.queued.Add(-int64(len(it.body)))
+		if it.pooled {
+			putFrameBuf(it.body)
+		}
 		batch[i] = outItem{}
 		if err != nil {
 			c.kill()
