@@ -114,6 +114,10 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
 	wq := url.Values{}
 	wq.Set("_txlock", "immediate")
+	// SQLite's multi-thread mode instead of serialized: database/sql hands a connection (and its
+	// statements, here and in conn.Raw) to one goroutine at a time, so the per-connection mutex every
+	// SQLite call takes guards nothing (sqlite3_interrupt, used on cancel, needs no mutex).
+	wq.Set("_mutex", "no")
 	wq.Set("_journal_mode", "WAL")
 	wq.Set("_synchronous", "NORMAL")
 	wq.Set("_busy_timeout", busy)
@@ -168,6 +172,7 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	}
 	rq := url.Values{}
 	rq.Set("mode", "ro")
+	rq.Set("_mutex", "no") // as the writer's
 	rq.Set("_busy_timeout", busy)
 	rq.Set("_foreign_keys", "1")
 	// 2 MiB: a reader's page cache is dropped whenever the WAL changed since its last read (every commit
