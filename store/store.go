@@ -175,9 +175,11 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	rq.Set("_mutex", "no") // as the writer's
 	rq.Set("_busy_timeout", busy)
 	rq.Set("_foreign_keys", "1")
-	// 2 MiB: a reader's page cache is dropped whenever the WAL changed since its last read (every commit
-	// on a busy coordinator), so a bigger one only holds memory.
-	rq.Set("_cache_size", "-2048")
+	// 512 KiB: a reader's page cache is dropped whenever the WAL changed since its last read (every commit
+	// on a busy coordinator), so a bigger one only holds memory. At 2 MiB the pool's caches filled during a
+	// 100,000-issue drain and held ~8 MB more (RSS 146-157 against 143-144 MB at 512 KiB, same
+	// throughput; gtc loadtest --agents 1000 --issues 100000, docs/benchmarks.md).
+	rq.Set("_cache_size", "-512")
 	r, err := sqlx.Open("sqlite3", fileURI(db.path, rq))
 	if err != nil {
 		return err
