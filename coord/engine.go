@@ -388,7 +388,12 @@ func (e *Engine) do(ctx context.Context, apply func(c *core, now time.Time) erro
 // engine's goroutine, so it must be quick and must not call the engine. It saves a goroutine blocked
 // per request (a worker's ack needs no reply). cb is not run when the engine stops before deciding.
 func (e *Engine) doAsync(apply func(c *core, now time.Time) error, cb func(error)) {
-	r := &request{apply: apply, cb: cb}
+	e.doAsyncThen(apply, nil, cb)
+}
+
+// doAsyncThen is doAsync with after (see PutIssuesThen), run before cb once the request is durable.
+func (e *Engine) doAsyncThen(apply func(c *core, now time.Time) error, after func(), cb func(error)) {
+	r := &request{apply: apply, after: after, cb: cb}
 	select {
 	case <-e.stopped: // reqs is buffered: a send after the stop could succeed and never be decided
 		cb(Errorf(EUnavailable, "coordinator stopped"))
@@ -589,6 +594,12 @@ func (e *Engine) PutIssues(ctx context.Context, puts []IssuePut) error {
 // are durable, before any push they caused is handed to the outbox.
 func (e *Engine) PutIssuesThen(ctx context.Context, puts []IssuePut, after func()) error {
 	return e.do(ctx, func(c *core, now time.Time) error { return c.putIssues(now, puts) }, after)
+}
+
+// PutIssuesAsync is PutIssuesThen without waiting: done gets the outcome on the engine's goroutine
+// (see doAsync), after has run.
+func (e *Engine) PutIssuesAsync(puts []IssuePut, after func(), done func(error)) {
+	e.doAsyncThen(func(c *core, now time.Time) error { return c.putIssues(now, puts) }, after, done)
 }
 
 // Pause stops new assignments (claims get EPaused) until Resume.

@@ -488,3 +488,47 @@ func TestEngineAckAsync(t *testing.T) {
 		t.Fatalf("after stop: %v", err)
 	}
 }
+
+// TestEnginePutIssuesAsync: a create's after runs, then its callback gets nil, once the put is
+// durable and before the push it caused is handed out; a second create of the same id gets conflict;
+// after a stop the callback says unavailable.
+func TestEnginePutIssuesAsync(t *testing.T) {
+	p := newMemPersister(nil)
+	h := startEngine(t, testCfg(), p, NewFakeClock(t0))
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := p.stats()
+	var order []string // appended on the engine's goroutine only
+	got := make(chan error, 2)
+	create := []IssuePut{{Issue: iss("a", 1), Create: true}}
+	h.e.PutIssuesAsync(create, func() {
+		if c, _ := p.stats(); c == before {
+			order = append(order, "after-before-commit")
+		}
+		order = append(order, "after")
+	}, func(err error) { order = append(order, "done"); got <- err })
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no create outcome within 5s")
+	}
+	if push := h.nextPush(); push.A.Lease.IssueID != "a" {
+		t.Fatalf("push %+v, want a's", push)
+	}
+	if len(order) != 2 || order[0] != "after" || order[1] != "done" {
+		t.Fatalf("order %v, want after then done, after the commit", order)
+	}
+	h.e.PutIssuesAsync(create, nil, func(err error) { got <- err })
+	if err := <-got; ErrorCode(err) != EConflict {
+		t.Fatalf("second create of a: %v, want conflict", err)
+	}
+	h.stop()
+	h.e.PutIssuesAsync(puts(iss("b", 1)), nil, func(err error) { got <- err })
+	if err := <-got; ErrorCode(err) != EUnavailable {
+		t.Fatalf("after stop: %v", err)
+	}
+}
