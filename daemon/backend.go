@@ -79,7 +79,7 @@ func (b *backend) Complete(ctx context.Context, s *rpc.Session, p rpc.CompletePa
 
 // CompleteAsync is Complete without a goroutine waiting for the commit (rpc.AsyncBackend); done runs
 // on the engine's goroutine.
-func (b *backend) CompleteAsync(s *rpc.Session, p rpc.CompleteParams, done func(*rpc.CompleteResult, error)) {
+func (b *backend) CompleteAsync(_ context.Context, s *rpc.Session, p rpc.CompleteParams, done func(*rpc.CompleteResult, error)) {
 	b.d.engine.CompleteAsync(s.Worker, p.LeaseID, p.Epoch, coord.SessionResult{
 		Outcome: p.Outcome, Summary: p.Summary, GitCommit: p.GitCommit, ContextUsed: int(p.ContextUsed),
 		DurationMs: p.DurationMS, Error: p.Error,
@@ -93,7 +93,7 @@ func (b *backend) CompleteAsync(s *rpc.Session, p rpc.CompleteParams, done func(
 }
 
 // FailAsync is Fail without a goroutine waiting for the commit (rpc.AsyncBackend).
-func (b *backend) FailAsync(s *rpc.Session, p rpc.FailParams, done func(*rpc.FailResult, error)) {
+func (b *backend) FailAsync(_ context.Context, s *rpc.Session, p rpc.FailParams, done func(*rpc.FailResult, error)) {
 	b.d.engine.FailAsync(s.Worker, p.LeaseID, p.Epoch, p.Error, func(r coord.Result, err error) {
 		if err != nil {
 			done(nil, b.refusal(err))
@@ -190,6 +190,11 @@ func (b *backend) IssueReady(ctx context.Context, _ *rpc.Session, p rpc.IssueRea
 
 func (b *backend) IssueCreate(ctx context.Context, _ *rpc.Session, p rpc.IssueCreateParams) (*rpc.IssueResult, error) {
 	return b.d.issues.create(ctx, p)
+}
+
+// IssueCreateAsync is IssueCreate without a goroutine waiting for the commit (rpc.AsyncBackend).
+func (b *backend) IssueCreateAsync(ctx context.Context, _ *rpc.Session, p rpc.IssueCreateParams, done func(*rpc.IssueResult, error)) {
+	b.d.issues.createAsync(ctx, p, done)
 }
 
 func (b *backend) IssueUpdate(ctx context.Context, _ *rpc.Session, p rpc.IssueUpdateParams) (*rpc.IssueResult, error) {

@@ -37,7 +37,7 @@ func line(id, title string, prio int, blockers ...string) string {
 }
 
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	d    *Daemon
 	stop context.CancelFunc
@@ -46,7 +46,7 @@ type harness struct {
 }
 
 // start runs a coordinator on a new workspace holding lines, with short timeouts.
-func start(t *testing.T, lines []string, tweak func(*Config)) *harness {
+func start(t testing.TB, lines []string, tweak func(*Config)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, ".beads"), 0o755); err != nil {
@@ -62,7 +62,7 @@ func start(t *testing.T, lines []string, tweak func(*Config)) *harness {
 	return startIn(t, dir, tweak)
 }
 
-func startIn(t *testing.T, dir string, tweak func(*Config)) *harness {
+func startIn(t testing.TB, dir string, tweak func(*Config)) *harness {
 	t.Helper()
 	cfg := Config{Dir: dir, SyncInterval: 50 * time.Millisecond, HTTP: "127.0.0.1:0", Listen: "127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

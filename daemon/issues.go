@@ -171,25 +171,52 @@ func (s *issueService) now() time.Time { return s.d.cfg.Clock.Now() }
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
 func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rpc.IssueResult, error) {
+	type outcome struct {
+		r   *rpc.IssueResult
+		err error
+	}
+	ch := make(chan outcome, 1)
+	s.createAsync(ctx, p, func(r *rpc.IssueResult, err error) { ch <- outcome{r, err} })
+	select {
+	case o := <-ch:
+		return o.r, o.err
+	case <-ctx.Done():
+		return nil, &coord.Error{Code: coord.EUnavailable, Message: "gave up waiting for the decision", Err: ctx.Err()}
+	}
+}
+
+// createAsync creates an issue without waiting for the commit: done gets the outcome once (from the
+// engine's goroutine, or from this one for a refusal before the engine). The checks and reads come
+// first, on the caller's goroutine; a generated id that collides is drawn again.
+func (s *issueService) createAsync(ctx context.Context, p rpc.IssueCreateParams, done func(*rpc.IssueResult, error)) {
+	is, prefix, err := s.prepareCreate(ctx, p)
+	if err != nil {
+		done(nil, err)
+		return
+	}
+	s.submitCreate(is, p.ID, prefix, 0, done)
+}
+
+// prepareCreate checks the params and builds the issue (without its id); prefix is the prefix of a
+// generated id ("" when p.ID is given).
+func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParams) (beads.Issue, string, error) {
 	title := strings.TrimSpace(p.Title)
 	if title == "" || len(title) > 500 {
-		return nil, coord.Errorf(coord.EInvalid, "title must be 1 to 500 characters")
+		return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "title must be 1 to 500 characters")
 	}
 	prio := 2
 	if p.Priority != nil {
 		prio = *p.Priority
 	}
 	if prio < 0 || prio > 4 {
-		return nil, coord.Errorf(coord.EInvalid, "priority must be 0 (highest) to 4")
+		return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "priority must be 0 (highest) to 4")
 	}
 	typ := p.Type
 	if typ == "" {
 		typ = "task"
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if p.ID != "" && !idPattern.MatchString(p.ID) {
-		return nil, coord.Errorf(coord.EInvalid, "id %q: use letters, digits, '.', '_' and '-' (at most 100)", p.ID)
+		return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "id %q: use letters, digits, '.', '_' and '-' (at most 100)", p.ID)
 	}
 	now := s.now()
 	if s.profile().Modern() {
@@ -205,10 +232,10 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 	slices.Sort(is.Labels)
 	for _, dp := range p.Deps {
 		if dp.ID == "" {
-			return nil, coord.Errorf(coord.EInvalid, "deps: id is required")
+			return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "deps: id is required")
 		}
 		if err := s.exists(ctx, dp.ID); err != nil {
-			return nil, err
+			return beads.Issue{}, "", err
 		}
 		t := dp.Type
 		if t == "" {
@@ -216,42 +243,54 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 		}
 		is.Dependencies = append(is.Dependencies, beads.Dependency{DependsOnID: dp.ID, Type: t, CreatedAt: now, CreatedBy: "gtc"})
 	}
-	// The scheduler refuses an id that exists (in memory, atomically with the put): a generated id
-	// that collides is drawn again (candidateID).
 	prefix := ""
 	if p.ID == "" {
+		s.mu.Lock()
 		prefix = s.prefix(ctx)
+		s.mu.Unlock()
 	}
-	for n := 0; ; n++ {
-		id := p.ID
-		if id == "" {
-			if n >= idTries {
-				return nil, coord.Errorf(coord.EInternal, "no free issue id under prefix %s", prefix)
-			}
-			id = candidateID(prefix, n)
+	return is, prefix, nil
+}
+
+// submitCreate hands the n-th attempt of a create to the engine: with the id given, or the n-th
+// candidate under prefix. The scheduler refuses an id that exists (in memory, atomically with the
+// put); a refused candidate is followed by the next one, from a new goroutine (the engine's callback
+// must not call the engine).
+func (s *issueService) submitCreate(is beads.Issue, fixedID, prefix string, n int, done func(*rpc.IssueResult, error)) {
+	id := fixedID
+	if id == "" {
+		if n >= idTries {
+			done(nil, coord.Errorf(coord.EInternal, "no free issue id under prefix %s", prefix))
+			return
 		}
-		is.ID = id
-		for i := range is.Dependencies {
-			is.Dependencies[i].IssueID = id
-		}
-		// The reply and the first push are rendered once, here, from the issue as created (as
-		// renderPush would render it from the store before its first export).
-		rec, err := recordJSON(is, nil)
-		if err != nil {
-			return nil, err
-		}
-		prompt := promptOf(is)
-		// kept once the create is durable and before its first push leaves (never for a refused id,
-		// whose rendering would be another issue's)
-		keep := func() { s.fresh.put(id, rec, prompt) }
-		if err := s.d.engine.PutIssuesThen(ctx, []coord.IssuePut{{Issue: is, Create: true}}, keep); err != nil {
-			if coord.ErrorCode(err) != coord.EConflict || p.ID != "" {
-				return nil, err
-			}
-			continue
-		}
-		return &rpc.IssueResult{Issue: rec}, nil
+		id = candidateID(prefix, n)
 	}
+	is.ID = id
+	is.Dependencies = slices.Clone(is.Dependencies) // a refused attempt's put may still be referenced
+	for i := range is.Dependencies {
+		is.Dependencies[i].IssueID = id
+	}
+	// The reply and the first push are rendered once, here, from the issue as created (as renderPush
+	// would render it from the store before its first export).
+	rec, err := recordJSON(is, nil)
+	if err != nil {
+		done(nil, err)
+		return
+	}
+	prompt := promptOf(is)
+	// kept once the create is durable and before its first push leaves (never for a refused id, whose
+	// rendering would be another issue's)
+	keep := func() { s.fresh.put(id, rec, prompt) }
+	s.d.engine.PutIssuesAsync([]coord.IssuePut{{Issue: is, Create: true}}, keep, func(err error) {
+		switch {
+		case err == nil:
+			done(&rpc.IssueResult{Issue: rec}, nil)
+		case coord.ErrorCode(err) == coord.EConflict && fixedID == "":
+			go s.submitCreate(is, fixedID, prefix, n+1, done)
+		default:
+			done(nil, err)
+		}
+	})
 }
 
 // exists refuses a dependency on an issue gtc does not know (files may hold such edges; the protocol
@@ -266,9 +305,10 @@ func (s *issueService) exists(ctx context.Context, id string) error {
 	return nil
 }
 
-// newID makes a bd-style hash id under the workspace prefix.
 // newID draws an unused issue id (checked against the store) for callers that create the issue
-// through another path than create (a convoy's tracking issue); callers hold s.mu.
+// through another path than create (a convoy's tracking issue); callers hold s.mu. A create in flight
+// may take the same id first (creates do not hold s.mu while they commit): the scheduler then refuses
+// the second with a conflict.
 func (s *issueService) newID(ctx context.Context) (string, error) {
 	prefix := s.prefix(ctx)
 	for n := 0; n < idTries; n++ {
@@ -286,7 +326,7 @@ func (s *issueService) newID(ctx context.Context) (string, error) {
 // characters after the prefix, one more after every ten collisions.
 const idTries = 70
 
-func candidateID(prefix string, n int) string { return prefix + "-" + randBase36(4+n/10) }
+var candidateID = func(prefix string, n int) string { return prefix + "-" + randBase36(4+n/10) } // a variable for tests
 
 // prefix is the issue prefix: config.yaml's issue-prefix, else the first stored id's, else "gtc".
 // It is cached until config.yaml's modification time changes; callers hold s.mu.

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,11 +23,17 @@ type asyncFake struct {
 	syncUsed sync.Map // method → true when the synchronous form ran
 }
 
-func (f *asyncFake) CompleteAsync(_ *Session, p CompleteParams, done func(*CompleteResult, error)) {
+func (f *asyncFake) CompleteAsync(_ context.Context, _ *Session, p CompleteParams, done func(*CompleteResult, error)) {
 	f.parked <- func() { done(&CompleteResult{IssueID: p.LeaseID, Status: "closed", Outcome: p.Outcome}, nil) }
 }
 
-func (f *asyncFake) FailAsync(_ *Session, p FailParams, done func(*FailResult, error)) {
+func (f *asyncFake) IssueCreateAsync(_ context.Context, _ *Session, p IssueCreateParams, done func(*IssueResult, error)) {
+	f.parked <- func() {
+		done(&IssueResult{Issue: json.RawMessage(`{"id":"` + p.ID + `","title":"` + p.Title + `"}`)}, nil)
+	}
+}
+
+func (f *asyncFake) FailAsync(_ context.Context, _ *Session, p FailParams, done func(*FailResult, error)) {
 	f.parked <- func() { done(&FailResult{IssueID: p.LeaseID, Status: "open", Attempt: 2}, nil) }
 }
 
@@ -174,5 +181,46 @@ func TestAsyncBackendAcks(t *testing.T) {
 	}
 	if v := wait(t, b.rejected, "reject"); v != "w1/L-2/busy" {
 		t.Fatalf("rejected %s", v)
+	}
+}
+
+// TestAsyncCreateOnReader: issue.create is served on the connection's reader — it reaches the backend
+// while the connection's one handler is blocked and its queue is full (where a pooled request is refused
+// -32009) — and answered once decided (the reply, like every asynchronous one, leaves through the pool);
+// a create with an idempotency key needs the synchronous form, so it goes to the pool like any other
+// request (refused while the pool is full, served once it is free).
+func TestAsyncCreateOnReader(t *testing.T) {
+	b, _, addr := startAsyncServer(t, Options{Workers: 1, Pending: 1})
+	b.claimBlock = make(chan struct{})
+	p := helloRaw(t, addr)
+	time.Sleep(50 * time.Millisecond)                               // the pool frees hello's slot just after queuing its reply
+	p.send(`{"jsonrpc":"2.0","id":1,"method":"claim","params":{}}`) // holds the handler
+	p.send(`{"jsonrpc":"2.0","id":2,"method":"claim","params":{}}`) // fills the queue
+	if r := p.call(`{"jsonrpc":"2.0","id":3,"method":"heartbeat","params":{}}`); !strings.Contains(r, `"code":-32009`) {
+		t.Fatalf("heartbeat with the pool full: %s, want -32009", r)
+	}
+	p.send(`{"jsonrpc":"2.0","id":4,"method":"issue.create","params":{"id":"bd-9","title":"on the reader"}}`)
+	b.decide(t, "create did not reach the backend while the pool was full")
+	keyed := `{"jsonrpc":"2.0","id":5,"method":"issue.create","params":{"title":"keyed","idempotency_key":"k5"}}`
+	if r := p.call(keyed); !strings.Contains(r, `"id":5`) || !strings.Contains(r, `"code":-32009`) {
+		t.Fatalf("keyed create with the pool full: %s, want -32009", r)
+	}
+	close(b.claimBlock)
+	got := map[string]string{}
+	for range 3 {
+		r := p.recv()
+		got[r[strings.Index(r, `"id":`)+5:][:1]] = r
+	}
+	if r := got["4"]; !strings.Contains(r, `"title":"on the reader"`) {
+		t.Fatalf("create reply %q (replies %v)", r, got)
+	}
+	if got["1"] == "" || got["2"] == "" {
+		t.Fatalf("claim replies missing: %v", got)
+	}
+	if r := p.call(strings.Replace(keyed, `"id":5`, `"id":6`, 1)); !strings.Contains(r, `"id":6`) || !strings.Contains(r, `"title":"keyed"`) {
+		t.Fatalf("keyed create: %s", r)
+	}
+	if b.creates.Load() != 1 {
+		t.Fatalf("the synchronous IssueCreate ran %d times, want once (the keyed create)", b.creates.Load())
 	}
 }

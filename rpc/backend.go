@@ -26,12 +26,14 @@ type Session struct {
 	Filters   coord.Filters
 }
 
-// AsyncBackend is a Backend that can answer complete and fail without holding the caller's goroutine:
-// it calls done exactly once, from any goroutine, when the outcome is durable; done does not block.
-// The server uses it for socket requests without an idempotency key.
+// AsyncBackend is a Backend that can answer complete, fail and issue.create without holding the
+// caller's goroutine: it calls done exactly once, from any goroutine, when the outcome is durable; done
+// does not block. The server uses it for socket requests without an idempotency key. ctx ends when the
+// connection closes (IssueCreateAsync reads the store with it before it hands the create on).
 type AsyncBackend interface {
-	CompleteAsync(s *Session, p CompleteParams, done func(*CompleteResult, error))
-	FailAsync(s *Session, p FailParams, done func(*FailResult, error))
+	CompleteAsync(ctx context.Context, s *Session, p CompleteParams, done func(*CompleteResult, error))
+	FailAsync(ctx context.Context, s *Session, p FailParams, done func(*FailResult, error))
+	IssueCreateAsync(ctx context.Context, s *Session, p IssueCreateParams, done func(*IssueResult, error))
 }
 
 // Backend serves the protocol methods; the server calls it with decoded params and sends what it returns.

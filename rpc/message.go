@@ -20,6 +20,8 @@ type message struct {
 	// later by an AsyncBackend sends it from there)
 	start time.Time
 	reply func([]byte)
+	// onReader: served on the connection's reader (readerMethods); toPool: it needs the pool instead
+	onReader, toPool bool
 }
 
 type wireMessage struct {

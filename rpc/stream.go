@@ -104,6 +104,18 @@ func (c *conn) handleFrame(frame []byte) {
 // serve runs one request on the pool and hands its reply (nil for a notification) to reply.
 func (c *conn) serve(m *message, reply func([]byte)) {
 	m.reply = reply
+	if readerMethods[m.method] && c.authed.Load() {
+		m.onReader = true
+		body, later := c.call(m)
+		if !later {
+			reply(body)
+			return
+		}
+		if !m.toPool {
+			return // the backend's callback replies
+		}
+		m.onReader, m.toPool = false, false
+	}
 	ok := c.pool.submit(func() {
 		if body, later := c.call(m); !later {
 			reply(body)
