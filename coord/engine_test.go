@@ -459,13 +459,8 @@ func TestEngineAckAsync(t *testing.T) {
 	commitsBefore, _ := p.stats()
 	got := make(chan error, 2)
 	h.e.AckAsync("w", l.ID, l.Epoch, func(err error) { got <- err })
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatalf("ack: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no ack outcome within 5s")
+	if err := outcome(t, got, "ack"); err != nil {
+		t.Fatalf("ack: %v", err)
 	}
 	if c, _ := p.stats(); c == commitsBefore {
 		t.Fatal("ack outcome delivered before its commit")
@@ -508,13 +503,8 @@ func TestEnginePutIssuesAsync(t *testing.T) {
 		}
 		order = append(order, "after")
 	}, func(err error) { order = append(order, "done"); got <- err })
-	select {
-	case err := <-got:
-		if err != nil {
-			t.Fatalf("create: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no create outcome within 5s")
+	if err := outcome(t, got, "create"); err != nil {
+		t.Fatalf("create: %v", err)
 	}
 	if push := h.nextPush(); push.A.Lease.IssueID != "a" {
 		t.Fatalf("push %+v, want a's", push)
@@ -530,5 +520,17 @@ func TestEnginePutIssuesAsync(t *testing.T) {
 	h.e.PutIssuesAsync(puts(iss("b", 1)), nil, func(err error) { got <- err })
 	if err := <-got; ErrorCode(err) != EUnavailable {
 		t.Fatalf("after stop: %v", err)
+	}
+}
+
+// outcome waits up to 5 s for an asynchronous request's outcome.
+func outcome(t *testing.T, got <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-got:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no %s outcome within 5s", what)
+		return nil
 	}
 }
