@@ -139,72 +139,27 @@ func (c *Client) takeReply(frame []byte) bool {
 	return true
 }
 
-// parseReply recognises a response with a numeric id in canonical form in one frame and returns the
-// id and the bytes of its result or its error (exactly one is set). It returns false for anything
-// else: requests, batches, string or non-integer ids, members jsonrpc2 would match case-insensitively,
-// a member given twice, malformed frames.
+// parseReply recognises a response with a numeric id in canonical form in one frame, read as jsonrpc2
+// reads it (scanEnvelope: the last of a repeated member wins), and returns the id and the bytes of
+// its result or its error (exactly one is set; an error wins, as in the library). It returns false
+// for anything else: requests, batches, string or non-integer ids, keys the library would match
+// case-insensitively (parseReplySlow reads those), malformed frames.
 func parseReply(frame []byte) (id uint64, result, errRaw []byte, ok bool) {
-	var rawID []byte
-	i := skipSpace(frame, 0)
-	if i >= len(frame) || frame[i] != '{' {
+	var w wireMessage
+	if scanEnvelope(frame, &w) != envObject || w.Method != nil {
 		return 0, nil, nil, false
 	}
-	i = skipSpace(frame, i+1)
-	for {
-		if i >= len(frame) || frame[i] != '"' {
+	if w.Error != nil && string(w.Error) != "null" {
+		if w.Error[0] != '{' {
 			return 0, nil, nil, false
 		}
-		end, ok := skipString(frame, i)
-		if !ok {
-			return 0, nil, nil, false
-		}
-		key := frame[i+1 : end-1]
-		i = skipSpace(frame, end)
-		if i >= len(frame) || frame[i] != ':' {
-			return 0, nil, nil, false
-		}
-		i = skipSpace(frame, i+1)
-		start := i
-		if i, ok = skipValue(frame, i, 0); !ok {
-			return 0, nil, nil, false
-		}
-		var dst *[]byte
-		switch string(key) {
-		case "id":
-			dst = &rawID
-		case "result":
-			dst = &result
-		case "error":
-			dst = &errRaw
-		case "jsonrpc", "meta":
-		default:
-			if mayFoldToMember(key) {
-				return 0, nil, nil, false // method, params, or a folded spelling
-			}
-		}
-		if dst != nil {
-			if *dst != nil {
-				return 0, nil, nil, false
-			}
-			*dst = frame[start:i]
-		}
-		i = skipSpace(frame, i)
-		if i >= len(frame) {
-			return 0, nil, nil, false
-		}
-		if frame[i] == ',' {
-			i = skipSpace(frame, i+1)
-			continue
-		}
-		if frame[i] != '}' || skipSpace(frame, i+1) != len(frame) {
-			return 0, nil, nil, false
-		}
-		break
-	}
-	if (result == nil) == (errRaw == nil) || (errRaw != nil && errRaw[0] != '{') {
+		errRaw = w.Error
+	} else if w.Result != nil {
+		result = w.Result
+	} else {
 		return 0, nil, nil, false
 	}
-	id, ok = parseReplyID(rawID)
+	id, ok = parseReplyID(w.ID)
 	return id, result, errRaw, ok
 }
 

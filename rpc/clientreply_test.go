@@ -28,15 +28,17 @@ func TestParseReply(t *testing.T) {
 		{frame: `{"id":3,"error":{"code":-32004,"message":"stale"}}`, fast: true, slow: true, id: 3, errRaw: `{"code":-32004,"message":"stale"}`},
 		{frame: `{"id":18446744073709551615,"result":1}`, fast: true, slow: true, id: 18446744073709551615, result: `1`},
 		{frame: `{"id":3,"result":1,"meta":{"x":1},"other":true}`, fast: true, slow: true, id: 3, result: `1`},
+		{frame: `{"id":5,"result":1,"result":2}`, fast: true, slow: true, id: 5, result: `2`}, // the last wins
+		{frame: `{"id":5,"id":6,"result":1}`, fast: true, slow: true, id: 6, result: `1`},
+		{frame: `{"id":7,"result":1,"error":{"code":1,"message":"x"}}`, fast: true, slow: true, id: 7, errRaw: `{"code":1,"message":"x"}`},
+		{frame: `{"id":7,"error":null,"result":1}`, fast: true, slow: true, id: 7, result: `1`},
 		// declined by the fast reader, read by the slow one
 		{frame: `{"ID":4,"Result":{"b":2}}`, slow: true, id: 4, result: `{"b":2}`},
-		{frame: `{"id":5,"result":1,"result":2}`, slow: true, id: 5, result: `2`},
-		{frame: `{"id":5,"id":6,"result":1}`, slow: true, id: 6, result: `1`},
+		{frame: `{"id":4,"method":null,"result":1}`, slow: true, id: 4, result: `1`},
 		{frame: `{"id":1e0,"result":1}`, slow: false},
 		{frame: `{"id":"7","result":1}`}, // string ids are never ours
 		{frame: `{"id":7}`},
 		{frame: `{"id":7,"method":"assign","params":{}}`},
-		{frame: `{"id":7,"result":1,"error":{"code":1,"message":"x"}}`, slow: true, id: 7, errRaw: `{"code":1,"message":"x"}`},
 		{frame: `{"id":007,"result":1}`},
 		{frame: `{"id":-1,"result":1}`},
 		{frame: `{"id":18446744073709551616,"result":1}`},
