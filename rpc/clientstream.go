@@ -316,66 +316,12 @@ func appendID(b []byte, id jsonrpc2.ID) []byte {
 // those go to jsonrpc2, which treats them as it always did.
 func parsePush(frame []byte) (pushMsg, bool) {
 	var m pushMsg
-	var method, id []byte
-	i := skipSpace(frame, 0)
-	if i >= len(frame) || frame[i] != '{' {
-		return m, false
+	var w wireMessage
+	if scanEnvelope(frame, &w) != envObject || w.Result != nil || w.Error != nil {
+		return m, false // not an object, a folded key, or a response (or both kinds at once): the library's
 	}
-	i = skipSpace(frame, i+1)
-	if i < len(frame) && frame[i] == '}' {
-		return m, false
-	}
-	for {
-		if i >= len(frame) || frame[i] != '"' {
-			return m, false
-		}
-		end, ok := skipString(frame, i)
-		if !ok {
-			return m, false
-		}
-		key := frame[i+1 : end-1]
-		i = skipSpace(frame, end)
-		if i >= len(frame) || frame[i] != ':' {
-			return m, false
-		}
-		i = skipSpace(frame, i+1)
-		start := i
-		switch string(key) {
-		case "result", "error":
-			return m, false // a response (or both kinds at once): the library's
-		}
-		if i, ok = skipValue(frame, i, 0); !ok {
-			return m, false
-		}
-		switch string(key) {
-		case "method":
-			method = frame[start:i]
-		case "id":
-			id = frame[start:i]
-		case "params":
-			m.params = frame[start:i]
-		case "jsonrpc", "meta":
-		default:
-			if mayFoldToMember(key) {
-				return m, false // the library matches some members case-insensitively
-			}
-		}
-		i = skipSpace(frame, i)
-		if i >= len(frame) {
-			return m, false
-		}
-		if frame[i] == ',' {
-			i = skipSpace(frame, i+1)
-			continue
-		}
-		if frame[i] != '}' {
-			return m, false
-		}
-		if skipSpace(frame, i+1) != len(frame) {
-			return m, false
-		}
-		break
-	}
+	method, id := w.Method, w.ID
+	m.params = w.Params
 	if len(method) < 2 || method[0] != '"' {
 		return m, false
 	}
@@ -458,7 +404,7 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// maxDepth bounds the nesting parsePush follows (encoding/json's own limit).
+// maxDepth bounds the nesting skipValue follows (encoding/json's own limit).
 const maxDepth = 10000
 
 // skipValue returns the index just past the JSON value at b[i], checking its syntax.
