@@ -10,9 +10,9 @@ import (
 	"unsafe"
 )
 
-// The server's envelope scanner. It reuses the client's validating helpers (skipSpace, skipString,
-// skipValue in clientstream.go), which check the JSON grammar, escapes and nesting depth as
-// encoding/json's scanner does.
+// The envelope scanner, the server's and the client's (parsePush, parseReply). It uses the validating
+// helpers skipSpace, skipString and skipValue (clientstream.go), which check the JSON grammar, escapes
+// and nesting depth as encoding/json's scanner does.
 
 // envResult is what scanEnvelope found.
 type envResult int
