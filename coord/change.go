@@ -28,8 +28,9 @@ type IssuePut struct {
 	// close reason, closed_at, started_at): they are taken from the scheduler's current state, so an
 	// edit made from an earlier read (a comment, a label) cannot undo a completion or a new lease.
 	KeepState bool
-	// Create refuses the put with EConflict when an issue with that id exists (checked in memory,
-	// atomically with the put).
+	// Create refuses the put with EConflict when an issue with that id exists, and with ENotFound when
+	// one of its dependencies names an issue that does not (checked in memory, atomically with the put,
+	// so a create may depend on one submitted just before it).
 	Create bool
 }
 

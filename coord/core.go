@@ -161,8 +161,16 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		if puts[i].Issue.ID == "" {
 			return Errorf(EInvalid, "issue %d has no id", i)
 		}
-		if puts[i].Create && c.issues[puts[i].Issue.ID] != nil {
+		if !puts[i].Create {
+			continue
+		}
+		if c.issues[puts[i].Issue.ID] != nil {
 			return Errorf(EConflict, "issue %s already exists", puts[i].Issue.ID)
+		}
+		for _, d := range puts[i].Issue.Dependencies {
+			if c.issues[d.DependsOnID] == nil {
+				return Errorf(ENotFound, "depends on %s, which does not exist", d.DependsOnID)
+			}
 		}
 	}
 	for _, p := range puts {

@@ -534,3 +534,25 @@ func outcome(t *testing.T, got <-chan error, what string) error {
 		return nil
 	}
 }
+
+// TestCreateRefusesMissingDependency: a create naming an issue the scheduler does not have is refused
+// with not_found and changes nothing; one naming an issue put just before it (in an earlier request,
+// possibly the same commit) is taken.
+func TestCreateRefusesMissingDependency(t *testing.T) {
+	h := startEngine(t, testCfg(), newMemPersister(nil), NewFakeClock(t0))
+	err := h.e.PutIssues(h.ctx, []IssuePut{{Issue: iss("b", 1, withDep("nope", "blocks")), Create: true}})
+	if ErrorCode(err) != ENotFound {
+		t.Fatalf("create depending on a missing issue: %v, want not_found", err)
+	}
+	got := make(chan error, 2)
+	h.e.PutIssuesAsync([]IssuePut{{Issue: iss("a", 1), Create: true}}, nil, func(err error) { got <- err })
+	h.e.PutIssuesAsync([]IssuePut{{Issue: iss("b", 1, withDep("a", "blocks")), Create: true}}, nil, func(err error) { got <- err })
+	for _, what := range []string{"create a", "create b"} {
+		if err := outcome(t, got, what); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	if r := h.e.Ready(0); len(r) != 1 || r[0] != "a" {
+		t.Fatalf("ready = %v, want only a (b waits for it)", r)
+	}
+}

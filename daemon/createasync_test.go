@@ -1,11 +1,15 @@
 package daemon
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/rpc"
@@ -151,4 +155,51 @@ func BenchmarkConcurrentCreates(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+}
+
+// TestPipelinedDependentCreates: a create that depends on an issue created by the request just before
+// it on the same connection (sent together, before either reply) succeeds — the scheduler checks the
+// dependency when it applies the put, after the first one — and one naming a missing issue is refused.
+func TestPipelinedDependentCreates(t *testing.T) {
+	h := start(t, nil, nil)
+	nc, err := net.Dial("unix", h.d.SocketPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(nc)
+	send := func(s string) {
+		if _, err := nc.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(`{"jsonrpc":"2.0","id":0,"method":"hello","params":{"name":"cli","role":"client","protocol":1}}` + "\n")
+	if l, err := r.ReadString('\n'); err != nil || !strings.Contains(l, `"result"`) {
+		t.Fatalf("hello: %q %v", l, err)
+	}
+	send(`{"jsonrpc":"2.0","id":1,"method":"issue.create","params":{"id":"p-epic","title":"epic"}}` + "\n" +
+		`{"jsonrpc":"2.0","id":2,"method":"issue.create","params":{"id":"p-child","title":"child","deps":[{"id":"p-epic"}]}}` + "\n" +
+		`{"jsonrpc":"2.0","id":3,"method":"issue.create","params":{"title":"orphan","deps":[{"id":"p-none"}]}}` + "\n")
+	replies := map[string]string{}
+	for range 3 {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct{ ID json.RawMessage }
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("reply %q: %v", l, err)
+		}
+		replies[string(m.ID)] = l
+	}
+	if !strings.Contains(replies["1"], `"result"`) || !strings.Contains(replies["2"], `"result"`) {
+		t.Fatalf("creates: %v", replies)
+	}
+	if !strings.Contains(replies["3"], `"not_found"`) || !strings.Contains(replies["3"], "p-none") {
+		t.Fatalf("create depending on a missing issue: %s", replies["3"])
+	}
+	if ready := h.d.Engine().Ready(0); len(ready) != 1 || ready[0] != "p-epic" {
+		t.Fatalf("ready %v, want only p-epic (p-child waits for it)", ready)
+	}
 }

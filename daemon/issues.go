@@ -234,9 +234,8 @@ func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParam
 		if dp.ID == "" {
 			return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "deps: id is required")
 		}
-		if err := s.exists(ctx, dp.ID); err != nil {
-			return beads.Issue{}, "", err
-		}
+		// that dp.ID exists is checked by the scheduler, atomically with the put (coord.IssuePut.Create):
+		// a create may name one submitted just before it on the same connection
 		t := dp.Type
 		if t == "" {
 			t = "blocks"

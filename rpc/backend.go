@@ -29,7 +29,7 @@ type Session struct {
 // AsyncBackend is a Backend that can answer complete, fail and issue.create without holding the
 // caller's goroutine: it calls done exactly once, from any goroutine, when the outcome is durable; done
 // does not block. The server uses it for socket requests without an idempotency key. ctx ends when the
-// connection closes (IssueCreateAsync reads the store with it before it hands the create on).
+// connection closes (for what a method reads before it hands the request on).
 type AsyncBackend interface {
 	CompleteAsync(ctx context.Context, s *Session, p CompleteParams, done func(*CompleteResult, error))
 	FailAsync(ctx context.Context, s *Session, p FailParams, done func(*FailResult, error))

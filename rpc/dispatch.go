@@ -30,8 +30,8 @@ var asyncMethods = map[string]asyncMethodFunc{
 // readerMethods are the asynchronous methods served on the connection's reader instead of a handler
 // goroutine when they take their asynchronous form (a request needing the synchronous form goes to the
 // pool as any other): issue.create, whose first push to an idle worker is the create→push latency and
-// a goroutine hand-off less is ~60 µs of it on an idle machine. Its checks read the store (the ids of
-// its dependencies) on the reader; the commit is not waited for.
+// a goroutine hand-off less is ~60 µs of it on an idle machine. Its checks run on the reader (the id
+// prefix may be read from config.yaml or the store once); the commit is not waited for.
 var readerMethods = map[string]bool{"issue.create": true}
 
 // errToPool says an asynchronous method asked to run on the reader needs its synchronous form, which
