@@ -536,16 +536,20 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 	if _, err := t.exec(wBodyPut, is.ID, raw, body); err != nil {
 		return fmt.Errorf("put issue %s body: %w", is.ID, err)
 	}
-	if _, err := t.exec(wLabelsClear, is.ID); err != nil {
-		return fmt.Errorf("put issue %s labels: %w", is.ID, err)
+	if !c.Create { // a create's id was new to the scheduler, which holds every stored issue: no rows to clear
+		if _, err := t.exec(wLabelsClear, is.ID); err != nil {
+			return fmt.Errorf("put issue %s labels: %w", is.ID, err)
+		}
 	}
 	for _, l := range is.Labels {
 		if _, err := t.exec(wLabelAdd, is.ID, l); err != nil {
 			return fmt.Errorf("put issue %s label %q: %w", is.ID, l, err)
 		}
 	}
-	if _, err := t.exec(wDepsClear, is.ID); err != nil {
-		return fmt.Errorf("put issue %s deps: %w", is.ID, err)
+	if !c.Create {
+		if _, err := t.exec(wDepsClear, is.ID); err != nil {
+			return fmt.Errorf("put issue %s deps: %w", is.ID, err)
+		}
 	}
 	for _, d := range is.Dependencies {
 		if _, err := t.exec(wDepAdd, is.ID, d.DependsOnID, d.Type, d.Metadata); err != nil {
