@@ -672,6 +672,23 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 // record, in id order, goes before the first issue record that sorts after it, seeing the dirty records
 // with a smaller id already exported and the new records with a smaller id already placed.
 func (e *streamExport) place(orig, final *Record, handled bool) []pendingRec {
+	if !e.prof.Modern() {
+		// A classic record sorts by id alone, and a line and its patched form share it: the new records
+		// for this gap are those with a smaller id — a prefix of pending, which is in id order. (The
+		// general walk below compares every pending record at every line: quadratic when a tick adds many.)
+		i := 0
+		for i < len(e.pending) && e.pending[i].rec.ID < orig.ID {
+			i++
+		}
+		if i == 0 {
+			return nil
+		}
+		gap := slices.Clone(e.pending[:i])
+		n := copy(e.pending, e.pending[i:])
+		clear(e.pending[n:])
+		e.pending = e.pending[:n]
+		return gap
+	}
 	var gap []pendingRec
 	var ko, kf sortKey
 	haveO, haveF := false, false

@@ -478,3 +478,27 @@ func BenchmarkImport100k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExportNewRecords is one streamed export of a 20,000-issue classic file that places 2,000 new
+// records (issues created since the last tick), spread through the file's id range.
+func BenchmarkExportNewRecords(b *testing.B) {
+	const n, news = 20000, 2000
+	ctx := context.Background()
+	ts := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s, mem, _, _ := bigFile(b, n)
+		mem.mu.Lock()
+		for j := range news {
+			id := fmt.Sprintf("bd-%06d-n%d", j*(n/news), i)
+			mem.recs[id] = &StoredRecord{ID: id, Dirty: true, Rev: 1, Issue: Issue{ID: id, Title: "new " + id,
+				Status: "open", Priority: 2, IssueType: "task", CreatedAt: ts, UpdatedAt: ts}}
+		}
+		mem.mu.Unlock()
+		b.StartTimer()
+		st, err := s.Export(ctx)
+		if err != nil || !st.Written {
+			b.Fatalf("%+v %v", st, err)
+		}
+	}
+}
