@@ -101,7 +101,8 @@ func (c *conn) handleFrame(frame []byte) {
 	}
 }
 
-// serve runs one request on the pool and hands its reply (nil for a notification) to reply.
+// serve runs one request on the pool — a readerMethods request on the reader, unless it needs its
+// synchronous form — and hands its reply (nil for a notification) to reply.
 func (c *conn) serve(m *message, reply func([]byte)) {
 	m.reply = reply
 	if readerMethods[m.method] && c.authed.Load() {
