@@ -61,6 +61,11 @@ type streamExport struct {
 	pending             []pendingRec // new records not yet placed
 	tail                []tailItem   // lines held while new records wait for their place
 	anchor              bool         // a kept issue line of the file was written
+
+	// modern files: the indexes of news in key order and which are placed (place's candidates)
+	byKey   []int
+	keyFrom int // byKey[:keyFrom] are placed
+	placed  []bool
 }
 
 // pendingRec is a new record with its sort key.
@@ -68,6 +73,7 @@ type pendingRec struct {
 	rec *Record
 	key sortKey
 	rev int64
+	idx int // its index in news
 }
 
 // tailItem is a line held back while new records may still go before it.
@@ -489,6 +495,18 @@ func (e *streamExport) resetOutput(w *bufio.Writer) {
 	e.exp = exportedSet{}
 	e.changed = false
 	e.pending = slices.Clone(e.news)
+	for i := range e.pending {
+		e.pending[i].idx = i
+	}
+	e.byKey, e.keyFrom, e.placed = nil, 0, nil
+	if e.prof.Modern() && len(e.news) > 0 {
+		e.byKey = make([]int, len(e.news))
+		for i := range e.byKey {
+			e.byKey[i] = i
+		}
+		slices.SortStableFunc(e.byKey, func(a, b int) int { return compareKeys(e.prof, e.news[a].key, e.news[b].key) })
+		e.placed = make([]bool, len(e.news))
+	}
 	e.tail, e.anchor = nil, false
 	for _, t := range e.newTombs {
 		e.st.Dirty++
@@ -674,8 +692,7 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 func (e *streamExport) place(orig, final *Record, handled bool) []pendingRec {
 	if !e.prof.Modern() {
 		// A classic record sorts by id alone, and a line and its patched form share it: the new records
-		// for this gap are those with a smaller id — a prefix of pending, which is in id order. (The
-		// general walk below compares every pending record at every line: quadratic when a tick adds many.)
+		// for this gap are those with a smaller id — a prefix of pending, which is in id order.
 		i := 0
 		for i < len(e.pending) && e.pending[i].rec.ID < orig.ID {
 			i++
@@ -689,33 +706,70 @@ func (e *streamExport) place(orig, final *Record, handled bool) []pendingRec {
 		e.pending = e.pending[:n]
 		return gap
 	}
-	var gap []pendingRec
-	var ko, kf sortKey
-	haveO, haveF := false, false
-	keyOf := func(useFinal bool) sortKey {
-		if useFinal {
-			if !haveF {
-				kf, haveF = final.sortKey(), true
-			}
-			return kf
-		}
-		if !haveO {
-			ko, haveO = orig.sortKey(), true
-		}
-		return ko
+	if len(e.pending) == 0 {
+		return nil
 	}
-	rest := e.pending[:0]
-	for _, n := range e.pending {
-		if i := slices.IndexFunc(gap, func(x pendingRec) bool { return compareKeys(e.prof, n.key, x.key) < 0 }); i >= 0 {
-			gap = slices.Insert(gap, i, n)
+	// Only a record that sorts before the larger of the line's keys (as read, and as exported when the
+	// line is dirty) can join this gap — directly, or by sorting before one that joined, which itself
+	// sorts before that key. Those candidates are a prefix of byKey; the walk below decides among them
+	// in id order, as if it went through every pending record (which made each line cost every record
+	// still waiting: quadratic when a tick creates many that sort late).
+	ko := orig.sortKey()
+	kf, haveF := ko, false
+	limit := ko
+	if handled && final != nil {
+		kf, haveF = final.sortKey(), true
+		if compareKeys(e.prof, kf, limit) > 0 {
+			limit = kf
+		}
+	}
+	for e.keyFrom < len(e.byKey) && e.placed[e.byKey[e.keyFrom]] {
+		e.keyFrom++
+	}
+	var cand []int
+	for _, i := range e.byKey[e.keyFrom:] {
+		if compareKeys(e.prof, e.news[i].key, limit) >= 0 {
+			break
+		}
+		if !e.placed[i] {
+			cand = append(cand, i)
+		}
+	}
+	if len(cand) == 0 {
+		return nil
+	}
+	slices.Sort(cand) // news is in id order
+	var gap []pendingRec
+	for _, i := range cand {
+		n := e.news[i]
+		n.idx = i
+		if j := slices.IndexFunc(gap, func(x pendingRec) bool { return compareKeys(e.prof, n.key, x.key) < 0 }); j >= 0 {
+			gap = slices.Insert(gap, j, n)
 			continue
 		}
 		useFinal := handled && orig.ID < n.rec.ID
-		if !(useFinal && final == nil) && compareKeys(e.prof, n.key, keyOf(useFinal)) < 0 {
-			gap = append(gap, n)
-			continue
+		if useFinal && !haveF {
+			continue // the line is removed: nothing with a larger id goes before it
 		}
-		rest = append(rest, n)
+		k := ko
+		if useFinal {
+			k = kf
+		}
+		if compareKeys(e.prof, n.key, k) < 0 {
+			gap = append(gap, n)
+		}
+	}
+	if len(gap) == 0 {
+		return nil
+	}
+	for _, n := range gap {
+		e.placed[n.idx] = true
+	}
+	rest := e.pending[:0]
+	for _, n := range e.pending {
+		if !e.placed[n.idx] {
+			rest = append(rest, n)
+		}
 	}
 	clear(e.pending[len(rest):])
 	e.pending = rest

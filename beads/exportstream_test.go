@@ -232,6 +232,12 @@ func TestStreamedExportMatchesWholeExport(t *testing.T) {
 // bigFile writes an n-issue classic file (about 600 bytes a line) and imports it.
 func bigFile(tb testing.TB, n int) (*Syncer, *memBackend, string, int64) {
 	tb.Helper()
+	return bigFileProfile(tb, n, Classic)
+}
+
+// bigFileProfile is bigFile written under profile prof.
+func bigFileProfile(tb testing.TB, n int, prof Profile) (*Syncer, *memBackend, string, int64) {
+	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), ".beads")
 	os.Mkdir(dir, 0o755)
 	path := filepath.Join(dir, "issues.jsonl")
@@ -244,7 +250,7 @@ func bigFile(tb testing.TB, n int) (*Syncer, *memBackend, string, int64) {
 		if i%5 == 4 {
 			is.Dependencies = []Dependency{{IssueID: id, DependsOnID: fmt.Sprintf("bd-%06d", i-1), Type: "blocks", CreatedAt: ts}}
 		}
-		rec, err := NewRecord(is, Classic)
+		rec, err := NewRecord(is, prof)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -479,26 +485,31 @@ func BenchmarkImport100k(b *testing.B) {
 	}
 }
 
-// BenchmarkExportNewRecords is one streamed export of a 20,000-issue classic file that places 2,000 new
-// records (issues created since the last tick), spread through the file's id range.
+// BenchmarkExportNewRecords is one streamed export of a 20,000-issue file that places 2,000 new records
+// (issues created since the last tick), spread through the file's id range, in a classic and a modern file;
+// at priority 4 they sort after every line of the modern file, so they wait for their place the longest.
 func BenchmarkExportNewRecords(b *testing.B) {
 	const n, news = 20000, 2000
 	ctx := context.Background()
 	ts := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		s, mem, _, _ := bigFile(b, n)
-		mem.mu.Lock()
-		for j := range news {
-			id := fmt.Sprintf("bd-%06d-n%d", j*(n/news), i)
-			mem.recs[id] = &StoredRecord{ID: id, Dirty: true, Rev: 1, Issue: Issue{ID: id, Title: "new " + id,
-				Status: "open", Priority: 2, IssueType: "task", CreatedAt: ts, UpdatedAt: ts}}
-		}
-		mem.mu.Unlock()
-		b.StartTimer()
-		st, err := s.Export(ctx)
-		if err != nil || !st.Written {
-			b.Fatalf("%+v %v", st, err)
-		}
+	for _, prof := range []Profile{Classic, ModernTyped} {
+		b.Run(fmt.Sprint(prof), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				s, mem, _, _ := bigFileProfile(b, n, prof)
+				mem.mu.Lock()
+				for j := range news {
+					id := fmt.Sprintf("bd-%06d-n%d", j*(n/news), i)
+					mem.recs[id] = &StoredRecord{ID: id, Dirty: true, Rev: 1, Issue: Issue{ID: id, Title: "new " + id,
+						Status: "open", Priority: 4, IssueType: "task", CreatedAt: ts.Add(time.Duration(j) * time.Second), UpdatedAt: ts}}
+				}
+				mem.mu.Unlock()
+				b.StartTimer()
+				st, err := s.Export(ctx)
+				if err != nil || !st.Written {
+					b.Fatalf("%+v %v", st, err)
+				}
+			}
+		})
 	}
 }
