@@ -348,3 +348,8 @@ func dialClient(t testing.TB, o DialOptions) *Client {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// assignParams is appendAssignParams into a new buffer: the params of an assign push on their own.
+func assignParams(a *AssignPayload) ([]byte, error) {
+	return appendAssignParams(make([]byte, 0, assignParamsSize(a)), a)
+}

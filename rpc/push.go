@@ -105,13 +105,8 @@ func assignParamsSize(a *AssignPayload) int {
 	return 320 + len(a.Issue) + len(a.Prompt) + len(a.Prompt)/8
 }
 
-// assignParams encodes an assign request's params as json.Marshal would, without reflection. The
-// issue's raw bytes are copied into the frame as they are: no re-encoding of the body.
-func assignParams(a *AssignPayload) ([]byte, error) {
-	return appendAssignParams(make([]byte, 0, assignParamsSize(a)), a)
-}
-
-// appendAssignParams appends assignParams' encoding to params.
+// appendAssignParams appends an assign request's params to params, encoded as json.Marshal would,
+// without reflection. The issue's raw bytes are copied as they are: no re-encoding of the body.
 func appendAssignParams(params []byte, a *AssignPayload) ([]byte, error) {
 	params = append(params, `{"lease":`...)
 	var ok bool
