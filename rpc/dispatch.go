@@ -53,22 +53,22 @@ var errReplyLater = errors.New("rpc: reply sent later")
 func bindAsync[P any, R any](sync methodFunc, f func(AsyncBackend, context.Context, *Session, P, func(*R, error))) asyncMethodFunc {
 	req := requiredFields(reflect.TypeFor[P]())
 	return func(c *conn, m *message) ([]byte, error) {
-		ab, ok := c.srv.b.(AsyncBackend)
-		if !ok || c.http != nil || m.reply == nil {
+		syncForm := func() ([]byte, error) {
 			if m.onReader {
 				return nil, errToPool
 			}
 			return sync(c.ctx, c, m.method, m.params)
+		}
+		ab, ok := c.srv.b.(AsyncBackend)
+		if !ok || c.http != nil || m.reply == nil {
+			return syncForm()
 		}
 		var p P
 		if err := decodeParams(m.params, &p, req); err != nil {
 			return nil, err
 		}
 		if k, ok := any(p).(interface{ IdemKey() string }); ok && k.IdemKey() != "" {
-			if m.onReader {
-				return nil, errToPool
-			}
-			return sync(c.ctx, c, m.method, m.params)
+			return syncForm()
 		}
 		f(ab, c.ctx, &c.sess, p, func(r *R, err error) {
 			var res []byte
