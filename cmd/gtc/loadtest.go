@@ -45,8 +45,16 @@ func loadtestCommand() *cli.Command {
 			&cli.Float64Flag{Name: "fail-rate", Usage: "fraction of sessions that end in fail (retried, dead-lettered after 3 attempts)"},
 			&cli.StringFlag{Name: "scenario", Usage: "smoke, light, medium, heavy, stress or all (harness scenarios with pass criteria)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the generated issue graph"},
+			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write the load generator's own CPU profile to this file (make pgo)"},
 		}, targetFlags()...),
 		Action: func(c *cli.Context) error {
+			if p := c.String("cpuprofile"); p != "" {
+				stopProfile, err := startCPUProfile(p)
+				if err != nil {
+					return err
+				}
+				defer stopProfile()
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if name := c.String("scenario"); name != "" {
