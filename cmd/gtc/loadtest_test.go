@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestLoadtestAgainstRunningServer runs `gtc loadtest --addr` on a live coordinator: the JSON report
+// counts every issue completed with no correctness error, and --cpuprofile (used by make pgo) leaves a
+// pprof profile (gzip-compressed protobuf) of the load generator.
+func TestLoadtestAgainstRunningServer(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	prof := filepath.Join(t.TempDir(), "driver.prof")
+	out := must(t, dir, "loadtest", "--addr", filepath.Join(dir, ".beads", "gtc.sock"), "--agents", "3",
+		"--issues", "12", "--json", "--cpuprofile", prof)
+	var r struct {
+		Agents            int     `json:"agents"`
+		Issues            int     `json:"issues"`
+		CompletionsPerSec float64 `json:"completions_per_sec"`
+		DurationS         float64 `json:"duration_s"`
+		Errors            int     `json:"errors"`
+		Doubles           int     `json:"double_assignments"`
+		Lost              int     `json:"lost_issues"`
+		LostCompletions   int     `json:"lost_completions"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("loadtest --json output: %v\n%s", err, out)
+	}
+	if r.Agents != 3 || r.Issues != 12 {
+		t.Errorf("agents/issues = %d/%d, want 3/12", r.Agents, r.Issues)
+	}
+	if done := r.CompletionsPerSec * r.DurationS; done < 11.5 || done > 12.5 {
+		t.Errorf("completed %.1f issues (%.1f/s over %.3f s), want 12", done, r.CompletionsPerSec, r.DurationS)
+	}
+	if r.Errors+r.Doubles+r.Lost+r.LostCompletions != 0 {
+		t.Errorf("correctness counts %+v, want all zero", r)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatalf("cpu profile: %v", err)
+	}
+	if len(b) < 2 || !bytes.Equal(b[:2], []byte{0x1f, 0x8b}) {
+		t.Errorf("cpu profile %s is %d bytes without the gzip header of a pprof profile", prof, len(b))
+	}
+}
