@@ -13,12 +13,20 @@ import (
 type freshPushes struct {
 	mu    sync.Mutex
 	byID  map[string]freshPush
-	order []string // insertion order, for dropping the oldest
+	order []freshRef // insertion order, for dropping the oldest; may hold refs to entries already gone
+	seq   uint64     // numbers the puts, so a ref names one put of its id
 }
 
 type freshPush struct {
 	record json.RawMessage
 	prompt string
+	seq    uint64
+}
+
+// freshRef is one put in insertion order: it still names a kept entry while byID[id].seq == seq.
+type freshRef struct {
+	id  string
+	seq uint64
 }
 
 // freshMax bounds how many rendered pushes are kept.
@@ -31,14 +39,26 @@ func (f *freshPushes) put(id string, record json.RawMessage, prompt string) {
 	if f.byID == nil {
 		f.byID = make(map[string]freshPush)
 	}
-	f.byID[id] = freshPush{record: record, prompt: prompt}
-	f.order = append(f.order, id)
-	for len(f.byID) > freshMax || len(f.order) > 2*freshMax {
-		old := f.order[0]
+	f.seq++
+	f.byID[id] = freshPush{record: record, prompt: prompt, seq: f.seq}
+	f.order = append(f.order, freshRef{id: id, seq: f.seq})
+	for len(f.byID) > freshMax {
+		r := f.order[0]
 		f.order = f.order[1:]
-		if len(f.byID) > freshMax {
-			delete(f.byID, old)
+		if e, ok := f.byID[r.id]; ok && e.seq == r.seq {
+			delete(f.byID, r.id)
 		}
+	}
+	if len(f.order) > 2*freshMax {
+		// most refs name entries taken or forgotten since: keep those of the kept entries, in order
+		live := f.order[:0]
+		for _, r := range f.order {
+			if e, ok := f.byID[r.id]; ok && e.seq == r.seq {
+				live = append(live, r)
+			}
+		}
+		clear(f.order[len(live):])
+		f.order = live
 	}
 }
 

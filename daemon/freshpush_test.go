@@ -34,6 +34,47 @@ func TestFreshPushesBoundedTakeForget(t *testing.T) {
 	}
 }
 
+// TestFreshPushesEvictsOldestUnderFlow: issues that wait unpushed while thousands of others are created
+// and pushed stay evictable (each kept entry keeps its place in the order), so a later burst of creates
+// still has its renderings kept, and the order stays bounded.
+func TestFreshPushesEvictsOldestUnderFlow(t *testing.T) {
+	var f freshPushes
+	for round := range 3 {
+		for i := range 341 {
+			f.put(fmt.Sprint("wait-", round, "-", i), json.RawMessage(`{}`), "waiting") // nobody takes these yet
+		}
+		for i := range 3 * freshMax {
+			id := fmt.Sprint("flow-", round, "-", i)
+			f.put(id, json.RawMessage(`{}`), "p")
+			f.take(id)
+		}
+		f.put(fmt.Sprint("wait-", round, "-0"), json.RawMessage(`{}`), "put again") // a second put of one id
+	}
+	live := map[string]bool{}
+	for _, r := range f.order {
+		if e, ok := f.byID[r.id]; ok && e.seq == r.seq {
+			live[r.id] = true
+		}
+	}
+	if len(live) != len(f.byID) {
+		t.Errorf("%d kept entries, %d of them with a place in the order: the rest can never be dropped", len(f.byID), len(live))
+	}
+	if len(f.order) > 2*freshMax {
+		t.Errorf("order grew to %d", len(f.order))
+	}
+	for i := range 10 {
+		f.put(fmt.Sprint("burst-", i), json.RawMessage(`{}`), "p")
+	}
+	for i := range 10 {
+		if _, ok := f.take(fmt.Sprint("burst-", i)); !ok {
+			t.Errorf("burst-%d: rendering not kept", i)
+		}
+	}
+	if p, ok := f.take("wait-2-0"); !ok || p.prompt != "put again" {
+		t.Errorf("re-put entry = %+v, %v; want the second put", p, ok)
+	}
+}
+
 // TestPushOfNewIssueFollowsLaterEdits creates an issue while no worker is free, edits it, then frees a
 // worker: the push must carry the edit (the rendering kept at create is dropped by the edit), and an
 // issue created while the worker is idle is pushed with what was created.
