@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,5 +120,117 @@ func TestPushOfNewIssueFollowsLaterEdits(t *testing.T) {
 	a = w.next(t, 5*time.Second)
 	if a.Lease.IssueID != idOf(res) || !strings.Contains(string(a.Issue), "made while idle") || a.Prompt != "made while idle\n\nbody words" {
 		t.Fatalf("push of a new issue: issue %s record %s prompt %q", a.Lease.IssueID, a.Issue, a.Prompt)
+	}
+}
+
+// kept reports the rendering kept for id without taking it.
+func (f *freshPushes) kept(id string) (freshPush, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p, ok := f.byID[id]
+	return p, ok
+}
+
+// TestEditBetweenCreateCommitAndKeep: an edit can read a new issue from the store after the create's
+// commit and before the engine has run the create's keep (the loop may apply another batch before it
+// finishes the commit); the edit's drop of the kept rendering must still come last, so the first push
+// carries the edit. The loop is held in OnStep once the create is in the store, with reads keeping it
+// busy so that it applies a batch before finishing the create; rounds where the keep had already run
+// do not count.
+func TestEditBetweenCreateCommitAndKeep(t *testing.T) {
+	var (
+		d       atomic.Pointer[Daemon]
+		target  atomic.Pointer[string]
+		held    = make(chan struct{}, 1)
+		release = make(chan struct{})
+		once    atomic.Bool
+	)
+	h := start(t, nil, func(c *Config) {
+		c.Coord.OnStep = func(time.Duration, int) {
+			id, dd := target.Load(), d.Load()
+			if id == nil || dd == nil || once.Load() {
+				return
+			}
+			if _, _, err := dd.db.Body(context.Background(), *id); err != nil {
+				return // not committed yet
+			}
+			if once.CompareAndSwap(false, true) {
+				held <- struct{}{}
+				<-release
+			}
+		}
+	})
+	d.Store(h.d)
+	c := createClient(t, h)
+	ctx := context.Background()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				h.d.engine.Status()
+			}
+		}
+	}()
+	hit := ""
+	for round := 0; round < 300 && hit == ""; round++ {
+		id := fmt.Sprintf("e-%d", round)
+		once.Store(false)
+		target.Store(&id)
+		created := make(chan error, 1)
+		go func() {
+			_, err := c.IssueCreate(ctx, rpc.IssueCreateParams{ID: id, Title: "old title", Description: "old words"})
+			created <- err
+		}()
+		<-held
+		_, keptAlready := h.d.issues.fresh.kept(id)
+		edited := make(chan error, 1)
+		if !keptAlready {
+			go func() {
+				title := "new title"
+				_, err := c.IssueUpdate(ctx, rpc.IssueUpdateParams{ID: id, Title: &title})
+				edited <- err
+			}()
+			time.Sleep(20 * time.Millisecond) // the edit reads the store and submits its put
+		}
+		target.Store(nil)
+		release <- struct{}{}
+		if err := <-created; err != nil {
+			t.Fatal(err)
+		}
+		if keptAlready {
+			continue
+		}
+		if err := <-edited; err != nil {
+			t.Fatal(err)
+		}
+		hit = id
+	}
+	close(stop)
+	wg.Wait()
+	if hit == "" {
+		t.Skip("no round had the edit read the issue before the create's keep")
+	}
+	if p, ok := h.d.issues.fresh.kept(hit); ok {
+		t.Errorf("after the edit the cache still holds %s's rendering with prompt %q", hit, p.prompt)
+	}
+	w := h.worker("w1", 1)
+	for {
+		a := w.next(t, 5*time.Second)
+		if a.Lease.IssueID != hit {
+			w.complete(t, a)
+			continue
+		}
+		// the prompt follows protocol edits at once; the record is the issue's line as last exported,
+		// which an export between the create and the edit may have written with the old title
+		if !strings.HasPrefix(a.Prompt, "new title") {
+			t.Fatalf("first push of %s after its edit: prompt %q, record %s", hit, a.Prompt, a.Issue)
+		}
+		return
 	}
 }

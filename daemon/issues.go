@@ -140,8 +140,11 @@ func (s *issueService) get(ctx context.Context, id string) (*rpc.IssueResult, er
 // put hands a changed issue to the engine and returns its new record; keepState says the change does not
 // touch the scheduler-owned fields (status, assignee), which the engine then keeps as they are now.
 func (s *issueService) put(ctx context.Context, is beads.Issue, keepState bool) (*rpc.IssueResult, error) {
-	s.fresh.forget(is.ID)
-	if err := s.d.engine.PutIssues(ctx, []coord.IssuePut{{Issue: is, KeepState: keepState}}); err != nil {
+	// The rendering kept for the issue's first push is dropped once this change is durable, on the
+	// engine's goroutine: commits finish in order there, so a create's keep (which runs when the create
+	// is durable, possibly after this change read the new issue) can never come after it.
+	forget := func() { s.fresh.forget(is.ID) }
+	if err := s.d.engine.PutIssuesThen(ctx, []coord.IssuePut{{Issue: is, KeepState: keepState}}, forget); err != nil {
 		return nil, err
 	}
 	return s.get(ctx, is.ID)

@@ -24,11 +24,17 @@ func (b syncBackend) ApplyImport(ctx context.Context, recs []beads.ImportedRecor
 		puts := make([]coord.IssuePut, n)
 		for i, r := range recs[:n] {
 			puts[i] = coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: !r.Dirty}
-			if b.fresh != nil {
-				b.fresh.forget(r.Issue.ID)
+		}
+		var forget func()
+		if b.fresh != nil {
+			// once durable, in commit order after any create's keep (see issueService.put)
+			forget = func() {
+				for _, p := range puts {
+					b.fresh.forget(p.Issue.ID)
+				}
 			}
 		}
-		if err := b.engine.PutIssues(ctx, puts); err != nil {
+		if err := b.engine.PutIssuesThen(ctx, puts, forget); err != nil {
 			return err
 		}
 		recs = recs[n:]
