@@ -384,6 +384,9 @@ func (e *Engine) do(ctx context.Context, apply func(c *core, now time.Time) erro
 	}
 }
 
+// Stopped is closed once Run has returned; a request the engine has not decided by then never will be.
+func (e *Engine) Stopped() <-chan struct{} { return e.stopped }
+
 // doAsync submits a request and returns once the engine has it; cb gets the durable outcome on the
 // engine's goroutine, so it must be quick and must not call the engine. It saves a goroutine blocked
 // per request (a worker's ack needs no reply). cb is not run when the engine stops before deciding.

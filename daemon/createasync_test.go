@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,47 +160,124 @@ func BenchmarkConcurrentCreates(b *testing.B) {
 
 // TestPipelinedDependentCreates: a create that depends on an issue created by the request just before
 // it on the same connection (sent together, before either reply) succeeds — the scheduler checks the
-// dependency when it applies the put, after the first one — and one naming a missing issue is refused.
+// dependency when it applies the put, after the first one — whether or not either create carries an
+// idempotency key (a keyed create keeps its place too), and one naming a missing issue is refused.
+// Each case runs several rounds on fresh connections: a create out of its place loses a race.
 func TestPipelinedDependentCreates(t *testing.T) {
 	h := start(t, nil, nil)
-	nc, err := net.Dial("unix", h.d.SocketPath())
+	cases := []struct{ name, parentKey, childKey string }{
+		{"no keys", "", ""},
+		{"keyed parent", `,"idempotency_key":"kp%d"`, ""},
+		{"keyed child", "", `,"idempotency_key":"kc%d"`},
+	}
+	for ci, tc := range cases {
+		for round := range 10 {
+			n := ci*100 + round
+			nc, err := net.Dial("unix", h.d.SocketPath())
+			if err != nil {
+				t.Fatal(err)
+			}
+			nc.SetDeadline(time.Now().Add(10 * time.Second))
+			r := bufio.NewReader(nc)
+			send := func(s string) {
+				if _, err := nc.Write([]byte(s)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			send(`{"jsonrpc":"2.0","id":0,"method":"hello","params":{"name":"cli","role":"client","protocol":1}}` + "\n")
+			if l, err := r.ReadString('\n'); err != nil || !strings.Contains(l, `"result"`) {
+				t.Fatalf("hello: %q %v", l, err)
+			}
+			pk, ck := tc.parentKey, tc.childKey
+			if pk != "" {
+				pk = fmt.Sprintf(pk, n)
+			}
+			if ck != "" {
+				ck = fmt.Sprintf(ck, n)
+			}
+			send(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"issue.create","params":{"id":"p-epic%d","title":"epic"%s}}`+"\n"+
+				`{"jsonrpc":"2.0","id":2,"method":"issue.create","params":{"id":"p-child%d","title":"child","deps":[{"id":"p-epic%d"}]%s}}`+"\n"+
+				`{"jsonrpc":"2.0","id":3,"method":"issue.create","params":{"title":"orphan","deps":[{"id":"p-none"}]}}`+"\n", n, pk, n, n, ck))
+			replies := map[string]string{}
+			for range 3 {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				var m struct{ ID json.RawMessage }
+				if err := json.Unmarshal([]byte(l), &m); err != nil {
+					t.Fatalf("reply %q: %v", l, err)
+				}
+				replies[string(m.ID)] = l
+			}
+			nc.Close()
+			if !strings.Contains(replies["1"], `"result"`) || !strings.Contains(replies["2"], `"result"`) {
+				t.Fatalf("%s, round %d: creates: %v", tc.name, round, replies)
+			}
+			if !strings.Contains(replies["3"], `"not_found"`) || !strings.Contains(replies["3"], "p-none") {
+				t.Fatalf("%s, round %d: create depending on a missing issue: %s", tc.name, round, replies["3"])
+			}
+		}
+	}
+	for _, id := range h.d.Engine().Ready(0) {
+		if !strings.HasPrefix(id, "p-epic") {
+			t.Fatalf("%s is ready: a child must wait for its epic", id)
+		}
+	}
+}
+
+// TestKeyedCreateOutlivesItsCaller: a create with an idempotency key whose caller goes away while the
+// engine applies it still commits, and the idempotency cache learns that outcome: a retry with the key
+// (on a new connection) gets the same issue instead of creating a second one. The synchronous form
+// (HTTP) waits for the outcome the same way when its context ends.
+func TestKeyedCreateOutlivesItsCaller(t *testing.T) {
+	var armed atomic.Bool
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	h := start(t, nil, func(c *Config) {
+		c.Coord.OnStep = func(time.Duration, int) {
+			if armed.CompareAndSwap(true, false) {
+				held <- struct{}{}
+				<-release
+			}
+		}
+	})
+	ctx := context.Background()
+	c1 := createClient(t, h)
+	armed.Store(true)
+	p := rpc.IssueCreateParams{Title: "once", Idempotency: rpc.Idempotency{IdempotencyKey: "create-once"}}
+	errc := make(chan error, 1)
+	go func() { _, err := c1.IssueCreate(ctx, p); errc <- err }()
+	<-held // the create is being applied
+	c1.Close()
+	time.Sleep(50 * time.Millisecond) // the server sees the connection end
+	release <- struct{}{}
+	<-errc
+	c2 := createClient(t, h)
+	res, err := c2.IssueCreate(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	r := bufio.NewReader(nc)
-	send := func(s string) {
-		if _, err := nc.Write([]byte(s)); err != nil {
-			t.Fatal(err)
-		}
+	if ready := h.d.Engine().Ready(0); len(ready) != 1 || !strings.Contains(string(res.Issue), `"id":"`+ready[0]+`"`) {
+		t.Fatalf("one keyed create, retried: ready %v, retry answered %s", ready, res.Issue)
 	}
-	send(`{"jsonrpc":"2.0","id":0,"method":"hello","params":{"name":"cli","role":"client","protocol":1}}` + "\n")
-	if l, err := r.ReadString('\n'); err != nil || !strings.Contains(l, `"result"`) {
-		t.Fatalf("hello: %q %v", l, err)
+
+	// the synchronous form, its context cancelled while the engine applies the create
+	armed.Store(true)
+	cctx, cancel := context.WithCancel(ctx)
+	type outcome struct {
+		r   *rpc.IssueResult
+		err error
 	}
-	send(`{"jsonrpc":"2.0","id":1,"method":"issue.create","params":{"id":"p-epic","title":"epic"}}` + "\n" +
-		`{"jsonrpc":"2.0","id":2,"method":"issue.create","params":{"id":"p-child","title":"child","deps":[{"id":"p-epic"}]}}` + "\n" +
-		`{"jsonrpc":"2.0","id":3,"method":"issue.create","params":{"title":"orphan","deps":[{"id":"p-none"}]}}` + "\n")
-	replies := map[string]string{}
-	for range 3 {
-		l, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m struct{ ID json.RawMessage }
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("reply %q: %v", l, err)
-		}
-		replies[string(m.ID)] = l
-	}
-	if !strings.Contains(replies["1"], `"result"`) || !strings.Contains(replies["2"], `"result"`) {
-		t.Fatalf("creates: %v", replies)
-	}
-	if !strings.Contains(replies["3"], `"not_found"`) || !strings.Contains(replies["3"], "p-none") {
-		t.Fatalf("create depending on a missing issue: %s", replies["3"])
-	}
-	if ready := h.d.Engine().Ready(0); len(ready) != 1 || ready[0] != "p-epic" {
-		t.Fatalf("ready %v, want only p-epic (p-child waits for it)", ready)
+	out := make(chan outcome, 1)
+	go func() {
+		r, err := h.d.issues.create(cctx, rpc.IssueCreateParams{ID: "sync-1", Title: "sync"})
+		out <- outcome{r, err}
+	}()
+	<-held
+	cancel()
+	time.Sleep(20 * time.Millisecond)
+	release <- struct{}{}
+	if o := <-out; o.err != nil || o.r == nil || !strings.Contains(string(o.r.Issue), `"id":"sync-1"`) {
+		t.Fatalf("synchronous create whose context ended while it was applied: %+v", o)
 	}
 }

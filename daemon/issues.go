@@ -180,11 +180,19 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 	}
 	ch := make(chan outcome, 1)
 	s.createAsync(ctx, p, func(r *rpc.IssueResult, err error) { ch <- outcome{r, err} })
+	// The outcome is waited for even when ctx ends (the caller went away): a create the engine has
+	// taken commits anyway, and an idempotency key's cache must learn that, not "unavailable" (which it
+	// forgets, so a retry with the key would create the issue a second time).
 	select {
 	case o := <-ch:
 		return o.r, o.err
-	case <-ctx.Done():
-		return nil, &coord.Error{Code: coord.EUnavailable, Message: "gave up waiting for the decision", Err: ctx.Err()}
+	case <-s.d.engine.Stopped():
+		select {
+		case o := <-ch:
+			return o.r, o.err
+		default:
+			return nil, coord.Errorf(coord.EUnavailable, "coordinator stopped")
+		}
 	}
 }
 

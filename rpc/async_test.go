@@ -127,7 +127,8 @@ func TestAsyncCompleteHoldsNoHandler(t *testing.T) {
 }
 
 // TestAsyncInBatchAndIdempotent: an asynchronous complete inside a batch is answered in the batch's one
-// array reply; a complete with an idempotency key takes the synchronous form (the cache answers retries).
+// array reply; a complete with an idempotency key is asynchronous too, and its retry is answered from
+// the idempotency cache without reaching the backend.
 func TestAsyncInBatchAndIdempotent(t *testing.T) {
 	b, _, addr := startAsyncServer(t, Options{})
 	p := helloRaw(t, addr)
@@ -137,12 +138,22 @@ func TestAsyncInBatchAndIdempotent(t *testing.T) {
 	if !strings.HasPrefix(r, "[") || !strings.Contains(r, `"id":1`) || !strings.Contains(r, `"attempt":2`) || !strings.Contains(r, `"id":2`) {
 		t.Fatalf("batch reply %s", r)
 	}
-	r = p.call(`{"jsonrpc":"2.0","id":3,"method":"complete","params":{"lease_id":"L-3","epoch":7,"outcome":"success","idempotency_key":"k1"}}`)
-	if !strings.Contains(r, `"issue_id":"bd-1"`) {
+	keyed := `{"jsonrpc":"2.0","id":3,"method":"complete","params":{"lease_id":"L-3","epoch":7,"outcome":"success","idempotency_key":"k1"}}`
+	p.send(keyed)
+	b.decide(t, "the keyed complete did not reach CompleteAsync")
+	if r := p.recv(); !strings.Contains(r, `"id":3`) || !strings.Contains(r, `"issue_id":"L-3"`) {
 		t.Fatalf("keyed complete: %s", r)
 	}
-	if _, ok := b.syncUsed.Load("complete"); !ok {
-		t.Fatal("a keyed complete did not take the synchronous form")
+	if r := p.call(strings.Replace(keyed, `"id":3`, `"id":4`, 1)); !strings.Contains(r, `"id":4`) || !strings.Contains(r, `"issue_id":"L-3"`) {
+		t.Fatalf("keyed complete retried: %s", r)
+	}
+	select {
+	case <-b.parked:
+		t.Fatal("the retry reached the backend again")
+	default:
+	}
+	if _, ok := b.syncUsed.Load("complete"); ok {
+		t.Fatal("a keyed complete took the synchronous form")
 	}
 }
 
@@ -187,8 +198,8 @@ func TestAsyncBackendAcks(t *testing.T) {
 // TestAsyncCreateOnReader: issue.create is served on the connection's reader — it reaches the backend
 // while the connection's one handler is blocked and its queue is full (where a pooled request is refused
 // -32009) — and answered once decided (the reply, like every asynchronous one, leaves through the pool);
-// a create with an idempotency key needs the synchronous form, so it goes to the pool like any other
-// request (refused while the pool is full, served once it is free).
+// a create with an idempotency key is served on the reader too, and its retry is answered from the
+// idempotency cache.
 func TestAsyncCreateOnReader(t *testing.T) {
 	b, _, addr := startAsyncServer(t, Options{Workers: 1, Pending: 1})
 	b.claimBlock = make(chan struct{})
@@ -202,25 +213,32 @@ func TestAsyncCreateOnReader(t *testing.T) {
 	p.send(`{"jsonrpc":"2.0","id":4,"method":"issue.create","params":{"id":"bd-9","title":"on the reader"}}`)
 	b.decide(t, "create did not reach the backend while the pool was full")
 	keyed := `{"jsonrpc":"2.0","id":5,"method":"issue.create","params":{"title":"keyed","idempotency_key":"k5"}}`
-	if r := p.call(keyed); !strings.Contains(r, `"id":5`) || !strings.Contains(r, `"code":-32009`) {
-		t.Fatalf("keyed create with the pool full: %s, want -32009", r)
-	}
+	p.send(keyed)
+	b.decide(t, "keyed create did not reach the backend while the pool was full")
 	close(b.claimBlock)
 	got := map[string]string{}
-	for range 3 {
+	for range 4 {
 		r := p.recv()
 		got[r[strings.Index(r, `"id":`)+5:][:1]] = r
 	}
 	if r := got["4"]; !strings.Contains(r, `"title":"on the reader"`) {
 		t.Fatalf("create reply %q (replies %v)", r, got)
 	}
+	if r := got["5"]; !strings.Contains(r, `"title":"keyed"`) {
+		t.Fatalf("keyed create reply %q (replies %v)", r, got)
+	}
 	if got["1"] == "" || got["2"] == "" {
 		t.Fatalf("claim replies missing: %v", got)
 	}
 	if r := p.call(strings.Replace(keyed, `"id":5`, `"id":6`, 1)); !strings.Contains(r, `"id":6`) || !strings.Contains(r, `"title":"keyed"`) {
-		t.Fatalf("keyed create: %s", r)
+		t.Fatalf("keyed create retried: %s", r)
 	}
-	if b.creates.Load() != 1 {
-		t.Fatalf("the synchronous IssueCreate ran %d times, want once (the keyed create)", b.creates.Load())
+	select {
+	case <-b.parked:
+		t.Fatal("the keyed retry reached the backend again")
+	default:
+	}
+	if n := b.creates.Load(); n != 0 {
+		t.Fatalf("the synchronous IssueCreate ran %d times, want never", n)
 	}
 }

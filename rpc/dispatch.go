@@ -47,9 +47,11 @@ var errReplyLater = errors.New("rpc: reply sent later")
 
 // bindAsync serves a method the backend can decide without holding a goroutine while the decision is
 // committed (at 1,000 agents a thousand handler goroutines sat waiting in complete). It falls back to
-// the synchronous form for an HTTP request (answered in its own goroutine), a request with an
-// idempotency key (the cache answers retries) or a backend that is not an AsyncBackend. The reply is
-// handed to the connection's pool, so the backend's callback never waits for a slow peer.
+// the synchronous form for an HTTP request (answered in its own goroutine) or a backend that is not an
+// AsyncBackend. A request with an idempotency key goes through the cache's asynchronous form: a retry
+// gets the first attempt's outcome, and the first attempt keeps its place (a keyed create served on
+// the reader is applied in arrival order like any other). The reply is handed to the connection's
+// pool, so the backend's callback never waits for a slow peer.
 func bindAsync[P any, R any](sync methodFunc, f func(AsyncBackend, context.Context, *Session, P, func(*R, error))) asyncMethodFunc {
 	req := requiredFields(reflect.TypeFor[P]())
 	return func(c *conn, m *message) ([]byte, error) {
@@ -67,21 +69,28 @@ func bindAsync[P any, R any](sync methodFunc, f func(AsyncBackend, context.Conte
 		if err := decodeParams(m.params, &p, req); err != nil {
 			return nil, err
 		}
-		if k, ok := any(p).(interface{ IdemKey() string }); ok && k.IdemKey() != "" {
-			return syncForm()
-		}
-		f(ab, c.ctx, &c.sess, p, func(r *R, err error) {
-			var res []byte
-			if err == nil {
-				if r == nil {
-					err = coord.Errorf(coord.EInternal, "%s returned no result", m.method)
-				} else {
-					res, err = json.Marshal(r)
-				}
-			}
+		send := func(res []byte, err error) {
 			body, reply := c.answer(m, res, err), m.reply
 			c.pool.add(func() { reply(body) }, true) // false: the connection is gone, and so is the reply
-		})
+		}
+		run := func(finish func([]byte, error)) {
+			f(ab, c.ctx, &c.sess, p, func(r *R, err error) {
+				var res []byte
+				if err == nil {
+					if r == nil {
+						err = coord.Errorf(coord.EInternal, "%s returned no result", m.method)
+					} else {
+						res, err = json.Marshal(r)
+					}
+				}
+				finish(res, err)
+			})
+		}
+		if k, ok := any(p).(interface{ IdemKey() string }); ok && k.IdemKey() != "" {
+			c.srv.idem.doAsync(c.sess.Worker+"\x00"+m.method+"\x00"+k.IdemKey(), run, send)
+		} else {
+			run(send)
+		}
 		return nil, errReplyLater
 	}
 }

@@ -19,11 +19,13 @@ type idemCache struct {
 }
 
 type idemEntry struct {
-	key  string
-	done chan struct{}
-	res  []byte
-	err  error
-	elem *list.Element
+	key     string
+	done    chan struct{}
+	res     []byte
+	err     error
+	elem    *list.Element
+	decided bool                          // res and err are set (under idemCache.mu)
+	waiters []func(res []byte, err error) // doAsync retries waiting for the first attempt (under idemCache.mu)
 }
 
 func newIdemCache(max int) *idemCache {
@@ -57,30 +59,70 @@ func (c *idemCache) do(ctx context.Context, key string, run func() ([]byte, erro
 		done := false
 		defer func() {
 			if !done {
-				e.err = coord.Errorf(coord.EInternal, "the first attempt failed")
-				close(e.done)
-				c.forget(key, e)
+				c.decide(e, nil, coord.Errorf(coord.EInternal, "the first attempt failed"))
 			}
 		}()
-		e.res, e.err = run()
+		res, err := run()
 		done = true
+		c.decide(e, res, err)
 	}()
-	close(e.done)
-	switch coord.ErrorCode(e.err) {
-	case coord.EUnavailable, coord.EBusy, coord.EInternal:
-		c.forget(key, e)
-	}
 	return e.res, e.err
 }
 
-// forget drops key's entry if it is still e.
-func (c *idemCache) forget(key string, e *idemEntry) {
+// doAsync is do for a method that answers later without holding a goroutine: run starts the first
+// attempt and calls finish once with its outcome; reply gets the outcome — at once for a remembered key,
+// when the first attempt is decided for a key still running (from the goroutine that calls finish, so
+// reply must not block).
+func (c *idemCache) doAsync(key string, run func(finish func([]byte, error)), reply func([]byte, error)) {
 	c.mu.Lock()
-	if c.m[key] == e {
-		delete(c.m, key)
-		c.ll.Remove(e.elem)
+	if e, ok := c.m[key]; ok {
+		c.ll.MoveToFront(e.elem)
+		if !e.decided {
+			e.waiters = append(e.waiters, reply)
+			c.mu.Unlock()
+			return
+		}
+		res, err := e.res, e.err
+		c.mu.Unlock()
+		reply(res, err)
+		return
+	}
+	e := &idemEntry{key: key, done: make(chan struct{})}
+	e.elem = c.ll.PushFront(e)
+	c.m[key] = e
+	for c.ll.Len() > c.max {
+		old := c.ll.Remove(c.ll.Back()).(*idemEntry)
+		delete(c.m, old.key)
 	}
 	c.mu.Unlock()
+	var once sync.Once
+	run(func(res []byte, err error) {
+		once.Do(func() {
+			c.decide(e, res, err)
+			reply(res, err)
+		})
+	})
+}
+
+// decide records the first attempt's outcome, wakes everyone waiting for it, and forgets outcomes that
+// say "retry" (unavailable, busy, internal), so that a retry runs again.
+func (c *idemCache) decide(e *idemEntry, res []byte, err error) {
+	c.mu.Lock()
+	e.res, e.err, e.decided = res, err, true
+	waiters := e.waiters
+	e.waiters = nil
+	switch coord.ErrorCode(err) {
+	case coord.EUnavailable, coord.EBusy, coord.EInternal:
+		if c.m[e.key] == e {
+			delete(c.m, e.key)
+			c.ll.Remove(e.elem)
+		}
+	}
+	c.mu.Unlock()
+	close(e.done)
+	for _, w := range waiters {
+		w(res, err)
+	}
 }
 
 // len reports the number of remembered keys.
