@@ -66,10 +66,18 @@ func helloRaw(t *testing.T, addr string) *rawPeer {
 // startAsyncServer serves an asyncFake on a Unix socket.
 func startAsyncServer(t *testing.T, opts Options) (*asyncFake, *Server, string) {
 	t.Helper()
+	b := &asyncFake{fakeBackend: newFake(), parked: make(chan func(), 1024)}
+	s, addr := serveUnix(t, opts, b)
+	return b, s, addr
+}
+
+// serveUnix serves b on a Unix socket (test token, quiet log) until the test ends; done is closed
+// when Serve has returned.
+func serveUnix(t *testing.T, opts Options, b Backend) (s *Server, addr string) {
+	t.Helper()
 	opts.Token = testToken
 	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	b := &asyncFake{fakeBackend: newFake(), parked: make(chan func(), 1024)}
-	s := NewServer(b, opts)
+	s = NewServer(b, opts)
 	l, err := ListenUnix(filepath.Join(t.TempDir(), "gtc.sock"))
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +90,7 @@ func startAsyncServer(t *testing.T, opts Options) (*asyncFake, *Server, string) 
 		s.Shutdown(ctx, "test over")
 		<-done
 	})
-	return b, s, l.Addr().String()
+	return s, l.Addr().String()
 }
 
 // TestAsyncCompleteHoldsNoHandler: with one handler per connection and a queue of one, 40 completes

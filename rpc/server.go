@@ -256,6 +256,9 @@ type conn struct {
 	out    *outQueue
 	done   chan struct{} // closed by kill
 	killed sync.Once
+	// readerDone is closed when the read loop has ended (ReadObject returned an error): after it the
+	// connection hands nothing more to the backend (stream connections only).
+	readerDone chan struct{}
 
 	queued     atomic.Int64 // bytes in out, not yet written
 	authed     atomic.Bool
@@ -283,6 +286,7 @@ func (s *Server) newConn(parent context.Context, nc net.Conn, transport string) 
 		c.sess.Remote = nc.RemoteAddr().String()
 		c.out = newOutQueue(s.opts.QueueLen)
 		c.fr = newFrameReader(nc, s.opts.MaxMessageBytes, FramingAuto)
+		c.readerDone = make(chan struct{})
 	}
 	return c
 }
@@ -312,6 +316,9 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 	c.writeLoop()
 	c.kill()
 	jc.Close()
+	// The reader may still be handing a request it had read to the backend (issue.create is served on
+	// it): Disconnected, and Shutdown's return, come after it.
+	<-c.readerDone
 	c.pool.close()
 	c.dropPending()
 	c.unsubscribe()

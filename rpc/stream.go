@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net"
 	"sync"
 	"time"
 
@@ -15,10 +16,23 @@ import (
 // our assign pushes are matched here, and only other well-formed responses reach jsonrpc2.
 type serverStream conn
 
-// ReadObject implements jsonrpc2.ObjectStream.
+// ReadObject implements jsonrpc2.ObjectStream. Its error ends jsonrpc2's read loop, which calls it no more.
 func (st *serverStream) ReadObject(v any) error {
+	err := st.readObject(v)
+	if err != nil {
+		close((*conn)(st).readerDone)
+	}
+	return err
+}
+
+func (st *serverStream) readObject(v any) error {
 	c := (*conn)(st)
 	for {
+		select {
+		case <-c.done: // frames already buffered are not served once the connection is closed
+			return net.ErrClosed
+		default:
+		}
 		if len(c.libResp) > 0 {
 			f := c.libResp[0]
 			c.libResp = c.libResp[1:]
@@ -106,6 +120,14 @@ func (c *conn) handleFrame(frame []byte) {
 func (c *conn) serve(m *message, reply func([]byte)) {
 	m.reply = reply
 	if readerMethods[m.method] && c.authed.Load() {
+		select {
+		case <-c.done:
+			// closed while the reader went through a batch: nothing more reaches the backend (the pool
+			// drops its queued requests the same way); the reply goes nowhere
+			reply(c.answer(m, nil, coord.Errorf(coord.EUnavailable, "connection closed")))
+			return
+		default:
+		}
 		m.onReader = true
 		body, later := c.call(m)
 		if !later {
