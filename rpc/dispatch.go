@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gastown/gtc/coord"
@@ -54,7 +55,7 @@ var errReplyLater = errors.New("rpc: reply sent later")
 // pool, so the backend's callback never waits for a slow peer.
 func bindAsync[P any, R any](sync methodFunc, f func(AsyncBackend, context.Context, *Session, P, func(*R, error))) asyncMethodFunc {
 	req := requiredFields(reflect.TypeFor[P]())
-	return func(c *conn, m *message) ([]byte, error) {
+	return func(c *conn, m *message) (_ []byte, rerr error) {
 		syncForm := func() ([]byte, error) {
 			if m.onReader {
 				return nil, errToPool
@@ -69,10 +70,23 @@ func bindAsync[P any, R any](sync methodFunc, f func(AsyncBackend, context.Conte
 		if err := decodeParams(m.params, &p, req); err != nil {
 			return nil, err
 		}
+		var sent atomic.Bool // one reply per request, whatever the backend does
 		send := func(res []byte, err error) {
+			if !sent.CompareAndSwap(false, true) {
+				return
+			}
 			body, reply := c.answer(m, res, err), m.reply
 			c.pool.add(func() { reply(body) }, true) // false: the connection is gone, and so is the reply
 		}
+		defer func() {
+			// A backend that panics may have called back already (or still will): the request gets
+			// one reply, the internal error only if nothing was sent.
+			if r := recover(); r != nil {
+				c.srv.opts.Logger.Error("rpc: handler panic", "method", m.method, "panic", r, "stack", string(debug.Stack()))
+				send(nil, coord.Errorf(coord.EInternal, "internal error"))
+				rerr = errReplyLater
+			}
+		}()
 		run := func(finish func([]byte, error)) {
 			f(ab, c.ctx, &c.sess, p, func(r *R, err error) {
 				var res []byte

@@ -96,12 +96,21 @@ func (c *idemCache) doAsync(key string, run func(finish func([]byte, error)), re
 	}
 	c.mu.Unlock()
 	var once sync.Once
-	run(func(res []byte, err error) {
+	finish := func(res []byte, err error) {
 		once.Do(func() {
 			c.decide(e, res, err)
 			reply(res, err)
 		})
-	})
+	}
+	defer func() {
+		// A panic in run must not leave the key pending forever: it is decided as an internal error
+		// (not remembered), and the panic goes on to the connection's recovery.
+		if r := recover(); r != nil {
+			finish(nil, coord.Errorf(coord.EInternal, "the first attempt failed"))
+			panic(r)
+		}
+	}()
+	run(finish)
 }
 
 // decide records the first attempt's outcome, wakes everyone waiting for it, and forgets outcomes that
