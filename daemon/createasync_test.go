@@ -281,3 +281,25 @@ func TestKeyedCreateOutlivesItsCaller(t *testing.T) {
 		t.Fatalf("synchronous create whose context ended while it was applied: %+v", o)
 	}
 }
+
+// TestCreatePrefixWithCallerGone: the id prefix of a workspace without issue-prefix in config.yaml
+// comes from its stored ids; a create whose caller has already gone still reads it (and a default
+// taken on a failed read would not be kept for the next creates).
+func TestCreatePrefixWithCallerGone(t *testing.T) {
+	h := start(t, []string{`{"id":"bd-a1","title":"seed","status":"open","priority":2,"issue_type":"task","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}`}, nil)
+	eventually(t, 5*time.Second, "the seed issue imported", func() bool {
+		_, _, err := h.d.db.GetIssue(context.Background(), "bd-a1")
+		return err == nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, c := range []context.Context{ctx, context.Background()} {
+		r, err := h.d.issues.create(c, rpc.IssueCreateParams{Title: "generated id"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(r.Issue), `"id":"bd-`) {
+			t.Fatalf("created %s, want an id under the workspace's prefix bd", r.Issue)
+		}
+	}
+}

@@ -348,27 +348,36 @@ func (s *issueService) prefix(ctx context.Context) string {
 	if s.prefixSet && mtime.Equal(s.prefixMtime) {
 		return s.prefixVal
 	}
-	s.prefixVal, s.prefixMtime, s.prefixSet = s.readPrefix(ctx), mtime, true
-	return s.prefixVal
+	v, known := s.readPrefix(ctx)
+	if known {
+		s.prefixVal, s.prefixMtime, s.prefixSet = v, mtime, true
+	}
+	return v
 }
 
-// readPrefix works the prefix out from config.yaml or the stored ids.
-func (s *issueService) readPrefix(ctx context.Context) string {
+// readPrefix works the prefix out from config.yaml or the stored ids; known is false when the store
+// could not be read (the default is then not kept: the next create reads again).
+func (s *issueService) readPrefix(ctx context.Context) (prefix string, known bool) {
 	if b, err := os.ReadFile(s.d.cfg.BeadsDir() + "/config.yaml"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "issue-prefix:"); ok {
 				if v = strings.Trim(strings.TrimSpace(v), `"'`); v != "" {
-					return v
+					return v, true
 				}
 			}
 		}
 	}
-	if list, err := s.d.db.ListIssues(ctx, storeFilterLimit(1)); err == nil && len(list) > 0 {
+	// the prefix is the workspace's, not the caller's: a caller going away does not cut the read short
+	list, err := s.d.db.ListIssues(context.WithoutCancel(ctx), storeFilterLimit(1))
+	if err != nil {
+		return "gtc", false
+	}
+	if len(list) > 0 {
 		if i := strings.LastIndex(list[0].ID, "-"); i > 0 {
-			return list[0].ID[:i]
+			return list[0].ID[:i], true
 		}
 	}
-	return "gtc"
+	return "gtc", true
 }
 
 func randBase36(n int) string {
