@@ -303,3 +303,50 @@ func TestCreatePrefixWithCallerGone(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateNotBehindAnEdit: an edit holds the issue service's lock while its change commits; a create
+// (served on its connection's reader, so everything behind it on that connection waits with it) hands
+// its put to the engine without waiting for that lock.
+func TestCreateNotBehindAnEdit(t *testing.T) {
+	var armed atomic.Bool
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	h := start(t, []string{`{"id":"bd-a1","title":"seed","status":"open","priority":2,"issue_type":"task","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}`}, func(c *Config) {
+		c.Coord.OnStep = func(time.Duration, int) {
+			if armed.CompareAndSwap(true, false) {
+				held <- struct{}{}
+				<-release
+			}
+		}
+	})
+	ctx := context.Background()
+	eventually(t, 5*time.Second, "the seed issue imported", func() bool {
+		_, _, err := h.d.db.GetIssue(ctx, "bd-a1")
+		return err == nil
+	})
+	armed.Store(true)
+	edited := make(chan error, 1)
+	go func() {
+		title := "edited"
+		_, err := h.d.issues.update(ctx, rpc.IssueUpdateParams{ID: "bd-a1", Title: &title})
+		edited <- err
+	}()
+	<-held // the edit's put is being applied; the edit holds the service's lock until it is durable
+	handed := make(chan struct{})
+	created := make(chan error, 1)
+	go func() {
+		h.d.issues.createAsync(ctx, rpc.IssueCreateParams{Title: "meanwhile"}, func(_ *rpc.IssueResult, err error) { created <- err })
+		close(handed)
+	}()
+	select {
+	case <-handed:
+	case <-time.After(2 * time.Second):
+		t.Error("the create waited for the edit's commit before reaching the engine")
+	}
+	close(release)
+	if err := <-edited; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -27,7 +27,9 @@ type issueService struct {
 
 	fresh freshPushes // rendered pushes of issues just created
 
-	// The id prefix, computed once and again when config.yaml changes (guarded by mu).
+	// The id prefix, computed once and again when config.yaml changes. Its own lock: a create (served
+	// on its connection's reader) must not wait behind an edit holding mu over a commit.
+	prefixMu    sync.Mutex
 	prefixVal   string
 	prefixMtime time.Time
 	prefixSet   bool
@@ -255,9 +257,7 @@ func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParam
 	}
 	prefix := ""
 	if p.ID == "" {
-		s.mu.Lock()
 		prefix = s.prefix(ctx)
-		s.mu.Unlock()
 	}
 	return is, prefix, nil
 }
@@ -339,8 +339,10 @@ const idTries = 70
 var candidateID = func(prefix string, n int) string { return prefix + "-" + randBase36(4+n/10) } // a variable for tests
 
 // prefix is the issue prefix: config.yaml's issue-prefix, else the first stored id's, else "gtc".
-// It is cached until config.yaml's modification time changes; callers hold s.mu.
+// It is cached until config.yaml's modification time changes.
 func (s *issueService) prefix(ctx context.Context) string {
+	s.prefixMu.Lock()
+	defer s.prefixMu.Unlock()
 	var mtime time.Time
 	if st, err := os.Stat(s.d.cfg.BeadsDir() + "/config.yaml"); err == nil {
 		mtime = st.ModTime()
