@@ -9,7 +9,7 @@ import (
 )
 
 // TestLoadtestAgainstRunningServer runs `gtc loadtest --addr` on a live coordinator: the JSON report
-// counts every issue completed with no correctness error, and --cpuprofile (used by make pgo) leaves a
+// has every issue closed with no correctness error, and --cpuprofile (used by make pgo) leaves a
 // pprof profile (gzip-compressed protobuf) of the load generator.
 func TestLoadtestAgainstRunningServer(t *testing.T) {
 	dir := newWorkspace(t)
@@ -33,9 +33,11 @@ func TestLoadtestAgainstRunningServer(t *testing.T) {
 	if r.Agents != 3 || r.Issues != 12 {
 		t.Errorf("agents/issues = %d/%d, want 3/12", r.Agents, r.Issues)
 	}
-	if done := r.CompletionsPerSec * r.DurationS; done < 11.5 || done > 12.5 {
-		t.Errorf("completed %.1f issues (%.1f/s over %.3f s), want 12", done, r.CompletionsPerSec, r.DurationS)
+	if r.CompletionsPerSec <= 0 || r.DurationS <= 0 {
+		t.Errorf("%.1f completions/s over %.3f s", r.CompletionsPerSec, r.DurationS)
 	}
+	// every issue closed exactly once in the final state read back over RPC (lost_issues counts those
+	// that are not)
 	if r.Errors+r.Doubles+r.Lost+r.LostCompletions != 0 {
 		t.Errorf("correctness counts %+v, want all zero", r)
 	}
