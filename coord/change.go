@@ -20,10 +20,14 @@ type IssuePut struct {
 	// Raw is the record's exact JSONL bytes (no newline) when it came from the file; nil keeps
 	// the stored raw record (export patches it from Issue) or, for a new issue, makes export build one.
 	Raw []byte
-	// FromImport is true when the file is the source: the record is not marked for export. An imported
-	// record older (updated_at) than the scheduler's current state of that issue is skipped: gtc changed
-	// the issue after the file was read, and the next export writes gtc's version.
+	// FromImport is true when the file is the source: the record is not marked for export (unless
+	// Merged). An imported record older (updated_at) than the scheduler's current state of that issue
+	// is skipped: gtc changed the issue after the file was read, and the next export writes gtc's version.
 	FromImport bool
+	// Merged marks an import whose issue holds more than the file's line (the import's merge kept
+	// labels, dependencies or comments the line lacks): it is marked for export like a protocol change,
+	// and skipped like any import when older than the scheduler's state.
+	Merged bool
 	// KeepState says the caller did not mean to change the fields the scheduler owns (status, assignee,
 	// close reason, closed_at, started_at): they are taken from the scheduler's current state, so an
 	// edit made from an earlier read (a comment, a label) cannot undo a completion or a new lease.

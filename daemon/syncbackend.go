@@ -23,7 +23,7 @@ func (b syncBackend) ApplyImport(ctx context.Context, recs []beads.ImportedRecor
 		n := min(chunk, len(recs))
 		puts := make([]coord.IssuePut, n)
 		for i, r := range recs[:n] {
-			puts[i] = coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: !r.Dirty}
+			puts[i] = coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: true, Merged: r.Dirty}
 		}
 		var forget func()
 		if b.fresh != nil {

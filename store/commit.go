@@ -529,10 +529,10 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 	if _, err := t.exec(wIssuePut, is.ID, is.Status, is.Priority, is.IssueType, is.Assignee,
 		fmtTime(is.CreatedAt), fmtTime(is.UpdatedAt), fmtTimePtr(is.StartedAt), fmtTimePtr(is.ClosedAt),
 		is.CloseReason, string(labels), fmtTimePtr(is.DeferUntil), boolInt(is.Pinned), boolInt(is.Ephemeral),
-		boolInt(!c.FromImport)); err != nil {
+		boolInt(!c.FromImport || c.Merged)); err != nil {
 		return fmt.Errorf("put issue %s: %w", is.ID, err)
 	}
-	t.marks = append(t.marks, dirtyMark{id: is.ID, dirty: !c.FromImport})
+	t.marks = append(t.marks, dirtyMark{id: is.ID, dirty: !c.FromImport || c.Merged})
 	if _, err := t.exec(wBodyPut, is.ID, raw, body); err != nil {
 		return fmt.Errorf("put issue %s body: %w", is.ID, err)
 	}

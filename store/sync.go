@@ -101,7 +101,7 @@ func (db *DB) ImportIssues(ctx context.Context, recs []beads.ImportedRecord) err
 	}
 	changes := make([]coord.Change, len(recs))
 	for i, r := range recs {
-		changes[i] = coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: !r.Dirty}
+		changes[i] = coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: true, Merged: r.Dirty}
 	}
 	if err := db.Commit(ctx, changes); err != nil {
 		return fmt.Errorf("import %d issues: %w", len(recs), err)
