@@ -174,7 +174,9 @@ func (s *Syncer) importLocked(ctx context.Context, data []byte, sha string) (Imp
 	if err != nil {
 		return st, fmt.Errorf("import %s: read sync meta: %w", s.path, err)
 	}
-	meta.ReadSHA = sha
+	// The file read is now the reference; gtc's earlier write is not "known" any more: should the file
+	// be reverted to it (git checkout), what this import brought must be read back or written again.
+	meta.ReadSHA, meta.WrittenSHA = sha, sha
 	if err := s.b.SetSyncMeta(ctx, meta); err != nil {
 		return st, fmt.Errorf("import %s: store sync meta: %w", s.path, err)
 	}
