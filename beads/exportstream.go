@@ -379,7 +379,7 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 			inFile = append(inFile, id)
 		}
 	}
-	return e.fetch(inFile, func(got map[string]*StoredRecord, chunk []string) error {
+	return e.fetch(inFile, false, func(got map[string]*StoredRecord, chunk []string) error {
 		for _, id := range chunk {
 			d := got[id]
 			if d == nil {
@@ -438,12 +438,18 @@ func (e *streamExport) fingerprint(is *Issue) string {
 	return b.String()
 }
 
-// fetch reads the dirty records among ids a chunk at a time.
-func (e *streamExport) fetch(ids []string, fn func(got map[string]*StoredRecord, chunk []string) error) error {
+// fetch reads the dirty records among ids a chunk at a time (with their stored raw bytes if withRaw).
+func (e *streamExport) fetch(ids []string, withRaw bool, fn func(got map[string]*StoredRecord, chunk []string) error) error {
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), streamChunkLines)]
 		ids = ids[len(chunk):]
-		recs, err := e.dirtyByID(chunk)
+		var recs []StoredRecord
+		var err error
+		if withRaw {
+			recs, err = e.look.DirtyByID(e.ctx, chunk)
+		} else {
+			recs, err = e.dirtyByID(chunk)
+		}
 		if err != nil {
 			return fmt.Errorf("export %s: load dirty records: %w", e.s.path, err)
 		}
@@ -467,7 +473,9 @@ func (e *streamExport) fetchNew() error {
 		}
 	}
 	e.news, e.newTombs = nil, nil
-	return e.fetch(missing, func(got map[string]*StoredRecord, chunk []string) error {
+	// with their stored bytes: a record whose line left the file (a checkout, a hard delete) goes back
+	// with the keys gtc does not model
+	return e.fetch(missing, true, func(got map[string]*StoredRecord, chunk []string) error {
 		for _, id := range chunk {
 			d := got[id]
 			if d == nil {
@@ -477,11 +485,11 @@ func (e *streamExport) fetchNew() error {
 				e.newTombs = append(e.newTombs, ExportedRecord{ID: id, Rev: d.Rev})
 				continue
 			}
-			rec, err := NewRecord(d.Issue, e.prof)
+			rec, err := recordOf(d, e.prof)
 			if err != nil {
 				return fmt.Errorf("export %s: %w", e.s.path, err)
 			}
-			rec.issue = nil
+			rec.issue, rec.members, rec.scanned = nil, nil, false
 			e.news = append(e.news, pendingRec{rec: rec, key: rec.sortKey(), rev: d.Rev})
 		}
 		return nil

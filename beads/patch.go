@@ -212,6 +212,19 @@ func (r *Record) Apply(is Issue, p Profile) (changed bool, err error) {
 	return r.patch(r.issue, &is, p, false)
 }
 
+// recordOf is the line of a stored record the file does not hold: its stored bytes (as last imported
+// or exported) patched with its current view, so the keys gtc does not model go back with it, or a new
+// record when it has no usable stored bytes (never written, or not an issue record of that id).
+func recordOf(d *StoredRecord, p Profile) (*Record, error) {
+	if len(d.Raw) > 0 {
+		r := &Record{Kind: KindIssue, ID: d.ID, raw: bytes.Clone(d.Raw)}
+		if _, err := r.Apply(d.Issue, p); err == nil {
+			return r, nil
+		}
+	}
+	return NewRecord(d.Issue, p)
+}
+
 // NewRecord builds the canonical record bd would write for a new issue under profile p.
 func NewRecord(is Issue, p Profile) (*Record, error) {
 	if is.ID == "" {

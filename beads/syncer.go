@@ -412,7 +412,7 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 				}
 				rec.issue, rec.members, rec.scanned = nil, nil, false // views are rebuilt on demand
 			default:
-				rec, err = NewRecord(d.Issue, f.Profile)
+				rec, err = recordOf(&d, f.Profile)
 				if err != nil {
 					return st, fmt.Errorf("export %s: %w", s.path, err)
 				}
