@@ -333,9 +333,10 @@ func (c *core) refresh(it *issue) {
 	c.counts[cls]++
 	it.cls = uint8(cls)
 	if cls == clsReady {
-		if it.hpos < 0 {
-			c.needDispatch = true
-		} else {
+		// a dispatch pass follows even when the issue was ready already: a new label or type may match
+		// an idle worker's or a parked claim's filters
+		c.needDispatch = true
+		if it.hpos >= 0 {
 			c.heapDel(it) // key or labels may have changed
 		}
 		c.heapAdd(it)

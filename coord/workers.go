@@ -119,6 +119,7 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 		c.event("worker_connected", "", "", h.Name, strconv.Itoa(len(out))+" leases resumed")
 	}
 	c.enqueue(w)
+	c.needDispatch = true // a worker already queued (reconnecting with other filters) is not enqueued again
 	c.mergeConnected(w)
 	return out, nil
 }
