@@ -47,6 +47,9 @@ type Engine struct {
 	abandoned map[uint64]bool // claims whose caller left while their match was being committed
 	kick      bool            // finish changed the core: apply (and commit) again even without input
 	retryAt   time.Time       // after a failed commit, timer-driven steps wait until then
+	// redispatch: the core was rebuilt; at retryAt it dispatches even if no timer is due and no
+	// request comes (the rebuilt core may hold ready work and idle workers, and no timer for them)
+	redispatch bool
 
 	mu     sync.Mutex
 	health error
@@ -140,6 +143,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		t, ok := e.core.nextDeadline()
 		if e.stale != nil {
 			t, ok = e.retryAt, true // the next try to rebuild from the store
+		} else if e.redispatch && (!ok || e.retryAt.Before(t)) {
+			t, ok = e.retryAt, true // a core rebuilt after a failed commit hands out its work, timer due or not
 		}
 		if ok {
 			if t.Before(e.retryAt) {
@@ -232,6 +237,7 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 		p = &pending{start: start}
 	}
 	c := e.core
+	e.redispatch = false // the dispatch below is the one a rebuild asked for
 	c.tick(now)
 	for _, r := range batch {
 		r.err = r.apply(c, now)
@@ -342,13 +348,25 @@ func (e *Engine) rebuild(now time.Time) {
 	}
 	e.stale = nil
 	hw, nextWaiter := e.core.hw, e.core.nextWaiter
+	old := e.core
 	e.core = newCore(e.cfg, snap, now)
+	// The server stayed up: a disconnected worker's grace keeps the start it had (the store does not
+	// hold it, and a rebuild would restart it at every failed commit, keeping a dead worker's leases).
+	for name, w := range e.core.workers {
+		if ow := old.workers[name]; ow != nil && !ow.connected && !ow.disconnectedAt.IsZero() && ow.disconnectedAt.Before(now) {
+			if _, open := e.sessions[name]; !open {
+				w.disconnectedAt = ow.disconnectedAt
+				e.core.addTimer(ow.disconnectedAt.Add(e.cfg.Grace), timerGrace, name)
+			}
+		}
+	}
 	e.core.hw, e.core.nextWaiter = hw, nextWaiter // waiter ids are never reused
 	e.core.needMerge = true
 	for name, s := range e.sessions {
 		e.core.reattach(name, s)
 	}
 	e.core.needDispatch = true
+	e.redispatch = true
 }
 
 func (e *Engine) failWaiters(err error) {
