@@ -2,6 +2,7 @@ package coord
 
 import (
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/gastown/gtc/beads"
@@ -230,6 +231,18 @@ func (c *core) keepState(is *beads.Issue, it *issue) {
 	is.Status, is.Assignee, is.CloseReason = status, c.str(it.assignee), c.str(it.closeReason)
 	if it.startedAt != nil {
 		is.StartedAt = it.startedAt
+	}
+	// The dead-letter label is the scheduler's too: a read from before a dead-letter must not drop it
+	// (the issue would stay blocked, neither ready nor dead-lettered), one from before a revival must
+	// not bring it back.
+	if f := c.cfg.FailedLabel; f != "" {
+		switch now, in := hasLabel(it.labels(), f), hasLabel(is.Labels, f); {
+		case now && !in:
+			is.Labels = append(slices.Clone(is.Labels), f)
+			slices.Sort(is.Labels)
+		case !now && in:
+			is.Labels = slices.DeleteFunc(slices.Clone(is.Labels), func(l string) bool { return l == f })
+		}
 	}
 }
 
