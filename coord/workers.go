@@ -31,10 +31,11 @@ func (c *core) workerState(w *worker) string {
 	switch {
 	case !w.connected:
 		return WorkerGone
+	case w.draining:
+		// before stalled: the state column is what keeps a drain across a rebuild of the core
+		return WorkerDraining
 	case w.stalled:
 		return WorkerStalled
-	case w.draining:
-		return WorkerDraining
 	case len(w.leases) > 0:
 		return WorkerBusy
 	}
