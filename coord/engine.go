@@ -50,6 +50,9 @@ type Engine struct {
 	// redispatch: the core was rebuilt; at retryAt it dispatches even if no timer is due and no
 	// request comes (the rebuilt core may hold ready work and idle workers, and no timer for them)
 	redispatch bool
+	// releasing: leases handed to claims whose caller left, to give back; applied with the next batch,
+	// and again after a failed commit that lost them (the claim's caller is gone: nobody else would)
+	releasing []Lease
 
 	mu     sync.Mutex
 	health error
@@ -212,10 +215,11 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // pending is a batch applied to the core whose changes are not committed yet.
 type pending struct {
-	batch   []*request
-	changes []Change
-	effects []outEffect
-	start   time.Time // when its first request was applied (for OnStep)
+	batch    []*request
+	changes  []Change
+	effects  []outEffect
+	releases []Lease   // abandoned claims' leases given back in this batch (see Engine.releasing)
+	start    time.Time // when its first request was applied (for OnStep)
 }
 
 // apply runs requests (and the timers due) against the core and adds the outcome to p (nil: a new batch).
@@ -242,6 +246,11 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	for _, r := range batch {
 		r.err = r.apply(c, now)
 	}
+	for _, l := range e.releasing {
+		_, _ = c.release(now, l.Worker, l.ID, l.Epoch, "claim abandoned") // refused when it has ended since
+	}
+	p.releases = append(p.releases, e.releasing...)
+	e.releasing = nil
 	c.dispatch(now)
 	c.dispatchMerges(now)
 	changes, effects := c.take()
@@ -268,6 +277,11 @@ func (e *Engine) fail(p *pending, err error) {
 func (e *Engine) finish(p *pending, err error, next *pending) bool {
 	if err != nil {
 		e.rollback(e.clk.Now(), err)
+		// the gives-back of abandoned claims went with the lost batches: they are applied again
+		e.releasing = append(e.releasing, p.releases...)
+		if next != nil {
+			e.releasing = append(e.releasing, next.releases...)
+		}
 		uerr := &Error{Code: EUnavailable, Message: "storage failed; retry later", Err: err}
 		e.fail(p, uerr)
 		if next != nil {
@@ -300,8 +314,8 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 				delete(e.waiters, x.waiter)
 				if e.abandoned[x.waiter] {
 					delete(e.abandoned, x.waiter)
-					if x.a != nil { // nobody waits for it any more: give it back (committed with the next batch)
-						_, _ = e.core.release(e.clk.Now(), x.a.Lease.Worker, x.a.Lease.ID, x.a.Lease.Epoch, "claim abandoned")
+					if x.a != nil { // nobody waits for it any more: give it back (with the next batch)
+						e.releasing = append(e.releasing, x.a.Lease)
 						e.kick = true
 					}
 					continue
@@ -571,8 +585,8 @@ func (e *Engine) Claim(ctx context.Context, worker string, f *Filters, wait time
 	}
 	if a != nil && ctx.Err() != nil {
 		_ = e.do(context.WithoutCancel(ctx), func(c *core, now time.Time) error {
-			_, err := c.release(now, worker, a.Lease.ID, a.Lease.Epoch, "claim abandoned")
-			return err
+			e.releasing = append(e.releasing, a.Lease) // given back in this batch, and again if it is lost
+			return nil
 		}, nil)
 		return nil, &Error{Code: EUnavailable, Message: "claim abandoned", Err: ctx.Err()}
 	}
@@ -593,8 +607,7 @@ func (e *Engine) Claim(ctx context.Context, worker string, f *Filters, wait time
 		select {
 		case r := <-ch:
 			if r.a != nil {
-				_, err := c.release(now, worker, r.a.Lease.ID, r.a.Lease.Epoch, "claim abandoned")
-				return err
+				e.releasing = append(e.releasing, r.a.Lease) // given back in this batch, and again if it is lost
 			}
 		default:
 			// Matched in a batch whose commit is still under way: finish releases it when it lands.
