@@ -44,13 +44,7 @@ func (c *idemCache) do(ctx context.Context, key string, run func() ([]byte, erro
 			return nil, coord.Errorf(coord.EUnavailable, "connection closed while the first attempt ran")
 		}
 	}
-	e := &idemEntry{key: key, done: make(chan struct{})}
-	e.elem = c.ll.PushFront(e)
-	c.m[key] = e
-	for c.ll.Len() > c.max {
-		old := c.ll.Remove(c.ll.Back()).(*idemEntry)
-		delete(c.m, old.key)
-	}
+	e := c.insert(key)
 	c.mu.Unlock()
 
 	func() {
@@ -87,13 +81,7 @@ func (c *idemCache) doAsync(key string, run func(finish func([]byte, error)), re
 		reply(res, err)
 		return
 	}
-	e := &idemEntry{key: key, done: make(chan struct{})}
-	e.elem = c.ll.PushFront(e)
-	c.m[key] = e
-	for c.ll.Len() > c.max {
-		old := c.ll.Remove(c.ll.Back()).(*idemEntry)
-		delete(c.m, old.key)
-	}
+	e := c.insert(key)
 	c.mu.Unlock()
 	var once sync.Once
 	finish := func(res []byte, err error) {
@@ -111,6 +99,18 @@ func (c *idemCache) doAsync(key string, run func(finish func([]byte, error)), re
 		}
 	}()
 	run(finish)
+}
+
+// insert adds a running first attempt for key, dropping the least recently used beyond max; c.mu is held.
+func (c *idemCache) insert(key string) *idemEntry {
+	e := &idemEntry{key: key, done: make(chan struct{})}
+	e.elem = c.ll.PushFront(e)
+	c.m[key] = e
+	for c.ll.Len() > c.max {
+		old := c.ll.Remove(c.ll.Back()).(*idemEntry)
+		delete(c.m, old.key)
+	}
+	return e
 }
 
 // decide records the first attempt's outcome, wakes everyone waiting for it, and forgets outcomes that
