@@ -276,6 +276,7 @@ func TestPropertyScheduler(t *testing.T) {
 		m.commit()
 		for i, n := 0, rapid.IntRange(1, 60).Draw(t, "steps"); i < n; i++ {
 			m.step(t)
+			m.checkLive(t)
 		}
 	})
 }
