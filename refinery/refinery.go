@@ -108,7 +108,9 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 			return Result{}, fmt.Errorf("fetch %s in %s: %w", remote, repoDir, err)
 		}
 	}
-	base, err := g.resolve(ctx, hasRemote, remote, req.Target)
+	// The target comes from the remote when there is one: the local branch of that name is the
+	// refinery's own checkout, which would bring a branch deleted on the remote back to life.
+	base, err := g.resolve(ctx, hasRemote, remote, req.Target, !hasRemote)
 	if err != nil {
 		return Result{}, fmt.Errorf("target %s: %w", req.Target, err)
 	}
@@ -118,7 +120,7 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 			return Result{}, fmt.Errorf("commit %s not found in %s: %w", req.Commit, repoDir, err)
 		}
 		src = strings.TrimSpace(src)
-	} else if src, err = g.resolve(ctx, hasRemote, remote, req.Branch); err != nil {
+	} else if src, err = g.resolve(ctx, hasRemote, remote, req.Branch, true); err != nil {
 		return Result{}, fmt.Errorf("branch %s: %w", req.Branch, err)
 	}
 	if _, err := g.run(ctx, "checkout", "-q", "-B", req.Target, base); err != nil {
@@ -153,6 +155,9 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 	if gate != "" {
 		out, gerr := r.runGate(ctx, repoDir, gate, req)
 		res.GateOutput = out
+		// What the gate wrote (a regenerated lock file, build output not ignored) is not part of the
+		// merge and would leave the next merge refusing a dirty tree: the work tree goes back to HEAD.
+		g.clean(ctx)
 		if gerr != nil {
 			g.undo(ctx, pre)
 			if ctx.Err() != nil {
@@ -303,11 +308,14 @@ func (g *gitRunner) hasRemote(ctx context.Context, name string) (bool, error) {
 	return false, nil
 }
 
-// resolve finds branch as the remote's copy (when there is a remote) or a local branch.
-func (g *gitRunner) resolve(ctx context.Context, hasRemote bool, remote, branch string) (string, error) {
-	refs := []string{"refs/heads/" + branch}
+// resolve finds branch as the remote's copy (when there is a remote), then, if local, as a local branch.
+func (g *gitRunner) resolve(ctx context.Context, hasRemote bool, remote, branch string, local bool) (string, error) {
+	var refs []string
 	if hasRemote {
-		refs = append([]string{"refs/remotes/" + remote + "/" + branch}, refs...)
+		refs = append(refs, "refs/remotes/"+remote+"/"+branch)
+	}
+	if local {
+		refs = append(refs, "refs/heads/"+branch)
 	}
 	for _, ref := range refs {
 		if out, err := g.run(ctx, "rev-parse", "--verify", "-q", ref+"^{commit}"); err == nil {
@@ -339,6 +347,14 @@ func (g *gitRunner) conflicts(ctx context.Context, base, src string) ([]string, 
 }
 
 // undo puts the target back where it was before the merge; it runs even when ctx is done.
+// clean puts the work tree back to HEAD: tracked files reset, untracked ones (not ignored) removed.
+func (g *gitRunner) clean(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, _ = g.run(ctx, "reset", "-q", "--hard", "HEAD")
+	_, _ = g.run(ctx, "clean", "-q", "-f", "-d")
+}
+
 func (g *gitRunner) undo(ctx context.Context, pre string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()

@@ -255,3 +255,52 @@ func TestMergeRefusals(t *testing.T) {
 		t.Errorf("dirty workspace: %v", err)
 	}
 }
+
+// TestGateEditsDoNotWedgeNextMerge: a gate that rewrites a tracked file and leaves an untracked one
+// (a regenerated lock file, build output) does not leave the work tree dirty: the next merge runs.
+func TestGateEditsDoNotWedgeNextMerge(t *testing.T) {
+	dir := newRepo(t)
+	branch(t, dir, "w1", map[string]string{"new1.txt": "1\n"})
+	branch(t, dir, "w2", map[string]string{"new2.txt": "2\n"})
+	ctx := context.Background()
+	res, err := Merge(ctx, dir, Request{Branch: "w1", IssueID: "gt-1", Worker: "w"}, "echo regenerated >> a.txt && echo x > gate-output.txt")
+	if err != nil || !res.Merged {
+		t.Fatalf("first merge: %+v %v", res, err)
+	}
+	if st := git(t, dir, "status", "--porcelain"); strings.TrimSpace(st) != "" {
+		t.Fatalf("work tree after a gate that wrote files: %q", st)
+	}
+	if res, err := Merge(ctx, dir, Request{Branch: "w2", IssueID: "gt-2", Worker: "w"}, "true"); err != nil || !res.Merged {
+		t.Fatalf("next merge: %+v %v", res, err)
+	}
+}
+
+// TestDeletedRemoteTargetNotRecreated: a target branch deleted on the remote is not merged onto from
+// the refinery's stale local copy and pushed back into existence: the merge fails.
+func TestDeletedRemoteTargetNotRecreated(t *testing.T) {
+	bare := filepath.Join(t.TempDir(), "remote.git")
+	seed := newRepo(t)
+	git(t, filepath.Dir(bare), "init", "-q", "--bare", "-b", "main", bare)
+	git(t, seed, "remote", "add", "origin", bare)
+	git(t, seed, "push", "-q", "origin", "main")
+	git(t, seed, "push", "-q", "origin", "main:release")
+	ws := filepath.Join(t.TempDir(), "ws")
+	git(t, filepath.Dir(ws), "clone", "-q", bare, ws)
+	git(t, seed, "checkout", "-q", "-b", "f1", "main")
+	commit(t, seed, "f1", map[string]string{"f1.txt": "1\n"})
+	git(t, seed, "push", "-q", "origin", "f1")
+	ctx := context.Background()
+	if res, err := Merge(ctx, ws, Request{Branch: "f1", Target: "release", IssueID: "gt-1"}, ""); err != nil || !res.Merged {
+		t.Fatalf("first: %+v %v", res, err)
+	}
+	git(t, bare, "branch", "-D", "release") // retired on the remote; a second request for it is still queued
+	git(t, seed, "checkout", "-q", "-b", "f2", "main")
+	commit(t, seed, "f2", map[string]string{"f2.txt": "2\n"})
+	git(t, seed, "push", "-q", "origin", "f2")
+	if res, err := Merge(ctx, ws, Request{Branch: "f2", Target: "release", IssueID: "gt-2"}, ""); err == nil || res.Merged {
+		t.Fatalf("merge onto a target deleted on the remote: %+v %v; remote branches %q", res, err, git(t, bare, "branch", "--list"))
+	}
+	if b := git(t, bare, "branch", "--list", "release"); strings.TrimSpace(b) != "" {
+		t.Fatalf("the deleted target is back on the remote: %q", b)
+	}
+}
