@@ -314,6 +314,9 @@ func (c *core) complete(now time.Time, name, id string, epoch int64, r SessionRe
 			c.emitState(it, nil)
 			c.recompute(c.affected(it.id, c.parentsOf(it)))
 		}
+		if r.Outcome == OutcomeCodeComplete {
+			c.mergeDecidedDuring(it, l)
+		}
 	default:
 		msg := r.Error
 		if msg == "" {

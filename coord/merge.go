@@ -86,6 +86,9 @@ type MergeQueue interface {
 	Merging(refinery string) []MergeRequest
 	// Stats counts pending and merging requests.
 	Stats() (pending, merging int)
+	// Decided returns what the newest finished request of an issue meant for it (merged, or failed
+	// with ReopenIssue), when the issue has no live request and the request is still remembered.
+	Decided(issueID string) (MergeDecision, bool)
 }
 
 // mergePush hands a merge slot to a refinery's session.
@@ -243,7 +246,9 @@ func (c *core) mergeCancel(now time.Time, id, reason string) (MergeRequest, erro
 }
 
 // applyDecisions applies what merge steps mean for their issues: rework reopens the issue (label
-// Config.ReworkLabel); a merge closes an issue left in Config.CodeCompleteStatus.
+// Config.ReworkLabel); a merge closes an issue left in Config.CodeCompleteStatus. An issue under a
+// lease is left alone; when that lease is the submitter's own session, its completion applies the
+// decision (mergeDecidedDuring).
 func (c *core) applyDecisions(ds []MergeDecision) {
 	for _, d := range ds {
 		it := c.issues[d.Request.IssueID]
@@ -269,6 +274,18 @@ func (c *core) applyDecisions(ds []MergeDecision) {
 			c.emitState(it, nil)
 			c.recompute(c.affected(it.id, c.parentsOf(it)))
 		}
+	}
+}
+
+// mergeDecidedDuring applies, as lease l of it ends code complete, a merge outcome decided while l was
+// live (the agent submitted its branch and the refinery finished before the agent reported): the
+// merge closes the issue (if it waits in Config.CodeCompleteStatus), a failed one reopens it.
+func (c *core) mergeDecidedDuring(it *issue, l *Lease) {
+	if c.mq == nil {
+		return
+	}
+	if d, ok := c.mq.Decided(it.id); ok && !d.Request.UpdatedAt.Before(l.CreatedAt) {
+		c.applyDecisions([]MergeDecision{d})
 	}
 }
 

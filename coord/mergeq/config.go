@@ -23,7 +23,7 @@ type Config struct {
 	// MaxRetryPenalty caps the total retry penalty. Default 5m.
 	MaxRetryPenalty time.Duration
 	// KeepIssueOnConflict disables the rework decision: by default a merge that fails with conflicts
-	// (or a failing gate) asks the core to reopen the issue.
+	// (or a failing gate, or out of attempts) asks the core to reopen the issue.
 	KeepIssueOnConflict bool
 	// KeepDone is how many finished (merged, failed, cancelled) requests stay queryable in memory. Default 1000.
 	KeepDone int

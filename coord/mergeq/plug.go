@@ -81,6 +81,12 @@ func (p Plug) Cancel(now time.Time, id, reason string) (coord.MergeRequest, []co
 	return p.Q.Cancel(now, id, reason)
 }
 
+// Decided returns what the newest finished request of an issue meant for it, when none is live.
+func (p Plug) Decided(issueID string) (coord.MergeDecision, bool) {
+	d, ok := p.Q.Decided(issueID)
+	return decision(d), ok
+}
+
 // NextDeadline is the earliest slot deadline.
 func (p Plug) NextDeadline() (time.Time, bool) { return p.Q.NextDeadline() }
 

@@ -416,6 +416,29 @@ func (q *Queue) CancelIssue(now time.Time, issueID, reason string) (coord.MergeR
 	return r, ch, err == nil
 }
 
+// Decided returns what the newest finished request of an issue (still remembered, KeepDone) meant for
+// it, when the issue has no live request: merged, or failed (reopen for rework unless
+// KeepIssueOnConflict). A cancelled request decides nothing.
+func (q *Queue) Decided(issueID string) (Decision, bool) {
+	if _, live := q.byIssue[issueID]; live {
+		return Decision{}, false
+	}
+	for i := len(q.doneOrder) - 1; i >= 0; i-- {
+		e := q.done[q.doneOrder[i]]
+		if e == nil || e.req.IssueID != issueID {
+			continue
+		}
+		switch e.req.State {
+		case StateMerged:
+			return Decision{Request: cloneReq(e.req)}, true
+		case StateFailed:
+			return Decision{Request: cloneReq(e.req), ReopenIssue: !q.cfg.KeepIssueOnConflict, Reason: e.req.Error}, true
+		}
+		return Decision{}, false
+	}
+	return Decision{}, false
+}
+
 // NextDeadline is the earliest slot lease deadline, for the core's timer.
 func (q *Queue) NextDeadline() (time.Time, bool) {
 	var best time.Time
@@ -475,7 +498,11 @@ func (q *Queue) holder(id string, epoch int64, what string) (*entry, error) {
 func (q *Queue) retry(now time.Time, e *entry, reason, kind, actor string) (Decision, []coord.Change) {
 	e.req.Attempts++
 	if e.req.Attempts >= q.cfg.MaxAttempts {
-		return q.fail(now, e, fmt.Sprintf("%s (attempt %d of %d)", reason, e.req.Attempts, q.cfg.MaxAttempts), actor)
+		// out of attempts: the issue goes back for rework like after a conflict, instead of staying
+		// code complete with nothing left to merge it
+		d, ch := q.fail(now, e, fmt.Sprintf("%s (attempt %d of %d)", reason, e.req.Attempts, q.cfg.MaxAttempts), actor)
+		d.ReopenIssue = !q.cfg.KeepIssueOnConflict
+		return d, ch
 	}
 	delete(q.merging, e.req.ID)
 	e.req.State = StatePending

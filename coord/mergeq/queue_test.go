@@ -376,7 +376,8 @@ func TestFailureDecisions(t *testing.T) {
 		{"gate failure reopens", Config{}, []Failure{{Reason: "tests failed", Rework: true}}, StateFailed, true, 1},
 		{"conflict kept", Config{KeepIssueOnConflict: true}, []Failure{{Conflicts: []string{"x.go"}}}, StateFailed, false, 1},
 		{"transient retries", Config{}, []Failure{{Reason: "push rejected"}}, StatePending, false, 1},
-		{"transient exhausts", Config{}, []Failure{{Reason: "e1"}, {Reason: "e2"}, {Reason: "e3"}}, StateFailed, false, 3},
+		{"transient exhausts, reopens", Config{}, []Failure{{Reason: "e1"}, {Reason: "e2"}, {Reason: "e3"}}, StateFailed, true, 3},
+		{"transient exhausts, kept", Config{KeepIssueOnConflict: true}, []Failure{{Reason: "e1"}, {Reason: "e2"}, {Reason: "e3"}}, StateFailed, false, 3},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
