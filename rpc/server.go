@@ -117,7 +117,8 @@ const maxRefusing = 64
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("rpc: server closed")
 
-// Serve accepts connections on l until l fails or Shutdown is called. Unix-socket peers are trusted;
+// Serve accepts connections on l until l is closed or Shutdown is called (other accept errors, such as
+// running out of file descriptors, are retried with backoff). Unix-socket peers are trusted;
 // peers on any other network must present the token in hello.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
@@ -144,16 +145,18 @@ func (s *Server) Serve(l net.Listener) error {
 			if closed {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				s.mu.Lock()
-				s.listeners[l] = struct{}{}
-				s.mu.Unlock()
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Anything else (out of file descriptors: EMFILE, ENFILE; ECONNABORTED; a timeout) passes:
+			// retry with backoff. Returning would leave the socket in place with nobody accepting.
+			s.opts.Logger.Warn("rpc: accept failed; retrying", "err", err)
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			time.Sleep(delay)
+			s.mu.Lock()
+			s.listeners[l] = struct{}{}
+			s.mu.Unlock()
+			continue
 		}
 		delay = 0
 		s.mu.Lock()
