@@ -34,6 +34,11 @@ type Config struct {
 	MaxMessageBytes int
 	// MaxConns caps concurrent connections. Defaults to 10,000.
 	MaxConns int
+	// HTTPMaxConns caps concurrent HTTP connections (the ones over it wait to be accepted). Defaults to 256.
+	HTTPMaxConns int
+	// HTTPIdleTimeout closes a kept-alive HTTP connection idle that long; a request (headers and body)
+	// must arrive within HTTPReadTimeout. Default 60s and 30s.
+	HTTPIdleTimeout, HTTPReadTimeout time.Duration
 	// IdleTimeout disconnects a peer that sends nothing for that long. Defaults to 5m.
 	IdleTimeout time.Duration
 	// WriteTimeout disconnects a peer that does not read its messages for that long. Defaults to 10s.
@@ -74,6 +79,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Pushers <= 0 {
 		c.Pushers = 4
+	}
+	if c.HTTPMaxConns <= 0 {
+		c.HTTPMaxConns = 256
+	}
+	if c.HTTPIdleTimeout <= 0 {
+		c.HTTPIdleTimeout = time.Minute
+	}
+	if c.HTTPReadTimeout <= 0 {
+		c.HTTPReadTimeout = 30 * time.Second
 	}
 	if c.Clock == nil {
 		c.Clock = coord.RealClock{}

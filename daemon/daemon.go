@@ -20,6 +20,7 @@ import (
 	"github.com/gastown/gtc/store"
 	"github.com/gofrs/flock"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/netutil"
 )
 
 // Daemon is one running coordinator for one workspace.
@@ -214,11 +215,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.log.Info("listening", "network", l.Addr().Network(), "addr", l.Addr().String())
 	}
 	if d.httpLn != nil {
-		d.httpSrv = &http.Server{Handler: d.httpMux(), ReadHeaderTimeout: 10 * time.Second}
+		// Bounded like the socket listeners: a request must arrive in time, an idle kept-alive connection
+		// is closed, and connections over the cap wait to be accepted (they cannot use up descriptors).
+		d.httpSrv = &http.Server{Handler: d.httpMux(), ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout: d.cfg.HTTPReadTimeout, IdleTimeout: d.cfg.HTTPIdleTimeout}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := d.httpSrv.Serve(d.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := d.httpSrv.Serve(netutil.LimitListener(d.httpLn, d.cfg.HTTPMaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.log.Error("http stopped", "err", err)
 			}
 		}()
