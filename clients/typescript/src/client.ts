@@ -523,9 +523,18 @@ export class GtcClient extends EventEmitter {
         }
       }
     }
+    const before = new Set(this.running.keys());
     for (const a of leases) this.adopt(a);
     // The interval may have changed, and leases pushed before hello's reply started with the default.
     for (const r of this.running.values()) this.startBeats(r);
+    // A lease handed back as pushed was never acked (the ack was lost with the connection, or the
+    // process restarted): a heartbeat naming it acks it now, before its ack deadline, not at the
+    // first beat interval (the heartbeat timeout / 3, later than the ack timeout by default). Those
+    // adopt just started were acked by start.
+    for (const a of leases) {
+      const r = this.running.get(a.lease.id);
+      if (a.lease.state === 'pushed' && r && before.has(a.lease.id)) void this.beat(r);
+    }
     if (reconnect) {
       if (this.subscription) {
         this.request('events.subscribe', this.subscription).catch((e) => this.emitError(toGtcError(e, 'events.subscribe')));
@@ -619,6 +628,8 @@ export class GtcClient extends EventEmitter {
     const r: RunningLease = { assignment: a, lease: a.lease, resumed, ac: new AbortController(), startedAt: Date.now(), gen: this.connGen };
     this.running.set(a.lease.id, r);
     this.startBeats(r);
+    // a resumed lease still pushed (kept waiting for a handler) is acked at once, as in afterHello
+    if (resumed && a.lease.state === 'pushed' && this._hello) void this.beat(r);
     // Run after the ack has been written.
     setImmediate(() => void this.run(r));
   }

@@ -481,6 +481,26 @@ describe('reconnect', () => {
     assert.equal(server.callsOf('complete')[0].params.epoch, 11);
   });
 
+  it('acks at once a lease hello hands back as pushed (its ack was lost), on a reconnect and on a first hello', async () => {
+    server.heartbeatMs = 60000; // the beat interval is far beyond the ack deadline
+    const c = await worker();
+    c.onAssignment((_a, { signal }) => new Promise((_r, rej) => signal.addEventListener('abort', () => rej(signal.reason))));
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-p', 3));
+    await until(() => c.active === 1);
+    const beatsOf = (id: string) => server.callsOf('heartbeat').filter((h) => h.params.lease_id === id && h.params.epoch === 3).length;
+    const before = beatsOf('L-bd-p');
+    server.resume.set('w1', [assignment('bd-p', 3)]); // handed back still pushed
+    server.drop(server.last);
+    await until(() => beatsOf('L-bd-p') > before, 2000, 'an ack heartbeat for the resumed pushed lease');
+    c.close(); // afterEach closes only the last client
+    server.resume.set('w2', [assignment('bd-q', 3)]);
+    const c2 = await worker();
+    await c2.hello({ name: 'w2' });
+    c2.onAssignment((_a, { signal }) => new Promise((_r, rej) => signal.addEventListener('abort', () => rej(signal.reason))));
+    await until(() => beatsOf('L-bd-q') > 0, 2000, 'an ack heartbeat for a pushed lease resumed by the first hello');
+  });
+
   it('renews the event subscription after a reconnect and emits events', async () => {
     server.handlers.set('events.subscribe', () => ({ subscribed: true }));
     const c = await worker();
