@@ -28,6 +28,12 @@ var asyncMethods = map[string]asyncMethodFunc{
 	"issue.create": bindAsync(bind(true, Backend.IssueCreate), AsyncBackend.IssueCreateAsync),
 }
 
+// workerMethods act as the session's worker on its leases or merge slots. Over HTTP the worker name is
+// only a header anyone with the token can set, so they are refused there (-32010): a lease claimed
+// for a connected worker would be held by nobody and kept alive by that worker's heartbeats.
+var workerMethods = map[string]bool{"claim": true, "heartbeat": true, "complete": true, "fail": true,
+	"release": true, "merge.report": true}
+
 // readerMethods are the asynchronous methods served on the connection's reader instead of a handler
 // goroutine when they take their asynchronous form (a request needing the synchronous form goes to the
 // pool as any other): issue.create, whose first push to an idle worker is the create→push latency and
@@ -289,6 +295,9 @@ func (c *conn) answer(m *message, res []byte, err error) (body []byte) {
 }
 
 func (c *conn) invoke(m *message) ([]byte, error) {
+	if c.http != nil && workerMethods[m.method] {
+		return nil, coord.Errorf(coord.ENotImplemented, "%s acts on a worker's leases: it needs that worker's own socket connection (hello)", m.method)
+	}
 	if af := asyncMethods[m.method]; af != nil && c.authed.Load() {
 		return af(c, m)
 	}

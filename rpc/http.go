@@ -24,8 +24,8 @@ func (h *httpCollector) add(b []byte) {
 
 // HTTPHandler serves POST /rpc: one request or a batch per body, authorised by
 // "Authorization: Bearer <token>". Answers 204 when nothing needs a reply. The optional
-// X-Gtc-Worker header names the caller (idempotency keys are kept per name). hello and
-// events.subscribe need a socket connection.
+// X-Gtc-Worker header names the caller (idempotency keys are kept per name). hello, events.subscribe
+// and the methods acting on a worker's leases (workerMethods) need a socket connection.
 func (s *Server) HTTPHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -39,7 +39,8 @@ func (s *Server) HTTPHandler() http.Handler {
 			w.Write(body)
 			s.opts.Observer.Bytes("out", len(body))
 		}
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		scheme, tok, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer") // the scheme is case-insensitive (RFC 9110)
 		if !ok || !s.tokenOK(strings.TrimSpace(tok)) {
 			s.opts.Observer.RPC("", ErrorCode(coord.EUnauthorized), 0)
 			writeJSON(http.StatusUnauthorized, encodeError(nullID, toWireError(coord.Errorf(coord.EUnauthorized, "missing or wrong bearer token"))))

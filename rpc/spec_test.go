@@ -24,7 +24,8 @@ type specCase struct {
 	in         string
 	want       []string // replies after hello, in order (a batch reply is one array)
 	wantBefore []string // replies before hello when they differ
-	msg        string   // the (single) error reply's message must contain it
+	wantHTTP   []string // replies over HTTP when they differ (worker methods need a socket: -32010)
+	msg        string   // the (single) error reply's message must contain it (sockets)
 }
 
 var specCases = []specCase{
@@ -59,6 +60,7 @@ var specCases = []specCase{
 	{name: "missing required field", in: `{"jsonrpc":"2.0","id":2,"method":"issue.get","params":{}}`, want: []string{errReply("2", -32602)},
 		wantBefore: []string{appErrReply("2", unauth, "unauthorized")}, msg: `"id"`},
 	{name: "wrong field type", in: `{"jsonrpc":"2.0","id":2,"method":"complete","params":{"lease_id":"L-1","epoch":"7"}}`, want: []string{errReply("2", -32602)},
+		wantHTTP: []string{appErrReply("2", -32010, "not_implemented")},
 		wantBefore: []string{appErrReply("2", unauth, "unauthorized")}, msg: `"epoch"`},
 	{name: "unknown fields allowed", in: `{"jsonrpc":"2.0","id":2,"method":"issue.get","params":{"id":"bd-9","zzz":1}}`,
 		want:       []string{`{"jsonrpc":"2.0","id":2,"result":{"issue":{"id":"bd-9","title":"T","status":"open","x_unknown":{"k":[1,2.50,"z"]}}}}`},
@@ -66,6 +68,7 @@ var specCases = []specCase{
 	{name: "application error", in: `{"jsonrpc":"2.0","id":3,"method":"issue.get","params":{"id":"missing"}}`, want: []string{appErrReply("3", -32001, "not_found")},
 		wantBefore: []string{appErrReply("3", unauth, "unauthorized")}},
 	{name: "stale epoch", in: `{"jsonrpc":"2.0","id":3,"method":"complete","params":{"lease_id":"L-1","epoch":6}}`, want: []string{appErrReply("3", -32003, "stale_epoch")},
+		wantHTTP: []string{appErrReply("3", -32010, "not_implemented")},
 		wantBefore: []string{appErrReply("3", unauth, "unauthorized")}},
 	{name: "internal error", in: `{"jsonrpc":"2.0","id":4,"method":"issue.get","params":{"id":"boom"}}`, want: []string{errReply("4", -32603)},
 		wantBefore: []string{appErrReply("4", unauth, "unauthorized")}},
@@ -135,6 +138,9 @@ func TestSpecCasesOverHTTP(t *testing.T) {
 					t.Fatalf("status %d body %s", status, body)
 				}
 				got = []string{body}
+			}
+			if c.wantHTTP != nil {
+				c.want, c.msg = c.wantHTTP, ""
 			}
 			checkReplies(t, c, got, c.want, true)
 		})
