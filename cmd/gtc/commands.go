@@ -4,7 +4,7 @@ import "github.com/urfave/cli/v2"
 
 // commands lists every gtc command.
 func commands() []*cli.Command {
-	return []*cli.Command{
+	cmds := []*cli.Command{
 		initCommand(),
 		serveCommand(),
 		importCommand(), exportCommand(),
@@ -14,4 +14,9 @@ func commands() []*cli.Command {
 		mergeCommand(), convoyCommand(), healthCommand(),
 		loadtestCommand(), profileCommand(),
 	}
+	// every command (and subcommand) answers a flag error with one line and exit 2, as the README says
+	for _, c := range cmds {
+		usageOnError(c)
+	}
+	return cmds
 }

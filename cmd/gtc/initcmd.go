@@ -22,6 +22,10 @@ func initCommand() *cli.Command {
 			&cli.BoolFlag{Name: "demo", Usage: "fill issues.jsonl with example issues that have priorities and dependencies"},
 		},
 		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				// `gtc init other` used to create ./.beads and ignore "other"
+				return usageError(fmt.Errorf("init takes no arguments: the workspace is --dir (gtc --dir %s init)", c.Args().First()))
+			}
 			dir := c.String("dir")
 			prefix := c.String("prefix")
 			if prefix == "" {
