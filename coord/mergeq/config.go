@@ -13,6 +13,10 @@ type Config struct {
 	MaxParallel int
 	// LeaseTimeout is how long a refinery holds a merge slot before it expires (Extend renews it). Default 10m.
 	LeaseTimeout time.Duration
+	// MaxHold bounds how long one attempt holds its slot, renewals included: a refinery that keeps
+	// showing life (heartbeats renew its slots) but never reports — its report gave up, its gate or git
+	// hangs — loses the slot then, as on a missed deadline, and the target's queue moves on. Default 1h.
+	MaxHold time.Duration
 	// MaxAttempts bounds the tries of one request (expiries and retryable failures). Default 3.
 	MaxAttempts int
 	// PriorityStep is how much waiting one priority level is worth: a P2 request created at t ranks
@@ -43,6 +47,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3
+	}
+	if c.MaxHold <= 0 {
+		c.MaxHold = time.Hour
 	}
 	if c.PriorityStep <= 0 {
 		c.PriorityStep = 15 * time.Minute

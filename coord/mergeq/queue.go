@@ -71,7 +71,8 @@ type entry struct {
 	req      coord.MergeRequest
 	seq      int64
 	priority int
-	key      int64 // rank time in Unix nanoseconds, see rankKey
+	key      int64     // rank time in Unix nanoseconds, see rankKey
+	held     time.Time // when the current attempt took its slot (a restored one: its last update), for MaxHold
 }
 
 // Queue is the merge queue state; it is not safe for concurrent use (the core serialises calls).
@@ -144,6 +145,7 @@ func (q *Queue) Restore(reqs []coord.MergeRequest, priority func(issueID string)
 			q.indexFiles(e)
 			if r.State == StateMerging {
 				q.merging[r.ID] = e
+				e.held = r.UpdatedAt // the slot's start is not stored: MaxHold counts from its last update
 			} else {
 				q.insertPending(e)
 			}
@@ -232,6 +234,7 @@ func (q *Queue) Acquire(now time.Time, refinery, target string) (req coord.Merge
 	e.req.State = StateMerging
 	e.req.Refinery = refinery
 	e.req.Epoch = q.epoch
+	e.held = now
 	e.req.Deadline = &dl
 	e.req.UpdatedAt = now
 	e.req.Error = ""
@@ -305,6 +308,12 @@ func (q *Queue) Extend(now time.Time, id string, epoch int64) (coord.MergeReques
 		return coord.MergeRequest{}, nil, err
 	}
 	dl := now.Add(q.cfg.LeaseTimeout)
+	if hold := e.held.Add(q.cfg.MaxHold); dl.After(hold) {
+		dl = hold // no renewal past MaxHold: Expire takes the slot back then
+	}
+	if e.req.Deadline != nil && !dl.After(*e.req.Deadline) {
+		return cloneReq(e.req), nil, nil
+	}
 	e.req.Deadline = &dl
 	e.req.UpdatedAt = now
 	r := cloneReq(e.req)
