@@ -14,18 +14,7 @@ import (
 // known: the store holds bd's newer record, and the file must get it back.
 func TestRevertToLastWrittenAfterImport(t *testing.T) {
 	ctx := context.Background()
-	s, b, path, data := setup(t, "beads_sqlite-era_669ea406.jsonl")
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
-	f, _ := Parse(path, data, ParseOptions{})
-	target := f.Issues()[10]
-	b.change(target.ID, func(is *Issue) {
-		is.Status, is.Assignee, is.UpdatedAt = "in_progress", "gtc/worker-7", time.Now()
-	})
-	if err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, b, path, _, f := syncedWithChange(t)
 	written := fileBytes(t, path) // E: gtc's own write, meta.WrittenSHA
 	// bd edits another record: newer updated_at, new title
 	other := f.Issues()[20]

@@ -58,14 +58,8 @@ func TestTypeChangeServesParkedClaim(t *testing.T) {
 // TestRollbackKeepsGrace: a failed commit (the core rebuilt from the store) does not restart the
 // reconnect grace of a disconnected worker: its leases still end 30 s after it left.
 func TestRollbackKeepsGrace(t *testing.T) {
-	mp := newMemPersister(nil)
-	clk := NewFakeClock(t0)
-	h := startEngine(t, testCfg(), mp, clk)
+	h, mp, clk := engineWithWorker(t)
 	ctx := h.ctx
-	_ = h.e.PutIssues(ctx, puts(iss("a", 1), iss("b", 2)))
-	if _, err := h.e.Connect(ctx, Hello{Name: "w"}, 1); err != nil {
-		t.Fatal(err)
-	}
 	l := h.nextPush().A.Lease
 	if err := h.e.Ack(ctx, "w", l.ID, l.Epoch); err != nil {
 		t.Fatal(err)
@@ -118,4 +112,18 @@ func TestRollbackDispatchesWithoutRequest(t *testing.T) {
 		st := h.e.Status() // any request unsticks it
 		t.Fatalf("ready issue not pushed to an idle worker for an hour after a failed commit (status %+v)", st)
 	}
+}
+
+// engineWithWorker runs an engine on a memory persister and a fake clock, with issues a and b and
+// worker w connected (a is pushed to it).
+func engineWithWorker(t *testing.T) (*harness, *memPersister, *FakeClock) {
+	t.Helper()
+	mp := newMemPersister(nil)
+	clk := NewFakeClock(t0)
+	h := startEngine(t, testCfg(), mp, clk)
+	_ = h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2)))
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	return h, mp, clk
 }

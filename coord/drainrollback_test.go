@@ -10,14 +10,8 @@ import (
 // any other: after a failed commit (the core rebuilt from the store) the worker is still draining and
 // is not pushed work again on the same connection.
 func TestDrainOfStalledWorkerSurvivesRollback(t *testing.T) {
-	mp := newMemPersister(nil)
-	clk := NewFakeClock(t0)
-	h := startEngine(t, testCfg(), mp, clk)
+	h, mp, clk := engineWithWorker(t)
 	ctx := h.ctx
-	_ = h.e.PutIssues(ctx, puts(iss("a", 1), iss("b", 2)))
-	if _, err := h.e.Connect(ctx, Hello{Name: "w"}, 1); err != nil {
-		t.Fatal(err)
-	}
 	h.nextPush()
 	clk.Advance(10 * time.Second) // ack timeout: w stalled
 	if st := h.e.Status(); st.Workers.Stalled != 1 {
