@@ -37,6 +37,7 @@ type Result struct {
 type Refinery struct {
 	Remote      string        // remote to fetch from and push to, when the workspace has it. Default "origin".
 	GateTimeout time.Duration // bound on the gate command (running over is a gate failure); 0 means only ctx bounds it
+	GitTimeout  time.Duration // bound on each git command (a hung fetch or push fails the attempt). Default 10m.
 	OutputTail  int           // bytes of gate output kept. Default 4096.
 	Name, Email string        // committer identity when the repository has none. Default "gtc refinery", "refinery@gtc.invalid".
 }
@@ -84,7 +85,7 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 		}
 	}
 	defer lockDir(repoDir)()
-	g := &gitRunner{dir: repoDir}
+	g := &gitRunner{dir: repoDir, timeout: r.GitTimeout}
 	remote := r.Remote
 	if remote == "" {
 		remote = "origin"
@@ -260,7 +261,10 @@ func (t *tailBuffer) String() string {
 }
 
 // gitRunner runs git commands in one directory.
-type gitRunner struct{ dir string }
+type gitRunner struct {
+	dir     string
+	timeout time.Duration // per command; 0: the default (10m)
+}
 
 // run executes git args and returns stdout; a failure carries git's stderr.
 func (g *gitRunner) run(ctx context.Context, args ...string) (string, error) {
@@ -270,7 +274,14 @@ func (g *gitRunner) run(ctx context.Context, args ...string) (string, error) {
 
 // runCode is run that also returns the exit code (-1 when git did not run).
 func (g *gitRunner) runCode(ctx context.Context, args ...string) (string, int, error) {
+	timeout := g.timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.WaitDelay = 2 * time.Second // a killed git's children (ssh, upload-pack) may hold the pipes open
 	cmd.Dir = g.dir
 	cmd.Env = append(cmd.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", "GIT_MERGE_AUTOEDIT=no")
 	var stdout, stderr bytes.Buffer

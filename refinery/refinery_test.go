@@ -304,3 +304,22 @@ func TestDeletedRemoteTargetNotRecreated(t *testing.T) {
 		t.Fatalf("the deleted target is back on the remote: %q", b)
 	}
 }
+
+// TestGitTimeout: a git command that hangs (here a fetch from a remote whose upload-pack never answers)
+// fails the merge after GitTimeout instead of holding the refinery, and its merge slot, for good.
+func TestGitTimeout(t *testing.T) {
+	dir := newRepo(t)
+	branch(t, dir, "w1", map[string]string{"new1.txt": "1\n"})
+	hang := filepath.Join(t.TempDir(), "hang.sh")
+	if err := os.WriteFile(hang, []byte("#!/bin/sh\nsleep 30\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	git(t, dir, "remote", "add", "origin", dir)
+	git(t, dir, "config", "remote.origin.uploadpack", hang)
+	r := &Refinery{GitTimeout: 300 * time.Millisecond}
+	start := time.Now()
+	_, err := r.Merge(context.Background(), dir, Request{Branch: "w1", IssueID: "gt-1", Worker: "w"}, "")
+	if err == nil || time.Since(start) > 10*time.Second {
+		t.Fatalf("merge with a hanging fetch: %v after %v; want an error after ~300 ms", err, time.Since(start))
+	}
+}
