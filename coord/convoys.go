@@ -86,10 +86,11 @@ func (c *core) convoyCreate(now time.Time, cc ConvoyCreate) (ConvoyProgress, err
 		c.indexConvoys(it, false)
 		it.addLabel(label)
 		c.indexConvoys(it, true)
-		c.emitState(it, &[2][]string{{label}, nil})
+		c.emitStateOnly(it, &[2][]string{{label}, nil}) // the convoy is checked once every issue has its label
 		c.refresh(it)
 	}
 	c.event("convoy_created", tid, "", "", fmt.Sprintf("convoy %s: %d issues", cc.Name, len(cc.IssueIDs)))
+	c.closeConvoyIfComplete(cc.Name) // all of them closed already: done at once
 	c.needDispatch = true
 	return c.convoyProgress(cc.Name), nil
 }
@@ -187,22 +188,26 @@ func (c *core) convoysOf(it *issue) {
 		if !ok || name == "" {
 			continue
 		}
-		if !c.convoyMaybeComplete(ConvoyLabelPrefix + name) {
-			continue
+		if c.convoyMaybeComplete(ConvoyLabelPrefix + name) {
+			c.closeConvoyIfComplete(name)
 		}
-		p := c.convoyProgress(name)
-		if !p.Complete || p.TrackingID == "" || p.Tracking == c.cfg.StatusClosed {
-			continue
-		}
-		tr := c.issues[p.TrackingID]
-		if tr.lease != nil {
-			continue
-		}
-		c.setState(tr, c.st.closed, c.str(tr.assignee), "convoy complete")
-		c.emitState(tr, nil)
-		c.recompute(c.affected(tr.id, c.parentsOf(tr)))
-		c.event("convoy_completed", tr.id, "", "", fmt.Sprintf("convoy %s: %d of %d issues closed", name, p.Closed, p.Total))
 	}
+}
+
+// closeConvoyIfComplete closes convoy name's tracking issue when every one of its issues is closed.
+func (c *core) closeConvoyIfComplete(name string) {
+	p := c.convoyProgress(name)
+	if !p.Complete || p.TrackingID == "" || p.Tracking == c.cfg.StatusClosed {
+		return
+	}
+	tr := c.issues[p.TrackingID]
+	if tr.lease != nil {
+		return
+	}
+	c.setState(tr, c.st.closed, c.str(tr.assignee), "convoy complete")
+	c.emitState(tr, nil)
+	c.recompute(c.affected(tr.id, c.parentsOf(tr)))
+	c.event("convoy_completed", tr.id, "", "", fmt.Sprintf("convoy %s: %d of %d issues closed", name, p.Closed, p.Total))
 }
 
 // ConvoyCreate labels the issues convoy:<name> and creates the convoy's tracking issue (type convoy).

@@ -246,8 +246,15 @@ func (c *core) keepState(is *beads.Issue, it *issue) {
 	}
 }
 
-// emitState records the scheduler-owned fields of an issue as an IssueState change.
+// emitState records the scheduler-owned fields of an issue as an IssueState change, then closes the
+// convoys a closed issue completes.
 func (c *core) emitState(it *issue, labels *[2][]string) {
+	c.emitStateOnly(it, labels)
+	c.convoysOf(it)
+}
+
+// emitStateOnly is emitState without the convoy check.
+func (c *core) emitStateOnly(it *issue, labels *[2][]string) {
 	st := IssueState{ID: it.id, Status: c.str(it.status), Assignee: c.str(it.assignee), UpdatedAt: it.updatedAt,
 		StartedAt: it.startedAt, CloseReason: c.str(it.closeReason), Attempts: it.attempts(), NotBefore: it.notBefore()}
 	if it.status == c.st.closed {
@@ -258,7 +265,6 @@ func (c *core) emitState(it *issue, labels *[2][]string) {
 		st.AddLabels, st.DelLabels = labels[0], labels[1]
 	}
 	c.emit(st)
-	c.convoysOf(it)
 }
 
 // setStatus changes the status and assignee of an issue, records it and recomputes what depends on it.
