@@ -283,7 +283,7 @@ func (b *backend) Acked(_ context.Context, s *rpc.Session, leaseID string, epoch
 
 // Rejected hands the refusal to the engine without waiting, like Acked.
 func (b *backend) Rejected(_ context.Context, s *rpc.Session, leaseID string, epoch int64, reason string) {
-	b.d.out.acked(leaseID)
+	b.d.out.rejected(leaseID)
 	worker := s.Worker
 	b.d.engine.RejectAsync(worker, leaseID, epoch, reason, func(err error) {
 		if err != nil {

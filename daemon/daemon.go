@@ -317,6 +317,8 @@ func (d *Daemon) gaugeLoop(ctx context.Context) {
 			}
 			lastHealth = h
 		}
+		// a push not acked within twice the ack timeout never will be (its lease ended meanwhile)
+		d.out.sweep(time.Now().Add(-2 * ackTimeout(d.cfg.Coord)))
 		st := d.engine.Status()
 		d.metrics.SetIssueCounts(map[string]int{
 			"ready": st.Issues.Ready, "leased": st.Issues.Leased, "closed": st.Issues.Closed,

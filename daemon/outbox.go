@@ -115,6 +115,20 @@ func (o *outbox) acked(leaseID string) {
 	}
 }
 
+// rejected forgets a push the worker refused (a reject is not an ack: no latency is recorded).
+func (o *outbox) rejected(leaseID string) { o.pushed.Delete(leaseID) }
+
+// sweep drops the push times older than before: a lease that ended while its push was still queued
+// (cancelled, expired) left its time behind, and no ack will take it.
+func (o *outbox) sweep(before time.Time) {
+	o.pushed.Range(func(k, v any) bool {
+		if v.(time.Time).Before(before) {
+			o.pushed.Delete(k)
+		}
+		return true
+	})
+}
+
 // Cancel implements coord.Outbox: queued behind the worker's pushes.
 func (o *outbox) Cancel(worker string, session uint64, leaseID string, epoch int64, issueID, reason string) {
 	o.pushed.Delete(leaseID)
@@ -129,7 +143,7 @@ func (o *outbox) Publish(ev coord.Event) {
 		o.pushed.Delete(ev.LeaseID) // the lease ended: no ack will come for it
 	}
 	switch ev.Kind {
-	case "expired":
+	case "expired", "ack_timeout": // both deadlines (gtc_leases_expired_total's help says so)
 		o.d.metrics.LeaseExpired()
 	case "requeued":
 		o.d.metrics.Reassigned()

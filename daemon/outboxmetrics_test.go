@@ -1,0 +1,57 @@
+package daemon
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// TestOutboxPushTimes: a reject is not an ack (no push→ack latency is recorded), an ack timeout counts
+// as an expired lease, and a push time no ack will take (its lease ended while the push was queued) is
+// swept instead of kept for good.
+func TestOutboxPushTimes(t *testing.T) {
+	h := start(t, nil, nil)
+	o := h.d.out
+	pushToAck := func() int64 { return h.d.metrics.Samples(time.Hour).Assign.Count }
+	before := pushToAck()
+	o.pushed.Store("L-r", time.Now())
+	o.rejected("L-r")
+	if _, ok := o.pushed.Load("L-r"); ok || pushToAck() != before {
+		t.Errorf("a reject kept its push time or recorded a push->ack latency (%d -> %d samples)", before, pushToAck())
+	}
+	_, addr := h.d.Addrs()
+	expiredTotal := func() string {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "gtc_leases_expired_total ") {
+				return strings.TrimPrefix(l, "gtc_leases_expired_total ")
+			}
+		}
+		return ""
+	}
+	if got := expiredTotal(); got != "0" {
+		t.Fatalf("gtc_leases_expired_total %q at start", got)
+	}
+	o.Publish(coord.Event{Kind: "ack_timeout", LeaseID: "L-x"})
+	if got := expiredTotal(); got != "1" {
+		t.Errorf("gtc_leases_expired_total %q after an ack timeout, want 1", got)
+	}
+	o.pushed.Store("L-old", time.Now().Add(-time.Hour))
+	o.pushed.Store("L-new", time.Now())
+	o.sweep(time.Now().Add(-time.Minute))
+	if _, ok := o.pushed.Load("L-old"); ok {
+		t.Error("an hour-old push time was not swept")
+	}
+	if _, ok := o.pushed.Load("L-new"); !ok {
+		t.Error("a fresh push time was swept")
+	}
+}
