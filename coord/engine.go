@@ -309,6 +309,10 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 			e.out.Cancel(x.Worker, x.Session, x.LeaseID, x.Epoch, x.IssueID, x.Reason)
 		case mergePush:
 			e.out.PushMerge(x.Worker, x.Session, x.Req)
+		case outcomeEffect:
+			if e.core.hw != nil {
+				e.core.hw.Record(x.at, x.outcome)
+			}
 		case claimEffect:
 			if ch := e.waiters[x.waiter]; ch != nil {
 				delete(e.waiters, x.waiter)
@@ -367,7 +371,13 @@ func (e *Engine) rebuild(now time.Time) {
 	// The server stayed up: a disconnected worker's grace keeps the start it had (the store does not
 	// hold it, and a rebuild would restart it at every failed commit, keeping a dead worker's leases).
 	for name, w := range e.core.workers {
-		if ow := old.workers[name]; ow != nil && !ow.connected && !ow.disconnectedAt.IsZero() && ow.disconnectedAt.Before(now) {
+		ow := old.workers[name]
+		if ow != nil && ow.row.LastSeen.After(w.row.LastSeen) {
+			// last seen is written only with a state change: a worker heartbeating a lease for minutes
+			// would look stalled to the health check after every rebuild
+			w.row.LastSeen = ow.row.LastSeen
+		}
+		if ow != nil && !ow.connected && !ow.disconnectedAt.IsZero() && ow.disconnectedAt.Before(now) {
 			if _, open := e.sessions[name]; !open {
 				w.disconnectedAt = ow.disconnectedAt
 				e.core.addTimer(ow.disconnectedAt.Add(e.cfg.Grace), timerGrace, name)

@@ -12,9 +12,19 @@ func newHealthWindow(cfg Config) *health.Window { return health.NewWindow(cfg.He
 // recordOutcome feeds one session outcome (completion, failure, lease expiry) to the health window.
 func (c *core) recordOutcome(outcome string) {
 	if c.hw != nil {
-		c.hw.Record(c.now, outcome)
+		// counted once the decision is durable (Engine.finish): a batch whose commit fails is rolled
+		// back, and its retry must not count the same outcome twice
+		c.effect(outcomeEffect{at: c.now, outcome: outcome})
 	}
 }
+
+// outcomeEffect is a session outcome for the health window, recorded after the commit.
+type outcomeEffect struct {
+	at      time.Time
+	outcome string
+}
+
+func (outcomeEffect) isEffect() {}
 
 // healthReport classifies the coordinator at now with the harness rules (package health).
 func (c *core) healthReport(now time.Time, storageFailing bool) health.Report {
