@@ -30,6 +30,18 @@ type Syncer struct {
 	profile    Profile         // the profile of the file whose sha256 is profileSHA
 	profileSHA string
 	known      atomic.Int32 // profile+1 as last set (0: not yet), read by Profile without mu
+	observe    func(imported bool, d time.Duration) // see Observe
+}
+
+// Observe has Sync report how long each import and each export that had records to write took
+// (idle ticks and refused passes are not reported); set it before the first Sync.
+func (s *Syncer) Observe(f func(imported bool, d time.Duration)) { s.observe = f }
+
+// timed reports the duration since start of a pass that did something.
+func (s *Syncer) timed(imported bool, start time.Time) {
+	if s.observe != nil {
+		s.observe(imported, time.Since(start))
+	}
 }
 
 // setProfile records the profile of the file whose sha256 is sha; callers hold s.mu.
@@ -528,9 +540,11 @@ func (s *Syncer) Sync(ctx context.Context) error {
 			return fmt.Errorf("sync refused, file left untouched: %w", s.readErr)
 		}
 		known := func(sha string) bool { return sha == meta.ReadSHA || sha == meta.WrittenSHA }
+		start := time.Now()
 		if _, sha, err = s.importStream(ctx, rl, known); err != nil {
 			return err
 		}
+		s.timed(true, start)
 	} else if sha != meta.ReadSHA && sha != meta.WrittenSHA {
 		if data, sha, err = s.read(); err != nil {
 			return err
@@ -540,12 +554,18 @@ func (s *Syncer) Sync(ctx context.Context) error {
 			if s.readErr != nil && sha == s.readErrSHA {
 				return fmt.Errorf("sync refused, file left untouched: %w", s.readErr)
 			}
+			start := time.Now()
 			if _, err := s.importLocked(ctx, data, sha); err != nil {
 				return err
 			}
+			s.timed(true, start)
 		}
 	}
-	_, err = s.exportLocked(ctx, data, sha, loaded)
+	start := time.Now()
+	st, err := s.exportLocked(ctx, data, sha, loaded)
+	if err == nil && st.Dirty > 0 {
+		s.timed(false, start)
+	}
 	return err
 }
 

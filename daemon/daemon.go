@@ -92,6 +92,13 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 	d.issues = newIssueService(d)
 	d.syncer = beads.NewSyncer(cfg.JSONLPath(), syncBackend{DB: d.db, engine: d.engine, fresh: &d.issues.fresh}, d.log)
+	d.syncer.Observe(func(imported bool, took time.Duration) {
+		dir := metrics.DirectionExport
+		if imported {
+			dir = metrics.DirectionImport
+		}
+		d.metrics.ObserveSync(dir, took)
+	})
 
 	if cfg.Listen != "" || cfg.HTTP != "" {
 		d.token = cfg.Token
@@ -281,8 +288,7 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		start := time.Now()
-		err := d.syncer.Sync(ctx)
-		d.metrics.ObserveSync(metrics.DirectionExport, time.Since(start))
+		err := d.syncer.Sync(ctx) // its passes are observed by direction (Syncer.Observe, set in Open)
 		switch {
 		case err != nil && failingSince.IsZero():
 			failingSince, lastLog = start, start
