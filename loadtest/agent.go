@@ -3,7 +3,9 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"github.com/gastown/gtc/coord"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +40,11 @@ func (a *agent) connect(ctx context.Context) error {
 	a.mu.Lock()
 	a.freeAt = time.Now() // the slot is free from the moment hello is sent
 	a.mu.Unlock()
-	h, err := c.Hello(ctx, rpc.HelloParams{Name: a.name, Role: "worker", Capacity: 1})
+	hp := rpc.HelloParams{Name: a.name, Role: "worker", Capacity: 1}
+	if a.d.cfg.OwnIssuesOnly {
+		hp.Filters = &coord.Filters{Prefixes: []string{a.d.cfg.IDPrefix + "-"}}
+	}
+	h, err := c.Hello(ctx, hp)
 	if err != nil {
 		c.Close()
 		return fmt.Errorf("agent %s: %w", a.name, err)
@@ -50,6 +56,9 @@ func (a *agent) connect(ctx context.Context) error {
 // onAssign runs on the client's assign goroutine: record, start the work, ack.
 func (a *agent) onAssign(_ context.Context, as rpc.Assignment) (bool, string) {
 	now := time.Now()
+	if a.d.cfg.OwnIssuesOnly && !strings.HasPrefix(as.Lease.IssueID, a.d.cfg.IDPrefix+"-") {
+		return false, "not a load-test issue" // never work on (and close) a live workspace's own issues
+	}
 	a.mu.Lock()
 	freeAt := a.freeAt
 	cancel := make(chan struct{})

@@ -43,6 +43,10 @@ type Config struct {
 	FinalState func() (map[string]FinalState, error) // when set, reads the final state (else issue.get)
 	Progress   func(done, total int64)               // called every 200 ms with resolved issues
 	IDPrefix   string                                // prefix of created issue ids (default "lt<unix time>")
+	// OwnIssuesOnly makes the agents take only the run's issues (ids IDPrefix + "-…"): they say hello
+	// with that prefix filter and refuse any other push. For a run against a live coordinator (--addr),
+	// whose real issues must not be taken and closed by the load test.
+	OwnIssuesOnly bool
 	OnError    func(error)                           // when set, told the first agent error of the run
 }
 

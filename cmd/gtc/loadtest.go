@@ -99,11 +99,14 @@ func runLoad(ctx context.Context, c *cli.Context, o runOptions) (loadtest.Result
 	cfg := loadtest.Config{Agents: o.agents, Rate: o.rate, Duration: o.duration, WorkTime: o.workTime,
 		WorkVariance: o.variance, FailRate: o.failRate, Ramp: o.ramp}
 	var specs []loadtest.IssueSpec
+	prefix := "lt"
+	if c.String("addr") != "" {
+		// a live coordinator: a fresh prefix (it may hold earlier runs' issues), and agents that take
+		// only this run's issues, never the workspace's own
+		prefix = fmt.Sprintf("lt%x", time.Now().UnixNano()&0xffffff)
+		cfg.IDPrefix, cfg.OwnIssuesOnly = prefix, true
+	}
 	if o.rate == 0 {
-		prefix := "lt"
-		if c.String("addr") != "" {
-			prefix = fmt.Sprintf("lt%x", time.Now().UnixNano()&0xffffff) // a shared server may hold earlier runs' issues
-		}
 		specs = loadtest.GenerateIssues(o.issues, prefix, o.seed)
 		cfg.Issues = specs
 	}

@@ -9,11 +9,12 @@ import (
 )
 
 // TestLoadtestAgainstRunningServer runs `gtc loadtest --addr` on a live coordinator: the JSON report
-// has every issue closed with no correctness error, and --cpuprofile (used by make pgo) leaves a
+// has every issue closed with no correctness error, the workspace's own issues are left alone, and --cpuprofile (used by make pgo) leaves a
 // pprof profile (gzip-compressed protobuf) of the load generator.
 func TestLoadtestAgainstRunningServer(t *testing.T) {
 	dir := newWorkspace(t)
-	startServer(t, dir, nil)
+	s := startServer(t, dir, nil)
+	own := createIssues(t, dir, "real work one", "real work two", "real work three") // the workspace's own issues
 	prof := filepath.Join(t.TempDir(), "driver.prof")
 	out := must(t, dir, "loadtest", "--addr", filepath.Join(dir, ".beads", "gtc.sock"), "--agents", "3",
 		"--issues", "12", "--json", "--cpuprofile", prof)
@@ -40,6 +41,11 @@ func TestLoadtestAgainstRunningServer(t *testing.T) {
 	// that are not)
 	if r.Errors+r.Doubles+r.Lost+r.LostCompletions != 0 {
 		t.Errorf("correctness counts %+v, want all zero", r)
+	}
+	for _, id := range own {
+		if st, _ := s.issue(id); st != "open" {
+			t.Errorf("the load test took the workspace's own issue %s: status %s", id, st)
+		}
 	}
 	b, err := os.ReadFile(prof)
 	if err != nil {
