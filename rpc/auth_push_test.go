@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -387,6 +388,24 @@ func TestLoadOrCreateToken(t *testing.T) {
 	fi, err := osStat(path)
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %v %v", fi.Mode().Perm(), err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".gtc-token-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	// an empty file left by a crash of an earlier version: replaced once it is not brand new
+	empty := t.TempDir() + "/token"
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateToken(empty); err == nil {
+		t.Error("a brand-new empty token file (maybe being written) was taken as absent")
+	}
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(empty, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := LoadOrCreateToken(empty); err != nil || len(tok) != 64 {
+		t.Fatalf("an old empty token file: %q %v, want a new token", tok, err)
 	}
 }
 

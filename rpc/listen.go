@@ -21,6 +21,11 @@ func LoadOrCreateToken(path string) (string, error) {
 		if err == nil {
 			tok := strings.TrimSpace(string(b))
 			if tok == "" {
+				// left by a crash while an earlier version created it (now written whole, then linked
+				// into place): once it is not brand new, it is replaced instead of blocking every start
+				if fi, err := os.Stat(path); err == nil && time.Since(fi.ModTime()) > 5*time.Second && os.Remove(path) == nil {
+					continue
+				}
 				return "", fmt.Errorf("load token %s: file is empty", path)
 			}
 			if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
@@ -38,19 +43,28 @@ func LoadOrCreateToken(path string) (string, error) {
 			return "", fmt.Errorf("create token %s: %w", path, err)
 		}
 		tok := hex.EncodeToString(raw[:])
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, fs.ErrExist) {
-			continue // created concurrently: read it
-		}
+		// Written whole to a private temporary file, then linked into place (which fails if the file
+		// exists): a crash never leaves an empty token file behind to block every later start.
+		f, err := os.CreateTemp(filepath.Dir(path), ".gtc-token-*")
 		if err != nil {
 			return "", fmt.Errorf("create token %s: %w", path, err)
 		}
+		tmp := f.Name()
 		_, werr := f.WriteString(tok + "\n")
+		if werr == nil {
+			werr = f.Sync()
+		}
 		if cerr := f.Close(); werr == nil {
 			werr = cerr
 		}
+		if werr == nil {
+			werr = os.Link(tmp, path)
+		}
+		os.Remove(tmp)
+		if errors.Is(werr, fs.ErrExist) {
+			continue // created concurrently: read it
+		}
 		if werr != nil {
-			os.Remove(path)
 			return "", fmt.Errorf("create token %s: %w", path, werr)
 		}
 		return tok, nil
