@@ -401,7 +401,7 @@ func (d *driver) createAtRate(ctx context.Context, c *rpc.Client, specs []IssueS
 			if _, err := c.IssueCreate(ctx, p); err != nil {
 				d.tr.errors.Add(1)
 				d.noteErr(err)
-				d.tr.deadLettered(s.ID) // never created: resolve it so the run does not wait for it
+				d.tr.createFailed(s.ID) // maybe never created: resolve it so the run does not wait for it
 				return
 			}
 			d.tr.rpc.Since(start)

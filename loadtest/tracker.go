@@ -18,6 +18,7 @@ type trackedIssue struct {
 	completed  bool // a success complete was acknowledged by the server
 	dead       bool // a fail reply said dead-lettered
 	unreach    bool // a dependency was dead-lettered: it can never become ready
+	notCreated bool // its issue.create failed: the server may not hold it, it is not counted lost
 	pushes     int
 }
 
@@ -101,7 +102,9 @@ func (t *tracker) pushed(ag int, issueID, leaseID string, attempt int, now, free
 	}
 	is := &t.issues[i]
 	is.pushes++
-	if is.holder != "" && is.holder != leaseID {
+	// a second live holder, or any push of an issue whose success the server acknowledged (the holder
+	// is cleared before the complete is sent, so with zero work time the first test alone sees little)
+	if (is.holder != "" && is.holder != leaseID) || is.completed {
 		t.doubles.Add(1)
 	}
 	is.holder, is.holderAg = leaseID, ag
@@ -133,15 +136,18 @@ func (t *tracker) releasing(issueID, leaseID string) {
 // completedOK records a success complete acknowledged by the server; sentAt is when it was sent
 // (the moment dependents may have become ready, as seen from here).
 func (t *tracker) completedOK(issueID string, sentAt time.Time) {
-	t.completions.Add(1)
 	t.mu.Lock()
 	i, ok := t.byID[issueID]
 	if !ok || t.issues[i].completed {
 		t.mu.Unlock()
-		return
+		return // a second success of one issue is not another completion (its push counted as a double)
+	}
+	t.completions.Add(1)
+	n := int64(1)
+	if is := &t.issues[i]; is.dead || is.unreach || is.notCreated {
+		n = 0 // resolved already: counting it again would end the run with issues unfinished
 	}
 	t.issues[i].completed = true
-	n := int64(1)
 	for _, d := range t.issues[i].dependents {
 		dep := &t.issues[d]
 		dep.deps--
@@ -161,8 +167,11 @@ func (t *tracker) deadLettered(issueID string) {
 		t.mu.Unlock()
 		return
 	}
-	t.issues[i].dead = true
 	n := int64(1)
+	if is := &t.issues[i]; is.completed || is.unreach || is.notCreated {
+		n = 0 // resolved already
+	}
+	t.issues[i].dead = true
 	stack := append([]int(nil), t.issues[i].dependents...)
 	for len(stack) > 0 {
 		d := stack[len(stack)-1]
@@ -173,6 +182,25 @@ func (t *tracker) deadLettered(issueID string) {
 			stack = append(stack, is.dependents...)
 		}
 	}
+	t.mu.Unlock()
+	t.resolve(n)
+}
+
+// createFailed records an issue whose issue.create was answered with an error: it is resolved (the
+// run does not wait for it) and not counted lost (the error is counted already).
+func (t *tracker) createFailed(issueID string) {
+	t.mu.Lock()
+	i, ok := t.byID[issueID]
+	if !ok || t.issues[i].notCreated {
+		t.mu.Unlock()
+		return
+	}
+	is := &t.issues[i]
+	n := int64(1)
+	if is.completed || is.dead || is.unreach {
+		n = 0
+	}
+	is.notCreated = true
 	t.mu.Unlock()
 	t.resolve(n)
 }
@@ -197,7 +225,7 @@ func (t *tracker) verify(final map[string]FinalState) (lostIssues, lostCompletio
 		if is.completed && !closed {
 			lostCompletions++
 		}
-		if !closed && !dead && !is.unreach && !t.blockedByDead(i, final) {
+		if !closed && !dead && !is.unreach && !is.notCreated && !t.blockedByDead(i, final) {
 			lostIssues++
 		}
 	}

@@ -91,3 +91,47 @@ func TestProcessCPUOfSelf(t *testing.T) {
 		t.Fatalf("cpu %v, rusage %v", c, selfCPU())
 	}
 }
+
+// TestTrackerResolvesOnce: an issue whose create failed is resolved (the run does not wait for it) but
+// not counted lost, and an issue resolved twice over (its create failed but the server created it and
+// it was completed; or failed and completed) counts once, so the run does not end with others
+// unfinished.
+func TestTrackerResolvesOnce(t *testing.T) {
+	tr := newTracker()
+	tr.add([]IssueSpec{{ID: "a"}, {ID: "b"}, {ID: "c"}}, time.Time{})
+	tr.createFailed("a")
+	if lost, _ := tr.verify(map[string]FinalState{}); lost != 2 { // b and c are not closed; a is not lost
+		t.Errorf("lost %d, want 2 (b and c; a's create failed)", lost)
+	}
+	tr.completedOK("a", time.Now()) // the server had created it after all
+	tr.deadLettered("b")
+	tr.completedOK("b", time.Now())
+	select {
+	case <-tr.done:
+		t.Fatalf("done with c unresolved (resolved %d of 3)", tr.resolved.Load())
+	default:
+	}
+	tr.completedOK("c", time.Now())
+	select {
+	case <-tr.done:
+	default:
+		t.Fatalf("not done with every issue resolved (resolved %d of 3)", tr.resolved.Load())
+	}
+}
+
+// TestTrackerPushAfterComplete: a push of an issue whose success was acknowledged is a double
+// assignment, and its second success is not another completion.
+func TestTrackerPushAfterComplete(t *testing.T) {
+	tr := newTracker()
+	tr.add([]IssueSpec{{ID: "a"}}, time.Now())
+	now := time.Now()
+	tr.pushed(0, "a", "L-1", 1, now, now)
+	tr.releasing("a", "L-1")
+	tr.completedOK("a", now)
+	tr.pushed(1, "a", "L-2", 2, now, now)
+	tr.releasing("a", "L-2")
+	tr.completedOK("a", now)
+	if d, c := tr.doubles.Load(), tr.completions.Load(); d != 1 || c != 1 {
+		t.Fatalf("doubles %d, completions %d; want 1 and 1", d, c)
+	}
+}
