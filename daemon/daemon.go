@@ -157,11 +157,21 @@ func (d *Daemon) Addrs() (tcp, httpAddr string) {
 	return tcp, httpAddr
 }
 
-// Listen binds the configured socket and addresses; Run calls it when it was not called before.
-func (d *Daemon) Listen() error {
+// Listen binds the configured socket and addresses; Run calls it when it was not called before. If
+// one fails, those bound before it are closed (the socket file removed: clients are told there is no
+// coordinator instead of being refused by a socket nobody serves).
+func (d *Daemon) Listen() (err error) {
 	if len(d.listeners) > 0 || d.httpLn != nil {
 		return nil
 	}
+	defer func() {
+		if err != nil {
+			for _, l := range d.listeners {
+				_ = l.Close()
+			}
+			d.listeners = nil
+		}
+	}()
 	if d.cfg.Socket != "-" {
 		l, err := rpc.ListenUnix(d.cfg.Socket)
 		if err != nil {
