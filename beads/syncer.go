@@ -29,7 +29,7 @@ type Syncer struct {
 	keep       map[string]bool // ids whose file line is older than the store's: export them
 	profile    Profile         // the profile of the file whose sha256 is profileSHA
 	profileSHA string
-	known      atomic.Int32 // profile+1 as last set (0: not yet), read by Profile without mu
+	known      atomic.Int32                         // profile+1 as last set (0: not yet), read by Profile without mu
 	observe    func(imported bool, d time.Duration) // see Observe
 }
 

@@ -47,7 +47,7 @@ type Config struct {
 	// with that prefix filter and refuse any other push. For a run against a live coordinator (--addr),
 	// whose real issues must not be taken and closed by the load test.
 	OwnIssuesOnly bool
-	OnError    func(error)                           // when set, told the first agent error of the run
+	OnError       func(error) // when set, told the first agent error of the run
 }
 
 // FinalState is an issue's status in the server's final state.
