@@ -10,13 +10,7 @@ import (
 // outcome whose commit failed is not counted, so its retry counts once; and a worker that keeps
 // heartbeating its lease is not reported stalled because the rebuilt core read an old last-seen time.
 func TestHealthAcrossRollback(t *testing.T) {
-	mp := newMemPersister(nil)
-	clk := NewFakeClock(t0)
-	h := startEngine(t, testCfg(), mp, clk)
-	_ = h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2)))
-	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
-		t.Fatal(err)
-	}
+	h, mp, clk := engineWithWorker(t)
 	l := h.nextPush().A.Lease
 	if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
 		t.Fatal(err)
