@@ -85,12 +85,17 @@ func ListenUnix(path string) (net.Listener, error) {
 			return nil, fmt.Errorf("listen %s: another server is listening", path)
 		}
 	}
-	dir, err := os.MkdirTemp(filepath.Dir(path), ".gtc-sock-")
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".s")
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
 	defer os.RemoveAll(dir)
 	tmp := filepath.Join(dir, "s")
+	if len(tmp) >= maxSocketPath && len(path) < maxSocketPath {
+		// the private bind path would not fit where the real one does: bind in place and narrow it at
+		// once (with the usual umask the socket is not writable, so not connectable, by others meanwhile)
+		return listenUnixInPlace(path)
+	}
 	l, err := net.Listen("unix", tmp)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", path, err)
@@ -104,6 +109,26 @@ func ListenUnix(path string) (net.Listener, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		l.Close()
 		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	return &unixListener{UnixListener: ul, path: path}, nil
+}
+
+// maxSocketPath is the longest Unix socket path the kernel takes (sun_path holds 108 bytes with its NUL).
+const maxSocketPath = 108
+
+// listenUnixInPlace binds path itself, then narrows it to 0600.
+func listenUnixInPlace(path string) (net.Listener, error) {
+	_ = os.Remove(path) // a stale socket (a live one was refused above)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", path, err)
+	}
+	ul := l.(*net.UnixListener)
+	ul.SetUnlinkOnClose(false)
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("listen %s: chmod: %w", path, err)
 	}
 	return &unixListener{UnixListener: ul, path: path}, nil
 }
