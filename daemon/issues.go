@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -173,6 +174,9 @@ func (s *issueService) modify(ctx context.Context, id string, stateful bool, fn 
 
 func (s *issueService) now() time.Time { return s.d.cfg.Clock.Now() }
 
+// maxDepType is the longest dependency type accepted (bd's limit).
+const maxDepType = 50
+
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
 func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rpc.IssueResult, error) {
@@ -252,6 +256,12 @@ func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParam
 		t := dp.Type
 		if t == "" {
 			t = "blocks"
+		}
+		if len(t) > maxDepType {
+			return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "deps: type at most %d characters", maxDepType)
+		}
+		if slices.ContainsFunc(is.Dependencies, func(d beads.Dependency) bool { return d.DependsOnID == dp.ID && d.Type == t }) {
+			continue // the same edge twice is one edge
 		}
 		is.Dependencies = append(is.Dependencies, beads.Dependency{DependsOnID: dp.ID, Type: t, CreatedAt: now, CreatedBy: "gtc"})
 	}
@@ -455,6 +465,9 @@ func (s *issueService) depAdd(ctx context.Context, p rpc.IssueDepParams) (*rpc.I
 	if p.DependsOn == p.ID {
 		return nil, coord.Errorf(coord.EInvalid, "depends_on: an issue cannot depend on itself")
 	}
+	if len(t) > maxDepType {
+		return nil, coord.Errorf(coord.EInvalid, "type: at most %d characters", maxDepType)
+	}
 	if err := s.exists(ctx, p.DependsOn); err != nil {
 		return nil, err
 	}
@@ -470,13 +483,17 @@ func (s *issueService) depAdd(ctx context.Context, p rpc.IssueDepParams) (*rpc.I
 }
 
 func (s *issueService) depRemove(ctx context.Context, p rpc.IssueDepParams) (*rpc.IssueResult, error) {
+	t := p.Type
+	if t == "" {
+		t = "blocks" // as documented, and as dep.add: a parent-child or related edge stays
+	}
 	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
 		n := len(is.Dependencies)
 		is.Dependencies = slices.DeleteFunc(is.Dependencies, func(d beads.Dependency) bool {
-			return d.DependsOnID == p.DependsOn && (p.Type == "" || d.Type == p.Type)
+			return d.DependsOnID == p.DependsOn && d.Type == t
 		})
 		if len(is.Dependencies) == n {
-			return coord.Errorf(coord.ENotFound, "%s has no dependency on %s", is.ID, p.DependsOn)
+			return coord.Errorf(coord.ENotFound, "%s has no %s dependency on %s", is.ID, t, p.DependsOn)
 		}
 		return nil
 	})
@@ -497,11 +514,12 @@ func (s *issueService) labelAdd(ctx context.Context, p rpc.IssueLabelParams) (*r
 }
 
 func (s *issueService) labelRemove(ctx context.Context, p rpc.IssueLabelParams) (*rpc.IssueResult, error) {
+	l := strings.TrimSpace(p.Label) // as labelAdd
 	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
 		n := len(is.Labels)
-		is.Labels = slices.DeleteFunc(is.Labels, func(x string) bool { return x == p.Label })
+		is.Labels = slices.DeleteFunc(is.Labels, func(x string) bool { return x == l })
 		if len(is.Labels) == n {
-			return coord.Errorf(coord.ENotFound, "%s has no label %q", is.ID, p.Label)
+			return coord.Errorf(coord.ENotFound, "%s has no label %q", is.ID, l)
 		}
 		return nil
 	})
@@ -516,8 +534,15 @@ func (s *issueService) comment(ctx context.Context, who string, p rpc.IssueComme
 		author = who
 	}
 	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
+		// one past the largest numeric id on the issue (bd numbers comments; counting them collides
+		// when ids have gaps), unless the issue's comments are not numbered
 		id := len(is.Comments) + 1
-		is.Comments = append(is.Comments, beads.Comment{ID: fmt.Sprint(id), IssueID: is.ID, Author: author, Text: p.Text, CreatedAt: s.now()})
+		for _, c := range is.Comments {
+			if n, err := strconv.Atoi(c.ID); err == nil && n >= id {
+				id = n + 1
+			}
+		}
+		is.Comments = append(is.Comments, beads.Comment{ID: strconv.Itoa(id), IssueID: is.ID, Author: author, Text: p.Text, CreatedAt: s.now()})
 		return nil
 	})
 }

@@ -1,0 +1,69 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/beads"
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
+)
+
+// TestIssueEditsValidateAndKeepIDs: dep.remove without a type removes the blocks edge only (the
+// documented default), a new comment's id follows the largest one (ids with gaps do not collide),
+// label.remove trims like label.add, a dependency type is at most 50 characters, and a create's
+// repeated dependency is one edge.
+func TestIssueEditsValidateAndKeepIDs(t *testing.T) {
+	h := start(t, []string{line("t-1", "one", 1), line("t-2", "two", 2)}, nil)
+	ctx := context.Background()
+	eventually(t, 5*time.Second, "the issues imported", func() bool { _, _, err := h.d.db.GetIssue(ctx, "t-2"); return err == nil })
+	s := h.d.issues
+	for _, typ := range []string{"blocks", "related"} {
+		if _, err := s.depAdd(ctx, rpc.IssueDepParams{ID: "t-1", DependsOn: "t-2", Type: typ}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.depRemove(ctx, rpc.IssueDepParams{ID: "t-1", DependsOn: "t-2"}); err != nil {
+		t.Fatal(err)
+	}
+	is, _, _ := h.d.db.GetIssue(ctx, "t-1")
+	if len(is.Dependencies) != 1 || is.Dependencies[0].Type != "related" {
+		t.Errorf("after dep.remove without a type: %+v, want the related edge kept", is.Dependencies)
+	}
+	if _, err := s.depAdd(ctx, rpc.IssueDepParams{ID: "t-1", DependsOn: "t-2", Type: strings.Repeat("x", 51)}); coord.ErrorCode(err) != coord.EInvalid {
+		t.Errorf("a 51-character dependency type: %v, want invalid", err)
+	}
+
+	for _, text := range []string{"first", "second"} {
+		if _, err := s.comment(ctx, "w", rpc.IssueCommentParams{ID: "t-2", Text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.modify(ctx, "t-2", false, func(is *beads.Issue) error { is.Comments = is.Comments[1:]; return nil }); err != nil {
+		t.Fatal(err) // only comment 2 left
+	}
+	if _, err := s.comment(ctx, "w", rpc.IssueCommentParams{ID: "t-2", Text: "third"}); err != nil {
+		t.Fatal(err)
+	}
+	is, _, _ = h.d.db.GetIssue(ctx, "t-2")
+	if ids := []string{is.Comments[0].ID, is.Comments[1].ID}; ids[0] == ids[1] {
+		t.Errorf("comment ids %v collide", ids)
+	}
+
+	if _, err := s.labelAdd(ctx, rpc.IssueLabelParams{ID: "t-2", Label: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.labelRemove(ctx, rpc.IssueLabelParams{ID: "t-2", Label: " x "}); err != nil {
+		t.Errorf("label.remove of \" x \": %v, want it trimmed like label.add", err)
+	}
+
+	r, err := s.create(ctx, rpc.IssueCreateParams{ID: "t-3", Title: "three", Deps: []rpc.DepSpec{{ID: "t-1"}, {ID: "t-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(r.Issue), `"depends_on_id":"t-1"`); n != 1 {
+		t.Errorf("create with a repeated dependency stored it %d times: %s", n, r.Issue)
+	}
+}
