@@ -162,6 +162,11 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		if puts[i].Issue.ID == "" {
 			return Errorf(EInvalid, "issue %d has no id", i)
 		}
+		if !puts[i].FromImport {
+			if err := c.checkNoCycle(&puts[i].Issue); err != nil {
+				return err
+			}
+		}
 		if !puts[i].Create {
 			continue
 		}
@@ -214,6 +219,46 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		}
 		c.recompute(c.affected(m.ID, append(parents, c.parentsOf(old)...)))
 		c.convoysOf(old)
+	}
+	return nil
+}
+
+// checkNoCycle refuses a change through the protocol that would close a cycle of blocking edges
+// (blocks, parent-child, conditional-blocks, waits-for): such issues would wait on each other for good.
+// Only the edges the change adds are followed; what the file holds (an import) is taken as it is.
+func (c *core) checkNoCycle(is *beads.Issue) error {
+	if len(is.Dependencies) == 0 {
+		return nil
+	}
+	var have map[string]bool
+	if old := c.issues[is.ID]; old != nil {
+		have = map[string]bool{}
+		for _, e := range edgesOf(c.metaOf(old).Deps) {
+			have[e.target] = true
+		}
+	}
+	for _, e := range edgesOf(MetaOf(*is).Deps) {
+		if have[e.target] || e.target == is.ID {
+			continue
+		}
+		seen := map[string]bool{e.target: true}
+		for stack := []string{e.target}; len(stack) > 0; {
+			id := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			it := c.issues[id]
+			if it == nil {
+				continue
+			}
+			for _, f := range edgesOf(c.metaOf(it).Deps) {
+				if f.target == is.ID {
+					return Errorf(EConflict, "dependency cycle: %s would depend on %s, which depends on %s", is.ID, e.target, is.ID)
+				}
+				if !seen[f.target] {
+					seen[f.target] = true
+					stack = append(stack, f.target)
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -67,3 +67,30 @@ func TestIssueEditsValidateAndKeepIDs(t *testing.T) {
 		t.Errorf("create with a repeated dependency stored it %d times: %s", n, r.Issue)
 	}
 }
+
+// TestDependencyCycleRefused: a dependency that would close a cycle of blocking edges is refused
+// (-32002 conflict, as documented) instead of leaving the issues blocked on each other for good;
+// a related edge back is not blocking, and is accepted.
+func TestDependencyCycleRefused(t *testing.T) {
+	h := start(t, []string{line("t-1", "one", 1), line("t-2", "two", 2), line("t-3", "three", 3)}, nil)
+	ctx := context.Background()
+	eventually(t, 5*time.Second, "the issues imported", func() bool { _, _, err := h.d.db.GetIssue(ctx, "t-3"); return err == nil })
+	s := h.d.issues
+	for _, p := range []rpc.IssueDepParams{{ID: "t-1", DependsOn: "t-2"}, {ID: "t-2", DependsOn: "t-3", Type: "parent-child"}} {
+		if _, err := s.depAdd(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.depAdd(ctx, rpc.IssueDepParams{ID: "t-3", DependsOn: "t-1"}); coord.ErrorCode(err) != coord.EConflict {
+		t.Fatalf("t-3 -> t-1 closing a cycle: %v, want a conflict", err)
+	}
+	if _, err := s.depAdd(ctx, rpc.IssueDepParams{ID: "t-3", DependsOn: "t-1", Type: "related"}); err != nil {
+		t.Fatalf("a related edge back: %v", err)
+	}
+	if _, err := s.create(ctx, rpc.IssueCreateParams{ID: "t-4", Title: "four", Deps: []rpc.DepSpec{{ID: "t-1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.d.Engine().Status(); st.Issues.Ready == 0 {
+		t.Errorf("no issue ready: %+v", st.Issues)
+	}
+}
