@@ -32,6 +32,10 @@ type IssuePut struct {
 	// close reason, closed_at, started_at): they are taken from the scheduler's current state, so an
 	// edit made from an earlier read (a comment, a label) cannot undo a completion or a new lease.
 	KeepState bool
+	// IfUnchangedSince, when set, refuses the put with EConflict if the scheduler's state of the issue
+	// changed after that time (its updated_at): an edit of the scheduler-owned fields (status, assignee)
+	// made from a read that a completion or a new lease has overtaken since.
+	IfUnchangedSince *time.Time
 	// Create refuses the put with EConflict when an issue with that id exists, and with ENotFound when
 	// one of its dependencies names an issue that does not (checked in memory, atomically with the put,
 	// so a create may depend on one submitted just before it).

@@ -167,6 +167,11 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 				return err
 			}
 		}
+		if t := puts[i].IfUnchangedSince; t != nil {
+			if old := c.issues[puts[i].Issue.ID]; old != nil && old.updatedAt.After(*t) {
+				return Errorf(EConflict, "issue %s changed since it was read (by the scheduler or an import): read it again", old.id)
+			}
+		}
 		if !puts[i].Create {
 			continue
 		}

@@ -1,6 +1,9 @@
 package coord
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestKeepStateKeepsDeadLetter: an edit made from a read taken before the issue was dead-lettered (a
 // comment, with KeepState) keeps it dead-lettered: the scheduler's gtc:failed label is kept with its
@@ -26,5 +29,34 @@ func TestKeepStateKeepsDeadLetter(t *testing.T) {
 	if st := s.c.status(); st.Issues.DeadLettered != 1 || !hasLabel(m.Labels, s.c.cfg.FailedLabel) || m.Attempts != 1 {
 		t.Fatalf("after the edit: status %s, labels %v, attempts %d, counts %+v; want still dead-lettered",
 			m.Status, m.Labels, m.Attempts, st.Issues)
+	}
+}
+
+// TestPutIfUnchangedSince: an edit of the scheduler-owned fields made from a read the scheduler has
+// overtaken since (here a completion) is refused with a conflict instead of undoing the completion;
+// made from a current read, it applies.
+func TestPutIfUnchangedSince(t *testing.T) {
+	s := &sim{t: t, c: newTestCore(t, testCfg(), iss("a", 1)), now: t0}
+	read := s.c.metaOf(s.c.issues["a"]).UpdatedAt // the caller's read, while the issue is open
+	s.connect("w", 1, Filters{})
+	l := s.one().A.Lease
+	s.now = s.now.Add(time.Second)
+	if _, err := s.c.complete(s.now, "w", l.ID, l.Epoch, SessionResult{Outcome: OutcomeSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	stale := iss("a", 1)
+	stale.Assignee, stale.UpdatedAt = "bob", s.now
+	if err := s.c.putIssues(s.now, []IssuePut{{Issue: stale, IfUnchangedSince: &read}}); ErrorCode(err) != EConflict {
+		t.Fatalf("put from a read before the completion: %v, want a conflict", err)
+	}
+	if m := s.meta("a"); m.Status != "closed" {
+		t.Fatalf("the completion was undone: %s", m.Status)
+	}
+	cur := s.meta("a").UpdatedAt
+	fresh := iss("a", 1)
+	fresh.Status, fresh.Assignee, fresh.UpdatedAt = "open", "bob", s.now.Add(time.Second)
+	if err := s.c.putIssues(s.now, []IssuePut{{Issue: fresh, IfUnchangedSince: &cur}}); err != nil {
+		t.Fatalf("put from a current read: %v", err)
 	}
 }

@@ -143,11 +143,16 @@ func (s *issueService) get(ctx context.Context, id string) (*rpc.IssueResult, er
 // put hands a changed issue to the engine and returns its new record; keepState says the change does not
 // touch the scheduler-owned fields (status, assignee), which the engine then keeps as they are now.
 func (s *issueService) put(ctx context.Context, is beads.Issue, keepState bool) (*rpc.IssueResult, error) {
+	return s.putIf(ctx, is, keepState, nil)
+}
+
+// putIf is put, refused (conflict) if the scheduler's state of the issue changed after since.
+func (s *issueService) putIf(ctx context.Context, is beads.Issue, keepState bool, since *time.Time) (*rpc.IssueResult, error) {
 	// The rendering kept for the issue's first push is dropped once this change is durable, on the
 	// engine's goroutine: commits finish in order there, so a create's keep (which runs when the create
 	// is durable, possibly after this change read the new issue) can never come after it.
 	forget := func() { s.fresh.forget(is.ID) }
-	if err := s.d.engine.PutIssuesThen(ctx, []coord.IssuePut{{Issue: is, KeepState: keepState}}, forget); err != nil {
+	if err := s.d.engine.PutIssuesThen(ctx, []coord.IssuePut{{Issue: is, KeepState: keepState, IfUnchangedSince: since}}, forget); err != nil {
 		return nil, err
 	}
 	return s.get(ctx, is.ID)
@@ -165,11 +170,17 @@ func (s *issueService) modify(ctx context.Context, id string, stateful bool, fn 
 	if err != nil {
 		return nil, err
 	}
+	read := is.UpdatedAt
 	if err := fn(&is); err != nil {
 		return nil, err
 	}
 	is.UpdatedAt = s.now()
-	return s.put(ctx, is, !stateful)
+	if stateful {
+		// status or assignee come from the caller: refused if a completion or a new lease (whose change
+		// this read may predate) came since, instead of undoing it
+		return s.putIf(ctx, is, false, &read)
+	}
+	return s.put(ctx, is, true)
 }
 
 func (s *issueService) now() time.Time { return s.d.cfg.Clock.Now() }
