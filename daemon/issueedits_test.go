@@ -94,3 +94,17 @@ func TestDependencyCycleRefused(t *testing.T) {
 		t.Errorf("no issue ready: %+v", st.Issues)
 	}
 }
+
+// TestDeadLetterLabelNotEditable: label.add and label.remove of the scheduler's dead-letter label are
+// refused (invalid) instead of answering success and being undone.
+func TestDeadLetterLabelNotEditable(t *testing.T) {
+	h := start(t, []string{line("t-1", "one", 1)}, nil)
+	ctx := context.Background()
+	eventually(t, 5*time.Second, "the issue imported", func() bool { _, _, err := h.d.db.GetIssue(ctx, "t-1"); return err == nil })
+	if _, err := h.d.issues.labelAdd(ctx, rpc.IssueLabelParams{ID: "t-1", Label: "gtc:failed"}); coord.ErrorCode(err) != coord.EInvalid {
+		t.Errorf("label.add gtc:failed: %v, want invalid", err)
+	}
+	if _, err := h.d.issues.labelRemove(ctx, rpc.IssueLabelParams{ID: "t-1", Label: "gtc:failed"}); coord.ErrorCode(err) != coord.EInvalid {
+		t.Errorf("label.remove gtc:failed: %v, want invalid", err)
+	}
+}

@@ -515,6 +515,9 @@ func (s *issueService) labelAdd(ctx context.Context, p rpc.IssueLabelParams) (*r
 	if l == "" {
 		return nil, coord.Errorf(coord.EInvalid, "label must not be empty")
 	}
+	if err := s.schedulerLabel(l); err != nil {
+		return nil, err
+	}
 	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
 		if !slices.Contains(is.Labels, l) {
 			is.Labels = append(is.Labels, l)
@@ -526,6 +529,9 @@ func (s *issueService) labelAdd(ctx context.Context, p rpc.IssueLabelParams) (*r
 
 func (s *issueService) labelRemove(ctx context.Context, p rpc.IssueLabelParams) (*rpc.IssueResult, error) {
 	l := strings.TrimSpace(p.Label) // as labelAdd
+	if err := s.schedulerLabel(l); err != nil {
+		return nil, err
+	}
 	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
 		n := len(is.Labels)
 		is.Labels = slices.DeleteFunc(is.Labels, func(x string) bool { return x == l })
@@ -534,6 +540,19 @@ func (s *issueService) labelRemove(ctx context.Context, p rpc.IssueLabelParams) 
 		}
 		return nil
 	})
+}
+
+// schedulerLabel refuses edits of the dead-letter label, which follows the scheduler's state (an edit
+// of it would be undone and answered success).
+func (s *issueService) schedulerLabel(l string) error {
+	f := s.d.cfg.Coord.FailedLabel
+	if f == "" {
+		f = "gtc:failed" // coord.Config's default
+	}
+	if l == f {
+		return coord.Errorf(coord.EInvalid, "%s is the scheduler's dead-letter label: revive an issue with issue.update status open", f)
+	}
+	return nil
 }
 
 func (s *issueService) comment(ctx context.Context, who string, p rpc.IssueCommentParams) (*rpc.IssueResult, error) {
