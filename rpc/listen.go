@@ -96,18 +96,12 @@ func ListenUnix(path string) (net.Listener, error) {
 		// once (with the usual umask the socket is not writable, so not connectable, by others meanwhile)
 		return listenUnixInPlace(path)
 	}
-	l, err := net.Listen("unix", tmp)
+	ul, err := bindPrivate(tmp, path)
 	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", path, err)
-	}
-	ul := l.(*net.UnixListener)
-	ul.SetUnlinkOnClose(false)
-	if err := os.Chmod(tmp, 0o600); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("listen %s: chmod: %w", path, err)
+		return nil, err
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		l.Close()
+		ul.Close()
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
 	return &unixListener{UnixListener: ul, path: path}, nil
@@ -119,18 +113,28 @@ const maxSocketPath = 108
 // listenUnixInPlace binds path itself, then narrows it to 0600.
 func listenUnixInPlace(path string) (net.Listener, error) {
 	_ = os.Remove(path) // a stale socket (a live one was refused above)
-	l, err := net.Listen("unix", path)
+	ul, err := bindPrivate(path, path)
+	if err != nil {
+		return nil, err
+	}
+	return &unixListener{UnixListener: ul, path: path}, nil
+}
+
+// bindPrivate listens on a Unix socket at bindPath (the socket path is named in errors) with mode 0600;
+// the socket file stays when the listener closes (unixListener removes the final path).
+func bindPrivate(bindPath, path string) (*net.UnixListener, error) {
+	l, err := net.Listen("unix", bindPath)
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", path, err)
 	}
 	ul := l.(*net.UnixListener)
 	ul.SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
-		os.Remove(path)
+	if err := os.Chmod(bindPath, 0o600); err != nil {
+		ul.Close()
+		os.Remove(bindPath)
 		return nil, fmt.Errorf("listen %s: chmod: %w", path, err)
 	}
-	return &unixListener{UnixListener: ul, path: path}, nil
+	return ul, nil
 }
 
 type unixListener struct {
