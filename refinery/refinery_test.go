@@ -56,6 +56,17 @@ func newRepo(t *testing.T) string {
 }
 
 // branch creates branch from main with a commit of files and returns to main.
+// newRemote makes a bare repository and a seed repository whose main is pushed to it as origin.
+func newRemote(t *testing.T) (bare, seed string) {
+	t.Helper()
+	bare = filepath.Join(t.TempDir(), "remote.git")
+	seed = newRepo(t)
+	git(t, filepath.Dir(bare), "init", "-q", "--bare", "-b", "main", bare)
+	git(t, seed, "remote", "add", "origin", bare)
+	git(t, seed, "push", "-q", "origin", "main")
+	return bare, seed
+}
+
 func branch(t *testing.T, dir, name string, files map[string]string) string {
 	t.Helper()
 	git(t, dir, "checkout", "-q", "-b", name, "main")
@@ -170,11 +181,7 @@ func TestGateStoppedUndoes(t *testing.T) {
 }
 
 func TestMergeWithRemotePushes(t *testing.T) {
-	bare := filepath.Join(t.TempDir(), "remote.git")
-	seed := newRepo(t)
-	git(t, filepath.Dir(bare), "init", "-q", "--bare", "-b", "main", bare)
-	git(t, seed, "remote", "add", "origin", bare)
-	git(t, seed, "push", "-q", "origin", "main")
+	bare, seed := newRemote(t)
 
 	// A worker clones, commits on its branch and pushes it.
 	worker := filepath.Join(t.TempDir(), "worker")
@@ -278,11 +285,7 @@ func TestGateEditsDoNotWedgeNextMerge(t *testing.T) {
 // TestDeletedRemoteTargetNotRecreated: a target branch deleted on the remote is not merged onto from
 // the refinery's stale local copy and pushed back into existence: the merge fails.
 func TestDeletedRemoteTargetNotRecreated(t *testing.T) {
-	bare := filepath.Join(t.TempDir(), "remote.git")
-	seed := newRepo(t)
-	git(t, filepath.Dir(bare), "init", "-q", "--bare", "-b", "main", bare)
-	git(t, seed, "remote", "add", "origin", bare)
-	git(t, seed, "push", "-q", "origin", "main")
+	bare, seed := newRemote(t)
 	git(t, seed, "push", "-q", "origin", "main:release")
 	ws := filepath.Join(t.TempDir(), "ws")
 	git(t, filepath.Dir(ws), "clone", "-q", bare, ws)

@@ -152,14 +152,7 @@ func TestAsyncInBatchAndIdempotent(t *testing.T) {
 	if r := p.recv(); !strings.Contains(r, `"id":3`) || !strings.Contains(r, `"issue_id":"L-3"`) {
 		t.Fatalf("keyed complete: %s", r)
 	}
-	if r := p.call(strings.Replace(keyed, `"id":3`, `"id":4`, 1)); !strings.Contains(r, `"id":4`) || !strings.Contains(r, `"issue_id":"L-3"`) {
-		t.Fatalf("keyed complete retried: %s", r)
-	}
-	select {
-	case <-b.parked:
-		t.Fatal("the retry reached the backend again")
-	default:
-	}
+	retryFromCache(t, p, b, keyed, 3, 4, `"issue_id":"L-3"`)
 	if _, ok := b.syncUsed.Load("complete"); ok {
 		t.Fatal("a keyed complete took the synchronous form")
 	}
@@ -238,15 +231,23 @@ func TestAsyncCreateOnReader(t *testing.T) {
 	if got["1"] == "" || got["2"] == "" {
 		t.Fatalf("claim replies missing: %v", got)
 	}
-	if r := p.call(strings.Replace(keyed, `"id":5`, `"id":6`, 1)); !strings.Contains(r, `"id":6`) || !strings.Contains(r, `"title":"keyed"`) {
-		t.Fatalf("keyed create retried: %s", r)
+	retryFromCache(t, p, b, keyed, 5, 6, `"title":"keyed"`)
+	if n := b.creates.Load(); n != 0 {
+		t.Fatalf("the synchronous IssueCreate ran %d times, want never", n)
+	}
+}
+
+// retryFromCache sends keyed again under request id newID: the reply carries want and comes from the
+// idempotency cache, without reaching the backend.
+func retryFromCache(t *testing.T, p *rawPeer, b *asyncFake, keyed string, oldID, newID int, want string) {
+	t.Helper()
+	retry := strings.Replace(keyed, fmt.Sprintf(`"id":%d`, oldID), fmt.Sprintf(`"id":%d`, newID), 1)
+	if r := p.call(retry); !strings.Contains(r, fmt.Sprintf(`"id":%d`, newID)) || !strings.Contains(r, want) {
+		t.Fatalf("keyed request retried: %s, want %s", r, want)
 	}
 	select {
 	case <-b.parked:
 		t.Fatal("the keyed retry reached the backend again")
 	default:
-	}
-	if n := b.creates.Load(); n != 0 {
-		t.Fatalf("the synchronous IssueCreate ran %d times, want never", n)
 	}
 }
