@@ -22,6 +22,9 @@ type trackedIssue struct {
 	pushes     int
 }
 
+// resolved reports whether the issue no longer holds the run up (each issue counts in tracker.resolved once).
+func (is *trackedIssue) resolved() bool { return is.completed || is.dead || is.unreach || is.notCreated }
+
 // tracker follows every issue of a run: readiness, holders (for double assignments) and resolution.
 type tracker struct {
 	mu       sync.Mutex
@@ -144,7 +147,7 @@ func (t *tracker) completedOK(issueID string, sentAt time.Time) {
 	}
 	t.completions.Add(1)
 	n := int64(1)
-	if is := &t.issues[i]; is.dead || is.unreach || is.notCreated {
+	if t.issues[i].resolved() {
 		n = 0 // resolved already: counting it again would end the run with issues unfinished
 	}
 	t.issues[i].completed = true
@@ -168,7 +171,7 @@ func (t *tracker) deadLettered(issueID string) {
 		return
 	}
 	n := int64(1)
-	if is := &t.issues[i]; is.completed || is.unreach || is.notCreated {
+	if t.issues[i].resolved() {
 		n = 0 // resolved already
 	}
 	t.issues[i].dead = true
@@ -176,7 +179,7 @@ func (t *tracker) deadLettered(issueID string) {
 	for len(stack) > 0 {
 		d := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if is := &t.issues[d]; !is.unreach && !is.completed && !is.dead {
+		if is := &t.issues[d]; !is.resolved() {
 			is.unreach = true
 			n++
 			stack = append(stack, is.dependents...)
@@ -197,7 +200,7 @@ func (t *tracker) createFailed(issueID string) {
 	}
 	is := &t.issues[i]
 	n := int64(1)
-	if is.completed || is.dead || is.unreach {
+	if is.resolved() {
 		n = 0
 	}
 	is.notCreated = true
