@@ -236,9 +236,10 @@ func (c *core) checkNoCycle(is *beads.Issue) error {
 		return nil
 	}
 	var have map[string]bool
+	var buf [1]edge
 	if old := c.issues[is.ID]; old != nil {
 		have = map[string]bool{}
-		for _, e := range edgesOf(c.metaOf(old).Deps) {
+		for _, e := range c.edges(old, &buf) {
 			have[e.target] = true
 		}
 	}
@@ -254,7 +255,7 @@ func (c *core) checkNoCycle(is *beads.Issue) error {
 			if it == nil {
 				continue
 			}
-			for _, f := range edgesOf(c.metaOf(it).Deps) {
+			for _, f := range c.edges(it, &buf) {
 				if f.target == is.ID {
 					return Errorf(EConflict, "dependency cycle: %s would depend on %s, which depends on %s", is.ID, e.target, is.ID)
 				}
