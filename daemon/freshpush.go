@@ -45,7 +45,7 @@ func (f *freshPushes) put(id string, record json.RawMessage, prompt string) {
 	for len(f.byID) > freshMax {
 		r := f.order[0]
 		f.order = f.order[1:]
-		if e, ok := f.byID[r.id]; ok && e.seq == r.seq {
+		if f.live(r) {
 			delete(f.byID, r.id)
 		}
 	}
@@ -53,13 +53,19 @@ func (f *freshPushes) put(id string, record json.RawMessage, prompt string) {
 		// most refs name entries taken or forgotten since: keep those of the kept entries, in order
 		live := f.order[:0]
 		for _, r := range f.order {
-			if e, ok := f.byID[r.id]; ok && e.seq == r.seq {
+			if f.live(r) {
 				live = append(live, r)
 			}
 		}
 		clear(f.order[len(live):])
 		f.order = live
 	}
+}
+
+// live reports whether r still names a kept entry (not taken, forgotten or put again since).
+func (f *freshPushes) live(r freshRef) bool {
+	e, ok := f.byID[r.id]
+	return ok && e.seq == r.seq
 }
 
 // take returns and forgets the rendered push of id, if kept.

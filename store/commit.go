@@ -526,13 +526,14 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 	if c.Raw != nil {
 		raw = c.Raw
 	}
+	dirty := !c.FromImport || c.Merged // to export: not the file's own line as it is
 	if _, err := t.exec(wIssuePut, is.ID, is.Status, is.Priority, is.IssueType, is.Assignee,
 		fmtTime(is.CreatedAt), fmtTime(is.UpdatedAt), fmtTimePtr(is.StartedAt), fmtTimePtr(is.ClosedAt),
 		is.CloseReason, string(labels), fmtTimePtr(is.DeferUntil), boolInt(is.Pinned), boolInt(is.Ephemeral),
-		boolInt(!c.FromImport || c.Merged)); err != nil {
+		boolInt(dirty)); err != nil {
 		return fmt.Errorf("put issue %s: %w", is.ID, err)
 	}
-	t.marks = append(t.marks, dirtyMark{id: is.ID, dirty: !c.FromImport || c.Merged})
+	t.marks = append(t.marks, dirtyMark{id: is.ID, dirty: dirty})
 	if _, err := t.exec(wBodyPut, is.ID, raw, body); err != nil {
 		return fmt.Errorf("put issue %s body: %w", is.ID, err)
 	}
