@@ -23,7 +23,9 @@ type trackedIssue struct {
 }
 
 // resolved reports whether the issue no longer holds the run up (each issue counts in tracker.resolved once).
-func (is *trackedIssue) resolved() bool { return is.completed || is.dead || is.unreach || is.notCreated }
+func (is *trackedIssue) resolved() bool {
+	return is.completed || is.dead || is.unreach || is.notCreated
+}
 
 // tracker follows every issue of a run: readiness, holders (for double assignments) and resolution.
 type tracker struct {
