@@ -19,6 +19,7 @@ type core struct {
 	heap       readyHeap             // every ready issue
 	labelHeaps map[string]*readyHeap // ready issues per label a filter asked for
 	syms       symtab                // strings many issues repeat (issue.go)
+	locs       locTable              // locations of the issues' packed times (stamp.go)
 	st         statuses              // symbols of the configured statuses
 	leases     map[string]*Lease     // live leases by id
 	workers    map[string]*worker
@@ -168,7 +169,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			}
 		}
 		if t := puts[i].IfUnchangedSince; t != nil {
-			if old := c.issues[puts[i].Issue.ID]; old != nil && old.updatedAt.After(*t) {
+			if old := c.issues[puts[i].Issue.ID]; old != nil && c.updatedAt(old).After(*t) {
 				return Errorf(EConflict, "issue %s changed since it was read (by the scheduler or an import): read it again", old.id)
 			}
 		}
@@ -186,7 +187,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 	}
 	for _, p := range puts {
 		old := c.issues[p.Issue.ID]
-		if old != nil && p.FromImport && old.updatedAt.After(p.Issue.UpdatedAt) {
+		if old != nil && p.FromImport && c.updatedAt(old).After(p.Issue.UpdatedAt) {
 			continue // read from the file before gtc's latest change to it: gtc's version wins
 		}
 		if old != nil && p.KeepState {
@@ -203,7 +204,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		wasDead := old.cls == clsDead
 		m.Attempts, m.NotBefore = old.attempts(), old.notBefore()
 		if m.StartedAt == nil {
-			m.StartedAt = old.startedAt
+			m.StartedAt = c.startedAt(old)
 		}
 		if l := old.lease; l != nil && (m.Assignee != l.Worker ||
 			(m.Status != c.cfg.StatusHooked && m.Status != c.cfg.StatusInProgress)) {
@@ -276,12 +277,12 @@ func (c *core) keepState(is *beads.Issue, it *issue) {
 	case it.status != c.st.closed:
 		is.ClosedAt = nil
 	case is.Status != status || is.ClosedAt == nil:
-		t := it.updatedAt // closed by the scheduler after the caller's read: closed_at is that change's time
+		t := c.updatedAt(it) // closed by the scheduler after the caller's read: closed_at is that change's time
 		is.ClosedAt = &t
 	}
 	is.Status, is.Assignee, is.CloseReason = status, c.str(it.assignee), c.str(it.closeReason)
-	if it.startedAt != nil {
-		is.StartedAt = it.startedAt
+	if st := c.startedAt(it); st != nil {
+		is.StartedAt = st
 	}
 	// The dead-letter label is the scheduler's too: a read from before a dead-letter must not drop it
 	// (the issue would stay blocked, neither ready nor dead-lettered), one from before a revival must
@@ -306,10 +307,10 @@ func (c *core) emitState(it *issue, labels *[2][]string) {
 
 // emitStateOnly is emitState without the convoy check.
 func (c *core) emitStateOnly(it *issue, labels *[2][]string) {
-	st := IssueState{ID: it.id, Status: c.str(it.status), Assignee: c.str(it.assignee), UpdatedAt: it.updatedAt,
-		StartedAt: it.startedAt, CloseReason: c.str(it.closeReason), Attempts: it.attempts(), NotBefore: it.notBefore()}
+	st := IssueState{ID: it.id, Status: c.str(it.status), Assignee: c.str(it.assignee), UpdatedAt: c.updatedAt(it),
+		StartedAt: c.startedAt(it), CloseReason: c.str(it.closeReason), Attempts: it.attempts(), NotBefore: it.notBefore()}
 	if it.status == c.st.closed {
-		t := it.updatedAt
+		t := st.UpdatedAt
 		st.ClosedAt = &t
 	}
 	if labels != nil {
@@ -320,7 +321,8 @@ func (c *core) emitStateOnly(it *issue, labels *[2][]string) {
 
 // setStatus changes the status and assignee of an issue, records it and recomputes what depends on it.
 func (c *core) setStatus(it *issue, status sym, assignee string) {
-	it.status, it.assignee, it.updatedAt = status, c.intern(assignee), c.now
+	it.status, it.assignee = status, c.intern(assignee)
+	c.touch(it)
 	if status != c.st.closed {
 		it.closeReason = 0
 	}
@@ -330,7 +332,8 @@ func (c *core) setStatus(it *issue, status sym, assignee string) {
 
 // setState sets the status, assignee and close reason of an issue at now (the caller records it).
 func (c *core) setState(it *issue, status sym, assignee, closeReason string) {
-	it.status, it.assignee, it.closeReason, it.updatedAt = status, c.intern(assignee), c.intern(closeReason), c.now
+	it.status, it.assignee, it.closeReason = status, c.intern(assignee), c.intern(closeReason)
+	c.touch(it)
 }
 
 // pause stops (or resumes) new assignments.

@@ -61,8 +61,8 @@ func (h *readyHeap) less(a, b *issue) bool {
 			return ea.Before(eb)
 		}
 	}
-	if a.priority != b.priority {
-		return a.priority < b.priority
+	if pa, pb := a.prio(), b.prio(); pa != pb {
+		return pa < pb
 	}
 	if a.createdSec != b.createdSec {
 		return a.createdSec < b.createdSec

@@ -3,16 +3,18 @@ package coord
 import "time"
 
 // issue is the in-memory state of one issue, kept compact because the core holds every issue of the
-// workspace (100,000 and more): 128 bytes (one size class) for a plain issue with at most one
+// workspace (100,000 and more): 112 bytes (one size class) for a plain issue with at most one
 // dependency whose metadata is "" or "{}", no labels and no failed attempt; the rarely set fields
 // live behind x. The IssueMeta it was built from is rebuilt by metaOf.
 //
 // Per field, whether the exact value flows out of the core (and so is kept exactly):
 //   - id, priority, labels, deps, pinned, ephemeral, deferUntil: kept as given (deps may be held as one
-//     inline dependency, rebuilt field by field).
+//     inline dependency, rebuilt field by field; a priority beyond int32 is kept in x).
 //   - status, itype, assignee, closeReason: interned (sym); the same string comes back.
-//   - updatedAt, startedAt, x.notBefore: flow out (IssueState.UpdatedAt/ClosedAt/StartedAt/NotBefore,
-//     keepState) with their Location and monotonic reading: kept as time.Time.
+//   - updatedAt, startedAt: flow out (IssueState.UpdatedAt/ClosedAt/StartedAt, keepState) as the same
+//     instant in the same zone name and offset, so they format alike; packed as Unix nanoseconds and a
+//     location index (stamp.go), without the monotonic reading of a clock time (the core compares them
+//     only with times read back from the store or a file, which carry none). x.notBefore: kept as given.
 //   - CreatedAt only orders issues (readyHeap.less, agedAt) and never leaves the core: kept as Unix
 //     seconds + nanoseconds, which order exactly like the time.Time instants (Before and Equal compare
 //     instants; the Location plays no part). One difference: two CreatedAt values that both carry a
@@ -21,14 +23,14 @@ import "time"
 //     monotonic reading), so a live core and its restart order alike.
 type issue struct {
 	id          string
-	updatedAt   time.Time
-	startedAt   *time.Time  // first ack; kept so started_at is set only once
 	lease       *Lease      // live lease, if any
 	x           *issueExtra // nil for a plain issue
 	dep         string      // On of the only dependency, when flags has fDep (otherwise the deps are in x)
+	upd         int64       // updated_at as Unix nanoseconds (noTime: zero), location updLoc (stamp.go)
+	started     int64       // started_at, the first ack (noTime: none), location startLoc; set only once
 	createdSec  int64       // CreatedAt as Unix seconds and nanoseconds (ordering only, see above)
-	priority    int
 	createdNsec int32
+	priority    int32 // exact unless fSpill (then in x.sp)
 	hpos        int32 // position in the global ready heap, -1 = absent
 	status      sym
 	itype       sym
@@ -38,6 +40,8 @@ type issue struct {
 	depth       uint8 // distance to the nearest directly blocked ancestor, noBlock if none
 	cls         uint8
 	flags       uint8
+	updLoc      uint8
+	startLoc    uint8
 }
 
 // issue flags.
@@ -47,6 +51,7 @@ const (
 	fEphemeral             // IssueMeta.Ephemeral
 	fDep                   // one dependency held inline (dep, depType)
 	fDepBraces             // the inline dependency's Metadata is inlineDepMD (else "")
+	fSpill                 // updated_at, started_at and priority are in x.sp (they do not pack)
 )
 
 // inlineDepMD is the one non-empty dependency metadata kept inline (the load test and bd write it).
@@ -62,6 +67,7 @@ type issueExtra struct {
 	notBefore  time.Time // zero, or the end of the retry backoff
 	attempts   int       // failed attempts so far
 	rejectedBy string    // worker that last rejected it; it is not pushed to that worker again
+	sp         *spilled  // the exact times and priority, when fSpill
 }
 
 // heapPos is an issue's position in one label heap.
@@ -72,7 +78,7 @@ type heapPos struct {
 
 func (x *issueExtra) empty() bool {
 	return len(x.labels) == 0 && len(x.lheaps) == 0 && x.deps == nil && x.deferUntil == nil &&
-		x.notBefore.IsZero() && x.attempts == 0 && x.rejectedBy == ""
+		x.notBefore.IsZero() && x.attempts == 0 && x.rejectedBy == "" && x.sp == nil
 }
 
 // extra returns the issue's side struct, allocating it on first use.
@@ -162,12 +168,12 @@ func (it *issue) setDirect(d bool) {
 
 // agedAt is the aging sort key: created_at moved later by one aging step per priority level.
 func (it *issue) agedAt(aging time.Duration) time.Time {
-	return time.Unix(it.createdSec, int64(it.createdNsec)).Add(time.Duration(it.priority) * aging)
+	return time.Unix(it.createdSec, int64(it.createdNsec)).Add(time.Duration(it.prio()) * aging)
 }
 
 // newIssue builds the in-memory issue of a (normalized) meta.
 func (c *core) newIssue(m IssueMeta) *issue {
-	it := &issue{id: m.ID, hpos: -1, depth: noBlock, cls: clsOther}
+	it := &issue{id: m.ID, hpos: -1, depth: noBlock, cls: clsOther, started: noTime}
 	c.setMeta(it, m)
 	return it
 }
@@ -177,10 +183,8 @@ func (c *core) newIssue(m IssueMeta) *issue {
 func (c *core) setMeta(it *issue, m IssueMeta) {
 	it.status, it.itype = c.intern(m.Status), c.intern(m.IssueType)
 	it.assignee, it.closeReason = c.intern(m.Assignee), c.intern(m.CloseReason)
-	it.priority = m.Priority
 	it.createdSec, it.createdNsec = m.CreatedAt.Unix(), int32(m.CreatedAt.Nanosecond())
-	it.updatedAt, it.startedAt = m.UpdatedAt, m.StartedAt
-	it.flags &= fDirect
+	it.flags &= fDirect | fSpill
 	if m.Pinned {
 		it.flags |= fPinned
 	}
@@ -205,7 +209,7 @@ func (c *core) setMeta(it *issue, m IssueMeta) {
 	}
 	var x issueExtra
 	if it.x != nil {
-		x.lheaps, x.rejectedBy = it.x.lheaps, it.x.rejectedBy
+		x.lheaps, x.rejectedBy, x.sp = it.x.lheaps, it.x.rejectedBy, it.x.sp
 	}
 	x.labels, x.deferUntil, x.notBefore, x.attempts = m.Labels, m.DeferUntil, m.NotBefore, m.Attempts
 	if deps != nil {
@@ -219,14 +223,15 @@ func (c *core) setMeta(it *issue, m IssueMeta) {
 	default:
 		it.x = nil
 	}
+	c.setTimes(it, m.UpdatedAt, m.StartedAt, m.Priority)
 }
 
 // metaOf rebuilds the IssueMeta of an issue (CreatedAt as the same instant, in UTC).
 func (c *core) metaOf(it *issue) IssueMeta {
-	m := IssueMeta{ID: it.id, Status: c.str(it.status), Priority: it.priority, IssueType: c.str(it.itype),
+	m := IssueMeta{ID: it.id, Status: c.str(it.status), Priority: it.prio(), IssueType: c.str(it.itype),
 		Assignee: c.str(it.assignee), CreatedAt: time.Unix(it.createdSec, int64(it.createdNsec)).UTC(),
-		UpdatedAt: it.updatedAt, Pinned: it.flags&fPinned != 0, Ephemeral: it.flags&fEphemeral != 0,
-		CloseReason: c.str(it.closeReason), StartedAt: it.startedAt}
+		UpdatedAt: c.updatedAt(it), Pinned: it.flags&fPinned != 0, Ephemeral: it.flags&fEphemeral != 0,
+		CloseReason: c.str(it.closeReason), StartedAt: c.startedAt(it)}
 	if it.flags&fDep != 0 {
 		d := Dep{On: it.dep, Type: c.str(it.depType)}
 		if it.flags&fDepBraces != 0 {

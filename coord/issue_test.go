@@ -83,13 +83,39 @@ func issueFromMeta(m IssueMeta) beads.Issue {
 }
 
 // exactTimes compares every time.Time exactly (instant, Location and monotonic reading: ==), except
-// CreatedAt, which never leaves the core and is compared as an instant.
+// CreatedAt, which never leaves the core and is compared as an instant, and the times an issue keeps
+// packed (stamp.go: updated_at, started_at and the closed_at taken from updated_at), compared as the
+// same instant in the same zone (name and offset) without the monotonic reading.
 var exactTimes = cmp.Options{
-	cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() != ".CreatedAt" },
+	cmp.FilterPath(func(p cmp.Path) bool { f := lastField(p); return f != "CreatedAt" && !packedTime[f] },
 		cmp.Comparer(func(a, b time.Time) bool { return a == b })),
-	cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".CreatedAt" },
+	cmp.FilterPath(func(p cmp.Path) bool { return lastField(p) == "CreatedAt" },
 		cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })),
+	cmp.FilterPath(func(p cmp.Path) bool { return packedTime[lastField(p)] },
+		cmp.Comparer(sameWallTime)),
 	cmpopts.EquateEmpty(),
+}
+
+// packedTime lists the fields whose times come from an issue's packed updated_at or started_at.
+var packedTime = map[string]bool{"UpdatedAt": true, "StartedAt": true, "ClosedAt": true}
+
+// lastField is the name of the last struct field on the path ("" if none).
+func lastField(p cmp.Path) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if sf, ok := p[i].(cmp.StructField); ok {
+			return sf.Name()
+		}
+	}
+	return ""
+}
+
+// sameWallTime says a and b are the same instant in the same zone (name and offset), so they format
+// alike, ignoring monotonic readings; Local stays Local.
+func sameWallTime(a, b time.Time) bool {
+	an, ao := a.Zone()
+	bn, bo := b.Zone()
+	return a.Equal(b) && an == bn && ao == bo && (a.Location() == time.Local) == (b.Location() == time.Local) &&
+		a.Format(time.RFC3339Nano) == b.Format(time.RFC3339Nano)
 }
 
 // TestIssueRoundTripSnapshot: a meta restored from a snapshot comes back whole from metaOf, and the
@@ -167,14 +193,14 @@ func TestIssueRoundTripPut(t *testing.T) {
 				t.Fatalf("KeepState put of %s carries %q/%q/%q, want %q/%q/%q", m.ID, got.Status, got.Assignee,
 					got.CloseReason, want.Status, m.Assignee, m.CloseReason)
 			}
-			if d := cmp.Diff(m.StartedAt, got.StartedAt, exactTimes); d != "" {
+			if d := cmp.Diff(m.StartedAt, got.StartedAt, cmp.Comparer(sameWallTime)); d != "" {
 				t.Fatalf("KeepState put of %s: started_at differs (-held +put):\n%s", m.ID, d)
 			}
 			var wantClosed *time.Time
 			if want.Status == c.cfg.StatusClosed {
 				wantClosed = &m.UpdatedAt
 			}
-			if d := cmp.Diff(wantClosed, got.ClosedAt, exactTimes); d != "" {
+			if d := cmp.Diff(wantClosed, got.ClosedAt, cmp.Comparer(sameWallTime)); d != "" {
 				t.Fatalf("KeepState put of %s: closed_at differs (-held +put):\n%s", m.ID, d)
 			}
 		}
@@ -187,11 +213,11 @@ func TestIssueRoundTripPut(t *testing.T) {
 	})
 }
 
-// TestIssueCompact pins the layout the memory budget counts on: a plain issue is one 128-byte
+// TestIssueCompact pins the layout the memory budget counts on: a plain issue is one 112-byte
 // allocation with no side struct, and one dependency with metadata "" or "{}" stays inline.
 func TestIssueCompact(t *testing.T) {
-	if n := unsafe.Sizeof(issue{}); n > 128 {
-		t.Fatalf("issue is %d bytes, want at most 128 (one size class)", n)
+	if n := unsafe.Sizeof(issue{}); n > 112 {
+		t.Fatalf("issue is %d bytes, want at most 112 (one size class)", n)
 	}
 	c := newTestCore(t, testCfg(), iss("a", 1), iss("b", 2, withDep("a", "blocks", "{}")), iss("c", 2, withDep("a", "parent-child")),
 		iss("d", 2, withDep("a", "waits-for", `{"gate":"any-children"}`)), iss("e", 2, withLabels("x")))
@@ -202,6 +228,66 @@ func TestIssueCompact(t *testing.T) {
 	}
 	if got := c.readyIDs(0); !cmp.Equal(got, []string{"a", "c", "e"}) { // b waits for a; d for a child of a
 		t.Fatalf("ready %v, want [a c e]", got)
+	}
+}
+
+// TestIssueTimesPacked: updated_at and started_at set by the scheduler (times from the clock, with a
+// monotonic reading, in Local) and by puts (any zone) take no allocation of their own and no side
+// struct; values that do not pack (a year outside 1678-2262, a priority beyond int32) go to the side
+// struct exactly and leave it again when a later put packs.
+func TestIssueTimesPacked(t *testing.T) {
+	c := newCore(testCfg(), nil, t0)
+	now := time.Now() // monotonic reading, Local
+	m := IssueMeta{ID: "a", Status: "open", IssueType: "task", Priority: 2, CreatedAt: t0, UpdatedAt: t0.In(zoneEast)}
+	it := c.newIssue(m)
+	if it.x != nil {
+		t.Fatalf("a plain issue has a side struct: %+v", *it.x)
+	}
+	c.now = now
+	if n := testing.AllocsPerRun(100, func() { c.touch(it); c.markStarted(it, now) }); n != 0 {
+		t.Errorf("touch and markStarted allocate %.0f times, want 0", n)
+	}
+	if it.x != nil || !sameWallTime(c.updatedAt(it), now) || !sameWallTime(*c.startedAt(it), now) {
+		t.Fatalf("after touch: x %v, updated %v, started %v; want no side struct and %v", it.x, c.updatedAt(it), c.startedAt(it), now)
+	}
+	later := now.Add(time.Hour)
+	c.markStarted(it, later) // started_at is set once
+	if !sameWallTime(*c.startedAt(it), now) {
+		t.Fatalf("started_at moved to %v", *c.startedAt(it))
+	}
+	for _, tc := range []struct {
+		name     string
+		updated  time.Time
+		priority int
+	}{
+		{"year 1", time.Date(1, 2, 3, 4, 5, 6, 7, zoneWest), 1},
+		{"year 9999", time.Date(9999, 2, 3, 4, 5, 6, 7, time.UTC), 1},
+		{"priority beyond int32", t0, 1 << 40},
+		{"priority below int32", t0, -1 << 40},
+	} {
+		m := m
+		m.UpdatedAt, m.Priority = tc.updated, tc.priority
+		c.setMeta(it, m)
+		if it.flags&fSpill == 0 || it.x == nil || it.x.sp == nil {
+			t.Fatalf("%s: not spilled", tc.name)
+		}
+		if got := c.updatedAt(it); got != tc.updated || it.prio() != tc.priority {
+			t.Fatalf("%s: held %v / %d, want %v / %d", tc.name, got, it.prio(), tc.updated, tc.priority)
+		}
+		if st := c.startedAt(it); st != nil {
+			t.Fatalf("%s: started_at %v after a put without one", tc.name, st)
+		}
+		c.setMeta(it, IssueMeta{ID: "a", Status: "open", IssueType: "task", Priority: 3, CreatedAt: t0, UpdatedAt: t0})
+		if it.flags&fSpill != 0 || it.x != nil || it.prio() != 3 || !c.updatedAt(it).Equal(t0) {
+			t.Fatalf("%s: a packable put left flags %b, x %v, priority %d, updated %v", tc.name, it.flags, it.x, it.prio(), c.updatedAt(it))
+		}
+	}
+	// Zones: one table entry per zone name and offset, not per *time.Location.
+	for range 300 {
+		c.setTimes(it, t0.In(time.FixedZone("", -8*3600)), nil, 0)
+	}
+	if it.flags&fSpill != 0 || len(c.locs.locs) > 4 {
+		t.Fatalf("300 parsed -08:00 times: spilled %v, %d locations", it.flags&fSpill != 0, len(c.locs.locs))
 	}
 }
 

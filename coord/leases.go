@@ -54,10 +54,7 @@ func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
 	status, kind := c.st.hooked, "assigned"
 	if acked {
 		l.State, status, kind = LeaseAcked, c.st.inProgress, "claimed"
-		if it.startedAt == nil {
-			t := c.now
-			it.startedAt = &t
-		}
+		c.markStarted(it, c.now)
 	}
 	it.lease = l
 	it.setRejectedBy("")
@@ -213,10 +210,7 @@ func (c *core) ack(now time.Time, name, id string, epoch int64) error {
 	c.emit(LeasePut{Lease: *l})
 	c.event("acked", l.IssueID, l.ID, name, "")
 	it := c.issues[l.IssueID]
-	if it.startedAt == nil {
-		t := now
-		it.startedAt = &t
-	}
+	c.markStarted(it, now)
 	c.setStatus(it, c.st.inProgress, name)
 	return nil
 }

@@ -124,7 +124,7 @@ func (c *core) initMerges(snap *Snapshot) error {
 	}
 	err := c.mq.Restore(reqs, func(id string) int {
 		if it := c.issues[id]; it != nil {
-			return it.priority
+			return it.prio()
 		}
 		return 2
 	}, seq)
@@ -186,7 +186,7 @@ func (c *core) mergeSubmit(now time.Time, worker string, s MergeSubmit) (MergeSu
 	if it == nil {
 		return MergeSubmitted{}, Errorf(ENotFound, "no issue %q", s.IssueID)
 	}
-	res, ch, err := mq.Submit(now, worker, it.priority, s)
+	res, ch, err := mq.Submit(now, worker, it.prio(), s)
 	if err != nil {
 		return MergeSubmitted{}, err
 	}
