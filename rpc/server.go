@@ -180,7 +180,7 @@ func (s *Server) Serve(l net.Listener) error {
 		s.nconns++
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(nc, transport)
+		s.serveConn(nc, transport)
 	}
 }
 
@@ -259,9 +259,10 @@ type conn struct {
 	out    *outQueue
 	done   chan struct{} // closed by kill
 	killed sync.Once
-	// readerDone is closed when the read loop has ended (ReadObject returned an error): after it the
-	// connection hands nothing more to the backend (stream connections only).
-	readerDone chan struct{}
+	// helloTimer closes a stream connection that has not completed hello in time; finished says the
+	// connection's cleanup has run (both are the reader's: see serverStream.ReadObject).
+	helloTimer *time.Timer
+	finished   bool
 
 	queued     atomic.Int64 // bytes in out, not yet written
 	authed     atomic.Bool
@@ -289,14 +290,16 @@ func (s *Server) newConn(parent context.Context, nc net.Conn, transport string) 
 		c.sess.Remote = nc.RemoteAddr().String()
 		c.out = newOutQueue(s.opts.QueueLen)
 		c.fr = newFrameReader(nc, s.opts.MaxMessageBytes, FramingAuto)
-		c.readerDone = make(chan struct{})
 	}
 	return c
 }
 
-// serveConn owns one stream connection: jsonrpc2 drives the read loop through this conn's ObjectStream.
+// serveConn starts serving one stream connection (on the accept loop: it does not block). jsonrpc2
+// drives the read loop through this conn's ObjectStream, on the reader goroutine it starts; that
+// goroutine (with jsonrpc2's context watcher) is all an idle connection holds: a writer runs only
+// while frames are queued (enqueue starts it), and the reader cleans up once its stream has ended
+// (finish).
 func (s *Server) serveConn(nc net.Conn, transport string) {
-	defer s.wg.Done()
 	c := s.newConn(context.Background(), nc, transport)
 	s.opts.Observer.Conns(transport, 1)
 	s.mu.Lock()
@@ -304,24 +307,30 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 	s.mu.Unlock()
 
 	// A peer must complete hello soon after connecting; one that does not gives its slot back.
-	helloTimer := time.AfterFunc(s.opts.HelloTimeout, func() {
+	c.helloTimer = time.AfterFunc(s.opts.HelloTimeout, func() {
 		if !c.authed.Load() {
 			c.kill()
 		}
 	})
-	defer helloTimer.Stop()
-
-	jc := jsonrpc2.NewConn(c.ctx, (*serverStream)(c), jsonrpc2.HandlerWithError(unexpectedRequest),
+	// jsonrpc2's Conn needs no closing of its own: its context is c.ctx, which kill cancels, and its
+	// reader closes it when ReadObject fails.
+	jsonrpc2.NewConn(c.ctx, (*serverStream)(c), jsonrpc2.HandlerWithError(unexpectedRequest),
 		jsonrpc2.SetLogger(log.New(io.Discard, "", 0)))
-	// This goroutine is the connection's writer (one goroutine fewer per connection than a separate
-	// writer): it returns once the connection is killed — by the reader's end (jsonrpc2 closes the
-	// stream), a failed write, the hello timer or Shutdown.
-	c.writeLoop()
+}
+
+// finish cleans up a stream connection once, on its reader goroutine when the read loop ends (the
+// stream failed or was closed: by the peer, a failed write, the hello timer, Disconnect or Shutdown).
+// From then on the reader hands nothing more to the backend; finish waits for a running writer and
+// the running requests, so Disconnected, and Shutdown's return, come after them.
+func (c *conn) finish() {
+	if c.finished {
+		return
+	}
+	c.finished = true
+	s := c.srv
 	c.kill()
-	jc.Close()
-	// The reader may still be handing a request it had read to the backend (issue.create is served on
-	// it): Disconnected, and Shutdown's return, come after it.
-	<-c.readerDone
+	c.helloTimer.Stop()
+	c.out.close()
 	c.pool.close()
 	c.dropPending()
 	c.unsubscribe()
@@ -332,7 +341,8 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 	delete(s.conns, c.sess.ID)
 	s.nconns--
 	s.mu.Unlock()
-	s.opts.Observer.Conns(transport, -1)
+	s.opts.Observer.Conns(c.sess.Transport, -1)
+	s.wg.Done()
 }
 
 // unexpectedRequest never runs: serverStream answers requests itself and hands jsonrpc2 responses only.
@@ -369,9 +379,16 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 		c.kill()
 		return false
 	}
-	ok, room := c.out.put(it)
+	ok, start, room := c.out.put(it)
+	if start {
+		c.srv.workers.run(c.writeLoop)
+	}
 	if ok {
 		return true
+	}
+	if room == nil { // the connection is being cleaned up
+		c.queued.Add(-int64(len(it.body)))
+		return false
 	}
 	if !wait {
 		c.queued.Add(-int64(len(it.body)))
@@ -384,8 +401,15 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 	for {
 		select {
 		case <-room:
-			if ok, room = c.out.put(it); ok {
+			if ok, start, room = c.out.put(it); start {
+				c.srv.workers.run(c.writeLoop)
+			}
+			if ok {
 				return true
+			}
+			if room == nil {
+				c.queued.Add(-int64(len(it.body)))
+				return false
 			}
 		case <-c.done:
 			c.queued.Add(-int64(len(it.body)))
@@ -398,28 +422,40 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 	}
 }
 
-// writeLoop is the connection's only writer: it takes every queued frame at once and writes them with
-// a deadline and one flush.
+// writeLoop is the connection's writer, started by enqueue when a frame is queued and none runs (on
+// a parked handler goroutine when there is one): it takes every queued frame at once and writes them
+// with a deadline and one flush, until it finds the queue empty or the connection done.
 func (c *conn) writeLoop() {
-	var batch []outItem
+	defer c.out.writer.Done()
+	bp := batches.Get().(*[]outItem)
+	batch := *bp
+	defer func() {
+		if cap(batch) <= 64 {
+			clear(batch) // a batch cut short (closeAfter, a failed write) still holds frames
+			*bp = batch[:0]
+			batches.Put(bp)
+		}
+	}()
 	for {
 		select {
-		case <-c.out.ready:
 		case <-c.done:
+			c.out.stop()
 			return
+		default:
 		}
-		batch = c.out.take(batch)
-		if len(batch) == 0 {
-			continue
+		var more bool
+		if batch, more = c.out.takeOrIdle(batch); !more {
+			return
 		}
 		if !c.writeBatch(batch) {
+			c.out.stop()
 			return
-		}
-		if cap(batch) > 64 {
-			batch = nil
 		}
 	}
 }
+
+// batches are the writers' batch buffers.
+var batches = sync.Pool{New: func() any { b := make([]outItem, 0, 16); return &b }}
 
 // writers are the 8 KiB write buffers, borrowed for one batch: an idle connection holds none.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8192) }}

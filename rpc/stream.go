@@ -16,11 +16,12 @@ import (
 // our assign pushes are matched here, and only other well-formed responses reach jsonrpc2.
 type serverStream conn
 
-// ReadObject implements jsonrpc2.ObjectStream. Its error ends jsonrpc2's read loop, which calls it no more.
+// ReadObject implements jsonrpc2.ObjectStream. Its error ends jsonrpc2's read loop, which calls it no
+// more: the connection is cleaned up first, on this goroutine (a connection has no other of its own).
 func (st *serverStream) ReadObject(v any) error {
 	err := st.readObject(v)
 	if err != nil {
-		close((*conn)(st).readerDone)
+		(*conn)(st).finish()
 	}
 	return err
 }
