@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
-	"log"
 	"log/slog"
 	"net"
 	"sync"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gastown/gtc/coord"
-	"github.com/sourcegraph/jsonrpc2"
 )
 
 // Options configure a Server; zero fields take the documented defaults.
@@ -259,10 +256,8 @@ type conn struct {
 	out    *outQueue
 	done   chan struct{} // closed by kill
 	killed sync.Once
-	// helloTimer closes a stream connection that has not completed hello in time; finished says the
-	// connection's cleanup has run (both are the reader's: see serverStream.ReadObject).
+	// helloTimer closes a stream connection that has not completed hello in time (stopped by finish).
 	helloTimer *time.Timer
-	finished   bool
 
 	queued     atomic.Int64 // bytes in out, not yet written
 	authed     atomic.Bool
@@ -276,8 +271,7 @@ type conn struct {
 	pending map[string]*pushState
 	subs    atomic.Pointer[subscription]
 
-	libResp [][]byte // responses not ours, handed to jsonrpc2 one per ReadObject
-	http    *httpCollector
+	http *httpCollector
 }
 
 func (s *Server) newConn(parent context.Context, nc net.Conn, transport string) *conn {
@@ -294,11 +288,13 @@ func (s *Server) newConn(parent context.Context, nc net.Conn, transport string) 
 	return c
 }
 
-// serveConn starts serving one stream connection (on the accept loop: it does not block). jsonrpc2
-// drives the read loop through this conn's ObjectStream, on the reader goroutine it starts; that
-// goroutine (with jsonrpc2's context watcher) is all an idle connection holds: a writer runs only
-// while frames are queued (enqueue starts it), and the reader cleans up once its stream has ended
-// (finish).
+// serveConn starts serving one stream connection (on the accept loop: it does not block). The
+// connection's reader goroutine (readLoop) is all it holds while idle: a writer runs only while frames
+// are queued (enqueue starts it), and the reader cleans up once its stream has ended (finish).
+//
+// jsonrpc2.Conn is not used here: the server answers requests and matches the replies to its pushes
+// itself, so a jsonrpc2.Conn had nothing to do but cost two goroutines (its reader and its context
+// watcher) and ~1 KB of heap per connection.
 func (s *Server) serveConn(nc net.Conn, transport string) {
 	c := s.newConn(context.Background(), nc, transport)
 	s.opts.Observer.Conns(transport, 1)
@@ -312,21 +308,13 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 			c.kill()
 		}
 	})
-	// jsonrpc2's Conn needs no closing of its own: its context is c.ctx, which kill cancels, and its
-	// reader closes it when ReadObject fails.
-	jsonrpc2.NewConn(c.ctx, (*serverStream)(c), jsonrpc2.HandlerWithError(unexpectedRequest),
-		jsonrpc2.SetLogger(log.New(io.Discard, "", 0)))
+	go c.readLoop()
 }
 
-// finish cleans up a stream connection once, on its reader goroutine when the read loop ends (the
-// stream failed or was closed: by the peer, a failed write, the hello timer, Disconnect or Shutdown).
-// From then on the reader hands nothing more to the backend; finish waits for a running writer and
-// the running requests, so Disconnected, and Shutdown's return, come after them.
+// finish cleans up a stream connection, on its reader goroutine as the read loop ends: the reader
+// hands nothing more to the backend, and finish waits for a running writer and the running requests,
+// so Disconnected, and Shutdown's return, come after them.
 func (c *conn) finish() {
-	if c.finished {
-		return
-	}
-	c.finished = true
 	s := c.srv
 	c.kill()
 	c.helloTimer.Stop()
@@ -343,11 +331,6 @@ func (c *conn) finish() {
 	s.mu.Unlock()
 	s.opts.Observer.Conns(c.sess.Transport, -1)
 	s.wg.Done()
-}
-
-// unexpectedRequest never runs: serverStream answers requests itself and hands jsonrpc2 responses only.
-func unexpectedRequest(context.Context, *jsonrpc2.Conn, *jsonrpc2.Request) (any, error) {
-	return nil, &jsonrpc2.Error{Code: CodeInternal, Message: "unexpected request"}
 }
 
 // kill closes the connection now; safe from any goroutine, never blocks.
