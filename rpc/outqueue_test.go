@@ -3,28 +3,28 @@ package rpc
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestOutQueueBoundedAndWakesSenders(t *testing.T) {
 	q := newOutQueue(3)
 	for i := range 3 {
-		if ok, _ := q.put(outItem{body: []byte(fmt.Sprint(i))}); !ok {
+		ok, start, _ := q.put(outItem{body: []byte(fmt.Sprint(i))})
+		if !ok {
 			t.Fatalf("put %d refused below the bound", i)
 		}
+		if start != (i == 0) {
+			t.Fatalf("put %d: start a writer %v (only the first put starts one)", i, start)
+		}
 	}
-	ok, room := q.put(outItem{body: []byte("3")})
-	if ok || room == nil {
-		t.Fatalf("put over the bound: ok %v room %v", ok, room)
+	ok, start, room := q.put(outItem{body: []byte("3")})
+	if ok || start || room == nil {
+		t.Fatalf("put over the bound: ok %v start %v room %v", ok, start, room)
 	}
 	select {
 	case <-room:
 		t.Fatal("room signalled before the writer took anything")
 	default:
-	}
-	select {
-	case <-q.ready:
-	default:
-		t.Fatal("no ready token after puts")
 	}
 	got := q.take(nil)
 	if len(got) != 3 || string(got[0].body) != "0" || string(got[2].body) != "2" {
@@ -35,8 +35,67 @@ func TestOutQueueBoundedAndWakesSenders(t *testing.T) {
 	default:
 		t.Fatal("a sender waiting for room was not woken by take")
 	}
-	if ok, _ := q.put(outItem{body: []byte("3")}); !ok {
-		t.Fatal("put refused after take made room")
+	if ok, start, _ := q.put(outItem{body: []byte("3")}); !ok || start {
+		t.Fatalf("put after take made room: ok %v, start a second writer %v", ok, start)
+	}
+}
+
+// TestOutQueueWriterLifecycle: one writer at a time — put starts one only when none runs, the writer
+// ends when it finds the queue empty (so the next put starts another), and close refuses frames and
+// waits for the running writer.
+func TestOutQueueWriterLifecycle(t *testing.T) {
+	q := newOutQueue(8)
+	if ok, start, _ := q.put(outItem{body: []byte("a")}); !ok || !start {
+		t.Fatalf("first put: ok %v start %v", ok, start)
+	}
+	if ok, start, _ := q.put(outItem{body: []byte("b")}); !ok || start {
+		t.Fatalf("put while a writer runs: ok %v start %v", ok, start)
+	}
+	buf, more := q.takeOrIdle(nil)
+	if !more || len(buf) != 2 {
+		t.Fatalf("writer's take: %d frames, more %v", len(buf), more)
+	}
+	if ok, start, _ := q.put(outItem{body: []byte("c")}); !ok || start {
+		t.Fatalf("put between a writer's takes: ok %v start %v", ok, start)
+	}
+	if buf, more = q.takeOrIdle(buf); !more || len(buf) != 1 {
+		t.Fatalf("writer's second take: %d frames, more %v", len(buf), more)
+	}
+	if _, more = q.takeOrIdle(buf); more {
+		t.Fatal("writer's take of an empty queue did not stop it")
+	}
+	q.writer.Done() // the writer ends
+	if ok, start, _ := q.put(outItem{body: []byte("d")}); !ok || !start {
+		t.Fatalf("put after the writer stopped: ok %v start %v", ok, start)
+	}
+	closed := make(chan struct{})
+	go func() { q.close(); close(closed) }()
+	for i := 0; ; i++ { // bounded wait for close to mark the queue
+		q.mu.Lock()
+		c := q.closed
+		q.mu.Unlock()
+		if c {
+			break
+		}
+		if i == 5000 {
+			t.Fatal("close did not mark the queue closed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if ok, start, room := q.put(outItem{body: []byte("e")}); ok || start || room != nil {
+		t.Fatalf("put after close: ok %v start %v room %v", ok, start, room)
+	}
+	select {
+	case <-closed:
+		t.Fatal("close returned while a writer runs")
+	case <-time.After(20 * time.Millisecond):
+	}
+	q.stop()
+	q.writer.Done()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("close did not return once the writer ended")
 	}
 }
 

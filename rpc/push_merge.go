@@ -20,8 +20,3 @@ func (s *Server) PushMerge(worker string, session uint64, m coord.MergeRequest) 
 	}
 	return nil
 }
-
-// handleMergeReply swallows the reply to one of our merge pushes; false when it is not one.
-func (c *conn) handleMergeReply(m *message) bool {
-	return len(m.id) >= 3 && m.id[0] == '"' && m.id[1] == 'm'
-}

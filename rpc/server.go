@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
-	"log"
 	"log/slog"
 	"net"
 	"sync"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gastown/gtc/coord"
-	"github.com/sourcegraph/jsonrpc2"
 )
 
 // Options configure a Server; zero fields take the documented defaults.
@@ -180,7 +177,7 @@ func (s *Server) Serve(l net.Listener) error {
 		s.nconns++
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(nc, transport)
+		s.serveConn(nc, transport)
 	}
 }
 
@@ -259,9 +256,8 @@ type conn struct {
 	out    *outQueue
 	done   chan struct{} // closed by kill
 	killed sync.Once
-	// readerDone is closed when the read loop has ended (ReadObject returned an error): after it the
-	// connection hands nothing more to the backend (stream connections only).
-	readerDone chan struct{}
+	// helloTimer closes a stream connection that has not completed hello in time (stopped by finish).
+	helloTimer *time.Timer
 
 	queued     atomic.Int64 // bytes in out, not yet written
 	authed     atomic.Bool
@@ -275,8 +271,7 @@ type conn struct {
 	pending map[string]*pushState
 	subs    atomic.Pointer[subscription]
 
-	libResp [][]byte // responses not ours, handed to jsonrpc2 one per ReadObject
-	http    *httpCollector
+	http *httpCollector
 }
 
 func (s *Server) newConn(parent context.Context, nc net.Conn, transport string) *conn {
@@ -289,14 +284,18 @@ func (s *Server) newConn(parent context.Context, nc net.Conn, transport string) 
 		c.sess.Remote = nc.RemoteAddr().String()
 		c.out = newOutQueue(s.opts.QueueLen)
 		c.fr = newFrameReader(nc, s.opts.MaxMessageBytes, FramingAuto)
-		c.readerDone = make(chan struct{})
 	}
 	return c
 }
 
-// serveConn owns one stream connection: jsonrpc2 drives the read loop through this conn's ObjectStream.
+// serveConn starts serving one stream connection (on the accept loop: it does not block). The
+// connection's reader goroutine (readLoop) is all it holds while idle: a writer runs only while frames
+// are queued (enqueue starts it), and the reader cleans up once its stream has ended (finish).
+//
+// jsonrpc2.Conn is not used here: the server answers requests and matches the replies to its pushes
+// itself, so a jsonrpc2.Conn had nothing to do but cost two goroutines (its reader and its context
+// watcher) and ~1 KB of heap per connection.
 func (s *Server) serveConn(nc net.Conn, transport string) {
-	defer s.wg.Done()
 	c := s.newConn(context.Background(), nc, transport)
 	s.opts.Observer.Conns(transport, 1)
 	s.mu.Lock()
@@ -304,24 +303,22 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 	s.mu.Unlock()
 
 	// A peer must complete hello soon after connecting; one that does not gives its slot back.
-	helloTimer := time.AfterFunc(s.opts.HelloTimeout, func() {
+	c.helloTimer = time.AfterFunc(s.opts.HelloTimeout, func() {
 		if !c.authed.Load() {
 			c.kill()
 		}
 	})
-	defer helloTimer.Stop()
+	go c.readLoop()
+}
 
-	jc := jsonrpc2.NewConn(c.ctx, (*serverStream)(c), jsonrpc2.HandlerWithError(unexpectedRequest),
-		jsonrpc2.SetLogger(log.New(io.Discard, "", 0)))
-	// This goroutine is the connection's writer (one goroutine fewer per connection than a separate
-	// writer): it returns once the connection is killed — by the reader's end (jsonrpc2 closes the
-	// stream), a failed write, the hello timer or Shutdown.
-	c.writeLoop()
+// finish cleans up a stream connection, on its reader goroutine as the read loop ends: the reader
+// hands nothing more to the backend, and finish waits for a running writer and the running requests,
+// so Disconnected, and Shutdown's return, come after them.
+func (c *conn) finish() {
+	s := c.srv
 	c.kill()
-	jc.Close()
-	// The reader may still be handing a request it had read to the backend (issue.create is served on
-	// it): Disconnected, and Shutdown's return, come after it.
-	<-c.readerDone
+	c.helloTimer.Stop()
+	c.out.close()
 	c.pool.close()
 	c.dropPending()
 	c.unsubscribe()
@@ -332,12 +329,8 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 	delete(s.conns, c.sess.ID)
 	s.nconns--
 	s.mu.Unlock()
-	s.opts.Observer.Conns(transport, -1)
-}
-
-// unexpectedRequest never runs: serverStream answers requests itself and hands jsonrpc2 responses only.
-func unexpectedRequest(context.Context, *jsonrpc2.Conn, *jsonrpc2.Request) (any, error) {
-	return nil, &jsonrpc2.Error{Code: CodeInternal, Message: "unexpected request"}
+	s.opts.Observer.Conns(c.sess.Transport, -1)
+	s.wg.Done()
 }
 
 // kill closes the connection now; safe from any goroutine, never blocks.
@@ -369,9 +362,16 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 		c.kill()
 		return false
 	}
-	ok, room := c.out.put(it)
+	ok, start, room := c.out.put(it)
+	if start {
+		c.srv.workers.run(c.writeLoop)
+	}
 	if ok {
 		return true
+	}
+	if room == nil { // the connection is being cleaned up
+		c.queued.Add(-int64(len(it.body)))
+		return false
 	}
 	if !wait {
 		c.queued.Add(-int64(len(it.body)))
@@ -384,8 +384,15 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 	for {
 		select {
 		case <-room:
-			if ok, room = c.out.put(it); ok {
+			if ok, start, room = c.out.put(it); start {
+				c.srv.workers.run(c.writeLoop)
+			}
+			if ok {
 				return true
+			}
+			if room == nil {
+				c.queued.Add(-int64(len(it.body)))
+				return false
 			}
 		case <-c.done:
 			c.queued.Add(-int64(len(it.body)))
@@ -398,28 +405,40 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 	}
 }
 
-// writeLoop is the connection's only writer: it takes every queued frame at once and writes them with
-// a deadline and one flush.
+// writeLoop is the connection's writer, started by enqueue when a frame is queued and none runs (on
+// a parked handler goroutine when there is one): it takes every queued frame at once and writes them
+// with a deadline and one flush, until it finds the queue empty or the connection done.
 func (c *conn) writeLoop() {
-	var batch []outItem
+	defer c.out.writer.Done()
+	bp := batches.Get().(*[]outItem)
+	batch := *bp
+	defer func() {
+		if cap(batch) <= 64 {
+			clear(batch) // a batch cut short (closeAfter, a failed write) still holds frames
+			*bp = batch[:0]
+			batches.Put(bp)
+		}
+	}()
 	for {
 		select {
-		case <-c.out.ready:
 		case <-c.done:
+			c.out.stop()
 			return
+		default:
 		}
-		batch = c.out.take(batch)
-		if len(batch) == 0 {
-			continue
+		var more bool
+		if batch, more = c.out.takeOrIdle(batch); !more {
+			return
 		}
 		if !c.writeBatch(batch) {
+			c.out.stop()
 			return
-		}
-		if cap(batch) > 64 {
-			batch = nil
 		}
 	}
 }
+
+// batches are the writers' batch buffers.
+var batches = sync.Pool{New: func() any { b := make([]outItem, 0, 16); return &b }}
 
 // writers are the 8 KiB write buffers, borrowed for one batch: an idle connection holds none.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8192) }}

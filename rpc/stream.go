@@ -4,81 +4,50 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net"
 	"sync"
 	"time"
 
 	"github.com/gastown/gtc/coord"
 )
 
-// serverStream is the jsonrpc2.ObjectStream of a server connection. Every frame is checked here,
-// in front of the library: requests (single or batch) are answered by the dispatcher, replies to
-// our assign pushes are matched here, and only other well-formed responses reach jsonrpc2.
-type serverStream conn
-
-// ReadObject implements jsonrpc2.ObjectStream. Its error ends jsonrpc2's read loop, which calls it no more.
-func (st *serverStream) ReadObject(v any) error {
-	err := st.readObject(v)
-	if err != nil {
-		close((*conn)(st).readerDone)
+// readLoop is a stream connection's reader — its only goroutine while it is idle — and the whole of
+// its read side: every frame is checked and served here (requests, single or batch, are answered by
+// the dispatcher; replies to our assign pushes are matched; other responses, such as a refinery's
+// reply to a merge push, are dropped). When the stream fails or is closed (by the peer, a failed
+// write, the hello timer, the idle timeout, Disconnect or Shutdown) it stops handing anything to the
+// backend and cleans the connection up (finish).
+func (c *conn) readLoop() {
+	for c.serveNext() {
 	}
-	return err
+	c.finish()
 }
 
-func (st *serverStream) readObject(v any) error {
-	c := (*conn)(st)
-	for {
-		select {
-		case <-c.done: // frames already buffered are not served once the connection is closed
-			return net.ErrClosed
-		default:
-		}
-		if len(c.libResp) > 0 {
-			f := c.libResp[0]
-			c.libResp = c.libResp[1:]
-			if json.Unmarshal(f, v) == nil {
-				return nil
-			}
-			continue
-		}
-		c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
-		frame, err := c.fr.next()
-		if c.fr.mode != FramingAuto && Framing(c.mode.Load()) == FramingAuto {
-			c.mode.Store(int32(c.fr.mode))
-		}
-		switch {
-		case errors.Is(err, errTooLarge):
-			c.fatal(encodeError(nullID, toWireError(coord.Errorf(coord.ETooLarge,
-				"message over the size cap of %d bytes; connection closed", c.srv.opts.MaxMessageBytes))))
-			return err
-		case errors.Is(err, errBadHeader):
-			c.fatal(encodeError(nullID, newWireError(CodeParseError, "parse error: bad Content-Length header; connection closed")))
-			return err
-		case err != nil:
-			return err
-		}
-		c.srv.opts.Observer.Bytes("in", len(frame))
-		c.handleFrame(frame)
+// serveNext reads and serves one frame; false when the connection is done.
+func (c *conn) serveNext() bool {
+	select {
+	case <-c.done: // frames already buffered are not served once the connection is closed
+		return false
+	default:
 	}
-}
-
-// WriteObject implements jsonrpc2.ObjectStream (used only if jsonrpc2 itself has to reply).
-func (st *serverStream) WriteObject(obj any) error {
-	c := (*conn)(st)
-	b, err := json.Marshal(obj)
-	if err != nil {
-		return err
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.opts.IdleTimeout))
+	frame, err := c.fr.next()
+	if c.fr.mode != FramingAuto && Framing(c.mode.Load()) == FramingAuto {
+		c.mode.Store(int32(c.fr.mode))
 	}
-	if !c.enqueue(outItem{body: b}, true) {
-		return errors.New("rpc: connection closed")
+	switch {
+	case errors.Is(err, errTooLarge):
+		c.fatal(encodeError(nullID, toWireError(coord.Errorf(coord.ETooLarge,
+			"message over the size cap of %d bytes; connection closed", c.srv.opts.MaxMessageBytes))))
+		return false
+	case errors.Is(err, errBadHeader):
+		c.fatal(encodeError(nullID, newWireError(CodeParseError, "parse error: bad Content-Length header; connection closed")))
+		return false
+	case err != nil:
+		return false
 	}
-	return nil
-}
-
-// Close implements jsonrpc2.ObjectStream.
-func (st *serverStream) Close() error {
-	(*conn)(st).kill()
-	return nil
+	c.srv.opts.Observer.Bytes("in", len(frame))
+	c.handleFrame(frame)
+	return true
 }
 
 // fatal queues a last error reply and returns once the writer has sent it and closed the
@@ -103,9 +72,7 @@ func (c *conn) handleFrame(frame []byte) {
 		c.srv.opts.Observer.RPC("", werr.Code, 0)
 		c.enqueue(outItem{body: encodeError(m.id, werr)}, true)
 	case m.isResponse:
-		if !c.handleAck(m) && !c.handleMergeReply(m) && c.http == nil {
-			c.libResp = append(c.libResp, frame)
-		}
+		c.handleAck(m) // any other response is dropped
 	default:
 		c.serve(m, func(body []byte) {
 			if body != nil {
@@ -178,9 +145,7 @@ func (c *conn) handleBatch(frame []byte) {
 		case werr != nil:
 			b.add(encodeError(m.id, werr))
 		case m.isResponse:
-			if !c.handleAck(m) && c.http == nil {
-				c.libResp = append(c.libResp, bytes.Clone(e))
-			}
+			c.handleAck(m) // any other response is dropped
 		default:
 			b.mu.Lock()
 			b.left++
