@@ -122,15 +122,15 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	wq.Set("_synchronous", "NORMAL")
 	wq.Set("_busy_timeout", busy)
 	wq.Set("_foreign_keys", "1")
-	// 4 MiB. Not more: SQLite scans its whole page-cache hash table at the end of a write transaction
+	// 2 MiB. Not more: SQLite scans its whole page-cache hash table at the end of a write transaction
 	// after a b-tree balance has swapped pages (the swap parks a page at the pending-byte page number, so
 	// the cache's largest key stays far past the end of the file). With 64 MiB that scan was ~7 % of
 	// the CPU of the durable-cycle benchmark; 16 -> 8 MiB cut a 10,000-issue server's RSS by ~7 MB, and
 	// 8 -> 4 MiB by ~3.5 MB more, with no loss of throughput at 10,000 or 100,000 issues (pages the cache
-	// misses come from the OS page cache). 2 MiB saved 2 MB more but gave 15 % fewer completions in
-	// the one 100,000-issue run tried, taken while other builds shared the machine, so not conclusive
-	// (gtc loadtest --agents 100 --issues 10000 and --agents 1000 --issues 100000; docs/benchmarks.md).
-	wq.Set("_cache_size", "-4096")
+	// misses come from the OS page cache). 4 -> 2 MiB (with the readers' 512 -> 256 KiB): RSS 118.5-119.1
+	// against 124.2-126.4 MB at 1,000 x 100,000 and the same CPU per durable cycle (52.2 / 53.8 against
+	// 54.7 / 54.4 µs, BenchmarkDurableCycles/workers=1000, alternating; docs/benchmarks.md).
+	wq.Set("_cache_size", "-2048")
 	w, err := sqlx.Open("sqlite3", fileURI(db.path, wq))
 	if err != nil {
 		return err
@@ -175,11 +175,11 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	rq.Set("_mutex", "no") // as the writer's
 	rq.Set("_busy_timeout", busy)
 	rq.Set("_foreign_keys", "1")
-	// 512 KiB: a reader's page cache is dropped whenever the WAL changed since its last read (every commit
+	// 256 KiB: a reader's page cache is dropped whenever the WAL changed since its last read (every commit
 	// on a busy coordinator), so a bigger one only holds memory. At 2 MiB the pool's caches filled during a
 	// 100,000-issue drain and held ~8 MB more (RSS 146-157 against 143-144 MB at 512 KiB, same
 	// throughput; gtc loadtest --agents 1000 --issues 100000, docs/benchmarks.md).
-	rq.Set("_cache_size", "-512")
+	rq.Set("_cache_size", "-256")
 	r, err := sqlx.Open("sqlite3", fileURI(db.path, rq))
 	if err != nil {
 		return err
