@@ -25,6 +25,9 @@ import (
 
 // Daemon is one running coordinator for one workspace.
 type Daemon struct {
+	// beforeFinalExport, when set (tests), runs at shutdown just before the final export.
+	beforeFinalExport func()
+
 	cfg     Config
 	log     *slog.Logger
 	lock    *flock.Flock
@@ -252,9 +255,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); d.gaugeLoop(loopCtx) }()
 
 	var runErr error
+	engineDone := false
 	select {
 	case <-ctx.Done():
 	case runErr = <-engDone:
+		engineDone = true
 		if runErr != nil {
 			runErr = fmt.Errorf("scheduler stopped: %w", runErr)
 		}
@@ -268,6 +273,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if err := d.server.Shutdown(shCtx, "server shutting down"); err != nil {
 		d.log.Warn("rpc shutdown", "err", err)
+	}
+	// No decision may follow the final export (a timer's would reach the file only at the next start):
+	// the scheduler stops first, finishing a commit under way, once no connection can ask it anything.
+	stopEngine()
+	if !engineDone {
+		if err := <-engDone; err != nil && runErr == nil {
+			runErr = fmt.Errorf("scheduler stopped: %w", err)
+		}
+	}
+	if d.beforeFinalExport != nil {
+		d.beforeFinalExport()
 	}
 	// The final export gets its own time: a slow drain of the connections must not starve it.
 	exCtx, exCancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -623,3 +623,34 @@ func TestPushPromptFollowsProtocolEdits(t *testing.T) {
 		t.Fatalf("prompt %q, want the edited title and description", a.Prompt)
 	}
 }
+
+// TestSchedulerStopsBeforeFinalExport: at shutdown no scheduler decision can follow the final export
+// (a lease expiring after it would reach issues.jsonl only at the next start): the engine has stopped
+// when the export begins, and the exported file agrees with the store.
+func TestSchedulerStopsBeforeFinalExport(t *testing.T) {
+	h := start(t, []string{line("t-1", "one", 1), line("t-2", "two", 2)}, func(c *Config) { c.SyncInterval = time.Hour })
+	stoppedFirst := make(chan bool, 1)
+	h.d.beforeFinalExport = func() {
+		select {
+		case <-h.d.engine.Stopped():
+			stoppedFirst <- true
+		default:
+			stoppedFirst <- false
+		}
+	}
+	w := h.worker("w1", 2)
+	a := w.next(t, 5*time.Second)
+	w.complete(t, a)
+	h.shutdown()
+	select {
+	case ok := <-stoppedFirst:
+		if !ok {
+			t.Fatal("the scheduler was still running when the final export began")
+		}
+	default:
+		t.Fatal("the final export did not run")
+	}
+	if statusOf(t, h.fileLines()[a.Lease.IssueID]) != "closed" {
+		t.Fatalf("%s not closed in the file after shutdown", a.Lease.IssueID)
+	}
+}
