@@ -201,8 +201,16 @@ var newline = []byte{'\n'}
 // writeFrame writes body framed for mode to w, less its first skip bytes (written already), and
 // returns the bytes written.
 func writeFrame(w *bufio.Writer, mode Framing, body []byte, skip int) (int, error) {
-	var hdr [40]byte
-	a, b := frameParts(&hdr, mode, body)
+	if mode == FramingLSP {
+		var hdr [40]byte // escapes (bufio may hand it to the conn): only LSP frames pay for it
+		h, _ := frameParts(&hdr, mode, body)
+		return writeParts(w, h, body, skip)
+	}
+	return writeParts(w, body, newline, skip)
+}
+
+// writeParts writes a then b to w, less their first skip bytes, and returns the bytes written.
+func writeParts(w *bufio.Writer, a, b []byte, skip int) (int, error) {
 	n := 0
 	for _, p := range [2][]byte{a, b} {
 		if skip >= len(p) {

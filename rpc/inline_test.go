@@ -84,6 +84,28 @@ func TestOutQueueClaim(t *testing.T) {
 	}
 }
 
+// TestBurstGoesToWriter: a frame that follows the connection's last direct write by less than
+// burstGap is not written directly (its sender writing frame after frame would make a syscall for
+// each; a writer goroutine writes what accumulates with one), one after it is.
+func TestBurstGoesToWriter(t *testing.T) {
+	ts := startServer(t, Options{}, nil)
+	p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	p.hello("")
+	c := connOf(ts, ts.b.sessionOf(t, "w1"))
+	it := outItem{body: []byte(`{}`)}
+	if !c.canInline(it) {
+		t.Fatal("an idle connection's frame is not written by its sender")
+	}
+	c.inlineAt.Store(monoNow() + int64(time.Hour)) // a direct write just ended, whatever the clock does
+	if c.canInline(it) {
+		t.Fatal("a frame right after a direct write is written by its sender")
+	}
+	c.inlineAt.Store(monoNow() - int64(burstGap))
+	if !c.canInline(it) {
+		t.Fatal("a frame burstGap after a direct write is not written by its sender")
+	}
+}
+
 // TestIdleConnWritesInline: on a connection that keeps up, every frame — replies written by the
 // reader, pushes — is written by its sender: no writer goroutine starts (one started per frame before).
 func TestIdleConnWritesInline(t *testing.T) {
@@ -153,7 +175,11 @@ func TestSlowPeerGetsPartlyWrittenFrames(t *testing.T) {
 				sizes[i] = 1<<10 + (i*i*7919)%(256<<10)
 			}
 			sizes[1] = 2 << 20
+			c := connOf(ts, sess)
 			for i, n := range sizes {
+				if i == 1 {
+					waitWriterIdle(t, c) // written by its sender
+				}
 				l := benchLease
 				l.ID = fmt.Sprint("L-", i)
 				issue := json.RawMessage(`{"id":"bd-1","pad":"` + strings.Repeat(string(rune('a'+i%26)), n) + `"}`)
@@ -187,7 +213,7 @@ func TestSlowPeerGetsPartlyWrittenFrames(t *testing.T) {
 				}
 			}
 			// Drained: the writer stops, and the next frames are written directly again.
-			waitWriterIdle(t, connOf(ts, sess))
+			waitWriterIdle(t, c)
 			starts := ts.writerStarts.Load()
 			if r := p.call(`{"jsonrpc":"2.0","id":"after","method":"issue.get","params":{"id":"bd-9"}}`); !strings.Contains(r, `"after"`) {
 				t.Fatalf("reply after the drain: %s", r)
@@ -346,7 +372,8 @@ func connOf(ts *testServer, sess uint64) *conn {
 	return ts.conns[sess]
 }
 
-// waitWriterIdle waits (bounded) until nobody holds c's writer role.
+// waitWriterIdle waits (bounded) until nobody holds c's writer role and its last direct write ended
+// burstGap ago or more: c's next frame is written by its sender.
 func waitWriterIdle(t *testing.T, c *conn) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -354,7 +381,7 @@ func waitWriterIdle(t *testing.T, c *conn) {
 		c.out.mu.Lock()
 		idle := !c.out.writing
 		c.out.mu.Unlock()
-		if idle {
+		if idle && monoNow()-c.inlineAt.Load() >= int64(burstGap) {
 			return
 		}
 		if time.Now().After(deadline) {
