@@ -186,23 +186,42 @@ func appendFrame(dst []byte, mode Framing, body []byte) []byte {
 	return append(dst, '\n')
 }
 
-// writeFrame writes body framed for mode to w and returns the bytes written.
-func writeFrame(w *bufio.Writer, mode Framing, body []byte) (int, error) {
-	n := 0
+// frameParts returns body framed for mode as two parts: the Content-Length header (built in hdr) and
+// body, or body and its newline.
+func frameParts(hdr *[40]byte, mode Framing, body []byte) (a, b []byte) {
 	if mode == FramingLSP {
-		var hdr [40]byte
 		h := strconv.AppendInt(append(hdr[:0], "Content-Length: "...), int64(len(body)), 10)
-		h = append(h, "\r\n\r\n"...)
-		m, err := w.Write(h)
+		return append(h, "\r\n\r\n"...), body
+	}
+	return body, newline
+}
+
+var newline = []byte{'\n'}
+
+// writeFrame writes body framed for mode to w, less its first skip bytes (written already), and
+// returns the bytes written.
+func writeFrame(w *bufio.Writer, mode Framing, body []byte, skip int) (int, error) {
+	if mode == FramingLSP {
+		var hdr [40]byte // escapes (bufio may hand it to the conn): only LSP frames pay for it
+		h, _ := frameParts(&hdr, mode, body)
+		return writeParts(w, h, body, skip)
+	}
+	return writeParts(w, body, newline, skip)
+}
+
+// writeParts writes a then b to w, less their first skip bytes, and returns the bytes written.
+func writeParts(w *bufio.Writer, a, b []byte, skip int) (int, error) {
+	n := 0
+	for _, p := range [2][]byte{a, b} {
+		if skip >= len(p) {
+			skip -= len(p)
+			continue
+		}
+		m, err := w.Write(p[skip:])
+		skip = 0
 		if n += m; err != nil {
 			return n, err
 		}
-		m, err = w.Write(body)
-		return n + m, err
 	}
-	m, err := w.Write(body)
-	if n += m; err != nil {
-		return n, err
-	}
-	return n + 1, w.WriteByte('\n')
+	return n, nil
 }

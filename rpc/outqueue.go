@@ -1,6 +1,9 @@
 package rpc
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // outQueue holds a connection's outgoing frames until its writer takes them: bounded in count, and
 // allocated as it fills (a buffered channel of 1,024 frames cost 32 KiB per connection up front, which
@@ -9,6 +12,10 @@ import "sync"
 // The writer runs only while there are frames to write: put reports when the frame it queued needs a
 // writer started (none is running), and the writer stops (idle) when it finds the queue empty, under
 // the same lock — so exactly one writer runs at a time, and none sits on an idle connection.
+//
+// The writer role is also taken by a sender that writes its frame itself (putOrClaim: the queue was
+// empty and no writer ran): it holds the role for one non-blocking write, then gives it up (release)
+// or, when frames were queued meanwhile or its frame was not all written, hands it to a writer.
 type outQueue struct {
 	mu    sync.Mutex
 	items []outItem
@@ -29,21 +36,55 @@ func newOutQueue(max int) *outQueue {
 // once the writer makes room — or when the queue is closed (room nil). start says the caller must
 // start a writer: none was running (the new one is counted in q.writer already).
 func (q *outQueue) put(it outItem) (ok, start bool, room <-chan struct{}) {
+	ok, start, _, room = q.putOrClaim(it, false)
+	return ok, start, room
+}
+
+// putOrClaim is put for a sender that can write it itself (claim): when nothing is queued and no
+// writer runs, it is not queued and mine says the caller is the writer now (counted in q.writer) and
+// must write it, then call release (or pushFront and start a writer).
+func (q *outQueue) putOrClaim(it outItem, claim bool) (ok, start, mine bool, room <-chan struct{}) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if claim && !q.writing && !q.closed && len(q.items) == 0 {
+		q.writing = true
+		q.writer.Add(1)
+		return true, false, true, nil
+	}
 	switch {
 	case q.closed:
-		return false, false, nil
+		return false, false, false, nil
 	case len(q.items) >= q.max:
 		q.waiting = true
-		return false, false, q.room
+		return false, false, false, q.room
 	}
 	q.items = append(q.items, it)
 	if !q.writing {
 		q.writing, start = true, true
 		q.writer.Add(1)
 	}
-	return true, start, nil
+	return true, start, false, nil
+}
+
+// release ends the turn of a sender that wrote its frame itself (putOrClaim): when nothing was queued
+// meanwhile it gives the writer role up and returns false (the caller calls q.writer.Done); otherwise
+// it keeps the role and returns true (the caller starts a writer, which ends it).
+func (q *outQueue) release() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		q.writing = false
+		return false
+	}
+	return true
+}
+
+// pushFront queues the unwritten rest of a frame ahead of the others (the writer role's holder does
+// this, so that it goes out first), whatever the bound: it was taken already.
+func (q *outQueue) pushFront(it outItem) {
+	q.mu.Lock()
+	q.items = slices.Insert(q.items, 0, it)
+	q.mu.Unlock()
 }
 
 // take moves every queued frame into buf (reused by the caller) and wakes the senders waiting for room.
