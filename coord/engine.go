@@ -50,6 +50,10 @@ type Engine struct {
 	// redispatch: the core was rebuilt; at retryAt it dispatches even if no timer is due and no
 	// request comes (the rebuilt core may hold ready work and idle workers, and no timer for them)
 	redispatch bool
+	// probe: storage is failing (Health); at retryAt a commit must show it works again, so an idle
+	// engine commits a storage_check event then (an idle server would otherwise report the failure
+	// until something else changed).
+	probe bool
 	// releasing: leases handed to claims whose caller left, to give back; applied with the next batch,
 	// and again after a failed commit that lost them (the claim's caller is gone: nobody else would)
 	releasing []Lease
@@ -146,7 +150,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		t, ok := e.core.nextDeadline()
 		if e.stale != nil {
 			t, ok = e.retryAt, true // the next try to rebuild from the store
-		} else if e.redispatch && (!ok || e.retryAt.Before(t)) {
+		} else if (e.redispatch || e.probe) && (!ok || e.retryAt.Before(t)) {
 			t, ok = e.retryAt, true // a core rebuilt after a failed commit hands out its work, timer due or not
 		}
 		if ok {
@@ -253,6 +257,12 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	e.releasing = nil
 	c.dispatch(now)
 	c.dispatchMerges(now)
+	if e.probe && !now.Before(e.retryAt) {
+		e.probe = false // this batch's commit tells: a failure sets it again (rollback)
+		if len(p.changes) == 0 && len(c.changes) == 0 {
+			c.event("storage_check", "", "", "", "commit after a storage failure")
+		}
+	}
 	changes, effects := c.take()
 	p.batch = append(p.batch, batch...)
 	p.changes = append(p.changes, changes...)
@@ -340,7 +350,7 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 // still-open sessions are re-attached; parked claims are answered with EUnavailable.
 func (e *Engine) rollback(now time.Time, err error) {
 	e.setHealth(fmt.Errorf("commit: %w", err))
-	e.retryAt = now.Add(time.Second)
+	e.retryAt, e.probe = now.Add(time.Second), true
 	clear(e.abandoned)
 	e.failWaiters(&Error{Code: EUnavailable, Message: "storage failed; retry later", Err: err})
 	e.rebuild(now)

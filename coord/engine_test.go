@@ -556,3 +556,31 @@ func TestCreateRefusesMissingDependency(t *testing.T) {
 		t.Fatalf("ready = %v, want only a (b waits for it)", r)
 	}
 }
+
+// TestEngineHealthRecoversWhenIdle: after a failed commit, an idle engine (no request, no timer due)
+// checks the storage itself at the retry time: Health clears once a commit succeeds, with a
+// storage_check event in the audit log, instead of reporting the failure until something changes.
+func TestEngineHealthRecoversWhenIdle(t *testing.T) {
+	mp := newMemPersister(nil)
+	clk := NewFakeClock(t0)
+	h := startEngineOn(t, testCfg(), mp, mp, clk)
+	mp.setFail(errors.New("disk full"))
+	if err := h.e.PutIssues(h.ctx, puts(iss("a", 1))); ErrorCode(err) != EUnavailable {
+		t.Fatalf("put during failure: %v", err)
+	}
+	if h.e.Health() == nil {
+		t.Fatal("healthy while commits fail")
+	}
+	mp.setFail(nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for h.e.Health() != nil && time.Now().Before(deadline) {
+		clk.Advance(100 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
+	}
+	if err := h.e.Health(); err != nil {
+		t.Fatalf("still failing with no request, storage working again: %v", err)
+	}
+	if h.out.eventKinds()["storage_check"] == 0 {
+		t.Fatalf("no storage_check event committed (events %v)", h.out.eventKinds())
+	}
+}
