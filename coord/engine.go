@@ -226,6 +226,18 @@ type pending struct {
 	start    time.Time // when its first request was applied (for OnStep)
 }
 
+// probeOnly says the batch's only change is the storage check an idle engine commits after a failure.
+func (p *pending) probeOnly() bool {
+	if len(p.changes) != 1 || len(p.releases) > 0 {
+		return false
+	}
+	ev, ok := p.changes[0].(EventAppend)
+	return ok && ev.Event.Kind == storageCheck
+}
+
+// storageCheck is the kind of the audit event an idle engine commits to check the storage.
+const storageCheck = "storage_check"
+
 // apply runs requests (and the timers due) against the core and adds the outcome to p (nil: a new batch).
 func (e *Engine) apply(p *pending, batch []*request) *pending {
 	start := time.Now()
@@ -260,7 +272,7 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	if e.probe && !now.Before(e.retryAt) {
 		e.probe = false // this batch's commit tells: a failure sets it again (rollback)
 		if len(p.changes) == 0 && len(c.changes) == 0 {
-			c.event("storage_check", "", "", "", "commit after a storage failure")
+			c.event(storageCheck, "", "", "", "commit after a storage failure")
 		}
 	}
 	changes, effects := c.take()
@@ -285,6 +297,13 @@ func (e *Engine) fail(p *pending, err error) {
 // and delivers the effects; on failure it fails p and next (applied on top of p) and rebuilds the
 // core from the durable state. It reports whether the commit failed.
 func (e *Engine) finish(p *pending, err error, next *pending) bool {
+	if err != nil && p.probeOnly() {
+		// Only the storage check failed: the core decided nothing that was lost, so it needs no
+		// rebuild (a full reload every second of an outage); the check is tried again a second later.
+		e.setHealth(fmt.Errorf("commit: %w", err))
+		e.retryAt, e.probe = e.clk.Now().Add(time.Second), true
+		p.changes, err = nil, nil // the event was not written: not recorded, not published
+	}
 	if err != nil {
 		e.rollback(e.clk.Now(), err)
 		// the gives-back of abandoned claims went with the lost batches: they are applied again
@@ -304,6 +323,7 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 			e.durable.apply(p.changes)
 		}
 		e.setHealth(nil)
+		e.probe = false // this commit showed the storage works
 	}
 	for _, r := range p.batch {
 		if r.err == nil && r.after != nil {

@@ -584,3 +584,86 @@ func TestEngineHealthRecoversWhenIdle(t *testing.T) {
 		t.Fatalf("no storage_check event committed (events %v)", h.out.eventKinds())
 	}
 }
+
+// countingPersister counts commit attempts and loads of a memPersister.
+type countingPersister struct {
+	*memPersister
+	commits, loads atomic.Int64
+}
+
+func (c *countingPersister) Commit(ctx context.Context, chs []Change) error {
+	c.commits.Add(1)
+	return c.memPersister.Commit(ctx, chs)
+}
+
+func (c *countingPersister) Load(ctx context.Context) (*Snapshot, error) {
+	c.loads.Add(1)
+	return c.memPersister.Load(ctx)
+}
+
+// TestEngineProbeIsCheap: while the storage keeps failing, the idle engine's storage check is tried
+// once a second without rebuilding the core (no reload of the store per try); and a check is not
+// written when a commit of real work has already shown the storage works.
+func TestEngineProbeIsCheap(t *testing.T) {
+	t.Run("failing", func(t *testing.T) {
+		mp := newMemPersister(nil)
+		cp := &countingPersister{memPersister: mp}
+		clk := NewFakeClock(t0)
+		h := startEngineOn(t, testCfg(), mp, cp, clk)
+		mp.setFail(errors.New("disk full"))
+		if err := h.e.PutIssues(h.ctx, puts(iss("a", 1))); ErrorCode(err) != EUnavailable {
+			t.Fatalf("put during failure: %v", err)
+		}
+		loads, commits := cp.loads.Load(), cp.commits.Load()
+		for range 10 {
+			clk.Advance(time.Second)
+			deadline := time.Now().Add(2 * time.Second)
+			for cp.commits.Load() == commits && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			commits = cp.commits.Load()
+		}
+		if n := cp.commits.Load(); n < 5 {
+			t.Fatalf("%d storage checks in 10 s of failure, want about one a second", n)
+		}
+		if got := cp.loads.Load() - loads; got != 0 {
+			t.Fatalf("%d reloads of the store while idle and failing, want 0", got)
+		}
+		if h.e.Health() == nil {
+			t.Fatal("healthy while every commit fails")
+		}
+		mp.setFail(nil)
+		deadline := time.Now().Add(5 * time.Second)
+		for h.e.Health() != nil && time.Now().Before(deadline) {
+			clk.Advance(100 * time.Millisecond)
+			time.Sleep(2 * time.Millisecond)
+		}
+		if err := h.e.Health(); err != nil {
+			t.Fatalf("not recovered: %v", err)
+		}
+	})
+	t.Run("recovered by traffic", func(t *testing.T) {
+		mp := newMemPersister(nil)
+		clk := NewFakeClock(t0)
+		h := startEngineOn(t, testCfg(), mp, mp, clk)
+		mp.setFail(errors.New("disk full"))
+		if err := h.e.PutIssues(h.ctx, puts(iss("a", 1))); ErrorCode(err) != EUnavailable {
+			t.Fatalf("put during failure: %v", err)
+		}
+		mp.setFail(nil)
+		if err := h.e.PutIssues(h.ctx, puts(iss("b", 1))); err != nil {
+			t.Fatal(err)
+		}
+		if h.e.Health() != nil {
+			t.Fatal("unhealthy after a good commit")
+		}
+		for range 5 {
+			clk.Advance(time.Second)
+			time.Sleep(5 * time.Millisecond)
+		}
+		h.e.Status() // a round trip through the engine: whatever the timers did is done
+		if n := h.out.eventKinds()["storage_check"]; n != 0 {
+			t.Fatalf("%d storage checks committed after a commit had shown the storage works", n)
+		}
+	})
+}

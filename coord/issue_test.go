@@ -261,6 +261,7 @@ func TestIssueTimesPacked(t *testing.T) {
 		priority int
 	}{
 		{"year 1", time.Date(1, 2, 3, 4, 5, 6, 7, zoneWest), 1},
+		{"the zero instant in a zone", time.Time{}.In(zoneWest), 1},
 		{"year 9999", time.Date(9999, 2, 3, 4, 5, 6, 7, time.UTC), 1},
 		{"priority beyond int32", t0, 1 << 40},
 		{"priority below int32", t0, -1 << 40},

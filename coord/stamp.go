@@ -38,8 +38,8 @@ type locTable struct {
 
 // pack returns t as Unix nanoseconds and a location index; false when it does not fit.
 func (lt *locTable) pack(t time.Time) (int64, uint8, bool) {
-	if t.IsZero() {
-		return noTime, 0, true
+	if t == (time.Time{}) {
+		return noTime, 0, true // the zero time in UTC (in another zone it is kept exactly: spilled)
 	}
 	if s := t.Unix(); s <= math.MinInt64/int64(time.Second)+1 || s >= math.MaxInt64/int64(time.Second)-1 {
 		return 0, 0, false
