@@ -654,3 +654,31 @@ func TestSchedulerStopsBeforeFinalExport(t *testing.T) {
 		t.Fatalf("%s not closed in the file after shutdown", a.Lease.IssueID)
 	}
 }
+
+// TestFinalExportImportsAnEditFirst: a file edited outside gtc since the last sync (a git pull, bd) is
+// imported by the final export at shutdown, which therefore runs while the scheduler does: the run
+// ends cleanly, the completion and the edit are both in the file.
+func TestFinalExportImportsAnEditFirst(t *testing.T) {
+	h := start(t, []string{line("t-1", "one", 1), line("t-2", "two", 2)}, func(c *Config) { c.SyncInterval = time.Hour })
+	w := h.worker("w1", 1)
+	a := w.next(t, 5*time.Second)
+	w.complete(t, a)
+	_ = w.c.Close()
+	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(line("t-3", "added by bd", 3) + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	h.shutdown() // fails the test if Run returns an error
+	lines := h.fileLines()
+	if statusOf(t, lines[a.Lease.IssueID]) != "closed" {
+		t.Fatalf("%s not closed in the file after shutdown: %s", a.Lease.IssueID, lines[a.Lease.IssueID])
+	}
+	if _, ok := lines["t-3"]; !ok {
+		t.Fatalf("the issue added outside gtc is gone: %v", lines)
+	}
+}
