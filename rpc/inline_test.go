@@ -390,3 +390,26 @@ func waitWriterIdle(t *testing.T, c *conn) {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+// TestDirectWritesResumeAfterIdle: a writer goroutine's write deadline does not outlive its batch, so
+// frames sent after an idle time longer than WriteTimeout are still written by their sender (a passed
+// deadline made every later direct write "not tried", each frame starting a writer goroutine).
+func TestDirectWritesResumeAfterIdle(t *testing.T) {
+	ts := startServer(t, Options{WriteTimeout: 100 * time.Millisecond}, nil)
+	p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	p.hello("")
+	c := connOf(ts, ts.b.sessionOf(t, "w1"))
+	c.inlineAt.Store(monoNow() + int64(time.Hour)) // the next frame goes through a writer goroutine
+	p.call(`{"jsonrpc":"2.0","id":"a","method":"issue.get","params":{"id":"bd-1"}}`)
+	c.inlineAt.Store(0)
+	waitWriterIdle(t, c)
+	base := ts.writerStarts.Load()
+	for range 3 {
+		time.Sleep(150 * time.Millisecond) // idle for longer than WriteTimeout
+		p.call(`{"jsonrpc":"2.0","id":"b","method":"issue.get","params":{"id":"bd-1"}}`)
+		waitWriterIdle(t, c)
+	}
+	if n := ts.writerStarts.Load() - base; n != 0 {
+		t.Fatalf("%d of 3 replies after an idle time > WriteTimeout started a writer goroutine, want 0", n)
+	}
+}

@@ -443,7 +443,7 @@ func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 // known (it is set once, from the peer's first frame, so a frame's rest is framed the same later),
 // and the last direct write did not end just now (burstGap).
 func (c *conn) canInline(it outItem) bool {
-	return c.raw != nil && Framing(c.mode.Load()) != FramingAuto && len(it.body) < math.MaxUint32-64 &&
+	return c.raw != nil && Framing(c.mode.Load()) != FramingAuto && uint64(len(it.body)) < math.MaxUint32-64 &&
 		monoNow()-c.inlineAt.Load() >= int64(burstGap)
 }
 
@@ -592,6 +592,9 @@ func (c *conn) writeBatch(batch []outItem) bool {
 		c.kill()
 		return false
 	}
+	// Cleared while this goroutine still holds the writer role: a deadline left to pass would make
+	// every later direct write "not tried" (writeRaw) and send each frame through a writer goroutine.
+	c.nc.SetWriteDeadline(time.Time{})
 	return true
 }
 
