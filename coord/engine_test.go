@@ -557,6 +557,17 @@ func TestCreateRefusesMissingDependency(t *testing.T) {
 	}
 }
 
+// idleUntilHealthy moves the fake clock on, sending no request, until the engine reports healthy or
+// 5 s of real time pass; it returns the engine's health then.
+func idleUntilHealthy(h *harness, clk *FakeClock) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for h.e.Health() != nil && time.Now().Before(deadline) {
+		clk.Advance(100 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond)
+	}
+	return h.e.Health()
+}
+
 // TestEngineHealthRecoversWhenIdle: after a failed commit, an idle engine (no request, no timer due)
 // checks the storage itself at the retry time: Health clears once a commit succeeds, with a
 // storage_check event in the audit log, instead of reporting the failure until something changes.
@@ -572,12 +583,7 @@ func TestEngineHealthRecoversWhenIdle(t *testing.T) {
 		t.Fatal("healthy while commits fail")
 	}
 	mp.setFail(nil)
-	deadline := time.Now().Add(5 * time.Second)
-	for h.e.Health() != nil && time.Now().Before(deadline) {
-		clk.Advance(100 * time.Millisecond)
-		time.Sleep(2 * time.Millisecond)
-	}
-	if err := h.e.Health(); err != nil {
+	if err := idleUntilHealthy(h, clk); err != nil {
 		t.Fatalf("still failing with no request, storage working again: %v", err)
 	}
 	if h.out.eventKinds()["storage_check"] == 0 {
@@ -633,12 +639,7 @@ func TestEngineProbeIsCheap(t *testing.T) {
 			t.Fatal("healthy while every commit fails")
 		}
 		mp.setFail(nil)
-		deadline := time.Now().Add(5 * time.Second)
-		for h.e.Health() != nil && time.Now().Before(deadline) {
-			clk.Advance(100 * time.Millisecond)
-			time.Sleep(2 * time.Millisecond)
-		}
-		if err := h.e.Health(); err != nil {
+		if err := idleUntilHealthy(h, clk); err != nil {
 			t.Fatalf("not recovered: %v", err)
 		}
 	})
