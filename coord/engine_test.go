@@ -557,6 +557,15 @@ func TestCreateRefusesMissingDependency(t *testing.T) {
 	}
 }
 
+// failOnePut makes mp's commits fail and has a put refused by the engine (a failed commit).
+func failOnePut(t *testing.T, h *harness, mp *memPersister) {
+	t.Helper()
+	mp.setFail(errors.New("disk full"))
+	if err := h.e.PutIssues(h.ctx, puts(iss("a", 1))); ErrorCode(err) != EUnavailable {
+		t.Fatalf("put during failure: %v", err)
+	}
+}
+
 // idleUntilHealthy moves the fake clock on, sending no request, until the engine reports healthy or
 // 5 s of real time pass; it returns the engine's health then.
 func idleUntilHealthy(h *harness, clk *FakeClock) error {
@@ -575,10 +584,7 @@ func TestEngineHealthRecoversWhenIdle(t *testing.T) {
 	mp := newMemPersister(nil)
 	clk := NewFakeClock(t0)
 	h := startEngineOn(t, testCfg(), mp, mp, clk)
-	mp.setFail(errors.New("disk full"))
-	if err := h.e.PutIssues(h.ctx, puts(iss("a", 1))); ErrorCode(err) != EUnavailable {
-		t.Fatalf("put during failure: %v", err)
-	}
+	failOnePut(t, h, mp)
 	if h.e.Health() == nil {
 		t.Fatal("healthy while commits fail")
 	}
@@ -616,10 +622,7 @@ func TestEngineProbeIsCheap(t *testing.T) {
 		cp := &countingPersister{memPersister: mp}
 		clk := NewFakeClock(t0)
 		h := startEngineOn(t, testCfg(), mp, cp, clk)
-		mp.setFail(errors.New("disk full"))
-		if err := h.e.PutIssues(h.ctx, puts(iss("a", 1))); ErrorCode(err) != EUnavailable {
-			t.Fatalf("put during failure: %v", err)
-		}
+		failOnePut(t, h, mp)
 		loads, commits := cp.loads.Load(), cp.commits.Load()
 		for range 10 {
 			clk.Advance(time.Second)
@@ -647,10 +650,7 @@ func TestEngineProbeIsCheap(t *testing.T) {
 		mp := newMemPersister(nil)
 		clk := NewFakeClock(t0)
 		h := startEngineOn(t, testCfg(), mp, mp, clk)
-		mp.setFail(errors.New("disk full"))
-		if err := h.e.PutIssues(h.ctx, puts(iss("a", 1))); ErrorCode(err) != EUnavailable {
-			t.Fatalf("put during failure: %v", err)
-		}
+		failOnePut(t, h, mp)
 		mp.setFail(nil)
 		if err := h.e.PutIssues(h.ctx, puts(iss("b", 1))); err != nil {
 			t.Fatal(err)
