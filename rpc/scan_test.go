@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -195,7 +196,7 @@ func TestAssignParamsMatchMarshal(t *testing.T) {
 		{},
 		{Lease: benchLease, Issue: benchIssue, Prompt: "Make the scheduler fair across rigs"},
 		{Lease: coord.Lease{ID: "L-9", IssueID: `gt-<&>"\`, Worker: "wörker\u2028\u2029", Epoch: -3, State: coord.LeaseEnded,
-			Attempt: 1 << 40, CreatedAt: time.Unix(1700000000, 123456789), AckDeadline: time.Unix(0, 1).In(time.FixedZone("", -7*3600)),
+			Attempt: math.MaxInt, CreatedAt: time.Unix(1700000000, 123456789), AckDeadline: time.Unix(0, 1).In(time.FixedZone("", -7*3600)),
 			Deadline: ended, EndedAt: &ended, Outcome: "failure", Error: "boom\n\t\x01\x7f", Progress: "50%"},
 			Issue: json.RawMessage(`{"id":"gt-9"}`), Prompt: "title\n\nbody with \"quotes\" and <html> & \xff\xfe bytes"},
 		{Lease: coord.Lease{ID: "L-1", EndedAt: &zero, Progress: "p"}},
