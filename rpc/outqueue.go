@@ -9,7 +9,7 @@ import (
 // allocated as it fills (a buffered channel of 1,024 frames cost 32 KiB per connection up front, which
 // was most of a server's memory with 10,000 connected workers).
 //
-// The writer runs only while there are frames to write: put reports when the frame it queued needs a
+// The writer runs only while there are frames to write: putOrClaim reports when the frame it queued needs a
 // writer started (none is running), and the writer stops (idle) when it finds the queue empty, under
 // the same lock — so exactly one writer runs at a time, and none sits on an idle connection.
 //
@@ -24,7 +24,7 @@ type outQueue struct {
 	// waiting says a sender found the queue full since the last take
 	waiting bool
 	writing bool // a writer is running (counted in writer): frames put are taken by it
-	closed  bool // the connection is gone: put refuses, no writer starts
+	closed  bool // the connection is gone: putOrClaim refuses, no writer starts
 	writer  sync.WaitGroup
 }
 
@@ -32,17 +32,12 @@ func newOutQueue(max int) *outQueue {
 	return &outQueue{max: max, room: make(chan struct{})}
 }
 
-// put queues it. ok is false when max frames are queued — room is then the channel that is closed
-// once the writer makes room — or when the queue is closed (room nil). start says the caller must
-// start a writer: none was running (the new one is counted in q.writer already).
-func (q *outQueue) put(it outItem) (ok, start bool, room <-chan struct{}) {
-	ok, start, _, room = q.putOrClaim(it, false)
-	return ok, start, room
-}
-
-// putOrClaim is put for a sender that can write it itself (claim): when nothing is queued and no
-// writer runs, it is not queued and mine says the caller is the writer now (counted in q.writer) and
-// must write it, then call release (or pushFront and start a writer).
+// putOrClaim queues it. ok is false when max frames are queued — room is then the channel that is
+// closed once the writer makes room — or when the queue is closed (room nil). start says the caller
+// must start a writer: none was running (the new one is counted in q.writer already). With claim (a
+// sender that can write it itself), when nothing is queued and no writer runs, it is not queued and
+// mine says the caller is the writer now (counted in q.writer) and must write it, then call release
+// (or pushFront and start a writer).
 func (q *outQueue) putOrClaim(it outItem, claim bool) (ok, start, mine bool, room <-chan struct{}) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -87,13 +82,6 @@ func (q *outQueue) pushFront(it outItem) {
 	q.mu.Unlock()
 }
 
-// take moves every queued frame into buf (reused by the caller) and wakes the senders waiting for room.
-func (q *outQueue) take(buf []outItem) []outItem {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.takeLocked(buf)
-}
-
 // takeOrIdle is the writer's take: when nothing is queued it marks the writer idle and returns false, and
 // the writer must end (calling q.writer.Done); a frame put after that starts a new writer.
 func (q *outQueue) takeOrIdle(buf []outItem) ([]outItem, bool) {
@@ -106,6 +94,8 @@ func (q *outQueue) takeOrIdle(buf []outItem) ([]outItem, bool) {
 	return q.takeLocked(buf), true
 }
 
+// takeLocked moves every queued frame into buf (reused by the caller) and wakes the senders waiting
+// for room.
 func (q *outQueue) takeLocked(buf []outItem) []outItem {
 	buf = append(buf[:0], q.items...)
 	clear(q.items)

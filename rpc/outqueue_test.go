@@ -116,3 +116,16 @@ func TestOutQueueReleasesBurstMemory(t *testing.T) {
 		t.Fatalf("small take: took %d, queue slots %d (a small backing array is kept)", len(buf), cap(q.items))
 	}
 }
+
+// put is putOrClaim without a claim (the tests' shorthand).
+func (q *outQueue) put(it outItem) (ok, start bool, room <-chan struct{}) {
+	ok, start, _, room = q.putOrClaim(it, false)
+	return ok, start, room
+}
+
+// take drains the queue into buf without changing whether a writer runs (tests).
+func (q *outQueue) take(buf []outItem) []outItem {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.takeLocked(buf)
+}
