@@ -215,6 +215,11 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		parents := c.parentsOf(old)
 		c.indexEdges(old, false)
 		c.indexConvoys(old, false)
+		if old.hpos >= 0 {
+			// its heap key may change below, and recompute refreshes other issues (moving heap
+			// items past it) before it: out of the heaps first, refresh puts it back
+			c.heapDel(old)
+		}
 		c.setMeta(old, m)
 		c.indexConvoys(old, true)
 		c.indexEdges(old, true)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -196,4 +197,20 @@ func loadCorpus(t testing.TB, path string) []beads.Issue {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// heapsOrdered reports the first place where the global or a label heap breaks heap order ("" if none).
+func heapsOrdered(c *core) string {
+	hs := map[string]*readyHeap{"": &c.heap}
+	for l, h := range c.labelHeaps {
+		hs[l] = h
+	}
+	for l, h := range hs {
+		for i := 1; i < len(h.items); i++ {
+			if x, p := h.items[i], h.items[(i-1)/2]; h.less(x, p) {
+				return fmt.Sprintf("heap %q: %s (p%d) sits below %s (p%d)", l, x.id, x.prio(), p.id, p.prio())
+			}
+		}
+	}
+	return ""
 }

@@ -225,6 +225,9 @@ func (m *model) check(t *rapid.T) {
 	if counted != len(c.issues) || c.counts[clsReady] != c.heap.Len() {
 		t.Fatalf("counters %v for %d issues, heap %d", c.counts, len(c.issues), c.heap.Len())
 	}
+	if err := heapsOrdered(c); err != "" {
+		t.Fatalf("%s", err)
+	}
 	// Restart here gives the same state.
 	r := newCore(m.cfg, m.f.snapshot(), c.now)
 	if d := cmp.Diff(stateOf(c), stateOf(r), cmpopts.EquateEmpty()); d != "" {

@@ -292,3 +292,29 @@ func firstDiff(a, b []string) string {
 	}
 	return ""
 }
+
+// An issue whose key changes while ready, with a ready dependent refreshed in the same change, leaves
+// every heap in order. The dependent used to be re-sifted past the issue's changed key: with
+// [a p0, d p1 waits-for a, e p0, f p3] and a moved to p1, d rose to the top above e.
+func TestReadyHeapKeyChange(t *testing.T) {
+	for _, status := range []string{"open", "deferred", "closed"} {
+		min := func(m int) func(*beads.Issue) { return withCreated(t0.Add(-time.Duration(m) * time.Minute)) }
+		c := newTestCore(t, testCfg(), iss("a", 0, min(40), withLabels("x")),
+			iss("d", 1, min(60), withLabels("x"), withDep("a", "waits-for")),
+			iss("e", 0, min(30), withLabels("x")), iss("f", 3, min(20), withLabels("x")))
+		c.labelHeap("x")
+		if err := c.putIssues(t0, puts(iss("a", 1, min(40), withLabels("x"), withStatus(status)))); err != nil {
+			t.Fatal(err)
+		}
+		if err := heapsOrdered(c); err != "" {
+			t.Fatalf("a to p1 and %s: %s", status, err)
+		}
+		want := []string{"e", "d", "a", "f"}
+		if status != "open" {
+			want = []string{"e", "d", "f"}
+		}
+		if got := c.readyIDs(0); !slices.Equal(got, want) {
+			t.Fatalf("a to p1 and %s: ready in order %v, want %v", status, got, want)
+		}
+	}
+}
