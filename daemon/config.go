@@ -43,6 +43,12 @@ type Config struct {
 	IdleTimeout time.Duration
 	// WriteTimeout disconnects a peer that does not read its messages for that long. Defaults to 10s.
 	WriteTimeout time.Duration
+	// MemoryTarget is a soft cap on the Go runtime's memory, in bytes, held with the runtime's memory
+	// limit: the collector runs earlier and returns free pages sooner to stay under it, but always leaves
+	// the heap half its live size to grow, so past the target memory grows with the live heap instead of
+	// the collector running back to back. The limit is process-wide. Defaults to 0: left alone (gtc serve
+	// sets 70 MiB); GOMEMLIMIT in the environment always wins.
+	MemoryTarget int64
 	// Pushers is the number of goroutines loading issue bodies for pushes. Defaults to 4.
 	Pushers int
 	// Coord tunes the scheduler (ack timeout, heartbeat timeout, grace, attempts, ...); see coord.Config.

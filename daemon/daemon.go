@@ -209,6 +209,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	engDone := make(chan error, 1)
 	wg.Add(1)
 	d.out.start() // before the engine, which reads whether the pushers run (outbox.Push)
+	if memoryGoverned(d.cfg.MemoryTarget) {
+		memCtx, stopMem := context.WithCancel(context.Background())
+		memDone := make(chan struct{})
+		go func() { defer close(memDone); governMemory(memCtx, d.cfg.MemoryTarget, memoryCheckEvery) }()
+		defer func() { stopMem(); <-memDone }()
+	}
 	go func() { defer wg.Done(); engDone <- d.engine.Run(engCtx) }()
 	defer func() {
 		stopEngine()

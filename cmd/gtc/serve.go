@@ -34,6 +34,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "backoff", Value: 5 * time.Second, EnvVars: []string{"GTC_BACKOFF"}, Usage: "retry backoff after the first failed attempt (doubles, with jitter)"},
 			&cli.IntFlag{Name: "max-message", Value: 1 << 20, EnvVars: []string{"GTC_MAX_MESSAGE"}, Usage: "largest JSON-RPC message in bytes"},
 			&cli.IntFlag{Name: "max-conns", Value: 10000, EnvVars: []string{"GTC_MAX_CONNS"}, Usage: "most concurrent connections"},
+			&cli.IntFlag{Name: "memory-target-mib", Value: 70, EnvVars: []string{"GTC_MEMORY_TARGET_MIB"}, Usage: "soft cap on the Go runtime's memory in MiB: the collector works harder to stay under it, but past it memory grows with the live heap; 0 disables (GOMEMLIMIT, if set, wins)"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
 			&cli.StringFlag{Name: "trace", Hidden: true, Usage: "write a runtime execution trace of the whole run to this file (go tool trace)"},
 			&cli.StringFlag{Name: "memprofile", Hidden: true, Usage: "write a heap profile to this file at shutdown (go tool pprof)"},
@@ -43,6 +44,7 @@ func serveCommand() *cli.Command {
 				Dir: c.String("dir"), DB: c.String("db"), Socket: c.String("socket"), Listen: c.String("listen"),
 				HTTP: c.String("http"), Token: c.String("token"), SyncInterval: c.Duration("sync-interval"),
 				MaxMessageBytes: c.Int("max-message"), MaxConns: c.Int("max-conns"), Version: version,
+				MemoryTarget: int64(c.Int("memory-target-mib")) << 20,
 				Coord: coord.Config{AckTimeout: c.Duration("ack-timeout"), HeartbeatTimeout: c.Duration("heartbeat-timeout"),
 					Grace: c.Duration("grace"), MaxAttempts: c.Int("max-attempts"), BackoffBase: c.Duration("backoff")},
 			}

@@ -1,0 +1,101 @@
+package daemon
+
+import (
+	"context"
+	"math"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// memoryGrowthFloor is the least room the governor leaves the heap over its live size (0.5: half of
+// it), so a heap that outgrows the target costs the collector at most what GOGC=50 would, instead of
+// running it back to back.
+const memoryGrowthFloor = 0.5
+
+// memoryLimit is the soft limit for the runtime's memory: the target, raised when the live heap needs
+// more to grow by memoryGrowthFloor on top of the memory the runtime holds besides heap objects.
+func memoryLimit(target int64, s memStats) int64 {
+	floor := float64(s.other) + float64(s.unused) + (1+memoryGrowthFloor)*float64(s.live)
+	if floor >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return max(target, int64(floor))
+}
+
+// memStats are the runtime's figures the governor reads.
+type memStats struct {
+	live   uint64 // heap bytes marked live by the last collection
+	unused uint64 // heap bytes in spans but in no object (fragmentation)
+	other  uint64 // everything mapped and not released besides heap objects, free and unused heap: stacks, metadata
+}
+
+var memSampleNames = [...]string{
+	"/gc/heap/live:bytes",
+	"/memory/classes/heap/unused:bytes",
+	"/memory/classes/total:bytes",
+	"/memory/classes/heap/released:bytes",
+	"/memory/classes/heap/objects:bytes",
+	"/memory/classes/heap/free:bytes",
+}
+
+// memReader reads memStats with one reused sample slice.
+type memReader struct{ s []metrics.Sample }
+
+func newMemReader() *memReader {
+	r := &memReader{s: make([]metrics.Sample, len(memSampleNames))}
+	for i, n := range memSampleNames {
+		r.s[i].Name = n
+	}
+	return r
+}
+
+func (r *memReader) read() memStats {
+	metrics.Read(r.s)
+	v := func(i int) uint64 {
+		if r.s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return r.s[i].Value.Uint64()
+	}
+	total, released, objects, free := v(2), v(3), v(4), v(5)
+	other := uint64(0)
+	if n := released + objects + free + v(1); total > n {
+		other = total - n
+	}
+	return memStats{live: v(0), unused: v(1), other: other}
+}
+
+// governMemory holds the process's soft memory limit (runtime/debug.SetMemoryLimit) at memoryLimit of
+// target, re-read every interval, until ctx ends; then it puts the previous limit back. The limit makes
+// the collector run earlier and return free pages to the OS sooner, so the process stays near the
+// target while its live heap is small, and grows with the live heap past it.
+func governMemory(ctx context.Context, target int64, every time.Duration) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	r := newMemReader()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := int64(-1)
+	for {
+		if l := memoryLimit(target, r.read()); l != last {
+			debug.SetMemoryLimit(l)
+			last = l
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// memoryGoverned reports whether gtc sets the memory limit: a positive target, and no GOMEMLIMIT in
+// the environment (an operator's own limit wins).
+func memoryGoverned(target int64) bool {
+	return target > 0 && os.Getenv("GOMEMLIMIT") == ""
+}
+
+// memoryCheckEvery is how often the governor re-reads the live heap (a read costs microseconds).
+const memoryCheckEvery = 100 * time.Millisecond
