@@ -65,31 +65,39 @@ func (s *issueService) render(id string) (json.RawMessage, string, error) {
 // renderPush is render for the push path: the record as last written to issues.jsonl, unpatched (the
 // lease carries gtc's own state), so a push costs one narrow read and no re-encoding. The prompt comes
 // from the stored view, which follows protocol edits before they are exported.
-func (s *issueService) renderPush(id string) (json.RawMessage, string, error) {
+func (s *issueService) renderPush(id string) (pushRender, error) {
 	if p, ok := s.fresh.take(id); ok {
-		return p.record, p.prompt, nil
+		return pushRender{record: p.record, prompt: p.prompt}, nil
 	}
 	raw, body, err := s.d.db.Body(context.Background(), id)
 	if err != nil {
-		return nil, "", err
+		return pushRender{}, err
 	}
 	if raw != nil {
-		// the record is raw as it is; of the body only the prompt's three fields are needed
-		if title, desc, ac, ok := beads.PromptFieldsJSON(body); ok {
-			return json.RawMessage(raw), promptText(title, desc, ac), nil
+		// the record is raw as it is; of the body only the prompt's three fields are needed, and they
+		// go to the wire still JSON-encoded
+		if title, desc, ac, ok := beads.PromptFieldsRawJSON(body); ok {
+			return pushRender{record: json.RawMessage(raw), promptJSON: promptJSON(title, desc, ac)}, nil
 		}
 	}
 	// beads.DecodeIssueJSON gives json.Unmarshal's Issue without its reflection (and a stored body is
 	// json.Marshal of an Issue, so it decodes as an Issue).
 	is, err := beads.DecodeIssueJSON(body)
 	if err != nil {
-		return nil, "", fmt.Errorf("decode stored issue %s: %w", id, err)
+		return pushRender{}, fmt.Errorf("decode stored issue %s: %w", id, err)
 	}
 	if raw == nil { // never written to the file yet (created through the protocol)
 		b, err := recordJSON(is, nil)
-		return b, promptOf(is), err
+		return pushRender{record: b, prompt: promptOf(is)}, err
 	}
-	return json.RawMessage(raw), promptOf(is), nil
+	return pushRender{record: json.RawMessage(raw), prompt: promptOf(is)}, nil
+}
+
+// pushRender is an assignment's issue record and prompt, the prompt as text or already JSON-encoded.
+type pushRender struct {
+	record     json.RawMessage
+	prompt     string
+	promptJSON json.RawMessage
 }
 
 // promptOf is the text handed to an agent: title and description.
@@ -107,6 +115,22 @@ func promptText(title, description, acceptance string) string {
 		p += "\n\nAcceptance criteria:\n" + acceptance
 	}
 	return p
+}
+
+// promptJSON is promptText encoded as a JSON string, from the three fields' JSON string contents
+// (escapes kept): joined escaped contents decode to the join of the decoded ones, and a content is empty
+// exactly when its text is.
+func promptJSON(title, description, acceptance []byte) json.RawMessage {
+	const sep, acHead = `\n\n`, `\n\nAcceptance criteria:\n`
+	b := make([]byte, 0, 2+len(title)+len(sep)+len(description)+len(acHead)+len(acceptance))
+	b = append(append(b, '"'), title...)
+	if len(description) > 0 {
+		b = append(append(b, sep...), description...)
+	}
+	if len(acceptance) > 0 {
+		b = append(append(b, acHead...), acceptance...)
+	}
+	return append(b, '"')
 }
 
 // recordJSON patches the stored raw record with the current view, or builds a record when there is none.

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"encoding/json"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -82,7 +81,7 @@ func (o *outbox) stop() {
 func (o *outbox) Push(worker string, session uint64, a coord.Assignment) {
 	if o.started {
 		if p, ok := o.d.issues.fresh.take(a.Lease.IssueID); ok {
-			o.deliver(worker, session, a, p.record, p.prompt)
+			o.deliver(worker, session, a, pushRender{record: p.record, prompt: p.prompt})
 			return
 		}
 	}
@@ -90,19 +89,19 @@ func (o *outbox) Push(worker string, session uint64, a coord.Assignment) {
 }
 
 func (o *outbox) push(j *pushJob) {
-	issue, prompt, err := o.d.issues.renderPush(j.a.Lease.IssueID)
+	r, err := o.d.issues.renderPush(j.a.Lease.IssueID)
 	if err != nil {
 		o.d.log.Error("load issue for push; the lease's ack deadline will requeue it", "issue", j.a.Lease.IssueID, "err", err)
 		return
 	}
-	o.deliver(j.worker, j.session, j.a, issue, prompt)
+	o.deliver(j.worker, j.session, j.a, r)
 }
 
 // deliver hands a rendered assignment to the transport.
-func (o *outbox) deliver(worker string, session uint64, a coord.Assignment, issue json.RawMessage, prompt string) {
+func (o *outbox) deliver(worker string, session uint64, a coord.Assignment, r pushRender) {
 	o.d.metrics.ObserveAssign(metrics.StageReadyToPush, time.Since(a.Lease.CreatedAt))
 	o.pushed.Store(a.Lease.ID, time.Now())
-	if err := o.d.server.Push(worker, session, rpc.AssignPayload{Lease: a.Lease, Issue: issue, Prompt: prompt}); err != nil {
+	if err := o.d.server.Push(worker, session, rpc.AssignPayload{Lease: a.Lease, Issue: r.record, Prompt: r.prompt, PromptJSON: r.promptJSON}); err != nil {
 		o.pushed.Delete(a.Lease.ID)
 		o.d.log.Debug("push not delivered; the lease's ack deadline will requeue it", "worker", worker, "lease", a.Lease.ID, "err", err)
 	}

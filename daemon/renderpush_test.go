@@ -81,9 +81,18 @@ func renderStore(t testing.TB, corpus string) (*issueService, []string) {
 func checkRender(t *testing.T, s *issueService, id string) {
 	t.Helper()
 	wantRec, wantPrompt, werr := renderPushStd(s, id)
-	rec, prompt, err := s.renderPush(id)
+	r, err := s.renderPush(id)
 	if fmt.Sprint(err) != fmt.Sprint(werr) {
 		t.Fatalf("%s: err %v, want %v", id, err, werr)
+	}
+	rec, prompt := r.record, r.prompt
+	if r.promptJSON != nil {
+		if prompt != "" {
+			t.Fatalf("%s: both a prompt and its JSON", id)
+		}
+		if err := json.Unmarshal(r.promptJSON, &prompt); err != nil {
+			t.Fatalf("%s: prompt JSON %s: %v", id, r.promptJSON, err)
+		}
 	}
 	if !bytes.Equal(rec, wantRec) || (rec == nil) != (wantRec == nil) || prompt != wantPrompt {
 		t.Fatalf("%s:\n got  %s %q\n want %s %q", id, rec, prompt, wantRec, wantPrompt)
@@ -124,10 +133,15 @@ func TestRenderPushMatchesStd(t *testing.T) {
 		}
 		raw := beads.Issue{ID: "gt-raw", Title: "with\nraw", Description: "x", Status: "open", CreatedAt: at, UpdatedAt: at}
 		puts = append(puts, coord.IssuePut{Issue: raw, Raw: []byte(`{"id":"gt-raw","title":"with\nraw"}`), FromImport: true})
+		tricky := beads.Issue{ID: "gt-raw2", Title: "t\x01\x1f", Description: "line\n\"two\" <b>&</b>\u2028 \U0001F600 \xff",
+			AcceptanceCriteria: "ac\\ \t", Status: "open", CreatedAt: at, UpdatedAt: at}
+		puts = append(puts, coord.IssuePut{Issue: tricky, Raw: []byte(`{"id":"gt-raw2"}`), FromImport: true})
+		noTitle := beads.Issue{ID: "gt-raw3", Description: "only a description", Status: "open", CreatedAt: at, UpdatedAt: at}
+		puts = append(puts, coord.IssuePut{Issue: noTitle, Raw: []byte(`{"id":"gt-raw3"}`), FromImport: true})
 		if err := s.d.db.Commit(context.Background(), puts); err != nil {
 			t.Fatal(err)
 		}
-		for _, id := range []string{"gt-p0", "gt-p1", "gt-p2", "gt-p3", "gt-raw", "gt-missing"} {
+		for _, id := range []string{"gt-p0", "gt-p1", "gt-p2", "gt-p3", "gt-raw", "gt-raw2", "gt-raw3", "gt-missing"} {
 			checkRender(t, s, id)
 		}
 	})
@@ -144,10 +158,14 @@ func BenchmarkRenderPush(b *testing.B) {
 	}
 	corpus := filepath.Join(dir, "shared", "testdata", "beads", "reframe2_v1-typed_15159adb.jsonl")
 	s, ids := renderStore(b, corpus)
+	newPath := func(s *issueService, id string) (json.RawMessage, string, error) {
+		r, err := s.renderPush(id)
+		return r.record, r.prompt, err
+	}
 	for _, impl := range []struct {
 		name string
 		f    func(*issueService, string) (json.RawMessage, string, error)
-	}{{"std", renderPushStd}, {"new", (*issueService).renderPush}} {
+	}{{"std", renderPushStd}, {"new", newPath}} {
 		b.Run(impl.name, func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0

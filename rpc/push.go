@@ -102,7 +102,7 @@ func putFrameBuf(b []byte) {
 
 // assignParamsSize is room enough for most assign params.
 func assignParamsSize(a *AssignPayload) int {
-	return 320 + len(a.Issue) + len(a.Prompt) + len(a.Prompt)/8
+	return 320 + len(a.Issue) + len(a.Prompt) + len(a.Prompt)/8 + len(a.PromptJSON)
 }
 
 // appendAssignParams appends an assign request's params to params, encoded as json.Marshal would,
@@ -121,7 +121,11 @@ func appendAssignParams(params []byte, a *AssignPayload) ([]byte, error) {
 		params = append(params, a.Issue...)
 	}
 	params = append(params, `,"prompt":`...)
-	params = appendQuoted(params, a.Prompt)
+	if len(a.PromptJSON) > 0 {
+		params = append(params, a.PromptJSON...)
+	} else {
+		params = appendQuoted(params, a.Prompt)
+	}
 	return append(params, '}'), nil
 }
 

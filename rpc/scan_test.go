@@ -226,6 +226,12 @@ func TestAssignParamsMatchMarshal(t *testing.T) {
 		if wantFrame := encodeRequest([]byte(`"a7"`), "assign", want); !bytes.Equal(frame, wantFrame) {
 			t.Fatalf("case %d: encodeAssign\n got  %s\n want %s", i, frame, wantFrame)
 		}
+		// the prompt handed over already encoded goes out as it is, in the prompt's place
+		pre := a
+		pre.Prompt, pre.PromptJSON = "", mustJSON(a.Prompt)
+		if pj, err := encodeAssign(`"a7"`, &pre); err != nil || !bytes.Equal(pj, frame) {
+			t.Fatalf("case %d: with PromptJSON (%v)\n got  %s\n want %s", i, err, pj, frame)
+		}
 	}
 }
 

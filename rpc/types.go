@@ -23,6 +23,9 @@ type Assignment struct {
 	Lease  coord.Lease     `json:"lease"`
 	Issue  json.RawMessage `json:"issue"` // the issue's JSONL record as stored
 	Prompt string          `json:"prompt"`
+	// PromptJSON, when set, is Prompt already encoded as a JSON string and is sent in its place (the
+	// server's push path, which has it from the store); never filled when decoding.
+	PromptJSON json.RawMessage `json:"-"`
 }
 
 // AssignPayload is what the backend hands to Server.Push.
