@@ -28,7 +28,9 @@ type Config struct {
 	Token string
 	// TokenFile holds the token (mode 0600). Defaults to <Dir>/.beads/gtc.token.
 	TokenFile string
-	// SyncInterval is the JSONL sync tick. Defaults to 2s.
+	// SyncInterval is the JSONL sync tick, from one sync's start to the next; a sync taking more than a
+	// tenth of it stretches its tick to ten times its own duration (a sync uses at most a tenth of the
+	// time). Defaults to 2s.
 	SyncInterval time.Duration
 	// MaxMessageBytes caps one JSON-RPC message. Defaults to 1 MiB.
 	MaxMessageBytes int

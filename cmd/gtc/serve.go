@@ -26,7 +26,7 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "http", EnvVars: []string{"GTC_HTTP"}, Usage: "HTTP address for POST /rpc, /metrics and /healthz (e.g. 127.0.0.1:7421)"},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"GTC_TOKEN"}, Usage: "token for TCP and HTTP peers (default: .beads/gtc.token, created on first start)"},
 			&cli.StringFlag{Name: "db", EnvVars: []string{"GTC_DB"}, Usage: "SQLite database (default .beads/gtc.db)"},
-			&cli.DurationFlag{Name: "sync-interval", Value: 2 * time.Second, EnvVars: []string{"GTC_SYNC_INTERVAL"}, Usage: "JSONL import/export tick"},
+			&cli.DurationFlag{Name: "sync-interval", Value: 2 * time.Second, EnvVars: []string{"GTC_SYNC_INTERVAL"}, Usage: "JSONL import/export tick (a sync longer than a tenth of it stretches its tick to ten times its duration)"},
 			&cli.DurationFlag{Name: "ack-timeout", Value: 10 * time.Second, EnvVars: []string{"GTC_ACK_TIMEOUT"}, Usage: "a pushed assignment not acked within it goes back to the queue"},
 			&cli.DurationFlag{Name: "heartbeat-timeout", Value: 60 * time.Second, EnvVars: []string{"GTC_HEARTBEAT_TIMEOUT"}, Usage: "an acked lease without heartbeat for this long expires"},
 			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, EnvVars: []string{"GTC_GRACE"}, Usage: "a disconnected worker keeps its leases this long"},
