@@ -3,7 +3,6 @@ package rpc
 import (
 	"bufio"
 	"io"
-	"sync"
 	"syscall"
 )
 
@@ -12,7 +11,42 @@ const readBufSize = 4096
 
 // readBufs holds the read buffers of all connections: a connection borrows one only while unread
 // bytes sit in it, so an idle connection (the usual state of a worker's) holds none.
-var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+var readBufs = newBufList(readBufSize, maxFreeReadBufs)
+
+// maxFreeReadBufs is how many returned read buffers are kept for reuse (1 MiB).
+const maxFreeReadBufs = 256
+
+// bufList is a free list of equal buffers that, unlike a sync.Pool, survives garbage collections:
+// under a memory limit the collector runs every few hundred milliseconds at full load, and a pool
+// emptied each time made 1,000 busy connections allocate a fresh 4 KiB buffer ~9,000 times in a
+// 100,000-issue drain (36 MB, ~4 % of what the server allocated).
+type bufList struct {
+	size int
+	free chan *[]byte
+}
+
+func newBufList(size, keep int) *bufList {
+	return &bufList{size: size, free: make(chan *[]byte, keep)}
+}
+
+// get returns a kept buffer or a new one.
+func (l *bufList) get() *[]byte {
+	select {
+	case b := <-l.free:
+		return b
+	default:
+		b := make([]byte, l.size)
+		return &b
+	}
+}
+
+// put keeps b for reuse, or drops it when enough are kept.
+func (l *bufList) put(b *[]byte) {
+	select {
+	case l.free <- b:
+	default:
+	}
+}
 
 // lazyReader is the part of bufio.Reader a frameReader uses, over a buffer borrowed from readBufs
 // while it holds unread bytes. On a socket it waits for data without a buffer (syscall.RawConn: the
@@ -38,14 +72,14 @@ func newLazyReader(src io.Reader) *lazyReader {
 }
 
 func (l *lazyReader) get() {
-	l.bufp = readBufs.Get().(*[]byte)
+	l.bufp = readBufs.get()
 	l.buf, l.r, l.w = *l.bufp, 0, 0
 }
 
 // release gives the buffer back when it holds no unread byte.
 func (l *lazyReader) release() {
 	if l.buf != nil && l.r == l.w {
-		readBufs.Put(l.bufp)
+		readBufs.put(l.bufp)
 		l.bufp, l.buf, l.r, l.w = nil, nil, 0, 0
 	}
 }
