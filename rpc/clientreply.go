@@ -114,6 +114,9 @@ func (c *Client) call(ctx context.Context, method string, params, result any) er
 	if result == nil {
 		return nil
 	}
+	if f, ok := result.(fastResult); ok && f.decodeFast(slot.result) {
+		return nil
+	}
 	return json.Unmarshal(slot.result, result)
 }
 
