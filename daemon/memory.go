@@ -15,13 +15,15 @@ import (
 const memoryGrowthFloor = 0.5
 
 // memoryLimit is the soft limit for the runtime's memory: the target, raised when the live heap needs
-// more to grow by memoryGrowthFloor on top of the memory the runtime holds besides heap objects.
+// more to grow by memoryGrowthFloor on top of the memory the runtime holds besides heap objects (rounded
+// up to a MiB, so the limit does not change with every collection).
 func memoryLimit(target int64, s memStats) int64 {
+	const mib = 1 << 20
 	floor := float64(s.other) + float64(s.unused) + (1+memoryGrowthFloor)*float64(s.live)
-	if floor >= math.MaxInt64 {
+	if floor >= math.MaxInt64-mib {
 		return math.MaxInt64
 	}
-	return max(target, int64(floor))
+	return max(target, (int64(floor)+mib-1)/mib*mib)
 }
 
 // memStats are the runtime's figures the governor reads.
