@@ -40,6 +40,12 @@ type streamExport struct {
 	look DirtyLookup
 	sha  string
 	prof Profile
+	// lines is look as a DirtyLineLookup, nil when it is not one
+	lines DirtyLineLookup
+	recs  []StoredRecord // the write pass's records of a stretch, reused
+	spans [][2]int       // their lines in the stretch, reused
+	// a FromLine record's view as its line has it, and as exported (reused: they do not escape)
+	lineView, outView Issue
 
 	ids  []string // dirty ids listed at the start, sorted
 	seen []bool   // per id of ids: its line was seen in the file (a sorted slice and a bitmap instead of a
@@ -102,15 +108,16 @@ type exportedSet struct {
 
 // placedRecord is an exported record by its place in the written file.
 type placedRecord struct {
-	id  string
-	rev int64
-	off int64
-	n   int
+	id    string
+	rev   int64
+	off   int64
+	n     int
+	holds bool
 }
 
 // add records an exported record; off is where its bytes start in the written file (raw nil: the
-// record was not written).
-func (x *exportedSet) add(id string, raw []byte, rev, off int64) {
+// record was not written); holds is ExportedRecord.HoldsBody.
+func (x *exportedSet) add(id string, raw []byte, rev, off int64, holds bool) {
 	if raw == nil {
 		x.recs = append(x.recs, ExportedRecord{ID: id, Rev: rev})
 		return
@@ -124,17 +131,17 @@ func (x *exportedSet) add(id string, raw []byte, rev, off int64) {
 				kept = append(kept, r)
 				continue
 			}
-			x.placed = append(x.placed, placedRecord{id: r.ID, rev: r.Rev, off: x.offs[k], n: len(r.Raw)})
+			x.placed = append(x.placed, placedRecord{id: r.ID, rev: r.Rev, off: x.offs[k], n: len(r.Raw), holds: r.HoldsBody})
 			k++
 		}
 		clear(x.recs[len(kept):])
 		x.recs, x.offs = slices.Clip(kept), nil
 	}
 	if x.spilled {
-		x.placed = append(x.placed, placedRecord{id: id, rev: rev, off: off, n: len(raw)})
+		x.placed = append(x.placed, placedRecord{id: id, rev: rev, off: off, n: len(raw), holds: holds})
 		return
 	}
-	x.recs = append(x.recs, ExportedRecord{ID: id, Raw: raw, Rev: rev})
+	x.recs = append(x.recs, ExportedRecord{ID: id, Raw: raw, Rev: rev, HoldsBody: holds})
 	x.offs = append(x.offs, off)
 	x.bytes += len(raw)
 }
@@ -156,6 +163,7 @@ func (s *Syncer) exportStream(ctx context.Context, look DirtyLookup, sha string)
 	ids = slices.Compact(ids)
 	for attempt := 0; ; attempt++ {
 		e := &streamExport{s: s, ctx: ctx, look: look, sha: sha, ids: ids, seen: make([]bool, len(ids))}
+		e.lines, _ = look.(DirtyLineLookup)
 		st, err := e.run()
 		if errors.Is(err, errRecount) && attempt < 3 {
 			continue
@@ -539,7 +547,7 @@ func (e *streamExport) resetOutput(w *bufio.Writer) {
 	e.tail, e.anchor = nil, false
 	for _, t := range e.newTombs {
 		e.st.Dirty++
-		e.exp.add(t.ID, nil, t.Rev, 0)
+		e.exp.add(t.ID, nil, t.Rev, 0, false)
 	}
 }
 
@@ -549,6 +557,7 @@ type lineDesc struct {
 	lineNo     int
 	head       lineHead
 	id         string // set for issue lines whose id is listed dirty or when new records wait
+	dirty      bool   // the id is listed dirty (asked for)
 }
 
 // write is the write pass: every line copied or patched, new records placed, dependent counts set.
@@ -559,6 +568,9 @@ func (e *streamExport) write(src io.Reader) (ok bool, err error) {
 	var descs []lineDesc
 	var want []string
 	flush := func() error {
+		if e.lines != nil {
+			return e.flushLines(arena, descs, want)
+		}
 		var got map[string]*StoredRecord
 		if len(want) > 0 {
 			recs, err := e.dirtyByID(want)
@@ -579,7 +591,6 @@ func (e *streamExport) write(src io.Reader) (ok bool, err error) {
 				return err
 			}
 		}
-		arena, descs, want = arena[:0], descs[:0], want[:0]
 		return nil
 	}
 	for {
@@ -600,7 +611,7 @@ func (e *streamExport) write(src io.Reader) (ok bool, err error) {
 		d.head.id, d.head.deps = nil, nil // they point into the reader's buffer
 		if h.kind == KindIssue {
 			if i := e.dirtyIndex(h.id); i >= 0 {
-				d.id = e.ids[i]
+				d.id, d.dirty = e.ids[i], true
 				e.seen[i] = true
 				want = append(want, d.id)
 			} else if len(e.pending) > 0 {
@@ -612,6 +623,7 @@ func (e *streamExport) write(src io.Reader) (ok bool, err error) {
 			if err := flush(); err != nil {
 				return false, err
 			}
+			arena, descs, want = arena[:0], descs[:0], want[:0]
 		}
 	}
 	if err := flush(); err != nil {
@@ -636,27 +648,49 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 		return e.emit(raw, ld.head.typed, false)
 	}
 	var final *Record
-	removed := false
+	removed, holds := false, false
 	if d == nil {
 		final = &Record{Kind: KindIssue, ID: ld.id, Line: ld.lineNo, raw: raw}
 	} else {
 		e.st.Dirty++
 		d.ID = ld.id // the same text, held once (e.ids') until markExported
+		is := &d.Issue
+		if d.FromLine {
+			// The line is the stored record's bytes and holds its body: the line's view with the stored
+			// state is the record (decoded once, without the free text a patch leaves alone).
+			v, err := decodeLean(raw)
+			if err != nil {
+				return fmt.Errorf("export %s: apply %s: issue %s (line %d): %w", e.s.path, d.ID, d.ID, ld.lineNo, err)
+			}
+			e.lineView, e.outView = v, v
+			setState(&e.outView, &d.Issue)
+			e.outView.ID = d.Issue.ID
+			is = &e.outView
+		}
 		if e.fps != nil {
-			if fp, ok := e.fps[d.ID]; !ok || fp != e.fingerprint(&d.Issue) {
+			if fp, ok := e.fps[d.ID]; !ok || fp != e.fingerprint(is) {
 				return errRecount
 			}
 		}
-		if e.tombstone(&d.Issue) {
+		if e.tombstone(is) {
 			removed = true
 			e.st.Removed++
 			e.changed = true
-			e.exp.add(d.ID, nil, d.Rev, 0)
+			e.exp.add(d.ID, nil, d.Rev, 0, false)
 		} else {
 			// patched from the stretch's bytes: Apply and setDependentCount build new bytes when they
 			// change something, and only an unchanged line needs a copy of its own
 			final = &Record{Kind: KindIssue, ID: d.ID, Line: ld.lineNo, raw: raw}
-			changed, err := final.Apply(d.Issue, e.prof)
+			var changed bool
+			var err error
+			if d.FromLine {
+				if is.ID != final.ID {
+					return fmt.Errorf("export %s: apply %s: record holds id %s", e.s.path, is.ID, final.ID)
+				}
+				changed, err = final.patchState(&e.lineView, is, e.prof, false, &holds)
+			} else {
+				changed, err = final.Apply(d.Issue, e.prof)
+			}
 			if err != nil {
 				return fmt.Errorf("export %s: %w", e.s.path, err)
 			}
@@ -672,6 +706,9 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 			if !changed && !counted {
 				final.raw = bytes.Clone(raw)
 			}
+			if !d.FromLine && e.lines != nil {
+				holds = holdsBody(final.raw, &d.Issue)
+			}
 		}
 	}
 	if len(e.pending) == 0 && len(e.tail) == 0 {
@@ -681,7 +718,7 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 		if d == nil {
 			return e.emit(raw, ld.head.typed, ld.head.counts)
 		}
-		return e.emitPatched(final, ld.head, d.Rev)
+		return e.emitPatched(final, ld.head, d.Rev, holds)
 	}
 	var orig *Record
 	if d == nil {
@@ -712,7 +749,7 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 	if d == nil {
 		return e.emit(raw, ld.head.typed, ld.head.counts)
 	}
-	return e.emitPatched(final, ld.head, d.Rev)
+	return e.emitPatched(final, ld.head, d.Rev, holds)
 }
 
 // place takes from the pending new records those that go right before the issue line orig (final is
@@ -889,15 +926,15 @@ func (e *streamExport) emitNew(raw []byte, id string, rev int64) error {
 	e.st.Dirty++
 	e.st.Inserted++
 	h, _ := headOf(raw)
-	e.exp.add(id, raw, rev, e.nextOff())
+	e.exp.add(id, raw, rev, e.nextOff(), false)
 	return e.emit(raw, h.typed, h.counts)
 }
 
-// emitPatched writes a dirty record patched from the file's line whose head is was. Patching keeps
-// every key it does not manage and adds _type (modern typed) and dependency_count (modern) when they
-// are missing, so the patched line's flags follow from the old line's.
-func (e *streamExport) emitPatched(r *Record, was lineHead, rev int64) error {
-	e.exp.add(r.ID, r.raw, rev, e.nextOff())
+// emitPatched writes a dirty record patched from the file's line whose head is was (holds: see
+// ExportedRecord.HoldsBody). Patching keeps every key it does not manage and adds _type (modern typed)
+// and dependency_count (modern) when they are missing, so the patched line's flags follow from the old line's.
+func (e *streamExport) emitPatched(r *Record, was lineHead, rev int64, holds bool) error {
+	e.exp.add(r.ID, r.raw, rev, e.nextOff(), holds)
 	return e.emit(r.raw, was.typed || e.prof == ModernTyped, was.counts || e.prof.Modern())
 }
 
@@ -958,7 +995,7 @@ func (e *streamExport) markExported(written io.ReaderAt) error {
 		if at+p.n < len(win) && win[at+p.n] != '\n' {
 			return fmt.Errorf("export %s: read back %s: no line ends at offset %d", path, p.id, p.off+int64(p.n))
 		}
-		page = append(page, ExportedRecord{ID: p.id, Raw: bytes.Clone(raw), Rev: p.rev})
+		page = append(page, ExportedRecord{ID: p.id, Raw: bytes.Clone(raw), Rev: p.rev, HoldsBody: p.holds})
 		if len(page) >= streamChunkLines {
 			if err := e.s.b.MarkExported(e.ctx, page); err != nil {
 				return fmt.Errorf("export %s: mark exported: %w", path, err)
@@ -1000,4 +1037,42 @@ func blocksTargets(v []byte) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// flushLines handles a stretch's lines with their dirty records read through DirtyLineLookup.
+func (e *streamExport) flushLines(arena []byte, descs []lineDesc, want []string) error {
+	recs := e.recs[:0]
+	if len(want) > 0 {
+		spans := e.spans[:0]
+		for _, d := range descs {
+			if d.dirty {
+				spans = append(spans, [2]int{d.start, d.end})
+			}
+		}
+		e.spans = spans
+		var err error
+		if recs, err = e.lines.DirtyViewsOfLines(e.ctx, recs, want, arena, spans); err != nil {
+			return fmt.Errorf("export %s: load dirty records: %w", e.s.path, err)
+		}
+	}
+	k := 0
+	for _, d := range descs {
+		var rec *StoredRecord
+		if d.dirty && k < len(recs) && recs[k].ID == d.id {
+			rec = &recs[k]
+			k++
+		}
+		if err := e.line(arena[d.start:d.end], d, rec); err != nil {
+			return err
+		}
+	}
+	clear(recs)
+	e.recs = recs[:0]
+	return nil
+}
+
+// holdsBody reports whether the record raw decodes to is in every field but the state fields.
+func holdsBody(raw []byte, is *Issue) bool {
+	v, err := decodeIssue(raw)
+	return err == nil && sameBody(&v, is)
 }

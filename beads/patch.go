@@ -238,6 +238,15 @@ func NewRecord(is Issue, p Profile) (*Record, error) {
 }
 
 func (r *Record) patch(old, is *Issue, p Profile, fresh bool) (bool, error) {
+	return r.patchState(old, is, p, fresh, nil)
+}
+
+// patchState is patch that also reports in stateOnly (when not nil) whether every key it changed is one
+// of stateKeys: then the record decodes as before in every field but the state fields.
+func (r *Record) patchState(old, is *Issue, p Profile, fresh bool, stateOnly *bool) (bool, error) {
+	if stateOnly != nil {
+		*stateOnly = false
+	}
 	pt := getPatcher(p, fresh)
 	defer pt.release()
 	ms, open, closeAt, err := scanObjectInto(pt.ms[:0], r.raw)
@@ -290,6 +299,15 @@ func (r *Record) patch(old, is *Issue, p Profile, fresh bool) (bool, error) {
 			pt.set("dependent_count", []byte("0"))
 		}
 		pt.setInt("comment_count", len(is.Comments))
+	}
+	if stateOnly != nil {
+		*stateOnly = true
+		for i := range pt.edits {
+			if !stateKeys[pt.edits[i].key] {
+				*stateOnly = false
+				break
+			}
+		}
 	}
 	if len(pt.edits) == 0 {
 		return false, nil
