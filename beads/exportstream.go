@@ -44,8 +44,10 @@ type streamExport struct {
 	lines DirtyLineLookup
 	recs  []StoredRecord // the write pass's records of a stretch, reused
 	spans [][2]int       // their lines in the stretch, reused
-	// a FromLine record's view as its line has it, and as exported (reused: they do not escape)
+	// a dirty record's view as its line has it, and a FromLine record's as exported (reused: they do not escape)
 	lineView, outView Issue
+	scratch           []byte // a patched line's new bytes, until kept (keep)
+	chunk             []byte // kept lines, back to back (the exported set refers to them)
 
 	ids  []string // dirty ids listed at the start, sorted
 	seen []bool   // per id of ids: its line was seen in the file (a sorted slice and a bitmap instead of a
@@ -98,6 +100,7 @@ type tailItem struct {
 
 // exportedSet collects what MarkExported needs, keeping the bytes up to exportedRawBudget.
 type exportedSet struct {
+	hint    int // how many records the export may add at most (the dirty ids)
 	recs    []ExportedRecord
 	offs    []int64 // offset in the written file of each record of recs with bytes (until spilled)
 	bytes   int
@@ -124,6 +127,7 @@ func (x *exportedSet) add(id string, raw []byte, rev, off int64, holds bool) {
 	}
 	if !x.spilled && x.bytes+len(raw) > exportedRawBudget {
 		x.spilled = true
+		x.placed = make([]placedRecord, 0, max(x.hint-len(x.recs)+len(x.offs), len(x.offs)+1))
 		kept := x.recs[:0]
 		k := 0
 		for _, r := range x.recs {
@@ -529,7 +533,8 @@ func (e *streamExport) fetchNew() error {
 func (e *streamExport) resetOutput(w *bufio.Writer) {
 	e.w, e.nOut, e.off, e.outTyped, e.outCounts = w, 0, 0, false, false
 	e.st = ExportStats{SHA: e.sha}
-	e.exp = exportedSet{}
+	e.exp = exportedSet{hint: len(e.ids)}
+	e.chunk = e.chunk[:0] // what it held belonged to the set just dropped
 	e.changed = false
 	e.pending = slices.Clone(e.news)
 	for i := range e.pending {
@@ -550,6 +555,24 @@ func (e *streamExport) resetOutput(w *bufio.Writer) {
 		e.exp.add(t.ID, nil, t.Rev, 0, false)
 	}
 }
+
+// keep returns the exported bytes b (which alias the stretch or the scratch buffer) as the exported set
+// may hold them until markExported: copied into the export's chunks while the set keeps bytes, b itself
+// once the set has spilled or will with b (then they are only written, at once, and read back later).
+func (e *streamExport) keep(b []byte) []byte {
+	if e.exp.spilled || e.exp.bytes+len(b) > exportedRawBudget {
+		return b
+	}
+	if cap(e.chunk)-len(e.chunk) < len(b) {
+		e.chunk = make([]byte, 0, max(len(b), keepChunk))
+	}
+	at := len(e.chunk)
+	e.chunk = append(e.chunk, b...)
+	return e.chunk[at:len(e.chunk):len(e.chunk)]
+}
+
+// keepChunk is the size of the buffers keep copies exported lines into.
+const keepChunk = 64 << 10
 
 // lineDesc is one line of the stretch held by the write pass.
 type lineDesc struct {
@@ -680,17 +703,20 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 		} else {
 			// patched from the stretch's bytes: Apply and setDependentCount build new bytes when they
 			// change something, and only an unchanged line needs a copy of its own
+			// (Record.Apply, with the views and the new bytes in the export's reused buffers)
 			final = &Record{Kind: KindIssue, ID: d.ID, Line: ld.lineNo, raw: raw}
-			var changed bool
-			var err error
-			if d.FromLine {
-				if is.ID != final.ID {
-					return fmt.Errorf("export %s: apply %s: record holds id %s", e.s.path, is.ID, final.ID)
-				}
-				changed, err = final.patchState(&e.lineView, is, e.prof, false, &holds)
-			} else {
-				changed, err = final.Apply(d.Issue, e.prof)
+			if is.ID != final.ID {
+				return fmt.Errorf("export %s: apply %s: record holds id %s", e.s.path, is.ID, final.ID)
 			}
+			if !d.FromLine {
+				v, err := decodeIssue(raw)
+				if err != nil {
+					return fmt.Errorf("export %s: apply %s: issue %s (line %d): %w", e.s.path, is.ID, final.ID, ld.lineNo, err)
+				}
+				e.lineView = v
+			}
+			stateOnly := false
+			changed, err := final.patchState(&e.lineView, is, e.prof, false, &stateOnly, &e.scratch)
 			if err != nil {
 				return fmt.Errorf("export %s: %w", e.s.path, err)
 			}
@@ -703,11 +729,13 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 			if counted {
 				e.changed = true
 			}
-			if !changed && !counted {
-				final.raw = bytes.Clone(raw)
-			}
-			if !d.FromLine && e.lines != nil {
-				holds = holdsBody(final.raw, &d.Issue)
+			final.raw = e.keep(final.raw)
+			switch {
+			case d.FromLine:
+				holds = stateOnly
+			case e.lines != nil:
+				// the line held the body and only state keys changed, or the new bytes decode to it
+				holds = (stateOnly && sameBody(&e.lineView, is)) || holdsBody(final.raw, is)
 			}
 		}
 	}
@@ -972,10 +1000,23 @@ func (e *streamExport) markExported(written io.ReaderAt) error {
 		return nil
 	}
 	page := e.exp.recs
-	var win []byte // the file's bytes from winOff, read a window at a time
+	flush := func() error {
+		if err := e.s.b.MarkExported(e.ctx, page); err != nil {
+			return fmt.Errorf("export %s: mark exported: %w", path, err)
+		}
+		clear(page)
+		page = page[:0]
+		return nil
+	}
+	var win []byte // the file's bytes from winOff, read a window at a time; the page's bytes point into it
 	winOff := int64(0)
 	for _, p := range e.exp.placed {
 		if p.off < winOff || p.off+int64(p.n) > winOff+int64(len(win)) {
+			if len(page) > 0 { // before the window they point into is read over
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 			size := max(p.n+1, readBackWindow)
 			if cap(win) < size {
 				win = make([]byte, size)
@@ -990,24 +1031,20 @@ func (e *streamExport) markExported(written io.ReaderAt) error {
 			}
 		}
 		at := int(p.off - winOff)
-		raw := win[at : at+p.n]
+		raw := win[at : at+p.n : at+p.n]
 		// a line of its own: a newline (or the file's end) after it
 		if at+p.n < len(win) && win[at+p.n] != '\n' {
 			return fmt.Errorf("export %s: read back %s: no line ends at offset %d", path, p.id, p.off+int64(p.n))
 		}
-		page = append(page, ExportedRecord{ID: p.id, Raw: bytes.Clone(raw), Rev: p.rev, HoldsBody: p.holds})
+		page = append(page, ExportedRecord{ID: p.id, Raw: raw, Rev: p.rev, HoldsBody: p.holds})
 		if len(page) >= streamChunkLines {
-			if err := e.s.b.MarkExported(e.ctx, page); err != nil {
-				return fmt.Errorf("export %s: mark exported: %w", path, err)
+			if err := flush(); err != nil {
+				return err
 			}
-			clear(page)
-			page = page[:0]
 		}
 	}
 	if len(page) > 0 {
-		if err := e.s.b.MarkExported(e.ctx, page); err != nil {
-			return fmt.Errorf("export %s: mark exported: %w", path, err)
-		}
+		return flush()
 	}
 	return nil
 }
