@@ -587,7 +587,7 @@ type lineDesc struct {
 // ok is false when the file is not the one whose sha256 is e.sha.
 func (e *streamExport) write(src io.Reader) (ok bool, err error) {
 	lr := newLineReader(src, 0)
-	var arena []byte
+	arena := make([]byte, 0, streamChunkBytes+streamChunkBytes/4) // one buffer: appending from nil grew it ~10 times an export
 	var descs []lineDesc
 	var want []string
 	flush := func() error {
@@ -1050,7 +1050,7 @@ func (e *streamExport) markExported(written io.ReaderAt) error {
 }
 
 // readBackWindow is how much of the written file markExported reads at once.
-const readBackWindow = 1 << 20
+const readBackWindow = 256 << 10
 
 // readSeekerAt is the file an export reads (and its fallback when there is none).
 type readSeekerAt interface {

@@ -123,7 +123,13 @@ func stateOfRow(rec *beads.StoredRecord, v []driver.Value) error {
 	if !ok1 || !ok2 {
 		return fmt.Errorf("dirty, rev columns of %s: %T, %T", rec.ID, v[9], v[10])
 	}
-	rec.Rev, rec.Dirty = rev, dirty != 0
+	return setRecord(rec, body, &cols, dirty != 0, rev)
+}
+
+// setRecord fills rec (ID set) from its body and state columns (see stateOfRow).
+func setRecord(rec *beads.StoredRecord, body []byte, cols *[7]string, dirty bool, rev int64) error {
+	var err error
+	rec.Rev, rec.Dirty = rev, dirty
 	if body == nil {
 		rec.FromLine = true
 		rec.Issue = beads.Issue{ID: rec.ID}
@@ -152,14 +158,49 @@ func stateOfRow(rec *beads.StoredRecord, v []driver.Value) error {
 
 // dirtyLinesSQL reads the dirty records among a JSON array of [id, start, length] (the line of id is
 // bytes start..start+length of the blob ?2, 0-based), in the array's order: the row's index in the array,
-// then dirtySQL's columns from the body on, with a NULL body where the stored bytes are the line and hold
-// the body (raw_has_body). raw is compared inside SQLite, so that neither it nor the body is copied out.
-const dirtyLinesSQL = `SELECT j.key, NULL,
+// the body (NULL where the stored bytes are the line and hold the body: raw_has_body; raw is compared
+// inside SQLite, so that neither it nor the body is copied out), the state columns packed into one
+// text (packedState), and rev.
+const dirtyLinesSQL = `SELECT j.key,
 	CASE WHEN b.raw_has_body = 1 AND b.raw = substr(?2, (j.value ->> 1) + 1, j.value ->> 2) THEN NULL ELSE b.body END,
-	issues.status, issues.assignee, issues.updated_at, issues.started_at, issues.closed_at, issues.close_reason,
-	issues.dirty, issues.rev, issues.labels
+	octet_length(issues.status) || ',' || octet_length(issues.assignee) || ',' || octet_length(issues.updated_at) || ',' ||
+	octet_length(issues.started_at) || ',' || octet_length(issues.closed_at) || ',' || octet_length(issues.close_reason) || ':' ||
+	issues.status || issues.assignee || issues.updated_at || issues.started_at || issues.closed_at || issues.close_reason ||
+	issues.labels, issues.rev
 	FROM json_each(?1) AS j JOIN issues ON issues.id = j.value ->> 0 JOIN issue_bodies AS b ON b.id = issues.id
 	WHERE issues.dirty = 1 ORDER BY j.key`
+
+// packedState splits dirtyLinesSQL's packed state column: the byte lengths of the first six state columns
+// (status, assignee, updated_at, started_at, closed_at, close_reason), then the six and labels back to
+// back. One text a row instead of seven: each column value the driver hands over is a string and an
+// interface allocated.
+func packedState(p string, cols *[7]string) error {
+	var n [6]int
+	i := 0
+	for k := range n {
+		j := i
+		for j < len(p) && p[j] >= '0' && p[j] <= '9' {
+			n[k] = n[k]*10 + int(p[j]-'0')
+			j++
+		}
+		want := byte(',')
+		if k == len(n)-1 {
+			want = ':'
+		}
+		if j == i || j >= len(p) || p[j] != want || j-i > 9 {
+			return fmt.Errorf("packed state columns %q: bad lengths", p)
+		}
+		i = j + 1
+	}
+	for k, l := range n {
+		if l > len(p)-i {
+			return fmt.Errorf("packed state columns %q: too short", p)
+		}
+		cols[k], i = p[i:i+l], i+l
+	}
+	cols[6] = p[i:]
+	return nil
+}
 
 // DirtyViewsOfLines implements beads.DirtyLineLookup: DirtyViewsByID, except that a record whose stored
 // bytes are its line in text and hold its body comes with FromLine and only its state columns.
@@ -214,7 +255,8 @@ func (db *DB) DirtyViewsOfLines(ctx context.Context, dst []beads.StoredRecord, i
 			return err
 		}
 		defer rows.Close()
-		var v [dirtyCols]driver.Value
+		var v [4]driver.Value
+		var cols [7]string
 		for {
 			err := rows.Next(v[:])
 			if err == io.EOF {
@@ -227,8 +269,24 @@ func (db *DB) DirtyViewsOfLines(ctx context.Context, dst []beads.StoredRecord, i
 			if !ok || k < 0 || k >= int64(len(ids)) {
 				return fmt.Errorf("dirty read: row index %v of %d ids", v[0], len(ids))
 			}
-			dst = append(dst, beads.StoredRecord{ID: ids[k]})
-			if err := stateOfRow(&dst[len(dst)-1], v[:]); err != nil {
+			id := ids[k]
+			body, err := ownedBytes(v[1])
+			if err != nil {
+				return fmt.Errorf("body column of %s: %w", id, err)
+			}
+			packed, err := textCol(v[2])
+			if err != nil {
+				return fmt.Errorf("state columns of %s: %w", id, err)
+			}
+			if err := packedState(packed, &cols); err != nil {
+				return fmt.Errorf("state columns of %s: %w", id, err)
+			}
+			rev, ok := v[3].(int64)
+			if !ok {
+				return fmt.Errorf("rev column of %s: %T", id, v[3])
+			}
+			dst = append(dst, beads.StoredRecord{ID: id})
+			if err := setRecord(&dst[len(dst)-1], body, &cols, true, rev); err != nil {
 				return err
 			}
 		}

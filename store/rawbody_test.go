@@ -160,6 +160,10 @@ func TestDirtyViewsOfLines(t *testing.T) {
 	for _, id := range []string{"gt-a", "gt-b", "gt-c"} {
 		commit(t, db, coord.IssueState{ID: id, Status: "closed", ClosedAt: &at, CloseReason: "done", UpdatedAt: at, AddLabels: []string{"x"}})
 	}
+	// bytes beyond ASCII and the packing's separators in the state columns
+	at2 := at.In(time.FixedZone("", -7*3600))
+	commit(t, db, coord.IssueState{ID: "gt-a", Status: "in_progress", Assignee: "wö,r:k 1", UpdatedAt: at2, StartedAt: &at2,
+		CloseReason: "12,3:ü", AddLabels: []string{"é", "a,b"}})
 	edited := lineView(t, lineOf("gt-b", "new title"))
 	edited.Status, edited.ClosedAt, edited.CloseReason, edited.UpdatedAt, edited.Labels = "closed", &at, "done", at, []string{"x"}
 	commit(t, db, coord.IssuePut{Issue: edited}) // gt-b's body changed: its line no longer holds it

@@ -57,7 +57,8 @@ func (db *DB) markExported(ctx context.Context, recs []beads.ExportedRecord) err
 			if raw == nil {
 				raw = []byte{}
 			}
-			res, err := t.exec(wMarkClean, r.ID, r.Rev)
+			id := any(r.ID) // boxed once for both statements
+			res, err := t.exec(wMarkClean, id, r.Rev)
 			if err != nil {
 				return fmt.Errorf("mark %s clean: %w", r.ID, err)
 			}
@@ -69,7 +70,7 @@ func (db *DB) markExported(ctx context.Context, recs []beads.ExportedRecord) err
 				t.marks = append(t.marks, dirtyMark{id: r.ID})
 			}
 			// The bytes hold the body only if it is the one the export read: no change since (rev).
-			if _, err := t.exec(wMarkExported, raw, boolInt(n > 0 && r.HoldsBody && r.Raw != nil), r.ID); err != nil {
+			if _, err := t.exec(wMarkExported, raw, boolInt(n > 0 && r.HoldsBody && r.Raw != nil), id); err != nil {
 				return fmt.Errorf("mark %s exported: %w", r.ID, err)
 			}
 		}
