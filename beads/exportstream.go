@@ -534,6 +534,11 @@ func (e *streamExport) resetOutput(w *bufio.Writer) {
 	e.w, e.nOut, e.off, e.outTyped, e.outCounts = w, 0, 0, false, false
 	e.st = ExportStats{SHA: e.sha}
 	e.exp = exportedSet{hint: len(e.ids)}
+	if len(e.ids) >= spillFrom {
+		// so many lines would not fit in the budget: mark them from the written file from the start
+		// rather than copy the first budget's worth only to drop it
+		e.exp.spilled, e.exp.placed = true, make([]placedRecord, 0, len(e.ids))
+	}
 	e.chunk = e.chunk[:0] // what it held belonged to the set just dropped
 	e.changed = false
 	e.pending = slices.Clone(e.news)
@@ -570,6 +575,10 @@ func (e *streamExport) keep(b []byte) []byte {
 	e.chunk = append(e.chunk, b...)
 	return e.chunk[at:len(e.chunk):len(e.chunk)]
 }
+
+// spillFrom is the number of dirty records from which an export reads the marked lines back from the
+// written file at once (at 512 bytes a line they exceed exportedRawBudget). A variable for the tests.
+var spillFrom = 1024
 
 // keepChunk is the size of the buffers keep copies exported lines into.
 const keepChunk = 64 << 10
@@ -1078,6 +1087,9 @@ func blocksTargets(v []byte) ([]string, error) {
 
 // flushLines handles a stretch's lines with their dirty records read through DirtyLineLookup.
 func (e *streamExport) flushLines(arena []byte, descs []lineDesc, want []string) error {
+	if e.recs == nil {
+		e.recs = make([]StoredRecord, 0, min(len(e.ids), streamChunkLines))
+	}
 	recs := e.recs[:0]
 	if len(want) > 0 {
 		spans := e.spans[:0]
