@@ -219,11 +219,10 @@ func (db *DB) DirtyViewsOfLines(ctx context.Context, dst []beads.StoredRecord, i
 			js = append(js, ',')
 		}
 		js = append(js, '[')
-		q, err := json.Marshal(id)
-		if err != nil {
+		var err error
+		if js, err = appendJSONText(js, id); err != nil {
 			return dst, fmt.Errorf("encode id %q: %w", id, err)
 		}
-		js = append(js, q...)
 		js = append(js, ',')
 		js = strconv.AppendInt(js, int64(spans[i][0]), 10)
 		js = append(js, ',')
@@ -310,4 +309,18 @@ func textCol(v driver.Value) (string, error) {
 		return "", errNullText
 	}
 	return "", fmt.Errorf("unexpected %T", v)
+}
+
+// appendJSONText appends s as a JSON string: plain printable ASCII as it is, anything else through
+// json.Marshal.
+func appendJSONText(dst []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			q, err := json.Marshal(s)
+			return append(dst, q...), err
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"'), nil
 }

@@ -3,12 +3,15 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -380,4 +383,25 @@ func readFile(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestAppendJSONText checks that every id reaches SQLite's JSON as the same text.
+func TestAppendJSONText(t *testing.T) {
+	for _, s := range []string{"", "gt-1", "a\"b", `c\d`, "<&>", "é", "x\x00y", "tab\t", "\x7f", "\xff"} {
+		b, err := appendJSONText([]byte("x"), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := json.Unmarshal(b[1:], &got); err != nil {
+			t.Fatalf("%q: %s is not JSON: %v", s, b[1:], err)
+		}
+		want := s
+		if !utf8.ValidString(s) {
+			want = strings.ToValidUTF8(s, "\uFFFD")
+		}
+		if got != want {
+			t.Errorf("%q: decodes to %q", s, got)
+		}
+	}
 }
