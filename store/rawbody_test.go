@@ -268,6 +268,12 @@ func TestExportFromLineMatchesFullExport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			for _, r := range all { // the import set the flag on every line taken as it is: it must hold
+				if !rawHasBody(t, fast.db, r.ID) {
+					t.Fatalf("%s: imported as it is, raw_has_body not set", r.ID)
+				}
+				checkRawHasBody(t, fast.db, r.ID)
+			}
 			rng := rand.New(rand.NewPCG(7, uint64(len(data))))
 			holds := 0
 			for round := range 8 {
