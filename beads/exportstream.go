@@ -351,6 +351,15 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 	typed, counts := false, false
 	e.counts = make(map[string]int)
 	orig := make(map[string][]string) // blocks targets of the dirty lines as the file has them
+	// With a DirtyLineLookup, the dirty lines of a file that shows itself modern are collected and their
+	// records counted a stretch at a time (scanLines), most from their lines; those seen before the
+	// file showed itself modern are read with their bodies after the pass (missed).
+	var sl *scanLines
+	var missed []string
+	if e.lines != nil {
+		sl = &scanLines{e: e, arena: make([]byte, 0, streamChunkBytes+streamChunkBytes/4)}
+		e.fps = make(map[string]string)
+	}
 	for {
 		line, n, ok, err := lr.next()
 		if err != nil {
@@ -372,6 +381,15 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 		typed, counts = typed || h.typed, counts || h.counts
 		isDirty := false
 		if i := e.dirtyIndex(h.id); i >= 0 {
+			if !e.seen[i] && sl != nil {
+				if typed || counts {
+					if err := sl.add(e.ids[i], line); err != nil {
+						return err
+					}
+				} else {
+					missed = append(missed, e.ids[i])
+				}
+			}
 			e.seen[i], isDirty = true, true
 		}
 		if h.deps == nil {
@@ -389,6 +407,11 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 			e.counts[t]++
 		}
 	}
+	if sl != nil {
+		if err := sl.flush(); err != nil {
+			return err
+		}
+	}
 	if lr.sum() != e.sha {
 		return fmt.Errorf("export: write %s: %w", e.s.path, ErrChanged)
 	}
@@ -401,15 +424,24 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 		e.prof = Classic
 	}
 	if !e.prof.Modern() {
-		e.counts = nil
+		e.counts, e.fps = nil, nil
 		return nil
 	}
 	// The dirty lines count with the store's dependencies, or as they are when no longer dirty.
-	e.fps = make(map[string]string)
 	var inFile []string
-	for i, id := range e.ids {
-		if e.seen[i] {
-			inFile = append(inFile, id)
+	if sl != nil {
+		for _, id := range sl.gone {
+			for _, t := range orig[id] {
+				e.counts[t]++
+			}
+		}
+		inFile = missed
+	} else {
+		e.fps = make(map[string]string)
+		for i, id := range e.ids {
+			if e.seen[i] {
+				inFile = append(inFile, id)
+			}
 		}
 	}
 	return e.fetch(inFile, false, func(got map[string]*StoredRecord, chunk []string) error {
@@ -432,6 +464,78 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 		}
 		return nil
 	})
+}
+
+// scanLines collects the dirty lines of the scan a stretch at a time and counts their records' blocks
+// edges as a modern file would (the counts and fingerprints are dropped if the file turns out classic).
+type scanLines struct {
+	e     *streamExport
+	arena []byte
+	want  []string
+	spans [][2]int
+	gone  []string // ids no longer dirty when read: counted after the pass, as their lines are
+}
+
+// add collects the first line of dirty id.
+func (sl *scanLines) add(id string, line []byte) error {
+	sl.want = append(sl.want, id)
+	sl.spans = append(sl.spans, [2]int{len(sl.arena), len(sl.arena) + len(line)})
+	sl.arena = append(sl.arena, line...)
+	if len(sl.want) >= streamChunkLines || len(sl.arena) >= streamChunkBytes {
+		return sl.flush()
+	}
+	return nil
+}
+
+// flush reads the collected lines' records and counts them.
+func (sl *scanLines) flush() error {
+	e := sl.e
+	if len(sl.want) == 0 {
+		return nil
+	}
+	if e.recs == nil {
+		e.recs = make([]StoredRecord, 0, min(len(e.ids), streamChunkLines))
+	}
+	recs, err := e.lines.DirtyViewsOfLines(e.ctx, e.recs[:0], sl.want, sl.arena, sl.spans)
+	if err != nil {
+		return fmt.Errorf("export %s: load dirty records: %w", e.s.path, err)
+	}
+	k := 0
+	for i, id := range sl.want {
+		if k >= len(recs) || recs[k].ID != id {
+			sl.gone = append(sl.gone, id)
+			continue
+		}
+		d := &recs[k]
+		k++
+		is := &d.Issue
+		if d.FromLine {
+			v, err := decodeLean(sl.arena[sl.spans[i][0]:sl.spans[i][1]])
+			if err != nil {
+				return fmt.Errorf("export %s: count dependents: issue %s: %w", e.s.path, id, err)
+			}
+			setState(&v, &d.Issue)
+			is = &v
+		}
+		// as fingerprint and scan's fetch under a modern profile
+		if is.Status == "tombstone" {
+			e.fps[id] = "\x00tombstone"
+			continue
+		}
+		var b strings.Builder
+		for _, dep := range is.Dependencies {
+			if dep.Type == "blocks" {
+				b.WriteString(dep.DependsOnID)
+				b.WriteByte(0)
+				e.counts[dep.DependsOnID]++
+			}
+		}
+		e.fps[id] = b.String()
+	}
+	clear(recs)
+	e.recs = recs[:0]
+	sl.arena, sl.want, sl.spans = sl.arena[:0], sl.want[:0], sl.spans[:0]
+	return nil
 }
 
 // countDependents adds the new records' edges and writes their dependent counts.
