@@ -128,7 +128,7 @@ func (d *fastDec) wireIssue(w *wireIssue) bool {
 	ok := d.members(issueField, func(f int) bool {
 		switch f {
 		case 0:
-			return d.str(&w.ID)
+			return d.text(&w.ID)
 		case 1:
 			return d.text(&w.Title)
 		case 2:
@@ -146,7 +146,7 @@ func (d *fastDec) wireIssue(w *wireIssue) bool {
 			d.prio = v
 			return ok && w.Priority.UnmarshalJSON(v) == nil
 		case 8:
-			return d.str(&w.IssueType)
+			return d.text(&w.IssueType)
 		case 9:
 			return d.str(&w.Assignee)
 		case 10:
@@ -395,8 +395,8 @@ func (d *fastDec) str(dst *string) bool {
 	return false
 }
 
-// text is str for a free-text field of the issue: in lean mode the value is checked as str checks it
-// (a string or null; anything else leaves the record to encoding/json) and skipped, dst left alone.
+// text is str for a string field decodeLean leaves out: in lean mode the value is checked as str checks
+// it (a string or null; anything else leaves the record to encoding/json) and skipped, dst left alone.
 func (d *fastDec) text(dst *string) bool {
 	if !d.lean {
 		return d.str(dst)

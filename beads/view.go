@@ -217,8 +217,9 @@ func decodeIssue(raw []byte) (Issue, error) {
 	return viewOf(&w), nil
 }
 
-// decodeLean is decodeIssue leaving out the free-text fields (title, description, design, acceptance
-// criteria, notes, owner, created_by: empty) where the fast decoder reads the record (a record it leaves
+// decodeLean is decodeIssue leaving out the string fields a patch of the state needs neither to compare
+// nor to write (id, title, description, design, acceptance criteria, notes, issue_type, owner,
+// created_by: empty, issue_type then "task") where the fast decoder reads the record (a record it leaves
 // to encoding/json comes back whole). For a patch whose old and new views share those fields: it
 // compares equal values and writes nothing for them, whatever they are.
 func decodeLean(raw []byte) (Issue, error) {
