@@ -1,6 +1,9 @@
 package beads
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // This file is the contract between the JSONL syncer (this package) and the coordinator's store.
 
@@ -11,6 +14,9 @@ type StoredRecord struct {
 	Issue Issue  // the current parsed view; authoritative for the fields gtc manages
 	Dirty bool   // changed by gtc since the last export
 	Rev   int64  // bumped by every change; MarkExported clears Dirty only if Rev still matches
+	// FromLine is set by DirtyLineLookup for a record whose file line holds the rest of it: Issue holds
+	// only ID and the state fields (see setState), every other field is the line's.
+	FromLine bool
 }
 
 // ImportedRecord is one record read from the file that the store must take.
@@ -27,6 +33,10 @@ type ExportedRecord struct {
 	ID  string
 	Raw []byte
 	Rev int64
+	// HoldsBody says Raw decodes to the record's Issue as read for the export in every field but the state
+	// fields (see setState): while the stored body is unchanged and Raw is the file's line, a
+	// DirtyLineLookup may answer with FromLine. The backend must not keep Raw after MarkExported returns.
+	HoldsBody bool
 }
 
 // SyncMeta is the syncer's bookkeeping, kept in the store.
@@ -70,4 +80,63 @@ type DirtyLookup interface {
 type RecordLookup interface {
 	// Records returns the stored records of the given ids, in id order; unknown ids are left out.
 	Records(ctx context.Context, ids []string) ([]StoredRecord, error)
+}
+
+// DirtyLineLookup is an optional DirtyViewLookup extension for the streaming export, which knows the file's
+// line of each dirty record it patches: a record whose stored bytes are that very line, and whose stored
+// body the line holds (the last MarkExported or import said so: ExportedRecord.HoldsBody), comes back with
+// FromLine set, and the backend need not read or decode its body.
+type DirtyLineLookup interface {
+	// DirtyViewsOfLines appends to dst the dirty records among ids in the order of ids, as DirtyViewsByID
+	// gives them or with FromLine; text[spans[i][0]:spans[i][1]] is the line of ids[i].
+	DirtyViewsOfLines(ctx context.Context, dst []StoredRecord, ids []string, text []byte, spans [][2]int) ([]StoredRecord, error)
+}
+
+// setState copies the state fields of st into is: those the store keeps in columns of their own, over
+// the body (status, assignee, updated_at, started_at, closed_at, close_reason, labels).
+func setState(is, st *Issue) {
+	is.Status, is.Assignee, is.UpdatedAt, is.StartedAt = st.Status, st.Assignee, st.UpdatedAt, st.StartedAt
+	is.ClosedAt, is.CloseReason, is.Labels = st.ClosedAt, st.CloseReason, st.Labels
+}
+
+// stateKeys are the record keys a patch may change while the body stays what it was: the state fields'
+// and the counts and type tag, which no Issue field reads.
+var stateKeys = map[string]bool{"status": true, "assignee": true, "updated_at": true, "started_at": true,
+	"closed_at": true, "close_reason": true, "labels": true, "_type": true, "dependency_count": true,
+	"dependent_count": true, "comment_count": true}
+
+// sameBody reports whether a and b agree on every field but the state fields, timestamps compared as
+// instants (a patch compares and writes them as such): a record patched from one writes what it would
+// from the other.
+func sameBody(a, b *Issue) bool {
+	if a.ID != b.ID || a.Title != b.Title || a.Description != b.Description || a.Design != b.Design ||
+		a.AcceptanceCriteria != b.AcceptanceCriteria || a.Notes != b.Notes || a.Priority != b.Priority ||
+		a.IssueType != b.IssueType || a.Owner != b.Owner || !a.CreatedAt.Equal(b.CreatedAt) ||
+		a.CreatedBy != b.CreatedBy || !sameTimePtr(a.DeferUntil, b.DeferUntil) || a.Pinned != b.Pinned ||
+		a.Ephemeral != b.Ephemeral || !sameTimePtr(a.DeletedAt, b.DeletedAt) ||
+		len(a.Dependencies) != len(b.Dependencies) || len(a.Comments) != len(b.Comments) {
+		return false
+	}
+	for i := range a.Dependencies {
+		x, y := &a.Dependencies[i], &b.Dependencies[i]
+		if x.IssueID != y.IssueID || x.DependsOnID != y.DependsOnID || x.Type != y.Type ||
+			!x.CreatedAt.Equal(y.CreatedAt) || x.CreatedBy != y.CreatedBy || x.Metadata != y.Metadata {
+			return false
+		}
+	}
+	for i := range a.Comments {
+		x, y := &a.Comments[i], &b.Comments[i]
+		if x.ID != y.ID || x.IssueID != y.IssueID || x.Author != y.Author || x.Text != y.Text ||
+			!x.CreatedAt.Equal(y.CreatedAt) {
+			return false
+		}
+	}
+	return true
+}
+
+func sameTimePtr(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }

@@ -40,6 +40,14 @@ type streamExport struct {
 	look DirtyLookup
 	sha  string
 	prof Profile
+	// lines is look as a DirtyLineLookup, nil when it is not one
+	lines DirtyLineLookup
+	recs  []StoredRecord // the write pass's records of a stretch, reused
+	spans [][2]int       // their lines in the stretch, reused
+	// a dirty record's view as its line has it, and a FromLine record's as exported (reused: they do not escape)
+	lineView, outView Issue
+	scratch           []byte // a patched line's new bytes, until kept (keep)
+	chunk             []byte // kept lines, back to back (the exported set refers to them)
 
 	ids  []string // dirty ids listed at the start, sorted
 	seen []bool   // per id of ids: its line was seen in the file (a sorted slice and a bitmap instead of a
@@ -92,6 +100,7 @@ type tailItem struct {
 
 // exportedSet collects what MarkExported needs, keeping the bytes up to exportedRawBudget.
 type exportedSet struct {
+	hint    int // how many records the export may add at most (the dirty ids)
 	recs    []ExportedRecord
 	offs    []int64 // offset in the written file of each record of recs with bytes (until spilled)
 	bytes   int
@@ -102,21 +111,23 @@ type exportedSet struct {
 
 // placedRecord is an exported record by its place in the written file.
 type placedRecord struct {
-	id  string
-	rev int64
-	off int64
-	n   int
+	id    string
+	rev   int64
+	off   int64
+	n     int
+	holds bool
 }
 
 // add records an exported record; off is where its bytes start in the written file (raw nil: the
-// record was not written).
-func (x *exportedSet) add(id string, raw []byte, rev, off int64) {
+// record was not written); holds is ExportedRecord.HoldsBody.
+func (x *exportedSet) add(id string, raw []byte, rev, off int64, holds bool) {
 	if raw == nil {
 		x.recs = append(x.recs, ExportedRecord{ID: id, Rev: rev})
 		return
 	}
 	if !x.spilled && x.bytes+len(raw) > exportedRawBudget {
 		x.spilled = true
+		x.placed = make([]placedRecord, 0, max(x.hint-len(x.recs)+len(x.offs), len(x.offs)+1))
 		kept := x.recs[:0]
 		k := 0
 		for _, r := range x.recs {
@@ -124,17 +135,17 @@ func (x *exportedSet) add(id string, raw []byte, rev, off int64) {
 				kept = append(kept, r)
 				continue
 			}
-			x.placed = append(x.placed, placedRecord{id: r.ID, rev: r.Rev, off: x.offs[k], n: len(r.Raw)})
+			x.placed = append(x.placed, placedRecord{id: r.ID, rev: r.Rev, off: x.offs[k], n: len(r.Raw), holds: r.HoldsBody})
 			k++
 		}
 		clear(x.recs[len(kept):])
 		x.recs, x.offs = slices.Clip(kept), nil
 	}
 	if x.spilled {
-		x.placed = append(x.placed, placedRecord{id: id, rev: rev, off: off, n: len(raw)})
+		x.placed = append(x.placed, placedRecord{id: id, rev: rev, off: off, n: len(raw), holds: holds})
 		return
 	}
-	x.recs = append(x.recs, ExportedRecord{ID: id, Raw: raw, Rev: rev})
+	x.recs = append(x.recs, ExportedRecord{ID: id, Raw: raw, Rev: rev, HoldsBody: holds})
 	x.offs = append(x.offs, off)
 	x.bytes += len(raw)
 }
@@ -156,6 +167,7 @@ func (s *Syncer) exportStream(ctx context.Context, look DirtyLookup, sha string)
 	ids = slices.Compact(ids)
 	for attempt := 0; ; attempt++ {
 		e := &streamExport{s: s, ctx: ctx, look: look, sha: sha, ids: ids, seen: make([]bool, len(ids))}
+		e.lines, _ = look.(DirtyLineLookup)
 		st, err := e.run()
 		if errors.Is(err, errRecount) && attempt < 3 {
 			continue
@@ -339,6 +351,15 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 	typed, counts := false, false
 	e.counts = make(map[string]int)
 	orig := make(map[string][]string) // blocks targets of the dirty lines as the file has them
+	// With a DirtyLineLookup, the dirty lines of a file that shows itself modern are collected and their
+	// records counted a stretch at a time (scanLines), most from their lines; those seen before the
+	// file showed itself modern are read with their bodies after the pass (missed).
+	var sl *scanLines
+	var missed []string
+	if e.lines != nil {
+		sl = &scanLines{e: e, arena: make([]byte, 0, streamChunkBytes+streamChunkBytes/4)}
+		e.fps = make(map[string]string)
+	}
 	for {
 		line, n, ok, err := lr.next()
 		if err != nil {
@@ -360,6 +381,15 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 		typed, counts = typed || h.typed, counts || h.counts
 		isDirty := false
 		if i := e.dirtyIndex(h.id); i >= 0 {
+			if !e.seen[i] && sl != nil {
+				if typed || counts {
+					if err := sl.add(e.ids[i], line); err != nil {
+						return err
+					}
+				} else {
+					missed = append(missed, e.ids[i])
+				}
+			}
 			e.seen[i], isDirty = true, true
 		}
 		if h.deps == nil {
@@ -377,6 +407,11 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 			e.counts[t]++
 		}
 	}
+	if sl != nil {
+		if err := sl.flush(); err != nil {
+			return err
+		}
+	}
 	if lr.sum() != e.sha {
 		return fmt.Errorf("export: write %s: %w", e.s.path, ErrChanged)
 	}
@@ -389,15 +424,24 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 		e.prof = Classic
 	}
 	if !e.prof.Modern() {
-		e.counts = nil
+		e.counts, e.fps = nil, nil
 		return nil
 	}
 	// The dirty lines count with the store's dependencies, or as they are when no longer dirty.
-	e.fps = make(map[string]string)
 	var inFile []string
-	for i, id := range e.ids {
-		if e.seen[i] {
-			inFile = append(inFile, id)
+	if sl != nil {
+		for _, id := range sl.gone {
+			for _, t := range orig[id] {
+				e.counts[t]++
+			}
+		}
+		inFile = missed
+	} else {
+		e.fps = make(map[string]string)
+		for i, id := range e.ids {
+			if e.seen[i] {
+				inFile = append(inFile, id)
+			}
 		}
 	}
 	return e.fetch(inFile, false, func(got map[string]*StoredRecord, chunk []string) error {
@@ -420,6 +464,78 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 		}
 		return nil
 	})
+}
+
+// scanLines collects the dirty lines of the scan a stretch at a time and counts their records' blocks
+// edges as a modern file would (the counts and fingerprints are dropped if the file turns out classic).
+type scanLines struct {
+	e     *streamExport
+	arena []byte
+	want  []string
+	spans [][2]int
+	gone  []string // ids no longer dirty when read: counted after the pass, as their lines are
+}
+
+// add collects the first line of dirty id.
+func (sl *scanLines) add(id string, line []byte) error {
+	sl.want = append(sl.want, id)
+	sl.spans = append(sl.spans, [2]int{len(sl.arena), len(sl.arena) + len(line)})
+	sl.arena = append(sl.arena, line...)
+	if len(sl.want) >= streamChunkLines || len(sl.arena) >= streamChunkBytes {
+		return sl.flush()
+	}
+	return nil
+}
+
+// flush reads the collected lines' records and counts them.
+func (sl *scanLines) flush() error {
+	e := sl.e
+	if len(sl.want) == 0 {
+		return nil
+	}
+	if e.recs == nil {
+		e.recs = make([]StoredRecord, 0, min(len(e.ids), streamChunkLines))
+	}
+	recs, err := e.lines.DirtyViewsOfLines(e.ctx, e.recs[:0], sl.want, sl.arena, sl.spans)
+	if err != nil {
+		return fmt.Errorf("export %s: load dirty records: %w", e.s.path, err)
+	}
+	k := 0
+	for i, id := range sl.want {
+		if k >= len(recs) || recs[k].ID != id {
+			sl.gone = append(sl.gone, id)
+			continue
+		}
+		d := &recs[k]
+		k++
+		is := &d.Issue
+		if d.FromLine {
+			v, err := decodeLean(sl.arena[sl.spans[i][0]:sl.spans[i][1]])
+			if err != nil {
+				return fmt.Errorf("export %s: count dependents: issue %s: %w", e.s.path, id, err)
+			}
+			setState(&v, &d.Issue)
+			is = &v
+		}
+		// as fingerprint and scan's fetch under a modern profile
+		if is.Status == "tombstone" {
+			e.fps[id] = "\x00tombstone"
+			continue
+		}
+		var b strings.Builder
+		for _, dep := range is.Dependencies {
+			if dep.Type == "blocks" {
+				b.WriteString(dep.DependsOnID)
+				b.WriteByte(0)
+				e.counts[dep.DependsOnID]++
+			}
+		}
+		e.fps[id] = b.String()
+	}
+	clear(recs)
+	e.recs = recs[:0]
+	sl.arena, sl.want, sl.spans = sl.arena[:0], sl.want[:0], sl.spans[:0]
+	return nil
 }
 
 // countDependents adds the new records' edges and writes their dependent counts.
@@ -521,7 +637,13 @@ func (e *streamExport) fetchNew() error {
 func (e *streamExport) resetOutput(w *bufio.Writer) {
 	e.w, e.nOut, e.off, e.outTyped, e.outCounts = w, 0, 0, false, false
 	e.st = ExportStats{SHA: e.sha}
-	e.exp = exportedSet{}
+	e.exp = exportedSet{hint: len(e.ids)}
+	if len(e.ids) >= spillFrom {
+		// so many lines would not fit in the budget: mark them from the written file from the start
+		// rather than copy the first budget's worth only to drop it
+		e.exp.spilled, e.exp.placed = true, make([]placedRecord, 0, len(e.ids))
+	}
+	e.chunk = e.chunk[:0] // what it held belonged to the set just dropped
 	e.changed = false
 	e.pending = slices.Clone(e.news)
 	for i := range e.pending {
@@ -539,9 +661,31 @@ func (e *streamExport) resetOutput(w *bufio.Writer) {
 	e.tail, e.anchor = nil, false
 	for _, t := range e.newTombs {
 		e.st.Dirty++
-		e.exp.add(t.ID, nil, t.Rev, 0)
+		e.exp.add(t.ID, nil, t.Rev, 0, false)
 	}
 }
+
+// keep returns the exported bytes b (which alias the stretch or the scratch buffer) as the exported set
+// may hold them until markExported: copied into the export's chunks while the set keeps bytes, b itself
+// once the set has spilled or will with b (then they are only written, at once, and read back later).
+func (e *streamExport) keep(b []byte) []byte {
+	if e.exp.spilled || e.exp.bytes+len(b) > exportedRawBudget {
+		return b
+	}
+	if cap(e.chunk)-len(e.chunk) < len(b) {
+		e.chunk = make([]byte, 0, max(len(b), keepChunk))
+	}
+	at := len(e.chunk)
+	e.chunk = append(e.chunk, b...)
+	return e.chunk[at:len(e.chunk):len(e.chunk)]
+}
+
+// spillFrom is the number of dirty records from which an export reads the marked lines back from the
+// written file at once (at 512 bytes a line they exceed exportedRawBudget). A variable for the tests.
+var spillFrom = 1024
+
+// keepChunk is the size of the buffers keep copies exported lines into.
+const keepChunk = 64 << 10
 
 // lineDesc is one line of the stretch held by the write pass.
 type lineDesc struct {
@@ -549,16 +693,20 @@ type lineDesc struct {
 	lineNo     int
 	head       lineHead
 	id         string // set for issue lines whose id is listed dirty or when new records wait
+	dirty      bool   // the id is listed dirty (asked for)
 }
 
 // write is the write pass: every line copied or patched, new records placed, dependent counts set.
 // ok is false when the file is not the one whose sha256 is e.sha.
 func (e *streamExport) write(src io.Reader) (ok bool, err error) {
 	lr := newLineReader(src, 0)
-	var arena []byte
+	arena := make([]byte, 0, streamChunkBytes+streamChunkBytes/4) // one buffer: appending from nil grew it ~10 times an export
 	var descs []lineDesc
 	var want []string
 	flush := func() error {
+		if e.lines != nil {
+			return e.flushLines(arena, descs, want)
+		}
 		var got map[string]*StoredRecord
 		if len(want) > 0 {
 			recs, err := e.dirtyByID(want)
@@ -579,7 +727,6 @@ func (e *streamExport) write(src io.Reader) (ok bool, err error) {
 				return err
 			}
 		}
-		arena, descs, want = arena[:0], descs[:0], want[:0]
 		return nil
 	}
 	for {
@@ -600,7 +747,7 @@ func (e *streamExport) write(src io.Reader) (ok bool, err error) {
 		d.head.id, d.head.deps = nil, nil // they point into the reader's buffer
 		if h.kind == KindIssue {
 			if i := e.dirtyIndex(h.id); i >= 0 {
-				d.id = e.ids[i]
+				d.id, d.dirty = e.ids[i], true
 				e.seen[i] = true
 				want = append(want, d.id)
 			} else if len(e.pending) > 0 {
@@ -612,6 +759,7 @@ func (e *streamExport) write(src io.Reader) (ok bool, err error) {
 			if err := flush(); err != nil {
 				return false, err
 			}
+			arena, descs, want = arena[:0], descs[:0], want[:0]
 		}
 	}
 	if err := flush(); err != nil {
@@ -636,27 +784,52 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 		return e.emit(raw, ld.head.typed, false)
 	}
 	var final *Record
-	removed := false
+	removed, holds := false, false
 	if d == nil {
 		final = &Record{Kind: KindIssue, ID: ld.id, Line: ld.lineNo, raw: raw}
 	} else {
 		e.st.Dirty++
 		d.ID = ld.id // the same text, held once (e.ids') until markExported
+		is := &d.Issue
+		if d.FromLine {
+			// The line is the stored record's bytes and holds its body: the line's view with the stored
+			// state is the record (decoded once, without the free text a patch leaves alone).
+			v, err := decodeLean(raw)
+			if err != nil {
+				return fmt.Errorf("export %s: apply %s: issue %s (line %d): %w", e.s.path, d.ID, d.ID, ld.lineNo, err)
+			}
+			e.lineView, e.outView = v, v
+			setState(&e.outView, &d.Issue)
+			e.outView.ID = d.Issue.ID
+			is = &e.outView
+		}
 		if e.fps != nil {
-			if fp, ok := e.fps[d.ID]; !ok || fp != e.fingerprint(&d.Issue) {
+			if fp, ok := e.fps[d.ID]; !ok || fp != e.fingerprint(is) {
 				return errRecount
 			}
 		}
-		if e.tombstone(&d.Issue) {
+		if e.tombstone(is) {
 			removed = true
 			e.st.Removed++
 			e.changed = true
-			e.exp.add(d.ID, nil, d.Rev, 0)
+			e.exp.add(d.ID, nil, d.Rev, 0, false)
 		} else {
 			// patched from the stretch's bytes: Apply and setDependentCount build new bytes when they
 			// change something, and only an unchanged line needs a copy of its own
+			// (Record.Apply, with the views and the new bytes in the export's reused buffers)
 			final = &Record{Kind: KindIssue, ID: d.ID, Line: ld.lineNo, raw: raw}
-			changed, err := final.Apply(d.Issue, e.prof)
+			if is.ID != final.ID {
+				return fmt.Errorf("export %s: apply %s: record holds id %s", e.s.path, is.ID, final.ID)
+			}
+			if !d.FromLine {
+				v, err := decodeIssue(raw)
+				if err != nil {
+					return fmt.Errorf("export %s: apply %s: issue %s (line %d): %w", e.s.path, is.ID, final.ID, ld.lineNo, err)
+				}
+				e.lineView = v
+			}
+			stateOnly := false
+			changed, err := final.patchState(&e.lineView, is, e.prof, false, &stateOnly, &e.scratch)
 			if err != nil {
 				return fmt.Errorf("export %s: %w", e.s.path, err)
 			}
@@ -669,8 +842,13 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 			if counted {
 				e.changed = true
 			}
-			if !changed && !counted {
-				final.raw = bytes.Clone(raw)
+			final.raw = e.keep(final.raw)
+			switch {
+			case d.FromLine:
+				holds = stateOnly
+			case e.lines != nil:
+				// the line held the body and only state keys changed, or the new bytes decode to it
+				holds = (stateOnly && sameBody(&e.lineView, is)) || holdsBody(final.raw, is)
 			}
 		}
 	}
@@ -681,7 +859,7 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 		if d == nil {
 			return e.emit(raw, ld.head.typed, ld.head.counts)
 		}
-		return e.emitPatched(final, ld.head, d.Rev)
+		return e.emitPatched(final, ld.head, d.Rev, holds)
 	}
 	var orig *Record
 	if d == nil {
@@ -712,7 +890,7 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 	if d == nil {
 		return e.emit(raw, ld.head.typed, ld.head.counts)
 	}
-	return e.emitPatched(final, ld.head, d.Rev)
+	return e.emitPatched(final, ld.head, d.Rev, holds)
 }
 
 // place takes from the pending new records those that go right before the issue line orig (final is
@@ -889,15 +1067,15 @@ func (e *streamExport) emitNew(raw []byte, id string, rev int64) error {
 	e.st.Dirty++
 	e.st.Inserted++
 	h, _ := headOf(raw)
-	e.exp.add(id, raw, rev, e.nextOff())
+	e.exp.add(id, raw, rev, e.nextOff(), false)
 	return e.emit(raw, h.typed, h.counts)
 }
 
-// emitPatched writes a dirty record patched from the file's line whose head is was. Patching keeps
-// every key it does not manage and adds _type (modern typed) and dependency_count (modern) when they
-// are missing, so the patched line's flags follow from the old line's.
-func (e *streamExport) emitPatched(r *Record, was lineHead, rev int64) error {
-	e.exp.add(r.ID, r.raw, rev, e.nextOff())
+// emitPatched writes a dirty record patched from the file's line whose head is was (holds: see
+// ExportedRecord.HoldsBody). Patching keeps every key it does not manage and adds _type (modern typed)
+// and dependency_count (modern) when they are missing, so the patched line's flags follow from the old line's.
+func (e *streamExport) emitPatched(r *Record, was lineHead, rev int64, holds bool) error {
+	e.exp.add(r.ID, r.raw, rev, e.nextOff(), holds)
 	return e.emit(r.raw, was.typed || e.prof == ModernTyped, was.counts || e.prof.Modern())
 }
 
@@ -935,10 +1113,23 @@ func (e *streamExport) markExported(written io.ReaderAt) error {
 		return nil
 	}
 	page := e.exp.recs
-	var win []byte // the file's bytes from winOff, read a window at a time
+	flush := func() error {
+		if err := e.s.b.MarkExported(e.ctx, page); err != nil {
+			return fmt.Errorf("export %s: mark exported: %w", path, err)
+		}
+		clear(page)
+		page = page[:0]
+		return nil
+	}
+	var win []byte // the file's bytes from winOff, read a window at a time; the page's bytes point into it
 	winOff := int64(0)
 	for _, p := range e.exp.placed {
 		if p.off < winOff || p.off+int64(p.n) > winOff+int64(len(win)) {
+			if len(page) > 0 { // before the window they point into is read over
+				if err := flush(); err != nil {
+					return err
+				}
+			}
 			size := max(p.n+1, readBackWindow)
 			if cap(win) < size {
 				win = make([]byte, size)
@@ -953,30 +1144,26 @@ func (e *streamExport) markExported(written io.ReaderAt) error {
 			}
 		}
 		at := int(p.off - winOff)
-		raw := win[at : at+p.n]
+		raw := win[at : at+p.n : at+p.n]
 		// a line of its own: a newline (or the file's end) after it
 		if at+p.n < len(win) && win[at+p.n] != '\n' {
 			return fmt.Errorf("export %s: read back %s: no line ends at offset %d", path, p.id, p.off+int64(p.n))
 		}
-		page = append(page, ExportedRecord{ID: p.id, Raw: bytes.Clone(raw), Rev: p.rev})
+		page = append(page, ExportedRecord{ID: p.id, Raw: raw, Rev: p.rev, HoldsBody: p.holds})
 		if len(page) >= streamChunkLines {
-			if err := e.s.b.MarkExported(e.ctx, page); err != nil {
-				return fmt.Errorf("export %s: mark exported: %w", path, err)
+			if err := flush(); err != nil {
+				return err
 			}
-			clear(page)
-			page = page[:0]
 		}
 	}
 	if len(page) > 0 {
-		if err := e.s.b.MarkExported(e.ctx, page); err != nil {
-			return fmt.Errorf("export %s: mark exported: %w", path, err)
-		}
+		return flush()
 	}
 	return nil
 }
 
 // readBackWindow is how much of the written file markExported reads at once.
-const readBackWindow = 1 << 20
+const readBackWindow = 256 << 10
 
 // readSeekerAt is the file an export reads (and its fallback when there is none).
 type readSeekerAt interface {
@@ -1000,4 +1187,45 @@ func blocksTargets(v []byte) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// flushLines handles a stretch's lines with their dirty records read through DirtyLineLookup.
+func (e *streamExport) flushLines(arena []byte, descs []lineDesc, want []string) error {
+	if e.recs == nil {
+		e.recs = make([]StoredRecord, 0, min(len(e.ids), streamChunkLines))
+	}
+	recs := e.recs[:0]
+	if len(want) > 0 {
+		spans := e.spans[:0]
+		for _, d := range descs {
+			if d.dirty {
+				spans = append(spans, [2]int{d.start, d.end})
+			}
+		}
+		e.spans = spans
+		var err error
+		if recs, err = e.lines.DirtyViewsOfLines(e.ctx, recs, want, arena, spans); err != nil {
+			return fmt.Errorf("export %s: load dirty records: %w", e.s.path, err)
+		}
+	}
+	k := 0
+	for _, d := range descs {
+		var rec *StoredRecord
+		if d.dirty && k < len(recs) && recs[k].ID == d.id {
+			rec = &recs[k]
+			k++
+		}
+		if err := e.line(arena[d.start:d.end], d, rec); err != nil {
+			return err
+		}
+	}
+	clear(recs)
+	e.recs = recs[:0]
+	return nil
+}
+
+// holdsBody reports whether the record raw decodes to is in every field but the state fields.
+func holdsBody(raw []byte, is *Issue) bool {
+	v, err := decodeIssue(raw)
+	return err == nil && sameBody(&v, is)
 }

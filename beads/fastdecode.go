@@ -29,6 +29,7 @@ type fastDec struct {
 	i     int
 	depth int
 	prio  []byte // raw bytes of the top-level priority value, nil when absent
+	lean  bool   // free-text fields (see decodeLean) are checked and skipped, not copied out
 }
 
 // decodeWire decodes an issue record into w exactly as json.Unmarshal(raw, w) does, value and error.
@@ -127,17 +128,17 @@ func (d *fastDec) wireIssue(w *wireIssue) bool {
 	ok := d.members(issueField, func(f int) bool {
 		switch f {
 		case 0:
-			return d.str(&w.ID)
+			return d.text(&w.ID)
 		case 1:
-			return d.str(&w.Title)
+			return d.text(&w.Title)
 		case 2:
-			return d.str(&w.Description)
+			return d.text(&w.Description)
 		case 3:
-			return d.str(&w.Design)
+			return d.text(&w.Design)
 		case 4:
-			return d.str(&w.AcceptanceCriteria)
+			return d.text(&w.AcceptanceCriteria)
 		case 5:
-			return d.str(&w.Notes)
+			return d.text(&w.Notes)
 		case 6:
 			return d.str(&w.Status)
 		case 7:
@@ -145,16 +146,16 @@ func (d *fastDec) wireIssue(w *wireIssue) bool {
 			d.prio = v
 			return ok && w.Priority.UnmarshalJSON(v) == nil
 		case 8:
-			return d.str(&w.IssueType)
+			return d.text(&w.IssueType)
 		case 9:
 			return d.str(&w.Assignee)
 		case 10:
-			return d.str(&w.Owner)
+			return d.text(&w.Owner)
 		case 11:
 			v, ok := d.value()
 			return ok && w.CreatedAt.UnmarshalJSON(v) == nil
 		case 12:
-			return d.str(&w.CreatedBy)
+			return d.text(&w.CreatedBy)
 		case 13:
 			v, ok := d.value()
 			return ok && w.UpdatedAt.UnmarshalJSON(v) == nil
@@ -387,6 +388,22 @@ func (d *fastDec) str(dst *string) bool {
 		if ok {
 			*dst = s
 		}
+		return ok
+	case 'n':
+		return d.lit("null")
+	}
+	return false
+}
+
+// text is str for a string field decodeLean leaves out: in lean mode the value is checked as str checks
+// it (a string or null; anything else leaves the record to encoding/json) and skipped, dst left alone.
+func (d *fastDec) text(dst *string) bool {
+	if !d.lean {
+		return d.str(dst)
+	}
+	switch d.peek() {
+	case '"':
+		_, _, _, ok := d.scanString()
 		return ok
 	case 'n':
 		return d.lit("null")

@@ -32,6 +32,7 @@ type patcher struct {
 	pos   []int // profile position of each member, for inserts
 	keys  []string
 	used  []bool
+	dst   *[]byte // when set, rebuild writes the record into this buffer (grown as needed)
 }
 
 // patchers holds idle patchers; a patcher references no record once put back.
@@ -46,7 +47,7 @@ func getPatcher(p Profile, fresh bool) *patcher {
 func (pt *patcher) release() {
 	clear(pt.edits)
 	clear(pt.keys)
-	pt.raw, pt.ms, pt.edits, pt.vals, pt.keys = nil, pt.ms[:0], pt.edits[:0], pt.vals[:0], pt.keys[:0]
+	pt.raw, pt.ms, pt.edits, pt.vals, pt.keys, pt.dst = nil, pt.ms[:0], pt.edits[:0], pt.vals[:0], pt.keys[:0], nil
 	if cap(pt.vals) > 64<<10 {
 		pt.vals = nil // a huge record: do not keep its buffer
 	}
@@ -238,7 +239,19 @@ func NewRecord(is Issue, p Profile) (*Record, error) {
 }
 
 func (r *Record) patch(old, is *Issue, p Profile, fresh bool) (bool, error) {
+	return r.patchState(old, is, p, fresh, nil, nil)
+}
+
+// patchState is patch that also reports in stateOnly (when not nil) whether every key it changed is one
+// of stateKeys: then the record decodes as before in every field but the state fields. With dst, new
+// bytes are written into *dst (grown as needed, and kept there for the next call): r's bytes then alias
+// it, and dst must not hold r's bytes before the call.
+func (r *Record) patchState(old, is *Issue, p Profile, fresh bool, stateOnly *bool, dst *[]byte) (bool, error) {
+	if stateOnly != nil {
+		*stateOnly = false
+	}
 	pt := getPatcher(p, fresh)
+	pt.dst = dst
 	defer pt.release()
 	ms, open, closeAt, err := scanObjectInto(pt.ms[:0], r.raw)
 	if err != nil {
@@ -290,6 +303,15 @@ func (r *Record) patch(old, is *Issue, p Profile, fresh bool) (bool, error) {
 			pt.set("dependent_count", []byte("0"))
 		}
 		pt.setInt("comment_count", len(is.Comments))
+	}
+	if stateOnly != nil {
+		*stateOnly = true
+		for i := range pt.edits {
+			if !stateKeys[pt.edits[i].key] {
+				*stateOnly = false
+				break
+			}
+		}
 	}
 	if len(pt.edits) == 0 {
 		return false, nil
@@ -388,7 +410,12 @@ func rebuildWith(raw []byte, ms []member, open, closeAt int, edits []edit, p Pro
 	if len(ms) > 0 { // keep the whitespace inside the braces
 		head, tail = raw[:ms[0].start], raw[ms[len(ms)-1].end:]
 	}
-	out := make([]byte, 0, size)
+	var out []byte
+	if sc.dst != nil && cap(*sc.dst) >= size {
+		out = (*sc.dst)[:0]
+	} else {
+		out = make([]byte, 0, size)
+	}
 	out = append(out, head...)
 	first := true
 	k := 0
@@ -425,7 +452,11 @@ func rebuildWith(raw []byte, ms []member, open, closeAt int, edits []edit, p Pro
 	}
 	clear(ins)
 	sc.ins = ins[:0]
-	return append(out, tail...)
+	out = append(out, tail...)
+	if sc.dst != nil {
+		*sc.dst = out
+	}
+	return out
 }
 
 func (pt *patcher) labels(o, n []string) {

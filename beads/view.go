@@ -214,14 +214,33 @@ func decodeIssue(raw []byte) (Issue, error) {
 	if err := decodeWire(raw, &w); err != nil {
 		return Issue{}, err
 	}
-	is := issueOf(&w)
+	return viewOf(&w), nil
+}
+
+// decodeLean is decodeIssue leaving out the string fields a patch of the state needs neither to compare
+// nor to write (id, title, description, design, acceptance criteria, notes, issue_type, owner,
+// created_by: empty, issue_type then "task") where the fast decoder reads the record (a record it leaves
+// to encoding/json comes back whole). For a patch whose old and new views share those fields: it
+// compares equal values and writes nothing for them, whatever they are.
+func decodeLean(raw []byte) (Issue, error) {
+	var w wireIssue
+	d := fastDec{b: raw, lean: true}
+	if !d.wireIssue(&w) {
+		return decodeIssue(raw)
+	}
+	return viewOf(&w), nil
+}
+
+// viewOf is issueOf with the defaults of the parsed view.
+func viewOf(w *wireIssue) Issue {
+	is := issueOf(w)
 	if is.Status == "" {
 		is.Status = "open"
 	}
 	if is.IssueType == "" {
 		is.IssueType = "task"
 	}
-	return is, nil
+	return is
 }
 
 // issueOf maps a decoded record to the view, without the defaults decodeIssue adds.

@@ -56,8 +56,9 @@ var writeSQL = [nWriteStmts]string{
 		started_at = excluded.started_at, closed_at = excluded.closed_at, close_reason = excluded.close_reason,
 		labels = excluded.labels, defer_until = excluded.defer_until, pinned = excluded.pinned, ephemeral = excluded.ephemeral,
 		dirty = excluded.dirty, rev = issues.rev + 1`,
-	wBodyPut: `INSERT INTO issue_bodies (id, raw, body) VALUES (?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET raw = COALESCE(excluded.raw, issue_bodies.raw), body = excluded.body`,
+	wBodyPut: `INSERT INTO issue_bodies (id, raw, body, raw_has_body) VALUES (?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET raw = COALESCE(excluded.raw, issue_bodies.raw), body = excluded.body,
+		raw_has_body = excluded.raw_has_body`,
 	wIssueState:      issueStateSQL + ` WHERE id = ?`,
 	wIssueStateLease: issueStateSQL + `, lease_epoch = ?, lease = ? WHERE id = ?`,
 	// ?10 is the ended lease's epoch (after the nine of issueStateSQL); the id becomes ?11
@@ -89,7 +90,7 @@ var writeSQL = [nWriteStmts]string{
 	wMergePut: `INSERT OR REPLACE INTO merge_requests (id, issue_id, worker, branch, commit_id, target, files, state,
 		attempts, refinery, epoch, deadline, created_at, updated_at, error, conflicts)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	wMarkExported: `UPDATE issue_bodies SET raw = ? WHERE id = ?`,
+	wMarkExported: `UPDATE issue_bodies SET raw = ?, raw_has_body = ? WHERE id = ?`,
 	wMarkClean:    `UPDATE issues SET dirty = 0 WHERE id = ? AND rev = ? AND dirty = 1`,
 	wSavepoint:    `SAVEPOINT req`,
 	wRollbackTo:   `ROLLBACK TO req`,
@@ -534,7 +535,9 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 		return fmt.Errorf("put issue %s: %w", is.ID, err)
 	}
 	t.marks = append(t.marks, dirtyMark{id: is.ID, dirty: dirty})
-	if _, err := t.exec(wBodyPut, is.ID, raw, body); err != nil {
+	// the line as imported is the body (the import decoded it): raw_has_body; any other put changes the body
+	hasBody := c.FromImport && !c.Merged && c.Raw != nil
+	if _, err := t.exec(wBodyPut, is.ID, raw, body, boolInt(hasBody)); err != nil {
 		return fmt.Errorf("put issue %s body: %w", is.ID, err)
 	}
 	if !c.Create { // a create's id was new to the scheduler, which holds every stored issue: no rows to clear

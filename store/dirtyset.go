@@ -64,7 +64,11 @@ func (s *dirtySet) apply(marks []dirtyMark) {
 func (s *dirtySet) after(after string, limit int) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
+	n := s.ids.Len()
+	if limit > 0 {
+		n = min(n, limit)
+	}
+	out := make([]string, 0, n) // sized once: an export lists thousands
 	s.ids.AscendGreaterOrEqual(after, func(id string) bool {
 		if id == after {
 			return true

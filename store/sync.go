@@ -57,17 +57,21 @@ func (db *DB) markExported(ctx context.Context, recs []beads.ExportedRecord) err
 			if raw == nil {
 				raw = []byte{}
 			}
-			if _, err := t.exec(wMarkExported, raw, r.ID); err != nil {
-				return fmt.Errorf("mark %s exported: %w", r.ID, err)
-			}
-			res, err := t.exec(wMarkClean, r.ID, r.Rev)
+			id := any(r.ID) // boxed once for both statements
+			res, err := t.exec(wMarkClean, id, r.Rev)
 			if err != nil {
 				return fmt.Errorf("mark %s clean: %w", r.ID, err)
 			}
-			if n, err := res.RowsAffected(); err != nil {
+			n, err := res.RowsAffected()
+			if err != nil {
 				return fmt.Errorf("mark %s clean: %w", r.ID, err)
-			} else if n > 0 {
+			}
+			if n > 0 {
 				t.marks = append(t.marks, dirtyMark{id: r.ID})
+			}
+			// The bytes hold the body only if it is the one the export read: no change since (rev).
+			if _, err := t.exec(wMarkExported, raw, boolInt(n > 0 && r.HoldsBody && r.Raw != nil), id); err != nil {
+				return fmt.Errorf("mark %s exported: %w", r.ID, err)
 			}
 		}
 		return nil
