@@ -40,7 +40,7 @@ func TestMemReaderFigures(t *testing.T) {
 	if s.live < 8<<20 || s.other == 0 {
 		t.Fatalf("runtime figures not read: %+v", s)
 	}
-	_ = keep[len(keep)-1]
+	runtime.KeepAlive(keep)
 }
 
 func TestGovernMemorySetsAndRestoresTheLimit(t *testing.T) {
