@@ -58,13 +58,14 @@ var writeSQL = [nWriteStmts]string{
 		dirty = excluded.dirty, rev = issues.rev + 1`,
 	wBodyPut: `INSERT INTO issue_bodies (id, raw, body) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET raw = COALESCE(excluded.raw, issue_bodies.raw), body = excluded.body`,
-	wIssueState:      issueStateSQL + ` WHERE id = ?`,
-	wIssueStateLease: issueStateSQL + `, lease_epoch = ?, lease = ? WHERE id = ?`,
+	wIssueState: issueStateSQL + ` WHERE id = ?`,
+	// the live lease's JSON is bound as bytes (no string copy of the scratch buffer) and stored as TEXT
+	wIssueStateLease: issueStateSQL + `, lease_epoch = ?, lease = CAST(? AS TEXT) WHERE id = ?`,
 	// ?10 is the ended lease's epoch (after the nine of issueStateSQL); the id becomes ?11
 	wIssueStateClear: issueStateSQL + `, lease_epoch = CASE WHEN lease_epoch = ?10 THEN 0 ELSE lease_epoch END,
 		lease = CASE WHEN lease_epoch = ?10 THEN '' ELSE lease END WHERE id = ?`,
 	// a live lease lives in its issue's row; changing only the lease does not mark the issue for export
-	wIssueLease:      `UPDATE issues SET lease_epoch = ?, lease = ? WHERE id = ?`,
+	wIssueLease:      `UPDATE issues SET lease_epoch = ?, lease = CAST(? AS TEXT) WHERE id = ?`,
 	wIssueLeaseClear: `UPDATE issues SET lease_epoch = 0, lease = '' WHERE id = ? AND lease_epoch = ?`,
 	wLabelsClear:     `DELETE FROM labels WHERE issue_id = ?`,
 	wLabelAdd:        `INSERT OR IGNORE INTO labels (issue_id, label) VALUES (?, ?)`,
@@ -482,15 +483,20 @@ func (t *wtx) apply(c coord.Change) error {
 	case *coord.IssuePut:
 		return t.issuePut(*c)
 	case coord.IssueState:
+		return t.issueState(&c)
+	case *coord.IssueState: // the engine's changes are pointers (coord's batch arena)
 		return t.issueState(c)
-	case *coord.IssueState:
-		return t.issueState(*c)
 	case coord.LeasePut:
-		return t.leasePut(c.Lease)
+		return t.leasePut(&c.Lease)
+	case *coord.LeasePut:
+		return t.leasePut(&c.Lease)
 	case coord.WorkerPut:
 		return t.workerPut(c.Worker)
 	case coord.EventAppend:
-		t.events.add(c.Event)
+		t.events.add(&c.Event)
+		return nil
+	case *coord.EventAppend:
+		t.events.add(&c.Event)
 		return nil
 	case coord.MetaPut:
 		_, err := t.exec(wMetaPut, c.Key, c.Value)
@@ -560,7 +566,7 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 	return nil
 }
 
-func (t *wtx) issueState(c coord.IssueState) error {
+func (t *wtx) issueState(c *coord.IssueState) error {
 	args := append(t.argv[:0], c.Status, c.Assignee, t.fmtTime(c.UpdatedAt), c.StartedAt != nil,
 		t.fmtTimePtr(c.StartedAt), t.fmtTimePtr(c.ClosedAt), c.CloseReason, c.Attempts, t.fmtTime(c.NotBefore))
 	defer func() { t.argv = args[:0] }()
@@ -602,15 +608,16 @@ func (t *wtx) issueState(c coord.IssueState) error {
 }
 
 // leasePut keeps a live lease for its issue's row (written with the issue's state change, or at the end
-// of the request) and writes an ended one to lease_history, emptying the issue's lease columns.
-func (t *wtx) leasePut(l coord.Lease) error {
+// of the request) and writes an ended one to lease_history, emptying the issue's lease columns. A live
+// lease is kept by pointer: l must not change before the request is applied.
+func (t *wtx) leasePut(l *coord.Lease) error {
 	if t.leases == nil {
 		t.leases = make(map[string]leaseSlot)
 	}
 	cur, ok := t.leases[l.IssueID]
 	if l.Live() {
 		// clear stays: the row may still hold the ended lease it names if this one is never written
-		t.leases[l.IssueID] = leaseSlot{lease: &l, clear: cur.clear}
+		t.leases[l.IssueID] = leaseSlot{lease: l, clear: cur.clear}
 		return nil
 	}
 	_, err := t.exec(wLeasePut, l.ID, l.IssueID, l.Worker, l.Epoch, string(l.State), l.Attempt, t.fmtTime(l.CreatedAt),
@@ -654,11 +661,11 @@ func (t *wtx) flushLeases() error {
 	return nil
 }
 
-// liveLease encodes a live lease for its issue's lease column (the view leases reads it back), built in
-// the transaction's scratch buffer: one allocation, the string.
-func (t *wtx) liveLease(l *coord.Lease) string {
+// liveLease encodes a live lease for its issue's lease column (the view leases reads it back) in the
+// transaction's scratch buffer; the bytes are valid until the next call (SQLite copies them at the bind).
+func (t *wtx) liveLease(l *coord.Lease) []byte {
 	t.scratch = appendLiveLease(t.scratch[:0], l)
-	return string(t.scratch)
+	return t.scratch
 }
 
 // appendLiveLease appends the JSON of a live lease as the issue row keeps it.
