@@ -57,6 +57,8 @@ type Engine struct {
 	// releasing: leases handed to claims whose caller left, to give back; applied with the next batch,
 	// and again after a failed commit that lost them (the claim's caller is gone: nobody else would)
 	releasing []Lease
+	// spare: finished batches kept for reuse, their buffers and arena emptied (recycle)
+	spare []*pending
 
 	mu     sync.Mutex
 	health error
@@ -222,8 +224,9 @@ type pending struct {
 	batch    []*request
 	changes  []Change
 	effects  []outEffect
-	releases []Lease   // abandoned claims' leases given back in this batch (see Engine.releasing)
-	start    time.Time // when its first request was applied (for OnStep)
+	releases []Lease     // abandoned claims' leases given back in this batch (see Engine.releasing)
+	start    time.Time   // when its first request was applied (for OnStep)
+	arena    *batchArena // the values changes and effects point to
 }
 
 // probeOnly says the batch's only change is the storage check an idle engine commits after a failure.
@@ -231,9 +234,57 @@ func (p *pending) probeOnly() bool {
 	if len(p.changes) != 1 || len(p.releases) > 0 {
 		return false
 	}
-	ev, ok := p.changes[0].(EventAppend)
-	return ok && ev.Event.Kind == storageCheck
+	ev, ok := eventOf(p.changes[0])
+	return ok && ev.Kind == storageCheck
 }
+
+// eventOf returns the audit event of an EventAppend change (the core's are pointers, its
+// sub-components' values).
+func eventOf(ch Change) (*Event, bool) {
+	switch x := ch.(type) {
+	case *EventAppend:
+		return &x.Event, true
+	case EventAppend:
+		return &x.Event, true
+	}
+	return nil, false
+}
+
+// maxSpare is the number of finished batches the engine keeps for reuse: one being committed, one
+// applied meanwhile, one spare.
+const maxSpare = 3
+
+// newPending returns an empty batch, reusing a finished one's buffers when there is one.
+func (e *Engine) newPending(start time.Time) *pending {
+	if n := len(e.spare); n > 0 {
+		p := e.spare[n-1]
+		e.spare[n-1] = nil
+		e.spare = e.spare[:n-1]
+		p.start = start
+		return p
+	}
+	return &pending{start: start, arena: new(batchArena)}
+}
+
+// recycle empties a batch whose commit succeeded and whose replies and effects were delivered, and
+// keeps it for reuse. The Persister no longer holds its changes (Commit returned, or CommitAsync sent
+// the outcome), so the values they point to can be reused.
+func (e *Engine) recycle(p *pending) {
+	if len(e.spare) >= maxSpare || cap(p.changes) > maxRecycledChanges {
+		return
+	}
+	clear(p.batch)
+	clear(p.changes)
+	clear(p.effects)
+	clear(p.releases)
+	p.batch, p.changes, p.effects, p.releases = p.batch[:0], p.changes[:0], p.effects[:0], p.releases[:0]
+	p.arena.reset()
+	e.spare = append(e.spare, p)
+}
+
+// maxRecycledChanges bounds the change buffer of a batch kept for reuse (an import of many issues is
+// not kept).
+const maxRecycledChanges = 1 << 14
 
 // storageCheck is the kind of the audit event an idle engine commits to check the storage.
 const storageCheck = "storage_check"
@@ -254,9 +305,11 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 		return p
 	}
 	if p == nil {
-		p = &pending{start: start}
+		p = e.newPending(start)
 	}
 	c := e.core
+	// the core appends to the batch's buffers and takes its values from the batch's arena
+	c.changes, c.effects, c.arena = p.changes, p.effects, p.arena
 	e.redispatch = false // the dispatch below is the one a rebuild asked for
 	c.tick(now)
 	for _, r := range batch {
@@ -270,15 +323,13 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	c.dispatch(now)
 	c.dispatchMerges(now)
 	if e.probe && !now.Before(e.retryAt) {
-		e.probe = false // this batch's commit tells: a failure sets it again (rollback)
-		if len(p.changes) == 0 && len(c.changes) == 0 {
+		e.probe = false          // this batch's commit tells: a failure sets it again (rollback)
+		if len(c.changes) == 0 { // the batch's changes so far included
 			c.event(storageCheck, "", "", "", "commit after a storage failure")
 		}
 	}
-	changes, effects := c.take()
+	p.changes, p.effects = c.take()
 	p.batch = append(p.batch, batch...)
-	p.changes = append(p.changes, changes...)
-	p.effects = append(p.effects, effects...)
 	if e.cfg.OnStep != nil {
 		e.cfg.OnStep(time.Since(start), len(batch))
 	}
@@ -333,6 +384,12 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 	}
 	for _, ef := range p.effects {
 		switch x := ef.(type) {
+		case *pushEffect:
+			e.out.Push(x.Worker, x.Session, x.A)
+		case *outcomeEffect:
+			if e.core.hw != nil {
+				e.core.hw.Record(x.at, x.outcome)
+			}
 		case pushEffect:
 			e.out.Push(x.Worker, x.Session, x.A)
 		case cancelNote:
@@ -359,10 +416,11 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		}
 	}
 	for _, ch := range p.changes {
-		if ev, ok := ch.(EventAppend); ok {
-			e.out.Publish(ev.Event)
+		if ev, ok := eventOf(ch); ok {
+			e.out.Publish(*ev)
 		}
 	}
+	e.recycle(p)
 	return false
 }
 

@@ -60,7 +60,7 @@ func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
 	it.setRejectedBy("")
 	c.leases[l.ID] = l
 	w.leases[l.ID] = l
-	c.emit(LeasePut{Lease: *l})
+	c.emitLease(l)
 	c.event(kind, it.id, l.ID, w.row.Name, "attempt "+strconv.Itoa(l.Attempt))
 	c.setStatus(it, status, w.row.Name)
 	c.addTimer(c.leaseDue(l), timerLease, l.ID)
@@ -94,7 +94,7 @@ func (c *core) check(name, id string, epoch int64) (*Lease, *worker, error) {
 func (c *core) endLease(l *Lease, outcome, errMsg string) {
 	t := c.now
 	l.State, l.EndedAt, l.Outcome, l.Error = LeaseEnded, &t, outcome, errMsg
-	c.emit(LeasePut{Lease: *l})
+	c.emitLease(l)
 	delete(c.leases, l.ID)
 	if it := c.issues[l.IssueID]; it != nil && it.lease == l {
 		it.lease = nil
@@ -207,7 +207,7 @@ func (c *core) ack(now time.Time, name, id string, epoch int64) error {
 		return err
 	}
 	l.State, l.Deadline = LeaseAcked, now.Add(c.cfg.HeartbeatTimeout)
-	c.emit(LeasePut{Lease: *l})
+	c.emitLease(l)
 	c.event("acked", l.IssueID, l.ID, name, "")
 	it := c.issues[l.IssueID]
 	c.markStarted(it, now)
@@ -267,7 +267,7 @@ func (c *core) beat(l *Lease, dl time.Time, progress string) {
 	if progress != "" {
 		l.Progress = progress
 	}
-	c.emit(LeasePut{Lease: *l})
+	c.emitLease(l)
 }
 
 // complete ends a lease with the worker's session result.
