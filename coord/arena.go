@@ -67,17 +67,21 @@ func (a *batchArena) reset() {
 	a.outcomes.reset()
 }
 
-// slabChunk is the number of values a slab allocates at once; slabKeep the chunks it keeps on reset
-// (a batch larger than slabKeep*slabChunk values of one kind allocates the rest for itself).
+// slabChunk is the number of values a slab allocates at once. On reset a slab keeps as many chunks as
+// its largest recent batch used, at most slabKeep (1,024 values, the store's largest transaction); it
+// gives one back after slabDecay batches that needed fewer, so a burst's chunks return as load falls.
 const (
 	slabChunk = 32
-	slabKeep  = 16
+	slabKeep  = 32
+	slabDecay = 64
 )
 
 // slab hands out pointers to values in fixed-size chunks: a pointer stays valid as the slab grows.
 type slab[T any] struct {
 	chunks []*[slabChunk]T
 	n      int
+	keep   int // chunks kept on reset
+	under  int // resets since a batch last used keep chunks or more
 }
 
 // alloc returns a zeroed value.
@@ -93,12 +97,18 @@ func (s *slab[T]) alloc() *T {
 
 // reset zeroes the values handed out and makes them available again.
 func (s *slab[T]) reset() {
-	for i := 0; i*slabChunk < s.n; i++ {
+	used := (s.n + slabChunk - 1) / slabChunk
+	for i := 0; i < used; i++ {
 		clear(s.chunks[i][:min(slabChunk, s.n-i*slabChunk)])
 	}
 	s.n = 0
-	if len(s.chunks) > slabKeep {
-		clear(s.chunks[slabKeep:])
-		s.chunks = s.chunks[:slabKeep]
+	if used >= s.keep {
+		s.keep, s.under = min(slabKeep, used), 0
+	} else if s.under++; s.under >= slabDecay {
+		s.keep, s.under = s.keep-1, 0
+	}
+	if len(s.chunks) > s.keep {
+		clear(s.chunks[s.keep:])
+		s.chunks = s.chunks[:s.keep]
 	}
 }

@@ -39,7 +39,24 @@ func TestSlabPointersSurviveGrowthAndResetZeroes(t *testing.T) {
 	}
 	big.reset()
 	if len(big.chunks) != slabKeep {
-		t.Fatalf("reset kept %d chunks, want %d", len(big.chunks), slabKeep)
+		t.Fatalf("reset after a huge batch kept %d chunks, want %d", len(big.chunks), slabKeep)
+	}
+	for i := range slabDecay {
+		if len(big.chunks) != slabKeep {
+			t.Fatalf("%d small batches after a huge one: %d chunks kept, want %d", i, len(big.chunks), slabKeep)
+		}
+		big.alloc()
+		big.reset()
+	}
+	if len(big.chunks) != slabKeep-1 {
+		t.Fatalf("%d small batches after a huge one: %d chunks kept, want %d", slabDecay, len(big.chunks), slabKeep-1)
+	}
+	for range slabKeep * slabDecay {
+		big.alloc()
+		big.reset()
+	}
+	if len(big.chunks) != 1 {
+		t.Fatalf("a slab of one-value batches kept %d chunks, want 1", len(big.chunks))
 	}
 }
 
