@@ -145,36 +145,53 @@ type wtx struct {
 	leases map[string]leaseSlot
 	// scratch builds a value the statement copies (a live lease's JSON)
 	scratch []byte
-	// argv is the reused argument list of issueState; times and timeStr cache the last times formatted
-	// (a batch's state changes and leases share the engine's now and the deadlines after it)
-	argv    []any
-	times   [4]time.Time
-	timeStr [4]string
-	timeAt  int
+	// argv is the reused argument list of issueState
+	argv []any
+	// times and texts hold the statement arguments made in this transaction, boxed once: a batch's changes
+	// share the engine's clock readings (its now, the deadlines after it) and repeat statuses, worker
+	// names and issue ids, and each formatted time and each boxed string was an allocation
+	times map[time.Time]any
+	texts map[string]any
 }
 
-// fmtTime is fmtTime with the transaction's cache of recently formatted times.
-func (t *wtx) fmtTime(tm time.Time) string {
+// timeArg returns tm formatted as a statement argument (fmtTime), from the transaction's cache.
+func (t *wtx) timeArg(tm time.Time) any {
 	if tm.IsZero() {
 		return ""
 	}
-	for i := range t.times {
-		if t.times[i] == tm && t.timeStr[i] != "" {
-			return t.timeStr[i]
-		}
+	if v, ok := t.times[tm]; ok {
+		return v
 	}
-	s := fmtTime(tm)
-	t.times[t.timeAt], t.timeStr[t.timeAt] = tm, s
-	t.timeAt = (t.timeAt + 1) % len(t.times)
-	return s
+	if t.times == nil {
+		t.times = make(map[time.Time]any)
+	}
+	v := any(fmtTime(tm))
+	t.times[tm] = v
+	return v
 }
 
-// fmtTimePtr is fmtTimePtr with the transaction's cache.
-func (t *wtx) fmtTimePtr(tm *time.Time) string {
+// timePtrArg is timeArg for fmtTimePtr.
+func (t *wtx) timePtrArg(tm *time.Time) any {
 	if tm == nil {
 		return ""
 	}
-	return t.fmtTime(*tm)
+	return t.timeArg(*tm)
+}
+
+// textArg returns s as a statement argument, boxed once per transaction.
+func (t *wtx) textArg(s string) any {
+	if s == "" {
+		return ""
+	}
+	if v, ok := t.texts[s]; ok {
+		return v
+	}
+	if t.texts == nil {
+		t.texts = make(map[string]any)
+	}
+	v := any(s)
+	t.texts[s] = v
+	return v
 }
 
 // leaseSlot is what the issue row's lease columns become: a live lease, or empty if they still hold
@@ -207,7 +224,16 @@ func (t *wtx) reuse(c *sqlite3.SQLiteConn, st *[nWriteStmts]*sqlite3.SQLiteStmt)
 	clear(t.args[:cap(t.args)])
 	t.args = t.args[:0]
 	clear(t.argv[:cap(t.argv)])
-	t.times, t.timeStr, t.timeAt = [4]time.Time{}, [4]string{}, 0
+	if len(t.times) > reuseCap/256 {
+		t.times = nil
+	} else {
+		clear(t.times)
+	}
+	if len(t.texts) > reuseCap/256 {
+		t.texts = nil
+	} else {
+		clear(t.texts)
+	}
 	return t
 }
 
@@ -567,8 +593,8 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 }
 
 func (t *wtx) issueState(c *coord.IssueState) error {
-	args := append(t.argv[:0], c.Status, c.Assignee, t.fmtTime(c.UpdatedAt), c.StartedAt != nil,
-		t.fmtTimePtr(c.StartedAt), t.fmtTimePtr(c.ClosedAt), c.CloseReason, c.Attempts, t.fmtTime(c.NotBefore))
+	args := append(t.argv[:0], t.textArg(c.Status), t.textArg(c.Assignee), t.timeArg(c.UpdatedAt), c.StartedAt != nil,
+		t.timePtrArg(c.StartedAt), t.timePtrArg(c.ClosedAt), t.textArg(c.CloseReason), c.Attempts, t.timeArg(c.NotBefore))
 	defer func() { t.argv = args[:0] }()
 	stmt := wIssueState
 	if slot, ok := t.leases[c.ID]; ok {
@@ -579,7 +605,7 @@ func (t *wtx) issueState(c *coord.IssueState) error {
 			stmt, args = wIssueStateClear, append(args, slot.clear)
 		}
 	}
-	res, err := t.exec(stmt, append(args, c.ID)...)
+	res, err := t.exec(stmt, append(args, t.textArg(c.ID))...)
 	if err != nil {
 		return fmt.Errorf("update issue %s: %w", c.ID, err)
 	}
@@ -620,8 +646,9 @@ func (t *wtx) leasePut(l *coord.Lease) error {
 		t.leases[l.IssueID] = leaseSlot{lease: l, clear: cur.clear}
 		return nil
 	}
-	_, err := t.exec(wLeasePut, l.ID, l.IssueID, l.Worker, l.Epoch, string(l.State), l.Attempt, t.fmtTime(l.CreatedAt),
-		t.fmtTime(l.AckDeadline), t.fmtTime(l.Deadline), t.fmtTimePtr(l.EndedAt), l.Outcome, l.Error, l.Progress)
+	_, err := t.exec(wLeasePut, l.ID, t.textArg(l.IssueID), t.textArg(l.Worker), l.Epoch, t.textArg(string(l.State)),
+		l.Attempt, t.timeArg(l.CreatedAt), t.timeArg(l.AckDeadline), t.timeArg(l.Deadline), t.timePtrArg(l.EndedAt),
+		t.textArg(l.Outcome), l.Error, l.Progress)
 	if err != nil {
 		return fmt.Errorf("put lease %s: %w", l.ID, err)
 	}
