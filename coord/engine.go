@@ -70,15 +70,28 @@ type request struct {
 	err   error
 	done  chan struct{}   // closed when err is final (nil for a request with cb)
 	cb    func(err error) // an asynchronous request's outcome, run on the loop
+	op    *leaseOp        // instead of apply and cb: a worker's lease operation (leaseop.go)
 }
 
-// resolve hands the request's final outcome to whoever waits for it.
-func (r *request) resolve() {
-	if r.cb != nil {
-		r.cb(r.err)
-		return
+// run applies the request to the core.
+func (r *request) run(c *core, now time.Time) error {
+	if r.op != nil {
+		return r.op.apply(c, now)
 	}
-	close(r.done)
+	return r.apply(c, now)
+}
+
+// resolve hands the request's final outcome to whoever waits for it. The request must not be used
+// afterwards (a lease operation goes back to its pool).
+func (r *request) resolve() {
+	switch {
+	case r.op != nil:
+		r.op.resolve(r.err)
+	case r.cb != nil:
+		r.cb(r.err)
+	default:
+		close(r.done)
+	}
 }
 
 type claimReply struct {
@@ -313,7 +326,7 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	e.redispatch = false // the dispatch below is the one a rebuild asked for
 	c.tick(now)
 	for _, r := range batch {
-		r.err = r.apply(c, now)
+		r.err = r.run(c, now)
 	}
 	for _, l := range e.releasing {
 		_, _ = c.release(now, l.Worker, l.ID, l.Epoch, "claim abandoned") // refused when it has ended since
@@ -517,14 +530,10 @@ func (e *Engine) do(ctx context.Context, apply func(c *core, now time.Time) erro
 // Stopped is closed once Run has returned; a request the engine has not decided by then never will be.
 func (e *Engine) Stopped() <-chan struct{} { return e.stopped }
 
-// doAsync submits a request and returns once the engine has it; cb gets the durable outcome on the
-// engine's goroutine, so it must be quick and must not call the engine. It saves a goroutine blocked
-// per request (a worker's ack needs no reply). cb is not run when the engine stops before deciding.
-func (e *Engine) doAsync(apply func(c *core, now time.Time) error, cb func(error)) {
-	e.doAsyncThen(apply, nil, cb)
-}
-
-// doAsyncThen is doAsync with after (see PutIssuesThen), run before cb once the request is durable.
+// doAsyncThen submits a request and returns once the engine has it; after (see PutIssuesThen) runs
+// once the request is durable, then cb gets the durable outcome, both on the engine's goroutine, so they
+// must be quick and must not call the engine. It saves a goroutine blocked per request. cb is not run
+// when the engine stops before deciding.
 func (e *Engine) doAsyncThen(apply func(c *core, now time.Time) error, after func(), cb func(error)) {
 	r := &request{apply: apply, after: after, cb: cb}
 	select {
@@ -570,14 +579,18 @@ func (e *Engine) Ack(ctx context.Context, worker, leaseID string, epoch int64) e
 	return e.do(ctx, func(c *core, now time.Time) error { return c.ack(now, worker, leaseID, epoch) }, nil)
 }
 
-// AckAsync is Ack without waiting: done gets its outcome on the engine's goroutine (see doAsync).
+// AckAsync is Ack without waiting: done gets its outcome on the engine's goroutine (see doAsyncThen).
 func (e *Engine) AckAsync(worker, leaseID string, epoch int64, done func(error)) {
-	e.doAsync(func(c *core, now time.Time) error { return c.ack(now, worker, leaseID, epoch) }, done)
+	o := newLeaseOp(opAck, worker, leaseID, epoch)
+	o.errDone = done
+	e.submitOp(o)
 }
 
-// RejectAsync is Reject without waiting: done gets its outcome on the engine's goroutine (see doAsync).
+// RejectAsync is Reject without waiting: done gets its outcome on the engine's goroutine (see doAsyncThen).
 func (e *Engine) RejectAsync(worker, leaseID string, epoch int64, reason string, done func(error)) {
-	e.doAsync(func(c *core, now time.Time) error { return c.reject(now, worker, leaseID, epoch, reason) }, done)
+	o := newLeaseOp(opReject, worker, leaseID, epoch)
+	o.text, o.errDone = reason, done
+	e.submitOp(o)
 }
 
 // Reject refuses a pushed lease; the issue is requeued with no penalty.
@@ -598,28 +611,36 @@ func (e *Engine) Heartbeat(ctx context.Context, worker, leaseID string, epoch in
 	return dl, nil
 }
 
-// CompleteAsync is Complete without waiting: done gets the result on the engine's goroutine (see doAsync).
+// CompleteAsync is Complete without waiting: done gets the result on the engine's goroutine (see doAsyncThen).
 func (e *Engine) CompleteAsync(worker, leaseID string, epoch int64, r SessionResult, done func(Result, error)) {
-	e.resultAsync(func(c *core, now time.Time) (Result, error) { return c.complete(now, worker, leaseID, epoch, r) }, done)
+	o := newLeaseOp(opComplete, worker, leaseID, epoch)
+	o.result, o.resDone = r, done
+	e.submitOp(o)
 }
 
-// FailAsync is Fail without waiting: done gets the result on the engine's goroutine (see doAsync).
+// FailAsync is Fail without waiting: done gets the result on the engine's goroutine (see doAsyncThen).
 func (e *Engine) FailAsync(worker, leaseID string, epoch int64, errMsg string, done func(Result, error)) {
-	e.resultAsync(func(c *core, now time.Time) (Result, error) { return c.fail(now, worker, leaseID, epoch, errMsg) }, done)
+	o := newLeaseOp(opFail, worker, leaseID, epoch)
+	o.text, o.resDone = errMsg, done
+	e.submitOp(o)
 }
 
-// resultAsync is doAsync for a decision with a Result (the zero Result with an error).
-func (e *Engine) resultAsync(decide func(c *core, now time.Time) (Result, error), done func(Result, error)) {
-	var res Result
-	e.doAsync(func(c *core, now time.Time) (err error) {
-		res, err = decide(c, now)
-		return err
-	}, func(err error) {
-		if err != nil {
-			res = Result{}
-		}
-		done(res, err)
-	})
+// submitOp is doAsyncThen for a lease operation.
+func (e *Engine) submitOp(o *leaseOp) {
+	r := &o.req
+	select {
+	case <-e.stopped: // reqs is buffered: a send after the stop could succeed and never be decided
+		r.err = Errorf(EUnavailable, "coordinator stopped")
+		r.resolve()
+		return
+	default:
+	}
+	select {
+	case e.reqs <- r:
+	case <-e.stopped:
+		r.err = Errorf(EUnavailable, "coordinator stopped")
+		r.resolve()
+	}
 }
 
 // Complete ends a lease with a session result (success closes; see Config.CodeCompleteStatus; other outcomes retry).
@@ -729,7 +750,7 @@ func (e *Engine) PutIssuesThen(ctx context.Context, puts []IssuePut, after func(
 }
 
 // PutIssuesAsync is PutIssuesThen without waiting: done gets the outcome on the engine's goroutine
-// (see doAsync), after has run.
+// (see doAsyncThen), after has run.
 func (e *Engine) PutIssuesAsync(puts []IssuePut, after func(), done func(error)) {
 	e.doAsyncThen(func(c *core, now time.Time) error { return c.putIssues(now, puts) }, after, done)
 }

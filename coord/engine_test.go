@@ -668,3 +668,58 @@ func TestEngineProbeIsCheap(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineCompleteFailAsync: the result callbacks get the decision's Result once it is durable, the
+// zero Result with a refusal, and a refused operation leaves nothing behind for the next one (the
+// operations are pooled).
+func TestEngineCompleteFailAsync(t *testing.T) {
+	p := newMemPersister(nil)
+	h := startEngine(t, testCfg(), p, NewFakeClock(t0))
+	if err := h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	type outcome struct {
+		r   Result
+		err error
+	}
+	got := make(chan outcome, 1)
+	cb := func(r Result, err error) { got <- outcome{r, err} }
+	wait := func(what string) outcome {
+		t.Helper()
+		select {
+		case o := <-got:
+			return o
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s outcome within 5s", what)
+		}
+		return outcome{}
+	}
+	l := h.nextPush().A.Lease
+	h.e.FailAsync("w", l.ID, l.Epoch+1, "boom", cb)
+	if o := wait("stale fail"); ErrorCode(o.err) != EStaleEpoch || o.r != (Result{}) {
+		t.Fatalf("stale fail: %+v %v", o.r, o.err)
+	}
+	commitsBefore, _ := p.stats()
+	h.e.CompleteAsync("w", l.ID, l.Epoch, SessionResult{Outcome: OutcomeSuccess, Summary: "done"}, cb)
+	o := wait("complete")
+	if o.err != nil || o.r != (Result{IssueID: l.IssueID, Status: "closed", Outcome: OutcomeSuccess, Attempt: 1}) {
+		t.Fatalf("complete: %+v %v", o.r, o.err)
+	}
+	if c, _ := p.stats(); c == commitsBefore {
+		t.Fatal("complete outcome delivered before its commit")
+	}
+	l2 := h.nextPush().A.Lease
+	h.e.FailAsync("w", l2.ID, l2.Epoch, "boom", cb)
+	o = wait("fail")
+	if o.err != nil || o.r.IssueID != l2.IssueID || o.r.Status != "open" || o.r.Outcome != OutcomeFailure || o.r.DeadLettered {
+		t.Fatalf("fail: %+v %v", o.r, o.err)
+	}
+	h.stop()
+	h.e.CompleteAsync("w", l2.ID, l2.Epoch, SessionResult{}, cb)
+	if o := wait("complete after stop"); ErrorCode(o.err) != EUnavailable || o.r != (Result{}) {
+		t.Fatalf("after stop: %+v %v", o.r, o.err)
+	}
+}
