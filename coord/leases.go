@@ -37,6 +37,31 @@ func sortedLeases(m map[string]*Lease) []*Lease {
 	return out
 }
 
+// attemptDetails are the details of the first attempts' assigned and claimed events, made once.
+var attemptDetails = [...]string{"attempt 0", "attempt 1", "attempt 2", "attempt 3", "attempt 4", "attempt 5",
+	"attempt 6", "attempt 7", "attempt 8", "attempt 9"}
+
+// attemptDetail is "attempt n".
+func attemptDetail(n int) string {
+	if n >= 0 && n < len(attemptDetails) {
+		return attemptDetails[n]
+	}
+	return "attempt " + strconv.Itoa(n)
+}
+
+// outcomeDetail is a completed event's detail, "<outcome>: <detail>" (no new string for a bare success).
+func outcomeDetail(outcome, detail string) string {
+	if detail == "" {
+		switch outcome {
+		case OutcomeSuccess:
+			return OutcomeSuccess + ": "
+		case OutcomeCodeComplete:
+			return OutcomeCodeComplete + ": "
+		}
+	}
+	return outcome + ": " + detail
+}
+
 // leaseDue is when a live lease's timer must fire next.
 func (c *core) leaseDue(l *Lease) time.Time {
 	if l.State == LeasePushed && l.AckDeadline.Before(l.Deadline) {
@@ -61,7 +86,7 @@ func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
 	c.leases[l.ID] = l
 	w.leases[l.ID] = l
 	c.emitLease(l)
-	c.event(kind, it.id, l.ID, w.row.Name, "attempt "+strconv.Itoa(l.Attempt))
+	c.event(kind, it.id, l.ID, w.row.Name, attemptDetail(l.Attempt))
 	c.setStatus(it, status, w.row.Name)
 	c.addTimer(c.leaseDue(l), timerLease, l.ID)
 	c.saveWorker(w, false)
@@ -295,7 +320,7 @@ func (c *core) complete(now time.Time, name, id string, epoch int64, r SessionRe
 	switch r.Outcome {
 	case OutcomeSuccess, OutcomeCodeComplete:
 		c.endLease(l, r.Outcome, "")
-		c.event("completed", it.id, l.ID, name, r.Outcome+": "+detail)
+		c.event("completed", it.id, l.ID, name, outcomeDetail(r.Outcome, detail))
 		if r.Outcome == OutcomeCodeComplete && c.cfg.CodeCompleteStatus != "" {
 			c.setStatus(it, c.st.codeComplete, name)
 		} else {
