@@ -69,11 +69,13 @@ func (a *batchArena) reset() {
 
 // slabChunk is the number of values a slab allocates at once. On reset a slab keeps as many chunks as
 // its largest recent batch used, at most slabKeep (1,024 values, the store's largest transaction); it
-// gives one back after slabDecay batches that needed fewer, so a burst's chunks return as load falls.
+// gives one back after slabDecay batches that needed fewer, down to slabFloor, so a burst's chunks
+// return as load falls.
 const (
 	slabChunk = 32
 	slabKeep  = 32
 	slabDecay = 64
+	slabFloor = 4 // kept whatever the load: small batches come and go in bursts
 )
 
 // slab hands out pointers to values in fixed-size chunks: a pointer stays valid as the slab grows.
@@ -104,7 +106,7 @@ func (s *slab[T]) reset() {
 	s.n = 0
 	if used >= s.keep {
 		s.keep, s.under = min(slabKeep, used), 0
-	} else if s.under++; s.under >= slabDecay {
+	} else if s.under++; s.under >= slabDecay && s.keep > slabFloor {
 		s.keep, s.under = s.keep-1, 0
 	}
 	if len(s.chunks) > s.keep {
