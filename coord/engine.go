@@ -576,7 +576,8 @@ func (e *Engine) Disconnect(ctx context.Context, name string, session uint64) er
 
 // Ack accepts a pushed lease.
 func (e *Engine) Ack(ctx context.Context, worker, leaseID string, epoch int64) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.ack(now, worker, leaseID, epoch) }, nil)
+	_, err := e.runOp(ctx, newLeaseOp(opAck, worker, leaseID, epoch))
+	return err
 }
 
 // AckAsync is Ack without waiting: done gets its outcome on the engine's goroutine (see doAsyncThen).
@@ -595,7 +596,10 @@ func (e *Engine) RejectAsync(worker, leaseID string, epoch int64, reason string,
 
 // Reject refuses a pushed lease; the issue is requeued with no penalty.
 func (e *Engine) Reject(ctx context.Context, worker, leaseID string, epoch int64, reason string) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.reject(now, worker, leaseID, epoch, reason) }, nil)
+	o := newLeaseOp(opReject, worker, leaseID, epoch)
+	o.text = reason
+	_, err := e.runOp(ctx, o)
+	return err
 }
 
 // Heartbeat extends a lease (every lease of the worker when leaseID is empty) and returns the new deadline.
@@ -645,24 +649,48 @@ func (e *Engine) submitOp(o *leaseOp) {
 
 // Complete ends a lease with a session result (success closes; see Config.CodeCompleteStatus; other outcomes retry).
 func (e *Engine) Complete(ctx context.Context, worker, leaseID string, epoch int64, r SessionResult) (Result, error) {
-	var res Result
-	err := e.do(ctx, func(c *core, now time.Time) (err error) {
-		res, err = c.complete(now, worker, leaseID, epoch, r)
-		return err
-	}, nil)
-	if err != nil {
-		return Result{}, err
-	}
-	return res, nil
+	o := newLeaseOp(opComplete, worker, leaseID, epoch)
+	o.result = r
+	return e.runOp(ctx, o)
 }
 
 // Fail ends a lease as a failed attempt (requeued with backoff, or dead-lettered after MaxAttempts).
 func (e *Engine) Fail(ctx context.Context, worker, leaseID string, epoch int64, errMsg string) (Result, error) {
-	var res Result
-	err := e.do(ctx, func(c *core, now time.Time) (err error) {
-		res, err = c.fail(now, worker, leaseID, epoch, errMsg)
-		return err
-	}, nil)
+	o := newLeaseOp(opFail, worker, leaseID, epoch)
+	o.text = errMsg
+	return e.runOp(ctx, o)
+}
+
+// runOp is do for a lease operation: it submits o and waits for its durable outcome (the zero Result
+// with an error). o goes back to the pool once its outcome is read; one whose caller gave up waiting
+// is left to the collector (the engine may still decide it).
+func (e *Engine) runOp(ctx context.Context, o *leaseOp) (Result, error) {
+	o.waiting = true
+	if o.wait == nil {
+		o.wait = make(chan struct{}, 1)
+	}
+	select {
+	case e.reqs <- &o.req:
+	case <-ctx.Done():
+		o.release()
+		return Result{}, &Error{Code: EUnavailable, Message: "request not sent", Err: ctx.Err()}
+	case <-e.stopped:
+		o.release()
+		return Result{}, Errorf(EUnavailable, "coordinator stopped")
+	}
+	select {
+	case <-o.wait:
+	case <-ctx.Done():
+		return Result{}, &Error{Code: EUnavailable, Message: "gave up waiting for the decision", Err: ctx.Err()}
+	case <-e.stopped:
+		select {
+		case <-o.wait:
+		default:
+			return Result{}, Errorf(EUnavailable, "coordinator stopped")
+		}
+	}
+	res, err := o.res, o.req.err
+	o.release()
 	if err != nil {
 		return Result{}, err
 	}

@@ -723,3 +723,38 @@ func TestEngineCompleteFailAsync(t *testing.T) {
 		t.Fatalf("after stop: %+v %v", o.r, o.err)
 	}
 }
+
+// TestEngineCompleteGivenUp: a Complete whose caller stops waiting while its commit is held gets
+// EUnavailable, the decision still lands once the commit goes through, and the operations after it
+// (drawn from the same pool) get their own outcomes.
+func TestEngineCompleteGivenUp(t *testing.T) {
+	gp := &gatePersister{memPersister: newMemPersister(nil)}
+	h := startEngineOn(t, testCfg(), gp.memPersister, gp, NewFakeClock(t0))
+	if err := h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w", Capacity: 2}, 1); err != nil {
+		t.Fatal(err)
+	}
+	l1, l2 := h.nextPush().A.Lease, h.nextPush().A.Lease
+	gate := make(chan struct{})
+	gp.mu.Lock()
+	gp.gate = gate
+	gp.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := h.e.Complete(ctx, "w", l1.ID, l1.Epoch, SessionResult{}); ErrorCode(err) != EUnavailable {
+		t.Fatalf("complete given up: %v, want unavailable", err)
+	}
+	close(gate)
+	if err := h.e.Ack(h.ctx, "w", l2.ID, l2.Epoch); err != nil {
+		t.Fatalf("ack after a given-up complete: %v", err)
+	}
+	if _, err := h.e.Complete(h.ctx, "w", l1.ID, l1.Epoch, SessionResult{}); ErrorCode(err) != EStaleEpoch {
+		t.Fatalf("second complete of the given-up lease: %v, want stale_epoch (the first one landed)", err)
+	}
+	res, err := h.e.Fail(h.ctx, "w", l2.ID, l2.Epoch, "boom")
+	if err != nil || res.IssueID != l2.IssueID || res.Outcome != OutcomeFailure {
+		t.Fatalf("fail: %+v %v", res, err)
+	}
+}

@@ -15,10 +15,11 @@ const (
 	opFail
 )
 
-// leaseOp is a worker's ack, reject, complete or fail submitted without waiting (AckAsync and the
-// others): the request, its arguments and its result in one value taken from a pool, where closures
-// and the request cost five allocations (~330 B) per completion. It goes back to the pool when its
-// outcome is handed over (resolve), so nothing may use it after that.
+// leaseOp is a worker's ack, reject, complete or fail (Ack, AckAsync and the others): the request, its
+// arguments and its result in one value taken from a pool, where closures and the request cost up to
+// five allocations (~330 B) per completion. An asynchronous one goes back to the pool when its outcome
+// is handed to the callback (resolve), a waited-for one when its caller has read the outcome (runOp):
+// nothing may use it after that.
 type leaseOp struct {
 	req             request
 	kind            opKind
@@ -29,6 +30,8 @@ type leaseOp struct {
 	res             Result
 	errDone         func(error)         // ack, reject
 	resDone         func(Result, error) // complete, fail
+	waiting         bool                // a caller waits on wait instead of a callback (runOp)
+	wait            chan struct{}       // kept across uses: signalled once the outcome is final
 }
 
 var leaseOps = sync.Pool{New: func() any { return new(leaseOp) }}
@@ -39,6 +42,12 @@ func newLeaseOp(kind opKind, worker, leaseID string, epoch int64) *leaseOp {
 	o.kind, o.worker, o.leaseID, o.epoch = kind, worker, leaseID, epoch
 	o.req.op = o
 	return o
+}
+
+// release empties o and puts it back in the pool (its wait channel, empty, stays with it).
+func (o *leaseOp) release() {
+	*o = leaseOp{wait: o.wait}
+	leaseOps.Put(o)
 }
 
 // apply decides the operation on the core.
@@ -56,15 +65,18 @@ func (o *leaseOp) apply(c *core, now time.Time) (err error) {
 	return err
 }
 
-// resolve hands the outcome to the caller's callback (the zero Result with an error) and puts the
-// operation back in the pool.
+// resolve hands the outcome over: to the waiting caller (runOp reads it from the request), or to the
+// callback (the zero Result with an error), putting the operation back in the pool.
 func (o *leaseOp) resolve(err error) {
+	if o.waiting {
+		o.wait <- struct{}{}
+		return
+	}
 	res, errDone, resDone := o.res, o.errDone, o.resDone
 	if err != nil {
 		res = Result{}
 	}
-	*o = leaseOp{}
-	leaseOps.Put(o)
+	o.release()
 	if resDone != nil {
 		resDone(res, err)
 		return
