@@ -47,6 +47,8 @@ type core struct {
 	changes    []Change
 	effects    []outEffect
 	arena      *batchArena // the values changes and effects point to (arena.go; set by the engine, may be nil)
+	ended      []*Lease    // leases ended since the engine last called reuseEnded
+	freeLeases []*Lease    // ended leases, zeroed, for newLease
 }
 
 // newCore builds a core from a snapshot; every worker starts disconnected at now with its grace running.

@@ -342,6 +342,7 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 		}
 	}
 	p.changes, p.effects = c.take()
+	c.reuseEnded()
 	p.batch = append(p.batch, batch...)
 	if e.cfg.OnStep != nil {
 		e.cfg.OnStep(time.Since(start), len(batch))

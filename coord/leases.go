@@ -73,7 +73,15 @@ func (c *core) leaseDue(l *Lease) time.Time {
 // newLease leases it to w (acked for claims, pushed otherwise).
 func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
 	c.maxEpoch++
-	l := &Lease{ID: leaseID(c.maxEpoch), IssueID: it.id, Worker: w.row.Name, Epoch: c.maxEpoch,
+	var l *Lease
+	if n := len(c.freeLeases); n > 0 {
+		l = c.freeLeases[n-1]
+		c.freeLeases[n-1] = nil
+		c.freeLeases = c.freeLeases[:n-1]
+	} else {
+		l = new(Lease)
+	}
+	*l = Lease{ID: leaseID(c.maxEpoch), IssueID: it.id, Worker: w.row.Name, Epoch: c.maxEpoch,
 		State: LeasePushed, Attempt: it.attempts() + 1, CreatedAt: c.now,
 		AckDeadline: c.now.Add(c.cfg.AckTimeout), Deadline: c.now.Add(c.cfg.HeartbeatTimeout)}
 	status, kind := c.st.hooked, "assigned"
@@ -120,6 +128,9 @@ func (c *core) endLease(l *Lease, outcome, errMsg string) {
 	t := c.now
 	l.State, l.EndedAt, l.Outcome, l.Error = LeaseEnded, &t, outcome, errMsg
 	c.emitLease(l)
+	if c.leases[l.ID] == l && len(c.ended) < maxFreeLeases {
+		c.ended = append(c.ended, l) // once: a lease ends once
+	}
 	delete(c.leases, l.ID)
 	if it := c.issues[l.IssueID]; it != nil && it.lease == l {
 		it.lease = nil
@@ -129,6 +140,24 @@ func (c *core) endLease(l *Lease, outcome, errMsg string) {
 		c.saveWorker(w, false)
 		c.enqueue(w)
 	}
+}
+
+// maxFreeLeases bounds the ended leases the core keeps for reuse (and, without an engine calling
+// reuseEnded, the ones it tracks).
+const maxFreeLeases = 1024
+
+// reuseEnded hands the leases ended since its last call to newLease. The engine calls it between
+// batches: within a decision an ended lease is still read (its id, attempt, holder), and nothing holds
+// one after (the maps drop it; changes, effects and replies hold copies).
+func (c *core) reuseEnded() {
+	for i, l := range c.ended {
+		*l = Lease{}
+		if len(c.freeLeases) < maxFreeLeases {
+			c.freeLeases = append(c.freeLeases, l)
+		}
+		c.ended[i] = nil
+	}
+	c.ended = c.ended[:0]
 }
 
 // cancelEffect tells the holder of l (if connected) that it lost the lease.
