@@ -14,6 +14,7 @@ type batchArena struct {
 	events   slab[EventAppend]
 	pushes   slab[pushEffect]
 	outcomes slab[outcomeEffect]
+	times    slab[time.Time] // an ended lease's EndedAt (the lease is reused before the arena)
 }
 
 // stateRec is an IssueState with room for the times its pointers name.
@@ -51,6 +52,13 @@ func (a *batchArena) push() *pushEffect {
 	return a.pushes.alloc()
 }
 
+func (a *batchArena) time() *time.Time {
+	if a == nil {
+		return new(time.Time)
+	}
+	return a.times.alloc()
+}
+
 func (a *batchArena) outcome() *outcomeEffect {
 	if a == nil {
 		return new(outcomeEffect)
@@ -65,6 +73,7 @@ func (a *batchArena) reset() {
 	a.events.reset()
 	a.pushes.reset()
 	a.outcomes.reset()
+	a.times.reset()
 }
 
 // slabChunk is the number of values a slab allocates at once. On reset a slab keeps as many chunks as

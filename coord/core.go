@@ -47,6 +47,7 @@ type core struct {
 	changes    []Change
 	effects    []outEffect
 	arena      *batchArena // the values changes and effects point to (arena.go; set by the engine, may be nil)
+	affBuf     []string    // affected's list (ready.go)
 	ended      []*Lease    // leases ended since the engine last called reuseEnded
 	freeLeases []*Lease    // ended leases, zeroed, for newLease
 }

@@ -125,8 +125,9 @@ func (c *core) check(name, id string, epoch int64) (*Lease, *worker, error) {
 
 // endLease closes a live lease and frees its worker slot; the status is the caller's job.
 func (c *core) endLease(l *Lease, outcome, errMsg string) {
-	t := c.now
-	l.State, l.EndedAt, l.Outcome, l.Error = LeaseEnded, &t, outcome, errMsg
+	t := c.arena.time() // valid while the batch is: the engine reuses an ended lease before its arena
+	*t = c.now
+	l.State, l.EndedAt, l.Outcome, l.Error = LeaseEnded, t, outcome, errMsg
 	c.emitLease(l)
 	if c.leases[l.ID] == l && len(c.ended) < maxFreeLeases {
 		c.ended = append(c.ended, l) // once: a lease ends once
