@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/mattn/go-sqlite3"
 
@@ -152,6 +153,9 @@ type wtx struct {
 	// names and issue ids, and each formatted time and each boxed string was an allocation
 	times map[time.Time]any
 	texts map[string]any
+	// timeText holds the text of the times formatted in this transaction; the strings in times point
+	// into it (see timeArg)
+	timeText []byte
 }
 
 // timeArg returns tm formatted as a statement argument (fmtTime), from the transaction's cache.
@@ -165,7 +169,13 @@ func (t *wtx) timeArg(tm time.Time) any {
 	if t.times == nil {
 		t.times = make(map[time.Time]any)
 	}
-	v := any(fmtTime(tm))
+	// The text is formatted into the transaction's buffer and used in place: SQLite copies a bound text
+	// (SQLITE_TRANSIENT), and the only other holders, times and the argument lists, are cleared with the
+	// buffer when the transaction is reused. Bytes already handed out are never written again: when the
+	// buffer grows, the earlier strings keep the array they point into.
+	start := len(t.timeText)
+	t.timeText = tm.AppendFormat(t.timeText, time.RFC3339Nano)
+	v := any(unsafe.String(&t.timeText[start], len(t.timeText)-start))
 	t.times[tm] = v
 	return v
 }
@@ -229,6 +239,10 @@ func (t *wtx) reuse(c *sqlite3.SQLiteConn, st *[nWriteStmts]*sqlite3.SQLiteStmt)
 	} else {
 		clear(t.times)
 	}
+	if cap(t.timeText) > reuseCap/4 { // a transaction of 1,024 changes formats up to ~180 KB
+		t.timeText = nil
+	}
+	t.timeText = t.timeText[:0]
 	if len(t.texts) > reuseCap/256 {
 		t.texts = nil
 	} else {

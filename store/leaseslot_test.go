@@ -193,4 +193,14 @@ func TestTxTimeCache(t *testing.T) {
 		}
 		tx.reuse(nil, nil)
 	}
+	// The text of a time stays as it was while later ones grow the transaction's buffer.
+	var held []any
+	for i := range 2000 {
+		held = append(held, tx.timeArg(t0.Add(time.Duration(i)*time.Millisecond+time.Nanosecond)))
+	}
+	for i, v := range held {
+		if want := fmtTime(t0.Add(time.Duration(i)*time.Millisecond + time.Nanosecond)); v != want {
+			t.Fatalf("time %d reads %q after the buffer grew, want %q", i, v, want)
+		}
+	}
 }
