@@ -156,10 +156,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	var (
 		timerC     <-chan time.Time
 		timerAt    time.Time
+		wake       wakeTimer
 		inflight   *pending // being committed
 		next       *pending // applied to the core, waiting for inflight to finish
 		commitDone = make(chan error, 1)
 	)
+	defer wake.stop()
 	recv := make([]*request, 0, e.cfg.BatchMax)
 	for {
 		t, ok := e.core.nextDeadline()
@@ -173,7 +175,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				t = e.retryAt
 			}
 			if timerC == nil || !t.Equal(timerAt) {
-				timerAt, timerC = t, e.clk.After(t.Sub(e.clk.Now()))
+				timerAt, timerC = t, wake.after(e.clk, t.Sub(e.clk.Now()))
 			}
 		} else {
 			timerC = nil
@@ -229,6 +231,31 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 			next = nil
 		}
+	}
+}
+
+// wakeTimer is the engine's wake-up for its next deadline. With the real clock it is one timer, reset
+// for each new deadline: time.After allocated a timer and its channel whenever the deadline moved (a
+// timer reset since Go 1.23 never delivers a value of its earlier setting). Other clocks are asked.
+type wakeTimer struct{ t *time.Timer }
+
+// after returns a channel that receives once d has passed; an earlier channel of w may not receive.
+func (w *wakeTimer) after(clk Clock, d time.Duration) <-chan time.Time {
+	if _, ok := clk.(RealClock); !ok {
+		return clk.After(d)
+	}
+	if w.t == nil {
+		w.t = time.NewTimer(d)
+	} else {
+		w.t.Reset(d)
+	}
+	return w.t.C
+}
+
+// stop stops the timer, if any.
+func (w *wakeTimer) stop() {
+	if w.t != nil {
+		w.t.Stop()
 	}
 }
 

@@ -758,3 +758,34 @@ func TestEngineCompleteGivenUp(t *testing.T) {
 		t.Fatalf("fail: %+v %v", res, err)
 	}
 }
+
+// TestWakeTimerReset: the engine's real-clock wake-up is one timer reset per deadline; a deadline that
+// moves earlier fires, and one that fired unread does not wake the engine after a later reset.
+func TestWakeTimerReset(t *testing.T) {
+	var w wakeTimer
+	defer w.stop()
+	w.after(RealClock{}, time.Hour)
+	select {
+	case <-w.after(RealClock{}, time.Millisecond):
+	case <-time.After(5 * time.Second):
+		t.Fatal("a deadline moved earlier did not fire")
+	}
+	c := w.after(RealClock{}, time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // fired, nobody read it
+	if c2 := w.after(RealClock{}, time.Hour); c2 != c {
+		t.Fatal("a new channel: the timer was not reused")
+	}
+	select {
+	case <-c:
+		t.Fatal("the reset timer delivered its earlier deadline")
+	case <-time.After(50 * time.Millisecond):
+	}
+	clk := NewFakeClock(t0)
+	fc := w.after(clk, time.Second)
+	clk.Advance(time.Second)
+	select {
+	case <-fc:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a fake clock's wake-up did not come from the clock")
+	}
+}
