@@ -59,13 +59,13 @@ var writeSQL = [nWriteStmts]string{
 		dirty = excluded.dirty, rev = issues.rev + 1`,
 	wBodyPut: `INSERT INTO issue_bodies (id, raw, body) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET raw = COALESCE(excluded.raw, issue_bodies.raw), body = excluded.body`,
-	wIssueState: issueStateSQL + ` WHERE id = ?`,
-	// the live lease's JSON is bound as bytes (no string copy of the scratch buffer) and stored as TEXT
+	wIssueState:      issueStateSQL + ` WHERE id = ?`,
 	wIssueStateLease: issueStateSQL + `, lease_epoch = ?, lease = CAST(? AS TEXT) WHERE id = ?`,
 	// ?10 is the ended lease's epoch (after the nine of issueStateSQL); the id becomes ?11
 	wIssueStateClear: issueStateSQL + `, lease_epoch = CASE WHEN lease_epoch = ?10 THEN 0 ELSE lease_epoch END,
 		lease = CASE WHEN lease_epoch = ?10 THEN '' ELSE lease END WHERE id = ?`,
-	// a live lease lives in its issue's row; changing only the lease does not mark the issue for export
+	// a live lease lives in its issue's row; changing only the lease does not mark the issue for export.
+	// Its JSON is bound as bytes (the scratch buffer, not a string copy) and stored as TEXT by the CAST.
 	wIssueLease:      `UPDATE issues SET lease_epoch = ?, lease = CAST(? AS TEXT) WHERE id = ?`,
 	wIssueLeaseClear: `UPDATE issues SET lease_epoch = 0, lease = '' WHERE id = ? AND lease_epoch = ?`,
 	wLabelsClear:     `DELETE FROM labels WHERE issue_id = ?`,
