@@ -363,8 +363,9 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	c.dispatch(now)
 	c.dispatchMerges(now)
 	if e.probe && !now.Before(e.retryAt) {
-		e.probe = false          // this batch's commit tells: a failure sets it again (rollback)
-		if len(c.changes) == 0 { // the batch's changes so far included
+		e.probe = false // this batch's commit tells: a failure sets it again (rollback)
+		// c.changes holds the whole batch so far, the applies before this one included
+		if len(c.changes) == 0 {
 			c.event(storageCheck, "", "", "", "commit after a storage failure")
 		}
 	}
