@@ -172,3 +172,82 @@ func BenchmarkEngineCycle(b *testing.B) {
 	wg.Wait()
 	<-done
 }
+
+// BenchmarkEngineCycleAsync is BenchmarkEngineCycle with the calls a server makes for a worker's
+// replies: AckAsync and CompleteAsync, answered through callbacks made once per worker.
+func BenchmarkEngineCycleAsync(b *testing.B) {
+	const workers = 100
+	out := chanOutbox{ch: map[string]chan Assignment{}}
+	for i := 0; i < workers; i++ {
+		out.ch[fmt.Sprintf("w%03d", i)] = make(chan Assignment, 4)
+	}
+	snap := &Snapshot{}
+	for i := 0; i < b.N; i++ {
+		snap.Issues = append(snap.Issues, MetaOf(iss(fmt.Sprintf("bd-%07d", i), i%5)))
+	}
+	e, err := NewEngine(testCfg(), RealClock{}, nopPersister{}, snap, out)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		finished int
+		all      = make(chan struct{})
+	)
+	b.ResetTimer()
+	start := time.Now()
+	for name, ch := range out.ch {
+		wg.Add(1)
+		go func(name string, ch chan Assignment) {
+			defer wg.Done()
+			if _, err := e.Connect(ctx, Hello{Name: name}, 1); err != nil {
+				if ctx.Err() == nil {
+					b.Error(err)
+				}
+				return
+			}
+			errc := make(chan error, 1)
+			acked := func(err error) { errc <- err }
+			completed := func(_ Result, err error) { errc <- err }
+			for {
+				select {
+				case a := <-ch:
+					l := a.Lease
+					e.AckAsync(name, l.ID, l.Epoch, acked)
+					err := <-errc
+					if err == nil {
+						e.CompleteAsync(name, l.ID, l.Epoch, SessionResult{}, completed)
+						err = <-errc
+					}
+					if err != nil {
+						if ctx.Err() == nil {
+							b.Error(err)
+						}
+						return
+					}
+					mu.Lock()
+					finished++
+					if finished == b.N {
+						close(all)
+					}
+					mu.Unlock()
+				case <-all:
+					return
+				case <-ctx.Done():
+					return
+				}
+			}
+		}(name, ch)
+	}
+	<-all
+	el := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/el.Seconds(), "cycles/s")
+	cancel()
+	wg.Wait()
+	<-done
+}

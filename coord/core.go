@@ -46,6 +46,10 @@ type core struct {
 	workBuf    []*issue
 	changes    []Change
 	effects    []outEffect
+	arena      *batchArena // the values changes and effects point to (arena.go; set by the engine, may be nil)
+	affBuf     []string    // affected's list (ready.go)
+	ended      []*Lease    // leases ended since the engine last called reuseEnded
+	freeLeases []*Lease    // ended leases, zeroed, for newLease
 }
 
 // newCore builds a core from a snapshot; every worker starts disconnected at now with its grace running.
@@ -133,20 +137,30 @@ func (c *core) insertIssue(m IssueMeta) *issue {
 	return it
 }
 
-// take returns and clears the pending Changes and Effects.
+// take returns and clears the pending Changes and Effects; the values they point to stay with them
+// (the arena they came from is the engine's to reuse).
 func (c *core) take() ([]Change, []outEffect) {
 	ch, ef := c.changes, c.effects
-	c.changes, c.effects = nil, nil
+	c.changes, c.effects, c.arena = nil, nil, nil
 	return ch, ef
 }
 
 func (c *core) emit(ch Change)     { c.changes = append(c.changes, ch) }
 func (c *core) effect(e outEffect) { c.effects = append(c.effects, e) }
 
+// emitLease records the current state of a lease as a LeasePut.
+func (c *core) emitLease(l *Lease) {
+	lp := c.arena.lease()
+	lp.Lease = *l
+	c.emit(lp)
+}
+
 // event records an audit-log entry.
 func (c *core) event(kind, issueID, leaseID, worker, detail string) {
-	c.emit(EventAppend{Event: Event{Time: c.now, Kind: kind, IssueID: issueID, LeaseID: leaseID, Worker: worker,
-		Actor: "gtc", Detail: detail}})
+	ev := c.arena.event()
+	ev.Event = Event{Time: c.now, Kind: kind, IssueID: issueID, LeaseID: leaseID, Worker: worker,
+		Actor: "gtc", Detail: detail}
+	c.emit(ev)
 }
 
 // advance moves the core's time forward (never back).
@@ -312,11 +326,16 @@ func (c *core) emitState(it *issue, labels *[2][]string) {
 
 // emitStateOnly is emitState without the convoy check.
 func (c *core) emitStateOnly(it *issue, labels *[2][]string) {
-	st := IssueState{ID: it.id, Status: c.str(it.status), Assignee: c.str(it.assignee), UpdatedAt: c.updatedAt(it),
-		StartedAt: c.startedAt(it), CloseReason: c.str(it.closeReason), Attempts: it.attempts(), NotBefore: it.notBefore()}
+	rec := c.arena.state()
+	rec.st = IssueState{ID: it.id, Status: c.str(it.status), Assignee: c.str(it.assignee), UpdatedAt: c.updatedAt(it),
+		CloseReason: c.str(it.closeReason), Attempts: it.attempts(), NotBefore: it.notBefore()}
+	st := &rec.st
+	if c.startedInto(it, &rec.started) {
+		st.StartedAt = &rec.started
+	}
 	if it.status == c.st.closed {
-		t := st.UpdatedAt
-		st.ClosedAt = &t
+		rec.closed = st.UpdatedAt
+		st.ClosedAt = &rec.closed
 	}
 	if labels != nil {
 		st.AddLabels, st.DelLabels = labels[0], labels[1]

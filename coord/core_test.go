@@ -61,8 +61,8 @@ func (s *sim) pushes() []pushEffect {
 	var out []pushEffect
 	keep := s.ef[:0]
 	for _, e := range s.ef {
-		if p, ok := e.(pushEffect); ok {
-			out = append(out, p)
+		if p, ok := e.(*pushEffect); ok {
+			out = append(out, *p)
 		} else {
 			keep = append(keep, e)
 		}
@@ -84,7 +84,7 @@ func (s *sim) cancels() []cancelNote {
 func (s *sim) events(kind string) int {
 	n := 0
 	for _, ch := range s.ch {
-		if e, ok := ch.(EventAppend); ok && e.Event.Kind == kind {
+		if e, ok := eventOf(ch); ok && e.Kind == kind {
 			n++
 		}
 	}
@@ -138,8 +138,8 @@ func TestLeaseLifecycleStatuses(t *testing.T) {
 	s.step()
 	var closed *IssueState
 	for _, ch := range s.ch {
-		if st, ok := ch.(IssueState); ok && st.Status == "closed" {
-			closed = &st
+		if st, ok := ch.(*IssueState); ok && st.Status == "closed" {
+			closed = st
 		}
 	}
 	if closed == nil || closed.ClosedAt == nil || closed.CloseReason == "" {

@@ -57,6 +57,8 @@ type Engine struct {
 	// releasing: leases handed to claims whose caller left, to give back; applied with the next batch,
 	// and again after a failed commit that lost them (the claim's caller is gone: nobody else would)
 	releasing []Lease
+	// spare: finished batches kept for reuse, their buffers and arena emptied (recycle)
+	spare []*pending
 
 	mu     sync.Mutex
 	health error
@@ -68,15 +70,28 @@ type request struct {
 	err   error
 	done  chan struct{}   // closed when err is final (nil for a request with cb)
 	cb    func(err error) // an asynchronous request's outcome, run on the loop
+	op    *leaseOp        // instead of apply and cb: a worker's lease operation (leaseop.go)
 }
 
-// resolve hands the request's final outcome to whoever waits for it.
-func (r *request) resolve() {
-	if r.cb != nil {
-		r.cb(r.err)
-		return
+// run applies the request to the core.
+func (r *request) run(c *core, now time.Time) error {
+	if r.op != nil {
+		return r.op.apply(c, now)
 	}
-	close(r.done)
+	return r.apply(c, now)
+}
+
+// resolve hands the request's final outcome to whoever waits for it. The request must not be used
+// afterwards (a lease operation goes back to its pool).
+func (r *request) resolve() {
+	switch {
+	case r.op != nil:
+		r.op.resolve(r.err)
+	case r.cb != nil:
+		r.cb(r.err)
+	default:
+		close(r.done)
+	}
 }
 
 type claimReply struct {
@@ -141,10 +156,12 @@ func (e *Engine) Run(ctx context.Context) error {
 	var (
 		timerC     <-chan time.Time
 		timerAt    time.Time
+		wake       wakeTimer
 		inflight   *pending // being committed
 		next       *pending // applied to the core, waiting for inflight to finish
 		commitDone = make(chan error, 1)
 	)
+	defer wake.stop()
 	recv := make([]*request, 0, e.cfg.BatchMax)
 	for {
 		t, ok := e.core.nextDeadline()
@@ -158,7 +175,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				t = e.retryAt
 			}
 			if timerC == nil || !t.Equal(timerAt) {
-				timerAt, timerC = t, e.clk.After(t.Sub(e.clk.Now()))
+				timerAt, timerC = t, wake.after(e.clk, t.Sub(e.clk.Now()))
 			}
 		} else {
 			timerC = nil
@@ -217,13 +234,39 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
+// wakeTimer is the engine's wake-up for its next deadline. With the real clock it is one timer, reset
+// for each new deadline: time.After allocated a timer and its channel whenever the deadline moved (a
+// timer reset since Go 1.23 never delivers a value of its earlier setting). Other clocks are asked.
+type wakeTimer struct{ t *time.Timer }
+
+// after returns a channel that receives once d has passed; an earlier channel of w may not receive.
+func (w *wakeTimer) after(clk Clock, d time.Duration) <-chan time.Time {
+	if _, ok := clk.(RealClock); !ok {
+		return clk.After(d)
+	}
+	if w.t == nil {
+		w.t = time.NewTimer(d)
+	} else {
+		w.t.Reset(d)
+	}
+	return w.t.C
+}
+
+// stop stops the timer, if any.
+func (w *wakeTimer) stop() {
+	if w.t != nil {
+		w.t.Stop()
+	}
+}
+
 // pending is a batch applied to the core whose changes are not committed yet.
 type pending struct {
 	batch    []*request
 	changes  []Change
 	effects  []outEffect
-	releases []Lease   // abandoned claims' leases given back in this batch (see Engine.releasing)
-	start    time.Time // when its first request was applied (for OnStep)
+	releases []Lease     // abandoned claims' leases given back in this batch (see Engine.releasing)
+	start    time.Time   // when its first request was applied (for OnStep)
+	arena    *batchArena // the values changes and effects point to
 }
 
 // probeOnly says the batch's only change is the storage check an idle engine commits after a failure.
@@ -231,9 +274,57 @@ func (p *pending) probeOnly() bool {
 	if len(p.changes) != 1 || len(p.releases) > 0 {
 		return false
 	}
-	ev, ok := p.changes[0].(EventAppend)
-	return ok && ev.Event.Kind == storageCheck
+	ev, ok := eventOf(p.changes[0])
+	return ok && ev.Kind == storageCheck
 }
+
+// eventOf returns the audit event of an EventAppend change (the core's are pointers, its
+// sub-components' values).
+func eventOf(ch Change) (*Event, bool) {
+	switch x := ch.(type) {
+	case *EventAppend:
+		return &x.Event, true
+	case EventAppend:
+		return &x.Event, true
+	}
+	return nil, false
+}
+
+// maxSpare is the number of finished batches the engine keeps for reuse: one being committed, one
+// applied meanwhile, one spare.
+const maxSpare = 3
+
+// newPending returns an empty batch, reusing a finished one's buffers when there is one.
+func (e *Engine) newPending(start time.Time) *pending {
+	if n := len(e.spare); n > 0 {
+		p := e.spare[n-1]
+		e.spare[n-1] = nil
+		e.spare = e.spare[:n-1]
+		p.start = start
+		return p
+	}
+	return &pending{start: start, arena: new(batchArena)}
+}
+
+// recycle empties a batch whose commit succeeded and whose replies and effects were delivered, and
+// keeps it for reuse. The Persister no longer holds its changes (Commit returned, or CommitAsync sent
+// the outcome), so the values they point to can be reused.
+func (e *Engine) recycle(p *pending) {
+	if len(e.spare) >= maxSpare || cap(p.changes) > maxRecycledChanges {
+		return
+	}
+	clear(p.batch)
+	clear(p.changes)
+	clear(p.effects)
+	clear(p.releases)
+	p.batch, p.changes, p.effects, p.releases = p.batch[:0], p.changes[:0], p.effects[:0], p.releases[:0]
+	p.arena.reset()
+	e.spare = append(e.spare, p)
+}
+
+// maxRecycledChanges bounds the change buffer of a batch kept for reuse (an import of many issues is
+// not kept).
+const maxRecycledChanges = 1 << 14
 
 // storageCheck is the kind of the audit event an idle engine commits to check the storage.
 const storageCheck = "storage_check"
@@ -254,13 +345,15 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 		return p
 	}
 	if p == nil {
-		p = &pending{start: start}
+		p = e.newPending(start)
 	}
 	c := e.core
+	// the core appends to the batch's buffers and takes its values from the batch's arena
+	c.changes, c.effects, c.arena = p.changes, p.effects, p.arena
 	e.redispatch = false // the dispatch below is the one a rebuild asked for
 	c.tick(now)
 	for _, r := range batch {
-		r.err = r.apply(c, now)
+		r.err = r.run(c, now)
 	}
 	for _, l := range e.releasing {
 		_, _ = c.release(now, l.Worker, l.ID, l.Epoch, "claim abandoned") // refused when it has ended since
@@ -271,14 +364,14 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	c.dispatchMerges(now)
 	if e.probe && !now.Before(e.retryAt) {
 		e.probe = false // this batch's commit tells: a failure sets it again (rollback)
-		if len(p.changes) == 0 && len(c.changes) == 0 {
+		// c.changes holds the whole batch so far, the applies before this one included
+		if len(c.changes) == 0 {
 			c.event(storageCheck, "", "", "", "commit after a storage failure")
 		}
 	}
-	changes, effects := c.take()
+	p.changes, p.effects = c.take()
+	c.reuseEnded()
 	p.batch = append(p.batch, batch...)
-	p.changes = append(p.changes, changes...)
-	p.effects = append(p.effects, effects...)
 	if e.cfg.OnStep != nil {
 		e.cfg.OnStep(time.Since(start), len(batch))
 	}
@@ -333,6 +426,12 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 	}
 	for _, ef := range p.effects {
 		switch x := ef.(type) {
+		case *pushEffect:
+			e.out.Push(x.Worker, x.Session, x.A)
+		case *outcomeEffect:
+			if e.core.hw != nil {
+				e.core.hw.Record(x.at, x.outcome)
+			}
 		case pushEffect:
 			e.out.Push(x.Worker, x.Session, x.A)
 		case cancelNote:
@@ -359,10 +458,11 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		}
 	}
 	for _, ch := range p.changes {
-		if ev, ok := ch.(EventAppend); ok {
-			e.out.Publish(ev.Event)
+		if ev, ok := eventOf(ch); ok {
+			e.out.Publish(*ev)
 		}
 	}
+	e.recycle(p)
 	return false
 }
 
@@ -459,14 +559,10 @@ func (e *Engine) do(ctx context.Context, apply func(c *core, now time.Time) erro
 // Stopped is closed once Run has returned; a request the engine has not decided by then never will be.
 func (e *Engine) Stopped() <-chan struct{} { return e.stopped }
 
-// doAsync submits a request and returns once the engine has it; cb gets the durable outcome on the
-// engine's goroutine, so it must be quick and must not call the engine. It saves a goroutine blocked
-// per request (a worker's ack needs no reply). cb is not run when the engine stops before deciding.
-func (e *Engine) doAsync(apply func(c *core, now time.Time) error, cb func(error)) {
-	e.doAsyncThen(apply, nil, cb)
-}
-
-// doAsyncThen is doAsync with after (see PutIssuesThen), run before cb once the request is durable.
+// doAsyncThen submits a request and returns once the engine has it; after (see PutIssuesThen) runs
+// once the request is durable, then cb gets the durable outcome, both on the engine's goroutine, so they
+// must be quick and must not call the engine. It saves a goroutine blocked per request. cb is not run
+// when the engine stops before deciding.
 func (e *Engine) doAsyncThen(apply func(c *core, now time.Time) error, after func(), cb func(error)) {
 	r := &request{apply: apply, after: after, cb: cb}
 	select {
@@ -509,22 +605,30 @@ func (e *Engine) Disconnect(ctx context.Context, name string, session uint64) er
 
 // Ack accepts a pushed lease.
 func (e *Engine) Ack(ctx context.Context, worker, leaseID string, epoch int64) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.ack(now, worker, leaseID, epoch) }, nil)
+	_, err := e.runOp(ctx, newLeaseOp(opAck, worker, leaseID, epoch))
+	return err
 }
 
-// AckAsync is Ack without waiting: done gets its outcome on the engine's goroutine (see doAsync).
+// AckAsync is Ack without waiting: done gets its outcome on the engine's goroutine (see doAsyncThen).
 func (e *Engine) AckAsync(worker, leaseID string, epoch int64, done func(error)) {
-	e.doAsync(func(c *core, now time.Time) error { return c.ack(now, worker, leaseID, epoch) }, done)
+	o := newLeaseOp(opAck, worker, leaseID, epoch)
+	o.errDone = done
+	e.submitOp(o)
 }
 
-// RejectAsync is Reject without waiting: done gets its outcome on the engine's goroutine (see doAsync).
+// RejectAsync is Reject without waiting: done gets its outcome on the engine's goroutine (see doAsyncThen).
 func (e *Engine) RejectAsync(worker, leaseID string, epoch int64, reason string, done func(error)) {
-	e.doAsync(func(c *core, now time.Time) error { return c.reject(now, worker, leaseID, epoch, reason) }, done)
+	o := newLeaseOp(opReject, worker, leaseID, epoch)
+	o.text, o.errDone = reason, done
+	e.submitOp(o)
 }
 
 // Reject refuses a pushed lease; the issue is requeued with no penalty.
 func (e *Engine) Reject(ctx context.Context, worker, leaseID string, epoch int64, reason string) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.reject(now, worker, leaseID, epoch, reason) }, nil)
+	o := newLeaseOp(opReject, worker, leaseID, epoch)
+	o.text = reason
+	_, err := e.runOp(ctx, o)
+	return err
 }
 
 // Heartbeat extends a lease (every lease of the worker when leaseID is empty) and returns the new deadline.
@@ -540,50 +644,82 @@ func (e *Engine) Heartbeat(ctx context.Context, worker, leaseID string, epoch in
 	return dl, nil
 }
 
-// CompleteAsync is Complete without waiting: done gets the result on the engine's goroutine (see doAsync).
+// CompleteAsync is Complete without waiting: done gets the result on the engine's goroutine (see doAsyncThen).
 func (e *Engine) CompleteAsync(worker, leaseID string, epoch int64, r SessionResult, done func(Result, error)) {
-	e.resultAsync(func(c *core, now time.Time) (Result, error) { return c.complete(now, worker, leaseID, epoch, r) }, done)
+	o := newLeaseOp(opComplete, worker, leaseID, epoch)
+	o.result, o.resDone = r, done
+	e.submitOp(o)
 }
 
-// FailAsync is Fail without waiting: done gets the result on the engine's goroutine (see doAsync).
+// FailAsync is Fail without waiting: done gets the result on the engine's goroutine (see doAsyncThen).
 func (e *Engine) FailAsync(worker, leaseID string, epoch int64, errMsg string, done func(Result, error)) {
-	e.resultAsync(func(c *core, now time.Time) (Result, error) { return c.fail(now, worker, leaseID, epoch, errMsg) }, done)
+	o := newLeaseOp(opFail, worker, leaseID, epoch)
+	o.text, o.resDone = errMsg, done
+	e.submitOp(o)
 }
 
-// resultAsync is doAsync for a decision with a Result (the zero Result with an error).
-func (e *Engine) resultAsync(decide func(c *core, now time.Time) (Result, error), done func(Result, error)) {
-	var res Result
-	e.doAsync(func(c *core, now time.Time) (err error) {
-		res, err = decide(c, now)
-		return err
-	}, func(err error) {
-		if err != nil {
-			res = Result{}
-		}
-		done(res, err)
-	})
+// submitOp is doAsyncThen for a lease operation.
+func (e *Engine) submitOp(o *leaseOp) {
+	r := &o.req
+	select {
+	case <-e.stopped: // reqs is buffered: a send after the stop could succeed and never be decided
+		r.err = Errorf(EUnavailable, "coordinator stopped")
+		r.resolve()
+		return
+	default:
+	}
+	select {
+	case e.reqs <- r:
+	case <-e.stopped:
+		r.err = Errorf(EUnavailable, "coordinator stopped")
+		r.resolve()
+	}
 }
 
 // Complete ends a lease with a session result (success closes; see Config.CodeCompleteStatus; other outcomes retry).
 func (e *Engine) Complete(ctx context.Context, worker, leaseID string, epoch int64, r SessionResult) (Result, error) {
-	var res Result
-	err := e.do(ctx, func(c *core, now time.Time) (err error) {
-		res, err = c.complete(now, worker, leaseID, epoch, r)
-		return err
-	}, nil)
-	if err != nil {
-		return Result{}, err
-	}
-	return res, nil
+	o := newLeaseOp(opComplete, worker, leaseID, epoch)
+	o.result = r
+	return e.runOp(ctx, o)
 }
 
 // Fail ends a lease as a failed attempt (requeued with backoff, or dead-lettered after MaxAttempts).
 func (e *Engine) Fail(ctx context.Context, worker, leaseID string, epoch int64, errMsg string) (Result, error) {
-	var res Result
-	err := e.do(ctx, func(c *core, now time.Time) (err error) {
-		res, err = c.fail(now, worker, leaseID, epoch, errMsg)
-		return err
-	}, nil)
+	o := newLeaseOp(opFail, worker, leaseID, epoch)
+	o.text = errMsg
+	return e.runOp(ctx, o)
+}
+
+// runOp is do for a lease operation: it submits o and waits for its durable outcome (the zero Result
+// with an error). o goes back to the pool once its outcome is read; one whose caller gave up waiting
+// is left to the collector (the engine may still decide it).
+func (e *Engine) runOp(ctx context.Context, o *leaseOp) (Result, error) {
+	o.waiting = true
+	if o.wait == nil {
+		o.wait = make(chan struct{}, 1)
+	}
+	select {
+	case e.reqs <- &o.req:
+	case <-ctx.Done():
+		o.release()
+		return Result{}, &Error{Code: EUnavailable, Message: "request not sent", Err: ctx.Err()}
+	case <-e.stopped:
+		o.release()
+		return Result{}, Errorf(EUnavailable, "coordinator stopped")
+	}
+	select {
+	case <-o.wait:
+	case <-ctx.Done():
+		return Result{}, &Error{Code: EUnavailable, Message: "gave up waiting for the decision", Err: ctx.Err()}
+	case <-e.stopped:
+		select {
+		case <-o.wait:
+		default:
+			return Result{}, Errorf(EUnavailable, "coordinator stopped")
+		}
+	}
+	res, err := o.res, o.req.err
+	o.release()
 	if err != nil {
 		return Result{}, err
 	}
@@ -671,7 +807,7 @@ func (e *Engine) PutIssuesThen(ctx context.Context, puts []IssuePut, after func(
 }
 
 // PutIssuesAsync is PutIssuesThen without waiting: done gets the outcome on the engine's goroutine
-// (see doAsync), after has run.
+// (see doAsyncThen), after has run.
 func (e *Engine) PutIssuesAsync(puts []IssuePut, after func(), done func(error)) {
 	e.doAsyncThen(func(c *core, now time.Time) error { return c.putIssues(now, puts) }, after, done)
 }

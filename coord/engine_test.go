@@ -668,3 +668,124 @@ func TestEngineProbeIsCheap(t *testing.T) {
 		}
 	})
 }
+
+// TestEngineCompleteFailAsync: the result callbacks get the decision's Result once it is durable, the
+// zero Result with a refusal, and a refused operation leaves nothing behind for the next one (the
+// operations are pooled).
+func TestEngineCompleteFailAsync(t *testing.T) {
+	p := newMemPersister(nil)
+	h := startEngine(t, testCfg(), p, NewFakeClock(t0))
+	if err := h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	type outcome struct {
+		r   Result
+		err error
+	}
+	got := make(chan outcome, 1)
+	cb := func(r Result, err error) { got <- outcome{r, err} }
+	wait := func(what string) outcome {
+		t.Helper()
+		select {
+		case o := <-got:
+			return o
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no %s outcome within 5s", what)
+		}
+		return outcome{}
+	}
+	l := h.nextPush().A.Lease
+	h.e.FailAsync("w", l.ID, l.Epoch+1, "boom", cb)
+	if o := wait("stale fail"); ErrorCode(o.err) != EStaleEpoch || o.r != (Result{}) {
+		t.Fatalf("stale fail: %+v %v", o.r, o.err)
+	}
+	commitsBefore, _ := p.stats()
+	h.e.CompleteAsync("w", l.ID, l.Epoch, SessionResult{Outcome: OutcomeSuccess, Summary: "done"}, cb)
+	o := wait("complete")
+	if o.err != nil || o.r != (Result{IssueID: l.IssueID, Status: "closed", Outcome: OutcomeSuccess, Attempt: 1}) {
+		t.Fatalf("complete: %+v %v", o.r, o.err)
+	}
+	if c, _ := p.stats(); c == commitsBefore {
+		t.Fatal("complete outcome delivered before its commit")
+	}
+	l2 := h.nextPush().A.Lease
+	h.e.FailAsync("w", l2.ID, l2.Epoch, "boom", cb)
+	o = wait("fail")
+	if o.err != nil || o.r.IssueID != l2.IssueID || o.r.Status != "open" || o.r.Outcome != OutcomeFailure || o.r.DeadLettered {
+		t.Fatalf("fail: %+v %v", o.r, o.err)
+	}
+	h.stop()
+	h.e.CompleteAsync("w", l2.ID, l2.Epoch, SessionResult{}, cb)
+	if o := wait("complete after stop"); ErrorCode(o.err) != EUnavailable || o.r != (Result{}) {
+		t.Fatalf("after stop: %+v %v", o.r, o.err)
+	}
+}
+
+// TestEngineCompleteGivenUp: a Complete whose caller stops waiting while its commit is held gets
+// EUnavailable, the decision still lands once the commit goes through, and the operations after it
+// (drawn from the same pool) get their own outcomes.
+func TestEngineCompleteGivenUp(t *testing.T) {
+	gp := &gatePersister{memPersister: newMemPersister(nil)}
+	h := startEngineOn(t, testCfg(), gp.memPersister, gp, NewFakeClock(t0))
+	if err := h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w", Capacity: 2}, 1); err != nil {
+		t.Fatal(err)
+	}
+	l1, l2 := h.nextPush().A.Lease, h.nextPush().A.Lease
+	gate := make(chan struct{})
+	gp.mu.Lock()
+	gp.gate = gate
+	gp.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := h.e.Complete(ctx, "w", l1.ID, l1.Epoch, SessionResult{}); ErrorCode(err) != EUnavailable {
+		t.Fatalf("complete given up: %v, want unavailable", err)
+	}
+	close(gate)
+	if err := h.e.Ack(h.ctx, "w", l2.ID, l2.Epoch); err != nil {
+		t.Fatalf("ack after a given-up complete: %v", err)
+	}
+	if _, err := h.e.Complete(h.ctx, "w", l1.ID, l1.Epoch, SessionResult{}); ErrorCode(err) != EStaleEpoch {
+		t.Fatalf("second complete of the given-up lease: %v, want stale_epoch (the first one landed)", err)
+	}
+	res, err := h.e.Fail(h.ctx, "w", l2.ID, l2.Epoch, "boom")
+	if err != nil || res.IssueID != l2.IssueID || res.Outcome != OutcomeFailure {
+		t.Fatalf("fail: %+v %v", res, err)
+	}
+}
+
+// TestWakeTimerReset: the engine's real-clock wake-up is one timer reset per deadline; a deadline that
+// moves earlier fires, and one that fired unread does not wake the engine after a later reset.
+func TestWakeTimerReset(t *testing.T) {
+	var w wakeTimer
+	defer w.stop()
+	w.after(RealClock{}, time.Hour)
+	select {
+	case <-w.after(RealClock{}, time.Millisecond):
+	case <-time.After(5 * time.Second):
+		t.Fatal("a deadline moved earlier did not fire")
+	}
+	c := w.after(RealClock{}, time.Millisecond)
+	time.Sleep(20 * time.Millisecond) // fired, nobody read it
+	if c2 := w.after(RealClock{}, time.Hour); c2 != c {
+		t.Fatal("a new channel: the timer was not reused")
+	}
+	select {
+	case <-c:
+		t.Fatal("the reset timer delivered its earlier deadline")
+	case <-time.After(50 * time.Millisecond):
+	}
+	clk := NewFakeClock(t0)
+	fc := w.after(clk, time.Second)
+	clk.Advance(time.Second)
+	select {
+	case <-fc:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a fake clock's wake-up did not come from the clock")
+	}
+}

@@ -56,39 +56,13 @@ func (f *fold) apply(chs []Change) {
 			}
 			f.issues[m.ID] = &m
 		case IssueState:
-			m := f.issues[x.ID]
-			if m == nil {
-				continue
-			}
-			m.Status, m.Assignee, m.UpdatedAt, m.CloseReason = x.Status, x.Assignee, x.UpdatedAt, x.CloseReason
-			m.Attempts, m.NotBefore = x.Attempts, x.NotBefore
-			if x.StartedAt != nil {
-				t := *x.StartedAt
-				m.StartedAt = &t
-			}
-			if len(x.AddLabels)+len(x.DelLabels) > 0 {
-				labels := make([]string, 0, len(m.Labels)+len(x.AddLabels))
-				for _, l := range m.Labels {
-					if !hasLabel(x.DelLabels, l) {
-						labels = append(labels, l)
-					}
-				}
-				for _, l := range x.AddLabels {
-					if !hasLabel(labels, l) {
-						labels = append(labels, l)
-					}
-				}
-				m.Labels = labels
-			}
+			f.applyState(&x)
+		case *IssueState:
+			f.applyState(x)
 		case LeasePut:
-			if x.Lease.Live() {
-				f.leases[x.Lease.ID] = x.Lease
-			} else {
-				delete(f.leases, x.Lease.ID)
-			}
-			if x.Lease.Epoch > f.maxEpoch {
-				f.maxEpoch = x.Lease.Epoch
-			}
+			f.applyLease(&x.Lease)
+		case *LeasePut:
+			f.applyLease(&x.Lease)
 		case WorkerPut:
 			f.workers[x.Worker.Name] = x.Worker
 		case MetaPut:
@@ -96,6 +70,46 @@ func (f *fold) apply(chs []Change) {
 		case MergePut:
 			f.merges[x.Request.ID] = x.Request
 		}
+	}
+}
+
+// applyState folds in an IssueState.
+func (f *fold) applyState(x *IssueState) {
+	m := f.issues[x.ID]
+	if m == nil {
+		return
+	}
+	m.Status, m.Assignee, m.UpdatedAt, m.CloseReason = x.Status, x.Assignee, x.UpdatedAt, x.CloseReason
+	m.Attempts, m.NotBefore = x.Attempts, x.NotBefore
+	if x.StartedAt != nil {
+		t := *x.StartedAt
+		m.StartedAt = &t
+	}
+	if len(x.AddLabels)+len(x.DelLabels) > 0 {
+		labels := make([]string, 0, len(m.Labels)+len(x.AddLabels))
+		for _, l := range m.Labels {
+			if !hasLabel(x.DelLabels, l) {
+				labels = append(labels, l)
+			}
+		}
+		for _, l := range x.AddLabels {
+			if !hasLabel(labels, l) {
+				labels = append(labels, l)
+			}
+		}
+		m.Labels = labels
+	}
+}
+
+// applyLease folds in a LeasePut.
+func (f *fold) applyLease(l *Lease) {
+	if l.Live() {
+		f.leases[l.ID] = *l
+	} else {
+		delete(f.leases, l.ID)
+	}
+	if l.Epoch > f.maxEpoch {
+		f.maxEpoch = l.Epoch
 	}
 }
 

@@ -14,7 +14,9 @@ func (c *core) recordOutcome(outcome string) {
 	if c.hw != nil {
 		// counted once the decision is durable (Engine.finish): a batch whose commit fails is rolled
 		// back, and its retry must not count the same outcome twice
-		c.effect(outcomeEffect{at: c.now, outcome: outcome})
+		oe := c.arena.outcome()
+		*oe = outcomeEffect{at: c.now, outcome: outcome}
+		c.effect(oe)
 	}
 }
 

@@ -148,7 +148,7 @@ func TestIssueRoundTripSnapshot(t *testing.T) {
 			if len(ch) == 0 {
 				t.Fatalf("emitState of %s recorded nothing", m.ID)
 			}
-			if d := cmp.Diff(st, ch[0], exactTimes); d != "" {
+			if d := cmp.Diff(&st, ch[0], exactTimes); d != "" {
 				t.Fatalf("IssueState of %s differs (-given +emitted):\n%s", m.ID, d)
 			}
 		}

@@ -37,6 +37,31 @@ func sortedLeases(m map[string]*Lease) []*Lease {
 	return out
 }
 
+// attemptDetails are the details of the first attempts' assigned and claimed events, made once.
+var attemptDetails = [...]string{"attempt 0", "attempt 1", "attempt 2", "attempt 3", "attempt 4", "attempt 5",
+	"attempt 6", "attempt 7", "attempt 8", "attempt 9"}
+
+// attemptDetail is "attempt n".
+func attemptDetail(n int) string {
+	if n >= 0 && n < len(attemptDetails) {
+		return attemptDetails[n]
+	}
+	return "attempt " + strconv.Itoa(n)
+}
+
+// outcomeDetail is a completed event's detail, "<outcome>: <detail>" (no new string for a bare success).
+func outcomeDetail(outcome, detail string) string {
+	if detail == "" {
+		switch outcome {
+		case OutcomeSuccess:
+			return OutcomeSuccess + ": "
+		case OutcomeCodeComplete:
+			return OutcomeCodeComplete + ": "
+		}
+	}
+	return outcome + ": " + detail
+}
+
 // leaseDue is when a live lease's timer must fire next.
 func (c *core) leaseDue(l *Lease) time.Time {
 	if l.State == LeasePushed && l.AckDeadline.Before(l.Deadline) {
@@ -48,7 +73,15 @@ func (c *core) leaseDue(l *Lease) time.Time {
 // newLease leases it to w (acked for claims, pushed otherwise).
 func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
 	c.maxEpoch++
-	l := &Lease{ID: leaseID(c.maxEpoch), IssueID: it.id, Worker: w.row.Name, Epoch: c.maxEpoch,
+	var l *Lease
+	if n := len(c.freeLeases); n > 0 {
+		l = c.freeLeases[n-1]
+		c.freeLeases[n-1] = nil
+		c.freeLeases = c.freeLeases[:n-1]
+	} else {
+		l = new(Lease)
+	}
+	*l = Lease{ID: leaseID(c.maxEpoch), IssueID: it.id, Worker: w.row.Name, Epoch: c.maxEpoch,
 		State: LeasePushed, Attempt: it.attempts() + 1, CreatedAt: c.now,
 		AckDeadline: c.now.Add(c.cfg.AckTimeout), Deadline: c.now.Add(c.cfg.HeartbeatTimeout)}
 	status, kind := c.st.hooked, "assigned"
@@ -60,8 +93,8 @@ func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
 	it.setRejectedBy("")
 	c.leases[l.ID] = l
 	w.leases[l.ID] = l
-	c.emit(LeasePut{Lease: *l})
-	c.event(kind, it.id, l.ID, w.row.Name, "attempt "+strconv.Itoa(l.Attempt))
+	c.emitLease(l)
+	c.event(kind, it.id, l.ID, w.row.Name, attemptDetail(l.Attempt))
 	c.setStatus(it, status, w.row.Name)
 	c.addTimer(c.leaseDue(l), timerLease, l.ID)
 	c.saveWorker(w, false)
@@ -92,9 +125,13 @@ func (c *core) check(name, id string, epoch int64) (*Lease, *worker, error) {
 
 // endLease closes a live lease and frees its worker slot; the issue's status is the caller's job.
 func (c *core) endLease(l *Lease, outcome, errMsg string) {
-	t := c.now
-	l.State, l.EndedAt, l.Outcome, l.Error = LeaseEnded, &t, outcome, errMsg
-	c.emit(LeasePut{Lease: *l})
+	t := c.arena.time() // valid while the batch is: the engine reuses an ended lease before its arena
+	*t = c.now
+	l.State, l.EndedAt, l.Outcome, l.Error = LeaseEnded, t, outcome, errMsg
+	c.emitLease(l)
+	if c.leases[l.ID] == l && len(c.ended) < maxFreeLeases {
+		c.ended = append(c.ended, l) // once: a lease ends once
+	}
 	delete(c.leases, l.ID)
 	if it := c.issues[l.IssueID]; it != nil && it.lease == l {
 		it.lease = nil
@@ -104,6 +141,24 @@ func (c *core) endLease(l *Lease, outcome, errMsg string) {
 		c.saveWorker(w, false)
 		c.enqueue(w)
 	}
+}
+
+// maxFreeLeases bounds the ended leases the core keeps for reuse (and, without an engine calling
+// reuseEnded, the ones it tracks).
+const maxFreeLeases = 1024
+
+// reuseEnded hands the leases ended since its last call to newLease. The engine calls it between
+// batches: within a decision an ended lease is still read (its id, attempt, holder), and nothing holds
+// one after (the maps drop it; changes, effects and replies hold copies).
+func (c *core) reuseEnded() {
+	for i, l := range c.ended {
+		*l = Lease{}
+		if len(c.freeLeases) < maxFreeLeases {
+			c.freeLeases = append(c.freeLeases, l)
+		}
+		c.ended[i] = nil
+	}
+	c.ended = c.ended[:0]
 }
 
 // cancelEffect tells the holder of l (if connected) that it lost the lease.
@@ -207,7 +262,7 @@ func (c *core) ack(now time.Time, name, id string, epoch int64) error {
 		return err
 	}
 	l.State, l.Deadline = LeaseAcked, now.Add(c.cfg.HeartbeatTimeout)
-	c.emit(LeasePut{Lease: *l})
+	c.emitLease(l)
 	c.event("acked", l.IssueID, l.ID, name, "")
 	it := c.issues[l.IssueID]
 	c.markStarted(it, now)
@@ -267,7 +322,7 @@ func (c *core) beat(l *Lease, dl time.Time, progress string) {
 	if progress != "" {
 		l.Progress = progress
 	}
-	c.emit(LeasePut{Lease: *l})
+	c.emitLease(l)
 }
 
 // complete ends a lease with the worker's session result.
@@ -295,7 +350,7 @@ func (c *core) complete(now time.Time, name, id string, epoch int64, r SessionRe
 	switch r.Outcome {
 	case OutcomeSuccess, OutcomeCodeComplete:
 		c.endLease(l, r.Outcome, "")
-		c.event("completed", it.id, l.ID, name, r.Outcome+": "+detail)
+		c.event("completed", it.id, l.ID, name, outcomeDetail(r.Outcome, detail))
 		if r.Outcome == OutcomeCodeComplete && c.cfg.CodeCompleteStatus != "" {
 			c.setStatus(it, c.st.codeComplete, name)
 		} else {

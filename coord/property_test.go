@@ -31,6 +31,7 @@ func (m *model) commit() {
 	m.c.tick(m.now)
 	m.c.dispatch(m.now)
 	ch, _ := m.c.take()
+	m.c.reuseEnded() // as the engine does between batches
 	m.f.apply(ch)
 }
 
@@ -165,6 +166,9 @@ func (m *model) check(t *rapid.T) {
 	for id, l := range c.leases {
 		if !l.Live() {
 			t.Fatalf("ended lease %s in the live table", id)
+		}
+		if l.ID != id {
+			t.Fatalf("live lease %s reads %+v (reused while live?)", id, *l)
 		}
 		if prev, dup := byIssue[l.IssueID]; dup {
 			t.Fatalf("issue %s has two live leases %s and %s", l.IssueID, prev, id)

@@ -200,8 +200,11 @@ func (c *core) indexEdges(it *issue, add bool) {
 
 // affected lists the issues whose readiness may change when id changes status, close reason,
 // existence or edges; parents are id's parent-child targets (before and after the change).
+//
+// The list is built in a buffer the next call reuses: it is for recompute, which reads it before
+// anything calls affected again.
 func (c *core) affected(id string, parents []string) []string {
-	out := []string{id}
+	out := append(c.affBuf[:0], id)
 	for _, r := range c.rev[id] {
 		out = append(out, r.from.id)
 	}
@@ -211,6 +214,9 @@ func (c *core) affected(id string, parents []string) []string {
 				out = append(out, r.from.id)
 			}
 		}
+	}
+	if cap(out) <= 1024 {
+		c.affBuf = out
 	}
 	return out
 }

@@ -134,6 +134,23 @@ func (c *core) startedAt(it *issue) *time.Time {
 	return &t
 }
 
+// startedInto writes the issue's started_at to *t and reports whether it has one (startedAt without
+// the copy on the heap).
+func (c *core) startedInto(it *issue, t *time.Time) bool {
+	if it.flags&fSpill != 0 {
+		if p := it.x.sp.startedAt; p != nil {
+			*t = *p
+			return true
+		}
+		return false
+	}
+	if it.started == noTime {
+		return false
+	}
+	*t = c.locs.unpack(it.started, it.startLoc)
+	return true
+}
+
 // hasStarted says whether the issue has a started_at.
 func (it *issue) hasStarted() bool {
 	if it.flags&fSpill != 0 {

@@ -35,6 +35,54 @@ type timerHeap struct {
 const minTimerCompact = 1024
 
 func (h *timerHeap) Len() int { return len(h.items) }
+
+// push adds t; heap.Push would box it into an interface (an allocation per timer).
+func (h *timerHeap) push(t timer) {
+	h.items = append(h.items, t)
+	h.up(len(h.items) - 1)
+}
+
+// pop removes and returns the earliest timer (see push).
+func (h *timerHeap) pop() timer {
+	n := len(h.items) - 1
+	h.Swap(0, n)
+	h.down(0, n)
+	t := h.items[n]
+	h.items[n] = timer{} // drop its key
+	h.items = h.items[:n]
+	return t
+}
+
+// up and down are container/heap's sift steps.
+func (h *timerHeap) up(j int) {
+	for {
+		i := (j - 1) / 2 // parent
+		if i == j || !h.Less(j, i) {
+			break
+		}
+		h.Swap(i, j)
+		j = i
+	}
+}
+
+func (h *timerHeap) down(i0, n int) {
+	i := i0
+	for {
+		j1 := 2*i + 1
+		if j1 >= n || j1 < 0 { // j1 < 0 after int overflow
+			break
+		}
+		j := j1 // left child
+		if j2 := j1 + 1; j2 < n && h.Less(j2, j1) {
+			j = j2 // right child
+		}
+		if !h.Less(j, i) {
+			break
+		}
+		h.Swap(i, j)
+		i = j
+	}
+}
 func (h *timerHeap) Less(i, j int) bool {
 	if !h.items[i].at.Equal(h.items[j].at) {
 		return h.items[i].at.Before(h.items[j].at)
@@ -62,7 +110,7 @@ func (c *core) addTimer(t time.Time, kind int, key string) {
 		c.timers.issueAt[key] = t
 	}
 	c.timers.seq++
-	heap.Push(&c.timers, timer{at: t, kind: kind, key: key, seq: c.timers.seq})
+	c.timers.push(timer{at: t, kind: kind, key: key, seq: c.timers.seq})
 	if n := len(c.timers.items); n >= max(c.timers.compactAt, minTimerCompact) {
 		c.compactTimers()
 	}
@@ -109,7 +157,7 @@ func (c *core) nextDeadline() (time.Time, bool) {
 func (c *core) tick(now time.Time) {
 	c.advance(now)
 	for len(c.timers.items) > 0 && !c.timers.items[0].at.After(c.now) {
-		t := heap.Pop(&c.timers).(timer)
+		t := c.timers.pop()
 		switch t.kind {
 		case timerLease:
 			c.leaseTimer(t.key)

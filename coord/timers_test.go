@@ -1,6 +1,10 @@
 package coord
 
 import (
+	"cmp"
+	"container/heap"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -51,5 +55,45 @@ func TestTimerCompactionKeepsLiveTimers(t *testing.T) {
 	s.advance(testCfg().withDefaults(t0).AckTimeout + time.Second)
 	if s.events("ack_timeout") != 1 {
 		t.Fatalf("the live lease %s lost its ack timer in compaction", l.ID)
+	}
+}
+
+// TestTimerHeapOrder: push and pop keep the heap ordered by time, then by insertion, as container/heap
+// did, through interleaved pushes and pops and a compaction's heap.Init.
+func TestTimerHeapOrder(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var h timerHeap
+	var want []timer
+	add := func() {
+		h.seq++
+		tm := timer{at: t0.Add(time.Duration(rnd.IntN(50)) * time.Second), seq: h.seq}
+		h.push(tm)
+		want = append(want, tm)
+	}
+	popCheck := func() {
+		slices.SortFunc(want, func(a, b timer) int {
+			if c := a.at.Compare(b.at); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		got := h.pop()
+		if got.at != want[0].at || got.seq != want[0].seq {
+			t.Fatalf("popped %v #%d, want %v #%d", got.at, got.seq, want[0].at, want[0].seq)
+		}
+		want = want[1:]
+	}
+	for range 500 {
+		add()
+		if rnd.IntN(3) == 0 {
+			popCheck()
+		}
+	}
+	heap.Init(&h)
+	for len(want) > 0 {
+		popCheck()
+	}
+	if h.Len() != 0 {
+		t.Fatalf("%d timers left", h.Len())
 	}
 }

@@ -111,7 +111,7 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 		// Renewed, not only extended: a deadline read back from the store is wall time, and after
 		// the wall clock stepped back while the server was down it would lie far in the future.
 		l.Deadline = now.Add(c.cfg.HeartbeatTimeout)
-		c.emit(LeasePut{Lease: *l})
+		c.emitLease(l)
 		c.addTimer(c.leaseDue(l), timerLease, l.ID)
 		out = append(out, Assignment{Lease: *l})
 	}
@@ -269,7 +269,9 @@ func (c *core) dispatch(now time.Time) {
 				continue
 			}
 			l := c.newLease(it, w, false)
-			c.effect(pushEffect{Worker: w.row.Name, Session: w.session, A: Assignment{Lease: *l}})
+			pe := c.arena.push()
+			*pe = pushEffect{Worker: w.row.Name, Session: w.session, A: Assignment{Lease: *l}}
+			c.effect(pe)
 			progress = true
 			if c.pushable(w) {
 				w.inQ = true

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/mattn/go-sqlite3"
 
@@ -60,12 +61,13 @@ var writeSQL = [nWriteStmts]string{
 		ON CONFLICT (id) DO UPDATE SET raw = COALESCE(excluded.raw, issue_bodies.raw), body = excluded.body,
 		raw_has_body = excluded.raw_has_body`,
 	wIssueState:      issueStateSQL + ` WHERE id = ?`,
-	wIssueStateLease: issueStateSQL + `, lease_epoch = ?, lease = ? WHERE id = ?`,
+	wIssueStateLease: issueStateSQL + `, lease_epoch = ?, lease = CAST(? AS TEXT) WHERE id = ?`,
 	// ?10 is the ended lease's epoch (after the nine of issueStateSQL); the id becomes ?11
 	wIssueStateClear: issueStateSQL + `, lease_epoch = CASE WHEN lease_epoch = ?10 THEN 0 ELSE lease_epoch END,
 		lease = CASE WHEN lease_epoch = ?10 THEN '' ELSE lease END WHERE id = ?`,
-	// a live lease lives in its issue's row; changing only the lease does not mark the issue for export
-	wIssueLease:      `UPDATE issues SET lease_epoch = ?, lease = ? WHERE id = ?`,
+	// a live lease lives in its issue's row; changing only the lease does not mark the issue for export.
+	// Its JSON is bound as bytes (the scratch buffer, not a string copy) and stored as TEXT by the CAST.
+	wIssueLease:      `UPDATE issues SET lease_epoch = ?, lease = CAST(? AS TEXT) WHERE id = ?`,
 	wIssueLeaseClear: `UPDATE issues SET lease_epoch = 0, lease = '' WHERE id = ? AND lease_epoch = ?`,
 	wLabelsClear:     `DELETE FROM labels WHERE issue_id = ?`,
 	wLabelAdd:        `INSERT OR IGNORE INTO labels (issue_id, label) VALUES (?, ?)`,
@@ -145,36 +147,62 @@ type wtx struct {
 	leases map[string]leaseSlot
 	// scratch builds a value the statement copies (a live lease's JSON)
 	scratch []byte
-	// argv is the reused argument list of issueState; times and timeStr cache the last times formatted
-	// (a batch's state changes and leases share the engine's now and the deadlines after it)
-	argv    []any
-	times   [4]time.Time
-	timeStr [4]string
-	timeAt  int
+	// argv is the reused argument list of issueState
+	argv []any
+	// times and texts hold the statement arguments made in this transaction, boxed once: a batch's changes
+	// share the engine's clock readings (its now, the deadlines after it) and repeat statuses, worker
+	// names and issue ids, and each formatted time and each boxed string was an allocation
+	times map[time.Time]any
+	texts map[string]any
+	// timeText holds the text of the times formatted in this transaction; the strings in times point
+	// into it (see timeArg)
+	timeText []byte
 }
 
-// fmtTime is fmtTime with the transaction's cache of recently formatted times.
-func (t *wtx) fmtTime(tm time.Time) string {
+// timeArg returns tm formatted as a statement argument (fmtTime), from the transaction's cache.
+func (t *wtx) timeArg(tm time.Time) any {
 	if tm.IsZero() {
 		return ""
 	}
-	for i := range t.times {
-		if t.times[i] == tm && t.timeStr[i] != "" {
-			return t.timeStr[i]
-		}
+	if v, ok := t.times[tm]; ok {
+		return v
 	}
-	s := fmtTime(tm)
-	t.times[t.timeAt], t.timeStr[t.timeAt] = tm, s
-	t.timeAt = (t.timeAt + 1) % len(t.times)
-	return s
+	if t.times == nil {
+		t.times = make(map[time.Time]any)
+	}
+	// The text is formatted into the transaction's buffer and used in place: SQLite copies a bound text
+	// (SQLITE_TRANSIENT), and the only other holders, times and the argument lists, are cleared with the
+	// buffer when the transaction is reused. Bytes already handed out are never written again: when the
+	// buffer grows, the earlier strings keep the array they point into.
+	start := len(t.timeText)
+	t.timeText = tm.AppendFormat(t.timeText, time.RFC3339Nano)
+	v := any(unsafe.String(&t.timeText[start], len(t.timeText)-start))
+	t.times[tm] = v
+	return v
 }
 
-// fmtTimePtr is fmtTimePtr with the transaction's cache.
-func (t *wtx) fmtTimePtr(tm *time.Time) string {
+// timePtrArg is timeArg for fmtTimePtr.
+func (t *wtx) timePtrArg(tm *time.Time) any {
 	if tm == nil {
 		return ""
 	}
-	return t.fmtTime(*tm)
+	return t.timeArg(*tm)
+}
+
+// textArg returns s as a statement argument, boxed once per transaction.
+func (t *wtx) textArg(s string) any {
+	if s == "" {
+		return ""
+	}
+	if v, ok := t.texts[s]; ok {
+		return v
+	}
+	if t.texts == nil {
+		t.texts = make(map[string]any)
+	}
+	v := any(s)
+	t.texts[s] = v
+	return v
 }
 
 // leaseSlot is what the issue row's lease columns become: a live lease, or empty if they still hold
@@ -207,7 +235,20 @@ func (t *wtx) reuse(c *sqlite3.SQLiteConn, st *[nWriteStmts]*sqlite3.SQLiteStmt)
 	clear(t.args[:cap(t.args)])
 	t.args = t.args[:0]
 	clear(t.argv[:cap(t.argv)])
-	t.times, t.timeStr, t.timeAt = [4]time.Time{}, [4]string{}, 0
+	if len(t.times) > reuseCap/256 {
+		t.times = nil
+	} else {
+		clear(t.times)
+	}
+	if cap(t.timeText) > reuseCap/4 { // a transaction of 1,024 changes formats up to ~180 KB
+		t.timeText = nil
+	}
+	t.timeText = t.timeText[:0]
+	if len(t.texts) > reuseCap/256 {
+		t.texts = nil
+	} else {
+		clear(t.texts)
+	}
 	return t
 }
 
@@ -483,15 +524,20 @@ func (t *wtx) apply(c coord.Change) error {
 	case *coord.IssuePut:
 		return t.issuePut(*c)
 	case coord.IssueState:
+		return t.issueState(&c)
+	case *coord.IssueState: // the engine's changes are pointers (coord's batch arena)
 		return t.issueState(c)
-	case *coord.IssueState:
-		return t.issueState(*c)
 	case coord.LeasePut:
-		return t.leasePut(c.Lease)
+		return t.leasePut(&c.Lease)
+	case *coord.LeasePut:
+		return t.leasePut(&c.Lease)
 	case coord.WorkerPut:
 		return t.workerPut(c.Worker)
 	case coord.EventAppend:
-		t.events.add(c.Event)
+		t.events.add(&c.Event)
+		return nil
+	case *coord.EventAppend:
+		t.events.add(&c.Event)
 		return nil
 	case coord.MetaPut:
 		_, err := t.exec(wMetaPut, c.Key, c.Value)
@@ -563,9 +609,9 @@ func (t *wtx) issuePut(c coord.IssuePut) error {
 	return nil
 }
 
-func (t *wtx) issueState(c coord.IssueState) error {
-	args := append(t.argv[:0], c.Status, c.Assignee, t.fmtTime(c.UpdatedAt), c.StartedAt != nil,
-		t.fmtTimePtr(c.StartedAt), t.fmtTimePtr(c.ClosedAt), c.CloseReason, c.Attempts, t.fmtTime(c.NotBefore))
+func (t *wtx) issueState(c *coord.IssueState) error {
+	args := append(t.argv[:0], t.textArg(c.Status), t.textArg(c.Assignee), t.timeArg(c.UpdatedAt), c.StartedAt != nil,
+		t.timePtrArg(c.StartedAt), t.timePtrArg(c.ClosedAt), t.textArg(c.CloseReason), c.Attempts, t.timeArg(c.NotBefore))
 	defer func() { t.argv = args[:0] }()
 	stmt := wIssueState
 	if slot, ok := t.leases[c.ID]; ok {
@@ -576,7 +622,7 @@ func (t *wtx) issueState(c coord.IssueState) error {
 			stmt, args = wIssueStateClear, append(args, slot.clear)
 		}
 	}
-	res, err := t.exec(stmt, append(args, c.ID)...)
+	res, err := t.exec(stmt, append(args, t.textArg(c.ID))...)
 	if err != nil {
 		return fmt.Errorf("update issue %s: %w", c.ID, err)
 	}
@@ -605,19 +651,21 @@ func (t *wtx) issueState(c coord.IssueState) error {
 }
 
 // leasePut keeps a live lease for its issue's row (written with the issue's state change, or at the end
-// of the request) and writes an ended one to lease_history, emptying the issue's lease columns.
-func (t *wtx) leasePut(l coord.Lease) error {
+// of the request) and writes an ended one to lease_history, emptying the issue's lease columns. A live
+// lease is kept by pointer: l must not change before the request is applied.
+func (t *wtx) leasePut(l *coord.Lease) error {
 	if t.leases == nil {
 		t.leases = make(map[string]leaseSlot)
 	}
 	cur, ok := t.leases[l.IssueID]
 	if l.Live() {
 		// clear stays: the row may still hold the ended lease it names if this one is never written
-		t.leases[l.IssueID] = leaseSlot{lease: &l, clear: cur.clear}
+		t.leases[l.IssueID] = leaseSlot{lease: l, clear: cur.clear}
 		return nil
 	}
-	_, err := t.exec(wLeasePut, l.ID, l.IssueID, l.Worker, l.Epoch, string(l.State), l.Attempt, t.fmtTime(l.CreatedAt),
-		t.fmtTime(l.AckDeadline), t.fmtTime(l.Deadline), t.fmtTimePtr(l.EndedAt), l.Outcome, l.Error, l.Progress)
+	_, err := t.exec(wLeasePut, l.ID, t.textArg(l.IssueID), t.textArg(l.Worker), l.Epoch, t.textArg(string(l.State)),
+		l.Attempt, t.timeArg(l.CreatedAt), t.timeArg(l.AckDeadline), t.timeArg(l.Deadline), t.timePtrArg(l.EndedAt),
+		t.textArg(l.Outcome), l.Error, l.Progress)
 	if err != nil {
 		return fmt.Errorf("put lease %s: %w", l.ID, err)
 	}
@@ -657,11 +705,11 @@ func (t *wtx) flushLeases() error {
 	return nil
 }
 
-// liveLease encodes a live lease for its issue's lease column (the view leases reads it back), built in
-// the transaction's scratch buffer: one allocation, the string.
-func (t *wtx) liveLease(l *coord.Lease) string {
+// liveLease encodes a live lease for its issue's lease column (the view leases reads it back) in the
+// transaction's scratch buffer; the bytes are valid until the next call (SQLite copies them at the bind).
+func (t *wtx) liveLease(l *coord.Lease) []byte {
 	t.scratch = appendLiveLease(t.scratch[:0], l)
-	return string(t.scratch)
+	return t.scratch
 }
 
 // appendLiveLease appends the JSON of a live lease as the issue row keeps it.

@@ -31,7 +31,7 @@ type eventBuf struct {
 }
 
 // add appends e to the batch.
-func (eb *eventBuf) add(e coord.Event) {
+func (eb *eventBuf) add(e *coord.Event) {
 	if eb.n == 0 {
 		eb.b = append(eb.b[:0], '[')
 	} else {

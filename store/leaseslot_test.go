@@ -171,18 +171,36 @@ func TestAppendTimeJSON(t *testing.T) {
 }
 
 // TestTxTimeCache: the transaction's cache of formatted times gives fmtTime's text for every time,
-// repeated or not, including one instant in two zones and more distinct times than the cache holds.
+// repeated or not, including one instant in two zones, and again after the transaction is reused.
 func TestTxTimeCache(t *testing.T) {
 	var tx wtx
 	zone := time.FixedZone("", 3600)
 	seq := []time.Time{t0, t0, t0.In(zone), t0.Add(time.Second), {}, t0.Add(2 * time.Second), t0.Add(3 * time.Second),
 		t0.Add(4 * time.Second), t0, t0.In(zone), time.Now(), t0.Add(time.Second)}
-	for i, tm := range seq {
-		if got, want := tx.fmtTime(tm), fmtTime(tm); got != want {
-			t.Fatalf("time %d (%v): %q, want %q", i, tm, got, want)
+	for round := range 2 {
+		for i, tm := range seq {
+			if got, want := tx.timeArg(tm), fmtTime(tm); got != want {
+				t.Fatalf("round %d, time %d (%v): %q, want %q", round, i, tm, got, want)
+			}
 		}
+		if got := tx.timePtrArg(nil); got != "" {
+			t.Fatalf("nil time: %q", got)
+		}
+		for _, s := range []string{"", "open", "open", "w1"} {
+			if got := tx.textArg(s); got != s {
+				t.Fatalf("textArg(%q) = %q", s, got)
+			}
+		}
+		tx.reuse(nil, nil)
 	}
-	if got := tx.fmtTimePtr(nil); got != "" {
-		t.Fatalf("nil time: %q", got)
+	// The text of a time stays as it was while later ones grow the transaction's buffer.
+	var held []any
+	for i := range 2000 {
+		held = append(held, tx.timeArg(t0.Add(time.Duration(i)*time.Millisecond+time.Nanosecond)))
+	}
+	for i, v := range held {
+		if want := fmtTime(t0.Add(time.Duration(i)*time.Millisecond + time.Nanosecond)); v != want {
+			t.Fatalf("time %d reads %q after the buffer grew, want %q", i, v, want)
+		}
 	}
 }
