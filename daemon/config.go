@@ -47,7 +47,7 @@ type Config struct {
 	WriteTimeout time.Duration
 	// MemoryTarget is a soft cap on the Go runtime's memory, in bytes, held with the runtime's memory
 	// limit: the collector runs earlier and returns free pages sooner to stay under it, but always leaves
-	// the heap half its live size to grow, so past the target memory grows with the live heap instead of
+	// the heap two fifths of its live size to grow, so past the target memory grows with the live heap instead of
 	// the collector running back to back. The limit is process-wide. Defaults to 0: left alone (gtc serve
 	// sets 70 MiB); GOMEMLIMIT in the environment always wins.
 	MemoryTarget int64

@@ -22,9 +22,9 @@ func TestMemoryLimit(t *testing.T) {
 		want   int64
 	}{
 		{"small heap: the target", 70 * mib, memStats{live: 10 * mib, unused: mib, other: 5 * mib}, 70 * mib},
-		{"live heap needs more: half its size to grow", 70 * mib, memStats{live: 60 * mib, unused: 4 * mib, other: 8 * mib}, 102 * mib},
-		{"exactly at the floor", 37 * mib, memStats{live: 20 * mib, unused: 2 * mib, other: 5 * mib}, 37 * mib},
-		{"floor rounded up to a MiB", 1, memStats{live: 2 * mib, other: 1}, 4 * mib},
+		{"live heap needs more: two fifths of its size to grow", 70 * mib, memStats{live: 60 * mib, unused: 4 * mib, other: 8 * mib}, 96 * mib},
+		{"exactly at the floor", 35 * mib, memStats{live: 20 * mib, unused: 2 * mib, other: 5 * mib}, 35 * mib},
+		{"floor rounded up to a MiB", 1, memStats{live: 5 * mib, other: 1}, 8 * mib},
 		{"huge figures do not overflow", 1, memStats{live: math.MaxUint64 / 2, other: math.MaxUint64 / 2}, math.MaxInt64},
 	} {
 		if got := memoryLimit(tc.target, tc.s); got != tc.want {
