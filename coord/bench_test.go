@@ -64,7 +64,9 @@ func BenchmarkCoreDecision(b *testing.B) {
 					b.Fatal(err)
 				}
 				is := iss(fmt.Sprintf("bd-%06d", next), next%5, withCreated(now))
-				if next%10 == 0 {
+				// a worker that filters on the label frees its slot: the new issue is one it can take, so
+				// labelled issues do not run out however long the run
+				if next%10 == 0 || len(c.workers[l.Worker].row.Filters.Labels) > 0 {
 					is.Labels = []string{"backend"}
 				}
 				next++
