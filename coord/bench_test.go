@@ -104,80 +104,39 @@ func (chanOutbox) Publish(Event)                                        {}
 // BenchmarkEngineCycle measures engine throughput of push+ack+complete cycles with a no-op
 // persister: 100 worker goroutines, b.N issues preloaded.
 func BenchmarkEngineCycle(b *testing.B) {
-	const workers = 100
-	out := chanOutbox{ch: map[string]chan Assignment{}}
-	for i := 0; i < workers; i++ {
-		out.ch[fmt.Sprintf("w%03d", i)] = make(chan Assignment, 4)
-	}
-	snap := &Snapshot{}
-	for i := 0; i < b.N; i++ {
-		snap.Issues = append(snap.Issues, MetaOf(iss(fmt.Sprintf("bd-%07d", i), i%5)))
-	}
-	e, err := NewEngine(testCfg(), RealClock{}, nopPersister{}, snap, out)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		finished int
-		all      = make(chan struct{})
-	)
-	b.ResetTimer()
-	start := time.Now()
-	for name, ch := range out.ch {
-		wg.Add(1)
-		go func(name string, ch chan Assignment) {
-			defer wg.Done()
-			if _, err := e.Connect(ctx, Hello{Name: name}, 1); err != nil {
-				if ctx.Err() == nil {
-					b.Error(err)
-				}
-				return
+	benchEngineCycles(b, func(ctx context.Context, e *Engine, name string) func(Lease) error {
+		return func(l Lease) error {
+			err := e.Ack(ctx, name, l.ID, l.Epoch)
+			if err == nil {
+				_, err = e.Complete(ctx, name, l.ID, l.Epoch, SessionResult{})
 			}
-			for {
-				select {
-				case a := <-ch:
-					l := a.Lease
-					err := e.Ack(ctx, name, l.ID, l.Epoch)
-					if err == nil {
-						_, err = e.Complete(ctx, name, l.ID, l.Epoch, SessionResult{})
-					}
-					if err != nil {
-						if ctx.Err() == nil {
-							b.Error(err)
-						}
-						return
-					}
-					mu.Lock()
-					finished++
-					if finished == b.N {
-						close(all)
-					}
-					mu.Unlock()
-				case <-all:
-					return
-				case <-ctx.Done():
-					return
-				}
-			}
-		}(name, ch)
-	}
-	<-all
-	el := time.Since(start)
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/el.Seconds(), "cycles/s")
-	cancel()
-	wg.Wait()
-	<-done
+			return err
+		}
+	})
 }
 
 // BenchmarkEngineCycleAsync is BenchmarkEngineCycle with the calls a server makes for a worker's
 // replies: AckAsync and CompleteAsync, answered through callbacks made once per worker.
 func BenchmarkEngineCycleAsync(b *testing.B) {
+	benchEngineCycles(b, func(_ context.Context, e *Engine, name string) func(Lease) error {
+		errc := make(chan error, 1)
+		acked := func(err error) { errc <- err }
+		completed := func(_ Result, err error) { errc <- err }
+		return func(l Lease) error {
+			e.AckAsync(name, l.ID, l.Epoch, acked)
+			err := <-errc
+			if err == nil {
+				e.CompleteAsync(name, l.ID, l.Epoch, SessionResult{}, completed)
+				err = <-errc
+			}
+			return err
+		}
+	})
+}
+
+// benchEngineCycles runs b.N cycles on an engine with a no-op persister and 100 worker goroutines;
+// worker makes each worker's ack-and-complete of a pushed lease.
+func benchEngineCycles(b *testing.B, worker func(ctx context.Context, e *Engine, name string) func(Lease) error) {
 	const workers = 100
 	out := chanOutbox{ch: map[string]chan Assignment{}}
 	for i := 0; i < workers; i++ {
@@ -212,20 +171,11 @@ func BenchmarkEngineCycleAsync(b *testing.B) {
 				}
 				return
 			}
-			errc := make(chan error, 1)
-			acked := func(err error) { errc <- err }
-			completed := func(_ Result, err error) { errc <- err }
+			cycle := worker(ctx, e, name)
 			for {
 				select {
 				case a := <-ch:
-					l := a.Lease
-					e.AckAsync(name, l.ID, l.Epoch, acked)
-					err := <-errc
-					if err == nil {
-						e.CompleteAsync(name, l.ID, l.Epoch, SessionResult{}, completed)
-						err = <-errc
-					}
-					if err != nil {
+					if err := cycle(a.Lease); err != nil {
 						if ctx.Err() == nil {
 							b.Error(err)
 						}
