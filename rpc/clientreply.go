@@ -114,10 +114,7 @@ func (c *Client) call(ctx context.Context, method string, params, result any) er
 	if result == nil {
 		return nil
 	}
-	if f, ok := result.(fastResult); ok && f.decodeFast(slot.result) {
-		return nil
-	}
-	return json.Unmarshal(slot.result, result)
+	return decodeResult(slot.result, result)
 }
 
 // takeReply hands a reply frame to the call waiting for it; false if the frame is not a reply the
