@@ -30,7 +30,7 @@ type Config struct {
 	TokenFile string
 	// SyncInterval is the JSONL sync tick, from one sync's start to the next; a sync taking more than a
 	// tenth of it stretches its tick to ten times its own duration (a sync uses at most a tenth of the
-	// time). Defaults to 2s.
+	// time), by at most 30 s or ten intervals; a failed sync is retried at the tick. Defaults to 2s.
 	SyncInterval time.Duration
 	// MaxMessageBytes caps one JSON-RPC message. Defaults to 1 MiB.
 	MaxMessageBytes int

@@ -328,7 +328,7 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 		}
 		start := time.Now()
 		err := d.syncer.Sync(ctx) // its passes are observed by direction (Syncer.Observe, set in Open)
-		t.Reset(nextSyncWait(d.cfg.SyncInterval, time.Since(start)))
+		t.Reset(nextSyncWait(d.cfg.SyncInterval, time.Since(start), err != nil))
 		switch {
 		case err != nil && failingSince.IsZero():
 			failingSince, lastLog = start, start
@@ -348,9 +348,18 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 // its tick stretches from 2 to ~3 s; a small one keeps the configured interval.
 const syncDuty = 10
 
-// nextSyncWait is the wait before the next sync, after one that took took.
-func nextSyncWait(interval, took time.Duration) time.Duration {
-	return max(interval-took, (syncDuty-1)*took, 0)
+// maxSyncStretch caps the stretched wait (with 10 intervals, if longer): a sync's time includes waiting
+// for bd's lock, and that wait must not keep the file stale for minutes.
+const maxSyncStretch = 30 * time.Second
+
+// nextSyncWait is the wait before the next sync, after one that took took; a failed sync is retried
+// after the configured interval.
+func nextSyncWait(interval, took time.Duration, failed bool) time.Duration {
+	if failed {
+		return interval
+	}
+	stretch := min((syncDuty-1)*took, max(syncDuty*interval, maxSyncStretch))
+	return max(interval-took, stretch, 0)
 }
 
 // gaugeLoop refreshes the state gauges once a second.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"time"
 )
 
@@ -71,12 +72,24 @@ func (r *memReader) read() memStats {
 }
 
 // governMemory holds the process's soft memory limit (runtime/debug.SetMemoryLimit) at memoryLimit of
-// target, re-read every interval, until ctx ends; then it puts the previous limit back. The limit makes
-// the collector run earlier and return free pages to the OS sooner, so the process stays near the
-// target while its live heap is small, and grows with the live heap past it.
+// target, re-read every interval, until ctx ends; the last governor to stop puts back the limit from
+// before the first. The limit makes the collector run earlier and return free pages to the OS sooner,
+// so the process stays near the target while its live heap is small, and grows with the live heap past
+// it.
 func governMemory(ctx context.Context, target int64, every time.Duration) {
-	prev := debug.SetMemoryLimit(-1)
-	defer debug.SetMemoryLimit(prev)
+	governors.Lock()
+	if governors.n == 0 {
+		governors.prev = debug.SetMemoryLimit(-1)
+	}
+	governors.n++
+	governors.Unlock()
+	defer func() {
+		governors.Lock()
+		if governors.n--; governors.n == 0 {
+			debug.SetMemoryLimit(governors.prev)
+		}
+		governors.Unlock()
+	}()
 	r := newMemReader()
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -92,6 +105,15 @@ func governMemory(ctx context.Context, target int64, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// governors counts the running governors of the process (the limit is process-wide: several daemons in
+// one process each set it while they run), so the limit from before the first is put back when the last
+// stops.
+var governors struct {
+	sync.Mutex
+	n    int
+	prev int64
 }
 
 // memoryGoverned reports whether gtc sets the memory limit: a positive target, and no GOMEMLIMIT in

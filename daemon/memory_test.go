@@ -104,3 +104,27 @@ func TestMemoryTargetHeldWhileServing(t *testing.T) {
 		t.Fatalf("limit after shutdown %d, want the previous %d", got, prev)
 	}
 }
+
+// Two governors in one process (two daemons): whichever stops last puts back the limit from before both.
+func TestOverlappingGovernorsRestoreTheFirstLimit(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	start := func(target int64) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); governMemory(ctx, target, time.Millisecond) }()
+		for debug.SetMemoryLimit(-1) == prev {
+			time.Sleep(time.Millisecond)
+		}
+		return func() { cancel(); <-done }
+	}
+	stopA := start(3 << 30)
+	stopB := start(4 << 30)
+	stopA()
+	if debug.SetMemoryLimit(-1) == prev {
+		t.Fatal("the limit went back while a governor still runs")
+	}
+	stopB()
+	if got := debug.SetMemoryLimit(-1); got != prev {
+		t.Fatalf("after both stopped the limit is %d, want %d", got, prev)
+	}
+}
