@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,8 +37,16 @@ func lockFor(path string) *flock.Flock {
 	return flock.New(filepath.Join(filepath.Dir(path), LockName))
 }
 
+// lockWaited is the time this process has spent in acquire (LockWaited).
+var lockWaited atomic.Int64
+
+// LockWaited returns the total time this process has waited for bd's lock: a caller timing a sync
+// subtracts the wait of its own calls to tell its work from bd's hold on the file.
+func LockWaited() time.Duration { return time.Duration(lockWaited.Load()) }
+
 // acquire takes the shared or exclusive lock, polling every 50 ms for at most LockTimeout.
 func acquire(lk *flock.Flock, exclusive bool) error {
+	defer func(start time.Time) { lockWaited.Add(int64(time.Since(start))) }(time.Now())
 	ctx, cancel := context.WithTimeout(context.Background(), LockTimeout)
 	defer cancel()
 	try := lk.TryRLockContext

@@ -326,9 +326,11 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		start := time.Now()
+		start, waited := time.Now(), beads.LockWaited()
 		err := d.syncer.Sync(ctx) // its passes are observed by direction (Syncer.Observe, set in Open)
-		t.Reset(nextSyncWait(d.cfg.SyncInterval, time.Since(start), err != nil))
+		// the sync's own work: without its wait for bd's lock (bd's hold must not stretch the tick)
+		work := time.Since(start) - (beads.LockWaited() - waited)
+		t.Reset(nextSyncWait(d.cfg.SyncInterval, work, err != nil))
 		switch {
 		case err != nil && failingSince.IsZero():
 			failingSince, lastLog = start, start
