@@ -215,7 +215,9 @@ func MetaOf(is beads.Issue) IssueMeta {
 // Persister makes changes durable: Commit returns only after all of them are committed, in one transaction.
 // The engine hands IssueState, LeasePut and EventAppend changes as pointers into memory it reuses for a
 // later batch once Commit has returned (CommitAsync: once the outcome is sent): a Persister must not keep
-// or change them after that. Its sub-components' changes (and other callers') may be values.
+// or change them after that — nor copies of them, whose time pointers (a lease's EndedAt, an IssueState's
+// StartedAt and ClosedAt) point into the same memory. Its sub-components' changes (and other callers') may
+// be values.
 type Persister interface {
 	Commit(ctx context.Context, changes []Change) error
 }

@@ -297,7 +297,10 @@ const maxSpare = 3
 // newPending returns an empty batch, reusing a finished one's buffers when there is one.
 func (e *Engine) newPending(start time.Time) *pending {
 	if n := len(e.spare); n > 0 {
-		p := e.spare[n-1]
+		// the oldest first: every spare is used and reset in turn, so each one's arena shrinks again
+		// after a burst (taking the newest left the others holding the burst's chunks)
+		p := e.spare[0]
+		copy(e.spare, e.spare[1:])
 		e.spare[n-1] = nil
 		e.spare = e.spare[:n-1]
 		p.start = start
