@@ -356,7 +356,7 @@ func TestDecodeIssueJSONProperty(t *testing.T) {
 		for _, p := range []*time.Time{is.StartedAt, is.ClosedAt, is.DeferUntil, is.DeletedAt} {
 			zeroPtr = zeroPtr || (p != nil && p.IsZero())
 		}
-		if wantFast := !zeroPtr && is.Priority > -1e15 && is.Priority < 1e15; fast != wantFast {
+		if wantFast := !zeroPtr && int64(is.Priority) > -1e15 && int64(is.Priority) < 1e15; fast != wantFast {
 			t.Fatalf("fast path %v, want %v for %s", fast, wantFast, body)
 		}
 		// and the record decoder reads the same body as the view would (defaults aside)
