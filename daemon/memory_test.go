@@ -112,7 +112,7 @@ func TestOverlappingGovernorsRestoreTheFirstLimit(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); governMemory(ctx, target, time.Millisecond) }()
-		for debug.SetMemoryLimit(-1) == prev {
+		for debug.SetMemoryLimit(-1) != target { // set by this governor: it is registered
 			time.Sleep(time.Millisecond)
 		}
 		return func() { cancel(); <-done }
