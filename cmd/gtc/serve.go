@@ -16,6 +16,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// maxMemoryTargetMiB bounds --memory-target-mib (1 PiB), so the value in bytes cannot overflow.
+const maxMemoryTargetMiB = 1 << 30
+
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
@@ -40,6 +43,9 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "memprofile", Hidden: true, Usage: "write a heap profile to this file at shutdown (go tool pprof)"},
 		},
 		Action: func(c *cli.Context) error {
+			if mib := c.Int("memory-target-mib"); mib < 0 || mib > maxMemoryTargetMiB {
+				return usageError(fmt.Errorf("--memory-target-mib %d: want 0 (off) to %d", mib, maxMemoryTargetMiB))
+			}
 			cfg := daemon.Config{
 				Dir: c.String("dir"), DB: c.String("db"), Socket: c.String("socket"), Listen: c.String("listen"),
 				HTTP: c.String("http"), Token: c.String("token"), SyncInterval: c.Duration("sync-interval"),
