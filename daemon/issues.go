@@ -100,24 +100,19 @@ type pushRender struct {
 	promptJSON json.RawMessage
 }
 
-// promptOf is the text handed to an agent: title and description.
+// promptOf is the text handed to an agent: title, description and acceptance criteria.
 func promptOf(is beads.Issue) string {
-	return promptText(is.Title, is.Description, is.AcceptanceCriteria)
-}
-
-// promptText is promptOf of an issue with this title, description and acceptance criteria.
-func promptText(title, description, acceptance string) string {
-	p := title
-	if description != "" {
-		p += "\n\n" + description
+	p := is.Title
+	if is.Description != "" {
+		p += "\n\n" + is.Description
 	}
-	if acceptance != "" {
-		p += "\n\nAcceptance criteria:\n" + acceptance
+	if is.AcceptanceCriteria != "" {
+		p += "\n\nAcceptance criteria:\n" + is.AcceptanceCriteria
 	}
 	return p
 }
 
-// promptJSON is promptText encoded as a JSON string, from the three fields' JSON string contents
+// promptJSON is promptOf encoded as a JSON string, from the three fields' JSON string contents
 // (escapes kept): joined escaped contents decode to the join of the decoded ones, and a content is empty
 // exactly when its text is.
 func promptJSON(title, description, acceptance []byte) json.RawMessage {
