@@ -73,6 +73,7 @@ func (a *agent) onAssign(_ context.Context, as rpc.Assignment) (bool, string) {
 // onCancel runs on the reader: the lease is gone, stop working on it.
 func (a *agent) onCancel(p rpc.CancelParams) {
 	a.d.tr.releasing(p.IssueID, p.LeaseID)
+	a.d.tr.revoked(p.IssueID, p.LeaseID)
 	a.d.cancelled.Add(1)
 	a.mu.Lock()
 	if ch := a.cancels[p.LeaseID]; ch != nil {
@@ -133,6 +134,7 @@ func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 	if a.d.cfg.FailRate > 0 && rand.Float64() < a.d.cfg.FailRate {
 		r, err := a.c.Fail(ctx, rpc.FailParams{LeaseID: l.ID, Epoch: l.Epoch, Error: "simulated failure"})
 		a.d.tr.rpc.Since(start)
+		a.outcome(l, err)
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
@@ -147,6 +149,7 @@ func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 	r, err := a.c.Complete(ctx, rpc.CompleteParams{LeaseID: l.ID, Epoch: l.Epoch,
 		SessionResult: rpc.SessionResult{Outcome: "success", Summary: "load test"}})
 	a.d.tr.rpc.Since(start)
+	a.outcome(l, err)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.d.tr.errors.Add(1)
@@ -156,5 +159,16 @@ func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 	}
 	if r.Status == "closed" {
 		a.d.tr.completedOK(l.IssueID, start)
+	}
+}
+
+// outcome tells the tracker how the server answered the lease's complete or fail: accepted, or
+// refused because the lease had ended (which excuses a push of the issue that overlapped it).
+func (a *agent) outcome(l coord.Lease, err error) {
+	switch coord.ErrorCode(err) {
+	case "":
+		a.d.tr.accepted(l.IssueID, l.ID)
+	case coord.EStaleEpoch, coord.ENotFound, coord.ENotHolder, coord.EConflict:
+		a.d.tr.revoked(l.IssueID, l.ID)
 	}
 }

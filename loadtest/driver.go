@@ -275,7 +275,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	if d.firstErr != nil && cfg.OnError != nil {
 		cfg.OnError(d.firstErr)
 	}
-	res.DoubleAssignments = d.tr.doubles.Load()
+	res.DoubleAssignments = d.tr.doubleAssignments()
 	return res, rep, nil
 }
 

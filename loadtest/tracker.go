@@ -20,6 +20,10 @@ type trackedIssue struct {
 	unreach    bool // a dependency was dead-lettered: it can never become ready
 	notCreated bool // its issue.create failed: the server may not hold it, it is not counted lost
 	pushes     int
+	// overlapped are leases an agent still held when the issue was pushed again: a double assignment
+	// only if the server later accepts one of their outcomes (or never says it ended them). A cancel
+	// and the re-push travel on different connections, so the re-push may be read first.
+	overlapped []string
 }
 
 // resolved reports whether the issue no longer holds the run up (each issue counts in tracker.resolved once).
@@ -107,10 +111,13 @@ func (t *tracker) pushed(ag int, issueID, leaseID string, attempt int, now, free
 	}
 	is := &t.issues[i]
 	is.pushes++
-	// a second live holder, or any push of an issue whose success the server acknowledged (the holder
-	// is cleared before the complete is sent, so with zero work time the first test alone sees little)
-	if (is.holder != "" && is.holder != leaseID) || is.completed {
+	// any push of an issue whose success the server acknowledged is a double; a push while another
+	// agent still holds the issue is one unless the server ended that lease (revoked decides)
+	switch {
+	case is.completed:
 		t.doubles.Add(1)
+	case is.holder != "" && is.holder != leaseID:
+		is.overlapped = append(is.overlapped, is.holder)
 	}
 	is.holder, is.holderAg = leaseID, ag
 	readyAt, createdAt := is.readyAt, is.createdAt
@@ -136,6 +143,49 @@ func (t *tracker) releasing(issueID, leaseID string) {
 		t.issues[i].holder = ""
 	}
 	t.mu.Unlock()
+}
+
+// revoked records that the server ended leaseID without taking its outcome: a cancel notification,
+// or a complete or fail it refused (stale epoch, lease gone). A later push was then no double.
+func (t *tracker) revoked(issueID, leaseID string) {
+	t.mu.Lock()
+	if i, ok := t.byID[issueID]; ok {
+		t.issues[i].dropOverlap(leaseID)
+	}
+	t.mu.Unlock()
+}
+
+// accepted records that the server accepted a complete or fail of leaseID: if the issue had been
+// pushed again while that lease was held, two leases of it were live at once.
+func (t *tracker) accepted(issueID, leaseID string) {
+	t.mu.Lock()
+	if i, ok := t.byID[issueID]; ok && t.issues[i].dropOverlap(leaseID) {
+		t.doubles.Add(1)
+	}
+	t.mu.Unlock()
+}
+
+// dropOverlap forgets leaseID among the overlapped leases; true if it was one.
+func (is *trackedIssue) dropOverlap(leaseID string) bool {
+	for k, l := range is.overlapped {
+		if l == leaseID {
+			is.overlapped = append(is.overlapped[:k], is.overlapped[k+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// doubleAssignments is the run's count of double assignments: those proven, plus overlapped leases the
+// server neither ended nor took an outcome from by the end of the run (counted, not excused).
+func (t *tracker) doubleAssignments() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.doubles.Load()
+	for i := range t.issues {
+		n += int64(len(t.issues[i].overlapped))
+	}
+	return n
 }
 
 // completedOK records a success complete acknowledged by the server; sentAt is when it was sent

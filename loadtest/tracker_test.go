@@ -1,9 +1,13 @@
 package loadtest
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
 )
 
 func TestTrackerCountsDoublesAndLosses(t *testing.T) {
@@ -12,10 +16,13 @@ func TestTrackerCountsDoublesAndLosses(t *testing.T) {
 	tr := newTracker()
 	tr.add(specs, t0)
 
-	// a: pushed to agent 0, then to agent 1 while agent 0 still holds it → a double assignment.
+	// a: pushed to agent 0, then to agent 1 while agent 0 still holds it, and the server then takes
+	// agent 0's outcome → a double assignment.
 	tr.pushed(0, "a", "L1", 1, t0.Add(time.Millisecond), t0)
 	tr.pushed(1, "a", "L2", 1, t0.Add(2*time.Millisecond), t0)
-	if got := tr.doubles.Load(); got != 1 {
+	tr.releasing("a", "L1")
+	tr.accepted("a", "L1")
+	if got := tr.doubleAssignments(); got != 1 {
 		t.Fatalf("doubles = %d, want 1", got)
 	}
 	// After a release (complete sent), a new push of the same issue is not a double.
@@ -133,5 +140,45 @@ func TestTrackerPushAfterComplete(t *testing.T) {
 	tr.completedOK("a", now)
 	if d, c := tr.doubles.Load(), tr.completions.Load(); d != 1 || c != 1 {
 		t.Fatalf("doubles %d, completions %d; want 1 and 1", d, c)
+	}
+}
+
+// TestTrackerOverlappingPush: a push of an issue another agent still holds is a double assignment
+// unless the server ended the older lease (a cancel, or a refusal of its complete or fail); the cancel
+// travels on the old holder's connection, so it may be read after the re-push.
+func TestTrackerOverlappingPush(t *testing.T) {
+	l1 := coord.Lease{ID: "L1", IssueID: "a"}
+	l2 := coord.Lease{ID: "L2", IssueID: "a"}
+	refused := func(c coord.Code) error { return fmt.Errorf("complete: %w", &coord.Error{Code: c, Message: "refused"}) }
+	tests := []struct {
+		name    string
+		resolve func(a *agent)
+		want    int64
+	}{
+		{"cancel read after the re-push", func(a *agent) { a.onCancel(rpc.CancelParams{IssueID: "a", LeaseID: "L1"}) }, 0},
+		{"old complete refused: stale epoch", func(a *agent) { a.outcome(l1, refused(coord.EStaleEpoch)) }, 0},
+		{"old complete refused: lease gone", func(a *agent) { a.outcome(l1, refused(coord.ENotFound)) }, 0},
+		{"old complete failed: unavailable", func(a *agent) { a.outcome(l1, refused(coord.EUnavailable)) }, 1},
+		{"old complete accepted", func(a *agent) { a.outcome(l1, nil) }, 1},
+		{"old lease never ended", func(a *agent) {}, 1},
+		{"new holder's outcome only", func(a *agent) { a.outcome(l2, nil) }, 1},
+		{"cancel, then the new holder completes", func(a *agent) {
+			a.onCancel(rpc.CancelParams{IssueID: "a", LeaseID: "L1"})
+			a.outcome(l2, nil)
+		}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Now()
+			tr := newTracker()
+			a := &agent{d: &driver{tr: tr}, cancels: map[string]chan struct{}{}}
+			tr.add([]IssueSpec{{ID: "a"}}, now)
+			tr.pushed(0, "a", "L1", 1, now, now)
+			tr.pushed(1, "a", "L2", 2, now, now)
+			tc.resolve(a)
+			if got := tr.doubleAssignments(); got != tc.want {
+				t.Fatalf("double assignments = %d, want %d", got, tc.want)
+			}
+		})
 	}
 }
