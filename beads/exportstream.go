@@ -998,9 +998,11 @@ func compareKeys(p Profile, ka, kb sortKey) int {
 	return cmp.Compare(ka.id, kb.id)
 }
 
-// finishTail places the new records that no line stopped: after the last issue record, else before
-// the first memory line, else at the end; then writes what is held and the final newline.
-func (e *streamExport) finishTail(noFinalNewline bool) error {
+// placeEach places the pending records one by one, in id order, among the held lines: each goes before
+// the first record placed already (a smaller id) that sorts after it; else after the last record placed
+// already or removed line with a larger id; else first among the held lines when an issue line was
+// written, otherwise before the first held memory line, or at the end.
+func (e *streamExport) placeEach() {
 	for _, n := range e.pending {
 		// The held new records with a smaller id were placed first: n goes before the first that
 		// sorts after it (the lines of the file were compared already, when n passed them).
@@ -1028,6 +1030,42 @@ func (e *streamExport) finishTail(noFinalNewline bool) error {
 			}
 		}
 		e.tail = slices.Insert(e.tail, pos, tailItem{kind: KindIssue, id: n.rec.ID, isNew: true, raw: n.rec.raw, rev: n.rev, key: n.key})
+	}
+}
+
+// placeBlock is placeEach for held lines without new records or removed lines, in linear time (placeEach
+// is quadratic: thousands of records created since the last export into a young file took seconds). The
+// first record goes where placeEach puts it; every later one lands before a record placed already or right
+// after the last of them, so together they form one block there, sorted by their keys.
+func (e *streamExport) placeBlock() {
+	if len(e.pending) == 0 {
+		return
+	}
+	pos := 0
+	if !e.anchor {
+		pos = len(e.tail)
+		for i, it := range e.tail {
+			if it.kind == KindMemory {
+				pos = i
+				break
+			}
+		}
+	}
+	block := make([]tailItem, len(e.pending))
+	for i, n := range e.pending {
+		block[i] = tailItem{kind: KindIssue, id: n.rec.ID, isNew: true, raw: n.rec.raw, rev: n.rev, key: n.key}
+	}
+	slices.SortStableFunc(block, func(a, b tailItem) int { return compareKeys(e.prof, a.key, b.key) })
+	e.tail = slices.Insert(e.tail, pos, block...)
+}
+
+// finishTail places the new records that no line stopped: after the last issue record, else before
+// the first memory line, else at the end; then writes what is held and the final newline.
+func (e *streamExport) finishTail(noFinalNewline bool) error {
+	if slices.ContainsFunc(e.tail, func(it tailItem) bool { return it.isNew || it.removed }) {
+		e.placeEach()
+	} else {
+		e.placeBlock()
 	}
 	e.pending = nil
 	if err := e.flushTail(); err != nil {

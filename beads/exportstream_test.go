@@ -485,31 +485,45 @@ func BenchmarkImport100k(b *testing.B) {
 	}
 }
 
-// BenchmarkExportNewRecords is one streamed export of a 20,000-issue file that places 2,000 new records
-// (issues created since the last tick), spread through the file's id range, in a classic and a modern file;
-// at priority 4 they sort after every line of the modern file, so they wait for their place the longest.
+// BenchmarkExportNewRecords is one streamed export of a 20,000-issue file that places new records (issues
+// created since the last tick), in a classic and a modern file: 2,000 spread through the file's id range,
+// or 10,000 with ids after every line (they all wait for the end of the file: a young workspace, or a
+// prefix that sorts last); at priority 4 they sort after every line of the modern file.
 func BenchmarkExportNewRecords(b *testing.B) {
-	const n, news = 20000, 2000
+	const n = 20000
 	ctx := context.Background()
 	ts := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	for _, prof := range []Profile{Classic, ModernTyped} {
-		b.Run(fmt.Sprint(prof), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				s, mem, _, _ := bigFileProfile(b, n, prof)
-				mem.mu.Lock()
-				for j := range news {
-					id := fmt.Sprintf("bd-%06d-n%d", j*(n/news), i)
-					mem.recs[id] = &StoredRecord{ID: id, Dirty: true, Rev: 1, Issue: Issue{ID: id, Title: "new " + id,
-						Status: "open", Priority: 4, IssueType: "task", CreatedAt: ts.Add(time.Duration(j) * time.Second), UpdatedAt: ts}}
-				}
-				mem.mu.Unlock()
-				b.StartTimer()
-				st, err := s.Export(ctx)
-				if err != nil || !st.Written {
-					b.Fatalf("%+v %v", st, err)
-				}
+		for _, where := range []string{"spread", "appended"} {
+			b.Run(fmt.Sprintf("%v/%s", prof, where), func(b *testing.B) {
+				benchExportNewRecords(b, ctx, prof, n, where == "appended", ts)
+			})
+		}
+	}
+}
+
+func benchExportNewRecords(b *testing.B, ctx context.Context, prof Profile, n int, appended bool, ts time.Time) {
+	news := 2000
+	if appended {
+		news = 10000
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s, mem, _, _ := bigFileProfile(b, n, prof)
+		mem.mu.Lock()
+		for j := range news {
+			id := fmt.Sprintf("bd-%06d-n%d", j*(n/news), i)
+			if appended {
+				id = fmt.Sprintf("zz-%06d-n%d", j, i)
 			}
-		})
+			mem.recs[id] = &StoredRecord{ID: id, Dirty: true, Rev: 1, Issue: Issue{ID: id, Title: "new " + id,
+				Status: "open", Priority: 4, IssueType: "task", CreatedAt: ts.Add(time.Duration(j) * time.Second), UpdatedAt: ts}}
+		}
+		mem.mu.Unlock()
+		b.StartTimer()
+		st, err := s.Export(ctx)
+		if err != nil || !st.Written {
+			b.Fatalf("%+v %v", st, err)
+		}
 	}
 }
