@@ -908,10 +908,8 @@ func (e *streamExport) place(orig, final *Record, handled bool) []pendingRec {
 		if i == 0 {
 			return nil
 		}
-		gap := slices.Clone(e.pending[:i])
-		n := copy(e.pending, e.pending[i:])
-		clear(e.pending[n:])
-		e.pending = e.pending[:n]
+		gap := e.pending[:i:i] // read only; moving the rest down instead cost every line all records left
+		e.pending = e.pending[i:]
 		return gap
 	}
 	if len(e.pending) == 0 {
