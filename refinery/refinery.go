@@ -30,6 +30,7 @@ type Result struct {
 	Conflicts   []string // files git could not merge cleanly, when the check found conflicts
 	GateOutput  string   // tail of the gate's combined output
 	GateFailed  bool     // the gate exited non-zero; the merge was undone
+	NoCommits   bool     // the branch (or commit) has no commits beyond the target: there is nothing to merge
 	MergeCommit string   // the target's new tip when Merged
 }
 
@@ -70,7 +71,9 @@ func lockDir(dir string) func() {
 
 // Merge lands req in the workspace repoDir: fetch (when the remote exists), check for conflicts,
 // merge --no-ff onto req.Target with message "Merge <issue>: <worker>", run gate (sh -c, in repoDir)
-// and undo the merge if it fails, then push. The workspace must have no uncommitted changes to
+// and undo the merge if it fails, then push. A branch with no commits beyond the target is not merged
+// (Result.NoCommits): its tip is a commit of the target's first-parent line. One that a merge already
+// brought onto the target (a retry after a lost report) is reported merged again. The workspace must have no uncommitted changes to
 // tracked files; its local target branch is reset to the remote's. Merges of one directory are serialised.
 func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate string) (Result, error) {
 	if req.Target == "" {
@@ -132,7 +135,17 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 		return Result{}, err
 	}
 	if _, err := g.run(ctx, "merge-base", "--is-ancestor", src, pre); err == nil {
-		// Already on the target (a retry after a lost report): nothing to do.
+		// Already on the target. Either a merge brought it there (a retry after a lost report, or a
+		// branch built on it landed first: nothing to do), or it is a commit of the target itself: the
+		// branch never got a commit of its own (an agent that forgot to commit). That is no merge, and
+		// reporting it merged would close the issue with no work in it.
+		own, err := g.onFirstParentLine(ctx, src, pre)
+		if err != nil {
+			return Result{}, err
+		}
+		if own {
+			return Result{NoCommits: true}, nil
+		}
 		return Result{Merged: true, MergeCommit: pre}, nil
 	}
 	conflicts, err := g.conflicts(ctx, pre, src)
@@ -334,6 +347,22 @@ func (g *gitRunner) resolve(ctx context.Context, hasRemote bool, remote, branch 
 		}
 	}
 	return "", fmt.Errorf("no branch %s in %s (looked at %s)", branch, g.dir, strings.Join(refs, ", "))
+}
+
+// onFirstParentLine reports whether src, an ancestor of tip, is a commit of tip's own first-parent
+// line (the branch was cut there and never got a commit of its own, or was fast-forwarded onto it)
+// rather than a commit that a merge brought in. The walk stops at src's parents.
+func (g *gitRunner) onFirstParentLine(ctx context.Context, src, tip string) (bool, error) {
+	out, err := g.run(ctx, "rev-list", "--first-parent", tip, "^"+src+"^@")
+	if err != nil {
+		return false, fmt.Errorf("walk the first-parent line of %s down to %s: %w", tip, src, err)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.TrimSpace(l) == src {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // conflicts checks the merge of src into base without touching the work tree and returns the

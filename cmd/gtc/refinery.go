@@ -173,6 +173,15 @@ func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) rpc.Merg
 	case res.Merged:
 		p.Merged, p.MergeCommit = true, res.MergeCommit
 		fmt.Fprintf(r.o.Out, "%s %s: merged %s onto %s as %s\n", m.ID, m.IssueID, m.Branch, m.Target, res.MergeCommit)
+	case res.NoCommits:
+		// Nothing to merge (the agent did not commit): the change is at fault, as with a failing gate.
+		what := "branch " + m.Branch
+		if m.Commit != "" {
+			what += " at " + m.Commit
+		}
+		p.Rework = true
+		p.Reason = fmt.Sprintf("%s has no commits beyond target %s", what, m.Target)
+		fmt.Fprintf(r.o.Out, "%s %s: %s\n", m.ID, m.IssueID, p.Reason)
 	case len(res.Conflicts) > 0:
 		p.Conflicts = res.Conflicts
 		p.Reason = "conflicts in " + strings.Join(res.Conflicts, ", ")

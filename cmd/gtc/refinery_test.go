@@ -300,3 +300,100 @@ func TestRefineryGateFailureReworks(t *testing.T) {
 		t.Errorf("gt-1 not reopened for rework: %s %v", is.Status, is.Labels)
 	}
 }
+
+// rfServe makes dir a gtc workspace and a git repository (main with a.txt), serves it until the test
+// ends and stores the issues ids as closed (the state a code_complete outcome leaves by default).
+func rfServe(t *testing.T, dir string, ids ...string) *daemon.Daemon {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	if _, err := initWorkspace(dir, "gt", false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rfGit(t, dir, "init", "-q", "-b", "main")
+	rfWrite(t, dir, ".gitignore", ".beads/\n")
+	rfWrite(t, dir, "a.txt", "a\n")
+	rfGit(t, dir, "add", ".")
+	rfGit(t, dir, "commit", "-q", "-m", "base")
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.Open(ctx, daemon.Config{Dir: dir, SyncInterval: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := d.Listen(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-runDone })
+	now := time.Now().UTC().Truncate(time.Second)
+	var puts []coord.IssuePut
+	for _, id := range ids {
+		puts = append(puts, coord.IssuePut{Issue: beads.Issue{ID: id, Title: id, Status: "closed", Priority: 2,
+			IssueType: "task", CreatedAt: now, UpdatedAt: now, ClosedAt: &now}})
+	}
+	if err := d.Engine().PutIssues(ctx, puts); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// rfRefinery runs the reference refinery loop against d, merging in dir with gate, until the test ends.
+func rfRefinery(t *testing.T, d *daemon.Daemon, dir, gate string) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runRefineryLoop(ctx, refineryOptions{Target: dialTarget{Network: "unix", Addr: d.SocketPath()},
+			Name: "ref", Repo: dir, Gate: gate, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("refinery: %v", err)
+		}
+	})
+}
+
+// rfFinal waits until merge request id is finished (merged, failed or cancelled) and returns it.
+func rfFinal(t *testing.T, d *daemon.Daemon, id string) coord.MergeRequest {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r, _ := d.Engine().MergeGet(id)
+		if r.State == "merged" || r.State == "failed" || r.State == "cancelled" {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still %q after 60s", id, r.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRefineryEmptyBranchReworks: a branch with no commits beyond the target (the agent forgot to
+// commit) is not reported merged: the request fails at once with the reason, and the issue is
+// reopened for rework instead of staying closed with no work landed.
+func TestRefineryEmptyBranchReworks(t *testing.T) {
+	dir := t.TempDir()
+	d := rfServe(t, dir, "gt-1")
+	rfGit(t, dir, "branch", "forgot", "main")
+	pre := rfGit(t, dir, "rev-parse", "main")
+	rfMust(t, dir, "merge", "submit", "gt-1", "forgot")
+	rfRefinery(t, d, dir, "")
+	r := rfFinal(t, d, "MR-1")
+	if r.State != "failed" || r.Attempts != 1 || r.Error != "branch forgot has no commits beyond target main" {
+		t.Errorf("empty branch: state %s, attempts %d, error %q", r.State, r.Attempts, r.Error)
+	}
+	if got := rfGit(t, dir, "rev-parse", "main"); got != pre {
+		t.Errorf("main moved to %s", got)
+	}
+	is, _, err := d.Store().GetIssue(context.Background(), "gt-1")
+	if err != nil || is.Status != "open" || !slices.Contains(is.Labels, "gtc:rework") {
+		t.Errorf("gt-1 after an empty branch: %s %v %v", is.Status, is.Labels, err)
+	}
+}
