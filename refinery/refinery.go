@@ -37,11 +37,15 @@ type Result struct {
 // Refinery holds the settings of Merge; the zero value uses the defaults named in each field.
 type Refinery struct {
 	Remote      string        // remote to fetch from and push to, when the workspace has it. Default "origin".
-	GateTimeout time.Duration // bound on the gate command (running over is a gate failure); 0 means only ctx bounds it
+	GateTimeout time.Duration // bound on the gate command (running over is a gate failure). Default DefaultGateTimeout; negative: only ctx bounds it
 	GitTimeout  time.Duration // bound on each git command (a hung fetch or push fails the attempt). Default 10m.
 	OutputTail  int           // bytes of gate output kept. Default 4096.
 	Name, Email string        // committer identity when the repository has none. Default "gtc refinery", "refinery@gtc.invalid".
 }
+
+// DefaultGateTimeout bounds a gate when Refinery.GateTimeout is zero: a hanging gate fails the
+// attempt (as a gate failure) well within the merge queue's MaxHold (1h) instead of holding the slot.
+const DefaultGateTimeout = 30 * time.Minute
 
 // Merge lands req in repoDir with the default Refinery settings.
 func Merge(ctx context.Context, repoDir string, req Request, gate string) (Result, error) {
@@ -220,9 +224,11 @@ func (r *Refinery) identity(ctx context.Context, g *gitRunner) []string {
 
 // runGate runs gate with sh -c in dir and returns the tail of its combined output.
 func (r *Refinery) runGate(ctx context.Context, dir, gate string, req Request) (string, error) {
-	if r.GateTimeout > 0 {
+	outer := ctx
+	limit := r.gateTimeout()
+	if limit > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.GateTimeout)
+		ctx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
 	n := r.OutputTail
@@ -239,10 +245,25 @@ func (r *Refinery) runGate(ctx context.Context, dir, gate string, req Request) (
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if err != nil && ctx.Err() != nil {
-		fmt.Fprintf(tail, "\n[gate stopped: %v]\n", ctx.Err())
+		if outer.Err() == nil {
+			fmt.Fprintf(tail, "\n[gate stopped: timed out after %v]\n", limit)
+		} else {
+			fmt.Fprintf(tail, "\n[gate stopped: %v]\n", ctx.Err())
+		}
 		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
 	return tail.String(), err
+}
+
+// gateTimeout is the effective bound on a gate: GateTimeout, DefaultGateTimeout when zero, none (0) when negative.
+func (r *Refinery) gateTimeout() time.Duration {
+	switch {
+	case r.GateTimeout < 0:
+		return 0
+	case r.GateTimeout == 0:
+		return DefaultGateTimeout
+	}
+	return r.GateTimeout
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -162,7 +162,7 @@ func TestGateStoppedUndoes(t *testing.T) {
 	// Running over GateTimeout is a gate failure (the change hangs its tests).
 	r := &Refinery{GateTimeout: 300 * time.Millisecond}
 	res, err := r.Merge(context.Background(), dir, Request{Branch: "w1"}, "echo started; sleep 30 & wait")
-	if err != nil || !res.GateFailed || !strings.Contains(res.GateOutput, "gate stopped") {
+	if err != nil || !res.GateFailed || !strings.Contains(res.GateOutput, "[gate stopped: timed out after 300ms]") {
 		t.Fatalf("gate over its timeout: %+v %v", res, err)
 	}
 	if res.Merged || git(t, dir, "rev-parse", "HEAD") != pre {
@@ -410,4 +410,30 @@ func TestBranchWithoutCommitsIsNotMerged(t *testing.T) {
 			t.Fatalf("remote main moved to %s", got)
 		}
 	})
+}
+
+// TestGateTimeoutDefault: a Refinery left at zero bounds its gate by DefaultGateTimeout (30 minutes,
+// within the queue's one-hour MaxHold); a negative GateTimeout removes the bound.
+func TestGateTimeoutDefault(t *testing.T) {
+	if DefaultGateTimeout != 30*time.Minute {
+		t.Errorf("DefaultGateTimeout = %v, documented as 30m", DefaultGateTimeout)
+	}
+	for _, tc := range []struct {
+		set, want time.Duration
+	}{
+		{0, 30 * time.Minute},
+		{-1, 0},
+		{5 * time.Second, 5 * time.Second},
+	} {
+		if got := (&Refinery{GateTimeout: tc.set}).gateTimeout(); got != tc.want {
+			t.Errorf("GateTimeout %v: effective %v, want %v", tc.set, got, tc.want)
+		}
+	}
+	// No bound: a gate running past what would have been a short limit still passes.
+	dir := newRepo(t)
+	branch(t, dir, "w1", map[string]string{"new.txt": "n\n"})
+	res, err := (&Refinery{GateTimeout: -1}).Merge(context.Background(), dir, Request{Branch: "w1"}, "sleep 0.3")
+	if err != nil || !res.Merged {
+		t.Fatalf("unbounded gate: %+v %v", res, err)
+	}
 }

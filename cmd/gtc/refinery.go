@@ -22,6 +22,8 @@ import (
 func init() {
 	refineryFlags = append(refineryFlags,
 		&cli.StringFlag{Name: "repo", EnvVars: []string{"GTC_REPO"}, Usage: "refinery: git repository merges land in (default: --dir); its tracked files must be clean"},
+		&cli.DurationFlag{Name: "gate-timeout", Value: refinery.DefaultGateTimeout, EnvVars: []string{"GTC_GATE_TIMEOUT"},
+			Usage: "refinery: a --gate running longer fails the merge (as a failing gate) instead of holding the slot; 0 means no bound (the queue still takes the slot back after 1h)"},
 	)
 }
 
@@ -36,21 +38,30 @@ func runRefinery(c *cli.Context) error {
 	if repo == "" {
 		repo = c.String("dir")
 	}
+	gateTimeout := c.Duration("gate-timeout")
+	switch {
+	case gateTimeout < 0:
+		return usageError(fmt.Errorf("--gate-timeout %v: want a duration >= 0 (0: no bound)", gateTimeout))
+	case gateTimeout == 0:
+		gateTimeout = -1 // refinery.Refinery: negative is no bound, zero the default
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runRefineryLoop(ctx, refineryOptions{Target: targetOf(c), Name: name, Repo: repo, Gate: c.String("gate"),
-		Out: c.App.Writer, Log: slog.Default()})
+		GateTimeout: gateTimeout, Out: c.App.Writer, Log: slog.Default()})
 }
 
 // refineryOptions configure runRefineryLoop.
 type refineryOptions struct {
-	Target     dialTarget
-	Name       string
-	Repo       string // git work tree merges land in
-	Gate       string // shell command run on the merged tree; its failure undoes the merge ("" = none)
-	Out        io.Writer
-	Log        *slog.Logger
-	BackoffMax time.Duration // longest reconnect delay (default 10s)
+	Target dialTarget
+	Name   string
+	Repo   string // git work tree merges land in
+	Gate   string // shell command run on the merged tree; its failure undoes the merge ("" = none)
+	// GateTimeout bounds Gate (running over is a gate failure): 0 means refinery.DefaultGateTimeout, negative no bound.
+	GateTimeout time.Duration
+	Out         io.Writer
+	Log         *slog.Logger
+	BackoffMax  time.Duration // longest reconnect delay (default 10s)
 }
 
 // refineryLoop connects as role refinery, merges what is pushed one at a time and reports each
@@ -164,7 +175,8 @@ func (r *refineryLoop) mergeLoop(ctx context.Context) {
 // merge runs one merge and builds its report.
 func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) rpc.MergeReportParams {
 	p := rpc.MergeReportParams{ID: m.ID, Epoch: m.Epoch}
-	res, err := refinery.Merge(ctx, r.o.Repo, refinery.Request{Branch: m.Branch, Target: m.Target, Commit: m.Commit,
+	rf := &refinery.Refinery{GateTimeout: r.o.GateTimeout}
+	res, err := rf.Merge(ctx, r.o.Repo, refinery.Request{Branch: m.Branch, Target: m.Target, Commit: m.Commit,
 		IssueID: m.IssueID, Worker: m.Worker}, r.o.Gate)
 	switch {
 	case err != nil:

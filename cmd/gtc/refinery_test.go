@@ -397,3 +397,38 @@ func TestRefineryEmptyBranchReworks(t *testing.T) {
 		t.Errorf("gt-1 after an empty branch: %s %v %v", is.Status, is.Labels, err)
 	}
 }
+
+// TestRefineryGateTimeoutFlag: `gtc worker --role refinery --gate-timeout D` fails a merge whose gate
+// hangs past D (as a failing gate: the merge is undone and the issue reworked) instead of holding the
+// slot; the default is documented in the help, and a negative value is a usage error.
+func TestRefineryGateTimeoutFlag(t *testing.T) {
+	dir := t.TempDir()
+	d := rfServe(t, dir, "gt-1")
+	rfBranch(t, dir, "slow", "a.txt", "slow\n")
+	pre := rfGit(t, dir, "rev-parse", "main")
+	if r := rfRun(dir, "worker", "--help"); !strings.Contains(r.out, "--gate-timeout value") || !strings.Contains(r.out, "(default: 30m0s)") {
+		t.Errorf("help does not show --gate-timeout with its default:\n%s", r.out)
+	}
+	if r := rfRun(dir, "worker", "--role", "refinery", "--name", "ref", "--gate-timeout", "-1s"); r.code != exitUsage || !strings.Contains(r.err, "--gate-timeout") {
+		t.Errorf("negative --gate-timeout: exit %d %q", r.code, r.err)
+	}
+	rfMust(t, dir, "merge", "submit", "gt-1", "slow")
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- newApp(io.Discard, io.Discard).RunContext(ctx, []string{"gtc", "--dir", dir, "worker", "--role", "refinery",
+			"--name", "ref", "--gate", "echo testing; sleep 30 & wait", "--gate-timeout", "300ms"})
+	}()
+	start := time.Now()
+	r := rfFinal(t, d, "MR-1")
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("refinery: %v", err)
+	}
+	if r.State != "failed" || !strings.Contains(r.Error, "timed out after 300ms") || time.Since(start) > 20*time.Second {
+		t.Errorf("hanging gate: %s after %v: %q", r.State, time.Since(start), r.Error)
+	}
+	if got := rfGit(t, dir, "rev-parse", "main"); got != pre {
+		t.Errorf("main moved to %s after a timed-out gate", got)
+	}
+}
