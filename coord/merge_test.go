@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -561,5 +562,18 @@ func TestMergeDisabledWithoutQueue(t *testing.T) {
 	}
 	if _, err := h.e.MergeList(""); coord.ErrorCode(err) != coord.EUnavailable {
 		t.Fatalf("list without a queue: %v", err)
+	}
+}
+
+// TestEngineRefusesParallelMergeSlots: an engine whose merge queue is configured with more than one
+// slot per target does not start (the refineries' merges would race), and says why.
+func TestEngineRefusesParallelMergeSlots(t *testing.T) {
+	cfg := coord.Config{MergeQueue: mergeq.Factory(mergeq.Config{MaxParallel: 2})}
+	_, err := coord.NewEngine(cfg, coord.NewFakeClock(mt0), &failPersister{}, nil, newMergeOut())
+	if coord.ErrorCode(err) != coord.EInvalid || !strings.Contains(err.Error(), "MaxParallel 2") {
+		t.Fatalf("NewEngine with MaxParallel 2: %v", err)
+	}
+	if _, err := coord.NewEngine(mergeCfg(), coord.NewFakeClock(mt0), &failPersister{}, nil, newMergeOut()); err != nil {
+		t.Fatalf("NewEngine with the default: %v", err)
 	}
 }

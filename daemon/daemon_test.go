@@ -19,6 +19,7 @@ import (
 
 	"github.com/gastown/gtc/beads"
 	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/coord/mergeq"
 	"github.com/gastown/gtc/rpc"
 )
 
@@ -681,4 +682,18 @@ func TestFinalExportImportsAnEditFirst(t *testing.T) {
 	if _, ok := lines["t-3"]; !ok {
 		t.Fatalf("the issue added outside gtc is gone: %v", lines)
 	}
+}
+
+// TestOpenRefusesParallelMergeSlots: Merge.MaxParallel above 1 is refused before the workspace is
+// touched, with the reason; the workspace can then be served with a valid configuration.
+func TestOpenRefusesParallelMergeSlots(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, ".beads"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), Config{Dir: dir, Socket: "-", Merge: mergeq.Config{MaxParallel: 3}})
+	if err == nil || !strings.Contains(err.Error(), "MaxParallel 3") || !strings.Contains(err.Error(), "one merge per target") {
+		t.Fatalf("Open with MaxParallel 3: %v", err)
+	}
+	startIn(t, dir, func(c *Config) { c.Merge.MaxParallel = 1 })
 }

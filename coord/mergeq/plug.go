@@ -12,14 +12,19 @@ type Plug struct{ Q *Queue }
 
 var _ coord.MergeQueue = Plug{}
 
-// Factory returns a coord.Config.MergeQueue function that builds an empty queue with cfg.
+// Factory returns a coord.Config.MergeQueue function that builds an empty queue with cfg; a cfg that
+// Validate refuses makes the engine refuse to start (Restore returns the error).
 func Factory(cfg Config) func() coord.MergeQueue {
 	return func() coord.MergeQueue { return Plug{Q: New(cfg)} }
 }
 
 // Restore loads saved requests; request ids continue after minSeq even if the requests holding
-// higher ids are no longer live.
+// higher ids are no longer live. It first refuses a configuration Validate refuses: the engine calls
+// it once as it starts, so that is where a bad configuration stops it.
 func (p Plug) Restore(reqs []coord.MergeRequest, priority func(issueID string) int, minSeq int64) error {
+	if err := p.Q.cfg.Validate(); err != nil {
+		return err
+	}
 	if err := p.Q.Restore(reqs, priority); err != nil {
 		return err
 	}
