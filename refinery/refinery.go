@@ -77,8 +77,10 @@ func lockDir(dir string) func() {
 // merge --no-ff onto req.Target with message "Merge <issue>: <worker>", run gate (sh -c, in repoDir)
 // and undo the merge if it fails, then push. A branch with no commits beyond the target is not merged
 // (Result.NoCommits): its tip is a commit of the target's first-parent line. One that a merge already
-// brought onto the target (a retry after a lost report) is reported merged again. The workspace must have no uncommitted changes to
-// tracked files; its local target branch is reset to the remote's. Merges of one directory are serialised.
+// brought onto the target (a retry after a lost report) is reported merged again. When ctx ends before
+// the push, the merge is undone (an error); a push once begun is not interrupted. The workspace must
+// have no uncommitted changes to tracked files; its local target branch is reset to the remote's.
+// Merges of one directory are serialised.
 func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate string) (Result, error) {
 	if req.Target == "" {
 		req.Target = "main"
@@ -184,8 +186,15 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 			return Result{GateOutput: out, GateFailed: true}, nil
 		}
 	}
+	if ctx.Err() != nil {
+		// Stopped (cancelled, or the refinery is shutting down) before the push: undo and say so.
+		g.undo(ctx, pre)
+		return Result{GateOutput: res.GateOutput}, fmt.Errorf("merge of %s stopped before the push: %w", req.IssueID, ctx.Err())
+	}
 	if hasRemote {
-		if _, err := g.run(ctx, "push", "--quiet", remote, "HEAD:refs/heads/"+req.Target); err != nil {
+		// A push once begun runs to its end (GitTimeout still bounds it): killed halfway, it would leave
+		// unknown whether the remote's target moved, while the workspace's was put back.
+		if _, err := g.run(context.WithoutCancel(ctx), "push", "--quiet", remote, "HEAD:refs/heads/"+req.Target); err != nil {
 			g.undo(ctx, pre)
 			return Result{GateOutput: res.GateOutput}, fmt.Errorf("push %s to %s: %w", req.Target, remote, err)
 		}

@@ -437,3 +437,48 @@ func TestGateTimeoutDefault(t *testing.T) {
 		t.Fatalf("unbounded gate: %+v %v", res, err)
 	}
 }
+
+// TestPushNotInterrupted: a merge stopped (its context cancelled, as merge.cancel does) while its push
+// runs lets the push finish and reports the merge landed, so the workspace and the remote agree; old
+// code killed the push and undid the workspace's merge with the remote's fate unknown.
+func TestPushNotInterrupted(t *testing.T) {
+	bare, seed := newRemote(t)
+	git(t, seed, "checkout", "-q", "-b", "f1", "main")
+	tip := commit(t, seed, "f1", map[string]string{"f1.txt": "1\n"})
+	git(t, seed, "push", "-q", "origin", "f1")
+	ws := filepath.Join(t.TempDir(), "ws")
+	git(t, filepath.Dir(ws), "clone", "-q", bare, ws)
+	marker := filepath.Join(t.TempDir(), "pushing")
+	hook := filepath.Join(bare, "hooks", "pre-receive")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\ntouch "+marker+"\nsleep 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for {
+			if _, err := os.Stat(marker); err == nil {
+				cancel()
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	res, err := Merge(ctx, ws, Request{Branch: "f1", IssueID: "gt-1", Worker: "w"}, "")
+	if ctx.Err() == nil {
+		t.Fatal("the context was not cancelled during the push")
+	}
+	if err != nil || !res.Merged {
+		t.Fatalf("merge cancelled during its push: %+v %v", res, err)
+	}
+	if remote := git(t, bare, "rev-parse", "main"); remote != res.MergeCommit || git(t, ws, "rev-parse", "HEAD") != remote {
+		t.Fatalf("remote main %s, workspace %s, merge commit %s", remote, git(t, ws, "rev-parse", "HEAD"), res.MergeCommit)
+	}
+	if parents := git(t, bare, "log", "-1", "--format=%P", "main"); !strings.HasSuffix(parents, " "+tip) {
+		t.Fatalf("remote main's parents %q do not include %s", parents, tip)
+	}
+}
