@@ -71,8 +71,12 @@ type refineryLoop struct {
 	o    refineryOptions
 	jobs chan coord.MergeRequest
 
-	mu sync.Mutex
-	cl *rpc.Client
+	mu        sync.Mutex
+	cl        *rpc.Client
+	queued    map[string]int64    // merges waiting in jobs: id → epoch
+	cur       *coord.MergeRequest // the merge running, if any
+	stopCur   context.CancelFunc  // stops cur's merge (its gate is killed, the merge undone)
+	cancelled map[string]int64    // merges the coordinator cancelled while queued or running: id → epoch
 }
 
 func runRefineryLoop(ctx context.Context, o refineryOptions) error {
@@ -85,7 +89,7 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = 10 * time.Second
 	}
-	r := &refineryLoop{o: o, jobs: make(chan coord.MergeRequest, 64)}
+	r := &refineryLoop{o: o, jobs: make(chan coord.MergeRequest, 64), queued: map[string]int64{}, cancelled: map[string]int64{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.mergeLoop(ctx) }()
@@ -95,13 +99,17 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 		cl, hr, err := connect(ctx, o.Target, rpc.HelloParams{Name: o.Name, Role: coord.RoleRefinery, Capacity: 1},
 			func(cl *rpc.Client) {
 				cl.OnMerge(func(_ context.Context, m coord.MergeRequest) bool {
+					r.mu.Lock()
+					defer r.mu.Unlock()
 					select {
 					case r.jobs <- m:
+						r.queued[m.ID] = m.Epoch
 						return true
 					default:
 						return false // full: the slot expires and is pushed again
 					}
 				})
+				cl.OnCancel(r.cancel)
 			})
 		if err != nil {
 			if first || ctx.Err() != nil {
@@ -155,7 +163,26 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 func (r *refineryLoop) setClient(cl *rpc.Client) { r.mu.Lock(); r.cl = cl; r.mu.Unlock() }
 func (r *refineryLoop) client() *rpc.Client      { r.mu.Lock(); defer r.mu.Unlock(); return r.cl }
 
-// mergeLoop lands pushed merges one at a time and reports them.
+// cancel takes the coordinator's cancel notification for a merge slot (merge.cancel): a queued merge
+// is skipped, a running one stopped (gate killed, merge undone) unless its push has begun.
+func (r *refineryLoop) cancel(p rpc.CancelParams) {
+	if p.MergeID == "" {
+		return // a lease cancel: a refinery holds none
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	running := r.cur != nil && r.cur.ID == p.MergeID && r.cur.Epoch == p.Epoch
+	if ep, queued := r.queued[p.MergeID]; !running && !(queued && ep == p.Epoch) {
+		return // finished already (its report is refused) or never taken
+	}
+	r.cancelled[p.MergeID] = p.Epoch
+	if running {
+		r.stopCur()
+	}
+}
+
+// mergeLoop lands pushed merges one at a time and reports them; a merge cancelled by the coordinator
+// is skipped, or stopped and not reported.
 func (r *refineryLoop) mergeLoop(ctx context.Context) {
 	for {
 		var m coord.MergeRequest
@@ -164,9 +191,40 @@ func (r *refineryLoop) mergeLoop(ctx context.Context) {
 			return
 		case m = <-r.jobs:
 		}
-		p := r.merge(ctx, m)
+		jctx, stopJob := context.WithCancel(ctx)
+		r.mu.Lock()
+		delete(r.queued, m.ID)
+		ep, skip := r.cancelled[m.ID]
+		skip = skip && ep == m.Epoch
+		if skip {
+			delete(r.cancelled, m.ID)
+		} else {
+			r.cur, r.stopCur = &m, stopJob
+		}
+		r.mu.Unlock()
+		if skip {
+			stopJob()
+			fmt.Fprintf(r.o.Out, "%s %s: cancelled before it started\n", m.ID, m.IssueID)
+			continue
+		}
+		p := r.merge(jctx, m)
+		r.mu.Lock()
+		ep, cancelled := r.cancelled[m.ID]
+		cancelled = cancelled && ep == m.Epoch
+		delete(r.cancelled, m.ID)
+		r.cur, r.stopCur = nil, nil
+		r.mu.Unlock()
+		stopJob()
 		if ctx.Err() != nil {
 			return
+		}
+		if cancelled && !p.Merged {
+			fmt.Fprintf(r.o.Out, "%s %s: cancelled; the merge was stopped and undone\n", m.ID, m.IssueID)
+			continue
+		}
+		if cancelled {
+			// It landed (the push had begun) before the cancel: the report is refused, the queue keeps it cancelled.
+			fmt.Fprintf(r.o.Out, "%s %s: cancelled after it landed as %s; the queue keeps it cancelled\n", m.ID, m.IssueID, p.MergeCommit)
 		}
 		r.report(ctx, p)
 	}
@@ -179,6 +237,8 @@ func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) rpc.Merg
 	res, err := rf.Merge(ctx, r.o.Repo, refinery.Request{Branch: m.Branch, Target: m.Target, Commit: m.Commit,
 		IssueID: m.IssueID, Worker: m.Worker}, r.o.Gate)
 	switch {
+	case err != nil && ctx.Err() != nil:
+		p.Reason = oneLine(err) // stopped (cancelled or shutting down): not reported
 	case err != nil:
 		p.Reason = oneLine(err) // retried by the queue
 		fmt.Fprintf(r.o.Out, "%s %s: error: %s\n", m.ID, m.IssueID, p.Reason)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/gastown/gtc/beads"
 	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/daemon"
+	"github.com/gastown/gtc/rpc"
 )
 
 // rfGit runs git in dir and returns its trimmed stdout.
@@ -342,14 +344,16 @@ func rfServe(t *testing.T, dir string, ids ...string) *daemon.Daemon {
 	return d
 }
 
-// rfRefinery runs the reference refinery loop against d, merging in dir with gate, until the test ends.
-func rfRefinery(t *testing.T, d *daemon.Daemon, dir, gate string) {
+// rfRefinery runs the reference refinery loop against d, merging in dir with gate, until the test
+// ends; it returns what the refinery prints.
+func rfRefinery(t *testing.T, d *daemon.Daemon, dir, gate string) *lockedBuffer {
 	t.Helper()
+	out := &lockedBuffer{}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- runRefineryLoop(ctx, refineryOptions{Target: dialTarget{Network: "unix", Addr: d.SocketPath()},
-			Name: "ref", Repo: dir, Gate: gate, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			Name: "ref", Repo: dir, Gate: gate, Out: out, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	}()
 	t.Cleanup(func() {
 		stop()
@@ -357,6 +361,7 @@ func rfRefinery(t *testing.T, d *daemon.Daemon, dir, gate string) {
 			t.Errorf("refinery: %v", err)
 		}
 	})
+	return out
 }
 
 // rfFinal waits until merge request id is finished (merged, failed or cancelled) and returns it.
@@ -430,5 +435,79 @@ func TestRefineryGateTimeoutFlag(t *testing.T) {
 	}
 	if got := rfGit(t, dir, "rev-parse", "main"); got != pre {
 		t.Errorf("main moved to %s after a timed-out gate", got)
+	}
+}
+
+// TestMergeCancelCommand: `gtc merge cancel` withdraws a pending request by --issue, and a merging one
+// by id: the refinery is told, kills the gate that would have run for 30 s, undoes the merge and does
+// not report it, and takes the next request at once. Misuse is a usage error, a request already
+// finished or an issue without one is refused.
+func TestMergeCancelCommand(t *testing.T) {
+	dir := t.TempDir()
+	d := rfServe(t, dir, "gt-1", "gt-2", "gt-3")
+	rfBranch(t, dir, "f1", "a.txt", "one\n")
+	rfWrite(t, dir, "b.txt", "b\n")
+	rfGit(t, dir, "add", "b.txt")
+	rfGit(t, dir, "commit", "-q", "-m", "b")
+	rfBranch(t, dir, "f2", "b.txt", "two\n")
+	rfBranch(t, dir, "f3", "b.txt", "three\n")
+	marks := t.TempDir()
+	gate := `touch ` + marks + `/$GTC_ISSUE; if [ "$GTC_ISSUE" = gt-1 ]; then sleep 30 & wait; fi`
+	for _, a := range [][]string{{"gt-1", "f1"}, {"gt-2", "f2"}, {"gt-3", "f3"}} {
+		rfMust(t, dir, "merge", "submit", a[0], a[1], "--file", "x-"+a[0])
+	}
+	// Before any refinery: MR-3 is pending; cancel it by issue.
+	if out := rfMust(t, dir, "merge", "cancel", "--issue", "gt-3", "--reason", "superseded"); out != "cancelled MR-3 (gt-3): removed from the queue\n" {
+		t.Errorf("cancel by issue: %q", out)
+	}
+	if r, _ := d.Engine().MergeGet("MR-3"); r.State != "cancelled" || r.Error != "superseded" {
+		t.Errorf("MR-3 after cancel: %+v", r)
+	}
+	out := rfRefinery(t, d, dir, gate)
+	deadline := time.Now().Add(20 * time.Second)
+	for _, err := os.Stat(filepath.Join(marks, "gt-1")); err != nil; _, err = os.Stat(filepath.Join(marks, "gt-1")) {
+		if time.Now().After(deadline) {
+			t.Fatal("the gate of gt-1 did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	var res rpc.MergeCancelResult
+	if err := json.Unmarshal([]byte(rfMust(t, dir, "merge", "cancel", "MR-1", "--reason", "wrong branch", "--json")), &res); err != nil ||
+		res.Request.ID != "MR-1" || res.Request.State != "cancelled" || res.Request.Refinery != "ref" || res.Request.Error != "wrong branch" {
+		t.Fatalf("cancel MR-1 --json: %+v %v", res, err)
+	}
+	if r := rfFinal(t, d, "MR-2"); r.State != "merged" || time.Since(start) > 20*time.Second {
+		t.Fatalf("MR-2 after MR-1 was cancelled: %s after %v (%s)", r.State, time.Since(start), r.Error)
+	}
+	if r, _ := d.Engine().MergeGet("MR-1"); r.State != "cancelled" || r.Error != "wrong branch" {
+		t.Errorf("MR-1 after the refinery stopped: %+v", r)
+	}
+	if !strings.Contains(out.String(), "MR-1 gt-1: cancelled; the merge was stopped and undone") {
+		t.Errorf("refinery output:\n%s", out)
+	}
+	for f, want := range map[string]string{"a.txt": "a\n", "b.txt": "two\n"} {
+		if b, err := os.ReadFile(filepath.Join(dir, f)); err != nil || string(b) != want {
+			t.Errorf("%s = %q (%v), want %q: only f2 landed", f, b, err, want)
+		}
+	}
+	if st := rfGit(t, dir, "status", "--porcelain", "--untracked-files=no"); st != "" {
+		t.Errorf("work tree left dirty: %q", st)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		frag string
+	}{
+		{[]string{"merge", "cancel", "MR-1"}, exitRefused, "already cancelled"},
+		{[]string{"merge", "cancel", "--issue", "gt-2"}, exitRefused, "no pending or merging merge request"},
+		{[]string{"merge", "cancel", "MR-99"}, exitRefused, "not_found"},
+		{[]string{"merge", "cancel"}, exitUsage, "needs MR_ID or --issue"},
+		{[]string{"merge", "cancel", "MR-2", "--issue", "gt-2"}, exitUsage, "not both"},
+		{[]string{"merge", "cancel", "MR-1", "MR-2"}, exitUsage, "at most 1 argument"},
+	} {
+		if r := rfRun(dir, tc.args...); r.code != tc.code || !strings.Contains(r.err, tc.frag) {
+			t.Errorf("gtc %s: exit %d %q, want %d with %q", strings.Join(tc.args, " "), r.code, r.err, tc.code, tc.frag)
+		}
 	}
 }

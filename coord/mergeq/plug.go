@@ -86,6 +86,15 @@ func (p Plug) Cancel(now time.Time, id, reason string) (coord.MergeRequest, []co
 	return p.Q.Cancel(now, id, reason)
 }
 
+// ByIssue returns the live (pending or merging) request of an issue.
+func (p Plug) ByIssue(issueID string) (coord.MergeRequest, bool) {
+	id, ok := p.Q.byIssue[issueID]
+	if !ok {
+		return coord.MergeRequest{}, false
+	}
+	return cloneReq(p.Q.live[id].req), true
+}
+
 // Decided returns what the newest finished request of an issue meant for it, when none is live.
 func (p Plug) Decided(issueID string) (coord.MergeDecision, bool) {
 	d, ok := p.Q.Decided(issueID)
