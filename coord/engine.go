@@ -18,6 +18,9 @@ type Outbox interface {
 	Publish(ev Event)
 	// PushMerge hands a merge slot (the request with its epoch) to a refinery's session.
 	PushMerge(worker string, session uint64, m MergeRequest)
+	// CancelMerge tells a refinery's session that the request it was pushed (m.ID at m.Epoch) was
+	// cancelled (reason in m.Error): it should stop merging it.
+	CancelMerge(worker string, session uint64, m MergeRequest)
 }
 
 // Engine runs the scheduler core on one goroutine (Run). Every mutating call returns after its
@@ -441,6 +444,8 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 			e.out.Cancel(x.Worker, x.Session, x.LeaseID, x.Epoch, x.IssueID, x.Reason)
 		case mergePush:
 			e.out.PushMerge(x.Worker, x.Session, x.Req)
+		case mergeCancelNote:
+			e.out.CancelMerge(x.Worker, x.Session, x.Req)
 		case outcomeEffect:
 			if e.core.hw != nil {
 				e.core.hw.Record(x.at, x.outcome)

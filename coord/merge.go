@@ -45,6 +45,13 @@ type MergeResult struct {
 	MergeCommit string
 }
 
+// MergeCancel names the merge request an operator withdraws: by its id or by its issue, exactly one.
+type MergeCancel struct {
+	ID      string // the request's id (MR-n)
+	IssueID string // or the issue whose pending or merging request it is
+	Reason  string // kept as the request's error and in its event; empty: "cancelled"
+}
+
 // MergeDecision is what one merge queue step means for the request's issue.
 type MergeDecision struct {
 	Request     MergeRequest
@@ -76,6 +83,8 @@ type MergeQueue interface {
 	Abandon(now time.Time, refinery string) ([]MergeDecision, []Change)
 	// Cancel withdraws a live request.
 	Cancel(now time.Time, id, reason string) (MergeRequest, []Change, error)
+	// ByIssue returns the live (pending or merging) request of an issue.
+	ByIssue(issueID string) (MergeRequest, bool)
 	// NextDeadline is the earliest slot deadline.
 	NextDeadline() (time.Time, bool)
 	// List returns the live requests of target ("" = all): merging first, then pending in start order.
@@ -99,6 +108,15 @@ type mergePush struct {
 }
 
 func (mergePush) isEffect() {}
+
+// mergeCancelNote tells the refinery session holding the slot of a cancelled request to stop merging it.
+type mergeCancelNote struct {
+	Worker  string
+	Session uint64
+	Req     MergeRequest // the cancelled request, with the epoch of the slot it held
+}
+
+func (mergeCancelNote) isEffect() {}
 
 // metaMergeSeq keeps the merge request id sequence across restarts (finished requests are not reloaded).
 const metaMergeSeq = "merge_seq"
@@ -230,18 +248,39 @@ func (c *core) mergeReport(now time.Time, refinery, id string, epoch int64, r Me
 	return d.Request, nil
 }
 
-// mergeCancel withdraws a live request (operator).
-func (c *core) mergeCancel(now time.Time, id, reason string) (MergeRequest, error) {
+// mergeCancel withdraws a live request (operator), named by id or by issue. A merging one frees its
+// slot at once, and the refinery holding it, when connected, is told to stop (Outbox.CancelMerge); a
+// report it sends anyway is refused (EConflict), as the request is no longer merging.
+func (c *core) mergeCancel(now time.Time, mc MergeCancel) (MergeRequest, error) {
 	c.advance(now)
 	mq, err := c.mergeQueue()
 	if err != nil {
 		return MergeRequest{}, err
 	}
-	r, ch, err := mq.Cancel(now, id, reason)
+	id := mc.ID
+	switch {
+	case id != "" && mc.IssueID != "":
+		return MergeRequest{}, Errorf(EInvalid, "merge cancel: give the request id or the issue id, not both")
+	case id == "" && mc.IssueID == "":
+		return MergeRequest{}, Errorf(EInvalid, "merge cancel: the request id or the issue id is required")
+	case id == "":
+		r, ok := mq.ByIssue(mc.IssueID)
+		if !ok {
+			return MergeRequest{}, Errorf(ENotFound, "issue %s has no pending or merging merge request", mc.IssueID)
+		}
+		id = r.ID
+	}
+	prev, _ := mq.Get(id)
+	r, ch, err := mq.Cancel(now, id, mc.Reason)
 	if err != nil {
 		return MergeRequest{}, err
 	}
 	c.applyMerge(ch)
+	if prev.State == "merging" {
+		if w := c.workers[prev.Refinery]; w != nil && w.connected {
+			c.effect(mergeCancelNote{Worker: w.row.Name, Session: w.session, Req: r})
+		}
+	}
 	return r, nil
 }
 
@@ -416,11 +455,13 @@ func (e *Engine) MergeReport(ctx context.Context, refinery, id string, epoch int
 	return req, nil
 }
 
-// MergeCancel withdraws a pending or merging request.
-func (e *Engine) MergeCancel(ctx context.Context, id, reason string) (MergeRequest, error) {
+// MergeCancel withdraws a pending or merging request, named by id or by issue; it returns after the
+// cancellation is committed. A merging request's slot is freed at once and the refinery holding it is
+// told to stop (Outbox.CancelMerge); its later report is refused (EConflict).
+func (e *Engine) MergeCancel(ctx context.Context, mc MergeCancel) (MergeRequest, error) {
 	var req MergeRequest
 	err := e.do(ctx, func(c *core, now time.Time) (err error) {
-		req, err = c.mergeCancel(now, id, reason)
+		req, err = c.mergeCancel(now, mc)
 		return err
 	}, nil)
 	if err != nil {

@@ -1,6 +1,9 @@
 package coord
 
-// PushMerge lets the internal test outboxes satisfy Outbox; merge pushes are tested in merge_test.go.
-func (o *recOutbox) PushMerge(string, uint64, MergeRequest) {}
+// PushMerge and CancelMerge let the internal test outboxes satisfy Outbox; merge pushes and cancels
+// are tested in merge_test.go.
+func (o *recOutbox) PushMerge(string, uint64, MergeRequest)   {}
+func (o *recOutbox) CancelMerge(string, uint64, MergeRequest) {}
 
-func (chanOutbox) PushMerge(string, uint64, MergeRequest) {}
+func (chanOutbox) PushMerge(string, uint64, MergeRequest)   {}
+func (chanOutbox) CancelMerge(string, uint64, MergeRequest) {}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,10 +20,11 @@ import (
 
 var mt0 = time.Date(2026, 7, 1, 9, 0, 0, 0, time.UTC)
 
-// mergeOut records merge pushes and lease pushes.
+// mergeOut records merge pushes, merge cancels and lease pushes.
 type mergeOut struct {
-	merges chan mergePushed
-	pushes chan coord.Assignment
+	merges  chan mergePushed
+	cancels chan mergePushed
+	pushes  chan coord.Assignment
 }
 
 type mergePushed struct {
@@ -31,12 +33,15 @@ type mergePushed struct {
 }
 
 func newMergeOut() *mergeOut {
-	return &mergeOut{merges: make(chan mergePushed, 4096), pushes: make(chan coord.Assignment, 4096)}
+	return &mergeOut{merges: make(chan mergePushed, 4096), cancels: make(chan mergePushed, 64), pushes: make(chan coord.Assignment, 4096)}
 }
 func (o *mergeOut) Push(_ string, _ uint64, a coord.Assignment)          { o.pushes <- a }
 func (o *mergeOut) Cancel(string, uint64, string, int64, string, string) {}
 func (o *mergeOut) Publish(coord.Event)                                  {}
 func (o *mergeOut) PushMerge(w string, _ uint64, m coord.MergeRequest)   { o.merges <- mergePushed{w, m} }
+func (o *mergeOut) CancelMerge(w string, _ uint64, m coord.MergeRequest) {
+	o.cancels <- mergePushed{w, m}
+}
 
 // failPersister passes commits to an inner Persister unless failing is set.
 type failPersister struct {
@@ -561,5 +566,114 @@ func TestMergeDisabledWithoutQueue(t *testing.T) {
 	}
 	if _, err := h.e.MergeList(""); coord.ErrorCode(err) != coord.EUnavailable {
 		t.Fatalf("list without a queue: %v", err)
+	}
+}
+
+// TestEngineRefusesParallelMergeSlots: an engine whose merge queue is configured with more than one
+// slot per target does not start (the refineries' merges would race), and says why.
+func TestEngineRefusesParallelMergeSlots(t *testing.T) {
+	cfg := coord.Config{MergeQueue: mergeq.Factory(mergeq.Config{MaxParallel: 2})}
+	_, err := coord.NewEngine(cfg, coord.NewFakeClock(mt0), &failPersister{}, nil, newMergeOut())
+	if coord.ErrorCode(err) != coord.EInvalid || !strings.Contains(err.Error(), "MaxParallel 2") {
+		t.Fatalf("NewEngine with MaxParallel 2: %v", err)
+	}
+	if _, err := coord.NewEngine(mergeCfg(), coord.NewFakeClock(mt0), &failPersister{}, nil, newMergeOut()); err != nil {
+		t.Fatalf("NewEngine with the default: %v", err)
+	}
+}
+
+// TestMergeCancel: an operator withdraws a pending request (by issue) and a merging one (by id). The
+// cancellation is in SQLite when the call returns; the merging one's slot goes to the next request at
+// once, its refinery is told to stop (CancelMerge with the slot's epoch) and its late report is
+// refused; the issue is left as it was; a new request for the issue may be submitted; a restart does
+// not bring cancelled requests back.
+func TestMergeCancel(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gtc.db")
+	db := openStore(t, path)
+	h := runMerge(t, mergeCfg(), db, nil, mt0)
+	h.put(task("gt-1", 2), task("gt-2", 2), task("gt-3", 2), task("gt-9", 2))
+	h.hello("w", "client", 1)
+	h.hello("r1", coord.RoleRefinery, 2)
+	h.submit("w", "gt-1")
+	m1 := h.nextMerge()
+	h.submit("w", "gt-2")
+	h.submit("w", "gt-3")
+	h.noMerge() // one slot per target: MR-2 and MR-3 wait
+
+	durable := func(issue string) coord.MergeRequest {
+		t.Helper()
+		rs, err := db.MergeRequests(context.Background(), store.MergeFilter{IssueID: issue})
+		if err != nil || len(rs) == 0 {
+			t.Fatalf("merge requests of %s in SQLite: %v %v", issue, rs, err)
+		}
+		return rs[len(rs)-1]
+	}
+
+	// A pending request, by issue: nothing is sent to any refinery.
+	r, err := h.e.MergeCancel(h.ctx, coord.MergeCancel{IssueID: "gt-3", Reason: "superseded"})
+	if err != nil || r.ID != "MR-3" || r.State != "cancelled" || r.Error != "superseded" {
+		t.Fatalf("cancel MR-3 by issue: %+v %v", r, err)
+	}
+	if d := durable("gt-3"); d.State != "cancelled" || d.Error != "superseded" {
+		t.Fatalf("MR-3 in SQLite after the reply: %+v", d)
+	}
+	// The merging request, by id: its refinery is told, its slot goes to MR-2.
+	r, err = h.e.MergeCancel(h.ctx, coord.MergeCancel{ID: m1.req.ID, Reason: "wrong branch"})
+	if err != nil || r.State != "cancelled" || r.Epoch != m1.req.Epoch {
+		t.Fatalf("cancel merging MR-1: %+v %v", r, err)
+	}
+	if d := durable("gt-1"); d.State != "cancelled" || d.Deadline != nil {
+		t.Fatalf("MR-1 in SQLite after the reply: %+v", d)
+	}
+	select {
+	case c := <-h.out.cancels:
+		if c.worker != "r1" || c.req.ID != "MR-1" || c.req.Epoch != m1.req.Epoch || c.req.Error != "wrong branch" {
+			t.Fatalf("cancel sent %+v", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the refinery holding MR-1 was not told")
+	}
+	if len(h.out.cancels) != 0 {
+		t.Fatalf("extra cancels: %d", len(h.out.cancels))
+	}
+	if m := h.nextMerge(); m.req.ID != "MR-2" || m.worker != "r1" {
+		t.Fatalf("after the cancel the slot went to %+v", m)
+	}
+	if _, err := h.e.MergeReport(h.ctx, "r1", "MR-1", m1.req.Epoch, coord.MergeResult{Merged: true}); coord.ErrorCode(err) != coord.EConflict {
+		t.Fatalf("report of a cancelled merge: %v", err)
+	}
+	if is, _, err := db.GetIssue(context.Background(), "gt-1"); err != nil || is.Status != "open" || len(is.Labels) != 0 {
+		t.Fatalf("gt-1 after its merge was cancelled: %s %v %v", is.Status, is.Labels, err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		mc   coord.MergeCancel
+		code coord.Code
+	}{
+		{"neither id nor issue", coord.MergeCancel{}, coord.EInvalid},
+		{"both id and issue", coord.MergeCancel{ID: "MR-2", IssueID: "gt-2"}, coord.EInvalid},
+		{"unknown id", coord.MergeCancel{ID: "MR-99"}, coord.ENotFound},
+		{"issue without a request", coord.MergeCancel{IssueID: "gt-9"}, coord.ENotFound},
+		{"unknown issue", coord.MergeCancel{IssueID: "gt-404"}, coord.ENotFound},
+		{"issue whose request was cancelled", coord.MergeCancel{IssueID: "gt-3"}, coord.ENotFound},
+		{"already cancelled", coord.MergeCancel{ID: "MR-1"}, coord.EConflict},
+	} {
+		if _, err := h.e.MergeCancel(h.ctx, tc.mc); coord.ErrorCode(err) != tc.code {
+			t.Errorf("%s: %v, want %s", tc.name, err, tc.code)
+		}
+	}
+	if r := h.submit("w", "gt-3"); r.Request.ID != "MR-4" || r.Request.State != "pending" {
+		t.Fatalf("resubmit after a cancel: %+v", r.Request)
+	}
+
+	snap, err := db.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := runMerge(t, mergeCfg(), db, snap, mt0.Add(time.Minute))
+	live, err := h2.e.MergeList("")
+	if err != nil || len(live) != 2 || live[0].ID != "MR-2" || live[1].ID != "MR-4" {
+		t.Fatalf("live after a restart: %+v %v", live, err)
 	}
 }

@@ -35,6 +35,18 @@ func (b *backend) MergeReport(ctx context.Context, s *rpc.Session, p rpc.MergeRe
 	return &rpc.MergeReportResult{Request: r}, nil
 }
 
+func (b *backend) MergeCancel(ctx context.Context, _ *rpc.Session, p rpc.MergeCancelParams) (*rpc.MergeCancelResult, error) {
+	reason := p.Reason
+	if reason == "" {
+		reason = "cancelled by operator"
+	}
+	r, err := b.d.engine.MergeCancel(ctx, coord.MergeCancel{ID: p.ID, IssueID: p.IssueID, Reason: reason})
+	if err != nil {
+		return nil, err
+	}
+	return &rpc.MergeCancelResult{Request: r}, nil
+}
+
 func (b *backend) ConvoyCreate(ctx context.Context, _ *rpc.Session, p rpc.ConvoyCreateParams) (*rpc.ConvoyResult, error) {
 	is := b.d.issues
 	is.mu.Lock()
@@ -83,6 +95,15 @@ func (b *backend) LeaseCancel(ctx context.Context, _ *rpc.Session, p rpc.LeaseCa
 		return nil, err
 	}
 	return &rpc.LeaseCancelResult{LeaseID: p.LeaseID, Cancelled: true}, nil
+}
+
+// CancelMerge implements coord.Outbox: a cancel notification naming the merge, straight to the
+// transport like the merge pushes it follows.
+func (o *outbox) CancelMerge(worker string, session uint64, m coord.MergeRequest) {
+	p := rpc.CancelParams{MergeID: m.ID, Epoch: m.Epoch, IssueID: m.IssueID, Reason: m.Error}
+	if err := o.d.server.Cancel(worker, session, p); err != nil {
+		o.d.log.Debug("merge cancel not delivered; the refinery's report will be refused", "refinery", worker, "merge", m.ID, "err", err)
+	}
 }
 
 // PushMerge implements coord.Outbox: the frame is small, so it goes straight to the transport.

@@ -33,6 +33,7 @@ func (o chanOutbox) Push(w string, _ uint64, a coord.Assignment)        { o.ch[w
 func (chanOutbox) Cancel(string, uint64, string, int64, string, string) {}
 func (chanOutbox) Publish(coord.Event)                                  {}
 func (chanOutbox) PushMerge(string, uint64, coord.MergeRequest)         {}
+func (chanOutbox) CancelMerge(string, uint64, coord.MergeRequest)       {}
 
 // seedStore creates a store holding n open issues.
 // commitCounter counts commits and the changes they carried.

@@ -56,6 +56,7 @@ type Config struct {
 	// Coord tunes the scheduler (ack timeout, heartbeat timeout, grace, attempts, ...); see coord.Config.
 	Coord coord.Config
 	// Merge tunes the merge queue (slot lease timeout, attempts, default target); used unless Coord.MergeQueue is set.
+	// Open refuses a MaxParallel above 1 (mergeq.Config.Validate: parallel merges of one target race).
 	Merge mergeq.Config
 	// Clock drives the scheduler. Defaults to the real clock.
 	Clock coord.Clock

@@ -50,6 +50,9 @@ type Daemon struct {
 // Open prepares a coordinator: it takes the workspace lock, opens the store and rebuilds the scheduler
 // from it. Nothing is served until Run.
 func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
+	if err := cfg.Merge.Validate(); err != nil {
+		return nil, fmt.Errorf("merge queue configuration: %w", err)
+	}
 	cfg = cfg.withDefaults()
 	bd := cfg.BeadsDir()
 	if st, serr := os.Stat(bd); serr != nil || !st.IsDir() {

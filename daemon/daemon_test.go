@@ -19,7 +19,9 @@ import (
 
 	"github.com/gastown/gtc/beads"
 	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/coord/mergeq"
 	"github.com/gastown/gtc/rpc"
+	"github.com/gastown/gtc/store"
 )
 
 // line is one classic bd record for the tests' workspaces.
@@ -680,5 +682,100 @@ func TestFinalExportImportsAnEditFirst(t *testing.T) {
 	}
 	if _, ok := lines["t-3"]; !ok {
 		t.Fatalf("the issue added outside gtc is gone: %v", lines)
+	}
+}
+
+// TestOpenRefusesParallelMergeSlots: Merge.MaxParallel above 1 is refused before the workspace is
+// touched, with the reason; the workspace can then be served with a valid configuration.
+func TestOpenRefusesParallelMergeSlots(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, ".beads"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), Config{Dir: dir, Socket: "-", Merge: mergeq.Config{MaxParallel: 3}})
+	if err == nil || !strings.Contains(err.Error(), "MaxParallel 3") || !strings.Contains(err.Error(), "one merge per target") {
+		t.Fatalf("Open with MaxParallel 3: %v", err)
+	}
+	startIn(t, dir, func(c *Config) { c.Merge.MaxParallel = 1 })
+}
+
+// TestMergeCancelOverTheWire: merge.cancel through a live coordinator: a pending request cancelled by
+// issue id is gone without a word to the refinery; the merging one, cancelled by id, reaches its
+// refinery as a cancel notification naming merge_id and the slot's epoch, and the refinery's later
+// merge.report is refused as a conflict. Both are cancelled in SQLite when the calls return.
+func TestMergeCancelOverTheWire(t *testing.T) {
+	h := start(t, []string{line("gt-1", "one", 2), line("gt-2", "two", 2)}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dial := func() *rpc.Client {
+		c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h.d.SocketPath()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	ref := dial()
+	merges := make(chan coord.MergeRequest, 4)
+	cancels := make(chan rpc.CancelParams, 4)
+	ref.OnMerge(func(_ context.Context, m coord.MergeRequest) bool { merges <- m; return true })
+	ref.OnCancel(func(p rpc.CancelParams) { cancels <- p })
+	if _, err := ref.Hello(ctx, rpc.HelloParams{Name: "ref", Role: coord.RoleRefinery, Capacity: 1, Protocol: 1}); err != nil {
+		t.Fatal(err)
+	}
+	op := dial()
+	if _, err := op.Hello(ctx, rpc.HelloParams{Name: "op", Role: "client", Protocol: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"gt-1", "gt-2"} {
+		if _, err := op.MergeSubmit(ctx, rpc.MergeSubmitParams{IssueID: id, Branch: "b/" + id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var m coord.MergeRequest
+	select {
+	case m = <-merges:
+	case <-ctx.Done():
+		t.Fatal("no merge push")
+	}
+	stored := func(issue string) coord.MergeRequest {
+		t.Helper()
+		rs, err := h.d.Store().MergeRequests(ctx, store.MergeFilter{IssueID: issue})
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("merge requests of %s: %+v %v", issue, rs, err)
+		}
+		return rs[0]
+	}
+
+	r, err := op.MergeCancel(ctx, rpc.MergeCancelParams{IssueID: "gt-2"})
+	if err != nil || r.Request.ID != "MR-2" || r.Request.State != "cancelled" || r.Request.Error != "cancelled by operator" {
+		t.Fatalf("cancel by issue: %+v %v", r, err)
+	}
+	if s := stored("gt-2"); s.State != "cancelled" {
+		t.Fatalf("MR-2 in SQLite: %+v", s)
+	}
+	r, err = op.MergeCancel(ctx, rpc.MergeCancelParams{ID: m.ID, Reason: "wrong branch"})
+	if err != nil || r.Request.State != "cancelled" {
+		t.Fatalf("cancel by id: %+v %v", r, err)
+	}
+	if s := stored("gt-1"); s.State != "cancelled" || s.Error != "wrong branch" {
+		t.Fatalf("MR-1 in SQLite: %+v", s)
+	}
+	select {
+	case p := <-cancels:
+		if p != (rpc.CancelParams{MergeID: m.ID, Epoch: m.Epoch, IssueID: "gt-1", Reason: "wrong branch"}) {
+			t.Fatalf("cancel notification %+v for slot %s@%d", p, m.ID, m.Epoch)
+		}
+	case <-ctx.Done():
+		t.Fatal("the refinery was not told")
+	}
+	if len(cancels) != 0 {
+		t.Fatalf("%d extra cancel notifications (the pending MR-2 needs none)", len(cancels))
+	}
+	if _, err := ref.MergeReport(ctx, rpc.MergeReportParams{ID: m.ID, Epoch: m.Epoch, Merged: true}); coord.ErrorCode(err) != coord.EConflict {
+		t.Fatalf("report of the cancelled merge: %v", err)
+	}
+	if _, err := op.MergeCancel(ctx, rpc.MergeCancelParams{IssueID: "gt-1"}); coord.ErrorCode(err) != coord.ENotFound {
+		t.Fatalf("second cancel by issue: %v", err)
 	}
 }

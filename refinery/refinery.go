@@ -30,17 +30,22 @@ type Result struct {
 	Conflicts   []string // files git could not merge cleanly, when the check found conflicts
 	GateOutput  string   // tail of the gate's combined output
 	GateFailed  bool     // the gate exited non-zero; the merge was undone
+	NoCommits   bool     // the branch (or commit) has no commits beyond the target: there is nothing to merge
 	MergeCommit string   // the target's new tip when Merged
 }
 
 // Refinery holds the settings of Merge; the zero value uses the defaults named in each field.
 type Refinery struct {
 	Remote      string        // remote to fetch from and push to, when the workspace has it. Default "origin".
-	GateTimeout time.Duration // bound on the gate command (running over is a gate failure); 0 means only ctx bounds it
+	GateTimeout time.Duration // bound on the gate command (running over is a gate failure). Default DefaultGateTimeout; negative: only ctx bounds it
 	GitTimeout  time.Duration // bound on each git command (a hung fetch or push fails the attempt). Default 10m.
 	OutputTail  int           // bytes of gate output kept. Default 4096.
 	Name, Email string        // committer identity when the repository has none. Default "gtc refinery", "refinery@gtc.invalid".
 }
+
+// DefaultGateTimeout bounds a gate when Refinery.GateTimeout is zero: a hanging gate fails the
+// attempt (as a gate failure) well within the merge queue's MaxHold (1h) instead of holding the slot.
+const DefaultGateTimeout = 30 * time.Minute
 
 // Merge lands req in repoDir with the default Refinery settings.
 func Merge(ctx context.Context, repoDir string, req Request, gate string) (Result, error) {
@@ -70,8 +75,12 @@ func lockDir(dir string) func() {
 
 // Merge lands req in the workspace repoDir: fetch (when the remote exists), check for conflicts,
 // merge --no-ff onto req.Target with message "Merge <issue>: <worker>", run gate (sh -c, in repoDir)
-// and undo the merge if it fails, then push. The workspace must have no uncommitted changes to
-// tracked files; its local target branch is reset to the remote's. Merges of one directory are serialised.
+// and undo the merge if it fails, then push. A branch with no commits beyond the target is not merged
+// (Result.NoCommits): its tip is a commit of the target's first-parent line. One that a merge already
+// brought onto the target (a retry after a lost report) is reported merged again. When ctx ends before
+// the push, the merge is undone (an error); a push once begun is not interrupted. The workspace must
+// have no uncommitted changes to tracked files; its local target branch is reset to the remote's.
+// Merges of one directory are serialised.
 func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate string) (Result, error) {
 	if req.Target == "" {
 		req.Target = "main"
@@ -132,7 +141,17 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 		return Result{}, err
 	}
 	if _, err := g.run(ctx, "merge-base", "--is-ancestor", src, pre); err == nil {
-		// Already on the target (a retry after a lost report): nothing to do.
+		// Already on the target. Either a merge brought it there (a retry after a lost report, or a
+		// branch built on it landed first: nothing to do), or it is a commit of the target itself: the
+		// branch never got a commit of its own (an agent that forgot to commit). That is no merge, and
+		// reporting it merged would close the issue with no work in it.
+		own, err := g.onFirstParentLine(ctx, src, pre)
+		if err != nil {
+			return Result{}, err
+		}
+		if own {
+			return Result{NoCommits: true}, nil
+		}
 		return Result{Merged: true, MergeCommit: pre}, nil
 	}
 	conflicts, err := g.conflicts(ctx, pre, src)
@@ -167,8 +186,15 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 			return Result{GateOutput: out, GateFailed: true}, nil
 		}
 	}
+	if ctx.Err() != nil {
+		// Stopped (cancelled, or the refinery is shutting down) before the push: undo and say so.
+		g.undo(ctx, pre)
+		return Result{GateOutput: res.GateOutput}, fmt.Errorf("merge of %s stopped before the push: %w", req.IssueID, ctx.Err())
+	}
 	if hasRemote {
-		if _, err := g.run(ctx, "push", "--quiet", remote, "HEAD:refs/heads/"+req.Target); err != nil {
+		// A push once begun runs to its end (GitTimeout still bounds it): killed halfway, it would leave
+		// unknown whether the remote's target moved, while the workspace's was put back.
+		if _, err := g.run(context.WithoutCancel(ctx), "push", "--quiet", remote, "HEAD:refs/heads/"+req.Target); err != nil {
 			g.undo(ctx, pre)
 			return Result{GateOutput: res.GateOutput}, fmt.Errorf("push %s to %s: %w", req.Target, remote, err)
 		}
@@ -207,9 +233,11 @@ func (r *Refinery) identity(ctx context.Context, g *gitRunner) []string {
 
 // runGate runs gate with sh -c in dir and returns the tail of its combined output.
 func (r *Refinery) runGate(ctx context.Context, dir, gate string, req Request) (string, error) {
-	if r.GateTimeout > 0 {
+	outer := ctx
+	limit := r.gateTimeout()
+	if limit > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.GateTimeout)
+		ctx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
 	n := r.OutputTail
@@ -226,10 +254,25 @@ func (r *Refinery) runGate(ctx context.Context, dir, gate string, req Request) (
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
 	if err != nil && ctx.Err() != nil {
-		fmt.Fprintf(tail, "\n[gate stopped: %v]\n", ctx.Err())
+		if outer.Err() == nil {
+			fmt.Fprintf(tail, "\n[gate stopped: timed out after %v]\n", limit)
+		} else {
+			fmt.Fprintf(tail, "\n[gate stopped: %v]\n", ctx.Err())
+		}
 		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
 	}
 	return tail.String(), err
+}
+
+// gateTimeout is the effective bound on a gate: GateTimeout, DefaultGateTimeout when zero, none (0) when negative.
+func (r *Refinery) gateTimeout() time.Duration {
+	switch {
+	case r.GateTimeout < 0:
+		return 0
+	case r.GateTimeout == 0:
+		return DefaultGateTimeout
+	}
+	return r.GateTimeout
 }
 
 // tailBuffer keeps the last max bytes written to it.
@@ -334,6 +377,22 @@ func (g *gitRunner) resolve(ctx context.Context, hasRemote bool, remote, branch 
 		}
 	}
 	return "", fmt.Errorf("no branch %s in %s (looked at %s)", branch, g.dir, strings.Join(refs, ", "))
+}
+
+// onFirstParentLine reports whether src, an ancestor of tip, is a commit of tip's own first-parent
+// line (the branch was cut there and never got a commit of its own, or was fast-forwarded onto it)
+// rather than a commit that a merge brought in. The walk stops at src's parents.
+func (g *gitRunner) onFirstParentLine(ctx context.Context, src, tip string) (bool, error) {
+	out, err := g.run(ctx, "rev-list", "--first-parent", tip, "^"+src+"^@")
+	if err != nil {
+		return false, fmt.Errorf("walk the first-parent line of %s down to %s: %w", tip, src, err)
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if strings.TrimSpace(l) == src {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // conflicts checks the merge of src into base without touching the work tree and returns the

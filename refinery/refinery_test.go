@@ -162,7 +162,7 @@ func TestGateStoppedUndoes(t *testing.T) {
 	// Running over GateTimeout is a gate failure (the change hangs its tests).
 	r := &Refinery{GateTimeout: 300 * time.Millisecond}
 	res, err := r.Merge(context.Background(), dir, Request{Branch: "w1"}, "echo started; sleep 30 & wait")
-	if err != nil || !res.GateFailed || !strings.Contains(res.GateOutput, "gate stopped") {
+	if err != nil || !res.GateFailed || !strings.Contains(res.GateOutput, "[gate stopped: timed out after 300ms]") {
 		t.Fatalf("gate over its timeout: %+v %v", res, err)
 	}
 	if res.Merged || git(t, dir, "rev-parse", "HEAD") != pre {
@@ -324,5 +324,161 @@ func TestGitTimeout(t *testing.T) {
 	_, err := r.Merge(context.Background(), dir, Request{Branch: "w1", IssueID: "gt-1", Worker: "w"}, "")
 	if err == nil || time.Since(start) > 10*time.Second {
 		t.Fatalf("merge with a hanging fetch: %v after %v; want an error after ~300 ms", err, time.Since(start))
+	}
+}
+
+// TestBranchWithoutCommitsIsNotMerged: a branch (or pinned commit) with nothing beyond the target (an
+// agent that forgot to commit) is not reported merged: the result says NoCommits and the target does
+// not move. A branch that a merge commit already brought onto the target still counts as merged.
+func TestBranchWithoutCommitsIsNotMerged(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, dir string) Request // returns the request; HEAD is on main afterwards
+	}{
+		{"branch at the target's tip", func(t *testing.T, dir string) Request {
+			git(t, dir, "branch", "empty", "main")
+			return Request{Branch: "empty", IssueID: "gt-1", Worker: "w"}
+		}},
+		{"branch behind the target", func(t *testing.T, dir string) Request {
+			git(t, dir, "branch", "empty", "main")
+			commit(t, dir, "main moves", map[string]string{"other.txt": "o\n"})
+			return Request{Branch: "empty", IssueID: "gt-1", Worker: "w"}
+		}},
+		{"pinned commit of the target", func(t *testing.T, dir string) Request {
+			old := git(t, dir, "rev-parse", "main")
+			branch(t, dir, "w1", map[string]string{"new.txt": "n\n"})
+			return Request{Branch: "w1", Commit: old, IssueID: "gt-1", Worker: "w"}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newRepo(t)
+			req := tc.setup(t, dir)
+			pre := git(t, dir, "rev-parse", "main")
+			res, err := Merge(context.Background(), dir, req, "true")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Merged || !res.NoCommits || res.MergeCommit != "" {
+				t.Fatalf("result %+v, want not merged with NoCommits", res)
+			}
+			if head := git(t, dir, "rev-parse", "main"); head != pre {
+				t.Fatalf("main moved to %s, want %s", head, pre)
+			}
+		})
+	}
+	t.Run("merged by the refinery before", func(t *testing.T) {
+		dir := newRepo(t)
+		branch(t, dir, "w1", map[string]string{"new.txt": "n\n"})
+		first, err := Merge(context.Background(), dir, Request{Branch: "w1", IssueID: "gt-1", Worker: "w"}, "")
+		if err != nil || !first.Merged {
+			t.Fatalf("first merge %+v %v", first, err)
+		}
+		commit(t, dir, "main moves on", map[string]string{"later.txt": "l\n"})
+		again, err := Merge(context.Background(), dir, Request{Branch: "w1", IssueID: "gt-1", Worker: "w"}, "")
+		if err != nil || !again.Merged || again.NoCommits {
+			t.Fatalf("retry of a landed merge: %+v %v", again, err)
+		}
+	})
+	t.Run("landed through a branch built on it", func(t *testing.T) {
+		// w2 was cut from w1 and merged first: w1's commit is on main through w2's merge. w1 has
+		// commits of its own, already landed: merged, not NoCommits.
+		dir := newRepo(t)
+		branch(t, dir, "w1", map[string]string{"new1.txt": "1\n"})
+		git(t, dir, "checkout", "-q", "-b", "w2", "w1")
+		commit(t, dir, "w2 on w1", map[string]string{"new2.txt": "2\n"})
+		git(t, dir, "checkout", "-q", "main")
+		if res, err := Merge(context.Background(), dir, Request{Branch: "w2", IssueID: "gt-2", Worker: "w"}, ""); err != nil || !res.Merged {
+			t.Fatalf("merge of w2: %+v %v", res, err)
+		}
+		res, err := Merge(context.Background(), dir, Request{Branch: "w1", IssueID: "gt-1", Worker: "w"}, "")
+		if err != nil || !res.Merged || res.NoCommits {
+			t.Fatalf("merge of w1 after w2 brought it in: %+v %v", res, err)
+		}
+	})
+	t.Run("with a remote", func(t *testing.T) {
+		bare, seed := newRemote(t)
+		git(t, seed, "push", "-q", "origin", "main:refs/heads/empty") // pushed without a commit
+		ws := filepath.Join(t.TempDir(), "ws")
+		git(t, filepath.Dir(ws), "clone", "-q", bare, ws)
+		pre := git(t, bare, "rev-parse", "main")
+		res, err := Merge(context.Background(), ws, Request{Branch: "empty", IssueID: "gt-1", Worker: "w"}, "")
+		if err != nil || res.Merged || !res.NoCommits {
+			t.Fatalf("empty remote branch: %+v %v", res, err)
+		}
+		if got := git(t, bare, "rev-parse", "main"); got != pre {
+			t.Fatalf("remote main moved to %s", got)
+		}
+	})
+}
+
+// TestGateTimeoutDefault: a Refinery left at zero bounds its gate by DefaultGateTimeout (30 minutes,
+// within the queue's one-hour MaxHold); a negative GateTimeout removes the bound.
+func TestGateTimeoutDefault(t *testing.T) {
+	if DefaultGateTimeout != 30*time.Minute {
+		t.Errorf("DefaultGateTimeout = %v, documented as 30m", DefaultGateTimeout)
+	}
+	for _, tc := range []struct {
+		set, want time.Duration
+	}{
+		{0, 30 * time.Minute},
+		{-1, 0},
+		{5 * time.Second, 5 * time.Second},
+	} {
+		if got := (&Refinery{GateTimeout: tc.set}).gateTimeout(); got != tc.want {
+			t.Errorf("GateTimeout %v: effective %v, want %v", tc.set, got, tc.want)
+		}
+	}
+	// No bound: a gate running past what would have been a short limit still passes.
+	dir := newRepo(t)
+	branch(t, dir, "w1", map[string]string{"new.txt": "n\n"})
+	res, err := (&Refinery{GateTimeout: -1}).Merge(context.Background(), dir, Request{Branch: "w1"}, "sleep 0.3")
+	if err != nil || !res.Merged {
+		t.Fatalf("unbounded gate: %+v %v", res, err)
+	}
+}
+
+// TestPushNotInterrupted: a merge stopped (its context cancelled, as merge.cancel does) while its push
+// runs lets the push finish and reports the merge landed, so the workspace and the remote agree; old
+// code killed the push and undid the workspace's merge with the remote's fate unknown.
+func TestPushNotInterrupted(t *testing.T) {
+	bare, seed := newRemote(t)
+	git(t, seed, "checkout", "-q", "-b", "f1", "main")
+	tip := commit(t, seed, "f1", map[string]string{"f1.txt": "1\n"})
+	git(t, seed, "push", "-q", "origin", "f1")
+	ws := filepath.Join(t.TempDir(), "ws")
+	git(t, filepath.Dir(ws), "clone", "-q", bare, ws)
+	marker := filepath.Join(t.TempDir(), "pushing")
+	hook := filepath.Join(bare, "hooks", "pre-receive")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\ntouch "+marker+"\nsleep 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		for {
+			if _, err := os.Stat(marker); err == nil {
+				cancel()
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	res, err := Merge(ctx, ws, Request{Branch: "f1", IssueID: "gt-1", Worker: "w"}, "")
+	if ctx.Err() == nil {
+		t.Fatal("the context was not cancelled during the push")
+	}
+	if err != nil || !res.Merged {
+		t.Fatalf("merge cancelled during its push: %+v %v", res, err)
+	}
+	if remote := git(t, bare, "rev-parse", "main"); remote != res.MergeCommit || git(t, ws, "rev-parse", "HEAD") != remote {
+		t.Fatalf("remote main %s, workspace %s, merge commit %s", remote, git(t, ws, "rev-parse", "HEAD"), res.MergeCommit)
+	}
+	if parents := git(t, bare, "log", "-1", "--format=%P", "main"); !strings.HasSuffix(parents, " "+tip) {
+		t.Fatalf("remote main's parents %q do not include %s", parents, tip)
 	}
 }

@@ -104,6 +104,8 @@ type Backend interface {
 	MergeList(ctx context.Context, s *Session, p MergeListParams) (*MergeListResult, error)
 	// MergeReport records a refinery's result for a pushed merge (merge.report).
 	MergeReport(ctx context.Context, s *Session, p MergeReportParams) (*MergeReportResult, error)
+	// MergeCancel withdraws a pending or merging request (merge.cancel).
+	MergeCancel(ctx context.Context, s *Session, p MergeCancelParams) (*MergeCancelResult, error)
 	// ConvoyCreate labels issues convoy:<name> and creates the tracking issue (convoy.create).
 	ConvoyCreate(ctx context.Context, s *Session, p ConvoyCreateParams) (*ConvoyResult, error)
 	// ConvoyList returns every convoy's progress (convoy.list).

@@ -54,6 +54,11 @@ func (c *Client) MergeReport(ctx context.Context, p MergeReportParams) (*MergeRe
 	return call[MergeReportResult](ctx, c, "merge.report", p)
 }
 
+// MergeCancel withdraws a pending or merging request, by id or by issue id.
+func (c *Client) MergeCancel(ctx context.Context, p MergeCancelParams) (*MergeCancelResult, error) {
+	return call[MergeCancelResult](ctx, c, "merge.cancel", p)
+}
+
 // ConvoyCreate starts a convoy over issues.
 func (c *Client) ConvoyCreate(ctx context.Context, p ConvoyCreateParams) (*ConvoyResult, error) {
 	return call[ConvoyResult](ctx, c, "convoy.create", p)

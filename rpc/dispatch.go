@@ -143,6 +143,7 @@ var methods = map[string]methodFunc{
 	"merge.submit":       bind(true, Backend.MergeSubmit),
 	"merge.list":         bind(false, Backend.MergeList),
 	"merge.report":       bind(true, Backend.MergeReport),
+	"merge.cancel":       bind(true, Backend.MergeCancel),
 	"convoy.create":      bind(true, Backend.ConvoyCreate),
 	"convoy.list":        bind(false, Backend.ConvoyList),
 	"convoy.show":        bind(false, Backend.ConvoyShow),

@@ -26,6 +26,16 @@ func (f *fakeBackend) MergeReport(_ context.Context, _ *Session, p MergeReportPa
 	}
 	return &MergeReportResult{Request: coord.MergeRequest{ID: p.ID, Epoch: p.Epoch, State: st, Conflicts: p.Conflicts}}, nil
 }
+func (f *fakeBackend) MergeCancel(_ context.Context, _ *Session, p MergeCancelParams) (*MergeCancelResult, error) {
+	if p.ID == "" && p.IssueID == "" {
+		return nil, coord.Errorf(coord.EInvalid, "merge cancel: the request id or the issue id is required")
+	}
+	id := p.ID
+	if id == "" {
+		id = "MR-for-" + p.IssueID
+	}
+	return &MergeCancelResult{Request: coord.MergeRequest{ID: id, IssueID: p.IssueID, State: "cancelled", Error: p.Reason}}, nil
+}
 func (f *fakeBackend) ConvoyCreate(_ context.Context, _ *Session, p ConvoyCreateParams) (*ConvoyResult, error) {
 	return &ConvoyResult{Convoy: coord.ConvoyProgress{Name: p.Name, Total: len(p.IssueIDs), IssueIDs: p.IssueIDs}}, nil
 }
@@ -67,6 +77,10 @@ func TestMergeMethodsParams(t *testing.T) {
 		{"merge.report", `{"id":"MR-1","epoch":"3"}`, `field \"epoch\" must be an integer`},
 		{"merge.report", `{"id":"MR-1","epoch":3,"merged":true}`, `"state":"merged"`},
 		{"merge.report", `{"id":"MR-1","epoch":3,"conflicts":["a.go"]}`, `"conflicts":["a.go"]`},
+		{"merge.cancel", `{"id":"MR-3","reason":"wrong branch"}`, `"error":"wrong branch"`},
+		{"merge.cancel", `{"issue_id":"bd-4"}`, `"id":"MR-for-bd-4","issue_id":"bd-4"`},
+		{"merge.cancel", `{}`, `"code":-32602`},
+		{"merge.cancel", `{"id":3}`, `field \"id\" must be a string`},
 		{"convoy.create", `{"issue_ids":["a"]}`, `missing required field \"name\"`},
 		{"convoy.create", `{"name":"c","issue_ids":["a","b"]}`, `"total":2`},
 		{"convoy.list", ``, `"convoys":[{"name":"a"`},
@@ -129,5 +143,38 @@ func TestPushMergeAndClient(t *testing.T) {
 	}
 	if l, err := c.LeaseCancel(ctx, LeaseCancelParams{LeaseID: "L-1"}); err != nil || !l.Cancelled {
 		t.Fatalf("cancel %+v %v", l, err)
+	}
+}
+
+// TestMergeCancelClientAndNotification: the Go client's MergeCancel calls merge.cancel, and a refinery
+// is told of a cancelled slot by a cancel notification naming merge_id (no lease_id).
+func TestMergeCancelClientAndNotification(t *testing.T) {
+	ts := startServer(t, Options{}, nil)
+	c := dialClient(t, DialOptions{Network: "unix", Addr: ts.unixPath, Token: testToken})
+	cancels := make(chan CancelParams, 1)
+	c.OnCancel(func(p CancelParams) { cancels <- p })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Hello(ctx, HelloParams{Name: "ref", Role: "refinery"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.MergeCancel(ctx, MergeCancelParams{IssueID: "bd-2", Reason: "superseded"})
+	if err != nil || r.Request.State != "cancelled" || r.Request.IssueID != "bd-2" || r.Request.Error != "superseded" {
+		t.Fatalf("merge.cancel by issue: %+v %v", r, err)
+	}
+	if _, err := c.MergeCancel(ctx, MergeCancelParams{}); coord.ErrorCode(err) != coord.EInvalid {
+		t.Fatalf("merge.cancel without id or issue: %v", err)
+	}
+	if err := ts.Cancel("ref", ts.b.sessionOf(t, "ref"), CancelParams{MergeID: "MR-7", Epoch: 4, IssueID: "bd-7", Reason: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := wait(t, cancels, "merge cancel"); p != (CancelParams{MergeID: "MR-7", Epoch: 4, IssueID: "bd-7", Reason: "r"}) {
+		t.Fatalf("cancel notification %+v", p)
+	}
+	if b := string(mustJSON(CancelParams{MergeID: "MR-7", Epoch: 4, IssueID: "bd-7"})); b != `{"merge_id":"MR-7","epoch":4,"issue_id":"bd-7"}` {
+		t.Fatalf("merge cancel encodes as %s", b)
+	}
+	if b := string(mustJSON(CancelParams{LeaseID: "L-1", Epoch: 2, IssueID: "bd-1"})); b != `{"lease_id":"L-1","epoch":2,"issue_id":"bd-1"}` {
+		t.Fatalf("lease cancel encodes as %s", b)
 	}
 }

@@ -292,9 +292,11 @@ type SubscribeResult struct {
 	Subscribed bool `json:"subscribed"`
 }
 
-// CancelParams is the params of the cancel notification.
+// CancelParams is the params of the cancel notification: a worker lost lease LeaseID, or (MergeID set,
+// no LeaseID) a refinery's merge slot was cancelled (merge.cancel) and it should stop merging it.
 type CancelParams struct {
-	LeaseID string `json:"lease_id"`
+	LeaseID string `json:"lease_id,omitempty"`
+	MergeID string `json:"merge_id,omitempty"`
 	Epoch   int64  `json:"epoch"`
 	IssueID string `json:"issue_id"`
 	Reason  string `json:"reason,omitempty"`

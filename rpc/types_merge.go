@@ -32,6 +32,20 @@ type MergeListResult struct {
 	Requests []coord.MergeRequest `json:"requests"`
 }
 
+// MergeCancelParams is the params of merge.cancel: withdraw the request ID, or the live request of
+// IssueID (exactly one of them).
+type MergeCancelParams struct {
+	Idempotency
+	ID      string `json:"id,omitempty"`
+	IssueID string `json:"issue_id,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// MergeCancelResult is the request after its cancellation.
+type MergeCancelResult struct {
+	Request coord.MergeRequest `json:"request"`
+}
+
 // MergePushParams is the params of the server → refinery "merge" request.
 type MergePushParams struct {
 	Request coord.MergeRequest `json:"request"`

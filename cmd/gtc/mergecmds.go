@@ -13,14 +13,14 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// This file holds the merge queue, convoy and health commands: gtc merge submit|list,
+// This file holds the merge queue, convoy and health commands: gtc merge submit|list|cancel,
 // gtc convoy create|list|show, gtc health (gtc drain and gtc cancel live in clientcmds.go).
 
-// mergeCommand is `gtc merge submit|list`.
+// mergeCommand is `gtc merge submit|list|cancel`.
 func mergeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "merge",
-		Usage: "the merge queue: submit a branch for an issue, list queued merges",
+		Usage: "the merge queue: submit a branch for an issue, list queued merges, cancel one",
 		Subcommands: []*cli.Command{
 			{
 				Name:      "submit",
@@ -93,6 +93,57 @@ func mergeCommand() *cli.Command {
 					})
 				},
 			},
+			mergeCancelCommand(),
+		},
+	}
+}
+
+// mergeCancelCommand is `gtc merge cancel MR_ID | --issue ISSUE_ID`.
+func mergeCancelCommand() *cli.Command {
+	const usage = "merge cancel MR_ID [--reason R] | merge cancel --issue ISSUE_ID [--reason R]"
+	return &cli.Command{
+		Name: "cancel",
+		Usage: "withdraw a pending or merging request, by its id or by its issue; a merging one's refinery is told to stop " +
+			"(a merge already being pushed may still land); the issue is left as it is",
+		ArgsUsage: "[MR_ID]",
+		Flags: clientFlags(
+			&cli.StringFlag{Name: "issue", Usage: "cancel the pending or merging request of this issue instead of naming the request"},
+			&cli.StringFlag{Name: "reason", Usage: "kept on the request and told to its refinery (default: cancelled by operator)"},
+		),
+		Action: func(c *cli.Context) error {
+			args, err := argsOf(c)
+			if err != nil {
+				return err
+			}
+			p := rpc.MergeCancelParams{IssueID: c.String("issue"), Reason: c.String("reason")}
+			switch {
+			case len(args) > 1:
+				return usageError(fmt.Errorf("merge cancel takes at most 1 argument, got %d: usage: gtc %s", len(args), usage))
+			case len(args) == 1 && p.IssueID != "":
+				return usageError(fmt.Errorf("merge cancel: give MR_ID or --issue, not both: usage: gtc %s", usage))
+			case len(args) == 0 && p.IssueID == "":
+				return usageError(fmt.Errorf("merge cancel needs MR_ID or --issue ISSUE_ID: usage: gtc %s", usage))
+			case len(args) == 1:
+				p.ID = args[0]
+			}
+			what := p.ID
+			if what == "" {
+				what = "the merge request of " + p.IssueID
+			}
+			return request(c, "merge cancel "+what, func(ctx context.Context, cl *rpc.Client) (*rpc.MergeCancelResult, error) {
+				return cl.MergeCancel(ctx, p)
+			}, func(r *rpc.MergeCancelResult) error {
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, r)
+				}
+				m := r.Request
+				if m.Refinery != "" {
+					fmt.Fprintf(c.App.Writer, "cancelled %s (%s): it was merging on %s, which was told to stop\n", m.ID, m.IssueID, m.Refinery)
+				} else {
+					fmt.Fprintf(c.App.Writer, "cancelled %s (%s): removed from the queue\n", m.ID, m.IssueID)
+				}
+				return nil
+			})
 		},
 	}
 }

@@ -22,6 +22,8 @@ import (
 func init() {
 	refineryFlags = append(refineryFlags,
 		&cli.StringFlag{Name: "repo", EnvVars: []string{"GTC_REPO"}, Usage: "refinery: git repository merges land in (default: --dir); its tracked files must be clean"},
+		&cli.DurationFlag{Name: "gate-timeout", Value: refinery.DefaultGateTimeout, EnvVars: []string{"GTC_GATE_TIMEOUT"},
+			Usage: "refinery: a --gate running longer fails the merge (as a failing gate) instead of holding the slot; 0 means no bound (the queue still takes the slot back after 1h)"},
 	)
 }
 
@@ -36,21 +38,30 @@ func runRefinery(c *cli.Context) error {
 	if repo == "" {
 		repo = c.String("dir")
 	}
+	gateTimeout := c.Duration("gate-timeout")
+	switch {
+	case gateTimeout < 0:
+		return usageError(fmt.Errorf("--gate-timeout %v: want a duration >= 0 (0: no bound)", gateTimeout))
+	case gateTimeout == 0:
+		gateTimeout = -1 // refinery.Refinery: negative is no bound, zero the default
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runRefineryLoop(ctx, refineryOptions{Target: targetOf(c), Name: name, Repo: repo, Gate: c.String("gate"),
-		Out: c.App.Writer, Log: slog.Default()})
+		GateTimeout: gateTimeout, Out: c.App.Writer, Log: slog.Default()})
 }
 
 // refineryOptions configure runRefineryLoop.
 type refineryOptions struct {
-	Target     dialTarget
-	Name       string
-	Repo       string // git work tree merges land in
-	Gate       string // shell command run on the merged tree; its failure undoes the merge ("" = none)
-	Out        io.Writer
-	Log        *slog.Logger
-	BackoffMax time.Duration // longest reconnect delay (default 10s)
+	Target dialTarget
+	Name   string
+	Repo   string // git work tree merges land in
+	Gate   string // shell command run on the merged tree; its failure undoes the merge ("" = none)
+	// GateTimeout bounds Gate (running over is a gate failure): 0 means refinery.DefaultGateTimeout, negative no bound.
+	GateTimeout time.Duration
+	Out         io.Writer
+	Log         *slog.Logger
+	BackoffMax  time.Duration // longest reconnect delay (default 10s)
 }
 
 // refineryLoop connects as role refinery, merges what is pushed one at a time and reports each
@@ -60,8 +71,12 @@ type refineryLoop struct {
 	o    refineryOptions
 	jobs chan coord.MergeRequest
 
-	mu sync.Mutex
-	cl *rpc.Client
+	mu        sync.Mutex
+	cl        *rpc.Client
+	queued    map[string]int64    // merges waiting in jobs: id → epoch
+	cur       *coord.MergeRequest // the merge running, if any
+	stopCur   context.CancelFunc  // stops cur's merge (its gate is killed, the merge undone)
+	cancelled map[string]int64    // merges the coordinator cancelled while queued or running: id → epoch
 }
 
 func runRefineryLoop(ctx context.Context, o refineryOptions) error {
@@ -74,7 +89,7 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = 10 * time.Second
 	}
-	r := &refineryLoop{o: o, jobs: make(chan coord.MergeRequest, 64)}
+	r := &refineryLoop{o: o, jobs: make(chan coord.MergeRequest, 64), queued: map[string]int64{}, cancelled: map[string]int64{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.mergeLoop(ctx) }()
@@ -84,13 +99,17 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 		cl, hr, err := connect(ctx, o.Target, rpc.HelloParams{Name: o.Name, Role: coord.RoleRefinery, Capacity: 1},
 			func(cl *rpc.Client) {
 				cl.OnMerge(func(_ context.Context, m coord.MergeRequest) bool {
+					r.mu.Lock()
+					defer r.mu.Unlock()
 					select {
 					case r.jobs <- m:
+						r.queued[m.ID] = m.Epoch
 						return true
 					default:
 						return false // full: the slot expires and is pushed again
 					}
 				})
+				cl.OnCancel(r.cancel)
 			})
 		if err != nil {
 			if first || ctx.Err() != nil {
@@ -144,7 +163,26 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 func (r *refineryLoop) setClient(cl *rpc.Client) { r.mu.Lock(); r.cl = cl; r.mu.Unlock() }
 func (r *refineryLoop) client() *rpc.Client      { r.mu.Lock(); defer r.mu.Unlock(); return r.cl }
 
-// mergeLoop lands pushed merges one at a time and reports them.
+// cancel takes the coordinator's cancel notification for a merge slot (merge.cancel): a queued merge
+// is skipped, a running one stopped (gate killed, merge undone) unless its push has begun.
+func (r *refineryLoop) cancel(p rpc.CancelParams) {
+	if p.MergeID == "" {
+		return // a lease cancel: a refinery holds none
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	running := r.cur != nil && r.cur.ID == p.MergeID && r.cur.Epoch == p.Epoch
+	if ep, queued := r.queued[p.MergeID]; !running && !(queued && ep == p.Epoch) {
+		return // finished already (its report is refused) or never taken
+	}
+	r.cancelled[p.MergeID] = p.Epoch
+	if running {
+		r.stopCur()
+	}
+}
+
+// mergeLoop lands pushed merges one at a time and reports them; a merge cancelled by the coordinator
+// is skipped, or stopped and not reported.
 func (r *refineryLoop) mergeLoop(ctx context.Context) {
 	for {
 		var m coord.MergeRequest
@@ -153,9 +191,40 @@ func (r *refineryLoop) mergeLoop(ctx context.Context) {
 			return
 		case m = <-r.jobs:
 		}
-		p := r.merge(ctx, m)
+		jctx, stopJob := context.WithCancel(ctx)
+		r.mu.Lock()
+		delete(r.queued, m.ID)
+		ep, skip := r.cancelled[m.ID]
+		skip = skip && ep == m.Epoch
+		if skip {
+			delete(r.cancelled, m.ID)
+		} else {
+			r.cur, r.stopCur = &m, stopJob
+		}
+		r.mu.Unlock()
+		if skip {
+			stopJob()
+			fmt.Fprintf(r.o.Out, "%s %s: cancelled before it started\n", m.ID, m.IssueID)
+			continue
+		}
+		p := r.merge(jctx, m)
+		r.mu.Lock()
+		ep, cancelled := r.cancelled[m.ID]
+		cancelled = cancelled && ep == m.Epoch
+		delete(r.cancelled, m.ID)
+		r.cur, r.stopCur = nil, nil
+		r.mu.Unlock()
+		stopJob()
 		if ctx.Err() != nil {
 			return
+		}
+		if cancelled && !p.Merged {
+			fmt.Fprintf(r.o.Out, "%s %s: cancelled; the merge was stopped and undone\n", m.ID, m.IssueID)
+			continue
+		}
+		if cancelled {
+			// It landed (the push had begun) before the cancel: the report is refused, the queue keeps it cancelled.
+			fmt.Fprintf(r.o.Out, "%s %s: cancelled after it landed as %s; the queue keeps it cancelled\n", m.ID, m.IssueID, p.MergeCommit)
 		}
 		r.report(ctx, p)
 	}
@@ -164,15 +233,27 @@ func (r *refineryLoop) mergeLoop(ctx context.Context) {
 // merge runs one merge and builds its report.
 func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) rpc.MergeReportParams {
 	p := rpc.MergeReportParams{ID: m.ID, Epoch: m.Epoch}
-	res, err := refinery.Merge(ctx, r.o.Repo, refinery.Request{Branch: m.Branch, Target: m.Target, Commit: m.Commit,
+	rf := &refinery.Refinery{GateTimeout: r.o.GateTimeout}
+	res, err := rf.Merge(ctx, r.o.Repo, refinery.Request{Branch: m.Branch, Target: m.Target, Commit: m.Commit,
 		IssueID: m.IssueID, Worker: m.Worker}, r.o.Gate)
 	switch {
+	case err != nil && ctx.Err() != nil:
+		p.Reason = oneLine(err) // stopped (cancelled or shutting down): not reported
 	case err != nil:
 		p.Reason = oneLine(err) // retried by the queue
 		fmt.Fprintf(r.o.Out, "%s %s: error: %s\n", m.ID, m.IssueID, p.Reason)
 	case res.Merged:
 		p.Merged, p.MergeCommit = true, res.MergeCommit
 		fmt.Fprintf(r.o.Out, "%s %s: merged %s onto %s as %s\n", m.ID, m.IssueID, m.Branch, m.Target, res.MergeCommit)
+	case res.NoCommits:
+		// Nothing to merge (the agent did not commit): the change is at fault, as with a failing gate.
+		what := "branch " + m.Branch
+		if m.Commit != "" {
+			what += " at " + m.Commit
+		}
+		p.Rework = true
+		p.Reason = fmt.Sprintf("%s has no commits beyond target %s", what, m.Target)
+		fmt.Fprintf(r.o.Out, "%s %s: %s\n", m.ID, m.IssueID, p.Reason)
 	case len(res.Conflicts) > 0:
 		p.Conflicts = res.Conflicts
 		p.Reason = "conflicts in " + strings.Join(res.Conflicts, ", ")

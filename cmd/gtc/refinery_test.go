@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/gastown/gtc/beads"
 	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/daemon"
+	"github.com/gastown/gtc/rpc"
 )
 
 // rfGit runs git in dir and returns its trimmed stdout.
@@ -298,5 +300,214 @@ func TestRefineryGateFailureReworks(t *testing.T) {
 	}
 	if is, _, _ := d.Store().GetIssue(ctx, "gt-1"); is.Status != "open" || !slices.Contains(is.Labels, "gtc:rework") {
 		t.Errorf("gt-1 not reopened for rework: %s %v", is.Status, is.Labels)
+	}
+}
+
+// rfServe makes dir a gtc workspace and a git repository (main with a.txt), serves it until the test
+// ends and stores the issues ids as closed (the state a code_complete outcome leaves by default).
+func rfServe(t *testing.T, dir string, ids ...string) *daemon.Daemon {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	if _, err := initWorkspace(dir, "gt", false, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rfGit(t, dir, "init", "-q", "-b", "main")
+	rfWrite(t, dir, ".gitignore", ".beads/\n")
+	rfWrite(t, dir, "a.txt", "a\n")
+	rfGit(t, dir, "add", ".")
+	rfGit(t, dir, "commit", "-q", "-m", "base")
+	ctx, cancel := context.WithCancel(context.Background())
+	d, err := daemon.Open(ctx, daemon.Config{Dir: dir, SyncInterval: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := d.Listen(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	runDone := make(chan error, 1)
+	go func() { runDone <- d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-runDone })
+	now := time.Now().UTC().Truncate(time.Second)
+	var puts []coord.IssuePut
+	for _, id := range ids {
+		puts = append(puts, coord.IssuePut{Issue: beads.Issue{ID: id, Title: id, Status: "closed", Priority: 2,
+			IssueType: "task", CreatedAt: now, UpdatedAt: now, ClosedAt: &now}})
+	}
+	if err := d.Engine().PutIssues(ctx, puts); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// rfRefinery runs the reference refinery loop against d, merging in dir with gate, until the test
+// ends; it returns what the refinery prints.
+func rfRefinery(t *testing.T, d *daemon.Daemon, dir, gate string) *lockedBuffer {
+	t.Helper()
+	out := &lockedBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runRefineryLoop(ctx, refineryOptions{Target: dialTarget{Network: "unix", Addr: d.SocketPath()},
+			Name: "ref", Repo: dir, Gate: gate, Out: out, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("refinery: %v", err)
+		}
+	})
+	return out
+}
+
+// rfFinal waits until merge request id is finished (merged, failed or cancelled) and returns it.
+func rfFinal(t *testing.T, d *daemon.Daemon, id string) coord.MergeRequest {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r, _ := d.Engine().MergeGet(id)
+		if r.State == "merged" || r.State == "failed" || r.State == "cancelled" {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still %q after 60s", id, r.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRefineryEmptyBranchReworks: a branch with no commits beyond the target (the agent forgot to
+// commit) is not reported merged: the request fails at once with the reason, and the issue is
+// reopened for rework instead of staying closed with no work landed.
+func TestRefineryEmptyBranchReworks(t *testing.T) {
+	dir := t.TempDir()
+	d := rfServe(t, dir, "gt-1")
+	rfGit(t, dir, "branch", "forgot", "main")
+	pre := rfGit(t, dir, "rev-parse", "main")
+	rfMust(t, dir, "merge", "submit", "gt-1", "forgot")
+	rfRefinery(t, d, dir, "")
+	r := rfFinal(t, d, "MR-1")
+	if r.State != "failed" || r.Attempts != 1 || r.Error != "branch forgot has no commits beyond target main" {
+		t.Errorf("empty branch: state %s, attempts %d, error %q", r.State, r.Attempts, r.Error)
+	}
+	if got := rfGit(t, dir, "rev-parse", "main"); got != pre {
+		t.Errorf("main moved to %s", got)
+	}
+	is, _, err := d.Store().GetIssue(context.Background(), "gt-1")
+	if err != nil || is.Status != "open" || !slices.Contains(is.Labels, "gtc:rework") {
+		t.Errorf("gt-1 after an empty branch: %s %v %v", is.Status, is.Labels, err)
+	}
+}
+
+// TestRefineryGateTimeoutFlag: `gtc worker --role refinery --gate-timeout D` fails a merge whose gate
+// hangs past D (as a failing gate: the merge is undone and the issue reworked) instead of holding the
+// slot; the default is documented in the help, and a negative value is a usage error.
+func TestRefineryGateTimeoutFlag(t *testing.T) {
+	dir := t.TempDir()
+	d := rfServe(t, dir, "gt-1")
+	rfBranch(t, dir, "slow", "a.txt", "slow\n")
+	pre := rfGit(t, dir, "rev-parse", "main")
+	if r := rfRun(dir, "worker", "--help"); !strings.Contains(r.out, "--gate-timeout value") || !strings.Contains(r.out, "(default: 30m0s)") {
+		t.Errorf("help does not show --gate-timeout with its default:\n%s", r.out)
+	}
+	if r := rfRun(dir, "worker", "--role", "refinery", "--name", "ref", "--gate-timeout", "-1s"); r.code != exitUsage || !strings.Contains(r.err, "--gate-timeout") {
+		t.Errorf("negative --gate-timeout: exit %d %q", r.code, r.err)
+	}
+	rfMust(t, dir, "merge", "submit", "gt-1", "slow")
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- newApp(io.Discard, io.Discard).RunContext(ctx, []string{"gtc", "--dir", dir, "worker", "--role", "refinery",
+			"--name", "ref", "--gate", "echo testing; sleep 30 & wait", "--gate-timeout", "300ms"})
+	}()
+	start := time.Now()
+	r := rfFinal(t, d, "MR-1")
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("refinery: %v", err)
+	}
+	if r.State != "failed" || !strings.Contains(r.Error, "timed out after 300ms") || time.Since(start) > 20*time.Second {
+		t.Errorf("hanging gate: %s after %v: %q", r.State, time.Since(start), r.Error)
+	}
+	if got := rfGit(t, dir, "rev-parse", "main"); got != pre {
+		t.Errorf("main moved to %s after a timed-out gate", got)
+	}
+}
+
+// TestMergeCancelCommand: `gtc merge cancel` withdraws a pending request by --issue, and a merging one
+// by id: the refinery is told, kills the gate that would have run for 30 s, undoes the merge and does
+// not report it, and takes the next request at once. Misuse is a usage error, a request already
+// finished or an issue without one is refused.
+func TestMergeCancelCommand(t *testing.T) {
+	dir := t.TempDir()
+	d := rfServe(t, dir, "gt-1", "gt-2", "gt-3")
+	rfBranch(t, dir, "f1", "a.txt", "one\n")
+	rfWrite(t, dir, "b.txt", "b\n")
+	rfGit(t, dir, "add", "b.txt")
+	rfGit(t, dir, "commit", "-q", "-m", "b")
+	rfBranch(t, dir, "f2", "b.txt", "two\n")
+	rfBranch(t, dir, "f3", "b.txt", "three\n")
+	marks := t.TempDir()
+	gate := `touch ` + marks + `/$GTC_ISSUE; if [ "$GTC_ISSUE" = gt-1 ]; then sleep 30 & wait; fi`
+	for _, a := range [][]string{{"gt-1", "f1"}, {"gt-2", "f2"}, {"gt-3", "f3"}} {
+		rfMust(t, dir, "merge", "submit", a[0], a[1], "--file", "x-"+a[0])
+	}
+	// Before any refinery: MR-3 is pending; cancel it by issue.
+	if out := rfMust(t, dir, "merge", "cancel", "--issue", "gt-3", "--reason", "superseded"); out != "cancelled MR-3 (gt-3): removed from the queue\n" {
+		t.Errorf("cancel by issue: %q", out)
+	}
+	if r, _ := d.Engine().MergeGet("MR-3"); r.State != "cancelled" || r.Error != "superseded" {
+		t.Errorf("MR-3 after cancel: %+v", r)
+	}
+	out := rfRefinery(t, d, dir, gate)
+	deadline := time.Now().Add(20 * time.Second)
+	for _, err := os.Stat(filepath.Join(marks, "gt-1")); err != nil; _, err = os.Stat(filepath.Join(marks, "gt-1")) {
+		if time.Now().After(deadline) {
+			t.Fatal("the gate of gt-1 did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	var res rpc.MergeCancelResult
+	if err := json.Unmarshal([]byte(rfMust(t, dir, "merge", "cancel", "MR-1", "--reason", "wrong branch", "--json")), &res); err != nil ||
+		res.Request.ID != "MR-1" || res.Request.State != "cancelled" || res.Request.Refinery != "ref" || res.Request.Error != "wrong branch" {
+		t.Fatalf("cancel MR-1 --json: %+v %v", res, err)
+	}
+	if r := rfFinal(t, d, "MR-2"); r.State != "merged" || time.Since(start) > 20*time.Second {
+		t.Fatalf("MR-2 after MR-1 was cancelled: %s after %v (%s)", r.State, time.Since(start), r.Error)
+	}
+	if r, _ := d.Engine().MergeGet("MR-1"); r.State != "cancelled" || r.Error != "wrong branch" {
+		t.Errorf("MR-1 after the refinery stopped: %+v", r)
+	}
+	if !strings.Contains(out.String(), "MR-1 gt-1: cancelled; the merge was stopped and undone") {
+		t.Errorf("refinery output:\n%s", out)
+	}
+	for f, want := range map[string]string{"a.txt": "a\n", "b.txt": "two\n"} {
+		if b, err := os.ReadFile(filepath.Join(dir, f)); err != nil || string(b) != want {
+			t.Errorf("%s = %q (%v), want %q: only f2 landed", f, b, err, want)
+		}
+	}
+	if st := rfGit(t, dir, "status", "--porcelain", "--untracked-files=no"); st != "" {
+		t.Errorf("work tree left dirty: %q", st)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		frag string
+	}{
+		{[]string{"merge", "cancel", "MR-1"}, exitRefused, "already cancelled"},
+		{[]string{"merge", "cancel", "--issue", "gt-2"}, exitRefused, "no pending or merging merge request"},
+		{[]string{"merge", "cancel", "MR-99"}, exitRefused, "not_found"},
+		{[]string{"merge", "cancel"}, exitUsage, "needs MR_ID or --issue"},
+		{[]string{"merge", "cancel", "MR-2", "--issue", "gt-2"}, exitUsage, "not both"},
+		{[]string{"merge", "cancel", "MR-1", "MR-2"}, exitUsage, "at most 1 argument"},
+	} {
+		if r := rfRun(dir, tc.args...); r.code != tc.code || !strings.Contains(r.err, tc.frag) {
+			t.Errorf("gtc %s: exit %d %q, want %d with %q", strings.Join(tc.args, " "), r.code, r.err, tc.code, tc.frag)
+		}
 	}
 }

@@ -22,6 +22,7 @@ func (nopOutbox) Push(string, uint64, coord.Assignment)                {}
 func (nopOutbox) Cancel(string, uint64, string, int64, string, string) {}
 func (nopOutbox) Publish(coord.Event)                                  {}
 func (nopOutbox) PushMerge(string, uint64, coord.MergeRequest)         {}
+func (nopOutbox) CancelMerge(string, uint64, coord.MergeRequest)       {}
 
 // TestEngineConvoysMatchCompute checks that the scheduler's convoy figures (coord cannot import this
 // package) equal All and Compute over the same issues.

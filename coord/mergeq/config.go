@@ -4,12 +4,17 @@
 // method takes the current time.
 package mergeq
 
-import "time"
+import (
+	"time"
+
+	"github.com/gastown/gtc/coord"
+)
 
 // Config tunes a Queue; the zero value of each field selects the default named in its comment.
 type Config struct {
 	// MaxParallel is how many requests of one target branch may be merging at once; further slots
-	// go only to requests whose files are disjoint from those merging. Default 1.
+	// would go only to requests whose files are disjoint from those merging. Default 1, and Validate
+	// refuses more (see there): the queue's ordering supports it, the refineries' merging does not.
 	MaxParallel int
 	// LeaseTimeout is how long a refinery holds a merge slot before it expires (Extend renews it). Default 10m.
 	LeaseTimeout time.Duration
@@ -37,6 +42,22 @@ type Config struct {
 
 // MaxPriority is the lowest issue priority (beads priorities run 0..4, 0 highest); larger values are clamped.
 const MaxPriority = 4
+
+// Validate refuses a configuration the merge queue cannot honour (coord.EInvalid): MaxParallel above 1.
+// Parallel slots on one target race: each refinery merges onto the target as it fetched it and gates
+// only its own change, so two merges on disjoint files (or files not given, which never conflict) are
+// each tested without the other and their combination lands untested, or the second push is rejected
+// as a non-fast-forward, counted as a failed attempt, and after MaxAttempts the issue is reopened for
+// rework it does not need; two refinery processes sharing one workspace would also run git in it at
+// once. Doing it soundly needs a merge train (gate each merge on top of those ahead of it), which no
+// refinery does, so a target merges one request at a time.
+func (c Config) Validate() error {
+	if c.MaxParallel > 1 {
+		return coord.Errorf(coord.EInvalid, "merge queue MaxParallel %d: only one merge per target branch at a time is supported "+
+			"(parallel merges are gated apart, so their combination would land untested or be refused at the push); use 0 or 1", c.MaxParallel)
+	}
+	return nil
+}
 
 func (c Config) withDefaults() Config {
 	if c.MaxParallel <= 0 {

@@ -12,14 +12,19 @@ type Plug struct{ Q *Queue }
 
 var _ coord.MergeQueue = Plug{}
 
-// Factory returns a coord.Config.MergeQueue function that builds an empty queue with cfg.
+// Factory returns a coord.Config.MergeQueue function that builds an empty queue with cfg; a cfg that
+// Validate refuses makes the engine refuse to start (Restore returns the error).
 func Factory(cfg Config) func() coord.MergeQueue {
 	return func() coord.MergeQueue { return Plug{Q: New(cfg)} }
 }
 
 // Restore loads saved requests; request ids continue after minSeq even if the requests holding
-// higher ids are no longer live.
+// higher ids are no longer live. It first refuses a configuration Validate refuses: the engine calls
+// it once as it starts, so that is where a bad configuration stops it.
 func (p Plug) Restore(reqs []coord.MergeRequest, priority func(issueID string) int, minSeq int64) error {
+	if err := p.Q.cfg.Validate(); err != nil {
+		return err
+	}
 	if err := p.Q.Restore(reqs, priority); err != nil {
 		return err
 	}
@@ -79,6 +84,15 @@ func (p Plug) Abandon(now time.Time, refinery string) ([]coord.MergeDecision, []
 // Cancel withdraws a live request.
 func (p Plug) Cancel(now time.Time, id, reason string) (coord.MergeRequest, []coord.Change, error) {
 	return p.Q.Cancel(now, id, reason)
+}
+
+// ByIssue returns the live (pending or merging) request of an issue.
+func (p Plug) ByIssue(issueID string) (coord.MergeRequest, bool) {
+	id, ok := p.Q.byIssue[issueID]
+	if !ok {
+		return coord.MergeRequest{}, false
+	}
+	return cloneReq(p.Q.live[id].req), true
 }
 
 // Decided returns what the newest finished request of an issue meant for it, when none is live.

@@ -394,7 +394,8 @@ func (q *Queue) Abandon(now time.Time, refinery string) ([]Decision, []coord.Cha
 	return ds, ch
 }
 
-// Cancel withdraws a pending or merging request (a merging one's refinery will get EStaleEpoch).
+// Cancel withdraws a pending or merging request; a merging one frees its slot at once, and its
+// refinery's later report or renewal is refused (EConflict: the request is already cancelled).
 func (q *Queue) Cancel(now time.Time, id, reason string) (coord.MergeRequest, []coord.Change, error) {
 	e := q.live[id]
 	if e == nil {

@@ -3,6 +3,7 @@ package mergeq
 import (
 	"math/rand"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -645,6 +646,30 @@ func TestRandomOperationsKeepInvariants(t *testing.T) {
 		}
 		if len(s.live()) != len(q.live) {
 			t.Fatalf("parallel %d: durable live %d, queue live %d", par, len(s.live()), len(q.live))
+		}
+	}
+}
+
+// TestValidateRefusesParallelSlots: more than one merge per target is refused at configuration time
+// (Validate, and Plug.Restore, which the engine calls as it starts), with the reason; 0 and 1 pass.
+func TestValidateRefusesParallelSlots(t *testing.T) {
+	for _, tc := range []struct {
+		par     int
+		refused bool
+	}{{0, false}, {1, false}, {2, true}, {8, true}} {
+		err := Config{MaxParallel: tc.par}.Validate()
+		rerr := Factory(Config{MaxParallel: tc.par})().Restore(nil, nil, 0)
+		if !tc.refused {
+			if err != nil || rerr != nil {
+				t.Errorf("MaxParallel %d refused: %v / %v", tc.par, err, rerr)
+			}
+			continue
+		}
+		for _, e := range []error{err, rerr} {
+			if coord.ErrorCode(e) != coord.EInvalid || !strings.Contains(e.Error(), "MaxParallel "+itoa(tc.par)) ||
+				!strings.Contains(e.Error(), "one merge per target") {
+				t.Errorf("MaxParallel %d: %v, want an invalid-config error naming it", tc.par, e)
+			}
 		}
 	}
 }
