@@ -72,33 +72,19 @@ func (r *memReader) read() memStats {
 }
 
 // governMemory holds the process's soft memory limit (runtime/debug.SetMemoryLimit) at memoryLimit of
-// target, re-read every interval, until ctx ends; the last governor to stop puts back the limit from
-// before the first. The limit makes the collector run earlier and return free pages to the OS sooner,
-// so the process stays near the target while its live heap is small, and grows with the live heap past
-// it.
+// target, re-read every interval, until ctx ends. The limit makes the collector run earlier and return
+// free pages to the OS sooner, so the process stays near the target while its live heap is small, and
+// grows with the live heap past it. The limit is process-wide: with several governors (daemons in one
+// process) it is the largest any of them wants, and the last to stop puts back the limit from before the
+// first.
 func governMemory(ctx context.Context, target int64, every time.Duration) {
-	governors.Lock()
-	if governors.n == 0 {
-		governors.prev = debug.SetMemoryLimit(-1)
-	}
-	governors.n++
-	governors.Unlock()
-	defer func() {
-		governors.Lock()
-		if governors.n--; governors.n == 0 {
-			debug.SetMemoryLimit(governors.prev)
-		}
-		governors.Unlock()
-	}()
+	g := governors.join()
+	defer governors.leave(g)
 	r := newMemReader()
 	t := time.NewTicker(every)
 	defer t.Stop()
-	last := int64(-1)
 	for {
-		if l := memoryLimit(target, r.read()); l != last {
-			debug.SetMemoryLimit(l)
-			last = l
-		}
+		governors.want(g, memoryLimit(target, r.read()))
 		select {
 		case <-ctx.Done():
 			return
@@ -107,13 +93,60 @@ func governMemory(ctx context.Context, target int64, every time.Duration) {
 	}
 }
 
-// governors counts the running governors of the process (the limit is process-wide: several daemons in
-// one process each set it while they run), so the limit from before the first is put back when the last
-// stops.
-var governors struct {
+// governors are the running governors of the process with the limit each wants; the process limit is
+// the largest of them (set only when it changes), and the limit from before the first is put back when
+// the last stops.
+var governors governorSet
+
+type governorSet struct {
 	sync.Mutex
-	n    int
-	prev int64
+	wants   map[*int64]int64 // by governor: the limit it wants (-1: none yet)
+	applied int64            // the limit last set by a governor (-1: none)
+	prev    int64            // the process's limit before the first governor
+}
+
+// join registers a governor; leave must follow.
+func (s *governorSet) join() *int64 {
+	s.Lock()
+	defer s.Unlock()
+	if len(s.wants) == 0 {
+		s.prev = debug.SetMemoryLimit(-1)
+		s.wants, s.applied = map[*int64]int64{}, -1
+	}
+	g := new(int64)
+	s.wants[g] = -1
+	return g
+}
+
+// want records the limit g wants now and sets the process limit if the largest wanted one changed.
+func (s *governorSet) want(g *int64, limit int64) {
+	s.Lock()
+	defer s.Unlock()
+	s.wants[g] = limit
+	s.applyLocked()
+}
+
+// leave unregisters g: the others' largest limit holds, or, after the last, the limit from before.
+func (s *governorSet) leave(g *int64) {
+	s.Lock()
+	defer s.Unlock()
+	delete(s.wants, g)
+	if len(s.wants) == 0 {
+		debug.SetMemoryLimit(s.prev)
+		return
+	}
+	s.applyLocked()
+}
+
+func (s *governorSet) applyLocked() {
+	top := int64(-1)
+	for _, l := range s.wants {
+		top = max(top, l)
+	}
+	if top >= 0 && top != s.applied {
+		debug.SetMemoryLimit(top)
+		s.applied = top
+	}
 }
 
 // memoryGoverned reports whether gtc sets the memory limit: a positive target, and no GOMEMLIMIT in

@@ -105,26 +105,66 @@ func TestMemoryTargetHeldWhileServing(t *testing.T) {
 	}
 }
 
-// Two governors in one process (two daemons): whichever stops last puts back the limit from before both.
-func TestOverlappingGovernorsRestoreTheFirstLimit(t *testing.T) {
-	prev := debug.SetMemoryLimit(-1)
-	start := func(target int64) (stop func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); governMemory(ctx, target, time.Millisecond) }()
-		for debug.SetMemoryLimit(-1) != target { // set by this governor: it is registered
-			time.Sleep(time.Millisecond)
+// Two governors in one process (two daemons): while both run the limit is the larger target; when one
+// stops the other's holds (not the stopped one's); when the last stops the limit from before both is back.
+func TestOverlappingGovernors(t *testing.T) {
+	const small, large = 3 << 30, 4 << 30
+	tests := []struct {
+		name          string
+		first, second int64
+		stopFirst     bool  // which one stops first
+		wantBetween   int64 // the limit while only the other runs
+	}{
+		{"larger starts last, stops first", small, large, false, small},
+		{"larger starts last, stops last", small, large, true, large},
+		{"larger starts first, stops first", large, small, true, small},
+		{"larger starts first, stops last", large, small, false, large},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prev := debug.SetMemoryLimit(-1)
+			start := func(target int64) (stop func()) {
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				n := governorsWanting()
+				go func() { defer close(done); governMemory(ctx, target, time.Millisecond) }()
+				for governorsWanting() != n+1 { // registered, with its first limit
+					time.Sleep(time.Millisecond)
+				}
+				return func() { cancel(); <-done }
+			}
+			stopFirst := start(tc.first)
+			stopSecond := start(tc.second)
+			if got := debug.SetMemoryLimit(-1); got != large {
+				t.Fatalf("both running: limit %d MiB, want the larger target %d MiB", got>>20, large>>20)
+			}
+			last := stopFirst
+			if tc.stopFirst {
+				stopFirst()
+				last = stopSecond
+			} else {
+				stopSecond()
+			}
+			if got := debug.SetMemoryLimit(-1); got != tc.wantBetween {
+				t.Fatalf("one stopped: limit %d MiB, want the running one's %d MiB", got>>20, tc.wantBetween>>20)
+			}
+			last()
+			if got := debug.SetMemoryLimit(-1); got != prev {
+				t.Fatalf("both stopped: limit %d, want the one from before %d", got, prev)
+			}
+		})
+	}
+}
+
+// governorsWanting counts the running governors that have set their first limit.
+func governorsWanting() int {
+	governors.Lock()
+	defer governors.Unlock()
+	n := 0
+	for _, l := range governors.wants {
+		if l >= 0 {
+			n++
 		}
-		return func() { cancel(); <-done }
 	}
-	stopA := start(3 << 30)
-	stopB := start(4 << 30)
-	stopA()
-	if debug.SetMemoryLimit(-1) == prev {
-		t.Fatal("the limit went back while a governor still runs")
-	}
-	stopB()
-	if got := debug.SetMemoryLimit(-1); got != prev {
-		t.Fatalf("after both stopped the limit is %d, want %d", got, prev)
-	}
+	return n
 }
