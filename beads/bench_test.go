@@ -2,8 +2,10 @@ package beads
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -119,5 +121,38 @@ func BenchmarkExportTick(b *testing.B) {
 		if err := s.Sync(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkApplyManyComments is 5 patches of a record holding n comments, each adding one.
+func BenchmarkApplyManyComments(b *testing.B) {
+	for _, n := range []int{2000, 8000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			var cs []string
+			for i := 1; i <= n; i++ {
+				cs = append(cs, fmt.Sprintf(`{"id":%d,"issue_id":"busy","author":"a","text":"comment %d","created_at":"2026-01-01T00:00:00Z"}`, i, i))
+			}
+			line := `{"id":"busy","title":"busy","status":"open","priority":2,"issue_type":"task","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","comments":[` +
+				strings.Join(cs, ",") + `]}`
+			f, err := Parse("f", []byte(line+"\n"), ParseOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rec := f.Get("busy")
+			is, err := rec.Issue()
+			if err != nil || len(is.Comments) != n {
+				b.Fatal(len(is.Comments), err)
+			}
+			at := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+			for b.Loop() {
+				r := &Record{Kind: KindIssue, ID: rec.ID, raw: rec.raw}
+				for k := range 5 {
+					is.Comments = append(is.Comments[:n+k:n+k], Comment{ID: fmt.Sprint(n + k + 1), IssueID: "busy", Author: "b", Text: "more", CreatedAt: at})
+					if changed, err := r.Apply(is, Classic); err != nil || !changed {
+						b.Fatal(changed, err)
+					}
+				}
+			}
+		})
 	}
 }
