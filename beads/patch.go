@@ -516,19 +516,42 @@ func mergeArray[T any](pt *patcher, dst []byte, old []elem[T], n []T, keyOf func
 		}
 		count++
 	}
-	for _, o := range old {
-		for j, v := range n {
-			if used[j] || keys[j] != o.key {
-				continue
+	take := func(o *elem[T], j int) {
+		used[j] = true
+		sep()
+		if eq(o.v, n[j]) {
+			dst = append(dst, o.raw...)
+		} else {
+			dst = enc(dst, n[j])
+		}
+	}
+	// Each existing element takes the first unused new one with its key. Past a few elements on both
+	// sides they come from per-key chains of indexes in ascending order (scanning n for each existing
+	// element was quadratic: a record with 8,000 comments cost ~200 ms a patch).
+	if len(old) <= 8 || len(n) <= 8 {
+		for i := range old {
+			for j := range n {
+				if !used[j] && keys[j] == old[i].key {
+					take(&old[i], j)
+					break
+				}
 			}
-			used[j] = true
-			sep()
-			if eq(o.v, v) {
-				dst = append(dst, o.raw...)
-			} else {
-				dst = enc(dst, v)
+		}
+	} else {
+		first := make(map[string]int32, len(n)) // a key's first unused index, -1 when none is left
+		next := make([]int32, len(n))           // the next index with the same key, -1 for the last
+		for j := len(n) - 1; j >= 0; j-- {
+			next[j] = -1
+			if f, ok := first[keys[j]]; ok {
+				next[j] = f
 			}
-			break
+			first[keys[j]] = int32(j)
+		}
+		for i := range old {
+			if j, ok := first[old[i].key]; ok && j >= 0 {
+				first[old[i].key] = next[j]
+				take(&old[i], int(j))
+			}
 		}
 	}
 	for j, v := range n {

@@ -399,6 +399,7 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 	var exported []ExportedRecord
 	var written []*Record
 	var revs []int64
+	ed := f.edit() // the removals and inserts as one batch (one by one, each moved and reindexed the file)
 	for {
 		st.Dirty += len(dirty)
 		lastID := ""
@@ -406,10 +407,10 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 			d := dirty[i]
 			dirty[i] = StoredRecord{} // let the collector take each stored record once it is patched in
 			lastID = d.ID
-			rec := f.Get(d.ID)
+			rec := ed.get(d.ID)
 			switch {
 			case f.Profile.Modern() && d.Issue.Status == "tombstone":
-				if f.Remove(d.ID) {
+				if ed.remove(d.ID) {
 					st.Removed++
 				}
 				exported = append(exported, ExportedRecord{ID: d.ID, Rev: d.Rev})
@@ -423,12 +424,13 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 					st.Patched++
 				}
 				rec.issue, rec.members, rec.scanned = nil, nil, false // views are rebuilt on demand
+				ed.changed(rec)
 			default:
 				rec, err = recordOf(&d, f.Profile)
 				if err != nil {
 					return st, fmt.Errorf("export %s: %w", s.path, err)
 				}
-				f.Upsert(rec)
+				ed.upsert(rec)
 				st.Inserted++
 			}
 			written = append(written, rec)
@@ -441,6 +443,7 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 			return st, fmt.Errorf("export %s: load dirty records: %w", s.path, err)
 		}
 	}
+	ed.finish()
 	recounted := false
 	if f.Profile.Modern() && len(written) > 0 {
 		deps, err := f.blocksDependents()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gastown/gtc/beads"
 	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
 	"github.com/gastown/gtc/store"
 )
 
@@ -182,5 +183,68 @@ func BenchmarkRebuild100k(b *testing.B) {
 		if _, err := coord.NewEngine(coord.Config{}, coord.RealClock{}, db, snap, chanOutbox{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// benchClient is a client connection to h's coordinator, said hello.
+func benchClient(b *testing.B, h *harness) *rpc.Client {
+	ctx := context.Background()
+	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h.d.SocketPath()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.Hello(ctx, rpc.HelloParams{Name: "cli", Role: "client", Protocol: 1}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// BenchmarkCreateManyLabels is 3 issue.creates of an issue carrying n labels.
+func BenchmarkCreateManyLabels(b *testing.B) {
+	for _, n := range []int{2500, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			h := start(b, nil, func(c *Config) { c.SyncInterval = time.Hour })
+			c := benchClient(b, h)
+			labels := make([]string, n)
+			for i := range labels {
+				labels[i] = fmt.Sprintf("label-%05d", i)
+			}
+			it := 0
+			for b.Loop() {
+				for k := range 3 {
+					if _, err := c.IssueCreate(context.Background(), rpc.IssueCreateParams{ID: fmt.Sprintf("x-%d-%d", it, k), Title: "t", Labels: labels}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				it++
+			}
+		})
+	}
+}
+
+// BenchmarkCreateManyDeps is 3 issue.creates of an issue depending on n existing issues.
+func BenchmarkCreateManyDeps(b *testing.B) {
+	for _, n := range []int{2500, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			lines := make([]string, n)
+			deps := make([]rpc.DepSpec, n)
+			for i := range lines {
+				id := fmt.Sprintf("d-%05d", i)
+				lines[i] = line(id, "t", 2)
+				deps[i] = rpc.DepSpec{ID: id}
+			}
+			h := start(b, lines, func(c *Config) { c.SyncInterval = time.Hour })
+			c := benchClient(b, h)
+			it := 0
+			for b.Loop() {
+				for k := range 3 {
+					if _, err := c.IssueCreate(context.Background(), rpc.IssueCreateParams{ID: fmt.Sprintf("x-%d-%d", it, k), Title: "t", Deps: deps}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				it++
+			}
+		})
 	}
 }

@@ -270,16 +270,41 @@ func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParam
 		now = now.UTC().Truncate(time.Second)
 	}
 	is := beads.Issue{Title: title, Description: p.Description, Status: "open", Priority: prio,
-		IssueType: typ, Assignee: p.Assignee, CreatedAt: now, CreatedBy: "gtc", UpdatedAt: now}
-	for _, l := range p.Labels {
-		if l = strings.TrimSpace(l); l != "" && !slices.Contains(is.Labels, l) {
-			is.Labels = append(is.Labels, l)
+		IssueType: typ, Assignee: p.Assignee, CreatedAt: now, CreatedBy: "gtc", UpdatedAt: now,
+		Labels: createLabels(p.Labels)}
+	deps, err := createDeps(p.Deps, now)
+	if err != nil {
+		return beads.Issue{}, "", err
+	}
+	is.Dependencies = deps
+	prefix := ""
+	if p.ID == "" {
+		prefix = s.prefix(ctx)
+	}
+	return is, prefix, nil
+}
+
+// createLabels returns a create's labels trimmed, without empty or repeated ones, sorted (nil when
+// none). Sorting first makes repeats neighbours (checking each label against those kept was quadratic).
+func createLabels(ls []string) []string {
+	var out []string
+	for _, l := range ls {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
 		}
 	}
-	slices.Sort(is.Labels)
-	for _, dp := range p.Deps {
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// createDeps returns a create's dependencies in the order given, the same edge (id and type) once.
+func createDeps(deps []rpc.DepSpec, now time.Time) ([]beads.Dependency, error) {
+	var out []beads.Dependency
+	type edge struct{ id, typ string }
+	seen := make(map[edge]struct{}, len(deps)) // a scan of those kept was quadratic
+	for _, dp := range deps {
 		if dp.ID == "" {
-			return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "deps: id is required")
+			return nil, coord.Errorf(coord.EInvalid, "deps: id is required")
 		}
 		// that dp.ID exists is checked by the scheduler, atomically with the put (coord.IssuePut.Create):
 		// a create may name one submitted just before it on the same connection
@@ -288,18 +313,15 @@ func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParam
 			t = "blocks"
 		}
 		if len(t) > maxDepType {
-			return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "deps: type at most %d characters", maxDepType)
+			return nil, coord.Errorf(coord.EInvalid, "deps: type at most %d characters", maxDepType)
 		}
-		if slices.ContainsFunc(is.Dependencies, func(d beads.Dependency) bool { return d.DependsOnID == dp.ID && d.Type == t }) {
+		if _, dup := seen[edge{dp.ID, t}]; dup {
 			continue // the same edge twice is one edge
 		}
-		is.Dependencies = append(is.Dependencies, beads.Dependency{DependsOnID: dp.ID, Type: t, CreatedAt: now, CreatedBy: "gtc"})
+		seen[edge{dp.ID, t}] = struct{}{}
+		out = append(out, beads.Dependency{DependsOnID: dp.ID, Type: t, CreatedAt: now, CreatedBy: "gtc"})
 	}
-	prefix := ""
-	if p.ID == "" {
-		prefix = s.prefix(ctx)
-	}
-	return is, prefix, nil
+	return out, nil
 }
 
 // submitCreate hands the n-th attempt of a create to the engine: with the id given, or the n-th

@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/gastown/gtc/coord"
@@ -49,5 +50,51 @@ func TestPublishCountsSubscribers(t *testing.T) {
 	cs[0].unsubscribe()
 	if got := s.nsubs.Load(); got != 1 {
 		t.Fatalf("after close: %d, want 1", got)
+	}
+}
+
+// BenchmarkPublishManyConns publishes the events of one assignment cycle per worker (4n events) with n
+// connections, one of them subscribed to another kind (nothing is queued).
+func BenchmarkPublishManyConns(b *testing.B) {
+	for _, n := range []int{2500, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			s := publishServer(b, n)
+			for _, c := range s.conns {
+				s.subscribe(c, []string{"merge_merged"})
+				break
+			}
+			ev := coord.Event{Kind: "assigned", IssueID: "bd-1", Worker: "w"}
+			for b.Loop() {
+				for range 4 * n {
+					s.Publish(ev)
+				}
+			}
+		})
+	}
+}
+
+// TestSubscribeRacingEndIsNotKept: a subscription served while its connection ends (finish's
+// unsubscribe and forget) is not kept, in either order, and Publish no longer walks the connection.
+func TestSubscribeRacingEndIsNotKept(t *testing.T) {
+	for range 200 {
+		s := publishServer(t, 2)
+		var cs []*conn
+		for _, c := range s.conns {
+			cs = append(cs, c)
+		}
+		c, other := cs[0], cs[1]
+		s.subscribe(other, nil)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); s.subscribe(c, nil) }()
+		go func() { defer wg.Done(); c.unsubscribe(); s.forget(c) }()
+		wg.Wait()
+		s.subscribe(c, nil) // after the end
+		if _, kept := s.subs[c]; kept || c.subs.Load() != nil || s.nsubs.Load() != 1 || len(s.subs) != 1 {
+			t.Fatalf("ended connection: kept %v, subscription %v, nsubs %d, subs %d", kept, c.subs.Load(), s.nsubs.Load(), len(s.subs))
+		}
+		if _, ok := s.subs[other]; !ok {
+			t.Fatal("the live subscriber was dropped")
+		}
 	}
 }

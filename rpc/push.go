@@ -241,15 +241,15 @@ func (s *Server) Cancel(worker string, session uint64, p CancelParams) error {
 }
 
 // Publish sends an event notification to every subscribed connection (encoded once; non-blocking;
-// a subscriber whose queue is full is disconnected).
+// a subscriber whose queue is full is disconnected). Only the subscribers are walked, not every connection.
 func (s *Server) Publish(ev coord.Event) {
 	if s.nsubs.Load() == 0 {
-		return // nobody listens: no lock, no scan of the connections
+		return // nobody listens: no lock
 	}
 	var body []byte
 	s.mu.Lock()
-	subs := make([]*conn, 0, len(s.conns))
-	for _, c := range s.conns {
+	subs := make([]*conn, 0, len(s.subs))
+	for c := range s.subs {
 		if sub := c.subs.Load(); sub != nil && (sub.kinds == nil || sub.kinds[ev.Kind]) {
 			subs = append(subs, c)
 		}
@@ -263,6 +263,7 @@ func (s *Server) Publish(ev coord.Event) {
 	}
 }
 
+// subscribe starts (or replaces) c's subscription, unless c has ended (finish took it out of conns).
 func (s *Server) subscribe(c *conn, kinds []string) {
 	sub := &subscription{}
 	if len(kinds) > 0 {
@@ -271,15 +272,30 @@ func (s *Server) subscribe(c *conn, kinds []string) {
 			sub.kinds[k] = true
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conns[c.sess.ID] != c {
+		return
+	}
 	if c.subs.Swap(sub) == nil {
+		s.subs[c] = struct{}{}
 		s.nsubs.Add(1)
 	}
 }
 
-// unsubscribe drops a closed connection's subscription from the count.
+// unsubscribe drops a closed connection's subscription.
 func (c *conn) unsubscribe() {
+	s := c.srv
+	s.mu.Lock()
+	s.dropSub(c)
+	s.mu.Unlock()
+}
+
+// dropSub removes c's subscription, if any (s.mu held).
+func (s *Server) dropSub(c *conn) {
 	if c.subs.Swap(nil) != nil {
-		c.srv.nsubs.Add(-1)
+		delete(s.subs, c)
+		s.nsubs.Add(-1)
 	}
 }
 

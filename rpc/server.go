@@ -89,10 +89,11 @@ type Server struct {
 
 	nextSession atomic.Uint64
 	nextPush    atomic.Uint64
-	nsubs       atomic.Int64 // connections subscribed to events: Publish returns at once when 0
+	nsubs       atomic.Int64 // connections subscribed to events (len(subs)): Publish returns at once when 0
 
 	mu        sync.Mutex
 	conns     map[uint64]*conn
+	subs      map[*conn]struct{} // the connections of conns subscribed to events
 	listeners map[net.Listener]struct{}
 	closed    bool
 	nconns    int
@@ -112,7 +113,7 @@ func NewServer(b Backend, opts Options) *Server {
 	opts.defaults()
 	return &Server{
 		b: b, opts: opts, idem: newIdemCache(opts.IdempotencyKeys),
-		conns: map[uint64]*conn{}, listeners: map[net.Listener]struct{}{}, workers: newWorkers(),
+		conns: map[uint64]*conn{}, subs: map[*conn]struct{}{}, listeners: map[net.Listener]struct{}{}, workers: newWorkers(),
 	}
 }
 
@@ -338,12 +339,19 @@ func (c *conn) finish() {
 	if c.authed.Load() {
 		s.b.Disconnected(context.Background(), &c.sess)
 	}
-	s.mu.Lock()
-	delete(s.conns, c.sess.ID)
-	s.nconns--
-	s.mu.Unlock()
+	s.forget(c)
 	s.opts.Observer.Conns(c.sess.Transport, -1)
 	s.wg.Done()
+}
+
+// forget takes an ended connection out of the server's tables, with a subscription it may have gained
+// since unsubscribe.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c.sess.ID)
+	s.dropSub(c)
+	s.nconns--
+	s.mu.Unlock()
 }
 
 // kill closes the connection now; safe from any goroutine, never blocks.

@@ -323,3 +323,32 @@ func BenchmarkCommitCycles(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "cycles/s")
 }
+
+// BenchmarkManyLabelsPut edits (re-puts) an issue carrying n labels 10 times.
+func BenchmarkManyLabelsPut(b *testing.B) {
+	for _, n := range []int{2500, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			ctx := context.Background()
+			db, err := Open(ctx, ":memory:", Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			is := benchIssue(1)
+			is.Dependencies = nil
+			for i := range n {
+				is.Labels = append(is.Labels, fmt.Sprintf("label-%05d", i))
+			}
+			if err := db.Commit(ctx, []coord.Change{coord.IssuePut{Issue: is, Create: true}}); err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				for range 10 {
+					if err := db.Commit(ctx, []coord.Change{coord.IssuePut{Issue: is}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

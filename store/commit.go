@@ -757,11 +757,22 @@ func (t *wtx) mergePut(m coord.MergeRequest) error {
 	return wrap(err, "put merge request %s", m.ID)
 }
 
-// uniqueLabels drops repeated labels, as the labels table does; never nil.
+// uniqueLabels drops repeated labels, as the labels table does, keeping first occurrences in order;
+// never nil. A long list is checked against a set (scanning the labels kept is quadratic).
 func uniqueLabels(ls []string) []string {
 	out := make([]string, 0, len(ls))
+	if len(ls) <= 32 {
+		for _, l := range ls {
+			if !slices.Contains(out, l) {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	seen := make(map[string]struct{}, len(ls))
 	for _, l := range ls {
-		if !slices.Contains(out, l) {
+		if _, dup := seen[l]; !dup {
+			seen[l] = struct{}{}
 			out = append(out, l)
 		}
 	}
