@@ -252,8 +252,8 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 // (blocks, parent-child, conditional-blocks, waits-for): such issues would wait on each other for good.
 // Only the edges the change adds are followed; what the file holds (an import) is taken as it is.
 func (c *core) checkNoCycle(is *beads.Issue) error {
-	if len(is.Dependencies) == 0 {
-		return nil
+	if len(is.Dependencies) == 0 || len(c.rev[is.ID]) == 0 {
+		return nil // no edge points at it: no path comes back to it
 	}
 	var have map[string]bool
 	var buf [1]edge
