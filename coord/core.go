@@ -17,6 +17,7 @@ type core struct {
 	issues     map[string]*issue
 	rev        map[string][]revEdge  // dependency target (spawner for waits-for) -> edges pointing at it
 	heap       readyHeap             // every ready issue
+	added      addLog                // the issues put in heap, latest last (heap.go)
 	labelHeaps map[string]*readyHeap // ready issues per label a filter asked for
 	syms       symtab                // strings many issues repeat (issue.go)
 	locs       locTable              // locations of the issues' packed times (stamp.go)

@@ -20,6 +20,7 @@ type model struct {
 	f       *fold
 	now     time.Time
 	session uint64
+	addLog  int // the core's addLog bound
 }
 
 var (
@@ -54,7 +55,7 @@ func genIssue(t *rapid.T, id string, now time.Time) beads.Issue {
 		is.CloseReason = rapid.SampledFrom([]string{"done", "failed: tests", ""}).Draw(t, "reason")
 	}
 	if rapid.Bool().Draw(t, "labelled") {
-		is.Labels = []string{"x"}
+		is.Labels = rapid.SampledFrom([][]string{{"x"}, {"x"}, {"convoy:k"}, {"convoy:k", "x"}}).Draw(t, "labels")
 	}
 	if rapid.IntRange(0, 9).Draw(t, "gate") == 0 {
 		is.IssueType = "gate"
@@ -75,17 +76,29 @@ func genIssue(t *rapid.T, id string, now time.Time) beads.Issue {
 	return is
 }
 
+// genFilters draws worker or claim filters.
+func genFilters(t *rapid.T) Filters {
+	var f Filters
+	switch rapid.IntRange(0, 5).Draw(t, "filters") {
+	case 1:
+		f.Labels = []string{"x"}
+	case 2:
+		f.Prefixes = []string{rapid.SampledFrom(propIDs).Draw(t, "prefix"), "p-7"}
+	case 3:
+		f.Types = []string{"task"}
+	case 4:
+		f.Convoy, f.ConvoyOnly = "k", rapid.Bool().Draw(t, "convoyOnly")
+	}
+	return f
+}
+
 func (m *model) step(t *rapid.T) {
 	c, now := m.c, m.now
 	w := rapid.SampledFrom(propWorkers).Draw(t, "worker")
 	switch op := rapid.IntRange(0, 13).Draw(t, "op"); op {
 	case 0:
 		m.session++
-		var f Filters
-		if rapid.Bool().Draw(t, "filtered") {
-			f.Labels = []string{"x"}
-		}
-		_, _ = c.connect(now, Hello{Name: w, Capacity: rapid.IntRange(1, 2).Draw(t, "cap"), Filters: f}, m.session)
+		_, _ = c.connect(now, Hello{Name: w, Capacity: rapid.IntRange(1, 2).Draw(t, "cap"), Filters: genFilters(t)}, m.session)
 	case 1:
 		if x := c.workers[w]; x != nil {
 			c.disconnect(now, w, x.session)
@@ -144,7 +157,23 @@ func (m *model) step(t *rapid.T) {
 		_ = c.putIssues(now, puts(is))
 	case 12:
 		if x := c.workers[w]; x != nil && x.connected {
-			_, _, _ = c.claim(now, w, nil, 0)
+			f := &x.row.Filters
+			if rapid.Bool().Draw(t, "claimFiltered") {
+				ff := genFilters(t)
+				f = &ff
+			}
+			wait := time.Duration(rapid.IntRange(0, 1).Draw(t, "wait")) * time.Minute
+			want := "" // what a full search finds
+			if it := c.best(w, f, true); it != nil && !c.paused {
+				want = it.id
+			}
+			a, _, _ := c.claim(now, w, f, wait)
+			if got := ""; a != nil && a.Lease.IssueID != want || a == nil && want != "" {
+				if a != nil {
+					got = a.Lease.IssueID
+				}
+				t.Fatalf("claim (filters %+v) got %q, a full search %q", *f, got, want)
+			}
 		}
 	case 13:
 		switch rapid.IntRange(0, 2).Draw(t, "kind") {
@@ -153,8 +182,10 @@ func (m *model) step(t *rapid.T) {
 		default: // restart from the durable state
 			m.commit()
 			m.c = newCore(m.cfg, m.f.snapshot(), m.now)
+			m.c.added.max = m.addLog
 		}
 	}
+	m.checkMarks(t)
 	m.commit()
 	m.check(t)
 }
@@ -271,8 +302,9 @@ func TestPropertyScheduler(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		cfg := testCfg()
 		cfg.MaxAttempts = rapid.IntRange(1, 3).Draw(t, "maxAttempts")
-		m := &model{t: t, cfg: cfg, now: t0, f: newFold(nil)}
+		m := &model{t: t, cfg: cfg, now: t0, f: newFold(nil), addLog: rapid.IntRange(1, 6).Draw(t, "addLog")}
 		m.c = newCore(cfg, nil, t0)
+		m.c.added.max = m.addLog
 		var init []IssuePut
 		for _, id := range propIDs[:rapid.IntRange(1, len(propIDs)).Draw(t, "n")] {
 			init = append(init, IssuePut{Issue: genIssue(t, id, t0)})

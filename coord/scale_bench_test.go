@@ -3,6 +3,7 @@ package coord
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 // Scale benchmarks: each iteration runs one whole workload of size n (run with -benchtime 1x); the
@@ -29,5 +30,76 @@ func BenchmarkScaleChainCreate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkScaleFilteredMiss: n ready issues, one unfiltered worker taking them one by one (m times:
+// dispatch, complete) next to a worker whose prefix filter matches none of them: idle and pushable
+// (push), with a parked claim (parked), or claiming without wait before every dispatch (claim).
+func BenchmarkScaleFilteredMiss(b *testing.B) {
+	const m = 100
+	none := Filters{Prefixes: []string{"zz-"}}
+	for _, mode := range []string{"push", "parked", "claim"} {
+		for _, n := range []int{10000, 40000} {
+			b.Run(fmt.Sprint(mode, "/", n), func(b *testing.B) {
+				for range b.N {
+					b.StopTimer()
+					c := newCore(testCfg(), nil, t0)
+					ps := make([]IssuePut, 0, n)
+					for i := range n {
+						ps = append(ps, puts(iss(fmt.Sprintf("bd-%06d", i), i%5))...)
+					}
+					if err := c.putIssues(t0, ps); err != nil {
+						b.Fatal(err)
+					}
+					role := "worker"
+					if mode != "push" {
+						role = "client"
+					}
+					if _, err := c.connect(t0, Hello{Name: "idle", Role: role, Filters: none}, 2); err != nil {
+						b.Fatal(err)
+					}
+					if mode != "push" {
+						wait := 24 * time.Hour
+						if mode == "claim" {
+							wait = 0
+						}
+						if _, _, err := c.claim(t0, "idle", nil, wait); err != nil {
+							b.Fatal(err)
+						}
+					}
+					c.dispatch(t0)
+					c.take()
+					if _, err := c.connect(t0, Hello{Name: "a"}, 1); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					now := t0
+					for range m {
+						now = now.Add(time.Millisecond)
+						if mode == "claim" {
+							if a, _, err := c.claim(now, "idle", nil, 0); err != nil || a != nil {
+								b.Fatal(a, err)
+							}
+						}
+						c.dispatch(now)
+						_, ef := c.take()
+						var l *Lease
+						for _, e := range ef {
+							if p, ok := e.(*pushEffect); ok {
+								l = &p.A.Lease
+							}
+						}
+						if l == nil {
+							b.Fatal("no push")
+						}
+						if _, err := c.complete(now, "a", l.ID, l.Epoch, SessionResult{}); err != nil {
+							b.Fatal(err)
+						}
+						c.take()
+					}
+				}
+			})
+		}
 	}
 }

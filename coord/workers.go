@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,9 @@ type worker struct {
 	draining       bool
 	inQ            bool
 	leases         map[string]*Lease
+	miss           uint64 // 1 + added.gen at its last push search that found nothing (0: none since)
+	claimMiss      uint64 // the same for its claims with filters claimF
+	claimF         Filters
 }
 
 // waiter is a parked claim.
@@ -24,6 +28,7 @@ type waiter struct {
 	worker   string
 	filters  Filters
 	deadline time.Time
+	miss     uint64 // see worker.miss
 }
 
 // workerState derives the reported state of a worker.
@@ -103,6 +108,7 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 	}
 	w.row.Role, w.row.Capacity, w.row.Filters, w.row.LastSeen = h.Role, h.Capacity, h.Filters, now
 	w.session, w.connected, w.stalled, w.draining = session, true, false, false
+	w.miss = 0 // its filters may have changed
 	var out []Assignment
 	for _, l := range sortedLeases(w.leases) {
 		if l.State == LeasePushed {
@@ -232,6 +238,70 @@ func (c *core) best(name string, f *Filters, pull bool) *issue {
 	return h.walk(ok)
 }
 
+// bestMarked is best for a search that keeps, in *miss, when it last found nothing: no ready issue
+// matched then, and an issue's labels, type and rejection change only while it is out of the ready
+// heap or before a refresh, which puts it back; so only the issues added since can match, and with
+// none added there is nothing to find. The answer is best's.
+func (c *core) bestMarked(miss *uint64, name string, f *Filters, pull bool) *issue {
+	var it *issue
+	if *miss == 0 {
+		it = c.best(name, f, pull)
+	} else if gen := *miss - 1; gen != c.added.gen {
+		if added, ok := c.added.since(gen); ok && len(added) < c.heap.Len() {
+			it = c.bestOf(added, name, f, pull)
+		} else {
+			it = c.best(name, f, pull)
+		}
+	}
+	if it == nil {
+		*miss = c.added.gen + 1
+	} else {
+		*miss = 0
+	}
+	return it
+}
+
+// bestOf is best among the given issues, those of them still ready.
+func (c *core) bestOf(its []*issue, name string, f *Filters, pull bool) *issue {
+	var top, topConvoy *issue
+	convoy := ""
+	if f.Convoy != "" {
+		convoy = ConvoyLabelPrefix + f.Convoy
+	}
+	for _, it := range its {
+		if it.hpos < 0 || !pull && it.rejectedBy() == name || !c.matches(it, f) {
+			continue
+		}
+		if convoy != "" && hasLabel(it.labels(), convoy) && (topConvoy == nil || c.heap.less(it, topConvoy)) {
+			topConvoy = it
+		}
+		if top == nil || c.heap.less(it, top) {
+			top = it
+		}
+	}
+	if convoy != "" && (topConvoy != nil || f.ConvoyOnly) {
+		return topConvoy
+	}
+	return top
+}
+
+// claimBest is best for a claim of w with filters f.
+func (c *core) claimBest(w *worker, f *Filters) *issue {
+	if w.claimMiss != 0 && !sameFilters(&w.claimF, f) {
+		w.claimMiss = 0
+	}
+	it := c.bestMarked(&w.claimMiss, w.row.Name, f, true)
+	if it == nil {
+		w.claimF = *f
+	}
+	return it
+}
+
+func sameFilters(a, b *Filters) bool {
+	return a.Convoy == b.Convoy && a.ConvoyOnly == b.ConvoyOnly && slices.Equal(a.Labels, b.Labels) &&
+		slices.Equal(a.Types, b.Types) && slices.Equal(a.Prefixes, b.Prefixes)
+}
+
 // dispatch hands ready issues to parked claims first (oldest first), then pushes to free workers
 // (longest idle first, round robin over capacity). No-op while paused.
 func (c *core) dispatch(now time.Time) {
@@ -242,7 +312,7 @@ func (c *core) dispatch(now time.Time) {
 	c.needDispatch = false
 	for i := 0; i < len(c.waiters) && c.heap.Len() > 0; {
 		wt := c.waiters[i]
-		it := c.best(wt.worker, &wt.filters, true)
+		it := c.bestMarked(&wt.miss, wt.worker, &wt.filters, true)
 		if it == nil {
 			i++
 			continue
@@ -262,7 +332,7 @@ func (c *core) dispatch(now time.Time) {
 			if !c.pushable(w) {
 				continue
 			}
-			it := c.best(w.row.Name, &w.row.Filters, false)
+			it := c.bestMarked(&w.miss, w.row.Name, &w.row.Filters, false)
 			if it == nil {
 				w.inQ = true
 				head = append(head, w)
@@ -301,7 +371,7 @@ func (c *core) claim(now time.Time, name string, f *Filters, wait time.Duration)
 	if f == nil {
 		f = &w.row.Filters
 	}
-	if it := c.best(name, f, true); it != nil {
+	if it := c.claimBest(w, f); it != nil {
 		l := c.newLease(it, w, true)
 		return &Assignment{Lease: *l}, 0, nil
 	}
@@ -309,7 +379,7 @@ func (c *core) claim(now time.Time, name string, f *Filters, wait time.Duration)
 		return nil, 0, nil
 	}
 	c.nextWaiter++
-	wt := &waiter{id: c.nextWaiter, worker: name, filters: *f, deadline: now.Add(wait)}
+	wt := &waiter{id: c.nextWaiter, worker: name, filters: *f, deadline: now.Add(wait), miss: w.claimMiss}
 	c.waiters = append(c.waiters, wt)
 	c.addTimer(wt.deadline, timerWaiter, strconv.FormatUint(wt.id, 10))
 	return nil, wt.id, nil
