@@ -2,6 +2,7 @@ package coord
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"time"
 )
@@ -118,40 +119,61 @@ func (c *core) closedStatus(s string) bool {
 
 // directBlocked reports whether an issue is held back by one of its own edges (the status facts
 // are those of blocksStatus, closedStatus and the conditional-blocks rule, see symFacts).
+//
+// The scan starts at the edge that held it back last time: while that one still does, an issue
+// blocked by thousands of others costs one look per change of one of them.
 func (c *core) directBlocked(it *issue) bool {
 	var buf [1]edge
-	for _, e := range c.edges(it, &buf) {
-		switch e.kind {
-		case edgeBlocks:
-			if b := c.issues[e.target]; b != nil && c.info(b.status)&symBlocks != 0 {
+	edges := c.edges(it, &buf)
+	start := int(it.blockAt)
+	if start >= len(edges) {
+		start = 0
+	}
+	for k := range edges {
+		i := start + k
+		if i >= len(edges) {
+			i -= len(edges)
+		}
+		if c.holds(edges[i]) {
+			if i <= math.MaxUint16 {
+				it.blockAt = uint16(i)
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// holds reports whether one edge of an issue holds it back.
+func (c *core) holds(e edge) bool {
+	switch e.kind {
+	case edgeBlocks:
+		if b := c.issues[e.target]; b != nil && c.info(b.status)&symBlocks != 0 {
+			return true
+		}
+	case edgeConditional:
+		if b := c.issues[e.target]; b != nil {
+			s := c.info(b.status)
+			if s&symCondOpen != 0 {
 				return true
 			}
-		case edgeConditional:
-			if b := c.issues[e.target]; b != nil {
-				s := c.info(b.status)
-				if s&symCondOpen != 0 {
-					return true
-				}
-				if s&symCondClosed != 0 && c.info(b.closeReason)&symFailure == 0 {
-					return true
-				}
-			}
-		case edgeWaitsFor:
-			anyClosed, anyOpen := false, false
-			for _, r := range c.rev[e.target] {
-				if r.kind != edgeParentChild {
-					continue
-				}
-				if c.info(r.from.status)&symGateClosed != 0 {
-					anyClosed = true
-				} else {
-					anyOpen = true
-				}
-			}
-			if e.any && !anyClosed || !e.any && anyOpen {
+			if s&symCondClosed != 0 && c.info(b.closeReason)&symFailure == 0 {
 				return true
 			}
 		}
+	case edgeWaitsFor:
+		anyClosed, anyOpen := false, false
+		for _, r := range c.rev[e.target] {
+			if r.kind != edgeParentChild {
+				continue
+			}
+			if c.info(r.from.status)&symGateClosed != 0 {
+				anyClosed = true
+			} else {
+				anyOpen = true
+			}
+		}
+		return e.any && !anyClosed || !e.any && anyOpen
 	}
 	return false
 }

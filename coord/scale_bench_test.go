@@ -2,6 +2,7 @@ package coord
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -98,6 +99,61 @@ func BenchmarkScaleFilteredMiss(b *testing.B) {
 						}
 						c.take()
 					}
+				}
+			})
+		}
+	}
+}
+
+// drainAll claims and completes n ready issues, one at a time, as a client worker.
+func drainAll(b *testing.B, c *core, n int) {
+	now := t0
+	if _, err := c.connect(now, Hello{Name: "w", Role: "client"}, 1); err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		now = now.Add(time.Millisecond)
+		a, _, err := c.claim(now, "w", &Filters{}, 0)
+		if err != nil || a == nil {
+			b.Fatalf("claim %d: %v %v", i, a, err)
+		}
+		if _, err := c.complete(now, "w", a.Lease.ID, a.Lease.Epoch, SessionResult{}); err != nil {
+			b.Fatal(err)
+		}
+		c.take()
+	}
+}
+
+// BenchmarkScaleFanInDrain: one issue blocked by n others (blocks edges), every blocker claimed and
+// completed, in the order of the edges (inorder) or in a random one (shuffled).
+func BenchmarkScaleFanInDrain(b *testing.B) {
+	for _, order := range []string{"inorder", "shuffled"} {
+		for _, n := range scaleSizes {
+			b.Run(fmt.Sprint(order, "/", n), func(b *testing.B) {
+				for range b.N {
+					b.StopTimer()
+					c := newCore(testCfg(), nil, t0)
+					var ps []IssuePut
+					rel := iss("release", 2)
+					at := make([]int, n)
+					for i := range at {
+						at[i] = i
+					}
+					if order == "shuffled" {
+						rand.New(rand.NewPCG(1, 1)).Shuffle(n, func(i, j int) { at[i], at[j] = at[j], at[i] })
+					}
+					for i := range n {
+						id := fmt.Sprintf("t-%06d", i)
+						ps = append(ps, puts(iss(id, 2, withCreated(t0.Add(time.Duration(at[i])*time.Second))))...)
+						withDep(id, "blocks")(&rel)
+					}
+					ps = append(ps, puts(rel)...)
+					if err := c.putIssues(t0, ps); err != nil {
+						b.Fatal(err)
+					}
+					c.take()
+					b.StartTimer()
+					drainAll(b, c, n)
 				}
 			})
 		}
