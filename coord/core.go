@@ -16,6 +16,7 @@ type core struct {
 	now        time.Time
 	issues     map[string]*issue
 	rev        map[string][]revEdge  // dependency target (spawner for waits-for) -> edges pointing at it
+	waitRev    map[string]int        // how many of rev[target] are waits-for edges (none: absent)
 	heap       readyHeap             // every ready issue
 	added      addLog                // the issues put in heap, latest last (heap.go)
 	labelHeaps map[string]*readyHeap // ready issues per label a filter asked for

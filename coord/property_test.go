@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"testing"
@@ -263,10 +264,50 @@ func (m *model) check(t *rapid.T) {
 	if err := heapsOrdered(c); err != "" {
 		t.Fatalf("%s", err)
 	}
+	checkRev(t, c)
 	// Restart here gives the same state.
 	r := newCore(m.cfg, m.f.snapshot(), c.now)
 	if d := cmp.Diff(stateOf(c), stateOf(r), cmpopts.EquateEmpty()); d != "" {
 		t.Fatalf("restart differs (-live +restarted):\n%s", d)
+	}
+}
+
+// checkRev compares the reverse-edge index and its waits-for counts with the issues' edges.
+func checkRev(t *rapid.T, c *core) {
+	want := map[string]map[revEdge]int{}
+	var buf [1]edge
+	for _, it := range c.issues {
+		for _, e := range c.edges(it, &buf) {
+			if want[e.target] == nil {
+				want[e.target] = map[revEdge]int{}
+			}
+			want[e.target][revEdge{from: it, kind: e.kind}]++
+		}
+	}
+	if len(c.rev) != len(want) {
+		t.Fatalf("reverse index has %d targets, the edges %d", len(c.rev), len(want))
+	}
+	waits := 0
+	for target, list := range c.rev {
+		got, n := map[revEdge]int{}, 0
+		for _, r := range list {
+			got[r]++
+			if r.kind == edgeWaitsFor {
+				n++
+			}
+		}
+		if !maps.Equal(got, want[target]) {
+			t.Fatalf("reverse edges of %s: %v, want %v", target, got, want[target])
+		}
+		if c.waitRev[target] != n {
+			t.Fatalf("%s has %d waits-for reverse edges, counted %d", target, n, c.waitRev[target])
+		}
+		if n > 0 {
+			waits++
+		}
+	}
+	if len(c.waitRev) != waits {
+		t.Fatalf("waits-for counts for %d targets, %d have some", len(c.waitRev), waits)
 	}
 }
 

@@ -202,11 +202,22 @@ func (c *core) indexEdges(it *issue, add bool) {
 	for _, e := range c.edges(it, &buf) {
 		if add {
 			c.rev[e.target] = append(c.rev[e.target], revEdge{from: it, kind: e.kind})
+			if e.kind == edgeWaitsFor {
+				if c.waitRev == nil {
+					c.waitRev = map[string]int{}
+				}
+				c.waitRev[e.target]++
+			}
 			continue
 		}
 		list := c.rev[e.target]
 		for i, r := range list {
 			if r.from == it && r.kind == e.kind {
+				if e.kind == edgeWaitsFor {
+					if c.waitRev[e.target]--; c.waitRev[e.target] == 0 {
+						delete(c.waitRev, e.target)
+					}
+				}
 				list[i] = list[len(list)-1]
 				list = list[:len(list)-1]
 				break
@@ -231,6 +242,9 @@ func (c *core) affected(id string, parents []string) []string {
 		out = append(out, r.from.id)
 	}
 	for _, p := range parents {
+		if c.waitRev[p] == 0 {
+			continue // no waits-for edge on p (whose other reverse edges may be its thousands of children)
+		}
 		for _, r := range c.rev[p] {
 			if r.kind == edgeWaitsFor {
 				out = append(out, r.from.id)

@@ -159,3 +159,58 @@ func BenchmarkScaleFanInDrain(b *testing.B) {
 		}
 	}
 }
+
+// epicPuts returns an epic and n parent-child children of it (imported).
+func epicPuts(n int) []IssuePut {
+	ps := puts(iss("epic", 2, withType("epic"), withStatus("in_progress")))
+	for i := range n {
+		ps = append(ps, puts(iss(fmt.Sprintf("c-%06d", i), 2, withCreated(t0.Add(time.Duration(i)*time.Second)),
+			withDep("epic", "parent-child")))...)
+	}
+	return ps
+}
+
+// BenchmarkScaleEpicChildren: an epic with n children: every child claimed and completed (drain),
+// every child edited through the protocol (edit: a label added), or the epic and its children
+// imported in the syncer's chunks of 512 (import).
+func BenchmarkScaleEpicChildren(b *testing.B) {
+	for _, mode := range []string{"drain", "edit", "import"} {
+		for _, n := range scaleSizes {
+			b.Run(fmt.Sprint(mode, "/", n), func(b *testing.B) {
+				for range b.N {
+					b.StopTimer()
+					c := newCore(testCfg(), nil, t0)
+					ps := epicPuts(n)
+					if mode != "import" {
+						if err := c.putIssues(t0, ps); err != nil {
+							b.Fatal(err)
+						}
+						c.take()
+					}
+					b.StartTimer()
+					switch mode {
+					case "drain":
+						drainAll(b, c, n)
+					case "edit":
+						for _, p := range ps[1:] {
+							p.Issue.Labels, p.FromImport, p.KeepState = []string{"x"}, false, true
+							if err := c.putIssues(t0, []IssuePut{p}); err != nil {
+								b.Fatal(err)
+							}
+							c.take()
+						}
+					case "import":
+						for len(ps) > 0 {
+							k := min(512, len(ps))
+							if err := c.putIssues(t0, ps[:k]); err != nil {
+								b.Fatal(err)
+							}
+							c.take()
+							ps = ps[k:]
+						}
+					}
+				}
+			})
+		}
+	}
+}
