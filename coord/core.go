@@ -17,6 +17,8 @@ type core struct {
 	issues     map[string]*issue
 	rev        map[string][]revEdge  // dependency target (spawner for waits-for) -> edges pointing at it
 	waitRev    map[string]int        // how many of rev[target] are waits-for edges (none: absent)
+	revIdx     map[string]revIndex   // positions in the long lists of rev (ready.go)
+	revIndexAt int                   // the length from which a list gets one (0: revIndexMin; tests lower it)
 	heap       readyHeap             // every ready issue
 	added      addLog                // the issues put in heap, latest last (heap.go)
 	labelHeaps map[string]*readyHeap // ready issues per label a filter asked for

@@ -15,13 +15,14 @@ import (
 
 // model drives a core through random operations, committing every step to a fold like the engine.
 type model struct {
-	t       *rapid.T
-	cfg     Config
-	c       *core
-	f       *fold
-	now     time.Time
-	session uint64
-	addLog  int // the core's addLog bound
+	t          *rapid.T
+	cfg        Config
+	c          *core
+	f          *fold
+	now        time.Time
+	session    uint64
+	addLog     int // the core's addLog bound
+	revIndexAt int // and the length of a reverse-edge list with an index
 }
 
 var (
@@ -183,7 +184,7 @@ func (m *model) step(t *rapid.T) {
 		default: // restart from the durable state
 			m.commit()
 			m.c = newCore(m.cfg, m.f.snapshot(), m.now)
-			m.c.added.max = m.addLog
+			m.c.added.max, m.c.revIndexAt = m.addLog, m.revIndexAt
 		}
 	}
 	m.checkMarks(t)
@@ -272,7 +273,8 @@ func (m *model) check(t *rapid.T) {
 	}
 }
 
-// checkRev compares the reverse-edge index and its waits-for counts with the issues' edges.
+// checkRev compares the reverse-edge index, its waits-for counts and position indexes with the
+// issues' edges.
 func checkRev(t *rapid.T, c *core) {
 	want := map[string]map[revEdge]int{}
 	var buf [1]edge
@@ -304,6 +306,20 @@ func checkRev(t *rapid.T, c *core) {
 		}
 		if n > 0 {
 			waits++
+		}
+		if idx := c.revIdx[target]; idx != nil {
+			pos := revIndex{}
+			for i, r := range list {
+				pos.note(r, i)
+			}
+			if !maps.Equal(idx, pos) {
+				t.Fatalf("position index of %s: %v, want %v", target, idx, pos)
+			}
+		}
+	}
+	for target := range c.revIdx {
+		if c.rev[target] == nil {
+			t.Fatalf("position index for %s, which has no reverse edges", target)
 		}
 	}
 	if len(c.waitRev) != waits {
@@ -343,9 +359,10 @@ func TestPropertyScheduler(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		cfg := testCfg()
 		cfg.MaxAttempts = rapid.IntRange(1, 3).Draw(t, "maxAttempts")
-		m := &model{t: t, cfg: cfg, now: t0, f: newFold(nil), addLog: rapid.IntRange(1, 6).Draw(t, "addLog")}
+		m := &model{t: t, cfg: cfg, now: t0, f: newFold(nil), addLog: rapid.IntRange(1, 6).Draw(t, "addLog"),
+			revIndexAt: rapid.IntRange(1, 3).Draw(t, "revIndexAt")}
 		m.c = newCore(cfg, nil, t0)
-		m.c.added.max = m.addLog
+		m.c.added.max, m.c.revIndexAt = m.addLog, m.revIndexAt
 		var init []IssuePut
 		for _, id := range propIDs[:rapid.IntRange(1, len(propIDs)).Draw(t, "n")] {
 			init = append(init, IssuePut{Issue: genIssue(t, id, t0)})
