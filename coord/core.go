@@ -27,8 +27,9 @@ type core struct {
 	st         statuses              // symbols of the configured statuses
 	leases     map[string]*Lease     // live leases by id
 	workers    map[string]*worker
-	freeQ      []*worker // workers that may take a push, longest idle first
-	waiters    []*waiter // parked claims, oldest first
+	freeQ      []*worker          // workers that may take a push, longest idle first
+	waiters    waitQueue          // parked claims, oldest first
+	waiterByID map[uint64]*waiter // the same by id
 	timers     timerHeap
 	maxEpoch   int64
 	paused     bool

@@ -18,7 +18,7 @@ func (m *model) checkLive(t *rapid.T) {
 			}
 		}
 	}
-	for _, wt := range c.waiters {
+	for wt := c.waiters.head; wt != nil; wt = wt.next {
 		if it := c.best(wt.worker, &wt.filters, true); it != nil {
 			t.Fatalf("parked claim %d of %s could take %s", wt.id, wt.worker, it.id)
 		}
@@ -44,7 +44,7 @@ func (m *model) checkMarks(t *rapid.T) {
 		check("push to "+w.row.Name, w.miss, w.row.Name, &w.row.Filters, false)
 		check("claim of "+w.row.Name, w.claimMiss, w.row.Name, &w.claimF, true)
 	}
-	for _, wt := range c.waiters {
+	for wt := c.waiters.head; wt != nil; wt = wt.next {
 		check("parked claim of "+wt.worker, wt.miss, wt.worker, &wt.filters, true)
 	}
 }

@@ -266,6 +266,7 @@ func (m *model) check(t *rapid.T) {
 		t.Fatalf("%s", err)
 	}
 	checkRev(t, c)
+	checkWaiters(t, c)
 	// Restart here gives the same state.
 	r := newCore(m.cfg, m.f.snapshot(), c.now)
 	if d := cmp.Diff(stateOf(c), stateOf(r), cmpopts.EquateEmpty()); d != "" {
@@ -324,6 +325,35 @@ func checkRev(t *rapid.T, c *core) {
 	}
 	if len(c.waitRev) != waits {
 		t.Fatalf("waits-for counts for %d targets, %d have some", len(c.waitRev), waits)
+	}
+}
+
+// checkWaiters: the queue of parked claims is in id order, linked both ways and counted, and each
+// of them is in the index by id and (in the same order) in its worker's list.
+func checkWaiters(t *rapid.T, c *core) {
+	var ids []uint64
+	perWorker := map[string][]uint64{}
+	var prev *waiter
+	for wt := c.waiters.head; wt != nil; prev, wt = wt, wt.next {
+		if wt.prev != prev || wt.done || c.waiterByID[wt.id] != wt {
+			t.Fatalf("parked claim %d: prev %p (want %p), done %v, by id %p", wt.id, wt.prev, prev, wt.done, c.waiterByID[wt.id])
+		}
+		ids = append(ids, wt.id)
+		perWorker[wt.worker] = append(perWorker[wt.worker], wt.id)
+	}
+	if c.waiters.tail != prev || c.waiters.n != len(ids) || len(c.waiterByID) != len(ids) || !slices.IsSorted(ids) {
+		t.Fatalf("parked claims %v: tail %p (want %p), counted %d, %d by id", ids, c.waiters.tail, prev, c.waiters.n, len(c.waiterByID))
+	}
+	for name, w := range c.workers {
+		var live []uint64
+		for _, wt := range w.waiters {
+			if !wt.done {
+				live = append(live, wt.id)
+			}
+		}
+		if !slices.Equal(live, perWorker[name]) {
+			t.Fatalf("worker %s lists parked claims %v, the queue %v", name, live, perWorker[name])
+		}
 	}
 }
 

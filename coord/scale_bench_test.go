@@ -214,3 +214,52 @@ func BenchmarkScaleEpicChildren(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScaleWaiters: n workers, each with a parked claim; then every one disconnects (a network
+// blip), every wait runs out, or n issues arrive and a dispatch serves every claim.
+func BenchmarkScaleWaiters(b *testing.B) {
+	for _, mode := range []string{"disconnect", "timeout", "served"} {
+		for _, n := range scaleSizes {
+			b.Run(fmt.Sprint(mode, "/", n), func(b *testing.B) {
+				for range b.N {
+					b.StopTimer()
+					c := newCore(testCfg(), nil, t0)
+					for i := range n {
+						name := fmt.Sprintf("w%05d", i)
+						if _, err := c.connect(t0, Hello{Name: name, Role: "client"}, uint64(i+1)); err != nil {
+							b.Fatal(err)
+						}
+						if _, _, err := c.claim(t0, name, &Filters{}, time.Minute); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if mode == "served" {
+						ps := make([]IssuePut, 0, n)
+						for i := range n {
+							ps = append(ps, puts(iss(fmt.Sprintf("bd-%06d", i), 2))...)
+						}
+						if err := c.putIssues(t0, ps); err != nil {
+							b.Fatal(err)
+						}
+					}
+					c.take()
+					b.StartTimer()
+					switch mode {
+					case "disconnect":
+						for i := range n {
+							c.disconnect(t0, fmt.Sprintf("w%05d", i), uint64(i+1))
+						}
+					case "timeout":
+						c.tick(t0.Add(2 * time.Minute))
+					case "served":
+						c.dispatch(t0)
+					}
+					_, ef := c.take()
+					if len(ef) != n {
+						b.Fatalf("%d claims answered, want %d", len(ef), n)
+					}
+				}
+			})
+		}
+	}
+}

@@ -20,6 +20,7 @@ type worker struct {
 	miss           uint64 // 1 + added.gen at its last push search that found nothing (0: none since)
 	claimMiss      uint64 // the same for its claims with filters claimF
 	claimF         Filters
+	waiters        []*waiter // its parked claims, oldest first; answered ones until the next append
 }
 
 // waiter is a parked claim.
@@ -29,6 +30,48 @@ type waiter struct {
 	filters  Filters
 	deadline time.Time
 	miss     uint64 // see worker.miss
+	done     bool   // answered or withdrawn: out of the queue
+	prev     *waiter
+	next     *waiter
+}
+
+// waitQueue lists the parked claims, oldest first: a doubly linked list through the waiters.
+type waitQueue struct {
+	head, tail *waiter
+	n          int
+}
+
+func (q *waitQueue) push(wt *waiter) {
+	wt.prev = q.tail
+	if q.tail != nil {
+		q.tail.next = wt
+	} else {
+		q.head = wt
+	}
+	q.tail = wt
+	q.n++
+}
+
+func (q *waitQueue) remove(wt *waiter) {
+	if wt.prev != nil {
+		wt.prev.next = wt.next
+	} else {
+		q.head = wt.next
+	}
+	if wt.next != nil {
+		wt.next.prev = wt.prev
+	} else {
+		q.tail = wt.prev
+	}
+	wt.prev, wt.next = nil, nil
+	q.n--
+}
+
+// unpark takes a parked claim out of the queue (its worker's list drops it later).
+func (c *core) unpark(wt *waiter) {
+	c.waiters.remove(wt)
+	delete(c.waiterByID, wt.id)
+	wt.done = true
 }
 
 // workerState derives the reported state of a worker.
@@ -310,14 +353,13 @@ func (c *core) dispatch(now time.Time) {
 		return
 	}
 	c.needDispatch = false
-	for i := 0; i < len(c.waiters) && c.heap.Len() > 0; {
-		wt := c.waiters[i]
+	for wt, next := c.waiters.head, (*waiter)(nil); wt != nil && c.heap.Len() > 0; wt = next {
+		next = wt.next
 		it := c.bestMarked(&wt.miss, wt.worker, &wt.filters, true)
 		if it == nil {
-			i++
 			continue
 		}
-		c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
+		c.unpark(wt)
 		l := c.newLease(it, c.workers[wt.worker], true)
 		c.effect(claimEffect{waiter: wt.id, a: &Assignment{Lease: *l}})
 	}
@@ -380,7 +422,15 @@ func (c *core) claim(now time.Time, name string, f *Filters, wait time.Duration)
 	}
 	c.nextWaiter++
 	wt := &waiter{id: c.nextWaiter, worker: name, filters: *f, deadline: now.Add(wait), miss: w.claimMiss}
-	c.waiters = append(c.waiters, wt)
+	c.waiters.push(wt)
+	if c.waiterByID == nil {
+		c.waiterByID = map[uint64]*waiter{}
+	}
+	c.waiterByID[wt.id] = wt
+	if len(w.waiters) == cap(w.waiters) {
+		w.waiters = slices.DeleteFunc(w.waiters, func(x *waiter) bool { return x.done })
+	}
+	w.waiters = append(w.waiters, wt)
 	c.addTimer(wt.deadline, timerWaiter, strconv.FormatUint(wt.id, 10))
 	return nil, wt.id, nil
 }
@@ -395,26 +445,28 @@ func (c *core) waiterTimer(key string) {
 
 // removeWaiter drops a parked claim; false if it is no longer parked.
 func (c *core) removeWaiter(id uint64) bool {
-	for i, wt := range c.waiters {
-		if wt.id == id {
-			c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
-			return true
-		}
+	wt := c.waiterByID[id]
+	if wt == nil {
+		return false
 	}
-	return false
+	c.unpark(wt)
+	return true
 }
 
 // dropWaiters answers every parked claim of a worker with nothing.
 func (c *core) dropWaiters(name string) {
-	keep := c.waiters[:0]
-	for _, wt := range c.waiters {
-		if wt.worker == name {
-			c.effect(claimEffect{waiter: wt.id})
-			continue
-		}
-		keep = append(keep, wt)
+	w := c.workers[name]
+	if w == nil {
+		return
 	}
-	c.waiters = keep
+	for _, wt := range w.waiters {
+		if !wt.done {
+			c.effect(claimEffect{waiter: wt.id})
+			c.unpark(wt)
+		}
+	}
+	clear(w.waiters)
+	w.waiters = w.waiters[:0]
 }
 
 // workerStatuses lists workers by name.
