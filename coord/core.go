@@ -27,6 +27,7 @@ type core struct {
 	st         statuses              // symbols of the configured statuses
 	leases     map[string]*Lease     // live leases by id
 	workers    map[string]*worker
+	refineries map[string]*worker // the workers of role RoleRefinery
 	freeQ      []*worker          // workers that may take a push, longest idle first
 	waiters    waitQueue          // parked claims, oldest first
 	waiterByID map[uint64]*waiter // the same by id
@@ -87,6 +88,7 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		w := &worker{row: row, leases: make(map[string]*Lease), disconnectedAt: now,
 			draining: row.State == WorkerDraining}
 		c.workers[row.Name] = w
+		c.noteRole(w)
 	}
 	for i := range snap.Leases {
 		l := snap.Leases[i]

@@ -100,7 +100,8 @@ func (m *model) step(t *rapid.T) {
 	switch op := rapid.IntRange(0, 13).Draw(t, "op"); op {
 	case 0:
 		m.session++
-		_, _ = c.connect(now, Hello{Name: w, Capacity: rapid.IntRange(1, 2).Draw(t, "cap"), Filters: genFilters(t)}, m.session)
+		role := rapid.SampledFrom([]string{"", "", "", "client", RoleRefinery}).Draw(t, "role")
+		_, _ = c.connect(now, Hello{Name: w, Role: role, Capacity: rapid.IntRange(1, 2).Draw(t, "cap"), Filters: genFilters(t)}, m.session)
 	case 1:
 		if x := c.workers[w]; x != nil {
 			c.disconnect(now, w, x.session)
@@ -267,6 +268,14 @@ func (m *model) check(t *rapid.T) {
 	}
 	checkRev(t, c)
 	checkWaiters(t, c)
+	for name, w := range c.workers {
+		if (w.row.Role == RoleRefinery) != (c.refineries[name] == w) {
+			t.Fatalf("worker %s of role %s: listed as a refinery %v", name, w.row.Role, c.refineries[name] != nil)
+		}
+	}
+	if len(c.refineries) > len(c.workers) {
+		t.Fatalf("%d refineries among %d workers", len(c.refineries), len(c.workers))
+	}
 	// Restart here gives the same state.
 	r := newCore(m.cfg, m.f.snapshot(), c.now)
 	if d := cmp.Diff(stateOf(c), stateOf(r), cmpopts.EquateEmpty()); d != "" {

@@ -150,6 +150,7 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 		c.workers[h.Name] = w
 	}
 	w.row.Role, w.row.Capacity, w.row.Filters, w.row.LastSeen = h.Role, h.Capacity, h.Filters, now
+	c.noteRole(w)
 	w.session, w.connected, w.stalled, w.draining = session, true, false, false
 	w.miss = 0 // its filters may have changed
 	var out []Assignment
