@@ -56,7 +56,7 @@ func abandonDuringCommit(t *testing.T, clk *FakeClock, gp *gatePersister) *Engin
 	go func() { _, err := e.Claim(cctx, "c", &Filters{Labels: []string{"x"}}, time.Hour); errc <- err }()
 	for i := 0; i < 500; i++ {
 		n := 0
-		e.read(func(c *core) { n = len(c.waiters) })
+		e.read(func(c *core) { n = c.waiters.n })
 		if n == 1 {
 			break
 		}

@@ -16,15 +16,21 @@ type core struct {
 	now        time.Time
 	issues     map[string]*issue
 	rev        map[string][]revEdge  // dependency target (spawner for waits-for) -> edges pointing at it
+	waitRev    map[string]int        // how many of rev[target] are waits-for edges (none: absent)
+	revIdx     map[string]revIndex   // positions in the long lists of rev (ready.go)
+	revIndexAt int                   // the length from which a list gets one (0: revIndexMin; tests lower it)
 	heap       readyHeap             // every ready issue
+	added      addLog                // the issues put in heap, latest last (heap.go)
 	labelHeaps map[string]*readyHeap // ready issues per label a filter asked for
 	syms       symtab                // strings many issues repeat (issue.go)
 	locs       locTable              // locations of the issues' packed times (stamp.go)
 	st         statuses              // symbols of the configured statuses
 	leases     map[string]*Lease     // live leases by id
 	workers    map[string]*worker
-	freeQ      []*worker // workers that may take a push, longest idle first
-	waiters    []*waiter // parked claims, oldest first
+	refineries map[string]*worker // the workers of role RoleRefinery
+	freeQ      []*worker          // workers that may take a push, longest idle first
+	waiters    waitQueue          // parked claims, oldest first
+	waiterByID map[uint64]*waiter // the same by id
 	timers     timerHeap
 	maxEpoch   int64
 	paused     bool
@@ -82,6 +88,7 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		w := &worker{row: row, leases: make(map[string]*Lease), disconnectedAt: now,
 			draining: row.State == WorkerDraining}
 		c.workers[row.Name] = w
+		c.noteRole(w)
 	}
 	for i := range snap.Leases {
 		l := snap.Leases[i]
@@ -252,8 +259,8 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 // (blocks, parent-child, conditional-blocks, waits-for): such issues would wait on each other for good.
 // Only the edges the change adds are followed; what the file holds (an import) is taken as it is.
 func (c *core) checkNoCycle(is *beads.Issue) error {
-	if len(is.Dependencies) == 0 {
-		return nil
+	if len(is.Dependencies) == 0 || len(c.rev[is.ID]) == 0 {
+		return nil // no edge points at it: no path comes back to it
 	}
 	var have map[string]bool
 	var buf [1]edge

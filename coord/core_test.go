@@ -575,3 +575,30 @@ func TestHeartbeatOnAPushedLeaseAcksIt(t *testing.T) {
 		t.Fatalf("heartbeat with another epoch: %v, want stale_epoch", err)
 	}
 }
+
+// TestCheckNoCycle: a protocol change closing a cycle of blocking edges is refused, through an
+// issue that does not exist yet (dangling edges point at it) and through a waits-for spawner too;
+// one that closes none, or only repeats an edge, is taken.
+func TestCheckNoCycle(t *testing.T) {
+	c := newTestCore(t, testCfg(),
+		iss("a", 2), iss("b", 2, withDep("a", "blocks")), iss("c", 2, withDep("b", "parent-child")),
+		iss("d", 2, withDep("ghost", "blocks")), iss("e", 2, withDep("x", "waits-for", `{"spawner_id":"c"}`)))
+	for _, tc := range []struct {
+		is    beads.Issue
+		cycle bool
+	}{
+		{iss("a", 2, withDep("c", "blocks")), true},
+		{iss("a", 2, withDep("c", "related")), false},
+		{iss("a", 2, withDep("e", "conditional-blocks")), true},
+		{iss("ghost", 2, withDep("d", "blocks")), true},
+		{iss("new", 2, withDep("c", "blocks")), false},
+		{iss("b", 2, withDep("a", "blocks"), withDep("b", "blocks")), false},      // a self edge is no cycle
+		{iss("c", 2, withDep("b", "parent-child"), withDep("e", "blocks")), true}, // e waits for c's children
+		{iss("e", 2, withDep("a", "blocks")), false},
+	} {
+		err := c.checkNoCycle(&tc.is)
+		if got := err != nil; got != tc.cycle || err != nil && ErrorCode(err) != EConflict {
+			t.Errorf("%s -> %v: %v, want cycle=%v", tc.is.ID, tc.is.Dependencies, err, tc.cycle)
+		}
+	}
+}

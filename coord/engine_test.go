@@ -415,7 +415,7 @@ func TestEngineClaim(t *testing.T) {
 // waiters counts parked claims (read on the loop).
 func (h *harness) waiters() int {
 	n := 0
-	h.e.read(func(c *core) { n = len(c.waiters) })
+	h.e.read(func(c *core) { n = c.waiters.n })
 	return n
 }
 

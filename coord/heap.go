@@ -194,9 +194,46 @@ func (h *readyHeap) walk(visit func(*issue) bool) *issue {
 	return nil
 }
 
+// addLog lists the issues put in the ready heap, in order: a search that found nothing need look
+// later only at those added since (workers.go, bestMarked). It keeps the latest adds, at most max.
+type addLog struct {
+	items []*issue // items[k] is add number base+k+1
+	base  uint64
+	gen   uint64 // adds so far (base + len(items))
+	max   int    // 0: maxAddLog
+}
+
+// maxAddLog bounds an addLog: an older search is done again in full.
+const maxAddLog = 8192
+
+func (l *addLog) add(it *issue) {
+	l.gen++
+	lim := l.max
+	if lim == 0 {
+		lim = maxAddLog
+	}
+	if n := len(l.items); n >= lim { // drop the older half
+		k := (n + 1) / 2
+		copy(l.items, l.items[k:])
+		clear(l.items[n-k:])
+		l.items, l.base = l.items[:n-k], l.base+uint64(k)
+	}
+	l.items = append(l.items, it)
+}
+
+// since returns the issues added after add number gen (some may have left the heap since); false
+// once they are no longer all kept.
+func (l *addLog) since(gen uint64) ([]*issue, bool) {
+	if gen < l.base || gen > l.gen {
+		return nil, false
+	}
+	return l.items[gen-l.base:], true
+}
+
 // heapAdd puts a ready issue in the global heap and in the label heaps of its labels.
 func (c *core) heapAdd(it *issue) {
 	c.heap.push(it)
+	c.added.add(it)
 	for _, l := range it.labels() {
 		if h := c.labelHeaps[l]; h != nil && h.pos(it) < 0 {
 			h.push(it)

@@ -42,6 +42,7 @@ type issue struct {
 	flags       uint8
 	updLoc      uint8
 	startLoc    uint8
+	blockAt     uint16 // where directBlocked found an edge holding it back last (a hint)
 }
 
 // issue flags.

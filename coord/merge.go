@@ -384,6 +384,18 @@ func (c *core) mergeDisconnected(w *worker) {
 	c.addTimer(c.now.Add(c.cfg.Grace), timerMerge, w.row.Name)
 }
 
+// noteRole keeps c.refineries up to date after w's role was set.
+func (c *core) noteRole(w *worker) {
+	if w.row.Role != RoleRefinery {
+		delete(c.refineries, w.row.Name)
+		return
+	}
+	if c.refineries == nil {
+		c.refineries = map[string]*worker{}
+	}
+	c.refineries[w.row.Name] = w
+}
+
 // dispatchMerges hands free merge slots to connected refineries (by name, round robin over
 // capacity). No-op while paused.
 func (c *core) dispatchMerges(now time.Time) {
@@ -393,8 +405,8 @@ func (c *core) dispatchMerges(now time.Time) {
 	}
 	c.needMerge = false
 	var refs []*worker
-	for _, w := range c.workers {
-		if w.row.Role == RoleRefinery && w.connected && !w.stalled && !w.draining {
+	for _, w := range c.refineries {
+		if w.connected && !w.stalled && !w.draining {
 			refs = append(refs, w)
 		}
 	}

@@ -12,7 +12,16 @@ import (
 
 // BenchmarkMergeRoundTrip measures one merge through the engine: submit, slot push to a refinery,
 // report (nop persister: the engine's own cost).
-func BenchmarkMergeRoundTrip(b *testing.B) {
+func BenchmarkMergeRoundTrip(b *testing.B) { mergeRoundTrips(b, 0) }
+
+// BenchmarkScaleMergeWorkers is BenchmarkMergeRoundTrip with n other workers connected.
+func BenchmarkScaleMergeWorkers(b *testing.B) {
+	for _, n := range []int{2500, 10000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) { mergeRoundTrips(b, n) })
+	}
+}
+
+func mergeRoundTrips(b *testing.B, others int) {
 	clk := coord.NewFakeClock(mt0)
 	out := newMergeOut()
 	e, err := coord.NewEngine(coord.Config{MergeQueue: mergeq.Factory(mergeq.Config{KeepDone: 100})}, clk, &failPersister{}, nil, out)
@@ -29,6 +38,11 @@ func BenchmarkMergeRoundTrip(b *testing.B) {
 	}
 	if err := e.PutIssues(ctx, puts); err != nil {
 		b.Fatal(err)
+	}
+	for i := 0; i < others; i++ {
+		if _, err := e.Connect(ctx, coord.Hello{Name: fmt.Sprint("c", i), Role: "client"}, uint64(2+i)); err != nil {
+			b.Fatal(err)
+		}
 	}
 	for _, w := range []coord.Hello{{Name: "w", Role: "client"}, {Name: "r", Role: coord.RoleRefinery}} {
 		if _, err := e.Connect(ctx, w, 1); err != nil {

@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"testing"
@@ -14,12 +15,14 @@ import (
 
 // model drives a core through random operations, committing every step to a fold like the engine.
 type model struct {
-	t       *rapid.T
-	cfg     Config
-	c       *core
-	f       *fold
-	now     time.Time
-	session uint64
+	t          *rapid.T
+	cfg        Config
+	c          *core
+	f          *fold
+	now        time.Time
+	session    uint64
+	addLog     int // the core's addLog bound
+	revIndexAt int // and the length of a reverse-edge list with an index
 }
 
 var (
@@ -54,7 +57,7 @@ func genIssue(t *rapid.T, id string, now time.Time) beads.Issue {
 		is.CloseReason = rapid.SampledFrom([]string{"done", "failed: tests", ""}).Draw(t, "reason")
 	}
 	if rapid.Bool().Draw(t, "labelled") {
-		is.Labels = []string{"x"}
+		is.Labels = rapid.SampledFrom([][]string{{"x"}, {"x"}, {"convoy:k"}, {"convoy:k", "x"}}).Draw(t, "labels")
 	}
 	if rapid.IntRange(0, 9).Draw(t, "gate") == 0 {
 		is.IssueType = "gate"
@@ -75,17 +78,30 @@ func genIssue(t *rapid.T, id string, now time.Time) beads.Issue {
 	return is
 }
 
+// genFilters draws worker or claim filters.
+func genFilters(t *rapid.T) Filters {
+	var f Filters
+	switch rapid.IntRange(0, 5).Draw(t, "filters") {
+	case 1:
+		f.Labels = []string{"x"}
+	case 2:
+		f.Prefixes = []string{rapid.SampledFrom(propIDs).Draw(t, "prefix"), "p-7"}
+	case 3:
+		f.Types = []string{"task"}
+	case 4:
+		f.Convoy, f.ConvoyOnly = "k", rapid.Bool().Draw(t, "convoyOnly")
+	}
+	return f
+}
+
 func (m *model) step(t *rapid.T) {
 	c, now := m.c, m.now
 	w := rapid.SampledFrom(propWorkers).Draw(t, "worker")
 	switch op := rapid.IntRange(0, 13).Draw(t, "op"); op {
 	case 0:
 		m.session++
-		var f Filters
-		if rapid.Bool().Draw(t, "filtered") {
-			f.Labels = []string{"x"}
-		}
-		_, _ = c.connect(now, Hello{Name: w, Capacity: rapid.IntRange(1, 2).Draw(t, "cap"), Filters: f}, m.session)
+		role := rapid.SampledFrom([]string{"", "", "", "client", RoleRefinery}).Draw(t, "role")
+		_, _ = c.connect(now, Hello{Name: w, Role: role, Capacity: rapid.IntRange(1, 2).Draw(t, "cap"), Filters: genFilters(t)}, m.session)
 	case 1:
 		if x := c.workers[w]; x != nil {
 			c.disconnect(now, w, x.session)
@@ -144,7 +160,23 @@ func (m *model) step(t *rapid.T) {
 		_ = c.putIssues(now, puts(is))
 	case 12:
 		if x := c.workers[w]; x != nil && x.connected {
-			_, _, _ = c.claim(now, w, nil, 0)
+			f := &x.row.Filters
+			if rapid.Bool().Draw(t, "claimFiltered") {
+				ff := genFilters(t)
+				f = &ff
+			}
+			wait := time.Duration(rapid.IntRange(0, 1).Draw(t, "wait")) * time.Minute
+			want := "" // what a full search finds
+			if it := c.best(w, f, true); it != nil && !c.paused {
+				want = it.id
+			}
+			a, _, _ := c.claim(now, w, f, wait)
+			if got := ""; a != nil && a.Lease.IssueID != want || a == nil && want != "" {
+				if a != nil {
+					got = a.Lease.IssueID
+				}
+				t.Fatalf("claim (filters %+v) got %q, a full search %q", *f, got, want)
+			}
 		}
 	case 13:
 		switch rapid.IntRange(0, 2).Draw(t, "kind") {
@@ -153,8 +185,10 @@ func (m *model) step(t *rapid.T) {
 		default: // restart from the durable state
 			m.commit()
 			m.c = newCore(m.cfg, m.f.snapshot(), m.now)
+			m.c.added.max, m.c.revIndexAt = m.addLog, m.revIndexAt
 		}
 	}
+	m.checkMarks(t)
 	m.commit()
 	m.check(t)
 }
@@ -232,10 +266,103 @@ func (m *model) check(t *rapid.T) {
 	if err := heapsOrdered(c); err != "" {
 		t.Fatalf("%s", err)
 	}
+	checkRev(t, c)
+	checkWaiters(t, c)
+	for name, w := range c.workers {
+		if (w.row.Role == RoleRefinery) != (c.refineries[name] == w) {
+			t.Fatalf("worker %s of role %s: listed as a refinery %v", name, w.row.Role, c.refineries[name] != nil)
+		}
+	}
+	if len(c.refineries) > len(c.workers) {
+		t.Fatalf("%d refineries among %d workers", len(c.refineries), len(c.workers))
+	}
 	// Restart here gives the same state.
 	r := newCore(m.cfg, m.f.snapshot(), c.now)
 	if d := cmp.Diff(stateOf(c), stateOf(r), cmpopts.EquateEmpty()); d != "" {
 		t.Fatalf("restart differs (-live +restarted):\n%s", d)
+	}
+}
+
+// checkRev compares the reverse-edge index, its waits-for counts and position indexes with the
+// issues' edges.
+func checkRev(t *rapid.T, c *core) {
+	want := map[string]map[revEdge]int{}
+	var buf [1]edge
+	for _, it := range c.issues {
+		for _, e := range c.edges(it, &buf) {
+			if want[e.target] == nil {
+				want[e.target] = map[revEdge]int{}
+			}
+			want[e.target][revEdge{from: it, kind: e.kind}]++
+		}
+	}
+	if len(c.rev) != len(want) {
+		t.Fatalf("reverse index has %d targets, the edges %d", len(c.rev), len(want))
+	}
+	waits := 0
+	for target, list := range c.rev {
+		got, n := map[revEdge]int{}, 0
+		for _, r := range list {
+			got[r]++
+			if r.kind == edgeWaitsFor {
+				n++
+			}
+		}
+		if !maps.Equal(got, want[target]) {
+			t.Fatalf("reverse edges of %s: %v, want %v", target, got, want[target])
+		}
+		if c.waitRev[target] != n {
+			t.Fatalf("%s has %d waits-for reverse edges, counted %d", target, n, c.waitRev[target])
+		}
+		if n > 0 {
+			waits++
+		}
+		if idx := c.revIdx[target]; idx != nil {
+			pos := revIndex{}
+			for i, r := range list {
+				pos.note(r, i)
+			}
+			if !maps.Equal(idx, pos) {
+				t.Fatalf("position index of %s: %v, want %v", target, idx, pos)
+			}
+		}
+	}
+	for target := range c.revIdx {
+		if c.rev[target] == nil {
+			t.Fatalf("position index for %s, which has no reverse edges", target)
+		}
+	}
+	if len(c.waitRev) != waits {
+		t.Fatalf("waits-for counts for %d targets, %d have some", len(c.waitRev), waits)
+	}
+}
+
+// checkWaiters: the queue of parked claims is in id order, linked both ways and counted, and each
+// of them is in the index by id and (in the same order) in its worker's list.
+func checkWaiters(t *rapid.T, c *core) {
+	var ids []uint64
+	perWorker := map[string][]uint64{}
+	var prev *waiter
+	for wt := c.waiters.head; wt != nil; prev, wt = wt, wt.next {
+		if wt.prev != prev || wt.done || c.waiterByID[wt.id] != wt {
+			t.Fatalf("parked claim %d: prev %p (want %p), done %v, by id %p", wt.id, wt.prev, prev, wt.done, c.waiterByID[wt.id])
+		}
+		ids = append(ids, wt.id)
+		perWorker[wt.worker] = append(perWorker[wt.worker], wt.id)
+	}
+	if c.waiters.tail != prev || c.waiters.n != len(ids) || len(c.waiterByID) != len(ids) || !slices.IsSorted(ids) {
+		t.Fatalf("parked claims %v: tail %p (want %p), counted %d, %d by id", ids, c.waiters.tail, prev, c.waiters.n, len(c.waiterByID))
+	}
+	for name, w := range c.workers {
+		var live []uint64
+		for _, wt := range w.waiters {
+			if !wt.done {
+				live = append(live, wt.id)
+			}
+		}
+		if !slices.Equal(live, perWorker[name]) {
+			t.Fatalf("worker %s lists parked claims %v, the queue %v", name, live, perWorker[name])
+		}
 	}
 }
 
@@ -271,8 +398,10 @@ func TestPropertyScheduler(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		cfg := testCfg()
 		cfg.MaxAttempts = rapid.IntRange(1, 3).Draw(t, "maxAttempts")
-		m := &model{t: t, cfg: cfg, now: t0, f: newFold(nil)}
+		m := &model{t: t, cfg: cfg, now: t0, f: newFold(nil), addLog: rapid.IntRange(1, 6).Draw(t, "addLog"),
+			revIndexAt: rapid.IntRange(1, 3).Draw(t, "revIndexAt")}
 		m.c = newCore(cfg, nil, t0)
+		m.c.added.max, m.c.revIndexAt = m.addLog, m.revIndexAt
 		var init []IssuePut
 		for _, id := range propIDs[:rapid.IntRange(1, len(propIDs)).Draw(t, "n")] {
 			init = append(init, IssuePut{Issue: genIssue(t, id, t0)})

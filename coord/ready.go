@@ -2,6 +2,8 @@ package coord
 
 import (
 	"encoding/json"
+	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -118,40 +120,61 @@ func (c *core) closedStatus(s string) bool {
 
 // directBlocked reports whether an issue is held back by one of its own edges (the status facts
 // are those of blocksStatus, closedStatus and the conditional-blocks rule, see symFacts).
+//
+// The scan starts at the edge that held it back last time: while that one still does, an issue
+// blocked by thousands of others costs one look per change of one of them.
 func (c *core) directBlocked(it *issue) bool {
 	var buf [1]edge
-	for _, e := range c.edges(it, &buf) {
-		switch e.kind {
-		case edgeBlocks:
-			if b := c.issues[e.target]; b != nil && c.info(b.status)&symBlocks != 0 {
+	edges := c.edges(it, &buf)
+	start := int(it.blockAt)
+	if start >= len(edges) {
+		start = 0
+	}
+	for k := range edges {
+		i := start + k
+		if i >= len(edges) {
+			i -= len(edges)
+		}
+		if c.holds(edges[i]) {
+			if i <= math.MaxUint16 {
+				it.blockAt = uint16(i)
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// holds reports whether one edge of an issue holds it back.
+func (c *core) holds(e edge) bool {
+	switch e.kind {
+	case edgeBlocks:
+		if b := c.issues[e.target]; b != nil && c.info(b.status)&symBlocks != 0 {
+			return true
+		}
+	case edgeConditional:
+		if b := c.issues[e.target]; b != nil {
+			s := c.info(b.status)
+			if s&symCondOpen != 0 {
 				return true
 			}
-		case edgeConditional:
-			if b := c.issues[e.target]; b != nil {
-				s := c.info(b.status)
-				if s&symCondOpen != 0 {
-					return true
-				}
-				if s&symCondClosed != 0 && c.info(b.closeReason)&symFailure == 0 {
-					return true
-				}
-			}
-		case edgeWaitsFor:
-			anyClosed, anyOpen := false, false
-			for _, r := range c.rev[e.target] {
-				if r.kind != edgeParentChild {
-					continue
-				}
-				if c.info(r.from.status)&symGateClosed != 0 {
-					anyClosed = true
-				} else {
-					anyOpen = true
-				}
-			}
-			if e.any && !anyClosed || !e.any && anyOpen {
+			if s&symCondClosed != 0 && c.info(b.closeReason)&symFailure == 0 {
 				return true
 			}
 		}
+	case edgeWaitsFor:
+		anyClosed, anyOpen := false, false
+		for _, r := range c.rev[e.target] {
+			if r.kind != edgeParentChild {
+				continue
+			}
+			if c.info(r.from.status)&symGateClosed != 0 {
+				anyClosed = true
+			} else {
+				anyOpen = true
+			}
+		}
+		return e.any && !anyClosed || !e.any && anyOpen
 	}
 	return false
 }
@@ -178,23 +201,124 @@ func (c *core) calcDepth(it *issue) int {
 func (c *core) indexEdges(it *issue, add bool) {
 	var buf [1]edge
 	for _, e := range c.edges(it, &buf) {
+		r := revEdge{from: it, kind: e.kind}
 		if add {
-			c.rev[e.target] = append(c.rev[e.target], revEdge{from: it, kind: e.kind})
-			continue
+			c.revAdd(e.target, r)
+		} else {
+			c.revDel(e.target, r)
 		}
-		list := c.rev[e.target]
-		for i, r := range list {
-			if r.from == it && r.kind == e.kind {
-				list[i] = list[len(list)-1]
-				list = list[:len(list)-1]
-				break
+	}
+}
+
+// revIndexMin is the length from which a reverse-edge list gets a position index (revIdx): the
+// children of an epic, the blockers of a release.
+const revIndexMin = 64
+
+func (c *core) revIndexFrom() int {
+	if c.revIndexAt > 0 {
+		return c.revIndexAt
+	}
+	return revIndexMin
+}
+
+// revAdd appends r to the reverse edges of target.
+func (c *core) revAdd(target string, r revEdge) {
+	list := append(c.rev[target], r)
+	c.rev[target] = list
+	if r.kind == edgeWaitsFor {
+		if c.waitRev == nil {
+			c.waitRev = map[string]int{}
+		}
+		c.waitRev[target]++
+	}
+	if idx := c.revIdx[target]; idx != nil {
+		idx.note(r, len(list)-1)
+	} else if len(list) >= c.revIndexFrom() {
+		idx = make(revIndex, len(list))
+		for i, x := range list {
+			idx.note(x, i)
+		}
+		if c.revIdx == nil {
+			c.revIdx = map[string]revIndex{}
+		}
+		c.revIdx[target] = idx
+	}
+}
+
+// revDel removes the first entry equal to r from the reverse edges of target; the last one takes its
+// place.
+func (c *core) revDel(target string, r revEdge) {
+	list := c.rev[target]
+	idx := c.revIdx[target]
+	i := -1
+	if p, ok := idx[r]; ok && p >= 0 {
+		i = int(p)
+	} else if idx == nil || ok {
+		i = slices.Index(list, r)
+	}
+	if i >= 0 {
+		if r.kind == edgeWaitsFor {
+			if c.waitRev[target]--; c.waitRev[target] == 0 {
+				delete(c.waitRev, target)
 			}
 		}
-		if len(list) == 0 {
-			delete(c.rev, e.target)
-		} else {
-			c.rev[e.target] = list
+		last := len(list) - 1
+		moved := list[last]
+		list[i] = moved
+		list = list[:last]
+		if idx != nil {
+			if idx[r] >= 0 {
+				delete(idx, r)
+			} else {
+				idx.recount(list, r)
+			}
+			if moved != r && idx[moved] >= 0 && i < last {
+				idx[moved] = int32(i)
+			}
 		}
+	}
+	switch {
+	case len(list) == 0:
+		delete(c.rev, target)
+		delete(c.revIdx, target)
+	case idx != nil && len(list) < c.revIndexFrom()/2:
+		delete(c.revIdx, target)
+		c.rev[target] = list
+	default:
+		c.rev[target] = list
+	}
+}
+
+// revIndex maps each entry of a long reverse-edge list to its position, -1 for an entry that is
+// there more than once (an issue with the same edge twice: found by a scan).
+type revIndex map[revEdge]int32
+
+func (idx revIndex) note(r revEdge, i int) {
+	if _, dup := idx[r]; dup {
+		idx[r] = -1
+	} else {
+		idx[r] = int32(i)
+	}
+}
+
+// recount updates the entry of r, which was there more than once, after one of them left list.
+func (idx revIndex) recount(list []revEdge, r revEdge) {
+	n, at := 0, 0
+	for i, x := range list {
+		if x == r {
+			if n == 0 {
+				at = i
+			}
+			n++
+		}
+	}
+	switch n {
+	case 0:
+		delete(idx, r)
+	case 1:
+		idx[r] = int32(at)
+	default:
+		idx[r] = -1
 	}
 }
 
@@ -209,6 +333,9 @@ func (c *core) affected(id string, parents []string) []string {
 		out = append(out, r.from.id)
 	}
 	for _, p := range parents {
+		if c.waitRev[p] == 0 {
+			continue // no waits-for edge on p (whose other reverse edges may be its thousands of children)
+		}
 		for _, r := range c.rev[p] {
 			if r.kind == edgeWaitsFor {
 				out = append(out, r.from.id)

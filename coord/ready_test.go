@@ -2,6 +2,9 @@ package coord
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -315,6 +318,63 @@ func TestReadyHeapKeyChange(t *testing.T) {
 		}
 		if got := c.readyIDs(0); !slices.Equal(got, want) {
 			t.Fatalf("a to p1 and %s: ready in order %v, want %v", status, got, want)
+		}
+	}
+}
+
+// TestRevIndexOrder: with position indexes (from a few entries on), the reverse-edge lists keep
+// exactly the order of a plain list where a removal takes the first equal entry and moves the last
+// one to its place (the order recompute visits issues in); repeated edges of one issue included.
+func TestRevIndexOrder(t *testing.T) {
+	for seed := range uint64(20) {
+		rnd := rand.New(rand.NewPCG(seed, 3))
+		c := newCore(testCfg(), nil, t0)
+		c.revIndexAt = 1 + rnd.IntN(6)
+		from := make([]*issue, 6)
+		for i := range from {
+			from[i] = &issue{id: fmt.Sprint("f", i)}
+		}
+		targets := []string{"a", "b", "c"}
+		plain := map[string][]revEdge{}
+		for step := range 3000 {
+			target := targets[rnd.IntN(len(targets))]
+			list := plain[target]
+			r := revEdge{from: from[rnd.IntN(len(from))], kind: uint8(edgeBlocks + rnd.IntN(4))}
+			if rnd.IntN(5) < 2 || len(list) == 0 {
+				c.revAdd(target, r)
+				plain[target] = append(list, r)
+			} else {
+				if rnd.IntN(4) > 0 {
+					r = list[rnd.IntN(len(list))]
+				}
+				c.revDel(target, r)
+				if i := slices.Index(list, r); i >= 0 {
+					list[i] = list[len(list)-1]
+					list = list[:len(list)-1]
+				}
+				if plain[target] = list; len(list) == 0 {
+					delete(plain, target)
+				}
+			}
+			for _, tg := range targets {
+				if !slices.Equal(c.rev[tg], plain[tg]) {
+					t.Fatalf("seed %d step %d: %s holds %v, want %v", seed, step, tg, c.rev[tg], plain[tg])
+				}
+				idx, n := c.revIdx[tg], len(plain[tg])
+				if idx == nil && n >= c.revIndexAt || idx != nil && n < c.revIndexAt/2 {
+					t.Fatalf("seed %d step %d: %s has %d entries, index %v", seed, step, tg, n, idx)
+				}
+				if idx == nil {
+					continue
+				}
+				want := revIndex{}
+				for i, x := range plain[tg] {
+					want.note(x, i)
+				}
+				if !maps.Equal(idx, want) {
+					t.Fatalf("seed %d step %d: index of %s %v, want %v", seed, step, tg, idx, want)
+				}
+			}
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,10 @@ type worker struct {
 	draining       bool
 	inQ            bool
 	leases         map[string]*Lease
+	miss           uint64 // 1 + added.gen at its last push search that found nothing (0: none since)
+	claimMiss      uint64 // the same for its claims with filters claimF
+	claimF         Filters
+	waiters        []*waiter // its parked claims, oldest first; answered ones until the next append
 }
 
 // waiter is a parked claim.
@@ -24,6 +29,49 @@ type waiter struct {
 	worker   string
 	filters  Filters
 	deadline time.Time
+	miss     uint64 // see worker.miss
+	done     bool   // answered or withdrawn: out of the queue
+	prev     *waiter
+	next     *waiter
+}
+
+// waitQueue lists the parked claims, oldest first: a doubly linked list through the waiters.
+type waitQueue struct {
+	head, tail *waiter
+	n          int
+}
+
+func (q *waitQueue) push(wt *waiter) {
+	wt.prev = q.tail
+	if q.tail != nil {
+		q.tail.next = wt
+	} else {
+		q.head = wt
+	}
+	q.tail = wt
+	q.n++
+}
+
+func (q *waitQueue) remove(wt *waiter) {
+	if wt.prev != nil {
+		wt.prev.next = wt.next
+	} else {
+		q.head = wt.next
+	}
+	if wt.next != nil {
+		wt.next.prev = wt.prev
+	} else {
+		q.tail = wt.prev
+	}
+	wt.prev, wt.next = nil, nil
+	q.n--
+}
+
+// unpark takes a parked claim out of the queue (its worker's list drops it later).
+func (c *core) unpark(wt *waiter) {
+	c.waiters.remove(wt)
+	delete(c.waiterByID, wt.id)
+	wt.done = true
 }
 
 // workerState derives the reported state of a worker.
@@ -102,7 +150,9 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 		c.workers[h.Name] = w
 	}
 	w.row.Role, w.row.Capacity, w.row.Filters, w.row.LastSeen = h.Role, h.Capacity, h.Filters, now
+	c.noteRole(w)
 	w.session, w.connected, w.stalled, w.draining = session, true, false, false
+	w.miss = 0 // its filters may have changed
 	var out []Assignment
 	for _, l := range sortedLeases(w.leases) {
 		if l.State == LeasePushed {
@@ -232,6 +282,70 @@ func (c *core) best(name string, f *Filters, pull bool) *issue {
 	return h.walk(ok)
 }
 
+// bestMarked is best for a search that keeps, in *miss, when it last found nothing: no ready issue
+// matched then, and an issue's labels, type and rejection change only while it is out of the ready
+// heap or before a refresh, which puts it back; so only the issues added since can match, and with
+// none added there is nothing to find. The answer is best's.
+func (c *core) bestMarked(miss *uint64, name string, f *Filters, pull bool) *issue {
+	var it *issue
+	if *miss == 0 {
+		it = c.best(name, f, pull)
+	} else if gen := *miss - 1; gen != c.added.gen {
+		if added, ok := c.added.since(gen); ok && len(added) < c.heap.Len() {
+			it = c.bestOf(added, name, f, pull)
+		} else {
+			it = c.best(name, f, pull)
+		}
+	}
+	if it == nil {
+		*miss = c.added.gen + 1
+	} else {
+		*miss = 0
+	}
+	return it
+}
+
+// bestOf is best among the given issues, those of them still ready.
+func (c *core) bestOf(its []*issue, name string, f *Filters, pull bool) *issue {
+	var top, topConvoy *issue
+	convoy := ""
+	if f.Convoy != "" {
+		convoy = ConvoyLabelPrefix + f.Convoy
+	}
+	for _, it := range its {
+		if it.hpos < 0 || !pull && it.rejectedBy() == name || !c.matches(it, f) {
+			continue
+		}
+		if convoy != "" && hasLabel(it.labels(), convoy) && (topConvoy == nil || c.heap.less(it, topConvoy)) {
+			topConvoy = it
+		}
+		if top == nil || c.heap.less(it, top) {
+			top = it
+		}
+	}
+	if convoy != "" && (topConvoy != nil || f.ConvoyOnly) {
+		return topConvoy
+	}
+	return top
+}
+
+// claimBest is best for a claim of w with filters f.
+func (c *core) claimBest(w *worker, f *Filters) *issue {
+	if w.claimMiss != 0 && !sameFilters(&w.claimF, f) {
+		w.claimMiss = 0
+	}
+	it := c.bestMarked(&w.claimMiss, w.row.Name, f, true)
+	if it == nil {
+		w.claimF = *f
+	}
+	return it
+}
+
+func sameFilters(a, b *Filters) bool {
+	return a.Convoy == b.Convoy && a.ConvoyOnly == b.ConvoyOnly && slices.Equal(a.Labels, b.Labels) &&
+		slices.Equal(a.Types, b.Types) && slices.Equal(a.Prefixes, b.Prefixes)
+}
+
 // dispatch hands ready issues to parked claims first (oldest first), then pushes to free workers
 // (longest idle first, round robin over capacity). No-op while paused.
 func (c *core) dispatch(now time.Time) {
@@ -240,14 +354,13 @@ func (c *core) dispatch(now time.Time) {
 		return
 	}
 	c.needDispatch = false
-	for i := 0; i < len(c.waiters) && c.heap.Len() > 0; {
-		wt := c.waiters[i]
-		it := c.best(wt.worker, &wt.filters, true)
+	for wt, next := c.waiters.head, (*waiter)(nil); wt != nil && c.heap.Len() > 0; wt = next {
+		next = wt.next
+		it := c.bestMarked(&wt.miss, wt.worker, &wt.filters, true)
 		if it == nil {
-			i++
 			continue
 		}
-		c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
+		c.unpark(wt)
 		l := c.newLease(it, c.workers[wt.worker], true)
 		c.effect(claimEffect{waiter: wt.id, a: &Assignment{Lease: *l}})
 	}
@@ -262,7 +375,7 @@ func (c *core) dispatch(now time.Time) {
 			if !c.pushable(w) {
 				continue
 			}
-			it := c.best(w.row.Name, &w.row.Filters, false)
+			it := c.bestMarked(&w.miss, w.row.Name, &w.row.Filters, false)
 			if it == nil {
 				w.inQ = true
 				head = append(head, w)
@@ -301,7 +414,7 @@ func (c *core) claim(now time.Time, name string, f *Filters, wait time.Duration)
 	if f == nil {
 		f = &w.row.Filters
 	}
-	if it := c.best(name, f, true); it != nil {
+	if it := c.claimBest(w, f); it != nil {
 		l := c.newLease(it, w, true)
 		return &Assignment{Lease: *l}, 0, nil
 	}
@@ -309,8 +422,16 @@ func (c *core) claim(now time.Time, name string, f *Filters, wait time.Duration)
 		return nil, 0, nil
 	}
 	c.nextWaiter++
-	wt := &waiter{id: c.nextWaiter, worker: name, filters: *f, deadline: now.Add(wait)}
-	c.waiters = append(c.waiters, wt)
+	wt := &waiter{id: c.nextWaiter, worker: name, filters: *f, deadline: now.Add(wait), miss: w.claimMiss}
+	c.waiters.push(wt)
+	if c.waiterByID == nil {
+		c.waiterByID = map[uint64]*waiter{}
+	}
+	c.waiterByID[wt.id] = wt
+	if len(w.waiters) == cap(w.waiters) {
+		w.waiters = slices.DeleteFunc(w.waiters, func(x *waiter) bool { return x.done })
+	}
+	w.waiters = append(w.waiters, wt)
 	c.addTimer(wt.deadline, timerWaiter, strconv.FormatUint(wt.id, 10))
 	return nil, wt.id, nil
 }
@@ -325,26 +446,28 @@ func (c *core) waiterTimer(key string) {
 
 // removeWaiter drops a parked claim; false if it is no longer parked.
 func (c *core) removeWaiter(id uint64) bool {
-	for i, wt := range c.waiters {
-		if wt.id == id {
-			c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
-			return true
-		}
+	wt := c.waiterByID[id]
+	if wt == nil {
+		return false
 	}
-	return false
+	c.unpark(wt)
+	return true
 }
 
 // dropWaiters answers every parked claim of a worker with nothing.
 func (c *core) dropWaiters(name string) {
-	keep := c.waiters[:0]
-	for _, wt := range c.waiters {
-		if wt.worker == name {
-			c.effect(claimEffect{waiter: wt.id})
-			continue
-		}
-		keep = append(keep, wt)
+	w := c.workers[name]
+	if w == nil {
+		return
 	}
-	c.waiters = keep
+	for _, wt := range w.waiters {
+		if !wt.done {
+			c.effect(claimEffect{waiter: wt.id})
+			c.unpark(wt)
+		}
+	}
+	clear(w.waiters)
+	w.waiters = w.waiters[:0]
 }
 
 // workerStatuses lists workers by name.
