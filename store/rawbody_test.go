@@ -237,31 +237,14 @@ func TestExportFromLineMatchesFullExport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			type side struct {
-				db   *DB
-				s    *beads.Syncer
-				path string
-			}
 			served := 0 // records the fast store answered FromLine
-			open := func(count bool) side {
-				dir := filepath.Join(t.TempDir(), ".beads")
-				if err := os.Mkdir(dir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				path := filepath.Join(dir, "issues.jsonl")
-				if err := os.WriteFile(path, data, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				db := openTest(t, Options{})
-				var b beads.Backend = importingDB{db}
-				if count {
-					b = countingDB{importingDB{db}, &served}
-				}
-				s := beads.NewSyncer(path, b, nil)
-				if err := s.Sync(ctx); err != nil {
-					t.Fatal(err)
-				}
-				return side{db, s, path}
+			open := func(count bool) exportSide {
+				return openExportSide(t, data, func(db *DB) beads.Backend {
+					if count {
+						return countingDB{importingDB{db}, &served}
+					}
+					return importingDB{db}
+				})
 			}
 			fast, full := open(true), open(false)
 			all, err := fast.db.All(ctx)
@@ -302,11 +285,11 @@ func TestExportFromLineMatchesFullExport(t *testing.T) {
 						changes = append(changes, coord.IssuePut{Issue: cur, KeepState: true})
 					}
 				}
-				for _, sd := range []side{fast, full} {
+				for _, sd := range []exportSide{fast, full} {
 					commit(t, sd.db, changes...)
 				}
 				if round%3 == 2 {
-					for _, sd := range []side{fast, full} {
+					for _, sd := range []exportSide{fast, full} {
 						editLine(t, sd.path, all[(round*31)%len(all)].ID, at.Add(time.Minute))
 					}
 				}
@@ -317,7 +300,7 @@ func TestExportFromLineMatchesFullExport(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, sd := range []side{fast, full} {
+				for _, sd := range []exportSide{fast, full} {
 					if err := sd.s.Sync(ctx); err != nil {
 						t.Fatalf("round %d: %v", round, err)
 					}
@@ -410,4 +393,30 @@ func TestAppendJSONText(t *testing.T) {
 			t.Errorf("%q: decodes to %q", s, got)
 		}
 	}
+}
+
+// exportSide is a store and its syncer on a workspace whose issues.jsonl held data, imported once.
+type exportSide struct {
+	db   *DB
+	s    *beads.Syncer
+	path string
+}
+
+// openExportSide opens a store and syncs data into it through backend(db).
+func openExportSide(t *testing.T, data []byte, backend func(*DB) beads.Backend) exportSide {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), ".beads")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "issues.jsonl")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := openTest(t, Options{})
+	s := beads.NewSyncer(path, backend(db), nil)
+	if err := s.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return exportSide{db, s, path}
 }

@@ -33,28 +33,8 @@ func wideRun(t *testing.T, name string, seed uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type side struct {
-		db   *DB
-		s    *beads.Syncer
-		path string
-	}
-	open := func() side {
-		dir := filepath.Join(t.TempDir(), ".beads")
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "issues.jsonl")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		db := openTest(t, Options{})
-		s := beads.NewSyncer(path, importingDB{db}, nil)
-		if err := s.Sync(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return side{db, s, path}
-	}
-	fast, full := open(), open()
+	plain := func(db *DB) beads.Backend { return importingDB{db} }
+	fast, full := openExportSide(t, data, plain), openExportSide(t, data, plain)
 	rng := rand.New(rand.NewPCG(seed, uint64(len(data))))
 	for round := range wideRounds() {
 		all, err := fast.db.All(ctx)
@@ -106,21 +86,21 @@ func wideRun(t *testing.T, name string, seed uint64) {
 				changes = append(changes, coord.IssuePut{Issue: cur, KeepState: rng.IntN(2) == 0})
 			}
 		}
-		for _, sd := range []side{fast, full} {
+		for _, sd := range []exportSide{fast, full} {
 			commit(t, sd.db, changes...)
 		}
 		// file edits, the same on both sides
 		if round%2 == 1 {
 			victim := all[rng.IntN(len(all))].ID
 			mode := rng.IntN(3)
-			for _, sd := range []side{fast, full} {
+			for _, sd := range []exportSide{fast, full} {
 				fileEdit(t, sd.path, victim, mode, at.Add(time.Minute), round)
 			}
 		}
 		if _, err := full.db.w.ExecContext(ctx, `UPDATE issue_bodies SET raw_has_body = 0`); err != nil {
 			t.Fatal(err)
 		}
-		for _, sd := range []side{fast, full} {
+		for _, sd := range []exportSide{fast, full} {
 			if err := sd.s.Sync(ctx); err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
