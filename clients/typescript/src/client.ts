@@ -616,7 +616,7 @@ export class GtcClient extends EventEmitter {
 
   private onCancel(p: CancelParams): void {
     this.emit('cancel', p);
-    const r = p && this.running.get(p.lease_id);
+    const r = p && p.lease_id ? this.running.get(p.lease_id) : undefined;
     if (!r) return;
     if (typeof p.epoch === 'number' && p.epoch !== r.lease.epoch) return;
     this.abortLease(r, 'cancel', new Error(`cancelled: ${p.reason ?? 'by server'}`));

@@ -289,12 +289,13 @@ export interface AssignReply {
   reason?: string;
 }
 
-/** Params of the cancel notification (server → client). */
+/** Params of the cancel notification (server → client): a lease taken away (lease_id), or, to a refinery, a merge slot withdrawn (merge_id). */
 export interface CancelParams {
-  lease_id: string;
+  lease_id?: string;
+  merge_id?: string;
   epoch: number;
   issue_id: string;
-  reason: string;
+  reason?: string;
 }
 
 /** Params of the shutdown notification (server → client). */

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ResponseError } from 'vscode-jsonrpc/node';
 import { connect, ConnectOptions, DroppedEvent, FinishedEvent, GtcClient, GtcError, ReleaseLease } from '../src/index.js';
-import type { Assignment } from '../src/types.js';
+import type { Assignment, CancelParams } from '../src/types.js';
 import { assignment, deferred, FakeServer, until } from './fake-server.js';
 
 let server: FakeServer;
@@ -382,6 +382,23 @@ describe('cancel', () => {
     await c.hello({ name: 'w1' });
     await server.assign(server.last, assignment('bd-e', 7));
     await server.cancel(server.last, { lease_id: 'L-bd-e', epoch: 6, issue_id: 'bd-e', reason: 'old' });
+    await until(() => server.callsOf('complete').length === 1);
+    assert.equal(server.callsOf('complete')[0].params.outcome, 'success');
+  });
+
+  it('passes on a merge-slot cancel (no lease_id) without aborting a lease', async () => {
+    const c = await worker();
+    const cancelSeen = new Promise<CancelParams>((r) => c.once('cancel', r));
+    c.onAssignment(async (_a, { signal }) => {
+      await cancelSeen;
+      return { outcome: signal.aborted ? 'failure' : 'success' };
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-m', 3));
+    await server.cancel(server.last, { merge_id: 'MR-1', epoch: 3, issue_id: 'bd-m' });
+    const seen = await cancelSeen;
+    assert.equal(seen.merge_id, 'MR-1');
+    assert.equal(seen.lease_id, undefined);
     await until(() => server.callsOf('complete').length === 1);
     assert.equal(server.callsOf('complete')[0].params.outcome, 'success');
   });
