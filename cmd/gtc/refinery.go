@@ -73,11 +73,23 @@ type refineryLoop struct {
 
 	mu        sync.Mutex
 	cl        *rpc.Client
-	queued    map[string]int64    // merges waiting in jobs: id → epoch
+	queued    map[mergeSlot]bool  // merges waiting in jobs
 	cur       *coord.MergeRequest // the merge running, if any
 	stopCur   context.CancelFunc  // stops cur's merge (its gate is killed, the merge undone)
-	cancelled map[string]int64    // merges the coordinator cancelled while queued or running: id → epoch
+	cancelled map[mergeSlot]bool  // slots the coordinator cancelled (kept: a later push of one is skipped)
+	cancelQ   []mergeSlot         // cancelled, oldest first, to bound it
 }
+
+// mergeSlot names one merge attempt: the request and the epoch of the slot it was pushed at.
+type mergeSlot struct {
+	id    string
+	epoch int64
+}
+
+func slotOf(m coord.MergeRequest) mergeSlot { return mergeSlot{m.ID, m.Epoch} }
+
+// maxCancelled bounds the cancelled slots a refinery remembers (request ids are never reused).
+const maxCancelled = 1024
 
 func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 	if o.Out == nil {
@@ -89,7 +101,7 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 	if o.BackoffMax <= 0 {
 		o.BackoffMax = 10 * time.Second
 	}
-	r := &refineryLoop{o: o, jobs: make(chan coord.MergeRequest, 64), queued: map[string]int64{}, cancelled: map[string]int64{}}
+	r := &refineryLoop{o: o, jobs: make(chan coord.MergeRequest, 64), queued: map[mergeSlot]bool{}, cancelled: map[mergeSlot]bool{}}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.mergeLoop(ctx) }()
@@ -98,17 +110,7 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 	for first := true; ; first = false {
 		cl, hr, err := connect(ctx, o.Target, rpc.HelloParams{Name: o.Name, Role: coord.RoleRefinery, Capacity: 1},
 			func(cl *rpc.Client) {
-				cl.OnMerge(func(_ context.Context, m coord.MergeRequest) bool {
-					r.mu.Lock()
-					defer r.mu.Unlock()
-					select {
-					case r.jobs <- m:
-						r.queued[m.ID] = m.Epoch
-						return true
-					default:
-						return false // full: the slot expires and is pushed again
-					}
-				})
+				cl.OnMerge(func(_ context.Context, m coord.MergeRequest) bool { return r.take(m) })
 				cl.OnCancel(r.cancel)
 			})
 		if err != nil {
@@ -163,20 +165,45 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 func (r *refineryLoop) setClient(cl *rpc.Client) { r.mu.Lock(); r.cl = cl; r.mu.Unlock() }
 func (r *refineryLoop) client() *rpc.Client      { r.mu.Lock(); defer r.mu.Unlock(); return r.cl }
 
+// take answers a merge push: queued, unless the slot is cancelled already (the cancel can be read first:
+// it runs on the connection's reader, the push on a goroutine of its own) or is one the refinery holds
+// (after a reconnect the coordinator pushes the slots of the refinery again: the copy running or queued
+// reports it). False when the queue is full: the slot expires and is pushed again.
+func (r *refineryLoop) take(m coord.MergeRequest) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := slotOf(m)
+	if r.cancelled[s] || r.queued[s] || (r.cur != nil && slotOf(*r.cur) == s) {
+		return true
+	}
+	select {
+	case r.jobs <- m:
+		r.queued[s] = true
+		return true
+	default:
+		return false
+	}
+}
+
 // cancel takes the coordinator's cancel notification for a merge slot (merge.cancel): a queued merge
-// is skipped, a running one stopped (gate killed, merge undone) unless its push has begun.
+// is skipped, a running one stopped (gate killed, merge undone) unless its push has begun, and a push
+// of the slot read after the cancel is not taken.
 func (r *refineryLoop) cancel(p rpc.CancelParams) {
 	if p.MergeID == "" {
 		return // a lease cancel: a refinery holds none
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	running := r.cur != nil && r.cur.ID == p.MergeID && r.cur.Epoch == p.Epoch
-	if ep, queued := r.queued[p.MergeID]; !running && !(queued && ep == p.Epoch) {
-		return // finished already (its report is refused) or never taken
+	s := mergeSlot{p.MergeID, p.Epoch}
+	if !r.cancelled[s] {
+		r.cancelled[s] = true
+		r.cancelQ = append(r.cancelQ, s)
+		if len(r.cancelQ) > maxCancelled {
+			delete(r.cancelled, r.cancelQ[0])
+			r.cancelQ = r.cancelQ[1:]
+		}
 	}
-	r.cancelled[p.MergeID] = p.Epoch
-	if running {
+	if r.cur != nil && slotOf(*r.cur) == s {
 		r.stopCur()
 	}
 }
@@ -193,12 +220,9 @@ func (r *refineryLoop) mergeLoop(ctx context.Context) {
 		}
 		jctx, stopJob := context.WithCancel(ctx)
 		r.mu.Lock()
-		delete(r.queued, m.ID)
-		ep, skip := r.cancelled[m.ID]
-		skip = skip && ep == m.Epoch
-		if skip {
-			delete(r.cancelled, m.ID)
-		} else {
+		delete(r.queued, slotOf(m))
+		skip := r.cancelled[slotOf(m)]
+		if !skip {
 			r.cur, r.stopCur = &m, stopJob
 		}
 		r.mu.Unlock()
@@ -209,9 +233,7 @@ func (r *refineryLoop) mergeLoop(ctx context.Context) {
 		}
 		p := r.merge(jctx, m)
 		r.mu.Lock()
-		ep, cancelled := r.cancelled[m.ID]
-		cancelled = cancelled && ep == m.Epoch
-		delete(r.cancelled, m.ID)
+		cancelled := r.cancelled[slotOf(m)]
 		r.cur, r.stopCur = nil, nil
 		r.mu.Unlock()
 		stopJob()

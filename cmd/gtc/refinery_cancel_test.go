@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
+)
+
+// The refinery takes a merge push once per slot: a cancel read before the push (it runs on the reader,
+// the push on a goroutine of its own), a second push of a slot queued or running (after a reconnect),
+// and a push of a slot cancelled while it ran are not queued again.
+func TestRefineryTakesASlotOnce(t *testing.T) {
+	m := func(epoch int64) coord.MergeRequest { return coord.MergeRequest{ID: "MR-1", IssueID: "gt-1", Epoch: epoch} }
+	cancel := func(epoch int64) rpc.CancelParams { return rpc.CancelParams{MergeID: "MR-1", Epoch: epoch, IssueID: "gt-1"} }
+	tests := []struct {
+		name  string
+		steps func(r *refineryLoop)
+		want  int // merges queued
+	}{
+		{"a push is queued", func(r *refineryLoop) { r.take(m(3)) }, 1},
+		{"the same slot pushed twice", func(r *refineryLoop) { r.take(m(3)); r.take(m(3)) }, 1},
+		{"a later slot of the request", func(r *refineryLoop) { r.take(m(3)); r.take(m(4)) }, 2},
+		{"the cancel read before the push", func(r *refineryLoop) { r.cancel(cancel(3)); r.take(m(3)) }, 0},
+		{"a cancel of another slot", func(r *refineryLoop) { r.cancel(cancel(2)); r.take(m(3)) }, 1},
+		{"a lease cancel", func(r *refineryLoop) { r.cancel(rpc.CancelParams{LeaseID: "L-1", Epoch: 3}); r.take(m(3)) }, 1},
+		{"a push of the slot running", func(r *refineryLoop) { cur := m(3); r.cur, r.stopCur = &cur, func() {}; r.take(m(3)) }, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &refineryLoop{jobs: make(chan coord.MergeRequest, 8), queued: map[mergeSlot]bool{}, cancelled: map[mergeSlot]bool{}}
+			tc.steps(r)
+			if got := len(r.jobs); got != tc.want {
+				t.Fatalf("%d merges queued, want %d", got, tc.want)
+			}
+		})
+	}
+	r := &refineryLoop{jobs: make(chan coord.MergeRequest, 8), queued: map[mergeSlot]bool{}, cancelled: map[mergeSlot]bool{}}
+	for e := range int64(maxCancelled + 10) {
+		r.cancel(cancel(e))
+	}
+	if len(r.cancelled) != maxCancelled || r.cancelled[mergeSlot{"MR-1", 0}] || !r.cancelled[mergeSlot{"MR-1", maxCancelled + 9}] {
+		t.Fatalf("cancelled slots: %d kept, want the newest %d", len(r.cancelled), maxCancelled)
+	}
+}
+
+// cutProxy forwards unix connections to addr; cut closes every connection open through it.
+type cutProxy struct {
+	mu    sync.Mutex
+	conns []net.Conn
+	n     int
+}
+
+func startCutProxy(t *testing.T, path, addr string) *cutProxy {
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	p := &cutProxy{}
+	go func() {
+		for {
+			a, err := l.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("unix", addr)
+			if err != nil {
+				a.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, a, b)
+			p.n++
+			p.mu.Unlock()
+			go func() { io.Copy(a, b); a.Close(); b.Close() }()
+			go func() { io.Copy(b, a); a.Close(); b.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *cutProxy) accepted() int { p.mu.Lock(); defer p.mu.Unlock(); return p.n }
+
+// A refinery whose connection blips while it merges gets its slot pushed again on reconnect; a
+// merge.cancel then stops the running merge, and the second push must not merge the cancelled
+// request (it did: the target moved, the queue said cancelled).
+func TestRefineryCancelAfterReconnectDoesNotLand(t *testing.T) {
+	dir := t.TempDir()
+	d := rfServe(t, dir, "gt-1")
+	rfBranch(t, dir, "f1", "a.txt", "one\n")
+	pre := rfGit(t, dir, "rev-parse", "main")
+	marks := t.TempDir()
+	gate := `echo x >> ` + marks + `/runs; while [ ! -f ` + marks + `/release ]; do sleep 0.05; done`
+	rfMust(t, dir, "merge", "submit", "gt-1", "f1")
+	sock := filepath.Join(t.TempDir(), "p.sock")
+	px := startCutProxy(t, sock, d.SocketPath())
+	out := &lockedBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runRefineryLoop(ctx, refineryOptions{Target: dialTarget{Network: "unix", Addr: sock},
+			Name: "ref", Repo: dir, Gate: gate, Out: out, BackoffMax: 200 * time.Millisecond,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	defer func() { stop(); <-done }()
+	runs := func() int {
+		b, _ := os.ReadFile(filepath.Join(marks, "runs"))
+		return strings.Count(string(b), "x")
+	}
+	waitFor := func(what string, f func() bool) {
+		deadline := time.Now().Add(20 * time.Second)
+		for !f() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; refinery output:\n%s", what, out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("the gate to start", func() bool { return runs() == 1 })
+	px.cut() // the refinery's connection blips while the gate runs
+	waitFor("the refinery to reconnect", func() bool { return px.accepted() >= 2 })
+	time.Sleep(500 * time.Millisecond) // the slot it holds is pushed again on the new session
+	if _, err := d.Engine().MergeCancel(context.Background(), coord.MergeCancel{ID: "MR-1", Reason: "wrong branch"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the running merge to stop", func() bool { return strings.Contains(out.String(), "stopped and undone") })
+	if err := os.WriteFile(filepath.Join(marks, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // room for a second copy to run, if one was queued
+	if n := runs(); n != 1 {
+		t.Fatalf("the gate ran %d times, want once; refinery output:\n%s", n, out.String())
+	}
+	if got := rfGit(t, dir, "rev-parse", "main"); got != pre {
+		t.Fatalf("MR-1 was cancelled, yet main moved %s -> %s; refinery output:\n%s", pre, got, out.String())
+	}
+}
