@@ -20,8 +20,12 @@ import (
 // the push on a goroutine of its own), a second push of a slot queued or running (after a reconnect),
 // and a push of a slot cancelled while it ran are not queued again.
 func TestRefineryTakesASlotOnce(t *testing.T) {
-	m := func(epoch int64) coord.MergeRequest { return coord.MergeRequest{ID: "MR-1", IssueID: "gt-1", Epoch: epoch} }
-	cancel := func(epoch int64) rpc.CancelParams { return rpc.CancelParams{MergeID: "MR-1", Epoch: epoch, IssueID: "gt-1"} }
+	m := func(epoch int64) coord.MergeRequest {
+		return coord.MergeRequest{ID: "MR-1", IssueID: "gt-1", Epoch: epoch}
+	}
+	cancel := func(epoch int64) rpc.CancelParams {
+		return rpc.CancelParams{MergeID: "MR-1", Epoch: epoch, IssueID: "gt-1"}
+	}
 	tests := []struct {
 		name  string
 		steps func(r *refineryLoop)
