@@ -12,20 +12,7 @@ import (
 // types with KeepState, and claims with nil filters, checking the marked searches after every step.
 func TestPropertyMarksWithConvoys(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		cfg := testCfg()
-		cfg.MaxAttempts = rapid.IntRange(1, 3).Draw(t, "maxAttempts")
-		m := &model{t: t, cfg: cfg, now: t0, f: newFold(nil), addLog: rapid.IntRange(1, 6).Draw(t, "addLog"),
-			revIndexAt: rapid.IntRange(1, 3).Draw(t, "revIndexAt")}
-		m.c = newCore(cfg, nil, t0)
-		m.c.added.max, m.c.revIndexAt = m.addLog, m.revIndexAt
-		var init []IssuePut
-		for _, id := range propIDs[:rapid.IntRange(1, len(propIDs)).Draw(t, "n")] {
-			init = append(init, IssuePut{Issue: genIssue(t, id, t0)})
-		}
-		if err := m.c.putIssues(t0, init); err != nil {
-			t.Fatal(err)
-		}
-		m.commit()
+		m := newPropModel(t)
 		nconv := 0
 		for i, n := 0, rapid.IntRange(1, 80).Draw(t, "steps"); i < n; i++ {
 			switch rapid.IntRange(0, 5).Draw(t, "extra") {
