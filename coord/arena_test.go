@@ -68,34 +68,10 @@ type snapPersister struct {
 	changed []string
 }
 
-func render(chs []Change) []string {
-	out := make([]string, len(chs))
-	for i, ch := range chs {
-		switch x := ch.(type) {
-		case *IssueState:
-			s := fmt.Sprintf("%+v", *x)
-			if x.StartedAt != nil {
-				s += " started " + x.StartedAt.String()
-			}
-			if x.ClosedAt != nil {
-				s += " closed " + x.ClosedAt.String()
-			}
-			out[i] = s
-		case *LeasePut:
-			out[i] = fmt.Sprintf("%+v", *x)
-		case *EventAppend:
-			out[i] = fmt.Sprintf("%+v", *x)
-		default:
-			out[i] = fmt.Sprintf("%T %+v", ch, ch)
-		}
-	}
-	return out
-}
-
 func (s *snapPersister) Commit(ctx context.Context, chs []Change) error {
-	before := render(chs)
+	before := Render(chs)
 	time.Sleep(2 * time.Millisecond) // the engine applies the requests that come meanwhile
-	after := render(chs)
+	after := Render(chs)
 	for i := range before {
 		if before[i] != after[i] {
 			s.mu.Lock()

@@ -73,10 +73,7 @@ func renderChange(ch Change) string {
 }
 
 func (s *StressPersister) Commit(_ context.Context, chs []Change) error {
-	before := make([]string, len(chs))
-	for i, ch := range chs {
-		before[i] = renderChange(ch)
-	}
+	before := Render(chs)
 	s.mu.Lock()
 	fail := s.rnd.IntN(100) < s.failPct
 	sl := s.sleep && s.rnd.IntN(4) == 0
@@ -112,7 +109,7 @@ func (s *StressPersister) Decide() bool {
 	return fail
 }
 
-// Render renders changes (to compare before and after a commit).
+// Render renders changes, time pointers included (to compare before and after a commit).
 func Render(chs []Change) []string {
 	out := make([]string, len(chs))
 	for i, ch := range chs {
