@@ -118,7 +118,8 @@ type mergeCancelNote struct {
 
 func (mergeCancelNote) isEffect() {}
 
-// metaMergeSeq keeps the merge request id sequence across restarts (finished requests are not reloaded).
+// metaMergeSeq keeps the merge request id sequence across restarts (only the finished requests of leased
+// issues are reloaded, see store.Load).
 const metaMergeSeq = "merge_seq"
 
 // RoleRefinery is the hello role of merge workers.

@@ -71,6 +71,8 @@ type mh struct {
 	clk *coord.FakeClock
 	out *mergeOut
 	ctx context.Context
+	// stop ends the engine's Run (also done at the test's end)
+	stop func()
 }
 
 func mergeCfg() coord.Config {
@@ -99,7 +101,7 @@ func runMerge(t *testing.T, cfg coord.Config, p coord.Persister, snap *coord.Sna
 		})
 	}
 	t.Cleanup(stop)
-	return &mh{t: t, e: e, clk: clk, out: out, ctx: context.Background()}
+	return &mh{t: t, e: e, clk: clk, out: out, ctx: context.Background(), stop: stop}
 }
 
 func task(id string, prio int, labels ...string) coord.IssuePut {

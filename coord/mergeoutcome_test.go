@@ -3,6 +3,7 @@ package coord_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -99,5 +100,60 @@ func TestMergeAttemptsExhaustedReopens(t *testing.T) {
 	}
 	if st := status("gt-1"); last.State != "failed" || (st != "open " && st != "hooked ") { // reopened, maybe pushed again at once
 		t.Errorf("merge %s %s (%s), issue %q: want the merge failed and the issue open for rework", last.ID, last.State, last.Error, st)
+	}
+}
+
+// TestMergeDecidedBeforeRestartAppliesAtComplete: the refinery finishes the submitter's merge, the
+// server restarts, then the submitter (its lease resumed) reports code_complete: the outcome decided
+// before the restart still applies — a merge closes the issue, a conflict reopens it. Finished
+// requests were not reloaded, so the merged issue waited in code_complete and the conflicted one
+// closed as if nothing had failed.
+func TestMergeDecidedBeforeRestartAppliesAtComplete(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		result coord.MergeResult
+		want   []string // the issue's stored status and close reason after the complete (any of)
+	}{
+		{"merged", coord.MergeResult{Merged: true}, []string{"closed merged"}},
+		{"conflict", coord.MergeResult{Conflicts: []string{"a.go"}}, []string{"open ", "hooked "}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := mergeCfg()
+			cfg.CodeCompleteStatus = "code_complete"
+			path := filepath.Join(t.TempDir(), "gtc.db")
+			db := openStore(t, path)
+			h := runMerge(t, cfg, db, nil, mt0)
+			h.put(task("gt-1", 2), task("gt-2", 3))
+			h.hello("w", "worker", 1)
+			a := <-h.out.pushes
+			if err := h.e.Ack(h.ctx, "w", a.Lease.ID, a.Lease.Epoch); err != nil {
+				t.Fatal(err)
+			}
+			h.submit("w", a.Lease.IssueID)
+			h.hello("r1", coord.RoleRefinery, 2)
+			m := h.nextMerge()
+			if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, tc.result); err != nil {
+				t.Fatal(err)
+			}
+			h.stop()
+			snap, err := db.Load(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			h2 := runMerge(t, cfg, db, snap, mt0.Add(time.Minute))
+			if _, err := h2.e.Connect(h2.ctx, coord.Hello{Name: "w", Capacity: 1}, 3); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h2.e.Complete(h2.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
+				t.Fatal(err)
+			}
+			is, _, err := db.GetIssue(context.Background(), a.Lease.IssueID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := is.Status + " " + is.CloseReason; !slices.Contains(tc.want, got) {
+				t.Errorf("after the restart the complete left %s %q, want one of %q", a.Lease.IssueID, got, tc.want)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -140,13 +141,41 @@ func loadWorkers(ctx context.Context, tx *sqlx.Tx, s *coord.Snapshot) error {
 	return err
 }
 
+// loadMerges loads the live merge requests, then the newest finished request of each issue under a
+// live lease: a merge the refinery finished during that lease decides the issue when the lease ends
+// code complete (coord's mergeDecidedDuring), after a restart too.
 func loadMerges(ctx context.Context, tx *sqlx.Tx, s *coord.Snapshot) error {
 	rows, err := tx.QueryContext(ctx, `SELECT `+mergeCols+` FROM merge_requests WHERE `+openMerge+` ORDER BY created_at, id`)
 	if err != nil {
 		return err
 	}
-	s.Merges, err = collect(rows, scanMerge)
-	return err
+	if s.Merges, err = collect(rows, scanMerge); err != nil {
+		return err
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT `+mergeCols+` FROM merge_requests WHERE NOT (`+openMerge+`)
+		AND issue_id IN (SELECT issue_id FROM leases WHERE state IN ('pushed', 'acked')) ORDER BY rowid`)
+	if err != nil {
+		return err
+	}
+	done, err := collect(rows, scanMerge)
+	if err != nil {
+		return err
+	}
+	newest := map[string]int{} // issue id → index in done of its newest request (a later write wins a tie)
+	for i, m := range done {
+		if j, ok := newest[m.IssueID]; !ok || !m.UpdatedAt.Before(done[j].UpdatedAt) {
+			newest[m.IssueID] = i
+		}
+	}
+	keep := make([]coord.MergeRequest, 0, len(newest))
+	for i, m := range done {
+		if newest[m.IssueID] == i {
+			keep = append(keep, m)
+		}
+	}
+	slices.SortStableFunc(keep, func(a, b coord.MergeRequest) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
+	s.Merges = append(s.Merges, keep...)
+	return nil
 }
 
 func loadMeta(ctx context.Context, tx *sqlx.Tx, s *coord.Snapshot) error {
