@@ -22,9 +22,20 @@ import (
 func init() {
 	refineryFlags = append(refineryFlags,
 		&cli.StringFlag{Name: "repo", EnvVars: []string{"GTC_REPO"}, Usage: "refinery: git repository merges land in (default: --dir); its tracked files must be clean"},
-		&cli.DurationFlag{Name: "gate-timeout", Value: refinery.DefaultGateTimeout, EnvVars: []string{"GTC_GATE_TIMEOUT"},
-			Usage: "refinery: a --gate running longer fails the merge (as a failing gate) instead of holding the slot; 0 means no bound (the queue still takes the slot back after 1h)"},
 	)
+}
+
+// gateTimeoutOf reads --gate-timeout: negative for no bound (the flag's 0), as workerOptions and
+// refineryOptions take it.
+func gateTimeoutOf(c *cli.Context) (time.Duration, error) {
+	d := c.Duration("gate-timeout")
+	switch {
+	case d < 0:
+		return 0, usageError(fmt.Errorf("--gate-timeout %v: want a duration >= 0 (0: no bound)", d))
+	case d == 0:
+		return -1, nil
+	}
+	return d, nil
 }
 
 // runRefinery runs the reference refinery worker (`gtc worker --role refinery`): it takes merge
@@ -38,12 +49,9 @@ func runRefinery(c *cli.Context) error {
 	if repo == "" {
 		repo = c.String("dir")
 	}
-	gateTimeout := c.Duration("gate-timeout")
-	switch {
-	case gateTimeout < 0:
-		return usageError(fmt.Errorf("--gate-timeout %v: want a duration >= 0 (0: no bound)", gateTimeout))
-	case gateTimeout == 0:
-		gateTimeout = -1 // refinery.Refinery: negative is no bound, zero the default
+	gateTimeout, err := gateTimeoutOf(c)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/refinery"
 	"github.com/gastown/gtc/rpc"
 	"github.com/urfave/cli/v2"
 )
@@ -36,6 +37,8 @@ func workerCommand() *cli.Command {
 		&cli.StringFlag{Name: "role", Value: "worker", Usage: "worker (runs --exec per issue) or refinery (merges)"},
 		&cli.StringFlag{Name: "exec", EnvVars: []string{"GTC_EXEC"}, Usage: "shell command run for each issue (sh -c), e.g. 'claude -p \"$GTC_PROMPT\"'"},
 		&cli.StringFlag{Name: "gate", EnvVars: []string{"GTC_GATE"}, Usage: "shell command run after --exec succeeds (e.g. 'go test ./...'); the issue completes only if it exits 0"},
+		&cli.DurationFlag{Name: "gate-timeout", Value: refinery.DefaultGateTimeout, EnvVars: []string{"GTC_GATE_TIMEOUT"},
+			Usage: "a --gate running longer is killed: the worker fails the attempt, the refinery fails the merge (as a failing gate) instead of holding the slot; 0 means no bound (the queue still takes a refinery's slot back after 1h)"},
 		&cli.StringSliceFlag{Name: "label", Usage: "only take issues with this label (repeatable)"},
 		&cli.DurationFlag{Name: "kill-grace", Value: 5 * time.Second, Usage: "after SIGTERM to a cancelled command's process group, wait this long before SIGKILL"},
 	)
@@ -70,6 +73,10 @@ func workerCommand() *cli.Command {
 			if c.String("name") == "" {
 				return usageError(errors.New("--name must not be empty"))
 			}
+			gateTimeout, err := gateTimeoutOf(c)
+			if err != nil {
+				return err
+			}
 			drain, stopDrain := context.WithCancel(c.Context)
 			defer stopDrain()
 			kill, stopKill := context.WithCancel(context.Background())
@@ -95,8 +102,8 @@ func workerCommand() *cli.Command {
 				}
 			}()
 			o := workerOptions{Target: targetOf(c), Name: c.String("name"), Capacity: c.Int("capacity"),
-				Exec: c.String("exec"), Gate: c.String("gate"), Out: c.App.Writer, Log: slog.Default(), Kill: kill,
-				KillGrace: c.Duration("kill-grace")}
+				Exec: c.String("exec"), Gate: c.String("gate"), GateTimeout: gateTimeout, Out: c.App.Writer,
+				Log: slog.Default(), Kill: kill, KillGrace: c.Duration("kill-grace")}
 			if ls := c.StringSlice("label"); len(ls) > 0 {
 				o.Filters = &coord.Filters{Labels: ls}
 			}
@@ -112,6 +119,7 @@ type workerOptions struct {
 	Capacity      int             // commands at once (default 1)
 	Exec          string          // run with sh -c for each assignment
 	Gate          string          // run after Exec exits 0; its failure fails the attempt ("" = none)
+	GateTimeout   time.Duration   // a Gate running longer is killed and fails the attempt (default 30m; negative: no bound)
 	Filters       *coord.Filters  // hello filters (nil = all issues)
 	Out           io.Writer       // the commands' output, each line prefixed with the issue id (default io.Discard)
 	Log           *slog.Logger    // worker log (default slog.Default())
@@ -154,6 +162,9 @@ func (o workerOptions) withDefaults() workerOptions {
 	}
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = 10 * time.Second
+	}
+	if o.GateTimeout == 0 {
+		o.GateTimeout = refinery.DefaultGateTimeout
 	}
 	return o
 }
@@ -597,7 +608,15 @@ func (w *workerLoop) execute(ctx context.Context, a rpc.Assignment) jobResult {
 	if err == nil && code == 0 && w.o.Gate != "" && ctx.Err() == nil {
 		tail.Reset()
 		what = "gate `" + w.o.Gate + "`"
-		code, err = runShell(ctx, w.o.Gate, env, issueJSON, sink, w.o.KillGrace)
+		gctx, cancel := ctx, context.CancelFunc(func() {})
+		if w.o.GateTimeout > 0 {
+			gctx, cancel = context.WithTimeout(ctx, w.o.GateTimeout)
+		}
+		code, err = runShell(gctx, w.o.Gate, env, issueJSON, sink, w.o.KillGrace)
+		if gctx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("killed after --gate-timeout %v", w.o.GateTimeout)
+		}
+		cancel()
 	}
 	out.Flush()
 	res := jobResult{dur: time.Since(start)}

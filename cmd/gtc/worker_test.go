@@ -366,3 +366,56 @@ func TestWorkerDrainGivesUpWhenServerStaysDown(t *testing.T) {
 		t.Errorf("drain with the server gone returned %v, want a could-not-report error", err)
 	}
 }
+
+// TestWorkerGate: --gate runs after --exec exits 0 and decides the attempt: exit 0 completes the
+// issue; a failing gate, or one still running at --gate-timeout (killed with its process group),
+// fails the attempt with the reason in the lease, until the issue is dead-lettered.
+func TestWorkerGate(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		gate    string
+		timeout time.Duration
+		closed  bool
+		reason  string // in each failed lease's error
+	}{
+		{"passes", `echo gate ok`, 0, true, ""},
+		{"fails", `echo broken tests; exit 3`, 0, false, "exited with status 3: broken tests"},
+		{"hangs", `sleep 30`, 300 * time.Millisecond, false, "killed after --gate-timeout 300ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := newWorkspace(t)
+			s := startServer(t, dir, nil)
+			id := createIssues(t, dir, "Gated")[0]
+			pids := filepath.Join(t.TempDir(), "pids")
+			startWorker(t, s, func(o *workerOptions) {
+				o.Exec = `echo done`
+				o.Gate = `echo $$ >> '` + pids + `'; ` + tc.gate
+				o.GateTimeout = tc.timeout
+			})
+			waitFor(t, 15*time.Second, "the gate to decide the issue", func() bool {
+				st, labels := s.issue(id)
+				return (tc.closed && st == "closed") || (!tc.closed && st == "blocked" && slices.Contains(labels, "gtc:failed"))
+			})
+			ls, err := s.d.Store().LeasesByIssue(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			if !tc.closed {
+				want = testCoord().MaxAttempts
+			}
+			if ran := lines(pids); len(ran) != want || len(ls) != want {
+				t.Fatalf("gate ran %d times over %d leases, want %d", len(ran), len(ls), want)
+			}
+			for _, l := range ls {
+				if tc.closed != (l.Outcome == "success") || !strings.Contains(l.Error, tc.reason) {
+					t.Errorf("lease %s ended %q with error %q, want reason %q", l.ID, l.Outcome, l.Error, tc.reason)
+				}
+			}
+			for _, p := range lines(pids) {
+				pid, _ := strconv.Atoi(p)
+				waitFor(t, 5*time.Second, "gate process "+p+" to end", func() bool { return dead(pid) })
+			}
+		})
+	}
+}
