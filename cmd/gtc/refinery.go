@@ -140,6 +140,9 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 		backoff = 200 * time.Millisecond
 		fmt.Fprintf(o.Out, "refinery %s: connected to %s, merging into %s\n", o.Name, o.Target, o.Repo)
 		r.setClient(cl)
+		if !first {
+			r.reconcile(ctx, cl)
+		}
 		every := time.Duration(hr.HeartbeatMS) * time.Millisecond
 		if every <= 0 {
 			every = 20 * time.Second
@@ -213,6 +216,44 @@ func (r *refineryLoop) cancel(p rpc.CancelParams) {
 	}
 	if r.cur != nil && slotOf(*r.cur) == s {
 		r.stopCur()
+	}
+}
+
+// reconcile stops the merges this refinery runs or has queued whose slot the coordinator no longer
+// gives it: cancelled (merge.cancel) or taken back while it was disconnected, when no cancel could reach
+// it. Left running, such a merge could land a cancelled branch; its report would be refused anyway.
+// When the list cannot be read, nothing is stopped (as before a reconnect).
+func (r *refineryLoop) reconcile(ctx context.Context, cl *rpc.Client) {
+	r.mu.Lock()
+	held := make([]mergeSlot, 0, len(r.queued)+1)
+	for s := range r.queued {
+		held = append(held, s)
+	}
+	if r.cur != nil {
+		held = append(held, slotOf(*r.cur))
+	}
+	r.mu.Unlock()
+	if len(held) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	res, err := cl.MergeList(cctx, rpc.MergeListParams{})
+	cancel()
+	if err != nil {
+		r.o.Log.Warn("refinery: cannot check the slots held after a reconnect", "err", err)
+		return
+	}
+	live := map[mergeSlot]bool{}
+	for _, m := range res.Requests {
+		if m.State == "merging" && m.Refinery == r.o.Name {
+			live[slotOf(m)] = true
+		}
+	}
+	for _, s := range held {
+		if !live[s] {
+			fmt.Fprintf(r.o.Out, "%s: no longer held after the reconnect (cancelled or taken back); stopping it\n", s.id)
+			r.cancel(rpc.CancelParams{MergeID: s.id, Epoch: s.epoch})
+		}
 	}
 }
 

@@ -57,11 +57,13 @@ func TestRefineryTakesASlotOnce(t *testing.T) {
 	}
 }
 
-// cutProxy forwards unix connections to addr; cut closes every connection open through it.
+// cutProxy forwards unix connections to addr; cut closes every connection open through it, and while
+// down it closes the connections it accepts.
 type cutProxy struct {
 	mu    sync.Mutex
 	conns []net.Conn
 	n     int
+	down  bool
 }
 
 func startCutProxy(t *testing.T, path, addr string) *cutProxy {
@@ -76,6 +78,13 @@ func startCutProxy(t *testing.T, path, addr string) *cutProxy {
 			a, err := l.Accept()
 			if err != nil {
 				return
+			}
+			p.mu.Lock()
+			down := p.down
+			p.mu.Unlock()
+			if down {
+				a.Close()
+				continue
 			}
 			b, err := net.Dial("unix", addr)
 			if err != nil {
@@ -100,6 +109,16 @@ func (p *cutProxy) cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// setDown cuts the open connections and refuses new ones while down.
+func (p *cutProxy) setDown(down bool) {
+	p.mu.Lock()
+	p.down = down
+	p.mu.Unlock()
+	if down {
+		p.cut()
+	}
 }
 
 func (p *cutProxy) accepted() int { p.mu.Lock(); defer p.mu.Unlock(); return p.n }
@@ -156,5 +175,64 @@ func TestRefineryCancelAfterReconnectDoesNotLand(t *testing.T) {
 	}
 	if got := rfGit(t, dir, "rev-parse", "main"); got != pre {
 		t.Fatalf("MR-1 was cancelled, yet main moved %s -> %s; refinery output:\n%s", pre, got, out.String())
+	}
+}
+
+// A refinery disconnected when its merge is cancelled gets no cancel (nothing is connected to take
+// it) and its slot is not pushed again on reconnect: it checks the slots it holds against merge.list
+// and stops the cancelled one. Left running, the merge landed on main once the gate passed.
+func TestRefineryCancelledWhileDisconnectedStops(t *testing.T) {
+	dir := t.TempDir()
+	d := rfServe(t, dir, "gt-1")
+	rfBranch(t, dir, "f1", "a.txt", "one\n")
+	pre := rfGit(t, dir, "rev-parse", "main")
+	marks := t.TempDir()
+	gate := `echo x >> ` + marks + `/runs; while [ ! -f ` + marks + `/release ]; do sleep 0.05; done`
+	rfMust(t, dir, "merge", "submit", "gt-1", "f1")
+	sock := filepath.Join(t.TempDir(), "p.sock")
+	px := startCutProxy(t, sock, d.SocketPath())
+	out := &lockedBuffer{}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runRefineryLoop(ctx, refineryOptions{Target: dialTarget{Network: "unix", Addr: sock},
+			Name: "ref", Repo: dir, Gate: gate, Out: out, BackoffMax: 100 * time.Millisecond,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	}()
+	defer func() { stop(); <-done }()
+	runs := func() int {
+		b, _ := os.ReadFile(filepath.Join(marks, "runs"))
+		return strings.Count(string(b), "x")
+	}
+	waitFor := func(what string, f func() bool) {
+		deadline := time.Now().Add(20 * time.Second)
+		for !f() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; refinery output:\n%s", what, out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor("the gate to start", func() bool { return runs() == 1 })
+	px.setDown(true) // the refinery is away while the merge is cancelled
+	waitFor("the refinery to be disconnected", func() bool {
+		for _, w := range d.Engine().Workers() {
+			if w.Name == "ref" {
+				return !w.Connected
+			}
+		}
+		return false
+	})
+	if _, err := d.Engine().MergeCancel(context.Background(), coord.MergeCancel{ID: "MR-1", Reason: "wrong branch"}); err != nil {
+		t.Fatal(err)
+	}
+	px.setDown(false)
+	waitFor("the running merge to stop", func() bool { return strings.Contains(out.String(), "stopped and undone") })
+	if err := os.WriteFile(filepath.Join(marks, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // room for the merge to land, if it still ran
+	if got := rfGit(t, dir, "rev-parse", "main"); got != pre || runs() != 1 {
+		t.Fatalf("MR-1 was cancelled, yet main moved %s -> %s (gate ran %d times); refinery output:\n%s", pre, got, runs(), out.String())
 	}
 }
