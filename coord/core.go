@@ -16,8 +16,9 @@ type core struct {
 	now        time.Time
 	issues     map[string]*issue
 	rev        map[string][]revEdge  // dependency target (spawner for waits-for) -> edges pointing at it
-	waitRev    map[string]int        // how many of rev[target] are waits-for edges (none: absent)
+	waitRev    map[string][]*issue   // the waits-for entries of rev[target]: the issues gated on it (none: absent)
 	revIdx     map[string]revIndex   // positions in the long lists of rev (ready.go)
+	kids       map[string]kidCount   // parent-child entries of rev[target] and how many close a gate (ready.go)
 	revIndexAt int                   // the length from which a list gets one (0: revIndexMin; tests lower it)
 	heap       readyHeap             // every ready issue
 	added      addLog                // the issues put in heap, latest last (heap.go)
@@ -352,6 +353,7 @@ func (c *core) emitStateOnly(it *issue, labels *[2][]string) {
 
 // setStatus changes the status and assignee of an issue, records it and recomputes what depends on it.
 func (c *core) setStatus(it *issue, status sym, assignee string) {
+	c.gateFlip(it, status)
 	it.status, it.assignee = status, c.intern(assignee)
 	c.touch(it)
 	if status != c.st.closed {
@@ -363,6 +365,7 @@ func (c *core) setStatus(it *issue, status sym, assignee string) {
 
 // setState sets the status, assignee and close reason of an issue at now (the caller records it).
 func (c *core) setState(it *issue, status sym, assignee, closeReason string) {
+	c.gateFlip(it, status)
 	it.status, it.assignee, it.closeReason = status, c.intern(assignee), c.intern(closeReason)
 	c.touch(it)
 }

@@ -180,7 +180,8 @@ func (c *core) newIssue(m IssueMeta) *issue {
 }
 
 // setMeta replaces the issue's fields with m (same id), keeping what only the scheduler holds: the
-// lease, the heap positions, readiness state and the worker that last rejected it.
+// lease, the heap positions, readiness state and the worker that last rejected it. Its edges must not be
+// indexed meanwhile (indexEdges): the status it sets is not counted in kids.
 func (c *core) setMeta(it *issue, m IssueMeta) {
 	it.status, it.itype = c.intern(m.Status), c.intern(m.IssueType)
 	it.assignee, it.closeReason = c.intern(m.Assignee), c.intern(m.CloseReason)

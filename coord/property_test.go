@@ -283,6 +283,20 @@ func (m *model) check(t *rapid.T) {
 	}
 }
 
+// waitsOf keeps the waits-for entries of a reverse-edge count (nil when none).
+func waitsOf(rev map[revEdge]int) map[revEdge]int {
+	var out map[revEdge]int
+	for r, n := range rev {
+		if r.kind == edgeWaitsFor {
+			if out == nil {
+				out = map[revEdge]int{}
+			}
+			out[r] = n
+		}
+	}
+	return out
+}
+
 // checkRev compares the reverse-edge index, its waits-for counts and position indexes with the
 // issues' edges.
 func checkRev(t *rapid.T, c *core) {
@@ -300,6 +314,7 @@ func checkRev(t *rapid.T, c *core) {
 		t.Fatalf("reverse index has %d targets, the edges %d", len(c.rev), len(want))
 	}
 	waits := 0
+	kids := map[string]kidCount{}
 	for target, list := range c.rev {
 		got, n := map[revEdge]int{}, 0
 		for _, r := range list {
@@ -307,12 +322,27 @@ func checkRev(t *rapid.T, c *core) {
 			if r.kind == edgeWaitsFor {
 				n++
 			}
+			if r.kind == edgeParentChild {
+				k := kids[target]
+				k.n++
+				if c.info(r.from.status)&symGateClosed != 0 {
+					k.closed++
+				}
+				kids[target] = k
+			}
 		}
 		if !maps.Equal(got, want[target]) {
 			t.Fatalf("reverse edges of %s: %v, want %v", target, got, want[target])
 		}
-		if c.waitRev[target] != n {
-			t.Fatalf("%s has %d waits-for reverse edges, counted %d", target, n, c.waitRev[target])
+		var gated map[revEdge]int
+		for _, g := range c.waitRev[target] {
+			if gated == nil {
+				gated = map[revEdge]int{}
+			}
+			gated[revEdge{from: g, kind: edgeWaitsFor}]++
+		}
+		if want := waitsOf(got); !maps.Equal(gated, want) {
+			t.Fatalf("%s has waits-for reverse edges %v, listed %v", target, want, gated)
 		}
 		if n > 0 {
 			waits++
@@ -334,6 +364,9 @@ func checkRev(t *rapid.T, c *core) {
 	}
 	if len(c.waitRev) != waits {
 		t.Fatalf("waits-for counts for %d targets, %d have some", len(c.waitRev), waits)
+	}
+	if !maps.Equal(c.kids, kids) {
+		t.Fatalf("children counts %v, the reverse edges give %v", c.kids, kids)
 	}
 }
 

@@ -163,17 +163,8 @@ func (c *core) holds(e edge) bool {
 			}
 		}
 	case edgeWaitsFor:
-		anyClosed, anyOpen := false, false
-		for _, r := range c.rev[e.target] {
-			if r.kind != edgeParentChild {
-				continue
-			}
-			if c.info(r.from.status)&symGateClosed != 0 {
-				anyClosed = true
-			} else {
-				anyOpen = true
-			}
-		}
+		k := c.kids[e.target]
+		anyClosed, anyOpen := k.closed > 0, k.n > k.closed
 		return e.any && !anyClosed || !e.any && anyOpen
 	}
 	return false
@@ -221,15 +212,61 @@ func (c *core) revIndexFrom() int {
 	return revIndexMin
 }
 
+// kidCount counts the parent-child entries in the reverse edges of an issue (its children, an edge
+// given twice counted twice) and those whose status closes a waits-for gate: a gate on an epic is
+// decided from them (holds), where scanning the epic's children on each change of one was quadratic.
+type kidCount struct{ n, closed int32 }
+
+// kidAdd counts (d=1) or uncounts (d=-1) the parent-child entry of child under target.
+func (c *core) kidAdd(target string, child *issue, d int32) {
+	if c.kids == nil {
+		c.kids = map[string]kidCount{}
+	}
+	k := c.kids[target]
+	k.n += d
+	if c.info(child.status)&symGateClosed != 0 {
+		k.closed += d
+	}
+	if k.n == 0 {
+		delete(c.kids, target)
+	} else {
+		c.kids[target] = k
+	}
+}
+
+// gateFlip updates kids before it's status becomes status: when one closes a gate and the other does
+// not, each parent it is a child of gains or loses a closed child.
+func (c *core) gateFlip(it *issue, status sym) {
+	was, now := c.info(it.status)&symGateClosed != 0, c.info(status)&symGateClosed != 0
+	if was == now {
+		return
+	}
+	d := int32(1)
+	if was {
+		d = -1
+	}
+	var buf [1]edge
+	for _, e := range c.edges(it, &buf) {
+		if e.kind == edgeParentChild {
+			k := c.kids[e.target]
+			k.closed += d
+			c.kids[e.target] = k
+		}
+	}
+}
+
 // revAdd appends r to the reverse edges of target.
 func (c *core) revAdd(target string, r revEdge) {
 	list := append(c.rev[target], r)
 	c.rev[target] = list
+	if r.kind == edgeParentChild {
+		c.kidAdd(target, r.from, 1)
+	}
 	if r.kind == edgeWaitsFor {
 		if c.waitRev == nil {
-			c.waitRev = map[string]int{}
+			c.waitRev = map[string][]*issue{}
 		}
-		c.waitRev[target]++
+		c.waitRev[target] = append(c.waitRev[target], r.from)
 	}
 	if idx := c.revIdx[target]; idx != nil {
 		idx.note(r, len(list)-1)
@@ -257,9 +294,17 @@ func (c *core) revDel(target string, r revEdge) {
 		i = slices.Index(list, r)
 	}
 	if i >= 0 {
+		if r.kind == edgeParentChild {
+			c.kidAdd(target, r.from, -1)
+		}
 		if r.kind == edgeWaitsFor {
-			if c.waitRev[target]--; c.waitRev[target] == 0 {
+			gs := c.waitRev[target]
+			if len(gs) == 1 {
 				delete(c.waitRev, target)
+			} else if j := slices.Index(gs, r.from); j >= 0 {
+				gs[j] = gs[len(gs)-1]
+				gs[len(gs)-1] = nil
+				c.waitRev[target] = gs[:len(gs)-1]
 			}
 		}
 		last := len(list) - 1
@@ -333,13 +378,8 @@ func (c *core) affected(id string, parents []string) []string {
 		out = append(out, r.from.id)
 	}
 	for _, p := range parents {
-		if c.waitRev[p] == 0 {
-			continue // no waits-for edge on p (whose other reverse edges may be its thousands of children)
-		}
-		for _, r := range c.rev[p] {
-			if r.kind == edgeWaitsFor {
-				out = append(out, r.from.id)
-			}
+		for _, g := range c.waitRev[p] { // not rev[p]: an epic's thousands of children
+			out = append(out, g.id)
 		}
 	}
 	if cap(out) <= 1024 {

@@ -170,17 +170,21 @@ func epicPuts(n int) []IssuePut {
 	return ps
 }
 
-// BenchmarkScaleEpicChildren: an epic with n children: every child claimed and completed (drain),
-// every child edited through the protocol (edit: a label added), or the epic and its children
-// imported in the syncer's chunks of 512 (import).
+// BenchmarkScaleEpicChildren: an epic with n children: every child claimed and completed (drain; gated:
+// with an issue waiting for the epic's children, a waits-for gate), every child edited through the
+// protocol (edit: a label added), or the epic and its children imported in the syncer's chunks of 512
+// (import).
 func BenchmarkScaleEpicChildren(b *testing.B) {
-	for _, mode := range []string{"drain", "edit", "import"} {
+	for _, mode := range []string{"drain", "gated", "edit", "import"} {
 		for _, n := range scaleSizes {
 			b.Run(fmt.Sprint(mode, "/", n), func(b *testing.B) {
 				for range b.N {
 					b.StopTimer()
 					c := newCore(testCfg(), nil, t0)
 					ps := epicPuts(n)
+					if mode == "gated" {
+						ps = append(ps, puts(iss("gate", 2, withDep("epic", "waits-for")))...)
+					}
 					if mode != "import" {
 						if err := c.putIssues(t0, ps); err != nil {
 							b.Fatal(err)
@@ -189,7 +193,7 @@ func BenchmarkScaleEpicChildren(b *testing.B) {
 					}
 					b.StartTimer()
 					switch mode {
-					case "drain":
+					case "drain", "gated":
 						drainAll(b, c, n)
 					case "edit":
 						for _, p := range ps[1:] {
