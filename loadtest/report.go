@@ -60,6 +60,8 @@ type Result struct {
 	LostCompletions   int64        `json:"lost_completions"`
 	ServerCPUS        float64      `json:"server_cpu_s,omitempty"` // server process CPU time (user+system) over its life, own server only
 	DriverCPUS        float64      `json:"driver_cpu_s,omitempty"` // load generator CPU time during the run
+	// BaselineEchoRTTMs is this machine's floor under create_to_push (--baseline, see EchoBaseline).
+	BaselineEchoRTTMs *Percentiles `json:"baseline_echo_rtt_ms,omitempty"`
 }
 
 // Completed is the number of completions implied by the rate and the duration.
@@ -118,6 +120,9 @@ func WriteTable(w io.Writer, r Result) {
 		{"double assignments", strconv.FormatInt(r.DoubleAssignments, 10)},
 		{"lost issues / completions", fmt.Sprintf("%d / %d", r.LostIssues, r.LostCompletions)},
 		{"cpu s server / load generator", f(r.ServerCPUS) + " / " + f(r.DriverCPUS)},
+	}
+	if b := r.BaselineEchoRTTMs; b != nil {
+		rows = append(rows, []string{"baseline echo round trip ms p50/p95/p99/max", ms(b.P50, b.P95, b.P99, b.Max)})
 	}
 	t.AppendBulk(rows)
 	t.Render()

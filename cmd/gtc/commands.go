@@ -12,7 +12,7 @@ func commands() []*cli.Command {
 		releaseCommand(), heartbeatCommand(), issueCommand(), pauseCommand(), resumeCommand(), watchCommand(),
 		drainCommand(), cancelCommand(), workerCommand(),
 		mergeCommand(), convoyCommand(), healthCommand(),
-		loadtestCommand(), profileCommand(),
+		loadtestCommand(), loadtestEchoCommand(), profileCommand(),
 	}
 	// every command (and subcommand) answers a flag error with one line and exit 2, as the README says
 	for _, c := range cmds {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -46,6 +47,7 @@ func loadtestCommand() *cli.Command {
 			&cli.StringFlag{Name: "scenario", Usage: "smoke, light, medium, heavy, stress or all (harness scenarios with pass criteria)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the generated issue graph"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write the load generator's own CPU profile to this file (make pgo)"},
+			&cli.BoolFlag{Name: "baseline", Usage: "latency mode: first measure this machine's floor, a ping between two processes over a Unix socket at --rate (baseline_echo_rtt_ms)"},
 		}, targetFlags()...),
 		Action: func(c *cli.Context) error {
 			if p := c.String("cpuprofile"); p != "" {
@@ -69,11 +71,53 @@ func loadtestCommand() *cli.Command {
 			if o.issues > 0 && o.rate > 0 {
 				return usageError(fmt.Errorf("give --issues (throughput) or --rate (latency), not both"))
 			}
+			var base *loadtest.Percentiles
+			if c.Bool("baseline") {
+				if o.rate == 0 {
+					return usageError(fmt.Errorf("--baseline goes with --rate (latency mode)"))
+				}
+				p, err := echoBaseline(ctx, c, o)
+				if err != nil {
+					return err
+				}
+				base = &p
+			}
 			res, _, err := runLoad(ctx, c, o)
 			if err != nil {
 				return err
 			}
+			res.BaselineEchoRTTMs = base
 			return printResult(c, res)
+		},
+	}
+}
+
+// echoBaseline measures the machine's round trip between two processes at the run's rate (one ping per
+// create, at most 1,000), with this binary's echo server (gtc loadtest-echo).
+func echoBaseline(ctx context.Context, c *cli.Context, o runOptions) (loadtest.Percentiles, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return loadtest.Percentiles{}, fmt.Errorf("find the gtc binary: %w", err)
+	}
+	n := min(max(int(o.rate*o.duration.Seconds()), 1), 1000)
+	fmt.Fprintf(c.App.ErrWriter, "baseline: %d pings at %g/s to an echo server in another process...\n", n, o.rate)
+	s, err := loadtest.EchoBaseline(ctx, func(socket string) *exec.Cmd {
+		return exec.Command(exe, "loadtest-echo", "--socket", socket)
+	}, o.rate, n)
+	return s.Percentiles(), err
+}
+
+// loadtestEchoCommand is the echo server of loadtest --baseline (hidden: not for people).
+func loadtestEchoCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "loadtest-echo",
+		Hidden: true,
+		Usage:  "echo server of gtc loadtest --baseline",
+		Flags:  []cli.Flag{&cli.StringFlag{Name: "socket", Required: true}},
+		Action: func(c *cli.Context) error {
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return loadtest.ServeEcho(ctx, c.String("socket"), c.App.Writer)
 		},
 	}
 }
