@@ -392,9 +392,14 @@ func (e *Engine) fail(p *pending, err error) {
 	}
 }
 
-// finish completes a batch after its commit: on success it records the changes as durable, replies
-// and delivers the effects; on failure it fails p and next (applied on top of p) and rebuilds the
-// core from the durable state. It reports whether the commit failed.
+// finish completes a batch after its commit: on success it records the changes as durable, delivers
+// the effects, then replies (the afters run first: they prepare what the pushes send); on failure it
+// fails p and next (applied on top of p) and rebuilds the core from the durable state. It reports
+// whether the commit failed.
+//
+// Pushes go before replies because both are written on this goroutine: a new issue's push waited for
+// its create's reply to be encoded and written. The protocol lets a push overtake the reply of the
+// request that caused it (an assign may precede hello's reply, or a complete's reply).
 func (e *Engine) finish(p *pending, err error, next *pending) bool {
 	if err != nil && p.probeOnly() {
 		// Only the storage check failed: the core decided nothing that was lost, so it needs no
@@ -428,7 +433,6 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		if r.err == nil && r.after != nil {
 			r.after()
 		}
-		r.resolve()
 	}
 	for _, ef := range p.effects {
 		switch x := ef.(type) {
@@ -464,6 +468,9 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 				ch <- claimReply{a: x.a}
 			}
 		}
+	}
+	for _, r := range p.batch {
+		r.resolve()
 	}
 	for _, ch := range p.changes {
 		if ev, ok := eventOf(ch); ok {
