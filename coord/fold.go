@@ -130,16 +130,46 @@ func (f *fold) snapshot() *Snapshot {
 		s.Workers = append(s.Workers, w)
 	}
 	sort.Slice(s.Workers, func(i, j int) bool { return s.Workers[i].Name < s.Workers[j].Name })
+	// the live requests, then (as store.Load) the newest finished request of each issue under a live
+	// lease: its outcome applies when that lease ends code complete (mergeDecidedDuring)
+	leased := map[string]bool{}
+	for _, l := range f.leases {
+		leased[l.IssueID] = true
+	}
+	newest := map[string]MergeRequest{}
 	for _, m := range f.merges {
 		switch m.State {
 		case "merged", "failed", "cancelled":
+			if n, ok := newest[m.IssueID]; leased[m.IssueID] && (!ok || n.UpdatedAt.Before(m.UpdatedAt) ||
+				n.UpdatedAt.Equal(m.UpdatedAt) && mergeIDLess(n.ID, m.ID)) {
+				newest[m.IssueID] = m
+			}
 			continue
 		}
 		s.Merges = append(s.Merges, m)
 	}
 	sort.Slice(s.Merges, func(i, j int) bool { return s.Merges[i].ID < s.Merges[j].ID })
+	done := make([]MergeRequest, 0, len(newest))
+	for _, m := range newest {
+		done = append(done, m)
+	}
+	sort.Slice(done, func(i, j int) bool {
+		if !done[i].UpdatedAt.Equal(done[j].UpdatedAt) {
+			return done[i].UpdatedAt.Before(done[j].UpdatedAt)
+		}
+		return mergeIDLess(done[i].ID, done[j].ID)
+	})
+	s.Merges = append(s.Merges, done...)
 	for k, v := range f.meta {
 		s.Meta[k] = v
 	}
 	return s
+}
+
+// mergeIDLess orders merge request ids by their sequence ("MR-9" before "MR-10"), then as text.
+func mergeIDLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
 }

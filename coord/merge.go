@@ -320,11 +320,14 @@ func (c *core) applyDecisions(ds []MergeDecision) {
 // mergeDecidedDuring applies, as lease l of it ends code complete, a merge outcome decided while l was
 // live (the agent submitted its branch and the refinery finished before the agent reported): the
 // merge closes the issue (if it waits in Config.CodeCompleteStatus), a failed one reopens it.
+// "While l was live" is strictly after l was created: an outcome applied to the unleased issue
+// reopens it and the same batch (same instant) may push it again as l, which must not be reopened
+// for that outcome a second time when it ends.
 func (c *core) mergeDecidedDuring(it *issue, l *Lease) {
 	if c.mq == nil {
 		return
 	}
-	if d, ok := c.mq.Decided(it.id); ok && !d.Request.UpdatedAt.Before(l.CreatedAt) {
+	if d, ok := c.mq.Decided(it.id); ok && d.Request.UpdatedAt.After(l.CreatedAt) {
 		c.applyDecisions([]MergeDecision{d})
 	}
 }

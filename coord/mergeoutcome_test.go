@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/store"
 )
 
 // leasedForMerge runs a merge queue on a real store with issue gt-1 leased and acked by worker w; status
@@ -27,6 +28,7 @@ func leasedForMerge(t *testing.T, cfg coord.Config) (*mh, coord.Assignment, func
 	if err := h.e.Ack(h.ctx, "w", a.Lease.ID, a.Lease.Epoch); err != nil {
 		t.Fatal(err)
 	}
+	h.clk.Advance(time.Minute) // the agent works a while before it submits
 	status := func(id string) string {
 		is, _, err := db.GetIssue(context.Background(), id)
 		if err != nil {
@@ -129,6 +131,7 @@ func TestMergeDecidedBeforeRestartAppliesAtComplete(t *testing.T) {
 			if err := h.e.Ack(h.ctx, "w", a.Lease.ID, a.Lease.Epoch); err != nil {
 				t.Fatal(err)
 			}
+			h.clk.Advance(time.Minute)
 			h.submit("w", a.Lease.IssueID)
 			h.hello("r1", coord.RoleRefinery, 2)
 			m := h.nextMerge()
@@ -157,3 +160,127 @@ func TestMergeDecidedBeforeRestartAppliesAtComplete(t *testing.T) {
 		})
 	}
 }
+
+// TestOldOutcomeNotAppliedToReworkLease: a conflict reported after the submitter's lease ended reopens
+// the issue, and the same batch pushes it again (lease L2, created at the report's instant). When L2
+// ends code_complete with no newer merge request, the old conflict must not reopen the issue again —
+// neither live nor after a restart (which reloads the finished request of a leased issue). It did: the
+// check took "decided at the lease's creation instant" as "decided during the lease".
+func TestOldOutcomeNotAppliedToReworkLease(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(map[bool]string{false: "live", true: "restart"}[restart], func(t *testing.T) {
+			cfg := mergeCfg()
+			cfg.CodeCompleteStatus = "code_complete"
+			db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+			h := runMerge(t, cfg, db, nil, mt0)
+			h.put(task("gt-1", 2))
+			h.hello("w", "worker", 1)
+			a := <-h.out.pushes
+			if err := h.e.Ack(h.ctx, "w", a.Lease.ID, a.Lease.Epoch); err != nil {
+				t.Fatal(err)
+			}
+			h.clk.Advance(time.Minute)
+			h.submit("w", "gt-1")
+			if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
+				t.Fatal(err)
+			}
+			h.clk.Advance(time.Minute)
+			h.hello("r1", coord.RoleRefinery, 2)
+			m := h.nextMerge()
+			if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Conflicts: []string{"a.go"}}); err != nil {
+				t.Fatal(err)
+			}
+			var a2 coord.Assignment
+			select {
+			case a2 = <-h.out.pushes: // reopened for rework and pushed in the report's batch
+			case <-time.After(5 * time.Second):
+				t.Fatal("the reopened issue was not pushed again")
+			}
+			e, ctx := h.e, h.ctx
+			if restart {
+				h.stop()
+				snap, err := db.Load(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				h2 := runMerge(t, cfg, db, snap, mt0.Add(time.Hour))
+				if _, err := h2.e.Connect(h2.ctx, coord.Hello{Name: "w", Capacity: 1}, 3); err != nil {
+					t.Fatal(err)
+				}
+				e, ctx = h2.e, h2.ctx
+			}
+			if err := e.Ack(ctx, "w", a2.Lease.ID, a2.Lease.Epoch); err != nil {
+				t.Fatal(err)
+			}
+			if !restart {
+				h.clk.Advance(time.Minute) // the rework takes a while
+			}
+			if _, err := e.Complete(ctx, "w", a2.Lease.ID, a2.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
+				t.Fatal(err)
+			}
+			is, _, err := db.GetIssue(context.Background(), "gt-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if is.Status != "code_complete" {
+				t.Errorf("the rework lease %s ended code_complete, yet the issue is %q (labels %v): the old conflict was applied again", a2.Lease.ID, is.Status, is.Labels)
+			}
+		})
+	}
+}
+
+// TestMergeDecidedSurvivesRollback: a commit fails after the refinery merged the submitter's branch
+// during its lease; the core is rebuilt — from the store (a Loader) or from the fold of committed
+// changes — and the retried code_complete still closes the issue as merged. The fold dropped finished
+// requests, so its rebuild forgot the merge.
+func TestMergeDecidedSurvivesRollback(t *testing.T) {
+	for _, loader := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fold", true: "store"}[loader], func(t *testing.T) {
+			cfg := mergeCfg()
+			cfg.CodeCompleteStatus = "code_complete"
+			var p coord.Persister
+			fp := &failPersister{}
+			p = fp
+			if loader {
+				db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+				fp.inner = db
+				p = failLoader{fp, db}
+			}
+			h := runMerge(t, cfg, p, nil, mt0)
+			h.put(task("gt-1", 2))
+			h.hello("w", "worker", 1)
+			a := <-h.out.pushes
+			if err := h.e.Ack(h.ctx, "w", a.Lease.ID, a.Lease.Epoch); err != nil {
+				t.Fatal(err)
+			}
+			h.clk.Advance(time.Minute)
+			h.submit("w", "gt-1")
+			h.hello("r1", coord.RoleRefinery, 2)
+			m := h.nextMerge()
+			if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Merged: true}); err != nil {
+				t.Fatal(err)
+			}
+			fp.setFailing(true)
+			if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err == nil {
+				t.Fatal("the complete committed with a failing disk")
+			}
+			fp.setFailing(false)
+			h.clk.Advance(2 * time.Second) // past the retry pause after a failed commit
+			res, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != "closed" {
+				t.Errorf("merged during the lease, yet after the rebuild the complete left the issue %q", res.Status)
+			}
+		})
+	}
+}
+
+// failLoader is a failing Persister that rebuilds from the store it wraps.
+type failLoader struct {
+	*failPersister
+	db *store.DB
+}
+
+func (f failLoader) Load(ctx context.Context) (*coord.Snapshot, error) { return f.db.Load(ctx) }

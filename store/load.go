@@ -153,7 +153,7 @@ func loadMerges(ctx context.Context, tx *sqlx.Tx, s *coord.Snapshot) error {
 		return err
 	}
 	rows, err = tx.QueryContext(ctx, `SELECT `+mergeCols+` FROM merge_requests WHERE NOT (`+openMerge+`)
-		AND issue_id IN (SELECT issue_id FROM leases WHERE state IN ('pushed', 'acked')) ORDER BY rowid`)
+		AND issue_id IN (SELECT id FROM issues WHERE lease_epoch > 0) ORDER BY rowid`)
 	if err != nil {
 		return err
 	}
