@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -30,6 +32,8 @@ func EchoBaseline(ctx context.Context, start func(socket string) *exec.Cmd, rate
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "echo.sock")
 	cmd := start(sock)
+	var stderr bytes.Buffer // what the echo server says when it fails (written until it exits)
+	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return Summary{}, fmt.Errorf("echo baseline: %w", err)
@@ -51,7 +55,9 @@ func EchoBaseline(ctx context.Context, start func(socket string) *exec.Cmd, rate
 	select {
 	case err := <-ready:
 		if err != nil {
-			return Summary{}, fmt.Errorf("echo baseline: the echo server stopped before listening: %w", err)
+			<-exited // its stderr is complete
+			return Summary{}, fmt.Errorf("echo baseline: the echo server stopped before listening (%w): %s", err,
+				strings.TrimSpace(stderr.String()))
 		}
 	case <-time.After(10 * time.Second):
 		return Summary{}, errors.New("echo baseline: the echo server did not listen within 10s")
@@ -72,7 +78,13 @@ func EchoBaseline(ctx context.Context, start func(socket string) *exec.Cmd, rate
 	t0 := time.Now()
 	for i := range n {
 		if w := time.Until(t0.Add(time.Duration(i) * interval)); w > 0 {
-			time.Sleep(w)
+			t := time.NewTimer(w)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return Summary{}, ctx.Err()
+			}
 		}
 		start := time.Now()
 		if _, err := c.Write([]byte("ping\n")); err != nil {

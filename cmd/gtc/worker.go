@@ -605,6 +605,7 @@ func (w *workerLoop) execute(ctx context.Context, a rpc.Assignment) jobResult {
 	sink := io.MultiWriter(out, tail)
 	code, err := runShell(ctx, w.o.Exec, env, issueJSON, sink, w.o.KillGrace)
 	what := "command"
+	timedOut := false
 	if err == nil && code == 0 && w.o.Gate != "" && ctx.Err() == nil {
 		tail.Reset()
 		what = "gate `" + w.o.Gate + "`"
@@ -613,9 +614,8 @@ func (w *workerLoop) execute(ctx context.Context, a rpc.Assignment) jobResult {
 			gctx, cancel = context.WithTimeout(ctx, w.o.GateTimeout)
 		}
 		code, err = runShell(gctx, w.o.Gate, env, issueJSON, sink, w.o.KillGrace)
-		if gctx.Err() != nil && ctx.Err() == nil {
-			err = fmt.Errorf("killed after --gate-timeout %v", w.o.GateTimeout)
-		}
+		// a gate that passed just as the bound ran out passed
+		timedOut = gctx.Err() != nil && ctx.Err() == nil && (err != nil || code != 0)
 		cancel()
 	}
 	out.Flush()
@@ -624,6 +624,11 @@ func (w *workerLoop) execute(ctx context.Context, a rpc.Assignment) jobResult {
 	case ctx.Err() != nil:
 		res.killed = true
 		res.errMsg = "killed"
+	case timedOut:
+		res.errMsg = fmt.Sprintf("%s still running after --gate-timeout %v: killed", what, w.o.GateTimeout)
+		if t := tail.String(); t != "" {
+			res.errMsg += "; its output: " + t
+		}
 	case err != nil:
 		res.errMsg = fmt.Sprintf("%s did not run: %v", what, err)
 	case code != 0:

@@ -380,7 +380,7 @@ func TestWorkerGate(t *testing.T) {
 	}{
 		{"passes", `echo gate ok`, 0, true, ""},
 		{"fails", `echo broken tests; exit 3`, 0, false, "exited with status 3: broken tests"},
-		{"hangs", `sleep 30`, 300 * time.Millisecond, false, "killed after --gate-timeout 300ms"},
+		{"hangs", `echo hung in TestSlow; sleep 30`, 300 * time.Millisecond, false, "still running after --gate-timeout 300ms: killed; its output: hung in TestSlow"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := newWorkspace(t)
