@@ -146,6 +146,7 @@ func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 		}
 		return
 	}
+	a.d.tr.completing(l.IssueID, start)
 	r, err := a.c.Complete(ctx, rpc.CompleteParams{LeaseID: l.ID, Epoch: l.Epoch,
 		SessionResult: rpc.SessionResult{Outcome: "success", Summary: "load test"}})
 	a.d.tr.rpc.Since(start)

@@ -13,6 +13,7 @@ type trackedIssue struct {
 	depIdx     []int     // issues this one waits on
 	readyAt    time.Time // when it became assignable (zero: not yet, or unknown after a failed attempt)
 	createdAt  time.Time // when issue.create was sent (rate mode)
+	successAt  time.Time // when a success complete of it was sent (its dependents may be ready from then)
 	holder     string    // lease id currently held by an agent ("" none)
 	holderAg   int
 	completed  bool // a success complete was acknowledged by the server
@@ -120,6 +121,11 @@ func (t *tracker) pushed(ag int, issueID, leaseID string, attempt int, now, free
 		is.overlapped = append(is.overlapped, is.holder)
 	}
 	is.holder, is.holderAg = leaseID, ag
+	if is.readyAt.IsZero() && attempt == 1 {
+		// pushed before this side read the reply of the complete that made it ready (the push and the
+		// reply travel on different connections): ready from when its last blocker's complete was sent
+		is.readyAt = t.blockersSentLocked(is)
+	}
 	readyAt, createdAt := is.readyAt, is.createdAt
 	t.mu.Unlock()
 	if !createdAt.IsZero() && attempt == 1 {
@@ -134,6 +140,31 @@ func (t *tracker) pushed(ag int, issueID, leaseID string, attempt int, now, free
 		possible = freeAt
 	}
 	t.dispatch.Record(now.Sub(possible))
+}
+
+// blockersSentLocked returns when the last of is's blockers had its success complete sent, or zero if
+// one has none.
+func (t *tracker) blockersSentLocked(is *trackedIssue) time.Time {
+	var at time.Time
+	for _, j := range is.depIdx {
+		b := &t.issues[j]
+		if b.successAt.IsZero() {
+			return time.Time{}
+		}
+		if b.successAt.After(at) {
+			at = b.successAt
+		}
+	}
+	return at
+}
+
+// completing records that a success complete of issueID is about to be sent at at.
+func (t *tracker) completing(issueID string, at time.Time) {
+	t.mu.Lock()
+	if i, ok := t.byID[issueID]; ok {
+		t.issues[i].successAt = at
+	}
+	t.mu.Unlock()
 }
 
 // releasing clears the holder before a complete, fail or after a cancel (the lease is over for the agent).

@@ -182,3 +182,30 @@ func TestTrackerOverlappingPush(t *testing.T) {
 		})
 	}
 }
+
+// TestTrackerPushBeforeCompleteReply: a dependent pushed before the agent read the reply of its
+// blocker's complete (different connections) still gives a dispatch sample, measured from when that
+// complete was sent; one whose blocker has no complete sent gives none. The sample was dropped, and
+// those are the fastest pushes.
+func TestTrackerPushBeforeCompleteReply(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tr := newTracker()
+	tr.add([]IssueSpec{{ID: "a"}, {ID: "b"}, {ID: "c", Deps: []string{"a", "b"}}, {ID: "d", Deps: []string{"a"}}}, t0)
+	tr.pushed(0, "a", "L1", 1, t0.Add(time.Millisecond), t0)
+	tr.pushed(1, "b", "L2", 1, t0.Add(time.Millisecond), t0)
+	tr.releasing("a", "L1")
+	tr.completing("a", t0.Add(2*time.Millisecond))
+	tr.releasing("b", "L2")
+	tr.completing("b", t0.Add(3*time.Millisecond))
+	tr.pushed(0, "c", "L3", 1, t0.Add(5*time.Millisecond), t0.Add(2*time.Millisecond)) // before either reply
+	if s := tr.dispatch.Summary(); s.Count != 3 || s.Max != 2*time.Millisecond {
+		t.Fatalf("dispatch %+v: want c's sample, 2ms from b's complete (the later blocker)", s)
+	}
+	tr.completedOK("a", t0.Add(2*time.Millisecond))
+	tr2 := newTracker()
+	tr2.add([]IssueSpec{{ID: "a"}, {ID: "d", Deps: []string{"a"}}}, t0)
+	tr2.pushed(0, "d", "L9", 1, t0.Add(time.Millisecond), t0) // a never completed: not ready, no sample
+	if s := tr2.dispatch.Summary(); s.Count != 0 {
+		t.Fatalf("dispatch %+v for an issue whose blocker was never completed", s)
+	}
+}
