@@ -25,19 +25,6 @@ func init() {
 	)
 }
 
-// gateTimeoutOf reads --gate-timeout: negative for no bound (the flag's 0), as workerOptions and
-// refineryOptions take it.
-func gateTimeoutOf(c *cli.Context) (time.Duration, error) {
-	d := c.Duration("gate-timeout")
-	switch {
-	case d < 0:
-		return 0, usageError(fmt.Errorf("--gate-timeout %v: want a duration >= 0 (0: no bound)", d))
-	case d == 0:
-		return -1, nil
-	}
-	return d, nil
-}
-
 // runRefinery runs the reference refinery worker (`gtc worker --role refinery`): it takes merge
 // requests pushed by the coordinator, merges them with git and reports the result.
 func runRefinery(c *cli.Context) error {

@@ -112,6 +112,19 @@ func workerCommand() *cli.Command {
 	})
 }
 
+// gateTimeoutOf reads --gate-timeout: negative for no bound (the flag's 0), as workerOptions and
+// refineryOptions take it.
+func gateTimeoutOf(c *cli.Context) (time.Duration, error) {
+	d := c.Duration("gate-timeout")
+	switch {
+	case d < 0:
+		return 0, usageError(fmt.Errorf("--gate-timeout %v: want a duration >= 0 (0: no bound)", d))
+	case d == 0:
+		return -1, nil
+	}
+	return d, nil
+}
+
 // workerOptions configure runWorker; zero values mean the defaults noted.
 type workerOptions struct {
 	Target        dialTarget
