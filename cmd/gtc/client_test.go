@@ -322,7 +322,8 @@ func TestClientCommandsLive(t *testing.T) {
 	want(t, dir, exitUsage, []string{"ready", "--bogus"})
 	want(t, dir, exitUsage, []string{"complete"}, "takes 1 argument")
 	want(t, dir, exitUsage, []string{"complete", "L-1", "--outcome", "great"}, "--outcome")
-	want(t, dir, exitUsage, []string{"complete", "L-1", "--nope"}, "not defined")
+	want(t, dir, exitUsage, []string{"complete", "L-1", "--nope"}, "not defined", "(see gtc complete --help)")
+	want(t, dir, exitUsage, []string{"issue", "create", "T", "--deps", "x"}, "not defined: -deps", "(see gtc issue create --help)")
 }
 
 func TestClientLeaseHeldByConnectedWorker(t *testing.T) {

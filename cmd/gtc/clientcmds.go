@@ -40,6 +40,17 @@ func wantArgs(c *cli.Context, n int, usage string) ([]string, error) {
 	return args, nil
 }
 
+// commandPath is the command's name with its parents' ("issue create"; the app's root is left out).
+func commandPath(c *cli.Context) string {
+	var names []string
+	for _, x := range c.Lineage() {
+		if x.Command != nil && x.Command.Name != "" && x.Command.Name != c.App.Name {
+			names = append([]string{x.Command.Name}, names...)
+		}
+	}
+	return strings.Join(names, " ")
+}
+
 // argsOf returns the positional arguments and applies the flags that follow them (urfave/cli stops
 // parsing flags at the first argument, so `gtc complete L-5 --summary S` would otherwise lose --summary).
 // Call it once per command.
@@ -58,7 +69,7 @@ func argsOf(c *cli.Context) ([]string, error) {
 		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		f := lookupFlag(c.Command.Flags, name)
 		if f == nil {
-			return nil, usageError(fmt.Errorf("flag provided but not defined: -%s (see gtc %s --help)", name, c.Command.Name))
+			return nil, usageError(fmt.Errorf("flag provided but not defined: -%s (see gtc %s --help)", name, commandPath(c)))
 		}
 		if _, isBool := f.(*cli.BoolFlag); isBool && !hasVal {
 			val, hasVal = "true", true

@@ -583,10 +583,22 @@ func (w *workerLoop) report(cl *rpc.Client, j *job) error {
 	default:
 		r, err := cl.Fail(ctx, rpc.FailParams{LeaseID: l.ID, Epoch: l.Epoch, Error: j.res.errMsg, Idempotency: key})
 		if err == nil {
-			w.log.Info("failed", "issue", r.IssueID, "lease", l.ID, "status", r.Status, "attempt", r.Attempt, "dead_lettered", r.DeadLettered)
+			w.log.Info("failed", "issue", r.IssueID, "lease", l.ID, "status", r.Status, "attempt", r.Attempt, "dead_lettered", r.DeadLettered,
+				"reason", firstLine(j.res.errMsg, 200))
 		}
 		return err
 	}
+}
+
+// firstLine is s up to its first line break, cut to at most n bytes (on a rune boundary).
+func firstLine(s string, n int) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "") + "…"
+	}
+	return s
 }
 
 // envValueMax keeps one environment variable under the kernel's per-string limit (128 KiB).

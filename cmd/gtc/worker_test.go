@@ -419,3 +419,22 @@ func TestWorkerGate(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstLine: the worker logs a failure's reason as its first line, cut on a rune boundary.
+func TestFirstLine(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"exited with status 3: FAIL\nmore", 100, "exited with status 3: FAIL"},
+		{"short", 100, "short"},
+		{"abcdef", 3, "abc…"},
+		{"héllo", 2, "h…"}, // the cut falls inside é: the broken byte is dropped
+		{"", 5, ""},
+	} {
+		if got := firstLine(tc.in, tc.n); got != tc.want {
+			t.Errorf("firstLine(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
