@@ -56,7 +56,7 @@ crash-test:
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 
 	@mkdir -p bench-results
-	./$(BIN) loadtest --agents 100 --rate 100 --duration 10s --json > bench-results/latency-100x100.json
+	./$(BIN) loadtest --agents 100 --rate 100 --duration 10s --baseline --json > bench-results/latency-100x100.json
 	./$(BIN) loadtest --agents 30 --issues 500 --json > bench-results/throughput-30x500.json
 	./$(BIN) loadtest --agents 100 --issues 10000 --json > bench-results/throughput-100x10k.json
 	./$(BIN) loadtest --agents 1000 --issues 100000 --json > bench-results/throughput-1000x100k.json
