@@ -11,24 +11,32 @@ import (
 	"github.com/gastown/gtc/store"
 )
 
-// leasedForMerge runs a merge queue on a real store with issue gt-1 leased and acked by worker w; status
-// reads an issue's stored status and close reason.
-func leasedForMerge(t *testing.T, cfg coord.Config) (*mh, coord.Assignment, func(string) string) {
-	path := filepath.Join(t.TempDir(), "gtc.db")
-	db := openStore(t, path)
-	h := runMerge(t, cfg, db, nil, mt0)
+// leaseAcked puts issue gt-1, connects worker w, acks the lease pushed to it and lets a minute pass
+// (the agent works a while before it submits).
+func (h *mh) leaseAcked() coord.Assignment {
+	h.t.Helper()
 	h.put(task("gt-1", 2))
 	h.hello("w", "worker", 1)
 	var a coord.Assignment
 	select {
 	case a = <-h.out.pushes:
 	case <-time.After(5 * time.Second):
-		t.Fatal("no assignment")
+		h.t.Fatal("no assignment")
 	}
 	if err := h.e.Ack(h.ctx, "w", a.Lease.ID, a.Lease.Epoch); err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	h.clk.Advance(time.Minute) // the agent works a while before it submits
+	h.clk.Advance(time.Minute)
+	return a
+}
+
+// leasedForMerge runs a merge queue on a real store with issue gt-1 leased and acked by worker w; status
+// reads an issue's stored status and close reason.
+func leasedForMerge(t *testing.T, cfg coord.Config) (*mh, coord.Assignment, func(string) string) {
+	path := filepath.Join(t.TempDir(), "gtc.db")
+	db := openStore(t, path)
+	h := runMerge(t, cfg, db, nil, mt0)
+	a := h.leaseAcked()
 	status := func(id string) string {
 		is, _, err := db.GetIssue(context.Background(), id)
 		if err != nil {
@@ -122,16 +130,9 @@ func TestMergeDecidedBeforeRestartAppliesAtComplete(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := mergeCfg()
 			cfg.CodeCompleteStatus = "code_complete"
-			path := filepath.Join(t.TempDir(), "gtc.db")
-			db := openStore(t, path)
+			db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
 			h := runMerge(t, cfg, db, nil, mt0)
-			h.put(task("gt-1", 2), task("gt-2", 3))
-			h.hello("w", "worker", 1)
-			a := <-h.out.pushes
-			if err := h.e.Ack(h.ctx, "w", a.Lease.ID, a.Lease.Epoch); err != nil {
-				t.Fatal(err)
-			}
-			h.clk.Advance(time.Minute)
+			a := h.leaseAcked()
 			h.submit("w", a.Lease.IssueID)
 			h.hello("r1", coord.RoleRefinery, 2)
 			m := h.nextMerge()
@@ -173,13 +174,7 @@ func TestOldOutcomeNotAppliedToReworkLease(t *testing.T) {
 			cfg.CodeCompleteStatus = "code_complete"
 			db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
 			h := runMerge(t, cfg, db, nil, mt0)
-			h.put(task("gt-1", 2))
-			h.hello("w", "worker", 1)
-			a := <-h.out.pushes
-			if err := h.e.Ack(h.ctx, "w", a.Lease.ID, a.Lease.Epoch); err != nil {
-				t.Fatal(err)
-			}
-			h.clk.Advance(time.Minute)
+			a := h.leaseAcked()
 			h.submit("w", "gt-1")
 			if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
 				t.Fatal(err)
@@ -247,13 +242,7 @@ func TestMergeDecidedSurvivesRollback(t *testing.T) {
 				p = failLoader{fp, db}
 			}
 			h := runMerge(t, cfg, p, nil, mt0)
-			h.put(task("gt-1", 2))
-			h.hello("w", "worker", 1)
-			a := <-h.out.pushes
-			if err := h.e.Ack(h.ctx, "w", a.Lease.ID, a.Lease.Epoch); err != nil {
-				t.Fatal(err)
-			}
-			h.clk.Advance(time.Minute)
+			a := h.leaseAcked()
 			h.submit("w", "gt-1")
 			h.hello("r1", coord.RoleRefinery, 2)
 			m := h.nextMerge()

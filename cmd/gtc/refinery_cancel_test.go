@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/daemon"
 	"github.com/gastown/gtc/rpc"
 )
 
@@ -123,58 +124,90 @@ func (p *cutProxy) setDown(down bool) {
 
 func (p *cutProxy) accepted() int { p.mu.Lock(); defer p.mu.Unlock(); return p.n }
 
-// A refinery whose connection blips while it merges gets its slot pushed again on reconnect; a
-// merge.cancel then stops the running merge, and the second push must not merge the cancelled
-// request (it did: the target moved, the queue said cancelled).
-func TestRefineryCancelAfterReconnectDoesNotLand(t *testing.T) {
+// proxiedRefinery is a refinery merging MR-1 (issue gt-1, branch f1) through a cutProxy, with a gate
+// that counts its runs and waits for release.
+type proxiedRefinery struct {
+	t     *testing.T
+	d     *daemon.Daemon
+	dir   string
+	pre   string // main before the merge
+	marks string
+	px    *cutProxy
+	out   *lockedBuffer
+}
+
+// startProxiedRefinery serves gt-1 with MR-1 submitted and runs a refinery on it through a proxy until
+// the test ends; backoffMax bounds its reconnect delay.
+func startProxiedRefinery(t *testing.T, backoffMax time.Duration) *proxiedRefinery {
 	dir := t.TempDir()
 	d := rfServe(t, dir, "gt-1")
 	rfBranch(t, dir, "f1", "a.txt", "one\n")
-	pre := rfGit(t, dir, "rev-parse", "main")
-	marks := t.TempDir()
-	gate := `echo x >> ` + marks + `/runs; while [ ! -f ` + marks + `/release ]; do sleep 0.05; done`
+	r := &proxiedRefinery{t: t, d: d, dir: dir, pre: rfGit(t, dir, "rev-parse", "main"), marks: t.TempDir(), out: &lockedBuffer{}}
+	gate := `echo x >> ` + r.marks + `/runs; while [ ! -f ` + r.marks + `/release ]; do sleep 0.05; done`
 	rfMust(t, dir, "merge", "submit", "gt-1", "f1")
 	sock := filepath.Join(t.TempDir(), "p.sock")
-	px := startCutProxy(t, sock, d.SocketPath())
-	out := &lockedBuffer{}
+	r.px = startCutProxy(t, sock, d.SocketPath())
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- runRefineryLoop(ctx, refineryOptions{Target: dialTarget{Network: "unix", Addr: sock},
-			Name: "ref", Repo: dir, Gate: gate, Out: out, BackoffMax: 200 * time.Millisecond,
+			Name: "ref", Repo: dir, Gate: gate, Out: r.out, BackoffMax: backoffMax,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	}()
-	defer func() { stop(); <-done }()
-	runs := func() int {
-		b, _ := os.ReadFile(filepath.Join(marks, "runs"))
-		return strings.Count(string(b), "x")
+	t.Cleanup(func() { stop(); <-done })
+	return r
+}
+
+// runs counts the gate's runs.
+func (r *proxiedRefinery) runs() int {
+	b, _ := os.ReadFile(filepath.Join(r.marks, "runs"))
+	return strings.Count(string(b), "x")
+}
+
+// release lets the running gate pass.
+func (r *proxiedRefinery) release() {
+	if err := os.WriteFile(filepath.Join(r.marks, "release"), nil, 0o644); err != nil {
+		r.t.Fatal(err)
 	}
-	waitFor := func(what string, f func() bool) {
-		deadline := time.Now().Add(20 * time.Second)
-		for !f() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; refinery output:\n%s", what, out.String())
-			}
-			time.Sleep(20 * time.Millisecond)
+}
+
+// waitFor polls f for up to 20 s.
+func (r *proxiedRefinery) waitFor(what string, f func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s; refinery output:\n%s", what, r.out.String())
 		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	waitFor("the gate to start", func() bool { return runs() == 1 })
-	px.cut() // the refinery's connection blips while the gate runs
-	waitFor("the refinery to reconnect", func() bool { return px.accepted() >= 2 })
+}
+
+// cancelMR1 cancels the merge request through the engine.
+func (r *proxiedRefinery) cancelMR1() {
+	if _, err := r.d.Engine().MergeCancel(context.Background(), coord.MergeCancel{ID: "MR-1", Reason: "wrong branch"}); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// A refinery whose connection blips while it merges gets its slot pushed again on reconnect; a
+// merge.cancel then stops the running merge, and the second push must not merge the cancelled
+// request (it did: the target moved, the queue said cancelled).
+func TestRefineryCancelAfterReconnectDoesNotLand(t *testing.T) {
+	r := startProxiedRefinery(t, 200*time.Millisecond)
+	r.waitFor("the gate to start", func() bool { return r.runs() == 1 })
+	r.px.cut() // the refinery's connection blips while the gate runs
+	r.waitFor("the refinery to reconnect", func() bool { return r.px.accepted() >= 2 })
 	time.Sleep(500 * time.Millisecond) // the slot it holds is pushed again on the new session
-	if _, err := d.Engine().MergeCancel(context.Background(), coord.MergeCancel{ID: "MR-1", Reason: "wrong branch"}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor("the running merge to stop", func() bool { return strings.Contains(out.String(), "stopped and undone") })
-	if err := os.WriteFile(filepath.Join(marks, "release"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	r.cancelMR1()
+	r.waitFor("the running merge to stop", func() bool { return strings.Contains(r.out.String(), "stopped and undone") })
+	r.release()
 	time.Sleep(time.Second) // room for a second copy to run, if one was queued
-	if n := runs(); n != 1 {
-		t.Fatalf("the gate ran %d times, want once; refinery output:\n%s", n, out.String())
+	if n := r.runs(); n != 1 {
+		t.Fatalf("the gate ran %d times, want once; refinery output:\n%s", n, r.out.String())
 	}
-	if got := rfGit(t, dir, "rev-parse", "main"); got != pre {
-		t.Fatalf("MR-1 was cancelled, yet main moved %s -> %s; refinery output:\n%s", pre, got, out.String())
+	if got := rfGit(t, r.dir, "rev-parse", "main"); got != r.pre {
+		t.Fatalf("MR-1 was cancelled, yet main moved %s -> %s; refinery output:\n%s", r.pre, got, r.out.String())
 	}
 }
 
@@ -182,57 +215,23 @@ func TestRefineryCancelAfterReconnectDoesNotLand(t *testing.T) {
 // it) and its slot is not pushed again on reconnect: it checks the slots it holds against merge.list
 // and stops the cancelled one. Left running, the merge landed on main once the gate passed.
 func TestRefineryCancelledWhileDisconnectedStops(t *testing.T) {
-	dir := t.TempDir()
-	d := rfServe(t, dir, "gt-1")
-	rfBranch(t, dir, "f1", "a.txt", "one\n")
-	pre := rfGit(t, dir, "rev-parse", "main")
-	marks := t.TempDir()
-	gate := `echo x >> ` + marks + `/runs; while [ ! -f ` + marks + `/release ]; do sleep 0.05; done`
-	rfMust(t, dir, "merge", "submit", "gt-1", "f1")
-	sock := filepath.Join(t.TempDir(), "p.sock")
-	px := startCutProxy(t, sock, d.SocketPath())
-	out := &lockedBuffer{}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- runRefineryLoop(ctx, refineryOptions{Target: dialTarget{Network: "unix", Addr: sock},
-			Name: "ref", Repo: dir, Gate: gate, Out: out, BackoffMax: 100 * time.Millisecond,
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}()
-	defer func() { stop(); <-done }()
-	runs := func() int {
-		b, _ := os.ReadFile(filepath.Join(marks, "runs"))
-		return strings.Count(string(b), "x")
-	}
-	waitFor := func(what string, f func() bool) {
-		deadline := time.Now().Add(20 * time.Second)
-		for !f() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; refinery output:\n%s", what, out.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	waitFor("the gate to start", func() bool { return runs() == 1 })
-	px.setDown(true) // the refinery is away while the merge is cancelled
-	waitFor("the refinery to be disconnected", func() bool {
-		for _, w := range d.Engine().Workers() {
+	r := startProxiedRefinery(t, 100*time.Millisecond)
+	r.waitFor("the gate to start", func() bool { return r.runs() == 1 })
+	r.px.setDown(true) // the refinery is away while the merge is cancelled
+	r.waitFor("the refinery to be disconnected", func() bool {
+		for _, w := range r.d.Engine().Workers() {
 			if w.Name == "ref" {
 				return !w.Connected
 			}
 		}
 		return false
 	})
-	if _, err := d.Engine().MergeCancel(context.Background(), coord.MergeCancel{ID: "MR-1", Reason: "wrong branch"}); err != nil {
-		t.Fatal(err)
-	}
-	px.setDown(false)
-	waitFor("the running merge to stop", func() bool { return strings.Contains(out.String(), "stopped and undone") })
-	if err := os.WriteFile(filepath.Join(marks, "release"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	r.cancelMR1()
+	r.px.setDown(false)
+	r.waitFor("the running merge to stop", func() bool { return strings.Contains(r.out.String(), "stopped and undone") })
+	r.release()
 	time.Sleep(500 * time.Millisecond) // room for the merge to land, if it still ran
-	if got := rfGit(t, dir, "rev-parse", "main"); got != pre || runs() != 1 {
-		t.Fatalf("MR-1 was cancelled, yet main moved %s -> %s (gate ran %d times); refinery output:\n%s", pre, got, runs(), out.String())
+	if got := rfGit(t, r.dir, "rev-parse", "main"); got != r.pre || r.runs() != 1 {
+		t.Fatalf("MR-1 was cancelled, yet main moved %s -> %s (gate ran %d times); refinery output:\n%s", r.pre, got, r.runs(), r.out.String())
 	}
 }
