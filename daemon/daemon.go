@@ -75,6 +75,9 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if !ok {
 		return nil, fmt.Errorf("another gtc is serving %s (lock %s is held): stop it first, or use its socket", cfg.Dir, d.lock.Path())
 	}
+	if err := EnsureGitignore(bd); err != nil {
+		d.log.Warn("could not keep gtc's files out of git; add them to .beads/.gitignore yourself", "err", err)
+	}
 
 	d.reg = cfg.Registry
 	if d.reg == nil {

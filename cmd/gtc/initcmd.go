@@ -10,6 +10,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/gastown/gtc/daemon"
 	"github.com/urfave/cli/v2"
 )
 
@@ -75,7 +76,6 @@ func initWorkspace(dir, prefix string, demo bool, now time.Time) (int, error) {
 		data []byte
 	}{
 		{"config.yaml", []byte(fmt.Sprintf("issue-prefix: %q\n", prefix))},
-		{".gitignore", []byte("# gtc's own state; bd's issues.jsonl stays tracked\ngtc.db\ngtc.db-*\ngtc.sock\ngtc.token\n.jsonl.lock\n")},
 		{"issues.jsonl", data},
 	}
 	for _, f := range files {
@@ -86,6 +86,9 @@ func initWorkspace(dir, prefix string, demo bool, now time.Time) (int, error) {
 		if err := os.WriteFile(p, f.data, 0o644); err != nil {
 			return 0, fmt.Errorf("write %s: %w", p, err)
 		}
+	}
+	if err := daemon.EnsureGitignore(bd); err != nil {
+		return 0, err
 	}
 	return n, nil
 }
