@@ -205,6 +205,11 @@ func (c *core) mergeSubmit(now time.Time, worker string, s MergeSubmit) (MergeSu
 	if it == nil {
 		return MergeSubmitted{}, Errorf(ENotFound, "no issue %q", s.IssueID)
 	}
+	if d, ok := mq.Decided(it.id); ok && d.Request.State == "merged" && it.status == c.st.closed && it.lease == nil {
+		// a second submit of finished work (a typo, a retried script) would reopen it if its branch fails
+		return MergeSubmitted{}, Errorf(EConflict, "issue %s is closed and its branch was merged (%s): reopen the issue to merge more work for it",
+			it.id, d.Request.ID)
+	}
 	res, ch, err := mq.Submit(now, worker, it.prio(), s)
 	if err != nil {
 		return MergeSubmitted{}, err

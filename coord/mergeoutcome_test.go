@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -273,3 +274,30 @@ type failLoader struct {
 }
 
 func (f failLoader) Load(ctx context.Context) (*coord.Snapshot, error) { return f.db.Load(ctx) }
+
+// TestSubmitForMergedClosedIssueRefused: a merge.submit for an issue that is closed and whose branch
+// was merged is refused (EConflict) — a typo or a retried script otherwise queued it, its bad branch
+// failed, and the finished issue was reopened for rework. Reopened, the issue takes a submit again.
+func TestSubmitForMergedClosedIssueRefused(t *testing.T) {
+	h := runMerge(t, mergeCfg(), &failPersister{}, nil, mt0)
+	a := h.leaseAcked()
+	h.submit("w", "gt-1")
+	if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
+		t.Fatal(err)
+	}
+	h.hello("r1", coord.RoleRefinery, 2)
+	m := h.nextMerge()
+	if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Merged: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.e.MergeSubmit(h.ctx, "w", coord.MergeSubmit{IssueID: "gt-1", Branch: "no-such-branch"})
+	if coord.ErrorCode(err) != coord.EConflict || !strings.Contains(err.Error(), "merged") {
+		t.Fatalf("submit for a closed, merged issue: %v; want conflict", err)
+	}
+	reopen := task("gt-1", 2)
+	reopen.KeepState = false
+	h.put(reopen) // reopened (open again) by an edit
+	if _, err := h.e.MergeSubmit(h.ctx, "w", coord.MergeSubmit{IssueID: "gt-1", Branch: "b/gt-1-more"}); err != nil {
+		t.Fatalf("submit for the reopened issue: %v", err)
+	}
+}
