@@ -47,7 +47,7 @@ func TestAuth(t *testing.T) {
 	})
 	t.Run("unix needs no token", func(t *testing.T) {
 		p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
-		if r := p.hello(""); !strings.Contains(r, `"result"`) {
+		if r := p.helloAs("w-unix", ""); !strings.Contains(r, `"result"`) {
 			t.Fatalf("hello: %s", r)
 		}
 	})
@@ -237,9 +237,19 @@ func TestIdempotentRetry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// a retry on a new connection of the same worker returns the first result
+	// a retry on a new connection of the same worker (the first one gone) returns the first result
+	c1.Close()
 	c1b := dialClient(t, DialOptions{Network: "tcp", Addr: ts.tcpAddr, Token: testToken, Framing: FramingLSP})
-	c1b.Hello(ctx, HelloParams{Name: "w1"})
+	for i := 0; ; i++ { // the server may not have seen the first connection end yet: refused meanwhile
+		_, err := c1b.Hello(ctx, HelloParams{Name: "w1"})
+		if err == nil {
+			break
+		}
+		if coord.ErrorCode(err) != coord.EConflict || i == 100 {
+			t.Fatalf("hello as w1 after its first connection closed: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	again, err := c1b.IssueCreate(ctx, IssueCreateParams{Title: "a", Idempotency: Idempotency{"k1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +262,7 @@ func TestIdempotentRetry(t *testing.T) {
 	if _, err := c2.IssueCreate(ctx, IssueCreateParams{Title: "a", Idempotency: Idempotency{"k1"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c1.IssueCreate(ctx, IssueCreateParams{Title: "b"}); err != nil {
+	if _, err := c1b.IssueCreate(ctx, IssueCreateParams{Title: "b"}); err != nil {
 		t.Fatal(err)
 	}
 	if n := ts.b.creates.Load(); n != 3 {
@@ -260,7 +270,7 @@ func TestIdempotentRetry(t *testing.T) {
 	}
 	// application errors are remembered too
 	for i := 0; i < 2; i++ {
-		_, err := c1.Complete(ctx, CompleteParams{LeaseID: "L-1", Epoch: 5, Idempotency: Idempotency{"k2"}})
+		_, err := c1b.Complete(ctx, CompleteParams{LeaseID: "L-1", Epoch: 5, Idempotency: Idempotency{"k2"}})
 		if coord.ErrorCode(err) != coord.EStaleEpoch {
 			t.Fatalf("complete: %v", err)
 		}

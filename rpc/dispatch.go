@@ -361,6 +361,19 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	if p.Capacity == 0 && p.Role != "client" {
 		p.Capacity = 1
 	}
+	// One connection per worker name: a second process under a connected worker's name (two workers
+	// left at the default name, a script acting --as a worker) would take over its session and be
+	// handed the leases the first one is running. Clients share names (concurrent CLI commands).
+	held := false
+	if p.Role == "client" {
+		held = c.srv.nameHeld(c, p.Name)
+	} else {
+		held = !c.srv.claimName(c, p.Name)
+	}
+	if held {
+		return nil, coord.Errorf(coord.EConflict, "worker %q is connected on another connection: two processes under one name "+
+			"would run the same work; give each worker its own name (gtc worker --name), or retry once the other has gone", p.Name)
+	}
 	c.sess.Worker, c.sess.Role, c.sess.Capacity = p.Name, p.Role, p.Capacity
 	if p.Filters != nil {
 		c.sess.Filters = *p.Filters
@@ -371,6 +384,7 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	r, err := c.srv.b.Hello(c.ctx, &c.sess, p)
 	if err != nil {
 		c.pushable.Store(false)
+		c.srv.releaseName(c)
 		return nil, err
 	}
 	if r == nil {

@@ -237,7 +237,13 @@ func (p *rawPeer) call(body string) string {
 
 func (p *rawPeer) hello(token string) string {
 	p.t.Helper()
-	return p.call(`{"jsonrpc":"2.0","id":"h","method":"hello","params":{"name":"w1","token":"` + token + `"}}`)
+	return p.helloAs("w1", token)
+}
+
+// helloAs says hello as worker name.
+func (p *rawPeer) helloAs(name, token string) string {
+	p.t.Helper()
+	return p.call(`{"jsonrpc":"2.0","id":"h","method":"hello","params":{"name":"` + name + `","token":"` + token + `"}}`)
 }
 
 const sentinel = `{"jsonrpc":"2.0","id":"sentinel","method":"no.such.method"}`

@@ -13,7 +13,7 @@ func TestPeerOverTheQueuedBytesCapIsDisconnected(t *testing.T) {
 	p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
 	p.hello("")
 	bystander := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
-	bystander.hello("")
+	bystander.helloAs("w2", "")
 	// a subscriber that never reads while events pile up past the cap
 	p.send(`{"jsonrpc":"2.0","id":1,"method":"events.subscribe"}`)
 	time.Sleep(50 * time.Millisecond)

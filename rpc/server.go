@@ -93,6 +93,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	conns     map[uint64]*conn
+	named     map[string]*conn   // the connection of each worker or refinery name that said hello (or is saying it)
 	subs      map[*conn]struct{} // the connections of conns subscribed to events
 	listeners map[net.Listener]struct{}
 	closed    bool
@@ -113,7 +114,7 @@ func NewServer(b Backend, opts Options) *Server {
 	opts.defaults()
 	return &Server{
 		b: b, opts: opts, idem: newIdemCache(opts.IdempotencyKeys),
-		conns: map[uint64]*conn{}, subs: map[*conn]struct{}{}, listeners: map[net.Listener]struct{}{}, workers: newWorkers(),
+		conns: map[uint64]*conn{}, named: map[string]*conn{}, subs: map[*conn]struct{}{}, listeners: map[net.Listener]struct{}{}, workers: newWorkers(),
 	}
 }
 
@@ -330,6 +331,7 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 // so Disconnected, and Shutdown's return, come after them.
 func (c *conn) finish() {
 	s := c.srv
+	s.releaseName(c) // before Disconnected: a reconnect under the name is no longer refused
 	c.kill()
 	c.helloTimer.Stop()
 	c.out.close()
@@ -342,6 +344,38 @@ func (c *conn) finish() {
 	s.forget(c)
 	s.opts.Observer.Conns(c.sess.Transport, -1)
 	s.wg.Done()
+}
+
+// claimName reserves name for c, a worker or refinery saying hello; false when another connection
+// holds it.
+func (s *Server) claimName(c *conn, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.named[name]; o != nil && o != c {
+		return false
+	}
+	s.named[name] = c
+	return true
+}
+
+// nameHeld reports whether a connection other than c holds name.
+func (s *Server) nameHeld(c *conn, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.named[name]
+	return o != nil && o != c
+}
+
+// releaseName gives up the name c holds, if any.
+func (s *Server) releaseName(c *conn) {
+	s.mu.Lock()
+	for name, o := range s.named {
+		if o == c {
+			delete(s.named, name)
+			break
+		}
+	}
+	s.mu.Unlock()
 }
 
 // forget takes an ended connection out of the server's tables, with a subscription it may have gained

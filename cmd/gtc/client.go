@@ -164,8 +164,17 @@ func remoteError(t dialTarget, doing string, err error) error {
 	if h := hints[ce.Code]; h != "" {
 		msg += ": " + h
 	}
-	return &exitErr{code: code, err: errors.New(msg)}
+	return &exitErr{code: code, err: &remoteErr{msg: msg, ce: ce}}
 }
+
+// remoteErr is the coordinator's refusal as the CLI words it; coord.ErrorCode still reads its code.
+type remoteErr struct {
+	msg string
+	ce  *coord.Error
+}
+
+func (e *remoteErr) Error() string { return e.msg }
+func (e *remoteErr) Unwrap() error { return e.ce }
 
 // refused builds an exit-4 error that is decided on the client side (e.g. no live lease for an issue).
 func refused(format string, args ...any) error {

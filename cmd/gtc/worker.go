@@ -225,6 +225,7 @@ func runWorker(ctx context.Context, o workerOptions) error {
 	defer w.killAll() // only matters on an error return: a drain returns with no jobs left
 	killC := w.o.Kill.Done()
 	backoff := w.o.BackoffMin
+	connectedOnce := false
 	for {
 		if ctx.Err() != nil {
 			w.startDrain()
@@ -245,7 +246,10 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			})
 		if err != nil {
 			var ee *exitErr
-			if errors.As(err, &ee) && (ee.code == exitRefused || ee.code == exitUsage) {
+			// The name still held by this worker's previous connection, which the server has not seen
+			// end yet, is worth a retry; held at the first connect, it is another process's.
+			nameHeld := coord.ErrorCode(err) == coord.EConflict
+			if errors.As(err, &ee) && (ee.code == exitRefused || ee.code == exitUsage) && !(nameHeld && connectedOnce) {
 				return err // refused: retrying cannot help
 			}
 			if w.isDraining() && w.running() == 0 && (w.o.Kill.Err() != nil || time.Since(w.drainedAt()) > w.o.ReportTimeout) {
@@ -266,6 +270,7 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			backoff = min(backoff*2, w.o.BackoffMax)
 			continue
 		}
+		connectedOnce = true
 		w.log.Info("connected", "server", w.o.Target.String(), "version", h.Version, "role", role, "leases", len(h.Leases))
 		w.reconcile(cl, h.Leases, before)
 		began := time.Now()

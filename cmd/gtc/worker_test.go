@@ -438,3 +438,23 @@ func TestFirstLine(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerSameNameRefused: a second worker started under the name of a connected one stops at once
+// with the reason, instead of taking over its session and running its leases a second time; the first
+// one keeps working.
+func TestWorkerSameNameRefused(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	startWorker(t, s, func(o *workerOptions) { o.Exec = `sleep 30` })
+	id := createIssues(t, dir, "Long one")[0]
+	waitFor(t, 10*time.Second, "the first worker to run the issue", func() bool { _, ok := leaseOf(s, id); return ok })
+	l, _ := leaseOf(s, id)
+	second := startWorker(t, s, func(o *workerOptions) { o.Exec = `echo second >> /dev/null` })
+	err := second.wait(t, 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "another connection") || exitCodeOf(err) != exitRefused {
+		t.Fatalf("second worker under the same name: %v (exit %d), want refused", err, exitCodeOf(err))
+	}
+	if now, ok := leaseOf(s, id); !ok || now.ID != l.ID || now.Epoch != l.Epoch {
+		t.Fatalf("the first worker's lease %s changed: %+v", l.ID, now)
+	}
+}
