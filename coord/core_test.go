@@ -361,6 +361,30 @@ func TestRejectReleaseCancelNoPenalty(t *testing.T) {
 	}
 }
 
+// TestRejectHoldsForTheSession: a rejected issue is not pushed again to the session that refused it,
+// but the same worker reconnecting (a restarted process) takes it again. With the name alone, an issue
+// only that worker could take sat ready beside it for good.
+func TestRejectHoldsForTheSession(t *testing.T) {
+	s := newSim(t, testCfg(), 1, nil)
+	s.connect("a", 1, Filters{})
+	l := s.one().A.Lease
+	if err := s.c.reject(s.now, "a", l.ID, l.Epoch, "at capacity"); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(time.Minute)
+	if len(s.pushes()) != 0 {
+		t.Fatal("rejected issue pushed back to the session that refused it")
+	}
+	s.c.disconnect(s.now, "a", 1)
+	if _, err := s.c.connect(s.now, Hello{Name: "a", Capacity: 1}, 2); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if p := s.pushes(); len(p) != 1 || p[0].A.Lease.IssueID != l.IssueID || p[0].Session != 2 {
+		t.Fatalf("after the worker reconnected: pushes %+v, want %s on session 2", p, l.IssueID)
+	}
+}
+
 func TestOutcomes(t *testing.T) {
 	tests := []struct {
 		outcome, ccStatus string

@@ -67,7 +67,7 @@ type issueExtra struct {
 	deferUntil *time.Time
 	notBefore  time.Time // zero, or the end of the retry backoff
 	attempts   int       // failed attempts so far
-	rejectedBy string    // worker that last rejected it; it is not pushed to that worker again
+	rejectedBy string    // the worker session that last rejected it (rejectKey); not pushed to that session again
 	sp         *spilled  // the exact times and priority, when fSpill
 }
 
@@ -142,7 +142,7 @@ func (it *issue) setRetry(attempts int, notBefore time.Time) {
 	it.trim()
 }
 
-// setRejectedBy records (or, with "", forgets) the worker that last rejected the issue.
+// setRejectedBy records (or, with "", forgets) the worker session that last rejected the issue.
 func (it *issue) setRejectedBy(name string) {
 	if name == "" && it.x == nil {
 		return

@@ -273,14 +273,16 @@ func (c *core) ack(now time.Time, name, id string, epoch int64) error {
 // reject refuses a pushed lease: requeued with no penalty.
 func (c *core) reject(now time.Time, name, id string, epoch int64, reason string) error {
 	c.advance(now)
-	l, _, err := c.check(name, id, epoch)
+	l, w, err := c.check(name, id, epoch)
 	if err != nil {
 		return err
 	}
 	c.endLease(l, "rejected", reason)
 	c.event("rejected", l.IssueID, l.ID, name, reason)
 	it := c.issues[l.IssueID]
-	it.setRejectedBy(name)
+	if w != nil {
+		it.setRejectedBy(w.rejKey)
+	}
 	c.requeue(it)
 	return nil
 }

@@ -12,7 +12,7 @@ func (m *model) checkLive(t *rapid.T) {
 	}
 	for _, w := range c.workers {
 		if c.pushable(w) {
-			if it := c.best(w.row.Name, &w.row.Filters, false); it != nil {
+			if it := c.best(w.rejKey, &w.row.Filters, false); it != nil {
 				t.Fatalf("idle pushable worker %s (filters %+v) left with ready issue %s (labels %v) after dispatch; inQ=%v",
 					w.row.Name, w.row.Filters, it.id, it.labels(), w.inQ)
 			}
@@ -41,7 +41,7 @@ func (m *model) checkMarks(t *rapid.T) {
 		}
 	}
 	for _, w := range c.workers {
-		check("push to "+w.row.Name, w.miss, w.row.Name, &w.row.Filters, false)
+		check("push to "+w.row.Name, w.miss, w.rejKey, &w.row.Filters, false)
 		check("claim of "+w.row.Name, w.claimMiss, w.row.Name, &w.claimF, true)
 	}
 	for wt := c.waiters.head; wt != nil; wt = wt.next {

@@ -21,6 +21,14 @@ type worker struct {
 	claimMiss      uint64 // the same for its claims with filters claimF
 	claimF         Filters
 	waiters        []*waiter // its parked claims, oldest first; answered ones until the next append
+	rejKey         string    // names this session in issue.rejectedBy (see rejectKey)
+}
+
+// rejectKey names a worker's session for the issues it rejected: an issue is not pushed again to the
+// session that refused it, but a reconnect (a restarted worker) may take it again — with the name
+// alone, an issue only that worker could take sat ready for good beside it.
+func rejectKey(name string, session uint64) string {
+	return name + "\x00" + strconv.FormatUint(session, 36)
 }
 
 // waiter is a parked claim.
@@ -152,6 +160,7 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 	w.row.Role, w.row.Capacity, w.row.Filters, w.row.LastSeen = h.Role, h.Capacity, h.Filters, now
 	c.noteRole(w)
 	w.session, w.connected, w.stalled, w.draining = session, true, false, false
+	w.rejKey = rejectKey(h.Name, session)
 	w.miss = 0 // its filters may have changed
 	var out []Assignment
 	for _, l := range sortedLeases(w.leases) {
@@ -263,15 +272,16 @@ func (c *core) matches(it *issue, f *Filters) bool {
 	return true
 }
 
-// best returns the highest-ranked ready issue matching f that name may take.
-func (c *core) best(name string, f *Filters, pull bool) *issue {
+// best returns the highest-ranked ready issue matching f that the session rejKey may take (a pull
+// takes issues its worker rejected too).
+func (c *core) best(rejKey string, f *Filters, pull bool) *issue {
 	h := &c.heap
 	for _, l := range f.Labels {
 		if lh := c.labelHeap(l); lh.Len() < h.Len() {
 			h = lh
 		}
 	}
-	ok := func(it *issue) bool { return (pull || it.rejectedBy() != name) && c.matches(it, f) }
+	ok := func(it *issue) bool { return (pull || it.rejectedBy() != rejKey) && c.matches(it, f) }
 	if f.Convoy != "" {
 		// Convoy-first: the convoy's own ready issues, then (unless ConvoyOnly) everything else.
 		lh := c.labelHeap("convoy:" + f.Convoy)
@@ -286,15 +296,15 @@ func (c *core) best(name string, f *Filters, pull bool) *issue {
 // matched then, and an issue's labels, type and rejection change only while it is out of the ready
 // heap or before a refresh, which puts it back; so only the issues added since can match, and with
 // none added there is nothing to find. The answer is best's.
-func (c *core) bestMarked(miss *uint64, name string, f *Filters, pull bool) *issue {
+func (c *core) bestMarked(miss *uint64, rejKey string, f *Filters, pull bool) *issue {
 	var it *issue
 	if *miss == 0 {
-		it = c.best(name, f, pull)
+		it = c.best(rejKey, f, pull)
 	} else if gen := *miss - 1; gen != c.added.gen {
 		if added, ok := c.added.since(gen); ok && len(added) < c.heap.Len() {
-			it = c.bestOf(added, name, f, pull)
+			it = c.bestOf(added, rejKey, f, pull)
 		} else {
-			it = c.best(name, f, pull)
+			it = c.best(rejKey, f, pull)
 		}
 	}
 	if it == nil {
@@ -306,14 +316,14 @@ func (c *core) bestMarked(miss *uint64, name string, f *Filters, pull bool) *iss
 }
 
 // bestOf is best among the given issues, those of them still ready.
-func (c *core) bestOf(its []*issue, name string, f *Filters, pull bool) *issue {
+func (c *core) bestOf(its []*issue, rejKey string, f *Filters, pull bool) *issue {
 	var top, topConvoy *issue
 	convoy := ""
 	if f.Convoy != "" {
 		convoy = ConvoyLabelPrefix + f.Convoy
 	}
 	for _, it := range its {
-		if it.hpos < 0 || !pull && it.rejectedBy() == name || !c.matches(it, f) {
+		if it.hpos < 0 || !pull && it.rejectedBy() == rejKey || !c.matches(it, f) {
 			continue
 		}
 		if convoy != "" && hasLabel(it.labels(), convoy) && (topConvoy == nil || c.heap.less(it, topConvoy)) {
@@ -375,7 +385,7 @@ func (c *core) dispatch(now time.Time) {
 			if !c.pushable(w) {
 				continue
 			}
-			it := c.bestMarked(&w.miss, w.row.Name, &w.row.Filters, false)
+			it := c.bestMarked(&w.miss, w.rejKey, &w.row.Filters, false)
 			if it == nil {
 				w.inQ = true
 				head = append(head, w)
@@ -490,6 +500,7 @@ func (c *core) workerStatuses() []WorkerStatus {
 func (c *core) reattach(name string, session uint64) {
 	if w := c.workers[name]; w != nil {
 		w.session, w.connected = session, true
+		w.rejKey = rejectKey(name, session)
 		w.row.State = c.workerState(w)
 		c.enqueue(w)
 	}
