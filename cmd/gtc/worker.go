@@ -672,22 +672,40 @@ func (w *workerLoop) execute(ctx context.Context, a rpc.Assignment) jobResult {
 	return res
 }
 
+// lifelineWatch starts, before the script, a watcher in the command's process group that blocks
+// reading fd 3 (the read end of a pipe whose write end only the worker holds) and, at EOF — the worker
+// is gone, kill -9 included, without stopping the command — sends the group SIGTERM, then SIGKILL after
+// %d seconds. It is started through a subshell that exits at once, so it is no child of the script's
+// shell (a bare `wait` in the script does not wait for it); the worker kills it with the group when the
+// command ends. Without it, a killed worker's agents ran on, and their late work (commits, merge
+// submits) landed beside the rerun the coordinator gave another worker.
+const lifelineWatch = "( ( trap '' TERM; while read -r _ <&3; do :; done; kill -TERM 0; sleep %d; kill -KILL 0 ) " +
+	">/dev/null 2>&1 </dev/null & ); exec 3<&-\n"
+
 // runShell runs script with sh -c in its own process group and returns its exit status (-1 when
-// killed by a signal). When ctx ends the group gets SIGTERM, then SIGKILL after grace.
+// killed by a signal). When ctx ends the group gets SIGTERM, then SIGKILL after grace; when this
+// process dies, the group's watcher does the same (lifelineWatch).
 func runShell(ctx context.Context, script string, env []string, stdin []byte, out io.Writer, grace time.Duration) (int, error) {
-	cmd := exec.Command("sh", "-c", script)
+	lr, lw, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("lifeline pipe: %w", err)
+	}
+	defer lw.Close() // after the group is killed below: the watcher is gone by then
+	cmd := exec.Command("sh", "-c", fmt.Sprintf(lifelineWatch, max(1, int(grace.Round(time.Second)/time.Second)))+script)
 	cmd.Env = env
 	cmd.Stdin = bytes.NewReader(stdin)
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.ExtraFiles = []*os.File{lr} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.WaitDelay = grace
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	lr.Close() // the child has its copy
+	if err != nil {
 		return 0, err
 	}
 	pgid := cmd.Process.Pid
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
-	var err error
 	select {
 	case err = <-waited:
 	case <-ctx.Done():
