@@ -305,6 +305,23 @@ func (c *core) applyDecisions(ds []MergeDecision) {
 			if it.lease != nil {
 				continue // someone already works on it again
 			}
+			// A rework counts as a failed attempt: backoff before the next one, and dead-lettered
+			// after MaxAttempts — a change that never passes the gate is not redone forever.
+			n := it.attempts() + 1
+			if n >= c.cfg.MaxAttempts {
+				it.setRetry(n, time.Time{})
+				add := []string(nil)
+				if !hasLabel(it.labels(), c.cfg.FailedLabel) {
+					it.addLabel(c.cfg.FailedLabel)
+					add = []string{c.cfg.FailedLabel}
+				}
+				c.setState(it, c.st.blocked, "", "")
+				c.emitState(it, &[2][]string{add, nil})
+				c.event("dead_lettered", it.id, "", d.Request.Worker, d.Request.ID+": "+d.Reason)
+				c.recompute(c.affected(it.id, c.parentsOf(it)))
+				continue
+			}
+			it.setRetry(n, c.now.Add(c.backoff(n)))
 			var add []string
 			if !hasLabel(it.labels(), c.cfg.ReworkLabel) {
 				it.addLabel(c.cfg.ReworkLabel)

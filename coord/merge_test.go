@@ -203,6 +203,10 @@ func TestMergeDeadRefinery(t *testing.T) {
 	if err != nil || r.State != "failed" {
 		t.Fatalf("conflict report: %+v %v", r, err)
 	}
+	if slices.Contains(h.e.Ready(0), "gt-1") {
+		t.Fatalf("gt-1 ready again at once: a rework is a failed attempt, retried after a backoff")
+	}
+	h.advance(6 * time.Second) // past the first backoff (5 s, jittered down)
 	if !slices.Contains(h.e.Ready(0), "gt-1") {
 		t.Fatalf("gt-1 not reopened: ready %v", h.e.Ready(0))
 	}

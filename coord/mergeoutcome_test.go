@@ -164,7 +164,8 @@ func TestMergeDecidedBeforeRestartAppliesAtComplete(t *testing.T) {
 }
 
 // TestOldOutcomeNotAppliedToReworkLease: a conflict reported after the submitter's lease ended reopens
-// the issue, and the same batch pushes it again (lease L2, created at the report's instant). When L2
+// the issue, which is pushed again (lease L2; before reworks had a backoff, in the report's batch, at
+// its instant). When L2
 // ends code_complete with no newer merge request, the old conflict must not reopen the issue again —
 // neither live nor after a restart (which reloads the finished request of a leased issue). It did: the
 // check took "decided at the lease's creation instant" as "decided during the lease".
@@ -186,9 +187,10 @@ func TestOldOutcomeNotAppliedToReworkLease(t *testing.T) {
 			if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Conflicts: []string{"a.go"}}); err != nil {
 				t.Fatal(err)
 			}
+			h.advance(6 * time.Second) // the rework's backoff (a failed attempt)
 			var a2 coord.Assignment
 			select {
-			case a2 = <-h.out.pushes: // reopened for rework and pushed in the report's batch
+			case a2 = <-h.out.pushes: // reopened for rework and pushed again
 			case <-time.After(5 * time.Second):
 				t.Fatal("the reopened issue was not pushed again")
 			}
@@ -299,5 +301,54 @@ func TestSubmitForMergedClosedIssueRefused(t *testing.T) {
 	h.put(reopen) // reopened (open again) by an edit
 	if _, err := h.e.MergeSubmit(h.ctx, "w", coord.MergeSubmit{IssueID: "gt-1", Branch: "b/gt-1-more"}); err != nil {
 		t.Fatalf("submit for the reopened issue: %v", err)
+	}
+}
+
+// TestReworkIsAFailedAttempt: a branch sent back for rework (its gate failed) counts as a failed
+// attempt of the issue: the next attempt waits for the backoff and carries the next attempt number,
+// and after MaxAttempts the issue is dead-lettered (blocked, gtc:failed) instead of being redone
+// forever (a user trial saw one rerun eight times in two minutes, its attempt stuck at 2).
+func TestReworkIsAFailedAttempt(t *testing.T) {
+	cfg := mergeCfg()
+	cfg.MaxAttempts = 3
+	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+	h := runMerge(t, cfg, db, nil, mt0)
+	a := h.leaseAcked()
+	h.hello("r1", coord.RoleRefinery, 2)
+	for attempt := 1; ; attempt++ {
+		if a.Lease.Attempt != attempt {
+			t.Fatalf("rework %d pushed as attempt %d", attempt, a.Lease.Attempt)
+		}
+		h.submit("w", "gt-1")
+		if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
+			t.Fatal(err)
+		}
+		m := h.nextMerge()
+		if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Rework: true, Reason: "gate failed"}); err != nil {
+			t.Fatal(err)
+		}
+		is, _, err := db.GetIssue(context.Background(), "gt-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if attempt == cfg.MaxAttempts {
+			if is.Status != "blocked" || !slices.Contains(is.Labels, "gtc:failed") {
+				t.Fatalf("after %d reworks the issue is %q %v, want dead-lettered", attempt, is.Status, is.Labels)
+			}
+			return
+		}
+		if is.Status != "open" || slices.Contains(h.e.Ready(0), "gt-1") {
+			t.Fatalf("rework %d: issue %q, ready %v: want open and waiting for the backoff", attempt, is.Status, h.e.Ready(0))
+		}
+		h.advance(time.Duration(5<<attempt) * time.Second) // past the doubling backoff
+		select {
+		case a = <-h.out.pushes:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("rework %d not pushed after its backoff", attempt)
+		}
+		if err := h.e.Ack(h.ctx, "w", a.Lease.ID, a.Lease.Epoch); err != nil {
+			t.Fatal(err)
+		}
+		h.clk.Advance(time.Minute)
 	}
 }
