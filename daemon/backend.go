@@ -54,8 +54,13 @@ func (b *backend) Hello(ctx context.Context, s *rpc.Session, p rpc.HelloParams) 
 	if hb <= 0 {
 		hb = 60 * time.Second
 	}
+	grace := cfg.Grace
+	if grace <= 0 {
+		grace = 30 * time.Second // coord.Config's default
+	}
 	return &rpc.HelloResult{Server: "gtc", Version: b.d.cfg.Version, Protocol: 1, Worker: s.Worker,
-		HeartbeatMS: (hb / 3).Milliseconds(), AckTimeoutMS: ackTimeout(cfg).Milliseconds(), Leases: leases}, nil
+		HeartbeatMS: (hb / 3).Milliseconds(), AckTimeoutMS: ackTimeout(cfg).Milliseconds(), GraceMS: grace.Milliseconds(),
+		Leases: leases}, nil
 }
 
 func (b *backend) Heartbeat(ctx context.Context, s *rpc.Session, p rpc.HeartbeatParams) (*rpc.HeartbeatResult, error) {

@@ -65,6 +65,7 @@ type HelloResult struct {
 	Worker       string       `json:"worker"`
 	HeartbeatMS  int64        `json:"heartbeat_ms"`
 	AckTimeoutMS int64        `json:"ack_timeout_ms"`
+	GraceMS      int64        `json:"grace_ms,omitempty"` // how long a disconnected worker keeps its leases
 	Leases       []Assignment `json:"leases"`
 }
 

@@ -280,7 +280,8 @@ func TestClientCommandsLive(t *testing.T) {
 		t.Errorf("fail --json = %+v", fr)
 	}
 	out = must(t, dir, "claim", "--as", "carol")
-	if !strings.Contains(out, "claimed ") || !strings.Contains(out, "as carol") {
+	// the grace it states is the server's (testCoord: 2 s), not the default
+	if !strings.Contains(out, "claimed ") || !strings.Contains(out, "as carol") || !strings.Contains(out, "--grace (2s)") {
 		t.Errorf("claim output:\n%s", out)
 	}
 	held := decode[rpc.WorkersResult](t, must(t, dir, "workers", "--json"))

@@ -276,7 +276,13 @@ func claimCommand() *cli.Command {
 			if name == "" {
 				name = defaultClaimName()
 			}
-			return withClient(c, name, func(cl *rpc.Client, t dialTarget) error {
+			cl, hello, err := openClient(c, name)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			t := targetOf(c)
+			return func() error {
 				p := rpc.ClaimParams{WaitMS: c.Duration("wait").Milliseconds()}
 				if ls := c.StringSlice("label"); len(ls) > 0 {
 					p.Filters = &coord.Filters{Labels: ls}
@@ -322,9 +328,10 @@ func claimCommand() *cli.Command {
 					fmt.Fprintf(w, "\n%s\n\n", strings.TrimSpace(a.Prompt))
 				}
 				fmt.Fprintf(w, "finish with `gtc complete %s`, `gtc fail %s --reason R` or `gtc release %s`.\n", a.Lease.ID, a.Lease.ID, a.Lease.ID)
-				fmt.Fprintf(w, "the lease is kept for the coordinator's --grace (default 30s) after each gtc command as %s; `gtc heartbeat %s` renews it.\n", name, a.Lease.ID)
+				fmt.Fprintf(w, "the lease is kept for the coordinator's --grace (%s) after each gtc command as %s; `gtc heartbeat %s` renews it.\n",
+					time.Duration(hello.GraceMS)*time.Millisecond, name, a.Lease.ID)
 				return nil
-			})
+			}()
 		},
 	})
 }

@@ -111,6 +111,8 @@ export interface HelloResult {
   worker: string;
   heartbeat_ms: number;
   ack_timeout_ms: number;
+  /** How long a disconnected worker keeps its leases (servers before grace_ms: absent). */
+  grace_ms?: number;
   /** Live leases resumed after a reconnect. */
   leases: Assignment[];
 }
