@@ -140,7 +140,19 @@ func (b *backend) Claim(ctx context.Context, s *rpc.Session, p rpc.ClaimParams) 
 }
 
 func (b *backend) IssueGet(ctx context.Context, _ *rpc.Session, p rpc.IssueGetParams) (*rpc.IssueResult, error) {
-	return b.d.issues.get(ctx, p.ID)
+	r, err := b.d.issues.get(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := b.d.db.LeasesByIssue(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(ls); n > rpc.MaxIssueLeases {
+		ls = ls[n-rpc.MaxIssueLeases:]
+	}
+	r.Leases = ls
+	return r, nil
 }
 
 func (b *backend) IssueList(ctx context.Context, _ *rpc.Session, p rpc.IssueListParams) (*rpc.IssueListResult, error) {

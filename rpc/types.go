@@ -146,7 +146,13 @@ type IssueGetParams struct {
 // IssueResult holds one issue record.
 type IssueResult struct {
 	Issue json.RawMessage `json:"issue"`
+	// Leases is issue.get's attempt history: the issue's newest leases (at most MaxIssueLeases), oldest
+	// first, with worker, outcome and error.
+	Leases []coord.Lease `json:"leases,omitempty"`
 }
+
+// MaxIssueLeases bounds the leases issue.get returns.
+const MaxIssueLeases = 50
 
 // IssueListParams filters issue.list.
 type IssueListParams struct {

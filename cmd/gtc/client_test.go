@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -278,6 +279,11 @@ func TestClientCommandsLive(t *testing.T) {
 	fr := decode[leaseResult](t, must(t, dir, "fail", l2.ID, "--reason", "tests red", "--json"))
 	if fr.IssueID != l2.IssueID || fr.Status != "open" || fr.DeadLettered {
 		t.Errorf("fail --json = %+v", fr)
+	}
+	// issue show lists the attempts: who, how each ended, and why
+	if out := must(t, dir, "issue", "show", l2.IssueID); !strings.Contains(out, "attempts") ||
+		!regexp.MustCompile(l2.ID+` +1 +bob +ended +failure +\S+ +tests red`).MatchString(out) {
+		t.Errorf("issue show lacks the failed attempt:\n%s", out)
 	}
 	out = must(t, dir, "claim", "--as", "carol")
 	// the grace it states is the server's (testCoord: 2 s), not the default

@@ -768,6 +768,19 @@ func issueShowCommand() *cli.Command {
 				if v.Notes != "" {
 					fmt.Fprintf(w, "\nnotes:\n%s\n", v.Notes)
 				}
+				if len(r.Leases) > 0 {
+					fmt.Fprintf(w, "\nattempts (newest last):\n")
+					at := newTable(w, "LEASE", "ATTEMPT", "WORKER", "STATE", "OUTCOME", "ENDED", "ERROR")
+					for _, l := range r.Leases {
+						ended := ""
+						if l.EndedAt != nil {
+							ended = l.EndedAt.UTC().Format(time.RFC3339)
+						}
+						at.Append([]string{l.ID, strconv.Itoa(l.Attempt), l.Worker, string(l.State), orDash(l.Outcome), orDash(ended),
+							orDash(firstLine(l.Error, 100))})
+					}
+					at.Render()
+				}
 				return nil
 			})
 		},
