@@ -190,6 +190,8 @@ export interface ClaimResult {
 /** Result of every issue.* mutation and issue.get. */
 export interface IssueResult {
   issue: Issue;
+  /** issue.get only: the issue's newest leases (at most 50), oldest first — its attempt history. */
+  leases?: Lease[];
 }
 
 /** Result of issue.list and issue.ready. */
