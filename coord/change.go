@@ -128,6 +128,9 @@ type WorkerRow struct {
 	State     string    `json:"state"` // idle, busy, draining, stalled, gone
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
+	// Draining: an operator drained it (coord.drain); kept while it is gone and across reconnects and
+	// restarts, until undone.
+	Draining bool `json:"draining,omitempty"`
 }
 
 // Event is one audit-log entry: what changed, who did it, when.

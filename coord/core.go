@@ -87,7 +87,7 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 	}
 	for _, row := range snap.Workers {
 		w := &worker{row: row, leases: make(map[string]*Lease), disconnectedAt: now,
-			draining: row.State == WorkerDraining}
+			draining: row.Draining || row.State == WorkerDraining}
 		c.workers[row.Name] = w
 		c.noteRole(w)
 	}

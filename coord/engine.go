@@ -839,7 +839,12 @@ func (e *Engine) Resume(ctx context.Context) error {
 
 // Drain stops pushes to a worker; its current leases run to their end.
 func (e *Engine) Drain(ctx context.Context, worker string) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker) }, nil)
+	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, false) }, nil)
+}
+
+// Undrain ends a drain: the worker is pushed work again.
+func (e *Engine) Undrain(ctx context.Context, worker string) error {
+	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, true) }, nil)
 }
 
 // CancelLease takes a live lease away (the worker is told); the issue is requeued with no penalty.

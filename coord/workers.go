@@ -101,9 +101,10 @@ func (c *core) workerState(w *worker) string {
 // saveWorker records the worker row if its state changed (or always when force).
 func (c *core) saveWorker(w *worker, force bool) {
 	st := c.workerState(w)
-	if st == w.row.State && !force {
+	if st == w.row.State && w.draining == w.row.Draining && !force {
 		return
 	}
+	w.row.Draining = w.draining
 	// Idle and busy follow from the worker's leases, which are durable themselves: flipping between
 	// them is not written (it would cost two writes per assignment on the hot path).
 	quiet := !force && (st == WorkerIdle || st == WorkerBusy) && (w.row.State == WorkerIdle || w.row.State == WorkerBusy)
@@ -159,7 +160,7 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 	}
 	w.row.Role, w.row.Capacity, w.row.Filters, w.row.LastSeen = h.Role, h.Capacity, h.Filters, now
 	c.noteRole(w)
-	w.session, w.connected, w.stalled, w.draining = session, true, false, false
+	w.session, w.connected, w.stalled = session, true, false // a drain outlives the connection
 	w.rejKey = rejectKey(h.Name, session)
 	w.miss = 0 // its filters may have changed
 	var out []Assignment
@@ -219,17 +220,23 @@ func (c *core) graceTimer(name string) {
 	c.saveWorker(w, false)
 }
 
-// drain stops new pushes to a worker; its current leases run to their end.
-func (c *core) drain(now time.Time, name string) error {
+// drain stops new pushes to a worker (undo: resumes them); its current leases run to their end. The
+// drain holds while the worker is gone, across its reconnects and the coordinator's restarts, until undone.
+func (c *core) drain(now time.Time, name string, undo bool) error {
 	c.advance(now)
 	w := c.workers[name]
 	if w == nil {
 		return Errorf(ENotFound, "no worker %q", name)
 	}
-	if !w.draining {
-		w.draining = true
-		c.saveWorker(w, false)
-		c.event("draining", "", "", name, "")
+	if w.draining == undo {
+		w.draining = !undo
+		c.saveWorker(w, true)
+		if undo {
+			c.event("undrained", "", "", name, "")
+			c.enqueue(w)
+		} else {
+			c.event("draining", "", "", name, "")
+		}
 	}
 	return nil
 }

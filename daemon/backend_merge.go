@@ -80,10 +80,14 @@ func (b *backend) CoordHealth(context.Context, *rpc.Session, rpc.EmptyParams) (*
 }
 
 func (b *backend) CoordDrain(ctx context.Context, _ *rpc.Session, p rpc.DrainParams) (*rpc.DrainResult, error) {
-	if err := b.d.engine.Drain(ctx, p.Worker); err != nil {
+	drain := b.d.engine.Drain
+	if p.Undo {
+		drain = b.d.engine.Undrain
+	}
+	if err := drain(ctx, p.Worker); err != nil {
 		return nil, err
 	}
-	return &rpc.DrainResult{Worker: p.Worker, Draining: true}, nil
+	return &rpc.DrainResult{Worker: p.Worker, Draining: !p.Undo}, nil
 }
 
 func (b *backend) LeaseCancel(ctx context.Context, _ *rpc.Session, p rpc.LeaseCancelParams) (*rpc.LeaseCancelResult, error) {

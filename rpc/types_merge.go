@@ -103,6 +103,7 @@ type HealthResult = health.Report
 type DrainParams struct {
 	Idempotency
 	Worker string `json:"worker" rpc:"required"`
+	Undo   bool   `json:"undo,omitempty"` // end the drain: the worker is pushed work again
 }
 
 // DrainResult is the result of coord.drain.

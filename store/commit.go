@@ -83,10 +83,10 @@ var writeSQL = [nWriteStmts]string{
 		ON CONFLICT (epoch) DO UPDATE SET state = excluded.state, ack_deadline = excluded.ack_deadline,
 		deadline = excluded.deadline, ended_at = excluded.ended_at, outcome = excluded.outcome, error = excluded.error,
 		progress = excluded.progress`, // a lease's id, issue, worker, attempt and start never change: not rewritten
-	wWorkerPut: `INSERT INTO workers (name, role, capacity, filters, state, first_seen, last_seen)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	wWorkerPut: `INSERT INTO workers (name, role, capacity, filters, state, first_seen, last_seen, draining)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET role = excluded.role, capacity = excluded.capacity, filters = excluded.filters,
-		state = excluded.state, first_seen = excluded.first_seen, last_seen = excluded.last_seen`,
+		state = excluded.state, first_seen = excluded.first_seen, last_seen = excluded.last_seen, draining = excluded.draining`,
 	wEventBatch: `INSERT INTO event_batches (first_seq, count, events) VALUES (?, ?, ?)`,
 	wMetaPut:    `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`,
 	wMergePut: `INSERT OR REPLACE INTO merge_requests (id, issue_id, worker, branch, commit_id, target, files, state,
@@ -738,7 +738,7 @@ func (t *wtx) workerPut(w coord.WorkerRow) error {
 	if err != nil {
 		return coord.Errorf(coord.EInvalid, "worker %s: encode filters: %v", w.Name, err)
 	}
-	_, err = t.exec(wWorkerPut, w.Name, w.Role, w.Capacity, string(f), w.State, fmtTime(w.FirstSeen), fmtTime(w.LastSeen))
+	_, err = t.exec(wWorkerPut, w.Name, w.Role, w.Capacity, string(f), w.State, fmtTime(w.FirstSeen), fmtTime(w.LastSeen), w.Draining)
 	return wrap(err, "put worker %s", w.Name)
 }
 

@@ -29,7 +29,7 @@ const issueFrom = `issues JOIN issue_bodies AS b ON b.id = issues.id`
 const leaseCols = `id, issue_id, worker, epoch, state, attempt, created_at, ack_deadline, deadline, ended_at, outcome,
 	error, progress`
 
-const workerCols = `name, role, capacity, filters, state, first_seen, last_seen`
+const workerCols = `name, role, capacity, filters, state, first_seen, last_seen, draining`
 
 const mergeCols = `id, issue_id, worker, branch, commit_id, target, files, state, attempts, refinery, epoch, deadline,
 	created_at, updated_at, error, conflicts`
@@ -473,7 +473,7 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 func scanWorker(sc scanner) (coord.WorkerRow, error) {
 	var w coord.WorkerRow
 	var filters, first, last string
-	if err := sc.Scan(&w.Name, &w.Role, &w.Capacity, &filters, &w.State, &first, &last); err != nil {
+	if err := sc.Scan(&w.Name, &w.Role, &w.Capacity, &filters, &w.State, &first, &last, &w.Draining); err != nil {
 		return w, err
 	}
 	if err := json.Unmarshal([]byte(filters), &w.Filters); err != nil {

@@ -899,21 +899,25 @@ func issueCloseCommand() *cli.Command {
 func drainCommand() *cli.Command {
 	return usageOnError(&cli.Command{
 		Name:      "drain",
-		Usage:     "stop pushing work to a worker; its running leases go on to their end",
+		Usage:     "stop pushing work to a worker (until `gtc drain --undo`); its running leases go on to their end",
 		ArgsUsage: "WORKER",
-		Flags:     clientFlags(),
+		Flags:     clientFlags(&cli.BoolFlag{Name: "undo", Usage: "end the drain: push the worker work again"}),
 		Action: func(c *cli.Context) error {
-			args, err := wantArgs(c, 1, "drain WORKER [--json]")
+			args, err := wantArgs(c, 1, "drain WORKER [--undo] [--json]")
 			if err != nil {
 				return err
 			}
 			return request(c, "drain "+args[0], func(ctx context.Context, cl *rpc.Client) (*rpc.DrainResult, error) {
-				return cl.CoordDrain(ctx, rpc.DrainParams{Worker: args[0]})
+				return cl.CoordDrain(ctx, rpc.DrainParams{Worker: args[0], Undo: c.Bool("undo")})
 			}, func(r *rpc.DrainResult) error {
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, r)
 				}
-				fmt.Fprintf(c.App.Writer, "draining %s: no new work until it reconnects; its leases run to their end\n", r.Worker)
+				if !r.Draining {
+					fmt.Fprintf(c.App.Writer, "%s is pushed work again\n", r.Worker)
+					return nil
+				}
+				fmt.Fprintf(c.App.Writer, "draining %s: no new work, across its reconnects and the coordinator's restarts, until `gtc drain --undo %s`; its leases run to their end\n", r.Worker, r.Worker)
 				return nil
 			})
 		},

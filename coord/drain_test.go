@@ -1,0 +1,60 @@
+package coord_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// TestDrainHoldsUntilUndone: a drained worker gets no work after it reconnects, nor after the
+// coordinator restarts (the drain is durable), until the drain is undone. Before, a reconnect ended it
+// (a blip put a worker drained for maintenance back to work) and a restart lost it.
+func TestDrainHoldsUntilUndone(t *testing.T) {
+	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+	h := runMerge(t, mergeCfg(), db, nil, mt0)
+	h.hello("w", "worker", 1)
+	if err := h.e.Drain(h.ctx, "w"); err != nil {
+		t.Fatal(err)
+	}
+	h.put(task("gt-1", 2))
+	noPush := func(h *mh, when string) {
+		t.Helper()
+		h.e.Status()
+		select {
+		case a := <-h.out.pushes:
+			t.Fatalf("%s: the drained worker was pushed %s", when, a.Lease.IssueID)
+		default:
+		}
+	}
+	noPush(h, "drained")
+	if err := h.e.Disconnect(h.ctx, "w", 1); err != nil {
+		t.Fatal(err)
+	}
+	h.hello("w", "worker", 2)
+	noPush(h, "after a reconnect")
+	h.stop()
+	snap, err := db.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := runMerge(t, mergeCfg(), db, snap, mt0.Add(time.Minute))
+	h2.hello("w", "worker", 3)
+	noPush(h2, "after a restart")
+	if ws := h2.e.Workers(); len(ws) != 1 || ws[0].State != coord.WorkerDraining {
+		t.Fatalf("workers after the restart: %+v", ws)
+	}
+	if err := h2.e.Undrain(h2.ctx, "w"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case a := <-h2.out.pushes:
+		if a.Lease.IssueID != "gt-1" {
+			t.Fatalf("pushed %s", a.Lease.IssueID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no push after the drain was undone")
+	}
+}
