@@ -263,7 +263,7 @@ func claimCommand() *cli.Command {
 		Flags: clientFlags(
 			&cli.StringFlag{Name: "as", EnvVars: []string{"GTC_NAME"}, Usage: "name to hold the lease under (default cli-$USER)"},
 			&cli.DurationFlag{Name: "wait", Usage: "wait this long for an issue to become ready (e.g. 30s)"},
-			&cli.StringSliceFlag{Name: "label", Usage: "only issues with this label (repeatable)"},
+			&cli.StringSliceFlag{Name: "label", Usage: "only issues with this label (repeatable: issues with all of them)"},
 		),
 		Action: func(c *cli.Context) error {
 			if _, err := wantArgs(c, 0, "claim [--as NAME] [--wait D] [--label L] [--json]"); err != nil {

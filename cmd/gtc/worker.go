@@ -39,7 +39,7 @@ func workerCommand() *cli.Command {
 		&cli.StringFlag{Name: "gate", EnvVars: []string{"GTC_GATE"}, Usage: "shell command run after --exec succeeds (e.g. 'go test ./...'); the issue completes only if it exits 0"},
 		&cli.DurationFlag{Name: "gate-timeout", Value: refinery.DefaultGateTimeout, EnvVars: []string{"GTC_GATE_TIMEOUT"},
 			Usage: "a --gate running longer is killed: the worker fails the attempt, the refinery fails the merge (as a failing gate) instead of holding the slot; 0 means no bound (the queue still takes a refinery's slot back after 1h)"},
-		&cli.StringSliceFlag{Name: "label", Usage: "only take issues with this label (repeatable)"},
+		&cli.StringSliceFlag{Name: "label", Usage: "only take issues with this label (repeatable: issues with all of them)"},
 		&cli.DurationFlag{Name: "kill-grace", Value: 5 * time.Second, Usage: "after SIGTERM to a cancelled command's process group, wait this long before SIGKILL"},
 	)
 	return usageOnError(&cli.Command{
