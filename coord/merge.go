@@ -20,6 +20,11 @@ type MergeSubmit struct {
 	Commit  string   `json:"commit,omitempty"`
 	Target  string   `json:"target,omitempty"` // empty: the queue's default target
 	Files   []string `json:"files,omitempty"`  // paths the change touches; empty never conflicts
+	// LeaseID and Epoch, when set, name the live lease of the issue the work was done under: the
+	// request is filed under that lease's worker, and refused (stale epoch) once the lease has ended —
+	// an agent left running after its lease was taken away cannot queue its late work.
+	LeaseID string `json:"lease_id,omitempty"`
+	Epoch   int64  `json:"epoch,omitempty"`
 }
 
 // MergeSubmitted is the queued request plus the live requests sharing files with it.
@@ -204,6 +209,21 @@ func (c *core) mergeSubmit(now time.Time, worker string, s MergeSubmit) (MergeSu
 	it := c.issues[s.IssueID]
 	if it == nil {
 		return MergeSubmitted{}, Errorf(ENotFound, "no issue %q", s.IssueID)
+	}
+	if s.LeaseID != "" {
+		l := c.leases[s.LeaseID]
+		switch {
+		case l == nil:
+			if n, ok := LeaseEpoch(s.LeaseID); ok && n <= c.maxEpoch {
+				return MergeSubmitted{}, Errorf(EStaleEpoch, "lease %s has ended: its work is not queued", s.LeaseID)
+			}
+			return MergeSubmitted{}, Errorf(ENotFound, "no lease %s", s.LeaseID)
+		case l.Epoch != s.Epoch:
+			return MergeSubmitted{}, Errorf(EStaleEpoch, "lease %s has epoch %d, not %d", s.LeaseID, l.Epoch, s.Epoch)
+		case l.IssueID != it.id:
+			return MergeSubmitted{}, Errorf(EInvalid, "lease %s is of issue %s, not %s", s.LeaseID, l.IssueID, it.id)
+		}
+		worker = l.Worker // filed under the agent's worker, whoever carried the request
 	}
 	if d, ok := mq.Decided(it.id); ok && d.Request.State == "merged" && it.status == c.st.closed && it.lease == nil {
 		// a second submit of finished work (a typo, a retried script) would reopen it if its branch fails

@@ -352,3 +352,35 @@ func TestReworkIsAFailedAttempt(t *testing.T) {
 		h.clk.Advance(time.Minute)
 	}
 }
+
+// TestMergeSubmitUnderLease: a submit naming the issue's live lease is filed under that lease's
+// worker whoever carries it (a CLI run by the agent's script), and refused once the lease has ended or
+// with another epoch — an agent left running after its lease was taken cannot queue late work.
+func TestMergeSubmitUnderLease(t *testing.T) {
+	h := runMerge(t, mergeCfg(), &failPersister{}, nil, mt0)
+	a := h.leaseAcked()
+	h.put(task("gt-2", 3))
+	h.hello("cli", "client", 9)
+	sub := func(issue, lease string, epoch int64) (coord.MergeSubmitted, error) {
+		return h.e.MergeSubmit(h.ctx, "cli", coord.MergeSubmit{IssueID: issue, Branch: "b/" + issue, LeaseID: lease, Epoch: epoch})
+	}
+	if _, err := sub("gt-1", a.Lease.ID, a.Lease.Epoch+1); coord.ErrorCode(err) != coord.EStaleEpoch {
+		t.Fatalf("another epoch: %v", err)
+	}
+	if _, err := sub("gt-2", a.Lease.ID, a.Lease.Epoch); coord.ErrorCode(err) != coord.EInvalid {
+		t.Fatalf("the lease of another issue: %v", err)
+	}
+	r, err := sub("gt-1", a.Lease.ID, a.Lease.Epoch)
+	if err != nil || r.Request.Worker != "w" {
+		t.Fatalf("under the live lease: %+v %v, want filed under w", r.Request, err)
+	}
+	if _, err := h.e.MergeCancel(h.ctx, coord.MergeCancel{ID: r.Request.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Fail(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, "taken away"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub("gt-1", a.Lease.ID, a.Lease.Epoch); coord.ErrorCode(err) != coord.EStaleEpoch {
+		t.Fatalf("after the lease ended: %v, want stale_epoch", err)
+	}
+}

@@ -11,7 +11,7 @@ import (
 
 func (b *backend) MergeSubmit(ctx context.Context, s *rpc.Session, p rpc.MergeSubmitParams) (*rpc.MergeSubmitResult, error) {
 	r, err := b.d.engine.MergeSubmit(ctx, s.Worker, coord.MergeSubmit{IssueID: p.IssueID, Branch: p.Branch, Commit: p.Commit,
-		Target: p.Target, Files: p.Files})
+		Target: p.Target, Files: p.Files, LeaseID: p.LeaseID, Epoch: p.Epoch})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,9 @@ type MergeSubmitParams struct {
 	Commit  string   `json:"commit,omitempty"`
 	Files   []string `json:"files,omitempty"`
 	Target  string   `json:"target,omitempty"`
+	// LeaseID and Epoch: the issue's live lease the work was done under (see coord.MergeSubmit).
+	LeaseID string `json:"lease_id,omitempty"`
+	Epoch   int64  `json:"epoch,omitempty"`
 }
 
 // MergeSubmitResult is the queued request and the live requests sharing files with it.

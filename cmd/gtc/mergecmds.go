@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,8 @@ func mergeCommand() *cli.Command {
 					&cli.StringFlag{Name: "target", Usage: "branch to merge onto (default: the server's, main)"},
 					&cli.StringSliceFlag{Name: "file", Usage: "a path the change touches, for conflict detection (repeatable; default: git diff TARGET...BRANCH in --dir)"},
 					&cli.StringFlag{Name: "as", Usage: "worker name the request is filed under (default: cli-<user>)"},
+					&cli.StringFlag{Name: "lease", Usage: "the issue's live lease the work was done under: filed under its worker, refused once it ended (default: GTC_LEASE_ID when GTC_ISSUE_ID is ISSUE_ID, as in a gtc worker --exec)"},
+					&cli.Int64Flag{Name: "epoch", Usage: "the lease's epoch (default: GTC_LEASE_EPOCH with GTC_LEASE_ID)"},
 				),
 				Action: func(c *cli.Context) error {
 					args, err := wantArgs(c, 2, "merge submit ISSUE_ID BRANCH [--commit SHA] [--target BRANCH] [--file PATH]...")
@@ -45,11 +48,22 @@ func mergeCommand() *cli.Command {
 					if len(files) == 0 {
 						files = changedFiles(c, args[1])
 					}
+					lease, epoch := c.String("lease"), c.Int64("epoch")
+					if lease == "" && os.Getenv("GTC_ISSUE_ID") == args[0] {
+						// run by a worker's --exec for this issue: the work was done under its lease
+						lease = os.Getenv("GTC_LEASE_ID")
+						if !c.IsSet("epoch") {
+							epoch, _ = strconv.ParseInt(os.Getenv("GTC_LEASE_EPOCH"), 10, 64)
+						}
+					}
+					if lease != "" && epoch <= 0 {
+						return usageError(fmt.Errorf("--lease %s needs its --epoch", lease))
+					}
 					return withClient(c, name, func(cl *rpc.Client, t dialTarget) error {
 						ctx, cancel := callCtx(c, 0)
 						defer cancel()
 						r, err := cl.MergeSubmit(ctx, rpc.MergeSubmitParams{IssueID: args[0], Branch: args[1],
-							Commit: c.String("commit"), Target: c.String("target"), Files: files})
+							Commit: c.String("commit"), Target: c.String("target"), Files: files, LeaseID: lease, Epoch: epoch})
 						if err != nil {
 							return remoteError(t, "merge submit "+args[0], err)
 						}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -233,5 +235,42 @@ func TestRefineryCancelledWhileDisconnectedStops(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // room for the merge to land, if it still ran
 	if got := rfGit(t, r.dir, "rev-parse", "main"); got != r.pre || r.runs() != 1 {
 		t.Fatalf("MR-1 was cancelled, yet main moved %s -> %s (gate ran %d times); refinery output:\n%s", r.pre, got, r.runs(), r.out.String())
+	}
+}
+
+// TestMergeSubmitFromWorkerScript: `gtc merge submit` run by a worker's --exec for its issue (GTC_ISSUE_ID,
+// GTC_LEASE_ID, GTC_LEASE_EPOCH set) is filed under the lease's worker, not the CLI's name, without
+// acting as that worker; with an epoch that is no longer the lease's it is refused (exit 4) — an agent
+// that outlived its lease cannot queue its work.
+func TestMergeSubmitFromWorkerScript(t *testing.T) {
+	dir := t.TempDir()
+	rfServe(t, dir)
+	rfBranch(t, dir, "f1", "a.txt", "one\n")
+	rfMust(t, dir, "issue", "create", "Work", "--id", "gt-1")
+	var claimed struct {
+		Assignment struct {
+			Lease struct {
+				ID    string
+				Epoch int64
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(rfMust(t, dir, "claim", "--as", "agent-7", "--json")), &claimed); err != nil {
+		t.Fatal(err)
+	}
+	l := claimed.Assignment.Lease
+	t.Setenv("GTC_ISSUE_ID", "gt-1")
+	t.Setenv("GTC_LEASE_ID", l.ID)
+	t.Setenv("GTC_LEASE_EPOCH", strconv.FormatInt(l.Epoch+1, 10))
+	if r := rfRun(dir, "merge", "submit", "gt-1", "f1"); r.code != exitRefused || !strings.Contains(r.err, "stale_epoch") {
+		t.Fatalf("submit with an epoch not the lease's: exit %d %q", r.code, r.err)
+	}
+	t.Setenv("GTC_LEASE_EPOCH", strconv.FormatInt(l.Epoch, 10))
+	var sub struct{ Request coord.MergeRequest }
+	if err := json.Unmarshal([]byte(rfMust(t, dir, "merge", "submit", "gt-1", "f1", "--json")), &sub); err != nil {
+		t.Fatal(err)
+	}
+	if sub.Request.Worker != "agent-7" {
+		t.Fatalf("request filed under %q, want the lease's worker agent-7", sub.Request.Worker)
 	}
 }
