@@ -35,6 +35,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, EnvVars: []string{"GTC_GRACE"}, Usage: "a disconnected worker keeps its leases this long"},
 			&cli.IntFlag{Name: "max-attempts", Value: 3, EnvVars: []string{"GTC_MAX_ATTEMPTS"}, Usage: "failed attempts before an issue is dead-lettered (blocked + gtc:failed)"},
 			&cli.DurationFlag{Name: "backoff", Value: 5 * time.Second, EnvVars: []string{"GTC_BACKOFF"}, Usage: "retry backoff after the first failed attempt (doubles, with jitter)"},
+			&cli.StringFlag{Name: "code-complete-status", EnvVars: []string{"GTC_CODE_COMPLETE_STATUS"}, Usage: "status a code_complete outcome leaves the issue in until the merge queue merges its branch (then closed) or sends it back (reopened); default: code_complete closes the issue"},
 			&cli.IntFlag{Name: "max-message", Value: 1 << 20, EnvVars: []string{"GTC_MAX_MESSAGE"}, Usage: "largest JSON-RPC message in bytes"},
 			&cli.IntFlag{Name: "max-conns", Value: 10000, EnvVars: []string{"GTC_MAX_CONNS"}, Usage: "most concurrent connections"},
 			&cli.IntFlag{Name: "memory-target-mib", Value: 70, EnvVars: []string{"GTC_MEMORY_TARGET_MIB"}, Usage: "soft cap on the Go runtime's memory in MiB: the collector works harder to stay under it, but past it memory grows with the live heap; 0 disables (GOMEMLIMIT, if set, wins)"},
@@ -52,7 +53,8 @@ func serveCommand() *cli.Command {
 				MaxMessageBytes: c.Int("max-message"), MaxConns: c.Int("max-conns"), Version: version,
 				MemoryTarget: int64(c.Int("memory-target-mib")) << 20,
 				Coord: coord.Config{AckTimeout: c.Duration("ack-timeout"), HeartbeatTimeout: c.Duration("heartbeat-timeout"),
-					Grace: c.Duration("grace"), MaxAttempts: c.Int("max-attempts"), BackoffBase: c.Duration("backoff")},
+					Grace: c.Duration("grace"), MaxAttempts: c.Int("max-attempts"), BackoffBase: c.Duration("backoff"),
+					CodeCompleteStatus: c.String("code-complete-status")},
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

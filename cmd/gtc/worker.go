@@ -40,6 +40,8 @@ func workerCommand() *cli.Command {
 		&cli.DurationFlag{Name: "gate-timeout", Value: refinery.DefaultGateTimeout, EnvVars: []string{"GTC_GATE_TIMEOUT"},
 			Usage: "a --gate running longer is killed: the worker fails the attempt, the refinery fails the merge (as a failing gate) instead of holding the slot; 0 means no bound (the queue still takes a refinery's slot back after 1h)"},
 		&cli.StringSliceFlag{Name: "label", Usage: "only take issues with this label (repeatable: issues with all of them)"},
+		&cli.StringSliceFlag{Name: "type", Usage: "only take issues of this type (repeatable: any of them), e.g. --type task --type bug to leave epics alone"},
+		&cli.StringFlag{Name: "outcome", Value: coord.OutcomeSuccess, Usage: "outcome reported when --exec (and --gate) pass: success closes the issue; code_complete leaves it to the merge queue when the server runs with --code-complete-status"},
 		&cli.DurationFlag{Name: "kill-grace", Value: 5 * time.Second, Usage: "after SIGTERM to a cancelled command's process group, wait this long before SIGKILL"},
 	)
 	return usageOnError(&cli.Command{
@@ -104,8 +106,13 @@ func workerCommand() *cli.Command {
 			o := workerOptions{Target: targetOf(c), Name: c.String("name"), Capacity: c.Int("capacity"),
 				Exec: c.String("exec"), Gate: c.String("gate"), GateTimeout: gateTimeout, Out: c.App.Writer,
 				Log: slog.Default(), Kill: kill, KillGrace: c.Duration("kill-grace")}
-			if ls := c.StringSlice("label"); len(ls) > 0 {
-				o.Filters = &coord.Filters{Labels: ls}
+			if ls, ts := c.StringSlice("label"), c.StringSlice("type"); len(ls) > 0 || len(ts) > 0 {
+				o.Filters = &coord.Filters{Labels: ls, Types: ts}
+			}
+			switch o.Outcome = c.String("outcome"); o.Outcome {
+			case coord.OutcomeSuccess, coord.OutcomeCodeComplete:
+			default:
+				return usageError(fmt.Errorf("--outcome %q: want %s or %s", o.Outcome, coord.OutcomeSuccess, coord.OutcomeCodeComplete))
 			}
 			return runWorker(drain, o)
 		},
@@ -132,6 +139,7 @@ type workerOptions struct {
 	Capacity      int             // commands at once (default 1)
 	Exec          string          // run with sh -c for each assignment
 	Gate          string          // run after Exec exits 0; its failure fails the attempt ("" = none)
+	Outcome       string          // reported when Exec (and Gate) pass (default coord.OutcomeSuccess)
 	GateTimeout   time.Duration   // a Gate running longer is killed and fails the attempt (default 30m; negative: no bound)
 	Filters       *coord.Filters  // hello filters (nil = all issues)
 	Out           io.Writer       // the commands' output, each line prefixed with the issue id (default io.Discard)
@@ -178,6 +186,9 @@ func (o workerOptions) withDefaults() workerOptions {
 	}
 	if o.GateTimeout == 0 {
 		o.GateTimeout = refinery.DefaultGateTimeout
+	}
+	if o.Outcome == "" {
+		o.Outcome = coord.OutcomeSuccess
 	}
 	return o
 }
@@ -580,7 +591,7 @@ func (w *workerLoop) report(cl *rpc.Client, j *job) error {
 		return err
 	case j.res.ok:
 		r, err := cl.Complete(ctx, rpc.CompleteParams{LeaseID: l.ID, Epoch: l.Epoch, Idempotency: key, SessionResult: rpc.SessionResult{
-			Outcome: coord.OutcomeSuccess, Summary: j.res.summary, DurationMS: j.res.dur.Milliseconds()}})
+			Outcome: w.o.Outcome, Summary: j.res.summary, DurationMS: j.res.dur.Milliseconds()}})
 		if err == nil {
 			w.log.Info("completed", "issue", r.IssueID, "lease", l.ID, "status", r.Status, "took", j.res.dur.Round(time.Millisecond))
 		}

@@ -458,3 +458,30 @@ func TestWorkerSameNameRefused(t *testing.T) {
 		t.Fatalf("the first worker's lease %s changed: %+v", l.ID, now)
 	}
 }
+
+// TestWorkerTypesAndCodeComplete: --type keeps a worker to issues of those types (the epic is left
+// alone), and --outcome code_complete on a server with a code-complete status leaves the finished issue
+// in it for the merge queue to close, instead of closing it when the agent exits.
+func TestWorkerTypesAndCodeComplete(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, func(c *daemon.Config) { c.Coord.CodeCompleteStatus = "code_complete" })
+	epic := decode[issueView](t, must(t, dir, "issue", "create", "The epic", "--type", "epic", "--json")).ID
+	task := decode[issueView](t, must(t, dir, "issue", "create", "A task", "--json")).ID
+	startWorker(t, s, func(o *workerOptions) {
+		o.Exec = `echo done`
+		o.Filters = &coord.Filters{Types: []string{"task", "bug"}}
+		o.Outcome = coord.OutcomeCodeComplete
+	})
+	waitFor(t, 10*time.Second, "the task to be code complete", func() bool { st, _ := s.issue(task); return st == "code_complete" })
+	time.Sleep(200 * time.Millisecond) // room for a wrong push of the epic
+	if st, _ := s.issue(epic); st != "open" {
+		t.Errorf("the epic is %q: a worker taking tasks and bugs took it", st)
+	}
+	want(t, dir, exitUsage, []string{"worker", "--exec", "true", "--outcome", "done"}, "--outcome")
+	if h := must(t, dir, "worker", "--help"); !strings.Contains(h, "--type value") || !strings.Contains(h, "--outcome value") {
+		t.Errorf("worker --help lacks --type or --outcome:\n%s", h)
+	}
+	if h := must(t, dir, "serve", "--help"); !strings.Contains(h, "--code-complete-status value") {
+		t.Errorf("serve --help lacks --code-complete-status:\n%s", h)
+	}
+}
