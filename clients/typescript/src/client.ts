@@ -294,6 +294,35 @@ export class GtcClient extends EventEmitter {
     }
   }
 
+  /**
+   * Resolves once the client is connected (at once when it is), for a call that must not fail because a
+   * reconnect is under way (a handler's merge.submit while the server restarts): `await client.connected(30_000)`
+   * first. Rejects with a `disconnected` GtcError when the client closes, or when timeoutMs passes (0: no bound).
+   */
+  connected(timeoutMs = 0): Promise<void> {
+    if (this._state === 'connected') return Promise.resolve();
+    if (this._state === 'closed') {
+      return Promise.reject(new GtcError(ErrorCodes.disconnected, 'client closed', 'disconnected'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = (err?: Error) => {
+        this.off('reconnected', onUp);
+        this.closeController.signal.removeEventListener('abort', onClose);
+        if (timer) clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onUp = () => done();
+      const onClose = () => done(new GtcError(ErrorCodes.disconnected, 'client closed', 'disconnected'));
+      this.on('reconnected', onUp);
+      this.closeController.signal.addEventListener('abort', onClose);
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => done(new GtcError(ErrorCodes.disconnected, `not connected within ${timeoutMs} ms`, 'disconnected')), timeoutMs);
+      }
+    });
+  }
+
   /** Calls a method by name without typed params or result (newer methods: merge.*, convoy.*, coord.health, …). */
   call(method: string, params: object = {}): Promise<unknown> {
     return this.request(method as Method, params as never);

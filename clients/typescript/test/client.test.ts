@@ -435,6 +435,29 @@ describe('reconnect', () => {
     assert.equal(server.callsOf('complete')[0].conn, server.last);
   });
 
+  it('connected() waits out a reconnect, rejects on timeout and on close', async () => {
+    const c = await worker();
+    await c.hello({ name: 'w1' });
+    await c.connected(); // connected: at once
+    let refuse = true;
+    server.handlers.set('hello', (p, conn) => {
+      if (refuse) return new ResponseError(-32007, 'storage down', { code: 'unavailable' });
+      server.handlers.delete('hello');
+      conn.name = p.name;
+      return { server: 'gtc', version: 'fake', protocol: 1, worker: p.name, heartbeat_ms: 1000, ack_timeout_ms: 1000, leases: [] };
+    });
+    server.drop(server.last);
+    await until(() => c.state === 'reconnecting');
+    await assert.rejects(c.call('coord.status'), (e: GtcError) => e.codeName === 'disconnected', 'a plain call fails fast');
+    await assert.rejects(c.connected(30), (e: GtcError) => e.codeName === 'disconnected' && /within 30 ms/.test(e.message));
+    const up = c.connected(3000);
+    refuse = false;
+    await up;
+    assert.equal(c.state, 'connected');
+    c.close();
+    await assert.rejects(c.connected(), (e: GtcError) => e.codeName === 'disconnected');
+  });
+
   it('retries with backoff and delivers a result finished while disconnected', async () => {
     const c = await worker();
     const gate = deferred();
