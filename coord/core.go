@@ -243,12 +243,18 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			c.heapDel(old)
 		}
 		c.setMeta(old, m)
+		// A human revived a dead-lettered issue: it starts over with a fresh attempt budget, and loses
+		// the failed label the status change left behind.
+		revived := wasDead && !(m.Status == c.cfg.StatusBlocked && hasLabel(m.Labels, c.cfg.FailedLabel))
+		var labels *[2][]string
+		if revived && old.delLabel(c.cfg.FailedLabel) {
+			labels = &[2][]string{nil, {c.cfg.FailedLabel}}
+		}
 		c.indexConvoys(old, true)
 		c.indexEdges(old, true)
-		if wasDead && !(m.Status == c.cfg.StatusBlocked && hasLabel(m.Labels, c.cfg.FailedLabel)) {
-			// A human revived a dead-lettered issue: it starts over with a fresh attempt budget.
+		if revived {
 			old.setRetry(0, time.Time{})
-			c.emitState(old, nil)
+			c.emitState(old, labels)
 		}
 		c.recompute(c.affected(m.ID, append(parents, c.parentsOf(old)...)))
 		c.convoysOf(old)

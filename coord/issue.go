@@ -157,6 +157,23 @@ func (it *issue) addLabel(l string) {
 	x.labels = append(append([]string(nil), x.labels...), l)
 }
 
+// delLabel removes every l from the issue's labels (copy on write, like addLabel); it reports whether
+// there was one. The issue must be out of the ready heaps (label heaps are keyed by its labels).
+func (it *issue) delLabel(l string) bool {
+	if !hasLabel(it.labels(), l) {
+		return false
+	}
+	x := it.extra()
+	keep := make([]string, 0, len(x.labels))
+	for _, v := range x.labels {
+		if v != l {
+			keep = append(keep, v)
+		}
+	}
+	x.labels = keep
+	return true
+}
+
 func (it *issue) direct() bool { return it.flags&fDirect != 0 }
 
 func (it *issue) setDirect(d bool) {

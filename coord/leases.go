@@ -362,7 +362,7 @@ func (c *core) complete(now time.Time, name, id string, epoch int64, r SessionRe
 			}
 			c.setState(it, c.st.closed, name, reason)
 			it.setRetry(it.attempts(), time.Time{})
-			c.emitState(it, nil)
+			c.emitState(it, c.closedLabels(it))
 			c.recompute(c.affected(it.id, c.parentsOf(it)))
 		}
 		if r.Outcome == OutcomeCodeComplete {

@@ -353,10 +353,19 @@ func (c *core) applyDecisions(ds []MergeDecision) {
 			c.recompute(c.affected(it.id, c.parentsOf(it)))
 		case d.Request.State == "merged" && it.status == c.st.codeComplete && it.lease == nil:
 			c.setState(it, c.st.closed, c.str(it.assignee), "merged")
-			c.emitState(it, nil)
+			c.emitState(it, c.closedLabels(it))
 			c.recompute(c.affected(it.id, c.parentsOf(it)))
 		}
 	}
+}
+
+// closedLabels drops the rework label from an issue that just closed (the rework is done) and returns
+// the label change to record (nil: none).
+func (c *core) closedLabels(it *issue) *[2][]string {
+	if c.cfg.ReworkLabel == "" || !it.delLabel(c.cfg.ReworkLabel) {
+		return nil
+	}
+	return &[2][]string{nil, {c.cfg.ReworkLabel}}
 }
 
 // mergeDecidedDuring applies, as lease l of it ends code complete, a merge outcome decided while l was

@@ -384,3 +384,58 @@ func TestMergeSubmitUnderLease(t *testing.T) {
 		t.Fatalf("after the lease ended: %v, want stale_epoch", err)
 	}
 }
+
+// TestLeftoverLabelsDropped: an issue sent back for rework loses gtc:rework when it closes (the rework
+// is done), and a dead-lettered issue an operator sets open again loses gtc:failed with the fresh
+// attempt budget. Both labels stayed behind (a user trial saw closed issues marked for rework).
+func TestLeftoverLabelsDropped(t *testing.T) {
+	cfg := mergeCfg()
+	cfg.MaxAttempts = 2
+	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+	h := runMerge(t, cfg, db, nil, mt0)
+	labels := func() []string {
+		is, _, err := db.GetIssue(context.Background(), "gt-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return is.Labels
+	}
+	a := h.leaseAcked()
+	h.hello("r1", coord.RoleRefinery, 2)
+	h.submit("w", "gt-1")
+	if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
+		t.Fatal(err)
+	}
+	m := h.nextMerge()
+	if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Rework: true, Reason: "gate failed"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(labels(), "gtc:rework") {
+		t.Fatalf("reopened for rework without the label: %v", labels())
+	}
+	h.advance(10 * time.Second)
+	a = <-h.out.pushes
+	if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	if ls := labels(); slices.Contains(ls, "gtc:rework") {
+		t.Fatalf("closed after its rework, still labelled %v", ls)
+	}
+	// dead-lettered (its second failed attempt), then revived by an edit that only sets the status
+	reopen := task("gt-1", 2)
+	reopen.KeepState = false
+	h.put(reopen)
+	a = <-h.out.pushes
+	if _, err := h.e.Fail(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, "broken"); err != nil {
+		t.Fatal(err)
+	}
+	if ls := labels(); !slices.Contains(ls, "gtc:failed") {
+		t.Fatalf("not dead-lettered: %v", ls)
+	}
+	revive := task("gt-1", 2, "gtc:failed") // status open, the label left as it was
+	revive.KeepState = false
+	h.put(revive)
+	if ls := labels(); slices.Contains(ls, "gtc:failed") {
+		t.Fatalf("revived, still labelled %v", ls)
+	}
+}
