@@ -469,3 +469,21 @@ func TestClientWatchEndsWhenServerStops(t *testing.T) {
 		t.Fatal("watch did not end when the server stopped")
 	}
 }
+
+// TestStatusColumnsAddUp: gtc status names readiness-blocked issues as such and puts the rest of the
+// total in OTHER (a workflow type is never schedulable), and does not count its own CLI session.
+func TestStatusColumnsAddUp(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	first := decode[issueView](t, must(t, dir, "issue", "create", "First", "--json")).ID
+	must(t, dir, "issue", "create", "Second", "--dep", first)
+	must(t, dir, "issue", "create", "A molecule", "--type", "molecule")
+	out := must(t, dir, "status")
+	// ISSUES READY LEASED CLOSED DEAD-LETTERED BLOCKED-BY-DEPS OTHER TOTAL
+	if !strings.Contains(out, "BLOCKED BY DEPS") || !regexp.MustCompile(`\n\s+1\s+0\s+0\s+0\s+1\s+1\s+3\s*\n`).MatchString(out) {
+		t.Errorf("status: want 1 ready, 1 blocked by deps, 1 other of 3:\n%s", out)
+	}
+	if strings.Contains(out, "CLI session") {
+		t.Errorf("status counted its own session:\n%s", out)
+	}
+}

@@ -129,9 +129,12 @@ func statusCommand() *cli.Command {
 				state = "PAUSED: no work is handed out until `gtc resume`"
 			}
 			fmt.Fprintf(w, "gtc %s at %s: %s\n\n", h.Version, targetOf(c), state)
-			t := newTable(w, "ISSUES", "READY", "LEASED", "CLOSED", "DEAD-LETTERED", "BLOCKED", "TOTAL")
+			// BLOCKED BY DEPS is readiness (open issues waiting on others), not the status `blocked`; OTHER is the
+			// rest of TOTAL (deferred, in backoff, not schedulable types, waiting in another status).
+			t := newTable(w, "ISSUES", "READY", "LEASED", "CLOSED", "DEAD-LETTERED", "BLOCKED BY DEPS", "OTHER", "TOTAL")
 			i := st.Issues
-			t.Append([]string{"", itoa(i.Ready), itoa(i.Leased), itoa(i.Closed), itoa(i.DeadLettered), itoa(i.Blocked), itoa(i.Total)})
+			other := max(0, i.Total-i.Ready-i.Leased-i.Closed-i.DeadLettered-i.Blocked)
+			t.Append([]string{"", itoa(i.Ready), itoa(i.Leased), itoa(i.Closed), itoa(i.DeadLettered), itoa(i.Blocked), itoa(other), itoa(i.Total)})
 			t.Render()
 			fmt.Fprintln(w)
 			// People count workers: CLI sessions (role client, like this one) are left out here.
@@ -140,7 +143,9 @@ func statusCommand() *cli.Command {
 				k = rpc.WorkerCounts{}
 				for _, x := range ws.Workers {
 					if x.Role == "client" {
-						clients++
+						if x.Name != h.Worker { // not this command's own session
+							clients++
+						}
 						continue
 					}
 					countWorker(&k, x.State)
