@@ -487,3 +487,22 @@ func TestStatusColumnsAddUp(t *testing.T) {
 		t.Errorf("status counted its own session:\n%s", out)
 	}
 }
+
+// TestWorkersHidesGoneCLISessions: `gtc workers` leaves out CLI sessions that are gone and hold no
+// lease (one row per name that ever ran a command piled up), says how many, and --all shows them; a CLI
+// session holding a lease stays listed.
+func TestWorkersHidesGoneCLISessions(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	createIssues(t, dir, "One", "Two")
+	must(t, dir, "claim", "--as", "holder")
+	p := decode[struct{ Assignment *rpc.Assignment }](t, must(t, dir, "claim", "--as", "passerby", "--json")).Assignment.Lease
+	must(t, dir, "release", p.ID, "--as", "passerby")
+	out := must(t, dir, "workers")
+	if !strings.Contains(out, "holder") || strings.Contains(out, "passerby") || !strings.Contains(out, "not shown; --all shows them") {
+		t.Errorf("workers:\n%s", out)
+	}
+	if out := must(t, dir, "workers", "--all"); !strings.Contains(out, "passerby") {
+		t.Errorf("workers --all:\n%s", out)
+	}
+}

@@ -218,9 +218,9 @@ func workersCommand() *cli.Command {
 	return usageOnError(&cli.Command{
 		Name:  "workers",
 		Usage: "list the workers the coordinator knows, with their state and live leases",
-		Flags: clientFlags(),
+		Flags: clientFlags(&cli.BoolFlag{Name: "all", Usage: "also the CLI sessions that are gone and hold no lease (hidden by default)"}),
 		Action: func(c *cli.Context) error {
-			if _, err := wantArgs(c, 0, "workers [--json]"); err != nil {
+			if _, err := wantArgs(c, 0, "workers [--all] [--json]"); err != nil {
 				return err
 			}
 			return request(c, "workers", func(ctx context.Context, cl *rpc.Client) (*rpc.WorkersResult, error) {
@@ -235,7 +235,12 @@ func workersCommand() *cli.Command {
 				}
 				tb := newTable(c.App.Writer, "NAME", "ROLE", "STATE", "CAP", "LEASES", "LAST SEEN")
 				now := time.Now()
+				hidden := 0
 				for _, w := range r.Workers {
+					if w.Role == "client" && w.State == coord.WorkerGone && len(w.Leases) == 0 && !c.Bool("all") {
+						hidden++ // one per CLI name that ever ran a command: they pile up
+						continue
+					}
 					var ls []string
 					for _, l := range w.Leases {
 						ls = append(ls, fmt.Sprintf("%s %s %s", l.ID, l.IssueID, l.State))
@@ -243,6 +248,9 @@ func workersCommand() *cli.Command {
 					tb.Append([]string{w.Name, w.Role, w.State, itoa(w.Capacity), orDash(strings.Join(ls, ", ")), ago(now, w.LastSeen)})
 				}
 				tb.Render()
+				if hidden > 0 {
+					fmt.Fprintf(c.App.Writer, "(%d gone CLI session(s) without leases not shown; --all shows them)\n", hidden)
+				}
 				return nil
 			})
 		},
