@@ -490,7 +490,7 @@ func TestPauseDrainClaim(t *testing.T) {
 	if err != nil || a == nil || a.Lease.State != LeaseAcked || s.meta(a.Lease.IssueID).Status != "in_progress" {
 		t.Fatalf("claim: %+v %v", a, err)
 	}
-	_ = s.c.drain(s.now, "w", false)
+	_ = s.c.drain(s.now, "w", false, 0)
 	l := a.Lease
 	_, _ = s.c.complete(s.now, "w", l.ID, l.Epoch, SessionResult{})
 	s.step()

@@ -58,3 +58,45 @@ func TestDrainHoldsUntilUndone(t *testing.T) {
 		t.Fatal("no push after the drain was undone")
 	}
 }
+
+// TestOwnDrainEndsWithTheSession: a worker's drain of its own session (it shuts down) ends when the
+// session does — the worker restarted takes work — and is not written as a durable drain; an operator's
+// drain on top of it holds after the reconnect.
+func TestOwnDrainEndsWithTheSession(t *testing.T) {
+	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+	h := runMerge(t, mergeCfg(), db, nil, mt0)
+	h.hello("w", "worker", 1)
+	if err := h.e.DrainSession(h.ctx, "w", 1); err != nil {
+		t.Fatal(err)
+	}
+	h.put(task("gt-1", 2))
+	h.e.Status()
+	select {
+	case a := <-h.out.pushes:
+		t.Fatalf("pushed %s to a worker draining itself", a.Lease.IssueID)
+	default:
+	}
+	if err := h.e.Disconnect(h.ctx, "w", 1); err != nil {
+		t.Fatal(err)
+	}
+	h.hello("w", "worker", 2)
+	select {
+	case <-h.out.pushes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the restarted worker got no work: its own drain outlived its session")
+	}
+	// the operator drains it on top of its own drain: that one is durable
+	if err := h.e.DrainSession(h.ctx, "w", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.e.Drain(h.ctx, "w"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.e.Disconnect(h.ctx, "w", 2); err != nil {
+		t.Fatal(err)
+	}
+	h.hello("w", "worker", 3)
+	if ws := h.e.Workers(); len(ws) != 1 || ws[0].State != coord.WorkerDraining {
+		t.Fatalf("after the reconnect: %+v, want the operator's drain in force", ws)
+	}
+}

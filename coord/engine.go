@@ -839,12 +839,17 @@ func (e *Engine) Resume(ctx context.Context) error {
 
 // Drain stops pushes to a worker; its current leases run to their end.
 func (e *Engine) Drain(ctx context.Context, worker string) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, false) }, nil)
+	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, false, 0) }, nil)
+}
+
+// DrainSession is the worker's own drain of its session (it shuts down): it ends when the session does.
+func (e *Engine) DrainSession(ctx context.Context, worker string, session uint64) error {
+	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, false, session) }, nil)
 }
 
 // Undrain ends a drain: the worker is pushed work again.
 func (e *Engine) Undrain(ctx context.Context, worker string) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, true) }, nil)
+	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, true, 0) }, nil)
 }
 
 // CancelLease takes a live lease away (the worker is told); the issue is requeued with no penalty.

@@ -76,6 +76,7 @@ type WorkerStatus struct {
 	Capacity  int       `json:"capacity"`
 	State     string    `json:"state"`
 	Connected bool      `json:"connected"`
+	Draining  bool      `json:"draining,omitempty"` // drained: no pushes, also while gone (state says gone then)
 	Leases    []Lease   `json:"leases"`
 	LastSeen  time.Time `json:"last_seen"`
 }

@@ -15,6 +15,7 @@ type worker struct {
 	disconnectedAt time.Time
 	stalled        bool // missed an ack or heartbeat deadline; no pushes until it shows life
 	draining       bool
+	drainSession   uint64 // a drain the worker asked for itself: it ends when this session does (0: an operator's, durable)
 	inQ            bool
 	leases         map[string]*Lease
 	miss           uint64 // 1 + added.gen at its last push search that found nothing (0: none since)
@@ -101,10 +102,11 @@ func (c *core) workerState(w *worker) string {
 // saveWorker records the worker row if its state changed (or always when force).
 func (c *core) saveWorker(w *worker, force bool) {
 	st := c.workerState(w)
-	if st == w.row.State && w.draining == w.row.Draining && !force {
+	durable := w.draining && w.drainSession == 0
+	if st == w.row.State && durable == w.row.Draining && !force {
 		return
 	}
-	w.row.Draining = w.draining
+	w.row.Draining = durable
 	// Idle and busy follow from the worker's leases, which are durable themselves: flipping between
 	// them is not written (it would cost two writes per assignment on the hot path).
 	quiet := !force && (st == WorkerIdle || st == WorkerBusy) && (w.row.State == WorkerIdle || w.row.State == WorkerBusy)
@@ -160,7 +162,10 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 	}
 	w.row.Role, w.row.Capacity, w.row.Filters, w.row.LastSeen = h.Role, h.Capacity, h.Filters, now
 	c.noteRole(w)
-	w.session, w.connected, w.stalled = session, true, false // a drain outlives the connection
+	if w.drainSession != 0 { // the worker's own drain ended with its session
+		w.draining, w.drainSession = false, 0
+	}
+	w.session, w.connected, w.stalled = session, true, false // an operator's drain outlives the connection
 	w.rejKey = rejectKey(h.Name, session)
 	w.miss = 0 // its filters may have changed
 	var out []Assignment
@@ -220,16 +225,29 @@ func (c *core) graceTimer(name string) {
 	c.saveWorker(w, false)
 }
 
-// drain stops new pushes to a worker (undo: resumes them); its current leases run to their end. The
-// drain holds while the worker is gone, across its reconnects and the coordinator's restarts, until undone.
-func (c *core) drain(now time.Time, name string, undo bool) error {
+// drain stops new pushes to a worker (undo: resumes them); its current leases run to their end. An
+// operator's drain holds while the worker is gone, across its reconnects and the coordinator's restarts,
+// until undone; one the worker asks for itself for its session (session != 0, a worker shutting down)
+// ends when that session does, so the restarted worker takes work again.
+func (c *core) drain(now time.Time, name string, undo bool, session uint64) error {
 	c.advance(now)
 	w := c.workers[name]
 	if w == nil {
 		return Errorf(ENotFound, "no worker %q", name)
 	}
+	if session != 0 && (session != w.session || !w.connected) {
+		return nil // that session is gone, and its drain with it
+	}
+	if !undo && w.draining && w.drainSession != 0 && session == 0 {
+		w.drainSession = 0 // an operator's drain on top of the worker's own: durable now
+		c.saveWorker(w, true)
+	}
 	if w.draining == undo {
 		w.draining = !undo
+		w.drainSession = 0
+		if !undo && session != 0 && session == w.session {
+			w.drainSession = session
+		}
 		c.saveWorker(w, true)
 		if undo {
 			c.event("undrained", "", "", name, "")
@@ -491,7 +509,7 @@ func (c *core) dropWaiters(name string) {
 func (c *core) workerStatuses() []WorkerStatus {
 	out := make([]WorkerStatus, 0, len(c.workers))
 	for _, w := range c.workers {
-		ws := WorkerStatus{Name: w.row.Name, Role: w.row.Role, Capacity: w.row.Capacity, State: c.workerState(w),
+		ws := WorkerStatus{Name: w.row.Name, Role: w.row.Role, Capacity: w.row.Capacity, State: c.workerState(w), Draining: w.draining,
 			Connected: w.connected, LastSeen: w.row.LastSeen, Leases: []Lease{}}
 		for _, l := range sortedLeases(w.leases) {
 			ws.Leases = append(ws.Leases, *l)

@@ -261,7 +261,7 @@ func (b *backend) CoordWorkers(context.Context, *rpc.Session, rpc.EmptyParams) (
 		if leases == nil {
 			leases = []coord.Lease{}
 		}
-		res.Workers = append(res.Workers, rpc.WorkerInfo{Name: w.Name, Role: w.Role, Capacity: w.Capacity,
+		res.Workers = append(res.Workers, rpc.WorkerInfo{Name: w.Name, Role: w.Role, Capacity: w.Capacity, Draining: w.Draining,
 			State: w.State, Leases: leases, LastSeen: w.LastSeen})
 	}
 	return res, nil

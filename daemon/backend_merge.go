@@ -79,10 +79,13 @@ func (b *backend) CoordHealth(context.Context, *rpc.Session, rpc.EmptyParams) (*
 	return &r, nil
 }
 
-func (b *backend) CoordDrain(ctx context.Context, _ *rpc.Session, p rpc.DrainParams) (*rpc.DrainResult, error) {
+func (b *backend) CoordDrain(ctx context.Context, s *rpc.Session, p rpc.DrainParams) (*rpc.DrainResult, error) {
 	drain := b.d.engine.Drain
-	if p.Undo {
+	switch {
+	case p.Undo:
 		drain = b.d.engine.Undrain
+	case p.Session:
+		drain = func(ctx context.Context, w string) error { return b.d.engine.DrainSession(ctx, w, s.ID) }
 	}
 	if err := drain(ctx, p.Worker); err != nil {
 		return nil, err

@@ -364,13 +364,7 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	// One connection per worker name: a second process under a connected worker's name (two workers
 	// left at the default name, a script acting --as a worker) would take over its session and be
 	// handed the leases the first one is running. Clients share names (concurrent CLI commands).
-	held := false
-	if p.Role == "client" {
-		held = c.srv.nameHeld(c, p.Name)
-	} else {
-		held = !c.srv.claimName(c, p.Name)
-	}
-	if held {
+	if !c.srv.claimName(c, p.Name, p.Role) {
 		return nil, coord.Errorf(coord.EConflict, "worker %q is connected on another connection: two processes under one name "+
 			"would run the same work; give each worker its own name (gtc worker --name), or retry once the other has gone", p.Name)
 	}

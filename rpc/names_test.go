@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,8 @@ import (
 // TestOneConnectionPerWorkerName: a worker or refinery name is held by one connection at a time. A
 // second hello under a connected worker's name — another worker, or a client acting as it — is refused
 // (-32002) instead of taking over its session (and the leases it runs); clients share names (concurrent
-// CLI commands); once the holder's connection ends, the name is free again.
+// CLI commands), and a worker may not take a name clients hold (a draining worker reconnects as one);
+// once the holder's connection ends, the name is free again.
 func TestOneConnectionPerWorkerName(t *testing.T) {
 	ts := startServer(t, Options{}, nil)
 	ctx := context.Background()
@@ -42,6 +44,13 @@ func TestOneConnectionPerWorkerName(t *testing.T) {
 	if _, err := hello("other", "worker"); err != nil {
 		t.Errorf("another name: %v", err)
 	}
+	// a worker draining reconnects as a client under its name: a worker process may not take it over
+	if _, err := hello("drainer", "client"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hello("drainer", "worker"); coord.ErrorCode(err) != coord.EConflict {
+		t.Errorf("worker hello under a name a client holds: %v, want conflict", err)
+	}
 	first.Close()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -53,5 +62,30 @@ func TestOneConnectionPerWorkerName(t *testing.T) {
 			t.Fatalf("hello as vm after its connection closed: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestNamesReleasedWhenConnectionsEnd: connections that say hello and hang up at once leave no name
+// held (the hello still running when the connection ends claimed it after finish had released it, and
+// nothing released it again).
+func TestNamesReleasedWhenConnectionsEnd(t *testing.T) {
+	ts := startServer(t, Options{}, nil)
+	for i := range 300 {
+		p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+		p.send(`{"jsonrpc":"2.0","id":"h","method":"hello","params":{"name":"w` + strconv.Itoa(i%7) + `"}}`)
+		p.nc.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ts.mu.Lock()
+		n := len(ts.named)
+		ts.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d names still held with every connection gone", n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -93,8 +93,8 @@ type Server struct {
 
 	mu        sync.Mutex
 	conns     map[uint64]*conn
-	named     map[string]*conn   // the connection of each worker or refinery name that said hello (or is saying it)
-	subs      map[*conn]struct{} // the connections of conns subscribed to events
+	named     map[string]*nameHold // the connections that said hello (or are saying it) under each name
+	subs      map[*conn]struct{}   // the connections of conns subscribed to events
 	listeners map[net.Listener]struct{}
 	closed    bool
 	nconns    int
@@ -114,7 +114,7 @@ func NewServer(b Backend, opts Options) *Server {
 	opts.defaults()
 	return &Server{
 		b: b, opts: opts, idem: newIdemCache(opts.IdempotencyKeys),
-		conns: map[uint64]*conn{}, named: map[string]*conn{}, subs: map[*conn]struct{}{}, listeners: map[net.Listener]struct{}{}, workers: newWorkers(),
+		conns: map[uint64]*conn{}, named: map[string]*nameHold{}, subs: map[*conn]struct{}{}, listeners: map[net.Listener]struct{}{}, workers: newWorkers(),
 	}
 }
 
@@ -271,6 +271,10 @@ type conn struct {
 	killed sync.Once
 	// helloTimer closes a stream connection that has not completed hello in time (stopped by finish).
 	helloTimer *time.Timer
+	// heldName is the name its hello claimed (Server.named; "" none), heldAsWorker whether as a worker
+	// or refinery; both under srv.mu
+	heldName     string
+	heldAsWorker bool
 
 	queued     atomic.Int64 // bytes in out, not yet written
 	inlineAt   atomic.Int64 // when the last direct write (writeInline) ended, in monoNow's nanoseconds
@@ -331,11 +335,11 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 // so Disconnected, and Shutdown's return, come after them.
 func (c *conn) finish() {
 	s := c.srv
-	s.releaseName(c) // before Disconnected: a reconnect under the name is no longer refused
 	c.kill()
 	c.helloTimer.Stop()
 	c.out.close()
 	c.pool.close()
+	s.releaseName(c) // after a running hello (it may claim the name), before Disconnected
 	c.dropPending()
 	c.unsubscribe()
 	if c.authed.Load() {
@@ -346,36 +350,56 @@ func (c *conn) finish() {
 	s.wg.Done()
 }
 
-// claimName reserves name for c, a worker or refinery saying hello; false when another connection
-// holds it.
-func (s *Server) claimName(c *conn, name string) bool {
+// nameHold is who said hello under a name: one worker or refinery connection, or any number of client
+// connections (concurrent CLI commands share names) — not both.
+type nameHold struct {
+	worker  *conn
+	clients int
+}
+
+// claimName records c's hello under name in role; false when it would share the name with another
+// worker or refinery connection, or (as a worker or refinery) with a client connection — a worker
+// draining (reconnected as a client) or a command acting as it.
+func (s *Server) claimName(c *conn, name, role string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if o := s.named[name]; o != nil && o != c {
-		return false
+	h := s.named[name]
+	if h == nil {
+		h = &nameHold{}
+		s.named[name] = h
 	}
-	s.named[name] = c
+	asWorker := role != "client"
+	switch {
+	case h.worker != nil && h.worker != c, asWorker && h.clients > 0:
+		return false
+	case asWorker:
+		h.worker = c
+	default:
+		h.clients++
+	}
+	c.heldName, c.heldAsWorker = name, asWorker
 	return true
 }
 
-// nameHeld reports whether a connection other than c holds name.
-func (s *Server) nameHeld(c *conn, name string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	o := s.named[name]
-	return o != nil && o != c
-}
-
-// releaseName gives up the name c holds, if any.
+// releaseName gives up the hold c has on its name, if any.
 func (s *Server) releaseName(c *conn) {
 	s.mu.Lock()
-	for name, o := range s.named {
-		if o == c {
-			delete(s.named, name)
-			break
-		}
+	defer s.mu.Unlock()
+	if c.heldName == "" {
+		return
 	}
-	s.mu.Unlock()
+	h := s.named[c.heldName]
+	switch {
+	case h == nil:
+	case c.heldAsWorker && h.worker == c:
+		h.worker = nil
+	case !c.heldAsWorker:
+		h.clients--
+	}
+	if h != nil && h.worker == nil && h.clients <= 0 {
+		delete(s.named, c.heldName)
+	}
+	c.heldName = ""
 }
 
 // forget takes an ended connection out of the server's tables, with a subscription it may have gained

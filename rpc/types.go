@@ -275,6 +275,7 @@ type WorkerInfo struct {
 	Role     string        `json:"role"`
 	Capacity int           `json:"capacity"`
 	State    string        `json:"state"`
+	Draining bool          `json:"draining,omitempty"` // drained (coord.drain): also while gone
 	Leases   []coord.Lease `json:"leases"`
 	LastSeen time.Time     `json:"last_seen"`
 }

@@ -107,6 +107,9 @@ type DrainParams struct {
 	Idempotency
 	Worker string `json:"worker" rpc:"required"`
 	Undo   bool   `json:"undo,omitempty"` // end the drain: the worker is pushed work again
+	// Session: a worker draining itself (shutting down) for this connection only; the drain ends when
+	// the connection does, so the worker restarted takes work again (an operator's drain is durable).
+	Session bool `json:"session,omitempty"`
 }
 
 // DrainResult is the result of coord.drain.

@@ -506,3 +506,28 @@ func TestWorkersHidesGoneCLISessions(t *testing.T) {
 		t.Errorf("workers --all:\n%s", out)
 	}
 }
+
+// TestWorkersShowsADrainedGoneWorker: a drained worker that is gone still reads as drained in
+// `gtc workers` (its state says gone, which used to hide the drain it will come back under), until
+// `gtc drain --undo`.
+func TestWorkersShowsADrainedGoneWorker(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	ctx := context.Background()
+	if _, err := s.d.Engine().Connect(ctx, coord.Hello{Name: "wx", Capacity: 1}, 999); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.d.Engine().Disconnect(ctx, "wx", 999); err != nil {
+		t.Fatal(err)
+	}
+	must(t, dir, "drain", "wx")
+	if out := must(t, dir, "workers"); !regexp.MustCompile(`wx\s+worker\s+gone \(drained\)`).MatchString(out) {
+		t.Errorf("workers after draining a gone worker:\n%s", out)
+	}
+	if out := must(t, dir, "drain", "wx", "--undo"); !strings.Contains(out, "pushed work again") {
+		t.Errorf("drain --undo: %s", out)
+	}
+	if out := must(t, dir, "workers"); strings.Contains(out, "drained") {
+		t.Errorf("workers after the undo:\n%s", out)
+	}
+}

@@ -245,7 +245,11 @@ func workersCommand() *cli.Command {
 					for _, l := range w.Leases {
 						ls = append(ls, fmt.Sprintf("%s %s %s", l.ID, l.IssueID, l.State))
 					}
-					tb.Append([]string{w.Name, w.Role, w.State, itoa(w.Capacity), orDash(strings.Join(ls, ", ")), ago(now, w.LastSeen)})
+					state := w.State
+					if w.Draining && state != coord.WorkerDraining {
+						state += " (drained)"
+					}
+					tb.Append([]string{w.Name, w.Role, state, itoa(w.Capacity), orDash(strings.Join(ls, ", ")), ago(now, w.LastSeen)})
 				}
 				tb.Render()
 				if hidden > 0 {

@@ -52,6 +52,8 @@ type refineryOptions struct {
 	Name   string
 	Repo   string // git work tree merges land in
 	Gate   string // shell command run on the merged tree; its failure undoes the merge ("" = none)
+	// NameWait is how long hellos refused because the name is held are retried (default 6m).
+	NameWait time.Duration
 	// GateTimeout bounds Gate (running over is a gate failure): 0 means refinery.DefaultGateTimeout, negative no bound.
 	GateTimeout time.Duration
 	Out         io.Writer
@@ -102,6 +104,11 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 	go func() { defer wg.Done(); r.mergeLoop(ctx) }()
 	defer wg.Wait()
 	backoff := 200 * time.Millisecond
+	var heldSince time.Time // when hellos began to be refused for the name (zero: they are not)
+	nameWait := o.NameWait
+	if nameWait <= 0 {
+		nameWait = 6 * time.Minute
+	}
 	for first := true; ; first = false {
 		cl, hr, err := connect(ctx, o.Target, rpc.HelloParams{Name: o.Name, Role: coord.RoleRefinery, Capacity: 1},
 			func(cl *rpc.Client) {
@@ -109,7 +116,16 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 				cl.OnCancel(r.cancel)
 			})
 		if err != nil {
-			if first || ctx.Err() != nil {
+			// a name held by another connection (its own crashed predecessor's, until the server's idle
+			// timeout drops it, or another process's) is retried for nameWait even at the first connect
+			held := coord.ErrorCode(err) == coord.EConflict
+			if held && heldSince.IsZero() {
+				heldSince = time.Now()
+			}
+			if held && time.Since(heldSince) > nameWait {
+				return fmt.Errorf("gave up after %s: %w", nameWait, err)
+			}
+			if (first && !held) || ctx.Err() != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -124,7 +140,7 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 			backoff = min(backoff*2, o.BackoffMax)
 			continue
 		}
-		backoff = 200 * time.Millisecond
+		backoff, heldSince = 200*time.Millisecond, time.Time{}
 		fmt.Fprintf(o.Out, "refinery %s: connected to %s, merging into %s\n", o.Name, o.Target, o.Repo)
 		r.setClient(cl)
 		if !first {

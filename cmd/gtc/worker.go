@@ -151,6 +151,7 @@ type workerOptions struct {
 	TailBytes     int             // output tail reported as summary or error (default 2000)
 	ReportTimeout time.Duration   // after a drain, how long to keep trying to report results to an absent server (default 1m)
 	CallTimeout   time.Duration   // one request to the server (default 10s)
+	NameWait      time.Duration   // how long hellos refused because the name is held are retried (default 6m: past the server's 5m idle timeout)
 }
 
 func (o workerOptions) withDefaults() workerOptions {
@@ -189,6 +190,9 @@ func (o workerOptions) withDefaults() workerOptions {
 	}
 	if o.Outcome == "" {
 		o.Outcome = coord.OutcomeSuccess
+	}
+	if o.NameWait <= 0 {
+		o.NameWait = 6 * time.Minute
 	}
 	return o
 }
@@ -236,7 +240,7 @@ func runWorker(ctx context.Context, o workerOptions) error {
 	defer w.killAll() // only matters on an error return: a drain returns with no jobs left
 	killC := w.o.Kill.Done()
 	backoff := w.o.BackoffMin
-	connectedOnce := false
+	var heldSince time.Time // when hellos began to be refused for the name (zero: they are not)
 	for {
 		if ctx.Err() != nil {
 			w.startDrain()
@@ -257,17 +261,32 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			})
 		if err != nil {
 			var ee *exitErr
-			// The name still held by this worker's previous connection, which the server has not seen
-			// end yet, is worth a retry; held at the first connect, it is another process's.
-			nameHeld := coord.ErrorCode(err) == coord.EConflict
-			if errors.As(err, &ee) && (ee.code == exitRefused || ee.code == exitUsage) && !(nameHeld && connectedOnce) {
-				return err // refused: retrying cannot help
+			// The name held by another connection: this worker's previous one, which the server has not
+			// seen end yet (after a crash, a half-open connection lasts until the server's idle timeout), or
+			// another process under the name. Retried for NameWait, then given up.
+			if coord.ErrorCode(err) == coord.EConflict {
+				if heldSince.IsZero() {
+					heldSince = time.Now()
+				}
+				if time.Since(heldSince) > w.o.NameWait {
+					return fmt.Errorf("gave up after %s: %w", w.o.NameWait, err)
+				}
+			} else {
+				heldSince = time.Time{}
+				if errors.As(err, &ee) && (ee.code == exitRefused || ee.code == exitUsage) {
+					return err // refused: retrying cannot help
+				}
 			}
 			if w.isDraining() && w.running() == 0 && (w.o.Kill.Err() != nil || time.Since(w.drainedAt()) > w.o.ReportTimeout) {
 				// Killed, or drained and out of patience: the coordinator's grace expires the leases.
 				return fmt.Errorf("could not report %d result(s) before giving up: %w", w.pending(), err)
 			}
-			w.log.Warn("coordinator unreachable; retrying", "in", backoff, "err", oneLine(err))
+			if heldSince.IsZero() {
+				w.log.Warn("coordinator unreachable; retrying", "in", backoff, "err", oneLine(err))
+			} else {
+				w.log.Warn("the worker name is held by another connection (another process, or this worker's previous connection); retrying",
+					"name", w.o.Name, "in", backoff, "giving_up_in", (w.o.NameWait - time.Since(heldSince)).Round(time.Second))
+			}
 			t := time.NewTimer(backoff)
 			select {
 			case <-t.C:
@@ -281,7 +300,7 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			backoff = min(backoff*2, w.o.BackoffMax)
 			continue
 		}
-		connectedOnce = true
+		heldSince = time.Time{}
 		w.log.Info("connected", "server", w.o.Target.String(), "version", h.Version, "role", role, "leases", len(h.Leases))
 		w.reconcile(cl, h.Leases, before)
 		began := time.Now()
@@ -524,7 +543,7 @@ func (w *workerLoop) serve(ctx context.Context, cl *rpc.Client, h *rpc.HelloResu
 			if role == "worker" && !w.finished() {
 				// No more pushes: coord.drain, or else reconnect as a client (which gets none either).
 				dctx, cancel := context.WithTimeout(context.Background(), w.o.CallTimeout)
-				_, err := cl.CoordDrain(dctx, rpc.DrainParams{Worker: w.o.Name})
+				_, err := cl.CoordDrain(dctx, rpc.DrainParams{Worker: w.o.Name, Session: true})
 				cancel()
 				if err != nil {
 					w.log.Warn("coord.drain refused; reconnecting as a client to stop pushes", "err", oneLine(err))

@@ -439,9 +439,10 @@ func TestFirstLine(t *testing.T) {
 	}
 }
 
-// TestWorkerSameNameRefused: a second worker started under the name of a connected one stops at once
-// with the reason, instead of taking over its session and running its leases a second time; the first
-// one keeps working.
+// TestWorkerSameNameRefused: a second worker started under the name of a connected one retries for
+// NameWait (the holder may be its own crashed predecessor's connection the server has not dropped yet),
+// then stops with the reason, instead of taking over the session and running its leases a second time;
+// the first one keeps working.
 func TestWorkerSameNameRefused(t *testing.T) {
 	dir := newWorkspace(t)
 	s := startServer(t, dir, nil)
@@ -449,9 +450,10 @@ func TestWorkerSameNameRefused(t *testing.T) {
 	id := createIssues(t, dir, "Long one")[0]
 	waitFor(t, 10*time.Second, "the first worker to run the issue", func() bool { _, ok := leaseOf(s, id); return ok })
 	l, _ := leaseOf(s, id)
-	second := startWorker(t, s, func(o *workerOptions) { o.Exec = `echo second >> /dev/null` })
+	second := startWorker(t, s, func(o *workerOptions) { o.Exec = `echo second >> /dev/null`; o.NameWait = 300 * time.Millisecond })
 	err := second.wait(t, 10*time.Second)
-	if err == nil || !strings.Contains(err.Error(), "another connection") || exitCodeOf(err) != exitRefused {
+	if err == nil || !strings.Contains(err.Error(), "another connection") || !strings.Contains(err.Error(), "gave up after") ||
+		exitCodeOf(err) != exitRefused {
 		t.Fatalf("second worker under the same name: %v (exit %d), want refused", err, exitCodeOf(err))
 	}
 	if now, ok := leaseOf(s, id); !ok || now.ID != l.ID || now.Epoch != l.Epoch {
@@ -483,5 +485,28 @@ func TestWorkerTypesAndCodeComplete(t *testing.T) {
 	}
 	if h := must(t, dir, "serve", "--help"); !strings.Contains(h, "--code-complete-status value") {
 		t.Errorf("serve --help lacks --code-complete-status:\n%s", h)
+	}
+}
+
+// TestWorkerRestartAfterDrainTakesWork: a worker drained by Ctrl-C (its own drain of its session, while a
+// command runs) and started again under its name takes work again. With drains made durable, its own
+// drain stayed in force and the restarted worker sat idle for good.
+func TestWorkerRestartAfterDrainTakesWork(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	logs := t.TempDir()
+	script := `sleep 0.3; echo "$GTC_ISSUE_ID" >> '` + logs + `/runs'`
+	first := startWorker(t, s, func(o *workerOptions) { o.Exec = script })
+	a := createIssues(t, dir, "First")[0]
+	waitFor(t, 10*time.Second, "the first issue to run", func() bool { _, ok := leaseOf(s, a); return ok })
+	first.drain() // Ctrl-C while the command runs
+	if err := first.wait(t, 10*time.Second); err != nil {
+		t.Fatalf("drained worker: %v", err)
+	}
+	startWorker(t, s, func(o *workerOptions) { o.Exec = script })
+	b := createIssues(t, dir, "Second")[0]
+	waitFor(t, 10*time.Second, "the restarted worker to run the second issue", func() bool { st, _ := s.issue(b); return st == "closed" })
+	if st, _ := s.issue(a); st != "closed" {
+		t.Errorf("the issue running at the drain is %q, want closed (finished and reported)", st)
 	}
 }
