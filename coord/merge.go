@@ -322,8 +322,8 @@ func (c *core) applyDecisions(ds []MergeDecision) {
 		}
 		switch {
 		case d.ReopenIssue:
-			if it.lease != nil {
-				continue // someone already works on it again
+			if it.lease != nil || it.cls == clsDead {
+				continue // someone already works on it again, or it was dead-lettered meanwhile
 			}
 			// A rework counts as a failed attempt: backoff before the next one, and dead-lettered
 			// after MaxAttempts — a change that never passes the gate is not redone forever.
