@@ -439,3 +439,39 @@ func TestLeftoverLabelsDropped(t *testing.T) {
 		t.Fatalf("revived, still labelled %v", ls)
 	}
 }
+
+// TestReworkOfADeadLetteredIssue: a rework reported for an issue dead-lettered meanwhile (its agent
+// submitted, then failed its last attempt) leaves it as it is: no second dead_lettered event, no reopen.
+func TestReworkOfADeadLetteredIssue(t *testing.T) {
+	cfg := mergeCfg()
+	cfg.MaxAttempts = 1
+	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+	h := runMerge(t, cfg, db, nil, mt0)
+	a := h.leaseAcked()
+	h.submit("w", "gt-1")
+	if r, err := h.e.Fail(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, "broke"); err != nil || !r.DeadLettered {
+		t.Fatalf("fail: %+v %v, want dead-lettered", r, err)
+	}
+	h.hello("r1", coord.RoleRefinery, 2)
+	m := h.nextMerge()
+	if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Rework: true, Reason: "gate failed"}); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := db.Events(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, ev := range evs {
+		if ev.Kind == "dead_lettered" && ev.IssueID == "gt-1" {
+			n++
+		}
+	}
+	is, _, err := db.GetIssue(context.Background(), "gt-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 || is.Status != "blocked" || slices.Contains(is.Labels, "gtc:rework") {
+		t.Fatalf("%d dead_lettered events, issue %q %v: want one event and the issue left dead-lettered", n, is.Status, is.Labels)
+	}
+}
