@@ -189,16 +189,7 @@ func (c *core) backoff(n int) time.Duration {
 func (c *core) failAttempt(it *issue, l *Lease, errMsg string) bool {
 	n := it.attempts() + 1
 	if n >= c.cfg.MaxAttempts {
-		it.setRetry(n, time.Time{})
-		add := []string(nil)
-		if !hasLabel(it.labels(), c.cfg.FailedLabel) {
-			it.addLabel(c.cfg.FailedLabel)
-			add = []string{c.cfg.FailedLabel}
-		}
-		c.setState(it, c.st.blocked, "", "")
-		c.emitState(it, &[2][]string{add, nil})
-		c.event("dead_lettered", it.id, l.ID, l.Worker, errMsg)
-		c.recompute(c.affected(it.id, c.parentsOf(it)))
+		c.deadLetter(it, n, l.ID, l.Worker, errMsg)
 		return true
 	}
 	nb := c.now.Add(c.backoff(n))
@@ -207,6 +198,20 @@ func (c *core) failAttempt(it *issue, l *Lease, errMsg string) bool {
 		" failed, retry after "+nb.Format(time.RFC3339Nano))
 	c.requeue(it)
 	return false
+}
+
+// deadLetter ends an issue's attempts at n: status blocked, the failed label, a dead_lettered event.
+func (c *core) deadLetter(it *issue, n int, leaseID, worker, reason string) {
+	it.setRetry(n, time.Time{})
+	add := []string(nil)
+	if !hasLabel(it.labels(), c.cfg.FailedLabel) {
+		it.addLabel(c.cfg.FailedLabel)
+		add = []string{c.cfg.FailedLabel}
+	}
+	c.setState(it, c.st.blocked, "", "")
+	c.emitState(it, &[2][]string{add, nil})
+	c.event("dead_lettered", it.id, leaseID, worker, reason)
+	c.recompute(c.affected(it.id, c.parentsOf(it)))
 }
 
 // leaseTimer handles an ack or heartbeat deadline.

@@ -329,16 +329,7 @@ func (c *core) applyDecisions(ds []MergeDecision) {
 			// after MaxAttempts — a change that never passes the gate is not redone forever.
 			n := it.attempts() + 1
 			if n >= c.cfg.MaxAttempts {
-				it.setRetry(n, time.Time{})
-				add := []string(nil)
-				if !hasLabel(it.labels(), c.cfg.FailedLabel) {
-					it.addLabel(c.cfg.FailedLabel)
-					add = []string{c.cfg.FailedLabel}
-				}
-				c.setState(it, c.st.blocked, "", "")
-				c.emitState(it, &[2][]string{add, nil})
-				c.event("dead_lettered", it.id, "", d.Request.Worker, d.Request.ID+": "+d.Reason)
-				c.recompute(c.affected(it.id, c.parentsOf(it)))
+				c.deadLetter(it, n, "", d.Request.Worker, d.Request.ID+": "+d.Reason)
 				continue
 			}
 			it.setRetry(n, c.now.Add(c.backoff(n)))

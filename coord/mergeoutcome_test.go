@@ -12,6 +12,13 @@ import (
 	"github.com/gastown/gtc/store"
 )
 
+// storeMerge runs a merge-queue engine with cfg on a fresh store (in a temp dir) at mt0.
+func storeMerge(t *testing.T, cfg coord.Config) (*mh, *store.DB) {
+	t.Helper()
+	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+	return runMerge(t, cfg, db, nil, mt0), db
+}
+
 // leaseAcked puts issue gt-1, connects worker w, acks the lease pushed to it and lets a minute pass
 // (the agent works a while before it submits).
 func (h *mh) leaseAcked() coord.Assignment {
@@ -131,8 +138,7 @@ func TestMergeDecidedBeforeRestartAppliesAtComplete(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := mergeCfg()
 			cfg.CodeCompleteStatus = "code_complete"
-			db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
-			h := runMerge(t, cfg, db, nil, mt0)
+			h, db := storeMerge(t, cfg)
 			a := h.leaseAcked()
 			h.submit("w", a.Lease.IssueID)
 			h.hello("r1", coord.RoleRefinery, 2)
@@ -174,8 +180,7 @@ func TestOldOutcomeNotAppliedToReworkLease(t *testing.T) {
 		t.Run(map[bool]string{false: "live", true: "restart"}[restart], func(t *testing.T) {
 			cfg := mergeCfg()
 			cfg.CodeCompleteStatus = "code_complete"
-			db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
-			h := runMerge(t, cfg, db, nil, mt0)
+			h, db := storeMerge(t, cfg)
 			a := h.leaseAcked()
 			h.submit("w", "gt-1")
 			if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
@@ -311,8 +316,7 @@ func TestSubmitForMergedClosedIssueRefused(t *testing.T) {
 func TestReworkIsAFailedAttempt(t *testing.T) {
 	cfg := mergeCfg()
 	cfg.MaxAttempts = 3
-	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
-	h := runMerge(t, cfg, db, nil, mt0)
+	h, db := storeMerge(t, cfg)
 	a := h.leaseAcked()
 	h.hello("r1", coord.RoleRefinery, 2)
 	for attempt := 1; ; attempt++ {
@@ -391,8 +395,7 @@ func TestMergeSubmitUnderLease(t *testing.T) {
 func TestLeftoverLabelsDropped(t *testing.T) {
 	cfg := mergeCfg()
 	cfg.MaxAttempts = 2
-	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
-	h := runMerge(t, cfg, db, nil, mt0)
+	h, db := storeMerge(t, cfg)
 	labels := func() []string {
 		is, _, err := db.GetIssue(context.Background(), "gt-1")
 		if err != nil {
@@ -445,8 +448,7 @@ func TestLeftoverLabelsDropped(t *testing.T) {
 func TestReworkOfADeadLetteredIssue(t *testing.T) {
 	cfg := mergeCfg()
 	cfg.MaxAttempts = 1
-	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
-	h := runMerge(t, cfg, db, nil, mt0)
+	h, db := storeMerge(t, cfg)
 	a := h.leaseAcked()
 	h.submit("w", "gt-1")
 	if r, err := h.e.Fail(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, "broke"); err != nil || !r.DeadLettered {
