@@ -206,7 +206,7 @@ func TestMergeDeadRefinery(t *testing.T) {
 	if slices.Contains(h.e.Ready(0), "gt-1") {
 		t.Fatalf("gt-1 ready again at once: a rework is a failed attempt, retried after a backoff")
 	}
-	h.advance(6 * time.Second) // past the first backoff (5 s, jittered down)
+	h.advance(11 * time.Second) // past the rework's backoff (5 s at most) and MR-2's retry delay (10 s from its expiry)
 	if !slices.Contains(h.e.Ready(0), "gt-1") {
 		t.Fatalf("gt-1 not reopened: ready %v", h.e.Ready(0))
 	}
@@ -504,6 +504,7 @@ func TestMergeQueueSurvivesRestart(t *testing.T) {
 	if _, err := h2.e.MergeReport(h2.ctx, "r2", first.req.ID, first.req.Epoch, coord.MergeResult{Merged: true}); err != nil {
 		t.Fatal(err)
 	}
+	h2.advance(10 * time.Second) // MR-2's retry delay after it was taken back from r1
 	if m := h2.nextMerge(); m.req.ID != "MR-2" || m.worker != "r2" || m.req.Epoch <= m2.req.Epoch || m.req.Attempts != 1 {
 		t.Fatalf("MR-2 retried: %+v", m)
 	}
@@ -525,6 +526,7 @@ func TestMergeSlotExtendedByRefineryHeartbeat(t *testing.T) {
 		t.Fatalf("after a heartbeat the slot lives on: %+v", r)
 	}
 	h.advance(2 * time.Minute)
+	h.advance(10 * time.Second) // the retry delay after the expiry
 	if m2 := h.nextMerge(); m2.req.ID != m.req.ID || m2.req.Epoch <= m.req.Epoch || m2.req.Attempts != 1 {
 		t.Fatalf("after the renewed deadline: %+v", m2)
 	}

@@ -109,6 +109,9 @@ func TestMergeAttemptsExhaustedReopens(t *testing.T) {
 	h.hello("r1", coord.RoleRefinery, 2)
 	var last coord.MergeRequest
 	for i := 0; i < 3; i++ {
+		if i > 0 {
+			h.advance(time.Minute) // past the retry delay
+		}
 		m := h.nextMerge()
 		var err error
 		last, err = h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Reason: "fetch origin: network unreachable"})

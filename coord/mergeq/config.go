@@ -31,6 +31,12 @@ type Config struct {
 	RetryPenalty time.Duration
 	// MaxRetryPenalty caps the total retry penalty. Default 5m.
 	MaxRetryPenalty time.Duration
+	// RetryDelay is how long a request retried after a failed attempt (an error, an expired or abandoned
+	// slot) waits before it may start again, doubling per attempt, at most MaxRetryPenalty: a branch not
+	// pushed yet, or a remote that failed, gets time instead of the next attempts within milliseconds.
+	// A waiting request keeps its files from lower-ranked requests, as one that must wait for a clash.
+	// Default 10s.
+	RetryDelay time.Duration
 	// KeepIssueOnConflict disables the rework decision: by default a merge that fails with conflicts
 	// (or a failing gate, or out of attempts) asks the core to reopen the issue.
 	KeepIssueOnConflict bool
@@ -80,6 +86,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxRetryPenalty <= 0 {
 		c.MaxRetryPenalty = 5 * time.Minute
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = 10 * time.Second
 	}
 	if c.KeepDone <= 0 {
 		c.KeepDone = 1000

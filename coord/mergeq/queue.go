@@ -73,6 +73,9 @@ type entry struct {
 	priority int
 	key      int64     // rank time in Unix nanoseconds, see rankKey
 	held     time.Time // when the current attempt took its slot (a restored one: its last update), for MaxHold
+	// notBefore: a retried request may not start before it (RetryDelay; zero: it may; not kept across a
+	// restart, after which it may start at once)
+	notBefore time.Time
 }
 
 // Queue is the merge queue state; it is not safe for concurrent use (the core serialises calls).
@@ -223,7 +226,7 @@ func (q *Queue) Submit(now time.Time, s Submission) (SubmitResult, []coord.Chang
 // Acquire gives refinery the slot of the best pending request it may merge now (target "" means any
 // target), as a lease with a fresh epoch and a deadline. ok is false when nothing can start.
 func (q *Queue) Acquire(now time.Time, refinery, target string) (req coord.MergeRequest, changes []coord.Change, ok bool) {
-	e := q.pick(target)
+	e := q.pick(now, target)
 	if e == nil {
 		return coord.MergeRequest{}, nil, false
 	}
@@ -244,22 +247,23 @@ func (q *Queue) Acquire(now time.Time, refinery, target string) (req coord.Merge
 }
 
 // pick returns the highest-ranked pending request that may start now (target "" = any target).
-func (q *Queue) pick(target string) *entry {
+func (q *Queue) pick(now time.Time, target string) *entry {
 	if target != "" {
-		return q.pickTarget(target)
+		return q.pickTarget(now, target)
 	}
 	var best *entry
 	for t := range q.pending {
-		if e := q.pickTarget(t); e != nil && (best == nil || q.less(e, best)) {
+		if e := q.pickTarget(now, t); e != nil && (best == nil || q.less(e, best)) {
 			best = e
 		}
 	}
 	return best
 }
 
-// pickTarget returns the first pending request of target, in rank order, that has a free slot and
-// shares no file with a merging request or with a higher-ranked request that has to wait.
-func (q *Queue) pickTarget(target string) *entry {
+// pickTarget returns the first pending request of target, in rank order, that has a free slot, is not
+// waiting for its retry delay and shares no file with a merging request or with a higher-ranked request
+// that has to wait.
+func (q *Queue) pickTarget(now time.Time, target string) *entry {
 	pend := q.pending[target]
 	if len(pend) == 0 {
 		return nil
@@ -282,15 +286,18 @@ func (q *Queue) pickTarget(target string) *entry {
 		return nil
 	}
 	for _, e := range pend {
-		clash := false
+		clash := e.notBefore.After(now) // waiting for its retry delay: it waits like a clash
 		for _, f := range e.req.Files {
-			if blocked[f] {
+			if clash || blocked[f] {
 				clash = true
 				break
 			}
 		}
 		if !clash {
 			return e
+		}
+		if blocked == nil {
+			blocked = map[string]bool{}
 		}
 		// A higher-ranked request that must wait keeps its files: lower-ranked requests touching
 		// them may not overtake it.
@@ -370,6 +377,13 @@ func (q *Queue) Failed(now time.Time, id string, epoch int64, f Failure) (Decisi
 func (q *Queue) Expire(now time.Time) ([]Decision, []coord.Change) {
 	var ds []Decision
 	var ch []coord.Change
+	for _, pend := range q.pending {
+		for _, e := range pend {
+			if !e.notBefore.IsZero() && !now.Before(e.notBefore) {
+				e.notBefore = time.Time{} // its delay is over: not a deadline any more (NextDeadline)
+			}
+		}
+	}
 	for _, e := range q.sortedMerging() {
 		if e.req.Deadline != nil && !now.Before(*e.req.Deadline) {
 			d, c := q.retry(now, e, fmt.Sprintf("merge slot of %s expired", e.req.Refinery), EventExpired, "")
@@ -458,6 +472,13 @@ func (q *Queue) NextDeadline() (time.Time, bool) {
 			best, found = *e.req.Deadline, true
 		}
 	}
+	for _, pend := range q.pending { // the end of a retry delay (Expire clears it once passed)
+		for _, e := range pend {
+			if !e.notBefore.IsZero() && (!found || e.notBefore.Before(best)) {
+				best, found = e.notBefore, true
+			}
+		}
+	}
 	return best, found
 }
 
@@ -520,6 +541,8 @@ func (q *Queue) retry(now time.Time, e *entry, reason, kind, actor string) (Deci
 	e.req.Deadline = nil
 	e.req.UpdatedAt = now
 	e.req.Error = reason
+	delay := q.cfg.RetryDelay << min(e.req.Attempts-1, 16)
+	e.notBefore = now.Add(min(delay, q.cfg.MaxRetryPenalty))
 	q.insertPending(e) // the key moves by the retry penalty
 	r := cloneReq(e.req)
 	detail := fmt.Sprintf("%s: %s; attempt %d of %d", e.req.ID, reason, e.req.Attempts, q.cfg.MaxAttempts)

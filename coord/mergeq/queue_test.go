@@ -115,7 +115,10 @@ func TestRefineryDiesSlotExpiresNextProceeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.apply(t, ch)
-	again, ok := acquire(t, q, s, now, "ref-2")
+	if _, ok := acquire(t, q, s, now, "ref-2"); ok {
+		t.Fatal("a retried at once: a retry waits for RetryDelay")
+	}
+	again, ok := acquire(t, q, s, now.Add(10*time.Second), "ref-2")
 	if !ok || again.ID != a.ID || again.Attempts != 1 || again.Epoch <= next.Epoch {
 		t.Fatalf("retry of a = %+v, %v", again, ok)
 	}
@@ -136,6 +139,7 @@ func TestExpiryExhaustsAttempts(t *testing.T) {
 		if len(ds) != 1 {
 			t.Fatalf("attempt %d: %d decisions", i, len(ds))
 		}
+		now = now.Add(10 * time.Second) // the retry delay
 		if i == 1 && (!ds[0].Requeued || ds[0].Request.State != StatePending) {
 			t.Fatalf("first expiry = %+v", ds[0])
 		}
@@ -386,13 +390,14 @@ func TestFailureDecisions(t *testing.T) {
 			submit(t, q, s, t0, Submission{IssueID: "bd-a"})
 			var d Decision
 			for i, f := range tc.fails {
-				r, ok := acquire(t, q, s, t0, "ref")
+				at := t0.Add(time.Duration(i) * time.Hour) // past each retry delay
+				r, ok := acquire(t, q, s, at, "ref")
 				if !ok {
 					t.Fatalf("failure %d: nothing acquired", i)
 				}
 				var ch []coord.Change
 				var err error
-				d, ch, err = q.Failed(t0, r.ID, r.Epoch, f)
+				d, ch, err = q.Failed(at, r.ID, r.Epoch, f)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -671,5 +676,58 @@ func TestValidateRefusesParallelSlots(t *testing.T) {
 				t.Errorf("MaxParallel %d: %v, want an invalid-config error naming it", tc.par, e)
 			}
 		}
+	}
+}
+
+// TestRetryWaitsItsDelay: a request retried after an error waits RetryDelay (doubling per attempt)
+// before it may start again — the user trial saw three attempts for a branch not pushed yet within
+// ~100 ms — and keeps its files from lower-ranked requests meanwhile, while one on other files goes
+// ahead; NextDeadline reports the delay's end, and Expire at that time lets it start.
+func TestRetryWaitsItsDelay(t *testing.T) {
+	q, s := New(Config{}), newStore()
+	a := submit(t, q, s, t0, Submission{IssueID: "bd-a", Files: []string{"x.go"}}).Request
+	c := submit(t, q, s, t0.Add(time.Second), Submission{IssueID: "bd-c", Files: []string{"y.go"}}).Request
+	r, _ := acquire(t, q, s, t0, "ref")
+	if r.ID != a.ID {
+		t.Fatalf("first %s, want %s", r.ID, a.ID)
+	}
+	_, ch, err := q.Failed(t0, r.ID, r.Epoch, Failure{Reason: "branch not found"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.apply(t, ch)
+	// ranked after a (whose retry penalty moved it a minute later), on a's file
+	d := submit(t, q, s, t0.Add(2*time.Minute), Submission{IssueID: "bd-d", Files: []string{"x.go"}}).Request
+	if dl, ok := q.NextDeadline(); !ok || !dl.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("next deadline %v %v, want the retry delay's end", dl, ok)
+	}
+	r, ok := acquire(t, q, s, t0.Add(2*time.Second), "ref")
+	if !ok || r.ID != c.ID {
+		t.Fatalf("during a's delay: %+v %v, want %s (on another file)", r, ok, c.ID)
+	}
+	_, ch, err = q.Merged(t0.Add(2*time.Second), c.ID, r.Epoch, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.apply(t, ch)
+	if r, ok := acquire(t, q, s, t0.Add(9*time.Second), "ref"); ok {
+		t.Fatalf("%s started during a's delay (%s overtook a on x.go)", r.ID, d.ID)
+	}
+	q.Expire(t0.Add(10 * time.Second))
+	if _, ok := q.NextDeadline(); ok {
+		t.Fatal("the delay's end is still a deadline after Expire passed it")
+	}
+	r, ok = acquire(t, q, s, t0.Add(10*time.Second), "ref")
+	if !ok || r.ID != a.ID || r.Attempts != 1 {
+		t.Fatalf("after the delay: %+v %v, want %s again", r, ok, a.ID)
+	}
+	// the second retry waits twice as long
+	_, ch, err = q.Failed(t0.Add(10*time.Second), r.ID, r.Epoch, Failure{Reason: "remote down"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.apply(t, ch)
+	if dl, _ := q.NextDeadline(); !dl.Equal(t0.Add(30 * time.Second)) {
+		t.Fatalf("second delay ends %v, want +20s", dl)
 	}
 }
