@@ -493,11 +493,20 @@ func TestStatusColumnsAddUp(t *testing.T) {
 // session holding a lease stays listed.
 func TestWorkersHidesGoneCLISessions(t *testing.T) {
 	dir := newWorkspace(t)
-	startServer(t, dir, nil)
+	s := startServer(t, dir, nil)
 	createIssues(t, dir, "One", "Two")
 	must(t, dir, "claim", "--as", "holder")
 	p := decode[struct{ Assignment *rpc.Assignment }](t, must(t, dir, "claim", "--as", "passerby", "--json")).Assignment.Lease
 	must(t, dir, "release", p.ID, "--as", "passerby")
+	// the server sees each command's connection end a moment after the command exits
+	waitFor(t, 10*time.Second, "the CLI sessions to be gone", func() bool {
+		for _, w := range s.d.Engine().Workers() {
+			if (w.Name == "passerby" || w.Name == "holder") && w.Connected {
+				return false
+			}
+		}
+		return true
+	})
 	out := must(t, dir, "workers")
 	if !strings.Contains(out, "holder") || strings.Contains(out, "passerby") || !strings.Contains(out, "not shown; --all shows them") {
 		t.Errorf("workers:\n%s", out)
