@@ -143,7 +143,7 @@ func statusCommand() *cli.Command {
 				k = rpc.WorkerCounts{}
 				for _, x := range ws.Workers {
 					if x.Role == "client" {
-						if x.Name != h.Worker { // not this command's own session
+						if x.Name != h.Worker && x.State != coord.WorkerGone { // connected, and not this command
 							clients++
 						}
 						continue
@@ -155,7 +155,7 @@ func statusCommand() *cli.Command {
 			t.Append([]string{"", itoa(k.Idle), itoa(k.Busy), itoa(k.Draining), itoa(k.Stalled), itoa(k.Gone)})
 			t.Render()
 			if clients > 0 {
-				fmt.Fprintf(w, "\n(%d CLI session(s) not counted; see `gtc workers`)\n", clients)
+				fmt.Fprintf(w, "\n(%d connected CLI session(s) not counted; see `gtc workers`)\n", clients)
 			}
 			return nil
 		},
