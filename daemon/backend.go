@@ -281,6 +281,44 @@ func (b *backend) CoordResume(ctx context.Context, _ *rpc.Session, _ rpc.PausePa
 	return &rpc.PauseResult{Paused: false}, nil
 }
 
+// eventsScanMax bounds the events one events.list with an issue filter reads (a page may come back short,
+// with More set, when the issue's events are sparse).
+const eventsScanMax = 50_000
+
+func (b *backend) EventsList(ctx context.Context, _ *rpc.Session, p rpc.EventsListParams) (*rpc.EventsListResult, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	res := &rpc.EventsListResult{Events: []coord.Event{}, NextSeq: p.AfterSeq}
+	for scanned := 0; len(res.Events) < limit && scanned < eventsScanMax; {
+		page := limit
+		if p.IssueID != "" {
+			page = 1000
+		}
+		evs, err := b.d.db.Events(ctx, res.NextSeq, page)
+		if err != nil {
+			return nil, err
+		}
+		for _, ev := range evs {
+			res.NextSeq = ev.Seq
+			scanned++
+			if p.IssueID == "" || ev.IssueID == p.IssueID {
+				res.Events = append(res.Events, ev)
+				if len(res.Events) == limit {
+					break
+				}
+			}
+		}
+		if len(evs) < page {
+			return res, nil // the end of the log
+		}
+	}
+	res.More = true
+	return res, nil
+}
+
 func (b *backend) EventsSubscribe(context.Context, *rpc.Session, rpc.SubscribeParams) (*rpc.SubscribeResult, error) {
 	return &rpc.SubscribeResult{Subscribed: true}, nil
 }

@@ -88,6 +88,8 @@ type Backend interface {
 	CoordProfile(ctx context.Context, s *Session, p ProfileParams) (*ProfileResult, error)
 	// EventsSubscribe authorises a subscription; on success the server starts forwarding Publish'd events.
 	EventsSubscribe(ctx context.Context, s *Session, p SubscribeParams) (*SubscribeResult, error)
+	// EventsList returns a page of the audit log (events.list).
+	EventsList(ctx context.Context, s *Session, p EventsListParams) (*EventsListResult, error)
 
 	// Acked is called when the client accepted a pushed assignment.
 	Acked(ctx context.Context, s *Session, leaseID string, epoch int64)

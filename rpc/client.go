@@ -257,6 +257,11 @@ func (c *Client) CoordResume(ctx context.Context, p PauseParams) (*PauseResult, 
 	return call[PauseResult](ctx, c, "coord.resume", p)
 }
 
+// EventsList returns a page of the audit log.
+func (c *Client) EventsList(ctx context.Context, p EventsListParams) (*EventsListResult, error) {
+	return call[EventsListResult](ctx, c, "events.list", p)
+}
+
 // EventsSubscribe starts event notifications (delivered to OnEvent).
 func (c *Client) EventsSubscribe(ctx context.Context, p SubscribeParams) (*SubscribeResult, error) {
 	return call[SubscribeResult](ctx, c, "events.subscribe", p)

@@ -140,6 +140,7 @@ var methods = map[string]methodFunc{
 	"coord.resume":       bind(true, Backend.CoordResume),
 	"coord.profile":      bind(false, Backend.CoordProfile),
 	"events.subscribe":   subscribeMethod,
+	"events.list":        bind(false, Backend.EventsList),
 	"merge.submit":       bind(true, Backend.MergeSubmit),
 	"merge.list":         bind(false, Backend.MergeList),
 	"merge.report":       bind(true, Backend.MergeReport),

@@ -48,6 +48,10 @@ func (f *fakeBackend) ConvoyShow(_ context.Context, _ *Session, p ConvoyShowPara
 	}
 	return &ConvoyResult{Convoy: coord.ConvoyProgress{Name: p.Name, IssueIDs: []string{}}}, nil
 }
+func (f *fakeBackend) EventsList(context.Context, *Session, EventsListParams) (*EventsListResult, error) {
+	return &EventsListResult{Events: []coord.Event{}}, nil
+}
+
 func (f *fakeBackend) CoordHealth(context.Context, *Session, EmptyParams) (*HealthResult, error) {
 	return &HealthResult{Status: health.Degraded, SuccessRate: 0.7, Stalled: []string{}, Reasons: []string{"x"}}, nil
 }

@@ -295,6 +295,21 @@ type SubscribeParams struct {
 	Kinds []string `json:"kinds,omitempty"`
 }
 
+// EventsListParams pages through the audit log (events.list): events after AfterSeq, oldest first, at
+// most Limit (default 100, at most 1000), only those of IssueID when set.
+type EventsListParams struct {
+	AfterSeq int64  `json:"after_seq,omitempty"`
+	Limit    int    `json:"limit,omitempty"`
+	IssueID  string `json:"issue_id,omitempty"`
+}
+
+// EventsListResult is one page of the audit log: continue after NextSeq while More.
+type EventsListResult struct {
+	Events  []coord.Event `json:"events"`
+	NextSeq int64         `json:"next_seq"`
+	More    bool          `json:"more"`
+}
+
 // SubscribeResult confirms a subscription.
 type SubscribeResult struct {
 	Subscribed bool `json:"subscribed"`

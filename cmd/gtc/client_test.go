@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -539,4 +540,34 @@ func TestWorkersShowsADrainedGoneWorker(t *testing.T) {
 	if out := must(t, dir, "workers"); strings.Contains(out, "drained") {
 		t.Errorf("workers after the undo:\n%s", out)
 	}
+}
+
+// TestEventsHistory: `gtc events --issue ID` prints that issue's past events in order (claimed, failed,
+// requeued, claimed, completed), --limit pages through the log, --json gives one event per line.
+func TestEventsHistory(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	ids := createIssues(t, dir, "Watched", "Other")
+	l := decode[struct{ Assignment *rpc.Assignment }](t, must(t, dir, "claim", "--as", "bob", "--json")).Assignment.Lease
+	must(t, dir, "fail", l.ID, "--reason", "flaky", "--as", "bob")
+	var kinds []string
+	for _, line := range strings.Split(strings.TrimSpace(must(t, dir, "events", "--issue", l.IssueID, "--json")), "\n") {
+		ev := decode[coord.Event](t, line)
+		if ev.IssueID != l.IssueID {
+			t.Fatalf("event of %s listed for %s: %s", ev.IssueID, l.IssueID, line)
+		}
+		kinds = append(kinds, ev.Kind)
+	}
+	if !slices.Contains(kinds, "claimed") || !slices.Contains(kinds, "requeued") || slices.Index(kinds, "claimed") > slices.Index(kinds, "requeued") {
+		t.Fatalf("history of %s: %v", l.IssueID, kinds)
+	}
+	all := strings.Split(strings.TrimSpace(must(t, dir, "events", "--json")), "\n")
+	one := strings.Split(strings.TrimSpace(must(t, dir, "events", "--json", "--limit", "1")), "\n")
+	if len(all) < len(kinds) || len(one) != 1 || one[0] != all[0] {
+		t.Fatalf("events: %d in all, --limit 1 gave %d: %v", len(all), len(one), one)
+	}
+	if out := must(t, dir, "events", "--issue", l.IssueID); !strings.Contains(out, "requeued") || !strings.Contains(out, "bob") {
+		t.Errorf("events table:\n%s", out)
+	}
+	_ = ids
 }

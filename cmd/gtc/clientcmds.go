@@ -625,6 +625,56 @@ func watchCommand() *cli.Command {
 	})
 }
 
+// eventsCommand is `gtc events`: the audit log so far, oldest first (watch is live only).
+func eventsCommand() *cli.Command {
+	return usageOnError(&cli.Command{
+		Name:  "events",
+		Usage: "print the coordinator's past events, oldest first (--issue: one issue's history: assigned, completed, failed, merged, ...)",
+		Flags: clientFlags(
+			&cli.StringFlag{Name: "issue", Usage: "only the events of this issue"},
+			&cli.Int64Flag{Name: "after", Usage: "only events after this sequence number"},
+			&cli.IntFlag{Name: "limit", Value: 200, Usage: "at most this many events"},
+		),
+		Action: func(c *cli.Context) error {
+			if _, err := wantArgs(c, 0, "events [--issue ID] [--after SEQ] [--limit N] [--json]"); err != nil {
+				return err
+			}
+			if c.Int("limit") <= 0 {
+				return usageError(errors.New("--limit must be positive"))
+			}
+			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetEscapeHTML(false)
+				after, left := c.Int64("after"), c.Int("limit")
+				for left > 0 {
+					ctx, cancel := callCtx(c, 0)
+					r, err := cl.EventsList(ctx, rpc.EventsListParams{AfterSeq: after, Limit: min(left, 1000), IssueID: c.String("issue")})
+					cancel()
+					if err != nil {
+						return remoteError(t, "events", err)
+					}
+					for _, ev := range r.Events {
+						if c.Bool("json") {
+							if err := enc.Encode(ev); err != nil {
+								return err
+							}
+							continue
+						}
+						fmt.Fprintf(c.App.Writer, "%6d  %s  %-18s %-12s %-8s %-12s %s\n", ev.Seq, ev.Time.Local().Format("2006-01-02 15:04:05.000"),
+							ev.Kind, orDash(ev.IssueID), orDash(ev.LeaseID), orDash(ev.Worker), ev.Detail)
+					}
+					left -= len(r.Events)
+					after = r.NextSeq
+					if !r.More {
+						break
+					}
+				}
+				return nil
+			})
+		},
+	})
+}
+
 // watch subscribes and prints events until ctx ends, --count is reached or the server goes away.
 func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 	t := targetOf(c)

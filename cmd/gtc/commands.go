@@ -9,7 +9,7 @@ func commands() []*cli.Command {
 		serveCommand(),
 		importCommand(), exportCommand(),
 		statusCommand(), readyCommand(), workersCommand(), claimCommand(), completeCommand(), failCommand(),
-		releaseCommand(), heartbeatCommand(), issueCommand(), pauseCommand(), resumeCommand(), watchCommand(),
+		releaseCommand(), heartbeatCommand(), issueCommand(), pauseCommand(), resumeCommand(), watchCommand(), eventsCommand(),
 		drainCommand(), cancelCommand(), workerCommand(),
 		mergeCommand(), convoyCommand(), healthCommand(),
 		loadtestCommand(), loadtestEchoCommand(), profileCommand(),
