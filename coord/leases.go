@@ -101,20 +101,37 @@ func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
 	return l
 }
 
+// liveLease returns the live lease id, or the error naming it gets: stale epoch for a lease that has
+// ended, not found for one never made.
+func (c *core) liveLease(id string) (*Lease, error) {
+	if l := c.leases[id]; l != nil {
+		return l, nil
+	}
+	if n, ok := LeaseEpoch(id); ok && n <= c.maxEpoch {
+		return nil, Errorf(EStaleEpoch, "lease %s has ended", id)
+	}
+	return nil, Errorf(ENotFound, "no lease %s", id)
+}
+
+// epochErr is the error for live lease l named with epoch: nil when it is l's, else stale epoch.
+func epochErr(l *Lease, epoch int64) error {
+	if l.Epoch != epoch {
+		return Errorf(EStaleEpoch, "lease %s has epoch %d, not %d", l.ID, l.Epoch, epoch)
+	}
+	return nil
+}
+
 // check finds the live lease a worker names; errors: not found, stale epoch, not holder.
 func (c *core) check(name, id string, epoch int64) (*Lease, *worker, error) {
-	l := c.leases[id]
-	if l == nil {
-		if n, ok := LeaseEpoch(id); ok && n <= c.maxEpoch {
-			return nil, nil, Errorf(EStaleEpoch, "lease %s has ended", id)
-		}
-		return nil, nil, Errorf(ENotFound, "no lease %s", id)
+	l, err := c.liveLease(id)
+	if err != nil {
+		return nil, nil, err
 	}
 	if l.Worker != name {
 		return nil, nil, Errorf(ENotHolder, "lease %s is held by another worker", id)
 	}
-	if l.Epoch != epoch {
-		return nil, nil, Errorf(EStaleEpoch, "lease %s has epoch %d, not %d", id, l.Epoch, epoch)
+	if err := epochErr(l, epoch); err != nil {
+		return nil, nil, err
 	}
 	w := c.workers[name]
 	if w != nil {

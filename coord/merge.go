@@ -211,16 +211,14 @@ func (c *core) mergeSubmit(now time.Time, worker string, s MergeSubmit) (MergeSu
 		return MergeSubmitted{}, Errorf(ENotFound, "no issue %q", s.IssueID)
 	}
 	if s.LeaseID != "" {
-		l := c.leases[s.LeaseID]
-		switch {
-		case l == nil:
-			if n, ok := LeaseEpoch(s.LeaseID); ok && n <= c.maxEpoch {
-				return MergeSubmitted{}, Errorf(EStaleEpoch, "lease %s has ended: its work is not queued", s.LeaseID)
-			}
-			return MergeSubmitted{}, Errorf(ENotFound, "no lease %s", s.LeaseID)
-		case l.Epoch != s.Epoch:
-			return MergeSubmitted{}, Errorf(EStaleEpoch, "lease %s has epoch %d, not %d", s.LeaseID, l.Epoch, s.Epoch)
-		case l.IssueID != it.id:
+		l, err := c.liveLease(s.LeaseID)
+		if err == nil {
+			err = epochErr(l, s.Epoch)
+		}
+		if err != nil {
+			return MergeSubmitted{}, err // an ended lease's work is not queued
+		}
+		if l.IssueID != it.id {
 			return MergeSubmitted{}, Errorf(EInvalid, "lease %s is of issue %s, not %s", s.LeaseID, l.IssueID, it.id)
 		}
 		worker = l.Worker // filed under the agent's worker, whoever carried the request
