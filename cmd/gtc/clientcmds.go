@@ -654,14 +654,9 @@ func eventsCommand() *cli.Command {
 						return remoteError(t, "events", err)
 					}
 					for _, ev := range r.Events {
-						if c.Bool("json") {
-							if err := enc.Encode(ev); err != nil {
-								return err
-							}
-							continue
+						if err := printEvent(c, c.App.Writer, enc, ev, fmt.Sprintf("%6d  ", ev.Seq), "2006-01-02 15:04:05.000"); err != nil {
+							return err
 						}
-						fmt.Fprintf(c.App.Writer, "%6d  %s  %-18s %-12s %-8s %-12s %s\n", ev.Seq, ev.Time.Local().Format("2006-01-02 15:04:05.000"),
-							ev.Kind, orDash(ev.IssueID), orDash(ev.LeaseID), orDash(ev.Worker), ev.Detail)
 					}
 					left -= len(r.Events)
 					after = r.NextSeq
@@ -673,6 +668,17 @@ func eventsCommand() *cli.Command {
 			})
 		},
 	})
+}
+
+// printEvent prints one event: as JSON with --json (enc, onto w), else a line on w starting with prefix
+// and its time in layout.
+func printEvent(c *cli.Context, w io.Writer, enc *json.Encoder, ev coord.Event, prefix, layout string) error {
+	if c.Bool("json") {
+		return enc.Encode(ev)
+	}
+	_, err := fmt.Fprintf(w, "%s%s  %-18s %-12s %-8s %-12s %s\n", prefix, ev.Time.Local().Format(layout), ev.Kind,
+		orDash(ev.IssueID), orDash(ev.LeaseID), orDash(ev.Worker), ev.Detail)
+	return err
 }
 
 // watch subscribes and prints events until ctx ends, --count is reached or the server goes away.
@@ -720,14 +726,9 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 		case <-cl.Done():
 			return &exitErr{code: exitNoServer, err: fmt.Errorf("the coordinator at %s closed the connection: is it still running? check `gtc status`", t)}
 		case ev := <-events:
-			if c.Bool("json") {
-				if err := enc.Encode(ev); err != nil {
-					return err
-				}
-				continue
+			if err := printEvent(c, w, enc, ev, "", "15:04:05.000"); err != nil {
+				return err
 			}
-			fmt.Fprintf(w, "%s  %-18s %-12s %-8s %-12s %s\n", ev.Time.Local().Format("15:04:05.000"), ev.Kind,
-				orDash(ev.IssueID), orDash(ev.LeaseID), orDash(ev.Worker), ev.Detail)
 		}
 	}
 	return nil
