@@ -104,10 +104,9 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 	go func() { defer wg.Done(); r.mergeLoop(ctx) }()
 	defer wg.Wait()
 	backoff := 200 * time.Millisecond
-	var heldSince time.Time // when hellos began to be refused for the name (zero: they are not)
-	nameWait := o.NameWait
-	if nameWait <= 0 {
-		nameWait = 6 * time.Minute
+	names := nameWait{wait: o.NameWait}
+	if names.wait <= 0 {
+		names.wait = 6 * time.Minute
 	}
 	for first := true; ; first = false {
 		cl, hr, err := connect(ctx, o.Target, rpc.HelloParams{Name: o.Name, Role: coord.RoleRefinery, Capacity: 1},
@@ -116,14 +115,10 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 				cl.OnCancel(r.cancel)
 			})
 		if err != nil {
-			// a name held by another connection (its own crashed predecessor's, until the server's idle
-			// timeout drops it, or another process's) is retried for nameWait even at the first connect
-			held := coord.ErrorCode(err) == coord.EConflict
-			if held && heldSince.IsZero() {
-				heldSince = time.Now()
-			}
-			if held && time.Since(heldSince) > nameWait {
-				return fmt.Errorf("gave up after %s: %w", nameWait, err)
+			// a name held by another connection is retried for a while even at the first connect
+			held, giveUp := names.refused(err)
+			if giveUp != nil {
+				return giveUp
 			}
 			if (first && !held) || ctx.Err() != nil {
 				if ctx.Err() != nil {
@@ -140,7 +135,8 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 			backoff = min(backoff*2, o.BackoffMax)
 			continue
 		}
-		backoff, heldSince = 200*time.Millisecond, time.Time{}
+		backoff = 200 * time.Millisecond
+		names.reset()
 		fmt.Fprintf(o.Out, "refinery %s: connected to %s, merging into %s\n", o.Name, o.Target, o.Repo)
 		r.setClient(cl)
 		if !first {

@@ -132,6 +132,37 @@ func gateTimeoutOf(c *cli.Context) (time.Duration, error) {
 	return d, nil
 }
 
+// nameWait tracks hellos refused because the worker name is held by another connection (EConflict):
+// this process's previous one, which the server has not seen end yet (after a crash, a half-open
+// connection lasts until the server's idle timeout), or another process under the name. They are
+// retried for wait, then given up.
+type nameWait struct {
+	wait  time.Duration
+	since time.Time // when the refusals began (zero: none since the last success)
+}
+
+// refused notes a failed connect: held says the name was held (retry); giveUp, that it has been for
+// longer than wait.
+func (n *nameWait) refused(err error) (held bool, giveUp error) {
+	if coord.ErrorCode(err) != coord.EConflict {
+		n.since = time.Time{}
+		return false, nil
+	}
+	if n.since.IsZero() {
+		n.since = time.Now()
+	}
+	if time.Since(n.since) > n.wait {
+		return true, fmt.Errorf("gave up after %s: %w", n.wait, err)
+	}
+	return true, nil
+}
+
+// left is how long the refusals may go on.
+func (n *nameWait) left() time.Duration { return n.wait - time.Since(n.since) }
+
+// reset forgets the refusals (a hello succeeded).
+func (n *nameWait) reset() { n.since = time.Time{} }
+
 // workerOptions configure runWorker; zero values mean the defaults noted.
 type workerOptions struct {
 	Target        dialTarget
@@ -240,7 +271,7 @@ func runWorker(ctx context.Context, o workerOptions) error {
 	defer w.killAll() // only matters on an error return: a drain returns with no jobs left
 	killC := w.o.Kill.Done()
 	backoff := w.o.BackoffMin
-	var heldSince time.Time // when hellos began to be refused for the name (zero: they are not)
+	names := nameWait{wait: w.o.NameWait}
 	for {
 		if ctx.Err() != nil {
 			w.startDrain()
@@ -261,31 +292,22 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			})
 		if err != nil {
 			var ee *exitErr
-			// The name held by another connection: this worker's previous one, which the server has not
-			// seen end yet (after a crash, a half-open connection lasts until the server's idle timeout), or
-			// another process under the name. Retried for NameWait, then given up.
-			if coord.ErrorCode(err) == coord.EConflict {
-				if heldSince.IsZero() {
-					heldSince = time.Now()
-				}
-				if time.Since(heldSince) > w.o.NameWait {
-					return fmt.Errorf("gave up after %s: %w", w.o.NameWait, err)
-				}
-			} else {
-				heldSince = time.Time{}
-				if errors.As(err, &ee) && (ee.code == exitRefused || ee.code == exitUsage) {
-					return err // refused: retrying cannot help
-				}
+			held, giveUp := names.refused(err)
+			if giveUp != nil {
+				return giveUp
+			}
+			if !held && errors.As(err, &ee) && (ee.code == exitRefused || ee.code == exitUsage) {
+				return err // refused: retrying cannot help
 			}
 			if w.isDraining() && w.running() == 0 && (w.o.Kill.Err() != nil || time.Since(w.drainedAt()) > w.o.ReportTimeout) {
 				// Killed, or drained and out of patience: the coordinator's grace expires the leases.
 				return fmt.Errorf("could not report %d result(s) before giving up: %w", w.pending(), err)
 			}
-			if heldSince.IsZero() {
+			if !held {
 				w.log.Warn("coordinator unreachable; retrying", "in", backoff, "err", oneLine(err))
 			} else {
 				w.log.Warn("the worker name is held by another connection (another process, or this worker's previous connection); retrying",
-					"name", w.o.Name, "in", backoff, "giving_up_in", (w.o.NameWait - time.Since(heldSince)).Round(time.Second))
+					"name", w.o.Name, "in", backoff, "giving_up_in", names.left().Round(time.Second))
 			}
 			t := time.NewTimer(backoff)
 			select {
@@ -300,7 +322,7 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			backoff = min(backoff*2, w.o.BackoffMax)
 			continue
 		}
-		heldSince = time.Time{}
+		names.reset()
 		w.log.Info("connected", "server", w.o.Target.String(), "version", h.Version, "role", role, "leases", len(h.Leases))
 		w.reconcile(cl, h.Leases, before)
 		began := time.Now()
