@@ -144,12 +144,9 @@ func (b *backend) IssueGet(ctx context.Context, _ *rpc.Session, p rpc.IssueGetPa
 	if err != nil {
 		return nil, err
 	}
-	ls, err := b.d.db.LeasesByIssue(ctx, p.ID)
+	ls, err := b.d.db.RecentLeases(ctx, p.ID, rpc.MaxIssueLeases)
 	if err != nil {
 		return nil, err
-	}
-	if n := len(ls); n > rpc.MaxIssueLeases {
-		ls = ls[n-rpc.MaxIssueLeases:]
 	}
 	r.Leases = ls
 	return r, nil

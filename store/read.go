@@ -40,6 +40,7 @@ const (
 	rLease
 	rLeaseByID
 	rLeasesByIssue
+	rRecentLeases
 	rEvents
 	rWorkers
 	rMeta
@@ -54,6 +55,9 @@ var readSQL = [nReadStmts]string{
 	rLease:         `SELECT ` + leaseCols + ` FROM leases WHERE epoch = ? AND id = ?`,
 	rLeaseByID:     `SELECT ` + leaseCols + ` FROM leases WHERE id = ?`, // an id not of the form L-<epoch>: a scan
 	rLeasesByIssue: `SELECT ` + leaseCols + ` FROM leases WHERE issue_id = ? ORDER BY epoch`,
+	// the newest ?2 in epoch order; the inner query names its columns so the outer can sort by epoch
+	rRecentLeases: `SELECT * FROM (SELECT ` + leaseCols + ` FROM leases WHERE issue_id = ?1 ORDER BY epoch DESC LIMIT ?2)
+		ORDER BY epoch`,
 	// the batches from the one holding seq ?1 (or the last before it) on
 	rEvents: `SELECT first_seq, count, events FROM event_batches WHERE first_seq >=
 		COALESCE((SELECT MAX(first_seq) FROM event_batches WHERE first_seq <= ?1), 0) ORDER BY first_seq`,
@@ -449,6 +453,17 @@ func (db *DB) LeasesByIssue(ctx context.Context, issueID string) ([]coord.Lease,
 	rows, err := db.rs[rLeasesByIssue].QueryContext(ctx, issueID)
 	if err != nil {
 		return nil, unavailable("read", fmt.Errorf("leases of %s: %w", issueID, err))
+	}
+	return collect(rows, scanLease)
+}
+
+// RecentLeases returns the newest n leases of an issue, oldest epoch first (issue.get's attempt history
+// of an issue retried many times reads only what it shows).
+func (db *DB) RecentLeases(ctx context.Context, issueID string, n int) ([]coord.Lease, error) {
+	defer db.observeRead("leases", time.Now())
+	rows, err := db.rs[rRecentLeases].QueryContext(ctx, issueID, n)
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("recent leases of %s: %w", issueID, err))
 	}
 	return collect(rows, scanLease)
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"context"
 	"net/url"
 	"os"
@@ -854,5 +855,44 @@ func TestCommitAsync(t *testing.T) {
 	db.CommitAsync(ctx, []coord.Change{coord.MetaPut{Key: "k", Value: "w"}}, done)
 	if err := <-done; coord.ErrorCode(err) != coord.EUnavailable {
 		t.Fatalf("async commit on a closed store: %v, want unavailable", err)
+	}
+}
+
+func TestRecentLeasesKeepsTheNewestInEpochOrder(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	cs := []coord.Change{coord.IssuePut{Issue: sampleIssue("gt-1")}, coord.IssuePut{Issue: sampleIssue("gt-2")}}
+	for e := int64(1); e <= 61; e++ {
+		st := coord.LeaseEnded
+		if e == 61 {
+			st = coord.LeasePushed // the live lease lives in the issue row: the view's other arm
+		}
+		cs = append(cs, coord.LeasePut{Lease: coord.Lease{ID: fmt.Sprintf("l%d", e), IssueID: "gt-1", Worker: "w",
+			Epoch: e, State: st, Attempt: int(e)}})
+	}
+	cs = append(cs, coord.LeasePut{Lease: coord.Lease{ID: "other", IssueID: "gt-2", Worker: "w", Epoch: 62,
+		State: coord.LeaseEnded, Attempt: 1}})
+	commit(t, db, cs...)
+	for _, tc := range []struct {
+		n          int
+		first, len int64
+	}{{50, 12, 50}, {1, 61, 1}, {100, 1, 61}} {
+		ls, err := db.RecentLeases(ctx, "gt-1", tc.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, want []int64
+		for _, l := range ls {
+			got = append(got, l.Epoch)
+		}
+		for e := tc.first; e < tc.first+tc.len; e++ {
+			want = append(want, e)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("RecentLeases(%d) epochs (-want +got):\n%s", tc.n, d)
+		}
+		if last := ls[len(ls)-1]; last.ID != "l61" || last.State != coord.LeasePushed {
+			t.Errorf("RecentLeases(%d) ends with %s %s, want the live lease l61", tc.n, last.ID, last.State)
+		}
 	}
 }
