@@ -32,7 +32,7 @@ func workerCommand() *cli.Command {
 		host = "worker"
 	}
 	flags := append(connFlags(),
-		&cli.StringFlag{Name: "name", Value: host, EnvVars: []string{"GTC_WORKER_NAME"}, Usage: "worker name; give each worker its own (leases are resumed by name after a restart)"},
+		&cli.StringFlag{Name: "name", Value: host, EnvVars: []string{"GTC_WORKER_NAME", "GTC_NAME"}, Usage: "worker name; give each worker its own (leases are resumed by name after a restart)"},
 		&cli.IntFlag{Name: "capacity", Value: 1, EnvVars: []string{"GTC_CAPACITY"}, Usage: "commands run at once"},
 		&cli.StringFlag{Name: "role", Value: "worker", Usage: "worker (runs --exec per issue) or refinery (merges)"},
 		&cli.StringFlag{Name: "exec", EnvVars: []string{"GTC_EXEC"}, Usage: "shell command run for each issue (sh -c), e.g. 'claude -p \"$GTC_PROMPT\"'"},

@@ -325,13 +325,19 @@ func TestWorkerCommandDrainsOnSIGINT(t *testing.T) {
 	dir := newWorkspace(t)
 	s := startServer(t, dir, nil)
 	ids := createIssues(t, dir, "Via the CLI")
+	t.Setenv("GTC_WORKER_NAME", "") // restored after the test
+	os.Unsetenv("GTC_WORKER_NAME")
+	t.Setenv("GTC_NAME", "w-cli") // the name the TypeScript client and the CLI's --as read too
 	ch := make(chan result, 1)
 	go func() {
 		var out, errb lockedBuffer // the worker's goroutines and slog write concurrently (os.Stdout would take that)
-		code := run([]string{"gtc", "--dir", dir, "worker", "--name", "w-cli", "--exec", `echo "hello from $GTC_ISSUE_ID"`}, &out, &errb)
+		code := run([]string{"gtc", "--dir", dir, "worker", "--exec", `echo "hello from $GTC_ISSUE_ID"`}, &out, &errb)
 		ch <- result{out.String(), errb.String(), code}
 	}()
 	waitFor(t, 10*time.Second, "issue closed by the CLI worker", func() bool { st, _ := s.issue(ids[0]); return st == "closed" })
+	if out := must(t, dir, "issue", "show", ids[0]); !strings.Contains(out, "w-cli") {
+		t.Errorf("issue show after the run names no worker w-cli (from GTC_NAME):\n%s", out)
+	}
 	// The worker has said hello, so its signal handler is installed: SIGINT drains it, exit 0.
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)

@@ -1,5 +1,5 @@
 // A gtc worker that completes every assignment with an echo of its title.
-// Env: GTC_SOCKET or GTC_ADDR + GTC_TOKEN, GTC_NAME, GTC_CAPACITY, GTC_MAX_TASKS (drain after that many).
+// Env: GTC_SOCKET or GTC_ADDR + GTC_TOKEN, GTC_WORKER_NAME (or GTC_NAME), GTC_CAPACITY, GTC_MAX_TASKS (drain after that many).
 import { connect, nameFromEnv, optionsFromEnv } from '../src/index.js';
 
 async function main(): Promise<void> {

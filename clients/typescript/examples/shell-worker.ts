@@ -2,7 +2,7 @@
 // Usage: node dist/examples/shell-worker.js '<command>'   (or GTC_COMMAND='<command>')
 // The command sees GTC_ISSUE_ID, GTC_ISSUE_TITLE, GTC_LEASE_ID, GTC_PROMPT (and GTC_ISSUE_JSON) in its environment.
 // Exit 0 → complete (success, summary = output tail); otherwise → fail with the output tail.
-// Env: GTC_SOCKET or GTC_ADDR + GTC_TOKEN, GTC_NAME, GTC_CAPACITY.
+// Env: GTC_SOCKET or GTC_ADDR + GTC_TOKEN, GTC_WORKER_NAME (or GTC_NAME), GTC_CAPACITY.
 import { spawn } from 'node:child_process';
 import { Assignment, connect, HandlerContext, nameFromEnv, optionsFromEnv, SessionResult } from '../src/index.js';
 

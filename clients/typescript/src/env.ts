@@ -1,10 +1,11 @@
 import type { ConnectOptions } from './client.js';
 
-/** Environment a script can set: GTC_SOCKET (Unix socket) or GTC_ADDR (host:port) with GTC_TOKEN; GTC_NAME. */
+/** Environment a script can set: GTC_SOCKET (Unix socket) or GTC_ADDR (host:port) with GTC_TOKEN; GTC_WORKER_NAME or GTC_NAME. */
 export interface GtcEnv {
   GTC_SOCKET?: string;
   GTC_ADDR?: string;
   GTC_TOKEN?: string;
+  GTC_WORKER_NAME?: string;
   GTC_NAME?: string;
   [key: string]: string | undefined;
 }
@@ -21,9 +22,9 @@ export function optionsFromEnv(env: GtcEnv = process.env): ConnectOptions {
   return { path: '.beads/gtc.sock', token };
 }
 
-/** Worker name from GTC_NAME, else the given fallback. */
+/** Worker name from GTC_WORKER_NAME (as `gtc worker` reads it), else GTC_NAME, else the given fallback. */
 export function nameFromEnv(fallback: string, env: GtcEnv = process.env): string {
-  return env.GTC_NAME || fallback;
+  return env.GTC_WORKER_NAME || env.GTC_NAME || fallback;
 }
 
 /** Splits "host:port" (or "[v6]:port", or ":port" for 127.0.0.1). */

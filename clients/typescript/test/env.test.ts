@@ -28,5 +28,8 @@ describe('env', () => {
     assert.deepEqual(optionsFromEnv({}), { path: '.beads/gtc.sock', token: undefined });
     assert.equal(nameFromEnv('fallback', {}), 'fallback');
     assert.equal(nameFromEnv('fallback', { GTC_NAME: 'w7' }), 'w7');
+    // the name `gtc worker --name` reads wins, so one environment names a worker the same in Go and TypeScript
+    assert.equal(nameFromEnv('fallback', { GTC_WORKER_NAME: 'w8' }), 'w8');
+    assert.equal(nameFromEnv('fallback', { GTC_WORKER_NAME: 'w8', GTC_NAME: 'w7' }), 'w8');
   });
 });
