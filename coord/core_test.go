@@ -332,7 +332,7 @@ func TestRejectReleaseCancelNoPenalty(t *testing.T) {
 	s := newSim(t, testCfg(), 1, nil)
 	s.connect("a", 1, Filters{})
 	l := s.one().A.Lease
-	if err := s.c.reject(s.now, "a", l.ID, l.Epoch, "not mine"); err != nil {
+	if err := s.c.reject(s.now, "a", 0, l.ID, l.Epoch, "not mine"); err != nil {
 		t.Fatal(err)
 	}
 	s.step()
@@ -368,7 +368,7 @@ func TestRejectHoldsForTheSession(t *testing.T) {
 	s := newSim(t, testCfg(), 1, nil)
 	s.connect("a", 1, Filters{})
 	l := s.one().A.Lease
-	if err := s.c.reject(s.now, "a", l.ID, l.Epoch, "at capacity"); err != nil {
+	if err := s.c.reject(s.now, "a", 0, l.ID, l.Epoch, "at capacity"); err != nil {
 		t.Fatal(err)
 	}
 	s.advance(time.Minute)
@@ -382,6 +382,41 @@ func TestRejectHoldsForTheSession(t *testing.T) {
 	s.step()
 	if p := s.pushes(); len(p) != 1 || p[0].A.Lease.IssueID != l.IssueID || p[0].Session != 2 {
 		t.Fatalf("after the worker reconnected: pushes %+v, want %s on session 2", p, l.IssueID)
+	}
+}
+
+// TestRejectFromAnEarlierSessionRefused: a reject read from a worker's old connection after the worker
+// reconnected (and its hello resumed the pushed lease) is refused: the new session holds the lease now,
+// and the issue is not kept from the new session either.
+func TestRejectFromAnEarlierSessionRefused(t *testing.T) {
+	s := newSim(t, testCfg(), 1, nil)
+	s.connect("a", 1, Filters{}) // session 1
+	l := s.one().A.Lease
+	s.c.disconnect(s.now, "a", 1)
+	resumed, err := s.c.connect(s.now, Hello{Name: "a", Capacity: 1}, 2)
+	if err != nil || len(resumed) != 1 || resumed[0].Lease.ID != l.ID {
+		t.Fatalf("reconnect resumed %+v, %v; want lease %s", resumed, err, l.ID)
+	}
+	if err := s.c.reject(s.now, "a", 1, l.ID, l.Epoch, "late, from the old connection"); ErrorCode(err) != ENotHolder {
+		t.Fatalf("reject from session 1 after session 2 resumed the lease: %v, want %s", err, ENotHolder)
+	}
+	s.step()
+	if got, ok := s.c.leases[l.ID]; !ok || got.State != LeasePushed {
+		t.Fatalf("lease after the refused reject: %+v (present %v), want it still pushed", got, ok)
+	}
+	// the new session's own reject ends it and keeps the issue from that session only
+	if err := s.c.reject(s.now, "a", 2, l.ID, l.Epoch, "at capacity"); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(time.Minute)
+	if p := s.pushes(); len(p) != 0 {
+		t.Fatalf("rejected issue pushed back to the session that refused it: %+v", p)
+	}
+	// session 0 (an in-process caller that names no connection) acts for the current session
+	s.connect("b", 1, Filters{})
+	lb := s.one().A.Lease
+	if err := s.c.reject(s.now, "b", 0, lb.ID, lb.Epoch, "no"); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -631,10 +631,11 @@ func (e *Engine) AckAsync(worker, leaseID string, epoch int64, done func(error))
 	e.submitOp(o)
 }
 
-// RejectAsync is Reject without waiting: done gets its outcome on the engine's goroutine (see doAsyncThen).
-func (e *Engine) RejectAsync(worker, leaseID string, epoch int64, reason string, done func(error)) {
+// RejectAsync is Reject without waiting, for the reject read on the worker's connection session (0:
+// its current one); done gets its outcome on the engine's goroutine (see doAsyncThen).
+func (e *Engine) RejectAsync(worker string, session uint64, leaseID string, epoch int64, reason string, done func(error)) {
 	o := newLeaseOp(opReject, worker, leaseID, epoch)
-	o.text, o.errDone = reason, done
+	o.session, o.text, o.errDone = session, reason, done
 	e.submitOp(o)
 }
 

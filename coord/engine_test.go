@@ -478,7 +478,7 @@ func TestEngineAckAsync(t *testing.T) {
 		t.Fatal("no stale-ack outcome within 5s")
 	}
 	h.stop()
-	h.e.RejectAsync("w", l.ID, l.Epoch, "late", func(err error) { got <- err })
+	h.e.RejectAsync("w", 0, l.ID, l.Epoch, "late", func(err error) { got <- err })
 	if err := <-got; ErrorCode(err) != EUnavailable {
 		t.Fatalf("after stop: %v", err)
 	}

@@ -25,6 +25,7 @@ type leaseOp struct {
 	kind            opKind
 	worker, leaseID string
 	epoch           int64
+	session         uint64        // a reject's connection (0: the worker's current one)
 	text            string        // the reject reason or the failure's error
 	result          SessionResult // a completion's session result
 	res             Result
@@ -56,7 +57,7 @@ func (o *leaseOp) apply(c *core, now time.Time) (err error) {
 	case opAck:
 		return c.ack(now, o.worker, o.leaseID, o.epoch)
 	case opReject:
-		return c.reject(now, o.worker, o.leaseID, o.epoch, o.text)
+		return c.reject(now, o.worker, o.session, o.leaseID, o.epoch, o.text)
 	case opComplete:
 		o.res, err = c.complete(now, o.worker, o.leaseID, o.epoch, o.result)
 	default:

@@ -292,18 +292,28 @@ func (c *core) ack(now time.Time, name, id string, epoch int64) error {
 	return nil
 }
 
-// reject refuses a pushed lease: requeued with no penalty.
-func (c *core) reject(now time.Time, name, id string, epoch int64, reason string) error {
+// reject refuses a pushed lease: requeued with no penalty, and not pushed again to the rejecting
+// session. session names the connection the reject came on (0: the worker's current one); a reject
+// read from an earlier connection after the worker reconnected is refused, as its hello resumed the
+// lease for the new session.
+func (c *core) reject(now time.Time, name string, session uint64, id string, epoch int64, reason string) error {
 	c.advance(now)
 	l, w, err := c.check(name, id, epoch)
 	if err != nil {
 		return err
 	}
+	key := ""
+	if w != nil {
+		key = w.rejKey
+		if session != 0 && session != w.session {
+			return Errorf(ENotHolder, "lease %s was resumed by a later connection of worker %q; this reject came on an earlier one", id, name)
+		}
+	}
 	c.endLease(l, "rejected", reason)
 	c.event("rejected", l.IssueID, l.ID, name, reason)
 	it := c.issues[l.IssueID]
-	if w != nil {
-		it.setRejectedBy(w.rejKey)
+	if key != "" {
+		it.setRejectedBy(key)
 	}
 	c.requeue(it)
 	return nil

@@ -126,7 +126,7 @@ func (m *model) step(t *rapid.T) {
 			if rapid.Bool().Draw(t, "rel") {
 				_, _ = c.release(now, l.Worker, l.ID, l.Epoch, "r")
 			} else {
-				_ = c.reject(now, l.Worker, l.ID, l.Epoch, "r")
+				_ = c.reject(now, l.Worker, 0, l.ID, l.Epoch, "r")
 			}
 		}
 	case 7:

@@ -493,7 +493,7 @@ func RunStress(t *testing.T, seed uint64, failPct int, mk func(sp *StressPersist
 					} else {
 						var wgA sync.WaitGroup
 						wgA.Add(1)
-						e.RejectAsync(name, l.ID, l.Epoch, "no", func(error) { wgA.Done() })
+						e.RejectAsync(name, 0, l.ID, l.Epoch, "no", func(error) { wgA.Done() })
 						wgA.Wait()
 					}
 					drop()

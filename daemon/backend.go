@@ -337,7 +337,7 @@ func (b *backend) Acked(_ context.Context, s *rpc.Session, leaseID string, epoch
 func (b *backend) Rejected(_ context.Context, s *rpc.Session, leaseID string, epoch int64, reason string) {
 	b.d.out.rejected(leaseID)
 	worker := s.Worker
-	b.d.engine.RejectAsync(worker, leaseID, epoch, reason, func(err error) {
+	b.d.engine.RejectAsync(worker, s.ID, leaseID, epoch, reason, func(err error) {
 		if err != nil {
 			b.d.log.Debug("reject refused", "worker", worker, "lease", leaseID, "err", err)
 		}
