@@ -97,7 +97,9 @@ type Backend interface {
 	// A reply error or no reply within Options.AckTimeout counts as no ack: nothing is called and the
 	// lease's ack deadline decides.
 	Rejected(ctx context.Context, s *Session, leaseID string, epoch int64, reason string)
-	// Disconnected is called once after a connection that completed hello has ended.
+	// Disconnected is called once after a connection that completed hello has ended, and after a hello
+	// that failed once it reached Hello (the backend may have applied it); it must ignore a session it
+	// never connected.
 	Disconnected(ctx context.Context, s *Session)
 
 	// MergeSubmit queues the branch of an issue for merging (merge.submit).

@@ -379,6 +379,12 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	r, err := c.srv.b.Hello(c.ctx, &c.sess, p)
 	if err != nil {
 		c.pushable.Store(false)
+		// The backend may have applied the hello before failing (the connection ended while the engine
+		// committed it, or a later step failed): tell it this session is gone, or the worker stays
+		// connected for good and its leases outlive the grace. A session the backend never connected
+		// is ignored there.
+		sess := c.sess
+		c.srv.b.Disconnected(context.Background(), &sess)
 		c.srv.releaseName(c)
 		return nil, err
 	}
