@@ -170,8 +170,23 @@ func bind[P any, R any](mutating bool, f func(Backend, context.Context, *Session
 		if err := decodeParams(params, &p, req); err != nil {
 			return nil, err
 		}
+		keyed := false
+		if k, ok := any(p).(interface{ IdemKey() string }); ok && mutating && k.IdemKey() != "" {
+			keyed = true
+		}
+		runCtx := ctx
+		if keyed {
+			// The first attempt of a keyed request runs to its decision even if the connection ends
+			// meanwhile, so the retry on the next connection gets its result: given up when ctx ended,
+			// it was an "unavailable" (not remembered) while the engine applied it, and the retry ran
+			// again (a release then got stale_epoch). A parked claim keeps ctx: abandoned, its lease is
+			// given back, and a retry claims anew.
+			if pk, ok := any(p).(interface{ Parks() bool }); !ok || !pk.Parks() {
+				runCtx = context.WithoutCancel(ctx)
+			}
+		}
 		run := func() ([]byte, error) {
-			r, err := f(c.srv.b, ctx, &c.sess, p)
+			r, err := f(c.srv.b, runCtx, &c.sess, p)
 			if err != nil {
 				return nil, err
 			}
@@ -180,8 +195,8 @@ func bind[P any, R any](mutating bool, f func(Backend, context.Context, *Session
 			}
 			return json.Marshal(r)
 		}
-		if k, ok := any(p).(interface{ IdemKey() string }); ok && mutating && k.IdemKey() != "" {
-			return c.srv.idem.do(ctx, c.sess.Worker+"\x00"+name+"\x00"+k.IdemKey(), run)
+		if keyed {
+			return c.srv.idem.do(ctx, c.sess.Worker+"\x00"+name+"\x00"+any(p).(interface{ IdemKey() string }).IdemKey(), run)
 		}
 		return run()
 	}

@@ -133,6 +133,9 @@ type ClaimParams struct {
 	Idempotency
 }
 
+// Parks reports whether the claim may wait for work (its first attempt then ends with the connection).
+func (p ClaimParams) Parks() bool { return p.WaitMS > 0 }
+
 // ClaimResult holds the (already acked) assignment, or nil when there was none.
 type ClaimResult struct {
 	Assignment *Assignment `json:"assignment"`
