@@ -301,19 +301,26 @@ var hostileCases = []hostileCase{
 		wantCode(t, c.call(`{"jsonrpc":"2.0","id":5,"method":"issue.create","params":{"title":"../../etc/passwd","labels":["../../x"]}}`), 0)
 		wantCode(t, c.call(`{"jsonrpc":"2.0","id":6,"method":"issue.dep.add","params":{"id":"`+issueID(1)+`","depends_on":"../../etc/passwd"}}`), -32001)
 	}},
-	{"batch of 1,000 requests", func(t *testing.T, l *live) {
+	{"batch of 1,000 requests, then of 256", func(t *testing.T, l *live) {
 		c := dialRaw(t, "unix", l.sock)
 		c.hello("")
-		var b strings.Builder
-		b.WriteString("[")
-		for i := 0; i < 1000; i++ {
-			if i > 0 {
-				b.WriteString(",")
+		batchOf := func(n int) string {
+			var b strings.Builder
+			b.WriteString("[")
+			for i := 0; i < n; i++ {
+				if i > 0 {
+					b.WriteString(",")
+				}
+				b.WriteString(`{"jsonrpc":"2.0","id":` + itoa(i) + `,"method":"coord.status"}`)
 			}
-			b.WriteString(`{"jsonrpc":"2.0","id":` + itoa(i) + `,"method":"coord.status"}`)
+			b.WriteString("]")
+			return b.String()
 		}
-		b.WriteString("]")
-		r := c.call(b.String())
+		// over the cap: refused whole, with one error object
+		if r := c.call(batchOf(1000)); !strings.HasPrefix(r, "{") || !strings.Contains(r, "-32600") || !strings.Contains(r, "at most 256") {
+			t.Fatalf("batch of 1000: %s", trunc(r))
+		}
+		r := c.call(batchOf(256))
 		var replies []struct {
 			Result json.RawMessage
 			Error  *struct{ Code int }
@@ -332,10 +339,10 @@ var hostileCases = []hostileCase{
 				t.Fatalf("batch entry error %d", x.Error.Code)
 			}
 		}
-		if len(replies) != 1000 || ok == 0 {
+		if len(replies) != 256 || ok == 0 {
 			t.Fatalf("batch: %d replies, %d ok, %d busy", len(replies), ok, busy)
 		}
-		t.Logf("batch of 1000: %d served, %d busy", ok, busy)
+		t.Logf("batch of 256: %d served, %d busy", ok, busy)
 		wantCode(t, c.call(`{"jsonrpc":"2.0","id":"after","method":"coord.status"}`), 0)
 	}},
 }

@@ -42,7 +42,7 @@ func TestReaderStopsAtClose(t *testing.T) {
 	b := &closeWatch{fakeBackend: newFake()}
 	s, addr := serveUnix(t, Options{}, b)
 	p := helloRaw(t, addr)
-	const n = 300
+	const n = 256 // the most one batch may hold
 	var sb strings.Builder
 	sb.WriteString("[")
 	for i := range n {
@@ -53,7 +53,10 @@ func TestReaderStopsAtClose(t *testing.T) {
 	}
 	sb.WriteString("]")
 	p.send(sb.String())
-	for b.calls.Load() < 5 {
+	for i := 0; b.calls.Load() < 5; i++ {
+		if i == 10000 {
+			t.Fatalf("%d of %d creates reached the backend within 10s", b.calls.Load(), n)
+		}
 		time.Sleep(time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -29,6 +29,7 @@ type Options struct {
 	HelloTimeout    time.Duration // a stream peer that has not completed hello this long after connecting is disconnected. Defaults to 10s.
 	Workers         int           // requests of one connection running at once (on goroutines shared by all connections). Defaults to 4.
 	Pending         int           // requests queued per connection beyond the running ones (over it: -32009). Defaults to 256.
+	MaxBatch        int           // elements in one batch; a longer batch is refused whole with one -32600. Defaults to 256.
 	AckTimeout      time.Duration // wait for the reply to an assign. Defaults to 30s.
 	AuthFailDelay   time.Duration // delay before closing after a wrong token. Defaults to 200ms.
 	IdempotencyKeys int           // idempotency results kept (LRU). Defaults to 4,096.
@@ -63,6 +64,9 @@ func (o *Options) defaults() {
 	}
 	if o.Pending <= 0 {
 		o.Pending = 256
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 256
 	}
 	if o.AckTimeout <= 0 {
 		o.AckTimeout = 30 * time.Second

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -124,6 +125,14 @@ func (c *conn) serve(m *message, reply func([]byte)) {
 // handleBatch answers a batch with one array reply (no entries for notifications, no reply at all
 // when nothing needs one).
 func (c *conn) handleBatch(frame []byte) {
+	// Refused whole past MaxBatch, before anything is decoded: each element of a batch of tiny invalid
+	// values got its own ~100-byte error entry, so one 1 MiB message of `0,` (no hello needed) made a
+	// ~60 MiB reply, and its decoding ~100 MiB more.
+	if n := batchLen(frame, c.srv.opts.MaxBatch); n > c.srv.opts.MaxBatch && json.Valid(frame) {
+		c.enqueue(outItem{body: encodeError(nullID, newWireError(CodeInvalidRequest,
+			fmt.Sprintf("invalid request: a batch may hold at most %d requests", c.srv.opts.MaxBatch)))}, true)
+		return
+	}
 	var elems []json.RawMessage
 	if err := json.Unmarshal(frame, &elems); err != nil {
 		var se *json.SyntaxError
@@ -154,6 +163,47 @@ func (c *conn) handleBatch(frame []byte) {
 		}
 	}
 	b.done(nil)
+}
+
+// batchLen counts the top-level elements of a batch (an array), stopping once past max; it does not
+// validate (a malformed frame is caught by the decoding that follows).
+func batchLen(frame []byte, max int) int {
+	commas, depth, inStr, empty := 0, 0, false, true
+	for i := 0; i < len(frame); i++ {
+		ch := frame[i]
+		if inStr {
+			switch ch {
+			case '\\':
+				i++
+			case '"':
+				inStr = false
+			}
+			continue
+		}
+		switch ch {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '"':
+			inStr = true
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+		case ',':
+			if depth == 1 {
+				if commas++; commas >= max {
+					return commas + 1
+				}
+			}
+		}
+		if !(depth == 1 && ch == '[') && !(depth == 0 && ch == ']') {
+			empty = false // anything but the outer brackets
+		}
+	}
+	if empty {
+		return 0
+	}
+	return commas + 1
 }
 
 // batch collects the replies of one batch.
