@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,15 +227,118 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 	}
 	newer := in.UpdatedAt.After(cur.Issue.UpdatedAt)
 	if newer || (!cur.Dirty && in.UpdatedAt.Equal(cur.Issue.UpdatedAt)) {
-		merged, dirty := mergeImport(cur.Issue, cloneIssue(*in))
+		theirs, kept := cloneIssue(*in), false
+		if cur.Dirty && len(cur.Raw) > 0 {
+			// gtc changed the record since the file last had it: the line, edited from that older
+			// version, takes over only the fields it changed
+			if base, err := decodeIssue(cur.Raw); err == nil {
+				theirs, kept = mergeDirty(&base, &cur.Issue, theirs)
+			}
+		}
+		merged, dirty := mergeImport(cur.Issue, theirs)
 		st.Updated++
-		return &ImportedRecord{Issue: merged, Raw: bytes.Clone(r.raw), Dirty: dirty}, nil
+		return &ImportedRecord{Issue: merged, Raw: bytes.Clone(r.raw), Dirty: dirty || kept}, nil
 	}
 	st.Kept++
 	if !cur.Dirty {
 		keep[r.ID] = true
 	}
 	return nil, nil
+}
+
+// mergeDirty merges a newer line (in) over a record gtc changed since its last export (cur), three
+// ways against the line as gtc last read or wrote it (base): a field the line left as base had it keeps
+// gtc's unexported value, a field the line changed takes the line's. The file lags gtc by up to a sync
+// tick, so a bd edit of one field (a label, the priority) made on a line still showing the old status
+// carried that status back: a completion undone, a running lease cancelled. The lifecycle fields
+// (status, assignee, started_at, closed_at, close_reason) move as one: a close or reopen in the line
+// wins whole, otherwise gtc's state stays. Labels merge as sets (the line's additions and removals
+// applied to gtc's). kept reports that the result differs from the line.
+func mergeDirty(base, cur *Issue, in Issue) (out Issue, kept bool) {
+	if sameLifecycle(base, &in) && !sameLifecycle(cur, &in) {
+		in.Status, in.Assignee, in.StartedAt = cur.Status, cur.Assignee, cur.StartedAt
+		in.ClosedAt, in.CloseReason = cur.ClosedAt, cur.CloseReason
+		kept = true
+	}
+	keepStr := func(b, c string, f *string) {
+		if *f == b && c != b {
+			*f, kept = c, true
+		}
+	}
+	keepStr(base.Title, cur.Title, &in.Title)
+	keepStr(base.Description, cur.Description, &in.Description)
+	keepStr(base.Design, cur.Design, &in.Design)
+	keepStr(base.AcceptanceCriteria, cur.AcceptanceCriteria, &in.AcceptanceCriteria)
+	keepStr(base.Notes, cur.Notes, &in.Notes)
+	keepStr(base.IssueType, cur.IssueType, &in.IssueType)
+	keepStr(base.Owner, cur.Owner, &in.Owner)
+	if in.Priority == base.Priority && cur.Priority != base.Priority {
+		in.Priority, kept = cur.Priority, true
+	}
+	if sameTimePtr(in.DeferUntil, base.DeferUntil) && !sameTimePtr(cur.DeferUntil, base.DeferUntil) {
+		in.DeferUntil, kept = cur.DeferUntil, true
+	}
+	if in.Pinned == base.Pinned && cur.Pinned != base.Pinned {
+		in.Pinned, kept = cur.Pinned, true
+	}
+	if labels := mergeLabels(base.Labels, cur.Labels, in.Labels); !slices.Equal(labels, in.Labels) {
+		in.Labels, kept = labels, true
+	}
+	return in, kept
+}
+
+// sameLifecycle reports whether a and b agree on the lifecycle fields (status, assignee, started_at,
+// closed_at, close_reason).
+func sameLifecycle(a, b *Issue) bool {
+	return a.Status == b.Status && a.Assignee == b.Assignee && sameTimePtr(a.StartedAt, b.StartedAt) &&
+		sameTimePtr(a.ClosedAt, b.ClosedAt) && a.CloseReason == b.CloseReason
+}
+
+// mergeLabels applies the line's label changes since base (added, removed) to gtc's labels, sorted
+// and de-duplicated; with no change in the line, gtc's labels as they are.
+func mergeLabels(base, cur, in []string) []string {
+	if sameSet(base, in) {
+		return cur
+	}
+	had := make(map[string]bool, len(base))
+	for _, l := range base {
+		had[l] = true
+	}
+	now := make(map[string]bool, len(in))
+	for _, l := range in {
+		now[l] = true
+	}
+	out := make([]string, 0, len(cur)+len(in))
+	for _, l := range cur {
+		if !had[l] || now[l] { // not removed by the line
+			out = append(out, l)
+		}
+	}
+	for _, l := range in {
+		if !had[l] { // added by the line
+			out = append(out, l)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// sameSet reports whether a and b hold the same strings, ignoring order and repeats.
+func sameSet(a, b []string) bool {
+	m := make(map[string]bool, len(a))
+	for _, x := range a {
+		m[x] = true
+	}
+	for _, x := range b {
+		if !m[x] {
+			return false
+		}
+	}
+	n := make(map[string]bool, len(b))
+	for _, x := range b {
+		n[x] = true
+	}
+	return len(m) == len(n)
 }
 
 // mergeImport applies §15's merge of a newer incoming issue over the stored one: labels replaced only
