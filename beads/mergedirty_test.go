@@ -57,8 +57,11 @@ func TestImportOverDirtyRecordKeepsGtcFields(t *testing.T) {
 			wantInFile: []string{`"close_reason":"dup"`}, wantNotFile: []string{`"w1"`},
 		},
 		{
-			name:       "gtc's title edit survives bd's label removal; bd's removal applies",
-			gtc:        func(is *Issue) { is.Title, is.UpdatedAt = "Fix it properly", closedAt; is.Labels = []string{"backend", "gtc:rework"} },
+			name: "gtc's title edit survives bd's label removal; bd's removal applies",
+			gtc: func(is *Issue) {
+				is.Title, is.UpdatedAt = "Fix it properly", closedAt
+				is.Labels = []string{"backend", "gtc:rework"}
+			},
 			bdLine:     `{"id":"gt-1","title":"Fix it","status":"in_progress","priority":2,"issue_type":"task","assignee":"w2","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:09Z","labels":["frontend"],"x_custom":7}`,
 			wantStatus: "in_progress", wantPrio: 2, wantLabels: []string{"frontend", "gtc:rework"}, wantTitle: "Fix it properly", wantDirty: true,
 			wantInFile: []string{`"title":"Fix it properly"`, `"labels":["frontend","gtc:rework"]`},
