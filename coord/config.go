@@ -15,6 +15,10 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	// Grace is how long a disconnected worker keeps its leases before they expire. Defaults to 30s.
 	Grace time.Duration
+	// RejectHold is how long an issue a worker session rejected is not pushed to that session again;
+	// then it may be (a worker rejects for reasons that pass: at capacity, a command still stopping).
+	// Defaults to 30s.
+	RejectHold time.Duration
 	// MaxAttempts is the number of failed attempts after which an issue is dead-lettered. Defaults to 3.
 	MaxAttempts int
 	// BackoffBase is the retry backoff after the first failed attempt; it doubles per attempt. Defaults to 5s.
@@ -74,6 +78,7 @@ func (cfg Config) withDefaults(now time.Time) Config {
 	d(&cfg.AckTimeout, 10*time.Second)
 	d(&cfg.HeartbeatTimeout, 60*time.Second)
 	d(&cfg.Grace, 30*time.Second)
+	d(&cfg.RejectHold, 30*time.Second)
 	d(&cfg.BackoffBase, 5*time.Second)
 	d(&cfg.BackoffMax, 5*time.Minute)
 	if cfg.MaxAttempts <= 0 {

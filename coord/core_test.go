@@ -371,7 +371,7 @@ func TestRejectHoldsForTheSession(t *testing.T) {
 	if err := s.c.reject(s.now, "a", 0, l.ID, l.Epoch, "at capacity"); err != nil {
 		t.Fatal(err)
 	}
-	s.advance(time.Minute)
+	s.advance(10 * time.Second) // within the hold (RejectHold, 30s)
 	if len(s.pushes()) != 0 {
 		t.Fatal("rejected issue pushed back to the session that refused it")
 	}
@@ -382,6 +382,43 @@ func TestRejectHoldsForTheSession(t *testing.T) {
 	s.step()
 	if p := s.pushes(); len(p) != 1 || p[0].A.Lease.IssueID != l.IssueID || p[0].Session != 2 {
 		t.Fatalf("after the worker reconnected: pushes %+v, want %s on session 2", p, l.IssueID)
+	}
+}
+
+// TestRejectHoldEnds: the session that rejected an issue gets it again once RejectHold has passed (a
+// worker that rejected while at capacity, or while its cancelled command was still stopping, and is
+// the only one that may take the issue: it sat ready beside that idle worker for good). A later
+// rejection's hold is not ended by the earlier one's timer.
+func TestRejectHoldEnds(t *testing.T) {
+	cfg := testCfg()
+	cfg.RejectHold = 30 * time.Second
+	s := newSim(t, cfg, 1, nil)
+	s.connect("a", 1, Filters{})
+	l := s.one().A.Lease
+	if err := s.c.reject(s.now, "a", 0, l.ID, l.Epoch, "at capacity"); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(29 * time.Second)
+	if p := s.pushes(); len(p) != 0 {
+		t.Fatalf("pushed within the hold: %+v", p)
+	}
+	s.advance(2 * time.Second)
+	p := s.pushes()
+	if len(p) != 1 || p[0].A.Lease.IssueID != l.IssueID || p[0].Worker != "a" {
+		t.Fatalf("after the hold: pushes %+v, want %s to a again", p, l.IssueID)
+	}
+	// rejected again 31s after the first: the first hold's timer is long gone; the new one holds 30s
+	l2 := p[0].A.Lease
+	if err := s.c.reject(s.now, "a", 0, l2.ID, l2.Epoch, "still busy"); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(20 * time.Second)
+	if p := s.pushes(); len(p) != 0 {
+		t.Fatalf("pushed within the second hold: %+v", p)
+	}
+	s.advance(11 * time.Second)
+	if p := s.pushes(); len(p) != 1 || p[0].A.Lease.IssueID != l.IssueID {
+		t.Fatalf("after the second hold: pushes %+v", p)
 	}
 }
 
@@ -408,7 +445,7 @@ func TestRejectFromAnEarlierSessionRefused(t *testing.T) {
 	if err := s.c.reject(s.now, "a", 2, l.ID, l.Epoch, "at capacity"); err != nil {
 		t.Fatal(err)
 	}
-	s.advance(time.Minute)
+	s.advance(10 * time.Second)
 	if p := s.pushes(); len(p) != 0 {
 		t.Fatalf("rejected issue pushed back to the session that refused it: %+v", p)
 	}

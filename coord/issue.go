@@ -68,6 +68,7 @@ type issueExtra struct {
 	notBefore  time.Time // zero, or the end of the retry backoff
 	attempts   int       // failed attempts so far
 	rejectedBy string    // the worker session that last rejected it (rejectKey); not pushed to that session again
+	rejectedAt time.Time // when, for the end of the hold (Config.RejectHold)
 	sp         *spilled  // the exact times and priority, when fSpill
 }
 
@@ -142,13 +143,25 @@ func (it *issue) setRetry(attempts int, notBefore time.Time) {
 	it.trim()
 }
 
-// setRejectedBy records (or, with "", forgets) the worker session that last rejected the issue.
-func (it *issue) setRejectedBy(name string) {
+// setRejectedBy records (or, with "", forgets) the worker session that last rejected the issue, and when.
+func (it *issue) setRejectedBy(name string, at time.Time) {
 	if name == "" && it.x == nil {
 		return
 	}
-	it.extra().rejectedBy = name
+	x := it.extra()
+	x.rejectedBy, x.rejectedAt = name, at
+	if name == "" {
+		x.rejectedAt = time.Time{}
+	}
 	it.trim()
+}
+
+// rejectedUntil is when the hold of the issue's last rejection ends (zero: none).
+func (it *issue) rejectedUntil(hold time.Duration) time.Time {
+	if it.x == nil || it.x.rejectedBy == "" {
+		return time.Time{}
+	}
+	return it.x.rejectedAt.Add(hold)
 }
 
 // addLabel adds l to the issue's labels (copy on write: the slice may be shared with a caller's issue).

@@ -90,7 +90,7 @@ func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
 		c.markStarted(it, c.now)
 	}
 	it.lease = l
-	it.setRejectedBy("")
+	it.setRejectedBy("", time.Time{})
 	c.leases[l.ID] = l
 	w.leases[l.ID] = l
 	c.emitLease(l)
@@ -313,10 +313,33 @@ func (c *core) reject(now time.Time, name string, session uint64, id string, epo
 	c.event("rejected", l.IssueID, l.ID, name, reason)
 	it := c.issues[l.IssueID]
 	if key != "" {
-		it.setRejectedBy(key)
+		it.setRejectedBy(key, c.now)
+		c.addTimer(it.rejectedUntil(c.cfg.RejectHold), timerReject, it.id)
 	}
 	c.requeue(it)
 	return nil
+}
+
+// rejectTimer ends the hold of an issue's last rejection once RejectHold has passed since it: the
+// rejecting session may get the issue again. A ready issue goes back through the heap, so that the
+// workers' searches that found nothing since see it.
+func (c *core) rejectTimer(id string) {
+	it := c.issues[id]
+	if it == nil {
+		return
+	}
+	until := it.rejectedUntil(c.cfg.RejectHold)
+	if until.IsZero() || c.now.Before(until) {
+		return // no hold, or a later rejection's (its own timer ends it)
+	}
+	if it.hpos >= 0 {
+		c.heapDel(it)
+		it.setRejectedBy("", time.Time{})
+		c.heapAdd(it)
+	} else {
+		it.setRejectedBy("", time.Time{})
+	}
+	c.needDispatch = true
 }
 
 // heartbeat extends one lease (or all leases of the worker when id is empty) and returns the deadline;

@@ -12,6 +12,7 @@ const (
 	timerIssue         // defer_until or retry backoff of an issue ends
 	timerWaiter        // a parked claim's wait ends
 	timerMerge         // a merge slot deadline (key "") or a refinery's reconnect grace (key = name)
+	timerReject        // the hold of an issue's last rejection ends
 )
 
 type timer struct {
@@ -174,6 +175,8 @@ func (c *core) tick(now time.Time) {
 			c.waiterTimer(t.key)
 		case timerMerge:
 			c.mergeTimer(t.key)
+		case timerReject:
+			c.rejectTimer(t.key)
 		}
 	}
 }

@@ -416,7 +416,9 @@ func (w *workerLoop) onAssign(_ context.Context, a rpc.Assignment) (bool, string
 	}
 	n := 0
 	for _, j := range w.jobs {
-		if !j.done {
+		// a lease the coordinator took away frees its slot at once (it counts it free), even while its
+		// command is still being stopped: rejecting the next push kept that issue from this worker
+		if !j.done && !j.lost {
 			n++
 		}
 	}

@@ -516,3 +516,41 @@ func TestWorkerRestartAfterDrainTakesWork(t *testing.T) {
 		t.Errorf("the issue running at the drain is %q, want closed (finished and reported)", st)
 	}
 }
+
+// TestWorkerTakesWorkWhileACancelledCommandStops: once the coordinator cancels a lease it counts the
+// worker's slot free and may push at once (the same issue, here): the worker accepts it though the
+// cancelled command is still stopping, instead of rejecting "at capacity" (which kept the issue from
+// this worker, the only one, while it sat idle).
+func TestWorkerTakesWorkWhileACancelledCommandStops(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	ids := createIssues(t, dir, "Cancel me")
+	logs := t.TempDir()
+	// the first run ignores SIGTERM (stopped by the SIGKILL after the grace); later runs finish at once
+	script := `L='` + logs + `'; if [ ! -e "$L/first" ]; then : > "$L/first"; trap "" TERM; echo $$ > "$L/sh.pid"; sleep 30; fi; echo ran >> "$L/runs"`
+	startWorker(t, s, func(o *workerOptions) { o.Exec = script; o.KillGrace = 3 * time.Second })
+	var l coord.Lease
+	waitFor(t, 10*time.Second, "first run acked", func() bool {
+		var ok bool
+		l, ok = leaseOf(s, ids[0])
+		return ok && l.State == coord.LeaseAcked && len(lines(filepath.Join(logs, "sh.pid"))) == 1
+	})
+	shPid, _ := strconv.Atoi(lines(filepath.Join(logs, "sh.pid"))[0])
+	if err := s.d.Engine().CancelLease(context.Background(), l.ID, "test cancel"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the issue run again and closed", func() bool { st, _ := s.issue(ids[0]); return st == "closed" })
+	ls, err := s.d.Store().LeasesByIssue(context.Background(), ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range ls {
+		if x.Outcome == "rejected" {
+			t.Fatalf("the worker rejected the re-push while its cancelled command stopped: %+v", ls)
+		}
+	}
+	if len(ls) != 2 || ls[1].Worker != "w1" {
+		t.Fatalf("leases %+v, want the cancelled one and w1's second", ls)
+	}
+	waitFor(t, 10*time.Second, "the cancelled command killed", func() bool { return dead(shPid) })
+}

@@ -638,7 +638,11 @@ export class GtcClient extends EventEmitter {
     if (this.draining || this._state === 'closed') return { accepted: false, reason: 'draining' };
     if (!this.handler) return { accepted: false, reason: 'no handler' };
     const capacity = this.helloParams?.capacity ?? this.offeredCapacity ?? 1;
-    if (this.running.size >= capacity) return { accepted: false, reason: `at capacity (${capacity})` };
+    // a lease the server cancelled or took back frees its slot at once (the server counts it free), even
+    // while its handler is still stopping
+    let busy = 0;
+    for (const r of this.running.values()) if (r.abortKind !== 'cancel' && r.abortKind !== 'lost') busy++;
+    if (busy >= capacity) return { accepted: false, reason: `at capacity (${capacity})` };
     this.start(a, false);
     return { accepted: true };
   }

@@ -372,6 +372,24 @@ describe('cancel', () => {
     assert.equal(server.callsOf('complete')[0].params.outcome, 'success');
   });
 
+  it('counts a cancelled lease\'s slot free while its handler is still stopping', async () => {
+    const c = await worker();
+    const stop = deferred();
+    c.onAssignment(async () => {
+      await stop.promise; // does not watch its signal: a cancelled one stops late
+    });
+    await c.hello({ name: 'w1', capacity: 1 });
+    assert.deepEqual(await server.assign(server.last, assignment('bd-slow', 7)), { accepted: true });
+    const cancelled = new Promise((r) => c.once('cancel', r));
+    await server.cancel(server.last, { lease_id: 'L-bd-slow', epoch: 7, issue_id: 'bd-slow', reason: 'operator' });
+    await cancelled;
+    // the server counts the slot free at once and may push right away: accepted, not "at capacity"
+    assert.deepEqual(await server.assign(server.last, assignment('bd-next', 8)), { accepted: true });
+    assert.equal((await server.assign(server.last, assignment('bd-third', 9))).accepted, false, 'the slot is taken again');
+    stop.resolve();
+    await until(() => server.callsOf('complete').some((x) => x.params.lease_id === 'L-bd-next'));
+  });
+
   it('ignores a cancel for an older epoch', async () => {
     const c = await worker();
     const cancelSeen = new Promise((r) => c.once('cancel', r));
