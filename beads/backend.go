@@ -82,6 +82,14 @@ type RecordLookup interface {
 	Records(ctx context.Context, ids []string) ([]StoredRecord, error)
 }
 
+// LineRestorer is an optional Backend extension: after an import, the stored issues the file lacks are
+// marked for the next export to write back (tombstones and issues already dirty left out).
+type LineRestorer interface {
+	// MarkMissing marks dirty every stored, clean, non-tombstone issue whose id present rejects, and
+	// returns their ids.
+	MarkMissing(ctx context.Context, present func(id string) bool) ([]string, error)
+}
+
 // DirtyLineLookup is an optional DirtyViewLookup extension for the streaming export, which knows the file's
 // line of each dirty record it patches: a record whose stored bytes are that very line, and whose stored
 // body the line holds (the last MarkExported or import said so: ExportedRecord.HoldsBody), comes back with

@@ -23,6 +23,7 @@ func (s *Syncer) importStream(ctx context.Context, rl RecordLookup, skip func(sh
 	var sha string
 	var bad error
 	keep := make(map[string]bool)
+	seen := make(map[string]struct{})
 	skipped := false
 	err := withShared(s.path, func(fh *os.File, fi fs.FileInfo) error {
 		var err error
@@ -39,7 +40,7 @@ func (s *Syncer) importStream(ctx context.Context, rl RecordLookup, skip func(sh
 		if _, err := fh.Seek(0, io.SeekStart); err != nil {
 			return fmt.Errorf("import %s: rewind: %w", s.path, err)
 		}
-		return s.importPass(ctx, rl, fh, fi, sha, &st, keep)
+		return s.importPass(ctx, rl, fh, fi, sha, &st, keep, seen)
 	})
 	if err != nil {
 		return st, sha, err
@@ -50,6 +51,9 @@ func (s *Syncer) importStream(ctx context.Context, rl RecordLookup, skip func(sh
 	if skipped {
 		s.fileSHA = sha
 		return st, sha, nil
+	}
+	if err := s.restoreMissing(ctx, seen, &st); err != nil {
+		return st, sha, err
 	}
 	meta, err := s.b.SyncMeta(ctx)
 	if err != nil {
@@ -62,15 +66,14 @@ func (s *Syncer) importStream(ctx context.Context, rl RecordLookup, skip func(sh
 		return st, sha, fmt.Errorf("import %s: store sync meta: %w", s.path, err)
 	}
 	s.fileSHA, s.keep = sha, keep
-	s.log.Info("beads import", "records", st.Records, "new", st.New, "updated", st.Updated,
-		"kept", st.Kept, "tombstoned", st.Tombstoned)
+	s.logImport(st)
 	return st, sha, nil
 }
 
 // importPass is the second pass of importStream over the validated file whose sha256 is sha; fi is the
 // file's stat when it was opened. Nothing read after the file was written in place (its stat moved:
 // an editor, `cat >`) is applied: those bytes were never validated.
-func (s *Syncer) importPass(ctx context.Context, rl RecordLookup, src *os.File, fi fs.FileInfo, sha string, st *ImportStats, keep map[string]bool) error {
+func (s *Syncer) importPass(ctx context.Context, rl RecordLookup, src *os.File, fi fs.FileInfo, sha string, st *ImportStats, keep map[string]bool, seen map[string]struct{}) error {
 	lr := newLineReader(src, 0)
 	var batch []*Record
 	var ids []string
@@ -125,6 +128,7 @@ func (s *Syncer) importPass(ctx context.Context, rl RecordLookup, src *os.File, 
 			continue
 		}
 		id := string(h.id)
+		seen[id] = struct{}{}
 		batch = append(batch, &Record{Kind: KindIssue, ID: id, Line: lr.lineNo, raw: bytes.Clone(line)})
 		ids = append(ids, id)
 		size += len(line)

@@ -66,6 +66,7 @@ type ImportStats struct {
 	Updated    int // newer in the file (or equal time, store clean): taken from the file
 	Kept       int // the store's version kept (it is dirty or newer)
 	Tombstoned int // skipped: tombstone in the store, or a tombstone line in a modern file
+	Restored   int // stored issues the file lacked, marked for the next export to write back (LineRestorer)
 }
 
 // ExportStats counts what one export did.
@@ -165,11 +166,13 @@ func (s *Syncer) importLocked(ctx context.Context, data []byte, sha string) (Imp
 		stored[all[i].ID] = &all[i]
 	}
 	keep := make(map[string]bool)
+	seen := make(map[string]struct{}, len(f.Records))
 	var recs []ImportedRecord
 	for _, r := range f.Records {
 		if r.Kind != KindIssue {
 			continue
 		}
+		seen[r.ID] = struct{}{}
 		rec, err := s.importOne(r, stored[r.ID], f.Profile, &st, keep)
 		if err != nil {
 			return st, err
@@ -183,6 +186,9 @@ func (s *Syncer) importLocked(ctx context.Context, data []byte, sha string) (Imp
 			return st, fmt.Errorf("import %s: apply %d records: %w", s.path, len(recs), err)
 		}
 	}
+	if err := s.restoreMissing(ctx, seen, &st); err != nil {
+		return st, err
+	}
 	meta, err := s.b.SyncMeta(ctx)
 	if err != nil {
 		return st, fmt.Errorf("import %s: read sync meta: %w", s.path, err)
@@ -194,9 +200,43 @@ func (s *Syncer) importLocked(ctx context.Context, data []byte, sha string) (Imp
 		return st, fmt.Errorf("import %s: store sync meta: %w", s.path, err)
 	}
 	s.fileSHA, s.keep = sha, keep
-	s.log.Info("beads import", "records", st.Records, "new", st.New, "updated", st.Updated,
-		"kept", st.Kept, "tombstoned", st.Tombstoned)
+	s.logImport(st)
 	return st, nil
+}
+
+// logImport logs what an import did.
+func (s *Syncer) logImport(st ImportStats) {
+	s.log.Info("beads import", "records", st.Records, "new", st.New, "updated", st.Updated,
+		"kept", st.Kept, "tombstoned", st.Tombstoned, "restored", st.Restored)
+}
+
+// restoreMissing has the backend mark for export the stored issues whose lines the file just imported
+// lacks (seen holds its ids), as bd's full export after an outside change writes them back: a `git
+// checkout` of an older file, a truncated or removed file, a line deleted by hand. Without it they stayed
+// scheduled but out of the file until they next changed.
+func (s *Syncer) restoreMissing(ctx context.Context, seen map[string]struct{}, st *ImportStats) error {
+	lr, ok := s.b.(LineRestorer)
+	if !ok {
+		return nil
+	}
+	ids, err := lr.MarkMissing(ctx, func(id string) bool { _, ok := seen[id]; return ok })
+	if err != nil {
+		return fmt.Errorf("import %s: mark the issues the file lacks: %w", s.path, err)
+	}
+	st.Restored = len(ids)
+	if len(ids) > 0 {
+		s.log.Warn("issues gtc holds are missing from the file: the next export writes them back (delete an issue with a tombstone line, or close it)",
+			"file", s.path, "count", len(ids), "ids", sampleIDs(ids, 10))
+	}
+	return nil
+}
+
+// sampleIDs joins the first n ids (and how many more) for a log line.
+func sampleIDs(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ",")
+	}
+	return strings.Join(ids[:n], ",") + fmt.Sprintf(",… (%d more)", len(ids)-n)
 }
 
 // importOne decides what the import does with one issue record of the file; cur is the stored record

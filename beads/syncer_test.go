@@ -85,10 +85,35 @@ func (m *memBackend) Records(_ context.Context, ids []string) ([]StoredRecord, e
 	return out, nil
 }
 
-// plainBackend is a Backend without the optional extensions.
+// plainBackend is a Backend without the optional streaming extensions; it restores missing lines as
+// the store does (LineRestorer), so a whole-file and a streamed sync can be compared.
 type plainBackend struct{ Backend }
 
+// MarkMissing passes LineRestorer through.
+func (p plainBackend) MarkMissing(ctx context.Context, present func(string) bool) ([]string, error) {
+	if lr, ok := p.Backend.(LineRestorer); ok {
+		return lr.MarkMissing(ctx, present)
+	}
+	return nil, nil
+}
+
 func (m *memBackend) Dirty(context.Context) ([]StoredRecord, error) { return m.list(true), nil }
+
+// MarkMissing makes memBackend a LineRestorer, as the store is.
+func (m *memBackend) MarkMissing(_ context.Context, present func(string) bool) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for id, r := range m.recs {
+		if !r.Dirty && r.Issue.Status != "tombstone" && !present(id) {
+			r.Dirty = true
+			r.Rev++
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
 
 func (m *memBackend) ApplyImport(_ context.Context, recs []ImportedRecord) error {
 	m.mu.Lock()

@@ -72,3 +72,22 @@ func TestBdEditOfAStaleLineKeepsGtcState(t *testing.T) {
 		t.Fatalf("the worker got %d cancels", cancels)
 	}
 }
+
+// TestLinesMissingFromTheFileAreWrittenBack: a file replaced by an older one that lacks issues gtc
+// holds (git checkout) gets them back at the next sync, unknown keys included, and they stay scheduled.
+func TestLinesMissingFromTheFileAreWrittenBack(t *testing.T) {
+	h := start(t, []string{line("t-1", "one", 2), line("t-2", "two", 2), line("t-3", "three", 2)}, nil)
+	eventually(t, 5*time.Second, "the start's import", func() bool { return len(h.d.Engine().Ready(10)) == 3 })
+	lines := h.fileLines()
+	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
+	if err := os.WriteFile(path, []byte(lines["t-1"]+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the missing lines written back", func() bool {
+		l := h.fileLines()
+		return len(l) == 3 && strings.Contains(l["t-2"], `"x_custom":{"keep":"me"}`) && strings.Contains(l["t-3"], `"three"`)
+	})
+	if n := len(h.d.Engine().Ready(10)); n != 3 {
+		t.Fatalf("%d issues ready after the restore, want 3", n)
+	}
+}

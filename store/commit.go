@@ -37,6 +37,7 @@ const (
 	wMergePut
 	wMarkExported
 	wMarkClean
+	wMarkDirty
 	wSavepoint
 	wRollbackTo
 	wRelease
@@ -94,6 +95,7 @@ var writeSQL = [nWriteStmts]string{
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	wMarkExported: `UPDATE issue_bodies SET raw = ?, raw_has_body = ? WHERE id = ?`,
 	wMarkClean:    `UPDATE issues SET dirty = 0 WHERE id = ? AND rev = ? AND dirty = 1`,
+	wMarkDirty:    `UPDATE issues SET dirty = 1, rev = rev + 1 WHERE id = ? AND dirty = 0`,
 	wSavepoint:    `SAVEPOINT req`,
 	wRollbackTo:   `ROLLBACK TO req`,
 	wRelease:      `RELEASE req`,

@@ -896,3 +896,41 @@ func TestRecentLeasesKeepsTheNewestInEpochOrder(t *testing.T) {
 		}
 	}
 }
+
+func TestMarkMissingMarksCleanIssuesTheFileLacks(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	tomb := sampleIssue("gt-4")
+	tomb.Status = "tombstone"
+	var cs []coord.Change
+	for _, id := range []string{"gt-1", "gt-2", "gt-3"} {
+		cs = append(cs, coord.IssuePut{Issue: sampleIssue(id), Raw: []byte(`{"id":"` + id + `"}`), FromImport: true})
+	}
+	cs = append(cs, coord.IssuePut{Issue: tomb, Raw: []byte(`{"id":"gt-4"}`), FromImport: true})
+	commit(t, db, cs...)
+	changed := sampleIssue("gt-3")
+	changed.Title = "changed by gtc"
+	commit(t, db, coord.IssuePut{Issue: changed}) // dirty already: not counted
+	got, err := db.MarkMissing(ctx, func(id string) bool { return id == "gt-1" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]string{"gt-2"}, got); d != "" {
+		t.Fatalf("marked (-want +got):\n%s", d)
+	}
+	dirty, err := db.Dirty(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range dirty {
+		ids = append(ids, r.ID)
+	}
+	if d := cmp.Diff([]string{"gt-2", "gt-3"}, ids); d != "" {
+		t.Fatalf("dirty after MarkMissing (-want +got):\n%s", d)
+	}
+	// marked once: the next call finds it dirty
+	if got, _ := db.MarkMissing(ctx, func(id string) bool { return id == "gt-1" }); len(got) != 0 {
+		t.Fatalf("marked again: %v", got)
+	}
+}

@@ -78,6 +78,59 @@ func (db *DB) markExported(ctx context.Context, recs []beads.ExportedRecord) err
 	})
 }
 
+// MarkMissing marks for export every clean, non-tombstone issue whose id present rejects, and returns
+// their ids (beads.LineRestorer): the file an import just read lacks their lines.
+func (db *DB) MarkMissing(ctx context.Context, present func(id string) bool) ([]string, error) {
+	defer db.observeRead("ids", time.Now())
+	rows, err := db.r.QueryContext(ctx, `SELECT id FROM issues WHERE dirty = 0 AND status <> 'tombstone' ORDER BY id`)
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read issue ids: %w", err))
+	}
+	var missing []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, unavailable("read", err)
+		}
+		if !present(id) {
+			missing = append(missing, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, unavailable("read", err)
+	}
+	rows.Close()
+	var marked []string
+	for rest := missing; len(rest) > 0; {
+		chunk := rest[:min(len(rest), markChunk)]
+		rest = rest[len(chunk):]
+		var got []string
+		err := db.write(ctx, func(t *wtx) error {
+			got = got[:0] // a batch redone in savepoints runs this again
+			for _, id := range chunk {
+				res, err := t.exec(wMarkDirty, id)
+				if err != nil {
+					return fmt.Errorf("mark %s for export: %w", id, err)
+				}
+				if n, err := res.RowsAffected(); err != nil {
+					return fmt.Errorf("mark %s for export: %w", id, err)
+				} else if n > 0 { // not changed (and so marked) since the read above
+					t.marks = append(t.marks, dirtyMark{id: id, dirty: true})
+					got = append(got, id)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return marked, err
+		}
+		marked = append(marked, got...)
+	}
+	return marked, nil
+}
+
 // SyncMeta returns the syncer's bookkeeping (beads.Backend).
 func (db *DB) SyncMeta(ctx context.Context) (beads.SyncMeta, error) {
 	var m beads.SyncMeta

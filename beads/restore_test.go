@@ -1,0 +1,80 @@
+package beads
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSyncRestoresLinesTheFileLacks: a file replaced by one that lacks issues gtc holds (a git checkout
+// of an older version, a truncation, a line deleted by hand) gets them back at the next export, as bd's
+// full export after an outside change does; a stored tombstone missing from the file stays out.
+func TestSyncRestoresLinesTheFileLacks(t *testing.T) {
+	ctx := context.Background()
+	lines := []string{
+		`{"id":"t-1","title":"one","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z","x_keep":1}`,
+		`{"id":"t-2","title":"two","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z","x_keep":2}`,
+		`{"id":"t-3","title":"three","status":"tombstone","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z"}`,
+	}
+	for _, tc := range []struct {
+		name    string
+		file    string // what replaces the file
+		wantIDs []string
+	}{
+		{"one line deleted", lines[0] + "\n", []string{"t-1", "t-2"}},
+		{"truncated", "", []string{"t-1", "t-2"}},
+		{"removed", "-", []string{"t-1", "t-2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), ".beads")
+			if err := os.Mkdir(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, "issues.jsonl")
+			if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			b := newMemBackend()
+			s := NewSyncer(path, b, nil)
+			if err := s.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tc.file == "-" {
+				os.Remove(path)
+			} else if err := os.WriteFile(path, []byte(tc.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			out := fileBytes(t, path)
+			var ids []string
+			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				for _, id := range []string{"t-1", "t-2", "t-3"} {
+					if strings.Contains(l, `"id":"`+id+`"`) {
+						ids = append(ids, id)
+					}
+				}
+			}
+			if strings.Join(ids, ",") != strings.Join(tc.wantIDs, ",") {
+				t.Fatalf("file after the sync holds %v, want %v:\n%s", ids, tc.wantIDs, out)
+			}
+			if !bytes.Contains(out, []byte(`"x_keep":2`)) {
+				t.Errorf("the restored line lost its unknown key:\n%s", out)
+			}
+			if b.get("t-2").Dirty {
+				t.Error("t-2 still dirty after the export")
+			}
+			// the next sync has nothing to do: same bytes
+			if err := s.Sync(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if again := fileBytes(t, path); !bytes.Equal(again, out) {
+				t.Fatalf("a second sync changed the file:\n%s", again)
+			}
+		})
+	}
+}
