@@ -247,6 +247,7 @@ func (b *backend) CoordStatus(context.Context, *rpc.Session, rpc.EmptyParams) (*
 		Workers: rpc.WorkerCounts{Idle: st.Workers.Idle, Busy: st.Workers.Busy, Draining: st.Workers.Draining,
 			Stalled: st.Workers.Stalled, Gone: st.Workers.Gone},
 		Paused: st.Paused,
+		Sync:   b.d.sync.info(),
 	}, nil
 }
 

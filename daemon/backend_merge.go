@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/coord/health"
 	"github.com/gastown/gtc/rpc"
 )
 
@@ -76,6 +79,14 @@ func (b *backend) ConvoyShow(_ context.Context, _ *rpc.Session, p rpc.ConvoyShow
 
 func (b *backend) CoordHealth(context.Context, *rpc.Session, rpc.EmptyParams) (*rpc.HealthResult, error) {
 	r := b.d.engine.HealthReport()
+	// a sync failing for more than two ticks (not one caught mid-write) degrades: bd and gtc drift apart
+	if in := b.d.sync.info(); in.FailingSince != nil && time.Since(*in.FailingSince) > 2*b.d.cfg.SyncInterval {
+		if r.Status == health.Healthy {
+			r.Status = health.Degraded
+		}
+		r.Reasons = append(r.Reasons, fmt.Sprintf("JSONL sync failing since %s (the file is left as it is): %s",
+			in.FailingSince.Format(time.RFC3339), in.Error))
+	}
 	return &r, nil
 }
 

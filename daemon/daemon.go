@@ -41,6 +41,7 @@ type Daemon struct {
 	out     *outbox
 	issues  *issueService
 	token   string
+	sync    syncState
 
 	listeners []net.Listener
 	httpSrv   *http.Server
@@ -334,6 +335,9 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 		}
 		start, waited := time.Now(), beads.LockWaited()
 		err := d.syncer.Sync(ctx) // its passes are observed by direction (Syncer.Observe, set in Open)
+		if ctx.Err() == nil {
+			d.sync.done(time.Now(), err)
+		}
 		// the sync's own work: without its wait for bd's lock (bd's hold must not stretch the tick)
 		work := time.Since(start) - (beads.LockWaited() - waited)
 		t.Reset(nextSyncWait(d.cfg.SyncInterval, work, err != nil))

@@ -270,6 +270,14 @@ type StatusResult struct {
 	Issues  IssueCounts  `json:"issues"`
 	Workers WorkerCounts `json:"workers"`
 	Paused  bool         `json:"paused"`
+	Sync    *SyncInfo    `json:"sync,omitempty"` // the JSONL sync (absent from a server without one)
+}
+
+// SyncInfo is the state of the JSONL sync in coord.status.
+type SyncInfo struct {
+	LastOK       *time.Time `json:"last_ok,omitempty"`       // the last sync that succeeded
+	FailingSince *time.Time `json:"failing_since,omitempty"` // set while syncs fail (the file is left as it is)
+	Error        string     `json:"error,omitempty"`         // the last failure's reason, while failing
 }
 
 // WorkerInfo is one worker in coord.workers.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -570,4 +572,38 @@ func TestEventsHistory(t *testing.T) {
 		t.Errorf("events table:\n%s", out)
 	}
 	_ = ids
+}
+
+// TestStatusAndHealthShowAFailingSync: a file gtc cannot read (conflict markers) stops the JSONL sync;
+// `gtc status` says so and `gtc health` is degraded with the reason, until the file is fixed.
+func TestStatusAndHealthShowAFailingSync(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	createIssues(t, dir, "One")
+	waitFor(t, 5*time.Second, "a sync that succeeded", func() bool {
+		return strings.Contains(must(t, dir, "status"), "JSONL sync: ok")
+	})
+	path := filepath.Join(dir, ".beads", "issues.jsonl")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := "<<<<<<< HEAD\n" + string(good) + "=======\n" + string(good) + ">>>>>>> branch\n"
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "status shows the failing sync", func() bool {
+		out := must(t, dir, "status")
+		return strings.Contains(out, "JSONL sync: FAILING since") && strings.Contains(out, "conflict")
+	})
+	waitFor(t, 5*time.Second, "health degraded by the sync", func() bool {
+		r := gtc(t, dir, "health")
+		return r.code == exitOK && strings.HasPrefix(r.out, "degraded") && strings.Contains(r.out, "JSONL sync failing since")
+	})
+	if err := os.WriteFile(path, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the sync recovered", func() bool {
+		return strings.Contains(must(t, dir, "status"), "JSONL sync: ok") && strings.HasPrefix(gtc(t, dir, "health").out, "healthy")
+	})
 }

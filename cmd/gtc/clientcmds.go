@@ -128,7 +128,17 @@ func statusCommand() *cli.Command {
 			if st.Paused {
 				state = "PAUSED: no work is handed out until `gtc resume`"
 			}
-			fmt.Fprintf(w, "gtc %s at %s: %s\n\n", h.Version, targetOf(c), state)
+			fmt.Fprintf(w, "gtc %s at %s: %s\n", h.Version, targetOf(c), state)
+			if sy := st.Sync; sy != nil {
+				switch {
+				case sy.FailingSince != nil:
+					fmt.Fprintf(w, "JSONL sync: FAILING since %s (%s); issues.jsonl is left as it is until it can be read: %s\n",
+						sy.FailingSince.Local().Format("15:04:05"), ago(time.Now(), *sy.FailingSince), sy.Error)
+				case sy.LastOK != nil:
+					fmt.Fprintf(w, "JSONL sync: ok, last %s\n", ago(time.Now(), *sy.LastOK))
+				}
+			}
+			fmt.Fprintln(w)
 			// BLOCKED BY DEPS is readiness (open issues waiting on others), not the status `blocked`; OTHER is the
 			// rest of TOTAL (deferred, in backoff, not schedulable types, waiting in another status).
 			t := newTable(w, "ISSUES", "READY", "LEASED", "CLOSED", "DEAD-LETTERED", "BLOCKED BY DEPS", "OTHER", "TOTAL")
