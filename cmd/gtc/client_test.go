@@ -234,6 +234,14 @@ func TestClientCommandsLive(t *testing.T) {
 		t.Errorf("issue update --json = %+v", upd)
 	}
 	want(t, dir, exitUsage, []string{"issue", "update", created.ID}, "nothing to update")
+	lab := decode[issueView](t, must(t, dir, "issue", "update", created.ID, "--add-label", "needs-review", "--add-label", "ui",
+		"--remove-label", "cli", "--json"))
+	if !slices.Equal(lab.Labels, []string{"needs-review", "ui"}) {
+		t.Errorf("labels after --add-label needs-review --add-label ui --remove-label cli: %v", lab.Labels)
+	}
+	if r := gtc(t, dir, "issue", "update", "--help"); !strings.Contains(r.out, "(default: unchanged)") {
+		t.Errorf("issue update --help does not say an absent --priority leaves it unchanged:\n%s", r.out)
+	}
 	must(t, dir, "issue", "close", created.ID, "--reason", "done by hand")
 	if st, _ := s.issue(created.ID); st != "closed" {
 		t.Errorf("closed issue has status %q in the store", st)

@@ -914,14 +914,16 @@ func issueUpdateCommand() *cli.Command {
 		Flags: clientFlags(
 			&cli.StringFlag{Name: "title"},
 			&cli.StringFlag{Name: "description", Aliases: []string{"d"}},
-			&cli.IntFlag{Name: "priority", Aliases: []string{"p"}},
+			&cli.IntFlag{Name: "priority", Aliases: []string{"p"}, DefaultText: "unchanged", Usage: "0 (highest) to 4"},
 			&cli.StringFlag{Name: "status", Aliases: []string{"s"}},
 			&cli.StringFlag{Name: "assignee"},
 			&cli.StringFlag{Name: "notes"},
 			&cli.StringFlag{Name: "type", Aliases: []string{"t"}},
+			&cli.StringSliceFlag{Name: "add-label", Usage: "add this label (repeatable)"},
+			&cli.StringSliceFlag{Name: "remove-label", Usage: "remove this label (repeatable)"},
 		),
 		Action: func(c *cli.Context) error {
-			args, err := wantArgs(c, 1, "issue update ID [--title T] [--priority N] [--status S] ...")
+			args, err := wantArgs(c, 1, "issue update ID [--title T] [--priority N] [--status S] [--add-label L] [--remove-label L] ...")
 			if err != nil {
 				return err
 			}
@@ -942,11 +944,28 @@ func issueUpdateCommand() *cli.Command {
 				v := c.Int("priority")
 				p.Priority = &v
 			}
-			if p.Title == nil && p.Description == nil && p.Status == nil && p.Assignee == nil && p.Notes == nil && p.Type == nil && p.Priority == nil {
-				return usageError(errors.New("nothing to update: pass at least one of --title, --description, --priority, --status, --assignee, --notes, --type"))
+			add, remove := c.StringSlice("add-label"), c.StringSlice("remove-label")
+			fields := p.Title != nil || p.Description != nil || p.Status != nil || p.Assignee != nil || p.Notes != nil || p.Type != nil || p.Priority != nil
+			if !fields && len(add) == 0 && len(remove) == 0 {
+				return usageError(errors.New("nothing to update: pass at least one of --title, --description, --priority, --status, --assignee, --notes, --type, --add-label, --remove-label"))
 			}
-			return request(c, "update "+p.ID, func(ctx context.Context, cl *rpc.Client) (*rpc.IssueResult, error) {
-				return cl.IssueUpdate(ctx, p)
+			return request(c, "update "+p.ID, func(ctx context.Context, cl *rpc.Client) (r *rpc.IssueResult, err error) {
+				if fields {
+					if r, err = cl.IssueUpdate(ctx, p); err != nil {
+						return nil, err
+					}
+				}
+				for _, l := range add {
+					if r, err = cl.IssueLabelAdd(ctx, rpc.IssueLabelParams{ID: p.ID, Label: l}); err != nil {
+						return nil, fmt.Errorf("add label %q: %w", l, err)
+					}
+				}
+				for _, l := range remove {
+					if r, err = cl.IssueLabelRemove(ctx, rpc.IssueLabelParams{ID: p.ID, Label: l}); err != nil {
+						return nil, fmt.Errorf("remove label %q: %w", l, err)
+					}
+				}
+				return r, nil
 			}, func(r *rpc.IssueResult) error {
 				return printIssue(c, "updated", r.Issue)
 			})
