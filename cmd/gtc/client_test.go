@@ -576,8 +576,9 @@ func TestEventsHistory(t *testing.T) {
 	if len(all) < len(kinds) || len(one) != 1 || one[0] != all[0] {
 		t.Fatalf("events: %d in all, --limit 1 gave %d: %v", len(all), len(one), one)
 	}
-	if out := must(t, dir, "events", "--issue", l.IssueID); !strings.Contains(out, "requeued") || !strings.Contains(out, "bob") {
-		t.Errorf("events table:\n%s", out)
+	if out := must(t, dir, "events", "--issue", l.IssueID); !strings.Contains(out, "requeued") || !strings.Contains(out, "bob") ||
+		!strings.HasPrefix(strings.TrimSpace(out), "SEQ") || strings.Count(out, "SEQ") != 1 {
+		t.Errorf("events table (one header, then the events):\n%s", out)
 	}
 	_ = ids
 }

@@ -656,12 +656,17 @@ func eventsCommand() *cli.Command {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetEscapeHTML(false)
 				after, left := c.Int64("after"), c.Int("limit")
+				header := !c.Bool("json")
 				for left > 0 {
 					ctx, cancel := callCtx(c, 0)
 					r, err := cl.EventsList(ctx, rpc.EventsListParams{AfterSeq: after, Limit: min(left, 1000), IssueID: c.String("issue")})
 					cancel()
 					if err != nil {
 						return remoteError(t, "events", err)
+					}
+					if header && len(r.Events) > 0 {
+						header = false
+						fmt.Fprintf(c.App.Writer, "%6s  %-23s  %-18s %-12s %-8s %-12s %s\n", "SEQ", "TIME", "KIND", "ISSUE", "LEASE", "WORKER", "DETAIL")
 					}
 					for _, ev := range r.Events {
 						if err := printEvent(c, c.App.Writer, enc, ev, fmt.Sprintf("%6d  ", ev.Seq), "2006-01-02 15:04:05.000"); err != nil {
