@@ -67,6 +67,9 @@ type ImportStats struct {
 	Kept       int // the store's version kept (it is dirty or newer)
 	Tombstoned int // skipped: tombstone in the store, or a tombstone line in a modern file
 	Restored   int // stored issues the file lacked, marked for the next export to write back (LineRestorer)
+	// KeptIDs names the first of the Kept records (up to 10), for the log: a line reverted to an older
+	// version (a conflict resolved toward the older side) is overwritten by gtc's newer record.
+	KeptIDs []string
 }
 
 // ExportStats counts what one export did.
@@ -206,8 +209,13 @@ func (s *Syncer) importLocked(ctx context.Context, data []byte, sha string) (Imp
 
 // logImport logs what an import did.
 func (s *Syncer) logImport(st ImportStats) {
-	s.log.Info("beads import", "records", st.Records, "new", st.New, "updated", st.Updated,
-		"kept", st.Kept, "tombstoned", st.Tombstoned, "restored", st.Restored)
+	args := []any{"records", st.Records, "new", st.New, "updated", st.Updated, "kept", st.Kept,
+		"tombstoned", st.Tombstoned, "restored", st.Restored}
+	if len(st.KeptIDs) > 0 {
+		// the file's lines of these are older than gtc's records: gtc's are written back over them
+		args = append(args, "kept_ids", sampleIDs(st.KeptIDs, 10))
+	}
+	s.log.Info("beads import", args...)
 }
 
 // restoreMissing has the backend mark for export the stored issues whose lines the file just imported
@@ -280,6 +288,9 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 		return &ImportedRecord{Issue: merged, Raw: bytes.Clone(r.raw), Dirty: dirty || kept}, nil
 	}
 	st.Kept++
+	if len(st.KeptIDs) < 10 {
+		st.KeptIDs = append(st.KeptIDs, r.ID)
+	}
 	if !cur.Dirty {
 		keep[r.ID] = true
 	}

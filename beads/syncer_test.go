@@ -405,7 +405,7 @@ func TestSyncerMergeRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.New != 1 || st.Updated != 1 || st.Kept != 2 || st.Tombstoned != 1 {
+	if st.New != 1 || st.Updated != 1 || st.Kept != 2 || st.Tombstoned != 1 || !slices.Equal(st.KeptIDs, []string{"a-3", "a-4"}) {
 		t.Fatalf("stats %+v", st)
 	}
 	a1 := b.get("a-1")
