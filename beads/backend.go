@@ -85,9 +85,9 @@ type RecordLookup interface {
 // LineRestorer is an optional Backend extension: after an import, the stored issues the file lacks are
 // marked for the next export to write back (tombstones and issues already dirty left out).
 type LineRestorer interface {
-	// MarkMissing marks dirty every stored, clean, non-tombstone issue whose id present rejects, and
-	// returns their ids.
-	MarkMissing(ctx context.Context, present func(id string) bool) ([]string, error)
+	// MarkMissing returns the ids of the stored, clean, non-tombstone issues present rejects; with mark,
+	// it marks them dirty (only those still clean are returned then).
+	MarkMissing(ctx context.Context, present func(id string) bool, mark bool) ([]string, error)
 }
 
 // DirtyLineLookup is an optional DirtyViewLookup extension for the streaming export, which knows the file's

@@ -78,3 +78,38 @@ func TestSyncRestoresLinesTheFileLacks(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncLeavesAModernFileWithoutADeletedLine: bd v1 (the modern profile) deletes an issue by removing
+// its line, and refuses to export over a file holding issues its database lacks: gtc does not write
+// the line back there (it only warns).
+func TestSyncLeavesAModernFileWithoutADeletedLine(t *testing.T) {
+	ctx := context.Background()
+	l1 := `{"_type":"issue","id":"t-1","title":"one","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z","dependency_count":0,"dependent_count":0,"comment_count":0}`
+	l2 := `{"_type":"issue","id":"t-2","title":"two","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z","dependency_count":0,"dependent_count":0,"comment_count":0}`
+	dir := filepath.Join(t.TempDir(), ".beads")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "issues.jsonl")
+	if err := os.WriteFile(path, []byte(l1+"\n"+l2+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := newMemBackend()
+	s := NewSyncer(path, b, nil)
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(l1+"\n"), 0o644); err != nil { // bd v1: `bd delete t-2`
+		t.Fatal(err)
+	}
+	st, err := s.Import(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out := string(fileBytes(t, path)); strings.Contains(out, `"id":"t-2"`) || st.Restored != 0 || b.get("t-2").Dirty {
+		t.Fatalf("the line bd v1 deleted was written back (restored %d, dirty %v):\n%s", st.Restored, b.get("t-2").Dirty, out)
+	}
+}

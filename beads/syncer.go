@@ -227,13 +227,23 @@ func (s *Syncer) restoreMissing(ctx context.Context, seen map[string]struct{}, s
 	if !ok {
 		return nil
 	}
-	ids, err := lr.MarkMissing(ctx, func(id string) bool { _, ok := seen[id]; return ok })
+	// bd v1 (the modern profile) deletes an issue by dropping its line (gtc's export drops a tombstone's
+	// too), and refuses to export over a file holding issues its database lacks: there a missing line
+	// may be a deletion, and is only reported.
+	restore := !s.profile.Modern()
+	ids, err := lr.MarkMissing(ctx, func(id string) bool { _, ok := seen[id]; return ok }, restore)
 	if err != nil {
 		return fmt.Errorf("import %s: mark the issues the file lacks: %w", s.path, err)
 	}
-	st.Restored = len(ids)
-	if len(ids) > 0 {
+	if len(ids) == 0 {
+		return nil
+	}
+	if restore {
+		st.Restored = len(ids)
 		s.log.Warn("issues gtc holds are missing from the file: the next export writes them back (delete an issue with a tombstone line, or close it)",
+			"file", s.path, "count", len(ids), "ids", sampleIDs(ids, 10))
+	} else {
+		s.log.Warn("issues gtc holds are missing from the file (bd v1 deletes by removing the line): gtc still schedules them; close them (gtc issue close) if they were deleted",
 			"file", s.path, "count", len(ids), "ids", sampleIDs(ids, 10))
 	}
 	return nil

@@ -90,9 +90,9 @@ func (m *memBackend) Records(_ context.Context, ids []string) ([]StoredRecord, e
 type plainBackend struct{ Backend }
 
 // MarkMissing passes LineRestorer through.
-func (p plainBackend) MarkMissing(ctx context.Context, present func(string) bool) ([]string, error) {
+func (p plainBackend) MarkMissing(ctx context.Context, present func(string) bool, mark bool) ([]string, error) {
 	if lr, ok := p.Backend.(LineRestorer); ok {
-		return lr.MarkMissing(ctx, present)
+		return lr.MarkMissing(ctx, present, mark)
 	}
 	return nil, nil
 }
@@ -100,14 +100,16 @@ func (p plainBackend) MarkMissing(ctx context.Context, present func(string) bool
 func (m *memBackend) Dirty(context.Context) ([]StoredRecord, error) { return m.list(true), nil }
 
 // MarkMissing makes memBackend a LineRestorer, as the store is.
-func (m *memBackend) MarkMissing(_ context.Context, present func(string) bool) ([]string, error) {
+func (m *memBackend) MarkMissing(_ context.Context, present func(string) bool, mark bool) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []string
 	for id, r := range m.recs {
 		if !r.Dirty && r.Issue.Status != "tombstone" && !present(id) {
-			r.Dirty = true
-			r.Rev++
+			if mark {
+				r.Dirty = true
+				r.Rev++
+			}
 			out = append(out, id)
 		}
 	}

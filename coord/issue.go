@@ -241,7 +241,7 @@ func (c *core) setMeta(it *issue, m IssueMeta) {
 	}
 	var x issueExtra
 	if it.x != nil {
-		x.lheaps, x.rejectedBy, x.sp = it.x.lheaps, it.x.rejectedBy, it.x.sp
+		x.lheaps, x.rejectedBy, x.rejectedAt, x.sp = it.x.lheaps, it.x.rejectedBy, it.x.rejectedAt, it.x.sp
 	}
 	x.labels, x.deferUntil, x.notBefore, x.attempts = m.Labels, m.DeferUntil, m.NotBefore, m.Attempts
 	if deps != nil {

@@ -362,7 +362,7 @@ func TestBdEditsReachTheScheduler(t *testing.T) {
 	w := h.worker("w1", 2)
 	a := w.next(t, 5*time.Second)
 	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
-	eventually(t, 3*time.Second, "the claim is exported", func() bool {
+	eventually(t, 10*time.Second, "the claim is exported", func() bool {
 		return statusOf(t, h.fileLines()["t-1"]) == "hooked" || statusOf(t, h.fileLines()["t-1"]) == "in_progress"
 	})
 	// bd adds an issue: an idle slot gets it within a tick or two.
@@ -371,7 +371,7 @@ func TestBdEditsReachTheScheduler(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b := w.next(t, 3*time.Second)
+	b := w.next(t, 10*time.Second) // a tick or two; bounded generously for a loaded CI machine
 	if b.Lease.IssueID != "t-2" {
 		t.Fatalf("pushed %s, want t-2", b.Lease.IssueID)
 	}

@@ -911,7 +911,13 @@ func TestMarkMissingMarksCleanIssuesTheFileLacks(t *testing.T) {
 	changed := sampleIssue("gt-3")
 	changed.Title = "changed by gtc"
 	commit(t, db, coord.IssuePut{Issue: changed}) // dirty already: not counted
-	got, err := db.MarkMissing(ctx, func(id string) bool { return id == "gt-1" })
+	if got, err := db.MarkMissing(ctx, func(id string) bool { return id == "gt-1" }, false); err != nil || len(got) != 1 || got[0] != "gt-2" {
+		t.Fatalf("MarkMissing without mark = %v, %v; want [gt-2]", got, err)
+	}
+	if d, _ := db.Dirty(ctx); len(d) != 1 {
+		t.Fatalf("MarkMissing without mark marked something: %d dirty", len(d))
+	}
+	got, err := db.MarkMissing(ctx, func(id string) bool { return id == "gt-1" }, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -930,7 +936,7 @@ func TestMarkMissingMarksCleanIssuesTheFileLacks(t *testing.T) {
 		t.Fatalf("dirty after MarkMissing (-want +got):\n%s", d)
 	}
 	// marked once: the next call finds it dirty
-	if got, _ := db.MarkMissing(ctx, func(id string) bool { return id == "gt-1" }); len(got) != 0 {
+	if got, _ := db.MarkMissing(ctx, func(id string) bool { return id == "gt-1" }, true); len(got) != 0 {
 		t.Fatalf("marked again: %v", got)
 	}
 }

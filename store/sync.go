@@ -78,9 +78,9 @@ func (db *DB) markExported(ctx context.Context, recs []beads.ExportedRecord) err
 	})
 }
 
-// MarkMissing marks for export every clean, non-tombstone issue whose id present rejects, and returns
-// their ids (beads.LineRestorer): the file an import just read lacks their lines.
-func (db *DB) MarkMissing(ctx context.Context, present func(id string) bool) ([]string, error) {
+// MarkMissing returns the clean, non-tombstone issues whose ids present rejects, and with mark marks
+// them for export (beads.LineRestorer): the file an import just read lacks their lines.
+func (db *DB) MarkMissing(ctx context.Context, present func(id string) bool, mark bool) ([]string, error) {
 	defer db.observeRead("ids", time.Now())
 	rows, err := db.r.QueryContext(ctx, `SELECT id FROM issues WHERE dirty = 0 AND status <> 'tombstone' ORDER BY id`)
 	if err != nil {
@@ -102,6 +102,9 @@ func (db *DB) MarkMissing(ctx context.Context, present func(id string) bool) ([]
 		return nil, unavailable("read", err)
 	}
 	rows.Close()
+	if !mark {
+		return missing, nil
+	}
 	var marked []string
 	for rest := missing; len(rest) > 0; {
 		chunk := rest[:min(len(rest), markChunk)]

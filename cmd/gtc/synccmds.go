@@ -62,10 +62,11 @@ func importCommand() *cli.Command {
 				}
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, map[string]any{"records": st.Records, "new": st.New, "updated": st.Updated,
-						"unchanged": st.Unchanged, "kept": st.Kept, "tombstoned": st.Tombstoned, "seconds": time.Since(start).Seconds()})
+						"unchanged": st.Unchanged, "kept": st.Kept, "tombstoned": st.Tombstoned, "restored": st.Restored,
+						"seconds": time.Since(start).Seconds()})
 				}
-				fmt.Fprintf(c.App.Writer, "imported %s: %d records (%d new, %d updated, %d unchanged, %d kept, %d tombstones) in %v\n",
-					s.Path(), st.Records, st.New, st.Updated, st.Unchanged, st.Kept, st.Tombstoned, time.Since(start).Round(time.Millisecond))
+				fmt.Fprintf(c.App.Writer, "imported %s: %d records (%d new, %d updated, %d unchanged, %d kept, %d tombstones, %d missing to write back) in %v\n",
+					s.Path(), st.Records, st.New, st.Updated, st.Unchanged, st.Kept, st.Tombstoned, st.Restored, time.Since(start).Round(time.Millisecond))
 				return nil
 			})
 		},

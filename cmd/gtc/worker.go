@@ -501,7 +501,7 @@ func (w *workerLoop) reconcile(cl *rpc.Client, leases []rpc.Assignment, before m
 	}
 	n := 0
 	for _, j := range w.jobs {
-		if !j.done {
+		if !j.done && !j.lost { // as onAssign counts: a lost lease's slot is free while its command stops
 			n++
 		}
 	}
