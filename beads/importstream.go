@@ -23,7 +23,7 @@ func (s *Syncer) importStream(ctx context.Context, rl RecordLookup, skip func(sh
 	var sha string
 	var bad error
 	keep := make(map[string]bool)
-	seen := make(map[string]struct{})
+	seen := &idSet{}
 	skipped := false
 	err := withShared(s.path, func(fh *os.File, fi fs.FileInfo) error {
 		var err error
@@ -73,7 +73,7 @@ func (s *Syncer) importStream(ctx context.Context, rl RecordLookup, skip func(sh
 // importPass is the second pass of importStream over the validated file whose sha256 is sha; fi is the
 // file's stat when it was opened. Nothing read after the file was written in place (its stat moved:
 // an editor, `cat >`) is applied: those bytes were never validated.
-func (s *Syncer) importPass(ctx context.Context, rl RecordLookup, src *os.File, fi fs.FileInfo, sha string, st *ImportStats, keep map[string]bool, seen map[string]struct{}) error {
+func (s *Syncer) importPass(ctx context.Context, rl RecordLookup, src *os.File, fi fs.FileInfo, sha string, st *ImportStats, keep map[string]bool, seen *idSet) error {
 	lr := newLineReader(src, 0)
 	var batch []*Record
 	var ids []string
@@ -128,7 +128,7 @@ func (s *Syncer) importPass(ctx context.Context, rl RecordLookup, src *os.File, 
 			continue
 		}
 		id := string(h.id)
-		seen[id] = struct{}{}
+		seen.add(id)
 		batch = append(batch, &Record{Kind: KindIssue, ID: id, Line: lr.lineNo, raw: bytes.Clone(line)})
 		ids = append(ids, id)
 		size += len(line)
