@@ -170,12 +170,12 @@ func bind[P any, R any](mutating bool, f func(Backend, context.Context, *Session
 		if err := decodeParams(params, &p, req); err != nil {
 			return nil, err
 		}
-		keyed := false
-		if k, ok := any(p).(interface{ IdemKey() string }); ok && mutating && k.IdemKey() != "" {
-			keyed = true
+		key := ""
+		if k, ok := any(p).(interface{ IdemKey() string }); ok && mutating {
+			key = k.IdemKey()
 		}
 		runCtx := ctx
-		if keyed {
+		if key != "" {
 			// The first attempt of a keyed request runs to its decision even if the connection ends
 			// meanwhile, so the retry on the next connection gets its result: given up when ctx ended,
 			// it was an "unavailable" (not remembered) while the engine applied it, and the retry ran
@@ -195,8 +195,8 @@ func bind[P any, R any](mutating bool, f func(Backend, context.Context, *Session
 			}
 			return json.Marshal(r)
 		}
-		if keyed {
-			return c.srv.idem.do(ctx, c.sess.Worker+"\x00"+name+"\x00"+any(p).(interface{ IdemKey() string }).IdemKey(), run)
+		if key != "" {
+			return c.srv.idem.do(ctx, c.sess.Worker+"\x00"+name+"\x00"+key, run)
 		}
 		return run()
 	}
