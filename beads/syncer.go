@@ -243,10 +243,10 @@ func (s *Syncer) restoreMissing(ctx context.Context, seen *idSet, st *ImportStat
 	if restore {
 		st.Restored = len(ids)
 		s.log.Warn("issues gtc holds are missing from the file: the next export writes them back (delete an issue with a tombstone line, or close it)",
-			"file", s.path, "count", len(ids), "ids", sampleIDs(ids, 10))
+			"count", len(ids), "ids", sampleIDs(ids, 10))
 	} else {
 		s.log.Warn("issues gtc holds are missing from the file (bd v1 deletes by removing the line): gtc still schedules them; close them (gtc issue close) if they were deleted",
-			"file", s.path, "count", len(ids), "ids", sampleIDs(ids, 10))
+			"count", len(ids), "ids", sampleIDs(ids, 10))
 	}
 	return nil
 }
