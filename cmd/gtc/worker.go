@@ -230,12 +230,13 @@ func (o workerOptions) withDefaults() workerOptions {
 
 // job is one lease this worker runs (or ran and has still to report).
 type job struct {
-	a      rpc.Assignment
-	issue  string
-	cancel context.CancelFunc
-	lost   bool // the lease was taken away: the command is killed and nothing is reported
-	done   bool // the command finished; res holds what to report
-	res    jobResult
+	a       rpc.Assignment
+	issue   string
+	cancel  context.CancelFunc
+	lost    bool // the lease was taken away: the command is killed and nothing is reported
+	running bool // its command runs (a lost one's too, until it has died)
+	done    bool // the command finished; res holds what to report
+	res     jobResult
 }
 
 // jobResult is the outcome of one command.
@@ -258,6 +259,7 @@ type workerLoop struct {
 	wake     chan struct{}
 	wg       sync.WaitGroup // job goroutines
 	outMu    sync.Mutex     // serialises writes to o.Out
+	ended    *sync.Cond     // on mu: a command ended (waitForSlot)
 }
 
 // runWorker connects to the coordinator as o.Name and runs o.Exec for every assignment pushed to it,
@@ -266,6 +268,7 @@ type workerLoop struct {
 // the coordinator refuses the worker (bad token, bad hello) or results cannot be reported after a drain.
 func runWorker(ctx context.Context, o workerOptions) error {
 	w := &workerLoop{o: o.withDefaults(), jobs: map[string]*job{}, wake: make(chan struct{}, 1)}
+	w.ended = sync.NewCond(&w.mu)
 	w.log = w.o.Log.With("worker", o.Name)
 	defer w.wg.Wait()
 	defer w.killAll() // only matters on an error return: a drain returns with no jobs left
@@ -461,15 +464,45 @@ func (w *workerLoop) startLocked(a rpc.Assignment) {
 	go func() {
 		defer w.wg.Done()
 		defer cancel()
+		w.waitForSlot(jctx, j)
 		res := w.execute(jctx, a)
 		w.mu.Lock()
-		j.done, j.res = true, res
+		j.done, j.res, j.running = true, res, false
 		if j.lost {
 			delete(w.jobs, a.Lease.ID)
 		}
+		w.ended.Broadcast()
 		w.mu.Unlock()
 		w.poke()
 	}()
+}
+
+// waitForSlot holds a job's command back while commands of leases the coordinator took away, still
+// being killed (up to --kill-grace), fill the capacity: the coordinator counts their slots free at once
+// and may push the very issue again, which must not run twice at once in one checkout. It returns
+// when a slot is free or ctx ends (then the command does not start).
+func (w *workerLoop) waitForSlot(ctx context.Context, j *job) {
+	stop := context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		w.ended.Broadcast()
+		w.mu.Unlock()
+	})
+	defer stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for ctx.Err() == nil {
+		n := 0
+		for _, o := range w.jobs {
+			if o.running {
+				n++
+			}
+		}
+		if n < w.o.Capacity {
+			break
+		}
+		w.ended.Wait()
+	}
+	j.running = true
 }
 
 // jobIDs lists the leases this worker holds now.

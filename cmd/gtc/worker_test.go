@@ -520,14 +520,16 @@ func TestWorkerRestartAfterDrainTakesWork(t *testing.T) {
 // TestWorkerTakesWorkWhileACancelledCommandStops: once the coordinator cancels a lease it counts the
 // worker's slot free and may push at once (the same issue, here): the worker accepts it though the
 // cancelled command is still stopping, instead of rejecting "at capacity" (which kept the issue from
-// this worker, the only one, while it sat idle).
+// this worker, the only one, while it sat idle), and starts its command only once the cancelled one
+// has died (two commands for one issue at once in one checkout, with capacity 1, would clash).
 func TestWorkerTakesWorkWhileACancelledCommandStops(t *testing.T) {
 	dir := newWorkspace(t)
 	s := startServer(t, dir, nil)
 	ids := createIssues(t, dir, "Cancel me")
 	logs := t.TempDir()
 	// the first run ignores SIGTERM (stopped by the SIGKILL after the grace); later runs finish at once
-	script := `L='` + logs + `'; if [ ! -e "$L/first" ]; then : > "$L/first"; trap "" TERM; echo $$ > "$L/sh.pid"; sleep 30; fi; echo ran >> "$L/runs"`
+	script := `L='` + logs + `'; if [ ! -e "$L/first" ]; then : > "$L/first"; trap "" TERM; echo $$ > "$L/sh.pid"; sleep 30; ` +
+		`elif kill -0 "$(cat "$L/sh.pid")" 2>/dev/null; then echo overlap >> "$L/overlap"; fi; echo ran >> "$L/runs"`
 	startWorker(t, s, func(o *workerOptions) { o.Exec = script; o.KillGrace = 3 * time.Second })
 	var l coord.Lease
 	waitFor(t, 10*time.Second, "first run acked", func() bool {
@@ -552,5 +554,10 @@ func TestWorkerTakesWorkWhileACancelledCommandStops(t *testing.T) {
 	if len(ls) != 2 || ls[1].Worker != "w1" {
 		t.Fatalf("leases %+v, want the cancelled one and w1's second", ls)
 	}
-	waitFor(t, 10*time.Second, "the cancelled command killed", func() bool { return dead(shPid) })
+	if !dead(shPid) {
+		t.Error("the issue closed while its cancelled command still ran")
+	}
+	if o := lines(filepath.Join(logs, "overlap")); len(o) != 0 {
+		t.Error("the second run started while the cancelled command still ran (capacity 1)")
+	}
 }

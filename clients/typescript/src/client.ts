@@ -146,6 +146,8 @@ interface RunningLease {
   startedAt: number;
   /** The connection it was pushed or handed back on (see GtcClient.connGen). */
   gen: number;
+  /** Its handler runs (a cancelled one's too, until it returns). */
+  active?: boolean;
 }
 
 /** Client events and their payloads. */
@@ -202,6 +204,8 @@ export class GtcClient extends EventEmitter {
   private _hello?: HelloResult;
   private handler?: AssignmentHandler;
   private readonly running = new Map<string, RunningLease>();
+  /** Accepted leases whose handlers wait for a slot (see pump). */
+  private readonly toStart: RunningLease[] = [];
   private readonly waiting: Assignment[] = [];
   private readonly pendingFinish = new Map<string, FinishCall>();
   private readonly finished = new Set<string>();
@@ -663,8 +667,27 @@ export class GtcClient extends EventEmitter {
     this.startBeats(r);
     // a resumed lease still pushed (kept waiting for a handler) is acked at once, as in afterHello
     if (resumed && a.lease.state === 'pushed' && this._hello) void this.beat(r);
-    // Run after the ack has been written.
-    setImmediate(() => void this.run(r));
+    this.toStart.push(r);
+    this.pump();
+  }
+
+  /**
+   * Starts waiting handlers while fewer than the capacity run. The server counts a cancelled lease's
+   * slot free at once and may push the very issue again: its handler waits until the cancelled one has
+   * returned, so two never work on one issue at once.
+   */
+  private pump(): void {
+    const capacity = this.helloParams?.capacity ?? this.offeredCapacity ?? 1;
+    let active = 0;
+    for (const x of this.running.values()) if (x.active) active++;
+    while (this.toStart.length > 0 && active < capacity) {
+      const r = this.toStart.shift()!;
+      r.active = true;
+      r.startedAt = Date.now();
+      active++;
+      // Run after the ack has been written.
+      setImmediate(() => void this.run(r));
+    }
   }
 
   private startBeats(r: RunningLease): void {
@@ -725,6 +748,8 @@ export class GtcClient extends EventEmitter {
     }
     if (r.timer) clearInterval(r.timer);
     this.running.delete(id);
+    r.active = false;
+    this.pump();
     if (r.abortKind && r.abortKind !== 'drain') {
       this.emit('dropped', { lease_id: id, issue_id: r.lease.issue_id, why: r.abortKind });
       this.notifyIdle();

@@ -372,10 +372,12 @@ describe('cancel', () => {
     assert.equal(server.callsOf('complete')[0].params.outcome, 'success');
   });
 
-  it('counts a cancelled lease\'s slot free while its handler is still stopping', async () => {
+  it('counts a cancelled lease\'s slot free while its handler is still stopping, and runs the next after it', async () => {
     const c = await worker();
     const stop = deferred();
-    c.onAssignment(async () => {
+    const started: string[] = [];
+    c.onAssignment(async (a) => {
+      started.push(a.issue.id);
       await stop.promise; // does not watch its signal: a cancelled one stops late
     });
     await c.hello({ name: 'w1', capacity: 1 });
@@ -386,8 +388,11 @@ describe('cancel', () => {
     // the server counts the slot free at once and may push right away: accepted, not "at capacity"
     assert.deepEqual(await server.assign(server.last, assignment('bd-next', 8)), { accepted: true });
     assert.equal((await server.assign(server.last, assignment('bd-third', 9))).accepted, false, 'the slot is taken again');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(started, ['bd-slow'], 'the next handler waits for the cancelled one to return');
     stop.resolve();
     await until(() => server.callsOf('complete').some((x) => x.params.lease_id === 'L-bd-next'));
+    assert.deepEqual(started, ['bd-slow', 'bd-next']);
   });
 
   it('ignores a cancel for an older epoch', async () => {
