@@ -306,15 +306,34 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 		st.Tombstoned++
 		return nil, nil
 	}
-	newer := in.UpdatedAt.After(cur.Issue.UpdatedAt)
-	if newer || (!cur.Dirty && in.UpdatedAt.Equal(cur.Issue.UpdatedAt)) {
+	// The line as gtc last read or wrote it (base) tells an edit from an older version: a line that
+	// differs from it and is not older than it was edited since (by bd, a person, a merge); an older one
+	// is a version from before (a git checkout), and gtc's record is kept and written back over it. A
+	// time in whole seconds (bd on Dolt writes them) is compared to the second. Compared with gtc's
+	// record instead, a bd edit was lost whenever gtc changed the issue again before the next tick (a
+	// close undone, a label gone).
+	var base *Issue
+	if len(cur.Raw) > 0 {
+		if b, err := decodeIssue(cur.Raw); err == nil {
+			base = &b
+		}
+	}
+	var edited bool
+	if base != nil {
+		since := base.UpdatedAt
+		if in.UpdatedAt.Nanosecond() == 0 {
+			since = since.Truncate(time.Second)
+		}
+		edited = !in.UpdatedAt.Before(since)
+	} else {
+		edited = in.UpdatedAt.After(cur.Issue.UpdatedAt) || (!cur.Dirty && in.UpdatedAt.Equal(cur.Issue.UpdatedAt))
+	}
+	if edited {
 		theirs, kept := cloneIssue(*in), false
-		if cur.Dirty && len(cur.Raw) > 0 {
+		if cur.Dirty && base != nil {
 			// gtc changed the record since the file last had it: the line, edited from that older
 			// version, takes over only the fields it changed
-			if base, err := decodeIssue(cur.Raw); err == nil {
-				theirs, kept = mergeDirty(&base, &cur.Issue, theirs)
-			}
+			theirs, kept = mergeDirty(base, &cur.Issue, theirs)
 		}
 		merged, dirty := mergeImport(cur.Issue, theirs)
 		st.Updated++

@@ -394,12 +394,12 @@ func TestSyncerMergeRules(t *testing.T) {
 	if err := s.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// gtc changes a-3 (newer than anything in the file) and a-4 is left alone.
+	// gtc changes a-3 (newer than anything in the file, not exported yet) and a-4 is left alone.
 	b.change("a-3", func(is *Issue) { is.Assignee, is.UpdatedAt = "w", t0.Add(2*time.Hour) })
 	t1 := t0.Add(time.Hour)
 	edited := line("a-1", "in_progress", t1, `,"dependencies":[{"issue_id":"a-1","depends_on_id":"a-8","type":"blocks","created_at":"2026-01-01T00:00:00Z"}]`) +
 		line("a-2", "open", t1, "") + // a tombstone is never resurrected
-		line("a-3", "closed", t1, `,"closed_at":"2026-01-01T01:00:00Z"`) + // older than gtc's change
+		line("a-3", "closed", t1, `,"closed_at":"2026-01-01T01:00:00Z"`) + // closed after the line gtc wrote (older than gtc's change): the close wins
 		line("a-4", "open", t0.Add(-time.Hour), `,"notes":"older"`) + // older and store clean: store wins, re-exported
 		line("a-5", "open", t1, "")
 	os.WriteFile(path, []byte(edited), 0o644)
@@ -407,15 +407,18 @@ func TestSyncerMergeRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.New != 1 || st.Updated != 1 || st.Kept != 2 || st.Tombstoned != 1 || !slices.Equal(st.KeptIDs, []string{"a-3", "a-4"}) {
+	if st.New != 1 || st.Updated != 2 || st.Kept != 1 || st.Tombstoned != 1 || !slices.Equal(st.KeptIDs, []string{"a-4"}) {
 		t.Fatalf("stats %+v", st)
 	}
 	a1 := b.get("a-1")
 	if a1.Issue.Status != "in_progress" || !slices.Equal(a1.Issue.Labels, []string{"keep"}) || len(a1.Issue.Dependencies) != 2 || !a1.Dirty {
 		t.Fatalf("a-1 merge: %+v", a1)
 	}
-	if b.get("a-2").Issue.Status != "tombstone" || b.get("a-3").Issue.Status != "open" {
-		t.Fatal("tombstone resurrected or newer store change lost")
+	if b.get("a-2").Issue.Status != "tombstone" {
+		t.Fatal("tombstone resurrected")
+	}
+	if a3 := b.get("a-3"); a3.Issue.Status != "closed" || a3.Issue.Assignee != "" || a3.Dirty {
+		t.Fatalf("a-3 after a close made on the line gtc last wrote: %+v", a3)
 	}
 	ex, err := s.Export(ctx)
 	if err != nil {
@@ -424,7 +427,7 @@ func TestSyncerMergeRules(t *testing.T) {
 	out := string(fileBytes(t, path))
 	for _, want := range []string{
 		`"labels":["keep"],"dependencies":[{"issue_id":"a-1","depends_on_id":"a-8"`, // merged line written back
-		`"id":"a-3","title":"T a-3","status":"open","priority":2,"issue_type":"task","assignee":"w"`,
+		line("a-3", "closed", t1, `,"closed_at":"2026-01-01T01:00:00Z"`), // bd's close, as written
 		line("a-4", "open", t0, ""),
 		line("a-2", "open", t1, ""), // the file's non-tombstone a-2 line is left as is
 	} {

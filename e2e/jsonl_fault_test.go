@@ -104,9 +104,8 @@ func TestJSONLBroken(t *testing.T) {
 	resumed("truncated mid-line", cur, n+1)
 
 	// git checkout of an older version (same ids, older states), again and again, sometimes seen
-	// half-written; the same old bytes come back several times. (An older version that lacks ids
-	// the store has is not covered: the export is incremental and does not re-add lines missing
-	// from the file; see docs/reliability.md.)
+	// half-written; the same old bytes come back several times. (An older version that lacks ids the
+	// store has: daemon TestLinesMissingFromTheFileAreWrittenBack.)
 	orig = old
 	for i := 0; i < 12; i++ {
 		if rng.IntN(3) == 0 {
