@@ -427,7 +427,7 @@ func TestSyncerMergeRules(t *testing.T) {
 	out := string(fileBytes(t, path))
 	for _, want := range []string{
 		`"labels":["keep"],"dependencies":[{"issue_id":"a-1","depends_on_id":"a-8"`, // merged line written back
-		line("a-3", "closed", t1, `,"closed_at":"2026-01-01T01:00:00Z"`), // bd's close, as written
+		line("a-3", "closed", t1, `,"closed_at":"2026-01-01T01:00:00Z"`),            // bd's close, as written
 		line("a-4", "open", t0, ""),
 		line("a-2", "open", t1, ""), // the file's non-tombstone a-2 line is left as is
 	} {
