@@ -239,6 +239,11 @@ func TestClientCommandsLive(t *testing.T) {
 	if !slices.Equal(lab.Labels, []string{"needs-review", "ui"}) {
 		t.Errorf("labels after --add-label needs-review --add-label ui --remove-label cli: %v", lab.Labels)
 	}
+	// a label to remove that is not there: refused before anything changes
+	want(t, dir, exitError, []string{"issue", "update", created.ID, "--title", "renamed", "--remove-label", "nope"}, `no label "nope"`, "nothing changed")
+	if v := decode[issueView](t, must(t, dir, "issue", "show", created.ID, "--json")); v.Title == "renamed" {
+		t.Error("the title changed though the update was refused")
+	}
 	if r := gtc(t, dir, "issue", "update", "--help"); !strings.Contains(r.out, "(default: unchanged)") {
 		t.Errorf("issue update --help does not say an absent --priority leaves it unchanged:\n%s", r.out)
 	}

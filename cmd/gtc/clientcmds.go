@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -955,6 +956,17 @@ func issueUpdateCommand() *cli.Command {
 				return usageError(errors.New("nothing to update: pass at least one of --title, --description, --priority, --status, --assignee, --notes, --type, --add-label, --remove-label"))
 			}
 			return request(c, "update "+p.ID, func(ctx context.Context, cl *rpc.Client) (r *rpc.IssueResult, err error) {
+				if len(remove) > 0 { // checked first: a missing label must not leave the other changes made
+					cur, err := cl.IssueGet(ctx, rpc.IssueGetParams{ID: p.ID})
+					if err != nil {
+						return nil, err
+					}
+					for _, l := range remove {
+						if !slices.Contains(viewOf(cur.Issue).Labels, l) {
+							return nil, &exitErr{code: exitError, err: fmt.Errorf("update %s: it has no label %q; nothing changed", p.ID, l)}
+						}
+					}
+				}
 				if fields {
 					if r, err = cl.IssueUpdate(ctx, p); err != nil {
 						return nil, err
