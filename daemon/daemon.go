@@ -337,6 +337,7 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 		err := d.syncer.Sync(ctx) // its passes are observed by direction (Syncer.Observe, set in Open)
 		if ctx.Err() == nil {
 			d.sync.done(time.Now(), err)
+			d.metrics.SyncDone(err)
 		}
 		// the sync's own work: without its wait for bd's lock (bd's hold must not stretch the tick)
 		work := time.Since(start) - (beads.LockWaited() - waited)

@@ -74,6 +74,8 @@ type Metrics struct {
 	leasesExp   prometheus.Counter
 	reassigned  prometheus.Counter
 	staleEpoch  prometheus.Counter
+	syncFails   prometheus.Counter
+	syncFailing prometheus.Gauge
 	conns       prometheus.Gauge
 	connsTotal  prometheus.Counter
 	methods     map[string]bool
@@ -161,6 +163,12 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 		staleEpoch: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_stale_epoch_refusals_total", Help: "Requests refused because their lease epoch was stale.",
 		}),
+		syncFails: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gtc_jsonl_sync_failures_total", Help: "JSONL syncs that failed (the file left as it is: conflict markers, a bad line).",
+		}),
+		syncFailing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gtc_jsonl_sync_failing", Help: "1 while the JSONL sync fails (since the last one that succeeded), else 0.",
+		}),
 		conns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gtc_connections", Help: "Open client connections.",
 		}),
@@ -188,7 +196,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.loop, m.assign, m.rpcDur, m.rpcReqs, m.sqlite, m.batch, m.sync,
-			m.workers, m.issues, m.mergeDepth, m.leasesExp, m.reassigned, m.staleEpoch, m.conns, m.connsTotal)
+			m.workers, m.issues, m.mergeDepth, m.leasesExp, m.reassigned, m.staleEpoch, m.syncFails, m.syncFailing, m.conns, m.connsTotal)
 		if o.runtime {
 			reg.MustRegister(collectors.NewGoCollector(),
 				collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -361,6 +369,19 @@ func (m *Metrics) Reassigned() {
 		return
 	}
 	m.reassigned.Inc()
+}
+
+// SyncDone records the outcome of one JSONL sync (gtc_jsonl_sync_failures_total, gtc_jsonl_sync_failing).
+func (m *Metrics) SyncDone(err error) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.syncFails.Inc()
+		m.syncFailing.Set(1)
+		return
+	}
+	m.syncFailing.Set(0)
 }
 
 // StaleEpoch counts a request refused for a stale lease epoch.

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http/httptest"
 	"strings"
@@ -93,7 +94,7 @@ func TestLintAndNames(t *testing.T) {
 		"gtc_rpc_requests_total", "gtc_sqlite_operation_seconds", "gtc_sqlite_commit_batch_size",
 		"gtc_jsonl_sync_seconds", "gtc_workers", "gtc_issues", "gtc_merge_queue_depth",
 		"gtc_leases_expired_total", "gtc_reassignments_total", "gtc_stale_epoch_refusals_total",
-		"gtc_connections", "gtc_connections_total", "go_goroutines", "process_cpu_seconds_total",
+		"gtc_jsonl_sync_failures_total", "gtc_jsonl_sync_failing", "gtc_connections", "gtc_connections_total", "go_goroutines", "process_cpu_seconds_total",
 	}
 	for _, name := range want {
 		family(t, reg, name)
@@ -407,5 +408,23 @@ func TestHandler(t *testing.T) {
 	body, _ := io.ReadAll(rec.Body)
 	if !strings.Contains(string(body), "gtc_leases_expired_total 1") {
 		t.Errorf("exposition lacks gtc_leases_expired_total 1:\n%s", body)
+	}
+}
+
+func TestSyncDoneCountsFailuresAndFlagsThem(t *testing.T) {
+	m, _ := newTest(t)
+	for _, tc := range []struct {
+		err            error
+		fails, failing float64
+	}{
+		{nil, 0, 0},
+		{errors.New("conflict markers"), 1, 1},
+		{errors.New("still"), 2, 1},
+		{nil, 2, 0},
+	} {
+		m.SyncDone(tc.err)
+		if f, g := testutil.ToFloat64(m.syncFails), testutil.ToFloat64(m.syncFailing); f != tc.fails || g != tc.failing {
+			t.Fatalf("after SyncDone(%v): failures_total %v failing %v, want %v %v", tc.err, f, g, tc.fails, tc.failing)
+		}
 	}
 }
