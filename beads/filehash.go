@@ -172,6 +172,8 @@ func (s *Syncer) validateFrom(fh *os.File, fi fs.FileInfo) (sha string, bad erro
 		prof = ModernTyped
 	} else if counts {
 		prof = ModernUntyped
+	} else if p, ok := s.Profile(); ok && len(first) == 0 {
+		prof = p // an emptied file tells nothing: it keeps the profile it had
 	}
 	s.setProfile(prof, sha)
 	return sha, nil, nil

@@ -113,3 +113,35 @@ func TestSyncLeavesAModernFileWithoutADeletedLine(t *testing.T) {
 		t.Fatalf("the line bd v1 deleted was written back (restored %d, dirty %v):\n%s", st.Restored, b.get("t-2").Dirty, out)
 	}
 }
+
+// TestAnEmptiedModernFileKeepsItsProfile: an emptied file tells nothing of its writer: a bd v1 file
+// emptied stays a bd v1 file (its lines are not written back in classic style, as bd v1 may have
+// deleted them).
+func TestAnEmptiedModernFileKeepsItsProfile(t *testing.T) {
+	ctx := context.Background()
+	l1 := `{"_type":"issue","id":"t-1","title":"one","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z","dependency_count":0,"dependent_count":0,"comment_count":0}`
+	dir := filepath.Join(t.TempDir(), ".beads")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "issues.jsonl")
+	if err := os.WriteFile(path, []byte(l1+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSyncer(path, newMemBackend(), nil)
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.Profile(); !p.Modern() {
+		t.Fatalf("profile after the file was emptied: %v", p)
+	}
+	if out := fileBytes(t, path); len(out) != 0 {
+		t.Fatalf("lines written into the emptied bd v1 file:\n%s", out)
+	}
+}

@@ -151,7 +151,11 @@ func (s *Syncer) parse(data []byte, sha string) (*File, error) {
 		return nil, err
 	}
 	s.readErr, s.readErrSHA = nil, ""
-	s.setProfile(f.Profile, sha)
+	prof := f.Profile
+	if p, ok := s.Profile(); ok && len(f.Records) == 0 {
+		prof = p // an emptied file tells nothing: it keeps the profile it had
+	}
+	s.setProfile(prof, sha)
 	return f, nil
 }
 
