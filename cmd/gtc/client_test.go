@@ -197,6 +197,9 @@ func TestClientCommandsLive(t *testing.T) {
 	if st.Issues.Total != 4 || st.Issues.Ready != 4 || st.Paused {
 		t.Errorf("status --json = %+v, want 4 ready of 4, not paused", st)
 	}
+	if st.Workers != (rpc.WorkerCounts{}) {
+		t.Errorf("status --json counts CLI sessions as workers: %+v (no worker runs)", st.Workers)
+	}
 
 	// ready: the engine's assignment order, in both forms.
 	order := s.d.Engine().Ready(3)

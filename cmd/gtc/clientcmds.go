@@ -121,6 +121,22 @@ func statusCommand() *cli.Command {
 			if err != nil {
 				return remoteError(targetOf(c), "status", err)
 			}
+			// People count workers: CLI sessions (role client, like this one) are left out, in the table
+			// and in --json alike.
+			k, clients := st.Workers, 0
+			if ws, err := cl.CoordWorkers(ctx); err == nil {
+				k = rpc.WorkerCounts{}
+				for _, x := range ws.Workers {
+					if x.Role == "client" {
+						if x.Name != h.Worker && x.State != coord.WorkerGone { // connected, and not this command
+							clients++
+						}
+						continue
+					}
+					countWorker(&k, x.State)
+				}
+			}
+			st.Workers = k
 			w := c.App.Writer
 			if c.Bool("json") {
 				return printJSON(w, st)
@@ -148,20 +164,6 @@ func statusCommand() *cli.Command {
 			t.Append([]string{"", itoa(i.Ready), itoa(i.Leased), itoa(i.Closed), itoa(i.DeadLettered), itoa(i.Blocked), itoa(other), itoa(i.Total)})
 			t.Render()
 			fmt.Fprintln(w)
-			// People count workers: CLI sessions (role client, like this one) are left out here.
-			k, clients := st.Workers, 0
-			if ws, err := cl.CoordWorkers(ctx); err == nil {
-				k = rpc.WorkerCounts{}
-				for _, x := range ws.Workers {
-					if x.Role == "client" {
-						if x.Name != h.Worker && x.State != coord.WorkerGone { // connected, and not this command
-							clients++
-						}
-						continue
-					}
-					countWorker(&k, x.State)
-				}
-			}
 			t = newTable(w, "WORKERS", "IDLE", "BUSY", "DRAINING", "STALLED", "GONE")
 			t.Append([]string{"", itoa(k.Idle), itoa(k.Busy), itoa(k.Draining), itoa(k.Stalled), itoa(k.Gone)})
 			t.Render()
