@@ -68,6 +68,8 @@ type ImportStats struct {
 	Kept       int // the store's version kept (it is dirty or newer)
 	Tombstoned int // skipped: tombstone in the store, or a tombstone line in a modern file
 	Restored   int // stored issues the file lacked, marked for the next export to write back (LineRestorer)
+	// MissingIDs names the first (up to 10) stored issues the file lacked, restored or (bd v1) not.
+	MissingIDs []string
 	// KeptIDs names the first of the Kept records (up to 10), for the log: a line reverted to an older
 	// version (a conflict resolved toward the older side) is overwritten by gtc's newer record.
 	KeptIDs []string
@@ -244,6 +246,7 @@ func (s *Syncer) restoreMissing(ctx context.Context, seen *idSet, st *ImportStat
 	if len(ids) == 0 {
 		return nil
 	}
+	st.MissingIDs = ids[:min(len(ids), 10)]
 	if restore {
 		st.Restored = len(ids)
 		s.log.Warn("issues gtc holds are missing from the file: the next export writes them back (delete an issue with a tombstone line, or close it)",

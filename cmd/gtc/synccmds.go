@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gastown/gtc/beads"
+	"github.com/gastown/gtc/daemon"
 	"github.com/gastown/gtc/store"
 	"github.com/gofrs/flock"
 	"github.com/urfave/cli/v2"
@@ -39,6 +41,10 @@ func withOfflineSyncer(c *cli.Context, fn func(ctx context.Context, s *beads.Syn
 		return fmt.Errorf("a gtc server is running on %s: it imports and exports issues.jsonl every sync tick (stop it to run this by hand)", dir)
 	}
 	defer lock.Unlock()
+	// gtc.db and the locks appear now: keep them out of git as `gtc serve` does
+	if err := daemon.EnsureGitignore(bd); err != nil {
+		return err
+	}
 	ctx := c.Context
 	db, err := store.Open(ctx, filepath.Join(bd, "gtc.db"), store.Options{})
 	if err != nil {
@@ -67,6 +73,13 @@ func importCommand() *cli.Command {
 				}
 				fmt.Fprintf(c.App.Writer, "imported %s: %d records (%d new, %d updated, %d unchanged, %d kept, %d tombstones, %d missing to write back) in %v\n",
 					s.Path(), st.Records, st.New, st.Updated, st.Unchanged, st.Kept, st.Tombstoned, st.Restored, time.Since(start).Round(time.Millisecond))
+				if len(st.MissingIDs) > 0 {
+					what := "the next export writes them back"
+					if st.Restored == 0 {
+						what = "a bd v1 file: not written back; `gtc issue update ID --status tombstone` deletes one in gtc too"
+					}
+					fmt.Fprintf(c.App.ErrWriter, "gtc import: issues gtc holds are missing from the file (%s): %s\n", what, strings.Join(st.MissingIDs, ", "))
+				}
 				return nil
 			})
 		},

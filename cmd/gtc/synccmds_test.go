@@ -103,3 +103,35 @@ func TestImportRefusesConflictMarkersAndMissingWorkspace(t *testing.T) {
 		t.Fatal("a file that does not parse was rewritten")
 	}
 }
+
+// TestImportReportsLinesTheFileLacks: with the server stopped, `gtc import` of a file that lost lines
+// gtc holds names them, `gtc export` writes them back (a classic file), and the workspace's
+// .beads/.gitignore keeps gtc's files out of git.
+func TestImportReportsLinesTheFileLacks(t *testing.T) {
+	dir := t.TempDir()
+	bd := filepath.Join(dir, ".beads")
+	if err := os.MkdirAll(bd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(bd, "issues.jsonl")
+	l1 := `{"id":"c-1","title":"one","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z"}`
+	l2 := `{"id":"c-2","title":"two","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z"}`
+	if err := os.WriteFile(p, []byte(l1+"\n"+l2+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must(t, dir, "import")
+	if gi, err := os.ReadFile(filepath.Join(bd, ".gitignore")); err != nil || !strings.Contains(string(gi), "gtc.db") {
+		t.Fatalf(".beads/.gitignore after gtc import: %q, %v", gi, err)
+	}
+	if err := os.WriteFile(p, []byte(l1+"\n"), 0o644); err != nil { // a git checkout of an older file
+		t.Fatal(err)
+	}
+	r := gtc(t, dir, "import")
+	if r.code != exitOK || !strings.Contains(r.out, "1 missing to write back") || !strings.Contains(r.err, "c-2") {
+		t.Fatalf("import of a file without c-2: exit %d, out %q, err %q", r.code, r.out, r.err)
+	}
+	must(t, dir, "export")
+	if got, _ := os.ReadFile(p); !bytes.Contains(got, []byte(`"id":"c-2"`)) {
+		t.Fatalf("export did not write c-2 back:\n%s", got)
+	}
+}
