@@ -83,7 +83,8 @@ func TestImportOverDirtyRecordKeepsGtcFields(t *testing.T) {
 				is.Status, is.Assignee, is.UpdatedAt = "hooked", "w1", time.Date(2026, 11, 20, 10, 0, 0, 700_000_000, time.UTC)
 			},
 			bdLine:     `{"id":"gt-1","title":"Fix it","status":"closed","priority":2,"issue_type":"task","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:00Z","closed_at":"2026-11-20T10:00:00Z","close_reason":"dup","labels":["backend"],"x_custom":7}`,
-			wantStatus: "closed", wantPrio: 2, wantLabels: []string{"backend"}, wantTitle: "Fix it", wantDirty: false,
+			wantStatus: "closed", wantPrio: 2, wantLabels: []string{"backend"}, wantTitle: "Fix it", wantDirty: true, // gtc's later updated_at
+			wantInFile: []string{`"status":"closed"`, `"close_reason":"dup"`, `"updated_at":"2026-11-20T10:00:00.7Z"`}, wantNotFile: []string{`"w1"`},
 		},
 		{
 			name:       "an older version of the line (git checkout) is not an edit: gtc's record stays",

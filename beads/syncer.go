@@ -343,6 +343,11 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 			theirs, kept = mergeDirty(base, &cur.Issue, theirs)
 		}
 		merged, dirty := mergeImport(cur.Issue, theirs)
+		if merged.UpdatedAt.Before(cur.Issue.UpdatedAt) {
+			// an edit taken, of a record gtc changed later still: the result is as recent as gtc's
+			// (the scheduler drops an import older than its record), and the line gets that time
+			merged.UpdatedAt, dirty = cur.Issue.UpdatedAt, true
+		}
 		st.Updated++
 		return &ImportedRecord{Issue: merged, Raw: bytes.Clone(r.raw), Dirty: dirty || kept}, nil
 	}

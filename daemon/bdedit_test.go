@@ -39,19 +39,23 @@ func TestBdEditOfAStaleLineKeepsGtcState(t *testing.T) {
 	if !got["t-run"] || !got["t-done"] {
 		t.Fatalf("pushed %v", got)
 	}
+	// bd edits t-done before gtc's completion of it is exported — and before the completion itself, by
+	// the clock: the edit is still taken, and the completion stays
+	mid := time.Now().UTC().Format(time.RFC3339Nano)
+	time.Sleep(5 * time.Millisecond)
 	w.complete(t, done)
-	// bd, working from the file (both lines still "open"): a priority edit and a label, newer updated_at
+	// bd, working from the file (both lines still "open"): a priority edit and a label
 	later := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
 	lines := h.fileLines()
 	if statusOf(t, lines["t-run"]) != "open" || statusOf(t, lines["t-done"]) != "open" {
 		t.Fatalf("the syncs were not held back: %v", lines)
 	}
-	edit := func(l string, repl ...string) string {
-		l = strings.Replace(l, `"updated_at":"2026-01-02T03:04:05Z"`, `"updated_at":"`+later+`"`, 1)
+	edit := func(l, at string, repl ...string) string {
+		l = strings.Replace(l, `"updated_at":"2026-01-02T03:04:05Z"`, `"updated_at":"`+at+`"`, 1)
 		return strings.NewReplacer(repl...).Replace(l)
 	}
-	data := edit(lines["t-run"], `"priority":2`, `"priority":0`) + "\n" +
-		edit(lines["t-done"], `,"x_custom"`, `,"labels":["needs-review"],"x_custom"`) + "\n"
+	data := edit(lines["t-run"], later, `"priority":2`, `"priority":0`) + "\n" +
+		edit(lines["t-done"], mid, `,"x_custom"`, `,"labels":["needs-review"],"x_custom"`) + "\n"
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
