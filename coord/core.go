@@ -224,6 +224,8 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			continue
 		}
 		wasDead := old.cls == clsDead
+		// an outside reopen (bd, a hand edit) leaves a trace in the audit log, as an outside close does
+		reopened := p.FromImport && old.status == c.st.closed && m.Status != c.cfg.StatusClosed
 		m.Attempts, m.NotBefore = old.attempts(), old.notBefore()
 		if m.StartedAt == nil {
 			m.StartedAt = c.startedAt(old)
@@ -255,6 +257,9 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		if revived {
 			old.setRetry(0, time.Time{})
 			c.emitState(old, labels)
+		}
+		if reopened {
+			c.event("reopened", m.ID, "", "", "issue changed outside gtc: "+m.Status)
 		}
 		c.recompute(c.affected(m.ID, append(parents, c.parentsOf(old)...)))
 		c.convoysOf(old)

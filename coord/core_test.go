@@ -698,3 +698,27 @@ func TestCheckNoCycle(t *testing.T) {
 		}
 	}
 }
+
+// TestOutsideReopenIsAnEvent: an import that reopens a closed issue (bd, a hand edit) leaves a
+// "reopened" event, as an outside close leaves "cancelled"; gtc's own put of a closed issue does not.
+func TestOutsideReopenIsAnEvent(t *testing.T) {
+	s := newSim(t, testCfg(), 1, nil)
+	s.connect("a", 1, Filters{})
+	l := s.one().A.Lease
+	if _, err := s.c.complete(s.now, "a", l.ID, l.Epoch, SessionResult{Outcome: OutcomeSuccess}); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(time.Second)
+	is := iss(l.IssueID, 2)
+	is.Status, is.UpdatedAt = "open", s.now
+	if err := s.c.putIssues(s.now, []IssuePut{{Issue: is, FromImport: true}}); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if n := s.events("reopened"); n != 1 {
+		t.Fatalf("%d reopened events after an outside reopen, want 1", n)
+	}
+	if p := s.pushes(); len(p) != 1 || p[0].A.Lease.IssueID != l.IssueID {
+		t.Fatalf("the reopened issue was not pushed again: %+v", p)
+	}
+}
