@@ -361,7 +361,7 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 	return nil, nil
 }
 
-// mergeDirty merges a newer line (in) over a record gtc changed since its last export (cur), three
+// mergeDirty merges an edited line (in) over a record gtc changed since its last export (cur), three
 // ways against the line as gtc last read or wrote it (base): a field the line left as base had it keeps
 // gtc's unexported value, a field the line changed takes the line's. The file lags gtc by up to a sync
 // tick, so a bd edit of one field (a label, the priority) made on a line still showing the old status
