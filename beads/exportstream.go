@@ -348,7 +348,7 @@ func (e *streamExport) outProfile() Profile {
 // scan is the first pass: which dirty ids the file holds, the file's profile, and its blocks edges.
 func (e *streamExport) scan(src io.ReadSeeker) error {
 	lr := newLineReader(src, 0)
-	typed, counts := false, false
+	typed, counts, any := false, false, false
 	e.counts = make(map[string]int)
 	orig := make(map[string][]string) // blocks targets of the dirty lines as the file has them
 	// With a DirtyLineLookup, the dirty lines of a file that shows itself modern are collected and their
@@ -372,6 +372,7 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 		if n > lr.maxLine || !hok {
 			return fmt.Errorf("export: write %s: %w", e.s.path, ErrChanged)
 		}
+		any = true
 		if h.kind == KindMemory {
 			typed = true
 		}
@@ -415,11 +416,14 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 	if lr.sum() != e.sha {
 		return fmt.Errorf("export: write %s: %w", e.s.path, ErrChanged)
 	}
+	prof, known := e.s.Profile()
 	switch {
 	case typed:
 		e.prof = ModernTyped
 	case counts:
 		e.prof = ModernUntyped
+	case !any && known:
+		e.prof = prof // an emptied file is written as the profile it had
 	default:
 		e.prof = Classic
 	}

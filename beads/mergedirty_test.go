@@ -78,13 +78,20 @@ func TestImportOverDirtyRecordKeepsGtcFields(t *testing.T) {
 			wantInFile: []string{`"bd-edit"`, `"status":"hooked"`, `"assignee":"w1"`},
 		},
 		{
-			name: "bd's close written in whole seconds, within the second of the line gtc wrote, still wins",
+			name: "bd's close in whole seconds, before gtc's later change (to the nanosecond) but after the line gtc wrote, still wins",
 			gtc: func(is *Issue) {
-				is.Status, is.Assignee, is.UpdatedAt = "hooked", "w1", time.Date(2026, 11, 20, 10, 0, 0, 700_000_000, time.UTC)
+				is.Status, is.Assignee, is.UpdatedAt = "hooked", "w1", time.Date(2026, 11, 20, 10, 0, 1, 700_000_000, time.UTC)
 			},
-			bdLine:     `{"id":"gt-1","title":"Fix it","status":"closed","priority":2,"issue_type":"task","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:00Z","closed_at":"2026-11-20T10:00:00Z","close_reason":"dup","labels":["backend"],"x_custom":7}`,
+			bdLine:     `{"id":"gt-1","title":"Fix it","status":"closed","priority":2,"issue_type":"task","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:01Z","closed_at":"2026-11-20T10:00:01Z","close_reason":"dup","labels":["backend"],"x_custom":7}`,
 			wantStatus: "closed", wantPrio: 2, wantLabels: []string{"backend"}, wantTitle: "Fix it", wantDirty: true, // gtc's later updated_at
-			wantInFile: []string{`"status":"closed"`, `"close_reason":"dup"`, `"updated_at":"2026-11-20T10:00:00.7Z"`}, wantNotFile: []string{`"w1"`},
+			wantInFile: []string{`"status":"closed"`, `"close_reason":"dup"`, `"updated_at":"2026-11-20T10:00:01.7Z"`}, wantNotFile: []string{`"w1"`},
+		},
+		{
+			name:       "a line of the very second gtc's line had, in whole seconds, is taken as an older version",
+			gtc:        func(is *Issue) { is.Status, is.Assignee, is.UpdatedAt = "hooked", "w1", closedAt },
+			bdLine:     `{"id":"gt-1","title":"Fix it","status":"open","priority":2,"issue_type":"task","created_at":"2026-11-20T10:00:00Z","updated_at":"2026-11-20T10:00:00Z","labels":["backend"],"x_custom":8}`,
+			wantStatus: "hooked", wantPrio: 2, wantLabels: []string{"backend"}, wantTitle: "Fix it", wantDirty: true,
+			wantInFile: []string{`"status":"hooked"`}, keptRaw: true,
 		},
 		{
 			name:       "an older version of the line (git checkout) is not an edit: gtc's record stays",

@@ -314,11 +314,14 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 		return nil, nil
 	}
 	// The line as gtc last read or wrote it (base) tells an edit from an older version: a line that
-	// differs from it and is not older than it was edited since (by bd, a person, a merge); an older one
-	// is a version from before (a git checkout), and gtc's record is kept and written back over it. A
-	// time in whole seconds (bd on Dolt writes them) is compared to the second. Compared with gtc's
-	// record instead, a bd edit was lost whenever gtc changed the issue again before the next tick (a
-	// close undone, a label gone).
+	// differs from it and is newer than it was edited since (by bd, a person, a merge); an older one is
+	// a version from before (a git checkout), and gtc's record is kept and written back over it. A time
+	// in whole seconds (bd on Dolt writes them; so does gtc in a bd v1 file) is compared to the second,
+	// and a line of the same second as base is taken as an older version: undoing a completion for an
+	// old line that came back is worse than missing an edit made within that second. A line with the
+	// very time of a record gtc has not changed since is an edit too (a hand edit that kept the time).
+	// Compared with gtc's record instead, a bd edit was lost whenever gtc changed the issue again before
+	// the next tick (a close undone, a label gone).
 	var base *Issue
 	if len(cur.Raw) > 0 {
 		if b, err := decodeIssue(cur.Raw); err == nil {
@@ -331,7 +334,7 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 		if in.UpdatedAt.Nanosecond() == 0 {
 			since = since.Truncate(time.Second)
 		}
-		edited = !in.UpdatedAt.Before(since)
+		edited = in.UpdatedAt.After(since) || (!cur.Dirty && in.UpdatedAt.Equal(cur.Issue.UpdatedAt))
 	} else {
 		edited = in.UpdatedAt.After(cur.Issue.UpdatedAt) || (!cur.Dirty && in.UpdatedAt.Equal(cur.Issue.UpdatedAt))
 	}
@@ -614,6 +617,9 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 		if err != nil {
 			return st, fmt.Errorf("export refused, file left untouched: %w", err)
 		}
+	}
+	if p, ok := s.Profile(); ok && len(f.Records) == 0 {
+		f.Profile = p // an emptied file is written as the profile it had
 	}
 	var exported []ExportedRecord
 	var written []*Record

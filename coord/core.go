@@ -225,7 +225,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		}
 		wasDead := old.cls == clsDead
 		// an outside reopen (bd, a hand edit) leaves a trace in the audit log, as an outside close does
-		reopened := p.FromImport && old.status == c.st.closed && m.Status != c.cfg.StatusClosed
+		reopened := p.FromImport && old.status == c.st.closed && !c.closedStatus(m.Status)
 		m.Attempts, m.NotBefore = old.attempts(), old.notBefore()
 		if m.StartedAt == nil {
 			m.StartedAt = c.startedAt(old)

@@ -464,8 +464,12 @@ func (w *workerLoop) startLocked(a rpc.Assignment) {
 	go func() {
 		defer w.wg.Done()
 		defer cancel()
-		w.waitForSlot(jctx, j)
-		res := w.execute(jctx, a)
+		var res jobResult
+		if w.waitForSlot(jctx, j) {
+			res = w.execute(jctx, a)
+		} else {
+			res = jobResult{killed: true, errMsg: "stopped before its command started"}
+		}
 		w.mu.Lock()
 		j.done, j.res, j.running = true, res, false
 		if j.lost {
@@ -479,9 +483,9 @@ func (w *workerLoop) startLocked(a rpc.Assignment) {
 
 // waitForSlot holds a job's command back while commands of leases the coordinator took away, still
 // being killed (up to --kill-grace), fill the capacity: the coordinator counts their slots free at once
-// and may push the very issue again, which must not run twice at once in one checkout. It returns
-// when a slot is free or ctx ends (then the command does not start).
-func (w *workerLoop) waitForSlot(ctx context.Context, j *job) {
+// and may push the very issue again, which must not run twice at once in one checkout. It reports
+// whether the command may start: false when ctx ended first.
+func (w *workerLoop) waitForSlot(ctx context.Context, j *job) bool {
 	stop := context.AfterFunc(ctx, func() {
 		w.mu.Lock()
 		w.ended.Broadcast()
@@ -491,18 +495,22 @@ func (w *workerLoop) waitForSlot(ctx context.Context, j *job) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for ctx.Err() == nil {
-		n := 0
+		n, dying := 0, 0
 		for _, o := range w.jobs {
 			if o.running {
 				n++
+				if o.lost {
+					dying++
+				}
 			}
 		}
-		if n < w.o.Capacity {
-			break
+		if dying == 0 || n < w.o.Capacity {
+			j.running = true
+			return true
 		}
 		w.ended.Wait()
 	}
-	j.running = true
+	return false
 }
 
 // jobIDs lists the leases this worker holds now.

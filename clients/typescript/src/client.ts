@@ -672,15 +672,21 @@ export class GtcClient extends EventEmitter {
   }
 
   /**
-   * Starts waiting handlers while fewer than the capacity run. The server counts a cancelled lease's
-   * slot free at once and may push the very issue again: its handler waits until the cancelled one has
-   * returned, so two never work on one issue at once.
+   * Starts waiting handlers. The server counts a cancelled lease's slot free at once and may push the
+   * very issue again: while handlers of cancelled (or lost) leases still run and the running ones fill
+   * the capacity, the next waits until one returns, so two never work on one issue at once. Otherwise
+   * every accepted lease starts (a claimed one on a capacity-0 client, resumed ones beyond the capacity).
    */
   private pump(): void {
     const capacity = this.helloParams?.capacity ?? this.offeredCapacity ?? 1;
     let active = 0;
-    for (const x of this.running.values()) if (x.active) active++;
-    while (this.toStart.length > 0 && active < capacity) {
+    let dying = 0;
+    for (const x of this.running.values()) {
+      if (!x.active) continue;
+      active++;
+      if (x.abortKind === 'cancel' || x.abortKind === 'lost') dying++;
+    }
+    while (this.toStart.length > 0 && (dying === 0 || active < capacity)) {
       const r = this.toStart.shift()!;
       r.active = true;
       r.startedAt = Date.now();
