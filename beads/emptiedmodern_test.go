@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -16,14 +15,7 @@ import (
 func TestEmptiedModernFileRefilledModern(t *testing.T) {
 	ctx := context.Background()
 	l1 := `{"_type":"issue","id":"t-1","title":"one","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z","dependency_count":0,"dependent_count":0,"comment_count":0}`
-	dir := filepath.Join(t.TempDir(), ".beads")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "issues.jsonl")
-	if err := os.WriteFile(path, []byte(l1+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := beadsFile(t, l1+"\n")
 	b := newMemBackend()
 	s := NewSyncer(path, b, nil)
 	if err := s.Sync(ctx); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -109,14 +108,7 @@ func TestImportOverDirtyRecordKeepsGtcFields(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), ".beads")
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(dir, "issues.jsonl")
-			if err := os.WriteFile(path, []byte(base+"\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			path := beadsFile(t, base+"\n")
 			b := newMemBackend()
 			s := NewSyncer(path, b, nil)
 			if _, err := s.Import(ctx); err != nil {

@@ -29,14 +29,7 @@ func TestSyncRestoresLinesTheFileLacks(t *testing.T) {
 		{"removed", "-", []string{"t-1", "t-2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), ".beads")
-			if err := os.Mkdir(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(dir, "issues.jsonl")
-			if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			path := beadsFile(t, strings.Join(lines, "\n")+"\n")
 			b := newMemBackend()
 			s := NewSyncer(path, b, nil)
 			if err := s.Sync(ctx); err != nil {
@@ -86,14 +79,7 @@ func TestSyncLeavesAModernFileWithoutADeletedLine(t *testing.T) {
 	ctx := context.Background()
 	l1 := `{"_type":"issue","id":"t-1","title":"one","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z","dependency_count":0,"dependent_count":0,"comment_count":0}`
 	l2 := `{"_type":"issue","id":"t-2","title":"two","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z","dependency_count":0,"dependent_count":0,"comment_count":0}`
-	dir := filepath.Join(t.TempDir(), ".beads")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "issues.jsonl")
-	if err := os.WriteFile(path, []byte(l1+"\n"+l2+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := beadsFile(t, l1+"\n"+l2+"\n")
 	b := newMemBackend()
 	s := NewSyncer(path, b, nil)
 	if err := s.Sync(ctx); err != nil {
@@ -120,14 +106,7 @@ func TestSyncLeavesAModernFileWithoutADeletedLine(t *testing.T) {
 func TestAnEmptiedModernFileKeepsItsProfile(t *testing.T) {
 	ctx := context.Background()
 	l1 := `{"_type":"issue","id":"t-1","title":"one","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z","dependency_count":0,"dependent_count":0,"comment_count":0}`
-	dir := filepath.Join(t.TempDir(), ".beads")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "issues.jsonl")
-	if err := os.WriteFile(path, []byte(l1+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := beadsFile(t, l1+"\n")
 	s := NewSyncer(path, newMemBackend(), nil)
 	if err := s.Sync(ctx); err != nil {
 		t.Fatal(err)
@@ -144,4 +123,18 @@ func TestAnEmptiedModernFileKeepsItsProfile(t *testing.T) {
 	if out := fileBytes(t, path); len(out) != 0 {
 		t.Fatalf("lines written into the emptied bd v1 file:\n%s", out)
 	}
+}
+
+// beadsFile writes data as .beads/issues.jsonl in a new temp workspace and returns its path.
+func beadsFile(t *testing.T, data string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), ".beads")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "issues.jsonl")
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -700,25 +700,32 @@ func TestCheckNoCycle(t *testing.T) {
 }
 
 // TestOutsideReopenIsAnEvent: an import that reopens a closed issue (bd, a hand edit) leaves a
-// "reopened" event, as an outside close leaves "cancelled"; gtc's own put of a closed issue does not.
+// "reopened" event, as an outside close leaves "cancelled", and the issue runs again; an import that
+// tombstones it (classic bd's delete) is no reopen.
 func TestOutsideReopenIsAnEvent(t *testing.T) {
-	s := newSim(t, testCfg(), 1, nil)
-	s.connect("a", 1, Filters{})
-	l := s.one().A.Lease
-	if _, err := s.c.complete(s.now, "a", l.ID, l.Epoch, SessionResult{Outcome: OutcomeSuccess}); err != nil {
-		t.Fatal(err)
-	}
-	s.advance(time.Second)
-	is := iss(l.IssueID, 2)
-	is.Status, is.UpdatedAt = "open", s.now
-	if err := s.c.putIssues(s.now, []IssuePut{{Issue: is, FromImport: true}}); err != nil {
-		t.Fatal(err)
-	}
-	s.step()
-	if n := s.events("reopened"); n != 1 {
-		t.Fatalf("%d reopened events after an outside reopen, want 1", n)
-	}
-	if p := s.pushes(); len(p) != 1 || p[0].A.Lease.IssueID != l.IssueID {
-		t.Fatalf("the reopened issue was not pushed again: %+v", p)
+	for _, tc := range []struct {
+		status   string
+		reopened int
+		pushed   bool
+	}{{"open", 1, true}, {"tombstone", 0, false}} {
+		s := newSim(t, testCfg(), 1, nil)
+		s.connect("a", 1, Filters{})
+		l := s.one().A.Lease
+		if _, err := s.c.complete(s.now, "a", l.ID, l.Epoch, SessionResult{Outcome: OutcomeSuccess}); err != nil {
+			t.Fatal(err)
+		}
+		s.advance(time.Second)
+		is := iss(l.IssueID, 2)
+		is.Status, is.UpdatedAt = tc.status, s.now
+		if err := s.c.putIssues(s.now, []IssuePut{{Issue: is, FromImport: true}}); err != nil {
+			t.Fatal(err)
+		}
+		s.step()
+		if n := s.events("reopened"); n != tc.reopened {
+			t.Fatalf("import of a closed issue as %s: %d reopened events, want %d", tc.status, n, tc.reopened)
+		}
+		if p := s.pushes(); (len(p) == 1 && p[0].A.Lease.IssueID == l.IssueID) != tc.pushed {
+			t.Fatalf("import of a closed issue as %s: pushes %+v, want pushed again %v", tc.status, p, tc.pushed)
+		}
 	}
 }
