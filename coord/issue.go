@@ -143,16 +143,14 @@ func (it *issue) setRetry(attempts int, notBefore time.Time) {
 	it.trim()
 }
 
-// setRejectedBy records (or, with "", forgets) the worker session that last rejected the issue, and when.
+// setRejectedBy records the worker session that last rejected the issue, and when (or, with "" and the
+// zero time, forgets it).
 func (it *issue) setRejectedBy(name string, at time.Time) {
 	if name == "" && it.x == nil {
 		return
 	}
 	x := it.extra()
 	x.rejectedBy, x.rejectedAt = name, at
-	if name == "" {
-		x.rejectedAt = time.Time{}
-	}
 	it.trim()
 }
 

@@ -332,12 +332,13 @@ func (c *core) rejectTimer(id string) {
 	if until.IsZero() || c.now.Before(until) {
 		return // no hold, or a later rejection's (its own timer ends it)
 	}
-	if it.hpos >= 0 {
+	ready := it.hpos >= 0
+	if ready {
 		c.heapDel(it)
-		it.setRejectedBy("", time.Time{})
+	}
+	it.setRejectedBy("", time.Time{})
+	if ready {
 		c.heapAdd(it)
-	} else {
-		it.setRejectedBy("", time.Time{})
 	}
 	c.needDispatch = true
 }

@@ -963,8 +963,9 @@ func issueUpdateCommand() *cli.Command {
 					if err != nil {
 						return nil, err
 					}
+					have := viewOf(cur.Issue).Labels
 					for _, l := range remove {
-						if !slices.Contains(viewOf(cur.Issue).Labels, l) {
+						if !slices.Contains(have, l) {
 							return nil, &exitErr{code: exitError, err: fmt.Errorf("update %s: it has no label %q; nothing changed", p.ID, l)}
 						}
 					}

@@ -417,19 +417,24 @@ func (w *workerLoop) onAssign(_ context.Context, a rpc.Assignment) (bool, string
 	if w.jobs[a.Lease.ID] != nil {
 		return true, "" // a repeated push of a lease we run
 	}
-	n := 0
-	for _, j := range w.jobs {
-		// a lease the coordinator took away frees its slot at once (it counts it free), even while its
-		// command is still being stopped: rejecting the next push kept that issue from this worker
-		if !j.done && !j.lost {
-			n++
-		}
-	}
-	if n >= w.o.Capacity {
+	if w.busyLocked() >= w.o.Capacity {
 		return false, "worker is at capacity"
 	}
 	w.startLocked(a)
 	return true, ""
+}
+
+// busyLocked counts the slots in use: the leases whose commands have not finished, but for those the
+// coordinator took away, whose slots it counts free at once even while their commands are still being
+// stopped (rejecting the next push as "at capacity" kept that issue from this worker). w.mu is held.
+func (w *workerLoop) busyLocked() int {
+	n := 0
+	for _, j := range w.jobs {
+		if !j.done && !j.lost {
+			n++
+		}
+	}
+	return n
 }
 
 // onCancel kills the command of a lease the coordinator took away (runs on the reader: no blocking).
@@ -540,12 +545,7 @@ func (w *workerLoop) reconcile(cl *rpc.Client, leases []rpc.Assignment, before m
 			w.loseLocked(id, j)
 		}
 	}
-	n := 0
-	for _, j := range w.jobs {
-		if !j.done && !j.lost { // as onAssign counts: a lost lease's slot is free while its command stops
-			n++
-		}
-	}
+	n := w.busyLocked()
 	var ack []rpc.Assignment
 	for _, a := range leases {
 		if w.jobs[a.Lease.ID] != nil {
