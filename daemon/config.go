@@ -5,6 +5,7 @@ package daemon
 import (
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gastown/gtc/coord"
@@ -53,6 +54,10 @@ type Config struct {
 	MemoryTarget int64
 	// Pushers is the number of goroutines loading issue bodies for pushes. Defaults to 4.
 	Pushers int
+	// CustomStatuses are statuses issue.update accepts besides bd's own (open, in_progress, blocked, hooked,
+	// deferred, pinned, closed, tombstone), the scheduler's (Coord.Status*, Coord.CodeCompleteStatus) and
+	// any status an issue already has; bd's status.custom ("name" or HEAD's "name:category"). Defaults to none.
+	CustomStatuses []string
 	// Coord tunes the scheduler (ack timeout, heartbeat timeout, grace, attempts, ...); see coord.Config.
 	Coord coord.Config
 	// Merge tunes the merge queue (slot lease timeout, attempts, default target); used unless Coord.MergeQueue is set.
@@ -106,6 +111,16 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if len(c.CustomStatuses) > 0 {
+		names := make([]string, 0, len(c.CustomStatuses))
+		for _, st := range c.CustomStatuses {
+			name, _, _ := strings.Cut(st, ":") // HEAD's name:category
+			if name = strings.TrimSpace(name); name != "" {
+				names = append(names, name)
+			}
+		}
+		c.CustomStatuses = names
 	}
 	if c.Version == "" {
 		c.Version = "dev"

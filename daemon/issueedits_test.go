@@ -108,3 +108,38 @@ func TestDeadLetterLabelNotEditable(t *testing.T) {
 		t.Errorf("label.remove gtc:failed: %v, want invalid", err)
 	}
 }
+
+// TestUpdateStatusKnown: issue.update takes bd's statuses, the configured custom ones (HEAD's
+// name:category form too) and any status an issue already has, and refuses a typo with invalid_params
+// instead of storing a status bd does not know.
+func TestUpdateStatusKnown(t *testing.T) {
+	custom := strings.Replace(line("t-9", "nine", 2), `"status":"open"`, `"status":"review"`, 1)
+	h := start(t, []string{line("t-1", "one", 1), custom}, func(c *Config) {
+		c.CustomStatuses = []string{"qa:wip"}
+		c.Coord.CodeCompleteStatus = "code_complete"
+	})
+	ctx := context.Background()
+	eventually(t, 5*time.Second, "the issues imported", func() bool { _, _, err := h.d.db.GetIssue(ctx, "t-9"); return err == nil })
+	for _, tc := range []struct {
+		status string
+		ok     bool
+	}{
+		{"deferred", true}, {"pinned", true}, {"open", true},
+		{"qa", true},            // configured, category stripped
+		{"code_complete", true}, // the scheduler's own
+		{"review", true},        // an issue in the file has it
+		{"cloesd", false}, {"qa:wip", false},
+	} {
+		_, err := h.d.issues.update(ctx, rpc.IssueUpdateParams{ID: "t-1", Status: &tc.status})
+		if tc.ok && err != nil {
+			t.Errorf("status %q: %v, want accepted", tc.status, err)
+		}
+		if !tc.ok && (coord.ErrorCode(err) != coord.EInvalid || !strings.Contains(err.Error(), "--custom-status")) {
+			t.Errorf("status %q: %v, want invalid naming --custom-status", tc.status, err)
+		}
+	}
+	is, _, _ := h.d.db.GetIssue(ctx, "t-1")
+	if is.Status != "review" {
+		t.Errorf("status after the refused typos: %q, want review (the last accepted)", is.Status)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/gastown/gtc/beads"
 	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/rpc"
+	"github.com/gastown/gtc/store"
 )
 
 // issueService carries out the issue.* methods: it reads through the store and changes through the
@@ -486,6 +487,9 @@ func (s *issueService) update(ctx context.Context, p rpc.IssueUpdateParams) (*rp
 			if st == "" {
 				return coord.Errorf(coord.EInvalid, "status must not be empty")
 			}
+			if err := s.knownStatus(ctx, st); err != nil {
+				return err
+			}
 			if st == "closed" && is.Status != "closed" {
 				now := s.now()
 				is.ClosedAt = &now
@@ -496,6 +500,30 @@ func (s *issueService) update(ctx context.Context, p rpc.IssueUpdateParams) (*rp
 		}
 		return nil
 	})
+}
+
+// bdStatuses are the statuses bd knows without configuration (classic and v1).
+var bdStatuses = []string{"open", "in_progress", "blocked", "hooked", "deferred", "pinned", "closed", "tombstone"}
+
+// knownStatus refuses a status bd would not know (a typo would otherwise become a custom status that
+// blocks nothing in classic bd): bd's own, those the scheduler is configured with, Config.CustomStatuses,
+// and any status an issue already has (a workspace's custom ones, imported from the file).
+func (s *issueService) knownStatus(ctx context.Context, st string) error {
+	c := s.d.cfg.Coord
+	if slices.Contains(bdStatuses, st) || slices.Contains(s.d.cfg.CustomStatuses, st) ||
+		st == c.StatusOpen || st == c.StatusHooked || st == c.StatusInProgress || st == c.StatusClosed ||
+		st == c.StatusBlocked || st == c.CodeCompleteStatus {
+		return nil
+	}
+	list, err := s.d.db.ListIssues(ctx, store.IssueFilter{Status: st, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("look up status %q: %w", st, err)
+	}
+	if len(list) > 0 {
+		return nil
+	}
+	return coord.Errorf(coord.EInvalid, "unknown status %q: bd's are %s; a custom status needs gtc serve --custom-status %s (bd: status.custom)",
+		st, strings.Join(bdStatuses, ", "), st)
 }
 
 func (s *issueService) close(ctx context.Context, p rpc.IssueCloseParams) (*rpc.IssueResult, error) {
