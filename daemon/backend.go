@@ -284,8 +284,11 @@ func (b *backend) CoordResume(ctx context.Context, _ *rpc.Session, _ rpc.PausePa
 const eventsScanMax = 50_000
 
 func (b *backend) EventsList(ctx context.Context, _ *rpc.Session, p rpc.EventsListParams) (*rpc.EventsListResult, error) {
+	if p.AfterSeq < 0 || p.Limit < 0 {
+		return nil, coord.Errorf(coord.EInvalid, "after_seq and limit must be 0 or more (0: from the start, the default page)")
+	}
 	limit := p.Limit
-	if limit <= 0 {
+	if limit == 0 {
 		limit = 100
 	}
 	limit = min(limit, 1000)

@@ -82,4 +82,9 @@ func TestEventsListPages(t *testing.T) {
 			t.Fatalf("event of %s in ev-00's history", ev.IssueID)
 		}
 	}
+	for _, p := range []rpc.EventsListParams{{AfterSeq: -1}, {Limit: -5}} {
+		if r, err := b.EventsList(ctx, nil, p); coord.ErrorCode(err) != coord.EInvalid {
+			t.Errorf("events.list %+v: %+v, %v; want invalid params", p, r, err)
+		}
+	}
 }
