@@ -1164,6 +1164,7 @@ func (e *streamExport) markExported(written io.ReaderAt) error {
 		if err := e.s.b.MarkExported(e.ctx, e.exp.recs); err != nil {
 			return fmt.Errorf("export %s: mark exported: %w", path, err)
 		}
+		e.s.noteExported(e.prof, e.exp.recs)
 		return nil
 	}
 	page := e.exp.recs
@@ -1171,6 +1172,7 @@ func (e *streamExport) markExported(written io.ReaderAt) error {
 		if err := e.s.b.MarkExported(e.ctx, page); err != nil {
 			return fmt.Errorf("export %s: mark exported: %w", path, err)
 		}
+		e.s.noteExported(e.prof, page)
 		clear(page)
 		page = page[:0]
 		return nil

@@ -107,6 +107,7 @@ func (s *Syncer) importPass(ctx context.Context, rl RecordLookup, src *os.File, 
 			if err := s.b.ApplyImport(ctx, recs); err != nil {
 				return fmt.Errorf("import %s: apply %d records: %w", s.path, len(recs), err)
 			}
+			s.noteImported(s.profile, recs)
 		}
 		clear(batch)
 		batch, ids, size = batch[:0], ids[:0], 0

@@ -31,6 +31,7 @@ type Syncer struct {
 	keep       map[string]bool // ids whose file line is older than the store's: export them
 	profile    Profile         // the profile of the file whose sha256 is profileSHA
 	profileSHA string
+	hist       lineHistory // bd v1 lines of the last seconds gtc wrote or read, to tell a same-second edit
 	known      atomic.Int32                         // profile+1 as last set (0: not yet), read by Profile without mu
 	observe    func(imported bool, d time.Duration) // see Observe
 }
@@ -195,6 +196,7 @@ func (s *Syncer) importLocked(ctx context.Context, data []byte, sha string) (Imp
 		if err := s.b.ApplyImport(ctx, recs); err != nil {
 			return st, fmt.Errorf("import %s: apply %d records: %w", s.path, len(recs), err)
 		}
+		s.noteImported(f.Profile, recs)
 	}
 	if err := s.restoreMissing(ctx, seen, &st); err != nil {
 		return st, err
@@ -317,8 +319,9 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 	// differs from it and is newer than it was edited since (by bd, a person, a merge); an older one is
 	// a version from before (a git checkout), and gtc's record is kept and written back over it. A time
 	// in whole seconds (bd on Dolt writes them; so does gtc in a bd v1 file) is compared to the second,
-	// and a line of the same second as base is taken as an older version: undoing a completion for an
-	// old line that came back is worse than missing an edit made within that second. A line with the
+	// and a line of the same second as base is an older version unless gtc never saw it in the last
+	// seconds (lineHistory: after a restart it is taken as older, undoing a completion for an old line
+	// that came back being worse than missing an edit made within that second). A line with the
 	// very time of a record gtc has not changed since is an edit too (a hand edit that kept the time).
 	// Compared with gtc's record instead, a bd edit was lost whenever gtc changed the issue again before
 	// the next tick (a close undone, a label gone).
@@ -335,6 +338,10 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 			since = since.Truncate(time.Second)
 		}
 		edited = in.UpdatedAt.After(since) || (!cur.Dirty && in.UpdatedAt.Equal(cur.Issue.UpdatedAt))
+		if sec := in.UpdatedAt.Unix(); !edited && in.UpdatedAt.Nanosecond() == 0 && sec == base.UpdatedAt.Unix() {
+			// of the same second as base: an edit if it is a line gtc has not seen (lineHistory)
+			edited = s.hist.unseen(r.ID, sec, cur.Raw, r.raw)
+		}
 	} else {
 		edited = in.UpdatedAt.After(cur.Issue.UpdatedAt) || (!cur.Dirty && in.UpdatedAt.Equal(cur.Issue.UpdatedAt))
 	}
@@ -701,6 +708,7 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 	if err := s.b.MarkExported(ctx, exported); err != nil {
 		return st, fmt.Errorf("export %s: mark exported: %w", s.path, err)
 	}
+	s.noteExported(f.Profile, exported)
 	meta, err := s.b.SyncMeta(ctx)
 	if err != nil {
 		return st, fmt.Errorf("export %s: read sync meta: %w", s.path, err)
@@ -750,6 +758,8 @@ func (s *Syncer) dirtyAndKept(ctx context.Context) ([]StoredRecord, error) {
 func (s *Syncer) Sync(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// an edit made before the second ended two seconds before this tick is in the file this tick reads
+	defer s.hist.prune(time.Now().Unix() - 2)
 	sha := s.fileSHA
 	if sha == "" || !s.untouched() {
 		var err error
@@ -795,6 +805,28 @@ func (s *Syncer) Sync(ctx context.Context) error {
 		s.timed(false, start)
 	}
 	return err
+}
+
+// noteImported records the lines of a bd v1 file just imported (lineHistory).
+func (s *Syncer) noteImported(p Profile, recs []ImportedRecord) {
+	if !p.Modern() {
+		return // gtc writes whole-second times in bd v1 files only
+	}
+	for i := range recs {
+		s.hist.note(recs[i].Issue.ID, recs[i].Raw)
+	}
+}
+
+// noteExported records the lines of a bd v1 file just written (lineHistory).
+func (s *Syncer) noteExported(p Profile, recs []ExportedRecord) {
+	if !p.Modern() {
+		return
+	}
+	for i := range recs {
+		if recs[i].Raw != nil {
+			s.hist.note(recs[i].ID, recs[i].Raw)
+		}
+	}
 }
 
 // Run calls Sync every interval until ctx is done; errors are logged and the loop goes on.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,4 +56,38 @@ func TestOlderLineOfTheSameSecondDoesNotUndoACompletion(t *testing.T) {
 	default:
 	}
 	t.Logf("file now: %s", h.fileLines()["t-1"])
+}
+
+// TestEditOfTheSameSecondIsTaken: the other side of the rule above. gtc completes an issue of a bd v1
+// file and exports its line with updated_at S; within that second bd (a hook reacting to the close)
+// edits the line: its priority, a label, updated_at S again. That line is one gtc never wrote or read,
+// so it is an edit and taken — not an older version to overwrite — and the completion stays.
+func TestEditOfTheSameSecondIsTaken(t *testing.T) {
+	ts := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	orig := fmt.Sprintf(`{"_type":"issue","id":"t-1","title":"one","status":"open","priority":1,"issue_type":"task","created_at":%q,"updated_at":%q,"dependency_count":0,"dependent_count":0,"comment_count":0}`, ts, ts)
+	h := start(t, []string{orig}, nil)
+	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
+	w := h.worker("w1", 1)
+	w.complete(t, w.next(t, 3*time.Second))
+	eventually(t, 3*time.Second, "the completion exported", func() bool { return statusOf(t, h.fileLines()["t-1"]) == "closed" })
+	exported := h.fileLines()["t-1"]
+	if !strings.Contains(exported, `"priority":1,`) {
+		t.Fatalf("exported line without priority 1: %s", exported)
+	}
+	edited := strings.Replace(exported, `"priority":1,`, `"priority":3,"labels":["reviewed"],`, 1)
+	if err := os.WriteFile(path, []byte(edited+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*time.Second, "the same-second edit imported", func() bool {
+		got, _, err := h.d.db.GetIssue(context.Background(), "t-1")
+		return err == nil && got.Priority == 3
+	})
+	got, _, _ := h.d.db.GetIssue(context.Background(), "t-1")
+	if got.Status != "closed" || !slices.Contains(got.Labels, "reviewed") {
+		t.Errorf("after the edit: status %q labels %v, want closed with the label", got.Status, got.Labels)
+	}
+	time.Sleep(200 * time.Millisecond) // a few ticks: the edit is not written over
+	if l := h.fileLines()["t-1"]; !strings.Contains(l, `"priority":3`) {
+		t.Errorf("the file lost the edit: %s", l)
+	}
 }
