@@ -31,7 +31,7 @@ type Syncer struct {
 	keep       map[string]bool // ids whose file line is older than the store's: export them
 	profile    Profile         // the profile of the file whose sha256 is profileSHA
 	profileSHA string
-	hist       lineHistory // bd v1 lines of the last seconds gtc wrote or read, to tell a same-second edit
+	hist       lineHistory                          // bd v1 lines of the last seconds gtc wrote or read, to tell a same-second edit
 	known      atomic.Int32                         // profile+1 as last set (0: not yet), read by Profile without mu
 	observe    func(imported bool, d time.Duration) // see Observe
 }
