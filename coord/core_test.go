@@ -328,6 +328,36 @@ func TestDisconnectGraceReconnect(t *testing.T) {
 	}
 }
 
+// TestDisconnectBeforeAckNoPenalty: a worker that vanishes between a push and its ack keeps the lease
+// for the grace (it may resume it), then the issue goes back with no attempt counted — as an ack
+// timeout, which it is — while an acked lease of the same worker counts one.
+func TestDisconnectBeforeAckNoPenalty(t *testing.T) {
+	s := newSim(t, testCfg(), 2, nil)
+	s.connect("w", 2, Filters{})
+	p := s.pushes()
+	if len(p) != 2 {
+		t.Fatalf("%d pushes", len(p))
+	}
+	if err := s.c.ack(s.now, "w", p[1].A.Lease.ID, p[1].A.Lease.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	s.c.disconnect(s.now, "w", 1)
+	s.advance(15 * time.Second) // past the ack timeout (10 s), within the grace (30 s)
+	if m := s.meta(p[0].A.Lease.IssueID); m.Status == "open" {
+		t.Fatalf("un-acked lease ended within the grace: %+v", m)
+	}
+	s.advance(16 * time.Second)
+	if m := s.meta(p[0].A.Lease.IssueID); m.Status != "open" || m.Attempts != 0 {
+		t.Errorf("un-acked lease after the grace: %+v, want open with no attempt counted", m)
+	}
+	if m := s.meta(p[1].A.Lease.IssueID); m.Status != "open" || m.Attempts != 1 {
+		t.Errorf("acked lease after the grace: %+v, want open with one attempt counted", m)
+	}
+	if s.events("ack_timeout") != 1 || s.events("expired") != 1 {
+		t.Errorf("events: ack_timeout %d expired %d, want 1 and 1", s.events("ack_timeout"), s.events("expired"))
+	}
+}
+
 func TestRejectReleaseCancelNoPenalty(t *testing.T) {
 	s := newSim(t, testCfg(), 1, nil)
 	s.connect("a", 1, Filters{})

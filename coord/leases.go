@@ -249,13 +249,10 @@ func (c *core) leaseTimer(id string) {
 			return
 		}
 	}
-	if l.State == LeasePushed && !l.AckDeadline.After(c.now) {
-		c.endLease(l, "ack_timeout", "not acked in time")
-		c.cancelEffect(l, "not acked in time")
-		c.event("ack_timeout", l.IssueID, l.ID, l.Worker, "")
-		if it := c.issues[l.IssueID]; it != nil {
-			c.requeue(it)
-		}
+	if w != nil && !w.connected {
+		c.abandon(l, "worker did not reconnect within grace")
+	} else if l.State == LeasePushed && !l.AckDeadline.After(c.now) {
+		c.ackTimeout(l)
 	} else {
 		c.expire(l, "no heartbeat before the deadline")
 	}
@@ -263,6 +260,26 @@ func (c *core) leaseTimer(id string) {
 		w.stalled = true
 		c.saveWorker(w, false)
 	}
+}
+
+// ackTimeout ends a pushed lease never acked and requeues its issue with no attempt counted.
+func (c *core) ackTimeout(l *Lease) {
+	c.endLease(l, "ack_timeout", "not acked in time")
+	c.cancelEffect(l, "not acked in time")
+	c.event("ack_timeout", l.IssueID, l.ID, l.Worker, "")
+	if it := c.issues[l.IssueID]; it != nil {
+		c.requeue(it)
+	}
+}
+
+// abandon ends a lease of a worker gone past its grace: an acked one expires (an attempt counted), one
+// never acked goes back with no penalty, as at its ack timeout — the worker never said it started.
+func (c *core) abandon(l *Lease, why string) {
+	if l.State == LeasePushed {
+		c.ackTimeout(l)
+		return
+	}
+	c.expire(l, why)
 }
 
 // expire ends a lease whose holder vanished and counts a failed attempt.

@@ -220,7 +220,7 @@ func (c *core) graceTimer(name string) {
 		return
 	}
 	for _, l := range sortedLeases(w.leases) {
-		c.expire(l, "worker did not reconnect within grace")
+		c.abandon(l, "worker did not reconnect within grace")
 	}
 	c.saveWorker(w, false)
 }
