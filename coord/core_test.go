@@ -519,6 +519,37 @@ func TestOutcomes(t *testing.T) {
 	}
 }
 
+// TestCodeCompleteBlocksDependents: an issue left in Config.CodeCompleteStatus still blocks its
+// dependents (its work is not on the target until it merges): the dependent is pushed only once the
+// blocker closes, not when its agent reports code complete.
+func TestCodeCompleteBlocksDependents(t *testing.T) {
+	cfg := testCfg()
+	cfg.CodeCompleteStatus = "code_complete"
+	c := newTestCore(t, cfg, iss("t-1", 1), iss("t-2", 2, withDep("t-1", "blocks")))
+	s := &sim{t: t, c: c, now: t0}
+	s.connect("w", 2, Filters{})
+	p := s.pushes()
+	if len(p) != 1 || p[0].A.Lease.IssueID != "t-1" {
+		t.Fatalf("pushes %+v, want t-1 only", p)
+	}
+	l := p[0].A.Lease
+	if _, err := s.c.complete(s.now, "w", l.ID, l.Epoch, SessionResult{Outcome: OutcomeCodeComplete}); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if p := s.pushes(); len(p) != 0 {
+		t.Fatalf("dependent pushed while its blocker waits in code_complete: %+v", p)
+	}
+	closed := iss("t-1", 1, withStatus("closed"), func(i *beads.Issue) { i.UpdatedAt = s.now.Add(time.Second) })
+	if err := s.c.putIssues(s.now, puts(closed)); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if p := s.pushes(); len(p) != 1 || p[0].A.Lease.IssueID != "t-2" {
+		t.Fatalf("pushes after the blocker closed: %+v, want t-2", p)
+	}
+}
+
 func TestFiltersAndFairness(t *testing.T) {
 	c := newTestCore(t, testCfg(),
 		iss("gt-1", 2, withLabels("go", "backend")), iss("gt-2", 1, withLabels("go")),

@@ -204,6 +204,9 @@ func (c *core) backoff(n int) time.Duration {
 
 // failAttempt counts a failed attempt: backoff and requeue, or dead-letter. It reports dead-lettering.
 func (c *core) failAttempt(it *issue, l *Lease, errMsg string) bool {
+	if c.leaseLost(it, l) {
+		return false // its branch merged meanwhile: closed
+	}
 	n := it.attempts() + 1
 	if n >= c.cfg.MaxAttempts {
 		c.deadLetter(it, n, l.ID, l.Worker, errMsg)
@@ -267,7 +270,7 @@ func (c *core) ackTimeout(l *Lease) {
 	c.endLease(l, "ack_timeout", "not acked in time")
 	c.cancelEffect(l, "not acked in time")
 	c.event("ack_timeout", l.IssueID, l.ID, l.Worker, "")
-	if it := c.issues[l.IssueID]; it != nil {
+	if it := c.issues[l.IssueID]; it != nil && !c.leaseLost(it, l) {
 		c.requeue(it)
 	}
 }
@@ -333,7 +336,9 @@ func (c *core) reject(now time.Time, name string, session uint64, id string, epo
 		it.setRejectedBy(key, c.now)
 		c.addTimer(it.rejectedUntil(c.cfg.RejectHold), timerReject, it.id)
 	}
-	c.requeue(it)
+	if !c.leaseLost(it, l) {
+		c.requeue(it)
+	}
 	return nil
 }
 
@@ -469,7 +474,9 @@ func (c *core) release(now time.Time, name, id string, epoch int64, reason strin
 	it := c.issues[l.IssueID]
 	c.endLease(l, "released", reason)
 	c.event("released", it.id, l.ID, name, reason)
-	c.requeue(it)
+	if !c.leaseLost(it, l) {
+		c.requeue(it)
+	}
 	return Result{IssueID: it.id, Status: c.str(it.status), Outcome: "released", Attempt: l.Attempt}, nil
 }
 
@@ -483,7 +490,9 @@ func (c *core) cancelLease(now time.Time, id, reason string) error {
 	c.endLease(l, "cancelled", reason)
 	c.cancelEffect(l, reason)
 	c.event("cancelled", l.IssueID, l.ID, l.Worker, reason)
-	c.requeue(c.issues[l.IssueID])
+	if it := c.issues[l.IssueID]; !c.leaseLost(it, l) {
+		c.requeue(it)
+	}
 	return nil
 }
 

@@ -372,6 +372,55 @@ func (c *core) mergeDecidedDuring(it *issue, l *Lease) {
 	}
 }
 
+// landedDuring reports whether a merge of it's branch landed while lease l was live: the work is on
+// its target, whatever became of the lease.
+func (c *core) landedDuring(it *issue, l *Lease) (MergeRequest, bool) {
+	if c.mq == nil {
+		return MergeRequest{}, false
+	}
+	d, ok := c.mq.Decided(it.id)
+	if !ok || d.Request.State != "merged" || !d.Request.UpdatedAt.After(l.CreatedAt) {
+		return MergeRequest{}, false
+	}
+	return d.Request, true
+}
+
+// leaseLost settles the merge work of lease l, which ended without success (failed, expired, abandoned,
+// released, cancelled, not acked), before its issue is requeued. A merge of its branch that landed
+// while l was live closes the issue instead — requeued, the issue was done again and merged twice;
+// it reports true and the caller requeues nothing. Otherwise a request submitted during l (pending
+// or merging) is withdrawn, its refinery told to stop: that attempt's work is not the issue's, and
+// it landed after the issue had failed (or was redone) before.
+func (c *core) leaseLost(it *issue, l *Lease) bool {
+	if c.mq == nil || it == nil {
+		return false
+	}
+	if r, ok := c.landedDuring(it, l); ok {
+		c.setState(it, c.st.closed, l.Worker, "merged")
+		it.setRetry(it.attempts(), time.Time{})
+		c.emitState(it, c.closedLabels(it))
+		c.event("completed", it.id, l.ID, l.Worker, "its branch merged ("+r.ID+") before the lease ended")
+		c.recompute(c.affected(it.id, c.parentsOf(it)))
+		return true
+	}
+	r, ok := c.mq.ByIssue(it.id)
+	if !ok || r.CreatedAt.Before(l.CreatedAt) {
+		return false
+	}
+	prev := r
+	r, ch, err := c.mq.Cancel(c.now, r.ID, "lease "+l.ID+" ended: "+l.Outcome)
+	if err != nil {
+		return false
+	}
+	c.applyMerge(ch)
+	if prev.State == "merging" {
+		if w := c.workers[prev.Refinery]; w != nil && w.connected {
+			c.effect(mergeCancelNote{Worker: w.row.Name, Session: w.session, Req: r})
+		}
+	}
+	return false
+}
+
 // mergeTimer handles a slot deadline (key "") or the end of a refinery's reconnect grace (key = its name).
 func (c *core) mergeTimer(key string) {
 	if c.mq == nil {

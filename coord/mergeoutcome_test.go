@@ -446,37 +446,97 @@ func TestLeftoverLabelsDropped(t *testing.T) {
 	}
 }
 
-// TestReworkOfADeadLetteredIssue: a rework reported for an issue dead-lettered meanwhile (its agent
-// submitted, then failed its last attempt) leaves it as it is: no second dead_lettered event, no reopen.
-func TestReworkOfADeadLetteredIssue(t *testing.T) {
+// TestFailedAttemptWithdrawsItsMergeRequest: an agent submits its branch, then its attempt fails (here
+// its last: dead-lettered). The request it queued during that lease is withdrawn, so the failed work
+// never lands (before, it merged after the issue had been dead-lettered); the issue stays as it is.
+func TestFailedAttemptWithdrawsItsMergeRequest(t *testing.T) {
 	cfg := mergeCfg()
 	cfg.MaxAttempts = 1
 	h, db := storeMerge(t, cfg)
 	a := h.leaseAcked()
-	h.submit("w", "gt-1")
+	sub := h.submit("w", "gt-1")
 	if r, err := h.e.Fail(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, "broke"); err != nil || !r.DeadLettered {
 		t.Fatalf("fail: %+v %v, want dead-lettered", r, err)
 	}
+	if r, ok := h.e.MergeGet(sub.Request.ID); !ok || r.State != "cancelled" || !strings.Contains(r.Error, a.Lease.ID) {
+		t.Fatalf("request after the failed attempt: %+v (found %v), want cancelled naming the lease", r, ok)
+	}
 	h.hello("r1", coord.RoleRefinery, 2)
-	m := h.nextMerge()
-	if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Rework: true, Reason: "gate failed"}); err != nil {
-		t.Fatal(err)
-	}
-	evs, err := db.Events(context.Background(), 0, 1000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, ev := range evs {
-		if ev.Kind == "dead_lettered" && ev.IssueID == "gt-1" {
-			n++
-		}
-	}
+	h.noMerge()
 	is, _, err := db.GetIssue(context.Background(), "gt-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 || is.Status != "blocked" || slices.Contains(is.Labels, "gtc:rework") {
-		t.Fatalf("%d dead_lettered events, issue %q %v: want one event and the issue left dead-lettered", n, is.Status, is.Labels)
+	if is.Status != "blocked" || !slices.Contains(is.Labels, "gtc:failed") {
+		t.Fatalf("issue %q %v: want it left dead-lettered", is.Status, is.Labels)
+	}
+}
+
+// TestLeaseEndWithdrawsOrClosesMerge: what becomes of an attempt's merge request when its lease ends
+// without success. Pending or merging: withdrawn (a merging one's refinery told to stop), the issue
+// requeued for the next attempt. Already merged: the work is on the target, so the issue closes
+// ("merged") instead of being requeued and done and merged a second time (a worker stopped with
+// SIGSTOP after its agent submitted: the lease expired after the merge landed).
+func TestLeaseEndWithdrawsOrClosesMerge(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stage string // "pending", "merging", "merged": how far the request got before the lease ended
+		end   string // "expire", "fail", "release"
+		want  string // the issue's status and close reason after
+	}{
+		{"pending, lease expires", "pending", "expire", "open "},
+		{"merging, worker fails", "merging", "fail", "open "},
+		{"pending, worker releases", "pending", "release", "hooked "}, // no backoff: pushed again at once
+		{"merged, lease expires", "merged", "expire", "closed merged"},
+		{"merged, worker fails", "merged", "fail", "closed merged"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := mergeCfg()
+			cfg.HeartbeatTimeout = 10 * time.Minute
+			h, a, status := leasedForMerge(t, cfg)
+			sub := h.submit("w", "gt-1")
+			if tc.stage != "pending" {
+				h.hello("r1", coord.RoleRefinery, 2)
+				m := h.nextMerge()
+				if tc.stage == "merged" {
+					if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Merged: true, MergeCommit: "abc"}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var err error
+			switch tc.end {
+			case "expire":
+				h.advance(11 * time.Minute)
+			case "fail":
+				_, err = h.e.Fail(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, "gate failed")
+			case "release":
+				_, err = h.e.Release(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, "later")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.e.Status()
+			if got := status("gt-1"); got != tc.want {
+				t.Errorf("issue after the lease ended: %q, want %q", got, tc.want)
+			}
+			r, _ := h.e.MergeGet(sub.Request.ID)
+			switch {
+			case tc.stage == "merged" && r.State != "merged":
+				t.Errorf("request %s, want merged", r.State)
+			case tc.stage != "merged" && r.State != "cancelled":
+				t.Errorf("request %s, want cancelled", r.State)
+			}
+			if tc.stage == "merging" {
+				select {
+				case c := <-h.out.cancels:
+					if c.worker != "r1" || c.req.ID != sub.Request.ID {
+						t.Errorf("merge cancel %+v, want r1 told to stop %s", c, sub.Request.ID)
+					}
+				case <-time.After(5 * time.Second):
+					t.Error("the refinery was not told to stop the withdrawn merge")
+				}
+			}
+		})
 	}
 }

@@ -104,13 +104,17 @@ func edgesOf(deps []Dep) []edge {
 	return out
 }
 
-// blocksStatus reports whether a blocker in status s holds back a `blocks` dependent.
+// blocksStatus reports whether a blocker in status s holds back a `blocks` dependent. An issue in
+// Config.CodeCompleteStatus blocks too: its work is not on the target branch until the merge queue lands
+// it (a dependent pushed earlier was built without it and conflicted), though bd, for which it is a
+// custom status, does not count it.
 func (c *core) blocksStatus(s string) bool {
 	switch s {
 	case "open", "in_progress", "blocked", "deferred", "hooked":
 		return true
 	}
-	return s == c.cfg.StatusOpen || s == c.cfg.StatusInProgress || s == c.cfg.StatusBlocked || s == c.cfg.StatusHooked
+	return s == c.cfg.StatusOpen || s == c.cfg.StatusInProgress || s == c.cfg.StatusBlocked || s == c.cfg.StatusHooked ||
+		(s != "" && s == c.cfg.CodeCompleteStatus)
 }
 
 // closedStatus reports whether s counts as closed for waits-for gates.
