@@ -2,6 +2,7 @@ package coord_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -288,27 +289,48 @@ func (f failLoader) Load(ctx context.Context) (*coord.Snapshot, error) { return 
 // TestSubmitForMergedClosedIssueRefused: a merge.submit for an issue that is closed and whose branch
 // was merged is refused (EConflict) — a typo or a retried script otherwise queued it, its bad branch
 // failed, and the finished issue was reopened for rework. Reopened, the issue takes a submit again.
+// After a restart too: the finished request is loaded back with the newest ones (a user trial saw a
+// closed, merged issue queued and merged again after a restart).
 func TestSubmitForMergedClosedIssueRefused(t *testing.T) {
-	h := runMerge(t, mergeCfg(), &failPersister{}, nil, mt0)
-	a := h.leaseAcked()
-	h.submit("w", "gt-1")
-	if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
-		t.Fatal(err)
-	}
-	h.hello("r1", coord.RoleRefinery, 2)
-	m := h.nextMerge()
-	if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Merged: true}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := h.e.MergeSubmit(h.ctx, "w", coord.MergeSubmit{IssueID: "gt-1", Branch: "no-such-branch"})
-	if coord.ErrorCode(err) != coord.EConflict || !strings.Contains(err.Error(), "merged") {
-		t.Fatalf("submit for a closed, merged issue: %v; want conflict", err)
-	}
-	reopen := task("gt-1", 2)
-	reopen.KeepState = false
-	h.put(reopen) // reopened (open again) by an edit
-	if _, err := h.e.MergeSubmit(h.ctx, "w", coord.MergeSubmit{IssueID: "gt-1", Branch: "b/gt-1-more"}); err != nil {
-		t.Fatalf("submit for the reopened issue: %v", err)
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+			h := runMerge(t, mergeCfg(), db, nil, mt0)
+			a := h.leaseAcked()
+			h.submit("w", "gt-1")
+			if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
+				t.Fatal(err)
+			}
+			h.hello("r1", coord.RoleRefinery, 2)
+			m := h.nextMerge()
+			if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Merged: true}); err != nil {
+				t.Fatal(err)
+			}
+			if restart {
+				h.stop()
+				snap, err := db.Load(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				h = runMerge(t, mergeCfg(), db, snap, h.clk.Now())
+				h.hello("w", "worker", 3)
+			}
+			_, err := h.e.MergeSubmit(h.ctx, "w", coord.MergeSubmit{IssueID: "gt-1", Branch: "no-such-branch"})
+			if coord.ErrorCode(err) != coord.EConflict || !strings.Contains(err.Error(), "merged") {
+				t.Fatalf("submit for a closed, merged issue: %v; want conflict", err)
+			}
+			reopen := task("gt-1", 2)
+			reopen.KeepState = false
+			reopen.Issue.UpdatedAt = h.clk.Now()
+			h.put(reopen) // reopened (open again) by an edit
+			if _, err := h.e.MergeSubmit(h.ctx, "w", coord.MergeSubmit{IssueID: "gt-1", Branch: "b/gt-1-more"}); err != nil {
+				t.Fatalf("submit for the reopened issue: %v", err)
+			}
+			h.hello("r1", coord.RoleRefinery, 4)
+			if m2 := h.nextMerge(); m2.req.Epoch <= m.req.Epoch {
+				t.Errorf("slot epoch %d after epoch %d: merge slot epochs went back", m2.req.Epoch, m.req.Epoch)
+			}
+		})
 	}
 }
 

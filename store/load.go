@@ -142,8 +142,9 @@ func loadWorkers(ctx context.Context, tx *sqlx.Tx, s *coord.Snapshot) error {
 }
 
 // loadMerges loads the live merge requests, then the newest finished request of each issue under a
-// live lease: a merge the refinery finished during that lease decides the issue when the lease ends
-// code complete (coord's mergeDecidedDuring), after a restart too.
+// live lease or among the last recentMerges finished: a merge the refinery finished during that lease
+// decides the issue when the lease ends (coord's mergeDecidedDuring, leaseLost), and a second submit of a
+// closed, merged issue is refused (coord's mergeSubmit), after a restart too.
 func loadMerges(ctx context.Context, tx *sqlx.Tx, s *coord.Snapshot) error {
 	rows, err := tx.QueryContext(ctx, `SELECT `+mergeCols+` FROM merge_requests WHERE `+openMerge+` ORDER BY created_at, id`)
 	if err != nil {
@@ -153,7 +154,9 @@ func loadMerges(ctx context.Context, tx *sqlx.Tx, s *coord.Snapshot) error {
 		return err
 	}
 	rows, err = tx.QueryContext(ctx, `SELECT `+mergeCols+` FROM merge_requests WHERE NOT (`+openMerge+`)
-		AND issue_id IN (SELECT id FROM issues WHERE lease_epoch > 0) ORDER BY rowid`)
+		AND (issue_id IN (SELECT id FROM issues WHERE lease_epoch > 0)
+			OR rowid IN (SELECT rowid FROM merge_requests WHERE NOT (`+openMerge+`) ORDER BY rowid DESC LIMIT ?))
+		ORDER BY rowid`, recentMerges)
 	if err != nil {
 		return err
 	}
@@ -177,6 +180,10 @@ func loadMerges(ctx context.Context, tx *sqlx.Tx, s *coord.Snapshot) error {
 	s.Merges = append(s.Merges, keep...)
 	return nil
 }
+
+// recentMerges is how many of the newest finished merge requests a start loads (mergeq keeps 1,000
+// finished requests by default).
+const recentMerges = 1000
 
 func loadMeta(ctx context.Context, tx *sqlx.Tx, s *coord.Snapshot) error {
 	rows, err := tx.QueryContext(ctx, `SELECT key, value FROM meta`)

@@ -134,8 +134,9 @@ func TestChangesRoundTripThroughLoad(t *testing.T) {
 			}
 		}},
 		{"merges", []coord.Change{coord.MergePut{Request: mr}, coord.MergePut{Request: merged}}, func(t *testing.T, s *coord.Snapshot) {
-			if d := cmp.Diff([]coord.MergeRequest{mr}, s.Merges); d != "" {
-				t.Errorf("open merges (-want +got):\n%s", d)
+			// the open request, then the newest finished ones (recentMerges)
+			if d := cmp.Diff([]coord.MergeRequest{mr, merged}, s.Merges); d != "" {
+				t.Errorf("merges (-want +got):\n%s", d)
 			}
 		}},
 		{"meta", []coord.Change{coord.MetaPut{Key: "paused", Value: "1"}, coord.MetaPut{Key: "paused", Value: "0"}}, func(t *testing.T, s *coord.Snapshot) {
