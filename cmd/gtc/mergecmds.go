@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -34,6 +36,7 @@ func mergeCommand() *cli.Command {
 					&cli.StringFlag{Name: "as", Usage: "worker name the request is filed under (default: cli-<user>)"},
 					&cli.StringFlag{Name: "lease", Usage: "the issue's live lease the work was done under: filed under its worker, refused once it ended (default: GTC_LEASE_ID when GTC_ISSUE_ID is ISSUE_ID, as in a gtc worker --exec)"},
 					&cli.Int64Flag{Name: "epoch", Usage: "the lease's epoch (default: GTC_LEASE_EPOCH with GTC_LEASE_ID)"},
+					&cli.DurationFlag{Name: "wait", Value: 60 * time.Second, Usage: "while no coordinator answers (restarting), retry this long before giving up (0: fail at once)"},
 				),
 				Action: func(c *cli.Context) error {
 					args, err := wantArgs(c, 2, "merge submit ISSUE_ID BRANCH [--commit SHA] [--target BRANCH] [--file PATH]...")
@@ -59,26 +62,17 @@ func mergeCommand() *cli.Command {
 					if lease != "" && epoch <= 0 {
 						return usageError(fmt.Errorf("--lease %s needs its --epoch", lease))
 					}
-					return withClient(c, name, func(cl *rpc.Client, t dialTarget) error {
-						ctx, cancel := callCtx(c, 0)
-						defer cancel()
-						r, err := cl.MergeSubmit(ctx, rpc.MergeSubmitParams{IssueID: args[0], Branch: args[1],
-							Commit: c.String("commit"), Target: c.String("target"), Files: files, LeaseID: lease, Epoch: epoch})
-						if err != nil {
-							return remoteError(t, "merge submit "+args[0], err)
-						}
-						if c.Bool("json") {
-							return printJSON(c.App.Writer, r)
-						}
-						fmt.Fprintf(c.App.Writer, "queued %s: %s onto %s (%s)\n", r.Request.ID, r.Request.Branch, r.Request.Target, r.Request.IssueID)
-						if len(r.ConflictsWith) > 0 {
-							fmt.Fprintf(c.App.Writer, "overlaps %s on %s: it merges after them\n",
-								strings.Join(r.ConflictsWith, ", "), strings.Join(r.ConflictingFiles, ", "))
-						}
-						return nil
+					p := rpc.MergeSubmitParams{IssueID: args[0], Branch: args[1], Commit: c.String("commit"),
+						Target: c.String("target"), Files: files, LeaseID: lease, Epoch: epoch}
+					p.IdempotencyKey = "submit-" + randomKey() // a retry after a lost reply queues nothing twice
+					return retryNoServer(c, c.Duration("wait"), func() error {
+						return withClient(c, name, func(cl *rpc.Client, t dialTarget) error {
+							return submitOnce(c, cl, t, p)
+						})
 					})
 				},
 			},
+
 			{
 				Name:  "list",
 				Usage: "list live merge requests: merging first, then pending in the order they will start",
@@ -310,4 +304,51 @@ func changedFiles(c *cli.Context, branch string) []string {
 		return nil
 	}
 	return fs
+}
+
+// submitOnce sends one merge.submit and prints its result.
+func submitOnce(c *cli.Context, cl *rpc.Client, t dialTarget, p rpc.MergeSubmitParams) error {
+	ctx, cancel := callCtx(c, 0)
+	defer cancel()
+	r, err := cl.MergeSubmit(ctx, p)
+	if err != nil {
+		return remoteError(t, "merge submit "+p.IssueID, err)
+	}
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, r)
+	}
+	fmt.Fprintf(c.App.Writer, "queued %s: %s onto %s (%s)\n", r.Request.ID, r.Request.Branch, r.Request.Target, r.Request.IssueID)
+	if len(r.ConflictsWith) > 0 {
+		fmt.Fprintf(c.App.Writer, "overlaps %s on %s: it merges after them\n",
+			strings.Join(r.ConflictsWith, ", "), strings.Join(r.ConflictingFiles, ", "))
+	}
+	return nil
+}
+
+// retryNoServer runs fn until it succeeds, fails for another reason than no coordinator answering
+// (exit code exitNoServer: not running, restarting, closed the connection), or wait has passed.
+// An agent's `gtc merge submit` during a coordinator restart otherwise failed its whole attempt.
+func retryNoServer(c *cli.Context, wait time.Duration, fn func() error) error {
+	deadline := time.Now().Add(wait)
+	backoff := 250 * time.Millisecond
+	for {
+		err := fn()
+		var ee *exitErr
+		if err == nil || !errors.As(err, &ee) || ee.code != exitNoServer || !time.Now().Add(backoff).Before(deadline) {
+			return err
+		}
+		select {
+		case <-c.Context.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// randomKey returns 16 random hex digits (an idempotency key for one command's retries).
+func randomKey() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMergeSubmitWaitsForARestartingServer: `gtc merge submit` run while no coordinator answers (one
+// restarting under an agent) retries for --wait instead of failing the agent's attempt at once; with
+// --wait 0 it fails at once (exit 3), as before.
+func TestMergeSubmitWaitsForARestartingServer(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	must(t, dir, "issue", "create", "one", "--id", "t-1")
+	s.Stop()
+
+	if r := gtc(t, dir, "merge", "submit", "t-1", "b/t-1", "--file", "a.go", "--wait", "0"); r.code != exitNoServer {
+		t.Fatalf("--wait 0 without a server: exit %d (%q), want %d", r.code, r.err, exitNoServer)
+	}
+	done := make(chan result, 1)
+	go func() { done <- gtc(t, dir, "merge", "submit", "t-1", "b/t-1", "--file", "a.go", "--wait", "20s") }()
+	time.Sleep(700 * time.Millisecond) // the command finds no server, and retries
+	select {
+	case r := <-done:
+		t.Fatalf("submit returned before a server came back: exit %d %q", r.code, r.err)
+	default:
+	}
+	startServer(t, dir, nil)
+	select {
+	case r := <-done:
+		if r.code != exitOK || !strings.Contains(r.out, "queued MR-") {
+			t.Fatalf("submit after the restart: exit %d out %q err %q", r.code, r.out, r.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("submit did not finish after the server came back")
+	}
+	if out := must(t, dir, "merge", "list"); strings.Count(out, "MR-") != 1 {
+		t.Fatalf("merge list after the retried submit:\n%s", out)
+	}
+}
