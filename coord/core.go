@@ -415,6 +415,9 @@ func (c *core) status() Status {
 		DeadLettered: c.counts[clsDead], Blocked: c.counts[clsBlocked], Total: len(c.issues),
 	}}
 	for _, w := range c.workers {
+		if w.row.Role == "client" {
+			continue // a CLI or script session, not a worker (gtc status, the gtc_workers gauge)
+		}
 		switch c.workerState(w) {
 		case WorkerIdle:
 			s.Workers.Idle++

@@ -358,6 +358,39 @@ func TestDisconnectBeforeAckNoPenalty(t *testing.T) {
 	}
 }
 
+// TestStatusCountsWorkersOnly: coord.status (and the gtc_workers gauge fed from it) leaves CLI sessions
+// (role client) out of the worker counts, connected or gone; a worker past a heartbeat deadline is
+// stalled both in the counts and in the health report.
+func TestStatusCountsWorkersOnly(t *testing.T) {
+	cfg := testCfg()
+	cfg.HeartbeatTimeout = time.Minute
+	s := newSim(t, cfg, 1, nil)
+	s.connect("w", 1, Filters{})
+	l := s.one().A.Lease
+	if err := s.c.ack(s.now, "w", l.ID, l.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"cli-a", "cli-b"} {
+		if _, err := s.c.connect(s.now, Hello{Name: name, Role: "client"}, uint64(10+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.c.disconnect(s.now, "cli-b", 11)
+	if st := s.c.status(); st.Workers != (WorkerCounts{Busy: 1}) {
+		t.Errorf("counts %+v, want one busy worker and no CLI session", st.Workers)
+	}
+	if r := s.c.healthReport(s.now, false); len(r.Stalled) != 0 {
+		t.Errorf("health stalled %v before any deadline", r.Stalled)
+	}
+	s.advance(2 * time.Minute) // the lease expires: w is stalled until it shows life
+	if st := s.c.status(); st.Workers != (WorkerCounts{Stalled: 1}) {
+		t.Errorf("counts after the missed heartbeat %+v, want one stalled", st.Workers)
+	}
+	if r := s.c.healthReport(s.now, false); !slices.Equal(r.Stalled, []string{"w"}) || r.Status != "degraded" {
+		t.Errorf("health after the missed heartbeat: %+v, want w stalled, degraded", r)
+	}
+}
+
 func TestRejectReleaseCancelNoPenalty(t *testing.T) {
 	s := newSim(t, testCfg(), 1, nil)
 	s.connect("a", 1, Filters{})

@@ -33,10 +33,11 @@ func (c *core) healthReport(now time.Time, storageFailing bool) health.Report {
 	c.advance(now)
 	var ws []health.Worker
 	for _, w := range c.workers {
-		if len(w.leases) == 0 {
+		missed := w.connected && w.stalled
+		if len(w.leases) == 0 && !missed {
 			continue
 		}
-		hw := health.Worker{Name: w.row.Name, Busy: true, LastHeartbeat: w.row.LastSeen}
+		hw := health.Worker{Name: w.row.Name, Busy: len(w.leases) > 0, LastHeartbeat: w.row.LastSeen, Missed: missed}
 		for _, l := range w.leases {
 			if l.CreatedAt.After(hw.BusySince) {
 				hw.BusySince = l.CreatedAt
@@ -53,7 +54,8 @@ func (c *core) healthReport(now time.Time, storageFailing bool) health.Report {
 
 // HealthReport classifies the coordinator: unhealthy if storage is failing, the success rate of recent
 // sessions is below Health.UnhealthyBelow (0.5) or more than Health.MaxStalledDegraded (2) workers are
-// stalled (busy with no heartbeat or progress for Health.StallTimeout, 10m); degraded if the rate is
+// stalled (busy with no heartbeat or progress for Health.StallTimeout, 10m, or past a lease deadline:
+// the STALLED state of `gtc workers`); degraded if the rate is
 // below Health.DegradedBelow (0.8) or any worker is stalled; healthy otherwise.
 func (e *Engine) HealthReport() health.Report {
 	failing := e.Health() != nil

@@ -173,8 +173,22 @@ func TestMergeDeadRefinery(t *testing.T) {
 	if m.worker != "r1" || m.req.ID != "MR-1" || m.req.Epoch == 0 || m.req.State != "merging" {
 		t.Fatalf("first push %+v", m)
 	}
+	state := func(name string) string {
+		for _, w := range h.e.Workers() {
+			if w.Name == name {
+				return w.State
+			}
+		}
+		return "absent"
+	}
+	if st := state("r1"); st != coord.WorkerBusy {
+		t.Errorf("refinery holding a merge slot is %s, want busy", st)
+	}
 	h.hello("r2", coord.RoleRefinery, 3)
 	h.noMerge() // one slot per target: MR-2 waits while MR-1 merges
+	if st := state("r2"); st != coord.WorkerIdle {
+		t.Errorf("refinery without a slot is %s, want idle", st)
+	}
 	// r1 dies mid-merge: within the grace nothing moves, after it MR-1 is taken back and MR-2 proceeds.
 	if err := h.e.Disconnect(h.ctx, "r1", 2); err != nil {
 		t.Fatal(err)

@@ -93,10 +93,15 @@ func (c *core) workerState(w *worker) string {
 		return WorkerDraining
 	case w.stalled:
 		return WorkerStalled
-	case len(w.leases) > 0:
+	case len(w.leases) > 0 || c.holdsMergeSlot(w):
 		return WorkerBusy
 	}
 	return WorkerIdle
+}
+
+// holdsMergeSlot reports whether w is a refinery merging a request.
+func (c *core) holdsMergeSlot(w *worker) bool {
+	return w.row.Role == RoleRefinery && c.mq != nil && len(c.mq.Merging(w.row.Name)) > 0
 }
 
 // saveWorker records the worker row if its state changed (or always when force).

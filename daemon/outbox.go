@@ -144,7 +144,9 @@ func (o *outbox) Publish(ev coord.Event) {
 	switch ev.Kind {
 	case "expired", "ack_timeout": // both deadlines (gtc_leases_expired_total's help says so)
 		o.d.metrics.LeaseExpired()
-	case "requeued":
+	}
+	switch ev.Kind {
+	case "requeued", "ack_timeout", "released", "rejected": // back in the queue ("expired" and "failed" are followed by "requeued" unless dead-lettered)
 		o.d.metrics.Reassigned()
 	}
 	o.d.server.Publish(ev)

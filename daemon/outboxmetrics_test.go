@@ -24,7 +24,7 @@ func TestOutboxPushTimes(t *testing.T) {
 		t.Errorf("a reject kept its push time or recorded a push->ack latency (%d -> %d samples)", before, pushToAck())
 	}
 	_, addr := h.d.Addrs()
-	expiredTotal := func() string {
+	metric := func(name string) string {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
 			t.Fatal(err)
@@ -32,18 +32,27 @@ func TestOutboxPushTimes(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "gtc_leases_expired_total ") {
-				return strings.TrimPrefix(l, "gtc_leases_expired_total ")
+			if strings.HasPrefix(l, name+" ") {
+				return strings.TrimPrefix(l, name+" ")
 			}
 		}
 		return ""
 	}
+	expiredTotal := func() string { return metric("gtc_leases_expired_total") }
 	if got := expiredTotal(); got != "0" {
 		t.Fatalf("gtc_leases_expired_total %q at start", got)
 	}
 	o.Publish(coord.Event{Kind: "ack_timeout", LeaseID: "L-x"})
 	if got := expiredTotal(); got != "1" {
 		t.Errorf("gtc_leases_expired_total %q after an ack timeout, want 1", got)
+	}
+	// every lease end that puts its issue back in the queue is a reassignment; an expiry or a failure
+	// is counted by the requeued that follows it (a dead-lettered issue is not put back)
+	for _, k := range []string{"released", "rejected", "expired", "failed", "requeued", "completed"} {
+		o.Publish(coord.Event{Kind: k, LeaseID: "L-" + k})
+	}
+	if got := metric("gtc_reassignments_total"); got != "4" {
+		t.Errorf("gtc_reassignments_total %q after an ack timeout, a release, a reject and a requeue, want 4", got)
 	}
 	o.pushed.Store("L-old", time.Now().Add(-time.Hour))
 	o.pushed.Store("L-new", time.Now())

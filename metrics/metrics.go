@@ -152,13 +152,13 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 			Name: "gtc_issues", Help: "Issues by scheduler state.",
 		}, []string{"state"}),
 		mergeDepth: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gtc_merge_queue_depth", Help: "Merge requests waiting in the merge queue.",
+			Name: "gtc_merge_queue_depth", Help: "Live merge requests in the merge queue: pending and merging.",
 		}),
 		leasesExp: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_leases_expired_total", Help: "Leases that expired (ack or heartbeat deadline missed).",
 		}),
 		reassigned: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gtc_reassignments_total", Help: "Issues assigned again after a lease ended without completion.",
+			Name: "gtc_reassignments_total", Help: "Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects.",
 		}),
 		staleEpoch: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_stale_epoch_refusals_total", Help: "Requests refused because their lease epoch was stale.",
@@ -363,7 +363,7 @@ func (m *Metrics) LeaseExpired() {
 	m.leasesExp.Inc()
 }
 
-// Reassigned counts an issue assigned again after a lease ended without completion.
+// Reassigned counts a lease that ended without completion and put its issue back in the queue.
 func (m *Metrics) Reassigned() {
 	if m == nil {
 		return

@@ -208,10 +208,10 @@ gtc_issues{state="ready"} 4
 # HELP gtc_leases_expired_total Leases that expired (ack or heartbeat deadline missed).
 # TYPE gtc_leases_expired_total counter
 gtc_leases_expired_total 2
-# HELP gtc_merge_queue_depth Merge requests waiting in the merge queue.
+# HELP gtc_merge_queue_depth Live merge requests in the merge queue: pending and merging.
 # TYPE gtc_merge_queue_depth gauge
 gtc_merge_queue_depth 6
-# HELP gtc_reassignments_total Issues assigned again after a lease ended without completion.
+# HELP gtc_reassignments_total Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects.
 # TYPE gtc_reassignments_total counter
 gtc_reassignments_total 1
 # HELP gtc_stale_epoch_refusals_total Requests refused because their lease epoch was stale.

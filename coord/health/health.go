@@ -112,10 +112,17 @@ type Worker struct {
 	BusySince     time.Time // when its current lease started
 	LastHeartbeat time.Time // zero if none yet
 	LastProgress  time.Time // zero if none yet
+	// Missed says the coordinator marked it stalled: a lease of it passed its ack or heartbeat deadline
+	// and it has not shown life since (what `gtc workers` shows as STALLED).
+	Missed bool
 }
 
-// Stalled reports whether w is busy with no heartbeat, progress or start for longer than timeout.
+// Stalled reports whether w missed a lease deadline (Missed) or is busy with no heartbeat, progress or
+// start for longer than timeout.
 func Stalled(w Worker, now time.Time, timeout time.Duration) bool {
+	if w.Missed {
+		return true
+	}
 	if !w.Busy {
 		return false
 	}
