@@ -391,6 +391,37 @@ func TestStatusCountsWorkersOnly(t *testing.T) {
 	}
 }
 
+// TestCancelMovesTheWork: an operator's cancel keeps the issue from the worker that held it for
+// RejectHold (as a reject does): another worker takes it, or, with none, the same worker once the hold
+// has passed — not pushed straight back to the idle worker it was taken from.
+func TestCancelMovesTheWork(t *testing.T) {
+	for _, other := range []bool{false, true} {
+		s := newSim(t, testCfg(), 1, nil)
+		s.connect("a", 1, Filters{})
+		l := s.one().A.Lease
+		if other {
+			s.connect("b", 1, Filters{})
+		}
+		if err := s.c.cancelLease(s.now, l.ID, "stuck"); err != nil {
+			t.Fatal(err)
+		}
+		s.step()
+		p := s.pushes()
+		switch {
+		case other && (len(p) != 1 || p[0].Worker != "b"):
+			t.Errorf("with another worker: pushes %+v, want the issue pushed to b", p)
+		case !other && len(p) != 0:
+			t.Errorf("alone: pushes %+v, want none during the hold", p)
+		}
+		if !other {
+			s.advance(s.c.cfg.RejectHold + time.Second)
+			if p := s.pushes(); len(p) != 1 || p[0].Worker != "a" {
+				t.Errorf("alone after the hold: pushes %+v, want it back to a", p)
+			}
+		}
+	}
+}
+
 func TestRejectReleaseCancelNoPenalty(t *testing.T) {
 	s := newSim(t, testCfg(), 1, nil)
 	s.connect("a", 1, Filters{})

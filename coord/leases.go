@@ -480,7 +480,9 @@ func (c *core) release(now time.Time, name, id string, epoch int64, reason strin
 	return Result{IssueID: it.id, Status: c.str(it.status), Outcome: "released", Attempt: l.Attempt}, nil
 }
 
-// cancelLease takes a lease away (operator action): the worker is told, the issue requeued with no penalty.
+// cancelLease takes a lease away (operator action): the worker is told, the issue requeued with no
+// penalty and kept from that worker's session for RejectHold, as a reject would (pushed straight back
+// to the same idle worker, a cancel did not move the work anywhere).
 func (c *core) cancelLease(now time.Time, id, reason string) error {
 	c.advance(now)
 	l := c.leases[id]
@@ -490,7 +492,12 @@ func (c *core) cancelLease(now time.Time, id, reason string) error {
 	c.endLease(l, "cancelled", reason)
 	c.cancelEffect(l, reason)
 	c.event("cancelled", l.IssueID, l.ID, l.Worker, reason)
-	if it := c.issues[l.IssueID]; !c.leaseLost(it, l) {
+	it := c.issues[l.IssueID]
+	if w := c.workers[l.Worker]; w != nil && w.rejKey != "" && it != nil {
+		it.setRejectedBy(w.rejKey, c.now)
+		c.addTimer(it.rejectedUntil(c.cfg.RejectHold), timerReject, it.id)
+	}
+	if !c.leaseLost(it, l) {
 		c.requeue(it)
 	}
 	return nil
