@@ -561,13 +561,14 @@ func TestWorkersShowsADrainedGoneWorker(t *testing.T) {
 }
 
 // TestEventsHistory: `gtc events --issue ID` prints that issue's past events in order (claimed, failed,
-// requeued, claimed, completed), --limit pages through the log, --json gives one event per line.
+// requeued, claimed, completed), --limit pages through the log, --json gives one event per line, and a
+// multi-line detail stays on its row.
 func TestEventsHistory(t *testing.T) {
 	dir := newWorkspace(t)
 	startServer(t, dir, nil)
 	ids := createIssues(t, dir, "Watched", "Other")
 	l := decode[struct{ Assignment *rpc.Assignment }](t, must(t, dir, "claim", "--as", "bob", "--json")).Assignment.Lease
-	must(t, dir, "fail", l.ID, "--reason", "flaky", "--as", "bob")
+	must(t, dir, "fail", l.ID, "--reason", "flaky\nsecond line", "--as", "bob")
 	var kinds []string
 	for _, line := range strings.Split(strings.TrimSpace(must(t, dir, "events", "--issue", l.IssueID, "--json")), "\n") {
 		ev := decode[coord.Event](t, line)
@@ -587,6 +588,8 @@ func TestEventsHistory(t *testing.T) {
 	if out := must(t, dir, "events", "--issue", l.IssueID); !strings.Contains(out, "requeued") || !strings.Contains(out, "bob") ||
 		!strings.HasPrefix(strings.TrimSpace(out), "SEQ") || strings.Count(out, "SEQ") != 1 {
 		t.Errorf("events table (one header, then the events):\n%s", out)
+	} else if !strings.Contains(out, "flaky ⏎ second line") || strings.Contains(out, "\nsecond line") {
+		t.Errorf("a multi-line detail broke the table's rows:\n%s", out)
 	}
 	_ = ids
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/rpc"
@@ -695,8 +696,23 @@ func printEvent(c *cli.Context, w io.Writer, enc *json.Encoder, ev coord.Event, 
 		return enc.Encode(ev)
 	}
 	_, err := fmt.Fprintf(w, "%s%s  %-18s %-12s %-8s %-12s %s\n", prefix, ev.Time.Local().Format(layout), ev.Kind,
-		orDash(ev.IssueID), orDash(ev.LeaseID), orDash(ev.Worker), ev.Detail)
+		orDash(ev.IssueID), orDash(ev.LeaseID), orDash(ev.Worker), tableText(ev.Detail))
 	return err
+}
+
+// tableText keeps a free-text field (an event's detail: a gate's output tail, an agent's summary) on its
+// table row: line breaks and other control characters become " ⏎ " and spaces.
+func tableText(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	s = strings.TrimRight(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && r != '\n' {
+			return ' '
+		}
+		return r
+	}, strings.ReplaceAll(s, "\n", " ⏎ "))
 }
 
 // watch subscribes and prints events until ctx ends, --count is reached or the server goes away.

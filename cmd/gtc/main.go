@@ -122,5 +122,7 @@ func asExit(err error, target **exitErr) bool {
 
 // oneLine flattens an error message to one line.
 func oneLine(err error) string {
-	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+	s := strings.TrimSpace(err.Error())
+	s = strings.ReplaceAll(s, ":\n", ": ") // "changes:\n M f" reads "changes: M f", not "changes:; M f"
+	return strings.ReplaceAll(s, "\n", "; ")
 }

@@ -150,6 +150,9 @@ func mergeCancelCommand() *cli.Command {
 				} else {
 					fmt.Fprintf(c.App.Writer, "cancelled %s (%s): removed from the queue\n", m.ID, m.IssueID)
 				}
+				// an issue waiting for this merge (--code-complete-status) would wait for good
+				fmt.Fprintf(c.App.Writer, "%s keeps its status: `gtc issue update %s --status open` to have it redone, or `gtc issue close %s`\n",
+					m.IssueID, m.IssueID, m.IssueID)
 				return nil
 			})
 		},

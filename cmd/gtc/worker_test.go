@@ -524,7 +524,9 @@ func TestWorkerRestartAfterDrainTakesWork(t *testing.T) {
 // has died (two commands for one issue at once in one checkout, with capacity 1, would clash).
 func TestWorkerTakesWorkWhileACancelledCommandStops(t *testing.T) {
 	dir := newWorkspace(t)
-	s := startServer(t, dir, nil)
+	// a cancelled issue is kept from its worker for RejectHold: short here, so it comes back to w1
+	// while the cancelled command still stops
+	s := startServer(t, dir, func(c *daemon.Config) { c.Coord.RejectHold = 50 * time.Millisecond })
 	ids := createIssues(t, dir, "Cancel me")
 	logs := t.TempDir()
 	// the first run ignores SIGTERM (stopped by the SIGKILL after the grace); later runs finish at once
