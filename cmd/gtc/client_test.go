@@ -459,33 +459,64 @@ func TestClientTCPToken(t *testing.T) {
 	want(t, dir, exitRefused, []string{"status", "--addr", addr, "--token", "wrong"}, "refused the token", "--token")
 }
 
-func TestClientWatchEndsWhenServerStops(t *testing.T) {
+// TestClientWatchSurvivesARestart: gtc watch, left running in a terminal, keeps watching across a
+// coordinator restart: it says it lost the connection, reconnects when the server is back, says so, and
+// prints the events that come after.
+func TestClientWatchSurvivesARestart(t *testing.T) {
 	dir := newWorkspace(t)
 	s := startServer(t, dir, nil)
 	ch := make(chan result, 1)
 	go func() {
 		var out, errb bytes.Buffer
-		code := run([]string{"gtc", "--dir", dir, "watch"}, &out, &errb)
+		code := run([]string{"gtc", "--dir", dir, "watch", "--kind", "claimed", "--count", "1"}, &out, &errb)
 		ch <- result{out.String(), errb.String(), code}
 	}()
-	// The watcher's hello shows up as a worker_connected event; then stop the server under it.
-	waitFor(t, 5*time.Second, "watcher connected", func() bool {
-		for _, w := range s.d.Engine().Workers() {
-			if w.Name == cliName && w.Connected {
-				return true
+	connected := func(s *liveServer) func() bool {
+		return func() bool {
+			for _, w := range s.d.Engine().Workers() {
+				if w.Name == cliName && w.Connected {
+					return true
+				}
 			}
+			return false
 		}
-		return false
-	})
+	}
+	waitFor(t, 5*time.Second, "watcher connected", connected(s))
 	time.Sleep(100 * time.Millisecond) // let it subscribe
 	s.Stop()
 	select {
 	case r := <-ch:
-		if r.code != exitNoServer || !strings.Contains(r.err, "closed the connection") {
-			t.Errorf("watch after server stop: exit %d, stderr %q; want exit 3 saying the connection closed", r.code, r.err)
+		t.Fatalf("watch ended when the server stopped: exit %d, stderr %q", r.code, r.err)
+	case <-time.After(1500 * time.Millisecond): // it retries meanwhile
+	}
+	s2 := startServer(t, dir, nil)
+	waitFor(t, 10*time.Second, "watcher reconnected", connected(s2))
+	time.Sleep(100 * time.Millisecond) // let it subscribe again
+	c, err := rpc.Dial(context.Background(), rpc.DialOptions{Network: "unix", Addr: s2.d.SocketPath()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.Hello(ctx, rpc.HelloParams{Name: "eve", Role: "client"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.IssueCreate(ctx, rpc.IssueCreateParams{Title: "After the restart"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.Claim(ctx, rpc.ClaimParams{}); err != nil || r.Assignment == nil {
+		t.Fatalf("claim: %v %+v", err, r)
+	}
+	select {
+	case r := <-ch:
+		if r.code != exitOK || !strings.Contains(r.out, "claimed") || !strings.Contains(r.out, "eve") {
+			t.Errorf("watch after the restart: exit %d, out %q", r.code, r.out)
+		}
+		if !strings.Contains(r.err, "closed the connection") || !strings.Contains(r.err, "reconnected to") {
+			t.Errorf("watch did not say it lost and regained the coordinator: stderr %q", r.err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("watch did not end when the server stopped")
+		t.Fatal("watch printed nothing after the restart")
 	}
 }
 

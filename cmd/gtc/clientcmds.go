@@ -620,7 +620,7 @@ func pauseResume(name, usage string, call func(*rpc.Client, context.Context, rpc
 func watchCommand() *cli.Command {
 	return usageOnError(&cli.Command{
 		Name:  "watch",
-		Usage: "print the coordinator's events live until Ctrl-C (--json: one JSON object per line)",
+		Usage: "print the coordinator's events live until Ctrl-C, reconnecting across restarts (--json: one JSON object per line)",
 		Flags: clientFlags(
 			&cli.StringSliceFlag{Name: "kind", Usage: "only events of this kind (repeatable): assigned, acked, completed, failed, requeued, ..."},
 			&cli.IntFlag{Name: "count", Usage: "exit after this many events (0: never)"},
@@ -718,54 +718,89 @@ func tableText(s string) string {
 // watch subscribes and prints events until ctx ends, --count is reached or the server goes away.
 func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 	t := targetOf(c)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	left := c.Int("count") // 0: never stop
+	for first := true; ; first = false {
+		cl, events, err := watchConnect(ctx, c, t)
+		if err != nil {
+			if first || ctx.Err() != nil {
+				return err
+			}
+			// the coordinator is restarting (or gone for now): try again until it is back or Ctrl-C
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if first && !c.Bool("json") {
+			fmt.Fprintf(c.App.ErrWriter, "watching %s (Ctrl-C to stop)\n", t)
+		} else if !first {
+			fmt.Fprintf(c.App.ErrWriter, "reconnected to %s at %s (events meanwhile: gtc events)\n", t, time.Now().Format("15:04:05"))
+		}
+		gone, err := watchSession(ctx, c, w, enc, cl, events, &left)
+		cl.Close()
+		if !gone {
+			return err
+		}
+		fmt.Fprintf(c.App.ErrWriter, "the coordinator at %s closed the connection at %s; reconnecting (Ctrl-C to stop)\n", t, time.Now().Format("15:04:05"))
+	}
+}
+
+// watchConnect opens a client session subscribed to the events watch prints; they arrive on the channel.
+func watchConnect(ctx context.Context, c *cli.Context, t dialTarget) (*rpc.Client, <-chan coord.Event, error) {
 	events := make(chan coord.Event, 256)
-	done := make(chan struct{})
-	defer close(done)
 	cl, _, err := connect(ctx, t, rpc.HelloParams{Name: cliName, Role: "client"}, func(cl *rpc.Client) {
 		cl.OnEvent(func(ev coord.Event) {
 			select {
 			case events <- ev:
-			case <-done:
+			case <-cl.Done():
 			}
 		})
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer cl.Close()
 	sctx, cancel := callCtx(c, 0)
 	_, err = cl.EventsSubscribe(sctx, rpc.SubscribeParams{Kinds: c.StringSlice("kind")})
 	cancel()
 	if err != nil {
-		return remoteError(t, "subscribe", err)
+		cl.Close()
+		return nil, nil, remoteError(t, "subscribe", err)
 	}
-	if !c.Bool("json") {
-		fmt.Fprintf(c.App.ErrWriter, "watching %s (Ctrl-C to stop)\n", t)
-	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
+	return cl, events, nil
+}
+
+// watchSession prints the events of one session until ctx ends, *left (when it was positive) reaches
+// zero, or the connection closes (gone).
+func watchSession(ctx context.Context, c *cli.Context, w io.Writer, enc *json.Encoder, cl *rpc.Client, events <-chan coord.Event, left *int) (gone bool, err error) {
 	// The server drops a peer that sends nothing for its idle timeout (5 min), events or not: say
 	// something now and then (a heartbeat; its answer does not matter).
 	keepAlive := time.NewTicker(time.Minute)
 	defer keepAlive.Stop()
-	for n := 0; c.Int("count") == 0 || n < c.Int("count"); n++ {
+	for {
 		select {
 		case <-keepAlive.C:
 			hctx, hcancel := callCtx(c, 0)
 			_, _ = cl.Heartbeat(hctx, rpc.HeartbeatParams{})
 			hcancel()
-			n--
 		case <-ctx.Done():
-			return nil
+			return false, nil
 		case <-cl.Done():
-			return &exitErr{code: exitNoServer, err: fmt.Errorf("the coordinator at %s closed the connection: is it still running? check `gtc status`", t)}
+			return true, nil
 		case ev := <-events:
 			if err := printEvent(c, w, enc, ev, "", "15:04:05.000"); err != nil {
-				return err
+				return false, err
+			}
+			if *left > 0 {
+				if *left--; *left == 0 {
+					return false, nil
+				}
 			}
 		}
 	}
-	return nil
 }
 
 func issueCommand() *cli.Command {
