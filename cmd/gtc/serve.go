@@ -35,7 +35,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, EnvVars: []string{"GTC_GRACE"}, Usage: "a disconnected worker keeps its leases this long"},
 			&cli.IntFlag{Name: "max-attempts", Value: 3, EnvVars: []string{"GTC_MAX_ATTEMPTS"}, Usage: "failed attempts before an issue is dead-lettered (blocked + gtc:failed)"},
 			&cli.DurationFlag{Name: "backoff", Value: 5 * time.Second, EnvVars: []string{"GTC_BACKOFF"}, Usage: "retry backoff after the first failed attempt (doubles, with jitter)"},
-			&cli.StringFlag{Name: "code-complete-status", EnvVars: []string{"GTC_CODE_COMPLETE_STATUS"}, Usage: "status a code_complete outcome leaves the issue in until the merge queue merges its branch (then closed) or sends it back (reopened); default: code_complete closes the issue"},
+			&cli.StringFlag{Name: "code-complete-status", EnvVars: []string{"GTC_CODE_COMPLETE_STATUS"}, Usage: "status a code_complete outcome leaves the issue in until the merge queue merges its branch (then closed) or sends it back (reopened); its dependents wait for the merge; default: code_complete closes the issue"},
 			&cli.StringSliceFlag{Name: "custom-status", EnvVars: []string{"GTC_CUSTOM_STATUSES"}, Usage: "a status `gtc issue update --status` accepts besides bd's own and those issues already have (bd's status.custom; repeat or comma-separate)"},
 			&cli.IntFlag{Name: "max-message", Value: 1 << 20, EnvVars: []string{"GTC_MAX_MESSAGE"}, Usage: "largest JSON-RPC message in bytes"},
 			&cli.IntFlag{Name: "max-conns", Value: 10000, EnvVars: []string{"GTC_MAX_CONNS"}, Usage: "most concurrent connections"},
