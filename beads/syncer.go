@@ -294,7 +294,8 @@ func sampleIDs(ids []string, n int) string {
 // is older than a clean stored record to keep, and returns the record to hand to ApplyImport, if any.
 func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportStats, keep map[string]bool) (*ImportedRecord, error) {
 	st.Records++
-	if cur != nil && bytes.Equal(cur.Raw, r.raw) {
+	// the same bytes, or the same with a CR before the line end (the file converted to CRLF)
+	if cur != nil && (bytes.Equal(cur.Raw, r.raw) || bytes.Equal(cur.Raw, bytes.TrimSuffix(r.raw, []byte("\r")))) {
 		st.Unchanged++
 		return nil, nil
 	}

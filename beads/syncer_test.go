@@ -525,3 +525,31 @@ func TestSyncerRunStops(t *testing.T) {
 		t.Fatal("Run did not stop")
 	}
 }
+
+// TestSyncerCRLFRewriteIsNoChange: a file converted to CRLF line endings (an editor, git's autocrlf)
+// holds the same records: nothing is re-imported, and the file is left as it is.
+func TestSyncerCRLFRewriteIsNoChange(t *testing.T) {
+	ctx := context.Background()
+	s, b, path, data := setup(t, "beads_dolt-v0.49_051aeb0a.jsonl")
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n := b.importCount()
+	crlf := bytes.ReplaceAll(data, []byte("\n"), []byte("\r\n"))
+	if err := os.WriteFile(path, crlf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Import(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.importCount() != n || st.Updated != 0 || st.Unchanged != st.Records {
+		t.Errorf("CRLF rewrite: %d records re-imported, stats %+v; want none, all unchanged", b.importCount()-n, st)
+	}
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fileBytes(t, path), crlf) {
+		t.Error("the sync rewrote the CRLF file")
+	}
+}
