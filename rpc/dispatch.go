@@ -466,6 +466,9 @@ func subscribeMethod(ctx context.Context, c *conn, _ string, params json.RawMess
 	if err := decodeParams(params, &p, subscribeRequired); err != nil {
 		return nil, err
 	}
+	if err := checkEventKinds(p.Kinds); err != nil {
+		return nil, err
+	}
 	r, err := c.srv.b.EventsSubscribe(ctx, &c.sess, p)
 	if err != nil {
 		return nil, err
