@@ -375,6 +375,11 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 		return nil, coord.Errorf(coord.EInvalid, "invalid params: field \"capacity\" must be >= 0")
 	}
 	if p.Capacity == 0 && p.Role != "client" {
+		// Absent, capacity defaults to 1; an explicit 0 for a role that takes pushes would be read as 1
+		// and pushed work the peer meant not to take.
+		if capacityGiven(params) {
+			return nil, coord.Errorf(coord.EInvalid, "invalid params: field \"capacity\": capacity 0 takes no work: use role \"client\" (or leave capacity out for 1)")
+		}
 		p.Capacity = 1
 	}
 	// One connection per worker name: a second process under a connected worker's name (two workers
@@ -432,6 +437,15 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	return b, nil
 }
 
+// capacityGiven says whether hello's params carry a non-null "capacity" (HelloParams.Capacity cannot tell
+// an explicit 0 from an absent field; only a hello with capacity 0 pays for this second decode).
+func capacityGiven(params json.RawMessage) bool {
+	var q struct {
+		Capacity *int `json:"capacity"`
+	}
+	return len(params) != 0 && json.Unmarshal(params, &q) == nil && q.Capacity != nil
+}
+
 // tokenOK compares a presented token in constant time (over SHA-256 digests, so the length does not
 // leak either); with no server token every token is wrong.
 func (s *Server) tokenOK(tok string) bool {
@@ -450,6 +464,9 @@ func subscribeMethod(ctx context.Context, c *conn, _ string, params json.RawMess
 	}
 	var p SubscribeParams
 	if err := decodeParams(params, &p, subscribeRequired); err != nil {
+		return nil, err
+	}
+	if err := checkEventKinds(p.Kinds); err != nil {
 		return nil, err
 	}
 	r, err := c.srv.b.EventsSubscribe(ctx, &c.sess, p)

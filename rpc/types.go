@@ -50,8 +50,8 @@ type SessionResult struct {
 // HelloParams opens a session.
 type HelloParams struct {
 	Name     string         `json:"name" rpc:"required"`
-	Role     string         `json:"role,omitempty"` // worker (default), refinery, client
-	Capacity int            `json:"capacity,omitempty"`
+	Role     string         `json:"role,omitempty"`     // worker (default), refinery, client
+	Capacity int            `json:"capacity,omitempty"` // absent: 1 (0 for a client); an explicit 0 is refused for a worker or refinery
 	Filters  *coord.Filters `json:"filters,omitempty"`
 	Protocol int            `json:"protocol,omitempty"`
 	Token    string         `json:"token,omitempty"`
