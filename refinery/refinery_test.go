@@ -257,10 +257,6 @@ func TestMergeRefusals(t *testing.T) {
 	if _, err := Merge(ctx, dir, Request{}, ""); err == nil {
 		t.Error("empty request accepted")
 	}
-	write(t, dir, "a.txt", "dirty\n")
-	if _, err := Merge(ctx, dir, Request{Branch: "w1"}, ""); err == nil || !strings.Contains(err.Error(), "uncommitted") {
-		t.Errorf("dirty workspace: %v", err)
-	}
 }
 
 // TestGateEditsDoNotWedgeNextMerge: a gate that rewrites a tracked file and leaves an untracked one
