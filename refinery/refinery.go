@@ -542,7 +542,7 @@ func (g *gitRunner) runCode(ctx context.Context, args ...string) (string, int, e
 		if errors.As(err, &ee) {
 			code = ee.ExitCode()
 		}
-		return stdout.String(), code, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return stdout.String(), code, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, flatten(stderr.String()))
 	}
 	return stdout.String(), 0, nil
 }
@@ -642,6 +642,27 @@ func (g *gitRunner) clean(ctx context.Context) {
 	defer cancel()
 	_, _ = g.run(ctx, "reset", "-q", "--hard", "HEAD")
 	_, _ = g.run(ctx, "clean", "-q", "-f", "-f", "-d")
+}
+
+// flatten puts git's multi-line stderr on one line: a line ending in ':' runs into the next (the list
+// it introduces), other lines are separated by "; ".
+func flatten(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }
 
 // splitZ splits NUL-separated output, dropping empty and repeated entries.

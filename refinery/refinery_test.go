@@ -478,3 +478,17 @@ func TestPushNotInterrupted(t *testing.T) {
 		t.Fatalf("remote main's parents %q do not include %s", parents, tip)
 	}
 }
+
+// TestGitErrorsOnOneLine: git's multi-line complaints become one line, a list joined to the line that
+// introduces it (reports are one line: a newline became "changes:;  M file").
+func TestGitErrorsOnOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"error: Your local changes to the following files would be overwritten by merge:\n\ta.txt\n\tb.txt\nPlease commit your changes or stash them before you merge.\nAborting\n": "error: Your local changes to the following files would be overwritten by merge: a.txt; b.txt; Please commit your changes or stash them before you merge.; Aborting",
+		"fatal: bad revision 'x'\n": "fatal: bad revision 'x'",
+		"":                          "",
+	} {
+		if got := flatten(in); got != want {
+			t.Errorf("flatten(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -293,3 +293,22 @@ func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestLocalChangeDuringGate: a local change the merge would overwrite that appears in the workspace
+// while the gate runs (after the check before it) makes the fast-forward fail: ErrLocalChanges,
+// main not moved, the change kept.
+func TestLocalChangeDuringGate(t *testing.T) {
+	ws := newRepo(t)
+	branch(t, ws, "w1", map[string]string{"a.txt": "one\nTWO\nthree\n"})
+	pre := git(t, ws, "rev-parse", "main")
+	res, err := Merge(context.Background(), ws, Request{Branch: "w1", IssueID: "gt-1"}, `echo edit > "$GTC_REPO/a.txt"`)
+	if !errors.Is(err, ErrLocalChanges) || res.Merged || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("result %+v %v", res, err)
+	}
+	if got := git(t, ws, "rev-parse", "main"); got != pre {
+		t.Fatalf("main moved to %s", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(ws, "a.txt")); string(b) != "edit\n" {
+		t.Fatalf("the local change was lost: %q", b)
+	}
+}
