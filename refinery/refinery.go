@@ -1,6 +1,8 @@
-// Package refinery lands merge requests with real git in a workspace repository: a clean check with
-// git merge-tree, a --no-ff merge onto the target, an optional gate command on the merged tree (the
-// merge is undone when it fails) and a push when the workspace has a remote.
+// Package refinery lands merge requests with real git: a clean check with git merge-tree, a --no-ff
+// merge built in a worktree of the refinery's own, an optional gate command run on that merged tree,
+// and only then the target moved (a push when the workspace has a remote, else a compare-and-swap of
+// the local branch, fast-forwarding the work tree that has it checked out). A gate that fails, or a
+// refinery killed while its gate runs, leaves the target as it was.
 package refinery
 
 import (
@@ -8,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -29,10 +32,18 @@ type Result struct {
 	Merged      bool
 	Conflicts   []string // files git could not merge cleanly, when the check found conflicts
 	GateOutput  string   // tail of the gate's combined output
-	GateFailed  bool     // the gate exited non-zero; the merge was undone
+	GateFailed  bool     // the gate exited non-zero; the target was not moved
 	NoCommits   bool     // the branch (or commit) has no commits beyond the target: there is nothing to merge
 	MergeCommit string   // the target's new tip when Merged
+	// Warning says what went wrong after the merge landed on the remote: the workspace's local copy
+	// of the target could not follow it (it stays where it was).
+	Warning string
 }
+
+// ErrLocalChanges is wrapped by the error of a merge that would overwrite local changes (or untracked
+// files) in the work tree that has the target checked out. Nothing was moved; the merge can land once
+// those changes are committed, stashed or gone, so retrying it at once is pointless.
+var ErrLocalChanges = errors.New("local changes in the target's work tree would be overwritten")
 
 // Refinery holds the settings of Merge; the zero value uses the defaults named in each field.
 type Refinery struct {
@@ -47,6 +58,10 @@ type Refinery struct {
 // attempt (as a gate failure) well within the merge queue's MaxHold (1h) instead of holding the slot.
 const DefaultGateTimeout = 30 * time.Minute
 
+// WorktreeDir is where, under the repository's git directory (the common one), Merge keeps the
+// detached worktree it builds and gates merges in.
+const WorktreeDir = "gtc-refinery/worktree"
+
 // Merge lands req in repoDir with the default Refinery settings.
 func Merge(ctx context.Context, repoDir string, req Request, gate string) (Result, error) {
 	return (&Refinery{}).Merge(ctx, repoDir, req, gate)
@@ -57,7 +72,7 @@ var (
 	locks   = map[string]*sync.Mutex{}
 )
 
-// lockDir serialises merges in one workspace directory within this process.
+// lockDir serialises merges in one repository within this process.
 func lockDir(dir string) func() {
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
@@ -73,14 +88,22 @@ func lockDir(dir string) func() {
 	return m.Unlock
 }
 
-// Merge lands req in the workspace repoDir: fetch (when the remote exists), check for conflicts,
-// merge --no-ff onto req.Target with message "Merge <issue>: <worker>", run gate (sh -c, in repoDir)
-// and undo the merge if it fails, then push. A branch with no commits beyond the target is not merged
-// (Result.NoCommits): its tip is a commit of the target's first-parent line. One that a merge already
-// brought onto the target (a retry after a lost report) is reported merged again. When ctx ends before
-// the push, the merge is undone (an error); a push once begun is not interrupted. The workspace must
-// have no uncommitted changes to tracked files; its local target branch is reset to the remote's.
-// Merges of one directory are serialised.
+// Merge lands req in the repository of repoDir: fetch (when the remote exists), check for conflicts,
+// then build the merge (--no-ff, message "Merge <issue>: <worker>") in the refinery's own detached
+// worktree (WorktreeDir under the git directory, reset before each merge) and run gate there (sh -c,
+// in its own process group, killed when ctx ends or this process dies). Only a merge whose gate
+// passed moves the target: pushed to the remote when there is one (the local target branch then
+// follows when that is a fast-forward; failing that is Result.Warning), else the local branch moves
+// by compare-and-swap from the commit the merge was built on, and a work tree that has it checked out
+// (the workspace) is fast-forwarded so its files follow. Local changes there that the merge does not
+// touch (gtc's own .beads/issues.jsonl) are kept; ones it would overwrite fail the merge before the
+// gate with an error wrapping ErrLocalChanges.
+//
+// A branch with no commits beyond the target is not merged (Result.NoCommits): its tip is a commit of
+// the target's first-parent line. One that a merge already brought onto the target (a retry after a
+// lost report) is reported merged again. When ctx ends before the target moves, nothing has moved
+// (an error); a push or local update once begun is not interrupted. Merges of one repository are
+// serialised (within this process, and across processes where files can be locked).
 func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate string) (Result, error) {
 	if req.Target == "" {
 		req.Target = "main"
@@ -93,21 +116,20 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 			return Result{}, fmt.Errorf("merge: invalid ref %q", s)
 		}
 	}
-	defer lockDir(repoDir)()
 	g := &gitRunner{dir: repoDir, timeout: r.GitTimeout}
+	common, err := g.commonDir(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer lockDir(common)()
+	unlock, err := lockFile(ctx, filepath.Join(common, "gtc-refinery", "lock"))
+	if err != nil {
+		return Result{}, fmt.Errorf("lock the refinery of %s: %w", repoDir, err)
+	}
+	defer unlock()
 	remote := r.Remote
 	if remote == "" {
 		remote = "origin"
-	}
-	if _, err := g.run(ctx, "rev-parse", "--verify", "-q", "MERGE_HEAD"); err == nil {
-		if _, err := g.run(ctx, "merge", "--abort"); err != nil {
-			return Result{}, fmt.Errorf("abort leftover merge in %s: %w", repoDir, err)
-		}
-	}
-	if st, err := g.run(ctx, "status", "--porcelain", "--untracked-files=no"); err != nil {
-		return Result{}, fmt.Errorf("status of %s: %w", repoDir, err)
-	} else if strings.TrimSpace(st) != "" {
-		return Result{}, fmt.Errorf("merge in %s: workspace has uncommitted changes:\n%s", repoDir, st)
 	}
 	hasRemote, err := g.hasRemote(ctx, remote)
 	if err != nil {
@@ -118,9 +140,9 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 			return Result{}, fmt.Errorf("fetch %s in %s: %w", remote, repoDir, err)
 		}
 	}
-	// The target comes from the remote when there is one: the local branch of that name is the
-	// refinery's own checkout, which would bring a branch deleted on the remote back to life.
-	base, err := g.resolve(ctx, hasRemote, remote, req.Target, !hasRemote)
+	// The target comes from the remote when there is one: the local branch of that name is only a
+	// copy, which would bring a branch deleted on the remote back to life.
+	pre, err := g.resolve(ctx, hasRemote, remote, req.Target, !hasRemote)
 	if err != nil {
 		return Result{}, fmt.Errorf("target %s: %w", req.Target, err)
 	}
@@ -132,13 +154,6 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 		src = strings.TrimSpace(src)
 	} else if src, err = g.resolve(ctx, hasRemote, remote, req.Branch, true); err != nil {
 		return Result{}, fmt.Errorf("branch %s: %w", req.Branch, err)
-	}
-	if _, err := g.run(ctx, "checkout", "-q", "-B", req.Target, base); err != nil {
-		return Result{}, fmt.Errorf("check out %s at %s: %w", req.Target, base, err)
-	}
-	pre, err := g.head(ctx)
-	if err != nil {
-		return Result{}, err
 	}
 	if _, err := g.run(ctx, "merge-base", "--is-ancestor", src, pre); err == nil {
 		// Already on the target. Either a merge brought it there (a retry after a lost report, or a
@@ -154,32 +169,46 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 		}
 		return Result{Merged: true, MergeCommit: pre}, nil
 	}
-	conflicts, err := g.conflicts(ctx, pre, src)
+	tree, conflicts, err := g.mergeTree(ctx, pre, src)
 	if err != nil {
 		return Result{}, err
 	}
 	if len(conflicts) > 0 {
 		return Result{Conflicts: conflicts}, nil
 	}
+	if !hasRemote {
+		// The work tree that has the target checked out is fast-forwarded at the end: local changes
+		// there that the merge would overwrite fail it now, before the gate runs for nothing.
+		if err := g.checkLocalChanges(ctx, req.Target, pre, tree); err != nil {
+			return Result{}, err
+		}
+	}
+	wt, err := r.worktree(ctx, g, common, pre)
+	if err != nil {
+		return Result{}, err
+	}
+	w := &gitRunner{dir: wt, timeout: r.GitTimeout}
 	msg := fmt.Sprintf("Merge %s: %s", req.IssueID, req.Worker)
 	args := append(r.identity(ctx, g), "merge", "--no-ff", "--no-edit", "-q", "-m", msg, src)
-	if _, err := g.run(ctx, args...); err != nil {
-		g.undo(ctx, pre)
+	if _, err := w.run(ctx, args...); err != nil {
+		w.clean(ctx)
 		return Result{}, fmt.Errorf("merge %s into %s: %w", src, req.Target, err)
 	}
 	res := Result{Merged: true}
-	if res.MergeCommit, err = g.head(ctx); err != nil {
-		g.undo(ctx, pre)
+	if res.MergeCommit, err = w.head(ctx); err != nil {
 		return Result{}, err
 	}
 	if gate != "" {
-		out, gerr := r.runGate(ctx, repoDir, gate, req)
+		gateDir := wt
+		if prefix, err := g.run(ctx, "rev-parse", "--show-prefix"); err == nil && strings.TrimSpace(prefix) != "" {
+			gateDir = filepath.Join(wt, filepath.FromSlash(strings.TrimSpace(prefix)))
+		}
+		out, gerr := r.runGate(ctx, gateDir, repoDir, gate, req)
 		res.GateOutput = out
 		// What the gate wrote (a regenerated lock file, build output not ignored) is not part of the
-		// merge and would leave the next merge refusing a dirty tree: the work tree goes back to HEAD.
-		g.clean(ctx)
+		// merge: the worktree goes back to the merge commit (the next merge resets it anyway).
+		w.clean(ctx)
 		if gerr != nil {
-			g.undo(ctx, pre)
 			if ctx.Err() != nil {
 				return Result{GateOutput: out}, fmt.Errorf("gate for %s: %w", req.IssueID, ctx.Err())
 			}
@@ -187,19 +216,197 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 		}
 	}
 	if ctx.Err() != nil {
-		// Stopped (cancelled, or the refinery is shutting down) before the push: undo and say so.
-		g.undo(ctx, pre)
-		return Result{GateOutput: res.GateOutput}, fmt.Errorf("merge of %s stopped before the push: %w", req.IssueID, ctx.Err())
+		// Stopped (cancelled, or the refinery is shutting down) before the target moved: nothing landed.
+		return Result{GateOutput: res.GateOutput}, fmt.Errorf("merge of %s stopped before it landed: %w", req.IssueID, ctx.Err())
 	}
+	// Landing once begun runs to its end (GitTimeout still bounds it): a push killed halfway would leave
+	// unknown whether the remote's target moved.
+	lctx := context.WithoutCancel(ctx)
 	if hasRemote {
-		// A push once begun runs to its end (GitTimeout still bounds it): killed halfway, it would leave
-		// unknown whether the remote's target moved, while the workspace's was put back.
-		if _, err := g.run(context.WithoutCancel(ctx), "push", "--quiet", remote, "HEAD:refs/heads/"+req.Target); err != nil {
-			g.undo(ctx, pre)
+		if _, err := g.run(lctx, "push", "--quiet", remote, res.MergeCommit+":refs/heads/"+req.Target); err != nil {
 			return Result{GateOutput: res.GateOutput}, fmt.Errorf("push %s to %s: %w", req.Target, remote, err)
 		}
+		if err := g.followRemote(lctx, req.Target, res.MergeCommit, msg); err != nil {
+			res.Warning = err.Error()
+		}
+		return res, nil
+	}
+	if err := g.advance(lctx, req.Target, pre, res.MergeCommit, msg); err != nil {
+		return Result{GateOutput: res.GateOutput}, err
 	}
 	return res, nil
+}
+
+// worktree returns the refinery's detached worktree of the repository, checked out clean at base:
+// reused when it is there and sound, else (first use, or left broken by a refinery killed halfway:
+// a stale index.lock, a half-done merge) made anew.
+func (r *Refinery) worktree(ctx context.Context, g *gitRunner, common, base string) (string, error) {
+	wt := filepath.Join(common, filepath.FromSlash(WorktreeDir))
+	w := &gitRunner{dir: wt, timeout: g.timeout}
+	if err := w.resetTo(ctx, wt, base); err == nil {
+		return wt, nil
+	}
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	// Its administrative directory (under <common>/worktrees) goes with it, so that git does not keep
+	// a stale registration of the same path.
+	if b, err := os.ReadFile(filepath.Join(wt, ".git")); err == nil {
+		admin := strings.TrimSpace(strings.TrimPrefix(string(b), "gitdir:"))
+		if rel, err := filepath.Rel(filepath.Join(common, "worktrees"), admin); err == nil && rel != "." && !strings.HasPrefix(rel, "..") && !strings.ContainsRune(rel, filepath.Separator) {
+			_ = os.RemoveAll(admin)
+		}
+	}
+	if err := os.RemoveAll(wt); err != nil {
+		return "", fmt.Errorf("remove the broken refinery worktree %s: %w", wt, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(wt), 0o755); err != nil {
+		return "", err
+	}
+	if _, err := g.run(ctx, "worktree", "add", "-q", "-f", "--detach", wt, base); err != nil {
+		return "", fmt.Errorf("make the refinery worktree %s: %w", wt, err)
+	}
+	return wt, nil
+}
+
+// resetTo puts the worktree wt back to a clean checkout of base; an error when wt is no worktree.
+func (w *gitRunner) resetTo(ctx context.Context, wt, base string) error {
+	top, err := w.run(ctx, "rev-parse", "--show-toplevel")
+	if err != nil {
+		return err
+	}
+	if !samePath(strings.TrimSpace(top), wt) {
+		return fmt.Errorf("%s is not a worktree of its own (top level %s)", wt, strings.TrimSpace(top))
+	}
+	for _, args := range [][]string{
+		{"reset", "-q", "--hard"}, // also ends a merge left half-done
+		{"checkout", "-q", "-f", "--detach", base},
+		{"clean", "-q", "-f", "-f", "-d"},
+	} {
+		if _, err := w.run(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func samePath(a, b string) bool {
+	if ea, err := filepath.EvalSymlinks(a); err == nil {
+		a = ea
+	}
+	if eb, err := filepath.EvalSymlinks(b); err == nil {
+		b = eb
+	}
+	return filepath.Clean(a) == filepath.Clean(b)
+}
+
+// checkedOut returns the work tree that has branch checked out ("" when none does).
+func (g *gitRunner) checkedOut(ctx context.Context, branch string) (string, error) {
+	out, err := g.run(ctx, "worktree", "list", "--porcelain", "-z")
+	if err != nil {
+		return "", fmt.Errorf("list the work trees of %s: %w", g.dir, err)
+	}
+	var path string
+	for _, l := range strings.Split(out, "\x00") {
+		switch {
+		case strings.HasPrefix(l, "worktree "):
+			path = strings.TrimPrefix(l, "worktree ")
+		case l == "branch refs/heads/"+branch:
+			return path, nil
+		}
+	}
+	return "", nil
+}
+
+// checkLocalChanges fails with ErrLocalChanges when the work tree that has target checked out has
+// local changes, or untracked files, at paths that the merge (base to tree) changes: fast-forwarding
+// it would be refused.
+func (g *gitRunner) checkLocalChanges(ctx context.Context, target, base, tree string) error {
+	co, err := g.checkedOut(ctx, target)
+	if err != nil || co == "" {
+		return err
+	}
+	c := &gitRunner{dir: co, timeout: g.timeout}
+	st, err := c.run(ctx, "status", "--porcelain", "-z", "--untracked-files=all", "--no-renames")
+	if err != nil {
+		return fmt.Errorf("status of %s: %w", co, err)
+	}
+	var dirty []string
+	for _, e := range strings.Split(st, "\x00") {
+		if len(e) > 3 {
+			dirty = append(dirty, e[3:])
+		}
+	}
+	if len(dirty) == 0 {
+		return nil
+	}
+	out, err := g.run(ctx, "diff-tree", "-r", "--name-only", "--no-renames", "-z", base, tree)
+	if err != nil {
+		return fmt.Errorf("files the merge changes: %w", err)
+	}
+	changed := splitZ(out)
+	var hit []string
+	for _, d := range dirty {
+		for _, f := range changed {
+			if d == f || strings.HasPrefix(f, d+"/") || strings.HasPrefix(d, f+"/") {
+				hit = append(hit, d)
+				break
+			}
+		}
+	}
+	if len(hit) > 0 {
+		return fmt.Errorf("merge into %s: %w (%s, checked out in %s): commit, stash or remove them", target, ErrLocalChanges, strings.Join(hit, ", "), co)
+	}
+	return nil
+}
+
+// advance moves the local branch target from pre to merge: a fast-forward of the work tree that has
+// it checked out (its files follow), else a compare-and-swap of the ref. Either fails when the branch
+// is no longer at pre.
+func (g *gitRunner) advance(ctx context.Context, target, pre, merge, msg string) error {
+	ref := "refs/heads/" + target
+	co, err := g.checkedOut(ctx, target)
+	if err != nil {
+		return err
+	}
+	if co == "" {
+		if _, err := g.run(ctx, "update-ref", "-m", "gtc refinery: "+msg, ref, merge, pre); err != nil {
+			return fmt.Errorf("move %s to %s: %w", target, merge, err)
+		}
+		return nil
+	}
+	c := &gitRunner{dir: co, timeout: g.timeout}
+	if cur, err := c.run(ctx, "rev-parse", "--verify", "-q", ref); err != nil || strings.TrimSpace(cur) != pre {
+		return fmt.Errorf("move %s to %s: the branch moved from %s while the merge was built (now %s); nothing landed", target, merge, pre, strings.TrimSpace(cur))
+	}
+	if _, err := c.run(ctx, "merge", "--ff-only", "-q", merge); err != nil {
+		if strings.Contains(err.Error(), "would be overwritten") {
+			return fmt.Errorf("fast-forward %s in %s: %w: %v", target, co, ErrLocalChanges, err)
+		}
+		return fmt.Errorf("fast-forward %s in %s: %w", target, co, err)
+	}
+	return nil
+}
+
+// followRemote brings the local branch target to merge after the push, when that is a fast-forward
+// (a work tree that has it checked out is fast-forwarded). A missing local branch is left missing.
+func (g *gitRunner) followRemote(ctx context.Context, target, merge, msg string) error {
+	ref := "refs/heads/" + target
+	out, err := g.run(ctx, "rev-parse", "--verify", "-q", ref)
+	if err != nil {
+		return nil
+	}
+	cur := strings.TrimSpace(out)
+	if cur == merge {
+		return nil
+	}
+	if _, err := g.run(ctx, "merge-base", "--is-ancestor", cur, merge); err != nil {
+		return fmt.Errorf("local %s (%s) is not behind the merge %s: left where it is", target, cur, merge)
+	}
+	if err := g.advance(ctx, target, cur, merge, msg); err != nil {
+		return fmt.Errorf("local %s left at %s: %v", target, cur, err)
+	}
+	return nil
 }
 
 // ChangedFiles lists the files commit changes relative to its merge base with target (for Submission.Files).
@@ -231,8 +438,9 @@ func (r *Refinery) identity(ctx context.Context, g *gitRunner) []string {
 	return args
 }
 
-// runGate runs gate with sh -c in dir and returns the tail of its combined output.
-func (r *Refinery) runGate(ctx context.Context, dir, gate string, req Request) (string, error) {
+// runGate runs gate with sh -c in dir, in a process group of its own that is killed when ctx ends or
+// this process dies, and returns the tail of its combined output. repo is the workspace (GTC_REPO).
+func (r *Refinery) runGate(ctx context.Context, dir, repo, gate string, req Request) (string, error) {
 	outer := ctx
 	limit := r.gateTimeout()
 	if limit > 0 {
@@ -245,14 +453,12 @@ func (r *Refinery) runGate(ctx context.Context, dir, gate string, req Request) (
 		n = 4096
 	}
 	tail := &tailBuffer{max: n}
-	cmd := exec.CommandContext(ctx, "sh", "-c", gate)
-	cmd.Dir = dir
-	cmd.Env = append(cmd.Environ(), "GTC_ISSUE="+req.IssueID, "GTC_WORKER="+req.Worker,
-		"GTC_BRANCH="+req.Branch, "GTC_TARGET="+req.Target)
-	cmd.Stdout, cmd.Stderr = tail, tail
-	killGroup(cmd)
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	if abs, err := filepath.Abs(repo); err == nil {
+		repo = abs
+	}
+	env := append(os.Environ(), "GTC_ISSUE="+req.IssueID, "GTC_WORKER="+req.Worker,
+		"GTC_BRANCH="+req.Branch, "GTC_TARGET="+req.Target, "GTC_REPO="+repo)
+	err := runGroup(ctx, dir, gate, env, tail)
 	if err != nil && ctx.Err() != nil {
 		if outer.Err() == nil {
 			fmt.Fprintf(tail, "\n[gate stopped: timed out after %v]\n", limit)
@@ -336,9 +542,18 @@ func (g *gitRunner) runCode(ctx context.Context, args ...string) (string, int, e
 		if errors.As(err, &ee) {
 			code = ee.ExitCode()
 		}
-		return stdout.String(), code, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return stdout.String(), code, fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, flatten(stderr.String()))
 	}
 	return stdout.String(), 0, nil
+}
+
+// commonDir returns the absolute path of the repository's (common) git directory.
+func (g *gitRunner) commonDir(ctx context.Context) (string, error) {
+	out, err := g.run(ctx, "rev-parse", "--path-format=absolute", "--git-common-dir")
+	if err != nil {
+		return "", fmt.Errorf("%s is not a git repository: %w", g.dir, err)
+	}
+	return strings.TrimSpace(out), nil
 }
 
 func (g *gitRunner) head(ctx context.Context) (string, error) {
@@ -395,13 +610,17 @@ func (g *gitRunner) onFirstParentLine(ctx context.Context, src, tip string) (boo
 	return false, nil
 }
 
-// conflicts checks the merge of src into base without touching the work tree and returns the
-// conflicting files (none when it merges cleanly).
-func (g *gitRunner) conflicts(ctx context.Context, base, src string) ([]string, error) {
+// mergeTree checks the merge of src into base without touching any work tree: the merged tree when
+// it is clean, else the conflicting files.
+func (g *gitRunner) mergeTree(ctx context.Context, base, src string) (string, []string, error) {
 	out, code, err := g.runCode(ctx, "merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", base, src)
 	switch code {
 	case 0:
-		return nil, nil
+		names := splitZ(out)
+		if len(names) == 0 {
+			return "", nil, fmt.Errorf("check merge of %s into %s: no tree in %q", src, base, out)
+		}
+		return strings.TrimSpace(names[0]), nil, nil
 	case 1:
 		names := splitZ(out)
 		if len(names) > 0 {
@@ -410,26 +629,40 @@ func (g *gitRunner) conflicts(ctx context.Context, base, src string) ([]string, 
 		if len(names) == 0 {
 			names = []string{"(unknown)"}
 		}
-		return names, nil
+		return "", names, nil
 	default:
-		return nil, fmt.Errorf("check merge of %s into %s: %w", src, base, err)
+		return "", nil, fmt.Errorf("check merge of %s into %s: %w", src, base, err)
 	}
 }
 
-// undo puts the target back where it was before the merge; it runs even when ctx is done.
-// clean puts the work tree back to HEAD: tracked files reset, untracked ones (not ignored) removed.
+// clean puts the work tree back to HEAD (ending a merge left half-done): tracked files reset,
+// untracked ones (not ignored) removed. It runs even when ctx is done.
 func (g *gitRunner) clean(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	_, _ = g.run(ctx, "reset", "-q", "--hard", "HEAD")
-	_, _ = g.run(ctx, "clean", "-q", "-f", "-d")
+	_, _ = g.run(ctx, "clean", "-q", "-f", "-f", "-d")
 }
 
-func (g *gitRunner) undo(ctx context.Context, pre string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	_, _ = g.run(ctx, "merge", "--abort")
-	_, _ = g.run(ctx, "reset", "-q", "--hard", pre)
+// flatten puts git's multi-line stderr on one line: a line ending in ':' runs into the next (the list
+// it introduces), other lines are separated by "; ".
+func flatten(s string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			if strings.HasSuffix(b.String(), ":") {
+				b.WriteString(" ")
+			} else {
+				b.WriteString("; ")
+			}
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }
 
 // splitZ splits NUL-separated output, dropping empty and repeated entries.

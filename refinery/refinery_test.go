@@ -257,10 +257,6 @@ func TestMergeRefusals(t *testing.T) {
 	if _, err := Merge(ctx, dir, Request{}, ""); err == nil {
 		t.Error("empty request accepted")
 	}
-	write(t, dir, "a.txt", "dirty\n")
-	if _, err := Merge(ctx, dir, Request{Branch: "w1"}, ""); err == nil || !strings.Contains(err.Error(), "uncommitted") {
-		t.Errorf("dirty workspace: %v", err)
-	}
 }
 
 // TestGateEditsDoNotWedgeNextMerge: a gate that rewrites a tracked file and leaves an untracked one
@@ -480,5 +476,19 @@ func TestPushNotInterrupted(t *testing.T) {
 	}
 	if parents := git(t, bare, "log", "-1", "--format=%P", "main"); !strings.HasSuffix(parents, " "+tip) {
 		t.Fatalf("remote main's parents %q do not include %s", parents, tip)
+	}
+}
+
+// TestGitErrorsOnOneLine: git's multi-line complaints become one line, a list joined to the line that
+// introduces it (reports are one line: a newline became "changes:;  M file").
+func TestGitErrorsOnOneLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"error: Your local changes to the following files would be overwritten by merge:\n\ta.txt\n\tb.txt\nPlease commit your changes or stash them before you merge.\nAborting\n": "error: Your local changes to the following files would be overwritten by merge: a.txt; b.txt; Please commit your changes or stash them before you merge.; Aborting",
+		"fatal: bad revision 'x'\n": "fatal: bad revision 'x'",
+		"":                          "",
+	} {
+		if got := flatten(in); got != want {
+			t.Errorf("flatten(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -21,7 +21,7 @@ import (
 
 func init() {
 	refineryFlags = append(refineryFlags,
-		&cli.StringFlag{Name: "repo", EnvVars: []string{"GTC_REPO"}, Usage: "refinery: git repository merges land in (default: --dir); its tracked files must be clean"},
+		&cli.StringFlag{Name: "repo", EnvVars: []string{"GTC_REPO"}, Usage: "refinery: git repository merges land in (default: --dir); each merge is built and gated in a worktree under its git directory, then moves the target"},
 	)
 }
 
@@ -51,7 +51,7 @@ type refineryOptions struct {
 	Target dialTarget
 	Name   string
 	Repo   string // git work tree merges land in
-	Gate   string // shell command run on the merged tree; its failure undoes the merge ("" = none)
+	Gate   string // shell command run on the merged tree (in the refinery's worktree); the target moves only when it passes ("" = none)
 	// NameWait is how long hellos refused because the name is held are retried (default 6m).
 	NameWait time.Duration
 	// GateTimeout bounds Gate (running over is a gate failure): 0 means refinery.DefaultGateTimeout, negative no bound.
@@ -59,6 +59,10 @@ type refineryOptions struct {
 	Out         io.Writer
 	Log         *slog.Logger
 	BackoffMax  time.Duration // longest reconnect delay (default 10s)
+	// LocalWait is how long a merge that would overwrite local changes in the work tree that has the
+	// target checked out (refinery.ErrLocalChanges) waits, holding its slot and retrying every
+	// LocalRetry, for them to go before it is reported failed (a failed attempt). Defaults 10m, 5s.
+	LocalWait, LocalRetry time.Duration
 }
 
 // refineryLoop connects as role refinery, merges what is pushed one at a time and reports each
@@ -72,7 +76,7 @@ type refineryLoop struct {
 	cl        *rpc.Client
 	queued    map[mergeSlot]bool  // merges waiting in jobs
 	cur       *coord.MergeRequest // the merge running, if any
-	stopCur   context.CancelFunc  // stops cur's merge (its gate is killed, the merge undone)
+	stopCur   context.CancelFunc  // stops cur's merge (its gate is killed; the target has not moved)
 	cancelled map[mergeSlot]bool  // slots the coordinator cancelled (kept: a later push of one is skipped)
 	cancelQ   []mergeSlot         // cancelled, oldest first, to bound it
 }
@@ -196,7 +200,7 @@ func (r *refineryLoop) take(m coord.MergeRequest) bool {
 }
 
 // cancel takes the coordinator's cancel notification for a merge slot (merge.cancel): a queued merge
-// is skipped, a running one stopped (gate killed, merge undone) unless its push has begun, and a push
+// is skipped, a running one stopped (gate killed, target not moved) unless its landing has begun, and a push
 // of the slot read after the cancel is not taken.
 func (r *refineryLoop) cancel(p rpc.CancelParams) {
 	if p.MergeID == "" {
@@ -289,7 +293,7 @@ func (r *refineryLoop) mergeLoop(ctx context.Context) {
 			return
 		}
 		if cancelled && !p.Merged {
-			fmt.Fprintf(r.o.Out, "%s %s: cancelled; the merge was stopped and undone\n", m.ID, m.IssueID)
+			fmt.Fprintf(r.o.Out, "%s %s: cancelled; the merge was stopped before it landed\n", m.ID, m.IssueID)
 			continue
 		}
 		if cancelled {
@@ -300,12 +304,39 @@ func (r *refineryLoop) mergeLoop(ctx context.Context) {
 	}
 }
 
-// merge runs one merge and builds its report.
+// merge runs one merge and builds its report. A merge that would overwrite local changes in the
+// target's work tree is retried while they stay (up to LocalWait) rather than reported as a failed
+// attempt at once: nothing is wrong with the change, and the queue would retry it to no avail.
 func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) rpc.MergeReportParams {
 	p := rpc.MergeReportParams{ID: m.ID, Epoch: m.Epoch}
 	rf := &refinery.Refinery{GateTimeout: r.o.GateTimeout}
-	res, err := rf.Merge(ctx, r.o.Repo, refinery.Request{Branch: m.Branch, Target: m.Target, Commit: m.Commit,
-		IssueID: m.IssueID, Worker: m.Worker}, r.o.Gate)
+	req := refinery.Request{Branch: m.Branch, Target: m.Target, Commit: m.Commit, IssueID: m.IssueID, Worker: m.Worker}
+	wait, every := r.o.LocalWait, r.o.LocalRetry
+	if wait <= 0 {
+		wait = 10 * time.Minute
+	}
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	var res refinery.Result
+	var err error
+	for waited := false; ; waited = true {
+		res, err = rf.Merge(ctx, r.o.Repo, req, r.o.Gate)
+		if !errors.Is(err, refinery.ErrLocalChanges) || ctx.Err() != nil || time.Now().After(deadline) {
+			break
+		}
+		if !waited {
+			fmt.Fprintf(r.o.Out, "%s %s: waiting up to %v for local changes to go: %s\n", m.ID, m.IssueID, wait, oneLine(err))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(every):
+		}
+	}
+	if res.Warning != "" {
+		fmt.Fprintf(r.o.Out, "%s %s: warning: %s\n", m.ID, m.IssueID, res.Warning)
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		p.Reason = oneLine(err) // stopped (cancelled or shutting down): not reported

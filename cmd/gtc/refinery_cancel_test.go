@@ -202,7 +202,7 @@ func TestRefineryCancelAfterReconnectDoesNotLand(t *testing.T) {
 	r.waitFor("the refinery to reconnect", func() bool { return r.px.accepted() >= 2 })
 	time.Sleep(500 * time.Millisecond) // the slot it holds is pushed again on the new session
 	r.cancelMR1()
-	r.waitFor("the running merge to stop", func() bool { return strings.Contains(r.out.String(), "stopped and undone") })
+	r.waitFor("the running merge to stop", func() bool { return strings.Contains(r.out.String(), "stopped before it landed") })
 	r.release()
 	time.Sleep(time.Second) // room for a second copy to run, if one was queued
 	if n := r.runs(); n != 1 {
@@ -230,7 +230,7 @@ func TestRefineryCancelledWhileDisconnectedStops(t *testing.T) {
 	})
 	r.cancelMR1()
 	r.px.setDown(false)
-	r.waitFor("the running merge to stop", func() bool { return strings.Contains(r.out.String(), "stopped and undone") })
+	r.waitFor("the running merge to stop", func() bool { return strings.Contains(r.out.String(), "stopped before it landed") })
 	r.release()
 	time.Sleep(500 * time.Millisecond) // room for the merge to land, if it still ran
 	if got := rfGit(t, r.dir, "rev-parse", "main"); got != r.pre || r.runs() != 1 {

@@ -296,7 +296,7 @@ func TestRefineryGateFailureReworks(t *testing.T) {
 		t.Errorf("good branch: %+v", good)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "ok.txt")); string(b) != "keep me\n" {
-		t.Errorf("the failed merge was not undone: ok.txt = %q", b)
+		t.Errorf("the failed merge landed: ok.txt = %q", b)
 	}
 	if is, _, _ := d.Store().GetIssue(ctx, "gt-1"); is.Status != "open" || !slices.Contains(is.Labels, "gtc:rework") {
 		t.Errorf("gt-1 not reopened for rework: %s %v", is.Status, is.Labels)
@@ -404,7 +404,7 @@ func TestRefineryEmptyBranchReworks(t *testing.T) {
 }
 
 // TestRefineryGateTimeoutFlag: `gtc worker --role refinery --gate-timeout D` fails a merge whose gate
-// hangs past D (as a failing gate: the merge is undone and the issue reworked) instead of holding the
+// hangs past D (as a failing gate: the target does not move and the issue is reworked) instead of holding the
 // slot; the default is documented in the help, and a negative value is a usage error.
 func TestRefineryGateTimeoutFlag(t *testing.T) {
 	dir := t.TempDir()
@@ -483,7 +483,7 @@ func TestMergeCancelCommand(t *testing.T) {
 	if r, _ := d.Engine().MergeGet("MR-1"); r.State != "cancelled" || r.Error != "wrong branch" {
 		t.Errorf("MR-1 after the refinery stopped: %+v", r)
 	}
-	if !strings.Contains(out.String(), "MR-1 gt-1: cancelled; the merge was stopped and undone") {
+	if !strings.Contains(out.String(), "MR-1 gt-1: cancelled; the merge was stopped before it landed") {
 		t.Errorf("refinery output:\n%s", out)
 	}
 	for f, want := range map[string]string{"a.txt": "a\n", "b.txt": "two\n"} {
