@@ -2,6 +2,7 @@ package beads
 
 import (
 	"bytes"
+	"encoding/json"
 	"hash/maphash"
 	"slices"
 	"time"
@@ -50,7 +51,7 @@ func (lh *lineHistory) note(id string, raw []byte) {
 	case sec > v.sec:
 		*v = lineVersions{sec: sec}
 	}
-	h := maphash.Bytes(lineSeed, raw)
+	h := canonHash(raw)
 	if slices.Contains(v.h[:min(v.n, len(v.h))], h) {
 		return
 	}
@@ -66,10 +67,23 @@ func (lh *lineHistory) unseen(id string, sec int64, base, line []byte) bool {
 		return false
 	}
 	seen := v.h[:min(v.n, len(v.h))]
-	if !slices.Contains(seen, maphash.Bytes(lineSeed, base)) {
+	if !slices.Contains(seen, canonHash(base)) {
 		return false // the versions since base were not all noted
 	}
-	return !slices.Contains(seen, maphash.Bytes(lineSeed, line))
+	return !slices.Contains(seen, canonHash(line))
+}
+
+// canonHash hashes a line's JSON content, not its bytes: an old line written back in another key order
+// or spacing (bd's stale copy of it) is the version gtc saw, not an edit. The raw bytes when it does not
+// decode.
+func canonHash(raw []byte) uint64 {
+	var v any
+	if err := json.Unmarshal(raw, &v); err == nil {
+		if b, err := json.Marshal(v); err == nil { // object keys sorted
+			return maphash.Bytes(lineSeed, b)
+		}
+	}
+	return maphash.Bytes(lineSeed, raw)
 }
 
 // prune forgets the versions of seconds before before: an edit of those seconds was in the file read

@@ -62,3 +62,29 @@ func TestLineHistory(t *testing.T) {
 		t.Error("pruned versions still answer")
 	}
 }
+
+// TestLineHistoryContentNotBytes: an old line written back in another key order or spacing is the
+// version gtc saw (not an edit); a change of any key, one gtc does not read included, is an edit.
+func TestLineHistoryContentNotBytes(t *testing.T) {
+	const ts = "2026-11-27T04:00:01Z"
+	old := []byte(`{"id":"a","status":"open","priority":1,"updated_at":"` + ts + `","x_extra":1}`)
+	base := []byte(`{"id":"a","status":"closed","priority":1,"updated_at":"` + ts + `","x_extra":1}`)
+	var lh lineHistory
+	lh.note("a", old)
+	lh.note("a", base)
+	sec, _ := lh.lineSecond(base)
+	for _, tc := range []struct {
+		name string
+		line string
+		want bool
+	}{
+		{"old line, keys reordered", `{"priority":1, "status":"open","id":"a","x_extra":1,"updated_at":"` + ts + `"}`, false},
+		{"base, spaced", `{ "id" : "a", "status":"closed","priority":1,"updated_at":"` + ts + `","x_extra":1 }`, false},
+		{"a key gtc does not read changed", `{"id":"a","status":"closed","priority":1,"updated_at":"` + ts + `","x_extra":2}`, true},
+		{"priority changed", `{"id":"a","status":"closed","priority":3,"updated_at":"` + ts + `","x_extra":1}`, true},
+	} {
+		if got := lh.unseen("a", sec, base, []byte(tc.line)); got != tc.want {
+			t.Errorf("%s: unseen %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -18,12 +18,24 @@ import (
 // taken as the older version it is — gtc's record written back — not as an edit that undoes the
 // completion and runs the issue a second time.
 func TestOlderLineOfTheSameSecondDoesNotUndoACompletion(t *testing.T) {
+	for _, reordered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reordered=%v", reordered), func(t *testing.T) { olderLineOfTheSameSecond(t, reordered) })
+	}
+}
+
+// olderLineOfTheSameSecond runs the case above; reordered writes the old line back with its keys in
+// another order (bd re-encoding its stale copy): the same content, so the same older version.
+func olderLineOfTheSameSecond(t *testing.T, reordered bool) {
 	for time.Now().Nanosecond() > 200_000_000 { // start early in a second: all of it fits in one
 		time.Sleep(5 * time.Millisecond)
 	}
 	sec := time.Now().UTC().Truncate(time.Second)
 	ts := sec.Format(time.RFC3339)
 	orig := fmt.Sprintf(`{"_type":"issue","id":"t-1","title":"one","status":"open","priority":1,"issue_type":"task","created_at":%q,"updated_at":%q,"dependency_count":0,"dependent_count":0,"comment_count":0}`, ts, ts)
+	back := orig
+	if reordered {
+		back = fmt.Sprintf(`{"_type":"issue","id":"t-1","title":"one","priority":1,"status":"open","issue_type":"task","created_at":%q,"updated_at":%q,"dependency_count":0,"dependent_count":0,"comment_count":0}`, ts, ts)
+	}
 	h := start(t, []string{orig}, nil)
 	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
 	w := h.worker("w1", 1)
@@ -39,7 +51,7 @@ func TestOlderLineOfTheSameSecondDoesNotUndoACompletion(t *testing.T) {
 	}
 	t.Logf("line's updated_at %s; gtc's completion %s; exported line: %s", ts, got.UpdatedAt.Format(time.RFC3339Nano), h.fileLines()["t-1"])
 	// the older version of the file comes back (git checkout / a stale bd export)
-	if err := os.WriteFile(path, []byte(orig+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(back+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond) // ten sync ticks
