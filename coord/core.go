@@ -235,6 +235,11 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			c.endLease(l, "cancelled", "changed outside gtc")
 			c.cancelEffect(l, "issue changed outside gtc")
 			c.event("cancelled", l.IssueID, l.ID, l.Worker, "issue changed outside gtc")
+			if !c.closedStatus(m.Status) && m.Status != c.cfg.CodeCompleteStatus {
+				// sent back (reopened, reassigned, deferred): that attempt's work is not the issue's
+				// any more; a close (or code complete) keeps its merge request
+				c.withdrawLeaseMerge(old, l)
+			}
 		}
 		parents := c.parentsOf(old)
 		c.indexEdges(old, false)

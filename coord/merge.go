@@ -103,6 +103,8 @@ type MergeQueue interface {
 	// Decided returns what the newest finished request of an issue meant for it (merged, or failed
 	// with ReopenIssue), when the issue has no live request and the request is still remembered.
 	Decided(issueID string) (MergeDecision, bool)
+	// LastMerged returns the newest merged request of an issue still remembered, live request or not.
+	LastMerged(issueID string) (MergeRequest, bool)
 }
 
 // mergePush hands a merge slot to a refinery's session.
@@ -210,6 +212,7 @@ func (c *core) mergeSubmit(now time.Time, worker string, s MergeSubmit) (MergeSu
 	if it == nil {
 		return MergeSubmitted{}, Errorf(ENotFound, "no issue %q", s.IssueID)
 	}
+	var since time.Time // the lease's start: a request of this attempt is not older
 	if s.LeaseID != "" {
 		l, err := c.liveLease(s.LeaseID)
 		if err == nil {
@@ -221,7 +224,17 @@ func (c *core) mergeSubmit(now time.Time, worker string, s MergeSubmit) (MergeSu
 		if l.IssueID != it.id {
 			return MergeSubmitted{}, Errorf(EInvalid, "lease %s is of issue %s, not %s", s.LeaseID, l.IssueID, it.id)
 		}
-		worker = l.Worker // filed under the agent's worker, whoever carried the request
+		worker, since = l.Worker, l.CreatedAt // filed under the agent's worker, whoever carried the request
+	}
+	// A repeat of a submit whose reply was lost (the idempotency key is forgotten across a restart):
+	// the same branch and commit from the same worker is the request already queued — or, within the
+	// lease it was submitted under, the one already merged — not a conflict, nor a second merge.
+	same := func(r MergeRequest) bool { return r.Branch == s.Branch && r.Commit == s.Commit && r.Worker == worker }
+	if r, ok := mq.ByIssue(it.id); ok && same(r) {
+		return MergeSubmitted{Request: r, ConflictsWith: []string{}, ConflictingFiles: []string{}}, nil
+	}
+	if r, ok := mq.LastMerged(it.id); ok && s.LeaseID != "" && same(r) && !r.CreatedAt.Before(since) {
+		return MergeSubmitted{Request: r, ConflictsWith: []string{}, ConflictingFiles: []string{}}, nil
 	}
 	if d, ok := mq.Decided(it.id); ok && d.Request.State == "merged" && it.status == c.st.closed && it.lease == nil {
 		// a second submit of finished work (a typo, a retried script) would reopen it if its branch fails
@@ -372,45 +385,57 @@ func (c *core) mergeDecidedDuring(it *issue, l *Lease) {
 	}
 }
 
-// landedDuring reports whether a merge of it's branch landed while lease l was live: the work is on
-// its target, whatever became of the lease.
+// landedDuring reports whether a request submitted during lease l merged (its work is on its target,
+// whatever became of the lease): a live request of the issue (a second submit) does not hide it, and one
+// submitted before l (an earlier attempt's, landing while l runs) does not count.
 func (c *core) landedDuring(it *issue, l *Lease) (MergeRequest, bool) {
 	if c.mq == nil {
 		return MergeRequest{}, false
 	}
-	d, ok := c.mq.Decided(it.id)
-	if !ok || d.Request.State != "merged" || !d.Request.UpdatedAt.After(l.CreatedAt) {
+	r, ok := c.mq.LastMerged(it.id)
+	if !ok || r.CreatedAt.Before(l.CreatedAt) {
 		return MergeRequest{}, false
 	}
-	return d.Request, true
+	return r, true
 }
 
 // leaseLost settles the merge work of lease l, which ended without success (failed, expired, abandoned,
-// released, cancelled, not acked), before its issue is requeued. A merge of its branch that landed
-// while l was live closes the issue instead — requeued, the issue was done again and merged twice;
-// it reports true and the caller requeues nothing. Otherwise a request submitted during l (pending
-// or merging) is withdrawn, its refinery told to stop: that attempt's work is not the issue's, and
-// it landed after the issue had failed (or was redone) before.
+// released, cancelled, not acked), before its issue is requeued. A live request submitted during l
+// (pending or merging) is withdrawn, its refinery told to stop: that attempt's work is not the issue's,
+// and it landed after the issue had failed (or was redone) before. A request submitted during l that
+// already merged closes the issue instead — requeued, the issue was done again and merged twice; it
+// reports true and the caller requeues nothing.
 func (c *core) leaseLost(it *issue, l *Lease) bool {
 	if c.mq == nil || it == nil {
 		return false
 	}
-	if r, ok := c.landedDuring(it, l); ok {
+	landed, ok := c.landedDuring(it, l)
+	c.withdrawLeaseMerge(it, l)
+	if ok {
 		c.setState(it, c.st.closed, l.Worker, "merged")
 		it.setRetry(it.attempts(), time.Time{})
 		c.emitState(it, c.closedLabels(it))
-		c.event("completed", it.id, l.ID, l.Worker, "its branch merged ("+r.ID+") before the lease ended")
+		c.event("completed", it.id, l.ID, l.Worker, "its branch merged ("+landed.ID+") before the lease ended")
 		c.recompute(c.affected(it.id, c.parentsOf(it)))
 		return true
 	}
+	return false
+}
+
+// withdrawLeaseMerge cancels the issue's live merge request if it was submitted during lease l, which
+// ended; a merging one's refinery is told to stop.
+func (c *core) withdrawLeaseMerge(it *issue, l *Lease) {
+	if c.mq == nil || it == nil {
+		return
+	}
 	r, ok := c.mq.ByIssue(it.id)
 	if !ok || r.CreatedAt.Before(l.CreatedAt) {
-		return false
+		return
 	}
 	prev := r
 	r, ch, err := c.mq.Cancel(c.now, r.ID, "lease "+l.ID+" ended: "+l.Outcome)
 	if err != nil {
-		return false
+		return
 	}
 	c.applyMerge(ch)
 	if prev.State == "merging" {
@@ -418,7 +443,6 @@ func (c *core) leaseLost(it *issue, l *Lease) bool {
 			c.effect(mergeCancelNote{Worker: w.row.Name, Session: w.session, Req: r})
 		}
 	}
-	return false
 }
 
 // mergeTimer handles a slot deadline (key "") or the end of a refinery's reconnect grace (key = its name).

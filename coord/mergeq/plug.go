@@ -101,6 +101,9 @@ func (p Plug) Decided(issueID string) (coord.MergeDecision, bool) {
 	return decision(d), ok
 }
 
+// LastMerged returns the newest merged request of an issue still remembered, live request or not.
+func (p Plug) LastMerged(issueID string) (coord.MergeRequest, bool) { return p.Q.LastMerged(issueID) }
+
 // NextDeadline is the earliest slot deadline.
 func (p Plug) NextDeadline() (time.Time, bool) { return p.Q.NextDeadline() }
 

@@ -463,6 +463,17 @@ func (q *Queue) Decided(issueID string) (Decision, bool) {
 	return Decision{}, false
 }
 
+// LastMerged returns the newest merged request of an issue still remembered (KeepDone), whether or not
+// the issue has a live request too.
+func (q *Queue) LastMerged(issueID string) (coord.MergeRequest, bool) {
+	for i := len(q.doneOrder) - 1; i >= 0; i-- {
+		if e := q.done[q.doneOrder[i]]; e != nil && e.req.IssueID == issueID && e.req.State == StateMerged {
+			return cloneReq(e.req), true
+		}
+	}
+	return coord.MergeRequest{}, false
+}
+
 // NextDeadline is the earliest slot lease deadline, for the core's timer.
 func (q *Queue) NextDeadline() (time.Time, bool) {
 	var best time.Time
