@@ -721,13 +721,19 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	left := c.Int("count") // 0: never stop
+	lastErr := ""
 	for first := true; ; first = false {
 		cl, events, err := watchConnect(ctx, c, t)
 		if err != nil {
 			if first || ctx.Err() != nil {
 				return err
 			}
-			// the coordinator is restarting (or gone for now): try again until it is back or Ctrl-C
+			// the coordinator is restarting (or gone for now): try again until it is back or Ctrl-C,
+			// saying why when that changes (a refused token or subscription does not fix itself)
+			if msg := oneLine(err); msg != lastErr {
+				lastErr = msg
+				fmt.Fprintf(c.App.ErrWriter, "%s; retrying every second\n", msg)
+			}
 			select {
 			case <-ctx.Done():
 				return nil
@@ -735,6 +741,7 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 			}
 			continue
 		}
+		lastErr = ""
 		if first && !c.Bool("json") {
 			fmt.Fprintf(c.App.ErrWriter, "watching %s (Ctrl-C to stop)\n", t)
 		} else if !first {
@@ -780,6 +787,17 @@ func watchSession(ctx context.Context, c *cli.Context, w io.Writer, enc *json.En
 	// something now and then (a heartbeat; its answer does not matter).
 	keepAlive := time.NewTicker(time.Minute)
 	defer keepAlive.Stop()
+	// show prints one event; done reports that --count is reached (or printing failed)
+	show := func(ev coord.Event) (done bool, err error) {
+		if err := printEvent(c, w, enc, ev, "", "15:04:05.000"); err != nil {
+			return true, err
+		}
+		if *left > 0 {
+			*left--
+			return *left == 0, nil
+		}
+		return false, nil
+	}
 	for {
 		select {
 		case <-keepAlive.C:
@@ -789,15 +807,19 @@ func watchSession(ctx context.Context, c *cli.Context, w io.Writer, enc *json.En
 		case <-ctx.Done():
 			return false, nil
 		case <-cl.Done():
-			return true, nil
-		case ev := <-events:
-			if err := printEvent(c, w, enc, ev, "", "15:04:05.000"); err != nil {
-				return false, err
-			}
-			if *left > 0 {
-				if *left--; *left == 0 {
-					return false, nil
+			for { // the events that arrived before the connection closed are printed first
+				select {
+				case ev := <-events:
+					if done, err := show(ev); done {
+						return false, err
+					}
+				default:
+					return true, nil
 				}
+			}
+		case ev := <-events:
+			if done, err := show(ev); done {
+				return false, err
 			}
 		}
 	}
