@@ -3,13 +3,8 @@ package rpc
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
 
 // capacityBackend records the capacity each hello's session was opened with.
@@ -28,21 +23,7 @@ func (b *capacityBackend) Hello(ctx context.Context, s *Session, p HelloParams) 
 // client's 0 stands. The Go client never sends a zero capacity (omitempty), so its hellos are unchanged.
 func TestHelloCapacityZero(t *testing.T) {
 	b := &capacityBackend{fakeBackend: newFake(), caps: make(chan int, 16)}
-	s := NewServer(b, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	l, err := ListenUnix(filepath.Join(t.TempDir(), "gtc.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); s.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		s.Shutdown(ctx, "test over")
-		wg.Wait()
-	})
-	addr := l.Addr().String()
+	_, addr := serveUnix(t, Options{}, b)
 	for i, tc := range []struct {
 		params  string
 		wantCap int // -1: refused

@@ -414,15 +414,8 @@ func TestClientWatch(t *testing.T) {
 		ch <- result{out.String(), errb.String(), code}
 	}()
 	// urfave/cli is not safe for concurrent runs (global help flag): the claims go through rpc.Client.
-	c, err := rpc.Dial(context.Background(), rpc.DialOptions{Network: "unix", Addr: s.d.SocketPath()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := clientSession(t, s, "eve")
 	ctx := context.Background()
-	if _, err := c.Hello(ctx, rpc.HelloParams{Name: "eve", Role: "client"}); err != nil {
-		t.Fatal(err)
-	}
 	// Claim until the watcher has seen one (it may subscribe after the first claim).
 	deadline := time.After(10 * time.Second)
 	for {
@@ -459,6 +452,20 @@ func TestClientTCPToken(t *testing.T) {
 	want(t, dir, exitRefused, []string{"status", "--addr", addr, "--token", "wrong"}, "refused the token", "--token")
 }
 
+// clientSession opens a client-role session named name on s's socket, closed when the test ends.
+func clientSession(t *testing.T, s *liveServer, name string) *rpc.Client {
+	t.Helper()
+	c, err := rpc.Dial(context.Background(), rpc.DialOptions{Network: "unix", Addr: s.d.SocketPath()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Hello(context.Background(), rpc.HelloParams{Name: name, Role: "client"}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestClientWatchSurvivesARestart: gtc watch, left running in a terminal, keeps watching across a
 // coordinator restart: it says it lost the connection, reconnects when the server is back, says so, and
 // prints the events that come after.
@@ -492,15 +499,8 @@ func TestClientWatchSurvivesARestart(t *testing.T) {
 	s2 := startServer(t, dir, nil)
 	waitFor(t, 10*time.Second, "watcher reconnected", connected(s2))
 	time.Sleep(100 * time.Millisecond) // let it subscribe again
-	c, err := rpc.Dial(context.Background(), rpc.DialOptions{Network: "unix", Addr: s2.d.SocketPath()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := clientSession(t, s2, "eve")
 	ctx := context.Background()
-	if _, err := c.Hello(ctx, rpc.HelloParams{Name: "eve", Role: "client"}); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := c.IssueCreate(ctx, rpc.IssueCreateParams{Title: "After the restart"}); err != nil {
 		t.Fatal(err)
 	}
