@@ -58,6 +58,10 @@ type Config struct {
 	// deferred, pinned, closed, tombstone), the scheduler's (Coord.Status*, Coord.CodeCompleteStatus) and
 	// any status an issue already has; bd's status.custom ("name" or HEAD's "name:category"). Defaults to none.
 	CustomStatuses []string
+	// CustomTypes are issue types issue.create and issue.update accept besides bd's own (task, bug, feature,
+	// epic, chore, ...), Gas Town's, Coord.WorkflowTypes and any type an issue already has; bd's
+	// types.custom. Defaults to none.
+	CustomTypes []string
 	// Coord tunes the scheduler (ack timeout, heartbeat timeout, grace, attempts, ...); see coord.Config.
 	Coord coord.Config
 	// Merge tunes the merge queue (slot lease timeout, attempts, default target); used unless Coord.MergeQueue is set.

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,34 @@ func TestUpdateStatusKnown(t *testing.T) {
 	is, _, _ := h.d.db.GetIssue(ctx, "t-1")
 	if is.Status != "review" {
 		t.Errorf("status after the refused typos: %q, want review (the last accepted)", is.Status)
+	}
+}
+
+// TestIssueTypeKnown: issue.create and issue.update take bd's and Gas Town's types, the configured custom
+// ones and any type an issue already has, and refuse a typo with invalid_params.
+func TestIssueTypeKnown(t *testing.T) {
+	custom := strings.Replace(line("t-9", "nine", 2), `"issue_type":"task"`, `"issue_type":"incident"`, 1)
+	h := start(t, []string{line("t-1", "one", 1), custom}, func(c *Config) { c.CustomTypes = []string{"research"} })
+	ctx := context.Background()
+	eventually(t, 5*time.Second, "the issues imported", func() bool { _, _, err := h.d.db.GetIssue(ctx, "t-9"); return err == nil })
+	for i, tc := range []struct {
+		typ string
+		ok  bool
+	}{
+		{"", true}, {"bug", true}, {"merge-request", true}, {"research", true}, {"incident", true},
+		{"taks", false}, {"feat ure", false},
+	} {
+		_, err := h.d.issues.create(ctx, rpc.IssueCreateParams{ID: fmt.Sprintf("n-%d", i), Title: "typed", Type: tc.typ})
+		if tc.ok && err != nil {
+			t.Errorf("create --type %q: %v, want accepted", tc.typ, err)
+		}
+		if !tc.ok && (coord.ErrorCode(err) != coord.EInvalid || !strings.Contains(err.Error(), "--custom-type")) {
+			t.Errorf("create --type %q: %v, want invalid naming --custom-type", tc.typ, err)
+		}
+		typ := tc.typ
+		_, err = h.d.issues.update(ctx, rpc.IssueUpdateParams{ID: "t-1", Type: &typ})
+		if tc.ok != (err == nil) {
+			t.Errorf("update --type %q: %v, want ok=%v", tc.typ, err, tc.ok)
+		}
 	}
 }

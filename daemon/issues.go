@@ -259,9 +259,12 @@ func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParam
 	if prio < 0 || prio > 4 {
 		return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "priority must be 0 (highest) to 4")
 	}
-	typ := p.Type
+	typ := strings.TrimSpace(p.Type)
 	if typ == "" {
 		typ = "task"
+	}
+	if err := s.knownType(ctx, typ); err != nil {
+		return beads.Issue{}, "", err
 	}
 	if p.ID != "" && !idPattern.MatchString(p.ID) {
 		return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "id %q: use letters, digits, '.', '_' and '-' (at most 100)", p.ID)
@@ -476,8 +479,12 @@ func (s *issueService) update(ctx context.Context, p rpc.IssueUpdateParams) (*rp
 			}
 			is.Priority = *p.Priority
 		}
-		if p.Type != nil && *p.Type != "" {
-			is.IssueType = *p.Type
+		if p.Type != nil && strings.TrimSpace(*p.Type) != "" {
+			typ := strings.TrimSpace(*p.Type)
+			if err := s.knownType(ctx, typ); err != nil {
+				return err
+			}
+			is.IssueType = typ
 		}
 		if p.Assignee != nil {
 			is.Assignee = *p.Assignee
@@ -524,6 +531,28 @@ func (s *issueService) knownStatus(ctx context.Context, st string) error {
 	}
 	return coord.Errorf(coord.EInvalid, "unknown status %q: bd's are %s; a custom status needs gtc serve --custom-status %s (bd: status.custom)",
 		st, strings.Join(bdStatuses, ", "), st)
+}
+
+// bdTypes are the issue types bd knows without configuration (classic and v1) and Gas Town's own.
+var bdTypes = []string{"task", "bug", "feature", "epic", "chore", "event", "decision", "message", "molecule", "gate",
+	"spike", "story", "milestone", "merge-request", "slot", "agent", "role", "rig", "convoy"}
+
+// knownType refuses an issue type nobody declared (a typo would schedule as a task bd itself refuses to
+// create): bd's and Gas Town's, the scheduler's workflow types, Config.CustomTypes, and any type an issue
+// already has.
+func (s *issueService) knownType(ctx context.Context, typ string) error {
+	if slices.Contains(bdTypes, typ) || slices.Contains(s.d.cfg.CustomTypes, typ) || slices.Contains(s.d.cfg.Coord.WorkflowTypes, typ) {
+		return nil
+	}
+	list, err := s.d.db.ListIssues(ctx, store.IssueFilter{Type: typ, Limit: 1})
+	if err != nil {
+		return fmt.Errorf("look up type %q: %w", typ, err)
+	}
+	if len(list) > 0 {
+		return nil
+	}
+	return coord.Errorf(coord.EInvalid, "unknown type %q: bd's are %s; a custom type needs gtc serve --custom-type %s (bd: types.custom)",
+		typ, strings.Join(bdTypes[:5], ", ")+", …", typ)
 }
 
 func (s *issueService) close(ctx context.Context, p rpc.IssueCloseParams) (*rpc.IssueResult, error) {
