@@ -129,7 +129,7 @@ export interface FinishedEvent {
 export interface DroppedEvent {
   lease_id: string;
   issue_id: string;
-  why: AbortKind | 'rejected';
+  why: AbortKind | 'rejected' | 'unsent';
   error?: GtcError;
 }
 
@@ -381,17 +381,34 @@ export class GtcClient extends EventEmitter {
     return true;
   }
 
-  /** Stops accepting assignments, waits for running handlers and their final calls, then closes. */
+  /**
+   * Stops accepting assignments — and tells the server so (a drain of this session), so it pushes
+   * nothing more that would wait for this closed worker — waits for running handlers and their final
+   * calls, then closes. A final call still unsent when it closes (the server was unreachable until the
+   * timeout) is reported as a "dropped" event with why "unsent": the server ends that lease after its
+   * reconnect grace.
+   */
   async drain(options: DrainOptions = {}): Promise<void> {
     if (this._state === 'closed') return;
     this.draining = true;
+    this.drainSession();
     const timeout = options.timeoutMs;
     if (!(await this.waitIdle(timeout))) {
       for (const r of this.running.values()) this.abortLease(r, 'drain', new Error('worker draining'));
       // Give the aborted handlers a moment to return and their releases to go out.
       await this.waitIdle(Math.min(5000, Math.max(1000, timeout ?? 0)));
     }
+    for (const [id, call] of this.pendingFinish) {
+      this.emit('dropped', { lease_id: id, issue_id: '', why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `${id} not sent: the coordinator was unreachable until the drain ended`, 'unavailable', undefined, call.method) });
+    }
     this.close();
+  }
+
+  /** Asks the server to push this session nothing more (coord.drain with session: it ends with the session). */
+  private drainSession(): void {
+    const name = this.helloParams?.name;
+    if (!name || this._state !== 'connected' || (this.helloParams?.role ?? 'worker') === 'client') return;
+    this.request('coord.drain', { worker: name, session: true }).catch(() => {}); // a push that races it is rejected (draining)
   }
 
   /** Closes at once: aborts running handlers (nothing is reported for them) and stops reconnecting. */
@@ -569,6 +586,7 @@ export class GtcClient extends EventEmitter {
       if (a.lease.state === 'pushed' && r && before.has(a.lease.id)) void this.beat(r);
     }
     if (reconnect) {
+      if (this.draining) this.drainSession(); // the drain of the previous session ended with it
       if (this.subscription) {
         this.request('events.subscribe', this.subscription).catch((e) => this.emitError(toGtcError(e, 'events.subscribe')));
       }
@@ -876,6 +894,17 @@ function normalize(a: Assignment): void {
 
 function errorText(e: unknown): string {
   if (e instanceof Error) return e.message || e.name;
+  if (typeof e === 'string') return e;
+  if (e && typeof e === 'object') {
+    const m = (e as { message?: unknown }).message;
+    if (typeof m === 'string' && m) return m; // a thrown { message } object
+    try {
+      const j = JSON.stringify(e);
+      if (j && j !== '{}') return j;
+    } catch {
+      // a cycle: fall through
+    }
+  }
   return String(e);
 }
 

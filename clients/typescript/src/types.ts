@@ -331,7 +331,7 @@ export interface Methods {
   'coord.pause': { params: Idempotent; result: { paused: boolean } };
   'coord.resume': { params: Idempotent; result: { paused: boolean } };
   'events.subscribe': { params: { kinds?: string[] }; result: { subscribed: boolean } };
-  'coord.drain': { params: { worker: string; undo?: boolean } & Idempotent; result: { worker: string; draining: boolean } };
+  'coord.drain': { params: { worker: string; undo?: boolean; session?: boolean } & Idempotent; result: { worker: string; draining: boolean } };
   'lease.cancel': { params: { lease_id: string; reason?: string } & Idempotent; result: { lease_id: string; cancelled: boolean } };
 }
 

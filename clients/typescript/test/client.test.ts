@@ -181,6 +181,19 @@ describe('assignments', () => {
     });
   });
 
+  it('reports what a handler threw that is not an Error: a string, a { message } object, other objects as JSON', async () => {
+    const c = await worker();
+    const thrown: Record<string, unknown> = { 'bd-s': 'plain text', 'bd-m': { message: 'from an object' }, 'bd-o': { code: 7 } };
+    c.onAssignment(async (a) => {
+      throw thrown[a.issue.id];
+    });
+    await c.hello({ name: 'w1', capacity: 3 });
+    for (const id of Object.keys(thrown)) await server.assign(server.last, assignment(id));
+    await until(() => server.callsOf('fail').length === 3);
+    const errs = Object.fromEntries(server.callsOf('fail').map((x) => [x.params.lease_id, x.params.error]));
+    assert.deepEqual(errs, { 'L-bd-s': 'plain text', 'L-bd-m': 'from an object', 'L-bd-o': '{"code":7}' });
+  });
+
   it('rejects when at capacity and when no handler is set', async () => {
     const c = await worker();
     await c.hello({ name: 'w1', capacity: 1 });
@@ -636,8 +649,34 @@ describe('drain', () => {
     gate.resolve();
     await d;
     assert.equal(server.callsOf('complete').length, 1);
+    assert.deepEqual(server.callsOf('coord.drain').map((x) => x.params), [{ worker: 'w1', session: true }],
+      'the server is told first, so it pushes nothing more to a worker about to close');
     assert.equal(c.state, 'closed');
     await until(() => conn.socket.destroyed, 2000, 'server side sees the close');
+  });
+
+  it('reports a final call it could not send before the drain ended as dropped (unsent)', async () => {
+    const c = await worker({ reconnect: { initialDelayMs: 10_000, maxDelayMs: 10_000 } });
+    const gate = deferred();
+    c.onAssignment(async () => {
+      await gate.promise;
+      return { summary: 'done offline' };
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-off'));
+    await until(() => c.active === 1);
+    server.drop(server.last);
+    await until(() => c.state === 'reconnecting');
+    const dropped: DroppedEvent[] = [];
+    c.on('dropped', (e) => dropped.push(e));
+    const d = c.drain({ timeoutMs: 100 });
+    gate.resolve(); // the handler returns while the coordinator is unreachable
+    await d;
+    assert.equal(c.state, 'closed');
+    assert.equal(dropped.length, 1);
+    assert.equal(dropped[0]!.why, 'unsent');
+    assert.equal(dropped[0]!.lease_id, 'L-bd-off');
+    assert.equal(server.callsOf('complete').length, 0);
   });
 
   it('aborts and releases handlers still running at the drain timeout', async () => {

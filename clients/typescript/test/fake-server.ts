@@ -144,6 +144,8 @@ export class FakeServer extends EventEmitter {
         return { issue_id: issueOf(p.lease_id), status: 'open', attempt: 1, dead_lettered: false };
       case 'release':
         return { issue_id: issueOf(p.lease_id), status: 'open' };
+      case 'coord.drain':
+        return { worker: p.worker, draining: !p.undo };
       default:
         return new ResponseError(-32601, `method not found: ${method}`);
     }

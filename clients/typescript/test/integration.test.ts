@@ -438,4 +438,40 @@ describe('integration with bin/gtc serve', () => {
     server.proc.kill('SIGTERM');
     assert.equal(await server.exited, 0, server.out());
   });
+  it('drain tells the server first: the issue freed by the last complete is not pushed to the closing worker', { timeout: 30_000 }, async (t) => {
+    if (!haveBinary(t)) return;
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-it3-'));
+    t.after(() => fs.rmSync(ws, { recursive: true, force: true }));
+    fs.mkdirSync(path.join(ws, '.beads'));
+    const lines = [0, 1].map((p) =>
+      `{"id":"dr-${p}","title":"D${p}","description":"","status":"open","priority":${p},"issue_type":"task","created_at":"2026-11-20T09:00:0${p}Z","updated_at":"2026-11-20T09:00:0${p}Z"}`);
+    fs.writeFileSync(path.join(ws, '.beads', 'issues.jsonl'), lines.join('\n') + '\n');
+    const sock = path.join(ws, '.beads', 'gtc.sock');
+    const server = start(gtcBin, ['--dir', ws, 'serve', '--grace', '20s', '--sync-interval', '200ms'], {});
+    t.after(() => server.proc.kill('SIGKILL'));
+    const w = await connect({ path: sock, connectRetryMs: 15_000, reconnect: false });
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const runs: string[] = [];
+    w.onAssignment(async (a) => {
+      runs.push(a.issue.id);
+      await gate;
+      return { summary: 'done' };
+    });
+    await w.hello({ name: 'it3-w', capacity: 1 });
+    await until(() => runs.length === 1, 10_000, 'the first push', () => server.out());
+    const drained = w.drain();
+    open();
+    await drained;
+    assert.deepEqual(runs, ['dr-0']);
+    const admin = await connect({ path: sock, reconnect: false });
+    t.after(() => admin.close());
+    await admin.hello({ name: 'it3-admin', role: 'client' });
+    // not hooked to the closed worker for its grace (20 s): ready for the next one at once
+    const st = (await admin.request('coord.status', {})) as { issues: { ready: number; leased: number; closed: number } };
+    assert.deepEqual([st.issues.ready, st.issues.leased, st.issues.closed], [1, 0, 1], JSON.stringify(st));
+    admin.close();
+    server.proc.kill('SIGTERM');
+    assert.equal(await server.exited, 0, server.out());
+  });
 });
