@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -64,6 +65,10 @@ func mergeCommand() *cli.Command {
 					}
 					p := rpc.MergeSubmitParams{IssueID: args[0], Branch: args[1], Commit: c.String("commit"),
 						Target: c.String("target"), Files: files, LeaseID: lease, Epoch: epoch}
+					if f := os.Getenv(mergeDeferEnv); f != "" && lease != "" && lease == os.Getenv("GTC_LEASE_ID") {
+						// run by a command of a worker with a --gate: the worker submits it once the gate passed
+						return deferSubmit(c, f, p)
+					}
 					p.IdempotencyKey = "submit-" + randomKey() // a retry after a lost reply queues nothing twice
 					return retryNoServer(c, c.Duration("wait"), func() error {
 						return withClient(c, name, func(cl *rpc.Client, t dialTarget) error {
@@ -354,4 +359,25 @@ func randomKey() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// deferSubmit appends p to the worker's file of held-back submits (mergeDeferEnv).
+func deferSubmit(c *cli.Context, path string, p rpc.MergeSubmitParams) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("merge submit: hold for the worker's gate: %w", err)
+	}
+	if _, err := f.Write(append(b, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("merge submit: hold for the worker's gate: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("merge submit: hold for the worker's gate: %w", err)
+	}
+	fmt.Fprintf(c.App.Writer, "held %s of %s: the worker submits it once its --gate passes\n", p.Branch, p.IssueID)
+	return nil
 }

@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -246,7 +249,15 @@ type jobResult struct {
 	summary string // success: tail of the output
 	errMsg  string // failure: why, with the tail of the output
 	dur     time.Duration
+	// merges are the command's `gtc merge submit`s, held back while a --gate was to run (see
+	// mergeDeferEnv): submitted when the gate passed, before the result
+	merges []rpc.MergeSubmitParams
 }
+
+// mergeDeferEnv names the file a `gtc merge submit` run by a command of a worker with a --gate writes
+// its request to instead of sending it: the worker submits it once the gate has passed. Sent at once, a
+// branch that then failed the worker's gate could merge before the attempt failed, and close the issue.
+const mergeDeferEnv = "GTC_MERGE_DEFER"
 
 // workerLoop is the state of one runWorker call.
 type workerLoop struct {
@@ -660,31 +671,48 @@ func (w *workerLoop) flush(cl *rpc.Client) bool {
 	return true
 }
 
-// report sends the result of a finished job.
+// report sends the result of a finished job; a passed job's held-back merge submits go first.
 func (w *workerLoop) report(cl *rpc.Client, j *job) error {
 	ctx, cancel := context.WithTimeout(context.Background(), w.o.CallTimeout)
 	defer cancel()
 	l := j.a.Lease
 	key := rpc.Idempotency{IdempotencyKey: w.o.Name + "/" + l.ID + "/report"}
+	res := j.res
+	if res.ok {
+		for i, p := range res.merges {
+			p.LeaseID, p.Epoch = l.ID, l.Epoch
+			p.IdempotencyKey = w.o.Name + "/" + l.ID + "/submit-" + strconv.Itoa(i)
+			m, err := cl.MergeSubmit(ctx, p)
+			if coord.ErrorCode(err) == coord.EUnavailable {
+				return err // retried with the report
+			}
+			if err != nil {
+				// the gate passed but the branch cannot be queued: the attempt did not deliver
+				res = jobResult{errMsg: fmt.Sprintf("merge submit of %s after the gate: %v", p.Branch, oneLine(err)), dur: res.dur}
+				break
+			}
+			w.log.Info("merge submitted after the gate", "issue", l.IssueID, "request", m.Request.ID, "branch", m.Request.Branch)
+		}
+	}
 	switch {
-	case j.res.killed:
+	case res.killed:
 		r, err := cl.Release(ctx, rpc.ReleaseParams{LeaseID: l.ID, Epoch: l.Epoch, Reason: "worker stopped before the command finished", Idempotency: key})
 		if err == nil {
 			w.log.Info("released", "issue", r.IssueID, "lease", l.ID, "status", r.Status)
 		}
 		return err
-	case j.res.ok:
+	case res.ok:
 		r, err := cl.Complete(ctx, rpc.CompleteParams{LeaseID: l.ID, Epoch: l.Epoch, Idempotency: key, SessionResult: rpc.SessionResult{
-			Outcome: w.o.Outcome, Summary: j.res.summary, DurationMS: j.res.dur.Milliseconds()}})
+			Outcome: w.o.Outcome, Summary: res.summary, DurationMS: res.dur.Milliseconds()}})
 		if err == nil {
-			w.log.Info("completed", "issue", r.IssueID, "lease", l.ID, "status", r.Status, "took", j.res.dur.Round(time.Millisecond))
+			w.log.Info("completed", "issue", r.IssueID, "lease", l.ID, "status", r.Status, "took", res.dur.Round(time.Millisecond))
 		}
 		return err
 	default:
-		r, err := cl.Fail(ctx, rpc.FailParams{LeaseID: l.ID, Epoch: l.Epoch, Error: j.res.errMsg, Idempotency: key})
+		r, err := cl.Fail(ctx, rpc.FailParams{LeaseID: l.ID, Epoch: l.Epoch, Error: res.errMsg, Idempotency: key})
 		if err == nil {
 			w.log.Info("failed", "issue", r.IssueID, "lease", l.ID, "status", r.Status, "attempt", r.Attempt, "dead_lettered", r.DeadLettered,
-				"reason", firstLine(j.res.errMsg, 200))
+				"reason", firstLine(res.errMsg, 200))
 		}
 		return err
 	}
@@ -725,6 +753,16 @@ func (w *workerLoop) execute(ctx context.Context, a rpc.Assignment) jobResult {
 	if len(issueJSON) <= envValueMax {
 		env = append(env, "GTC_ISSUE_JSON="+string(issueJSON))
 	}
+	var deferFile string
+	if w.o.Gate != "" {
+		dir, err := os.MkdirTemp("", "gtc-merge-defer-")
+		if err != nil {
+			return jobResult{errMsg: fmt.Sprintf("worker: %v", err)}
+		}
+		defer os.RemoveAll(dir)
+		deferFile = filepath.Join(dir, "submits.jsonl")
+		env = append(env, mergeDeferEnv+"="+deferFile)
+	}
 	out := &prefixWriter{w: w.o.Out, mu: &w.outMu, prefix: "[" + a.Lease.IssueID + "] "}
 	tail := &tailBuffer{max: w.o.TailBytes}
 	sink := io.MultiWriter(out, tail)
@@ -763,8 +801,34 @@ func (w *workerLoop) execute(ctx context.Context, a rpc.Assignment) jobResult {
 		}
 	default:
 		res.ok, res.summary = true, tail.String()
+		if deferFile != "" {
+			if res.merges, err = readDeferredSubmits(deferFile); err != nil {
+				res.ok, res.errMsg = false, fmt.Sprintf("worker: read the command's merge submits: %v", err)
+			}
+		}
 	}
 	return res
+}
+
+// readDeferredSubmits reads the merge submits a command wrote to path (one JSON object a line; none
+// when the file does not exist).
+func readDeferredSubmits(path string) ([]rpc.MergeSubmitParams, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []rpc.MergeSubmitParams
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		var p rpc.MergeSubmitParams
+		if err := json.Unmarshal(line, &p); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // lifelineWatch starts, before the script, a watcher in the command's process group that blocks
