@@ -62,6 +62,7 @@ type MergeDecision struct {
 	Request     MergeRequest
 	Requeued    bool // back to pending for another attempt
 	ReopenIssue bool // reopen Request.IssueID for rework
+	Infra       bool // out of tries for reasons of the merge itself, not the change: no attempt counted
 	Reason      string
 }
 
@@ -337,13 +338,17 @@ func (c *core) applyDecisions(ds []MergeDecision) {
 				continue // someone already works on it again, or it was dead-lettered meanwhile
 			}
 			// A rework counts as a failed attempt: backoff before the next one, and dead-lettered
-			// after MaxAttempts — a change that never passes the gate is not redone forever.
+			// after MaxAttempts — a change that never passes the gate is not redone forever. A request
+			// that ran out of tries for the merge's own reasons (a refinery that kept dying, a target
+			// that kept moving) is redone without one: a correct change is not dead-lettered for them.
 			n := it.attempts() + 1
-			if n >= c.cfg.MaxAttempts {
+			if d.Infra {
+				n = it.attempts()
+			} else if n >= c.cfg.MaxAttempts {
 				c.deadLetter(it, n, "", d.Request.Worker, d.Request.ID+": "+d.Reason)
 				continue
 			}
-			it.setRetry(n, c.now.Add(c.backoff(n)))
+			it.setRetry(n, c.now.Add(c.backoff(max(n, 1))))
 			var add []string
 			if !hasLabel(it.labels(), c.cfg.ReworkLabel) {
 				it.addLabel(c.cfg.ReworkLabel)

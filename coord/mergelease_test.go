@@ -120,3 +120,37 @@ func TestRepeatedSubmitIsTheSameRequest(t *testing.T) {
 	}
 	h.noMerge()
 }
+
+// TestMergeInfraFailuresCountNoAttempt: a request that runs out of tries for the merge's own reasons
+// (failures the refinery does not blame on the change: a target that kept moving, a refinery that kept
+// dying) reopens the issue for rework without counting an attempt: with MaxAttempts 1 a counted one
+// would have dead-lettered a correct change.
+func TestMergeInfraFailuresCountNoAttempt(t *testing.T) {
+	cfg := mergeCfg()
+	cfg.MaxAttempts = 1
+	h, a, status := leasedForMerge(t, cfg)
+	h.submit("w", "gt-1")
+	if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
+		t.Fatal(err)
+	}
+	h.hello("r1", coord.RoleRefinery, 2)
+	for try := 1; try <= 3; try++ { // mergeq's MaxAttempts (3)
+		m := h.nextMerge()
+		if _, err := h.e.MergeReport(h.ctx, "r1", m.req.ID, m.req.Epoch, coord.MergeResult{Reason: "target moved during the gate"}); err != nil {
+			t.Fatal(err)
+		}
+		h.advance(10 * time.Minute) // past the retry delay
+	}
+	if got := status("gt-1"); got != "open " && got != "hooked " {
+		t.Fatalf("issue %q after the request ran out of tries, want reopened (not dead-lettered)", got)
+	}
+	h.advance(time.Minute) // past the backoff
+	select {
+	case a2 := <-h.out.pushes:
+		if a2.Lease.Attempt != 1 {
+			t.Errorf("redone as attempt %d, want 1 (no attempt counted)", a2.Lease.Attempt)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reopened issue was not pushed again")
+	}
+}

@@ -131,7 +131,7 @@ func (p Plug) Stats() (pending, merging int) {
 }
 
 func decision(d Decision) coord.MergeDecision {
-	return coord.MergeDecision{Request: d.Request, Requeued: d.Requeued, ReopenIssue: d.ReopenIssue, Reason: d.Reason}
+	return coord.MergeDecision{Request: d.Request, Requeued: d.Requeued, ReopenIssue: d.ReopenIssue, Infra: d.Infra, Reason: d.Reason}
 }
 
 func decisions(ds []Decision) []coord.MergeDecision {

@@ -61,7 +61,10 @@ type Decision struct {
 	Request     coord.MergeRequest
 	Requeued    bool   // the request went back to pending for another attempt
 	ReopenIssue bool   // reopen Request.IssueID for rework
-	Reason      string // why, for the issue's notes and events
+	// Infra says the request ran out of tries for reasons of the merge itself (slot expiries, failures
+	// the refinery did not blame on the change): the issue is reopened without an attempt counted.
+	Infra  bool
+	Reason string // why, for the issue's notes and events
 }
 
 // Stats counts live requests.
@@ -543,7 +546,7 @@ func (q *Queue) retry(now time.Time, e *entry, reason, kind, actor string) (Deci
 		// out of attempts: the issue goes back for rework like after a conflict, instead of staying
 		// code complete with nothing left to merge it
 		d, ch := q.fail(now, e, fmt.Sprintf("%s (attempt %d of %d)", reason, e.req.Attempts, q.cfg.MaxAttempts), actor)
-		d.ReopenIssue = !q.cfg.KeepIssueOnConflict
+		d.ReopenIssue, d.Infra = !q.cfg.KeepIssueOnConflict, true
 		return d, ch
 	}
 	delete(q.merging, e.req.ID)
