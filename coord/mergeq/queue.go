@@ -59,8 +59,8 @@ type Failure struct {
 // Decision is what one step means for the request's issue; the core applies it.
 type Decision struct {
 	Request     coord.MergeRequest
-	Requeued    bool   // the request went back to pending for another attempt
-	ReopenIssue bool   // reopen Request.IssueID for rework
+	Requeued    bool // the request went back to pending for another attempt
+	ReopenIssue bool // reopen Request.IssueID for rework
 	// Infra says the request ran out of tries for reasons of the merge itself (slot expiries, failures
 	// the refinery did not blame on the change): the issue is reopened without an attempt counted.
 	Infra  bool
