@@ -224,6 +224,11 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			continue
 		}
 		wasDead := old.cls == clsDead
+		if old.status == c.st.codeComplete && old.lease == nil && !c.closedStatus(m.Status) && m.Status != c.cfg.CodeCompleteStatus {
+			// sent back while it waited for its merge: that request is not the work any more (it could
+			// merge whatever its branch holds by then); the next attempt submits its own
+			c.withdrawIssueMerge(old, "issue "+old.id+" sent back to "+m.Status)
+		}
 		// an outside reopen (bd, a hand edit) leaves a trace in the audit log, as an outside close does
 		reopened := p.FromImport && old.status == c.st.closed && !c.closedStatus(m.Status)
 		m.Attempts, m.NotBefore = old.attempts(), old.notBefore()

@@ -433,12 +433,22 @@ func (c *core) withdrawLeaseMerge(it *issue, l *Lease) {
 	if c.mq == nil || it == nil {
 		return
 	}
-	r, ok := c.mq.ByIssue(it.id)
-	if !ok || r.CreatedAt.Before(l.CreatedAt) {
+	if r, ok := c.mq.ByIssue(it.id); ok && !r.CreatedAt.Before(l.CreatedAt) {
+		c.withdrawIssueMerge(it, "lease "+l.ID+" ended: "+l.Outcome)
+	}
+}
+
+// withdrawIssueMerge cancels the issue's live merge request, if any, for reason; a merging one's
+// refinery is told to stop.
+func (c *core) withdrawIssueMerge(it *issue, reason string) {
+	if c.mq == nil || it == nil {
 		return
 	}
-	prev := r
-	r, ch, err := c.mq.Cancel(c.now, r.ID, "lease "+l.ID+" ended: "+l.Outcome)
+	prev, ok := c.mq.ByIssue(it.id)
+	if !ok {
+		return
+	}
+	r, ch, err := c.mq.Cancel(c.now, prev.ID, reason)
 	if err != nil {
 		return
 	}

@@ -154,3 +154,34 @@ func TestMergeInfraFailuresCountNoAttempt(t *testing.T) {
 		t.Fatal("the reopened issue was not pushed again")
 	}
 }
+
+// TestReopenOfCodeCompleteWithdrawsItsMerge: an issue waiting in code_complete for its merge and sent
+// back by a person (gtc issue update --status open) loses that request: the next attempt submits its
+// own, and the old one does not merge whatever its branch holds by then. A close keeps it.
+func TestReopenOfCodeCompleteWithdrawsItsMerge(t *testing.T) {
+	for _, to := range []string{"open", "closed"} {
+		t.Run(to, func(t *testing.T) {
+			cfg := mergeCfg()
+			cfg.CodeCompleteStatus = "code_complete"
+			h, a, _ := leasedForMerge(t, cfg)
+			sub := h.submit("w", "gt-1")
+			if _, err := h.e.Complete(h.ctx, "w", a.Lease.ID, a.Lease.Epoch, coord.SessionResult{Outcome: coord.OutcomeCodeComplete}); err != nil {
+				t.Fatal(err)
+			}
+			h.clk.Advance(time.Second)
+			p := task("gt-1", 2)
+			p.KeepState, p.FromImport = false, true
+			p.Issue.Status, p.Issue.UpdatedAt = to, h.clk.Now()
+			if to == "closed" {
+				now := h.clk.Now()
+				p.Issue.ClosedAt = &now
+			}
+			h.put(p)
+			h.e.Status()
+			r, _ := h.e.MergeGet(sub.Request.ID)
+			if want := map[string]string{"open": "cancelled", "closed": "pending"}[to]; r.State != want {
+				t.Errorf("request after the issue went %s: %s, want %s", to, r.State, want)
+			}
+		})
+	}
+}
