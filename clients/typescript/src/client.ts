@@ -210,6 +210,8 @@ export class GtcClient extends EventEmitter {
   private readonly pendingFinish = new Map<string, FinishCall>();
   private readonly finished = new Set<string>();
   private draining = false;
+  /** The coord.drain of this session under way (drain), answered or failed; final calls wait for it. */
+  private drainCall?: Promise<unknown>;
   private idleTimer?: NodeJS.Timeout;
   private readonly closeController = new AbortController();
   private idleWaiters: (() => void)[] = [];
@@ -408,7 +410,9 @@ export class GtcClient extends EventEmitter {
   private drainSession(): void {
     const name = this.helloParams?.name;
     if (!name || this._state !== 'connected' || (this.helloParams?.role ?? 'worker') === 'client') return;
-    this.request('coord.drain', { worker: name, session: true }).catch(() => {}); // a push that races it is rejected (draining)
+    // Final calls wait for its answer (sendFinish): the server serves one connection's requests
+    // concurrently, and a complete applied first would free a slot it fills with a push at once.
+    this.drainCall = this.request('coord.drain', { worker: name, session: true }).catch(() => {});
   }
 
   /** Closes at once: aborts running handlers (nothing is reported for them) and stops reconnecting. */
@@ -790,6 +794,8 @@ export class GtcClient extends EventEmitter {
 
   private async sendFinish(id: string, issueId: string | undefined, call: FinishCall): Promise<void> {
     if (this._state !== 'connected') return; // flushed after the reconnect
+    if (this.drainCall) await this.drainCall; // the server stops pushing to this session first
+    if (this._state !== 'connected') return;
     try {
       const result = await this.request(call.method, call.params as never);
       if (this.pendingFinish.get(id) !== call) return;
