@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { nameFromEnv, optionsFromEnv, parseAddr } from '../src/index.js';
+import { GtcError, nameFromEnv, optionsFromEnv, parseAddr } from '../src/index.js';
 
 describe('env', () => {
   it('parses addresses', () => {
@@ -24,8 +27,20 @@ describe('env', () => {
     assert.deepEqual(optionsFromEnv({ GTC_SOCKET: '/tmp/x.sock' }), { path: '/tmp/x.sock', token: undefined });
     assert.deepEqual(optionsFromEnv({ GTC_SOCKET: '/tmp/x.sock', GTC_ADDR: ':1', GTC_TOKEN: 't' }), { path: '/tmp/x.sock', token: 't' });
     assert.deepEqual(optionsFromEnv({ GTC_ADDR: '10.0.0.2:7420', GTC_TOKEN: 't' }), { host: '10.0.0.2', port: 7420, token: 't' });
-    assert.throws(() => optionsFromEnv({ GTC_ADDR: '10.0.0.2:7420' }), /GTC_TOKEN/);
+    assert.throws(() => optionsFromEnv({ GTC_ADDR: '10.0.0.2:7420', GTC_DIR: '/nonexistent' }), (e: unknown) =>
+      e instanceof GtcError && e.codeName === 'invalid' && /GTC_TOKEN/.test(e.message));
     assert.deepEqual(optionsFromEnv({}), { path: '.beads/gtc.sock', token: undefined });
+    // GTC_DIR names the workspace, as `gtc --dir` does: its socket, and its token file over TCP
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-env-'));
+    try {
+      fs.mkdirSync(path.join(ws, '.beads'));
+      fs.writeFileSync(path.join(ws, '.beads', 'gtc.token'), 'from-file\n');
+      assert.deepEqual(optionsFromEnv({ GTC_DIR: ws }), { path: path.join(ws, '.beads', 'gtc.sock'), token: undefined });
+      assert.deepEqual(optionsFromEnv({ GTC_DIR: ws, GTC_ADDR: ':7420' }), { host: '127.0.0.1', port: 7420, token: 'from-file' });
+      assert.deepEqual(optionsFromEnv({ GTC_DIR: ws, GTC_ADDR: ':7420', GTC_TOKEN: 'env' }), { host: '127.0.0.1', port: 7420, token: 'env' });
+    } finally {
+      fs.rmSync(ws, { recursive: true, force: true });
+    }
     assert.equal(nameFromEnv('fallback', {}), 'fallback');
     assert.equal(nameFromEnv('fallback', { GTC_NAME: 'w7' }), 'w7');
     // the name `gtc worker --name` reads wins, so one environment names a worker the same in Go and TypeScript
