@@ -288,7 +288,13 @@ func (c *core) abandon(l *Lease, why string) {
 // expire ends a lease whose holder vanished and counts a failed attempt.
 func (c *core) expire(l *Lease, why string) {
 	c.endLease(l, "expired", why)
-	c.recordOutcome("expired")
+	outcome := "expired"
+	if it := c.issues[l.IssueID]; it != nil {
+		if _, landed := c.landedDuring(it, l); landed {
+			outcome = OutcomeSuccess // its work merged (the issue closes below): no failed session for health
+		}
+	}
+	c.recordOutcome(outcome)
 	c.cancelEffect(l, why)
 	c.event("expired", l.IssueID, l.ID, l.Worker, why)
 	if it := c.issues[l.IssueID]; it != nil {

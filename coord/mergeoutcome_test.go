@@ -542,6 +542,12 @@ func TestLeaseEndWithdrawsOrClosesMerge(t *testing.T) {
 			if got := status("gt-1"); got != tc.want {
 				t.Errorf("issue after the lease ended: %q, want %q", got, tc.want)
 			}
+			if tc.name == "merged, lease expires" {
+				// its work landed: not a failed session for the health rate
+				if r := h.e.HealthReport(); r.Samples != 1 || r.SuccessRate != 1 {
+					t.Errorf("health after an expiry whose branch merged: %+v, want one successful sample", r)
+				}
+			}
 			r, _ := h.e.MergeGet(sub.Request.ID)
 			switch {
 			case tc.stage == "merged" && r.State != "merged":
