@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -169,17 +170,40 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 		}
 		return Result{Merged: true, MergeCommit: pre}, nil
 	}
-	tree, conflicts, err := g.mergeTree(ctx, pre, src)
+	// gtc owns the workspace's .beads/issues.jsonl on the target (it rewrites it as work goes on): a
+	// branch's copy of it (an agent's bd writing its worktree's file, committed with its work) is left
+	// out of the merge. Merged, it conflicted, or waited on the copy gtc keeps rewriting, and failed.
+	own, err := g.ownedPath(ctx)
 	if err != nil {
 		return Result{}, err
 	}
+	_, conflicts, err := g.mergeTree(ctx, pre, src)
+	if err != nil {
+		return Result{}, err
+	}
+	conflicts = slices.DeleteFunc(conflicts, func(f string) bool { return f == own })
 	if len(conflicts) > 0 {
 		return Result{Conflicts: conflicts}, nil
+	}
+	base, err := g.run(ctx, "merge-base", pre, src)
+	if err != nil {
+		return Result{}, fmt.Errorf("merge base of %s and %s: %w", pre, src, err)
+	}
+	base = strings.TrimSpace(base)
+	brought, err := g.run(ctx, "diff", "--name-only", "--no-renames", "-z", base, src)
+	if err != nil {
+		return Result{}, fmt.Errorf("files %s changes: %w", src, err)
+	}
+	changed := splitZ(brought)
+	keepOwn := slices.Contains(changed, own)
+	changed = slices.DeleteFunc(changed, func(f string) bool { return f == own })
+	if keepOwn && len(changed) == 0 {
+		return Result{NoCommits: true}, nil // its only change is the file left out: no work to merge
 	}
 	if !hasRemote {
 		// The work tree that has the target checked out is fast-forwarded at the end: local changes
 		// there that the merge would overwrite fail it now, before the gate runs for nothing.
-		if err := g.checkLocalChanges(ctx, req.Target, pre, tree); err != nil {
+		if err := g.checkLocalChanges(ctx, req.Target, changed); err != nil {
 			return Result{}, err
 		}
 	}
@@ -189,12 +213,14 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 	}
 	w := &gitRunner{dir: wt, timeout: r.GitTimeout}
 	msg := fmt.Sprintf("Merge %s: %s", req.IssueID, req.Worker)
-	args := append(r.identity(ctx, g), "merge", "--no-ff", "--no-edit", "-q", "-m", msg, src)
-	if _, err := w.run(ctx, args...); err != nil {
+	if err := r.buildMerge(ctx, g, w, pre, src, msg, own, keepOwn); err != nil {
 		w.clean(ctx)
 		return Result{}, fmt.Errorf("merge %s into %s: %w", src, req.Target, err)
 	}
 	res := Result{Merged: true}
+	if keepOwn {
+		res.Warning = "the branch's changes to " + own + " were left out: gtc owns that file on the target (change issues through gtc or bd in the workspace)"
+	}
 	if res.MergeCommit, err = w.head(ctx); err != nil {
 		return Result{}, err
 	}
@@ -235,6 +261,46 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 		return Result{GateOutput: res.GateOutput}, err
 	}
 	return res, nil
+}
+
+// ownedPath is the repository-relative path of the workspace's .beads/issues.jsonl (gtc's).
+func (g *gitRunner) ownedPath(ctx context.Context) (string, error) {
+	prefix, err := g.run(ctx, "rev-parse", "--show-prefix")
+	if err != nil {
+		return "", fmt.Errorf("locate %s in its repository: %w", g.dir, err)
+	}
+	return strings.TrimSpace(prefix) + ".beads/issues.jsonl", nil
+}
+
+// buildMerge makes the --no-ff merge commit of src onto pre (checked out in the worktree w) with
+// message msg; with keepOwn, the branch's changes to own are left out (pre's version is kept, or the
+// file stays absent), whether or not they conflicted.
+func (r *Refinery) buildMerge(ctx context.Context, g, w *gitRunner, pre, src, msg, own string, keepOwn bool) error {
+	id := r.identity(ctx, g)
+	if !keepOwn {
+		_, err := w.run(ctx, append(id, "merge", "--no-ff", "--no-edit", "-q", "-m", msg, src)...)
+		return err
+	}
+	// a conflict in own alone makes merge exit non-zero: it is resolved below, anything else is not
+	_, _, err := w.runCode(ctx, append(id, "merge", "--no-ff", "--no-commit", "-q", "-m", msg, src)...)
+	if _, verr := w.run(ctx, "rev-parse", "--verify", "-q", "MERGE_HEAD"); verr != nil {
+		if err == nil {
+			err = errors.New("no merge in progress")
+		}
+		return err
+	}
+	if _, err := w.run(ctx, "cat-file", "-e", pre+":"+own); err == nil {
+		if _, err := w.run(ctx, "checkout", pre, "--", own); err != nil {
+			return fmt.Errorf("keep the target's %s: %w", own, err)
+		}
+	} else if _, err := w.run(ctx, "rm", "-q", "-f", "--ignore-unmatch", "--", own); err != nil {
+		return fmt.Errorf("leave out the branch's %s: %w", own, err)
+	}
+	if u, err := w.run(ctx, "diff", "--name-only", "--diff-filter=U"); err != nil || strings.TrimSpace(u) != "" {
+		return fmt.Errorf("unmerged files besides %s: %q %v", own, strings.TrimSpace(u), err)
+	}
+	_, err = w.run(ctx, append(id, "commit", "-q", "--no-edit")...)
+	return err
 }
 
 // worktree returns the refinery's detached worktree of the repository, checked out clean at base:
@@ -319,9 +385,9 @@ func (g *gitRunner) checkedOut(ctx context.Context, branch string) (string, erro
 }
 
 // checkLocalChanges fails with ErrLocalChanges when the work tree that has target checked out has
-// local changes, or untracked files, at paths that the merge (base to tree) changes: fast-forwarding
-// it would be refused.
-func (g *gitRunner) checkLocalChanges(ctx context.Context, target, base, tree string) error {
+// local changes, or untracked files, at paths that the merge changes (changed): fast-forwarding it
+// would be refused.
+func (g *gitRunner) checkLocalChanges(ctx context.Context, target string, changed []string) error {
 	co, err := g.checkedOut(ctx, target)
 	if err != nil || co == "" {
 		return err
@@ -340,11 +406,6 @@ func (g *gitRunner) checkLocalChanges(ctx context.Context, target, base, tree st
 	if len(dirty) == 0 {
 		return nil
 	}
-	out, err := g.run(ctx, "diff-tree", "-r", "--name-only", "--no-renames", "-z", base, tree)
-	if err != nil {
-		return fmt.Errorf("files the merge changes: %w", err)
-	}
-	changed := splitZ(out)
 	var hit []string
 	for _, d := range dirty {
 		for _, f := range changed {

@@ -312,3 +312,66 @@ func TestLocalChangeDuringGate(t *testing.T) {
 		t.Fatalf("the local change was lost: %q", b)
 	}
 }
+
+// TestBranchCopyOfIssuesJSONLLeftOut: gtc owns the workspace's .beads/issues.jsonl on the target. A
+// branch that committed its own copy (an agent's bd writing its worktree's file) — changed where main
+// changed it too (a conflict), or only on the branch, or a file main does not have — merges with the
+// rest of its work; the target keeps its version (the workspace's local edit of it too), and the result
+// says the branch's changes to it were left out.
+func TestBranchCopyOfIssuesJSONLLeftOut(t *testing.T) {
+	const own = ".beads/issues.jsonl"
+	for _, tc := range []struct {
+		name        string
+		onMain      bool // main has the file
+		mainChanges bool // main changes it after the branch was cut (a conflict)
+	}{
+		{"conflicting", true, true},
+		{"branch only", true, false},
+		{"new on the branch", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := newRepo(t)
+			if tc.onMain {
+				commit(t, ws, "beads", map[string]string{own: `{"id":"gt-1","status":"open"}` + "\n"})
+			}
+			branch(t, ws, "w1", map[string]string{"new.txt": "n\n", own: `{"id":"gt-1","status":"in_progress","assignee":"agent"}` + "\n"})
+			if tc.mainChanges {
+				commit(t, ws, "gtc export", map[string]string{own: `{"id":"gt-1","status":"closed"}` + "\n"})
+			}
+			var kept []byte
+			if tc.onMain {
+				kept = []byte(git(t, ws, "show", "main:"+own) + "\n")
+				write(t, ws, own, string(kept)+`{"id":"gt-2","status":"open"}`+"\n") // gtc's uncommitted export
+			}
+			local, _ := os.ReadFile(filepath.Join(ws, own))
+			res, err := Merge(context.Background(), ws, Request{Branch: "w1", IssueID: "gt-1", Worker: "w"}, "")
+			if err != nil || !res.Merged || len(res.Conflicts) != 0 {
+				t.Fatalf("merge of a branch carrying %s: %+v %v", own, res, err)
+			}
+			if !strings.Contains(res.Warning, own) {
+				t.Errorf("warning %q does not say %s was left out", res.Warning, own)
+			}
+			if got := git(t, ws, "rev-parse", "main"); got != res.MergeCommit {
+				t.Fatalf("main %s, merge %s", got, res.MergeCommit)
+			}
+			if b, err := os.ReadFile(filepath.Join(ws, "new.txt")); err != nil || string(b) != "n\n" {
+				t.Fatalf("the branch's other work did not land: %q %v", b, err)
+			}
+			if tc.onMain {
+				if got := git(t, ws, "show", res.MergeCommit+":"+own) + "\n"; got != string(kept) {
+					t.Errorf("the merge commit's %s is %q, want the target's %q", own, got, kept)
+				}
+			} else if out, err := exec.Command("git", "-C", ws, "cat-file", "-e", res.MergeCommit+":"+own).CombinedOutput(); err == nil {
+				t.Errorf("the branch's new %s landed (%s)", own, out)
+			}
+			if b, _ := os.ReadFile(filepath.Join(ws, own)); string(b) != string(local) {
+				t.Errorf("the workspace's %s is %q, want its local copy %q", own, b, local)
+			}
+			// a branch whose only change is that file has no work to merge
+			branch(t, ws, "w2", map[string]string{own: `{"id":"gt-9","status":"open"}` + "\n"})
+			if r2, err := Merge(context.Background(), ws, Request{Branch: "w2", IssueID: "gt-9", Worker: "w"}, ""); err != nil || !r2.NoCommits || r2.Merged {
+				t.Errorf("merge of a branch changing only %s: %+v %v, want NoCommits", own, r2, err)
+			}
+		})
+	}
+}
