@@ -36,8 +36,9 @@ type Result struct {
 	GateFailed  bool     // the gate exited non-zero; the target was not moved
 	NoCommits   bool     // the branch (or commit) has no commits beyond the target: there is nothing to merge
 	MergeCommit string   // the target's new tip when Merged
-	// Warning says what went wrong after the merge landed on the remote: the workspace's local copy
-	// of the target could not follow it (it stays where it was).
+	// Warning says what the merge left out (a branch's changes to gtc's .beads/issues.jsonl) or what
+	// went wrong after it landed on the remote (the workspace's local copy of the target could not
+	// follow it: it stays where it was); "; "-separated when both.
 	Warning string
 }
 
@@ -253,7 +254,7 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 			return Result{GateOutput: res.GateOutput}, fmt.Errorf("push %s to %s: %w", req.Target, remote, err)
 		}
 		if err := g.followRemote(lctx, req.Target, res.MergeCommit, msg); err != nil {
-			res.Warning = err.Error()
+			res.Warning = strings.TrimPrefix(res.Warning+"; "+err.Error(), "; ")
 		}
 		return res, nil
 	}
