@@ -354,6 +354,9 @@ func TestBranchCopyOfIssuesJSONLLeftOut(t *testing.T) {
 			if got := git(t, ws, "rev-parse", "main"); got != res.MergeCommit {
 				t.Fatalf("main %s, merge %s", got, res.MergeCommit)
 			}
+			if got := git(t, ws, "log", "-1", "--format=%s%n%P", "main"); !strings.HasPrefix(got, "Merge gt-1: w\n") || len(strings.Fields(got)) != 5 {
+				t.Errorf("merge commit subject and parents %q, want \"Merge gt-1: w\" with two parents", got)
+			}
 			if b, err := os.ReadFile(filepath.Join(ws, "new.txt")); err != nil || string(b) != "n\n" {
 				t.Fatalf("the branch's other work did not land: %q %v", b, err)
 			}
