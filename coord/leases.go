@@ -288,18 +288,16 @@ func (c *core) abandon(l *Lease, why string) {
 // expire ends a lease whose holder vanished and counts a failed attempt.
 func (c *core) expire(l *Lease, why string) {
 	c.endLease(l, "expired", why)
+	c.cancelEffect(l, why)
+	c.event("expired", l.IssueID, l.ID, l.Worker, why)
 	outcome := "expired"
 	if it := c.issues[l.IssueID]; it != nil {
-		if _, landed := c.landedDuring(it, l); landed {
-			outcome = OutcomeSuccess // its work merged (the issue closes below): no failed session for health
+		c.failAttempt(it, l, why)
+		if it.status == c.st.closed {
+			outcome = OutcomeSuccess // its branch merged during the lease (leaseLost): no failed session for health
 		}
 	}
 	c.recordOutcome(outcome)
-	c.cancelEffect(l, why)
-	c.event("expired", l.IssueID, l.ID, l.Worker, why)
-	if it := c.issues[l.IssueID]; it != nil {
-		c.failAttempt(it, l, why)
-	}
 }
 
 // ack accepts a pushed lease.
@@ -339,13 +337,27 @@ func (c *core) reject(now time.Time, name string, session uint64, id string, epo
 	c.event("rejected", l.IssueID, l.ID, name, reason)
 	it := c.issues[l.IssueID]
 	if key != "" {
-		it.setRejectedBy(key, c.now)
-		c.addTimer(it.rejectedUntil(c.cfg.RejectHold), timerReject, it.id)
+		c.holdFrom(it, key)
 	}
 	if !c.leaseLost(it, l) {
 		c.requeue(it)
 	}
 	return nil
+}
+
+// holdFrom keeps it from the worker session key (rejectKey) for RejectHold from now.
+func (c *core) holdFrom(it *issue, key string) {
+	it.setRejectedBy(key, c.now)
+	c.addTimer(it.rejectedUntil(c.cfg.RejectHold), timerReject, it.id)
+}
+
+// closeDone closes an issue whose work is done (by worker, for reason): its retry state cleared, the
+// rework label dropped, its dependents and parents recomputed.
+func (c *core) closeDone(it *issue, worker, reason string) {
+	c.setState(it, c.st.closed, worker, reason)
+	it.setRetry(it.attempts(), time.Time{})
+	c.emitState(it, c.closedLabels(it))
+	c.recompute(c.affected(it.id, c.parentsOf(it)))
 }
 
 // rejectTimer ends the hold of an issue's last rejection once RejectHold has passed since it: the
@@ -444,10 +456,7 @@ func (c *core) complete(now time.Time, name, id string, epoch int64, r SessionRe
 			if r.Outcome == OutcomeCodeComplete {
 				reason = "code complete"
 			}
-			c.setState(it, c.st.closed, name, reason)
-			it.setRetry(it.attempts(), time.Time{})
-			c.emitState(it, c.closedLabels(it))
-			c.recompute(c.affected(it.id, c.parentsOf(it)))
+			c.closeDone(it, name, reason)
 		}
 		if r.Outcome == OutcomeCodeComplete {
 			c.mergeDecidedDuring(it, l)
@@ -500,8 +509,7 @@ func (c *core) cancelLease(now time.Time, id, reason string) error {
 	c.event("cancelled", l.IssueID, l.ID, l.Worker, reason)
 	it := c.issues[l.IssueID]
 	if w := c.workers[l.Worker]; w != nil && w.rejKey != "" && it != nil {
-		it.setRejectedBy(w.rejKey, c.now)
-		c.addTimer(it.rejectedUntil(c.cfg.RejectHold), timerReject, it.id)
+		c.holdFrom(it, w.rejKey)
 	}
 	if !c.leaseLost(it, l) {
 		c.requeue(it)

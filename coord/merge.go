@@ -308,18 +308,7 @@ func (c *core) mergeCancel(now time.Time, mc MergeCancel) (MergeRequest, error) 
 		}
 		id = r.ID
 	}
-	prev, _ := mq.Get(id)
-	r, ch, err := mq.Cancel(now, id, mc.Reason)
-	if err != nil {
-		return MergeRequest{}, err
-	}
-	c.applyMerge(ch)
-	if prev.State == "merging" {
-		if w := c.workers[prev.Refinery]; w != nil && w.connected {
-			c.effect(mergeCancelNote{Worker: w.row.Name, Session: w.session, Req: r})
-		}
-	}
-	return r, nil
+	return c.cancelMerge(id, mc.Reason)
 }
 
 // applyDecisions applies what merge steps mean for their issues: rework reopens the issue (label
@@ -417,11 +406,8 @@ func (c *core) leaseLost(it *issue, l *Lease) bool {
 	landed, ok := c.landedDuring(it, l)
 	c.withdrawLeaseMerge(it, l)
 	if ok {
-		c.setState(it, c.st.closed, l.Worker, "merged")
-		it.setRetry(it.attempts(), time.Time{})
-		c.emitState(it, c.closedLabels(it))
+		c.closeDone(it, l.Worker, "merged")
 		c.event("completed", it.id, l.ID, l.Worker, "its branch merged ("+landed.ID+") before the lease ended")
-		c.recompute(c.affected(it.id, c.parentsOf(it)))
 		return true
 	}
 	return false
@@ -434,23 +420,27 @@ func (c *core) withdrawLeaseMerge(it *issue, l *Lease) {
 		return
 	}
 	if r, ok := c.mq.ByIssue(it.id); ok && !r.CreatedAt.Before(l.CreatedAt) {
-		c.withdrawIssueMerge(it, "lease "+l.ID+" ended: "+l.Outcome)
+		_, _ = c.cancelMerge(r.ID, "lease "+l.ID+" ended: "+l.Outcome)
 	}
 }
 
-// withdrawIssueMerge cancels the issue's live merge request, if any, for reason; a merging one's
-// refinery is told to stop.
+// withdrawIssueMerge cancels the issue's live merge request, if any, for reason.
 func (c *core) withdrawIssueMerge(it *issue, reason string) {
 	if c.mq == nil || it == nil {
 		return
 	}
-	prev, ok := c.mq.ByIssue(it.id)
-	if !ok {
-		return
+	if r, ok := c.mq.ByIssue(it.id); ok {
+		_, _ = c.cancelMerge(r.ID, reason)
 	}
-	r, ch, err := c.mq.Cancel(c.now, prev.ID, reason)
+}
+
+// cancelMerge withdraws the live request id for reason; the refinery merging it, if connected, is told
+// to stop.
+func (c *core) cancelMerge(id, reason string) (MergeRequest, error) {
+	prev, _ := c.mq.Get(id)
+	r, ch, err := c.mq.Cancel(c.now, id, reason)
 	if err != nil {
-		return
+		return MergeRequest{}, err
 	}
 	c.applyMerge(ch)
 	if prev.State == "merging" {
@@ -458,6 +448,7 @@ func (c *core) withdrawIssueMerge(it *issue, reason string) {
 			c.effect(mergeCancelNote{Worker: w.row.Name, Session: w.session, Req: r})
 		}
 	}
+	return r, nil
 }
 
 // mergeTimer handles a slot deadline (key "") or the end of a refinery's reconnect grace (key = its name).
