@@ -522,15 +522,21 @@ func (s *issueService) knownStatus(ctx context.Context, st string) error {
 		st == c.StatusBlocked || st == c.CodeCompleteStatus {
 		return nil
 	}
-	list, err := s.d.db.ListIssues(ctx, store.IssueFilter{Status: st, Limit: 1})
-	if err != nil {
-		return fmt.Errorf("look up status %q: %w", st, err)
-	}
-	if len(list) > 0 {
-		return nil
+	if used, err := s.inUse(ctx, store.IssueFilter{Status: st}); used || err != nil {
+		return err
 	}
 	return coord.Errorf(coord.EInvalid, "unknown status %q: bd's are %s; a custom status needs gtc serve --custom-status %s (bd: status.custom)",
 		st, strings.Join(bdStatuses, ", "), st)
+}
+
+// inUse reports whether some issue matches f (a workspace's own status or type, imported from its file).
+func (s *issueService) inUse(ctx context.Context, f store.IssueFilter) (bool, error) {
+	f.Limit = 1
+	list, err := s.d.db.ListIssues(ctx, f)
+	if err != nil {
+		return false, fmt.Errorf("look up issues with %+v: %w", f, err)
+	}
+	return len(list) > 0, nil
 }
 
 // bdTypes are the issue types bd knows without configuration (classic and v1) and Gas Town's own.
@@ -544,12 +550,8 @@ func (s *issueService) knownType(ctx context.Context, typ string) error {
 	if slices.Contains(bdTypes, typ) || slices.Contains(s.d.cfg.CustomTypes, typ) || slices.Contains(s.d.cfg.Coord.WorkflowTypes, typ) {
 		return nil
 	}
-	list, err := s.d.db.ListIssues(ctx, store.IssueFilter{Type: typ, Limit: 1})
-	if err != nil {
-		return fmt.Errorf("look up type %q: %w", typ, err)
-	}
-	if len(list) > 0 {
-		return nil
+	if used, err := s.inUse(ctx, store.IssueFilter{Type: typ}); used || err != nil {
+		return err
 	}
 	return coord.Errorf(coord.EInvalid, "unknown type %q: bd's are %s; a custom type needs gtc serve --custom-type %s (bd: types.custom)",
 		typ, strings.Join(bdTypes[:5], ", ")+", …", typ)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,7 +68,7 @@ func mergeCommand() *cli.Command {
 						// run by a command of a worker with a --gate: the worker submits it once the gate passed
 						return deferSubmit(c, f, p)
 					}
-					p.IdempotencyKey = "submit-" + randomKey() // a retry after a lost reply queues nothing twice
+					p.IdempotencyKey = "submit-" + rand.Text() // a retry after a lost reply queues nothing twice
 					return retryNoServer(c, c.Duration("wait"), func() error {
 						return withClient(c, name, func(cl *rpc.Client, t dialTarget) error {
 							return submitOnce(c, cl, t, p)
@@ -352,13 +351,6 @@ func retryNoServer(c *cli.Context, wait time.Duration, fn func() error) error {
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
-}
-
-// randomKey returns 16 random hex digits (an idempotency key for one command's retries).
-func randomKey() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // deferSubmit appends p to the worker's file of held-back submits (mergeDeferEnv).
