@@ -102,8 +102,10 @@ func connect(ctx context.Context, t dialTarget, hp rpc.HelloParams, setup ...fun
 	h, err := cl.Hello(hctx, hp)
 	if err != nil {
 		cl.Close()
-		if coord.ErrorCode(err) == coord.EUnauthorized && t.Network == "tcp" {
-			return nil, nil, &exitErr{code: exitRefused, err: fmt.Errorf("the coordinator at %s refused the token: pass the one in its .beads/gtc.token with --token or GTC_TOKEN", t)}
+		var ce *coord.Error
+		if errors.As(err, &ce) && ce.Code == coord.EUnauthorized && t.Network == "tcp" {
+			msg := fmt.Sprintf("the coordinator at %s refused the token: pass the one in its .beads/gtc.token with --token or GTC_TOKEN", t)
+			return nil, nil, &exitErr{code: exitRefused, err: &remoteErr{msg: msg, ce: ce}}
 		}
 		return nil, nil, remoteError(t, "hello as "+hp.Name, err)
 	}

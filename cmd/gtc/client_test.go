@@ -520,6 +520,38 @@ func TestClientWatchSurvivesARestart(t *testing.T) {
 	}
 }
 
+// TestClientWatchStopsOnARefusedToken: a coordinator that comes back with another token refuses
+// watch's reconnects for good; watch says so and exits instead of retrying every second forever.
+func TestClientWatchStopsOnARefusedToken(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, func(c *daemon.Config) { c.Listen = "127.0.0.1:0"; c.Token = "sekret" })
+	addr, _ := s.d.Addrs()
+	ch := make(chan result, 1)
+	go func() {
+		var out, errb bytes.Buffer
+		code := run([]string{"gtc", "--dir", dir, "watch", "--addr", addr, "--token", "sekret"}, &out, &errb)
+		ch <- result{out.String(), errb.String(), code}
+	}()
+	waitFor(t, 5*time.Second, "watcher connected", func() bool {
+		for _, w := range s.d.Engine().Workers() {
+			if w.Name == cliName && w.Connected {
+				return true
+			}
+		}
+		return false
+	})
+	s.Stop()
+	startServer(t, dir, func(c *daemon.Config) { c.Listen = addr; c.Token = "rotated" })
+	select {
+	case r := <-ch:
+		if r.code != exitRefused || !strings.Contains(r.err, "refused the token") {
+			t.Errorf("watch against a rotated token: exit %d, stderr %q", r.code, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch kept retrying a refused token")
+	}
+}
+
 // TestStatusColumnsAddUp: gtc status names readiness-blocked issues as such and puts the rest of the
 // total in OTHER (a workflow type is never schedulable), and does not count its own CLI session.
 func TestStatusColumnsAddUp(t *testing.T) {

@@ -728,8 +728,13 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 			if first || ctx.Err() != nil {
 				return err
 			}
+			if c := coord.ErrorCode(err); c == coord.EUnauthorized || c == coord.EInvalid {
+				// the coordinator came back with another token, or refuses the subscription: that
+				// does not fix itself
+				return err
+			}
 			// the coordinator is restarting (or gone for now): try again until it is back or Ctrl-C,
-			// saying why when that changes (a refused token or subscription does not fix itself)
+			// saying why when that changes
 			if msg := oneLine(err); msg != lastErr {
 				lastErr = msg
 				fmt.Fprintf(c.App.ErrWriter, "%s; retrying every second\n", msg)
