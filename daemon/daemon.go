@@ -46,6 +46,7 @@ type Daemon struct {
 	listeners []net.Listener
 	httpSrv   *http.Server
 	httpLn    net.Listener
+	created   []string // files this start created (store, token): removed if it fails before serving
 }
 
 // Open prepares a coordinator: it takes the workspace lock, opens the store and rebuilds the scheduler
@@ -66,6 +67,7 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	defer func() {
 		if err != nil {
 			d.closeAll()
+			d.removeCreated()
 		}
 	}()
 	d.lock = flock.New(filepath.Join(bd, "gtc.lock"))
@@ -88,6 +90,9 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		d.metrics = metrics.New(d.reg)
 	}
 
+	if _, serr := os.Stat(cfg.DB); errors.Is(serr, fs.ErrNotExist) {
+		d.created = append(d.created, cfg.DB, cfg.DB+"-wal", cfg.DB+"-shm")
+	}
 	d.db, err = store.Open(ctx, cfg.DB, store.Options{Observer: storeObserver{d.metrics}})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", cfg.DB, err)
@@ -114,6 +119,9 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if cfg.Listen != "" || cfg.HTTP != "" {
 		d.token = cfg.Token
 		if d.token == "" {
+			if _, serr := os.Stat(cfg.TokenFile); errors.Is(serr, fs.ErrNotExist) {
+				d.created = append(d.created, cfg.TokenFile)
+			}
 			if d.token, err = rpc.LoadOrCreateToken(cfg.TokenFile); err != nil {
 				return nil, fmt.Errorf("token: %w", err)
 			}
@@ -433,6 +441,23 @@ func (d *Daemon) httpMux() http.Handler {
 }
 
 // closeAll releases what Open acquired.
+// Close releases a daemon that will not Run (its Listen failed): it closes the store cleanly, removes
+// the files this start created (a new store, a new token) and unlocks the workspace.
+func (d *Daemon) Close() {
+	d.closeAll()
+	d.removeCreated()
+}
+
+// removeCreated removes the files this start created, after a start that failed before serving.
+func (d *Daemon) removeCreated() {
+	for _, f := range d.created {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			d.log.Warn("could not remove a file of the failed start", "file", f, "err", err)
+		}
+	}
+	d.created = nil
+}
+
 func (d *Daemon) closeAll() {
 	for _, l := range d.listeners {
 		_ = l.Close()

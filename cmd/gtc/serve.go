@@ -82,6 +82,7 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			if err := d.Listen(); err != nil {
+				d.Close() // the workspace is left as it was
 				return err
 			}
 			w := c.App.ErrWriter
