@@ -398,6 +398,15 @@ func (c *core) heartbeat(now time.Time, name, id string, epoch int64, progress s
 			c.beat(l, dl, progress)
 		}
 		c.extendMerges(w)
+		if w.row.Role == RoleRefinery {
+			if !w.beatAt.IsZero() && now.Before(w.beatAt.Add(c.cfg.HeartbeatTimeout)) {
+				w.beatsOften = true
+			}
+			w.beatAt = now
+			if w.beatsOften {
+				c.addTimer(dl, timerSilence, name)
+			}
+		}
 		return dl, nil
 	}
 	l, _, err := c.check(name, id, epoch)

@@ -85,8 +85,8 @@ type MergeQueue interface {
 	Extend(now time.Time, id string, epoch int64) (MergeRequest, []Change, error)
 	// Expire takes back every slot whose deadline has passed.
 	Expire(now time.Time) ([]MergeDecision, []Change)
-	// Abandon takes back every slot held by refinery.
-	Abandon(now time.Time, refinery string) ([]MergeDecision, []Change)
+	// Abandon takes back every slot held by refinery, saying why ("" = the refinery left).
+	Abandon(now time.Time, refinery, why string) ([]MergeDecision, []Change)
 	// Cancel withdraws a live request.
 	Cancel(now time.Time, id, reason string) (MergeRequest, []Change, error)
 	// ByIssue returns the live (pending or merging) request of an issue.
@@ -468,7 +468,7 @@ func (c *core) mergeTimer(key string) {
 		if w != nil && (w.connected || c.now.Before(w.disconnectedAt.Add(c.cfg.Grace))) {
 			return
 		}
-		ds, ch = c.mq.Abandon(c.now, key)
+		ds, ch = c.mq.Abandon(c.now, key, "")
 	}
 	c.applyMerge(ch)
 	c.applyDecisions(ds)
@@ -497,6 +497,37 @@ func (c *core) extendMerges(w *worker) {
 			}
 		}
 	}
+}
+
+// refinerySilent handles a refinery's heartbeat timeout (timerSilence). A refinery that heartbeats at
+// least once per HeartbeatTimeout (two heartbeats of its session came that close; the reference one
+// sends one every heartbeat_ms, a third of it) and then sends none for HeartbeatTimeout is hung —
+// stopped, frozen, its host asleep with the connection still open: its slots are taken back (each
+// attempt counts as an expired one; the target's queue moves on), it is told to stop those merges,
+// and it gets no new slot until it shows life. A refinery that heartbeats less often, or never, keeps
+// the slot deadline alone.
+func (c *core) refinerySilent(name string) {
+	w := c.workers[name]
+	if c.mq == nil || w == nil || w.row.Role != RoleRefinery || !w.connected || !w.beatsOften ||
+		c.now.Before(w.beatAt.Add(c.cfg.HeartbeatTimeout)) {
+		return
+	}
+	held := c.mq.Merging(name)
+	if len(held) == 0 {
+		return
+	}
+	why := fmt.Sprintf("refinery %s sent no heartbeat for %s", name, c.cfg.HeartbeatTimeout)
+	ds, ch := c.mq.Abandon(c.now, name, why)
+	for _, r := range held {
+		r.Error = why
+		c.effect(mergeCancelNote{Worker: name, Session: w.session, Req: r})
+	}
+	if !w.stalled {
+		w.stalled = true
+		c.saveWorker(w, false)
+	}
+	c.applyMerge(ch)
+	c.applyDecisions(ds)
 }
 
 // mergeDisconnected starts the reconnect grace of a refinery holding slots.
@@ -558,6 +589,9 @@ func (c *core) dispatchMerges(now time.Time) {
 			held[i]++
 			progress = true
 			c.effect(mergePush{Worker: w.row.Name, Session: w.session, Req: r})
+			if w.beatsOften {
+				c.addTimer(c.now.Add(c.cfg.HeartbeatTimeout), timerSilence, w.row.Name)
+			}
 		}
 	}
 	c.scheduleMerge()

@@ -7,12 +7,13 @@ import (
 
 // Timer kinds; a fired timer re-checks the real state, so stale entries are harmless.
 const (
-	timerLease  = iota // ack or heartbeat deadline of a lease
-	timerGrace         // reconnect grace of a disconnected worker
-	timerIssue         // defer_until or retry backoff of an issue ends
-	timerWaiter        // a parked claim's wait ends
-	timerMerge         // a merge slot deadline (key "") or a refinery's reconnect grace (key = name)
-	timerReject        // the hold of an issue's last rejection ends
+	timerLease   = iota // ack or heartbeat deadline of a lease
+	timerGrace          // reconnect grace of a disconnected worker
+	timerIssue          // defer_until or retry backoff of an issue ends
+	timerWaiter         // a parked claim's wait ends
+	timerMerge          // a merge slot deadline (key "") or a refinery's reconnect grace (key = name)
+	timerReject         // the hold of an issue's last rejection ends
+	timerSilence        // a refinery's heartbeat timeout since its last heartbeat (key = name)
 )
 
 type timer struct {
@@ -177,6 +178,8 @@ func (c *core) tick(now time.Time) {
 			c.mergeTimer(t.key)
 		case timerReject:
 			c.rejectTimer(t.key)
+		case timerSilence:
+			c.refinerySilent(t.key)
 		}
 	}
 }

@@ -13,7 +13,9 @@ type worker struct {
 	session        uint64
 	connected      bool
 	disconnectedAt time.Time
-	stalled        bool // missed an ack or heartbeat deadline; no pushes until it shows life
+	stalled        bool      // missed an ack or heartbeat deadline; no pushes until it shows life
+	beatAt         time.Time // a refinery's last heartbeat in this session (zero: none yet; see refinerySilent)
+	beatsOften     bool      // two of its heartbeats in this session came within the heartbeat timeout
 	draining       bool
 	drainSession   uint64 // a drain the worker asked for itself: it ends when this session does (0: an operator's, durable)
 	inQ            bool
@@ -142,6 +144,9 @@ func (c *core) seen(w *worker) {
 	if w.stalled {
 		w.stalled = false
 		c.enqueue(w)
+		if w.row.Role == RoleRefinery {
+			c.needMerge = true
+		}
 	}
 }
 
@@ -171,6 +176,7 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 		w.draining, w.drainSession = false, 0
 	}
 	w.session, w.connected, w.stalled = session, true, false // an operator's drain outlives the connection
+	w.beatAt, w.beatsOften = time.Time{}, false              // a new session shows its own heartbeats
 	w.rejKey = rejectKey(h.Name, session)
 	w.miss = 0 // its filters may have changed
 	var out []Assignment

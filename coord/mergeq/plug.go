@@ -75,9 +75,9 @@ func (p Plug) Expire(now time.Time) ([]coord.MergeDecision, []coord.Change) {
 	return decisions(ds), ch
 }
 
-// Abandon takes back every slot held by refinery.
-func (p Plug) Abandon(now time.Time, refinery string) ([]coord.MergeDecision, []coord.Change) {
-	ds, ch := p.Q.Abandon(now, refinery)
+// Abandon takes back every slot held by refinery, saying why ("" = the refinery left).
+func (p Plug) Abandon(now time.Time, refinery, why string) ([]coord.MergeDecision, []coord.Change) {
+	ds, ch := p.Q.Abandon(now, refinery, why)
 	return decisions(ds), ch
 }
 

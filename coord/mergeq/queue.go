@@ -397,13 +397,17 @@ func (q *Queue) Expire(now time.Time) ([]Decision, []coord.Change) {
 	return ds, ch
 }
 
-// Abandon takes back every slot held by refinery (it disconnected), as if its leases had expired.
-func (q *Queue) Abandon(now time.Time, refinery string) ([]Decision, []coord.Change) {
+// Abandon takes back every slot held by refinery (it disconnected, or went silent), as if its leases
+// had expired; why is the reason recorded ("" = "refinery <name> left").
+func (q *Queue) Abandon(now time.Time, refinery, why string) ([]Decision, []coord.Change) {
+	if why == "" {
+		why = fmt.Sprintf("refinery %s left", refinery)
+	}
 	var ds []Decision
 	var ch []coord.Change
 	for _, e := range q.sortedMerging() {
 		if e.req.Refinery == refinery {
-			d, c := q.retry(now, e, fmt.Sprintf("refinery %s left", refinery), EventExpired, "")
+			d, c := q.retry(now, e, why, EventExpired, "")
 			ds = append(ds, d)
 			ch = append(ch, c...)
 		}

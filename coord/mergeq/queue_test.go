@@ -164,7 +164,7 @@ func TestAbandonReturnsSlotsOfRefinery(t *testing.T) {
 	if r1.Target == r2.Target {
 		t.Fatalf("both slots on %s", r1.Target)
 	}
-	ds, ch := q.Abandon(t0.Add(time.Second), "ref-1")
+	ds, ch := q.Abandon(t0.Add(time.Second), "ref-1", "")
 	s.apply(t, ch)
 	if len(ds) != 1 || ds[0].Request.ID != r1.ID || ds[0].Request.State != StatePending {
 		t.Fatalf("abandon = %+v", ds)
@@ -634,7 +634,7 @@ func TestRandomOperationsKeepInvariants(t *testing.T) {
 				_, ch := q.Expire(now)
 				s.apply(t, ch)
 			case op < 9:
-				_, ch := q.Abandon(now, "ref"+itoa(rng.Intn(3)))
+				_, ch := q.Abandon(now, "ref"+itoa(rng.Intn(3)), "")
 				s.apply(t, ch)
 			default:
 				if _, ch, ok := q.CancelIssue(now, "bd-"+itoa(rng.Intn(300)), "closed"); ok {
