@@ -428,18 +428,27 @@ func (c *core) status() Status {
 		if w.row.Role == "client" {
 			continue // a CLI or script session, not a worker (gtc status, the gtc_workers gauge)
 		}
-		switch c.workerState(w) {
-		case WorkerIdle:
-			s.Workers.Idle++
-		case WorkerBusy:
-			s.Workers.Busy++
-		case WorkerDraining:
-			s.Workers.Draining++
-		case WorkerStalled:
-			s.Workers.Stalled++
-		default:
-			s.Workers.Gone++
+		st := c.workerState(w)
+		s.Workers.add(st)
+		if w.row.Role == RoleRefinery {
+			s.Refineries.add(st)
 		}
 	}
 	return s
+}
+
+// add counts one session in state st.
+func (n *WorkerCounts) add(st string) {
+	switch st {
+	case WorkerIdle:
+		n.Idle++
+	case WorkerBusy:
+		n.Busy++
+	case WorkerDraining:
+		n.Draining++
+	case WorkerStalled:
+		n.Stalled++
+	default:
+		n.Gone++
+	}
 }

@@ -7,6 +7,9 @@ import "time"
 // created_at ASC, id ASC.
 type readyHeap struct {
 	items []*issue
+	// since[i] is when items[i] entered the ready queue (Unix nanoseconds), for the ready→push latency;
+	// kept by the global heap only (a field in issue would take it past its 112-byte size class).
+	since []int64
 	aging time.Duration
 	label bool // a label heap: positions are kept in issue.x.lheaps (the global heap's in issue.hpos)
 }
@@ -77,6 +80,9 @@ func (h *readyHeap) Len() int { return len(h.items) }
 
 func (h *readyHeap) swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
+	if !h.label {
+		h.since[i], h.since[j] = h.since[j], h.since[i]
+	}
 	h.setPos(h.items[i], i)
 	h.setPos(h.items[j], j)
 }
@@ -112,11 +118,23 @@ func (h *readyHeap) down(i int) bool {
 	return i > i0
 }
 
-// push adds it (it must not be in the heap).
-func (h *readyHeap) push(it *issue) {
+// push adds it (it must not be in the heap), ready since the given Unix nanoseconds (the global heap
+// keeps it; a label heap ignores it).
+func (h *readyHeap) push(it *issue, since int64) {
 	h.setPos(it, len(h.items))
 	h.items = append(h.items, it)
+	if !h.label {
+		h.since = append(h.since, since)
+	}
 	h.up(len(h.items) - 1)
+}
+
+// readySince returns when it entered the global heap (Unix nanoseconds), 0 if it is not in it.
+func (h *readyHeap) readySince(it *issue) int64 {
+	if i := h.pos(it); i >= 0 && !h.label {
+		return h.since[i]
+	}
+	return 0
 }
 
 // remove takes it out if present.
@@ -131,6 +149,9 @@ func (h *readyHeap) remove(it *issue) {
 	}
 	h.items[n] = nil
 	h.items = h.items[:n]
+	if !h.label {
+		h.since = h.since[:n]
+	}
 	h.setPos(it, -1)
 	if i != n {
 		h.fix(i)
@@ -231,12 +252,12 @@ func (l *addLog) since(gen uint64) ([]*issue, bool) {
 }
 
 // heapAdd puts a ready issue in the global heap and in the label heaps of its labels.
-func (c *core) heapAdd(it *issue) {
-	c.heap.push(it)
+func (c *core) heapAdd(it *issue, since int64) {
+	c.heap.push(it, since)
 	c.added.add(it)
 	for _, l := range it.labels() {
 		if h := c.labelHeaps[l]; h != nil && h.pos(it) < 0 {
-			h.push(it)
+			h.push(it, 0)
 		}
 	}
 }
@@ -261,7 +282,7 @@ func (c *core) labelHeap(l string) *readyHeap {
 	h := &readyHeap{aging: c.heap.aging, label: true}
 	for _, it := range c.heap.items {
 		if hasLabel(it.labels(), l) {
-			h.push(it)
+			h.push(it, 0)
 		}
 	}
 	if c.labelHeaps == nil {

@@ -372,13 +372,13 @@ func (c *core) rejectTimer(id string) {
 	if until.IsZero() || c.now.Before(until) {
 		return // no hold, or a later rejection's (its own timer ends it)
 	}
-	ready := it.hpos >= 0
+	ready, since := it.hpos >= 0, c.heap.readySince(it)
 	if ready {
 		c.heapDel(it)
 	}
 	it.setRejectedBy("", time.Time{})
 	if ready {
-		c.heapAdd(it)
+		c.heapAdd(it, since)
 	}
 	c.needDispatch = true
 }

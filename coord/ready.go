@@ -513,10 +513,12 @@ func (c *core) refresh(it *issue) {
 		// a dispatch pass follows even when the issue was ready already: a new label or type may match
 		// an idle worker's or a parked claim's filters
 		c.needDispatch = true
+		since := c.now.UnixNano()
 		if it.hpos >= 0 {
-			c.heapDel(it) // key or labels may have changed
+			since = c.heap.readySince(it) // ready already: it keeps its place in time
+			c.heapDel(it)                 // key or labels may have changed
 		}
-		c.heapAdd(it)
+		c.heapAdd(it, since)
 	} else if it.hpos >= 0 {
 		c.heapDel(it)
 	}

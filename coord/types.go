@@ -13,6 +13,9 @@ type Hello struct {
 // Assignment is one lease handed to a worker; the transport adds the issue body from the store.
 type Assignment struct {
 	Lease Lease `json:"lease"`
+	// ReadySince is when the issue entered the ready queue before this push (Unix nanoseconds; 0 when
+	// unknown, as for a lease resumed after a reconnect): the start of its ready→push latency.
+	ReadySince int64 `json:"-"`
 }
 
 // Session outcomes reported by workers (the harness's SessionOutcome).
@@ -64,9 +67,10 @@ type WorkerCounts struct {
 
 // Status is the coordinator overview (coord.status).
 type Status struct {
-	Issues  IssueCounts  `json:"issues"`
-	Workers WorkerCounts `json:"workers"`
-	Paused  bool         `json:"paused"`
+	Issues     IssueCounts  `json:"issues"`
+	Workers    WorkerCounts `json:"workers"`    // worker and refinery sessions (CLI sessions left out)
+	Refineries WorkerCounts `json:"refineries"` // the refineries among Workers
+	Paused     bool         `json:"paused"`
 }
 
 // WorkerStatus is one worker as coord.workers shows it.

@@ -427,9 +427,10 @@ func (c *core) dispatch(now time.Time) {
 				head = append(head, w)
 				continue
 			}
+			since := c.heap.readySince(it)
 			l := c.newLease(it, w, false)
 			pe := c.arena.push()
-			*pe = pushEffect{Worker: w.row.Name, Session: w.session, A: Assignment{Lease: *l}}
+			*pe = pushEffect{Worker: w.row.Name, Session: w.session, A: Assignment{Lease: *l, ReadySince: since}}
 			c.effect(pe)
 			progress = true
 			if c.pushable(w) {

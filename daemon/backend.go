@@ -331,7 +331,8 @@ func (b *backend) Acked(_ context.Context, s *rpc.Session, leaseID string, epoch
 	worker := s.Worker
 	b.d.engine.AckAsync(worker, leaseID, epoch, func(err error) {
 		if err != nil {
-			b.refusal(err)
+			// not a stale-epoch refusal: the ack is the reply to the push, carrying its epoch; it comes
+			// late when the lease ended first (the worker's complete overtook it, an ack timeout)
 			b.d.log.Debug("ack refused", "worker", worker, "lease", leaseID, "err", err)
 		}
 	})

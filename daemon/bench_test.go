@@ -41,6 +41,7 @@ func (chanOutbox) CancelMerge(string, uint64, coord.MergeRequest)       {}
 type commitCounter struct{ commits, changes atomic.Int64 }
 
 func (*commitCounter) ObserveRead(string, time.Duration) {}
+func (*commitCounter) ObserveWrite(time.Duration)        {}
 func (c *commitCounter) ObserveCommit(_ time.Duration, n int) {
 	c.commits.Add(1)
 	c.changes.Add(int64(n))

@@ -85,9 +85,9 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.reg = cfg.Registry
 	if d.reg == nil {
 		d.reg = prometheus.NewRegistry()
-		d.metrics = metrics.New(d.reg, metrics.WithRuntimeCollectors())
+		d.metrics = metrics.New(d.reg, metrics.WithRuntimeCollectors(), metrics.WithMethods(rpc.Methods()...))
 	} else {
-		d.metrics = metrics.New(d.reg)
+		d.metrics = metrics.New(d.reg, metrics.WithMethods(rpc.Methods()...))
 	}
 
 	if _, serr := os.Stat(cfg.DB); errors.Is(serr, fs.ErrNotExist) {
@@ -406,17 +406,22 @@ func (d *Daemon) gaugeLoop(ctx context.Context) {
 		// a push not acked within twice the ack timeout never will be (its lease ended meanwhile)
 		d.out.sweep(time.Now().Add(-2 * ackTimeout(d.cfg.Coord)))
 		st := d.engine.Status()
+		is := st.Issues
 		d.metrics.SetIssueCounts(map[string]int{
-			"ready": st.Issues.Ready, "leased": st.Issues.Leased, "closed": st.Issues.Closed,
-			"dead_lettered": st.Issues.DeadLettered, "blocked": st.Issues.Blocked,
+			"ready": is.Ready, "leased": is.Leased, "closed": is.Closed, "dead_lettered": is.DeadLettered, "blocked": is.Blocked,
+			"other": max(0, is.Total-is.Ready-is.Leased-is.Closed-is.DeadLettered-is.Blocked),
 		})
 		if live, err := d.engine.MergeList(""); err == nil { // live = pending or merging
 			d.metrics.SetMergeQueueDepth(len(live))
 		}
-		d.metrics.SetWorkerCounts(map[string]int{
-			coord.WorkerIdle: st.Workers.Idle, coord.WorkerBusy: st.Workers.Busy, coord.WorkerDraining: st.Workers.Draining,
-			coord.WorkerStalled: st.Workers.Stalled, coord.WorkerGone: st.Workers.Gone,
-		})
+		counts := func(n coord.WorkerCounts) map[string]int {
+			return map[string]int{coord.WorkerIdle: n.Idle, coord.WorkerBusy: n.Busy, coord.WorkerDraining: n.Draining,
+				coord.WorkerStalled: n.Stalled, coord.WorkerGone: n.Gone}
+		}
+		w, r := st.Workers, st.Refineries
+		d.metrics.SetWorkerCounts("worker", counts(coord.WorkerCounts{Idle: w.Idle - r.Idle, Busy: w.Busy - r.Busy,
+			Draining: w.Draining - r.Draining, Stalled: w.Stalled - r.Stalled, Gone: w.Gone - r.Gone}))
+		d.metrics.SetWorkerCounts("refinery", counts(r))
 		select {
 		case <-ctx.Done():
 			return

@@ -13,6 +13,7 @@ func (o storeObserver) ObserveRead(_ string, d time.Duration) { o.m.ObserveRead(
 func (o storeObserver) ObserveCommit(d time.Duration, changes int) {
 	o.m.ObserveCommit(d, changes)
 }
+func (o storeObserver) ObserveWrite(d time.Duration) { o.m.ObserveWrite(d) }
 
 // rpcObserver forwards transport events to the metrics.
 type rpcObserver struct{ m *metrics.Metrics }

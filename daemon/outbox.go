@@ -99,7 +99,11 @@ func (o *outbox) push(j *pushJob) {
 
 // deliver hands a rendered assignment to the transport.
 func (o *outbox) deliver(worker string, session uint64, a coord.Assignment, r pushRender) {
-	o.d.metrics.ObserveAssign(metrics.StageReadyToPush, time.Since(a.Lease.CreatedAt))
+	since := a.Lease.CreatedAt
+	if a.ReadySince != 0 {
+		since = time.Unix(0, a.ReadySince)
+	}
+	o.d.metrics.ObserveAssign(metrics.StageReadyToPush, time.Since(since))
 	o.pushed.Store(a.Lease.ID, time.Now())
 	if err := o.d.server.Push(worker, session, rpc.AssignPayload{Lease: a.Lease, Issue: r.record, Prompt: r.prompt, PromptJSON: r.promptJSON}); err != nil {
 		o.pushed.Delete(a.Lease.ID)

@@ -16,12 +16,12 @@ import (
 
 // Label values for the stage, kind and direction labels.
 const (
-	StageReadyToPush = "ready_to_push" // issue ready → assignment written to the worker
+	StageReadyToPush = "ready_to_push" // issue ready (since it last entered the ready queue) → assignment written to the worker
 	StagePushToAck   = "push_to_ack"   // assignment written → worker's ack received
 
 	KindRead   = "read"   // SQLite query
-	KindWrite  = "write"  // SQLite statement that changes rows
-	KindCommit = "commit" // SQLite transaction commit (one group commit)
+	KindWrite  = "write"  // the statements of one group commit, BEGIN up to COMMIT
+	KindCommit = "commit" // one whole group commit: its statements and the COMMIT
 
 	DirectionImport = "import" // JSONL → store
 	DirectionExport = "export" // store → JSONL
@@ -40,24 +40,22 @@ var LatencyBuckets = []float64{
 	1, 2.5, 5, 10,
 }
 
+// WaitBuckets extends LatencyBuckets to an hour, for waits that include time with no free worker.
+var WaitBuckets = append(append([]float64(nil), LatencyBuckets...), 30, 60, 120, 300, 600, 1800, 3600)
+
 // BatchBuckets covers commit batch sizes from 1 to 4096 operations.
 var BatchBuckets = prometheus.ExponentialBuckets(1, 2, 13)
 
-// KnownMethods are the RPC method names used as label values; other names are counted as "other".
-var KnownMethods = []string{
-	"hello", "heartbeat", "complete", "fail", "release", "claim",
-	"issue.get", "issue.list", "issue.ready", "issue.create", "issue.update", "issue.close",
-	"issue.dep.add", "issue.dep.remove", "issue.label.add", "issue.label.remove", "issue.comment",
-	"coord.status", "coord.workers", "coord.pause", "coord.resume", "coord.profile",
-	"events.subscribe", "assign",
-	"merge.submit", "merge.status", "merge.next", "merge.done", "merge.list",
-}
-
-// IssueStates are the gtc_issues state label values always exported (missing ones read 0).
-var IssueStates = []string{"ready", "leased", "blocked", "closed", "dead_lettered"}
+// IssueStates are the gtc_issues state label values always exported (missing ones read 0); "other"
+// counts the rest (retry backoff, deferred, a reject's hold, workflow types), so the states add up to
+// the total.
+var IssueStates = []string{"ready", "leased", "blocked", "closed", "dead_lettered", "other"}
 
 // WorkerStates are the gtc_workers state label values always exported (missing ones read 0).
 var WorkerStates = []string{"idle", "busy", "draining", "stalled", "gone"}
+
+// WorkerRoles are the gtc_workers role label values: agents taking issues, and refineries merging.
+var WorkerRoles = []string{"worker", "refinery"}
 
 // Metrics is the set of gtc instruments plus recent-sample rings; build it with New.
 type Metrics struct {
@@ -76,17 +74,17 @@ type Metrics struct {
 	staleEpoch  prometheus.Counter
 	syncFails   prometheus.Counter
 	syncFailing prometheus.Gauge
+	syncOK      prometheus.Gauge
 	conns       prometheus.Gauge
 	connsTotal  prometheus.Counter
 	methods     map[string]bool
-	assignStage map[string]prometheus.Observer
-	sqliteKind  map[string]prometheus.Observer
-	syncDir     map[string]prometheus.Observer
+	assignStage observers
+	sqliteKind  observers
+	syncDir     observers
 
-	gaugeMu    sync.Mutex
-	issueSeen  map[string]bool
-	workerSeen map[string]bool
-	rings      *rings
+	gaugeMu   sync.Mutex
+	issueSeen map[string]bool
+	rings     *rings
 }
 
 // Option configures New.
@@ -96,10 +94,15 @@ type options struct {
 	runtime  bool
 	capacity int
 	now      func() time.Time
+	methods  []string
 }
 
 // WithRuntimeCollectors also registers the Go runtime and process collectors.
 func WithRuntimeCollectors() Option { return func(o *options) { o.runtime = true } }
+
+// WithMethods names the RPC methods that get their own method label (the server's method table);
+// requests for any other name are counted as "other", bounding cardinality.
+func WithMethods(names ...string) Option { return func(o *options) { o.methods = names } }
 
 // WithSampleCapacity sets how many recent samples each ring keeps (default 8192).
 func WithSampleCapacity(n int) Option { return func(o *options) { o.capacity = n } }
@@ -123,8 +126,8 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 			Buckets: LatencyBuckets,
 		}),
 		assign: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gtc_assignment_latency_seconds", Help: "Assignment latency by stage (ready_to_push, push_to_ack).",
-			Buckets: LatencyBuckets,
+			Name: "gtc_assignment_latency_seconds", Help: "Assignment latency by stage: ready_to_push from the issue entering the ready queue (waiting for a free worker included) to its assignment being written to the worker, push_to_ack from there to the worker's ack.",
+			Buckets: WaitBuckets,
 		}, []string{"stage"}),
 		rpcDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "gtc_rpc_duration_seconds", Help: "Duration of handled JSON-RPC requests by method.",
@@ -134,7 +137,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 			Name: "gtc_rpc_requests_total", Help: "JSON-RPC requests by method and result code (0 = success).",
 		}, []string{"method", "code"}),
 		sqlite: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gtc_sqlite_operation_seconds", Help: "SQLite operation duration by kind (read, write, commit).",
+			Name: "gtc_sqlite_operation_seconds", Help: "SQLite operation duration by kind: read (one query), write (the statements of one group commit, up to its COMMIT), commit (one whole group commit, statements and COMMIT).",
 			Buckets: LatencyBuckets,
 		}, []string{"kind"}),
 		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -142,14 +145,14 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 			Buckets: BatchBuckets,
 		}),
 		sync: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gtc_jsonl_sync_seconds", Help: "JSONL sync duration by direction (import, export).",
+			Name: "gtc_jsonl_sync_seconds", Help: "JSONL sync duration by direction (import, export), for the passes that read or wrote the file (an unchanged file on both sides is not timed).",
 			Buckets: LatencyBuckets,
 		}, []string{"direction"}),
 		workers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gtc_workers", Help: "Connected workers by state.",
-		}, []string{"state"}),
+			Name: "gtc_workers", Help: "Worker and refinery sessions by role and state (CLI sessions left out); gone counts every name the coordinator has seen that is not connected now.",
+		}, []string{"role", "state"}),
 		issues: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "gtc_issues", Help: "Issues by scheduler state.",
+			Name: "gtc_issues", Help: "Issues by scheduler state; other is the rest (retry backoff, deferred, held after a reject, workflow types), so the states add up to every issue.",
 		}, []string{"state"}),
 		mergeDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gtc_merge_queue_depth", Help: "Live merge requests in the merge queue: pending and merging.",
@@ -161,7 +164,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 			Name: "gtc_reassignments_total", Help: "Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects.",
 		}),
 		staleEpoch: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gtc_stale_epoch_refusals_total", Help: "Requests refused because their lease epoch was stale.",
+			Name: "gtc_stale_epoch_refusals_total", Help: "Requests (heartbeat, complete, fail, release, merge.report, ...) refused because they named a lease epoch that has moved on; an ack arriving after its lease ended is not counted.",
 		}),
 		syncFails: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_jsonl_sync_failures_total", Help: "JSONL syncs that failed (the file left as it is: conflict markers, a bad line).",
@@ -169,34 +172,37 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 		syncFailing: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gtc_jsonl_sync_failing", Help: "1 while the JSONL sync fails (since the last one that succeeded), else 0.",
 		}),
+		syncOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gtc_jsonl_last_sync_success_timestamp_seconds", Help: "Unix time of the last JSONL sync pass that succeeded (0: none yet).",
+		}),
 		conns: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gtc_connections", Help: "Open client connections.",
+			Name: "gtc_connections_open", Help: "Open client connections.",
 		}),
 		connsTotal: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_connections_total", Help: "Client connections accepted since start.",
 		}),
-		methods:    make(map[string]bool, len(KnownMethods)),
-		issueSeen:  make(map[string]bool),
-		workerSeen: make(map[string]bool),
-		rings:      newRings(o.capacity, o.now),
+		methods:   make(map[string]bool, len(o.methods)),
+		issueSeen: make(map[string]bool),
+		rings:     newRings(o.capacity, o.now),
 	}
-	for _, name := range KnownMethods {
+	for _, name := range o.methods {
 		m.methods[name] = true
 	}
-	m.assignStage = observers(m.assign, StageReadyToPush, StagePushToAck)
-	m.sqliteKind = observers(m.sqlite, KindRead, KindWrite, KindCommit)
-	m.syncDir = observers(m.sync, DirectionImport, DirectionExport)
+	m.assignStage = newObservers(m.assign, StageReadyToPush, StagePushToAck)
+	m.sqliteKind = newObservers(m.sqlite, KindRead, KindWrite, KindCommit)
+	m.syncDir = newObservers(m.sync, DirectionImport, DirectionExport)
 	for _, s := range IssueStates {
 		m.issues.WithLabelValues(s).Set(0)
 		m.issueSeen[s] = true
 	}
-	for _, s := range WorkerStates {
-		m.workers.WithLabelValues(s).Set(0)
-		m.workerSeen[s] = true
+	for _, r := range WorkerRoles {
+		for _, s := range WorkerStates {
+			m.workers.WithLabelValues(r, s).Set(0)
+		}
 	}
 	if reg != nil {
 		reg.MustRegister(m.loop, m.assign, m.rpcDur, m.rpcReqs, m.sqlite, m.batch, m.sync,
-			m.workers, m.issues, m.mergeDepth, m.leasesExp, m.reassigned, m.staleEpoch, m.syncFails, m.syncFailing, m.conns, m.connsTotal)
+			m.workers, m.issues, m.mergeDepth, m.leasesExp, m.reassigned, m.staleEpoch, m.syncFails, m.syncFailing, m.syncOK, m.conns, m.connsTotal)
 		if o.runtime {
 			reg.MustRegister(collectors.NewGoCollector(),
 				collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -205,20 +211,26 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	return m
 }
 
-// observers pre-resolves one child per known label value (plus "other").
-func observers(v *prometheus.HistogramVec, values ...string) map[string]prometheus.Observer {
-	out := make(map[string]prometheus.Observer, len(values)+1)
-	for _, val := range append(values, OtherLabel) {
-		out[val] = v.WithLabelValues(val)
-	}
-	return out
+// observers pre-resolves one child per known label value; a value outside them is counted as "other",
+// whose series appears only once used.
+type observers struct {
+	vec   *prometheus.HistogramVec
+	known map[string]prometheus.Observer
 }
 
-func pick(m map[string]prometheus.Observer, key string) prometheus.Observer {
-	if o, ok := m[key]; ok {
-		return o
+func newObservers(v *prometheus.HistogramVec, values ...string) observers {
+	o := observers{vec: v, known: make(map[string]prometheus.Observer, len(values))}
+	for _, val := range values {
+		o.known[val] = v.WithLabelValues(val)
 	}
-	return m[OtherLabel]
+	return o
+}
+
+func (o observers) pick(key string) prometheus.Observer {
+	if ob, ok := o.known[key]; ok {
+		return ob
+	}
+	return o.vec.WithLabelValues(OtherLabel)
 }
 
 // Handler serves g (usually the registry given to New) in the Prometheus exposition format.
@@ -252,7 +264,7 @@ func (m *Metrics) ObserveAssign(stage string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	pick(m.assignStage, stage).Observe(d.Seconds())
+	m.assignStage.pick(stage).Observe(d.Seconds())
 	if stage == StagePushToAck {
 		m.rings.assign.add(int64(d))
 	}
@@ -263,7 +275,7 @@ func (m *Metrics) ObserveSQLite(kind string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	pick(m.sqliteKind, kind).Observe(d.Seconds())
+	m.sqliteKind.pick(kind).Observe(d.Seconds())
 	switch kind {
 	case KindRead:
 		m.rings.read.add(int64(d))
@@ -294,7 +306,7 @@ func (m *Metrics) ObserveSync(direction string, d time.Duration) {
 	if m == nil {
 		return
 	}
-	pick(m.syncDir, direction).Observe(d.Seconds())
+	m.syncDir.pick(direction).Observe(d.Seconds())
 	if direction == DirectionExport {
 		m.rings.export.add(int64(d))
 	}
@@ -308,12 +320,15 @@ func (m *Metrics) SetIssueCounts(counts map[string]int) {
 	m.setCounts(m.issues, m.issueSeen, counts)
 }
 
-// SetWorkerCounts sets gtc_workers per state; states seen before but absent from counts are set to 0.
-func (m *Metrics) SetWorkerCounts(counts map[string]int) {
+// SetWorkerCounts sets gtc_workers of one role (WorkerRoles) per state (WorkerStates); a state absent
+// from counts reads 0.
+func (m *Metrics) SetWorkerCounts(role string, counts map[string]int) {
 	if m == nil {
 		return
 	}
-	m.setCounts(m.workers, m.workerSeen, counts)
+	for _, s := range WorkerStates {
+		m.workers.WithLabelValues(role, s).Set(float64(counts[s]))
+	}
 }
 
 func (m *Metrics) setCounts(v *prometheus.GaugeVec, seen map[string]bool, counts map[string]int) {
@@ -382,6 +397,7 @@ func (m *Metrics) SyncDone(err error) {
 		return
 	}
 	m.syncFailing.Set(0)
+	m.syncOK.Set(float64(m.rings.now().UnixNano()) / 1e9)
 }
 
 // StaleEpoch counts a request refused for a stale lease epoch.

@@ -74,6 +74,7 @@ func TestLintAndNames(t *testing.T) {
 	m.ObserveAssign(StageReadyToPush, time.Microsecond)
 	m.ObserveCommit(time.Millisecond, 3)
 	m.ObserveSync(DirectionExport, time.Millisecond)
+	m.SyncDone(nil)
 	m.ConnOpened()
 	m.LeaseExpired()
 	m.Reassigned()
@@ -94,7 +95,7 @@ func TestLintAndNames(t *testing.T) {
 		"gtc_rpc_requests_total", "gtc_sqlite_operation_seconds", "gtc_sqlite_commit_batch_size",
 		"gtc_jsonl_sync_seconds", "gtc_workers", "gtc_issues", "gtc_merge_queue_depth",
 		"gtc_leases_expired_total", "gtc_reassignments_total", "gtc_stale_epoch_refusals_total",
-		"gtc_jsonl_sync_failures_total", "gtc_jsonl_sync_failing", "gtc_connections", "gtc_connections_total", "go_goroutines", "process_cpu_seconds_total",
+		"gtc_jsonl_sync_failures_total", "gtc_jsonl_sync_failing", "gtc_jsonl_last_sync_success_timestamp_seconds", "gtc_connections_open", "gtc_connections_total", "go_goroutines", "process_cpu_seconds_total",
 	}
 	for _, name := range want {
 		family(t, reg, name)
@@ -102,7 +103,7 @@ func TestLintAndNames(t *testing.T) {
 }
 
 func TestRPC(t *testing.T) {
-	m, reg := newTest(t)
+	m, reg := newTest(t, WithMethods("claim", "hello"))
 	m.ObserveRPC("claim", 0, 2*time.Millisecond)
 	m.ObserveRPC("claim", 0, 4*time.Millisecond)
 	m.ObserveRPC("claim", -32006, time.Millisecond)
@@ -178,9 +179,10 @@ func TestHistogramsByLabel(t *testing.T) {
 func TestGaugesAndCounters(t *testing.T) {
 	m, reg := newTest(t)
 	m.SetIssueCounts(map[string]int{"ready": 5, "leased": 2, "dead_lettered": 1})
-	m.SetIssueCounts(map[string]int{"ready": 4, "leased": 3}) // dead_lettered must drop to 0
-	m.SetWorkerCounts(map[string]int{"idle": 3, "busy": 2, "custom": 1})
-	m.SetWorkerCounts(map[string]int{"idle": 4})
+	m.SetIssueCounts(map[string]int{"ready": 4, "leased": 3})                      // dead_lettered must drop to 0
+	m.SetWorkerCounts("worker", map[string]int{"idle": 3, "busy": 2, "custom": 1}) // an unknown state is not exported
+	m.SetWorkerCounts("worker", map[string]int{"idle": 4})                         // busy must drop to 0
+	m.SetWorkerCounts("refinery", map[string]int{"stalled": 1})
 	m.SetMergeQueueDepth(6)
 	m.ConnOpened()
 	m.ConnOpened()
@@ -192,18 +194,19 @@ func TestGaugesAndCounters(t *testing.T) {
 	m.StaleEpoch()
 
 	err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP gtc_connections Open client connections.
-# TYPE gtc_connections gauge
-gtc_connections 2
+# HELP gtc_connections_open Open client connections.
+# TYPE gtc_connections_open gauge
+gtc_connections_open 2
 # HELP gtc_connections_total Client connections accepted since start.
 # TYPE gtc_connections_total counter
 gtc_connections_total 3
-# HELP gtc_issues Issues by scheduler state.
+# HELP gtc_issues Issues by scheduler state; other is the rest (retry backoff, deferred, held after a reject, workflow types), so the states add up to every issue.
 # TYPE gtc_issues gauge
 gtc_issues{state="blocked"} 0
 gtc_issues{state="closed"} 0
 gtc_issues{state="dead_lettered"} 0
 gtc_issues{state="leased"} 3
+gtc_issues{state="other"} 0
 gtc_issues{state="ready"} 4
 # HELP gtc_leases_expired_total Leases that expired (ack or heartbeat deadline missed).
 # TYPE gtc_leases_expired_total counter
@@ -214,18 +217,22 @@ gtc_merge_queue_depth 6
 # HELP gtc_reassignments_total Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects.
 # TYPE gtc_reassignments_total counter
 gtc_reassignments_total 1
-# HELP gtc_stale_epoch_refusals_total Requests refused because their lease epoch was stale.
+# HELP gtc_stale_epoch_refusals_total Requests (heartbeat, complete, fail, release, merge.report, ...) refused because they named a lease epoch that has moved on; an ack arriving after its lease ended is not counted.
 # TYPE gtc_stale_epoch_refusals_total counter
 gtc_stale_epoch_refusals_total 1
-# HELP gtc_workers Connected workers by state.
+# HELP gtc_workers Worker and refinery sessions by role and state (CLI sessions left out); gone counts every name the coordinator has seen that is not connected now.
 # TYPE gtc_workers gauge
-gtc_workers{state="busy"} 0
-gtc_workers{state="custom"} 0
-gtc_workers{state="draining"} 0
-gtc_workers{state="gone"} 0
-gtc_workers{state="idle"} 4
-gtc_workers{state="stalled"} 0
-`), "gtc_connections", "gtc_connections_total", "gtc_issues", "gtc_leases_expired_total",
+gtc_workers{role="refinery",state="busy"} 0
+gtc_workers{role="refinery",state="draining"} 0
+gtc_workers{role="refinery",state="gone"} 0
+gtc_workers{role="refinery",state="idle"} 0
+gtc_workers{role="refinery",state="stalled"} 1
+gtc_workers{role="worker",state="busy"} 0
+gtc_workers{role="worker",state="draining"} 0
+gtc_workers{role="worker",state="gone"} 0
+gtc_workers{role="worker",state="idle"} 4
+gtc_workers{role="worker",state="stalled"} 0
+`), "gtc_connections_open", "gtc_connections_total", "gtc_issues", "gtc_leases_expired_total",
 		"gtc_merge_queue_depth", "gtc_reassignments_total", "gtc_stale_epoch_refusals_total", "gtc_workers")
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +250,7 @@ func TestNilReceiver(t *testing.T) {
 	m.ObserveCommit(time.Millisecond, 1)
 	m.ObserveSync(DirectionExport, time.Millisecond)
 	m.SetIssueCounts(map[string]int{"ready": 1})
-	m.SetWorkerCounts(map[string]int{"idle": 1})
+	m.SetWorkerCounts("worker", map[string]int{"idle": 1})
 	m.SetMergeQueueDepth(1)
 	m.ConnOpened()
 	m.ConnClosed()

@@ -463,6 +463,7 @@ func failRest(errs []error, err error) (int, bool) {
 func (db *DB) runBatchOn(t *wtx, batch []*commitReq, errs []error, live int, isolate bool) (changes int, ok bool) {
 	failAll := func(err error) (int, bool) { return failRest(errs, err) }
 	rollback := func() { _ = t.run("ROLLBACK") }
+	begun := time.Now()
 	if err := t.run("BEGIN IMMEDIATE"); err != nil {
 		return failAll(fmt.Errorf("begin: %w", err))
 	}
@@ -508,10 +509,14 @@ func (db *DB) runBatchOn(t *wtx, batch []*commitReq, errs []error, live int, iso
 		rollback()
 		return failAll(err)
 	}
+	wrote := time.Since(begun)
 	if err := t.run("COMMIT"); err != nil {
 		rollback()
 		// every applied request of the transaction is lost; failAll tells each of them
 		return failAll(fmt.Errorf("commit: %w", err))
+	}
+	if db.obs != nil && changes > 0 {
+		db.obs.ObserveWrite(wrote)
 	}
 	db.dirty.apply(t.marks)
 	db.nextSeq += int64(t.events.n)

@@ -35,6 +35,8 @@ type Observer interface {
 	ObserveRead(kind string, d time.Duration)
 	// ObserveCommit reports one transaction and the number of changes it carried.
 	ObserveCommit(d time.Duration, changes int)
+	// ObserveWrite reports the statements of one committed transaction, from its BEGIN up to its COMMIT.
+	ObserveWrite(d time.Duration)
 }
 
 // Options tune Open; the zero value is fine.

@@ -24,6 +24,7 @@ type countObserver struct {
 	mu      sync.Mutex
 	commits int
 	changes int
+	writes  int
 	reads   map[string]int
 }
 
@@ -41,6 +42,12 @@ func (o *countObserver) ObserveCommit(d time.Duration, changes int) {
 	defer o.mu.Unlock()
 	o.commits++
 	o.changes += changes
+}
+
+func (o *countObserver) ObserveWrite(d time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.writes++
 }
 
 func openTest(t testing.TB, opts Options) *DB {
