@@ -163,6 +163,9 @@ type MergeRequest struct {
 	UpdatedAt time.Time  `json:"updated_at"`
 	Error     string     `json:"error,omitempty"`
 	Conflicts []string   `json:"conflicts,omitempty"`
+	// Progress is the refinery's latest note on the attempt running (its heartbeat's progress, e.g.
+	// waiting for local changes to go); cleared when an attempt starts or ends; not stored.
+	Progress string `json:"progress,omitempty"`
 }
 
 // Snapshot is everything the core needs to rebuild itself after a restart.

@@ -397,7 +397,7 @@ func (c *core) heartbeat(now time.Time, name, id string, epoch int64, progress s
 		for _, l := range sortedLeases(w.leases) {
 			c.beat(l, dl, progress)
 		}
-		c.extendMerges(w)
+		c.extendMerges(w, progress)
 		if w.row.Role == RoleRefinery {
 			if !w.beatAt.IsZero() && now.Before(w.beatAt.Add(c.cfg.HeartbeatTimeout)) {
 				w.beatsOften = true

@@ -81,8 +81,8 @@ type MergeQueue interface {
 	Merged(now time.Time, id string, epoch int64, mergeCommit string) (MergeDecision, []Change, error)
 	// Failed records that the request held at epoch did not land.
 	Failed(now time.Time, id string, epoch int64, f MergeFailure) (MergeDecision, []Change, error)
-	// Extend renews the slot deadline of the request held at epoch.
-	Extend(now time.Time, id string, epoch int64) (MergeRequest, []Change, error)
+	// Extend renews the slot deadline of the request held at epoch; a non-empty progress is its new note.
+	Extend(now time.Time, id string, epoch int64, progress string) (MergeRequest, []Change, error)
 	// Expire takes back every slot whose deadline has passed.
 	Expire(now time.Time) ([]MergeDecision, []Change)
 	// Abandon takes back every slot held by refinery, saying why ("" = the refinery left).
@@ -485,13 +485,14 @@ func (c *core) mergeConnected(w *worker) {
 	c.needMerge = true
 }
 
-// extendMerges renews the slots of a refinery that shows life (a heartbeat without a lease id).
-func (c *core) extendMerges(w *worker) {
+// extendMerges renews the slots of a refinery that shows life (a heartbeat without a lease id); its
+// progress, if any, becomes their note.
+func (c *core) extendMerges(w *worker, progress string) {
 	if c.mq == nil || w.row.Role != RoleRefinery {
 		return
 	}
 	for _, r := range c.mq.Merging(w.row.Name) {
-		if _, ch, err := c.mq.Extend(c.now, r.ID, r.Epoch); err == nil {
+		if _, ch, err := c.mq.Extend(c.now, r.ID, r.Epoch, progress); err == nil {
 			for _, x := range ch {
 				c.emit(x)
 			}

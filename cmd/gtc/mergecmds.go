@@ -97,8 +97,12 @@ func mergeCommand() *cli.Command {
 						}
 						tb := newTable(c.App.Writer, "ID", "ISSUE", "STATE", "BRANCH", "TARGET", "TRIES", "REFINERY", "NOTE")
 						for _, m := range r.Requests {
+							note := m.Error // why the last attempt failed
+							if m.Progress != "" {
+								note = m.Progress // the refinery's word on the attempt running
+							}
 							tb.Append([]string{m.ID, m.IssueID, m.State, m.Branch, m.Target, strconv.Itoa(m.Attempts),
-								orDash(m.Refinery), truncate(orDash(m.Error), 50)})
+								orDash(m.Refinery), truncate(orDash(note), 60)})
 						}
 						tb.Render()
 						return nil

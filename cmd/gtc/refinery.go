@@ -176,6 +176,20 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 	}
 }
 
+// note sends the coordinator a heartbeat carrying progress, which becomes the note of the merges this
+// refinery holds (the reference refinery runs one at a time); a failure is only logged.
+func (r *refineryLoop) note(ctx context.Context, progress string) {
+	cl := r.client()
+	if cl == nil {
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	if _, err := cl.Heartbeat(hctx, rpc.HeartbeatParams{Progress: progress}); err != nil {
+		r.o.Log.Debug("refinery: note not sent", "err", err)
+	}
+}
+
 func (r *refineryLoop) setClient(cl *rpc.Client) { r.mu.Lock(); r.cl = cl; r.mu.Unlock() }
 func (r *refineryLoop) client() *rpc.Client      { r.mu.Lock(); defer r.mu.Unlock(); return r.cl }
 
@@ -327,7 +341,9 @@ func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) rpc.Merg
 			break
 		}
 		if !waited {
-			fmt.Fprintf(r.o.Out, "%s %s: waiting up to %v for local changes to go: %s\n", m.ID, m.IssueID, wait, oneLine(err))
+			note := fmt.Sprintf("waiting up to %v for local changes to go: %s", wait, oneLine(err))
+			fmt.Fprintf(r.o.Out, "%s %s: %s\n", m.ID, m.IssueID, note)
+			r.note(ctx, note) // shown by gtc merge list until the attempt ends
 		}
 		select {
 		case <-ctx.Done():

@@ -104,6 +104,10 @@ func TestRefineryWaitsOutLocalChanges(t *testing.T) {
 	if r, _ := d.Engine().MergeGet("MR-1"); r.State != "merging" || r.Attempts != 0 {
 		t.Fatalf("while waiting: state %s, attempts %d, error %q", r.State, r.Attempts, r.Error)
 	}
+	// the operator sees why in the queue
+	if list := rfMust(t, dir, "merge", "list"); !strings.Contains(list, "waiting up to 10m0s for local") {
+		t.Errorf("merge list does not show the refinery's wait:\n%s", list)
+	}
 	rfGit(t, dir, "checkout", "--", "a.txt")
 	r := rfFinal(t, d, "MR-1")
 	if r.State != "merged" || r.Attempts != 0 {
@@ -111,5 +115,8 @@ func TestRefineryWaitsOutLocalChanges(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "a.txt")); string(b) != "feature\n" {
 		t.Fatalf("a.txt %q after the merge", b)
+	}
+	if r.Progress != "" {
+		t.Errorf("the wait's note outlived the attempt: %q", r.Progress)
 	}
 }

@@ -64,9 +64,9 @@ func (p Plug) Failed(now time.Time, id string, epoch int64, f coord.MergeFailure
 	return decision(d), ch, err
 }
 
-// Extend renews the slot deadline of the request held at epoch.
-func (p Plug) Extend(now time.Time, id string, epoch int64) (coord.MergeRequest, []coord.Change, error) {
-	return p.Q.Extend(now, id, epoch)
+// Extend renews the slot deadline of the request held at epoch; a non-empty progress is its new note.
+func (p Plug) Extend(now time.Time, id string, epoch int64, progress string) (coord.MergeRequest, []coord.Change, error) {
+	return p.Q.Extend(now, id, epoch, progress)
 }
 
 // Expire takes back every slot whose deadline has passed.

@@ -243,7 +243,7 @@ func (q *Queue) Acquire(now time.Time, refinery, target string) (req coord.Merge
 	e.held = now
 	e.req.Deadline = &dl
 	e.req.UpdatedAt = now
-	e.req.Error = ""
+	e.req.Error, e.req.Progress = "", ""
 	detail := fmt.Sprintf("%s attempt %d epoch %d until %s", e.req.ID, e.req.Attempts+1, e.req.Epoch, dl.UTC().Format(time.RFC3339))
 	r := cloneReq(e.req)
 	return r, []coord.Change{coord.MergePut{Request: r}, event(now, EventStarted, e.req, refinery, detail)}, true
@@ -311,17 +311,25 @@ func (q *Queue) pickTarget(now time.Time, target string) *entry {
 	return nil
 }
 
-// Extend renews the slot lease of a merging request held at epoch; it returns the new deadline in the request.
-func (q *Queue) Extend(now time.Time, id string, epoch int64) (coord.MergeRequest, []coord.Change, error) {
+// Extend renews the slot lease of a merging request held at epoch; it returns the new deadline in the
+// request. A non-empty progress becomes the request's Progress note.
+func (q *Queue) Extend(now time.Time, id string, epoch int64, progress string) (coord.MergeRequest, []coord.Change, error) {
 	e, err := q.holder(id, epoch, "extend")
 	if err != nil {
 		return coord.MergeRequest{}, nil, err
+	}
+	noted := progress != "" && progress != e.req.Progress
+	if noted {
+		e.req.Progress = progress
 	}
 	dl := now.Add(q.cfg.LeaseTimeout)
 	if hold := e.held.Add(q.cfg.MaxHold); dl.After(hold) {
 		dl = hold // no renewal past MaxHold: Expire takes the slot back then
 	}
 	if e.req.Deadline != nil && !dl.After(*e.req.Deadline) {
+		if noted {
+			e.req.UpdatedAt = now
+		}
 		return cloneReq(e.req), nil, nil
 	}
 	e.req.Deadline = &dl
@@ -558,7 +566,7 @@ func (q *Queue) retry(now time.Time, e *entry, reason, kind, actor string) (Deci
 	e.req.Refinery = ""
 	e.req.Deadline = nil
 	e.req.UpdatedAt = now
-	e.req.Error = reason
+	e.req.Error, e.req.Progress = reason, ""
 	delay := q.cfg.RetryDelay << min(e.req.Attempts-1, 16)
 	e.notBefore = now.Add(min(delay, q.cfg.MaxRetryPenalty))
 	q.insertPending(e) // the key moves by the retry penalty
@@ -581,6 +589,7 @@ func (q *Queue) fail(now time.Time, e *entry, reason, actor string) (Decision, [
 
 // finish moves a request from live to done.
 func (q *Queue) finish(e *entry) {
+	e.req.Progress = ""
 	if q.merging[e.req.ID] == e {
 		delete(q.merging, e.req.ID)
 	} else {

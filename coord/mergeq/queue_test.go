@@ -328,7 +328,7 @@ func TestStaleEpochRefused(t *testing.T) {
 	}{
 		{"merged wrong epoch", func() error { _, _, err := q.Merged(t0, a.ID, r.Epoch+1, ""); return err }, coord.EStaleEpoch},
 		{"failed wrong epoch", func() error { _, _, err := q.Failed(t0, a.ID, r.Epoch-1, Failure{}); return err }, coord.EStaleEpoch},
-		{"extend wrong epoch", func() error { _, _, err := q.Extend(t0, a.ID, 0); return err }, coord.EStaleEpoch},
+		{"extend wrong epoch", func() error { _, _, err := q.Extend(t0, a.ID, 0, ""); return err }, coord.EStaleEpoch},
 		{"unknown id", func() error { _, _, err := q.Merged(t0, "MR-99", r.Epoch, ""); return err }, coord.ENotFound},
 	}
 	for _, tc := range cases {
@@ -340,7 +340,7 @@ func TestStaleEpochRefused(t *testing.T) {
 		t.Fatalf("refused reports changed the request: %+v", got)
 	}
 	// Extend at the right epoch pushes the deadline; the old deadline no longer expires it.
-	ext, ch, err := q.Extend(t0.Add(9*time.Minute), a.ID, r.Epoch)
+	ext, ch, err := q.Extend(t0.Add(9*time.Minute), a.ID, r.Epoch, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -729,5 +729,38 @@ func TestRetryWaitsItsDelay(t *testing.T) {
 	s.apply(t, ch)
 	if dl, _ := q.NextDeadline(); !dl.Equal(t0.Add(30 * time.Second)) {
 		t.Fatalf("second delay ends %v, want +20s", dl)
+	}
+}
+
+// TestProgressNote: a refinery's heartbeat progress becomes the note of the attempt running (also when
+// the deadline does not move), and a new attempt or the end of the request clears it.
+func TestProgressNote(t *testing.T) {
+	q, s := New(Config{}), newStore()
+	a := submit(t, q, s, t0, Submission{IssueID: "bd-a"}).Request
+	r, _ := acquire(t, q, s, t0, "ref")
+	for _, at := range []time.Time{t0.Add(time.Minute), t0.Add(time.Minute)} { // the second moves no deadline
+		got, _, err := q.Extend(at, a.ID, r.Epoch, "waiting for local changes")
+		if err != nil || got.Progress != "waiting for local changes" {
+			t.Fatalf("after a heartbeat with progress: %+v %v", got, err)
+		}
+	}
+	if got, _, _ := q.Extend(t0.Add(2*time.Minute), a.ID, r.Epoch, ""); got.Progress != "waiting for local changes" {
+		t.Errorf("a heartbeat without progress dropped the note: %q", got.Progress)
+	}
+	if _, ch := q.Abandon(t0.Add(3*time.Minute), "ref", ""); len(ch) == 0 {
+		t.Fatal("abandon changed nothing")
+	}
+	if got, _ := q.Get(a.ID); got.Progress != "" || got.State != StatePending {
+		t.Errorf("retried request kept the note: %+v", got)
+	}
+	r2, _ := acquire(t, q, s, t0.Add(10*time.Minute), "ref")
+	if _, _, err := q.Extend(t0.Add(10*time.Minute), a.ID, r2.Epoch, "gating"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := q.Merged(t0.Add(11*time.Minute), a.ID, r2.Epoch, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Get(a.ID); got.Progress != "" {
+		t.Errorf("merged request kept the note %q", got.Progress)
 	}
 }
