@@ -58,6 +58,7 @@ func (d *Daemon) Profile(window time.Duration, targetAgents, targetIssues int) l
 		cfg.TargetIssues = targetIssues
 	}
 	cfg.SampleIntervalMs = 100 // the daemon's runtime sampler tick
+	d.metrics.SampleRSS()      // the resident size now, so a window shorter than a tick has one
 	rep := loadtest.BuildProfile(loadtest.ProfileInputFromSamples(d.metrics.Samples(window), cfg))
 	rep.CommitBatchAvg = d.commitBatchAvg()
 	return rep

@@ -86,6 +86,8 @@ func (a *agent) onCancel(p rpc.CancelParams) {
 // work simulates one session and reports its end.
 func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 	defer a.d.work.Done()
+	end := a.d.tr.sessionStarted() // the session ends when its outcome is sent (the next push may come before this returns)
+	defer end()
 	ctx := a.d.workCtx
 	l := as.Lease
 	defer func() {
@@ -127,6 +129,7 @@ func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 	default:
 	}
 	a.d.tr.releasing(l.IssueID, l.ID)
+	end()
 	start := time.Now()
 	a.mu.Lock()
 	a.freeAt = start
@@ -141,8 +144,11 @@ func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 				a.d.tr.errors.Add(1)
 				a.d.noteErr(err)
 			}
-		case r.DeadLettered:
-			a.d.tr.deadLettered(l.IssueID)
+		default:
+			a.d.tr.fails.Add(1)
+			if r.DeadLettered {
+				a.d.tr.deadLettered(l.IssueID)
+			}
 		}
 		return
 	}

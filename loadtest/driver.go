@@ -182,6 +182,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	}()
 
 	var end time.Time
+	stoppedBy := "drained"
 	if rate {
 		start = time.Now() // latency mode: time from the first create
 		if err := d.createAtRate(ctx, ctl, specs); err != nil {
@@ -192,6 +193,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 		select {
 		case <-d.tr.done:
 		case <-time.After(cfg.DrainTimeout):
+			stoppedBy = fmt.Sprintf("drain timeout (%v after the last create)", cfg.DrainTimeout)
 		case <-ctx.Done():
 		}
 	} else {
@@ -202,6 +204,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 		select {
 		case <-d.tr.done:
 		case <-time.After(limit):
+			stoppedBy = fmt.Sprintf("duration cap (%v)", limit)
 		case <-ctx.Done():
 		}
 	}
@@ -213,7 +216,12 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	}
 	elapsed := end.Sub(start)
 
-	res = Result{Agents: cfg.Agents, Issues: len(specs), DurationS: round3(elapsed.Seconds()), DriverCPUS: seconds(selfCPU() - cpu0)}
+	mode := "throughput"
+	if rate {
+		mode = "latency"
+	}
+	res = Result{Agents: cfg.Agents, Issues: len(specs), Mode: mode, StoppedBy: stoppedBy, DurationS: round3(elapsed.Seconds()),
+		DriverCPUS: seconds(selfCPU() - cpu0), Completions: d.tr.completions.Load(), FailedSessions: d.tr.fails.Load()}
 	if cfg.ServerPID > 0 {
 		if c, err := ProcessCPU(cfg.ServerPID); err == nil {
 			res.ServerCPUS = seconds(c)
@@ -255,6 +263,9 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 		res.RSSPeakMB, res.RSSGrowthMB = rss.PeakMB(), rss.GrowthMB()
 		rep.Metrics.RSS = mbSlice(rss.Bytes())
 		rep.Report = FormatProfile(rep)
+	} else if m := rep.Metrics.RSS; len(m) > 0 {
+		// a running server (--addr): its own resident-size samples over the run, from coord.profile
+		res.RSSPeakMB, res.RSSGrowthMB = round3(maxOr0(m)), round3(m[len(m)-1]-m[0])
 	}
 	if cfg.Stop != nil {
 		for _, a := range agents {
@@ -270,12 +281,15 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 			return Result{}, ProfileReport{}, fmt.Errorf("read final state: %w", err)
 		}
 	}
-	res.LostIssues, res.LostCompletions = d.tr.verify(final)
+	o := d.tr.verify(final, stoppedBy == "drained")
+	res.LostIssues, res.LostCompletions = o.lostIssues, o.lostCompletions
+	res.DeadLettered, res.Unreachable, res.Unfinished = o.deadLettered, o.unreachable, o.unfinished
 	res.Errors = d.tr.errors.Load()
 	if d.firstErr != nil && cfg.OnError != nil {
 		cfg.OnError(d.firstErr)
 	}
 	res.DoubleAssignments = d.tr.doubleAssignments()
+	res.PeakConcurrency = int(d.tr.peak.Load())
 	return res, rep, nil
 }
 

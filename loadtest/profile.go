@@ -131,7 +131,7 @@ func ProfileInputFromSamples(s metrics.Samples, cfg ProfileConfig) ProfileInput 
 	return ProfileInput{
 		Config: cfg, Duration: s.Span,
 		Loop: s.Loop.Values, Assignment: s.Assign.Values, Read: s.Read.Values, Write: write.Values,
-		Checkpoint: s.Export.Values, HeapBytes: s.HeapBytes, Lag: s.Lag,
+		Checkpoint: s.Export.Values, HeapBytes: s.HeapBytes, RSSBytes: s.RSSBytes, Lag: s.Lag,
 		LoopIterations: s.Loop.Count, Assignments: s.Assign.Count, Reads: s.Read.Count,
 		Writes: write.Count, Checkpoints: s.Export.Count,
 	}

@@ -44,6 +44,9 @@ func TestResultJSONKeys(t *testing.T) {
 		"sqlite_write_ms", "sqlite_write_ms.avg", "sqlite_write_ms.p95",
 		"commit_batch_avg", "rss_peak_mb", "rss_growth_mb",
 		"errors", "double_assignments", "lost_issues", "lost_completions",
+		// beyond the published minimum: how the run ended and where the issues that did not close went
+		"mode", "stopped_by", "completions", "failed_sessions", "dead_lettered", "unreachable", "unfinished_issues",
+		"peak_concurrency",
 	}
 	slices.Sort(want)
 	if got := keys("", v); !slices.Equal(got, want) {
@@ -111,7 +114,7 @@ func TestScenarioTiming(t *testing.T) {
 
 func goodResult() Result {
 	return Result{
-		Agents: 25, Issues: 200, DurationS: 10, CompletionsPerSec: 20,
+		Agents: 25, Issues: 200, DurationS: 10, CompletionsPerSec: 20, Completions: 200, FailedSessions: 20, PeakConcurrency: 25,
 		LoopMs:        Tail{P95: 0.03, P99: 0.05},
 		SQLiteReadMs:  AvgP95{Avg: 0.006, P95: 0.01},
 		SQLiteWriteMs: AvgP95{Avg: 0.07, P95: 0.2},
@@ -127,11 +130,16 @@ func TestAssess(t *testing.T) {
 		reason string // substring of the single expected reason; "" = pass
 	}{
 		{"pass", func(*Result) {}, ""},
-		{"success exactly 80%", func(r *Result) { r.CompletionsPerSec = 16 }, ""},
-		{"success below 80%", func(r *Result) { r.CompletionsPerSec = 15.9 }, "success rate"},
+		{"issues closed exactly 80%", func(r *Result) { r.Completions = 160 }, ""},
+		{"issues closed below 80%", func(r *Result) { r.Completions, r.FailedSessions = 159, 0 }, "issues closed"},
+		{"sessions exactly 80%", func(r *Result) { r.FailedSessions = 50 }, ""},
+		{"sessions below 80%", func(r *Result) { r.FailedSessions = 51 }, "session success rate"},
+		{"peak 20% under", func(r *Result) { r.PeakConcurrency = 20 }, "peak concurrency"},
+		{"peak 16% under", func(r *Result) { r.PeakConcurrency = 21 }, ""},
+		{"rss not measured", func(r *Result) { r.RSSPeakMB = 0 }, "not measured"},
 		{"double assignment", func(r *Result) { r.DoubleAssignments = 1 }, "double assignments"},
-		{"lost issue", func(r *Result) { r.LostIssues = 2 }, "lost issues"},
-		{"lost completion", func(r *Result) { r.LostCompletions = 1 }, "lost completions"},
+		{"lost issue", func(r *Result) { r.LostIssues = 2 }, "lost issues / completions 2 / 0"},
+		{"lost completion", func(r *Result) { r.LostCompletions = 1 }, "lost issues / completions 0 / 1"},
 		{"errors under 10% of agents", func(r *Result) { r.Errors = 2 }, ""},
 		{"errors at 10% of agents", func(r *Result) { r.Errors = 3 }, "errors"},
 		{"loop p95 9.999", func(r *Result) { r.LoopMs.P95 = 9.999 }, ""},
@@ -139,7 +147,7 @@ func TestAssess(t *testing.T) {
 		{"read avg 5", func(r *Result) { r.SQLiteReadMs.Avg = 5 }, "read avg"},
 		{"write avg 10", func(r *Result) { r.SQLiteWriteMs.Avg = 10 }, "write avg"},
 		{"rss 50", func(r *Result) { r.RSSPeakMB = 50 }, "peak RSS"},
-		{"wrong scenario", func(r *Result) { r.Agents = 30 }, "scenario heavy"},
+		{"wrong scenario", func(r *Result) { r.Agents, r.PeakConcurrency = 30, 25 }, "scenario size 30 agents"},
 	}
 	for _, tt := range tests {
 		r := goodResult()

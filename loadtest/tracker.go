@@ -45,6 +45,8 @@ type tracker struct {
 	dispatch, createToPush, queueWait, rpc *Recorder
 	doubles                                atomic.Int64
 	completions                            atomic.Int64
+	fails                                  atomic.Int64 // fail calls the server accepted
+	running, peak                          atomic.Int64 // sessions running now; the most at once
 	errors                                 atomic.Int64
 }
 
@@ -98,6 +100,15 @@ func (t *tracker) markReady(at time.Time) {
 		}
 	}
 	t.mu.Unlock()
+}
+
+// sessionStarted counts a session beginning; the returned func ends it (once, however often called).
+func (t *tracker) sessionStarted() func() {
+	n := t.running.Add(1)
+	for p := t.peak.Load(); n > p && !t.peak.CompareAndSwap(p, n); p = t.peak.Load() {
+	}
+	var once sync.Once
+	return func() { once.Do(func() { t.running.Add(-1) }) }
 }
 
 func (t *tracker) total() int { t.mu.Lock(); defer t.mu.Unlock(); return len(t.issues) }
@@ -300,22 +311,43 @@ func (t *tracker) resolve(n int64) {
 // verify compares the server's final state with what the agents saw: issues neither closed nor
 // dead-lettered (nor blocked by a dead-lettered dependency) are lost; success completes the server
 // acknowledged on issues that are not closed are lost completions.
-func (t *tracker) verify(final map[string]FinalState) (lostIssues, lostCompletions int64) {
+// outcome is how a run's issues ended, from the server's final state.
+type outcome struct {
+	lostIssues, lostCompletions int64
+	deadLettered, unreachable   int64 // dead-lettered; blocked for good by a dead-lettered dependency
+	unfinished                  int64 // still open or held when a run stopped before it drained
+}
+
+// verify compares the server's final state with what the agents saw. After a run that drained (every
+// issue resolved on this side), an issue neither closed nor dead-lettered (nor blocked by a
+// dead-lettered dependency) is lost; after a run stopped at its cap, such an issue is unfinished, and
+// only one the server no longer holds is lost. A success complete the server does not show closed is
+// a lost completion either way.
+func (t *tracker) verify(final map[string]FinalState, drained bool) outcome {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var o outcome
 	for i, id := range t.ids {
 		is := &t.issues[i]
 		st, ok := final[id]
 		closed := ok && st.Status == "closed"
 		dead := ok && st.Failed
 		if is.completed && !closed {
-			lostCompletions++
+			o.lostCompletions++
 		}
-		if !closed && !dead && !is.unreach && !is.notCreated && !t.blockedByDead(i, final) {
-			lostIssues++
+		switch {
+		case closed || is.notCreated:
+		case dead:
+			o.deadLettered++
+		case is.unreach || t.blockedByDead(i, final):
+			o.unreachable++
+		case ok && !drained:
+			o.unfinished++
+		default:
+			o.lostIssues++
 		}
 	}
-	return lostIssues, lostCompletions
+	return o
 }
 
 // blockedByDead reports whether a dependency of issue i is (transitively) dead-lettered in the final

@@ -49,19 +49,28 @@ func TestTrackerCountsDoublesAndLosses(t *testing.T) {
 	}
 
 	tests := []struct {
-		name                 string
-		final                map[string]FinalState
-		wantLost, wantLostOK int64
+		name    string
+		final   map[string]FinalState
+		drained bool
+		want    outcome
 	}{
-		{"consistent", map[string]FinalState{"a": {Status: "closed"}, "b": {Status: "closed"}, "c": {Status: "blocked", Failed: true}, "d": {Status: "open"}}, 0, 0},
-		{"completion not closed", map[string]FinalState{"a": {Status: "closed"}, "b": {Status: "open"}, "c": {Status: "blocked", Failed: true}, "d": {Status: "open"}}, 1, 1},
-		{"issue missing", map[string]FinalState{"b": {Status: "closed"}, "c": {Status: "blocked", Failed: true}, "d": {Status: "open"}}, 1, 1},
+		{"consistent", map[string]FinalState{"a": {Status: "closed"}, "b": {Status: "closed"}, "c": {Status: "blocked", Failed: true}, "d": {Status: "open"}}, true,
+			outcome{deadLettered: 1, unreachable: 1}},
+		{"completion not closed", map[string]FinalState{"a": {Status: "closed"}, "b": {Status: "open"}, "c": {Status: "blocked", Failed: true}, "d": {Status: "open"}}, true,
+			outcome{lostIssues: 1, lostCompletions: 1, deadLettered: 1, unreachable: 1}},
+		{"issue missing", map[string]FinalState{"b": {Status: "closed"}, "c": {Status: "blocked", Failed: true}, "d": {Status: "open"}}, true,
+			outcome{lostIssues: 1, lostCompletions: 1, deadLettered: 1, unreachable: 1}},
+		// stopped at its cap: an issue the server still holds open is unfinished, not lost; one it does
+		// not hold at all is lost, and a completion it does not show closed is lost either way
+		{"capped, open", map[string]FinalState{"a": {Status: "closed"}, "b": {Status: "in_progress"}, "c": {Status: "blocked", Failed: true}, "d": {Status: "open"}}, false,
+			outcome{lostCompletions: 1, deadLettered: 1, unreachable: 1, unfinished: 1}},
+		{"capped, missing", map[string]FinalState{"b": {Status: "closed"}, "c": {Status: "blocked", Failed: true}, "d": {Status: "open"}}, false,
+			outcome{lostIssues: 1, lostCompletions: 1, deadLettered: 1, unreachable: 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			lost, lostOK := tr.verify(tc.final)
-			if lost != tc.wantLost || lostOK != tc.wantLostOK {
-				t.Fatalf("verify = %d lost issues, %d lost completions; want %d, %d", lost, lostOK, tc.wantLost, tc.wantLostOK)
+			if got := tr.verify(tc.final, tc.drained); got != tc.want {
+				t.Fatalf("verify = %+v, want %+v", got, tc.want)
 			}
 		})
 	}
@@ -107,8 +116,8 @@ func TestTrackerResolvesOnce(t *testing.T) {
 	tr := newTracker()
 	tr.add([]IssueSpec{{ID: "a"}, {ID: "b"}, {ID: "c"}}, time.Time{})
 	tr.createFailed("a")
-	if lost, _ := tr.verify(map[string]FinalState{}); lost != 2 { // b and c are not closed; a is not lost
-		t.Errorf("lost %d, want 2 (b and c; a's create failed)", lost)
+	if o := tr.verify(map[string]FinalState{}, true); o.lostIssues != 2 { // b and c are not closed; a is not lost
+		t.Errorf("lost %d, want 2 (b and c; a's create failed)", o.lostIssues)
 	}
 	tr.completedOK("a", time.Now()) // the server had created it after all
 	tr.deadLettered("b")

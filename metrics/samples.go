@@ -2,7 +2,10 @@ package metrics
 
 import (
 	"context"
+	"os"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -26,6 +29,7 @@ type Samples struct {
 	Commit    Series          // SQLite group commits
 	Export    Series          // JSONL exports
 	HeapBytes []uint64        // heap-in-use samples taken by RunSampler, oldest first
+	RSSBytes  []uint64        // resident-size samples of this process taken by RunSampler (Linux), oldest first
 	Lag       []time.Duration // sampler wake-up delays (scheduling lag) taken by RunSampler, oldest first
 }
 
@@ -102,7 +106,7 @@ type rings struct {
 	now                                       func() time.Time
 	start                                     time.Time
 	loop, assign, read, write, commit, export *ring
-	heap, lag                                 *ring
+	heap, rss, lag                            *ring
 }
 
 func newRings(capacity int, now func() time.Time) *rings {
@@ -110,7 +114,7 @@ func newRings(capacity int, now func() time.Time) *rings {
 		now: now, start: now(),
 		loop: newRing(capacity, now), assign: newRing(capacity, now), read: newRing(capacity, now),
 		write: newRing(capacity, now), commit: newRing(capacity, now), export: newRing(capacity, now),
-		heap: newRing(capacity, now), lag: newRing(capacity, now),
+		heap: newRing(capacity, now), rss: newRing(capacity, now), lag: newRing(capacity, now),
 	}
 }
 
@@ -148,11 +152,32 @@ func (m *Metrics) Samples(window time.Duration) Samples {
 	for _, v := range heap {
 		out.HeapBytes = append(out.HeapBytes, uint64(v))
 	}
+	rss, _ := rs.rss.window(from)
+	for _, v := range rss {
+		out.RSSBytes = append(out.RSSBytes, uint64(v))
+	}
 	lag, _ := rs.lag.window(from)
 	for _, v := range lag {
 		out.Lag = append(out.Lag, time.Duration(v))
 	}
 	return out
+}
+
+// selfRSS reads this process's resident size from /proc/self/statm (false where there is none).
+func selfRSS() (int64, bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * int64(os.Getpagesize()), true
 }
 
 // heapMetric is the runtime/metrics name of heap bytes in live and not-yet-swept objects (HeapAlloc).
@@ -168,7 +193,18 @@ func (m *Metrics) SampleRuntime(lag time.Duration) {
 	if s[0].Value.Kind() == metrics.KindUint64 {
 		m.rings.heap.add(int64(s[0].Value.Uint64()))
 	}
+	m.SampleRSS()
 	m.rings.lag.add(int64(max(lag, 0)))
+}
+
+// SampleRSS records this process's resident size (Linux; elsewhere nothing).
+func (m *Metrics) SampleRSS() {
+	if m == nil {
+		return
+	}
+	if rss, ok := selfRSS(); ok {
+		m.rings.rss.add(rss)
+	}
 }
 
 // RunSampler samples heap use and scheduling lag every interval until ctx is done; the caller owns the goroutine.

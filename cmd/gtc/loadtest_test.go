@@ -27,6 +27,8 @@ func TestLoadtestAgainstRunningServer(t *testing.T) {
 		Doubles           int     `json:"double_assignments"`
 		Lost              int     `json:"lost_issues"`
 		LostCompletions   int     `json:"lost_completions"`
+		RSSPeakMB         float64 `json:"rss_peak_mb"`
+		StoppedBy         string  `json:"stopped_by"`
 	}
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("loadtest --json output: %v\n%s", err, out)
@@ -42,6 +44,10 @@ func TestLoadtestAgainstRunningServer(t *testing.T) {
 	if r.Errors+r.Doubles+r.Lost+r.LostCompletions != 0 {
 		t.Errorf("correctness counts %+v, want all zero", r)
 	}
+	// the running server's resident size comes from its own samples (coord.profile), not 0
+	if r.RSSPeakMB <= 0 || r.StoppedBy != "drained" {
+		t.Errorf("rss_peak_mb %v, stopped_by %q against a running server", r.RSSPeakMB, r.StoppedBy)
+	}
 	for _, id := range own {
 		if st, _ := s.issue(id); st != "open" {
 			t.Errorf("the load test took the workspace's own issue %s: status %s", id, st)
@@ -53,5 +59,27 @@ func TestLoadtestAgainstRunningServer(t *testing.T) {
 	}
 	if len(b) < 2 || !bytes.Equal(b[:2], []byte{0x1f, 0x8b}) {
 		t.Errorf("cpu profile %s is %d bytes without the gzip header of a pprof profile", prof, len(b))
+	}
+}
+
+// TestLoadtestRefusesBadFlags: values loadtest cannot run are usage errors (exit 2) before any server
+// starts; negative counts made it panic.
+func TestLoadtestRefusesBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--agents", "-3"}, "--agents -3: at least 1"},
+		{[]string{"--agents", "0"}, "at least 1"},
+		{[]string{"--issues", "-10"}, "--issues -10: not negative"},
+		{[]string{"--rate", "-5", "--duration", "2s"}, "--rate -5: not negative"},
+		{[]string{"--rate", "5"}, "--rate needs --duration"},
+		{[]string{"--issues", "5", "--rate", "5", "--duration", "1s"}, "not both"},
+		{[]string{"--fail-rate", "1.5"}, "a fraction from 0 to 1"},
+		{[]string{"--work-time", "-1s"}, "not negative"},
+		{[]string{"--scenario", "smoke", "--agents", "3"}, "--agents does not apply"},
+	} {
+		want(t, dir, exitUsage, append([]string{"loadtest"}, tc.args...), tc.want)
 	}
 }
