@@ -142,8 +142,11 @@ func (o *outbox) Cancel(worker string, session uint64, leaseID string, epoch int
 // Publish implements coord.Outbox.
 func (o *outbox) Publish(ev coord.Event) {
 	switch ev.Kind {
-	case "ack_timeout", "expired", "cancelled", "released", "failed", "completed":
-		o.pushed.Delete(ev.LeaseID) // the lease ended: no ack will come for it
+	case "ack_timeout", "expired", "cancelled":
+		o.pushed.Delete(ev.LeaseID) // the lease was taken back: no ack will come for it
+		// A worker's own end of the lease (completed, failed, released) keeps the push time: its ack
+		// may still be on the way (a quick session's complete can overtake the reply that acks the
+		// push), and the assignment counts once it comes; sweep drops it if it never does.
 	}
 	switch ev.Kind {
 	case "expired", "ack_timeout": // both deadlines (gtc_leases_expired_total's help says so)

@@ -63,4 +63,18 @@ func TestOutboxPushTimes(t *testing.T) {
 	if _, ok := o.pushed.Load("L-new"); !ok {
 		t.Error("a fresh push time was swept")
 	}
+	// a quick session's complete overtook the reply that acks its push: the ack still counts
+	before = pushToAck()
+	o.pushed.Store("L-quick", time.Now())
+	o.Publish(coord.Event{Kind: "completed", LeaseID: "L-quick"})
+	o.acked("L-quick")
+	if pushToAck() != before+1 {
+		t.Errorf("an ack read after its lease's complete was not counted (%d -> %d samples)", before, pushToAck())
+	}
+	// a lease taken back (expired, cancelled, ack timeout) will not be acked: its push time goes
+	o.pushed.Store("L-gone", time.Now())
+	o.Publish(coord.Event{Kind: "cancelled", LeaseID: "L-gone"})
+	if _, ok := o.pushed.Load("L-gone"); ok {
+		t.Error("a cancelled lease kept its push time")
+	}
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/rpc"
 )
 
@@ -112,7 +114,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 		if cfg.Duration <= 0 {
 			return Result{}, ProfileReport{}, errors.New("load test: --rate needs a --duration")
 		}
-		n := max(1, int(cfg.Rate*cfg.Duration.Seconds()))
+		n := RateIssues(cfg.Rate, cfg.Duration)
 		specs = make([]IssueSpec, n)
 		for i := range specs {
 			specs[i] = IssueSpec{ID: cfg.IDPrefix + "-" + strconv.Itoa(i+1), Priority: rand.IntN(5)}
@@ -130,6 +132,9 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	}
 	defer ctl.Close()
 	if _, err := ctl.Hello(ctx, rpc.HelloParams{Name: cfg.IDPrefix + "-ctl", Role: "client"}); err != nil {
+		if coord.ErrorCode(err) == coord.EUnauthorized && cfg.Network == "tcp" {
+			return Result{}, ProfileReport{}, fmt.Errorf("the coordinator at %s refused the token: pass the one in its .beads/gtc.token with --token or GTC_TOKEN", cfg.Addr)
+		}
 		return Result{}, ProfileReport{}, fmt.Errorf("control connection: %w", err)
 	}
 
@@ -291,6 +296,12 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	res.DoubleAssignments = d.tr.doubleAssignments()
 	res.PeakConcurrency = int(d.tr.peak.Load())
 	return res, rep, nil
+}
+
+// RateIssues is how many issues latency mode creates: rate × duration, rounded (10 issues over a
+// duration derived from them as 10/7 s at 7/s are 10, not the 9 truncation gave), at least 1.
+func RateIssues(rate float64, d time.Duration) int {
+	return max(1, int(math.Round(rate*d.Seconds())))
 }
 
 // connectAgents connects every agent, spread over the ramp, at most 64 dials at a time.

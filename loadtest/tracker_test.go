@@ -218,3 +218,20 @@ func TestTrackerPushBeforeCompleteReply(t *testing.T) {
 		t.Fatalf("dispatch %+v for an issue whose blocker was never completed", s)
 	}
 }
+
+func TestRateIssuesRounds(t *testing.T) {
+	for _, tc := range []struct {
+		rate float64
+		d    time.Duration
+		want int
+	}{
+		{7, 10 * time.Second / 7, 10}, // gtc profile --agents 7 --issues 10: 9 before
+		{100, 10 * time.Second, 1000},
+		{0.1, time.Second, 1},
+		{2.5, time.Second, 3},
+	} {
+		if got := RateIssues(tc.rate, tc.d); got != tc.want {
+			t.Errorf("RateIssues(%g, %v) = %d, want %d", tc.rate, tc.d, got, tc.want)
+		}
+	}
+}

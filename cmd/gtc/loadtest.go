@@ -19,7 +19,7 @@ import (
 
 func targetFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "addr", Usage: "load a running coordinator at this unix socket path or host:port (default: start one on a temp workspace)"},
+		&cli.StringFlag{Name: "addr", Usage: "load a running coordinator at this unix socket path or host:port (default: start one on a temp workspace); the run's issues are created in its workspace and stay there, closed: use a scratch workspace"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"GTC_TOKEN"}, Usage: "token for a TCP --addr"},
 		&cli.StringFlag{Name: "server-cpuprofile", Usage: "own server only: write the server's CPU profile to this file"},
 		&cli.StringFlag{Name: "server-memprofile", Usage: "own server only: write the server's heap profile at shutdown to this file"},
@@ -127,7 +127,7 @@ func echoBaseline(ctx context.Context, c *cli.Context, o runOptions) (loadtest.P
 	if err != nil {
 		return loadtest.Percentiles{}, fmt.Errorf("find the gtc binary: %w", err)
 	}
-	n := min(max(int(o.rate*o.duration.Seconds()), 1), 1000)
+	n := min(loadtest.RateIssues(o.rate, o.duration), 1000)
 	fmt.Fprintf(c.App.ErrWriter, "baseline: %d pings at %g/s to an echo server in another process...\n", n, o.rate)
 	s, err := loadtest.EchoBaseline(ctx, func(socket string) *exec.Cmd {
 		return exec.Command(exe, "loadtest-echo", "--socket", socket)
@@ -177,6 +177,8 @@ func runLoad(ctx context.Context, c *cli.Context, o runOptions) (loadtest.Result
 		// only this run's issues, never the workspace's own
 		prefix = fmt.Sprintf("lt%x", time.Now().UnixNano()&0xffffff)
 		cfg.IDPrefix, cfg.OwnIssuesOnly = prefix, true
+		fmt.Fprintf(stderr, "loading the coordinator at %s: this run's issues (%s-…) are created in its workspace and stay there, closed\n",
+			c.String("addr"), prefix)
 	}
 	if o.rate == 0 {
 		specs = loadtest.GenerateIssues(o.issues, prefix, o.seed)
@@ -204,7 +206,7 @@ func runLoad(ctx context.Context, c *cli.Context, o runOptions) (loadtest.Result
 	}
 	total := int64(o.issues)
 	if o.rate > 0 {
-		total = int64(o.rate * o.duration.Seconds())
+		total = int64(loadtest.RateIssues(o.rate, o.duration))
 	}
 	bar := progressbar.NewOptions64(max(total, 1), progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription(fmt.Sprintf("%d agents", o.agents)), progressbar.OptionShowCount(),
