@@ -267,7 +267,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	if rss != nil && rss.Samples() > 0 {
 		res.RSSPeakMB, res.RSSGrowthMB = rss.PeakMB(), rss.GrowthMB()
 		rep.Metrics.RSS = mbSlice(rss.Bytes())
-		rep.Report = FormatProfile(rep)
+		rep.Render()
 	} else if m := rep.Metrics.RSS; len(m) > 0 {
 		// a running server (--addr): its own resident-size samples over the run, from coord.profile
 		res.RSSPeakMB, res.RSSGrowthMB = round3(maxOr0(m)), round3(m[len(m)-1]-m[0])

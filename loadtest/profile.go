@@ -103,6 +103,15 @@ type ProfileReport struct {
 	Report             string             `json:"report"`
 	// CommitBatchAvg is gtc's addition: mean operations per SQLite group commit since the server started.
 	CommitBatchAvg float64 `json:"commitBatchAvg,omitempty"`
+	// PlanTargets is gtc's addition: the plan's thresholds and whether each is crossed (the verdict the
+	// report's text ends with).
+	PlanTargets []TargetCheck `json:"planTargets"`
+}
+
+// Render sets the text report and the plan targets from the figures (again after they changed).
+func (r *ProfileReport) Render() {
+	r.PlanTargets = PlanTargets(*r)
+	r.Report = FormatProfile(*r)
 }
 
 // ProfileInput is what a profile is built from: server-side samples and counts.
@@ -194,7 +203,7 @@ func BuildProfile(in ProfileInput) ProfileReport {
 		Bottlenecks:        bn,
 		RustRecommendation: Recommend(in.Config, sum, bn),
 	}
-	rep.Report = FormatProfile(rep)
+	rep.Render()
 	return rep
 }
 
@@ -394,11 +403,11 @@ func EstimatedImprovement(conf float64) string {
 
 // TargetCheck is one of the port plan's targets and whether the profile crossed it.
 type TargetCheck struct {
-	Name    string  // what is measured
-	Value   float64 // measured figure
-	Limit   float64 // the target is Value < Limit
-	Unit    string
-	Crossed bool // Value ≥ Limit
+	Name    string  `json:"name"`  // what is measured
+	Value   float64 `json:"value"` // measured figure
+	Limit   float64 `json:"limit"` // the target is Value < Limit
+	Unit    string  `json:"unit"`
+	Crossed bool    `json:"crossed"` // Value ≥ Limit
 }
 
 // PlanTargets checks the plan's targets: loop P95 < 10 ms, SQLite read < 5 ms, write < 10 ms, memory < 50 MB

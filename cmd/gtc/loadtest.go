@@ -373,8 +373,8 @@ func profileCommand() *cli.Command {
 				return err
 			}
 			rep.Config.TargetAgents, rep.Config.TargetIssues = agents, issues
-			rep.Config.DurationMs = dur.Milliseconds()
-			rep.Report = loadtest.FormatProfile(rep)
+			rep.Config.DurationMs = c.Duration("duration").Milliseconds() // as given: the harness's default is 0
+			rep.Render()
 			return printProfile(c.App.Writer, rep, c.Bool("json"))
 		},
 	}
