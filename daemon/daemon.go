@@ -445,7 +445,6 @@ func (d *Daemon) httpMux() http.Handler {
 	return mux
 }
 
-// closeAll releases what Open acquired.
 // Close releases a daemon that will not Run (its Listen failed): it closes the store cleanly, removes
 // the files this start created (a new store, a new token) and unlocks the workspace.
 func (d *Daemon) Close() {
@@ -463,6 +462,7 @@ func (d *Daemon) removeCreated() {
 	d.created = nil
 }
 
+// closeAll releases what Open acquired.
 func (d *Daemon) closeAll() {
 	for _, l := range d.listeners {
 		_ = l.Close()

@@ -75,9 +75,6 @@ type Result struct {
 	BaselineEchoRTTMs *Percentiles `json:"baseline_echo_rtt_ms,omitempty"`
 }
 
-// Completed is the number of completions implied by the rate and the duration.
-func (r Result) Completed() int64 { return int64(math.Round(r.CompletionsPerSec * r.DurationS)) }
-
 // FillServer copies the server-side figures (loop, SQLite read and write) from a profile report.
 func (r *Result) FillServer(p ProfileReport) {
 	r.LoopMs = Tail{P95: round3(p.Summary.P95LoopMs), P99: round3(p.Summary.P99LoopMs)}
