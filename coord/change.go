@@ -95,6 +95,9 @@ type Lease struct {
 	Outcome     string     `json:"outcome,omitempty"` // success, failure, expired, released, rejected, cancelled, ...
 	Error       string     `json:"error,omitempty"`
 	Progress    string     `json:"progress,omitempty"`
+	// Reserved says the issue was assigned to this worker before the lease (bd's assignee on an open
+	// issue): when the lease ends without closing it, the issue stays assigned to the worker.
+	Reserved bool `json:"reserved,omitempty"`
 }
 
 // LeaseState is where a lease stands.

@@ -108,6 +108,9 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		}
 		lp := &l
 		it.lease = lp
+		if l.Reserved {
+			it.flags |= fReserved
+		}
 		c.leases[l.ID] = lp
 		w.leases[l.ID] = lp
 		c.addTimer(c.leaseDue(lp), timerLease, l.ID)

@@ -53,6 +53,7 @@ const (
 	fDep                   // one dependency held inline (dep, depType)
 	fDepBraces             // the inline dependency's Metadata is inlineDepMD (else "")
 	fSpill                 // updated_at, started_at and priority are in x.sp (they do not pack)
+	fReserved              // its live (or last) lease went to the worker it was assigned to before: see keepAssignee
 )
 
 // inlineDepMD is the one non-empty dependency metadata kept inline (the load test and bd write it).

@@ -84,6 +84,13 @@ func (c *core) newLease(it *issue, w *worker, acked bool) *Lease {
 	*l = Lease{ID: leaseID(c.maxEpoch), IssueID: it.id, Worker: w.row.Name, Epoch: c.maxEpoch,
 		State: LeasePushed, Attempt: it.attempts() + 1, CreatedAt: c.now,
 		AckDeadline: c.now.Add(c.cfg.AckTimeout), Deadline: c.now.Add(c.cfg.HeartbeatTimeout)}
+	// an issue assigned to this worker before (bd's assignee) stays its own when the lease ends
+	l.Reserved = c.str(it.assignee) == w.row.Name
+	if l.Reserved {
+		it.flags |= fReserved
+	} else {
+		it.flags &^= fReserved
+	}
 	status, kind := c.st.hooked, "assigned"
 	if acked {
 		l.State, status, kind = LeaseAcked, c.st.inProgress, "claimed"
@@ -187,7 +194,25 @@ func (c *core) cancelEffect(l *Lease, reason string) {
 }
 
 // requeue puts an issue back to open with no penalty.
-func (c *core) requeue(it *issue) { c.setStatus(it, c.st.open, "") }
+func (c *core) requeue(it *issue) { c.setStatus(it, c.st.open, c.keepAssignee(it)) }
+
+// keepAssignee is the assignee an issue keeps when its lease ends without closing it: the worker it
+// was assigned to before the lease (bd's assignee, a Gas Town sling), else none — gtc's own
+// assignment is undone so that any worker may take it.
+func (c *core) keepAssignee(it *issue) string {
+	if it.flags&fReserved == 0 {
+		return ""
+	}
+	it.flags &^= fReserved
+	return c.str(it.assignee)
+}
+
+// mayTake reports whether the worker named name may be given it: an open issue assigned to a worker
+// (bd's claim checks assignee = ” before it takes one) goes to that worker only.
+func (c *core) mayTake(it *issue, name string) bool {
+	a := c.str(it.assignee)
+	return a == "" || a == name
+}
 
 // backoff is the retry delay after n failed attempts: base*2^(n-1) capped, jittered to [d/2, d].
 func (c *core) backoff(n int) time.Duration {
@@ -228,7 +253,7 @@ func (c *core) deadLetter(it *issue, n int, leaseID, worker, reason string) {
 		it.addLabel(c.cfg.FailedLabel)
 		add = []string{c.cfg.FailedLabel}
 	}
-	c.setState(it, c.st.blocked, "", "")
+	c.setState(it, c.st.blocked, c.keepAssignee(it), "")
 	c.emitState(it, &[2][]string{add, nil})
 	c.event("dead_lettered", it.id, leaseID, worker, reason)
 	c.recompute(c.affected(it.id, c.parentsOf(it)))

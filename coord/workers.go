@@ -27,6 +27,13 @@ type worker struct {
 	rejKey         string    // names this session in issue.rejectedBy (see rejectKey)
 }
 
+// workerOf is the worker name in a search's rejKey: the name itself for a pull, its session's
+// rejectKey for a push.
+func workerOf(rejKey string) string {
+	name, _, _ := strings.Cut(rejKey, "\x00")
+	return name
+}
+
 // rejectKey names a worker's session for the issues it rejected: an issue is not pushed again to the
 // session that refused it, but a reconnect (a restarted worker) may take it again — with the name
 // alone, an issue only that worker could take sat ready for good beside it.
@@ -317,7 +324,10 @@ func (c *core) best(rejKey string, f *Filters, pull bool) *issue {
 			h = lh
 		}
 	}
-	ok := func(it *issue) bool { return (pull || it.rejectedBy() != rejKey) && c.matches(it, f) }
+	name := workerOf(rejKey)
+	ok := func(it *issue) bool {
+		return (pull || it.rejectedBy() != rejKey) && c.mayTake(it, name) && c.matches(it, f)
+	}
 	if f.Convoy != "" {
 		// Convoy-first: the convoy's own ready issues, then (unless ConvoyOnly) everything else.
 		lh := c.labelHeap("convoy:" + f.Convoy)
@@ -358,8 +368,9 @@ func (c *core) bestOf(its []*issue, rejKey string, f *Filters, pull bool) *issue
 	if f.Convoy != "" {
 		convoy = ConvoyLabelPrefix + f.Convoy
 	}
+	name := workerOf(rejKey)
 	for _, it := range its {
-		if it.hpos < 0 || !pull && it.rejectedBy() == rejKey || !c.matches(it, f) {
+		if it.hpos < 0 || !pull && it.rejectedBy() == rejKey || !c.mayTake(it, name) || !c.matches(it, f) {
 			continue
 		}
 		if convoy != "" && hasLabel(it.labels(), convoy) && (topConvoy == nil || c.heap.less(it, topConvoy)) {

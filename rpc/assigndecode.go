@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -99,6 +100,7 @@ const (
 	lmOutcome
 	lmError
 	lmProgress
+	lmReserved
 	lmCount
 )
 
@@ -165,6 +167,9 @@ func decodeLeaseFast(b []byte, i int, l *coord.Lease) (int, bool) {
 		case "progress":
 			m = lmProgress
 			l.Progress, i, ok = scanStringValue(b, i)
+		case "reserved":
+			m = lmReserved
+			l.Reserved, i, ok = scanBool(b, i)
 		}
 		if m < 0 || !ok || seen[m] {
 			return i, false
@@ -219,6 +224,17 @@ func scanStringValue(b []byte, i int) (string, int, bool) {
 
 // scanInt reads the JSON number at b[i] into an int64 as encoding/json does; false for another
 // type, a fraction, an exponent or an overflow (encoding/json's error).
+// scanBool reads a JSON true or false at b[i].
+func scanBool(b []byte, i int) (bool, int, bool) {
+	switch {
+	case bytes.HasPrefix(b[i:], []byte("true")):
+		return true, i + 4, true
+	case bytes.HasPrefix(b[i:], []byte("false")):
+		return false, i + 5, true
+	}
+	return false, i, false
+}
+
 func scanInt(b []byte, i int) (int64, int, bool) {
 	if i >= len(b) || b[i] != '-' && (b[i] < '0' || b[i] > '9') {
 		return 0, i, false

@@ -29,6 +29,7 @@ func assignSeeds(t testing.TB) [][]byte {
 		{ID: "l-\u2028\x01", IssueID: "gt-\"3\\", Worker: "w\xff", Epoch: -5, State: coord.LeaseEnded, Attempt: 0,
 			EndedAt: &ended, Outcome: "failure", Error: "exit 1: <stderr>\u2029", Progress: "p"},
 		{ID: "l-4", IssueID: "gt-4", Worker: "w", State: "odd-state", Attempt: 2, EndedAt: &endedEast, Outcome: "success"},
+		{ID: "l-5", IssueID: "gt-5", Worker: "alice", Epoch: 5, State: coord.LeasePushed, Attempt: 1, CreatedAt: base, Reserved: true},
 		{},
 	}
 	issues := []json.RawMessage{json.RawMessage(assignIssue), nil, json.RawMessage(`{"id":"gt-2","n":{"a":[[{}],[]],"b":-1.5e3}}`),
@@ -76,7 +77,8 @@ var oddAssignInputs = []string{
 	`{"lease":{"created_at":null}}`, `{"prompt":null}`, `{"lease":{"id":1}}`, `{"lease":{"epoch":"1"}}`,
 	`{"lease":{"epoch":1.0}}`, `{"lease":{"epoch":1e3}}`, `{"lease":{"epoch":-0}}`, `{"lease":{"epoch":01}}`,
 	`{"lease":{"epoch":9223372036854775807}}`, `{"lease":{"epoch":9223372036854775808}}`, `{"lease":{"attempt":-9223372036854775808}}`,
-	`{"lease":{"attempt":true}}`, `{"lease":{"state":"acked"}}`, `{"lease":{"state":"ack\u0065d"}}`, `{"lease":{"state":"pushed "}}`,
+	`{"lease":{"attempt":true}}`, `{"lease":{"reserved":true}}`, `{"lease":{"reserved":false}}`, `{"lease":{"reserved":1}}`,
+	`{"lease":{"reserved":null}}`, `{"lease":{"reserved":truex}}`, `{"lease":{"reserved":"true"}}`, `{"lease":{"reserved":fals}}`, `{"lease":{"state":"acked"}}`, `{"lease":{"state":"ack\u0065d"}}`, `{"lease":{"state":"pushed "}}`,
 	`{"lease":{"state":7}}`, `{"lease":{"state":"pushed`, `{"lease":{"created_at":"2026-01-12T02:14:20Z"}}`,
 	`{"lease":{"created_at":"2026-01-12T02:14:20.5+05:30"}}`, `{"lease":{"created_at":"2026-01-12t02:14:20z"}}`,
 	`{"lease":{"created_at":"2026-01-12T02:14:20\u005a"}}`, `{"lease":{"created_at":"2026-01-12 02:14:20Z"}}`,

@@ -161,6 +161,9 @@ func appendLease(b []byte, l *coord.Lease) ([]byte, bool) {
 			b = appendQuoted(b, f.v)
 		}
 	}
+	if l.Reserved {
+		b = append(b, `,"reserved":true`...)
+	}
 	return append(b, '}'), ok
 }
 

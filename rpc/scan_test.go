@@ -180,7 +180,8 @@ func TestLeaseFields(t *testing.T) {
 	want := []string{"ID string id", "IssueID string issue_id", "Worker string worker", "Epoch int64 epoch",
 		"State coord.LeaseState state", "Attempt int attempt", "CreatedAt time.Time created_at",
 		"AckDeadline time.Time ack_deadline", "Deadline time.Time deadline", "EndedAt *time.Time ended_at,omitempty",
-		"Outcome string outcome,omitempty", "Error string error,omitempty", "Progress string progress,omitempty"}
+		"Outcome string outcome,omitempty", "Error string error,omitempty", "Progress string progress,omitempty",
+		"Reserved bool reserved,omitempty"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("coord.Lease fields changed (update appendLease, then this list):\n%q", got)
 	}
@@ -197,7 +198,7 @@ func TestAssignParamsMatchMarshal(t *testing.T) {
 		{Lease: benchLease, Issue: benchIssue, Prompt: "Make the scheduler fair across rigs"},
 		{Lease: coord.Lease{ID: "L-9", IssueID: `gt-<&>"\`, Worker: "wörker\u2028\u2029", Epoch: -3, State: coord.LeaseEnded,
 			Attempt: math.MaxInt, CreatedAt: time.Unix(1700000000, 123456789), AckDeadline: time.Unix(0, 1).In(time.FixedZone("", -7*3600)),
-			Deadline: ended, EndedAt: &ended, Outcome: "failure", Error: "boom\n\t\x01\x7f", Progress: "50%"},
+			Deadline: ended, EndedAt: &ended, Outcome: "failure", Error: "boom\n\t\x01\x7f", Progress: "50%", Reserved: true},
 			Issue: json.RawMessage(`{"id":"gt-9"}`), Prompt: "title\n\nbody with \"quotes\" and <html> & \xff\xfe bytes"},
 		{Lease: coord.Lease{ID: "L-1", EndedAt: &zero, Progress: "p"}},
 		{Lease: coord.Lease{ID: "L-2", CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}, // json.Marshal refuses it

@@ -737,6 +737,9 @@ func appendLiveLease(b []byte, l *coord.Lease) []byte {
 	b = appendTimeJSON(b, l.Deadline)
 	b = append(b, `,"progress":`...)
 	b = appendJSONString(b, l.Progress)
+	if l.Reserved {
+		b = append(b, `,"reserved":true`...)
+	}
 	return append(b, '}')
 }
 

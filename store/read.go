@@ -27,7 +27,7 @@ const issueCols = `issues.id, b.raw, b.body, issues.status, issues.assignee, iss
 const issueFrom = `issues JOIN issue_bodies AS b ON b.id = issues.id`
 
 const leaseCols = `id, issue_id, worker, epoch, state, attempt, created_at, ack_deadline, deadline, ended_at, outcome,
-	error, progress`
+	error, progress, reserved`
 
 const workerCols = `name, role, capacity, filters, state, first_seen, last_seen, draining`
 
@@ -410,7 +410,7 @@ func scanLease(sc scanner) (coord.Lease, error) {
 	var l coord.Lease
 	var state, created, ack, dl, ended string
 	if err := sc.Scan(&l.ID, &l.IssueID, &l.Worker, &l.Epoch, &state, &l.Attempt, &created, &ack, &dl, &ended,
-		&l.Outcome, &l.Error, &l.Progress); err != nil {
+		&l.Outcome, &l.Error, &l.Progress, &l.Reserved); err != nil {
 		return l, err
 	}
 	l.State = coord.LeaseState(state)

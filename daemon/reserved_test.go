@@ -1,0 +1,52 @@
+package daemon
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/rpc"
+)
+
+// TestAssignedIssueStaysItsAssigneesAcrossARestart: an issue bd assigned to alice goes to alice, not to
+// bob who was free first; a restart in the middle of her lease keeps what the lease knew (the issue
+// was hers before), so her release leaves it assigned to her in the file, as bd left it.
+func TestAssignedIssueStaysItsAssigneesAcrossARestart(t *testing.T) {
+	assigned := strings.Replace(line("t-1", "alice's", 1), `"issue_type":"task"`, `"issue_type":"task","assignee":"alice"`, 1)
+	h := start(t, []string{assigned}, func(c *Config) { c.SyncInterval = time.Hour })
+	bob := h.worker("bob", 1)
+	bob.none(t, 300*time.Millisecond)
+	alice := h.worker("alice", 1)
+	a := alice.next(t, 5*time.Second)
+	if a.Lease.IssueID != "t-1" || !a.Lease.Reserved {
+		t.Fatalf("alice got %+v", a.Lease)
+	}
+	_ = alice.c.Close()
+	_ = bob.c.Close()
+	h.shutdown()
+
+	h2 := startIn(t, h.dir, func(c *Config) { c.Coord.Grace = 5 * time.Second; c.SyncInterval = time.Hour })
+	ctx := context.Background()
+	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h2.d.SocketPath()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Hello(ctx, rpc.HelloParams{Name: "alice", Capacity: 1, Protocol: 1})
+	if err != nil || len(res.Leases) != 1 || !res.Leases[0].Lease.Reserved {
+		t.Fatalf("alice's lease after the restart: %+v %v", res.Leases, err)
+	}
+	l := res.Leases[0].Lease
+	if _, err := c.CoordDrain(ctx, rpc.DrainParams{Worker: "alice", Session: true}); err != nil { // no new push to her
+		t.Fatal(err)
+	}
+	if _, err := c.Release(ctx, rpc.ReleaseParams{LeaseID: l.ID, Epoch: l.Epoch, Reason: "later"}); err != nil {
+		t.Fatal(err)
+	}
+	h2.shutdown()
+	got := h2.fileLines()["t-1"]
+	if !strings.Contains(got, `"status":"open"`) || !strings.Contains(got, `"assignee":"alice"`) {
+		t.Fatalf("t-1 after alice released it: %s, want open and still assigned to alice", got)
+	}
+}
