@@ -31,6 +31,8 @@ export interface Lease {
   error?: string;
   /** Last progress reported by heartbeat. */
   progress?: string;
+  /** The issue was assigned to this worker before the lease: it stays the worker's if the lease ends without closing it. */
+  reserved?: boolean;
   [key: string]: unknown;
 }
 
