@@ -64,9 +64,16 @@ func (c *core) convoyCreate(now time.Time, cc ConvoyCreate) (ConvoyProgress, err
 	if c.issues[tid] != nil {
 		return ConvoyProgress{}, Errorf(EConflict, "issue %s already exists", tid)
 	}
+	if len(cc.IssueIDs) == 0 {
+		return ConvoyProgress{}, Errorf(EInvalid, "a convoy tracks at least one issue")
+	}
 	for _, id := range cc.IssueIDs {
-		if c.issues[id] == nil {
+		it := c.issues[id]
+		if it == nil {
 			return ConvoyProgress{}, Errorf(ENotFound, "no issue %q", id)
+		}
+		if c.str(it.status) == "tombstone" {
+			return ConvoyProgress{}, Errorf(EConflict, "issue %s is deleted (tombstone): a convoy of it would never land", id)
 		}
 	}
 	title := strings.TrimSpace(cc.Title)

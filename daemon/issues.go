@@ -190,11 +190,20 @@ func (s *issueService) modify(ctx context.Context, id string, stateful bool, fn 
 	if err != nil {
 		return nil, err
 	}
-	read := is.UpdatedAt
+	if is.Status == "tombstone" {
+		// bd never brings a deleted issue back (an import skips tombstone lines), and a change here
+		// would put it back in the queue or in a convoy
+		return nil, coord.Errorf(coord.EConflict, "issue %s is deleted (tombstone): it cannot be changed", id)
+	}
+	read, closedAt := is.UpdatedAt, is.ClosedAt
 	if err := fn(&is); err != nil {
 		return nil, err
 	}
-	is.UpdatedAt = s.now()
+	if is.ClosedAt != nil && is.ClosedAt != closedAt {
+		is.UpdatedAt = *is.ClosedAt // closed now: one instant, as bd stamps both
+	} else {
+		is.UpdatedAt = s.now()
+	}
 	if stateful {
 		// status or assignee come from the caller: refused if a completion or a new lease (whose change
 		// this read may predate) came since, instead of undoing it

@@ -183,8 +183,8 @@ func convoyCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					if len(args) < 1 {
-						return usageError(errors.New("convoy create needs a NAME: usage: gtc convoy create NAME ISSUE_ID... [--title T]"))
+					if len(args) < 2 {
+						return usageError(errors.New("convoy create needs a NAME and at least one ISSUE_ID: usage: gtc convoy create NAME ISSUE_ID... [--title T]"))
 					}
 					return request(c, "convoy create "+args[0], func(ctx context.Context, cl *rpc.Client) (*rpc.ConvoyResult, error) {
 						return cl.ConvoyCreate(ctx, rpc.ConvoyCreateParams{Name: args[0], Title: c.String("title"), IssueIDs: args[1:]})
