@@ -360,17 +360,19 @@ func (db *DB) ListIssues(ctx context.Context, f IssueFilter) ([]beads.Issue, err
 		args = append(args, string(js))
 	}
 	// filter and order on the projected columns first, so the body and labels are read only for the rows returned
-	q := `SELECT id AS fid, priority AS fp, created_at AS fc FROM issues`
+	// created_at is ordered as an instant to the millisecond (its text keeps the offset it was written
+	// with: 05:00-08:00 comes after 12:00Z), then by id
+	q := `SELECT id AS fid, priority AS fp, unixepoch(created_at, 'subsec') AS fi FROM issues`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY priority, created_at, id"
+	q += " ORDER BY priority, fi, id"
 	if f.Limit > 0 {
 		q += " LIMIT ?"
 		args = append(args, f.Limit)
 	}
 	q = `SELECT ` + issueCols + ` FROM (` + q + `) AS f JOIN issues ON issues.id = f.fid
-		JOIN issue_bodies AS b ON b.id = issues.id ORDER BY f.fp, f.fc, f.fid`
+		JOIN issue_bodies AS b ON b.id = issues.id ORDER BY f.fp, f.fi, f.fid`
 	st, err := db.listStmt(ctx, q)
 	if err != nil {
 		return nil, unavailable("read", err)

@@ -948,3 +948,37 @@ func TestMarkMissingMarksCleanIssuesTheFileLacks(t *testing.T) {
 		t.Fatalf("marked again: %v", got)
 	}
 }
+
+// TestListIssuesOrdersCreatedAtAsInstants: created_at keeps the offset it was written with, so its text
+// does not sort in time order; issue list orders by the instant (as gtc ready does), then by id.
+func TestListIssuesOrdersCreatedAtAsInstants(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	at := func(id, ts string) coord.Change {
+		is := sampleIssue(id)
+		c, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		is.Dependencies, is.CreatedAt = nil, c
+		return coord.IssuePut{Issue: is}
+	}
+	commit(t, db,
+		at("gt-tz-west", "2026-01-12T05:00:00-08:00"),    // 13:00Z
+		at("gt-utc", "2026-01-12T12:00:00Z"),             // 12:00Z
+		at("gt-tz-east", "2026-01-12T20:00:00+09:00"),    // 11:00Z
+		at("gt-ms", "2026-01-12T11:00:00.002+00:00"),     // 2 ms after gt-tz-east
+		at("gt-a-same", "2026-01-12T03:00:00.002-08:00"), // the same instant as gt-ms: by id
+	)
+	got, err := db.ListIssues(ctx, IssueFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, is := range got {
+		ids = append(ids, is.ID)
+	}
+	if d := cmp.Diff([]string{"gt-tz-east", "gt-a-same", "gt-ms", "gt-utc", "gt-tz-west"}, ids); d != "" {
+		t.Errorf("order (-want +got):\n%s", d)
+	}
+}
