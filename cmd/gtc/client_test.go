@@ -690,3 +690,20 @@ func TestStatusAndHealthShowAFailingSync(t *testing.T) {
 		return strings.Contains(must(t, dir, "status"), "JSONL sync: ok") && strings.HasPrefix(gtc(t, dir, "health").out, "healthy")
 	})
 }
+
+// TestClaimConvoyFirst: gtc claim --convoy takes the convoy's ready issue before a higher-ranked one
+// outside it, and --convoy-only takes nothing else (the filters existed in the protocol only).
+func TestClaimConvoyFirst(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	ids := createIssues(t, dir, "Urgent, outside", "In the convoy", "Also outside") // priorities 0, 1, 2
+	must(t, dir, "convoy", "create", "alpha", ids[1])
+	type claimOut struct{ Assignment *rpc.Assignment }
+	got := decode[claimOut](t, must(t, dir, "claim", "--as", "c1", "--convoy", "alpha", "--json"))
+	if got.Assignment == nil || got.Assignment.Lease.IssueID != ids[1] {
+		t.Fatalf("claim --convoy alpha took %+v, want %s", got.Assignment, ids[1])
+	}
+	// the convoy's only issue is taken: --convoy-only finds nothing, though two others are ready
+	want(t, dir, exitError, []string{"claim", "--as", "c2", "--convoy", "alpha", "--convoy-only"}, "nothing ready to claim")
+	want(t, dir, exitUsage, []string{"claim", "--convoy-only"}, "--convoy-only goes with --convoy")
+}

@@ -287,6 +287,19 @@ func ago(now, t time.Time) string {
 	return d.Round(time.Second).String() + " ago"
 }
 
+// filtersOf builds the filters of --label, --convoy and --convoy-only (and the given types); nil when
+// none is set.
+func filtersOf(c *cli.Context, types []string) (*coord.Filters, error) {
+	f := coord.Filters{Labels: c.StringSlice("label"), Types: types, Convoy: c.String("convoy"), ConvoyOnly: c.Bool("convoy-only")}
+	if f.ConvoyOnly && f.Convoy == "" {
+		return nil, usageError(errors.New("--convoy-only goes with --convoy NAME"))
+	}
+	if len(f.Labels) == 0 && len(f.Types) == 0 && f.Convoy == "" {
+		return nil, nil
+	}
+	return &f, nil
+}
+
 func claimCommand() *cli.Command {
 	return usageOnError(&cli.Command{
 		Name:  "claim",
@@ -295,9 +308,11 @@ func claimCommand() *cli.Command {
 			&cli.StringFlag{Name: "as", EnvVars: []string{"GTC_NAME"}, Usage: "name to hold the lease under (default cli-$USER)"},
 			&cli.DurationFlag{Name: "wait", Usage: "wait this long for an issue to become ready (e.g. 30s)"},
 			&cli.StringSliceFlag{Name: "label", Usage: "only issues with this label (repeatable: issues with all of them)"},
+			&cli.StringFlag{Name: "convoy", Usage: "convoy-first: this convoy's ready issues before any other"},
+			&cli.BoolFlag{Name: "convoy-only", Usage: "with --convoy: only the convoy's issues"},
 		),
 		Action: func(c *cli.Context) error {
-			if _, err := wantArgs(c, 0, "claim [--as NAME] [--wait D] [--label L] [--json]"); err != nil {
+			if _, err := wantArgs(c, 0, "claim [--as NAME] [--wait D] [--label L] [--convoy NAME [--convoy-only]] [--json]"); err != nil {
 				return err
 			}
 			if c.Duration("wait") < 0 {
@@ -315,8 +330,8 @@ func claimCommand() *cli.Command {
 			t := targetOf(c)
 			return func() error {
 				p := rpc.ClaimParams{WaitMS: c.Duration("wait").Milliseconds()}
-				if ls := c.StringSlice("label"); len(ls) > 0 {
-					p.Filters = &coord.Filters{Labels: ls}
+				if p.Filters, err = filtersOf(c, nil); err != nil {
+					return err
 				}
 				// Long waits go as a series of claims of at most a minute each, so the connection is never
 				// silent for the server's idle timeout.

@@ -44,6 +44,8 @@ func workerCommand() *cli.Command {
 			Usage: "a --gate running longer is killed: the worker fails the attempt, the refinery fails the merge (as a failing gate) instead of holding the slot; 0 means no bound (the queue still takes a refinery's slot back after 1h)"},
 		&cli.StringSliceFlag{Name: "label", Usage: "only take issues with this label (repeatable: issues with all of them)"},
 		&cli.StringSliceFlag{Name: "type", Usage: "only take issues of this type (repeatable: any of them), e.g. --type task --type bug to leave epics alone"},
+		&cli.StringFlag{Name: "convoy", Usage: "convoy-first: take this convoy's ready issues before any other work"},
+		&cli.BoolFlag{Name: "convoy-only", Usage: "with --convoy: take only the convoy's issues"},
 		&cli.StringFlag{Name: "outcome", Value: coord.OutcomeSuccess, Usage: "outcome reported when --exec (and --gate) pass: success closes the issue; code_complete leaves it to the merge queue when the server runs with --code-complete-status"},
 		&cli.DurationFlag{Name: "kill-grace", Value: 5 * time.Second, Usage: "after SIGTERM to a cancelled command's process group, wait this long before SIGKILL"},
 	)
@@ -109,9 +111,11 @@ func workerCommand() *cli.Command {
 			o := workerOptions{Target: targetOf(c), Name: c.String("name"), Capacity: c.Int("capacity"),
 				Exec: c.String("exec"), Gate: c.String("gate"), GateTimeout: gateTimeout, Out: c.App.Writer,
 				Log: slog.Default(), Kill: kill, KillGrace: c.Duration("kill-grace")}
-			if ls, ts := c.StringSlice("label"), c.StringSlice("type"); len(ls) > 0 || len(ts) > 0 {
-				o.Filters = &coord.Filters{Labels: ls, Types: ts}
+			f, err := filtersOf(c, c.StringSlice("type"))
+			if err != nil {
+				return err
 			}
+			o.Filters = f
 			switch o.Outcome = c.String("outcome"); o.Outcome {
 			case coord.OutcomeSuccess, coord.OutcomeCodeComplete:
 			default:
