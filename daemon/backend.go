@@ -149,6 +149,7 @@ func (b *backend) IssueGet(ctx context.Context, _ *rpc.Session, p rpc.IssueGetPa
 		return nil, err
 	}
 	r.Leases = ls
+	r.Readiness, _ = b.d.engine.Readiness(p.ID)
 	return r, nil
 }
 

@@ -152,6 +152,9 @@ type IssueResult struct {
 	// Leases is issue.get's attempt history: the issue's newest leases (at most MaxIssueLeases), oldest
 	// first, with worker, outcome and error.
 	Leases []coord.Lease `json:"leases,omitempty"`
+	// Readiness is issue.get's word on whether the issue is handed out and if not why ("ready",
+	// "not ready: blocked by gt-1 (in_progress)", "not ready: deferred until …", …).
+	Readiness string `json:"readiness,omitempty"`
 }
 
 // MaxIssueLeases bounds the leases issue.get returns.

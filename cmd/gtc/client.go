@@ -258,6 +258,7 @@ type issueView struct {
 	Assignee     string   `json:"assignee"`
 	Labels       []string `json:"labels"`
 	CloseReason  string   `json:"close_reason"`
+	DeferUntil   string   `json:"defer_until"`
 	CreatedAt    string   `json:"created_at"`
 	UpdatedAt    string   `json:"updated_at"`
 	Dependencies []struct {

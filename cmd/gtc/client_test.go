@@ -707,3 +707,17 @@ func TestClaimConvoyFirst(t *testing.T) {
 	want(t, dir, exitError, []string{"claim", "--as", "c2", "--convoy", "alpha", "--convoy-only"}, "nothing ready to claim")
 	want(t, dir, exitUsage, []string{"claim", "--convoy-only"}, "--convoy-only goes with --convoy")
 }
+
+// TestIssueShowSaysWhyNotReady: gtc issue show has a "ready" row naming what holds the issue back.
+func TestIssueShowSaysWhyNotReady(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	first := decode[issueView](t, must(t, dir, "issue", "create", "First", "--json")).ID
+	second := decode[issueView](t, must(t, dir, "issue", "create", "Second", "--dep", first, "--json")).ID
+	if out := must(t, dir, "issue", "show", second); !strings.Contains(out, "not ready: blocked by "+first+" (open)") {
+		t.Errorf("issue show of a blocked issue:\n%s", out)
+	}
+	if out := must(t, dir, "issue", "show", first); !regexp.MustCompile(`(?m)^\s*ready\s+ready\s*$`).MatchString(out) {
+		t.Errorf("issue show of a ready issue:\n%s", out)
+	}
+}

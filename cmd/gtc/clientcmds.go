@@ -934,9 +934,9 @@ func issueShowCommand() *cli.Command {
 				for _, d := range v.Dependencies {
 					deps = append(deps, d.DependsOnID+" ("+d.Type+")")
 				}
-				rows := [][2]string{{"status", v.Status}, {"priority", v.priority()}, {"type", v.IssueType},
+				rows := [][2]string{{"status", v.Status}, {"ready", r.Readiness}, {"priority", v.priority()}, {"type", v.IssueType},
 					{"assignee", v.Assignee}, {"labels", strings.Join(v.Labels, ", ")}, {"depends on", strings.Join(deps, ", ")},
-					{"close reason", v.CloseReason}, {"created", v.CreatedAt}, {"updated", v.UpdatedAt}}
+					{"defer until", v.DeferUntil}, {"close reason", v.CloseReason}, {"created", v.CreatedAt}, {"updated", v.UpdatedAt}}
 				for _, r := range rows {
 					tb.Append([]string{r[0], orDash(r[1])})
 				}

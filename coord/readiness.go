@@ -1,0 +1,114 @@
+package coord
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// maxReasons bounds the blockers a readiness explanation names.
+const maxReasons = 5
+
+// readiness says, for people, whether an issue is handed out and if not why: the rule that holds it
+// back (its status, its type, a blocker and that blocker's status, a blocked parent, defer_until, the
+// retry backoff), as gtc ready applies them.
+func (c *core) readiness(it *issue) string {
+	status := c.str(it.status)
+	switch {
+	case it.lease != nil:
+		l := it.lease
+		return fmt.Sprintf("leased to %s (%s, %s, attempt %d)", l.Worker, l.ID, l.State, l.Attempt)
+	case it.hpos >= 0:
+		var notes []string
+		if a := c.str(it.assignee); a != "" {
+			notes = append(notes, "for "+a+" only: it is assigned to that worker")
+		}
+		if until := it.rejectedUntil(c.cfg.RejectHold); !until.IsZero() && until.After(c.now) {
+			w, _, _ := strings.Cut(it.rejectedBy(), "\x00")
+			notes = append(notes, fmt.Sprintf("not to %s's session until %s: it rejected it", w, until.UTC().Format(time.RFC3339)))
+		}
+		if len(notes) == 0 {
+			return "ready"
+		}
+		return "ready, " + strings.Join(notes, "; ")
+	case it.status == c.st.closed || c.closedStatus(status):
+		return "not ready: " + status
+	case it.cls == clsDead:
+		return fmt.Sprintf("not ready: dead-lettered after %d failed attempts (label %s); set its status to open to retry it", it.attempts(), c.cfg.FailedLabel)
+	case it.status != c.st.open:
+		return fmt.Sprintf("not ready: status %s (only open issues are handed out)", status)
+	case it.flags&fPinned != 0:
+		return "not ready: pinned"
+	case it.flags&fEphemeral != 0:
+		return "not ready: ephemeral (a wisp)"
+	case c.info(it.itype)&symWorkflow != 0:
+		return fmt.Sprintf("not ready: type %s is never handed out (a workflow type)", c.str(it.itype))
+	case !c.schedulable(it):
+		return "not ready: its id matches an excluded pattern (molecule or wisp ids)"
+	case it.depth <= maxBlockDepth:
+		return "not ready: " + c.blockedBy(it)
+	}
+	if t := c.waitUntil(it); !t.IsZero() {
+		if d := it.deferUntil(); d != nil && !d.Before(t) {
+			return "not ready: deferred until " + t.UTC().Format(time.RFC3339)
+		}
+		return fmt.Sprintf("not ready: retry backoff after %d failed attempts, until %s", it.attempts(), t.UTC().Format(time.RFC3339))
+	}
+	return "not ready"
+}
+
+// blockedBy names what holds a blocked issue back: its own edges that hold, or its nearest blocked parent.
+func (c *core) blockedBy(it *issue) string {
+	var buf [1]edge
+	var held []string
+	for _, e := range c.edges(it, &buf) {
+		if e.kind == edgeParentChild || !c.holds(e) {
+			continue
+		}
+		if len(held) == maxReasons {
+			held = append(held, "…")
+			break
+		}
+		switch e.kind {
+		case edgeWaitsFor:
+			k := c.kids[e.target]
+			gate := "all-children"
+			if e.any {
+				gate = "any-children"
+			}
+			held = append(held, fmt.Sprintf("waits for %s's children (%s: %d of %d closed)", e.target, gate, k.closed, k.n))
+		default:
+			b := c.issues[e.target]
+			what := "blocked by"
+			if e.kind == edgeConditional {
+				what = "conditional on"
+			}
+			st := c.str(b.status)
+			if r := c.str(b.closeReason); st == "closed" && r != "" {
+				st += ", " + r
+			}
+			held = append(held, fmt.Sprintf("%s %s (%s)", what, e.target, st))
+		}
+	}
+	if len(held) > 0 {
+		return strings.Join(held, "; ")
+	}
+	for _, e := range c.edges(it, &buf) {
+		if p := c.issues[e.target]; e.kind == edgeParentChild && p != nil && p.depth < it.depth {
+			return fmt.Sprintf("its parent %s is held back (%s)", p.id, strings.TrimPrefix(c.readiness(p), "not ready: "))
+		}
+	}
+	return "held back by a dependency"
+}
+
+// Readiness explains whether the issue id is handed out and if not why (false: no such issue).
+func (e *Engine) Readiness(id string) (string, bool) {
+	var s string
+	ok := false
+	e.read(func(c *core) {
+		if it := c.issues[id]; it != nil {
+			s, ok = c.readiness(it), true
+		}
+	})
+	return s, ok
+}

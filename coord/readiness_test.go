@@ -1,0 +1,44 @@
+package coord
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/beads"
+)
+
+// TestReadinessSaysWhy: issue show's "ready" row names the rule that holds an issue back (Gas Town user
+// trial: a deferred issue or the child of a blocked epic showed no reason).
+func TestReadinessSaysWhy(t *testing.T) {
+	future := t0.Add(48 * time.Hour)
+	withAssignee := func(a string) func(*beads.Issue) { return func(i *beads.Issue) { i.Assignee = a } }
+	withDefer := func(i *beads.Issue) { i.DeferUntil = &future }
+	c := newTestCore(t, testCfg(),
+		iss("t-ready", 1),
+		iss("t-mine", 1, withAssignee("alice")),
+		iss("t-busy", 1, withStatus("in_progress")),
+		iss("t-blocked", 2, withDep("t-busy", "blocks")),
+		iss("t-epic", 2, withDep("t-busy", "blocks")),
+		iss("t-child", 2, withDep("t-epic", "parent-child")),
+		iss("t-later", 2, withDefer),
+		iss("t-mol", 2, withType("molecule")),
+		iss("t-done", 2, withStatus("closed"), withReason("done")),
+		iss("t-cond", 2, withDep("t-done", "conditional-blocks")),
+	)
+	for id, want := range map[string]string{
+		"t-ready":   "ready",
+		"t-mine":    "ready, for alice only",
+		"t-busy":    "not ready: status in_progress",
+		"t-blocked": "not ready: blocked by t-busy (in_progress)",
+		"t-child":   "not ready: its parent t-epic is held back (blocked by t-busy (in_progress))",
+		"t-later":   "not ready: deferred until " + future.UTC().Format(time.RFC3339),
+		"t-mol":     "not ready: type molecule is never handed out",
+		"t-done":    "not ready: closed",
+		"t-cond":    "not ready: conditional on t-done (closed, done)",
+	} {
+		if got := c.readiness(c.issues[id]); !strings.HasPrefix(got, want) {
+			t.Errorf("%s: %q, want it to start with %q", id, got, want)
+		}
+	}
+}
