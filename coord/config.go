@@ -29,6 +29,11 @@ type Config struct {
 	Aging time.Duration
 	// WorkflowTypes are issue types never handed out. Defaults to merge-request, gate, molecule, message, agent, role, rig, convoy.
 	WorkflowTypes []string
+	// ModernReady applies bd v1's readiness rules (a workspace written by bd ≥ 0.50) instead of classic
+	// bd's: a blocks or conditional-blocks target holds its dependents in any status but closed or pinned
+	// (custom statuses too; any close ends a conditional-blocks edge), and the children of a parent
+	// deferred to later wait for it. Defaults to false; Engine.SetModernReady switches at run time.
+	ModernReady bool
 	// ExcludeIDPatterns are id substrings never handed out. Defaults to "-mol-" and "-wisp-".
 	ExcludeIDPatterns []string
 	// StatusOpen is the status of a ready issue. Defaults to "open".

@@ -828,6 +828,12 @@ func (e *Engine) PutIssuesAsync(puts []IssuePut, after func(), done func(error))
 	e.doAsyncThen(func(c *core, now time.Time) error { return c.putIssues(now, puts) }, after, done)
 }
 
+// SetModernReady switches to bd v1's readiness rules (true) or classic bd's (Config.ModernReady) and
+// re-evaluates every issue; a no-op when they apply already.
+func (e *Engine) SetModernReady(ctx context.Context, modern bool) error {
+	return e.do(ctx, func(c *core, now time.Time) error { c.setModernReady(now, modern); return nil }, nil)
+}
+
 // Pause stops new assignments (claims get EPaused) until Resume.
 func (e *Engine) Pause(ctx context.Context) error {
 	return e.do(ctx, func(c *core, now time.Time) error { c.pause(now, true); return nil }, nil)

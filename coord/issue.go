@@ -344,15 +344,23 @@ func (c *core) info(n sym) uint16 { return c.syms.info[n] }
 // dependency type or close reason.
 func (c *core) symFacts(s string) uint16 {
 	f := uint16(edgeKindOf(s))
-	if c.blocksStatus(s) {
-		f |= symBlocks
-	}
-	if s == "open" || s == "in_progress" || s == "blocked" || s == "deferred" || s == c.cfg.StatusOpen ||
-		s == c.cfg.StatusInProgress || s == c.cfg.StatusBlocked {
-		f |= symCondOpen
-	}
-	if s == "closed" || s == c.cfg.StatusClosed {
-		f |= symCondClosed
+	if c.cfg.ModernReady {
+		// bd v1: a target holds its dependents in any status but closed or pinned, and any close ends
+		// a conditional-blocks edge (no failure-reason rule)
+		if s != "closed" && s != c.cfg.StatusClosed && s != "pinned" && s != "tombstone" {
+			f |= symBlocks | symCondOpen
+		}
+	} else {
+		if c.blocksStatus(s) {
+			f |= symBlocks
+		}
+		if s == "open" || s == "in_progress" || s == "blocked" || s == "deferred" || s == c.cfg.StatusOpen ||
+			s == c.cfg.StatusInProgress || s == c.cfg.StatusBlocked {
+			f |= symCondOpen
+		}
+		if s == "closed" || s == c.cfg.StatusClosed {
+			f |= symCondClosed
+		}
 	}
 	if c.closedStatus(s) {
 		f |= symGateClosed

@@ -208,7 +208,7 @@ func (c *core) keepAssignee(it *issue) string {
 }
 
 // mayTake reports whether the worker named name may be given it: an open issue assigned to a worker
-// (bd's claim checks assignee = ” before it takes one) goes to that worker only.
+// (bd's claim takes only an issue whose assignee is empty) goes to that worker only.
 func (c *core) mayTake(it *issue, name string) bool {
 	a := c.str(it.assignee)
 	return a == "" || a == name

@@ -52,6 +52,9 @@ func (c *core) readiness(it *issue) string {
 		if d := it.deferUntil(); d != nil && !d.Before(t) {
 			return "not ready: deferred until " + t.UTC().Format(time.RFC3339)
 		}
+		if pt, p := c.parentDeferral(it); !pt.IsZero() && !pt.Before(t) {
+			return fmt.Sprintf("not ready: its parent %s is deferred until %s (bd v1 hides the children of a deferred parent)", p, pt.UTC().Format(time.RFC3339))
+		}
 		return fmt.Sprintf("not ready: retry backoff after %d failed attempts, until %s", it.attempts(), t.UTC().Format(time.RFC3339))
 	}
 	return "not ready"

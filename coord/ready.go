@@ -459,18 +459,55 @@ func (c *core) schedulable(it *issue) bool {
 
 // waitUntil returns when a schedulable open issue stops waiting on defer_until or backoff (zero if not waiting).
 func (c *core) waitUntil(it *issue) time.Time {
-	var t time.Time
+	t, _ := c.parentDeferral(it)
 	x := it.x
 	if x == nil {
 		return t
 	}
-	if x.deferUntil != nil && x.deferUntil.After(c.now) {
+	if x.deferUntil != nil && x.deferUntil.After(c.now) && x.deferUntil.After(t) {
 		t = *x.deferUntil
 	}
 	if x.notBefore.After(c.now) && x.notBefore.After(t) {
 		t = x.notBefore
 	}
 	return t
+}
+
+// parentDeferral is, under bd v1's rules (Config.ModernReady), the latest future defer_until of an
+// issue's parents (zero: none): v1 hides the children of a deferred parent.
+func (c *core) parentDeferral(it *issue) (time.Time, string) {
+	var t time.Time
+	var by string
+	if !c.cfg.ModernReady {
+		return t, by
+	}
+	var buf [1]edge
+	for _, e := range c.edges(it, &buf) {
+		if e.kind != edgeParentChild {
+			continue
+		}
+		if p := c.issues[e.target]; p != nil {
+			if d := p.deferUntil(); d != nil && d.After(c.now) && d.After(t) {
+				t, by = *d, p.id
+			}
+		}
+	}
+	return t, by
+}
+
+// setModernReady switches between bd v1's readiness rules and classic bd's (Config.ModernReady) and
+// re-evaluates every issue.
+func (c *core) setModernReady(now time.Time, modern bool) {
+	c.advance(now)
+	if c.cfg.ModernReady == modern {
+		return
+	}
+	c.cfg.ModernReady = modern
+	for i, s := range c.syms.strs {
+		c.syms.info[i] = c.symFacts(s)
+	}
+	c.recomputeAll()
+	c.needDispatch = true
 }
 
 // Issue classes for the status counters.

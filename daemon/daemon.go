@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gastown/gtc/beads"
@@ -47,6 +48,8 @@ type Daemon struct {
 	httpSrv   *http.Server
 	httpLn    net.Listener
 	created   []string // files this start created (store, token): removed if it fails before serving
+	// modern is whether bd v1's readiness rules are applied (modernSet: decided once the profile was known)
+	modern, modernSet atomic.Bool
 }
 
 // Open prepares a coordinator: it takes the workspace lock, opens the store and rebuilds the scheduler
@@ -242,6 +245,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		// what the store holds, and the sync loop retries every tick.
 		d.log.Error("initial import failed; serving the stored state, retrying each sync tick", "err", err)
 	}
+	d.followProfile(ctx) // before anything is served: the first pushes follow the file's bd
 	if err := d.Listen(); err != nil {
 		return err
 	}
@@ -343,6 +347,7 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 		}
 		start, waited := time.Now(), beads.LockWaited()
 		err := d.syncer.Sync(ctx) // its passes are observed by direction (Syncer.Observe, set in Open)
+		d.followProfile(ctx)
 		if ctx.Err() == nil {
 			d.sync.done(time.Now(), err)
 			d.metrics.SyncDone(err)
@@ -372,6 +377,23 @@ const syncDuty = 10
 // maxSyncStretch caps the stretched wait (with 10 intervals, if longer): a sync's time includes waiting
 // for bd's lock, and that wait must not keep the file stale for minutes.
 const maxSyncStretch = 30 * time.Second
+
+// followProfile applies the readiness rules of the bd that writes the workspace's file: bd v1's for a
+// modern file, classic bd's otherwise (coord.Config.ModernReady); unknown before the first sync.
+func (d *Daemon) followProfile(ctx context.Context) {
+	p, ok := d.syncer.Profile()
+	if !ok || d.modern.Load() == p.Modern() && d.modernSet.Load() {
+		return
+	}
+	if err := d.engine.SetModernReady(ctx, p.Modern()); err != nil {
+		return // stopping: the next sync tries again
+	}
+	d.modern.Store(p.Modern())
+	d.modernSet.Store(true)
+	if p.Modern() {
+		d.log.Info("the workspace's issues.jsonl is written by bd v1: its readiness rules apply")
+	}
+}
 
 // nextSyncWait is the wait before the next sync, after one that took took; a failed sync is retried
 // after the configured interval.
