@@ -113,6 +113,32 @@ func (c *core) convoyProgress(name string) ConvoyProgress {
 	return p
 }
 
+// DepTracks is the dependency type of a Gas Town convoy's edges: its tracking issue (type convoy)
+// tracks each work issue.
+const DepTracks = "tracks"
+
+// trackedConvoy computes the figures of a Gas Town convoy: a tracking issue of type convoy (an
+// hq-cv-… bead) with tracks edges to its work issues, named by its id; false when id is not one.
+func (c *core) trackedConvoy(id string) (ConvoyProgress, bool) {
+	tr := c.issues[id]
+	if tr == nil || tr.itype != c.st.convoy {
+		return ConvoyProgress{}, false
+	}
+	p := ConvoyProgress{Name: id, IssueIDs: []string{}, TrackingID: id, Tracking: c.str(tr.status)}
+	tracks := false
+	for _, d := range c.metaOf(tr).Deps {
+		if d.Type != DepTracks {
+			continue
+		}
+		tracks = true
+		if it := c.issues[d.On]; it != nil && it.itype != c.st.convoy {
+			c.convoyAdd(&p, it)
+		}
+	}
+	p.finish()
+	return p, tracks
+}
+
 func (c *core) convoyAdd(p *ConvoyProgress, it *issue) {
 	if it.itype == c.st.convoy {
 		if p.TrackingID == "" || it.id < p.TrackingID {
@@ -142,11 +168,23 @@ func (p *ConvoyProgress) finish() {
 	p.Complete = p.Total > 0 && p.Closed == p.Total
 }
 
-// convoyList computes every convoy's figures, by name.
+// convoyList computes every convoy's figures, by name: gtc's (a convoy:NAME label) and Gas Town's
+// (a tracking issue of type convoy with tracks edges, named by its id).
 func (c *core) convoyList() []ConvoyProgress {
 	out := make([]ConvoyProgress, 0, len(c.convoys))
+	seen := map[string]bool{}
 	for label := range c.convoys {
-		out = append(out, c.convoyProgress(strings.TrimPrefix(label, ConvoyLabelPrefix)))
+		p := c.convoyProgress(strings.TrimPrefix(label, ConvoyLabelPrefix))
+		seen[p.TrackingID] = true
+		out = append(out, p)
+	}
+	for id, it := range c.issues {
+		if it.itype != c.st.convoy || seen[id] {
+			continue
+		}
+		if p, ok := c.trackedConvoy(id); ok {
+			out = append(out, p)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -237,11 +275,18 @@ func (e *Engine) ConvoyList() []ConvoyProgress {
 	return out
 }
 
-// ConvoyShow returns one convoy's progress (ENotFound when no issue carries its label).
+// ConvoyShow returns one convoy's progress: gtc's of that name, else Gas Town's whose tracking issue has that id (ENotFound: neither).
 func (e *Engine) ConvoyShow(name string) (ConvoyProgress, error) {
 	var p ConvoyProgress
-	e.read(func(c *core) { p = c.convoyProgress(name) })
-	if p.Total == 0 && p.TrackingID == "" {
+	ok := false
+	e.read(func(c *core) {
+		if p = c.convoyProgress(name); p.Total > 0 || p.TrackingID != "" {
+			ok = true
+		} else {
+			p, ok = c.trackedConvoy(name)
+		}
+	})
+	if !ok {
 		return p, Errorf(ENotFound, "no convoy %q", name)
 	}
 	return p, nil
