@@ -153,6 +153,16 @@ func (h *mh) noMerge() {
 	}
 }
 
+// workerState is the state coord.workers shows for a worker ("absent" when it does not list it).
+func (h *mh) workerState(name string) string {
+	for _, w := range h.e.Workers() {
+		if w.Name == name {
+			return w.State
+		}
+	}
+	return "absent"
+}
+
 // advance moves the fake clock and waits for one engine round, so due timers have run.
 func (h *mh) advance(d time.Duration) {
 	h.clk.Advance(d)
@@ -173,14 +183,7 @@ func TestMergeDeadRefinery(t *testing.T) {
 	if m.worker != "r1" || m.req.ID != "MR-1" || m.req.Epoch == 0 || m.req.State != "merging" {
 		t.Fatalf("first push %+v", m)
 	}
-	state := func(name string) string {
-		for _, w := range h.e.Workers() {
-			if w.Name == name {
-				return w.State
-			}
-		}
-		return "absent"
-	}
+	state := h.workerState
 	if st := state("r1"); st != coord.WorkerBusy {
 		t.Errorf("refinery holding a merge slot is %s, want busy", st)
 	}

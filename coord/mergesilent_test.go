@@ -60,14 +60,7 @@ func TestMergeSilentRefineryLosesItsSlot(t *testing.T) {
 	default:
 		t.Error("the silent refinery was not told to stop the merge")
 	}
-	state := func(name string) string {
-		for _, w := range h.e.Workers() {
-			if w.Name == name {
-				return w.State
-			}
-		}
-		return "absent"
-	}
+	state := h.workerState
 	if st := state("r1"); st != coord.WorkerStalled {
 		t.Errorf("silent refinery is %s, want stalled", st)
 	}

@@ -103,6 +103,23 @@ func (h *harness) shutdown() {
 	})
 }
 
+// session dials the coordinator's socket and says hello with hp (protocol 1); closed when the test ends.
+func (h *harness) session(hp rpc.HelloParams) (*rpc.Client, *rpc.HelloResult) {
+	h.t.Helper()
+	ctx := context.Background()
+	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h.d.SocketPath()})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = c.Close() })
+	hp.Protocol = 1
+	res, err := c.Hello(ctx, hp)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c, res
+}
+
 // worker is a test worker: it records pushes and can answer them.
 type worker struct {
 	c       *rpc.Client
@@ -509,15 +526,8 @@ func TestSecondServerOnWorkspaceIsRefused(t *testing.T) {
 func TestDependenciesMustNameKnownIssues(t *testing.T) {
 	h := start(t, []string{line("t-1", "one", 1)}, nil)
 	ctx := context.Background()
-	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h.d.SocketPath()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Hello(ctx, rpc.HelloParams{Name: "cli", Role: "client", Protocol: 1}); err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.IssueCreate(ctx, rpc.IssueCreateParams{Title: "x", Deps: []rpc.DepSpec{{ID: "t-404"}}})
+	c, _ := h.session(rpc.HelloParams{Name: "cli", Role: "client"})
+	_, err := c.IssueCreate(ctx, rpc.IssueCreateParams{Title: "x", Deps: []rpc.DepSpec{{ID: "t-404"}}})
 	if coord.ErrorCode(err) != coord.ENotFound {
 		t.Fatalf("create with a dependency on a missing issue: %v, want not_found", err)
 	}

@@ -83,14 +83,7 @@ func TestFreshPushesEvictsOldestUnderFlow(t *testing.T) {
 func TestPushOfNewIssueFollowsLaterEdits(t *testing.T) {
 	h := start(t, nil, nil)
 	ctx := context.Background()
-	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h.d.SocketPath()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Hello(ctx, rpc.HelloParams{Name: "cli", Role: "client", Protocol: 1}); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := h.session(rpc.HelloParams{Name: "cli", Role: "client"})
 	idOf := func(res *rpc.IssueResult) string {
 		var is struct{ ID string }
 		if err := json.Unmarshal(res.Issue, &is); err != nil || is.ID == "" {

@@ -61,14 +61,7 @@ func TestMetricsOverTheWire(t *testing.T) {
 	}
 	var bogus any
 	_ = w.c.Call(ctx, "merge.status", nil, &bogus) // no such method
-	ref, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h.d.SocketPath()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
-	if _, err := ref.Hello(ctx, rpc.HelloParams{Name: "r1", Role: "refinery", Protocol: 1}); err != nil {
-		t.Fatal(err)
-	}
+	h.session(rpc.HelloParams{Name: "r1", Role: "refinery"})
 
 	var m map[string]float64
 	eventually(t, 5*time.Second, "the gauges' next refresh", func() bool {

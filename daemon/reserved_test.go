@@ -28,14 +28,9 @@ func TestAssignedIssueStaysItsAssigneesAcrossARestart(t *testing.T) {
 
 	h2 := startIn(t, h.dir, func(c *Config) { c.Coord.Grace = 5 * time.Second; c.SyncInterval = time.Hour })
 	ctx := context.Background()
-	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h2.d.SocketPath()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	res, err := c.Hello(ctx, rpc.HelloParams{Name: "alice", Capacity: 1, Protocol: 1})
-	if err != nil || len(res.Leases) != 1 || !res.Leases[0].Lease.Reserved {
-		t.Fatalf("alice's lease after the restart: %+v %v", res.Leases, err)
+	c, res := h2.session(rpc.HelloParams{Name: "alice", Capacity: 1})
+	if len(res.Leases) != 1 || !res.Leases[0].Lease.Reserved {
+		t.Fatalf("alice's lease after the restart: %+v", res.Leases)
 	}
 	l := res.Leases[0].Lease
 	if _, err := c.CoordDrain(ctx, rpc.DrainParams{Worker: "alice", Session: true}); err != nil { // no new push to her

@@ -19,14 +19,7 @@ func TestTombstonesStayDeleted(t *testing.T) {
 	tomb := strings.Replace(line("t-gone", "deleted", 1), `"status":"open"`, `"status":"tombstone","deleted_at":"2026-01-02T03:04:05Z"`, 1)
 	h := start(t, []string{tomb, line("t-live", "alive", 2)}, nil)
 	ctx := context.Background()
-	c, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: h.d.SocketPath()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.Hello(ctx, rpc.HelloParams{Name: "op", Role: "client", Protocol: 1}); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := h.session(rpc.HelloParams{Name: "op", Role: "client"})
 	open := "open"
 	if _, err := c.IssueUpdate(ctx, rpc.IssueUpdateParams{ID: "t-gone", Status: &open}); coord.ErrorCode(err) != coord.EConflict {
 		t.Errorf("update of a tombstone to open: %v, want conflict", err)
