@@ -3,6 +3,7 @@ package coord
 import (
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/gastown/gtc/beads"
@@ -218,6 +219,13 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		if old != nil && p.KeepState {
 			c.keepState(&p.Issue, old)
 		}
+		if old != nil && !p.FromImport && old.lease != nil && p.Issue.Assignee != old.lease.Worker &&
+			(p.Issue.Status == c.cfg.StatusHooked || p.Issue.Status == c.cfg.StatusInProgress) {
+			// reassigned through gtc while leased (issue update --assignee): the lease ends below and the
+			// issue goes back to the queue — to its new assignee only, if it names one — instead of
+			// staying in progress with nobody working on it
+			p.Issue.Status = c.cfg.StatusOpen
+		}
 		m := normalize(MetaOf(p.Issue), c.cfg)
 		c.emit(p)
 		if old == nil {
@@ -240,9 +248,14 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		}
 		if l := old.lease; l != nil && (m.Assignee != l.Worker ||
 			(m.Status != c.cfg.StatusHooked && m.Status != c.cfg.StatusInProgress)) {
-			c.endLease(l, "cancelled", "changed outside gtc")
-			c.cancelEffect(l, "issue changed outside gtc")
-			c.event("cancelled", l.IssueID, l.ID, l.Worker, "issue changed outside gtc")
+			ended, why := "changed outside gtc", "issue changed outside gtc"
+			if !p.FromImport {
+				why = "issue changed through gtc (" + m.Status + ", assignee " + strconv.Quote(m.Assignee) + ")"
+				ended = why
+			}
+			c.endLease(l, "cancelled", ended)
+			c.cancelEffect(l, why)
+			c.event("cancelled", l.IssueID, l.ID, l.Worker, why)
 			if !c.closedStatus(m.Status) && m.Status != c.cfg.CodeCompleteStatus {
 				// sent back (reopened, reassigned, deferred): that attempt's work is not the issue's
 				// any more; a close (or code complete) keeps its merge request

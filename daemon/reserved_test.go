@@ -45,3 +45,30 @@ func TestAssignedIssueStaysItsAssigneesAcrossARestart(t *testing.T) {
 		t.Fatalf("t-1 after alice released it: %s, want open and still assigned to alice", got)
 	}
 }
+
+// TestReassigningALeasedIssue: gtc issue update --assignee on an issue a worker holds ends that lease
+// and sends the issue back to the queue — to the new assignee only, or to anyone with "" — instead of
+// leaving it in progress with nobody working on it (re-trial: it stayed in_progress, handed to no one).
+func TestReassigningALeasedIssue(t *testing.T) {
+	h := start(t, []string{line("t-1", "one", 1)}, nil)
+	carl := h.worker("carl", 1)
+	a := carl.next(t, 5*time.Second)
+	op, _ := h.session(rpc.HelloParams{Name: "op", Role: "client"})
+	ctx := context.Background()
+	dave := "dave"
+	r, err := op.IssueUpdate(ctx, rpc.IssueUpdateParams{ID: "t-1", Assignee: &dave})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(r.Issue); !strings.Contains(s, `"status":"open"`) || !strings.Contains(s, `"assignee":"dave"`) {
+		t.Fatalf("reassigned issue: %s, want open and dave's", s)
+	}
+	if _, ok := h.d.Engine().Lease(a.Lease.ID); ok {
+		t.Error("carl's lease outlived the reassignment")
+	}
+	carl.none(t, 300*time.Millisecond) // not back to carl: it is dave's now
+	d := h.worker("dave", 1)
+	if got := d.next(t, 5*time.Second); got.Lease.IssueID != "t-1" || !got.Lease.Reserved {
+		t.Fatalf("dave got %+v", got.Lease)
+	}
+}
