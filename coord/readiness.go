@@ -2,6 +2,7 @@ package coord
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -34,7 +35,7 @@ func (c *core) readiness(it *issue) string {
 	case it.status == c.st.closed || c.closedStatus(status):
 		return "not ready: " + status
 	case it.cls == clsDead:
-		return fmt.Sprintf("not ready: dead-lettered after %d failed attempts (label %s); set its status to open to retry it", it.attempts(), c.cfg.FailedLabel)
+		return fmt.Sprintf("not ready: dead-lettered after %s (label %s); set its status to open to retry it", failedAttempts(it.attempts()), c.cfg.FailedLabel)
 	case it.status != c.st.open:
 		return fmt.Sprintf("not ready: status %s (only open issues are handed out)", status)
 	case it.flags&fPinned != 0:
@@ -55,9 +56,17 @@ func (c *core) readiness(it *issue) string {
 		if pt, p := c.parentDeferral(it); !pt.IsZero() && !pt.Before(t) {
 			return fmt.Sprintf("not ready: its parent %s is deferred until %s (bd v1 hides the children of a deferred parent)", p, pt.UTC().Format(time.RFC3339))
 		}
-		return fmt.Sprintf("not ready: retry backoff after %d failed attempts, until %s", it.attempts(), t.UTC().Format(time.RFC3339))
+		return fmt.Sprintf("not ready: retry backoff after %s, until %s", failedAttempts(it.attempts()), t.UTC().Format(time.RFC3339))
 	}
 	return "not ready"
+}
+
+// failedAttempts is "1 failed attempt" or "n failed attempts".
+func failedAttempts(n int) string {
+	if n == 1 {
+		return "1 failed attempt"
+	}
+	return strconv.Itoa(n) + " failed attempts"
 }
 
 // blockedBy names what holds a blocked issue back: its own edges that hold, or its nearest blocked parent.

@@ -698,6 +698,9 @@ func eventsCommand() *cli.Command {
 						break
 					}
 				}
+				if header { // nothing printed: say so (stderr: the output stays empty for scripts)
+					fmt.Fprintln(c.App.ErrWriter, "no events")
+				}
 				return nil
 			})
 		},

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -92,8 +94,26 @@ func loadtestCommand() *cli.Command {
 	}
 }
 
+// checkTargetFlags refuses stray arguments and the own-server flags with --addr (loadtest and profile).
+func checkTargetFlags(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError(fmt.Errorf("%s takes no arguments (got %q): give everything as flags", c.Command.Name, c.Args().First()))
+	}
+	if c.String("addr") != "" {
+		for _, f := range []string{"server-cpuprofile", "server-memprofile", "keep"} {
+			if c.IsSet(f) {
+				return usageError(fmt.Errorf("--%s is for the server the tool starts itself; it does not apply with --addr", f))
+			}
+		}
+	}
+	return nil
+}
+
 // checkLoadFlags refuses what loadtest cannot run, before any server is started.
 func checkLoadFlags(c *cli.Context) error {
+	if err := checkTargetFlags(c); err != nil {
+		return err
+	}
 	if c.String("scenario") != "" {
 		for _, f := range []string{"agents", "issues", "rate", "duration", "fail-rate", "baseline"} {
 			if c.IsSet(f) {
@@ -217,6 +237,10 @@ func runLoad(ctx context.Context, c *cli.Context, o runOptions) (loadtest.Result
 	res, rep, err := loadtest.Run(ctx, cfg)
 	_ = bar.Finish()
 	fmt.Fprintln(stderr)
+	var oe *net.OpError
+	if addr := c.String("addr"); addr != "" && errors.As(err, &oe) && oe.Op == "dial" {
+		err = noServerError(dialTarget{Network: cfg.Network, Addr: addr}, err) // exit 3, as every client command
+	}
 	if err == nil && res.StoppedBy != "drained" {
 		fmt.Fprintf(stderr, "the run stopped at its %s with %d issues unfinished (the server still holds them: not lost); the figures cover the run so far\n",
 			res.StoppedBy, res.Unfinished)
@@ -355,6 +379,9 @@ func profileCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if err := checkTargetFlags(c); err != nil {
+				return err
+			}
 			agents, issues := c.Int("agents"), c.Int("issues")
 			if agents <= 0 || issues <= 0 {
 				return usageError(fmt.Errorf("--agents and --issues must be positive"))

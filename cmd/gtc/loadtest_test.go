@@ -79,7 +79,11 @@ func TestLoadtestRefusesBadFlags(t *testing.T) {
 		{[]string{"--fail-rate", "1.5"}, "a fraction from 0 to 1"},
 		{[]string{"--work-time", "-1s"}, "not negative"},
 		{[]string{"--scenario", "smoke", "--agents", "3"}, "--agents does not apply"},
+		{[]string{"extra", "--issues", "3"}, "takes no arguments"},
+		{[]string{"--addr", "x.sock", "--server-cpuprofile", "p"}, "does not apply with --addr"},
 	} {
 		want(t, dir, exitUsage, append([]string{"loadtest"}, tc.args...), tc.want)
 	}
+	want(t, dir, exitUsage, []string{"profile", "extra"}, "takes no arguments")
+	want(t, dir, exitNoServer, []string{"loadtest", "--addr", filepath.Join(dir, "nothing.sock"), "--agents", "1", "--issues", "1"}, "no coordinator at")
 }
