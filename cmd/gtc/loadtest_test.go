@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -85,5 +86,9 @@ func TestLoadtestRefusesBadFlags(t *testing.T) {
 		want(t, dir, exitUsage, append([]string{"loadtest"}, tc.args...), tc.want)
 	}
 	want(t, dir, exitUsage, []string{"profile", "extra"}, "takes no arguments")
-	want(t, dir, exitNoServer, []string{"loadtest", "--addr", filepath.Join(dir, "nothing.sock"), "--agents", "1", "--issues", "1"}, "no coordinator at")
+	// a dead --addr is "no coordinator" (exit 3), as for every client command (after the tool's own notes)
+	if r := gtc(t, dir, "loadtest", "--addr", filepath.Join(dir, "nothing.sock"), "--agents", "1", "--issues", "1"); r.code != exitNoServer ||
+		!strings.Contains(r.err, "no coordinator at") {
+		t.Errorf("loadtest against nothing: exit %d, stderr %q", r.code, r.err)
+	}
 }
