@@ -421,7 +421,7 @@ func leaseFlags(own ...cli.Flag) []cli.Flag {
 	return clientFlags(append([]cli.Flag{
 		&cli.StringFlag{Name: "as", EnvVars: []string{"GTC_NAME"}, Usage: "act as this holder (default: the lease's holder)"},
 		&cli.Int64Flag{Name: "epoch", Usage: "the lease epoch (default: the live lease's)"},
-		&cli.BoolFlag{Name: "force", Usage: "act for a holder that is connected (takes its session over)"},
+		&cli.BoolFlag{Name: "force", Usage: "a holder that is connected: release takes the lease back from it (as gtc cancel); complete, fail and heartbeat are refused (it reports its own result)"},
 	}, own...)...)
 }
 
@@ -454,8 +454,12 @@ func leaseAction(c *cli.Context, arg string, do func(ctx context.Context, cl *rp
 	if name == "" {
 		name = defaultClaimName()
 	}
-	if ref.Found && ref.Connected && name == l.Worker && !c.Bool("force") {
-		return refused("lease %s (%s) is held by %q, which is connected and reports its own result: take it away with `gtc cancel %s`, or pass --force to act in its name (that takes its session over)", l.ID, l.IssueID, l.Worker, l.ID)
+	if ref.Found && ref.Connected && name == l.Worker {
+		// one connection per worker name: nobody can act in a connected worker's name
+		if !c.Bool("force") || c.Command.Name != "release" {
+			return refused("lease %s (%s) is held by %q, which is connected and reports its own result: take it back with `gtc cancel %s` (or `gtc release %s --force`)", l.ID, l.IssueID, l.Worker, l.ID, l.ID)
+		}
+		return forceRelease(c, l)
 	}
 	if c.IsSet("epoch") {
 		l.Epoch = c.Int64("epoch")
@@ -474,6 +478,28 @@ func leaseAction(c *cli.Context, arg string, do func(ctx context.Context, cl *rp
 	}
 	fmt.Fprintln(c.App.Writer, human)
 	return nil
+}
+
+// forceRelease takes a lease back from its connected holder (release --force): an operator's cancel,
+// which tells the holder to stop and makes the issue ready again with no attempt counted.
+func forceRelease(c *cli.Context, l coord.Lease) error {
+	return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+		ctx, cancel := callCtx(c, 0)
+		defer cancel()
+		reason := c.String("reason")
+		if reason == "" {
+			reason = "released by an operator (--force)"
+		}
+		r, err := cl.LeaseCancel(ctx, rpc.LeaseCancelParams{LeaseID: l.ID, Reason: reason})
+		if err != nil {
+			return remoteError(t, "release "+l.ID, err)
+		}
+		if c.Bool("json") {
+			return printJSON(c.App.Writer, leaseResult{LeaseID: r.LeaseID, Epoch: l.Epoch, IssueID: l.IssueID, Status: "open", Outcome: "cancelled"})
+		}
+		fmt.Fprintf(c.App.Writer, "took lease %s (%s) back from %s: it was told to stop; the issue is ready again\n", l.ID, l.IssueID, l.Worker)
+		return nil
+	})
 }
 
 // leaseResult is the JSON answer of complete, fail, release and heartbeat.
