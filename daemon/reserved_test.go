@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/rpc"
 )
 
@@ -53,6 +54,11 @@ func TestReassigningALeasedIssue(t *testing.T) {
 	h := start(t, []string{line("t-1", "one", 1)}, nil)
 	carl := h.worker("carl", 1)
 	a := carl.next(t, 5*time.Second)
+	// the ack (the push's reply) is applied after the push: an update read before it would be refused
+	eventually(t, 5*time.Second, "carl's ack", func() bool {
+		l, ok := h.d.Engine().Lease(a.Lease.ID)
+		return ok && l.State == coord.LeaseAcked
+	})
 	op, _ := h.session(rpc.HelloParams{Name: "op", Role: "client"})
 	ctx := context.Background()
 	dave := "dave"
