@@ -257,6 +257,9 @@ func TestClientCommandsLive(t *testing.T) {
 	want(t, dir, exitRefused, []string{"issue", "close", created.ID}, "already closed")
 	want(t, dir, exitRefused, []string{"issue", "show", "t-nope"}, "not_found")
 	want(t, dir, exitUsage, []string{"issue", "create"}, "title")
+	// the dead-letter label is refused before anything changes (re-trial: the status was applied, then
+	// the label edit failed and the command exited 2)
+	want(t, dir, exitUsage, []string{"issue", "update", created.ID, "--status", "open", "--remove-label", "gtc:failed"}, "dead-letter label")
 
 	// claim → workers → complete with a stale epoch (refused) → complete by issue id.
 	cl := decode[struct {

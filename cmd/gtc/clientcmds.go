@@ -1036,6 +1036,9 @@ func issueListCommand() *cli.Command {
 	})
 }
 
+// failedLabel is the scheduler's dead-letter label (coord.Config.FailedLabel's default).
+const failedLabel = "gtc:failed"
+
 func issueUpdateCommand() *cli.Command {
 	return usageOnError(&cli.Command{
 		Name:      "update",
@@ -1078,6 +1081,10 @@ func issueUpdateCommand() *cli.Command {
 			fields := p.Title != nil || p.Description != nil || p.Status != nil || p.Assignee != nil || p.Notes != nil || p.Type != nil || p.Priority != nil
 			if !fields && len(add) == 0 && len(remove) == 0 {
 				return usageError(errors.New("nothing to update: pass at least one of --title, --description, --priority, --status, --assignee, --notes, --type, --add-label, --remove-label"))
+			}
+			if slices.Contains(add, failedLabel) || slices.Contains(remove, failedLabel) {
+				// refused before anything changes: --status open alone revives a dead-lettered issue and drops it
+				return usageError(fmt.Errorf("%s is the scheduler's dead-letter label: --status open revives the issue and removes it", failedLabel))
 			}
 			return request(c, "update "+p.ID, func(ctx context.Context, cl *rpc.Client) (r *rpc.IssueResult, err error) {
 				if len(remove) > 0 { // checked first: a missing label must not leave the other changes made
