@@ -333,6 +333,17 @@ func claimCommand() *cli.Command {
 				if p.Filters, err = filtersOf(c, nil); err != nil {
 					return err
 				}
+				if name := c.String("convoy"); name != "" {
+					// a one-off claim names a convoy that exists (a typo would claim other work)
+					ctx, cancel := callCtx(c, 0)
+					_, err := cl.ConvoyShow(ctx, rpc.ConvoyShowParams{Name: name})
+					cancel()
+					if coord.ErrorCode(err) == coord.ENotFound {
+						return refused("no convoy %q: see `gtc convoy list`", name)
+					} else if err != nil {
+						return remoteError(t, "convoy "+name, err)
+					}
+				}
 				// Long waits go as a series of claims of at most a minute each, so the connection is never
 				// silent for the server's idle timeout.
 				var (
