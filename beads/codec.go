@@ -254,6 +254,12 @@ func parseLine(line []byte, lineNo, maxLine int) (*Record, string) {
 }
 
 // Get returns the issue record with the given id, or nil.
+// keepsProfile reports whether the file tells nothing of its writer: no issue line and nothing else
+// typed (blank lines alone, or nothing), so it keeps the profile it had. The import, its streaming
+// validation and both exports decide it alike (a blank line once made the whole export classic while
+// the streamed one kept the modern profile, and the two wrote different files).
+func (f *File) keepsProfile() bool { return len(f.index) == 0 && f.Profile == Classic }
+
 func (f *File) Get(id string) *Record {
 	if i, ok := f.index[id]; ok {
 		return f.Records[i]

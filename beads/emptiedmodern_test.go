@@ -57,3 +57,37 @@ func TestEmptiedModernFileRefilledModern(t *testing.T) {
 		t.Errorf("the issue bd v1 deleted was written back into its file:\n%s", out)
 	}
 }
+
+// TestModernFileEmptiedByTheExportStaysModern: when gtc's own export empties a bd v1 file (its only
+// issue deleted: v1 files hold no tombstones), the streamed export keeps the file bd v1's — a later
+// change to that tombstone writes nothing. The streamed export took the empty file it wrote for a
+// classic one and wrote the tombstone line back (the property test TestStreamedExportMatchesWholeExport
+// found it against the whole-file export).
+func TestModernFileEmptiedByTheExportStaysModern(t *testing.T) {
+	ctx := context.Background()
+	l1 := `{"id":"t-1","title":"one","status":"open","priority":1,"issue_type":"task","created_at":"2026-03-01T00:00:00Z","updated_at":"2026-03-01T00:00:00Z","dependency_count":0,"dependent_count":0,"comment_count":0}`
+	path := beadsFile(t, l1+"\n")
+	b := newMemBackend()
+	s := NewSyncer(path, b, nil)
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	b.change("t-1", func(is *Issue) { is.Status, is.UpdatedAt = "tombstone", at }) // deleted in gtc
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out := fileBytes(t, path); bytes.Contains(out, []byte(`"id":"t-1"`)) {
+		t.Fatalf("the deleted issue is still in the bd v1 file:\n%s", out)
+	}
+	if p, _ := s.Profile(); !p.Modern() {
+		t.Fatalf("profile after gtc emptied the file: %v", p)
+	}
+	b.change("t-1", func(is *Issue) { is.Notes, is.UpdatedAt = "later", at.Add(time.Hour) }) // a later change to the tombstone
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out := fileBytes(t, path); bytes.Contains(out, []byte(`"id":"t-1"`)) {
+		t.Errorf("a tombstone line was written into the bd v1 file:\n%s", out)
+	}
+}

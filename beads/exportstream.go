@@ -334,13 +334,18 @@ func (e *streamExport) run() (ExportStats, error) {
 	return e.st, nil
 }
 
-// outProfile is the profile Parse gives the file written (or left) by the export.
+// outProfile is the profile Parse gives the file written (or left) by the export; a file left without
+// issue lines keeps the profile it was written as (File.keepsProfile): a modern export marks every issue
+// line it writes (counts, _type), so a modern one that marked none wrote none. It said classic, and the
+// next export of that emptied file wrote tombstone lines a bd v1 file never holds.
 func (e *streamExport) outProfile() Profile {
 	switch {
 	case e.outTyped:
 		return ModernTyped
 	case e.outCounts:
 		return ModernUntyped
+	case e.prof.Modern():
+		return e.prof
 	}
 	return Classic
 }
@@ -372,13 +377,13 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 		if n > lr.maxLine || !hok {
 			return fmt.Errorf("export: write %s: %w", e.s.path, ErrChanged)
 		}
-		any = true
 		if h.kind == KindMemory {
 			typed = true
 		}
 		if h.kind != KindIssue {
 			continue
 		}
+		any = true // an issue line: a file of blank lines alone tells nothing, as for the import
 		typed, counts = typed || h.typed, counts || h.counts
 		isDirty := false
 		if i := e.dirtyIndex(h.id); i >= 0 {
@@ -423,7 +428,7 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 	case counts:
 		e.prof = ModernUntyped
 	case !any && known:
-		e.prof = prof // an emptied file is written as the profile it had
+		e.prof = prof // a file without issue lines is written as the profile it had (File.keepsProfile)
 	default:
 		e.prof = Classic
 	}

@@ -155,7 +155,7 @@ func (s *Syncer) parse(data []byte, sha string) (*File, error) {
 	}
 	s.readErr, s.readErrSHA = nil, ""
 	prof := f.Profile
-	if p, ok := s.Profile(); ok && len(f.Records) == 0 {
+	if p, ok := s.Profile(); ok && f.keepsProfile() {
 		prof = p // an emptied file tells nothing: it keeps the profile it had
 	}
 	s.setProfile(prof, sha)
@@ -626,7 +626,7 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 			return st, fmt.Errorf("export refused, file left untouched: %w", err)
 		}
 	}
-	if p, ok := s.Profile(); ok && len(f.Records) == 0 {
+	if p, ok := s.Profile(); ok && f.keepsProfile() {
 		f.Profile = p // an emptied file is written as the profile it had
 	}
 	var exported []ExportedRecord
