@@ -25,7 +25,7 @@ func (c *core) readiness(it *issue) string {
 			notes = append(notes, "for "+a+" only: it is assigned to that worker")
 		}
 		if until := it.rejectedUntil(c.cfg.RejectHold); !until.IsZero() && until.After(c.now) {
-			w, _, _ := strings.Cut(it.rejectedBy(), "\x00")
+			w := workerOf(it.rejectedBy())
 			notes = append(notes, fmt.Sprintf("not to %s's session until %s: it rejected it", w, until.UTC().Format(time.RFC3339)))
 		}
 		if len(notes) == 0 {
