@@ -207,6 +207,18 @@ func (c *core) keepAssignee(it *issue) string {
 	return c.str(it.assignee)
 }
 
+// handsOut reports whether an issue's status lets it be handed out: open, or hooked to a worker with
+// no lease of gtc's on it (Gas Town's sling puts a bead on a worker's hook that way; the worker of that
+// name gets it, as an open issue assigned to it).
+func (c *core) handsOut(it *issue) bool {
+	return it.status == c.st.open || c.slung(it)
+}
+
+// slung reports whether an issue is on a worker's hook without a lease of gtc's: hooked, with an assignee.
+func (c *core) slung(it *issue) bool {
+	return it.status == c.st.hooked && it.lease == nil && c.str(it.assignee) != ""
+}
+
 // mayTake reports whether the worker named name may be given it: an open issue assigned to a worker
 // (bd's claim takes only an issue whose assignee is empty) goes to that worker only.
 func (c *core) mayTake(it *issue, name string) bool {

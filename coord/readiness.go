@@ -21,7 +21,9 @@ func (c *core) readiness(it *issue) string {
 		return fmt.Sprintf("leased to %s (%s, %s, attempt %d)", l.Worker, l.ID, l.State, l.Attempt)
 	case it.hpos >= 0:
 		var notes []string
-		if a := c.str(it.assignee); a != "" {
+		if a := c.str(it.assignee); a != "" && c.slung(it) {
+			notes = append(notes, "for "+a+" only: it is on that worker's hook (hooked)")
+		} else if a != "" {
 			notes = append(notes, "for "+a+" only: it is assigned to that worker")
 		}
 		if until := it.rejectedUntil(c.cfg.RejectHold); !until.IsZero() && until.After(c.now) {
@@ -36,7 +38,9 @@ func (c *core) readiness(it *issue) string {
 		return "not ready: " + status
 	case it.cls == clsDead:
 		return fmt.Sprintf("not ready: dead-lettered after %s (label %s); set its status to open to retry it", failedAttempts(it.attempts()), c.cfg.FailedLabel)
-	case it.status != c.st.open:
+	case it.status == c.st.hooked && c.str(it.assignee) == "":
+		return "not ready: status hooked with no assignee (a hooked issue goes to the worker it names)"
+	case !c.handsOut(it):
 		return fmt.Sprintf("not ready: status %s (only open issues are handed out)", status)
 	case it.flags&fPinned != 0:
 		return "not ready: pinned"

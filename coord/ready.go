@@ -532,7 +532,7 @@ func (c *core) refresh(it *issue) {
 		cls = clsClosed
 	case it.status == c.st.blocked && hasLabel(it.labels(), c.cfg.FailedLabel):
 		cls = clsDead
-	case it.status != c.st.open || !c.schedulable(it):
+	case !c.handsOut(it) || !c.schedulable(it):
 	case it.depth <= maxBlockDepth:
 		cls = clsBlocked
 	default:

@@ -141,7 +141,8 @@ func TestReadyIncremental(t *testing.T) {
 	}
 }
 
-// refReady is a plain, non-incremental reference of classic `bd ready` (beads-jsonl.md §18).
+// refReady is a plain, non-incremental reference of classic `bd ready` (beads-jsonl.md §18), with the
+// issues gtc hands out besides: hooked to a named worker (Gas Town's sling).
 func refReady(is []beads.Issue, now time.Time, workflow []string) []string {
 	byID := map[string]*beads.Issue{}
 	for i := range is {
@@ -226,7 +227,10 @@ func refReady(is []beads.Issue, now time.Time, workflow []string) []string {
 	var out []string
 	for i := range is {
 		x := &is[i]
-		if status(x) != "open" || x.Pinned || x.Ephemeral || slices.Contains(workflow, x.IssueType) ||
+		// gtc hands out bd's ready issues and the slung ones: hooked to a named worker by Gas Town's
+		// sling, with no lease of gtc's (bd ready leaves those out; gtc pushes them to that worker)
+		slung := status(x) == "hooked" && x.Assignee != ""
+		if status(x) != "open" && !slung || x.Pinned || x.Ephemeral || slices.Contains(workflow, x.IssueType) ||
 			strings.Contains(x.ID, "-mol-") || strings.Contains(x.ID, "-wisp-") ||
 			x.DeferUntil != nil && x.DeferUntil.After(now) || blocked[x.ID] {
 			continue

@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +74,61 @@ func TestAssignedIssueGoesToItsAssignee(t *testing.T) {
 	s.step()
 	if m := s.meta("t-alice"); m.Status != "blocked" || m.Assignee != "alice" {
 		t.Fatalf("dead-lettered: status %q assignee %q, want blocked and alice's", m.Status, m.Assignee)
+	}
+}
+
+// TestSlungIssueGoesToItsWorker: Gas Town's sling puts a bead on a worker's hook (status hooked, the
+// worker as assignee) and the worker is to run it when it starts. gtc treated every hooked issue as
+// taken, so a slung bead sat on the hook of a worker connected to gtc and never reached it.
+//   - a hooked issue with an assignee and no lease of gtc's is pushed to the worker of that name only,
+//     when its blockers allow, and issue show says so;
+//   - a hooked issue with no assignee is on nobody's hook and is not handed out;
+//   - the lease ends as any lease of an assigned issue: open, still that worker's.
+func TestSlungIssueGoesToItsWorker(t *testing.T) {
+	const nux = "gastown/polecats/nux"
+	withAssignee := func(a string) func(*beads.Issue) { return func(i *beads.Issue) { i.Assignee = a } }
+	c := newTestCore(t, testCfg(),
+		iss("t-slung", 2, withStatus("hooked"), withAssignee(nux)),
+		iss("t-nobody", 1, withStatus("hooked")),
+		iss("t-gate", 1, withAssignee("carol")),
+		iss("t-later", 0, withStatus("hooked"), withAssignee(nux), withDep("t-gate", "blocks")),
+	)
+	for id, want := range map[string]string{
+		"t-slung":  "ready, for " + nux + " only: it is on that worker's hook",
+		"t-nobody": "not ready: status hooked with no assignee",
+		"t-later":  "not ready: blocked by t-gate (open)",
+	} {
+		if got := c.readiness(c.issues[id]); !strings.HasPrefix(got, want) {
+			t.Errorf("%s: %q, want it to start with %q", id, got, want)
+		}
+	}
+	s := &sim{t: t, c: c, now: t0}
+	s.connect("bob", 2, Filters{})
+	if p := s.pushes(); len(p) != 0 {
+		t.Fatalf("bob got %+v: the hooked issues are nux's or nobody's, t-gate is carol's", p)
+	}
+	s.connect(nux, 2, Filters{})
+	l := s.one().A.Lease
+	if l.IssueID != "t-slung" || !l.Reserved {
+		t.Fatalf("nux got %+v, want its slung t-slung, reserved", l)
+	}
+	if err := s.c.ack(s.now, nux, l.ID, l.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	if m := s.meta("t-slung"); m.Status != "in_progress" || m.Assignee != nux {
+		t.Fatalf("acked: status %q assignee %q", m.Status, m.Assignee)
+	}
+	if err := s.c.drain(s.now, nux, false, 0); err != nil { // nothing more for nux: the release is seen as it is
+		t.Fatal(err)
+	}
+	if _, err := s.c.release(s.now, nux, l.ID, l.Epoch, "later"); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if m := s.meta("t-slung"); m.Status != "open" || m.Assignee != nux {
+		t.Fatalf("released: status %q assignee %q, want open and still nux's", m.Status, m.Assignee)
+	}
+	if m := s.meta("t-nobody"); m.Status != "hooked" || m.Assignee != "" {
+		t.Fatalf("t-nobody: status %q assignee %q, want untouched", m.Status, m.Assignee)
 	}
 }

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -77,4 +79,26 @@ func TestReassigningALeasedIssue(t *testing.T) {
 	if got := d.next(t, 5*time.Second); got.Lease.IssueID != "t-1" || !got.Lease.Reserved {
 		t.Fatalf("dave got %+v", got.Lease)
 	}
+}
+
+// TestSlungBeadIsPushedToItsWorker: Gas Town's sling writes a bead as hooked with the worker as its
+// assignee (`bd update ID --status=hooked --assignee=NAME`); the worker of that name, connected to gtc,
+// gets it pushed within a sync tick — and no other worker does. gtc took every hooked bead for taken,
+// so a slung bead never reached its worker.
+func TestSlungBeadIsPushedToItsWorker(t *testing.T) {
+	const nux = "gastown/polecats/nux"
+	done := strings.Replace(line("t-0", "done", 1), `"status":"open"`, `"status":"closed"`, 1)
+	h := start(t, []string{done}, nil)
+	bob := h.worker("bob", 1)
+	w := h.worker(nux, 1)
+	slung := strings.Replace(line("t-1", "slung", 1), `"status":"open"`, `"status":"hooked","assignee":"`+nux+`"`, 1)
+	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
+	if err := os.WriteFile(path, []byte(done+"\n"+slung+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := w.next(t, 10*time.Second) // a tick or two; bounded generously for a loaded CI machine
+	if a.Lease.IssueID != "t-1" || !a.Lease.Reserved {
+		t.Fatalf("nux got %+v, want its slung t-1", a.Lease)
+	}
+	bob.none(t, 300*time.Millisecond)
 }
