@@ -193,6 +193,9 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			if err := c.checkNoCycle(&puts[i].Issue); err != nil {
 				return err
 			}
+			if err := c.checkNoTombstoneDep(&puts[i].Issue); err != nil {
+				return err
+			}
 		}
 		if t := puts[i].IfUnchangedSince; t != nil {
 			if old := c.issues[puts[i].Issue.ID]; old != nil && c.updatedAt(old).After(*t) {
@@ -330,6 +333,32 @@ func (c *core) checkNoCycle(is *beads.Issue) error {
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// checkNoTombstoneDep refuses a change through the protocol that adds a blocks, parent-child or
+// conditional-blocks edge to a deleted issue: a tombstone never holds anything back, so the edge would
+// not do what it says. Edges the issue had already, and imports, are kept (a waits-for edge's gate is
+// its target's children, which a deletion does not change).
+func (c *core) checkNoTombstoneDep(is *beads.Issue) error {
+	if len(is.Dependencies) == 0 {
+		return nil
+	}
+	var buf [1]edge
+	var old []edge
+	if it := c.issues[is.ID]; it != nil {
+		old = c.edges(it, &buf)
+	}
+	for _, d := range is.Dependencies {
+		if k := edgeKindOf(d.Type); k == 0 || k == edgeWaitsFor {
+			continue
+		}
+		t := c.issues[d.DependsOnID]
+		if t == nil || c.str(t.status) != "tombstone" || slices.ContainsFunc(old, func(e edge) bool { return e.target == d.DependsOnID }) {
+			continue
+		}
+		return Errorf(EInvalid, "depends on %s, which is deleted (tombstone): it would never hold %s back", d.DependsOnID, is.ID)
 	}
 	return nil
 }
