@@ -1,7 +1,9 @@
 package coord
 
 import (
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/gastown/gtc/beads"
 )
@@ -64,5 +66,75 @@ func TestGasTownConvoysAreListed(t *testing.T) {
 	}
 	if _, ok := c.trackedConvoy("hq-other"); ok {
 		t.Error("a convoy bead without tracks edges was taken for a convoy")
+	}
+}
+
+// TestGasTownConvoyFilters: --convoy takes a Gas Town convoy (named by its tracking bead's id) as it
+// takes a gtc convoy: its tracked ready issues first, then other work, or only them with ConvoyOnly.
+// The filters knew gtc's convoy:NAME labels only, so a worker given a convoy that convoy list shows
+// took other work first (convoy-first) or nothing at all (convoy-only).
+func TestGasTownConvoyFilters(t *testing.T) {
+	tracks := func(ids ...string) func(*beads.Issue) {
+		return func(i *beads.Issue) {
+			for _, id := range ids {
+				i.Dependencies = append(i.Dependencies, beads.Dependency{IssueID: i.ID, DependsOnID: id, Type: "tracks"})
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		f    Filters
+		want []string // pushed to a worker of capacity 4, in order
+	}{
+		{"convoy-first", Filters{Convoy: "hq-cv-1"}, []string{"gt-b", "gt-a", "gt-x", "gt-y"}},
+		{"convoy-only", Filters{Convoy: "hq-cv-1", ConvoyOnly: true}, []string{"gt-b", "gt-a"}},
+		{"no such convoy", Filters{Convoy: "hq-cv-2", ConvoyOnly: true}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCore(t, testCfg(),
+				iss("gt-x", 0),
+				iss("gt-y", 1),
+				iss("gt-a", 3),
+				iss("gt-b", 2),
+				iss("gt-done", 0, withStatus("closed")),
+				iss("hq-cv-1", 2, withType("convoy"), tracks("gt-a", "gt-b", "gt-done")),
+			)
+			s := &sim{t: t, c: c, now: t0}
+			s.connect("w", 4, tc.f)
+			var got []string
+			for _, p := range s.pushes() {
+				got = append(got, p.A.Lease.IssueID)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("pushed %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestGasTownConvoyGrows: an issue a Gas Town convoy starts tracking while it is ready already reaches
+// a worker waiting on that convoy alone (its push search remembers it found nothing, and only issues
+// that entered the ready queue since are looked at again).
+func TestGasTownConvoyGrows(t *testing.T) {
+	convoy := func(ids ...string) beads.Issue {
+		return iss("hq-cv-1", 2, withType("convoy"), func(i *beads.Issue) {
+			for _, id := range ids {
+				i.Dependencies = append(i.Dependencies, beads.Dependency{IssueID: i.ID, DependsOnID: id, Type: "tracks"})
+			}
+			i.UpdatedAt = i.UpdatedAt.Add(time.Duration(len(ids)) * time.Minute)
+		})
+	}
+	c := newTestCore(t, testCfg(), iss("gt-x", 1), iss("gt-done", 0, withStatus("closed")), convoy("gt-done"))
+	s := &sim{t: t, c: c, now: t0}
+	s.connect("w", 1, Filters{Convoy: "hq-cv-1", ConvoyOnly: true})
+	if p := s.pushes(); len(p) != 0 {
+		t.Fatalf("pushed %+v before the convoy tracked any open issue", p)
+	}
+	if err := c.putIssues(s.now, puts(convoy("gt-done", "gt-x"))); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if l := s.one().A.Lease; l.IssueID != "gt-x" {
+		t.Fatalf("pushed %s, want gt-x", l.IssueID)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -137,6 +138,54 @@ func (c *core) trackedConvoy(id string) (ConvoyProgress, bool) {
 	}
 	p.finish()
 	return p, tracks
+}
+
+// trackedIssues returns the work issues of the Gas Town convoy named name (its tracking bead's id):
+// what its tracks edges point at. ok is false when name is no such convoy, or when gtc's convoy of that
+// name (the convoy:NAME label) exists, which the filters take first.
+func (c *core) trackedIssues(name string) (its []*issue, ok bool) {
+	if len(c.convoys[ConvoyLabelPrefix+name]) > 0 {
+		return nil, false
+	}
+	tr := c.issues[name]
+	if tr == nil || tr.itype != c.st.convoy {
+		return nil, false
+	}
+	for _, d := range c.metaOf(tr).Deps {
+		if d.Type != DepTracks {
+			continue
+		}
+		ok = true
+		if it := c.issues[d.On]; it != nil && it.itype != c.st.convoy {
+			its = append(its, it)
+		}
+	}
+	return its, ok
+}
+
+// retrack puts the ready issues a Gas Town convoy bead tracks back in the ready queue after the bead
+// changed: a push search that found nothing looks again only at issues that entered it since, and an
+// issue the convoy starts tracking may be ready already.
+func (c *core) retrack(tr *issue) {
+	if tr.itype != c.st.convoy {
+		return
+	}
+	its, _ := c.trackedIssues(tr.id)
+	for _, it := range its {
+		if it.hpos >= 0 {
+			c.refresh(it)
+		}
+	}
+}
+
+// inConvoy reports whether it belongs to the convoy a worker's filters name: gtc's (a convoy:NAME
+// label) or Gas Town's (tracked by the convoy bead of that id).
+func (c *core) inConvoy(it *issue, name string) bool {
+	if hasLabel(it.labels(), ConvoyLabelPrefix+name) {
+		return true
+	}
+	its, _ := c.trackedIssues(name)
+	return slices.Contains(its, it)
 }
 
 func (c *core) convoyAdd(p *ConvoyProgress, it *issue) {

@@ -235,6 +235,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			it := c.insertIssue(m)
 			c.recompute(c.affected(m.ID, c.parentsOf(it)))
 			c.convoysOf(it)
+			c.retrack(it)
 			continue
 		}
 		wasDead := old.cls == clsDead
@@ -292,6 +293,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		}
 		c.recompute(c.affected(m.ID, append(parents, c.parentsOf(old)...)))
 		c.convoysOf(old)
+		c.retrack(old)
 	}
 	return nil
 }

@@ -284,7 +284,7 @@ func (c *core) matches(it *issue, f *Filters) bool {
 			return false
 		}
 	}
-	if f.Convoy != "" && f.ConvoyOnly && !hasLabel(it.labels(), "convoy:"+f.Convoy) {
+	if f.Convoy != "" && f.ConvoyOnly && !c.inConvoy(it, f.Convoy) {
 		return false
 	}
 	if len(f.Types) > 0 {
@@ -330,8 +330,13 @@ func (c *core) best(rejKey string, f *Filters, pull bool) *issue {
 	}
 	if f.Convoy != "" {
 		// Convoy-first: the convoy's own ready issues, then (unless ConvoyOnly) everything else.
-		lh := c.labelHeap("convoy:" + f.Convoy)
-		if it := lh.walk(ok); it != nil || f.ConvoyOnly {
+		var it *issue
+		if its, gt := c.trackedIssues(f.Convoy); gt {
+			it = c.bestAmong(its, ok) // a Gas Town convoy: the few issues its bead tracks
+		} else {
+			it = c.labelHeap(ConvoyLabelPrefix + f.Convoy).walk(ok)
+		}
+		if it != nil || f.ConvoyOnly {
 			return it
 		}
 	}
@@ -361,26 +366,33 @@ func (c *core) bestMarked(miss *uint64, rejKey string, f *Filters, pull bool) *i
 	return it
 }
 
+// bestAmong is the highest-ranked of its that is ready and passes ok.
+func (c *core) bestAmong(its []*issue, ok func(*issue) bool) *issue {
+	var top *issue
+	for _, it := range its {
+		if it.hpos >= 0 && ok(it) && (top == nil || c.heap.less(it, top)) {
+			top = it
+		}
+	}
+	return top
+}
+
 // bestOf is best among the given issues, those of them still ready.
 func (c *core) bestOf(its []*issue, rejKey string, f *Filters, pull bool) *issue {
 	var top, topConvoy *issue
-	convoy := ""
-	if f.Convoy != "" {
-		convoy = ConvoyLabelPrefix + f.Convoy
-	}
 	name := workerOf(rejKey)
 	for _, it := range its {
 		if it.hpos < 0 || !pull && it.rejectedBy() == rejKey || !c.mayTake(it, name) || !c.matches(it, f) {
 			continue
 		}
-		if convoy != "" && hasLabel(it.labels(), convoy) && (topConvoy == nil || c.heap.less(it, topConvoy)) {
+		if f.Convoy != "" && c.inConvoy(it, f.Convoy) && (topConvoy == nil || c.heap.less(it, topConvoy)) {
 			topConvoy = it
 		}
 		if top == nil || c.heap.less(it, top) {
 			top = it
 		}
 	}
-	if convoy != "" && (topConvoy != nil || f.ConvoyOnly) {
+	if f.Convoy != "" && (topConvoy != nil || f.ConvoyOnly) {
 		return topConvoy
 	}
 	return top
