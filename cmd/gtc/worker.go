@@ -341,6 +341,7 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			continue
 		}
 		names.reset()
+		w.checkConvoy(cl) // before "connected": a reader of the log sees the warning with it
 		w.log.Info("connected", "server", w.o.Target.String(), "version", h.Version, "role", role, "leases", len(h.Leases))
 		w.reconcile(cl, h.Leases, before)
 		began := time.Now()
@@ -595,6 +596,26 @@ func (w *workerLoop) reconcile(cl *rpc.Client, leases []rpc.Assignment, before m
 
 // serve runs one connection: heartbeats, result reports, drain. It returns when the connection must
 // be replaced (closed by the server, or switching to the drain role) or the worker is done.
+// checkConvoy warns when the convoy of --convoy does not exist (yet): a typo would take other work
+// (convoy-first) or nothing (--convoy-only) without a word.
+func (w *workerLoop) checkConvoy(cl *rpc.Client) {
+	f := w.o.Filters
+	if f == nil || f.Convoy == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.o.CallTimeout)
+	defer cancel()
+	_, err := cl.ConvoyShow(ctx, rpc.ConvoyShowParams{Name: f.Convoy})
+	if coord.ErrorCode(err) != coord.ENotFound {
+		return
+	}
+	then := "taking other work until it exists"
+	if f.ConvoyOnly {
+		then = "taking nothing until it exists"
+	}
+	w.log.Warn("no convoy of that name (see gtc convoy list): "+then, "convoy", f.Convoy)
+}
+
 func (w *workerLoop) serve(ctx context.Context, cl *rpc.Client, h *rpc.HelloResult, role string, killC <-chan struct{}) <-chan struct{} {
 	every := time.Duration(h.HeartbeatMS) * time.Millisecond
 	if every <= 0 {

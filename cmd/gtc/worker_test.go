@@ -563,3 +563,36 @@ func TestWorkerTakesWorkWhileACancelledCommandStops(t *testing.T) {
 		t.Error("the second run started while the cancelled command still ran (capacity 1)")
 	}
 }
+
+// TestWorkerWarnsOfAnUnknownConvoy: gtc worker --convoy NAME says so when no convoy NAME exists (a typo
+// took other work, or nothing with --convoy-only, without a word), and stays quiet for one that exists.
+func TestWorkerWarnsOfAnUnknownConvoy(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	id := decode[issueView](t, must(t, dir, "issue", "create", "Convoy work", "--json")).ID
+	must(t, dir, "convoy", "create", "alpha", id)
+	for _, tc := range []struct {
+		convoy string
+		only   bool
+		want   string // in the log; "" for no warning
+	}{
+		{"alhpa", false, "taking other work until it exists"},
+		{"alhpa", true, "taking nothing until it exists"},
+		{"alpha", true, ""},
+	} {
+		log := &lockedBuffer{}
+		w := startWorker(t, s, func(o *workerOptions) {
+			o.Name = "w-" + tc.convoy + strconv.FormatBool(tc.only)
+			o.Exec = "sleep 5"
+			o.Filters = &coord.Filters{Convoy: tc.convoy, ConvoyOnly: tc.only}
+			o.Log = slog.New(slog.NewTextHandler(log, nil))
+		})
+		waitFor(t, 10*time.Second, "the worker to connect", func() bool { return strings.Contains(log.String(), "connected") })
+		got := log.String()
+		if tc.want == "" && strings.Contains(got, "no convoy") || tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("--convoy %s (only %v): log\n%s\nwant %q", tc.convoy, tc.only, got, tc.want)
+		}
+		w.kill()
+		_ = w.wait(t, 10*time.Second)
+	}
+}
