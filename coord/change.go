@@ -63,6 +63,9 @@ type LeasePut struct{ Lease Lease }
 // WorkerPut creates or replaces a worker row.
 type WorkerPut struct{ Worker WorkerRow }
 
+// WorkerDelete drops a worker row: a worker gone for Config.ForgetGone is forgotten.
+type WorkerDelete struct{ Name string }
+
 // EventAppend appends to the audit log.
 type EventAppend struct{ Event Event }
 
@@ -76,6 +79,7 @@ func (IssuePut) isChange()    {}
 func (IssueState) isChange()  {}
 func (LeasePut) isChange()    {}
 func (WorkerPut) isChange()   {}
+func (WorkerDelete) isChange() {}
 func (EventAppend) isChange() {}
 func (MetaPut) isChange()     {}
 func (MergePut) isChange()    {}

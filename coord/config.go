@@ -15,6 +15,10 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	// Grace is how long a disconnected worker keeps its leases before they expire. Defaults to 30s.
 	Grace time.Duration
+	// ForgetGone is how long a worker that went away stays listed (state gone) before it is forgotten:
+	// its row is dropped, unless it still holds a lease or a merge slot or is drained by an operator.
+	// A restart counts from the row's last sign of life. Defaults to 24h.
+	ForgetGone time.Duration
 	// RejectHold is how long an issue a worker session rejected is not pushed to that session again;
 	// then it may be (a worker rejects for reasons that pass: at capacity, a command still stopping).
 	// Defaults to 30s.
@@ -84,6 +88,7 @@ func (cfg Config) withDefaults(now time.Time) Config {
 	d(&cfg.HeartbeatTimeout, 60*time.Second)
 	d(&cfg.Grace, 30*time.Second)
 	d(&cfg.RejectHold, 30*time.Second)
+	d(&cfg.ForgetGone, 24*time.Hour)
 	d(&cfg.BackoffBase, 5*time.Second)
 	d(&cfg.BackoffMax, 5*time.Minute)
 	if cfg.MaxAttempts <= 0 {

@@ -121,6 +121,7 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		if len(w.leases) > 0 {
 			c.addTimer(now.Add(cfg.Grace), timerGrace, w.row.Name)
 		}
+		c.addTimer(w.row.LastSeen.Add(cfg.ForgetGone), timerForget, w.row.Name)
 	}
 	c.recomputeAll()
 	c.initErr = c.initMerges(snap)

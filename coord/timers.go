@@ -14,6 +14,7 @@ const (
 	timerMerge          // a merge slot deadline (key "") or a refinery's reconnect grace (key = name)
 	timerReject         // the hold of an issue's last rejection ends
 	timerSilence        // a refinery's heartbeat timeout since its last heartbeat (key = name)
+	timerForget         // a gone worker's time to be forgotten (key = name)
 )
 
 type timer struct {
@@ -180,6 +181,8 @@ func (c *core) tick(now time.Time) {
 			c.rejectTimer(t.key)
 		case timerSilence:
 			c.refinerySilent(t.key)
+		case timerForget:
+			c.forgetTimer(t.key)
 		}
 	}
 }

@@ -216,10 +216,12 @@ func (c *core) disconnect(now time.Time, name string, session uint64) {
 		return
 	}
 	w.connected, w.disconnectedAt = false, now
+	w.row.LastSeen = now // its last sign of life: a forgotten worker's time counts from it
 	c.dropWaiters(name)
 	if len(w.leases) > 0 {
 		c.addTimer(now.Add(c.cfg.Grace), timerGrace, name)
 	}
+	c.addTimer(now.Add(c.cfg.ForgetGone), timerForget, name)
 	c.mergeDisconnected(w)
 	c.saveWorker(w, true)
 	if !quietClient(w) {
@@ -241,6 +243,27 @@ func (c *core) graceTimer(name string) {
 		c.abandon(l, "worker did not reconnect within grace")
 	}
 	c.saveWorker(w, false)
+}
+
+// forgetTimer forgets a worker gone for Config.ForgetGone since its last sign of life: out of the
+// worker list, its row dropped. One that still holds a lease or a merge slot, or that an operator
+// drained (the drain must hold when it comes back), is looked at again after ForgetGone.
+func (c *core) forgetTimer(name string) {
+	w := c.workers[name]
+	if w == nil || w.connected {
+		return
+	}
+	if due := w.row.LastSeen.Add(c.cfg.ForgetGone); c.now.Before(due) {
+		c.addTimer(due, timerForget, name) // seen since this timer was set (a reconnect, a CLI call)
+		return
+	}
+	if len(w.leases) > 0 || w.draining || c.holdsMergeSlot(w) {
+		c.addTimer(c.now.Add(c.cfg.ForgetGone), timerForget, name)
+		return
+	}
+	delete(c.workers, name)
+	delete(c.refineries, name)
+	c.emit(WorkerDelete{Name: name})
 }
 
 // drain stops new pushes to a worker (undo: resumes them); its current leases run to their end. An

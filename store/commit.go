@@ -32,6 +32,7 @@ const (
 	wDepAdd
 	wLeasePut
 	wWorkerPut
+	wWorkerDelete
 	wEventBatch
 	wMetaPut
 	wMergePut
@@ -88,8 +89,9 @@ var writeSQL = [nWriteStmts]string{
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET role = excluded.role, capacity = excluded.capacity, filters = excluded.filters,
 		state = excluded.state, first_seen = excluded.first_seen, last_seen = excluded.last_seen, draining = excluded.draining`,
-	wEventBatch: `INSERT INTO event_batches (first_seq, count, events) VALUES (?, ?, ?)`,
-	wMetaPut:    `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`,
+	wWorkerDelete: `DELETE FROM workers WHERE name = ?`,
+	wEventBatch:   `INSERT INTO event_batches (first_seq, count, events) VALUES (?, ?, ?)`,
+	wMetaPut:      `INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`,
 	wMergePut: `INSERT OR REPLACE INTO merge_requests (id, issue_id, worker, branch, commit_id, target, files, state,
 		attempts, refinery, epoch, deadline, created_at, updated_at, error, conflicts)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -540,6 +542,9 @@ func (t *wtx) apply(c coord.Change) error {
 		return t.leasePut(&c.Lease)
 	case coord.WorkerPut:
 		return t.workerPut(c.Worker)
+	case coord.WorkerDelete:
+		_, err := t.exec(wWorkerDelete, c.Name)
+		return wrap(err, "delete worker %s", c.Name)
 	case coord.EventAppend:
 		t.events.add(&c.Event)
 		return nil

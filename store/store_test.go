@@ -140,6 +140,15 @@ func TestChangesRoundTripThroughLoad(t *testing.T) {
 				t.Errorf("workers (-want +got):\n%s", d)
 			}
 		}},
+		{"worker deleted", []coord.Change{coord.WorkerPut{Worker: worker}, coord.WorkerPut{Worker: func() coord.WorkerRow {
+			w := worker
+			w.Name = "w-other"
+			return w
+		}()}, coord.WorkerDelete{Name: worker.Name}}, func(t *testing.T, s *coord.Snapshot) {
+			if len(s.Workers) != 1 || s.Workers[0].Name != "w-other" {
+				t.Errorf("workers %+v, want w-other alone", s.Workers)
+			}
+		}},
 		{"merges", []coord.Change{coord.MergePut{Request: mr}, coord.MergePut{Request: merged}}, func(t *testing.T, s *coord.Snapshot) {
 			// the open request, then the newest finished ones (recentMerges)
 			if d := cmp.Diff([]coord.MergeRequest{mr, merged}, s.Merges); d != "" {
