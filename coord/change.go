@@ -75,14 +75,14 @@ type MetaPut struct{ Key, Value string }
 // MergePut creates or replaces a merge request row.
 type MergePut struct{ Request MergeRequest }
 
-func (IssuePut) isChange()    {}
-func (IssueState) isChange()  {}
-func (LeasePut) isChange()    {}
-func (WorkerPut) isChange()   {}
+func (IssuePut) isChange()     {}
+func (IssueState) isChange()   {}
+func (LeasePut) isChange()     {}
+func (WorkerPut) isChange()    {}
 func (WorkerDelete) isChange() {}
-func (EventAppend) isChange() {}
-func (MetaPut) isChange()     {}
-func (MergePut) isChange()    {}
+func (EventAppend) isChange()  {}
+func (MetaPut) isChange()      {}
+func (MergePut) isChange()     {}
 
 // Lease is one assignment of an issue to a worker.
 type Lease struct {
