@@ -17,7 +17,7 @@ type Config struct {
 	Grace time.Duration
 	// ForgetGone is how long a worker that went away stays listed (state gone) before it is forgotten:
 	// its row is dropped, unless it still holds a lease or a merge slot or is drained by an operator.
-	// A restart counts from the row's last sign of life. Defaults to 24h.
+	// A restart counts from the row's last sign of life, with at least Grace to come back. Defaults to 24h.
 	ForgetGone time.Duration
 	// RejectHold is how long an issue a worker session rejected is not pushed to that session again;
 	// then it may be (a worker rejects for reasons that pass: at capacity, a command still stopping).

@@ -121,7 +121,9 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		if len(w.leases) > 0 {
 			c.addTimer(now.Add(cfg.Grace), timerGrace, w.row.Name)
 		}
-		c.addTimer(w.row.LastSeen.Add(cfg.ForgetGone), timerForget, w.row.Name)
+		// the row's last_seen is written with state changes only: a worker connected when the server
+		// stopped was seen later than it says, so each gets at least the grace to come back
+		c.addTimer(later(w.row.LastSeen.Add(cfg.ForgetGone), now.Add(cfg.Grace)), timerForget, w.row.Name)
 	}
 	c.recomputeAll()
 	c.initErr = c.initMerges(snap)

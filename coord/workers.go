@@ -253,7 +253,7 @@ func (c *core) forgetTimer(name string) {
 	if w == nil || w.connected {
 		return
 	}
-	if due := w.row.LastSeen.Add(c.cfg.ForgetGone); c.now.Before(due) {
+	if due := later(w.row.LastSeen.Add(c.cfg.ForgetGone), w.disconnectedAt.Add(c.cfg.Grace)); c.now.Before(due) {
 		c.addTimer(due, timerForget, name) // seen since this timer was set (a reconnect, a CLI call)
 		return
 	}
@@ -264,6 +264,14 @@ func (c *core) forgetTimer(name string) {
 	delete(c.workers, name)
 	delete(c.refineries, name)
 	c.emit(WorkerDelete{Name: name})
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // drain stops new pushes to a worker (undo: resumes them); its current leases run to their end. An
