@@ -313,7 +313,12 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 		return &ImportedRecord{Issue: cloneIssue(*in), Raw: bytes.Clone(r.raw)}, nil
 	}
 	if cur.Issue.Status == "tombstone" {
+		// never brought back (bd skips a line whose id is a tombstone); the file gets the tombstone
+		// back (a bd v1 file loses the line) instead of saying otherwise for good
 		st.Tombstoned++
+		if !cur.Dirty {
+			keep[r.ID] = true
+		}
 		return nil, nil
 	}
 	// The line as gtc last read or wrote it (base) tells an edit from an older version: a line that
@@ -353,7 +358,7 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 			// version, takes over only the fields it changed
 			theirs, kept = mergeDirty(base, &cur.Issue, theirs)
 		}
-		merged, dirty := mergeImport(cur.Issue, theirs)
+		merged, dirty := mergeImport(base, cur.Issue, theirs)
 		if merged.UpdatedAt.Before(cur.Issue.UpdatedAt) {
 			// an edit taken, of a record gtc changed later still: the result is as recent as gtc's
 			// (the scheduler drops an import older than its record), and the line gets that time
@@ -378,10 +383,13 @@ func (s *Syncer) importOne(r *Record, cur *StoredRecord, p Profile, st *ImportSt
 // tick, so a bd edit of one field (a label, the priority) made on a line still showing the old status
 // carried that status back: a completion undone, a running lease cancelled. The lifecycle fields
 // (status, assignee, started_at, closed_at, close_reason) move as one: a close or reopen in the line
-// wins whole, otherwise gtc's state stays. Labels merge as sets (the line's additions and removals
-// applied to gtc's). kept reports that the result differs from the line.
+// wins whole, otherwise gtc's state stays — but a line that does not close an issue gtc closed after
+// the line's time does not undo that close (an older copy of the file put back by git while the sync
+// could not export reopened a completed issue, which was done twice). Labels merge as sets (the
+// line's additions and removals applied to gtc's). kept reports that the result differs from the line.
 func mergeDirty(base, cur *Issue, in Issue) (out Issue, kept bool) {
-	if sameLifecycle(base, &in) && !sameLifecycle(cur, &in) {
+	if (sameLifecycle(base, &in) || cur.Status == "closed" && in.Status != "closed" && olderLine(in.UpdatedAt, cur.UpdatedAt)) &&
+		!sameLifecycle(cur, &in) {
 		in.Status, in.Assignee, in.StartedAt = cur.Status, cur.Assignee, cur.StartedAt
 		in.ClosedAt, in.CloseReason = cur.ClosedAt, cur.CloseReason
 		kept = true
@@ -411,6 +419,15 @@ func mergeDirty(base, cur *Issue, in Issue) (out Issue, kept bool) {
 		in.Labels, kept = labels, true
 	}
 	return in, kept
+}
+
+// olderLine reports whether a line's updated_at is before t, at the line's precision (a time in whole
+// seconds is compared to the second).
+func olderLine(line, t time.Time) bool {
+	if line.Nanosecond() == 0 {
+		t = t.Truncate(time.Second)
+	}
+	return line.Before(t)
 }
 
 // sameLifecycle reports whether a and b agree on the lifecycle fields (status, assignee, started_at,
@@ -467,23 +484,38 @@ func sameSet(a, b []string) bool {
 	return len(m) == len(n)
 }
 
-// mergeImport applies §15's merge of a newer incoming issue over the stored one: labels replaced only
-// when the line has labels, dependencies additive by depends_on_id|type, comments additive deduplicated
-// by author + trimmed text. dirty reports that the result holds more than the line.
-func mergeImport(cur, in Issue) (Issue, bool) {
+// mergeImport merges a newer incoming issue (in) over the stored one (cur), against the line as gtc
+// last read or wrote it (base; nil when gtc has none). A dependency or label the line dropped since
+// base is removed — bd shares the workspace, and `bd dep remove` or `bd label remove` (even of the
+// last label) must stay removed — while one gtc added since base stays; comments are additive,
+// deduplicated by author + trimmed text. Without a base, §15's rules of classic bd's import: labels
+// replaced only when the line has labels, dependencies additive by depends_on_id|type. dirty reports
+// that the result holds more than the line.
+func mergeImport(base *Issue, cur, in Issue) (Issue, bool) {
 	dirty := false
 	if len(in.Labels) == 0 && len(cur.Labels) > 0 {
-		in.Labels = append([]string(nil), cur.Labels...)
-		dirty = true
+		for _, l := range cur.Labels {
+			if base == nil || !slices.Contains(base.Labels, l) {
+				in.Labels = append(in.Labels, l)
+				dirty = true
+			}
+		}
 	}
 	have := make(map[string]bool, len(in.Dependencies))
 	for _, d := range in.Dependencies {
 		have[depKey(d)] = true
 	}
+	var had map[string]bool // base's dependencies: one the line lacks was removed by it
+	if base != nil {
+		had = make(map[string]bool, len(base.Dependencies))
+		for _, d := range base.Dependencies {
+			had[depKey(d)] = true
+		}
+	}
 	for _, d := range cur.Dependencies {
-		if !have[depKey(d)] {
+		if k := depKey(d); !have[k] && !had[k] {
 			in.Dependencies = append(in.Dependencies, d)
-			have[depKey(d)] = true
+			have[k] = true
 			dirty = true
 		}
 	}
