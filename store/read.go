@@ -309,7 +309,8 @@ func (db *DB) RawIssues(ctx context.Context, ids []string) (map[string][]byte, e
 
 func collectRecords(rows *sql.Rows, hint int) ([]beads.StoredRecord, error) {
 	defer rows.Close()
-	out := make([]beads.StoredRecord, 0, hint)
+	// the hint is a caller's limit (issue.list's, from any peer): it sizes the first buffer at most
+	out := make([]beads.StoredRecord, 0, min(max(hint, 0), maxHint))
 	for rows.Next() {
 		rec, err := scanIssue(rows)
 		if err != nil {
@@ -322,6 +323,9 @@ func collectRecords(rows *sql.Rows, hint int) ([]beads.StoredRecord, error) {
 	}
 	return out, nil
 }
+
+// maxHint bounds the records a read allocates room for before it has them.
+const maxHint = 1024
 
 // IssueFilter selects issues for ListIssues; empty fields match everything.
 type IssueFilter struct {

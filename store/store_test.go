@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -330,6 +331,9 @@ func TestListIssuesFilters(t *testing.T) {
 		{"ids", IssueFilter{IDs: []string{"gt-c", "gt-a", "zz"}}, []string{"gt-a", "gt-c"}},
 		{"combined", IssueFilter{Type: "task", Label: "y", Status: "open"}, []string{"gt-b"}},
 		{"limit", IssueFilter{Limit: 2}, []string{"gt-b", "gt-a"}},
+		// a huge limit is no limit (it sized the result buffer: 910 GB asked of the runtime, a fatal error)
+		{"huge limit", IssueFilter{Limit: math.MaxInt32}, []string{"gt-b", "gt-a", "gt-c", "gt-d"}},
+		{"huger limit", IssueFilter{Limit: math.MaxInt64}, []string{"gt-b", "gt-a", "gt-c", "gt-d"}},
 		{"none", IssueFilter{Status: "deferred"}, nil},
 	}
 	for _, tc := range tests {
