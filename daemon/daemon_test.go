@@ -343,6 +343,11 @@ func TestStaleEpochAndWrongHolderAreRefused(t *testing.T) {
 	if coord.ErrorCode(err) != coord.EStaleEpoch {
 		t.Fatalf("heartbeat with another epoch: %v, want stale_epoch", err)
 	}
+	// a lease named without its epoch is bad params, not a stale epoch (epochs start at 1)
+	_, err = w1.c.Heartbeat(ctx, rpc.HeartbeatParams{LeaseID: a.Lease.ID})
+	if coord.ErrorCode(err) != coord.EInvalid || !strings.Contains(err.Error(), "epoch") {
+		t.Fatalf("heartbeat without an epoch: %v, want invalid params naming epoch", err)
+	}
 	w2 := h.worker("w2", 1)
 	_, err = w2.c.Complete(ctx, rpc.CompleteParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch, SessionResult: rpc.SessionResult{Outcome: "success"}})
 	if coord.ErrorCode(err) != coord.ENotHolder {
