@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/gastown/gtc/coord"
 )
@@ -370,6 +371,9 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	case "worker", "refinery", "client":
 	default:
 		return nil, coord.Errorf(coord.EInvalid, "invalid params: field \"role\" must be worker, refinery or client")
+	}
+	if len(p.Name) > MaxNameBytes || strings.ContainsFunc(p.Name, unicode.IsControl) {
+		return nil, coord.Errorf(coord.EInvalid, "invalid params: field \"name\": at most %d bytes, no control characters", MaxNameBytes)
 	}
 	if p.Capacity < 0 {
 		return nil, coord.Errorf(coord.EInvalid, "invalid params: field \"capacity\" must be >= 0")

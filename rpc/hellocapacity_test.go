@@ -74,3 +74,28 @@ func TestHelloCapacityZero(t *testing.T) {
 		t.Errorf("Go client hello: capacity %d, want 1", got)
 	}
 }
+
+// TestHelloName: a worker name longer than MaxNameBytes or holding control characters (a newline, an
+// escape sequence that reaches operators' terminals in gtc workers) is refused with -32602 naming the
+// field (adversarial trial: a 5,000-byte name widened every row of gtc workers).
+func TestHelloName(t *testing.T) {
+	_, addr := serveUnix(t, Options{}, newFake())
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"gastown/polecats/nux", true},
+		{strings.Repeat("n", MaxNameBytes), true},
+		{strings.Repeat("n", MaxNameBytes+1), false},
+		{"w\n1", false},
+		{"w\x1b]0;pwned\x07", false},
+	} {
+		p := dialRaw(t, "unix", addr, FramingNDJSON)
+		name, _ := json.Marshal(tc.name)
+		r := p.call(`{"jsonrpc":"2.0","id":1,"method":"hello","params":{"name":` + string(name) + `}}`)
+		refused := strings.Contains(r, `"error"`)
+		if refused == tc.ok || !tc.ok && (!strings.Contains(r, `-32602`) || !strings.Contains(r, `\"name\"`)) {
+			t.Errorf("hello %q → %s", tc.name, r)
+		}
+	}
+}

@@ -10,6 +10,9 @@ import (
 // ProtocolVersion is the protocol number exchanged in hello.
 const ProtocolVersion = 1
 
+// MaxNameBytes bounds a worker name in hello (Gas Town's run to ~30 bytes: gastown/polecats/nux).
+const MaxNameBytes = 200
+
 // Idempotency is embedded in the params of every mutating method.
 type Idempotency struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`

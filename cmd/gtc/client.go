@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/rpc"
@@ -224,6 +225,38 @@ func (t *table) Render() {
 		io.WriteString(t.w, strings.TrimRight(line, " \n")+"\n")
 	}
 	t.buf.Reset()
+}
+
+// Append adds a row, its cells made printable (see printable).
+func (t *table) Append(row []string) {
+	for i, cell := range row {
+		row[i] = printable(cell, false)
+	}
+	t.Table.Append(row)
+}
+
+// printable returns s with the control characters a terminal acts on (escape sequences, carriage
+// returns, bells; C0, DEL and C1) written as \xNN, so an issue's text or a worker's name cannot rewrite
+// the screen or the window title. keepLines keeps newlines and tabs (a description); otherwise they
+// read as spaces (a table cell).
+func printable(s string, keepLines bool) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case (r == '\n' || r == '\t') && keepLines:
+			b.WriteRune(r)
+		case r == '\n' || r == '\t':
+			b.WriteByte(' ')
+		case unicode.IsControl(r):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // newTable returns a table with the given header (none when empty).

@@ -751,7 +751,7 @@ func printEvent(c *cli.Context, w io.Writer, enc *json.Encoder, ev coord.Event, 
 		return enc.Encode(ev)
 	}
 	_, err := fmt.Fprintf(w, "%s%s  %-18s %-12s %-8s %-12s %s\n", prefix, ev.Time.Local().Format(layout), ev.Kind,
-		orDash(ev.IssueID), orDash(ev.LeaseID), orDash(ev.Worker), tableText(ev.Detail))
+		orDash(printable(ev.IssueID, false)), orDash(ev.LeaseID), orDash(printable(ev.Worker, false)), tableText(ev.Detail))
 	return err
 }
 
@@ -968,7 +968,7 @@ func issueShowCommand() *cli.Command {
 				}
 				v := viewOf(r.Issue)
 				w := c.App.Writer
-				fmt.Fprintf(w, "%s  %s\n\n", v.ID, v.Title)
+				fmt.Fprintf(w, "%s  %s\n\n", printable(v.ID, false), printable(v.Title, false))
 				tb := newTable(w)
 				var deps []string
 				for _, d := range v.Dependencies {
@@ -982,10 +982,10 @@ func issueShowCommand() *cli.Command {
 				}
 				tb.Render()
 				if v.Description != "" {
-					fmt.Fprintf(w, "\n%s\n", v.Description)
+					fmt.Fprintf(w, "\n%s\n", printable(v.Description, true))
 				}
 				if v.Notes != "" {
-					fmt.Fprintf(w, "\nnotes:\n%s\n", v.Notes)
+					fmt.Fprintf(w, "\nnotes:\n%s\n", printable(v.Notes, true))
 				}
 				if len(r.Leases) > 0 {
 					fmt.Fprintf(w, "\nattempts (newest last):\n")
