@@ -456,8 +456,9 @@ func (d *Daemon) gaugeLoop(ctx context.Context) {
 func (d *Daemon) httpMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/rpc", d.server.HTTPHandler())
-	mux.Handle("/metrics", metrics.Handler(d.reg))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+	// GET (and HEAD) only: any other method gets 405 with an Allow header
+	mux.Handle("GET /metrics", metrics.Handler(d.reg))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := d.engine.Health(); err != nil {
 			http.Error(w, "unhealthy: "+err.Error(), http.StatusServiceUnavailable)
 			return

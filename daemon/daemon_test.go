@@ -475,6 +475,20 @@ func TestHTTPServesRPCMetricsAndHealth(t *testing.T) {
 	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, "ok") {
 		t.Fatalf("/healthz: %d %q", code, body)
 	}
+	for _, req := range []struct{ method, path string }{{"DELETE", "/metrics"}, {"POST", "/healthz"}, {"PUT", "/metrics"}} {
+		r, _ := http.NewRequest(req.method, "http://"+addr+req.path, nil)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("%s %s: %d, want 405", req.method, req.path, resp.StatusCode)
+		}
+	}
+	if r, err := http.Head("http://" + addr + "/healthz"); err != nil || r.StatusCode != 200 {
+		t.Errorf("HEAD /healthz: %v %v", r, err)
+	}
 	code, body := get("/metrics")
 	for _, name := range []string{"gtc_issues", "gtc_sqlite_operation_seconds", "gtc_merge_queue_depth", "go_goroutines", "process_resident_memory_bytes"} {
 		if code != 200 || !strings.Contains(body, name) {
