@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"fmt"
 	"github.com/gastown/gtc/beads"
 	"slices"
 	"testing"
@@ -33,7 +34,8 @@ func newSim(t *testing.T, cfg Config, n int, prio func(i int) int) *sim {
 	return &sim{t: t, c: c, now: t0}
 }
 
-func idn(i int) string { return "t-" + string(rune('a'+i/26)) + string(rune('a'+i%26)) }
+// idn is the id of the i-th test issue: ids sort as their numbers do, and every one is a SafeID.
+func idn(i int) string { return fmt.Sprintf("t-%06d", i) }
 
 // step runs the timers and dispatch, collects output.
 func (s *sim) step() {

@@ -48,6 +48,8 @@ func (c *core) readiness(it *issue) string {
 		return "not ready: ephemeral (a wisp)"
 	case c.info(it.itype)&symWorkflow != 0:
 		return fmt.Sprintf("not ready: type %s is never handed out (a workflow type)", c.str(it.itype))
+	case !SafeID(it.id):
+		return fmt.Sprintf("not ready: its id is not one gtc hands out (letters, digits, '.', '_' and '-', at most %d bytes; workers use ids in paths and commands)", MaxIDBytes)
 	case !c.schedulable(it):
 		return "not ready: its id matches an excluded pattern (molecule or wisp ids)"
 	case it.depth <= maxBlockDepth:

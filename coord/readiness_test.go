@@ -25,17 +25,19 @@ func TestReadinessSaysWhy(t *testing.T) {
 		iss("t-mol", 2, withType("molecule")),
 		iss("t-done", 2, withStatus("closed"), withReason("done")),
 		iss("t-cond", 2, withDep("t-done", "conditional-blocks")),
+		iss("../../evil", 0), // imported from a hand-written line: never handed out
 	)
 	for id, want := range map[string]string{
-		"t-ready":   "ready",
-		"t-mine":    "ready, for alice only",
-		"t-busy":    "not ready: status in_progress",
-		"t-blocked": "not ready: blocked by t-busy (in_progress)",
-		"t-child":   "not ready: its parent t-epic is held back (blocked by t-busy (in_progress))",
-		"t-later":   "not ready: deferred until " + future.UTC().Format(time.RFC3339),
-		"t-mol":     "not ready: type molecule is never handed out",
-		"t-done":    "not ready: closed",
-		"t-cond":    "not ready: conditional on t-done (closed, done)",
+		"t-ready":    "ready",
+		"t-mine":     "ready, for alice only",
+		"t-busy":     "not ready: status in_progress",
+		"t-blocked":  "not ready: blocked by t-busy (in_progress)",
+		"t-child":    "not ready: its parent t-epic is held back (blocked by t-busy (in_progress))",
+		"t-later":    "not ready: deferred until " + future.UTC().Format(time.RFC3339),
+		"t-mol":      "not ready: type molecule is never handed out",
+		"t-done":     "not ready: closed",
+		"t-cond":     "not ready: conditional on t-done (closed, done)",
+		"../../evil": "not ready: its id is not one gtc hands out",
 	} {
 		if got := c.readiness(c.issues[id]); !strings.HasPrefix(got, want) {
 			t.Errorf("%s: %q, want it to start with %q", id, got, want)

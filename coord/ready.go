@@ -454,6 +454,28 @@ func (c *core) schedulable(it *issue) bool {
 			return false
 		}
 	}
+	return SafeID(it.id)
+}
+
+// MaxIDBytes bounds an issue id gtc hands out (and issue.create accepts).
+const MaxIDBytes = 100
+
+// SafeID reports whether an issue id may be handed to a worker: 1 to MaxIDBytes letters, digits, '.',
+// '_' and '-', starting with a letter or digit — what issue.create accepts, and every bd id. A worker
+// uses the id in branch names, paths and commands; a line of issues.jsonl with an id like "../../x"
+// is imported but never handed out.
+func SafeID(id string) bool {
+	if id == "" || len(id) > MaxIDBytes {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch b := id[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		case (b == '.' || b == '_' || b == '-') && i > 0:
+		default:
+			return false
+		}
+	}
 	return true
 }
 

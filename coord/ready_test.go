@@ -231,7 +231,7 @@ func refReady(is []beads.Issue, now time.Time, workflow []string) []string {
 		// sling, with no lease of gtc's (bd ready leaves those out; gtc pushes them to that worker)
 		slung := status(x) == "hooked" && x.Assignee != ""
 		if status(x) != "open" && !slung || x.Pinned || x.Ephemeral || slices.Contains(workflow, x.IssueType) ||
-			strings.Contains(x.ID, "-mol-") || strings.Contains(x.ID, "-wisp-") ||
+			strings.Contains(x.ID, "-mol-") || strings.Contains(x.ID, "-wisp-") || !SafeID(x.ID) ||
 			x.DeferUntil != nil && x.DeferUntil.After(now) || blocked[x.ID] {
 			continue
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -217,8 +216,6 @@ func (s *issueService) now() time.Time { return s.d.cfg.Clock.Now() }
 // maxDepType is the longest dependency type accepted (bd's limit).
 const maxDepType = 50
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
-
 func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rpc.IssueResult, error) {
 	type outcome struct {
 		r   *rpc.IssueResult
@@ -275,8 +272,8 @@ func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParam
 	if err := s.knownType(ctx, typ); err != nil {
 		return beads.Issue{}, "", err
 	}
-	if p.ID != "" && !idPattern.MatchString(p.ID) {
-		return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "id %q: use letters, digits, '.', '_' and '-' (at most 100)", p.ID)
+	if p.ID != "" && !coord.SafeID(p.ID) {
+		return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "id %q: use letters, digits, '.', '_' and '-' (at most %d)", p.ID, coord.MaxIDBytes)
 	}
 	now := s.now()
 	if s.profile().Modern() {
