@@ -54,6 +54,7 @@ const (
 	fDepBraces             // the inline dependency's Metadata is inlineDepMD (else "")
 	fSpill                 // updated_at, started_at and priority are in x.sp (they do not pack)
 	fReserved              // its live (or last) lease went to the worker it was assigned to before: see keepAssignee
+	fAbsent                // its line is missing from a bd v1 file: not handed out (absent.go)
 )
 
 // inlineDepMD is the one non-empty dependency metadata kept inline (the load test and bd write it).
@@ -215,7 +216,7 @@ func (c *core) setMeta(it *issue, m IssueMeta) {
 	it.status, it.itype = c.intern(m.Status), c.intern(m.IssueType)
 	it.assignee, it.closeReason = c.intern(m.Assignee), c.intern(m.CloseReason)
 	it.createdSec, it.createdNsec = m.CreatedAt.Unix(), int32(m.CreatedAt.Nanosecond())
-	it.flags &= fDirect | fSpill
+	it.flags &= fDirect | fSpill | fReserved | fAbsent // the scheduler's own, kept across an update
 	if m.Pinned {
 		it.flags |= fPinned
 	}
