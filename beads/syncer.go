@@ -254,7 +254,7 @@ func (s *Syncer) restoreMissing(ctx context.Context, seen *idSet, st *ImportStat
 		s.log.Warn("issues gtc holds are missing from the file: the next export writes them back (delete an issue with a tombstone line, or close it)",
 			"count", len(ids), "ids", sampleIDs(ids, 10))
 	} else {
-		s.log.Warn("issues gtc holds are missing from the file (bd v1 deletes by removing the line): gtc still schedules them; to delete one in gtc too: gtc issue update ID --status tombstone",
+		s.log.Warn("issues gtc holds are missing from the file (bd v1 deletes by removing the line): gtc does not hand them out until their lines are back; to delete one in gtc too: gtc issue update ID --status tombstone",
 			"count", len(ids), "ids", sampleIDs(ids, 10))
 	}
 	return nil

@@ -48,6 +48,7 @@ type core struct {
 	mergeSeq   int64
 	needMerge  bool
 	convoys    map[string]map[string]*issue // convoy label -> member issues (convoys.go)
+	absent     map[string]bool              // issues whose line a bd v1 file lacks (absent.go)
 	hw         *health.Window
 	initErr    error
 	nextWaiter uint64

@@ -530,6 +530,7 @@ func (e *Engine) rebuild(now time.Time) {
 		}
 	}
 	e.core.hw, e.core.nextWaiter = hw, nextWaiter // waiter ids are never reused
+	e.core.setAbsent(now, old.absentIDs())        // found by the last import, not in the store
 	e.core.needMerge = true
 	for name, s := range e.sessions {
 		e.core.reattach(name, s)

@@ -42,6 +42,8 @@ func (c *core) readiness(it *issue) string {
 		return "not ready: status hooked with no assignee (a hooked issue goes to the worker it names)"
 	case !c.handsOut(it):
 		return fmt.Sprintf("not ready: status %s (only open issues are handed out)", status)
+	case it.flags&fAbsent != 0:
+		return "not ready: its line is missing from issues.jsonl (bd v1 deletes an issue by dropping its line); it is handed out again once the line is back — gtc issue update ID --status tombstone deletes it in gtc too"
 	case it.flags&fPinned != 0:
 		return "not ready: pinned"
 	case it.flags&fEphemeral != 0:

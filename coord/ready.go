@@ -446,7 +446,7 @@ func (c *core) recomputeAll() {
 
 // schedulable reports whether an issue passes the static rules (type, id, pinned, ephemeral).
 func (c *core) schedulable(it *issue) bool {
-	if it.flags&(fPinned|fEphemeral) != 0 || c.info(it.itype)&symWorkflow != 0 {
+	if it.flags&(fPinned|fEphemeral|fAbsent) != 0 || c.info(it.itype)&symWorkflow != 0 {
 		return false
 	}
 	for _, p := range c.cfg.ExcludeIDPatterns {

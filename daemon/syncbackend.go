@@ -41,3 +41,21 @@ func (b syncBackend) ApplyImport(ctx context.Context, recs []beads.ImportedRecor
 	}
 	return nil
 }
+
+// MarkMissing implements beads.LineRestorer: the store marks for export (a classic file) or lists (a bd
+// v1 file, which deletes an issue by dropping its line) the issues the file just imported lacks; the
+// engine does not hand out the ones a bd v1 file lacks until their lines are back.
+func (b syncBackend) MarkMissing(ctx context.Context, present func(id string) bool, mark bool) ([]string, error) {
+	ids, err := b.DB.MarkMissing(ctx, present, mark)
+	if err != nil {
+		return nil, err
+	}
+	absent := ids
+	if mark {
+		absent = nil // written back by the next export
+	}
+	if err := b.engine.SetAbsent(ctx, absent); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}

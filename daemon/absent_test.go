@@ -1,0 +1,44 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBdV1DeletionStopsHandingOut: bd v1 deletes an issue by dropping its line. gtc does not hand such
+// an issue out (and so never writes its line back into bd's file by claiming it) until its line is back.
+// It kept scheduling the issue, and a worker's claim wrote the line back (git/bd trial).
+func TestBdV1DeletionStopsHandingOut(t *testing.T) {
+	typed := func(id string) string {
+		return `{"_type":"issue","id":"` + id + `","title":"T ` + id + `","status":"open","priority":1,"issue_type":"task","created_at":"2026-05-09T06:10:55Z","updated_at":"2026-05-09T06:10:55Z","dependency_count":0,"dependent_count":0,"comment_count":0}`
+	}
+	h := start(t, []string{typed("m-1"), typed("m-2")}, nil)
+	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
+	eventually(t, 10*time.Second, "the start's import", func() bool { _, ok := h.d.Engine().Readiness("m-1"); return ok })
+	if err := os.WriteFile(path, []byte(typed("m-2")+"\n"), 0o644); err != nil { // bd v1: bd delete m-1
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the deletion is seen", func() bool {
+		r, _ := h.d.Engine().Readiness("m-1")
+		return strings.Contains(r, "missing from issues.jsonl")
+	})
+	w := h.worker("w1", 2)
+	if a := w.next(t, 5*time.Second); a.Lease.IssueID != "m-2" {
+		t.Fatalf("pushed %s, want m-2", a.Lease.IssueID)
+	}
+	w.none(t, 300*time.Millisecond)
+	if _, ok := h.fileLines()["m-1"]; ok {
+		t.Fatal("m-1's line was written back into bd v1's file")
+	}
+	// the line comes back (bd's next export after a checkout): handed out again
+	data, _ := os.ReadFile(path)
+	if err := os.WriteFile(path, append([]byte(typed("m-1")+"\n"), data...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if a := w.next(t, 10*time.Second); a.Lease.IssueID != "m-1" {
+		t.Fatalf("pushed %s, want m-1 once its line is back", a.Lease.IssueID)
+	}
+}
