@@ -37,6 +37,9 @@ type ExportedRecord struct {
 	// fields (see setState): while the stored body is unchanged and Raw is the file's line, a
 	// DirtyLineLookup may answer with FromLine. The backend must not keep Raw after MarkExported returns.
 	HoldsBody bool
+	// KeepRaw says the record was not written (its line is missing from a bd v1 file, which deleted the
+	// issue, and stays so): only its dirty mark is cleared, the stored line bytes are kept.
+	KeepRaw bool
 }
 
 // SyncMeta is the syncer's bookkeeping, kept in the store.

@@ -29,6 +29,7 @@ type Syncer struct {
 	readErr    error           // the last read failed to parse; Export refuses while set
 	readErrSHA string          // sha of the file that failed
 	keep       map[string]bool // ids whose file line is older than the store's: export them
+	absent     map[string]bool // ids a bd v1 file lacked at the last import (deleted by bd v1): not written back
 	profile    Profile         // the profile of the file whose sha256 is profileSHA
 	profileSHA string
 	hist       lineHistory                          // bd v1 lines of the last seconds gtc wrote or read, to tell a same-second edit
@@ -244,6 +245,15 @@ func (s *Syncer) restoreMissing(ctx context.Context, seen *idSet, st *ImportStat
 	ids, err := lr.MarkMissing(ctx, seen.has, restore)
 	if err != nil {
 		return fmt.Errorf("import %s: mark the issues the file lacks: %w", s.path, err)
+	}
+	s.absent = nil
+	if !restore && len(ids) > 0 {
+		// not written back by an export (a change through gtc, a completion): bd v1 deleted them, and
+		// refuses a file holding issues its database lacks
+		s.absent = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			s.absent[id] = true
+		}
 	}
 	if len(ids) == 0 {
 		return nil
@@ -679,6 +689,9 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 					st.Removed++
 				}
 				exported = append(exported, ExportedRecord{ID: d.ID, Rev: d.Rev})
+				continue
+			case rec == nil && f.Profile.Modern() && s.absent[d.ID]:
+				exported = append(exported, ExportedRecord{ID: d.ID, Rev: d.Rev, KeepRaw: true})
 				continue
 			case rec != nil:
 				changed, err := rec.Apply(d.Issue, f.Profile)

@@ -138,7 +138,9 @@ func (m *memBackend) MarkExported(_ context.Context, recs []ExportedRecord) erro
 	defer m.mu.Unlock()
 	for _, e := range recs {
 		if cur := m.recs[e.ID]; cur != nil {
-			cur.Raw = bytes.Clone(e.Raw) // the syncer may reuse e.Raw once MarkExported returns
+			if !e.KeepRaw {
+				cur.Raw = bytes.Clone(e.Raw) // the syncer may reuse e.Raw once MarkExported returns
+			}
 			if cur.Rev == e.Rev {
 				cur.Dirty = false
 			}

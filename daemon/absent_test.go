@@ -1,11 +1,14 @@
 package daemon
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gastown/gtc/rpc"
 )
 
 // TestBdV1DeletionStopsHandingOut: bd v1 deletes an issue by dropping its line. gtc does not hand such
@@ -30,8 +33,18 @@ func TestBdV1DeletionStopsHandingOut(t *testing.T) {
 		t.Fatalf("pushed %s, want m-2", a.Lease.IssueID)
 	}
 	w.none(t, 300*time.Millisecond)
+	// an operator's change of the deleted issue does not write its line back either
+	op, _ := h.session(rpc.HelloParams{Name: "op", Role: "client"})
+	p0 := 0
+	if _, err := op.IssueUpdate(context.Background(), rpc.IssueUpdateParams{ID: "m-1", Priority: &p0}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // a few export ticks
 	if _, ok := h.fileLines()["m-1"]; ok {
 		t.Fatal("m-1's line was written back into bd v1's file")
+	}
+	if r, _ := h.d.Engine().Readiness("m-1"); !strings.Contains(r, "missing from issues.jsonl") {
+		t.Fatalf("m-1 after the update: %q", r)
 	}
 	// the line comes back (bd's next export after a checkout): handed out again
 	data, _ := os.ReadFile(path)

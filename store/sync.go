@@ -69,6 +69,9 @@ func (db *DB) markExported(ctx context.Context, recs []beads.ExportedRecord) err
 			if n > 0 {
 				t.marks = append(t.marks, dirtyMark{id: r.ID})
 			}
+			if r.KeepRaw {
+				continue // not written: the line gtc last read or wrote stays the stored one
+			}
 			// The bytes hold the body only if it is the one the export read: no change since (rev).
 			if _, err := t.exec(wMarkExported, raw, boolInt(n > 0 && r.HoldsBody && r.Raw != nil), id); err != nil {
 				return fmt.Errorf("mark %s exported: %w", r.ID, err)
