@@ -428,7 +428,41 @@ func mergeDirty(base, cur *Issue, in Issue) (out Issue, kept bool) {
 	if labels := mergeLabels(base.Labels, cur.Labels, in.Labels); !slices.Equal(labels, in.Labels) {
 		in.Labels, kept = labels, true
 	}
+	if deps, changed := mergeDeps(base.Dependencies, cur.Dependencies, in.Dependencies); changed {
+		in.Dependencies, kept = deps, true
+	}
 	return in, kept
+}
+
+// mergeDeps applies the line's dependency changes since base (added, removed, by depends_on_id|type)
+// to gtc's, as mergeLabels does for labels: a dependency gtc removed since base stays removed when the
+// line still holds it unchanged. changed reports a result other than in.
+func mergeDeps(base, cur, in []Dependency) ([]Dependency, bool) {
+	had := make(map[string]bool, len(base))
+	for _, d := range base {
+		had[depKey(d)] = true
+	}
+	now := make(map[string]bool, len(in))
+	for _, d := range in {
+		now[depKey(d)] = true
+	}
+	out := make([]Dependency, 0, len(in)+len(cur))
+	changed := false
+	for _, d := range in {
+		k := depKey(d)
+		if had[k] && !slices.ContainsFunc(cur, func(c Dependency) bool { return depKey(c) == k }) {
+			changed = true // removed by gtc since base; the line kept it unchanged
+			continue
+		}
+		out = append(out, d)
+	}
+	for _, d := range cur {
+		if k := depKey(d); !had[k] && !now[k] {
+			out = append(out, d) // added by gtc since base
+			changed = true
+		}
+	}
+	return out, changed
 }
 
 // olderLine reports whether a line's updated_at is before t, at the line's precision (a time in whole

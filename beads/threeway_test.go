@@ -197,3 +197,32 @@ func TestSyncerV1DeletedLineStaysOut(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncerKeepsGtcRemovalsOverAStaleLine: a dependency gtc removed (issue.dep.remove) and not exported
+// yet stays removed when bd edits another field of the issue on a line that still holds it, as a label
+// gtc removed does (re-trial: the label stayed removed, the dependency came back and held the issue).
+func TestSyncerKeepsGtcRemovalsOverAStaleLine(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	line := func(title string, upd time.Time) string {
+		return `{"id":"a-1","title":"` + title + `","status":"open","priority":2,"issue_type":"task","created_at":"2026-01-01T00:00:00Z","updated_at":"` +
+			upd.Format(time.RFC3339) + `","labels":["drop","keep"],"dependencies":[{"issue_id":"a-1","depends_on_id":"a-9","type":"blocks","created_at":"2026-01-01T00:00:00Z"}]}` + "\n" +
+			`{"id":"a-9","title":"T","status":"open","priority":2,"issue_type":"task","created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}` + "\n"
+	}
+	s, b, path, _ := setup(t, "")
+	os.WriteFile(path, []byte(line("Old", t0)), 0o644)
+	if err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.change("a-1", func(is *Issue) { // gtc: dep.remove and label.remove, not exported yet
+		is.Dependencies, is.Labels, is.UpdatedAt = nil, []string{"keep"}, t0.Add(time.Minute)
+	})
+	os.WriteFile(path, []byte(line("New", t0.Add(time.Hour))), 0o644) // bd retitles it on the old line
+	if _, err := s.Import(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := b.get("a-1").Issue
+	if got.Title != "New" || len(got.Dependencies) != 0 || !slices.Equal(got.Labels, []string{"keep"}) {
+		t.Errorf("a-1: title %q deps %+v labels %v, want bd's title with gtc's removals", got.Title, got.Dependencies, got.Labels)
+	}
+}
