@@ -382,7 +382,7 @@ func claimCommand() *cli.Command {
 				v := viewOf(a.Issue)
 				fmt.Fprintf(w, "claimed %s %q as %s: lease %s epoch %d (attempt %d)\n", a.Lease.IssueID, v.Title, name, a.Lease.ID, a.Lease.Epoch, a.Lease.Attempt)
 				if a.Prompt != "" {
-					fmt.Fprintf(w, "\n%s\n\n", strings.TrimSpace(a.Prompt))
+					fmt.Fprintf(w, "\n%s\n\n", printable(strings.TrimSpace(a.Prompt), true))
 				}
 				fmt.Fprintf(w, "finish with `gtc complete %s`, `gtc fail %s --reason R` or `gtc release %s`.\n", a.Lease.ID, a.Lease.ID, a.Lease.ID)
 				fmt.Fprintf(w, "the lease is kept for the coordinator's --grace (%s) after each gtc command as %s; `gtc heartbeat %s` renews it.\n",

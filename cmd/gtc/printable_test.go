@@ -6,7 +6,7 @@ import (
 )
 
 // TestCLIShowsControlCharactersEscaped: an issue's title or description holding terminal escape
-// sequences (a window-title OSC, a screen clear) is shown with them escaped by issue list and issue
+// sequences (a window-title OSC, a screen clear) is shown with them escaped by issue list, claim and issue
 // show, so text from issues.jsonl cannot act on the operator's terminal (adversarial trial: it reached
 // the terminal raw). Newlines stay in a description.
 func TestCLIShowsControlCharactersEscaped(t *testing.T) {
@@ -15,7 +15,8 @@ func TestCLIShowsControlCharactersEscaped(t *testing.T) {
 	id := decode[issueView](t, must(t, dir, "issue", "create", "evil \x1b]0;pwned\x07 title", "--description", "line one\n\x1b[2Jline two", "--json")).ID
 	list := must(t, dir, "issue", "list")
 	show := must(t, dir, "issue", "show", id)
-	for name, out := range map[string]string{"issue list": list, "issue show": show} {
+	claim := must(t, dir, "claim", "--as", "op")
+	for name, out := range map[string]string{"issue list": list, "issue show": show, "claim": claim} {
 		if strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `\x1b]0;pwned\x07`) {
 			t.Errorf("%s:\n%q", name, out)
 		}
