@@ -364,7 +364,7 @@ func (c *core) checkNoTombstoneDep(is *beads.Issue) error {
 		if t == nil || c.str(t.status) != "tombstone" || slices.ContainsFunc(old, func(e edge) bool { return e.target == d.DependsOnID }) {
 			continue
 		}
-		return Errorf(EInvalid, "depends on %s, which is deleted (tombstone): it would never hold %s back", d.DependsOnID, is.ID)
+		return Errorf(EInvalid, "depends on %s, which is deleted (tombstone): it would never hold anything back", d.DependsOnID)
 	}
 	return nil
 }
