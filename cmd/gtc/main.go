@@ -124,5 +124,6 @@ func asExit(err error, target **exitErr) bool {
 func oneLine(err error) string {
 	s := strings.TrimSpace(err.Error())
 	s = strings.ReplaceAll(s, ":\n", ": ") // "changes:\n M f" reads "changes: M f", not "changes:; M f"
-	return strings.ReplaceAll(s, "\n", "; ")
+	// other control characters (a refused name or id echoed by the server) are shown escaped
+	return printable(strings.ReplaceAll(s, "\n", "; "), false)
 }

@@ -24,6 +24,10 @@ func TestCLIShowsControlCharactersEscaped(t *testing.T) {
 	if !strings.Contains(show, "line one\n\\x1b[2Jline two") {
 		t.Errorf("issue show's description:\n%q", show)
 	}
+	// an error echoing what was asked for (an id with an escape sequence) shows it escaped too
+	if r := gtc(t, dir, "issue", "show", "x\x1b[2J"); r.code == exitOK || strings.Contains(r.err, "\x1b") || !strings.Contains(r.err, `\x1b[2J`) {
+		t.Errorf("issue show of a bad id: exit %d, stderr %q", r.code, r.err)
+	}
 }
 
 func TestPrintable(t *testing.T) {
