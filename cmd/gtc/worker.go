@@ -594,8 +594,6 @@ func (w *workerLoop) reconcile(cl *rpc.Client, leases []rpc.Assignment, before m
 	}
 }
 
-// serve runs one connection: heartbeats, result reports, drain. It returns when the connection must
-// be replaced (closed by the server, or switching to the drain role) or the worker is done.
 // checkConvoy warns when the convoy of --convoy does not exist (yet): a typo would take other work
 // (convoy-first) or nothing (--convoy-only) without a word.
 func (w *workerLoop) checkConvoy(cl *rpc.Client) {
@@ -616,6 +614,8 @@ func (w *workerLoop) checkConvoy(cl *rpc.Client) {
 	w.log.Warn("no convoy of that name (see gtc convoy list): "+then, "convoy", f.Convoy)
 }
 
+// serve runs one connection: heartbeats, result reports, drain. It returns when the connection must
+// be replaced (closed by the server, or switching to the drain role) or the worker is done.
 func (w *workerLoop) serve(ctx context.Context, cl *rpc.Client, h *rpc.HelloResult, role string, killC <-chan struct{}) <-chan struct{} {
 	every := time.Duration(h.HeartbeatMS) * time.Millisecond
 	if every <= 0 {
