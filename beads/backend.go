@@ -37,9 +37,6 @@ type ExportedRecord struct {
 	// fields (see setState): while the stored body is unchanged and Raw is the file's line, a
 	// DirtyLineLookup may answer with FromLine. The backend must not keep Raw after MarkExported returns.
 	HoldsBody bool
-	// KeepRaw says the record was not written (its line is missing from a bd v1 file, which deleted the
-	// issue, and stays so): only its dirty mark is cleared, the stored line bytes are kept.
-	KeepRaw bool
 }
 
 // SyncMeta is the syncer's bookkeeping, kept in the store.
@@ -89,7 +86,9 @@ type RecordLookup interface {
 // marked for the next export to write back (tombstones and issues already dirty left out).
 type LineRestorer interface {
 	// MarkMissing returns the ids of the stored, clean, non-tombstone issues present rejects; with mark,
-	// it marks them dirty (only those still clean are returned then).
+	// it marks them dirty (only those still clean are returned then). Without mark (a bd v1 file, which
+	// deletes an issue by dropping its line) it returns the dirty ones that had a line too (their raw is
+	// not empty): gtc's change of an issue whose line was dropped is not written back.
 	MarkMissing(ctx context.Context, present func(id string) bool, mark bool) ([]string, error)
 }
 

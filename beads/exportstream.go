@@ -53,8 +53,7 @@ type streamExport struct {
 	seen []bool   // per id of ids: its line was seen in the file (a sorted slice and a bitmap instead of a
 	// map: ~1 byte per dirty record instead of ~40, for exports of 100,000 dirty records)
 	news []pendingRec // dirty records not in the file, to insert (id order)
-	// newTombs are dirty tombstones of a modern file that the file does not hold, and dirty records whose
-	// line a bd v1 file dropped (Syncer.absent, KeepRaw): marked, not written.
+	// newTombs are dirty tombstones of a modern file that the file does not hold: marked, not written.
 	newTombs []ExportedRecord
 	counts   map[string]int // modern: blocks dependents of the exported file
 	fps      map[string]string
@@ -633,8 +632,7 @@ func (e *streamExport) fetchNew() error {
 				continue
 			}
 			if e.prof.Modern() && e.s.absent[id] {
-				e.newTombs = append(e.newTombs, ExportedRecord{ID: id, Rev: d.Rev, KeepRaw: true})
-				continue
+				continue // its line dropped by bd v1: not written, left dirty (written once the line is back)
 			}
 			rec, err := recordOf(d, e.prof)
 			if err != nil {
@@ -675,10 +673,6 @@ func (e *streamExport) resetOutput(w *bufio.Writer) {
 	e.tail, e.anchor = nil, false
 	for _, t := range e.newTombs {
 		e.st.Dirty++
-		if t.KeepRaw {
-			e.exp.recs = append(e.exp.recs, t) // no bytes: kept in recs whether or not the set spills
-			continue
-		}
 		e.exp.add(t.ID, nil, t.Rev, 0, false)
 	}
 }

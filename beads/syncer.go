@@ -725,7 +725,7 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 				exported = append(exported, ExportedRecord{ID: d.ID, Rev: d.Rev})
 				continue
 			case rec == nil && f.Profile.Modern() && s.absent[d.ID]:
-				exported = append(exported, ExportedRecord{ID: d.ID, Rev: d.Rev, KeepRaw: true})
+				st.Dirty-- // its line dropped by bd v1: not written, left dirty (written once the line is back)
 				continue
 			case rec != nil:
 				changed, err := rec.Apply(d.Issue, f.Profile)

@@ -105,7 +105,7 @@ func (m *memBackend) MarkMissing(_ context.Context, present func(string) bool, m
 	defer m.mu.Unlock()
 	var out []string
 	for id, r := range m.recs {
-		if !r.Dirty && r.Issue.Status != "tombstone" && !present(id) {
+		if (!r.Dirty || !mark && len(r.Raw) > 0) && r.Issue.Status != "tombstone" && !present(id) {
 			if mark {
 				r.Dirty = true
 				r.Rev++
@@ -138,9 +138,7 @@ func (m *memBackend) MarkExported(_ context.Context, recs []ExportedRecord) erro
 	defer m.mu.Unlock()
 	for _, e := range recs {
 		if cur := m.recs[e.ID]; cur != nil {
-			if !e.KeepRaw {
-				cur.Raw = bytes.Clone(e.Raw) // the syncer may reuse e.Raw once MarkExported returns
-			}
+			cur.Raw = bytes.Clone(e.Raw) // the syncer may reuse e.Raw once MarkExported returns
 			if cur.Rev == e.Rev {
 				cur.Dirty = false
 			}

@@ -12,8 +12,20 @@ const maxReasons = 5
 
 // readiness says, for people, whether an issue is handed out and if not why: the rule that holds it
 // back (its status, its type, a blocker and that blocker's status, a blocked parent, defer_until, the
-// retry backoff), as gtc ready applies them.
+// retry backoff), as gtc ready applies them; and that its line is missing from a bd v1 file.
 func (c *core) readiness(it *issue) string {
+	r := c.readinessRule(it)
+	if it.flags&fAbsent != 0 && !strings.Contains(r, missingLine) {
+		r += " (and " + missingLine + ")"
+	}
+	return r
+}
+
+// missingLine is how readiness names a line a bd v1 file dropped.
+const missingLine = "its line is missing from issues.jsonl"
+
+// readinessRule is readiness without the note of a missing line.
+func (c *core) readinessRule(it *issue) string {
 	status := c.str(it.status)
 	switch {
 	case it.lease != nil:
@@ -43,7 +55,7 @@ func (c *core) readiness(it *issue) string {
 	case !c.handsOut(it):
 		return fmt.Sprintf("not ready: status %s (only open issues are handed out)", status)
 	case it.flags&fAbsent != 0:
-		return "not ready: its line is missing from issues.jsonl (bd v1 deletes an issue by dropping its line); it is handed out again once the line is back — gtc issue update ID --status tombstone deletes it in gtc too"
+		return "not ready: " + missingLine + " (bd v1 deletes an issue by dropping its line); it is handed out again once the line is back — gtc issue update ID --status tombstone deletes it in gtc too"
 	case it.flags&fPinned != 0:
 		return "not ready: pinned"
 	case it.flags&fEphemeral != 0:

@@ -13,7 +13,8 @@ import (
 
 // TestBdV1DeletionStopsHandingOut: bd v1 deletes an issue by dropping its line. gtc does not hand such
 // an issue out (and so never writes its line back into bd's file by claiming it) until its line is back.
-// It kept scheduling the issue, and a worker's claim wrote the line back (git/bd trial).
+// It kept scheduling the issue, and a worker's claim wrote the line back (git/bd trial); gtc's changes
+// of it meanwhile reach the line once it is back (second re-trial).
 func TestBdV1DeletionStopsHandingOut(t *testing.T) {
 	typed := func(id string) string {
 		return `{"_type":"issue","id":"` + id + `","title":"T ` + id + `","status":"open","priority":1,"issue_type":"task","created_at":"2026-05-09T06:10:55Z","updated_at":"2026-05-09T06:10:55Z","dependency_count":0,"dependent_count":0,"comment_count":0}`
@@ -54,4 +55,8 @@ func TestBdV1DeletionStopsHandingOut(t *testing.T) {
 	if a := w.next(t, 10*time.Second); a.Lease.IssueID != "m-1" {
 		t.Fatalf("pushed %s, want m-1 once its line is back", a.Lease.IssueID)
 	}
+	// and the operator's change made meanwhile reaches the line
+	eventually(t, 10*time.Second, "the operator's priority in m-1's line", func() bool {
+		return strings.Contains(h.fileLines()["m-1"], `"priority":0`)
+	})
 }

@@ -41,16 +41,6 @@ func TestDirtyIDsAndDirtyByID(t *testing.T) {
 	if recs, err := db.DirtyByID(ctx, []string{"c-2", "c-4"}); err != nil || len(recs) != 1 || recs[0].ID != "c-4" {
 		t.Fatalf("after MarkExported: %+v, %v", recs, err)
 	}
-	// c-4 not written (its line dropped by bd v1): clean, with the line it had
-	if err := db.MarkExported(ctx, []beads.ExportedRecord{{ID: "c-4", Rev: recs[1].Rev, KeepRaw: true}}); err != nil {
-		t.Fatal(err)
-	}
-	if got, raw, err := db.GetIssue(ctx, "c-4"); err != nil || string(raw) != `{"id":"c-4"}` || got.ID != "c-4" {
-		t.Fatalf("c-4 after a KeepRaw mark: raw %q, %v", raw, err)
-	}
-	if ids, err := db.DirtyIDs(ctx); err != nil || len(ids) != 0 {
-		t.Fatalf("DirtyIDs after the KeepRaw mark = %v, %v", ids, err)
-	}
 	if recs, err := db.DirtyByID(ctx, nil); err != nil || len(recs) != 0 {
 		t.Fatalf("no ids: %+v, %v", recs, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -931,11 +932,14 @@ func TestMarkMissingMarksCleanIssuesTheFileLacks(t *testing.T) {
 	commit(t, db, cs...)
 	changed := sampleIssue("gt-3")
 	changed.Title = "changed by gtc"
-	commit(t, db, coord.IssuePut{Issue: changed}) // dirty already: not counted
-	if got, err := db.MarkMissing(ctx, func(id string) bool { return id == "gt-1" }, false); err != nil || len(got) != 1 || got[0] != "gt-2" {
-		t.Fatalf("MarkMissing without mark = %v, %v; want [gt-2]", got, err)
+	commit(t, db, coord.IssuePut{Issue: changed})             // dirty already: not marked
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-5")}) // gtc's new issue, never in the file
+	// without mark (a bd v1 file: its dropped lines are deletions) a dirty issue that had a line counts
+	// too, a new one that never had one does not
+	if got, err := db.MarkMissing(ctx, func(id string) bool { return id == "gt-1" }, false); err != nil || !slices.Equal(got, []string{"gt-2", "gt-3"}) {
+		t.Fatalf("MarkMissing without mark = %v, %v; want [gt-2 gt-3]", got, err)
 	}
-	if d, _ := db.Dirty(ctx); len(d) != 1 {
+	if d, _ := db.Dirty(ctx); len(d) != 2 {
 		t.Fatalf("MarkMissing without mark marked something: %d dirty", len(d))
 	}
 	got, err := db.MarkMissing(ctx, func(id string) bool { return id == "gt-1" }, true)
@@ -953,7 +957,7 @@ func TestMarkMissingMarksCleanIssuesTheFileLacks(t *testing.T) {
 	for _, r := range dirty {
 		ids = append(ids, r.ID)
 	}
-	if d := cmp.Diff([]string{"gt-2", "gt-3"}, ids); d != "" {
+	if d := cmp.Diff([]string{"gt-2", "gt-3", "gt-5"}, ids); d != "" {
 		t.Fatalf("dirty after MarkMissing (-want +got):\n%s", d)
 	}
 	// marked once: the next call finds it dirty

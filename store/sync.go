@@ -69,9 +69,6 @@ func (db *DB) markExported(ctx context.Context, recs []beads.ExportedRecord) err
 			if n > 0 {
 				t.marks = append(t.marks, dirtyMark{id: r.ID})
 			}
-			if r.KeepRaw {
-				continue // not written: the line gtc last read or wrote stays the stored one
-			}
 			// The bytes hold the body only if it is the one the export read: no change since (rev).
 			if _, err := t.exec(wMarkExported, raw, boolInt(n > 0 && r.HoldsBody && r.Raw != nil), id); err != nil {
 				return fmt.Errorf("mark %s exported: %w", r.ID, err)
@@ -82,10 +79,16 @@ func (db *DB) markExported(ctx context.Context, recs []beads.ExportedRecord) err
 }
 
 // MarkMissing returns the clean, non-tombstone issues whose ids present rejects, and with mark marks
-// them for export (beads.LineRestorer): the file an import just read lacks their lines.
+// them for export (beads.LineRestorer): the file an import just read lacks their lines. Without mark
+// the dirty ones that had a line (raw not empty) are returned too.
 func (db *DB) MarkMissing(ctx context.Context, present func(id string) bool, mark bool) ([]string, error) {
 	defer db.observeRead("ids", time.Now())
-	rows, err := db.r.QueryContext(ctx, `SELECT id FROM issues WHERE dirty = 0 AND status <> 'tombstone' ORDER BY id`)
+	q := `SELECT id FROM issues WHERE dirty = 0 AND status <> 'tombstone' ORDER BY id`
+	if !mark {
+		q = `SELECT i.id FROM issues i LEFT JOIN issue_bodies b ON b.id = i.id
+			WHERE i.status <> 'tombstone' AND (i.dirty = 0 OR length(b.raw) > 0) ORDER BY i.id`
+	}
+	rows, err := db.r.QueryContext(ctx, q)
 	if err != nil {
 		return nil, unavailable("read", fmt.Errorf("read issue ids: %w", err))
 	}
