@@ -13,6 +13,9 @@ import (
 // before that are not among them.
 func (c *core) setAbsent(now time.Time, ids []string) {
 	c.advance(now)
+	if len(ids) == 0 && len(c.absent) == 0 {
+		return // a classic file's every import
+	}
 	next := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if it := c.issues[id]; it != nil {
@@ -26,11 +29,10 @@ func (c *core) setAbsent(now time.Time, ids []string) {
 	for id := range c.absent {
 		if it := c.issues[id]; it != nil && !next[id] && it.flags&fAbsent != 0 {
 			it.flags &^= fAbsent
-			c.refresh(it)
+			c.refresh(it) // ready again: refresh asks for a dispatch pass
 		}
 	}
 	c.absent = next
-	c.needDispatch = true
 }
 
 // absentIDs lists the issues marked absent from the file.
