@@ -121,33 +121,22 @@ const DepTracks = "tracks"
 // trackedConvoy computes the figures of a Gas Town convoy: a tracking issue of type convoy (an
 // hq-cv-… bead) with tracks edges to its work issues, named by its id; false when id is not one.
 func (c *core) trackedConvoy(id string) (ConvoyProgress, bool) {
-	tr := c.issues[id]
-	if tr == nil || tr.itype != c.st.convoy {
+	its, ok := c.tracked(id)
+	if !ok {
 		return ConvoyProgress{}, false
 	}
-	p := ConvoyProgress{Name: id, IssueIDs: []string{}, TrackingID: id, Tracking: c.str(tr.status)}
-	tracks := false
-	for _, d := range c.metaOf(tr).Deps {
-		if d.Type != DepTracks {
-			continue
-		}
-		tracks = true
-		if it := c.issues[d.On]; it != nil && it.itype != c.st.convoy {
-			c.convoyAdd(&p, it)
-		}
+	p := ConvoyProgress{Name: id, IssueIDs: []string{}, TrackingID: id, Tracking: c.str(c.issues[id].status)}
+	for _, it := range its {
+		c.convoyAdd(&p, it)
 	}
 	p.finish()
-	return p, tracks
+	return p, true
 }
 
-// trackedIssues returns the work issues of the Gas Town convoy named name (its tracking bead's id):
-// what its tracks edges point at. ok is false when name is no such convoy, or when gtc's convoy of that
-// name (the convoy:NAME label) exists, which the filters take first.
-func (c *core) trackedIssues(name string) (its []*issue, ok bool) {
-	if len(c.convoys[ConvoyLabelPrefix+name]) > 0 {
-		return nil, false
-	}
-	tr := c.issues[name]
+// tracked returns the work issues the tracks edges of the convoy bead id point at; ok is false when id
+// is not a bead of type convoy with a tracks edge.
+func (c *core) tracked(id string) (its []*issue, ok bool) {
+	tr := c.issues[id]
 	if tr == nil || tr.itype != c.st.convoy {
 		return nil, false
 	}
@@ -161,6 +150,16 @@ func (c *core) trackedIssues(name string) (its []*issue, ok bool) {
 		}
 	}
 	return its, ok
+}
+
+// trackedIssues returns the work issues of the Gas Town convoy named name (its tracking bead's id), as
+// tracked does, but not when gtc's convoy of that name (the convoy:NAME label) exists, which the
+// filters take first.
+func (c *core) trackedIssues(name string) (its []*issue, ok bool) {
+	if len(c.convoys[ConvoyLabelPrefix+name]) > 0 {
+		return nil, false
+	}
+	return c.tracked(name)
 }
 
 // retrack puts the ready issues a Gas Town convoy bead tracks back in the ready queue after the bead
