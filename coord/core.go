@@ -124,7 +124,7 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		}
 		// the row's last_seen is written with state changes only: a worker connected when the server
 		// stopped was seen later than it says, so each gets at least the grace to come back
-		c.addTimer(later(w.row.LastSeen.Add(cfg.ForgetGone), now.Add(cfg.Grace)), timerForget, w.row.Name)
+		c.armForget(w, later(w.row.LastSeen.Add(cfg.ForgetGone), now.Add(cfg.Grace)))
 	}
 	c.recomputeAll()
 	c.initErr = c.initMerges(snap)

@@ -77,3 +77,38 @@ func TestGoneWorkersAreForgotten(t *testing.T) {
 		t.Error("recent kept an hour after it was last seen")
 	}
 }
+
+// TestForgetTimersDoNotPileUp: a name that connects and disconnects again and again (a script running a
+// gtc command every second) holds one forget timer, not one per disconnect for ForgetGone (a day's worth
+// of entries, 86,400 at one command a second); it is still forgotten a ForgetGone after its last visit.
+func TestForgetTimersDoNotPileUp(t *testing.T) {
+	cfg := testCfg()
+	cfg.ForgetGone = time.Hour
+	c := newTestCore(t, cfg)
+	s := &sim{t: t, c: c, now: t0}
+	for i := range 500 {
+		if _, err := s.c.connect(s.now, Hello{Name: "cli-op", Role: "client"}, uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+		s.c.disconnect(s.now, "cli-op", uint64(i+1))
+		s.advance(time.Second)
+	}
+	n := 0
+	for _, tm := range s.c.timers.items {
+		if tm.kind == timerForget {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d forget timers for one name, want 1", n)
+	}
+	last := s.now.Add(-time.Second)
+	s.advance(last.Add(cfg.ForgetGone).Sub(s.now) - time.Second)
+	if s.c.workers["cli-op"] == nil {
+		t.Fatal("forgotten before ForgetGone had passed since its last visit")
+	}
+	s.advance(2 * time.Second)
+	if s.c.workers["cli-op"] != nil {
+		t.Error("kept past ForgetGone after its last visit")
+	}
+}

@@ -25,6 +25,7 @@ type worker struct {
 	claimF         Filters
 	waiters        []*waiter // its parked claims, oldest first; answered ones until the next append
 	rejKey         string    // names this session in issue.rejectedBy (see rejectKey)
+	forgetArmed    bool      // a timerForget for it is pending (one at a time: see armForget)
 }
 
 // workerOf is the worker name in a search's rejKey: the name itself for a pull, its session's
@@ -221,7 +222,7 @@ func (c *core) disconnect(now time.Time, name string, session uint64) {
 	if len(w.leases) > 0 {
 		c.addTimer(now.Add(c.cfg.Grace), timerGrace, name)
 	}
-	c.addTimer(now.Add(c.cfg.ForgetGone), timerForget, name)
+	c.armForget(w, now.Add(c.cfg.ForgetGone))
 	c.mergeDisconnected(w)
 	c.saveWorker(w, true)
 	if !quietClient(w) {
@@ -250,20 +251,35 @@ func (c *core) graceTimer(name string) {
 // drained (the drain must hold when it comes back), is looked at again after ForgetGone.
 func (c *core) forgetTimer(name string) {
 	w := c.workers[name]
-	if w == nil || w.connected {
+	if w == nil {
 		return
 	}
+	w.forgetArmed = false // this was its timer
+	if w.connected {
+		return // its next disconnect arms one
+	}
 	if due := later(w.row.LastSeen.Add(c.cfg.ForgetGone), w.disconnectedAt.Add(c.cfg.Grace)); c.now.Before(due) {
-		c.addTimer(due, timerForget, name) // seen since this timer was set (a reconnect, a CLI call)
+		c.armForget(w, due) // seen since this timer was set (a reconnect, a CLI call)
 		return
 	}
 	if len(w.leases) > 0 || w.draining || c.holdsMergeSlot(w) {
-		c.addTimer(c.now.Add(c.cfg.ForgetGone), timerForget, name)
+		c.armForget(w, c.now.Add(c.cfg.ForgetGone))
 		return
 	}
 	delete(c.workers, name)
 	delete(c.refineries, name)
 	c.emit(WorkerDelete{Name: name})
+}
+
+// armForget schedules w's forget check at t unless one is pending already: that one fires first and,
+// finding the worker seen since, schedules the next (a name coming and going every second would
+// otherwise hold a ForgetGone's worth of timers).
+func (c *core) armForget(w *worker, t time.Time) {
+	if w.forgetArmed {
+		return
+	}
+	w.forgetArmed = true
+	c.addTimer(t, timerForget, w.row.Name)
 }
 
 // later returns the later of a and b.
