@@ -98,7 +98,7 @@ type Lease struct {
 	EndedAt     *time.Time `json:"ended_at,omitempty"`
 	Outcome     string     `json:"outcome,omitempty"` // success, failure, expired, released, rejected, cancelled, ...
 	Error       string     `json:"error,omitempty"`
-	Progress    string     `json:"progress,omitempty"`
+	Progress    string     `json:"progress,omitempty"` // last heartbeat progress; a success's summary (and commit)
 	// Reserved says the issue was assigned to this worker before the lease (bd's assignee on an open
 	// issue): when the lease ends without closing it, the issue stays assigned to the worker.
 	Reserved bool `json:"reserved,omitempty"`

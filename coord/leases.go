@@ -493,6 +493,9 @@ func (c *core) complete(now time.Time, name, id string, epoch int64, r SessionRe
 	c.recordOutcome(r.Outcome)
 	switch r.Outcome {
 	case OutcomeSuccess, OutcomeCodeComplete:
+		if detail != "" {
+			l.Progress = detail // the attempt history's last word: issue show reports it
+		}
 		c.endLease(l, r.Outcome, "")
 		c.event("completed", it.id, l.ID, name, outcomeDetail(r.Outcome, detail))
 		if r.Outcome == OutcomeCodeComplete && c.cfg.CodeCompleteStatus != "" {

@@ -728,3 +728,22 @@ func TestIssueShowSaysWhyNotReady(t *testing.T) {
 		t.Errorf("issue show of a ready issue:\n%s", out)
 	}
 }
+
+// TestIssueShowReportsTheSummary: issue show's attempt history carries a completion's summary and commit
+// (only gtc events had them), and a failed attempt's error.
+func TestIssueShowReportsTheSummary(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	ids := createIssues(t, dir, "Fix login")
+	must(t, dir, "claim", "--as", "w1")
+	must(t, dir, "fail", ids[0], "--as", "w1", "--reason", "tests red")
+	must(t, dir, "claim", "--as", "w1", "--wait", "5s") // after the backoff (50 ms at most here)
+	must(t, dir, "complete", ids[0], "--as", "w1", "--summary", "token refresh fixed", "--commit", "abc123")
+	out := must(t, dir, "issue", "show", ids[0])
+	for _, re := range []string{`(?m)^\s*\S+\s+1\s+w1\s+ended\s+failure\s+\S+\s+tests red$`,
+		`(?m)^\s*\S+\s+2\s+w1\s+ended\s+success\s+\S+\s+token refresh fixed \(commit abc123\)$`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("issue show lacks %s:\n%s", re, out)
+		}
+	}
+}

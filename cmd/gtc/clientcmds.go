@@ -989,14 +989,18 @@ func issueShowCommand() *cli.Command {
 				}
 				if len(r.Leases) > 0 {
 					fmt.Fprintf(w, "\nattempts (newest last):\n")
-					at := newTable(w, "LEASE", "ATTEMPT", "WORKER", "STATE", "OUTCOME", "ENDED", "ERROR")
+					at := newTable(w, "LEASE", "ATTEMPT", "WORKER", "STATE", "OUTCOME", "ENDED", "REPORT")
 					for _, l := range r.Leases {
 						ended := ""
 						if l.EndedAt != nil {
 							ended = l.EndedAt.UTC().Format(time.RFC3339)
 						}
+						report := l.Error // why it failed; else the summary of a success or the last progress note
+						if report == "" {
+							report = l.Progress
+						}
 						at.Append([]string{l.ID, strconv.Itoa(l.Attempt), l.Worker, string(l.State), orDash(l.Outcome), orDash(ended),
-							orDash(firstLine(l.Error, 100))})
+							orDash(firstLine(report, 100))})
 					}
 					at.Render()
 				}

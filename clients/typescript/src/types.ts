@@ -29,7 +29,7 @@ export interface Lease {
   /** Why it ended: success, failure, expired, released, rejected, cancelled, ... */
   outcome?: string;
   error?: string;
-  /** Last progress reported by heartbeat. */
+  /** Last progress reported by heartbeat; after a success, the completion's summary (and commit). */
   progress?: string;
   /** The issue was assigned to this worker before the lease: it stays the worker's if the lease ends without closing it. */
   reserved?: boolean;
