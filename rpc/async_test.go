@@ -153,6 +153,16 @@ func TestAsyncInBatchAndIdempotent(t *testing.T) {
 		t.Fatalf("keyed complete: %s", r)
 	}
 	retryFromCache(t, p, b, keyed, 3, 4, `"issue_id":"L-3"`)
+	// the key reused for another lease's complete is refused at once, without reaching the backend
+	other := strings.Replace(strings.Replace(keyed, `"L-3"`, `"L-9"`, 1), `"id":3`, `"id":5`, 1)
+	if r := p.call(other); !strings.Contains(r, `"id":5`) || !strings.Contains(r, `"code":-32602`) || !strings.Contains(r, "used before with other params") {
+		t.Fatalf("keyed complete of another lease: %s, want -32602", r)
+	}
+	select {
+	case <-b.parked:
+		t.Fatal("the reused key reached the backend")
+	default:
+	}
 	if _, ok := b.syncUsed.Load("complete"); ok {
 		t.Fatal("a keyed complete took the synchronous form")
 	}

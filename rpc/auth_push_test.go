@@ -275,6 +275,23 @@ func TestIdempotentRetry(t *testing.T) {
 			t.Fatalf("complete: %v", err)
 		}
 	}
+	// a key reused for another request is refused, not answered with the first one's result
+	_, err = c1b.IssueCreate(ctx, IssueCreateParams{Title: "another", Idempotency: Idempotency{"k1"}})
+	if coord.ErrorCode(err) != coord.EInvalid || !strings.Contains(err.Error(), `idempotency_key "k1" was used before with other params`) {
+		t.Fatalf("create with k1 and another title: %v, want invalid", err)
+	}
+	_, err = c1b.Complete(ctx, CompleteParams{LeaseID: "L-2", Epoch: 6, Idempotency: Idempotency{"k2"}})
+	if coord.ErrorCode(err) != coord.EInvalid {
+		t.Fatalf("complete with k2 and another lease: %v, want invalid", err)
+	}
+	// the same params written otherwise (key order, spaces, an unknown key) are the same request
+	var raw json.RawMessage
+	if err := c1b.Call(ctx, "issue.create", json.RawMessage(`{ "idempotency_key": "k1", "x-extra": 1, "title": "a" }`), &raw); err != nil {
+		t.Fatalf("create retry written otherwise: %v", err)
+	}
+	if n := ts.b.creates.Load(); n != 3 {
+		t.Fatalf("creates %d after the refused and repeated keys, want 3", n)
+	}
 }
 
 func TestIdemCacheBounded(t *testing.T) {
@@ -282,13 +299,13 @@ func TestIdemCacheBounded(t *testing.T) {
 	var runs atomic.Int64
 	run := func() ([]byte, error) { runs.Add(1); return []byte(`1`), nil }
 	for _, k := range []string{"a", "b", "c", "d", "a"} {
-		c.do(context.Background(), k, run)
+		c.do(context.Background(), k, 0, run)
 	}
 	if c.len() != 3 || runs.Load() != 5 {
 		t.Fatalf("len %d runs %d (a was evicted, so it runs again)", c.len(), runs.Load())
 	}
-	c.do(context.Background(), "unavail", func() ([]byte, error) { return nil, coord.Errorf(coord.EUnavailable, "x") })
-	if _, err := c.do(context.Background(), "unavail", run); err != nil {
+	c.do(context.Background(), "unavail", 0, func() ([]byte, error) { return nil, coord.Errorf(coord.EUnavailable, "x") })
+	if _, err := c.do(context.Background(), "unavail", 0, run); err != nil {
 		t.Fatalf("retryable error was remembered: %v", err)
 	}
 }

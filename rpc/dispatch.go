@@ -108,7 +108,7 @@ func bindAsync[P any, R any](sync methodFunc, f func(AsyncBackend, context.Conte
 			})
 		}
 		if k, ok := any(p).(interface{ IdemKey() string }); ok && k.IdemKey() != "" {
-			c.srv.idem.doAsync(c.sess.Worker+"\x00"+m.method+"\x00"+k.IdemKey(), run, send)
+			c.srv.idem.doAsync(c.sess.Worker+"\x00"+m.method+"\x00"+k.IdemKey(), c.srv.idem.paramsSum(p), run, send)
 		} else {
 			run(send)
 		}
@@ -197,7 +197,7 @@ func bind[P any, R any](mutating bool, f func(Backend, context.Context, *Session
 			return json.Marshal(r)
 		}
 		if key != "" {
-			return c.srv.idem.do(ctx, c.sess.Worker+"\x00"+name+"\x00"+key, run)
+			return c.srv.idem.do(ctx, c.sess.Worker+"\x00"+name+"\x00"+key, c.srv.idem.paramsSum(p), run)
 		}
 		return run()
 	}

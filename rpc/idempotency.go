@@ -3,6 +3,9 @@ package rpc
 import (
 	"container/list"
 	"context"
+	"encoding/json"
+	"hash/maphash"
+	"strings"
 	"sync"
 
 	"github.com/gastown/gtc/coord"
@@ -10,16 +13,19 @@ import (
 
 // idemCache remembers the first result of mutating requests by (worker, method, key), LRU-bounded.
 // A retry that arrives while the first attempt runs waits for it. Results that say "retry"
-// (unavailable, busy, internal) are not kept.
+// (unavailable, busy, internal) are not kept. A key reused with other params is refused: the
+// caller meant a new request, and the first one's result would answer it silently.
 type idemCache struct {
-	mu  sync.Mutex
-	max int
-	ll  *list.List
-	m   map[string]*idemEntry
+	mu   sync.Mutex
+	max  int
+	ll   *list.List
+	m    map[string]*idemEntry
+	seed maphash.Seed
 }
 
 type idemEntry struct {
 	key     string
+	sum     uint64 // the params' fingerprint (paramsSum)
 	done    chan struct{}
 	res     []byte
 	err     error
@@ -29,12 +35,33 @@ type idemEntry struct {
 }
 
 func newIdemCache(max int) *idemCache {
-	return &idemCache{max: max, ll: list.New(), m: map[string]*idemEntry{}}
+	return &idemCache{max: max, ll: list.New(), m: map[string]*idemEntry{}, seed: maphash.MakeSeed()}
 }
 
-func (c *idemCache) do(ctx context.Context, key string, run func() ([]byte, error)) ([]byte, error) {
+// paramsSum fingerprints decoded params: re-encoded, so a retry that orders its keys or spaces its
+// JSON otherwise is the same request (unknown keys, dropped by the decode, do not count).
+func (c *idemCache) paramsSum(p any) uint64 {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return 0 // cannot happen for params that decoded; 0 then matches only itself
+	}
+	return maphash.Bytes(c.seed, b)
+}
+
+// reused is the error for a key (worker NUL method NUL the caller's key) that came first with other
+// params; worker and method names hold no NUL.
+func reused(key string) error {
+	k := strings.SplitN(key, "\x00", 3)[2]
+	return coord.Errorf(coord.EInvalid, "idempotency_key %q was used before with other params: a new request needs a new key", k)
+}
+
+func (c *idemCache) do(ctx context.Context, key string, sum uint64, run func() ([]byte, error)) ([]byte, error) {
 	c.mu.Lock()
 	if e, ok := c.m[key]; ok {
+		if e.sum != sum {
+			c.mu.Unlock()
+			return nil, reused(key)
+		}
 		c.ll.MoveToFront(e.elem)
 		c.mu.Unlock()
 		select {
@@ -44,7 +71,7 @@ func (c *idemCache) do(ctx context.Context, key string, run func() ([]byte, erro
 			return nil, coord.Errorf(coord.EUnavailable, "connection closed while the first attempt ran")
 		}
 	}
-	e := c.insert(key)
+	e := c.insert(key, sum)
 	c.mu.Unlock()
 
 	func() {
@@ -67,9 +94,14 @@ func (c *idemCache) do(ctx context.Context, key string, run func() ([]byte, erro
 // attempt and calls finish once with its outcome; reply gets the outcome — at once for a remembered key,
 // when the first attempt is decided for a key still running (from the goroutine that calls finish, so
 // reply must not block).
-func (c *idemCache) doAsync(key string, run func(finish func([]byte, error)), reply func([]byte, error)) {
+func (c *idemCache) doAsync(key string, sum uint64, run func(finish func([]byte, error)), reply func([]byte, error)) {
 	c.mu.Lock()
 	if e, ok := c.m[key]; ok {
+		if e.sum != sum {
+			c.mu.Unlock()
+			reply(nil, reused(key))
+			return
+		}
 		c.ll.MoveToFront(e.elem)
 		if !e.decided {
 			e.waiters = append(e.waiters, reply)
@@ -81,7 +113,7 @@ func (c *idemCache) doAsync(key string, run func(finish func([]byte, error)), re
 		reply(res, err)
 		return
 	}
-	e := c.insert(key)
+	e := c.insert(key, sum)
 	c.mu.Unlock()
 	var once sync.Once
 	finish := func(res []byte, err error) {
@@ -102,8 +134,8 @@ func (c *idemCache) doAsync(key string, run func(finish func([]byte, error)), re
 }
 
 // insert adds a running first attempt for key, dropping the least recently used beyond max; c.mu is held.
-func (c *idemCache) insert(key string) *idemEntry {
-	e := &idemEntry{key: key, done: make(chan struct{})}
+func (c *idemCache) insert(key string, sum uint64) *idemEntry {
+	e := &idemEntry{key: key, sum: sum, done: make(chan struct{})}
 	e.elem = c.ll.PushFront(e)
 	c.m[key] = e
 	for c.ll.Len() > c.max {

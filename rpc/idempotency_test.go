@@ -21,11 +21,11 @@ func TestIdemCacheAsync(t *testing.T) {
 	runs := 0
 	run := func(f func([]byte, error)) { runs++; finish = f }
 	first, retry := make(chan outcome, 1), make(chan outcome, 1)
-	c.doAsync("k", run, func(res []byte, err error) { first <- outcome{string(res), err} })
-	c.doAsync("k", run, func(res []byte, err error) { retry <- outcome{string(res), err} })
+	c.doAsync("k", 0, run, func(res []byte, err error) { first <- outcome{string(res), err} })
+	c.doAsync("k", 0, run, func(res []byte, err error) { retry <- outcome{string(res), err} })
 	syncRetry := make(chan outcome, 1)
 	go func() {
-		res, err := c.do(context.Background(), "k", func() ([]byte, error) { t.Error("the synchronous retry ran"); return nil, nil })
+		res, err := c.do(context.Background(), "k", 0, func() ([]byte, error) { t.Error("the synchronous retry ran"); return nil, nil })
 		syncRetry <- outcome{string(res), err}
 	}()
 	select {
@@ -47,17 +47,17 @@ func TestIdemCacheAsync(t *testing.T) {
 			t.Fatalf("%s never answered", name)
 		}
 	}
-	c.doAsync("k", run, func(res []byte, err error) { retry <- outcome{string(res), err} })
+	c.doAsync("k", 0, run, func(res []byte, err error) { retry <- outcome{string(res), err} })
 	if o := <-retry; o.res != `"one"` || runs != 1 {
 		t.Fatalf("retry after the decision: %+v with %d runs, want the first outcome and 1 run", o, runs)
 	}
 
-	c.doAsync("u", run, func(res []byte, err error) { first <- outcome{string(res), err} })
+	c.doAsync("u", 0, run, func(res []byte, err error) { first <- outcome{string(res), err} })
 	finish(nil, coord.Errorf(coord.EUnavailable, "storage failed"))
 	if o := <-first; coord.ErrorCode(o.err) != coord.EUnavailable {
 		t.Fatalf("first attempt of u: %+v", o)
 	}
-	c.doAsync("u", run, func(res []byte, err error) { retry <- outcome{string(res), err} })
+	c.doAsync("u", 0, run, func(res []byte, err error) { retry <- outcome{string(res), err} })
 	if runs != 3 {
 		t.Fatalf("after an unavailable outcome the retry did not run (%d runs)", runs)
 	}
