@@ -243,37 +243,56 @@ func (s *issueService) create(ctx context.Context, p rpc.IssueCreateParams) (*rp
 // engine's goroutine, or from this one for a refusal before the engine). The checks and reads come
 // first, on the caller's goroutine; a generated id that collides is drawn again.
 func (s *issueService) createAsync(ctx context.Context, p rpc.IssueCreateParams, done func(*rpc.IssueResult, error)) {
-	is, prefix, err := s.prepareCreate(ctx, p)
+	is, ids, err := s.prepareCreate(ctx, p)
 	if err != nil {
 		done(nil, err)
 		return
 	}
-	s.submitCreate(is, p.ID, prefix, 0, done)
+	s.submitCreate(is, ids, 0, done)
 }
 
-// prepareCreate checks the params and builds the issue (without its id); prefix is the prefix of a
-// generated id ("" when p.ID is given).
-func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParams) (beads.Issue, string, error) {
+// newIDs says where a create's id comes from: given by the caller, the next child number of a parent
+// (bd's hierarchical ids: parent.1, parent.2, ...), or drawn under the workspace's prefix.
+type newIDs struct {
+	fixed     string
+	parent    string
+	lastChild int // the highest child number of parent stored when the create was checked
+	prefix    string
+}
+
+// candidate is the id of the n-th attempt (the ones before were taken).
+func (g newIDs) candidate(n int) string {
+	switch {
+	case g.fixed != "":
+		return g.fixed
+	case g.parent != "":
+		return g.parent + "." + strconv.Itoa(g.lastChild+1+n)
+	}
+	return candidateID(g.prefix, n)
+}
+
+// prepareCreate checks the params and builds the issue (without its id) and where its id comes from.
+func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParams) (beads.Issue, newIDs, error) {
 	title := strings.TrimSpace(p.Title)
 	if title == "" || len(title) > 500 {
-		return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "title must be 1 to 500 characters")
+		return beads.Issue{}, newIDs{}, coord.Errorf(coord.EInvalid, "title must be 1 to 500 characters")
 	}
 	prio := 2
 	if p.Priority != nil {
 		prio = *p.Priority
 	}
 	if prio < 0 || prio > 4 {
-		return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "priority must be 0 (highest) to 4")
+		return beads.Issue{}, newIDs{}, coord.Errorf(coord.EInvalid, "priority must be 0 (highest) to 4")
 	}
 	typ := strings.TrimSpace(p.Type)
 	if typ == "" {
 		typ = "task"
 	}
 	if err := s.knownType(ctx, typ); err != nil {
-		return beads.Issue{}, "", err
+		return beads.Issue{}, newIDs{}, err
 	}
 	if p.ID != "" && !coord.SafeID(p.ID) {
-		return beads.Issue{}, "", coord.Errorf(coord.EInvalid, "id %q: use letters, digits, '.', '_' and '-' (at most %d)", p.ID, coord.MaxIDBytes)
+		return beads.Issue{}, newIDs{}, coord.Errorf(coord.EInvalid, "id %q: use letters, digits, '.', '_' and '-' (at most %d)", p.ID, coord.MaxIDBytes)
 	}
 	now := s.now()
 	if s.profile().Modern() {
@@ -282,16 +301,31 @@ func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParam
 	is := beads.Issue{Title: title, Description: p.Description, Status: "open", Priority: prio,
 		IssueType: typ, Assignee: p.Assignee, CreatedAt: now, CreatedBy: "gtc", UpdatedAt: now,
 		Labels: createLabels(p.Labels)}
-	deps, err := createDeps(p.Deps, now)
+	ids := newIDs{fixed: p.ID}
+	specs := p.Deps
+	if p.Parent != "" {
+		if !coord.SafeID(p.Parent) {
+			return beads.Issue{}, newIDs{}, coord.Errorf(coord.EInvalid, "parent %q is not an issue id", p.Parent)
+		}
+		// the parent's existence is checked with the dependency's, atomically with the put
+		specs = append(slices.Clip(specs), rpc.DepSpec{ID: p.Parent, Type: "parent-child"})
+		if p.ID == "" {
+			last, err := s.d.db.LastChild(ctx, p.Parent)
+			if err != nil {
+				return beads.Issue{}, newIDs{}, err
+			}
+			ids.parent, ids.lastChild = p.Parent, last
+		}
+	}
+	deps, err := createDeps(specs, now)
 	if err != nil {
-		return beads.Issue{}, "", err
+		return beads.Issue{}, newIDs{}, err
 	}
 	is.Dependencies = deps
-	prefix := ""
-	if p.ID == "" {
-		prefix = s.prefix(ctx)
+	if ids.fixed == "" && ids.parent == "" {
+		ids.prefix = s.prefix(ctx)
 	}
-	return is, prefix, nil
+	return is, ids, nil
 }
 
 // createLabels returns a create's labels trimmed, without empty or repeated ones, sorted (nil when
@@ -334,19 +368,19 @@ func createDeps(deps []rpc.DepSpec, now time.Time) ([]beads.Dependency, error) {
 	return out, nil
 }
 
-// submitCreate hands the n-th attempt of a create to the engine: with the id given, or the n-th
-// candidate under prefix. The scheduler refuses an id that exists (in memory, atomically with the
-// put); a refused candidate is followed by the next one, from a new goroutine (the engine's callback
-// must not call the engine).
-func (s *issueService) submitCreate(is beads.Issue, fixedID, prefix string, n int, done func(*rpc.IssueResult, error)) {
-	id := fixedID
-	if id == "" {
-		if n >= idTries {
-			done(nil, coord.Errorf(coord.EInternal, "no free issue id under prefix %s", prefix))
-			return
+// submitCreate hands the n-th attempt of a create to the engine, under the n-th candidate id. The
+// scheduler refuses an id that exists (in memory, atomically with the put); a refused generated id is
+// followed by the next one, from a new goroutine (the engine's callback must not call the engine).
+func (s *issueService) submitCreate(is beads.Issue, ids newIDs, n int, done func(*rpc.IssueResult, error)) {
+	if ids.fixed == "" && n >= idTries {
+		if ids.parent != "" {
+			done(nil, coord.Errorf(coord.EInternal, "no free child id under %s", ids.parent))
+		} else {
+			done(nil, coord.Errorf(coord.EInternal, "no free issue id under prefix %s", ids.prefix))
 		}
-		id = candidateID(prefix, n)
+		return
 	}
+	id := ids.candidate(n)
 	is.ID = id
 	is.Dependencies = slices.Clone(is.Dependencies) // a refused attempt's put may still be referenced
 	for i := range is.Dependencies {
@@ -367,8 +401,8 @@ func (s *issueService) submitCreate(is beads.Issue, fixedID, prefix string, n in
 		switch {
 		case err == nil:
 			done(&rpc.IssueResult{Issue: rec}, nil)
-		case coord.ErrorCode(err) == coord.EConflict && fixedID == "":
-			go s.submitCreate(is, fixedID, prefix, n+1, done)
+		case coord.ErrorCode(err) == coord.EConflict && ids.fixed == "":
+			go s.submitCreate(is, ids, n+1, done)
 		default:
 			done(nil, err)
 		}

@@ -198,6 +198,7 @@ type IssueCreateParams struct {
 	Labels      []string  `json:"labels,omitempty"`
 	Deps        []DepSpec `json:"deps,omitempty"`
 	Assignee    string    `json:"assignee,omitempty"`
+	Parent      string    `json:"parent,omitempty"` // a child of this issue: parent-child dependency; id parent.N unless ID is given
 	Idempotency
 }
 

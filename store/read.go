@@ -604,3 +604,44 @@ func (db *DB) MergeRequests(ctx context.Context, f MergeFilter) ([]coord.MergeRe
 	}
 	return collect(rows, scanMerge)
 }
+
+// LastChild returns the highest n among the stored ids parent.n (n decimal, no further dot), 0 when
+// there is none: bd numbers a new child of parent n+1.
+func (db *DB) LastChild(ctx context.Context, parent string) (int, error) {
+	defer db.observeRead("children", time.Now())
+	// parent.… sorts between parent+"." and parent+"/" ('/' follows '.'), so the primary key's range
+	rows, err := db.r.QueryContext(ctx, `SELECT id FROM issues WHERE id > ? AND id < ?`, parent+".", parent+"/")
+	if err != nil {
+		return 0, unavailable("read", fmt.Errorf("read children of %s: %w", parent, err))
+	}
+	defer rows.Close()
+	last := 0
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return 0, unavailable("read", fmt.Errorf("read children of %s: %w", parent, err))
+		}
+		if n, ok := childNumber(id[len(parent)+1:]); ok && n > last {
+			last = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, unavailable("read", fmt.Errorf("read children of %s: %w", parent, err))
+	}
+	return last, nil
+}
+
+// childNumber reads a child id's suffix: 1 to 9 decimal digits.
+func childNumber(s string) (int, bool) {
+	if s == "" || len(s) > 9 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, true
+}

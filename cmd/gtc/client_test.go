@@ -747,3 +747,18 @@ func TestIssueShowReportsTheSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestIssueCreateParent: issue create --parent numbers the child as bd does and links it to the parent.
+func TestIssueCreateParent(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	epic := decode[issueView](t, must(t, dir, "issue", "create", "Epic", "--type", "epic", "--json")).ID
+	for i, title := range []string{"First step", "Second step"} {
+		child := decode[issueView](t, must(t, dir, "issue", "create", title, "--parent", epic, "--json"))
+		if want := fmt.Sprintf("%s.%d", epic, i+1); child.ID != want || len(child.Dependencies) != 1 ||
+			child.Dependencies[0].DependsOnID != epic || child.Dependencies[0].Type != "parent-child" {
+			t.Fatalf("child %d: %+v, want %s with a parent-child dependency on %s", i+1, child, want, epic)
+		}
+	}
+	want(t, dir, exitRefused, []string{"issue", "create", "Orphan", "--parent", "t-nope"}, "t-nope", "does not exist")
+}

@@ -919,6 +919,7 @@ func issueCreateCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "dep", Usage: "issue this one depends on, ID or ID:TYPE (repeatable; type defaults to blocks)"},
 			&cli.StringFlag{Name: "assignee", Usage: "assignee"},
 			&cli.StringFlag{Name: "id", Usage: "issue id (generated when absent)"},
+			&cli.StringFlag{Name: "parent", Usage: "a child of this issue (parent-child dependency), numbered PARENT.1, PARENT.2, ... as bd does unless --id is given"},
 		),
 		Action: func(c *cli.Context) error {
 			args, err := argsOf(c)
@@ -933,7 +934,7 @@ func issueCreateCommand() *cli.Command {
 				return usageError(errors.New("issue create needs one title, as --title or as the argument: gtc issue create \"Fix login\""))
 			}
 			p := rpc.IssueCreateParams{ID: c.String("id"), Title: title, Description: c.String("description"),
-				Type: c.String("type"), Labels: c.StringSlice("label"), Assignee: c.String("assignee")}
+				Type: c.String("type"), Labels: c.StringSlice("label"), Assignee: c.String("assignee"), Parent: c.String("parent")}
 			prio := c.Int("priority")
 			p.Priority = &prio
 			for _, d := range c.StringSlice("dep") {

@@ -220,6 +220,8 @@ export interface IssueCreateParams extends Idempotent {
   labels?: string[];
   deps?: { id: string; type?: string }[];
   assignee?: string;
+  /** A child of this issue (parent-child dependency); without id, numbered <parent>.N as bd does. */
+  parent?: string;
 }
 
 /** Params of issue.update. */
