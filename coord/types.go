@@ -37,6 +37,14 @@ type SessionResult struct {
 	Error       string `json:"error,omitempty"`
 }
 
+// Dependent is an issue that depends on another one (its child, for type parent-child).
+type Dependent struct {
+	ID     string `json:"id"`
+	Type   string `json:"type"`
+	Status string `json:"status"`
+	Title  string `json:"title"`
+}
+
 // Result is what complete, fail and release answer.
 type Result struct {
 	IssueID      string `json:"issue_id"`

@@ -152,6 +152,9 @@ func (b *backend) IssueGet(ctx context.Context, _ *rpc.Session, p rpc.IssueGetPa
 		return nil, err
 	}
 	r.Leases = ls
+	if r.Dependents, r.DependentsTotal, err = b.d.db.Dependents(ctx, p.ID, rpc.MaxIssueDependents); err != nil {
+		return nil, err
+	}
 	r.Readiness, _ = b.d.engine.Readiness(p.ID)
 	return r, nil
 }

@@ -158,10 +158,17 @@ type IssueResult struct {
 	// Readiness is issue.get's word on whether the issue is handed out and if not why ("ready",
 	// "not ready: blocked by gt-1 (in_progress)", "not ready: deferred until …", …).
 	Readiness string `json:"readiness,omitempty"`
+	// Dependents is issue.get's list of the issues that depend on it (an epic's children: parent-child),
+	// by id, at most MaxIssueDependents; DependentsTotal counts them all.
+	Dependents      []coord.Dependent `json:"dependents,omitempty"`
+	DependentsTotal int               `json:"dependents_total,omitempty"`
 }
 
 // MaxIssueLeases bounds the leases issue.get returns.
 const MaxIssueLeases = 50
+
+// MaxIssueDependents bounds the dependents issue.get returns.
+const MaxIssueDependents = 100
 
 // IssueListParams filters issue.list.
 type IssueListParams struct {

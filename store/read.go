@@ -645,3 +645,35 @@ func childNumber(s string) (int, bool) {
 	}
 	return n, true
 }
+
+// Dependents returns the issues that depend on id (any dependency type), by id, at most n, and how many
+// there are in all.
+func (db *DB) Dependents(ctx context.Context, id string, n int) ([]coord.Dependent, int, error) {
+	defer db.observeRead("dependents", time.Now())
+	rows, err := db.r.QueryContext(ctx, `SELECT d.issue_id, d.type, i.status, json_extract(b.body, '$.title')
+		FROM dependencies AS d JOIN issues AS i ON i.id = d.issue_id JOIN issue_bodies AS b ON b.id = d.issue_id
+		WHERE d.depends_on_id = ? ORDER BY d.issue_id, d.type`, id)
+	if err != nil {
+		return nil, 0, unavailable("read", fmt.Errorf("read dependents of %s: %w", id, err))
+	}
+	defer rows.Close()
+	var out []coord.Dependent
+	total := 0
+	for rows.Next() {
+		total++
+		if len(out) == n {
+			continue
+		}
+		var d coord.Dependent
+		var title sql.NullString
+		if err := rows.Scan(&d.ID, &d.Type, &d.Status, &title); err != nil {
+			return nil, 0, unavailable("read", fmt.Errorf("read dependents of %s: %w", id, err))
+		}
+		d.Title = title.String
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, unavailable("read", fmt.Errorf("read dependents of %s: %w", id, err))
+	}
+	return out, total, nil
+}

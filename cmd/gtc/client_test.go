@@ -761,4 +761,12 @@ func TestIssueCreateParent(t *testing.T) {
 		}
 	}
 	want(t, dir, exitRefused, []string{"issue", "create", "Orphan", "--parent", "t-nope"}, "t-nope", "does not exist")
+	// the epic's show lists its children
+	out := must(t, dir, "issue", "show", epic)
+	for i, title := range []string{"First step", "Second step"} {
+		re := fmt.Sprintf(`(?m)^%s\.%d\s+parent-child\s+open\s+%s$`, regexp.QuoteMeta(epic), i+1, title)
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("issue show %s lacks child %d:\n%s", epic, i+1, out)
+		}
+	}
 }

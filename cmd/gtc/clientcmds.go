@@ -988,6 +988,18 @@ func issueShowCommand() *cli.Command {
 				if v.Notes != "" {
 					fmt.Fprintf(w, "\nnotes:\n%s\n", printable(v.Notes, true))
 				}
+				if len(r.Dependents) > 0 {
+					more := ""
+					if r.DependentsTotal > len(r.Dependents) {
+						more = fmt.Sprintf(", the first %d of %d", len(r.Dependents), r.DependentsTotal)
+					}
+					fmt.Fprintf(w, "\ndepended on by (children: parent-child%s):\n", more)
+					dt := newTable(w, "ID", "TYPE", "STATUS", "TITLE")
+					for _, d := range r.Dependents {
+						dt.Append([]string{d.ID, d.Type, d.Status, truncate(d.Title, 60)})
+					}
+					dt.Render()
+				}
 				if len(r.Leases) > 0 {
 					fmt.Fprintf(w, "\nattempts (newest last):\n")
 					at := newTable(w, "LEASE", "ATTEMPT", "WORKER", "STATE", "OUTCOME", "ENDED", "REPORT")

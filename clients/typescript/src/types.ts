@@ -194,6 +194,12 @@ export interface IssueResult {
   issue: Issue;
   /** issue.get only: the issue's newest leases (at most 50), oldest first — its attempt history. */
   leases?: Lease[];
+  /** issue.get only: whether the issue is handed out, and if not why. */
+  readiness?: string;
+  /** issue.get only: the issues depending on it (an epic's children: type parent-child), by id, at most 100. */
+  dependents?: { id: string; type: string; status: string; title: string }[];
+  /** issue.get only: how many issues depend on it in all. */
+  dependents_total?: number;
 }
 
 /** Result of issue.list and issue.ready. */
