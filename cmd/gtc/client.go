@@ -298,6 +298,11 @@ type issueView struct {
 		DependsOnID string `json:"depends_on_id"`
 		Type        string `json:"type"`
 	} `json:"dependencies"`
+	Comments []struct {
+		Author    string `json:"author"`
+		Text      string `json:"text"`
+		CreatedAt string `json:"created_at"`
+	} `json:"comments"`
 }
 
 // viewOf decodes the fields the CLI shows from a stored record (unknown shapes leave fields empty).

@@ -770,3 +770,26 @@ func TestIssueCreateParent(t *testing.T) {
 		}
 	}
 }
+
+// TestIssueDepAndComment: issue dep add holds an issue back until the other is closed, dep remove lets
+// it go, a cycle is refused; issue comment shows in issue show.
+func TestIssueDepAndComment(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	ids := createIssues(t, dir, "Build", "Deploy")
+	must(t, dir, "issue", "dep", "add", ids[1], ids[0])
+	if out := must(t, dir, "issue", "show", ids[1]); !strings.Contains(out, "not ready: blocked by "+ids[0]+" (open)") {
+		t.Fatalf("after dep add:\n%s", out)
+	}
+	want(t, dir, exitRefused, []string{"issue", "dep", "add", ids[0], ids[1]}, "dependency cycle")
+	want(t, dir, exitUsage, []string{"issue", "dep", "add", ids[0]}, "takes 2 argument(s)")
+	must(t, dir, "issue", "dep", "remove", ids[1], ids[0])
+	if out := must(t, dir, "issue", "show", ids[1]); !regexp.MustCompile(`(?m)^\s*ready\s+ready\s*$`).MatchString(out) {
+		t.Fatalf("after dep remove:\n%s", out)
+	}
+	want(t, dir, exitRefused, []string{"issue", "dep", "remove", ids[1], ids[0]}, "no blocks dependency")
+	must(t, dir, "issue", "comment", ids[0], "needs the new\nbuild image", "--author", "mayor")
+	if out := must(t, dir, "issue", "show", ids[0]); !regexp.MustCompile(`(?m)^\S+  mayor:\n  needs the new\n  build image$`).MatchString(out) {
+		t.Fatalf("comment not shown:\n%s", out)
+	}
+}

@@ -888,9 +888,10 @@ func watchSession(ctx context.Context, c *cli.Context, w io.Writer, enc *json.En
 func issueCommand() *cli.Command {
 	return usageOnError(&cli.Command{
 		Name:  "issue",
-		Usage: "create, show, list, update and close issues through the coordinator",
+		Usage: "create, show, list, update and close issues, their dependencies and comments through the coordinator",
 		Subcommands: []*cli.Command{
 			issueCreateCommand(), issueShowCommand(), issueListCommand(), issueUpdateCommand(), issueCloseCommand(),
+			issueDepCommand(), issueCommentCommand(),
 		},
 	})
 }
@@ -987,6 +988,13 @@ func issueShowCommand() *cli.Command {
 				}
 				if v.Notes != "" {
 					fmt.Fprintf(w, "\nnotes:\n%s\n", printable(v.Notes, true))
+				}
+				if len(v.Comments) > 0 {
+					fmt.Fprintf(w, "\ncomments (oldest first):\n")
+					for _, cm := range v.Comments {
+						fmt.Fprintf(w, "%s  %s:\n  %s\n", printable(cm.CreatedAt, false), printable(orDash(cm.Author), false),
+							strings.ReplaceAll(printable(cm.Text, true), "\n", "\n  "))
+					}
 				}
 				if len(r.Dependents) > 0 {
 					more := ""
