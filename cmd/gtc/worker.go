@@ -327,10 +327,14 @@ func runWorker(ctx context.Context, o workerOptions) error {
 				w.log.Warn("the worker name is held by another connection (another process, or this worker's previous connection); retrying",
 					"name", w.o.Name, "in", backoff, "giving_up_in", names.left().Round(time.Second))
 			}
+			var drainC <-chan struct{} // wakes the wait to start the drain, once: a drain already under way has seen it
+			if !w.isDraining() {
+				drainC = ctx.Done()
+			}
 			t := time.NewTimer(backoff)
 			select {
 			case <-t.C:
-			case <-ctx.Done():
+			case <-drainC:
 			case <-killC:
 				killC = nil
 				w.killAll()
@@ -351,9 +355,13 @@ func runWorker(ctx context.Context, o workerOptions) error {
 		// persistent error on report or heartbeat) must not turn into a storm of reconnects.
 		if time.Since(began) > 10*w.o.BackoffMax {
 			backoff = w.o.BackoffMin
-		} else if ctx.Err() == nil && !w.finished() {
+		} else if !w.finished() {
+			var drainC <-chan struct{} // as above: a drain under way backs off too
+			if !w.isDraining() {
+				drainC = ctx.Done()
+			}
 			select {
-			case <-ctx.Done():
+			case <-drainC:
 			case <-time.After(backoff):
 			}
 			backoff = min(backoff*2, w.o.BackoffMax)

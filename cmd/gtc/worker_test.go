@@ -596,3 +596,35 @@ func TestWorkerWarnsOfAnUnknownConvoy(t *testing.T) {
 		_ = w.wait(t, 10*time.Second)
 	}
 }
+
+// TestWorkerDrainWaitsOutTheBackoff: a draining worker whose coordinator is down while its command
+// still runs retries on its backoff (it spun: its drain context, already done, woke every wait, about
+// 30,000 log lines a second at full CPU), and reports once the coordinator is back.
+func TestWorkerDrainWaitsOutTheBackoff(t *testing.T) {
+	dir := newWorkspace(t)
+	long := func(c *daemon.Config) { c.Coord.Grace = 20 * time.Second }
+	s := startServer(t, dir, long)
+	ids := createIssues(t, dir, "Long one")
+	logs := t.TempDir()
+	var logBuf lockedBuffer
+	w := startWorker(t, s, func(o *workerOptions) {
+		o.Exec = `echo started >> '` + logs + `/runs'; sleep 1.5`
+		o.Log = slog.New(slog.NewTextHandler(&logBuf, nil))
+		o.BackoffMin, o.BackoffMax = 100*time.Millisecond, 200*time.Millisecond
+	})
+	waitFor(t, 10*time.Second, "command started", func() bool { return len(lines(filepath.Join(logs, "runs"))) == 1 })
+	w.drain()
+	s.Stop()
+	time.Sleep(800 * time.Millisecond)
+	// 800 ms of backoffs of 100-200 ms: a handful of attempts, not thousands
+	if n := strings.Count(logBuf.String(), "coordinator unreachable"); n > 12 {
+		t.Fatalf("%d reconnect attempts in 800 ms with a backoff of 100-200 ms", n)
+	}
+	s2 := startServer(t, dir, long)
+	if err := w.wait(t, 15*time.Second); err != nil {
+		t.Fatalf("drain returned %v, want nil after reporting", err)
+	}
+	if st, _ := s2.issue(ids[0]); st != "closed" {
+		t.Errorf("the issue is %q after the drain reported it, want closed", st)
+	}
+}
