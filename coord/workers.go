@@ -26,6 +26,9 @@ type worker struct {
 	waiters        []*waiter // its parked claims, oldest first; answered ones until the next append
 	rejKey         string    // names this session in issue.rejectedBy (see rejectKey)
 	forgetArmed    bool      // a timerForget for it is pending (one at a time: see armForget)
+	// others are the live sessions of a client name besides session: CLI commands share a name, and
+	// one that ends must not take the name's connection from another still running (a gtc watch)
+	others map[uint64]struct{}
 }
 
 // workerOf is the worker name in a search's rejKey: the name itself for a pull, its session's
@@ -178,6 +181,15 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 		w = &worker{row: WorkerRow{Name: h.Name, FirstSeen: now}, leases: make(map[string]*Lease)}
 		c.workers[h.Name] = w
 	}
+	switch {
+	case h.Role == "client" && w.row.Role == "client" && w.connected && w.session != session:
+		if w.others == nil {
+			w.others = map[uint64]struct{}{}
+		}
+		w.others[w.session] = struct{}{}
+	case h.Role != "client":
+		w.others = nil // a worker's name has one connection (the server refuses a second)
+	}
 	w.row.Role, w.row.Capacity, w.row.Filters, w.row.LastSeen = h.Role, h.Capacity, h.Filters, now
 	c.noteRole(w)
 	if w.drainSession != 0 { // the worker's own drain ended with its session
@@ -213,7 +225,20 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 func (c *core) disconnect(now time.Time, name string, session uint64) {
 	c.advance(now)
 	w := c.workers[name]
-	if w == nil || !w.connected || w.session != session {
+	if w == nil || !w.connected {
+		return
+	}
+	if _, ok := w.others[session]; ok {
+		delete(w.others, session) // another session of the client name goes on
+		return
+	}
+	if w.session != session {
+		return
+	}
+	for s := range w.others { // the name stays connected through another of its sessions
+		delete(w.others, s)
+		w.session, w.row.LastSeen = s, now
+		w.rejKey = rejectKey(name, s)
 		return
 	}
 	w.connected, w.disconnectedAt = false, now
