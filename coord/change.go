@@ -142,7 +142,7 @@ type WorkerRow struct {
 
 // Event is one audit-log entry: what changed, who did it, when.
 type Event struct {
-	Seq     int64     `json:"seq"` // assigned by the store
+	Seq     int64     `json:"seq"` // assigned by the store when the event is committed
 	Time    time.Time `json:"time"`
 	Kind    string    `json:"kind"` // assigned, acked, completed, failed, expired, requeued, dead_lettered, ...
 	IssueID string    `json:"issue_id,omitempty"`
@@ -230,7 +230,8 @@ func MetaOf(is beads.Issue) IssueMeta {
 // later batch once Commit has returned (CommitAsync: once the outcome is sent): a Persister must not keep
 // or change them after that — nor copies of them, whose time pointers (a lease's EndedAt, an IssueState's
 // StartedAt and ClosedAt) point into the same memory. Its sub-components' changes (and other callers') may
-// be values.
+// be values. A Persister that numbers the audit log sets the Seq of each *EventAppend it commits before
+// Commit returns, so the published event carries it.
 type Persister interface {
 	Commit(ctx context.Context, changes []Change) error
 }

@@ -161,7 +161,14 @@ func (c *core) take() ([]Change, []outEffect) {
 	return ch, ef
 }
 
-func (c *core) emit(ch Change)     { c.changes = append(c.changes, ch) }
+func (c *core) emit(ch Change) {
+	if v, ok := ch.(EventAppend); ok { // a sub-component's (the merge queue's): numbered by the store as the core's
+		ev := c.arena.event()
+		ev.Event = v.Event
+		ch = ev
+	}
+	c.changes = append(c.changes, ch)
+}
 func (c *core) effect(e outEffect) { c.effects = append(c.effects, e) }
 
 // emitLease records the current state of a lease as a LeasePut.

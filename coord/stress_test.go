@@ -66,7 +66,9 @@ func renderChange(ch Change) string {
 		}
 		return s
 	case *EventAppend:
-		return fmt.Sprintf("%+v", *x)
+		e := *x
+		e.Event.Seq = 0 // the store numbers the event as it commits it
+		return fmt.Sprintf("%+v", e)
 	default:
 		return fmt.Sprintf("%T %+v", ch, ch)
 	}

@@ -226,6 +226,11 @@ func (t *wtx) reuse(c *sqlite3.SQLiteConn, st *[nWriteStmts]*sqlite3.SQLiteStmt)
 		t.events.b = nil
 	}
 	t.events.b, t.events.n = t.events.b[:0], 0
+	if cap(t.events.numb) > reuseCap/16 {
+		t.events.numb = nil
+	}
+	clear(t.events.numb[:cap(t.events.numb)]) // no event of a past batch stays reachable
+	t.events.numb = t.events.numb[:0]
 	if cap(t.marks) > reuseCap/16 {
 		t.marks = nil
 	}
@@ -521,6 +526,7 @@ func (db *DB) runBatchOn(t *wtx, batch []*commitReq, errs []error, live int, iso
 		db.obs.ObserveWrite(wrote)
 	}
 	db.dirty.apply(t.marks)
+	t.events.number(db.nextSeq)
 	db.nextSeq += int64(t.events.n)
 	return changes, true
 }
@@ -546,10 +552,10 @@ func (t *wtx) apply(c coord.Change) error {
 		_, err := t.exec(wWorkerDelete, c.Name)
 		return wrap(err, "delete worker %s", c.Name)
 	case coord.EventAppend:
-		t.events.add(&c.Event)
+		t.events.add(&c.Event, false)
 		return nil
 	case *coord.EventAppend:
-		t.events.add(&c.Event)
+		t.events.add(&c.Event, true)
 		return nil
 	case coord.MetaPut:
 		_, err := t.exec(wMetaPut, c.Key, c.Value)

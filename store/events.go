@@ -26,18 +26,26 @@ type eventRec struct {
 
 // eventBuf collects the events of one transaction as a JSON array.
 type eventBuf struct {
-	b []byte
-	n int
+	b    []byte
+	n    int
+	numb []*coord.Event // the i-th event, to number once committed (nil: a value change, not numbered)
 }
 
-// add appends e to the batch.
-func (eb *eventBuf) add(e *coord.Event) {
+// add appends e to the batch; number says e is the caller's (an *EventAppend) and gets its Seq.
+func (eb *eventBuf) add(e *coord.Event, number bool) {
 	if eb.n == 0 {
 		eb.b = append(eb.b[:0], '[')
+		clear(eb.numb)
+		eb.numb = eb.numb[:0]
 	} else {
 		eb.b = append(eb.b, ',')
 	}
 	eb.n++
+	if number {
+		eb.numb = append(eb.numb, e)
+	} else {
+		eb.numb = append(eb.numb, nil)
+	}
 	b := append(eb.b, `{"t":`...)
 	b = appendTimeJSON(b, e.Time)
 	b = append(b, `,"k":`...)
@@ -57,7 +65,23 @@ func (eb *eventBuf) add(e *coord.Event) {
 func (eb *eventBuf) mark() (int, int) { return len(eb.b), eb.n }
 
 // truncate drops the events added since mark (a request rolled back to its savepoint).
-func (eb *eventBuf) truncate(size, n int) { eb.b, eb.n = eb.b[:size], n }
+func (eb *eventBuf) truncate(size, n int) {
+	eb.b, eb.n = eb.b[:size], n
+	clear(eb.numb[n:])
+	eb.numb = eb.numb[:n]
+}
+
+// number gives the batch's events their audit-log numbers, first the first one's: what events.list
+// reads back, so a live subscriber can resume from it.
+func (eb *eventBuf) number(first int64) {
+	for i, e := range eb.numb[:eb.n] {
+		if e != nil {
+			e.Seq = first + int64(i)
+		}
+	}
+	clear(eb.numb) // the engine reuses the events' memory once the commit returns
+	eb.numb = eb.numb[:0]
+}
 
 // bytes returns the JSON array of the batch.
 func (eb *eventBuf) bytes() []byte { return append(eb.b, ']') }

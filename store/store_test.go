@@ -471,6 +471,8 @@ func TestBatchIsolatesFailingRequest(t *testing.T) {
 			coord.EventAppend{Event: coord.Event{Time: t0, Kind: "lost"}}, coord.IssueState{ID: "missing"}}},
 		{ctx: canceled, changes: []coord.Change{coord.MetaPut{Key: "c", Value: "1"}}},
 		{ctx: ctx, changes: []coord.Change{coord.MetaPut{Key: "d", Value: "1"}, coord.EventAppend{Event: coord.Event{Time: t0, Kind: "kept"}}}},
+		{ctx: ctx, changes: []coord.Change{&coord.EventAppend{Event: coord.Event{Time: t0, Kind: "numbered"}},
+			&coord.EventAppend{Event: coord.Event{Time: t0, Kind: "numbered too"}}}},
 	}
 	dones := make([]chan error, len(reqs))
 	for i, r := range reqs {
@@ -478,7 +480,7 @@ func TestBatchIsolatesFailingRequest(t *testing.T) {
 		r.done = dones[i]
 	}
 	db.commitBatch(reqs)
-	wantCodes := []coord.Code{"", coord.ENotFound, coord.EInternal, ""}
+	wantCodes := []coord.Code{"", coord.ENotFound, coord.EInternal, "", ""}
 	for i := range reqs {
 		if got := coord.ErrorCode(<-dones[i]); got != wantCodes[i] {
 			t.Errorf("request %d: code %q, want %q", i, got, wantCodes[i])
@@ -491,9 +493,19 @@ func TestBatchIsolatesFailingRequest(t *testing.T) {
 	if d := cmp.Diff(map[string]string{"a": "1", "d": "1"}, s.Meta); d != "" {
 		t.Errorf("meta (-want +got):\n%s", d)
 	}
-	// the failed request's event went with it; the kept one is number 1
-	if ev, err := db.Events(ctx, 0, 0); err != nil || len(ev) != 1 || ev[0].Kind != "kept" || ev[0].Seq != 1 {
-		t.Errorf("events = %+v, %v; want only kept, seq 1", ev, err)
+	// the failed request's event went with it; the kept one is number 1, and the caller's own
+	// (pointer) events carry the numbers they were stored under, as a live subscriber gets them
+	ev, err := db.Events(ctx, 0, 0)
+	if err != nil || len(ev) != 3 || ev[0].Kind != "kept" || ev[0].Seq != 1 || ev[1].Seq != 2 || ev[2].Seq != 3 {
+		t.Errorf("events = %+v, %v; want kept, numbered, numbered too: seq 1, 2, 3", ev, err)
+	}
+	for i, want := range []int64{2, 3} {
+		if got := reqs[4].changes[i].(*coord.EventAppend).Event.Seq; got != want {
+			t.Errorf("committed event %d has seq %d, want %d", i, got, want)
+		}
+	}
+	if got := reqs[1].changes[1].(coord.EventAppend).Event.Seq; got != 0 {
+		t.Errorf("a value event has seq %d", got)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -440,6 +441,11 @@ func TestClientWatch(t *testing.T) {
 			if ev.Kind != "claimed" || ev.Worker != "eve" || ev.LeaseID == "" {
 				t.Errorf("watch --json event = %+v", ev)
 			}
+			// the live event carries its audit-log number: gtc events lists it under that number
+			logged := decode[coord.Event](t, must(t, dir, "events", "--after", strconv.FormatInt(ev.Seq-1, 10), "--limit", "1", "--json"))
+			if ev.Seq == 0 || !logged.Time.Equal(ev.Time) || logged.Kind != ev.Kind || logged.LeaseID != ev.LeaseID || logged.Seq != ev.Seq {
+				t.Errorf("watched event %+v; gtc events lists %+v under its seq", ev, logged)
+			}
 			return
 		case <-deadline:
 			t.Fatal("watch printed nothing")
@@ -791,5 +797,71 @@ func TestIssueDepAndComment(t *testing.T) {
 	must(t, dir, "issue", "comment", ids[0], "needs the new\nbuild image", "--author", "mayor")
 	if out := must(t, dir, "issue", "show", ids[0]); !regexp.MustCompile(`(?m)^\S+  mayor:\n  needs the new\n  build image$`).MatchString(out) {
 		t.Fatalf("comment not shown:\n%s", out)
+	}
+}
+
+// TestClientWatchCatchesUpAfterARestart: the events committed between a coordinator's restart and the
+// watch's reconnect are printed from the audit log when it is back (they were lost: only live events
+// were shown), once each, the live ones after them.
+func TestClientWatchCatchesUpAfterARestart(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	ch := make(chan result, 1)
+	var out, errb lockedBuffer
+	go func() {
+		code := run([]string{"gtc", "--dir", dir, "watch", "--kind", "claimed", "--count", "3", "--json"}, &out, &errb)
+		ch <- result{out.String(), errb.String(), code}
+	}()
+	claim := func(s *liveServer, title string) {
+		t.Helper()
+		c := clientSession(t, s, "eve")
+		ctx := context.Background()
+		if _, err := c.IssueCreate(ctx, rpc.IssueCreateParams{Title: title}); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := c.Claim(ctx, rpc.ClaimParams{}); err != nil || r.Assignment == nil {
+			t.Fatalf("claim: %v %+v", err, r)
+		}
+	}
+	subscribed := func() bool {
+		for _, w := range s.d.Engine().Workers() {
+			if w.Name == cliName && w.Connected {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, 5*time.Second, "watcher connected", subscribed)
+	time.Sleep(100 * time.Millisecond) // let it subscribe
+	claim(s, "Before the restart")
+	waitFor(t, 5*time.Second, "first claim printed", func() bool { return strings.Contains(out.String(), `"claimed"`) })
+	s.Stop()
+	// the watch retries every second: the restarted server commits a claim before it is back
+	waitFor(t, 5*time.Second, "watch retrying", func() bool { return strings.Contains(errb.String(), "retrying every second") })
+	s = startServer(t, dir, nil)
+	claim(s, "While the watch was away")
+	if subscribed() {
+		t.Fatal("the watch reconnected before the claim: the test needs it to come after")
+	}
+	waitFor(t, 10*time.Second, "watcher reconnected", subscribed)
+	time.Sleep(100 * time.Millisecond) // let it subscribe again
+	claim(s, "After it came back")
+	select {
+	case r := <-ch:
+		if r.code != exitOK {
+			t.Fatalf("watch exit %d: %s", r.code, r.err)
+		}
+		var seqs []int64
+		var titles []string
+		for _, line := range strings.Split(strings.TrimSpace(r.out), "\n") {
+			ev := decode[coord.Event](t, line)
+			seqs = append(seqs, ev.Seq)
+			titles = append(titles, ev.IssueID)
+		}
+		if len(seqs) != 3 || seqs[0] >= seqs[1] || seqs[1] >= seqs[2] {
+			t.Fatalf("watched %v (seq %v), want the three claims in order, once each", titles, seqs)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("watch did not print three claims; stderr %q", errb.String())
 	}
 }

@@ -775,7 +775,7 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 	t := targetOf(c)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	left := c.Int("count") // 0: never stop
+	ws := watchState{left: c.Int("count")} // left 0: never stop
 	lastErr := ""
 	for first := true; ; first = false {
 		cl, events, err := watchConnect(ctx, c, t)
@@ -805,9 +805,13 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 		if first && !c.Bool("json") {
 			fmt.Fprintf(c.App.ErrWriter, "watching %s (Ctrl-C to stop)\n", t)
 		} else if !first {
-			fmt.Fprintf(c.App.ErrWriter, "reconnected to %s at %s (events meanwhile: gtc events)\n", t, time.Now().Format("15:04:05"))
+			fmt.Fprintf(c.App.ErrWriter, "reconnected to %s at %s\n", t, time.Now().Format("15:04:05"))
+			if done, err := watchCatchUp(ctx, c, w, enc, t, &ws); done || err != nil {
+				cl.Close()
+				return err
+			}
 		}
-		gone, err := watchSession(ctx, c, w, enc, cl, events, &left)
+		gone, err := watchSession(ctx, c, w, enc, cl, events, &ws)
 		cl.Close()
 		if !gone {
 			return err
@@ -840,24 +844,83 @@ func watchConnect(ctx context.Context, c *cli.Context, t dialTarget) (*rpc.Clien
 	return cl, events, nil
 }
 
-// watchSession prints the events of one session until ctx ends, *left (when it was positive) reaches
-// zero, or the connection closes (gone).
-func watchSession(ctx context.Context, c *cli.Context, w io.Writer, enc *json.Encoder, cl *rpc.Client, events <-chan coord.Event, left *int) (gone bool, err error) {
+// watchState is what a watch carries across its sessions.
+type watchState struct {
+	left int   // events still to print for --count (0: no bound)
+	last int64 // the audit-log number of the last event printed (0: none yet)
+}
+
+// show prints one event unless it was printed already (a live event the catch-up listed); done reports
+// that --count is reached (or printing failed).
+func (ws *watchState) show(c *cli.Context, w io.Writer, enc *json.Encoder, ev coord.Event) (done bool, err error) {
+	if ev.Seq != 0 && ev.Seq <= ws.last {
+		return false, nil
+	}
+	if err := printEvent(c, w, enc, ev, "", "15:04:05.000"); err != nil {
+		return true, err
+	}
+	ws.last = max(ws.last, ev.Seq)
+	if ws.left > 0 {
+		ws.left--
+		return ws.left == 0, nil
+	}
+	return false, nil
+}
+
+// watchCatchUpMax bounds the events a reconnected watch reads back from the audit log.
+const watchCatchUpMax = 10_000
+
+// watchCatchUp prints, after a reconnect, the events of the watched kinds the audit log holds after the
+// last one printed: those committed while the watch was away, so a restart loses none. The live ones
+// of the new subscription that the log lists too are skipped by show. It reads on a connection of its
+// own: the subscription's may block on events not read yet.
+func watchCatchUp(ctx context.Context, c *cli.Context, w io.Writer, enc *json.Encoder, t dialTarget, ws *watchState) (done bool, err error) {
+	if ws.last == 0 {
+		return false, nil // nothing printed yet: nothing to continue from
+	}
+	kinds := c.StringSlice("kind")
+	from := ws.last
+	cl, _, err := connect(ctx, t, rpc.HelloParams{Name: cliName, Role: "client"})
+	if err == nil {
+		defer cl.Close()
+		for read := 0; read < watchCatchUpMax; {
+			lctx, cancel := callCtx(c, 0)
+			page, lerr := cl.EventsList(lctx, rpc.EventsListParams{AfterSeq: ws.last, Limit: 1000})
+			cancel()
+			if err = lerr; err != nil {
+				break
+			}
+			for _, ev := range page.Events {
+				if len(kinds) > 0 && !slices.Contains(kinds, ev.Kind) {
+					ws.last = max(ws.last, ev.Seq)
+					continue
+				}
+				if done, err := ws.show(c, w, enc, ev); done {
+					return true, err
+				}
+			}
+			read += len(page.Events)
+			if !page.More {
+				return false, nil
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "could not read the events after %d back (%s): see gtc events --after %d\n", from, oneLine(err), ws.last)
+	} else {
+		fmt.Fprintf(c.App.ErrWriter, "more than %d events since %d: the rest with gtc events --after %d\n", watchCatchUpMax, from, ws.last)
+	}
+	return false, nil
+}
+
+// watchSession prints the events of one session until ctx ends, --count is reached, or the connection
+// closes (gone).
+func watchSession(ctx context.Context, c *cli.Context, w io.Writer, enc *json.Encoder, cl *rpc.Client, events <-chan coord.Event, ws *watchState) (gone bool, err error) {
 	// The server drops a peer that sends nothing for its idle timeout (5 min), events or not: say
 	// something now and then (a heartbeat; its answer does not matter).
 	keepAlive := time.NewTicker(time.Minute)
 	defer keepAlive.Stop()
-	// show prints one event; done reports that --count is reached (or printing failed)
-	show := func(ev coord.Event) (done bool, err error) {
-		if err := printEvent(c, w, enc, ev, "", "15:04:05.000"); err != nil {
-			return true, err
-		}
-		if *left > 0 {
-			*left--
-			return *left == 0, nil
-		}
-		return false, nil
-	}
+	show := func(ev coord.Event) (bool, error) { return ws.show(c, w, enc, ev) }
 	for {
 		select {
 		case <-keepAlive.C:

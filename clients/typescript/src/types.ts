@@ -285,6 +285,7 @@ export interface WorkerInfo {
 
 /** A coordinator event (event notification). */
 export interface GtcEvent {
+  /** Its number in the audit log (events.list after_seq resumes after it). */
   seq: number;
   time: string;
   kind: string;
