@@ -31,7 +31,8 @@ type Config struct {
 	StallTimeout time.Duration
 	// Window: how many recent outcomes the success rate is computed over. Default 100.
 	Window int
-	// MaxAge: outcomes older than this drop out of the window; 0 means no age limit. Default 0.
+	// MaxAge: outcomes older than this drop out of the window, so a fleet that went idle after failures
+	// is not degraded for good; negative means no age limit. Default 1h.
 	MaxAge time.Duration
 }
 
@@ -50,6 +51,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Window <= 0 {
 		c.Window = 100
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = time.Hour
 	}
 	return c
 }

@@ -129,7 +129,14 @@ func TestWindowSlides(t *testing.T) {
 	if r, _ := w.Rate(t0); r != 0.8 {
 		t.Fatalf("partial and context_overflow are failures, code_complete a success: %v", r)
 	}
-	aged := NewWindow(Config{MaxAge: time.Hour})
+	// by default an hour old outcome is out (an idle fleet is not degraded for good); a negative
+	// MaxAge keeps them all
+	forever := NewWindow(Config{MaxAge: -1})
+	forever.Record(t0, "failure")
+	if r, n := forever.Rate(t0.Add(24 * time.Hour)); r != 0 || n != 1 {
+		t.Fatalf("no age limit: %v over %d", r, n)
+	}
+	aged := NewWindow(Config{})
 	aged.Record(t0, "failure")
 	aged.Record(t0.Add(30*time.Minute), "success")
 	if r, n := aged.Rate(t0.Add(61 * time.Minute)); r != 1 || n != 1 {
