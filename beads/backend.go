@@ -75,6 +75,13 @@ type DirtyLookup interface {
 	DirtyByID(ctx context.Context, ids []string) ([]StoredRecord, error)
 }
 
+// UnwrittenLookup is an optional DirtyLookup extension: the ids of the records never written to the file
+// (created since the last export), in id order. With them an export that knows the file's profile puts
+// the new records in on its one pass over the file instead of finding them missing and writing it again.
+type UnwrittenLookup interface {
+	UnwrittenIDs(ctx context.Context) ([]string, error)
+}
+
 // RecordLookup is an optional Backend extension that lets an import stream the file instead of loading
 // every stored record (All) and the whole file: the stored records of a stretch of lines at a time.
 type RecordLookup interface {

@@ -226,6 +226,20 @@ func (e *streamExport) run() (ExportStats, error) {
 			}
 		}
 	}
+	// With the profile known nothing is scanned, so the new records are found missing only by a write
+	// pass: the ones the store says were never written go into the first pass, and a second is needed
+	// only if the file proves that guess wrong.
+	var guess []string
+	if !scanned {
+		if g, err := e.unwritten(); err != nil {
+			return e.st, err
+		} else if len(g) > 0 {
+			if err := e.fetchNewOf(g); err != nil {
+				return e.st, err
+			}
+			guess = g
+		}
+	}
 	dir := filepath.Dir(s.path)
 	tmp, err := os.CreateTemp(dir, ".~"+filepath.Base(s.path)+".*")
 	if err != nil {
@@ -255,12 +269,17 @@ func (e *streamExport) run() (ExportStats, error) {
 		if scanned {
 			break
 		}
+		if guess != nil && slices.Equal(e.missing(), guess) {
+			break // the records written in as new are exactly the ones the file lacks
+		}
 		// The profile was known, so nothing was scanned first: dirty ids absent from the file are new
-		// records, which go in a second pass now that they are known.
+		// records, which go in a second pass now that they are known (or, when the first pass put in
+		// records guessed new, instead of them).
+		wroteNews := len(e.news) > 0
 		if err := e.fetchNew(); err != nil {
 			return e.st, err
 		}
-		if len(e.news) == 0 {
+		if len(e.news) == 0 && !wroteNews {
 			break
 		}
 		scanned = true
@@ -610,14 +629,42 @@ func (e *streamExport) fetch(ids []string, withRaw bool, fn func(got map[string]
 	return nil
 }
 
-// fetchNew loads the dirty records whose id the file does not hold and builds their lines.
-func (e *streamExport) fetchNew() error {
-	var missing []string
+// missing returns the dirty ids the last write pass did not find in the file, in id order.
+func (e *streamExport) missing() []string {
+	var out []string
 	for i, id := range e.ids {
 		if !e.seen[i] {
-			missing = append(missing, id)
+			out = append(out, id)
 		}
 	}
+	return out
+}
+
+// unwritten returns the dirty ids the store says were never written to the file (nil when it cannot
+// tell), in id order.
+func (e *streamExport) unwritten() ([]string, error) {
+	ul, ok := e.look.(UnwrittenLookup)
+	if !ok {
+		return nil, nil
+	}
+	ids, err := ul.UnwrittenIDs(e.ctx)
+	if err != nil {
+		return nil, fmt.Errorf("export %s: list new records: %w", e.s.path, err)
+	}
+	var out []string
+	for _, id := range ids {
+		if _, ok := slices.BinarySearch(e.ids, id); ok {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// fetchNew loads the dirty records whose id the file does not hold and builds their lines.
+func (e *streamExport) fetchNew() error { return e.fetchNewOf(e.missing()) }
+
+// fetchNewOf loads the dirty records of ids, which the file does not hold, and builds their lines.
+func (e *streamExport) fetchNewOf(missing []string) error {
 	e.news, e.newTombs = nil, nil
 	// with their stored bytes: a record whose line left the file (a checkout, a hard delete) goes back
 	// with the keys gtc does not model

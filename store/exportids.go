@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -52,4 +53,15 @@ func (db *DB) dirtyByID(ctx context.Context, ids []string, withRaw bool) ([]bead
 		slices.SortFunc(out, byID)
 	}
 	return out, nil
+}
+
+// UnwrittenIDs returns the ids of the issues never written to the file, in id order
+// (beads.UnwrittenLookup): the records a create made since the last export.
+func (db *DB) UnwrittenIDs(ctx context.Context) ([]string, error) {
+	defer db.observeRead("unwritten_ids", time.Now())
+	var ids []string
+	if err := db.r.SelectContext(ctx, &ids, `SELECT id FROM issue_bodies WHERE raw IS NULL ORDER BY id`); err != nil {
+		return nil, unavailable("read", fmt.Errorf("list unwritten issues: %w", err))
+	}
+	return ids, nil
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -45,4 +46,34 @@ func TestDirtyIDsAndDirtyByID(t *testing.T) {
 		t.Fatalf("no ids: %+v, %v", recs, err)
 	}
 	var _ beads.DirtyLookup = db
+}
+
+// TestUnwrittenIDs: the issues created since the last export (no file bytes yet), in id order; an
+// imported one, or a created one once exported, is not among them, and a later change keeps it written.
+func TestUnwrittenIDs(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	is := func(id string) beads.Issue {
+		return beads.Issue{ID: id, Title: id, Status: "open", IssueType: "task", CreatedAt: ts, UpdatedAt: ts}
+	}
+	commit(t, db, coord.IssuePut{Issue: is("u-from-file"), Raw: []byte(`{"id":"u-from-file"}`), FromImport: true},
+		coord.IssuePut{Issue: is("u-3"), Create: true}, coord.IssuePut{Issue: is("u-1"), Create: true})
+	ids, err := db.UnwrittenIDs(ctx)
+	if err != nil || !slices.Equal(ids, []string{"u-1", "u-3"}) {
+		t.Fatalf("UnwrittenIDs = %v, %v; want [u-1 u-3]", ids, err)
+	}
+	recs, err := db.DirtyByID(ctx, []string{"u-1"})
+	if err != nil || len(recs) != 1 {
+		t.Fatal(recs, err)
+	}
+	if err := db.MarkExported(ctx, []beads.ExportedRecord{{ID: "u-1", Raw: []byte(`{"id":"u-1"}`), Rev: recs[0].Rev}}); err != nil {
+		t.Fatal(err)
+	}
+	changed := is("u-1")
+	changed.Title = "changed after its export"
+	commit(t, db, coord.IssuePut{Issue: changed})
+	if ids, err := db.UnwrittenIDs(ctx); err != nil || !slices.Equal(ids, []string{"u-3"}) {
+		t.Fatalf("UnwrittenIDs after u-1's export = %v, %v; want [u-3]", ids, err)
+	}
 }
