@@ -240,6 +240,12 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	res.QueueWaitMs = d.tr.queueWait.Summary().Percentiles3()
 	res.RPCMs = d.tr.rpc.Summary().Percentiles3()
 
+	// A coordinator restarted during the run (--addr) closed the control connection: a new one reads
+	// the figures, which then cover the restarted server only.
+	if ctl, err = d.liveControl(ctx, ctl, cfg.IDPrefix+"-ctl"); err != nil {
+		return Result{}, ProfileReport{}, fmt.Errorf("server profile: the coordinator went away during the run: %w", err)
+	}
+	defer ctl.Close()
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	pr, err := ctl.CoordProfile(pctx, rpc.ProfileParams{WindowMS: time.Since(runStart).Milliseconds() + 100,
 		TargetAgents: cfg.Agents, TargetIssues: len(specs)})
@@ -510,4 +516,32 @@ func decodeFinal(raw []byte) (FinalState, error) {
 		}
 	}
 	return st, nil
+}
+
+// liveControl returns ctl while its connection holds, else a new control connection (hello as name),
+// trying for up to 30 s while the coordinator restarts.
+func (d *driver) liveControl(ctx context.Context, ctl *rpc.Client, name string) (*rpc.Client, error) {
+	select {
+	case <-ctl.Done():
+	default:
+		return ctl, nil
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := rpc.Dial(ctx, d.dialOptions())
+		if err == nil {
+			if _, err = c.Hello(ctx, rpc.HelloParams{Name: name, Role: "client"}); err == nil {
+				return c, nil
+			}
+			c.Close()
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
