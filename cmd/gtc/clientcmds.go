@@ -984,6 +984,7 @@ func issueCreateCommand() *cli.Command {
 			&cli.StringFlag{Name: "assignee", Usage: "assignee"},
 			&cli.StringFlag{Name: "id", Usage: "issue id (generated when absent)"},
 			&cli.StringFlag{Name: "parent", Usage: "a child of this issue (parent-child dependency), numbered PARENT.1, PARENT.2, ... as bd does unless --id is given"},
+			&cli.DurationFlag{Name: "wait", Usage: "while no coordinator answers (restarting), retry this long before giving up (e.g. 30s; 0: fail at once)"},
 		),
 		Action: func(c *cli.Context) error {
 			args, err := argsOf(c)
@@ -1005,10 +1006,13 @@ func issueCreateCommand() *cli.Command {
 				id, typ, _ := strings.Cut(d, ":")
 				p.Deps = append(p.Deps, rpc.DepSpec{ID: id, Type: typ})
 			}
-			return request(c, "create issue", func(ctx context.Context, cl *rpc.Client) (*rpc.IssueResult, error) {
-				return cl.IssueCreate(ctx, p)
-			}, func(r *rpc.IssueResult) error {
-				return printIssue(c, "created", r.Issue)
+			// a retry only follows a connection that failed: nothing was sent, nothing created twice
+			return retryNoServer(c, c.Duration("wait"), func() error {
+				return request(c, "create issue", func(ctx context.Context, cl *rpc.Client) (*rpc.IssueResult, error) {
+					return cl.IssueCreate(ctx, p)
+				}, func(r *rpc.IssueResult) error {
+					return printIssue(c, "created", r.Issue)
+				})
 			})
 		},
 	})

@@ -39,3 +39,35 @@ func TestMergeSubmitWaitsForARestartingServer(t *testing.T) {
 		t.Fatalf("merge list after the retried submit:\n%s", out)
 	}
 }
+
+// TestIssueCreateWaitsForARestartingServer: issue create --wait retries while no coordinator answers
+// and creates the issue once, when one is back (a script's creates failed during each restart); without
+// --wait it fails at once.
+func TestIssueCreateWaitsForARestartingServer(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	s.Stop()
+	if r := gtc(t, dir, "issue", "create", "Too early"); r.code != exitNoServer {
+		t.Fatalf("create without a server: exit %d (%q), want %d", r.code, r.err, exitNoServer)
+	}
+	done := make(chan result, 1)
+	go func() { done <- gtc(t, dir, "issue", "create", "Patient", "--wait", "20s") }()
+	time.Sleep(700 * time.Millisecond) // the command finds no server, and retries
+	select {
+	case r := <-done:
+		t.Fatalf("create returned before a server came back: exit %d %q", r.code, r.err)
+	default:
+	}
+	startServer(t, dir, nil)
+	select {
+	case r := <-done:
+		if r.code != exitOK || !strings.Contains(r.out, `created `) {
+			t.Fatalf("create after the restart: exit %d out %q err %q", r.code, r.out, r.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("create did not finish after the server came back")
+	}
+	if out := must(t, dir, "issue", "list"); strings.Count(out, "Patient") != 1 || strings.Contains(out, "Too early") {
+		t.Fatalf("issues after the retried create:\n%s", out)
+	}
+}
