@@ -792,12 +792,12 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 			// saying why when that changes
 			if msg := oneLine(err); msg != lastErr {
 				lastErr = msg
-				fmt.Fprintf(c.App.ErrWriter, "%s; retrying every second\n", msg)
+				fmt.Fprintf(c.App.ErrWriter, "%s; retrying every %s\n", msg, watchRetry)
 			}
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(time.Second):
+			case <-time.After(watchRetry):
 			}
 			continue
 		}
@@ -866,6 +866,9 @@ func (ws *watchState) show(c *cli.Context, w io.Writer, enc *json.Encoder, ev co
 	}
 	return false, nil
 }
+
+// watchRetry is how often a watch tries to reconnect while the coordinator is away (a variable for tests).
+var watchRetry = time.Second
 
 // watchCatchUpMax bounds the events a reconnected watch reads back from the audit log.
 const watchCatchUpMax = 10_000
