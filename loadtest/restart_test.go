@@ -29,7 +29,7 @@ func TestRunSurvivesACoordinatorRestart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".beads", "issues.jsonl"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	serve := func() (stop func()) {
+	serve := func() (d *daemon.Daemon, stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		d, err := daemon.Open(ctx, daemon.Config{Dir: dir, SyncInterval: 100 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Coord: coord.Config{Grace: time.Second}})
@@ -43,9 +43,9 @@ func TestRunSurvivesACoordinatorRestart(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- d.Run(ctx) }()
-		return func() { cancel(); <-done }
+		return d, func() { cancel(); <-done }
 	}
-	stop := serve()
+	d, stop := serve()
 	sock := filepath.Join(dir, ".beads", "gtc.sock")
 	type outcome struct {
 		res loadtest.Result
@@ -54,13 +54,18 @@ func TestRunSurvivesACoordinatorRestart(t *testing.T) {
 	ch := make(chan outcome, 1)
 	go func() {
 		res, _, err := loadtest.Run(context.Background(), loadtest.Config{Network: "unix", Addr: sock, Agents: 3,
-			Rate: 20, Duration: 1500 * time.Millisecond, DrainTimeout: time.Second, WorkTime: 50 * time.Millisecond})
+			Rate: 20, Duration: 3 * time.Second, DrainTimeout: time.Second, WorkTime: 50 * time.Millisecond})
 		ch <- outcome{res, err}
 	}()
-	time.Sleep(500 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); d.Engine().Status().Issues.Closed == 0; { // a completion first
+		if time.Now().After(deadline) {
+			t.Fatal("no completion within 10 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	stop()
 	time.Sleep(300 * time.Millisecond)
-	stop = serve()
+	_, stop = serve()
 	defer stop()
 	select {
 	case o := <-ch:
