@@ -191,13 +191,18 @@ func callCtx(c *cli.Context, extra time.Duration) (context.Context, context.Canc
 
 // defaultClaimName is the name `gtc claim` says hello with when --as is not given.
 func defaultClaimName() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return "cli-" + u.Username
-	}
-	if u := os.Getenv("USER"); u != "" {
+	if u := userName(); u != "" {
 		return "cli-" + u
 	}
 	return "cli"
+}
+
+// userName is the user running the command ("" when unknown): the account's name, else $USER.
+func userName() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return os.Getenv("USER")
 }
 
 // printJSON writes v as one indented JSON document.

@@ -798,6 +798,11 @@ func TestIssueDepAndComment(t *testing.T) {
 	if out := must(t, dir, "issue", "show", ids[0]); !regexp.MustCompile(`(?m)^\S+  mayor:\n  needs the new\n  build image$`).MatchString(out) {
 		t.Fatalf("comment not shown:\n%s", out)
 	}
+	// without --author the comment is the user's, not the CLI session's name
+	must(t, dir, "issue", "comment", ids[0], "second thoughts")
+	if out := must(t, dir, "issue", "show", ids[0]); !strings.Contains(out, "  "+userName()+":\n  second thoughts") || userName() == "" {
+		t.Fatalf("comment without --author not by %q:\n%s", userName(), out)
+	}
 }
 
 // TestClientWatchCatchesUpAfterARestart: the events committed between a coordinator's restart and the

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/urfave/cli/v2"
 
@@ -48,7 +47,7 @@ func issueCommentCommand() *cli.Command {
 		Name:      "comment",
 		Usage:     "add a comment to an issue",
 		ArgsUsage: "ID TEXT",
-		Flags:     clientFlags(&cli.StringFlag{Name: "author", Usage: "who says it (default $USER)"}),
+		Flags:     clientFlags(&cli.StringFlag{Name: "author", Usage: "who says it (default: your user name)"}),
 		Action: func(c *cli.Context) error {
 			args, err := wantArgs(c, 2, "issue comment ID TEXT [--author A]")
 			if err != nil {
@@ -56,7 +55,7 @@ func issueCommentCommand() *cli.Command {
 			}
 			author := c.String("author")
 			if author == "" {
-				author = os.Getenv("USER")
+				author = userName()
 			}
 			return request(c, "comment on "+args[0], func(ctx context.Context, cl *rpc.Client) (*rpc.IssueResult, error) {
 				return cl.IssueComment(ctx, rpc.IssueCommentParams{ID: args[0], Text: args[1], Author: author})
