@@ -221,6 +221,9 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		}
 		for _, d := range puts[i].Issue.Dependencies {
 			if c.issues[d.DependsOnID] == nil {
+				if d.Type == depParentChild {
+					return Errorf(ENotFound, "parent %s does not exist", d.DependsOnID)
+				}
 				return Errorf(ENotFound, "depends on %s, which does not exist", d.DependsOnID)
 			}
 		}

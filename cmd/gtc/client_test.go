@@ -766,7 +766,7 @@ func TestIssueCreateParent(t *testing.T) {
 			t.Fatalf("child %d: %+v, want %s with a parent-child dependency on %s", i+1, child, want, epic)
 		}
 	}
-	want(t, dir, exitRefused, []string{"issue", "create", "Orphan", "--parent", "t-nope"}, "t-nope", "does not exist")
+	want(t, dir, exitRefused, []string{"issue", "create", "Orphan", "--parent", "t-nope"}, "parent t-nope does not exist")
 	// the epic's show lists its children
 	out := must(t, dir, "issue", "show", epic)
 	for i, title := range []string{"First step", "Second step"} {
