@@ -34,6 +34,13 @@ func startDaemon(t *testing.T, specs []loadtest.IssueSpec) (sock, jsonl string, 
 		t.Fatal(err)
 	}
 	f.Close()
+	d, stop := serveIn(t, dir)
+	return d.SocketPath(), jsonl, stop
+}
+
+// serveIn runs a coordinator on the workspace dir until stop (or the test's end).
+func serveIn(t *testing.T, dir string) (d *daemon.Daemon, stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	d, err := daemon.Open(ctx, daemon.Config{Dir: dir, SyncInterval: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -58,7 +65,7 @@ func startDaemon(t *testing.T, specs []loadtest.IssueSpec) (sock, jsonl string, 
 		return <-done
 	}
 	t.Cleanup(func() { _ = stop() })
-	return d.SocketPath(), jsonl, stop
+	return d, stop
 }
 
 // TestDriverCorrectness drains 200 issues (a fifth with dependencies) with 10 agents that fail 20% of

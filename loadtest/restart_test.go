@@ -2,15 +2,11 @@ package loadtest_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/gastown/gtc/coord"
-	"github.com/gastown/gtc/daemon"
 	"github.com/gastown/gtc/loadtest"
 )
 
@@ -29,23 +25,7 @@ func TestRunSurvivesACoordinatorRestart(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, ".beads", "issues.jsonl"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	serve := func() (d *daemon.Daemon, stop func()) {
-		ctx, cancel := context.WithCancel(context.Background())
-		d, err := daemon.Open(ctx, daemon.Config{Dir: dir, SyncInterval: 100 * time.Millisecond,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Coord: coord.Config{Grace: time.Second}})
-		if err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		if err := d.Listen(); err != nil {
-			cancel()
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx) }()
-		return d, func() { cancel(); <-done }
-	}
-	d, stop := serve()
+	d, stop := serveIn(t, dir)
 	sock := filepath.Join(dir, ".beads", "gtc.sock")
 	type outcome struct {
 		res loadtest.Result
@@ -63,10 +43,9 @@ func TestRunSurvivesACoordinatorRestart(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	stop()
+	_ = stop()
 	time.Sleep(300 * time.Millisecond)
-	_, stop = serve()
-	defer stop()
+	serveIn(t, dir) // stopped at the test's end
 	select {
 	case o := <-ch:
 		if o.err != nil {
