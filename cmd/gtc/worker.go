@@ -277,6 +277,15 @@ type workerLoop struct {
 	ended    *sync.Cond     // on mu: a command ended (waitForSlot)
 }
 
+// drainWake is what wakes a backoff wait to start the drain: ctx's end, once — a drain already under way
+// has seen it, and its done channel would end every wait at once (the loop spun while the coordinator was down).
+func (w *workerLoop) drainWake(ctx context.Context) <-chan struct{} {
+	if w.isDraining() {
+		return nil
+	}
+	return ctx.Done()
+}
+
 // runWorker connects to the coordinator as o.Name and runs o.Exec for every assignment pushed to it,
 // reconnecting with backoff whenever the connection ends. When ctx ends it drains: it takes no new
 // work, waits for the running commands, reports them and returns nil. It returns an error only when
@@ -327,14 +336,10 @@ func runWorker(ctx context.Context, o workerOptions) error {
 				w.log.Warn("the worker name is held by another connection (another process, or this worker's previous connection); retrying",
 					"name", w.o.Name, "in", backoff, "giving_up_in", names.left().Round(time.Second))
 			}
-			var drainC <-chan struct{} // wakes the wait to start the drain, once: a drain already under way has seen it
-			if !w.isDraining() {
-				drainC = ctx.Done()
-			}
 			t := time.NewTimer(backoff)
 			select {
 			case <-t.C:
-			case <-drainC:
+			case <-w.drainWake(ctx):
 			case <-killC:
 				killC = nil
 				w.killAll()
@@ -356,12 +361,8 @@ func runWorker(ctx context.Context, o workerOptions) error {
 		if time.Since(began) > 10*w.o.BackoffMax {
 			backoff = w.o.BackoffMin
 		} else if !w.finished() {
-			var drainC <-chan struct{} // as above: a drain under way backs off too
-			if !w.isDraining() {
-				drainC = ctx.Done()
-			}
 			select {
-			case <-drainC:
+			case <-w.drainWake(ctx):
 			case <-time.After(backoff):
 			}
 			backoff = min(backoff*2, w.o.BackoffMax)
