@@ -52,6 +52,13 @@ type Config struct {
 	// the collector running back to back. The limit is process-wide. Defaults to 0: left alone (gtc serve
 	// sets 70 MiB); GOMEMLIMIT in the environment always wins.
 	MemoryTarget int64
+	// Retain is how long gtc.db keeps its history: audit-log events, ended leases and finished merge
+	// requests older than that are deleted (issues, workers and live state never are) every PruneEvery.
+	// Defaults to 30 days (720h); negative keeps everything.
+	Retain time.Duration
+	// PruneEvery is how often the history older than Retain is deleted, the first time a minute after
+	// the start (or PruneEvery, if shorter). Defaults to 1h.
+	PruneEvery time.Duration
 	// Pushers is the number of goroutines loading issue bodies for pushes. Defaults to 4.
 	Pushers int
 	// CustomStatuses are statuses issue.update accepts besides bd's own (open, in_progress, blocked, hooked,
@@ -77,6 +84,9 @@ type Config struct {
 	Version string
 }
 
+// DefaultRetain is Config.Retain's default: 30 days of history.
+const DefaultRetain = 30 * 24 * time.Hour
+
 // withDefaults fills every zero field.
 func (c Config) withDefaults() Config {
 	if c.Dir == "" {
@@ -94,6 +104,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = 2 * time.Second
+	}
+	if c.Retain == 0 {
+		c.Retain = DefaultRetain
+	}
+	if c.PruneEvery <= 0 {
+		c.PruneEvery = time.Hour
 	}
 	if c.Pushers <= 0 {
 		c.Pushers = 4

@@ -276,9 +276,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	loopCtx, stopLoops := context.WithCancel(ctx)
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); d.syncLoop(loopCtx) }()
 	go func() { defer wg.Done(); d.gaugeLoop(loopCtx) }()
+	go func() { defer wg.Done(); d.pruneLoop(loopCtx) }()
 
 	var runErr error
 	engineDone := false

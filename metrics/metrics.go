@@ -57,6 +57,9 @@ var WorkerStates = []string{"idle", "busy", "draining", "stalled", "gone"}
 // WorkerRoles are the gtc_workers role label values: agents taking issues, and refineries merging.
 var WorkerRoles = []string{"worker", "refinery"}
 
+// PrunedTables are the gtc_store_pruned_rows_total table label values.
+var PrunedTables = []string{"events", "leases", "merge_requests"}
+
 // Metrics is the set of gtc instruments plus recent-sample rings; build it with New.
 type Metrics struct {
 	loop        prometheus.Histogram
@@ -77,6 +80,7 @@ type Metrics struct {
 	syncOK      prometheus.Gauge
 	conns       prometheus.Gauge
 	connsTotal  prometheus.Counter
+	pruned      *prometheus.CounterVec
 	methods     map[string]bool
 	assignStage observers
 	sqliteKind  observers
@@ -181,6 +185,9 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 		connsTotal: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_connections_total", Help: "Client connections accepted since start.",
 		}),
+		pruned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gtc_store_pruned_rows_total", Help: "History rows deleted from gtc.db for being older than the retention (--retain), by table: events, leases (ended), merge_requests (finished).",
+		}, []string{"table"}),
 		methods:   make(map[string]bool, len(o.methods)),
 		issueSeen: make(map[string]bool),
 		rings:     newRings(o.capacity, o.now),
@@ -195,6 +202,9 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 		m.issues.WithLabelValues(s).Set(0)
 		m.issueSeen[s] = true
 	}
+	for _, tb := range PrunedTables {
+		m.pruned.WithLabelValues(tb)
+	}
 	for _, r := range WorkerRoles {
 		for _, s := range WorkerStates {
 			m.workers.WithLabelValues(r, s).Set(0)
@@ -202,7 +212,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.loop, m.assign, m.rpcDur, m.rpcReqs, m.sqlite, m.batch, m.sync,
-			m.workers, m.issues, m.mergeDepth, m.leasesExp, m.reassigned, m.staleEpoch, m.syncFails, m.syncFailing, m.syncOK, m.conns, m.connsTotal)
+			m.workers, m.issues, m.mergeDepth, m.leasesExp, m.reassigned, m.staleEpoch, m.syncFails, m.syncFailing, m.syncOK, m.conns, m.connsTotal, m.pruned)
 		if o.runtime {
 			reg.MustRegister(collectors.NewGoCollector(),
 				collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -406,4 +416,12 @@ func (m *Metrics) StaleEpoch() {
 		return
 	}
 	m.staleEpoch.Inc()
+}
+
+// Pruned counts n history rows of table deleted for being older than the retention.
+func (m *Metrics) Pruned(table string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.pruned.WithLabelValues(table).Add(float64(n))
 }

@@ -95,7 +95,7 @@ func TestLintAndNames(t *testing.T) {
 		"gtc_rpc_requests_total", "gtc_sqlite_operation_seconds", "gtc_sqlite_commit_batch_size",
 		"gtc_jsonl_sync_seconds", "gtc_workers", "gtc_issues", "gtc_merge_queue_depth",
 		"gtc_leases_expired_total", "gtc_reassignments_total", "gtc_stale_epoch_refusals_total",
-		"gtc_jsonl_sync_failures_total", "gtc_jsonl_sync_failing", "gtc_jsonl_last_sync_success_timestamp_seconds", "gtc_connections_open", "gtc_connections_total", "go_goroutines", "process_cpu_seconds_total",
+		"gtc_jsonl_sync_failures_total", "gtc_jsonl_sync_failing", "gtc_jsonl_last_sync_success_timestamp_seconds", "gtc_connections_open", "gtc_connections_total", "gtc_store_pruned_rows_total", "go_goroutines", "process_cpu_seconds_total",
 	}
 	for _, name := range want {
 		family(t, reg, name)
@@ -192,6 +192,9 @@ func TestGaugesAndCounters(t *testing.T) {
 	m.LeaseExpired()
 	m.Reassigned()
 	m.StaleEpoch()
+	m.Pruned("events", 40)
+	m.Pruned("events", 2)
+	m.Pruned("leases", 0) // nothing pruned: no change
 
 	err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP gtc_connections_open Open client connections.
@@ -220,6 +223,11 @@ gtc_reassignments_total 1
 # HELP gtc_stale_epoch_refusals_total Requests (heartbeat, complete, fail, release, merge.report, ...) refused because they named a lease epoch that has moved on; an ack arriving after its lease ended is not counted.
 # TYPE gtc_stale_epoch_refusals_total counter
 gtc_stale_epoch_refusals_total 1
+# HELP gtc_store_pruned_rows_total History rows deleted from gtc.db for being older than the retention (--retain), by table: events, leases (ended), merge_requests (finished).
+# TYPE gtc_store_pruned_rows_total counter
+gtc_store_pruned_rows_total{table="events"} 42
+gtc_store_pruned_rows_total{table="leases"} 0
+gtc_store_pruned_rows_total{table="merge_requests"} 0
 # HELP gtc_workers Worker and refinery sessions by role and state (CLI sessions left out); gone counts every name the coordinator has seen that is not connected now.
 # TYPE gtc_workers gauge
 gtc_workers{role="refinery",state="busy"} 0
@@ -233,7 +241,7 @@ gtc_workers{role="worker",state="gone"} 0
 gtc_workers{role="worker",state="idle"} 4
 gtc_workers{role="worker",state="stalled"} 0
 `), "gtc_connections_open", "gtc_connections_total", "gtc_issues", "gtc_leases_expired_total",
-		"gtc_merge_queue_depth", "gtc_reassignments_total", "gtc_stale_epoch_refusals_total", "gtc_workers")
+		"gtc_merge_queue_depth", "gtc_reassignments_total", "gtc_stale_epoch_refusals_total", "gtc_store_pruned_rows_total", "gtc_workers")
 	if err != nil {
 		t.Fatal(err)
 	}

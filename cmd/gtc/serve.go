@@ -34,6 +34,7 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "heartbeat-timeout", Value: 60 * time.Second, EnvVars: []string{"GTC_HEARTBEAT_TIMEOUT"}, Usage: "an acked lease without heartbeat for this long expires"},
 			&cli.DurationFlag{Name: "grace", Value: 30 * time.Second, EnvVars: []string{"GTC_GRACE"}, Usage: "a disconnected worker keeps its leases this long"},
 			&cli.DurationFlag{Name: "forget-gone", Value: 24 * time.Hour, EnvVars: []string{"GTC_FORGET_GONE"}, Usage: "a worker gone this long (no lease, no operator's drain) is forgotten: dropped from gtc workers and the store"},
+			&cli.DurationFlag{Name: "retain", Value: daemon.DefaultRetain, EnvVars: []string{"GTC_RETAIN"}, Usage: "gtc.db keeps its history (audit-log events, ended leases, finished merge requests) this long, pruned hourly; issues are never pruned; 0 keeps everything"},
 			&cli.IntFlag{Name: "max-attempts", Value: 3, EnvVars: []string{"GTC_MAX_ATTEMPTS"}, Usage: "failed attempts before an issue is dead-lettered (blocked + gtc:failed)"},
 			&cli.DurationFlag{Name: "backoff", Value: 5 * time.Second, EnvVars: []string{"GTC_BACKOFF"}, Usage: "retry backoff after the first failed attempt (doubles, with jitter)"},
 			&cli.StringFlag{Name: "code-complete-status", EnvVars: []string{"GTC_CODE_COMPLETE_STATUS"}, Usage: "status a code_complete outcome leaves the issue in until the merge queue merges its branch (then closed) or sends it back (reopened); its dependents wait for the merge; default: code_complete closes the issue"},
@@ -50,10 +51,14 @@ func serveCommand() *cli.Command {
 			if mib := c.Int("memory-target-mib"); mib < 0 || mib > maxMemoryTargetMiB {
 				return usageError(fmt.Errorf("--memory-target-mib %d: want 0 (off) to %d", mib, maxMemoryTargetMiB))
 			}
+			retain := c.Duration("retain")
+			if retain <= 0 {
+				retain = -1 // keep everything (the Config's zero would be its default)
+			}
 			cfg := daemon.Config{
 				Dir: c.String("dir"), DB: c.String("db"), Socket: c.String("socket"), Listen: c.String("listen"),
 				HTTP: c.String("http"), Token: c.String("token"), SyncInterval: c.Duration("sync-interval"),
-				MaxMessageBytes: c.Int("max-message"), MaxConns: c.Int("max-conns"), Version: version,
+				MaxMessageBytes: c.Int("max-message"), MaxConns: c.Int("max-conns"), Version: version, Retain: retain,
 				MemoryTarget: int64(c.Int("memory-target-mib")) << 20, CustomStatuses: c.StringSlice("custom-status"), CustomTypes: c.StringSlice("custom-type"),
 				Coord: coord.Config{AckTimeout: c.Duration("ack-timeout"), HeartbeatTimeout: c.Duration("heartbeat-timeout"),
 					Grace: c.Duration("grace"), ForgetGone: c.Duration("forget-gone"), MaxAttempts: c.Int("max-attempts"), BackoffBase: c.Duration("backoff"),

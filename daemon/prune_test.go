@@ -1,0 +1,75 @@
+package daemon
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/rpc"
+)
+
+// TestRetentionPrunesOldHistory: with Retain 1h, the pruning loop deletes the events and the ended
+// lease of an issue completed two hours ago (by the scheduler's clock) and keeps those of one completed
+// since; the issues themselves stay, and the deleted rows are counted in /metrics.
+func TestRetentionPrunesOldHistory(t *testing.T) {
+	clock := coord.NewFakeClock(time.Now())
+	h := start(t, []string{line("r-1", "old work", 1)}, func(c *Config) {
+		c.Clock, c.Retain, c.PruneEvery = clock, time.Hour, 20*time.Millisecond
+	})
+	ctx := context.Background()
+	w := h.worker("w1", 1)
+	w.complete(t, w.next(t, 5*time.Second))
+	clock.Advance(2 * time.Hour)
+	c, _ := h.session(rpc.HelloParams{Name: "cli", Role: "client"})
+	if _, err := c.IssueCreate(ctx, rpc.IssueCreateParams{ID: "r-2", Title: "new work"}); err != nil {
+		t.Fatal(err)
+	}
+	w.complete(t, w.next(t, 5*time.Second))
+	b := &backend{d: h.d}
+	eventsOf := func(id string) int {
+		r, err := b.EventsList(ctx, nil, rpc.EventsListParams{IssueID: id, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(r.Events)
+	}
+	eventually(t, 5*time.Second, "r-1's events pruned", func() bool { return eventsOf("r-1") == 0 })
+	if n := eventsOf("r-2"); n == 0 {
+		t.Error("r-2's events (completed within the hour) were pruned too")
+	}
+	old, err := h.d.db.RecentLeases(ctx, "r-1", 10)
+	if err != nil || len(old) != 0 {
+		t.Errorf("r-1's leases after pruning = %+v, %v; want none", old, err)
+	}
+	recent, err := h.d.db.RecentLeases(ctx, "r-2", 10)
+	if err != nil || len(recent) != 1 {
+		t.Errorf("r-2's leases after pruning = %+v, %v; want its one", recent, err)
+	}
+	for _, id := range []string{"r-1", "r-2"} {
+		if is, _, err := h.d.db.GetIssue(ctx, id); err != nil || is.Status != "closed" {
+			t.Errorf("issue %s after pruning: %+v %v; want it kept, closed", id, is, err)
+		}
+	}
+	m := scrape(t, h)
+	if m[`gtc_store_pruned_rows_total{table="events"}`] == 0 || m[`gtc_store_pruned_rows_total{table="leases"}`] != 1 {
+		t.Errorf("pruned rows in /metrics: events %v, leases %v; want some and 1",
+			m[`gtc_store_pruned_rows_total{table="events"}`], m[`gtc_store_pruned_rows_total{table="leases"}`])
+	}
+}
+
+// TestNegativeRetainKeepsHistory: Retain < 0 never prunes.
+func TestNegativeRetainKeepsHistory(t *testing.T) {
+	clock := coord.NewFakeClock(time.Now())
+	h := start(t, []string{line("k-1", "work", 1)}, func(c *Config) {
+		c.Clock, c.Retain, c.PruneEvery = clock, -1, 20*time.Millisecond
+	})
+	w := h.worker("w1", 1)
+	w.complete(t, w.next(t, 5*time.Second))
+	clock.Advance(365 * 24 * time.Hour)
+	time.Sleep(200 * time.Millisecond) // ten pruning periods
+	r, err := (&backend{d: h.d}).EventsList(context.Background(), nil, rpc.EventsListParams{IssueID: "k-1", Limit: 1000})
+	if err != nil || len(r.Events) == 0 {
+		t.Errorf("k-1's events with Retain < 0: %d, %v; want them kept", len(r.Events), err)
+	}
+}
