@@ -135,6 +135,12 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		IdleTimeout: cfg.IdleTimeout, WriteTimeout: cfg.WriteTimeout, AckTimeout: ackTimeout(cfg.Coord),
 		Observer: rpcObserver{d.metrics}, Logger: d.log,
 	})
+	// a subscription before the first event of this run still says where the stored log ends
+	last, err := d.db.LastEventSeq(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the audit log of %s: %w", cfg.DB, err)
+	}
+	d.server.NoteEventSeq(last)
 	return d, nil
 }
 

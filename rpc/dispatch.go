@@ -481,7 +481,7 @@ func subscribeMethod(ctx context.Context, c *conn, _ string, params json.RawMess
 		r = &SubscribeResult{Subscribed: true}
 	}
 	if r.Subscribed {
-		c.srv.subscribe(c, p.Kinds)
+		r.Seq = c.srv.subscribe(c, p.Kinds)
 	}
 	return json.Marshal(r)
 }

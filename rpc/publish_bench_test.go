@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gastown/gtc/coord"
 )
@@ -96,5 +97,62 @@ func TestSubscribeRacingEndIsNotKept(t *testing.T) {
 		if _, ok := s.subs[other]; !ok {
 			t.Fatal("the live subscriber was dropped")
 		}
+	}
+}
+
+// TestSubscribeSeqSaysWhereLiveEventsBegin: events.subscribe's seq is the newest event published (or
+// noted at start) before the subscription; every event after it reaches the subscriber (each round
+// subscribes at another moment of a stream of publishes).
+func TestSubscribeSeqSaysWhereLiveEventsBegin(t *testing.T) {
+	for round := range 20 {
+		ts := startServer(t, Options{}, nil)
+		ts.NoteEventSeq(10) // the stored log ends at 10
+		ts.NoteEventSeq(7)  // never backwards
+		c := dialClient(t, DialOptions{Network: "unix", Addr: ts.unixPath})
+		events := make(chan coord.Event, 1000)
+		c.OnEvent(func(e coord.Event) { events <- e })
+		ctx := context.Background()
+		if _, err := c.Hello(ctx, HelloParams{Name: "watcher"}); err != nil {
+			t.Fatal(err)
+		}
+		if round == 0 {
+			r, err := c.EventsSubscribe(ctx, SubscribeParams{})
+			if err != nil || r.Seq != 10 {
+				t.Fatalf("subscribe before any event = %+v, %v; want seq 10", r, err)
+			}
+		}
+		const last = 400
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for seq := int64(11); seq <= last; seq++ {
+				ts.Publish(coord.Event{Seq: seq, Kind: "assigned"})
+				if seq%16 == 0 {
+					time.Sleep(50 * time.Microsecond)
+				}
+			}
+		}()
+		time.Sleep(time.Duration(round) * 100 * time.Microsecond)
+		r, err := c.EventsSubscribe(ctx, SubscribeParams{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-done
+		if r.Seq < 10 || r.Seq > last {
+			t.Fatalf("round %d: subscribe seq %d, want 10..%d", round, r.Seq, last)
+		}
+		got := map[int64]bool{}
+		for want := r.Seq + 1; want <= last; {
+			select {
+			case e := <-events:
+				got[e.Seq] = true
+				for got[want] {
+					want++
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("round %d: subscribed after seq %d, event %d never came", round, r.Seq, want)
+			}
+		}
+		c.Close()
 	}
 }

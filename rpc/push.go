@@ -246,6 +246,7 @@ func (s *Server) Cancel(worker string, session uint64, p CancelParams) error {
 // Publish sends an event notification to every subscribed connection (encoded once; non-blocking;
 // a subscriber whose queue is full is disconnected). Only the subscribers are walked, not every connection.
 func (s *Server) Publish(ev coord.Event) {
+	s.NoteEventSeq(ev.Seq) // before nsubs is read: a subscribe either counts ev in its Seq or gets it
 	if s.nsubs.Load() == 0 {
 		return // nobody listens: no lock
 	}
@@ -266,8 +267,17 @@ func (s *Server) Publish(ev coord.Event) {
 	}
 }
 
-// subscribe starts (or replaces) c's subscription, unless c has ended (finish took it out of conns).
-func (s *Server) subscribe(c *conn, kinds []string) {
+// NoteEventSeq says the audit log holds events up to seq (the daemon calls it at start with the stored
+// log's last number); a subscription's result reports the highest noted or published.
+func (s *Server) NoteEventSeq(seq int64) {
+	for cur := s.eventSeq.Load(); seq > cur && !s.eventSeq.CompareAndSwap(cur, seq); cur = s.eventSeq.Load() {
+	}
+}
+
+// subscribe starts (or replaces) c's subscription, unless c has ended (finish took it out of conns), and
+// returns the seq the live events follow: an event published before it is counted there (its seq was
+// noted before Publish read nsubs), one published after reaches c.
+func (s *Server) subscribe(c *conn, kinds []string) int64 {
 	sub := &subscription{}
 	if len(kinds) > 0 {
 		sub.kinds = map[string]bool{}
@@ -278,12 +288,13 @@ func (s *Server) subscribe(c *conn, kinds []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.conns[c.sess.ID] != c {
-		return
+		return s.eventSeq.Load()
 	}
 	if c.subs.Swap(sub) == nil {
 		s.subs[c] = struct{}{}
 		s.nsubs.Add(1)
 	}
+	return s.eventSeq.Load()
 }
 
 // unsubscribe drops a closed connection's subscription.

@@ -94,6 +94,7 @@ type Server struct {
 	nextSession atomic.Uint64
 	nextPush    atomic.Uint64
 	nsubs       atomic.Int64 // connections subscribed to events (len(subs)): Publish returns at once when 0
+	eventSeq    atomic.Int64 // the highest seq published (or noted by NoteEventSeq): where a subscription begins
 
 	mu        sync.Mutex
 	conns     map[uint64]*conn

@@ -335,9 +335,12 @@ type EventsListResult struct {
 	More    bool          `json:"more"`
 }
 
-// SubscribeResult confirms a subscription.
+// SubscribeResult confirms a subscription. Seq is the audit-log number of the newest event published
+// before it began: the live events follow it, and a subscriber back after a disconnect lists what it
+// missed with events.list after the larger of Seq and the last seq it saw.
 type SubscribeResult struct {
-	Subscribed bool `json:"subscribed"`
+	Subscribed bool  `json:"subscribed"`
+	Seq        int64 `json:"seq"`
 }
 
 // CancelParams is the params of the cancel notification: a worker lost lease LeaseID, or (MergeID set,

@@ -120,6 +120,18 @@ func (t *wtx) writeEvents(firstSeq int64) error {
 	return wrap(err, "append %d events", t.events.n)
 }
 
+// LastEventSeq returns the number of the newest event in the audit log (0: none).
+func (db *DB) LastEventSeq(ctx context.Context) (int64, error) {
+	defer db.observeRead("events", time.Now())
+	var last int64
+	err := db.r.QueryRowContext(ctx, `SELECT COALESCE((SELECT first_seq + count - 1 FROM event_batches
+		ORDER BY first_seq DESC LIMIT 1), 0)`).Scan(&last)
+	if err != nil {
+		return 0, unavailable("read", fmt.Errorf("read the last event number: %w", err))
+	}
+	return last, nil
+}
+
 // loadNextSeq reads the sequence number the next event gets.
 func (db *DB) loadNextSeq(ctx context.Context) error {
 	var next int64

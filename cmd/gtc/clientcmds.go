@@ -778,7 +778,7 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 	ws := watchState{left: c.Int("count")} // left 0: never stop
 	lastErr := ""
 	for first := true; ; first = false {
-		cl, events, err := watchConnect(ctx, c, t)
+		cl, events, seq, err := watchConnect(ctx, c, t)
 		if err != nil {
 			if first || ctx.Err() != nil {
 				return err
@@ -811,6 +811,9 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 				return err
 			}
 		}
+		if !ws.began {
+			ws.from, ws.began = seq, true
+		}
 		gone, err := watchSession(ctx, c, w, enc, cl, events, &ws)
 		cl.Close()
 		if !gone {
@@ -820,34 +823,38 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 	}
 }
 
-// watchConnect opens a client session subscribed to the events watch prints; they arrive on the channel.
-func watchConnect(ctx context.Context, c *cli.Context, t dialTarget) (*rpc.Client, <-chan coord.Event, error) {
-	events := make(chan coord.Event, 256)
-	cl, _, err := connect(ctx, t, rpc.HelloParams{Name: cliName, Role: "client"}, func(cl *rpc.Client) {
+// watchConnect opens a client session subscribed to the events watch prints; they arrive on the channel,
+// after the audit log's event number seq.
+func watchConnect(ctx context.Context, c *cli.Context, t dialTarget) (cl *rpc.Client, events <-chan coord.Event, seq int64, err error) {
+	ch := make(chan coord.Event, 256)
+	cl, _, err = connect(ctx, t, rpc.HelloParams{Name: cliName, Role: "client"}, func(cl *rpc.Client) {
 		cl.OnEvent(func(ev coord.Event) {
 			select {
-			case events <- ev:
+			case ch <- ev:
 			case <-cl.Done():
 			}
 		})
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
+	events = ch
 	sctx, cancel := callCtx(c, 0)
-	_, err = cl.EventsSubscribe(sctx, rpc.SubscribeParams{Kinds: c.StringSlice("kind")})
+	r, err := cl.EventsSubscribe(sctx, rpc.SubscribeParams{Kinds: c.StringSlice("kind")})
 	cancel()
 	if err != nil {
 		cl.Close()
-		return nil, nil, remoteError(t, "subscribe", err)
+		return nil, nil, 0, remoteError(t, "subscribe", err)
 	}
-	return cl, events, nil
+	return cl, events, r.Seq, nil
 }
 
 // watchState is what a watch carries across its sessions.
 type watchState struct {
-	left int   // events still to print for --count (0: no bound)
-	last int64 // the audit-log number of the last event printed (0: none yet)
+	left  int   // events still to print for --count (0: no bound)
+	last  int64 // the audit-log number of the last event printed (0: none yet)
+	from  int64 // the number the first subscription's live events followed (events.subscribe's seq)
+	began bool  // a subscription began: from holds
 }
 
 // show prints one event unless it was printed already (a live event the catch-up listed); done reports
@@ -874,13 +881,14 @@ var watchRetry = time.Second
 const watchCatchUpMax = 10_000
 
 // watchCatchUp prints, after a reconnect, the events of the watched kinds the audit log holds after the
-// last one printed: those committed while the watch was away, so a restart loses none. The live ones
+// last one printed (or the first session's start): those committed while the watch was away, so a
+// restart loses none. The live ones
 // of the new subscription that the log lists too are skipped by show. It reads on a connection of its
 // own: the subscription's may block on events not read yet.
 func watchCatchUp(ctx context.Context, c *cli.Context, w io.Writer, enc *json.Encoder, t dialTarget, ws *watchState) (done bool, err error) {
-	if ws.last == 0 {
-		return false, nil // nothing printed yet: nothing to continue from
-	}
+	// from the last event printed or, if later (a --kind none of whose events came yet), where the first
+	// session's live events began: the ones before were never the watch's to print
+	ws.last = max(ws.last, ws.from)
 	kinds := c.StringSlice("kind")
 	from := ws.last
 	cl, _, err := connect(ctx, t, rpc.HelloParams{Name: cliName, Role: "client"})

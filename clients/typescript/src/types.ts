@@ -344,7 +344,7 @@ export interface Methods {
   'coord.workers': { params: Record<string, never>; result: { workers: WorkerInfo[] } };
   'coord.pause': { params: Idempotent; result: { paused: boolean } };
   'coord.resume': { params: Idempotent; result: { paused: boolean } };
-  'events.subscribe': { params: { kinds?: string[] }; result: { subscribed: boolean } };
+  'events.subscribe': { params: { kinds?: string[] }; result: { subscribed: boolean; seq: number } };
   'coord.drain': { params: { worker: string; undo?: boolean; session?: boolean } & Idempotent; result: { worker: string; draining: boolean } };
   'lease.cancel': { params: { lease_id: string; reason?: string } & Idempotent; result: { lease_id: string; cancelled: boolean } };
 }

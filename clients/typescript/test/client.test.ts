@@ -578,7 +578,7 @@ describe('reconnect', () => {
   });
 
   it('renews the event subscription after a reconnect and emits events', async () => {
-    server.handlers.set('events.subscribe', () => ({ subscribed: true }));
+    server.handlers.set('events.subscribe', () => ({ subscribed: true, seq: 0 }));
     const c = await worker();
     await c.hello({ name: 'watcher', role: 'client' });
     await c.subscribe(['completed']);
