@@ -57,7 +57,7 @@ type Config struct {
 	// Defaults to 30 days (720h); negative keeps everything.
 	Retain time.Duration
 	// PruneEvery is how often the history older than Retain is deleted, the first time a minute after
-	// the start (or PruneEvery, if shorter). Defaults to 1h.
+	// the start (or PruneEvery, if shorter). Defaults to a tenth of Retain, between 1m and 1h.
 	PruneEvery time.Duration
 	// Pushers is the number of goroutines loading issue bodies for pushes. Defaults to 4.
 	Pushers int
@@ -109,7 +109,7 @@ func (c Config) withDefaults() Config {
 		c.Retain = DefaultRetain
 	}
 	if c.PruneEvery <= 0 {
-		c.PruneEvery = time.Hour
+		c.PruneEvery = min(max(c.Retain/10, time.Minute), time.Hour)
 	}
 	if c.Pushers <= 0 {
 		c.Pushers = 4

@@ -73,3 +73,21 @@ func TestNegativeRetainKeepsHistory(t *testing.T) {
 		t.Errorf("k-1's events with Retain < 0: %d, %v; want them kept", len(r.Events), err)
 	}
 }
+
+// TestPruneEveryFollowsRetain: the history is pruned every tenth of the retention, between a minute and an
+// hour apart, unless PruneEvery says otherwise.
+func TestPruneEveryFollowsRetain(t *testing.T) {
+	for _, tc := range []struct {
+		retain, every, want time.Duration
+	}{
+		{0, 0, time.Hour}, // 30 days
+		{5 * time.Hour, 0, 30 * time.Minute},
+		{10 * time.Minute, 0, time.Minute},
+		{-1, 0, time.Minute}, // keeps everything: never runs
+		{time.Hour, 20 * time.Millisecond, 20 * time.Millisecond},
+	} {
+		if got := (Config{Retain: tc.retain, PruneEvery: tc.every}).withDefaults().PruneEvery; got != tc.want {
+			t.Errorf("Retain %v, PruneEvery %v: every %v, want %v", tc.retain, tc.every, got, tc.want)
+		}
+	}
+}
