@@ -29,9 +29,9 @@ func (d *Daemon) pruneLoop(ctx context.Context) {
 // prune deletes the history older than Retain by the scheduler's clock, counts it in the metrics and
 // logs what it did.
 func (d *Daemon) prune(ctx context.Context) (store.Pruned, error) {
-	start := time.Now()
-	before := d.cfg.Clock.Now().Add(-d.cfg.Retain)
-	p, err := d.db.Prune(ctx, before)
+	start, now := time.Now(), d.cfg.Clock.Now()
+	before := now.Add(-d.cfg.Retain)
+	p, err := d.db.Prune(ctx, before, now)
 	d.metrics.Pruned("events", p.Events)
 	d.metrics.Pruned("leases", p.Leases)
 	d.metrics.Pruned("merge_requests", p.MergeRequests)

@@ -23,18 +23,19 @@ func (p Pruned) Total() int { return p.Events + p.Leases + p.MergeRequests }
 var pruneChunk = 500
 
 // Prune deletes the history older than before: the audit log's events, ended leases and finished merge
-// requests (issues, workers and live state are never pruned). What numbering needs stays: the newest
-// event batch (the next event's seq follows it), the lease of the highest epoch and the merge request
-// of the highest epoch (epochs are never reused after a restart), and a finished merge request of an
-// issue under a live lease (it decides that lease's outcome). Deleted pages are reused by later writes;
-// the file does not shrink.
-func (db *DB) Prune(ctx context.Context, before time.Time) (Pruned, error) {
+// requests (issues, workers and live state are never pruned). What numbering and the scheduler need
+// stays: the newest event batch (the next event's seq follows it), the lease of the highest epoch (a
+// restart issues epochs after it), the newest finished merge request of each issue (a restart takes it
+// as the issue's last merge outcome), the merge request of the highest epoch, and the finished merge
+// requests of an issue under a live lease. Rows stamped after now (a clock set back since) are kept
+// until they are old. Deleted pages are reused by later writes; the file does not shrink.
+func (db *DB) Prune(ctx context.Context, before, now time.Time) (Pruned, error) {
 	var p Pruned
 	var err error
-	if p.Events, err = db.pruneEvents(ctx, before); err != nil {
+	if p.Events, err = db.pruneEvents(ctx, before, now); err != nil {
 		return p, fmt.Errorf("prune events: %w", err)
 	}
-	if p.Leases, err = db.pruneLeases(ctx, before); err != nil {
+	if p.Leases, err = db.pruneLeases(ctx, before, now); err != nil {
 		return p, fmt.Errorf("prune lease history: %w", err)
 	}
 	if p.MergeRequests, err = db.pruneMerges(ctx, before); err != nil {
@@ -43,17 +44,38 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (Pruned, error) {
 	return p, nil
 }
 
-// pruneEvents deletes the oldest event batches whose last event is older than before, up to the first
-// that is not (seq order is time order, give or take a clock step) and never the newest.
-func (db *DB) pruneEvents(ctx context.Context, before time.Time) (int, error) {
-	deleted := 0
+// stamp is where a stored time stands against a prune's cutoff.
+type stamp int
+
+const (
+	stampOld    stamp = iota // before the cutoff: prune
+	stampYoung               // since the cutoff: keep, and later rows are younger still
+	stampFuture              // after now (the clock was set back since) or unreadable: keep, look further
+)
+
+func stampOf(stored string, before, now time.Time) stamp {
+	tm, err := parseTime(stored)
+	switch {
+	case err != nil || tm.IsZero() || tm.After(now):
+		return stampFuture
+	case tm.Before(before):
+		return stampOld
+	default:
+		return stampYoung
+	}
+}
+
+// pruneEvents deletes, in seq order (time order, but for clock steps), the event batches whose last event
+// is older than before, up to the first one that is younger but not in the future; never the newest.
+func (db *DB) pruneEvents(ctx context.Context, before, now time.Time) (int, error) {
+	var last int64
+	if err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(first_seq), 0) FROM event_batches`).Scan(&last); err != nil {
+		return 0, unavailable("read", err)
+	}
+	deleted, from := 0, int64(-1)
 	for {
-		var last int64
-		if err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(first_seq), 0) FROM event_batches`).Scan(&last); err != nil {
-			return deleted, unavailable("read", err)
-		}
 		var keys []int64
-		n := 0
+		n, rowsSeen, done := 0, 0, false
 		err := db.scan(ctx, func(rows *sql.Rows) (bool, error) {
 			var seq int64
 			var count int
@@ -61,39 +83,43 @@ func (db *DB) pruneEvents(ctx context.Context, before time.Time) (int, error) {
 			if err := rows.Scan(&seq, &count, &t); err != nil {
 				return false, err
 			}
-			if seq >= last || !olderThan(t, before) {
+			rowsSeen++
+			from = seq
+			st := stampOf(t, before, now)
+			if seq >= last || st == stampYoung {
+				done = true
 				return false, nil
 			}
-			keys = append(keys, seq)
-			n += count
+			if st == stampOld {
+				keys = append(keys, seq)
+				n += count
+			}
 			return true, nil
-		}, `SELECT first_seq, count, COALESCE(events ->> '$[#-1].t', '') FROM event_batches ORDER BY first_seq LIMIT ?`, pruneChunk)
+		}, `SELECT first_seq, count, COALESCE(events ->> '$[#-1].t', '') FROM event_batches WHERE first_seq > ?
+			ORDER BY first_seq LIMIT ?`, from, pruneChunk)
 		if err != nil {
 			return deleted, err
-		}
-		if len(keys) == 0 {
-			return deleted, nil
 		}
 		if err := deleteKeys(ctx, db, `DELETE FROM event_batches WHERE first_seq = ?`, keys); err != nil {
 			return deleted, err
 		}
 		deleted += n
-		if len(keys) < pruneChunk {
+		if done || rowsSeen < pruneChunk {
 			return deleted, nil
 		}
 	}
 }
 
-// pruneLeases deletes the ended leases that ended before before, in epoch order up to the first lease
-// started since (epoch order is start order, so none after it ended before), keeping the highest epoch.
-func (db *DB) pruneLeases(ctx context.Context, before time.Time) (int, error) {
-	deleted := 0
-	from := int64(0)
+// pruneLeases deletes the ended leases that ended before before, in epoch order (start order) up to the
+// first lease started since that is not in the future (none after it ended before); never the highest
+// epoch.
+func (db *DB) pruneLeases(ctx context.Context, before, now time.Time) (int, error) {
+	var top int64
+	if err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(epoch), 0) FROM lease_history`).Scan(&top); err != nil {
+		return 0, unavailable("read", err)
+	}
+	deleted, from := 0, int64(-1)
 	for {
-		var top int64
-		if err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(epoch), 0) FROM lease_history`).Scan(&top); err != nil {
-			return deleted, unavailable("read", err)
-		}
 		var keys []int64
 		rowsSeen, done := 0, false
 		err := db.scan(ctx, func(rows *sql.Rows) (bool, error) {
@@ -104,11 +130,11 @@ func (db *DB) pruneLeases(ctx context.Context, before time.Time) (int, error) {
 			}
 			rowsSeen++
 			from = epoch
-			if epoch >= top || !olderThan(created, before) {
+			if epoch >= top || stampOf(created, before, now) == stampYoung {
 				done = true
 				return false, nil
 			}
-			if ended != "" && olderThan(ended, before) {
+			if stampOf(ended, before, now) == stampOld {
 				keys = append(keys, epoch)
 			}
 			return true, nil
@@ -126,24 +152,46 @@ func (db *DB) pruneLeases(ctx context.Context, before time.Time) (int, error) {
 	}
 }
 
-// pruneMerges deletes the finished merge requests last changed before before, except the one of the
-// highest epoch and those of issues under a live lease.
+// pruneMerges deletes the finished merge requests last changed before before that a restart does not
+// load as an issue's last outcome: each issue's newest finished request (by updated_at, then row order,
+// as loadMerges picks it) stays, as do the request of the highest epoch and the requests of issues under
+// a live lease. It reads every finished request (one per merge attempt, far fewer than events).
 func (db *DB) pruneMerges(ctx context.Context, before time.Time) (int, error) {
-	var keys []string
+	type finished struct {
+		id, issue string
+		updated   time.Time
+		epoch     int64
+		live      bool // its issue is under a live lease
+	}
+	var all []finished
+	var top int64              // the highest epoch of any merge request
+	newest := map[string]int{} // issue → index in all of its newest finished request (rowid order: a later row wins a tie)
+	if err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(epoch), 0) FROM merge_requests`).Scan(&top); err != nil {
+		return 0, unavailable("read", err)
+	}
 	err := db.scan(ctx, func(rows *sql.Rows) (bool, error) {
-		var id, updated string
-		if err := rows.Scan(&id, &updated); err != nil {
+		var f finished
+		var updated string
+		if err := rows.Scan(&f.id, &f.issue, &updated, &f.epoch, &f.live); err != nil {
 			return false, err
 		}
-		if olderThan(updated, before) {
-			keys = append(keys, id)
+		f.updated, _ = parseTime(updated)
+		if j, ok := newest[f.issue]; !ok || !f.updated.Before(all[j].updated) {
+			newest[f.issue] = len(all)
 		}
+		all = append(all, f)
 		return true, nil
-	}, `SELECT id, updated_at FROM merge_requests WHERE NOT (`+openMerge+`)
-		AND epoch < (SELECT MAX(epoch) FROM merge_requests)
-		AND issue_id NOT IN (SELECT id FROM issues WHERE lease_epoch > 0) ORDER BY rowid`)
+	}, `SELECT id, issue_id, updated_at, epoch, issue_id IN (SELECT id FROM issues WHERE lease_epoch > 0)
+		FROM merge_requests WHERE NOT (`+openMerge+`) ORDER BY rowid`)
 	if err != nil {
 		return 0, err
+	}
+	var keys []string
+	for i, f := range all {
+		old := !f.updated.IsZero() && f.updated.Before(before)
+		if old && newest[f.issue] != i && !f.live && (f.epoch < top || top == 0) {
+			keys = append(keys, f.id)
+		}
 	}
 	deleted := 0
 	for len(keys) > 0 {
@@ -155,12 +203,6 @@ func (db *DB) pruneMerges(ctx context.Context, before time.Time) (int, error) {
 		deleted += len(chunk)
 	}
 	return deleted, nil
-}
-
-// olderThan says whether a stored time is before t; an empty or unreadable one is not.
-func olderThan(stored string, t time.Time) bool {
-	tm, err := parseTime(stored)
-	return err == nil && !tm.IsZero() && tm.Before(t)
 }
 
 // scan runs a read query and hands each row to fn until fn returns false.

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/coord/mergeq"
 )
 
 // TestPruneDeletesOldHistoryAndKeepsNumbering prunes a store whose history straddles the cutoff, in
@@ -63,7 +64,7 @@ func TestPruneDeletesOldHistoryAndKeepsNumbering(t *testing.T) {
 	commit(t, db, coord.LeasePut{Lease: coord.Lease{ID: "L-7", IssueID: "gt-1", Worker: "w", Epoch: 7, State: coord.LeasePushed,
 		CreatedAt: old}}) // live, in the issue's row
 
-	got, err := db.Prune(ctx, cut)
+	got, err := db.Prune(ctx, cut, recent.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestPruneDeletesOldHistoryAndKeepsNumbering(t *testing.T) {
 	if d := cmp.Diff([]string{"M-2", "M-3", "M-6", "M-4"}, merges); d != "" {
 		t.Errorf("merge requests left (-want +got):\n%s", d)
 	}
-	if again, err := db.Prune(ctx, cut); err != nil || again.Total() != 0 {
+	if again, err := db.Prune(ctx, cut, recent.Add(time.Hour)); err != nil || again.Total() != 0 {
 		t.Errorf("second prune = %+v, %v; want nothing", again, err)
 	}
 
@@ -152,7 +153,7 @@ func TestPruneKeepsWhatNumberingNeeds(t *testing.T) {
 			coord.MergePut{Request: coord.MergeRequest{ID: "M" + string(rune('1'+e)), IssueID: "gt-1", State: "merged", Epoch: e + 1,
 				CreatedAt: t0, UpdatedAt: t0}})
 	}
-	got, err := db.Prune(ctx, t0.Add(time.Hour))
+	got, err := db.Prune(ctx, t0.Add(time.Hour), t0.Add(2*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,5 +185,86 @@ func TestPruneKeepsWhatNumberingNeeds(t *testing.T) {
 	}
 	if len(evs) != 2 || evs[1].Seq != evs[0].Seq+1 || evs[0].Seq < 3 {
 		t.Errorf("events after prune and reopen = %+v; want the newest old one and the next after it", evs)
+	}
+}
+
+// TestPruneKeepsEachIssuesLastMergeOutcome: a restart takes an issue's newest finished merge request as
+// its last merge outcome (a closed issue whose branch merged refuses another submit); pruning an older
+// one must not change which that is, even when the older one holds the highest epoch. Found by review:
+// pruning the newer cancelled request brought the older merge back and a submit was refused after a restart.
+func TestPruneKeepsEachIssuesLastMergeOutcome(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	is := sampleIssue("gt-1")
+	is.Dependencies = nil
+	is.Status, is.ClosedAt = "closed", tp(t0)
+	commit(t, db, coord.IssuePut{Issue: is})
+	mr := func(id, state string, epoch int64, at time.Time) coord.Change {
+		return coord.MergePut{Request: coord.MergeRequest{ID: id, IssueID: "gt-1", Worker: "w", Branch: id,
+			Target: "main", State: state, Epoch: epoch, CreatedAt: at, UpdatedAt: at.Add(time.Minute)}}
+	}
+	commit(t, db, mr("MR-0", "failed", 3, t0.Add(-time.Hour)))
+	commit(t, db, mr("MR-1", "merged", 5, t0))
+	commit(t, db, mr("MR-2", "cancelled", 0, t0.Add(time.Hour))) // cancelled before a refinery took it
+	now := t0.Add(90 * 24 * time.Hour)
+	p, err := db.Prune(ctx, now.Add(-30*24*time.Hour), now)
+	if err != nil || p.MergeRequests != 1 {
+		t.Fatalf("prune = %+v, %v; want MR-0 alone pruned", p, err)
+	}
+	snap, err := db.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := coord.NewEngine(coord.Config{MergeQueue: mergeq.Factory(mergeq.Config{})}, coord.NewFakeClock(now), db, snap, nopOutbox{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- e.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	if _, err := e.Connect(ctx, coord.Hello{Name: "w"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.MergeSubmit(ctx, "w", coord.MergeSubmit{IssueID: "gt-1", Branch: "fix-2", Target: "main"}); err != nil {
+		t.Errorf("submit after prune and reload refused: %v (the issue's last outcome is MR-2, cancelled)", err)
+	}
+}
+
+// nopOutbox drops what an engine sends.
+type nopOutbox struct{}
+
+func (nopOutbox) Push(string, uint64, coord.Assignment)                {}
+func (nopOutbox) Cancel(string, uint64, string, int64, string, string) {}
+func (nopOutbox) Publish(coord.Event)                                  {}
+func (nopOutbox) PushMerge(string, uint64, coord.MergeRequest)         {}
+func (nopOutbox) CancelMerge(string, uint64, coord.MergeRequest)       {}
+
+// TestPruneLooksPastRowsStampedInTheFuture: a batch and a lease stamped a year ahead (the clock was set
+// back since) are kept until they are old, and do not stop the scan: the old rows after them go.
+func TestPruneLooksPastRowsStampedInTheFuture(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	future := t0.Add(365 * 24 * time.Hour)
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-1")},
+		coord.EventAppend{Event: coord.Event{Time: future, Kind: "skewed"}},
+		coord.LeasePut{Lease: coord.Lease{ID: "L-1", IssueID: "gt-1", Worker: "w", Epoch: 1, State: coord.LeaseEnded,
+			CreatedAt: future, EndedAt: tp(future)}})
+	for i := range 5 {
+		commit(t, db, coord.EventAppend{Event: coord.Event{Time: t0.Add(time.Duration(i) * time.Minute), Kind: "old"}},
+			coord.LeasePut{Lease: coord.Lease{ID: "L", IssueID: "gt-1", Worker: "w", Epoch: int64(i + 2), State: coord.LeaseEnded,
+				CreatedAt: t0, EndedAt: tp(t0.Add(time.Minute))}})
+	}
+	now := t0.Add(60 * 24 * time.Hour)
+	p, err := db.Prune(ctx, now.Add(-30*24*time.Hour), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the newest batch and the lease of the highest epoch stay in any case
+	if d := cmp.Diff(Pruned{Events: 4, Leases: 4}, p); d != "" {
+		t.Errorf("pruned (-want +got):\n%s", d)
+	}
+	if evs, err := db.Events(ctx, 0, 0); err != nil || len(evs) != 2 || evs[0].Kind != "skewed" {
+		t.Errorf("events left = %+v, %v; want the skewed one and the newest", evs, err)
 	}
 }
