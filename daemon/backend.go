@@ -255,6 +255,7 @@ func (b *backend) CoordStatus(context.Context, *rpc.Session, rpc.EmptyParams) (*
 			Stalled: st.Workers.Stalled, Gone: st.Workers.Gone},
 		Paused: st.Paused,
 		Sync:   b.d.sync.info(),
+		Store:  b.d.storeInfo(),
 	}, nil
 }
 

@@ -48,6 +48,7 @@ type Daemon struct {
 	httpSrv   *http.Server
 	httpLn    net.Listener
 	created   []string // files this start created (store, token): removed if it fails before serving
+	pruned    pruneState
 	// modern is whether bd v1's readiness rules are applied (modernSet: decided once the profile was known)
 	modern, modernSet atomic.Bool
 }

@@ -2,10 +2,21 @@ package daemon
 
 import (
 	"context"
+	"os"
+	"sync"
 	"time"
 
+	"github.com/gastown/gtc/rpc"
 	"github.com/gastown/gtc/store"
 )
+
+// pruneState is what the prunes of this run did, for coord.status.
+type pruneState struct {
+	mu    sync.Mutex
+	last  time.Time    // the last prune that succeeded
+	total store.Pruned // rows deleted since the start
+	err   string       // the last prune's failure, while it fails
+}
 
 // pruneLoop deletes gtc.db's history older than Retain: a minute after the start (or PruneEvery, if
 // shorter), then every PruneEvery, until ctx ends. A negative Retain keeps everything.
@@ -32,6 +43,16 @@ func (d *Daemon) prune(ctx context.Context) (store.Pruned, error) {
 	start, now := time.Now(), d.cfg.Clock.Now()
 	before := now.Add(-d.cfg.Retain)
 	p, err := d.db.Prune(ctx, before, now)
+	d.pruned.mu.Lock()
+	d.pruned.total.Events += p.Events
+	d.pruned.total.Leases += p.Leases
+	d.pruned.total.MergeRequests += p.MergeRequests
+	if err != nil {
+		d.pruned.err = err.Error()
+	} else {
+		d.pruned.last, d.pruned.err = time.Now(), ""
+	}
+	d.pruned.mu.Unlock()
 	d.metrics.Pruned("events", p.Events)
 	d.metrics.Pruned("leases", p.Leases)
 	d.metrics.Pruned("merge_requests", p.MergeRequests)
@@ -43,4 +64,28 @@ func (d *Daemon) prune(ctx context.Context) (store.Pruned, error) {
 			"merge_requests", p.MergeRequests, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return p, err
+}
+
+// storeInfo describes gtc.db for coord.status: its size on disk and its retention.
+func (d *Daemon) storeInfo() *rpc.StoreInfo {
+	si := &rpc.StoreInfo{Path: d.cfg.DB}
+	if fi, err := os.Stat(d.cfg.DB); err == nil {
+		si.Bytes = fi.Size()
+	}
+	if fi, err := os.Stat(d.cfg.DB + "-wal"); err == nil {
+		si.WALBytes = fi.Size()
+	}
+	if d.cfg.Retain <= 0 {
+		return si
+	}
+	si.RetainMS = d.cfg.Retain.Milliseconds()
+	d.pruned.mu.Lock()
+	defer d.pruned.mu.Unlock()
+	if !d.pruned.last.IsZero() {
+		t := d.pruned.last
+		si.LastPrune = &t
+	}
+	si.Pruned = &rpc.Pruned{Events: d.pruned.total.Events, Leases: d.pruned.total.Leases, MergeRequests: d.pruned.total.MergeRequests}
+	si.PruneError = d.pruned.err
+	return si
 }

@@ -284,7 +284,27 @@ type StatusResult struct {
 	Issues  IssueCounts  `json:"issues"`
 	Workers WorkerCounts `json:"workers"`
 	Paused  bool         `json:"paused"`
-	Sync    *SyncInfo    `json:"sync,omitempty"` // the JSONL sync (absent from a server without one)
+	Sync    *SyncInfo    `json:"sync,omitempty"`  // the JSONL sync (absent from a server without one)
+	Store   *StoreInfo   `json:"store,omitempty"` // gtc.db (absent from a server without one)
+}
+
+// StoreInfo is gtc.db in coord.status: its size and how long it keeps its history.
+type StoreInfo struct {
+	Path     string `json:"path"`
+	Bytes    int64  `json:"bytes"`     // the database file
+	WALBytes int64  `json:"wal_bytes"` // its write-ahead log
+	// RetainMS is how long the history (events, ended leases, finished merge requests) is kept; 0: for good.
+	RetainMS   int64      `json:"retain_ms"`
+	LastPrune  *time.Time `json:"last_prune,omitempty"`  // the last prune that succeeded
+	Pruned     *Pruned    `json:"pruned,omitempty"`      // what the prunes since the start deleted
+	PruneError string     `json:"prune_error,omitempty"` // the last prune's failure, while it fails
+}
+
+// Pruned counts history rows deleted by gtc.db's retention.
+type Pruned struct {
+	Events        int `json:"events"`
+	Leases        int `json:"leases"`
+	MergeRequests int `json:"merge_requests"`
 }
 
 // SyncInfo is the state of the JSONL sync in coord.status.

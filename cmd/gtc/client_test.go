@@ -892,3 +892,25 @@ func watchAcrossRestart(t *testing.T, claimBefore bool) {
 		t.Fatalf("watch did not print %d claims; stdout %q stderr %q", want, out.String(), errb.String())
 	}
 }
+
+// TestClientStatusShowsStore: gtc status says how big gtc.db is and how long it keeps its history, and
+// when it last pruned; with --retain 0 (Retain < 0) that it keeps everything.
+func TestClientStatusShowsStore(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, func(c *daemon.Config) { c.Retain, c.PruneEvery = time.Hour, 20*time.Millisecond })
+	createIssues(t, dir, "Write docs")
+	waitFor(t, 5*time.Second, "a prune in status", func() bool {
+		return regexp.MustCompile(`(?m)^store: \S+gtc\.db \d+\.\d MB \(WAL \d+\.\d MB\); history kept 1h0m0s, pruned \d+s ago$`).
+			MatchString(must(t, dir, "status"))
+	})
+	st := decode[rpc.StatusResult](t, must(t, dir, "status", "--json"))
+	if si := st.Store; si == nil || si.Bytes == 0 || si.RetainMS != 3600000 || si.LastPrune == nil || si.Pruned == nil {
+		t.Errorf("status --json store = %+v, want size, retention, last prune and counts", si)
+	}
+
+	dir = newWorkspace(t)
+	startServer(t, dir, func(c *daemon.Config) { c.Retain = -1 })
+	if out := must(t, dir, "status"); !strings.Contains(out, "history kept for good (--retain 0)") {
+		t.Errorf("status with Retain < 0:\n%s", out)
+	}
+}

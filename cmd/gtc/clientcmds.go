@@ -156,6 +156,9 @@ func statusCommand() *cli.Command {
 					fmt.Fprintf(w, "JSONL sync: ok, last %s\n", ago(time.Now(), *sy.LastOK))
 				}
 			}
+			if si := st.Store; si != nil {
+				fmt.Fprintf(w, "store: %s\n", storeLine(si, time.Now()))
+			}
 			fmt.Fprintln(w)
 			// BLOCKED BY DEPS is readiness (open issues waiting on others), not the status `blocked`; OTHER is the
 			// rest of TOTAL (deferred, in backoff, not schedulable types, waiting in another status).
@@ -193,6 +196,27 @@ func countWorker(k *rpc.WorkerCounts, st string) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// storeLine says how big gtc.db is and how long it keeps its history, for gtc status.
+func storeLine(si *rpc.StoreInfo, now time.Time) string {
+	line := fmt.Sprintf("%s %.1f MB (WAL %.1f MB); ", si.Path, float64(si.Bytes)/1e6, float64(si.WALBytes)/1e6)
+	if si.RetainMS <= 0 {
+		return line + "history kept for good (--retain 0)"
+	}
+	line += "history kept " + (time.Duration(si.RetainMS) * time.Millisecond).String()
+	switch {
+	case si.PruneError != "":
+		line += ", pruning FAILS: " + si.PruneError
+	case si.LastPrune == nil:
+		line += ", first pruned a minute after the start"
+	default:
+		line += ", pruned " + ago(now, *si.LastPrune)
+	}
+	if p := si.Pruned; p != nil && p.Events+p.Leases+p.MergeRequests > 0 {
+		line += fmt.Sprintf(" (since the start: %d events, %d leases, %d merge requests)", p.Events, p.Leases, p.MergeRequests)
+	}
+	return line
+}
 
 func readyCommand() *cli.Command {
 	return usageOnError(&cli.Command{
