@@ -23,6 +23,24 @@ type Outbox interface {
 	CancelMerge(worker string, session uint64, m MergeRequest)
 }
 
+// DiscardOutbox is an Outbox that drops everything: an engine run without workers to reach (tools, tests).
+type DiscardOutbox struct{}
+
+// Push drops the assignment.
+func (DiscardOutbox) Push(string, uint64, Assignment) {}
+
+// Cancel drops the cancel.
+func (DiscardOutbox) Cancel(string, uint64, string, int64, string, string) {}
+
+// Publish drops the event.
+func (DiscardOutbox) Publish(Event) {}
+
+// PushMerge drops the merge slot.
+func (DiscardOutbox) PushMerge(string, uint64, MergeRequest) {}
+
+// CancelMerge drops the merge cancel.
+func (DiscardOutbox) CancelMerge(string, uint64, MergeRequest) {}
+
 // Engine runs the scheduler core on one goroutine (Run). Every mutating call returns after its
 // decision is committed through the Persister; effects are delivered only after that commit.
 // Requests that arrive together are applied as one batch and committed with one Commit (group commit).

@@ -112,13 +112,7 @@ func TestPruneDeletesOldHistoryAndKeepsNumbering(t *testing.T) {
 	}
 
 	// what numbering needs survived: a reopened store continues the seq and the epochs
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = reopen(t, db, path)
 	snap, err := db.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -160,14 +154,7 @@ func TestPruneKeepsWhatNumberingNeeds(t *testing.T) {
 	if d := cmp.Diff(Pruned{Events: 2, Leases: 1, MergeRequests: 1}, got); d != "" {
 		t.Errorf("pruned (-want +got):\n%s", d)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, db, path)
 	snap, err := db.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +202,7 @@ func TestPruneKeepsEachIssuesLastMergeOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := coord.NewEngine(coord.Config{MergeQueue: mergeq.Factory(mergeq.Config{})}, coord.NewFakeClock(now), db, snap, nopOutbox{})
+	e, err := coord.NewEngine(coord.Config{MergeQueue: mergeq.Factory(mergeq.Config{})}, coord.NewFakeClock(now), db, snap, coord.DiscardOutbox{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,15 +217,6 @@ func TestPruneKeepsEachIssuesLastMergeOutcome(t *testing.T) {
 		t.Errorf("submit after prune and reload refused: %v (the issue's last outcome is MR-2, cancelled)", err)
 	}
 }
-
-// nopOutbox drops what an engine sends.
-type nopOutbox struct{}
-
-func (nopOutbox) Push(string, uint64, coord.Assignment)                {}
-func (nopOutbox) Cancel(string, uint64, string, int64, string, string) {}
-func (nopOutbox) Publish(coord.Event)                                  {}
-func (nopOutbox) PushMerge(string, uint64, coord.MergeRequest)         {}
-func (nopOutbox) CancelMerge(string, uint64, coord.MergeRequest)       {}
 
 // TestPruneLooksPastRowsStampedInTheFuture: a batch and a lease stamped a year ahead (the clock was set
 // back since) are kept until they are old, and do not stop the scan: the old rows after them go.

@@ -73,6 +73,20 @@ var t0 = time.Date(2026, 11, 26, 10, 0, 0, 123456789, time.UTC)
 
 func tp(t time.Time) *time.Time { return &t }
 
+// reopen closes db and opens the store at path again, closed when the test ends.
+func reopen(t testing.TB, db *DB, path string) *DB {
+	t.Helper()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
 func sampleIssue(id string) beads.Issue {
 	return beads.Issue{
 		ID: id, Title: "title " + id, Description: "desc", Status: "open", Priority: 2, IssueType: "task",
@@ -590,14 +604,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db = reopen(t, db, path)
 	after, err := db.Load(ctx)
 	if err != nil {
 		t.Fatal(err)

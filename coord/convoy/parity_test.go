@@ -16,14 +16,6 @@ type nopPersister struct{}
 
 func (nopPersister) Commit(context.Context, []coord.Change) error { return nil }
 
-type nopOutbox struct{}
-
-func (nopOutbox) Push(string, uint64, coord.Assignment)                {}
-func (nopOutbox) Cancel(string, uint64, string, int64, string, string) {}
-func (nopOutbox) Publish(coord.Event)                                  {}
-func (nopOutbox) PushMerge(string, uint64, coord.MergeRequest)         {}
-func (nopOutbox) CancelMerge(string, uint64, coord.MergeRequest)       {}
-
 // TestEngineConvoysMatchCompute checks that the scheduler's convoy figures (coord cannot import this
 // package) equal All and Compute over the same issues.
 func TestEngineConvoysMatchCompute(t *testing.T) {
@@ -48,7 +40,7 @@ func TestEngineConvoysMatchCompute(t *testing.T) {
 			issues = append(issues, is)
 		}
 		clk := coord.NewFakeClock(t0)
-		e, err := coord.NewEngine(coord.Config{}, clk, nopPersister{}, nil, nopOutbox{})
+		e, err := coord.NewEngine(coord.Config{}, clk, nopPersister{}, nil, coord.DiscardOutbox{})
 		if err != nil {
 			t.Fatal(err)
 		}
