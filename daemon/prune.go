@@ -22,9 +22,12 @@ type pruneState struct {
 // shorter), then every PruneEvery, until ctx ends. A negative Retain keeps everything.
 func (d *Daemon) pruneLoop(ctx context.Context) {
 	if d.cfg.Retain < 0 {
+		d.log.Info("gtc.db keeps all its history (--retain 0)")
 		return
 	}
-	t := time.NewTimer(min(time.Minute, d.cfg.PruneEvery))
+	first := min(time.Minute, d.cfg.PruneEvery)
+	d.log.Info("gtc.db prunes its history", "older_than", d.cfg.Retain, "first_in", first, "then_every", d.cfg.PruneEvery)
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {

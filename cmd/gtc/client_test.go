@@ -914,3 +914,62 @@ func TestClientStatusShowsStore(t *testing.T) {
 		t.Errorf("status with Retain < 0:\n%s", out)
 	}
 }
+
+// TestClientWatchSaysWhatRetentionPruned: events pruned by the restarted coordinator's retention before
+// the watch was back cannot be caught up; the watch says which ones it could not show.
+func TestClientWatchSaysWhatRetentionPruned(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	prev := watchRetry
+	watchRetry = 2 * time.Second
+	t.Cleanup(func() { watchRetry = prev })
+	ch := make(chan result, 1)
+	var out, errb lockedBuffer
+	go func() {
+		code := run([]string{"gtc", "--dir", dir, "watch", "--kind", "claimed", "--count", "2", "--json"}, &out, &errb)
+		ch <- result{out.String(), errb.String(), code}
+	}()
+	claim := func(s *liveServer, title string) {
+		t.Helper()
+		c := clientSession(t, s, "eve")
+		ctx := context.Background()
+		if _, err := c.IssueCreate(ctx, rpc.IssueCreateParams{Title: title}); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := c.Claim(ctx, rpc.ClaimParams{}); err != nil || r.Assignment == nil {
+			t.Fatalf("claim: %v %+v", err, r)
+		}
+	}
+	waitFor(t, 5*time.Second, "watcher connected", func() bool {
+		for _, w := range s.d.Engine().Workers() {
+			if w.Name == cliName && w.Connected {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(100 * time.Millisecond) // let it subscribe
+	claim(s, "Before the restart")
+	waitFor(t, 5*time.Second, "first claim printed", func() bool { return strings.Contains(out.String(), `"claimed"`) })
+	s.Stop()
+	// back two hours later by its clock, keeping one hour: what the first server logged is pruned
+	s = startServer(t, dir, func(c *daemon.Config) {
+		c.Clock, c.Retain, c.PruneEvery = coord.NewFakeClock(time.Now().Add(2*time.Hour)), time.Hour, 20*time.Millisecond
+	})
+	claim(s, "While the watch was away")
+	waitFor(t, 5*time.Second, "the first server's events pruned", func() bool {
+		evs, err := s.d.Store().Events(context.Background(), 0, 1)
+		return err == nil && len(evs) == 1 && evs[0].Seq > 1
+	})
+	select {
+	case r := <-ch:
+		if r.code != exitOK || strings.Count(r.out, `"claimed"`) != 2 {
+			t.Fatalf("watch exit %d, printed:\n%s\nstderr: %s", r.code, r.out, r.err)
+		}
+		if !regexp.MustCompile(`events \d+ to \d+ were pruned from the audit log \(gtc serve --retain\) before the watch was back`).MatchString(r.err) {
+			t.Errorf("the watch did not say what was pruned; stderr:\n%s", r.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("watch did not print two claims; stdout %q stderr %q", out.String(), errb.String())
+	}
+}

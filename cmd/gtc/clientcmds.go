@@ -925,6 +925,11 @@ func watchCatchUp(ctx context.Context, c *cli.Context, w io.Writer, enc *json.En
 			if err = lerr; err != nil {
 				break
 			}
+			if read == 0 && len(page.Events) > 0 && page.Events[0].Seq > from+1 {
+				// the log is numbered without gaps: the ones missing were deleted by the retention
+				fmt.Fprintf(c.App.ErrWriter, "events %d to %d were pruned from the audit log (gtc serve --retain) before the watch was back: not shown\n",
+					from+1, page.Events[0].Seq-1)
+			}
 			for _, ev := range page.Events {
 				if len(kinds) > 0 && !slices.Contains(kinds, ev.Kind) {
 					ws.last = max(ws.last, ev.Seq)

@@ -52,7 +52,10 @@ func serveCommand() *cli.Command {
 				return usageError(fmt.Errorf("--memory-target-mib %d: want 0 (off) to %d", mib, maxMemoryTargetMiB))
 			}
 			retain := c.Duration("retain")
-			if retain <= 0 {
+			switch {
+			case retain < 0:
+				return usageError(fmt.Errorf("--retain %s: want a duration, or 0 to keep all history", retain))
+			case retain == 0:
 				retain = -1 // keep everything (the Config's zero would be its default)
 			}
 			cfg := daemon.Config{
