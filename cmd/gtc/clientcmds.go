@@ -203,7 +203,8 @@ func storeLine(si *rpc.StoreInfo, now time.Time) string {
 	if si.RetainMS <= 0 {
 		return line + "history kept for good (--retain 0)"
 	}
-	line += "history kept " + (time.Duration(si.RetainMS) * time.Millisecond).String()
+	kept := (time.Duration(si.RetainMS) * time.Millisecond).String() // 720h0m0s: said 720h
+	line += "history kept " + strings.TrimSuffix(strings.TrimSuffix(kept, "0s"), "0m")
 	switch {
 	case si.PruneError != "":
 		line += ", pruning FAILS: " + si.PruneError
