@@ -973,3 +973,12 @@ func TestClientWatchSaysWhatRetentionPruned(t *testing.T) {
 		t.Fatalf("watch did not print two claims; stdout %q stderr %q", out.String(), errb.String())
 	}
 }
+
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{720 * time.Hour: "720h", 90 * time.Minute: "1h30m", time.Hour + 30*time.Second: "1h0m30s",
+		10 * time.Minute: "10m", 90 * time.Second: "1m30s", 45 * time.Second: "45s", 1500 * time.Millisecond: "1.5s"} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

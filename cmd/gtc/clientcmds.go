@@ -197,14 +197,25 @@ func countWorker(k *rpc.WorkerCounts, st string) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// shortDuration is d as a flag would give it: 720h, 1h30m, 90s (not 720h0m0s).
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // storeLine says how big gtc.db is and how long it keeps its history, for gtc status.
 func storeLine(si *rpc.StoreInfo, now time.Time) string {
 	line := fmt.Sprintf("%s %.1f MB (WAL %.1f MB); ", si.Path, float64(si.Bytes)/1e6, float64(si.WALBytes)/1e6)
 	if si.RetainMS <= 0 {
 		return line + "history kept for good (--retain 0)"
 	}
-	kept := (time.Duration(si.RetainMS) * time.Millisecond).String() // 720h0m0s: said 720h
-	line += "history kept " + strings.TrimSuffix(strings.TrimSuffix(kept, "0s"), "0m")
+	line += "history kept " + shortDuration(time.Duration(si.RetainMS)*time.Millisecond)
 	switch {
 	case si.PruneError != "":
 		line += ", pruning FAILS: " + si.PruneError
