@@ -299,6 +299,7 @@ type issueView struct {
 	DeferUntil   string   `json:"defer_until"`
 	CreatedAt    string   `json:"created_at"`
 	UpdatedAt    string   `json:"updated_at"`
+	StartedAt    string   `json:"started_at"`
 	Dependencies []struct {
 		DependsOnID string `json:"depends_on_id"`
 		Type        string `json:"type"`

@@ -982,3 +982,19 @@ func TestShortDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestIssueShowSaysWhenNoAttemptIsOnRecord: a closed issue without leases (closed by hand, or its attempt
+// history pruned) says so instead of looking never worked on; an open, unstarted one says nothing.
+func TestIssueShowSaysWhenNoAttemptIsOnRecord(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	ids := createIssues(t, dir, "Closed by hand", "Still open")
+	must(t, dir, "issue", "close", ids[0])
+	const note = "no attempts on record (gtc keeps the attempt history for `gtc serve --retain`"
+	if out := must(t, dir, "issue", "show", ids[0]); !strings.Contains(out, note) {
+		t.Errorf("closed issue without leases:\n%s", out)
+	}
+	if out := must(t, dir, "issue", "show", ids[1]); strings.Contains(out, "no attempts on record") {
+		t.Errorf("open issue never started:\n%s", out)
+	}
+}

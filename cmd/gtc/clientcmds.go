@@ -1143,6 +1143,9 @@ func issueShowCommand() *cli.Command {
 							orDash(firstLine(report, 100))})
 					}
 					at.Render()
+				} else if v.Status == "closed" || v.StartedAt != "" {
+					// worked on, by gtc or by hand: an attempt history older than the retention was pruned
+					fmt.Fprintf(w, "\nno attempts on record (gtc keeps the attempt history for `gtc serve --retain`, 30 days by default)\n")
 				}
 				return nil
 			})
