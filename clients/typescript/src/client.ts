@@ -160,8 +160,13 @@ export interface ClientEvents {
   reconnectFailed: [error: GtcError, attempt: number, delayMs: number];
   /** The server cancelled a lease. */
   cancel: [params: CancelParams];
-  /** A coordinator event (after events.subscribe). */
+  /** A coordinator event (after events.subscribe): each once, in seq order, across reconnects. */
   event: [event: GtcEvent];
+  /**
+   * Events committed while the client was away that it could not read back after a reconnect: pruned from
+   * the audit log by the coordinator's retention, or beyond the catch-up's cap (toSeq -1: up to the live ones).
+   */
+  eventsMissed: [fromSeq: number, toSeq: number];
   /** The server announced its shutdown. */
   shutdown: [params: ShutdownParams];
   /** A lease's complete / fail / release went through. */
@@ -177,6 +182,8 @@ export interface ClientEvents {
 const LOST_CODES = new Set(['stale_epoch', 'not_holder', 'not_found']);
 /** Longest wait, after the socket closed, for messages that arrived before the close to be handled. */
 const CLOSE_DRAIN_MS = 1000;
+/** Most events a reconnect's catch-up reads back from the audit log (as gtc watch). */
+const CATCH_UP_MAX = 10_000;
 
 /** A socket reader that counts the messages it hands to the connection's queue. */
 class CountingReader extends SocketMessageReader {
@@ -217,6 +224,12 @@ export class GtcClient extends EventEmitter {
   private idleWaiters: (() => void)[] = [];
   private retryTimers = new Set<NodeJS.Timeout>();
   private subscription?: { kinds?: string[] };
+  /** The audit-log number the next event must pass: the last delivered, or where the first subscription began. */
+  private eventCursor = 0;
+  /** A subscription answered with its seq (a coordinator that reports none gets no catch-up). */
+  private eventsBegan = false;
+  /** Live events held while a reconnect's catch-up reads the log back (undefined: none under way). */
+  private heldEvents?: GtcEvent[];
 
   /** Use connect(); the constructor does not open the connection. */
   constructor(opts: ConnectOptions) {
@@ -360,11 +373,63 @@ export class GtcClient extends EventEmitter {
     return this.request('release', { lease_id: lease.id, epoch: lease.epoch, reason, idempotency_key: idempotencyKey });
   }
 
-  /** Subscribes to coordinator events (all kinds when none given); renewed after every reconnect. */
+  /**
+   * Subscribes to coordinator events (all kinds when none given); renewed after every reconnect, when the
+   * events committed while the client was away are read back from the audit log (up to 10,000) and
+   * delivered before the live ones, each once.
+   */
   async subscribe(kinds?: string[]): Promise<void> {
     const params = kinds && kinds.length ? { kinds } : {};
-    await this.request('events.subscribe', params);
+    const res = await this.request('events.subscribe', params);
     this.subscription = params;
+    if (typeof res?.seq === 'number') {
+      this.eventCursor = Math.max(this.eventCursor, res.seq);
+      this.eventsBegan = true;
+    }
+  }
+
+  private onEvent(e: GtcEvent): void {
+    if (this.heldEvents) this.heldEvents.push(e);
+    else this.deliverEvent(e);
+  }
+
+  private deliverEvent(e: GtcEvent): void {
+    if (typeof e.seq === 'number' && e.seq > 0) {
+      if (e.seq <= this.eventCursor) return; // read back from the log already
+      this.eventCursor = e.seq;
+    }
+    this.emit('event', e);
+  }
+
+  /** Renews the subscription after a reconnect and delivers what the log holds since the last event. */
+  private async resubscribe(sub: { kinds?: string[] }): Promise<void> {
+    this.heldEvents ??= [];
+    try {
+      await this.request('events.subscribe', sub);
+      if (this.eventsBegan) await this.catchUp(sub.kinds);
+    } catch (e) {
+      this.emitError(toGtcError(e, 'events.subscribe'));
+    } finally {
+      const held = this.heldEvents ?? [];
+      this.heldEvents = undefined;
+      for (const e of held) this.deliverEvent(e);
+    }
+  }
+
+  private async catchUp(kinds?: string[]): Promise<void> {
+    const from = this.eventCursor;
+    for (let read = 0; read < CATCH_UP_MAX; ) {
+      const page = await this.request('events.list', { after_seq: this.eventCursor, limit: 1000 });
+      const events = page?.events ?? [];
+      if (read === 0 && events.length > 0 && events[0].seq > from + 1) this.emit('eventsMissed', from + 1, events[0].seq - 1);
+      for (const e of events) {
+        if (kinds && kinds.length && !kinds.includes(e.kind)) this.eventCursor = Math.max(this.eventCursor, e.seq);
+        else this.deliverEvent(e);
+      }
+      read += events.length;
+      if (!page?.more) return;
+    }
+    this.emit('eventsMissed', this.eventCursor + 1, -1);
   }
 
   /** Pulls one assignment (already acked) instead of waiting for a push; null when none is ready. */
@@ -492,7 +557,7 @@ export class GtcClient extends EventEmitter {
     };
     conn.onRequest('assign', (params: Assignment) => this.onAssign(params));
     conn.onNotification('cancel', (params: CancelParams) => this.onCancel(params));
-    conn.onNotification('event', (params: GtcEvent) => void this.emit('event', params));
+    conn.onNotification('event', (params: GtcEvent) => this.onEvent(params));
     conn.onNotification('shutdown', (params: ShutdownParams) => void this.emit('shutdown', params));
     conn.onClose(lost);
     socket.once('close', lost);
@@ -591,9 +656,7 @@ export class GtcClient extends EventEmitter {
     }
     if (reconnect) {
       if (this.draining) this.drainSession(); // the drain of the previous session ended with it
-      if (this.subscription) {
-        this.request('events.subscribe', this.subscription).catch((e) => this.emitError(toGtcError(e, 'events.subscribe')));
-      }
+      if (this.subscription) void this.resubscribe(this.subscription);
     }
     this.flushPending();
   }

@@ -283,6 +283,13 @@ export interface WorkerInfo {
   last_seen: string;
 }
 
+/** One page of the audit log (events.list): continue after next_seq while more. */
+export interface EventsPage {
+  events: GtcEvent[];
+  next_seq: number;
+  more: boolean;
+}
+
 /** A coordinator event (event notification). */
 export interface GtcEvent {
   /** Its number in the audit log (events.list after_seq resumes after it). */
@@ -345,6 +352,7 @@ export interface Methods {
   'coord.pause': { params: Idempotent; result: { paused: boolean } };
   'coord.resume': { params: Idempotent; result: { paused: boolean } };
   'events.subscribe': { params: { kinds?: string[] }; result: { subscribed: boolean; seq: number } };
+  'events.list': { params: { after_seq?: number; limit?: number; issue_id?: string }; result: EventsPage };
   'coord.drain': { params: { worker: string; undo?: boolean; session?: boolean } & Idempotent; result: { worker: string; draining: boolean } };
   'lease.cancel': { params: { lease_id: string; reason?: string } & Idempotent; result: { lease_id: string; cancelled: boolean } };
 }

@@ -579,6 +579,7 @@ describe('reconnect', () => {
 
   it('renews the event subscription after a reconnect and emits events', async () => {
     server.handlers.set('events.subscribe', () => ({ subscribed: true, seq: 0 }));
+    server.handlers.set('events.list', () => ({ events: [], next_seq: 0, more: false }));
     const c = await worker();
     await c.hello({ name: 'watcher', role: 'client' });
     await c.subscribe(['completed']);
@@ -592,6 +593,40 @@ describe('reconnect', () => {
     await server.last.rpc.sendNotification('event', { seq: 41, time: new Date().toISOString(), kind: 'completed', issue_id: 'bd-1' });
     await until(() => got.length === 1);
     assert.deepEqual(got, ['41:completed']);
+  });
+
+  it('reads back the events committed while it was away, each once, before the live ones; says what was pruned', async () => {
+    const ev = (seq: number, kind = 'completed') => ({ seq, time: new Date().toISOString(), kind, issue_id: `bd-${seq}` });
+    let subscribeSeq = 10; // the log ends at 10 when the first subscription begins
+    server.handlers.set('events.subscribe', () => ({ subscribed: true, seq: subscribeSeq }));
+    const listed: number[] = [];
+    server.handlers.set('events.list', async (p: { after_seq: number }, conn) => {
+      listed.push(p.after_seq);
+      // a live event of the new subscription overtakes the catch-up: it must wait for it
+      await conn.rpc.sendNotification('event', ev(16));
+      if (p.after_seq === 11) return { events: [ev(14), ev(15, 'assigned')], next_seq: 15, more: true }; // 12-13 pruned
+      return { events: [ev(16)], next_seq: 16, more: false };
+    });
+    const c = await worker();
+    await c.hello({ name: 'watcher', role: 'client' });
+    await c.subscribe(['completed']);
+    const got: number[] = [];
+    const missed: [number, number][] = [];
+    c.on('event', (e) => got.push(e.seq));
+    c.on('eventsMissed', (from, to) => missed.push([from, to]));
+    await server.last.rpc.sendNotification('event', ev(11));
+    await until(() => got.length === 1);
+    subscribeSeq = 16;
+    const reconnected = new Promise((r) => c.once('reconnected', r));
+    server.drop(server.last);
+    await reconnected;
+    await until(() => got.length === 3, 2000, 'caught-up events');
+    await server.last.rpc.sendNotification('event', ev(16)); // a duplicate of a delivered one
+    await server.last.rpc.sendNotification('event', ev(17));
+    await until(() => got.length === 4, 2000, 'the next live event');
+    assert.deepEqual(got, [11, 14, 16, 17]); // 15 is not a watched kind
+    assert.deepEqual(missed, [[12, 13]]);
+    assert.deepEqual(listed, [11, 15]);
   });
 
   it('handles the messages that arrived just before the server closed the socket (cancel, shutdown)', async () => {
