@@ -372,7 +372,11 @@ describe('integration with bin/gtc serve', () => {
     t.after(() => admin.close());
     await admin.hello({ name: 'it2-admin', role: 'client' });
     const kinds = new Set<string>();
-    admin.on('event', (e) => kinds.add(e.kind));
+    const seqs: number[] = [];
+    admin.on('event', (e) => {
+      kinds.add(e.kind);
+      seqs.push(e.seq);
+    });
     await admin.subscribe();
 
     // A worker in this process. Every handler waits for the gate; capacity 2.
@@ -432,6 +436,14 @@ describe('integration with bin/gtc serve', () => {
     assert.deepEqual(dropped.length, 1);
     await until(async () => admin.state === 'connected' && (await admin.request('coord.status', {})).issues.closed === 4, 10_000, 'coord.status closed 4');
     for (const k of ['assigned', 'acked', 'cancelled']) assert.ok(kinds.has(k), `event kind ${k} (saw ${[...kinds]})`);
+    // Across the restart the subscription caught up: every event of the log from the first it saw, once, in order.
+    const logged = async () => {
+      const page = await admin.request('events.list', { after_seq: seqs[0] - 1, limit: 1000 });
+      return page.events.map((e) => e.seq).filter((q) => q <= seqs[seqs.length - 1]);
+    };
+    let log: number[] = [];
+    await until(async () => JSON.stringify((log = await logged())) === JSON.stringify(seqs), 5_000, 'the events seen = the log',
+      () => `seen ${JSON.stringify(seqs)}\nlog ${JSON.stringify(log)}`);
     assert.equal(((await admin.call('coord.health')) as { status: string }).status, 'healthy');
     w.close();
     admin.close();
