@@ -81,7 +81,7 @@ func (d *Daemon) storeInfo() *rpc.StoreInfo {
 	if d.cfg.Retain <= 0 {
 		return si
 	}
-	si.RetainMS = d.cfg.Retain.Milliseconds()
+	si.RetainMS = max(1, d.cfg.Retain.Milliseconds()) // 0 would say kept for good
 	d.pruned.mu.Lock()
 	defer d.pruned.mu.Unlock()
 	if !d.pruned.last.IsZero() {

@@ -25,9 +25,9 @@ var pruneChunk = 500
 // Prune deletes the history older than before: the audit log's events, ended leases and finished merge
 // requests (issues, workers and live state are never pruned). What numbering and the scheduler need
 // stays: the newest event batch (the next event's seq follows it), the lease of the highest epoch (a
-// restart issues epochs after it), the newest finished merge request of each issue (a restart takes it
-// as the issue's last merge outcome), the merge request of the highest epoch, and the finished merge
-// requests of an issue under a live lease. Rows stamped after now (a clock set back since) are kept
+// restart issues epochs after it), the newest and the last written finished merge request of each issue
+// (a restart takes one as the issue's last merge outcome), the merge request of the highest epoch, and
+// the finished merge requests of an issue under a live lease. Rows stamped after now (a clock set back since) are kept
 // until they are old. Deleted pages are reused by later writes; the file does not shrink.
 func (db *DB) Prune(ctx context.Context, before, now time.Time) (Pruned, error) {
 	var p Pruned
@@ -154,8 +154,9 @@ func (db *DB) pruneLeases(ctx context.Context, before, now time.Time) (int, erro
 
 // pruneMerges deletes the finished merge requests last changed before before that a restart does not
 // load as an issue's last outcome: each issue's newest finished request (by updated_at, then row order,
-// as loadMerges picks it) stays, as do the request of the highest epoch and the requests of issues under
-// a live lease. It reads every finished request (one per merge attempt, far fewer than events).
+// as loadMerges picks it) stays, and its last written one (loadMerges picks among the last rows written:
+// with a clock set back the two differ), as do the request of the highest epoch and the requests of
+// issues under a live lease. It reads every finished request (one per merge attempt, fewer than events).
 func (db *DB) pruneMerges(ctx context.Context, before time.Time) (int, error) {
 	type finished struct {
 		id, issue string
@@ -166,6 +167,7 @@ func (db *DB) pruneMerges(ctx context.Context, before time.Time) (int, error) {
 	var all []finished
 	var top int64              // the highest epoch of any merge request
 	newest := map[string]int{} // issue → index in all of its newest finished request (rowid order: a later row wins a tie)
+	latest := map[string]int{} // issue → index in all of its last written finished request (the highest rowid)
 	if err := db.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(epoch), 0) FROM merge_requests`).Scan(&top); err != nil {
 		return 0, unavailable("read", err)
 	}
@@ -179,6 +181,7 @@ func (db *DB) pruneMerges(ctx context.Context, before time.Time) (int, error) {
 		if j, ok := newest[f.issue]; !ok || !f.updated.Before(all[j].updated) {
 			newest[f.issue] = len(all)
 		}
+		latest[f.issue] = len(all)
 		all = append(all, f)
 		return true, nil
 	}, `SELECT id, issue_id, updated_at, epoch, issue_id IN (SELECT id FROM issues WHERE lease_epoch > 0)
@@ -189,7 +192,7 @@ func (db *DB) pruneMerges(ctx context.Context, before time.Time) (int, error) {
 	var keys []string
 	for i, f := range all {
 		old := !f.updated.IsZero() && f.updated.Before(before)
-		if old && newest[f.issue] != i && !f.live && (f.epoch < top || top == 0) {
+		if old && newest[f.issue] != i && latest[f.issue] != i && !f.live && (f.epoch < top || top == 0) {
 			keys = append(keys, f.id)
 		}
 	}

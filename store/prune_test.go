@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -244,5 +245,49 @@ func TestPruneLooksPastRowsStampedInTheFuture(t *testing.T) {
 	}
 	if evs, err := db.Events(ctx, 0, 0); err != nil || len(evs) != 2 || evs[0].Kind != "skewed" {
 		t.Errorf("events left = %+v, %v; want the skewed one and the newest", evs, err)
+	}
+}
+
+// TestPruneKeepsTheMergeALoadTakes: a restart picks an issue's last merge outcome among the last finished
+// requests written (recentMerges); with a request stamped ahead by a wrong clock, the newest by time and the
+// last written differ, and both stay. Found by review: the last written one was pruned and a restart found
+// no outcome for the issue.
+func TestPruneKeepsTheMergeALoadTakes(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, Options{})
+	now := t0.Add(90 * 24 * time.Hour)
+	mr := func(id, issue, state string, epoch int64, at time.Time) coord.Change {
+		return coord.MergePut{Request: coord.MergeRequest{ID: id, IssueID: issue, Worker: "w", Branch: id,
+			Target: "main", State: state, Epoch: epoch, CreatedAt: at, UpdatedAt: at}}
+	}
+	loaded := func() []string {
+		t.Helper()
+		snap, err := db.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range snap.Merges {
+			if m.IssueID == "gt-x" {
+				ids = append(ids, m.ID)
+			}
+		}
+		return ids
+	}
+	commit(t, db, mr("MR-A", "gt-x", "cancelled", 0, now.Add(365*24*time.Hour))) // stamped ahead
+	cs := make([]coord.Change, 0, recentMerges)
+	for i := range recentMerges {
+		cs = append(cs, mr(fmt.Sprintf("MR-o%d", i), fmt.Sprintf("gt-o%d", i), "merged", int64(i+2), t0))
+	}
+	commit(t, db, cs...)
+	commit(t, db, mr("MR-B", "gt-x", "merged", 1, t0))
+	if got := loaded(); len(got) != 1 || got[0] != "MR-B" {
+		t.Fatalf("before the prune a start takes %v for gt-x, want [MR-B]", got)
+	}
+	if _, err := db.Prune(ctx, now.Add(-30*24*time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	if got := loaded(); len(got) != 1 || got[0] != "MR-B" {
+		t.Errorf("after the prune a start takes %v for gt-x, want [MR-B]", got)
 	}
 }

@@ -998,3 +998,29 @@ func TestIssueShowSaysWhenNoAttemptIsOnRecord(t *testing.T) {
 		t.Errorf("open issue never started:\n%s", out)
 	}
 }
+
+// TestSeqGaps: the catch-up names every run of numbers missing from the log it reads, not only one before
+// the first event (a batch stamped ahead by a wrong clock outlives the old ones after it).
+func TestSeqGaps(t *testing.T) {
+	for _, tc := range []struct {
+		from int64
+		seqs []int64
+		want [][2]int64
+	}{
+		{10, []int64{11, 12, 13}, nil},
+		{10, []int64{14, 15}, [][2]int64{{11, 13}}},
+		{1, []int64{2, 4, 5, 9}, [][2]int64{{3, 3}, {6, 8}}},
+		{0, []int64{1}, nil},
+	} {
+		g := seqGaps{next: tc.from + 1}
+		var got [][2]int64
+		for _, s := range tc.seqs {
+			if lo, hi, gap := g.see(s); gap {
+				got = append(got, [2]int64{lo, hi})
+			}
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("after %d reading %v: gaps %v, want %v", tc.from, tc.seqs, got, tc.want)
+		}
+	}
+}

@@ -927,6 +927,7 @@ func watchCatchUp(ctx context.Context, c *cli.Context, w io.Writer, enc *json.En
 	ws.last = max(ws.last, ws.from)
 	kinds := c.StringSlice("kind")
 	from := ws.last
+	gaps := seqGaps{next: from + 1}
 	cl, _, err := connect(ctx, t, rpc.HelloParams{Name: cliName, Role: "client"})
 	if err == nil {
 		defer cl.Close()
@@ -937,12 +938,10 @@ func watchCatchUp(ctx context.Context, c *cli.Context, w io.Writer, enc *json.En
 			if err = lerr; err != nil {
 				break
 			}
-			if read == 0 && len(page.Events) > 0 && page.Events[0].Seq > from+1 {
-				// the log is numbered without gaps: the ones missing were deleted by the retention
-				fmt.Fprintf(c.App.ErrWriter, "events %d to %d were pruned from the audit log (gtc serve --retain) before the watch was back: not shown\n",
-					from+1, page.Events[0].Seq-1)
-			}
 			for _, ev := range page.Events {
+				if lo, hi, gap := gaps.see(ev.Seq); gap {
+					fmt.Fprintf(c.App.ErrWriter, "events %d to %d were pruned from the audit log (gtc serve --retain) before the watch was back: not shown\n", lo, hi)
+				}
 				if len(kinds) > 0 && !slices.Contains(kinds, ev.Kind) {
 					ws.last = max(ws.last, ev.Seq)
 					continue
@@ -963,6 +962,17 @@ func watchCatchUp(ctx context.Context, c *cli.Context, w io.Writer, enc *json.En
 		fmt.Fprintf(c.App.ErrWriter, "more than %d events since %d: the rest with gtc events --after %d\n", watchCatchUpMax, from, ws.last)
 	}
 	return false, nil
+}
+
+// seqGaps finds the numbers missing from a read of the audit log, which is numbered without gaps: the
+// events the retention deleted.
+type seqGaps struct{ next int64 } // the seq the next event read should have
+
+// see takes the next event's seq and returns the range missing before it, if any.
+func (g *seqGaps) see(seq int64) (lo, hi int64, gap bool) {
+	lo, hi, gap = g.next, seq-1, seq > g.next
+	g.next = max(g.next, seq+1)
+	return lo, hi, gap
 }
 
 // watchSession prints the events of one session until ctx ends, --count is reached, or the connection

@@ -53,8 +53,8 @@ func serveCommand() *cli.Command {
 			}
 			retain := c.Duration("retain")
 			switch {
-			case retain < 0:
-				return usageError(fmt.Errorf("--retain %s: want a duration, or 0 to keep all history", retain))
+			case retain < 0 || (retain > 0 && retain < time.Minute):
+				return usageError(fmt.Errorf("--retain %s: want a minute or more, or 0 to keep all history", retain))
 			case retain == 0:
 				retain = -1 // keep everything (the Config's zero would be its default)
 			}

@@ -13,7 +13,11 @@ func TestServeRefusesABadMemoryTarget(t *testing.T) {
 	}
 }
 
-// A negative --retain is refused (0 is the way to keep all history), with the flag named.
-func TestServeRefusesANegativeRetain(t *testing.T) {
-	want(t, newWorkspace(t), exitUsage, []string{"serve", "--socket", "-", "--retain", "-5m"}, "--retain -5m0s", "0 to keep all history")
+// A negative --retain (0 is the way to keep all history) or one under a minute (the prunes are a minute
+// apart) is refused, with the flag named.
+func TestServeRefusesABadRetain(t *testing.T) {
+	dir := newWorkspace(t)
+	for _, v := range []string{"-5m", "500us", "59s"} {
+		want(t, dir, exitUsage, []string{"serve", "--socket", "-", "--retain", v}, "--retain ", "want a minute or more, or 0 to keep all history")
+	}
 }

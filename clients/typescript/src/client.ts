@@ -417,12 +417,13 @@ export class GtcClient extends EventEmitter {
   }
 
   private async catchUp(kinds?: string[]): Promise<void> {
-    const from = this.eventCursor;
+    let next = this.eventCursor + 1; // the log is numbered without gaps: a missing number was pruned
     for (let read = 0; read < CATCH_UP_MAX; ) {
       const page = await this.request('events.list', { after_seq: this.eventCursor, limit: 1000 });
       const events = page?.events ?? [];
-      if (read === 0 && events.length > 0 && events[0].seq > from + 1) this.emit('eventsMissed', from + 1, events[0].seq - 1);
       for (const e of events) {
+        if (e.seq > next) this.emit('eventsMissed', next, e.seq - 1);
+        next = Math.max(next, e.seq + 1);
         if (kinds && kinds.length && !kinds.includes(e.kind)) this.eventCursor = Math.max(this.eventCursor, e.seq);
         else this.deliverEvent(e);
       }

@@ -605,7 +605,7 @@ describe('reconnect', () => {
       // a live event of the new subscription overtakes the catch-up: it must wait for it
       await conn.rpc.sendNotification('event', ev(16));
       if (p.after_seq === 11) return { events: [ev(14), ev(15, 'assigned')], next_seq: 15, more: true }; // 12-13 pruned
-      return { events: [ev(16)], next_seq: 16, more: false };
+      return { events: [ev(16), ev(18)], next_seq: 18, more: false }; // 17 pruned (outlived by 16, stamped ahead)
     });
     const c = await worker();
     await c.hello({ name: 'watcher', role: 'client' });
@@ -620,12 +620,12 @@ describe('reconnect', () => {
     const reconnected = new Promise((r) => c.once('reconnected', r));
     server.drop(server.last);
     await reconnected;
-    await until(() => got.length === 3, 2000, 'caught-up events');
+    await until(() => got.length === 4, 2000, 'caught-up events');
     await server.last.rpc.sendNotification('event', ev(16)); // a duplicate of a delivered one
-    await server.last.rpc.sendNotification('event', ev(17));
-    await until(() => got.length === 4, 2000, 'the next live event');
-    assert.deepEqual(got, [11, 14, 16, 17]); // 15 is not a watched kind
-    assert.deepEqual(missed, [[12, 13]]);
+    await server.last.rpc.sendNotification('event', ev(19));
+    await until(() => got.length === 5, 2000, 'the next live event');
+    assert.deepEqual(got, [11, 14, 16, 18, 19]); // 15 is not a watched kind
+    assert.deepEqual(missed, [[12, 13], [17, 17]]);
     assert.deepEqual(listed, [11, 15]);
   });
 
