@@ -544,14 +544,7 @@ func TestClientWatchStopsOnARefusedToken(t *testing.T) {
 		code := run([]string{"gtc", "--dir", dir, "watch", "--addr", addr, "--token", "sekret"}, &out, &errb)
 		ch <- result{out.String(), errb.String(), code}
 	}()
-	waitFor(t, 5*time.Second, "watcher connected", func() bool {
-		for _, w := range s.d.Engine().Workers() {
-			if w.Name == cliName && w.Connected {
-				return true
-			}
-		}
-		return false
-	})
+	waitFor(t, 5*time.Second, "watcher connected", func() bool { return cliConnected(s) })
 	s.Stop()
 	startServer(t, dir, func(c *daemon.Config) { c.Listen = addr; c.Token = "rotated" })
 	select {
@@ -818,6 +811,29 @@ func TestClientWatchCatchesUpAfterARestart(t *testing.T) {
 	}
 }
 
+// createAndClaim creates an issue and claims one (the claimed event a watch waits for) as eve.
+func createAndClaim(t *testing.T, s *liveServer, title string) {
+	t.Helper()
+	c := clientSession(t, s, "eve")
+	ctx := context.Background()
+	if _, err := c.IssueCreate(ctx, rpc.IssueCreateParams{Title: title}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := c.Claim(ctx, rpc.ClaimParams{}); err != nil || r.Assignment == nil {
+		t.Fatalf("claim: %v %+v", err, r)
+	}
+}
+
+// cliConnected says whether a CLI session (a watch) is connected to s.
+func cliConnected(s *liveServer) bool {
+	for _, w := range s.d.Engine().Workers() {
+		if w.Name == cliName && w.Connected {
+			return true
+		}
+	}
+	return false
+}
+
 func watchAcrossRestart(t *testing.T, claimBefore bool) {
 	dir := newWorkspace(t)
 	s := startServer(t, dir, nil)
@@ -828,17 +844,7 @@ func watchAcrossRestart(t *testing.T, claimBefore bool) {
 	if claimBefore {
 		want = 3
 	}
-	claim := func(s *liveServer, title string) {
-		t.Helper()
-		c := clientSession(t, s, "eve")
-		ctx := context.Background()
-		if _, err := c.IssueCreate(ctx, rpc.IssueCreateParams{Title: title}); err != nil {
-			t.Fatal(err)
-		}
-		if r, err := c.Claim(ctx, rpc.ClaimParams{}); err != nil || r.Assignment == nil {
-			t.Fatalf("claim: %v %+v", err, r)
-		}
-	}
+	claim := func(s *liveServer, title string) { t.Helper(); createAndClaim(t, s, title) }
 	if !claimBefore {
 		claim(s, "Before the watch") // not the watch's to print, restart or not
 	}
@@ -848,14 +854,7 @@ func watchAcrossRestart(t *testing.T, claimBefore bool) {
 		code := run([]string{"gtc", "--dir", dir, "watch", "--kind", "claimed", "--count", strconv.Itoa(want), "--json"}, &out, &errb)
 		ch <- result{out.String(), errb.String(), code}
 	}()
-	subscribed := func() bool {
-		for _, w := range s.d.Engine().Workers() {
-			if w.Name == cliName && w.Connected {
-				return true
-			}
-		}
-		return false
-	}
+	subscribed := func() bool { return cliConnected(s) }
 	waitFor(t, 5*time.Second, "watcher connected", subscribed)
 	time.Sleep(100 * time.Millisecond) // let it subscribe
 	if claimBefore {
@@ -929,25 +928,8 @@ func TestClientWatchSaysWhatRetentionPruned(t *testing.T) {
 		code := run([]string{"gtc", "--dir", dir, "watch", "--kind", "claimed", "--count", "2", "--json"}, &out, &errb)
 		ch <- result{out.String(), errb.String(), code}
 	}()
-	claim := func(s *liveServer, title string) {
-		t.Helper()
-		c := clientSession(t, s, "eve")
-		ctx := context.Background()
-		if _, err := c.IssueCreate(ctx, rpc.IssueCreateParams{Title: title}); err != nil {
-			t.Fatal(err)
-		}
-		if r, err := c.Claim(ctx, rpc.ClaimParams{}); err != nil || r.Assignment == nil {
-			t.Fatalf("claim: %v %+v", err, r)
-		}
-	}
-	waitFor(t, 5*time.Second, "watcher connected", func() bool {
-		for _, w := range s.d.Engine().Workers() {
-			if w.Name == cliName && w.Connected {
-				return true
-			}
-		}
-		return false
-	})
+	claim := func(s *liveServer, title string) { t.Helper(); createAndClaim(t, s, title) }
+	waitFor(t, 5*time.Second, "watcher connected", func() bool { return cliConnected(s) })
 	time.Sleep(100 * time.Millisecond) // let it subscribe
 	claim(s, "Before the restart")
 	waitFor(t, 5*time.Second, "first claim printed", func() bool { return strings.Contains(out.String(), `"claimed"`) })
