@@ -19,12 +19,19 @@ type agent struct {
 	d    *driver
 	idx  int
 	name string
-	c    *rpc.Client
 	hb   atomic.Int64 // heartbeat interval from hello (ns); pushes can arrive before hello returns
 
 	mu      sync.Mutex
+	c       *rpc.Client              // its connection, a new one after the coordinator restarted (redial)
 	freeAt  time.Time                // when the agent's slot last became free
 	cancels map[string]chan struct{} // lease id → closed when the server cancels it
+}
+
+// client is the agent's current connection.
+func (a *agent) client() *rpc.Client {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.c
 }
 
 // connect dials the server and says hello as a worker of capacity 1.
@@ -33,12 +40,15 @@ func (a *agent) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.c = c
-	a.cancels = map[string]chan struct{}{}
 	c.OnAssign(a.onAssign)
 	c.OnCancel(a.onCancel)
 	a.mu.Lock()
-	a.freeAt = time.Now() // the slot is free from the moment hello is sent
+	first := a.c == nil
+	a.c = c
+	if first {
+		a.cancels = map[string]chan struct{}{}
+		a.freeAt = time.Now() // the slot is free from the moment hello is sent
+	}
 	a.mu.Unlock()
 	hp := rpc.HelloParams{Name: a.name, Role: "worker", Capacity: 1}
 	if a.d.cfg.OwnIssuesOnly {
@@ -51,6 +61,64 @@ func (a *agent) connect(ctx context.Context) error {
 	}
 	a.hb.Store(int64(time.Duration(h.HeartbeatMS) * time.Millisecond))
 	return nil
+}
+
+// redialFor is how long an agent whose connection was lost tries to reach the coordinator again.
+const redialFor = 30 * time.Second
+
+// supervise redials, under the same name, when the agent's connection is lost while the run goes on
+// (a coordinator restarted under --addr): the server hands its live leases back, and the sessions
+// running them report on the new connection. It returns when the run's work stops.
+func (a *agent) supervise() {
+	ctx := a.d.workCtx
+	for {
+		c := a.client()
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.Done():
+		}
+		for deadline := time.Now().Add(redialFor); ; {
+			if ctx.Err() != nil {
+				return
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := a.connect(cctx)
+			cancel()
+			if err == nil {
+				a.d.redials.Add(1)
+				break
+			}
+			if time.Now().After(deadline) {
+				a.d.noteErr(fmt.Errorf("agent %s: the coordinator did not come back within %v: %w", a.name, redialFor, err))
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// call runs f on the agent's connection and, when that connection was lost under it, again on the
+// next one once the agent has redialed (the lease outlives a restart within the server's grace).
+func (a *agent) call(ctx context.Context, f func(*rpc.Client) error) error {
+	for try := 0; ; try++ {
+		c := a.client()
+		err := f(c)
+		if err == nil || try == maxRetries || !lost(c) {
+			return err
+		}
+		for a.client() == c { // wait for supervise's new connection
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
 }
 
 // onAssign runs on the client's assign goroutine: record, start the work, ack.
@@ -115,7 +183,10 @@ func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 				break wait
 			case <-hbC:
 				start := time.Now()
-				_, err := a.c.Heartbeat(ctx, rpc.HeartbeatParams{LeaseID: l.ID, Epoch: l.Epoch})
+				err := a.call(ctx, func(c *rpc.Client) error {
+					_, err := c.Heartbeat(ctx, rpc.HeartbeatParams{LeaseID: l.ID, Epoch: l.Epoch})
+					return err
+				})
 				a.d.tr.rpc.Since(start)
 				if err != nil && ctx.Err() == nil {
 					a.d.tr.errors.Add(1)
@@ -135,7 +206,11 @@ func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 	a.freeAt = start
 	a.mu.Unlock()
 	if a.d.cfg.FailRate > 0 && rand.Float64() < a.d.cfg.FailRate {
-		r, err := a.c.Fail(ctx, rpc.FailParams{LeaseID: l.ID, Epoch: l.Epoch, Error: "simulated failure"})
+		var r *rpc.FailResult
+		err := a.call(ctx, func(c *rpc.Client) (err error) {
+			r, err = c.Fail(ctx, rpc.FailParams{LeaseID: l.ID, Epoch: l.Epoch, Error: "simulated failure"})
+			return err
+		})
 		a.d.tr.rpc.Since(start)
 		a.outcome(l, err)
 		switch {
@@ -153,8 +228,12 @@ func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 		return
 	}
 	a.d.tr.completing(l.IssueID, start)
-	r, err := a.c.Complete(ctx, rpc.CompleteParams{LeaseID: l.ID, Epoch: l.Epoch,
-		SessionResult: rpc.SessionResult{Outcome: "success", Summary: "load test"}})
+	var r *rpc.CompleteResult
+	err := a.call(ctx, func(c *rpc.Client) (err error) {
+		r, err = c.Complete(ctx, rpc.CompleteParams{LeaseID: l.ID, Epoch: l.Epoch,
+			SessionResult: rpc.SessionResult{Outcome: "success", Summary: "load test"}})
+		return err
+	})
 	a.d.tr.rpc.Since(start)
 	a.outcome(l, err)
 	if err != nil {

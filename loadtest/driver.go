@@ -69,6 +69,60 @@ type driver struct {
 	cancelled atomic.Int64
 	errMu     sync.Mutex
 	firstErr  error
+
+	ctlMu sync.Mutex
+	ctl   *rpc.Client // the control connection: creates, the profile, the final check
+
+	redials atomic.Int64 // agents' connections made again after a coordinator restart
+}
+
+// control returns the control connection, a new one if the coordinator restarted under the last.
+func (d *driver) control(ctx context.Context) (*rpc.Client, error) {
+	d.ctlMu.Lock()
+	defer d.ctlMu.Unlock()
+	c, err := d.liveControl(ctx, d.ctl, d.cfg.IDPrefix+"-ctl")
+	if err != nil {
+		return nil, err
+	}
+	if c != d.ctl {
+		d.ctl.Close()
+		d.ctl = c
+	}
+	return c, nil
+}
+
+// create sends one issue.create, again on a new control connection when the coordinator went away
+// under it (a restart); a retry refused because the issue exists means the first try created it.
+func (d *driver) create(ctx context.Context, p rpc.IssueCreateParams) error {
+	for try := 0; ; try++ {
+		c, err := d.control(ctx)
+		if err != nil {
+			return err
+		}
+		_, err = c.IssueCreate(ctx, p)
+		switch {
+		case err == nil:
+			return nil
+		case try > 0 && coord.ErrorCode(err) == coord.EConflict:
+			return nil
+		case try < maxRetries && lost(c) && ctx.Err() == nil:
+			continue
+		}
+		return err
+	}
+}
+
+// maxRetries bounds the tries of a call whose connection was lost (a restart each).
+const maxRetries = 3
+
+// lost says whether c's connection has ended (the call on it failed for that, not for a refusal).
+func lost(c *rpc.Client) bool {
+	select {
+	case <-c.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 func (d *driver) dialOptions() rpc.DialOptions {
@@ -130,7 +184,8 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	if err != nil {
 		return Result{}, ProfileReport{}, err
 	}
-	defer ctl.Close()
+	d.ctl = ctl
+	defer func() { d.ctlMu.Lock(); d.ctl.Close(); d.ctlMu.Unlock() }()
 	if _, err := ctl.Hello(ctx, rpc.HelloParams{Name: cfg.IDPrefix + "-ctl", Role: "client"}); err != nil {
 		if coord.ErrorCode(err) == coord.EUnauthorized && cfg.Network == "tcp" {
 			return Result{}, ProfileReport{}, fmt.Errorf("the coordinator at %s refused the token: pass the one in its .beads/gtc.token with --token or GTC_TOKEN", cfg.Addr)
@@ -139,7 +194,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	}
 
 	if !rate && !cfg.Preloaded {
-		if err := d.createAll(ctx, ctl, specs); err != nil {
+		if err := d.createAll(ctx, specs); err != nil {
 			return Result{}, ProfileReport{}, err
 		}
 	}
@@ -165,18 +220,24 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 		d.tr.markReady(start)
 	}
 	agents, err := d.connectAgents(ctx)
+	var supervisors sync.WaitGroup
 	defer func() {
 		stopWork()
+		supervisors.Wait() // no redial after this: the connections closed next are the last
 		var wg sync.WaitGroup
 		for _, a := range agents {
 			wg.Add(1)
-			go func() { defer wg.Done(); a.c.Close() }()
+			go func() { defer wg.Done(); a.client().Close() }()
 		}
 		wg.Wait()
 		d.work.Wait()
 	}()
 	if err != nil {
 		return Result{}, ProfileReport{}, err
+	}
+	for _, a := range agents {
+		supervisors.Add(1)
+		go func() { defer supervisors.Done(); a.supervise() }()
 	}
 
 	progCtx, stopProg := context.WithCancel(ctx)
@@ -190,7 +251,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	stoppedBy := "drained"
 	if rate {
 		start = time.Now() // latency mode: time from the first create
-		if err := d.createAtRate(ctx, ctl, specs); err != nil {
+		if err := d.createAtRate(ctx, specs); err != nil {
 			stopProg()
 			<-progDone
 			return Result{}, ProfileReport{}, err
@@ -242,10 +303,9 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 
 	// A coordinator restarted during the run (--addr) closed the control connection: a new one reads
 	// the figures, which then cover the restarted server only.
-	if ctl, err = d.liveControl(ctx, ctl, cfg.IDPrefix+"-ctl"); err != nil {
+	if ctl, err = d.control(ctx); err != nil {
 		return Result{}, ProfileReport{}, fmt.Errorf("server profile: the coordinator went away during the run: %w", err)
 	}
-	defer ctl.Close()
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	pr, err := ctl.CoordProfile(pctx, rpc.ProfileParams{WindowMS: time.Since(runStart).Milliseconds() + 100,
 		TargetAgents: cfg.Agents, TargetIssues: len(specs)})
@@ -280,7 +340,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	}
 	if cfg.Stop != nil {
 		for _, a := range agents {
-			a.c.Close()
+			a.client().Close()
 		}
 		ctl.Close()
 		if err := cfg.Stop(); err != nil {
@@ -296,6 +356,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	res.LostIssues, res.LostCompletions = o.lostIssues, o.lostCompletions
 	res.DeadLettered, res.Unreachable, res.Unfinished = o.deadLettered, o.unreachable, o.unfinished
 	res.Errors = d.tr.errors.Load()
+	res.Reconnects = d.redials.Load()
 	if d.firstErr != nil && cfg.OnError != nil {
 		cfg.OnError(d.firstErr)
 	}
@@ -358,7 +419,7 @@ func (d *driver) connectAgents(ctx context.Context) ([]*agent, error) {
 
 // createAll creates the throughput-mode issues before the agents connect; an issue waits for its
 // dependencies to exist, so 16 creators run in parallel.
-func (d *driver) createAll(ctx context.Context, c *rpc.Client, specs []IssueSpec) error {
+func (d *driver) createAll(ctx context.Context, specs []IssueSpec) error {
 	made := make([]chan struct{}, len(specs))
 	idx := make(map[string]int, len(specs))
 	for i, s := range specs {
@@ -389,7 +450,7 @@ func (d *driver) createAll(ctx context.Context, c *rpc.Client, specs []IssueSpec
 					}
 					p.Deps = append(p.Deps, rpc.DepSpec{ID: dep, Type: "blocks"})
 				}
-				if _, err := c.IssueCreate(cctx, p); err != nil {
+				if err := d.create(cctx, p); err != nil {
 					errCh <- fmt.Errorf("create %s: %w", s.ID, err)
 					cancel()
 					return
@@ -409,7 +470,7 @@ func (d *driver) createAll(ctx context.Context, c *rpc.Client, specs []IssueSpec
 
 // createAtRate sends issue.create at the configured rate (each on its own goroutine, so a slow reply
 // does not delay the next create); it returns when every create has been answered.
-func (d *driver) createAtRate(ctx context.Context, c *rpc.Client, specs []IssueSpec) error {
+func (d *driver) createAtRate(ctx context.Context, specs []IssueSpec) error {
 	interval := time.Duration(float64(time.Second) / d.cfg.Rate)
 	t0 := time.Now()
 	var wg sync.WaitGroup
@@ -429,7 +490,7 @@ func (d *driver) createAtRate(ctx context.Context, c *rpc.Client, specs []IssueS
 			p := rpc.IssueCreateParams{ID: s.ID, Title: "load test " + s.ID, Description: issueBody, Priority: &s.Priority, Type: "task"}
 			start := time.Now()
 			d.tr.created(s.ID, start)
-			if _, err := c.IssueCreate(ctx, p); err != nil {
+			if err := d.create(ctx, p); err != nil {
 				d.tr.errors.Add(1)
 				d.noteErr(err)
 				d.tr.createFailed(s.ID) // maybe never created: resolve it so the run does not wait for it

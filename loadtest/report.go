@@ -59,6 +59,7 @@ type Result struct {
 	RSSPeakMB         float64      `json:"rss_peak_mb"`
 	RSSGrowthMB       float64      `json:"rss_growth_mb"`
 	Errors            int64        `json:"errors"`
+	Reconnects        int64        `json:"reconnects,omitempty"` // agents' connections made again after the coordinator restarted (--addr)
 	DoubleAssignments int64        `json:"double_assignments"`
 	LostIssues        int64        `json:"lost_issues"`
 	LostCompletions   int64        `json:"lost_completions"`
@@ -142,6 +143,9 @@ func WriteTable(w io.Writer, r Result) {
 	}
 	if b := r.BaselineEchoRTTMs; b != nil {
 		rows = append(rows, []string{"baseline echo round trip ms p50/p95/p99/max", ms(b.P50, b.P95, b.P99, b.Max)})
+	}
+	if r.Reconnects > 0 {
+		rows = append(rows, []string{"agent reconnects (the coordinator restarted)", strconv.FormatInt(r.Reconnects, 10)})
 	}
 	t.AppendBulk(rows)
 	t.Render()
