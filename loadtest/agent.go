@@ -44,8 +44,8 @@ func (a *agent) connect(ctx context.Context) error {
 	c.OnCancel(a.onCancel)
 	a.mu.Lock()
 	first := a.c == nil
-	a.c = c
-	if first {
+	if first { // a push may come before hello's reply; its session reports on this connection
+		a.c = c
 		a.cancels = map[string]chan struct{}{}
 		a.freeAt = time.Now() // the slot is free from the moment hello is sent
 	}
@@ -60,11 +60,17 @@ func (a *agent) connect(ctx context.Context) error {
 		return fmt.Errorf("agent %s: %w", a.name, err)
 	}
 	a.hb.Store(int64(time.Duration(h.HeartbeatMS) * time.Millisecond))
+	if !first { // a redial: the sessions waiting in call may go on once hello is answered, not before
+		a.mu.Lock()
+		a.c = c
+		a.mu.Unlock()
+	}
 	return nil
 }
 
-// redialFor is how long an agent whose connection was lost tries to reach the coordinator again.
-const redialFor = 30 * time.Second
+// redialFor is how long an agent whose connection was lost tries to reach the coordinator again (a
+// variable for tests).
+var redialFor = 30 * time.Second
 
 // supervise redials, under the same name, when the agent's connection is lost while the run goes on
 // (a coordinator restarted under --addr): the server hands its live leases back, and the sessions
@@ -90,7 +96,7 @@ func (a *agent) supervise() {
 				break
 			}
 			if time.Now().After(deadline) {
-				a.d.noteErr(fmt.Errorf("agent %s: the coordinator did not come back within %v: %w", a.name, redialFor, err))
+				a.d.coordinatorGone(fmt.Errorf("agent %s: %w", a.name, err))
 				return
 			}
 			select {
@@ -108,12 +114,14 @@ func (a *agent) call(ctx context.Context, f func(*rpc.Client) error) error {
 	for try := 0; ; try++ {
 		c := a.client()
 		err := f(c)
-		if err == nil || try == maxRetries || !lost(c) {
+		if err == nil || try == maxRetries || !connectionLost(c, err) {
 			return err
 		}
 		for a.client() == c { // wait for supervise's new connection
 			select {
 			case <-ctx.Done():
+				return err
+			case <-a.d.gone:
 				return err
 			case <-time.After(50 * time.Millisecond):
 			}

@@ -74,15 +74,33 @@ type driver struct {
 	ctl   *rpc.Client // the control connection: creates, the profile, the final check
 
 	redials atomic.Int64 // agents' connections made again after a coordinator restart
+
+	goneOnce sync.Once
+	gone     chan struct{} // closed when the coordinator went away for good (not back within redialFor)
+	goneErr  error
+}
+
+// coordinatorGone says the coordinator did not come back after its connections were lost: the run ends.
+func (d *driver) coordinatorGone(err error) {
+	d.goneOnce.Do(func() {
+		d.goneErr = fmt.Errorf("the coordinator went away and did not come back within %v: %w", redialFor, err)
+		close(d.gone)
+	})
 }
 
 // control returns the control connection, a new one if the coordinator restarted under the last.
 func (d *driver) control(ctx context.Context) (*rpc.Client, error) {
 	d.ctlMu.Lock()
 	defer d.ctlMu.Unlock()
+	select {
+	case <-d.gone: // checked under the lock: the callers queued behind a failed redial fail at once
+		return nil, d.goneErr
+	default:
+	}
 	c, err := d.liveControl(ctx, d.ctl, d.cfg.IDPrefix+"-ctl")
 	if err != nil {
-		return nil, err
+		d.coordinatorGone(err)
+		return nil, d.goneErr
 	}
 	if c != d.ctl {
 		d.ctl.Close()
@@ -105,25 +123,31 @@ func (d *driver) create(ctx context.Context, p rpc.IssueCreateParams) error {
 			return nil
 		case try > 0 && coord.ErrorCode(err) == coord.EConflict:
 			return nil
-		case try < maxRetries && lost(c) && ctx.Err() == nil:
+		case try < maxRetries && ctx.Err() == nil && connectionLost(c, err):
 			continue
 		}
 		return err
 	}
 }
 
-// maxRetries bounds the tries of a call whose connection was lost (a restart each).
-const maxRetries = 3
-
-// lost says whether c's connection has ended (the call on it failed for that, not for a refusal).
-func lost(c *rpc.Client) bool {
+// connectionLost says whether a call on c failed because its connection ended (a write on a socket the
+// peer closed fails before the client notices the close: that is waited for, up to a second), not
+// because the server refused it.
+func connectionLost(c *rpc.Client, err error) bool {
+	var e *coord.Error
+	if errors.As(err, &e) && e.Code != coord.EUnavailable {
+		return false // the server answered
+	}
 	select {
 	case <-c.Done():
 		return true
-	default:
+	case <-time.After(time.Second):
 		return false
 	}
 }
+
+// maxRetries bounds the tries of a call whose connection was lost (a restart each).
+const maxRetries = 3
 
 func (d *driver) dialOptions() rpc.DialOptions {
 	return rpc.DialOptions{Network: d.cfg.Network, Addr: d.cfg.Addr, Token: d.cfg.Token, MaxMessageBytes: 64 << 20}
@@ -161,7 +185,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
 	}
-	d := &driver{cfg: cfg, tr: newTracker()}
+	d := &driver{cfg: cfg, tr: newTracker(), gone: make(chan struct{})}
 	rate := cfg.Rate > 0
 	specs := cfg.Issues
 	if rate {
@@ -260,6 +284,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 		case <-d.tr.done:
 		case <-time.After(cfg.DrainTimeout):
 			stoppedBy = fmt.Sprintf("drain timeout (%v after the last create)", cfg.DrainTimeout)
+		case <-d.gone:
 		case <-ctx.Done():
 		}
 	} else {
@@ -271,6 +296,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 		case <-d.tr.done:
 		case <-time.After(limit):
 			stoppedBy = fmt.Sprintf("duration cap (%v)", limit)
+		case <-d.gone:
 		case <-ctx.Done():
 		}
 	}
@@ -279,6 +305,11 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	<-progDone
 	if err := ctx.Err(); err != nil {
 		return Result{}, ProfileReport{}, err
+	}
+	select {
+	case <-d.gone:
+		return Result{}, ProfileReport{}, d.goneErr
+	default:
 	}
 	elapsed := end.Sub(start)
 
@@ -479,6 +510,9 @@ func (d *driver) createAtRate(ctx context.Context, specs []IssueSpec) error {
 		if w := time.Until(at); w > 0 {
 			select {
 			case <-time.After(w):
+			case <-d.gone: // the run ends: the rest is never created
+				wg.Wait()
+				return nil
 			case <-ctx.Done():
 				wg.Wait()
 				return ctx.Err()
@@ -580,14 +614,14 @@ func decodeFinal(raw []byte) (FinalState, error) {
 }
 
 // liveControl returns ctl while its connection holds, else a new control connection (hello as name),
-// trying for up to 30 s while the coordinator restarts.
+// trying for up to redialFor while the coordinator restarts.
 func (d *driver) liveControl(ctx context.Context, ctl *rpc.Client, name string) (*rpc.Client, error) {
 	select {
 	case <-ctl.Done():
 	default:
 		return ctl, nil
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(redialFor)
 	for {
 		c, err := rpc.Dial(ctx, d.dialOptions())
 		if err == nil {
@@ -602,6 +636,8 @@ func (d *driver) liveControl(ctx context.Context, ctl *rpc.Client, name string) 
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-d.gone:
+			return nil, d.goneErr
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

@@ -59,7 +59,7 @@ type Result struct {
 	RSSPeakMB         float64      `json:"rss_peak_mb"`
 	RSSGrowthMB       float64      `json:"rss_growth_mb"`
 	Errors            int64        `json:"errors"`
-	Reconnects        int64        `json:"reconnects,omitempty"` // agents' connections made again after the coordinator restarted (--addr)
+	Reconnects        int64        `json:"reconnects"` // agents' connections made again after the coordinator restarted (--addr)
 	DoubleAssignments int64        `json:"double_assignments"`
 	LostIssues        int64        `json:"lost_issues"`
 	LostCompletions   int64        `json:"lost_completions"`

@@ -46,7 +46,7 @@ func TestResultJSONKeys(t *testing.T) {
 		"errors", "double_assignments", "lost_issues", "lost_completions",
 		// beyond the published minimum: how the run ended and where the issues that did not close went
 		"mode", "stopped_by", "completions", "failed_sessions", "dead_lettered", "unreachable", "unfinished_issues",
-		"peak_concurrency",
+		"peak_concurrency", "reconnects",
 	}
 	slices.Sort(want)
 	if got := keys("", v); !slices.Equal(got, want) {
