@@ -80,10 +80,13 @@ type driver struct {
 	goneErr  error
 }
 
+// ErrCoordinatorGone is the error of a run whose coordinator went away and did not come back in time.
+var ErrCoordinatorGone = errors.New("the coordinator went away during the run")
+
 // coordinatorGone says the coordinator did not come back after its connections were lost: the run ends.
 func (d *driver) coordinatorGone(err error) {
 	d.goneOnce.Do(func() {
-		d.goneErr = fmt.Errorf("the coordinator went away and did not come back within %v: %w", redialFor, err)
+		d.goneErr = fmt.Errorf("%w and did not come back within %v (%v)", ErrCoordinatorGone, redialFor, err)
 		close(d.gone)
 	})
 }

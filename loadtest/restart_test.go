@@ -2,6 +2,7 @@ package loadtest_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +55,7 @@ func TestRunEndsWhenTheCoordinatorDoesNotComeBack(t *testing.T) {
 	_ = stop()
 	select {
 	case o := <-ch:
-		if o.err == nil || !strings.Contains(o.err.Error(), "did not come back within 1s") {
+		if !errors.Is(o.err, loadtest.ErrCoordinatorGone) || !strings.Contains(o.err.Error(), "did not come back within 1s") {
 			t.Fatalf("run with the coordinator gone: %+v, %v; want an error saying it did not come back", o.res, o.err)
 		}
 	case <-time.After(20 * time.Second):

@@ -238,7 +238,7 @@ func runLoad(ctx context.Context, c *cli.Context, o runOptions) (loadtest.Result
 	_ = bar.Finish()
 	fmt.Fprintln(stderr)
 	var oe *net.OpError
-	if addr := c.String("addr"); addr != "" && errors.As(err, &oe) && oe.Op == "dial" {
+	if addr := c.String("addr"); addr != "" && errors.As(err, &oe) && oe.Op == "dial" && !errors.Is(err, loadtest.ErrCoordinatorGone) {
 		err = noServerError(dialTarget{Network: cfg.Network, Addr: addr}, err) // exit 3, as every client command
 	}
 	if err == nil && res.StoppedBy != "drained" {
