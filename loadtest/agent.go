@@ -114,7 +114,7 @@ func (a *agent) call(ctx context.Context, f func(*rpc.Client) error) error {
 	for try := 0; ; try++ {
 		c := a.client()
 		err := f(c)
-		if err == nil || try == maxRetries || !connectionLost(c, err) {
+		if err == nil || try == maxRetries || ctx.Err() != nil || !connectionLost(c, err) {
 			return err
 		}
 		for a.client() == c { // wait for supervise's new connection
