@@ -56,8 +56,9 @@ type Config struct {
 	// requests older than that are deleted (issues, workers and live state never are) every PruneEvery.
 	// Defaults to 30 days (720h); negative keeps everything.
 	Retain time.Duration
-	// PruneEvery is how often the history older than Retain is deleted, the first time a minute after
-	// the start (or PruneEvery, if shorter). Defaults to a tenth of Retain, between 1m and 1h.
+	// PruneEvery is how often the history older than Retain is deleted; the first time when the last
+	// prune on record is PruneEvery old (10 s after the start if overdue, a minute with none on record).
+	// Defaults to a tenth of Retain, between 1m and 1h.
 	PruneEvery time.Duration
 	// Pushers is the number of goroutines loading issue bodies for pushes. Defaults to 4.
 	Pushers int

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/rpc"
 	"github.com/gastown/gtc/store"
 )
@@ -18,15 +19,22 @@ type pruneState struct {
 	err   string       // the last prune's failure, while it fails
 }
 
-// pruneLoop deletes gtc.db's history older than Retain: a minute after the start (or PruneEvery, if
-// shorter), then every PruneEvery, until ctx ends. A negative Retain keeps everything.
+// metaLastPrune is the meta key holding when the last prune succeeded (RFC 3339, wall clock).
+const metaLastPrune = "prune.last"
+
+// pruneSoonest is how soon after the start an overdue prune runs (a variable for tests).
+var pruneSoonest = 10 * time.Second
+
+// pruneLoop deletes gtc.db's history older than Retain every PruneEvery, until ctx ends, the first time
+// when the last prune (stored, so restarts do not put it off) is PruneEvery old: at least pruneSoonest
+// after the start; a minute after the start when none is on record. A negative Retain keeps everything.
 func (d *Daemon) pruneLoop(ctx context.Context) {
 	if d.cfg.Retain < 0 {
 		d.log.Info("gtc.db keeps all its history (--retain 0)")
 		return
 	}
-	first := min(time.Minute, d.cfg.PruneEvery)
-	d.log.Info("gtc.db prunes its history", "older_than", d.cfg.Retain, "first_in", first, "then_every", d.cfg.PruneEvery)
+	first := d.firstPruneIn(ctx, d.cfg.PruneEvery)
+	d.log.Info("gtc.db prunes its history", "older_than", d.cfg.Retain, "first_in", first.Round(time.Second), "then_every", d.cfg.PruneEvery)
 	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
@@ -38,6 +46,18 @@ func (d *Daemon) pruneLoop(ctx context.Context) {
 		_, _ = d.prune(ctx)
 		t.Reset(d.cfg.PruneEvery)
 	}
+}
+
+// firstPruneIn is how long after the start the first prune runs: when the last one on record is every
+// old (at least pruneSoonest from now), else a minute; never more than every.
+func (d *Daemon) firstPruneIn(ctx context.Context, every time.Duration) time.Duration {
+	wait := time.Minute
+	if v, ok, err := d.db.Meta(ctx, metaLastPrune); err == nil && ok {
+		if last, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			wait = max(time.Until(last.Add(every)), pruneSoonest)
+		}
+	}
+	return min(wait, every)
 }
 
 // prune deletes the history older than Retain by the scheduler's clock, counts it in the metrics and
@@ -56,6 +76,12 @@ func (d *Daemon) prune(ctx context.Context) (store.Pruned, error) {
 		d.pruned.last, d.pruned.err = time.Now(), ""
 	}
 	d.pruned.mu.Unlock()
+	if err == nil {
+		mark := []coord.Change{coord.MetaPut{Key: metaLastPrune, Value: time.Now().UTC().Format(time.RFC3339Nano)}}
+		if merr := d.db.Commit(ctx, mark); merr != nil && ctx.Err() == nil {
+			d.log.Warn("could not record the prune; the next start prunes again soon", "err", merr)
+		}
+	}
 	d.metrics.Pruned("events", p.Events)
 	d.metrics.Pruned("leases", p.Leases)
 	d.metrics.Pruned("merge_requests", p.MergeRequests)

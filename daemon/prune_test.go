@@ -91,3 +91,41 @@ func TestPruneEveryFollowsRetain(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstPruneFollowsTheLastOnRecord: a prune records when it ran, and a start schedules the first
+// prune from that record, so restarts do not put pruning off (a coordinator restarted more often than
+// once a minute never pruned): overdue, it runs pruneSoonest after the start.
+func TestFirstPruneFollowsTheLastOnRecord(t *testing.T) {
+	h := start(t, []string{line("f-1", "work", 1)}, func(c *Config) { c.Retain, c.PruneEvery = time.Hour, 20*time.Millisecond })
+	ctx := context.Background()
+	eventually(t, 5*time.Second, "a prune on record", func() bool {
+		v, ok, err := h.d.db.Meta(ctx, metaLastPrune)
+		at, perr := time.Parse(time.RFC3339Nano, v)
+		return err == nil && ok && perr == nil && time.Since(at) < time.Minute
+	})
+	// the schedule, on a coordinator whose own loop does not run (Retain < 0) and so cannot rewrite the record
+	h = start(t, nil, func(c *Config) { c.Retain = -1 })
+	record := func(ago time.Duration) {
+		t.Helper()
+		if err := h.d.db.Commit(ctx, []coord.Change{coord.MetaPut{Key: metaLastPrune,
+			Value: time.Now().Add(-ago).UTC().Format(time.RFC3339Nano)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		ago      time.Duration // the last prune on record
+		every    time.Duration
+		min, max time.Duration
+	}{
+		{"overdue", 2 * time.Hour, time.Hour, pruneSoonest, pruneSoonest},
+		{"due later", 10 * time.Minute, time.Hour, 49 * time.Minute, 50 * time.Minute},
+		{"due later, short period", 10 * time.Minute, 20 * time.Minute, 9 * time.Minute, 10 * time.Minute},
+		{"period shorter than the soonest", 2 * time.Hour, 20 * time.Millisecond, 20 * time.Millisecond, 20 * time.Millisecond},
+	} {
+		record(tc.ago)
+		if got := h.d.firstPruneIn(ctx, tc.every); got < tc.min || got > tc.max {
+			t.Errorf("%s: first prune in %v, want %v to %v", tc.name, got, tc.min, tc.max)
+		}
+	}
+}

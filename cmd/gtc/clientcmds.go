@@ -220,7 +220,7 @@ func storeLine(si *rpc.StoreInfo, now time.Time) string {
 	case si.PruneError != "":
 		line += ", pruning FAILS: " + si.PruneError
 	case si.LastPrune == nil:
-		line += ", first pruned a minute after the start"
+		line += ", not pruned since the start yet"
 	default:
 		line += ", pruned " + ago(now, *si.LastPrune)
 	}
