@@ -18,23 +18,7 @@ func TestMergeSubmitWaitsForARestartingServer(t *testing.T) {
 	if r := gtc(t, dir, "merge", "submit", "t-1", "b/t-1", "--file", "a.go", "--wait", "0"); r.code != exitNoServer {
 		t.Fatalf("--wait 0 without a server: exit %d (%q), want %d", r.code, r.err, exitNoServer)
 	}
-	done := make(chan result, 1)
-	go func() { done <- gtc(t, dir, "merge", "submit", "t-1", "b/t-1", "--file", "a.go", "--wait", "20s") }()
-	time.Sleep(700 * time.Millisecond) // the command finds no server, and retries
-	select {
-	case r := <-done:
-		t.Fatalf("submit returned before a server came back: exit %d %q", r.code, r.err)
-	default:
-	}
-	startServer(t, dir, nil)
-	select {
-	case r := <-done:
-		if r.code != exitOK || !strings.Contains(r.out, "queued MR-") {
-			t.Fatalf("submit after the restart: exit %d out %q err %q", r.code, r.out, r.err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("submit did not finish after the server came back")
-	}
+	succeedsOnceServed(t, dir, "queued MR-", "merge", "submit", "t-1", "b/t-1", "--file", "a.go", "--wait", "20s")
 	if out := must(t, dir, "merge", "list"); strings.Count(out, "MR-") != 1 {
 		t.Fatalf("merge list after the retried submit:\n%s", out)
 	}
@@ -50,24 +34,31 @@ func TestIssueCreateWaitsForARestartingServer(t *testing.T) {
 	if r := gtc(t, dir, "issue", "create", "Too early"); r.code != exitNoServer {
 		t.Fatalf("create without a server: exit %d (%q), want %d", r.code, r.err, exitNoServer)
 	}
+	succeedsOnceServed(t, dir, "created ", "issue", "create", "Patient", "--wait", "20s")
+	if out := must(t, dir, "issue", "list"); strings.Count(out, "Patient") != 1 || strings.Contains(out, "Too early") {
+		t.Fatalf("issues after the retried create:\n%s", out)
+	}
+}
+
+// succeedsOnceServed runs the CLI command args in dir while no coordinator serves it: it must still be
+// retrying 700 ms later, and succeed, printing want, once a coordinator is started there.
+func succeedsOnceServed(t *testing.T, dir, want string, args ...string) {
+	t.Helper()
 	done := make(chan result, 1)
-	go func() { done <- gtc(t, dir, "issue", "create", "Patient", "--wait", "20s") }()
+	go func() { done <- gtc(t, dir, args...) }()
 	time.Sleep(700 * time.Millisecond) // the command finds no server, and retries
 	select {
 	case r := <-done:
-		t.Fatalf("create returned before a server came back: exit %d %q", r.code, r.err)
+		t.Fatalf("%s returned before a server came back: exit %d %q", args[0], r.code, r.err)
 	default:
 	}
 	startServer(t, dir, nil)
 	select {
 	case r := <-done:
-		if r.code != exitOK || !strings.Contains(r.out, `created `) {
-			t.Fatalf("create after the restart: exit %d out %q err %q", r.code, r.out, r.err)
+		if r.code != exitOK || !strings.Contains(r.out, want) {
+			t.Fatalf("%s after the restart: exit %d out %q err %q", args[0], r.code, r.out, r.err)
 		}
 	case <-time.After(15 * time.Second):
-		t.Fatal("create did not finish after the server came back")
-	}
-	if out := must(t, dir, "issue", "list"); strings.Count(out, "Patient") != 1 || strings.Contains(out, "Too early") {
-		t.Fatalf("issues after the retried create:\n%s", out)
+		t.Fatalf("%s did not finish after the server came back", args[0])
 	}
 }
