@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -351,23 +352,70 @@ func TestRingOverflowCountsAll(t *testing.T) {
 		clk.advance(100 * time.Millisecond)
 		m.ObserveLoop(time.Duration(i) * time.Millisecond)
 	}
-	s := m.Samples(0)
-	if s.Loop.Count != 10 {
+	if s := m.Samples(0); s.Loop.Count != 10 {
 		t.Errorf("count = %d, want 10 (all observations, not just retained)", s.Loop.Count)
 	}
-	want := []time.Duration{7 * time.Millisecond, 8 * time.Millisecond, 9 * time.Millisecond, 10 * time.Millisecond}
-	if len(s.Loop.Values) != 4 {
-		t.Fatalf("values = %v, want the last 4", s.Loop.Values)
-	}
-	for i := range want {
-		if s.Loop.Values[i] != want[i] {
-			t.Errorf("values = %v, want %v", s.Loop.Values, want)
-			break
-		}
-	}
 	// A window that only covers retained samples is exact.
-	if got := m.Samples(250 * time.Millisecond).Loop; got.Count != 3 || len(got.Values) != 3 {
-		t.Errorf("250ms window = %+v, want 3 samples", got)
+	got := m.Samples(350 * time.Millisecond).Loop
+	want := []time.Duration{7 * time.Millisecond, 8 * time.Millisecond, 9 * time.Millisecond, 10 * time.Millisecond}
+	if got.Count != 4 || !slices.Equal(got.Values, want) {
+		t.Errorf("350ms window = %+v, want exactly %v", got, want)
+	}
+}
+
+// A window longer than the ring keeps is described by a uniform sample of the whole window, not by its
+// last samples: a load test's profile covers the whole run.
+func TestRingSamplesLongWindowsUniformly(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	const capacity, n = 256, 100_000
+	m, _ := newTest(t, WithClock(clk.now), WithSampleCapacity(capacity))
+	for i := range n {
+		clk.advance(time.Millisecond)
+		m.ObserveLoop(time.Duration(i) * time.Microsecond) // the value is the sample's position
+	}
+	cases := []struct {
+		name            string
+		window          time.Duration
+		exact           bool // every sample of the window is kept
+		minVals, maxVal int
+	}{
+		{"within the last samples", 200 * time.Millisecond, true, 200, 201}, // the sample at the window's start is in
+		{"a thousand back", time.Second, false, capacity / 4, capacity},
+		{"ten thousand back", 10 * time.Second, false, capacity / 8, capacity},
+		{"the whole run", 0, false, capacity / 4, capacity},
+	}
+	for _, c := range cases {
+		s := m.Samples(c.window).Loop
+		span := int(c.window / time.Millisecond)
+		if c.window == 0 {
+			span = n
+		}
+		if s.Count != int64(span) && !(c.window > 0 && s.Count <= int64(span)+1000) {
+			t.Errorf("%s: count %d, want %d (per-second buckets may add the rest of the first second)", c.name, s.Count, span)
+		}
+		if len(s.Values) < c.minVals || len(s.Values) > c.maxVal {
+			t.Errorf("%s: %d values, want %d to %d", c.name, len(s.Values), c.minVals, c.maxVal)
+			continue
+		}
+		first := max(0, n-span-1) // position of the window's first sample (the one at its start included)
+		lo, hi := slices.Min(s.Values), slices.Max(s.Values)
+		if int(lo/time.Microsecond) < first {
+			t.Errorf("%s: a value from before the window: %v (window starts at %d)", c.name, lo, first)
+		}
+		if c.exact {
+			continue
+		}
+		// uniform over the window: the sample reaches into its first and last tenths, and its median
+		// sits near the middle
+		tenth := span / 10
+		if int(lo/time.Microsecond) > first+tenth || int(hi/time.Microsecond) < n-tenth {
+			t.Errorf("%s: values span %v..%v, want the whole window %dus..%dus", c.name, lo, hi, first, n)
+		}
+		sorted := slices.Sorted(slices.Values(s.Values))
+		mid := int(sorted[len(sorted)/2] / time.Microsecond)
+		if mid < first+span*3/10 || mid > first+span*7/10 {
+			t.Errorf("%s: median at %dus, want near the middle of %dus..%dus", c.name, mid, first, n)
+		}
 	}
 }
 

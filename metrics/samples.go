@@ -13,10 +13,12 @@ import (
 // countSlots is how many one-second count buckets a ring keeps (one hour).
 const countSlots = 3600
 
-// Series is the recent samples of one measurement inside a window.
+// Series is the samples of one measurement inside a window.
 type Series struct {
-	Values []time.Duration // retained samples in the window, roughly oldest first (at most the ring capacity)
-	Count  int64           // observations in the window; larger than len(Values) when the ring overflowed
+	// Values holds samples in the window, roughly oldest first: all of them while the window holds no more
+	// than the ring capacity, else a uniform random sample of the window (one in 8, 64 or 512; see ring)
+	Values []time.Duration
+	Count  int64 // observations in the window; larger than len(Values) when the window was sampled
 }
 
 // Samples is what the sample rings hold for a window; it feeds the profile report.
@@ -35,19 +37,52 @@ type Samples struct {
 
 type sample struct{ t, v int64 }
 
-// ring keeps the last cap samples and per-second counts for the last hour.
-type ring struct {
-	mu          sync.Mutex
-	now         func() time.Time
+// ringTiers is how many resolutions a ring keeps; tier k holds one sample in tierStep^k.
+const (
+	ringTiers = 4
+	tierStep  = 8 // a power of two: a tier's draw is three bits of one random number
+)
+
+// tier keeps the last cap samples it was given, growing its buffer as they come.
+type tier struct {
 	buf         []sample
-	n           uint64 // samples ever added
-	lastDropped int64  // timestamp of the newest overwritten sample
-	slotSec     [countSlots]int64
-	slotN       [countSlots]int64
+	next        int   // where the next sample goes once buf is full (the oldest)
+	lastDropped int64 // timestamp of the newest overwritten sample
+}
+
+func (tr *tier) put(s sample, capacity int) {
+	if len(tr.buf) < capacity {
+		tr.buf = append(tr.buf, s)
+		return
+	}
+	old := &tr.buf[tr.next]
+	tr.lastDropped = max(tr.lastDropped, old.t)
+	*old = s
+	if tr.next++; tr.next == len(tr.buf) {
+		tr.next = 0
+	}
+}
+
+// ring keeps the last cap samples, uniform random samples of longer stretches (tier k: one sample in
+// 8^k, the last cap of them, so with the default 8,192 about 65 thousand, half a million and four million
+// observations back), and per-second counts for the last hour. A window longer than the last cap samples
+// is answered from the finest tier that still holds all of its stretch, so a profile of a long load test
+// describes the whole run, not its last seconds.
+type ring struct {
+	mu       sync.Mutex
+	now      func() time.Time
+	capacity int
+	tiers    [ringTiers]tier
+	slotSec  [countSlots]int64
+	slotN    [countSlots]int64
 }
 
 func newRing(capacity int, now func() time.Time) *ring {
-	return &ring{now: now, buf: make([]sample, capacity), lastDropped: -1 << 63}
+	r := &ring{now: now, capacity: capacity}
+	for i := range r.tiers {
+		r.tiers[i].lastDropped = -1 << 63
+	}
+	return r
 }
 
 func (r *ring) add(v int64) {
@@ -57,13 +92,14 @@ func (r *ring) add(v int64) {
 	if slot < 0 {
 		slot += countSlots
 	}
+	s := sample{t: t, v: v}
+	// the tiers' draw: the high bits of the timestamp's Fibonacci hash (no shared state to update)
+	x := (uint64(t) * 0x9e3779b97f4a7c15) >> 40
 	r.mu.Lock()
-	i := r.n % uint64(len(r.buf))
-	if r.n >= uint64(len(r.buf)) && r.buf[i].t > r.lastDropped {
-		r.lastDropped = r.buf[i].t
+	r.tiers[0].put(s, r.capacity)
+	for k := 1; k < ringTiers && x%tierStep == 0; k, x = k+1, x/tierStep {
+		r.tiers[k].put(s, r.capacity)
 	}
-	r.buf[i] = sample{t: t, v: v}
-	r.n++
 	if r.slotSec[slot] != sec {
 		r.slotSec[slot] = sec
 		r.slotN[slot] = 0
@@ -72,34 +108,36 @@ func (r *ring) add(v int64) {
 	r.mu.Unlock()
 }
 
-// window returns the retained values with timestamp ≥ from and the number of observations since from.
+// window returns the values with timestamp ≥ from (all of them, or a uniform sample when there were more
+// than the ring keeps) and the number of observations since from.
 func (r *ring) window(from int64) ([]int64, int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	size := uint64(len(r.buf))
-	start := uint64(0)
-	if r.n > size {
-		start = r.n - size
+	k := 0
+	for k < ringTiers-1 && r.tiers[k].lastDropped >= from {
+		k++ // this tier lost samples of the window: a coarser one covers more of it
 	}
+	tr := &r.tiers[k]
 	var vals []int64
-	for k := start; k < r.n; k++ {
-		if s := r.buf[k%size]; s.t >= from {
-			vals = append(vals, s.v)
-		}
-	}
-	count := int64(len(vals))
-	if r.lastDropped >= from {
-		// Samples in the window were overwritten: count from the per-second buckets instead.
-		fromSec := from / int64(time.Second)
-		var c int64
-		for i := range r.slotSec {
-			if r.slotN[i] > 0 && r.slotSec[i] >= fromSec {
-				c += r.slotN[i]
+	for _, part := range [2][]sample{tr.buf[tr.next:], tr.buf[:tr.next]} { // oldest first
+		for _, s := range part {
+			if s.t >= from {
+				vals = append(vals, s.v)
 			}
 		}
-		count = max(count, c)
 	}
-	return vals, count
+	if r.tiers[0].lastDropped < from {
+		return vals, int64(len(vals)) // every sample of the window is kept
+	}
+	// Samples in the window were overwritten: count from the per-second buckets instead.
+	fromSec := from / int64(time.Second)
+	var c int64
+	for i := range r.slotSec {
+		if r.slotN[i] > 0 && r.slotSec[i] >= fromSec {
+			c += r.slotN[i]
+		}
+	}
+	return vals, max(int64(len(vals)), c)
 }
 
 type rings struct {
