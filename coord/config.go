@@ -64,8 +64,9 @@ type Config struct {
 	Health health.Config
 	// Rand is the jitter source for retry backoff. Defaults to a PCG seeded from the clock.
 	Rand rand.Source
-	// OnStep, when set, is called by the engine after every loop step (apply, dispatch, commit, effects)
-	// with the step's wall time and the number of requests it batched; it runs on the loop, so keep it cheap.
+	// OnStep, when set, is called by the engine after every loop step — the batch's requests and due timers
+	// applied and dispatched, in memory; the group commit that follows runs alongside the next step — with the
+	// step's wall time and the number of requests it batched; it runs on the loop, so keep it cheap.
 	OnStep func(d time.Duration, batch int)
 }
 

@@ -108,7 +108,7 @@ func WithRuntimeCollectors() Option { return func(o *options) { o.runtime = true
 // requests for any other name are counted as "other", bounding cardinality.
 func WithMethods(names ...string) Option { return func(o *options) { o.methods = names } }
 
-// WithSampleCapacity sets how many recent samples each ring keeps (default 8192).
+// WithSampleCapacity sets how many samples each ring keeps per resolution (default 8192; see ring).
 func WithSampleCapacity(n int) Option { return func(o *options) { o.capacity = n } }
 
 // WithClock sets the clock used to timestamp samples (tests).
@@ -126,7 +126,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	}
 	m := &Metrics{
 		loop: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "gtc_scheduler_loop_seconds", Help: "Duration of one scheduler loop iteration.",
+			Name: "gtc_scheduler_loop_seconds", Help: "Duration of one scheduler loop iteration: a batch of requests and due timers applied and dispatched, in memory (the group commit that follows is gtc_sqlite_operation_seconds).",
 			Buckets: LatencyBuckets,
 		}),
 		assign: prometheus.NewHistogramVec(prometheus.HistogramOpts{
