@@ -65,10 +65,11 @@ func (d *Daemon) Profile(window time.Duration, targetAgents, targetIssues int) l
 }
 
 func (b *backend) CoordProfile(_ context.Context, _ *rpc.Session, p rpc.ProfileParams) (*rpc.ProfileResult, error) {
-	if p.WindowMS < 0 || p.TargetAgents < 0 || p.TargetIssues < 0 {
-		return nil, coord.Errorf(coord.EInvalid, "window_ms, target_agents and target_issues must not be negative")
+	window, agents, issues, err := p.Settings()
+	if err != nil {
+		return nil, coord.Errorf(coord.EInvalid, "%v", err)
 	}
-	rep := b.d.Profile(time.Duration(p.WindowMS)*time.Millisecond, p.TargetAgents, p.TargetIssues)
+	rep := b.d.Profile(time.Duration(window)*time.Millisecond, agents, issues)
 	raw, err := json.Marshal(rep)
 	if err != nil {
 		return nil, fmt.Errorf("encode profile report: %w", err)
