@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+
 	"github.com/gastown/gtc/rpc"
 )
 
@@ -108,5 +111,32 @@ func TestMetricsOverTheWire(t *testing.T) {
 	}
 	if ts := m["gtc_jsonl_last_sync_success_timestamp_seconds"]; ts < float64(started.Unix()) || ts > float64(time.Now().Unix()+1) {
 		t.Errorf("last sync success %v, want a time since the test started", ts)
+	}
+
+	// What is served passes Prometheus's own checks: the exposition lints clean (names, units, help, types)
+	// and testutil reads the same values back from the HTTP endpoint.
+	_, addr := h.d.Addrs()
+	url := "http://" + addr + "/metrics"
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := promlint.New(resp.Body).Lint()
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("lint %s: %v", url, err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	if err := testutil.ScrapeAndCompare(url, strings.NewReader(`
+# HELP gtc_stale_epoch_refusals_total Requests (heartbeat, complete, fail, release, merge.report, ...) refused because they named a lease epoch that has moved on; an ack arriving after its lease ended is not counted.
+# TYPE gtc_stale_epoch_refusals_total counter
+gtc_stale_epoch_refusals_total 1
+# HELP gtc_connections_total Client connections accepted since start.
+# TYPE gtc_connections_total counter
+gtc_connections_total 2
+`), "gtc_stale_epoch_refusals_total", "gtc_connections_total"); err != nil {
+		t.Error(err)
 	}
 }
