@@ -269,9 +269,14 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 
 	progCtx, stopProg := context.WithCancel(ctx)
 	progDone := make(chan struct{})
+	hw := &healthWatch{}
 	go func() {
 		defer close(progDone)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); d.watchHealth(progCtx, hw) }()
 		d.progress(progCtx)
+		wg.Wait()
 	}()
 
 	var end time.Time
@@ -352,6 +357,8 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	}
 	res.FillServer(rep)
 	res.CommitBatchAvg = round3(rep.CommitBatchAvg)
+	d.checkHealth(ctx, hw) // the run's end, as the harness assesses it
+	hw.fill(&res)
 
 	// Stop the work, then read the final state (from the stopped server's JSONL, or over RPC).
 	stopWork()

@@ -100,6 +100,10 @@ func TestDriverCorrectness(t *testing.T) {
 	if res.CompletionsPerSec <= 0 || res.DispatchMs.Max <= 0 || res.Agents != 10 || res.Issues != 200 {
 		t.Fatalf("figures missing: %+v", res)
 	}
+	if res.Health == "" || res.Health == "unhealthy" && res.StalledMax == 0 {
+		// 20 % of sessions fail: the coordinator's health is healthy or degraded, and it was asked
+		t.Errorf("coordinator health %q (%v), stalled %d: want it measured", res.Health, res.HealthReasons, res.StalledMax)
+	}
 	if rep.Metrics.LoopIterations == 0 || rep.Metrics.BeadsWrites == 0 || res.CommitBatchAvg < 1 {
 		t.Fatalf("server profile missing: loop %d writes %d batch %v", rep.Metrics.LoopIterations, rep.Metrics.BeadsWrites, res.CommitBatchAvg)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/olekukonko/tablewriter"
@@ -72,6 +73,11 @@ type Result struct {
 	Unfinished   int64   `json:"unfinished_issues"`
 	ServerCPUS   float64 `json:"server_cpu_s,omitempty"` // server process CPU time (user+system) over its life, own server only
 	DriverCPUS   float64 `json:"driver_cpu_s,omitempty"` // load generator CPU time during the run
+	// The worst health the coordinator reported (coord.health, asked every second and at the end: healthy,
+	// degraded or unhealthy, with its reasons) and the most workers it counted stalled at once.
+	Health        string   `json:"health,omitempty"`
+	HealthReasons []string `json:"health_reasons,omitempty"`
+	StalledMax    int      `json:"stalled_workers_max"`
 	// BaselineEchoRTTMs is this machine's floor under create_to_push (--baseline, see EchoBaseline).
 	BaselineEchoRTTMs *Percentiles `json:"baseline_echo_rtt_ms,omitempty"`
 }
@@ -93,6 +99,17 @@ func WriteJSON(w io.Writer, r Result) error {
 		return fmt.Errorf("encode load-test result: %w", err)
 	}
 	return nil
+}
+
+// healthText is the worst health seen with its reasons, or "-" when the coordinator never answered.
+func healthText(r Result) string {
+	if r.Health == "" {
+		return "-"
+	}
+	if len(r.HealthReasons) == 0 {
+		return r.Health
+	}
+	return r.Health + " (" + strings.Join(r.HealthReasons, "; ") + ")"
 }
 
 // WriteTable writes r as a table for people.
@@ -137,6 +154,7 @@ func WriteTable(w io.Writer, r Result) {
 		{"commit batch avg", f(r.CommitBatchAvg)},
 		{"rss peak / growth (MB)", rss},
 		{"errors", strconv.FormatInt(r.Errors, 10)},
+		{"coordinator health (worst seen) / most stalled", healthText(r) + " / " + strconv.Itoa(r.StalledMax)},
 		{"double assignments", strconv.FormatInt(r.DoubleAssignments, 10)},
 		{"lost issues / completions", fmt.Sprintf("%d / %d", r.LostIssues, r.LostCompletions)},
 		{"cpu s server / load generator", f(r.ServerCPUS) + " / " + f(r.DriverCPUS)},
@@ -240,7 +258,8 @@ func (s Scenario) ScaleConfig() ScaleConfig {
 // Pass thresholds used by Assess.
 const (
 	MinSuccessRate     = 0.80 // harness: success rate ≥ 80 %
-	MaxErrorsPerAgent  = 0.10 // harness: stalls < 10 % of agents; here RPC errors < 10 % of agents
+	MaxStalledPerAgent = 0.10 // harness: stalls < 10 % of agents
+	MaxErrorsPerAgent  = 0.10 // gtc: RPC errors < 10 % of agents
 	MaxLoopP95Ms       = 10   // plan: scheduler loop P95 < 10 ms
 	MaxSQLiteReadAvgMs = 5    // plan: SQLite read < 5 ms
 	MaxSQLiteWriteMs   = 10   // plan: SQLite write < 10 ms
@@ -270,8 +289,11 @@ func (c Criterion) String() string {
 //
 //   - success rate ≥ 80 %: sessions that ended in a success complete, of all sessions reported
 //     (complete or fail), as the harness counts them; and issues closed ≥ 80 % of the scenario's;
-//   - health ≠ unhealthy becomes integrity: no double assignment, no lost issue, no lost completion;
-//   - stalls < 10 % of agents becomes RPC errors < 10 % of agents;
+//   - health ≠ unhealthy: the worst health the coordinator reported during the run (coord.health, its
+//     0.5 / 0.8 success-rate and stalled-worker rules, as the harness's ScaleManager);
+//   - stalls < 10 % of agents: the most workers the coordinator counted stalled at once;
+//   - and gtc's own: integrity (no double assignment, no lost issue, no lost completion) and RPC errors
+//     < 10 % of agents;
 //   - peak concurrency: the most sessions running at once is within 20 % of the agent count;
 //   - the plan's targets: loop P95 < 10 ms, SQLite read avg < 5 ms, write avg < 10 ms, peak RSS < 50 MB
 //     (not measured — and so not passed — when the server's process could not be read).
@@ -293,6 +315,14 @@ func Criteria(r Result, s Scenario) []Criterion {
 	add("session success rate", v, "≥ 80%", ok)
 	v, ok = pct(r.Completions, int64(r.Issues))
 	add("issues closed", v, "≥ 80%", ok)
+	if r.Health == "" {
+		add("coordinator health (worst seen)", "not measured", "not unhealthy", false)
+	} else {
+		add("coordinator health (worst seen)", healthText(r), "not unhealthy", r.Health != "unhealthy")
+	}
+	stallLimit := MaxStalledPerAgent * float64(s.Agents)
+	add("stalled workers (most at once)", strconv.Itoa(r.StalledMax), fmt.Sprintf("< %.1f (10%% of %d agents)", stallLimit, s.Agents),
+		float64(r.StalledMax) < stallLimit)
 	add("double assignments", strconv.FormatInt(r.DoubleAssignments, 10), "0", r.DoubleAssignments == 0)
 	add("lost issues / completions", fmt.Sprintf("%d / %d", r.LostIssues, r.LostCompletions), "0 / 0", r.LostIssues == 0 && r.LostCompletions == 0)
 	limit := MaxErrorsPerAgent * float64(s.Agents)

@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -46,7 +47,7 @@ func TestResultJSONKeys(t *testing.T) {
 		"errors", "double_assignments", "lost_issues", "lost_completions",
 		// beyond the published minimum: how the run ended and where the issues that did not close went
 		"mode", "stopped_by", "completions", "failed_sessions", "dead_lettered", "unreachable", "unfinished_issues",
-		"peak_concurrency", "reconnects",
+		"peak_concurrency", "reconnects", "stalled_workers_max", // health and its reasons only once measured
 	}
 	slices.Sort(want)
 	if got := keys("", v); !slices.Equal(got, want) {
@@ -119,6 +120,9 @@ func goodResult() Result {
 		SQLiteReadMs:  AvgP95{Avg: 0.006, P95: 0.01},
 		SQLiteWriteMs: AvgP95{Avg: 0.07, P95: 0.2},
 		RSSPeakMB:     19,
+		Health:        "degraded",
+		HealthReasons: []string{"1 workers stalled"},
+		StalledMax:    1,
 	}
 }
 
@@ -140,6 +144,11 @@ func TestAssess(t *testing.T) {
 		{"double assignment", func(r *Result) { r.DoubleAssignments = 1 }, "double assignments"},
 		{"lost issue", func(r *Result) { r.LostIssues = 2 }, "lost issues / completions 2 / 0"},
 		{"lost completion", func(r *Result) { r.LostCompletions = 1 }, "lost issues / completions 0 / 1"},
+		{"health unhealthy", func(r *Result) { r.Health = "unhealthy" }, "coordinator health (worst seen) unhealthy (1 workers stalled)"},
+		{"health not measured", func(r *Result) { r.Health = "" }, "coordinator health (worst seen) not measured"},
+		{"healthy", func(r *Result) { r.Health, r.HealthReasons = "healthy", nil }, ""},
+		{"stalled under 10% of agents", func(r *Result) { r.StalledMax = 2 }, ""},
+		{"stalled at 10% of agents", func(r *Result) { r.StalledMax = 3 }, "stalled workers (most at once) 3"},
 		{"errors under 10% of agents", func(r *Result) { r.Errors = 2 }, ""},
 		{"errors at 10% of agents", func(r *Result) { r.Errors = 3 }, "errors"},
 		{"loop p95 9.999", func(r *Result) { r.LoopMs.P95 = 9.999 }, ""},
@@ -192,7 +201,7 @@ func TestFillServer(t *testing.T) {
 	r.FillServer(p)
 	want := Result{LoopMs: Tail{P95: 0.02, P99: 0.02}, SQLiteReadMs: AvgP95{Avg: 0.006, P95: 0.008},
 		SQLiteWriteMs: AvgP95{Avg: 0.05, P95: 0.06}}
-	if r != want {
+	if !reflect.DeepEqual(r, want) {
 		t.Errorf("FillServer = %+v, want %+v", r, want)
 	}
 }

@@ -1,0 +1,82 @@
+package loadtest
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/gastown/gtc/coord/health"
+)
+
+// HealthEvery is how often a run asks the coordinator for its health (coord.health); the harness's
+// scenarios check every 10 s, so this is stricter.
+var HealthEvery = time.Second
+
+// healthWatch keeps the worst health the coordinator reported during a run and the most stalled workers.
+type healthWatch struct {
+	mu          sync.Mutex
+	worst       health.Report
+	seen        bool
+	mostStalled int
+}
+
+// rank orders health statuses from good to bad.
+func rank(s health.Status) int {
+	switch s {
+	case health.Healthy:
+		return 0
+	case health.Degraded:
+		return 1
+	default:
+		return 2
+	}
+}
+
+func (w *healthWatch) note(r health.Report) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.seen || rank(r.Status) > rank(w.worst.Status) {
+		w.worst = r
+	}
+	w.seen = true
+	w.mostStalled = max(w.mostStalled, len(r.Stalled))
+}
+
+// check asks the coordinator once; a call that fails (a restart under --addr) is left out.
+func (d *driver) checkHealth(ctx context.Context, w *healthWatch) {
+	c, err := d.control(ctx)
+	if err != nil {
+		return
+	}
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if r, err := c.CoordHealth(hctx); err == nil {
+		w.note(*r)
+	}
+}
+
+// watchHealth asks every HealthEvery until ctx ends.
+func (d *driver) watchHealth(ctx context.Context, w *healthWatch) {
+	t := time.NewTicker(HealthEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.checkHealth(ctx, w)
+		}
+	}
+}
+
+// fill copies the worst health seen into r.
+func (w *healthWatch) fill(r *Result) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.seen {
+		return
+	}
+	r.Health = string(w.worst.Status)
+	r.HealthReasons = w.worst.Reasons
+	r.StalledMax = w.mostStalled
+}
