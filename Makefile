@@ -9,7 +9,7 @@ FUZZ_TARGETS := ./beads:FuzzParseEncode ./beads:FuzzDecodeIssue ./rpc:FuzzFrameR
 # kill -9 cycles of `make crash-test` (`make test` runs the short form: 3).
 CRASH_KILLS ?= 20
 
-.PHONY: build run test test-go test-ts vet bench fuzz fuzz-short crash-test pgo clean
+.PHONY: build run test test-go test-ts vet bench bench-load fuzz fuzz-short crash-test pgo clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/gtc
@@ -47,12 +47,12 @@ fuzz:
 		$(GO) test $$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME); \
 	done
 
-# Go benchmarks, then the load-test runs of docs/benchmarks.md (JSON in bench-results/, gitignored).
 # The long crash test: gtc serve killed with SIGKILL CRASH_KILLS times under reconnecting workers,
 # checked after every restart (docs/reliability.md).
 crash-test:
 	GTC_CRASH_KILLS=$(CRASH_KILLS) $(GO) test -race -count=1 -run '^TestCrashKill9$$' -v -timeout 30m ./e2e/
 
+# Go benchmarks, then the load-test runs of docs/benchmarks.md once each (JSON in bench-results/, gitignored).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./... 
 	@mkdir -p bench-results
@@ -63,6 +63,20 @@ bench: build
 	./$(BIN) loadtest --agents 10000 --issues 100000 --json > bench-results/throughput-10000x100k.json
 	./$(BIN) profile --agents 25 --issues 100 --json > bench-results/profile-25x100.json
 	./$(BIN) loadtest --scenario all --work-time 200ms --json > bench-results/scenarios.json
+
+# The sequence behind docs/benchmarks.md's targets table (~3 minutes on an idle 2-core machine; run
+# nothing else meanwhile): each load-test row repeated, one JSON file a run in bench-results/load-<UTC time>/.
+bench-load: build
+	@set -e; d=bench-results/load-$$(date -u +%Y%m%dT%H%M%SZ); mkdir -p $$d; echo "JSON results in $$d"; \
+	ulimit -n 20000 2>/dev/null || true; date -u > $$d/started; uptime >> $$d/started; \
+	for i in 1 2 3; do ./$(BIN) loadtest --agents 100 --rate 100 --duration 10s --baseline --json > $$d/latency-100x100-$$i.json; done; \
+	for i in 1 2 3 4 5; do ./$(BIN) loadtest --agents 30 --issues 500 --json > $$d/throughput-30x500-$$i.json; done; \
+	for i in 1 2; do ./$(BIN) loadtest --agents 100 --issues 10000 --json > $$d/throughput-100x10k-$$i.json; done; \
+	for i in 1 2 3; do ./$(BIN) loadtest --agents 1000 --issues 100000 --json > $$d/throughput-1000x100k-$$i.json; done; \
+	./$(BIN) loadtest --agents 10000 --issues 100000 --json > $$d/throughput-10000x100k.json; \
+	./$(BIN) profile --agents 25 --issues 100 --json > $$d/profile-25x100.json; \
+	./$(BIN) loadtest --scenario all --work-time 200ms > $$d/scenarios.txt 2>&1; \
+	date -u > $$d/ended
 
 # Rebuilds cmd/gtc/default.pgo, the CPU profile `go build` uses for profile-guided optimization of the
 # gtc binary (Go picks up default.pgo in the main package by itself). The profile merges the server and
