@@ -49,12 +49,18 @@ func (d *Daemon) pruneLoop(ctx context.Context) {
 }
 
 // firstPruneIn is how long after the start the first prune runs: when the last one on record is every
-// old (at least pruneSoonest from now), else a minute; never more than every.
+// old (at least pruneSoonest from now), else a minute; never more than every. The record also becomes
+// the last prune coord.status reports until this process prunes.
 func (d *Daemon) firstPruneIn(ctx context.Context, every time.Duration) time.Duration {
 	wait := time.Minute
 	if v, ok, err := d.db.Meta(ctx, metaLastPrune); err == nil && ok {
 		if last, err := time.Parse(time.RFC3339Nano, v); err == nil {
 			wait = max(time.Until(last.Add(every)), pruneSoonest)
+			d.pruned.mu.Lock()
+			if d.pruned.last.IsZero() {
+				d.pruned.last = last
+			}
+			d.pruned.mu.Unlock()
 		}
 	}
 	return min(wait, every)

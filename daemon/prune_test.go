@@ -129,3 +129,21 @@ func TestFirstPruneFollowsTheLastOnRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusShowsThePruneOnRecordAfterARestart: coord.status (gtc status) reports the last prune on
+// record across a restart, not "not pruned since the start" while the first prune of the new process
+// waits (fleet trial).
+func TestStatusShowsThePruneOnRecordAfterARestart(t *testing.T) {
+	h := start(t, nil, func(c *Config) { c.Retain, c.PruneEvery = 10*time.Hour, time.Hour })
+	ctx := context.Background()
+	at := time.Now().Add(-10 * time.Minute).UTC().Truncate(time.Millisecond)
+	if err := h.d.db.Commit(ctx, []coord.Change{coord.MetaPut{Key: metaLastPrune, Value: at.Format(time.RFC3339Nano)}}); err != nil {
+		t.Fatal(err)
+	}
+	h.shutdown()
+	h = startIn(t, h.dir, func(c *Config) { c.Retain, c.PruneEvery = 10*time.Hour, time.Hour })
+	eventually(t, 5*time.Second, "the prune on record in coord.status", func() bool {
+		si := h.d.storeInfo()
+		return si.LastPrune != nil && si.LastPrune.Equal(at)
+	})
+}
