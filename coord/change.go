@@ -40,6 +40,9 @@ type IssuePut struct {
 	// one of its dependencies names an issue that does not (checked in memory, atomically with the put,
 	// so a create may depend on one submitted just before it).
 	Create bool
+	// Actor names who made a change through gtc (the session: cli-alice, a worker); it is the actor of
+	// the status_changed event a change of status or assignee leaves. Empty: "gtc".
+	Actor string
 }
 
 // IssueState changes the fields the scheduler owns; the issue is marked for export.

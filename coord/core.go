@@ -186,6 +186,13 @@ func (c *core) event(kind, issueID, leaseID, worker, detail string) {
 	c.emit(ev)
 }
 
+// eventBy records an event about an issue that actor (not the scheduler) brought about.
+func (c *core) eventBy(actor, kind, issueID, detail string) {
+	ev := c.arena.event()
+	ev.Event = Event{Time: c.now, Kind: kind, IssueID: issueID, Actor: actor, Detail: detail}
+	c.emit(ev)
+}
+
 // advance moves the core's time forward (never back).
 func (c *core) advance(now time.Time) {
 	if now.After(c.now) {
@@ -253,6 +260,9 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			continue
 		}
 		wasDead := old.cls == clsDead
+		// A human revived a dead-lettered issue: it starts over with a fresh attempt budget, and loses
+		// the failed label the status change left behind (below).
+		revived := wasDead && !(m.Status == c.cfg.StatusBlocked && hasLabel(m.Labels, c.cfg.FailedLabel))
 		if old.status == c.st.codeComplete && old.lease == nil && !c.closedStatus(m.Status) && m.Status != c.cfg.CodeCompleteStatus {
 			// sent back while it waited for its merge: that request is not the work any more (it could
 			// merge whatever its branch holds by then); the next attempt submits its own
@@ -260,6 +270,28 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		}
 		// an outside reopen (bd, a hand edit) leaves a trace in the audit log, as an outside close does
 		reopened := p.FromImport && old.status == c.st.closed && !c.closedStatus(m.Status)
+		// any other change of status or assignee too, with who made it: an operator's issue update or
+		// close (the session), or the file (bd, git, a hand edit)
+		var changed string
+		if oldStatus, oldAssignee := c.str(old.status), c.str(old.assignee); !reopened && (oldStatus != m.Status || oldAssignee != m.Assignee) {
+			changed = "status " + oldStatus + " → " + m.Status
+			if oldAssignee != m.Assignee {
+				changed += ", assignee " + strconv.Quote(oldAssignee) + " → " + strconv.Quote(m.Assignee)
+			}
+			if revived {
+				changed += " (out of dead letter: a fresh attempt budget)"
+			}
+		}
+		if changed != "" {
+			actor := p.Actor
+			switch {
+			case p.FromImport:
+				actor, changed = "issues.jsonl", changed+" (changed outside gtc)"
+			case actor == "":
+				actor = "gtc"
+			}
+			c.eventBy(actor, "status_changed", m.ID, changed)
+		}
 		m.Attempts, m.NotBefore = old.attempts(), old.notBefore()
 		if m.StartedAt == nil {
 			m.StartedAt = c.startedAt(old)
@@ -289,9 +321,6 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			c.heapDel(old)
 		}
 		c.setMeta(old, m)
-		// A human revived a dead-lettered issue: it starts over with a fresh attempt budget, and loses
-		// the failed label the status change left behind.
-		revived := wasDead && !(m.Status == c.cfg.StatusBlocked && hasLabel(m.Labels, c.cfg.FailedLabel))
 		var labels *[2][]string
 		if revived && old.delLabel(c.cfg.FailedLabel) {
 			labels = &[2][]string{nil, {c.cfg.FailedLabel}}

@@ -292,6 +292,17 @@ func TestHeartbeatExpiryBackoffDeadLetter(t *testing.T) {
 	if m := s.meta(id); m.Attempts != 0 || s.c.counts[clsDead] != 0 {
 		t.Fatalf("revived: %+v", m)
 	}
+	// the audit log says so, and who did it: the file here (puts are imports)
+	s.step()
+	var said []string
+	for _, ch := range s.ch {
+		if e, ok := eventOf(ch); ok && e.Kind == "status_changed" {
+			said = append(said, e.Actor+": "+e.Detail)
+		}
+	}
+	if want := "issues.jsonl: status blocked → open (out of dead letter: a fresh attempt budget) (changed outside gtc)"; len(said) != 1 || said[0] != want {
+		t.Errorf("status_changed events %q, want [%q]", said, want)
+	}
 }
 
 func TestDisconnectGraceReconnect(t *testing.T) {

@@ -18,10 +18,13 @@ var _ rpc.AsyncBackend = (*backend)(nil)
 
 func storeFilterLimit(n int) store.IssueFilter { return store.IssueFilter{Limit: n} }
 
-// refusal counts stale-epoch refusals and passes err through.
-func (b *backend) refusal(err error) error {
+// refusal counts and logs stale-epoch refusals (what gtc_stale_epoch_refusals_total counts: the log says
+// who sent which) and passes err through.
+func (b *backend) refusal(err error, method, worker, lease string, epoch int64) error {
 	if coord.ErrorCode(err) == coord.EStaleEpoch {
 		b.d.metrics.StaleEpoch()
+		b.d.log.Info("refused a request naming an ended lease or an old epoch", "method", method, "worker", worker,
+			"lease", lease, "epoch", epoch, "reason", err)
 	}
 	return err
 }
@@ -69,7 +72,7 @@ func (b *backend) Heartbeat(ctx context.Context, s *rpc.Session, p rpc.Heartbeat
 	}
 	dl, err := b.d.engine.Heartbeat(ctx, s.Worker, p.LeaseID, p.Epoch, p.Progress)
 	if err != nil {
-		return nil, b.refusal(err)
+		return nil, b.refusal(err, "heartbeat", s.Worker, p.LeaseID, p.Epoch)
 	}
 	return &rpc.HeartbeatResult{Deadline: dl}, nil
 }
@@ -80,7 +83,7 @@ func (b *backend) Complete(ctx context.Context, s *rpc.Session, p rpc.CompletePa
 		DurationMs: p.DurationMS, Error: p.Error,
 	})
 	if err != nil {
-		return nil, b.refusal(err)
+		return nil, b.refusal(err, "complete", s.Worker, p.LeaseID, p.Epoch)
 	}
 	return &rpc.CompleteResult{IssueID: r.IssueID, Status: r.Status, Outcome: r.Outcome}, nil
 }
@@ -93,7 +96,7 @@ func (b *backend) CompleteAsync(_ context.Context, s *rpc.Session, p rpc.Complet
 		DurationMs: p.DurationMS, Error: p.Error,
 	}, func(r coord.Result, err error) {
 		if err != nil {
-			done(nil, b.refusal(err))
+			done(nil, b.refusal(err, "complete", s.Worker, p.LeaseID, p.Epoch))
 			return
 		}
 		done(&rpc.CompleteResult{IssueID: r.IssueID, Status: r.Status, Outcome: r.Outcome}, nil)
@@ -104,7 +107,7 @@ func (b *backend) CompleteAsync(_ context.Context, s *rpc.Session, p rpc.Complet
 func (b *backend) FailAsync(_ context.Context, s *rpc.Session, p rpc.FailParams, done func(*rpc.FailResult, error)) {
 	b.d.engine.FailAsync(s.Worker, p.LeaseID, p.Epoch, p.Error, func(r coord.Result, err error) {
 		if err != nil {
-			done(nil, b.refusal(err))
+			done(nil, b.refusal(err, "fail", s.Worker, p.LeaseID, p.Epoch))
 			return
 		}
 		done(&rpc.FailResult{IssueID: r.IssueID, Status: r.Status, Attempt: r.Attempt, DeadLettered: r.DeadLettered}, nil)
@@ -114,7 +117,7 @@ func (b *backend) FailAsync(_ context.Context, s *rpc.Session, p rpc.FailParams,
 func (b *backend) Fail(ctx context.Context, s *rpc.Session, p rpc.FailParams) (*rpc.FailResult, error) {
 	r, err := b.d.engine.Fail(ctx, s.Worker, p.LeaseID, p.Epoch, p.Error)
 	if err != nil {
-		return nil, b.refusal(err)
+		return nil, b.refusal(err, "fail", s.Worker, p.LeaseID, p.Epoch)
 	}
 	return &rpc.FailResult{IssueID: r.IssueID, Status: r.Status, Attempt: r.Attempt, DeadLettered: r.DeadLettered}, nil
 }
@@ -122,7 +125,7 @@ func (b *backend) Fail(ctx context.Context, s *rpc.Session, p rpc.FailParams) (*
 func (b *backend) Release(ctx context.Context, s *rpc.Session, p rpc.ReleaseParams) (*rpc.ReleaseResult, error) {
 	r, err := b.d.engine.Release(ctx, s.Worker, p.LeaseID, p.Epoch, p.Reason)
 	if err != nil {
-		return nil, b.refusal(err)
+		return nil, b.refusal(err, "release", s.Worker, p.LeaseID, p.Epoch)
 	}
 	return &rpc.ReleaseResult{IssueID: r.IssueID, Status: r.Status}, nil
 }
@@ -218,12 +221,20 @@ func (b *backend) IssueCreateAsync(ctx context.Context, _ *rpc.Session, p rpc.Is
 	b.d.issues.createAsync(ctx, p, done)
 }
 
-func (b *backend) IssueUpdate(ctx context.Context, _ *rpc.Session, p rpc.IssueUpdateParams) (*rpc.IssueResult, error) {
-	return b.d.issues.update(ctx, p)
+func (b *backend) IssueUpdate(ctx context.Context, s *rpc.Session, p rpc.IssueUpdateParams) (*rpc.IssueResult, error) {
+	return b.d.issues.update(ctx, sessionName(s), p)
 }
 
-func (b *backend) IssueClose(ctx context.Context, _ *rpc.Session, p rpc.IssueCloseParams) (*rpc.IssueResult, error) {
-	return b.d.issues.close(ctx, p)
+func (b *backend) IssueClose(ctx context.Context, s *rpc.Session, p rpc.IssueCloseParams) (*rpc.IssueResult, error) {
+	return b.d.issues.close(ctx, sessionName(s), p)
+}
+
+// sessionName is the name a session said hello with ("" without one), the actor of its changes.
+func sessionName(s *rpc.Session) string {
+	if s == nil {
+		return ""
+	}
+	return s.Worker
 }
 
 func (b *backend) IssueDepAdd(ctx context.Context, _ *rpc.Session, p rpc.IssueDepParams) (*rpc.IssueResult, error) {

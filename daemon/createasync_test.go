@@ -327,7 +327,7 @@ func TestCreateNotBehindAnEdit(t *testing.T) {
 	edited := make(chan error, 1)
 	go func() {
 		title := "edited"
-		_, err := h.d.issues.update(ctx, rpc.IssueUpdateParams{ID: "bd-a1", Title: &title})
+		_, err := h.d.issues.update(ctx, "test", rpc.IssueUpdateParams{ID: "bd-a1", Title: &title})
 		edited <- err
 	}()
 	<-held // the edit's put is being applied; the edit holds the service's lock until it is durable

@@ -643,7 +643,7 @@ func TestPushPromptFollowsProtocolEdits(t *testing.T) {
 	}
 	w := h.worker("w1", 1)
 	nt, nd := "new title", "new description"
-	if _, err := h.d.issues.update(ctx, rpc.IssueUpdateParams{ID: "t-a", Title: &nt, Description: &nd}); err != nil {
+	if _, err := h.d.issues.update(ctx, "test", rpc.IssueUpdateParams{ID: "t-a", Title: &nt, Description: &nd}); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.d.Engine().Resume(ctx); err != nil {

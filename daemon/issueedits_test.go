@@ -42,7 +42,7 @@ func TestIssueEditsValidateAndKeepIDs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.modify(ctx, "t-2", false, func(is *beads.Issue) error { is.Comments = is.Comments[1:]; return nil }); err != nil {
+	if _, err := s.modify(ctx, "t-2", false, "", func(is *beads.Issue) error { is.Comments = is.Comments[1:]; return nil }); err != nil {
 		t.Fatal(err) // only comment 2 left
 	}
 	if _, err := s.comment(ctx, "w", rpc.IssueCommentParams{ID: "t-2", Text: "third"}); err != nil {
@@ -131,7 +131,7 @@ func TestUpdateStatusKnown(t *testing.T) {
 		{"review", true},        // an issue in the file has it
 		{"cloesd", false}, {"qa:wip", false},
 	} {
-		_, err := h.d.issues.update(ctx, rpc.IssueUpdateParams{ID: "t-1", Status: &tc.status})
+		_, err := h.d.issues.update(ctx, "test", rpc.IssueUpdateParams{ID: "t-1", Status: &tc.status})
 		if tc.ok && err != nil {
 			t.Errorf("status %q: %v, want accepted", tc.status, err)
 		}
@@ -167,7 +167,7 @@ func TestIssueTypeKnown(t *testing.T) {
 			t.Errorf("create --type %q: %v, want invalid naming --custom-type", tc.typ, err)
 		}
 		typ := tc.typ
-		_, err = h.d.issues.update(ctx, rpc.IssueUpdateParams{ID: "t-1", Type: &typ})
+		_, err = h.d.issues.update(ctx, "test", rpc.IssueUpdateParams{ID: "t-1", Type: &typ})
 		if tc.ok != (err == nil) {
 			t.Errorf("update --type %q: %v, want ok=%v", tc.typ, err, tc.ok)
 		}

@@ -162,16 +162,17 @@ func (s *issueService) get(ctx context.Context, id string) (*rpc.IssueResult, er
 // put hands a changed issue to the engine and returns its new record; keepState says the change does not
 // touch the scheduler-owned fields (status, assignee), which the engine then keeps as they are now.
 func (s *issueService) put(ctx context.Context, is beads.Issue, keepState bool) (*rpc.IssueResult, error) {
-	return s.putIf(ctx, is, keepState, nil)
+	return s.putIf(ctx, is, keepState, nil, "")
 }
 
-// putIf is put, refused (conflict) if the scheduler's state of the issue changed after since.
-func (s *issueService) putIf(ctx context.Context, is beads.Issue, keepState bool, since *time.Time) (*rpc.IssueResult, error) {
+// putIf is put, refused (conflict) if the scheduler's state of the issue changed after since; actor
+// names who made the change (the audit log's status_changed).
+func (s *issueService) putIf(ctx context.Context, is beads.Issue, keepState bool, since *time.Time, actor string) (*rpc.IssueResult, error) {
 	// The rendering kept for the issue's first push is dropped once this change is durable, on the
 	// engine's goroutine: commits finish in order there, so a create's keep (which runs when the create
 	// is durable, possibly after this change read the new issue) can never come after it.
 	forget := func() { s.fresh.forget(is.ID) }
-	if err := s.d.engine.PutIssuesThen(ctx, []coord.IssuePut{{Issue: is, KeepState: keepState, IfUnchangedSince: since}}, forget); err != nil {
+	if err := s.d.engine.PutIssuesThen(ctx, []coord.IssuePut{{Issue: is, KeepState: keepState, IfUnchangedSince: since, Actor: actor}}, forget); err != nil {
 		return nil, err
 	}
 	return s.get(ctx, is.ID)
@@ -179,7 +180,7 @@ func (s *issueService) putIf(ctx context.Context, is beads.Issue, keepState bool
 
 // modify loads an issue, applies fn and stores the result with a fresh updated_at. Unless stateful, fn
 // must not change status or assignee: the engine keeps their current values (the read may be stale).
-func (s *issueService) modify(ctx context.Context, id string, stateful bool, fn func(is *beads.Issue) error) (*rpc.IssueResult, error) {
+func (s *issueService) modify(ctx context.Context, id string, stateful bool, actor string, fn func(is *beads.Issue) error) (*rpc.IssueResult, error) {
 	if id == "" {
 		return nil, coord.Errorf(coord.EInvalid, "id is required")
 	}
@@ -206,7 +207,7 @@ func (s *issueService) modify(ctx context.Context, id string, stateful bool, fn 
 	if stateful {
 		// status or assignee come from the caller: refused if a completion or a new lease (whose change
 		// this read may predate) came since, instead of undoing it
-		return s.putIf(ctx, is, false, &read)
+		return s.putIf(ctx, is, false, &read, actor)
 	}
 	return s.put(ctx, is, true)
 }
@@ -498,8 +499,8 @@ func randBase36(n int) string {
 	return string(b)
 }
 
-func (s *issueService) update(ctx context.Context, p rpc.IssueUpdateParams) (*rpc.IssueResult, error) {
-	return s.modify(ctx, p.ID, p.Status != nil || p.Assignee != nil, func(is *beads.Issue) error {
+func (s *issueService) update(ctx context.Context, actor string, p rpc.IssueUpdateParams) (*rpc.IssueResult, error) {
+	return s.modify(ctx, p.ID, p.Status != nil || p.Assignee != nil, actor, func(is *beads.Issue) error {
 		if p.Title != nil {
 			t := strings.TrimSpace(*p.Title)
 			if t == "" || len(t) > 500 {
@@ -597,8 +598,8 @@ func (s *issueService) knownType(ctx context.Context, typ string) error {
 		typ, strings.Join(bdTypes[:5], ", ")+", …", typ)
 }
 
-func (s *issueService) close(ctx context.Context, p rpc.IssueCloseParams) (*rpc.IssueResult, error) {
-	return s.modify(ctx, p.ID, true, func(is *beads.Issue) error {
+func (s *issueService) close(ctx context.Context, actor string, p rpc.IssueCloseParams) (*rpc.IssueResult, error) {
+	return s.modify(ctx, p.ID, true, actor, func(is *beads.Issue) error {
 		if is.Status == "closed" {
 			return coord.Errorf(coord.EConflict, "issue %s is already closed", is.ID)
 		}
@@ -622,7 +623,7 @@ func (s *issueService) depAdd(ctx context.Context, p rpc.IssueDepParams) (*rpc.I
 	if err := s.exists(ctx, p.DependsOn); err != nil {
 		return nil, err
 	}
-	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, false, "", func(is *beads.Issue) error {
 		for _, d := range is.Dependencies {
 			if d.DependsOnID == p.DependsOn && d.Type == t {
 				return coord.Errorf(coord.EConflict, "%s already depends on %s (%s)", is.ID, p.DependsOn, t)
@@ -638,7 +639,7 @@ func (s *issueService) depRemove(ctx context.Context, p rpc.IssueDepParams) (*rp
 	if t == "" {
 		t = "blocks" // as documented, and as dep.add: a parent-child or related edge stays
 	}
-	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, false, "", func(is *beads.Issue) error {
 		n := len(is.Dependencies)
 		is.Dependencies = slices.DeleteFunc(is.Dependencies, func(d beads.Dependency) bool {
 			return d.DependsOnID == p.DependsOn && d.Type == t
@@ -658,7 +659,7 @@ func (s *issueService) labelAdd(ctx context.Context, p rpc.IssueLabelParams) (*r
 	if err := s.schedulerLabel(l); err != nil {
 		return nil, err
 	}
-	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, false, "", func(is *beads.Issue) error {
 		if !slices.Contains(is.Labels, l) {
 			is.Labels = append(is.Labels, l)
 			slices.Sort(is.Labels)
@@ -672,7 +673,7 @@ func (s *issueService) labelRemove(ctx context.Context, p rpc.IssueLabelParams) 
 	if err := s.schedulerLabel(l); err != nil {
 		return nil, err
 	}
-	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, false, "", func(is *beads.Issue) error {
 		n := len(is.Labels)
 		is.Labels = slices.DeleteFunc(is.Labels, func(x string) bool { return x == l })
 		if len(is.Labels) == n {
@@ -703,7 +704,7 @@ func (s *issueService) comment(ctx context.Context, who string, p rpc.IssueComme
 	if author == "" {
 		author = who
 	}
-	return s.modify(ctx, p.ID, false, func(is *beads.Issue) error {
+	return s.modify(ctx, p.ID, false, "", func(is *beads.Issue) error {
 		// one past the largest numeric id on the issue (bd numbers comments; counting them collides
 		// when ids have gaps), unless the issue's comments are not numbered
 		id := len(is.Comments) + 1
