@@ -33,7 +33,7 @@ func (b *backend) MergeReport(ctx context.Context, s *rpc.Session, p rpc.MergeRe
 	r, err := b.d.engine.MergeReport(ctx, s.Worker, p.ID, p.Epoch, coord.MergeResult{Merged: p.Merged, Conflicts: p.Conflicts,
 		Rework: p.Rework, Reason: p.Reason, MergeCommit: p.MergeCommit})
 	if err != nil {
-		return nil, b.refusal(err)
+		return nil, b.refusal(err, "merge.report", s.Worker, p.ID, p.Epoch)
 	}
 	return &rpc.MergeReportResult{Request: r}, nil
 }

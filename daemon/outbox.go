@@ -139,6 +139,10 @@ func (o *outbox) Cancel(worker string, session uint64, leaseID string, epoch int
 		cancel: &rpc.CancelParams{LeaseID: leaseID, Epoch: epoch, IssueID: issueID, Reason: reason}}
 }
 
+// logged are the event kinds the coordinator's log also records.
+var logged = map[string]bool{"expired": true, "ack_timeout": true, "dead_lettered": true, "cancelled": true,
+	"reopened": true, "status_changed": true, "merge_failed": true}
+
 // Publish implements coord.Outbox.
 func (o *outbox) Publish(ev coord.Event) {
 	switch ev.Kind {
@@ -155,6 +159,12 @@ func (o *outbox) Publish(ev coord.Event) {
 	switch ev.Kind {
 	case "requeued", "ack_timeout", "released", "rejected": // back in the queue ("expired" and "failed" are followed by "requeued" unless dead-lettered)
 		o.d.metrics.Reassigned()
+	}
+	if logged[ev.Kind] {
+		// what an operator looks for in the log: work taken back from silent workers, work given up on,
+		// and the hands that changed issues (the rest is in gtc events / gtc watch)
+		o.d.log.Info("event", "kind", ev.Kind, "issue", ev.IssueID, "lease", ev.LeaseID, "worker", ev.Worker,
+			"actor", ev.Actor, "detail", ev.Detail, "seq", ev.Seq)
 	}
 	o.d.server.Publish(ev)
 }

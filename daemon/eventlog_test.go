@@ -1,0 +1,70 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/rpc"
+)
+
+// logBuffer is a log destination safe for the coordinator's goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestTheLogNamesWhatAnOperatorLooksFor: a request naming an ended lease is logged with its worker and
+// lease (the alert on gtc_stale_epoch_refusals_total needs a culprit), and so are an operator's close of
+// a leased issue and the lease it cancelled (fleet trial: the log held only import and export lines).
+func TestTheLogNamesWhatAnOperatorLooksFor(t *testing.T) {
+	var log logBuffer
+	h := start(t, []string{line("g-1", "leased, then closed by hand", 1)}, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
+	ctx := context.Background()
+	w := h.worker("w1", 1)
+	a := w.next(t, 5*time.Second)
+	bob, _ := h.session(rpc.HelloParams{Name: "cli-bob", Role: "client"})
+	if _, err := bob.IssueClose(ctx, rpc.IssueCloseParams{ID: "g-1", Reason: "not needed"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.c.Complete(ctx, rpc.CompleteParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch,
+		SessionResult: rpc.SessionResult{Outcome: "success"}}); err == nil {
+		t.Fatal("a complete of the cancelled lease was accepted")
+	}
+	for _, want := range [][]string{
+		{"kind=status_changed", "issue=g-1", "actor=cli-bob", `detail="status in_progress → closed"`},
+		{"kind=cancelled", "issue=g-1", "lease=" + a.Lease.ID, "worker=w1"},
+		{"refused a request naming an ended lease", "method=complete", "worker=w1", "lease=" + a.Lease.ID},
+	} {
+		eventually(t, 2*time.Second, strings.Join(want, " ")+"\n"+log.String(), func() bool {
+			for _, l := range strings.Split(log.String(), "\n") {
+				ok := true
+				for _, w := range want {
+					ok = ok && strings.Contains(l, w)
+				}
+				if ok {
+					return true
+				}
+			}
+			return false
+		})
+	}
+}
