@@ -23,9 +23,18 @@ func TestStatusChangesLeaveAnAuditTrail(t *testing.T) {
 	open := "open"
 	blocked := "blocked"
 	for _, step := range []func() error{
-		func() error { _, err := alice.IssueUpdate(ctx, rpc.IssueUpdateParams{ID: "s-1", Status: &blocked}); return err },
-		func() error { _, err := alice.IssueUpdate(ctx, rpc.IssueUpdateParams{ID: "s-1", Status: &open}); return err },
-		func() error { _, err := alice.IssueClose(ctx, rpc.IssueCloseParams{ID: "s-1", Reason: "done by hand"}); return err },
+		func() error {
+			_, err := alice.IssueUpdate(ctx, rpc.IssueUpdateParams{ID: "s-1", Status: &blocked})
+			return err
+		},
+		func() error {
+			_, err := alice.IssueUpdate(ctx, rpc.IssueUpdateParams{ID: "s-1", Status: &open})
+			return err
+		},
+		func() error {
+			_, err := alice.IssueClose(ctx, rpc.IssueCloseParams{ID: "s-1", Reason: "done by hand"})
+			return err
+		},
 	} {
 		if err := step(); err != nil {
 			t.Fatal(err)
