@@ -108,6 +108,17 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 				leases: make(map[string]*Lease), disconnectedAt: now}
 			c.workers[l.Worker] = w
 		}
+		// its live leases say when the worker was last seen better than its row (written with state
+		// changes only): a push went to it connected, an ack or a heartbeat set the deadline
+		seen := l.CreatedAt
+		if l.State == LeaseAcked {
+			if t := l.Deadline.Add(-cfg.HeartbeatTimeout); t.After(seen) {
+				seen = t
+			}
+		}
+		if seen.After(w.row.LastSeen) && !seen.After(now) {
+			w.row.LastSeen = seen
+		}
 		lp := &l
 		it.lease = lp
 		if l.Reserved {

@@ -112,3 +112,41 @@ func TestForgetTimersDoNotPileUp(t *testing.T) {
 		t.Error("kept past ForgetGone after its last visit")
 	}
 }
+
+// TestRestartTakesLastSeenFromLiveLeases: a worker's row is written with state changes only, so after a
+// restart its live leases say better when it was last seen: an acked lease's deadline (set by its ack or
+// last heartbeat, both written), or a push's time (fleet trial: gtc workers said 2m2s ago, the hello, of
+// a worker that had acked 20 s before the coordinator was killed).
+func TestRestartTakesLastSeenFromLiveLeases(t *testing.T) {
+	cfg := testCfg()
+	now := time.Date(2026, 11, 27, 17, 0, 0, 0, time.UTC)
+	hb := cfg.withDefaults(now).HeartbeatTimeout
+	hello, acked, pushed := now.Add(-2*time.Minute), now.Add(-20*time.Second), now.Add(-5*time.Second)
+	open := func(id string) IssueMeta {
+		return IssueMeta{ID: id, Status: "in_progress", IssueType: "task", Priority: 2, CreatedAt: hello, UpdatedAt: hello}
+	}
+	snap := &Snapshot{
+		Issues: []IssueMeta{open("a"), open("b"), open("c")},
+		Workers: []WorkerRow{
+			{Name: "w-acked", Role: "worker", Capacity: 1, State: WorkerBusy, LastSeen: hello},
+			{Name: "w-pushed", Role: "worker", Capacity: 1, State: WorkerBusy, LastSeen: hello},
+			{Name: "w-future", Role: "worker", Capacity: 1, State: WorkerBusy, LastSeen: hello},
+		},
+		Leases: []Lease{
+			{ID: "L-1", IssueID: "a", Worker: "w-acked", Epoch: 1, State: LeaseAcked, Attempt: 1, CreatedAt: hello.Add(time.Second),
+				AckDeadline: hello.Add(11 * time.Second), Deadline: acked.Add(hb)},
+			{ID: "L-2", IssueID: "b", Worker: "w-pushed", Epoch: 2, State: LeasePushed, Attempt: 1, CreatedAt: pushed,
+				AckDeadline: pushed.Add(10 * time.Second), Deadline: pushed.Add(10 * time.Second)},
+			// a clock set back since: never a last_seen after now
+			{ID: "L-3", IssueID: "c", Worker: "w-future", Epoch: 3, State: LeaseAcked, Attempt: 1, CreatedAt: now.Add(time.Hour),
+				AckDeadline: now.Add(time.Hour), Deadline: now.Add(time.Hour + hb)},
+		},
+		MaxEpoch: 3,
+	}
+	c := newCore(cfg, snap, now)
+	for name, want := range map[string]time.Time{"w-acked": acked, "w-pushed": pushed, "w-future": hello} {
+		if got := c.workers[name].row.LastSeen; !got.Equal(want) {
+			t.Errorf("%s last seen %v, want %v", name, got, want)
+		}
+	}
+}
