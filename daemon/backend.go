@@ -261,7 +261,8 @@ func (b *backend) CoordStatus(context.Context, *rpc.Session, rpc.EmptyParams) (*
 	st := b.d.engine.Status()
 	return &rpc.StatusResult{
 		Issues: rpc.IssueCounts{Ready: st.Issues.Ready, Leased: st.Issues.Leased, Closed: st.Issues.Closed,
-			DeadLettered: st.Issues.DeadLettered, Blocked: st.Issues.Blocked, Total: st.Issues.Total},
+			DeadLettered: st.Issues.DeadLettered, Blocked: st.Issues.Blocked, Total: st.Issues.Total,
+			Other: max(0, st.Issues.Total-st.Issues.Ready-st.Issues.Leased-st.Issues.Closed-st.Issues.DeadLettered-st.Issues.Blocked)},
 		Workers: rpc.WorkerCounts{Idle: st.Workers.Idle, Busy: st.Workers.Busy, Draining: st.Workers.Draining,
 			Stalled: st.Workers.Stalled, Gone: st.Workers.Gone},
 		Paused: st.Paused,

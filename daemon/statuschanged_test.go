@@ -75,3 +75,22 @@ func TestStatusChangesLeaveAnAuditTrail(t *testing.T) {
 		return len(got) == 1 && got[0] == seen{"issues.jsonl", "status open → closed (changed outside gtc)"}
 	})
 }
+
+// TestStatusCountsAddUp: coord.status's issue counts add up to the total, the rest (here a deferred
+// issue) as other, as the table of gtc status shows it (fleet trial: --json had no other).
+func TestStatusCountsAddUp(t *testing.T) {
+	deferred := strings.Replace(line("c-3", "later", 2), `,"x_custom"`, `,"defer_until":"2099-01-01T00:00:00Z","x_custom"`, 1)
+	h := start(t, []string{line("c-1", "ready", 2), line("c-2", "blocked by c-1", 2, "c-1"), deferred}, nil)
+	ctx := context.Background()
+	c, _ := h.session(rpc.HelloParams{Name: "cli-carol", Role: "client"})
+	var st *rpc.StatusResult
+	eventually(t, 5*time.Second, "the three issues imported", func() bool {
+		var err error
+		st, err = c.CoordStatus(ctx)
+		return err == nil && st.Issues.Total == 3
+	})
+	if i := st.Issues; i.Ready != 1 || i.Blocked != 1 || i.Other != 1 ||
+		i.Ready+i.Leased+i.Closed+i.DeadLettered+i.Blocked+i.Other != i.Total {
+		t.Errorf("issue counts %+v: want 1 ready, 1 blocked, 1 other, adding up to the total", i)
+	}
+}

@@ -267,7 +267,9 @@ type IssueCounts struct {
 	Closed       int `json:"closed"`
 	DeadLettered int `json:"dead_lettered"`
 	Blocked      int `json:"blocked"`
-	Total        int `json:"total"`
+	// Other is the rest of Total: in retry backoff, deferred, workflow types, held after a reject, other statuses.
+	Other int `json:"other"`
+	Total int `json:"total"`
 }
 
 // WorkerCounts counts workers by state.

@@ -164,8 +164,7 @@ func statusCommand() *cli.Command {
 			// rest of TOTAL (deferred, in backoff, not schedulable types, waiting in another status).
 			t := newTable(w, "ISSUES", "READY", "LEASED", "CLOSED", "DEAD-LETTERED", "BLOCKED BY DEPS", "OTHER", "TOTAL")
 			i := st.Issues
-			other := max(0, i.Total-i.Ready-i.Leased-i.Closed-i.DeadLettered-i.Blocked)
-			t.Append([]string{"", itoa(i.Ready), itoa(i.Leased), itoa(i.Closed), itoa(i.DeadLettered), itoa(i.Blocked), itoa(other), itoa(i.Total)})
+			t.Append([]string{"", itoa(i.Ready), itoa(i.Leased), itoa(i.Closed), itoa(i.DeadLettered), itoa(i.Blocked), itoa(i.Other), itoa(i.Total)})
 			t.Render()
 			fmt.Fprintln(w)
 			t = newTable(w, "WORKERS", "IDLE", "BUSY", "DRAINING", "STALLED", "GONE")

@@ -264,7 +264,7 @@ export interface IssueCommentParams extends Idempotent {
 
 /** Result of coord.status. */
 export interface CoordStatus {
-  issues: { ready: number; leased: number; closed: number; dead_lettered: number; blocked: number; total: number };
+  issues: { ready: number; leased: number; closed: number; dead_lettered: number; blocked: number; other: number; total: number };
   /** Worker and refinery sessions by state (CLI sessions left out). */
   workers: { idle: number; busy: number; draining: number; stalled: number; gone: number };
   /** The refineries among `workers`. */
