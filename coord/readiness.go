@@ -42,6 +42,9 @@ func (c *core) readinessRule(it *issue) string {
 			w := workerOf(it.rejectedBy())
 			notes = append(notes, fmt.Sprintf("not to %s's session until %s: it rejected it", w, until.UTC().Format(time.RFC3339)))
 		}
+		if c.paused {
+			notes = append(notes, "but nothing is handed out while the coordinator is paused (gtc resume)")
+		}
 		if len(notes) == 0 {
 			return "ready"
 		}

@@ -43,4 +43,9 @@ func TestReadinessSaysWhy(t *testing.T) {
 			t.Errorf("%s: %q, want it to start with %q", id, got, want)
 		}
 	}
+	// paused, a ready issue is ready but not handed out, and says so (fleet trial: issue show said ready)
+	c.pause(t0, true)
+	if got, want := c.readiness(c.issues["t-ready"]), "ready, but nothing is handed out while the coordinator is paused (gtc resume)"; got != want {
+		t.Errorf("paused: %q, want %q", got, want)
+	}
 }

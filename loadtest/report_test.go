@@ -121,7 +121,7 @@ func goodResult() Result {
 		SQLiteWriteMs: AvgP95{Avg: 0.07, P95: 0.2},
 		RSSPeakMB:     19,
 		Health:        "degraded",
-		HealthReasons: []string{"1 workers stalled"},
+		HealthReasons: []string{"1 worker stalled"},
 		StalledMax:    1,
 	}
 }
@@ -144,7 +144,7 @@ func TestAssess(t *testing.T) {
 		{"double assignment", func(r *Result) { r.DoubleAssignments = 1 }, "double assignments"},
 		{"lost issue", func(r *Result) { r.LostIssues = 2 }, "lost issues / completions 2 / 0"},
 		{"lost completion", func(r *Result) { r.LostCompletions = 1 }, "lost issues / completions 0 / 1"},
-		{"health unhealthy", func(r *Result) { r.Health = "unhealthy" }, "coordinator health (worst seen) unhealthy (1 workers stalled)"},
+		{"health unhealthy", func(r *Result) { r.Health = "unhealthy" }, "coordinator health (worst seen) unhealthy (1 worker stalled)"},
 		{"health not measured", func(r *Result) { r.Health = "" }, "coordinator health (worst seen) not measured"},
 		{"healthy", func(r *Result) { r.Health, r.HealthReasons = "healthy", nil }, ""},
 		{"stalled under 10% of agents", func(r *Result) { r.StalledMax = 2 }, ""},

@@ -21,8 +21,18 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// cliName is the hello name of read-only CLI commands (status, ready, issue ..., watch).
+// cliName is the hello name of read-only CLI commands (status, ready, workers, watch).
 const cliName = "gtc-cli"
+
+// cliUserName is the hello name of the issue commands (show, create, update, close, ...): gtc-cli@USER,
+// the actor the audit log names for a change made by hand. Not the cli-USER of gtc claim: a session
+// under the name holding a claim would resume its lease and put off its end.
+func cliUserName() string {
+	if u := userName(); u != "" {
+		return cliName + "@" + u
+	}
+	return cliName
+}
 
 // callTimeout bounds one request of a CLI command (waiting claims add their wait).
 const callTimeout = 30 * time.Second
@@ -356,7 +366,7 @@ func usageOnError(cmd *cli.Command) *cli.Command {
 // request dials the coordinator, makes one call within the command's timeout, maps a failure to the
 // documented exit codes (saying what was being done), and hands the result to show.
 func request[T any](c *cli.Context, doing string, call func(context.Context, *rpc.Client) (T, error), show func(T) error) error {
-	return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+	return withClient(c, cliUserName(), func(cl *rpc.Client, t dialTarget) error {
 		ctx, cancel := callCtx(c, 0)
 		defer cancel()
 		r, err := call(ctx, cl)

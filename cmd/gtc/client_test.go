@@ -294,7 +294,7 @@ func TestClientCommandsLive(t *testing.T) {
 		t.Errorf("completed issue has status %q in the store", st)
 	}
 	want(t, dir, exitRefused, []string{"complete", l.ID}, "stale_epoch")
-	want(t, dir, exitRefused, []string{"complete", l.IssueID}, "no live lease")
+	want(t, dir, exitRefused, []string{"complete", l.IssueID}, "is closed and has no live lease: nothing to report")
 
 	// fail (flags after the argument) → requeued with an attempt counted; release → no penalty.
 	l2 := decode[struct{ Assignment *rpc.Assignment }](t, must(t, dir, "claim", "--as", "bob", "--json")).Assignment.Lease
@@ -659,7 +659,13 @@ func TestEventsHistory(t *testing.T) {
 	} else if !strings.Contains(out, "flaky ⏎ second line") || strings.Contains(out, "\nsecond line") {
 		t.Errorf("a multi-line detail broke the table's rows:\n%s", out)
 	}
-	_ = ids
+	// an operator's change shows who made it; an issue that does not exist is an error, not "no events"
+	must(t, dir, "issue", "close", ids[1], "--reason", "not needed")
+	if out := must(t, dir, "events", "--issue", ids[1]); !strings.Contains(out, "status_changed") ||
+		!strings.Contains(out, "status open → closed (by "+cliUserName()+")") || userName() != "" && cliUserName() != "gtc-cli@"+userName() {
+		t.Errorf("events of an issue closed by hand:\n%s", out)
+	}
+	want(t, dir, exitRefused, []string{"events", "--issue", "no-such-issue"}, "not_found")
 }
 
 // TestStatusAndHealthShowAFailingSync: a file gtc cannot read (conflict markers) stops the JSONL sync;

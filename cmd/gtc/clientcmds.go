@@ -481,6 +481,12 @@ func leaseAction(c *cli.Context, arg string, do func(ctx context.Context, cl *rp
 	ctx, cancel := callCtx(c, 0)
 	defer cancel()
 	ref, err := findLease(ctx, cl, arg)
+	var status string // the issue's, when arg names one without a live lease
+	if err == nil && !ref.Found {
+		if r, gerr := cl.IssueGet(ctx, rpc.IssueGetParams{ID: arg}); gerr == nil {
+			status = viewOf(r.Issue).Status
+		}
+	}
 	cl.Close()
 	if err != nil {
 		return remoteError(t, "look up "+arg, err)
@@ -488,7 +494,10 @@ func leaseAction(c *cli.Context, arg string, do func(ctx context.Context, cl *rp
 	l := ref.Lease
 	if !ref.Found {
 		n, ok := leaseEpochOf(arg)
-		if !ok {
+		switch {
+		case !ok && (status == "closed" || status == "tombstone"):
+			return refused("issue %s is %s and has no live lease: nothing to report", arg, status)
+		case !ok:
 			return refused("issue %s has no live lease: see `gtc workers` (close an unleased issue with `gtc issue close %s`)", arg, arg)
 		}
 		l = coord.Lease{ID: arg, Epoch: n}
@@ -747,7 +756,7 @@ func eventsCommand() *cli.Command {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetEscapeHTML(false)
 				after, left := c.Int64("after"), c.Int("limit")
-				header := !c.Bool("json")
+				header, printed := !c.Bool("json"), 0
 				for left > 0 {
 					ctx, cancel := callCtx(c, 0)
 					r, err := cl.EventsList(ctx, rpc.EventsListParams{AfterSeq: after, Limit: min(left, 1000), IssueID: c.String("issue")})
@@ -765,9 +774,19 @@ func eventsCommand() *cli.Command {
 						}
 					}
 					left -= len(r.Events)
+					printed += len(r.Events)
 					after = r.NextSeq
 					if !r.More {
 						break
+					}
+				}
+				if id := c.String("issue"); printed == 0 && id != "" {
+					// no history: an issue that does not exist is an error, as for gtc issue show
+					ctx, cancel := callCtx(c, 0)
+					_, err := cl.IssueGet(ctx, rpc.IssueGetParams{ID: id})
+					cancel()
+					if err != nil {
+						return remoteError(t, "events of "+id, err)
 					}
 				}
 				if header { // nothing printed: say so (stderr: the output stays empty for scripts)
@@ -785,8 +804,12 @@ func printEvent(c *cli.Context, w io.Writer, enc *json.Encoder, ev coord.Event, 
 	if c.Bool("json") {
 		return enc.Encode(ev)
 	}
+	detail := ev.Detail
+	if ev.Actor != "" && ev.Actor != "gtc" { // a person's or the file's change (status_changed)
+		detail += " (by " + ev.Actor + ")"
+	}
 	_, err := fmt.Fprintf(w, "%s%s  %-18s %-12s %-8s %-12s %s\n", prefix, ev.Time.Local().Format(layout), ev.Kind,
-		orDash(printable(ev.IssueID, false)), orDash(ev.LeaseID), orDash(printable(ev.Worker, false)), tableText(ev.Detail))
+		orDash(printable(ev.IssueID, false)), orDash(ev.LeaseID), orDash(printable(ev.Worker, false)), tableText(detail))
 	return err
 }
 

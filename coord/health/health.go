@@ -157,6 +157,14 @@ type Report struct {
 	Reasons        []string `json:"reasons,omitempty"`
 }
 
+// workers is "1 worker" or "n workers".
+func workers(n int) string {
+	if n == 1 {
+		return "1 worker"
+	}
+	return fmt.Sprintf("%d workers", n)
+}
+
 // Classify applies the rules: unhealthy if storage is failing, the success rate is below
 // UnhealthyBelow or more than MaxStalledDegraded workers are stalled; degraded if the rate is below
 // DegradedBelow or any worker is stalled; otherwise healthy.
@@ -185,9 +193,9 @@ func Classify(cfg Config, in Input) Report {
 	}
 	switch {
 	case stalled > cfg.MaxStalledDegraded:
-		bad(Unhealthy, fmt.Sprintf("%d workers stalled (more than %d)", stalled, cfg.MaxStalledDegraded))
+		bad(Unhealthy, fmt.Sprintf("%s stalled (more than %d)", workers(stalled), cfg.MaxStalledDegraded))
 	case stalled > 0:
-		bad(Degraded, fmt.Sprintf("%d workers stalled", stalled))
+		bad(Degraded, workers(stalled)+" stalled")
 	}
 	return r
 }

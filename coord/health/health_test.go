@@ -149,7 +149,7 @@ func TestWindowSlides(t *testing.T) {
 
 func TestReasons(t *testing.T) {
 	r := Classify(Config{}, Input{SuccessRate: 0.4, Samples: 10, Stalled: []string{"a"}, StorageFailing: true})
-	want := []string{"storage failing", "success rate 0.40 below 0.50", "1 workers stalled"}
+	want := []string{"storage failing", "success rate 0.40 below 0.50", "1 worker stalled"}
 	if r.Status != Unhealthy || !reflect.DeepEqual(r.Reasons, want) {
 		t.Fatalf("report %+v", r)
 	}
