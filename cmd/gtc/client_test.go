@@ -1012,3 +1012,23 @@ func TestSeqGaps(t *testing.T) {
 		}
 	}
 }
+
+// TestIssueUpdateSaysTheSchedulerActed: a status set by hand that the scheduler acts on at once (an idle
+// worker takes the reopened issue) prints the status asked for beside the one the issue has now (fleet
+// trial: `--status open` printed "hooked" alone).
+func TestIssueUpdateSaysTheSchedulerActed(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	id := createIssues(t, dir, "Parked")[0]
+	must(t, dir, "issue", "update", id, "--status", "blocked")
+	if _, err := s.d.Engine().Connect(context.Background(), coord.Hello{Name: "idle-worker", Capacity: 1}, 4242); err != nil {
+		t.Fatal(err)
+	}
+	out := must(t, dir, "issue", "update", id, "--status", "open")
+	if !strings.Contains(out, "(status set to open; it is hooked now") && !strings.Contains(out, "(status set to open; it is in_progress now") {
+		t.Errorf("update of an issue an idle worker takes at once:\n%s", out)
+	}
+	if out := must(t, dir, "issue", "update", id, "--priority", "0"); strings.Contains(out, "status set to") {
+		t.Errorf("an update without --status talks of a status:\n%s", out)
+	}
+}
