@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gastown/gtc/beads"
@@ -285,10 +286,14 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		// close (the session), or the file (bd, git, a hand edit)
 		var changed string
 		if oldStatus, oldAssignee := c.str(old.status), c.str(old.assignee); !reopened && (oldStatus != m.Status || oldAssignee != m.Assignee) {
-			changed = "status " + oldStatus + " → " + m.Status
-			if oldAssignee != m.Assignee {
-				changed += ", assignee " + strconv.Quote(oldAssignee) + " → " + strconv.Quote(m.Assignee)
+			var parts []string
+			if oldStatus != m.Status {
+				parts = append(parts, "status "+oldStatus+" → "+m.Status)
 			}
+			if oldAssignee != m.Assignee {
+				parts = append(parts, "assignee "+strconv.Quote(oldAssignee)+" → "+strconv.Quote(m.Assignee))
+			}
+			changed = strings.Join(parts, ", ")
 			if revived {
 				changed += " (out of dead letter: a fresh attempt budget)"
 			}

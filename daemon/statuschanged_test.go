@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,11 @@ func TestStatusChangesLeaveAnAuditTrail(t *testing.T) {
 		},
 		func() error {
 			_, err := alice.IssueUpdate(ctx, rpc.IssueUpdateParams{ID: "s-1", Status: &open})
+			return err
+		},
+		func() error {
+			bob := "bob"
+			_, err := alice.IssueUpdate(ctx, rpc.IssueUpdateParams{ID: "s-1", Assignee: &bob})
 			return err
 		},
 		func() error {
@@ -65,9 +71,10 @@ func TestStatusChangesLeaveAnAuditTrail(t *testing.T) {
 	want := []seen{
 		{"cli-alice", "status open → blocked"},
 		{"cli-alice", "status blocked → open"},
+		{"cli-alice", `assignee "" → "bob"`},
 		{"cli-alice", "status open → closed"},
 	}
-	if got := events("s-1"); len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+	if got := events("s-1"); !slices.Equal(got, want) {
 		t.Errorf("s-1's status_changed events %v, want %v", got, want)
 	}
 	eventually(t, 5*time.Second, "the file's close of s-2 in the audit log", func() bool {
