@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,6 +101,9 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	d.db, err = store.Open(ctx, cfg.DB, store.Options{Observer: storeObserver{d.metrics}})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", cfg.DB, err)
+	}
+	if m := d.db.Migrated(); len(m) > 0 && len(d.created) == 0 {
+		d.log.Info("gtc.db upgraded to this gtc's schema", "path", cfg.DB, "migrations", strings.Join(m, ", "))
 	}
 	snap, err := d.db.Load(ctx)
 	if err != nil {

@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -62,17 +63,19 @@ type DB struct {
 	lists   sync.Map // SQL text -> *sqlx.Stmt for ListIssues shapes
 	dirty   *dirtySet
 	nextSeq int64 // the next event's sequence number; the committer's alone after Open
-	reqs    chan *commitReq
-	mu      sync.RWMutex // guards closed against sends on reqs
-	closed  bool
-	done    chan struct{} // closed when the committer has exited
-	batch   int
-	ck      *sqlx.DB      // checkpoint connection; nil when checkpoints are left to SQLite
-	ckStop  chan struct{} // closed to stop the checkpointer
-	ckDone  chan struct{} // closed when the checkpointer has exited
-	taken   atomic.Int64  // requests put into batches by the committer (tests wait on it)
-	tx      wtx           // the committer's transaction state, reused (runBatch)
-	closeMu sync.Mutex
+	// migrated names the migrations this Open applied (an upgraded or a new store)
+	migrated []string
+	reqs     chan *commitReq
+	mu       sync.RWMutex // guards closed against sends on reqs
+	closed   bool
+	done     chan struct{} // closed when the committer has exited
+	batch    int
+	ck       *sqlx.DB      // checkpoint connection; nil when checkpoints are left to SQLite
+	ckStop   chan struct{} // closed to stop the checkpointer
+	ckDone   chan struct{} // closed when the checkpointer has exited
+	taken    atomic.Int64  // requests put into batches by the committer (tests wait on it)
+	tx       wtx           // the committer's transaction state, reused (runBatch)
+	closeMu  sync.Mutex
 }
 
 // Open opens (creating if needed) the store at path and applies pending migrations.
@@ -145,7 +148,9 @@ func (db *DB) open(ctx context.Context, opts Options) error {
 	if err := w.PingContext(ctx); err != nil {
 		return err
 	}
-	if err := migrate(ctx, w); err != nil {
+	applied, err := migrate(ctx, w)
+	db.migrated = applied
+	if err != nil {
 		return err
 	}
 	if err := db.dirty.fill(ctx, w); err != nil {
@@ -208,6 +213,9 @@ func fileURI(path string, q url.Values) string {
 
 // Path returns the database file's path.
 func (db *DB) Path() string { return db.path }
+
+// Migrated names the schema migrations Open applied, oldest first (none: the store was up to date).
+func (db *DB) Migrated() []string { return db.migrated }
 
 // Close waits for pending commits, then closes both pools; further calls return EUnavailable.
 func (db *DB) Close() error {
@@ -291,45 +299,70 @@ func migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies every embedded migration not yet recorded in schema_migrations, one transaction each.
-func migrate(ctx context.Context, w *sqlx.DB) error {
+// ErrNewerSchema is the error of Open on a gtc.db a newer gtc migrated past the migrations this one has:
+// its data may live where this gtc does not look, and what it writes would lose it.
+var ErrNewerSchema = errors.New("gtc.db was written by a newer gtc")
+
+// migrate applies every embedded migration not yet recorded in schema_migrations, one transaction each,
+// and returns the names of those it applied. A store already past the newest embedded migration is
+// refused (ErrNewerSchema) before anything is written.
+func migrate(ctx context.Context, w *sqlx.DB) ([]string, error) {
 	ms, err := migrations()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
+		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
+	var newest struct {
+		Version int    `db:"version"`
+		Name    string `db:"name"`
+	}
+	err = w.GetContext(ctx, &newest, `SELECT version, name FROM schema_migrations ORDER BY version DESC LIMIT 1`)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read schema_migrations: %w", err)
+	}
+	if known := ms[len(ms)-1]; newest.Version > known.version {
+		return nil, fmt.Errorf("%w: its schema is at migration %s, this gtc knows up to %s; run that gtc (or a newer one) on it, "+
+			"or move gtc.db aside to start again from issues.jsonl (leases, workers and history stay behind)",
+			ErrNewerSchema, newest.Name, known.name)
+	}
+	var applied []string
 	for _, m := range ms {
-		if err := applyMigration(ctx, w, m); err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+		done, err := applyMigration(ctx, w, m)
+		if err != nil {
+			return applied, fmt.Errorf("migration %s: %w", m.name, err)
+		}
+		if done {
+			applied = append(applied, m.name)
 		}
 	}
-	return nil
+	return applied, nil
 }
 
-func applyMigration(ctx context.Context, w *sqlx.DB, m migration) error {
+// applyMigration applies m unless schema_migrations records it; done says it did.
+func applyMigration(ctx context.Context, w *sqlx.DB, m migration) (done bool, err error) {
 	tx, err := w.BeginTxx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() { _ = tx.Rollback() }()
 	var n int
 	if err := tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version); err != nil {
-		return err
+		return false, err
 	}
 	if n > 0 {
-		return nil
+		return false, nil
 	}
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)`,
 		m.version, m.name, time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
-		return err
+		return false, err
 	}
-	return tx.Commit()
+	return true, tx.Commit()
 }
 
 // unavailable wraps a storage failure as EUnavailable.

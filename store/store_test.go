@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -636,8 +639,8 @@ func TestMigrationsIdempotent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := migrate(ctx, db.w); err != nil {
-			t.Fatalf("second migrate: %v", err)
+		if applied, err := migrate(ctx, db.w); err != nil || len(applied) != 0 {
+			t.Fatalf("second migrate: applied %v, %v; want nothing to do", applied, err)
 		}
 		var n int
 		if err := db.r.GetContext(ctx, &n, `SELECT COUNT(*) FROM schema_migrations`); err != nil {
@@ -653,6 +656,59 @@ func TestMigrationsIdempotent(t *testing.T) {
 		if err := db.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestOpenRefusesANewerSchema: a gtc.db a newer gtc migrated further is refused with ErrNewerSchema and
+// left as it was (upgrade trial: an older gtc opened a newer store silently, and one that predated a
+// migration refused every request from then on); an older store is upgraded and says which migrations ran.
+func TestOpenRefusesANewerSchema(t *testing.T) {
+	ctx := context.Background()
+	ms, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := ms[len(ms)-1]
+	older := storeAtVersion(t, newest.version-1, `SELECT 1`)
+	db, err := Open(ctx, older, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Migrated(); len(got) != 1 || got[0] != newest.name {
+		t.Errorf("an upgrade from the migration before the newest applied %v, want [%s]", got, newest.name)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(ctx, older, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Migrated(); len(got) != 0 {
+		t.Errorf("a second open applied %v", got)
+	}
+	future := fmt.Sprintf("%04d_from_a_newer_gtc.sql", newest.version+1)
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, 'x')`,
+		newest.version+1, future); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(older)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(ctx, older, Options{})
+	if err == nil {
+		db.Close()
+		t.Fatal("a store migrated past this gtc's migrations was opened")
+	}
+	if !errors.Is(err, ErrNewerSchema) || !strings.Contains(err.Error(), future) || !strings.Contains(err.Error(), newest.name) {
+		t.Errorf("error %q: want ErrNewerSchema naming %s and %s", err, future, newest.name)
+	}
+	if after, err := os.ReadFile(older); err != nil || !bytes.Equal(before, after) {
+		t.Errorf("the refused store changed (%v)", err)
 	}
 }
 
@@ -783,7 +839,7 @@ func storeAtVersion(t *testing.T, version int, seed string) string {
 	}
 	for _, m := range ms {
 		if m.version <= version {
-			if err := applyMigration(ctx, w, m); err != nil {
+			if _, err := applyMigration(ctx, w, m); err != nil {
 				t.Fatal(err)
 			}
 		}
