@@ -12,7 +12,7 @@ CRASH_KILLS ?= 20
 .PHONY: build run test test-go test-ts vet bench bench-load fuzz fuzz-short crash-test pgo clean
 
 build:
-	$(GO) build -o $(BIN) ./cmd/gtc
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/gtc
 
 # The newcomer's first command: a coordinator on ./demo (created on first run), embedded SQLite, no setup.
 run: build

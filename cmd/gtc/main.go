@@ -39,6 +39,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:                 "gtc",
 		Usage:                "the Gas Town coordinator: pushes beads issues to agent workers",
+		Version:              buildVersion(),
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,

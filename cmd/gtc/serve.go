@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -13,8 +14,35 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; see buildVersion.
 var version = "dev"
+
+// buildVersion is version, or for a dev build the commit it was built from as Go records it
+// (vcs.revision, "+modified" for a tree with changes): "dev (7891d10c4e2a)".
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+modified"
+			}
+		}
+	}
+	if rev == "" {
+		return version
+	}
+	return version + " (" + rev + modified + ")"
+}
 
 // maxMemoryTargetMiB bounds --memory-target-mib (1 PiB), so the value in bytes cannot overflow.
 const maxMemoryTargetMiB = 1 << 30
@@ -61,7 +89,7 @@ func serveCommand() *cli.Command {
 			cfg := daemon.Config{
 				Dir: c.String("dir"), DB: c.String("db"), Socket: c.String("socket"), Listen: c.String("listen"),
 				HTTP: c.String("http"), Token: c.String("token"), SyncInterval: c.Duration("sync-interval"),
-				MaxMessageBytes: c.Int("max-message"), MaxConns: c.Int("max-conns"), Version: version, Retain: retain,
+				MaxMessageBytes: c.Int("max-message"), MaxConns: c.Int("max-conns"), Version: buildVersion(), Retain: retain,
 				MemoryTarget: int64(c.Int("memory-target-mib")) << 20, CustomStatuses: c.StringSlice("custom-status"), CustomTypes: c.StringSlice("custom-type"),
 				Coord: coord.Config{AckTimeout: c.Duration("ack-timeout"), HeartbeatTimeout: c.Duration("heartbeat-timeout"),
 					Grace: c.Duration("grace"), ForgetGone: c.Duration("forget-gone"), MaxAttempts: c.Int("max-attempts"), BackoffBase: c.Duration("backoff"),
@@ -95,7 +123,7 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			w := c.App.ErrWriter
-			fmt.Fprintf(w, "gtc %s serving %s\n", version, cfg.Dir)
+			fmt.Fprintf(w, "gtc %s serving %s\n", cfg.Version, cfg.Dir)
 			if p := d.SocketPath(); p != "" {
 				fmt.Fprintf(w, "  socket: %s\n", p)
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -24,5 +25,23 @@ func TestUsageErrorsExit2(t *testing.T) {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("gtc init other created %s", p)
 		}
+	}
+}
+
+// TestVersion: gtc --version names the build: the version set at link time, or for a dev build the
+// commit Go recorded (upgrade trial: every binary called itself "dev" and none had --version).
+func TestVersion(t *testing.T) {
+	r := gtc(t, t.TempDir(), "--version")
+	if r.code != 0 || !strings.HasPrefix(r.out, "gtc version "+buildVersion()) {
+		t.Errorf("gtc --version: exit %d, %q; want gtc version %s", r.code, r.out, buildVersion())
+	}
+	if !strings.HasPrefix(buildVersion(), "dev") {
+		t.Errorf("a dev build's version %q does not say dev", buildVersion())
+	}
+	old := version
+	t.Cleanup(func() { version = old })
+	version = "1.2.3"
+	if got := buildVersion(); got != "1.2.3" {
+		t.Errorf("with -X main.version=1.2.3: %q", got)
 	}
 }
