@@ -21,10 +21,18 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// cliName is the hello name of read-only CLI commands (status, ready, workers, watch).
+// cliName is the hello name of the CLI commands that do not go through request (status, watch, events,
+// the lease commands' lookups).
 const cliName = "gtc-cli"
 
-// cliUserName is the hello name of the issue commands (show, create, update, close, ...): gtc-cli@USER,
+// isCommandSession reports whether name is one a gtc command says hello with for its own call (not a
+// claim's holder): gtc-cli or gtc-cli@USER.
+func isCommandSession(name string) bool {
+	return name == cliName || strings.HasPrefix(name, cliName+"@")
+}
+
+// cliUserName is the hello name of the commands that go through request (issue ..., ready, workers,
+// health, drain, merge, convoy): gtc-cli@USER,
 // the actor the audit log names for a change made by hand. Not the cli-USER of gtc claim: a session
 // under the name holding a claim would resume its lease and put off its end.
 func cliUserName() string {

@@ -573,6 +573,13 @@ func TestStatusColumnsAddUp(t *testing.T) {
 	if strings.Contains(out, "CLI session") {
 		t.Errorf("status counted its own session:\n%s", out)
 	}
+	// nor the session of a command that just ended, whose disconnect the server may not have seen yet
+	for i := range 40 {
+		must(t, dir, "issue", "list")
+		if out := must(t, dir, "status"); strings.Contains(out, "CLI session") {
+			t.Fatalf("run %d: status counted the previous command's session:\n%s", i, out)
+		}
+	}
 }
 
 // TestWorkersHidesGoneCLISessions: `gtc workers` leaves out CLI sessions that are gone and hold no

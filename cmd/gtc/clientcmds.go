@@ -129,7 +129,9 @@ func statusCommand() *cli.Command {
 				k = rpc.WorkerCounts{}
 				for _, x := range ws.Workers {
 					if x.Role == "client" {
-						if x.Name != h.Worker && x.State != coord.WorkerGone { // connected, and not this command
+						// connected, and not a gtc command's own session (this one, or one that just ended
+						// and whose disconnect the server has not seen yet)
+						if x.Name != h.Worker && !isCommandSession(x.Name) && x.State != coord.WorkerGone {
 							clients++
 						}
 						continue
