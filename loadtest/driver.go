@@ -102,6 +102,9 @@ func (d *driver) control(ctx context.Context) (*rpc.Client, error) {
 	}
 	c, err := d.liveControl(ctx, d.ctl, d.cfg.IDPrefix+"-ctl")
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // the caller gave up (the health watch stopping): not the coordinator's doing
+		}
 		d.coordinatorGone(err)
 		return nil, d.goneErr
 	}
