@@ -272,7 +272,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 
 	progCtx, stopProg := context.WithCancel(ctx)
 	progDone := make(chan struct{})
-	hw := &healthWatch{}
+	hw := &healthWatch{prefix: cfg.IDPrefix + "-"}
 	go func() {
 		defer close(progDone)
 		var wg sync.WaitGroup

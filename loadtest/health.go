@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,10 +13,12 @@ import (
 // scenarios check every 10 s, so this is stricter.
 var HealthEvery = time.Second
 
-// healthWatch keeps the worst health the coordinator reported during a run and the most stalled workers.
+// healthWatch keeps the health the coordinator reported last and worst during a run, and the most
+// stalled workers of the run's own (named with prefix; nil counts every worker).
 type healthWatch struct {
 	mu          sync.Mutex
-	worst       health.Report
+	prefix      string
+	last, worst health.Report
 	seen        bool
 	mostStalled int
 }
@@ -38,8 +41,14 @@ func (w *healthWatch) note(r health.Report) {
 	if !w.seen || rank(r.Status) > rank(w.worst.Status) {
 		w.worst = r
 	}
-	w.seen = true
-	w.mostStalled = max(w.mostStalled, len(r.Stalled))
+	w.last, w.seen = r, true
+	n := 0
+	for _, name := range r.Stalled {
+		if strings.HasPrefix(name, w.prefix) { // under --addr the fleet's own workers are not the run's
+			n++
+		}
+	}
+	w.mostStalled = max(w.mostStalled, n)
 }
 
 // check asks the coordinator once; a call that fails (a restart under --addr) is left out.
@@ -69,14 +78,17 @@ func (d *driver) watchHealth(ctx context.Context, w *healthWatch) {
 	}
 }
 
-// fill copies the worst health seen into r.
+// fill copies the health seen into r: the last report (the run's end), the worst, the most stalled.
 func (w *healthWatch) fill(r *Result) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.seen {
 		return
 	}
-	r.Health = string(w.worst.Status)
-	r.HealthReasons = w.worst.Reasons
+	r.Health, r.HealthReasons = string(w.last.Status), w.last.Reasons
+	r.HealthWorst = string(w.worst.Status)
+	if len(w.worst.Reasons) > 0 {
+		r.HealthWorst += " (" + strings.Join(w.worst.Reasons, "; ") + ")"
+	}
 	r.StalledMax = w.mostStalled
 }

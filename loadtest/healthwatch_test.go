@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gastown/gtc/coord/health"
 	"github.com/gastown/gtc/rpc"
 )
 
@@ -48,5 +49,21 @@ func TestStoppingTheHealthWatchIsNotACoordinatorGone(t *testing.T) {
 	case <-d.gone:
 		t.Errorf("stopping the health watch declared the coordinator gone: %v", d.goneErr)
 	default:
+	}
+}
+
+// TestHealthWatchKeepsTheEndTheWorstAndTheRunsStalls: the criterion reads the health at the run's end (a
+// fresh coordinator's first failed session is a momentary rate of 0), the report keeps the worst seen,
+// and only the run's own agents count as its stalls (under --addr the fleet has workers of its own).
+func TestHealthWatchKeepsTheEndTheWorstAndTheRunsStalls(t *testing.T) {
+	w := &healthWatch{prefix: "lt1-"}
+	w.note(health.Report{Status: health.Degraded, Reasons: []string{"2 workers stalled"}, Stalled: []string{"fleet-w1", "lt1-a3"}})
+	w.note(health.Report{Status: health.Unhealthy, Reasons: []string{"3 workers stalled (more than 2)"}, Stalled: []string{"fleet-w1", "fleet-w2", "fleet-w3"}})
+	w.note(health.Report{Status: health.Healthy})
+	var r Result
+	w.fill(&r)
+	if r.Health != "healthy" || len(r.HealthReasons) != 0 || r.HealthWorst != "unhealthy (3 workers stalled (more than 2))" || r.StalledMax != 1 {
+		t.Errorf("health %q %v, worst %q, stalled %d: want healthy at the end, the unhealthy report as the worst, 1 of the run's agents stalled",
+			r.Health, r.HealthReasons, r.HealthWorst, r.StalledMax)
 	}
 }

@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -73,10 +74,12 @@ type Result struct {
 	Unfinished   int64   `json:"unfinished_issues"`
 	ServerCPUS   float64 `json:"server_cpu_s,omitempty"` // server process CPU time (user+system) over its life, own server only
 	DriverCPUS   float64 `json:"driver_cpu_s,omitempty"` // load generator CPU time during the run
-	// The worst health the coordinator reported (coord.health, asked every second and at the end: healthy,
-	// degraded or unhealthy, with its reasons) and the most workers it counted stalled at once.
+	// The coordinator's health (coord.health) at the run's end, as the harness assesses it (healthy,
+	// degraded or unhealthy, with its reasons); the worst it reported when asked every second during the
+	// run; and the most of the run's agents it counted stalled at once.
 	Health        string   `json:"health,omitempty"`
 	HealthReasons []string `json:"health_reasons,omitempty"`
+	HealthWorst   string   `json:"health_worst,omitempty"`
 	StalledMax    int      `json:"stalled_workers_max"`
 	// BaselineEchoRTTMs is this machine's floor under create_to_push (--baseline, see EchoBaseline).
 	BaselineEchoRTTMs *Percentiles `json:"baseline_echo_rtt_ms,omitempty"`
@@ -154,7 +157,7 @@ func WriteTable(w io.Writer, r Result) {
 		{"commit batch avg", f(r.CommitBatchAvg)},
 		{"rss peak / growth (MB)", rss},
 		{"errors", strconv.FormatInt(r.Errors, 10)},
-		{"coordinator health (worst seen) / most stalled", healthText(r) + " / " + strconv.Itoa(r.StalledMax)},
+		{"coordinator health at the end / worst / most stalled", healthText(r) + " / " + cmp.Or(r.HealthWorst, "-") + " / " + strconv.Itoa(r.StalledMax)},
 		{"double assignments", strconv.FormatInt(r.DoubleAssignments, 10)},
 		{"lost issues / completions", fmt.Sprintf("%d / %d", r.LostIssues, r.LostCompletions)},
 		{"cpu s server / load generator", f(r.ServerCPUS) + " / " + f(r.DriverCPUS)},
@@ -289,9 +292,10 @@ func (c Criterion) String() string {
 //
 //   - success rate ≥ 80 %: sessions that ended in a success complete, of all sessions reported
 //     (complete or fail), as the harness counts them; and issues closed ≥ 80 % of the scenario's;
-//   - health ≠ unhealthy: the worst health the coordinator reported during the run (coord.health, its
-//     0.5 / 0.8 success-rate and stalled-worker rules, as the harness's ScaleManager);
-//   - stalls < 10 % of agents: the most workers the coordinator counted stalled at once;
+//   - health ≠ unhealthy: the coordinator's health at the run's end (coord.health: the harness
+//     ScaleManager's 0.5 / 0.8 success-rate and stalled-worker rules);
+//   - stalls < 10 % of agents: the most of the run's agents the coordinator counted stalled at once
+//     (asked every second);
 //   - and gtc's own: integrity (no double assignment, no lost issue, no lost completion) and RPC errors
 //     < 10 % of agents;
 //   - peak concurrency: the most sessions running at once is within 20 % of the agent count;
@@ -316,9 +320,9 @@ func Criteria(r Result, s Scenario) []Criterion {
 	v, ok = pct(r.Completions, int64(r.Issues))
 	add("issues closed", v, "≥ 80%", ok)
 	if r.Health == "" {
-		add("coordinator health (worst seen)", "not measured", "not unhealthy", false)
+		add("coordinator health at the end", "not measured", "not unhealthy", false)
 	} else {
-		add("coordinator health (worst seen)", healthText(r), "not unhealthy", r.Health != "unhealthy")
+		add("coordinator health at the end", healthText(r), "not unhealthy", r.Health != "unhealthy")
 	}
 	stallLimit := MaxStalledPerAgent * float64(s.Agents)
 	add("stalled workers (most at once)", strconv.Itoa(r.StalledMax), fmt.Sprintf("< %.1f (10%% of %d agents)", stallLimit, s.Agents),

@@ -31,6 +31,9 @@ type Config struct {
 	StallTimeout time.Duration
 	// Window: how many recent outcomes the success rate is computed over. Default 100.
 	Window int
+	// MinSamples: the success-rate rules apply once the window holds this many outcomes; a rate over
+	// fewer (a fresh start's first failure is a rate of 0) is not judged. Default 10.
+	MinSamples int
 	// MaxAge: outcomes older than this drop out of the window, so a fleet that went idle after failures
 	// is not degraded for good; negative means no age limit. Default 1h.
 	MaxAge time.Duration
@@ -51,6 +54,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Window <= 0 {
 		c.Window = 100
+	}
+	if c.MinSamples <= 0 {
+		c.MinSamples = 10
 	}
 	if c.MaxAge == 0 {
 		c.MaxAge = time.Hour
@@ -186,6 +192,7 @@ func Classify(cfg Config, in Input) Report {
 		bad(Unhealthy, "storage failing")
 	}
 	switch {
+	case in.Samples < cfg.MinSamples: // too few outcomes to judge the rate
 	case rate < cfg.UnhealthyBelow:
 		bad(Unhealthy, fmt.Sprintf("success rate %.2f below %.2f", rate, cfg.UnhealthyBelow))
 	case rate < cfg.DegradedBelow:

@@ -37,6 +37,11 @@ func TestThresholds(t *testing.T) {
 		want                 Status
 	}{
 		{0, 0, 0, false, Healthy}, // no data: rate 1.0
+		{0, 1, 0, false, Healthy}, // fewer than MinSamples (10) outcomes: the rate is not judged
+		{1, 3, 0, false, Healthy},
+		{0, 9, 0, false, Healthy},
+		{0, 9, 1, false, Degraded}, // stalls count whatever the samples
+		{4, 10, 0, false, Unhealthy},
 		{10, 10, 0, false, Healthy},
 		{8, 10, 0, false, Healthy}, // 0.8 is not below 0.8
 		{79, 100, 0, false, Degraded},
