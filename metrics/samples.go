@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,7 @@ const countSlots = 3600
 type Series struct {
 	// Values holds samples in the window, roughly oldest first: all of them while the window holds no more
 	// than the ring capacity, else a uniform random sample of the window (one in 8, 64 or 512; see ring)
+	// or, for the sampler's series, its last samples
 	Values []time.Duration
 	Count  int64 // observations in the window; larger than len(Values) when the window was sampled
 }
@@ -52,6 +54,11 @@ type tier struct {
 
 func (tr *tier) put(s sample, capacity int) {
 	if len(tr.buf) < capacity {
+		if len(tr.buf) == cap(tr.buf) { // grow by doubling, never past capacity (append rounds up)
+			nb := make([]sample, len(tr.buf), min(capacity, max(64, 2*cap(tr.buf))))
+			copy(nb, tr.buf)
+			tr.buf = nb
+		}
 		tr.buf = append(tr.buf, s)
 		return
 	}
@@ -63,26 +70,38 @@ func (tr *tier) put(s sample, capacity int) {
 	}
 }
 
-// ring keeps the last cap samples, uniform random samples of longer stretches (tier k: one sample in
-// 8^k, the last cap of them, so with the default 8,192 about 65 thousand, half a million and four million
-// observations back), and per-second counts for the last hour. A window longer than the last cap samples
-// is answered from the finest tier that still holds all of its stretch, so a profile of a long load test
-// describes the whole run, not its last seconds.
+// ring keeps the last cap samples, for a latency series uniform random samples of longer stretches too
+// (tier k: one sample in 8^k, the last cap/2 of them, so with the default 8,192 about 33 thousand, 260
+// thousand and two million observations back), and per-second counts for the last hour. A window longer
+// than the last cap samples is answered from the finest tier that still holds all of its stretch, so a
+// profile of a long load test describes the whole run, not its last seconds.
 type ring struct {
 	mu       sync.Mutex
 	now      func() time.Time
 	capacity int
+	ntiers   int           // 1, or ringTiers for a latency series
+	adds     atomic.Uint64 // samples ever added: mixed into the tiers' draw
 	tiers    [ringTiers]tier
 	slotSec  [countSlots]int64
 	slotN    [countSlots]int64
 }
 
-func newRing(capacity int, now func() time.Time) *ring {
-	r := &ring{now: now, capacity: capacity}
+// newRing returns a ring of capacity samples with tiers resolutions (1 to ringTiers).
+func newRing(capacity, tiers int, now func() time.Time) *ring {
+	r := &ring{now: now, capacity: capacity, ntiers: min(max(tiers, 1), ringTiers)}
 	for i := range r.tiers {
 		r.tiers[i].lastDropped = -1 << 63
 	}
 	return r
+}
+
+// tierCap is how many samples tier k keeps: capacity for the finest, half of it for the coarser ones
+// (at least a sixteenth of a window they answer is theirs: ~500 samples with the default).
+func (r *ring) tierCap(k int) int {
+	if k == 0 {
+		return r.capacity
+	}
+	return max(1, r.capacity/2)
 }
 
 func (r *ring) add(v int64) {
@@ -93,12 +112,16 @@ func (r *ring) add(v int64) {
 		slot += countSlots
 	}
 	s := sample{t: t, v: v}
-	// the tiers' draw: the high bits of the timestamp's Fibonacci hash (no shared state to update)
-	x := (uint64(t) * 0x9e3779b97f4a7c15) >> 40
+	// the coarser tiers' draw: a mix (splitmix64's finalizer) of the timestamp and the count of samples,
+	// so samples sharing a timestamp (a coarse or frozen clock) draw apart
+	x := uint64(t) + r.adds.Add(1)*0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	x ^= x >> 31
 	r.mu.Lock()
 	r.tiers[0].put(s, r.capacity)
-	for k := 1; k < ringTiers && x%tierStep == 0; k, x = k+1, x/tierStep {
-		r.tiers[k].put(s, r.capacity)
+	for k := 1; k < r.ntiers && x%tierStep == 0; k, x = k+1, x/tierStep {
+		r.tiers[k].put(s, r.tierCap(k))
 	}
 	if r.slotSec[slot] != sec {
 		r.slotSec[slot] = sec
@@ -114,7 +137,7 @@ func (r *ring) window(from int64) ([]int64, int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	k := 0
-	for k < ringTiers-1 && r.tiers[k].lastDropped >= from {
+	for k < r.ntiers-1 && r.tiers[k].lastDropped >= from {
 		k++ // this tier lost samples of the window: a coarser one covers more of it
 	}
 	tr := &r.tiers[k]
@@ -150,9 +173,11 @@ type rings struct {
 func newRings(capacity int, now func() time.Time) *rings {
 	return &rings{
 		now: now, start: now(),
-		loop: newRing(capacity, now), assign: newRing(capacity, now), read: newRing(capacity, now),
-		write: newRing(capacity, now), commit: newRing(capacity, now), export: newRing(capacity, now),
-		heap: newRing(capacity, now), rss: newRing(capacity, now), lag: newRing(capacity, now),
+		loop: newRing(capacity, ringTiers, now), assign: newRing(capacity, ringTiers, now), read: newRing(capacity, ringTiers, now),
+		write: newRing(capacity, ringTiers, now), commit: newRing(capacity, ringTiers, now), export: newRing(capacity, ringTiers, now),
+		// the sampler's series (every 100 ms): the last capacity of them (13.6 minutes with the default),
+		// each one kept, so a peak is never sampled away
+		heap: newRing(capacity, 1, now), rss: newRing(capacity, 1, now), lag: newRing(capacity, 1, now),
 	}
 }
 
