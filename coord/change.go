@@ -40,8 +40,8 @@ type IssuePut struct {
 	// one of its dependencies names an issue that does not (checked in memory, atomically with the put,
 	// so a create may depend on one submitted just before it).
 	Create bool
-	// Actor names who made a change through gtc (the session: cli-alice, a worker); it is the actor of
-	// the status_changed event a change of status or assignee leaves. Empty: "gtc".
+	// Actor names who made a change through gtc (the session: gtc-cli@alice, a worker); it is the actor of
+	// the status_changed event a change of status or assignee leaves. Empty: "unnamed session".
 	Actor string
 }
 

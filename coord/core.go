@@ -297,6 +297,8 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			if revived {
 				changed += " (out of dead letter: a fresh attempt budget)"
 			}
+		} else if revived && !reopened {
+			changed = "out of dead letter (label " + c.cfg.FailedLabel + " removed): a fresh attempt budget"
 		}
 		if changed != "" {
 			actor := p.Actor
@@ -304,7 +306,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			case p.FromImport:
 				actor, changed = "issues.jsonl", changed+" (changed outside gtc)"
 			case actor == "":
-				actor = "gtc"
+				actor = "unnamed session" // a request whose session gave no name (HTTP without X-Gtc-Worker)
 			}
 			c.eventBy(actor, "status_changed", m.ID, changed)
 		}

@@ -60,3 +60,38 @@ func TestPutIfUnchangedSince(t *testing.T) {
 		t.Fatalf("put from a current read: %v", err)
 	}
 }
+
+// TestReviveByLabelLeavesAnEvent: a dead-lettered issue whose gtc:failed label is removed while its
+// status stays blocked is revived (a fresh attempt budget), and the audit log says so with who did it
+// (review: only a change of status or assignee left a status_changed).
+func TestReviveByLabelLeavesAnEvent(t *testing.T) {
+	cfg := testCfg()
+	cfg.MaxAttempts = 1
+	s := &sim{t: t, c: newTestCore(t, cfg, iss("a", 1)), now: t0}
+	s.connect("w", 1, Filters{})
+	l := s.one().A.Lease
+	if res, err := s.c.fail(s.now, "w", l.ID, l.Epoch, "boom"); err != nil || !res.DeadLettered {
+		t.Fatalf("fail: %+v %v", res, err)
+	}
+	s.step()
+	s.ch = nil
+	m := s.meta("a")
+	edit := iss("a", 1, withStatus(m.Status))
+	edit.Assignee, edit.UpdatedAt = m.Assignee, s.now.Add(time.Second) // labels: none, so gtc:failed is gone
+	if err := s.c.putIssues(s.now, []IssuePut{{Issue: edit, Actor: "gtc-cli@alice"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	var said []string
+	for _, ch := range s.ch {
+		if e, ok := eventOf(ch); ok && e.Kind == "status_changed" {
+			said = append(said, e.Actor+": "+e.Detail)
+		}
+	}
+	if want := "gtc-cli@alice: out of dead letter (label gtc:failed removed): a fresh attempt budget"; len(said) != 1 || said[0] != want {
+		t.Errorf("status_changed events %q, want [%q]", said, want)
+	}
+	if st := s.c.status(); st.Issues.DeadLettered != 0 || s.meta("a").Attempts != 0 {
+		t.Errorf("not revived: %+v, attempts %d", st.Issues, s.meta("a").Attempts)
+	}
+}

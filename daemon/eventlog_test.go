@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -66,5 +68,37 @@ func TestTheLogNamesWhatAnOperatorLooksFor(t *testing.T) {
 			}
 			return false
 		})
+	}
+}
+
+// TestTheLogSumsUpAnImport: the changes an import takes from the file are logged as the import's one
+// line with counts, not one line per issue (review: a checkout of another branch would log every issue
+// it changes), while the audit log still has an event for each.
+func TestTheLogSumsUpAnImport(t *testing.T) {
+	var log logBuffer
+	h := start(t, []string{line("f-1", "one", 2), line("f-2", "two", 2)}, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
+	ctx := context.Background()
+	eventually(t, 5*time.Second, "the start's import", func() bool { return len(h.d.Engine().Ready(10)) == 2 })
+	lines := h.fileLines()
+	later := `"updated_at":"` + time.Now().Add(time.Second).UTC().Format(time.RFC3339) + `"`
+	closed := strings.NewReplacer(`"status":"open"`, `"status":"closed"`, `"updated_at":"2026-01-02T03:04:05Z"`, later)
+	data := closed.Replace(lines["f-1"]) + "\n" + closed.Replace(lines["f-2"]) + "\n"
+	if err := os.WriteFile(filepath.Join(h.dir, ".beads", "issues.jsonl"), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "both closes in the audit log", func() bool {
+		r, err := (&backend{d: h.d}).EventsList(ctx, nil, rpc.EventsListParams{Limit: 100})
+		n := 0
+		for _, e := range r.Events {
+			if e.Kind == "status_changed" && e.Actor == "issues.jsonl" {
+				n++
+			}
+		}
+		return err == nil && n == 2
+	})
+	if out := log.String(); strings.Contains(out, "kind=status_changed") || !strings.Contains(out, "updated=2") {
+		t.Errorf("the log should sum the import up (updated=2) without a line per issue:\n%s", out)
 	}
 }

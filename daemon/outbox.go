@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
 
@@ -143,6 +144,12 @@ func (o *outbox) Cancel(worker string, session uint64, leaseID string, epoch int
 var logged = map[string]bool{"expired": true, "ack_timeout": true, "dead_lettered": true, "cancelled": true,
 	"reopened": true, "status_changed": true, "merge_failed": true}
 
+// fromFile reports whether ev records a change an import took from issues.jsonl: the import logs those
+// as one line with its counts (a checkout of another branch changes many issues at once).
+func fromFile(ev coord.Event) bool {
+	return ev.Actor == "issues.jsonl" || ev.Kind == "reopened" && strings.HasPrefix(ev.Detail, "issue changed outside gtc")
+}
+
 // Publish implements coord.Outbox.
 func (o *outbox) Publish(ev coord.Event) {
 	switch ev.Kind {
@@ -160,7 +167,7 @@ func (o *outbox) Publish(ev coord.Event) {
 	case "requeued", "ack_timeout", "released", "rejected": // back in the queue ("expired" and "failed" are followed by "requeued" unless dead-lettered)
 		o.d.metrics.Reassigned()
 	}
-	if logged[ev.Kind] {
+	if logged[ev.Kind] && !fromFile(ev) {
 		// what an operator looks for in the log: work taken back from silent workers, work given up on,
 		// and the hands that changed issues (the rest is in gtc events / gtc watch)
 		o.d.log.Info("event", "kind", ev.Kind, "issue", ev.IssueID, "lease", ev.LeaseID, "worker", ev.Worker,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/gastown/gtc/coord"
@@ -67,7 +68,10 @@ func (d *Daemon) Profile(window time.Duration, targetAgents, targetIssues int) l
 func (b *backend) CoordProfile(_ context.Context, _ *rpc.Session, p rpc.ProfileParams) (*rpc.ProfileResult, error) {
 	window, agents, issues, err := p.Settings()
 	if err != nil {
-		return nil, coord.Errorf(coord.EInvalid, "%v", err)
+		return nil, coord.Errorf(coord.EInvalid, "invalid params: %v", err)
+	}
+	if window > math.MaxInt64/int64(time.Millisecond) {
+		window = 0 // longer than a Duration holds: since the server started, as any window longer than its life
 	}
 	rep := b.d.Profile(time.Duration(window)*time.Millisecond, agents, issues)
 	raw, err := json.Marshal(rep)

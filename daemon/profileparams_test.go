@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,12 +46,16 @@ func TestProfileTakesTheHarnessNames(t *testing.T) {
 			t.Errorf("%s: config %+v, want %+v", tc.name, rep.Config, tc.want)
 		}
 	}
+	// a window longer than a time.Duration holds is the whole life of the server, not an overflow to 0
+	if err := c.Call(ctx, "coord.profile", map[string]any{"durationMs": int64(9223372036854775)}, &rep); err != nil || rep.DurationMs < 500 {
+		t.Errorf("a huge durationMs: window %v ms, %v; want the server's whole life (over 500 ms)", rep.DurationMs, err)
+	}
 	for _, params := range []map[string]any{
 		{"window_ms": 1000, "durationMs": 2000},
 		{"target_agents": 3, "targetAgents": 4},
 		{"durationMs": -1},
 	} {
-		if err := c.Call(ctx, "coord.profile", params, &rep); coord.ErrorCode(err) != coord.EInvalid {
+		if err := c.Call(ctx, "coord.profile", params, &rep); coord.ErrorCode(err) != coord.EInvalid || !strings.Contains(err.Error(), "invalid params") {
 			t.Errorf("%v: err %v, want invalid params", params, err)
 		}
 	}

@@ -1311,7 +1311,7 @@ func issueUpdateCommand() *cli.Command {
 				if err := printIssue(c, "updated", r.Issue); err != nil || c.Bool("json") {
 					return err
 				}
-				if v := viewOf(r.Issue); p.Status != nil && v.Status != *p.Status {
+				if v := viewOf(r.Issue); p.Status != nil && v.Status != strings.TrimSpace(*p.Status) {
 					// the status shown is the issue's now: the scheduler acted on the change at once
 					fmt.Fprintf(c.App.Writer, "(status set to %s; it is %s now: the coordinator acted on the change at once, see `gtc issue show %s`)\n",
 						*p.Status, v.Status, v.ID)
