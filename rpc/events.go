@@ -34,7 +34,7 @@ var EventKinds = []EventKind{
 	{"requeued", "after a failed attempt the issue waits for its retry backoff (detail: attempt, retry time)"},
 	{"dead_lettered", "out of attempts: status blocked, label gtc:failed"},
 	{"reopened", "a closed issue was reopened outside gtc, or a merge sent it back for rework"},
-	{"status_changed", "an issue's status or assignee was changed other than by a lease: issue.update or issue.close (actor: the session), or the file (actor: issues.jsonl); detail: old → new"},
+	{"status_changed", "an issue's status or assignee was changed other than by a lease, or a dead letter revived: issue.update or issue.close (actor: the session), or the file (actor: issues.jsonl); detail: old → new"},
 	{"paused", "coord.pause: no new assignments"},
 	{"resumed", "coord.resume"},
 	{"convoy_created", "convoy.create made a convoy and its tracking issue"},
