@@ -83,6 +83,17 @@ func (s *sim) cancels() []cancelNote {
 	return out
 }
 
+// said lists the events of kind recorded so far as "actor: detail".
+func (s *sim) said(kind string) []string {
+	var out []string
+	for _, ch := range s.ch {
+		if e, ok := eventOf(ch); ok && e.Kind == kind {
+			out = append(out, e.Actor+": "+e.Detail)
+		}
+	}
+	return out
+}
+
 func (s *sim) events(kind string) int {
 	n := 0
 	for _, ch := range s.ch {
@@ -294,12 +305,7 @@ func TestHeartbeatExpiryBackoffDeadLetter(t *testing.T) {
 	}
 	// the audit log says so, and who did it: the file here (puts are imports)
 	s.step()
-	var said []string
-	for _, ch := range s.ch {
-		if e, ok := eventOf(ch); ok && e.Kind == "status_changed" {
-			said = append(said, e.Actor+": "+e.Detail)
-		}
-	}
+	said := s.said("status_changed")
 	if want := "issues.jsonl: status blocked → open (out of dead letter: a fresh attempt budget) (changed outside gtc)"; len(said) != 1 || said[0] != want {
 		t.Errorf("status_changed events %q, want [%q]", said, want)
 	}

@@ -82,12 +82,7 @@ func TestReviveByLabelLeavesAnEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.step()
-	var said []string
-	for _, ch := range s.ch {
-		if e, ok := eventOf(ch); ok && e.Kind == "status_changed" {
-			said = append(said, e.Actor+": "+e.Detail)
-		}
-	}
+	said := s.said("status_changed")
 	if want := "gtc-cli@alice: out of dead letter (label gtc:failed removed): a fresh attempt budget"; len(said) != 1 || said[0] != want {
 		t.Errorf("status_changed events %q, want [%q]", said, want)
 	}
