@@ -13,8 +13,8 @@ import (
 // scenarios check every 10 s, so this is stricter.
 var HealthEvery = time.Second
 
-// healthWatch keeps the health the coordinator reported last and worst during a run, and the most
-// stalled workers of the run's own (named with prefix; nil counts every worker).
+// healthWatch keeps the health the coordinator reported last and worst during a run, and the most of
+// the run's own workers (named with prefix; "" counts every worker) it reported stalled at once.
 type healthWatch struct {
 	mu          sync.Mutex
 	prefix      string
@@ -51,7 +51,7 @@ func (w *healthWatch) note(r health.Report) {
 	w.mostStalled = max(w.mostStalled, n)
 }
 
-// check asks the coordinator once; a call that fails (a restart under --addr) is left out.
+// checkHealth asks the coordinator once; a call that fails (a restart under --addr) is left out.
 func (d *driver) checkHealth(ctx context.Context, w *healthWatch) {
 	c, err := d.control(ctx)
 	if err != nil {
