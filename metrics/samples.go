@@ -97,7 +97,7 @@ func newRing(capacity, tiers int, now func() time.Time) *ring {
 
 // tierCap is how many samples tier k keeps: capacity for the finest, half of it for the coarser ones. A
 // coarser tier answers only a window the tier before it could not hold, so it has at least a sixteenth
-// of its capacity in it (~500 samples with the default).
+// of the ring's capacity in it (~500 samples with the default).
 func (r *ring) tierCap(k int) int {
 	if k == 0 {
 		return r.capacity
