@@ -873,3 +873,56 @@ func TestOutsideReopenIsAnEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestCancelHoldsTheIssueFromTheWorker: an operator's cancel keeps the issue from that worker — every
+// session of it, so a worker reconnecting when its lease was cancelled does not get it straight back —
+// for RejectHold; another worker takes it meanwhile (Python-worker trial: it came straight back to the
+// reconnecting worker). A release gives the issue back at once, to the same worker too.
+func TestCancelHoldsTheIssueFromTheWorker(t *testing.T) {
+	cfg := testCfg()
+	cfg.RejectHold = 30 * time.Second
+	for _, tc := range []struct {
+		name      string
+		end       func(s *sim, l Lease) error
+		reconnect bool // the worker comes back on a new session before the issue is pushed again
+		held      bool
+	}{
+		{"cancel, same session", func(s *sim, l Lease) error { return s.c.cancelLease(s.now, l.ID, "operator") }, false, true},
+		{"cancel, reconnected", func(s *sim, l Lease) error { return s.c.cancelLease(s.now, l.ID, "operator") }, true, true},
+		{"release", func(s *sim, l Lease) error { _, err := s.c.release(s.now, "a", l.ID, l.Epoch, "restarted"); return err }, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, cfg, 1, nil)
+			s.connect("a", 1, Filters{})
+			l := s.one().A.Lease
+			if err := s.c.ack(s.now, "a", l.ID, l.Epoch); err != nil {
+				t.Fatal(err)
+			}
+			if tc.reconnect {
+				s.c.disconnect(s.now, "a", 1)
+				s.step()
+			}
+			if err := tc.end(s, l); err != nil {
+				t.Fatal(err)
+			}
+			s.step()
+			if tc.reconnect {
+				if _, err := s.c.connect(s.now, Hello{Name: "a", Capacity: 1}, 2); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s.advance(10 * time.Second)
+			p := s.pushes()
+			if held := len(p) == 0; held != tc.held {
+				t.Fatalf("within the hold: pushes %+v, want held %v", p, tc.held)
+			}
+			if !tc.held {
+				return
+			}
+			s.connect("b", 1, Filters{})
+			if p := s.pushes(); len(p) != 1 || p[0].Worker != "b" || p[0].A.Lease.IssueID != l.IssueID {
+				t.Fatalf("another worker: pushes %+v, want %s to b", p, l.IssueID)
+			}
+		})
+	}
+}

@@ -545,8 +545,8 @@ func (c *core) release(now time.Time, name, id string, epoch int64, reason strin
 }
 
 // cancelLease takes a lease away (operator action): the worker is told, the issue requeued with no
-// penalty and kept from that worker's session for RejectHold, as a reject would (pushed straight back
-// to the same idle worker, a cancel did not move the work anywhere).
+// penalty and kept from that worker, every session of it, for RejectHold (pushed straight back to the
+// same idle worker, or to it reconnecting, a cancel did not move the work anywhere).
 func (c *core) cancelLease(now time.Time, id, reason string) error {
 	c.advance(now)
 	l := c.leases[id]
@@ -557,8 +557,8 @@ func (c *core) cancelLease(now time.Time, id, reason string) error {
 	c.cancelEffect(l, reason)
 	c.event("cancelled", l.IssueID, l.ID, l.Worker, reason)
 	it := c.issues[l.IssueID]
-	if w := c.workers[l.Worker]; w != nil && w.rejKey != "" && it != nil {
-		c.holdFrom(it, w.rejKey)
+	if it != nil {
+		c.holdFrom(it, nameHoldKey(l.Worker))
 	}
 	if !c.leaseLost(it, l) {
 		c.requeue(it)

@@ -39,8 +39,12 @@ func (c *core) readinessRule(it *issue) string {
 			notes = append(notes, "for "+a+" only: it is assigned to that worker")
 		}
 		if until := it.rejectedUntil(c.cfg.RejectHold); !until.IsZero() && until.After(c.now) {
-			w := workerOf(it.rejectedBy())
-			notes = append(notes, fmt.Sprintf("not to %s's session until %s: it rejected it", w, until.UTC().Format(time.RFC3339)))
+			key := it.rejectedBy()
+			if w := workerOf(key); key == nameHoldKey(w) {
+				notes = append(notes, fmt.Sprintf("not to %s until %s: its lease was cancelled", w, until.UTC().Format(time.RFC3339)))
+			} else {
+				notes = append(notes, fmt.Sprintf("not to %s's session until %s: it rejected it", w, until.UTC().Format(time.RFC3339)))
+			}
 		}
 		if c.paused {
 			notes = append(notes, "but nothing is handed out while the coordinator is paused (gtc resume)")

@@ -45,6 +45,16 @@ func rejectKey(name string, session uint64) string {
 	return name + "\x00" + strconv.FormatUint(session, 36)
 }
 
+// nameHoldKey holds an issue from every session of the worker name: an operator's cancel takes the work
+// away from the worker, not from one connection of it (a worker reconnecting when its lease was
+// cancelled got the issue straight back).
+func nameHoldKey(name string) string { return name + "\x00*" }
+
+// heldFrom reports whether an issue last rejected by key is kept from the session rejKey.
+func heldFrom(key, rejKey string) bool {
+	return key != "" && (key == rejKey || key == nameHoldKey(workerOf(rejKey)))
+}
+
 // waiter is a parked claim.
 type waiter struct {
 	id       uint64
@@ -398,7 +408,7 @@ func (c *core) best(rejKey string, f *Filters, pull bool) *issue {
 	}
 	name := workerOf(rejKey)
 	ok := func(it *issue) bool {
-		return (pull || it.rejectedBy() != rejKey) && c.mayTake(it, name) && c.matches(it, f)
+		return (pull || !heldFrom(it.rejectedBy(), rejKey)) && c.mayTake(it, name) && c.matches(it, f)
 	}
 	if f.Convoy != "" {
 		// Convoy-first: the convoy's own ready issues, then (unless ConvoyOnly) everything else.
@@ -454,7 +464,7 @@ func (c *core) bestOf(its []*issue, rejKey string, f *Filters, pull bool) *issue
 	var top, topConvoy *issue
 	name := workerOf(rejKey)
 	for _, it := range its {
-		if it.hpos < 0 || !pull && it.rejectedBy() == rejKey || !c.mayTake(it, name) || !c.matches(it, f) {
+		if it.hpos < 0 || !pull && heldFrom(it.rejectedBy(), rejKey) || !c.mayTake(it, name) || !c.matches(it, f) {
 			continue
 		}
 		if f.Convoy != "" && c.inConvoy(it, f.Convoy) && (topConvoy == nil || c.heap.less(it, topConvoy)) {

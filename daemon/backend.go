@@ -68,7 +68,7 @@ func (b *backend) Hello(ctx context.Context, s *rpc.Session, p rpc.HelloParams) 
 
 func (b *backend) Heartbeat(ctx context.Context, s *rpc.Session, p rpc.HeartbeatParams) (*rpc.HeartbeatResult, error) {
 	if p.LeaseID != "" && p.Epoch == 0 {
-		return nil, coord.Errorf(coord.EInvalid, `missing "epoch": a heartbeat naming a lease carries its epoch`)
+		return nil, coord.Errorf(coord.EInvalid, `invalid params: missing "epoch": a heartbeat naming a lease carries its epoch`)
 	}
 	dl, err := b.d.engine.Heartbeat(ctx, s.Worker, p.LeaseID, p.Epoch, p.Progress)
 	if err != nil {

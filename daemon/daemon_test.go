@@ -345,7 +345,7 @@ func TestStaleEpochAndWrongHolderAreRefused(t *testing.T) {
 	}
 	// a lease named without its epoch is bad params, not a stale epoch (epochs start at 1)
 	_, err = w1.c.Heartbeat(ctx, rpc.HeartbeatParams{LeaseID: a.Lease.ID})
-	if coord.ErrorCode(err) != coord.EInvalid || !strings.Contains(err.Error(), "epoch") {
+	if coord.ErrorCode(err) != coord.EInvalid || !strings.Contains(err.Error(), `invalid params: missing "epoch"`) {
 		t.Fatalf("heartbeat without an epoch: %v, want invalid params naming epoch", err)
 	}
 	w2 := h.worker("w2", 1)
