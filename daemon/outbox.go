@@ -140,9 +140,15 @@ func (o *outbox) Cancel(worker string, session uint64, leaseID string, epoch int
 		cancel: &rpc.CancelParams{LeaseID: leaseID, Epoch: epoch, IssueID: issueID, Reason: reason}}
 }
 
-// logged are the event kinds the coordinator's log also records.
-var logged = map[string]bool{"expired": true, "ack_timeout": true, "dead_lettered": true, "cancelled": true,
-	"reopened": true, "status_changed": true, "merge_failed": true}
+// logged reports whether the coordinator's log also records events of kind (a switch: Publish runs for
+// every event, three a completion).
+func logged(kind string) bool {
+	switch kind {
+	case "expired", "ack_timeout", "dead_lettered", "cancelled", "reopened", "status_changed", "merge_failed":
+		return true
+	}
+	return false
+}
 
 // fromFile reports whether ev records a change an import took from issues.jsonl: the import logs those
 // as one line with its counts (a checkout of another branch changes many issues at once).
@@ -167,7 +173,7 @@ func (o *outbox) Publish(ev coord.Event) {
 	case "requeued", "ack_timeout", "released", "rejected": // back in the queue ("expired" and "failed" are followed by "requeued" unless dead-lettered)
 		o.d.metrics.Reassigned()
 	}
-	if logged[ev.Kind] && !fromFile(ev) {
+	if logged(ev.Kind) && !fromFile(ev) {
 		// what an operator looks for in the log: work taken back from silent workers, work given up on,
 		// and the hands that changed issues (the rest is in gtc events / gtc watch)
 		o.d.log.Info("event", "kind", ev.Kind, "issue", ev.IssueID, "lease", ev.LeaseID, "worker", ev.Worker,
