@@ -2,10 +2,12 @@ package coord
 
 import (
 	"fmt"
-	"github.com/gastown/gtc/beads"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gastown/gtc/beads"
 )
 
 // sim drives a core with explicit time.
@@ -918,6 +920,9 @@ func TestCancelHoldsTheIssueFromTheWorker(t *testing.T) {
 			}
 			if !tc.held {
 				return
+			}
+			if r := s.c.readiness(s.c.issues[l.IssueID]); !strings.Contains(r, "not pushed to a until") || !strings.Contains(r, "cancelled") {
+				t.Errorf("readiness within the hold: %q", r)
 			}
 			s.connect("b", 1, Filters{})
 			if p := s.pushes(); len(p) != 1 || p[0].Worker != "b" || p[0].A.Lease.IssueID != l.IssueID {

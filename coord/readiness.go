@@ -41,9 +41,9 @@ func (c *core) readinessRule(it *issue) string {
 		if until := it.rejectedUntil(c.cfg.RejectHold); !until.IsZero() && until.After(c.now) {
 			key := it.rejectedBy()
 			if w := workerOf(key); key == nameHoldKey(w) {
-				notes = append(notes, fmt.Sprintf("not to %s until %s: its lease was cancelled", w, until.UTC().Format(time.RFC3339)))
+				notes = append(notes, fmt.Sprintf("not pushed to %s until %s: its lease was cancelled", w, until.UTC().Format(time.RFC3339)))
 			} else {
-				notes = append(notes, fmt.Sprintf("not to %s's session until %s: it rejected it", w, until.UTC().Format(time.RFC3339)))
+				notes = append(notes, fmt.Sprintf("not pushed to %s's session until %s: it rejected it", w, until.UTC().Format(time.RFC3339)))
 			}
 		}
 		if c.paused {

@@ -43,6 +43,10 @@ func TestTheLogNamesWhatAnOperatorLooksFor(t *testing.T) {
 	ctx := context.Background()
 	w := h.worker("w1", 1)
 	a := w.next(t, 5*time.Second)
+	// acked for sure before the close (the test worker acks when its handler returns, which may be later)
+	if _, err := w.c.Heartbeat(ctx, rpc.HeartbeatParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch}); err != nil {
+		t.Fatal(err)
+	}
 	bob, _ := h.session(rpc.HelloParams{Name: "cli-bob", Role: "client"})
 	if _, err := bob.IssueClose(ctx, rpc.IssueCloseParams{ID: "g-1", Reason: "not needed"}); err != nil {
 		t.Fatal(err)
