@@ -89,7 +89,12 @@ func TestTheLogSumsUpAnImport(t *testing.T) {
 	later := `"updated_at":"` + time.Now().Add(time.Second).UTC().Format(time.RFC3339) + `"`
 	closed := strings.NewReplacer(`"status":"open"`, `"status":"closed"`, `"updated_at":"2026-01-02T03:04:05Z"`, later)
 	data := closed.Replace(lines["f-1"]) + "\n" + closed.Replace(lines["f-2"]) + "\n"
-	if err := os.WriteFile(filepath.Join(h.dir, ".beads", "issues.jsonl"), []byte(data), 0o644); err != nil {
+	// written whole at once (a rename, as bd and git do), so one import sees both changes
+	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
+	if err := os.WriteFile(path+".tmp", []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 5*time.Second, "both closes in the audit log", func() bool {

@@ -51,7 +51,10 @@ func TestStatusChangesLeaveAnAuditTrail(t *testing.T) {
 	lines := h.fileLines()
 	edited := strings.NewReplacer(`"status":"open"`, `"status":"closed"`,
 		`"updated_at":"2026-01-02T03:04:05Z"`, `"updated_at":"`+time.Now().Add(time.Second).UTC().Format(time.RFC3339)+`"`).Replace(lines["s-2"])
-	if err := os.WriteFile(path, []byte(lines["s-1"]+"\n"+edited+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(path+".tmp", []byte(lines["s-1"]+"\n"+edited+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil { // whole at once, as bd writes it
 		t.Fatal(err)
 	}
 	type seen struct{ actor, detail string }
