@@ -23,22 +23,10 @@ type healthWatch struct {
 	mostStalled int
 }
 
-// rank orders health statuses from good to bad.
-func rank(s health.Status) int {
-	switch s {
-	case health.Healthy:
-		return 0
-	case health.Degraded:
-		return 1
-	default:
-		return 2
-	}
-}
-
 func (w *healthWatch) note(r health.Report) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.seen || rank(r.Status) > rank(w.worst.Status) {
+	if !w.seen || r.Status.Worse(w.worst.Status) {
 		w.worst = r
 	}
 	w.last, w.seen = r, true

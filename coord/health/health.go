@@ -163,6 +163,20 @@ type Report struct {
 	Reasons        []string `json:"reasons,omitempty"`
 }
 
+// Worse reports whether s is a worse health than t (healthy, then degraded, then unhealthy).
+func (s Status) Worse(t Status) bool { return severity(s) > severity(t) }
+
+func severity(s Status) int {
+	switch s {
+	case Healthy:
+		return 0
+	case Degraded:
+		return 1
+	default:
+		return 2
+	}
+}
+
 // workers is "1 worker" or "n workers".
 func workers(n int) string {
 	if n == 1 {
@@ -183,7 +197,7 @@ func Classify(cfg Config, in Input) Report {
 	r := Report{Status: Healthy, SuccessRate: rate, Samples: in.Samples, Stalled: in.Stalled, StorageFailing: in.StorageFailing}
 	stalled := len(in.Stalled)
 	bad := func(s Status, reason string) {
-		if s == Unhealthy || r.Status == Healthy {
+		if s.Worse(r.Status) {
 			r.Status = s
 		}
 		r.Reasons = append(r.Reasons, reason)

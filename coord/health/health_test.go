@@ -159,3 +159,14 @@ func TestReasons(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 }
+
+func TestWorse(t *testing.T) {
+	order := []Status{Healthy, Degraded, Unhealthy}
+	for i, s := range order {
+		for j, u := range order {
+			if got := s.Worse(u); got != (i > j) {
+				t.Errorf("%s.Worse(%s) = %v", s, u, got)
+			}
+		}
+	}
+}
