@@ -75,14 +75,23 @@ type Engine struct {
 	// engine commits a storage_check event then (an idle server would otherwise report the failure
 	// until something else changed).
 	probe bool
+	// failing: the last commit failed. While it does, the workers' clocks are held (holdClocks: lease
+	// deadlines, reconnect graces): their heartbeats and hello are refused, so the time the storage
+	// fails is not counted against them. frozenTo is the time up to which the core's clocks are held;
+	// held is how far the live leases' deadlines have moved beyond their durable values (written
+	// with the first batch once the storage works again: persistHold).
+	failing  bool
+	frozenTo time.Time
+	held     time.Duration
 	// releasing: leases handed to claims whose caller left, to give back; applied with the next batch,
 	// and again after a failed commit that lost them (the claim's caller is gone: nobody else would)
 	releasing []Lease
 	// spare: finished batches kept for reuse, their buffers and arena emptied (recycle)
 	spare []*pending
 
-	mu     sync.Mutex
-	health error
+	mu          sync.Mutex
+	health      error
+	healthSince time.Time // when health last went from nil to an error
 }
 
 type request struct {
@@ -155,8 +164,22 @@ func (e *Engine) Health() error {
 	return e.health
 }
 
+// StorageFailing returns the Commit error while storage fails, with when the failure began (nil, zero
+// while it works).
+func (e *Engine) StorageFailing() (error, time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.health == nil {
+		return nil, time.Time{}
+	}
+	return e.health, e.healthSince
+}
+
 func (e *Engine) setHealth(err error) {
 	e.mu.Lock()
+	if err != nil && e.health == nil {
+		e.healthSince = time.Now()
+	}
 	e.health = err
 	e.mu.Unlock()
 }
@@ -287,6 +310,7 @@ type pending struct {
 	effects  []outEffect
 	releases []Lease     // abandoned claims' leases given back in this batch (see Engine.releasing)
 	start    time.Time   // when its first request was applied (for OnStep)
+	hold     bool        // it writes the held lease deadlines (Engine.held)
 	arena    *batchArena // the values changes and effects point to
 }
 
@@ -361,7 +385,7 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 		e.rebuild(now)
 	}
 	if e.stale != nil {
-		uerr := &Error{Code: EUnavailable, Message: "storage failed; retry later", Err: e.stale}
+		uerr := &Error{Code: EUnavailable, Message: storageFailedMsg, Err: e.stale}
 		for _, r := range batch {
 			r.err = uerr
 			r.resolve()
@@ -374,6 +398,7 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	c := e.core
 	// the core appends to the batch's buffers and takes its values from the batch's arena
 	c.changes, c.effects, c.arena = p.changes, p.effects, p.arena
+	e.holdClocks(p, now)
 	e.redispatch = false // the dispatch below is the one a rebuild asked for
 	c.tick(now)
 	for _, r := range batch {
@@ -424,6 +449,7 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		// rebuild (a full reload every second of an outage); the check is tried again a second later.
 		e.setHealth(fmt.Errorf("commit: %w", err))
 		e.retryAt, e.probe = e.clk.Now().Add(time.Second), true
+		e.storageFailed(e.clk.Now())
 		p.changes, err = nil, nil // the event was not written: not recorded, not published
 	}
 	if err != nil {
@@ -433,7 +459,7 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		if next != nil {
 			e.releasing = append(e.releasing, next.releases...)
 		}
-		uerr := &Error{Code: EUnavailable, Message: "storage failed; retry later", Err: err}
+		uerr := &Error{Code: EUnavailable, Message: storageFailedMsg, Err: err}
 		e.fail(p, uerr)
 		if next != nil {
 			e.fail(next, uerr)
@@ -446,6 +472,10 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		}
 		e.setHealth(nil)
 		e.probe = false // this commit showed the storage works
+		e.failing = false
+		if p.hold {
+			e.held = 0
+		}
 	}
 	for _, r := range p.batch {
 		if r.err == nil && r.after != nil {
@@ -504,9 +534,42 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 func (e *Engine) rollback(now time.Time, err error) {
 	e.setHealth(fmt.Errorf("commit: %w", err))
 	e.retryAt, e.probe = now.Add(time.Second), true
+	e.storageFailed(now)
 	clear(e.abandoned)
-	e.failWaiters(&Error{Code: EUnavailable, Message: "storage failed; retry later", Err: err})
+	e.failWaiters(&Error{Code: EUnavailable, Message: storageFailedMsg, Err: err})
 	e.rebuild(now)
+}
+
+// storageFailed notes a failed commit at now: the workers' clocks are held from then on.
+func (e *Engine) storageFailed(now time.Time) {
+	if !e.failing {
+		e.failing, e.frozenTo = true, now
+	}
+}
+
+// holdClocks keeps a storage failure from counting against the workers (see Engine.failing). While
+// the storage fails, the core's clocks are moved forward by the time since frozenTo, up to retryAt:
+// the storage is known to fail until then (a later commit tests it again). Once it works, the first
+// batch writes the moved lease deadlines (p.hold), so a later rollback does not lose them.
+func (e *Engine) holdClocks(p *pending, now time.Time) {
+	if e.failing {
+		until := now
+		if e.retryAt.Before(until) {
+			until = e.retryAt
+		}
+		if d := until.Sub(e.frozenTo); d > 0 {
+			e.core.holdClocks(d)
+			e.held += d
+			e.frozenTo = until
+		}
+		return
+	}
+	if e.held > 0 {
+		for _, l := range e.core.leases {
+			e.core.emitLease(l)
+		}
+		p.hold = true
+	}
 }
 
 // rebuild replaces the core with one built from the durable state; if that state cannot be read,
@@ -546,6 +609,12 @@ func (e *Engine) rebuild(now time.Time) {
 				e.core.addTimer(ow.disconnectedAt.Add(e.cfg.Grace), timerGrace, name)
 			}
 		}
+	}
+	// the durable lease deadlines lack the hold so far; a disconnected worker's grace kept above
+	// (disconnectedAt) has it already
+	e.core.holdLeases(e.held)
+	if e.failing && e.frozenTo.Before(now) {
+		e.frozenTo = now // the clocks run from the last commit that worked to this failure
 	}
 	e.core.hw, e.core.nextWaiter = hw, nextWaiter // waiter ids are never reused
 	e.core.setAbsent(now, old.absentIDs())        // found by the last import, not in the store

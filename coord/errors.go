@@ -59,6 +59,16 @@ func ErrorCode(err error) Code {
 	return EInternal
 }
 
+// storageFailedMsg is the message of the EUnavailable error a request gets while commits fail.
+const storageFailedMsg = "storage failed; retry later"
+
+// StorageFailed reports whether err is the refusal of a request because the storage fails (not a
+// shutdown or a caller that gave up).
+func StorageFailed(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == EUnavailable && e.Message == storageFailedMsg
+}
+
 // ErrorMessage returns the peer-visible message of err.
 func ErrorMessage(err error) string {
 	var e *Error

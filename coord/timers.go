@@ -186,3 +186,33 @@ func (c *core) tick(now time.Time) {
 		}
 	}
 }
+
+// holdClocks moves the workers' clocks forward by d while the storage fails: every live lease's ack
+// and heartbeat deadlines, every disconnected worker's reconnect grace and a refinery's last beat. The worker's heartbeats,
+// acks and hello were refused meanwhile; the timers already set fire early and re-arm (leaseTimer,
+// graceTimer's lease timers).
+func (c *core) holdClocks(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	c.holdLeases(d)
+	for _, w := range c.workers {
+		if !w.connected && !w.disconnectedAt.IsZero() {
+			w.disconnectedAt = w.disconnectedAt.Add(d)
+		}
+		if !w.beatAt.IsZero() { // a refinery's silence (refinerySilent)
+			w.beatAt = w.beatAt.Add(d)
+		}
+	}
+}
+
+// holdLeases moves every live lease's ack and heartbeat deadlines forward by d (holdClocks).
+func (c *core) holdLeases(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	for _, l := range c.leases {
+		l.AckDeadline = l.AckDeadline.Add(d)
+		l.Deadline = l.Deadline.Add(d)
+	}
+}
