@@ -45,8 +45,14 @@ func (b *backend) assignments(as []coord.Assignment) ([]rpc.Assignment, error) {
 func (b *backend) Hello(ctx context.Context, s *rpc.Session, p rpc.HelloParams) (*rpc.HelloResult, error) {
 	h := coord.Hello{Name: s.Worker, Role: s.Role, Capacity: s.Capacity, Filters: s.Filters}
 	as, err := b.d.engine.Connect(ctx, h, s.ID)
+	readOnly := false
 	if err != nil {
-		return nil, err
+		if s.Role != "client" || !coord.StorageFailed(err) {
+			return nil, err
+		}
+		// An operator's `gtc status`, `health` or `issue show` must work while the storage fails: the
+		// session is not recorded, and only reads are served on it.
+		readOnly = true
 	}
 	leases, err := b.assignments(as)
 	if err != nil {
@@ -63,7 +69,7 @@ func (b *backend) Hello(ctx context.Context, s *rpc.Session, p rpc.HelloParams) 
 	}
 	return &rpc.HelloResult{Server: "gtc", Version: b.d.cfg.Version, Protocol: 1, Worker: s.Worker,
 		HeartbeatMS: (hb / 3).Milliseconds(), AckTimeoutMS: ackTimeout(cfg).Milliseconds(), GraceMS: grace.Milliseconds(),
-		Leases: leases}, nil
+		Leases: leases, ReadOnly: readOnly}, nil
 }
 
 func (b *backend) Heartbeat(ctx context.Context, s *rpc.Session, p rpc.HeartbeatParams) (*rpc.HeartbeatResult, error) {

@@ -104,6 +104,9 @@ func (d *Daemon) prune(ctx context.Context) (store.Pruned, error) {
 // storeInfo describes gtc.db for coord.status: its size on disk and its retention.
 func (d *Daemon) storeInfo() *rpc.StoreInfo {
 	si := &rpc.StoreInfo{Path: d.cfg.DB}
+	if err, since := d.engine.StorageFailing(); err != nil {
+		si.Error, si.FailingSince = err.Error(), &since
+	}
 	if fi, err := os.Stat(d.cfg.DB); err == nil {
 		si.Bytes = fi.Size()
 	}

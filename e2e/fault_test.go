@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -163,4 +164,102 @@ func fill(t *testing.T, path string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestStorageOutageKeepsTheWorkersWork: a storage failure longer than the heartbeat timeout and the
+// grace, under a real `gtc worker` whose command ends during it. The worker's heartbeats and report are
+// refused; it keeps its connection and reports again once the storage works; the coordinator does not
+// count the outage against the lease: the issue closes on its first attempt, nothing expires.
+// Operators' read commands (`gtc status`, `gtc health`) answer during the failure.
+func TestStorageOutageKeepsTheWorkersWork(t *testing.T) {
+	dir := shortDir(t)
+	writeWorkspace(t, dir, 1, 0)
+	p := startServe(t, dir, append([]string{"--http", "127.0.0.1:0"}, serveArgs...)...) // heartbeat timeout 5 s, grace 3 s
+	wlog := filepath.Join(dir, "worker.log")
+	lf, err := os.Create(wlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lf.Close()
+	wk := exec.Command(gtcBin, "--dir", dir, "worker", "--name", "steady", "--exec", "sleep 4")
+	wk.Stdout, wk.Stderr = lf, lf
+	if err := wk.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = wk.Process.Kill(); _ = wk.Wait() }()
+	c := dialClient(t, "unix", filepath.Join(dir, ".beads", "gtc.sock"), "", "observer")
+	ctx := context.Background()
+	id := issueID(0)
+	waitFor(t, 10*time.Second, "the issue to be leased to the worker", func() bool {
+		r, err := c.IssueGet(ctx, rpc.IssueGetParams{ID: id})
+		return err == nil && strings.Contains(string(r.Issue), `"in_progress"`)
+	})
+
+	pid := p.cmd.Process.Pid
+	var old unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, nil, &old); err != nil {
+		t.Skipf("prlimit not available: %v", err)
+	}
+	fault := unix.Rlimit{Cur: 0, Max: old.Max}
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &fault, nil); err != nil {
+		t.Skipf("prlimit: %v", err)
+	}
+	faultOn := true
+	defer func() {
+		if faultOn {
+			unix.Prlimit(pid, unix.RLIMIT_FSIZE, &old, nil)
+		}
+	}()
+	waitFor(t, 5*time.Second, "the failure to be seen", func() bool { code, _ := httpGet(t, p.httpURL+"/healthz"); return code == 503 })
+	for _, args := range [][]string{{"status"}, {"health"}, {"issue", "show", id}} {
+		out, err := exec.Command(gtcBin, append([]string{"--dir", dir}, args...)...).CombinedOutput()
+		var ee *exec.ExitError
+		if err != nil && !(args[0] == "health" && errors.As(err, &ee) && ee.ExitCode() == 1) {
+			t.Errorf("gtc %s while the storage fails: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if args[0] == "status" && !strings.Contains(string(out), "STORAGE: FAILING") {
+			t.Errorf("gtc status while the storage fails does not say so:\n%s", out)
+		}
+	}
+	// a client's session opened now is read-only: reads served, writes refused with a reason
+	rc, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: filepath.Join(dir, ".beads", "gtc.sock")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if h, err := rc.Hello(ctx, rpc.HelloParams{Name: "late", Role: "client"}); err != nil || !h.ReadOnly {
+		t.Fatalf("client hello while the storage fails: %+v, %v; want read_only", h, err)
+	}
+	if _, err := rc.IssueGet(ctx, rpc.IssueGetParams{ID: id}); err != nil {
+		t.Errorf("read on a read-only session: %v", err)
+	}
+	if _, err := rc.IssueCreate(ctx, rpc.IssueCreateParams{Title: "x"}); coord.ErrorCode(err) != coord.EUnavailable ||
+		!strings.Contains(err.Error(), "storage failed when this session began") {
+		t.Errorf("write on a read-only session: %v", err)
+	}
+	time.Sleep(8 * time.Second) // the command ends (4 s) and the heartbeat timeout (5 s) passes
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &old, nil); err != nil {
+		t.Fatal(err)
+	}
+	faultOn = false
+	waitFor(t, 15*time.Second, "the issue to close", func() bool {
+		r, err := c.IssueGet(ctx, rpc.IssueGetParams{ID: id})
+		return err == nil && strings.Contains(string(r.Issue), `"closed"`)
+	})
+	evs, err := c.EventsList(ctx, rpc.EventsListParams{IssueID: id, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, ev := range evs.Events {
+		kinds = append(kinds, ev.Kind)
+		if ev.Kind == "expired" || ev.Kind == "requeued" || ev.Kind == "assigned" && ev.LeaseID != "L-1" {
+			t.Errorf("the outage counted against the worker: %+v", ev)
+		}
+	}
+	wl, _ := os.ReadFile(wlog)
+	if strings.Contains(string(wl), "reconnecting") || strings.Contains(string(wl), "no longer ours") {
+		t.Errorf("the worker dropped its connection or lost its lease during the outage:\n%s", wl)
+	}
+	t.Logf("events of %s: %v", id, kinds)
 }

@@ -316,6 +316,9 @@ func (c *conn) invoke(m *message) ([]byte, error) {
 	if c.http != nil && workerMethods[m.method] {
 		return nil, coord.Errorf(coord.ENotImplemented, "%s acts on a worker's leases: it needs that worker's own socket connection (hello)", m.method)
 	}
+	if c.readOnly.Load() && !readMethods[m.method] {
+		return nil, coord.Errorf(coord.EUnavailable, "storage failed when this session began: it can read, not %s; reconnect once the storage works (gtc status)", m.method)
+	}
 	if af := asyncMethods[m.method]; af != nil && c.authed.Load() {
 		return af(c, m)
 	}
@@ -339,6 +342,11 @@ func (c *conn) invoke(m *message) ([]byte, error) {
 }
 
 var helloRequired = requiredFields(reflect.TypeFor[HelloParams]())
+
+// readMethods are the calls a read-only session (HelloResult.ReadOnly) may make: they change nothing.
+var readMethods = map[string]bool{"issue.get": true, "issue.list": true, "issue.ready": true, "coord.status": true,
+	"coord.workers": true, "coord.profile": true, "coord.health": true, "events.list": true, "events.subscribe": true,
+	"merge.list": true, "convoy.list": true, "convoy.show": true}
 
 // hello authenticates the connection and opens its session.
 func (c *conn) hello(params json.RawMessage) ([]byte, error) {
@@ -437,6 +445,7 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.readOnly.Store(r.ReadOnly)
 	c.authed.Store(true)
 	return b, nil
 }

@@ -286,6 +286,7 @@ type conn struct {
 	authed     atomic.Bool
 	pushable   atomic.Bool // hello is being served: pushes may already be queued (they can precede its reply)
 	authFailed atomic.Bool // a wrong token was presented: no second try
+	readOnly   atomic.Bool // a client session opened while the storage failed (HelloResult.ReadOnly)
 	helloMu    sync.Mutex
 
 	pool pool

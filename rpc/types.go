@@ -70,6 +70,9 @@ type HelloResult struct {
 	AckTimeoutMS int64        `json:"ack_timeout_ms"`
 	GraceMS      int64        `json:"grace_ms,omitempty"` // how long a disconnected worker keeps its leases
 	Leases       []Assignment `json:"leases"`
+	// ReadOnly: the coordinator's storage fails, so this client session could not be recorded: it may
+	// read (status, lists, events, health), and every other call is refused as unavailable.
+	ReadOnly bool `json:"read_only,omitempty"`
 }
 
 // HeartbeatParams extends a lease (or just says the worker is alive when LeaseID is empty).
@@ -300,6 +303,10 @@ type StoreInfo struct {
 	LastPrune  *time.Time `json:"last_prune,omitempty"`  // the last prune that succeeded
 	Pruned     *Pruned    `json:"pruned,omitempty"`      // what the prunes since the start deleted
 	PruneError string     `json:"prune_error,omitempty"` // the last prune's failure, while it fails
+	// Error is the last commit's failure while commits fail (every change is refused meanwhile, and
+	// the workers' lease clocks are held); FailingSince is when it began.
+	Error        string     `json:"error,omitempty"`
+	FailingSince *time.Time `json:"failing_since,omitempty"`
 }
 
 // Pruned counts history rows deleted by gtc.db's retention.

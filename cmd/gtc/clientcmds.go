@@ -152,13 +152,17 @@ func statusCommand() *cli.Command {
 			if sy := st.Sync; sy != nil {
 				switch {
 				case sy.FailingSince != nil:
-					fmt.Fprintf(w, "JSONL sync: FAILING since %s (%s); issues.jsonl is left as it is until it can be read: %s\n",
+					fmt.Fprintf(w, "JSONL sync: FAILING since %s (%s); issues.jsonl is left as it is until a sync succeeds: %s\n",
 						sy.FailingSince.Local().Format("15:04:05"), ago(time.Now(), *sy.FailingSince), sy.Error)
 				case sy.LastOK != nil:
 					fmt.Fprintf(w, "JSONL sync: ok, last %s\n", ago(time.Now(), *sy.LastOK))
 				}
 			}
 			if si := st.Store; si != nil {
+				if si.FailingSince != nil {
+					fmt.Fprintf(w, "STORAGE: FAILING since %s (%s): every change is refused until it recovers (lease deadlines are held meanwhile): %s\n",
+						si.FailingSince.Local().Format("15:04:05"), ago(time.Now(), *si.FailingSince), si.Error)
+				}
 				fmt.Fprintf(w, "store: %s\n", storeLine(si, time.Now()))
 			}
 			fmt.Fprintln(w)

@@ -668,7 +668,11 @@ func (w *workerLoop) serve(ctx context.Context, cl *rpc.Client, h *rpc.HelloResu
 			hctx, cancel := context.WithTimeout(context.Background(), w.o.CallTimeout)
 			_, err := cl.Heartbeat(hctx, rpc.HeartbeatParams{})
 			cancel()
-			if err != nil {
+			if err != nil && retryOnConn(cl, err) {
+				// the coordinator is up but cannot commit (its storage fails): it does not count that
+				// time against our leases, and a reconnect would only have hello refused too
+				w.log.Warn("heartbeat refused; trying again at the next one", "err", oneLine(err))
+			} else if err != nil {
 				w.log.Warn("heartbeat refused; reconnecting", "err", oneLine(err))
 				return killC
 			}
@@ -689,6 +693,10 @@ func (w *workerLoop) flush(cl *rpc.Client) bool {
 	for _, j := range done {
 		err := w.report(cl, j)
 		c := coord.ErrorCode(err)
+		if err != nil && retryOnConn(cl, err) {
+			w.log.Warn("could not report a result; trying again at the next heartbeat", "lease", j.a.Lease.ID, "err", oneLine(err))
+			return true // kept: flush runs again at the next heartbeat tick (or wake)
+		}
 		if err != nil && (c == coord.EUnavailable || c == coord.EBusy || c == coord.EInternal || errors.Is(err, context.DeadlineExceeded)) {
 			w.log.Warn("could not report a result; retrying after reconnect", "lease", j.a.Lease.ID, "err", oneLine(err))
 			return false
@@ -703,6 +711,24 @@ func (w *workerLoop) flush(cl *rpc.Client) bool {
 		w.mu.Unlock()
 	}
 	return true
+}
+
+// retryOnConn says whether a refused call is better retried on the same connection: the coordinator
+// answered unavailable or busy (its storage fails, or it is overloaded) and the connection is open. A
+// connection that ended, or a call that got no answer in time, is retried after a reconnect.
+func retryOnConn(cl *rpc.Client, err error) bool {
+	if c := coord.ErrorCode(err); c != coord.EUnavailable && c != coord.EBusy {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	select {
+	case <-cl.Done():
+		return false
+	default:
+		return coord.ErrorMessage(err) != "connection closed"
+	}
 }
 
 // report sends the result of a finished job; a passed job's held-back merge submits go first.
