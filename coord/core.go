@@ -56,10 +56,11 @@ type core struct {
 	workBuf    []*issue
 	changes    []Change
 	effects    []outEffect
-	arena      *batchArena // the values changes and effects point to (arena.go; set by the engine, may be nil)
-	affBuf     []string    // affected's list (ready.go)
-	ended      []*Lease    // leases ended since the engine last called reuseEnded
-	freeLeases []*Lease    // ended leases, zeroed, for newLease
+	arena      *batchArena     // the values changes and effects point to (arena.go; set by the engine, may be nil)
+	affBuf     []string        // affected's list (ready.go)
+	ended      []*Lease        // leases ended since the engine last called reuseEnded
+	freeLeases []*Lease        // ended leases, zeroed, for newLease
+	orphans    map[string]bool // live leases loaded on issues no longer hooked or in progress for their worker
 }
 
 // newCore builds a core from a snapshot; every worker starts disconnected at now with its grace running.
@@ -128,6 +129,15 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		c.leases[l.ID] = lp
 		w.leases[l.ID] = lp
 		c.addTimer(c.leaseDue(lp), timerLease, l.ID)
+		if c.str(it.assignee) != l.Worker || (it.status != c.st.hooked && it.status != c.st.inProgress) {
+			// the issue changed where no engine saw it (`gtc import` with no server running, an
+			// older build's, a hand edit of gtc.db): the lease ends at the first step (leaseTimer)
+			if c.orphans == nil {
+				c.orphans = make(map[string]bool)
+			}
+			c.orphans[l.ID] = true
+			c.addTimer(now, timerLease, l.ID)
+		}
 	}
 	for _, w := range c.workers {
 		w.row.State = c.workerState(w)

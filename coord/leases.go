@@ -277,6 +277,11 @@ func (c *core) leaseTimer(id string) {
 	if l == nil {
 		return
 	}
+	if c.orphans[id] {
+		delete(c.orphans, id)
+		c.endOrphan(l)
+		return
+	}
 	if due := c.leaseDue(l); due.After(c.now) {
 		c.addTimer(due, timerLease, id)
 		return
@@ -300,6 +305,24 @@ func (c *core) leaseTimer(id string) {
 		w.stalled = true
 		c.saveWorker(w, false)
 	}
+}
+
+// endOrphan ends a live lease loaded on an issue that is no longer hooked or in progress for its
+// worker (core.orphans), as an import that changed the issue ends one on a running server: cancelled,
+// the issue left as the store holds it.
+func (c *core) endOrphan(l *Lease) {
+	it := c.issues[l.IssueID]
+	if it == nil {
+		return
+	}
+	why := "issue changed outside gtc while no server ran"
+	c.endLease(l, "cancelled", why)
+	c.cancelEffect(l, why)
+	c.event("cancelled", l.IssueID, l.ID, l.Worker, why)
+	if st := c.str(it.status); !c.closedStatus(st) && st != c.cfg.CodeCompleteStatus {
+		c.withdrawLeaseMerge(it, l)
+	}
+	c.recompute(c.affected(it.id, c.parentsOf(it)))
 }
 
 // ackTimeout ends a pushed lease never acked and requeues its issue with no attempt counted.

@@ -2,7 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gastown/gtc/beads"
@@ -165,12 +169,55 @@ func (db *DB) ImportIssues(ctx context.Context, recs []beads.ImportedRecord) err
 	if len(recs) == 0 {
 		return nil
 	}
-	changes := make([]coord.Change, len(recs))
-	for i, r := range recs {
-		changes[i] = coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: true, Merged: r.Dirty}
+	changes := make([]coord.Change, 0, len(recs))
+	now := time.Now().UTC()
+	for _, r := range recs {
+		changes = append(changes, coord.IssuePut{Issue: r.Issue, Raw: r.Raw, FromImport: true, Merged: r.Dirty})
+		ev, err := db.importEvent(ctx, &r.Issue, now)
+		if err != nil {
+			return fmt.Errorf("import %d issues: %w", len(recs), err)
+		}
+		if ev != nil {
+			changes = append(changes, coord.EventAppend{Event: *ev})
+		}
 	}
 	if err := db.Commit(ctx, changes); err != nil {
 		return fmt.Errorf("import %d issues: %w", len(recs), err)
 	}
 	return nil
+}
+
+// importEvent is the audit event a running server records when an import changes an issue's status or
+// assignee (status_changed by issues.jsonl, or reopened), for `gtc import` with no server: nil when the
+// issue is new or neither changed.
+func (db *DB) importEvent(ctx context.Context, is *beads.Issue, now time.Time) (*coord.Event, error) {
+	var old struct{ Status, Assignee string }
+	err := db.r.QueryRowxContext(ctx, `SELECT status, assignee FROM issues WHERE id = ?`, is.ID).Scan(&old.Status, &old.Assignee)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read issue %s: %w", is.ID, err)
+	}
+	status := is.Status
+	if status == "" {
+		status = "open" // bd's read default
+	}
+	closed := func(s string) bool { return s == "closed" || s == "tombstone" }
+	if closed(old.Status) && !closed(status) {
+		return &coord.Event{Time: now, Kind: "reopened", IssueID: is.ID, Actor: "issues.jsonl",
+			Detail: "issue changed outside gtc: " + status + " (gtc import)"}, nil
+	}
+	var parts []string
+	if old.Status != status {
+		parts = append(parts, "status "+old.Status+" → "+status)
+	}
+	if old.Assignee != is.Assignee {
+		parts = append(parts, "assignee "+strconv.Quote(old.Assignee)+" → "+strconv.Quote(is.Assignee))
+	}
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	return &coord.Event{Time: now, Kind: "status_changed", IssueID: is.ID, Actor: "issues.jsonl",
+		Detail: strings.Join(parts, ", ") + " (changed outside gtc; gtc import)"}, nil
 }
