@@ -169,23 +169,33 @@ func (b *backend) IssueGet(ctx context.Context, _ *rpc.Session, p rpc.IssueGetPa
 }
 
 func (b *backend) IssueList(ctx context.Context, _ *rpc.Session, p rpc.IssueListParams) (*rpc.IssueListResult, error) {
-	if p.Limit < 0 {
-		return nil, coord.Errorf(coord.EInvalid, "limit must not be negative")
+	if p.Limit < 0 || p.Offset < 0 {
+		return nil, coord.Errorf(coord.EInvalid, "invalid params: limit and offset must not be negative")
 	}
-	list, err := b.d.db.ListIssues(ctx, store.IssueFilter{Status: p.Status, Label: p.Label, Type: p.Type, Assignee: p.Assignee, Limit: p.Limit})
+	page := pageSize(p.Limit)
+	ids, err := b.d.db.ListIssueIDs(ctx, store.IssueFilter{Status: p.Status, Label: p.Label, Type: p.Type,
+		Assignee: p.Assignee, Limit: page + 1}, p.Offset)
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(list))
-	for i, is := range list {
-		ids[i] = is.ID
-	}
-	return b.render(ctx, ids)
+	return b.render(ctx, ids, page)
 }
 
-// render returns the current records of ids, in that order.
-func (b *backend) render(ctx context.Context, ids []string) (*rpc.IssueListResult, error) {
-	res := &rpc.IssueListResult{Issues: make([]json.RawMessage, 0, len(ids))}
+// pageSize is the number of issues one issue.list or issue.ready answer holds for a requested limit.
+func pageSize(limit int) int {
+	if limit <= 0 || limit > rpc.MaxListIssues {
+		return rpc.MaxListIssues
+	}
+	return limit
+}
+
+// render returns the current records of the first page of ids, in that order, and whether more ids
+// (one more is enough) or records over rpc.MaxListBytes were left out.
+func (b *backend) render(ctx context.Context, ids []string, page int) (*rpc.IssueListResult, error) {
+	res := &rpc.IssueListResult{Issues: make([]json.RawMessage, 0, min(len(ids), page))}
+	if len(ids) > page {
+		ids, res.More = ids[:page], true
+	}
 	if len(ids) == 0 {
 		return res, nil
 	}
@@ -193,6 +203,7 @@ func (b *backend) render(ctx context.Context, ids []string) (*rpc.IssueListResul
 	if err != nil {
 		return nil, err
 	}
+	size := 0
 	byID := make(map[string]int, len(recs))
 	for i, r := range recs {
 		byID[r.ID] = i
@@ -206,16 +217,22 @@ func (b *backend) render(ctx context.Context, ids []string) (*rpc.IssueListResul
 		if err != nil {
 			return nil, err
 		}
+		if size += len(j); size > rpc.MaxListBytes && len(res.Issues) > 0 {
+			res.More = true
+			break
+		}
 		res.Issues = append(res.Issues, j)
 	}
 	return res, nil
 }
 
 func (b *backend) IssueReady(ctx context.Context, _ *rpc.Session, p rpc.IssueReadyParams) (*rpc.IssueListResult, error) {
-	if p.Limit < 0 {
-		return nil, coord.Errorf(coord.EInvalid, "limit must not be negative")
+	if p.Limit < 0 || p.Offset < 0 {
+		return nil, coord.Errorf(coord.EInvalid, "invalid params: limit and offset must not be negative")
 	}
-	return b.render(ctx, b.d.engine.Ready(p.Limit))
+	page := pageSize(p.Limit)
+	ids := b.d.engine.Ready(p.Offset + page + 1)
+	return b.render(ctx, ids[min(p.Offset, len(ids)):], page)
 }
 
 func (b *backend) IssueCreate(ctx context.Context, _ *rpc.Session, p rpc.IssueCreateParams) (*rpc.IssueResult, error) {

@@ -179,18 +179,28 @@ type IssueListParams struct {
 	Label    string `json:"label,omitempty"`
 	Type     string `json:"type,omitempty"`
 	Assignee string `json:"assignee,omitempty"`
-	Limit    int    `json:"limit,omitempty"`
+	Limit    int    `json:"limit,omitempty"`  // at most this many (0: a page)
+	Offset   int    `json:"offset,omitempty"` // skip the first Offset matches (the next page: Offset + len(issues))
 }
 
 // IssueReadyParams limits issue.ready.
 type IssueReadyParams struct {
-	Limit int `json:"limit,omitempty"`
+	Limit  int `json:"limit,omitempty"`  // at most this many (0: a page)
+	Offset int `json:"offset,omitempty"` // skip the first Offset ready issues
 }
 
-// IssueListResult holds issue records.
+// IssueListResult holds issue records: one page at most (MaxListIssues records, or the records that
+// fit MaxListBytes, at least one); More says more issues match beyond them.
 type IssueListResult struct {
 	Issues []json.RawMessage `json:"issues"`
+	More   bool              `json:"more,omitempty"`
 }
+
+// The size of one page of issue.list and issue.ready: a caller wanting more asks again with offset.
+const (
+	MaxListIssues = 5000
+	MaxListBytes  = 8 << 20
+)
 
 // DepSpec is one dependency given to issue.create.
 type DepSpec struct {

@@ -340,41 +340,11 @@ type IssueFilter struct {
 // ListIssues returns the issues matching f, ordered by priority, creation time and id.
 func (db *DB) ListIssues(ctx context.Context, f IssueFilter) ([]beads.Issue, error) {
 	defer db.observeRead("list", time.Now())
-	var where []string
-	var args []any
-	if f.Status != "" {
-		where, args = append(where, "status = ?"), append(args, f.Status)
-	}
-	if f.Label != "" {
-		where = append(where, "id IN (SELECT issue_id FROM labels WHERE label = ?)")
-		args = append(args, f.Label)
-	}
-	if f.Type != "" {
-		where, args = append(where, "issue_type = ?"), append(args, f.Type)
-	}
-	if f.Assignee != "" {
-		where, args = append(where, "assignee = ?"), append(args, f.Assignee)
-	}
-	if f.IDs != nil {
-		js, err := json.Marshal(f.IDs)
-		if err != nil {
-			return nil, err
-		}
-		where = append(where, "id IN (SELECT value FROM json_each(?))")
-		args = append(args, string(js))
+	q, args, err := listQuery(f)
+	if err != nil {
+		return nil, err
 	}
 	// filter and order on the projected columns first, so the body and labels are read only for the rows returned
-	// created_at is ordered as an instant to the millisecond (its text keeps the offset it was written
-	// with: 05:00-08:00 comes after 12:00Z), then by id
-	q := `SELECT id AS fid, priority AS fp, unixepoch(created_at, 'subsec') AS fi FROM issues`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY priority, fi, id"
-	if f.Limit > 0 {
-		q += " LIMIT ?"
-		args = append(args, f.Limit)
-	}
 	q = `SELECT ` + issueCols + ` FROM (` + q + `) AS f JOIN issues ON issues.id = f.fid
 		JOIN issue_bodies AS b ON b.id = issues.id ORDER BY f.fp, f.fi, f.fid`
 	st, err := db.listStmt(ctx, q)
@@ -394,6 +364,73 @@ func (db *DB) ListIssues(ctx context.Context, f IssueFilter) ([]beads.Issue, err
 		out[i] = recs[i].Issue
 	}
 	return out, nil
+}
+
+// ListIssueIDs returns the ids of the issues matching f in ListIssues' order, skipping the first offset:
+// no record is read.
+func (db *DB) ListIssueIDs(ctx context.Context, f IssueFilter, offset int) ([]string, error) {
+	defer db.observeRead("list", time.Now())
+	q, args, err := listQuery(f)
+	if err != nil {
+		return nil, err
+	}
+	if offset > 0 {
+		if f.Limit <= 0 {
+			q += " LIMIT -1"
+		}
+		q += " OFFSET ?"
+		args = append(args, offset)
+	}
+	q = `SELECT fid FROM (` + q + `) ORDER BY fp, fi, fid`
+	st, err := db.listStmt(ctx, q)
+	if err != nil {
+		return nil, unavailable("read", err)
+	}
+	var ids []string
+	if err := st.SelectContext(ctx, &ids, args...); err != nil {
+		return nil, unavailable("read", fmt.Errorf("list issues: %w", err))
+	}
+	return ids, nil
+}
+
+// listQuery is the query of the ids (fid), priorities (fp) and creation instants (fi) of the issues
+// matching f, in ListIssues' order, with f's limit.
+func listQuery(f IssueFilter) (string, []any, error) {
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.Label != "" {
+		where = append(where, "id IN (SELECT issue_id FROM labels WHERE label = ?)")
+		args = append(args, f.Label)
+	}
+	if f.Type != "" {
+		where, args = append(where, "issue_type = ?"), append(args, f.Type)
+	}
+	if f.Assignee != "" {
+		where, args = append(where, "assignee = ?"), append(args, f.Assignee)
+	}
+	if f.IDs != nil {
+		js, err := json.Marshal(f.IDs)
+		if err != nil {
+			return "", nil, err
+		}
+		where = append(where, "id IN (SELECT value FROM json_each(?))")
+		args = append(args, string(js))
+	}
+	// created_at is ordered as an instant to the millisecond (its text keeps the offset it was written
+	// with: 05:00-08:00 comes after 12:00Z), then by id
+	q := `SELECT id AS fid, priority AS fp, unixepoch(created_at, 'subsec') AS fi FROM issues`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY priority, fi, id"
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	return q, args, nil
 }
 
 // listStmt prepares each ListIssues query shape once.

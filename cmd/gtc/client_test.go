@@ -660,6 +660,14 @@ func TestEventsHistory(t *testing.T) {
 	if len(all) < len(kinds) || len(one) != 1 || one[0] != all[0] {
 		t.Fatalf("events: %d in all, --limit 1 gave %d: %v", len(all), len(one), one)
 	}
+	// a cut log says where the rest is; a whole one says nothing
+	first := decode[coord.Event](t, one[0])
+	if r := gtc(t, dir, "events", "--limit", "1"); !strings.Contains(r.err, "more follow: gtc events --after "+strconv.FormatInt(first.Seq, 10)) {
+		t.Errorf("events --limit 1 of %d: stderr %q", len(all), r.err)
+	}
+	if r := gtc(t, dir, "events"); r.err != "" {
+		t.Errorf("events (all of them): stderr %q", r.err)
+	}
 	if out := must(t, dir, "events", "--issue", l.IssueID); !strings.Contains(out, "requeued") || !strings.Contains(out, "bob") ||
 		!strings.HasPrefix(strings.TrimSpace(out), "SEQ") || strings.Count(out, "SEQ") != 1 {
 		t.Errorf("events table (one header, then the events):\n%s", out)

@@ -239,7 +239,7 @@ func readyCommand() *cli.Command {
 	return usageOnError(&cli.Command{
 		Name:  "ready",
 		Usage: "list ready issues in the order gtc would assign them",
-		Flags: clientFlags(&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Usage: "show at most N issues (0: all)"}),
+		Flags: clientFlags(&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Value: defaultListLimit, Usage: "show at most N issues (0: all)"}),
 		Action: func(c *cli.Context) error {
 			if _, err := wantArgs(c, 0, "ready [--limit N] [--json]"); err != nil {
 				return err
@@ -248,8 +248,11 @@ func readyCommand() *cli.Command {
 				return usageError(errors.New("--limit must not be negative"))
 			}
 			return request(c, "ready", func(ctx context.Context, cl *rpc.Client) (*rpc.IssueListResult, error) {
-				return cl.IssueReady(ctx, rpc.IssueReadyParams{Limit: c.Int("limit")})
+				return listPages(c.Int("limit"), func(offset, limit int) (*rpc.IssueListResult, error) {
+					return cl.IssueReady(ctx, rpc.IssueReadyParams{Limit: limit, Offset: offset})
+				})
 			}, func(r *rpc.IssueListResult) error {
+				defer noteMore(c, r, "ready issues")
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, r)
 				}
@@ -762,7 +765,7 @@ func eventsCommand() *cli.Command {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetEscapeHTML(false)
 				after, left := c.Int64("after"), c.Int("limit")
-				header, printed := !c.Bool("json"), 0
+				header, printed, more := !c.Bool("json"), 0, false
 				for left > 0 {
 					ctx, cancel := callCtx(c, 0)
 					r, err := cl.EventsList(ctx, rpc.EventsListParams{AfterSeq: after, Limit: min(left, 1000), IssueID: c.String("issue")})
@@ -781,10 +784,13 @@ func eventsCommand() *cli.Command {
 					}
 					left -= len(r.Events)
 					printed += len(r.Events)
-					after = r.NextSeq
+					after, more = r.NextSeq, r.More
 					if !r.More {
 						break
 					}
+				}
+				if more { // the limit cut the log: say where the rest is (stderr: the output stays the events)
+					fmt.Fprintf(c.App.ErrWriter, "(%d events shown, oldest first; more follow: gtc events --after %d, or gtc watch for the live ones)\n", printed, after)
 				}
 				if id := c.String("issue"); printed == 0 && id != "" {
 					// no history: an issue that does not exist is an error, as for gtc issue show
@@ -1200,7 +1206,7 @@ func issueListCommand() *cli.Command {
 			&cli.StringFlag{Name: "label", Aliases: []string{"l"}, Usage: "with this label"},
 			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Usage: "of this type"},
 			&cli.StringFlag{Name: "assignee", Usage: "assigned to"},
-			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Usage: "at most N issues (0: all)"},
+			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Value: defaultListLimit, Usage: "at most N issues (0: all)"},
 		),
 		Action: func(c *cli.Context) error {
 			if _, err := wantArgs(c, 0, "issue list [--status S] [--label L] [--type T] [--assignee A] [--limit N] [--json]"); err != nil {
@@ -1210,9 +1216,12 @@ func issueListCommand() *cli.Command {
 				return usageError(errors.New("--limit must not be negative"))
 			}
 			return request(c, "list issues", func(ctx context.Context, cl *rpc.Client) (*rpc.IssueListResult, error) {
-				return cl.IssueList(ctx, rpc.IssueListParams{Status: c.String("status"), Label: c.String("label"),
-					Type: c.String("type"), Assignee: c.String("assignee"), Limit: c.Int("limit")})
+				return listPages(c.Int("limit"), func(offset, limit int) (*rpc.IssueListResult, error) {
+					return cl.IssueList(ctx, rpc.IssueListParams{Status: c.String("status"), Label: c.String("label"),
+						Type: c.String("type"), Assignee: c.String("assignee"), Limit: limit, Offset: offset})
+				})
 			}, func(r *rpc.IssueListResult) error {
+				defer noteMore(c, r, "issues")
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, r)
 				}
@@ -1230,6 +1239,42 @@ func issueListCommand() *cli.Command {
 			})
 		},
 	})
+}
+
+// defaultListLimit is how many issues `gtc issue list` and `gtc ready` show without --limit.
+const defaultListLimit = 200
+
+// listPages asks for up to limit issues (0: all) a page at a time (the server answers at most
+// rpc.MaxListIssues records or rpc.MaxListBytes per call, saying when more match); More says issues
+// beyond limit match. Pages are read by offset: an issue that changes meanwhile may be skipped or
+// shown twice.
+func listPages(limit int, page func(offset, limit int) (*rpc.IssueListResult, error)) (*rpc.IssueListResult, error) {
+	out := &rpc.IssueListResult{Issues: []json.RawMessage{}}
+	for {
+		want := 0
+		if limit > 0 {
+			want = limit - len(out.Issues)
+		}
+		r, err := page(len(out.Issues), want)
+		if err != nil {
+			return nil, err
+		}
+		out.Issues = append(out.Issues, r.Issues...)
+		if !r.More || len(r.Issues) == 0 {
+			return out, nil
+		}
+		if limit > 0 && len(out.Issues) >= limit {
+			out.More = true
+			return out, nil
+		}
+	}
+}
+
+// noteMore tells on stderr that more issues match than were shown.
+func noteMore(c *cli.Context, r *rpc.IssueListResult, what string) {
+	if r.More {
+		fmt.Fprintf(c.App.ErrWriter, "(the first %d %s shown; more match: --limit N for more, --limit 0 for all)\n", len(r.Issues), what)
+	}
 }
 
 // failedLabel is the scheduler's dead-letter label (coord.Config.FailedLabel's default).

@@ -202,9 +202,11 @@ export interface IssueResult {
   dependents_total?: number;
 }
 
-/** Result of issue.list and issue.ready. */
+/** Result of issue.list and issue.ready: one page (at most 5,000 records or 8 MiB). */
 export interface IssuesResult {
   issues: Issue[];
+  /** More issues match: ask again with offset + issues.length. */
+  more?: boolean;
 }
 
 /** Params of issue.list. */
@@ -214,6 +216,8 @@ export interface IssueListParams {
   type?: string;
   assignee?: string;
   limit?: number;
+  /** Skip the first offset matches (the next page). */
+  offset?: number;
 }
 
 /** Params of issue.create. */
@@ -338,7 +342,7 @@ export interface Methods {
   claim: { params: ClaimParams; result: ClaimResult };
   'issue.get': { params: { id: string }; result: IssueResult };
   'issue.list': { params: IssueListParams; result: IssuesResult };
-  'issue.ready': { params: { limit?: number }; result: IssuesResult };
+  'issue.ready': { params: { limit?: number; offset?: number }; result: IssuesResult };
   'issue.create': { params: IssueCreateParams; result: IssueResult };
   'issue.update': { params: IssueUpdateParams; result: IssueResult };
   'issue.close': { params: { id: string; reason?: string } & Idempotent; result: IssueResult };

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/rpc"
+)
+
+// TestListsArePaged: one issue.list or issue.ready answer holds at most a page (rpc.MaxListBytes of
+// records here: nine issues of ~1 MB), saying when more match; `gtc issue list` and `gtc ready` show
+// 200 by default and say when more match, and --limit 0 reads every page. An operator's broad list on a
+// big workspace took a server to ~1 GB and then failed at the connection's 64 MiB outgoing cap.
+func TestListsArePaged(t *testing.T) {
+	dir := newWorkspace(t)
+	big := strings.Repeat("d", 1<<20)
+	var lines []string
+	for i := range 12 {
+		desc := "small"
+		if i < 9 {
+			desc = big
+		}
+		b, _ := json.Marshal(map[string]any{"id": fmt.Sprintf("pg-%02d", i), "title": fmt.Sprintf("issue %d", i), "status": "open",
+			"priority": 2, "issue_type": "task", "description": desc,
+			"created_at": time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC), "updated_at": time.Date(2026, 1, 1, 0, 0, i, 0, time.UTC)})
+		lines = append(lines, string(b))
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".beads", "issues.jsonl"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, dir, nil)
+
+	ctx := context.Background()
+	cl, err := rpc.Dial(ctx, rpc.DialOptions{Network: "unix", Addr: s.d.SocketPath(), MaxMessageBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.Hello(ctx, rpc.HelloParams{Name: "pager", Role: "client"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := cl.IssueList(ctx, rpc.IssueListParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.More || len(r.Issues) == 0 || len(r.Issues) >= 9 {
+		t.Fatalf("issue.list of ~9 MB: %d issues, more %v; want one page under %d bytes and more", len(r.Issues), r.More, rpc.MaxListBytes)
+	}
+	r2, err := cl.IssueList(ctx, rpc.IssueListParams{Offset: len(r.Issues)})
+	if err != nil || len(r2.Issues) != 12-len(r.Issues) || r2.More {
+		t.Fatalf("second page: %d issues, more %v, %v", len(r2.Issues), r2.More, err)
+	}
+	if r, err := cl.IssueReady(ctx, rpc.IssueReadyParams{Limit: 3, Offset: 10}); err != nil || len(r.Issues) != 2 || r.More {
+		t.Fatalf("issue.ready limit 3 offset 10 of 12: %d issues, more %v, %v", len(r.Issues), r.More, err)
+	}
+
+	ids := func(out string) []string {
+		var got []string
+		for _, f := range strings.Fields(out) {
+			if strings.HasPrefix(f, "pg-") {
+				got = append(got, f)
+			}
+		}
+		return got
+	}
+	for _, args := range [][]string{{"issue", "list"}, {"issue", "list", "--limit", "0"}, {"ready", "--limit", "0"}} {
+		res := gtc(t, dir, args...)
+		if got := ids(res.out); res.code != exitOK || len(got) != 12 || got[0] != "pg-00" || got[11] != "pg-11" || res.err != "" {
+			t.Fatalf("gtc %s: exit %d, ids %v, stderr %q", strings.Join(args, " "), res.code, got, res.err)
+		}
+	}
+	res := gtc(t, dir, "issue", "list", "--limit", "5")
+	if got := ids(res.out); len(got) != 5 || !strings.Contains(res.err, "more match") {
+		t.Fatalf("gtc issue list --limit 5: ids %v, stderr %q", got, res.err)
+	}
+	res = gtc(t, dir, "ready", "--limit", "12", "--json")
+	var all rpc.IssueListResult
+	if err := json.Unmarshal([]byte(res.out), &all); err != nil || len(all.Issues) != 12 || all.More {
+		t.Fatalf("gtc ready --limit 12 --json: %d issues, more %v, %v", len(all.Issues), all.More, err)
+	}
+}
