@@ -25,6 +25,7 @@ type core struct {
 	heap       readyHeap             // every ready issue
 	added      addLog                // the issues put in heap, latest last (heap.go)
 	labelHeaps map[string]*readyHeap // ready issues per label a filter asked for
+	altHeaps   map[altKey]*altHeap   // ready issues per id prefix or type a costly filtered search asked for (heap.go)
 	syms       symtab                // strings many issues repeat (issue.go)
 	locs       locTable              // locations of the issues' packed times (stamp.go)
 	st         statuses              // symbols of the configured statuses

@@ -422,7 +422,47 @@ func (c *core) best(rejKey string, f *Filters, pull bool) *issue {
 			return it
 		}
 	}
-	return h.walk(ok)
+	if len(f.Prefixes)+len(f.Types) == 0 {
+		return h.walk(ok)
+	}
+	// a filter on id prefixes or types: the global heap (or a label heap) while the first match comes
+	// early, else the heaps of the filter's alternatives, the best of their first matches
+	alts := c.usedAltHeaps(f)
+	if alts == nil {
+		it, cut := h.walkN(ok, altWalkBudget)
+		if !cut {
+			return it
+		}
+		alts = c.altHeapsOf(f)
+	}
+	n := 0
+	for _, a := range alts {
+		n += a.Len()
+	}
+	if n >= h.Len() {
+		return h.walk(ok)
+	}
+	var top *issue
+	for _, a := range alts {
+		if it := a.walk(ok); it != nil && (top == nil || c.heap.less(it, top)) {
+			top = it
+		}
+	}
+	return top
+}
+
+// usedAltHeaps returns the heaps of f's alternatives when every one exists already (nil otherwise).
+func (c *core) usedAltHeaps(f *Filters) []*readyHeap {
+	kind, alts := byte('p'), f.Prefixes
+	if len(alts) == 0 {
+		kind, alts = 't', f.Types
+	}
+	for _, s := range alts {
+		if c.altHeaps[altKey{kind, s}] == nil {
+			return nil
+		}
+	}
+	return c.altHeapsOf(f)
 }
 
 // bestMarked is best for a search that keeps, in *miss, when it last found nothing: no ready issue
