@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -89,6 +90,9 @@ type Engine struct {
 	// spare: finished batches kept for reuse, their buffers and arena emptied (recycle)
 	spare []*pending
 
+	// commitStart is when the commit under way began (Clock time, Unix nanoseconds; 0: none)
+	commitStart atomic.Int64
+
 	mu          sync.Mutex
 	health      error
 	healthSince time.Time // when health last went from nil to an error
@@ -157,22 +161,33 @@ func NewEngine(cfg Config, clk Clock, p Persister, snap *Snapshot, out Outbox) (
 	return e, nil
 }
 
-// Health returns nil, or the last Commit error while storage is failing.
+// Health returns nil, or the last Commit error while storage is failing, or an error saying a commit
+// has run for commitStall or longer.
 func (e *Engine) Health() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.health
+	err, _ := e.StorageFailing()
+	return err
 }
 
-// StorageFailing returns the Commit error while storage fails, with when the failure began (nil, zero
-// while it works).
+// commitStall is how long a commit may run before health reports the storage stalled (a frozen file
+// system, a hung disk: no error comes, and every change waits).
+const commitStall = 10 * time.Second
+
+// StorageFailing returns the Commit error while storage fails, with when the failure began, or a
+// stalled commit's error and start (nil, zero while it works).
 func (e *Engine) StorageFailing() (error, time.Time) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.health == nil {
-		return nil, time.Time{}
+	h, since := e.health, e.healthSince
+	e.mu.Unlock()
+	if h != nil {
+		return h, since
 	}
-	return e.health, e.healthSince
+	if t := e.commitStart.Load(); t != 0 {
+		start := time.Unix(0, t)
+		if d := e.clk.Now().Sub(start); d >= commitStall {
+			return fmt.Errorf("commit: running for %s: the storage is stalled (a frozen or hung disk?)", d.Truncate(time.Second)), start
+		}
+	}
+	return nil, time.Time{}
 }
 
 func (e *Engine) setHealth(err error) {
@@ -237,6 +252,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.failWaiters(Errorf(EUnavailable, "coordinator shutting down"))
 			return nil
 		case err := <-commitDone:
+			e.commitStart.Store(0)
 			failed := e.finish(inflight, err, next)
 			inflight = nil
 			if failed {
@@ -266,6 +282,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.finish(next, nil, nil)
 			} else {
 				inflight = next
+				e.commitStart.Store(e.clk.Now().UnixNano())
 				// A commit under way is finished even when ctx ends: its outcome decides the replies.
 				if ap, ok := e.p.(AsyncPersister); ok {
 					ap.CommitAsync(context.WithoutCancel(ctx), inflight.changes, commitDone)
