@@ -431,6 +431,9 @@ func (db *DB) commitBatch(batch []*commitReq) {
 // everything back and runBatch returns ok == false with errs untouched.
 func (db *DB) runBatch(batch []*commitReq, errs []error, live int, isolate bool) (changes int, ok bool) {
 	failAll := func(err error) (int, bool) { return failRest(errs, err) }
+	if err := db.fileGone(); err != nil {
+		return failAll(err)
+	}
 	conn, err := db.w.Conn(context.Background())
 	if err != nil {
 		return failAll(fmt.Errorf("writer connection: %w", err))

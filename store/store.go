@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -54,7 +55,8 @@ type Options struct {
 // DB is an open store; it is safe for concurrent use.
 type DB struct {
 	path    string
-	tmpDir  string // removed on Close when the store was opened as ":memory:"
+	file    *os.File // the database file, held to notice it deleted or replaced (fileGone); closed last
+	tmpDir  string   // removed on Close when the store was opened as ":memory:"
 	w       *sqlx.DB
 	r       *sqlx.DB
 	obs     Observer
@@ -110,6 +112,14 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.closeHandles()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	// Never closed while SQLite's connections are open: closing any descriptor of the file would drop
+	// the process's POSIX locks on it, SQLite's included.
+	f, err := os.Open(db.path)
+	if err != nil {
+		db.closeHandles()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db.file = f
 	go db.committer()
 	if db.ck != nil {
 		db.ckStop, db.ckDone = make(chan struct{}), make(chan struct{})
@@ -263,11 +273,31 @@ func (db *DB) closeHandles() error {
 	if db.w != nil {
 		errs = append(errs, db.w.Close())
 	}
+	if db.file != nil {
+		errs = append(errs, db.file.Close())
+	}
 	if db.tmpDir != "" {
 		errs = append(errs, os.RemoveAll(db.tmpDir))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close store %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// fileGone returns an error when the database file gtc has open is no longer linked (deleted, or
+// replaced by a rename over it): SQLite would go on writing into the unlinked file, and a restart would
+// lose everything written since. Every commit is refused then.
+func (db *DB) fileGone() error {
+	if db.file == nil {
+		return nil
+	}
+	fi, err := db.file.Stat()
+	if err != nil {
+		return fmt.Errorf("check %s: %w", db.path, err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+		return fmt.Errorf("%s was deleted or replaced while gtc runs: changes are refused (they would be lost); stop gtc (SIGTERM still writes issues.jsonl) and start it again", db.path)
 	}
 	return nil
 }
