@@ -96,6 +96,7 @@ type Engine struct {
 	mu          sync.Mutex
 	health      error
 	healthSince time.Time // when health last went from nil to an error
+	lastFailure time.Time // when a commit last failed
 }
 
 type request struct {
@@ -168,6 +169,13 @@ func (e *Engine) Health() error {
 	return err
 }
 
+// LastStorageFailure returns when a commit last failed (zero: never).
+func (e *Engine) LastStorageFailure() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastFailure
+}
+
 // commitStall is how long a commit may run before health reports the storage stalled (a frozen file
 // system, a hung disk: no error comes, and every change waits).
 const commitStall = 10 * time.Second
@@ -194,6 +202,9 @@ func (e *Engine) setHealth(err error) {
 	e.mu.Lock()
 	if err != nil && e.health == nil {
 		e.healthSince = time.Now()
+	}
+	if err != nil {
+		e.lastFailure = time.Now()
 	}
 	e.health = err
 	e.mu.Unlock()

@@ -357,16 +357,19 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		start, waited := time.Now(), beads.LockWaited()
+		start, waited, dbWaited := time.Now(), beads.LockWaited(), d.db.LockWaited()
 		err := d.syncer.Sync(ctx) // its passes are observed by direction (Syncer.Observe, set in Open)
 		d.followProfile(ctx)
 		if ctx.Err() == nil {
 			d.sync.done(time.Now(), err)
 			d.metrics.SyncDone(err)
 		}
-		// the sync's own work: without its wait for bd's lock (bd's hold must not stretch the tick)
-		work := time.Since(start) - (beads.LockWaited() - waited)
-		t.Reset(nextSyncWait(d.cfg.SyncInterval, work, err != nil))
+		// the sync's own work: without its waits for bd's lock and SQLite's (another process holding
+		// either must not stretch the tick); a sync during which a commit failed (the lock held past
+		// the busy timeout, a full disk) says nothing of its cost: the next comes at the tick
+		work := time.Since(start) - (beads.LockWaited() - waited) - (d.db.LockWaited() - dbWaited)
+		stalled := d.engine.LastStorageFailure().After(start)
+		t.Reset(nextSyncWait(d.cfg.SyncInterval, work, err != nil || stalled))
 		switch {
 		case err != nil && failingSince.IsZero():
 			failingSince, lastLog = start, start

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,6 +49,42 @@ func TestSyncTickNotStretchedByBdLock(t *testing.T) {
 	for statusOf(t, h.fileLines()["t-2"]) != "closed" {
 		if time.Since(done) > 2*time.Second {
 			t.Fatal("the completion did not reach issues.jsonl within 2 s (sync interval 50 ms): the tick was stretched by bd's lock")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Another process holding SQLite's write lock on gtc.db for a while (sqlite3 in a shell) does not
+// stretch the sync tick either: the storage-fault trial saw exports stop for 16-22 s after a 14 s hold.
+func TestSyncTickNotStretchedBySQLiteLock(t *testing.T) {
+	h := start(t, []string{line("t-1", "first", 1)}, nil)
+	w := h.worker("w1", 2)
+	a := w.next(t, 5*time.Second)
+	other, err := sql.Open("sqlite3", "file:"+filepath.Join(h.dir, ".beads", "gtc.db")+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a completion waits for the lock, and so does the sync that exports it
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.c.Complete(context.Background(), rpc.CompleteParams{LeaseID: a.Lease.ID, Epoch: a.Lease.Epoch,
+			SessionResult: rpc.SessionResult{Outcome: "success"}})
+		done <- err
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	_ = tx.Rollback()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	released := time.Now()
+	for statusOf(t, h.fileLines()["t-1"]) != "closed" {
+		if time.Since(released) > 3*time.Second {
+			t.Fatal("the completion did not reach issues.jsonl within 3 s of the lock's release (sync interval 50 ms): the tick was stretched by the wait")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -474,7 +474,9 @@ func (db *DB) runBatchOn(t *wtx, batch []*commitReq, errs []error, live int, iso
 	failAll := func(err error) (int, bool) { return failRest(errs, err) }
 	rollback := func() { _ = t.run("ROLLBACK") }
 	begun := time.Now()
-	if err := t.run("BEGIN IMMEDIATE"); err != nil {
+	err := t.run("BEGIN IMMEDIATE")
+	db.lockWaited.Add(int64(time.Since(begun)))
+	if err != nil {
 		return failAll(fmt.Errorf("begin: %w", err))
 	}
 	for i, r := range batch {

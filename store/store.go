@@ -76,8 +76,10 @@ type DB struct {
 	ckStop   chan struct{} // closed to stop the checkpointer
 	ckDone   chan struct{} // closed when the checkpointer has exited
 	taken    atomic.Int64  // requests put into batches by the committer (tests wait on it)
-	tx       wtx           // the committer's transaction state, reused (runBatch)
-	closeMu  sync.Mutex
+	// lockWaited sums the time commits spent getting SQLite's write lock (BEGIN IMMEDIATE, nanoseconds)
+	lockWaited atomic.Int64
+	tx         wtx // the committer's transaction state, reused (runBatch)
+	closeMu    sync.Mutex
 }
 
 // walSizeLimit is the size gtc.db-wal is truncated to when SQLite resets it after a checkpoint.
@@ -284,6 +286,10 @@ func (db *DB) closeHandles() error {
 	}
 	return nil
 }
+
+// LockWaited returns the total time this store's commits have spent getting SQLite's write lock: a
+// caller timing its own work subtracts what another process holding the lock cost it.
+func (db *DB) LockWaited() time.Duration { return time.Duration(db.lockWaited.Load()) }
 
 // fileGone returns an error when the database file gtc has open is no longer linked (deleted, or
 // replaced by a rename over it): SQLite would go on writing into the unlinked file, and a restart would
