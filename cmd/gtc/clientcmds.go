@@ -766,6 +766,16 @@ func eventsCommand() *cli.Command {
 				enc.SetEscapeHTML(false)
 				after, left := c.Int64("after"), c.Int("limit")
 				header, printed, more := !c.Bool("json"), 0, false
+				if id := c.String("issue"); id != "" {
+					// an issue that does not exist is an error, as for gtc issue show; asked first: the
+					// audit log is read whole for one issue's events (seconds on a long history)
+					ctx, cancel := callCtx(c, 0)
+					_, err := cl.IssueGet(ctx, rpc.IssueGetParams{ID: id})
+					cancel()
+					if err != nil {
+						return remoteError(t, "events of "+id, err)
+					}
+				}
 				for left > 0 {
 					ctx, cancel := callCtx(c, 0)
 					r, err := cl.EventsList(ctx, rpc.EventsListParams{AfterSeq: after, Limit: min(left, 1000), IssueID: c.String("issue")})
@@ -791,15 +801,6 @@ func eventsCommand() *cli.Command {
 				}
 				if more { // the limit cut the log: say where the rest is (stderr: the output stays the events)
 					fmt.Fprintf(c.App.ErrWriter, "(%d events shown, oldest first; more follow: gtc events --after %d, or gtc watch for the live ones)\n", printed, after)
-				}
-				if id := c.String("issue"); printed == 0 && id != "" {
-					// no history: an issue that does not exist is an error, as for gtc issue show
-					ctx, cancel := callCtx(c, 0)
-					_, err := cl.IssueGet(ctx, rpc.IssueGetParams{ID: id})
-					cancel()
-					if err != nil {
-						return remoteError(t, "events of "+id, err)
-					}
 				}
 				if header { // nothing printed: say so (stderr: the output stays empty for scripts)
 					fmt.Fprintln(c.App.ErrWriter, "no events")
