@@ -443,7 +443,8 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 	}
 	if n := int64(len(it.body)); c.queued.Add(n) > int64(c.srv.opts.MaxQueuedBytes) {
 		c.queued.Add(-n)
-		c.srv.opts.Logger.Warn("rpc: outgoing bytes over the cap, disconnecting peer", "session", c.sess.ID, "remote", c.sess.Remote)
+		c.srv.opts.Logger.Warn("rpc: outgoing bytes over the cap (the peer does not read, or an answer is too big), disconnecting peer",
+			"session", c.sess.ID, "worker", c.sess.Worker, "remote", c.sess.Remote, "frame_bytes", n, "cap_bytes", c.srv.opts.MaxQueuedBytes)
 		c.kill()
 		return false
 	}
@@ -464,7 +465,8 @@ func (c *conn) enqueue(it outItem, wait bool) bool {
 	}
 	if !wait {
 		c.queued.Add(-int64(len(it.body)))
-		c.srv.opts.Logger.Warn("rpc: outgoing queue full, disconnecting peer", "session", c.sess.ID, "remote", c.sess.Remote)
+		c.srv.opts.Logger.Warn("rpc: outgoing queue full (the peer does not read fast enough), disconnecting peer",
+			"session", c.sess.ID, "worker", c.sess.Worker, "remote", c.sess.Remote)
 		c.kill()
 		return false
 	}

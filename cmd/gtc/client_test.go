@@ -524,7 +524,7 @@ func TestClientWatchSurvivesARestart(t *testing.T) {
 		if r.code != exitOK || !strings.Contains(r.out, "claimed") || !strings.Contains(r.out, "eve") {
 			t.Errorf("watch after the restart: exit %d, out %q", r.code, r.out)
 		}
-		if !strings.Contains(r.err, "closed the connection") || !strings.Contains(r.err, "reconnected to") {
+		if !strings.Contains(r.err, "the connection to the coordinator at") || !strings.Contains(r.err, "reconnected to") {
 			t.Errorf("watch did not say it lost and regained the coordinator: stderr %q", r.err)
 		}
 	case <-time.After(10 * time.Second):

@@ -890,7 +890,9 @@ func watch(ctx context.Context, c *cli.Context, w io.Writer) error {
 		if !gone {
 			return err
 		}
-		fmt.Fprintf(c.App.ErrWriter, "the coordinator at %s closed the connection at %s; reconnecting (Ctrl-C to stop)\n", t, time.Now().Format("15:04:05"))
+		// the server also drops a watch whose output is not read fast enough (its queue filled): the
+		// catch-up after the reconnect prints what was missed either way
+		fmt.Fprintf(c.App.ErrWriter, "the connection to the coordinator at %s ended at %s (it stopped, or it dropped this watch for not reading its events fast enough); reconnecting, the missed events follow (Ctrl-C to stop)\n", t, time.Now().Format("15:04:05"))
 	}
 }
 
