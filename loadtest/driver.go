@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +79,10 @@ type driver struct {
 	goneOnce sync.Once
 	gone     chan struct{} // closed when the coordinator went away for good (not back within redialFor)
 	goneErr  error
+	// outsiders is closed when the run stalled on issues that workers outside it took (outsiderWatch);
+	// taken is how many were seen
+	outsiders chan struct{}
+	taken     atomic.Int64
 }
 
 // ErrCoordinatorGone is the error of a run whose coordinator went away and did not come back in time.
@@ -191,7 +196,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
 	}
-	d := &driver{cfg: cfg, tr: newTracker(), gone: make(chan struct{})}
+	d := &driver{cfg: cfg, tr: newTracker(), gone: make(chan struct{}), outsiders: make(chan struct{})}
 	rate := cfg.Rate > 0
 	specs := cfg.Issues
 	if rate {
@@ -276,8 +281,9 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	go func() {
 		defer close(progDone)
 		var wg sync.WaitGroup
-		wg.Add(1)
+		wg.Add(2)
 		go func() { defer wg.Done(); d.watchHealth(progCtx, hw) }()
+		go func() { defer wg.Done(); d.outsiderWatch(progCtx) }()
 		d.progress(progCtx)
 		wg.Wait()
 	}()
@@ -295,6 +301,8 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 		case <-d.tr.done:
 		case <-time.After(cfg.DrainTimeout):
 			stoppedBy = fmt.Sprintf("drain timeout (%v after the last create)", cfg.DrainTimeout)
+		case <-d.outsiders:
+			stoppedBy = d.outsiderStop()
 		case <-d.gone:
 		case <-ctx.Done():
 		}
@@ -307,6 +315,8 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 		case <-d.tr.done:
 		case <-time.After(limit):
 			stoppedBy = fmt.Sprintf("duration cap (%v)", limit)
+		case <-d.outsiders:
+			stoppedBy = d.outsiderStop()
 		case <-d.gone:
 		case <-ctx.Done():
 		}
@@ -567,6 +577,69 @@ func (d *driver) progress(ctx context.Context) {
 			d.cfg.Progress(min(d.tr.resolved.Load(), total), total)
 		}
 	}
+}
+
+// outsiderStall is how long the run may make no progress before outsiderWatch looks at its unresolved
+// issues, and outsiderLook how many of them it reads.
+const (
+	outsiderStall = 5 * time.Second
+	outsiderLook  = 256
+)
+
+// outsiderWatch ends a run that waits on issues workers outside it took. Against a running coordinator
+// (--addr) other workers may take the run's issues: the agents then wait for completions that never
+// reach them, until the duration cap (10 minutes by default). When no issue resolved for outsiderStall,
+// it reads up to outsiderLook unresolved issues that no agent holds; one closed without the run's doing,
+// or held by a worker whose name is not the run's, closes d.outsiders.
+func (d *driver) outsiderWatch(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	last, since := d.tr.resolved.Load(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n := d.tr.resolved.Load(); n != last {
+			last, since = n, time.Now()
+			continue
+		}
+		if time.Since(since) < outsiderStall {
+			continue
+		}
+		since = time.Now() // look again only after another stall
+		ids := d.tr.unheld(outsiderLook)
+		c, err := d.control(ctx)
+		if err != nil {
+			return
+		}
+		taken := 0
+		for _, id := range ids {
+			r, err := c.IssueGet(ctx, rpc.IssueGetParams{ID: id})
+			if err != nil {
+				continue
+			}
+			var is struct{ Status, Assignee string }
+			if json.Unmarshal(r.Issue, &is) != nil {
+				continue
+			}
+			if is.Status == "closed" || is.Assignee != "" && !strings.HasPrefix(is.Assignee, d.cfg.IDPrefix+"-agent-") {
+				taken++
+			}
+		}
+		if taken > 0 {
+			d.taken.Store(int64(taken))
+			close(d.outsiders)
+			return
+		}
+	}
+}
+
+// outsiderStop is the stop reason of a run outsiderWatch ended.
+func (d *driver) outsiderStop() string {
+	return fmt.Sprintf("issues taken by workers outside the run (%d of the unresolved ones it read were closed or held by "+
+		"other workers: not waited for)", d.taken.Load())
 }
 
 // finalOverRPC reads every issue's status with issue.get (32 at a time).

@@ -302,6 +302,22 @@ func (t *tracker) createFailed(issueID string) {
 	t.resolve(n)
 }
 
+// unheld returns up to n ids of unresolved issues no agent holds.
+func (t *tracker) unheld(n int) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for i := range t.issues {
+		if is := &t.issues[i]; !is.resolved() && is.holder == "" {
+			out = append(out, t.ids[i])
+			if len(out) == n {
+				break
+			}
+		}
+	}
+	return out
+}
+
 func (t *tracker) resolve(n int64) {
 	if t.resolved.Add(n) >= int64(t.total()) {
 		t.doneOnce.Do(func() { close(t.done) })
