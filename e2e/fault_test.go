@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -36,21 +37,7 @@ func TestStorageWritesRefused(t *testing.T) {
 		t.Fatalf("healthz before the fault: %d %s", code, body)
 	}
 
-	pid := p.cmd.Process.Pid
-	var old unix.Rlimit
-	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, nil, &old); err != nil {
-		t.Skipf("prlimit not available: %v", err)
-	}
-	fault := unix.Rlimit{Cur: 0, Max: old.Max} // only the soft limit: lifting it needs no privilege
-	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &fault, nil); err != nil {
-		t.Skipf("prlimit: %v", err)
-	}
-	faultOn := true
-	defer func() {
-		if faultOn {
-			unix.Prlimit(pid, unix.RLIMIT_FSIZE, &old, nil)
-		}
-	}()
+	lift := refuseWrites(t, p.cmd.Process.Pid)
 
 	if _, err := w.complete(a2); coord.ErrorCode(err) != coord.EUnavailable {
 		t.Fatalf("complete while writes fail: %v, want unavailable", err)
@@ -79,10 +66,7 @@ func TestStorageWritesRefused(t *testing.T) {
 	})
 
 	// lift the fault: the same calls succeed (the lease survived the failed commit) and health recovers
-	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &old, nil); err != nil {
-		t.Fatal(err)
-	}
-	faultOn = false
+	lift()
 	waitFor(t, 10*time.Second, "complete after the fault", func() bool {
 		_, err := w.complete(a2)
 		return err == nil
@@ -147,6 +131,31 @@ func TestDiskFull(t *testing.T) {
 	t.Logf("FIGURES fault: disk full (ENOSPC on tmpfs) -> unavailable, healthz 503, recovered")
 }
 
+// refuseWrites makes the kernel refuse every file write of process pid (RLIMIT_FSIZE's soft limit
+// set to 0: writes fail with EFBIG, root's included; lifting it needs no privilege) and returns the
+// function that lifts it (also run when the test ends). The test is skipped where prlimit is not allowed.
+func refuseWrites(t *testing.T, pid int) (lift func()) {
+	t.Helper()
+	var old unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, nil, &old); err != nil {
+		t.Skipf("prlimit not available: %v", err)
+	}
+	fault := unix.Rlimit{Cur: 0, Max: old.Max}
+	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &fault, nil); err != nil {
+		t.Skipf("prlimit: %v", err)
+	}
+	var once sync.Once
+	lift = func() {
+		once.Do(func() {
+			if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &old, nil); err != nil {
+				t.Errorf("lift the write fault: %v", err)
+			}
+		})
+	}
+	t.Cleanup(lift)
+	return lift
+}
+
 // fill writes path until the file system is full.
 func fill(t *testing.T, path string) {
 	t.Helper()
@@ -195,21 +204,7 @@ func TestStorageOutageKeepsTheWorkersWork(t *testing.T) {
 		return err == nil && strings.Contains(string(r.Issue), `"in_progress"`)
 	})
 
-	pid := p.cmd.Process.Pid
-	var old unix.Rlimit
-	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, nil, &old); err != nil {
-		t.Skipf("prlimit not available: %v", err)
-	}
-	fault := unix.Rlimit{Cur: 0, Max: old.Max}
-	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &fault, nil); err != nil {
-		t.Skipf("prlimit: %v", err)
-	}
-	faultOn := true
-	defer func() {
-		if faultOn {
-			unix.Prlimit(pid, unix.RLIMIT_FSIZE, &old, nil)
-		}
-	}()
+	lift := refuseWrites(t, p.cmd.Process.Pid)
 	waitFor(t, 5*time.Second, "the failure to be seen", func() bool { code, _ := httpGet(t, p.httpURL+"/healthz"); return code == 503 })
 	for _, args := range [][]string{{"status"}, {"health"}, {"issue", "show", id}} {
 		out, err := exec.Command(gtcBin, append([]string{"--dir", dir}, args...)...).CombinedOutput()
@@ -238,10 +233,7 @@ func TestStorageOutageKeepsTheWorkersWork(t *testing.T) {
 		t.Errorf("write on a read-only session: %v", err)
 	}
 	time.Sleep(8 * time.Second) // the command ends (4 s) and the heartbeat timeout (5 s) passes
-	if err := unix.Prlimit(pid, unix.RLIMIT_FSIZE, &old, nil); err != nil {
-		t.Fatal(err)
-	}
-	faultOn = false
+	lift()
 	waitFor(t, 15*time.Second, "the issue to close", func() bool {
 		r, err := c.IssueGet(ctx, rpc.IssueGetParams{ID: id})
 		return err == nil && strings.Contains(string(r.Issue), `"closed"`)
