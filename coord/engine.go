@@ -80,7 +80,7 @@ type Engine struct {
 	// deadlines, reconnect graces): their heartbeats and hello are refused, so the time the storage
 	// fails is not counted against them. frozenTo is the time up to which the core's clocks are held;
 	// held is how far the live leases' deadlines have moved beyond their durable values (written
-	// with the first batch once the storage works again: persistHold).
+	// with the first batch applied once the storage works again: pending.hold).
 	failing  bool
 	frozenTo time.Time
 	held     time.Duration
