@@ -79,19 +79,23 @@ type Engine struct {
 	// failing: the last commit failed. While it does, the workers' clocks are held (holdClocks: lease
 	// deadlines, reconnect graces): their heartbeats and hello are refused, so the time the storage
 	// fails is not counted against them. frozenTo is the time up to which the core's clocks are held;
-	// held is how far the live leases' deadlines have moved beyond their durable values (written
-	// with the first batch applied once the storage works again: pending.hold).
-	failing  bool
-	frozenTo time.Time
-	held     time.Duration
+	// held is how far they have been moved in all, and heldDurable the part of it the durable lease
+	// deadlines include (every batch with changes writes the live leases while held is ahead of it:
+	// pending.hold).
+	failing     bool
+	frozenTo    time.Time
+	held        time.Duration
+	heldDurable time.Duration
 	// releasing: leases handed to claims whose caller left, to give back; applied with the next batch,
 	// and again after a failed commit that lost them (the claim's caller is gone: nobody else would)
 	releasing []Lease
 	// spare: finished batches kept for reuse, their buffers and arena emptied (recycle)
 	spare []*pending
 
-	// commitStart is when the commit under way began (Clock time, Unix nanoseconds; 0: none)
+	// commitStart is when the commit under way began, as 1 + nanoseconds since base (0: none): a
+	// duration from a clock reading, so that a step of the wall clock is not taken for a stall
 	commitStart atomic.Int64
+	base        time.Time
 
 	mu          sync.Mutex
 	health      error
@@ -146,7 +150,7 @@ func NewEngine(cfg Config, clk Clock, p Persister, snap *Snapshot, out Outbox) (
 		return nil, fmt.Errorf("new engine: %w", c.initErr)
 	}
 	e := &Engine{
-		cfg: cfg, clk: clk, p: p, out: out,
+		cfg: cfg, clk: clk, p: p, out: out, base: now,
 		reqs:      make(chan *request, cfg.BatchMax),
 		stopped:   make(chan struct{}),
 		core:      c,
@@ -190,7 +194,7 @@ func (e *Engine) StorageFailing() (error, time.Time) {
 		return h, since
 	}
 	if t := e.commitStart.Load(); t != 0 {
-		start := time.Unix(0, t)
+		start := e.base.Add(time.Duration(t - 1))
 		if d := e.clk.Now().Sub(start); d >= commitStall {
 			return fmt.Errorf("commit: running for %s: the storage is stalled (a frozen or hung disk?)", d.Truncate(time.Second)), start
 		}
@@ -293,7 +297,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.finish(next, nil, nil)
 			} else {
 				inflight = next
-				e.commitStart.Store(e.clk.Now().UnixNano())
+				e.commitStart.Store(1 + int64(e.clk.Now().Sub(e.base)))
 				// A commit under way is finished even when ctx ends: its outcome decides the replies.
 				if ap, ok := e.p.(AsyncPersister); ok {
 					ap.CommitAsync(context.WithoutCancel(ctx), inflight.changes, commitDone)
@@ -336,10 +340,11 @@ type pending struct {
 	batch    []*request
 	changes  []Change
 	effects  []outEffect
-	releases []Lease     // abandoned claims' leases given back in this batch (see Engine.releasing)
-	start    time.Time   // when its first request was applied (for OnStep)
-	hold     bool        // it writes the held lease deadlines (Engine.held)
-	arena    *batchArena // the values changes and effects point to
+	releases []Lease       // abandoned claims' leases given back in this batch (see Engine.releasing)
+	start    time.Time     // when its first request was applied (for OnStep)
+	hold     bool          // it writes the live leases with their deadlines held by heldAt (Engine.held)
+	heldAt   time.Duration // Engine.held when it was applied
+	arena    *batchArena   // the values changes and effects point to
 }
 
 // probeOnly says the batch's only change is the storage check an idle engine commits after a failure.
@@ -394,6 +399,7 @@ func (e *Engine) recycle(p *pending) {
 	clear(p.effects)
 	clear(p.releases)
 	p.batch, p.changes, p.effects, p.releases = p.batch[:0], p.changes[:0], p.effects[:0], p.releases[:0]
+	p.hold, p.heldAt = false, 0
 	p.arena.reset()
 	e.spare = append(e.spare, p)
 }
@@ -426,7 +432,7 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	c := e.core
 	// the core appends to the batch's buffers and takes its values from the batch's arena
 	c.changes, c.effects, c.arena = p.changes, p.effects, p.arena
-	e.holdClocks(p, now)
+	e.holdClocks(now)
 	e.redispatch = false // the dispatch below is the one a rebuild asked for
 	c.tick(now)
 	for _, r := range batch {
@@ -439,6 +445,22 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	e.releasing = nil
 	c.dispatch(now)
 	c.dispatchMerges(now)
+	if e.held > e.heldDurable && len(c.changes) > 0 {
+		// whatever this batch writes carries the held deadlines: all of them go with it, so that the
+		// durable state includes exactly the hold of the last such batch committed (a storage check
+		// alone stays one: it is added below, to a batch with no other change)
+		for _, l := range c.leases {
+			c.emitLease(l)
+		}
+		if c.mq != nil {
+			for _, r := range c.mq.List("") {
+				if r.State == "merging" && r.Deadline != nil {
+					c.emit(MergePut{Request: r})
+				}
+			}
+		}
+		p.hold, p.heldAt = true, e.held
+	}
 	if e.probe && !now.Before(e.retryAt) {
 		e.probe = false // this batch's commit tells: a failure sets it again (rollback)
 		// c.changes holds the whole batch so far, the applies before this one included
@@ -501,8 +523,8 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		e.setHealth(nil)
 		e.probe = false // this commit showed the storage works
 		e.failing = false
-		if p.hold {
-			e.held = 0
+		if p.hold && p.heldAt > e.heldDurable {
+			e.heldDurable = p.heldAt
 		}
 	}
 	for _, r := range p.batch {
@@ -577,26 +599,20 @@ func (e *Engine) storageFailed(now time.Time) {
 
 // holdClocks keeps a storage failure from counting against the workers (see Engine.failing). While
 // the storage fails, the core's clocks are moved forward by the time since frozenTo, up to retryAt:
-// the storage is known to fail until then (a later commit tests it again). Once it works, the first
-// batch writes the moved lease deadlines (p.hold), so a later rollback does not lose them.
-func (e *Engine) holdClocks(p *pending, now time.Time) {
-	if e.failing {
-		until := now
-		if e.retryAt.Before(until) {
-			until = e.retryAt
-		}
-		if d := until.Sub(e.frozenTo); d > 0 {
-			e.core.holdClocks(d)
-			e.held += d
-			e.frozenTo = until
-		}
+// the storage is known to fail until then (a later commit tests it again). The moved lease deadlines
+// are written by apply (pending.hold), so a later rollback does not lose them.
+func (e *Engine) holdClocks(now time.Time) {
+	if !e.failing {
 		return
 	}
-	if e.held > 0 {
-		for _, l := range e.core.leases {
-			e.core.emitLease(l)
-		}
-		p.hold = true
+	until := now
+	if e.retryAt.Before(until) {
+		until = e.retryAt
+	}
+	if d := until.Sub(e.frozenTo); d > 0 {
+		e.core.holdClocks(d)
+		e.held += d
+		e.frozenTo = until
 	}
 }
 
@@ -638,12 +654,9 @@ func (e *Engine) rebuild(now time.Time) {
 			}
 		}
 	}
-	// the durable lease deadlines lack the hold so far; a disconnected worker's grace kept above
-	// (disconnectedAt) has it already
-	e.core.holdLeases(e.held)
-	if e.failing && e.frozenTo.Before(now) {
-		e.frozenTo = now // the clocks run from the last commit that worked to this failure
-	}
+	// the durable lease deadlines lack the part of the hold not written yet; a disconnected worker's
+	// grace kept above (disconnectedAt) has all of it already
+	e.core.holdLeases(e.held - e.heldDurable)
 	e.core.hw, e.core.nextWaiter = hw, nextWaiter // waiter ids are never reused
 	e.core.setAbsent(now, old.absentIDs())        // found by the last import, not in the store
 	e.core.needMerge = true

@@ -93,6 +93,8 @@ type MergeQueue interface {
 	ByIssue(issueID string) (MergeRequest, bool)
 	// NextDeadline is the earliest slot deadline.
 	NextDeadline() (time.Time, bool)
+	// Hold moves every slot's deadline forward by d: the time the coordinator's storage failed.
+	Hold(d time.Duration)
 	// List returns the live requests of target ("" = all): merging first, then pending in start order.
 	List(target string) []MergeRequest
 	// Get returns a live or recently finished request.

@@ -200,13 +200,17 @@ func (c *core) holdClocks(d time.Duration) {
 		if !w.connected && !w.disconnectedAt.IsZero() {
 			w.disconnectedAt = w.disconnectedAt.Add(d)
 		}
-		if !w.beatAt.IsZero() { // a refinery's silence (refinerySilent)
+		if !w.beatAt.IsZero() { // a refinery's silence (refinerySilent): its timer set fires early
 			w.beatAt = w.beatAt.Add(d)
+			if w.beatsOften {
+				c.addTimer(w.beatAt.Add(c.cfg.HeartbeatTimeout), timerSilence, w.row.Name)
+			}
 		}
 	}
 }
 
-// holdLeases moves every live lease's ack and heartbeat deadlines forward by d (holdClocks).
+// holdLeases moves every live lease's ack and heartbeat deadlines and every merge slot's deadline
+// forward by d (holdClocks).
 func (c *core) holdLeases(d time.Duration) {
 	if d <= 0 {
 		return
@@ -214,5 +218,10 @@ func (c *core) holdLeases(d time.Duration) {
 	for _, l := range c.leases {
 		l.AckDeadline = l.AckDeadline.Add(d)
 		l.Deadline = l.Deadline.Add(d)
+	}
+	if c.mq != nil {
+		c.mq.Hold(d)
+		c.mqAt = time.Time{} // the timer set fires early and finds nothing due: arm the moved deadline
+		c.scheduleMerge()
 	}
 }

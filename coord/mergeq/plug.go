@@ -104,6 +104,9 @@ func (p Plug) Decided(issueID string) (coord.MergeDecision, bool) {
 // LastMerged returns the newest merged request of an issue still remembered, live request or not.
 func (p Plug) LastMerged(issueID string) (coord.MergeRequest, bool) { return p.Q.LastMerged(issueID) }
 
+// Hold moves every slot's deadline forward by d (a storage failure's length).
+func (p Plug) Hold(d time.Duration) { p.Q.Hold(d) }
+
 // NextDeadline is the earliest slot deadline.
 func (p Plug) NextDeadline() (time.Time, bool) { return p.Q.NextDeadline() }
 

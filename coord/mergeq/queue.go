@@ -489,6 +489,18 @@ func (q *Queue) LastMerged(issueID string) (coord.MergeRequest, bool) {
 	return coord.MergeRequest{}, false
 }
 
+// Hold moves every slot's deadline (and its MaxHold start) forward by d: the refinery's heartbeats were
+// refused while the coordinator's storage failed, and that time is not counted against it.
+func (q *Queue) Hold(d time.Duration) {
+	for _, e := range q.merging {
+		if e.req.Deadline != nil {
+			dl := e.req.Deadline.Add(d)
+			e.req.Deadline = &dl
+		}
+		e.held = e.held.Add(d)
+	}
+}
+
 // NextDeadline is the earliest slot lease deadline, for the core's timer.
 func (q *Queue) NextDeadline() (time.Time, bool) {
 	var best time.Time
