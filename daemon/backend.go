@@ -172,14 +172,20 @@ func (b *backend) IssueList(ctx context.Context, _ *rpc.Session, p rpc.IssueList
 	if p.Limit < 0 || p.Offset < 0 {
 		return nil, coord.Errorf(coord.EInvalid, "invalid params: limit and offset must not be negative")
 	}
+	if p.Offset > maxListOffset {
+		return nil, coord.Errorf(coord.EInvalid, "invalid params: offset over %d", maxListOffset)
+	}
 	page := pageSize(p.Limit)
 	ids, err := b.d.db.ListIssueIDs(ctx, store.IssueFilter{Status: p.Status, Label: p.Label, Type: p.Type,
 		Assignee: p.Assignee, Limit: page + 1}, p.Offset)
 	if err != nil {
 		return nil, err
 	}
-	return b.render(ctx, ids, page)
+	return b.render(ctx, ids, p.Offset, page)
 }
+
+// maxListOffset bounds the offset of issue.list and issue.ready (the sum with a page must not overflow).
+const maxListOffset = 1 << 40
 
 // pageSize is the number of issues one issue.list or issue.ready answer holds for a requested limit.
 func pageSize(limit int) int {
@@ -189,13 +195,21 @@ func pageSize(limit int) int {
 	return limit
 }
 
-// render returns the current records of the first page of ids, in that order, and whether more ids
-// (one more is enough) or records over rpc.MaxListBytes were left out.
-func (b *backend) render(ctx context.Context, ids []string, page int) (*rpc.IssueListResult, error) {
+// render returns the current records of the first page of ids (which start at match number offset),
+// in that order, and whether more ids (one more is enough) or records over rpc.MaxListBytes were left
+// out, with the offset of the next page: an id with no stored record yet (a create not committed) is
+// skipped but counted.
+func (b *backend) render(ctx context.Context, ids []string, offset, page int) (*rpc.IssueListResult, error) {
 	res := &rpc.IssueListResult{Issues: make([]json.RawMessage, 0, min(len(ids), page))}
 	if len(ids) > page {
 		ids, res.More = ids[:page], true
 	}
+	used := len(ids)
+	defer func() {
+		if res.More {
+			res.NextOffset = offset + used
+		}
+	}()
 	if len(ids) == 0 {
 		return res, nil
 	}
@@ -208,7 +222,7 @@ func (b *backend) render(ctx context.Context, ids []string, page int) (*rpc.Issu
 	for i, r := range recs {
 		byID[r.ID] = i
 	}
-	for _, id := range ids {
+	for n, id := range ids {
 		i, ok := byID[id]
 		if !ok {
 			continue
@@ -218,7 +232,7 @@ func (b *backend) render(ctx context.Context, ids []string, page int) (*rpc.Issu
 			return nil, err
 		}
 		if size += len(j); size > rpc.MaxListBytes && len(res.Issues) > 0 {
-			res.More = true
+			res.More, used = true, n
 			break
 		}
 		res.Issues = append(res.Issues, j)
@@ -230,9 +244,12 @@ func (b *backend) IssueReady(ctx context.Context, _ *rpc.Session, p rpc.IssueRea
 	if p.Limit < 0 || p.Offset < 0 {
 		return nil, coord.Errorf(coord.EInvalid, "invalid params: limit and offset must not be negative")
 	}
+	if p.Offset > maxListOffset {
+		return nil, coord.Errorf(coord.EInvalid, "invalid params: offset over %d", maxListOffset)
+	}
 	page := pageSize(p.Limit)
 	ids := b.d.engine.Ready(p.Offset + page + 1)
-	return b.render(ctx, ids[min(p.Offset, len(ids)):], page)
+	return b.render(ctx, ids[min(p.Offset, len(ids)):], p.Offset, page)
 }
 
 func (b *backend) IssueCreate(ctx context.Context, _ *rpc.Session, p rpc.IssueCreateParams) (*rpc.IssueResult, error) {

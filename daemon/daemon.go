@@ -413,6 +413,8 @@ func (d *Daemon) followProfile(ctx context.Context) {
 // nextSyncWait is the wait before the next sync, after one that took took; a failed sync is retried
 // after the configured interval.
 func nextSyncWait(interval, took time.Duration, failed bool) time.Duration {
+	// a commit's lock wait that began before the sync is subtracted from took too: never below nothing
+	took = max(took, 0)
 	if failed {
 		return interval
 	}

@@ -22,6 +22,7 @@ func TestNextSyncWait(t *testing.T) {
 		{2 * s, 30 * s, true, 2 * s},     // a failed sync is retried at the tick
 		{50 * time.Millisecond, 600 * time.Millisecond, true, 50 * time.Millisecond},
 		{time.Millisecond, 0, false, time.Millisecond},
+		{2 * s, -4 * s, false, 2 * s}, // lock waits that began before the sync, subtracted: the tick
 	} {
 		if got := nextSyncWait(tc.interval, tc.took, tc.failed); got != tc.want {
 			t.Errorf("nextSyncWait(%v, %v, %v) = %v, want %v", tc.interval, tc.took, tc.failed, got, tc.want)

@@ -194,6 +194,9 @@ type IssueReadyParams struct {
 type IssueListResult struct {
 	Issues []json.RawMessage `json:"issues"`
 	More   bool              `json:"more,omitempty"`
+	// NextOffset is the offset of the next page when More (an issue whose record was not stored yet is
+	// skipped but counted: the next page starts after it).
+	NextOffset int `json:"next_offset,omitempty"`
 }
 
 // The size of one page of issue.list and issue.ready: a caller wanting more asks again with offset.

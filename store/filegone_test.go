@@ -10,11 +10,12 @@ import (
 	"github.com/gastown/gtc/coord"
 )
 
-// TestCommitRefusedOnceTheFileIsGone: gtc.db deleted (or replaced by a rename over it) while the store
-// is open: SQLite would keep writing into the unlinked file and a restart would lose it all, so every
-// commit is refused as unavailable with a reason; reads of the open file still work.
+// TestCommitRefusedOnceTheFileIsGone: gtc.db deleted, replaced by a rename over it, moved away, or
+// hard-linked elsewhere and deleted while the store is open: SQLite would keep writing into a file a
+// restart at that path does not open, so every commit is refused as unavailable with a reason; reads of
+// the open file still work.
 func TestCommitRefusedOnceTheFileIsGone(t *testing.T) {
-	for _, how := range []string{"deleted", "replaced"} {
+	for _, how := range []string{"deleted", "replaced", "moved away", "hard-linked, then deleted"} {
 		t.Run(how, func(t *testing.T) {
 			db := openTest(t, Options{})
 			ctx := context.Background()
@@ -25,21 +26,27 @@ func TestCommitRefusedOnceTheFileIsGone(t *testing.T) {
 			if err := put("a"); err != nil {
 				t.Fatal(err)
 			}
-			if how == "deleted" {
-				if err := os.Remove(db.path); err != nil {
-					t.Fatal(err)
+			aside := db.path + ".aside"
+			var err error
+			switch how {
+			case "deleted":
+				err = os.Remove(db.path)
+			case "replaced":
+				if err = os.WriteFile(aside, []byte("x"), 0o600); err == nil {
+					err = os.Rename(aside, db.path)
 				}
-			} else {
-				other := db.path + ".other"
-				if err := os.WriteFile(other, []byte("x"), 0o600); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Rename(other, db.path); err != nil {
-					t.Fatal(err)
+			case "moved away":
+				err = os.Rename(db.path, aside)
+			default: // the open file keeps a link
+				if err = os.Link(db.path, aside); err == nil {
+					err = os.Remove(db.path)
 				}
 			}
-			err := put("b")
-			if coord.ErrorCode(err) != coord.EUnavailable || !strings.Contains(err.Error(), "deleted or replaced") {
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = put("b")
+			if coord.ErrorCode(err) != coord.EUnavailable || !strings.Contains(err.Error(), "deleted, moved or replaced") {
 				t.Fatalf("commit after gtc.db was %s: %v", how, err)
 			}
 			if _, err := db.Records(ctx, []string{"a"}); err != nil {

@@ -291,9 +291,10 @@ func (db *DB) closeHandles() error {
 // caller timing its own work subtracts what another process holding the lock cost it.
 func (db *DB) LockWaited() time.Duration { return time.Duration(db.lockWaited.Load()) }
 
-// fileGone returns an error when the database file gtc has open is no longer linked (deleted, or
-// replaced by a rename over it): SQLite would go on writing into the unlinked file, and a restart would
-// lose everything written since. Every commit is refused then.
+// fileGone returns an error when the database file gtc has open is no longer the file at its path
+// (deleted, replaced by a rename over it, moved away, its directory renamed): SQLite would go on
+// writing into it, and a restart at that path would lose everything written since. Every commit is
+// refused then.
 func (db *DB) fileGone() error {
 	if db.file == nil {
 		return nil
@@ -302,8 +303,14 @@ func (db *DB) fileGone() error {
 	if err != nil {
 		return fmt.Errorf("check %s: %w", db.path, err)
 	}
+	gone := false
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
-		return fmt.Errorf("%s was deleted or replaced while gtc runs: changes are refused (they would be lost); stop gtc (SIGTERM still writes issues.jsonl) and start it again", db.path)
+		gone = true
+	} else if cur, err := os.Stat(db.path); err != nil || !os.SameFile(fi, cur) {
+		gone = true
+	}
+	if gone {
+		return fmt.Errorf("%s was deleted, moved or replaced while gtc runs: changes are refused (a restart there would not see them); stop gtc (SIGTERM still writes issues.jsonl) and start it again", db.path)
 	}
 	return nil
 }

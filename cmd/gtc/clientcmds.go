@@ -1253,18 +1253,22 @@ const defaultListLimit = 200
 // shown twice.
 func listPages(limit int, page func(offset, limit int) (*rpc.IssueListResult, error)) (*rpc.IssueListResult, error) {
 	out := &rpc.IssueListResult{Issues: []json.RawMessage{}}
+	offset := 0
 	for {
 		want := 0
 		if limit > 0 {
 			want = limit - len(out.Issues)
 		}
-		r, err := page(len(out.Issues), want)
+		r, err := page(offset, want)
 		if err != nil {
 			return nil, err
 		}
 		out.Issues = append(out.Issues, r.Issues...)
-		if !r.More || len(r.Issues) == 0 {
+		if !r.More || r.NextOffset <= offset && len(r.Issues) == 0 {
 			return out, nil
+		}
+		if offset = r.NextOffset; offset == 0 { // a server that does not say: after what it sent
+			offset = len(out.Issues)
 		}
 		if limit > 0 && len(out.Issues) >= limit {
 			out.More = true

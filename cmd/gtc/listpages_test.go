@@ -49,10 +49,11 @@ func TestListsArePaged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.More || len(r.Issues) == 0 || len(r.Issues) >= 9 {
-		t.Fatalf("issue.list of ~9 MB: %d issues, more %v; want one page under %d bytes and more", len(r.Issues), r.More, rpc.MaxListBytes)
+	if !r.More || len(r.Issues) == 0 || len(r.Issues) >= 9 || r.NextOffset != len(r.Issues) {
+		t.Fatalf("issue.list of ~9 MB: %d issues, more %v, next offset %d; want one page under %d bytes, more, and the next offset after it",
+			len(r.Issues), r.More, r.NextOffset, rpc.MaxListBytes)
 	}
-	r2, err := cl.IssueList(ctx, rpc.IssueListParams{Offset: len(r.Issues)})
+	r2, err := cl.IssueList(ctx, rpc.IssueListParams{Offset: r.NextOffset})
 	if err != nil || len(r2.Issues) != 12-len(r.Issues) || r2.More {
 		t.Fatalf("second page: %d issues, more %v, %v", len(r2.Issues), r2.More, err)
 	}

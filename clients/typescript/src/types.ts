@@ -205,8 +205,10 @@ export interface IssueResult {
 /** Result of issue.list and issue.ready: one page (at most 5,000 records or 8 MiB). */
 export interface IssuesResult {
   issues: Issue[];
-  /** More issues match: ask again with offset + issues.length. */
+  /** More issues match: ask again with offset = next_offset. */
   more?: boolean;
+  /** The offset of the next page, when more. */
+  next_offset?: number;
 }
 
 /** Params of issue.list. */
