@@ -3,6 +3,7 @@ package coord
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -53,5 +54,74 @@ func TestHealthReportsAStalledCommit(t *testing.T) {
 	}
 	if err := h.e.Health(); err != nil {
 		t.Fatalf("health after the commit returned: %v", err)
+	}
+}
+
+// hangPersister commits through m, hanging while a gate is set.
+type hangPersister struct {
+	m    *memPersister
+	mu   sync.Mutex
+	gate chan struct{} // nil: commits pass
+}
+
+func (g *hangPersister) Commit(ctx context.Context, chs []Change) error {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	return g.m.Commit(ctx, chs)
+}
+
+func (g *hangPersister) close() {
+	g.mu.Lock()
+	gate := g.gate
+	g.gate = nil
+	g.mu.Unlock()
+	close(gate)
+}
+
+// TestStalledCommitStopsLeaseClocks: a commit that hangs for 80 s (a frozen file system) holds up the
+// worker's heartbeats as a failure would; the lease does not expire meanwhile, and the clocks run again
+// once the commit returns. Before, the first commit after the thaw expired it (a re-run of the storage
+// trial: fsfreeze for 75 s dead-lettered a finished issue).
+func TestStalledCommitStopsLeaseClocks(t *testing.T) {
+	mp := newMemPersister(nil)
+	clk := NewFakeClock(t0)
+	gp := &hangPersister{m: mp}
+	h := startEngineOn(t, testCfg(), mp, gp, clk)
+	_ = h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2)))
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	l := h.nextPush().A.Lease
+	if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	gp.mu.Lock()
+	gp.gate = make(chan struct{})
+	gp.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- h.e.PutIssues(h.ctx, puts(iss("c", 3))) }() // its commit hangs
+	deadline := time.Now().Add(5 * time.Second)
+	for h.e.commitStart.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	for range 80 { // the lease's timers fire meanwhile; each wakes the engine
+		clk.Advance(time.Second)
+		time.Sleep(time.Millisecond)
+	}
+	gp.close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); err != nil {
+		t.Fatalf("heartbeat after an 80 s stalled commit: %v", err)
+	}
+	clk.Advance(61 * time.Second)
+	_ = h.e.PutIssues(h.ctx, puts(iss("d", 3)))
+	if liveLeaseIn(t, mp, l.ID) {
+		t.Fatal("lease still live a heartbeat timeout after the stall ended")
 	}
 }

@@ -83,6 +83,7 @@ type Engine struct {
 	// deadlines include (every batch with changes writes the live leases while held is ahead of it:
 	// pending.hold).
 	failing     bool
+	stalled     bool // failing because a commit has run for stallHold (no error yet): held up to now
 	frozenTo    time.Time
 	held        time.Duration
 	heldDurable time.Duration
@@ -432,6 +433,7 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	c := e.core
 	// the core appends to the batch's buffers and takes its values from the batch's arena
 	c.changes, c.effects, c.arena = p.changes, p.effects, p.arena
+	e.noteStall(now)
 	e.holdClocks(now)
 	e.redispatch = false // the dispatch below is the one a rebuild asked for
 	c.tick(now)
@@ -445,7 +447,7 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	e.releasing = nil
 	c.dispatch(now)
 	c.dispatchMerges(now)
-	if e.held > e.heldDurable && len(c.changes) > 0 {
+	if e.held > e.heldDurable && len(c.changes) > 0 && !p.hold {
 		// whatever this batch writes carries the held deadlines: all of them go with it, so that the
 		// durable state includes exactly the hold of the last such batch committed (a storage check
 		// alone stays one: it is added below, to a batch with no other change)
@@ -522,7 +524,7 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		}
 		e.setHealth(nil)
 		e.probe = false // this commit showed the storage works
-		e.failing = false
+		e.failing, e.stalled = false, false
 		if p.hold && p.heldAt > e.heldDurable {
 			e.heldDurable = p.heldAt
 		}
@@ -595,18 +597,36 @@ func (e *Engine) storageFailed(now time.Time) {
 	if !e.failing {
 		e.failing, e.frozenTo = true, now
 	}
+	e.stalled = false
+}
+
+// stallHold is how long a commit may run before the workers' clocks are held as for a failure: a hung
+// commit (a frozen file system) holds up their heartbeats and reconnects the same way.
+const stallHold = 2 * time.Second
+
+// noteStall starts holding the clocks once the commit under way has run for stallHold.
+func (e *Engine) noteStall(now time.Time) {
+	if e.failing {
+		return
+	}
+	if t := e.commitStart.Load(); t != 0 {
+		if start := e.base.Add(time.Duration(t - 1)); now.Sub(start) >= stallHold {
+			e.failing, e.stalled, e.frozenTo = true, true, start.Add(stallHold)
+		}
+	}
 }
 
 // holdClocks keeps a storage failure from counting against the workers (see Engine.failing). While
-// the storage fails, the core's clocks are moved forward by the time since frozenTo, up to retryAt:
-// the storage is known to fail until then (a later commit tests it again). The moved lease deadlines
+// the storage fails, the core's clocks are moved forward by the time since frozenTo, up to retryAt
+// after a failure (the storage is known to fail until then: a later commit tests it again), up to now
+// while a commit hangs (stalled). The moved lease deadlines
 // are written by apply (pending.hold), so a later rollback does not lose them.
 func (e *Engine) holdClocks(now time.Time) {
 	if !e.failing {
 		return
 	}
 	until := now
-	if e.retryAt.Before(until) {
+	if !e.stalled && e.retryAt.Before(until) {
 		until = e.retryAt
 	}
 	if d := until.Sub(e.frozenTo); d > 0 {
