@@ -9,16 +9,8 @@ import (
 // liveLeaseIn reports whether the durable state holds lease id live.
 func liveLeaseIn(t *testing.T, mp *memPersister, id string) bool {
 	t.Helper()
-	snap, err := mp.Load(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range snap.Leases {
-		if l.ID == id {
-			return l.Live()
-		}
-	}
-	return false
+	l, ok := durableLease(t, mp, id)
+	return ok && l.Live()
 }
 
 // TestStorageOutageStopsLeaseClocks: while commits fail, a worker's heartbeats and hello are refused,
@@ -37,16 +29,8 @@ func TestStorageOutageStopsLeaseClocks(t *testing.T) {
 		{name: "worker disconnected, hello refused", disconnect: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, mp, clk := engineWithWorker(t)
-			l := h.nextPush().A.Lease
-			if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
-				t.Fatal(err)
-			}
-			clk.Advance(10 * time.Second)
-			if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); err != nil {
-				t.Fatal(err)
-			}
-			mp.setFail(errors.New("disk full"))
+			h, mp, fp, clk, l := setupHeld(t)
+			fp.set(errors.New("disk full"), 0, nil)
 			if tc.disconnect {
 				if err := h.e.Disconnect(h.ctx, "w", 1); ErrorCode(err) != EUnavailable {
 					t.Fatalf("disconnect during the failure: %v", err)
@@ -66,7 +50,7 @@ func TestStorageOutageStopsLeaseClocks(t *testing.T) {
 					t.Fatalf("after %v of failure: %v, want unavailable", elapsed, err)
 				}
 			}
-			mp.setFail(nil)
+			fp.set(nil, 0, nil)
 			clk.Advance(time.Second)
 			if tc.refail {
 				// the lease deadlines moved while the storage failed must be durable by now: the
@@ -76,11 +60,11 @@ func TestStorageOutageStopsLeaseClocks(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				mp.setFail(errors.New("disk full"))
+				fp.set(errors.New("disk full"), 0, nil)
 				if err := h.e.PutIssues(h.ctx, puts(iss("y", 3))); ErrorCode(err) != EUnavailable {
 					t.Fatalf("put during the second failure: %v", err)
 				}
-				mp.setFail(nil)
+				fp.set(nil, 0, nil)
 				clk.Advance(time.Second)
 			}
 			if tc.disconnect {

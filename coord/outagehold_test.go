@@ -49,6 +49,18 @@ func (f *faultPersister) Load(ctx context.Context) (*Snapshot, error) {
 	return f.m.Load(ctx)
 }
 
+// refusedBeats sends n heartbeats for l a second apart, each refused as unavailable.
+func refusedBeats(t *testing.T, h *harness, clk *FakeClock, l Lease, n int) {
+	t.Helper()
+	for range n {
+		clk.Advance(time.Second)
+		if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); ErrorCode(err) != EUnavailable {
+			t.Fatalf("heartbeat during the outage: %v", err)
+		}
+	}
+}
+
+// durableLease returns lease id as the durable state holds it (live leases only).
 func durableLease(t *testing.T, mp *memPersister, id string) (Lease, bool) {
 	t.Helper()
 	snap, err := mp.Load(t.Context())
@@ -87,10 +99,9 @@ func setupHeld(t *testing.T) (*harness, *memPersister, *faultPersister, *FakeClo
 	return h, mp, fp, clk, l
 }
 
-// R1: commits that take a while to fail (5 s: SQLite's busy timeout while another process holds the
-// write lock) under a steady stream of requests: rebuild resets frozenTo to the failure time at every
-// failed commit, so the time each commit took is never held, and with requests always waiting the
-// hold is ~0: the lease expires during the outage exactly as without the feature.
+// TestOutageHoldWithSlowFailingCommits: commits that take 5 s to fail (SQLite's busy timeout while
+// another process holds the write lock) under a steady stream of requests: the time each took is held
+// too (a rebuild reset the hold's start at every failure: nothing was held and the lease expired).
 func TestOutageHoldWithSlowFailingCommits(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -123,19 +134,13 @@ func TestOutageHoldWithSlowFailingCommits(t *testing.T) {
 	}
 }
 
-// R2: a batch applied while the engine still counts the storage as failing, whose commit succeeds,
-// writes lease deadlines that already include the hold (a heartbeat: now+timeout). A later failure
-// before the hold batch commits rebuilds from those and adds e.held again: the lease is extended by
-// the whole outage a second time.
+// TestOutageHoldNotCountedTwice: a heartbeat applied while the engine still counts the storage as
+// failing commits a deadline that needs no hold; when the next batch fails, the rebuild must not add
+// the outage to it again (it did: the lease of a worker silent since lived 40 s too long).
 func TestOutageHoldNotCountedTwice(t *testing.T) {
 	h, mp, fp, clk, l := setupHeld(t)
 	fp.set(errors.New("disk full"), 0, nil)
-	for i := 0; i < 40; i++ {
-		clk.Advance(time.Second)
-		if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); ErrorCode(err) != EUnavailable {
-			t.Fatalf("heartbeat during the outage: %v", err)
-		}
-	}
+	refusedBeats(t, h, clk, l, 40)
 	fp.set(nil, 0, nil)
 	clk.Advance(time.Second)
 	// applied while e.failing is still true; its commit succeeds: deadline now+60 is durable
@@ -163,18 +168,12 @@ func TestOutageHoldNotCountedTwice(t *testing.T) {
 	}
 }
 
-// R3: commits fail and the reload after the failed commit fails too (the engine is stale): apply
-// returns before holdClocks, and the successful rebuild sets frozenTo to now — the whole stale time is
-// counted against the workers.
+// TestOutageHoldCoversStaleTime: commits fail and so does the reload after them (the engine refuses
+// everything, stale): that time is held too.
 func TestOutageHoldCoversStaleTime(t *testing.T) {
 	h, mp, fp, clk, l := setupHeld(t)
 	fp.set(errors.New("disk I/O error"), 0, errors.New("disk I/O error"))
-	for i := 0; i < 80; i++ {
-		clk.Advance(time.Second)
-		if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); ErrorCode(err) != EUnavailable {
-			t.Fatalf("heartbeat during the outage: %v", err)
-		}
-	}
+	refusedBeats(t, h, clk, l, 80)
 	fp.set(nil, 0, nil)
 	clk.Advance(time.Second)
 	if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); err != nil {
@@ -185,10 +184,9 @@ func TestOutageHoldCoversStaleTime(t *testing.T) {
 	}
 }
 
-// R4: recycle does not reset pending.hold. The batch that wrote the first outage's held deadlines is
-// reused later; when it carries the first batch after a second outage (applied while the engine still
-// counts the storage as failing, so nothing is emitted), its success sets e.held = 0 although no held
-// deadline was written. A failure soon after rebuilds without the second outage's hold.
+// TestOutageHoldAcrossTwoOutages: a second outage after a first one's hold was written, then a failure
+// soon after the recovery: the lease keeps the second outage's hold (a recycled batch kept the first's
+// hold flag, and its success marked the second hold written when it was not).
 func TestOutageHoldAcrossTwoOutages(t *testing.T) {
 	for extra := 0; extra < 4; extra++ {
 		t.Run("", func(t *testing.T) {
@@ -211,10 +209,7 @@ func TestOutageHoldAcrossTwoOutages(t *testing.T) {
 			}
 			// outage 1, recovery, the hold batch
 			fp.set(errors.New("disk full"), 0, nil)
-			for i := 0; i < 5; i++ {
-				clk.Advance(time.Second)
-				beat(EUnavailable)
-			}
+			refusedBeats(t, h, clk, l, 5)
 			fp.set(nil, 0, nil)
 			clk.Advance(time.Second)
 			beat("") // applied while failing
@@ -224,10 +219,7 @@ func TestOutageHoldAcrossTwoOutages(t *testing.T) {
 			}
 			// outage 2 (80 s), then recovery and a second failure soon after
 			fp.set(errors.New("disk full"), 0, nil)
-			for i := 0; i < 80; i++ {
-				clk.Advance(time.Second)
-				beat(EUnavailable)
-			}
+			refusedBeats(t, h, clk, l, 80)
 			fp.set(nil, 0, nil)
 			clk.Advance(time.Second)
 			put("") // applied while failing: the first batch after the recovery
