@@ -55,7 +55,7 @@ type Options struct {
 // DB is an open store; it is safe for concurrent use.
 type DB struct {
 	path    string
-	file    *os.File // the database file, held to notice it deleted or replaced (fileGone); closed last
+	file    *os.File // the database file, held to notice it deleted, moved or replaced (fileGone); closed last
 	tmpDir  string   // removed on Close when the store was opened as ":memory:"
 	w       *sqlx.DB
 	r       *sqlx.DB

@@ -160,7 +160,7 @@ func statusCommand() *cli.Command {
 			}
 			if si := st.Store; si != nil {
 				if si.FailingSince != nil {
-					fmt.Fprintf(w, "STORAGE: FAILING since %s (%s): every change is refused until it recovers (lease deadlines are held meanwhile): %s\n",
+					fmt.Fprintf(w, "STORAGE: FAILING since %s (%s): changes are refused or wait until it recovers (lease deadlines are held meanwhile): %s\n",
 						si.FailingSince.Local().Format("15:04:05"), ago(time.Now(), *si.FailingSince), si.Error)
 				}
 				fmt.Fprintf(w, "store: %s\n", storeLine(si, time.Now()))
