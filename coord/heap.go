@@ -335,13 +335,19 @@ func (c *core) dropAlt(k altKey) {
 	}
 }
 
+// altsOf returns the alternatives of f a prefix or type heap serves: its id prefixes ('p'), else its
+// types ('t'; an issue matching f has one of them).
+func altsOf(f *Filters) (kind byte, alts []string) {
+	if len(f.Prefixes) > 0 {
+		return 'p', f.Prefixes
+	}
+	return 't', f.Types
+}
+
 // altHeapsOf returns the heaps of the alternatives of f (its id prefixes, else its types: an issue
 // matching f is in one of them), building them on first use; nil when f has neither.
 func (c *core) altHeapsOf(f *Filters) []*readyHeap {
-	kind, alts := byte('p'), f.Prefixes
-	if len(alts) == 0 {
-		kind, alts = 't', f.Types
-	}
+	kind, alts := altsOf(f)
 	if len(alts) == 0 {
 		return nil
 	}

@@ -453,10 +453,7 @@ func (c *core) best(rejKey string, f *Filters, pull bool) *issue {
 
 // usedAltHeaps returns the heaps of f's alternatives when every one exists already (nil otherwise).
 func (c *core) usedAltHeaps(f *Filters) []*readyHeap {
-	kind, alts := byte('p'), f.Prefixes
-	if len(alts) == 0 {
-		kind, alts = 't', f.Types
-	}
+	kind, alts := altsOf(f)
 	for _, s := range alts {
 		if c.altHeaps[altKey{kind, s}] == nil {
 			return nil
