@@ -197,7 +197,9 @@ func (e *Engine) StorageFailing() (error, time.Time) {
 	if t := e.commitStart.Load(); t != 0 {
 		start := e.base.Add(time.Duration(t - 1))
 		if d := e.clk.Now().Sub(start); d >= commitStall {
-			return fmt.Errorf("commit: running for %s: the storage is stalled (a frozen or hung disk?)", d.Truncate(time.Second)), start
+			// the same text for the whole stall: the log says it once
+			return fmt.Errorf("commit: running since %s (over %s): the storage is stalled (a frozen or hung disk?)",
+				start.UTC().Format(time.RFC3339), commitStall), start
 		}
 	}
 	return nil, time.Time{}

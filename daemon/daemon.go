@@ -422,26 +422,42 @@ func nextSyncWait(interval, took time.Duration, failed bool) time.Duration {
 	return max(interval-took, stretch, 0)
 }
 
+// healthLogLoop logs once a second whether the storage's health changed: failures are answered to
+// callers as `unavailable`, and a stalled commit makes them wait; the log says so once per change. It
+// runs apart from gaugeLoop, whose reads of the engine wait for the commit under way (a stalled commit
+// held them up, and the log said nothing during a 25 s fsfreeze).
+func (d *Daemon) healthLogLoop(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var last string
+	for {
+		h := ""
+		if err := d.engine.Health(); err != nil {
+			h = err.Error()
+		}
+		if h != last {
+			if h != "" {
+				d.log.Error("storage failing: changes are refused or wait until it recovers", "err", h)
+			} else {
+				d.log.Info("storage recovered")
+			}
+			last = h
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // gaugeLoop refreshes the state gauges once a second.
 func (d *Daemon) gaugeLoop(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	go d.metrics.RunSampler(ctx, 100*time.Millisecond)
-	var lastHealth string
+	go d.healthLogLoop(ctx)
 	for {
-		// Storage failures are answered to callers as `unavailable`; say so in the log once per change too.
-		h := ""
-		if err := d.engine.Health(); err != nil {
-			h = err.Error()
-		}
-		if h != lastHealth {
-			if h != "" {
-				d.log.Error("storage failing: changes are refused until it recovers", "err", h)
-			} else {
-				d.log.Info("storage recovered")
-			}
-			lastHealth = h
-		}
 		// a push not acked within twice the ack timeout never will be (its lease ended meanwhile)
 		d.out.sweep(time.Now().Add(-2 * ackTimeout(d.cfg.Coord)))
 		st := d.engine.Status()
