@@ -297,14 +297,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		// close (the session), or the file (bd, git, a hand edit)
 		var changed string
 		if oldStatus, oldAssignee := c.str(old.status), c.str(old.assignee); !reopened && (oldStatus != m.Status || oldAssignee != m.Assignee) {
-			var parts []string
-			if oldStatus != m.Status {
-				parts = append(parts, "status "+oldStatus+" → "+m.Status)
-			}
-			if oldAssignee != m.Assignee {
-				parts = append(parts, "assignee "+strconv.Quote(oldAssignee)+" → "+strconv.Quote(m.Assignee))
-			}
-			changed = strings.Join(parts, ", ")
+			changed = StatusChange(oldStatus, m.Status, oldAssignee, m.Assignee)
 			if revived {
 				changed += " (out of dead letter: a fresh attempt budget)"
 			}
@@ -570,4 +563,17 @@ func (n *WorkerCounts) add(st string) {
 	default:
 		n.Gone++
 	}
+}
+
+// StatusChange is the detail of a status_changed event: "status open → closed", "assignee "" → "bob"",
+// or both joined by a comma ("" when neither changed).
+func StatusChange(oldStatus, status, oldAssignee, assignee string) string {
+	var parts []string
+	if oldStatus != status {
+		parts = append(parts, "status "+oldStatus+" → "+status)
+	}
+	if oldAssignee != assignee {
+		parts = append(parts, "assignee "+strconv.Quote(oldAssignee)+" → "+strconv.Quote(assignee))
+	}
+	return strings.Join(parts, ", ")
 }

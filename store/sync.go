@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gastown/gtc/beads"
@@ -208,16 +206,10 @@ func (db *DB) importEvent(ctx context.Context, is *beads.Issue, now time.Time) (
 		return &coord.Event{Time: now, Kind: "reopened", IssueID: is.ID, Actor: "issues.jsonl",
 			Detail: "issue changed outside gtc: " + status + " (gtc import)"}, nil
 	}
-	var parts []string
-	if old.Status != status {
-		parts = append(parts, "status "+old.Status+" → "+status)
-	}
-	if old.Assignee != is.Assignee {
-		parts = append(parts, "assignee "+strconv.Quote(old.Assignee)+" → "+strconv.Quote(is.Assignee))
-	}
-	if len(parts) == 0 {
+	changed := coord.StatusChange(old.Status, status, old.Assignee, is.Assignee)
+	if changed == "" {
 		return nil, nil
 	}
 	return &coord.Event{Time: now, Kind: "status_changed", IssueID: is.ID, Actor: "issues.jsonl",
-		Detail: strings.Join(parts, ", ") + " (changed outside gtc; gtc import)"}, nil
+		Detail: changed + " (changed outside gtc; gtc import)"}, nil
 }
