@@ -339,10 +339,6 @@ func (b *backend) CoordResume(ctx context.Context, _ *rpc.Session, _ rpc.PausePa
 	return &rpc.PauseResult{Paused: false}, nil
 }
 
-// eventsScanMax bounds the events one events.list with an issue filter reads (a page may come back short,
-// with More set, when the issue's events are sparse).
-const eventsScanMax = 50_000
-
 func (b *backend) EventsList(ctx context.Context, _ *rpc.Session, p rpc.EventsListParams) (*rpc.EventsListResult, error) {
 	if p.AfterSeq < 0 || p.Limit < 0 {
 		return nil, coord.Errorf(coord.EInvalid, "after_seq and limit must be 0 or more (0: from the start, the default page)")
@@ -352,31 +348,21 @@ func (b *backend) EventsList(ctx context.Context, _ *rpc.Session, p rpc.EventsLi
 		limit = 100
 	}
 	limit = min(limit, 1000)
-	res := &rpc.EventsListResult{Events: []coord.Event{}, NextSeq: p.AfterSeq}
-	for scanned := 0; len(res.Events) < limit && scanned < eventsScanMax; {
-		page := limit
-		if p.IssueID != "" {
-			page = 1000
-		}
-		evs, err := b.d.db.Events(ctx, res.NextSeq, page)
-		if err != nil {
-			return nil, err
-		}
-		for _, ev := range evs {
-			res.NextSeq = ev.Seq
-			scanned++
-			if p.IssueID == "" || ev.IssueID == p.IssueID {
-				res.Events = append(res.Events, ev)
-				if len(res.Events) == limit {
-					break
-				}
-			}
-		}
-		if len(evs) < page {
-			return res, nil // the end of the log
-		}
+	res := &rpc.EventsListResult{NextSeq: p.AfterSeq}
+	var err error
+	if p.IssueID != "" {
+		res.Events, res.More, err = b.d.db.IssueEvents(ctx, p.IssueID, p.AfterSeq, limit)
+	} else {
+		res.Events, res.More, err = b.d.db.EventsPage(ctx, p.AfterSeq, limit)
 	}
-	res.More = true
+	if err != nil {
+		return nil, err
+	}
+	if n := len(res.Events); n > 0 {
+		res.NextSeq = res.Events[n-1].Seq
+	} else {
+		res.Events = []coord.Event{}
+	}
 	return res, nil
 }
 

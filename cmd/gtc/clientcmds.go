@@ -767,8 +767,8 @@ func eventsCommand() *cli.Command {
 				after, left := c.Int64("after"), c.Int("limit")
 				header, printed, more := !c.Bool("json"), 0, false
 				if id := c.String("issue"); id != "" {
-					// an issue that does not exist is an error, as for gtc issue show; asked first: the
-					// audit log is read whole for one issue's events (seconds on a long history)
+					// an issue that does not exist is an error, as for gtc issue show (its history may
+					// have been pruned, the issue remains)
 					ctx, cancel := callCtx(c, 0)
 					_, err := cl.IssueGet(ctx, rpc.IssueGetParams{ID: id})
 					cancel()
