@@ -125,3 +125,75 @@ func TestStalledCommitStopsLeaseClocks(t *testing.T) {
 		t.Fatal("lease still live a heartbeat timeout after the stall ended")
 	}
 }
+
+// TestReadsAnswerDuringAStalledCommit: reads of the state (gtc status, workers, the gauges) wait for
+// the commit under way, as always, until it has run for stallHold; then they are answered at once, those
+// already waiting included, with the changes applied so far, and a client's hello is refused as while
+// commits fail (the server makes the session read-only). Before, gtc status hung for as long as a
+// frozen file system held the commit.
+func TestReadsAnswerDuringAStalledCommit(t *testing.T) {
+	mp := newMemPersister(nil)
+	clk := NewFakeClock(t0)
+	bp := &blockingPersister{m: mp, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	h := startEngineOn(t, testCfg(), mp, bp, clk)
+	var once sync.Once
+	release := func() { once.Do(func() { close(bp.release) }) }
+	t.Cleanup(release) // before the engine's stop, which waits for the commit
+	done := make(chan error, 1)
+	go func() { done <- h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2))) }()
+	select {
+	case <-bp.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the commit did not start")
+	}
+	early := make(chan Status, 1)
+	go func() { early <- h.e.Status() }()
+	clk.Advance(stallHold / 2)
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case s := <-early:
+		t.Fatalf("status answered %+v while the commit had run %v: it waits for the commit", s.Issues, stallHold/2)
+	default:
+	}
+	clk.Advance(stallHold) // the engine's timer finds the commit stalled
+	for name, ch := range map[string]<-chan Status{"waiting": early, "new": goStatus(h.e)} {
+		select {
+		case s := <-ch:
+			if s.Issues.Total != 2 || s.Issues.Ready != 2 {
+				t.Errorf("%s status during the stall: %+v, want the two issues being committed", name, s.Issues)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s status not answered %v into a hung commit", name, 3*stallHold/2)
+		}
+	}
+	hello := make(chan error, 1)
+	go func() { _, err := h.e.Connect(h.ctx, Hello{Name: "op", Role: "client"}, 9); hello <- err }()
+	select {
+	case err := <-hello:
+		if !StorageFailed(err) {
+			t.Errorf("a client's hello during the stall: %v, want the storage failure (a read-only session)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a client's hello waited for the hung commit")
+	}
+	ws := make(chan []WorkerStatus, 1)
+	go func() { ws <- h.e.Workers() }()
+	select {
+	case <-ws:
+	case <-time.After(5 * time.Second):
+		t.Fatal("workers not answered during the stall")
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := h.e.Status(); s.Issues.Total != 2 {
+		t.Fatalf("status after the commit: %+v", s.Issues)
+	}
+}
+
+func goStatus(e *Engine) <-chan Status {
+	ch := make(chan Status, 1)
+	go func() { ch <- e.Status() }()
+	return ch
+}

@@ -111,6 +111,7 @@ type request struct {
 	done  chan struct{}   // closed when err is final (nil for a request with cb)
 	cb    func(err error) // an asynchronous request's outcome, run on the loop
 	op    *leaseOp        // instead of apply and cb: a worker's lease operation (leaseop.go)
+	look  bool            // a read of the core (Engine.read): answered at once while a commit hangs
 }
 
 // run applies the request to the core.
@@ -246,6 +247,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			t, ok = e.retryAt, true // the next try to rebuild from the store
 		} else if (e.redispatch || e.probe) && (!ok || e.retryAt.Before(t)) {
 			t, ok = e.retryAt, true // a core rebuilt after a failed commit hands out its work, timer due or not
+		}
+		if at, stalls := e.stallAt(); stalls && (!ok || at.Before(t)) {
+			t, ok = at, true // the commit under way counts as stalled then: holds begin, reads are answered
 		}
 		if ok {
 			if t.Before(e.retryAt) {
@@ -435,12 +439,19 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	c := e.core
 	// the core appends to the batch's buffers and takes its values from the batch's arena
 	c.changes, c.effects, c.arena = p.changes, p.effects, p.arena
-	e.noteStall(now)
+	if e.noteStall(now) {
+		p.batch = answerLooks(p.batch)
+	}
 	e.holdClocks(now)
 	e.redispatch = false // the dispatch below is the one a rebuild asked for
 	c.tick(now)
 	for _, r := range batch {
 		r.err = r.run(c, now)
+		if r.look && e.stalled {
+			r.resolve() // see Engine.read
+			continue
+		}
+		p.batch = append(p.batch, r)
 	}
 	for _, l := range e.releasing {
 		_, _ = c.release(now, l.Worker, l.ID, l.Epoch, "claim abandoned") // refused when it has ended since
@@ -474,7 +485,6 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	}
 	p.changes, p.effects = c.take()
 	c.reuseEnded()
-	p.batch = append(p.batch, batch...)
 	if e.cfg.OnStep != nil {
 		e.cfg.OnStep(time.Since(start), len(batch))
 	}
@@ -606,16 +616,48 @@ func (e *Engine) storageFailed(now time.Time) {
 // commit (a frozen file system) holds up their heartbeats and reconnects the same way.
 const stallHold = 2 * time.Second
 
-// noteStall starts holding the clocks once the commit under way has run for stallHold.
-func (e *Engine) noteStall(now time.Time) {
+// noteStall starts holding the clocks once the commit under way has run for stallHold; it reports
+// whether it did (the commit has just been found stalled).
+func (e *Engine) noteStall(now time.Time) bool {
 	if e.failing {
-		return
+		return false
 	}
 	if t := e.commitStart.Load(); t != 0 {
 		if start := e.base.Add(time.Duration(t - 1)); now.Sub(start) >= stallHold {
 			e.failing, e.stalled, e.frozenTo = true, true, start.Add(stallHold)
+			return true
 		}
 	}
+	return false
+}
+
+// commitStalled reports, from any goroutine, whether the commit under way has run for stallHold.
+func (e *Engine) commitStalled() bool {
+	t := e.commitStart.Load()
+	return t != 0 && e.clk.Now().Sub(e.base.Add(time.Duration(t-1))) >= stallHold
+}
+
+// stallAt is when the commit under way will count as stalled (see noteStall), if one runs and is not.
+func (e *Engine) stallAt() (time.Time, bool) {
+	if t := e.commitStart.Load(); t != 0 && !e.failing {
+		return e.base.Add(time.Duration(t-1) + stallHold), true
+	}
+	return time.Time{}, false
+}
+
+// answerLooks answers the reads of batch (they have run) and returns the other requests: a commit
+// hangs, and a look at the state does not wait for it (see Engine.read).
+func answerLooks(batch []*request) []*request {
+	rest := batch[:0]
+	for _, r := range batch {
+		if r.look {
+			r.resolve()
+		} else {
+			rest = append(rest, r)
+		}
+	}
+	clear(batch[len(rest):])
+	return rest
 }
 
 // holdClocks keeps a storage failure from counting against the workers (see Engine.failing). While
@@ -699,7 +741,11 @@ func (e *Engine) failWaiters(err error) {
 // do submits a request and waits for its durable outcome. When it gives up waiting (ctx, stop) the
 // engine may still run apply later: callers read what apply writes only after do returned nil.
 func (e *Engine) do(ctx context.Context, apply func(c *core, now time.Time) error, after func()) error {
-	r := &request{apply: apply, after: after, done: make(chan struct{})}
+	return e.send(ctx, &request{apply: apply, after: after, done: make(chan struct{})})
+}
+
+// send hands r to the loop and waits for its outcome.
+func (e *Engine) send(ctx context.Context, r *request) error {
 	select {
 	case e.reqs <- r:
 	case <-ctx.Done():
@@ -746,6 +792,11 @@ func (e *Engine) doAsyncThen(apply func(c *core, now time.Time) error, after fun
 
 // Connect registers (or reconnects) a worker on a session and returns its live leases.
 func (e *Engine) Connect(ctx context.Context, h Hello, session uint64) ([]Assignment, error) {
+	if h.Role == "client" && e.commitStalled() {
+		// an operator's session would wait for the hung commit: refused at once, as while commits fail,
+		// the server serves its reads (rpc.HelloResult.ReadOnly), which a stall does not hold up (read)
+		return nil, &Error{Code: EUnavailable, Message: storageFailedMsg, Err: fmt.Errorf("a commit has run for over %v", stallHold)}
+	}
 	var out []Assignment
 	err := e.do(ctx, func(c *core, now time.Time) (err error) {
 		out, err = c.connect(now, h, session)
@@ -1015,9 +1066,13 @@ func (e *Engine) CancelLease(ctx context.Context, leaseID, reason string) error 
 	return e.do(ctx, func(c *core, now time.Time) error { return c.cancelLease(now, leaseID, reason) }, nil)
 }
 
-// read runs a read-only function on the loop; it returns false if the engine is not running.
+// read runs a read-only function on the loop; it returns false if the engine is not running. It sees
+// the changes applied so far, and is answered once they are durable, except while a commit hangs
+// (stalled): then at once, so that an operator can look (gtc status, the gauges) during a frozen
+// file system, at a state that may include changes not yet committed.
 func (e *Engine) read(fn func(c *core)) bool {
-	return e.do(context.Background(), func(c *core, _ time.Time) error { fn(c); return nil }, nil) == nil
+	r := &request{apply: func(c *core, _ time.Time) error { fn(c); return nil }, look: true, done: make(chan struct{})}
+	return e.send(context.Background(), r) == nil
 }
 
 // Ready lists up to limit ready issue ids in assignment order (limit <= 0: all).

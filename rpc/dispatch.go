@@ -408,8 +408,13 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	// The backend may push assignments while it serves hello (a reconnecting worker's leases, or
 	// ready work): those pushes are queued already, possibly ahead of hello's reply.
 	c.pushable.Store(true)
+	// The peer has said hello in time: the time the backend takes is not held against it (a hello
+	// that waits for a hung commit was cut at HelloTimeout, and the CLI said the server was shutting
+	// down). Refused, the peer has HelloTimeout again to say a good one.
+	c.stopHelloTimer()
 	r, err := c.srv.b.Hello(c.ctx, &c.sess, p)
 	if err != nil {
+		c.armHelloTimer()
 		c.pushable.Store(false)
 		// The backend may have applied the hello before failing (the connection ended while the engine
 		// committed it, or a later step failed): tell it this session is gone, or the worker stays

@@ -33,6 +33,7 @@ type fakeBackend struct {
 	disconnected chan string
 	claimBlock   chan struct{} // when set, claim waits for it or ctx
 	sessions     sync.Map      // worker name → session ID of its last hello
+	helloDelay   time.Duration // how long Hello takes (a hello waiting for a commit)
 }
 
 func newFake() *fakeBackend {
@@ -44,6 +45,7 @@ func issueJSON(id string) json.RawMessage {
 }
 
 func (f *fakeBackend) Hello(_ context.Context, s *Session, p HelloParams) (*HelloResult, error) {
+	time.Sleep(f.helloDelay)
 	if p.Name == "deny" {
 		return nil, coord.Errorf(coord.EConflict, "name taken")
 	}

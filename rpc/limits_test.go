@@ -151,6 +151,32 @@ func TestSilenceBeforeHelloDisconnects(t *testing.T) {
 	}
 }
 
+// TestSlowHelloIsNotCut: the hello timeout is the peer's time to say hello, not the server's time to
+// answer it: a hello the backend takes longer than the timeout to serve (it waits for a hung commit) is
+// answered, and a refused hello gives the peer the timeout again. Before, the connection was closed
+// under the waiting hello and the CLI said the server was shutting down.
+func TestSlowHelloIsNotCut(t *testing.T) {
+	b := newFake()
+	b.helloDelay = 400 * time.Millisecond
+	ts := startServer(t, Options{IdleTimeout: time.Minute, HelloTimeout: 150 * time.Millisecond}, b)
+	p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	if r := p.hello(""); !strings.Contains(r, `"result"`) {
+		t.Fatalf("a hello served in %v under a %v hello timeout: %s", b.helloDelay, 150*time.Millisecond, r)
+	}
+	if r := p.call(`{"jsonrpc":"2.0","id":7,"method":"coord.status"}`); !strings.Contains(r, `"result"`) {
+		t.Fatalf("after the slow hello: %s", r)
+	}
+	denied := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	if r := denied.helloAs("deny", ""); !strings.Contains(r, `"error"`) {
+		t.Fatalf("hello as deny: %s", r)
+	}
+	start := time.Now()
+	denied.expectClosed() // refused and silent since: closed a hello timeout later
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a peer whose hello was refused was kept %v", d)
+	}
+}
+
 func TestPerConnectionPendingLimit(t *testing.T) {
 	b := newFake()
 	b.claimBlock = make(chan struct{})

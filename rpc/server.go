@@ -336,13 +336,27 @@ func (s *Server) serveConn(nc net.Conn, transport string) {
 	go c.readLoop()
 }
 
+// stopHelloTimer stops the hello timer of a stream connection (an HTTP request has none).
+func (c *conn) stopHelloTimer() {
+	if c.helloTimer != nil {
+		c.helloTimer.Stop()
+	}
+}
+
+// armHelloTimer gives a stream connection HelloTimeout again to complete hello.
+func (c *conn) armHelloTimer() {
+	if c.helloTimer != nil {
+		c.helloTimer.Reset(c.srv.opts.HelloTimeout)
+	}
+}
+
 // finish cleans up a stream connection, on its reader goroutine as the read loop ends: the reader
 // hands nothing more to the backend, and finish waits for a running writer and the running requests,
 // so Disconnected, and Shutdown's return, come after them.
 func (c *conn) finish() {
 	s := c.srv
 	c.kill()
-	c.helloTimer.Stop()
+	c.stopHelloTimer()
 	c.out.close()
 	c.pool.close()
 	s.releaseName(c) // after a running hello (it may claim the name), before Disconnected
