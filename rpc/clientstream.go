@@ -208,6 +208,10 @@ func (c *Client) handlePush(m pushMsg) {
 		if json.Unmarshal(params, &ev) == nil && f != nil {
 			f(ev)
 		}
+	case "ping": // the server asks whether this process is alive (a new hello under its name)
+		if !m.notif {
+			c.st.reply(m.id, []byte("{}"))
+		}
 	case "merge":
 		c.handleMerge(m, params)
 	case "shutdown":

@@ -397,7 +397,7 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	// One connection per worker name: a second process under a connected worker's name (two workers
 	// left at the default name, a script acting --as a worker) would take over its session and be
 	// handed the leases the first one is running. Clients share names (concurrent CLI commands).
-	if !c.srv.claimName(c, p.Name, p.Role) {
+	if !c.srv.claimName(c, p.Name, p.Role) && !c.srv.takeNameFromSilent(c.ctx, c, p.Name, p.Role) {
 		return nil, coord.Errorf(coord.EConflict, "worker %q is connected on another connection: two processes under one name "+
 			"would run the same work; give each worker its own name (gtc worker --name), or retry once the other has gone", p.Name)
 	}

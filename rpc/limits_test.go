@@ -93,7 +93,7 @@ func TestMaxConnections(t *testing.T) {
 	a := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
 	a.hello("")
 	b := dialRaw(t, "tcp", ts.tcpAddr, FramingLSP)
-	b.hello(testToken)
+	b.helloAs("w2", testToken) // another name: a hello as w1 would ping a, which does not answer, and close it
 	c := dialRaw(t, "tcp", ts.tcpAddr, FramingLSP)
 	c.send(sentinel)
 	if r := c.recv(); canon(t, r) != canon(t, appErrReply("null", -32009, "busy")) {

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -87,5 +88,59 @@ func TestNamesReleasedWhenConnectionsEnd(t *testing.T) {
 			t.Fatalf("%d names still held with every connection gone", n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestSilentHolderGivesItsNameUp: a hello under a held worker name pings the holder. A holder that
+// does not answer within ProbeTimeout (a crashed host's half-open connection) is closed and the new
+// connection gets the name at once; a holder that answers — a result, or an error from a peer that
+// does not know ping — keeps it, and the hello is refused as before. Before, a restarted worker was
+// refused until the server's idle timeout (5 minutes) ended the dead connection.
+func TestSilentHolderGivesItsNameUp(t *testing.T) {
+	ts := startServer(t, Options{ProbeTimeout: 200 * time.Millisecond}, nil)
+	ctx := context.Background()
+	silent := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	if r := silent.helloAs("vm", ""); !strings.Contains(r, `"result"`) {
+		t.Fatal(r)
+	}
+	start := time.Now()
+	c := dialClient(t, DialOptions{Network: "unix", Addr: ts.unixPath})
+	if _, err := c.Hello(ctx, HelloParams{Name: "vm"}); err != nil {
+		t.Fatalf("hello as vm while its old connection is silent: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the name came free after %v", d)
+	}
+	silent.expectClosed()
+	if _, err := c.CoordStatus(ctx); err != nil {
+		t.Fatalf("the new session: %v", err)
+	}
+	// the Go client answers ping: a second process under its name is refused
+	if _, err := dialClient(t, DialOptions{Network: "unix", Addr: ts.unixPath}).Hello(ctx, HelloParams{Name: "vm"}); coord.ErrorCode(err) != coord.EConflict {
+		t.Fatalf("hello as vm while a Go client holds it: %v, want conflict", err)
+	}
+	for _, reply := range []string{`"result":{}`, `"error":{"code":-32601,"message":"method not found: ping"}`} {
+		holder := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+		if r := holder.helloAs("vm2", ""); !strings.Contains(r, `"result"`) {
+			t.Fatal(r)
+		}
+		got := make(chan error, 1)
+		go func() {
+			_, err := dialClient(t, DialOptions{Network: "unix", Addr: ts.unixPath}).Hello(ctx, HelloParams{Name: "vm2"})
+			got <- err
+		}()
+		ping := holder.recv()
+		var m struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if err := json.Unmarshal([]byte(ping), &m); err != nil || m.Method != "ping" {
+			t.Fatalf("the holder got %s, want a ping", ping)
+		}
+		holder.send(`{"jsonrpc":"2.0","id":` + string(m.ID) + `,` + reply + `}`)
+		if err := <-got; coord.ErrorCode(err) != coord.EConflict {
+			t.Errorf("hello as vm2 while its holder answered %s: %v, want conflict", reply, err)
+		}
+		holder.nc.Close()
 	}
 }

@@ -324,8 +324,11 @@ func (c *conn) takePending(id string) *pushState {
 	return ps
 }
 
-// handleAck matches a response to one of our assign pushes; false when it is not ours.
+// handleAck matches a response to one of our assign pushes or pings; false when it is not ours.
 func (c *conn) handleAck(m *message) bool {
+	if len(m.id) >= 3 && m.id[0] == '"' && m.id[1] == 'p' {
+		return c.handlePong(string(m.id))
+	}
 	if len(m.id) < 3 || m.id[0] != '"' || m.id[1] != 'a' {
 		return false
 	}

@@ -27,6 +27,7 @@ type Options struct {
 	WriteTimeout    time.Duration // a peer that does not take a write within it is disconnected. Defaults to 10s.
 	IdleTimeout     time.Duration // a peer that sends nothing within it is disconnected. Defaults to 5m.
 	HelloTimeout    time.Duration // a stream peer that has not completed hello this long after connecting is disconnected. Defaults to 10s.
+	ProbeTimeout    time.Duration // a worker's connection that does not answer a ping within it gives its name to a new hello. Defaults to 3s.
 	Workers         int           // requests of one connection running at once (on goroutines shared by all connections). Defaults to 4.
 	Pending         int           // requests queued per connection beyond the running ones (over it: -32009). Defaults to 256.
 	MaxBatch        int           // elements in one batch; a longer batch is refused whole with one -32600. Defaults to 256.
@@ -58,6 +59,9 @@ func (o *Options) defaults() {
 	}
 	if o.HelloTimeout <= 0 {
 		o.HelloTimeout = 10 * time.Second
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = 3 * time.Second
 	}
 	if o.Workers <= 0 {
 		o.Workers = 4
@@ -293,6 +297,7 @@ type conn struct {
 
 	pmu     sync.Mutex
 	pending map[string]*pushState
+	probes  map[string]chan struct{} // pings sent (probe), by JSON id, closed by their reply
 	subs    atomic.Pointer[subscription]
 
 	http *httpCollector

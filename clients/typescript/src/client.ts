@@ -557,6 +557,8 @@ export class GtcClient extends EventEmitter {
       if (handled >= reader.read) whenDrained();
     };
     conn.onRequest('assign', (params: Assignment) => this.onAssign(params));
+    // the server asks whether this process is alive (another hello under its name): any reply says so
+    conn.onRequest('ping', () => ({}));
     conn.onNotification('cancel', (params: CancelParams) => this.onCancel(params));
     conn.onNotification('event', (params: GtcEvent) => this.onEvent(params));
     conn.onNotification('shutdown', (params: ShutdownParams) => void this.emit('shutdown', params));

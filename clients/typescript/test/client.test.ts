@@ -255,6 +255,12 @@ describe('assignments', () => {
     await c.hello({ name: 'w1' });
     await assert.rejects(server.last.rpc.sendRequest('assign', { issue: {} }), (e: unknown) => e instanceof ResponseError && e.code === -32602);
   });
+
+  it('answers the server\'s ping (a hello under its name elsewhere asks whether it is alive)', async () => {
+    const c = await worker();
+    await c.hello({ name: 'w1' });
+    assert.deepEqual(await server.last.rpc.sendRequest('ping'), {});
+  });
 });
 
 describe('heartbeats', () => {
