@@ -350,6 +350,7 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 	var (
 		failingSince time.Time
 		lastLog      time.Time
+		lastErr      string
 	)
 	for {
 		select {
@@ -372,10 +373,12 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 		t.Reset(nextSyncWait(d.cfg.SyncInterval, work, err != nil || stalled))
 		switch {
 		case err != nil && failingSince.IsZero():
-			failingSince, lastLog = start, start
+			failingSince, lastLog, lastErr = start, start, err.Error()
 			d.log.Error("jsonl sync failed; the file is left as it is and the sync retries every tick", "err", err)
-		case err != nil && start.Sub(lastLog) >= time.Minute:
-			lastLog = start
+		case err != nil && (start.Sub(lastLog) >= time.Minute || err.Error() != lastErr):
+			// a new reason at once: a transient first failure (the file seen half-written) must not
+			// hide the one that stays (the line it cannot parse) for a minute
+			lastLog, lastErr = start, err.Error()
 			d.log.Error("jsonl sync still failing", "since", failingSince.Format(time.RFC3339), "err", err)
 		case err == nil && !failingSince.IsZero():
 			d.log.Info("jsonl sync recovered", "failed_for", time.Since(failingSince).Round(time.Second).String())

@@ -114,3 +114,53 @@ func TestTheLogSumsUpAnImport(t *testing.T) {
 		t.Errorf("the log should sum the import up (updated=2) without a line per issue:\n%s", out)
 	}
 }
+
+// TestSyncFailureLogsEachNewReason: while the JSONL sync keeps failing, a new reason is logged when it
+// appears, not a minute later: a first failure that passes (the file seen half-written) must not hide
+// the one that stays. Before, only the first reason was logged for the first minute (an e2e test saw
+// "file changed since it was read" and never the refused line that followed).
+func TestSyncFailureLogsEachNewReason(t *testing.T) {
+	var log logBuffer
+	h := start(t, []string{line("s-1", "one", 1), line("s-2", "two", 1)}, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&log, nil))
+	})
+	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLog := func(what string, mark int, want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			got := log.String()[mark:]
+			ok := true
+			for _, w := range want {
+				ok = ok && strings.Contains(got, w)
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the log does not say %q:\n%s", what, want, got)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	mark := len(log.String())
+	conflict := "<<<<<<< HEAD\n" + string(good) + "=======\n>>>>>>> other\n"
+	if err := os.WriteFile(path, []byte(conflict), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("conflict markers", mark, "jsonl sync failed", "conflict marker")
+	mark = len(log.String())
+	if err := os.WriteFile(path, append(bytes.Clone(good), `{"id":"s-3","title":"cut`...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("a line cut short", mark, "jsonl sync still failing", ":3:")
+	mark = len(log.String())
+	if err := os.WriteFile(path, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitLog("the file mended", mark, "jsonl sync recovered")
+}
