@@ -56,6 +56,7 @@ type Options struct {
 type DB struct {
 	path    string
 	file    *os.File // the database file, held to notice it deleted, moved or replaced (fileGone); closed last
+	wal     *os.File // its write-ahead log, held for the same reason (nil: none when the store opened)
 	tmpDir  string   // removed on Close when the store was opened as ":memory:"
 	w       *sqlx.DB
 	r       *sqlx.DB
@@ -122,6 +123,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db.file = f
+	// the WAL exists from the first write on (the migrations' check) until the last connection closes
+	if db.wal, err = os.Open(db.path + "-wal"); err != nil {
+		db.wal = nil
+	}
 	go db.committer()
 	if db.ck != nil {
 		db.ckStop, db.ckDone = make(chan struct{}), make(chan struct{})
@@ -278,6 +283,9 @@ func (db *DB) closeHandles() error {
 	if db.file != nil {
 		errs = append(errs, db.file.Close())
 	}
+	if db.wal != nil {
+		errs = append(errs, db.wal.Close())
+	}
 	if db.tmpDir != "" {
 		errs = append(errs, os.RemoveAll(db.tmpDir))
 	}
@@ -293,26 +301,36 @@ func (db *DB) LockWaited() time.Duration { return time.Duration(db.lockWaited.Lo
 
 // fileGone returns an error when the database file gtc has open is no longer the file at its path
 // (deleted, replaced by a rename over it, moved away, its directory renamed): SQLite would go on
-// writing into it, and a restart at that path would lose everything written since. Every commit is
-// refused then.
+// writing into it, and a restart at that path would lose everything written since. The same for its
+// WAL (gtc.db-wal): commits would go into a file no restart reads. Every commit is refused then.
 func (db *DB) fileGone() error {
-	if db.file == nil {
-		return nil
-	}
-	fi, err := db.file.Stat()
+	gone, err := notAt(db.file, db.path)
 	if err != nil {
-		return fmt.Errorf("check %s: %w", db.path, err)
-	}
-	gone := false
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
-		gone = true
-	} else if cur, err := os.Stat(db.path); err != nil || !os.SameFile(fi, cur) {
-		gone = true
+		return err
 	}
 	if gone {
 		return fmt.Errorf("%s was deleted, moved or replaced while gtc runs: changes are refused (a restart there would not see them); stop gtc (SIGTERM still writes issues.jsonl) and start it again", db.path)
 	}
-	return nil
+	if gone, err = notAt(db.wal, db.path+"-wal"); err != nil || !gone {
+		return err
+	}
+	return fmt.Errorf("%s-wal was deleted, moved or replaced while gtc runs: changes are refused (the commits it holds are in no file a restart would read); stop gtc with SIGTERM now: on exit SQLite copies them into %s (a kill -9 would lose them)", db.path, filepath.Base(db.path))
+}
+
+// notAt reports whether the open file f (nil: none, false) is no longer the file at path.
+func notAt(f *os.File, path string) (bool, error) {
+	if f == nil {
+		return false, nil
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("check %s: %w", path, err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink == 0 {
+		return true, nil
+	}
+	cur, err := os.Stat(path)
+	return err != nil || !os.SameFile(fi, cur), nil
 }
 
 // migration is one embedded schema step.
