@@ -681,6 +681,18 @@ func TestEventsHistory(t *testing.T) {
 		t.Errorf("events of an issue closed by hand:\n%s", out)
 	}
 	want(t, dir, exitRefused, []string{"events", "--issue", "no-such-issue"}, "not_found")
+
+	// a name longer than the columns' widths widens them: the table stays aligned (scale trial: ids of
+	// over 12 characters pushed every later column of their rows to the right)
+	long := decode[struct{ Assignment *rpc.Assignment }](t, must(t, dir, "claim", "--as", "polecat-with-a-long-name-7", "--json")).Assignment.Lease
+	must(t, dir, "release", long.ID, "--as", "polecat-with-a-long-name-7")
+	out := strings.Split(strings.TrimRight(must(t, dir, "events"), "\n"), "\n")
+	at := strings.Index(out[0], "DETAIL")
+	for _, row := range out[1:] {
+		if r := []rune(row); len(r) > at && (r[at-1] != ' ' || r[at] == ' ') {
+			t.Errorf("row not aligned under the header's DETAIL (column %d):\n%s\n%s", at, out[0], row)
+		}
+	}
 }
 
 // TestStatusAndHealthShowAFailingSync: a file gtc cannot read (conflict markers) stops the JSONL sync;

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/rpc"
@@ -766,6 +767,7 @@ func eventsCommand() *cli.Command {
 				enc.SetEscapeHTML(false)
 				after, left := c.Int64("after"), c.Int("limit")
 				header, printed, more := !c.Bool("json"), 0, false
+				cols := newEventCols()
 				if id := c.String("issue"); id != "" {
 					// an issue that does not exist is an error, as for gtc issue show (its history may
 					// have been pruned, the issue remains)
@@ -785,10 +787,14 @@ func eventsCommand() *cli.Command {
 					}
 					if header && len(r.Events) > 0 {
 						header = false
-						fmt.Fprintf(c.App.Writer, "%6s  %-23s  %-18s %-12s %-8s %-12s %s\n", "SEQ", "TIME", "KIND", "ISSUE", "LEASE", "WORKER", "DETAIL")
+						for _, ev := range r.Events { // the first page sets the widths the header shows
+							cols.fit(ev)
+						}
+						fmt.Fprintf(c.App.Writer, "%6s  %-23s  %-*s %-*s %-*s %-*s %s\n", "SEQ", "TIME", cols.kind, "KIND", cols.issue, "ISSUE",
+							cols.lease, "LEASE", cols.worker, "WORKER", "DETAIL")
 					}
 					for _, ev := range r.Events {
-						if err := printEvent(c, c.App.Writer, enc, ev, fmt.Sprintf("%6d  ", ev.Seq), "2006-01-02 15:04:05.000"); err != nil {
+						if err := printEvent(c, c.App.Writer, enc, cols, ev, fmt.Sprintf("%6d  ", ev.Seq), "2006-01-02 15:04:05.000"); err != nil {
 							return err
 						}
 					}
@@ -811,9 +817,30 @@ func eventsCommand() *cli.Command {
 	})
 }
 
+// eventCols are the widths of an event table's issue, lease and worker columns: they start at what
+// short ids need and widen, for good, to the longest value seen, so that columns stay aligned once a
+// long id (a workspace prefix of ten letters) has appeared.
+type eventCols struct{ kind, issue, lease, worker int }
+
+func newEventCols() *eventCols {
+	k := &eventCols{issue: 12, lease: 8, worker: 12}
+	for _, ek := range rpc.EventKinds {
+		k.kind = max(k.kind, len(ek.Kind))
+	}
+	return k
+}
+
+// fit widens the columns to ev's values.
+func (k *eventCols) fit(ev coord.Event) {
+	k.kind = max(k.kind, utf8.RuneCountInString(ev.Kind)) // a newer server's kind
+	k.issue = max(k.issue, utf8.RuneCountInString(printable(ev.IssueID, false)))
+	k.lease = max(k.lease, utf8.RuneCountInString(ev.LeaseID))
+	k.worker = max(k.worker, utf8.RuneCountInString(printable(ev.Worker, false)))
+}
+
 // printEvent prints one event: as JSON with --json (enc, onto w), else a line on w starting with prefix
-// and its time in layout.
-func printEvent(c *cli.Context, w io.Writer, enc *json.Encoder, ev coord.Event, prefix, layout string) error {
+// and its time in layout, its columns cols wide (widened to fit it).
+func printEvent(c *cli.Context, w io.Writer, enc *json.Encoder, cols *eventCols, ev coord.Event, prefix, layout string) error {
 	if c.Bool("json") {
 		return enc.Encode(ev)
 	}
@@ -821,8 +848,10 @@ func printEvent(c *cli.Context, w io.Writer, enc *json.Encoder, ev coord.Event, 
 	if ev.Actor != "" && ev.Actor != "gtc" { // a person's or the file's change (status_changed)
 		detail += " (by " + ev.Actor + ")"
 	}
-	_, err := fmt.Fprintf(w, "%s%s  %-18s %-12s %-8s %-12s %s\n", prefix, ev.Time.Local().Format(layout), ev.Kind,
-		orDash(printable(ev.IssueID, false)), orDash(ev.LeaseID), orDash(printable(ev.Worker, false)), tableText(detail))
+	cols.fit(ev)
+	_, err := fmt.Fprintf(w, "%s%s  %-*s %-*s %-*s %-*s %s\n", prefix, ev.Time.Local().Format(layout), cols.kind, ev.Kind,
+		cols.issue, orDash(printable(ev.IssueID, false)), cols.lease, orDash(ev.LeaseID), cols.worker,
+		orDash(printable(ev.Worker, false)), tableText(detail))
 	return err
 }
 
@@ -924,6 +953,7 @@ func watchConnect(ctx context.Context, c *cli.Context, t dialTarget) (cl *rpc.Cl
 
 // watchState is what a watch carries across its sessions.
 type watchState struct {
+	cols  *eventCols
 	left  int   // events still to print for --count (0: no bound)
 	last  int64 // the audit-log number of the last event printed (0: none yet)
 	from  int64 // the number the first subscription's live events followed (events.subscribe's seq)
@@ -936,7 +966,10 @@ func (ws *watchState) show(c *cli.Context, w io.Writer, enc *json.Encoder, ev co
 	if ev.Seq != 0 && ev.Seq <= ws.last {
 		return false, nil
 	}
-	if err := printEvent(c, w, enc, ev, "", "15:04:05.000"); err != nil {
+	if ws.cols == nil {
+		ws.cols = newEventCols()
+	}
+	if err := printEvent(c, w, enc, ws.cols, ev, "", "15:04:05.000"); err != nil {
 		return true, err
 	}
 	ws.last = max(ws.last, ev.Seq)
