@@ -89,6 +89,7 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 	c.paused = snap.Meta["paused"] == "true"
 	for _, m := range snap.Issues {
 		c.insertIssue(normalize(m, cfg))
+		c.seedEpochs(now, m.Status, m.Assignee)
 	}
 	for _, row := range snap.Workers {
 		w := &worker{row: row, leases: make(map[string]*Lease), disconnectedAt: now,
@@ -223,6 +224,19 @@ func (c *core) advance(now time.Time) {
 	}
 }
 
+// seedEpochs starts the lease counter of a store that has never made a lease at the clock's
+// microseconds when it holds an issue claimed by someone (status hooked or in_progress, an assignee):
+// gtc.db was lost and rebuilt from issues.jsonl while workers may still run leases of the lost one.
+// Restarted at 1, the counter would hand a worker a new lease under the id and epoch of one it still
+// runs, and that work's report would close the new lease's issue. A lost store made at most one lease
+// a microsecond since it began (at most ~30,000 a second), so its epochs stay below the clock's; the
+// microseconds stay exact in a JavaScript number until the year 2255.
+func (c *core) seedEpochs(now time.Time, status, assignee string) {
+	if c.maxEpoch == 0 && assignee != "" && (status == c.cfg.StatusHooked || status == c.cfg.StatusInProgress) {
+		c.maxEpoch = max(0, now.UnixMicro())
+	}
+}
+
 // putIssues applies issue creations, updates and imports from outside the scheduler.
 func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 	c.advance(now)
@@ -275,6 +289,9 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		}
 		m := normalize(MetaOf(p.Issue), c.cfg)
 		c.emit(p)
+		if p.FromImport {
+			c.seedEpochs(now, m.Status, m.Assignee)
+		}
 		if old == nil {
 			it := c.insertIssue(m)
 			c.recompute(c.affected(m.ID, c.parentsOf(it)))
