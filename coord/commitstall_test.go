@@ -155,7 +155,13 @@ func TestReadsAnswerDuringAStalledCommit(t *testing.T) {
 		t.Fatalf("status answered %+v while the commit had run %v: it waits for the commit", s.Issues, stallHold/2)
 	default:
 	}
+	if _, ok := h.e.CommitStalledSince(); ok {
+		t.Fatalf("commit reported stalled %v into it", stallHold/2)
+	}
 	clk.Advance(stallHold) // the engine's timer finds the commit stalled
+	if since, ok := h.e.CommitStalledSince(); !ok || !since.Equal(t0) {
+		t.Fatalf("commit stalled since %v (%v), want %v", since, ok, t0)
+	}
 	for name, ch := range map[string]<-chan Status{"waiting": early, "new": goStatus(h.e)} {
 		select {
 		case s := <-ch:

@@ -633,8 +633,19 @@ func (e *Engine) noteStall(now time.Time) bool {
 
 // commitStalled reports, from any goroutine, whether the commit under way has run for stallHold.
 func (e *Engine) commitStalled() bool {
+	_, ok := e.CommitStalledSince()
+	return ok
+}
+
+// CommitStalledSince returns when the commit under way began if it has run for 2 s or more (changes
+// wait for it, lease clocks are held, client sessions are read-only; Health turns unhealthy at 10 s).
+func (e *Engine) CommitStalledSince() (time.Time, bool) {
 	t := e.commitStart.Load()
-	return t != 0 && e.clk.Now().Sub(e.base.Add(time.Duration(t-1))) >= stallHold
+	if t == 0 {
+		return time.Time{}, false
+	}
+	start := e.base.Add(time.Duration(t - 1))
+	return start, e.clk.Now().Sub(start) >= stallHold
 }
 
 // stallAt is when the commit under way will count as stalled (see noteStall), if one runs and is not.

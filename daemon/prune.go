@@ -107,6 +107,9 @@ func (d *Daemon) storeInfo() *rpc.StoreInfo {
 	if err, since := d.engine.StorageFailing(); err != nil {
 		si.Error, si.FailingSince = err.Error(), &since
 	}
+	if since, ok := d.engine.CommitStalledSince(); ok {
+		si.CommitStalledSince = &since
+	}
 	if fi, err := os.Stat(d.cfg.DB); err == nil {
 		si.Bytes = fi.Size()
 	}

@@ -320,6 +320,9 @@ type StoreInfo struct {
 	// the workers' lease clocks are held); FailingSince is when it began.
 	Error        string     `json:"error,omitempty"`
 	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// CommitStalledSince is when the commit under way began, once it has run 2 s (a frozen or hung disk:
+	// changes wait for it and the lease clocks are held; Error says so too from 10 s on).
+	CommitStalledSince *time.Time `json:"commit_stalled_since,omitempty"`
 }
 
 // Pruned counts history rows deleted by gtc.db's retention.

@@ -276,6 +276,21 @@ export interface CoordStatus {
   /** The refineries among `workers`. */
   refineries: { idle: number; busy: number; draining: number; stalled: number; gone: number };
   paused: boolean;
+  /** The JSONL sync (times RFC 3339): the last success, or since when it fails and why. */
+  sync?: { last_ok?: string; failing_since?: string; error?: string };
+  /** gtc.db: sizes, history retention, and storage trouble (commits failing, or one hung for 2 s or more). */
+  store?: {
+    path: string;
+    bytes: number;
+    wal_bytes: number;
+    retain_ms: number;
+    last_prune?: string;
+    pruned?: { events: number; leases: number; merge_requests: number };
+    prune_error?: string;
+    error?: string;
+    failing_since?: string;
+    commit_stalled_since?: string;
+  };
 }
 
 /** One worker in coord.workers. */
