@@ -297,7 +297,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		if len(recv) > 0 || ticked || e.kick {
 			e.kick = false
+			wasStalled := e.stalled
 			next = e.apply(next, recv)
+			if e.stalled && !wasStalled && inflight != nil {
+				inflight.batch = answerLooks(inflight.batch) // reads in the hung batch itself (apply did next's)
+			}
 		}
 		if inflight == nil && next != nil {
 			if len(next.changes) == 0 {
