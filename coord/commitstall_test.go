@@ -2,6 +2,7 @@ package coord
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -128,8 +129,7 @@ func TestStalledCommitStopsLeaseClocks(t *testing.T) {
 
 // TestReadsAnswerDuringAStalledCommit: reads of the state (gtc status, workers, the gauges) wait for
 // the commit under way, as always, until it has run for stallHold; then they are answered at once, those
-// already waiting included, with the changes applied so far, and a client's hello is refused as while
-// commits fail (the server makes the session read-only). Before, gtc status hung for as long as a
+// already waiting included, with the changes applied so far. Before, gtc status hung for as long as a
 // frozen file system held the commit.
 func TestReadsAnswerDuringAStalledCommit(t *testing.T) {
 	mp := newMemPersister(nil)
@@ -171,16 +171,6 @@ func TestReadsAnswerDuringAStalledCommit(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s status not answered %v into a hung commit", name, 3*stallHold/2)
 		}
-	}
-	hello := make(chan error, 1)
-	go func() { _, err := h.e.Connect(h.ctx, Hello{Name: "op", Role: "client"}, 9); hello <- err }()
-	select {
-	case err := <-hello:
-		if !StorageFailed(err) {
-			t.Errorf("a client's hello during the stall: %v, want the storage failure (a read-only session)", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a client's hello waited for the hung commit")
 	}
 	ws := make(chan []WorkerStatus, 1)
 	go func() { ws <- h.e.Workers() }()
@@ -267,5 +257,124 @@ func TestReadInTheHungBatchIsAnswered(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// scriptPersister commits through m; commit n (from 1) fails when fail[n] and waits for gates[n] when
+// set; entered receives n as each commit starts.
+type scriptPersister struct {
+	m       *memPersister
+	mu      sync.Mutex
+	n       int
+	fail    map[int]bool
+	gates   map[int]chan struct{}
+	entered chan int
+}
+
+func (s *scriptPersister) Commit(ctx context.Context, chs []Change) error {
+	s.mu.Lock()
+	s.n++
+	n := s.n
+	gate, fail := s.gates[n], s.fail[n]
+	s.mu.Unlock()
+	s.entered <- n
+	if gate != nil {
+		<-gate
+	}
+	if fail {
+		return errors.New("disk I/O error")
+	}
+	return s.m.Commit(ctx, chs)
+}
+
+// entered waits for commit n to start.
+func (s *scriptPersister) waitEntered(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case got := <-s.entered:
+			if got == n {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("commit %d did not start", n)
+		}
+	}
+}
+
+// TestClientHelloDuringAHungCommit: a client's hello waits for a slow commit like any change (a 2 to
+// 10 s commit is a slow disk, not a failure: the session then opens normally and can write), and is
+// refused as while commits fail once the commit has run for commitStall — the server then opens a
+// read-only session — also when it was sent before that point, and when the hang follows a failed
+// commit (a dying disk fails, then hangs), where reads are answered from stallHold on as well. Before,
+// a hello sent in the commit's first 2 s waited out the whole hang, a hang after a failure never
+// counted as a stall for reads, and hellos went read-only from 2 s on, so a write during a merely slow
+// commit was refused.
+func TestClientHelloDuringAHungCommit(t *testing.T) {
+	for _, afterFailure := range []bool{false, true} {
+		name := "hang"
+		if afterFailure {
+			name = "failure, then hang"
+		}
+		t.Run(name, func(t *testing.T) {
+			mp := newMemPersister(nil)
+			clk := NewFakeClock(t0)
+			hung := 1
+			sp := &scriptPersister{m: mp, gates: map[int]chan struct{}{}, fail: map[int]bool{}, entered: make(chan int, 16)}
+			if afterFailure {
+				hung = 2
+				sp.fail[1] = true
+			}
+			gate := make(chan struct{})
+			sp.gates[hung] = gate
+			h := startEngineOn(t, testCfg(), mp, sp, clk)
+			var once sync.Once
+			release := func() { once.Do(func() { close(gate) }) }
+			t.Cleanup(release)
+			if afterFailure {
+				if err := h.e.PutIssues(h.ctx, puts(iss("x", 1))); !StorageFailed(err) {
+					t.Fatalf("first commit: %v", err)
+				}
+				clk.Advance(2 * time.Second) // past the retry
+			}
+			done := make(chan error, 1)
+			go func() { done <- h.e.PutIssues(h.ctx, puts(iss("a", 1))) }()
+			sp.waitEntered(t, hung)
+			clk.Advance(time.Second) // an operator runs gtc status 1 s into the commit
+			hello := make(chan error, 1)
+			go func() { _, err := h.e.Connect(h.ctx, Hello{Name: "op", Role: "client"}, 9); hello <- err }()
+			time.Sleep(50 * time.Millisecond)
+			clk.Advance(2 * time.Second) // stalled: reads are answered, the hello still waits
+			select {
+			case <-goStatus(h.e):
+			case <-time.After(5 * time.Second):
+				t.Fatal("status not answered 3 s into a hung commit")
+			}
+			select {
+			case err := <-hello:
+				t.Fatalf("a client's hello answered %v 3 s into the commit: it waits for a slow one", err)
+			case <-time.After(50 * time.Millisecond):
+			}
+			clk.Advance(commitStall)
+			select {
+			case err := <-hello:
+				if !StorageFailed(err) {
+					t.Errorf("the waiting client hello: %v, want the storage failure (a read-only session)", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a client hello sent 1 s into a hung commit still waits past commitStall")
+			}
+			if _, err := h.e.Connect(h.ctx, Hello{Name: "op2", Role: "client"}, 10); !StorageFailed(err) {
+				t.Errorf("a new client hello past commitStall: %v, want the storage failure", err)
+			}
+			release()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if _, err := h.e.Connect(h.ctx, Hello{Name: "op3", Role: "client"}, 11); err != nil {
+				t.Fatalf("a client hello after the commit returned: %v", err)
+			}
+		})
 	}
 }

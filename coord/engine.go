@@ -84,6 +84,7 @@ type Engine struct {
 	// pending.hold).
 	failing     bool
 	stalled     bool // failing because a commit has run for stallHold (no error yet): held up to now
+	stalledLong bool // the commit has run for commitStall: client hellos are refused (read-only sessions)
 	frozenTo    time.Time
 	held        time.Duration
 	heldDurable time.Duration
@@ -112,6 +113,9 @@ type request struct {
 	cb    func(err error) // an asynchronous request's outcome, run on the loop
 	op    *leaseOp        // instead of apply and cb: a worker's lease operation (leaseop.go)
 	look  bool            // a read of the core (Engine.read): answered at once while a commit hangs
+	// client: a client's hello (Engine.Connect), refused once a commit has hung for commitStall, as
+	// while commits fail, so that the server opens a read-only session instead of waiting for it
+	client bool
 }
 
 // run applies the request to the core.
@@ -297,10 +301,16 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		if len(recv) > 0 || ticked || e.kick {
 			e.kick = false
-			wasStalled := e.stalled
+			stalled, long := e.stalled, e.stalledLong
 			next = e.apply(next, recv)
-			if e.stalled && !wasStalled && inflight != nil {
-				inflight.batch = answerLooks(inflight.batch) // reads in the hung batch itself (apply did next's)
+			if e.stalled && !stalled || e.stalledLong && !long {
+				// the commit under way has just been found stalled: the requests already waiting that
+				// need not wait for it are answered, in its own batch and in the next one
+				for _, p := range [...]*pending{inflight, next} {
+					if p != nil {
+						p.batch = e.answerOnStall(p.batch)
+					}
+				}
 			}
 		}
 		if inflight == nil && next != nil {
@@ -443,13 +453,16 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	c := e.core
 	// the core appends to the batch's buffers and takes its values from the batch's arena
 	c.changes, c.effects, c.arena = p.changes, p.effects, p.arena
-	if e.noteStall(now) {
-		p.batch = answerLooks(p.batch)
-	}
+	e.noteStall(now)
 	e.holdClocks(now)
 	e.redispatch = false // the dispatch below is the one a rebuild asked for
 	c.tick(now)
 	for _, r := range batch {
+		if r.client && e.stalledLong {
+			r.err = stallRefusal()
+			r.resolve()
+			continue
+		}
 		r.err = r.run(c, now)
 		if r.look && e.stalled {
 			r.resolve() // see Engine.read
@@ -540,7 +553,7 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		}
 		e.setHealth(nil)
 		e.probe = false // this commit showed the storage works
-		e.failing, e.stalled = false, false
+		e.failing, e.stalled, e.stalledLong = false, false, false
 		if p.hold && p.heldAt > e.heldDurable {
 			e.heldDurable = p.heldAt
 		}
@@ -613,36 +626,50 @@ func (e *Engine) storageFailed(now time.Time) {
 	if !e.failing {
 		e.failing, e.frozenTo = true, now
 	}
-	e.stalled = false
+	e.stalled, e.stalledLong = false, false
 }
 
 // stallHold is how long a commit may run before the workers' clocks are held as for a failure: a hung
 // commit (a frozen file system) holds up their heartbeats and reconnects the same way.
 const stallHold = 2 * time.Second
 
-// noteStall starts holding the clocks once the commit under way has run for stallHold; it reports
-// whether it did (the commit has just been found stalled).
-func (e *Engine) noteStall(now time.Time) bool {
-	if e.failing {
-		return false
+// noteStall notes how long the commit under way has run: from stallHold on the clocks are held as
+// for a failure (after a failed commit too: a dying disk fails, then hangs) and reads are answered at
+// once; from commitStall on client hellos are refused.
+func (e *Engine) noteStall(now time.Time) {
+	t := e.commitStart.Load()
+	if t == 0 {
+		return
 	}
-	if t := e.commitStart.Load(); t != 0 {
-		if start := e.base.Add(time.Duration(t - 1)); now.Sub(start) >= stallHold {
-			e.failing, e.stalled, e.frozenTo = true, true, start.Add(stallHold)
-			return true
+	start := e.base.Add(time.Duration(t - 1))
+	if now.Sub(start) >= stallHold && !e.stalled {
+		if !e.failing {
+			e.frozenTo = start.Add(stallHold)
 		}
+		e.failing, e.stalled = true, true
 	}
-	return false
+	if now.Sub(start) >= commitStall {
+		e.stalledLong = true
+	}
 }
 
-// commitStalled reports, from any goroutine, whether the commit under way has run for stallHold.
-func (e *Engine) commitStalled() bool {
-	_, ok := e.CommitStalledSince()
-	return ok
+// commitRunning returns, from any goroutine, how long the commit under way has run (0: none).
+func (e *Engine) commitRunning() time.Duration {
+	t := e.commitStart.Load()
+	if t == 0 {
+		return 0
+	}
+	return max(1, e.clk.Now().Sub(e.base.Add(time.Duration(t-1))))
+}
+
+// stallRefusal is the error a client's hello gets once a commit has hung for commitStall.
+func stallRefusal() error {
+	return &Error{Code: EUnavailable, Message: storageFailedMsg, Err: fmt.Errorf("a commit has run for over %v", commitStall)}
 }
 
 // CommitStalledSince returns when the commit under way began if it has run for 2 s or more (changes
-// wait for it, lease clocks are held, client sessions are read-only; Health turns unhealthy at 10 s).
+// wait for it, lease clocks are held, reads do not wait; from 10 s on client sessions are read-only and
+// Health is unhealthy).
 func (e *Engine) CommitStalledSince() (time.Time, bool) {
 	t := e.commitStart.Load()
 	if t == 0 {
@@ -652,24 +679,37 @@ func (e *Engine) CommitStalledSince() (time.Time, bool) {
 	return start, e.clk.Now().Sub(start) >= stallHold
 }
 
-// stallAt is when the commit under way will count as stalled (see noteStall), if one runs and is not.
+// stallAt is when the commit under way next crosses a threshold of noteStall, if one runs.
 func (e *Engine) stallAt() (time.Time, bool) {
-	if t := e.commitStart.Load(); t != 0 && !e.failing {
-		return e.base.Add(time.Duration(t-1) + stallHold), true
+	t := e.commitStart.Load()
+	if t == 0 {
+		return time.Time{}, false
+	}
+	start := e.base.Add(time.Duration(t - 1))
+	switch {
+	case !e.stalled:
+		return start.Add(stallHold), true
+	case !e.stalledLong:
+		return start.Add(commitStall), true
 	}
 	return time.Time{}, false
 }
 
-// answerLooks answers the reads of batch (they have run) and returns the other requests: a commit
-// hangs, and a look at the state does not wait for it (see Engine.read).
-func answerLooks(batch []*request) []*request {
+// answerOnStall answers the requests of batch that do not wait for a hung commit and returns the
+// others: reads (they have run; see Engine.read) once it has run for stallHold, client hellos (refused;
+// the session they registered ends when its connection does) once it has run for commitStall.
+func (e *Engine) answerOnStall(batch []*request) []*request {
 	rest := batch[:0]
 	for _, r := range batch {
-		if r.look {
-			r.resolve()
-		} else {
+		switch {
+		case r.look && e.stalled:
+		case r.client && e.stalledLong:
+			r.err = stallRefusal()
+		default:
 			rest = append(rest, r)
+			continue
 		}
+		r.resolve()
 	}
 	clear(batch[len(rest):])
 	return rest
@@ -807,16 +847,17 @@ func (e *Engine) doAsyncThen(apply func(c *core, now time.Time) error, after fun
 
 // Connect registers (or reconnects) a worker on a session and returns its live leases.
 func (e *Engine) Connect(ctx context.Context, h Hello, session uint64) ([]Assignment, error) {
-	if h.Role == "client" && e.commitStalled() {
+	client := h.Role == "client"
+	if client && e.commitRunning() >= commitStall {
 		// an operator's session would wait for the hung commit: refused at once, as while commits fail,
 		// the server serves its reads (rpc.HelloResult.ReadOnly), which a stall does not hold up (read)
-		return nil, &Error{Code: EUnavailable, Message: storageFailedMsg, Err: fmt.Errorf("a commit has run for over %v", stallHold)}
+		return nil, stallRefusal()
 	}
 	var out []Assignment
-	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+	err := e.send(ctx, &request{apply: func(c *core, now time.Time) (err error) {
 		out, err = c.connect(now, h, session)
 		return err
-	}, func() { e.sessions[h.Name] = session })
+	}, after: func() { e.sessions[h.Name] = session }, client: client, done: make(chan struct{})})
 	if err != nil {
 		return nil, err
 	}

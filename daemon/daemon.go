@@ -349,8 +349,7 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 	defer t.Stop()
 	var (
 		failingSince time.Time
-		lastLog      time.Time
-		lastErr      string
+		logged       = map[string]time.Time{} // the failure reasons logged, when (while failing)
 	)
 	for {
 		select {
@@ -373,16 +372,22 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 		t.Reset(nextSyncWait(d.cfg.SyncInterval, work, err != nil || stalled))
 		switch {
 		case err != nil && failingSince.IsZero():
-			failingSince, lastLog, lastErr = start, start, err.Error()
+			failingSince = start
+			logged[err.Error()] = start
 			d.log.Error("jsonl sync failed; the file is left as it is and the sync retries every tick", "err", err)
-		case err != nil && (start.Sub(lastLog) >= time.Minute || err.Error() != lastErr):
-			// a new reason at once: a transient first failure (the file seen half-written) must not
-			// hide the one that stays (the line it cannot parse) for a minute
-			lastLog, lastErr = start, err.Error()
+		case err != nil && start.Sub(logged[err.Error()]) >= time.Minute:
+			// each reason once a minute, a new one at once: a transient first failure (the file seen
+			// half-written) must not hide the one that stays (the line it cannot parse), and a file
+			// flipping between two reasons must not log every tick
+			if len(logged) >= 64 {
+				clear(logged)
+			}
+			logged[err.Error()] = start
 			d.log.Error("jsonl sync still failing", "since", failingSince.Format(time.RFC3339), "err", err)
 		case err == nil && !failingSince.IsZero():
 			d.log.Info("jsonl sync recovered", "failed_for", time.Since(failingSince).Round(time.Second).String())
 			failingSince = time.Time{}
+			clear(logged)
 		}
 	}
 }

@@ -117,7 +117,7 @@ func TestTheLogSumsUpAnImport(t *testing.T) {
 
 // TestSyncFailureLogsEachNewReason: while the JSONL sync keeps failing, a new reason is logged when it
 // appears, not a minute later: a first failure that passes (the file seen half-written) must not hide
-// the one that stays. Before, only the first reason was logged for the first minute (an e2e test saw
+// the one that stays; a reason logged within the minute is not logged again when the file flips back. Before, only the first reason was logged for the first minute (an e2e test saw
 // "file changed since it was read" and never the refused line that followed).
 func TestSyncFailureLogsEachNewReason(t *testing.T) {
 	var log logBuffer
@@ -158,6 +158,22 @@ func TestSyncFailureLogsEachNewReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLog("a line cut short", mark, "jsonl sync still failing", ":3:")
+	// a file flipping between the two logs each of its reasons once a minute, not a line a flip
+	mark = len(log.String())
+	cut := append(bytes.Clone(good), `{"id":"s-3","title":"cut`...)
+	for i := range 10 {
+		data := []byte(conflict)
+		if i%2 == 1 {
+			data = cut
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(120 * time.Millisecond) // two ticks or more
+	}
+	if got := log.String()[mark:]; strings.Count(got, "still failing") > 4 { // a reason may be worded two ways
+		t.Fatalf("10 flips between two broken files logged %d lines:\n%s", strings.Count(got, "still failing"), got)
+	}
 	mark = len(log.String())
 	if err := os.WriteFile(path, good, 0o644); err != nil {
 		t.Fatal(err)

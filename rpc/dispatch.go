@@ -349,7 +349,7 @@ var readMethods = map[string]bool{"issue.get": true, "issue.list": true, "issue.
 	"merge.list": true, "convoy.list": true, "convoy.show": true}
 
 // hello authenticates the connection and opens its session.
-func (c *conn) hello(params json.RawMessage) ([]byte, error) {
+func (c *conn) hello(params json.RawMessage) (_ []byte, err error) {
 	if c.http != nil {
 		return nil, coord.Errorf(coord.ENotImplemented, "hello is for socket connections; HTTP is authorised per request by its bearer token")
 	}
@@ -370,6 +370,15 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 		c.closeLater(c.srv.opts.AuthFailDelay)
 		return nil, coord.Errorf(coord.EUnauthorized, "missing or wrong token; connection will be closed")
 	}
+	// The peer has said hello in time: the time the server takes from here (a probe of the name's
+	// holder, a backend waiting for a hung commit) is not held against it. Refused, the peer has
+	// HelloTimeout again to say a good one.
+	c.stopHelloTimer()
+	defer func() {
+		if err != nil {
+			c.armHelloTimer()
+		}
+	}()
 	if p.Protocol != 0 && p.Protocol != ProtocolVersion {
 		return nil, coord.Errorf(coord.EInvalid, "invalid params: field \"protocol\": %d not supported, this server speaks %d", p.Protocol, ProtocolVersion)
 	}
@@ -397,7 +406,9 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	// One connection per worker name: a second process under a connected worker's name (two workers
 	// left at the default name, a script acting --as a worker) would take over its session and be
 	// handed the leases the first one is running. Clients share names (concurrent CLI commands).
-	if !c.srv.claimName(c, p.Name, p.Role) && !c.srv.takeNameFromSilent(c.ctx, c, p.Name, p.Role) {
+	// a worker or refinery restarted while its old connection is half-open pings it away; a client
+	// never takes a worker's name (it would take over the worker's session and leases)
+	if !c.srv.claimName(c, p.Name, p.Role) && (p.Role == "client" || !c.srv.takeNameFromSilent(c.ctx, c, p.Name, p.Role)) {
 		return nil, coord.Errorf(coord.EConflict, "worker %q is connected on another connection: two processes under one name "+
 			"would run the same work; give each worker its own name (gtc worker --name), or retry once the other has gone", p.Name)
 	}
@@ -408,21 +419,20 @@ func (c *conn) hello(params json.RawMessage) ([]byte, error) {
 	// The backend may push assignments while it serves hello (a reconnecting worker's leases, or
 	// ready work): those pushes are queued already, possibly ahead of hello's reply.
 	c.pushable.Store(true)
-	// The peer has said hello in time: the time the backend takes is not held against it (a hello
-	// that waits for a hung commit was cut at HelloTimeout, and the CLI said the server was shutting
-	// down). Refused, the peer has HelloTimeout again to say a good one.
-	c.stopHelloTimer()
+	defer func() {
+		if err != nil {
+			c.pushable.Store(false)
+			// The backend may have applied the hello before failing (the connection ended while the
+			// engine committed it, or a later step failed): tell it this session is gone, or the worker
+			// stays connected for good and its leases outlive the grace. A session the backend never
+			// connected is ignored there.
+			sess := c.sess
+			c.srv.b.Disconnected(context.Background(), &sess)
+			c.srv.releaseName(c)
+		}
+	}()
 	r, err := c.srv.b.Hello(c.ctx, &c.sess, p)
 	if err != nil {
-		c.armHelloTimer()
-		c.pushable.Store(false)
-		// The backend may have applied the hello before failing (the connection ended while the engine
-		// committed it, or a later step failed): tell it this session is gone, or the worker stays
-		// connected for good and its leases outlive the grace. A session the backend never connected
-		// is ignored there.
-		sess := c.sess
-		c.srv.b.Disconnected(context.Background(), &sess)
-		c.srv.releaseName(c)
 		return nil, err
 	}
 	if r == nil {

@@ -103,6 +103,10 @@ func TestSilentHolderGivesItsNameUp(t *testing.T) {
 	if r := silent.helloAs("vm", ""); !strings.Contains(r, `"result"`) {
 		t.Fatal(r)
 	}
+	// a client (a CLI command --as vm) does not ping it away: it would take the worker's session
+	if _, err := dialClient(t, DialOptions{Network: "unix", Addr: ts.unixPath}).Hello(ctx, HelloParams{Name: "vm", Role: "client"}); coord.ErrorCode(err) != coord.EConflict {
+		t.Fatalf("a client's hello under a silent worker's name: %v, want conflict", err)
+	}
 	start := time.Now()
 	c := dialClient(t, DialOptions{Network: "unix", Addr: ts.unixPath})
 	if _, err := c.Hello(ctx, HelloParams{Name: "vm"}); err != nil {
@@ -142,5 +146,21 @@ func TestSilentHolderGivesItsNameUp(t *testing.T) {
 			t.Errorf("hello as vm2 while its holder answered %s: %v, want conflict", reply, err)
 		}
 		holder.nc.Close()
+	}
+}
+
+// TestProbeTimeIsNotTheHellosTime: a hello sent in time is answered even when the server's probe of
+// the name's silent holder runs past the hello timeout (the timeout is the peer's time to say hello).
+func TestProbeTimeIsNotTheHellosTime(t *testing.T) {
+	ts := startServer(t, Options{IdleTimeout: time.Minute, HelloTimeout: 500 * time.Millisecond, ProbeTimeout: 400 * time.Millisecond}, nil)
+	silent := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	if r := silent.helloAs("vm", ""); !strings.Contains(r, `"result"`) {
+		t.Fatal(r)
+	}
+	p := dialRaw(t, "unix", ts.unixPath, FramingNDJSON)
+	time.Sleep(200 * time.Millisecond) // said 300 ms before the deadline; the probe takes 400
+	p.send(`{"jsonrpc":"2.0","id":"h","method":"hello","params":{"name":"vm"}}`)
+	if r, err := p.recvErr(); err != nil || !strings.Contains(r, `"result"`) {
+		t.Fatalf("a hello said in time, served through a probe of the silent holder: %q %v", r, err)
 	}
 }

@@ -165,7 +165,7 @@ func statusCommand() *cli.Command {
 					fmt.Fprintf(w, "STORAGE: FAILING since %s (%s): changes are refused or wait until it recovers (lease deadlines are held meanwhile): %s\n",
 						si.FailingSince.Local().Format("15:04:05"), ago(time.Now(), *si.FailingSince), si.Error)
 				case si.CommitStalledSince != nil:
-					fmt.Fprintf(w, "STORAGE: a commit has been running since %s (%s): changes wait for it (lease deadlines are held meanwhile); a frozen or hung disk? unhealthy from 10s\n",
+					fmt.Fprintf(w, "STORAGE: a commit has been running since %s (%s): changes wait for it (lease deadlines are held meanwhile); a frozen or hung disk? from 10s: unhealthy, CLI sessions read-only\n",
 						si.CommitStalledSince.Local().Format("15:04:05"), ago(time.Now(), *si.CommitStalledSince))
 				}
 				fmt.Fprintf(w, "store: %s\n", storeLine(si, time.Now()))
