@@ -88,7 +88,8 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 	c.maxEpoch = snap.MaxEpoch
 	c.paused = snap.Meta["paused"] == "true"
 	for _, m := range snap.Issues {
-		c.insertIssue(normalize(m, cfg))
+		m = normalize(m, cfg)
+		c.insertIssue(m)
 		c.seedEpochs(now, m.Status, m.Assignee)
 	}
 	for _, row := range snap.Workers {
