@@ -158,7 +158,8 @@ func TestReadsAnswerDuringAStalledCommit(t *testing.T) {
 	if _, ok := h.e.CommitStalledSince(); ok {
 		t.Fatalf("commit reported stalled %v into it", stallHold/2)
 	}
-	clk.Advance(stallHold) // the engine's timer finds the commit stalled
+	clk.Advance(stallHold) // the engine's timer finds the commit running for stallHold
+	confirmStall(t, h.e, clk)
 	if since, ok := h.e.CommitStalledSince(); !ok || !since.Equal(t0) {
 		t.Fatalf("commit stalled since %v (%v), want %v", since, ok, t0)
 	}
@@ -244,6 +245,7 @@ func TestReadInTheHungBatchIsAnswered(t *testing.T) {
 		t.Fatalf("commit %d second", i)
 	}
 	clk.Advance(stallHold + time.Second)
+	confirmStall(t, h.e, clk)
 	select {
 	case s := <-look:
 		if s.Issues.Total < 1 { // a at least (b too if its put came first)
@@ -346,6 +348,7 @@ func TestClientHelloDuringAHungCommit(t *testing.T) {
 			go func() { _, err := h.e.Connect(h.ctx, Hello{Name: "op", Role: "client"}, 9); hello <- err }()
 			time.Sleep(50 * time.Millisecond)
 			clk.Advance(2 * time.Second) // stalled: reads are answered, the hello still waits
+			confirmStall(t, h.e, clk)
 			select {
 			case <-goStatus(h.e):
 			case <-time.After(5 * time.Second):
@@ -376,5 +379,49 @@ func TestClientHelloDuringAHungCommit(t *testing.T) {
 				t.Fatalf("a client hello after the commit returned: %v", err)
 			}
 		})
+	}
+}
+
+// confirmStall moves the clock on, stallConfirm at a time, until the engine has noted the commit under
+// way as stalled (it looks twice, stallConfirm apart, before it does).
+func confirmStall(t *testing.T, e *Engine, clk *FakeClock) {
+	t.Helper()
+	for i := 0; !e.stalledNow.Load(); i++ {
+		if i == 500 {
+			t.Fatal("the commit under way was not noted stalled")
+		}
+		clk.Advance(stallConfirm)
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestAJumpOfTheClockIsNoStall: a clock moved hours at once while a commit of a moment runs (a test's
+// fake clock) does not make a stall of it: the lease clocks are not held, client hellos are not
+// refused. Before, the engine's look at the commit after the jump found it "running" for the jump: an
+// e2e test's lease expired two seconds late, and a client's hello after the jump could be refused.
+func TestAJumpOfTheClockIsNoStall(t *testing.T) {
+	mp := newMemPersister(nil)
+	clk := NewFakeClock(t0)
+	sp := &stepPersister{m: mp, gates: []chan struct{}{nil, make(chan struct{})}, entered: make(chan int, 8)}
+	h := startEngineOn(t, testCfg(), mp, sp, clk)
+	var once sync.Once
+	release := func() { once.Do(func() { close(sp.gates[1]) }) }
+	t.Cleanup(release)
+	_ = h.e.PutIssues(h.ctx, puts(iss("a", 1)))
+	<-sp.entered
+	done := make(chan error, 1)
+	go func() { done <- h.e.PutIssues(h.ctx, puts(iss("b", 2))) }()
+	<-sp.entered // the second commit runs (held, as a commit of a moment is while the clock jumps)
+	clk.Advance(2 * time.Hour)
+	time.Sleep(50 * time.Millisecond) // the engine looks at it
+	if h.e.stalledNow.Load() || h.e.longStall.Load() {
+		t.Fatal("a jump of the clock during a commit was taken for a stall")
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "op", Role: "client"}, 9); err != nil {
+		t.Fatalf("a client's hello after the jump: %v", err)
 	}
 }

@@ -85,6 +85,11 @@ type Engine struct {
 	failing     bool
 	stalled     bool // failing because a commit has run for stallHold (no error yet): held up to now
 	stalledLong bool // the commit has run for commitStall: client hellos are refused (read-only sessions)
+	// commits counts the commits begun; suspect is the one last seen running for stallHold, at
+	// suspectAt: a stall is noted only at a second look, stallConfirm later (see noteStall)
+	commits, suspect uint64
+	suspectAt        time.Time
+	stalledNow, longStall atomic.Bool // stalled and stalledLong, for readers on other goroutines
 	frozenTo    time.Time
 	held        time.Duration
 	heldDurable time.Duration
@@ -318,6 +323,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.finish(next, nil, nil)
 			} else {
 				inflight = next
+				e.commits++
 				e.commitStart.Store(1 + int64(e.clk.Now().Sub(e.base)))
 				// A commit under way is finished even when ctx ends: its outcome decides the replies.
 				if ap, ok := e.p.(AsyncPersister); ok {
@@ -554,6 +560,8 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 		e.setHealth(nil)
 		e.probe = false // this commit showed the storage works
 		e.failing, e.stalled, e.stalledLong = false, false, false
+		e.stalledNow.Store(false)
+		e.longStall.Store(false)
 		if p.hold && p.heldAt > e.heldDurable {
 			e.heldDurable = p.heldAt
 		}
@@ -627,6 +635,8 @@ func (e *Engine) storageFailed(now time.Time) {
 		e.failing, e.frozenTo = true, now
 	}
 	e.stalled, e.stalledLong = false, false
+	e.stalledNow.Store(false)
+	e.longStall.Store(false)
 }
 
 // stallHold is how long a commit may run before the workers' clocks are held as for a failure: a hung
@@ -635,32 +645,41 @@ const stallHold = 2 * time.Second
 
 // noteStall notes how long the commit under way has run: from stallHold on the clocks are held as
 // for a failure (after a failed commit too: a dying disk fails, then hangs) and reads are answered at
-// once; from commitStall on client hellos are refused.
+// once; from commitStall on client hellos are refused. A stall is noted at the second look at the
+// same commit, stallConfirm after the first that found it running for stallHold: a clock that jumps
+// (a test's fake one, moved hours at once while a commit of a millisecond runs) must not make a stall
+// of it.
 func (e *Engine) noteStall(now time.Time) {
 	t := e.commitStart.Load()
 	if t == 0 {
 		return
 	}
 	start := e.base.Add(time.Duration(t - 1))
-	if now.Sub(start) >= stallHold && !e.stalled {
+	if now.Sub(start) < stallHold {
+		return
+	}
+	if !e.stalled {
+		if e.suspect != e.commits {
+			e.suspect, e.suspectAt = e.commits, now
+			return
+		}
+		if now.Sub(e.suspectAt) < stallConfirm {
+			return
+		}
 		if !e.failing {
 			e.frozenTo = start.Add(stallHold)
 		}
 		e.failing, e.stalled = true, true
+		e.stalledNow.Store(true)
 	}
-	if now.Sub(start) >= commitStall {
+	if now.Sub(start) >= commitStall && !e.stalledLong {
 		e.stalledLong = true
+		e.longStall.Store(true)
 	}
 }
 
-// commitRunning returns, from any goroutine, how long the commit under way has run (0: none).
-func (e *Engine) commitRunning() time.Duration {
-	t := e.commitStart.Load()
-	if t == 0 {
-		return 0
-	}
-	return max(1, e.clk.Now().Sub(e.base.Add(time.Duration(t-1))))
-}
+// stallConfirm is how long after a first look a commit must still run to count as stalled.
+const stallConfirm = 100 * time.Millisecond
 
 // stallRefusal is the error a client's hello gets once a commit has hung for commitStall.
 func stallRefusal() error {
@@ -672,11 +691,10 @@ func stallRefusal() error {
 // Health is unhealthy).
 func (e *Engine) CommitStalledSince() (time.Time, bool) {
 	t := e.commitStart.Load()
-	if t == 0 {
+	if t == 0 || !e.stalledNow.Load() {
 		return time.Time{}, false
 	}
-	start := e.base.Add(time.Duration(t - 1))
-	return start, e.clk.Now().Sub(start) >= stallHold
+	return e.base.Add(time.Duration(t - 1)), true
 }
 
 // stallAt is when the commit under way next crosses a threshold of noteStall, if one runs.
@@ -687,6 +705,8 @@ func (e *Engine) stallAt() (time.Time, bool) {
 	}
 	start := e.base.Add(time.Duration(t - 1))
 	switch {
+	case !e.stalled && e.suspect == e.commits:
+		return e.suspectAt.Add(stallConfirm), true
 	case !e.stalled:
 		return start.Add(stallHold), true
 	case !e.stalledLong:
@@ -848,7 +868,7 @@ func (e *Engine) doAsyncThen(apply func(c *core, now time.Time) error, after fun
 // Connect registers (or reconnects) a worker on a session and returns its live leases.
 func (e *Engine) Connect(ctx context.Context, h Hello, session uint64) ([]Assignment, error) {
 	client := h.Role == "client"
-	if client && e.commitRunning() >= commitStall {
+	if client && e.longStall.Load() {
 		// an operator's session would wait for the hung commit: refused at once, as while commits fail,
 		// the server serves its reads (rpc.HelloResult.ReadOnly), which a stall does not hold up (read)
 		return nil, stallRefusal()
