@@ -87,12 +87,12 @@ type Engine struct {
 	stalledLong bool // the commit has run for commitStall: client hellos are refused (read-only sessions)
 	// commits counts the commits begun; suspect is the one last seen running for stallHold, at
 	// suspectAt: a stall is noted only at a second look, stallConfirm later (see noteStall)
-	commits, suspect uint64
-	suspectAt        time.Time
+	commits, suspect      uint64
+	suspectAt             time.Time
 	stalledNow, longStall atomic.Bool // stalled and stalledLong, for readers on other goroutines
-	frozenTo    time.Time
-	held        time.Duration
-	heldDurable time.Duration
+	frozenTo              time.Time
+	held                  time.Duration
+	heldDurable           time.Duration
 	// releasing: leases handed to claims whose caller left, to give back; applied with the next batch,
 	// and again after a failed commit that lost them (the claim's caller is gone: nobody else would)
 	releasing []Lease

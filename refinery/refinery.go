@@ -54,7 +54,14 @@ type Refinery struct {
 	GitTimeout  time.Duration // bound on each git command (a hung fetch or push fails the attempt). Default 10m.
 	OutputTail  int           // bytes of gate output kept. Default 4096.
 	Name, Email string        // committer identity when the repository has none. Default "gtc refinery", "refinery@gtc.invalid".
+	// BeforeLand, when set, is asked once the merge is built and gated, right before the target moves
+	// (pushed or advanced); an error stops the merge with nothing landed (ErrNotLanded): the refinery
+	// confirms there that the coordinator still gives it the slot.
+	BeforeLand func(ctx context.Context) error
 }
+
+// ErrNotLanded is wrapped by the error of a merge that BeforeLand stopped: built and gated, not landed.
+var ErrNotLanded = errors.New("not landed")
 
 // DefaultGateTimeout bounds a gate when Refinery.GateTimeout is zero: a hanging gate fails the
 // attempt (as a gate failure) well within the merge queue's MaxHold (1h) instead of holding the slot.
@@ -245,6 +252,11 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 	if ctx.Err() != nil {
 		// Stopped (cancelled, or the refinery is shutting down) before the target moved: nothing landed.
 		return Result{GateOutput: res.GateOutput}, fmt.Errorf("merge of %s stopped before it landed: %w", req.IssueID, ctx.Err())
+	}
+	if r.BeforeLand != nil {
+		if err := r.BeforeLand(ctx); err != nil {
+			return Result{GateOutput: res.GateOutput}, fmt.Errorf("merge of %s %w: %w", req.IssueID, ErrNotLanded, err)
+		}
 	}
 	// Landing once begun runs to its end (GitTimeout still bounds it): a push killed halfway would leave
 	// unknown whether the remote's target moved.

@@ -2,6 +2,7 @@ package refinery
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -489,6 +490,41 @@ func TestGitErrorsOnOneLine(t *testing.T) {
 	} {
 		if got := flatten(in); got != want {
 			t.Errorf("flatten(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestBeforeLandStopsTheMerge: a merge built and gated is not landed when BeforeLand refuses (the
+// refinery lost its slot): the target stays where it was, with or without a remote, and the error says
+// so (ErrNotLanded); a BeforeLand that agrees lets it land.
+func TestBeforeLandStopsTheMerge(t *testing.T) {
+	for _, withRemote := range []bool{false, true} {
+		dir := newRepo(t)
+		if withRemote {
+			bare := filepath.Join(t.TempDir(), "remote.git")
+			git(t, dir, "clone", "--quiet", "--bare", dir, bare)
+			git(t, dir, "remote", "add", "origin", bare)
+			git(t, dir, "fetch", "--quiet", "origin")
+		}
+		branch(t, dir, "w1", map[string]string{"new.txt": "n\n"})
+		pre := git(t, dir, "rev-parse", "HEAD")
+		asked := 0
+		rf := &Refinery{BeforeLand: func(context.Context) error { asked++; return errors.New("the slot is no longer ours") }}
+		res, err := rf.Merge(context.Background(), dir, Request{Branch: "w1", IssueID: "bd-9"}, "true")
+		if !errors.Is(err, ErrNotLanded) || res.Merged || asked != 1 {
+			t.Fatalf("remote %v: refused landing gave %+v, %v (asked %d)", withRemote, res, err, asked)
+		}
+		if head := git(t, dir, "rev-parse", "HEAD"); head != pre {
+			t.Fatalf("remote %v: the target moved to %s though landing was refused", withRemote, head)
+		}
+		if withRemote {
+			if tip := git(t, dir, "ls-remote", "origin", "refs/heads/main"); !strings.HasPrefix(tip, pre) {
+				t.Fatalf("the remote's main moved: %s", tip)
+			}
+		}
+		rf.BeforeLand = func(context.Context) error { return nil }
+		if res, err := rf.Merge(context.Background(), dir, Request{Branch: "w1", IssueID: "bd-9"}, "true"); err != nil || !res.Merged {
+			t.Fatalf("remote %v: landing allowed: %+v, %v", withRemote, res, err)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -63,6 +64,9 @@ type refineryOptions struct {
 	// target checked out (refinery.ErrLocalChanges) waits, holding its slot and retrying every
 	// LocalRetry, for them to go before it is reported failed (a failed attempt). Defaults 10m, 5s.
 	LocalWait, LocalRetry time.Duration
+	// HeartbeatWait is how long a heartbeat may go unanswered before the refinery reconnects (default
+	// 30s); HeartbeatEvery how often it beats (default: a third of the coordinator's heartbeat timeout).
+	HeartbeatWait, HeartbeatEvery time.Duration
 }
 
 // refineryLoop connects as role refinery, merges what is pushed one at a time and reports each
@@ -146,7 +150,7 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 		if !first {
 			r.reconcile(ctx, cl)
 		}
-		every := time.Duration(hr.HeartbeatMS) * time.Millisecond
+		every := cmp.Or(o.HeartbeatEvery, time.Duration(hr.HeartbeatMS)*time.Millisecond)
 		if every <= 0 {
 			every = 20 * time.Second
 		}
@@ -162,11 +166,15 @@ func runRefineryLoop(ctx context.Context, o refineryOptions) error {
 			case <-cl.Done():
 				break conn
 			case <-tick.C:
-				hctx, cancel := context.WithTimeout(ctx, callTimeout)
-				if _, err := cl.Heartbeat(hctx, rpc.HeartbeatParams{}); err != nil {
-					o.Log.Debug("refinery: heartbeat failed", "err", err)
-				}
+				hctx, cancel := context.WithTimeout(ctx, cmp.Or(o.HeartbeatWait, callTimeout))
+				_, err := cl.Heartbeat(hctx, rpc.HeartbeatParams{})
 				cancel()
+				if err != nil && !retryOnConn(cl, err) {
+					// no answer (a partition, a dead coordinator): a new connection, as gtc worker does;
+					// this one would come back only when the kernel's retransmissions get through
+					o.Log.Warn("refinery: heartbeat failed; reconnecting", "err", err)
+					break conn
+				}
 			}
 		}
 		tick.Stop()
@@ -297,7 +305,7 @@ func (r *refineryLoop) mergeLoop(ctx context.Context) {
 			fmt.Fprintf(r.o.Out, "%s %s: cancelled before it started\n", m.ID, m.IssueID)
 			continue
 		}
-		p := r.merge(jctx, m)
+		p, send := r.merge(jctx, m)
 		r.mu.Lock()
 		cancelled := r.cancelled[slotOf(m)]
 		r.cur, r.stopCur = nil, nil
@@ -314,16 +322,18 @@ func (r *refineryLoop) mergeLoop(ctx context.Context) {
 			// It landed (the push had begun) before the cancel: the report is refused, the queue keeps it cancelled.
 			fmt.Fprintf(r.o.Out, "%s %s: cancelled after it landed as %s; the queue keeps it cancelled\n", m.ID, m.IssueID, p.MergeCommit)
 		}
-		r.report(ctx, p)
+		if send {
+			r.report(ctx, p)
+		}
 	}
 }
 
 // merge runs one merge and builds its report. A merge that would overwrite local changes in the
 // target's work tree is retried while they stay (up to LocalWait) rather than reported as a failed
 // attempt at once: nothing is wrong with the change, and the queue would retry it to no avail.
-func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) rpc.MergeReportParams {
+func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) (rpc.MergeReportParams, bool) {
 	p := rpc.MergeReportParams{ID: m.ID, Epoch: m.Epoch}
-	rf := &refinery.Refinery{GateTimeout: r.o.GateTimeout}
+	rf := &refinery.Refinery{GateTimeout: r.o.GateTimeout, BeforeLand: func(ctx context.Context) error { return r.holds(ctx, m) }}
 	req := refinery.Request{Branch: m.Branch, Target: m.Target, Commit: m.Commit, IssueID: m.IssueID, Worker: m.Worker}
 	wait, every := r.o.LocalWait, r.o.LocalRetry
 	if wait <= 0 {
@@ -356,6 +366,12 @@ func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) rpc.Merg
 	switch {
 	case err != nil && ctx.Err() != nil:
 		p.Reason = oneLine(err) // stopped (cancelled or shutting down): not reported
+	case errors.Is(err, refinery.ErrNotLanded):
+		// the slot is not (or no longer known to be) this refinery's: another may be merging into the
+		// target; nothing to report on a slot that is not ours, which expires or was given away
+		p.Reason = oneLine(err)
+		fmt.Fprintf(r.o.Out, "%s %s: %s\n", m.ID, m.IssueID, p.Reason)
+		return p, false
 	case err != nil:
 		p.Reason = oneLine(err) // retried by the queue
 		fmt.Fprintf(r.o.Out, "%s %s: error: %s\n", m.ID, m.IssueID, p.Reason)
@@ -382,7 +398,40 @@ func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) rpc.Merg
 	default:
 		p.Reason = "not merged"
 	}
-	return p
+	return p, true
+}
+
+// landCheckTimeout bounds the check a merge makes before it lands (holds).
+const landCheckTimeout = 5 * time.Second
+
+// holds confirms, right before a merge lands, that the coordinator still gives this refinery m's slot:
+// one cut off from the coordinator may have lost the slot (its heartbeats did not arrive) to another
+// refinery, which could be merging into the same target. The slot is renewed first (a heartbeat), so it
+// does not run out while the merge lands. Without an answer the merge does not land.
+func (r *refineryLoop) holds(ctx context.Context, m coord.MergeRequest) error {
+	cl := r.client()
+	if cl == nil {
+		return errors.New("not connected to the coordinator: the slot cannot be confirmed")
+	}
+	cctx, cancel := context.WithTimeout(ctx, landCheckTimeout)
+	defer cancel()
+	if _, err := cl.Heartbeat(cctx, rpc.HeartbeatParams{}); err != nil {
+		return fmt.Errorf("the slot cannot be confirmed: %w", err)
+	}
+	res, err := cl.MergeList(cctx, rpc.MergeListParams{Target: m.Target})
+	if err != nil {
+		return fmt.Errorf("the slot cannot be confirmed: %w", err)
+	}
+	for _, q := range res.Requests {
+		if q.ID != m.ID {
+			continue
+		}
+		if q.State != "merging" || q.Epoch != m.Epoch || q.Refinery != r.o.Name {
+			return fmt.Errorf("the slot of %s is no longer this refinery's (now %s, epoch %d, by %q)", m.ID, q.State, q.Epoch, q.Refinery)
+		}
+		return nil
+	}
+	return fmt.Errorf("the slot of %s is no longer this refinery's (the request is no longer queued)", m.ID)
 }
 
 // report sends a merge's result, retrying briefly over reconnects; a report that never arrives
@@ -409,7 +458,7 @@ func (r *refineryLoop) report(ctx context.Context, p rpc.MergeReportParams) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-	r.o.Log.Warn("refinery: gave up reporting; the slot will expire", "merge", p.ID)
+	r.o.Log.Warn("refinery: gave up reporting after a minute; unless it got through, the slot expires and the merge is pushed again", "merge", p.ID)
 }
 
 // tailLines keeps the last n lines of s.

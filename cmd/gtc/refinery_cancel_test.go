@@ -63,10 +63,11 @@ func TestRefineryTakesASlotOnce(t *testing.T) {
 // cutProxy forwards unix connections to addr; cut closes every connection open through it, and while
 // down it closes the connections it accepts.
 type cutProxy struct {
-	mu    sync.Mutex
-	conns []net.Conn
-	n     int
-	down  bool
+	mu     sync.Mutex
+	conns  []net.Conn
+	n      int
+	down   bool
+	frozen bool // forwards nothing, closes nothing: a network partition
 }
 
 func startCutProxy(t *testing.T, path, addr string) *cutProxy {
@@ -98,12 +99,40 @@ func startCutProxy(t *testing.T, path, addr string) *cutProxy {
 			p.conns = append(p.conns, a, b)
 			p.n++
 			p.mu.Unlock()
-			go func() { io.Copy(a, b); a.Close(); b.Close() }()
-			go func() { io.Copy(b, a); a.Close(); b.Close() }()
+			go func() { p.copy(a, b); a.Close(); b.Close() }()
+			go func() { p.copy(b, a); a.Close(); b.Close() }()
 		}
 	}()
 	return p
 }
+
+// copy forwards src to dst, holding what it read while the proxy is frozen.
+func (p *cutProxy) copy(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		for {
+			p.mu.Lock()
+			frozen := p.frozen
+			p.mu.Unlock()
+			if !frozen {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// freeze stops forwarding (nothing is closed), or resumes it.
+func (p *cutProxy) freeze(on bool) { p.mu.Lock(); p.frozen = on; p.mu.Unlock() }
 
 func (p *cutProxy) cut() {
 	p.mu.Lock()
@@ -140,7 +169,7 @@ type proxiedRefinery struct {
 
 // startProxiedRefinery serves gt-1 with MR-1 submitted and runs a refinery on it through a proxy until
 // the test ends; backoffMax bounds its reconnect delay.
-func startProxiedRefinery(t *testing.T, backoffMax time.Duration) *proxiedRefinery {
+func startProxiedRefinery(t *testing.T, backoffMax time.Duration, tweak ...func(*refineryOptions)) *proxiedRefinery {
 	dir := t.TempDir()
 	d := rfServe(t, dir, "gt-1")
 	rfBranch(t, dir, "f1", "a.txt", "one\n")
@@ -151,11 +180,13 @@ func startProxiedRefinery(t *testing.T, backoffMax time.Duration) *proxiedRefine
 	r.px = startCutProxy(t, sock, d.SocketPath())
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- runRefineryLoop(ctx, refineryOptions{Target: dialTarget{Network: "unix", Addr: sock},
-			Name: "ref", Repo: dir, Gate: gate, Out: r.out, BackoffMax: backoffMax,
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	}()
+	o := refineryOptions{Target: dialTarget{Network: "unix", Addr: sock},
+		Name: "ref", Repo: dir, Gate: gate, Out: r.out, BackoffMax: backoffMax,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, f := range tweak {
+		f(&o)
+	}
+	go func() { done <- runRefineryLoop(ctx, o) }()
 	t.Cleanup(func() { stop(); <-done })
 	return r
 }
@@ -273,4 +304,59 @@ func TestMergeSubmitFromWorkerScript(t *testing.T) {
 	if sub.Request.Worker != "agent-7" {
 		t.Fatalf("request filed under %q, want the lease's worker agent-7", sub.Request.Worker)
 	}
+}
+
+// TestRefineryCutOffDoesNotLand: a refinery cut off from the coordinator when its gate passes cannot
+// confirm it still holds the slot (which may have expired and gone to another refinery merging into
+// the same target): it does not land the merge, and reports nothing. Once back, the slot is pushed
+// again and the merge lands, once. Before, a refinery cut off by a network partition landed merges
+// after its slot had expired (a trial saw two merges onto one target at once).
+func TestRefineryCutOffDoesNotLand(t *testing.T) {
+	r := startProxiedRefinery(t, 100*time.Millisecond)
+	r.waitFor("the gate to start", func() bool { return r.runs() == 1 })
+	r.px.setDown(true)
+	r.waitFor("the refinery to be disconnected", func() bool {
+		for _, w := range r.d.Engine().Workers() {
+			if w.Name == "ref" {
+				return !w.Connected
+			}
+		}
+		return false
+	})
+	r.release()
+	r.waitFor("the merge to stop unlanded", func() bool { return strings.Contains(r.out.String(), "not landed") })
+	if got := rfGit(t, r.dir, "rev-parse", "main"); got != r.pre {
+		t.Fatalf("a refinery cut off from the coordinator landed MR-1: main %s -> %s; output:\n%s", r.pre, got, r.out.String())
+	}
+	r.px.setDown(false)
+	r.waitFor("MR-1 merged after the refinery came back", func() bool {
+		ms, err := r.d.Engine().MergeList("")
+		return err == nil && len(ms) == 0 && rfGit(t, r.dir, "rev-parse", "main") != r.pre
+	})
+	if n := strings.Count(rfGit(t, r.dir, "log", "--format=%s", "main"), "Merge gt-1"); n != 1 {
+		t.Fatalf("main holds %d merges of gt-1, want 1; output:\n%s", n, r.out.String())
+	}
+}
+
+// TestRefineryReconnectsWhenHeartbeatsGoUnanswered: a refinery whose heartbeat gets no answer (a
+// partition: the connection stays open, nothing gets through) opens a new connection, as gtc worker
+// does, instead of waiting for the kernel to get the old one through; back, it merges as before.
+// Before, it only logged the failure at debug level and kept the dead connection.
+func TestRefineryReconnectsWhenHeartbeatsGoUnanswered(t *testing.T) {
+	logs := &lockedBuffer{}
+	r := startProxiedRefinery(t, 100*time.Millisecond, func(o *refineryOptions) {
+		o.HeartbeatEvery, o.HeartbeatWait = 100*time.Millisecond, 300*time.Millisecond
+		o.Log = slog.New(slog.NewTextHandler(logs, nil))
+	})
+	r.waitFor("the gate to start", func() bool { return r.runs() == 1 })
+	r.px.freeze(true)
+	r.waitFor("a new connection after an unanswered heartbeat", func() bool {
+		return strings.Contains(logs.String(), "heartbeat failed; reconnecting") && r.px.accepted() >= 2
+	})
+	r.px.freeze(false)
+	r.release()
+	r.waitFor("MR-1 merged", func() bool {
+		ms, err := r.d.Engine().MergeList("")
+		return err == nil && len(ms) == 0 && rfGit(t, r.dir, "rev-parse", "main") != r.pre
+	})
 }
