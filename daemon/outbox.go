@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/coord/mergeq"
 	"github.com/gastown/gtc/metrics"
 	"github.com/gastown/gtc/rpc"
 )
@@ -168,6 +169,8 @@ func (o *outbox) Publish(ev coord.Event) {
 	switch ev.Kind {
 	case "expired", "ack_timeout": // both deadlines (gtc_leases_expired_total's help says so)
 		o.d.metrics.LeaseExpired()
+	case mergeq.EventExpired:
+		o.d.metrics.MergeSlotExpired()
 	}
 	switch ev.Kind {
 	case "requeued", "ack_timeout", "released", "rejected": // back in the queue ("expired" and "failed" are followed by "requeued" unless dead-lettered)

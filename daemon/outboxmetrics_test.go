@@ -54,6 +54,13 @@ func TestOutboxPushTimes(t *testing.T) {
 	if got := metric("gtc_reassignments_total"); got != "4" {
 		t.Errorf("gtc_reassignments_total %q after an ack timeout, a release, a reject and a requeue, want 4", got)
 	}
+	if got := metric("gtc_merge_slots_expired_total"); got != "0" {
+		t.Fatalf("gtc_merge_slots_expired_total %q at start", got)
+	}
+	o.Publish(coord.Event{Kind: "merge_expired", IssueID: "gt-1", Detail: "MR-1: refinery ref1 sent no heartbeat for 20s"})
+	if got := metric("gtc_merge_slots_expired_total"); got != "1" {
+		t.Errorf("gtc_merge_slots_expired_total %q after a merge slot expired, want 1", got)
+	}
 	o.pushed.Store("L-old", time.Now().Add(-time.Hour))
 	o.pushed.Store("L-new", time.Now())
 	o.sweep(time.Now().Add(-time.Minute))

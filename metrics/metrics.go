@@ -74,6 +74,7 @@ type Metrics struct {
 	mergeDepth  prometheus.Gauge
 	leasesExp   prometheus.Counter
 	reassigned  prometheus.Counter
+	mergeExp    prometheus.Counter
 	staleEpoch  prometheus.Counter
 	syncFails   prometheus.Counter
 	syncFailing prometheus.Gauge
@@ -164,6 +165,9 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 		leasesExp: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_leases_expired_total", Help: "Leases that expired (ack or heartbeat deadline missed).",
 		}),
+		mergeExp: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gtc_merge_slots_expired_total", Help: "Merge slots taken back from their refinery: its heartbeats stopped past the deadline, or it left and stayed away past the grace (the request goes back to pending).",
+		}),
 		reassigned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_reassignments_total", Help: "Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects.",
 		}),
@@ -212,7 +216,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.loop, m.assign, m.rpcDur, m.rpcReqs, m.sqlite, m.batch, m.sync,
-			m.workers, m.issues, m.mergeDepth, m.leasesExp, m.reassigned, m.staleEpoch, m.syncFails, m.syncFailing, m.syncOK, m.conns, m.connsTotal, m.pruned)
+			m.workers, m.issues, m.mergeDepth, m.leasesExp, m.mergeExp, m.reassigned, m.staleEpoch, m.syncFails, m.syncFailing, m.syncOK, m.conns, m.connsTotal, m.pruned)
 		if o.runtime {
 			reg.MustRegister(collectors.NewGoCollector(),
 				collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -386,6 +390,14 @@ func (m *Metrics) LeaseExpired() {
 		return
 	}
 	m.leasesExp.Inc()
+}
+
+// MergeSlotExpired counts a merge slot taken back from its refinery.
+func (m *Metrics) MergeSlotExpired() {
+	if m == nil {
+		return
+	}
+	m.mergeExp.Inc()
 }
 
 // Reassigned counts a lease that ended without completion and put its issue back in the queue.

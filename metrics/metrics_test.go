@@ -78,6 +78,7 @@ func TestLintAndNames(t *testing.T) {
 	m.SyncDone(nil)
 	m.ConnOpened()
 	m.LeaseExpired()
+	m.MergeSlotExpired()
 	m.Reassigned()
 	m.StaleEpoch()
 	m.SetMergeQueueDepth(1)
@@ -95,7 +96,7 @@ func TestLintAndNames(t *testing.T) {
 		"gtc_scheduler_loop_seconds", "gtc_assignment_latency_seconds", "gtc_rpc_duration_seconds",
 		"gtc_rpc_requests_total", "gtc_sqlite_operation_seconds", "gtc_sqlite_commit_batch_size",
 		"gtc_jsonl_sync_seconds", "gtc_workers", "gtc_issues", "gtc_merge_queue_depth",
-		"gtc_leases_expired_total", "gtc_reassignments_total", "gtc_stale_epoch_refusals_total",
+		"gtc_leases_expired_total", "gtc_merge_slots_expired_total", "gtc_reassignments_total", "gtc_stale_epoch_refusals_total",
 		"gtc_jsonl_sync_failures_total", "gtc_jsonl_sync_failing", "gtc_jsonl_last_sync_success_timestamp_seconds", "gtc_connections_open", "gtc_connections_total", "gtc_store_pruned_rows_total", "go_goroutines", "process_cpu_seconds_total",
 	}
 	for _, name := range want {
