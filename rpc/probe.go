@@ -14,8 +14,8 @@ import (
 // new connection takes the name.
 
 // probe sends c's peer a ping request and reports whether it replied within d (true as well when ctx
-// ends first: the asker has gone, the holder is left alone).
-func (c *conn) probe(ctx context.Context, d time.Duration) bool {
+// ends first: the asker has gone, the holder is left alone), and if not, why.
+func (c *conn) probe(ctx context.Context, d time.Duration) (bool, string) {
 	id := `"p` + strconv.FormatUint(c.srv.nextPush.Add(1), 10) + `"`
 	pong := make(chan struct{})
 	c.pmu.Lock()
@@ -30,19 +30,19 @@ func (c *conn) probe(ctx context.Context, d time.Duration) bool {
 		c.pmu.Unlock()
 	}()
 	if !c.enqueue(outItem{body: []byte(`{"jsonrpc":"2.0","id":` + id + `,"method":"ping"}`)}, false) {
-		return false // closed, or not reading: its queue is full
+		return false, "the ping could not be sent (the connection is closing, or the peer does not read)"
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-pong:
-		return true
+		return true, ""
 	case <-c.done:
-		return false
+		return false, "the connection ended under the ping"
 	case <-t.C:
-		return false
+		return false, "no answer to a ping within " + d.String()
 	case <-ctx.Done():
-		return true
+		return true, ""
 	}
 }
 
@@ -69,11 +69,15 @@ func (s *Server) takeNameFromSilent(ctx context.Context, c *conn, name, role str
 		holder = h.worker
 	}
 	s.mu.Unlock()
-	if holder == nil || holder == c || holder.nc == nil || holder.probe(ctx, s.opts.ProbeTimeout) {
+	if holder == nil || holder == c || holder.nc == nil {
 		return false
 	}
-	s.opts.Logger.Warn("closed a worker's connection that did not answer a ping: its name said hello on a new one",
-		"worker", name, "remote", holder.sess.Remote, "new_remote", c.sess.Remote, "timeout", s.opts.ProbeTimeout)
+	alive, why := holder.probe(ctx, s.opts.ProbeTimeout)
+	if alive {
+		return false
+	}
+	s.opts.Logger.Warn("closed a worker's old connection: its name said hello on a new one", "worker", name,
+		"remote", holder.sess.Remote, "new_remote", c.sess.Remote, "why", why)
 	holder.kill()
 	deadline := time.Now().Add(s.opts.ProbeTimeout)
 	for !s.claimName(c, name, role) {
