@@ -166,7 +166,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 			Name: "gtc_leases_expired_total", Help: "Leases that expired (ack or heartbeat deadline missed).",
 		}),
 		mergeExp: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gtc_merge_slots_expired_total", Help: "Merge slots taken back from their refinery: its heartbeats stopped past the deadline, or it left and stayed away past the grace (the request goes back to pending).",
+			Name: "gtc_merge_slots_expired_total", Help: "Merge slots taken back from their refinery: its heartbeats stopped past the deadline, or it left and stayed away past the grace (the request goes back to pending, or fails when out of attempts).",
 		}),
 		reassigned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_reassignments_total", Help: "Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects.",

@@ -43,7 +43,7 @@ var EventKinds = []EventKind{
 	{"merge_started", "a refinery took a request's merge slot"},
 	{"merge_merged", "the request landed on its target"},
 	{"merge_retry", "a retryable merge failure: the request waits to be retried"},
-	{"merge_expired", "the merge slot's deadline passed or its refinery stayed away: back to pending"},
+	{"merge_expired", "the merge slot's deadline passed or its refinery stayed away: back to pending, or merge_failed follows on its last attempt"},
 	{"merge_failed", "the request failed for good (conflicts, failing gate, out of attempts)"},
 	{"merge_cancelled", "merge.cancel withdrew the request"},
 	{"storage_check", "an idle coordinator's test commit after a storage failure"},

@@ -569,9 +569,14 @@ func (q *Queue) retry(now time.Time, e *entry, reason, kind, actor string) (Deci
 	if e.req.Attempts >= q.cfg.MaxAttempts {
 		// out of attempts: the issue goes back for rework like after a conflict, instead of staying
 		// code complete with nothing left to merge it
+		var expired []coord.Change
+		if kind == EventExpired { // the slot was taken back, as for the earlier attempts: said before the failure
+			expired = append(expired, event(now, kind, e.req, actor,
+				fmt.Sprintf("%s: %s; attempt %d of %d", e.req.ID, reason, e.req.Attempts, q.cfg.MaxAttempts)))
+		}
 		d, ch := q.fail(now, e, fmt.Sprintf("%s (attempt %d of %d)", reason, e.req.Attempts, q.cfg.MaxAttempts), actor)
 		d.ReopenIssue, d.Infra = !q.cfg.KeepIssueOnConflict, true
-		return d, ch
+		return d, append(expired, ch...)
 	}
 	delete(q.merging, e.req.ID)
 	e.req.State = StatePending

@@ -1,6 +1,7 @@
 package mergeq
 
 import (
+	"fmt"
 	"math/rand"
 	"reflect"
 	"strings"
@@ -762,5 +763,25 @@ func TestProgressNote(t *testing.T) {
 	}
 	if got, _ := q.Get(a.ID); got.Progress != "" {
 		t.Errorf("merged request kept the note %q", got.Progress)
+	}
+}
+
+// TestLastExpiryIsCountedAsAnExpiry: the slot taken back on a request's last attempt says merge_expired
+// before merge_failed, as the earlier attempts' expiries do (gtc_merge_slots_expired_total counts it).
+func TestLastExpiryIsCountedAsAnExpiry(t *testing.T) {
+	q, s := New(Config{MaxAttempts: 1, LeaseTimeout: time.Minute}), newStore()
+	submit(t, q, s, t0, Submission{IssueID: "bd-a"})
+	if _, ok := acquire(t, q, s, t0, "ref"); !ok {
+		t.Fatal("no slot")
+	}
+	_, ch := q.Expire(t0.Add(time.Minute))
+	var kinds []string
+	for _, c := range ch {
+		if ev, ok := c.(coord.EventAppend); ok {
+			kinds = append(kinds, ev.Event.Kind)
+		}
+	}
+	if fmt.Sprint(kinds) != fmt.Sprint([]string{EventExpired, EventFailed}) {
+		t.Fatalf("the last attempt's slot expired with events %v, want %s then %s", kinds, EventExpired, EventFailed)
 	}
 }
