@@ -425,3 +425,50 @@ func TestAJumpOfTheClockIsNoStall(t *testing.T) {
 		t.Fatalf("a client's hello after the jump: %v", err)
 	}
 }
+
+// TestALeaseDueWhileAStallIsConfirmedIsHeld: a lease whose heartbeat deadline falls between the first
+// look at a hung commit and the look that confirms the stall (100 ms later) is held like the others: its
+// deadline waits for the confirming look, which moves it. Before, it expired in that window (review).
+func TestALeaseDueWhileAStallIsConfirmedIsHeld(t *testing.T) {
+	mp := newMemPersister(nil)
+	clk := NewFakeClock(t0)
+	gp := &hangPersister{m: mp}
+	h := startEngineOn(t, testCfg(), mp, gp, clk)
+	_ = h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2)))
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	l := h.nextPush().A.Lease
+	if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); err != nil { // deadline t0+60s
+		t.Fatal(err)
+	}
+	clk.Advance(60*time.Second - stallHold - stallConfirm/2) // the commit below begins 2.05 s before it
+	time.Sleep(10 * time.Millisecond)
+	gp.mu.Lock()
+	gp.gate = make(chan struct{})
+	gp.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- h.e.PutIssues(h.ctx, puts(iss("c", 3))) }() // its commit hangs
+	for deadline := time.Now().Add(5 * time.Second); h.e.commitStart.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	clk.Advance(stallHold) // the first look: suspected
+	time.Sleep(20 * time.Millisecond)
+	clk.Advance(stallConfirm / 2) // the lease's deadline passes before the confirming look
+	time.Sleep(20 * time.Millisecond)
+	confirmStall(t, h.e, clk)
+	for range 5 {
+		clk.Advance(time.Second)
+		time.Sleep(time.Millisecond)
+	}
+	gp.close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); err != nil {
+		t.Fatalf("the lease, due 2.05 s into a commit that then hung for 7 s, expired: %v", err)
+	}
+}

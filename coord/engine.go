@@ -257,8 +257,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		} else if (e.redispatch || e.probe) && (!ok || e.retryAt.Before(t)) {
 			t, ok = e.retryAt, true // a core rebuilt after a failed commit hands out its work, timer due or not
 		}
-		if at, stalls := e.stallAt(); stalls && (!ok || at.Before(t)) {
-			t, ok = at, true // the commit under way counts as stalled then: holds begin, reads are answered
+		if at, stalls := e.stallAt(); stalls && (!ok || at.Before(t) || e.suspecting()) {
+			// the commit under way counts as stalled then: holds begin, reads are answered; while a stall
+			// is suspected the core's timers wait for the confirming look (no wake-up for a past deadline)
+			t, ok = at, true
 		}
 		if ok {
 			if t.Before(e.retryAt) {
@@ -462,7 +464,11 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	e.noteStall(now)
 	e.holdClocks(now)
 	e.redispatch = false // the dispatch below is the one a rebuild asked for
-	c.tick(now)
+	if !e.suspecting() {
+		// a deadline due while a stall is suspected waits for the look that confirms it (the hold then
+		// moves it first) or dismisses it: the hold covers that time once confirmed
+		c.tick(now)
+	}
 	for _, r := range batch {
 		if r.client && e.stalledLong {
 			r.err = stallRefusal()
@@ -676,6 +682,11 @@ func (e *Engine) noteStall(now time.Time) {
 		e.stalledLong = true
 		e.longStall.Store(true)
 	}
+}
+
+// suspecting says a stall of the commit under way is suspected, not yet confirmed or dismissed.
+func (e *Engine) suspecting() bool {
+	return e.commitStart.Load() != 0 && !e.stalled && e.suspect == e.commits
 }
 
 // stallConfirm is how long after a first look a commit must still run to count as stalled.
