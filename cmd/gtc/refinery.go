@@ -367,8 +367,8 @@ func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) (rpc.Mer
 	case err != nil && ctx.Err() != nil:
 		p.Reason = oneLine(err) // stopped (cancelled or shutting down): not reported
 	case errors.Is(err, refinery.ErrNotLanded):
-		// the slot is not (or no longer known to be) this refinery's: another may be merging into the
-		// target; nothing to report on a slot that is not ours, which expires or was given away
+		// the coordinator says the slot is not this refinery's: another may be merging into the target;
+		// nothing to report on a slot that was taken back
 		p.Reason = oneLine(err)
 		fmt.Fprintf(r.o.Out, "%s %s: %s\n", m.ID, m.IssueID, p.Reason)
 		return p, false
@@ -407,31 +407,58 @@ const landCheckTimeout = 5 * time.Second
 // holds confirms, right before a merge lands, that the coordinator still gives this refinery m's slot:
 // one cut off from the coordinator may have lost the slot (its heartbeats did not arrive) to another
 // refinery, which could be merging into the same target. The slot is renewed first (a heartbeat), so it
-// does not run out while the merge lands. Without an answer the merge does not land.
+// does not run out while the merge lands. Without an answer it asks again every landCheckRetry (the
+// slot comes back to it, or the job is stopped: a cancel, a reconnect that finds the slot gone, the
+// shutdown); an answer that the slot is not its own stops the merge with nothing landed.
 func (r *refineryLoop) holds(ctx context.Context, m coord.MergeRequest) error {
+	for said := false; ; {
+		err := r.checkSlot(ctx, m)
+		if err == nil || errors.Is(err, errSlotGone) {
+			return err
+		}
+		if !said {
+			said = true
+			fmt.Fprintf(r.o.Out, "%s %s: gated; waiting to confirm the slot before landing: %s\n", m.ID, m.IssueID, oneLine(err))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(landCheckRetry):
+		}
+	}
+}
+
+// errSlotGone is wrapped by checkSlot's answer that the slot is no longer the refinery's.
+var errSlotGone = errors.New("the slot is no longer this refinery's")
+
+// landCheckRetry is how often holds asks again while the coordinator does not answer.
+const landCheckRetry = time.Second
+
+// checkSlot asks the coordinator once whether m's slot is this refinery's (see holds).
+func (r *refineryLoop) checkSlot(ctx context.Context, m coord.MergeRequest) error {
 	cl := r.client()
 	if cl == nil {
-		return errors.New("not connected to the coordinator: the slot cannot be confirmed")
+		return errors.New("not connected to the coordinator")
 	}
 	cctx, cancel := context.WithTimeout(ctx, landCheckTimeout)
 	defer cancel()
 	if _, err := cl.Heartbeat(cctx, rpc.HeartbeatParams{}); err != nil {
-		return fmt.Errorf("the slot cannot be confirmed: %w", err)
+		return fmt.Errorf("renew the slot: %w", err)
 	}
 	res, err := cl.MergeList(cctx, rpc.MergeListParams{Target: m.Target})
 	if err != nil {
-		return fmt.Errorf("the slot cannot be confirmed: %w", err)
+		return fmt.Errorf("read the merge queue: %w", err)
 	}
 	for _, q := range res.Requests {
 		if q.ID != m.ID {
 			continue
 		}
 		if q.State != "merging" || q.Epoch != m.Epoch || q.Refinery != r.o.Name {
-			return fmt.Errorf("the slot of %s is no longer this refinery's (now %s, epoch %d, by %q)", m.ID, q.State, q.Epoch, q.Refinery)
+			return fmt.Errorf("%w (%s is %s, epoch %d, by %q)", errSlotGone, m.ID, q.State, q.Epoch, q.Refinery)
 		}
 		return nil
 	}
-	return fmt.Errorf("the slot of %s is no longer this refinery's (the request is no longer queued)", m.ID)
+	return fmt.Errorf("%w (%s is no longer queued)", errSlotGone, m.ID)
 }
 
 // report sends a merge's result, retrying briefly over reconnects; a report that never arrives

@@ -308,9 +308,9 @@ func TestMergeSubmitFromWorkerScript(t *testing.T) {
 
 // TestRefineryCutOffDoesNotLand: a refinery cut off from the coordinator when its gate passes cannot
 // confirm it still holds the slot (which may have expired and gone to another refinery merging into
-// the same target): it does not land the merge, and reports nothing. Once back, the slot is pushed
-// again and the merge lands, once. Before, a refinery cut off by a network partition landed merges
-// after its slot had expired (a trial saw two merges onto one target at once).
+// the same target): it does not land the merge while it cannot, and once back it confirms the slot and
+// lands it, once. Before, a refinery cut off by a network partition landed merges after its slot had
+// expired (a trial saw two merges onto one target at once).
 func TestRefineryCutOffDoesNotLand(t *testing.T) {
 	r := startProxiedRefinery(t, 100*time.Millisecond)
 	r.waitFor("the gate to start", func() bool { return r.runs() == 1 })
@@ -324,7 +324,8 @@ func TestRefineryCutOffDoesNotLand(t *testing.T) {
 		return false
 	})
 	r.release()
-	r.waitFor("the merge to stop unlanded", func() bool { return strings.Contains(r.out.String(), "not landed") })
+	r.waitFor("the merge to wait for its slot", func() bool { return strings.Contains(r.out.String(), "waiting to confirm the slot") })
+	time.Sleep(1500 * time.Millisecond) // it asks again every second meanwhile
 	if got := rfGit(t, r.dir, "rev-parse", "main"); got != r.pre {
 		t.Fatalf("a refinery cut off from the coordinator landed MR-1: main %s -> %s; output:\n%s", r.pre, got, r.out.String())
 	}
@@ -355,6 +356,23 @@ func TestRefineryReconnectsWhenHeartbeatsGoUnanswered(t *testing.T) {
 	})
 	r.px.freeze(false)
 	r.release()
+	r.waitFor("MR-1 merged", func() bool {
+		ms, err := r.d.Engine().MergeList("")
+		return err == nil && len(ms) == 0 && rfGit(t, r.dir, "rev-parse", "main") != r.pre
+	})
+}
+
+// TestRefineryUnconfirmedSlotComesBack: a check before landing that gets no answer in time (a short
+// partition: the connection stays, nothing gets through) is asked again, and the merge lands once the
+// coordinator answers. Before, the merge was dropped unlanded and unreported while the refinery's own
+// heartbeats kept renewing the slot: stuck until MaxHold (1 h), the refinery taking nothing else (review).
+func TestRefineryUnconfirmedSlotComesBack(t *testing.T) {
+	r := startProxiedRefinery(t, 100*time.Millisecond)
+	r.waitFor("the gate to start", func() bool { return r.runs() == 1 })
+	r.px.freeze(true)
+	r.release()
+	r.waitFor("the check before landing to go unanswered", func() bool { return strings.Contains(r.out.String(), "waiting to confirm the slot") })
+	r.px.freeze(false)
 	r.waitFor("MR-1 merged", func() bool {
 		ms, err := r.d.Engine().MergeList("")
 		return err == nil && len(ms) == 0 && rfGit(t, r.dir, "rev-parse", "main") != r.pre
