@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gastown/gtc/beads"
 )
 
 // blockingPersister commits through m once release is closed.
@@ -75,6 +77,58 @@ func (g *hangPersister) Commit(ctx context.Context, chs []Change) error {
 	return g.m.Commit(ctx, chs)
 }
 
+// hangPut puts is through the engine with the gate set, so that its commit hangs, and returns once
+// that commit has begun; the put's outcome comes on the channel once the gate is closed.
+func (g *hangPersister) hangPut(t *testing.T, h *harness, is beads.Issue) <-chan error {
+	t.Helper()
+	g.mu.Lock()
+	g.gate = make(chan struct{})
+	g.mu.Unlock()
+	done := make(chan error, 1)
+	go func() { done <- h.e.PutIssues(h.ctx, puts(is)) }()
+	for deadline := time.Now().Add(5 * time.Second); h.e.commitStart.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the commit did not begin")
+		}
+	}
+	return done
+}
+
+// thawThenBeat moves the clock on secs seconds one at a time (each step wakes the engine), lets the hung
+// commit return (done: its put's outcome) and returns what a heartbeat of worker w's lease l gets then.
+func (g *hangPersister) thawThenBeat(t *testing.T, h *harness, clk *FakeClock, done <-chan error, l Lease, secs int) error {
+	t.Helper()
+	for range secs {
+		clk.Advance(time.Second)
+		time.Sleep(time.Millisecond)
+	}
+	g.close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	_, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, "")
+	return err
+}
+
+// ackedLeaseOnHang starts an engine committing through a hangPersister, with worker w holding an acked
+// lease l of issue a (b ready behind it).
+func ackedLeaseOnHang(t *testing.T) (*memPersister, *FakeClock, *hangPersister, *harness, Lease) {
+	t.Helper()
+	mp := newMemPersister(nil)
+	clk := NewFakeClock(t0)
+	gp := &hangPersister{m: mp}
+	h := startEngineOn(t, testCfg(), mp, gp, clk)
+	_ = h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2)))
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	l := h.nextPush().A.Lease
+	if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
+		t.Fatal(err)
+	}
+	return mp, clk, gp, h, l
+}
+
 func (g *hangPersister) close() {
 	g.mu.Lock()
 	gate := g.gate
@@ -88,36 +142,10 @@ func (g *hangPersister) close() {
 // once the commit returns. Before, the first commit after the thaw expired it (a re-run of the storage
 // trial: fsfreeze for 75 s dead-lettered a finished issue).
 func TestStalledCommitStopsLeaseClocks(t *testing.T) {
-	mp := newMemPersister(nil)
-	clk := NewFakeClock(t0)
-	gp := &hangPersister{m: mp}
-	h := startEngineOn(t, testCfg(), mp, gp, clk)
-	_ = h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2)))
-	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
-		t.Fatal(err)
-	}
-	l := h.nextPush().A.Lease
-	if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
-		t.Fatal(err)
-	}
-	gp.mu.Lock()
-	gp.gate = make(chan struct{})
-	gp.mu.Unlock()
-	done := make(chan error, 1)
-	go func() { done <- h.e.PutIssues(h.ctx, puts(iss("c", 3))) }() // its commit hangs
-	deadline := time.Now().Add(5 * time.Second)
-	for h.e.commitStart.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	for range 80 { // the lease's timers fire meanwhile; each wakes the engine
-		clk.Advance(time.Second)
-		time.Sleep(time.Millisecond)
-	}
-	gp.close()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); err != nil {
+	mp, clk, gp, h, l := ackedLeaseOnHang(t)
+	done := gp.hangPut(t, h, iss("c", 3))
+	// the lease's timers fire meanwhile; each wakes the engine
+	if err := gp.thawThenBeat(t, h, clk, done, l, 80); err != nil {
 		t.Fatalf("heartbeat after an 80 s stalled commit: %v", err)
 	}
 	clk.Advance(61 * time.Second)
@@ -430,45 +458,19 @@ func TestAJumpOfTheClockIsNoStall(t *testing.T) {
 // look at a hung commit and the look that confirms the stall (100 ms later) is held like the others: its
 // deadline waits for the confirming look, which moves it. Before, it expired in that window (review).
 func TestALeaseDueWhileAStallIsConfirmedIsHeld(t *testing.T) {
-	mp := newMemPersister(nil)
-	clk := NewFakeClock(t0)
-	gp := &hangPersister{m: mp}
-	h := startEngineOn(t, testCfg(), mp, gp, clk)
-	_ = h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2)))
-	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
-		t.Fatal(err)
-	}
-	l := h.nextPush().A.Lease
-	if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
-		t.Fatal(err)
-	}
+	_, clk, gp, h, l := ackedLeaseOnHang(t)
 	if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); err != nil { // deadline t0+60s
 		t.Fatal(err)
 	}
 	clk.Advance(60*time.Second - stallHold - stallConfirm/2) // the commit below begins 2.05 s before it
 	time.Sleep(10 * time.Millisecond)
-	gp.mu.Lock()
-	gp.gate = make(chan struct{})
-	gp.mu.Unlock()
-	done := make(chan error, 1)
-	go func() { done <- h.e.PutIssues(h.ctx, puts(iss("c", 3))) }() // its commit hangs
-	for deadline := time.Now().Add(5 * time.Second); h.e.commitStart.Load() == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
+	done := gp.hangPut(t, h, iss("c", 3))
 	clk.Advance(stallHold) // the first look: suspected
 	time.Sleep(20 * time.Millisecond)
 	clk.Advance(stallConfirm / 2) // the lease's deadline passes before the confirming look
 	time.Sleep(20 * time.Millisecond)
 	confirmStall(t, h.e, clk)
-	for range 5 {
-		clk.Advance(time.Second)
-		time.Sleep(time.Millisecond)
-	}
-	gp.close()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); err != nil {
+	if err := gp.thawThenBeat(t, h, clk, done, l, 5); err != nil {
 		t.Fatalf("the lease, due 2.05 s into a commit that then hung for 7 s, expired: %v", err)
 	}
 }

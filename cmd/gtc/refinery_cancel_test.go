@@ -216,6 +216,19 @@ func (r *proxiedRefinery) waitFor(what string, f func() bool) {
 	}
 }
 
+// waitDisconnected waits until the coordinator has seen the refinery's connection end.
+func (r *proxiedRefinery) waitDisconnected() {
+	r.t.Helper()
+	r.waitFor("the refinery to be disconnected", func() bool {
+		for _, w := range r.d.Engine().Workers() {
+			if w.Name == "ref" {
+				return !w.Connected
+			}
+		}
+		return false
+	})
+}
+
 // cancelMR1 cancels the merge request through the engine.
 func (r *proxiedRefinery) cancelMR1() {
 	if _, err := r.d.Engine().MergeCancel(context.Background(), coord.MergeCancel{ID: "MR-1", Reason: "wrong branch"}); err != nil {
@@ -251,14 +264,7 @@ func TestRefineryCancelledWhileDisconnectedStops(t *testing.T) {
 	r := startProxiedRefinery(t, 100*time.Millisecond)
 	r.waitFor("the gate to start", func() bool { return r.runs() == 1 })
 	r.px.setDown(true) // the refinery is away while the merge is cancelled
-	r.waitFor("the refinery to be disconnected", func() bool {
-		for _, w := range r.d.Engine().Workers() {
-			if w.Name == "ref" {
-				return !w.Connected
-			}
-		}
-		return false
-	})
+	r.waitDisconnected()
 	r.cancelMR1()
 	r.px.setDown(false)
 	r.waitFor("the running merge to stop", func() bool { return strings.Contains(r.out.String(), "stopped before it landed") })
@@ -315,14 +321,7 @@ func TestRefineryCutOffDoesNotLand(t *testing.T) {
 	r := startProxiedRefinery(t, 100*time.Millisecond)
 	r.waitFor("the gate to start", func() bool { return r.runs() == 1 })
 	r.px.setDown(true)
-	r.waitFor("the refinery to be disconnected", func() bool {
-		for _, w := range r.d.Engine().Workers() {
-			if w.Name == "ref" {
-				return !w.Connected
-			}
-		}
-		return false
-	})
+	r.waitDisconnected()
 	r.release()
 	r.waitFor("the merge to wait for its slot", func() bool { return strings.Contains(r.out.String(), "waiting to confirm the slot") })
 	time.Sleep(1500 * time.Millisecond) // it asks again every second meanwhile
