@@ -166,7 +166,12 @@ func TestSyncFailureLogsEachNewReason(t *testing.T) {
 		if i%2 == 1 {
 			data = cut
 		}
-		if err := os.WriteFile(path, data, 0o644); err != nil {
+		// renamed into place, as git does: a sync never reads it half-written (an empty file is a valid
+		// one: read mid-write it would end the failure, and the next reason would be logged anew)
+		if err := os.WriteFile(path+".tmp", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(120 * time.Millisecond) // two ticks or more
