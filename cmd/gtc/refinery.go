@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gastown/gtc/coord"
+	"github.com/gastown/gtc/coord/mergeq"
 	"github.com/gastown/gtc/refinery"
 	"github.com/gastown/gtc/rpc"
 	"github.com/urfave/cli/v2"
@@ -270,7 +271,7 @@ func (r *refineryLoop) reconcile(ctx context.Context, cl *rpc.Client) {
 	}
 	live := map[mergeSlot]bool{}
 	for _, m := range res.Requests {
-		if m.State == "merging" && m.Refinery == r.o.Name {
+		if r.holdsNow(m) {
 			live[slotOf(m)] = true
 		}
 	}
@@ -428,6 +429,11 @@ func (r *refineryLoop) holds(ctx context.Context, m coord.MergeRequest) error {
 	}
 }
 
+// holdsNow says whether merge.list shows m merging under this refinery (its slot: slotOf(m)).
+func (r *refineryLoop) holdsNow(m coord.MergeRequest) bool {
+	return m.State == mergeq.StateMerging && m.Refinery == r.o.Name
+}
+
 // errSlotGone is wrapped by checkSlot's answer that the slot is no longer the refinery's.
 var errSlotGone = errors.New("the slot is no longer this refinery's")
 
@@ -453,7 +459,7 @@ func (r *refineryLoop) checkSlot(ctx context.Context, m coord.MergeRequest) erro
 		if q.ID != m.ID {
 			continue
 		}
-		if q.State != "merging" || q.Epoch != m.Epoch || q.Refinery != r.o.Name {
+		if !r.holdsNow(q) || slotOf(q) != slotOf(m) {
 			return fmt.Errorf("%w (%s is %s, epoch %d, by %q)", errSlotGone, m.ID, q.State, q.Epoch, q.Refinery)
 		}
 		return nil
