@@ -47,6 +47,7 @@ func TestHealthReportsAStalledCommit(t *testing.T) {
 		t.Fatalf("health %v after %v of a commit", err, commitStall-time.Second)
 	}
 	clk.Advance(2 * time.Second)
+	confirmStall(t, h.e, clk)
 	err, since := h.e.StorageFailing()
 	if err == nil || !strings.Contains(err.Error(), "stalled") || !since.Equal(t0) {
 		t.Fatalf("health after %v of a commit: %v since %v", commitStall+time.Second, err, since)
@@ -444,6 +445,9 @@ func TestAJumpOfTheClockIsNoStall(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // the engine looks at it
 	if h.e.stalledNow.Load() || h.e.longStall.Load() {
 		t.Fatal("a jump of the clock during a commit was taken for a stall")
+	}
+	if err := h.e.Health(); err != nil {
+		t.Fatalf("health after a jump of the clock during a commit: %v", err)
 	}
 	release()
 	if err := <-done; err != nil {

@@ -204,13 +204,13 @@ func (e *Engine) StorageFailing() (error, time.Time) {
 	if h != nil {
 		return h, since
 	}
-	if t := e.commitStart.Load(); t != 0 {
+	// the scheduler's own verdict (noteStall: a second look at the same commit), not clock arithmetic
+	// here: a clock that jumps during a commit of a moment must not turn health unhealthy
+	if t := e.commitStart.Load(); t != 0 && e.longStall.Load() {
 		start := e.base.Add(time.Duration(t - 1))
-		if d := e.clk.Now().Sub(start); d >= commitStall {
-			// the same text for the whole stall: the log says it once
-			return fmt.Errorf("commit: running since %s (over %s): the storage is stalled (a frozen or hung disk?)",
-				start.UTC().Format(time.RFC3339), commitStall), start
-		}
+		// the same text for the whole stall: the log says it once
+		return fmt.Errorf("commit: running since %s (over %s): the storage is stalled (a frozen or hung disk?)",
+			start.UTC().Format(time.RFC3339), commitStall), start
 	}
 	return nil, time.Time{}
 }
