@@ -351,16 +351,14 @@ func (b *backend) EventsList(ctx context.Context, _ *rpc.Session, p rpc.EventsLi
 	res := &rpc.EventsListResult{NextSeq: p.AfterSeq}
 	var err error
 	if p.IssueID != "" {
-		res.Events, res.More, err = b.d.db.IssueEvents(ctx, p.IssueID, p.AfterSeq, limit)
-	} else {
-		res.Events, res.More, err = b.d.db.EventsPage(ctx, p.AfterSeq, limit)
+		res.Events, res.NextSeq, res.More, err = b.d.db.IssueEvents(ctx, p.IssueID, p.AfterSeq, limit)
+	} else if res.Events, res.More, err = b.d.db.EventsPage(ctx, p.AfterSeq, limit); err == nil && len(res.Events) > 0 {
+		res.NextSeq = res.Events[len(res.Events)-1].Seq
 	}
 	if err != nil {
 		return nil, err
 	}
-	if n := len(res.Events); n > 0 {
-		res.NextSeq = res.Events[n-1].Seq
-	} else {
+	if res.Events == nil {
 		res.Events = []coord.Event{}
 	}
 	return res, nil

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 	"unicode/utf8"
 
@@ -158,34 +159,76 @@ func (db *DB) EventsPage(ctx context.Context, afterSeq int64, limit int) ([]coor
 	if err != nil {
 		return nil, false, unavailable("read", fmt.Errorf("read events: %w", err))
 	}
-	return scanEvents(rows, afterSeq, limit, "")
+	return scanEvents(rows, afterSeq+1, math.MaxInt64, limit, "")
 }
 
 // IssueEvents returns up to limit of issueID's audit-log entries with seq > afterSeq, oldest first (limit
-// <= 0 means 1000), and whether the log holds more of them. Only the batches that mention the issue are
-// decoded: SQLite searches a long log, not a decoder event by event.
-func (db *DB) IssueEvents(ctx context.Context, issueID string, afterSeq int64, limit int) ([]coord.Event, bool, error) {
+// <= 0 means 1000), where the search stopped (next: continue after it) and whether more of the log is
+// left to search. Only the batches that mention the issue are decoded: SQLite searches a long log, not a
+// decoder event by event. One call searches the log in windows for at most db.issueScan.budget (one
+// window at least), so that a long log is paged rather than read in one call: a page may then hold fewer
+// events than limit, none at all, with more set and next the last event searched.
+func (db *DB) IssueEvents(ctx context.Context, issueID string, afterSeq int64, limit int) (evs []coord.Event, next int64, more bool, err error) {
 	defer db.observeRead("events", time.Now())
+	if limit <= 0 {
+		limit = 1000
+	}
+	var last int64
+	if err := db.r.QueryRowContext(ctx, `SELECT COALESCE((SELECT first_seq + count - 1 FROM event_batches
+		ORDER BY first_seq DESC LIMIT 1), 0)`).Scan(&last); err != nil {
+		return nil, afterSeq, false, unavailable("read", fmt.Errorf("read the last event number: %w", err))
+	}
 	// the member as writeEvents encodes it, quotes included: "i":"gt-1" does not match gt-10's. An id
-	// that needs escaping is searched event by event: batches moved over by migration 0003 were encoded
-	// by SQLite, which escapes differently.
-	member := appendJSONString([]byte(`"i":`), issueID)
-	var rows *sql.Rows
-	var err error
-	if len(member) == len(`"i":""`)+len(issueID) {
-		rows, err = db.rs[rIssueEvents].QueryContext(ctx, afterSeq+1, member)
-	} else {
-		rows, err = db.rs[rEvents].QueryContext(ctx, afterSeq+1)
+	// that needs escaping is searched event by event (member ''): batches moved over by migration 0003
+	// were encoded by SQLite, which escapes differently.
+	member := string(appendJSONString([]byte(`"i":`), issueID))
+	if len(member) != len(`"i":""`)+len(issueID) {
+		member = ""
 	}
-	if err != nil {
-		return nil, false, unavailable("read", fmt.Errorf("read the events of %s: %w", issueID, err))
+	scan := db.issueScan
+	if scan.window <= 0 {
+		scan = defaultIssueScan
 	}
-	return scanEvents(rows, afterSeq, limit, issueID)
+	start := time.Now()
+	next = afterSeq
+	for lo := afterSeq + 1; lo <= last; lo = next + 1 {
+		if lo > afterSeq+1 && time.Since(start) >= scan.budget {
+			return evs, next, true, nil
+		}
+		hi := min(last, lo+scan.window-1)
+		rows, err := db.rs[rIssueEvents].QueryContext(ctx, lo, member, hi)
+		if err != nil {
+			return nil, afterSeq, false, unavailable("read", fmt.Errorf("read the events of %s: %w", issueID, err))
+		}
+		// one more than the page holds: whether the issue has more events is known without another window
+		got, _, err := scanEvents(rows, lo, hi, limit+1-len(evs), issueID)
+		if err != nil {
+			return nil, afterSeq, false, err
+		}
+		if evs = append(evs, got...); len(evs) > limit {
+			return evs[:limit], evs[limit-1].Seq, true, nil
+		}
+		next = hi
+	}
+	if len(evs) > 0 {
+		next = evs[len(evs)-1].Seq
+	}
+	return evs, next, false, nil
 }
 
-// scanEvents decodes the event batches rows yields into up to limit events (<= 0: 1000) with seq >
-// afterSeq, only issueID's when set, and closes rows; more says another such event follows them.
-func scanEvents(rows *sql.Rows, afterSeq int64, limit int, issueID string) (out []coord.Event, more bool, err error) {
+// issueScan is how IssueEvents pages its search of the log.
+type issueScan struct {
+	window int64         // events per query
+	budget time.Duration // a call stops searching once it has run this long
+}
+
+// defaultIssueScan: a window is ~20 ms of SQLite's search (~140 ms decoding, for an id that needs
+// escaping); a call searches ~5 windows, 250,000 events.
+var defaultIssueScan = issueScan{window: 50_000, budget: 100 * time.Millisecond}
+
+// scanEvents decodes the event batches rows yields into up to limit events (<= 0: 1000) with seq in
+// lo..hi, only issueID's when set, and closes rows; more says another such event follows them.
+func scanEvents(rows *sql.Rows, lo, hi int64, limit int, issueID string) (out []coord.Event, more bool, err error) {
 	defer rows.Close()
 	if limit <= 0 {
 		limit = 1000
@@ -203,7 +246,10 @@ func scanEvents(rows *sql.Rows, afterSeq int64, limit int, issueID string) (out 
 		}
 		for i, r := range recs {
 			seq := first + int64(i)
-			if seq <= afterSeq || (issueID != "" && r.IssueID != issueID) {
+			if seq > hi {
+				break
+			}
+			if seq < lo || (issueID != "" && r.IssueID != issueID) {
 				continue
 			}
 			if len(out) == limit {

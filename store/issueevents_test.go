@@ -35,35 +35,47 @@ func TestIssueEvents(t *testing.T) {
 		cs = append(cs, coord.EventAppend{Event: coord.Event{Time: t0, Kind: "storage_check", Detail: `{"i":"gt-1"}`}})
 		commit(t, db, cs...)
 	}
-	for _, id := range ids {
-		for _, limit := range []int{0, 1, 3, 1000} {
-			var got []int64
-			after, pages := int64(0), 0
-			for {
-				evs, more, err := db.IssueEvents(ctx, id, after, limit)
-				if err != nil {
-					t.Fatalf("%s: %v", id, err)
-				}
-				for _, e := range evs {
-					if e.IssueID != id {
-						t.Fatalf("%s: event %d of %q", id, e.Seq, e.IssueID)
+	// the default search and searches cut to a few events per call (the budget spent after one window)
+	for _, scan := range []issueScan{{}, {window: 1}, {window: 4}, {window: 7, budget: time.Hour}} {
+		db.issueScan = scan
+		for _, id := range ids {
+			for _, limit := range []int{0, 1, 3, 1000} {
+				var got []int64
+				after, pages := int64(0), 0
+				for {
+					evs, next, more, err := db.IssueEvents(ctx, id, after, limit)
+					if err != nil {
+						t.Fatalf("%s: %v", id, err)
 					}
-					got = append(got, e.Seq)
-					after = e.Seq
+					for _, e := range evs {
+						if e.IssueID != id || e.Seq <= after || e.Seq > next {
+							t.Fatalf("%s: event %d of %q in a page after %d up to %d", id, e.Seq, e.IssueID, after, next)
+						}
+						got = append(got, e.Seq)
+					}
+					if pages++; !more {
+						break
+					}
+					if next <= after || pages > 1000 {
+						t.Fatalf("%s %+v limit %d: more, next %d after %d (%d pages)", id, scan, limit, next, after, pages)
+					}
+					after = next
 				}
-				if pages++; !more {
-					break
+				if fmt.Sprint(got) != fmt.Sprint(want[id]) {
+					t.Errorf("%s %+v limit %d: events %v, want %v", id, scan, limit, got, want[id])
 				}
-				if len(evs) == 0 || pages > 100 {
-					t.Fatalf("%s limit %d: more with an empty page (%d pages)", id, limit, pages)
+				if scan.window == 1 && pages <= int(seq)-1 {
+					t.Errorf("%s limit %d: %d pages with one event searched per call, want %d or more", id, limit, pages, seq)
 				}
-			}
-			if fmt.Sprint(got) != fmt.Sprint(want[id]) {
-				t.Errorf("%s limit %d: events %v, want %v", id, limit, got, want[id])
 			}
 		}
 	}
-	if evs, more, err := db.IssueEvents(ctx, "gt-2", 0, 0); err != nil || more || len(evs) != 0 {
+	db.issueScan = issueScan{window: 4}
+	if evs, next, more, err := db.IssueEvents(ctx, "gt-2", 0, 0); err != nil || !more || next != 4 || len(evs) != 0 {
+		t.Errorf("gt-2 (no events), one window of 4 per call: %v next %d more %v %v", evs, next, more, err)
+	}
+	db.issueScan = issueScan{}
+	if evs, _, more, err := db.IssueEvents(ctx, "gt-2", 0, 0); err != nil || more || len(evs) != 0 {
 		t.Errorf("gt-2 (no events): %v more %v %v", evs, more, err)
 	}
 	all, more, err := db.EventsPage(ctx, 0, int(seq)-1)
@@ -76,7 +88,7 @@ func TestIssueEvents(t *testing.T) {
 }
 
 // BenchmarkIssueEvents reads one issue's history out of an audit log of 500,000 events (20,000 commits of
-// 25, the events of a 100,000-issue run): through the SQLite search (IssueEvents) and, for comparison,
+// 25, the events of a 100,000-issue run): through the SQLite search (IssueEvents, every page of it) and, for comparison,
 // by decoding every event and keeping the issue's (what events.list did before).
 func BenchmarkIssueEvents(b *testing.B) {
 	ctx := context.Background()
@@ -99,9 +111,19 @@ func BenchmarkIssueEvents(b *testing.B) {
 	const id = "gt-050000" // halfway through the log
 	b.Run("search", func(b *testing.B) {
 		for b.Loop() {
-			if evs, _, err := db.IssueEvents(ctx, id, 0, 100); err != nil || len(evs) != 5 {
-				b.Fatalf("%d events, %v", len(evs), err)
+			n, calls := 0, 0
+			for after, more := int64(0), true; more; calls++ {
+				var evs []coord.Event
+				var err error
+				if evs, after, more, err = db.IssueEvents(ctx, id, after, 100); err != nil {
+					b.Fatal(err)
+				}
+				n += len(evs)
 			}
+			if n != 5 {
+				b.Fatalf("%d events", n)
+			}
+			b.ReportMetric(float64(calls), "calls/op")
 		}
 	})
 	b.Run("decode-all", func(b *testing.B) {

@@ -62,11 +62,11 @@ var readSQL = [nReadStmts]string{
 	// the batches from the one holding seq ?1 (or the last before it) on
 	rEvents: `SELECT first_seq, count, events FROM event_batches WHERE first_seq >=
 		COALESCE((SELECT MAX(first_seq) FROM event_batches WHERE first_seq <= ?1), 0) ORDER BY first_seq`,
-	// the same, only the batches whose JSON holds ?2 (an issue's "i" member): SQLite's byte search skips
-	// the others without decoding them
+	// the batches holding seqs ?1..?3 whose JSON holds ?2 (an issue's "i" member; '': every batch):
+	// SQLite's byte search skips the others without decoding them
 	rIssueEvents: `SELECT first_seq, count, events FROM event_batches WHERE first_seq >=
-		COALESCE((SELECT MAX(first_seq) FROM event_batches WHERE first_seq <= ?1), 0) AND instr(events, ?2) > 0
-		ORDER BY first_seq`,
+		COALESCE((SELECT MAX(first_seq) FROM event_batches WHERE first_seq <= ?1), 0) AND first_seq <= ?3
+		AND (?2 = '' OR instr(events, ?2) > 0) ORDER BY first_seq`,
 	rWorkers:     `SELECT ` + workerCols + ` FROM workers ORDER BY name`,
 	rMeta:        `SELECT value FROM meta WHERE key = ?`,
 	rIssuesByIDs: `SELECT ` + issueCols + ` FROM ` + issueFrom + ` WHERE issues.id IN (SELECT value FROM json_each(?)) ORDER BY issues.id`,

@@ -81,6 +81,7 @@ type DB struct {
 	lockWaited atomic.Int64
 	tx         wtx // the committer's transaction state, reused (runBatch)
 	closeMu    sync.Mutex
+	issueScan  issueScan // how IssueEvents pages its search (zero: defaultIssueScan); tests set it
 }
 
 // walSizeLimit is the size gtc.db-wal is truncated to when SQLite resets it after a checkpoint.

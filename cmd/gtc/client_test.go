@@ -668,6 +668,11 @@ func TestEventsHistory(t *testing.T) {
 	if r := gtc(t, dir, "events"); r.err != "" {
 		t.Errorf("events (all of them): stderr %q", r.err)
 	}
+	firstOf := decode[coord.Event](t, strings.Split(must(t, dir, "events", "--issue", l.IssueID, "--json"), "\n")[0])
+	if r := gtc(t, dir, "events", "--issue", l.IssueID, "--limit", "1"); !strings.Contains(r.err,
+		"more follow: gtc events --issue "+l.IssueID+" --after "+strconv.FormatInt(firstOf.Seq, 10)) {
+		t.Errorf("events --issue %s --limit 1: stderr %q", l.IssueID, r.err)
+	}
 	if out := must(t, dir, "events", "--issue", l.IssueID); !strings.Contains(out, "requeued") || !strings.Contains(out, "bob") ||
 		!strings.HasPrefix(strings.TrimSpace(out), "SEQ") || strings.Count(out, "SEQ") != 1 {
 		t.Errorf("events table (one header, then the events):\n%s", out)
@@ -683,8 +688,9 @@ func TestEventsHistory(t *testing.T) {
 	want(t, dir, exitRefused, []string{"events", "--issue", "no-such-issue"}, "not_found")
 
 	// a name longer than the columns' widths widens them: the table stays aligned (scale trial: ids of
-	// over 12 characters pushed every later column of their rows to the right)
-	long := decode[struct{ Assignment *rpc.Assignment }](t, must(t, dir, "claim", "--as", "polecat-with-a-long-name-7", "--json")).Assignment.Lease
+	// over 12 characters pushed every later column of their rows to the right). The claim waits for the
+	// failed issue's retry backoff (20-50 ms here; without the wait it failed 1 run in ~10).
+	long := decode[struct{ Assignment *rpc.Assignment }](t, must(t, dir, "claim", "--as", "polecat-with-a-long-name-7", "--wait", "5s", "--json")).Assignment.Lease
 	must(t, dir, "release", long.ID, "--as", "polecat-with-a-long-name-7")
 	out := strings.Split(strings.TrimRight(must(t, dir, "events"), "\n"), "\n")
 	at := strings.Index(out[0], "DETAIL")

@@ -810,7 +810,11 @@ func eventsCommand() *cli.Command {
 					}
 				}
 				if more { // the limit cut the log: say where the rest is (stderr: the output stays the events)
-					fmt.Fprintf(c.App.ErrWriter, "(%d events shown, oldest first; more follow: gtc events --after %d, or gtc watch for the live ones)\n", printed, after)
+					issue := ""
+					if id := c.String("issue"); id != "" {
+						issue = "--issue " + id + " "
+					}
+					fmt.Fprintf(c.App.ErrWriter, "(%d events shown, oldest first; more follow: gtc events %s--after %d, or gtc watch for the live ones)\n", printed, issue, after)
 				}
 				if header { // nothing printed: say so (stderr: the output stays empty for scripts)
 					fmt.Fprintln(c.App.ErrWriter, "no events")
