@@ -478,3 +478,62 @@ func TestALeaseDueWhileAStallIsConfirmedIsHeld(t *testing.T) {
 		t.Fatalf("the lease, due 2.05 s into a commit that then hung for 7 s, expired: %v", err)
 	}
 }
+
+// TestHeartbeatsAnswerDuringAStalledCommit: once a commit is found stalled, a heartbeat that only moves
+// deadlines (a lease's, a worker's of all its leases, one refused as stale) is answered at once, as
+// reads are, and its change is written with the next commit; one that acks a pushed lease waits for the
+// commit. Before, every heartbeat waited until the worker's call timed out and it reconnected, over and
+// over for as long as the storage hung.
+func TestHeartbeatsAnswerDuringAStalledCommit(t *testing.T) {
+	mp, clk, gp, h, l := ackedLeaseOnHang(t)
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w2"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	pushed := h.nextPush().A.Lease // b, not acked
+	done := gp.hangPut(t, h, iss("c", 3))
+	var once sync.Once
+	thaw := func() { once.Do(gp.close) }
+	t.Cleanup(thaw) // before the engine's stop, which waits for the commit
+	clk.Advance(stallHold)
+	confirmStall(t, h.e, clk)
+	beat := func(worker, id string, epoch int64) <-chan error {
+		ch := make(chan error, 1)
+		go func() { _, err := h.e.Heartbeat(h.ctx, worker, id, epoch, "still here"); ch <- err }()
+		return ch
+	}
+	acking := beat("w2", pushed.ID, pushed.Epoch)
+	for _, tc := range []struct {
+		name string
+		ch   <-chan error
+		code Code
+	}{
+		{"lease", beat("w", l.ID, l.Epoch), ""},
+		{"worker", beat("w", "", 0), ""},
+		{"stale epoch", beat("w", l.ID, l.Epoch+1), EStaleEpoch},
+	} {
+		select {
+		case err := <-tc.ch:
+			if ErrorCode(err) != tc.code || (tc.code == "") != (err == nil) {
+				t.Errorf("%s heartbeat during the stall: %v, want code %q", tc.name, err, tc.code)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s heartbeat not answered during a stalled commit", tc.name)
+		}
+	}
+	select {
+	case err := <-acking:
+		t.Fatalf("a heartbeat acking a pushed lease answered (%v) before the hung commit returned", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	thaw()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-acking; err != nil {
+		t.Fatalf("the acking heartbeat after the thaw: %v", err)
+	}
+	_ = h.e.PutIssues(h.ctx, puts(iss("d", 3))) // a commit after the thaw
+	if dl, ok := durableLease(t, mp, l.ID); !ok || dl.Progress != "still here" {
+		t.Fatalf("the early-answered heartbeat's progress was not written: %+v", dl)
+	}
+}

@@ -939,11 +939,19 @@ func (e *Engine) Reject(ctx context.Context, worker, leaseID string, epoch int64
 // Heartbeat extends a lease (every lease of the worker when leaseID is empty) and returns the new deadline.
 func (e *Engine) Heartbeat(ctx context.Context, worker, leaseID string, epoch int64, progress string) (time.Time, error) {
 	var dl time.Time
-	err := e.do(ctx, func(c *core, now time.Time) (err error) {
+	r := &request{done: make(chan struct{})}
+	r.apply = func(c *core, now time.Time) (err error) {
+		// A heartbeat that only moves deadlines is answered like a read once a commit is found stalled
+		// (look): the lease clocks are held meanwhile, and a restart gives every lease the reconnect
+		// grace whatever deadline was written, so its reply needs no commit. Before, heartbeats waited
+		// for the hung commit until the worker's call timed out (30 s) and it reconnected, over and over
+		// for as long as the storage hung. One that acks a pushed lease waits: the ack is a state change.
+		l := c.leases[leaseID]
+		r.look = leaseID == "" || l == nil || l.State != LeasePushed
 		dl, err = c.heartbeat(now, worker, leaseID, epoch, progress)
 		return err
-	}, nil)
-	if err != nil {
+	}
+	if err := e.send(ctx, r); err != nil {
 		return time.Time{}, err
 	}
 	return dl, nil
