@@ -945,10 +945,14 @@ func (e *Engine) Heartbeat(ctx context.Context, worker, leaseID string, epoch in
 		// (look): the lease clocks are held meanwhile, and a restart gives every lease the reconnect
 		// grace whatever deadline was written, so its reply needs no commit. Before, heartbeats waited
 		// for the hung commit until the worker's call timed out (30 s) and it reconnected, over and over
-		// for as long as the storage hung. One that acks a pushed lease waits: the ack is a state change.
-		l := c.leases[leaseID]
-		r.look = leaseID == "" || l == nil || l.State != LeasePushed
+		// for as long as the storage hung. One that acks a pushed lease waits (the ack is a state change),
+		// and so does a refusal: the lease may have ended in the hung batch, which could still fail.
+		acks := false
+		if l := c.leases[leaseID]; l != nil {
+			acks = l.State == LeasePushed
+		}
 		dl, err = c.heartbeat(now, worker, leaseID, epoch, progress)
+		r.look = err == nil && !acks
 		return err
 	}
 	if err := e.send(ctx, r); err != nil {
