@@ -68,6 +68,12 @@ type Config struct {
 	// applied and dispatched, in memory; the group commit that follows runs alongside the next step — with the
 	// step's wall time and the number of requests it batched; it runs on the loop, so keep it cheap.
 	OnStep func(d time.Duration, batch int)
+	// Monotonic is the process's own clock, for noticing that the engine did not run for a while (the
+	// process was stopped or starved: SIGSTOP, a debugger, a swap storm); the lease clocks are held for
+	// such a pause. Defaults to time.Now with RealClock; with another clock (a test's) nil disables it.
+	Monotonic func() time.Time
+	// OnPause, when set, is told each pause the engine noticed (see Monotonic), on the loop.
+	OnPause func(d time.Duration)
 }
 
 // DefaultWorkflowTypes are the issue types classic `bd ready` leaves out.

@@ -91,8 +91,12 @@ type Engine struct {
 	suspectAt             time.Time
 	stalledNow, longStall atomic.Bool // stalled and stalledLong, for readers on other goroutines
 	frozenTo              time.Time
-	held                  time.Duration
-	heldDurable           time.Duration
+	// pulseAt is when the loop wakes at the latest while it has deadlines (armPulse); ranAt is when it
+	// last armed its wake-up and wakeBy when it should run again at the latest, by Config.Monotonic
+	pulseAt, ranAt, wakeBy time.Time
+	paused                 time.Duration // a pause noticed (notePause), to hold the clocks for at the next apply
+	held                   time.Duration
+	heldDurable            time.Duration
 	// releasing: leases handed to claims whose caller left, to give back; applied with the next batch,
 	// and again after a failed commit that lost them (the claim's caller is gone: nobody else would)
 	releasing []Lease
@@ -159,6 +163,9 @@ func NewEngine(cfg Config, clk Clock, p Persister, snap *Snapshot, out Outbox) (
 	c := newCore(cfg, snap, now)
 	if c.initErr != nil {
 		return nil, fmt.Errorf("new engine: %w", c.initErr)
+	}
+	if _, ok := clk.(RealClock); ok && cfg.Monotonic == nil {
+		cfg.Monotonic = time.Now
 	}
 	e := &Engine{
 		cfg: cfg, clk: clk, p: p, out: out, base: now,
@@ -266,11 +273,13 @@ func (e *Engine) Run(ctx context.Context) error {
 			if t.Before(e.retryAt) {
 				t = e.retryAt
 			}
+			t = e.armPulse(t)
 			if timerC == nil || !t.Equal(timerAt) {
 				timerAt, timerC = t, wake.after(e.clk, t.Sub(e.clk.Now()))
 			}
 		} else {
 			timerC = nil
+			e.wakeBy = time.Time{}
 		}
 		recv = recv[:0]
 		ticked := false
@@ -306,6 +315,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			timerC = nil
 			ticked = true
 		}
+		e.notePause()
 		if len(recv) > 0 || ticked || e.kick {
 			e.kick = false
 			stalled, long := e.stalled, e.stalledLong
@@ -461,6 +471,15 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 	c := e.core
 	// the core appends to the batch's buffers and takes its values from the batch's arena
 	c.changes, c.effects, c.arena = p.changes, p.effects, p.arena
+	if d := e.paused; d > 0 {
+		// before the timers: the deadlines that passed while the process was stopped move first
+		e.paused = 0
+		c.holdClocks(d)
+		e.held += d
+		if e.failing {
+			e.frozenTo = e.frozenTo.Add(d) // the failure's hold does not count the pause again
+		}
+	}
 	e.noteStall(now)
 	e.holdClocks(now)
 	e.redispatch = false // the dispatch below is the one a rebuild asked for
@@ -643,6 +662,53 @@ func (e *Engine) storageFailed(now time.Time) {
 	e.stalled, e.stalledLong = false, false
 	e.stalledNow.Store(false)
 	e.longStall.Store(false)
+}
+
+// While the engine has deadlines it wakes at least every pulseEvery; woken pauseMin or more later than
+// that (by Config.Monotonic), the process was stopped or starved meanwhile, and the workers' heartbeats
+// waited unread in their sockets: the lease clocks are held for the time since the engine last ran.
+// Before, a coordinator stopped for longer than the heartbeat timeout (SIGSTOP for 22 s, a trial)
+// expired every live lease when it went on, each as a failed attempt.
+const (
+	pulseEvery = time.Second
+	pauseMin   = 3 * time.Second
+)
+
+// armPulse returns when the loop wakes next, t or sooner (pulseEvery at the latest), and notes by
+// when it should have run again (wakeBy) and when it was armed (ranAt), by the monotonic clock.
+func (e *Engine) armPulse(t time.Time) time.Time {
+	if e.cfg.Monotonic == nil {
+		return t
+	}
+	now := e.clk.Now()
+	if !now.Before(e.pulseAt) {
+		e.pulseAt = now.Add(pulseEvery)
+	}
+	if e.pulseAt.Before(t) {
+		t = e.pulseAt
+	}
+	e.ranAt = e.cfg.Monotonic()
+	e.wakeBy = e.ranAt.Add(max(t.Sub(now), 0))
+	return t
+}
+
+// notePause notes, at each wake-up of the loop, whether it woke pauseMin or more later than it was due
+// to (see pulseEvery): the time since it last ran is then added to paused, which the next apply holds
+// the lease clocks for.
+func (e *Engine) notePause() {
+	if e.cfg.Monotonic == nil || e.wakeBy.IsZero() {
+		return
+	}
+	mono := e.cfg.Monotonic()
+	late, d := mono.Sub(e.wakeBy), mono.Sub(e.ranAt)
+	e.wakeBy = time.Time{}
+	if late < pauseMin {
+		return
+	}
+	e.paused += d
+	if e.cfg.OnPause != nil {
+		e.cfg.OnPause(d)
+	}
 }
 
 // stallHold is how long a commit may run before the workers' clocks are held as for a failure: a hung

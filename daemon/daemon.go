@@ -110,7 +110,14 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 		return nil, fmt.Errorf("load state from %s: %w", cfg.DB, err)
 	}
 	d.out = newOutbox(d, cfg.Pushers)
-	d.engine, err = coord.NewEngine(withLoopMetric(cfg.Coord, d.metrics), cfg.Clock, d.db, snap, d.out)
+	ccfg := withLoopMetric(cfg.Coord, d.metrics)
+	if ccfg.OnPause == nil {
+		ccfg.OnPause = func(p time.Duration) {
+			d.log.Warn("the scheduler did not run for a while (the process was stopped or starved): lease deadlines moved by it, the workers' silence meanwhile does not count",
+				"paused", p.Round(time.Millisecond))
+		}
+	}
+	d.engine, err = coord.NewEngine(ccfg, cfg.Clock, d.db, snap, d.out)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild scheduler: %w", err)
 	}

@@ -1,0 +1,85 @@
+package coord
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// monoClock is a monotonic clock the test moves (Config.Monotonic).
+type monoClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (m *monoClock) Now() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.t
+}
+
+func (m *monoClock) Advance(d time.Duration) {
+	m.mu.Lock()
+	m.t = m.t.Add(d)
+	m.mu.Unlock()
+}
+
+// TestAPauseOfTheProcessHoldsLeaseClocks: when the engine wakes for a deadline long after it was due by
+// its own monotonic clock (the process was stopped: SIGSTOP, a debugger, a swap storm), the time since
+// it last ran is not counted against the leases: the deadline that passed meanwhile moves by it, and the
+// moved deadline is written. A deadline that passes while the engine runs (the monotonic clock moving
+// with the wall clock) still expires the lease. Before, a coordinator stopped for 22 s with a 20 s
+// heartbeat timeout expired all 29 live leases when it went on, each a failed attempt (a trial).
+func TestAPauseOfTheProcessHoldsLeaseClocks(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		paused bool // the monotonic clock moves with the wall clock while the engine waits, unrun
+	}{{"stopped", true}, {"running", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			mp := newMemPersister(nil)
+			clk := NewFakeClock(t0)
+			mono := &monoClock{t: t0}
+			var mu sync.Mutex
+			var pauses []time.Duration
+			cfg := testCfg()
+			cfg.Monotonic = mono.Now
+			cfg.OnPause = func(d time.Duration) { mu.Lock(); pauses = append(pauses, d); mu.Unlock() }
+			h := startEngineOn(t, cfg, mp, mp, clk)
+			_ = h.e.PutIssues(h.ctx, puts(iss("a", 1)))
+			if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
+				t.Fatal(err)
+			}
+			l := h.nextPush().A.Lease
+			if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := durableLease(t, mp, l.ID)
+			const stop = 90 * time.Second // longer than the heartbeat timeout (60 s)
+			if tc.paused {
+				mono.Advance(stop)
+			}
+			clk.Advance(stop) // the engine's timer fires, stop late
+			h.e.Status()      // a round trip through the loop
+			_, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, "")
+			mu.Lock()
+			got := pauses
+			mu.Unlock()
+			if !tc.paused {
+				if err == nil || len(got) != 0 {
+					t.Fatalf("a deadline passed while the engine ran: heartbeat %v, pauses %v; want the lease expired, no pause", err, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("heartbeat after the process was stopped for %v: %v", stop, err)
+			}
+			if len(got) != 1 || got[0] != stop {
+				t.Fatalf("pauses noticed %v, want [%v]", got, stop)
+			}
+			after, ok := durableLease(t, mp, l.ID)
+			if !ok || after.Deadline.Before(before.Deadline.Add(stop)) {
+				t.Fatalf("durable deadline %v after the pause, was %v: want it moved by %v at least", after.Deadline, before.Deadline, stop)
+			}
+		})
+	}
+}
