@@ -303,12 +303,17 @@ func (b *backend) CoordStatus(context.Context, *rpc.Session, rpc.EmptyParams) (*
 		Issues: rpc.IssueCounts{Ready: st.Issues.Ready, Leased: st.Issues.Leased, Closed: st.Issues.Closed,
 			DeadLettered: st.Issues.DeadLettered, Blocked: st.Issues.Blocked, Total: st.Issues.Total,
 			Other: max(0, st.Issues.Total-st.Issues.Ready-st.Issues.Leased-st.Issues.Closed-st.Issues.DeadLettered-st.Issues.Blocked)},
-		Workers: rpc.WorkerCounts{Idle: st.Workers.Idle, Busy: st.Workers.Busy, Draining: st.Workers.Draining,
-			Stalled: st.Workers.Stalled, Gone: st.Workers.Gone},
-		Paused: st.Paused,
-		Sync:   b.d.sync.info(),
-		Store:  b.d.storeInfo(),
+		Workers:    workerCounts(st.Workers),
+		Refineries: workerCounts(st.Refineries),
+		Paused:     st.Paused,
+		Sync:       b.d.sync.info(),
+		Store:      b.d.storeInfo(),
 	}, nil
+}
+
+// workerCounts is c on the wire.
+func workerCounts(c coord.WorkerCounts) rpc.WorkerCounts {
+	return rpc.WorkerCounts{Idle: c.Idle, Busy: c.Busy, Draining: c.Draining, Stalled: c.Stalled, Gone: c.Gone}
 }
 
 func (b *backend) CoordWorkers(context.Context, *rpc.Session, rpc.EmptyParams) (*rpc.WorkersResult, error) {

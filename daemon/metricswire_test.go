@@ -71,6 +71,12 @@ func TestMetricsOverTheWire(t *testing.T) {
 		m = scrape(t, h)
 		return m[`gtc_workers{role="refinery",state="idle"}`] == 1 && m[`gtc_issues{state="closed"}`] == 1
 	})
+	// coord.status counts the refinery among the workers and apart (the TypeScript types promised
+	// refineries, which the reply lacked: a dashboard read undefined)
+	var st struct{ Workers, Refineries map[string]int }
+	if err := w.c.Call(ctx, "coord.status", nil, &st); err != nil || st.Refineries == nil || st.Refineries["idle"] != 1 || st.Workers["idle"] != 2 {
+		t.Errorf("coord.status with a worker and a refinery idle: workers %v, refineries %v (%v)", st.Workers, st.Refineries, err)
+	}
 	if got := m[`gtc_assignment_latency_seconds_sum{stage="ready_to_push"}`]; got < 0.35 {
 		t.Errorf("ready_to_push sum %.3fs: the 400 ms t-1 waited for a worker is not counted", got)
 	}

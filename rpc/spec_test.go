@@ -51,7 +51,7 @@ var specCases = []specCase{
 	{name: "batch invalid json", in: `[{"jsonrpc":"2.0","id":1,"method":"nope"},`, want: []string{errReply("null", -32700)}},
 	{name: "batch all notifications", in: `[{"jsonrpc":"2.0","method":"nope"},{"jsonrpc":"2.0","method":"coord.status"}]`, want: nil},
 	{name: "batch mixed", in: `[{"jsonrpc":"2.0","id":1,"method":"nope"},{"jsonrpc":"2.0","method":"nope"},5,{"jsonrpc":"2.0","id":"s","method":"coord.status"}]`,
-		want:       []string{`[` + errReply("1", -32601) + `,` + errReply("null", -32600) + `,{"jsonrpc":"2.0","id":"s","result":{"issues":{"ready":3,"leased":0,"closed":0,"dead_lettered":0,"blocked":0,"other":0,"total":5},"workers":{"idle":0,"busy":0,"draining":0,"stalled":0,"gone":0},"paused":false}}]`},
+		want:       []string{`[` + errReply("1", -32601) + `,` + errReply("null", -32600) + `,{"jsonrpc":"2.0","id":"s","result":{"issues":{"ready":3,"leased":0,"closed":0,"dead_lettered":0,"blocked":0,"other":0,"total":5},"workers":{"idle":0,"busy":0,"draining":0,"stalled":0,"gone":0},"refineries":{"idle":0,"busy":0,"draining":0,"stalled":0,"gone":0},"paused":false}}]`},
 		wantBefore: []string{`[` + errReply("1", -32601) + `,` + errReply("null", -32600) + `,` + appErrReply(`"s"`, unauth, "unauthorized") + `]`}},
 	{name: "params scalar", in: `{"jsonrpc":"2.0","id":2,"method":"issue.get","params":5}`, want: []string{errReply("2", -32602)},
 		wantBefore: []string{appErrReply("2", unauth, "unauthorized")}},

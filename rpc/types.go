@@ -299,11 +299,12 @@ type WorkerCounts struct {
 
 // StatusResult is the result of coord.status.
 type StatusResult struct {
-	Issues  IssueCounts  `json:"issues"`
-	Workers WorkerCounts `json:"workers"`
-	Paused  bool         `json:"paused"`
-	Sync    *SyncInfo    `json:"sync,omitempty"`  // the JSONL sync (absent from a server without one)
-	Store   *StoreInfo   `json:"store,omitempty"` // gtc.db (absent from a server without one)
+	Issues     IssueCounts  `json:"issues"`
+	Workers    WorkerCounts `json:"workers"`    // worker and refinery sessions (CLI sessions left out)
+	Refineries WorkerCounts `json:"refineries"` // the refineries among Workers
+	Paused     bool         `json:"paused"`
+	Sync       *SyncInfo    `json:"sync,omitempty"`  // the JSONL sync (absent from a server without one)
+	Store      *StoreInfo   `json:"store,omitempty"` // gtc.db (absent from a server without one)
 }
 
 // StoreInfo is gtc.db in coord.status: its size and how long it keeps its history.
