@@ -4,6 +4,7 @@ import {
   createMessageConnection,
   DataCallback,
   Disposable,
+  Message,
   MessageConnection,
   ResponseError,
   SocketMessageReader,
@@ -24,6 +25,9 @@ import {
   HelloParams,
   HelloResult,
   Lease,
+  MergePushParams,
+  MergeReportParams,
+  MergeRequest,
   Method,
   Methods,
   Progress,
@@ -95,6 +99,47 @@ export type HandlerResult = Partial<SessionResult> | void;
 /** Runs one assignment; return → complete, throw → fail, throw ReleaseLease → release. */
 export type AssignmentHandler = (assignment: Assignment, ctx: HandlerContext) => Promise<HandlerResult> | HandlerResult;
 
+/** What a merge handler returns: the merge landed (merged), or why not. */
+export interface MergeOutcome {
+  merged: boolean;
+  /** Conflicting paths: the merge fails for good and the issue is reopened for rework. */
+  conflicts?: string[];
+  /** The gate failed: the issue is reopened for rework. */
+  rework?: boolean;
+  /** Why it did not land (any other failure is retried by the server, 3 attempts in all). */
+  reason?: string;
+  merge_commit?: string;
+}
+
+/** What a merge handler gets besides the request. */
+export interface MergeContext {
+  /** Aborted when the server takes the slot back (cancel, lost after a reconnect), on drain timeout or close. */
+  signal: AbortSignal;
+  /** Renews every merge slot this refinery holds (a heartbeat without lease), with an optional note for `gtc merge list`; never rejects. */
+  heartbeat(progress?: Progress): Promise<HeartbeatResult | undefined>;
+  /** The request as currently known (epoch updated if the server pushed it again). */
+  readonly request: MergeRequest;
+}
+
+/** Runs one merge (a refinery): return → merge.report; throw → merge.report merged:false with the error as reason. */
+export type MergeHandler = (request: MergeRequest, ctx: MergeContext) => Promise<MergeOutcome> | MergeOutcome;
+
+/** Payload of the "mergeReported" event: a merge's report went through. */
+export interface MergeReportedEvent {
+  merge_id: string;
+  issue_id: string;
+  /** The request after the report (state merged, pending again for a retry, or failed). */
+  request: MergeRequest;
+}
+
+/** Payload of the "mergeDropped" event: a merge handler ended but nothing was reported. */
+export interface MergeDroppedEvent {
+  merge_id: string;
+  issue_id: string;
+  why: AbortKind | 'rejected' | 'unsent';
+  error?: GtcError;
+}
+
 /** Throw from a handler to release the lease (requeue without penalty) instead of failing it. */
 export class ReleaseLease extends Error {
   constructor(readonly reason = 'released by worker') {
@@ -135,6 +180,12 @@ export interface DroppedEvent {
 
 type AbortKind = 'cancel' | 'lost' | 'drain' | 'close';
 
+interface RunningMerge {
+  request: MergeRequest;
+  ac: AbortController;
+  abortKind?: AbortKind;
+}
+
 interface RunningLease {
   assignment: Assignment;
   lease: Lease;
@@ -148,6 +199,8 @@ interface RunningLease {
   gen: number;
   /** Its handler runs (a cancelled one's too, until it returns). */
   active?: boolean;
+  /** Resolves once the ack of its push has been written (unset: resumed by hello, nothing to wait for). */
+  ackWritten?: Promise<void>;
 }
 
 /** Client events and their payloads. */
@@ -173,6 +226,10 @@ export interface ClientEvents {
   finished: [event: FinishedEvent];
   /** A handler's result was not reported (lease cancelled, lost, or the final call was refused). */
   dropped: [event: DroppedEvent];
+  /** A merge's merge.report went through (refineries). */
+  mergeReported: [event: MergeReportedEvent];
+  /** A merge handler's outcome was not reported (slot cancelled, lost, or the report refused). */
+  mergeDropped: [event: MergeDroppedEvent];
   /** A background failure (heartbeat, final call, reconnect giving up); only emitted when listened to. */
   error: [error: GtcError];
   /** The client is closed for good. */
@@ -197,6 +254,40 @@ class CountingReader extends SocketMessageReader {
 }
 const FINISHED_MEMORY = 1024;
 
+/**
+ * A socket writer that tells when the reply to a given request has been written: a pushed lease's
+ * handler starts only once its ack (the assign's reply) has left, so that a handler blocking the event
+ * loop cannot hold the ack back past the server's ack timeout (vscode-jsonrpc writes replies a few
+ * event-loop turns after the request handler returns).
+ */
+class AckWriter extends SocketMessageWriter {
+  private readonly hooks = new Map<number | string, () => void>();
+
+  /** Resolves once the reply to request id has been written (or the connection ended). */
+  replyWritten(id: number | string): Promise<void> {
+    return new Promise((resolve) => this.hooks.set(id, resolve));
+  }
+
+  override write(msg: Message): Promise<void> {
+    const p = super.write(msg);
+    const id = (msg as { id?: number | string | null }).id;
+    if (id !== undefined && id !== null && !('method' in msg)) {
+      const hook = this.hooks.get(id);
+      if (hook) {
+        this.hooks.delete(id);
+        p.then(hook, hook);
+      }
+    }
+    return p;
+  }
+
+  /** Resolves every waiting hook: the connection has ended, its replies will not be written. */
+  release(): void {
+    for (const hook of this.hooks.values()) hook();
+    this.hooks.clear();
+  }
+}
+
 /** A connection to a gtc server, able to run a worker. Create it with connect(). */
 export class GtcClient extends EventEmitter {
   private readonly opts: ConnectOptions;
@@ -210,6 +301,13 @@ export class GtcClient extends EventEmitter {
   private connGen = 0;
   private _hello?: HelloResult;
   private handler?: AssignmentHandler;
+  /** While an assign or merge request is being dispatched: a promise of its reply written (AckWriter). */
+  private assignReply?: () => Promise<void>;
+  private mergeHandler?: MergeHandler;
+  /** Merges whose handler runs, by merge request id. */
+  private readonly merges = new Map<string, RunningMerge>();
+  /** Merge reports not yet answered, by "<id>@<epoch>". */
+  private readonly pendingReports = new Map<string, { issueId: string; params: MergeReportParams }>();
   private readonly running = new Map<string, RunningLease>();
   /** Accepted leases whose handlers wait for a slot (see pump). */
   private readonly toStart: RunningLease[] = [];
@@ -257,6 +355,11 @@ export class GtcClient extends EventEmitter {
     return [...this.running.keys()];
   }
 
+  /** Merge request ids whose merge handler is running now (refineries). */
+  get activeMerges(): string[] {
+    return [...this.merges.keys()];
+  }
+
   /** Opens the first connection; rejects when the server cannot be reached. */
   async open(): Promise<void> {
     const deadline = Date.now() + (this.opts.connectRetryMs ?? 0);
@@ -297,6 +400,16 @@ export class GtcClient extends EventEmitter {
   onAssignment(handler: AssignmentHandler): this {
     this.handler = handler;
     for (const a of this.waiting.splice(0)) this.start(a, true);
+    return this;
+  }
+
+  /**
+   * Sets the handler run for each merge the server pushes (hello with role "refinery"): its outcome is sent with
+   * merge.report (idempotent, retried across reconnects). A push of a merge already running is acked without a
+   * second run.
+   */
+  onMerge(handler: MergeHandler): this {
+    this.mergeHandler = handler;
     return this;
   }
 
@@ -463,11 +576,15 @@ export class GtcClient extends EventEmitter {
     const timeout = options.timeoutMs;
     if (!(await this.waitIdle(timeout))) {
       for (const r of this.running.values()) this.abortLease(r, 'drain', new Error('worker draining'));
+      for (const m of this.merges.values()) this.abortMerge(m, 'drain', new Error('refinery draining'));
       // Give the aborted handlers a moment to return and their releases to go out.
       await this.waitIdle(Math.min(5000, Math.max(1000, timeout ?? 0)));
     }
     for (const [id, call] of this.pendingFinish) {
       this.emit('dropped', { lease_id: id, issue_id: '', why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `${id} not sent: the coordinator was unreachable until the drain ended`, 'unavailable', undefined, call.method) });
+    }
+    for (const { issueId, params } of this.pendingReports.values()) {
+      this.emit('mergeDropped', { merge_id: params.id, issue_id: issueId, why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `the report of ${params.id} not sent: the coordinator was unreachable until the drain ended`, 'unavailable', undefined, 'merge.report') });
     }
     this.close();
   }
@@ -487,6 +604,7 @@ export class GtcClient extends EventEmitter {
     this._state = 'closed';
     this.closeController.abort();
     for (const r of this.running.values()) this.abortLease(r, 'close', new Error('client closed'));
+    for (const m of this.merges.values()) this.abortMerge(m, 'close', new Error('client closed'));
     this.stopIdleHeartbeat();
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
@@ -532,14 +650,19 @@ export class GtcClient extends EventEmitter {
     // teardown waits until every message read before the close was handled (a shutdown notification, a cancel
     // or an assign written just before the server closed), at most CLOSE_DRAIN_MS.
     const reader = new CountingReader(socket);
+    const writer = new AckWriter(socket);
     let handled = 0;
     let whenDrained: (() => void) | undefined;
-    const conn = createMessageConnection(reader, new SocketMessageWriter(socket), undefined, {
+    const conn = createMessageConnection(reader, writer, undefined, {
       messageStrategy: {
         handleMessage: (msg, next) => {
+          // the request's handler runs within next (up to its first await): onAssign reads the id
+          const req = msg as { id?: number | string; method?: string };
+          this.assignReply = (req.method === 'assign' || req.method === 'merge') && req.id !== undefined ? () => writer.replyWritten(req.id!) : undefined;
           try {
             next(msg);
           } finally {
+            this.assignReply = undefined;
             handled++;
             if (whenDrained && handled >= reader.read) whenDrained();
           }
@@ -552,11 +675,13 @@ export class GtcClient extends EventEmitter {
       whenDrained = () => {
         clearTimeout(timer);
         whenDrained = () => {};
+        writer.release();
         this.onConnectionLost(conn, socket);
       };
       if (handled >= reader.read) whenDrained();
     };
     conn.onRequest('assign', (params: Assignment) => this.onAssign(params));
+    conn.onRequest('merge', (params: MergePushParams) => this.onMergePush(params));
     // the server asks whether this process is alive (another hello under its name): any reply says so
     conn.onRequest('ping', () => ({}));
     conn.onNotification('cancel', (params: CancelParams) => this.onCancel(params));
@@ -660,6 +785,7 @@ export class GtcClient extends EventEmitter {
     if (reconnect) {
       if (this.draining) this.drainSession(); // the drain of the previous session ended with it
       if (this.subscription) void this.resubscribe(this.subscription);
+      void this.reconcileMerges();
     }
     this.flushPending();
   }
@@ -735,12 +861,129 @@ export class GtcClient extends EventEmitter {
     let busy = 0;
     for (const r of this.running.values()) if (r.abortKind !== 'cancel' && r.abortKind !== 'lost') busy++;
     if (busy >= capacity) return { accepted: false, reason: `at capacity (${capacity})` };
-    this.start(a, false);
+    this.start(a, false, this.assignReply?.());
     return { accepted: true };
+  }
+
+  private onMergePush(p: MergePushParams): AssignReply {
+    const m = p?.request;
+    if (!m || typeof m !== 'object' || typeof m.id !== 'string' || typeof m.epoch !== 'number') {
+      throw new ResponseError(ErrorCodes.invalid, 'merge: request.id and request.epoch are required', { code: 'invalid' });
+    }
+    const r = this.merges.get(m.id);
+    if (r) {
+      r.request = m; // pushed again (after a reconnect): the running merge reports with this epoch
+      return { accepted: true };
+    }
+    if (this.pendingReports.has(`${m.id}@${m.epoch}`)) return { accepted: true }; // done; the report is on its way
+    if (this.draining || this._state === 'closed') return { accepted: false, reason: 'draining' };
+    if (!this.mergeHandler) return { accepted: false, reason: 'no merge handler' };
+    const run: RunningMerge = { request: m, ac: new AbortController() };
+    this.merges.set(m.id, run);
+    const go = () => setImmediate(() => void this.runMerge(run));
+    const acked = this.assignReply?.();
+    if (acked) void acked.then(go);
+    else go();
+    return { accepted: true };
+  }
+
+  private async runMerge(run: RunningMerge): Promise<void> {
+    const handler = this.mergeHandler!;
+    const ctx: MergeContext = {
+      signal: run.ac.signal,
+      heartbeat: (progress?: Progress) => this.heartbeat(undefined, progress).catch(() => undefined),
+      get request() {
+        return run.request;
+      },
+    };
+    let outcome: MergeOutcome;
+    try {
+      if (run.ac.signal.aborted) throw run.ac.signal.reason;
+      outcome = (await handler(run.request, ctx)) ?? { merged: false, reason: 'the merge handler returned nothing' };
+    } catch (e) {
+      outcome = { merged: false, reason: errorText(e) };
+    }
+    const m = run.request;
+    if (this.merges.get(m.id) === run) this.merges.delete(m.id);
+    if (run.abortKind && run.abortKind !== 'drain') {
+      this.emit('mergeDropped', { merge_id: m.id, issue_id: m.issue_id, why: run.abortKind });
+      this.notifyIdle();
+      return;
+    }
+    const params: MergeReportParams = { id: m.id, epoch: m.epoch!, merged: !!outcome.merged };
+    if (outcome.conflicts?.length) params.conflicts = outcome.conflicts;
+    if (outcome.rework) params.rework = true;
+    if (outcome.reason) params.reason = outcome.reason;
+    if (outcome.merge_commit) params.merge_commit = outcome.merge_commit;
+    params.idempotency_key = `${m.id}:${m.epoch}:report`;
+    const key = `${m.id}@${m.epoch}`;
+    this.pendingReports.set(key, { issueId: m.issue_id, params });
+    await this.sendReport(key);
+  }
+
+  private async sendReport(key: string): Promise<void> {
+    const pending = this.pendingReports.get(key);
+    if (!pending || this._state !== 'connected') return; // flushed after the reconnect
+    if (this.drainCall) await this.drainCall;
+    if (this._state !== 'connected') return;
+    const { issueId, params } = pending;
+    try {
+      const res = await this.request('merge.report', params);
+      if (this.pendingReports.get(key) !== pending) return;
+      this.pendingReports.delete(key);
+      this.emit('mergeReported', { merge_id: params.id, issue_id: issueId, request: res.request });
+    } catch (e) {
+      const err = toGtcError(e, 'merge.report');
+      if (this.pendingReports.get(key) !== pending) return;
+      if (err.codeName === 'disconnected') return; // flushed after the reconnect
+      if (err.retryable) {
+        const t = setTimeout(() => {
+          this.retryTimers.delete(t);
+          void this.sendReport(key);
+        }, 1000);
+        this.retryTimers.add(t);
+        return;
+      }
+      this.pendingReports.delete(key);
+      this.emitError(err);
+      this.emit('mergeDropped', { merge_id: params.id, issue_id: issueId, why: 'rejected', error: err });
+    } finally {
+      this.notifyIdle();
+    }
+  }
+
+  /** After a reconnect: a running merge whose slot this refinery no longer holds is aborted (its report would be refused). */
+  private async reconcileMerges(): Promise<void> {
+    const name = this.helloParams?.name;
+    if (this.merges.size === 0 || !name) return;
+    let list: MergeRequest[];
+    try {
+      list = (await this.request('merge.list', {})).requests ?? [];
+    } catch {
+      return; // its report is refused if the slot is gone
+    }
+    for (const [id, run] of this.merges) {
+      const held = list.find((q) => q.id === id && q.state === 'merging' && q.refinery === name);
+      if (!held) this.abortMerge(run, 'lost', new GtcError(ErrorCodes.not_found, `merge slot ${id} not held after the reconnect`, 'not_found'));
+      else if (typeof held.epoch === 'number' && held.epoch !== run.request.epoch) run.request = { ...run.request, epoch: held.epoch };
+    }
+  }
+
+  private abortMerge(run: RunningMerge, kind: AbortKind, reason: Error): void {
+    if (run.abortKind) return;
+    run.abortKind = kind;
+    run.ac.abort(reason);
   }
 
   private onCancel(p: CancelParams): void {
     this.emit('cancel', p);
+    if (p && p.merge_id) {
+      const m = this.merges.get(p.merge_id);
+      if (m && (typeof p.epoch !== 'number' || p.epoch === m.request.epoch)) {
+        this.abortMerge(m, 'cancel', new Error(`cancelled: ${p.reason ?? 'by server'}`));
+      }
+      return;
+    }
     const r = p && p.lease_id ? this.running.get(p.lease_id) : undefined;
     if (!r) return;
     if (typeof p.epoch === 'number' && p.epoch !== r.lease.epoch) return;
@@ -749,8 +992,8 @@ export class GtcClient extends EventEmitter {
 
   // ---- running leases ----
 
-  private start(a: Assignment, resumed: boolean): void {
-    const r: RunningLease = { assignment: a, lease: a.lease, resumed, ac: new AbortController(), startedAt: Date.now(), gen: this.connGen };
+  private start(a: Assignment, resumed: boolean, ackWritten?: Promise<void>): void {
+    const r: RunningLease = { assignment: a, lease: a.lease, resumed, ac: new AbortController(), startedAt: Date.now(), gen: this.connGen, ackWritten };
     this.running.set(a.lease.id, r);
     this.startBeats(r);
     // a resumed lease still pushed (kept waiting for a handler) is acked at once, as in afterHello
@@ -779,8 +1022,10 @@ export class GtcClient extends EventEmitter {
       r.active = true;
       r.startedAt = Date.now();
       active++;
-      // Run after the ack has been written.
-      setImmediate(() => void this.run(r));
+      // Run once the ack has been written: a handler that blocks the event loop must not hold it back.
+      const go = () => setImmediate(() => void this.run(r));
+      if (r.ackWritten) void r.ackWritten.then(go);
+      else go();
     }
   }
 
@@ -856,6 +1101,7 @@ export class GtcClient extends EventEmitter {
 
   private flushPending(): void {
     for (const [id, call] of this.pendingFinish) void this.sendFinish(id, undefined, call);
+    for (const key of this.pendingReports.keys()) void this.sendReport(key);
   }
 
   private async sendFinish(id: string, issueId: string | undefined, call: FinishCall): Promise<void> {
@@ -900,7 +1146,7 @@ export class GtcClient extends EventEmitter {
   // ---- idleness ----
 
   private isIdle(): boolean {
-    return this.running.size === 0 && this.pendingFinish.size === 0;
+    return this.running.size === 0 && this.pendingFinish.size === 0 && this.merges.size === 0 && this.pendingReports.size === 0;
   }
 
   private notifyIdle(force = false): void {

@@ -60,6 +60,8 @@ export interface Issue {
   created_at?: string;
   updated_at?: string;
   closed_at?: string;
+  close_reason?: string;
+  created_by?: string;
   [key: string]: unknown;
 }
 
@@ -89,7 +91,10 @@ export interface Filters {
   labels?: string[];
   types?: string[];
   prefixes?: string[];
+  /** Convoy-first: issues labelled convoy:<name> before all others. */
   convoy?: string;
+  /** With convoy: only that convoy's issues. */
+  convoy_only?: boolean;
 }
 
 /** Progress payload of a heartbeat: free text (the server stores it on the lease). */
@@ -117,6 +122,8 @@ export interface HelloResult {
   grace_ms?: number;
   /** Live leases resumed after a reconnect. */
   leases: Assignment[];
+  /** The coordinator's storage fails: this client session may only read (status, lists, events, health). */
+  read_only?: boolean;
 }
 
 /** Params of heartbeat; without a lease it only refreshes the worker. */
@@ -299,6 +306,8 @@ export interface WorkerInfo {
   role: Role;
   capacity: number;
   state: string;
+  /** Drained by an operator (coord.drain, `gtc drain`): no new pushes; also while gone. */
+  draining?: boolean;
   leases: Lease[];
   /** RFC 3339. */
   last_seen: string;
@@ -344,6 +353,87 @@ export interface CancelParams {
   reason?: string;
 }
 
+/** A merge request (merge.submit, merge.list; pushed to a refinery by the merge request). Times RFC 3339. */
+export interface MergeRequest {
+  id: string;
+  issue_id: string;
+  /** The submitting worker. */
+  worker: string;
+  branch: string;
+  commit: string;
+  target: string;
+  files?: string[];
+  state: 'pending' | 'merging' | 'merged' | 'failed' | 'cancelled';
+  attempts: number;
+  /** The refinery holding its merge slot (merging). */
+  refinery?: string;
+  /** The slot's epoch: merge.report carries it. */
+  epoch?: number;
+  /** When the slot is taken back without a report (a refinery's heartbeat renews it). */
+  deadline?: string;
+  created_at: string;
+  updated_at: string;
+  /** Why the last attempt failed. */
+  error?: string;
+  conflicts?: string[];
+  /** The refinery's latest note on the attempt running (its heartbeat's progress). */
+  progress?: string;
+}
+
+/** Params of the merge request (server → refinery). */
+export interface MergePushParams {
+  request: MergeRequest;
+}
+
+/** Params of merge.submit. */
+export interface MergeSubmitParams extends Idempotent {
+  issue_id: string;
+  branch: string;
+  commit?: string;
+  files?: string[];
+  target?: string;
+  /** The issue's live lease the work was done under (with epoch). */
+  lease_id?: string;
+  epoch?: number;
+}
+
+/** Params of merge.report: the outcome of the merge slot id held at epoch. */
+export interface MergeReportParams extends Idempotent {
+  id: string;
+  epoch: number;
+  merged: boolean;
+  conflicts?: string[];
+  /** The gate failed: the change needs rework (the issue is reopened). */
+  rework?: boolean;
+  reason?: string;
+  merge_commit?: string;
+}
+
+/** A convoy's progress (convoy.create, convoy.list, convoy.show). */
+export interface ConvoyProgress {
+  name: string;
+  total: number;
+  closed: number;
+  in_progress: number;
+  failed: number;
+  open: number;
+  percent: number;
+  complete: boolean;
+  tracking_id?: string;
+  tracking_status?: string;
+  issue_ids: string[];
+}
+
+/** Result of coord.health. */
+export interface HealthReport {
+  status: 'healthy' | 'degraded' | 'unhealthy';
+  success_rate: number;
+  samples: number;
+  stalled?: string[];
+  storage_failing?: boolean;
+  reasons?: string[];
+}
+
 /** Params of the shutdown notification (server → client). */
 export interface ShutdownParams {
   reason: string;
@@ -376,6 +466,16 @@ export interface Methods {
   'events.list': { params: { after_seq?: number; limit?: number; issue_id?: string }; result: EventsPage };
   'coord.drain': { params: { worker: string; undo?: boolean; session?: boolean } & Idempotent; result: { worker: string; draining: boolean } };
   'lease.cancel': { params: { lease_id: string; reason?: string } & Idempotent; result: { lease_id: string; cancelled: boolean } };
+  'merge.submit': { params: MergeSubmitParams; result: { request: MergeRequest; conflicts_with: string[]; conflicting_files: string[] } };
+  'merge.list': { params: { target?: string }; result: { requests: MergeRequest[] } };
+  'merge.report': { params: MergeReportParams; result: { request: MergeRequest } };
+  'merge.cancel': { params: { id?: string; issue_id?: string; reason?: string } & Idempotent; result: { request: MergeRequest } };
+  'convoy.create': { params: { name: string; title?: string; issue_ids?: string[] } & Idempotent; result: { convoy: ConvoyProgress } };
+  'convoy.list': { params: Record<string, never>; result: { convoys: ConvoyProgress[] } };
+  'convoy.show': { params: { name: string }; result: { convoy: ConvoyProgress } };
+  'coord.health': { params: Record<string, never>; result: HealthReport };
+  /** The harness profiler's ProfileReport over a window (docs/protocol.md). */
+  'coord.profile': { params: { window_ms?: number; target_agents?: number; target_issues?: number }; result: Record<string, unknown> };
 }
 
 /** Name of a client → server method. */

@@ -4,9 +4,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ResponseError } from 'vscode-jsonrpc/node';
-import { connect, ConnectOptions, DroppedEvent, FinishedEvent, GtcClient, GtcError, ReleaseLease } from '../src/index.js';
-import type { Assignment, CancelParams } from '../src/types.js';
-import { assignment, deferred, FakeServer, until } from './fake-server.js';
+import { connect, ConnectOptions, DroppedEvent, FinishedEvent, GtcClient, GtcError, MergeDroppedEvent, MergeReportedEvent, ReleaseLease } from '../src/index.js';
+import type { Assignment, CancelParams, MergeRequest } from '../src/types.js';
+import { assignment, deferred, FakeServer, mergeRequest, until } from './fake-server.js';
 
 let server: FakeServer;
 let client: GtcClient | undefined;
@@ -785,6 +785,108 @@ describe('errors and calls', () => {
     // The lease is remembered as finished: a re-push is refused, never run again.
     const again = await server.assign(server.last, assignment('bd-n'));
     assert.equal(again.accepted, false);
+  });
+});
+
+describe('merges (a refinery)', () => {
+  it('acks the push, runs the merge handler, reports its outcome once with an idempotency key', async () => {
+    const c = await worker();
+    const gate = deferred();
+    const seen: MergeRequest[] = [];
+    c.onMerge(async (m, { heartbeat }) => {
+      seen.push(m);
+      await heartbeat('gating');
+      await gate.promise;
+      return { merged: true, merge_commit: 'abc123' };
+    });
+    await c.hello({ name: 'ref', role: 'refinery' });
+    assert.deepEqual(await server.merge(server.last, mergeRequest('1', 4)), { accepted: true });
+    await until(() => seen.length === 1, 2000, 'merge handler start');
+    await until(() => server.callsOf('heartbeat').some((h) => h.params.progress === 'gating'));
+    const hb = server.callsOf('heartbeat').find((h) => h.params.progress === 'gating')!;
+    assert.equal(hb.params.lease_id, undefined, 'a refinery renews its slots with a heartbeat naming no lease');
+    assert.deepEqual(c.activeMerges, ['MR-1']);
+    // pushed again (a reconnect re-push): acked, not run twice
+    assert.deepEqual(await server.merge(server.last, mergeRequest('1', 4)), { accepted: true });
+    const reported = new Promise<MergeReportedEvent>((r) => c.once('mergeReported', r));
+    gate.resolve();
+    const ev = await reported;
+    assert.equal(ev.merge_id, 'MR-1');
+    assert.equal(ev.request.state, 'merged');
+    assert.equal(seen.length, 1);
+    const reports = server.callsOf('merge.report');
+    assert.equal(reports.length, 1);
+    assert.deepEqual(reports[0].params, { id: 'MR-1', epoch: 4, merged: true, merge_commit: 'abc123', idempotency_key: 'MR-1:4:report' });
+    assert.deepEqual(c.activeMerges, []);
+  });
+
+  it('reports a throw as not merged with its reason, conflicts and rework as given', async () => {
+    const c = await worker();
+    c.onMerge(async (m) => {
+      if (m.id === 'MR-1') throw new Error('git fetch failed');
+      if (m.id === 'MR-2') return { merged: false, conflicts: ['a.go'] };
+      return { merged: false, rework: true, reason: 'gate failed' };
+    });
+    await c.hello({ name: 'ref', role: 'refinery', capacity: 3 });
+    for (const n of ['1', '2', '3']) await server.merge(server.last, mergeRequest(n, 2));
+    await until(() => server.callsOf('merge.report').length === 3);
+    const byId = new Map(server.callsOf('merge.report').map((r) => [r.params.id, r.params]));
+    assert.equal(byId.get('MR-1').merged, false);
+    assert.equal(byId.get('MR-1').reason, 'git fetch failed');
+    assert.deepEqual(byId.get('MR-2').conflicts, ['a.go']);
+    assert.equal(byId.get('MR-3').rework, true);
+    assert.equal(byId.get('MR-3').reason, 'gate failed');
+  });
+
+  it('a cancel naming the merge aborts its handler and nothing is reported', async () => {
+    const c = await worker();
+    let aborted: unknown;
+    c.onMerge((_m, { signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => reject((aborted = signal.reason)))));
+    await c.hello({ name: 'ref', role: 'refinery' });
+    await server.merge(server.last, mergeRequest('5', 3));
+    await until(() => c.activeMerges.length === 1);
+    const dropped = new Promise<MergeDroppedEvent>((r) => c.once('mergeDropped', r));
+    await server.cancel(server.last, { merge_id: 'MR-5', epoch: 2, issue_id: 'gt-5', reason: 'old epoch' });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(aborted, undefined, 'a cancel of another epoch is ignored');
+    await server.cancel(server.last, { merge_id: 'MR-5', epoch: 3, issue_id: 'gt-5', reason: 'superseded' });
+    const d = await dropped;
+    assert.equal(d.why, 'cancel');
+    assert.match(String(aborted), /superseded/);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(server.callsOf('merge.report').length, 0);
+  });
+
+  it('without a merge handler a push is not accepted', async () => {
+    const c = await worker();
+    await c.hello({ name: 'ref', role: 'refinery' });
+    assert.deepEqual(await server.merge(server.last, mergeRequest('9')), { accepted: false, reason: 'no merge handler' });
+  });
+
+  it('a report that could not be sent goes out after the reconnect; a slot not held any more is aborted', async () => {
+    const c = await worker();
+    const gates = new Map([['1', deferred()], ['2', deferred()]]);
+    let lost: unknown;
+    c.onMerge(async (m, { signal }) => {
+      signal.addEventListener('abort', () => (lost = signal.reason));
+      await gates.get(m.id.slice(3))!.promise;
+      return { merged: true };
+    });
+    await c.hello({ name: 'ref', role: 'refinery', capacity: 2 });
+    await server.merge(server.last, mergeRequest('1', 7));
+    await server.merge(server.last, mergeRequest('2', 8));
+    await until(() => c.activeMerges.length === 2);
+    // after the reconnect the server lists MR-1 as still merging under ref, MR-2 not
+    server.handlers.set('merge.list', () => ({ requests: [mergeRequest('1', 7)] }));
+    const back = new Promise((r) => c.once('reconnected', r));
+    server.drop(server.last);
+    await back;
+    await until(() => lost !== undefined, 2000, 'MR-2 aborted');
+    assert.match(String(lost), /MR-2 not held/);
+    gates.get('2')!.resolve();
+    gates.get('1')!.resolve();
+    await until(() => server.callsOf('merge.report').length === 1);
+    assert.equal(server.callsOf('merge.report')[0].params.id, 'MR-1');
   });
 });
 

@@ -11,7 +11,7 @@ import {
   SocketMessageReader,
   SocketMessageWriter,
 } from 'vscode-jsonrpc/node';
-import type { Assignment, AssignReply, CancelParams, HelloParams } from '../src/types.js';
+import type { Assignment, AssignReply, CancelParams, HelloParams, MergeRequest } from '../src/types.js';
 
 /** One call the fake server received. */
 export interface Call {
@@ -90,6 +90,13 @@ export class FakeServer extends EventEmitter {
     return reply;
   }
 
+  /** Pushes a merge to a refinery's connection; resolves with its reply (the ack). */
+  async merge(conn: FakeConn, m: MergeRequest): Promise<AssignReply> {
+    const reply = (await conn.rpc.sendRequest('merge', { request: m })) as AssignReply;
+    this.order.push(`ack:${m.id}`);
+    return reply;
+  }
+
   /** Sends a cancel notification. */
   cancel(conn: FakeConn, p: CancelParams): Promise<void> {
     return conn.rpc.sendNotification('cancel', p);
@@ -146,6 +153,10 @@ export class FakeServer extends EventEmitter {
         return { issue_id: issueOf(p.lease_id), status: 'open' };
       case 'coord.drain':
         return { worker: p.worker, draining: !p.undo };
+      case 'merge.report':
+        return { request: { ...mergeRequest(p.id.replace(/^MR-/, ''), p.epoch), state: p.merged ? 'merged' : 'pending' } };
+      case 'merge.list':
+        return { requests: [] };
       default:
         return new ResponseError(-32601, `method not found: ${method}`);
     }
@@ -191,4 +202,24 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
   let resolve!: (v: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** Builds a merge request "MR-<n>" of issue "gt-<n>" in its slot at epoch. */
+export function mergeRequest(n: string, epoch = 1): MergeRequest {
+  const now = new Date().toISOString();
+  return {
+    id: `MR-${n}`,
+    issue_id: `gt-${n}`,
+    worker: 'w1',
+    branch: `feat/${n}`,
+    commit: '',
+    target: 'main',
+    state: 'merging',
+    attempts: 0,
+    refinery: 'ref',
+    epoch,
+    deadline: now,
+    created_at: now,
+    updated_at: now,
+  };
 }

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, it, TestContext } from 'node:test';
-import { connect, DroppedEvent, FinishedEvent, GtcClient, HelloResult } from '../src/index.js';
+import { connect, DroppedEvent, FinishedEvent, GtcClient, HelloResult, MergeReportedEvent } from '../src/index.js';
 
 const repoRoot = path.resolve(__dirname, '..', '..', '..', '..');
 const gtcBin = path.join(repoRoot, 'bin', 'gtc');
@@ -482,6 +482,89 @@ describe('integration with bin/gtc serve', () => {
     // not hooked to the closed worker for its grace (20 s): ready for the next one at once
     const st = (await admin.request('coord.status', {})) as { issues: { ready: number; leased: number; closed: number } };
     assert.deepEqual([st.issues.ready, st.issues.leased, st.issues.closed], [1, 0, 1], JSON.stringify(st));
+    admin.close();
+    server.proc.kill('SIGTERM');
+    assert.equal(await server.exited, 0, server.out());
+  });
+  it('a handler that blocks the event loop does not hold back the ack: the lease is not taken back', { timeout: 30_000 }, async (t) => {
+    if (!haveBinary(t)) return;
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-it4-'));
+    t.after(() => fs.rmSync(ws, { recursive: true, force: true }));
+    fs.mkdirSync(path.join(ws, '.beads'));
+    fs.writeFileSync(path.join(ws, '.beads', 'issues.jsonl'),
+      '{"id":"bl-1","title":"B","description":"","status":"open","priority":1,"issue_type":"task","created_at":"2026-11-20T09:00:00Z","updated_at":"2026-11-20T09:00:00Z"}\n');
+    const sock = path.join(ws, '.beads', 'gtc.sock');
+    const server = start(gtcBin, ['--dir', ws, 'serve', '--ack-timeout', '1s', '--sync-interval', '200ms'], {});
+    t.after(() => server.proc.kill('SIGKILL'));
+    const w = await connect({ path: sock, connectRetryMs: 15_000, reconnect: false });
+    t.after(() => w.close());
+    const runs: string[] = [];
+    const finished = new Promise<FinishedEvent>((r) => w.once('finished', r));
+    const dropped: DroppedEvent[] = [];
+    w.on('dropped', (d) => dropped.push(d));
+    w.onAssignment(async (a) => {
+      runs.push(a.lease.id);
+      const end = Date.now() + 2500; // execSync of an agent: the event loop is blocked past the ack timeout
+      while (Date.now() < end) {
+        /* busy */
+      }
+      return { summary: 'done' };
+    });
+    await w.hello({ name: 'it4-w', capacity: 1 });
+    const f = await finished;
+    assert.equal(f.method, 'complete', JSON.stringify(f));
+    assert.deepEqual(runs, ['L-1'], 'pushed once, not taken back at the ack timeout');
+    assert.deepEqual(dropped, []);
+    const admin = await connect({ path: sock, reconnect: false });
+    t.after(() => admin.close());
+    await admin.hello({ name: 'it4-admin', role: 'client' });
+    const page = await admin.request('events.list', { issue_id: 'bl-1', limit: 100 });
+    const kinds = page.events.map((e) => e.kind);
+    assert.ok(!kinds.includes('ack_timeout') && kinds.includes('completed'), kinds.join(' '));
+    admin.close();
+    server.proc.kill('SIGTERM');
+    assert.equal(await server.exited, 0, server.out());
+  });
+  it('a TypeScript refinery: the merge pushed, its outcome reported and landed', { timeout: 30_000 }, async (t) => {
+    if (!haveBinary(t)) return;
+    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-it5-'));
+    t.after(() => fs.rmSync(ws, { recursive: true, force: true }));
+    fs.mkdirSync(path.join(ws, '.beads'));
+    fs.writeFileSync(path.join(ws, '.beads', 'issues.jsonl'),
+      '{"id":"mq-1","title":"M","description":"","status":"in_progress","priority":1,"issue_type":"task","created_at":"2026-11-20T09:00:00Z","updated_at":"2026-11-20T09:00:00Z"}\n');
+    const sock = path.join(ws, '.beads', 'gtc.sock');
+    const server = start(gtcBin, ['--dir', ws, 'serve', '--sync-interval', '200ms'], {});
+    t.after(() => server.proc.kill('SIGKILL'));
+    const ref = await connect({ path: sock, connectRetryMs: 15_000, reconnect: false });
+    t.after(() => ref.close());
+    const pushed: string[] = [];
+    ref.onMerge(async (m, { heartbeat }) => {
+      pushed.push(`${m.id}@${m.epoch}:${m.branch}->${m.target}`);
+      await heartbeat('gating');
+      return { merged: true, merge_commit: 'c0ffee' };
+    });
+    const reported = new Promise<MergeReportedEvent>((r) => ref.once('mergeReported', r));
+    await ref.hello({ name: 'it5-ref', role: 'refinery', capacity: 1 });
+    const admin = await connect({ path: sock, reconnect: false });
+    t.after(() => admin.close());
+    await admin.hello({ name: 'it5-admin', role: 'client' });
+    const sub = await admin.request('merge.submit', { issue_id: 'mq-1', branch: 'feat/mq-1' });
+    assert.equal(sub.request.state, 'pending');
+    const ev = await reported;
+    assert.equal(ev.merge_id, sub.request.id);
+    assert.equal(ev.request.state, 'merged');
+    assert.equal(pushed.length, 1);
+    assert.match(pushed[0], /^MR-\d+@\d+:feat\/mq-1->main$/);
+    const live = await admin.request('merge.list', {});
+    assert.deepEqual(live.requests, [], 'nothing left merging or pending');
+    const page = await admin.request('events.list', { issue_id: 'mq-1', limit: 100 });
+    const kinds = page.events.map((e) => e.kind);
+    assert.deepEqual(kinds.filter((k) => k.startsWith('merge_')), ['merge_submitted', 'merge_started', 'merge_merged'], kinds.join(' '));
+    const health = await admin.request('coord.health', {});
+    assert.equal(health.status, 'healthy');
+    const st = await admin.request('coord.status', {});
+    assert.equal(st.refineries.idle, 1, JSON.stringify(st));
+    ref.close();
     admin.close();
     server.proc.kill('SIGTERM');
     assert.equal(await server.exited, 0, server.out());
