@@ -34,9 +34,9 @@ func (c *core) readinessRule(it *issue) string {
 	case it.hpos >= 0:
 		var notes []string
 		if a := c.str(it.assignee); a != "" && c.slung(it) {
-			notes = append(notes, "for "+a+" only: it is on that worker's hook (hooked)")
+			notes = append(notes, "for "+a+" only: it is on that worker's hook (hooked)"+c.holderNote(it, a))
 		} else if a != "" {
-			notes = append(notes, "for "+a+" only: it is assigned to that worker")
+			notes = append(notes, "for "+a+" only: it is assigned to that worker"+c.holderNote(it, a))
 		}
 		if until := it.rejectedUntil(c.cfg.RejectHold); !until.IsZero() && until.After(c.now) {
 			key := it.rejectedBy()
@@ -86,6 +86,41 @@ func (c *core) readinessRule(it *issue) string {
 		return fmt.Sprintf("not ready: retry backoff after %s, until %s", failedAttempts(it.attempts()), t.UTC().Format(time.RFC3339))
 	}
 	return "not ready"
+}
+
+// holderNote says why the worker an issue waits for does not take it, if it can be seen here: it is not
+// connected, is no worker, is drained, or its hello's filters leave the issue out (a trial: "for tsblk
+// only" while tsblk sat idle, its label filter excluding the issue, and nothing said so).
+func (c *core) holderNote(it *issue, name string) string {
+	w := c.workers[name]
+	switch {
+	case w == nil || !w.connected:
+		return ", which is not connected"
+	case w.row.Role != "" && w.row.Role != "worker":
+		return fmt.Sprintf(", which is connected as a %s (only workers are pushed issues)", w.row.Role)
+	case w.draining:
+		return ", which is draining (gtc drain --undo " + name + ")"
+	case !c.matches(it, &w.row.Filters):
+		return ", whose filters leave it out (" + filtersText(w.row.Filters) + ")"
+	}
+	return ""
+}
+
+// filtersText is a worker's filters for people: "labels a,b; types task".
+func filtersText(f Filters) string {
+	var parts []string
+	add := func(what string, vs []string) {
+		if len(vs) > 0 {
+			parts = append(parts, what+" "+strings.Join(vs, ","))
+		}
+	}
+	add("labels", f.Labels)
+	add("types", f.Types)
+	add("prefixes", f.Prefixes)
+	if f.Convoy != "" && f.ConvoyOnly {
+		parts = append(parts, "convoy "+f.Convoy+" only")
+	}
+	return strings.Join(parts, "; ")
 }
 
 // failedAttempts is "1 failed attempt" or "n failed attempts".

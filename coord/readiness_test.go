@@ -49,3 +49,39 @@ func TestReadinessSaysWhy(t *testing.T) {
 		t.Errorf("paused: %q, want %q", got, want)
 	}
 }
+
+// TestReadinessNamesWhyTheAssigneeDoesNotTakeIt: an issue assigned to one worker says why that worker
+// does not take it when the scheduler can see why: not connected, a refinery, drained, or its hello's
+// filters leaving the issue out. Before, it said "for tsblk only" while tsblk sat idle, connected, its
+// label filter excluding the issue (TypeScript fleet trial).
+func TestReadinessNamesWhyTheAssigneeDoesNotTakeIt(t *testing.T) {
+	withAssignee := func(a string) func(*beads.Issue) { return func(i *beads.Issue) { i.Assignee = a } }
+	c := newTestCore(t, testCfg(),
+		iss("t-away", 1, withAssignee("away")),
+		iss("t-filt", 1, withAssignee("picky"), withType("bug")),
+		iss("t-ref", 1, withAssignee("ref")),
+		iss("t-drained", 1, withAssignee("tired")),
+	)
+	for _, h := range []Hello{
+		{Name: "picky", Capacity: 1, Filters: Filters{Labels: []string{"blk"}, Types: []string{"task"}}},
+		{Name: "ref", Role: RoleRefinery, Capacity: 1},
+		{Name: "tired", Capacity: 1},
+	} {
+		if _, err := c.connect(t0, h, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.drain(t0, "tired", false, 0); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{
+		"t-away":    "ready, for away only: it is assigned to that worker, which is not connected",
+		"t-filt":    "ready, for picky only: it is assigned to that worker, whose filters leave it out (labels blk; types task)",
+		"t-ref":     "ready, for ref only: it is assigned to that worker, which is connected as a refinery (only workers are pushed issues)",
+		"t-drained": "ready, for tired only: it is assigned to that worker, which is draining (gtc drain --undo tired)",
+	} {
+		if got := c.readiness(c.issues[id]); got != want {
+			t.Errorf("%s: %q, want %q", id, got, want)
+		}
+	}
+}
