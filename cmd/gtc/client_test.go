@@ -668,6 +668,10 @@ func TestEventsHistory(t *testing.T) {
 	if r := gtc(t, dir, "events"); r.err != "" {
 		t.Errorf("events (all of them): stderr %q", r.err)
 	}
+	// --limit 0 is all of them, as for issue list and ready (a trial: it was refused here alone)
+	if got := strings.Split(strings.TrimSpace(must(t, dir, "events", "--json", "--limit", "0")), "\n"); len(got) != len(all) {
+		t.Errorf("events --limit 0: %d events, want all %d", len(got), len(all))
+	}
 	firstOf := decode[coord.Event](t, strings.Split(must(t, dir, "events", "--issue", l.IssueID, "--json"), "\n")[0])
 	if r := gtc(t, dir, "events", "--issue", l.IssueID, "--limit", "1"); !strings.Contains(r.err,
 		"more follow: gtc events --issue "+l.IssueID+" --after "+strconv.FormatInt(firstOf.Seq, 10)) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"slices"
@@ -757,19 +758,22 @@ func eventsCommand() *cli.Command {
 		Flags: clientFlags(
 			&cli.StringFlag{Name: "issue", Usage: "only the events of this issue"},
 			&cli.Int64Flag{Name: "after", Usage: "only events after this sequence number"},
-			&cli.IntFlag{Name: "limit", Value: 200, Usage: "at most this many events"},
+			&cli.IntFlag{Name: "limit", Value: 200, Usage: "at most this many events (0: all)"},
 		),
 		Action: func(c *cli.Context) error {
 			if _, err := wantArgs(c, 0, "events [--issue ID] [--after SEQ] [--limit N] [--json]"); err != nil {
 				return err
 			}
-			if c.Int("limit") <= 0 {
-				return usageError(errors.New("--limit must be positive"))
+			if c.Int("limit") < 0 {
+				return usageError(errors.New("--limit must not be negative"))
 			}
 			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetEscapeHTML(false)
 				after, left := c.Int64("after"), c.Int("limit")
+				if left == 0 {
+					left = math.MaxInt // all of them, as issue list --limit 0
+				}
 				header, printed, more := !c.Bool("json"), 0, false
 				cols := newEventCols()
 				if id := c.String("issue"); id != "" {
