@@ -63,6 +63,12 @@ export type ConnectOptions = Endpoint & {
   defaultHeartbeatMs?: number;
   /** Keep retrying the first connect (backoff as for reconnects) for up to this long (default 0: fail at once). */
   connectRetryMs?: number;
+  /**
+   * A heartbeat (the automatic ones and ctx.heartbeat) unanswered for this long ends the connection, and the
+   * reconnect finds the server again: its peer is gone without a word (a crashed host, a network partition: a
+   * half-open TCP connection the kernel notices only after many minutes). Default 30000 ms; 0 waits forever.
+   */
+  heartbeatReplyTimeoutMs?: number;
 };
 
 /** Options of hello; role defaults to "worker", capacity to 1 (0 for a client). */
@@ -460,6 +466,24 @@ export class GtcClient extends EventEmitter {
     return this.request(method as Method, params as never);
   }
 
+  /**
+   * A heartbeat that ends the connection when it gets no answer within heartbeatReplyTimeoutMs (see
+   * ConnectOptions): the running handlers keep going, and the reconnect's hello resumes their leases.
+   */
+  private watchedHeartbeat(lease?: LeaseRef, progress?: Progress): Promise<HeartbeatResult> {
+    const p = this.heartbeat(lease, progress);
+    const ms = this.opts.heartbeatReplyTimeoutMs ?? 30_000;
+    const socket = this.socket;
+    if (ms <= 0 || !socket) return p;
+    const timer = setTimeout(() => {
+      if (this.socket !== socket || this._state !== 'connected') return;
+      this.emitError(new GtcError(ErrorCodes.disconnected, `no answer to a heartbeat within ${ms} ms: reconnecting`, 'disconnected', undefined, 'heartbeat'));
+      socket.destroy();
+    }, ms);
+    timer.unref();
+    return p.finally(() => clearTimeout(timer));
+  }
+
   /** Sends a heartbeat for a lease (or for the worker alone without one). */
   heartbeat(lease?: LeaseRef, progress?: Progress): Promise<HeartbeatResult> {
     const params: Methods['heartbeat']['params'] = {};
@@ -822,7 +846,7 @@ export class GtcClient extends EventEmitter {
     this.stopIdleHeartbeat();
     this.idleTimer = setInterval(() => {
       if (this.running.size === 0 && this._state === 'connected') {
-        this.heartbeat().catch(() => {});
+        this.watchedHeartbeat().catch(() => {});
       }
     }, this.heartbeatMs());
     this.idleTimer.unref();
@@ -891,7 +915,7 @@ export class GtcClient extends EventEmitter {
     const handler = this.mergeHandler!;
     const ctx: MergeContext = {
       signal: run.ac.signal,
-      heartbeat: (progress?: Progress) => this.heartbeat(undefined, progress).catch(() => undefined),
+      heartbeat: (progress?: Progress) => this.watchedHeartbeat(undefined, progress).catch(() => undefined),
       get request() {
         return run.request;
       },
@@ -1038,7 +1062,7 @@ export class GtcClient extends EventEmitter {
   private async beat(r: RunningLease): Promise<HeartbeatResult | undefined> {
     if (r.ac.signal.aborted || this.running.get(r.lease.id) !== r) return undefined;
     try {
-      const res = await this.heartbeat({ id: r.lease.id, epoch: r.lease.epoch }, r.progress);
+      const res = await this.watchedHeartbeat({ id: r.lease.id, epoch: r.lease.epoch }, r.progress);
       if (res?.deadline) r.lease = { ...r.lease, deadline: res.deadline };
       return res;
     } catch (e) {

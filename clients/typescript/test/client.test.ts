@@ -447,6 +447,36 @@ describe('cancel', () => {
 });
 
 describe('reconnect', () => {
+  it('a heartbeat unanswered for heartbeatReplyTimeoutMs ends the connection; the reconnect resumes the lease', async () => {
+    server.heartbeatMs = 50;
+    const c = await worker({ heartbeatReplyTimeoutMs: 300 });
+    const gate = deferred();
+    let runs = 0;
+    c.onAssignment(async () => {
+      runs++;
+      await gate.promise;
+      return { summary: 'across a dead connection' };
+    });
+    await c.hello({ name: 'w1', capacity: 1 });
+    await server.assign(server.last, assignment('bd-h', 2));
+    await until(() => runs === 1);
+    // the server stops answering on this connection (a half-open TCP connection: nothing comes back, no close)
+    const silent = server.last;
+    server.handlers.set('heartbeat', (_p, conn) => (conn === silent ? new Promise(() => {}) : { deadline: new Date(Date.now() + 30000).toISOString() }));
+    server.resume.set('w1', [assignment('bd-h', 2)]);
+    const errors: GtcError[] = [];
+    c.on('error', (e) => errors.push(e));
+    const reconnected = new Promise((r) => c.once('reconnected', r));
+    const t0 = Date.now();
+    await reconnected;
+    assert.ok(Date.now() - t0 >= 250, `reconnected after ${Date.now() - t0} ms, before the timeout`);
+    assert.ok(errors.some((e) => /no answer to a heartbeat within 300 ms/.test(e.message)), errors.map((e) => e.message).join('; '));
+    gate.resolve();
+    await until(() => server.callsOf('complete').length === 1);
+    assert.equal(runs, 1, 'the lease kept running across the reconnect');
+    assert.equal(server.callsOf('complete')[0].conn === silent, false, 'completed on the new connection');
+  });
+
   it('says hello again after a drop and resumes the running lease without running it twice', async () => {
     const c = await worker();
     const gate = deferred();
