@@ -75,6 +75,7 @@ type Metrics struct {
 	leasesExp   prometheus.Counter
 	reassigned  prometheus.Counter
 	mergeExp    prometheus.Counter
+	paused      prometheus.Counter
 	staleEpoch  prometheus.Counter
 	syncFails   prometheus.Counter
 	syncFailing prometheus.Gauge
@@ -168,6 +169,9 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 		mergeExp: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_merge_slots_expired_total", Help: "Merge slots taken back from their refinery: its heartbeats stopped past the deadline, or it left and stayed away past the grace (the request goes back to pending, or fails when out of attempts).",
 		}),
+		paused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gtc_scheduler_paused_seconds_total", Help: "Time the scheduler did not run because its process was stopped or starved (woken 3 s or more late); the lease clocks were held for it.",
+		}),
 		reassigned: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_reassignments_total", Help: "Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects.",
 		}),
@@ -216,7 +220,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.loop, m.assign, m.rpcDur, m.rpcReqs, m.sqlite, m.batch, m.sync,
-			m.workers, m.issues, m.mergeDepth, m.leasesExp, m.mergeExp, m.reassigned, m.staleEpoch, m.syncFails, m.syncFailing, m.syncOK, m.conns, m.connsTotal, m.pruned)
+			m.workers, m.issues, m.mergeDepth, m.leasesExp, m.mergeExp, m.paused, m.reassigned, m.staleEpoch, m.syncFails, m.syncFailing, m.syncOK, m.conns, m.connsTotal, m.pruned)
 		if o.runtime {
 			reg.MustRegister(collectors.NewGoCollector(),
 				collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -390,6 +394,14 @@ func (m *Metrics) LeaseExpired() {
 		return
 	}
 	m.leasesExp.Inc()
+}
+
+// SchedulerPaused counts a pause of the scheduler's process (coord.Config.OnPause).
+func (m *Metrics) SchedulerPaused(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.paused.Add(d.Seconds())
 }
 
 // MergeSlotExpired counts a merge slot taken back from its refinery.

@@ -96,7 +96,7 @@ func TestLintAndNames(t *testing.T) {
 		"gtc_scheduler_loop_seconds", "gtc_assignment_latency_seconds", "gtc_rpc_duration_seconds",
 		"gtc_rpc_requests_total", "gtc_sqlite_operation_seconds", "gtc_sqlite_commit_batch_size",
 		"gtc_jsonl_sync_seconds", "gtc_workers", "gtc_issues", "gtc_merge_queue_depth",
-		"gtc_leases_expired_total", "gtc_merge_slots_expired_total", "gtc_reassignments_total", "gtc_stale_epoch_refusals_total",
+		"gtc_leases_expired_total", "gtc_merge_slots_expired_total", "gtc_scheduler_paused_seconds_total", "gtc_reassignments_total", "gtc_stale_epoch_refusals_total",
 		"gtc_jsonl_sync_failures_total", "gtc_jsonl_sync_failing", "gtc_jsonl_last_sync_success_timestamp_seconds", "gtc_connections_open", "gtc_connections_total", "gtc_store_pruned_rows_total", "go_goroutines", "process_cpu_seconds_total",
 	}
 	for _, name := range want {
@@ -197,6 +197,8 @@ func TestGaugesAndCounters(t *testing.T) {
 	m.Pruned("events", 40)
 	m.Pruned("events", 2)
 	m.Pruned("leases", 0) // nothing pruned: no change
+	m.SchedulerPaused(15 * time.Second)
+	m.SchedulerPaused(3500 * time.Millisecond)
 
 	err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP gtc_connections_open Open client connections.
@@ -222,6 +224,9 @@ gtc_merge_queue_depth 6
 # HELP gtc_reassignments_total Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects.
 # TYPE gtc_reassignments_total counter
 gtc_reassignments_total 1
+# HELP gtc_scheduler_paused_seconds_total Time the scheduler did not run because its process was stopped or starved (woken 3 s or more late); the lease clocks were held for it.
+# TYPE gtc_scheduler_paused_seconds_total counter
+gtc_scheduler_paused_seconds_total 18.5
 # HELP gtc_stale_epoch_refusals_total Requests (heartbeat, complete, fail, release, merge.report, ...) refused because they named a lease epoch that has moved on; an ack arriving after its lease ended is not counted.
 # TYPE gtc_stale_epoch_refusals_total counter
 gtc_stale_epoch_refusals_total 1
@@ -243,7 +248,7 @@ gtc_workers{role="worker",state="gone"} 0
 gtc_workers{role="worker",state="idle"} 4
 gtc_workers{role="worker",state="stalled"} 0
 `), "gtc_connections_open", "gtc_connections_total", "gtc_issues", "gtc_leases_expired_total",
-		"gtc_merge_queue_depth", "gtc_reassignments_total", "gtc_stale_epoch_refusals_total", "gtc_store_pruned_rows_total", "gtc_workers")
+		"gtc_merge_queue_depth", "gtc_reassignments_total", "gtc_scheduler_paused_seconds_total", "gtc_stale_epoch_refusals_total", "gtc_store_pruned_rows_total", "gtc_workers")
 	if err != nil {
 		t.Fatal(err)
 	}
