@@ -371,8 +371,15 @@ func (q *Queue) Failed(now time.Time, id string, epoch int64, f Failure) (Decisi
 	}
 	if len(f.Conflicts) > 0 || f.Rework {
 		e.req.Conflicts = cleanFiles(f.Conflicts)
-		if len(e.req.Conflicts) > 0 && f.Reason == "" {
-			reason = "conflicts in " + strings.Join(e.req.Conflicts, ", ")
+		if len(e.req.Conflicts) > 0 {
+			// the paths go into the reason whatever the refinery said, so that the rework's agent finds
+			// them in the events and issue show (a request that failed leaves merge.list)
+			c := "conflicts in " + strings.Join(e.req.Conflicts, ", ")
+			if f.Reason == "" {
+				reason = c
+			} else if !strings.Contains(f.Reason, c) {
+				reason = f.Reason + " (" + c + ")"
+			}
 		}
 		e.req.Attempts++
 		d, ch := q.fail(now, e, reason, e.req.Refinery)

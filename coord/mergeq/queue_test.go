@@ -377,13 +377,17 @@ func TestFailureDecisions(t *testing.T) {
 		wantState  string
 		wantReopen bool
 		wantTries  int
+		wantError  string
 	}{
-		{"conflict reopens", Config{}, []Failure{{Conflicts: []string{"x.go", "x.go"}}}, StateFailed, true, 1},
-		{"gate failure reopens", Config{}, []Failure{{Reason: "tests failed", Rework: true}}, StateFailed, true, 1},
-		{"conflict kept", Config{KeepIssueOnConflict: true}, []Failure{{Conflicts: []string{"x.go"}}}, StateFailed, false, 1},
-		{"transient retries", Config{}, []Failure{{Reason: "push rejected"}}, StatePending, false, 1},
-		{"transient exhausts, reopens", Config{}, []Failure{{Reason: "e1"}, {Reason: "e2"}, {Reason: "e3"}}, StateFailed, true, 3},
-		{"transient exhausts, kept", Config{KeepIssueOnConflict: true}, []Failure{{Reason: "e1"}, {Reason: "e2"}, {Reason: "e3"}}, StateFailed, false, 3},
+		{"conflict reopens", Config{}, []Failure{{Conflicts: []string{"x.go", "x.go"}}}, StateFailed, true, 1, "conflicts in x.go"},
+		// the paths are kept beside the refinery's own words (a trial: they were lost when it gave a reason)
+		{"conflict with a reason", Config{}, []Failure{{Reason: "git merge conflict", Conflicts: []string{"x.go"}}}, StateFailed, true, 1,
+			"git merge conflict (conflicts in x.go)"},
+		{"gate failure reopens", Config{}, []Failure{{Reason: "tests failed", Rework: true}}, StateFailed, true, 1, "tests failed"},
+		{"conflict kept", Config{KeepIssueOnConflict: true}, []Failure{{Conflicts: []string{"x.go"}}}, StateFailed, false, 1, "conflicts in x.go"},
+		{"transient retries", Config{}, []Failure{{Reason: "push rejected"}}, StatePending, false, 1, "push rejected"},
+		{"transient exhausts, reopens", Config{}, []Failure{{Reason: "e1"}, {Reason: "e2"}, {Reason: "e3"}}, StateFailed, true, 3, "e3"},
+		{"transient exhausts, kept", Config{KeepIssueOnConflict: true}, []Failure{{Reason: "e1"}, {Reason: "e2"}, {Reason: "e3"}}, StateFailed, false, 3, "e3"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -415,6 +419,9 @@ func TestFailureDecisions(t *testing.T) {
 			}
 			if len(tc.fails[0].Conflicts) > 0 && !reflect.DeepEqual(d.Request.Conflicts, []string{"x.go"}) {
 				t.Fatalf("conflicts %v", d.Request.Conflicts)
+			}
+			if !strings.HasPrefix(d.Request.Error, tc.wantError) {
+				t.Fatalf("error %q, want it to start with %q", d.Request.Error, tc.wantError)
 			}
 		})
 	}
