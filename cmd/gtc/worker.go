@@ -673,7 +673,11 @@ func (w *workerLoop) serve(ctx context.Context, cl *rpc.Client, h *rpc.HelloResu
 				// time against our leases, and a reconnect would only have hello refused too
 				w.log.Warn("heartbeat refused; trying again at the next one", "err", oneLine(err))
 			} else if err != nil {
-				w.log.Warn("heartbeat refused; reconnecting", "err", oneLine(err))
+				what := "heartbeat refused; reconnecting"
+				if errors.Is(err, context.DeadlineExceeded) {
+					what = fmt.Sprintf("no answer to a heartbeat within %v; reconnecting", w.o.CallTimeout)
+				}
+				w.log.Warn(what, "err", oneLine(err))
 				return killC
 			}
 		}
