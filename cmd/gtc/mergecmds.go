@@ -333,6 +333,14 @@ func submitOnce(c *cli.Context, cl *rpc.Client, t dialTarget, p rpc.MergeSubmitP
 		fmt.Fprintf(c.App.Writer, "overlaps %s on %s: it merges after them\n",
 			strings.Join(r.ConflictsWith, ", "), strings.Join(r.ConflictingFiles, ", "))
 	}
+	// an issue still handed out is not closed by its merge, and a worker may take it meanwhile (a
+	// trial: a branch merged, its issue stayed open and ready); stderr: stdout stays the result
+	if p.LeaseID == "" {
+		if g, err := cl.IssueGet(ctx, rpc.IssueGetParams{ID: p.IssueID}); err == nil && (g.Readiness == "ready" || strings.HasPrefix(g.Readiness, "ready,")) {
+			fmt.Fprintf(c.App.ErrWriter, "note: %s is ready: a worker may take it while this merges, and the merge will not close it "+
+				"(a merge closes an issue left code_complete, or one whose lease ends code_complete)\n", p.IssueID)
+		}
+	}
 	return nil
 }
 

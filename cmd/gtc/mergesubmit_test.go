@@ -62,3 +62,21 @@ func succeedsOnceServed(t *testing.T, dir, want string, args ...string) {
 		t.Fatalf("%s did not finish after the server came back", args[0])
 	}
 }
+
+// TestMergeSubmitNotesAReadyIssue: a submit for an issue still handed out says on stderr that a worker may
+// take it and that the merge will not close it (a trial: the branch merged, the issue stayed open and was
+// done again); a closed issue's submit says nothing more.
+func TestMergeSubmitNotesAReadyIssue(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	must(t, dir, "issue", "create", "one", "--id", "t-1")
+	must(t, dir, "issue", "create", "two", "--id", "t-2")
+	must(t, dir, "issue", "close", "t-2", "--reason", "done")
+	r := gtc(t, dir, "merge", "submit", "t-1", "b/t-1")
+	if r.code != exitOK || !strings.HasPrefix(r.out, "queued MR-") || !strings.Contains(r.err, "note: t-1 is ready: a worker may take it while this merges, and the merge will not close it") {
+		t.Fatalf("submit of a ready issue: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
+	}
+	if r := gtc(t, dir, "merge", "submit", "t-2", "b/t-2"); r.code != exitOK || r.err != "" {
+		t.Fatalf("submit of a closed issue: exit %d, stderr %q", r.code, r.err)
+	}
+}
