@@ -66,9 +66,12 @@ export type ConnectOptions = Endpoint & {
   /**
    * A heartbeat (the automatic ones and ctx.heartbeat) unanswered for this long ends the connection, and the
    * reconnect finds the server again: its peer is gone without a word (a crashed host, a network partition: a
-   * half-open TCP connection the kernel notices only after many minutes). Default 30000 ms; 0 waits forever.
+   * half-open TCP connection the kernel notices only after many minutes). Default: hello's heartbeat_ms, at least
+   * 5000 and at most 30000 ms (20000 with the server's defaults); 0 waits forever.
    */
   heartbeatReplyTimeoutMs?: number;
+  /** A `loopBlocked` event is emitted when the event loop was blocked this long or longer (default 5000 ms; 0: never). */
+  loopBlockedMs?: number;
 };
 
 /** Options of hello; role defaults to "worker", capacity to 1 (0 for a client). */
@@ -163,10 +166,11 @@ export interface DrainOptions {
 /** Connection state of a client. */
 export type ClientState = 'connected' | 'reconnecting' | 'closed';
 
-type FinishCall =
+type FinishCall = (
   | { method: 'complete'; params: Methods['complete']['params'] }
   | { method: 'fail'; params: Methods['fail']['params'] }
-  | { method: 'release'; params: Methods['release']['params'] };
+  | { method: 'release'; params: Methods['release']['params'] }
+) & { issueId?: string };
 
 /** Payload of the "finished" event: a lease's final call went through. */
 export interface FinishedEvent {
@@ -232,6 +236,11 @@ export interface ClientEvents {
   finished: [event: FinishedEvent];
   /** A handler's result was not reported (lease cancelled, lost, or the final call was refused). */
   dropped: [event: DroppedEvent];
+  /**
+   * The event loop was blocked for ms (a synchronous handler: execSync, a long loop): nothing was read or written
+   * meanwhile, heartbeats included; a block past the server's heartbeat timeout loses the leases.
+   */
+  loopBlocked: [ms: number];
   /** A merge's merge.report went through (refineries). */
   mergeReported: [event: MergeReportedEvent];
   /** A merge handler's outcome was not reported (slot cancelled, lost, or the report refused). */
@@ -324,6 +333,7 @@ export class GtcClient extends EventEmitter {
   /** The coord.drain of this session under way (drain), answered or failed; final calls wait for it. */
   private drainCall?: Promise<unknown>;
   private idleTimer?: NodeJS.Timeout;
+  private lagTimer?: NodeJS.Timeout;
   private readonly closeController = new AbortController();
   private idleWaiters: (() => void)[] = [];
   private retryTimers = new Set<NodeJS.Timeout>();
@@ -368,6 +378,7 @@ export class GtcClient extends EventEmitter {
 
   /** Opens the first connection; rejects when the server cannot be reached. */
   async open(): Promise<void> {
+    this.watchLoop();
     const deadline = Date.now() + (this.opts.connectRetryMs ?? 0);
     let delay = (this.opts.reconnect || {}).initialDelayMs ?? 100;
     for (;;) {
@@ -472,7 +483,7 @@ export class GtcClient extends EventEmitter {
    */
   private watchedHeartbeat(lease?: LeaseRef, progress?: Progress): Promise<HeartbeatResult> {
     const p = this.heartbeat(lease, progress);
-    const ms = this.opts.heartbeatReplyTimeoutMs ?? 30_000;
+    const ms = this.opts.heartbeatReplyTimeoutMs ?? Math.min(30_000, Math.max(5_000, this.heartbeatMs()));
     const socket = this.socket;
     if (ms <= 0 || !socket) return p;
     const timer = setTimeout(() => {
@@ -482,6 +493,21 @@ export class GtcClient extends EventEmitter {
     }, ms);
     timer.unref();
     return p.finally(() => clearTimeout(timer));
+  }
+
+  /** Emits loopBlocked when the client's own timer fires loopBlockedMs or more late: the event loop was blocked. */
+  private watchLoop(): void {
+    const warn = this.opts.loopBlockedMs ?? 5000;
+    if (this.lagTimer || warn <= 0) return;
+    const tick = Math.min(1000, Math.max(10, warn / 2));
+    let last = Date.now();
+    this.lagTimer = setInterval(() => {
+      const now = Date.now();
+      const late = now - last - tick;
+      last = now;
+      if (late >= warn) this.emit('loopBlocked', late);
+    }, tick);
+    this.lagTimer.unref();
   }
 
   /** Sends a heartbeat for a lease (or for the worker alone without one). */
@@ -605,7 +631,7 @@ export class GtcClient extends EventEmitter {
       await this.waitIdle(Math.min(5000, Math.max(1000, timeout ?? 0)));
     }
     for (const [id, call] of this.pendingFinish) {
-      this.emit('dropped', { lease_id: id, issue_id: '', why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `${id} not sent: the coordinator was unreachable until the drain ended`, 'unavailable', undefined, call.method) });
+      this.emit('dropped', { lease_id: id, issue_id: call.issueId ?? '', why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `${id} not sent: the coordinator was unreachable until the drain ended`, 'unavailable', undefined, call.method) });
     }
     for (const { issueId, params } of this.pendingReports.values()) {
       this.emit('mergeDropped', { merge_id: params.id, issue_id: issueId, why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `the report of ${params.id} not sent: the coordinator was unreachable until the drain ended`, 'unavailable', undefined, 'merge.report') });
@@ -630,6 +656,7 @@ export class GtcClient extends EventEmitter {
     for (const r of this.running.values()) this.abortLease(r, 'close', new Error('client closed'));
     for (const m of this.merges.values()) this.abortMerge(m, 'close', new Error('client closed'));
     this.stopIdleHeartbeat();
+    if (this.lagTimer) clearInterval(this.lagTimer);
     for (const t of this.retryTimers) clearTimeout(t);
     this.retryTimers.clear();
     const conn = this.conn;
@@ -1098,11 +1125,14 @@ export class GtcClient extends EventEmitter {
     try {
       if (r.ac.signal.aborted) throw r.ac.signal.reason;
       const result = await handler(r.assignment, ctx);
+      if (r.abortKind === 'drain') throw r.ac.signal.reason; // see below: whatever it returns
       call = {
         method: 'complete',
         params: { ...sessionDefaults(result || {}, Date.now() - r.startedAt), lease_id: id, epoch: r.lease.epoch },
       };
     } catch (e) {
+      // A handler stopped by the drain's timeout is released, also when it returns rather than throws
+      // (a handler that resolves on abort): its work is not known to be done (a trial: one closed as success).
       if (e instanceof ReleaseLease || r.abortKind === 'drain') {
         call = { method: 'release', params: { lease_id: id, epoch: r.lease.epoch, reason: e instanceof ReleaseLease ? e.reason : 'worker draining' } };
       } else {
@@ -1119,6 +1149,7 @@ export class GtcClient extends EventEmitter {
       return;
     }
     call.params.idempotency_key = `${id}:${r.lease.epoch}:${call.method}`;
+    call.issueId = r.lease.issue_id;
     this.pendingFinish.set(id, call);
     await this.sendFinish(id, r.lease.issue_id, call);
   }

@@ -747,6 +747,7 @@ describe('drain', () => {
     assert.equal(dropped.length, 1);
     assert.equal(dropped[0]!.why, 'unsent');
     assert.equal(dropped[0]!.lease_id, 'L-bd-off');
+    assert.equal(dropped[0]!.issue_id, 'bd-off');
     assert.equal(server.callsOf('complete').length, 0);
   });
 
@@ -762,6 +763,38 @@ describe('drain', () => {
       { lease_id: 'L-bd-slow', epoch: 3, reason: 'worker draining', idempotency_key: 'L-bd-slow:3:release' },
     ]);
     assert.equal(server.callsOf('fail').length, 0);
+  });
+
+  it('releases a handler stopped by the drain timeout that returns instead of throwing', async () => {
+    const c = await worker();
+    // resolves on abort, as many handlers do: its work is not done, so it must not complete
+    c.onAssignment((_a, { signal }) => new Promise((res) => signal.addEventListener('abort', () => res({ summary: 'stopped early' }))));
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-half', 2));
+    await until(() => c.active === 1);
+    await c.drain({ timeoutMs: 50 });
+    assert.equal(server.callsOf('complete').length, 0, 'not completed');
+    assert.deepEqual(server.callsOf('release').map((x) => x.params.lease_id), ['L-bd-half']);
+  });
+});
+
+describe('the event loop', () => {
+  it('emits loopBlocked when a handler blocks the event loop', async () => {
+    const c = await worker({ loopBlockedMs: 300 });
+    const blocked: number[] = [];
+    c.on('loopBlocked', (ms) => blocked.push(ms));
+    c.onAssignment(() => {
+      const end = Date.now() + 700;
+      while (Date.now() < end) {
+        /* execSync */
+      }
+      return { summary: 'blocked' };
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-block'));
+    await until(() => blocked.length > 0, 3000, 'loopBlocked');
+    assert.ok(blocked[0]! >= 300 && blocked[0]! <= 1500, `blocked ${blocked[0]} ms`);
+    await until(() => server.callsOf('complete').length === 1);
   });
 });
 
