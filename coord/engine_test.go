@@ -60,6 +60,20 @@ func startEngineOn(t *testing.T, cfg Config, p *memPersister, persister Persiste
 	return h
 }
 
+// ackedLease puts issue a, connects worker w (capacity 1) and acks the lease pushed to it.
+func (h *harness) ackedLease() Lease {
+	h.t.Helper()
+	_ = h.e.PutIssues(h.ctx, puts(iss("a", 1)))
+	if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
+		h.t.Fatal(err)
+	}
+	l := h.nextPush().A.Lease
+	if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
+		h.t.Fatal(err)
+	}
+	return l
+}
+
 // nextPush waits (bounded) for the next pushed assignment.
 func (h *harness) nextPush() pushEffect {
 	h.t.Helper()

@@ -24,14 +24,7 @@ func TestLoadEndsLeasesTheStoreNoLongerBacks(t *testing.T) {
 			mp := newMemPersister(nil)
 			clk := NewFakeClock(t0)
 			h := startEngine(t, testCfg(), mp, clk)
-			_ = h.e.PutIssues(h.ctx, puts(iss("a", 1)))
-			if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
-				t.Fatal(err)
-			}
-			l := h.nextPush().A.Lease
-			if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
-				t.Fatal(err)
-			}
+			l := h.ackedLease()
 			h.stop()
 
 			// what an import with no engine writes: the file's version of the issue, newer

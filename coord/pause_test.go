@@ -45,14 +45,7 @@ func TestAPauseOfTheProcessHoldsLeaseClocks(t *testing.T) {
 			cfg.Monotonic = mono.Now
 			cfg.OnPause = func(d time.Duration) { mu.Lock(); pauses = append(pauses, d); mu.Unlock() }
 			h := startEngineOn(t, cfg, mp, mp, clk)
-			_ = h.e.PutIssues(h.ctx, puts(iss("a", 1)))
-			if _, err := h.e.Connect(h.ctx, Hello{Name: "w"}, 1); err != nil {
-				t.Fatal(err)
-			}
-			l := h.nextPush().A.Lease
-			if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
-				t.Fatal(err)
-			}
+			l := h.ackedLease()
 			before, _ := durableLease(t, mp, l.ID)
 			const stop = 90 * time.Second // longer than the heartbeat timeout (60 s)
 			if tc.paused {

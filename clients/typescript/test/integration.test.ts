@@ -198,6 +198,30 @@ after(() => {
 });
 
 /** False (test skipped) when bin/gtc is missing outside CI; under CI its absence fails the test. */
+/** A temp workspace whose issues.jsonl holds lines, served by bin/gtc serve with args until the test ends. */
+function serveLines(t: TestContext, prefix: string, lines: string[], args: string[]): { sock: string; server: Proc } {
+  const ws = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  t.after(() => fs.rmSync(ws, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(ws, '.beads'));
+  fs.writeFileSync(path.join(ws, '.beads', 'issues.jsonl'), lines.map((l) => l + '\n').join(''));
+  const server = start(gtcBin, ['--dir', ws, 'serve', ...args], {});
+  t.after(() => server.proc.kill('SIGKILL'));
+  return { sock: path.join(ws, '.beads', 'gtc.sock'), server };
+}
+
+/** An issue line in bd's classic key order. */
+function issueLine(id: string, title: string, status: string, priority: number, created: string): string {
+  return `{"id":"${id}","title":"${title}","description":"","status":"${status}","priority":${priority},"issue_type":"task","created_at":"${created}","updated_at":"${created}"}`;
+}
+
+/** A client-role connection to sock, closed when the test ends. */
+async function admin(t: TestContext, sock: string, name: string): Promise<GtcClient> {
+  const c = await connect({ path: sock, reconnect: false });
+  t.after(() => c.close());
+  await c.hello({ name, role: 'client' });
+  return c;
+}
+
 function haveBinary(t: TestContext): boolean {
   if (fs.existsSync(gtcBin)) return true;
   if (process.env.CI) assert.fail(`${gtcBin} is missing under CI: the Makefile's test-ts target builds it first`);
@@ -452,15 +476,8 @@ describe('integration with bin/gtc serve', () => {
   });
   it('drain tells the server first: the issue freed by the last complete is not pushed to the closing worker', { timeout: 30_000 }, async (t) => {
     if (!haveBinary(t)) return;
-    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-it3-'));
-    t.after(() => fs.rmSync(ws, { recursive: true, force: true }));
-    fs.mkdirSync(path.join(ws, '.beads'));
-    const lines = [0, 1].map((p) =>
-      `{"id":"dr-${p}","title":"D${p}","description":"","status":"open","priority":${p},"issue_type":"task","created_at":"2026-11-20T09:00:0${p}Z","updated_at":"2026-11-20T09:00:0${p}Z"}`);
-    fs.writeFileSync(path.join(ws, '.beads', 'issues.jsonl'), lines.join('\n') + '\n');
-    const sock = path.join(ws, '.beads', 'gtc.sock');
-    const server = start(gtcBin, ['--dir', ws, 'serve', '--grace', '20s', '--sync-interval', '200ms'], {});
-    t.after(() => server.proc.kill('SIGKILL'));
+    const lines = [0, 1].map((p) => issueLine(`dr-${p}`, `D${p}`, 'open', p, `2026-11-20T09:00:0${p}Z`));
+    const { sock, server } = serveLines(t, 'gtc-it3-', lines, ['--grace', '20s', '--sync-interval', '200ms']);
     const w = await connect({ path: sock, connectRetryMs: 15_000, reconnect: false });
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
@@ -476,26 +493,18 @@ describe('integration with bin/gtc serve', () => {
     open();
     await drained;
     assert.deepEqual(runs, ['dr-0']);
-    const admin = await connect({ path: sock, reconnect: false });
-    t.after(() => admin.close());
-    await admin.hello({ name: 'it3-admin', role: 'client' });
+    const adm = await admin(t, sock, 'it3-admin');
     // not hooked to the closed worker for its grace (20 s): ready for the next one at once
-    const st = (await admin.request('coord.status', {})) as { issues: { ready: number; leased: number; closed: number } };
+    const st = await adm.request('coord.status', {});
     assert.deepEqual([st.issues.ready, st.issues.leased, st.issues.closed], [1, 0, 1], JSON.stringify(st));
-    admin.close();
+    adm.close();
     server.proc.kill('SIGTERM');
     assert.equal(await server.exited, 0, server.out());
   });
   it('a handler that blocks the event loop does not hold back the ack: the lease is not taken back', { timeout: 30_000 }, async (t) => {
     if (!haveBinary(t)) return;
-    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-it4-'));
-    t.after(() => fs.rmSync(ws, { recursive: true, force: true }));
-    fs.mkdirSync(path.join(ws, '.beads'));
-    fs.writeFileSync(path.join(ws, '.beads', 'issues.jsonl'),
-      '{"id":"bl-1","title":"B","description":"","status":"open","priority":1,"issue_type":"task","created_at":"2026-11-20T09:00:00Z","updated_at":"2026-11-20T09:00:00Z"}\n');
-    const sock = path.join(ws, '.beads', 'gtc.sock');
-    const server = start(gtcBin, ['--dir', ws, 'serve', '--ack-timeout', '1s', '--sync-interval', '200ms'], {});
-    t.after(() => server.proc.kill('SIGKILL'));
+    const { sock, server } = serveLines(t, 'gtc-it4-', [issueLine('bl-1', 'B', 'open', 1, '2026-11-20T09:00:00Z')],
+      ['--ack-timeout', '1s', '--sync-interval', '200ms']);
     const w = await connect({ path: sock, connectRetryMs: 15_000, reconnect: false });
     t.after(() => w.close());
     const runs: string[] = [];
@@ -515,26 +524,18 @@ describe('integration with bin/gtc serve', () => {
     assert.equal(f.method, 'complete', JSON.stringify(f));
     assert.deepEqual(runs, ['L-1'], 'pushed once, not taken back at the ack timeout');
     assert.deepEqual(dropped, []);
-    const admin = await connect({ path: sock, reconnect: false });
-    t.after(() => admin.close());
-    await admin.hello({ name: 'it4-admin', role: 'client' });
-    const page = await admin.request('events.list', { issue_id: 'bl-1', limit: 100 });
+    const adm = await admin(t, sock, 'it4-admin');
+    const page = await adm.request('events.list', { issue_id: 'bl-1', limit: 100 });
     const kinds = page.events.map((e) => e.kind);
     assert.ok(!kinds.includes('ack_timeout') && kinds.includes('completed'), kinds.join(' '));
-    admin.close();
+    adm.close();
     server.proc.kill('SIGTERM');
     assert.equal(await server.exited, 0, server.out());
   });
   it('a TypeScript refinery: the merge pushed, its outcome reported and landed', { timeout: 30_000 }, async (t) => {
     if (!haveBinary(t)) return;
-    const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-it5-'));
-    t.after(() => fs.rmSync(ws, { recursive: true, force: true }));
-    fs.mkdirSync(path.join(ws, '.beads'));
-    fs.writeFileSync(path.join(ws, '.beads', 'issues.jsonl'),
-      '{"id":"mq-1","title":"M","description":"","status":"in_progress","priority":1,"issue_type":"task","created_at":"2026-11-20T09:00:00Z","updated_at":"2026-11-20T09:00:00Z"}\n');
-    const sock = path.join(ws, '.beads', 'gtc.sock');
-    const server = start(gtcBin, ['--dir', ws, 'serve', '--sync-interval', '200ms'], {});
-    t.after(() => server.proc.kill('SIGKILL'));
+    const { sock, server } = serveLines(t, 'gtc-it5-', [issueLine('mq-1', 'M', 'in_progress', 1, '2026-11-20T09:00:00Z')],
+      ['--sync-interval', '200ms']);
     const ref = await connect({ path: sock, connectRetryMs: 15_000, reconnect: false });
     t.after(() => ref.close());
     const pushed: string[] = [];
@@ -545,27 +546,25 @@ describe('integration with bin/gtc serve', () => {
     });
     const reported = new Promise<MergeReportedEvent>((r) => ref.once('mergeReported', r));
     await ref.hello({ name: 'it5-ref', role: 'refinery', capacity: 1 });
-    const admin = await connect({ path: sock, reconnect: false });
-    t.after(() => admin.close());
-    await admin.hello({ name: 'it5-admin', role: 'client' });
-    const sub = await admin.request('merge.submit', { issue_id: 'mq-1', branch: 'feat/mq-1' });
+    const adm = await admin(t, sock, 'it5-admin');
+    const sub = await adm.request('merge.submit', { issue_id: 'mq-1', branch: 'feat/mq-1' });
     assert.equal(sub.request.state, 'pending');
     const ev = await reported;
     assert.equal(ev.merge_id, sub.request.id);
     assert.equal(ev.request.state, 'merged');
     assert.equal(pushed.length, 1);
     assert.match(pushed[0], /^MR-\d+@\d+:feat\/mq-1->main$/);
-    const live = await admin.request('merge.list', {});
+    const live = await adm.request('merge.list', {});
     assert.deepEqual(live.requests, [], 'nothing left merging or pending');
-    const page = await admin.request('events.list', { issue_id: 'mq-1', limit: 100 });
+    const page = await adm.request('events.list', { issue_id: 'mq-1', limit: 100 });
     const kinds = page.events.map((e) => e.kind);
     assert.deepEqual(kinds.filter((k) => k.startsWith('merge_')), ['merge_submitted', 'merge_started', 'merge_merged'], kinds.join(' '));
-    const health = await admin.request('coord.health', {});
+    const health = await adm.request('coord.health', {});
     assert.equal(health.status, 'healthy');
-    const st = await admin.request('coord.status', {});
+    const st = await adm.request('coord.status', {});
     assert.equal(st.refineries.idle, 1, JSON.stringify(st));
     ref.close();
-    admin.close();
+    adm.close();
     server.proc.kill('SIGTERM');
     assert.equal(await server.exited, 0, server.out());
   });
