@@ -94,6 +94,7 @@ type Engine struct {
 	// pulseAt is when the loop wakes at the latest while it has deadlines (armPulse); ranAt is when it
 	// last armed its wake-up and wakeBy when it should run again at the latest, by Config.Monotonic
 	pulseAt, ranAt, wakeBy time.Time
+	wokeAt                 time.Time     // when the loop last woke from its wait, by Config.Monotonic
 	paused                 time.Duration // a pause noticed (notePause), to hold the clocks for at the next apply
 	held                   time.Duration
 	heldDurable            time.Duration
@@ -479,6 +480,10 @@ func (e *Engine) apply(p *pending, batch []*request) *pending {
 		if e.failing {
 			e.frozenTo = e.frozenTo.Add(d) // the failure's hold does not count the pause again
 		}
+		if t := e.commitStart.Load(); t != 0 {
+			// nor does a stall of the commit under way: the pause is not the storage's time
+			e.commitStart.Store(min(t+int64(d), 1+int64(now.Sub(e.base))))
+		}
 	}
 	e.noteStall(now)
 	e.holdClocks(now)
@@ -675,7 +680,9 @@ const (
 )
 
 // armPulse returns when the loop wakes next, t or sooner (pulseEvery at the latest), and notes by
-// when it should have run again (wakeBy) and when it was armed (ranAt), by the monotonic clock.
+// when it should have run again (wakeBy) and when it was armed (ranAt), by the monotonic clock. The
+// step just done counts as a pause too when it took pauseMin or more (the process stopped while the
+// loop worked, not while it waited: nothing was read meanwhile either).
 func (e *Engine) armPulse(t time.Time) time.Time {
 	if e.cfg.Monotonic == nil {
 		return t
@@ -688,6 +695,12 @@ func (e *Engine) armPulse(t time.Time) time.Time {
 		t = e.pulseAt
 	}
 	e.ranAt = e.cfg.Monotonic()
+	if !e.wokeAt.IsZero() {
+		if d := e.ranAt.Sub(e.wokeAt); d >= pauseMin {
+			e.addPause(d)
+		}
+		e.wokeAt = time.Time{}
+	}
 	e.wakeBy = e.ranAt.Add(max(t.Sub(now), 0))
 	return t
 }
@@ -701,10 +714,14 @@ func (e *Engine) notePause() {
 	}
 	mono := e.cfg.Monotonic()
 	late, d := mono.Sub(e.wakeBy), mono.Sub(e.ranAt)
-	e.wakeBy = time.Time{}
-	if late < pauseMin {
-		return
+	e.wakeBy, e.wokeAt = time.Time{}, mono
+	if late >= pauseMin {
+		e.addPause(d)
 	}
+}
+
+// addPause adds d to the pause the next apply holds the clocks for, and says so (Config.OnPause).
+func (e *Engine) addPause(d time.Duration) {
 	e.paused += d
 	if e.cfg.OnPause != nil {
 		e.cfg.OnPause(d)

@@ -2,6 +2,7 @@ package coord
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -74,5 +75,71 @@ func TestAPauseOfTheProcessHoldsLeaseClocks(t *testing.T) {
 				t.Fatalf("durable deadline %v after the pause, was %v: want it moved by %v at least", after.Deadline, before.Deadline, stop)
 			}
 		})
+	}
+}
+
+// TestAPauseWhileTheLoopWorksIsNoticed: a stop of the process while the loop applies a batch (not while
+// it waits) is held too: the step took the pause, and nothing was read meanwhile either (review: the
+// lease expired).
+func TestAPauseWhileTheLoopWorksIsNoticed(t *testing.T) {
+	mp := newMemPersister(nil)
+	clk := NewFakeClock(t0)
+	mono := &monoClock{t: t0}
+	var pauses atomic.Int32
+	var stopNow atomic.Bool
+	const stop = 90 * time.Second
+	cfg := testCfg()
+	cfg.Monotonic = mono.Now
+	cfg.OnPause = func(time.Duration) { pauses.Add(1) }
+	cfg.OnStep = func(time.Duration, int) {
+		if stopNow.CompareAndSwap(true, false) { // the stop lands while the loop applies a batch
+			mono.Advance(stop)
+			clk.Advance(stop)
+		}
+	}
+	h := startEngineOn(t, cfg, mp, mp, clk)
+	l := h.ackedLease()
+	stopNow.Store(true)
+	_ = h.e.PutIssues(h.ctx, puts(iss("z", 9)))
+	if _, err := h.e.Heartbeat(h.ctx, "w", l.ID, l.Epoch, ""); err != nil || pauses.Load() != 1 {
+		t.Fatalf("heartbeat after a %v stop during a step: %v (%d pauses noticed)", stop, err, pauses.Load())
+	}
+}
+
+// TestAPauseDuringACommitIsNoStorageStall: a stop of the process while a commit runs is held once, as a
+// pause, and does not make the commit look stalled (review: the stall hold counted the pause again,
+// and health reported the storage stalled).
+func TestAPauseDuringACommitIsNoStorageStall(t *testing.T) {
+	mp := newMemPersister(nil)
+	clk := NewFakeClock(t0)
+	gp := &hangPersister{m: mp}
+	mono := &monoClock{t: t0}
+	cfg := testCfg()
+	cfg.Monotonic = mono.Now
+	h := startEngineOn(t, cfg, mp, gp, clk)
+	h.ackedLease()
+	done := gp.hangPut(t, h, iss("c", 3))
+	var once sync.Once
+	thaw := func() { once.Do(gp.close) }
+	t.Cleanup(thaw)
+	const stop = 30 * time.Second
+	mono.Advance(stop)
+	clk.Advance(stop) // the loop's timer fires stop late, the commit still running
+	for range 3 {     // and it runs 300 ms more after the resume
+		time.Sleep(20 * time.Millisecond)
+		clk.Advance(stallConfirm)
+		mono.Advance(stallConfirm)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err, _ := h.e.StorageFailing(); err != nil || h.e.stalledNow.Load() {
+		t.Errorf("a commit 300 ms past a %v pause: storage failing %v, stalled %v", stop, err, h.e.stalledNow.Load())
+	}
+	thaw()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	h.stop()
+	if h.e.held < stop || h.e.held > stop+time.Second {
+		t.Errorf("held %v for a pause of %v", h.e.held, stop)
 	}
 }

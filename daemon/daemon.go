@@ -114,7 +114,7 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	if ccfg.OnPause == nil {
 		ccfg.OnPause = func(p time.Duration) {
 			d.metrics.SchedulerPaused(p)
-			d.log.Warn("the scheduler did not run for a while (the process was stopped or starved): lease deadlines moved by it, the workers' silence meanwhile does not count",
+			d.log.Warn("the scheduler did not take requests for a while (the process was stopped or starved, or one step ran that long): lease deadlines moved by it, the workers' silence meanwhile does not count",
 				"paused", p.Round(time.Millisecond))
 		}
 	}
