@@ -194,6 +194,8 @@ interface RunningMerge {
   request: MergeRequest;
   ac: AbortController;
   abortKind?: AbortKind;
+  /** Pushed again at a new epoch while this run was stopping (cancelled or lost): run once this one returns. */
+  next?: MergeRequest;
 }
 
 interface RunningLease {
@@ -378,12 +380,12 @@ export class GtcClient extends EventEmitter {
 
   /** Opens the first connection; rejects when the server cannot be reached. */
   async open(): Promise<void> {
-    this.watchLoop();
     const deadline = Date.now() + (this.opts.connectRetryMs ?? 0);
     let delay = (this.opts.reconnect || {}).initialDelayMs ?? 100;
     for (;;) {
       try {
         await this.openConnection();
+        this.watchLoop();
         return;
       } catch (err) {
         const left = deadline - Date.now();
@@ -486,11 +488,20 @@ export class GtcClient extends EventEmitter {
     const ms = this.opts.heartbeatReplyTimeoutMs ?? Math.min(30_000, Math.max(5_000, this.heartbeatMs()));
     const socket = this.socket;
     if (ms <= 0 || !socket) return p;
-    const timer = setTimeout(() => {
+    const armed = performance.now();
+    const fire = (again: boolean) => {
       if (this.socket !== socket || this._state !== 'connected') return;
+      if (!again && performance.now() - armed > ms + Math.min(1000, ms / 2)) {
+        // the timer fired late: the event loop was blocked, and the answer may sit unread in the socket
+        // (timers run before the socket is read): look again a second later (review)
+        timer = setTimeout(() => fire(true), 1000);
+        timer.unref();
+        return;
+      }
       this.emitError(new GtcError(ErrorCodes.disconnected, `no answer to a heartbeat within ${ms} ms: reconnecting`, 'disconnected', undefined, 'heartbeat'));
       socket.destroy();
-    }, ms);
+    };
+    let timer = setTimeout(() => fire(false), ms);
     timer.unref();
     return p.finally(() => clearTimeout(timer));
   }
@@ -500,12 +511,12 @@ export class GtcClient extends EventEmitter {
     const warn = this.opts.loopBlockedMs ?? 5000;
     if (this.lagTimer || warn <= 0) return;
     const tick = Math.min(1000, Math.max(10, warn / 2));
-    let last = Date.now();
+    let last = performance.now(); // not the wall clock: a step of it is no block
     this.lagTimer = setInterval(() => {
-      const now = Date.now();
+      const now = performance.now();
       const late = now - last - tick;
       last = now;
-      if (late >= warn) this.emit('loopBlocked', late);
+      if (late >= warn) this.emit('loopBlocked', Math.round(late));
     }, tick);
     this.lagTimer.unref();
   }
@@ -922,6 +933,12 @@ export class GtcClient extends EventEmitter {
       throw new ResponseError(ErrorCodes.invalid, 'merge: request.id and request.epoch are required', { code: 'invalid' });
     }
     const r = this.merges.get(m.id);
+    if (r && r.abortKind && r.abortKind !== 'drain' && m.epoch !== r.request.epoch) {
+      // a new attempt of a merge whose previous run is still stopping (its slot was cancelled or taken
+      // back, then handed to us again): it runs once that one returns (review: it was acked, never run)
+      r.next = m;
+      return { accepted: true };
+    }
     if (r) {
       r.request = m; // pushed again (after a reconnect): the running merge reports with this epoch
       return { accepted: true };
@@ -958,6 +975,12 @@ export class GtcClient extends EventEmitter {
     if (this.merges.get(m.id) === run) this.merges.delete(m.id);
     if (run.abortKind && run.abortKind !== 'drain') {
       this.emit('mergeDropped', { merge_id: m.id, issue_id: m.issue_id, why: run.abortKind });
+      if (run.next && this._state !== 'closed' && !this.draining) {
+        const again: RunningMerge = { request: run.next, ac: new AbortController() };
+        this.merges.set(again.request.id, again);
+        setImmediate(() => void this.runMerge(again));
+        return;
+      }
       this.notifyIdle();
       return;
     }

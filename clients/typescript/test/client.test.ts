@@ -779,6 +779,34 @@ describe('drain', () => {
 });
 
 describe('the event loop', () => {
+  it('a heartbeat whose answer waits unread behind a blocked loop does not end the connection', async () => {
+    const c = await worker({ heartbeatReplyTimeoutMs: 200 });
+    let disconnected = 0;
+    c.on('disconnected', () => disconnected++);
+    c.onAssignment((_a, { heartbeat }) => {
+      void heartbeat('about to block');
+      const end = Date.now() + 600; // the server answers at once; the answer is read after the block
+      while (Date.now() < end) {
+        /* execSync */
+      }
+      return { summary: 'done' };
+    });
+    await c.hello({ name: 'w1' });
+    const conn = server.last;
+    await server.assign(conn, assignment('bd-slowread'));
+    await until(() => server.callsOf('complete').length === 1);
+    await new Promise((r) => setTimeout(r, 1300));
+    assert.equal(disconnected, 0);
+    assert.equal(server.callsOf('complete')[0]!.conn, conn);
+  });
+
+  it('a failed first connect leaves no timer behind', async () => {
+    const c = new GtcClient({ path: path.join(os.tmpdir(), 'gtc-no-such.sock') });
+    await assert.rejects(c.open());
+    assert.equal((c as unknown as { lagTimer?: unknown }).lagTimer, undefined, 'the event-loop watch starts once connected');
+    c.close();
+  });
+
   it('emits loopBlocked when a handler blocks the event loop', async () => {
     const c = await worker({ loopBlockedMs: 300 });
     const blocked: number[] = [];
@@ -918,6 +946,28 @@ describe('merges (a refinery)', () => {
     assert.match(String(aborted), /superseded/);
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(server.callsOf('merge.report').length, 0);
+  });
+
+  it('a new attempt pushed while the cancelled run is still stopping runs once that run returns', async () => {
+    const c = await worker();
+    const gate = deferred();
+    const runs: number[] = [];
+    c.onMerge(async (m) => {
+      runs.push(m.epoch!);
+      if (runs.length === 1) await gate.promise; // ignores its signal: stops late
+      return { merged: true };
+    });
+    await c.hello({ name: 'ref', role: 'refinery' });
+    await server.merge(server.last, mergeRequest('7', 1));
+    await until(() => runs.length === 1);
+    const dropped = new Promise<MergeDroppedEvent>((r) => c.once('mergeDropped', r));
+    await server.cancel(server.last, { merge_id: 'MR-7', epoch: 1, issue_id: 'gt-7', reason: 'slot taken back' });
+    assert.deepEqual(await server.merge(server.last, mergeRequest('7', 2)), { accepted: true });
+    gate.resolve();
+    assert.equal((await dropped).why, 'cancel');
+    await until(() => server.callsOf('merge.report').length === 1, 2000, 'the second attempt reported');
+    assert.deepEqual(runs, [1, 2]);
+    assert.equal(server.callsOf('merge.report')[0].params.epoch, 2);
   });
 
   it('without a merge handler a push is not accepted', async () => {
