@@ -280,7 +280,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		} else {
 			timerC = nil
-			e.wakeBy = time.Time{}
+			e.wakeBy, e.wokeAt = time.Time{}, time.Time{} // an idle wait, as long as it takes: no pause
 		}
 		recv = recv[:0]
 		ticked := false
@@ -714,7 +714,7 @@ func (e *Engine) notePause() {
 	}
 	mono := e.cfg.Monotonic()
 	late, d := mono.Sub(e.wakeBy), mono.Sub(e.ranAt)
-	e.wakeBy, e.wokeAt = time.Time{}, mono
+	e.wakeBy, e.wokeAt = time.Time{}, mono // the step from here is measured by the next armPulse
 	if late >= pauseMin {
 		e.addPause(d)
 	}

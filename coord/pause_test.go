@@ -143,3 +143,37 @@ func TestAPauseDuringACommitIsNoStorageStall(t *testing.T) {
 		t.Errorf("held %v for a pause of %v", h.e.held, stop)
 	}
 }
+
+// TestAnIdleSchedulerIsNotPaused: a scheduler without deadlines waits as long as nothing comes; the wait
+// is no pause when work then arrives (`make run`: 14.5 s idle after a gtc status logged a pause).
+func TestAnIdleSchedulerIsNotPaused(t *testing.T) {
+	mp := newMemPersister(nil)
+	clk := NewFakeClock(t0)
+	mono := &monoClock{t: t0}
+	var pauses atomic.Int32
+	cfg := testCfg()
+	cfg.Monotonic = mono.Now
+	cfg.OnPause = func(time.Duration) { pauses.Add(1) }
+	h := startEngineOn(t, cfg, mp, mp, clk)
+	l := h.ackedLease()
+	if _, err := h.e.Complete(h.ctx, "w", l.ID, l.Epoch, SessionResult{Outcome: "success"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 260 { // the lease's timers run out, the loop waking as it should (every second)
+		mono.Advance(500 * time.Millisecond)
+		clk.Advance(500 * time.Millisecond)
+		h.e.Status() // a round trip: the loop has run since
+	}
+	h.e.Status()
+	for range 2 { // idle, no deadline left: nothing wakes the loop, as long as nothing comes
+		mono.Advance(15 * time.Second)
+		clk.Advance(15 * time.Second)
+		h.e.Status()
+	}
+	_ = h.e.PutIssues(h.ctx, puts(iss("b", 1))) // work again: a push, a deadline
+	h.nextPush()
+	h.e.Status()
+	if n := pauses.Load(); n != 0 {
+		t.Fatalf("%d pauses noticed for an idle wait", n)
+	}
+}
