@@ -694,6 +694,9 @@ func (e *Engine) armPulse(t time.Time) time.Time {
 	if e.pulseAt.Before(t) {
 		t = e.pulseAt
 	}
+	if t.Before(e.retryAt) {
+		t = e.retryAt // after a failed commit, timer-driven steps wait until then (see Run)
+	}
 	e.ranAt = e.cfg.Monotonic()
 	if !e.wokeAt.IsZero() {
 		if d := e.ranAt.Sub(e.wokeAt); d >= pauseMin {
