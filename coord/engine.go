@@ -271,12 +271,10 @@ func (e *Engine) Run(ctx context.Context) error {
 			t, ok = at, true
 		}
 		if ok {
-			if t.Before(e.retryAt) {
-				t = e.retryAt
-			}
-			t = e.armPulse(t)
+			now := e.clk.Now()
+			t = e.armPulse(t, now)
 			if timerC == nil || !t.Equal(timerAt) {
-				timerAt, timerC = t, wake.after(e.clk, t.Sub(e.clk.Now()))
+				timerAt, timerC = t, wake.after(e.clk, t.Sub(now))
 			}
 		} else {
 			timerC = nil
@@ -679,23 +677,25 @@ const (
 	pauseMin   = 3 * time.Second
 )
 
-// armPulse returns when the loop wakes next, t or sooner (pulseEvery at the latest), and notes by
-// when it should have run again (wakeBy) and when it was armed (ranAt), by the monotonic clock. The
-// step just done counts as a pause too when it took pauseMin or more (the process stopped while the
-// loop worked, not while it waited: nothing was read meanwhile either).
-func (e *Engine) armPulse(t time.Time) time.Time {
-	if e.cfg.Monotonic == nil {
-		return t
-	}
-	now := e.clk.Now()
-	if !now.Before(e.pulseAt) {
-		e.pulseAt = now.Add(pulseEvery)
-	}
-	if e.pulseAt.Before(t) {
-		t = e.pulseAt
+// armPulse returns when the loop, with deadlines, wakes next: at t, or sooner to pulse (pulseEvery at the
+// latest, with Config.Monotonic), never before retryAt (after a failed commit timer-driven steps wait until
+// then). With Config.Monotonic it notes by when the loop should have run again (wakeBy) and when it was
+// armed (ranAt); the step just done counts as a pause too when it took pauseMin or more (the process
+// stopped while the loop worked, not while it waited: nothing was read meanwhile either).
+func (e *Engine) armPulse(t, now time.Time) time.Time {
+	if e.cfg.Monotonic != nil {
+		if !now.Before(e.pulseAt) {
+			e.pulseAt = now.Add(pulseEvery)
+		}
+		if e.pulseAt.Before(t) {
+			t = e.pulseAt
+		}
 	}
 	if t.Before(e.retryAt) {
-		t = e.retryAt // after a failed commit, timer-driven steps wait until then (see Run)
+		t = e.retryAt
+	}
+	if e.cfg.Monotonic == nil {
+		return t
 	}
 	e.ranAt = e.cfg.Monotonic()
 	if !e.wokeAt.IsZero() {
@@ -1030,7 +1030,7 @@ func (e *Engine) Heartbeat(ctx context.Context, worker, leaseID string, epoch in
 		// A heartbeat that only moves deadlines is answered like a read once a commit is found stalled
 		// (look): the lease clocks are held meanwhile, and a restart gives every lease the reconnect
 		// grace whatever deadline was written, so its reply needs no commit. Before, heartbeats waited
-		// for the hung commit until the worker's call timed out (30 s) and it reconnected, over and over
+		// for the hung commit until the worker's call timed out (10 s in gtc worker) and it reconnected, over and over
 		// for as long as the storage hung. One that acks a pushed lease waits (the ack is a state change),
 		// and so does a refusal: the lease may have ended in the hung batch, which could still fail.
 		acks := false
