@@ -155,6 +155,13 @@ type Event struct {
 	Detail  string    `json:"detail,omitempty"` // free text or JSON
 }
 
+// StoreRestored is the audit event that opens a store restored from a backup (store.Restore).
+func StoreRestored(now time.Time, detail string) Change {
+	return EventAppend{Event: Event{Time: now, Kind: eventStoreRestored, Actor: "gtc restore", Detail: detail}}
+}
+
+const eventStoreRestored = "store_restored"
+
 // MergeRequest is one request in the merge queue.
 type MergeRequest struct {
 	ID        string     `json:"id"`

@@ -86,6 +86,9 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		return c
 	}
 	c.maxEpoch = snap.MaxEpoch
+	if floor, _ := strconv.ParseInt(snap.Meta[MetaLeaseEpochFloor], 10, 64); floor > c.maxEpoch {
+		c.maxEpoch = floor
+	}
 	c.paused = snap.Meta["paused"] == "true"
 	for _, m := range snap.Issues {
 		m = normalize(m, cfg)

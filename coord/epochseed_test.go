@@ -11,7 +11,8 @@ import (
 // its leases from the clock's microseconds, above any epoch the lost store handed out, so no worker is
 // handed a new lease under the id of one it still runs; a store with a lease history, or with nothing
 // claimed (a new workspace), counts on from where it is. Before, a rebuilt store handed out L-1, L-2, …
-// again.
+// again. A store restored from a backup continues after the floor store.Restore wrote (the epochs of the
+// store it replaced), if that is above its own history.
 func TestRebuiltStoreDoesNotReuseEpochs(t *testing.T) {
 	claimed := func(i *beads.Issue) { i.Status, i.Assignee = "in_progress", "w-old" }
 	for _, tc := range []struct {
@@ -26,6 +27,10 @@ func TestRebuiltStoreDoesNotReuseEpochs(t *testing.T) {
 			imports: []beads.Issue{iss("a", 1)}, wantAbove: t0.UnixMicro() - 1},
 		{name: "new workspace", imports: []beads.Issue{iss("a", 1), iss("b", 2)}, wantBelow: 2},
 		{name: "store with a lease history", snap: &Snapshot{MaxEpoch: 41, Issues: []IssueMeta{MetaOf(iss("b", 2, claimed))}},
+			imports: []beads.Issue{iss("a", 1)}, wantAbove: 41, wantBelow: 43},
+		{name: "restored from a backup", snap: &Snapshot{MaxEpoch: 41, Meta: map[string]string{MetaLeaseEpochFloor: "90"}},
+			imports: []beads.Issue{iss("a", 1)}, wantAbove: 90, wantBelow: 92},
+		{name: "a floor below the history", snap: &Snapshot{MaxEpoch: 41, Meta: map[string]string{MetaLeaseEpochFloor: "7"}},
 			imports: []beads.Issue{iss("a", 1)}, wantAbove: 41, wantBelow: 43},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -69,8 +69,8 @@ type MergeDecision struct {
 // MergeQueue is the merge queue the core drives (mergeq.Plug); every method returns the durable
 // changes it implies and never does I/O.
 type MergeQueue interface {
-	// Restore loads saved live requests; ids continue after minSeq.
-	Restore(reqs []MergeRequest, priority func(issueID string) int, minSeq int64) error
+	// Restore loads saved live requests; ids continue after minSeq, slot epochs after minEpoch.
+	Restore(reqs []MergeRequest, priority func(issueID string) int, minSeq, minEpoch int64) error
 	// Seq is the sequence number of the newest request id.
 	Seq() int64
 	// Submit queues a request of worker for an issue of the given priority.
@@ -128,9 +128,15 @@ type mergeCancelNote struct {
 
 func (mergeCancelNote) isEffect() {}
 
-// metaMergeSeq keeps the merge request id sequence across restarts (only the finished requests of leased
-// issues are reloaded, see store.Load).
-const metaMergeSeq = "merge_seq"
+// Meta keys of the scheduler's counters. MetaMergeSeq keeps the merge request id sequence across
+// restarts (only the finished requests of leased issues are reloaded, see store.Load). The floors are
+// written by store.Restore: the lease and merge epochs of the store a backup replaced, which the
+// scheduler continues after so that no epoch a worker or refinery may still hold is handed out again.
+const (
+	MetaMergeSeq        = "merge_seq"
+	MetaLeaseEpochFloor = "lease_epoch_floor"
+	MetaMergeEpochFloor = "merge_epoch_floor"
+)
 
 // RoleRefinery is the hello role of merge workers.
 const RoleRefinery = "refinery"
@@ -144,19 +150,20 @@ func (c *core) initMerges(snap *Snapshot) error {
 	}
 	c.mq = c.cfg.MergeQueue()
 	var (
-		reqs []MergeRequest
-		seq  int64
+		reqs       []MergeRequest
+		seq, epoch int64
 	)
 	if snap != nil {
 		reqs = snap.Merges
-		seq, _ = strconv.ParseInt(snap.Meta[metaMergeSeq], 10, 64)
+		seq, _ = strconv.ParseInt(snap.Meta[MetaMergeSeq], 10, 64)
+		epoch, _ = strconv.ParseInt(snap.Meta[MetaMergeEpochFloor], 10, 64)
 	}
 	err := c.mq.Restore(reqs, func(id string) int {
 		if it := c.issues[id]; it != nil {
 			return it.prio()
 		}
 		return 2
-	}, seq)
+	}, seq, epoch)
 	if err != nil {
 		return fmt.Errorf("restore merge queue: %w", err)
 	}
@@ -187,7 +194,7 @@ func (c *core) applyMerge(ch []Change) {
 	}
 	if s := c.mq.Seq(); s != c.mergeSeq {
 		c.mergeSeq = s
-		c.emit(MetaPut{Key: metaMergeSeq, Value: strconv.FormatInt(s, 10)})
+		c.emit(MetaPut{Key: MetaMergeSeq, Value: strconv.FormatInt(s, 10)})
 	}
 	c.needMerge = true
 	c.scheduleMerge()

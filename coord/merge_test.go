@@ -527,6 +527,34 @@ func TestMergeQueueSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestMergeQueueContinuesAfterRestoreFloors: a store restored from a backup carries the merge epoch and
+// id sequence of the store it replaced (store.Restore); the queue hands out slot epochs and request ids
+// after them, so a refinery still holding a slot of the replaced store cannot report into a new one.
+func TestMergeQueueContinuesAfterRestoreFloors(t *testing.T) {
+	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+	h := runMerge(t, mergeCfg(), db, nil, mt0)
+	h.put(task("gt-1", 1), task("gt-2", 2))
+	h.hello("w", "client", 1)
+	h.submit("w", "gt-1")
+	snap, err := db.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap.Meta[coord.MetaMergeEpochFloor], snap.Meta[coord.MetaMergeSeq] = "50", "20"
+	h2 := runMerge(t, mergeCfg(), db, snap, mt0.Add(time.Minute))
+	h2.hello("w", "client", 1)
+	if r := h2.submit("w", "gt-2"); r.Request.ID != "MR-21" {
+		t.Fatalf("request id after the restored sequence: %s", r.Request.ID)
+	}
+	h2.hello("r", coord.RoleRefinery, 2)
+	if m := h2.nextMerge(); m.req.ID != "MR-1" || m.req.Epoch != 51 {
+		t.Fatalf("first slot after the restore: %s epoch %d, want MR-1 epoch 51", m.req.ID, m.req.Epoch)
+	}
+	if _, err := h2.e.MergeReport(h2.ctx, "r", "MR-1", 1, coord.MergeResult{Merged: true}); coord.ErrorCode(err) != coord.EStaleEpoch {
+		t.Fatalf("a report under an epoch of the replaced store: %v", err)
+	}
+}
+
 func TestMergeSlotExtendedByRefineryHeartbeat(t *testing.T) {
 	h := runMerge(t, mergeCfg(), &failPersister{}, nil, mt0)
 	h.put(task("gt-1", 2))

@@ -47,6 +47,7 @@ var EventKinds = []EventKind{
 	{"merge_failed", "the request failed for good (conflicts, failing gate, out of attempts)"},
 	{"merge_cancelled", "merge.cancel withdrew the request"},
 	{"storage_check", "an idle coordinator's test commit after a storage failure"},
+	{"store_restored", "gtc restore replaced gtc.db with a backup (written while no server ran; detail: the backup, the counters continued after)"},
 }
 
 var eventKindSet = func() map[string]bool {

@@ -7,7 +7,7 @@ func commands() []*cli.Command {
 	cmds := []*cli.Command{
 		initCommand(),
 		serveCommand(),
-		importCommand(), exportCommand(),
+		importCommand(), exportCommand(), backupCommand(), restoreCommand(),
 		statusCommand(), readyCommand(), workersCommand(), claimCommand(), completeCommand(), failCommand(),
 		releaseCommand(), heartbeatCommand(), issueCommand(), pauseCommand(), resumeCommand(), watchCommand(), eventsCommand(),
 		drainCommand(), cancelCommand(), workerCommand(),

@@ -19,18 +19,17 @@ func Factory(cfg Config) func() coord.MergeQueue {
 }
 
 // Restore loads saved requests; request ids continue after minSeq even if the requests holding
-// higher ids are no longer live. It first refuses a configuration Validate refuses: the engine calls
-// it once as it starts, so that is where a bad configuration stops it.
-func (p Plug) Restore(reqs []coord.MergeRequest, priority func(issueID string) int, minSeq int64) error {
+// higher ids are no longer live, slot epochs after minEpoch. It first refuses a configuration Validate
+// refuses: the engine calls it once as it starts, so that is where a bad configuration stops it.
+func (p Plug) Restore(reqs []coord.MergeRequest, priority func(issueID string) int, minSeq, minEpoch int64) error {
 	if err := p.Q.cfg.Validate(); err != nil {
 		return err
 	}
 	if err := p.Q.Restore(reqs, priority); err != nil {
 		return err
 	}
-	if minSeq > p.Q.nextSeq {
-		p.Q.nextSeq = minSeq
-	}
+	p.Q.nextSeq = max(p.Q.nextSeq, minSeq)
+	p.Q.epoch = max(p.Q.epoch, minEpoch)
 	return nil
 }
 

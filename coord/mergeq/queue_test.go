@@ -671,7 +671,7 @@ func TestValidateRefusesParallelSlots(t *testing.T) {
 		refused bool
 	}{{0, false}, {1, false}, {2, true}, {8, true}} {
 		err := Config{MaxParallel: tc.par}.Validate()
-		rerr := Factory(Config{MaxParallel: tc.par})().Restore(nil, nil, 0)
+		rerr := Factory(Config{MaxParallel: tc.par})().Restore(nil, nil, 0, 0)
 		if !tc.refused {
 			if err != nil || rerr != nil {
 				t.Errorf("MaxParallel %d refused: %v / %v", tc.par, err, rerr)

@@ -1,0 +1,274 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+)
+
+// TestBackupWhileCommitting: a backup taken while another goroutine commits is a consistent snapshot
+// (SQLite's quick_check passes, every issue it holds has its body, and its issues are a prefix of the
+// commits), and the store keeps committing meanwhile; a backup onto an existing file is refused.
+func TestBackupWhileCommitting(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := Open(ctx, filepath.Join(dir, "gtc.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	for i := range 200 {
+		commit(t, db, coord.IssuePut{Issue: sampleIssue(fmt.Sprintf("gt-%04d", i))})
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var written int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 200; ; i++ {
+			select {
+			case <-stop:
+				written = i
+				return
+			default:
+			}
+			if err := db.Commit(ctx, []coord.Change{coord.IssuePut{Issue: sampleIssue(fmt.Sprintf("gt-%04d", i))}}); err != nil {
+				t.Error(err)
+				written = i
+				return
+			}
+		}
+	}()
+	dst := filepath.Join(dir, "backup.db")
+	info, err := Backup(ctx, db.Path(), dst)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Path != dst || info.Issues < 200 || info.Issues > written || info.Schema == "" || info.Bytes == 0 {
+		t.Fatalf("backup %+v (wrote %d issues)", info, written)
+	}
+	if _, err := os.Stat(dst + fmt.Sprintf(".partial-%d", os.Getpid())); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("temporary file left: %v", err)
+	}
+	copyDB, err := Open(ctx, dst, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = copyDB.Close() }()
+	snap, err := copyDB.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Issues) != info.Issues {
+		t.Fatalf("the copy loads %d issues, Inspect counted %d", len(snap.Issues), info.Issues)
+	}
+	for i := range info.Issues {
+		id := fmt.Sprintf("gt-%04d", i)
+		if _, _, err := copyDB.Body(ctx, id); err != nil {
+			t.Fatalf("issue %s of the copy's %d: %v", id, info.Issues, err)
+		}
+	}
+	if _, err := Backup(ctx, db.Path(), dst); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("backup onto an existing file: %v", err)
+	}
+	if _, err := Backup(ctx, filepath.Join(dir, "missing.db"), filepath.Join(dir, "b2.db")); err == nil {
+		t.Fatal("backup of a missing store succeeded")
+	}
+}
+
+// TestRestoreContinuesCounters: a store restored from a backup continues the lease epochs, merge epochs,
+// merge ids and audit-log numbers of the store it replaced (kept beside it), records the restore as an
+// event, holds the backup's issues and live leases, and names the live leases of the replaced store the
+// backup does not hold.
+func TestRestoreContinuesCounters(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gtc.db")
+	db, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease := func(id string, epoch int64) coord.Change {
+		return coord.LeasePut{Lease: coord.Lease{ID: id, IssueID: "gt-1", Worker: "w", Epoch: epoch, State: coord.LeaseEnded,
+			CreatedAt: t0, EndedAt: tp(t0), Outcome: "success"}}
+	}
+	merge := func(id string, epoch int64) coord.Change {
+		return coord.MergePut{Request: coord.MergeRequest{ID: id, IssueID: "gt-1", Worker: "w", State: "merged", Epoch: epoch,
+			CreatedAt: t0, UpdatedAt: t0}}
+	}
+	live := func(id, issue string, epoch int64) coord.Change {
+		return coord.LeasePut{Lease: coord.Lease{ID: id, IssueID: issue, Worker: "w", Epoch: epoch, State: coord.LeaseAcked,
+			CreatedAt: t0, AckDeadline: t0, Deadline: t0.Add(time.Minute)}}
+	}
+	ev := coord.EventAppend{Event: coord.Event{Time: t0, Kind: "completed", IssueID: "gt-1"}}
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-1")}, lease("L-5", 5), live("L-6", "gt-1", 6), merge("MR-1", 2),
+		coord.MetaPut{Key: coord.MetaMergeSeq, Value: "1"}, ev, ev, ev)
+	backup := filepath.Join(dir, "backup.db")
+	if _, err := Backup(ctx, path, backup); err != nil {
+		t.Fatal(err)
+	}
+	// after the backup: more leases, merges and events, some still in the WAL when the store is replaced
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-2")}, lease("L-9", 9), live("L-10", "gt-2", 10), merge("MR-3", 4),
+		coord.MetaPut{Key: coord.MetaMergeSeq, Value: "3"}, ev, ev, ev, ev)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	ri, err := Restore(ctx, backup, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ri.LeaseEpoch != 10 || ri.MergeEpoch != 4 || ri.MergeSeq != 3 || ri.EventSeq != 8 || ri.FromClock || ri.Backup.Issues != 1 ||
+		ri.Backup.LiveLeases != 1 || len(ri.Lost) != 1 || ri.Lost[0] != (LostLease{ID: "L-10", IssueID: "gt-2", Worker: "w"}) {
+		t.Fatalf("restore: %+v", ri)
+	}
+	replaced, err := Inspect(ctx, ri.Replaced)
+	if err != nil || replaced.Issues != 2 || replaced.LastEvent != 7 {
+		t.Fatalf("the replaced store kept as %s: %+v, %v", ri.Replaced, replaced, err)
+	}
+	db, err = Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	snap, err := db.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Issues) != 1 || snap.Issues[0].ID != "gt-1" || snap.MaxEpoch != 6 || len(snap.Leases) != 1 ||
+		snap.Meta[coord.MetaLeaseEpochFloor] != "10" || snap.Meta[coord.MetaMergeEpochFloor] != "4" || snap.Meta[coord.MetaMergeSeq] != "3" {
+		t.Fatalf("restored store: %d issues, max epoch %d, meta %v", len(snap.Issues), snap.MaxEpoch, snap.Meta)
+	}
+	evs, err := db.Events(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 4 || evs[3].Seq != 8 || evs[3].Kind != "store_restored" || !strings.Contains(evs[3].Detail, "lease epochs continue after 10") {
+		t.Fatalf("restored audit log: %+v", evs)
+	}
+	// the next event continues after the restore's
+	commit(t, db, ev)
+	if last, err := db.LastEventSeq(ctx); err != nil || last != 9 {
+		t.Fatalf("next event: %d, %v", last, err)
+	}
+}
+
+// TestRestoreRefusals: a damaged or foreign backup, or one of a newer schema, is refused with the store
+// left as it was; a store to replace that cannot be read is refused unless forced, and then the epochs
+// continue from the clock.
+func TestRestoreRefusals(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.db")
+	db, err := Open(ctx, good, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-1")})
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	newer := filepath.Join(dir, "newer.db")
+	if _, err := Backup(ctx, good, newer); err != nil {
+		t.Fatal(err)
+	}
+	if err := withWritable(newer, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (9999, '9999_future', '')`); err != nil {
+		t.Fatal(err)
+	}
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, []byte(strings.Repeat("not a database\n", 400)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, backup, want string
+		is                 error
+	}{
+		{"not a database", junk, "not a readable SQLite database", nil},
+		{"newer schema", newer, "9999_future", ErrNewerSchema},
+		{"missing", filepath.Join(dir, "none.db"), "no such file", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "gtc.db")
+			if err := copyFile(good, path); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.ReadFile(path)
+			_, err := Restore(ctx, tc.backup, path, false)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || tc.is != nil && !errors.Is(err, tc.is) {
+				t.Fatalf("restore from %s: %v", tc.backup, err)
+			}
+			after, _ := os.ReadFile(path)
+			if string(before) != string(after) {
+				t.Fatal("the store changed")
+			}
+			if left, _ := filepath.Glob(path + ".*"); len(left) != 0 {
+				t.Fatalf("files left: %v", left)
+			}
+		})
+	}
+
+	t.Run("unreadable store to replace", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "gtc.db")
+		if err := os.WriteFile(path, []byte("damaged"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Restore(ctx, good, path, false); !errors.Is(err, ErrUnreadableStore) {
+			t.Fatalf("unforced: %v", err)
+		}
+		if b, _ := os.ReadFile(path); string(b) != "damaged" {
+			t.Fatal("the store changed")
+		}
+		start := time.Now().UnixMicro()
+		ri, err := Restore(ctx, good, path, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ri.FromClock || ri.LeaseEpoch < start || ri.MergeEpoch < start || ri.LeaseEpoch > time.Now().UnixMicro() {
+			t.Fatalf("forced: %+v (clock %d)", ri, start)
+		}
+		if b, _ := os.ReadFile(ri.Replaced); string(b) != "damaged" {
+			t.Fatalf("the damaged store is not kept as %s", ri.Replaced)
+		}
+		info, err := Inspect(ctx, path)
+		if err != nil || info.Issues != 1 {
+			t.Fatalf("restored: %+v, %v", info, err)
+		}
+		db, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = db.Close() }()
+		snap, err := db.Load(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, _ := strconv.ParseInt(snap.Meta[coord.MetaLeaseEpochFloor], 10, 64); f != ri.LeaseEpoch {
+			t.Fatalf("lease epoch floor %q, want %d", snap.Meta[coord.MetaLeaseEpochFloor], ri.LeaseEpoch)
+		}
+	})
+}
+
+// withWritable runs one statement on the SQLite file at path.
+func withWritable(path, stmt string) error {
+	db, err := Open(context.Background(), path, Options{CheckpointInterval: -1})
+	if err != nil {
+		return err
+	}
+	if _, err := db.w.Exec(stmt); err != nil {
+		db.Close()
+		return err
+	}
+	return db.Close()
+}
