@@ -183,8 +183,7 @@ func Restore(ctx context.Context, backup, path string, force bool) (RestoreInfo,
 		})
 		if err != nil {
 			if !force {
-				return RestoreInfo{}, fmt.Errorf("restore %s: %w (%v): the lease and merge epochs it handed out are unknown; "+
-					"stop every worker and refinery of this workspace first, then force the restore (epochs then continue from the clock)",
+				return RestoreInfo{}, fmt.Errorf("restore %s: %w (%v): the lease and merge epochs it handed out are unknown",
 					path, ErrUnreadableStore, err)
 			}
 			old, ri.FromClock, ri.Lost = highs{}, true, nil

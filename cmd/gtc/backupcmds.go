@@ -76,7 +76,8 @@ func restoreCommand() *cli.Command {
 			ri, err := store.Restore(c.Context, c.Args().First(), filepath.Join(bd, "gtc.db"), c.Bool("force"))
 			if err != nil {
 				if errors.Is(err, store.ErrUnreadableStore) {
-					return fmt.Errorf("%w (--force)", err)
+					return fmt.Errorf("%w; stop every worker and refinery of this workspace, then `gtc restore --force %s` "+
+						"(lease and merge epochs then continue from the clock)", err, c.Args().First())
 				}
 				return err
 			}
