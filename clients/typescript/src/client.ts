@@ -1053,6 +1053,8 @@ export class GtcClient extends EventEmitter {
     this.emit('cancel', p);
     if (p && p.merge_id) {
       const m = this.merges.get(p.merge_id);
+      // the new attempt waiting for a stopping run is skipped, not run once that run returns
+      if (m?.next && (typeof p.epoch !== 'number' || p.epoch === m.next.epoch)) m.next = undefined;
       if (m && (typeof p.epoch !== 'number' || p.epoch === m.request.epoch)) {
         this.abortMerge(m, 'cancel', new Error(`cancelled: ${p.reason ?? 'by server'}`));
       }

@@ -970,6 +970,33 @@ describe('merges (a refinery)', () => {
     assert.equal(server.callsOf('merge.report')[0].params.epoch, 2);
   });
 
+  it('a cancel of the new attempt waiting for the stopping run skips it: not run, nothing reported', async () => {
+    const c = await worker();
+    const gate = deferred();
+    const runs: number[] = [];
+    c.onMerge(async (m) => {
+      runs.push(m.epoch!);
+      if (runs.length === 1) await gate.promise; // ignores its signal: stops late
+      return { merged: true };
+    });
+    const dropped: MergeDroppedEvent[] = [];
+    c.on('mergeDropped', (d) => dropped.push(d));
+    await c.hello({ name: 'ref', role: 'refinery' });
+    await server.merge(server.last, mergeRequest('8', 1));
+    await until(() => runs.length === 1);
+    await server.cancel(server.last, { merge_id: 'MR-8', epoch: 1, issue_id: 'gt-8', reason: 'slot taken back' });
+    assert.deepEqual(await server.merge(server.last, mergeRequest('8', 2)), { accepted: true });
+    // the operator cancels the new attempt too, before the first run has stopped
+    const seen = new Promise((r) => c.once('cancel', r));
+    await server.cancel(server.last, { merge_id: 'MR-8', epoch: 2, issue_id: 'gt-8', reason: 'wrong branch' });
+    await seen;
+    gate.resolve();
+    await until(() => dropped.length === 1 && c.activeMerges.length === 0, 2000, 'the first run dropped');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(runs, [1], 'the cancelled attempt is not run');
+    assert.equal(server.callsOf('merge.report').length, 0);
+  });
+
   it('without a merge handler a push is not accepted', async () => {
     const c = await worker();
     await c.hello({ name: 'ref', role: 'refinery' });
