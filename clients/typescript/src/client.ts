@@ -935,7 +935,9 @@ export class GtcClient extends EventEmitter {
     const r = this.merges.get(m.id);
     if (r && r.abortKind && r.abortKind !== 'drain' && m.epoch !== r.request.epoch) {
       // a new attempt of a merge whose previous run is still stopping (its slot was cancelled or taken
-      // back, then handed to us again): it runs once that one returns (review: it was acked, never run)
+      // back, then handed to us again): it runs once that one returns (review: it was acked, never run);
+      // not while draining: it would never run (review)
+      if (this.draining || this._state === 'closed') return { accepted: false, reason: 'draining' };
       r.next = m;
       return { accepted: true };
     }

@@ -997,6 +997,29 @@ describe('merges (a refinery)', () => {
     assert.equal(server.callsOf('merge.report').length, 0);
   });
 
+  it('while draining, a new attempt of a merge whose cancelled run is still stopping is not accepted', async () => {
+    const c = await worker();
+    const gate = deferred();
+    const runs: number[] = [];
+    c.onMerge(async (m) => {
+      runs.push(m.epoch!);
+      await gate.promise; // ignores its signal: stops late
+      return { merged: true };
+    });
+    await c.hello({ name: 'ref', role: 'refinery' });
+    await server.merge(server.last, mergeRequest('9', 1));
+    await until(() => runs.length === 1);
+    const seen = new Promise((r) => c.once('cancel', r));
+    await server.cancel(server.last, { merge_id: 'MR-9', epoch: 1, issue_id: 'gt-9', reason: 'slot taken back' });
+    await seen;
+    const drained = c.drain();
+    // a push already on its way when the drain began: it would never run (the drain closes once the run returns)
+    assert.deepEqual(await server.merge(server.last, mergeRequest('9', 2)), { accepted: false, reason: 'draining' });
+    gate.resolve();
+    await drained;
+    assert.deepEqual(runs, [1]);
+  });
+
   it('without a merge handler a push is not accepted', async () => {
     const c = await worker();
     await c.hello({ name: 'ref', role: 'refinery' });
