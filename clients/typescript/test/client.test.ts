@@ -414,6 +414,31 @@ describe('cancel', () => {
     assert.deepEqual(started, ['bd-slow', 'bd-next']);
   });
 
+  it('with slots to spare, a new lease of an issue whose cancelled run is still stopping waits for that run', async () => {
+    const c = await worker();
+    const stop = deferred();
+    const started: string[] = [];
+    c.onAssignment(async (a) => {
+      started.push(a.lease.id);
+      if (a.lease.id === 'L-bd-same') await stop.promise; // does not watch its signal: a cancelled one stops late
+    });
+    await c.hello({ name: 'w1', capacity: 2 });
+    await server.assign(server.last, assignment('bd-same', 7));
+    await until(() => started.length === 1);
+    const cancelled = new Promise((r) => c.once('cancel', r));
+    await server.cancel(server.last, { lease_id: 'L-bd-same', epoch: 7, issue_id: 'bd-same', reason: 'not acked in time' });
+    await cancelled;
+    // the issue pushed again at once, as a new lease, to the same worker
+    const again = assignment('bd-same', 8);
+    again.lease.id = 'L-bd-same-2';
+    assert.deepEqual(await server.assign(server.last, again), { accepted: true });
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(started, ['L-bd-same'], 'two runs of one issue never overlap');
+    stop.resolve();
+    await until(() => server.callsOf('complete').some((x) => x.params.lease_id === 'L-bd-same-2'));
+    assert.deepEqual(started, ['L-bd-same', 'L-bd-same-2']);
+  });
+
   it('ignores a cancel for an older epoch', async () => {
     const c = await worker();
     const cancelSeen = new Promise((r) => c.once('cancel', r));
