@@ -919,9 +919,15 @@ export class GtcClient extends EventEmitter {
     if (!this.handler) return { accepted: false, reason: 'no handler' };
     const capacity = this.helloParams?.capacity ?? this.offeredCapacity ?? 1;
     // a lease the server cancelled or took back frees its slot at once (the server counts it free), even
-    // while its handler is still stopping
+    // while its handler is still stopping; while a reconnect's hello is served, so does a lease of the
+    // connection lost: the server counts those it resumes, and the others are aborted once hello answers
+    // (review: a push then was refused "at capacity")
     let busy = 0;
-    for (const r of this.running.values()) if (r.abortKind !== 'cancel' && r.abortKind !== 'lost') busy++;
+    for (const r of this.running.values()) {
+      if (r.abortKind === 'cancel' || r.abortKind === 'lost') continue;
+      if (this._state === 'reconnecting' && r.gen !== this.connGen) continue;
+      busy++;
+    }
     if (busy >= capacity) return { accepted: false, reason: `at capacity (${capacity})` };
     this.start(a, false, this.assignReply?.());
     return { accepted: true };

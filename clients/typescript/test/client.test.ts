@@ -339,6 +339,33 @@ describe('heartbeats', () => {
     assert.deepEqual(dropped, []);
   });
 
+  it('takes a push made during the reconnect hello into the slot of a lease that hello does not resume', async () => {
+    const c = await worker();
+    const gate = deferred();
+    c.onAssignment(async (a, { signal }) => {
+      if (a.lease.id === 'L-bd-old') await new Promise((_r, rej) => signal.addEventListener('abort', () => rej(signal.reason)));
+      else await gate.promise;
+      return { summary: 'new work' };
+    });
+    await c.hello({ name: 'w1', capacity: 1 });
+    await server.assign(server.last, assignment('bd-old', 3));
+    await until(() => c.active === 1);
+    // away past the grace: bd-old's lease has expired, and the free slot is filled while hello is served
+    const acks: unknown[] = [];
+    server.handlers.set('hello', (p, conn) => {
+      conn.name = p.name;
+      void server.assign(conn, assignment('bd-next', 4)).then((r) => acks.push(r));
+      return { server: 'gtc', version: 'fake', protocol: 1, worker: p.name, heartbeat_ms: 1000, ack_timeout_ms: 1000, leases: [] };
+    });
+    const dropped = new Promise<DroppedEvent>((r) => c.once('dropped', r));
+    server.drop(server.last);
+    assert.equal((await dropped).lease_id, 'L-bd-old');
+    await until(() => acks.length === 1, 2000, 'the reply to the push');
+    assert.deepEqual(acks, [{ accepted: true }], 'the server counts the slot free: not "at capacity"');
+    gate.resolve();
+    await until(() => server.callsOf('complete').some((x) => x.params.lease_id === 'L-bd-next'), 2000, 'the new lease completes');
+  });
+
   it('aborts the handler when a heartbeat says the lease is gone, and reports nothing', async () => {
     server.heartbeatMs = 20;
     server.handlers.set('heartbeat', (p) =>
