@@ -883,7 +883,9 @@ export class GtcClient extends EventEmitter {
   private startIdleHeartbeat(): void {
     this.stopIdleHeartbeat();
     this.idleTimer = setInterval(() => {
-      if (this.running.size === 0 && this._state === 'connected') {
+      // no lease heartbeats: idle, or only aborted handlers still stopping (review: those kept a worker the
+      // server marked stalled, after a missed heartbeat deadline, silent until they returned)
+      if (this._state === 'connected' && ![...this.running.values()].some((r) => !r.abortKind)) {
         this.watchedHeartbeat().catch(() => {});
       }
     }, this.heartbeatMs());

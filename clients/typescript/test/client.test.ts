@@ -466,6 +466,28 @@ describe('cancel', () => {
     assert.deepEqual(started, ['L-bd-same', 'L-bd-same-2']);
   });
 
+  it('keeps showing life while a cancelled handler is still stopping: the idle heartbeats go on', async () => {
+    server.heartbeatMs = 20;
+    const c = await worker();
+    const stop = deferred();
+    c.onAssignment(async () => {
+      await stop.promise; // does not watch its signal
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-stall', 5));
+    await until(() => c.active === 1);
+    const cancelled = new Promise((r) => c.once('cancel', r));
+    // the server took the lease back and marked the worker stalled: it pushes nothing until a heartbeat
+    await server.cancel(server.last, { lease_id: 'L-bd-stall', epoch: 5, issue_id: 'bd-stall', reason: 'no heartbeat before the deadline' });
+    await cancelled;
+    const n = server.callsOf('heartbeat').length;
+    await new Promise((r) => setTimeout(r, 150));
+    const after = server.callsOf('heartbeat').slice(n);
+    stop.resolve();
+    assert.ok(after.length >= 2, `${after.length} heartbeats in 150 ms at a 20 ms interval`);
+    assert.ok(after.every((h) => h.params.lease_id === undefined), 'none for the cancelled lease');
+  });
+
   it('ignores a cancel for an older epoch', async () => {
     const c = await worker();
     const cancelSeen = new Promise((r) => c.once('cancel', r));
