@@ -641,6 +641,7 @@ export class GtcClient extends EventEmitter {
       // Give the aborted handlers a moment to return and their releases to go out.
       await this.waitIdle(Math.min(5000, Math.max(1000, timeout ?? 0)));
     }
+    if ((this._state as ClientState) === 'closed') return; // another drain (or close) ended it, and reported what was unsent
     for (const [id, call] of this.pendingFinish) {
       this.emit('dropped', { lease_id: id, issue_id: call.issueId ?? '', why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `${id} not sent: the coordinator was unreachable until the drain ended`, 'unavailable', undefined, call.method) });
     }

@@ -825,6 +825,27 @@ describe('drain', () => {
     assert.equal(server.callsOf('complete').length, 0);
   });
 
+  it('a second drain (SIGTERM after SIGINT) reports an unsent final call once', async () => {
+    const c = await worker({ reconnect: { initialDelayMs: 10_000, maxDelayMs: 10_000 } });
+    const gate = deferred();
+    c.onAssignment(async () => {
+      await gate.promise;
+      return { summary: 'done offline' };
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-twice'));
+    await until(() => c.active === 1);
+    server.drop(server.last);
+    await until(() => c.state === 'reconnecting');
+    const dropped: DroppedEvent[] = [];
+    c.on('dropped', (e) => dropped.push(e));
+    const d1 = c.drain({ timeoutMs: 100 });
+    const d2 = c.drain({ timeoutMs: 100 });
+    gate.resolve();
+    await Promise.all([d1, d2]);
+    assert.deepEqual(dropped.map((e) => `${e.lease_id}:${e.why}`), ['L-bd-twice:unsent']);
+  });
+
   it('aborts and releases handlers still running at the drain timeout', async () => {
     const c = await worker();
     c.onAssignment((_a, { signal }) => new Promise((_r, rej) => signal.addEventListener('abort', () => rej(signal.reason))));
