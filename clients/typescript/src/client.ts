@@ -196,6 +196,8 @@ interface RunningMerge {
   abortKind?: AbortKind;
   /** Pushed again at a new epoch while this run was stopping (cancelled or lost): run once this one returns. */
   next?: MergeRequest;
+  /** The connection it was last pushed on (see GtcClient.connGen): pushed on the current one, it is held. */
+  gen: number;
 }
 
 interface RunningLease {
@@ -948,16 +950,18 @@ export class GtcClient extends EventEmitter {
       // not while draining: it would never run (review)
       if (this.draining || this._state === 'closed') return { accepted: false, reason: 'draining' };
       r.next = m;
+      r.gen = this.connGen; // the new attempt's connection (the stopping run is aborted already)
       return { accepted: true };
     }
     if (r) {
       r.request = m; // pushed again (after a reconnect): the running merge reports with this epoch
+      r.gen = this.connGen;
       return { accepted: true };
     }
     if (this.pendingReports.has(`${m.id}@${m.epoch}`)) return { accepted: true }; // done; the report is on its way
     if (this.draining || this._state === 'closed') return { accepted: false, reason: 'draining' };
     if (!this.mergeHandler) return { accepted: false, reason: 'no merge handler' };
-    const run: RunningMerge = { request: m, ac: new AbortController() };
+    const run: RunningMerge = { request: m, ac: new AbortController(), gen: this.connGen };
     this.merges.set(m.id, run);
     const go = () => setImmediate(() => void this.runMerge(run));
     const acked = this.assignReply?.();
@@ -987,7 +991,7 @@ export class GtcClient extends EventEmitter {
     if (run.abortKind && run.abortKind !== 'drain') {
       this.emit('mergeDropped', { merge_id: m.id, issue_id: m.issue_id, why: run.abortKind });
       if (run.next && this._state !== 'closed' && !this.draining) {
-        const again: RunningMerge = { request: run.next, ac: new AbortController() };
+        const again: RunningMerge = { request: run.next, ac: new AbortController(), gen: run.gen };
         this.merges.set(again.request.id, again);
         setImmediate(() => void this.runMerge(again));
         return;
@@ -1048,6 +1052,8 @@ export class GtcClient extends EventEmitter {
       return; // its report is refused if the slot is gone
     }
     for (const [id, run] of this.merges) {
+      // pushed on this connection, maybe after merge.list read the queue (review: it was aborted as lost)
+      if (run.gen === this.connGen) continue;
       const held = list.find((q) => q.id === id && q.state === 'merging' && q.refinery === name);
       if (!held) this.abortMerge(run, 'lost', new GtcError(ErrorCodes.not_found, `merge slot ${id} not held after the reconnect`, 'not_found'));
       else if (typeof held.epoch === 'number' && held.epoch !== run.request.epoch) run.request = { ...run.request, epoch: held.epoch };

@@ -1146,6 +1146,34 @@ describe('merges (a refinery)', () => {
     await until(() => server.callsOf('merge.report').length === 1);
     assert.equal(server.callsOf('merge.report')[0].params.id, 'MR-1');
   });
+
+  it('a merge pushed on the new connection while merge.list is answered is not taken for lost', async () => {
+    const c = await worker();
+    const gates = new Map([['1', deferred()], ['2', deferred()]]);
+    const aborted: string[] = [];
+    c.onMerge(async (m, { signal }) => {
+      signal.addEventListener('abort', () => aborted.push(m.id));
+      await gates.get(m.id.slice(3))!.promise;
+      return { merged: true };
+    });
+    await c.hello({ name: 'ref', role: 'refinery', capacity: 2 });
+    await server.merge(server.last, mergeRequest('1', 7));
+    await until(() => c.activeMerges.length === 1);
+    // after the reconnect the free slot is filled with MR-2 after merge.list read the queue, before its answer
+    server.handlers.set('merge.list', async (_p, conn) => {
+      await server.merge(conn, mergeRequest('2', 9));
+      return { requests: [mergeRequest('1', 7)] };
+    });
+    const back = new Promise((r) => c.once('reconnected', r));
+    server.drop(server.last);
+    await back;
+    await until(() => server.callsOf('merge.list').length === 1 && c.activeMerges.length === 2, 2000, 'MR-2 running');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(aborted, [], 'MR-2 was pushed to us: its slot is ours');
+    gates.get('1')!.resolve();
+    gates.get('2')!.resolve();
+    await until(() => server.callsOf('merge.report').length === 2, 2000, 'both reported');
+  });
 });
 
 describe('a client-role connection (capacity 0)', () => {
