@@ -340,6 +340,8 @@ export class GtcClient extends EventEmitter {
   private lagTimer?: NodeJS.Timeout;
   private readonly closeController = new AbortController();
   private idleWaiters: (() => void)[] = [];
+  /** connected() calls waiting for a reconnect: settled with no error once connected, with one on close. */
+  private readonly connWaiters = new Set<(err?: Error) => void>();
   private retryTimers = new Set<NodeJS.Timeout>();
   private subscription?: { kinds?: string[] };
   /** The audit-log number the next event must pass: the last delivered, or where the first subscription began. */
@@ -457,19 +459,16 @@ export class GtcClient extends EventEmitter {
     if (this._state === 'closed') {
       return Promise.reject(new GtcError(ErrorCodes.disconnected, 'client closed', 'disconnected'));
     }
+    // one set of waiters, not a listener each (review: 11 waiting handlers made Node warn of a memory leak)
     return new Promise<void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const done = (err?: Error) => {
-        this.off('reconnected', onUp);
-        this.closeController.signal.removeEventListener('abort', onClose);
+        this.connWaiters.delete(done);
         if (timer) clearTimeout(timer);
         if (err) reject(err);
         else resolve();
       };
-      const onUp = () => done();
-      const onClose = () => done(new GtcError(ErrorCodes.disconnected, 'client closed', 'disconnected'));
-      this.on('reconnected', onUp);
-      this.closeController.signal.addEventListener('abort', onClose);
+      this.connWaiters.add(done);
       if (timeoutMs > 0) {
         timer = setTimeout(() => done(new GtcError(ErrorCodes.disconnected, `not connected within ${timeoutMs} ms`, 'disconnected')), timeoutMs);
       }
@@ -678,6 +677,7 @@ export class GtcClient extends EventEmitter {
     conn?.dispose();
     this.socket?.destroy();
     this.notifyIdle(true);
+    for (const w of this.connWaiters) w(new GtcError(ErrorCodes.disconnected, 'client closed', 'disconnected'));
     this.emit('close');
   }
 
@@ -796,6 +796,7 @@ export class GtcClient extends EventEmitter {
         if (conn !== this.conn) throw new GtcError(ErrorCodes.disconnected, 'connection lost during hello', 'disconnected');
         this._state = 'connected';
         this.afterHello(result, true);
+        for (const w of this.connWaiters) w();
         this.emit('reconnected', result);
         return;
       } catch (e) {

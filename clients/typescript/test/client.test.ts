@@ -604,6 +604,25 @@ describe('reconnect', () => {
     await assert.rejects(c.connected(), (e: GtcError) => e.codeName === 'disconnected');
   });
 
+  it('many handlers waiting in connected() during a reconnect raise no "memory leak" warning', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      const c = await worker({ reconnect: { initialDelayMs: 100, maxDelayMs: 100 } });
+      await c.hello({ name: 'w1', capacity: 16 });
+      server.drop(server.last);
+      await until(() => c.state === 'reconnecting');
+      const waits: Promise<void>[] = [];
+      for (let i = 0; i < 16; i++) waits.push(c.connected(5000)); // a capacity-16 worker's handlers, as the README advises
+      await Promise.all(waits);
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      assert.deepEqual(warnings, []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('retries with backoff and delivers a result finished while disconnected', async () => {
     const c = await worker();
     const gate = deferred();
