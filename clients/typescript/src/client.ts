@@ -1204,15 +1204,16 @@ export class GtcClient extends EventEmitter {
     call.params.idempotency_key = `${id}:${r.lease.epoch}:${call.method}`;
     call.issueId = r.lease.issue_id;
     this.pendingFinish.set(id, call);
-    await this.sendFinish(id, r.lease.issue_id, call);
+    await this.sendFinish(id, call);
   }
 
   private flushPending(): void {
-    for (const [id, call] of this.pendingFinish) void this.sendFinish(id, undefined, call);
+    for (const [id, call] of this.pendingFinish) void this.sendFinish(id, call);
     for (const key of this.pendingReports.keys()) void this.sendReport(key);
   }
 
-  private async sendFinish(id: string, issueId: string | undefined, call: FinishCall): Promise<void> {
+  private async sendFinish(id: string, call: FinishCall): Promise<void> {
+    const issueId = call.issueId; // review: a call flushed after a reconnect was dropped with issue_id ''
     if (this._state !== 'connected') return; // flushed after the reconnect
     if (this.drainCall) await this.drainCall; // the server stops pushing to this session first
     if (this._state !== 'connected') return;
@@ -1229,7 +1230,7 @@ export class GtcClient extends EventEmitter {
       if (err.retryable) {
         const t = setTimeout(() => {
           this.retryTimers.delete(t);
-          if (this.pendingFinish.get(id) === call) void this.sendFinish(id, issueId, call);
+          if (this.pendingFinish.get(id) === call) void this.sendFinish(id, call);
         }, 1000);
         this.retryTimers.add(t);
         return;

@@ -993,6 +993,37 @@ describe('errors and calls', () => {
   });
 });
 
+describe('final calls after a reconnect', () => {
+  it('a result refused after the reconnect is dropped naming its issue', async () => {
+    const c = await worker();
+    const gate = deferred();
+    c.onAssignment(async () => {
+      await gate.promise;
+      return { summary: 'too late' };
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-late', 2));
+    await until(() => c.active === 1);
+    let refuse = true;
+    server.handlers.set('hello', (p, conn) => {
+      if (refuse) return new ResponseError(-32007, 'storage down', { code: 'unavailable' });
+      conn.name = p.name;
+      return { server: 'gtc', version: 'fake', protocol: 1, worker: p.name, heartbeat_ms: 1000, ack_timeout_ms: 1000, leases: [assignment('bd-late', 2)] };
+    });
+    server.handlers.set('complete', () => new ResponseError(-32003, 'lease L-bd-late has ended', { code: 'stale_epoch' }));
+    const dropped = new Promise<DroppedEvent>((r) => c.once('dropped', r));
+    server.drop(server.last);
+    await until(() => c.state === 'reconnecting');
+    gate.resolve(); // finished while offline: sent after the reconnect
+    await new Promise((r) => setTimeout(r, 20));
+    refuse = false;
+    const d = await dropped;
+    assert.equal(d.why, 'rejected');
+    assert.equal(d.lease_id, 'L-bd-late');
+    assert.equal(d.issue_id, 'bd-late');
+  });
+});
+
 describe('merges (a refinery)', () => {
   it('acks the push, runs the merge handler, reports its outcome once with an idempotency key', async () => {
     const c = await worker();
