@@ -1011,35 +1011,16 @@ export class GtcClient extends EventEmitter {
     await this.sendReport(key);
   }
 
-  private async sendReport(key: string): Promise<void> {
+  private sendReport(key: string): Promise<void> {
     const pending = this.pendingReports.get(key);
-    if (!pending || this._state !== 'connected') return; // flushed after the reconnect
-    if (this.drainCall) await this.drainCall;
-    if (this._state !== 'connected') return;
+    if (!pending) return Promise.resolve();
     const { issueId, params } = pending;
-    try {
-      const res = await this.request('merge.report', params);
-      if (this.pendingReports.get(key) !== pending) return;
-      this.pendingReports.delete(key);
-      this.emit('mergeReported', { merge_id: params.id, issue_id: issueId, request: res.request });
-    } catch (e) {
-      const err = toGtcError(e, 'merge.report');
-      if (this.pendingReports.get(key) !== pending) return;
-      if (err.codeName === 'disconnected') return; // flushed after the reconnect
-      if (err.retryable) {
-        const t = setTimeout(() => {
-          this.retryTimers.delete(t);
-          void this.sendReport(key);
-        }, 1000);
-        this.retryTimers.add(t);
-        return;
-      }
-      this.pendingReports.delete(key);
+    return this.sendKept(this.pendingReports, key, pending, 'merge.report', params, (res) => {
+      this.emit('mergeReported', { merge_id: params.id, issue_id: issueId, request: (res as Methods['merge.report']['result']).request });
+    }, (err) => {
       this.emitError(err);
       this.emit('mergeDropped', { merge_id: params.id, issue_id: issueId, why: 'rejected', error: err });
-    } finally {
-      this.notifyIdle();
-    }
+    });
   }
 
   /** After a reconnect: a running merge whose slot this refinery no longer holds is aborted (its report would be refused). */
@@ -1212,33 +1193,47 @@ export class GtcClient extends EventEmitter {
     for (const key of this.pendingReports.keys()) void this.sendReport(key);
   }
 
-  private async sendFinish(id: string, call: FinishCall): Promise<void> {
+  private sendFinish(id: string, call: FinishCall): Promise<void> {
     const issueId = call.issueId; // review: a call flushed after a reconnect was dropped with issue_id ''
+    return this.sendKept(this.pendingFinish, id, call, call.method, call.params, (result) => {
+      this.remember(id);
+      const res = result as FinishedEvent['result'];
+      this.emit('finished', { lease_id: id, issue_id: res.issue_id ?? issueId ?? '', method: call.method, result: res });
+    }, (err) => {
+      this.remember(id);
+      this.emitError(err);
+      this.emit('dropped', { lease_id: id, issue_id: issueId ?? '', why: 'rejected', error: err });
+    });
+  }
+
+  /**
+   * Sends a kept final call or merge report (kept, under key in map, until answered): after the drain's
+   * coord.drain, again after the reconnect when the connection drops, again a second later while the server
+   * is unavailable or busy; sent (the answer) or refused (any other error) once it is settled.
+   */
+  private async sendKept<V>(map: Map<string, V>, key: string, kept: V, method: Method, params: object, sent: (result: unknown) => void, refused: (err: GtcError) => void): Promise<void> {
     if (this._state !== 'connected') return; // flushed after the reconnect
     if (this.drainCall) await this.drainCall; // the server stops pushing to this session first
     if (this._state !== 'connected') return;
     try {
-      const result = await this.request(call.method, call.params as never);
-      if (this.pendingFinish.get(id) !== call) return;
-      this.pendingFinish.delete(id);
-      this.remember(id);
-      this.emit('finished', { lease_id: id, issue_id: (result as { issue_id?: string }).issue_id ?? issueId ?? '', method: call.method, result });
+      const result = await this.request(method, params as never);
+      if (map.get(key) !== kept) return;
+      map.delete(key);
+      sent(result);
     } catch (e) {
-      const err = toGtcError(e, call.method);
-      if (this.pendingFinish.get(id) !== call) return;
+      const err = toGtcError(e, method);
+      if (map.get(key) !== kept) return;
       if (err.codeName === 'disconnected') return; // flushed after the reconnect
       if (err.retryable) {
         const t = setTimeout(() => {
           this.retryTimers.delete(t);
-          if (this.pendingFinish.get(id) === call) void this.sendFinish(id, call);
+          if (map.get(key) === kept) void this.sendKept(map, key, kept, method, params, sent, refused);
         }, 1000);
         this.retryTimers.add(t);
         return;
       }
-      this.pendingFinish.delete(id);
-      this.remember(id);
-      this.emitError(err);
-      this.emit('dropped', { lease_id: id, issue_id: issueId ?? '', why: 'rejected', error: err });
+      map.delete(key);
+      refused(err);
     } finally {
       this.notifyIdle();
     }
