@@ -643,13 +643,24 @@ export class GtcClient extends EventEmitter {
       await this.waitIdle(Math.min(5000, Math.max(1000, timeout ?? 0)));
     }
     if ((this._state as ClientState) === 'closed') return; // another drain (or close) ended it, and reported what was unsent
+    this.reportUnsent('the coordinator was unreachable until the drain ended');
+    this.close();
+  }
+
+  /**
+   * Reports the kept final calls and merge reports the client will not send (it is about to close) as
+   * dropped / mergeDropped with why 'unsent', once: after a drain, and when reconnecting ends (given up,
+   * refused, or off) — before, those were discarded without a word.
+   */
+  private reportUnsent(why: string): void {
     for (const [id, call] of this.pendingFinish) {
-      this.emit('dropped', { lease_id: id, issue_id: call.issueId ?? '', why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `${id} not sent: the coordinator was unreachable until the drain ended`, 'unavailable', undefined, call.method) });
+      this.emit('dropped', { lease_id: id, issue_id: call.issueId ?? '', why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `${id} not sent: ${why}`, 'unavailable', undefined, call.method) });
     }
     for (const { issueId, params } of this.pendingReports.values()) {
-      this.emit('mergeDropped', { merge_id: params.id, issue_id: issueId, why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `the report of ${params.id} not sent: the coordinator was unreachable until the drain ended`, 'unavailable', undefined, 'merge.report') });
+      this.emit('mergeDropped', { merge_id: params.id, issue_id: issueId, why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `the report of ${params.id} not sent: ${why}`, 'unavailable', undefined, 'merge.report') });
     }
-    this.close();
+    this.pendingFinish.clear();
+    this.pendingReports.clear();
   }
 
   /** Asks the server to push this session nothing more (coord.drain with session: it ends with the session). */
@@ -772,6 +783,7 @@ export class GtcClient extends EventEmitter {
     this.emit('disconnected');
     if (this._state === 'reconnecting') return; // the reconnect loop notices the failed hello
     if (!this.helloParams || this.opts.reconnect === false) {
+      this.reportUnsent('the connection was lost and reconnecting is off');
       this.close();
       return;
     }
@@ -813,6 +825,7 @@ export class GtcClient extends EventEmitter {
         const fatal = err.codeName === 'unauthorized' || err.codeName === 'invalid' || err.code === -32601;
         if (fatal || (r.maxAttempts !== undefined && attempt >= r.maxAttempts)) {
           this.emitError(err);
+          this.reportUnsent(fatal ? `the reconnect's hello was refused (${err.message})` : `reconnecting gave up after ${attempt} attempts (${err.message})`);
           this.close();
           return;
         }

@@ -844,6 +844,27 @@ describe('drain', () => {
     assert.equal(server.callsOf('complete').length, 0);
   });
 
+  it('reports a final call kept for the reconnect as dropped (unsent) when reconnecting gives up', async () => {
+    const c = await worker({ reconnect: { initialDelayMs: 30, maxDelayMs: 30, maxAttempts: 2 } });
+    c.on('error', () => {});
+    const gate = deferred();
+    c.onAssignment(async () => {
+      await gate.promise;
+      return { summary: 'done offline' };
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-gone'));
+    await until(() => c.active === 1);
+    const dropped: DroppedEvent[] = [];
+    c.on('dropped', (e) => dropped.push(e));
+    await server.stop(); // the coordinator goes away for good
+    await until(() => c.state === 'reconnecting');
+    gate.resolve(); // the handler returns while the coordinator is unreachable
+    await until(() => c.state === 'closed', 3000, 'the client gives up');
+    assert.deepEqual(dropped.map((e) => `${e.lease_id}:${e.issue_id}:${e.why}`), ['L-bd-gone:bd-gone:unsent']);
+    assert.match(dropped[0]!.error?.message ?? '', /gave up after 2 attempts/);
+  });
+
   it('a second drain (SIGTERM after SIGINT) reports an unsent final call once', async () => {
     const c = await worker({ reconnect: { initialDelayMs: 10_000, maxDelayMs: 10_000 } });
     const gate = deferred();
