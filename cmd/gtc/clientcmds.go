@@ -15,10 +15,10 @@ import (
 	"syscall"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/rpc"
+	"github.com/mattn/go-runewidth"
 	"github.com/urfave/cli/v2"
 )
 
@@ -798,8 +798,11 @@ func eventsCommand() *cli.Command {
 						for _, ev := range r.Events { // the first page sets the widths the header shows
 							cols.fit(ev)
 						}
-						fmt.Fprintf(c.App.Writer, "%6s  %-23s  %-*s %-*s %-*s %-*s %s\n", "SEQ", "TIME", cols.kind, "KIND", cols.issue, "ISSUE",
-							cols.lease, "LEASE", cols.worker, "WORKER", "DETAIL")
+						cols.header = func() {
+							fmt.Fprintf(c.App.Writer, "%6s  %-23s  %-*s %-*s %-*s %-*s %s\n", "SEQ", "TIME", cols.kind, "KIND", cols.issue, "ISSUE",
+								cols.lease, "LEASE", cols.worker, "WORKER", "DETAIL")
+						}
+						cols.header()
 					}
 					for _, ev := range r.Events {
 						if err := printEvent(c, c.App.Writer, enc, cols, ev, fmt.Sprintf("%6d  ", ev.Seq), "2006-01-02 15:04:05.000"); err != nil {
@@ -829,10 +832,15 @@ func eventsCommand() *cli.Command {
 	})
 }
 
-// eventCols are the widths of an event table's issue, lease and worker columns: they start at what
-// short ids need and widen, for good, to the longest value seen, so that columns stay aligned once a
-// long id (a workspace prefix of ten letters) has appeared.
-type eventCols struct{ kind, issue, lease, worker int }
+// eventCols are the widths of an event table's issue, lease and worker columns, in terminal columns
+// (a CJK character or an emoji takes two): they start at what short ids need and widen, for good, to
+// the widest value seen, so that columns stay aligned once a long id (a workspace prefix of ten
+// letters) has appeared. header, if set, prints the column header again after a widening (gtc events:
+// the rows below it no longer line up with the first one).
+type eventCols struct {
+	kind, issue, lease, worker int
+	header                     func()
+}
 
 func newEventCols() *eventCols {
 	k := &eventCols{issue: 12, lease: 8, worker: 12}
@@ -842,12 +850,19 @@ func newEventCols() *eventCols {
 	return k
 }
 
-// fit widens the columns to ev's values.
-func (k *eventCols) fit(ev coord.Event) {
-	k.kind = max(k.kind, utf8.RuneCountInString(ev.Kind)) // a newer server's kind
-	k.issue = max(k.issue, utf8.RuneCountInString(printable(ev.IssueID, false)))
-	k.lease = max(k.lease, utf8.RuneCountInString(ev.LeaseID))
-	k.worker = max(k.worker, utf8.RuneCountInString(printable(ev.Worker, false)))
+// fit widens the columns to ev's values and says whether any widened.
+func (k *eventCols) fit(ev coord.Event) bool {
+	was := *k
+	k.kind = max(k.kind, runewidth.StringWidth(ev.Kind)) // a newer server's kind
+	k.issue = max(k.issue, runewidth.StringWidth(printable(ev.IssueID, false)))
+	k.lease = max(k.lease, runewidth.StringWidth(ev.LeaseID))
+	k.worker = max(k.worker, runewidth.StringWidth(printable(ev.Worker, false)))
+	return k.kind != was.kind || k.issue != was.issue || k.lease != was.lease || k.worker != was.worker
+}
+
+// padCols pads s with spaces to w terminal columns.
+func padCols(s string, w int) string {
+	return s + strings.Repeat(" ", max(0, w-runewidth.StringWidth(s)))
 }
 
 // printEvent prints one event: as JSON with --json (enc, onto w), else a line on w starting with prefix
@@ -860,10 +875,12 @@ func printEvent(c *cli.Context, w io.Writer, enc *json.Encoder, cols *eventCols,
 	if ev.Actor != "" && ev.Actor != "gtc" { // a person's or the file's change (status_changed)
 		detail += " (by " + ev.Actor + ")"
 	}
-	cols.fit(ev)
-	_, err := fmt.Fprintf(w, "%s%s  %-*s %-*s %-*s %-*s %s\n", prefix, ev.Time.Local().Format(layout), cols.kind, ev.Kind,
-		cols.issue, orDash(printable(ev.IssueID, false)), cols.lease, orDash(ev.LeaseID), cols.worker,
-		orDash(printable(ev.Worker, false)), tableText(detail))
+	if cols.fit(ev) && cols.header != nil {
+		cols.header()
+	}
+	_, err := fmt.Fprintf(w, "%s%s  %s %s %s %s %s\n", prefix, ev.Time.Local().Format(layout), padCols(ev.Kind, cols.kind),
+		padCols(orDash(printable(ev.IssueID, false)), cols.issue), padCols(orDash(ev.LeaseID), cols.lease),
+		padCols(orDash(printable(ev.Worker, false)), cols.worker), tableText(detail))
 	return err
 }
 

@@ -1,8 +1,14 @@
 package main
 
 import (
+	"flag"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gastown/gtc/coord"
+	"github.com/mattn/go-runewidth"
+	"github.com/urfave/cli/v2"
 )
 
 // TestCLIShowsControlCharactersEscaped: an issue's title or description holding terminal escape
@@ -44,5 +50,41 @@ func TestPrintable(t *testing.T) {
 		if got := printable(tc.in, tc.keepLines); got != tc.want {
 			t.Errorf("printable(%q, %v) = %q, want %q", tc.in, tc.keepLines, got, tc.want)
 		}
+	}
+}
+
+// TestEventColumnsAlignWideText: the event table pads in terminal columns, so a worker name with CJK
+// characters or an emoji (two columns each) keeps the detail column where the others have it, and a
+// later, longer id that widens a column prints the header again (gtc events printed a header sized for
+// the first page, and rows drifted right of it).
+func TestEventColumnsAlignWideText(t *testing.T) {
+	app := &cli.App{Flags: []cli.Flag{&cli.BoolFlag{Name: "json"}}}
+	c := cli.NewContext(app, flag.NewFlagSet("t", flag.ContinueOnError), nil)
+	var out strings.Builder
+	cols := newEventCols()
+	headers := 0
+	cols.header = func() { headers++; out.WriteString("HEADER\n") }
+	at := time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)
+	for _, ev := range []coord.Event{
+		{Time: at, Kind: "acked", IssueID: "gt-1", LeaseID: "L-1", Worker: "plain", Detail: "DETAIL"},
+		{Time: at, Kind: "acked", IssueID: "gt-2", LeaseID: "L-2", Worker: "å-日本-🦊", Detail: "DETAIL"},
+		{Time: at, Kind: "acked", IssueID: "gt-3-" + strings.Repeat("x", 20), LeaseID: "L-3", Worker: "w", Detail: "DETAIL"},
+		{Time: at, Kind: "acked", IssueID: "gt-4", LeaseID: "L-4", Worker: "slowpoke-🐢", Detail: "DETAIL"},
+	} {
+		if err := printEvent(c, &out, nil, cols, ev, "", "15:04:05"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if headers != 1 || len(lines) != 5 || lines[2] != "HEADER" {
+		t.Fatalf("want the header once, before the widened row:\n%s", out.String())
+	}
+	at1 := runewidth.StringWidth(lines[0][:strings.Index(lines[0], "DETAIL")])
+	if at2 := runewidth.StringWidth(lines[1][:strings.Index(lines[1], "DETAIL")]); at2 != at1 {
+		t.Errorf("detail at column %d after a wide worker name, %d after a plain one:\n%s", at2, at1, out.String())
+	}
+	at3 := runewidth.StringWidth(lines[3][:strings.Index(lines[3], "DETAIL")])
+	if at4 := runewidth.StringWidth(lines[4][:strings.Index(lines[4], "DETAIL")]); at4 != at3 {
+		t.Errorf("detail at column %d after an emoji, %d on the widened row:\n%s", at4, at3, out.String())
 	}
 }
