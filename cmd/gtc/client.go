@@ -362,13 +362,66 @@ func orDash(s string) string {
 	return s
 }
 
-// usageOnError makes flag errors of cmd (and its subcommands) exit 2 with one line, without help on stdout.
-func usageOnError(cmd *cli.Command) *cli.Command {
+// usageOnError makes flag errors of cmd (and its subcommands) exit 2 with one line, without help on stdout,
+// and so an unknown subcommand of a command group (gtc issue lst).
+func usageOnError(cmd *cli.Command) *cli.Command { return usageOnErrorIn("gtc", cmd) }
+
+func usageOnErrorIn(parent string, cmd *cli.Command) *cli.Command {
 	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError(err) }
+	path := parent + " " + cmd.Name
+	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
+		cmd.Action = unknownCommand(path, cmd.Subcommands, cli.ShowSubcommandHelp)
+	}
 	for _, sub := range cmd.Subcommands {
-		usageOnError(sub)
+		usageOnErrorIn(path, sub)
 	}
 	return cmd
+}
+
+// unknownCommand is the action of a command group run with an argument that names none of its commands:
+// a usage error (exit 2) naming the closest command; without arguments it shows the group's help.
+func unknownCommand(group string, cmds []*cli.Command, help func(*cli.Context) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.NArg() == 0 {
+			return help(c)
+		}
+		name := c.Args().First()
+		best, dist := "", 3 // suggest within two edits, or a command the name starts
+		for _, cmd := range cmds {
+			for _, n := range cmd.Names() {
+				if d := editDistance(name, n); d < dist || strings.HasPrefix(n, name) && best == "" {
+					best, dist = n, min(d, dist)
+				}
+			}
+		}
+		hint := ""
+		if best != "" {
+			hint = fmt.Sprintf(" (did you mean `%s %s`?)", group, best)
+		}
+		return usageError(fmt.Errorf("%s has no command %q%s: see `%s --help`", group, name, hint, group))
+	}
+}
+
+// editDistance is the Levenshtein distance between a and b (in runes).
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur := make([]int, len(rb)+1)
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(rb)]
 }
 
 // request dials the coordinator, makes one call within the command's timeout, maps a failure to the

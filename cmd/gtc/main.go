@@ -58,6 +58,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 	}
 	app.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError(err) }
+	app.Action = unknownCommand("gtc", app.Commands, cli.ShowAppHelp)
 	return app
 }
 

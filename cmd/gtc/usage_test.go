@@ -28,6 +28,31 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 }
 
+// TestUnknownCommandsExit2: a mistyped command or subcommand is a usage error (exit 2, nothing on stdout)
+// naming the closest command (CLI trial: `gtc isue list` exited 1 with "No help topic for 'isue'"); a
+// command group alone still shows its help.
+func TestUnknownCommandsExit2(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"isue", "list"}, "did you mean `gtc issue`?"},
+		{[]string{"issue", "lst"}, "did you mean `gtc issue list`?"},
+		{[]string{"issue", "dep", "ad", "a", "b"}, "did you mean `gtc issue dep add`?"},
+		{[]string{"merge", "sub"}, "did you mean `gtc merge submit`?"},
+		{[]string{"frobnicate"}, `gtc has no command "frobnicate": see`},
+	} {
+		r := gtc(t, dir, tc.args...)
+		if r.code != exitUsage || r.out != "" || !strings.Contains(r.err, tc.want) {
+			t.Errorf("gtc %s: exit %d, stdout %q, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), r.code, r.out, r.err, exitUsage, tc.want)
+		}
+	}
+	if r := gtc(t, dir, "issue"); r.code != 0 || !strings.Contains(r.out, "gtc issue") {
+		t.Errorf("gtc issue: exit %d, stdout %q", r.code, r.out)
+	}
+}
+
 // TestVersion: gtc --version names the build: the version set at link time, or for a dev build the
 // commit Go recorded (upgrade trial: every binary called itself "dev" and none had --version).
 func TestVersion(t *testing.T) {
