@@ -217,7 +217,7 @@ func convoyCommand() *cli.Command {
 						}
 						tb := newTable(c.App.Writer, "NAME", "PROGRESS", "CLOSED", "IN PROGRESS", "FAILED", "OPEN", "TRACKING")
 						for _, p := range r.Convoys {
-							tb.Append([]string{p.Name, fmt.Sprintf("%.0f%%", p.Percent), fmt.Sprintf("%d/%d", p.Closed, p.Total),
+							tb.Append([]string{p.Name, donePercent(p.Closed, p.Total), fmt.Sprintf("%d/%d", p.Closed, p.Total),
 								strconv.Itoa(p.InProgress), strconv.Itoa(p.Failed), strconv.Itoa(p.Open),
 								orDash(strings.TrimSpace(p.TrackingID + " " + p.Tracking))})
 						}
@@ -244,8 +244,8 @@ func convoyCommand() *cli.Command {
 						}
 						p := r.Convoy
 						w := c.App.Writer
-						fmt.Fprintf(w, "convoy %s: %.0f%% (%d of %d closed, %d in progress, %d failed, %d open)\n",
-							p.Name, p.Percent, p.Closed, p.Total, p.InProgress, p.Failed, p.Open)
+						fmt.Fprintf(w, "convoy %s: %s (%d of %d closed, %d in progress, %d failed, %d open)\n",
+							p.Name, donePercent(p.Closed, p.Total), p.Closed, p.Total, p.InProgress, p.Failed, p.Open)
 						if p.TrackingID != "" {
 							fmt.Fprintf(w, "tracking issue %s (%s)\n", p.TrackingID, p.Tracking)
 						}
@@ -384,4 +384,13 @@ func deferSubmit(c *cli.Context, path string, p rpc.MergeSubmitParams) error {
 	}
 	fmt.Fprintf(c.App.Writer, "held %s of %s: the worker submits it once its --gate passes\n", p.Branch, p.IssueID)
 	return nil
+}
+
+// donePercent shows closed of total as a whole percentage rounded down: 498 of 500 is 99%, not 100%,
+// which only a convoy with every issue closed shows.
+func donePercent(closed, total int) string {
+	if total <= 0 {
+		return "0%"
+	}
+	return fmt.Sprintf("%d%%", 100*closed/total)
 }

@@ -88,3 +88,16 @@ func TestEventColumnsAlignWideText(t *testing.T) {
 		t.Errorf("detail at column %d after an emoji, %d on the widened row:\n%s", at4, at3, out.String())
 	}
 }
+
+// TestDonePercentRoundsDown: a convoy with 498 of 500 issues closed shows 99% (the CLI trial saw 100%
+// beside an open issue and a dead letter); only all closed is 100%.
+func TestDonePercentRoundsDown(t *testing.T) {
+	for _, tc := range []struct {
+		closed, total int
+		want          string
+	}{{498, 500, "99%"}, {999, 1000, "99%"}, {500, 500, "100%"}, {0, 0, "0%"}, {1, 3, "33%"}, {0, 7, "0%"}} {
+		if got := donePercent(tc.closed, tc.total); got != tc.want {
+			t.Errorf("%d of %d: %s, want %s", tc.closed, tc.total, got, tc.want)
+		}
+	}
+}
