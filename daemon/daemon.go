@@ -311,7 +311,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	stopLoops()
-	d.log.Info("shutting down")
+	why := "the scheduler stopped"
+	if !engineDone {
+		why = context.Cause(ctx).Error()
+	}
+	d.log.Info("shutting down", "why", why)
 	shCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if d.httpSrv != nil {

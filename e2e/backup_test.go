@@ -53,6 +53,10 @@ func TestBackupAndRestore(t *testing.T) {
 		t.Fatalf("restore while serving: %v: %s", err, out)
 	}
 	p.stop(t)
+	// the log says why the server stopped (a trial could not tell who stopped its server)
+	if log := tail(filepath.Join(dir, "serve.log")); !strings.Contains(log, `msg="shutting down" why="received SIGTERM"`) {
+		t.Fatalf("serve log without the signal:\n%s", log)
+	}
 
 	out, err := gtcRun(dir, "restore", backup)
 	if err != nil || !strings.Contains(out, "1 live leases of the replaced store are not in the backup") ||

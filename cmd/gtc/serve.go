@@ -95,7 +95,7 @@ func serveCommand() *cli.Command {
 					Grace: c.Duration("grace"), ForgetGone: c.Duration("forget-gone"), MaxAttempts: c.Int("max-attempts"), BackoffBase: c.Duration("backoff"),
 					CodeCompleteStatus: c.String("code-complete-status")},
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if p := c.String("cpuprofile"); p != "" {
 				stopProfile, err := startCPUProfile(p)
@@ -147,4 +147,32 @@ func cfgTokenFile(cfg daemon.Config) string {
 		return cfg.TokenFile
 	}
 	return cfg.BeadsDir() + "/gtc.token"
+}
+
+// signalContext is signal.NotifyContext whose cause names the signal that ended it (the log's "shutting
+// down" says why; a trial could not tell who stopped its server).
+func signalContext(sigs ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			name := s.String()
+			switch s {
+			case syscall.SIGTERM:
+				name = "SIGTERM"
+			case os.Interrupt:
+				name = "SIGINT (Ctrl-C)"
+			}
+			cancel(fmt.Errorf("received %s", name))
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(context.Canceled)
+	}
 }
