@@ -181,6 +181,20 @@ func (b *backend) IssueList(ctx context.Context, _ *rpc.Session, p rpc.IssueList
 	if err != nil {
 		return nil, err
 	}
+	if len(ids) == 0 && p.Offset == 0 {
+		// nothing matches: a status or type no issue has and bd does not know is a typo, said as for
+		// issue.update (CLI trial: `gtc issue list --status opne` printed "no issues match")
+		if p.Status != "" {
+			if err := b.d.issues.knownStatus(ctx, p.Status); err != nil {
+				return nil, err
+			}
+		}
+		if p.Type != "" {
+			if err := b.d.issues.knownType(ctx, p.Type); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return b.render(ctx, ids, p.Offset, page)
 }
 

@@ -86,3 +86,27 @@ func TestListsArePaged(t *testing.T) {
 		t.Fatalf("gtc ready --limit 12 --json: %d issues, more %v, %v", len(all.Issues), all.More, err)
 	}
 }
+
+// TestIssueListRefusesUnknownStatusOrType: a status or type filter bd does not know and no issue has is
+// refused as issue update refuses it (CLI trial: `--status opne` printed "no issues match", exit 0); a
+// known one nothing matches still answers with no issues.
+func TestIssueListRefusesUnknownStatusOrType(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	must(t, dir, "issue", "create", "one")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--status", "opne"}, exitUsage, `unknown status "opne"`},
+		{[]string{"--type", "epik"}, exitUsage, `unknown type "epik"`},
+		{[]string{"--status", "deferred"}, exitOK, "no issues match"},
+		{[]string{"--type", "epic"}, exitOK, "no issues match"},
+	} {
+		r := gtc(t, dir, append([]string{"issue", "list"}, tc.args...)...)
+		if r.code != tc.code || !strings.Contains(r.out+r.err, tc.want) {
+			t.Errorf("gtc issue list %s: exit %d, stdout %q, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), r.code, r.out, r.err, tc.code, tc.want)
+		}
+	}
+}
