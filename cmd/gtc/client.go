@@ -155,10 +155,26 @@ var exitCodes = map[coord.Code]int{
 var hints = map[coord.Code]string{
 	coord.ENotFound:    "check the id with `gtc issue list` or `gtc workers`",
 	coord.EStaleEpoch:  "the lease has moved on; see `gtc workers` for the live ones",
-	coord.ENotHolder:   "pass --as with the holder's name (see `gtc workers`)",
+	coord.ENotHolder:   "the lease is another worker's (see `gtc workers`): a connected holder reports its own result, `gtc cancel` takes the lease back; a disconnected one's lease is finished with --as its name",
 	coord.EPaused:      "run `gtc resume` first",
 	coord.EUnavailable: "the coordinator is stopping or its storage fails; retry in a moment",
 	coord.EBusy:        "the coordinator is at a limit; retry in a moment",
+}
+
+// hintFor is the hint after a refusal of what was being done: a convoy, merge request or worker not
+// found points at its own list (CLI trial: `gtc convoy show nope` said to check `gtc issue list`).
+func hintFor(code coord.Code, doing string) string {
+	if code == coord.ENotFound {
+		switch {
+		case strings.HasPrefix(doing, "convoy show "):
+			return "list convoys with `gtc convoy list`"
+		case strings.HasPrefix(doing, "merge cancel "):
+			return "list merge requests with `gtc merge list`"
+		case strings.HasPrefix(doing, "drain "):
+			return "list workers with `gtc workers --all`"
+		}
+	}
+	return hints[code]
 }
 
 // remoteError turns an error of a call into a one-line CLI error with its exit code.
@@ -182,7 +198,7 @@ func remoteError(t dialTarget, doing string, err error) error {
 		code = exitError
 	}
 	msg := fmt.Sprintf("%s: %s (%s)", doing, ce.Message, ce.Code)
-	if h := hints[ce.Code]; h != "" {
+	if h := hintFor(ce.Code, doing); h != "" {
 		msg += ": " + h
 	}
 	return &exitErr{code: code, err: &remoteErr{msg: msg, ce: ce}}

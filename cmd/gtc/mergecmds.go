@@ -85,13 +85,24 @@ func mergeCommand() *cli.Command {
 					if _, err := wantArgs(c, 0, "merge list [--target BRANCH] [--json]"); err != nil {
 						return err
 					}
+					others := 0 // with --target and none onto it: requests onto other branches
 					return request(c, "merge list", func(ctx context.Context, cl *rpc.Client) (*rpc.MergeListResult, error) {
-						return cl.MergeList(ctx, rpc.MergeListParams{Target: c.String("target")})
+						r, err := cl.MergeList(ctx, rpc.MergeListParams{Target: c.String("target")})
+						if err == nil && len(r.Requests) == 0 && c.String("target") != "" {
+							if all, err := cl.MergeList(ctx, rpc.MergeListParams{}); err == nil {
+								others = len(all.Requests)
+							}
+						}
+						return r, err
 					}, func(r *rpc.MergeListResult) error {
 						if c.Bool("json") {
 							return printJSON(c.App.Writer, r)
 						}
 						if len(r.Requests) == 0 {
+							if others > 0 { // CLI trial: "the merge queue is empty" beside 59 requests onto main
+								fmt.Fprintf(c.App.Writer, "no merge requests onto %s (%d onto other branches: `gtc merge list`)\n", c.String("target"), others)
+								return nil
+							}
 							fmt.Fprintln(c.App.Writer, "the merge queue is empty")
 							return nil
 						}

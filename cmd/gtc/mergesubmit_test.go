@@ -80,3 +80,28 @@ func TestMergeSubmitNotesAReadyIssue(t *testing.T) {
 		t.Fatalf("submit of a closed issue: exit %d, stderr %q", r.code, r.err)
 	}
 }
+
+// TestNotFoundHintsAndEmptyTargets: a missing convoy, merge request or worker points at its own list,
+// and merge list --target onto a branch nothing targets says requests wait onto others (CLI trial: each
+// said to check `gtc issue list`, and "the merge queue is empty" beside pending requests onto main).
+func TestNotFoundHintsAndEmptyTargets(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	must(t, dir, "issue", "create", "one", "--id", "t-1")
+	must(t, dir, "merge", "submit", "t-1", "b/t-1", "--file", "a.go")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"convoy", "show", "nope"}, "`gtc convoy list`"},
+		{[]string{"merge", "cancel", "MR-999"}, "`gtc merge list`"},
+		{[]string{"drain", "nosuchworker"}, "`gtc workers --all`"},
+	} {
+		if r := gtc(t, dir, tc.args...); r.code != exitRefused || !strings.Contains(r.err, tc.want) {
+			t.Errorf("gtc %s: exit %d, stderr %q; want %d and %q", strings.Join(tc.args, " "), r.code, r.err, exitRefused, tc.want)
+		}
+	}
+	if out := must(t, dir, "merge", "list", "--target", "nope"); !strings.Contains(out, "no merge requests onto nope (1 onto other branches") {
+		t.Errorf("merge list --target nope: %q", out)
+	}
+}
