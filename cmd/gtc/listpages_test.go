@@ -110,3 +110,27 @@ func TestIssueListRefusesUnknownStatusOrType(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyShowsWhoAnIssueIsFor: gtc ready names the worker an assigned ready issue goes to (FOR) and
+// says on stderr that it goes to no one else (CLI trial: a #1 issue for a worker not connected stayed
+// unassigned beside 150 idle workers with nothing in the list saying why).
+func TestReadyShowsWhoAnIssueIsFor(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	must(t, dir, "issue", "create", "anyone's", "--id", "r-1", "-p", "2")
+	must(t, dir, "issue", "create", "reserved", "--id", "r-2", "-p", "0", "--assignee", "alice")
+	r := gtc(t, dir, "ready")
+	rows := map[string]string{}
+	for _, line := range strings.Split(r.out, "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[1], "r-") {
+			rows[f[1]] = f[4]
+		}
+	}
+	if r.code != exitOK || rows["r-1"] != "any" || rows["r-2"] != "alice" || !strings.Contains(r.err, "1 of these go only to the worker in FOR") {
+		t.Fatalf("gtc ready: exit %d, FOR %v, stdout:\n%s\nstderr %q", r.code, rows, r.out, r.err)
+	}
+	must(t, dir, "issue", "update", "r-2", "--assignee", "")
+	if r := gtc(t, dir, "ready"); r.err != "" || strings.Contains(r.out, "alice") {
+		t.Fatalf("after freeing r-2: stdout:\n%s\nstderr %q", r.out, r.err)
+	}
+}
