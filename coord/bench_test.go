@@ -26,7 +26,7 @@ func benchCore(b *testing.B, n, w int, filtered float64) *core {
 	if err := c.putIssues(t0, ps); err != nil {
 		b.Fatal(err)
 	}
-	c.pause(t0, true)
+	c.pause(t0, true, "")
 	for i := 0; i < w; i++ {
 		f := Filters{}
 		if float64(i) < filtered*float64(w) {
@@ -36,7 +36,7 @@ func benchCore(b *testing.B, n, w int, filtered float64) *core {
 			b.Fatal(err)
 		}
 	}
-	c.pause(t0, false)
+	c.pause(t0, false, "")
 	c.dispatch(t0)
 	c.take()
 	return c

@@ -214,6 +214,17 @@ func (c *core) event(kind, issueID, leaseID, worker, detail string) {
 	c.emit(ev)
 }
 
+// eventAs records an operator's action (pause, drain, cancel) with the session that asked as its actor
+// ("unnamed session": an HTTP call without X-Gtc-Worker), so the audit log says who paused the fleet.
+func (c *core) eventAs(actor, kind, issueID, leaseID, worker, detail string) {
+	if actor == "" {
+		actor = "unnamed session"
+	}
+	ev := c.arena.event()
+	ev.Event = Event{Time: c.now, Kind: kind, IssueID: issueID, LeaseID: leaseID, Worker: worker, Actor: actor, Detail: detail}
+	c.emit(ev)
+}
+
 // eventBy records an event about an issue that actor (not the scheduler) brought about.
 func (c *core) eventBy(actor, kind, issueID, detail string) {
 	ev := c.arena.event()
@@ -524,8 +535,8 @@ func (c *core) setState(it *issue, status sym, assignee, closeReason string) {
 	c.touch(it)
 }
 
-// pause stops (or resumes) new assignments.
-func (c *core) pause(now time.Time, p bool) {
+// pause stops (or resumes) new assignments at actor's request.
+func (c *core) pause(now time.Time, p bool, actor string) {
 	c.advance(now)
 	if c.paused == p {
 		return
@@ -538,7 +549,7 @@ func (c *core) pause(now time.Time, p bool) {
 		c.needDispatch = true
 	}
 	c.emit(MetaPut{Key: "paused", Value: v})
-	c.event(kind, "", "", "", "")
+	c.eventAs(actor, kind, "", "", "", "")
 }
 
 // readyIDs lists up to limit ready issue ids in assignment order (limit <= 0: all).

@@ -423,7 +423,7 @@ func TestCancelMovesTheWork(t *testing.T) {
 		if other {
 			s.connect("b", 1, Filters{})
 		}
-		if err := s.c.cancelLease(s.now, l.ID, "stuck"); err != nil {
+		if err := s.c.cancelLease(s.now, l.ID, "stuck", ""); err != nil {
 			t.Fatal(err)
 		}
 		s.step()
@@ -464,7 +464,7 @@ func TestRejectReleaseCancelNoPenalty(t *testing.T) {
 	}
 	s.step()
 	l = s.one().A.Lease
-	if err := s.c.cancelLease(s.now, l.ID, "operator"); err != nil {
+	if err := s.c.cancelLease(s.now, l.ID, "operator", ""); err != nil {
 		t.Fatal(err)
 	}
 	s.step()
@@ -677,7 +677,7 @@ func TestFiltersAndFairness(t *testing.T) {
 	s3.c.paused = true
 	s3.connect("p", 2, Filters{})
 	s3.connect("q", 2, Filters{})
-	s3.c.pause(s3.now, false)
+	s3.c.pause(s3.now, false, "")
 	s3.step()
 	var rr []string
 	for _, p := range s3.pushes() {
@@ -690,7 +690,7 @@ func TestFiltersAndFairness(t *testing.T) {
 
 func TestPauseDrainClaim(t *testing.T) {
 	s := newSim(t, testCfg(), 3, nil)
-	s.c.pause(s.now, true)
+	s.c.pause(s.now, true, "")
 	s.connect("w", 1, Filters{})
 	if len(s.pushes()) != 0 {
 		t.Fatal("pushed while paused")
@@ -698,7 +698,7 @@ func TestPauseDrainClaim(t *testing.T) {
 	if _, _, err := s.c.claim(s.now, "w", nil, 0); ErrorCode(err) != EPaused {
 		t.Fatalf("claim while paused: %v", err)
 	}
-	s.c.pause(s.now, false)
+	s.c.pause(s.now, false, "")
 	s.step()
 	if len(s.pushes()) != 1 {
 		t.Fatal("no push after resume")
@@ -708,7 +708,7 @@ func TestPauseDrainClaim(t *testing.T) {
 	if err != nil || a == nil || a.Lease.State != LeaseAcked || s.meta(a.Lease.IssueID).Status != "in_progress" {
 		t.Fatalf("claim: %+v %v", a, err)
 	}
-	_ = s.c.drain(s.now, "w", false, 0)
+	_ = s.c.drain(s.now, "w", false, 0, "")
 	l := a.Lease
 	_, _ = s.c.complete(s.now, "w", l.ID, l.Epoch, SessionResult{})
 	s.step()
@@ -889,8 +889,8 @@ func TestCancelHoldsTheIssueFromTheWorker(t *testing.T) {
 		reconnect bool // the worker comes back on a new session before the issue is pushed again
 		held      bool
 	}{
-		{"cancel, same session", func(s *sim, l Lease) error { return s.c.cancelLease(s.now, l.ID, "operator") }, false, true},
-		{"cancel, reconnected", func(s *sim, l Lease) error { return s.c.cancelLease(s.now, l.ID, "operator") }, true, true},
+		{"cancel, same session", func(s *sim, l Lease) error { return s.c.cancelLease(s.now, l.ID, "operator", "") }, false, true},
+		{"cancel, reconnected", func(s *sim, l Lease) error { return s.c.cancelLease(s.now, l.ID, "operator", "") }, true, true},
 		{"release", func(s *sim, l Lease) error { _, err := s.c.release(s.now, "a", l.ID, l.Epoch, "restarted"); return err }, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

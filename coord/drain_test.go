@@ -16,7 +16,7 @@ func TestDrainHoldsUntilUndone(t *testing.T) {
 	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
 	h := runMerge(t, mergeCfg(), db, nil, mt0)
 	h.hello("w", "worker", 1)
-	if err := h.e.Drain(h.ctx, "w"); err != nil {
+	if err := h.e.Drain(h.ctx, "w", ""); err != nil {
 		t.Fatal(err)
 	}
 	h.put(task("gt-1", 2))
@@ -46,7 +46,7 @@ func TestDrainHoldsUntilUndone(t *testing.T) {
 	if ws := h2.e.Workers(); len(ws) != 1 || ws[0].State != coord.WorkerDraining {
 		t.Fatalf("workers after the restart: %+v", ws)
 	}
-	if err := h2.e.Undrain(h2.ctx, "w"); err != nil {
+	if err := h2.e.Undrain(h2.ctx, "w", ""); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -89,7 +89,7 @@ func TestOwnDrainEndsWithTheSession(t *testing.T) {
 	if err := h.e.DrainSession(h.ctx, "w", 2); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.e.Drain(h.ctx, "w"); err != nil {
+	if err := h.e.Drain(h.ctx, "w", ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.e.Disconnect(h.ctx, "w", 2); err != nil {

@@ -17,7 +17,7 @@ func TestDrainOfStalledWorkerSurvivesRollback(t *testing.T) {
 	if st := h.e.Status(); st.Workers.Stalled != 1 {
 		t.Fatalf("status %+v", st)
 	}
-	if err := h.e.Drain(ctx, "w"); err != nil {
+	if err := h.e.Drain(ctx, "w", ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.e.Heartbeat(ctx, "w", "", 0, ""); err != nil { // shows life: no longer stalled, still draining

@@ -1221,34 +1221,35 @@ func (e *Engine) SetModernReady(ctx context.Context, modern bool) error {
 	return e.do(ctx, func(c *core, now time.Time) error { c.setModernReady(now, modern); return nil }, nil)
 }
 
-// Pause stops new assignments (claims get EPaused) until Resume.
-func (e *Engine) Pause(ctx context.Context) error {
-	return e.do(ctx, func(c *core, now time.Time) error { c.pause(now, true); return nil }, nil)
+// Pause stops new assignments (claims get EPaused) until Resume; actor (the session that asked) is
+// named in the audit log's event, as by every operator action below.
+func (e *Engine) Pause(ctx context.Context, actor string) error {
+	return e.do(ctx, func(c *core, now time.Time) error { c.pause(now, true, actor); return nil }, nil)
 }
 
 // Resume lifts a Pause.
-func (e *Engine) Resume(ctx context.Context) error {
-	return e.do(ctx, func(c *core, now time.Time) error { c.pause(now, false); return nil }, nil)
+func (e *Engine) Resume(ctx context.Context, actor string) error {
+	return e.do(ctx, func(c *core, now time.Time) error { c.pause(now, false, actor); return nil }, nil)
 }
 
 // Drain stops pushes to a worker; its current leases run to their end.
-func (e *Engine) Drain(ctx context.Context, worker string) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, false, 0) }, nil)
+func (e *Engine) Drain(ctx context.Context, worker, actor string) error {
+	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, false, 0, actor) }, nil)
 }
 
 // DrainSession is the worker's own drain of its session (it shuts down): it ends when the session does.
 func (e *Engine) DrainSession(ctx context.Context, worker string, session uint64) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, false, session) }, nil)
+	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, false, session, worker) }, nil)
 }
 
 // Undrain ends a drain: the worker is pushed work again.
-func (e *Engine) Undrain(ctx context.Context, worker string) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, true, 0) }, nil)
+func (e *Engine) Undrain(ctx context.Context, worker, actor string) error {
+	return e.do(ctx, func(c *core, now time.Time) error { return c.drain(now, worker, true, 0, actor) }, nil)
 }
 
 // CancelLease takes a live lease away (the worker is told); the issue is requeued with no penalty.
-func (e *Engine) CancelLease(ctx context.Context, leaseID, reason string) error {
-	return e.do(ctx, func(c *core, now time.Time) error { return c.cancelLease(now, leaseID, reason) }, nil)
+func (e *Engine) CancelLease(ctx context.Context, leaseID, reason, actor string) error {
+	return e.do(ctx, func(c *core, now time.Time) error { return c.cancelLease(now, leaseID, reason, actor) }, nil)
 }
 
 // read runs a read-only function on the loop; it returns false if the engine is not running. It sees

@@ -323,9 +323,9 @@ func TestEngineRestart(t *testing.T) {
 			clk := NewFakeClock(t0)
 			h := startEngine(t, testCfg(), p, clk)
 			_ = h.e.PutIssues(h.ctx, puts(iss("a", 1), iss("b", 2)))
-			_ = h.e.Pause(h.ctx)
+			_ = h.e.Pause(h.ctx, "")
 			_, _ = h.e.Connect(h.ctx, Hello{Name: "w"}, 1)
-			_ = h.e.Resume(h.ctx)
+			_ = h.e.Resume(h.ctx, "")
 			l := h.nextPush().A.Lease
 			if err := h.e.Ack(h.ctx, "w", l.ID, l.Epoch); err != nil {
 				t.Fatal(err)

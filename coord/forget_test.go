@@ -25,7 +25,7 @@ func TestGoneWorkersAreForgotten(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.c.drain(s.now, "drained", false, 0); err != nil {
+	if err := s.c.drain(s.now, "drained", false, 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	for i, name := range []string{"agent-1", "agent-2", "drained", "back"} {

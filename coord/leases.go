@@ -570,7 +570,7 @@ func (c *core) release(now time.Time, name, id string, epoch int64, reason strin
 // cancelLease takes a lease away (operator action): the worker is told, the issue requeued with no
 // penalty and kept from that worker, every session of it, for RejectHold (pushed straight back to the
 // same idle worker, or to it reconnecting, a cancel did not move the work anywhere).
-func (c *core) cancelLease(now time.Time, id, reason string) error {
+func (c *core) cancelLease(now time.Time, id, reason, actor string) error {
 	c.advance(now)
 	l := c.leases[id]
 	if l == nil {
@@ -578,7 +578,7 @@ func (c *core) cancelLease(now time.Time, id, reason string) error {
 	}
 	c.endLease(l, "cancelled", reason)
 	c.cancelEffect(l, reason)
-	c.event("cancelled", l.IssueID, l.ID, l.Worker, reason)
+	c.eventAs(actor, "cancelled", l.IssueID, l.ID, l.Worker, reason)
 	it := c.issues[l.IssueID]
 	if it != nil {
 		c.holdFrom(it, nameHoldKey(l.Worker))

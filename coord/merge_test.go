@@ -462,14 +462,14 @@ func TestHealthThresholds(t *testing.T) {
 	}
 	// Storage failing: unhealthy until a commit succeeds again.
 	fp.setFailing(true)
-	if err := h.e.Pause(h.ctx); coord.ErrorCode(err) != coord.EUnavailable {
+	if err := h.e.Pause(h.ctx, ""); coord.ErrorCode(err) != coord.EUnavailable {
 		t.Fatalf("pause with a failing disk: %v", err)
 	}
 	if r := h.e.HealthReport(); r.Status != health.Unhealthy || !r.StorageFailing {
 		t.Fatalf("storage failing: %+v", r)
 	}
 	fp.setFailing(false)
-	if err := h.e.Pause(h.ctx); err != nil {
+	if err := h.e.Pause(h.ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	if r := h.e.HealthReport(); r.StorageFailing {

@@ -181,7 +181,7 @@ func (m *model) step(t *rapid.T) {
 	case 13:
 		switch rapid.IntRange(0, 2).Draw(t, "kind") {
 		case 0:
-			c.pause(now, !c.paused)
+			c.pause(now, !c.paused, "")
 		default: // restart from the durable state
 			m.commit()
 			m.c = newCore(m.cfg, m.f.snapshot(), m.now)

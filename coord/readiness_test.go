@@ -44,7 +44,7 @@ func TestReadinessSaysWhy(t *testing.T) {
 		}
 	}
 	// paused, a ready issue is ready but not handed out, and says so (fleet trial: issue show said ready)
-	c.pause(t0, true)
+	c.pause(t0, true, "")
 	if got, want := c.readiness(c.issues["t-ready"]), "ready, but nothing is handed out while the coordinator is paused (gtc resume)"; got != want {
 		t.Errorf("paused: %q, want %q", got, want)
 	}
@@ -71,7 +71,7 @@ func TestReadinessNamesWhyTheAssigneeDoesNotTakeIt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.drain(t0, "tired", false, 0); err != nil {
+	if err := c.drain(t0, "tired", false, 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	for id, want := range map[string]string{

@@ -43,7 +43,7 @@ func TestAssignedIssueGoesToItsAssignee(t *testing.T) {
 	if m := s.meta("t-free"); m.Status != "open" || m.Assignee != "" {
 		t.Fatalf("released t-free: status %q assignee %q, want open and nobody's", m.Status, m.Assignee)
 	}
-	if err := s.c.drain(s.now, "bob", false, 0); err != nil { // bob takes nothing more: what follows is alice's
+	if err := s.c.drain(s.now, "bob", false, 0, ""); err != nil { // bob takes nothing more: what follows is alice's
 		t.Fatal(err)
 	}
 	s.connect("alice", 1, Filters{Prefixes: []string{"t-alice"}}) // her own work only
@@ -118,7 +118,7 @@ func TestSlungIssueGoesToItsWorker(t *testing.T) {
 	if m := s.meta("t-slung"); m.Status != "in_progress" || m.Assignee != nux {
 		t.Fatalf("acked: status %q assignee %q", m.Status, m.Assignee)
 	}
-	if err := s.c.drain(s.now, nux, false, 0); err != nil { // nothing more for nux: the release is seen as it is
+	if err := s.c.drain(s.now, nux, false, 0, ""); err != nil { // nothing more for nux: the release is seen as it is
 		t.Fatal(err)
 	}
 	if _, err := s.c.release(s.now, nux, l.ID, l.Epoch, "later"); err != nil {

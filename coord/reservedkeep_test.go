@@ -26,7 +26,7 @@ func TestReservedSurvivesAnUpdateOfTheLeasedIssue(t *testing.T) {
 	if err := s.c.putIssues(s.now, []IssuePut{{Issue: is, KeepState: true}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.c.drain(s.now, "alice", false, 0); err != nil {
+	if err := s.c.drain(s.now, "alice", false, 0, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.c.release(s.now, "alice", l.ID, l.Epoch, "later"); err != nil {

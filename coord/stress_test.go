@@ -361,15 +361,15 @@ func RunStress(t *testing.T, seed uint64, failPct int, mk func(sp *StressPersist
 				for _, w := range ws {
 					for _, l := range w.Leases {
 						if r.IntN(3) == 0 {
-							_ = e.CancelLease(bg, l.ID, "op")
+							_ = e.CancelLease(bg, l.ID, "op", "")
 						}
 					}
 				}
 			}
 			if r.IntN(50) == 0 {
-				_ = e.Pause(bg)
+				_ = e.Pause(bg, "")
 				time.Sleep(time.Millisecond)
-				_ = e.Resume(bg)
+				_ = e.Resume(bg, "")
 			}
 			_ = e.PutIssues(bg, ps)
 			time.Sleep(time.Duration(r.IntN(500)) * time.Microsecond)
@@ -517,7 +517,7 @@ func RunStress(t *testing.T, seed uint64, failPct int, mk func(sp *StressPersist
 							time.Sleep(time.Duration(r.IntN(30)) * time.Millisecond)
 						}
 						if r.IntN(10) == 0 {
-							_ = e.Drain(bg, name)
+							_ = e.Drain(bg, name, "")
 						}
 						connect()
 					}

@@ -329,7 +329,7 @@ func later(a, b time.Time) time.Time {
 // operator's drain holds while the worker is gone, across its reconnects and the coordinator's restarts,
 // until undone; one the worker asks for itself for its session (session != 0, a worker shutting down)
 // ends when that session does, so the restarted worker takes work again.
-func (c *core) drain(now time.Time, name string, undo bool, session uint64) error {
+func (c *core) drain(now time.Time, name string, undo bool, session uint64, actor string) error {
 	c.advance(now)
 	w := c.workers[name]
 	if w == nil {
@@ -350,10 +350,10 @@ func (c *core) drain(now time.Time, name string, undo bool, session uint64) erro
 		}
 		c.saveWorker(w, true)
 		if undo {
-			c.event("undrained", "", "", name, "")
+			c.eventAs(actor, "undrained", "", "", name, "")
 			c.enqueue(w)
 		} else {
-			c.event("draining", "", "", name, "")
+			c.eventAs(actor, "draining", "", "", name, "")
 		}
 	}
 	return nil

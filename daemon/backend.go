@@ -344,15 +344,15 @@ func (b *backend) CoordWorkers(context.Context, *rpc.Session, rpc.EmptyParams) (
 	return res, nil
 }
 
-func (b *backend) CoordPause(ctx context.Context, _ *rpc.Session, _ rpc.PauseParams) (*rpc.PauseResult, error) {
-	if err := b.d.engine.Pause(ctx); err != nil {
+func (b *backend) CoordPause(ctx context.Context, s *rpc.Session, _ rpc.PauseParams) (*rpc.PauseResult, error) {
+	if err := b.d.engine.Pause(ctx, sessionName(s)); err != nil {
 		return nil, err
 	}
 	return &rpc.PauseResult{Paused: true}, nil
 }
 
-func (b *backend) CoordResume(ctx context.Context, _ *rpc.Session, _ rpc.PauseParams) (*rpc.PauseResult, error) {
-	if err := b.d.engine.Resume(ctx); err != nil {
+func (b *backend) CoordResume(ctx context.Context, s *rpc.Session, _ rpc.PauseParams) (*rpc.PauseResult, error) {
+	if err := b.d.engine.Resume(ctx, sessionName(s)); err != nil {
 		return nil, err
 	}
 	return &rpc.PauseResult{Paused: false}, nil

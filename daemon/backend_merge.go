@@ -91,10 +91,10 @@ func (b *backend) CoordHealth(context.Context, *rpc.Session, rpc.EmptyParams) (*
 }
 
 func (b *backend) CoordDrain(ctx context.Context, s *rpc.Session, p rpc.DrainParams) (*rpc.DrainResult, error) {
-	drain := b.d.engine.Drain
+	drain := func(ctx context.Context, w string) error { return b.d.engine.Drain(ctx, w, sessionName(s)) }
 	switch {
 	case p.Undo:
-		drain = b.d.engine.Undrain
+		drain = func(ctx context.Context, w string) error { return b.d.engine.Undrain(ctx, w, sessionName(s)) }
 	case p.Session:
 		drain = func(ctx context.Context, w string) error { return b.d.engine.DrainSession(ctx, w, s.ID) }
 	}
@@ -104,12 +104,12 @@ func (b *backend) CoordDrain(ctx context.Context, s *rpc.Session, p rpc.DrainPar
 	return &rpc.DrainResult{Worker: p.Worker, Draining: !p.Undo}, nil
 }
 
-func (b *backend) LeaseCancel(ctx context.Context, _ *rpc.Session, p rpc.LeaseCancelParams) (*rpc.LeaseCancelResult, error) {
+func (b *backend) LeaseCancel(ctx context.Context, s *rpc.Session, p rpc.LeaseCancelParams) (*rpc.LeaseCancelResult, error) {
 	reason := p.Reason
 	if reason == "" {
 		reason = "cancelled by operator"
 	}
-	if err := b.d.engine.CancelLease(ctx, p.LeaseID, reason); err != nil {
+	if err := b.d.engine.CancelLease(ctx, p.LeaseID, reason, sessionName(s)); err != nil {
 		return nil, err
 	}
 	return &rpc.LeaseCancelResult{LeaseID: p.LeaseID, Cancelled: true}, nil

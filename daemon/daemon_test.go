@@ -638,7 +638,7 @@ func TestIssueEditFromAnEarlierReadKeepsTheCompletion(t *testing.T) {
 func TestPushPromptFollowsProtocolEdits(t *testing.T) {
 	h := start(t, []string{line("t-a", "old title", 1)}, func(c *Config) { c.SyncInterval = time.Hour })
 	ctx := context.Background()
-	if err := h.d.Engine().Pause(ctx); err != nil {
+	if err := h.d.Engine().Pause(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	w := h.worker("w1", 1)
@@ -646,7 +646,7 @@ func TestPushPromptFollowsProtocolEdits(t *testing.T) {
 	if _, err := h.d.issues.update(ctx, "test", rpc.IssueUpdateParams{ID: "t-a", Title: &nt, Description: &nd}); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.d.Engine().Resume(ctx); err != nil {
+	if err := h.d.Engine().Resume(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	a := w.next(t, 3*time.Second)

@@ -563,7 +563,7 @@ func leaseAction(c *cli.Context, arg string, do func(ctx context.Context, cl *rp
 // forceRelease takes a lease back from its connected holder (release --force): an operator's cancel,
 // which tells the holder to stop and makes the issue ready again with no attempt counted.
 func forceRelease(c *cli.Context, l coord.Lease) error {
-	return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+	return withClient(c, cliUserName(), func(cl *rpc.Client, t dialTarget) error {
 		ctx, cancel := callCtx(c, 0)
 		defer cancel()
 		reason := c.String("reason")
@@ -721,7 +721,8 @@ func pauseResume(name, usage string, call func(*rpc.Client, context.Context, rpc
 			if _, err := wantArgs(c, 0, name+" [--json]"); err != nil {
 				return err
 			}
-			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+			// the user's session: the audit log names it as who paused or resumed
+			return withClient(c, cliUserName(), func(cl *rpc.Client, t dialTarget) error {
 				ctx, cancel := callCtx(c, 0)
 				defer cancel()
 				r, err := call(cl, ctx, rpc.PauseParams{})
@@ -1509,7 +1510,7 @@ func cancelCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			return withClient(c, cliName, func(cl *rpc.Client, t dialTarget) error {
+			return withClient(c, cliUserName(), func(cl *rpc.Client, t dialTarget) error {
 				ctx, cancel := callCtx(c, 0)
 				defer cancel()
 				id := args[0]

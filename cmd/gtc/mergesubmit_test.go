@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gastown/gtc/coord"
 )
 
 // TestMergeSubmitWaitsForARestartingServer: `gtc merge submit` run while no coordinator answers (one
@@ -103,5 +105,37 @@ func TestNotFoundHintsAndEmptyTargets(t *testing.T) {
 	}
 	if out := must(t, dir, "merge", "list", "--target", "nope"); !strings.Contains(out, "no merge requests onto nope (1 onto other branches") {
 		t.Errorf("merge list --target nope: %q", out)
+	}
+}
+
+// TestOperatorActionsNameTheirActor: pause, resume, drain, undrain and cancel record the CLI session that
+// asked as the event's actor, shown as "(by …)" (CLI trial: each said actor "gtc", so the audit log could
+// not say who paused the fleet or took a lease).
+func TestOperatorActionsNameTheirActor(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	must(t, dir, "issue", "create", "one", "--id", "t-1")
+	must(t, dir, "claim", "--as", "holder")
+	must(t, dir, "drain", "holder")
+	must(t, dir, "drain", "holder", "--undo")
+	must(t, dir, "cancel", "t-1")
+	must(t, dir, "pause")
+	must(t, dir, "resume")
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(must(t, dir, "events", "--json", "--limit", "0")), "\n") {
+		ev := decode[coord.Event](t, line)
+		got[ev.Kind] = ev.Actor
+	}
+	me := cliUserName()
+	for _, k := range []string{"draining", "undrained", "cancelled", "paused", "resumed"} {
+		if got[k] != me {
+			t.Errorf("%s event: actor %q, want %q", k, got[k], me)
+		}
+	}
+	if got["claimed"] != "gtc" {
+		t.Errorf("the scheduler's own event: actor %q", got["claimed"])
+	}
+	if out := must(t, dir, "events"); !strings.Contains(out, "(by "+me+")") {
+		t.Errorf("gtc events does not show the actor:\n%s", out)
 	}
 }

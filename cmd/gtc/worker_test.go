@@ -201,10 +201,10 @@ func TestWorkerCancelKillsProcessGroup(t *testing.T) {
 	waitFor(t, 5*time.Second, "lease acked", func() bool { var ok bool; l, ok = leaseOf(s, ids[0]); return ok && l.State == coord.LeaseAcked })
 
 	ctx := context.Background()
-	if err := s.d.Engine().Pause(ctx); err != nil { // no push of the requeued issue
+	if err := s.d.Engine().Pause(ctx, ""); err != nil { // no push of the requeued issue
 		t.Fatal(err)
 	}
-	if err := s.d.Engine().CancelLease(ctx, l.ID, "test cancel"); err != nil {
+	if err := s.d.Engine().CancelLease(ctx, l.ID, "test cancel", ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "command's process group killed", func() bool { return dead(shPid) && dead(childPid) })
@@ -286,7 +286,7 @@ func TestWorkerKillReleasesLeases(t *testing.T) {
 	w := startWorker(t, s, func(o *workerOptions) { o.Exec = script })
 	waitFor(t, 10*time.Second, "command started", func() bool { return len(lines(filepath.Join(logs, "sh.pid"))) == 1 })
 	pid, _ := strconv.Atoi(lines(filepath.Join(logs, "sh.pid"))[0])
-	if err := s.d.Engine().Pause(context.Background()); err != nil {
+	if err := s.d.Engine().Pause(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
 	w.drain()
@@ -540,7 +540,7 @@ func TestWorkerTakesWorkWhileACancelledCommandStops(t *testing.T) {
 		return ok && l.State == coord.LeaseAcked && len(lines(filepath.Join(logs, "sh.pid"))) == 1
 	})
 	shPid, _ := strconv.Atoi(lines(filepath.Join(logs, "sh.pid"))[0])
-	if err := s.d.Engine().CancelLease(context.Background(), l.ID, "test cancel"); err != nil {
+	if err := s.d.Engine().CancelLease(context.Background(), l.ID, "test cancel", ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the issue run again and closed", func() bool { st, _ := s.issue(ids[0]); return st == "closed" })
