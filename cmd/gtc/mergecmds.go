@@ -263,8 +263,24 @@ func convoyCommand() *cli.Command {
 						if p.Complete {
 							fmt.Fprintln(w, "complete")
 						}
-						if len(p.IssueIDs) > 0 {
-							fmt.Fprintf(w, "issues: %s\n", strings.Join(p.IssueIDs, " "))
+						// wrapped, and at most convoyShowIDs of them (CLI trial: 2,000 ids on one 31,731-character line)
+						ids := p.IssueIDs
+						if len(ids) > convoyShowIDs {
+							ids = ids[:convoyShowIDs]
+						}
+						for i, line := 0, "issues:"; i < len(ids); i++ {
+							id := printable(ids[i], false)
+							if len(line)+1+len(id) > 100 {
+								fmt.Fprintln(w, line)
+								line = "       "
+							}
+							line += " " + id
+							if i == len(ids)-1 {
+								fmt.Fprintln(w, line)
+							}
+						}
+						if more := len(p.IssueIDs) - len(ids); more > 0 {
+							fmt.Fprintf(w, "… and %d more (all of them: --json; with their status: gtc issue list --label convoy:%s --limit 0)\n", more, p.Name)
 						}
 						return nil
 					})
@@ -396,6 +412,9 @@ func deferSubmit(c *cli.Context, path string, p rpc.MergeSubmitParams) error {
 	fmt.Fprintf(c.App.Writer, "held %s of %s: the worker submits it once its --gate passes\n", p.Branch, p.IssueID)
 	return nil
 }
+
+// convoyShowIDs is how many of a convoy's issue ids gtc convoy show prints.
+const convoyShowIDs = 200
 
 // donePercent shows closed of total as a whole percentage rounded down: 498 of 500 is 99%, not 100%,
 // which only a convoy with every issue closed shows.

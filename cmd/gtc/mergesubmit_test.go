@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +140,32 @@ func TestOperatorActionsNameTheirActor(t *testing.T) {
 	}
 	if out := must(t, dir, "events"); !strings.Contains(out, "(by "+me+")") {
 		t.Errorf("gtc events does not show the actor:\n%s", out)
+	}
+}
+
+// TestConvoyShowWrapsItsIssues: gtc convoy show prints a big convoy's ids wrapped, at most convoyShowIDs
+// of them, and says how to see the rest (CLI trial: 2,000 ids on one 31,731-character line).
+func TestConvoyShowWrapsItsIssues(t *testing.T) {
+	dir := newWorkspace(t)
+	var lines []string
+	ids := []string{"convoy", "create", "big"}
+	for i := range convoyShowIDs + 30 {
+		id := fmt.Sprintf("t-%03d", i)
+		lines = append(lines, fmt.Sprintf(`{"id":%q,"title":"x","status":"open","priority":2,"issue_type":"task","created_at":"2026-11-01T00:00:00Z","updated_at":"2026-11-01T00:00:00Z"}`, id))
+		ids = append(ids, id)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ".beads", "issues.jsonl"), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startServer(t, dir, nil)
+	must(t, dir, ids...)
+	out := must(t, dir, "convoy", "show", "big")
+	for _, l := range strings.Split(out, "\n") {
+		if len(l) > 110 {
+			t.Fatalf("a line of %d characters:\n%s", len(l), out)
+		}
+	}
+	if !strings.Contains(out, "t-199") || strings.Contains(out, "t-200") || !strings.Contains(out, "… and 30 more") {
+		t.Fatalf("convoy show big:\n%s", out)
 	}
 }
