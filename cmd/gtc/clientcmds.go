@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -307,9 +308,12 @@ func workersCommand() *cli.Command {
 					fmt.Fprintln(c.App.Writer, "no workers yet: start one with `gtc worker --exec CMD`")
 					return nil
 				}
-				tb := newTable(c.App.Writer, "NAME", "ROLE", "STATE", "CAP", "LEASES", "LAST SEEN")
+				// LAST SEEN before the leases, whose list makes rows long; names in natural order
+				// (agent-2 before agent-10)
+				tb := newTable(c.App.Writer, "NAME", "ROLE", "STATE", "CAP", "LAST SEEN", "LEASES")
 				now := time.Now()
 				hidden := 0
+				slices.SortStableFunc(r.Workers, func(a, b rpc.WorkerInfo) int { return naturalCompare(a.Name, b.Name) })
 				for _, w := range r.Workers {
 					if w.Role == "client" && w.State == coord.WorkerGone && len(w.Leases) == 0 && !c.Bool("all") {
 						hidden++ // one per CLI name that ever ran a command: they pile up
@@ -323,7 +327,7 @@ func workersCommand() *cli.Command {
 					if w.Draining && state != coord.WorkerDraining {
 						state += " (drained)"
 					}
-					tb.Append([]string{w.Name, w.Role, state, itoa(w.Capacity), orDash(strings.Join(ls, ", ")), ago(now, w.LastSeen)})
+					tb.Append([]string{w.Name, w.Role, state, itoa(w.Capacity), ago(now, w.LastSeen), orDash(strings.Join(ls, ", "))})
 				}
 				tb.Render()
 				if hidden > 0 {
@@ -1544,4 +1548,36 @@ func forWorker(assignee string) string {
 		return "any"
 	}
 	return printable(assignee, false)
+}
+
+// naturalCompare orders names with their digit runs compared as numbers: agent-2 before agent-10.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// digitRun is the length of the ASCII digits s starts with.
+func digitRun(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,15 @@ func TestDonePercentRoundsDown(t *testing.T) {
 		if got := donePercent(tc.closed, tc.total); got != tc.want {
 			t.Errorf("%d of %d: %s, want %s", tc.closed, tc.total, got, tc.want)
 		}
+	}
+}
+
+// TestNaturalCompare: gtc workers lists agent-2 before agent-10 (CLI trial: agent-1, agent-10, agent-100).
+func TestNaturalCompare(t *testing.T) {
+	names := []string{"agent-100", "agent-10", "w", "agent-2", "agent-1", "agent-02b", "agent-2a", "b", "agent-"}
+	slices.SortFunc(names, naturalCompare)
+	want := []string{"agent-", "agent-1", "agent-2", "agent-2a", "agent-02b", "agent-10", "agent-100", "b", "w"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("sorted %v, want %v", names, want)
 	}
 }
