@@ -383,8 +383,10 @@ func orDash(s string) string {
 func usageOnError(cmd *cli.Command) *cli.Command { return usageOnErrorIn("gtc", cmd) }
 
 func usageOnErrorIn(parent string, cmd *cli.Command) *cli.Command {
-	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError(err) }
 	path := parent + " " + cmd.Name
+	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+		return usageError(fmt.Errorf("%w (see %s --help)", err, path))
+	}
 	if len(cmd.Subcommands) > 0 && cmd.Action == nil {
 		cmd.Action = unknownCommand(path, cmd.Subcommands, cli.ShowSubcommandHelp)
 	}

@@ -13,8 +13,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range commands() {
 		r := gtc(t, dir, c.Name, "--no-such-flag")
-		if r.code != exitUsage || r.out != "" {
-			t.Errorf("gtc %s --no-such-flag: exit %d, stdout %q; want %d and nothing on stdout", c.Name, r.code, r.out, exitUsage)
+		if r.code != exitUsage || r.out != "" || !strings.Contains(r.err, "(see gtc "+c.Name+" --help)") {
+			t.Errorf("gtc %s --no-such-flag: exit %d, stdout %q, stderr %q; want %d, nothing on stdout and where the help is", c.Name, r.code, r.out, r.err, exitUsage)
 		}
 	}
 	r := gtc(t, dir, "init", "other")
