@@ -160,7 +160,7 @@ func WriteTable(w io.Writer, r Result) {
 		{"coordinator health at the end / worst / most stalled", healthText(r) + " / " + cmp.Or(r.HealthWorst, "-") + " / " + strconv.Itoa(r.StalledMax)},
 		{"double assignments", strconv.FormatInt(r.DoubleAssignments, 10)},
 		{"lost issues / completions", fmt.Sprintf("%d / %d", r.LostIssues, r.LostCompletions)},
-		{"cpu s server / load generator", f(r.ServerCPUS) + " / " + f(r.DriverCPUS)},
+		{"cpu s server / load generator", serverCPU(r.ServerCPUS) + " / " + f(r.DriverCPUS)},
 	}
 	if b := r.BaselineEchoRTTMs; b != nil {
 		rows = append(rows, []string{"baseline echo round trip ms p50/p95/p99/max", ms(b.P50, b.P95, b.P99, b.Max)})
@@ -352,4 +352,12 @@ func Assess(r Result, s Scenario) (pass bool, reasons []string) {
 		}
 	}
 	return len(reasons) == 0, reasons
+}
+
+// serverCPU is the server's CPU seconds, or "-" when it was not measured (a server of --addr: not ours).
+func serverCPU(s float64) string {
+	if s == 0 {
+		return "- (not measured: --addr)"
+	}
+	return strconv.FormatFloat(s, 'f', -1, 64)
 }

@@ -231,7 +231,9 @@ func runLoad(ctx context.Context, c *cli.Context, o runOptions) (loadtest.Result
 	bar := progressbar.NewOptions64(max(total, 1), progressbar.OptionSetWriter(stderr),
 		progressbar.OptionSetDescription(fmt.Sprintf("%d agents", o.agents)), progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(), progressbar.OptionSetItsString("issues"), progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionClearOnFinish())
+		progressbar.OptionClearOnFinish(),
+		// the bar redraws itself with carriage returns: only for a terminal, not into a file or pipe
+		progressbar.OptionSetVisibility(isTerminal(stderr)))
 	_ = bar.RenderBlank() // starts the bar's clock now: its first rate is not issues over a few microseconds
 	cfg.Progress = func(done, _ int64) { _ = bar.Set64(done) }
 	cfg.OnError = func(err error) { fmt.Fprintln(stderr, "first agent error:", err) }
@@ -416,4 +418,14 @@ func printProfile(w io.Writer, rep loadtest.ProfileReport, asJSON bool) error {
 	}
 	_, err := io.WriteString(w, rep.Report)
 	return err
+}
+
+// isTerminal reports whether w is a terminal (a character device), where a progress bar may redraw itself.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
