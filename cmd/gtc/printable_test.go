@@ -2,6 +2,8 @@ package main
 
 import (
 	"flag"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -110,5 +112,24 @@ func TestNaturalCompare(t *testing.T) {
 	want := []string{"agent-", "agent-1", "agent-2", "agent-2a", "agent-02b", "agent-10", "agent-100", "b", "w"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("sorted %v, want %v", names, want)
+	}
+}
+
+// TestNoProgressBarIntoFiles: the load test's progress bar is drawn only on a terminal (CLI trial: its
+// carriage-return redraws filled a redirected log).
+func TestNoProgressBarIntoFiles(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) || isTerminal(&strings.Builder{}) {
+		t.Fatal("a file or a buffer taken for a terminal")
+	}
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil { // absent without a controlling terminal (CI)
+		defer tty.Close()
+		if !isTerminal(tty) {
+			t.Fatal("/dev/tty not taken for a terminal")
+		}
 	}
 }
