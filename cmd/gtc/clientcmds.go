@@ -1221,7 +1221,8 @@ func issueShowCommand() *cli.Command {
 				}
 				rows := [][2]string{{"status", v.Status}, {"ready", r.Readiness}, {"priority", v.priority()}, {"type", v.IssueType},
 					{"assignee", v.Assignee}, {"labels", strings.Join(v.Labels, ", ")}, {"depends on", strings.Join(deps, ", ")},
-					{"defer until", v.DeferUntil}, {"close reason", v.CloseReason}, {"created", v.CreatedAt}, {"updated", v.UpdatedAt}}
+					{"defer until", shownTime(v.DeferUntil)}, {"close reason", v.CloseReason}, {"created", shownTime(v.CreatedAt)},
+					{"updated", shownTime(v.UpdatedAt)}}
 				for _, r := range rows {
 					tb.Append([]string{r[0], orDash(r[1])})
 				}
@@ -1580,4 +1581,14 @@ func digitRun(s string) int {
 		n++
 	}
 	return n
+}
+
+// shownTime renders a record's timestamp for people: to the second, in the local zone (the record keeps
+// its nanoseconds; CLI trial: issue show printed them); text that is not a time is shown as it is.
+func shownTime(s string) string {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return s
+	}
+	return t.Local().Format("2006-01-02 15:04:05 MST")
 }

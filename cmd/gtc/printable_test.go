@@ -133,3 +133,15 @@ func TestNoProgressBarIntoFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestShownTime: issue show prints a record's time to the second in the local zone, and keeps text that
+// is not a time.
+func TestShownTime(t *testing.T) {
+	at := time.Date(2026, 11, 28, 3, 53, 21, 926450906, time.UTC)
+	if got, want := shownTime(at.Format(time.RFC3339Nano)), at.Local().Format("2006-01-02 15:04:05 MST"); got != want || strings.Contains(got, ".926") {
+		t.Errorf("shownTime: %q, want %q", got, want)
+	}
+	if got := shownTime("soon"); got != "soon" {
+		t.Errorf("shownTime of text: %q", got)
+	}
+}
