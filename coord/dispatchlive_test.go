@@ -127,3 +127,35 @@ func engineWithWorker(t *testing.T) (*harness, *memPersister, *FakeClock) {
 	}
 	return h, mp, clk
 }
+
+// TestPushUnblockingIssueServesParkedClaim: a push made by a dispatch can make another issue ready (b is
+// held by a conditional-blocks edge on a only while a is open); a parked claim that can take it is served
+// by that same dispatch, not left waiting for some later request to run one.
+func TestPushUnblockingIssueServesParkedClaim(t *testing.T) {
+	b := iss("b", 1, withLabels("x"), func(i *beads.Issue) {
+		i.Dependencies = []beads.Dependency{{IssueID: "b", DependsOnID: "a", Type: depConditional}}
+	})
+	s := &sim{t: t, c: newTestCore(t, testCfg(), iss("a", 1), b), now: t0}
+	if _, err := s.c.connect(s.now, Hello{Name: "c", Role: "client"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	_, id, err := s.c.claim(s.now, "c", &Filters{Labels: []string{"x"}}, time.Minute)
+	if err != nil || id == 0 {
+		t.Fatalf("claim %v %v", id, err)
+	}
+	s.step()
+	s.connect("w", 1, Filters{}) // a is pushed to w: b is ready now
+	if p := s.pushes(); len(p) != 1 || p[0].A.Lease.IssueID != "a" {
+		t.Fatalf("pushes %+v, want a to w", p)
+	}
+	got := ""
+	for _, e := range s.ef {
+		if ce, ok := e.(claimEffect); ok && ce.waiter == id && ce.a != nil {
+			got = ce.a.Lease.IssueID
+		}
+	}
+	if got != "b" {
+		t.Fatalf("parked claim served %q, want b (ready %v, needDispatch %v)", got, s.c.readyIDs(0), s.c.needDispatch)
+	}
+}

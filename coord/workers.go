@@ -535,13 +535,19 @@ func sameFilters(a, b *Filters) bool {
 }
 
 // dispatch hands ready issues to parked claims first (oldest first), then pushes to free workers
-// (longest idle first, round robin over capacity). No-op while paused.
+// (longest idle first, round robin over capacity). No-op while paused. A lease it makes can make other
+// issues ready (a conditional-blocks edge holds only while its blocker is open): it then goes round
+// again, so that a parked claim passed over before gets them now rather than at some later request.
 func (c *core) dispatch(now time.Time) {
 	c.advance(now)
-	if c.paused || !c.needDispatch {
-		return
+	for !c.paused && c.needDispatch {
+		c.needDispatch = false
+		c.dispatchOnce()
 	}
-	c.needDispatch = false
+}
+
+// dispatchOnce is one round of dispatch.
+func (c *core) dispatchOnce() {
 	for wt, next := c.waiters.head, (*waiter)(nil); wt != nil && c.heap.Len() > 0; wt = next {
 		next = wt.next
 		it := c.bestMarked(&wt.miss, wt.worker, &wt.filters, true)
