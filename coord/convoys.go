@@ -52,7 +52,7 @@ var convoyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 func (c *core) convoyCreate(now time.Time, cc ConvoyCreate) (ConvoyProgress, error) {
 	c.advance(now)
 	if !convoyName.MatchString(cc.Name) {
-		return ConvoyProgress{}, Errorf(EInvalid, "convoy name %q: use letters, digits, '.', '_' and '-' (at most 64)", cc.Name)
+		return ConvoyProgress{}, Errorf(EInvalid, "convoy name %q: use ASCII letters, digits, '.', '_' and '-' (at most 64)", cc.Name)
 	}
 	label := ConvoyLabelPrefix + cc.Name
 	if p := c.convoyProgress(cc.Name); p.TrackingID != "" {

@@ -293,7 +293,7 @@ func (s *issueService) prepareCreate(ctx context.Context, p rpc.IssueCreateParam
 		return beads.Issue{}, newIDs{}, err
 	}
 	if p.ID != "" && !coord.SafeID(p.ID) {
-		return beads.Issue{}, newIDs{}, coord.Errorf(coord.EInvalid, "id %q: use letters, digits, '.', '_' and '-' (at most %d)", p.ID, coord.MaxIDBytes)
+		return beads.Issue{}, newIDs{}, coord.Errorf(coord.EInvalid, "id %q: use ASCII letters, digits, '.', '_' and '-' (at most %d)", p.ID, coord.MaxIDBytes)
 	}
 	now := s.now()
 	if s.profile().Modern() {

@@ -437,6 +437,15 @@ func claimCommand() *cli.Command {
 					}
 				}
 				if r.Assignment == nil {
+					if ls := c.StringSlice("label"); len(ls) > 0 || c.Bool("convoy-only") {
+						// the filters may be why (CLI trial: a typo'd label read as an empty queue)
+						what := "with label " + strings.Join(ls, " and ")
+						if len(ls) == 0 {
+							what = "in convoy " + c.String("convoy")
+						}
+						return fmt.Errorf("nothing ready %s to claim (waited %s): check the filter against `gtc ready`, wait longer with --wait, or add work with `gtc issue create`",
+							what, c.Duration("wait"))
+					}
 					return fmt.Errorf("nothing ready to claim (waited %s): wait longer with --wait, or add work with `gtc issue create`", c.Duration("wait"))
 				}
 				if c.Bool("json") {

@@ -134,3 +134,17 @@ func TestReadyShowsWhoAnIssueIsFor(t *testing.T) {
 		t.Fatalf("after freeing r-2: stdout:\n%s\nstderr %q", r.out, r.err)
 	}
 }
+
+// TestClaimWithAFilterSaysSo: a claim with --label that finds nothing names the filter (CLI trial: a
+// typo'd label read as an empty queue).
+func TestClaimWithAFilterSaysSo(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	must(t, dir, "issue", "create", "one", "-l", "go")
+	if r := gtc(t, dir, "claim", "--label", "og"); r.code == exitOK || !strings.Contains(r.err, "nothing ready with label og to claim") {
+		t.Fatalf("claim --label og: exit %d, stderr %q", r.code, r.err)
+	}
+	if r := gtc(t, dir, "claim", "--label", "go"); r.code != exitOK {
+		t.Fatalf("claim --label go: exit %d, stderr %q", r.code, r.err)
+	}
+}
