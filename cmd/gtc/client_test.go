@@ -752,7 +752,7 @@ func TestClaimConvoyFirst(t *testing.T) {
 		t.Fatalf("claim --convoy alpha took %+v, want %s", got.Assignment, ids[1])
 	}
 	// the convoy's only issue is taken: --convoy-only finds nothing, though two others are ready
-	want(t, dir, exitError, []string{"claim", "--as", "c2", "--convoy", "alpha", "--convoy-only"}, "nothing ready to claim")
+	want(t, dir, exitError, []string{"claim", "--as", "c2", "--convoy", "alpha", "--convoy-only"}, "nothing ready in convoy alpha to claim")
 	want(t, dir, exitUsage, []string{"claim", "--convoy-only"}, "--convoy-only goes with --convoy")
 	want(t, dir, exitRefused, []string{"claim", "--as", "c3", "--convoy", "alpah"}, `no convoy "alpah"`) // a typo claims nothing
 }
