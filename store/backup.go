@@ -223,23 +223,55 @@ func Restore(ctx context.Context, backup, path string, force bool) (RestoreInfo,
 	}
 	if _, err := os.Stat(path); err == nil {
 		ri.Replaced = path + ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
-		if err := os.Rename(path, ri.Replaced); err != nil {
-			return RestoreInfo{}, fmt.Errorf("restore %s: move it aside: %w", path, err)
-		}
-		// its WAL goes with it (committed changes not yet in the file: SQLite reads them at the next open)
-		if err := os.Rename(path+"-wal", ri.Replaced+"-wal"); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return RestoreInfo{}, fmt.Errorf("restore %s: move its WAL aside: %w", path, err)
-		}
-		if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return RestoreInfo{}, fmt.Errorf("restore %s: %w", path, err)
+		if err := setAside(ctx, path, ri.Replaced, !ri.FromClock); err != nil {
+			return RestoreInfo{}, fmt.Errorf("restore %s: keep it as %s: %w", path, ri.Replaced, err)
 		}
 	}
+	// one step: gtc.db is the replaced store up to here and the restored one after, never missing
 	if err := os.Rename(tmp, path); err != nil {
+		if ri.Replaced != "" { // the replaced store's WAL back beside it (a store that could not be read)
+			_ = os.Rename(ri.Replaced+"-wal", path+"-wal")
+		}
 		return RestoreInfo{}, fmt.Errorf("restore %s: %w", path, err)
 	}
 	placed = true
 	_ = syncDir(filepath.Dir(path))
 	return ri, nil
+}
+
+// setAside keeps the store at path under the name aside before the restored copy replaces it: its WAL
+// is first checkpointed into it (readable: a clean open and close, which leaves no WAL behind), and the
+// file is then hard-linked (copied where links fail) under the new name, so that path holds the whole
+// old store until the rename that replaces it. A WAL left (a store that cannot be read) is moved along
+// with it: left beside the restored gtc.db, SQLite would apply the old store's frames to it.
+func setAside(ctx context.Context, path, aside string, readable bool) error {
+	if readable {
+		q := url.Values{}
+		q.Set("_busy_timeout", "5000")
+		db, err := sqlx.Open("sqlite3", fileURI(path, q))
+		if err != nil {
+			return err
+		}
+		_, err = db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+		if cerr := db.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("checkpoint its WAL: %w", err)
+		}
+	}
+	if err := os.Link(path, aside); err != nil {
+		if err := copyFile(path, aside); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(path+"-wal", aside+"-wal"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("move its WAL: %w", err)
+	}
+	if err := os.Remove(path + "-shm"); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
 }
 
 // continueAfter opens the copy at tmp (migrating it to this gtc's schema) and commits the floors of old

@@ -165,6 +165,54 @@ func TestRestoreContinuesCounters(t *testing.T) {
 	}
 }
 
+// TestRestoreKeepsAKilledStoresWAL: a store whose server was killed (its last commits only in
+// gtc.db-wal) is kept whole when a backup replaces it: the replaced file holds those commits, and no
+// WAL of it is left beside the restored gtc.db (SQLite would apply its frames to the restored store).
+func TestRestoreKeepsAKilledStoresWAL(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	live := filepath.Join(dir, "live.db")
+	db, err := Open(ctx, live, Options{CheckpointInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-1")})
+	backup := filepath.Join(dir, "backup.db")
+	if _, err := Backup(ctx, live, backup); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-2")}, coord.IssuePut{Issue: sampleIssue("gt-3")})
+	// what a kill -9 leaves: the database file and its WAL as they are on disk now
+	killed := filepath.Join(dir, "ws")
+	if err := os.Mkdir(killed, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(killed, "gtc.db")
+	for _, suffix := range []string{"", "-wal"} {
+		if err := copyFile(live+suffix, path+suffix); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() == 0 {
+		t.Fatalf("no WAL to keep: %v", err)
+	}
+	ri, err := Restore(ctx, backup, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a WAL beside the restored store: %v", err)
+	}
+	replaced, err := Inspect(ctx, ri.Replaced)
+	if err != nil || replaced.Issues != 3 {
+		t.Fatalf("the replaced store: %+v, %v (want its 3 issues)", replaced, err)
+	}
+	if restored, err := Inspect(ctx, path); err != nil || restored.Issues != 1 {
+		t.Fatalf("the restored store: %+v, %v", restored, err)
+	}
+}
+
 // TestRestoreRefusals: a damaged or foreign backup, or one of a newer schema, is refused with the store
 // left as it was; a store to replace that cannot be read is refused unless forced, and then the epochs
 // continue from the clock.
