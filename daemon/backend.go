@@ -227,7 +227,7 @@ func (b *backend) render(ctx context.Context, ids []string, offset, page int) (*
 	if len(ids) == 0 {
 		return res, nil
 	}
-	recs, err := b.d.db.Records(ctx, ids)
+	recs, err := b.d.db.ListRecords(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -241,9 +241,11 @@ func (b *backend) render(ctx context.Context, ids []string, offset, page int) (*
 		if !ok {
 			continue
 		}
-		j, err := recordJSON(recs[i].Issue, recs[i].Raw)
-		if err != nil {
-			return nil, err
+		j := json.RawMessage(recs[i].Raw) // unchanged since its line was written: the line is the record
+		if recs[i].Dirty || recs[i].Raw == nil || recs[i].Issue.ID != "" {
+			if j, err = recordJSON(recs[i].Issue, recs[i].Raw); err != nil {
+				return nil, err
+			}
 		}
 		if size += len(j); size > rpc.MaxListBytes && len(res.Issues) > 0 {
 			res.More, used = true, n

@@ -46,6 +46,7 @@ const (
 	rWorkers
 	rMeta
 	rIssuesByIDs
+	rListByIDs
 	rDirtyByIDs
 	rBody
 	nReadStmts
@@ -70,6 +71,11 @@ var readSQL = [nReadStmts]string{
 	rWorkers:     `SELECT ` + workerCols + ` FROM workers ORDER BY name`,
 	rMeta:        `SELECT value FROM meta WHERE key = ?`,
 	rIssuesByIDs: `SELECT ` + issueCols + ` FROM ` + issueFrom + ` WHERE issues.id IN (SELECT value FROM json_each(?)) ORDER BY issues.id`,
+	// issueCols with the body left out (NULL) of a record whose line is its current state: not changed
+	// since it was last imported or exported
+	rListByIDs: `SELECT issues.id, b.raw, CASE WHEN issues.dirty = 0 AND b.raw IS NOT NULL THEN NULL ELSE b.body END,
+		issues.status, issues.assignee, issues.updated_at, issues.started_at, issues.closed_at, issues.close_reason,
+		issues.dirty, issues.rev, issues.labels FROM ` + issueFrom + ` WHERE issues.id IN (SELECT value FROM json_each(?)) ORDER BY issues.id`,
 	rDirtyByIDs: `SELECT ` + issueCols + ` FROM ` + issueFrom +
 		` WHERE issues.id IN (SELECT value FROM json_each(?)) AND issues.dirty = 1 ORDER BY issues.id`,
 	rBody: `SELECT raw, body FROM issue_bodies WHERE id = ?`,
@@ -120,6 +126,9 @@ func scanIssue(sc scanner) (beads.StoredRecord, error) {
 		rec.Raw = raw
 	}
 	var err error
+	if body == nil && raw != nil && dirty == 0 {
+		return rec, nil // rListByIDs: the line is the record (Issue left empty)
+	}
 	if rec.Issue, err = beads.DecodeIssueJSON(body); err != nil { // json.Unmarshal's result, without its cost
 		return rec, fmt.Errorf("decode stored issue %s: %w", rec.ID, err)
 	}
@@ -279,6 +288,26 @@ func (bs *bodyStmt) close() {
 		bs.st.Delete(c)
 		return true
 	})
+}
+
+// ListRecords is Records for a listing: a record not changed since its line was last imported or
+// exported (not dirty, with Raw) comes with Raw alone and Issue empty, its line being its current state
+// as the file holds it; the others as Records has them. Decoding every stored body took about half of
+// issue.list's time.
+func (db *DB) ListRecords(ctx context.Context, ids []string) ([]beads.StoredRecord, error) {
+	defer db.observeRead("records", time.Now())
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	js, err := json.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.rs[rListByIDs].QueryContext(ctx, string(js))
+	if err != nil {
+		return nil, unavailable("read", fmt.Errorf("read records: %w", err))
+	}
+	return collectRecords(rows, len(ids))
 }
 
 // Records returns the stored records of the given issues, ordered by id; unknown ids are skipped.
