@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 )
 
-// gtcIgnored are the files gtc writes in .beads/ that git must not track: its database, socket, token
-// (a secret), locks and the export's temporary file.
-var gtcIgnored = []string{"gtc.db", "gtc.db-*", "gtc.sock", "gtc.token", "gtc.lock", ".jsonl.lock", ".~issues.jsonl.*"}
+// gtcIgnored are the files gtc writes in .beads/ that git must not track: its database (and the stores a
+// restore keeps or is making: gtc.db.replaced-*, gtc.db.restoring), socket, token (a secret), locks and
+// the export's temporary file.
+var gtcIgnored = []string{"gtc.db", "gtc.db-*", "gtc.db.*", "gtc.sock", "gtc.token", "gtc.lock", ".jsonl.lock", ".~issues.jsonl.*"}
 
 // EnsureGitignore adds to <bd>/.gitignore the entries of gtc's files it lacks (creating the file), so
 // that `git add -A` in a workspace never commits the token or the database. The lines already there are

@@ -60,7 +60,8 @@ func TestServeKeepsItsFilesOutOfGit(t *testing.T) {
 			if out, err := exec.Command("git", "-C", dir, "init", "-q").CombinedOutput(); err != nil {
 				t.Fatalf("git init: %v %s", err, out)
 			}
-			for _, f := range []string{"gtc.token", "gtc.db", "gtc.db-wal", "gtc.lock", "gtc.sock", ".jsonl.lock", ".~issues.jsonl.123"} {
+			for _, f := range []string{"gtc.token", "gtc.db", "gtc.db-wal", "gtc.lock", "gtc.sock", ".jsonl.lock", ".~issues.jsonl.123",
+				"gtc.db.replaced-20261128T041050Z", "gtc.db.replaced-20261128T041050Z-wal", "gtc.db.restoring"} {
 				if err := exec.Command("git", "-C", dir, "check-ignore", "-q", filepath.Join(".beads", f)).Run(); err != nil {
 					t.Errorf("git does not ignore .beads/%s", f)
 				}

@@ -59,12 +59,16 @@ func Backup(ctx context.Context, src, dst string) (BackupInfo, error) {
 	if err != nil {
 		return BackupInfo{}, fmt.Errorf("backup %s: check the copy: %w", src, err)
 	}
-	if _, err := os.Lstat(dst); err == nil {
-		return BackupInfo{}, fmt.Errorf("backup to %s: the file appeared while the copy was made", dst)
+	// a link, not a rename: a file that appeared at dst meanwhile is refused, not replaced
+	if err := os.Link(tmp, dst); err != nil {
+		if _, serr := os.Lstat(dst); serr == nil {
+			return BackupInfo{}, fmt.Errorf("backup to %s: the file appeared while the copy was made", dst)
+		}
+		if err := os.Rename(tmp, dst); err != nil { // a file system without hard links
+			return BackupInfo{}, fmt.Errorf("backup %s: %w", src, err)
+		}
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		return BackupInfo{}, fmt.Errorf("backup %s: %w", src, err)
-	}
+	_ = os.Remove(tmp)
 	done = true
 	_ = syncDir(filepath.Dir(dst))
 	info.Path = dst
@@ -212,8 +216,13 @@ func Restore(ctx context.Context, backup, path string, force bool) (RestoreInfo,
 			}
 		}
 	}()
-	if err := copyFile(backup, tmp); err != nil {
-		return RestoreInfo{}, fmt.Errorf("restore from %s: %w", backup, err)
+	// a copy through SQLite, not of the file's bytes: a backup with a WAL beside it (a copy of a killed
+	// store, a kept gtc.db.replaced-*) holds commits the file alone does not
+	if err := withReadOnly(ctx, backup, func(db *sqlx.DB) error {
+		_, err := db.ExecContext(ctx, `VACUUM INTO ?`, tmp)
+		return err
+	}); err != nil {
+		return RestoreInfo{}, fmt.Errorf("restore from %s: copy: %w", backup, err)
 	}
 	if err := continueAfter(ctx, tmp, backup, old, &ri); err != nil {
 		return RestoreInfo{}, fmt.Errorf("restore from %s: %w", backup, err)
@@ -222,7 +231,7 @@ func Restore(ctx context.Context, backup, path string, force bool) (RestoreInfo,
 		return RestoreInfo{}, fmt.Errorf("restore from %s: %w", backup, err)
 	}
 	if _, err := os.Stat(path); err == nil {
-		ri.Replaced = path + ".replaced-" + time.Now().UTC().Format("20060102T150405Z")
+		ri.Replaced = freeName(path + ".replaced-" + time.Now().UTC().Format("20060102T150405Z"))
 		if err := setAside(ctx, path, ri.Replaced, !ri.FromClock); err != nil {
 			return RestoreInfo{}, fmt.Errorf("restore %s: keep it as %s: %w", path, ri.Replaced, err)
 		}
@@ -237,6 +246,22 @@ func Restore(ctx context.Context, backup, path string, force bool) (RestoreInfo,
 	placed = true
 	_ = syncDir(filepath.Dir(path))
 	return ri, nil
+}
+
+// freeName is name, or name-2, name-3, … the first that neither it nor its WAL exists as (two restores
+// within a second kept their stores under one name).
+func freeName(name string) string {
+	for i := 1; ; i++ {
+		n := name
+		if i > 1 {
+			n = fmt.Sprintf("%s-%d", name, i)
+		}
+		_, err1 := os.Lstat(n)
+		_, err2 := os.Lstat(n + "-wal")
+		if errors.Is(err1, os.ErrNotExist) && errors.Is(err2, os.ErrNotExist) {
+			return n
+		}
+	}
 }
 
 // setAside keeps the store at path under the name aside before the restored copy replaces it: its WAL
@@ -312,7 +337,19 @@ func continueAfter(ctx context.Context, tmp, backup string, old highs, ri *Resto
 	if err := db.Commit(ctx, changes); err != nil {
 		return fmt.Errorf("record the restore: %w", err)
 	}
-	return db.Close()
+	if _, err := db.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		return fmt.Errorf("checkpoint the copy: %w", err)
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	// the copy is renamed alone: what it holds must be in its file, not in a WAL left beside it
+	if st, err := os.Stat(tmp + "-wal"); err == nil && st.Size() > 0 {
+		return fmt.Errorf("the copy's WAL was not checkpointed (%d bytes)", st.Size())
+	}
+	_ = os.Remove(tmp + "-wal")
+	_ = os.Remove(tmp + "-shm")
+	return nil
 }
 
 // highs are the counters of a store: the highest lease and merge epochs and merge request id it handed

@@ -213,6 +213,64 @@ func TestRestoreKeepsAKilledStoresWAL(t *testing.T) {
 	}
 }
 
+// TestRestoreTwiceAndBack: two restores within a second keep both replaced stores (under distinct names;
+// the second overwrote the first), and a kept store restored back — undoing a restore — comes back whole,
+// also when the file restored from has a WAL beside it (its commits were lost: only the file was copied).
+func TestRestoreTwiceAndBack(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	live := filepath.Join(dir, "live.db")
+	db, err := Open(ctx, live, Options{CheckpointInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-1")})
+	backup := filepath.Join(dir, "backup.db")
+	if _, err := Backup(ctx, live, backup); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-2")}, coord.IssuePut{Issue: sampleIssue("gt-3")})
+	crash := filepath.Join(dir, "crash.db") // a killed store's files: gt-2 and gt-3 only in its WAL
+	for _, suffix := range []string{"", "-wal"} {
+		if err := copyFile(live+suffix, crash+suffix); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "ws", "gtc.db")
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// restore from the crash copy: its WAL's commits come along
+	if _, err := Restore(ctx, crash, path, false); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := Inspect(ctx, path); err != nil || info.Issues != 3 {
+		t.Fatalf("restored from a store with a WAL: %+v, %v; want its 3 issues", info, err)
+	}
+	first, err := Restore(ctx, backup, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := Restore(ctx, backup, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Replaced == second.Replaced {
+		t.Fatalf("both restores kept their store as %s", first.Replaced)
+	}
+	if info, err := Inspect(ctx, first.Replaced); err != nil || info.Issues != 3 {
+		t.Fatalf("the first replaced store: %+v, %v", info, err)
+	}
+	// undo: the first replaced store back
+	if _, err := Restore(ctx, first.Replaced, path, false); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := Inspect(ctx, path); err != nil || info.Issues != 3 {
+		t.Fatalf("restored back: %+v, %v", info, err)
+	}
+}
+
 // TestRestoreRefusals: a damaged or foreign backup, or one of a newer schema, is refused with the store
 // left as it was; a store to replace that cannot be read is refused unless forced, and then the epochs
 // continue from the clock.

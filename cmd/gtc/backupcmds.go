@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gastown/gtc/daemon"
 	"github.com/gastown/gtc/store"
 	"github.com/gofrs/flock"
 	"github.com/urfave/cli/v2"
@@ -21,14 +22,15 @@ func backupCommand() *cli.Command {
 			"backup back while no server runs.",
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print what the backup holds as JSON"}},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("usage: gtc backup FILE (a new file to write the copy to)")
+			args, err := wantArgs(c, 1, "backup FILE [--json] (a new file to write the copy to)")
+			if err != nil {
+				return err
 			}
 			src := filepath.Join(c.String("dir"), ".beads", "gtc.db")
 			if _, err := os.Stat(src); errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("no gtc.db in %s: nothing to back up (`gtc serve` and `gtc import` create it)", filepath.Dir(src))
 			}
-			info, err := store.Backup(c.Context, src, c.Args().First())
+			info, err := store.Backup(c.Context, src, args[0])
 			if err != nil {
 				return err
 			}
@@ -56,8 +58,9 @@ func restoreCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print what was done as JSON"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("usage: gtc restore [--force] FILE (a file written by gtc backup)")
+			args, err := wantArgs(c, 1, "restore [--force] [--json] FILE (a file written by gtc backup)")
+			if err != nil {
+				return err
 			}
 			dir := c.String("dir")
 			bd := filepath.Join(dir, ".beads")
@@ -73,11 +76,15 @@ func restoreCommand() *cli.Command {
 				return fmt.Errorf("a gtc server is running on %s: stop it first (SIGTERM), then restore", dir)
 			}
 			defer lock.Unlock()
-			ri, err := store.Restore(c.Context, c.Args().First(), filepath.Join(bd, "gtc.db"), c.Bool("force"))
+			// the store it keeps (gtc.db.replaced-*) stays out of git as gtc.db does
+			if err := daemon.EnsureGitignore(bd); err != nil {
+				return err
+			}
+			ri, err := store.Restore(c.Context, args[0], filepath.Join(bd, "gtc.db"), c.Bool("force"))
 			if err != nil {
 				if errors.Is(err, store.ErrUnreadableStore) {
 					return fmt.Errorf("%w; stop every worker and refinery of this workspace, then `gtc restore --force %s` "+
-						"(lease and merge epochs then continue from the clock)", err, c.Args().First())
+						"(lease and merge epochs then continue from the clock)", err, args[0])
 				}
 				return err
 			}

@@ -404,9 +404,13 @@ func unknownCommand(group string, cmds []*cli.Command, help func(*cli.Context) e
 			return help(c)
 		}
 		name := c.Args().First()
-		best, dist := "", 3 // suggest within two edits, or a command the name starts
+		best, dist := "", 3       // suggest within two edits, or a command the name starts
+		names := []string{"help"} // urfave/cli's own, not in cmds yet when this is built
 		for _, cmd := range cmds {
-			for _, n := range cmd.Names() {
+			names = append(names, cmd.Names()...)
+		}
+		for _, n := range names {
+			{
 				if d := editDistance(name, n); d < dist || strings.HasPrefix(n, name) && best == "" {
 					best, dist = n, min(d, dist)
 				}

@@ -896,8 +896,8 @@ func printEvent(c *cli.Context, w io.Writer, enc *json.Encoder, cols *eventCols,
 		return enc.Encode(ev)
 	}
 	detail := ev.Detail
-	if ev.Actor != "" && ev.Actor != "gtc" { // a person's or the file's change (status_changed)
-		detail += " (by " + ev.Actor + ")"
+	if ev.Actor != "" && ev.Actor != "gtc" { // a person's or the file's change (status_changed, an operator's)
+		detail = strings.TrimSpace(detail + " (by " + ev.Actor + ")")
 	}
 	if cols.fit(ev) && cols.header != nil {
 		cols.header()

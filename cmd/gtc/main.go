@@ -28,6 +28,9 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	if err := app.Run(args); err != nil {
+		if topic, ok := strings.CutPrefix(err.Error(), "No help topic for '"); ok { // gtc help isue: urfave/cli's help
+			err = usageError(fmt.Errorf("no help for %q: see `gtc --help` for the commands", strings.TrimSuffix(topic, "'")))
+		}
 		fmt.Fprintln(stderr, "gtc:", oneLine(err))
 		return exitCodeOf(err)
 	}

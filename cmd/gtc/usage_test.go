@@ -42,6 +42,10 @@ func TestUnknownCommandsExit2(t *testing.T) {
 		{[]string{"issue", "dep", "ad", "a", "b"}, "did you mean `gtc issue dep add`?"},
 		{[]string{"merge", "sub"}, "did you mean `gtc merge submit`?"},
 		{[]string{"frobnicate"}, `gtc has no command "frobnicate": see`},
+		{[]string{"hlep"}, "did you mean `gtc help`?"},
+		{[]string{"help", "isue"}, `no help for "isue"`},
+		{[]string{"backup"}, "backup takes 1 argument(s), got 0"},
+		{[]string{"restore", "a", "b"}, "restore takes 1 argument(s), got 2"},
 	} {
 		r := gtc(t, dir, tc.args...)
 		if r.code != exitUsage || r.out != "" || !strings.Contains(r.err, tc.want) {
