@@ -378,3 +378,38 @@ func withWritable(path, stmt string) error {
 	}
 	return db.Close()
 }
+
+// TestOpenRefusesAnOrphanWAL: a store whose file is gone while its WAL (with commits) is left is not
+// opened as a new, empty store (the WAL's commits would be lost); an empty WAL is no obstacle.
+func TestOpenRefusesAnOrphanWAL(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	live := filepath.Join(dir, "live.db")
+	db, err := Open(ctx, live, Options{CheckpointInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-1")})
+	path := filepath.Join(dir, "ws", "gtc.db")
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFile(live+"-wal", path+"-wal"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, path, Options{}); !errors.Is(err, ErrOrphanWAL) {
+		t.Fatalf("open beside an orphan WAL: %v", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a database file was created: %v", err)
+	}
+	if err := os.Truncate(path+"-wal", 0); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Open(ctx, path, Options{})
+	if err != nil {
+		t.Fatalf("open beside an empty WAL: %v", err)
+	}
+	_ = fresh.Close()
+}

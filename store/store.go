@@ -84,6 +84,27 @@ type DB struct {
 	issueScan  issueScan // how IssueEvents pages its search (zero: defaultIssueScan); tests set it
 }
 
+// ErrOrphanWAL is Open's refusal of a missing database file whose WAL is still there.
+var ErrOrphanWAL = errors.New("the database file is missing but its WAL is not")
+
+// orphanWAL refuses to create a store where the file is gone but its WAL, holding commits, is left: SQLite
+// would start a new database beside the old one's frames (gtc.db deleted or moved by hand, a restore of an
+// older gtc interrupted), and those commits would be lost or mixed in.
+func orphanWAL(path string) error {
+	if path == ":memory:" {
+		return nil
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if st, err := os.Stat(path + "-wal"); err == nil && st.Size() > 0 {
+		return fmt.Errorf("%w: %s-wal (%d bytes) holds commits of a gtc.db that is not there: put that gtc.db back "+
+			"(a gtc.db.replaced-* beside it, or a backup with `gtc restore`), or move %s-wal away to start a new store from issues.jsonl",
+			ErrOrphanWAL, path, st.Size(), path)
+	}
+	return nil
+}
+
 // walSizeLimit is the size gtc.db-wal is truncated to when SQLite resets it after a checkpoint.
 const walSizeLimit = 16 << 20
 
@@ -101,6 +122,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	if opts.CheckpointInterval == 0 {
 		opts.CheckpointInterval = 250 * time.Millisecond
+	}
+	if err := orphanWAL(path); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db := &DB{path: path, obs: opts.Observer, batch: opts.MaxBatch, reqs: make(chan *commitReq, 256), done: make(chan struct{}),
 		dirty: newDirtySet()}
