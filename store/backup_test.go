@@ -170,33 +170,7 @@ func TestRestoreContinuesCounters(t *testing.T) {
 // WAL of it is left beside the restored gtc.db (SQLite would apply its frames to the restored store).
 func TestRestoreKeepsAKilledStoresWAL(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	live := filepath.Join(dir, "live.db")
-	db, err := Open(ctx, live, Options{CheckpointInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = db.Close() }()
-	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-1")})
-	backup := filepath.Join(dir, "backup.db")
-	if _, err := Backup(ctx, live, backup); err != nil {
-		t.Fatal(err)
-	}
-	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-2")}, coord.IssuePut{Issue: sampleIssue("gt-3")})
-	// what a kill -9 leaves: the database file and its WAL as they are on disk now
-	killed := filepath.Join(dir, "ws")
-	if err := os.Mkdir(killed, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(killed, "gtc.db")
-	for _, suffix := range []string{"", "-wal"} {
-		if err := copyFile(live+suffix, path+suffix); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() == 0 {
-		t.Fatalf("no WAL to keep: %v", err)
-	}
+	_, backup, path := killedAfterBackup(t)
 	ri, err := Restore(ctx, backup, path, false)
 	if err != nil {
 		t.Fatal(err)
@@ -218,25 +192,7 @@ func TestRestoreKeepsAKilledStoresWAL(t *testing.T) {
 // also when the file restored from has a WAL beside it (its commits were lost: only the file was copied).
 func TestRestoreTwiceAndBack(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	live := filepath.Join(dir, "live.db")
-	db, err := Open(ctx, live, Options{CheckpointInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = db.Close() }()
-	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-1")})
-	backup := filepath.Join(dir, "backup.db")
-	if _, err := Backup(ctx, live, backup); err != nil {
-		t.Fatal(err)
-	}
-	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-2")}, coord.IssuePut{Issue: sampleIssue("gt-3")})
-	crash := filepath.Join(dir, "crash.db") // a killed store's files: gt-2 and gt-3 only in its WAL
-	for _, suffix := range []string{"", "-wal"} {
-		if err := copyFile(live+suffix, crash+suffix); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, backup, crash := killedAfterBackup(t)
 	path := filepath.Join(dir, "ws", "gtc.db")
 	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -269,6 +225,40 @@ func TestRestoreTwiceAndBack(t *testing.T) {
 	if info, err := Inspect(ctx, path); err != nil || info.Issues != 3 {
 		t.Fatalf("restored back: %+v, %v", info, err)
 	}
+}
+
+// killedAfterBackup makes a store with gt-1, its backup, then commits gt-2 and gt-3 and copies the
+// store's file and WAL as a kill -9 leaves them (gt-2 and gt-3 only in the WAL) to crash. It returns
+// the test's directory, the backup and the crash copy.
+func killedAfterBackup(t *testing.T) (dir, backup, crash string) {
+	t.Helper()
+	ctx := context.Background()
+	dir = t.TempDir()
+	live := filepath.Join(dir, "live.db")
+	db, err := Open(ctx, live, Options{CheckpointInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-1")})
+	backup = filepath.Join(dir, "backup.db")
+	if _, err := Backup(ctx, live, backup); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, db, coord.IssuePut{Issue: sampleIssue("gt-2")}, coord.IssuePut{Issue: sampleIssue("gt-3")})
+	crash = filepath.Join(dir, "crash", "gtc.db")
+	if err := os.Mkdir(filepath.Dir(crash), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "-wal"} {
+		if err := copyFile(live+suffix, crash+suffix); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := os.Stat(crash + "-wal"); err != nil || st.Size() == 0 {
+		t.Fatalf("no WAL in the crash copy: %v", err)
+	}
+	return dir, backup, crash
 }
 
 // TestRestoreRefusals: a damaged or foreign backup, or one of a newer schema, is refused with the store

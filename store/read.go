@@ -295,23 +295,16 @@ func (bs *bodyStmt) close() {
 // as the file holds it; the others as Records has them. Decoding every stored body took about half of
 // issue.list's time.
 func (db *DB) ListRecords(ctx context.Context, ids []string) ([]beads.StoredRecord, error) {
-	defer db.observeRead("records", time.Now())
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	js, err := json.Marshal(ids)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := db.rs[rListByIDs].QueryContext(ctx, string(js))
-	if err != nil {
-		return nil, unavailable("read", fmt.Errorf("read records: %w", err))
-	}
-	return collectRecords(rows, len(ids))
+	return db.recordsBy(ctx, rListByIDs, ids)
 }
 
 // Records returns the stored records of the given issues, ordered by id; unknown ids are skipped.
 func (db *DB) Records(ctx context.Context, ids []string) ([]beads.StoredRecord, error) {
+	return db.recordsBy(ctx, rIssuesByIDs, ids)
+}
+
+// recordsBy runs one of the records-by-ids statements.
+func (db *DB) recordsBy(ctx context.Context, stmt int, ids []string) ([]beads.StoredRecord, error) {
 	defer db.observeRead("records", time.Now())
 	if len(ids) == 0 {
 		return nil, nil
@@ -320,7 +313,7 @@ func (db *DB) Records(ctx context.Context, ids []string) ([]beads.StoredRecord, 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.rs[rIssuesByIDs].QueryContext(ctx, string(js))
+	rows, err := db.rs[stmt].QueryContext(ctx, string(js))
 	if err != nil {
 		return nil, unavailable("read", fmt.Errorf("read records: %w", err))
 	}
