@@ -62,15 +62,7 @@ func TestBackupWhileCommitting(t *testing.T) {
 	if _, err := os.Stat(dst + fmt.Sprintf(".partial-%d", os.Getpid())); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("temporary file left: %v", err)
 	}
-	copyDB, err := Open(ctx, dst, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = copyDB.Close() }()
-	snap, err := copyDB.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	copyDB, snap := openLoaded(t, dst)
 	if len(snap.Issues) != info.Issues {
 		t.Fatalf("the copy loads %d issues, Inspect counted %d", len(snap.Issues), info.Issues)
 	}
@@ -138,15 +130,7 @@ func TestRestoreContinuesCounters(t *testing.T) {
 	if err != nil || replaced.Issues != 2 || replaced.LastEvent != 7 {
 		t.Fatalf("the replaced store kept as %s: %+v, %v", ri.Replaced, replaced, err)
 	}
-	db, err = Open(ctx, path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = db.Close() }()
-	snap, err := db.Load(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, snap := openLoaded(t, path)
 	if len(snap.Issues) != 1 || snap.Issues[0].ID != "gt-1" || snap.MaxEpoch != 6 || len(snap.Leases) != 1 ||
 		snap.Meta[coord.MetaLeaseEpochFloor] != "10" || snap.Meta[coord.MetaMergeEpochFloor] != "4" || snap.Meta[coord.MetaMergeSeq] != "3" {
 		t.Fatalf("restored store: %d issues, max epoch %d, meta %v", len(snap.Issues), snap.MaxEpoch, snap.Meta)
@@ -341,15 +325,7 @@ func TestRestoreRefusals(t *testing.T) {
 		if err != nil || info.Issues != 1 {
 			t.Fatalf("restored: %+v, %v", info, err)
 		}
-		db, err := Open(ctx, path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = db.Close() }()
-		snap, err := db.Load(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, snap := openLoaded(t, path)
 		if f, _ := strconv.ParseInt(snap.Meta[coord.MetaLeaseEpochFloor], 10, 64); f != ri.LeaseEpoch {
 			t.Fatalf("lease epoch floor %q, want %d", snap.Meta[coord.MetaLeaseEpochFloor], ri.LeaseEpoch)
 		}
@@ -402,4 +378,19 @@ func TestOpenRefusesAnOrphanWAL(t *testing.T) {
 		t.Fatalf("open beside an empty WAL: %v", err)
 	}
 	_ = fresh.Close()
+}
+
+// openLoaded opens the store at path (closed when the test ends) and loads its snapshot.
+func openLoaded(t *testing.T, path string) (*DB, *coord.Snapshot) {
+	t.Helper()
+	db, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	snap, err := db.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, snap
 }
