@@ -819,20 +819,30 @@ describe('drain', () => {
     await until(() => conn.socket.destroyed, 2000, 'server side sees the close');
   });
 
-  it('reports a final call it could not send before the drain ended as dropped (unsent)', async () => {
-    const c = await worker({ reconnect: { initialDelayMs: 10_000, maxDelayMs: 10_000 } });
+  /**
+   * A worker (w1) running issue id in a handler held until gate resolves, cut off from the coordinator
+   * (cut: a dropped connection, the server gone) and reconnecting; dropped collects its dropped events.
+   */
+  async function runningWhenCut(id: string, reconnect: ConnectOptions['reconnect'], cut: () => unknown) {
+    const c = await worker({ reconnect });
+    c.on('error', () => {});
     const gate = deferred();
     c.onAssignment(async () => {
       await gate.promise;
       return { summary: 'done offline' };
     });
     await c.hello({ name: 'w1' });
-    await server.assign(server.last, assignment('bd-off'));
+    await server.assign(server.last, assignment(id));
     await until(() => c.active === 1);
-    server.drop(server.last);
-    await until(() => c.state === 'reconnecting');
     const dropped: DroppedEvent[] = [];
     c.on('dropped', (e) => dropped.push(e));
+    await cut();
+    await until(() => c.state === 'reconnecting');
+    return { c, gate, dropped };
+  }
+
+  it('reports a final call it could not send before the drain ended as dropped (unsent)', async () => {
+    const { c, gate, dropped } = await runningWhenCut('bd-off', { initialDelayMs: 10_000, maxDelayMs: 10_000 }, () => server.drop(server.last));
     const d = c.drain({ timeoutMs: 100 });
     gate.resolve(); // the handler returns while the coordinator is unreachable
     await d;
@@ -845,20 +855,8 @@ describe('drain', () => {
   });
 
   it('reports a final call kept for the reconnect as dropped (unsent) when reconnecting gives up', async () => {
-    const c = await worker({ reconnect: { initialDelayMs: 30, maxDelayMs: 30, maxAttempts: 2 } });
-    c.on('error', () => {});
-    const gate = deferred();
-    c.onAssignment(async () => {
-      await gate.promise;
-      return { summary: 'done offline' };
-    });
-    await c.hello({ name: 'w1' });
-    await server.assign(server.last, assignment('bd-gone'));
-    await until(() => c.active === 1);
-    const dropped: DroppedEvent[] = [];
-    c.on('dropped', (e) => dropped.push(e));
-    await server.stop(); // the coordinator goes away for good
-    await until(() => c.state === 'reconnecting');
+    // the coordinator goes away for good
+    const { c, gate, dropped } = await runningWhenCut('bd-gone', { initialDelayMs: 30, maxDelayMs: 30, maxAttempts: 2 }, () => server.stop());
     gate.resolve(); // the handler returns while the coordinator is unreachable
     await until(() => c.state === 'closed', 3000, 'the client gives up');
     assert.deepEqual(dropped.map((e) => `${e.lease_id}:${e.issue_id}:${e.why}`), ['L-bd-gone:bd-gone:unsent']);
@@ -866,19 +864,7 @@ describe('drain', () => {
   });
 
   it('a second drain (SIGTERM after SIGINT) reports an unsent final call once', async () => {
-    const c = await worker({ reconnect: { initialDelayMs: 10_000, maxDelayMs: 10_000 } });
-    const gate = deferred();
-    c.onAssignment(async () => {
-      await gate.promise;
-      return { summary: 'done offline' };
-    });
-    await c.hello({ name: 'w1' });
-    await server.assign(server.last, assignment('bd-twice'));
-    await until(() => c.active === 1);
-    server.drop(server.last);
-    await until(() => c.state === 'reconnecting');
-    const dropped: DroppedEvent[] = [];
-    c.on('dropped', (e) => dropped.push(e));
+    const { c, gate, dropped } = await runningWhenCut('bd-twice', { initialDelayMs: 10_000, maxDelayMs: 10_000 }, () => server.drop(server.last));
     const d1 = c.drain({ timeoutMs: 100 });
     const d2 = c.drain({ timeoutMs: 100 });
     gate.resolve();
