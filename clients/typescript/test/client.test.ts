@@ -1100,15 +1100,14 @@ describe('merges (a refinery)', () => {
     assert.equal(server.callsOf('merge.report').length, 0);
   });
 
+  /** A refinery whose first merge run ignores its abort signal and returns only once gate resolves; runs: the epochs run. */
+  async function lateStoppingRefinery() {
+    const { c, gate, runs } = await lateStoppingRefinery();
+    return { c, gate, runs };
+  }
+
   it('a new attempt pushed while the cancelled run is still stopping runs once that run returns', async () => {
-    const c = await worker();
-    const gate = deferred();
-    const runs: number[] = [];
-    c.onMerge(async (m) => {
-      runs.push(m.epoch!);
-      if (runs.length === 1) await gate.promise; // ignores its signal: stops late
-      return { merged: true };
-    });
+    const { c, gate, runs } = await lateStoppingRefinery();
     await c.hello({ name: 'ref', role: 'refinery' });
     await server.merge(server.last, mergeRequest('7', 1));
     await until(() => runs.length === 1);
@@ -1123,14 +1122,7 @@ describe('merges (a refinery)', () => {
   });
 
   it('a cancel of the new attempt waiting for the stopping run skips it: not run, nothing reported', async () => {
-    const c = await worker();
-    const gate = deferred();
-    const runs: number[] = [];
-    c.onMerge(async (m) => {
-      runs.push(m.epoch!);
-      if (runs.length === 1) await gate.promise; // ignores its signal: stops late
-      return { merged: true };
-    });
+    const { c, gate, runs } = await lateStoppingRefinery();
     const dropped: MergeDroppedEvent[] = [];
     c.on('mergeDropped', (d) => dropped.push(d));
     await c.hello({ name: 'ref', role: 'refinery' });
