@@ -1102,7 +1102,14 @@ describe('merges (a refinery)', () => {
 
   /** A refinery whose first merge run ignores its abort signal and returns only once gate resolves; runs: the epochs run. */
   async function lateStoppingRefinery() {
-    const { c, gate, runs } = await lateStoppingRefinery();
+    const c = await worker();
+    const gate = deferred();
+    const runs: number[] = [];
+    c.onMerge(async (m) => {
+      runs.push(m.epoch!);
+      if (runs.length === 1) await gate.promise; // ignores its signal: stops late
+      return { merged: true };
+    });
     return { c, gate, runs };
   }
 
