@@ -152,7 +152,8 @@ var ErrUnreadableStore = errors.New("the store to replace cannot be read")
 
 // Restore replaces the store at path with a copy of backup (checked with Inspect first, then migrated
 // to this gtc's schema) while no server runs on it: the caller holds the workspace lock. The store it
-// replaces is kept beside it (path.replaced-<UTC time>, with its WAL), and the restored one continues
+// replaces is kept beside it (path.replaced-<UTC time>, its WAL checkpointed into it; gtc.db is never
+// missing on the way: the copy takes its name in one rename), and the restored one continues
 // its lease epochs, merge epochs, merge request ids and audit-log numbers after those of the replaced
 // store, so that nothing a worker or refinery may still hold from it is handed out again under the
 // same epoch, and event subscribers resuming from a newer number miss nothing. A replaced store that
