@@ -225,13 +225,6 @@ func (c *core) eventAs(actor, kind, issueID, leaseID, worker, detail string) {
 	c.emit(ev)
 }
 
-// eventBy records an event about an issue that actor (not the scheduler) brought about.
-func (c *core) eventBy(actor, kind, issueID, detail string) {
-	ev := c.arena.event()
-	ev.Event = Event{Time: c.now, Kind: kind, IssueID: issueID, Actor: actor, Detail: detail}
-	c.emit(ev)
-}
-
 // advance moves the core's time forward (never back).
 func (c *core) advance(now time.Time) {
 	if now.After(c.now) {
@@ -337,14 +330,11 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			changed = "out of dead letter (label " + c.cfg.FailedLabel + " removed): a fresh attempt budget"
 		}
 		if changed != "" {
-			actor := p.Actor
-			switch {
-			case p.FromImport:
+			actor := p.Actor // "": eventAs names it an unnamed session
+			if p.FromImport {
 				actor, changed = "issues.jsonl", changed+" (changed outside gtc)"
-			case actor == "":
-				actor = "unnamed session" // a request whose session gave no name (HTTP without X-Gtc-Worker)
 			}
-			c.eventBy(actor, "status_changed", m.ID, changed)
+			c.eventAs(actor, "status_changed", m.ID, "", "", changed)
 		}
 		m.Attempts, m.NotBefore = old.attempts(), old.notBefore()
 		if m.StartedAt == nil {
