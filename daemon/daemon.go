@@ -96,7 +96,13 @@ func Open(ctx context.Context, cfg Config) (_ *Daemon, err error) {
 	}
 
 	if _, serr := os.Stat(cfg.DB); errors.Is(serr, fs.ErrNotExist) {
-		d.created = append(d.created, cfg.DB, cfg.DB+"-wal", cfg.DB+"-shm")
+		// the files this start creates, not those already there: a WAL left without its gtc.db holds
+		// commits (store.Open refuses it, and the failed start must not delete it: a trial lost it so)
+		for _, f := range []string{cfg.DB, cfg.DB + "-wal", cfg.DB + "-shm"} {
+			if _, err := os.Lstat(f); errors.Is(err, fs.ErrNotExist) {
+				d.created = append(d.created, f)
+			}
+		}
 	}
 	d.db, err = store.Open(ctx, cfg.DB, store.Options{Observer: storeObserver{d.metrics}})
 	if err != nil {

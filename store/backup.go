@@ -35,8 +35,14 @@ func Backup(ctx context.Context, src, dst string) (BackupInfo, error) {
 	if _, err := os.Stat(src); err != nil {
 		return BackupInfo{}, fmt.Errorf("backup %s: %w", src, err)
 	}
-	if _, err := os.Lstat(dst); err == nil {
+	if st, err := os.Lstat(dst); err == nil {
+		if st.IsDir() {
+			return BackupInfo{}, fmt.Errorf("backup to %s: a directory (give the new file's name)", dst)
+		}
 		return BackupInfo{}, fmt.Errorf("backup to %s: the file exists (choose a new name)", dst)
+	}
+	if st, err := os.Stat(filepath.Dir(dst)); err != nil || !st.IsDir() {
+		return BackupInfo{}, fmt.Errorf("backup to %s: no directory %s", dst, filepath.Dir(dst))
 	}
 	tmp := fmt.Sprintf("%s.partial-%d", dst, os.Getpid())
 	_ = os.Remove(tmp)
@@ -165,6 +171,11 @@ func Restore(ctx context.Context, backup, path string, force bool) (RestoreInfo,
 	if err != nil {
 		return RestoreInfo{}, fmt.Errorf("restore from %s: %w", backup, err)
 	}
+	if a, err := os.Stat(backup); err == nil {
+		if b, err := os.Stat(path); err == nil && os.SameFile(a, b) {
+			return RestoreInfo{}, fmt.Errorf("restore from %s: that is the store itself (%s)", backup, path)
+		}
+	}
 	ri := RestoreInfo{Backup: binfo}
 	var old highs
 	if _, err := os.Stat(path); err == nil {
@@ -195,6 +206,9 @@ func Restore(ctx context.Context, backup, path string, force bool) (RestoreInfo,
 		}
 	} else if errors.Is(err, os.ErrNotExist) {
 		ri.FromClock = true // a lost store may have handed out leases that workers still run
+		if werr := orphanWAL(path); werr != nil && !force {
+			return RestoreInfo{}, fmt.Errorf("restore %s: %w", path, werr)
+		}
 	} else {
 		return RestoreInfo{}, fmt.Errorf("restore %s: %w", path, err)
 	}
@@ -236,6 +250,17 @@ func Restore(ctx context.Context, backup, path string, force bool) (RestoreInfo,
 		if err := setAside(ctx, path, ri.Replaced, !ri.FromClock); err != nil {
 			return RestoreInfo{}, fmt.Errorf("restore %s: keep it as %s: %w", path, ri.Replaced, err)
 		}
+	} else if st, err := os.Stat(path + "-wal"); err == nil && st.Size() > 0 {
+		// forced over a WAL whose gtc.db is gone: kept aside, not left for SQLite to apply to the copy
+		ri.Replaced = freeName(path + ".replaced-" + time.Now().UTC().Format("20060102T150405Z"))
+		if err := os.Rename(path+"-wal", ri.Replaced+"-wal"); err != nil {
+			return RestoreInfo{}, fmt.Errorf("restore %s: keep its WAL: %w", path, err)
+		}
+		ri.Replaced += "-wal"
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) { // an empty WAL or a stale index of no store
+		_ = os.Remove(path + "-wal")
+		_ = os.Remove(path + "-shm")
 	}
 	// one step: gtc.db is the replaced store up to here and the restored one after, never missing
 	if err := os.Rename(tmp, path); err != nil {

@@ -78,6 +78,15 @@ func TestBackupWhileCommitting(t *testing.T) {
 	if _, err := Backup(ctx, filepath.Join(dir, "missing.db"), filepath.Join(dir, "b2.db")); err == nil {
 		t.Fatal("backup of a missing store succeeded")
 	}
+	if _, err := Backup(ctx, db.Path(), dir); err == nil || !strings.Contains(err.Error(), "a directory") {
+		t.Fatalf("backup onto a directory: %v", err)
+	}
+	if _, err := Backup(ctx, db.Path(), filepath.Join(dir, "none", "b.db")); err == nil || !strings.Contains(err.Error(), "no directory") {
+		t.Fatalf("backup into a missing directory: %v", err)
+	}
+	if _, err := Restore(ctx, db.Path(), db.Path(), false); err == nil || !strings.Contains(err.Error(), "the store itself") {
+		t.Fatalf("restore of the store onto itself: %v", err)
+	}
 }
 
 // TestRestoreContinuesCounters: a store restored from a backup continues the lease epochs, merge epochs,
@@ -393,4 +402,33 @@ func openLoaded(t *testing.T, path string) (*DB, *coord.Snapshot) {
 		t.Fatal(err)
 	}
 	return db, snap
+}
+
+// TestRestoreOverAnOrphanWAL: a restore where gtc.db is gone but its WAL (with commits) is left is
+// refused unless forced, and forced it keeps the WAL aside instead of leaving it beside the restored
+// store (SQLite applied its frames to the copy: a corrupt store, a trial's "database disk image is
+// malformed").
+func TestRestoreOverAnOrphanWAL(t *testing.T) {
+	ctx := context.Background()
+	_, backup, crash := killedAfterBackup(t)
+	if err := os.Remove(crash); err != nil { // gtc.db gone, its WAL left
+		t.Fatal(err)
+	}
+	if _, err := Restore(ctx, backup, crash, false); !errors.Is(err, ErrOrphanWAL) {
+		t.Fatalf("unforced: %v", err)
+	}
+	ri, err := Restore(ctx, backup, crash, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(crash + "-wal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the orphan WAL is beside the restored store: %v", err)
+	}
+	if st, err := os.Stat(ri.Replaced); err != nil || st.Size() == 0 || !strings.HasSuffix(ri.Replaced, "-wal") {
+		t.Fatalf("the orphan WAL kept as %q: %v", ri.Replaced, err)
+	}
+	_, snap := openLoaded(t, crash)
+	if len(snap.Issues) != 1 {
+		t.Fatalf("the restored store holds %d issues, want the backup's 1", len(snap.Issues))
+	}
 }

@@ -99,8 +99,8 @@ func orphanWAL(path string) error {
 	}
 	if st, err := os.Stat(path + "-wal"); err == nil && st.Size() > 0 {
 		return fmt.Errorf("%w: %s-wal (%d bytes) holds commits of a gtc.db that is not there: put that gtc.db back "+
-			"(a gtc.db.replaced-* beside it, or a backup with `gtc restore`), or move %s-wal away to start a new store from issues.jsonl",
-			ErrOrphanWAL, path, st.Size(), path)
+			"(with the WAL beside it), or move %s-wal away and start a new store from issues.jsonl, or restore a backup "+
+			"with `gtc restore --force FILE` (the WAL is kept aside)", ErrOrphanWAL, path, st.Size(), path)
 	}
 	return nil
 }

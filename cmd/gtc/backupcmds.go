@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gastown/gtc/daemon"
 	"github.com/gastown/gtc/store"
@@ -33,6 +34,13 @@ func backupCommand() *cli.Command {
 			info, err := store.Backup(c.Context, src, args[0])
 			if err != nil {
 				return err
+			}
+			if abs, err := filepath.Abs(info.Path); err == nil {
+				if bdAbs, err := filepath.Abs(filepath.Dir(src)); err == nil && filepath.Dir(abs) == bdAbs &&
+					!strings.HasPrefix(filepath.Base(abs), "gtc.db.") {
+					// .beads is in git: only gtc.db* names are ignored there
+					fmt.Fprintf(c.App.ErrWriter, "note: %s is in .beads, which git tracks: keep backups elsewhere, or name it gtc.db.<something> (ignored)\n", info.Path)
+				}
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, info)
@@ -94,7 +102,10 @@ func restoreCommand() *cli.Command {
 			w := c.App.Writer
 			fmt.Fprintf(w, "restored %s from %s: %d issues, %d live leases, audit log to event %d\n",
 				filepath.Join(bd, "gtc.db"), ri.Backup.Path, ri.Backup.Issues, ri.Backup.LiveLeases, ri.Backup.LastEvent)
-			if ri.Replaced != "" {
+			switch {
+			case strings.HasSuffix(ri.Replaced, "-wal"):
+				fmt.Fprintf(w, "the WAL of the missing gtc.db is kept as %s\n", ri.Replaced)
+			case ri.Replaced != "":
 				fmt.Fprintf(w, "the store it replaced is kept as %s\n", ri.Replaced)
 			}
 			if ri.FromClock {
@@ -105,7 +116,8 @@ func restoreCommand() *cli.Command {
 			fmt.Fprintf(w, "start `gtc serve`: it reads issues.jsonl first, so issue changes written there since the backup come back\n")
 			if len(ri.Lost) > 0 {
 				fmt.Fprintf(w, "%d live leases of the replaced store are not in the backup: their workers drop them when they reconnect, "+
-					"and their issues stay in_progress for them; hand each out again with `gtc issue update ID --status open`:\n", len(ri.Lost))
+					"and their issues come back as issues.jsonl has them; one still in_progress for its worker is handed out again "+
+					"with `gtc issue update ID --status open`:\n", len(ri.Lost))
 				for _, l := range ri.Lost {
 					fmt.Fprintf(w, "  %s (lease %s, worker %s)\n", l.IssueID, l.ID, l.Worker)
 				}
