@@ -404,24 +404,28 @@ func unknownCommand(group string, cmds []*cli.Command, help func(*cli.Context) e
 			return help(c)
 		}
 		name := c.Args().First()
-		best, dist := "", 3       // suggest within two edits, or a command the name starts
-		names := []string{"help"} // urfave/cli's own, not in cmds yet when this is built
-		for _, cmd := range cmds {
-			names = append(names, cmd.Names()...)
-		}
-		for _, n := range names {
-			{
-				if d := editDistance(name, n); d < dist || strings.HasPrefix(n, name) && best == "" {
-					best, dist = n, min(d, dist)
-				}
-			}
-		}
 		hint := ""
-		if best != "" {
+		if best := closestCommand(name, cmds); best != "" {
 			hint = fmt.Sprintf(" (did you mean `%s %s`?)", group, best)
 		}
 		return usageError(fmt.Errorf("%s has no command %q%s: see `%s --help`", group, name, hint, group))
 	}
+}
+
+// closestCommand is the name among cmds (and "help") within two edits of name, or one that name starts;
+// "" if none.
+func closestCommand(name string, cmds []*cli.Command) string {
+	best, dist := "", 3
+	names := []string{"help"} // urfave/cli's own, not in cmds yet when the actions are built
+	for _, cmd := range cmds {
+		names = append(names, cmd.Names()...)
+	}
+	for _, n := range names {
+		if d := editDistance(name, n); d < dist || strings.HasPrefix(n, name) && best == "" {
+			best, dist = n, min(d, dist)
+		}
+	}
+	return best
 }
 
 // editDistance is the Levenshtein distance between a and b (in runes).

@@ -305,7 +305,7 @@ func TestClientCommandsLive(t *testing.T) {
 	}
 	// issue show lists the attempts: who, how each ended, and why
 	if out := must(t, dir, "issue", "show", l2.IssueID); !strings.Contains(out, "attempts") ||
-		!regexp.MustCompile(l2.ID+` +1 +bob +ended +failure +\S+ +tests red`).MatchString(out) {
+		!regexp.MustCompile(l2.ID+` +1 +bob +ended +failure +[0-9-]+ [0-9:]+ \S+ +tests red`).MatchString(out) {
 		t.Errorf("issue show lacks the failed attempt:\n%s", out)
 	}
 	out = must(t, dir, "claim", "--as", "carol")

@@ -902,9 +902,10 @@ func printEvent(c *cli.Context, w io.Writer, enc *json.Encoder, cols *eventCols,
 	if cols.fit(ev) && cols.header != nil {
 		cols.header()
 	}
-	_, err := fmt.Fprintf(w, "%s%s  %s %s %s %s %s\n", prefix, ev.Time.Local().Format(layout), padCols(ev.Kind, cols.kind),
+	line := fmt.Sprintf("%s%s  %s %s %s %s %s", prefix, ev.Time.Local().Format(layout), padCols(ev.Kind, cols.kind),
 		padCols(orDash(printable(ev.IssueID, false)), cols.issue), padCols(orDash(ev.LeaseID), cols.lease),
 		padCols(orDash(printable(ev.Worker, false)), cols.worker), tableText(detail))
+	_, err := fmt.Fprintln(w, strings.TrimRight(line, " ")) // no trailing blanks on a row without detail
 	return err
 }
 
@@ -1267,7 +1268,7 @@ func issueShowCommand() *cli.Command {
 					for _, l := range r.Leases {
 						ended := ""
 						if l.EndedAt != nil {
-							ended = l.EndedAt.UTC().Format(time.RFC3339)
+							ended = shownTime(l.EndedAt.Format(time.RFC3339Nano)) // as the issue's own times
 						}
 						report := l.Error // why it failed; else the summary of a success or the last progress note
 						if report == "" {

@@ -29,7 +29,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	if err := app.Run(args); err != nil {
 		if topic, ok := strings.CutPrefix(err.Error(), "No help topic for '"); ok { // gtc help isue: urfave/cli's help
-			err = usageError(fmt.Errorf("no help for %q: see `gtc --help` for the commands", strings.TrimSuffix(topic, "'")))
+			topic = strings.TrimSuffix(topic, "'")
+			hint := ""
+			if best := closestCommand(topic, app.Commands); best != "" && best != "help" {
+				hint = fmt.Sprintf(" (did you mean `gtc help %s`?)", best)
+			}
+			err = usageError(fmt.Errorf("no help for %q%s: see `gtc --help` for the commands", topic, hint))
 		}
 		fmt.Fprintln(stderr, "gtc:", oneLine(err))
 		return exitCodeOf(err)

@@ -43,7 +43,7 @@ func TestUnknownCommandsExit2(t *testing.T) {
 		{[]string{"merge", "sub"}, "did you mean `gtc merge submit`?"},
 		{[]string{"frobnicate"}, `gtc has no command "frobnicate": see`},
 		{[]string{"hlep"}, "did you mean `gtc help`?"},
-		{[]string{"help", "isue"}, `no help for "isue"`},
+		{[]string{"help", "isue"}, "did you mean `gtc help issue`?"},
 		{[]string{"backup"}, "backup takes 1 argument(s), got 0"},
 		{[]string{"restore", "a", "b"}, "restore takes 1 argument(s), got 2"},
 	} {
