@@ -782,8 +782,8 @@ func TestIssueShowReportsTheSummary(t *testing.T) {
 	must(t, dir, "claim", "--as", "w1", "--wait", "5s") // after the backoff (50 ms at most here)
 	must(t, dir, "complete", ids[0], "--as", "w1", "--summary", "token refresh fixed", "--commit", "abc123")
 	out := must(t, dir, "issue", "show", ids[0])
-	for _, re := range []string{`(?m)^\s*\S+\s+1\s+w1\s+ended\s+failure\s+\S+\s+tests red$`,
-		`(?m)^\s*\S+\s+2\s+w1\s+ended\s+success\s+\S+\s+token refresh fixed \(commit abc123\)$`} {
+	for _, re := range []string{`(?m)^\s*\S+\s+1\s+w1\s+ended\s+failure\s+[0-9-]+ [0-9:]+ \S+\s+tests red$`,
+		`(?m)^\s*\S+\s+2\s+w1\s+ended\s+success\s+[0-9-]+ [0-9:]+ \S+\s+token refresh fixed \(commit abc123\)$`} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("issue show lacks %s:\n%s", re, out)
 		}
