@@ -1081,6 +1081,14 @@ export class GtcClient extends EventEmitter {
   // ---- running leases ----
 
   private start(a: Assignment, resumed: boolean, ackWritten?: Promise<void>): void {
+    // The server holds one live lease per issue: a new lease of an issue we still run under another ends
+    // that one (lost: a reconnect's hello had not yet said so, or its cancel is still to come), and the
+    // new one waits for it in pump (review: the two runs overlapped until the old lease's abort)
+    for (const o of this.running.values()) {
+      if (o.lease.issue_id === a.lease.issue_id && o.lease.id !== a.lease.id && !o.abortKind) {
+        this.abortLease(o, 'lost', new GtcError(ErrorCodes.not_found, `lease ${o.lease.id} superseded by ${a.lease.id} on ${a.lease.issue_id}`, 'not_found'));
+      }
+    }
     const r: RunningLease = { assignment: a, lease: a.lease, resumed, ac: new AbortController(), startedAt: Date.now(), gen: this.connGen, ackWritten };
     this.running.set(a.lease.id, r);
     this.startBeats(r);

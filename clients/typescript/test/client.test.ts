@@ -466,6 +466,35 @@ describe('cancel', () => {
     assert.deepEqual(started, ['L-bd-same', 'L-bd-same-2']);
   });
 
+  it('a new lease of an issue it still runs under another ends the old run first: the two never overlap', async () => {
+    const c = await worker();
+    const stop = deferred();
+    const started: string[] = [];
+    let oldAborted = false;
+    c.onAssignment(async (a, { signal }) => {
+      started.push(a.lease.id);
+      if (a.lease.id === 'L-bd-twin') {
+        signal.addEventListener('abort', () => (oldAborted = true));
+        await stop.promise; // does not stop at once
+      }
+    });
+    await c.hello({ name: 'w1', capacity: 2 });
+    await server.assign(server.last, assignment('bd-twin', 3));
+    await until(() => started.length === 1);
+    // the issue pushed again under a new lease with no cancel of the old one seen yet (it expired
+    // while the connection was away; the reconnect's hello had not answered)
+    const again = assignment('bd-twin', 4);
+    again.lease.id = 'L-bd-twin-2';
+    assert.deepEqual(await server.assign(server.last, again), { accepted: true });
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(oldAborted, true, 'the old run is told to stop');
+    assert.deepEqual(started, ['L-bd-twin'], 'the new run waits for it');
+    stop.resolve();
+    await until(() => server.callsOf('complete').some((x) => x.params.lease_id === 'L-bd-twin-2'));
+    assert.deepEqual(started, ['L-bd-twin', 'L-bd-twin-2']);
+    assert.equal(server.callsOf('complete').filter((x) => x.params.lease_id === 'L-bd-twin').length, 0, 'the old lease reports nothing');
+  });
+
   it('keeps showing life while a cancelled handler is still stopping: the idle heartbeats go on', async () => {
     server.heartbeatMs = 20;
     const c = await worker();
