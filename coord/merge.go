@@ -55,6 +55,7 @@ type MergeCancel struct {
 	ID      string // the request's id (MR-n)
 	IssueID string // or the issue whose pending or merging request it is
 	Reason  string // kept as the request's error and in its event; empty: "cancelled"
+	Actor   string // the session that asked (the event's actor); empty: "unnamed session"
 }
 
 // MergeDecision is what one merge queue step means for the request's issue.
@@ -317,7 +318,10 @@ func (c *core) mergeCancel(now time.Time, mc MergeCancel) (MergeRequest, error) 
 		}
 		id = r.ID
 	}
-	return c.cancelMerge(id, mc.Reason)
+	if mc.Actor == "" {
+		mc.Actor = "unnamed session"
+	}
+	return c.cancelMerge(id, mc.Reason, mc.Actor)
 }
 
 // applyDecisions applies what merge steps mean for their issues: rework reopens the issue (label
@@ -429,7 +433,7 @@ func (c *core) withdrawLeaseMerge(it *issue, l *Lease) {
 		return
 	}
 	if r, ok := c.mq.ByIssue(it.id); ok && !r.CreatedAt.Before(l.CreatedAt) {
-		_, _ = c.cancelMerge(r.ID, "lease "+l.ID+" ended: "+l.Outcome)
+		_, _ = c.cancelMerge(r.ID, "lease "+l.ID+" ended: "+l.Outcome, "")
 	}
 }
 
@@ -439,17 +443,23 @@ func (c *core) withdrawIssueMerge(it *issue, reason string) {
 		return
 	}
 	if r, ok := c.mq.ByIssue(it.id); ok {
-		_, _ = c.cancelMerge(r.ID, reason)
+		_, _ = c.cancelMerge(r.ID, reason, "")
 	}
 }
 
 // cancelMerge withdraws the live request id for reason; the refinery merging it, if connected, is told
-// to stop.
-func (c *core) cancelMerge(id, reason string) (MergeRequest, error) {
+// to stop. actor, if set, is the session that asked (the merge_cancelled event's actor).
+func (c *core) cancelMerge(id, reason, actor string) (MergeRequest, error) {
 	prev, _ := c.mq.Get(id)
 	r, ch, err := c.mq.Cancel(c.now, id, reason)
 	if err != nil {
 		return MergeRequest{}, err
+	}
+	for i := range ch {
+		if ev, ok := ch[i].(EventAppend); ok && actor != "" {
+			ev.Event.Actor = actor
+			ch[i] = ev
+		}
 	}
 	c.applyMerge(ch)
 	if prev.State == "merging" {

@@ -38,12 +38,12 @@ func (b *backend) MergeReport(ctx context.Context, s *rpc.Session, p rpc.MergeRe
 	return &rpc.MergeReportResult{Request: r}, nil
 }
 
-func (b *backend) MergeCancel(ctx context.Context, _ *rpc.Session, p rpc.MergeCancelParams) (*rpc.MergeCancelResult, error) {
+func (b *backend) MergeCancel(ctx context.Context, s *rpc.Session, p rpc.MergeCancelParams) (*rpc.MergeCancelResult, error) {
 	reason := p.Reason
 	if reason == "" {
 		reason = "cancelled by operator"
 	}
-	r, err := b.d.engine.MergeCancel(ctx, coord.MergeCancel{ID: p.ID, IssueID: p.IssueID, Reason: reason})
+	r, err := b.d.engine.MergeCancel(ctx, coord.MergeCancel{ID: p.ID, IssueID: p.IssueID, Reason: reason, Actor: sessionName(s)})
 	if err != nil {
 		return nil, err
 	}

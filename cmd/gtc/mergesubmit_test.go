@@ -122,6 +122,8 @@ func TestOperatorActionsNameTheirActor(t *testing.T) {
 	must(t, dir, "drain", "holder")
 	must(t, dir, "drain", "holder", "--undo")
 	must(t, dir, "cancel", "t-1")
+	must(t, dir, "merge", "submit", "t-1", "b/t-1", "--file", "a.go")
+	must(t, dir, "merge", "cancel", "--issue", "t-1")
 	must(t, dir, "pause")
 	must(t, dir, "resume")
 	got := map[string]string{}
@@ -130,7 +132,7 @@ func TestOperatorActionsNameTheirActor(t *testing.T) {
 		got[ev.Kind] = ev.Actor
 	}
 	me := cliUserName()
-	for _, k := range []string{"draining", "undrained", "cancelled", "paused", "resumed"} {
+	for _, k := range []string{"draining", "undrained", "cancelled", "merge_cancelled", "paused", "resumed"} {
 		if got[k] != me {
 			t.Errorf("%s event: actor %q, want %q", k, got[k], me)
 		}
