@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -264,7 +265,7 @@ func convoyCommand() *cli.Command {
 							fmt.Fprintln(w, "complete")
 						}
 						// wrapped, and at most convoyShowIDs of them (CLI trial: 2,000 ids on one 31,731-character line)
-						ids := p.IssueIDs
+						ids := slices.SortedFunc(slices.Values(p.IssueIDs), naturalCompare) // gt-2 before gt-10
 						if len(ids) > convoyShowIDs {
 							ids = ids[:convoyShowIDs]
 						}

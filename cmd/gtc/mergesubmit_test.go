@@ -152,7 +152,7 @@ func TestConvoyShowWrapsItsIssues(t *testing.T) {
 	var lines []string
 	ids := []string{"convoy", "create", "big"}
 	for i := range convoyShowIDs + 30 {
-		id := fmt.Sprintf("t-%03d", i)
+		id := fmt.Sprintf("t-%d", i) // unpadded: shown in natural order, t-2 before t-10
 		lines = append(lines, fmt.Sprintf(`{"id":%q,"title":"x","status":"open","priority":2,"issue_type":"task","created_at":"2026-11-01T00:00:00Z","updated_at":"2026-11-01T00:00:00Z"}`, id))
 		ids = append(ids, id)
 	}
