@@ -50,6 +50,12 @@ type harness struct {
 // start runs a coordinator on a new workspace holding lines, with short timeouts.
 func start(t testing.TB, lines []string, tweak func(*Config)) *harness {
 	t.Helper()
+	return startIn(t, newWorkspace(t, lines), tweak)
+}
+
+// newWorkspace makes a workspace whose .beads/issues.jsonl holds lines and returns its directory.
+func newWorkspace(t testing.TB, lines []string) string {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, ".beads"), 0o755); err != nil {
 		t.Fatal(err)
@@ -61,7 +67,7 @@ func start(t testing.TB, lines []string, tweak func(*Config)) *harness {
 	if err := os.WriteFile(filepath.Join(dir, ".beads", "issues.jsonl"), []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return startIn(t, dir, tweak)
+	return dir
 }
 
 func startIn(t testing.TB, dir string, tweak func(*Config)) *harness {

@@ -20,14 +20,8 @@ func TestServeKeepsItsFilesOutOfGit(t *testing.T) {
 		{"bd's", "*.db\n*.db-journal\ngtc.token\ndaemon.log"}, // no final newline
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := newWorkspace(t, nil)
 			bd := filepath.Join(dir, ".beads")
-			if err := os.MkdirAll(bd, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(bd, "issues.jsonl"), nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
 			gi := filepath.Join(bd, ".gitignore")
 			if tc.before != "" {
 				if err := os.WriteFile(gi, []byte(tc.before), 0o644); err != nil {

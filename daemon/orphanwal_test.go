@@ -18,14 +18,8 @@ import (
 // there leaves that WAL where it was: the failed start's clean-up removed it as a file of its own (a
 // trial: the next start then began an empty store and the WAL's commits were gone).
 func TestStartKeepsAnOrphanWAL(t *testing.T) {
-	dir := t.TempDir()
+	dir := newWorkspace(t, nil)
 	bd := filepath.Join(dir, ".beads")
-	if err := os.MkdirAll(bd, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(bd, "issues.jsonl"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	// a store's WAL holding a commit, as a kill -9 leaves it
 	live := filepath.Join(t.TempDir(), "live.db")
 	db, err := store.Open(context.Background(), live, store.Options{CheckpointInterval: -1})
