@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"os/exec"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestLoadtestBaseline runs the gtc binary's latency mode on a server of its own with --baseline: the
@@ -36,5 +39,40 @@ func TestLoadtestBaseline(t *testing.T) {
 	}
 	if out, err := exec.Command(gtcBin, "loadtest", "--agents", "2", "--issues", "5", "--baseline").CombinedOutput(); err == nil {
 		t.Fatalf("--baseline in throughput mode was accepted:\n%s", out)
+	}
+}
+
+// TestLoadtestSettle: the tool's own server is given --settle between its start and the run, the report
+// says so, and a negative wait or one with --addr is refused.
+func TestLoadtestSettle(t *testing.T) {
+	start := time.Now()
+	out, err := exec.Command(gtcBin, "loadtest", "--agents", "2", "--issues", "10", "--settle", "1500ms", "--json").Output()
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("gtc loadtest: %v\n%s", err, out)
+	}
+	var r struct {
+		SettleMs    float64 `json:"settle_ms"`
+		Completions int     `json:"completions"`
+		DurationS   float64 `json:"duration_s"`
+	}
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	if r.SettleMs != 1500 || r.Completions != 10 {
+		t.Fatalf("report %+v: want settle_ms 1500 and 10 completions\n%s", r, out)
+	}
+	if took < 1500*time.Millisecond || r.DurationS >= 1.5 {
+		t.Fatalf("the command took %s with a run of %.3f s: want the 1.5 s wait outside the run", took, r.DurationS)
+	}
+	for _, args := range [][]string{
+		{"loadtest", "--agents", "2", "--issues", "5", "--settle", "-1s"},
+		{"loadtest", "--agents", "2", "--issues", "5", "--settle", "1s", "--addr", "/nonexistent.sock"},
+	} {
+		out, err := exec.Command(gtcBin, args...).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "--settle") {
+			t.Errorf("gtc %v: %v, want exit 2 naming --settle\n%s", args, err, out)
+		}
 	}
 }

@@ -74,6 +74,7 @@ type Result struct {
 	Unfinished   int64   `json:"unfinished_issues"`
 	ServerCPUS   float64 `json:"server_cpu_s,omitempty"` // server process CPU time (user+system) over its life, own server only
 	DriverCPUS   float64 `json:"driver_cpu_s,omitempty"` // load generator CPU time during the run
+	SettleMs     float64 `json:"settle_ms,omitempty"`    // own server only: the wait between its start and the run (--settle)
 	// The coordinator's health (coord.health) at the run's end, as the harness assesses it (healthy,
 	// degraded or unhealthy, with its reasons); the worst it reported when asked every second during the
 	// run; and the most of the run's agents it counted stalled at once.

@@ -27,6 +27,7 @@ type ServerOptions struct {
 	MemProfile string        // when set, the server writes a heap profile there at shutdown (--memprofile)
 	ExtraArgs  []string      // more serve flags
 	KeepDir    bool          // keep the temp workspace after Close
+	Settle     time.Duration // once the server answers, wait this long before returning (default 0)
 }
 
 // Server is a gtc coordinator subprocess on a temp workspace.
@@ -41,7 +42,7 @@ type Server struct {
 }
 
 // StartServer writes specs to a temp workspace's .beads/issues.jsonl, starts `gtc serve` there and
-// waits until it answers hello (the JSONL is imported by then).
+// waits until it answers hello (the JSONL is imported by then), then o.Settle.
 func StartServer(ctx context.Context, specs []IssueSpec, o ServerOptions) (*Server, error) {
 	if o.Exe == "" {
 		return nil, errors.New("start server: no gtc binary")
@@ -88,7 +89,14 @@ func StartServer(ctx context.Context, specs []IssueSpec, o ServerOptions) (*Serv
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		if err := s.ping(ctx); err == nil {
-			return s, nil
+			select {
+			case <-time.After(o.Settle):
+				return s, nil
+			case <-s.waited:
+				return fail(fmt.Errorf("gtc serve exited: %s", s.stderr.tail()))
+			case <-ctx.Done():
+				return fail(ctx.Err())
+			}
 		}
 		select {
 		case <-s.waited:

@@ -26,6 +26,7 @@ func targetFlags() []cli.Flag {
 		&cli.StringFlag{Name: "server-cpuprofile", Usage: "own server only: write the server's CPU profile to this file"},
 		&cli.StringFlag{Name: "server-memprofile", Usage: "own server only: write the server's heap profile at shutdown to this file"},
 		&cli.BoolFlag{Name: "keep", Usage: "own server only: keep the temp workspace"},
+		&cli.DurationFlag{Name: "settle", Value: 250 * time.Millisecond, Usage: "own server only: wait this long after it answers before the run starts (on this VM a load generator in its first ~100 ms drives a 30 x 500 run ~40% slower: docs/benchmarks.md)"},
 		&cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"},
 	}
 }
@@ -100,11 +101,14 @@ func checkTargetFlags(c *cli.Context) error {
 		return usageError(fmt.Errorf("%s takes no arguments (got %q): give everything as flags", c.Command.Name, c.Args().First()))
 	}
 	if c.String("addr") != "" {
-		for _, f := range []string{"server-cpuprofile", "server-memprofile", "keep"} {
+		for _, f := range []string{"server-cpuprofile", "server-memprofile", "keep", "settle"} {
 			if c.IsSet(f) {
 				return usageError(fmt.Errorf("--%s is for the server the tool starts itself; it does not apply with --addr", f))
 			}
 		}
+	}
+	if c.Duration("settle") < 0 {
+		return usageError(fmt.Errorf("--settle %s: want 0 or more", c.Duration("settle")))
 	}
 	return nil
 }
@@ -213,7 +217,8 @@ func runLoad(ctx context.Context, c *cli.Context, o runOptions) (loadtest.Result
 		}
 		fmt.Fprintf(stderr, "starting gtc serve on a temp workspace with %d issues...\n", len(specs))
 		srv, err := loadtest.StartServer(ctx, specs, loadtest.ServerOptions{Exe: exe, MaxConns: o.agents + 100,
-			CPUProfile: c.String("server-cpuprofile"), MemProfile: c.String("server-memprofile"), KeepDir: c.Bool("keep")})
+			CPUProfile: c.String("server-cpuprofile"), MemProfile: c.String("server-memprofile"), KeepDir: c.Bool("keep"),
+			Settle: c.Duration("settle")})
 		if err != nil {
 			return loadtest.Result{}, loadtest.ProfileReport{}, err
 		}
@@ -238,6 +243,9 @@ func runLoad(ctx context.Context, c *cli.Context, o runOptions) (loadtest.Result
 	cfg.Progress = func(done, _ int64) { _ = bar.Set64(done) }
 	cfg.OnError = func(err error) { fmt.Fprintln(stderr, "first agent error:", err) }
 	res, rep, err := loadtest.Run(ctx, cfg)
+	if c.String("addr") == "" {
+		res.SettleMs = float64(c.Duration("settle").Milliseconds())
+	}
 	_ = bar.Finish()
 	fmt.Fprintln(stderr)
 	var oe *net.OpError
