@@ -382,6 +382,30 @@ func orDash(s string) string {
 // and so an unknown subcommand of a command group (gtc issue lst).
 func usageOnError(cmd *cli.Command) *cli.Command { return usageOnErrorIn("gtc", cmd) }
 
+// pointToHelp makes the usage errors of cmd's action (and its subcommands') name the command's help.
+func pointToHelp(cmd *cli.Command) {
+	if act := cmd.Action; act != nil && len(cmd.Subcommands) == 0 {
+		cmd.Action = func(c *cli.Context) error { return withHelpPointer(act(c), "gtc "+commandPath(c)) }
+	}
+	for _, sub := range cmd.Subcommands {
+		pointToHelp(sub)
+	}
+}
+
+// withHelpPointer adds "(see PATH --help)" to a usage error of a command's own checks (a flag value out
+// of range, flags that do not go together) that points to no help or usage yet, as urfave/cli's own flag
+// errors do.
+func withHelpPointer(err error, path string) error {
+	var e *exitErr
+	if !asExit(err, &e) || e.code != exitUsage {
+		return err
+	}
+	if msg := e.Error(); strings.Contains(msg, "--help") || strings.Contains(msg, "usage: gtc") {
+		return err
+	}
+	return usageError(fmt.Errorf("%w (see %s --help)", err, path))
+}
+
 func usageOnErrorIn(parent string, cmd *cli.Command) *cli.Command {
 	path := parent + " " + cmd.Name
 	cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {

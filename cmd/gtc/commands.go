@@ -14,9 +14,11 @@ func commands() []*cli.Command {
 		mergeCommand(), convoyCommand(), healthCommand(),
 		loadtestCommand(), loadtestEchoCommand(), profileCommand(),
 	}
-	// every command (and subcommand) answers a flag error with one line and exit 2, as the README says
+	// every command (and subcommand) answers a flag error with one line and exit 2, as the README says, and
+	// its own checks' usage errors name its help
 	for _, c := range cmds {
 		usageOnError(c)
+		pointToHelp(c)
 	}
 	return cmds
 }

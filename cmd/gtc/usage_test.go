@@ -28,6 +28,32 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 }
 
+// TestValueErrorsNameTheHelp: a usage error from a command's own checks (a value out of range, flags that
+// do not go together) names that command's help as urfave/cli's flag errors do (re-trial: `gtc issue list
+// --limit -1` said only "--limit must not be negative"), the full path of a subcommand, once; a message
+// that shows the usage already is left as it is. Nothing reaches a server: none runs.
+func TestValueErrorsNameTheHelp(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"issue", "list", "--limit", "-1"}, "--limit must not be negative (see gtc issue list --help)"},
+		{[]string{"ready", "--limit", "-2"}, "--limit must not be negative (see gtc ready --help)"},
+		{[]string{"events", "--limit", "-5"}, "(see gtc events --help)"},
+		{[]string{"issue", "create"}, "(see gtc issue create --help)"},
+		{[]string{"worker", "--exec", "true", "--capacity", "0"}, "--capacity must be at least 1 (see gtc worker --help)"},
+		{[]string{"loadtest", "--agents", "0", "--issues", "1"}, "(see gtc loadtest --help)"},
+		{[]string{"loadtest", "--agents", "1", "--issues", "1", "--settle", "-1s"}, "want 0 or more (see gtc loadtest --help)"},
+		{[]string{"merge", "cancel"}, "usage: gtc merge cancel MR_ID"},
+	} {
+		r := gtc(t, dir, tc.args...)
+		if r.code != exitUsage || r.out != "" || !strings.Contains(r.err, tc.want) || strings.Count(r.err, "--help") > 1 {
+			t.Errorf("gtc %s: exit %d, stdout %q, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), r.code, r.out, r.err, exitUsage, tc.want)
+		}
+	}
+}
+
 // TestUnknownCommandsExit2: a mistyped command or subcommand is a usage error (exit 2, nothing on stdout)
 // naming the closest command (CLI trial: `gtc isue list` exited 1 with "No help topic for 'isue'"); a
 // command group alone still shows its help.
