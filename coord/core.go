@@ -552,6 +552,20 @@ func (c *core) readyIDs(limit int) []string {
 	return out
 }
 
+// readyForAbsent counts the ready issues assigned to a worker with no live session: they go to that
+// worker only, so nothing else takes them while it is away (one pass over the ready heap).
+func (c *core) readyForAbsent() int {
+	n := 0
+	c.heap.each(func(it *issue) {
+		if a := c.str(it.assignee); a != "" {
+			if w := c.workers[a]; w == nil || !w.connected || w.row.Role == "client" {
+				n++
+			}
+		}
+	})
+	return n
+}
+
 // status counts issues and workers.
 func (c *core) status() Status {
 	s := Status{Paused: c.paused, Issues: IssueCounts{

@@ -1275,6 +1275,13 @@ func (e *Engine) Status() Status {
 	return s
 }
 
+// ReadyForAbsent counts the ready issues assigned to a worker that is not connected (they wait for it).
+func (e *Engine) ReadyForAbsent() int {
+	var n int
+	e.read(func(c *core) { n = c.readyForAbsent() })
+	return n
+}
+
 // Workers lists workers by name with their live leases.
 func (e *Engine) Workers() []WorkerStatus {
 	var ws []WorkerStatus

@@ -168,6 +168,13 @@ func (h *readyHeap) fix(i int) {
 	}
 }
 
+// each visits every ready issue in no particular order (cheaper than walk when order does not matter).
+func (h *readyHeap) each(visit func(*issue)) {
+	for _, it := range h.items {
+		visit(it)
+	}
+}
+
 // walk visits ready issues in heap order (best first) until visit returns true; it returns the
 // accepted issue. Cost O(k log k) for k visited issues; the heap is not modified.
 func (h *readyHeap) walk(visit func(*issue) bool) *issue {

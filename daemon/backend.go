@@ -318,7 +318,8 @@ func (b *backend) CoordStatus(context.Context, *rpc.Session, rpc.EmptyParams) (*
 	return &rpc.StatusResult{
 		Issues: rpc.IssueCounts{Ready: st.Issues.Ready, Leased: st.Issues.Leased, Closed: st.Issues.Closed,
 			DeadLettered: st.Issues.DeadLettered, Blocked: st.Issues.Blocked, Total: st.Issues.Total,
-			Other: max(0, st.Issues.Total-st.Issues.Ready-st.Issues.Leased-st.Issues.Closed-st.Issues.DeadLettered-st.Issues.Blocked)},
+			Other:          max(0, st.Issues.Total-st.Issues.Ready-st.Issues.Leased-st.Issues.Closed-st.Issues.DeadLettered-st.Issues.Blocked),
+			ReadyForAbsent: b.d.engine.ReadyForAbsent()},
 		Workers:    workerCounts(st.Workers),
 		Refineries: workerCounts(st.Refineries),
 		Paused:     st.Paused,

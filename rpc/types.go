@@ -286,6 +286,9 @@ type IssueCounts struct {
 	// Other is the rest of Total: in retry backoff, deferred, workflow types, held after a reject, other statuses.
 	Other int `json:"other"`
 	Total int `json:"total"`
+	// ReadyForAbsent counts the Ready issues assigned to a worker not connected now: they go to that
+	// worker only, so they wait for it.
+	ReadyForAbsent int `json:"ready_for_absent"`
 }
 
 // WorkerCounts counts workers by state.

@@ -582,6 +582,40 @@ func TestStatusColumnsAddUp(t *testing.T) {
 	}
 }
 
+// TestStatusNamesReadyIssuesWaitingForAnAbsentAssignee: a ready issue assigned to a worker goes to that
+// worker only; status says how many of the READY ones wait for a worker that is not connected (CLI trial:
+// READY counted them with the rest while idle workers got nothing), and not one whose worker is here.
+func TestStatusNamesReadyIssuesWaitingForAnAbsentAssignee(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	ctx := context.Background()
+	if _, err := s.d.Engine().Connect(ctx, coord.Hello{Name: "bob", Capacity: 1}, 901); err != nil {
+		t.Fatal(err)
+	}
+	must(t, dir, "drain", "bob") // connected, but takes nothing: its issue stays ready
+	must(t, dir, "issue", "create", "For alice", "--assignee", "alice")
+	must(t, dir, "issue", "create", "For bob", "--assignee", "bob")
+	must(t, dir, "issue", "create", "Anyone's")
+	out := must(t, dir, "status")
+	if !regexp.MustCompile(`\n\s+3\s+0\s+0\s+0\s+0\s+0\s+3\s*\n`).MatchString(out) ||
+		!strings.Contains(out, "(1 of the ready issues are assigned to workers not connected") {
+		t.Errorf("status: want 3 ready, 1 of them waiting for an absent worker:\n%s", out)
+	}
+	js := decode[rpc.StatusResult](t, must(t, dir, "status", "--json"))
+	if js.Issues.Ready != 3 || js.Issues.ReadyForAbsent != 1 {
+		t.Errorf("status --json issues %+v: want ready 3, ready_for_absent 1", js.Issues)
+	}
+	if _, err := s.d.Engine().Connect(ctx, coord.Hello{Name: "alice", Capacity: 1}, 902); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "alice to take her issue", func() bool {
+		return decode[rpc.StatusResult](t, must(t, dir, "status", "--json")).Issues.Leased == 1
+	})
+	if out := must(t, dir, "status"); strings.Contains(out, "not connected") {
+		t.Errorf("status with every assignee connected:\n%s", out)
+	}
+}
+
 // TestWorkersHidesGoneCLISessions: `gtc workers` leaves out CLI sessions that are gone and hold no
 // lease (one row per name that ever ran a command piled up), says how many, and --all shows them; a CLI
 // session holding a lease stays listed.

@@ -179,6 +179,10 @@ func statusCommand() *cli.Command {
 			i := st.Issues
 			t.Append([]string{"", itoa(i.Ready), itoa(i.Leased), itoa(i.Closed), itoa(i.DeadLettered), itoa(i.Blocked), itoa(i.Other), itoa(i.Total)})
 			t.Render()
+			if i.ReadyForAbsent > 0 {
+				// ready, but only for their assignee, who is away: no other worker takes them (CLI trial)
+				fmt.Fprintf(w, "(%d of the ready issues are assigned to workers not connected, and go to no one else: see the FOR column of `gtc ready`)\n", i.ReadyForAbsent)
+			}
 			fmt.Fprintln(w)
 			t = newTable(w, "WORKERS", "IDLE", "BUSY", "DRAINING", "STALLED", "GONE")
 			t.Append([]string{"", itoa(k.Idle), itoa(k.Busy), itoa(k.Draining), itoa(k.Stalled), itoa(k.Gone)})
