@@ -318,6 +318,51 @@ func newTable(w io.Writer, header ...string) *table {
 	return tb
 }
 
+// pagedTable prints a list a page at a time as it arrives (a table renders only once it has every row):
+// its columns are as wide as the widest cell so far, and a page with a wider cell prints the header
+// again above it, since its rows no longer line up with those before.
+type pagedTable struct {
+	w      io.Writer
+	header []string
+	widths []int // nil before the first page
+}
+
+// page prints rows (nothing for none).
+func (p *pagedTable) page(rows [][]string) {
+	if len(rows) == 0 {
+		return
+	}
+	first := p.widths == nil
+	if first {
+		p.widths = make([]int, len(p.header))
+		for i, h := range p.header {
+			p.widths[i] = tablewriter.DisplayWidth(h)
+		}
+	}
+	wider := false
+	for _, r := range rows {
+		for i, cell := range r {
+			r[i] = printable(cell, false)
+			if w := tablewriter.DisplayWidth(r[i]); i < len(p.widths) && w > p.widths[i] {
+				p.widths[i], wider = w, true
+			}
+		}
+	}
+	var tb *table
+	if first || wider {
+		tb = newTable(p.w, p.header...)
+	} else {
+		tb = newTable(p.w)
+	}
+	for i, w := range p.widths {
+		tb.SetColMinWidth(i, w)
+	}
+	for _, r := range rows {
+		tb.Append(r)
+	}
+	tb.Render()
+}
+
 // issueView is the part of an issue record the CLI shows.
 type issueView struct {
 	ID           string   `json:"id"`

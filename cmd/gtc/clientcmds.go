@@ -258,9 +258,30 @@ func readyCommand() *cli.Command {
 			if c.Int("limit") < 0 {
 				return usageError(errors.New("--limit must not be negative"))
 			}
+			// FOR: an issue with an assignee goes to that worker only (CLI trial: nothing in the list said
+			// why a #1 issue stayed unassigned beside idle workers). The table is printed a page at a time.
+			var tb *pagedTable
+			if !c.Bool("json") {
+				tb = &pagedTable{w: c.App.Writer, header: []string{"#", "ID", "PRI", "TYPE", "FOR", "TITLE", "LABELS"}}
+			}
+			reserved, n := 0, 0
 			return request(c, "ready", func(ctx context.Context, cl *rpc.Client) (*rpc.IssueListResult, error) {
 				return listPages(c.Int("limit"), func(offset, limit int) (*rpc.IssueListResult, error) {
-					return cl.IssueReady(ctx, rpc.IssueReadyParams{Limit: limit, Offset: offset})
+					r, err := cl.IssueReady(ctx, rpc.IssueReadyParams{Limit: limit, Offset: offset})
+					if err == nil && tb != nil {
+						rows := make([][]string, 0, len(r.Issues))
+						for _, raw := range r.Issues {
+							v := viewOf(raw)
+							if v.Assignee != "" {
+								reserved++
+							}
+							n++
+							rows = append(rows, []string{itoa(n), v.ID, v.priority(), orDash(v.IssueType), forWorker(v.Assignee),
+								truncate(v.Title, 60), orDash(strings.Join(v.Labels, ","))})
+						}
+						tb.page(rows)
+					}
+					return r, err
 				})
 			}, func(r *rpc.IssueListResult) error {
 				defer noteMore(c, r, "ready issues")
@@ -271,19 +292,6 @@ func readyCommand() *cli.Command {
 					fmt.Fprintln(c.App.Writer, "nothing is ready (see `gtc status` for leased and blocked issues)")
 					return nil
 				}
-				// FOR: an issue with an assignee goes to that worker only (CLI trial: nothing in the list
-				// said why a #1 issue stayed unassigned beside idle workers)
-				tb := newTable(c.App.Writer, "#", "ID", "PRI", "TYPE", "FOR", "TITLE", "LABELS")
-				reserved := 0
-				for n, raw := range r.Issues {
-					v := viewOf(raw)
-					if v.Assignee != "" {
-						reserved++
-					}
-					tb.Append([]string{itoa(n + 1), v.ID, v.priority(), orDash(v.IssueType), forWorker(v.Assignee), truncate(v.Title, 60),
-						orDash(strings.Join(v.Labels, ","))})
-				}
-				tb.Render()
 				if reserved > 0 {
 					fmt.Fprintf(c.App.ErrWriter, "(%d of these go only to the worker in FOR, their assignee; `gtc issue update ID --assignee \"\"` frees one)\n", reserved)
 				}
@@ -1310,10 +1318,23 @@ func issueListCommand() *cli.Command {
 			if c.Int("limit") < 0 {
 				return usageError(errors.New("--limit must not be negative"))
 			}
+			var tb *pagedTable // a page at a time: 20,000 issues began to print only after ~1 s
+			if !c.Bool("json") {
+				tb = &pagedTable{w: c.App.Writer, header: []string{"ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "TITLE"}}
+			}
 			return request(c, "list issues", func(ctx context.Context, cl *rpc.Client) (*rpc.IssueListResult, error) {
 				return listPages(c.Int("limit"), func(offset, limit int) (*rpc.IssueListResult, error) {
-					return cl.IssueList(ctx, rpc.IssueListParams{Status: c.String("status"), Label: c.String("label"),
+					r, err := cl.IssueList(ctx, rpc.IssueListParams{Status: c.String("status"), Label: c.String("label"),
 						Type: c.String("type"), Assignee: c.String("assignee"), Limit: limit, Offset: offset})
+					if err == nil && tb != nil {
+						rows := make([][]string, 0, len(r.Issues))
+						for _, raw := range r.Issues {
+							v := viewOf(raw)
+							rows = append(rows, []string{v.ID, v.priority(), orDash(v.IssueType), orDash(v.Status), orDash(v.Assignee), truncate(v.Title, 60)})
+						}
+						tb.page(rows)
+					}
+					return r, err
 				})
 			}, func(r *rpc.IssueListResult) error {
 				defer noteMore(c, r, "issues")
@@ -1322,14 +1343,7 @@ func issueListCommand() *cli.Command {
 				}
 				if len(r.Issues) == 0 {
 					fmt.Fprintln(c.App.Writer, "no issues match")
-					return nil
 				}
-				tb := newTable(c.App.Writer, "ID", "PRI", "TYPE", "STATUS", "ASSIGNEE", "TITLE")
-				for _, raw := range r.Issues {
-					v := viewOf(raw)
-					tb.Append([]string{v.ID, v.priority(), orDash(v.IssueType), orDash(v.Status), orDash(v.Assignee), truncate(v.Title, 60)})
-				}
-				tb.Render()
 				return nil
 			})
 		},

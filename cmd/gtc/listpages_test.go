@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,26 @@ func TestListsArePaged(t *testing.T) {
 	res := gtc(t, dir, "issue", "list", "--limit", "5")
 	if got := ids(res.out); len(got) != 5 || !strings.Contains(res.err, "more match") {
 		t.Fatalf("gtc issue list --limit 5: ids %v, stderr %q", got, res.err)
+	}
+	// the table comes a page at a time: ready numbers on across pages, and the page with a wider cell
+	// ("issue 10" after "issue 7") has the header again over it; every row lines up with its header
+	res = gtc(t, dir, "ready", "--limit", "0")
+	shown := strings.Split(strings.TrimRight(res.out, "\n"), "\n")
+	headers, rows, titleAt := 0, 0, -1
+	for _, l := range shown {
+		if strings.HasPrefix(l, "#") {
+			headers++
+			titleAt = strings.Index(l, "TITLE")
+			continue
+		}
+		rows++
+		f := strings.Fields(l)
+		if f[0] != strconv.Itoa(rows) || titleAt < 0 || !strings.HasPrefix(l[titleAt:], "issue ") {
+			t.Fatalf("gtc ready --limit 0, row %d %q under a TITLE at column %d:\n%s", rows, l, titleAt, res.out)
+		}
+	}
+	if headers != 2 || rows != 12 {
+		t.Fatalf("gtc ready --limit 0: %d headers and %d rows, want 2 (the second page widened TITLE) and 12:\n%s", headers, rows, res.out)
 	}
 	res = gtc(t, dir, "ready", "--limit", "12", "--json")
 	var all rpc.IssueListResult
