@@ -92,6 +92,22 @@ func TestEventColumnsAlignWideText(t *testing.T) {
 	}
 }
 
+// TestPadColsCountsGraphemes: padding counts what a terminal draws: a flag (two regional indicators) and
+// a family emoji (joined by zero-width joiners) take two columns each, as CJK does (go-runewidth before
+// v0.0.17 measured a flag as one column, so rows with one drifted left of their header).
+func TestPadColsCountsGraphemes(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		pads int
+	}{
+		{"ab", 4}, {"日本", 2}, {"🇫🇷", 4}, {"🇫🇷🇩🇪", 2}, {"👨\u200d👩\u200d👧", 4}, {"👍🏽", 4},
+	} {
+		if got := padCols(tc.s, 6); got != tc.s+strings.Repeat(" ", tc.pads) {
+			t.Errorf("padCols(%q, 6) = %q: want %d spaces after it", tc.s, got, tc.pads)
+		}
+	}
+}
+
 // TestDonePercentRoundsDown: a convoy with 498 of 500 issues closed shows 99% (the CLI trial saw 100%
 // beside an open issue and a dead letter); only all closed is 100%.
 func TestDonePercentRoundsDown(t *testing.T) {
