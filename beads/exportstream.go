@@ -57,6 +57,14 @@ type streamExport struct {
 	newTombs []ExportedRecord
 	counts   map[string]int // modern: blocks dependents of the exported file
 	fps      map[string]string
+	// modern: the blocks targets of the dirty lines as the file has them (orig), the blocks edges of the
+	// dirty and new records as exported (newDeps) and the dirty ids counted with their exported edges
+	// instead of their lines' (counted): a target whose count these change has its line's dependent_count
+	// rewritten though the line is not dirty (recount)
+	orig    map[string][]string
+	newDeps map[string]int
+	counted []string
+	recount map[string]bool
 
 	st      ExportStats
 	exp     exportedSet
@@ -373,8 +381,9 @@ func (e *streamExport) outProfile() Profile {
 func (e *streamExport) scan(src io.ReadSeeker) error {
 	lr := newLineReader(src, 0)
 	typed, counts, any := false, false, false
-	e.counts = make(map[string]int)
+	e.counts, e.newDeps = make(map[string]int), make(map[string]int)
 	orig := make(map[string][]string) // blocks targets of the dirty lines as the file has them
+	e.orig = orig
 	// With a DirtyLineLookup, the dirty lines of a file that shows itself modern are collected and their
 	// records counted a stretch at a time (scanLines), most from their lines; those seen before the
 	// file showed itself modern are read with their bodies after the pass (missed).
@@ -452,7 +461,7 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 		e.prof = Classic
 	}
 	if !e.prof.Modern() {
-		e.counts, e.fps = nil, nil
+		e.counts, e.fps, e.orig, e.newDeps = nil, nil, nil, nil
 		return nil
 	}
 	// The dirty lines count with the store's dependencies, or as they are when no longer dirty.
@@ -482,10 +491,12 @@ func (e *streamExport) scan(src io.ReadSeeker) error {
 				continue
 			}
 			e.fps[id] = e.fingerprint(&d.Issue)
+			e.counted = append(e.counted, id)
 			if !e.tombstone(&d.Issue) {
 				for _, dep := range d.Issue.Dependencies {
 					if dep.Type == "blocks" {
 						e.counts[dep.DependsOnID]++
+						e.newDeps[dep.DependsOnID]++
 					}
 				}
 			}
@@ -546,6 +557,7 @@ func (sl *scanLines) flush() error {
 			is = &v
 		}
 		// as fingerprint and scan's fetch under a modern profile
+		e.counted = append(e.counted, id)
 		if is.Status == "tombstone" {
 			e.fps[id] = "\x00tombstone"
 			continue
@@ -556,6 +568,7 @@ func (sl *scanLines) flush() error {
 				b.WriteString(dep.DependsOnID)
 				b.WriteByte(0)
 				e.counts[dep.DependsOnID]++
+				e.newDeps[dep.DependsOnID]++
 			}
 		}
 		e.fps[id] = b.String()
@@ -576,6 +589,7 @@ func (e *streamExport) countDependents() error {
 		for _, d := range is.Dependencies {
 			if d.Type == "blocks" {
 				e.counts[d.DependsOnID]++
+				e.newDeps[d.DependsOnID]++
 			}
 		}
 	}
@@ -583,6 +597,22 @@ func (e *streamExport) countDependents() error {
 		n.rec.setDependentCount(e.counts[n.rec.ID], e.prof)
 		n.rec.issue = nil
 	}
+	// The targets whose count the exported edges change: their lines are rewritten too.
+	delta := e.newDeps
+	for _, id := range e.counted {
+		for _, t := range e.orig[id] {
+			delta[t]--
+		}
+	}
+	for t, n := range delta {
+		if n != 0 {
+			if e.recount == nil {
+				e.recount = make(map[string]bool)
+			}
+			e.recount[t] = true
+		}
+	}
+	e.orig, e.newDeps, e.counted = nil, nil, nil
 	return nil
 }
 
@@ -809,7 +839,7 @@ func (e *streamExport) write(src io.Reader) (ok bool, err error) {
 				d.id, d.dirty = e.ids[i], true
 				e.seen[i] = true
 				want = append(want, d.id)
-			} else if len(e.pending) > 0 {
+			} else if len(e.pending) > 0 || e.recount[string(h.id)] {
 				d.id = string(h.id)
 			}
 		}
@@ -916,7 +946,7 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 			return nil
 		}
 		if d == nil {
-			return e.emit(raw, ld.head.typed, ld.head.counts)
+			return e.emitClean(final, raw, ld)
 		}
 		return e.emitPatched(final, ld.head, d.Rev, holds)
 	}
@@ -947,9 +977,21 @@ func (e *streamExport) line(raw []byte, ld lineDesc, d *StoredRecord) error {
 	}
 	e.anchor = true
 	if d == nil {
-		return e.emit(raw, ld.head.typed, ld.head.counts)
+		return e.emitClean(final, raw, ld)
 	}
 	return e.emitPatched(final, ld.head, d.Rev, holds)
+}
+
+// emitClean writes a line that is not dirty (final is its record over raw): as it is, unless the export
+// changed the blocks edges pointing at it (recount), when its dependent_count follows; those bytes are
+// what gtc wrote for the record (no rev: the record stays as clean or dirty as it is).
+func (e *streamExport) emitClean(final *Record, raw []byte, ld lineDesc) error {
+	if e.recount[ld.id] && final.setDependentCount(e.counts[ld.id], e.prof) {
+		e.changed = true
+		raw = e.keep(final.raw)
+		e.exp.add(ld.id, raw, -1, e.nextOff(), false)
+	}
+	return e.emit(raw, ld.head.typed, ld.head.counts)
 }
 
 // place takes from the pending new records those that go right before the issue line orig (final is

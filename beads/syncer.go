@@ -709,6 +709,27 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 	var written []*Record
 	var revs []int64
 	ed := f.edit() // the removals and inserts as one batch (one by one, each moved and reindexed the file)
+	// modern: how the export changes the blocks edges pointing at each id (a clean line whose count
+	// changes is rewritten with it, as the streaming export does)
+	var delta map[string]int
+	edges := func(r *Record, sign int) error {
+		if delta == nil || r == nil || r.value("dependencies") == nil {
+			return nil
+		}
+		is, err := r.issueRef()
+		if err != nil {
+			return fmt.Errorf("export %s: count dependents: %w", s.path, err)
+		}
+		for _, d := range is.Dependencies {
+			if d.Type == "blocks" {
+				delta[d.DependsOnID] += sign
+			}
+		}
+		return nil
+	}
+	if f.Profile.Modern() {
+		delta = make(map[string]int)
+	}
 	for {
 		st.Dirty += len(dirty)
 		lastID := ""
@@ -719,6 +740,9 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 			rec := ed.get(d.ID)
 			switch {
 			case f.Profile.Modern() && d.Issue.Status == "tombstone":
+				if err := edges(rec, -1); err != nil {
+					return st, err
+				}
 				if ed.remove(d.ID) {
 					st.Removed++
 				}
@@ -728,6 +752,9 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 				st.Dirty-- // its line dropped by bd v1: not written, left dirty (written once the line is back)
 				continue
 			case rec != nil:
+				if err := edges(rec, -1); err != nil {
+					return st, err
+				}
 				changed, err := rec.Apply(d.Issue, f.Profile)
 				if err != nil {
 					return st, fmt.Errorf("export %s: %w", s.path, err)
@@ -762,9 +789,26 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 		if err != nil {
 			return st, fmt.Errorf("export %s: count dependents: %w", s.path, err)
 		}
+		mine := make(map[string]bool, len(written))
 		for _, r := range written {
 			if r.setDependentCount(deps[r.ID], f.Profile) {
 				recounted = true
+			}
+			mine[r.ID] = true
+			if err := edges(r, +1); err != nil {
+				return st, err
+			}
+		}
+		for id, n := range delta {
+			r := f.Get(id)
+			if n == 0 || mine[id] || r == nil || r.Kind != KindIssue {
+				continue
+			}
+			if r.setDependentCount(deps[id], f.Profile) {
+				// a clean line whose dependents the export changed: its new bytes are what gtc wrote
+				// (no rev: the record stays as clean or dirty as it is)
+				recounted = true
+				exported = append(exported, ExportedRecord{ID: id, Raw: bytes.Clone(r.raw), Rev: -1})
 			}
 		}
 	}
