@@ -784,7 +784,7 @@ func (s *Syncer) exportWhole(ctx context.Context, f *File, data []byte, sha stri
 	}
 	ed.finish()
 	recounted := false
-	if f.Profile.Modern() && len(written) > 0 {
+	if f.Profile.Modern() && (len(written) > 0 || len(delta) > 0) { // delta alone: a tombstone dropped a line
 		deps, err := f.blocksDependents()
 		if err != nil {
 			return st, fmt.Errorf("export %s: count dependents: %w", s.path, err)

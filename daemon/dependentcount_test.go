@@ -122,3 +122,42 @@ func TestModernDependentCountWholeExport(t *testing.T) {
 		t.Fatalf("the file changed on a sync with nothing to do:\n%s\n%s", before, after)
 	}
 }
+
+// TestModernDependentCountWholeExportOfATombstone: a checkout that brings back the line of an issue gtc
+// tombstoned has the whole-file export drop that line again and nothing else to write: the count on the
+// line of the issue it blocked follows all the same.
+func TestModernDependentCountWholeExportOfATombstone(t *testing.T) {
+	ts := "2026-05-09T06:10:55Z"
+	line := func(id, deps string, n int) string {
+		d, dc := "", 0
+		if deps != "" {
+			d, dc = `,"dependencies":[{"issue_id":"`+id+`","depends_on_id":"`+deps+`","type":"blocks","created_at":"`+ts+`","metadata":"{}"}]`, 1
+		}
+		return `{"_type":"issue","id":"` + id + `","title":"t ` + id + `","status":"open","priority":1,"issue_type":"task","created_at":"` +
+			ts + `","updated_at":"` + ts + `"` + d + `,"dependency_count":` + strconv.Itoa(dc) + `,"dependent_count":` + strconv.Itoa(n) + `,"comment_count":0}`
+	}
+	orig := []string{line("a-1", "", 1), line("a-2", "a-1", 0), line("a-3", "", 0)}
+	h := start(t, orig, func(c *Config) { c.SyncInterval = time.Hour })
+	ctx := context.Background()
+	op, _ := h.session(rpc.HelloParams{Name: "op", Role: "client"})
+	tomb := "tombstone"
+	if _, err := op.IssueUpdate(ctx, rpc.IssueUpdateParams{ID: "a-2", Status: &tomb}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.d.syncer.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if lines := h.fileLines(); lines["a-2"] != "" || !strings.Contains(lines["a-1"], `"dependent_count":0`) {
+		t.Fatalf("after the tombstone: a-2 %q, a-1 %q", lines["a-2"], lines["a-1"])
+	}
+	path := filepath.Join(h.dir, ".beads", "issues.jsonl")
+	if err := os.WriteFile(path, []byte(strings.Join(orig, "\n")+"\n"), 0o644); err != nil { // the checkout
+		t.Fatal(err)
+	}
+	if err := h.d.syncer.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if lines := h.fileLines(); lines["a-2"] != "" || !strings.Contains(lines["a-1"], `"dependent_count":0`) {
+		t.Fatalf("after the checkout: a-2 %q, a-1 %q: want a-2 dropped again and a-1 counting no dependent", lines["a-2"], lines["a-1"])
+	}
+}
