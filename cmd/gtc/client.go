@@ -59,6 +59,7 @@ func (t dialTarget) String() string { return t.Addr }
 func connFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "addr", EnvVars: []string{"GTC_ADDR"}, Usage: "coordinator TCP address HOST:PORT (default: the unix socket <dir>/.beads/gtc.sock)"},
+		&cli.StringFlag{Name: "socket", EnvVars: []string{"GTC_SOCKET"}, Usage: "coordinator unix socket, for one started with `gtc serve --socket PATH` (default: <dir>/.beads/gtc.sock; --addr wins)"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"GTC_TOKEN"}, Usage: "token for --addr (default: the contents of <dir>/.beads/gtc.token)"},
 	}
 }
@@ -74,7 +75,7 @@ func clientFlags(own ...cli.Flag) []cli.Flag {
 	return append(append(connFlags(), jsonFlag()), own...)
 }
 
-// targetOf reads --addr/--token/--dir.
+// targetOf reads --addr/--token, --socket and --dir.
 func targetOf(c *cli.Context) dialTarget {
 	dir := c.String("dir")
 	if addr := c.String("addr"); addr != "" {
@@ -86,6 +87,9 @@ func targetOf(c *cli.Context) dialTarget {
 		}
 		return dialTarget{Network: "tcp", Addr: addr, Token: tok}
 	}
+	if sock := c.String("socket"); sock != "" && sock != "-" { // "-": serve's own "no socket", as GTC_SOCKET may say
+		return dialTarget{Network: "unix", Addr: sock}
+	}
 	return dialTarget{Network: "unix", Addr: filepath.Join(dir, ".beads", "gtc.sock")}
 }
 
@@ -93,7 +97,7 @@ func targetOf(c *cli.Context) dialTarget {
 func noServerError(t dialTarget, err error) error {
 	var hint string
 	if t.Network == "unix" {
-		hint = "start one with `gtc serve` or pass --dir/--addr"
+		hint = "start one with `gtc serve` or pass --dir, --socket or --addr"
 	} else {
 		hint = "check that `gtc serve --listen " + t.Addr + "` runs there, or pass --addr/--dir"
 	}

@@ -616,6 +616,27 @@ func TestStatusNamesReadyIssuesWaitingForAnAbsentAssignee(t *testing.T) {
 	}
 }
 
+// TestClientsReachAServerOnItsOwnSocket: a coordinator started with `gtc serve --socket PATH` (or
+// GTC_SOCKET) is reached by every client command through --socket or GTC_SOCKET, from any --dir (trial: no
+// command could reach one but over TCP); --addr wins over both, and "-" (serve's "no socket") is the default.
+func TestClientsReachAServerOnItsOwnSocket(t *testing.T) {
+	dir := newWorkspace(t)
+	sock := filepath.Join(t.TempDir(), "g.sock")
+	startServer(t, dir, func(c *daemon.Config) { c.Socket = sock })
+	elsewhere := t.TempDir()
+	want(t, elsewhere, exitNoServer, []string{"status"}, "no coordinator at", "--socket")
+	if out := must(t, elsewhere, "issue", "create", "over the socket", "--socket", sock); !strings.Contains(out, "over the socket") {
+		t.Errorf("issue create --socket: %s", out)
+	}
+	t.Setenv("GTC_SOCKET", sock)
+	if out := must(t, elsewhere, "issue", "list"); !strings.Contains(out, "over the socket") {
+		t.Errorf("issue list with GTC_SOCKET: %s", out)
+	}
+	want(t, elsewhere, exitNoServer, []string{"status", "--addr", "127.0.0.1:1"}, "no coordinator at 127.0.0.1:1")
+	t.Setenv("GTC_SOCKET", "-")
+	want(t, elsewhere, exitNoServer, []string{"status"}, filepath.Join(elsewhere, ".beads", "gtc.sock"))
+}
+
 // TestWorkersHidesGoneCLISessions: `gtc workers` leaves out CLI sessions that are gone and hold no
 // lease (one row per name that ever ran a command piled up), says how many, and --all shows them; a CLI
 // session holding a lease stays listed.
