@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gastown/gtc/coord/mergeq"
 	"github.com/gastown/gtc/refinery"
 	"github.com/gastown/gtc/rpc"
 	"github.com/urfave/cli/v2"
@@ -113,7 +114,13 @@ func mergeCommand() *cli.Command {
 							if m.Progress != "" {
 								note = m.Progress // the refinery's word on the attempt running
 							}
-							tb.Append([]string{m.ID, m.IssueID, m.State, m.Branch, m.Target, strconv.Itoa(m.Attempts),
+							// TRIES: the attempts started; attempts counts those that failed, so the one a
+							// refinery runs now is one more (trial: TRIES 0 beside merge_started "attempt 1")
+							tries := m.Attempts
+							if m.State == mergeq.StateMerging {
+								tries++
+							}
+							tb.Append([]string{m.ID, m.IssueID, m.State, m.Branch, m.Target, strconv.Itoa(tries),
 								orDash(m.Refinery), truncate(orDash(note), 60)})
 						}
 						tb.Render()

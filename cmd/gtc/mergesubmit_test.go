@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -169,5 +170,34 @@ func TestConvoyShowWrapsItsIssues(t *testing.T) {
 	}
 	if !strings.Contains(out, "t-199") || strings.Contains(out, "t-200") || !strings.Contains(out, "… and 30 more") {
 		t.Fatalf("convoy show big:\n%s", out)
+	}
+}
+
+// TestMergeListCountsTheRunningTry: TRIES counts the attempts started, the one a refinery runs included
+// (trial: a merging request showed TRIES 0 while its merge_started event said "attempt 1").
+func TestMergeListCountsTheRunningTry(t *testing.T) {
+	dir := newWorkspace(t)
+	s := startServer(t, dir, nil)
+	must(t, dir, "issue", "create", "one", "--id", "t-1")
+	must(t, dir, "merge", "submit", "t-1", "b/t-1", "--file", "a.go")
+	row := func() []string {
+		for _, l := range strings.Split(must(t, dir, "merge", "list"), "\n") {
+			if strings.HasPrefix(l, "MR-") {
+				return strings.Fields(l)
+			}
+		}
+		t.Fatal("no request in merge list")
+		return nil
+	}
+	// ID ISSUE STATE BRANCH TARGET TRIES ...
+	if r := row(); r[2] != "pending" || r[5] != "0" {
+		t.Fatalf("a pending request never tried: %v", r)
+	}
+	if _, err := s.d.Engine().Connect(context.Background(), coord.Hello{Name: "rf", Role: coord.RoleRefinery, Capacity: 1}, 777); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the refinery to take the request", func() bool { return row()[2] == "merging" })
+	if r := row(); r[5] != "1" || r[6] != "rf" {
+		t.Fatalf("a request merging on its first attempt: %v, want TRIES 1 on rf", r)
 	}
 }
