@@ -265,11 +265,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.out.stop()
 	}()
 
-	if _, err := d.syncer.Import(ctx); err != nil {
+	_, err := d.syncer.Import(ctx)
+	if err != nil {
 		// A file that does not parse is never imported nor rewritten; the server still serves
 		// what the store holds, and the sync loop retries every tick.
 		d.log.Error("initial import failed; serving the stored state, retrying each sync tick", "err", err)
 	}
+	// the first sync is this import: status and the gauges say how it went from the start, not only from
+	// the first tick (trial: status showed no sync line for 2 s, and nothing of a file it could not read)
+	d.sync.done(time.Now(), err)
+	d.metrics.SyncDone(err)
 	d.followProfile(ctx) // before anything is served: the first pushes follow the file's bd
 	if err := d.Listen(); err != nil {
 		return err
