@@ -1149,7 +1149,11 @@ export class GtcClient extends EventEmitter {
       return res;
     } catch (e) {
       const err = toGtcError(e, 'heartbeat');
-      if (LOST_CODES.has(err.codeName)) this.abortLease(r, 'lost', err);
+      // only while its handler runs: a beat sent just before the handler returned is answered "ended" once
+      // the complete went first, and must not abort the signal of a finished handler (a trial)
+      if (LOST_CODES.has(err.codeName)) {
+        if (this.running.get(r.lease.id) === r) this.abortLease(r, 'lost', err);
+      }
       else if (err.codeName !== 'disconnected') this.emitError(err);
       return undefined;
     }

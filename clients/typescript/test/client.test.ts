@@ -390,6 +390,35 @@ describe('heartbeats', () => {
     assert.ok(reason instanceof GtcError && reason.codeName === 'stale_epoch');
     assert.equal(server.callsOf('fail').length + server.callsOf('complete').length, 0);
   });
+
+  it('a heartbeat answered "ended" after its handler returned (the complete went first) does not abort the signal', async () => {
+    // A trial: a lease heartbeat sent just before the handler returned was answered after the complete, with
+    // stale_epoch, and aborted the signal of the finished handler (its abort listeners ran after its end).
+    const completed = deferred();
+    server.handlers.set('heartbeat', async (p) => {
+      if (!p.lease_id) return { deadline: new Date().toISOString() };
+      await completed.promise;
+      return new ResponseError(-32003, 'lease L-bd-late has ended', { code: 'stale_epoch' });
+    });
+    server.handlers.set('complete', (p) => {
+      completed.resolve();
+      return { issue_id: 'bd-late', status: 'closed', outcome: p.outcome };
+    });
+    const c = await worker();
+    let signal: AbortSignal | undefined;
+    let beat: Promise<unknown> | undefined;
+    c.onAssignment(async (_a, ctx) => {
+      signal = ctx.signal;
+      beat = ctx.heartbeat('almost done'); // answered only after the complete
+      return { summary: 'done' };
+    });
+    await c.hello({ name: 'w1' });
+    const finished = new Promise<FinishedEvent>((r) => c.once('finished', r));
+    await server.assign(server.last, assignment('bd-late'));
+    assert.equal((await finished).method, 'complete');
+    await beat;
+    assert.equal(signal?.aborted, false, 'the signal of a handler that returned is left alone');
+  });
 });
 
 describe('cancel', () => {
