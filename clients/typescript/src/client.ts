@@ -1013,6 +1013,11 @@ export class GtcClient extends EventEmitter {
       this.notifyIdle();
       return;
     }
+    if (this._state === 'closed') {
+      // stopped by a drain's timeout but returned only after the drain closed the client (as for leases)
+      this.emit('mergeDropped', { merge_id: m.id, issue_id: m.issue_id, why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `the report of ${m.id} not sent: the client closed before its handler returned`, 'unavailable', undefined, 'merge.report') });
+      return;
+    }
     const params: MergeReportParams = { id: m.id, epoch: m.epoch!, merged: !!outcome.merged };
     if (outcome.conflicts?.length) params.conflicts = outcome.conflicts;
     if (outcome.rework) params.rework = true;
@@ -1205,6 +1210,11 @@ export class GtcClient extends EventEmitter {
     if (r.abortKind && r.abortKind !== 'drain') {
       this.emit('dropped', { lease_id: id, issue_id: r.lease.issue_id, why: r.abortKind });
       this.notifyIdle();
+      return;
+    }
+    if (this._state === 'closed') {
+      // stopped by a drain's timeout but returned only after the drain closed the client (a trial: dropped silently)
+      this.emit('dropped', { lease_id: id, issue_id: r.lease.issue_id, why: 'unsent', error: new GtcError(ErrorCodes.unavailable, `${id} not sent (${call.method}): the client closed before its handler returned`, 'unavailable', undefined, call.method) });
       return;
     }
     call.params.idempotency_key = `${id}:${r.lease.epoch}:${call.method}`;

@@ -955,6 +955,28 @@ describe('drain', () => {
     assert.equal(server.callsOf('complete').length, 0, 'not completed');
     assert.deepEqual(server.callsOf('release').map((x) => x.params.lease_id), ['L-bd-half']);
   });
+
+  it('a handler that outlives the drain (it ignores the abort) is reported as dropped (unsent) when it returns', async () => {
+    // A trial: its release was made after the client had closed and thrown away without a word.
+    const c = await worker();
+    const gate = deferred();
+    c.onAssignment(async () => {
+      await gate.promise; // ignores the signal
+      return { summary: 'too late' };
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-deaf', 2));
+    await until(() => c.active === 1);
+    const dropped: DroppedEvent[] = [];
+    c.on('dropped', (e) => dropped.push(e));
+    await c.drain({ timeoutMs: 10 }); // aborts at 10 ms, waits 1 s more for the handler, then closes
+    assert.equal(c.state, 'closed');
+    gate.resolve();
+    await until(() => dropped.length === 1, 2000, 'the dropped event');
+    assert.deepEqual(dropped.map((e) => `${e.lease_id}:${e.issue_id}:${e.why}`), ['L-bd-deaf:bd-deaf:unsent']);
+    assert.match(dropped[0]!.error?.message ?? '', /release/);
+    assert.equal(server.callsOf('complete').length + server.callsOf('release').length, 0);
+  });
 });
 
 describe('the event loop', () => {
@@ -1170,6 +1192,21 @@ describe('merges (a refinery)', () => {
     });
     return { c, gate, runs };
   }
+
+  it('a merge that outlives the drain (it ignores the abort) is reported as mergeDropped (unsent) when it returns', async () => {
+    const { c, gate, runs } = await lateStoppingRefinery();
+    await c.hello({ name: 'ref', role: 'refinery' });
+    await server.merge(server.last, mergeRequest('9', 1));
+    await until(() => runs.length === 1);
+    const dropped: MergeDroppedEvent[] = [];
+    c.on('mergeDropped', (d) => dropped.push(d));
+    await c.drain({ timeoutMs: 10 });
+    assert.equal(c.state, 'closed');
+    gate.resolve();
+    await until(() => dropped.length === 1, 2000, 'the mergeDropped event');
+    assert.deepEqual(dropped.map((e) => `${e.merge_id}:${e.issue_id}:${e.why}`), ['MR-9:gt-9:unsent']);
+    assert.equal(server.callsOf('merge.report').length, 0);
+  });
 
   it('a new attempt pushed while the cancelled run is still stopping runs once that run returns', async () => {
     const { c, gate, runs } = await lateStoppingRefinery();
