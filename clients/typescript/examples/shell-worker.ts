@@ -1,6 +1,7 @@
 // A gtc worker that runs a shell command per assignment.
 // Usage: node dist/examples/shell-worker.js '<command>'   (or GTC_COMMAND='<command>')
-// The command sees GTC_ISSUE_ID, GTC_ISSUE_TITLE, GTC_LEASE_ID, GTC_PROMPT (and GTC_ISSUE_JSON) in its environment.
+// The command sees GTC_ISSUE_ID, GTC_ISSUE_TITLE, GTC_LEASE_ID, GTC_LEASE_EPOCH, GTC_ATTEMPT, GTC_WORKER, GTC_PROMPT
+// (and GTC_ISSUE_JSON) in its environment, as with `gtc worker --exec` (`gtc merge submit` reads the lease from them).
 // Exit 0 → complete (success, summary = output tail); otherwise → fail with the output tail.
 // Env: GTC_SOCKET or GTC_ADDR + GTC_TOKEN, GTC_WORKER_NAME (or GTC_NAME), GTC_CAPACITY.
 import { spawn } from 'node:child_process';
@@ -9,12 +10,15 @@ import { Assignment, connect, HandlerContext, nameFromEnv, optionsFromEnv, Sessi
 const TAIL = 4000; // bytes of output kept for the summary / error
 const MAX_ENV = 100_000; // longer prompts are cut in the environment (E2BIG otherwise)
 
-function runShell(command: string, a: Assignment, ctx: HandlerContext): Promise<Partial<SessionResult>> {
+function runShell(command: string, worker: string, a: Assignment, ctx: HandlerContext): Promise<Partial<SessionResult>> {
   const env = {
     ...process.env,
     GTC_ISSUE_ID: a.issue.id,
     GTC_ISSUE_TITLE: a.issue.title ?? '',
     GTC_LEASE_ID: a.lease.id,
+    GTC_LEASE_EPOCH: String(a.lease.epoch),
+    GTC_ATTEMPT: String(a.lease.attempt),
+    GTC_WORKER: worker,
     GTC_PROMPT: a.prompt.length > MAX_ENV ? a.prompt.slice(0, MAX_ENV) : a.prompt,
     GTC_ISSUE_JSON: JSON.stringify(a.issue).slice(0, MAX_ENV),
   };
@@ -43,10 +47,11 @@ async function main(): Promise<void> {
   const command = process.argv[2] ?? process.env.GTC_COMMAND;
   if (!command) throw new Error("usage: shell-worker '<command>' (or set GTC_COMMAND)");
   const client = await connect(optionsFromEnv());
-  client.onAssignment((a, ctx) => runShell(command, a, ctx));
+  const name = nameFromEnv('shell-worker');
+  client.onAssignment((a, ctx) => runShell(command, name, a, ctx));
   client.on('finished', (f) => console.error(`[gtc] ${f.method} ${f.lease_id} (${f.issue_id})`));
   client.on('cancel', (c) => console.error(`[gtc] cancel ${c.lease_id}: ${c.reason}`));
-  const hello = await client.hello({ name: nameFromEnv('shell-worker'), capacity: Number(process.env.GTC_CAPACITY || 1) });
+  const hello = await client.hello({ name, capacity: Number(process.env.GTC_CAPACITY || 1) });
   console.error(`[gtc] ${hello.worker} ready (server ${hello.server} ${hello.version})`);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void client.drain({ timeoutMs: 30000 }));
 }

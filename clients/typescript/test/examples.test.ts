@@ -57,6 +57,20 @@ describe('examples', () => {
     assert.equal(server.callsOf('hello')[0].params.token, 't0k');
   });
 
+  it('shell-worker gives the command the variables gtc worker --exec gives (gtc merge submit reads GTC_LEASE_EPOCH)', async () => {
+    // A trial: GTC_LEASE_EPOCH was missing, so `gtc merge submit $GTC_ISSUE_ID BRANCH` run by the command took the
+    // lease from GTC_LEASE_ID without its epoch and refused ("--lease L needs its --epoch").
+    const sock = (server.address as { path: string }).path;
+    const cmd = 'echo "epoch=$GTC_LEASE_EPOCH attempt=$GTC_ATTEMPT worker=$GTC_WORKER"';
+    const w = run('shell-worker.js', [cmd], { GTC_SOCKET: sock, GTC_NAME: 'sh-env' });
+    await until(() => server.conns.some((c) => c.name === 'sh-env'), 5000, 'shell worker hello');
+    await server.assign(server.last, assignment('bd-env', 7, 'env'));
+    await until(() => server.callsOf('complete').length === 1, 5000, 'complete');
+    assert.equal(server.callsOf('complete')[0].params.summary, 'epoch=7 attempt=1 worker=sh-env');
+    w.proc.kill('SIGTERM');
+    assert.equal(await w.exited, 0, w.out());
+  });
+
   it('shell-worker passes the issue in the environment, completes on exit 0, fails with the output tail', async () => {
     const sock = (server.address as { path: string }).path;
     const cmd =
