@@ -9,6 +9,7 @@ import { Assignment, connect, HandlerContext, nameFromEnv, optionsFromEnv, Sessi
 
 const TAIL = 4000; // bytes of output kept for the summary / error
 const MAX_ENV = 100_000; // longer prompts are cut in the environment (E2BIG otherwise)
+const KILL_AFTER_MS = 5000; // a cancelled command still running this long after SIGTERM gets SIGKILL
 
 function runShell(command: string, worker: string, a: Assignment, ctx: HandlerContext): Promise<Partial<SessionResult>> {
   const env = {
@@ -24,7 +25,23 @@ function runShell(command: string, worker: string, a: Assignment, ctx: HandlerCo
   };
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'pipe', 'pipe'], signal: ctx.signal });
+    // its own process group (as gtc worker does), so that a cancel stops what the command started too (the
+    // agent), not only /bin/sh: SIGTERM to the group, SIGKILL KILL_AFTER_MS later if it is still there
+    const child = spawn('/bin/sh', ['-c', command], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const group = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, sig);
+      } catch {
+        // the group is gone
+      }
+    };
+    let killTimer: NodeJS.Timeout | undefined;
+    const stop = () => {
+      group('SIGTERM');
+      killTimer = setTimeout(() => group('SIGKILL'), KILL_AFTER_MS);
+    };
+    if (ctx.signal.aborted) stop();
+    else ctx.signal.addEventListener('abort', stop, { once: true });
     let tail = '';
     const keep = (chunk: Buffer) => {
       process.stdout.write(chunk);
@@ -33,8 +50,15 @@ function runShell(command: string, worker: string, a: Assignment, ctx: HandlerCo
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     child.on('error', (err) => reject(ctx.signal.aborted ? ctx.signal.reason : err));
+    child.on('exit', () => {
+      ctx.signal.removeEventListener('abort', stop);
+      if (killTimer) clearTimeout(killTimer);
+      group('SIGKILL'); // leftovers of the group (background jobs of the command, which would hold its output open)
+    });
     child.on('close', (code, signal) => {
-      if (code === 0) {
+      if (ctx.signal.aborted) {
+        reject(ctx.signal.reason);
+      } else if (code === 0) {
         resolve({ outcome: 'success', summary: tail.trim(), duration_ms: Date.now() - started });
       } else {
         reject(new Error(`${signal ? `killed by ${signal}` : `exit ${code}`}: ${tail.trim()}`));

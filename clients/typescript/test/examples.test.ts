@@ -1,6 +1,8 @@
 // Runs the compiled examples as child processes against the fake server, configured by environment.
 import assert from 'node:assert/strict';
 import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { assignment, FakeServer, until } from './fake-server.js';
@@ -71,6 +73,42 @@ describe('examples', () => {
     assert.equal(await w.exited, 0, w.out());
   });
 
+  it('shell-worker: a cancel stops the whole command, the processes it started too', async () => {
+    // A trial: only /bin/sh was killed; what it had started (the agent) ran on after the cancel, beside the
+    // next holder of the issue.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-sh-'));
+    const pidFile = path.join(dir, 'child.pid');
+    let pid = 0;
+    try {
+      const sock = (server.address as { path: string }).path;
+      const cmd = `sleep 30 & echo $! > ${pidFile}; wait`;
+      const w = run('shell-worker.js', [cmd], { GTC_SOCKET: sock, GTC_NAME: 'sh-cancel' });
+      await until(() => server.conns.some((c) => c.name === 'sh-cancel'), 5000, 'shell worker hello');
+      await server.assign(server.last, assignment('bd-long', 3, 'long'));
+      await until(() => fs.existsSync(pidFile) && fs.readFileSync(pidFile, 'utf8').trim() !== '', 5000, 'the command\'s child');
+      pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+      await server.cancel(server.last, { lease_id: 'L-bd-long', epoch: 3, issue_id: 'bd-long', reason: 'operator' });
+      await until(() => !alive(pid), 5000, 'the command\'s child to be stopped');
+      w.proc.kill('SIGTERM');
+      assert.equal(await w.exited, 0, w.out());
+      assert.equal(server.callsOf('complete').length + server.callsOf('fail').length, 0, 'nothing reported for a cancelled lease');
+    } finally {
+      if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('shell-worker: a command that exits leaving a background job (holding its output) completes at its exit', async () => {
+    const sock = (server.address as { path: string }).path;
+    const w = run('shell-worker.js', ['sleep 30 & echo started'], { GTC_SOCKET: sock, GTC_NAME: 'sh-bg' });
+    await until(() => server.conns.some((c) => c.name === 'sh-bg'), 5000, 'shell worker hello');
+    await server.assign(server.last, assignment('bd-bg', 1, 'bg'));
+    await until(() => server.callsOf('complete').length === 1, 5000, 'complete at the command\'s exit, not the job\'s');
+    assert.equal(server.callsOf('complete')[0].params.summary, 'started');
+    w.proc.kill('SIGTERM');
+    assert.equal(await w.exited, 0, w.out());
+  });
+
   it('shell-worker passes the issue in the environment, completes on exit 0, fails with the output tail', async () => {
     const sock = (server.address as { path: string }).path;
     const cmd =
@@ -92,3 +130,12 @@ describe('examples', () => {
     assert.equal(await w.exited, 0, w.out());
   });
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
