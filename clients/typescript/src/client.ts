@@ -529,7 +529,7 @@ export class GtcClient extends EventEmitter {
       params.lease_id = lease.id;
       params.epoch = lease.epoch;
     }
-    if (progress !== undefined) params.progress = progress;
+    if (progress !== undefined) params.progress = clip(progress);
     return this.request('heartbeat', params);
   }
 
@@ -540,12 +540,12 @@ export class GtcClient extends EventEmitter {
 
   /** Fails a lease with an error text. */
   fail(lease: LeaseRef, error: string, idempotencyKey?: string): Promise<FailResult> {
-    return this.request('fail', { lease_id: lease.id, epoch: lease.epoch, error, idempotency_key: idempotencyKey });
+    return this.request('fail', { lease_id: lease.id, epoch: lease.epoch, error: clip(error), idempotency_key: idempotencyKey });
   }
 
   /** Releases a lease back to the queue without penalty. */
   release(lease: LeaseRef, reason?: string, idempotencyKey?: string): Promise<ReleaseResult> {
-    return this.request('release', { lease_id: lease.id, epoch: lease.epoch, reason, idempotency_key: idempotencyKey });
+    return this.request('release', { lease_id: lease.id, epoch: lease.epoch, reason: reason === undefined ? undefined : clip(reason), idempotency_key: idempotencyKey });
   }
 
   /**
@@ -1021,7 +1021,7 @@ export class GtcClient extends EventEmitter {
     const params: MergeReportParams = { id: m.id, epoch: m.epoch!, merged: !!outcome.merged };
     if (outcome.conflicts?.length) params.conflicts = outcome.conflicts;
     if (outcome.rework) params.rework = true;
-    if (outcome.reason) params.reason = outcome.reason;
+    if (outcome.reason) params.reason = clip(String(outcome.reason));
     if (outcome.merge_commit) params.merge_commit = outcome.merge_commit;
     params.idempotency_key = `${m.id}:${m.epoch}:report`;
     const key = `${m.id}@${m.epoch}`;
@@ -1198,9 +1198,9 @@ export class GtcClient extends EventEmitter {
       // A handler stopped by the drain's timeout is released, also when it returns rather than throws
       // (a handler that resolves on abort): its work is not known to be done (a trial: one closed as success).
       if (e instanceof ReleaseLease || r.abortKind === 'drain') {
-        call = { method: 'release', params: { lease_id: id, epoch: r.lease.epoch, reason: e instanceof ReleaseLease ? e.reason : 'worker draining' } };
+        call = { method: 'release', params: { lease_id: id, epoch: r.lease.epoch, reason: e instanceof ReleaseLease ? clip(String(e.reason)) : 'worker draining' } };
       } else {
-        call = { method: 'fail', params: { lease_id: id, epoch: r.lease.epoch, error: errorText(e) } };
+        call = { method: 'fail', params: { lease_id: id, epoch: r.lease.epoch, error: clip(errorText(e)) } };
       }
     }
     if (r.timer) clearInterval(r.timer);
@@ -1335,12 +1335,27 @@ export async function connect(options: ConnectOptions): Promise<GtcClient> {
 function sessionDefaults(r: Partial<SessionResult>, durationMs: number): SessionResult {
   return {
     outcome: r.outcome ?? 'success',
-    summary: r.summary ?? '',
-    git_commit: r.git_commit ?? '',
+    summary: clip(r.summary ?? ''),
+    git_commit: clip(r.git_commit ?? ''),
     context_used: r.context_used ?? 0,
     duration_ms: r.duration_ms ?? durationMs,
-    error: r.error ?? '',
+    error: clip(r.error ?? ''),
   };
+}
+
+/**
+ * Longest free text (summary, error, progress, reason) sent, in UTF-16 units: a message over the server's cap
+ * (--max-message, 1 MiB) is answered by closing the connection, and a kept final call would be sent again after
+ * every reconnect, without end (a trial: a 2 MB summary). Even escaped (6 bytes a unit at worst), the three texts
+ * of a complete stay under 1 MiB.
+ */
+export const MAX_TEXT = 32_768;
+
+/** A text cut to its last MAX_TEXT units (the end of an agent's output says most), marked as cut. */
+function clip(text: string): string {
+  if (typeof text !== 'string' || text.length <= MAX_TEXT) return text;
+  const keep = MAX_TEXT - 40; // room for the mark
+  return `[${text.length - keep} characters cut] …${text.slice(text.length - keep)}`;
 }
 
 /** Fills what the server may leave null: issue (no record stored) and prompt. */

@@ -1080,6 +1080,51 @@ describe('errors and calls', () => {
   });
 });
 
+describe('texts too large for the server', () => {
+  /** The real server answers a message over its cap (1 MiB) with -32008 and closes the connection. */
+  function capMessages(): void {
+    for (const m of ['complete', 'fail', 'release', 'heartbeat', 'merge.report']) {
+      const h = server.handlers.get(m);
+      server.handlers.set(m, (p, conn) => {
+        if (JSON.stringify(p).length > 1 << 20) {
+          conn.socket.destroy();
+          return new Promise(() => {});
+        }
+        return h ? h(p, conn) : m === 'heartbeat' ? { deadline: new Date().toISOString() } : m === 'merge.report' ? { request: mergeRequest('1', p.epoch) } : { issue_id: 'x', status: 'closed' };
+      });
+    }
+  }
+
+  it('a huge summary, error text or progress is cut to its tail, not re-sent after every reconnect without end', async () => {
+    // A trial: a handler returning a 2 MB summary had its complete refused by the connection's close, sent again
+    // after the reconnect, refused again, … ten reconnects a second, the lease never ended.
+    capMessages();
+    server.heartbeatMs = 50;
+    const c = await worker();
+    c.on('error', () => {});
+    const big = 'x'.repeat(2_000_000);
+    c.onAssignment(async (a, ctx) => {
+      await ctx.heartbeat(big + 'now');
+      if (a.issue.id === 'bd-bigfail') throw new Error(big + 'the end');
+      return { summary: big + 'the end', error: big + 'no error' };
+    });
+    let drops = 0;
+    c.on('disconnected', () => drops++);
+    await c.hello({ name: 'w1', capacity: 2 });
+    await server.assign(server.last, assignment('bd-big'));
+    await server.assign(server.last, assignment('bd-bigfail'));
+    await until(() => server.callsOf('complete').length === 1 && server.callsOf('fail').length === 1, 3000, 'the complete and the fail');
+    assert.equal(drops, 0, 'no connection closed over a message too large');
+    const done = server.callsOf('complete')[0].params;
+    assert.ok(done.summary.length <= 40_000 && done.summary.endsWith('the end'), `summary cut to its tail (${done.summary.length})`);
+    assert.ok(done.error.length <= 40_000 && done.error.endsWith('no error'));
+    const failed = server.callsOf('fail')[0].params;
+    assert.ok(failed.error.length <= 40_000 && failed.error.endsWith('the end'));
+    const beat = server.callsOf('heartbeat').find((h) => h.params.progress);
+    assert.ok(beat && beat.params.progress.length <= 40_000 && beat.params.progress.endsWith('now'));
+  });
+});
+
 describe('final calls after a reconnect', () => {
   it('a result refused after the reconnect is dropped naming its issue', async () => {
     const c = await worker();
