@@ -51,13 +51,13 @@ export function nameFromEnv(fallback: string, env: GtcEnv = process.env): string
   return env.GTC_WORKER_NAME || env.GTC_NAME || fallback;
 }
 
-/** Splits "host:port" (or "[v6]:port", or ":port" for 127.0.0.1). */
+/** Splits "host:port" (or "[v6]:port", or ":port" for 127.0.0.1); a GtcError (invalid) for anything else. */
 export function parseAddr(addr: string): { host: string; port: number } {
   const i = addr.lastIndexOf(':');
-  if (i < 0) throw new Error(`bad address ${JSON.stringify(addr)}: want host:port`);
+  if (i < 0) throw new GtcError(ErrorCodes.invalid, `bad address ${JSON.stringify(addr)}: want host:port`, 'invalid');
   let host = addr.slice(0, i);
   const port = Number(addr.slice(i + 1));
-  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad port in ${JSON.stringify(addr)}`);
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new GtcError(ErrorCodes.invalid, `bad port in ${JSON.stringify(addr)}`, 'invalid');
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   return { host: host || '127.0.0.1', port };
 }

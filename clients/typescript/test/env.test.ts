@@ -19,7 +19,7 @@ describe('env', () => {
     ];
     for (const [addr, want] of cases) {
       if (want) assert.deepEqual(parseAddr(addr), want, addr);
-      else assert.throws(() => parseAddr(addr), /bad/, addr);
+      else assert.throws(() => parseAddr(addr), (e: unknown) => e instanceof GtcError && e.codeName === 'invalid' && /bad/.test(e.message), addr);
     }
   });
 
@@ -30,6 +30,8 @@ describe('env', () => {
     assert.throws(() => optionsFromEnv({ GTC_ADDR: '10.0.0.2:7420', GTC_DIR: '/nonexistent' }), (e: unknown) =>
       e instanceof GtcError && e.codeName === 'invalid' && /GTC_TOKEN/.test(e.message));
     assert.deepEqual(optionsFromEnv({}), { path: '.beads/gtc.sock', token: undefined });
+    // a bad GTC_ADDR is a GtcError too (it was a plain Error), so one catch handles every configuration error
+    assert.throws(() => optionsFromEnv({ GTC_ADDR: 'localhost', GTC_TOKEN: 't' }), (e: unknown) => e instanceof GtcError && e.codeName === 'invalid');
     // GTC_DIR names the workspace, as `gtc --dir` does: its socket, and its token file over TCP
     const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'gtc-env-'));
     try {
