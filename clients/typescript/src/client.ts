@@ -67,7 +67,8 @@ export type ConnectOptions = Endpoint & {
    * A heartbeat (the automatic ones and ctx.heartbeat) unanswered for this long ends the connection, and the
    * reconnect finds the server again: its peer is gone without a word (a crashed host, a network partition: a
    * half-open TCP connection the kernel notices only after many minutes). Default: hello's heartbeat_ms, at least
-   * 5000 and at most 30000 ms (20000 with the server's defaults); 0 waits forever.
+   * 5000 and at most 30000 ms (20000 with the server's defaults); 0 waits forever. A reconnect's hello unanswered
+   * this long is given up too, and tried again on a new connection.
    */
   heartbeatReplyTimeoutMs?: number;
   /** A `loopBlocked` event is emitted when the event loop was blocked this long or longer (default 5000 ms; 0: never). */
@@ -486,7 +487,7 @@ export class GtcClient extends EventEmitter {
    */
   private watchedHeartbeat(lease?: LeaseRef, progress?: Progress): Promise<HeartbeatResult> {
     const p = this.heartbeat(lease, progress);
-    const ms = this.opts.heartbeatReplyTimeoutMs ?? Math.min(30_000, Math.max(5_000, this.heartbeatMs()));
+    const ms = this.replyTimeoutMs();
     const socket = this.socket;
     if (ms <= 0 || !socket) return p;
     const armed = performance.now();
@@ -505,6 +506,11 @@ export class GtcClient extends EventEmitter {
     let timer = setTimeout(() => fire(false), ms);
     timer.unref();
     return p.finally(() => clearTimeout(timer));
+  }
+
+  /** How long a heartbeat (or a reconnect's hello) may go unanswered before the connection is given up. */
+  private replyTimeoutMs(): number {
+    return this.opts.heartbeatReplyTimeoutMs ?? Math.min(30_000, Math.max(5_000, this.heartbeatMs()));
   }
 
   /** Emits loopBlocked when the client's own timer fires loopBlockedMs or more late: the event loop was blocked. */
@@ -804,7 +810,18 @@ export class GtcClient extends EventEmitter {
       attempt++;
       try {
         const conn = await this.openConnection();
-        const result = (await conn.sendRequest('hello', this.helloParams)) as HelloResult;
+        // bounded as a heartbeat is: a connection gone half-open right after its connect (or a hung server)
+        // would otherwise keep the reconnect waiting for the kernel's keepalive, minutes past the grace
+        const ms = this.replyTimeoutMs();
+        let timer: NodeJS.Timeout | undefined;
+        const result = (await (ms > 0
+          ? Promise.race([
+              conn.sendRequest('hello', this.helloParams),
+              new Promise<never>((_r, reject) => {
+                timer = setTimeout(() => reject(new GtcError(ErrorCodes.disconnected, `no answer to hello within ${ms} ms`, 'disconnected', undefined, 'hello')), ms);
+              }),
+            ]).finally(() => clearTimeout(timer))
+          : conn.sendRequest('hello', this.helloParams))) as HelloResult;
         if (conn !== this.conn) throw new GtcError(ErrorCodes.disconnected, 'connection lost during hello', 'disconnected');
         this._state = 'connected';
         this.afterHello(result, true);

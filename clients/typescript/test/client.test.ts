@@ -609,6 +609,29 @@ describe('reconnect', () => {
     assert.equal(server.callsOf('complete')[0].conn === silent, false, 'completed on the new connection');
   });
 
+  it('a reconnect hello unanswered for heartbeatReplyTimeoutMs is given up and tried again on a new connection', async () => {
+    // The reconnect's hello had no bound: a connection that went half-open right after its connect (or a hung
+    // server) kept the client waiting for the kernel's keepalive, minutes past the server's grace.
+    const c = await worker({ heartbeatReplyTimeoutMs: 300 });
+    c.on('error', () => {});
+    await c.hello({ name: 'w1' });
+    let hellos = 0;
+    server.handlers.set('hello', (p, conn) => {
+      if (++hellos === 1) return new Promise(() => {}); // the first reconnect's hello gets no answer
+      conn.name = p.name;
+      return { server: 'gtc', version: 'fake', protocol: 1, worker: p.name, heartbeat_ms: 1000, ack_timeout_ms: 1000, leases: [] };
+    });
+    const failed: GtcError[] = [];
+    c.on('reconnectFailed', (e) => failed.push(e));
+    const reconnected = new Promise((r) => c.once('reconnected', r));
+    const t0 = Date.now();
+    server.drop(server.last);
+    await Promise.race([reconnected, until(() => false, 3000, 'the reconnect past an unanswered hello')]);
+    assert.ok(Date.now() - t0 < 2000, `reconnected after ${Date.now() - t0} ms`);
+    assert.equal(hellos, 2);
+    assert.match(failed[0]?.message ?? '', /no answer to hello within 300 ms/);
+  });
+
   it('says hello again after a drop and resumes the running lease without running it twice', async () => {
     const c = await worker();
     const gate = deferred();
