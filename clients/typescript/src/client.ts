@@ -742,7 +742,10 @@ export class GtcClient extends EventEmitter {
           const req = msg as { id?: number | string; method?: string };
           this.assignReply = (req.method === 'assign' || req.method === 'merge') && req.id !== undefined ? () => writer.replyWritten(req.id!) : undefined;
           try {
-            next(msg);
+            // returned, so that vscode-jsonrpc settles it: a reply whose write fails (the server closed its side
+            // first: EPIPE) rejects it, and dropped here that was an unhandled rejection, which ends a Node
+            // process (a trial: a worker resumed after SIGSTOP answered the server's ping after its close)
+            return next(msg);
           } finally {
             this.assignReply = undefined;
             handled++;

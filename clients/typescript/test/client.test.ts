@@ -1084,6 +1084,33 @@ describe('errors and calls', () => {
     }
   });
 
+  it('a reply (to ping or assign) written after the server closed its side is no unhandled rejection', async () => {
+    // A trial: a stopped worker (SIGSTOP) replaced under its name; the server pinged it, then closed the
+    // connection; resumed, the worker answered the ping after the close was read, the write failed with EPIPE
+    // ("This socket has been ended by the other party") and the unhandled rejection killed the process.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const c = await worker({ reconnect: false });
+      c.onAssignment(async () => ({}));
+      await c.hello({ name: 'w1' });
+      const conn = server.last;
+      const closed = new Promise<void>((r) => c.once('close', () => r()));
+      const frame = (m: object) => {
+        const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', ...m }));
+        return Buffer.concat([Buffer.from(`Content-Length: ${body.length}\r\n\r\n`), body]);
+      };
+      // the requests and the FIN arrive together (written raw: the server's own writer is asynchronous)
+      conn.socket.end(Buffer.concat([frame({ id: 9001, method: 'ping' }), frame({ id: 9002, method: 'assign', params: assignment('bd-fin') })]));
+      await closed;
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(unhandled.map(String), []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('drops a result the server refuses, with an error event', async () => {
     server.handlers.set('complete', () => new ResponseError(-32004, 'not yours', { code: 'not_holder' }));
     const c = await worker();
