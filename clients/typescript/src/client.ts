@@ -842,6 +842,13 @@ export class GtcClient extends EventEmitter {
           this.socket?.destroy();
           this.socket = undefined;
         }
+        if (err.codeName === 'conflict') {
+          // another live process says hello under this name (it answered the server's ping): the server handed it
+          // our leases, which it runs; ours would run the same issues beside it (a trial). Stop them; keep trying,
+          // in case that process goes away (the leases then come back, resumed).
+          for (const r of this.running.values()) this.abortLease(r, 'lost', err);
+          for (const m of this.merges.values()) this.abortMerge(m, 'lost', err);
+        }
         const fatal = err.codeName === 'unauthorized' || err.codeName === 'invalid' || err.code === -32601;
         if (fatal || (r.maxAttempts !== undefined && attempt >= r.maxAttempts)) {
           this.emitError(err);

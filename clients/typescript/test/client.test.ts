@@ -632,6 +632,31 @@ describe('reconnect', () => {
     assert.match(failed[0]?.message ?? '', /no answer to hello within 300 ms/);
   });
 
+  it('a reconnect hello refused with conflict (another live process took the name, and the leases) aborts the running handlers', async () => {
+    // A trial: a worker stopped (SIGSTOP) was replaced under its name; the new process resumed its lease and ran
+    // it, and the old one, resumed, retried hello ("conflict") without end while its handler ran the same issue.
+    const c = await worker();
+    c.on('error', () => {});
+    let signal: AbortSignal | undefined;
+    c.onAssignment((_a, ctx) => {
+      signal = ctx.signal;
+      return new Promise((_r, rej) => ctx.signal.addEventListener('abort', () => rej(ctx.signal.reason)));
+    });
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-dup', 4));
+    await until(() => c.active === 1);
+    server.handlers.set('hello', () => new ResponseError(-32002, 'worker "w1" is connected on another connection', { code: 'conflict' }));
+    const dropped: DroppedEvent[] = [];
+    c.on('dropped', (e) => dropped.push(e));
+    server.drop(server.last);
+    await until(() => dropped.length === 1, 3000, 'the handler aborted');
+    assert.equal(dropped[0]!.why, 'lost');
+    assert.equal(dropped[0]!.lease_id, 'L-bd-dup');
+    assert.ok(signal?.aborted);
+    assert.ok(signal?.reason instanceof GtcError && signal.reason.codeName === 'conflict');
+    assert.equal(server.callsOf('fail').length + server.callsOf('complete').length, 0);
+  });
+
   it('says hello again after a drop and resumes the running lease without running it twice', async () => {
     const c = await worker();
     const gate = deferred();
