@@ -554,13 +554,21 @@ func (c *core) fail(now time.Time, name, id string, epoch int64, errMsg string) 
 // release gives a lease back with no penalty.
 func (c *core) release(now time.Time, name, id string, epoch int64, reason string) (Result, error) {
 	c.advance(now)
-	l, _, err := c.check(name, id, epoch)
+	l, w, err := c.check(name, id, epoch)
 	if err != nil {
 		return Result{}, err
 	}
 	it := c.issues[l.IssueID]
 	c.endLease(l, "released", reason)
 	c.event("released", it.id, l.ID, name, reason)
+	if w != nil && w.rejKey != "" && w.row.Role != "client" && !w.resumed[l.ID] {
+		// not pushed straight back to the session it was pushed to, as after a reject: a worker that
+		// releases what it cannot do now got the same issue again at once, thousands of times a
+		// second (a TypeScript handler throwing ReleaseLease); others may take it at once. A lease its
+		// hello resumed is given back by a restarted worker that no longer runs it: that one comes
+		// back at once, to take the work afresh.
+		c.holdFrom(it, w.rejKey)
+	}
 	if !c.leaseLost(it, l) {
 		c.requeue(it)
 	}

@@ -508,7 +508,7 @@ func TestLeaseEndWithdrawsOrClosesMerge(t *testing.T) {
 	}{
 		{"pending, lease expires", "pending", "expire", "open "},
 		{"merging, worker fails", "merging", "fail", "open "},
-		{"pending, worker releases", "pending", "release", "hooked "}, // no backoff: pushed again at once
+		{"pending, worker releases", "pending", "release", "open "}, // no backoff; not pushed back to w's session for RejectHold
 		{"merged, lease expires", "merged", "expire", "closed merged"},
 		{"merged, worker fails", "merged", "fail", "closed merged"},
 	} {

@@ -43,7 +43,7 @@ func (c *core) readinessRule(it *issue) string {
 			if w := workerOf(key); key == nameHoldKey(w) {
 				notes = append(notes, fmt.Sprintf("not pushed to %s until %s: its lease was cancelled", w, until.UTC().Format(time.RFC3339)))
 			} else {
-				notes = append(notes, fmt.Sprintf("not pushed to %s's session until %s: it rejected it", w, until.UTC().Format(time.RFC3339)))
+				notes = append(notes, fmt.Sprintf("not pushed to %s's session until %s: it rejected or released it", w, until.UTC().Format(time.RFC3339)))
 			}
 		}
 		if c.paused {

@@ -23,9 +23,10 @@ type worker struct {
 	miss           uint64 // 1 + added.gen at its last push search that found nothing (0: none since)
 	claimMiss      uint64 // the same for its claims with filters claimF
 	claimF         Filters
-	waiters        []*waiter // its parked claims, oldest first; answered ones until the next append
-	rejKey         string    // names this session in issue.rejectedBy (see rejectKey)
-	forgetArmed    bool      // a timerForget for it is pending (one at a time: see armForget)
+	waiters        []*waiter       // its parked claims, oldest first; answered ones until the next append
+	rejKey         string          // names this session in issue.rejectedBy (see rejectKey)
+	forgetArmed    bool            // a timerForget for it is pending (one at a time: see armForget)
+	resumed        map[string]bool // the leases its hello resumed from an earlier session (nil: none)
 	// others are the live sessions of a client name besides session: CLI commands share a name, and
 	// one that ends must not take the name's connection from another still running (a gtc watch)
 	others map[uint64]struct{}
@@ -210,7 +211,12 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 	w.rejKey = rejectKey(h.Name, session)
 	w.miss = 0 // its filters may have changed
 	var out []Assignment
+	w.resumed = nil
 	for _, l := range sortedLeases(w.leases) {
+		if w.resumed == nil {
+			w.resumed = make(map[string]bool, len(w.leases))
+		}
+		w.resumed[l.ID] = true
 		if l.State == LeasePushed {
 			l.AckDeadline = now.Add(c.cfg.AckTimeout)
 		}
