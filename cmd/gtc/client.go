@@ -173,6 +173,10 @@ func hintFor(code coord.Code, doing string) string {
 		case strings.HasPrefix(doing, "convoy show "):
 			return "list convoys with `gtc convoy list`"
 		case strings.HasPrefix(doing, "merge cancel "):
+			if id := strings.TrimPrefix(doing, "merge cancel "); !strings.HasPrefix(id, "MR-") && !strings.Contains(id, " ") {
+				// an issue id given as the request's (trial): the request of an issue is cancelled with --issue
+				return "to cancel the request of issue " + id + ", `gtc merge cancel --issue " + id + "`; list merge requests with `gtc merge list`"
+			}
 			return "list merge requests with `gtc merge list`"
 		case strings.HasPrefix(doing, "drain "):
 			return "list workers with `gtc workers --all`"

@@ -101,6 +101,7 @@ func TestNotFoundHintsAndEmptyTargets(t *testing.T) {
 	}{
 		{[]string{"convoy", "show", "nope"}, "`gtc convoy list`"},
 		{[]string{"merge", "cancel", "MR-999"}, "`gtc merge list`"},
+		{[]string{"merge", "cancel", "t-1"}, "`gtc merge cancel --issue t-1`"}, // an issue id for the request's
 		{[]string{"drain", "nosuchworker"}, "`gtc workers --all`"},
 	} {
 		if r := gtc(t, dir, tc.args...); r.code != exitRefused || !strings.Contains(r.err, tc.want) {
