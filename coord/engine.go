@@ -24,6 +24,12 @@ type Outbox interface {
 	CancelMerge(worker string, session uint64, m MergeRequest)
 }
 
+// DrainNotifier is an Outbox that can also tell a worker's session that an operator drained it or undid
+// the drain (coord.drain), and a worker connecting that a drain is in force.
+type DrainNotifier interface {
+	Drain(worker string, session uint64, draining bool, by string)
+}
+
 // DiscardOutbox is an Outbox that drops everything: an engine run without workers to reach (tools, tests).
 type DiscardOutbox struct{}
 
@@ -611,6 +617,10 @@ func (e *Engine) finish(p *pending, err error, next *pending) bool {
 			e.out.Push(x.Worker, x.Session, x.A)
 		case cancelNote:
 			e.out.Cancel(x.Worker, x.Session, x.LeaseID, x.Epoch, x.IssueID, x.Reason)
+		case drainNote:
+			if dn, ok := e.out.(DrainNotifier); ok {
+				dn.Drain(x.Worker, x.Session, x.Draining, x.By)
+			}
 		case mergePush:
 			e.out.PushMerge(x.Worker, x.Session, x.Req)
 		case mergeCancelNote:

@@ -122,6 +122,14 @@ type cancelNote struct {
 	Reason  string
 }
 
+// drainNote tells a worker's session that an operator drained it (no new work) or undid the drain.
+type drainNote struct {
+	Worker   string
+	Session  uint64
+	Draining bool
+	By       string // who drained or undrained it ("" when told at its hello of a drain in force)
+}
+
 // claimEffect answers a parked claim (nil when its wait ran out).
 type claimEffect struct {
 	waiter uint64
@@ -130,4 +138,5 @@ type claimEffect struct {
 
 func (pushEffect) isEffect()  {}
 func (cancelNote) isEffect()  {}
+func (drainNote) isEffect()   {}
 func (claimEffect) isEffect() {}

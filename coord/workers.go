@@ -231,6 +231,9 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 	if !quietClient(w) {
 		c.event("worker_connected", "", "", h.Name, strconv.Itoa(len(out))+" leases resumed")
 	}
+	if w.draining && h.Role != "client" {
+		c.effect(drainNote{Worker: h.Name, Session: session, Draining: true}) // an operator's drain outlives the connection
+	}
 	c.enqueue(w)
 	c.needDispatch = true // a worker already queued (reconnecting with other filters) is not enqueued again
 	c.mergeConnected(w)
@@ -360,6 +363,10 @@ func (c *core) drain(now time.Time, name string, undo bool, session uint64, acto
 			c.enqueue(w)
 		} else {
 			c.eventAs(actor, "draining", "", "", name, "")
+		}
+		if w.connected && session == 0 && w.row.Role != "client" {
+			// an operator's drain or undo: the worker is told (its own drain it knows of)
+			c.effect(drainNote{Worker: name, Session: w.session, Draining: !undo, By: actor})
 		}
 	}
 	return nil

@@ -24,12 +24,13 @@ type outbox struct {
 	started bool
 }
 
-// pushJob is an assignment to push, or (cancel set) a cancel to send.
+// pushJob is an assignment to push, or (cancel or drain set) a notification to send.
 type pushJob struct {
 	worker  string
 	session uint64
 	a       coord.Assignment
 	cancel  *rpc.CancelParams
+	drain   *rpc.DrainNotice
 }
 
 func newOutbox(d *Daemon, n int) *outbox {
@@ -57,6 +58,10 @@ func (o *outbox) start() {
 			for j := range q {
 				if j.cancel != nil {
 					_ = o.d.server.Cancel(j.worker, j.session, *j.cancel)
+					continue
+				}
+				if j.drain != nil {
+					_ = o.d.server.Drain(j.worker, j.session, *j.drain)
 					continue
 				}
 				o.push(j)
@@ -139,6 +144,11 @@ func (o *outbox) Cancel(worker string, session uint64, leaseID string, epoch int
 	o.pushed.Delete(leaseID)
 	o.queue(worker) <- &pushJob{worker: worker, session: session,
 		cancel: &rpc.CancelParams{LeaseID: leaseID, Epoch: epoch, IssueID: issueID, Reason: reason}}
+}
+
+// Drain implements coord.DrainNotifier: queued behind the worker's pushes.
+func (o *outbox) Drain(worker string, session uint64, draining bool, by string) {
+	o.queue(worker) <- &pushJob{worker: worker, session: session, drain: &rpc.DrainNotice{Draining: draining, By: by}}
 }
 
 // logged reports whether the coordinator's log also records events of kind (a switch: Publish runs for

@@ -46,6 +46,7 @@ type Client struct {
 	mu         sync.RWMutex
 	onAssign   func(ctx context.Context, a Assignment) (accepted bool, reason string)
 	onCancel   func(CancelParams)
+	onDrain    func(DrainNotice)
 	onEvent    func(coord.Event)
 	onShutdown func(reason string)
 	onMerge    func(ctx context.Context, r coord.MergeRequest) bool // client_merge.go
@@ -87,6 +88,10 @@ func (c *Client) OnAssign(f func(ctx context.Context, a Assignment) (accepted bo
 
 // OnCancel sets the callback for cancel notifications (runs on the reader: must not block).
 func (c *Client) OnCancel(f func(CancelParams)) { c.mu.Lock(); c.onCancel = f; c.mu.Unlock() }
+
+// OnDrain sets the callback for drain notifications: an operator drained this worker or undid it
+// (runs on the reader: must not block).
+func (c *Client) OnDrain(f func(DrainNotice)) { c.mu.Lock(); c.onDrain = f; c.mu.Unlock() }
 
 // OnEvent sets the callback for event notifications (runs on the reader: must not block).
 func (c *Client) OnEvent(f func(coord.Event)) { c.mu.Lock(); c.onEvent = f; c.mu.Unlock() }

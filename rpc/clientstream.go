@@ -200,6 +200,14 @@ func (c *Client) handlePush(m pushMsg) {
 		if json.Unmarshal(params, &p) == nil && f != nil {
 			f(p)
 		}
+	case "drain":
+		c.mu.RLock()
+		f := c.onDrain
+		c.mu.RUnlock()
+		var p DrainNotice
+		if json.Unmarshal(params, &p) == nil && f != nil {
+			f(p)
+		}
 	case "event":
 		c.mu.RLock()
 		f := c.onEvent

@@ -188,6 +188,8 @@ func TestClientPushReplies(t *testing.T) {
 		return true, ""
 	})
 	f.c.OnCancel(func(p CancelParams) { cancelled <- p })
+	drains := make(chan DrainNotice, 1)
+	f.c.OnDrain(func(p DrainNotice) { drains <- p })
 	f.c.OnEvent(func(ev coord.Event) { events <- ev })
 	f.c.OnShutdown(func(reason string) { shutdowns <- reason })
 	f.c.OnMerge(func(_ context.Context, r coord.MergeRequest) bool { merges <- r; return r.Branch != "no" })
@@ -240,6 +242,12 @@ func TestClientPushReplies(t *testing.T) {
 		{"cancel as a request gets no reply", `{"jsonrpc":"2.0","id":"c1","method":"cancel","params":{"lease_id":"L-2"}}`, "",
 			func(t *testing.T) { wait(t, cancelled, "OnCancel") }},
 		{"cancel malformed params ignored", `{"jsonrpc":"2.0","method":"cancel","params":{"epoch":"x"}}`, "", nil},
+		{"drain", `{"jsonrpc":"2.0","method":"drain","params":{"draining":true,"by":"alice"}}`, "",
+			func(t *testing.T) {
+				if got := wait(t, drains, "OnDrain"); got != (DrainNotice{Draining: true, By: "alice"}) {
+					t.Fatalf("OnDrain got %+v", got)
+				}
+			}},
 		{"event", `{"jsonrpc":"2.0","method":"event","params":{"seq":5,"time":"2026-11-01T10:00:00Z","kind":"acked","issue_id":"bd-1"}}`, "",
 			func(t *testing.T) {
 				if got := wait(t, events, "OnEvent"); got.Seq != 5 || got.Kind != "acked" || got.IssueID != "bd-1" || got.Time.Year() != 2026 {

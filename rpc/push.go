@@ -243,6 +243,18 @@ func (s *Server) Cancel(worker string, session uint64, p CancelParams) error {
 	return nil
 }
 
+// Drain sends a drain notification to a worker's session (see DrainNotice).
+func (s *Server) Drain(worker string, session uint64, p DrainNotice) error {
+	c, err := s.session(session, worker)
+	if err != nil {
+		return err
+	}
+	if !c.enqueue(outItem{body: encodeNotification("drain", mustJSON(p))}, false) {
+		return coord.Errorf(coord.EBusy, "worker %q is not reading; disconnected", worker)
+	}
+	return nil
+}
+
 // Publish sends an event notification to every subscribed connection (encoded once; non-blocking;
 // a subscriber whose queue is full is disconnected). Only the subscribers are walked, not every connection.
 func (s *Server) Publish(ev coord.Event) {

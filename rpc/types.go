@@ -402,6 +402,13 @@ type CancelParams struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
+// DrainNotice is the params of the drain notification: an operator drained this worker (no new work;
+// its running leases go on) or undid the drain; sent too right after a hello while a drain is in force.
+type DrainNotice struct {
+	Draining bool   `json:"draining"`
+	By       string `json:"by,omitempty"` // who did it (absent when told at hello)
+}
+
 // ShutdownParams is the params of the shutdown notification.
 type ShutdownParams struct {
 	Reason string `json:"reason"`

@@ -48,6 +48,7 @@ func workerCommand() *cli.Command {
 		&cli.BoolFlag{Name: "convoy-only", Usage: "with --convoy: take only the convoy's issues"},
 		&cli.StringFlag{Name: "outcome", Value: coord.OutcomeSuccess, Usage: "outcome reported when --exec (and --gate) pass: success closes the issue; code_complete leaves it to the merge queue when the server runs with --code-complete-status"},
 		&cli.DurationFlag{Name: "kill-grace", Value: 5 * time.Second, Usage: "after SIGTERM to a cancelled command's process group, wait this long before SIGKILL"},
+		&cli.BoolFlag{Name: "exit-when-drained", EnvVars: []string{"GTC_EXIT_WHEN_DRAINED"}, Usage: "when an operator drains this worker (gtc drain NAME), drain as on Ctrl-C: running commands finish and report, then exit 0"},
 	)
 	return usageOnError(&cli.Command{
 		Name:  "worker",
@@ -56,7 +57,8 @@ func workerCommand() *cli.Command {
 			"any other exit fails the attempt (retried after a backoff). Variables: GTC_ISSUE_ID, GTC_ISSUE_TITLE,\n" +
 			"GTC_LEASE_ID, GTC_LEASE_EPOCH, GTC_PROMPT (title and description), GTC_ISSUE_JSON, GTC_ATTEMPT, GTC_WORKER.\n" +
 			"Ctrl-C (or SIGTERM) drains: no new work, running commands finish and report, then exit 0;\n" +
-			"a second Ctrl-C kills the running commands and releases their leases.",
+			"a second Ctrl-C kills the running commands and releases their leases. An operator's `gtc drain NAME`\n" +
+			"stops the pushes and is logged; with --exit-when-drained the worker then drains and exits as on Ctrl-C.",
 		Flags: append(flags, refineryFlags...),
 		Action: func(c *cli.Context) error {
 			if args, err := argsOf(c); err != nil {
@@ -111,6 +113,9 @@ func workerCommand() *cli.Command {
 			o := workerOptions{Target: targetOf(c), Name: c.String("name"), Capacity: c.Int("capacity"),
 				Exec: c.String("exec"), Gate: c.String("gate"), GateTimeout: gateTimeout, Out: c.App.Writer,
 				Log: slog.Default(), Kill: kill, KillGrace: c.Duration("kill-grace")}
+			if c.Bool("exit-when-drained") {
+				o.Drained = stopDrain
+			}
 			f, err := filtersOf(c, c.StringSlice("type"))
 			if err != nil {
 				return err
@@ -190,6 +195,7 @@ type workerOptions struct {
 	ReportTimeout time.Duration   // after a drain, how long to keep trying to report results to an absent server (default 1m)
 	CallTimeout   time.Duration   // one request to the server (default 10s)
 	NameWait      time.Duration   // how long hellos refused because the name is held are retried (default 6m: past the server's 5m idle timeout)
+	Drained       func()          // called when an operator drains the worker (nil: the drain is only logged); --exit-when-drained
 }
 
 func (o workerOptions) withDefaults() workerOptions {
@@ -316,6 +322,7 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			func(cl *rpc.Client) {
 				cl.OnAssign(w.onAssign)
 				cl.OnCancel(w.onCancel)
+				cl.OnDrain(w.onDrain)
 			})
 		if err != nil {
 			var ee *exitErr
@@ -472,6 +479,20 @@ func (w *workerLoop) onCancel(p rpc.CancelParams) {
 	}
 	w.log.Info("lease cancelled by the coordinator; stopping its command", "lease", p.LeaseID, "issue", p.IssueID, "reason", p.Reason)
 	w.loseLocked(p.LeaseID, j)
+}
+
+// onDrain logs an operator's drain or its undo (runs on the reader: no blocking); with Drained set, a
+// drain starts the worker's own drain, as Ctrl-C does.
+func (w *workerLoop) onDrain(n rpc.DrainNotice) {
+	switch {
+	case !n.Draining:
+		w.log.Info("the operator's drain was undone: work is pushed again", "by", n.By)
+	case w.o.Drained != nil:
+		w.log.Info("drained by the operator: no new work; exiting once the running commands end", "by", n.By, "running", w.running())
+		w.o.Drained()
+	default:
+		w.log.Info("drained by the operator: no new work is pushed until `gtc drain --undo` (running commands go on)", "by", n.By)
+	}
 }
 
 // loseLocked forgets a lease that is no longer ours and kills its command.

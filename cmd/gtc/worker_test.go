@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -274,6 +275,56 @@ func TestWorkerDrainFinishesRunningWork(t *testing.T) {
 	}
 	if st, _ := s.issue(other); st != "open" {
 		t.Errorf("the other issue is %q, want open (not taken by a draining worker)", st)
+	}
+}
+
+// TestWorkerExitsWhenDrainedByTheOperator: with --exit-when-drained (Drained set to the drain, as the
+// command does), an operator's `gtc drain w1` makes the worker finish its running command, report it and
+// return, taking nothing new; without it the worker stays, takes nothing while drained, and takes work
+// again after `gtc drain --undo`.
+func TestWorkerExitsWhenDrainedByTheOperator(t *testing.T) {
+	for _, exit := range []bool{true, false} {
+		t.Run(fmt.Sprintf("exit-when-drained=%v", exit), func(t *testing.T) {
+			dir := newWorkspace(t)
+			s := startServer(t, dir, nil)
+			ids := createIssues(t, dir, "First", "Second")
+			logs := t.TempDir()
+			script := `echo "$GTC_ISSUE_ID" >> '` + logs + `/runs'; sleep 0.5`
+			var w *testWorker
+			w = startWorker(t, s, func(o *workerOptions) {
+				o.Exec = script
+				if exit {
+					o.Drained = func() { w.drain() }
+				}
+			})
+			waitFor(t, 10*time.Second, "first command started", func() bool { return len(lines(filepath.Join(logs, "runs"))) == 1 })
+			must(t, dir, "drain", "w1")
+			if exit {
+				if err := w.wait(t, 5*time.Second); err != nil {
+					t.Fatalf("worker returned %v after the operator's drain, want nil", err)
+				}
+				ran := lines(filepath.Join(logs, "runs"))
+				if st, _ := s.issue(ran[0]); len(ran) != 1 || st != "closed" {
+					t.Fatalf("ran %v, the first ended %q: want only the running one, closed", ran, st)
+				}
+				return
+			}
+			time.Sleep(1500 * time.Millisecond) // the running command ends; nothing new is pushed
+			select {
+			case err := <-w.done:
+				t.Fatalf("worker returned %v without --exit-when-drained", err)
+			default:
+			}
+			if ran := lines(filepath.Join(logs, "runs")); len(ran) != 1 {
+				t.Fatalf("ran %v while drained, want only the first", ran)
+			}
+			must(t, dir, "drain", "w1", "--undo")
+			waitFor(t, 10*time.Second, "the second issue after the undo", func() bool {
+				st0, _ := s.issue(ids[0])
+				st1, _ := s.issue(ids[1])
+				return st0 == "closed" && st1 == "closed"
+			})
+		})
 	}
 }
 

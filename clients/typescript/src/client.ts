@@ -36,6 +36,7 @@ import {
   Role,
   SessionResult,
   ShutdownParams,
+  DrainNotice,
 } from './types.js';
 
 /** Where the server is: a Unix socket path, or host:port over TCP (token required). */
@@ -237,6 +238,8 @@ export interface ClientEvents {
   eventsMissed: [fromSeq: number, toSeq: number];
   /** The server announced its shutdown. */
   shutdown: [params: ShutdownParams];
+  /** An operator drained this worker (no new work; running handlers go on) or undid it (`draining: false`). */
+  drain: [notice: DrainNotice];
   /** A lease's complete / fail / release went through. */
   finished: [event: FinishedEvent];
   /** A handler's result was not reported (lease cancelled, lost, or the final call was refused). */
@@ -772,6 +775,7 @@ export class GtcClient extends EventEmitter {
     conn.onNotification('cancel', (params: CancelParams) => this.onCancel(params));
     conn.onNotification('event', (params: GtcEvent) => this.onEvent(params));
     conn.onNotification('shutdown', (params: ShutdownParams) => void this.emit('shutdown', params));
+    conn.onNotification('drain', (params: DrainNotice) => void this.emit('drain', params));
     conn.onClose(lost);
     socket.once('close', lost);
     conn.listen();

@@ -434,6 +434,16 @@ export interface HealthReport {
   reasons?: string[];
 }
 
+/**
+ * Params of the drain notification (server → worker): an operator drained this worker (`gtc drain NAME`: no
+ * new work is pushed, running leases go on) or undid the drain; sent too right after a hello while a drain
+ * is in force (`by` absent then).
+ */
+export interface DrainNotice {
+  draining: boolean;
+  by?: string;
+}
+
 /** Params of the shutdown notification (server → client). */
 export interface ShutdownParams {
   reason: string;

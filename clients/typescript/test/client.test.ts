@@ -886,6 +886,18 @@ describe('reconnect', () => {
     assert.deepEqual(seen, ['dropped:cancel', 'shutdown:bye', 'disconnected']);
   });
 
+  it("emits an operator's drain and its undo (the drain notification)", async () => {
+    const c = await worker({ reconnect: false });
+    await c.hello({ name: 'w1' });
+    const seen: Array<{ draining: boolean; by?: string }> = [];
+    c.on('drain', (n) => seen.push(n));
+    await server.last.rpc.sendNotification('drain', { draining: true, by: 'alice' });
+    await server.last.rpc.sendNotification('drain', { draining: false, by: 'bob' });
+    await until(() => seen.length === 2, 2000, 'two drain events');
+    assert.deepEqual(seen, [{ draining: true, by: 'alice' }, { draining: false, by: 'bob' }]);
+    c.close();
+  });
+
   it('closes instead of reconnecting when reconnect is false', async () => {
     const c = await worker({ reconnect: false });
     await c.hello({ name: 'w1' });
