@@ -288,7 +288,7 @@ type IssueCounts struct {
 	Total int `json:"total"`
 	// ReadyForAbsent counts the Ready issues assigned to a worker not connected now: they go to that
 	// worker only, so they wait for it.
-	ReadyForAbsent int `json:"ready_for_absent"`
+	ReadyForAbsent int `json:"ready_for_absent,omitempty"`
 }
 
 // WorkerCounts counts workers by state.

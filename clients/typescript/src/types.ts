@@ -277,7 +277,8 @@ export interface IssueCommentParams extends Idempotent {
 
 /** Result of coord.status. */
 export interface CoordStatus {
-  issues: { ready: number; leased: number; closed: number; dead_lettered: number; blocked: number; other: number; total: number };
+  /** ready_for_absent: how many of `ready` are assigned to a worker not connected (absent when 0). */
+  issues: { ready: number; leased: number; closed: number; dead_lettered: number; blocked: number; other: number; total: number; ready_for_absent?: number };
   /** Worker and refinery sessions by state (CLI sessions left out). */
   workers: { idle: number; busy: number; draining: number; stalled: number; gone: number };
   /** The refineries among `workers`. */
