@@ -447,11 +447,15 @@ func pointToHelp(cmd *cli.Command) {
 
 // withHelpPointer adds "(see PATH --help)" to a usage error of a command's own checks (a flag value out
 // of range, flags that do not go together) that points to no help or usage yet, as urfave/cli's own flag
-// errors do.
+// errors do; not to a coordinator's refusal, which also exits 2 (invalid).
 func withHelpPointer(err error, path string) error {
 	var e *exitErr
 	if !asExit(err, &e) || e.code != exitUsage {
 		return err
+	}
+	var ce *coord.Error
+	if errors.As(err, &ce) {
+		return err // the coordinator's refusal (`invalid`): what it refused is no misuse of the command
 	}
 	if msg := e.Error(); strings.Contains(msg, "--help") || strings.Contains(msg, "usage: gtc") {
 		return err

@@ -100,3 +100,18 @@ func TestVersion(t *testing.T) {
 		t.Errorf("with -X main.version=1.2.3: %q", got)
 	}
 }
+
+// TestServerRefusalsNameNoHelp: a coordinator's refusal of what was asked (`invalid`: a dependency on a
+// deleted issue) exits 2 like a usage error but is no misuse of the command: its help would not say
+// what is wrong, so the message does not point to it.
+func TestServerRefusalsNameNoHelp(t *testing.T) {
+	dir := newWorkspace(t)
+	startServer(t, dir, nil)
+	must(t, dir, "issue", "create", "one", "--id", "t-1")
+	must(t, dir, "issue", "create", "two", "--id", "t-2")
+	must(t, dir, "issue", "update", "t-2", "--status", "tombstone")
+	r := gtc(t, dir, "issue", "dep", "add", "t-1", "t-2")
+	if r.code != exitUsage || !strings.Contains(r.err, "which is deleted") || strings.Contains(r.err, "--help") {
+		t.Errorf("gtc issue dep add on a tombstone: exit %d, stderr %q: want exit %d, the server's reason and no help pointer", r.code, r.err, exitUsage)
+	}
+}
