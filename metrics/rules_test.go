@@ -121,3 +121,25 @@ func TestExampleRulesAlertPerInstance(t *testing.T) {
 		t.Errorf("promtool test rules: %v\n%s", err, out)
 	}
 }
+
+// TestExampleRulesListedInDocs: docs/metrics.md lists every alert of docs/prometheus/gtc-rules.yml, so
+// an operator reading the docs knows each alert that can page them.
+func TestExampleRulesListedInDocs(t *testing.T) {
+	rules, err := os.ReadFile("../docs/prometheus/gtc-rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := regexp.MustCompile(`(?m)^\s*- alert:\s*(\S+)`).FindAllStringSubmatch(string(rules), -1)
+	if len(alerts) == 0 {
+		t.Fatal("no alert in the rules")
+	}
+	for _, a := range alerts {
+		if !strings.Contains(string(doc), "`"+a[1]+"`") {
+			t.Errorf("docs/metrics.md does not list the alert %s", a[1])
+		}
+	}
+}
