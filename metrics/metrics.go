@@ -164,7 +164,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 			Name: "gtc_merge_queue_depth", Help: "Live merge requests in the merge queue: pending and merging.",
 		}),
 		leasesExp: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gtc_leases_expired_total", Help: "Leases that expired (ack or heartbeat deadline missed).",
+			Name: "gtc_leases_expired_total", Help: "Leases that expired: an ack or heartbeat deadline missed, or the holder gone past the grace.",
 		}),
 		mergeExp: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_merge_slots_expired_total", Help: "Merge slots taken back from their refinery: its heartbeats stopped past the deadline, or it left and stayed away past the grace (the request goes back to pending, or fails when out of attempts).",

@@ -215,7 +215,7 @@ gtc_issues{state="dead_lettered"} 0
 gtc_issues{state="leased"} 3
 gtc_issues{state="other"} 0
 gtc_issues{state="ready"} 4
-# HELP gtc_leases_expired_total Leases that expired (ack or heartbeat deadline missed).
+# HELP gtc_leases_expired_total Leases that expired: an ack or heartbeat deadline missed, or the holder gone past the grace.
 # TYPE gtc_leases_expired_total counter
 gtc_leases_expired_total 2
 # HELP gtc_merge_queue_depth Live merge requests in the merge queue: pending and merging.
@@ -511,5 +511,18 @@ func TestRingSamplesDrawApartOnAFrozenClock(t *testing.T) {
 	s := m.Samples(0).Loop
 	if s.Count != 1000 || len(s.Values) < 64 || len(s.Values) > 256 {
 		t.Errorf("1,000 samples at one instant: count %d, %d values; want 1000 and a one-in-8 sample of them", s.Count, len(s.Values))
+	}
+}
+
+// TestLeasesExpiredHelpNamesTheGrace: a lease whose worker left and stayed away past the grace is an
+// expiry too (the daemon counts every "expired" event: "worker did not reconnect within grace"), and the
+// help says so, as docs/metrics.md does.
+func TestLeasesExpiredHelpNamesTheGrace(t *testing.T) {
+	_, reg := newTest(t)
+	help := family(t, reg, "gtc_leases_expired_total").GetHelp()
+	for _, want := range []string{"ack", "heartbeat", "grace"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("gtc_leases_expired_total help %q does not name the %s", help, want)
+		}
 	}
 }
