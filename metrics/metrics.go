@@ -136,7 +136,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 			Buckets: WaitBuckets,
 		}, []string{"stage"}),
 		rpcDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "gtc_rpc_duration_seconds", Help: "Duration of handled JSON-RPC requests by method.",
+			Name: "gtc_rpc_duration_seconds", Help: "Duration of handled JSON-RPC requests by method; a claim with wait_ms includes its wait for an issue.",
 			Buckets: LatencyBuckets,
 		}, []string{"method"}),
 		rpcReqs: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -526,3 +526,16 @@ func TestLeasesExpiredHelpNamesTheGrace(t *testing.T) {
 		}
 	}
 }
+
+// TestRPCDurationHelpNamesClaimWaits: a claim with wait_ms is answered when an issue comes or the wait
+// ends, and its duration (the wait included: seconds, not the microseconds of the other methods) is what
+// gtc_rpc_duration_seconds{method="claim"} holds; the help says so, so a P99 of seconds is not read as a
+// slow server.
+func TestRPCDurationHelpNamesClaimWaits(t *testing.T) {
+	m, reg := newTest(t, WithMethods("claim"))
+	m.ObserveRPC("claim", 0, time.Second) // a vec's family is gathered once it has a child
+	help := family(t, reg, "gtc_rpc_duration_seconds").GetHelp()
+	if !strings.Contains(help, "claim") || !strings.Contains(help, "wait") {
+		t.Errorf("gtc_rpc_duration_seconds help %q does not say a claim's wait counts", help)
+	}
+}
