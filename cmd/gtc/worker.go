@@ -55,7 +55,8 @@ func workerCommand() *cli.Command {
 		Usage: "run a reference worker: for each pushed issue run --exec with the issue in GTC_* variables and as JSON on stdin",
 		Description: "Exit 0 of the command completes the issue (outcome success, summary: the tail of its output);\n" +
 			"any other exit fails the attempt (retried after a backoff). Variables: GTC_ISSUE_ID, GTC_ISSUE_TITLE,\n" +
-			"GTC_LEASE_ID, GTC_LEASE_EPOCH, GTC_PROMPT (title and description), GTC_ISSUE_JSON, GTC_ATTEMPT, GTC_WORKER.\n" +
+			"GTC_LEASE_ID, GTC_LEASE_EPOCH, GTC_PROMPT (title and description), GTC_ISSUE_JSON, GTC_ATTEMPT, GTC_WORKER,\n" +
+			"and the coordinator's GTC_SOCKET (or GTC_ADDR and GTC_TOKEN), so gtc commands it runs reach the same server.\n" +
 			"Ctrl-C (or SIGTERM) drains: no new work, running commands finish and report, then exit 0;\n" +
 			"a second Ctrl-C kills the running commands and releases their leases. An operator's `gtc drain NAME`\n" +
 			"stops the pushes and is logged; with --exit-when-drained the worker then drains and exits as on Ctrl-C.",
@@ -834,6 +835,17 @@ func (w *workerLoop) execute(ctx context.Context, a rpc.Assignment) jobResult {
 		"GTC_WORKER="+w.o.Name,
 		"GTC_PROMPT="+prompt,
 	)
+	// the coordinator this worker talks to, so that a gtc command the agent runs (gtc merge submit) reaches
+	// it too whatever --socket or --addr the worker was given (review: it looked for <dir>/.beads/gtc.sock)
+	if t := w.o.Target; t.Network == "unix" {
+		sock := t.Addr
+		if abs, err := filepath.Abs(sock); err == nil {
+			sock = abs
+		}
+		env = append(env, "GTC_SOCKET="+sock, "GTC_ADDR=") // an empty GTC_ADDR: the CLI dials the socket
+	} else if t.Addr != "" {
+		env = append(env, "GTC_ADDR="+t.Addr, "GTC_TOKEN="+t.Token)
+	}
 	issueJSON := bytes.TrimSpace(a.Issue)
 	if len(issueJSON) <= envValueMax {
 		env = append(env, "GTC_ISSUE_JSON="+string(issueJSON))

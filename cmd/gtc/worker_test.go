@@ -114,6 +114,7 @@ func TestWorkerRunsIssuesEndToEnd(t *testing.T) {
 	script := `L='` + logs + `'
 cat > "$L/$GTC_ISSUE_ID.stdin"
 echo "$GTC_ISSUE_ID|$GTC_LEASE_ID|$GTC_LEASE_EPOCH|$GTC_ISSUE_TITLE|$GTC_WORKER|$GTC_ATTEMPT" >> "$L/runs"
+printf '%s|%s' "$GTC_SOCKET" "${GTC_ADDR-unset}" > "$L/$GTC_ISSUE_ID.target"
 printf '%s' "$GTC_PROMPT" > "$L/$GTC_ISSUE_ID.prompt"
 printf '%s' "$GTC_ISSUE_JSON" > "$L/$GTC_ISSUE_ID.env.json"
 case "$GTC_ISSUE_JSON" in *'"bad"'*) echo "it broke" >&2; exit 7;; esac
@@ -155,6 +156,11 @@ echo "all good with $GTC_ISSUE_ID"`
 	}
 	if p := string(mustRead(t, filepath.Join(logs, bad+".prompt"))); p != "Bad one\n\nalways breaks" {
 		t.Errorf("GTC_PROMPT = %q", p)
+	}
+	// the command is given the worker's coordinator, so a gtc command it runs reaches the same server
+	sock, _ := filepath.Abs(filepath.Join(s.dir, ".beads", "gtc.sock"))
+	if got := string(mustRead(t, filepath.Join(logs, bad+".target"))); got != sock+"|" {
+		t.Errorf("GTC_SOCKET|GTC_ADDR = %q, want %q|\"\" (the worker's socket, an empty address)", got, sock)
 	}
 	out := w.out.String()
 	if !strings.Contains(out, "["+good[0]+"] all good with "+good[0]+"\n") || !strings.Contains(out, "["+bad+"] it broke\n") {
