@@ -265,16 +265,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.out.stop()
 	}()
 
-	_, err := d.syncer.Import(ctx)
-	if err != nil {
+	importAt := time.Now()
+	_, importErr := d.syncer.Import(ctx)
+	if importErr != nil {
 		// A file that does not parse is never imported nor rewritten; the server still serves
 		// what the store holds, and the sync loop retries every tick.
-		d.log.Error("initial import failed; serving the stored state, retrying each sync tick", "err", err)
+		d.log.Error("initial import failed; serving the stored state, retrying each sync tick", "err", importErr)
 	}
-	// the first sync is this import: status and the gauges say how it went from the start, not only from
-	// the first tick (trial: status showed no sync line for 2 s, and nothing of a file it could not read)
-	d.sync.done(time.Now(), err)
-	d.metrics.SyncDone(err)
+	if ctx.Err() == nil {
+		// the first sync is this import: status and the gauges say how it went from the start, not only
+		// from the first tick (trial: status showed no sync line for 2 s, nor a file it could not read)
+		d.sync.done(time.Now(), importErr)
+		d.metrics.SyncDone(importErr)
+	}
 	d.followProfile(ctx) // before anything is served: the first pushes follow the file's bd
 	if err := d.Listen(); err != nil {
 		return err
@@ -307,7 +310,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	wg.Add(3)
-	go func() { defer wg.Done(); d.syncLoop(loopCtx) }()
+	go func() { defer wg.Done(); d.syncLoop(loopCtx, importAt, importErr) }()
 	go func() { defer wg.Done(); d.gaugeLoop(loopCtx) }()
 	go func() { defer wg.Done(); d.pruneLoop(loopCtx) }()
 
@@ -366,14 +369,19 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // syncLoop runs the JSONL sync on its ticker and records its duration. A failing sync (a file that
 // does not parse, conflict markers, a full disk) is logged when it starts failing, then at most once
-// a minute while it keeps failing, and once when it recovers.
-func (d *Daemon) syncLoop(ctx context.Context) {
+// a minute while it keeps failing, and once when it recovers, the start's import (at importAt, failed
+// with importErr) counted as its first.
+func (d *Daemon) syncLoop(ctx context.Context, importAt time.Time, importErr error) {
 	t := time.NewTimer(d.cfg.SyncInterval)
 	defer t.Stop()
 	var (
 		failingSince time.Time
 		logged       = map[string]time.Time{} // the failure reasons logged, when (while failing)
 	)
+	if importErr != nil { // the start's import failed (and said so): its recovery is logged too
+		failingSince = importAt
+		logged[importErr.Error()] = importAt
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,11 @@ func TestStatusTellsTheStartImport(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := time.Now()
-			h := start(t, tc.lines, func(c *Config) { c.SyncInterval = time.Hour })
+			var log logBuffer
+			h := start(t, tc.lines, func(c *Config) {
+				c.SyncInterval = 50 * time.Millisecond
+				c.Logger = slog.New(slog.NewTextHandler(&log, nil))
+			})
 			cl, _ := h.session(rpc.HelloParams{Name: "op", Role: "client"})
 			st, err := cl.CoordStatus(context.Background())
 			if err != nil {
@@ -41,9 +46,19 @@ func TestStatusTellsTheStartImport(t *testing.T) {
 			case !tc.failing && (sy.LastOK == nil || sy.LastOK.Before(before) || sy.FailingSince != nil):
 				t.Fatalf("sync %+v: want ok since the start", sy)
 			}
-			// the conflict resolved, so that the final export at shutdown goes through
+			if !tc.failing {
+				return
+			}
+			// the conflict resolved: the recovery is logged as after any failing sync
 			if err := os.WriteFile(filepath.Join(h.dir, ".beads", "issues.jsonl"), []byte(good+"\n"), 0o644); err != nil {
 				t.Fatal(err)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for !strings.Contains(log.String(), "jsonl sync recovered") {
+				if time.Now().After(deadline) {
+					t.Fatalf("no recovery logged after the start's failed import was mended:\n%s", log.String())
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
 		})
 	}
