@@ -552,13 +552,14 @@ func (c *core) readyIDs(limit int) []string {
 	return out
 }
 
-// readyForAbsent counts the ready issues assigned to a worker with no live session: they go to that
-// worker only, so nothing else takes them while it is away (one pass over the ready heap).
+// readyForAbsent counts the ready issues assigned to a name with no live worker session (gone, or a CLI
+// session or a refinery, which are pushed no issues): they go to that worker only, so nothing takes them
+// while it is away (one pass over the ready heap).
 func (c *core) readyForAbsent() int {
 	n := 0
 	c.heap.each(func(it *issue) {
 		if a := c.str(it.assignee); a != "" {
-			if w := c.workers[a]; w == nil || !w.connected || w.row.Role == "client" {
+			if w := c.workers[a]; w == nil || !w.connected || w.row.Role == "client" || w.row.Role == RoleRefinery {
 				n++
 			}
 		}

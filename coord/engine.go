@@ -1285,11 +1285,11 @@ func (e *Engine) Status() Status {
 	return s
 }
 
-// ReadyForAbsent counts the ready issues assigned to a worker that is not connected (they wait for it).
-func (e *Engine) ReadyForAbsent() int {
-	var n int
-	e.read(func(c *core) { n = c.readyForAbsent() })
-	return n
+// StatusForOperator is Status with, read at the same moment, how many of the ready issues are assigned to
+// a worker that is not connected (they wait for it): one pass over the ready issues, for coord.status.
+func (e *Engine) StatusForOperator() (s Status, readyForAbsent int) {
+	e.read(func(c *core) { s, readyForAbsent = c.status(), c.readyForAbsent() })
+	return s, readyForAbsent
 }
 
 // Workers lists workers by name with their live leases.

@@ -314,12 +314,12 @@ func (b *backend) IssueComment(ctx context.Context, s *rpc.Session, p rpc.IssueC
 }
 
 func (b *backend) CoordStatus(context.Context, *rpc.Session, rpc.EmptyParams) (*rpc.StatusResult, error) {
-	st := b.d.engine.Status()
+	st, absent := b.d.engine.StatusForOperator()
 	return &rpc.StatusResult{
 		Issues: rpc.IssueCounts{Ready: st.Issues.Ready, Leased: st.Issues.Leased, Closed: st.Issues.Closed,
 			DeadLettered: st.Issues.DeadLettered, Blocked: st.Issues.Blocked, Total: st.Issues.Total,
 			Other:          max(0, st.Issues.Total-st.Issues.Ready-st.Issues.Leased-st.Issues.Closed-st.Issues.DeadLettered-st.Issues.Blocked),
-			ReadyForAbsent: b.d.engine.ReadyForAbsent()},
+			ReadyForAbsent: absent},
 		Workers:    workerCounts(st.Workers),
 		Refineries: workerCounts(st.Refineries),
 		Paused:     st.Paused,
