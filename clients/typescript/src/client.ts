@@ -1385,7 +1385,9 @@ export const MAX_TEXT = 32_768;
 /** A text cut to its last MAX_TEXT units (the end of an agent's output says most), marked as cut. */
 function clip(text: string): string {
   if (typeof text !== 'string' || text.length <= MAX_TEXT) return text;
-  const keep = MAX_TEXT - 40; // room for the mark
+  let keep = MAX_TEXT - 40; // room for the mark
+  const first = text.charCodeAt(text.length - keep);
+  if (first >= 0xdc00 && first <= 0xdfff) keep--; // not half of a surrogate pair (an emoji): it would arrive as U+FFFD
   return `[${text.length - keep} characters cut] …${text.slice(text.length - keep)}`;
 }
 

@@ -1210,6 +1210,17 @@ describe('texts too large for the server', () => {
     const beat = server.callsOf('heartbeat').find((h) => h.params.progress);
     assert.ok(beat && beat.params.progress.length <= 40_000 && beat.params.progress.endsWith('now'));
   });
+
+  it('cuts a text of emoji between characters, never inside a surrogate pair', async () => {
+    const c = await worker();
+    c.onAssignment(async () => ({ summary: '🦊'.repeat(20_000) + 'x' })); // 40,001 UTF-16 units, the cut in a pair
+    await c.hello({ name: 'w1' });
+    await server.assign(server.last, assignment('bd-fox'));
+    await until(() => server.callsOf('complete').length === 1, 3000, 'the complete');
+    const tail: string = server.callsOf('complete')[0].params.summary.split('…')[1];
+    assert.ok(tail.startsWith('🦊') && tail.endsWith('x'), `the tail starts with a whole emoji: ${JSON.stringify(tail.slice(0, 4))}`);
+    assert.ok(!/[\udc00-\udfff]/.test(tail[0]), 'no lone low surrogate');
+  });
 });
 
 describe('final calls after a reconnect', () => {
