@@ -182,8 +182,12 @@ func (o *outbox) Publish(ev coord.Event) {
 	case mergeq.EventExpired:
 		o.d.metrics.MergeSlotExpired()
 	}
-	switch ev.Kind {
-	case "requeued", "ack_timeout", "released", "rejected": // back in the queue ("expired" and "failed" are followed by "requeued" unless dead-lettered)
+	switch {
+	case ev.Kind == "requeued", ev.Kind == "ack_timeout", ev.Kind == "released", ev.Kind == "rejected": // back in the queue ("expired" and "failed" are followed by "requeued" unless dead-lettered)
+		o.d.metrics.Reassigned()
+	case ev.Kind == "cancelled" && ev.Actor != "gtc":
+		// an operator's cancel (its session is the actor) puts the issue back in the queue; gtc's own
+		// cancels end a lease whose issue was closed or changed outside gtc (observability trial)
 		o.d.metrics.Reassigned()
 	}
 	if logged(ev.Kind) && !fromFile(ev) {

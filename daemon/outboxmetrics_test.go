@@ -49,10 +49,13 @@ func TestOutboxPushTimes(t *testing.T) {
 	// every lease end that puts its issue back in the queue is a reassignment; an expiry or a failure
 	// is counted by the requeued that follows it (a dead-lettered issue is not put back)
 	for _, k := range []string{"released", "rejected", "expired", "failed", "requeued", "completed"} {
-		o.Publish(coord.Event{Kind: k, LeaseID: "L-" + k})
+		o.Publish(coord.Event{Kind: k, LeaseID: "L-" + k, Actor: "gtc"})
 	}
-	if got := metric("gtc_reassignments_total"); got != "4" {
-		t.Errorf("gtc_reassignments_total %q after an ack timeout, a release, a reject and a requeue, want 4", got)
+	// an operator's cancel puts the issue back; gtc's own (the issue closed outside gtc) does not
+	o.Publish(coord.Event{Kind: "cancelled", LeaseID: "L-op", Actor: "alice"})
+	o.Publish(coord.Event{Kind: "cancelled", LeaseID: "L-file", Actor: "gtc", Detail: "issue changed outside gtc"})
+	if got := metric("gtc_reassignments_total"); got != "5" {
+		t.Errorf("gtc_reassignments_total %q after an ack timeout, a release, a reject, a requeue and an operator's cancel, want 5", got)
 	}
 	if got := metric("gtc_merge_slots_expired_total"); got != "0" {
 		t.Fatalf("gtc_merge_slots_expired_total %q at start", got)

@@ -173,7 +173,7 @@ func New(reg prometheus.Registerer, opts ...Option) *Metrics {
 			Name: "gtc_scheduler_paused_seconds_total", Help: "Time the scheduler did not run because its process was stopped or starved (woken 3 s or more late); the lease clocks were held for it.",
 		}),
 		reassigned: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gtc_reassignments_total", Help: "Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects.",
+			Name: "gtc_reassignments_total", Help: "Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects, operators' cancels.",
 		}),
 		staleEpoch: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gtc_stale_epoch_refusals_total", Help: "Requests (heartbeat, complete, fail, release, merge.report, ...) refused because they named a lease epoch that has moved on; an ack arriving after its lease ended is not counted.",

@@ -221,7 +221,7 @@ gtc_leases_expired_total 2
 # HELP gtc_merge_queue_depth Live merge requests in the merge queue: pending and merging.
 # TYPE gtc_merge_queue_depth gauge
 gtc_merge_queue_depth 6
-# HELP gtc_reassignments_total Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects.
+# HELP gtc_reassignments_total Leases that ended without completion and put their issue back in the queue: failed or expired attempts (not dead-lettered), ack timeouts, releases, rejects, operators' cancels.
 # TYPE gtc_reassignments_total counter
 gtc_reassignments_total 1
 # HELP gtc_scheduler_paused_seconds_total Time the scheduler did not run because its process was stopped or starved (woken 3 s or more late); the lease clocks were held for it.
