@@ -96,8 +96,10 @@ func newCore(cfg Config, snap *Snapshot, now time.Time) *core {
 		c.seedEpochs(now, m.Status, m.Assignee)
 	}
 	for _, row := range snap.Workers {
-		w := &worker{row: row, leases: make(map[string]*Lease), disconnectedAt: now,
-			draining: row.Draining || row.State == WorkerDraining}
+		// row.Draining alone: the state reads draining too while a worker drains itself, a drain that
+		// ends with its session (a crash or a rollback made it an operator's); migration 0006 set
+		// draining for the rows of the operators' drains from before it
+		w := &worker{row: row, leases: make(map[string]*Lease), disconnectedAt: now, draining: row.Draining}
 		c.workers[row.Name] = w
 		c.noteRole(w)
 	}

@@ -100,3 +100,30 @@ func TestOwnDrainEndsWithTheSession(t *testing.T) {
 		t.Fatalf("after the reconnect: %+v, want the operator's drain in force", ws)
 	}
 }
+
+// TestOwnDrainEndsAtACrash: a worker's drain of its own session ends with that session also when the
+// coordinator died meanwhile (kill -9: the row still reads state draining) — the restarted worker takes
+// work, and is told of no operator's drain. The state column was read as a drain, so the worker's own
+// Ctrl-C drain became an operator's one at the restart: a new process of that name was never pushed
+// work (and, with the drain notification, `gtc worker --exit-when-drained` exited at once).
+func TestOwnDrainEndsAtACrash(t *testing.T) {
+	db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+	h := runMerge(t, mergeCfg(), db, nil, mt0)
+	h.hello("w", "worker", 1)
+	if err := h.e.DrainSession(h.ctx, "w", 1); err != nil {
+		t.Fatal(err)
+	}
+	h.stop() // no disconnect recorded: the coordinator died
+	snap, err := db.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := runMerge(t, mergeCfg(), db, snap, mt0.Add(time.Minute))
+	h2.put(task("gt-1", 2))
+	h2.hello("w", "worker", 2)
+	select {
+	case <-h2.out.pushes:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the restarted worker got no work after a crash: its own drain outlived its session (%+v)", h2.e.Workers())
+	}
+}
