@@ -907,7 +907,7 @@ func (e *Engine) rebuild(now time.Time) {
 	e.core.setAbsent(now, old.absentIDs())        // found by the last import, not in the store
 	e.core.needMerge = true
 	for name, s := range e.sessions {
-		e.core.reattach(name, s)
+		e.core.reattach(name, s, old.workers[name])
 	}
 	e.core.needDispatch = true
 	e.redispatch = true

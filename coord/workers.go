@@ -113,7 +113,7 @@ func (c *core) workerState(w *worker) string {
 	case !w.connected:
 		return WorkerGone
 	case w.draining:
-		// before stalled: the state column is what keeps a drain across a rebuild of the core
+		// before stalled (the drain itself is kept by row.Draining, an operator's, or by reattach, the session's own)
 		return WorkerDraining
 	case w.stalled:
 		return WorkerStalled
@@ -694,11 +694,19 @@ func (c *core) workerStatuses() []WorkerStatus {
 }
 
 // reattach marks a worker connected on session without recording anything (engine rollback:
-// the connection is still open, only undurable decisions were dropped).
-func (c *core) reattach(name string, session uint64) {
+// the connection is still open, only undurable decisions were dropped). What the session's hello and its
+// own drain decided, never written (the leases hello resumed, a drain that ends with the session), is
+// taken from old, the worker in the core replaced, when it names the same session.
+func (c *core) reattach(name string, session uint64, old *worker) {
 	if w := c.workers[name]; w != nil {
 		w.session, w.connected = session, true
 		w.rejKey = rejectKey(name, session)
+		if old != nil && old.session == session {
+			w.resumed = old.resumed
+			if old.draining && old.drainSession == session && !w.draining {
+				w.draining, w.drainSession = true, session
+			}
+		}
 		w.row.State = c.workerState(w)
 		c.enqueue(w)
 	}
