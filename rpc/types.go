@@ -403,7 +403,8 @@ type CancelParams struct {
 }
 
 // DrainNotice is the params of the drain notification: an operator drained this worker (no new work;
-// its running leases go on) or undid the drain; sent too right after a hello while a drain is in force.
+// its running leases go on) or undid the drain; sent too at a hello while a drain is in force,
+// before the hello's reply (set OnDrain before Hello).
 type DrainNotice struct {
 	Draining bool   `json:"draining"`
 	By       string `json:"by,omitempty"` // who did it (absent when told at hello)

@@ -437,8 +437,8 @@ export interface HealthReport {
 
 /**
  * Params of the drain notification (server → worker): an operator drained this worker (`gtc drain NAME`: no
- * new work is pushed, running leases go on) or undid the drain; sent too right after a hello while a drain
- * is in force (`by` absent then).
+ * new work is pushed, running leases go on) or undid the drain; sent too at a hello while a drain
+ * is in force (`by` absent then), before the hello's reply: listen before calling hello().
  */
 export interface DrainNotice {
   draining: boolean;
