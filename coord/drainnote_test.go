@@ -74,3 +74,53 @@ func TestDrainTellsTheWorker(t *testing.T) {
 		t.Fatalf("draining a gone worker: %+v", n)
 	}
 }
+
+// TestOperatorUndoKeepsTheWorkersOwnDrain: an operator's undo ends the operator's drain only: a worker
+// that drains itself (it is shutting down) stays drained, whichever drain came first, and is not told
+// "undrained" (review: the undo pushed work to a worker exiting, and the lease waited for its ack
+// timeout). Its own drain still ends with its session.
+func TestOperatorUndoKeepsTheWorkersOwnDrain(t *testing.T) {
+	for _, ownFirst := range []bool{true, false} {
+		s := newSim(t, testCfg(), 1, nil)
+		s.connect("w", 1, Filters{})
+		l := s.one().A.Lease
+		if _, err := s.c.complete(s.now, "w", l.ID, l.Epoch, SessionResult{Outcome: OutcomeSuccess}); err != nil {
+			t.Fatal(err)
+		}
+		steps := []func() error{
+			func() error { return s.c.drain(s.now, "w", false, 1, "w") },     // the worker's own
+			func() error { return s.c.drain(s.now, "w", false, 0, "alice") }, // the operator's
+		}
+		if !ownFirst {
+			steps[0], steps[1] = steps[1], steps[0]
+		}
+		for _, f := range steps {
+			if err := f(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.c.drain(s.now, "w", true, 0, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.c.putIssues(s.now, puts(iss("t-next", 1))); err != nil {
+			t.Fatal(err)
+		}
+		s.step()
+		if p := s.pushes(); len(p) != 0 {
+			t.Fatalf("own drain first %v: pushed %+v to a worker draining itself after the operator's undo", ownFirst, p)
+		}
+		for _, e := range s.ef {
+			if n, ok := e.(drainNote); ok && !n.Draining {
+				t.Fatalf("own drain first %v: told the worker %+v", ownFirst, n)
+			}
+		}
+		s.c.disconnect(s.now, "w", 1)
+		if _, err := s.c.connect(s.now, Hello{Name: "w", Capacity: 1}, 2); err != nil {
+			t.Fatal(err)
+		}
+		s.step()
+		if p := s.pushes(); len(p) != 1 || p[0].A.Lease.IssueID != "t-next" {
+			t.Fatalf("own drain first %v: after the reconnect pushes %+v, want t-next", ownFirst, p)
+		}
+	}
+}

@@ -18,6 +18,7 @@ type worker struct {
 	beatsOften     bool      // two of its heartbeats in this session came within the heartbeat timeout
 	draining       bool
 	drainSession   uint64 // a drain the worker asked for itself: it ends when this session does (0: an operator's, durable)
+	selfDrain      uint64 // the session that drained itself (shutting down), also under an operator's drain (0: none)
 	inQ            bool
 	leases         map[string]*Lease
 	miss           uint64 // 1 + added.gen at its last push search that found nothing (0: none since)
@@ -206,6 +207,7 @@ func (c *core) connect(now time.Time, h Hello, session uint64) ([]Assignment, er
 	if w.drainSession != 0 { // the worker's own drain ended with its session
 		w.draining, w.drainSession = false, 0
 	}
+	w.selfDrain = 0
 	w.session, w.connected, w.stalled = session, true, false // an operator's drain outlives the connection
 	w.beatAt, w.beatsOften = time.Time{}, false              // a new session shows its own heartbeats
 	w.rejKey = rejectKey(h.Name, session)
@@ -346,6 +348,20 @@ func (c *core) drain(now time.Time, name string, undo bool, session uint64, acto
 	}
 	if session != 0 && (session != w.session || !w.connected) {
 		return nil // that session is gone, and its drain with it
+	}
+	if session != 0 && !undo {
+		w.selfDrain = session
+	}
+	if undo && session == 0 && w.draining && w.connected && w.selfDrain == w.session {
+		// the operator's drain ends, but the worker drains itself (it is shutting down): that drain goes on
+		// until its session ends (review: the undo pushed work to a worker exiting, which left the lease
+		// to its ack timeout)
+		if w.drainSession == 0 {
+			w.drainSession = w.session
+			c.saveWorker(w, true)
+			c.eventAs(actor, "undrained", "", "", name, "the worker's own drain of its session goes on")
+		}
+		return nil
 	}
 	if !undo && w.draining && w.drainSession != 0 && session == 0 {
 		w.drainSession = 0 // an operator's drain on top of the worker's own: durable now
@@ -702,7 +718,7 @@ func (c *core) reattach(name string, session uint64, old *worker) {
 		w.session, w.connected = session, true
 		w.rejKey = rejectKey(name, session)
 		if old != nil && old.session == session {
-			w.resumed = old.resumed
+			w.resumed, w.selfDrain = old.resumed, old.selfDrain
 			if old.draining && old.drainSession == session && !w.draining {
 				w.draining, w.drainSession = true, session
 			}

@@ -101,7 +101,15 @@ func (b *backend) CoordDrain(ctx context.Context, s *rpc.Session, p rpc.DrainPar
 	if err := drain(ctx, p.Worker); err != nil {
 		return nil, err
 	}
-	return &rpc.DrainResult{Worker: p.Worker, Draining: !p.Undo}, nil
+	res := &rpc.DrainResult{Worker: p.Worker, Draining: !p.Undo}
+	if p.Undo { // the worker may still drain itself (it is shutting down): the undo ends only the operator's drain
+		for _, w := range b.d.engine.Workers() {
+			if w.Name == p.Worker && w.State == coord.WorkerDraining && w.Connected {
+				res.Draining = true
+			}
+		}
+	}
+	return res, nil
 }
 
 func (b *backend) LeaseCancel(ctx context.Context, s *rpc.Session, p rpc.LeaseCancelParams) (*rpc.LeaseCancelResult, error) {

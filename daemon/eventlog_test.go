@@ -129,6 +129,13 @@ func TestSyncFailureLogsEachNewReason(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// the start's import read the good file (Run imports after start returns): the conflict below is a
+	// sync's failure, not the start's
+	for deadline := time.Now().Add(5 * time.Second); h.d.sync.info().LastOK == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the start's import did not finish")
+		}
+	}
 	waitLog := func(what string, mark int, want ...string) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)

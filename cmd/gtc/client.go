@@ -59,7 +59,7 @@ func (t dialTarget) String() string { return t.Addr }
 func connFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "addr", EnvVars: []string{"GTC_ADDR"}, Usage: "coordinator TCP address HOST:PORT (default: the unix socket <dir>/.beads/gtc.sock)"},
-		&cli.StringFlag{Name: "socket", EnvVars: []string{"GTC_SOCKET"}, Usage: "coordinator unix socket, for one started with `gtc serve --socket PATH` (default: <dir>/.beads/gtc.sock; --addr wins)"},
+		&cli.StringFlag{Name: "socket", EnvVars: []string{"GTC_SOCKET"}, Usage: "coordinator unix socket, for one started with gtc serve --socket PATH (default: <dir>/.beads/gtc.sock; --addr wins)"},
 		&cli.StringFlag{Name: "token", EnvVars: []string{"GTC_TOKEN"}, Usage: "token for --addr (default: the contents of <dir>/.beads/gtc.token)"},
 	}
 }

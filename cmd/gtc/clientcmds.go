@@ -1521,8 +1521,12 @@ func drainCommand() *cli.Command {
 				if c.Bool("json") {
 					return printJSON(c.App.Writer, r)
 				}
-				if !r.Draining {
+				switch {
+				case !r.Draining:
 					fmt.Fprintf(c.App.Writer, "%s is pushed work again\n", r.Worker)
+					return nil
+				case c.Bool("undo"):
+					fmt.Fprintf(c.App.Writer, "the operator's drain of %s is undone, but it drains itself (shutting down): no new work until it reconnects\n", r.Worker)
 					return nil
 				}
 				fmt.Fprintf(c.App.Writer, "draining %s: no new work, across its reconnects and the coordinator's restarts, until `gtc drain --undo %s`; its leases run to their end\n", r.Worker, r.Worker)

@@ -485,14 +485,18 @@ func (w *workerLoop) onCancel(p rpc.CancelParams) {
 // onDrain logs an operator's drain or its undo (runs on the reader: no blocking); with Drained set, a
 // drain starts the worker's own drain, as Ctrl-C does.
 func (w *workerLoop) onDrain(n rpc.DrainNotice) {
+	var by []any // a drain in force when the worker connected names no one
+	if n.By != "" {
+		by = []any{"by", n.By}
+	}
 	switch {
 	case !n.Draining:
-		w.log.Info("the operator's drain was undone: work is pushed again", "by", n.By)
+		w.log.Info("the operator's drain was undone: work is pushed again", by...)
 	case w.o.Drained != nil:
-		w.log.Info("drained by the operator: no new work; exiting once the running commands end", "by", n.By, "running", w.running())
+		w.log.Info("drained by the operator: no new work; exiting once the running commands end", append(by, "running", w.running())...)
 		w.o.Drained()
 	default:
-		w.log.Info("drained by the operator: no new work is pushed until `gtc drain --undo` (running commands go on)", "by", n.By)
+		w.log.Info("drained by the operator: no new work is pushed until `gtc drain --undo` (running commands go on)", by...)
 	}
 }
 

@@ -323,6 +323,7 @@ export class GtcClient extends EventEmitter {
   /** Counts connections: a lease pushed on the current one before hello's reply is not "lost". */
   private connGen = 0;
   private _hello?: HelloResult;
+  private _operatorDrained = false;
   private handler?: AssignmentHandler;
   /** While an assign or merge request is being dispatched: a promise of its reply written (AckWriter). */
   private assignReply?: () => Promise<void>;
@@ -371,6 +372,15 @@ export class GtcClient extends EventEmitter {
     return this._hello;
   }
 
+  /**
+   * Whether an operator's drain is in force for this worker (`gtc drain NAME`), as the last `drain`
+   * notification said; the one for a drain in force at hello comes before hello's reply, so this is right
+   * once `hello()` resolves even for a `drain` listener added after it.
+   */
+  get operatorDrained(): boolean {
+    return this._operatorDrained;
+  }
+
   /** Number of handlers running now. */
   get active(): number {
     return this.running.size;
@@ -417,6 +427,7 @@ export class GtcClient extends EventEmitter {
     const token = options.token ?? this.opts.token;
     if (token !== undefined) params.token = token;
     this.offeredCapacity = params.capacity;
+    this._operatorDrained = false; // a drain in force is told again before the reply
     const result = await this.request('hello', params);
     this.helloParams = params;
     this.afterHello(result, false);
@@ -775,7 +786,10 @@ export class GtcClient extends EventEmitter {
     conn.onNotification('cancel', (params: CancelParams) => this.onCancel(params));
     conn.onNotification('event', (params: GtcEvent) => this.onEvent(params));
     conn.onNotification('shutdown', (params: ShutdownParams) => void this.emit('shutdown', params));
-    conn.onNotification('drain', (params: DrainNotice) => void this.emit('drain', params));
+    conn.onNotification('drain', (params: DrainNotice) => {
+      this._operatorDrained = params?.draining === true;
+      this.emit('drain', params);
+    });
     conn.onClose(lost);
     socket.once('close', lost);
     conn.listen();
@@ -817,6 +831,7 @@ export class GtcClient extends EventEmitter {
       attempt++;
       try {
         const conn = await this.openConnection();
+        this._operatorDrained = false; // a drain in force is told again before the hello's reply
         // bounded as a heartbeat is: a connection gone half-open right after its connect (or a hung server)
         // would otherwise keep the reconnect waiting for the kernel's keepalive, minutes past the grace
         const ms = this.replyTimeoutMs();

@@ -895,6 +895,9 @@ describe('reconnect', () => {
     await server.last.rpc.sendNotification('drain', { draining: false, by: 'bob' });
     await until(() => seen.length === 2, 2000, 'two drain events');
     assert.deepEqual(seen, [{ draining: true, by: 'alice' }, { draining: false, by: 'bob' }]);
+    assert.equal(c.operatorDrained, false);
+    await server.last.rpc.sendNotification('drain', { draining: true });
+    await until(() => c.operatorDrained, 2000, 'operatorDrained');
     c.close();
   });
 
