@@ -256,6 +256,11 @@ func (c *core) disconnect(now time.Time, name string, session uint64) {
 	if w.session != session {
 		return
 	}
+	if w.drainSession == session { // the worker's own drain ends with its session (not kept while it is gone,
+		// where it read as draining and kept the worker from being forgotten)
+		w.draining, w.drainSession = false, 0
+	}
+	w.selfDrain = 0
 	for s := range w.others { // the name stays connected through another of its sessions
 		delete(w.others, s)
 		w.session, w.row.LastSeen = s, now
