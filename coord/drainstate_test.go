@@ -136,7 +136,7 @@ func TestDrainStates(t *testing.T) {
 		// rollbacks: what the durable state lacks comes from the session still open
 		{"conn own mark rollback", false, false},
 		{"conn mark own rollback", false, false},
-		//ROW1
+		{"conn own mark op rollback", false, false}, // the operator's drain was lost, the worker's own goes on
 		{"conn op own mark undo rollback", false, true},
 		{"conn own mark op undo rollback", false, false},
 		{"conn op mark own undo rollback", false, true},

@@ -73,4 +73,25 @@ func TestRollbackKeepsTheSessionsState(t *testing.T) {
 			t.Fatalf("the restarted worker got no work: its own drain outlived its session after a rollback (%+v)", h.e.Workers())
 		}
 	})
+	t.Run("own drain under a lost operator's drain", func(t *testing.T) {
+		fp := &failPersister{}
+		h := runMerge(t, cfg, fp, nil, mt0)
+		h.hello("w", "worker", 1)
+		if err := h.e.DrainSession(h.ctx, "w", 1); err != nil {
+			t.Fatal(err)
+		}
+		fp.setFailing(true) // the operator's drain is lost: the worker's own, decided before, is not
+		if err := h.e.Drain(h.ctx, "w", "alice"); coord.ErrorCode(err) != coord.EUnavailable {
+			t.Fatalf("drain while the commit fails: %v", err)
+		}
+		fp.setFailing(false)
+		h.clk.Advance(2 * time.Second)
+		h.put(task("gt-1", 2))
+		h.e.Status()
+		select {
+		case a := <-h.out.pushes:
+			t.Fatalf("pushed %s to a worker draining itself, after an operator's drain was rolled back", a.Lease.IssueID)
+		default:
+		}
+	})
 }

@@ -724,7 +724,9 @@ func (c *core) reattach(name string, session uint64, old *worker) {
 		w.rejKey = rejectKey(name, session)
 		if old != nil && old.session == session {
 			w.resumed, w.selfDrain = old.resumed, old.selfDrain
-			if old.draining && old.drainSession == session && !w.draining {
+			// selfDrain, not drainSession: under an operator's drain (drainSession 0) that the rollback
+			// dropped, the worker still drains itself
+			if old.selfDrain == session && !w.draining {
 				w.draining, w.drainSession = true, session
 			}
 		}
