@@ -124,3 +124,33 @@ func TestOperatorUndoKeepsTheWorkersOwnDrain(t *testing.T) {
 		}
 	}
 }
+
+// TestOperatorDrainOverOwnDrainIsRecorded: an operator's drain of a worker that drains itself already is
+// an operator's drain like any other: in the audit log, told to the worker (its operatorDrained, its
+// --exit-when-drained), and its undo follows a recorded drain. It made the own drain durable and said
+// nothing: the event log showed alice's undo of a drain nobody had recorded.
+func TestOperatorDrainOverOwnDrainIsRecorded(t *testing.T) {
+	s := newSim(t, testCfg(), 0, nil)
+	s.connect("w", 1, Filters{})
+	if err := s.c.drain(s.now, "w", false, 1, "w"); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	s.ch, s.ef = nil, nil
+	if err := s.c.drain(s.now, "w", false, 0, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	s.step()
+	if got := s.said("draining"); len(got) != 1 || got[0] != "alice: " {
+		t.Errorf("draining events %q, want alice's", got)
+	}
+	var notes []drainNote
+	for _, e := range s.ef {
+		if n, ok := e.(drainNote); ok {
+			notes = append(notes, n)
+		}
+	}
+	if len(notes) != 1 || notes[0] != (drainNote{Worker: "w", Session: 1, Draining: true, By: "alice"}) {
+		t.Errorf("told the worker %+v, want alice's drain", notes)
+	}
+}

@@ -371,6 +371,12 @@ func (c *core) drain(now time.Time, name string, undo bool, session uint64, acto
 	if !undo && w.draining && w.drainSession != 0 && session == 0 {
 		w.drainSession = 0 // an operator's drain on top of the worker's own: durable now
 		c.saveWorker(w, true)
+		// an operator's drain like any other: recorded, and told to the worker
+		c.eventAs(actor, "draining", "", "", name, "")
+		if w.connected && w.row.Role != "client" {
+			c.effect(drainNote{Worker: name, Session: w.session, Draining: true, By: actor})
+		}
+		return nil
 	}
 	if w.draining == undo {
 		w.draining = !undo
