@@ -9,13 +9,14 @@ import (
 // drainRun drives one worker "w" through a script of drain steps on a sim whose every change is kept
 // (s.ch), so that the durable state can be folded and a core rebuilt from it (a restart, a rollback).
 type drainRun struct {
-	t    *testing.T
-	s    *sim
-	sess uint64 // the worker's current session (0: none yet)
-	up   bool
-	mark *Snapshot // the durable state a "rollback" returns to
-	base *Snapshot // the durable state s.ch applies to
-	n    int       // issues put so far
+	t      *testing.T
+	s      *sim
+	sess   uint64 // the worker's current session (0: none yet)
+	up     bool
+	client bool      // the open session is a CLI's
+	mark   *Snapshot // the durable state a "rollback" returns to
+	base   *Snapshot // the durable state s.ch applies to
+	n      int       // issues put so far
 }
 
 func newDrainRun(t *testing.T, cfg Config) *drainRun {
@@ -50,11 +51,11 @@ func (r *drainRun) do(step string) {
 	case "conn":
 		r.sess++
 		_, err = s.c.connect(s.now, Hello{Name: "w", Capacity: 1}, r.sess)
-		r.up = true
+		r.up, r.client = true, false
 	case "cli": // a CLI session named like the worker (it is gone: a client never takes a connected worker's name)
 		r.sess++
 		_, err = s.c.connect(s.now, Hello{Name: "w", Role: "client"}, r.sess)
-		r.up = true
+		r.up, r.client = true, true
 	case "disc":
 		s.c.disconnect(s.now, "w", r.sess)
 		r.up = false
@@ -86,6 +87,18 @@ func (r *drainRun) do(step string) {
 		r.t.Fatalf("%s: %v", step, err)
 	}
 	s.step()
+	// a drain notification goes to the worker's open session only (never to a CLI session of the name)
+	keep := s.ef[:0]
+	for _, e := range s.ef {
+		if n, ok := e.(drainNote); ok {
+			if !r.up || r.client || n.Session != r.sess {
+				r.t.Errorf("%s: told %+v; the open session is %d (up %v, client %v)", step, n, r.sess, r.up, r.client)
+			}
+			continue
+		}
+		keep = append(keep, e)
+	}
+	s.ef = keep
 }
 
 // pushed puts a new issue and reports whether it was pushed to w.
@@ -145,6 +158,13 @@ func TestDrainStates(t *testing.T) {
 		// a CLI session holding the name of a gone worker
 		{"conn op disc cli disc conn", false, true},
 		{"conn own disc cli disc conn", true, false},
+		{"conn own disc cli own disc conn", true, false},
+		{"conn op disc cli undo disc conn", true, false},
+		{"conn op disc cli own undo disc conn", true, false},
+		{"conn op disc undo conn", true, false},
+		{"conn op mark own rollback", false, true},
+		{"conn op own mark undo op rollback", false, true},
+		{"conn own op mark undo rollback disc conn", false, true},
 	} {
 		t.Run(strings.ReplaceAll(tc.steps, " ", "_"), func(t *testing.T) {
 			r := newDrainRun(t, testCfg())
