@@ -91,6 +91,10 @@ func (b *backend) CoordHealth(context.Context, *rpc.Session, rpc.EmptyParams) (*
 }
 
 func (b *backend) CoordDrain(ctx context.Context, s *rpc.Session, p rpc.DrainParams) (*rpc.DrainResult, error) {
+	if p.Undo && p.Session {
+		// a worker's own drain ends with its session; an undo would end an operator's drain (review)
+		return nil, coord.Errorf(coord.EInvalid, "coord.drain: undo and session do not go together: a worker's own drain ends when its connection does")
+	}
 	drain := func(ctx context.Context, w string) error { return b.d.engine.Drain(ctx, w, sessionName(s)) }
 	switch {
 	case p.Undo:

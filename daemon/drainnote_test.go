@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/rpc"
 )
 
@@ -54,5 +55,25 @@ func TestDrainNotifiesTheWorker(t *testing.T) {
 	}
 	if n := next(notes, "after the undo"); n != (rpc.DrainNotice{Draining: false, By: "alice"}) {
 		t.Fatalf("after the undo: %+v", n)
+	}
+}
+
+// TestDrainSessionUndoRefused: coord.drain with session and undo is refused (invalid): a worker could end
+// an operator's durable drain with it, and its own drain ends with its connection anyway.
+func TestDrainSessionUndoRefused(t *testing.T) {
+	h := start(t, nil, nil)
+	ctx := context.Background()
+	op, _ := h.session(rpc.HelloParams{Name: "alice", Role: "client"})
+	w, _ := h.session(rpc.HelloParams{Name: "w1", Capacity: 1})
+	if _, err := op.CoordDrain(ctx, rpc.DrainParams{Worker: "w1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.CoordDrain(ctx, rpc.DrainParams{Worker: "w1", Session: true, Undo: true}); coord.ErrorCode(err) != coord.EInvalid {
+		t.Fatalf("session+undo: %v, want invalid", err)
+	}
+	for _, ws := range h.d.Engine().Workers() {
+		if ws.Name == "w1" && !ws.Draining {
+			t.Fatalf("the operator's drain was ended: %+v", ws)
+		}
 	}
 }

@@ -375,7 +375,8 @@ export class GtcClient extends EventEmitter {
   /**
    * Whether an operator's drain is in force for this worker (`gtc drain NAME`), as the last `drain`
    * notification said; the one for a drain in force at hello comes before hello's reply, so this is right
-   * once `hello()` resolves even for a `drain` listener added after it.
+   * once `hello()` resolves even for a `drain` listener added after it. An undo while this client drains
+   * itself (`drain()`) is not told (it takes no work anyway): it stays true until the next hello.
    */
   get operatorDrained(): boolean {
     return this._operatorDrained;
