@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"github.com/gastown/gtc/coord"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -213,7 +212,7 @@ func (a *agent) work(as rpc.Assignment, cancel <-chan struct{}) {
 	a.mu.Lock()
 	a.freeAt = start
 	a.mu.Unlock()
-	if a.d.cfg.FailRate > 0 && rand.Float64() < a.d.cfg.FailRate {
+	if a.d.failsNext() {
 		var r *rpc.FailResult
 		err := a.call(ctx, func(c *rpc.Client) (err error) {
 			r, err = c.Fail(ctx, rpc.FailParams{LeaseID: l.ID, Epoch: l.Epoch, Error: "simulated failure"})

@@ -75,6 +75,7 @@ type driver struct {
 	ctl   *rpc.Client // the control connection: creates, the profile, the final check
 
 	redials atomic.Int64 // agents' connections made again after a coordinator restart
+	ended   atomic.Int64 // sessions ended so far (failsNext numbers them)
 
 	goneOnce sync.Once
 	gone     chan struct{} // closed when the coordinator went away for good (not back within redialFor)
@@ -727,4 +728,17 @@ func (d *driver) liveControl(ctx context.Context, ctl *rpc.Client, name string) 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// failsNext says whether the session ending now fails: an exact share FailRate of the sessions, spread
+// evenly over them (the k-th fails when k·FailRate passes a whole number), not a draw per session. Each
+// session fails as often as under a draw, but a 10-issue scenario cannot fail its success-rate criterion
+// on the dice alone (at 10 % a draw per session missed 80 % in ~1 run of 9).
+func (d *driver) failsNext() bool {
+	r := d.cfg.FailRate
+	if r <= 0 {
+		return false
+	}
+	k := float64(d.ended.Add(1) - 1)
+	return math.Floor((k+1)*r) > math.Floor(k*r)
 }

@@ -46,7 +46,7 @@ func loadtestCommand() *cli.Command {
 			&cli.Float64Flag{Name: "rate", Usage: "latency mode: issues created per second"},
 			&cli.DurationFlag{Name: "duration", Usage: "latency mode: how long issues are created; throughput mode: cap on the run (default 10m)"},
 			&cli.DurationFlag{Name: "work-time", Usage: "mean simulated session per issue (±30%); default 0 (complete at once)"},
-			&cli.Float64Flag{Name: "fail-rate", Usage: "fraction of sessions that end in fail (retried, dead-lettered after 3 attempts; the own server retries after 10 ms, not serve's 5 s backoff)"},
+			&cli.Float64Flag{Name: "fail-rate", Usage: "fraction of sessions that end in fail, an exact share spread evenly (retried, dead-lettered after 3 attempts; the own server retries after 10 ms, not serve's 5 s backoff)"},
 			&cli.StringFlag{Name: "scenario", Usage: "smoke, light, medium, heavy, stress or all (harness scenarios with pass criteria)"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the generated issue graph"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write the load generator's own CPU profile to this file (make pgo)"},
