@@ -17,19 +17,7 @@ import (
 // blocker's own line must follow, though nothing else of it changed (it kept its old count: the file said
 // a-1 had 1 dependent while 2 issues waited for it, until something else touched a-1's line).
 func TestModernDependentCountOfUntouchedBlocker(t *testing.T) {
-	line := func(id, deps string, n int) string {
-		ts := "2026-05-09T06:10:55Z"
-		d := ""
-		if deps != "" {
-			d = `,"dependencies":[{"issue_id":"` + id + `","depends_on_id":"` + deps + `","type":"blocks","created_at":"` + ts + `","metadata":"{}"}]`
-		}
-		dc := 0
-		if deps != "" {
-			dc = 1
-		}
-		return `{"_type":"issue","id":"` + id + `","title":"T ` + id + `","status":"open","priority":1,"issue_type":"task","created_at":"` +
-			ts + `","updated_at":"` + ts + `"` + d + `,"dependency_count":` + strconv.Itoa(dc) + `,"dependent_count":` + strconv.Itoa(n) + `,"comment_count":0}`
-	}
+	line := func(id, deps string, n int) string { return v1Line(id, "T "+id, deps, n) }
 	tomb := "tombstone"
 	for _, tc := range []struct {
 		name   string
@@ -74,15 +62,7 @@ func TestModernDependentCountOfUntouchedBlocker(t *testing.T) {
 // TestModernDependentCountWholeExport: the same through the export of the parsed file, which the
 // syncer takes when an import found lines older than gtc's records (a git checkout) to write back.
 func TestModernDependentCountWholeExport(t *testing.T) {
-	ts := "2026-05-09T06:10:55Z"
-	line := func(id, title, deps string, n int) string {
-		d, dc := "", 0
-		if deps != "" {
-			d, dc = `,"dependencies":[{"issue_id":"`+id+`","depends_on_id":"`+deps+`","type":"blocks","created_at":"`+ts+`","metadata":"{}"}]`, 1
-		}
-		return `{"_type":"issue","id":"` + id + `","title":"` + title + `","status":"open","priority":1,"issue_type":"task","created_at":"` +
-			ts + `","updated_at":"` + ts + `"` + d + `,"dependency_count":` + strconv.Itoa(dc) + `,"dependent_count":` + strconv.Itoa(n) + `,"comment_count":0}`
-	}
+	line := v1Line
 	orig := []string{line("a-1", "one", "", 1), line("a-2", "two", "a-1", 0), line("a-3", "three", "", 0)}
 	h := start(t, orig, func(c *Config) { c.SyncInterval = time.Hour })
 	ctx := context.Background()
@@ -127,15 +107,7 @@ func TestModernDependentCountWholeExport(t *testing.T) {
 // tombstoned has the whole-file export drop that line again and nothing else to write: the count on the
 // line of the issue it blocked follows all the same.
 func TestModernDependentCountWholeExportOfATombstone(t *testing.T) {
-	ts := "2026-05-09T06:10:55Z"
-	line := func(id, deps string, n int) string {
-		d, dc := "", 0
-		if deps != "" {
-			d, dc = `,"dependencies":[{"issue_id":"`+id+`","depends_on_id":"`+deps+`","type":"blocks","created_at":"`+ts+`","metadata":"{}"}]`, 1
-		}
-		return `{"_type":"issue","id":"` + id + `","title":"t ` + id + `","status":"open","priority":1,"issue_type":"task","created_at":"` +
-			ts + `","updated_at":"` + ts + `"` + d + `,"dependency_count":` + strconv.Itoa(dc) + `,"dependent_count":` + strconv.Itoa(n) + `,"comment_count":0}`
-	}
+	line := func(id, deps string, n int) string { return v1Line(id, "t "+id, deps, n) }
 	orig := []string{line("a-1", "", 1), line("a-2", "a-1", 0), line("a-3", "", 0)}
 	h := start(t, orig, func(c *Config) { c.SyncInterval = time.Hour })
 	ctx := context.Background()
@@ -160,4 +132,15 @@ func TestModernDependentCountWholeExportOfATombstone(t *testing.T) {
 	if lines := h.fileLines(); lines["a-2"] != "" || !strings.Contains(lines["a-1"], `"dependent_count":0`) {
 		t.Fatalf("after the checkout: a-2 %q, a-1 %q: want a-2 dropped again and a-1 counting no dependent", lines["a-2"], lines["a-1"])
 	}
+}
+
+// v1Line is a bd v1 issue line: id with title, blocked by deps when given, counting n dependents.
+func v1Line(id, title, deps string, n int) string {
+	const ts = "2026-05-09T06:10:55Z"
+	d, dc := "", 0
+	if deps != "" {
+		d, dc = `,"dependencies":[{"issue_id":"`+id+`","depends_on_id":"`+deps+`","type":"blocks","created_at":"`+ts+`","metadata":"{}"}]`, 1
+	}
+	return `{"_type":"issue","id":"` + id + `","title":"` + title + `","status":"open","priority":1,"issue_type":"task","created_at":"` +
+		ts + `","updated_at":"` + ts + `"` + d + `,"dependency_count":` + strconv.Itoa(dc) + `,"dependent_count":` + strconv.Itoa(n) + `,"comment_count":0}`
 }
