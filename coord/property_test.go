@@ -33,7 +33,19 @@ var (
 func (m *model) commit() {
 	m.c.tick(m.now)
 	m.c.dispatch(m.now)
-	ch, _ := m.c.take()
+	ch, ef := m.c.take()
+	for _, e := range ef { // a drained worker (an operator's drain or its own) is pushed nothing
+		var to string
+		switch p := e.(type) {
+		case pushEffect:
+			to = p.Worker
+		case *pushEffect:
+			to = p.Worker
+		}
+		if w := m.c.workers[to]; w != nil && w.draining {
+			m.t.Fatalf("pushed to %s while it drains (session drain %d, own %d)", to, w.drainSession, w.selfDrain)
+		}
+	}
 	m.c.reuseEnded() // as the engine does between batches
 	m.f.apply(ch)
 }
@@ -97,7 +109,7 @@ func genFilters(t *rapid.T) Filters {
 func (m *model) step(t *rapid.T) {
 	c, now := m.c, m.now
 	w := rapid.SampledFrom(propWorkers).Draw(t, "worker")
-	switch op := rapid.IntRange(0, 13).Draw(t, "op"); op {
+	switch op := rapid.IntRange(0, 14).Draw(t, "op"); op {
 	case 0:
 		m.session++
 		role := rapid.SampledFrom([]string{"", "", "", "client", RoleRefinery}).Draw(t, "role")
@@ -184,8 +196,28 @@ func (m *model) step(t *rapid.T) {
 			c.pause(now, !c.paused, "")
 		default: // restart from the durable state
 			m.commit()
+			operator := map[string]bool{} // the drains that outlive a restart: the operators', not a worker's own
+			for name, x := range m.c.workers {
+				operator[name] = x.draining && x.drainSession == 0
+			}
 			m.c = newCore(m.cfg, m.f.snapshot(), m.now)
 			m.c.added.max, m.c.revIndexAt = m.addLog, m.revIndexAt
+			for name, x := range m.c.workers {
+				if x.draining != operator[name] {
+					t.Fatalf("%s after a restart: draining %v, want %v (only an operator's drain is durable)", name, x.draining, operator[name])
+				}
+			}
+		}
+	case 14: // drains: an operator's (or its undo), or the worker's own for its session
+		if x := c.workers[w]; x != nil {
+			switch rapid.IntRange(0, 2).Draw(t, "drain") {
+			case 0:
+				_ = c.drain(now, w, false, 0, "op")
+			case 1:
+				_ = c.drain(now, w, true, 0, "op")
+			default:
+				_ = c.drain(now, w, false, x.session, w)
+			}
 		}
 	}
 	m.checkMarks(t)
@@ -196,6 +228,14 @@ func (m *model) step(t *rapid.T) {
 // check asserts the invariants.
 func (m *model) check(t *rapid.T) {
 	c := m.c
+	for name, w := range c.workers { // a worker's own drain belongs to its live session
+		if w.drainSession != 0 && (!w.draining || !w.connected || w.drainSession != w.session) {
+			t.Fatalf("%s: own drain of session %d, draining %v, connected %v on session %d", name, w.drainSession, w.draining, w.connected, w.session)
+		}
+		if w.selfDrain != 0 && (!w.draining || !w.connected || w.selfDrain != w.session) {
+			t.Fatalf("%s: drains itself on session %d, draining %v, connected %v on session %d", name, w.selfDrain, w.draining, w.connected, w.session)
+		}
+	}
 	byIssue := map[string]string{}
 	for id, l := range c.leases {
 		if !l.Live() {
