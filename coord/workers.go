@@ -368,33 +368,25 @@ func (c *core) drain(now time.Time, name string, undo bool, session uint64, acto
 		}
 		return nil
 	}
-	if !undo && w.draining && w.drainSession != 0 && session == 0 {
-		w.drainSession = 0 // an operator's drain on top of the worker's own: durable now
-		c.saveWorker(w, true)
-		// an operator's drain like any other: recorded, and told to the worker
-		c.eventAs(actor, "draining", "", "", name, "")
-		if w.connected && w.row.Role != "client" {
-			c.effect(drainNote{Worker: name, Session: w.session, Draining: true, By: actor})
-		}
-		return nil
+	// an operator's drain on top of the worker's own makes it durable, and is recorded and told like any other
+	overOwn := !undo && session == 0 && w.draining && w.drainSession != 0
+	if w.draining != undo && !overOwn {
+		return nil // nothing changes
 	}
-	if w.draining == undo {
-		w.draining = !undo
-		w.drainSession = 0
-		if !undo && session != 0 && session == w.session {
-			w.drainSession = session
-		}
-		c.saveWorker(w, true)
-		if undo {
-			c.eventAs(actor, "undrained", "", "", name, "")
-			c.enqueue(w)
-		} else {
-			c.eventAs(actor, "draining", "", "", name, "")
-		}
-		if w.connected && session == 0 && w.row.Role != "client" {
-			// an operator's drain or undo: the worker is told (its own drain it knows of)
-			c.effect(drainNote{Worker: name, Session: w.session, Draining: !undo, By: actor})
-		}
+	w.draining, w.drainSession = !undo, 0
+	if !undo && session != 0 {
+		w.drainSession = session // the worker's own (session is its live one: checked above)
+	}
+	c.saveWorker(w, true)
+	if undo {
+		c.eventAs(actor, "undrained", "", "", name, "")
+		c.enqueue(w)
+	} else {
+		c.eventAs(actor, "draining", "", "", name, "")
+	}
+	if w.connected && session == 0 && w.row.Role != "client" {
+		// an operator's drain or undo: the worker is told (its own drain it knows of)
+		c.effect(drainNote{Worker: name, Session: w.session, Draining: !undo, By: actor})
 	}
 	return nil
 }
