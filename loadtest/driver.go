@@ -197,6 +197,7 @@ func Run(ctx context.Context, cfg Config) (res Result, rep ProfileReport, err er
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 30 * time.Second
 	}
+	defer relaxCollector()()
 	d := &driver{cfg: cfg, tr: newTracker(), gone: make(chan struct{}), outsiders: make(chan struct{})}
 	rate := cfg.Rate > 0
 	specs := cfg.Issues
