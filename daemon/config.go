@@ -52,6 +52,12 @@ type Config struct {
 	// the collector running back to back. The limit is process-wide. Defaults to 0: left alone (gtc serve
 	// sets 70 MiB); GOMEMLIMIT in the environment always wins.
 	MemoryTarget int64
+	// GCFloor is the heap size, in bytes, before which the collector does not run: after each collection
+	// GOGC is set so the next comes at GCFloor while the live heap is under half of it (Go's own pacing
+	// past that). Go's floor is 4 MiB, at which a small server collects tens of times a second. The
+	// setting is process-wide. Defaults to 0: left alone (gtc serve sets 16 MiB); GOGC in the environment
+	// always wins.
+	GCFloor int64
 	// Retain is how long gtc.db keeps its history: audit-log events, ended leases and finished merge
 	// requests older than that are deleted (issues, workers and live state never are) every PruneEvery.
 	// Defaults to 30 days (720h); negative keeps everything.

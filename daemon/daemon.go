@@ -258,6 +258,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go func() { defer close(memDone); governMemory(memCtx, d.cfg.MemoryTarget, memoryCheckEvery) }()
 		defer func() { stopMem(); <-memDone }()
 	}
+	defer holdGCFloor(d.cfg.GCFloor)()
 	go func() { defer wg.Done(); engDone <- d.engine.Run(engCtx) }()
 	defer func() {
 		stopEngine()

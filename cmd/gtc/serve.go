@@ -71,6 +71,7 @@ func serveCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-message", Value: 1 << 20, EnvVars: []string{"GTC_MAX_MESSAGE"}, Usage: "largest JSON-RPC message in bytes"},
 			&cli.IntFlag{Name: "max-conns", Value: 10000, EnvVars: []string{"GTC_MAX_CONNS"}, Usage: "most concurrent connections"},
 			&cli.IntFlag{Name: "memory-target-mib", Value: 70, EnvVars: []string{"GTC_MEMORY_TARGET_MIB"}, Usage: "soft cap on the Go runtime's memory in MiB: the collector works harder to stay under it, but past it memory grows with the live heap; 0 disables (GOMEMLIMIT, if set, wins)"},
+			&cli.IntFlag{Name: "gc-floor-mib", Value: 16, EnvVars: []string{"GTC_GC_FLOOR_MIB"}, Usage: "heap size in MiB before which the collector does not run (Go's own floor is 4 MiB, where a small server collects tens of times a second); 0 or under 4 leaves Go's pacing (GOGC, if set, wins)"},
 			&cli.StringFlag{Name: "cpuprofile", Hidden: true, Usage: "write a CPU profile of the whole run to this file (go tool pprof)"},
 			&cli.StringFlag{Name: "trace", Hidden: true, Usage: "write a runtime execution trace of the whole run to this file (go tool trace)"},
 			&cli.StringFlag{Name: "memprofile", Hidden: true, Usage: "write a heap profile to this file at shutdown (go tool pprof)"},
@@ -78,6 +79,9 @@ func serveCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			if mib := c.Int("memory-target-mib"); mib < 0 || mib > maxMemoryTargetMiB {
 				return usageError(fmt.Errorf("--memory-target-mib %d: want 0 (off) to %d", mib, maxMemoryTargetMiB))
+			}
+			if mib := c.Int("gc-floor-mib"); mib < 0 || mib > maxMemoryTargetMiB {
+				return usageError(fmt.Errorf("--gc-floor-mib %d: want 0 (off) to %d", mib, maxMemoryTargetMiB))
 			}
 			retain := c.Duration("retain")
 			switch {
@@ -90,7 +94,8 @@ func serveCommand() *cli.Command {
 				Dir: c.String("dir"), DB: c.String("db"), Socket: c.String("socket"), Listen: c.String("listen"),
 				HTTP: c.String("http"), Token: c.String("token"), SyncInterval: c.Duration("sync-interval"),
 				MaxMessageBytes: c.Int("max-message"), MaxConns: c.Int("max-conns"), Version: buildVersion(), Retain: retain,
-				MemoryTarget: int64(c.Int("memory-target-mib")) << 20, CustomStatuses: c.StringSlice("custom-status"), CustomTypes: c.StringSlice("custom-type"),
+				MemoryTarget: int64(c.Int("memory-target-mib")) << 20, GCFloor: int64(c.Int("gc-floor-mib")) << 20,
+				CustomStatuses: c.StringSlice("custom-status"), CustomTypes: c.StringSlice("custom-type"),
 				Coord: coord.Config{AckTimeout: c.Duration("ack-timeout"), HeartbeatTimeout: c.Duration("heartbeat-timeout"),
 					Grace: c.Duration("grace"), ForgetGone: c.Duration("forget-gone"), MaxAttempts: c.Int("max-attempts"), BackoffBase: c.Duration("backoff"),
 					CodeCompleteStatus: c.String("code-complete-status")},

@@ -5,11 +5,13 @@ import (
 	"testing"
 )
 
-// A memory target out of range is refused before anything starts, with the flag named.
+// A memory target or collector floor out of range is refused before anything starts, with the flag named.
 func TestServeRefusesABadMemoryTarget(t *testing.T) {
 	dir := newWorkspace(t)
-	for _, v := range []string{"-1", fmt.Sprint(maxMemoryTargetMiB + 1), fmt.Sprint(1 << 44)} {
-		want(t, dir, exitUsage, []string{"serve", "--socket", "-", "--memory-target-mib", v}, "--memory-target-mib "+v, "want 0 (off)")
+	for _, flag := range []string{"--memory-target-mib", "--gc-floor-mib"} {
+		for _, v := range []string{"-1", fmt.Sprint(maxMemoryTargetMiB + 1), fmt.Sprint(1 << 44)} {
+			want(t, dir, exitUsage, []string{"serve", "--socket", "-", flag, v}, flag+" "+v, "want 0 (off)")
+		}
 	}
 }
 

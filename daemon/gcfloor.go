@@ -1,0 +1,110 @@
+package daemon
+
+import (
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+)
+
+// minHeap is the Go runtime's minimum heap goal at GOGC=100; it scales with GOGC.
+const minHeap = 4 << 20
+
+// gcPercentFor is the GOGC that puts the next collection at about floor bytes of heap while the live heap
+// (live bytes) is under half of floor, and base (Go's default: 100) otherwise. The goal is the live heap
+// plus GOGC per cent of it, and never under minHeap × GOGC/100, so GOGC stays at most floor/minHeap × 100.
+func gcPercentFor(live, floor uint64, base int) int {
+	live = max(live, 256<<10)
+	if floor <= 2*live || floor < minHeap {
+		return base
+	}
+	p := min((floor-live)*100/live, floor*100/minHeap)
+	return max(int(p), base)
+}
+
+// gcFloors holds the process's GOGC at gcPercentFor of the largest floor any running daemon wants,
+// re-set after every collection; when the last stops the setting from before the first is back.
+var gcFloors gcFloorSet
+
+type gcFloorSet struct {
+	sync.Mutex
+	floors map[*uint64]uint64 // by holder: its floor in bytes
+	base   int                // the process's GOGC before the first holder
+	armed  bool               // a sentinel waits for the next collection
+	live   [1]metrics.Sample
+}
+
+// gcSentinel is garbage the moment it is made: its finalizer runs after the next collection. (Larger
+// than the tiny allocator's 16 bytes, whose blocks are shared and may never be freed.)
+type gcSentinel struct{ _ [32]byte }
+
+// holdGCFloor keeps the collector from running before the heap reaches floor bytes until the returned
+// func is called. It changes nothing when floor is under the runtime's own minimum, when GOGC is set in
+// the environment (an operator's choice wins) or when the collector is off.
+func holdGCFloor(floor int64) (stop func()) {
+	if floor < minHeap || os.Getenv("GOGC") != "" {
+		return func() {}
+	}
+	s := &gcFloors
+	s.Lock()
+	defer s.Unlock()
+	if len(s.floors) == 0 {
+		s.base = debug.SetGCPercent(100)
+		debug.SetGCPercent(s.base)
+		if s.base < 0 {
+			return func() {}
+		}
+		s.floors = map[*uint64]uint64{}
+		s.live[0].Name = "/gc/heap/live:bytes"
+	}
+	h := new(uint64)
+	s.floors[h] = uint64(floor)
+	s.applyLocked()
+	if !s.armed {
+		s.armed = true
+		s.arm()
+	}
+	var once sync.Once
+	return func() { once.Do(func() { s.release(h) }) }
+}
+
+func (s *gcFloorSet) release(h *uint64) {
+	s.Lock()
+	defer s.Unlock()
+	delete(s.floors, h)
+	if len(s.floors) == 0 {
+		debug.SetGCPercent(s.base) // the armed sentinel finds no holder and is not renewed
+		return
+	}
+	s.applyLocked()
+}
+
+// arm makes a sentinel whose finalizer re-sets GOGC after the next collection and arms the next one.
+func (s *gcFloorSet) arm() {
+	runtime.SetFinalizer(new(gcSentinel), func(*gcSentinel) { s.collected() })
+}
+
+func (s *gcFloorSet) collected() {
+	s.Lock()
+	defer s.Unlock()
+	if len(s.floors) == 0 {
+		s.armed = false
+		return
+	}
+	s.applyLocked()
+	s.arm()
+}
+
+func (s *gcFloorSet) applyLocked() {
+	var floor uint64
+	for _, f := range s.floors {
+		floor = max(floor, f)
+	}
+	metrics.Read(s.live[:])
+	var live uint64
+	if s.live[0].Value.Kind() == metrics.KindUint64 {
+		live = s.live[0].Value.Uint64()
+	}
+	debug.SetGCPercent(gcPercentFor(live, floor, s.base))
+}
