@@ -13,13 +13,16 @@ const minHeap = 4 << 20
 
 // gcPercentFor is the GOGC that puts the next collection at about floor bytes of heap while the live heap
 // (live bytes) is under half of floor, and base (Go's default: 100) otherwise. The goal is the live heap
-// plus GOGC per cent of it, and never under minHeap × GOGC/100, so GOGC stays at most floor/minHeap × 100.
-func gcPercentFor(live, floor uint64, base int) int {
+// plus GOGC per cent of scan: the live heap, the stacks and the globals the last collection scanned (Go
+// 1.18's pacer; with many connections the stacks can outweigh the heap). It is never under minHeap ×
+// GOGC/100, so GOGC stays at most floor/minHeap × 100.
+func gcPercentFor(live, scan, floor uint64, base int) int {
 	live = max(live, 256<<10)
+	scan = max(scan, live)
 	if floor <= 2*live || floor < minHeap {
 		return base
 	}
-	p := min((floor-live)*100/live, floor*100/minHeap)
+	p := min((floor-live)*100/scan, floor*100/minHeap)
 	return max(int(p), base)
 }
 
@@ -32,7 +35,7 @@ type gcFloorSet struct {
 	floors map[*uint64]uint64 // by holder: its floor in bytes
 	base   int                // the process's GOGC before the first holder
 	armed  bool               // a sentinel waits for the next collection
-	live   [1]metrics.Sample
+	live   [3]metrics.Sample  // the live heap, the scanned stacks and globals
 }
 
 // gcSentinel is garbage the moment it is made: its finalizer runs after the next collection. (Larger
@@ -57,6 +60,8 @@ func holdGCFloor(floor int64) (stop func()) {
 		}
 		s.floors = map[*uint64]uint64{}
 		s.live[0].Name = "/gc/heap/live:bytes"
+		s.live[1].Name = "/gc/scan/stack:bytes"
+		s.live[2].Name = "/gc/scan/globals:bytes"
 	}
 	h := new(uint64)
 	s.floors[h] = uint64(floor)
@@ -102,9 +107,11 @@ func (s *gcFloorSet) applyLocked() {
 		floor = max(floor, f)
 	}
 	metrics.Read(s.live[:])
-	var live uint64
-	if s.live[0].Value.Kind() == metrics.KindUint64 {
-		live = s.live[0].Value.Uint64()
+	var v [len(s.live)]uint64
+	for i := range s.live {
+		if s.live[i].Value.Kind() == metrics.KindUint64 {
+			v[i] = s.live[i].Value.Uint64()
+		}
 	}
-	debug.SetGCPercent(gcPercentFor(live, floor, s.base))
+	debug.SetGCPercent(gcPercentFor(v[0], v[0]+v[1]+v[2], floor, s.base))
 }
