@@ -1,17 +1,54 @@
 package e2e
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"regexp"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 )
+
+// printProcsEnv makes this test binary print the GOMAXPROCS the runtime chose for it and exit, before
+// TestMain and the testing flags (-test.cpu sets GOMAXPROCS in the test process).
+const printProcsEnv = "GTC_E2E_PRINT_GOMAXPROCS"
+
+func init() {
+	if os.Getenv(printProcsEnv) == "1" {
+		fmt.Println(runtime.GOMAXPROCS(0))
+		os.Exit(0)
+	}
+}
+
+// defaultProcs is the GOMAXPROCS the runtime gives a process on this machine with GOMAXPROCS unset:
+// this process's own may differ (GOMAXPROCS in the test's environment, go test -cpu).
+func defaultProcs(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, printProcsEnv+"=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("reading the default GOMAXPROCS: %v", err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("reading the default GOMAXPROCS: %q: %v", out, err)
+	}
+	return n
+}
 
 // TestServeRuntimeTuning: gtc serve adds two Ps to GOMAXPROCS (for goroutines waiting while SQLite calls
 // hold theirs) and holds the collector back until a 16 MiB heap while the live heap is small, and the
 // operator's GOMAXPROCS, GOGC or --gc-floor-mib 0 win; read from the Go collector's gauges on /metrics.
 func TestServeRuntimeTuning(t *testing.T) {
-	procs := runtime.GOMAXPROCS(0) // what the runtime gives a process here, before gtc adds its two
+	procs := defaultProcs(t) // what the runtime gives a process here, before gtc adds its two
 	tests := []struct {
 		name             string
 		env              map[string]string
