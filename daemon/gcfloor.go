@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -53,8 +54,7 @@ func holdGCFloor(floor int64) (stop func()) {
 	s.Lock()
 	defer s.Unlock()
 	if len(s.floors) == 0 {
-		s.base = debug.SetGCPercent(100)
-		debug.SetGCPercent(s.base)
+		s.base = gcPercentNow()
 		if s.base < 0 {
 			return func() {}
 		}
@@ -83,6 +83,20 @@ func (s *gcFloorSet) release(h *uint64) {
 		return
 	}
 	s.applyLocked()
+}
+
+// gcPercentNow reads the process's GOGC (-1: off) without setting it, which would start a collection when
+// the collector is off and the heap past its goal.
+func gcPercentNow() int {
+	s := [1]metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(s[:])
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 100
+	}
+	if v := s[0].Value.Uint64(); v <= math.MaxInt32 {
+		return int(v)
+	}
+	return -1 // off reads as the uint64 of -1
 }
 
 // arm makes a sentinel whose finalizer re-sets GOGC after the next collection and arms the next one.

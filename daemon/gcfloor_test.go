@@ -38,8 +38,19 @@ func TestGCPercentFor(t *testing.T) {
 	}
 }
 
-// gcPercent reads the process's GOGC.
+// gcPercent reads the process's GOGC (as gcPercentNow, checked against SetGCPercent's own answer).
 func gcPercent() int { p := debug.SetGCPercent(100); debug.SetGCPercent(p); return p }
+
+func TestGCPercentNow(t *testing.T) {
+	before := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(before)
+	for _, p := range []int{100, 37, 400, -1} {
+		debug.SetGCPercent(p)
+		if got := gcPercentNow(); got != p {
+			t.Fatalf("GOGC %d read as %d", p, got)
+		}
+	}
+}
 
 // A held floor sets GOGC at once and again after each collection, the larger of two overlapping
 // floors wins, and when the last holder stops the setting from before is back.
@@ -51,10 +62,12 @@ func TestHoldGCFloor(t *testing.T) {
 	capped := floor * 100 / minHeap
 
 	stopA := holdGCFloor(floor / 4)
+	t.Cleanup(stopA) // on a failure too: a held floor would skew the tests after this one
 	if got := gcPercent(); got != capped/4 {
 		t.Fatalf("holding a %d MiB floor: GOGC %d, want %d", floor/4>>20, got, capped/4)
 	}
 	stopB := holdGCFloor(floor)
+	t.Cleanup(stopB)
 	if got := gcPercent(); got != capped {
 		t.Fatalf("holding two floors: GOGC %d, want the larger one's %d", got, capped)
 	}

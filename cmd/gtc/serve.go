@@ -189,7 +189,8 @@ func signalContext(sigs ...os.Signal) (context.Context, func()) {
 // back (after 20 µs at best), so with one P per core the server's other goroutines had one P fewer while
 // SQLite ran, waiting runnable beside an idle core. With two more, sixteen alternating pairs of 30 x 500
 // went 11,155 -> 11,611 completions/s and 1,000 x 100,000 three pairs 11,468 -> 11,810/s
-// (docs/benchmarks.md); the OS still runs as many threads at once as there are cores.
+// (docs/benchmarks.md, the dispatch section); the OS still runs as many threads at once as there are cores.
+// Setting GOMAXPROCS stops Go following a container's CPU limit as it changes.
 const cgoProcs = 2
 
 // raiseProcs adds cgoProcs to GOMAXPROCS, unless GOMAXPROCS is set in the environment (an operator's
