@@ -39,7 +39,9 @@ func loadtestCommand() *cli.Command {
 			"the agents drain them. Latency mode (--rate R): issues are created at R/s for --duration while the agents wait.\n" +
 			"--scenario runs one of the TypeScript harness's scenarios (smoke, light, medium, heavy, stress, or all) with its\n" +
 			"pass criteria; --work-time scales its session time. Without --addr a coordinator (`gtc serve`) is started on a\n" +
-			"temp workspace so its memory is measured apart from the load generator.",
+			"temp workspace so its memory is measured apart from the load generator. The load generator runs its own\n" +
+			"collector at GOGC=400 (its pauses would count as the coordinator's delay; GOGC in the environment wins and\n" +
+			"reaches the server it starts too).",
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "agents", Value: 10, Usage: "simulated agents, one connection each"},
 			&cli.IntFlag{Name: "issues", Usage: "throughput mode: issues to drain"},
