@@ -287,6 +287,39 @@ func (c *core) convoysOf(it *issue) {
 	}
 }
 
+// convoyCloseReason is the close reason of a tracking issue gtc closed as its convoy completed.
+const convoyCloseReason = "convoy complete"
+
+// convoysReopen reopens the tracking issue of every convoy of it that gtc closed as complete, when it is
+// a work issue not closed (any more): it joined the convoy after the convoy completed, or it was
+// reopened (by hand, bd, or a merge sent back for rework). A tracking issue closed otherwise (by a
+// person) stays closed. Called where an issue can join a convoy or leave the closed state — puts and
+// merge decisions — not on the scheduler's own steps, which never reopen a closed issue.
+func (c *core) convoysReopen(it *issue) {
+	if it.status == c.st.closed || it.itype == c.st.convoy {
+		return
+	}
+	for _, l := range it.labels() {
+		name, ok := strings.CutPrefix(l, ConvoyLabelPrefix)
+		if !ok || name == "" {
+			continue
+		}
+		p := c.convoyProgress(name)
+		if p.TrackingID == "" || p.Tracking != c.cfg.StatusClosed {
+			continue
+		}
+		tr := c.issues[p.TrackingID]
+		if c.str(tr.closeReason) != convoyCloseReason || tr.lease != nil {
+			continue
+		}
+		c.setState(tr, c.st.open, c.str(tr.assignee), "")
+		c.emitStateOnly(tr, nil)
+		c.recompute(c.affected(tr.id, c.parentsOf(tr)))
+		c.event("reopened", tr.id, "", "", fmt.Sprintf("convoy %s: %s is %s (%d of %d issues closed)",
+			name, it.id, c.str(it.status), p.Closed, p.Total))
+	}
+}
+
 // closeConvoyIfComplete closes convoy name's tracking issue when every one of its issues is closed.
 func (c *core) closeConvoyIfComplete(name string) {
 	p := c.convoyProgress(name)
@@ -297,7 +330,7 @@ func (c *core) closeConvoyIfComplete(name string) {
 	if tr.lease != nil {
 		return
 	}
-	c.setState(tr, c.st.closed, c.str(tr.assignee), "convoy complete")
+	c.setState(tr, c.st.closed, c.str(tr.assignee), convoyCloseReason)
 	c.emitState(tr, nil)
 	c.recompute(c.affected(tr.id, c.parentsOf(tr)))
 	c.event("convoy_completed", tr.id, "", "", fmt.Sprintf("convoy %s: %d of %d issues closed", name, p.Closed, p.Total))

@@ -306,6 +306,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			it := c.insertIssue(m)
 			c.recompute(c.affected(m.ID, c.parentsOf(it)))
 			c.convoysOf(it)
+			c.convoysReopen(it)
 			c.retrack(it)
 			continue
 		}
@@ -382,6 +383,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		}
 		c.recompute(c.affected(m.ID, append(parents, c.parentsOf(old)...)))
 		c.convoysOf(old)
+		c.convoysReopen(old)
 		c.retrack(old)
 	}
 	return nil

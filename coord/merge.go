@@ -348,6 +348,7 @@ func (c *core) applyDecisions(ds []MergeDecision) {
 				n = it.attempts()
 			} else if n >= c.cfg.MaxAttempts {
 				c.deadLetter(it, n, "", d.Request.Worker, d.Request.ID+": "+d.Reason)
+				c.convoysReopen(it)
 				continue
 			}
 			it.setRetry(n, c.now.Add(c.backoff(max(n, 1))))
@@ -360,6 +361,7 @@ func (c *core) applyDecisions(ds []MergeDecision) {
 			c.emitState(it, &[2][]string{add, nil})
 			c.event("reopened", it.id, "", d.Request.Worker, d.Request.ID+": "+d.Reason)
 			c.recompute(c.affected(it.id, c.parentsOf(it)))
+			c.convoysReopen(it)
 		case d.Request.State == "merged" && it.status == c.st.codeComplete && it.lease == nil:
 			c.setState(it, c.st.closed, c.str(it.assignee), "merged")
 			c.emitState(it, c.closedLabels(it))

@@ -33,7 +33,7 @@ var EventKinds = []EventKind{
 	{"expired", "an acked lease missed its heartbeat deadline, or its worker stayed away past the grace (a failed attempt)"},
 	{"requeued", "after a failed attempt the issue waits for its retry backoff (detail: attempt, retry time)"},
 	{"dead_lettered", "out of attempts: status blocked, label gtc:failed"},
-	{"reopened", "a closed issue was reopened outside gtc, or a merge sent it back for rework"},
+	{"reopened", "a closed issue was reopened outside gtc, or a merge sent it back for rework, or a completed convoy's tracking issue opened again (an issue joined or was reopened)"},
 	{"status_changed", "an issue's status or assignee was changed other than by a lease, or a dead letter revived: issue.update or issue.close (actor: the session), or the file (actor: issues.jsonl); detail: old → new"},
 	{"paused", "coord.pause: no new assignments"},
 	{"resumed", "coord.resume"},
