@@ -1,6 +1,7 @@
 package coord_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -113,6 +114,53 @@ func TestConvoyReopensWhenWorkComesBack(t *testing.T) {
 			}
 			if tc.wantOpen && slices.Contains(h.e.Ready(0), "gt-ship") {
 				t.Errorf("gt-ship, blocked by the convoy, is ready with the convoy's work open")
+			}
+		})
+	}
+}
+
+// TestConvoyDeletedMemberIsNotWork: a work issue deleted (tombstone) after it joined a convoy is not
+// counted: the convoy completes once the others are closed, and deleting a member of a completed
+// convoy leaves it complete. It was counted as open for good: a user trial's convoy stayed at "50% (1
+// of 2 closed, … 1 open)" with its one other issue deleted, its tracking issue never closed — the
+// state convoy.create refuses to start in ("a convoy of it would never land").
+func TestConvoyDeletedMemberIsNotWork(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		before    []string // statuses of gt-1, gt-2 before the delete
+		wantTotal int
+	}{
+		{"the last open member deleted", []string{"closed", "open"}, 1},
+		{"a member of a completed convoy deleted", []string{"closed", "closed"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openStore(t, filepath.Join(t.TempDir(), "gtc.db"))
+			h := runMerge(t, mergeCfg(), db, nil, mt0)
+			var ps []coord.IssuePut
+			for i, st := range tc.before {
+				p := task(fmt.Sprintf("gt-%d", i+1), 2)
+				p.Issue.Status = st
+				if st == "closed" {
+					p.Issue.ClosedAt = &mt0
+				}
+				ps = append(ps, p)
+			}
+			h.put(ps...)
+			if _, err := h.e.ConvoyCreate(h.ctx, coord.ConvoyCreate{Name: "alpha", TrackingID: "gt-cv", IssueIDs: []string{"gt-1", "gt-2"}}); err != nil {
+				t.Fatal(err)
+			}
+			del := task("gt-2", 2, "convoy:alpha")
+			del.Issue.Status, del.Issue.UpdatedAt = "tombstone", mt0.Add(time.Minute)
+			h.put(del)
+			p, err := h.e.ConvoyShow("alpha")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Total != tc.wantTotal || !p.Complete || p.Tracking != "closed" || p.Open != 0 {
+				t.Errorf("progress %+v: want %d issue(s), complete, tracking closed", p, tc.wantTotal)
+			}
+			if is, _, err := db.GetIssue(h.ctx, "gt-cv"); err != nil || is.Status != "closed" {
+				t.Errorf("stored tracking issue %s (%v), want closed", is.Status, err)
 			}
 		})
 	}

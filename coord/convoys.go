@@ -194,6 +194,9 @@ func (c *core) convoyAdd(p *ConvoyProgress, it *issue) {
 		}
 		return
 	}
+	if it.status == c.st.tombstone {
+		return // deleted: no longer work of the convoy (it would never close)
+	}
 	p.Total++
 	p.IssueIDs = append(p.IssueIDs, it.id)
 	switch {
@@ -264,16 +267,17 @@ func (c *core) indexConvoys(it *issue, add bool) {
 // convoyMaybeComplete is a cheap pre-check: false as soon as one work issue with label is not closed.
 func (c *core) convoyMaybeComplete(label string) bool {
 	for _, it := range c.convoys[label] {
-		if it.itype != c.st.convoy && it.status != c.st.closed {
+		if it.itype != c.st.convoy && it.status != c.st.closed && it.status != c.st.tombstone {
 			return false
 		}
 	}
 	return true
 }
 
-// convoysOf closes the tracking issue of every convoy of it that is now complete.
+// convoysOf closes the tracking issue of every convoy of it that is now complete (it closed, or was
+// deleted: a deleted issue is not counted).
 func (c *core) convoysOf(it *issue) {
-	if it.status != c.st.closed || it.itype == c.st.convoy {
+	if (it.status != c.st.closed && it.status != c.st.tombstone) || it.itype == c.st.convoy {
 		return
 	}
 	for _, l := range it.labels() {
@@ -296,7 +300,7 @@ const convoyCloseReason = "convoy complete"
 // person) stays closed. Called where an issue can join a convoy or leave the closed state — puts and
 // merge decisions — not on the scheduler's own steps, which never reopen a closed issue.
 func (c *core) convoysReopen(it *issue) {
-	if it.status == c.st.closed || it.itype == c.st.convoy {
+	if it.status == c.st.closed || it.status == c.st.tombstone || it.itype == c.st.convoy {
 		return
 	}
 	for _, l := range it.labels() {

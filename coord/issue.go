@@ -379,6 +379,7 @@ func (c *core) symFacts(s string) uint16 {
 type statuses struct {
 	open, hooked, inProgress, closed, blocked, codeComplete sym
 	convoy                                                  sym // TypeConvoy
+	tombstone                                               sym // a deleted issue
 }
 
 // initSyms interns "" as 0 and the configured statuses; it runs once cfg and workflow are set.
@@ -386,7 +387,7 @@ func (c *core) initSyms() {
 	c.intern("")
 	c.st = statuses{open: c.intern(c.cfg.StatusOpen), hooked: c.intern(c.cfg.StatusHooked),
 		inProgress: c.intern(c.cfg.StatusInProgress), closed: c.intern(c.cfg.StatusClosed),
-		blocked: c.intern(c.cfg.StatusBlocked), convoy: c.intern(TypeConvoy)}
+		blocked: c.intern(c.cfg.StatusBlocked), convoy: c.intern(TypeConvoy), tombstone: c.intern("tombstone")}
 	if c.cfg.CodeCompleteStatus != "" {
 		c.st.codeComplete = c.intern(c.cfg.CodeCompleteStatus)
 	} else {
