@@ -108,9 +108,12 @@ func restoreCommand() *cli.Command {
 			case ri.Replaced != "":
 				fmt.Fprintf(w, "the store it replaced is kept as %s\n", ri.Replaced)
 			}
-			if ri.FromClock {
+			switch {
+			case ri.FromClock && (ri.Replaced == "" || strings.HasSuffix(ri.Replaced, "-wal")):
+				fmt.Fprintf(w, "lease and merge epochs continue from the clock (%d): there was no gtc.db to continue after\n", ri.LeaseEpoch)
+			case ri.FromClock:
 				fmt.Fprintf(w, "lease and merge epochs continue from the clock (%d): the replaced store's could not be read\n", ri.LeaseEpoch)
-			} else {
+			default:
 				fmt.Fprintf(w, "lease epochs continue after %d, merge epochs after %d\n", ri.LeaseEpoch, ri.MergeEpoch)
 			}
 			fmt.Fprintf(w, "start `gtc serve`: it reads issues.jsonl first, so issue changes written there since the backup come back\n")
