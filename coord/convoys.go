@@ -247,10 +247,17 @@ func (c *core) indexConvoys(it *issue, add bool) {
 		if !strings.HasPrefix(l, ConvoyLabelPrefix) || len(l) == len(ConvoyLabelPrefix) {
 			continue
 		}
+		tracking := it.itype == c.st.convoy
 		if !add {
 			delete(c.convoys[l], it.id)
 			if len(c.convoys[l]) == 0 {
 				delete(c.convoys, l)
+			}
+			if tracking {
+				delete(c.convoyTracking[l], it.id)
+				if len(c.convoyTracking[l]) == 0 {
+					delete(c.convoyTracking, l)
+				}
 			}
 			continue
 		}
@@ -261,6 +268,15 @@ func (c *core) indexConvoys(it *issue, add bool) {
 			c.convoys[l] = map[string]*issue{}
 		}
 		c.convoys[l][it.id] = it
+		if tracking {
+			if c.convoyTracking == nil {
+				c.convoyTracking = map[string]map[string]*issue{}
+			}
+			if c.convoyTracking[l] == nil {
+				c.convoyTracking[l] = map[string]*issue{}
+			}
+			c.convoyTracking[l][it.id] = it
+		}
 	}
 }
 
@@ -308,19 +324,23 @@ func (c *core) convoysReopen(it *issue) {
 		if !ok || name == "" {
 			continue
 		}
-		p := c.convoyProgress(name)
-		if p.TrackingID == "" || p.Tracking != c.cfg.StatusClosed {
-			continue
+		// the convoy's tracking issues from their index (one, as a rule), in id order: the convoy's whole
+		// membership is read only when one opens again (a start imports every open member through here)
+		var reopen []*issue
+		for _, tr := range c.convoyTracking[l] {
+			if tr.status == c.st.closed && c.str(tr.closeReason) == convoyCloseReason && tr.lease == nil {
+				reopen = append(reopen, tr)
+			}
 		}
-		tr := c.issues[p.TrackingID]
-		if c.str(tr.closeReason) != convoyCloseReason || tr.lease != nil {
-			continue
+		slices.SortFunc(reopen, func(a, b *issue) int { return strings.Compare(a.id, b.id) })
+		for _, tr := range reopen {
+			p := c.convoyProgress(name)
+			c.setState(tr, c.st.open, c.str(tr.assignee), "")
+			c.emitStateOnly(tr, nil)
+			c.recompute(c.affected(tr.id, c.parentsOf(tr)))
+			c.event("reopened", tr.id, "", "", fmt.Sprintf("convoy %s: %s is %s (%d of %d issues closed)",
+				name, it.id, c.str(it.status), p.Closed, p.Total))
 		}
-		c.setState(tr, c.st.open, c.str(tr.assignee), "")
-		c.emitStateOnly(tr, nil)
-		c.recompute(c.affected(tr.id, c.parentsOf(tr)))
-		c.event("reopened", tr.id, "", "", fmt.Sprintf("convoy %s: %s is %s (%d of %d issues closed)",
-			name, it.id, c.str(it.status), p.Closed, p.Total))
 	}
 }
 

@@ -45,23 +45,25 @@ type core struct {
 	needDispatch bool
 
 	// merge queue, health window (merge.go, healthcheck.go)
-	mq         MergeQueue
-	mqAt       time.Time // slot deadline the merge timer is armed for
-	mergeSeq   int64
-	needMerge  bool
-	convoys    map[string]map[string]*issue // convoy label -> member issues (convoys.go)
-	absent     map[string]bool              // issues whose line a bd v1 file lacks (absent.go)
-	hw         *health.Window
-	initErr    error
-	nextWaiter uint64
-	workBuf    []*issue
-	changes    []Change
-	effects    []outEffect
-	arena      *batchArena     // the values changes and effects point to (arena.go; set by the engine, may be nil)
-	affBuf     []string        // affected's list (ready.go)
-	ended      []*Lease        // leases ended since the engine last called reuseEnded
-	freeLeases []*Lease        // ended leases, zeroed, for newLease
-	orphans    map[string]bool // live leases loaded on issues no longer hooked or in progress for their worker
+	mq        MergeQueue
+	mqAt      time.Time // slot deadline the merge timer is armed for
+	mergeSeq  int64
+	needMerge bool
+	convoys   map[string]map[string]*issue // convoy label -> member issues (convoys.go)
+	// convoyTracking is convoy label -> its tracking issues (type convoy), a subset of convoys.
+	convoyTracking map[string]map[string]*issue
+	absent         map[string]bool // issues whose line a bd v1 file lacks (absent.go)
+	hw             *health.Window
+	initErr        error
+	nextWaiter     uint64
+	workBuf        []*issue
+	changes        []Change
+	effects        []outEffect
+	arena          *batchArena     // the values changes and effects point to (arena.go; set by the engine, may be nil)
+	affBuf         []string        // affected's list (ready.go)
+	ended          []*Lease        // leases ended since the engine last called reuseEnded
+	freeLeases     []*Lease        // ended leases, zeroed, for newLease
+	orphans        map[string]bool // live leases loaded on issues no longer hooked or in progress for their worker
 }
 
 // newCore builds a core from a snapshot; every worker starts disconnected at now with its grace running.

@@ -320,3 +320,30 @@ func BenchmarkScaleFilteredDeep(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScaleConvoyImport: a convoy of n open issues and its tracking issue imported in the syncer's
+// chunks of 512, as at a start: each open member's put checks whether the convoy's tracking issue must
+// open again, which must not cost the whole convoy per member.
+func BenchmarkScaleConvoyImport(b *testing.B) {
+	for _, n := range scaleSizes {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for range b.N {
+				b.StopTimer()
+				c := newCore(testCfg(), nil, t0)
+				ps := puts(iss("track", 2, withType(TypeConvoy), withLabels(ConvoyLabelPrefix+"big")))
+				for i := range n {
+					ps = append(ps, puts(iss(fmt.Sprintf("m-%05d", i), 2, withLabels(ConvoyLabelPrefix+"big")))...)
+				}
+				b.StartTimer()
+				for len(ps) > 0 {
+					k := min(512, len(ps))
+					if err := c.putIssues(t0, ps[:k]); err != nil {
+						b.Fatal(err)
+					}
+					c.take()
+					ps = ps[k:]
+				}
+			}
+		})
+	}
+}
