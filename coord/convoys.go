@@ -301,10 +301,27 @@ func (c *core) convoysOf(it *issue) {
 		if !ok || name == "" {
 			continue
 		}
-		if c.convoyMaybeComplete(ConvoyLabelPrefix + name) {
+		// only a tracking issue that is still open can close: checked first from the index, so a start
+		// importing a completed convoy does not read its whole membership for each closed member
+		if tr := c.trackingOf(l); tr == nil || tr.status == c.st.closed || tr.lease != nil {
+			continue
+		}
+		if c.convoyMaybeComplete(l) {
 			c.closeConvoyIfComplete(name)
 		}
 	}
+}
+
+// trackingOf is the tracking issue of the convoy with label l (the lowest id when there are several, as
+// convoyProgress reports), or nil.
+func (c *core) trackingOf(l string) *issue {
+	var tr *issue
+	for _, t := range c.convoyTracking[l] {
+		if tr == nil || t.id < tr.id {
+			tr = t
+		}
+	}
+	return tr
 }
 
 // convoyCloseReason is the close reason of a tracking issue gtc closed as its convoy completed.

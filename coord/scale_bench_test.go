@@ -325,25 +325,31 @@ func BenchmarkScaleFilteredDeep(b *testing.B) {
 // chunks of 512, as at a start: each open member's put checks whether the convoy's tracking issue must
 // open again, which must not cost the whole convoy per member.
 func BenchmarkScaleConvoyImport(b *testing.B) {
-	for _, n := range scaleSizes {
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			for range b.N {
-				b.StopTimer()
-				c := newCore(testCfg(), nil, t0)
-				ps := puts(iss("track", 2, withType(TypeConvoy), withLabels(ConvoyLabelPrefix+"big")))
-				for i := range n {
-					ps = append(ps, puts(iss(fmt.Sprintf("m-%05d", i), 2, withLabels(ConvoyLabelPrefix+"big")))...)
-				}
-				b.StartTimer()
-				for len(ps) > 0 {
-					k := min(512, len(ps))
-					if err := c.putIssues(t0, ps[:k]); err != nil {
-						b.Fatal(err)
-					}
-					c.take()
-					ps = ps[k:]
-				}
+	for _, status := range []string{"open", "closed"} {
+		for _, n := range scaleSizes {
+			b.Run(fmt.Sprint(status, "/", n), func(b *testing.B) { convoyImport(b, status, n) })
+		}
+	}
+}
+
+// convoyImport is BenchmarkScaleConvoyImport with n members of the given status (closed: a convoy
+// completed before the start, its tracking issue closed too).
+func convoyImport(b *testing.B, status string, n int) {
+	for range b.N {
+		b.StopTimer()
+		c := newCore(testCfg(), nil, t0)
+		ps := puts(iss("track", 2, withType(TypeConvoy), withLabels(ConvoyLabelPrefix+"big"), withStatus(status)))
+		for i := range n {
+			ps = append(ps, puts(iss(fmt.Sprintf("m-%05d", i), 2, withLabels(ConvoyLabelPrefix+"big"), withStatus(status)))...)
+		}
+		b.StartTimer()
+		for len(ps) > 0 {
+			k := min(512, len(ps))
+			if err := c.putIssues(t0, ps[:k]); err != nil {
+				b.Fatal(err)
 			}
-		})
+			c.take()
+			ps = ps[k:]
+		}
 	}
 }
