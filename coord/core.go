@@ -284,6 +284,10 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			}
 		}
 	}
+	// A convoy is complete (its tracking issue closes) or not (it opens again) by the batch's end state:
+	// an import in file order puts a closed member before an open one, which must not close the
+	// tracking issue only to open it again.
+	var convoyPuts []*issue
 	for _, p := range puts {
 		old := c.issues[p.Issue.ID]
 		if old != nil && p.FromImport && c.updatedAt(old).After(p.Issue.UpdatedAt) {
@@ -307,8 +311,7 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 		if old == nil {
 			it := c.insertIssue(m)
 			c.recompute(c.affected(m.ID, c.parentsOf(it)))
-			c.convoysOf(it)
-			c.convoysReopen(it)
+			convoyPuts = append(convoyPuts, it)
 			c.retrack(it)
 			continue
 		}
@@ -384,9 +387,12 @@ func (c *core) putIssues(now time.Time, puts []IssuePut) error {
 			c.event("reopened", m.ID, "", "", "issue changed outside gtc: "+m.Status)
 		}
 		c.recompute(c.affected(m.ID, append(parents, c.parentsOf(old)...)))
-		c.convoysOf(old)
-		c.convoysReopen(old)
+		convoyPuts = append(convoyPuts, old)
 		c.retrack(old)
+	}
+	for _, it := range convoyPuts {
+		c.convoysOf(it)
+		c.convoysReopen(it)
 	}
 	return nil
 }
