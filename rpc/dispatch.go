@@ -175,6 +175,15 @@ func bind[P any, R any](mutating bool, f func(Backend, context.Context, *Session
 		if k, ok := any(p).(interface{ IdemKey() string }); ok && mutating {
 			key = k.IdemKey()
 		}
+		parks := false
+		if pk, ok := any(p).(interface{ Parks() bool }); ok && pk.Parks() && c.http == nil {
+			if !c.parkClaim() {
+				return nil, coord.Errorf(coord.EBusy, "%d claims already wait for work on this connection, the most it takes (its heartbeats and reports need a handler too); retry once one has returned",
+					c.maxParkedClaims())
+			}
+			parks = true
+			defer c.parkedClaims.Add(-1)
+		}
 		runCtx := ctx
 		if key != "" {
 			// The first attempt of a keyed request runs to its decision even if the connection ends
@@ -182,7 +191,7 @@ func bind[P any, R any](mutating bool, f func(Backend, context.Context, *Session
 			// it was an "unavailable" (not remembered) while the engine applied it, and the retry ran
 			// again (a release then got stale_epoch). A parked claim keeps ctx: abandoned, its lease is
 			// given back, and a retry claims anew.
-			if pk, ok := any(p).(interface{ Parks() bool }); !ok || !pk.Parks() {
+			if !parks {
 				runCtx = context.WithoutCancel(ctx)
 			}
 		}
@@ -202,6 +211,21 @@ func bind[P any, R any](mutating bool, f func(Backend, context.Context, *Session
 		return run()
 	}
 }
+
+// parkClaim counts one more claim that may wait for work on c (ClaimParams.Parks) and reports whether
+// it may: each holds one of the connection's Workers handler goroutines while it waits, and with all of
+// them taken the connection's heartbeats, acks and reports queued behind the claims until one returned —
+// a worker long-polling one claim per free slot lost its running lease to the heartbeat timeout. At
+// most Workers-1 wait at once (one, if Workers is 1); the caller undoes the count when the claim ends.
+func (c *conn) parkClaim() bool {
+	if c.parkedClaims.Add(1) > int32(c.maxParkedClaims()) {
+		c.parkedClaims.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (c *conn) maxParkedClaims() int { return max(1, c.srv.opts.Workers-1) }
 
 type reqField struct {
 	index []int

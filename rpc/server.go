@@ -293,7 +293,8 @@ type conn struct {
 	readOnly   atomic.Bool // a client session opened while the storage failed (HelloResult.ReadOnly)
 	helloMu    sync.Mutex
 
-	pool pool
+	pool         pool
+	parkedClaims atomic.Int32 // claims waiting for work (parkClaim)
 
 	pmu     sync.Mutex
 	pending map[string]*pushState
