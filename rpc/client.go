@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gastown/gtc/coord"
@@ -36,6 +37,9 @@ type Client struct {
 	token string
 
 	slots replySlots // calls in flight (clientreply.go)
+	// refusal is the error the server sent, with id null, before closing the connection (-32008 over
+	// the size cap, -32009 over MaxConns): the calls the close ends report it (clientreply.go)
+	refusal atomic.Pointer[jsonrpc2.Error]
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"strconv"
 	"sync"
+	"time"
 
+	"github.com/gastown/gtc/coord"
 	"github.com/sourcegraph/jsonrpc2"
 )
 
@@ -88,10 +90,16 @@ func (c *Client) call(ctx context.Context, method string, params, result any) er
 	id, slot := c.slots.open()
 	if err := c.st.request(id, method, p); err != nil {
 		c.slots.drop(id)
+		// The server may have refused the message before it was all written (over the size cap: it
+		// answers and closes without reading the rest, so the write fails): that answer is there to
+		// be read, and the reader's end follows it.
+		t := time.NewTimer(refusalWait)
+		defer t.Stop()
 		select {
 		case <-c.jc.DisconnectNotify():
-			return jsonrpc2.ErrClosed
-		default:
+			return c.closedErr()
+		case <-t.C:
+		case <-ctx.Done():
 		}
 		return err
 	}
@@ -105,7 +113,7 @@ func (c *Client) call(ctx context.Context, method string, params, result any) er
 		case <-slot.done: // answered just before the end
 		default:
 			c.slots.drop(id)
-			return jsonrpc2.ErrClosed
+			return c.closedErr()
 		}
 	}
 	if slot.err != nil {
@@ -117,6 +125,37 @@ func (c *Client) call(ctx context.Context, method string, params, result any) er
 	return decodeResult(slot.result, result)
 }
 
+// refusalWait bounds how long a call whose request could not be written waits for the connection's
+// end, to read the server's reason (Client.refusal).
+const refusalWait = time.Second
+
+// closedErr is what a call ended by the connection's close returns: the server's refusal that came
+// before the close, if one did, else jsonrpc2.ErrClosed.
+func (c *Client) closedErr() error {
+	if e := c.refusal.Load(); e != nil {
+		return e
+	}
+	return jsonrpc2.ErrClosed
+}
+
+// takeRefusal keeps an error reply with id null that ends the connection (-32008 too large, -32009
+// busy: the server closes it next) for the calls the close ends; false for any other frame. Without
+// it the reply went to jsonrpc2, which drops a response no call waits for, and the calls said only
+// "connection closed".
+func (c *Client) takeRefusal(frame []byte) bool {
+	var r struct {
+		ID     json.RawMessage `json:"id"`
+		Method *string         `json:"method"`
+		Error  *jsonrpc2.Error `json:"error"`
+	}
+	if len(frame) == 0 || frame[0] != '{' || json.Unmarshal(frame, &r) != nil || r.Method != nil || r.Error == nil ||
+		string(r.ID) != "null" || (r.Error.Code != int64(ErrorCode(coord.ETooLarge)) && r.Error.Code != int64(ErrorCode(coord.EBusy))) {
+		return false
+	}
+	c.refusal.CompareAndSwap(nil, r.Error)
+	return true
+}
+
 // takeReply hands a reply frame to the call waiting for it; false if the frame is not a reply the
 // client recognises (it then goes to jsonrpc2, as before). A reply for a call that no longer waits
 // is dropped, as the library drops it.
@@ -125,7 +164,7 @@ func (c *Client) takeReply(frame []byte) bool {
 	if !ok {
 		id, result, errRaw, ok = parseReplySlow(frame)
 		if !ok {
-			return false
+			return c.takeRefusal(frame)
 		}
 	}
 	var e *jsonrpc2.Error

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gastown/gtc/coord"
 	"github.com/gastown/gtc/coord/mergeq"
 	"github.com/gastown/gtc/refinery"
 	"github.com/gastown/gtc/rpc"
@@ -380,15 +381,16 @@ func submitOnce(c *cli.Context, cl *rpc.Client, t dialTarget, p rpc.MergeSubmitP
 }
 
 // retryNoServer runs fn until it succeeds, fails for another reason than no coordinator answering
-// (exit code exitNoServer: not running, restarting, closed the connection), or wait has passed.
-// An agent's `gtc merge submit` during a coordinator restart otherwise failed its whole attempt.
+// (exit code exitNoServer: not running, restarting, closed the connection) or one at a limit (busy:
+// --max-conns), or wait has passed. An agent's `gtc merge submit` during a coordinator restart
+// otherwise failed its whole attempt.
 func retryNoServer(c *cli.Context, wait time.Duration, fn func() error) error {
 	deadline := time.Now().Add(wait)
 	backoff := 250 * time.Millisecond
 	for {
 		err := fn()
 		var ee *exitErr
-		if err == nil || !errors.As(err, &ee) || ee.code != exitNoServer || !time.Now().Add(backoff).Before(deadline) {
+		if err == nil || !errors.As(err, &ee) || (ee.code != exitNoServer && coord.ErrorCode(err) != coord.EBusy) || !time.Now().Add(backoff).Before(deadline) {
 			return err
 		}
 		select {

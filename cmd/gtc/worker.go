@@ -331,8 +331,9 @@ func runWorker(ctx context.Context, o workerOptions) error {
 			if giveUp != nil {
 				return giveUp
 			}
-			if !held && errors.As(err, &ee) && (ee.code == exitRefused || ee.code == exitUsage) {
-				return err // refused: retrying cannot help
+			// refused: retrying cannot help — but for busy (the coordinator at --max-conns), which passes
+			if !held && errors.As(err, &ee) && (ee.code == exitRefused || ee.code == exitUsage) && coord.ErrorCode(err) != coord.EBusy {
+				return err
 			}
 			if w.isDraining() && w.running() == 0 && (w.o.Kill.Err() != nil || time.Since(w.drainedAt()) > w.o.ReportTimeout) {
 				// Killed, or drained and out of patience: the coordinator's grace expires the leases.
