@@ -45,6 +45,9 @@ func buildVersion() string {
 	return version + " (" + rev + modified + ")"
 }
 
+// minMaxMessage is the smallest --max-message: under it a server refuses its workers' hellos as too large.
+const minMaxMessage = 1024
+
 // maxMemoryTargetMiB bounds --memory-target-mib (1 PiB), so the value in bytes cannot overflow.
 const maxMemoryTargetMiB = 1 << 30
 
@@ -83,6 +86,20 @@ func serveCommand() *cli.Command {
 			}
 			if mib := c.Int("gc-floor-mib"); mib < 0 || mib > maxMemoryTargetMiB {
 				return usageError(fmt.Errorf("--gc-floor-mib %d: want 0 (off) to %d", mib, maxMemoryTargetMiB))
+			}
+			// Zero or less would be taken for "the default" further down, silently: `--grace 0` ran with 30 s.
+			for _, name := range []string{"ack-timeout", "heartbeat-timeout", "grace", "forget-gone", "backoff", "sync-interval"} {
+				if v := c.Duration(name); v <= 0 {
+					return usageError(fmt.Errorf("--%s %s: want more than 0", name, v))
+				}
+			}
+			for _, name := range []string{"max-attempts", "max-conns"} {
+				if v := c.Int(name); v < 1 {
+					return usageError(fmt.Errorf("--%s %d: want 1 or more", name, v))
+				}
+			}
+			if v := c.Int("max-message"); v < minMaxMessage {
+				return usageError(fmt.Errorf("--max-message %d: want %d or more (a hello alone takes ~100 bytes)", v, minMaxMessage))
 			}
 			retain := c.Duration("retain")
 			switch {
