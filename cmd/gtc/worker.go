@@ -83,6 +83,10 @@ func workerCommand() *cli.Command {
 			if c.String("name") == "" {
 				return usageError(errors.New("--name must not be empty"))
 			}
+			if g := c.Duration("kill-grace"); g <= 0 {
+				// read as the default (5 s) further down, silently
+				return usageError(fmt.Errorf("--kill-grace %s: want more than 0", g))
+			}
 			gateTimeout, err := gateTimeoutOf(c)
 			if err != nil {
 				return err

@@ -371,6 +371,7 @@ func TestWorkerUsage(t *testing.T) {
 		{[]string{"worker"}, "--exec"},
 		{[]string{"worker", "--exec", "true", "--role", "boss"}, "--role"},
 		{[]string{"worker", "--exec", "true", "--capacity", "0"}, "--capacity"},
+		{[]string{"worker", "--exec", "true", "--kill-grace", "0s"}, "--kill-grace 0s: want more than 0"},
 		{[]string{"worker", "--exec", "true", "extra"}, "no arguments"},
 		{[]string{"worker", "--exec"}, "flag needs an argument"},
 	} {
