@@ -51,8 +51,9 @@ func TestClientReadsTheRefusalThatClosesItsConnection(t *testing.T) {
 			if coord.ErrorCode(err) != tc.want || !strings.Contains(err.Error(), tc.msg) {
 				t.Fatalf("got %v (%s), want %s: %q", err, coord.ErrorCode(err), tc.want, tc.msg)
 			}
-			// the connection is gone: a later call says so as before
-			if err := tc.call(ctx, c); coord.ErrorCode(err) != tc.want && coord.ErrorCode(err) != coord.EUnavailable {
+			// the connection is gone: a later call gives the same reason
+			<-c.Done()
+			if err := tc.call(ctx, c); coord.ErrorCode(err) != tc.want {
 				t.Fatalf("call after the refusal: %v", err)
 			}
 		})

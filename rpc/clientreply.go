@@ -84,7 +84,7 @@ func (c *Client) call(ctx context.Context, method string, params, result any) er
 	}
 	select {
 	case <-c.jc.DisconnectNotify():
-		return jsonrpc2.ErrClosed
+		return c.closedErr()
 	default:
 	}
 	id, slot := c.slots.open()
