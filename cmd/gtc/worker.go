@@ -254,6 +254,7 @@ type job struct {
 	lost    bool // the lease was taken away: the command is killed and nothing is reported
 	running bool // its command runs (a lost one's too, until it has died)
 	done    bool // the command finished; res holds what to report
+	refused bool // res replaces a report the coordinator refused (flush)
 	res     jobResult
 }
 
@@ -736,8 +737,24 @@ func (w *workerLoop) flush(cl *rpc.Client) bool {
 			w.log.Warn("could not report a result; retrying after reconnect", "lease", j.a.Lease.ID, "err", oneLine(err))
 			return false
 		}
-		if err != nil {
+		switch {
+		case err == nil:
+		case c == coord.EStaleEpoch || c == coord.ENotFound || c == coord.ENotHolder:
 			w.log.Warn("result not accepted; the lease had moved on", "lease", j.a.Lease.ID, "issue", j.issue, "err", oneLine(err))
+		case !j.refused:
+			// Refused for another reason (over the coordinator's --max-message, say): the lease is still
+			// ours, and dropped here it lived on, renewed by our heartbeats (they name no lease), with no
+			// one to report it. Report a failed attempt with a short reason instead, on this connection
+			// or (the refusal closed it) the next.
+			w.log.Warn("result refused by the coordinator; reporting a failed attempt with a short reason instead",
+				"lease", j.a.Lease.ID, "issue", j.issue, "err", oneLine(err))
+			w.mu.Lock()
+			j.refused = true
+			j.res = jobResult{errMsg: "the worker's report was refused: " + firstLine(oneLine(err), 300), dur: j.res.dur}
+			w.mu.Unlock()
+			return false
+		default:
+			w.log.Warn("result refused by the coordinator again; dropping it", "lease", j.a.Lease.ID, "issue", j.issue, "err", oneLine(err))
 		}
 		w.mu.Lock()
 		if w.jobs[j.a.Lease.ID] == j {
