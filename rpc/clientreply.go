@@ -162,6 +162,9 @@ func (c *Client) takeRefusal(frame []byte) bool {
 func (c *Client) takeReply(frame []byte) bool {
 	id, result, errRaw, ok := parseReply(frame)
 	if !ok {
+		if isRequest(frame) {
+			return false // a notification or request for the library (cancel, event, ping): not parsed twice more
+		}
 		id, result, errRaw, ok = parseReplySlow(frame)
 		if !ok {
 			return c.takeRefusal(frame)
@@ -176,6 +179,13 @@ func (c *Client) takeReply(frame []byte) bool {
 	}
 	c.slots.deliver(id, result, e)
 	return true
+}
+
+// isRequest reports whether frame is one JSON object with a method member as jsonrpc2 reads it: a
+// request or a notification, never a reply.
+func isRequest(frame []byte) bool {
+	var w wireMessage
+	return scanEnvelope(frame, &w) == envObject && w.Method != nil
 }
 
 // parseReply recognises a response with a numeric id in canonical form in one frame, read as jsonrpc2
