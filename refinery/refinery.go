@@ -34,6 +34,7 @@ type Result struct {
 	Conflicts   []string // files git could not merge cleanly, when the check found conflicts
 	GateOutput  string   // tail of the gate's combined output
 	GateFailed  bool     // the gate exited non-zero; the target was not moved
+	GateExit    string   // how a failed gate ended: "exit status 2", a signal, a timeout
 	NoCommits   bool     // the branch (or commit) has no commits beyond the target: there is nothing to merge
 	MergeCommit string   // the target's new tip when Merged
 	// Warning says what the merge left out (a branch's changes to gtc's .beads/issues.jsonl) or what
@@ -246,7 +247,7 @@ func (r *Refinery) Merge(ctx context.Context, repoDir string, req Request, gate 
 			if ctx.Err() != nil {
 				return Result{GateOutput: out}, fmt.Errorf("gate for %s: %w", req.IssueID, ctx.Err())
 			}
-			return Result{GateOutput: out, GateFailed: true}, nil
+			return Result{GateOutput: out, GateFailed: true, GateExit: gerr.Error()}, nil
 		}
 	}
 	if ctx.Err() != nil {

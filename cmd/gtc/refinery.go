@@ -394,7 +394,7 @@ func (r *refineryLoop) merge(ctx context.Context, m coord.MergeRequest) (rpc.Mer
 		fmt.Fprintf(r.o.Out, "%s %s: %s\n", m.ID, m.IssueID, p.Reason)
 	case res.GateFailed:
 		p.Rework = true
-		p.Reason = "gate failed: " + tailLines(res.GateOutput, 20)
+		p.Reason = gateReason(res)
 		fmt.Fprintf(r.o.Out, "%s %s: gate failed\n", m.ID, m.IssueID)
 	default:
 		p.Reason = "not merged"
@@ -495,6 +495,19 @@ func (r *refineryLoop) report(ctx context.Context, p rpc.MergeReportParams) {
 }
 
 // tailLines keeps the last n lines of s.
+// gateReason is the reason a failed gate's merge is sent back with: how the gate ended and the tail of its
+// output, or that it printed nothing (before, such a gate's reason was "gate failed: " and nothing more).
+func gateReason(res refinery.Result) string {
+	r := "gate failed"
+	if res.GateExit != "" {
+		r += " (" + res.GateExit + ")"
+	}
+	if out := tailLines(res.GateOutput, 20); strings.TrimSpace(out) != "" {
+		return r + ": " + out
+	}
+	return r + " with no output"
+}
+
 func tailLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
