@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +55,11 @@ func mergeCommand() *cli.Command {
 					files := c.StringSlice("file")
 					if len(files) == 0 {
 						files = changedFiles(c, args[1])
+						if rev := cmp.Or(c.String("commit"), args[1]); files == nil && revMissing(c, rev) {
+							// a trial: a typo'd branch was queued silently, and the refinery spent three retries on it
+							fmt.Fprintf(c.App.ErrWriter, "note: %s is not a branch or commit of the git repository in %s: queued anyway (a refinery "+
+								"fetching from a remote may find it), but with no files it is never held back by overlapping requests\n", rev, c.String("dir"))
+						}
 					}
 					lease, epoch := c.String("lease"), c.Int64("epoch")
 					if lease == "" && os.Getenv("GTC_ISSUE_ID") == args[0] {
@@ -353,6 +360,24 @@ func changedFiles(c *cli.Context, branch string) []string {
 	return fs
 }
 
+// revMissing reports whether the workspace is a git repository in which rev names no commit (false when
+// it is not a repository, or git cannot say).
+func revMissing(c *cli.Context, rev string) bool {
+	ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
+	defer cancel()
+	git := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = c.String("dir")
+		return cmd.Run()
+	}
+	if git("rev-parse", "--git-dir") != nil {
+		return false
+	}
+	var ee *exec.ExitError
+	err := git("rev-parse", "--verify", "--quiet", rev+"^{commit}")
+	return errors.As(err, &ee) && ee.ExitCode() == 1
+}
+
 // submitOnce sends one merge.submit and prints its result.
 func submitOnce(c *cli.Context, cl *rpc.Client, t dialTarget, p rpc.MergeSubmitParams) error {
 	ctx, cancel := callCtx(c, 0)
@@ -366,8 +391,12 @@ func submitOnce(c *cli.Context, cl *rpc.Client, t dialTarget, p rpc.MergeSubmitP
 	}
 	fmt.Fprintf(c.App.Writer, "queued %s: %s onto %s (%s)\n", r.Request.ID, r.Request.Branch, r.Request.Target, r.Request.IssueID)
 	if len(r.ConflictsWith) > 0 {
-		fmt.Fprintf(c.App.Writer, "overlaps %s on %s: it merges after them\n",
-			strings.Join(r.ConflictsWith, ", "), strings.Join(r.ConflictingFiles, ", "))
+		them := "them"
+		if len(r.ConflictsWith) == 1 {
+			them = "it"
+		}
+		fmt.Fprintf(c.App.Writer, "overlaps %s on %s: it merges after %s\n",
+			strings.Join(r.ConflictsWith, ", "), strings.Join(r.ConflictingFiles, ", "), them)
 	}
 	// an issue still handed out is not closed by its merge, and a worker may take it meanwhile (a
 	// trial: a branch merged, its issue stayed open and ready); stderr: stdout stays the result
