@@ -272,11 +272,23 @@ func decodeParams(params json.RawMessage, p any, req []reqField) error {
 		}
 	}
 	for _, f := range req {
-		if v.FieldByIndex(f.index).IsZero() {
-			return newWireError(CodeInvalidParams, fmt.Sprintf("invalid params: missing required field %q", f.name))
+		if fv := v.FieldByIndex(f.index); fv.IsZero() {
+			return missingField(f.name, fv.Kind())
 		}
 	}
 	return nil
+}
+
+// missingField refuses a required field left out, or sent as its zero value, which decodes the same: for
+// a number the message says 0 is not taken (a trial read `"epoch":0` called missing as a bug).
+func missingField(name string, kind reflect.Kind) error {
+	msg := fmt.Sprintf("invalid params: missing required field %q", name)
+	switch kind {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		msg += " (0 is not a value it takes)"
+	}
+	return newWireError(CodeInvalidParams, msg)
 }
 
 func jsonKind(t reflect.Type) string {

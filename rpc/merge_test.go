@@ -78,6 +78,7 @@ func TestMergeMethodsParams(t *testing.T) {
 		{"merge.list", `{"target":7}`, `field \"target\" must be a string`},
 		{"merge.report", `{"epoch":3}`, `missing required field \"id\"`},
 		{"merge.report", `{"id":"MR-1"}`, `missing required field \"epoch\"`},
+		{"merge.report", `{"id":"MR-1","epoch":0}`, `missing required field \"epoch\" (0 is not a value it takes)`},
 		{"merge.report", `{"id":"MR-1","epoch":"3"}`, `field \"epoch\" must be an integer`},
 		{"merge.report", `{"id":"MR-1","epoch":3,"merged":true}`, `"state":"merged"`},
 		{"merge.report", `{"id":"MR-1","epoch":3,"conflicts":["a.go"]}`, `"conflicts":["a.go"]`},

@@ -278,8 +278,8 @@ func decodeParamsStd(params json.RawMessage, p any, req []reqField) error {
 	}
 	v := reflect.ValueOf(p).Elem()
 	for _, f := range req {
-		if v.FieldByIndex(f.index).IsZero() {
-			return newWireError(CodeInvalidParams, fmt.Sprintf("invalid params: missing required field %q", f.name))
+		if fv := v.FieldByIndex(f.index); fv.IsZero() {
+			return missingField(f.name, fv.Kind())
 		}
 	}
 	return nil
