@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/gastown/gtc/coord"
 )
@@ -46,6 +47,13 @@ func (s *Server) HTTPHandler() http.Handler {
 			writeJSON(http.StatusUnauthorized, encodeError(nullID, toWireError(coord.Errorf(coord.EUnauthorized, "missing or wrong bearer token"))))
 			return
 		}
+		worker := r.Header.Get("X-Gtc-Worker")
+		if len(worker) > MaxNameBytes || strings.ContainsFunc(worker, unicode.IsControl) {
+			// the rule hello applies to a name: it goes into idempotency keys, the audit log's actor and logs
+			writeJSON(http.StatusBadRequest, encodeError(nullID, toWireError(coord.Errorf(coord.EInvalid,
+				"invalid X-Gtc-Worker header: at most %d bytes, no control characters", MaxNameBytes))))
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxMessageBytes)))
 		if err != nil {
 			var mbe *http.MaxBytesError
@@ -64,7 +72,7 @@ func (s *Server) HTTPHandler() http.Handler {
 		c.http = &httpCollector{}
 		c.pool.inline = true
 		c.sess.Remote = r.RemoteAddr
-		c.sess.Worker = r.Header.Get("X-Gtc-Worker")
+		c.sess.Worker = worker
 		c.sess.Role = "client"
 		c.authed.Store(true)
 		c.handleFrame(body)

@@ -48,4 +48,12 @@ func TestHTTPWorkerMethodsRefused(t *testing.T) {
 	if code, _ := post("Basic "+testToken, "", `{"jsonrpc":"2.0","id":1,"method":"issue.get","params":{"id":"bd-9"}}`); code != http.StatusUnauthorized {
 		t.Errorf("another scheme: %d, want 401", code)
 	}
+	// the header names the caller as hello's name does, with hello's rule (a trial: 6,000 bytes were taken)
+	get := `{"jsonrpc":"2.0","id":1,"method":"issue.get","params":{"id":"bd-9"}}`
+	if code, body := post("Bearer "+testToken, strings.Repeat("w", MaxNameBytes+1), get); code != http.StatusBadRequest || !strings.Contains(body, "-32602") || !strings.Contains(body, "X-Gtc-Worker") {
+		t.Errorf("a %d-byte X-Gtc-Worker: %d %s, want 400 with -32602 naming the header", MaxNameBytes+1, code, body)
+	}
+	if code, body := post("Bearer "+testToken, strings.Repeat("w", MaxNameBytes), get); code != 200 || !strings.Contains(body, `"result"`) {
+		t.Errorf("a %d-byte X-Gtc-Worker: %d %s, want the result", MaxNameBytes, code, body)
+	}
 }
