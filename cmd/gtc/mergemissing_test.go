@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os/exec"
 	"strings"
 	"testing"
@@ -11,7 +9,6 @@ import (
 
 	"github.com/gastown/gtc/beads"
 	"github.com/gastown/gtc/coord"
-	"github.com/gastown/gtc/daemon"
 )
 
 // merge submit of a branch the workspace's git repository does not have queues it but says so (a trial:
@@ -45,20 +42,9 @@ func TestMergeSubmitNamesAMissingBranch(t *testing.T) {
 				rfGit(t, dir, "commit", "-q", "-m", "base")
 				rfBranch(t, dir, "feature", "a.txt", "b\n")
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			d, err := daemon.Open(ctx, daemon.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := d.Listen(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- d.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			srv := startServer(t, dir, nil)
 			now := time.Now().UTC().Truncate(time.Second)
-			if err := d.Engine().PutIssues(ctx, []coord.IssuePut{{Issue: beads.Issue{ID: "gt-1", Title: "one", Status: "closed",
+			if err := srv.d.Engine().PutIssues(context.Background(), []coord.IssuePut{{Issue: beads.Issue{ID: "gt-1", Title: "one", Status: "closed",
 				Priority: 2, IssueType: "task", CreatedAt: now, UpdatedAt: now, ClosedAt: &now}}}); err != nil {
 				t.Fatal(err)
 			}
